@@ -1,0 +1,3 @@
+module github.com/dsecore/dsecore
+
+go 1.26.8
