@@ -1,0 +1,39 @@
+# dsecore: the two commands of the README are `make demo` and `make test`.
+SHELL := /bin/bash
+# scripts/setup.sh installs what is missing (apt-get, Go) and names the Go to use.
+ifeq ($(origin GO),undefined)
+GO := $(shell scripts/setup.sh | tail -n1)
+endif
+
+.PHONY: all setup build fixtures demo test vet bench clean
+
+all: build
+
+setup:
+	@echo "go: $(GO)"
+
+build: setup
+	$(GO) build -o bin/dsecore ./cmd/dsecore
+
+# Builds the fixture cores once per source hash into build/fixtures/<hash>.
+fixtures: setup
+	@$(GO) run ./internal/fixture/fixturectl
+
+# Set everything up, make the field-crash core and explain it.
+demo: build
+	@dir=$$($(GO) run ./internal/fixture/fixturectl) && \
+	  echo "+ dsecore inspect $$dir/field-crash/core" && bin/dsecore inspect $$dir/field-crash/core
+
+vet: setup
+	$(GO) vet ./...
+	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { gofmt -l $$(git ls-files '*.go'); echo "gofmt: files above need formatting"; exit 1; }
+
+# Every test: Go unit and differential tests (gdb as the oracle) on real cores.
+test: build fixtures vet
+	$(GO) test -count=1 -timeout 40m ./...
+
+bench: build
+	scripts/bench.sh $$($(GO) run ./internal/fixture/fixturectl)
+
+clean:
+	rm -rf bin build

@@ -1,0 +1,156 @@
+// Package gdboracle runs gdb on a core and returns what it sees, frame by
+// frame, as data: the oracle of dsecore's differential tests.
+//
+// It uses gdb's Python API rather than parsing `bt` text: per thread, per
+// frame, the pc gdb reports (the return address for callers), the function
+// name, the frame type (normal, inline, signal trampoline) and the source
+// line gdb attributes to the frame.
+package gdboracle
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"time"
+)
+
+// Frame is one frame as gdb sees it.
+type Frame struct {
+	PC       uint64 `json:"pc"`
+	Name     string `json:"name"` // gdb's frame.name(): "" when gdb has none ("??")
+	Type     string `json:"type"` // NORMAL, INLINE, SIGTRAMP, ...
+	File     string `json:"file"` // basename of the symtab file, "" when none
+	Line     int    `json:"line"`
+	Stop     string `json:"stop,omitempty"` // why gdb did not go further, on the last frame
+	Inline   bool   `json:"-"`
+	Sigtramp bool   `json:"-"`
+}
+
+// Thread is one thread as gdb sees it.
+type Thread struct {
+	Num    int     `json:"num"`
+	LWP    int     `json:"lwp"`
+	Frames []Frame `json:"frames"`
+}
+
+const script = `
+import gdb, json, os
+types = {gdb.NORMAL_FRAME: "NORMAL", gdb.INLINE_FRAME: "INLINE", gdb.SIGTRAMP_FRAME: "SIGTRAMP",
+         gdb.DUMMY_FRAME: "DUMMY", gdb.TAILCALL_FRAME: "TAILCALL", gdb.ARCH_FRAME: "ARCH"}
+out = []
+for th in sorted(gdb.selected_inferior().threads(), key=lambda t: t.num):
+    th.switch()
+    frames = []
+    f = gdb.newest_frame()
+    while f is not None and len(frames) < 4096:
+        sal = f.find_sal()
+        fr = {"pc": f.pc(), "name": f.name() or "", "type": types.get(f.type(), str(f.type())),
+              "file": os.path.basename(sal.symtab.filename) if sal.symtab else "", "line": sal.line or 0}
+        frames.append(fr)
+        try:
+            older = f.older()
+        except gdb.error as e:
+            fr["stop"] = str(e)
+            break
+        if older is None:
+            fr["stop"] = gdb.frame_stop_reason_string(f.unwind_stop_reason())
+        f = older
+    out.append({"num": th.num, "lwp": th.ptid[1], "frames": frames})
+with open(os.environ["GDBORACLE_OUT"], "w") as fh:
+    json.dump(out, fh)
+`
+
+// Options locate the files gdb needs beyond the executable and core.
+type Options struct {
+	SolibSearchPath []string
+	Sysroot         string
+	Timeout         time.Duration // default 10 minutes
+}
+
+// Backtraces runs gdb in batch mode on exe and core and returns every thread.
+func Backtraces(exe, core string, o Options) ([]Thread, error) {
+	if _, err := exec.LookPath("gdb"); err != nil {
+		return nil, fmt.Errorf("gdb is not installed (scripts/setup.sh installs it): %w", err)
+	}
+	dir, err := os.MkdirTemp("", "gdboracle-")
+	if err != nil {
+		return nil, err
+	}
+	defer os.RemoveAll(dir)
+	py := filepath.Join(dir, "frames.py")
+	if err := os.WriteFile(py, []byte(script), 0o644); err != nil {
+		return nil, err
+	}
+	outPath := filepath.Join(dir, "frames.json")
+	args := []string{"-nx", "-batch", "-ex", "set pagination off", "-ex", "set width 0"}
+	if o.Sysroot != "" {
+		args = append(args, "-ex", "set sysroot "+o.Sysroot)
+	}
+	if len(o.SolibSearchPath) > 0 {
+		args = append(args, "-ex", "set solib-search-path "+strings.Join(o.SolibSearchPath, ":"))
+	}
+	args = append(args, "-ex", "source "+py, exe, core)
+	timeout := o.Timeout
+	if timeout == 0 {
+		timeout = 10 * time.Minute
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, "gdb", args...)
+	cmd.Env = append(os.Environ(), "GDBORACLE_OUT="+outPath)
+	var stderr bytes.Buffer
+	cmd.Stdout = &stderr
+	cmd.Stderr = &stderr
+	if err := cmd.Run(); err != nil {
+		return nil, fmt.Errorf("gdb %s: %v\n%s", strings.Join(args, " "), err, stderr.String())
+	}
+	b, err := os.ReadFile(outPath)
+	if err != nil {
+		return nil, fmt.Errorf("gdb wrote no frames (%v):\n%s", err, stderr.String())
+	}
+	var threads []Thread
+	if err := json.Unmarshal(b, &threads); err != nil {
+		return nil, err
+	}
+	for i := range threads {
+		for j := range threads[i].Frames {
+			f := &threads[i].Frames[j]
+			f.Inline = f.Type == "INLINE"
+			f.Sigtramp = f.Type == "SIGTRAMP"
+		}
+	}
+	return threads, nil
+}
+
+// NormalizeFunction strips what the differential comparison ignores:
+// argument lists and template arguments, so "a::b<int>::c<x>(int) const"
+// and "a::b<long>::c" compare equal.
+func NormalizeFunction(name string) string {
+	var b strings.Builder
+	depth := 0
+	for i := 0; i < len(name); i++ {
+		c := name[i]
+		switch {
+		case c == '<' && !strings.HasSuffix(b.String(), "operator"):
+			depth++
+		case c == '>' && depth > 0:
+			depth--
+		case c == '(' && depth == 0:
+			// "(anonymous namespace)" is part of a name, not a parameter list.
+			if strings.HasPrefix(name[i:], "(anonymous namespace)") {
+				b.WriteString("(anonymous namespace)")
+				i += len("(anonymous namespace)") - 1
+				continue
+			}
+			return strings.TrimSpace(b.String())
+		case depth == 0:
+			b.WriteByte(c)
+		}
+	}
+	return strings.TrimSpace(b.String())
+}

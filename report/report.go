@@ -1,0 +1,63 @@
+// Package report turns dsecore's model into the stable JSON documents that
+// the CLI prints and other tools (the gdb bridge, batch summaries, scripts)
+// consume. Field names here are a public contract: add, never rename.
+package report
+
+import (
+	"fmt"
+
+	"github.com/dsecore/dsecore/coreparse"
+)
+
+// Hex formats an address the way every document does: "0x…".
+func Hex(v uint64) string { return fmt.Sprintf("%#x", v) }
+
+// Frame is one frame of a backtrace document.
+type Frame struct {
+	PC       string `json:"pc"`
+	Function string `json:"function"`
+	Inline   bool   `json:"inline"`
+	Sigtramp bool   `json:"sigtramp"`
+	File     string `json:"file,omitempty"`
+	Line     int    `json:"line,omitempty"`
+	Module   string `json:"module,omitempty"`
+}
+
+// Thread is one thread of a backtrace document.
+type Thread struct {
+	LWP     int     `json:"lwp"`
+	Pthread string  `json:"pthread"`
+	Name    string  `json:"name"`
+	Crashed bool    `json:"crashed"`
+	Frames  []Frame `json:"frames"`
+	Error   string  `json:"error,omitempty"` // why the unwind stopped early, if it did
+}
+
+// Backtrace is the document of `dsecore bt --json`.
+type Backtrace struct {
+	Threads  []Thread `json:"threads"`
+	Warnings []string `json:"warnings,omitempty"`
+}
+
+// Frames converts model frames.
+func Frames(fs []coreparse.Frame) []Frame {
+	out := make([]Frame, 0, len(fs))
+	for _, f := range fs {
+		out = append(out, Frame{
+			PC: Hex(f.PC), Function: f.Function, Inline: f.Inline, Sigtramp: f.Sigtramp,
+			File: f.File, Line: f.Line, Module: f.Module,
+		})
+	}
+	return out
+}
+
+// ThreadBacktrace unwinds one thread into its document form. An unwind that
+// stopped on an error keeps the frames it found and says why.
+func ThreadBacktrace(p *coreparse.Process, t *coreparse.Thread) Thread {
+	fs, err := p.Backtrace(t)
+	th := Thread{LWP: t.LWP, Pthread: Hex(t.Pthread), Name: t.Name, Crashed: t.Crashed, Frames: Frames(fs)}
+	if err != nil {
+		th.Error = err.Error()
+	}
+	return th
+}
