@@ -14,7 +14,7 @@ pkg_installed() { dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q "insta
 # (the oracle of the differential tests), libc6-dbg (libc's inline frames),
 # elfutils (eu-stack, eu-readelf), binutils (objdump, addr2line: oracles of
 # the symbolize tests), lldb-16 (benchmarks), python3 (the gdb bridge).
-for p in g++ make gdb libc6-dbg libboost-dev libboost-context-dev elfutils binutils lldb-16 python3 git ca-certificates; do
+for p in g++ make gdb libc6-dbg libboost-dev libboost-context-dev elfutils binutils lldb-16 python3 git ca-certificates time; do
 	pkg_installed "$p" || need_pkgs+=("$p")
 done
 if ((${#need_pkgs[@]})); then
