@@ -1,0 +1,572 @@
+// Package corefile reads an x86-64 Linux ELF core file: its notes (threads
+// and their registers, process info, the signal record, auxv, file
+// mappings) and the process memory in its PT_LOAD segments.
+//
+// The file is mapped read-only and never read whole; bytes of file-backed
+// mappings that the kernel did not dump (text, read-only data) come from the
+// mapped file itself through a resolver. Every read of memory that is not
+// there is an error value (*MemError wrapping ErrUnmapped), never a panic.
+package corefile
+
+import (
+	"bytes"
+	"debug/elf"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"sort"
+	"sync"
+	"syscall"
+)
+
+// Note types not named by debug/elf.
+const (
+	NT_PRSTATUS   = 1
+	NT_FPREGSET   = 2
+	NT_PRPSINFO   = 3
+	NT_AUXV       = 6
+	NT_X86_XSTATE = 0x202
+	NT_SIGINFO    = 0x53494749
+	NT_FILE       = 0x46494c45
+)
+
+// Auxiliary vector tags.
+const (
+	AT_PHDR         = 3
+	AT_PHENT        = 4
+	AT_PHNUM        = 5
+	AT_PAGESZ       = 6
+	AT_BASE         = 7
+	AT_ENTRY        = 9
+	AT_EXECFN       = 31
+	AT_SYSINFO_EHDR = 33
+)
+
+// Regs is the kernel's user_regs_struct for x86-64, in its order.
+type Regs struct {
+	R15, R14, R13, R12, Rbp, Rbx, R11, R10, R9, R8, Rax, Rcx, Rdx, Rsi, Rdi,
+	OrigRax, Rip, Cs, Eflags, Rsp, Ss, FsBase, GsBase, Ds, Es, Fs, Gs uint64
+}
+
+// Thread is one NT_PRSTATUS note and the notes that follow it.
+type Thread struct {
+	LWP     int
+	PPID    int
+	Regs    Regs
+	CurSig  int
+	SigPend uint64
+	SigHold uint64
+	FPRegs  []byte // NT_FPREGSET (512 bytes, fxsave layout), nil when absent
+	XState  []byte // NT_X86_XSTATE, nil when absent
+}
+
+// Pthread is the thread's pthread_t: its TCB address, fs_base on x86-64 glibc.
+func (t *Thread) Pthread() uint64 { return t.Regs.FsBase }
+
+// PSInfo is NT_PRPSINFO.
+type PSInfo struct {
+	State byte
+	SName byte
+	Zomb  byte
+	Nice  int8
+	Flag  uint64
+	UID   uint32
+	GID   uint32
+	PID   int32
+	PPID  int32
+	PGRP  int32
+	SID   int32
+	Fname string // the command name (comm of the thread group leader)
+	Args  string // the start of the command line
+}
+
+// SigInfo is NT_SIGINFO (the fields of siginfo_t a debugger uses).
+type SigInfo struct {
+	Signo, Errno, Code int32
+	Addr               uint64 // si_addr for SIGSEGV, SIGBUS, SIGILL, SIGFPE, SIGTRAP
+	PID                int32  // si_pid for signals sent by a process
+	UID                uint32
+}
+
+// AuxvEntry is one NT_AUXV pair.
+type AuxvEntry struct{ Tag, Val uint64 }
+
+// FileMapping is one NT_FILE entry.
+type FileMapping struct {
+	Start, End uint64
+	Offset     uint64 // in bytes
+	Path       string
+}
+
+// Segment is one PT_LOAD program header of the core.
+type Segment struct {
+	Vaddr, Memsz, Filesz, Off uint64
+	Flags                     elf.ProgFlag
+	avail                     uint64 // bytes of Filesz really present in the (maybe truncated) file
+}
+
+// Core is an opened core file.
+type Core struct {
+	Path     string
+	Threads  []Thread
+	PSInfo   *PSInfo
+	SigInfo  *SigInfo
+	Auxv     []AuxvEntry
+	Files    []FileMapping
+	Segments []Segment // sorted by Vaddr
+	Warnings []string
+
+	data    []byte // the mapping (or the bytes given to NewCore)
+	mmapped bool
+
+	mu       sync.Mutex
+	resolver func(string) (string, bool)
+	opened   map[string]*os.File
+}
+
+// ErrUnmapped is wrapped by every error for memory the core cannot supply.
+var ErrUnmapped = errors.New("memory not in the core")
+
+// MemError is a failed memory read.
+type MemError struct {
+	Addr uint64
+	Len  int
+	Err  error
+}
+
+func (e *MemError) Error() string {
+	return fmt.Sprintf("cannot read %d bytes at %#x: %v", e.Len, e.Addr, e.Err)
+}
+
+func (e *MemError) Unwrap() error { return e.Err }
+
+// Open maps the core read-only and parses its headers and notes.
+func Open(path string) (*Core, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	st, err := f.Stat()
+	if err != nil {
+		return nil, err
+	}
+	if st.Size() == 0 {
+		return nil, fmt.Errorf("%s: empty file", path)
+	}
+	data, err := syscall.Mmap(int(f.Fd()), 0, int(st.Size()), syscall.PROT_READ, syscall.MAP_SHARED)
+	if err != nil {
+		return nil, fmt.Errorf("%s: mmap: %w", path, err)
+	}
+	c, err := parse(path, data)
+	if err != nil {
+		syscall.Munmap(data)
+		return nil, err
+	}
+	c.mmapped = true
+	return c, nil
+}
+
+// NewCore parses a core held in memory (tests, fuzzing).
+func NewCore(name string, data []byte) (*Core, error) {
+	return parse(name, data)
+}
+
+// Close releases the mapping and any files opened for undumped pages.
+func (c *Core) Close() error {
+	c.mu.Lock()
+	for _, f := range c.opened {
+		if f != nil {
+			f.Close()
+		}
+	}
+	c.opened = nil
+	c.mu.Unlock()
+	if c.mmapped && c.data != nil {
+		err := syscall.Munmap(c.data)
+		c.data = nil
+		return err
+	}
+	c.data = nil
+	return nil
+}
+
+func (c *Core) warnf(format string, args ...any) {
+	c.Warnings = append(c.Warnings, fmt.Sprintf(format, args...))
+}
+
+func parse(path string, data []byte) (c *Core, err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			c, err = nil, fmt.Errorf("%s: malformed core: %v", path, r)
+		}
+	}()
+	c = &Core{Path: path, data: data}
+	if len(data) < 64 || !bytes.Equal(data[:4], []byte(elf.ELFMAG)) {
+		return nil, fmt.Errorf("%s: not an ELF file", path)
+	}
+	if elf.Class(data[elf.EI_CLASS]) != elf.ELFCLASS64 || elf.Data(data[elf.EI_DATA]) != elf.ELFDATA2LSB {
+		return nil, fmt.Errorf("%s: not a 64-bit little-endian ELF file", path)
+	}
+	le := binary.LittleEndian
+	if t := elf.Type(le.Uint16(data[16:])); t != elf.ET_CORE {
+		return nil, fmt.Errorf("%s: ELF type %v, not a core file (ET_CORE)", path, t)
+	}
+	if m := elf.Machine(le.Uint16(data[18:])); m != elf.EM_X86_64 {
+		return nil, fmt.Errorf("%s: machine %v, only x86-64 cores are supported", path, m)
+	}
+	phoff, phentsize, phnum := le.Uint64(data[32:]), uint64(le.Uint16(data[54:])), uint64(le.Uint16(data[56:]))
+	if phentsize < 56 {
+		return nil, fmt.Errorf("%s: bad program header size %d", path, phentsize)
+	}
+	size := uint64(len(data))
+	if phnum == 0xffff { // PN_XNUM: the real count is in section 0's sh_info
+		shoff := le.Uint64(data[40:])
+		if shoff+64 <= size && shoff+64 > shoff {
+			phnum = uint64(le.Uint32(data[shoff+44:]))
+		}
+	}
+	if phoff > size || phnum*phentsize > size-phoff {
+		return nil, fmt.Errorf("%s: program headers beyond the end of the file (truncated core?)", path)
+	}
+	for i := uint64(0); i < phnum; i++ {
+		ph := data[phoff+i*phentsize:]
+		typ := elf.ProgType(le.Uint32(ph[0:]))
+		flags := elf.ProgFlag(le.Uint32(ph[4:]))
+		off, vaddr, filesz, memsz := le.Uint64(ph[8:]), le.Uint64(ph[16:]), le.Uint64(ph[32:]), le.Uint64(ph[40:])
+		switch typ {
+		case elf.PT_NOTE:
+			if off >= size {
+				c.warnf("core truncated: note segment at file offset %#x is missing", off)
+				continue
+			}
+			end := off + filesz
+			if end > size || end < off {
+				c.warnf("core truncated: note segment cut at %d of %d bytes", size-off, filesz)
+				end = size
+			}
+			c.parseNotes(data[off:end])
+		case elf.PT_LOAD:
+			s := Segment{Vaddr: vaddr, Memsz: memsz, Filesz: filesz, Off: off, Flags: flags, avail: filesz}
+			if filesz > memsz {
+				s.Filesz, s.avail = memsz, memsz
+			}
+			if off >= size {
+				s.avail = 0
+			} else if off+s.Filesz > size || off+s.Filesz < off {
+				s.avail = size - off
+			}
+			if s.avail < s.Filesz {
+				c.warnf("core truncated: segment %#x-%#x has %d of its %d bytes", vaddr, vaddr+memsz, s.avail, s.Filesz)
+			}
+			c.Segments = append(c.Segments, s)
+		}
+	}
+	sort.Slice(c.Segments, func(i, j int) bool { return c.Segments[i].Vaddr < c.Segments[j].Vaddr })
+	return c, nil
+}
+
+func (c *Core) parseNotes(b []byte) {
+	le := binary.LittleEndian
+	var cur *Thread
+	for len(b) > 0 {
+		if len(b) < 12 {
+			c.warnf("note area: %d trailing bytes", len(b))
+			return
+		}
+		namesz, descsz, typ := uint64(le.Uint32(b[0:])), uint64(le.Uint32(b[4:])), le.Uint32(b[8:])
+		nameEnd := 12 + align4(namesz)
+		descEnd := nameEnd + align4(descsz)
+		if nameEnd > uint64(len(b)) || nameEnd+descsz > uint64(len(b)) || descEnd < nameEnd {
+			c.warnf("note area: note type %#x truncated", typ)
+			return
+		}
+		name := string(bytes.TrimRight(b[12:12+namesz], "\x00"))
+		desc := b[nameEnd : nameEnd+descsz]
+		if descEnd > uint64(len(b)) {
+			descEnd = uint64(len(b))
+		}
+		b = b[descEnd:]
+		if name != "CORE" && name != "LINUX" {
+			continue
+		}
+		switch typ {
+		case NT_PRSTATUS:
+			if len(desc) < 112+27*8 {
+				c.warnf("NT_PRSTATUS of %d bytes, want 336", len(desc))
+				continue
+			}
+			t := Thread{
+				CurSig:  int(le.Uint16(desc[12:])),
+				SigPend: le.Uint64(desc[16:]),
+				SigHold: le.Uint64(desc[24:]),
+				LWP:     int(int32(le.Uint32(desc[32:]))),
+				PPID:    int(int32(le.Uint32(desc[36:]))),
+			}
+			binary.Read(bytes.NewReader(desc[112:112+27*8]), le, &t.Regs)
+			c.Threads = append(c.Threads, t)
+			cur = &c.Threads[len(c.Threads)-1]
+		case NT_FPREGSET:
+			if name == "CORE" && cur != nil {
+				cur.FPRegs = append([]byte(nil), desc...)
+			}
+		case NT_X86_XSTATE:
+			if cur != nil {
+				cur.XState = append([]byte(nil), desc...)
+			}
+		case NT_PRPSINFO:
+			if len(desc) < 136 {
+				c.warnf("NT_PRPSINFO of %d bytes, want 136", len(desc))
+				continue
+			}
+			c.PSInfo = &PSInfo{
+				State: desc[0], SName: desc[1], Zomb: desc[2], Nice: int8(desc[3]),
+				Flag: le.Uint64(desc[8:]), UID: le.Uint32(desc[16:]), GID: le.Uint32(desc[20:]),
+				PID: int32(le.Uint32(desc[24:])), PPID: int32(le.Uint32(desc[28:])),
+				PGRP: int32(le.Uint32(desc[32:])), SID: int32(le.Uint32(desc[36:])),
+				Fname: cstr(desc[40:56]), Args: string(bytes.TrimRight([]byte(cstr(desc[56:136])), " ")),
+			}
+		case NT_SIGINFO:
+			if len(desc) < 24 {
+				c.warnf("NT_SIGINFO of %d bytes", len(desc))
+				continue
+			}
+			si := DecodeSigInfo(desc)
+			c.SigInfo = &si
+		case NT_AUXV:
+			for i := 0; i+16 <= len(desc); i += 16 {
+				e := AuxvEntry{le.Uint64(desc[i:]), le.Uint64(desc[i+8:])}
+				c.Auxv = append(c.Auxv, e)
+				if e.Tag == 0 {
+					break
+				}
+			}
+		case NT_FILE:
+			c.parseFileNote(desc)
+		}
+	}
+}
+
+// DecodeSigInfo reads the fields of a kernel siginfo_t.
+func DecodeSigInfo(b []byte) SigInfo {
+	le := binary.LittleEndian
+	si := SigInfo{Signo: int32(le.Uint32(b[0:])), Errno: int32(le.Uint32(b[4:])), Code: int32(le.Uint32(b[8:]))}
+	if len(b) < 24 {
+		return si
+	}
+	switch {
+	case si.Code > 0 && (si.Signo == 11 || si.Signo == 7 || si.Signo == 4 || si.Signo == 8 || si.Signo == 5):
+		si.Addr = le.Uint64(b[16:])
+	default:
+		si.PID = int32(le.Uint32(b[16:]))
+		si.UID = le.Uint32(b[20:])
+	}
+	return si
+}
+
+func (c *Core) parseFileNote(d []byte) {
+	le := binary.LittleEndian
+	if len(d) < 16 {
+		c.warnf("NT_FILE of %d bytes", len(d))
+		return
+	}
+	count, page := le.Uint64(d[0:]), le.Uint64(d[8:])
+	if count > uint64(len(d))/24 {
+		c.warnf("NT_FILE claims %d mappings in %d bytes", count, len(d))
+		return
+	}
+	names := d[16+24*count:]
+	for i := uint64(0); i < count; i++ {
+		e := d[16+24*i:]
+		nul := bytes.IndexByte(names, 0)
+		if nul < 0 {
+			c.warnf("NT_FILE: names end after %d of %d mappings", i, count)
+			return
+		}
+		c.Files = append(c.Files, FileMapping{Start: le.Uint64(e[0:]), End: le.Uint64(e[8:]), Offset: le.Uint64(e[16:]) * page,
+			Path: string(names[:nul])})
+		names = names[nul+1:]
+	}
+}
+
+func align4(n uint64) uint64 { return (n + 3) &^ 3 }
+
+func cstr(b []byte) string {
+	if i := bytes.IndexByte(b, 0); i >= 0 {
+		b = b[:i]
+	}
+	return string(b)
+}
+
+// AuxvValue returns the value of an auxv tag.
+func (c *Core) AuxvValue(tag uint64) (uint64, bool) {
+	for _, e := range c.Auxv {
+		if e.Tag == tag {
+			return e.Val, true
+		}
+	}
+	return 0, false
+}
+
+// SetFileResolver sets how paths named by NT_FILE map to local files, for
+// file-backed pages the kernel did not dump.
+func (c *Core) SetFileResolver(f func(corePath string) (localPath string, ok bool)) {
+	c.mu.Lock()
+	c.resolver = f
+	c.opened = nil
+	c.mu.Unlock()
+}
+
+// SegmentAt returns the PT_LOAD segment containing addr.
+func (c *Core) SegmentAt(addr uint64) (*Segment, bool) {
+	i := sort.Search(len(c.Segments), func(i int) bool { return c.Segments[i].Vaddr+c.Segments[i].Memsz > addr })
+	if i < len(c.Segments) && addr >= c.Segments[i].Vaddr {
+		return &c.Segments[i], true
+	}
+	return nil, false
+}
+
+// FileAt returns the NT_FILE mapping containing addr.
+func (c *Core) FileAt(addr uint64) (*FileMapping, bool) {
+	for i := range c.Files {
+		if addr >= c.Files[i].Start && addr < c.Files[i].End {
+			return &c.Files[i], true
+		}
+	}
+	return nil, false
+}
+
+// Mapped reports whether addr lies in some PT_LOAD segment.
+func (c *Core) Mapped(addr uint64) bool {
+	_, ok := c.SegmentAt(addr)
+	return ok
+}
+
+// Readable reports whether one byte at addr can be read.
+func (c *Core) Readable(addr uint64) bool {
+	var b [1]byte
+	_, err := c.ReadAt(b[:], addr)
+	return err == nil
+}
+
+// ReadAt reads process memory at addr, across segment edges.
+func (c *Core) ReadAt(p []byte, addr uint64) (int, error) {
+	n := 0
+	for n < len(p) {
+		a := addr + uint64(n)
+		if a < addr {
+			return n, &MemError{Addr: a, Len: len(p) - n, Err: ErrUnmapped}
+		}
+		k, err := c.readOne(p[n:], a)
+		n += k
+		if err != nil {
+			return n, &MemError{Addr: a + uint64(k), Len: len(p) - n, Err: err}
+		}
+	}
+	return n, nil
+}
+
+// readOne reads from the segment holding addr, up to its end.
+func (c *Core) readOne(p []byte, addr uint64) (int, error) {
+	s, ok := c.SegmentAt(addr)
+	if !ok {
+		return 0, ErrUnmapped
+	}
+	off := addr - s.Vaddr
+	want := min(uint64(len(p)), s.Memsz-off)
+	if off < s.avail && c.data != nil {
+		k := copy(p[:min(want, s.avail-off)], c.data[s.Off+off:])
+		return k, nil
+	}
+	// Not in the file: undumped (beyond Filesz) or truncated.
+	limit := s.Memsz
+	if off < s.Filesz {
+		limit = s.Filesz // truncated part: only the file can supply it
+	}
+	want = min(want, limit-off)
+	if k, err := c.readMappedFile(p[:want], addr); err == nil {
+		return k, nil
+	}
+	if off < s.Filesz {
+		return 0, fmt.Errorf("%w (core truncated)", ErrUnmapped)
+	}
+	return 0, fmt.Errorf("%w (not dumped)", ErrUnmapped)
+}
+
+// readMappedFile reads undumped bytes of a file-backed mapping from the file.
+func (c *Core) readMappedFile(p []byte, addr uint64) (int, error) {
+	fm, ok := c.FileAt(addr)
+	if !ok {
+		return 0, ErrUnmapped
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.resolver == nil {
+		return 0, ErrUnmapped
+	}
+	if c.opened == nil {
+		c.opened = map[string]*os.File{}
+	}
+	f, seen := c.opened[fm.Path]
+	if !seen {
+		if local, ok := c.resolver(fm.Path); ok {
+			f, _ = os.Open(local)
+		}
+		c.opened[fm.Path] = f
+	}
+	if f == nil {
+		return 0, ErrUnmapped
+	}
+	want := min(uint64(len(p)), fm.End-addr)
+	k, err := f.ReadAt(p[:want], int64(fm.Offset+(addr-fm.Start)))
+	if k < int(want) {
+		if err == nil || err == io.EOF {
+			err = ErrUnmapped
+		}
+		return 0, err
+	}
+	return k, nil
+}
+
+// ReadUint64 reads a little-endian 64-bit word.
+func (c *Core) ReadUint64(addr uint64) (uint64, error) {
+	var b [8]byte
+	if _, err := c.ReadAt(b[:], addr); err != nil {
+		return 0, err
+	}
+	return binary.LittleEndian.Uint64(b[:]), nil
+}
+
+// ReadUint32 reads a little-endian 32-bit word.
+func (c *Core) ReadUint32(addr uint64) (uint32, error) {
+	var b [4]byte
+	if _, err := c.ReadAt(b[:], addr); err != nil {
+		return 0, err
+	}
+	return binary.LittleEndian.Uint32(b[:]), nil
+}
+
+// ReadCString reads a NUL-terminated string of at most max bytes.
+func (c *Core) ReadCString(addr uint64, max int) (string, error) {
+	var out []byte
+	buf := make([]byte, 64)
+	for len(out) < max {
+		n, err := c.ReadAt(buf[:min(len(buf), max-len(out))], addr+uint64(len(out)))
+		if i := bytes.IndexByte(buf[:n], 0); i >= 0 {
+			return string(append(out, buf[:i]...)), nil
+		}
+		out = append(out, buf[:n]...)
+		if err != nil {
+			// A string ending at the end of readable memory.
+			if n == 0 && len(out) == 0 {
+				return "", err
+			}
+			if n == 0 {
+				return string(out), err
+			}
+		}
+	}
+	return string(out), nil
+}
