@@ -1,0 +1,409 @@
+package symbols
+
+import (
+	"debug/dwarf"
+	"path/filepath"
+	"sort"
+)
+
+// dieInfo is what naming needs of a DIE.
+type dieInfo struct {
+	tag     dwarf.Tag
+	name    string
+	linkage string
+	parent  dwarf.Offset // enclosing DIE, 0 at the top of the unit
+	spec    dwarf.Offset // DW_AT_specification
+	origin  dwarf.Offset // DW_AT_abstract_origin
+}
+
+// scope is a subprogram or an inlined instance with its address ranges.
+type scope struct {
+	die      dwarf.Offset
+	ranges   [][2]uint64
+	low      uint64
+	inline   bool
+	callFile string
+	callLine int
+	callCol  int
+	children []*scope
+}
+
+func (s *scope) contains(addr uint64) bool {
+	for _, r := range s.ranges {
+		if addr >= r[0] && addr < r[1] {
+			return true
+		}
+	}
+	return false
+}
+
+type lineRow struct {
+	LineRow
+	end bool
+}
+
+type funcRange struct {
+	lo, hi uint64
+	s      *scope
+}
+
+// cuInfo is one parsed compile unit.
+type cuInfo struct {
+	t      *Table
+	dies   map[dwarf.Offset]*dieInfo
+	funcs  []funcRange // sorted by lo
+	lines  []lineRow   // sorted by address, end-of-sequence rows first at an address
+	files  []*dwarf.LineFile
+	byName map[dwarf.Offset]string
+}
+
+func (t *Table) loadCU(off dwarf.Offset) *cuInfo {
+	t.mu.Lock()
+	cu, ok := t.cuCache[off]
+	t.mu.Unlock()
+	if ok {
+		return cu
+	}
+	cu = t.parseCU(off)
+	t.mu.Lock()
+	t.cuCache[off] = cu
+	t.mu.Unlock()
+	return cu
+}
+
+func (t *Table) parseCU(off dwarf.Offset) (cu *cuInfo) {
+	defer func() {
+		if r := recover(); r != nil {
+			t.warnf("%s: compile unit at %#x: %v", filepath.Base(t.Path), off, r)
+			cu = nil
+		}
+	}()
+	d := t.dwarf
+	r := d.Reader()
+	r.Seek(off)
+	top, err := r.Next()
+	if err != nil || top == nil {
+		t.warnf("%s: compile unit at %#x: %v", filepath.Base(t.Path), off, err)
+		return nil
+	}
+	cu = &cuInfo{t: t, dies: map[dwarf.Offset]*dieInfo{}, byName: map[dwarf.Offset]string{}}
+	if lr, err := d.LineReader(top); err == nil && lr != nil {
+		cu.files = lr.Files()
+		var e dwarf.LineEntry
+		for {
+			if err := lr.Next(&e); err != nil {
+				break
+			}
+			name := ""
+			if e.File != nil {
+				name = e.File.Name
+			}
+			cu.lines = append(cu.lines, lineRow{LineRow{Addr: e.Address, File: name, Line: e.Line, IsStmt: e.IsStmt}, e.EndSequence})
+		}
+		if f := lr.Files(); len(f) > len(cu.files) {
+			cu.files = f
+		}
+		sort.SliceStable(cu.lines, func(i, j int) bool {
+			a, b := cu.lines[i], cu.lines[j]
+			if a.Addr != b.Addr {
+				return a.Addr < b.Addr
+			}
+			return a.end && !b.end
+		})
+	}
+	if !top.Children {
+		return cu
+	}
+	type frame struct {
+		die   dwarf.Offset
+		scope *scope
+	}
+	stack := []frame{{die: 0}}
+	for len(stack) > 0 {
+		e, err := r.Next()
+		if err != nil {
+			t.warnf("%s: compile unit at %#x: %v", filepath.Base(t.Path), off, err)
+			break
+		}
+		if e == nil {
+			break
+		}
+		if e.Tag == 0 {
+			stack = stack[:len(stack)-1]
+			continue
+		}
+		parent := stack[len(stack)-1]
+		di := &dieInfo{tag: e.Tag, parent: parent.die}
+		di.name, _ = e.Val(dwarf.AttrName).(string)
+		if l, ok := e.Val(dwarf.AttrLinkageName).(string); ok {
+			di.linkage = l
+		} else if l, ok := e.Val(attrMIPSLinkageName).(string); ok {
+			di.linkage = l
+		}
+		di.spec, _ = e.Val(dwarf.AttrSpecification).(dwarf.Offset)
+		di.origin, _ = e.Val(dwarf.AttrAbstractOrigin).(dwarf.Offset)
+		cu.dies[e.Offset] = di
+
+		cur := parent.scope
+		switch e.Tag {
+		case dwarf.TagSubprogram, dwarf.TagInlinedSubroutine:
+			ranges, _ := d.Ranges(e)
+			if len(ranges) == 0 {
+				break
+			}
+			s := &scope{die: e.Offset, ranges: ranges, low: ranges[0][0], inline: e.Tag == dwarf.TagInlinedSubroutine}
+			if lowpc, ok := e.Val(dwarf.AttrLowpc).(uint64); ok {
+				s.low = lowpc
+			} else if ep, ok := e.Val(dwarf.AttrEntrypc).(uint64); ok {
+				s.low = ep
+			}
+			if s.inline {
+				if fi, ok := e.Val(dwarf.AttrCallFile).(int64); ok && fi >= 0 && int(fi) < len(cu.files) && cu.files[fi] != nil {
+					s.callFile = cu.files[fi].Name
+				}
+				if l, ok := e.Val(dwarf.AttrCallLine).(int64); ok {
+					s.callLine = int(l)
+				}
+				if c, ok := e.Val(dwarf.AttrCallColumn).(int64); ok {
+					s.callCol = int(c)
+				}
+			}
+			if s.inline && cur != nil {
+				cur.children = append(cur.children, s)
+			} else if !s.inline {
+				for _, rg := range ranges {
+					cu.funcs = append(cu.funcs, funcRange{rg[0], rg[1], s})
+				}
+			}
+			cur = s
+		}
+		if e.Children {
+			stack = append(stack, frame{die: e.Offset, scope: cur})
+		}
+	}
+	sort.Slice(cu.funcs, func(i, j int) bool { return cu.funcs[i].lo < cu.funcs[j].lo })
+	return cu
+}
+
+// lineAt returns the line-table row for addr: the last row at the greatest
+// address not above it (with gdbStyle, an is_stmt row at that address is
+// preferred, as gdb does; addr2line takes the last row); no row inside a
+// gap between sequences.
+func (cu *cuInfo) lineAt(addr uint64, gdbStyle bool) (LineRow, bool) {
+	l := cu.lines
+	i := sort.Search(len(l), func(i int) bool { return l[i].Addr > addr })
+	if i == 0 {
+		return LineRow{}, false
+	}
+	best := i - 1
+	if l[best].end {
+		return LineRow{}, false
+	}
+	if gdbStyle && !l[best].IsStmt {
+		for j := best; j > 0 && l[j-1].Addr == l[best].Addr && !l[j-1].end; j-- {
+			if l[j-1].IsStmt {
+				best = j - 1
+				break
+			}
+		}
+	}
+	if l[best].Line == 0 {
+		return LineRow{}, false
+	}
+	return l[best].LineRow, true
+}
+
+// locate builds the inline chain at addr, innermost first.
+func (cu *cuInfo) locate(addr uint64, gdbStyle bool) []Location {
+	var fn *scope
+	i := sort.Search(len(cu.funcs), func(i int) bool { return cu.funcs[i].lo > addr })
+	for j := i - 1; j >= 0; j-- {
+		if addr >= cu.funcs[j].lo && addr < cu.funcs[j].hi {
+			fn = cu.funcs[j].s
+			break
+		}
+		if j < i-256 {
+			break
+		}
+	}
+	if fn == nil {
+		return nil
+	}
+	chain := []*scope{fn}
+	for cur := fn; ; {
+		var next *scope
+		for _, c := range cur.children {
+			if c.contains(addr) {
+				next = c
+				break
+			}
+		}
+		if next == nil {
+			break
+		}
+		chain = append(chain, next)
+		cur = next
+	}
+	out := make([]Location, len(chain))
+	row, hasRow := cu.lineAt(addr, gdbStyle)
+	for k := len(chain) - 1; k >= 0; k-- {
+		s := chain[k]
+		loc := Location{Inline: s.inline, Low: s.low}
+		loc.Function, loc.Linkage = cu.name(s.die)
+		loc.Demangled = loc.Function
+		if loc.Linkage != "" {
+			loc.Demangled = Demangle(loc.Linkage)
+		}
+		if k == len(chain)-1 {
+			if hasRow {
+				loc.File, loc.Line = row.File, row.Line
+			}
+		} else {
+			inner := chain[k+1]
+			loc.File, loc.Line, loc.Column = inner.callFile, inner.callLine, inner.callCol
+		}
+		out[len(chain)-1-k] = loc
+	}
+	return out
+}
+
+// die returns a DIE's naming facts, reading it from another unit when a
+// reference leaves this one.
+func (cu *cuInfo) die(off dwarf.Offset) *dieInfo {
+	if d, ok := cu.dies[off]; ok {
+		return d
+	}
+	r := cu.t.dwarf.Reader()
+	r.Seek(off)
+	e, err := r.Next()
+	if err != nil || e == nil {
+		return nil
+	}
+	di := &dieInfo{tag: e.Tag}
+	di.name, _ = e.Val(dwarf.AttrName).(string)
+	di.linkage, _ = e.Val(dwarf.AttrLinkageName).(string)
+	di.spec, _ = e.Val(dwarf.AttrSpecification).(dwarf.Offset)
+	di.origin, _ = e.Val(dwarf.AttrAbstractOrigin).(dwarf.Offset)
+	di.parent = ^dwarf.Offset(0) // unknown: another unit
+	cu.dies[off] = di
+	return di
+}
+
+// name is the qualified name gdb gives the function of a DIE: its DWARF
+// name, through abstract_origin and specification, prefixed by the
+// namespaces and classes around its declaration.
+func (cu *cuInfo) name(off dwarf.Offset) (name, linkage string) {
+	if n, ok := cu.byName[off]; ok {
+		return n, cu.linkage(off)
+	}
+	d := cu.die(off)
+	for hops := 0; d != nil && hops < 16; hops++ {
+		if linkage == "" {
+			linkage = d.linkage
+		}
+		if name == "" {
+			name = d.name
+		}
+		var next dwarf.Offset
+		switch {
+		case d.origin != 0:
+			next = d.origin
+		case d.spec != 0:
+			next = d.spec
+		}
+		if next == 0 {
+			break
+		}
+		nd := cu.die(next)
+		if nd == nil {
+			break
+		}
+		d = nd
+	}
+	if d == nil {
+		return "??", linkage
+	}
+	if d.name != "" {
+		name = d.name
+	}
+	if d.parent == ^dwarf.Offset(0) {
+		// Declared in another unit: its scopes are unknown here.
+		if linkage != "" {
+			name = demangleNoParams(linkage)
+		}
+	} else if cu.inAnonymousClass(d) && linkage != "" {
+		// A lambda's operator() (a member of an unnamed closure type):
+		// gdb names it from the linkage name, "main::{lambda(long)#1}::operator()".
+		name = demangleNoParams(linkage)
+	} else {
+		for p := d.parent; p != 0; {
+			pd := cu.dies[p]
+			if pd == nil {
+				break
+			}
+			switch pd.tag {
+			case dwarf.TagNamespace:
+				if pd.name == "" {
+					name = "(anonymous namespace)::" + name
+				} else {
+					name = pd.name + "::" + name
+				}
+			case dwarf.TagClassType, dwarf.TagStructType, dwarf.TagUnionType, dwarf.TagEnumerationType:
+				if pd.name != "" {
+					name = pd.name + "::" + name
+				}
+			}
+			p = pd.parent
+		}
+	}
+	if name == "" {
+		name = "??"
+		if linkage != "" {
+			name = demangleNoParams(linkage)
+		}
+	}
+	cu.byName[off] = name
+	return name, linkage
+}
+
+func (cu *cuInfo) linkage(off dwarf.Offset) string {
+	d := cu.die(off)
+	for hops := 0; d != nil && hops < 16; hops++ {
+		if d.linkage != "" {
+			return d.linkage
+		}
+		switch {
+		case d.origin != 0:
+			d = cu.die(d.origin)
+		case d.spec != 0:
+			d = cu.die(d.spec)
+		default:
+			return ""
+		}
+	}
+	return ""
+}
+
+// attrMIPSLinkageName is DW_AT_MIPS_linkage_name, older GCC's linkage name.
+const attrMIPSLinkageName = dwarf.Attr(0x2007)
+
+// inAnonymousClass reports whether a declaration sits in an unnamed class
+// or inside a function (local classes, lambda closures).
+func (cu *cuInfo) inAnonymousClass(d *dieInfo) bool {
+	for p, hops := d.parent, 0; p != 0 && hops < 64; hops++ {
+		pd := cu.dies[p]
+		if pd == nil {
+			return false
+		}
+		switch pd.tag {
+		case dwarf.TagClassType, dwarf.TagStructType, dwarf.TagUnionType:
+			if pd.name == "" {
+				return true
+			}
+		case dwarf.TagSubprogram, dwarf.TagLexDwarfBlock:
+			return true
+		}
+		p = pd.parent
+	}
+	return false
+}

@@ -1,0 +1,359 @@
+package symbols
+
+import (
+	"bytes"
+	"debug/elf"
+	"encoding/binary"
+	"hash/crc32"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+
+	"github.com/ianlancetaylor/demangle"
+)
+
+// Symbol is one ELF symbol (or a synthetic "name@plt" entry).
+type Symbol struct {
+	Name      string // as in the file (mangled)
+	Demangled string // demangled with parameters, as objdump -C and c++filt print it
+	Value     uint64 // file address; for STT_TLS the offset in the TLS block
+	Size      uint64
+	Type      elf.SymType
+	Bind      elf.SymBind
+	Synthetic bool // a PLT entry, named by its relocation
+}
+
+// Demangle returns the demangled form of a C++ name with parameters, or
+// the name itself.
+func Demangle(name string) string {
+	if !strings.HasPrefix(name, "_Z") {
+		return name
+	}
+	if d, err := demangle.ToString(name); err == nil {
+		return d
+	}
+	return name
+}
+
+// demangleNoParams is the name as gdb names a frame: no parameter list.
+func demangleNoParams(name string) string {
+	if !strings.HasPrefix(name, "_Z") {
+		return name
+	}
+	if d, err := demangle.ToString(name, demangle.NoParams); err == nil {
+		return d
+	}
+	return name
+}
+
+func (t *Table) loadSymbols() {
+	t.symOnce.Do(func() {
+		defer t.recoverWarn("symbols")
+		var all []Symbol
+		type key struct {
+			name  string
+			value uint64
+		}
+		seen := map[key]bool{}
+		add := func(f *elf.File, dyn bool) {
+			if f == nil {
+				return
+			}
+			var syms []elf.Symbol
+			var err error
+			if dyn {
+				syms, err = f.DynamicSymbols()
+			} else {
+				syms, err = f.Symbols()
+			}
+			if err != nil {
+				return
+			}
+			for _, s := range syms {
+				if s.Name == "" || s.Section == elf.SHN_UNDEF {
+					continue
+				}
+				typ := elf.ST_TYPE(s.Info)
+				if typ == elf.STT_SECTION || typ == elf.STT_FILE {
+					continue
+				}
+				k := key{s.Name, s.Value}
+				if seen[k] {
+					continue
+				}
+				seen[k] = true
+				all = append(all, Symbol{Name: s.Name, Value: s.Value, Size: s.Size, Type: typ, Bind: elf.ST_BIND(s.Info)})
+			}
+		}
+		add(t.file, false)
+		add(t.debug, false)
+		add(t.file, true)
+		all = append(all, pltSymbols(t.file)...)
+		for i := range all {
+			all[i].Demangled = Demangle(all[i].Name)
+		}
+		t.syms = all
+		for i, s := range all {
+			if s.Type == elf.STT_FUNC || s.Type == elf.STT_GNU_IFUNC || s.Synthetic {
+				t.funcs = append(t.funcs, i)
+			}
+		}
+		// Sorted by address; at one address, global before weak before local,
+		// then the sized one, then by name for stability (gdb and objdump
+		// prefer global symbols among aliases).
+		rank := func(b elf.SymBind) int {
+			switch b {
+			case elf.STB_GLOBAL:
+				return 0
+			case elf.STB_WEAK:
+				return 1
+			}
+			return 2
+		}
+		sort.SliceStable(t.funcs, func(i, j int) bool {
+			a, b := all[t.funcs[i]], all[t.funcs[j]]
+			if a.Value != b.Value {
+				return a.Value < b.Value
+			}
+			if rank(a.Bind) != rank(b.Bind) {
+				return rank(a.Bind) < rank(b.Bind)
+			}
+			if (a.Size == 0) != (b.Size == 0) {
+				return a.Size != 0
+			}
+			return a.Name < b.Name
+		})
+	})
+}
+
+// pltSymbols names the PLT entries "sym@plt" as objdump does: with IBT
+// (.plt.sec) entry i of .rela.plt is at .plt.sec+16*i, else at .plt+16*(i+1).
+func pltSymbols(f *elf.File) []Symbol {
+	rela := f.Section(".rela.plt")
+	if rela == nil {
+		return nil
+	}
+	data, err := rela.Data()
+	if err != nil {
+		return nil
+	}
+	dyn, err := f.DynamicSymbols()
+	if err != nil {
+		return nil
+	}
+	base, skip := uint64(0), uint64(0)
+	if s := f.Section(".plt.sec"); s != nil {
+		base = s.Addr
+	} else if s := f.Section(".plt"); s != nil {
+		base, skip = s.Addr, 1
+	} else {
+		return nil
+	}
+	var out []Symbol
+	for i := 0; i+24 <= len(data); i += 24 {
+		info := binary.LittleEndian.Uint64(data[i+8:])
+		symIdx := info >> 32
+		name := ""
+		if symIdx > 0 && int(symIdx) <= len(dyn) {
+			name = dyn[symIdx-1].Name
+		}
+		if name == "" {
+			continue // IRELATIVE and friends: objdump names them *ABS*+0x…@plt
+		}
+		out = append(out, Symbol{Name: name + "@plt", Value: base + 16*(uint64(i/24)+skip), Size: 16,
+			Type: elf.STT_FUNC, Bind: elf.STB_GLOBAL, Synthetic: true})
+	}
+	return out
+}
+
+// Symbols returns every symbol of the file and its debug file.
+func (t *Table) Symbols() []Symbol {
+	t.loadSymbols()
+	return t.syms
+}
+
+// SymbolAt returns the function symbol containing addr (demangled, with
+// parameters, as objdump -C names it) and its start. A symbol without a
+// size contains everything up to the next symbol.
+func (t *Table) SymbolAt(addr uint64) (name string, start uint64, ok bool) {
+	s, ok := t.funcSymbolAt(addr)
+	if !ok {
+		return "", 0, false
+	}
+	return s.Demangled, s.Value, true
+}
+
+func (t *Table) funcSymbolAt(addr uint64) (Symbol, bool) {
+	t.loadSymbols()
+	f := t.funcs
+	i := sort.Search(len(f), func(i int) bool { return t.syms[f[i]].Value > addr })
+	// Among the symbols starting at or before addr, the closest start wins;
+	// at that start the preferred alias (first in order).
+	for j := i - 1; j >= 0; j-- {
+		s := t.syms[f[j]]
+		k := j
+		for k > 0 && t.syms[f[k-1]].Value == s.Value {
+			k--
+		}
+		best := t.syms[f[k]]
+		for m := k; m <= j; m++ {
+			c := t.syms[f[m]]
+			if c.Size == 0 || addr < c.Value+c.Size {
+				return t.syms[f[m]], true
+			}
+		}
+		if best.Size != 0 && addr >= best.Value+best.Size {
+			return Symbol{}, false
+		}
+		return best, true
+	}
+	return Symbol{}, false
+}
+
+// LookupSymbol finds a symbol by its mangled name or its demangled name
+// (with parameters, e.g. "co::Processer::GetCurrentProcesser()::proc"),
+// locals and TLS symbols included. For STT_TLS symbols the value is the
+// offset in the module's TLS block.
+func (t *Table) LookupSymbol(name string) (addr, size uint64, ok bool) {
+	s, ok := t.Lookup(name)
+	return s.Value, s.Size, ok
+}
+
+// Lookup is LookupSymbol with the whole symbol.
+func (t *Table) Lookup(name string) (Symbol, bool) {
+	t.loadSymbols()
+	for _, s := range t.syms {
+		if s.Name == name || s.Demangled == name {
+			return s, true
+		}
+	}
+	return Symbol{}, false
+}
+
+// BuildID returns the NT_GNU_BUILD_ID of an ELF file, nil when none.
+func BuildID(f *elf.File) []byte {
+	if s := f.Section(".note.gnu.build-id"); s != nil {
+		if b, err := s.Data(); err == nil {
+			if id := parseBuildID(b); id != nil {
+				return id
+			}
+		}
+	}
+	for _, p := range f.Progs {
+		if p.Type != elf.PT_NOTE || p.Filesz > 1<<20 {
+			continue
+		}
+		b := make([]byte, p.Filesz)
+		if _, err := p.ReadAt(b, 0); err != nil {
+			continue
+		}
+		if id := parseBuildID(b); id != nil {
+			return id
+		}
+	}
+	return nil
+}
+
+func parseBuildID(b []byte) []byte {
+	le := binary.LittleEndian
+	for len(b) >= 12 {
+		namesz, descsz, typ := uint64(le.Uint32(b)), uint64(le.Uint32(b[4:])), le.Uint32(b[8:])
+		nameEnd := 12 + (namesz+3)&^3
+		end := nameEnd + (descsz+3)&^3
+		if nameEnd+descsz > uint64(len(b)) {
+			return nil
+		}
+		if typ == 3 && namesz == 4 && bytes.Equal(b[12:15], []byte("GNU")) {
+			return append([]byte(nil), b[nameEnd:nameEnd+descsz]...)
+		}
+		if end > uint64(len(b)) {
+			return nil
+		}
+		b = b[end:]
+	}
+	return nil
+}
+
+// DebugLink returns the .gnu_debuglink file name and CRC.
+func DebugLink(f *elf.File) (name string, crc uint32, ok bool) {
+	s := f.Section(".gnu_debuglink")
+	if s == nil {
+		return "", 0, false
+	}
+	b, err := s.Data()
+	if err != nil {
+		return "", 0, false
+	}
+	i := bytes.IndexByte(b, 0)
+	if i <= 0 {
+		return "", 0, false
+	}
+	off := (i + 4) &^ 3
+	if off+4 > len(b) {
+		return "", 0, false
+	}
+	return string(b[:i]), binary.LittleEndian.Uint32(b[off:]), true
+}
+
+// FindDebugFile finds the separate debug file of binPath the way gdb does:
+// <dir>/.build-id/xx/rest.debug for each debug directory, then the
+// .gnu_debuglink name next to the binary, in its .debug/ directory, and
+// under each debug directory followed by the binary's directory. A
+// build-id candidate must carry the same build-id, a debuglink candidate
+// the same CRC32. "" when there is none.
+func FindDebugFile(binPath string, buildID []byte, debugDirs []string) string {
+	if len(buildID) >= 2 {
+		hex := hexString(buildID)
+		for _, d := range debugDirs {
+			p := filepath.Join(d, ".build-id", hex[:2], hex[2:]+".debug")
+			if f, err := elf.Open(p); err == nil {
+				id := BuildID(f)
+				f.Close()
+				if bytes.Equal(id, buildID) {
+					return p
+				}
+			}
+		}
+	}
+	f, err := elf.Open(binPath)
+	if err != nil {
+		return ""
+	}
+	name, crc, ok := DebugLink(f)
+	f.Close()
+	if !ok {
+		return ""
+	}
+	abs, err := filepath.Abs(binPath)
+	if err != nil {
+		abs = binPath
+	}
+	dir := filepath.Dir(abs)
+	cands := []string{filepath.Join(dir, name), filepath.Join(dir, ".debug", name)}
+	for _, d := range debugDirs {
+		cands = append(cands, filepath.Join(d, dir, name))
+	}
+	for _, c := range cands {
+		if c == abs {
+			continue
+		}
+		b, err := os.ReadFile(c)
+		if err != nil {
+			continue
+		}
+		if crc32.ChecksumIEEE(b) == crc {
+			return c
+		}
+	}
+	return ""
+}
+
+func hexString(b []byte) string {
+	const digits = "0123456789abcdef"
+	out := make([]byte, 0, 2*len(b))
+	for _, c := range b {
+		out = append(out, digits[c>>4], digits[c&15])
+	}
+	return string(out)
+}

@@ -1,0 +1,231 @@
+// Package symbols answers "what is at this address" for one ELF object, in
+// file addresses: ELF symbols (demangled C++ names, PLT entries), DWARF line
+// tables and inline chains, and separate debug files (build-id and
+// .gnu_debuglink). DWARF is parsed lazily, one compile unit at a time.
+package symbols
+
+import (
+	"debug/dwarf"
+	"debug/elf"
+	"errors"
+	"fmt"
+	"path/filepath"
+	"sort"
+	"sync"
+)
+
+// Table is the symbol information of one ELF object.
+type Table struct {
+	Path      string
+	DebugPath string
+
+	file  *elf.File
+	debug *elf.File // separate debug file, nil when none
+
+	symOnce sync.Once
+	syms    []Symbol
+	funcs   []int // indexes into syms of function symbols, sorted by address
+
+	dwarfOnce sync.Once
+	dwarf     *dwarf.Data
+	cus       []cuRange // sorted by lo
+
+	mu       sync.Mutex
+	cuCache  map[dwarf.Offset]*cuInfo
+	warnings []string
+}
+
+// Location is one level of the source position of an address.
+type Location struct {
+	Function   string // qualified name without parameters, as gdb names frames
+	Linkage    string // mangled name when known
+	Demangled  string // with parameters when known (addr2line -f -C's form), else Function
+	File       string // full path as the line table has it
+	Line       int
+	Column     int
+	Inline     bool   // an inlined instance (DW_TAG_inlined_subroutine)
+	Low        uint64 // entry of the function or inline instance
+	FromSymtab bool   // no DWARF covered the address: the name is the ELF symbol's
+}
+
+// LineRow is one row of a line table.
+type LineRow struct {
+	Addr   uint64
+	File   string
+	Line   int
+	IsStmt bool
+}
+
+// Open opens an ELF file and, when debugPath is not "", its separate debug
+// file. Nothing is parsed until it is needed.
+func Open(path, debugPath string) (*Table, error) {
+	f, err := elf.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	t := &Table{Path: path, DebugPath: debugPath, file: f, cuCache: map[dwarf.Offset]*cuInfo{}}
+	if debugPath != "" {
+		d, err := elf.Open(debugPath)
+		if err != nil {
+			f.Close()
+			return nil, fmt.Errorf("debug file %s: %w", debugPath, err)
+		}
+		t.debug = d
+	}
+	return t, nil
+}
+
+// Close releases the files.
+func (t *Table) Close() error {
+	var errs []error
+	if t.debug != nil {
+		errs = append(errs, t.debug.Close())
+	}
+	errs = append(errs, t.file.Close())
+	return errors.Join(errs...)
+}
+
+// Warnings says what could not be read (corrupt DWARF, …).
+func (t *Table) Warnings() []string {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return append([]string(nil), t.warnings...)
+}
+
+func (t *Table) warnf(format string, args ...any) {
+	t.mu.Lock()
+	t.warnings = append(t.warnings, fmt.Sprintf(format, args...))
+	t.mu.Unlock()
+}
+
+func (t *Table) recoverWarn(what string) {
+	if r := recover(); r != nil {
+		t.warnf("%s: %s: %v", filepath.Base(t.Path), what, r)
+	}
+}
+
+// HasDWARF reports whether the object (or its debug file) has DWARF.
+func (t *Table) HasDWARF() bool {
+	t.loadDWARF()
+	return t.dwarf != nil
+}
+
+type cuRange struct {
+	lo, hi uint64
+	off    dwarf.Offset
+}
+
+func (t *Table) loadDWARF() {
+	t.dwarfOnce.Do(func() {
+		defer t.recoverWarn("DWARF")
+		src := t.file
+		if t.debug != nil && t.debug.Section(".debug_info") != nil {
+			src = t.debug
+		}
+		if src.Section(".debug_info") == nil {
+			return
+		}
+		d, err := src.DWARF()
+		if err != nil {
+			t.warnf("%s: DWARF: %v", filepath.Base(t.Path), err)
+			return
+		}
+		r := d.Reader()
+		for {
+			e, err := r.Next()
+			if err != nil {
+				t.warnf("%s: DWARF compile units: %v", filepath.Base(t.Path), err)
+				break
+			}
+			if e == nil {
+				break
+			}
+			if e.Tag == dwarf.TagCompileUnit || e.Tag == dwarf.TagPartialUnit {
+				ranges, err := d.Ranges(e)
+				if err == nil {
+					for _, rg := range ranges {
+						if rg[1] > rg[0] {
+							t.cus = append(t.cus, cuRange{rg[0], rg[1], e.Offset})
+						}
+					}
+				}
+			}
+			r.SkipChildren()
+		}
+		sort.Slice(t.cus, func(i, j int) bool { return t.cus[i].lo < t.cus[j].lo })
+		t.dwarf = d
+	})
+}
+
+// cuFor returns the compile unit covering addr.
+func (t *Table) cuFor(addr uint64) *cuInfo {
+	t.loadDWARF()
+	if t.dwarf == nil {
+		return nil
+	}
+	i := sort.Search(len(t.cus), func(i int) bool { return t.cus[i].lo > addr })
+	for j := i - 1; j >= 0 && j >= i-64; j-- {
+		if addr >= t.cus[j].lo && addr < t.cus[j].hi {
+			return t.loadCU(t.cus[j].off)
+		}
+	}
+	return nil
+}
+
+// Locate returns the source position of a file address as gdb shows it in
+// frames, innermost inline level first; the last Location is the concrete
+// function.
+func (t *Table) Locate(addr uint64) []Location { return t.locate(addr, true) }
+
+// LocateAddr2line is Locate with addr2line's choice among line-table rows
+// at one address (the last row, where gdb prefers a statement row).
+func (t *Table) LocateAddr2line(addr uint64) []Location { return t.locate(addr, false) }
+
+func (t *Table) locate(addr uint64, gdbStyle bool) []Location {
+	if cu := t.cuFor(addr); cu != nil {
+		if locs := cu.locate(addr, gdbStyle); len(locs) > 0 {
+			return locs
+		}
+	}
+	s, ok := t.funcSymbolAt(addr)
+	if !ok {
+		return nil
+	}
+	loc := Location{Function: symbolFrameName(s.Name), Linkage: s.Name, Demangled: s.Demangled, Low: s.Value, FromSymtab: true}
+	if cu := t.cuFor(addr); cu != nil {
+		if row, ok := cu.lineAt(addr, gdbStyle); ok {
+			loc.File, loc.Line = row.File, row.Line
+		}
+	}
+	return []Location{loc}
+}
+
+// symbolFrameName is the name gdb gives a frame known only by its ELF
+// symbol: demangled without parameters.
+func symbolFrameName(name string) string {
+	return demangleNoParams(name)
+}
+
+// LineRows returns the line-table rows with addresses in [lo, hi).
+func (t *Table) LineRows(lo, hi uint64) []LineRow {
+	t.loadDWARF()
+	var out []LineRow
+	seen := map[dwarf.Offset]bool{}
+	for _, c := range t.cus {
+		if c.hi <= lo || c.lo >= hi || seen[c.off] {
+			continue
+		}
+		seen[c.off] = true
+		cu := t.loadCU(c.off)
+		if cu == nil {
+			continue
+		}
+		for _, r := range cu.lines {
+			if r.Addr >= lo && r.Addr < hi && !r.end {
+				out = append(out, LineRow{Addr: r.Addr, File: r.File, Line: r.Line, IsStmt: r.IsStmt})
+			}
+		}
+	}
+	sort.SliceStable(out, func(i, j int) bool { return out[i].Addr < out[j].Addr })
+	return out
+}
