@@ -1,0 +1,135 @@
+package main
+
+import (
+	"fmt"
+	"io"
+	"sort"
+	"strings"
+
+	"github.com/dsecore/dsecore/report"
+	"github.com/spf13/cobra"
+)
+
+func newInspectCmd() *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "inspect CORE",
+		Short: "A one-page account of a core: process, signal, real fault, crashing stack, threads, modules",
+		Long: `inspect opens the core with its executable and libraries and reports:
+the process; the core's own signal record and the real fault (when a handler
+re-raised the signal, the core says "sent by tkill" and the real fault lies in
+the kernel's signal frame on the stack: both are shown); the crashing thread's
+stack; every thread with where it stands; every module with its build-id and
+whether its files were found (a build-id mismatch is loud).`,
+		Example: `  dsecore inspect core --exe bin/ceph-dse
+  dsecore inspect core --solib-search-path /opt/ceph-dse/lib --json
+  DSECORE_SOLIB_SEARCH_PATH=/opt/ceph-dse/lib dsecore inspect core`,
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			p, err := openCore(args[0])
+			if err != nil {
+				return err
+			}
+			defer p.Close()
+			doc := report.BuildInspect(p, args[0])
+			if config.GetBool("json") {
+				return writeJSON(cmd.OutOrStdout(), doc)
+			}
+			printInspect(cmd.OutOrStdout(), doc)
+			return nil
+		},
+	}
+	addCoreFlags(cmd)
+	return cmd
+}
+
+func printInspect(w io.Writer, doc *report.Inspect) {
+	pr := doc.Process
+	fmt.Fprintf(w, "Core: %s\n", doc.Core)
+	fmt.Fprintf(w, "Process: pid %d, %s", pr.PID, orUnknown(pr.Exe))
+	if pr.Args != "" {
+		fmt.Fprintf(w, " (%s)", pr.Args)
+	}
+	fmt.Fprintf(w, ", %d threads\n", pr.Threads)
+	if doc.Signal != nil {
+		fmt.Fprintf(w, "Core's signal: %s — %s [%s]\n", doc.Signal.Text, doc.Signal.Description, doc.Signal.Source)
+	}
+	if f := doc.Fault; f != nil && f.Signal != nil {
+		fmt.Fprintf(w, "Real fault:    %s — %s [%s]\n", f.Signal.Text, f.Signal.Description, f.Signal.Source)
+		if f.ReRaised {
+			fmt.Fprintf(w, "               (the core's record is the re-raise by the program's signal handler; the fault registers come from the kernel's signal frame at %s)\n", f.SigFrame)
+		}
+		loc := f.Function
+		if f.File != "" {
+			loc += fmt.Sprintf(" at %s:%d", f.File, f.Line)
+		}
+		if f.Module != "" {
+			loc += " in " + f.Module
+		}
+		fmt.Fprintf(w, "  thread LWP %d, pc %s: %s\n", f.LWP, f.PC, loc)
+		fmt.Fprintf(w, "  registers: %s\n", formatRegs(f.Registers))
+	}
+	if c := doc.Crashed; c != nil {
+		fmt.Fprintln(w)
+		printBacktraces(w, []report.Thread{*c})
+	}
+	fmt.Fprintf(w, "\nThreads (%d):\n", len(doc.Threads))
+	for _, t := range doc.Threads {
+		mark := " "
+		if t.Crashed {
+			mark = "*"
+		}
+		name := t.Name
+		if name == "" {
+			name = "-"
+		}
+		fmt.Fprintf(w, "%s LWP %-8d %-16s %-14s %s\n", mark, t.LWP, t.Pthread, name, t.Top)
+	}
+	fmt.Fprintf(w, "\nModules (%d):\n", len(doc.Modules))
+	for _, m := range doc.Modules {
+		status := m.Status
+		if status == "build-id-mismatch" {
+			status = "BUILD-ID MISMATCH"
+		}
+		path := m.Path
+		if path == "" {
+			path = "(not found)"
+		}
+		fmt.Fprintf(w, "  %-18s %-40s %-20s build-id %s\n", m.Start, m.Name, status, m.BuildID)
+		if path != m.Name {
+			fmt.Fprintf(w, "  %-18s   local file: %s\n", "", path)
+		}
+		if m.DebugPath != "" {
+			fmt.Fprintf(w, "  %-18s   debug file: %s\n", "", m.DebugPath)
+		}
+	}
+	if len(doc.Warnings) > 0 {
+		fmt.Fprintf(w, "\nWarnings:\n")
+		for _, s := range doc.Warnings {
+			fmt.Fprintf(w, "  %s\n", s)
+		}
+	}
+}
+
+var regOrder = []string{"rip", "rsp", "rbp", "rax", "rbx", "rcx", "rdx", "rsi", "rdi", "r8", "r9", "r10", "r11", "r12", "r13", "r14", "r15", "eflags"}
+
+func formatRegs(r map[string]string) string {
+	var parts []string
+	seen := map[string]bool{}
+	for _, n := range regOrder {
+		if v, ok := r[n]; ok {
+			parts = append(parts, n+"="+v)
+			seen[n] = true
+		}
+	}
+	var rest []string
+	for n := range r {
+		if !seen[n] {
+			rest = append(rest, n)
+		}
+	}
+	sort.Strings(rest)
+	for _, n := range rest {
+		parts = append(parts, n+"="+r[n])
+	}
+	return strings.Join(parts, " ")
+}

@@ -1,0 +1,113 @@
+package main
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/dsecore/dsecore/coreparse"
+	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
+	"github.com/spf13/viper"
+)
+
+// config is the viper instance every command reads its settings from:
+// flags first, then DSECORE_* variables, then the config file.
+var config = viper.New()
+
+func newRootCmd() *cobra.Command {
+	var cfgFile string
+	root := &cobra.Command{
+		Use:   "dsecore",
+		Short: "Post-mortem debugger backend for ceph-dse crash dumps",
+		Long: `dsecore opens an ELF core of ceph-dse together with its executable and
+libraries, symbolizes it with DWARF (inline frames, C++ names) and unwinds every
+thread with CFI, through signal frames.
+
+Settings come from flags, DSECORE_* environment variables (DSECORE_EXE,
+DSECORE_SOLIB_SEARCH_PATH, DSECORE_SYSROOT, DSECORE_DEBUG_FILE_DIRECTORY, ...)
+and a dsecore.yaml (./dsecore.yaml or ~/.config/dsecore/dsecore.yaml), e.g.
+
+  exe: /opt/ceph-dse/bin/ceph-dse
+  solib-search-path: [/opt/ceph-dse/lib]
+  debug-file-directory: [/usr/lib/debug]`,
+		SilenceUsage:  true,
+		SilenceErrors: true,
+		PersistentPreRunE: func(cmd *cobra.Command, args []string) error {
+			return loadConfig(cmd, cfgFile)
+		},
+	}
+	root.PersistentFlags().StringVar(&cfgFile, "config", "", "config file (default ./dsecore.yaml, then ~/.config/dsecore/dsecore.yaml)")
+	root.AddCommand(newBtCmd(), newInspectCmd(), newSymbolizeCmd())
+	return root
+}
+
+func loadConfig(cmd *cobra.Command, cfgFile string) error {
+	config.SetEnvPrefix("DSECORE")
+	config.SetEnvKeyReplacer(strings.NewReplacer("-", "_"))
+	config.AutomaticEnv()
+	if cfgFile != "" {
+		config.SetConfigFile(cfgFile)
+	} else {
+		config.SetConfigName("dsecore")
+		config.SetConfigType("yaml")
+		config.AddConfigPath(".")
+		if home, err := os.UserHomeDir(); err == nil {
+			config.AddConfigPath(filepath.Join(home, ".config", "dsecore"))
+		}
+	}
+	if err := config.ReadInConfig(); err != nil {
+		var notFound viper.ConfigFileNotFoundError
+		if cfgFile != "" || !errors.As(err, &notFound) {
+			return fmt.Errorf("config: %w", err)
+		}
+	}
+	var bindErr error
+	cmd.Flags().VisitAll(func(f *pflag.Flag) {
+		if err := config.BindPFlag(f.Name, f); err != nil && bindErr == nil {
+			bindErr = err
+		}
+	})
+	return bindErr
+}
+
+// addCoreFlags declares the flags that say where a core's files are.
+func addCoreFlags(cmd *cobra.Command) {
+	f := cmd.Flags()
+	f.String("exe", "", "the executable (default: found from the core's file mappings)")
+	f.StringSlice("solib-search-path", nil, "directory searched for shared libraries by name (repeatable)")
+	f.String("sysroot", "", "prefix prepended to every absolute path the core names")
+	f.StringSlice("debug-file-directory", nil, "root of separate debug files, searched by build-id and debuglink (repeatable; default /usr/lib/debug)")
+	f.Bool("json", false, "print JSON")
+}
+
+// coreOptions reads the core-location settings through viper.
+func coreOptions(core string) coreparse.Options {
+	return coreparse.Options{
+		Core:            core,
+		Exe:             config.GetString("exe"),
+		SolibSearchPath: config.GetStringSlice("solib-search-path"),
+		Sysroot:         config.GetString("sysroot"),
+		DebugFileDirs:   config.GetStringSlice("debug-file-directory"),
+	}
+}
+
+func openCore(core string) (*coreparse.Process, error) {
+	return coreparse.Open(coreOptions(core))
+}
+
+func writeJSON(w io.Writer, v any) error {
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	return enc.Encode(v)
+}
+
+func printWarnings(w io.Writer, warnings []string) {
+	for _, s := range warnings {
+		fmt.Fprintln(w, "warning:", s)
+	}
+}

@@ -1,0 +1,407 @@
+package coreparse
+
+import (
+	"bytes"
+	"debug/elf"
+	"encoding/binary"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"sync"
+
+	"github.com/dsecore/dsecore/coreparse/corefile"
+	"github.com/dsecore/dsecore/coreparse/symbols"
+	"github.com/dsecore/dsecore/coreparse/unwind"
+	"github.com/go-delve/delve/pkg/dwarf/frame"
+)
+
+// Module is one ELF object mapped into the crashed process: the executable or
+// a shared library.
+type Module struct {
+	Name      string // path as the crashed process saw it (NT_FILE / link_map)
+	Path      string // the local file used for symbols, "" when none was found
+	DebugPath string // separate debug file, "" when none
+	Start     uint64 // lowest mapped address
+	End       uint64 // end of the highest mapping
+	Bias      uint64 // load bias: runtime address = file address + Bias
+
+	CoreBuildID     []byte // read from the core's own memory (the dumped first page)
+	FileBuildID     []byte // read from the local file
+	BuildIDMismatch bool   // both known and different: symbols would lie
+	IsExe           bool
+
+	Syms *symbols.Table // nil when no local file was found or it failed to load
+
+	cfiOnce sync.Once
+	cfi     frame.FrameDescriptionEntries
+	cfiErr  error
+}
+
+// BuildID returns the build-id as lower-case hex, preferring the core's copy.
+func (m *Module) BuildID() string {
+	if len(m.CoreBuildID) > 0 {
+		return hex.EncodeToString(m.CoreBuildID)
+	}
+	return hex.EncodeToString(m.FileBuildID)
+}
+
+// Contains reports whether a runtime address lies in the module's mappings.
+func (m *Module) Contains(addr uint64) bool { return addr >= m.Start && addr < m.End }
+
+// Base name of the module, as shown in frames.
+func (m *Module) BaseName() string { return filepath.Base(m.Name) }
+
+// CFI returns the module's call frame information in runtime addresses,
+// loading it on first use.
+func (m *Module) CFI() (frame.FrameDescriptionEntries, error) {
+	m.cfiOnce.Do(func() {
+		if m.Path == "" {
+			m.cfiErr = fmt.Errorf("%s: no local file, no CFI", m.Name)
+			return
+		}
+		f, err := elf.Open(m.Path)
+		if err != nil {
+			m.cfiErr = err
+			return
+		}
+		defer f.Close()
+		m.cfi, m.cfiErr = unwind.LoadCFI(f, m.Bias)
+		if m.DebugPath != "" && len(m.cfi) == 0 {
+			if df, err := elf.Open(m.DebugPath); err == nil {
+				m.cfi, m.cfiErr = unwind.LoadCFI(df, m.Bias)
+				df.Close()
+			}
+		}
+	})
+	return m.cfi, m.cfiErr
+}
+
+// mappedObject gathers the NT_FILE mappings of one path.
+type mappedObject struct {
+	path       string
+	start, end uint64
+	base       uint64 // start of the mapping at file offset 0
+	hasBase    bool
+}
+
+func groupFileMappings(files []corefile.FileMapping) []*mappedObject {
+	byPath := map[string]*mappedObject{}
+	var order []*mappedObject
+	for _, fm := range files {
+		o := byPath[fm.Path]
+		if o == nil {
+			o = &mappedObject{path: fm.Path, start: fm.Start, end: fm.End}
+			byPath[fm.Path] = o
+			order = append(order, o)
+		}
+		o.start = min(o.start, fm.Start)
+		o.end = max(o.end, fm.End)
+		if fm.Offset == 0 && (!o.hasBase || fm.Start < o.base) {
+			o.base, o.hasBase = fm.Start, true
+		}
+	}
+	return order
+}
+
+// elfImage is what can be learnt about an ELF object from the core's memory
+// at its load address: its program headers and build-id.
+type elfImage struct {
+	phdrs   []elf.Prog64
+	bias    uint64
+	buildID []byte
+}
+
+const pageMask = 0xfff
+
+// readELFImage parses the ELF header and program headers mapped at base. The
+// kernel dumps the first page of every ELF mapping precisely so this works.
+func readELFImage(c *corefile.Core, base uint64) (*elfImage, error) {
+	var eh elf.Header64
+	buf := make([]byte, binary.Size(eh))
+	if _, err := c.ReadAt(buf, base); err != nil {
+		return nil, err
+	}
+	if !bytes.HasPrefix(buf, []byte(elf.ELFMAG)) {
+		return nil, fmt.Errorf("no ELF header at %#x", base)
+	}
+	if err := binary.Read(bytes.NewReader(buf), binary.LittleEndian, &eh); err != nil {
+		return nil, err
+	}
+	if eh.Phnum == 0 || eh.Phnum > 256 || eh.Phentsize != uint16(binary.Size(elf.Prog64{})) {
+		return nil, fmt.Errorf("implausible program headers at %#x (phnum %d)", base, eh.Phnum)
+	}
+	pb := make([]byte, int(eh.Phnum)*int(eh.Phentsize))
+	if _, err := c.ReadAt(pb, base+eh.Phoff); err != nil {
+		return nil, err
+	}
+	img := &elfImage{phdrs: make([]elf.Prog64, eh.Phnum)}
+	if err := binary.Read(bytes.NewReader(pb), binary.LittleEndian, img.phdrs); err != nil {
+		return nil, err
+	}
+	minVaddr := ^uint64(0)
+	for _, p := range img.phdrs {
+		if elf.ProgType(p.Type) == elf.PT_LOAD && p.Vaddr < minVaddr {
+			minVaddr = p.Vaddr
+		}
+	}
+	if minVaddr == ^uint64(0) {
+		return nil, fmt.Errorf("no PT_LOAD in ELF image at %#x", base)
+	}
+	img.bias = base - (minVaddr &^ pageMask)
+	for _, p := range img.phdrs {
+		if elf.ProgType(p.Type) != elf.PT_NOTE {
+			continue
+		}
+		addr := p.Vaddr + img.bias
+		// Only trust bytes the kernel really dumped: a build-id read back
+		// from a local file would compare that file with itself.
+		if !dumped(c, addr, p.Filesz) || p.Filesz > 1<<16 {
+			continue
+		}
+		nb := make([]byte, p.Filesz)
+		if _, err := c.ReadAt(nb, addr); err != nil {
+			continue
+		}
+		if id := parseBuildIDNotes(nb); id != nil {
+			img.buildID = id
+			break
+		}
+	}
+	return img, nil
+}
+
+func dumped(c *corefile.Core, addr, size uint64) bool {
+	s, ok := c.SegmentAt(addr)
+	return ok && addr+size <= s.Vaddr+s.Filesz
+}
+
+// parseBuildIDNotes finds NT_GNU_BUILD_ID in a PT_NOTE segment's bytes.
+func parseBuildIDNotes(b []byte) []byte {
+	for len(b) >= 12 {
+		namesz := binary.LittleEndian.Uint32(b[0:])
+		descsz := binary.LittleEndian.Uint32(b[4:])
+		typ := binary.LittleEndian.Uint32(b[8:])
+		nameEnd := 12 + align4(uint64(namesz))
+		descEnd := nameEnd + align4(uint64(descsz))
+		if descEnd > uint64(len(b)) {
+			return nil
+		}
+		if typ == 3 /* NT_GNU_BUILD_ID */ && namesz == 4 && string(b[12:15]) == "GNU" {
+			return append([]byte(nil), b[nameEnd:nameEnd+uint64(descsz)]...)
+		}
+		b = b[descEnd:]
+	}
+	return nil
+}
+
+func align4(n uint64) uint64 { return (n + 3) &^ 3 }
+
+// linkMapEntry is one struct link_map of the dynamic linker.
+type linkMapEntry struct {
+	addr uint64 // l_addr: the load bias
+	name string // l_name
+	ld   uint64 // l_ld: the module's dynamic section
+}
+
+// readLinkMap walks r_debug.r_map from the executable's DT_DEBUG entry.
+func readLinkMap(c *corefile.Core, exe *elfImage) ([]linkMapEntry, error) {
+	var dyn uint64
+	for _, p := range exe.phdrs {
+		if elf.ProgType(p.Type) == elf.PT_DYNAMIC {
+			dyn = p.Vaddr + exe.bias
+		}
+	}
+	if dyn == 0 {
+		return nil, errors.New("executable has no PT_DYNAMIC (static binary?)")
+	}
+	var rdebug uint64
+	for i := uint64(0); i < 512; i++ {
+		tag, err := c.ReadUint64(dyn + 16*i)
+		if err != nil {
+			return nil, fmt.Errorf("reading dynamic section: %w", err)
+		}
+		if tag == uint64(elf.DT_NULL) {
+			break
+		}
+		if tag == uint64(elf.DT_DEBUG) {
+			rdebug, err = c.ReadUint64(dyn + 16*i + 8)
+			if err != nil {
+				return nil, err
+			}
+		}
+	}
+	if rdebug == 0 {
+		return nil, errors.New("DT_DEBUG is empty: the dynamic linker had not filled r_debug")
+	}
+	lm, err := c.ReadUint64(rdebug + 8) // r_debug.r_map
+	if err != nil {
+		return nil, fmt.Errorf("reading r_debug: %w", err)
+	}
+	var out []linkMapEntry
+	seen := map[uint64]bool{}
+	for lm != 0 && !seen[lm] && len(out) < 4096 {
+		seen[lm] = true
+		var w [4]uint64
+		for i := range w {
+			if w[i], err = c.ReadUint64(lm + 8*uint64(i)); err != nil {
+				return out, fmt.Errorf("reading link_map at %#x: %w", lm, err)
+			}
+		}
+		name, _ := c.ReadCString(w[1], 4096)
+		out = append(out, linkMapEntry{addr: w[0], name: name, ld: w[2]})
+		lm = w[3]
+	}
+	return out, nil
+}
+
+// fileFinder resolves a path seen in the core to a local file, in the order
+// gdb uses: the explicit executable, the sysroot, the solib search path, the
+// path itself.
+type fileFinder struct {
+	exe        string
+	sysroot    string
+	searchPath []string
+}
+
+func (f *fileFinder) candidates(corePath string, isExe bool) []string {
+	var out []string
+	add := func(p string) {
+		for _, q := range out {
+			if q == p {
+				return
+			}
+		}
+		if st, err := os.Stat(p); err == nil && st.Mode().IsRegular() {
+			out = append(out, p)
+		}
+	}
+	if isExe && f.exe != "" {
+		add(f.exe)
+	}
+	if f.sysroot != "" {
+		add(filepath.Join(f.sysroot, corePath))
+	}
+	for _, d := range f.searchPath {
+		add(filepath.Join(d, filepath.Base(corePath)))
+	}
+	if f.sysroot == "" {
+		add(corePath)
+	}
+	return out
+}
+
+func fileBuildID(path string) []byte {
+	f, err := elf.Open(path)
+	if err != nil {
+		return nil
+	}
+	defer f.Close()
+	return symbols.BuildID(f)
+}
+
+// locate picks the local file for a module: the first candidate whose
+// build-id matches the core's, else the first candidate (flagged mismatch).
+func (f *fileFinder) locate(m *Module) {
+	cands := f.candidates(m.Name, m.IsExe)
+	for _, c := range cands {
+		id := fileBuildID(c)
+		if len(m.CoreBuildID) == 0 || bytes.Equal(id, m.CoreBuildID) {
+			m.Path, m.FileBuildID = c, id
+			return
+		}
+	}
+	if len(cands) > 0 {
+		m.Path = cands[0]
+		m.FileBuildID = fileBuildID(cands[0])
+		m.BuildIDMismatch = len(m.FileBuildID) > 0
+	}
+}
+
+// loadModules finds every ELF object of the process, its bias, its build-id
+// in the core and a local file for it.
+func (p *Process) loadModules(o Options) {
+	c := p.Core
+	finder := &fileFinder{exe: o.Exe, sysroot: o.Sysroot, searchPath: o.SolibSearchPath}
+	atPhdr, _ := c.AuxvValue(uint64(3))  // AT_PHDR
+	atEntry, _ := c.AuxvValue(uint64(9)) // AT_ENTRY
+	for _, obj := range groupFileMappings(c.Files) {
+		if !obj.hasBase {
+			continue
+		}
+		img, err := readELFImage(c, obj.base)
+		if err != nil {
+			continue // a mapped data file, not an ELF object
+		}
+		m := &Module{Name: obj.path, Start: obj.start, End: obj.end, Bias: img.bias, CoreBuildID: img.buildID}
+		m.IsExe = (atEntry >= obj.start && atEntry < obj.end) || (atPhdr >= obj.start && atPhdr < obj.end)
+		p.Modules = append(p.Modules, m)
+		if m.IsExe {
+			p.Exe = m
+			p.exeImage = img
+		}
+	}
+	sort.Slice(p.Modules, func(i, j int) bool { return p.Modules[i].Start < p.Modules[j].Start })
+
+	// Cross-check the biases with the dynamic linker's own list.
+	if p.exeImage != nil {
+		lms, err := readLinkMap(c, p.exeImage)
+		if err != nil {
+			p.warnf("link_map: %v", err)
+		}
+		for _, lm := range lms {
+			if lm.name == "" {
+				continue
+			}
+			for _, m := range p.Modules {
+				if (m.Name == lm.name || filepath.Base(m.Name) == filepath.Base(lm.name)) && m.Bias != lm.addr {
+					p.warnf("%s: load bias %#x from the mappings disagrees with link_map's %#x; using link_map", m.Name, m.Bias, lm.addr)
+					m.Bias = lm.addr
+				}
+			}
+		}
+	} else {
+		p.warnf("executable not found among the core's file mappings (no AT_ENTRY mapping)")
+	}
+
+	for _, m := range p.Modules {
+		finder.locate(m)
+		switch {
+		case m.Path == "":
+			p.warnf("%s: no local file found (build-id %s); use --solib-search-path/--sysroot/--exe", m.Name, m.BuildID())
+			continue
+		case m.BuildIDMismatch:
+			p.warnf("BUILD-ID MISMATCH: %s: the core has %x but %s has %x; symbols and stacks for it are unreliable",
+				m.Name, m.CoreBuildID, m.Path, m.FileBuildID)
+		}
+		m.DebugPath = symbols.FindDebugFile(m.Path, m.FileBuildID, o.DebugFileDirs)
+		t, err := symbols.Open(m.Path, m.DebugPath)
+		if err != nil {
+			p.warnf("%s: symbols: %v", m.Path, err)
+			continue
+		}
+		m.Syms = t
+	}
+}
+
+// ModuleAt returns the module whose mappings contain the runtime address.
+func (p *Process) ModuleAt(addr uint64) *Module {
+	i := sort.Search(len(p.Modules), func(i int) bool { return p.Modules[i].End > addr })
+	if i < len(p.Modules) && p.Modules[i].Contains(addr) {
+		return p.Modules[i]
+	}
+	return nil
+}
+
+// ModuleByName finds a module by its base name or full path.
+func (p *Process) ModuleByName(name string) *Module {
+	for _, m := range p.Modules {
+		if m.Name == name || m.BaseName() == name || strings.HasPrefix(m.BaseName(), name+".") {
+			return m
+		}
+	}
+	return nil
+}

@@ -1,0 +1,282 @@
+// Package coreparse is dsecore's model of a crashed process: it opens an ELF
+// core together with the executable and shared libraries it ran, checks
+// their build-ids, finds separate debug files, and gives every thread a
+// symbolized backtrace with inline frames, unwound with CFI through signal
+// frames.
+//
+// Everything above it (coroutine discovery, fault analysis, the CLI, the DAP
+// server, the gdb bridge) works on this model and never on the files.
+//
+//	p, err := coreparse.Open(coreparse.Options{Core: "core", Exe: "bin/ceph-dse"})
+//	if err != nil { ... }
+//	defer p.Close()
+//	for _, t := range p.Threads {
+//		frames, _ := p.Backtrace(t)
+//		...
+//	}
+package coreparse
+
+import (
+	"errors"
+	"fmt"
+
+	"github.com/dsecore/dsecore/coreparse/corefile"
+	"github.com/dsecore/dsecore/coreparse/unwind"
+	"github.com/go-delve/delve/pkg/dwarf/frame"
+)
+
+// Options name the core and where to find the files it needs.
+type Options struct {
+	Core            string   // the core file (required)
+	Exe             string   // the executable; found from the core when empty
+	SolibSearchPath []string // directories searched for libraries by base name
+	Sysroot         string   // prefix for every absolute path the core names
+	DebugFileDirs   []string // separate debug file roots; default /usr/lib/debug
+	MaxFrames       int      // per stack; default 512
+}
+
+// Process is the crashed process as the core shows it.
+type Process struct {
+	Core     *corefile.Core
+	Exe      *Module
+	Modules  []*Module // sorted by address
+	Threads  []*Thread // in the core's order; the crashing thread first
+	Warnings []string
+
+	opts     Options
+	exeImage *elfImage
+}
+
+// Thread is one OS thread of the crashed process.
+type Thread struct {
+	LWP     int
+	Pthread uint64 // pthread_self() of the thread: its TCB address, fs_base on x86-64
+	Name    string // thread name when something in the core tells it
+	Crashed bool   // the thread the kernel dumped first: it took the fatal signal
+	Regs    unwind.Regs
+	Core    *corefile.Thread
+}
+
+// Frame is one frame of a backtrace, as gdb would list it: inline frames are
+// separate frames sharing their physical frame's pc.
+type Frame struct {
+	Level    int
+	PC       uint64 // frame 0 and frames above a signal frame: the pc; else the return address
+	Function string // qualified C++ name without parameters; "??" when unknown
+	File     string
+	Line     int
+	Module   string // base name of the module, "" when outside any
+	Inline   bool   // an inlined call inside the next (outer) frame
+	Sigtramp bool   // the kernel's signal trampoline: "<signal handler called>"
+	Raw      *unwind.Frame
+	Mod      *Module
+	// LookupPC is the address used for symbolization: PC, or PC-1 for
+	// return addresses so that a call at the end of a block is attributed
+	// to the calling line.
+	LookupPC uint64
+}
+
+// ErrNoThreads is returned by Open for a core without any NT_PRSTATUS note.
+var ErrNoThreads = errors.New("core has no threads")
+
+// Open reads the core and everything it references. Missing or mismatched
+// files are not errors: they become warnings and partial answers.
+func Open(o Options) (*Process, error) {
+	if o.Core == "" {
+		return nil, errors.New("no core file given")
+	}
+	if o.MaxFrames <= 0 {
+		o.MaxFrames = 512
+	}
+	if len(o.DebugFileDirs) == 0 {
+		o.DebugFileDirs = []string{"/usr/lib/debug"}
+	}
+	c, err := corefile.Open(o.Core)
+	if err != nil {
+		return nil, err
+	}
+	p := &Process{Core: c, opts: o}
+	p.Warnings = append(p.Warnings, c.Warnings...)
+	c.SetFileResolver(p.resolveFile)
+	p.loadModules(o)
+	if len(c.Threads) == 0 {
+		c.Close()
+		return nil, fmt.Errorf("%s: %w", o.Core, ErrNoThreads)
+	}
+	for i := range c.Threads {
+		ct := &c.Threads[i]
+		p.Threads = append(p.Threads, &Thread{
+			LWP:     ct.LWP,
+			Pthread: ct.Regs.FsBase,
+			Crashed: i == 0,
+			Regs:    RegsFromCore(&ct.Regs),
+			Core:    ct,
+		})
+	}
+	return p, nil
+}
+
+// Close releases the core mapping and the symbol tables.
+func (p *Process) Close() error {
+	for _, m := range p.Modules {
+		if m.Syms != nil {
+			m.Syms.Close()
+		}
+	}
+	return p.Core.Close()
+}
+
+func (p *Process) warnf(format string, args ...any) {
+	p.Warnings = append(p.Warnings, fmt.Sprintf(format, args...))
+}
+
+// resolveFile maps a path named by the core to the local file chosen for its
+// module, so undumped file-backed pages (.text, .rodata) read from the same
+// file the symbols came from.
+func (p *Process) resolveFile(corePath string) (string, bool) {
+	for _, m := range p.Modules {
+		if m.Name == corePath && m.Path != "" {
+			return m.Path, true
+		}
+	}
+	return "", false
+}
+
+// CrashedThread returns the thread that took the fatal signal.
+func (p *Process) CrashedThread() *Thread {
+	for _, t := range p.Threads {
+		if t.Crashed {
+			return t
+		}
+	}
+	return nil
+}
+
+// ThreadByLWP finds a thread by its kernel thread id.
+func (p *Process) ThreadByLWP(lwp int) *Thread {
+	for _, t := range p.Threads {
+		if t.LWP == lwp {
+			return t
+		}
+	}
+	return nil
+}
+
+// RegsFromCore converts the kernel's user_regs_struct to DWARF numbering.
+func RegsFromCore(r *corefile.Regs) unwind.Regs {
+	var u unwind.Regs
+	set := func(n int, v uint64) { u.V[n] = v; u.Valid |= 1 << n }
+	set(unwind.RAX, r.Rax)
+	set(unwind.RDX, r.Rdx)
+	set(unwind.RCX, r.Rcx)
+	set(unwind.RBX, r.Rbx)
+	set(unwind.RSI, r.Rsi)
+	set(unwind.RDI, r.Rdi)
+	set(unwind.RBP, r.Rbp)
+	set(unwind.RSP, r.Rsp)
+	set(unwind.R8, r.R8)
+	set(unwind.R9, r.R9)
+	set(unwind.R10, r.R10)
+	set(unwind.R11, r.R11)
+	set(unwind.R12, r.R12)
+	set(unwind.R13, r.R13)
+	set(unwind.R14, r.R14)
+	set(unwind.R15, r.R15)
+	set(unwind.RIP, r.Rip)
+	return u
+}
+
+// findFDE is the unwinder's CFI lookup across all modules.
+func (p *Process) findFDE(pc uint64) (*frame.FrameDescriptionEntry, error) {
+	m := p.ModuleAt(pc)
+	if m == nil {
+		return nil, fmt.Errorf("pc %#x is in no module", pc)
+	}
+	fdes, err := m.CFI()
+	if err != nil {
+		return nil, err
+	}
+	return fdes.FDEForPC(pc)
+}
+
+// Unwind returns the physical frames of a stack starting from regs. It is
+// used for threads and, by the coroutine layer, for saved task contexts.
+func (p *Process) Unwind(regs unwind.Regs) ([]unwind.Frame, error) {
+	u := &unwind.Unwinder{Mem: p.Core, FindFDE: p.findFDE, MaxFrames: p.opts.MaxFrames, FuncStart: p.funcStart}
+	return u.Unwind(regs)
+}
+
+// Backtrace unwinds a thread and symbolizes it.
+func (p *Process) Backtrace(t *Thread) ([]Frame, error) {
+	raw, err := p.Unwind(t.Regs)
+	return p.Symbolize(raw), err
+}
+
+// Symbolize expands physical frames into gdb-style frames: each physical
+// frame becomes its inline chain, innermost first.
+func (p *Process) Symbolize(raw []unwind.Frame) []Frame {
+	var out []Frame
+	for i := range raw {
+		rf := &raw[i]
+		lookup := rf.PC
+		if !rf.Exact && lookup > 0 {
+			lookup--
+		}
+		base := Frame{PC: rf.PC, LookupPC: lookup, Raw: rf, Sigtramp: rf.Sigtramp, Function: "??"}
+		m := p.ModuleAt(lookup)
+		if m != nil {
+			base.Mod = m
+			base.Module = m.BaseName()
+		}
+		if m == nil || m.Syms == nil {
+			out = append(out, base)
+			continue
+		}
+		locs := m.Syms.Locate(lookup - m.Bias)
+		if len(locs) == 0 {
+			out = append(out, base)
+			continue
+		}
+		for _, l := range locs {
+			f := base
+			f.Function, f.File, f.Line, f.Inline = l.Function, l.File, l.Line, l.Inline
+			out = append(out, f)
+		}
+	}
+	// gdb stops at main ("backtrace past-main off"): what lies under it is
+	// the C runtime's start-up code.
+	for i := range out {
+		if !out[i].Inline && out[i].Function == "main" && out[i].Mod != nil && out[i].Mod.IsExe {
+			out = out[:i+1]
+			break
+		}
+	}
+	for i := range out {
+		out[i].Level = i
+	}
+	return out
+}
+
+// Symbol names a runtime address as "function+0xoff" using the module's
+// symbols, for disassembly operands and messages.
+func (p *Process) Symbol(addr uint64) (name string, off uint64, ok bool) {
+	m := p.ModuleAt(addr)
+	if m == nil || m.Syms == nil {
+		return "", 0, false
+	}
+	n, start, ok := m.Syms.SymbolAt(addr - m.Bias)
+	if !ok {
+		return "", 0, false
+	}
+	return n, addr - m.Bias - start, true
+}
+
+// funcStart is the unwinder's view of symbols: the entry of the function
+// holding pc, for gdb's prologue analysis where there is no CFI.
+func (p *Process) funcStart(pc uint64) (uint64, bool) {
+	_, off, ok := p.Symbol(pc)
+	if !ok {
+		return 0, false
+	}
+	return pc - off, true
+}

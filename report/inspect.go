@@ -1,0 +1,196 @@
+package report
+
+import (
+	"path/filepath"
+	"strconv"
+	"strings"
+
+	"github.com/dsecore/dsecore/coreparse"
+	"github.com/dsecore/dsecore/coreparse/unwind"
+)
+
+// Inspect is the document of `dsecore inspect --json`: a one-page account
+// of a core. Later layers (coroutines, fault analysis) add sections.
+type Inspect struct {
+	Core     string         `json:"core"`
+	Process  ProcessInfo    `json:"process"`
+	Signal   *Signal        `json:"signal"` // the core's own record
+	Fault    *Fault         `json:"fault"`  // the real fault context
+	Crashed  *Thread        `json:"crashed_thread"`
+	Threads  []ThreadBrief  `json:"threads"`
+	Modules  []ModuleStatus `json:"modules"`
+	Warnings []string       `json:"warnings,omitempty"`
+}
+
+// ProcessInfo comes from NT_PRPSINFO and the modules.
+type ProcessInfo struct {
+	PID     int    `json:"pid"`
+	Command string `json:"command"` // pr_fname
+	Args    string `json:"args"`    // pr_psargs
+	Exe     string `json:"exe"`     // as the process saw it
+	ExePath string `json:"exe_path"`
+	Threads int    `json:"threads"`
+}
+
+// Signal is one signal record.
+type Signal struct {
+	Signo       int    `json:"signo"`
+	Name        string `json:"name"`
+	Description string `json:"description"`
+	Code        int    `json:"code"`
+	CodeName    string `json:"code_name"`
+	Addr        string `json:"addr,omitempty"`
+	PID         int    `json:"sender_pid,omitempty"`
+	Source      string `json:"source"`
+	Text        string `json:"text"`
+}
+
+// Fault is where the fatal signal really happened.
+type Fault struct {
+	Signal    *Signal           `json:"signal"`
+	ReRaised  bool              `json:"reraised"` // the core's record is a handler's re-raise
+	LWP       int               `json:"lwp"`
+	PC        string            `json:"pc"`
+	Function  string            `json:"function"`
+	File      string            `json:"file,omitempty"`
+	Line      int               `json:"line,omitempty"`
+	Module    string            `json:"module,omitempty"`
+	Registers map[string]string `json:"registers"`
+	SigFrame  string            `json:"signal_frame,omitempty"` // address of the kernel's ucontext
+}
+
+// ThreadBrief is one line of the thread list.
+type ThreadBrief struct {
+	LWP     int    `json:"lwp"`
+	Pthread string `json:"pthread"`
+	Name    string `json:"name"`
+	Crashed bool   `json:"crashed"`
+	Top     string `json:"top"` // innermost meaningful frame: "func at file:line"
+	Frames  int    `json:"frames"`
+	Error   string `json:"error,omitempty"`
+}
+
+// ModuleStatus is one loaded object and whether its files were found.
+type ModuleStatus struct {
+	Name      string `json:"name"`
+	Path      string `json:"path,omitempty"`
+	DebugPath string `json:"debug_path,omitempty"`
+	Start     string `json:"start"`
+	End       string `json:"end"`
+	Bias      string `json:"bias"`
+	BuildID   string `json:"build_id"`
+	Status    string `json:"status"` // "ok", "no-debug-info", "missing", "build-id-mismatch"
+}
+
+// SignalDoc converts a model signal.
+func SignalDoc(s *coreparse.Signal) *Signal {
+	if s == nil {
+		return nil
+	}
+	d := &Signal{Signo: s.Signo, Name: s.Name, Description: s.Description, Code: s.Code, CodeName: s.CodeName,
+		PID: s.PID, Source: s.Source, Text: s.String()}
+	if s.HasAddr {
+		d.Addr = Hex(s.Addr)
+	}
+	return d
+}
+
+// BuildInspect gathers the inspect document.
+func BuildInspect(p *coreparse.Process, corePath string) *Inspect {
+	doc := &Inspect{Core: corePath, Signal: SignalDoc(p.CoreSignal())}
+	if ps := p.Core.PSInfo; ps != nil {
+		doc.Process.PID = int(ps.PID)
+		doc.Process.Command = ps.Fname
+		doc.Process.Args = ps.Args
+	}
+	if p.Exe != nil {
+		doc.Process.Exe, doc.Process.ExePath = p.Exe.Name, p.Exe.Path
+	}
+	doc.Process.Threads = len(p.Threads)
+
+	if fc := p.Fault(); fc != nil {
+		f := &Fault{Signal: SignalDoc(fc.Real), ReRaised: fc.ReRaised, LWP: fc.Thread.LWP, PC: Hex(fc.PC),
+			Registers: map[string]string{}}
+		for n := 0; n <= unwind.RIP; n++ {
+			if v, ok := fc.Regs.Get(n); ok {
+				f.Registers[unwind.RegName(n)] = Hex(v)
+			}
+		}
+		if fc.SigFrame != nil {
+			f.SigFrame = Hex(fc.SigFrame.UContext)
+			f.Registers["eflags"] = Hex(fc.SigFrame.Eflags)
+		}
+		fr := p.Symbolize([]unwind.Frame{{PC: fc.PC, Exact: true}})
+		if len(fr) > 0 {
+			// The innermost function names the instruction; the concrete
+			// function (last of the chain) is where it was compiled.
+			f.Function = fr[0].Function
+			f.File, f.Line, f.Module = fr[0].File, fr[0].Line, fr[0].Module
+		}
+		doc.Fault = f
+	}
+
+	for _, t := range p.Threads {
+		th := ThreadBacktrace(p, t)
+		if t.Crashed {
+			c := th
+			doc.Crashed = &c
+		}
+		doc.Threads = append(doc.Threads, ThreadBrief{LWP: th.LWP, Pthread: th.Pthread, Name: th.Name,
+			Crashed: th.Crashed, Top: topFrame(th.Frames), Frames: len(th.Frames), Error: th.Error})
+	}
+	for _, m := range p.Modules {
+		ms := ModuleStatus{Name: m.Name, Path: m.Path, DebugPath: m.DebugPath, Start: Hex(m.Start), End: Hex(m.End),
+			Bias: Hex(m.Bias), BuildID: m.BuildID(), Status: "ok"}
+		switch {
+		case m.Path == "":
+			ms.Status = "missing"
+		case m.BuildIDMismatch:
+			ms.Status = "build-id-mismatch"
+		case m.Syms == nil || !m.Syms.HasDWARF():
+			ms.Status = "no-debug-info"
+		}
+		doc.Modules = append(doc.Modules, ms)
+	}
+	doc.Warnings = p.Warnings
+	return doc
+}
+
+// topFrame describes where a thread is: the first frame outside the C
+// library's blocking primitives when there is one, so a thread list says
+// "co::Processer::WaitCondition" rather than "futex_wait".
+func topFrame(fs []Frame) string {
+	if len(fs) == 0 {
+		return "??"
+	}
+	pick := fs[0]
+	for _, f := range fs {
+		if f.Sigtramp {
+			continue
+		}
+		if !isSystemModule(f.Module) {
+			pick = f
+			break
+		}
+	}
+	s := pick.Function
+	if pick.File != "" {
+		s += " at " + pick.File + ":" + strconv.Itoa(pick.Line)
+	} else if pick.Module != "" {
+		s += " from " + pick.Module
+	}
+	if pick.PC != fs[0].PC || pick.Function != fs[0].Function {
+		s += " (in " + fs[0].Function + ")"
+	}
+	return s
+}
+
+func isSystemModule(m string) bool {
+	base := filepath.Base(m)
+	for _, p := range []string{"libc.so", "libc-", "ld-linux", "libpthread", "libstdc++", "libgcc_s", "libm.so", "linux-vdso"} {
+		if strings.HasPrefix(base, p) {
+			return true
+		}
+	}
+	return false
+}
