@@ -88,9 +88,13 @@ func readELFImageAt(f *elf.File, p []byte, addr uint64) (int, error) {
 	return n, nil
 }
 
-// Symbolizer names file addresses for disassembly operands.
+// Symbolizer names file addresses for disassembly operands, as objdump
+// does: the nearest symbol of any kind.
 func (l *Library) Symbolizer() disasm.Symbolizer {
-	return tableSymbolizer(l.Syms, 0)
+	return func(addr uint64) (string, uint64, bool) {
+		name, start, ok := l.Syms.NearestSymbol(addr)
+		return name, addr - start, ok
+	}
 }
 
 // Source gives disassembly listings their source marks (file addresses).

@@ -21,6 +21,7 @@ import (
 	"fmt"
 
 	"github.com/dsecore/dsecore/coreparse/corefile"
+	"github.com/dsecore/dsecore/coreparse/symbols"
 	"github.com/dsecore/dsecore/coreparse/unwind"
 	"github.com/go-delve/delve/pkg/dwarf/frame"
 )
@@ -68,6 +69,7 @@ type Frame struct {
 	Module   string // base name of the module, "" when outside any
 	Inline   bool   // an inlined call inside the next (outer) frame
 	Sigtramp bool   // the kernel's signal trampoline: "<signal handler called>"
+	Tailcall bool   // a function that tail-called the frame below: it has no stack frame of its own (gdb's TAILCALL frames, from DWARF call sites)
 	Raw      *unwind.Frame
 	Mod      *Module
 	// LookupPC is the address used for symbolization: PC, or PC-1 for
@@ -218,29 +220,11 @@ func (p *Process) Symbolize(raw []unwind.Frame) []Frame {
 	var out []Frame
 	for i := range raw {
 		rf := &raw[i]
-		lookup := rf.PC
-		if !rf.Exact && lookup > 0 {
-			lookup--
-		}
-		base := Frame{PC: rf.PC, LookupPC: lookup, Raw: rf, Sigtramp: rf.Sigtramp, Function: "??"}
-		m := p.ModuleAt(lookup)
-		if m != nil {
-			base.Mod = m
-			base.Module = m.BaseName()
-		}
-		if m == nil || m.Syms == nil {
-			out = append(out, base)
-			continue
-		}
-		locs := m.Syms.Locate(lookup - m.Bias)
-		if len(locs) == 0 {
-			out = append(out, base)
-			continue
-		}
-		for _, l := range locs {
-			f := base
-			f.Function, f.File, f.Line, f.Inline = l.Function, l.File, l.Line, l.Inline
-			out = append(out, f)
+		out = p.appendSymbolized(out, rf, rf.PC, rf.Exact, false)
+		if i+1 < len(raw) && !rf.Sigtramp && !raw[i+1].Exact {
+			for _, pc := range p.tailCalls(rf, &raw[i+1]) {
+				out = p.appendSymbolized(out, rf, pc, false, true)
+			}
 		}
 	}
 	// gdb stops at main ("backtrace past-main off"): what lies under it is
@@ -253,6 +237,144 @@ func (p *Process) Symbolize(raw []unwind.Frame) []Frame {
 	}
 	for i := range out {
 		out[i].Level = i
+	}
+	return out
+}
+
+// appendSymbolized appends one physical (or tail-call) frame as its inline
+// chain, innermost first.
+func (p *Process) appendSymbolized(out []Frame, rf *unwind.Frame, pc uint64, exact, tail bool) []Frame {
+	{
+		lookup := pc
+		if !exact && lookup > 0 {
+			lookup--
+		}
+		base := Frame{PC: pc, LookupPC: lookup, Raw: rf, Sigtramp: rf.Sigtramp && !tail, Function: "??"}
+		m := p.ModuleAt(lookup)
+		if m != nil {
+			base.Mod = m
+			base.Module = m.BaseName()
+		}
+		if m == nil || m.Syms == nil {
+			base.Tailcall = tail
+			return append(out, base)
+		}
+		locs := m.Syms.Locate(lookup - m.Bias)
+		if len(locs) == 0 {
+			base.Tailcall = tail
+			return append(out, base)
+		}
+		if tail {
+			// gdb shows a tail-call frame as one frame named by the
+			// innermost function at its pc, without inline frames.
+			f := base
+			f.Function, f.File, f.Line, f.Tailcall = locs[0].Function, locs[0].File, locs[0].Line, true
+			return append(out, f)
+		}
+		for _, l := range locs {
+			f := base
+			f.Function, f.File, f.Line, f.Inline = l.Function, l.File, l.Line, l.Inline
+			out = append(out, f)
+		}
+		return out
+	}
+}
+
+// callTarget is the runtime entry of a call site's callee: in the calling
+// module, else (a call through the PLT) the first other module defining
+// the symbol, as gdb's minimal-symbol lookup does.
+func (p *Process) callTarget(m *Module, s symbols.CallSite) uint64 {
+	if s.Target != 0 {
+		return s.Target + m.Bias
+	}
+	if s.Symbol == "" {
+		return 0
+	}
+	for _, o := range p.Modules {
+		if o == m || o.Syms == nil {
+			continue
+		}
+		if sym, ok := o.Syms.LookupFunction(s.Symbol); ok {
+			return sym.Value + o.Bias
+		}
+	}
+	return 0
+}
+
+// tailCalls finds the functions that tail-called their way from caller's
+// call to callee's function, as gdb does from DWARF call sites
+// (DW_TAG_call_site with DW_AT_call_tail_call): the call site at caller's
+// return address names the function called; when that is not callee's
+// function, a unique chain of tail calls from it to callee gives the
+// missing frames. It returns their pcs (the return address of each tail
+// call site), innermost first; nil when there is none or it is ambiguous.
+func (p *Process) tailCalls(callee, caller *unwind.Frame) []uint64 {
+	cm := p.ModuleAt(caller.PC - 1)
+	if cm == nil || cm.Syms == nil || caller.PC < cm.Bias {
+		return nil
+	}
+	var target uint64
+	for _, s := range cm.Syms.CallSites(caller.PC - 1 - cm.Bias) {
+		if s.ReturnPC+cm.Bias == caller.PC && !s.Tail {
+			target = p.callTarget(cm, s)
+		}
+	}
+	if target == 0 {
+		return nil
+	}
+	lookup := callee.PC
+	if !callee.Exact && lookup > 0 {
+		lookup--
+	}
+	em := p.ModuleAt(lookup)
+	if em == nil || em.Syms == nil {
+		return nil
+	}
+	entry, ok := em.Syms.FunctionEntry(lookup - em.Bias)
+	if !ok {
+		return nil
+	}
+	entry += em.Bias
+	if target == entry {
+		return nil
+	}
+	var chains [][]uint64
+	seen := map[uint64]bool{}
+	var walk func(fn uint64, path []uint64)
+	walk = func(fn uint64, path []uint64) {
+		if len(path) >= 8 || seen[fn] || len(chains) > 1 {
+			return
+		}
+		seen[fn] = true
+		defer delete(seen, fn)
+		m := p.ModuleAt(fn)
+		if m == nil || m.Syms == nil {
+			return
+		}
+		for _, s := range m.Syms.CallSites(fn - m.Bias) {
+			t := uint64(0)
+			if s.Tail {
+				t = p.callTarget(m, s)
+			}
+			if t == 0 {
+				continue
+			}
+			next := append(append([]uint64(nil), path...), s.ReturnPC+m.Bias)
+			if t == entry {
+				chains = append(chains, next)
+				continue
+			}
+			walk(t, next)
+		}
+	}
+	walk(target, nil)
+	if len(chains) != 1 {
+		return nil
+	}
+	c := chains[0]
+	out := make([]uint64, len(c))
+	for i := range c {
+		out[i] = c[len(c)-1-i]
 	}
 	return out
 }

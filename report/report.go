@@ -18,6 +18,7 @@ type Frame struct {
 	Function string `json:"function"`
 	Inline   bool   `json:"inline"`
 	Sigtramp bool   `json:"sigtramp"`
+	Tailcall bool   `json:"tailcall,omitempty"` // tail-called the frame above: no stack frame of its own
 	File     string `json:"file,omitempty"`
 	Line     int    `json:"line,omitempty"`
 	Module   string `json:"module,omitempty"`
@@ -44,7 +45,7 @@ func Frames(fs []coreparse.Frame) []Frame {
 	out := make([]Frame, 0, len(fs))
 	for _, f := range fs {
 		out = append(out, Frame{
-			PC: Hex(f.PC), Function: f.Function, Inline: f.Inline, Sigtramp: f.Sigtramp,
+			PC: Hex(f.PC), Function: f.Function, Inline: f.Inline, Sigtramp: f.Sigtramp, Tailcall: f.Tailcall,
 			File: f.File, Line: f.Line, Module: f.Module,
 		})
 	}

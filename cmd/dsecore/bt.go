@@ -117,4 +117,3 @@ func crashedSuffix(c bool) string {
 	}
 	return ""
 }
-

@@ -78,6 +78,8 @@ func frameDiff(ours report.Frame, gdb gdboracle.Frame) string {
 		return fmt.Sprintf("pc %#x, gdb %#x", pc, gdb.PC)
 	case ours.Sigtramp != gdb.Sigtramp:
 		return fmt.Sprintf("sigtramp %v, gdb frame type %s", ours.Sigtramp, gdb.Type)
+	case ours.Tailcall != (gdb.Type == "TAILCALL"):
+		return fmt.Sprintf("tailcall %v, gdb frame type %s", ours.Tailcall, gdb.Type)
 	case ours.Inline != gdb.Inline:
 		return fmt.Sprintf("inline %v, gdb frame type %s", ours.Inline, gdb.Type)
 	case !ours.Sigtramp && gdboracle.NormalizeFunction(ours.Function) != gdboracle.NormalizeFunction(gdbName):

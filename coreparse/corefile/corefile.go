@@ -492,7 +492,21 @@ func (c *Core) readOne(p []byte, addr uint64) (int, error) {
 	if off < s.Filesz {
 		return 0, fmt.Errorf("%w (core truncated)", ErrUnmapped)
 	}
-	return 0, fmt.Errorf("%w (not dumped)", ErrUnmapped)
+	if _, fileBacked := c.FileAt(addr); !fileBacked {
+		// Anonymous memory the kernel chose not to dump (a PROT_NONE guard
+		// page, say): p_memsz beyond p_filesz is zero-filled by ELF's
+		// rules, and gdb reads it as zeros too.
+		clear(p[:want])
+		return int(want), nil
+	}
+	return 0, fmt.Errorf("%w (file-backed page not dumped, and the file is not available)", ErrUnmapped)
+}
+
+// Dumped reports whether the byte at addr is in the core file itself (not
+// zero-filled, not read from a mapped file).
+func (c *Core) Dumped(addr uint64) bool {
+	s, ok := c.SegmentAt(addr)
+	return ok && addr-s.Vaddr < s.avail
 }
 
 // readMappedFile reads undumped bytes of a file-backed mapping from the file.

@@ -26,7 +26,21 @@ type scope struct {
 	callLine int
 	callCol  int
 	children []*scope
+	calls    []callSite // call sites of a concrete function (inlined code included)
 }
+
+// callSite is a DW_TAG_call_site (or GCC's DW_TAG_GNU_call_site).
+type callSite struct {
+	returnPC uint64
+	tail     bool
+	origin   dwarf.Offset // the called function's DIE, 0 when unknown (indirect call)
+}
+
+const (
+	tagGNUCallSite   = dwarf.Tag(0x4109)
+	attrGNUTailCall  = dwarf.Attr(0x2115)
+	attrGNUCallSiteT = dwarf.Attr(0x2113) // DW_AT_GNU_call_site_target
+)
 
 func (s *scope) contains(addr uint64) bool {
 	for _, r := range s.ranges {
@@ -55,6 +69,7 @@ type cuInfo struct {
 	lines  []lineRow   // sorted by address, end-of-sequence rows first at an address
 	files  []*dwarf.LineFile
 	byName map[dwarf.Offset]string
+	isC    bool // a C unit: gdb names functions by their linkage (assembler) name when there is one
 }
 
 func (t *Table) loadCU(off dwarf.Offset) *cuInfo {
@@ -87,6 +102,12 @@ func (t *Table) parseCU(off dwarf.Offset) (cu *cuInfo) {
 		return nil
 	}
 	cu = &cuInfo{t: t, dies: map[dwarf.Offset]*dieInfo{}, byName: map[dwarf.Offset]string{}}
+	if lang, ok := top.Val(dwarf.AttrLanguage).(int64); ok {
+		switch lang {
+		case 0x1, 0x2, 0xc, 0x1d, 0x2c: // DW_LANG_C89, C, C99, C11, C17
+			cu.isC = true
+		}
+	}
 	if lr, err := d.LineReader(top); err == nil && lr != nil {
 		cu.files = lr.Files()
 		var e dwarf.LineEntry
@@ -117,6 +138,7 @@ func (t *Table) parseCU(off dwarf.Offset) (cu *cuInfo) {
 	type frame struct {
 		die   dwarf.Offset
 		scope *scope
+		fn    *scope // the concrete function around it
 	}
 	stack := []frame{{die: 0}}
 	for len(stack) > 0 {
@@ -144,8 +166,31 @@ func (t *Table) parseCU(off dwarf.Offset) (cu *cuInfo) {
 		di.origin, _ = e.Val(dwarf.AttrAbstractOrigin).(dwarf.Offset)
 		cu.dies[e.Offset] = di
 
-		cur := parent.scope
+		cur, fn := parent.scope, parent.fn
 		switch e.Tag {
+		case dwarf.TagCallSite, tagGNUCallSite:
+			if fn == nil {
+				break
+			}
+			cs := callSite{}
+			if pc, ok := e.Val(dwarf.AttrCallReturnPC).(uint64); ok {
+				cs.returnPC = pc
+			} else if pc, ok := e.Val(dwarf.AttrLowpc).(uint64); ok {
+				cs.returnPC = pc
+			}
+			if b, ok := e.Val(dwarf.AttrCallTailCall).(bool); ok && b {
+				cs.tail = true
+			} else if b, ok := e.Val(attrGNUTailCall).(bool); ok && b {
+				cs.tail = true
+			}
+			if o, ok := e.Val(dwarf.AttrCallOrigin).(dwarf.Offset); ok {
+				cs.origin = o
+			} else if o, ok := e.Val(dwarf.AttrAbstractOrigin).(dwarf.Offset); ok {
+				cs.origin = o
+			}
+			if cs.returnPC != 0 {
+				fn.calls = append(fn.calls, cs)
+			}
 		case dwarf.TagSubprogram, dwarf.TagInlinedSubroutine:
 			ranges, _ := d.Ranges(e)
 			if len(ranges) == 0 {
@@ -174,11 +219,12 @@ func (t *Table) parseCU(off dwarf.Offset) (cu *cuInfo) {
 				for _, rg := range ranges {
 					cu.funcs = append(cu.funcs, funcRange{rg[0], rg[1], s})
 				}
+				fn = s
 			}
 			cur = s
 		}
 		if e.Children {
-			stack = append(stack, frame{die: e.Offset, scope: cur})
+			stack = append(stack, frame{die: e.Offset, scope: cur, fn: fn})
 		}
 	}
 	sort.Slice(cu.funcs, func(i, j int) bool { return cu.funcs[i].lo < cu.funcs[j].lo })
@@ -326,7 +372,10 @@ func (cu *cuInfo) name(off dwarf.Offset) (name, linkage string) {
 	if d.name != "" {
 		name = d.name
 	}
-	if d.parent == ^dwarf.Offset(0) {
+	if cu.isC && linkage != "" {
+		// glibc's hidden aliases (asm labels): gdb shows "__GI___futex_…".
+		name = linkage
+	} else if d.parent == ^dwarf.Offset(0) {
 		// Declared in another unit: its scopes are unknown here.
 		if linkage != "" {
 			name = demangleNoParams(linkage)

@@ -22,6 +22,7 @@ type Symbol struct {
 	Type      elf.SymType
 	Bind      elf.SymBind
 	Synthetic bool // a PLT entry, named by its relocation
+	Section   elf.SectionIndex
 }
 
 // Demangle returns the demangled form of a C++ name with parameters, or
@@ -29,6 +30,10 @@ type Symbol struct {
 func Demangle(name string) string {
 	if !strings.HasPrefix(name, "_Z") {
 		return name
+	}
+	if i := strings.IndexByte(name, '@'); i > 0 {
+		// "_Z…@plt", "_Z…@@GLIBCXX_3.4": demangle the name, keep the suffix.
+		return Demangle(name[:i]) + name[i:]
 	}
 	if d, err := demangle.ToString(name); err == nil {
 		return d
@@ -83,7 +88,7 @@ func (t *Table) loadSymbols() {
 					continue
 				}
 				seen[k] = true
-				all = append(all, Symbol{Name: s.Name, Value: s.Value, Size: s.Size, Type: typ, Bind: elf.ST_BIND(s.Info)})
+				all = append(all, Symbol{Name: s.Name, Value: s.Value, Size: s.Size, Type: typ, Bind: elf.ST_BIND(s.Info), Section: s.Section})
 			}
 		}
 		add(t.file, false)
@@ -98,6 +103,9 @@ func (t *Table) loadSymbols() {
 			if s.Type == elf.STT_FUNC || s.Type == elf.STT_GNU_IFUNC || s.Synthetic {
 				t.funcs = append(t.funcs, i)
 			}
+			if s.Type != elf.STT_TLS && s.Section != elf.SHN_ABS && s.Section != elf.SHN_COMMON {
+				t.any = append(t.any, i)
+			}
 		}
 		// Sorted by address; at one address, global before weak before local,
 		// then the sized one, then by name for stability (gdb and objdump
@@ -111,8 +119,7 @@ func (t *Table) loadSymbols() {
 			}
 			return 2
 		}
-		sort.SliceStable(t.funcs, func(i, j int) bool {
-			a, b := all[t.funcs[i]], all[t.funcs[j]]
+		less := func(a, b Symbol) bool {
 			if a.Value != b.Value {
 				return a.Value < b.Value
 			}
@@ -123,8 +130,42 @@ func (t *Table) loadSymbols() {
 				return a.Size != 0
 			}
 			return a.Name < b.Name
-		})
+		}
+		sort.SliceStable(t.funcs, func(i, j int) bool { return less(all[t.funcs[i]], all[t.funcs[j]]) })
+		sort.SliceStable(t.any, func(i, j int) bool { return less(all[t.any[i]], all[t.any[j]]) })
 	})
+}
+
+// NearestSymbol names any address the way objdump annotates operands: the
+// closest symbol at or before it (functions, objects, PLT entries) in the
+// same section, whatever its size. The name is demangled.
+func (t *Table) NearestSymbol(addr uint64) (name string, start uint64, ok bool) {
+	t.loadSymbols()
+	var sec *elf.Section
+	for _, s := range t.file.Sections {
+		if s.Flags&elf.SHF_ALLOC != 0 && addr >= s.Addr && addr < s.Addr+s.Size {
+			sec = s
+			break
+		}
+	}
+	if sec == nil {
+		return "", 0, false
+	}
+	a := t.any
+	i := sort.Search(len(a), func(i int) bool { return t.syms[a[i]].Value > addr })
+	for j := i - 1; j >= 0; j-- {
+		s := t.syms[a[j]]
+		if s.Value < sec.Addr {
+			break
+		}
+		k := j
+		for k > 0 && t.syms[a[k-1]].Value == s.Value {
+			k--
+		}
+		best := t.syms[a[k]]
+		return best.Demangled, best.Value, true
+	}
+	return "", 0, false
 }
 
 // pltSymbols names the PLT entries "sym@plt" as objdump does: with IBT

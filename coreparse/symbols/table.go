@@ -25,6 +25,7 @@ type Table struct {
 	symOnce sync.Once
 	syms    []Symbol
 	funcs   []int // indexes into syms of function symbols, sorted by address
+	any     []int // indexes of every addressable symbol, sorted by address
 
 	dwarfOnce sync.Once
 	dwarf     *dwarf.Data

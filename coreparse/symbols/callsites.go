@@ -1,0 +1,153 @@
+package symbols
+
+import (
+	"debug/dwarf"
+	"sort"
+)
+
+// CallSite is a call instruction of a function as DWARF describes it
+// (DW_TAG_call_site): what gdb uses to rebuild frames of tail calls, which
+// leave no return address on the stack.
+type CallSite struct {
+	ReturnPC uint64 // file address after the call (or jump) instruction
+	Tail     bool   // a tail call: a jump that replaced the caller's frame
+	Target   uint64 // file address of the called function's entry, 0 when unknown
+	Callee   string // the called function's name, "" when unknown
+	Symbol   string // the ELF symbol to find the callee by in other modules (linkage name, else name)
+}
+
+// FunctionEntry returns the entry of the concrete function containing addr
+// (DWARF, else the ELF symbol).
+func (t *Table) FunctionEntry(addr uint64) (uint64, bool) {
+	if cu := t.cuFor(addr); cu != nil {
+		if fn := cu.funcAt(addr); fn != nil {
+			return fn.low, true
+		}
+	}
+	s, ok := t.funcSymbolAt(addr)
+	return s.Value, ok
+}
+
+// CallSites returns the call sites of the concrete function containing
+// addr, sorted by return address.
+func (t *Table) CallSites(addr uint64) []CallSite {
+	cu := t.cuFor(addr)
+	if cu == nil {
+		return nil
+	}
+	fn := cu.funcAt(addr)
+	if fn == nil {
+		return nil
+	}
+	out := make([]CallSite, 0, len(fn.calls))
+	for _, c := range fn.calls {
+		cs := CallSite{ReturnPC: c.returnPC, Tail: c.tail}
+		if c.origin != 0 {
+			cs.Target, cs.Callee = t.resolveTarget(cu, c.origin)
+			cs.Symbol = cu.symbolName(c.origin)
+		}
+		out = append(out, cs)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].ReturnPC < out[j].ReturnPC })
+	return out
+}
+
+// resolveTarget finds the entry of a called function from its DIE: its own
+// entry when it is a definition in this unit, else its symbol (by linkage
+// name, then name), as gdb does for DW_AT_call_origin.
+func (t *Table) resolveTarget(cu *cuInfo, o dwarf.Offset) (uint64, string) {
+	for _, f := range cu.funcs {
+		if f.s.die == o {
+			name, _ := cu.name(o)
+			return f.s.low, name
+		}
+	}
+	name, linkage := cu.name(o)
+	if linkage != "" {
+		if s, ok := t.lookupFunc(linkage); ok {
+			return s.Value, name
+		}
+	}
+	d := cu.die(o)
+	if !cu.isC {
+		d = nil // see symbolName
+	}
+	for hops := 0; d != nil && hops < 8; hops++ {
+		if d.name != "" {
+			if s, ok := t.lookupFunc(d.name); ok {
+				return s.Value, name
+			}
+		}
+		switch {
+		case d.origin != 0:
+			d = cu.die(d.origin)
+		case d.spec != 0:
+			d = cu.die(d.spec)
+		default:
+			d = nil
+		}
+	}
+	return 0, name
+}
+
+// LookupFunction finds a defined function symbol by its exact ELF name
+// (a global one first).
+func (t *Table) LookupFunction(name string) (Symbol, bool) { return t.lookupFunc(name) }
+
+// symbolName is the ELF name a DIE's function is known by: its linkage
+// name, else its plain name, through abstract_origin and specification.
+func (cu *cuInfo) symbolName(o dwarf.Offset) string {
+	if l := cu.linkage(o); l != "" {
+		return l
+	}
+	if !cu.isC {
+		// gdb names a C++ function without a linkage name (extern "C")
+		// with its parameter list, which no ELF symbol matches: it finds
+		// no callee there, and neither do we.
+		return ""
+	}
+	d := cu.die(o)
+	for hops := 0; d != nil && hops < 8; hops++ {
+		if d.name != "" {
+			return d.name
+		}
+		switch {
+		case d.origin != 0:
+			d = cu.die(d.origin)
+		case d.spec != 0:
+			d = cu.die(d.spec)
+		default:
+			d = nil
+		}
+	}
+	return ""
+}
+
+// lookupFunc finds a function symbol by exact (mangled) name, preferring a
+// global one.
+func (t *Table) lookupFunc(name string) (Symbol, bool) {
+	t.loadSymbols()
+	var best Symbol
+	found := false
+	for _, i := range t.funcs {
+		s := t.syms[i]
+		if s.Name != name || s.Synthetic {
+			continue
+		}
+		if !found || s.Bind < best.Bind {
+			best, found = s, true
+		}
+	}
+	return best, found
+}
+
+// funcAt returns the concrete function scope containing addr.
+func (cu *cuInfo) funcAt(addr uint64) *scope {
+	i := sort.Search(len(cu.funcs), func(i int) bool { return cu.funcs[i].lo > addr })
+	for j := i - 1; j >= 0 && j >= i-256; j-- {
+		if addr >= cu.funcs[j].lo && addr < cu.funcs[j].hi {
+			return cu.funcs[j].s
+		}
+	}
+	return nil
+}
