@@ -107,7 +107,12 @@ func Open(o Options) (*Process, error) {
 	}
 	for i := range c.Threads {
 		ct := &c.Threads[i]
+		name := ""
+		if c.PSInfo != nil && int(c.PSInfo.PID) == ct.LWP {
+			name = c.PSInfo.Fname // the main thread: the process's comm
+		}
 		p.Threads = append(p.Threads, &Thread{
+			Name:    name,
 			LWP:     ct.LWP,
 			Pthread: ct.Regs.FsBase,
 			Crashed: i == 0,
