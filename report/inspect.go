@@ -6,6 +6,7 @@ import (
 	"strings"
 
 	"github.com/dsecore/dsecore/coreparse"
+	"github.com/dsecore/dsecore/coreparse/disasm"
 	"github.com/dsecore/dsecore/coreparse/unwind"
 )
 
@@ -57,6 +58,8 @@ type Fault struct {
 	Module    string            `json:"module,omitempty"`
 	Registers map[string]string `json:"registers"`
 	SigFrame  string            `json:"signal_frame,omitempty"` // address of the kernel's ucontext
+	Window    []Instruction     `json:"window,omitempty"`       // instructions around the faulting one
+	Listing   string            `json:"listing,omitempty"`      // the window as text
 }
 
 // ThreadBrief is one line of the thread list.
@@ -126,6 +129,12 @@ func BuildInspect(p *coreparse.Process, corePath string) *Inspect {
 			// function (last of the chain) is where it was compiled.
 			f.Function = fr[0].Function
 			f.File, f.Line, f.Module = fr[0].File, fr[0].Line, fr[0].Module
+		}
+		if lst, err := p.Disassemble(fc.PC, 8, 4); err == nil {
+			f.Window = Instructions(lst.Insts)
+			f.Listing = lst.Format(disasm.FormatOptions{RawBytes: true})
+		} else {
+			doc.Warnings = append(doc.Warnings, "fault window: "+err.Error())
 		}
 		doc.Fault = f
 	}

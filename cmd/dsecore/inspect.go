@@ -67,6 +67,9 @@ func printInspect(w io.Writer, doc *report.Inspect) {
 		}
 		fmt.Fprintf(w, "  thread LWP %d, pc %s: %s\n", f.LWP, f.PC, loc)
 		fmt.Fprintf(w, "  registers: %s\n", formatRegs(f.Registers))
+		if f.Listing != "" {
+			fmt.Fprintf(w, "\nFaulting instruction (=>), AT&T:\n%s", f.Listing)
+		}
 	}
 	if c := doc.Crashed; c != nil {
 		fmt.Fprintln(w)
