@@ -15,12 +15,15 @@ lldb=$(command -v lldb-16 || command -v lldb || true)
 
 # measure CMD...: prints "median_seconds max_rss_kib" over $runs runs.
 measure() {
-	local times=() rss=0 t m out
+	local times=() rss=0 t m out tmp
+	tmp=$(mktemp)
 	for ((i = 0; i < runs; i++)); do
-		out=$( { /usr/bin/time -f "%e %M" "$@" >/dev/null 2>/dev/null; } 2>&1 | tail -n1)
+		/usr/bin/time -o "$tmp" -f "%e %M" "$@" >/dev/null 2>&1 || true
+		out=$(tail -n1 "$tmp")
 		t=${out% *}; m=${out#* }
 		times+=("$t"); ((m > rss)) && rss=$m
 	done
+	rm -f "$tmp"
 	printf '%s %s\n' "$(printf '%s\n' "${times[@]}" | sort -n | sed -n "$(((runs + 1) / 2))p")" "$rss"
 }
 
@@ -36,7 +39,7 @@ for sc in field-crash no-handler abort use-after-free large coverage; do
 		'BEGIN{printf "| %s | %s | %.3f | %.1f | %.2f | %.2f |\n", c, n, t, m/1024, (dt>0?t/dt:0), (dm>0?m/dm:0)}'; }
 	row dsecore "$dt" "$dm"
 	read -r t m < <(measure gdb -nx -batch -ex "set pagination off" -ex "thread apply all bt" "$exe" "$core"); row gdb "$t" "$m"
-	read -r t m < <(measure eu-stack --core="$core" --executable="$exe"); row eu-stack "$t" "$m"
+	read -r t m < <(measure eu-stack -i -s --core="$core" --executable="$exe"); row "eu-stack -i -s" "$t" "$m"
 	if [ -n "$lldb" ]; then
 		read -r t m < <(measure "$lldb" --batch -c "$core" "$exe" -o "thread backtrace all"); row "$(basename "$lldb")" "$t" "$m"
 	fi
