@@ -352,9 +352,18 @@ func (p *Process) loadModules(o Options) {
 		if err != nil {
 			p.warnf("link_map: %v", err)
 		}
-		for _, lm := range lms {
+		for i, lm := range lms {
+			if i == 0 && p.Exe != nil {
+				p.loadOrder = append(p.loadOrder, p.Exe) // the executable's entry has an empty name
+			}
 			if lm.name == "" {
 				continue
+			}
+			for _, m := range p.Modules {
+				if m.Name == lm.name || filepath.Base(m.Name) == filepath.Base(lm.name) {
+					p.loadOrder = append(p.loadOrder, m)
+					break
+				}
 			}
 			for _, m := range p.Modules {
 				if (m.Name == lm.name || filepath.Base(m.Name) == filepath.Base(lm.name)) && m.Bias != lm.addr {

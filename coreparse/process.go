@@ -45,8 +45,10 @@ type Process struct {
 	Threads  []*Thread // in the core's order; the crashing thread first
 	Warnings []string
 
-	opts     Options
-	exeImage *elfImage
+	opts      Options
+	exeImage  *elfImage
+	loadOrder []*Module // the dynamic linker's order (link_map), the executable first
+	tls       tlsLayout
 }
 
 // Thread is one OS thread of the crashed process.
@@ -70,6 +72,7 @@ type Frame struct {
 	Module   string // base name of the module, "" when outside any
 	Inline   bool   // an inlined call inside the next (outer) frame
 	Sigtramp bool   // the kernel's signal trampoline: "<signal handler called>"
+	Boundary bool   // not a frame: the seam between a coroutine's frames and the scheduler's below
 	Tailcall bool   // a function that tail-called the frame below: it has no stack frame of its own (gdb's TAILCALL frames, from DWARF call sites)
 	Raw      *unwind.Frame
 	Mod      *Module
@@ -431,4 +434,22 @@ func (p *Process) Disassemble(pc uint64, before, after int) (*disasm.Listing, er
 		}
 	}
 	return disasm.Window(p.Core, pc, o)
+}
+
+// LookupSymbol finds a symbol (mangled or demangled, locals and TLS
+// included) in the executable first, then the libraries.
+func (p *Process) LookupSymbol(name string) (*Module, symbols.Symbol, bool) {
+	order := append([]*Module{}, p.Modules...)
+	if p.Exe != nil {
+		order = append([]*Module{p.Exe}, order...)
+	}
+	for _, m := range order {
+		if m.Syms == nil {
+			continue
+		}
+		if s, ok := m.Syms.Lookup(name); ok {
+			return m, s, true
+		}
+	}
+	return nil, symbols.Symbol{}, false
 }

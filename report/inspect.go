@@ -5,6 +5,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/dsecore/dsecore/analysis/coroutines"
 	"github.com/dsecore/dsecore/coreparse"
 	"github.com/dsecore/dsecore/coreparse/disasm"
 	"github.com/dsecore/dsecore/coreparse/unwind"
@@ -13,14 +14,17 @@ import (
 // Inspect is the document of `dsecore inspect --json`: a one-page account
 // of a core. Later layers (coroutines, fault analysis) add sections.
 type Inspect struct {
-	Core     string         `json:"core"`
-	Process  ProcessInfo    `json:"process"`
-	Signal   *Signal        `json:"signal"` // the core's own record
-	Fault    *Fault         `json:"fault"`  // the real fault context
-	Crashed  *Thread        `json:"crashed_thread"`
-	Threads  []ThreadBrief  `json:"threads"`
-	Modules  []ModuleStatus `json:"modules"`
-	Warnings []string       `json:"warnings,omitempty"`
+	Core    string         `json:"core"`
+	Process ProcessInfo    `json:"process"`
+	Signal  *Signal        `json:"signal"` // the core's own record
+	Fault   *Fault         `json:"fault"`  // the real fault context
+	Crashed *Thread        `json:"crashed_thread"`
+	Threads []ThreadBrief  `json:"threads"`
+	Modules []ModuleStatus `json:"modules"`
+	// Coroutines: the runtime's Processers and a line per task (no frames).
+	Coroutines *Coroutines `json:"coroutines,omitempty"`
+	Tasks      []Task      `json:"tasks,omitempty"`
+	Warnings   []string    `json:"warnings,omitempty"`
 }
 
 // ProcessInfo comes from NT_PRPSINFO and the modules.
@@ -98,8 +102,9 @@ func SignalDoc(s *coreparse.Signal) *Signal {
 	return d
 }
 
-// BuildInspect gathers the inspect document.
-func BuildInspect(p *coreparse.Process, corePath string) *Inspect {
+// BuildInspect gathers the inspect document; rt (may be nil) adds the
+// coroutine runtime.
+func BuildInspect(p *coreparse.Process, corePath string, rt *coroutines.Runtime) *Inspect {
 	doc := &Inspect{Core: corePath, Signal: SignalDoc(p.CoreSignal())}
 	if ps := p.Core.PSInfo; ps != nil {
 		doc.Process.PID = int(ps.PID)
@@ -161,6 +166,12 @@ func BuildInspect(p *coreparse.Process, corePath string) *Inspect {
 		}
 		doc.Modules = append(doc.Modules, ms)
 	}
+	if rt != nil && len(rt.Processers)+len(rt.Tasks) > 0 {
+		doc.Coroutines = CoroutinesDoc(rt)
+		for _, t := range rt.Tasks {
+			doc.Tasks = append(doc.Tasks, TaskDoc(rt, t, false))
+		}
+	}
 	doc.Warnings = p.Warnings
 	return doc
 }
@@ -184,7 +195,7 @@ func topFrame(fs []Frame) string {
 	}
 	s := pick.Function
 	if pick.File != "" {
-		s += " at " + pick.File + ":" + strconv.Itoa(pick.Line)
+		s += " at " + pick.File + ":" + itoa(pick.Line)
 	} else if pick.Module != "" {
 		s += " from " + pick.Module
 	}
@@ -203,3 +214,7 @@ func isSystemModule(m string) bool {
 	}
 	return false
 }
+
+func itoa(n int) string { return strconv.Itoa(n) }
+
+func baseName(p string) string { return filepath.Base(p) }

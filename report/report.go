@@ -19,6 +19,7 @@ type Frame struct {
 	Inline   bool   `json:"inline"`
 	Sigtramp bool   `json:"sigtramp"`
 	Tailcall bool   `json:"tailcall,omitempty"` // tail-called the frame above: no stack frame of its own
+	Boundary bool   `json:"boundary,omitempty"` // the seam between a running coroutine's frames and its scheduler's
 	File     string `json:"file,omitempty"`
 	Line     int    `json:"line,omitempty"`
 	Module   string `json:"module,omitempty"`
@@ -36,8 +37,10 @@ type Thread struct {
 
 // Backtrace is the document of `dsecore bt --json`.
 type Backtrace struct {
-	Threads  []Thread `json:"threads"`
-	Warnings []string `json:"warnings,omitempty"`
+	Threads    []Thread    `json:"threads"`
+	Tasks      []Task      `json:"tasks,omitempty"`
+	Coroutines *Coroutines `json:"coroutines,omitempty"`
+	Warnings   []string    `json:"warnings,omitempty"`
 }
 
 // Frames converts model frames.
@@ -45,7 +48,7 @@ func Frames(fs []coreparse.Frame) []Frame {
 	out := make([]Frame, 0, len(fs))
 	for _, f := range fs {
 		out = append(out, Frame{
-			PC: Hex(f.PC), Function: f.Function, Inline: f.Inline, Sigtramp: f.Sigtramp, Tailcall: f.Tailcall,
+			PC: Hex(f.PC), Function: f.Function, Inline: f.Inline, Sigtramp: f.Sigtramp, Tailcall: f.Tailcall, Boundary: f.Boundary,
 			File: f.File, Line: f.Line, Module: f.Module,
 		})
 	}

@@ -30,7 +30,11 @@ whether its files were found (a build-id mismatch is loud).`,
 				return err
 			}
 			defer p.Close()
-			doc := report.BuildInspect(p, args[0])
+			rt, err := discover(p, true)
+			if err != nil {
+				return err
+			}
+			doc := report.BuildInspect(p, args[0], rt)
 			if config.GetBool("json") {
 				return writeJSON(cmd.OutOrStdout(), doc)
 			}
@@ -86,6 +90,36 @@ func printInspect(w io.Writer, doc *report.Inspect) {
 			name = "-"
 		}
 		fmt.Fprintf(w, "%s LWP %-8d %-16s %-14s %s\n", mark, t.LWP, t.Pthread, name, t.Top)
+	}
+	if c := doc.Coroutines; c != nil {
+		fmt.Fprintf(w, "\nCoroutines (profile %s): %d Processers, %d tasks", c.Profile, len(c.Processers), len(doc.Tasks))
+		if c.TaskCount >= 0 {
+			fmt.Fprintf(w, " (the scheduler counts %d)", c.TaskCount)
+		}
+		fmt.Fprintln(w)
+		for _, pr := range c.Processers {
+			running := "idle"
+			if pr.Running >= 0 {
+				running = fmt.Sprintf("running task %d", pr.Running)
+			}
+			fmt.Fprintf(w, "  Processer_%-3d LWP %-8d %-16s runnable %d, wait %d, new %d, done %d\n", pr.ID, pr.LWP, running,
+				pr.Queues["runnableQueue_"], pr.Queues["waitQueue_"], pr.Queues["newQueue_"], pr.Queues["gcQueue_"])
+		}
+		shown := 0
+		for _, t := range doc.Tasks {
+			if t.Running || t.State == "block" && shown < 20 {
+				if !t.Running {
+					shown++
+				}
+				fmt.Fprintf(w, "  task %-6d %-9s Processer %-3d %s\n", t.ID, t.State+map[bool]string{true: "*", false: ""}[t.Running], t.Processer, t.Top)
+			}
+		}
+		if n := len(doc.Tasks); n > shown {
+			fmt.Fprintf(w, "  (running tasks marked *; %d blocked shown; dsecore tasks lists all %d)\n", shown, n)
+		}
+		for _, s := range c.Warnings {
+			fmt.Fprintf(w, "  warning: %s\n", s)
+		}
 	}
 	fmt.Fprintf(w, "\nModules (%d):\n", len(doc.Modules))
 	for _, m := range doc.Modules {

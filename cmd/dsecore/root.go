@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"strings"
 
+	"github.com/dsecore/dsecore/analysis/coroutines"
 	"github.com/dsecore/dsecore/coreparse"
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
@@ -42,7 +43,7 @@ and a dsecore.yaml (./dsecore.yaml or ~/.config/dsecore/dsecore.yaml), e.g.
 		},
 	}
 	root.PersistentFlags().StringVar(&cfgFile, "config", "", "config file (default ./dsecore.yaml, then ~/.config/dsecore/dsecore.yaml)")
-	root.AddCommand(newBtCmd(), newInspectCmd(), newSymbolizeCmd())
+	root.AddCommand(newBtCmd(), newInspectCmd(), newSymbolizeCmd(), newTasksCmd())
 	return root
 }
 
@@ -83,6 +84,16 @@ func addCoreFlags(cmd *cobra.Command) {
 	f.String("sysroot", "", "prefix prepended to every absolute path the core names")
 	f.StringSlice("debug-file-directory", nil, "root of separate debug files, searched by build-id and debuglink (repeatable; default /usr/lib/debug)")
 	f.Bool("json", false, "print JSON")
+	f.String("profile", "ceph-dse", "coroutine runtime profile: a built-in name ("+strings.Join(coroutines.BuiltinNames(), ", ")+") or a YAML file")
+}
+
+// discover finds the coroutine runtime; scan adds the stack scan.
+func discover(p *coreparse.Process, scan bool) (*coroutines.Runtime, error) {
+	prof, err := coroutines.LoadProfile(config.GetString("profile"))
+	if err != nil {
+		return nil, err
+	}
+	return coroutines.Discover(p, prof, coroutines.Options{NoScan: !scan}), nil
 }
 
 // coreOptions reads the core-location settings through viper.

@@ -31,6 +31,8 @@ type Table struct {
 	dwarf     *dwarf.Data
 	cus       []cuRange // sorted by lo
 
+	types typeIndex
+
 	mu       sync.Mutex
 	cuCache  map[dwarf.Offset]*cuInfo
 	warnings []string

@@ -1,0 +1,166 @@
+package coroutines
+
+import (
+	"debug/elf"
+	"encoding/binary"
+
+	"github.com/dsecore/dsecore/coreparse"
+	"github.com/dsecore/dsecore/coreparse/disasm"
+)
+
+// scan finds switched-out contexts without types: the return addresses of
+// every call to a switch function (found by decoding the calls in the code
+// that uses them) are searched for in the stack slots of anonymous memory
+// outside the threads' stacks; a slot holding one is a saved context's
+// return slot if unwinding from it reaches the task entry trampoline. Per
+// stack mapping the highest such context is the live one (older ones below
+// it are left-overs of earlier switches).
+func (rt *Runtime) scan() {
+	p := rt.p
+	rets := rt.switchReturnAddresses()
+	if len(rets) == 0 {
+		rt.warnf("scan: no calls to the switch functions %v found", rt.prof.SwitchFunctions)
+		return
+	}
+	ripOff := uint64(rt.prof.Layout["rip"])
+	// Mappings holding a thread's stack pointer are thread stacks or the
+	// running tasks' stacks: the threads show those.
+	live := map[uint64]bool{}
+	for _, t := range p.Threads {
+		if s, ok := p.Core.SegmentAt(t.Regs.V[7]); ok {
+			live[s.Vaddr] = true
+		}
+	}
+	found := 0
+	buf := make([]byte, 1<<16)
+	for i := range p.Core.Segments {
+		s := &p.Core.Segments[i]
+		if live[s.Vaddr] || s.Flags&elf.PF_W == 0 || s.Filesz == 0 {
+			continue
+		}
+		if _, fileBacked := p.Core.FileAt(s.Vaddr); fileBacked {
+			continue
+		}
+		var best uint64
+		for off := uint64(0); off < s.Filesz; off += uint64(len(buf)) {
+			n := min(uint64(len(buf)), s.Filesz-off)
+			k, _ := p.Core.ReadAt(buf[:n], s.Vaddr+off)
+			for j := 0; j+8 <= k; j += 8 {
+				v := binary.LittleEndian.Uint64(buf[j:])
+				if !rets[v] {
+					continue
+				}
+				slot := s.Vaddr + off + uint64(j)
+				sp := slot - ripOff
+				if sp > best && rt.validContext(sp) {
+					best = sp
+				}
+			}
+		}
+		if best == 0 {
+			continue
+		}
+		found++
+		if t := rt.taskBySP(best); t != nil {
+			t.FoundBy = "profile+scan"
+			continue
+		}
+		t := &Task{ID: -1, State: "switched out", Processer: -1, SP: best, StackLo: s.Vaddr, StackHi: s.Vaddr + s.Memsz, FoundBy: "scan"}
+		rt.Tasks = append(rt.Tasks, t)
+	}
+	for _, t := range rt.Tasks {
+		if t.FoundBy == "profile" && t.SP != 0 && !t.Running && t.State != "new" && t.State != "done" {
+			rt.warnf("scan did not find task %d's context at %#x", t.ID, t.SP)
+		}
+	}
+	_ = found
+}
+
+func (rt *Runtime) taskBySP(sp uint64) *Task {
+	for _, t := range rt.Tasks {
+		if t.SP == sp && !t.Running {
+			return t
+		}
+	}
+	return nil
+}
+
+// validContext unwinds a candidate context: it must reach the entry
+// trampoline.
+func (rt *Runtime) validContext(sp uint64) bool {
+	fs, err := rt.contextStack(sp)
+	if err != nil || len(fs) < 2 {
+		return false
+	}
+	return fs[len(fs)-1].Function == rt.prof.EntryTrampoline
+}
+
+// switchReturnAddresses decodes the code of every module that calls a
+// switch function (directly or through its PLT entry) and returns the
+// addresses after those calls.
+func (rt *Runtime) switchReturnAddresses() map[uint64]bool {
+	p := rt.p
+	targets := map[uint64]bool{}
+	for _, name := range rt.prof.SwitchFunctions {
+		for _, m := range p.Modules {
+			if m.Syms == nil {
+				continue
+			}
+			if s, ok := m.Syms.LookupFunction(name); ok {
+				targets[s.Value+m.Bias] = true
+			}
+			if s, ok := m.Syms.Lookup(name + "@plt"); ok {
+				targets[s.Value+m.Bias] = true
+			}
+		}
+	}
+	rets := map[uint64]bool{}
+	if len(targets) == 0 {
+		return rets
+	}
+	for _, m := range p.Modules {
+		if m.Path == "" || isSystem(m) {
+			continue
+		}
+		f, err := elf.Open(m.Path)
+		if err != nil {
+			continue
+		}
+		for _, sec := range f.Sections {
+			if sec.Type != elf.SHT_PROGBITS || sec.Flags&elf.SHF_EXECINSTR == 0 {
+				continue
+			}
+			code, err := sec.Data()
+			if err != nil {
+				continue
+			}
+			base := sec.Addr + m.Bias
+			for i := 0; i+5 <= len(code); i++ {
+				if code[i] != 0xe8 {
+					continue
+				}
+				rel := int32(binary.LittleEndian.Uint32(code[i+1:]))
+				tgt := base + uint64(i) + 5 + uint64(int64(rel))
+				if !targets[tgt] {
+					continue
+				}
+				// Confirm with the decoder that this is a call instruction.
+				if in, err := disasm.Decode(code[i:i+5], base+uint64(i), nil); err == nil && in.Op == "call" && in.Target == tgt {
+					rets[base+uint64(i)+5] = true
+				}
+			}
+		}
+		f.Close()
+	}
+	return rets
+}
+
+func isSystem(m *coreparse.Module) bool {
+	n := m.BaseName()
+	for _, pre := range []string{"libc.so", "ld-linux", "libm.so", "libstdc++", "libgcc_s"} {
+		if len(n) >= len(pre) && n[:len(pre)] == pre {
+			return true
+		}
+	}
+	return false
+}

@@ -1,0 +1,122 @@
+package coroutines
+
+import (
+	"errors"
+	"fmt"
+	"strings"
+
+	"github.com/dsecore/dsecore/coreparse"
+)
+
+// ErrNoStack is returned for tasks that have no stack to show: never
+// started, or done.
+var ErrNoStack = errors.New("the task has no stack (not started, or done)")
+
+// Stack returns a task's frames. A switched-out task is unwound from its
+// saved context; the running task shows its thread's frames down to the
+// entry trampoline, a boundary frame, then the scheduler's frames from the
+// thread-local scheduler context (co::Processer::Process() … start_thread).
+func (rt *Runtime) Stack(t *Task) ([]coreparse.Frame, error) {
+	p := rt.p
+	if t.Running && t.Thread != nil {
+		fs, err := p.Backtrace(t.Thread)
+		// Cut after the entry trampoline: below it gdb shows a zero pc.
+		for i, f := range fs {
+			if f.Function == rt.prof.EntryTrampoline {
+				fs = fs[:i+1]
+				err = nil
+				break
+			}
+		}
+		sched, serr := rt.SchedulerStack(t.Thread)
+		if serr != nil {
+			return fs, fmt.Errorf("scheduler frames: %w", serr)
+		}
+		fs = append(fs, coreparse.Frame{Function: "<coroutine entry: the scheduler below switched to this task>", Boundary: true})
+		fs = append(fs, sched...)
+		for i := range fs {
+			fs[i].Level = i
+		}
+		return fs, err
+	}
+	if t.State == "new" || t.State == "done" || t.SP == 0 {
+		return nil, ErrNoStack
+	}
+	return rt.contextStack(t.SP)
+}
+
+// contextStack unwinds a switched-out context.
+func (rt *Runtime) contextStack(sp uint64) ([]coreparse.Frame, error) {
+	regs, err := SavedRegs(rt.p, rt.prof.Layout, sp)
+	if err != nil {
+		return nil, fmt.Errorf("saved context at %#x: %w", sp, err)
+	}
+	raw, err := rt.p.Unwind(regs)
+	if len(raw) > 0 {
+		raw[0].Exact = false // a return address: the call into the switch routine
+	}
+	fs := rt.p.Symbolize(raw)
+	for i, f := range fs {
+		if f.Function == rt.prof.EntryTrampoline {
+			return fs[:i+1], nil
+		}
+	}
+	return fs, err
+}
+
+// SchedulerStack unwinds the scheduler context a thread saved when it
+// switched into its running task.
+func (rt *Runtime) SchedulerStack(th *coreparse.Thread) ([]coreparse.Frame, error) {
+	mod, sym, ok := rt.p.LookupSymbol(rt.prof.SchedulerContext)
+	if !ok {
+		return nil, fmt.Errorf("thread-local %s not found", rt.prof.SchedulerContext)
+	}
+	a, err := rt.p.TLSAddress(th, mod, sym.Value)
+	if err != nil {
+		return nil, err
+	}
+	sp, err := rt.p.Core.ReadUint64(a)
+	if err != nil {
+		return nil, err
+	}
+	if sp == 0 {
+		return nil, fmt.Errorf("thread LWP %d has no saved scheduler context", th.LWP)
+	}
+	regs, err := SavedRegs(rt.p, rt.prof.Layout, sp)
+	if err != nil {
+		return nil, err
+	}
+	raw, err := rt.p.Unwind(regs)
+	if len(raw) > 0 {
+		raw[0].Exact = false
+	}
+	return rt.p.Symbolize(raw), err
+}
+
+// TopFrame is the first frame of a stack outside the runtime's own
+// switching code: where the task is really waiting or running.
+func (rt *Runtime) TopFrame(fs []coreparse.Frame) *coreparse.Frame {
+	for i := range fs {
+		f := &fs[i]
+		if f.Boundary {
+			break // below it is the scheduler, not the task
+		}
+		if f.Sigtramp || isRuntimeFrame(f.Function) || strings.HasPrefix(f.Function, "std::") || f.Mod != nil && isSystem(f.Mod) {
+			continue
+		}
+		return f
+	}
+	if len(fs) > 0 {
+		return &fs[0]
+	}
+	return nil
+}
+
+func isRuntimeFrame(fn string) bool {
+	switch fn {
+	case "co::Processer::SwapOut", "co::Processer::Suspend", "co::Processer::Yield", "co::Event::Wait",
+		"jump_fcontext", "make_fcontext", "co::Task::StaticRun":
+		return true
+	}
+	return false
+}

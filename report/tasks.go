@@ -1,0 +1,97 @@
+package report
+
+import (
+	"errors"
+
+	"github.com/dsecore/dsecore/analysis/coroutines"
+	"github.com/dsecore/dsecore/coreparse"
+)
+
+// Task is one coroutine in a document.
+type Task struct {
+	ID        int64   `json:"id"` // -1: found by scan, the runtime's id unknown
+	State     string  `json:"state"`
+	Processer int     `json:"processer"` // -1 when unknown
+	Running   bool    `json:"running,omitempty"`
+	LWP       int     `json:"lwp,omitempty"` // the thread running it
+	FoundBy   string  `json:"found_by"`      // "profile", "scan", "profile+scan"
+	Address   string  `json:"address,omitempty"`
+	SP        string  `json:"sp,omitempty"` // saved stack pointer
+	Func      string  `json:"func,omitempty"`
+	File      string  `json:"file,omitempty"`
+	Line      int     `json:"line,omitempty"`
+	Queue     string  `json:"queue,omitempty"`
+	Top       string  `json:"top,omitempty"` // the first frame outside the runtime's switching code
+	Frames    []Frame `json:"frames"`
+	Error     string  `json:"error,omitempty"`
+}
+
+// Processer is one Processer in a document.
+type Processer struct {
+	ID      int            `json:"id"`
+	Address string         `json:"address"`
+	LWP     int            `json:"lwp,omitempty"`
+	Pthread string         `json:"pthread,omitempty"`
+	Running int64          `json:"running_task"` // -1: none
+	Queues  map[string]int `json:"queues"`
+}
+
+// Coroutines is the runtime part of a document.
+type Coroutines struct {
+	Profile    string      `json:"profile"`
+	TaskCount  int64       `json:"task_count"` // the scheduler's count, -1 when unknown
+	Processers []Processer `json:"processers"`
+	Warnings   []string    `json:"warnings,omitempty"`
+}
+
+// TaskDoc converts one task, with its stack when withFrames.
+func TaskDoc(rt *coroutines.Runtime, t *coroutines.Task, withFrames bool) Task {
+	d := Task{ID: t.ID, State: t.State, Processer: t.Processer, Running: t.Running, FoundBy: t.FoundBy,
+		Func: t.Func, File: t.File, Line: t.Line, Queue: t.Queue, Frames: []Frame{}}
+	if t.Addr != 0 {
+		d.Address = Hex(t.Addr)
+	}
+	if t.SP != 0 && !t.Running {
+		d.SP = Hex(t.SP)
+	}
+	if t.Thread != nil {
+		d.LWP = t.Thread.LWP
+	}
+	fs, err := rt.Stack(t)
+	if err != nil && !errors.Is(err, coroutines.ErrNoStack) {
+		d.Error = err.Error()
+	}
+	if f := rt.TopFrame(fs); f != nil {
+		d.Top = frameText(*f)
+	} else if t.Func != "" {
+		d.Top = "(not running) created in " + t.Func
+	}
+	if withFrames {
+		d.Frames = Frames(fs)
+	}
+	return d
+}
+
+func frameText(f coreparse.Frame) string {
+	s := f.Function
+	if f.File != "" {
+		s += " at " + baseName(f.File) + ":" + itoa(f.Line)
+	}
+	return s
+}
+
+// CoroutinesDoc summarizes the runtime.
+func CoroutinesDoc(rt *coroutines.Runtime) *Coroutines {
+	d := &Coroutines{Profile: rt.Profile, TaskCount: rt.TaskCount, Warnings: rt.Warnings, Processers: []Processer{}}
+	for _, pr := range rt.Processers {
+		pd := Processer{ID: pr.ID, Address: Hex(pr.Addr), Running: -1, Queues: pr.Queues}
+		if pr.Thread != nil {
+			pd.LWP, pd.Pthread = pr.Thread.LWP, Hex(pr.Thread.Pthread)
+		}
+		if pr.Running != nil {
+			pd.Running = pr.Running.ID
+		}
+		d.Processers = append(d.Processers, pd)
+	}
+	return d
+}
