@@ -38,6 +38,7 @@ for sc in field-crash no-handler abort use-after-free large coverage; do
 	row() { awk -v c="$sc" -v n="$1" -v t="$2" -v m="$3" -v dt="$dt" -v dm="$dm" \
 		'BEGIN{printf "| %s | %s | %.3f | %.1f | %.2f | %.2f |\n", c, n, t, m/1024, (dt>0?t/dt:0), (dm>0?m/dm:0)}'; }
 	row dsecore "$dt" "$dm"
+	read -r t m < <(measure "$bin" bt "$core" --exe "$exe" --all --all-tasks --json); row "dsecore +all tasks" "$t" "$m"
 	read -r t m < <(measure gdb -nx -batch -ex "set pagination off" -ex "thread apply all bt" "$exe" "$core"); row gdb "$t" "$m"
 	read -r t m < <(measure eu-stack -i -s --core="$core" --executable="$exe"); row "eu-stack -i -s" "$t" "$m"
 	if [ -n "$lldb" ]; then
