@@ -283,6 +283,21 @@ func TestProfileYAML(t *testing.T) {
 		p.Layout["rip"] != 64 || p.TaskType != "co::Task" || p.Queues["waitQueue_"] != "block" {
 		t.Errorf("profile %+v", p)
 	}
+	// The state enum renamed by the profile.
+	os.WriteFile(y, []byte("base: ceph-dse\nstates: {0: ready, 1: waiting, 2: finished}\n"), 0o644)
+	sp, err := coroutines.LoadProfile(y)
+	if err != nil {
+		t.Fatal(err)
+	}
+	fc := fixture.Get(t).Scenario(t, fixture.FieldCrash)
+	rt0 := coroutines.Discover(open(t, fc.Core, fc.Exe), sp, coroutines.Options{NoScan: true})
+	states := map[string]int{}
+	for _, task := range rt0.Tasks {
+		states[task.State]++
+	}
+	if states["waiting"] != 13 || states["new"] != 3 || states["finished"] != 1 || states["ready"] != 2 {
+		t.Errorf("renamed states: %v", states)
+	}
 	os.WriteFile(y, []byte("layout: {r12: 8}\n"), 0o644)
 	if _, err := coroutines.LoadProfile(y); err == nil {
 		t.Error("a layout without rip accepted")

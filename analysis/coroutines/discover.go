@@ -173,6 +173,9 @@ func resolve(p *coreparse.Process, prof *Profile) (*layout, error) {
 			l.stateSize = st.Size
 		}
 	}
+	if len(prof.States) > 0 {
+		l.stateNames = prof.States
+	}
 	if len(errs) > 0 {
 		return l, fmt.Errorf("profile %s: %s", prof.Name, strings.Join(errs, "; "))
 	}

@@ -50,9 +50,12 @@ type Profile struct {
 	TaskSP    string `mapstructure:"task_sp"` // the saved stack pointer of a switched-out task
 	TaskStack string `mapstructure:"task_stack"`
 	TaskSize  string `mapstructure:"task_stack_size"`
-	TaskFunc  string `mapstructure:"task_func"` // optional: created-at function (const char*)
-	TaskFile  string `mapstructure:"task_file"`
-	TaskLine  string `mapstructure:"task_line"`
+	// States names the state enum's values when DWARF does not (or to
+	// rename them): {0: runnable, 1: block, 2: done}.
+	States   map[int64]string `mapstructure:"states"`
+	TaskFunc string           `mapstructure:"task_func"` // optional: created-at function (const char*)
+	TaskFile string           `mapstructure:"task_file"`
+	TaskLine string           `mapstructure:"task_line"`
 
 	// CurrentProcesser is the thread-local pointer to the thread's
 	// Processer; SchedulerContext the thread-local saved context of the
