@@ -24,6 +24,7 @@ type Inspect struct {
 	// Coroutines: the runtime's Processers and a line per task (no frames).
 	Coroutines *Coroutines `json:"coroutines,omitempty"`
 	Tasks      []Task      `json:"tasks,omitempty"`
+	Analysis   *Analysis   `json:"analysis,omitempty"`
 	Warnings   []string    `json:"warnings,omitempty"`
 }
 

@@ -6,6 +6,7 @@ import (
 	"sort"
 	"strings"
 
+	"github.com/dsecore/dsecore/analysis/fault"
 	"github.com/dsecore/dsecore/report"
 	"github.com/spf13/cobra"
 )
@@ -35,6 +36,14 @@ whether its files were found (a build-id mismatch is loud).`,
 				return err
 			}
 			doc := report.BuildInspect(p, args[0], rt)
+			prof, err := fault.LoadProfile(config.GetString("analysis-profile"))
+			if err != nil {
+				return err
+			}
+			logs := append(config.GetStringSlice("log"), config.GetStringSlice("log-dir")...)
+			a := fault.Analyze(p, rt, fault.Options{Profile: prof, Logs: logs, Dmesg: config.GetString("dmesg"),
+				ConcurrencyWindowUS: config.GetInt64("concurrency-window-us")})
+			doc.Analysis = report.AnalysisDoc(a)
 			if config.GetBool("json") {
 				return writeJSON(cmd.OutOrStdout(), doc)
 			}
@@ -43,6 +52,12 @@ whether its files were found (a build-id mismatch is loud).`,
 		},
 	}
 	addCoreFlags(cmd)
+	f := cmd.Flags()
+	f.StringSlice("log", nil, "ceph-dse log file (repeatable) for correlation with the threads")
+	f.StringSlice("log-dir", nil, "directory of ceph-dse logs (*.log*)")
+	f.String("dmesg", "", "the kernel's segfault line, or a file of kernel messages, to check against the core")
+	f.String("analysis-profile", "dcache", "fault-analysis profile: dcache (built in) or a YAML file")
+	f.Int64("concurrency-window-us", 1000, "two threads logging the same step within this many µs are flagged as concurrent")
 	return cmd
 }
 
@@ -74,6 +89,9 @@ func printInspect(w io.Writer, doc *report.Inspect) {
 		if f.Listing != "" {
 			fmt.Fprintf(w, "\nFaulting instruction (=>), AT&T:\n%s", f.Listing)
 		}
+	}
+	if an := doc.Analysis; an != nil {
+		printAnalysis(w, an)
 	}
 	if c := doc.Crashed; c != nil {
 		fmt.Fprintln(w)
@@ -169,4 +187,38 @@ func formatRegs(r map[string]string) string {
 		parts = append(parts, n+"="+r[n])
 	}
 	return strings.Join(parts, " ")
+}
+
+func printAnalysis(w io.Writer, a *report.Analysis) {
+	fmt.Fprintf(w, "\nVerdict (confidence %s): %s\n", a.Confidence, a.Verdict)
+	fmt.Fprintln(w, "Evidence:")
+	for _, e := range a.Evidence {
+		fmt.Fprintf(w, "  - [%s] %s\n", e.Rule, e.Text)
+	}
+	if l := a.Logs; l != nil {
+		fmt.Fprintf(w, "Logs (%d lines from %d files; %d lines of threads not in the core):\n", l.Lines, len(l.Files), l.Unmatched)
+		keys := make([]string, 0, len(l.PerThread))
+		for k := range l.PerThread {
+			keys = append(keys, k)
+		}
+		sort.Strings(keys)
+		for _, k := range keys {
+			fmt.Fprintf(w, "  %s:\n", k)
+			for _, line := range l.PerThread[k] {
+				fmt.Fprintf(w, "    %s\n", line)
+			}
+		}
+		for _, n := range l.Notes {
+			fmt.Fprintf(w, "  note: %s\n", n)
+		}
+	}
+	if d := a.Dmesg; d != nil {
+		fmt.Fprintf(w, "Kernel line: ip matches %v, same thread %v, mapping base matches %v\n", d.IPMatches, d.SameThread, d.BaseOK)
+		for _, n := range d.Notes {
+			fmt.Fprintf(w, "  %s\n", n)
+		}
+	}
+	for _, s := range a.Warnings {
+		fmt.Fprintf(w, "  analysis warning: %s\n", s)
+	}
 }

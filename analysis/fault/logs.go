@@ -1,0 +1,217 @@
+package fault
+
+import (
+	"bufio"
+	"fmt"
+	"os"
+	"path/filepath"
+	"regexp"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/dsecore/dsecore/coreparse"
+)
+
+// LogLine is one ceph-dse log line.
+type LogLine struct {
+	File    string
+	Time    time.Time
+	Pthread uint64
+	LWP     int
+	Subsys  int
+	Level   string
+	Message string
+	Raw     string
+	Thread  *coreparse.Thread // the core's thread with this pthread id, nil when none
+}
+
+// LogReport is what the logs say about the crash.
+type LogReport struct {
+	Files      []string
+	Lines      int
+	Unmatched  int               // lines whose pthread id is no thread of the core
+	PerThread  map[int][]LogLine // LWP → the last lines before the crash, for the threads involved
+	Concurrent [][2]LogLine      // the same step logged by two threads within the window
+	Handler    []LogLine         // the fatal signal handler's lines
+	HandlerOK  *bool             // the handler's thread is the core's crashed thread
+	Notes      []string
+}
+
+var logRE = regexp.MustCompile(`^(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d{6}) ([0-9a-f]+) (\d+) (\d+) +(\w+) (.*)$`)
+
+// ParseLog reads one ceph-dse log file.
+func ParseLog(path string) ([]LogLine, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	var out []LogLine
+	sc := bufio.NewScanner(f)
+	sc.Buffer(make([]byte, 1<<16), 1<<20)
+	for sc.Scan() {
+		m := logRE.FindStringSubmatch(sc.Text())
+		if m == nil {
+			continue
+		}
+		t, err := time.Parse("2006-01-02 15:04:05.000000", m[1])
+		if err != nil {
+			continue
+		}
+		pt, _ := strconv.ParseUint(m[2], 16, 64)
+		lwp, _ := strconv.Atoi(m[3])
+		ss, _ := strconv.Atoi(m[4])
+		out = append(out, LogLine{File: filepath.Base(path), Time: t, Pthread: pt, LWP: lwp, Subsys: ss, Level: m[5], Message: m[6], Raw: sc.Text()})
+	}
+	return out, sc.Err()
+}
+
+// ExpandLogs turns files and directories into log files.
+func ExpandLogs(args []string) []string {
+	var out []string
+	for _, a := range args {
+		st, err := os.Stat(a)
+		if err == nil && st.IsDir() {
+			ms, _ := filepath.Glob(filepath.Join(a, "*.log*"))
+			out = append(out, ms...)
+			continue
+		}
+		out = append(out, a)
+	}
+	return out
+}
+
+func (a *Analysis) correlateLogs(files []string) *LogReport {
+	r := &LogReport{PerThread: map[int][]LogLine{}}
+	var all []LogLine
+	for _, f := range ExpandLogs(files) {
+		ls, err := ParseLog(f)
+		if err != nil {
+			a.warnf("log %s: %v", f, err)
+			continue
+		}
+		r.Files = append(r.Files, f)
+		all = append(all, ls...)
+	}
+	sort.SliceStable(all, func(i, j int) bool { return all[i].Time.Before(all[j].Time) })
+	r.Lines = len(all)
+	byPthread := map[uint64]*coreparse.Thread{}
+	for _, t := range a.p.Threads {
+		byPthread[t.Pthread] = t
+	}
+	for i := range all {
+		l := &all[i]
+		l.Thread = byPthread[l.Pthread]
+		if l.Thread == nil {
+			r.Unmatched++
+		} else if l.Thread.LWP != l.LWP {
+			r.Notes = append(r.Notes, fmt.Sprintf("%s: pthread %x is LWP %d in the core but the line says %d", l.File, l.Pthread, l.Thread.LWP, l.LWP))
+		}
+	}
+	crash := a.Fault.Context.Thread
+	// The handler's lines.
+	handlerRE := regexp.MustCompile(`in thread ([0-9a-f]+) thread_name:(\S*)`)
+	for _, l := range all {
+		if strings.Contains(l.Message, "*** Caught signal") {
+			r.Handler = append(r.Handler, l)
+		}
+		if m := handlerRE.FindStringSubmatch(l.Message); m != nil {
+			r.Handler = append(r.Handler, l)
+			pt, _ := strconv.ParseUint(m[1], 16, 64)
+			ok := pt == crash.Pthread
+			r.HandlerOK = &ok
+			if !ok {
+				r.Notes = append(r.Notes, fmt.Sprintf("the handler names thread %x (%s), the core's crashed thread is pthread %#x LWP %d", pt, m[2], crash.Pthread, crash.LWP))
+			}
+		}
+	}
+	end := time.Time{}
+	if len(r.Handler) > 0 {
+		end = r.Handler[0].Time
+	} else if len(all) > 0 {
+		end = all[len(all)-1].Time
+	}
+	// The threads involved: the crashed one, and those the analysis found.
+	involved := map[int]bool{crash.LWP: true}
+	for _, h := range a.Others {
+		if h.LWP != 0 {
+			involved[h.LWP] = true
+		}
+		if h.TaskID >= 0 {
+			if t := a.taskThread(h.TaskID); t != nil {
+				involved[t.LWP] = true
+			}
+		}
+	}
+	for _, s := range a.SameCode {
+		if s.LWP != 0 {
+			involved[s.LWP] = true
+		}
+		if s.TaskID >= 0 {
+			if t := a.taskThread(s.TaskID); t != nil {
+				involved[t.LWP] = true
+			}
+		}
+	}
+	for lwp := range involved {
+		var ls []LogLine
+		for _, l := range all {
+			if l.LWP == lwp && !l.Time.After(end) {
+				ls = append(ls, l)
+			}
+		}
+		if len(ls) > 6 {
+			ls = ls[len(ls)-6:]
+		}
+		if len(ls) > 0 {
+			r.PerThread[lwp] = ls
+		}
+	}
+	// The same step from two threads within the window.
+	win := time.Duration(a.o.ConcurrencyWindowUS) * time.Microsecond
+	for _, pat := range a.o.Profile.LogConcurrent {
+		var ls []LogLine
+		for _, l := range all {
+			if strings.Contains(l.Message, pat) {
+				ls = append(ls, l)
+			}
+		}
+		for i := 0; i < len(ls); i++ {
+			for j := i + 1; j < len(ls); j++ {
+				if ls[j].Time.Sub(ls[i].Time) > win {
+					break
+				}
+				if ls[j].Pthread != ls[i].Pthread {
+					r.Concurrent = append(r.Concurrent, [2]LogLine{ls[i], ls[j]})
+				}
+			}
+		}
+	}
+	return r
+}
+
+// taskThread is the thread of a task's Processer.
+func (a *Analysis) taskThread(id int64) *coreparse.Thread {
+	if a.rt == nil {
+		return nil
+	}
+	t := a.rt.TaskByID(id)
+	if t == nil {
+		return nil
+	}
+	for _, pr := range a.rt.Processers {
+		if pr.ID == t.Processer {
+			return pr.Thread
+		}
+	}
+	return nil
+}
+
+func readLines(arg string) []string {
+	if b, err := os.ReadFile(arg); err == nil {
+		return strings.Split(string(b), "\n")
+	}
+	return []string{arg}
+}

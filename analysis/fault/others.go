@@ -1,0 +1,326 @@
+package fault
+
+import (
+	"bytes"
+	"encoding/binary"
+	"fmt"
+	"regexp"
+	"sort"
+	"strings"
+
+	"github.com/dsecore/dsecore/analysis/dmesg"
+	"github.com/dsecore/dsecore/coreparse"
+	"github.com/dsecore/dsecore/coreparse/unwind"
+)
+
+// Hit is one place outside the fault where an address of interest was found.
+type Hit struct {
+	Who      string // "thread LWP 4668 (Processer_6)" or "task 15 (Processer 6)"
+	LWP      int
+	TaskID   int64 // -1 for a thread
+	Frame    int
+	Function string
+	Path     string // the frame's function and its application callers: "release_wait ← lsm_release_all_csdobj ← lsm_destroy"
+	Where    string // "register %rbx", "stack slot 0x…"
+	Address  uint64
+	What     string // "the owner dm_hash_node_t", "the list header", "a list node"
+}
+
+// SameCode is a thread or task inside the same operations as the crash.
+type SameCode struct {
+	Who       string
+	LWP       int
+	TaskID    int64
+	Functions []string
+}
+
+type interest struct {
+	addr uint64
+	what string
+}
+
+func (a *Analysis) interests() []interest {
+	var out []interest
+	for _, o := range a.Objects {
+		if o.Address != 0 {
+			out = append(out, interest{o.Address, "the " + o.Role + " " + o.Type})
+		}
+	}
+	if w := a.ListWalk; w != nil {
+		for _, n := range w.Nodes {
+			out = append(out, interest{n.Element, "a list element " + w.Element})
+		}
+	}
+	return out
+}
+
+// stackOf is one stack to search: a thread, or a task's saved context.
+type stackOf struct {
+	who    string
+	lwp    int
+	task   int64
+	frames []coreparse.Frame
+}
+
+func (a *Analysis) stacks() []stackOf {
+	var out []stackOf
+	crash := a.Fault.Context.Thread
+	for _, t := range a.p.Threads {
+		if t == crash {
+			continue
+		}
+		fs, _ := a.p.Backtrace(t)
+		name := ""
+		if t.Name != "" {
+			name = " (" + t.Name + ")"
+		}
+		out = append(out, stackOf{who: fmt.Sprintf("thread LWP %d%s", t.LWP, name), lwp: t.LWP, task: -1, frames: fs})
+	}
+	if a.rt != nil {
+		for _, t := range a.rt.Tasks {
+			if t.Running {
+				continue // its thread was searched
+			}
+			fs, err := a.rt.Stack(t)
+			if err != nil || len(fs) == 0 {
+				continue
+			}
+			out = append(out, stackOf{who: fmt.Sprintf("task %d (Processer %d, %s)", t.ID, t.Processer, t.State), task: t.ID, frames: fs})
+		}
+	}
+	return out
+}
+
+// findOthers searches every other thread's and task's frames (registers as
+// unwound, and the raw words of each frame's stack) for the addresses of
+// interest, and flags those inside the same operations.
+func (a *Analysis) findOthers() {
+	ints := a.interests()
+	crashFns := map[string]bool{}
+	if fs, err := a.p.Backtrace(a.Fault.Context.Thread); err == nil || len(fs) > 0 {
+		for _, f := range fs {
+			crashFns[f.Function] = true
+		}
+	}
+	if a.rt != nil {
+		for _, t := range a.rt.Tasks {
+			if t.Running && t.Thread == a.Fault.Context.Thread {
+				if fs, _ := a.rt.Stack(t); len(fs) > 0 {
+					for _, f := range fs {
+						crashFns[f.Function] = true
+					}
+				}
+			}
+		}
+	}
+	ops := map[string]bool{}
+	for _, op := range a.o.Profile.Operations {
+		ops[op] = true
+	}
+	for _, s := range a.stacks() {
+		// Same operations.
+		var same []string
+		for _, f := range s.frames {
+			if ops[f.Function] && crashFns[f.Function] {
+				same = append(same, f.Function)
+			}
+		}
+		if len(same) > 0 {
+			a.SameCode = append(a.SameCode, SameCode{Who: s.who, LWP: s.lwp, TaskID: s.task, Functions: same})
+		}
+		if len(ints) == 0 {
+			continue
+		}
+		a.searchStack(s, ints)
+	}
+}
+
+func (a *Analysis) searchStack(s stackOf, ints []interest) {
+	seen := map[string]bool{}
+	add := func(h Hit) {
+		h.Path = callPath(s.frames, h.Frame)
+		k := fmt.Sprintf("%s|%d|%s", h.Who, h.Address, h.Where)
+		if !seen[k] {
+			seen[k] = true
+			a.Others = append(a.Others, h)
+		}
+	}
+	// Registers per physical frame: report the outermost frame of the
+	// application that still holds the value (the owner of the register).
+	var prevRaw *unwind.Frame
+	for fi, f := range s.frames {
+		if f.Raw == nil || f.Raw == prevRaw || f.Boundary {
+			continue
+		}
+		prevRaw = f.Raw
+		fn := outerName(s.frames, fi)
+		for n := 0; n <= unwind.R15; n++ {
+			v, ok := f.Raw.Regs.Get(n)
+			if !ok {
+				continue
+			}
+			for _, in := range ints {
+				if v == in.addr {
+					add(Hit{Who: s.who, LWP: s.lwp, TaskID: s.task, Frame: fi, Function: fn, Where: "register %" + unwind.RegName(n), Address: v, What: in.what})
+				}
+			}
+		}
+	}
+	// Raw stack words of each physical frame: [its rsp, its CFA).
+	for fi, f := range s.frames {
+		if f.Raw == nil || f.Inline || f.Boundary {
+			continue
+		}
+		lo, ok := f.Raw.Regs.Get(unwind.RSP)
+		hi := f.Raw.CFA
+		if !ok || hi <= lo || hi-lo > 1<<16 {
+			continue
+		}
+		buf := make([]byte, hi-lo)
+		n, _ := a.p.Core.ReadAt(buf, lo)
+		for off := 0; off+8 <= n; off += 8 {
+			v := binary.LittleEndian.Uint64(buf[off:])
+			for _, in := range ints {
+				if v == in.addr {
+					add(Hit{Who: s.who, LWP: s.lwp, TaskID: s.task, Frame: fi, Function: outerName(s.frames, fi),
+						Where: fmt.Sprintf("stack slot %#x", lo+uint64(off)), Address: v, What: in.what})
+				}
+			}
+		}
+	}
+}
+
+// callPath names a frame's function and up to two application callers.
+func callPath(fs []coreparse.Frame, i int) string {
+	var parts []string
+	for j := i; j < len(fs) && len(parts) < 3; j++ {
+		f := fs[j]
+		if f.Inline || f.Boundary || f.Mod == nil || isLibrary(f.Mod.BaseName()) || (len(parts) > 0 && parts[len(parts)-1] == f.Function) {
+			continue
+		}
+		parts = append(parts, f.Function)
+	}
+	return strings.Join(parts, " ← ")
+}
+
+func isLibrary(base string) bool {
+	for _, p := range []string{"libc.so", "ld-linux", "libstdc++", "libgcc_s", "libboost_context", "libm.so"} {
+		if strings.HasPrefix(base, p) {
+			return true
+		}
+	}
+	return false
+}
+
+// outerName is the concrete function of the physical frame at index i
+// (the last inline level sharing its pc).
+func outerName(fs []coreparse.Frame, i int) string {
+	for j := i; j < len(fs); j++ {
+		if !fs[j].Inline {
+			return fs[j].Function
+		}
+	}
+	return fs[i].Function
+}
+
+// Assertion is an assertion message found in memory (abort).
+type Assertion struct {
+	Text    string
+	File    string
+	Line    int
+	Address uint64
+}
+
+var assertRE = regexp.MustCompile("([^\\s'\"]+\\.(?:cc|cpp|c|h|hpp)):(\\d+): (?:In function '[^']*' )?(?:FAILED ceph_assert|Assertion `)[^\\n\\x00]*")
+
+// findAssertion looks for the assertion message in writable memory (stdio
+// buffers, log buffers, the stack).
+func (a *Analysis) findAssertion() {
+	p := a.p
+	buf := make([]byte, 1<<20)
+	for i := range p.Core.Segments {
+		s := &p.Core.Segments[i]
+		if s.Filesz == 0 || s.Flags&2 == 0 {
+			continue
+		}
+		for off := uint64(0); off < s.Filesz; off += uint64(len(buf)) - 512 {
+			n := min(uint64(len(buf)), s.Filesz-off)
+			k, _ := p.Core.ReadAt(buf[:n], s.Vaddr+off)
+			chunk := buf[:k]
+			if !bytes.Contains(chunk, []byte("FAILED ceph_assert")) && !bytes.Contains(chunk, []byte("Assertion `")) {
+				continue
+			}
+			if m := assertRE.FindSubmatchIndex(chunk); m != nil {
+				text := string(chunk[m[0]:m[1]])
+				var line int
+				fmt.Sscanf(string(chunk[m[4]:m[5]]), "%d", &line)
+				a.Assertion = &Assertion{Text: text, File: string(chunk[m[2]:m[3]]), Line: line, Address: s.Vaddr + off + uint64(m[0])}
+				return
+			}
+		}
+	}
+}
+
+// DmesgCheck compares a kernel fault line with the core.
+type DmesgCheck struct {
+	Line       string
+	IPMatches  bool
+	BaseOK     bool
+	SameThread bool
+	Notes      []string
+}
+
+func (a *Analysis) checkDmesg(arg string) *DmesgCheck {
+	var f *dmesg.Fault
+	for _, l := range readLines(arg) {
+		if x, err := dmesg.Parse(l); err == nil {
+			f = x
+			if x.IP == a.Fault.Context.PC {
+				break
+			}
+		}
+	}
+	if f == nil {
+		a.warnf("--dmesg: no kernel segfault line in %q", trunc(arg, 80))
+		return nil
+	}
+	fc := a.Fault.Context
+	d := &DmesgCheck{Line: f.Raw, IPMatches: f.IP == fc.PC, SameThread: f.TID == fc.Thread.LWP}
+	if m := a.p.ModuleAt(f.IP); m != nil && f.Object != "" {
+		if fm, ok := a.p.Core.FileAt(f.IP); ok {
+			d.BaseOK = fm.Start == f.VMAStart
+			if !d.BaseOK {
+				d.Notes = append(d.Notes, fmt.Sprintf("the kernel's %s mapping starts at %#x, the core's at %#x", f.Object, f.VMAStart, fm.Start))
+			}
+		}
+	}
+	if !d.IPMatches {
+		d.Notes = append(d.Notes, fmt.Sprintf("the kernel's ip %#x is not the core's fault pc %#x: another crash, or another thread", f.IP, fc.PC))
+	}
+	if !d.SameThread {
+		who := "no thread of the core"
+		if t := a.p.ThreadByLWP(f.TID); t != nil {
+			who = fmt.Sprintf("thread LWP %d %s of the core", t.LWP, t.Name)
+		}
+		d.Notes = append(d.Notes, fmt.Sprintf("the kernel blamed %s[%d] (%s); the core's crashed thread is LWP %d %s", f.Comm, f.TID, who, fc.Thread.LWP, fc.Thread.Name))
+	}
+	d.Notes = append(d.Notes, dmesg.ExplainError(f.ErrorCode))
+	return d
+}
+
+func trunc(s string, n int) string {
+	if len(s) > n {
+		return s[:n] + "…"
+	}
+	return s
+}
+
+// sortHits orders hits: tasks and threads by who, then frame.
+func sortHits(h []Hit) {
+	sort.SliceStable(h, func(i, j int) bool {
+		if h[i].Who != h[j].Who {
+			return h[i].Who < h[j].Who
+		}
+		return h[i].Frame < h[j].Frame
+	})
+}

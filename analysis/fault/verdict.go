@@ -1,0 +1,239 @@
+package fault
+
+import (
+	"fmt"
+	"path/filepath"
+	"strings"
+)
+
+// conclude turns the findings into rules that fired, evidence and one
+// paragraph.
+func (a *Analysis) conclude() {
+	f := a.Fault
+	fc := f.Context
+	var para []string
+	where := ""
+	if len(f.Frames) > 0 {
+		inner := f.Frames[0]
+		outer := f.Frames[len(f.Frames)-1]
+		var chain []string
+		for _, fr := range f.Frames {
+			chain = append(chain, shortTemplate(fr.Function))
+		}
+		where = strings.Join(chain, " inlined in ")
+		if outer.File != "" {
+			where += fmt.Sprintf(" (%s:%d", filepath.Base(inner.File), inner.Line)
+			if outer.File != inner.File || outer.Line != inner.Line {
+				where += fmt.Sprintf("; %s:%d", filepath.Base(outer.File), concreteLine(f))
+			}
+			where += ")"
+		}
+	}
+	if fc.ReRaised {
+		a.evidence("reraised-by-handler", "fault", "the core's signal record is %s (the handler's re-raise); the real fault, %s, is in the kernel's signal frame at %#x",
+			fc.Core.String(), fc.Real.String(), fc.SigFrame.UContext)
+	}
+	in := f.Instruction
+	switch f.Kind {
+	case "null":
+		a.evidence("null-pointer", "fault", "%s: %s", in.ATT, f.Description)
+		para = append(para, fmt.Sprintf("NULL pointer %s in %s: %s (%s).", access(in), where, f.Description, in.ATT))
+	case "poison":
+		a.evidence("poisoned-pointer", "fault", "%s: %s", in.ATT, f.Description)
+		para = append(para, fmt.Sprintf("Use of a poisoned pointer in %s: %s (%s).", where, f.Description, in.ATT))
+	case "non-canonical", "unmapped", "protection":
+		a.evidence("wild-pointer", "fault", "%s: %s", in.ATT, f.Description)
+		para = append(para, fmt.Sprintf("Bad pointer in %s: %s (%s).", where, f.Description, in.ATT))
+	case "guard-page":
+		a.evidence("stack-overflow", "fault", "%s", f.Description)
+		para = append(para, fmt.Sprintf("Stack overflow in %s: %s.", where, f.Description))
+	}
+	loaded := false
+	for _, st := range f.Origin {
+		if strings.Contains(st.Text, "next_") {
+			loaded = true
+			a.evidence("loaded-from-list-link", "fault.origin", "%s (%#x: %s)", st.Text, st.PC, st.ATT)
+		}
+	}
+	if loaded && (f.Kind == "null" || f.Kind == "poison") {
+		if f.Kind == "null" {
+			para = append(para, fmt.Sprintf("%%%s came from the previous node's next_ link, which was NULL: in a safe-link list that is a node whose links were reset (unlinked and init'ed) by an erase outside this walk.", f.BadRegister))
+		} else {
+			para = append(para, fmt.Sprintf("%%%s came from the previous node's next_ link, which held poison: that node had been freed or returned to its pool while still linked.", f.BadRegister))
+		}
+	}
+	if f.Skipped > 0 {
+		a.evidence("instrumentation", "fault.origin", "%d gcov counter increments stepped over while tracing %%%s", f.Skipped, f.BadRegister)
+	}
+	var owner *Object
+	for i := range a.Objects {
+		if a.Objects[i].Role == "owner" {
+			owner = &a.Objects[i]
+		}
+	}
+	if owner != nil {
+		a.evidence("owner-object", "objects", "the object being walked: %s at %#x (%s)", owner.Type, owner.Address, owner.How)
+	}
+	if w := a.ListWalk; w != nil {
+		for _, fnd := range w.Findings {
+			rule := "list-walk"
+			if w.SizeUnderflow && strings.Contains(fnd, "underflow") {
+				rule = "size-underflow"
+			}
+			a.evidence(rule, "list_walk", "%s", fnd)
+		}
+		if w.HookHow != "" {
+			a.evidence("container-of", "list_walk", "elements are %s with the hook at %#x (%s)", w.Element, w.HookOffset, w.HookHow)
+		}
+	}
+	// Who else.
+	var otherWho []string
+	seenWho := map[string]bool{}
+	for i, h := range a.Others {
+		if owner != nil && h.Address != owner.Address && !strings.Contains(h.What, "header") {
+			continue
+		}
+		a.evidence("shared-object", fmt.Sprintf("others[%d]", i), "%s, frame #%d %s, holds %s %#x in its %s", h.Who, h.Frame, h.Function, h.What, h.Address, h.Where)
+		if !seenWho[h.Who] {
+			seenWho[h.Who] = true
+			otherWho = append(otherWho, fmt.Sprintf("%s in %s, holding the same %s %#x in its %s", h.Who, h.Path, strings.TrimPrefix(strings.TrimPrefix(h.What, "the owner "), "the "), h.Address, h.Where))
+		}
+	}
+	for i, s := range a.SameCode {
+		a.evidence("same-operation", fmt.Sprintf("same_code[%d]", i), "%s is inside %s too", s.Who, strings.Join(s.Functions, ", "))
+	}
+	if l := a.Logs; l != nil {
+		for i, c := range l.Concurrent {
+			a.evidence("log-concurrent", fmt.Sprintf("logs.concurrent[%d]", i), "%q logged by pthread %x and %x %d µs apart (%s, %s)",
+				c[0].Message, c[0].Pthread, c[1].Pthread, c[1].Time.Sub(c[0].Time).Microseconds(), c[0].File, c[1].File)
+		}
+		if l.HandlerOK != nil && *l.HandlerOK {
+			a.evidence("handler-thread", "logs.handler", "the handler's \"in thread …\" line names the core's crashed thread (pthread %#x, LWP %d)", fc.Thread.Pthread, fc.Thread.LWP)
+		}
+	}
+	if d := a.Dmesg; d != nil {
+		if d.IPMatches {
+			a.evidence("dmesg-matches", "dmesg", "the kernel's line has the core's fault ip")
+		} else {
+			a.evidence("dmesg-mismatch", "dmesg", "%s", strings.Join(d.Notes, "; "))
+		}
+	}
+	if as := a.Assertion; as != nil {
+		a.evidence("assertion", "assertion", "%q found in memory at %#x", as.Text, as.Address)
+		para = append(para, fmt.Sprintf("abort() after a failed assertion at %s:%d: %s.", filepath.Base(as.File), as.Line, as.Text))
+	} else if fc.Real != nil && fc.Real.Signo == 6 {
+		para = append(para, "abort(): no assertion message found in memory.")
+	}
+	concurrent := len(otherWho) > 0 || len(a.SameCode) > 0 || a.Logs != nil && len(a.Logs.Concurrent) > 0
+	damaged := a.ListWalk != nil && (a.ListWalk.SizeUnderflow || a.ListWalk.FirstNull != 0) || loaded && f.Kind == "null"
+	if len(otherWho) > 0 {
+		para = append(para, "Another path was on the same object: "+strings.Join(otherWho, "; ")+".")
+	} else if len(a.SameCode) > 0 {
+		var who []string
+		for _, s := range a.SameCode {
+			who = append(who, s.Who+" in "+strings.Join(s.Functions, " → "))
+		}
+		para = append(para, "Another path was in the same operation: "+strings.Join(who, "; ")+".")
+	}
+	if w := a.ListWalk; w != nil && w.SizeUnderflow {
+		para = append(para, fmt.Sprintf("The list's size_ underflowed to %d: its nodes were erased more times than they existed.", w.SizeSigned))
+	}
+	n := 0
+	switch {
+	case concurrent && damaged && owner != nil:
+		para = append(para, fmt.Sprintf("Likely concurrent destruction (double release) of the objects of %s %#x by two shutdown paths.", owner.Type, owner.Address))
+		a.evidence("verdict-concurrent-release", "verdict", "damaged links/size + another path on the same object")
+		n = 3
+	case f.Kind == "poison" && !concurrent:
+		para = append(para, "Likely a use-after-free in this thread's own path: no other thread or task holds the object.")
+		a.evidence("verdict-use-after-free", "verdict", "poisoned link, no other holder")
+		n = 2
+	}
+	for _, r := range a.Rules {
+		if r != "reraised-by-handler" && r != "instrumentation" && r != "container-of" {
+			n++
+		}
+	}
+	switch {
+	case n >= 6:
+		a.Confidence = "high"
+	case n >= 3:
+		a.Confidence = "medium"
+	default:
+		a.Confidence = "low"
+	}
+	if len(para) == 0 {
+		para = append(para, fmt.Sprintf("%s in %s; no rule explains it further.", fc.Real.String(), where))
+	}
+	a.Verdict = strings.Join(para, " ")
+}
+
+func access(in *Instruction) string {
+	if in != nil && in.Write {
+		return "write"
+	}
+	return "read"
+}
+
+func concreteLine(f *Fault) int {
+	if len(f.Frames) < 2 {
+		if len(f.Frames) == 1 {
+			return f.Frames[0].Line
+		}
+		return 0
+	}
+	// The concrete function's line is where the outermost inline call sits.
+	return f.Frames[len(f.Frames)-1].Line
+}
+
+// shortTemplate shortens a long template argument list for prose:
+// "boost::intrusive::list_impl<…>::erase_and_dispose<dm_hash_node_t::delete_dm_obj_t>".
+func shortTemplate(fn string) string {
+	var b strings.Builder
+	depth := 0
+	for i := 0; i < len(fn); i++ {
+		c := fn[i]
+		switch c {
+		case '<':
+			depth++
+			if depth == 1 {
+				// keep short argument lists whole
+				end := matching(fn, i)
+				if end > 0 && end-i <= 48 {
+					b.WriteString(fn[i : end+1])
+					i = end
+					depth--
+					continue
+				}
+				b.WriteString("<…")
+			}
+			continue
+		case '>':
+			depth--
+			if depth == 0 {
+				b.WriteByte('>')
+			}
+			continue
+		}
+		if depth == 0 {
+			b.WriteByte(c)
+		}
+	}
+	return b.String()
+}
+
+func matching(s string, i int) int {
+	d := 0
+	for j := i; j < len(s); j++ {
+		switch s[j] {
+		case '<':
+			d++
+		case '>':
+			d--
+			if d == 0 {
+				return j
+			}
+		}
+	}
+	return -1
+}

@@ -1,0 +1,194 @@
+package report
+
+import (
+	"fmt"
+
+	"github.com/dsecore/dsecore/analysis/fault"
+	"github.com/dsecore/dsecore/coreparse/disasm"
+)
+
+// Analysis is the `analysis` section of `inspect --json`. Field names are a
+// public contract (see the README): add, never rename.
+type Analysis struct {
+	Fault      *AnalysisFault    `json:"fault"`
+	Objects    []AnalysisObj     `json:"objects"`
+	ListWalk   *AnalysisWalk     `json:"list_walk,omitempty"`
+	Others     []AnalysisHit     `json:"others"`
+	SameCode   []AnalysisSame    `json:"same_code"`
+	Logs       *AnalysisLogs     `json:"logs,omitempty"`
+	Dmesg      *fault.DmesgCheck `json:"dmesg,omitempty"`
+	Assertion  *fault.Assertion  `json:"assertion,omitempty"`
+	Verdict    string            `json:"verdict"`
+	Confidence string            `json:"confidence"`
+	Rules      []string          `json:"rules"`
+	Evidence   []fault.Evidence  `json:"evidence"`
+	Warnings   []string          `json:"warnings,omitempty"`
+}
+
+// AnalysisFault is the faulting instruction and the bad register.
+type AnalysisFault struct {
+	PC          string             `json:"pc"`
+	Instruction string             `json:"instruction"` // AT&T
+	Intel       string             `json:"intel"`
+	Operand     string             `json:"operand,omitempty"`  // the memory operand, AT&T
+	Register    string             `json:"register,omitempty"` // the register that made the access fault
+	Value       string             `json:"value,omitempty"`
+	Address     string             `json:"address,omitempty"` // computed effective address
+	SiAddr      string             `json:"si_addr,omitempty"`
+	SiCode      string             `json:"si_code"`
+	Matches     bool               `json:"address_matches_si_addr"`
+	Access      string             `json:"access,omitempty"` // read / write
+	Kind        string             `json:"kind"`             // null, poison, non-canonical, unmapped, protection, guard-page
+	Description string             `json:"description"`
+	Function    string             `json:"function"` // innermost (inlined) function
+	Inline      []string           `json:"inline_chain"`
+	File        string             `json:"file,omitempty"`
+	Line        int                `json:"line,omitempty"`
+	Origin      []fault.OriginStep `json:"origin"`
+	Skipped     int                `json:"instrumentation_skipped"`
+	Listing     string             `json:"listing,omitempty"`
+}
+
+// AnalysisObj is a typed object.
+type AnalysisObj struct {
+	Role    string            `json:"role"`
+	Type    string            `json:"type"`
+	Address string            `json:"address,omitempty"`
+	How     string            `json:"how"`
+	Fields  map[string]string `json:"fields,omitempty"`
+}
+
+// AnalysisWalk is the intrusive list walk.
+type AnalysisWalk struct {
+	Header     string   `json:"header"`
+	List       string   `json:"list"`
+	Element    string   `json:"element"`
+	HookOffset string   `json:"hook_offset"`
+	HookHow    string   `json:"hook_how"`
+	Nodes      int      `json:"nodes"`
+	Size       int64    `json:"size"`
+	Findings   []string `json:"findings"`
+	FirstNull  string   `json:"first_null_after,omitempty"`
+	Underflow  bool     `json:"size_underflow"`
+}
+
+// AnalysisHit is an address of interest found outside the fault.
+type AnalysisHit struct {
+	Who      string `json:"who"`
+	LWP      int    `json:"lwp,omitempty"`
+	Task     int64  `json:"task"`
+	Frame    int    `json:"frame"`
+	Function string `json:"function"`
+	Path     string `json:"path"`
+	Where    string `json:"where"`
+	Address  string `json:"address"`
+	What     string `json:"what"`
+}
+
+// AnalysisSame is a thread or task inside the same operations.
+type AnalysisSame struct {
+	Who       string   `json:"who"`
+	LWP       int      `json:"lwp,omitempty"`
+	Task      int64    `json:"task"`
+	Functions []string `json:"functions"`
+}
+
+// AnalysisLogs is what the logs say.
+type AnalysisLogs struct {
+	Files      []string            `json:"files"`
+	Lines      int                 `json:"lines"`
+	Unmatched  int                 `json:"unmatched"`
+	PerThread  map[string][]string `json:"per_thread"` // "LWP n (name)" → last lines before the crash
+	Concurrent [][2]string         `json:"concurrent"`
+	Handler    []string            `json:"handler"`
+	HandlerOK  *bool               `json:"handler_thread_matches,omitempty"`
+	Notes      []string            `json:"notes,omitempty"`
+}
+
+// AnalysisDoc converts the analysis.
+func AnalysisDoc(a *fault.Analysis) *Analysis {
+	d := &Analysis{Verdict: a.Verdict, Confidence: a.Confidence, Rules: a.Rules, Evidence: a.Evidence, Warnings: a.Warnings,
+		Dmesg: a.Dmesg, Assertion: a.Assertion, Objects: []AnalysisObj{}, Others: []AnalysisHit{}, SameCode: []AnalysisSame{}}
+	if d.Rules == nil {
+		d.Rules = []string{}
+	}
+	if f := a.Fault; f != nil {
+		af := &AnalysisFault{PC: Hex(f.Context.PC), Kind: f.Kind, Description: f.Description, Origin: f.Origin, Skipped: f.Skipped}
+		if af.Origin == nil {
+			af.Origin = []fault.OriginStep{}
+		}
+		if r := f.Context.Real; r != nil {
+			af.SiCode = r.CodeName
+			if r.HasAddr {
+				af.SiAddr = Hex(r.Addr)
+			}
+		}
+		if in := f.Instruction; in != nil {
+			af.Instruction, af.Intel = in.ATT, in.Intel
+			if in.Mem != nil {
+				af.Operand = in.MemText
+				af.Access = map[bool]string{true: "write", false: "read"}[in.Write]
+				if in.HasAddr {
+					af.Address = Hex(in.Address)
+					af.Matches = f.Context.Real != nil && f.Context.Real.HasAddr && f.Context.Real.Addr == in.Address
+				}
+			}
+		}
+		if f.BadRegister != "" {
+			af.Register, af.Value = f.BadRegister, Hex(f.BadValue)
+		}
+		for i, fr := range f.Frames {
+			if i == 0 {
+				af.Function, af.File, af.Line = fr.Function, fr.File, fr.Line
+			}
+			af.Inline = append(af.Inline, fr.Function)
+		}
+		if f.Window != nil {
+			af.Listing = f.Window.Format(disasm.FormatOptions{RawBytes: true})
+		}
+		d.Fault = af
+	}
+	for _, o := range a.Objects {
+		od := AnalysisObj{Role: o.Role, Type: o.Type, How: o.How, Fields: o.Fields}
+		if o.Address != 0 {
+			od.Address = Hex(o.Address)
+		}
+		d.Objects = append(d.Objects, od)
+	}
+	if w := a.ListWalk; w != nil {
+		wd := &AnalysisWalk{Header: Hex(w.Header), List: w.ListType, Element: w.Element, HookOffset: fmt.Sprintf("%#x", w.HookOffset),
+			HookHow: w.HookHow, Nodes: len(w.Nodes), Size: w.SizeSigned, Findings: w.Findings, Underflow: w.SizeUnderflow}
+		if w.FirstNull != 0 {
+			wd.FirstNull = Hex(w.FirstNull)
+		}
+		d.ListWalk = wd
+	}
+	for _, h := range a.Others {
+		d.Others = append(d.Others, AnalysisHit{Who: h.Who, LWP: h.LWP, Task: h.TaskID, Frame: h.Frame, Function: h.Function, Path: h.Path,
+			Where: h.Where, Address: Hex(h.Address), What: h.What})
+	}
+	for _, s := range a.SameCode {
+		d.SameCode = append(d.SameCode, AnalysisSame{Who: s.Who, LWP: s.LWP, Task: s.TaskID, Functions: s.Functions})
+	}
+	if l := a.Logs; l != nil {
+		ld := &AnalysisLogs{Files: l.Files, Lines: l.Lines, Unmatched: l.Unmatched, PerThread: map[string][]string{},
+			Concurrent: [][2]string{}, Handler: []string{}, HandlerOK: l.HandlerOK, Notes: l.Notes}
+		for lwp, ls := range l.PerThread {
+			key := fmt.Sprintf("LWP %d", lwp)
+			if len(ls) > 0 && ls[0].Thread != nil && ls[0].Thread.Name != "" {
+				key += " (" + ls[0].Thread.Name + ")"
+			}
+			for _, x := range ls {
+				ld.PerThread[key] = append(ld.PerThread[key], x.File+": "+x.Raw)
+			}
+		}
+		for _, c := range l.Concurrent {
+			ld.Concurrent = append(ld.Concurrent, [2]string{c[0].File + ": " + c[0].Raw, c[1].File + ": " + c[1].Raw})
+		}
+		for _, h := range l.Handler {
+			ld.Handler = append(ld.Handler, h.File+": "+h.Raw)
+		}
+		d.Logs = ld
+	}
+	return d
+}
