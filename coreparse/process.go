@@ -453,3 +453,11 @@ func (p *Process) LookupSymbol(name string) (*Module, symbols.Symbol, bool) {
 	}
 	return nil, symbols.Symbol{}, false
 }
+
+// String names a thread: "LWP 2905611 (Processer_6)".
+func (t *Thread) String() string {
+	if t.Name != "" {
+		return fmt.Sprintf("LWP %d (%s)", t.LWP, t.Name)
+	}
+	return fmt.Sprintf("LWP %d", t.LWP)
+}

@@ -225,18 +225,42 @@ func outerName(fs []coreparse.Frame, i int) string {
 
 // Assertion is an assertion message found in memory (abort).
 type Assertion struct {
-	Text    string
-	File    string
-	Line    int
-	Address uint64
+	Text     string
+	Function string
+	File     string
+	Line     int
+	Address  uint64
 }
 
-var assertRE = regexp.MustCompile("([^\\s'\"]+\\.(?:cc|cpp|c|h|hpp)):(\\d+): (?:In function '[^']*' )?(?:FAILED ceph_assert|Assertion `)[^\\n\\x00]*")
+var assertRE = regexp.MustCompile("([^\\s'\"]+\\.(?:cc|cpp|c|h|hpp)): ?(\\d+): (?:In function '[^']*' )?(?:FAILED ceph_assert|Assertion `)[^\\n\\x00]*")
 
-// findAssertion looks for the assertion message in writable memory (stdio
-// buffers, log buffers, the stack).
+// findAssertion reads Ceph's assertion globals (g_assert_condition,
+// g_assert_file, g_assert_line) when the program has them, and otherwise
+// looks for an assertion message ("FAILED ceph_assert(…)", glibc's
+// "Assertion `…' failed") in writable memory.
 func (a *Analysis) findAssertion() {
 	p := a.p
+	if m, s, ok := p.LookupSymbol("g_assert_condition"); ok {
+		cond, _ := p.Core.ReadUint64(s.Value + m.Bias)
+		if _, fs, ok := p.LookupSymbol("g_assert_file"); ok && cond != 0 {
+			file, _ := p.Core.ReadUint64(fs.Value + m.Bias)
+			line := 0
+			if _, ls, ok := p.LookupSymbol("g_assert_line"); ok {
+				v, _ := p.Core.ReadUint32(ls.Value + m.Bias)
+				line = int(int32(v))
+			}
+			c, _ := p.Core.ReadCString(cond, 1024)
+			f, _ := p.Core.ReadCString(file, 1024)
+			fn := ""
+			if _, fs, ok := p.LookupSymbol("g_assert_func"); ok {
+				if v, err := p.Core.ReadUint64(fs.Value + m.Bias); err == nil {
+					fn, _ = p.Core.ReadCString(v, 256)
+				}
+			}
+			a.Assertion = &Assertion{Text: "FAILED ceph_assert(" + c + ")", Function: fn, File: f, Line: line, Address: s.Value + m.Bias}
+			return
+		}
+	}
 	buf := make([]byte, 1<<20)
 	for i := range p.Core.Segments {
 		s := &p.Core.Segments[i]

@@ -120,7 +120,11 @@ func (a *Analysis) conclude() {
 	}
 	if as := a.Assertion; as != nil {
 		a.evidence("assertion", "assertion", "%q found in memory at %#x", as.Text, as.Address)
-		para = append(para, fmt.Sprintf("abort() after a failed assertion at %s:%d: %s.", filepath.Base(as.File), as.Line, as.Text))
+		in := ""
+		if as.Function != "" {
+			in = " in " + as.Function + "()"
+		}
+		para = append(para, fmt.Sprintf("abort() after a failed assertion%s at %s:%d: %s, on %s.", in, filepath.Base(as.File), as.Line, as.Text, threadText(fc.Thread)))
 	} else if fc.Real != nil && fc.Real.Signo == 6 {
 		para = append(para, "abort(): no assertion message found in memory.")
 	}
@@ -237,3 +241,5 @@ func matching(s string, i int) int {
 	}
 	return -1
 }
+
+func threadText(t interface{ String() string }) string { return t.String() }
