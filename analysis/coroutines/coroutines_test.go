@@ -170,6 +170,7 @@ func TestTaskStacks(t *testing.T) {
 		}
 	}
 	check("engine 5's shutdown task", engine5, []string{"co::Processer::SwapOut", "co::Processer::Suspend", "co::Event::Wait",
+		"(anonymous namespace)::release_wait", "(anonymous namespace)::release_wait", "lsm_release_all_csdobj", "lsm_destroy",
 		"(anonymous namespace)::EngineMgr::shutdown_engine", "operator()"}, "make_fcontext")
 	check("a sleeper", sleeper, []string{"co::Processer::SwapOut", "co::Processer::Suspend", "co::Event::Wait",
 		"(anonymous namespace)::sleeper_body"}, "make_fcontext")

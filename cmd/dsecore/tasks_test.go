@@ -42,7 +42,7 @@ func TestTasksCommand(t *testing.T) {
 		Tasks []report.Task `json:"tasks"`
 	}
 	runJSON(t, &blocked, "tasks", sc.Core, "--exe", sc.Exe, "--state", "block", "--processer", "6")
-	if len(blocked.Tasks) != 1 || blocked.Tasks[0].Func != "destroy_engines" || !strings.Contains(blocked.Tasks[0].Top, "shutdown_engine") {
+	if len(blocked.Tasks) != 1 || blocked.Tasks[0].Func != "destroy_engines" || !strings.Contains(blocked.Tasks[0].Top, "release_wait") {
 		t.Errorf("Processer 6's blocked tasks: %+v", blocked.Tasks)
 	}
 	text := string(run(t, "tasks", sc.Core, "--exe", sc.Exe))
