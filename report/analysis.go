@@ -10,43 +10,43 @@ import (
 // Analysis is the `analysis` section of `inspect --json`. Field names are a
 // public contract (see the README): add, never rename.
 type Analysis struct {
-	Fault      *AnalysisFault    `json:"fault"`
-	Objects    []AnalysisObj     `json:"objects"`
-	ListWalk   *AnalysisWalk     `json:"list_walk,omitempty"`
-	Others     []AnalysisHit     `json:"others"`
-	SameCode   []AnalysisSame    `json:"same_code"`
-	Logs       *AnalysisLogs     `json:"logs,omitempty"`
-	Dmesg      *fault.DmesgCheck `json:"dmesg,omitempty"`
-	Assertion  *fault.Assertion  `json:"assertion,omitempty"`
-	Verdict    string            `json:"verdict"`
-	Confidence string            `json:"confidence"`
-	Rules      []string          `json:"rules"`
-	Evidence   []fault.Evidence  `json:"evidence"`
-	Warnings   []string          `json:"warnings,omitempty"`
+	Fault      *AnalysisFault  `json:"fault"`
+	Objects    []AnalysisObj   `json:"objects"`
+	ListWalk   *AnalysisWalk   `json:"list_walk,omitempty"`
+	Others     []AnalysisHit   `json:"others"`
+	SameCode   []AnalysisSame  `json:"same_code"`
+	Logs       *AnalysisLogs   `json:"logs,omitempty"`
+	Dmesg      *AnalysisDmesg  `json:"dmesg,omitempty"`
+	Assertion  *AnalysisAssert `json:"assertion,omitempty"`
+	Verdict    string          `json:"verdict"`
+	Confidence string          `json:"confidence"`
+	Rules      []string        `json:"rules"`
+	Evidence   []AnalysisEvid  `json:"evidence"`
+	Warnings   []string        `json:"warnings,omitempty"`
 }
 
 // AnalysisFault is the faulting instruction and the bad register.
 type AnalysisFault struct {
-	PC          string             `json:"pc"`
-	Instruction string             `json:"instruction"` // AT&T
-	Intel       string             `json:"intel"`
-	Operand     string             `json:"operand,omitempty"`  // the memory operand, AT&T
-	Register    string             `json:"register,omitempty"` // the register that made the access fault
-	Value       string             `json:"value,omitempty"`
-	Address     string             `json:"address,omitempty"` // computed effective address
-	SiAddr      string             `json:"si_addr,omitempty"`
-	SiCode      string             `json:"si_code"`
-	Matches     bool               `json:"address_matches_si_addr"`
-	Access      string             `json:"access,omitempty"` // read / write
-	Kind        string             `json:"kind"`             // null, poison, non-canonical, unmapped, protection, guard-page
-	Description string             `json:"description"`
-	Function    string             `json:"function"` // innermost (inlined) function
-	Inline      []string           `json:"inline_chain"`
-	File        string             `json:"file,omitempty"`
-	Line        int                `json:"line,omitempty"`
-	Origin      []fault.OriginStep `json:"origin"`
-	Skipped     int                `json:"instrumentation_skipped"`
-	Listing     string             `json:"listing,omitempty"`
+	PC          string         `json:"pc"`
+	Instruction string         `json:"instruction"` // AT&T
+	Intel       string         `json:"intel"`
+	Operand     string         `json:"operand,omitempty"`  // the memory operand, AT&T
+	Register    string         `json:"register,omitempty"` // the register that made the access fault
+	Value       string         `json:"value,omitempty"`
+	Address     string         `json:"address,omitempty"` // computed effective address
+	SiAddr      string         `json:"si_addr,omitempty"`
+	SiCode      string         `json:"si_code"`
+	Matches     bool           `json:"address_matches_si_addr"`
+	Access      string         `json:"access,omitempty"` // read / write
+	Kind        string         `json:"kind"`             // null, poison, non-canonical, unmapped, protection, guard-page
+	Description string         `json:"description"`
+	Function    string         `json:"function"` // innermost (inlined) function
+	Inline      []string       `json:"inline_chain"`
+	File        string         `json:"file,omitempty"`
+	Line        int            `json:"line,omitempty"`
+	Origin      []AnalysisStep `json:"origin"`
+	Skipped     int            `json:"instrumentation_skipped"`
+	Listing     string         `json:"listing,omitempty"`
 }
 
 // AnalysisObj is a typed object.
@@ -105,17 +105,64 @@ type AnalysisLogs struct {
 	Notes      []string            `json:"notes,omitempty"`
 }
 
+// AnalysisStep is one instruction that wrote the bad register.
+type AnalysisStep struct {
+	PC          string `json:"pc"`
+	Instruction string `json:"instruction"`
+	Register    string `json:"register"` // the register it wrote
+	Function    string `json:"function"`
+	File        string `json:"file,omitempty"`
+	Line        int    `json:"line,omitempty"`
+	Text        string `json:"text"`
+	LoopBack    bool   `json:"loop_back"` // executed in the previous iteration of the loop
+}
+
+// AnalysisEvid is one fact the verdict rests on.
+type AnalysisEvid struct {
+	Rule string `json:"rule"`
+	Text string `json:"text"`
+	Ref  string `json:"ref"` // the section it points at
+}
+
+// AnalysisAssert is a failed assertion read from the core.
+type AnalysisAssert struct {
+	Text     string `json:"text"`
+	Function string `json:"function,omitempty"`
+	File     string `json:"file,omitempty"`
+	Line     int    `json:"line,omitempty"`
+	Address  string `json:"address"` // where it was read
+}
+
+// AnalysisDmesg compares a kernel segfault line with the core.
+type AnalysisDmesg struct {
+	Line       string   `json:"line"`
+	IPMatches  bool     `json:"ip_matches"`
+	BaseOK     bool     `json:"base_matches"`
+	SameThread bool     `json:"same_thread"`
+	Notes      []string `json:"notes"`
+}
+
 // AnalysisDoc converts the analysis.
 func AnalysisDoc(a *fault.Analysis) *Analysis {
-	d := &Analysis{Verdict: a.Verdict, Confidence: a.Confidence, Rules: a.Rules, Evidence: a.Evidence, Warnings: a.Warnings,
-		Dmesg: a.Dmesg, Assertion: a.Assertion, Objects: []AnalysisObj{}, Others: []AnalysisHit{}, SameCode: []AnalysisSame{}}
+	d := &Analysis{Verdict: a.Verdict, Confidence: a.Confidence, Rules: a.Rules, Evidence: []AnalysisEvid{}, Warnings: a.Warnings,
+		Objects: []AnalysisObj{}, Others: []AnalysisHit{}, SameCode: []AnalysisSame{}}
 	if d.Rules == nil {
 		d.Rules = []string{}
 	}
+	for _, e := range a.Evidence {
+		d.Evidence = append(d.Evidence, AnalysisEvid{Rule: e.Rule, Text: e.Text, Ref: e.Ref})
+	}
+	if x := a.Assertion; x != nil {
+		d.Assertion = &AnalysisAssert{Text: x.Text, Function: x.Function, File: x.File, Line: x.Line, Address: Hex(x.Address)}
+	}
+	if x := a.Dmesg; x != nil {
+		d.Dmesg = &AnalysisDmesg{Line: x.Line, IPMatches: x.IPMatches, BaseOK: x.BaseOK, SameThread: x.SameThread, Notes: x.Notes}
+	}
 	if f := a.Fault; f != nil {
-		af := &AnalysisFault{PC: Hex(f.Context.PC), Kind: f.Kind, Description: f.Description, Origin: f.Origin, Skipped: f.Skipped}
-		if af.Origin == nil {
-			af.Origin = []fault.OriginStep{}
+		af := &AnalysisFault{PC: Hex(f.Context.PC), Kind: f.Kind, Description: f.Description, Origin: []AnalysisStep{}, Skipped: f.Skipped}
+		for _, o := range f.Origin {
+			af.Origin = append(af.Origin, AnalysisStep{PC: Hex(o.PC), Instruction: o.ATT, Register: o.Register, Function: o.Function,
+				File: o.File, Line: o.Line, Text: o.Text, LoopBack: o.LoopBack})
 		}
 		if r := f.Context.Real; r != nil {
 			af.SiCode = r.CodeName

@@ -429,6 +429,10 @@ func (a *Analysis) traceOrigin(pc uint64, reg string) ([]OriginStep, int) {
 		}
 		if found < 0 && loopStart >= 0 {
 			for i := loopEnd; i > pos && i >= loopStart; i-- {
+				if isInstrumentation(insts[i]) {
+					skipped++
+					continue
+				}
 				if writes(insts[i], cur) {
 					found, loopBack = i, true
 					break

@@ -169,22 +169,43 @@ func (a *Analysis) correlateLogs(files []string) *LogReport {
 			r.PerThread[lwp] = ls
 		}
 	}
-	// The same step from two threads within the window.
+	// The same step from two threads: within the window, or while the
+	// first thread was still in it (it logged nothing else, or crashed,
+	// before the second began).
 	win := time.Duration(a.o.ConcurrencyWindowUS) * time.Microsecond
-	for _, pat := range a.o.Profile.LogConcurrent {
-		var ls []LogLine
-		for _, l := range all {
-			if strings.Contains(l.Message, pat) {
-				ls = append(ls, l)
+	next := make([]time.Time, len(all)) // the same thread's next line, zero when none
+	lastOf := map[uint64]int{}
+	for i := len(all) - 1; i >= 0; i-- {
+		if k, ok := lastOf[all[i].Pthread]; ok {
+			next[i] = all[k].Time
+			if strings.Contains(all[k].Message, "*** Caught signal") {
+				next[i] = time.Time{} // the step ended in the crash
 			}
 		}
-		for i := 0; i < len(ls); i++ {
-			for j := i + 1; j < len(ls); j++ {
-				if ls[j].Time.Sub(ls[i].Time) > win {
+		lastOf[all[i].Pthread] = i
+	}
+	for _, pat := range a.o.Profile.LogConcurrent {
+		var idx []int
+		for i, l := range all {
+			if strings.Contains(l.Message, pat) {
+				idx = append(idx, i)
+			}
+		}
+		for x := 0; x < len(idx) && len(r.Concurrent) < 100; x++ {
+			li := all[idx[x]]
+			until := li.Time.Add(win)
+			if n := next[idx[x]]; n.IsZero() {
+				until = end
+			} else if n.After(until) {
+				until = n
+			}
+			for y := x + 1; y < len(idx); y++ {
+				lj := all[idx[y]]
+				if lj.Time.After(until) {
 					break
 				}
-				if ls[j].Pthread != ls[i].Pthread {
-					r.Concurrent = append(r.Concurrent, [2]LogLine{ls[i], ls[j]})
+				if lj.Pthread != li.Pthread {
+					r.Concurrent = append(r.Concurrent, [2]LogLine{li, lj})
 				}
 			}
 		}

@@ -104,8 +104,13 @@ func (a *Analysis) conclude() {
 	}
 	if l := a.Logs; l != nil {
 		for i, c := range l.Concurrent {
-			a.evidence("log-concurrent", fmt.Sprintf("logs.concurrent[%d]", i), "%q logged by pthread %x and %x %d µs apart (%s, %s)",
-				c[0].Message, c[0].Pthread, c[1].Pthread, c[1].Time.Sub(c[0].Time).Microseconds(), c[0].File, c[1].File)
+			gap := c[1].Time.Sub(c[0].Time).Microseconds()
+			still := ""
+			if gap > a.o.ConcurrencyWindowUS {
+				still = fmt.Sprintf(", pthread %x still in that step (it logged nothing else before the second began)", c[0].Pthread)
+			}
+			a.evidence("log-concurrent", fmt.Sprintf("logs.concurrent[%d]", i), "%q logged by pthread %x and %x %d µs apart%s (%s, %s)",
+				c[0].Message, c[0].Pthread, c[1].Pthread, gap, still, c[0].File, c[1].File)
 		}
 		if l.HandlerOK != nil && *l.HandlerOK {
 			a.evidence("handler-thread", "logs.handler", "the handler's \"in thread …\" line names the core's crashed thread (pthread %#x, LWP %d)", fc.Thread.Pthread, fc.Thread.LWP)
