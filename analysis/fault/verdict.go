@@ -119,7 +119,8 @@ func (a *Analysis) conclude() {
 	if d := a.Dmesg; d != nil {
 		if d.IPMatches {
 			a.evidence("dmesg-matches", "dmesg", "the kernel's line has the core's fault ip")
-		} else {
+		}
+		if !d.IPMatches || !d.BaseOK || !d.SameThread {
 			a.evidence("dmesg-mismatch", "dmesg", "%s", strings.Join(d.Notes, "; "))
 		}
 	}
