@@ -461,3 +461,19 @@ func (t *Thread) String() string {
 	}
 	return fmt.Sprintf("LWP %d", t.LWP)
 }
+
+// CallTargetAt is the runtime entry of the function called by the call
+// whose return address is returnPC (in module m), from DWARF call sites;
+// ok is false when DWARF does not say (no call site, an indirect call).
+func (p *Process) CallTargetAt(m *Module, returnPC uint64) (uint64, bool) {
+	if m == nil || m.Syms == nil {
+		return 0, false
+	}
+	for _, s := range m.Syms.CallSites(returnPC - 1 - m.Bias) {
+		if s.ReturnPC == returnPC-m.Bias {
+			t := p.callTarget(m, s)
+			return t, t != 0
+		}
+	}
+	return 0, false
+}

@@ -37,9 +37,12 @@ type callSite struct {
 }
 
 const (
-	tagGNUCallSite   = dwarf.Tag(0x4109)
-	attrGNUTailCall  = dwarf.Attr(0x2115)
-	attrGNUCallSiteT = dwarf.Attr(0x2113) // DW_AT_GNU_call_site_target
+	tagCallSiteParam     = dwarf.Tag(0x49)
+	tagGNUCallSiteParam  = dwarf.Tag(0x410a)
+	attrGNUCallSiteValue = dwarf.Attr(0x2111)
+	tagGNUCallSite       = dwarf.Tag(0x4109)
+	attrGNUTailCall      = dwarf.Attr(0x2115)
+	attrGNUCallSiteT     = dwarf.Attr(0x2113) // DW_AT_GNU_call_site_target
 )
 
 func (s *scope) contains(addr uint64) bool {
@@ -70,6 +73,11 @@ type cuInfo struct {
 	files  []*dwarf.LineFile
 	byName map[dwarf.Offset]string
 	isC    bool // a C unit: gdb names functions by their linkage (assembler) name when there is one
+	off    dwarf.Offset
+	base   uint64                 // the unit's base address (DW_AT_low_pc) for location lists
+	params map[uint64][]CallParam // call-site parameters by return pc
+	// dwarf5 section bases of this unit
+	addrBase, loclistsBase int64
 }
 
 func (t *Table) loadCU(off dwarf.Offset) *cuInfo {
@@ -101,7 +109,10 @@ func (t *Table) parseCU(off dwarf.Offset) (cu *cuInfo) {
 		t.warnf("%s: compile unit at %#x: %v", filepath.Base(t.Path), off, err)
 		return nil
 	}
-	cu = &cuInfo{t: t, dies: map[dwarf.Offset]*dieInfo{}, byName: map[dwarf.Offset]string{}}
+	cu = &cuInfo{t: t, dies: map[dwarf.Offset]*dieInfo{}, byName: map[dwarf.Offset]string{}, off: off, params: map[uint64][]CallParam{}}
+	cu.base, _ = top.Val(dwarf.AttrLowpc).(uint64)
+	cu.addrBase, _ = top.Val(dwarf.AttrAddrBase).(int64)
+	cu.loclistsBase, _ = top.Val(dwarf.AttrLoclistsBase).(int64)
 	if lang, ok := top.Val(dwarf.AttrLanguage).(int64); ok {
 		switch lang {
 		case 0x1, 0x2, 0xc, 0x1d, 0x2c: // DW_LANG_C89, C, C99, C11, C17
@@ -139,6 +150,7 @@ func (t *Table) parseCU(off dwarf.Offset) (cu *cuInfo) {
 		die   dwarf.Offset
 		scope *scope
 		fn    *scope // the concrete function around it
+		csPC  uint64 // a call site's return pc, for its parameters
 	}
 	stack := []frame{{die: 0}}
 	for len(stack) > 0 {
@@ -167,7 +179,20 @@ func (t *Table) parseCU(off dwarf.Offset) (cu *cuInfo) {
 		cu.dies[e.Offset] = di
 
 		cur, fn := parent.scope, parent.fn
+		csPC := uint64(0)
 		switch e.Tag {
+		case tagCallSiteParam, tagGNUCallSiteParam:
+			if parent.csPC != 0 {
+				loc, _ := e.Val(dwarf.AttrLocation).([]byte)
+				val, ok := e.Val(dwarf.AttrCallValue).([]byte)
+				if !ok {
+					val, _ = e.Val(attrGNUCallSiteValue).([]byte)
+				}
+				// DW_OP_reg0..reg31: the parameter's register at the call.
+				if len(loc) == 1 && loc[0] >= 0x50 && loc[0] <= 0x6f && len(val) > 0 {
+					cu.params[parent.csPC] = append(cu.params[parent.csPC], CallParam{Reg: int(loc[0] - 0x50), Value: val})
+				}
+			}
 		case dwarf.TagCallSite, tagGNUCallSite:
 			if fn == nil {
 				break
@@ -190,6 +215,7 @@ func (t *Table) parseCU(off dwarf.Offset) (cu *cuInfo) {
 			}
 			if cs.returnPC != 0 {
 				fn.calls = append(fn.calls, cs)
+				csPC = cs.returnPC
 			}
 		case dwarf.TagSubprogram, dwarf.TagInlinedSubroutine:
 			ranges, _ := d.Ranges(e)
@@ -224,7 +250,7 @@ func (t *Table) parseCU(off dwarf.Offset) (cu *cuInfo) {
 			cur = s
 		}
 		if e.Children {
-			stack = append(stack, frame{die: e.Offset, scope: cur, fn: fn})
+			stack = append(stack, frame{die: e.Offset, scope: cur, fn: fn, csPC: csPC})
 		}
 	}
 	sort.Slice(cu.funcs, func(i, j int) bool { return cu.funcs[i].lo < cu.funcs[j].lo })
@@ -294,7 +320,7 @@ func (cu *cuInfo) locate(addr uint64, gdbStyle bool) []Location {
 	row, hasRow := cu.lineAt(addr, gdbStyle)
 	for k := len(chain) - 1; k >= 0; k-- {
 		s := chain[k]
-		loc := Location{Inline: s.inline, Low: s.low}
+		loc := Location{Inline: s.inline, Low: s.low, Scope: s.die, CU: cu.off}
 		loc.Function, loc.Linkage = cu.name(s.die)
 		loc.Demangled = loc.Function
 		if loc.Linkage != "" {

@@ -49,6 +49,9 @@ type Location struct {
 	Inline     bool   // an inlined instance (DW_TAG_inlined_subroutine)
 	Low        uint64 // entry of the function or inline instance
 	FromSymtab bool   // no DWARF covered the address: the name is the ELF symbol's
+	// Scope is the DIE of the function or inlined instance (its variables
+	// are its children), CU the unit's; 0 without DWARF.
+	Scope, CU dwarf.Offset
 }
 
 // LineRow is one row of a line table.

@@ -18,6 +18,12 @@ type Type struct {
 	Elem    dwarf.Offset
 	Enum    map[int64]string // enumerators
 	Offset  dwarf.Offset
+	// Tag is the DWARF tag (pointer, reference, rvalue reference, const,
+	// volatile, typedef, array, subroutine …): Kind groups them.
+	Tag      dwarf.Tag
+	Encoding int64 // base types: DW_ATE_* (signed, unsigned, float, boolean, signed_char …)
+	Count    int64 // arrays: elements of the first dimension, -1 when unknown
+	Decl     bool  // a declaration only (the definition is elsewhere)
 }
 
 // TypeKind says what a Type is.
@@ -29,8 +35,10 @@ const (
 	KindStruct
 	KindPointer
 	KindEnum
-	KindTypedef
+	KindTypedef // typedefs and cv-qualifiers: Elem is the type they name
 	KindBase
+	KindArray
+	KindFunc // a subroutine type (what function pointers point to)
 )
 
 // Member is a data member or a base class.
@@ -38,12 +46,16 @@ type Member struct {
 	Name   string
 	Offset int64
 	Type   dwarf.Offset
+	// Bit fields: BitSize bits starting BitOffset bits into the member's
+	// storage at Offset (counted from the least significant bit).
+	BitSize, BitOffset int64
 }
 
 type typeIndex struct {
 	once   sync.Once
 	byName map[string]dwarf.Offset
 	cache  map[dwarf.Offset]*Type
+	names  map[dwarf.Offset]string // every named type DIE's qualified name
 	mu     sync.Mutex
 }
 
@@ -63,6 +75,7 @@ func (t *Table) indexTypes() {
 	defer t.recoverWarn("types")
 	t.types.byName = map[string]dwarf.Offset{}
 	t.types.cache = map[dwarf.Offset]*Type{}
+	t.types.names = map[dwarf.Offset]string{}
 	t.loadDWARF()
 	if t.dwarf == nil {
 		return
@@ -109,9 +122,10 @@ func (t *Table) indexTypes() {
 			continue
 		case dwarf.TagStructType, dwarf.TagClassType, dwarf.TagUnionType, dwarf.TagEnumerationType, dwarf.TagTypedef:
 			decl, _ := e.Val(dwarf.AttrDeclaration).(bool)
-			if name != "" && !decl {
+			if name != "" {
 				q := prefix() + name
-				if _, dup := t.types.byName[q]; !dup {
+				t.types.names[e.Offset] = q
+				if _, dup := t.types.byName[q]; !dup && !decl {
 					t.types.byName[q] = e.Offset
 				}
 			}
@@ -150,7 +164,9 @@ func (t *Table) TypeAt(off dwarf.Offset) (ty *Type, err error) {
 	if err != nil || e == nil {
 		return nil, fmt.Errorf("type at %#x: %v", off, err)
 	}
-	ty = &Type{Offset: off}
+	ty = &Type{Offset: off, Tag: e.Tag, Count: -1}
+	ty.Decl, _ = e.Val(dwarf.AttrDeclaration).(bool)
+	ty.Encoding, _ = e.Val(dwarf.AttrEncoding).(int64)
 	ty.Name, _ = e.Val(dwarf.AttrName).(string)
 	ty.Size, _ = e.Val(dwarf.AttrByteSize).(int64)
 	ty.Elem, _ = e.Val(dwarf.AttrType).(dwarf.Offset)
@@ -165,10 +181,14 @@ func (t *Table) TypeAt(off dwarf.Offset) (ty *Type, err error) {
 	case dwarf.TagEnumerationType:
 		ty.Kind = KindEnum
 		ty.Enum = map[int64]string{}
-	case dwarf.TagTypedef, dwarf.TagConstType, dwarf.TagVolatileType:
+	case dwarf.TagTypedef, dwarf.TagConstType, dwarf.TagVolatileType, dwarf.TagRestrictType, dwarf.TagAtomicType:
 		ty.Kind = KindTypedef
 	case dwarf.TagBaseType:
 		ty.Kind = KindBase
+	case dwarf.TagArrayType:
+		ty.Kind = KindArray
+	case dwarf.TagSubroutineType:
+		ty.Kind = KindFunc
 	}
 	if e.Children {
 		for {
@@ -184,7 +204,25 @@ func (t *Table) TypeAt(off dwarf.Offset) (ty *Type, err error) {
 				if static, _ := c.Val(dwarf.AttrExternal).(bool); static {
 					break
 				}
-				ty.Members = append(ty.Members, Member{Name: name, Offset: loc, Type: typ})
+				if decl, _ := c.Val(dwarf.AttrDeclaration).(bool); decl {
+					break // a static data member
+				}
+				m := Member{Name: name, Offset: loc, Type: typ}
+				if bs, ok := c.Val(dwarf.AttrBitSize).(int64); ok {
+					m.BitSize = bs
+					if dbo, ok := c.Val(dwarf.AttrDataBitOffset).(int64); ok {
+						m.Offset, m.BitOffset = dbo/8, dbo%8
+					}
+				}
+				ty.Members = append(ty.Members, m)
+			case dwarf.TagSubrangeType:
+				if ty.Count < 0 {
+					if n, ok := c.Val(dwarf.AttrCount).(int64); ok {
+						ty.Count = n
+					} else if ub, ok := c.Val(dwarf.AttrUpperBound).(int64); ok {
+						ty.Count = ub + 1
+					}
+				}
 			case dwarf.TagInheritance:
 				bn := ""
 				if bt, err := t.TypeAt(typ); err == nil {
@@ -280,4 +318,106 @@ func (t *Table) BaseOffset(ty *Type, base string) (int64, bool) {
 		}
 	}
 	return 0, false
+}
+
+// TypeName is a type's C++ name as gdb prints it ("dm_obj_t *",
+// "const char *", "long [4]", "void (*)(void)").
+func (t *Table) TypeName(off dwarf.Offset) string {
+	return t.typeName(off, 0)
+}
+
+func (t *Table) typeName(off dwarf.Offset, depth int) string {
+	if off == 0 {
+		return "void"
+	}
+	if depth > 12 {
+		return "…"
+	}
+	ty, err := t.TypeAt(off)
+	if err != nil {
+		return "?"
+	}
+	switch ty.Tag {
+	case dwarf.TagPointerType:
+		if e, err := t.TypeAt(ty.Elem); err == nil && ty.Elem != 0 && e.Kind == KindFunc {
+			return t.typeName(e.Elem, depth+1) + " (*)(…)"
+		}
+		return t.typeName(ty.Elem, depth+1) + " *"
+	case dwarf.TagReferenceType:
+		return t.typeName(ty.Elem, depth+1) + " &"
+	case dwarf.TagRvalueReferenceType:
+		return t.typeName(ty.Elem, depth+1) + " &&"
+	case dwarf.TagConstType:
+		inner := t.typeName(ty.Elem, depth+1)
+		if strings.HasPrefix(inner, "const ") {
+			return inner
+		}
+		if strings.HasSuffix(inner, " *") {
+			return inner + " const"
+		}
+		return "const " + inner
+	case dwarf.TagVolatileType:
+		return "volatile " + t.typeName(ty.Elem, depth+1)
+	case dwarf.TagArrayType:
+		if ty.Count >= 0 {
+			return fmt.Sprintf("%s [%d]", t.typeName(ty.Elem, depth+1), ty.Count)
+		}
+		return t.typeName(ty.Elem, depth+1) + " []"
+	case dwarf.TagSubroutineType:
+		return t.typeName(ty.Elem, depth+1) + " (…)"
+	}
+	if ty.Name != "" {
+		if q := t.qualifiedName(off); q != "" {
+			return q
+		}
+		return ty.Name
+	}
+	switch ty.Tag {
+	case dwarf.TagStructType:
+		return "struct {…}"
+	case dwarf.TagClassType:
+		return "class {…}"
+	case dwarf.TagUnionType:
+		return "union {…}"
+	case dwarf.TagEnumerationType:
+		return "enum {…}"
+	}
+	return "?"
+}
+
+// qualifiedName is the namespace-qualified name the type index knows for
+// a type DIE, "" when it is not indexed.
+func (t *Table) qualifiedName(off dwarf.Offset) string {
+	t.types.once.Do(t.indexTypes)
+	return t.types.names[off]
+}
+
+// SizeOf is the size in bytes of the type at off (through typedefs and
+// qualifiers; arrays multiply; pointers and references are 8).
+func (t *Table) SizeOf(off dwarf.Offset) int64 {
+	for i := 0; i < 16; i++ {
+		ty, err := t.TypeAt(off)
+		if err != nil {
+			return 0
+		}
+		switch {
+		case ty.Kind == KindArray:
+			if ty.Count < 0 {
+				return 0
+			}
+			return ty.Count * t.SizeOf(ty.Elem)
+		case ty.Size > 0:
+			return ty.Size
+		case ty.Kind == KindTypedef:
+			off = ty.Elem
+		case ty.Decl && ty.Name != "":
+			if def, ok := t.LookupType(t.TypeName(off)); ok {
+				return def.Size
+			}
+			return 0
+		default:
+			return 0
+		}
+	}
+	return 0
 }

@@ -1,0 +1,242 @@
+package symbols
+
+import (
+	"debug/dwarf"
+	"debug/elf"
+	"sort"
+	"fmt"
+
+	"github.com/go-delve/delve/pkg/dwarf/godwarf"
+	"github.com/go-delve/delve/pkg/dwarf/loclist"
+)
+
+// Var is a variable or parameter of a scope (a function or an inlined
+// instance, and the lexical blocks around a pc).
+type Var struct {
+	Name    string
+	Type    dwarf.Offset
+	Param   bool
+	Expr    []byte // DW_AT_location as an expression
+	LocList int64  // offset into the location lists, -1 when none
+	Const   any    // DW_AT_const_value (int64, []byte, string), nil when none
+	Line    int    // declaration line
+	CU      dwarf.Offset
+	die     dwarf.Offset
+}
+
+// CallParam is a DW_TAG_call_site_parameter: the value a register had at
+// a call, as an expression in the caller's frame (DW_AT_call_value). It
+// gives a callee's DW_OP_entry_value.
+type CallParam struct {
+	Reg   int // DWARF register number
+	Value []byte
+}
+
+// DWARF returns the module's DWARF data, nil when none.
+func (t *Table) DWARF() *dwarf.Data {
+	t.loadDWARF()
+	return t.dwarf
+}
+
+// Variables lists the parameters and variables of scope visible at the
+// file address pc: the scope's own, and those of the lexical blocks that
+// contain pc. Names and types come through DW_AT_abstract_origin for
+// inlined and out-of-line instances.
+func (t *Table) Variables(scope, cu dwarf.Offset, pc uint64) (vars []Var, err error) {
+	t.loadDWARF()
+	if t.dwarf == nil || scope == 0 {
+		return nil, fmt.Errorf("no DWARF")
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = fmt.Errorf("variables of DIE %#x: %v", scope, r)
+		}
+	}()
+	r := t.dwarf.Reader()
+	r.Seek(scope)
+	top, err := r.Next()
+	if err != nil || top == nil {
+		return nil, fmt.Errorf("DIE %#x: %v", scope, err)
+	}
+	if !top.Children {
+		return nil, nil
+	}
+	depth := 1
+	var depthOf []int
+	defer func() {
+		// Innermost blocks first, as gdb lists them.
+		sort.SliceStable(vars, func(i, j int) bool { return depthOf[i] > depthOf[j] })
+	}()
+	for depth > 0 {
+		e, err := r.Next()
+		if err != nil {
+			return vars, err
+		}
+		if e == nil {
+			break
+		}
+		if e.Tag == 0 {
+			depth--
+			continue
+		}
+		switch e.Tag {
+		case dwarf.TagFormalParameter, dwarf.TagVariable:
+			v := t.readVar(e)
+			v.CU = cu
+			if v.Name != "" {
+				vars = append(vars, v)
+				depthOf = append(depthOf, depth)
+			}
+		case dwarf.TagLexDwarfBlock:
+			if ranges, _ := t.dwarf.Ranges(e); inRanges(ranges, pc) || len(ranges) == 0 {
+				if e.Children {
+					depth++
+				}
+				continue
+			}
+		}
+		if e.Children {
+			r.SkipChildren()
+		}
+	}
+	return vars, nil
+}
+
+func inRanges(rs [][2]uint64, pc uint64) bool {
+	for _, r := range rs {
+		if pc >= r[0] && pc < r[1] {
+			return true
+		}
+	}
+	return false
+}
+
+func (t *Table) readVar(e *dwarf.Entry) Var {
+	v := Var{Param: e.Tag == dwarf.TagFormalParameter, LocList: -1, die: e.Offset}
+	switch l := e.Val(dwarf.AttrLocation).(type) {
+	case []byte:
+		v.Expr = l
+	case int64:
+		if c := e.AttrField(dwarf.AttrLocation).Class; c == dwarf.ClassLocListPtr || c == dwarf.ClassLocList {
+			v.LocList = l
+		}
+	}
+	v.Const = e.Val(dwarf.AttrConstValue)
+	// Name, type and line, through abstract origins.
+	for i, cur := 0, e; cur != nil && i < 4; i++ {
+		if v.Name == "" {
+			v.Name, _ = cur.Val(dwarf.AttrName).(string)
+		}
+		if v.Type == 0 {
+			v.Type, _ = cur.Val(dwarf.AttrType).(dwarf.Offset)
+		}
+		if v.Line == 0 {
+			if l, ok := cur.Val(dwarf.AttrDeclLine).(int64); ok {
+				v.Line = int(l)
+			}
+		}
+		o, ok := cur.Val(dwarf.AttrAbstractOrigin).(dwarf.Offset)
+		if !ok {
+			break
+		}
+		r := t.dwarf.Reader()
+		r.Seek(o)
+		cur, _ = r.Next()
+	}
+	return v
+}
+
+// LocationExpr returns the location expression of v at the file address
+// pc: its single expression, or the location list's entry covering pc.
+// ok is false when the variable has no location there (optimized out).
+func (t *Table) LocationExpr(v Var, pc uint64) (expr []byte, ok bool, err error) {
+	if v.Expr != nil {
+		return v.Expr, true, nil
+	}
+	if v.LocList < 0 {
+		return nil, false, nil
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = fmt.Errorf("location list of %s: %v", v.Name, r)
+		}
+	}()
+	cu := t.loadCU(v.CU)
+	var base uint64
+	var addrBase int64
+	if cu != nil {
+		base, addrBase = cu.base, cu.addrBase
+	}
+	src := t.dwarfFile()
+	if sec := src.Section(".debug_loclists"); sec != nil {
+		data, err := sec.Data()
+		if err != nil {
+			return nil, false, err
+		}
+		var da *godwarf.DebugAddr
+		if as := src.Section(".debug_addr"); as != nil {
+			if b, err := as.Data(); err == nil {
+				da = godwarf.ParseAddr(b).GetSubsection(uint64(addrBase))
+			}
+		}
+		// GCC emits DW_FORM_sec_offset here (DW_FORM_loclistx only with
+		// split DWARF, which is not read).
+		off := v.LocList
+		entry, err := loclist.NewDwarf5Reader(data).Find(int(off), 0, base, pc, da)
+		if err != nil || entry == nil {
+			return nil, false, err
+		}
+		return entry.Instr, true, nil
+	}
+	if sec := src.Section(".debug_loc"); sec != nil {
+		data, err := sec.Data()
+		if err != nil {
+			return nil, false, err
+		}
+		entry, err := loclist.NewDwarf2Reader(data, 8).Find(int(v.LocList), 0, base, pc, nil)
+		if err != nil || entry == nil {
+			return nil, false, err
+		}
+		return entry.Instr, true, nil
+	}
+	return nil, false, fmt.Errorf("no location lists section")
+}
+
+// dwarfFile is the ELF file the DWARF comes from.
+func (t *Table) dwarfFile() *elf.File {
+	if t.debug != nil && t.debug.Section(".debug_info") != nil {
+		return t.debug
+	}
+	return t.file
+}
+
+// CallParams returns the call-site parameters of the call whose return
+// address is the file address returnPC.
+func (t *Table) CallParams(returnPC uint64) []CallParam {
+	cu := t.cuFor(returnPC - 1)
+	if cu == nil {
+		return nil
+	}
+	return cu.params[returnPC]
+}
+
+// FrameBase returns DW_AT_frame_base of the concrete function around the
+// file address pc.
+func (t *Table) FrameBase(pc uint64) []byte {
+	cu := t.cuFor(pc)
+	if cu == nil {
+		return nil
+	}
+	fn := cu.funcAt(pc)
+	if fn == nil {
+		return nil
+	}
+	r := t.dwarf.Reader()
+	r.Seek(fn.die)
+	e, err := r.Next()
+	if err != nil || e == nil {
+		return nil
+	}
+	b, _ := e.Val(dwarf.AttrFrameBase).([]byte)
+	return b
+}

@@ -1,0 +1,328 @@
+// Package values reads typed program values from a core: a frame's DWARF
+// parameters and variables (location expressions, location lists, entry
+// values from call sites), members, elements and pointees with their C++
+// types, and readable children for the library containers a ceph-dse
+// crash is full of (boost::intrusive::list, std::string, std::vector,
+// smart pointers, std::atomic, std::function).
+package values
+
+import (
+	"bytes"
+	"debug/dwarf"
+	"encoding/binary"
+	"errors"
+	"fmt"
+
+	"github.com/dsecore/dsecore/coreparse"
+	"github.com/dsecore/dsecore/coreparse/symbols"
+	"github.com/dsecore/dsecore/coreparse/unwind"
+	"github.com/go-delve/delve/pkg/dwarf/op"
+)
+
+// Frame is what evaluating a frame's variables needs.
+type Frame struct {
+	Mod       *coreparse.Module
+	PC        uint64 // lookup pc (runtime address)
+	Regs      unwind.Regs
+	CFA       uint64
+	Scope, CU dwarf.Offset
+	// Caller is the physical caller and CallPC the return address into it:
+	// DW_OP_entry_value is read from the caller's call-site parameters.
+	Caller *Frame
+	CallPC uint64
+}
+
+// FrameOf builds the Frame of frames[i] (a symbolized stack, innermost
+// first): its registers, CFA, DWARF scope, and its physical caller.
+func FrameOf(p *coreparse.Process, frames []coreparse.Frame, i int) *Frame {
+	return frameOf(p, frames, i, 0)
+}
+
+func frameOf(p *coreparse.Process, frames []coreparse.Frame, i, depth int) *Frame {
+	if i < 0 || i >= len(frames) || frames[i].Raw == nil || frames[i].Mod == nil {
+		return nil
+	}
+	f := frames[i]
+	fr := &Frame{Mod: f.Mod, PC: f.LookupPC, Regs: f.Raw.Regs, CFA: f.Raw.CFA}
+	if m := f.Mod; m.Syms != nil {
+		locs := m.Syms.Locate(f.LookupPC - m.Bias)
+		// The frame's level in the inline chain: count the inline frames
+		// sharing its physical frame before it.
+		lvl := 0
+		for j := i - 1; j >= 0 && frames[j].Raw == f.Raw; j-- {
+			lvl++
+		}
+		if lvl < len(locs) {
+			fr.Scope, fr.CU = locs[lvl].Scope, locs[lvl].CU
+		}
+	}
+	if depth < 2 {
+		for j := i + 1; j < len(frames); j++ {
+			if frames[j].Raw != nil && frames[j].Raw != f.Raw && !frames[j].Sigtramp && !frames[j].Boundary {
+				if !frames[j].Tailcall {
+					fr.Caller = frameOf(p, frames, j, depth+1)
+					fr.CallPC = frames[j].PC
+				}
+				break
+			}
+		}
+	}
+	return fr
+}
+
+// Value is a typed value: in memory at Addr, or held in Bytes (a register,
+// an implicit or computed value), or unavailable (Err).
+type Value struct {
+	Name     string
+	Mod      *coreparse.Module // whose DWARF the type belongs to
+	Type     dwarf.Offset
+	Addr     uint64
+	InMemory bool
+	Bytes    []byte
+	Err      string // "optimized out", "<error: …>"
+	Where    string // how the location was found: "register rbx", "entry value of rdi", "stack", …
+	Param    bool
+	// Bit fields: the value is BitSize bits at BitOffset of the storage.
+	BitSize, BitOffset int64
+}
+
+// Reader reads values from one process.
+type Reader struct {
+	P *coreparse.Process
+	// MaxString, MaxList bound what formatting reads.
+	MaxString, MaxList int
+}
+
+// NewReader returns a reader with default bounds.
+func NewReader(p *coreparse.Process) *Reader {
+	return &Reader{P: p, MaxString: 256, MaxList: 10000}
+}
+
+// FrameVars evaluates the parameters and local variables of a frame.
+func (r *Reader) FrameVars(f *Frame) (params, locals []*Value, err error) {
+	if f == nil || f.Mod == nil || f.Mod.Syms == nil || f.Scope == 0 {
+		return nil, nil, errors.New("no DWARF scope for this frame")
+	}
+	vars, err := f.Mod.Syms.Variables(f.Scope, f.CU, f.PC-f.Mod.Bias)
+	for _, v := range vars {
+		val := r.evalVar(f, v)
+		if v.Param {
+			params = append(params, val)
+		} else {
+			locals = append(locals, val)
+		}
+	}
+	return params, locals, err
+}
+
+func (r *Reader) evalVar(f *Frame, v symbols.Var) *Value {
+	val := &Value{Name: v.Name, Mod: f.Mod, Type: v.Type, Param: v.Param}
+	if v.Const != nil {
+		switch c := v.Const.(type) {
+		case int64:
+			val.Bytes = binary.LittleEndian.AppendUint64(nil, uint64(c))
+		case []byte:
+			val.Bytes = c
+		case string:
+			val.Bytes = []byte(c)
+		}
+		val.Where = "constant"
+		return val
+	}
+	expr, ok, err := f.Mod.Syms.LocationExpr(v, f.PC-f.Mod.Bias)
+	if err != nil {
+		val.Err = "<error: " + err.Error() + ">"
+		return val
+	}
+	if !ok || len(expr) == 0 {
+		val.Err = "optimized out"
+		return val
+	}
+	r.evalExpr(f, expr, val, 0)
+	return val
+}
+
+const (
+	opEntryValue    = 0xa3
+	opGNUEntryValue = 0xf3
+	opConst8u       = 0x0e
+	opReg0          = 0x50
+	opRegx          = 0x90
+)
+
+// evalExpr runs a location expression in frame f and sets val's location.
+func (r *Reader) evalExpr(f *Frame, expr []byte, val *Value, depth int) {
+	// DW_OP_entry_value(DW_OP_regN) at the start: the register's value at
+	// the function's entry, from the caller's call-site parameter.
+	if len(expr) > 2 && (expr[0] == opEntryValue || expr[0] == opGNUEntryValue) {
+		n, sz := uleb(expr[1:])
+		sub := expr[1+sz:]
+		if int(n) > len(sub) {
+			val.Err = "<error: bad DW_OP_entry_value>"
+			return
+		}
+		rest := sub[n:]
+		sub = sub[:n]
+		if len(sub) != 1 || sub[0] < opReg0 || sub[0] >= opReg0+32 {
+			val.Err = "optimized out"
+			return
+		}
+		reg := int(sub[0] - opReg0)
+		ev, ok := r.entryValue(f, reg, depth)
+		if !ok {
+			val.Err = "optimized out"
+			return
+		}
+		expr = append(binary.LittleEndian.AppendUint64([]byte{opConst8u}, ev), rest...)
+		val.Where = "entry value of " + unwind.RegName(reg)
+	}
+	if len(expr) > 0 && (expr[0] == 0xa0 || expr[0] == 0xf2) { // DW_OP_implicit_pointer, DW_OP_GNU_implicit_pointer
+		val.Err = "<synthetic pointer>"
+		return
+	}
+	// A register location whose register this frame did not recover.
+	if len(expr) == 1 && expr[0] >= opReg0 && expr[0] < opReg0+32 {
+		reg := int(expr[0] - opReg0)
+		v, ok := f.Regs.Get(reg)
+		if !ok {
+			val.Err = "optimized out"
+			return
+		}
+		val.Bytes = binary.LittleEndian.AppendUint64(nil, v)
+		val.Where = "register " + unwind.RegName(reg)
+		return
+	}
+	addr, pieces, err := r.execute(f, expr)
+	if err != nil {
+		val.Err = "optimized out"
+		if !isRegMissing(err) {
+			val.Err = "<error: " + err.Error() + ">"
+		}
+		return
+	}
+	if pieces == nil {
+		val.Addr, val.InMemory = uint64(addr), true
+		if val.Where == "" {
+			val.Where = "memory"
+		}
+		return
+	}
+	var b []byte
+	for _, pc := range pieces {
+		switch pc.Kind {
+		case op.RegPiece:
+			v, ok := f.Regs.Get(int(pc.Val))
+			if !ok {
+				val.Err = "optimized out"
+				return
+			}
+			chunk := binary.LittleEndian.AppendUint64(nil, v)
+			if pc.Size > 0 && pc.Size < 8 {
+				chunk = chunk[:pc.Size]
+			}
+			b = append(b, chunk...)
+			if val.Where == "" {
+				val.Where = "register " + unwind.RegName(int(pc.Val))
+			}
+		case op.ImmPiece:
+			if pc.Bytes != nil {
+				b = append(b, pc.Bytes...)
+			} else {
+				chunk := binary.LittleEndian.AppendUint64(nil, pc.Val)
+				if pc.Size > 0 && pc.Size < 8 {
+					chunk = chunk[:pc.Size]
+				}
+				b = append(b, chunk...)
+			}
+			if val.Where == "" {
+				val.Where = "computed"
+			}
+		case op.AddrPiece:
+			chunk := make([]byte, pc.Size)
+			if _, err := r.P.Core.ReadAt(chunk, pc.Val); err != nil {
+				val.Err = "<error: " + err.Error() + ">"
+				return
+			}
+			b = append(b, chunk...)
+		}
+	}
+	val.Bytes = b
+}
+
+func isRegMissing(err error) bool {
+	return bytes.Contains([]byte(err.Error()), []byte("not available"))
+}
+
+// execute runs an expression with delve's DWARF stack machine.
+func (r *Reader) execute(f *Frame, expr []byte) (addr int64, pieces []op.Piece, err error) {
+	defer func() {
+		if x := recover(); x != nil {
+			err = fmt.Errorf("DWARF expression: %v", x)
+		}
+	}()
+	regs := op.NewDwarfRegisters(0, nil, binary.LittleEndian, unwind.RIP, unwind.RSP, unwind.RBP, 0)
+	for i := 0; i < unwind.NumRegs; i++ {
+		if v, ok := f.Regs.Get(i); ok {
+			regs.AddReg(uint64(i), op.DwarfRegisterFromUint64(v))
+		}
+	}
+	regs.CFA = int64(f.CFA)
+	if fb := f.Mod.Syms.FrameBase(f.PC - f.Mod.Bias); len(fb) > 0 {
+		if len(fb) == 1 && fb[0] == 0x9c { // DW_OP_call_frame_cfa
+			regs.FrameBase = int64(f.CFA)
+		} else if v, _, err := op.ExecuteStackProgram(*regs, fb, 8, r.P.Core.ReadAt); err == nil {
+			regs.FrameBase = v
+		}
+	}
+	return op.ExecuteStackProgram(*regs, expr, 8, r.P.Core.ReadAt)
+}
+
+// entryValue is the value register reg had when f's function was entered:
+// the caller's call-site parameter for that register, evaluated in the
+// caller's frame.
+func (r *Reader) entryValue(f *Frame, reg, depth int) (uint64, bool) {
+	c := f.Caller
+	if c == nil || c.Mod == nil || c.Mod.Syms == nil || depth > 3 {
+		return 0, false
+	}
+	// As gdb: only when the caller's call site calls this very function
+	// (not through a tail call or an indirect call).
+	entry, ok := f.Mod.Syms.FunctionEntry(f.PC - f.Mod.Bias)
+	if target, known := r.P.CallTargetAt(c.Mod, f.CallPC); !ok || !known || target != entry+f.Mod.Bias {
+		return 0, false
+	}
+	for _, cp := range c.Mod.Syms.CallParams(f.CallPC - c.Mod.Bias) {
+		if cp.Reg != reg {
+			continue
+		}
+		v := &Value{}
+		r.evalExpr(c, cp.Value, v, depth+1)
+		switch {
+		case v.Err != "":
+			return 0, false
+		case v.InMemory:
+			// A location, not a value: DW_AT_call_value is a DWARF
+			// expression whose result is the value itself.
+			return v.Addr, true
+		case len(v.Bytes) >= 8:
+			return binary.LittleEndian.Uint64(v.Bytes), true
+		}
+	}
+	return 0, false
+}
+
+func uleb(b []byte) (uint64, int) {
+	var v uint64
+	var shift uint
+	for i, c := range b {
+		v |= uint64(c&0x7f) << shift
+		if c&0x80 == 0 {
+			return v, i + 1
+		}
+		shift += 7
+		if shift > 63 {
+			break
+		}
+	}
+	return v, len(b)
+}

@@ -1,0 +1,113 @@
+package values_test
+
+import (
+	"fmt"
+	"strings"
+	"testing"
+
+	"github.com/dsecore/dsecore/coreparse"
+	"github.com/dsecore/dsecore/coreparse/values"
+	"github.com/dsecore/dsecore/internal/fixture"
+)
+
+// TestFieldCrashVariables: the crashing thread's parameters and locals,
+// against what the program knew (expected.json) and what gdb prints for
+// the same frames (`this=0x…` of clear(), lsm, e=4, force=false, signo=11).
+func TestFieldCrashVariables(t *testing.T) {
+	sc := fixture.Get(t).Scenario(t, fixture.FieldCrash)
+	p, err := coreparse.Open(coreparse.Options{Core: sc.Core, Exe: sc.Exe})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Close()
+	fs, err := p.Backtrace(p.CrashedThread())
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := values.NewReader(p)
+	vars := map[string]map[string]*values.Value{}
+	for i, f := range fs {
+		fr := values.FrameOf(p, fs, i)
+		if fr == nil {
+			continue
+		}
+		ps, ls, _ := r.FrameVars(fr)
+		m := map[string]*values.Value{}
+		for _, v := range append(ps, ls...) {
+			if _, dup := m[v.Name]; !dup {
+				m[v.Name] = v
+			}
+		}
+		if _, dup := vars[f.Function]; !dup {
+			vars[f.Function] = m
+		}
+	}
+	get := func(fn, name string) *values.Value {
+		t.Helper()
+		v := vars[fn][name]
+		if v == nil {
+			t.Fatalf("%s has no variable %s (has %v)", fn, name, vars[fn])
+		}
+		return v
+	}
+	node := sc.Expected["node"].(string)
+	this := get("dm_hash_node_t::clear", "this")
+	if s := r.Summary(this, false); s != node || this.Where != "register rbp" {
+		t.Errorf("clear()'s this = %s (%s), the node is %s", s, this.Where, node)
+	}
+	kids, err := r.Children(this, 0, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]string{}
+	for _, k := range kids {
+		got[k.Name] = r.Summary(k, false)
+	}
+	if got["refcount"] != "2" || got["state"] != "2" || got["objs"] != "size=0 (size_ says -1)" {
+		t.Errorf("*this = %v", got)
+	}
+	objs, _ := r.Member(this, "objs")
+	if objs == nil || r.IndexedCount(objs) != 0 {
+		t.Errorf("objs %+v", objs)
+	}
+	lsm := get("lsm_release_all_csdobj", "lsm")
+	if s := r.Summary(lsm, false); !strings.HasSuffix(s, "<(anonymous namespace)::lsm4>") {
+		t.Errorf("lsm = %s", s)
+	}
+	eng, _ := r.Member(lsm, "engine_id")
+	nodeField, _ := r.Member(lsm, "node")
+	if eng == nil || r.Summary(eng, false) != "4" || nodeField == nil || r.Summary(nodeField, true) != node {
+		t.Errorf("lsm->engine_id, lsm->node: %v %v", eng, nodeField)
+	}
+	csd, _ := r.Member(lsm, "csd_objs")
+	if csd == nil || !strings.HasPrefix(r.Summary(csd, false), "size=") {
+		t.Fatalf("csd_objs %v", csd)
+	}
+	if n := r.IndexedCount(csd); n > 0 {
+		el, err := r.Index(csd, 0)
+		if err != nil || !strings.HasPrefix(r.TypeName(el), "dm_obj_t *") {
+			t.Errorf("csd_objs[0] %v %v", el, err)
+		}
+	}
+	if s := r.Summary(get("(anonymous namespace)::EngineMgr::shutdown_engine", "e"), false); s != "4" {
+		t.Errorf("shutdown_engine's e = %s, gdb says 4", s)
+	}
+	if s := r.Summary(get("(anonymous namespace)::EngineMgr::shutdown_engine", "force"), false); s != "false" {
+		t.Errorf("force = %s, gdb says false", s)
+	}
+	if s := r.Summary(get("__pthread_kill_implementation", "signo"), false); s != "11" {
+		t.Errorf("signo = %s, gdb says 11", s)
+	}
+	// As gdb: no entry value through the tail call into pthread_kill.
+	if s := r.Summary(get("__pthread_kill_implementation", "threadid"), false); s != "<optimized out>" {
+		t.Errorf("threadid = %s, gdb says <optimized out>", s)
+	}
+	// Strings and arrays of the handler.
+	x := get("(anonymous namespace)::handle_fatal_signal", "name")
+	if s := r.Summary(x, false); s != fmt.Sprintf("%q", sc.Expected["crash_thread_name"]) {
+		t.Errorf("name = %s", s)
+	}
+	if s := r.Summary(get("(anonymous namespace)::handle_fatal_signal", "x"), false); !strings.Contains(s, `\"fault_addr\": \"0x0\"`) {
+		t.Errorf("std::string x = %s", s)
+	}
+}
