@@ -3,8 +3,8 @@ package symbols
 import (
 	"debug/dwarf"
 	"debug/elf"
-	"sort"
 	"fmt"
+	"sort"
 
 	"github.com/go-delve/delve/pkg/dwarf/godwarf"
 	"github.com/go-delve/delve/pkg/dwarf/loclist"
