@@ -2,6 +2,7 @@ package symbols
 
 import (
 	"debug/dwarf"
+	"encoding/binary"
 	"fmt"
 	"strings"
 	"sync"
@@ -56,6 +57,9 @@ type typeIndex struct {
 	byName map[string]dwarf.Offset
 	cache  map[dwarf.Offset]*Type
 	names  map[dwarf.Offset]string // every named type DIE's qualified name
+	bases  map[string]dwarf.Offset // base types by name
+	ptrTo  map[dwarf.Offset]dwarf.Offset
+	vars   map[string]Global // global variables by qualified and by plain name
 	mu     sync.Mutex
 }
 
@@ -76,6 +80,9 @@ func (t *Table) indexTypes() {
 	t.types.byName = map[string]dwarf.Offset{}
 	t.types.cache = map[dwarf.Offset]*Type{}
 	t.types.names = map[dwarf.Offset]string{}
+	t.types.bases = map[string]dwarf.Offset{}
+	t.types.ptrTo = map[dwarf.Offset]dwarf.Offset{}
+	t.types.vars = map[string]Global{}
 	t.loadDWARF()
 	if t.dwarf == nil {
 		return
@@ -120,6 +127,42 @@ func (t *Table) indexTypes() {
 				r.SkipChildren()
 			}
 			continue
+		case dwarf.TagBaseType:
+			if _, dup := t.types.bases[name]; !dup && name != "" {
+				t.types.bases[name] = e.Offset
+			}
+		case dwarf.TagPointerType:
+			if el, ok := e.Val(dwarf.AttrType).(dwarf.Offset); ok {
+				if _, dup := t.types.ptrTo[el]; !dup {
+					t.types.ptrTo[el] = e.Offset
+				}
+			}
+		case dwarf.TagVariable:
+			loc, _ := e.Val(dwarf.AttrLocation).([]byte)
+			if len(loc) == 9 && loc[0] == 0x03 { // DW_OP_addr
+				g := Global{Addr: binary.LittleEndian.Uint64(loc[1:])}
+				g.Type, _ = e.Val(dwarf.AttrType).(dwarf.Offset)
+				n := name
+				if spec, ok := e.Val(dwarf.AttrSpecification).(dwarf.Offset); ok {
+					sr := t.dwarf.Reader()
+					sr.Seek(spec)
+					if se, err := sr.Next(); err == nil && se != nil {
+						if n == "" {
+							n, _ = se.Val(dwarf.AttrName).(string)
+						}
+						if g.Type == 0 {
+							g.Type, _ = se.Val(dwarf.AttrType).(dwarf.Offset)
+						}
+					}
+				}
+				if n != "" {
+					for _, k := range []string{prefix() + n, n} {
+						if _, dup := t.types.vars[k]; !dup {
+							t.types.vars[k] = g
+						}
+					}
+				}
+			}
 		case dwarf.TagStructType, dwarf.TagClassType, dwarf.TagUnionType, dwarf.TagEnumerationType, dwarf.TagTypedef:
 			decl, _ := e.Val(dwarf.AttrDeclaration).(bool)
 			if name != "" {
@@ -420,4 +463,43 @@ func (t *Table) SizeOf(off dwarf.Offset) int64 {
 		}
 	}
 	return 0
+}
+
+// Global is a global variable: its file address and type.
+type Global struct {
+	Addr uint64
+	Type dwarf.Offset
+}
+
+// LookupGlobal finds a global variable by qualified or plain name.
+func (t *Table) LookupGlobal(name string) (Global, bool) {
+	t.types.once.Do(t.indexTypes)
+	g, ok := t.types.vars[name]
+	return g, ok
+}
+
+// LookupBaseType finds a base type ("int", "long unsigned int") by name.
+func (t *Table) LookupBaseType(name string) (dwarf.Offset, bool) {
+	t.types.once.Do(t.indexTypes)
+	o, ok := t.types.bases[name]
+	return o, ok
+}
+
+// PointerTo finds a pointer type to the type at off (or to another DIE of
+// the same name).
+func (t *Table) PointerTo(off dwarf.Offset) (dwarf.Offset, bool) {
+	t.types.once.Do(t.indexTypes)
+	if p, ok := t.types.ptrTo[off]; ok {
+		return p, true
+	}
+	name := t.types.names[off]
+	if name == "" {
+		return 0, false
+	}
+	for el, p := range t.types.ptrTo {
+		if t.types.names[el] == name {
+			return p, true
+		}
+	}
+	return 0, false
 }

@@ -111,3 +111,75 @@ func TestFieldCrashVariables(t *testing.T) {
 		t.Errorf("std::string x = %s", s)
 	}
 }
+
+// TestEval: the expressions of the field report's manual analysis.
+func TestEval(t *testing.T) {
+	sc := fixture.Get(t).Scenario(t, fixture.FieldCrash)
+	p, err := coreparse.Open(coreparse.Options{Core: sc.Core, Exe: sc.Exe})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Close()
+	fs, _ := p.Backtrace(p.CrashedThread())
+	r := values.NewReader(p)
+	var scope *values.Scope
+	for i, f := range fs {
+		if f.Function == "dm_hash_node_t::clear" {
+			fr := values.FrameOf(p, fs, i)
+			ps, ls, _ := r.FrameVars(fr)
+			scope = &values.Scope{Frame: fr, Vars: append(ps, ls...)}
+		}
+	}
+	if scope == nil {
+		t.Fatal("no clear() frame")
+	}
+	node := sc.Expected["node"].(string)
+	obj0 := sc.Expected["objs"].([]any)[0].(map[string]any)
+	regs := sc.Expected["fault_regs"].(map[string]any)
+	cases := []struct{ expr, want string }{
+		{"this", node},
+		{"$rbp", strings.TrimPrefix(regs["rbp"].(string), "0x")},
+		{"$rbx", "0"},
+		{"this->refcount + 1", "3"},
+		{"this->objs", "size=0 (size_ says -1)"},
+		{"(long)this->objs.data_.root_plus_size_.size_", "-1"},
+		{"sizeof(dm_obj_t) > 0x130", "1"},
+		{"&(*(dm_obj_t *)(" + obj0["hook"].(string) + " - 0x130)).hook == " + obj0["hook"].(string), "1"},
+		{"&((dm_obj_t *)" + obj0["address"].(string) + ")->hook", obj0["hook"].(string)},
+		{"lsm4.engine_id", "4"},
+		{"lsm4.node == this", "1"},
+		{"((dm_obj_t *)0x10) + 1", ""}, // pointer arithmetic scales: checked below
+	}
+	for _, c := range cases[:len(cases)-1] {
+		v, err := r.Eval(scope, c.expr)
+		if err != nil {
+			t.Errorf("%s: %v", c.expr, err)
+			continue
+		}
+		got := r.Summary(v, false)
+		if strings.HasPrefix(c.want, "0x") || c.expr == "$rbp" {
+			got = r.Summary(v, true)
+			if c.expr == "$rbp" {
+				got = strings.TrimPrefix(got, "0x")
+			}
+		}
+		if got != c.want && !strings.HasPrefix(got, c.want+" ") {
+			t.Errorf("%s = %s, want %s", c.expr, got, c.want)
+		}
+	}
+	v, err := r.Eval(scope, "(dm_obj_t *)0x10 + 1")
+	size, _ := r.Eval(scope, "sizeof(dm_obj_t)")
+	if err != nil || size == nil {
+		t.Fatalf("pointer arithmetic: %v", err)
+	}
+	x, _ := r.Uint(v)
+	n, _ := r.Int(size)
+	if x != 0x10+uint64(n) {
+		t.Errorf("(dm_obj_t *)0x10 + 1 = %#x, sizeof %d", x, n)
+	}
+	for _, bad := range []string{"*(dm_obj_t *)$rbx", "nosuchvar", "this->nosuch", "1 +", "(", "1/0"} {
+		if v, err := r.Eval(scope, bad); err == nil {
+			t.Errorf("%s evaluated to %s", bad, r.Summary(v, false))
+		}
+	}
+}
