@@ -1,0 +1,55 @@
+package main
+
+import (
+	"fmt"
+	"net"
+	"os"
+	"strings"
+
+	"github.com/dsecore/dsecore/server"
+	"github.com/spf13/cobra"
+)
+
+func newDapCmd() *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "dap",
+		Short: "Serve the Debug Adapter Protocol (stdio, or TCP with --listen) for VS Code and any DAP client",
+		Long: `dap speaks the Debug Adapter Protocol on stdin/stdout, or on TCP with
+--listen (loopback unless another address is named). A client's launch (or
+attach) request names the core: {"coreFile": "core", "program": "bin/ceph-dse",
+"solibSearchPath": [...], "logFiles": [...], "showTasks": "all"}. Nothing
+runs: the session stops once, on the crash, with every thread and coroutine
+task, their stacks, variables, registers and the fault analysis.`,
+		Example: `  dsecore dap
+  dsecore dap --listen 127.0.0.1:4711`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			addr, _ := cmd.Flags().GetString("listen")
+			if addr == "" {
+				return server.Serve(os.Stdin, os.Stdout)
+			}
+			if strings.HasPrefix(addr, ":") {
+				addr = "127.0.0.1" + addr
+			}
+			l, err := net.Listen("tcp", addr)
+			if err != nil {
+				return err
+			}
+			fmt.Fprintf(cmd.ErrOrStderr(), "dsecore dap: listening on %s\n", l.Addr())
+			for {
+				c, err := l.Accept()
+				if err != nil {
+					return err
+				}
+				go func() {
+					defer c.Close()
+					if err := server.Serve(c, c); err != nil {
+						fmt.Fprintf(cmd.ErrOrStderr(), "dsecore dap: %v\n", err)
+					}
+				}()
+			}
+		},
+	}
+	cmd.Flags().String("listen", "", "serve on TCP at this address (host:port; \":port\" means 127.0.0.1)")
+	return cmd
+}

@@ -1,0 +1,381 @@
+package main
+
+import (
+	"bufio"
+	"encoding/base64"
+	"encoding/json"
+	"fmt"
+	"io"
+	"os/exec"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/dsecore/dsecore/internal/fixture"
+	"github.com/google/go-dap"
+)
+
+// dapClient drives `dsecore dap` over its stdio with go-dap's messages.
+type dapClient struct {
+	t    *testing.T
+	cmd  *exec.Cmd
+	in   io.WriteCloser
+	out  *bufio.Reader
+	seq  int
+	msgs chan dap.Message
+	errs chan error
+	raws chan []byte // the raw bytes of every message, in order
+	// events seen while waiting for responses
+	events []dap.Message
+	last   []byte // the raw bytes of the last message read
+}
+
+func startDAP(t *testing.T) *dapClient {
+	t.Helper()
+	cmd := exec.Command(dsecoreBin, "dap")
+	in, _ := cmd.StdinPipe()
+	out, _ := cmd.StdoutPipe()
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	c := &dapClient{t: t, cmd: cmd, in: in, out: bufio.NewReader(out), msgs: make(chan dap.Message, 1000), errs: make(chan error, 1), raws: make(chan []byte, 1000)}
+	go func() {
+		for {
+			b, err := dap.ReadBaseMessage(c.out)
+			var m dap.Message
+			if err == nil {
+				m, err = dap.DecodeProtocolMessage(b)
+			}
+			if err != nil {
+				c.errs <- err
+				close(c.msgs)
+				return
+			}
+			c.raws <- b
+			c.msgs <- m
+		}
+	}()
+	t.Cleanup(func() {
+		in.Close()
+		done := make(chan struct{})
+		go func() { cmd.Wait(); close(done) }()
+		select {
+		case <-done:
+		case <-time.After(10 * time.Second):
+			cmd.Process.Kill()
+			t.Errorf("dsecore dap did not exit when its stdin closed")
+		}
+	})
+	return c
+}
+
+func (c *dapClient) send(command string, args any) int {
+	c.t.Helper()
+	c.seq++
+	b, _ := json.Marshal(map[string]any{"seq": c.seq, "type": "request", "command": command, "arguments": args})
+	if err := dap.WriteBaseMessage(c.in, b); err != nil {
+		c.t.Fatal(err)
+	}
+	return c.seq
+}
+
+// next reads the next message, failing after a timeout.
+func (c *dapClient) next() dap.Message {
+	c.t.Helper()
+	select {
+	case m, ok := <-c.msgs:
+		if !ok {
+			c.t.Fatalf("dsecore dap closed its output: %v", <-c.errs)
+		}
+		c.last = <-c.raws
+		return m
+	case <-time.After(60 * time.Second):
+		c.t.Fatal("no message from dsecore dap in 60 s")
+	}
+	return nil
+}
+
+// call sends a request and returns its response (events are kept).
+func (c *dapClient) call(command string, args any) dap.ResponseMessage {
+	c.t.Helper()
+	seq := c.send(command, args)
+	for {
+		m := c.next()
+		if r, ok := m.(dap.ResponseMessage); ok && r.GetResponse().RequestSeq == seq {
+			return r
+		}
+		c.events = append(c.events, m)
+	}
+}
+
+func (c *dapClient) ok(command string, args any) dap.ResponseMessage {
+	c.t.Helper()
+	r := c.call(command, args)
+	if !r.GetResponse().Success {
+		c.t.Fatalf("%s failed: %s", command, r.GetResponse().Message)
+	}
+	return r
+}
+
+func (c *dapClient) waitEvent(name string) dap.Message {
+	c.t.Helper()
+	for i, e := range c.events {
+		if e.(dap.EventMessage).GetEvent().Event == name {
+			c.events = append(c.events[:i], c.events[i+1:]...)
+			return e
+		}
+	}
+	for {
+		m := c.next()
+		if e, ok := m.(dap.EventMessage); ok && e.GetEvent().Event == name {
+			return m
+		}
+		c.events = append(c.events, m)
+	}
+}
+
+func (c *dapClient) variables(ref int) map[string]dap.Variable {
+	c.t.Helper()
+	r := c.ok("variables", map[string]any{"variablesReference": ref}).(*dap.VariablesResponse)
+	out := map[string]dap.Variable{}
+	for _, v := range r.Body.Variables {
+		if _, dup := out[v.Name]; !dup {
+			out[v.Name] = v
+		}
+	}
+	return out
+}
+
+// TestDAPFieldCrash: a whole session on the field crash, through stdio,
+// asserting what a debugging engineer looks at.
+func TestDAPFieldCrash(t *testing.T) {
+	sc := fixture.Get(t).Scenario(t, fixture.FieldCrash)
+	c := startDAP(t)
+	init := c.ok("initialize", map[string]any{"adapterID": "dsecore", "supportsProgressReporting": true}).(*dap.InitializeResponse)
+	caps := init.Body
+	if !strings.Contains(string(c.last), `"exceptionBreakpointFilters":[]`) {
+		t.Errorf("initialize: no empty exceptionBreakpointFilters: %s", c.last)
+	}
+	if !caps.SupportsConfigurationDoneRequest || !caps.SupportsDisassembleRequest || !caps.SupportsReadMemoryRequest || !caps.SupportsModulesRequest ||
+		caps.SupportsSetVariable || caps.SupportsStepBack || caps.SupportsRestartRequest || caps.SupportsFunctionBreakpoints {
+		t.Errorf("capabilities %+v", caps)
+	}
+	// Requests before launch are refused, not crashed on.
+	if r := c.call("threads", nil); r.GetResponse().Success || !strings.Contains(r.GetResponse().Message, "launch") {
+		t.Errorf("threads before launch: %+v", r.GetResponse())
+	}
+	c.ok("launch", map[string]any{"coreFile": sc.Core, "program": sc.Exe, "logFiles": []string{sc.Dir}})
+	c.waitEvent("progressStart")
+	c.waitEvent("progressEnd")
+	c.waitEvent("initialized")
+	c.ok("configurationDone", nil)
+	stopped := c.waitEvent("stopped").(*dap.StoppedEvent)
+	crashLWP := intField(t, sc.Expected, "crash_lwp")
+	if stopped.Body.Reason != "exception" || !stopped.Body.AllThreadsStopped || stopped.Body.ThreadId != crashLWP ||
+		stopped.Body.Description != "SIGSEGV (SEGV_MAPERR) at 0x0 in dm_hash_node_t::clear()" {
+		t.Errorf("stopped %+v", stopped.Body)
+	}
+	// Threads and tasks.
+	th := c.ok("threads", nil).(*dap.ThreadsResponse)
+	names := map[int]string{}
+	for _, x := range th.Body.Threads {
+		names[x.Id] = x.Name
+	}
+	if names[crashLWP] != fmt.Sprintf("LWP %d Processer_5", crashLWP) {
+		t.Errorf("crashing thread named %q", names[crashLWP])
+	}
+	taskID := 0
+	for id, n := range names {
+		if strings.HasPrefix(n, "task 15 [wait]") {
+			taskID = id
+			if !strings.Contains(n, "release_wait") {
+				t.Errorf("task 15 named %q", n)
+			}
+		}
+	}
+	if taskID < 1<<30 || len(th.Body.Threads) != len(sc.Expected["threads"].([]any))+len(sc.Expected["tasks"].([]any)) {
+		t.Errorf("threads %v", names)
+	}
+	// The crashing stack, paged.
+	st := c.ok("stackTrace", map[string]any{"threadId": crashLWP, "startFrame": 0, "levels": 6}).(*dap.StackTraceResponse)
+	if st.Body.TotalFrames < 15 || len(st.Body.StackFrames) != 6 {
+		t.Fatalf("stackTrace: %d of %d frames", len(st.Body.StackFrames), st.Body.TotalFrames)
+	}
+	fr := st.Body.StackFrames
+	if fr[2].Name != "<signal handler called>" || fr[2].PresentationHint != "label" ||
+		fr[3].Name != "boost::intrusive::list_node_traits<void*>::get_next [inlined]" ||
+		fr[5].Name != "dm_hash_node_t::clear" || fr[5].Line != 42 || fr[5].Source == nil || !strings.HasSuffix(fr[5].Source.Path, "dcache/dm.cc") ||
+		fr[5].InstructionPointerReference != sc.Expected["fault_ip"].(string) || !strings.HasSuffix(fmt.Sprint(fr[5].ModuleId), "libdcache.so") {
+		b, _ := json.MarshalIndent(fr, "", " ")
+		t.Errorf("frames:\n%s", b)
+	}
+	if fr[0].Source == nil || fr[0].Source.SourceReference == 0 {
+		t.Errorf("glibc's frame has no disassembly source: %+v", fr[0].Source)
+	} else {
+		src := c.ok("source", map[string]any{"sourceReference": fr[0].Source.SourceReference}).(*dap.SourceResponse)
+		if !strings.Contains(src.Body.Content, "__pthread_kill_implementation") || !strings.Contains(src.Body.Content, "syscall") && !strings.Contains(src.Body.Content, "mov") {
+			t.Errorf("disassembly source:\n%s", src.Body.Content)
+		}
+	}
+	rest := c.ok("stackTrace", map[string]any{"threadId": crashLWP, "startFrame": 6, "levels": 100}).(*dap.StackTraceResponse)
+	if rest.Body.StackFrames[0].Name != "lsm_release_all_csdobj" || rest.Body.StackFrames[1].Name != "lsm_destroy" {
+		t.Errorf("frames 6,7: %s, %s", rest.Body.StackFrames[0].Name, rest.Body.StackFrames[1].Name)
+	}
+	// Scopes of clear(): this, the registers, the analysis.
+	scopes := c.ok("scopes", map[string]any{"frameId": fr[5].Id}).(*dap.ScopesResponse).Body.Scopes
+	byName := map[string]int{}
+	for _, s := range scopes {
+		byName[s.Name] = s.VariablesReference
+	}
+	if len(byName) != 4 || byName["Fault analysis"] == 0 {
+		t.Fatalf("scopes %+v", scopes)
+	}
+	node := sc.Expected["node"].(string)
+	args := c.variables(byName["Arguments"])
+	this := args["this"]
+	if this.Value != node || this.Type != "const dm_hash_node_t *" && this.Type != "dm_hash_node_t * const" || this.MemoryReference != node || this.VariablesReference == 0 {
+		t.Errorf("this = %+v", this)
+	}
+	fields := c.variables(this.VariablesReference)
+	if fields["refcount"].Value != "2" || fields["objs"].Value != "size=0 (size_ says -1)" {
+		t.Errorf("*this = %+v", fields)
+	}
+	regs := c.variables(byName["Registers"])
+	if regs["rbp"].Value != fmt.Sprintf("%#016x", hexField(t, sc.Expected["fault_regs"].(map[string]any), "rbp")) || regs["rbx"].Value != fmt.Sprintf("%#016x", 0) {
+		t.Errorf("registers rbp %q rbx %q", regs["rbp"].Value, regs["rbx"].Value)
+	}
+	an := c.variables(byName["Fault analysis"])
+	if !strings.Contains(an["verdict"].Value, "concurrent destruction") || an["evidence"].VariablesReference == 0 {
+		t.Errorf("analysis scope %+v", an)
+	}
+	ev := c.variables(an["evidence"].VariablesReference)
+	if _, ok := ev["[0] reraised-by-handler"]; !ok {
+		t.Errorf("evidence %v", ev)
+	}
+	// lsm in the caller, and its vector; hex formatting.
+	sc6 := c.ok("scopes", map[string]any{"frameId": rest.Body.StackFrames[0].Id}).(*dap.ScopesResponse).Body.Scopes
+	lsm := c.variables(sc6[0].VariablesReference)["lsm"]
+	if !strings.HasSuffix(lsm.Value, "<(anonymous namespace)::lsm4>") {
+		t.Errorf("lsm = %+v", lsm)
+	}
+	lf := c.variables(lsm.VariablesReference)
+	if lf["engine_id"].Value != "4" || lf["node"].Value != node || !strings.HasPrefix(lf["csd_objs"].Value, "size=") {
+		t.Errorf("*lsm = %+v", lf)
+	}
+	// Evaluate: expressions and repl commands.
+	eval := func(expr, ctx string) *dap.EvaluateResponse {
+		r := c.call("evaluate", map[string]any{"expression": expr, "frameId": fr[5].Id, "context": ctx})
+		if !r.GetResponse().Success {
+			t.Errorf("evaluate %q: %s", expr, r.GetResponse().Message)
+			return &dap.EvaluateResponse{}
+		}
+		return r.(*dap.EvaluateResponse)
+	}
+	if r := eval("this->objs.data_.root_plus_size_.size_", "watch"); r.Body.Result != "18446744073709551615" {
+		t.Errorf("size_ = %q", r.Body.Result)
+	}
+	obj0 := sc.Expected["objs"].([]any)[0].(map[string]any)
+	if r := eval("*(dm_obj_t *)("+obj0["hook"].(string)+" - 0x130)", "hover"); r.Body.VariablesReference == 0 || r.Body.MemoryReference != obj0["address"].(string) {
+		t.Errorf("cast: %+v", r.Body)
+	}
+	if r := eval("$rbx", "repl"); r.Body.Result != "0" {
+		t.Errorf("$rbx = %q", r.Body.Result)
+	}
+	if r := eval("bt", "repl"); !strings.Contains(r.Body.Result, "dm_hash_node_t::clear at") {
+		t.Errorf("bt:\n%s", r.Body.Result)
+	}
+	if r := eval("analysis", "repl"); !strings.Contains(r.Body.Result, "[shared-object]") {
+		t.Errorf("analysis:\n%s", r.Body.Result)
+	}
+	if r := eval("x/2gx "+node, "repl"); !strings.Contains(r.Body.Result, node+":") {
+		t.Errorf("x/2gx:\n%s", r.Body.Result)
+	}
+	if r := c.call("evaluate", map[string]any{"expression": "nosuch", "frameId": fr[5].Id}); r.GetResponse().Success {
+		t.Errorf("nosuch evaluated")
+	}
+	// Disassembly around the fault, memory, modules, exception info.
+	dis := c.ok("disassemble", map[string]any{"memoryReference": fr[5].InstructionPointerReference, "instructionOffset": -4, "instructionCount": 10}).(*dap.DisassembleResponse)
+	if len(dis.Body.Instructions) != 10 || dis.Body.Instructions[4].Address != sc.Expected["fault_ip"].(string) ||
+		dis.Body.Instructions[4].Instruction != "mov    (%rbx),%rbx" || !strings.HasPrefix(dis.Body.Instructions[4].Symbol, "dm_hash_node_t::clear") {
+		b, _ := json.MarshalIndent(dis.Body.Instructions, "", " ")
+		t.Errorf("disassembly:\n%s", b)
+	}
+	mem := c.ok("readMemory", map[string]any{"memoryReference": node, "offset": 0x20, "count": 16}).(*dap.ReadMemoryResponse)
+	raw, _ := base64.StdEncoding.DecodeString(mem.Body.Data)
+	if len(raw) != 16 || fmt.Sprintf("%#x", uint64(raw[0])|uint64(raw[1])<<8|uint64(raw[2])<<16|uint64(raw[3])<<24|uint64(raw[4])<<32|uint64(raw[5])<<40) != fmt.Sprintf("%#x", hexField(t, sc.Expected, "node")+0x20) {
+		t.Errorf("readMemory at node+0x20 (the header's next_, linked to itself): % x", raw)
+	}
+	c.ok("modules", nil)
+	var mb struct {
+		Body struct {
+			Modules []map[string]any `json:"modules"`
+		} `json:"body"`
+	}
+	json.Unmarshal(c.last, &mb)
+	found := false
+	for _, m := range mb.Body.Modules {
+		if strings.HasSuffix(m["name"].(string), "libdcache.so") {
+			found = m["buildId"] == readelfBuildID(t, sc.Lib) && m["symbolStatus"] == "symbols loaded" && m["addressRange"] != ""
+		}
+	}
+	if !found {
+		t.Errorf("modules %v", mb.Body.Modules)
+	}
+	ex := c.ok("exceptionInfo", map[string]any{"threadId": crashLWP}).(*dap.ExceptionInfoResponse)
+	if ex.Body.ExceptionId != "SIGSEGV" || !strings.Contains(ex.Body.Description, "concurrent destruction") || !strings.Contains(ex.Body.Details.StackTrace, "lsm_destroy") {
+		t.Errorf("exceptionInfo %+v", ex.Body)
+	}
+	// The suspended task's stack.
+	ts := c.ok("stackTrace", map[string]any{"threadId": taskID}).(*dap.StackTraceResponse)
+	if len(ts.Body.StackFrames) < 6 || ts.Body.StackFrames[0].Name != "co::Processer::SwapOut" || ts.Body.StackFrames[5].Name != "lsm_release_all_csdobj" {
+		t.Errorf("task 15's frames: %+v", ts.Body.StackFrames)
+	}
+	// A core cannot run.
+	for _, cmd := range []string{"continue", "next", "stepIn"} {
+		r := c.call(cmd, map[string]any{"threadId": crashLWP})
+		if r.GetResponse().Success || !strings.Contains(r.GetResponse().Message, "core file") {
+			t.Errorf("%s: %+v", cmd, r.GetResponse())
+		}
+	}
+	comp := c.ok("completions", map[string]any{"text": "th", "column": 3, "frameId": fr[5].Id}).(*dap.CompletionsResponse)
+	if len(comp.Body.Targets) == 0 || comp.Body.Targets[0].Label != "this" {
+		t.Errorf("completions %+v", comp.Body.Targets)
+	}
+	c.ok("disconnect", nil)
+}
+
+// TestDAPBadInput: garbage and misuse get error responses or a clean exit.
+func TestDAPBadInput(t *testing.T) {
+	c := startDAP(t)
+	c.ok("initialize", map[string]any{"adapterID": "x"})
+	if r := c.call("nosuchcommand", nil); r.GetResponse().Success {
+		t.Errorf("unknown command succeeded")
+	}
+	if r := c.call("launch", map[string]any{}); r.GetResponse().Success || !strings.Contains(r.GetResponse().Message, "coreFile") {
+		t.Errorf("launch without coreFile: %+v", r.GetResponse())
+	}
+	if r := c.call("launch", map[string]any{"coreFile": "/nonexistent/core"}); r.GetResponse().Success {
+		t.Errorf("launch of a missing core succeeded")
+	}
+	if r := c.call("stackTrace", map[string]any{"threadId": "not a number"}); r.GetResponse().Success {
+		t.Errorf("a bad argument type succeeded")
+	}
+	// Not JSON at all: an output event, and the session goes on.
+	dap.WriteBaseMessage(c.in, []byte("{not json"))
+	if r := c.call("threads", nil); r.GetResponse().Success {
+		t.Errorf("threads before a launch succeeded")
+	}
+	// A broken header ends the session cleanly.
+	io.WriteString(c.in, "Content-Length: nonsense\r\n\r\n")
+	select {
+	case _, ok := <-c.msgs:
+		for ok {
+			_, ok = <-c.msgs
+		}
+	case <-time.After(10 * time.Second):
+		t.Errorf("dsecore dap still running after a broken header")
+	}
+	if err := c.cmd.Wait(); err == nil {
+		t.Errorf("a broken stream should exit non-zero")
+	}
+}

@@ -1,0 +1,627 @@
+package server
+
+import (
+	"encoding/base64"
+	"fmt"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+
+	"github.com/dsecore/dsecore/coreparse"
+	"github.com/dsecore/dsecore/coreparse/disasm"
+	"github.com/dsecore/dsecore/coreparse/unwind"
+	"github.com/dsecore/dsecore/coreparse/values"
+	"github.com/google/go-dap"
+)
+
+func hexAddr(a uint64) string { return fmt.Sprintf("%#x", a) }
+
+func (s *session) stackTrace(r *dap.StackTraceRequest) {
+	st := s.st
+	fs, err := st.stack(r.Arguments.ThreadId)
+	if err != nil {
+		s.sendError(r.Seq, r.Command, 4000, err.Error())
+		return
+	}
+	start := max(r.Arguments.StartFrame, 0)
+	end := len(fs)
+	if r.Arguments.Levels > 0 {
+		end = min(len(fs), start+r.Arguments.Levels)
+	}
+	frames := []dap.StackFrame{}
+	for i := start; i < end; i++ {
+		f := fs[i]
+		sf := dap.StackFrame{Id: st.frameID(r.Arguments.ThreadId, i), Name: f.Function}
+		switch {
+		case f.Boundary:
+			sf.Name = "──── the Processer's scheduler frames below ────"
+			sf.PresentationHint = "label"
+		case f.Sigtramp:
+			sf.Name = "<signal handler called>"
+			sf.PresentationHint = "label"
+		default:
+			if f.Inline {
+				sf.Name += " [inlined]"
+			}
+			if f.Tailcall {
+				sf.Name += " [tail call]"
+			}
+			if f.Function == "??" {
+				sf.PresentationHint = "subtle"
+			}
+		}
+		if f.PC != 0 {
+			sf.InstructionPointerReference = hexAddr(f.LookupPC)
+		}
+		if f.Mod != nil {
+			sf.ModuleId = f.Mod.Name
+		}
+		if !f.Boundary {
+			sf.Source = st.sourceOf(f)
+			sf.Line, sf.Column = f.Line, 1
+			if sf.Source != nil && sf.Source.SourceReference > 0 {
+				sf.Line = 0
+			}
+		}
+		frames = append(frames, sf)
+	}
+	s.send(&dap.StackTraceResponse{Response: response(&r.Request), Body: dap.StackTraceResponseBody{StackFrames: frames, TotalFrames: len(fs)}})
+}
+
+// faultFrameIndex is the index, in the crashing thread's stack, of the
+// frame where the fault happened: the one above the signal frame, or 0.
+func faultFrameIndex(fs []coreparse.Frame) int {
+	for i, f := range fs {
+		if f.Sigtramp && i+1 < len(fs) {
+			return i + 1
+		}
+	}
+	return 0
+}
+
+func (s *session) scopes(r *dap.ScopesRequest) {
+	st := s.st
+	fr, fs, err := st.frame(r.Arguments.FrameId)
+	if err != nil {
+		s.sendError(r.Seq, r.Command, 4001, err.Error())
+		return
+	}
+	f := fs[fr.index]
+	scopes := []dap.Scope{}
+	if !f.Boundary && !f.Sigtramp {
+		scopes = append(scopes,
+			dap.Scope{Name: "Arguments", PresentationHint: "arguments", VariablesReference: st.handle(varRef{kind: "args", frame: r.Arguments.FrameId})},
+			dap.Scope{Name: "Locals", PresentationHint: "locals", VariablesReference: st.handle(varRef{kind: "locals", frame: r.Arguments.FrameId})})
+		if f.Raw != nil {
+			scopes = append(scopes, dap.Scope{Name: "Registers", PresentationHint: "registers", VariablesReference: st.handle(varRef{kind: "registers", frame: r.Arguments.FrameId})})
+		}
+	}
+	if fr.thread == st.crashThreadID() && st.an != nil && st.an.Verdict != "" {
+		// On the fault frame and its inline levels.
+		fi := faultFrameIndex(fs)
+		if fr.index >= fi && fs[fr.index].Raw == fs[fi].Raw {
+			scopes = append(scopes, dap.Scope{Name: "Fault analysis", VariablesReference: st.handle(varRef{kind: "json", json: st.analysisJSON()})})
+		}
+	}
+	s.send(&dap.ScopesResponse{Response: response(&r.Request), Body: dap.ScopesResponseBody{Scopes: scopes}})
+}
+
+// frameScope evaluates a frame's variables once.
+func (st *state) frameScope(frameID int) (*values.Scope, []*values.Value, []*values.Value, error) {
+	fr, fs, err := st.frame(frameID)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	vf := values.FrameOf(st.p, fs, fr.index)
+	if vf == nil {
+		return &values.Scope{}, nil, nil, fmt.Errorf("no module or registers for this frame")
+	}
+	ps, ls, err := st.vr.FrameVars(vf)
+	sc := &values.Scope{Frame: vf, Vars: append(append([]*values.Value{}, ps...), ls...)}
+	return sc, ps, ls, err
+}
+
+func (s *session) variables(r *dap.VariablesRequest) {
+	st := s.st
+	ref, ok := st.ref(r.Arguments.VariablesReference)
+	if !ok {
+		s.sendError(r.Seq, r.Command, 4002, fmt.Sprintf("no variables reference %d", r.Arguments.VariablesReference))
+		return
+	}
+	hex := r.Arguments.Format != nil && r.Arguments.Format.Hex
+	var out []dap.Variable
+	switch ref.kind {
+	case "args", "locals":
+		_, ps, ls, err := st.frameScope(ref.frame)
+		vs := ps
+		if ref.kind == "locals" {
+			vs = ls
+		}
+		if err != nil && len(vs) == 0 {
+			out = append(out, dap.Variable{Name: "<no variables>", Value: err.Error()})
+		}
+		for _, v := range vs {
+			out = append(out, st.variable(v, hex))
+		}
+	case "registers":
+		_, fs, err := st.frame(ref.frame)
+		if err == nil {
+			f := fs[st.frames[ref.frame-1].index]
+			for i := 0; i < unwind.NumRegs; i++ {
+				v, ok := f.Raw.Regs.Get(i)
+				val := "<not saved>"
+				if ok {
+					val = fmt.Sprintf("%#016x", v)
+				}
+				out = append(out, dap.Variable{Name: unwind.RegName(i), Value: val, EvaluateName: "$" + unwind.RegName(i)})
+			}
+			if f.Raw.CFA != 0 {
+				out = append(out, dap.Variable{Name: "cfa", Value: fmt.Sprintf("%#016x", f.Raw.CFA)})
+			}
+		}
+	case "value":
+		kids, err := st.vr.Children(ref.value, r.Arguments.Start, r.Arguments.Count)
+		if err != nil && len(kids) == 0 {
+			out = append(out, dap.Variable{Name: "<error>", Value: err.Error()})
+		}
+		for _, k := range kids {
+			out = append(out, st.variable(k, hex))
+		}
+	case "json":
+		out = st.jsonVariables(ref.json)
+	}
+	if out == nil {
+		out = []dap.Variable{}
+	}
+	s.send(&dap.VariablesResponse{Response: response(&r.Request), Body: dap.VariablesResponseBody{Variables: out}})
+}
+
+// variable renders a value as a DAP variable.
+func (st *state) variable(v *values.Value, hex bool) dap.Variable {
+	dv := dap.Variable{Name: v.Name, Value: st.vr.Summary(v, hex), Type: st.vr.TypeName(v)}
+	if st.vr.HasChildren(v) {
+		dv.VariablesReference = st.handle(varRef{kind: "value", value: v})
+		dv.IndexedVariables = st.vr.IndexedCount(v)
+	}
+	if ty := st.vr.Resolved(v); ty != nil && v.Err == "" {
+		if ty.Kind == 2 { // pointer: the pointee's memory
+			if x, err := st.vr.Uint(v); err == nil && x != 0 {
+				dv.MemoryReference = hexAddr(x)
+			}
+		} else if v.InMemory {
+			dv.MemoryReference = hexAddr(v.Addr)
+		}
+	}
+	if v.Where != "" && v.Err == "" {
+		dv.PresentationHint = &dap.VariablePresentationHint{Attributes: []string{"readOnly"}}
+	}
+	return dv
+}
+
+// jsonVariables renders part of the analysis document.
+func (st *state) jsonVariables(x any) []dap.Variable {
+	var out []dap.Variable
+	add := func(name string, v any) {
+		dv := dap.Variable{Name: name}
+		switch c := v.(type) {
+		case map[string]any:
+			dv.Value = fmt.Sprintf("{%d}", len(c))
+			if t, ok := c["text"].(string); ok {
+				dv.Value = t
+			} else if t, ok := c["description"].(string); ok {
+				dv.Value = t
+			} else if t, ok := c["who"].(string); ok {
+				dv.Value = t
+			}
+			dv.VariablesReference = st.handle(varRef{kind: "json", json: c})
+		case []any:
+			dv.Value = fmt.Sprintf("[%d]", len(c))
+			if len(c) > 0 {
+				dv.VariablesReference = st.handle(varRef{kind: "json", json: c})
+			}
+		case string:
+			dv.Value = c
+		default:
+			b := fmt.Sprint(c)
+			dv.Value = b
+		}
+		out = append(out, dv)
+	}
+	switch c := x.(type) {
+	case map[string]any:
+		keys := make([]string, 0, len(c))
+		for k := range c {
+			keys = append(keys, k)
+		}
+		order := map[string]int{"verdict": 0, "confidence": 1, "evidence": 2, "fault": 3}
+		sort.Slice(keys, func(i, j int) bool {
+			oi, ok1 := order[keys[i]]
+			oj, ok2 := order[keys[j]]
+			if ok1 != ok2 {
+				return ok1
+			}
+			if ok1 {
+				return oi < oj
+			}
+			return keys[i] < keys[j]
+		})
+		for _, k := range keys {
+			add(k, c[k])
+		}
+	case []any:
+		for i, e := range c {
+			name := fmt.Sprintf("[%d]", i)
+			if m, ok := e.(map[string]any); ok {
+				if r, ok := m["rule"].(string); ok {
+					name = fmt.Sprintf("[%d] %s", i, r)
+				}
+			}
+			add(name, e)
+		}
+	}
+	return out
+}
+
+func (s *session) evaluate(r *dap.EvaluateRequest) {
+	st := s.st
+	expr := strings.TrimSpace(r.Arguments.Expression)
+	hex := r.Arguments.Format != nil && r.Arguments.Format.Hex
+	var sc *values.Scope
+	if r.Arguments.FrameId > 0 {
+		sc, _, _, _ = st.frameScope(r.Arguments.FrameId)
+	} else if fs, err := st.stack(st.crashThreadID()); err == nil {
+		id := st.frameID(st.crashThreadID(), faultFrameIndex(fs))
+		sc, _, _, _ = st.frameScope(id)
+	}
+	if r.Arguments.Context == "repl" {
+		if out, ok := s.command(expr, r.Arguments.FrameId); ok {
+			s.send(&dap.EvaluateResponse{Response: response(&r.Request), Body: dap.EvaluateResponseBody{Result: out}})
+			return
+		}
+	}
+	v, err := st.vr.Eval(sc, expr)
+	if err != nil {
+		s.sendError(r.Seq, r.Command, 4003, err.Error())
+		return
+	}
+	dv := st.variable(v, hex)
+	s.send(&dap.EvaluateResponse{Response: response(&r.Request), Body: dap.EvaluateResponseBody{Result: dv.Value, Type: dv.Type,
+		VariablesReference: dv.VariablesReference, IndexedVariables: dv.IndexedVariables, MemoryReference: dv.MemoryReference}})
+}
+
+var replCommands = []string{"bt", "tasks", "analysis", "info registers", "x/"}
+
+// command runs a repl command: bt, tasks, analysis, info registers, x/NFU ADDR.
+func (s *session) command(line string, frameID int) (string, bool) {
+	st := s.st
+	var b strings.Builder
+	switch {
+	case line == "bt" || line == "backtrace":
+		thread := st.crashThreadID()
+		if frameID > 0 {
+			if fr, _, err := st.frame(frameID); err == nil {
+				thread = fr.thread
+			}
+		}
+		fs, err := st.stack(thread)
+		if err != nil {
+			return err.Error(), true
+		}
+		for i, f := range fs {
+			fmt.Fprintf(&b, "#%-3d %s\n", i, frameText(f))
+		}
+		return b.String(), true
+	case line == "tasks":
+		if st.rt == nil {
+			return "no coroutine runtime", true
+		}
+		for _, t := range st.rt.Tasks {
+			mark := ""
+			if t.Running {
+				mark = "*"
+			}
+			fmt.Fprintf(&b, "task %-6d %-9s Processer %-3d %s (%s:%d)\n", t.ID, t.State+mark, t.Processer, t.Func, filepath.Base(t.File), t.Line)
+		}
+		return b.String(), true
+	case line == "analysis":
+		a := st.an
+		fmt.Fprintf(&b, "Verdict (confidence %s): %s\n", a.Confidence, a.Verdict)
+		for _, e := range a.Evidence {
+			fmt.Fprintf(&b, "  - [%s] %s\n", e.Rule, e.Text)
+		}
+		return b.String(), true
+	case line == "info registers" || line == "info reg":
+		sc, _, _, _ := st.frameScope(max(frameID, 1))
+		if sc == nil || sc.Frame == nil {
+			return "no frame", true
+		}
+		for i := 0; i < unwind.NumRegs; i++ {
+			if v, ok := sc.Frame.Regs.Get(i); ok {
+				fmt.Fprintf(&b, "%-4s %#018x %d\n", unwind.RegName(i), v, int64(v))
+			} else {
+				fmt.Fprintf(&b, "%-4s <not saved>\n", unwind.RegName(i))
+			}
+		}
+		return b.String(), true
+	case strings.HasPrefix(line, "x/"):
+		return s.examine(line, frameID), true
+	}
+	return "", false
+}
+
+func frameText(f coreparse.Frame) string {
+	switch {
+	case f.Boundary:
+		return "──── scheduler ────"
+	case f.Sigtramp:
+		return "<signal handler called>"
+	}
+	s := f.Function
+	if f.Inline {
+		s += " [inlined]"
+	}
+	if f.File != "" {
+		s += fmt.Sprintf(" at %s:%d", f.File, f.Line)
+	}
+	return fmt.Sprintf("%#x in %s", f.PC, s)
+}
+
+// examine is gdb's x/NFU ADDR for F in x, d, u, c and U in b, h, w, g.
+func (s *session) examine(line string, frameID int) string {
+	spec, addrExpr, _ := strings.Cut(strings.TrimPrefix(line, "x/"), " ")
+	n, rest := 1, spec
+	i := 0
+	for i < len(spec) && spec[i] >= '0' && spec[i] <= '9' {
+		i++
+	}
+	if i > 0 {
+		n, _ = strconv.Atoi(spec[:i])
+		rest = spec[i:]
+	}
+	size, format := 8, byte('x')
+	for _, c := range []byte(rest) {
+		switch c {
+		case 'b':
+			size = 1
+		case 'h':
+			size = 2
+		case 'w':
+			size = 4
+		case 'g':
+			size = 8
+		case 'x', 'd', 'u', 'c':
+			format = c
+		}
+	}
+	n = min(max(n, 1), 4096)
+	sc, _, _, _ := s.st.frameScope(max(frameID, 1))
+	v, err := s.st.vr.Eval(sc, addrExpr)
+	if err != nil {
+		return err.Error()
+	}
+	addr, err := s.st.vr.Uint(v)
+	if err != nil {
+		if v.InMemory {
+			addr = v.Addr
+		} else {
+			return err.Error()
+		}
+	}
+	buf := make([]byte, n*size)
+	k, _ := s.st.p.Core.ReadAt(buf, addr)
+	var b strings.Builder
+	perLine := 16 / size
+	for j := 0; j < n; j++ {
+		if j%perLine == 0 {
+			if j > 0 {
+				b.WriteByte('\n')
+			}
+			fmt.Fprintf(&b, "%#x:", addr+uint64(j*size))
+		}
+		if (j+1)*size > k {
+			b.WriteString("\t<unreadable>")
+			break
+		}
+		var x uint64
+		for q := size - 1; q >= 0; q-- {
+			x = x<<8 | uint64(buf[j*size+q])
+		}
+		switch format {
+		case 'd':
+			sh := uint(64 - 8*size)
+			fmt.Fprintf(&b, "\t%d", int64(x<<sh)>>sh)
+		case 'u':
+			fmt.Fprintf(&b, "\t%d", x)
+		case 'c':
+			fmt.Fprintf(&b, "\t%q", rune(byte(x)))
+		default:
+			fmt.Fprintf(&b, "\t%#0*x", 2+2*size, x)
+		}
+	}
+	return b.String() + "\n"
+}
+
+func (s *session) disassemble(r *dap.DisassembleRequest) {
+	st := s.st
+	base, err := strconv.ParseUint(strings.TrimPrefix(r.Arguments.MemoryReference, "0x"), 16, 64)
+	if err != nil {
+		s.sendError(r.Seq, r.Command, 4004, "bad memoryReference "+r.Arguments.MemoryReference)
+		return
+	}
+	base += uint64(r.Arguments.Offset)
+	count := min(max(r.Arguments.InstructionCount, 1), 4096)
+	off := r.Arguments.InstructionOffset
+	before, after := max(-off, 0), max(count+off, 1)
+	l, err := st.p.Disassemble(base, before, after)
+	out := []dap.DisassembledInstruction{}
+	var insts []disasm.Inst
+	if err == nil && l.PCIndex >= 0 {
+		from := l.PCIndex + off
+		for i := from; i < from+count; i++ {
+			if i >= 0 && i < len(l.Insts) {
+				insts = append(insts, l.Insts[i])
+			}
+		}
+	}
+	var prevFile string
+	for _, in := range insts {
+		di := dap.DisassembledInstruction{Address: hexAddr(in.Addr), InstructionBytes: fmt.Sprintf("% x", in.Bytes), Instruction: in.ATT}
+		if in.Comment != "" {
+			di.Instruction += "  " + in.Comment
+		}
+		if name, o, ok := st.p.Symbol(in.Addr); ok {
+			di.Symbol = fmt.Sprintf("%s+%d", name, o)
+		}
+		if len(in.Marks) > 0 {
+			m := in.Marks[len(in.Marks)-1]
+			if m.File != prevFile {
+				di.Location = &dap.Source{Name: filepath.Base(m.File), Path: st.mapPath(m.File)}
+				prevFile = m.File
+			}
+			di.Line = m.Line
+		}
+		out = append(out, di)
+	}
+	// Pad to the count asked for, as the protocol wants.
+	for len(out) < count {
+		out = append(out, dap.DisassembledInstruction{Address: hexAddr(base), Instruction: "??"})
+	}
+	s.send(&dap.DisassembleResponse{Response: response(&r.Request), Body: dap.DisassembleResponseBody{Instructions: out}})
+}
+
+func formatInsts(insts []disasm.Inst) string {
+	return disasm.FormatInsts(insts, disasm.FormatOptions{RawBytes: true})
+}
+
+func (s *session) readMemory(r *dap.ReadMemoryRequest) {
+	addr, err := strconv.ParseUint(strings.TrimPrefix(r.Arguments.MemoryReference, "0x"), 16, 64)
+	if err != nil {
+		s.sendError(r.Seq, r.Command, 4005, "bad memoryReference "+r.Arguments.MemoryReference)
+		return
+	}
+	addr += uint64(r.Arguments.Offset)
+	n := min(max(r.Arguments.Count, 0), 1<<20)
+	buf := make([]byte, n)
+	k, _ := s.st.p.Core.ReadAt(buf, addr)
+	body := dap.ReadMemoryResponseBody{Address: hexAddr(addr), Data: base64.StdEncoding.EncodeToString(buf[:k]), UnreadableBytes: n - k}
+	s.send(&dap.ReadMemoryResponse{Response: response(&r.Request), Body: body})
+}
+
+func (s *session) modules(r *dap.ModulesRequest) {
+	var out []dap.Module
+	for _, m := range s.st.p.Modules {
+		status := "symbols loaded"
+		switch {
+		case m.BuildIDMismatch:
+			status = "BUILD-ID MISMATCH: symbols not used"
+		case m.Path == "":
+			status = "file not found"
+		case m.Syms == nil || !m.Syms.HasDWARF():
+			status = "no debug info (symbol table only)"
+		}
+		dm := dap.Module{Id: m.Name, Name: filepath.Base(m.Name), Path: m.Path, SymbolStatus: status, SymbolFilePath: m.DebugPath,
+			AddressRange: fmt.Sprintf("%#x-%#x", m.Start, m.End)}
+		out = append(out, dm)
+	}
+	start := min(max(r.Arguments.StartModule, 0), len(out))
+	end := len(out)
+	if r.Arguments.ModuleCount > 0 {
+		end = min(end, start+r.Arguments.ModuleCount)
+	}
+	// go-dap's Module has no extension fields: send the build-id and debug
+	// file columns through a raw body.
+	mods := make([]map[string]any, 0, end-start)
+	for i, dm := range out[start:end] {
+		m := s.st.p.Modules[start+i]
+		mods = append(mods, map[string]any{"id": dm.Id, "name": dm.Name, "path": dm.Path, "symbolStatus": dm.SymbolStatus,
+			"symbolFilePath": dm.SymbolFilePath, "addressRange": dm.AddressRange, "buildId": m.BuildID(), "debugFile": m.DebugPath})
+	}
+	s.send(&rawModulesResponse{Response: response(&r.Request), Body: rawModulesBody{Modules: mods, TotalModules: len(out)}})
+}
+
+type rawModulesBody struct {
+	Modules      []map[string]any `json:"modules"`
+	TotalModules int              `json:"totalModules"`
+}
+
+// rawModulesResponse is a modules response whose modules carry the extra
+// columns of additionalModuleColumns.
+type rawModulesResponse struct {
+	dap.Response
+	Body rawModulesBody `json:"body"`
+}
+
+func (s *session) exceptionInfo(r *dap.ExceptionInfoRequest) {
+	st := s.st
+	body := dap.ExceptionInfoResponseBody{ExceptionId: "signal", BreakMode: "always", Description: st.an.Verdict}
+	if fc := st.p.Fault(); fc != nil && fc.Real != nil {
+		body.ExceptionId = fc.Real.Name
+		body.Details = &dap.ExceptionDetails{Message: fc.Real.Name + " (" + fc.Real.CodeName + ")", TypeName: fc.Real.Name}
+		if fs, err := st.stack(st.crashThreadID()); err == nil {
+			var b strings.Builder
+			for i, f := range fs {
+				fmt.Fprintf(&b, "#%-3d %s\n", i, frameText(f))
+			}
+			body.Details.StackTrace = b.String()
+		}
+	}
+	s.send(&dap.ExceptionInfoResponse{Response: response(&r.Request), Body: body})
+}
+
+func (s *session) source(r *dap.SourceRequest) {
+	st := s.st
+	ref := r.Arguments.SourceReference
+	if ref == 0 && r.Arguments.Source != nil {
+		ref = r.Arguments.Source.SourceReference
+	}
+	st.mu.Lock()
+	ok := ref >= 1 && ref <= len(st.sources)
+	var src sourceRef
+	if ok {
+		src = st.sources[ref-1]
+	}
+	st.mu.Unlock()
+	if !ok {
+		s.sendError(r.Seq, r.Command, 4006, fmt.Sprintf("no source reference %d", ref))
+		return
+	}
+	s.send(&dap.SourceResponse{Response: response(&r.Request), Body: dap.SourceResponseBody{Content: src.content, MimeType: "text/x-asm"}})
+}
+
+func (s *session) completions(r *dap.CompletionsRequest) {
+	text := r.Arguments.Text
+	col := r.Arguments.Column - 1
+	if col < 0 || col > len(text) {
+		col = len(text)
+	}
+	text = text[:col]
+	word := text
+	if i := strings.LastIndexAny(text, " ()*&+-/[],"); i >= 0 {
+		word = text[i+1:]
+	}
+	var cands []string
+	if !strings.Contains(text, " ") || strings.HasPrefix(text, "info") {
+		cands = append(cands, replCommands...)
+	}
+	for i := 0; i < unwind.NumRegs; i++ {
+		cands = append(cands, "$"+unwind.RegName(i))
+	}
+	if sc, _, _, _ := s.st.frameScope(max(r.Arguments.FrameId, 1)); sc != nil {
+		for _, v := range sc.Vars {
+			cands = append(cands, v.Name)
+		}
+	}
+	var out []dap.CompletionItem
+	seen := map[string]bool{}
+	for _, c := range cands {
+		if strings.HasPrefix(c, word) && !seen[c] && c != word {
+			seen[c] = true
+			out = append(out, dap.CompletionItem{Label: c, Start: col - len(word) + 1, Length: len(word)})
+		}
+	}
+	if out == nil {
+		out = []dap.CompletionItem{}
+	}
+	s.send(&dap.CompletionsResponse{Response: response(&r.Request), Body: dap.CompletionsResponseBody{Targets: out}})
+}

@@ -1,0 +1,461 @@
+package server
+
+import (
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"sync"
+
+	"github.com/dsecore/dsecore/analysis/coroutines"
+	"github.com/dsecore/dsecore/analysis/fault"
+	"github.com/dsecore/dsecore/coreparse"
+	"github.com/dsecore/dsecore/coreparse/values"
+	"github.com/dsecore/dsecore/report"
+	"github.com/google/go-dap"
+)
+
+// LaunchArgs are launch's (and attach's) arguments.
+type LaunchArgs struct {
+	CoreFile           string            `json:"coreFile"`
+	Program            string            `json:"program"`
+	SolibSearchPath    []string          `json:"solibSearchPath"`
+	Sysroot            string            `json:"sysroot"`
+	DebugFileDirectory []string          `json:"debugFileDirectory"`
+	SourceFileMap      map[string]string `json:"sourceFileMap"`
+	SubstitutePath     []struct {
+		From string `json:"from"`
+		To   string `json:"to"`
+	} `json:"substitutePath"`
+	LogFiles  []string `json:"logFiles"`
+	Profile   string   `json:"profile"`
+	ShowTasks string   `json:"showTasks"` // all (default), crash-related, none
+}
+
+// taskBase offsets coroutine task thread ids past any LWP (pid_max is at
+// most 2^22).
+const taskBase = 1 << 30
+
+// state is an opened core and the handles given to the client.
+type state struct {
+	args LaunchArgs
+	p    *coreparse.Process
+	rt   *coroutines.Runtime
+	an   *fault.Analysis
+	vr   *values.Reader
+
+	mu      sync.Mutex
+	stacks  map[int][]coreparse.Frame // by DAP thread id
+	frames  []frameRef                // frame id - 1
+	handles []varRef                  // variablesReference - 1
+	sources []sourceRef               // sourceReference - 1
+	srcByFn map[string]int
+	scopes  map[int]*values.Scope // frame id → evaluated variables
+}
+
+type frameRef struct {
+	thread int
+	index  int
+}
+
+type varRef struct {
+	kind  string // "args", "locals", "registers", "analysis", "value", "json"
+	frame int    // frame id
+	value *values.Value
+	json  any
+}
+
+type sourceRef struct {
+	name    string
+	content string
+}
+
+func (s *state) close() { s.p.Close() }
+
+func (s *session) launch(req *dap.Request, raw json.RawMessage) {
+	var a LaunchArgs
+	if err := json.Unmarshal(raw, &a); err != nil {
+		s.sendError(req.Seq, req.Command, 3000, "bad launch arguments: "+err.Error())
+		return
+	}
+	if a.CoreFile == "" {
+		s.sendError(req.Seq, req.Command, 3001, "launch needs coreFile: the core file to open")
+		return
+	}
+	if s.st != nil {
+		s.sendError(req.Seq, req.Command, 3002, "a core is already open in this session")
+		return
+	}
+	if a.ShowTasks == "" {
+		a.ShowTasks = "all"
+	}
+	progress := func(kind, msg string) {
+		if !s.clientProgress {
+			return
+		}
+		switch kind {
+		case "start":
+			s.send(&dap.ProgressStartEvent{Event: s.event("progressStart"), Body: dap.ProgressStartEventBody{ProgressId: "load", Title: "Opening the core", Message: msg}})
+		case "update":
+			s.send(&dap.ProgressUpdateEvent{Event: s.event("progressUpdate"), Body: dap.ProgressUpdateEventBody{ProgressId: "load", Message: msg}})
+		case "end":
+			s.send(&dap.ProgressEndEvent{Event: s.event("progressEnd"), Body: dap.ProgressEndEventBody{ProgressId: "load", Message: msg}})
+		}
+	}
+	progress("start", filepath.Base(a.CoreFile))
+	p, err := coreparse.Open(coreparse.Options{Core: a.CoreFile, Exe: a.Program, SolibSearchPath: a.SolibSearchPath,
+		Sysroot: a.Sysroot, DebugFileDirs: a.DebugFileDirectory})
+	if err != nil {
+		progress("end", "failed")
+		s.sendError(req.Seq, req.Command, 3003, fmt.Sprintf("cannot open %s: %v", a.CoreFile, err))
+		return
+	}
+	progress("update", "coroutines")
+	profile := a.Profile
+	if profile == "" {
+		profile = "ceph-dse"
+	}
+	st := &state{args: a, p: p, vr: values.NewReader(p), stacks: map[int][]coreparse.Frame{}, srcByFn: map[string]int{}, scopes: map[int]*values.Scope{}}
+	var warnings []string
+	if prof, err := coroutines.LoadProfile(profile); err != nil {
+		warnings = append(warnings, "coroutine profile: "+err.Error())
+	} else {
+		st.rt = coroutines.Discover(p, prof, coroutines.Options{})
+		warnings = append(warnings, st.rt.Warnings...)
+	}
+	progress("update", "fault analysis")
+	st.an = fault.Analyze(p, st.rt, fault.Options{Logs: a.LogFiles})
+	progress("end", "done")
+	s.st = st
+
+	// Missing and mismatched files, loudly.
+	var important []string
+	for _, m := range p.Modules {
+		switch {
+		case m.BuildIDMismatch:
+			important = append(important, fmt.Sprintf("BUILD-ID MISMATCH: %s: the core has %x, %s has %x: its symbols would lie and are not used",
+				m.Name, m.CoreBuildID, m.Path, m.FileBuildID))
+		case m.Path == "":
+			important = append(important, fmt.Sprintf("not found: %s (set solibSearchPath or sysroot)", m.Name))
+		}
+	}
+	for _, w := range append(important, append(p.Warnings, warnings...)...) {
+		cat := "console"
+		if strings.Contains(w, "MISMATCH") || strings.HasPrefix(w, "not found") {
+			cat = "important"
+		}
+		s.send(&dap.OutputEvent{Event: s.event("output"), Body: dap.OutputEventBody{Category: cat, Output: "dsecore: " + w + "\n"}})
+	}
+	resp := &dap.LaunchResponse{Response: response(req)}
+	if len(important) > 0 {
+		resp.Message = strings.Join(important, "; ")
+	}
+	if req.Command == "attach" {
+		s.send(&dap.AttachResponse{Response: resp.Response})
+	} else {
+		s.send(resp)
+	}
+	s.send(&dap.InitializedEvent{Event: s.event("initialized")})
+}
+
+// crashThreadID is the DAP thread id of the crashing thread.
+func (s *state) crashThreadID() int {
+	if t := s.p.CrashedThread(); t != nil {
+		return t.LWP
+	}
+	return s.p.Threads[0].LWP
+}
+
+func (s *session) sendStopped() {
+	st := s.st
+	desc := "the process was stopped when the core was written"
+	if fc := st.p.Fault(); fc != nil && fc.Real != nil {
+		desc = fc.Real.Name
+		if fc.Real.CodeName != "" {
+			desc += " (" + fc.Real.CodeName + ")"
+		}
+		if fc.Real.HasAddr {
+			desc += fmt.Sprintf(" at %#x", fc.Real.Addr)
+		}
+		if fn := faultFunction(st); fn != "" {
+			desc += " in " + fn + "()"
+		}
+	}
+	s.send(&dap.StoppedEvent{Event: s.event("stopped"), Body: dap.StoppedEventBody{Reason: "exception", Description: desc,
+		ThreadId: st.crashThreadID(), AllThreadsStopped: true, Text: desc}})
+}
+
+// faultFunction is the concrete function of the fault ("dm_hash_node_t::clear").
+func faultFunction(st *state) string {
+	if st.an == nil || st.an.Fault == nil || len(st.an.Fault.Frames) == 0 {
+		return ""
+	}
+	fs := st.an.Fault.Frames
+	return fs[len(fs)-1].Function
+}
+
+// taskThreadID is a task's DAP thread id.
+func taskThreadID(t *coroutines.Task, i int) int {
+	if t.ID >= 0 {
+		return taskBase + int(t.ID)
+	}
+	return taskBase + 1<<24 + i
+}
+
+func (s *state) shownTasks() []*coroutines.Task {
+	if s.rt == nil || s.args.ShowTasks == "none" {
+		return nil
+	}
+	if s.args.ShowTasks != "crash-related" {
+		return s.rt.Tasks
+	}
+	want := map[int64]bool{}
+	if s.an != nil {
+		for _, h := range s.an.Others {
+			want[h.TaskID] = true
+		}
+		for _, h := range s.an.SameCode {
+			want[h.TaskID] = true
+		}
+	}
+	var out []*coroutines.Task
+	for _, t := range s.rt.Tasks {
+		if t.Running || want[t.ID] {
+			out = append(out, t)
+		}
+	}
+	return out
+}
+
+func (s *state) threads() []dap.Thread {
+	var out []dap.Thread
+	ts := append([]*coreparse.Thread(nil), s.p.Threads...)
+	sort.SliceStable(ts, func(i, j int) bool { return ts[i].LWP < ts[j].LWP })
+	for _, t := range ts {
+		name := fmt.Sprintf("LWP %d", t.LWP)
+		if t.Name != "" {
+			name += " " + t.Name
+		}
+		out = append(out, dap.Thread{Id: t.LWP, Name: name})
+	}
+	for i, t := range s.shownTasks() {
+		where := t.Func
+		if fs, err := s.taskStack(t); err == nil {
+			for _, f := range fs {
+				if !f.Boundary && !strings.HasPrefix(f.Function, "co::") && f.Function != "??" {
+					where = f.Function
+					break
+				}
+			}
+		}
+		state := t.State
+		if state == "block" {
+			state = "wait"
+		}
+		if t.Running {
+			state = "running"
+		}
+		out = append(out, dap.Thread{Id: taskThreadID(t, i), Name: fmt.Sprintf("task %d [%s] %s", t.ID, state, where)})
+	}
+	return out
+}
+
+func (s *state) taskStack(t *coroutines.Task) ([]coreparse.Frame, error) {
+	if t.SP == 0 && !t.Running {
+		return nil, fmt.Errorf("task %d has no saved context (%s)", t.ID, t.State)
+	}
+	return s.rt.Stack(t)
+}
+
+// stack returns a DAP thread's frames.
+func (s *state) stack(id int) ([]coreparse.Frame, error) {
+	s.mu.Lock()
+	fs, ok := s.stacks[id]
+	s.mu.Unlock()
+	if ok {
+		return fs, nil
+	}
+	var err error
+	if id >= taskBase {
+		found := false
+		for i, t := range s.shownTasks() {
+			if taskThreadID(t, i) == id {
+				fs, err = s.taskStack(t)
+				found = true
+				break
+			}
+		}
+		if !found {
+			return nil, fmt.Errorf("no thread %d", id)
+		}
+	} else {
+		t := s.p.ThreadByLWP(id)
+		if t == nil {
+			return nil, fmt.Errorf("no thread %d", id)
+		}
+		fs, err = s.p.Backtrace(t)
+	}
+	if err != nil && len(fs) == 0 {
+		return nil, err
+	}
+	s.mu.Lock()
+	s.stacks[id] = fs
+	s.mu.Unlock()
+	return fs, nil
+}
+
+func (s *state) frameID(thread, index int) int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.frames = append(s.frames, frameRef{thread, index})
+	return len(s.frames)
+}
+
+func (s *state) frame(id int) (frameRef, []coreparse.Frame, error) {
+	s.mu.Lock()
+	if id < 1 || id > len(s.frames) {
+		s.mu.Unlock()
+		return frameRef{}, nil, fmt.Errorf("no frame %d", id)
+	}
+	f := s.frames[id-1]
+	s.mu.Unlock()
+	fs, err := s.stack(f.thread)
+	if err != nil || f.index >= len(fs) {
+		return f, nil, fmt.Errorf("no frame %d", id)
+	}
+	return f, fs, nil
+}
+
+func (s *state) handle(v varRef) int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.handles = append(s.handles, v)
+	return len(s.handles)
+}
+
+func (s *state) ref(id int) (varRef, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if id < 1 || id > len(s.handles) {
+		return varRef{}, false
+	}
+	return s.handles[id-1], true
+}
+
+// mapPath applies substitutePath (ordered, first match wins), then
+// sourceFileMap (longest prefix).
+func (s *state) mapPath(p string) string {
+	for _, r := range s.args.SubstitutePath {
+		if r.From != "" && strings.HasPrefix(p, r.From) {
+			return r.To + strings.TrimPrefix(p, r.From)
+		}
+	}
+	best := ""
+	for from := range s.args.SourceFileMap {
+		if strings.HasPrefix(p, from) && len(from) > len(best) {
+			best = from
+		}
+	}
+	if best != "" {
+		return s.args.SourceFileMap[best] + strings.TrimPrefix(p, best)
+	}
+	return p
+}
+
+// sourceOf is a frame's source: the mapped file when it is on disk, else
+// a source reference whose content is the function's disassembly.
+func (s *state) sourceOf(f coreparse.Frame) *dap.Source {
+	if f.File != "" {
+		if p := s.mapPath(f.File); fileExists(p) {
+			return &dap.Source{Name: filepath.Base(p), Path: p}
+		}
+	}
+	if f.PC == 0 || f.Sigtramp || f.Boundary {
+		return nil
+	}
+	key := f.Function
+	if key == "??" || key == "" {
+		key = fmt.Sprintf("%#x", f.PC)
+	}
+	s.mu.Lock()
+	ref, ok := s.srcByFn[key]
+	s.mu.Unlock()
+	if !ok {
+		content := s.disassemblyText(f)
+		s.mu.Lock()
+		s.sources = append(s.sources, sourceRef{name: key, content: content})
+		ref = len(s.sources)
+		s.srcByFn[key] = ref
+		s.mu.Unlock()
+	}
+	name := key + " (disassembly)"
+	if f.File != "" {
+		name = filepath.Base(f.File) + " (not on disk: disassembly)"
+	}
+	return &dap.Source{Name: name, SourceReference: ref, PresentationHint: "deemphasize", Origin: "disassembly from the core"}
+}
+
+func fileExists(p string) bool {
+	st, err := os.Stat(p)
+	return err == nil && !st.IsDir()
+}
+
+// disassemblyText is the whole function around a frame's pc.
+func (s *state) disassemblyText(f coreparse.Frame) string {
+	l, err := s.p.Disassemble(f.LookupPC, 400, 400)
+	if err != nil {
+		return "; " + err.Error()
+	}
+	var keep = l.Insts[:0:0]
+	entry := f.LookupPC
+	if m := f.Mod; m != nil && m.Syms != nil {
+		if e, ok := m.Syms.FunctionEntry(f.LookupPC - m.Bias); ok {
+			entry = e + m.Bias
+		}
+	}
+	for _, in := range l.Insts {
+		if name, off, ok := s.p.Symbol(in.Addr); ok && in.Addr >= entry {
+			if fnName, _, _ := s.p.Symbol(f.LookupPC); name == fnName || off == 0 && in.Addr == entry {
+				keep = append(keep, in)
+			}
+		}
+	}
+	if len(keep) == 0 {
+		keep = l.Insts
+	}
+	return fmt.Sprintf("; %s (disassembly of the core's memory)\n", f.Function) + formatInsts(keep)
+}
+
+func (s *state) loadedSources() []dap.Source {
+	seen := map[string]bool{}
+	var out []dap.Source
+	for _, t := range s.p.Threads {
+		fs, err := s.stack(t.LWP)
+		if err != nil {
+			continue
+		}
+		for _, f := range fs {
+			if f.File == "" {
+				continue
+			}
+			p := s.mapPath(f.File)
+			if seen[p] || !fileExists(p) {
+				continue
+			}
+			seen[p] = true
+			out = append(out, dap.Source{Name: filepath.Base(p), Path: p})
+		}
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Path < out[j].Path })
+	return out
+}
+
+// analysisJSON is the analysis as inspect --json has it.
+func (s *state) analysisJSON() map[string]any {
+	b, _ := json.Marshal(report.AnalysisDoc(s.an))
+	var m map[string]any
+	json.Unmarshal(b, &m)
+	return m
+}
