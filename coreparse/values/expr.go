@@ -408,7 +408,9 @@ func (r *Reader) cast(v *Value, tbl *symbols.Table, off dwarf.Offset, stars int)
 func (p *parser) binary(op string, a, b *Value) *Value {
 	r := p.r
 	at, bt := r.Resolved(a), r.Resolved(b)
-	isPtr := func(t *symbols.Type) bool { return t != nil && t.Kind == symbols.KindPointer && t.Tag == dwarf.TagPointerType }
+	isPtr := func(t *symbols.Type) bool {
+		return t != nil && t.Kind == symbols.KindPointer && t.Tag == dwarf.TagPointerType
+	}
 	if (op == "+" || op == "-") && isPtr(at) && !isPtr(bt) {
 		n := r.mustInt(b)
 		sz := a.Mod.Syms.SizeOf(at.Elem)
