@@ -5,7 +5,7 @@ ifeq ($(origin GO),undefined)
 GO := $(shell scripts/setup.sh | tail -n1)
 endif
 
-.PHONY: all setup build fixtures demo test vet bench clean
+.PHONY: all setup build fixtures demo test vet bench bench-dap clean
 
 all: build
 
@@ -34,6 +34,10 @@ test: build fixtures vet
 
 bench: build
 	scripts/bench.sh $$($(GO) run ./internal/fixture/fixturectl)
+
+# DAP servers side by side: time to the first stackTrace, peak RSS.
+bench-dap: build
+	python3 scripts/bench-dap.py $$($(GO) run ./internal/fixture/fixturectl)
 
 clean:
 	rm -rf bin build

@@ -122,7 +122,12 @@ func (s *session) launch(req *dap.Request, raw json.RawMessage) {
 	if prof, err := coroutines.LoadProfile(profile); err != nil {
 		warnings = append(warnings, "coroutine profile: "+err.Error())
 	} else {
-		st.rt = coroutines.Discover(p, prof, coroutines.Options{})
+		// The stack scan is for cores without usable types: only when the
+		// profile finds nothing (it costs seconds on 10,000 tasks).
+		st.rt = coroutines.Discover(p, prof, coroutines.Options{NoScan: true})
+		if len(st.rt.Tasks) == 0 {
+			st.rt = coroutines.Discover(p, prof, coroutines.Options{})
+		}
 		warnings = append(warnings, st.rt.Warnings...)
 	}
 	progress("update", "fault analysis")
