@@ -76,8 +76,7 @@ type cuInfo struct {
 	off    dwarf.Offset
 	base   uint64                 // the unit's base address (DW_AT_low_pc) for location lists
 	params map[uint64][]CallParam // call-site parameters by return pc
-	// dwarf5 section bases of this unit
-	addrBase, loclistsBase int64
+	addrBase int64 // DW_AT_addr_base: this unit's part of .debug_addr
 }
 
 func (t *Table) loadCU(off dwarf.Offset) *cuInfo {
@@ -112,7 +111,6 @@ func (t *Table) parseCU(off dwarf.Offset) (cu *cuInfo) {
 	cu = &cuInfo{t: t, dies: map[dwarf.Offset]*dieInfo{}, byName: map[dwarf.Offset]string{}, off: off, params: map[uint64][]CallParam{}}
 	cu.base, _ = top.Val(dwarf.AttrLowpc).(uint64)
 	cu.addrBase, _ = top.Val(dwarf.AttrAddrBase).(int64)
-	cu.loclistsBase, _ = top.Val(dwarf.AttrLoclistsBase).(int64)
 	if lang, ok := top.Val(dwarf.AttrLanguage).(int64); ok {
 		switch lang {
 		case 0x1, 0x2, 0xc, 0x1d, 0x2c: // DW_LANG_C89, C, C99, C11, C17
