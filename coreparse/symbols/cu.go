@@ -66,17 +66,17 @@ type funcRange struct {
 
 // cuInfo is one parsed compile unit.
 type cuInfo struct {
-	t      *Table
-	dies   map[dwarf.Offset]*dieInfo
-	funcs  []funcRange // sorted by lo
-	lines  []lineRow   // sorted by address, end-of-sequence rows first at an address
-	files  []*dwarf.LineFile
-	byName map[dwarf.Offset]string
-	isC    bool // a C unit: gdb names functions by their linkage (assembler) name when there is one
-	off    dwarf.Offset
-	base   uint64                 // the unit's base address (DW_AT_low_pc) for location lists
-	params map[uint64][]CallParam // call-site parameters by return pc
-	addrBase int64 // DW_AT_addr_base: this unit's part of .debug_addr
+	t        *Table
+	dies     map[dwarf.Offset]*dieInfo
+	funcs    []funcRange // sorted by lo
+	lines    []lineRow   // sorted by address, end-of-sequence rows first at an address
+	files    []*dwarf.LineFile
+	byName   map[dwarf.Offset]string
+	isC      bool // a C unit: gdb names functions by their linkage (assembler) name when there is one
+	off      dwarf.Offset
+	base     uint64                 // the unit's base address (DW_AT_low_pc) for location lists
+	params   map[uint64][]CallParam // call-site parameters by return pc
+	addrBase int64                  // DW_AT_addr_base: this unit's part of .debug_addr
 }
 
 func (t *Table) loadCU(off dwarf.Offset) *cuInfo {
