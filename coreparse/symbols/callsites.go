@@ -72,19 +72,11 @@ func (t *Table) resolveTarget(cu *cuInfo, o dwarf.Offset) (uint64, string) {
 	if !cu.isC {
 		d = nil // see symbolName
 	}
-	for hops := 0; d != nil && hops < 8; hops++ {
+	for hops := 0; d != nil && hops < 8; hops, d = hops+1, cu.referenced(d) {
 		if d.name != "" {
 			if s, ok := t.lookupFunc(d.name); ok {
 				return s.Value, name
 			}
-		}
-		switch {
-		case d.origin != 0:
-			d = cu.die(d.origin)
-		case d.spec != 0:
-			d = cu.die(d.spec)
-		default:
-			d = nil
 		}
 	}
 	return 0, name
@@ -107,17 +99,9 @@ func (cu *cuInfo) symbolName(o dwarf.Offset) string {
 		return ""
 	}
 	d := cu.die(o)
-	for hops := 0; d != nil && hops < 8; hops++ {
+	for hops := 0; d != nil && hops < 8; hops, d = hops+1, cu.referenced(d) {
 		if d.name != "" {
 			return d.name
-		}
-		switch {
-		case d.origin != 0:
-			d = cu.die(d.origin)
-		case d.spec != 0:
-			d = cu.die(d.spec)
-		default:
-			d = nil
 		}
 	}
 	return ""

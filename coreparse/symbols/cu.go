@@ -374,17 +374,7 @@ func (cu *cuInfo) name(off dwarf.Offset) (name, linkage string) {
 		if name == "" {
 			name = d.name
 		}
-		var next dwarf.Offset
-		switch {
-		case d.origin != 0:
-			next = d.origin
-		case d.spec != 0:
-			next = d.spec
-		}
-		if next == 0 {
-			break
-		}
-		nd := cu.die(next)
+		nd := cu.referenced(d)
 		if nd == nil {
 			break
 		}
@@ -441,20 +431,24 @@ func (cu *cuInfo) name(off dwarf.Offset) (name, linkage string) {
 
 func (cu *cuInfo) linkage(off dwarf.Offset) string {
 	d := cu.die(off)
-	for hops := 0; d != nil && hops < 16; hops++ {
+	for hops := 0; d != nil && hops < 16; hops, d = hops+1, cu.referenced(d) {
 		if d.linkage != "" {
 			return d.linkage
 		}
-		switch {
-		case d.origin != 0:
-			d = cu.die(d.origin)
-		case d.spec != 0:
-			d = cu.die(d.spec)
-		default:
-			return ""
-		}
 	}
 	return ""
+}
+
+// referenced is the DIE a DIE borrows its name from: its
+// DW_AT_abstract_origin, else its DW_AT_specification; nil when none.
+func (cu *cuInfo) referenced(d *dieInfo) *dieInfo {
+	switch {
+	case d.origin != 0:
+		return cu.die(d.origin)
+	case d.spec != 0:
+		return cu.die(d.spec)
+	}
+	return nil
 }
 
 // attrMIPSLinkageName is DW_AT_MIPS_linkage_name, older GCC's linkage name.
