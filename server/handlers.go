@@ -145,9 +145,9 @@ func (s *session) variables(r *dap.VariablesRequest) {
 			out = append(out, st.variable(v, hex))
 		}
 	case "registers":
-		_, fs, err := st.frame(ref.frame)
+		fr, fs, err := st.frame(ref.frame)
 		if err == nil {
-			f := fs[st.frames[ref.frame-1].index]
+			f := fs[fr.index]
 			for i := 0; i < unwind.NumRegs; i++ {
 				v, ok := f.Raw.Regs.Get(i)
 				val := "<not saved>"
