@@ -5,7 +5,7 @@ ifeq ($(origin GO),undefined)
 GO := $(shell scripts/setup.sh | tail -n1)
 endif
 
-.PHONY: all setup build fixtures demo test vet bench bench-dap clean
+.PHONY: all setup build fixtures demo test test-go test-ext vet bench bench-dap clean
 
 all: build
 
@@ -28,9 +28,17 @@ vet: setup
 	$(GO) vet ./...
 	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { gofmt -l $$(git ls-files '*.go'); echo "gofmt: files above need formatting"; exit 1; }
 
-# Every test: Go unit and differential tests (gdb as the oracle) on real cores.
-test: build fixtures vet
+# Every test: Go unit and differential tests (gdb as the oracle) on real
+# cores, then the tests that live with the VS Code extension (node).
+test: test-go test-ext
+
+test-go: build fixtures vet
 	$(GO) test -count=1 -timeout 40m ./...
+
+# vscode-ext: Microsoft's DebugClient drives bin/dsecore dap on the fixtures.
+test-ext: build fixtures
+	cd vscode-ext && npm ci --no-audit --no-fund
+	dir=$$($(GO) run ./internal/fixture/fixturectl) && cd vscode-ext && DSECORE=$(CURDIR)/bin/dsecore DSECORE_FIXTURES=$$dir npm test
 
 bench: build
 	scripts/bench.sh $$($(GO) run ./internal/fixture/fixturectl)

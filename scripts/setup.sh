@@ -17,6 +17,11 @@ pkg_installed() { dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q "insta
 for p in g++ make gdb libc6-dbg libboost-dev libboost-context-dev elfutils binutils lldb-16 python3 git ca-certificates time; do
 	pkg_installed "$p" || need_pkgs+=("$p")
 done
+# Node.js and npm run the tests that live with the VS Code extension; the
+# machine's own node (20 or newer) is used when there is one.
+if ! have node || ! have npm; then
+	for p in nodejs npm; do pkg_installed "$p" || need_pkgs+=("$p"); done
+fi
 if ((${#need_pkgs[@]})); then
 	echo "setup: installing ${need_pkgs[*]}" >&2
 	export DEBIAN_FRONTEND=noninteractive

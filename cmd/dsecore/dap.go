@@ -28,14 +28,15 @@ task, their stacks, variables, registers and the fault analysis.`,
 			if addr == "" {
 				return server.Serve(os.Stdin, os.Stdout)
 			}
-			if strings.HasPrefix(addr, ":") {
-				addr = "127.0.0.1" + addr
-			}
+			addr = listenAddr(addr)
 			l, err := net.Listen("tcp", addr)
 			if err != nil {
 				return err
 			}
 			fmt.Fprintf(cmd.ErrOrStderr(), "dsecore dap: listening on %s\n", l.Addr())
+			if host, _, _ := net.SplitHostPort(addr); !isLoopback(host) {
+				fmt.Fprintf(cmd.ErrOrStderr(), "dsecore dap: warning: %s is not a loopback address: anyone who can reach it can read the core's memory\n", host)
+			}
 			for {
 				c, err := l.Accept()
 				if err != nil {
@@ -50,6 +51,26 @@ task, their stacks, variables, registers and the fault analysis.`,
 			}
 		},
 	}
-	cmd.Flags().String("listen", "", "serve on TCP at this address (host:port; \":port\" means 127.0.0.1)")
+	cmd.Flags().String("listen", "", "serve on TCP at this address (host:port; \":port\" or a bare port means 127.0.0.1)")
 	return cmd
+}
+
+// listenAddr completes a --listen value: a bare port or ":port" listens on
+// the loopback address only.
+func listenAddr(addr string) string {
+	if !strings.Contains(addr, ":") {
+		return "127.0.0.1:" + addr
+	}
+	if strings.HasPrefix(addr, ":") {
+		return "127.0.0.1" + addr
+	}
+	return addr
+}
+
+func isLoopback(host string) bool {
+	if host == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
 }

@@ -379,3 +379,17 @@ func TestDAPBadInput(t *testing.T) {
 		t.Errorf("a broken stream should exit non-zero")
 	}
 }
+
+// TestDAPListenAddr: --listen stays on loopback unless told otherwise.
+func TestDAPListenAddr(t *testing.T) {
+	for in, want := range map[string]string{"4711": "127.0.0.1:4711", ":4711": "127.0.0.1:4711", "0.0.0.0:4711": "0.0.0.0:4711", "[::1]:9": "[::1]:9"} {
+		if got := listenAddr(in); got != want {
+			t.Errorf("listenAddr(%q) = %q, want %q", in, got, want)
+		}
+	}
+	for host, want := range map[string]bool{"127.0.0.1": true, "::1": true, "localhost": true, "0.0.0.0": false, "10.1.2.3": false} {
+		if isLoopback(host) != want {
+			t.Errorf("isLoopback(%q) = %v", host, !want)
+		}
+	}
+}

@@ -1,0 +1,153 @@
+// DAP-level tests from outside Go: Microsoft's DebugClient (the harness VS
+// Code's own debug adapters are tested with) drives the real `dsecore dap` on
+// the field-crash fixture core, over stdio and over TCP.
+//
+// DSECORE names the binary, DSECORE_FIXTURES the fixture tree
+// (`go run ./internal/fixture/fixturectl` prints it); `make test` sets both.
+import { test, before } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { readFileSync, existsSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { once } from 'node:events';
+import { DebugClient } from '@vscode/debugadapter-testsupport';
+
+const bin = resolve(process.env.DSECORE ?? '../bin/dsecore');
+const fixtures = process.env.DSECORE_FIXTURES;
+let sc; // the field-crash scenario: core, executable, expected.json
+
+before(() => {
+  assert.ok(existsSync(bin), `dsecore binary not found at ${bin} (set DSECORE)`);
+  assert.ok(fixtures && existsSync(join(fixtures, 'field-crash', 'core')),
+    'DSECORE_FIXTURES must name the built fixture tree (make test sets it)');
+  const dir = join(fixtures, 'field-crash');
+  sc = {
+    dir,
+    core: join(dir, 'core'),
+    exe: join(fixtures, 'bin', 'ceph-dse'),
+    expected: JSON.parse(readFileSync(join(dir, 'expected.json'), 'utf8')),
+  };
+});
+
+const hex16 = (s) => '0x' + BigInt(s).toString(16).padStart(16, '0');
+
+// session runs the whole sequence a client runs on a core and asserts what a
+// person debugging the crash looks at.
+async function session(dc) {
+  dc.defaultTimeout = 60000;
+  const init = await dc.initializeRequest({ adapterID: 'dsecore', linesStartAt1: true, columnsStartAt1: true, pathFormat: 'path', supportsProgressReporting: true });
+  assert.equal(init.body.supportsConfigurationDoneRequest, true);
+  assert.equal(init.body.supportsDisassembleRequest, true);
+  assert.equal(init.body.supportsSetVariable ?? false, false);
+  assert.deepEqual(init.body.exceptionBreakpointFilters, []);
+
+  const initialized = dc.waitForEvent('initialized');
+  const launch = await dc.launchRequest({ coreFile: sc.core, program: sc.exe, logFiles: [sc.dir], showTasks: 'all' });
+  assert.equal(launch.success, true);
+  await initialized;
+  const stopped = dc.waitForEvent('stopped');
+  await dc.configurationDoneRequest();
+  const ev = (await stopped).body;
+  const lwp = sc.expected.crash_lwp;
+  assert.equal(ev.reason, 'exception');
+  assert.equal(ev.allThreadsStopped, true);
+  assert.equal(ev.threadId, lwp);
+  assert.equal(ev.description, 'SIGSEGV (SEGV_MAPERR) at 0x0 in dm_hash_node_t::clear()');
+
+  // A core never runs.
+  const cont = await dc.continueRequest({ threadId: lwp }).then(() => null, (e) => e);
+  assert.match(String(cont?.message), /core/);
+
+  // Threads: every LWP with its Processer name, and every task.
+  const threads = (await dc.threadsRequest()).body.threads;
+  assert.equal(threads.length, sc.expected.threads.length + sc.expected.tasks.length);
+  const crash = threads.find((t) => t.id === lwp);
+  assert.equal(crash.name, `LWP ${lwp} Processer_5`);
+  const task15 = threads.find((t) => t.name.startsWith('task 15 [wait]'));
+  assert.ok(task15 && task15.id >= 2 ** 30, `task 15 in ${JSON.stringify(threads.map((t) => t.name))}`);
+
+  // The crashing stack, first page: raise, handler, signal frame, the inlined
+  // list code, clear().
+  const st = (await dc.stackTraceRequest({ threadId: lwp, startFrame: 0, levels: 6 })).body;
+  assert.ok(st.totalFrames >= 15, `totalFrames ${st.totalFrames}`);
+  assert.equal(st.stackFrames.length, 6);
+  const fr = st.stackFrames;
+  assert.equal(fr[2].name, '<signal handler called>');
+  assert.equal(fr[2].presentationHint, 'label');
+  assert.equal(fr[3].name, 'boost::intrusive::list_node_traits<void*>::get_next [inlined]');
+  const clear = fr[5];
+  assert.equal(clear.name, 'dm_hash_node_t::clear');
+  assert.equal(clear.line, 42);
+  assert.match(clear.source.path, /dcache\/dm\.cc$/);
+  assert.equal(clear.instructionPointerReference, sc.expected.fault_ip);
+  const rest = (await dc.stackTraceRequest({ threadId: lwp, startFrame: 6, levels: 50 })).body.stackFrames;
+  assert.deepEqual(rest.slice(0, 2).map((f) => f.name), ['lsm_release_all_csdobj', 'lsm_destroy']);
+
+  // Scopes and variables of clear().
+  const scopes = (await dc.scopesRequest({ frameId: clear.id })).body.scopes;
+  assert.deepEqual(scopes.map((s) => s.name).sort(), ['Arguments', 'Fault analysis', 'Locals', 'Registers']);
+  const ref = (name) => scopes.find((s) => s.name === name).variablesReference;
+  const vars = async (r) => Object.fromEntries((await dc.variablesRequest({ variablesReference: r })).body.variables.map((v) => [v.name, v]));
+  const args = await vars(ref('Arguments'));
+  assert.equal(args.this.value, sc.expected.node);
+  assert.equal(args.this.memoryReference, sc.expected.node);
+  const node = await vars(args.this.variablesReference);
+  assert.equal(node.refcount.value, '2');
+  assert.equal(node.objs.value, 'size=0 (size_ says -1)');
+  const regs = await vars(ref('Registers'));
+  assert.equal(regs.rbx.value, hex16(0));
+  assert.equal(regs.rbp.value, hex16(sc.expected.fault_regs.rbp));
+  const analysis = await vars(ref('Fault analysis'));
+  assert.match(analysis.verdict.value, /concurrent destruction/);
+
+  // Evaluate: a member path, a register, a cast to a program type, a repl command.
+  const evaluate = async (expression, context) => (await dc.evaluateRequest({ expression, frameId: clear.id, context })).body;
+  assert.equal((await evaluate('this->objs.data_.root_plus_size_.size_', 'watch')).result, '18446744073709551615');
+  assert.equal((await evaluate('$rbx', 'repl')).result, '0');
+  const obj0 = sc.expected.objs[0];
+  const cast = await evaluate(`*(dm_obj_t *)(${obj0.hook} - 0x130)`, 'hover');
+  assert.equal(cast.memoryReference, obj0.address);
+  assert.ok(cast.variablesReference > 0);
+  assert.match((await evaluate('bt', 'repl')).result, /dm_hash_node_t::clear at .*dm\.cc:42/);
+
+  // The suspended task that raced on the same node.
+  const ts = (await dc.stackTraceRequest({ threadId: task15.id })).body.stackFrames;
+  assert.equal(ts[0].name, 'co::Processer::SwapOut');
+  assert.ok(ts.some((f) => f.name === 'lsm_release_all_csdobj'), ts.map((f) => f.name).join(', '));
+}
+
+test('stdio: launch → stopped → threads → stackTrace → scopes → variables → evaluate', async () => {
+  const dc = new DebugClient(bin, 'dap', 'dsecore', {}, true);
+  await dc.start();
+  try {
+    await session(dc);
+  } finally {
+    await dc.stop();
+  }
+});
+
+test('tcp: the same session through dsecore dap --listen 127.0.0.1:0', async () => {
+  const server = spawn(bin, ['dap', '--listen', '127.0.0.1:0'], { stdio: ['ignore', 'ignore', 'pipe'] });
+  try {
+    let err = '';
+    server.stderr.setEncoding('utf8');
+    const port = await new Promise((res, rej) => {
+      server.stderr.on('data', (d) => {
+        err += d;
+        const m = /listening on 127\.0\.0\.1:(\d+)/.exec(err);
+        if (m) res(Number(m[1]));
+      });
+      server.on('exit', (code) => rej(new Error(`dsecore dap --listen exited ${code}: ${err}`)));
+    });
+    const dc = new DebugClient(bin, 'dap', 'dsecore');
+    await dc.start(port);
+    try {
+      await session(dc);
+    } finally {
+      await dc.stop();
+    }
+  } finally {
+    server.kill();
+    await once(server, 'exit').catch(() => {});
+  }
+});
