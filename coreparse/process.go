@@ -19,6 +19,7 @@ package coreparse
 import (
 	"errors"
 	"fmt"
+	"sync"
 
 	"github.com/dsecore/dsecore/coreparse/corefile"
 	"github.com/dsecore/dsecore/coreparse/disasm"
@@ -49,6 +50,7 @@ type Process struct {
 	exeImage  *elfImage
 	loadOrder []*Module // the dynamic linker's order (link_map), the executable first
 	tls       tlsLayout
+	tailMemo  sync.Map // [callee pc, exact, caller pc] → tailCalls' answer
 }
 
 // Thread is one OS thread of the crashed process.
@@ -217,6 +219,16 @@ func (p *Process) Unwind(regs unwind.Regs) ([]unwind.Frame, error) {
 	return u.Unwind(regs)
 }
 
+// UnwindN is Unwind limited to the innermost n physical frames (n <= 0: the
+// configured limit): for a glance at the top of many stacks.
+func (p *Process) UnwindN(regs unwind.Regs, n int) ([]unwind.Frame, error) {
+	if n <= 0 || n > p.opts.MaxFrames {
+		n = p.opts.MaxFrames
+	}
+	u := &unwind.Unwinder{Mem: p.Core, FindFDE: p.findFDE, MaxFrames: n, FuncStart: p.funcStart}
+	return u.Unwind(regs)
+}
+
 // Backtrace unwinds a thread and symbolizes it.
 func (p *Process) Backtrace(t *Thread) ([]Frame, error) {
 	raw, err := p.Unwind(t.Regs)
@@ -318,6 +330,19 @@ func (p *Process) callTarget(m *Module, s symbols.CallSite) uint64 {
 // missing frames. It returns their pcs (the return address of each tail
 // call site), innermost first; nil when there is none or it is ambiguous.
 func (p *Process) tailCalls(callee, caller *unwind.Frame) []uint64 {
+	k := [3]uint64{callee.PC, 0, caller.PC}
+	if callee.Exact {
+		k[1] = 1
+	}
+	if v, ok := p.tailMemo.Load(k); ok {
+		return v.([]uint64)
+	}
+	out := p.tailCallsUncached(callee, caller)
+	p.tailMemo.Store(k, out)
+	return out
+}
+
+func (p *Process) tailCallsUncached(callee, caller *unwind.Frame) []uint64 {
 	cm := p.ModuleAt(caller.PC - 1)
 	if cm == nil || cm.Syms == nil || caller.PC < cm.Bias {
 		return nil

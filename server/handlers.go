@@ -97,7 +97,7 @@ func (s *session) scopes(r *dap.ScopesRequest) {
 			scopes = append(scopes, dap.Scope{Name: "Registers", PresentationHint: "registers", VariablesReference: st.handle(varRef{kind: "registers", frame: r.Arguments.FrameId})})
 		}
 	}
-	if fr.thread == st.crashThreadID() && st.an != nil && st.an.Verdict != "" {
+	if fr.thread == st.crashThreadID() && st.analysis().Verdict != "" {
 		// On the fault frame and its inline levels.
 		fi := faultFrameIndex(fs)
 		if fr.index >= fi && fs[fr.index].Raw == fs[fi].Raw {
@@ -325,7 +325,7 @@ func (s *session) command(line string, frameID int) (string, bool) {
 		}
 		return b.String(), true
 	case line == "analysis":
-		a := st.an
+		a := st.analysis()
 		fmt.Fprintf(&b, "Verdict (confidence %s): %s\n", a.Confidence, a.Verdict)
 		for _, e := range a.Evidence {
 			fmt.Fprintf(&b, "  - [%s] %s\n", e.Rule, e.Text)
@@ -554,7 +554,7 @@ type rawModulesResponse struct {
 
 func (s *session) exceptionInfo(r *dap.ExceptionInfoRequest) {
 	st := s.st
-	body := dap.ExceptionInfoResponseBody{ExceptionId: "signal", BreakMode: "always", Description: st.an.Verdict}
+	body := dap.ExceptionInfoResponseBody{ExceptionId: "signal", BreakMode: "always", Description: st.analysis().Verdict}
 	if fc := st.p.Fault(); fc != nil && fc.Real != nil {
 		body.ExceptionId = fc.Real.Name
 		body.Details = &dap.ExceptionDetails{Message: fc.Real.Name + " (" + fc.Real.CodeName + ")", TypeName: fc.Real.Name}

@@ -12,6 +12,7 @@ import (
 	"github.com/dsecore/dsecore/analysis/coroutines"
 	"github.com/dsecore/dsecore/analysis/fault"
 	"github.com/dsecore/dsecore/coreparse"
+	"github.com/dsecore/dsecore/coreparse/unwind"
 	"github.com/dsecore/dsecore/coreparse/values"
 	"github.com/dsecore/dsecore/report"
 	"github.com/google/go-dap"
@@ -40,11 +41,12 @@ const taskBase = 1 << 30
 
 // state is an opened core and the handles given to the client.
 type state struct {
-	args LaunchArgs
-	p    *coreparse.Process
-	rt   *coroutines.Runtime
-	an   *fault.Analysis
-	vr   *values.Reader
+	args   LaunchArgs
+	p      *coreparse.Process
+	rt     *coroutines.Runtime
+	an     *fault.Analysis // through analysis()
+	anOnce sync.Once
+	vr     *values.Reader
 
 	mu      sync.Mutex
 	stacks  map[int][]coreparse.Frame // by DAP thread id
@@ -130,8 +132,6 @@ func (s *session) launch(req *dap.Request, raw json.RawMessage) {
 		}
 		warnings = append(warnings, st.rt.Warnings...)
 	}
-	progress("update", "fault analysis")
-	st.an = fault.Analyze(p, st.rt, fault.Options{Logs: a.LogFiles})
 	progress("end", "done")
 	s.st = st
 
@@ -194,11 +194,24 @@ func (s *session) sendStopped() {
 
 // faultFunction is the concrete function of the fault ("dm_hash_node_t::clear").
 func faultFunction(st *state) string {
-	if st.an == nil || st.an.Fault == nil || len(st.an.Fault.Frames) == 0 {
+	fc := st.p.Fault()
+	if fc == nil {
 		return ""
 	}
-	fs := st.an.Fault.Frames
+	fs := st.p.Symbolize([]unwind.Frame{{PC: fc.PC, Exact: true}})
+	if len(fs) == 0 || fs[len(fs)-1].Function == "??" {
+		return ""
+	}
 	return fs[len(fs)-1].Function
+}
+
+// analysis is the fault analysis, made on first use: it unwinds every task,
+// which a client showing the crashing stack should not wait for.
+func (s *state) analysis() *fault.Analysis {
+	s.anOnce.Do(func() {
+		s.an = fault.Analyze(s.p, s.rt, fault.Options{Logs: s.args.LogFiles})
+	})
+	return s.an
 }
 
 // taskThreadID is a task's DAP thread id.
@@ -217,11 +230,11 @@ func (s *state) shownTasks() []*coroutines.Task {
 		return s.rt.Tasks
 	}
 	want := map[int64]bool{}
-	if s.an != nil {
-		for _, h := range s.an.Others {
+	if an := s.analysis(); an != nil {
+		for _, h := range an.Others {
 			want[h.TaskID] = true
 		}
-		for _, h := range s.an.SameCode {
+		for _, h := range an.SameCode {
 			want[h.TaskID] = true
 		}
 	}
@@ -247,7 +260,7 @@ func (s *state) threads() []dap.Thread {
 	}
 	for i, t := range s.shownTasks() {
 		where := t.Func
-		if fs, err := s.taskStack(t); err == nil {
+		if fs, err := s.taskTop(t); err == nil {
 			for _, f := range fs {
 				if !f.Boundary && !strings.HasPrefix(f.Function, "co::") && f.Function != "??" {
 					where = f.Function
@@ -272,6 +285,15 @@ func (s *state) taskStack(t *coroutines.Task) ([]coreparse.Frame, error) {
 		return nil, fmt.Errorf("task %d has no saved context (%s)", t.ID, t.State)
 	}
 	return s.rt.Stack(t)
+}
+
+// taskTop is the top of a task's stack, for its name in the thread list:
+// the first frames only, or the whole stack when it is already unwound.
+func (s *state) taskTop(t *coroutines.Task) ([]coreparse.Frame, error) {
+	if t.SP == 0 && !t.Running {
+		return nil, fmt.Errorf("task %d has no saved context (%s)", t.ID, t.State)
+	}
+	return s.rt.Top(t, 8)
 }
 
 // stack returns a DAP thread's frames.
@@ -459,7 +481,7 @@ func (s *state) loadedSources() []dap.Source {
 
 // analysisJSON is the analysis as inspect --json has it.
 func (s *state) analysisJSON() map[string]any {
-	b, _ := json.Marshal(report.AnalysisDoc(s.an))
+	b, _ := json.Marshal(report.AnalysisDoc(s.analysis()))
 	var m map[string]any
 	json.Unmarshal(b, &m)
 	return m

@@ -14,7 +14,6 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
-	"io"
 	"os"
 	"sort"
 	"sync"
@@ -123,7 +122,7 @@ type Core struct {
 
 	mu       sync.Mutex
 	resolver func(string) (string, bool)
-	opened   map[string]*os.File
+	opened   map[string][]byte // mapped files, read-only mmaps (nil: unavailable)
 }
 
 // ErrUnmapped is wrapped by every error for memory the core cannot supply.
@@ -177,9 +176,9 @@ func NewCore(name string, data []byte) (*Core, error) {
 // Close releases the mapping and any files opened for undumped pages.
 func (c *Core) Close() error {
 	c.mu.Lock()
-	for _, f := range c.opened {
-		if f != nil {
-			f.Close()
+	for _, b := range c.opened {
+		if b != nil {
+			syscall.Munmap(b)
 		}
 	}
 	c.opened = nil
@@ -521,27 +520,40 @@ func (c *Core) readMappedFile(p []byte, addr uint64) (int, error) {
 		return 0, ErrUnmapped
 	}
 	if c.opened == nil {
-		c.opened = map[string]*os.File{}
+		c.opened = map[string][]byte{}
 	}
-	f, seen := c.opened[fm.Path]
+	b, seen := c.opened[fm.Path]
 	if !seen {
 		if local, ok := c.resolver(fm.Path); ok {
-			f, _ = os.Open(local)
+			b = mapFile(local)
 		}
-		c.opened[fm.Path] = f
-	}
-	if f == nil {
-		return 0, ErrUnmapped
+		c.opened[fm.Path] = b
 	}
 	want := min(uint64(len(p)), fm.End-addr)
-	k, err := f.ReadAt(p[:want], int64(fm.Offset+(addr-fm.Start)))
-	if k < int(want) {
-		if err == nil || err == io.EOF {
-			err = ErrUnmapped
-		}
-		return 0, err
+	off := fm.Offset + (addr - fm.Start)
+	if b == nil || off > uint64(len(b)) || uint64(len(b))-off < want {
+		return 0, ErrUnmapped
 	}
-	return k, nil
+	return copy(p[:want], b[off:]), nil
+}
+
+// mapFile maps a whole file read-only (nil when it cannot): code pages the
+// core left out are read from it thousands of times when unwinding tasks.
+func mapFile(path string) []byte {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil
+	}
+	defer f.Close()
+	st, err := f.Stat()
+	if err != nil || !st.Mode().IsRegular() || st.Size() == 0 || st.Size() != int64(int(st.Size())) {
+		return nil
+	}
+	b, err := syscall.Mmap(int(f.Fd()), 0, int(st.Size()), syscall.PROT_READ, syscall.MAP_SHARED)
+	if err != nil {
+		return nil
+	}
+	return b
 }
 
 // ReadUint64 reads a little-endian 64-bit word.

@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
+	"sync"
 
 	"github.com/ianlancetaylor/demangle"
 )
@@ -35,11 +36,20 @@ func Demangle(name string) string {
 		// "_Z…@plt", "_Z…@@GLIBCXX_3.4": demangle the name, keep the suffix.
 		return Demangle(name[:i]) + name[i:]
 	}
-	if d, err := demangle.ToString(name); err == nil {
-		return d
+	if d, ok := demangled.Load(name); ok {
+		return d.(string)
 	}
-	return name
+	d, err := demangle.ToString(name)
+	if err != nil {
+		d = name
+	}
+	demangled.Store(name, d)
+	return d
 }
+
+// demangled caches Demangle: the same names come back for every frame of
+// every stack.
+var demangled sync.Map
 
 // demangleNoParams is the name as gdb names a frame: no parameter list.
 func demangleNoParams(name string) string {

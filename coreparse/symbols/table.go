@@ -33,6 +33,10 @@ type Table struct {
 
 	types typeIndex
 
+	// locMemo remembers locate's answers by address: thousands of task
+	// stacks share a few dozen return addresses.
+	locMemo sync.Map // locKey → []Location
+
 	mu       sync.Mutex
 	cuCache  map[dwarf.Offset]*cuInfo
 	warnings []string
@@ -187,7 +191,22 @@ func (t *Table) Locate(addr uint64) []Location { return t.locate(addr, true) }
 // at one address (the last row, where gdb prefers a statement row).
 func (t *Table) LocateAddr2line(addr uint64) []Location { return t.locate(addr, false) }
 
+type locKey struct {
+	addr     uint64
+	gdbStyle bool
+}
+
 func (t *Table) locate(addr uint64, gdbStyle bool) []Location {
+	k := locKey{addr, gdbStyle}
+	if v, ok := t.locMemo.Load(k); ok {
+		return append([]Location(nil), v.([]Location)...)
+	}
+	locs := t.locateUncached(addr, gdbStyle)
+	t.locMemo.Store(k, append([]Location(nil), locs...))
+	return locs
+}
+
+func (t *Table) locateUncached(addr uint64, gdbStyle bool) []Location {
 	if cu := t.cuFor(addr); cu != nil {
 		if locs := cu.locate(addr, gdbStyle); len(locs) > 0 {
 			return locs
