@@ -7,6 +7,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"runtime/pprof"
 	"strings"
 
 	"github.com/dsecore/dsecore/analysis/coroutines"
@@ -21,7 +22,8 @@ import (
 var config = viper.New()
 
 func newRootCmd() *cobra.Command {
-	var cfgFile string
+	var cfgFile, cpuProfile string
+	var stopProfile func()
 	root := &cobra.Command{
 		Use:   "dsecore",
 		Short: "Post-mortem debugger backend for ceph-dse crash dumps",
@@ -39,10 +41,28 @@ and a dsecore.yaml (./dsecore.yaml or ~/.config/dsecore/dsecore.yaml), e.g.
 		SilenceUsage:  true,
 		SilenceErrors: true,
 		PersistentPreRunE: func(cmd *cobra.Command, args []string) error {
+			if cpuProfile != "" {
+				f, err := os.Create(cpuProfile)
+				if err != nil {
+					return err
+				}
+				if err := pprof.StartCPUProfile(f); err != nil {
+					f.Close()
+					return err
+				}
+				stopProfile = func() { pprof.StopCPUProfile(); f.Close() }
+			}
 			return loadConfig(cmd, cfgFile)
+		},
+		PersistentPostRun: func(cmd *cobra.Command, args []string) {
+			if stopProfile != nil {
+				stopProfile()
+			}
 		},
 	}
 	root.PersistentFlags().StringVar(&cfgFile, "config", "", "config file (default ./dsecore.yaml, then ~/.config/dsecore/dsecore.yaml)")
+	root.PersistentFlags().StringVar(&cpuProfile, "cpuprofile", "", "write a CPU profile (go tool pprof) of this command to the file")
+	root.PersistentFlags().MarkHidden("cpuprofile")
 	root.AddCommand(newBtCmd(), newInspectCmd(), newSymbolizeCmd(), newTasksCmd(), newDapCmd())
 	return root
 }
