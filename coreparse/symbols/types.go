@@ -61,6 +61,9 @@ type typeIndex struct {
 	ptrTo  map[dwarf.Offset]dwarf.Offset
 	vars   map[string]Global // global variables by qualified and by plain name
 	mu     sync.Mutex
+
+	normOnce sync.Once
+	byNorm   map[string]dwarf.Offset // byName under NormalizeTypeName
 }
 
 // LookupType finds a complete (not declaration-only) struct, class, union,
@@ -68,11 +71,53 @@ type typeIndex struct {
 func (t *Table) LookupType(name string) (*Type, bool) {
 	t.types.once.Do(t.indexTypes)
 	off, ok := t.types.byName[name]
+	if !ok && strings.ContainsAny(name, "<,*& ") {
+		// Template arguments as a person types them: "list_node<void *>"
+		// for GCC's "list_node<void*>", "unsigned long" spelled either way.
+		t.types.normOnce.Do(func() {
+			t.types.byNorm = make(map[string]dwarf.Offset, len(t.types.byName))
+			for n, o := range t.types.byName {
+				t.types.byNorm[NormalizeTypeName(n)] = o
+			}
+		})
+		off, ok = t.types.byNorm[NormalizeTypeName(name)]
+	}
 	if !ok {
 		return nil, false
 	}
 	ty, err := t.TypeAt(off)
 	return ty, err == nil
+}
+
+// NormalizeTypeName is a C++ type name with its spelling differences
+// removed: spaces only between two identifier characters, and "unsigned
+// long" as GCC writes it ("long unsigned int").
+func NormalizeTypeName(name string) string {
+	for _, r := range [][2]string{{"unsigned long long", "long long unsigned int"}, {"unsigned long", "long unsigned int"}, {"unsigned int", "unsigned int"}, {"unsigned char", "unsigned char"}, {"unsigned short", "short unsigned int"}} {
+		if strings.Contains(name, r[0]) && !strings.Contains(name, r[1]) {
+			name = strings.ReplaceAll(name, r[0], r[1])
+		}
+	}
+	ident := func(c byte) bool {
+		return c == '_' || c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9'
+	}
+	var b strings.Builder
+	for i := 0; i < len(name); i++ {
+		c := name[i]
+		if c == ' ' {
+			j := i
+			for j < len(name) && name[j] == ' ' {
+				j++
+			}
+			if b.Len() > 0 && j < len(name) && ident(b.String()[b.Len()-1]) && ident(name[j]) {
+				b.WriteByte(' ')
+			}
+			i = j - 1
+			continue
+		}
+		b.WriteByte(c)
+	}
+	return b.String()
 }
 
 func (t *Table) indexTypes() {

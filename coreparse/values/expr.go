@@ -150,6 +150,19 @@ func (p *parser) typeAt() (*symbols.Table, dwarf.Offset, int, bool) {
 		p.pos = save
 		return nil, 0, 0, false
 	}
+	// Template arguments and what follows them ("list<T>::node").
+	for p.peek() == "<" {
+		args, ok := p.templateArgs()
+		if !ok {
+			p.pos = save
+			return nil, 0, 0, false
+		}
+		name += args
+		if p.peek() == "::" {
+			p.next()
+			name += "::" + p.next()
+		}
+	}
 	t, off := p.r.lookupType(name)
 	if t == nil {
 		p.pos = save
@@ -161,6 +174,37 @@ func (p *parser) typeAt() (*symbols.Table, dwarf.Offset, int, bool) {
 		stars++
 	}
 	return t, off, stars, true
+}
+
+// templateArgs reads "<…>" with nested brackets and returns it spelled with
+// spaces only between identifiers.
+func (p *parser) templateArgs() (string, bool) {
+	var b strings.Builder
+	depth := 0
+	for {
+		t := p.next()
+		switch t {
+		case "":
+			return "", false
+		case "<":
+			depth++
+		case ">":
+			depth--
+		case ">>":
+			depth -= 2
+		}
+		if b.Len() > 0 && isIdentByte(b.String()[b.Len()-1]) && t != "" && isIdentByte(t[0]) {
+			b.WriteByte(' ')
+		}
+		b.WriteString(t)
+		if depth <= 0 {
+			return b.String(), depth == 0
+		}
+	}
+}
+
+func isIdentByte(c byte) bool {
+	return c == '_' || c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9'
 }
 
 func (p *parser) unary() *Value {

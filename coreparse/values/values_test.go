@@ -147,6 +147,9 @@ func TestEval(t *testing.T) {
 		{"&(*(dm_obj_t *)(" + obj0["hook"].(string) + " - 0x130)).hook == " + obj0["hook"].(string), "1"},
 		{"&((dm_obj_t *)" + obj0["address"].(string) + ")->hook", obj0["hook"].(string)},
 		{"lsm4.engine_id", "4"},
+		// Template type names, spelled as a person types them.
+		{"sizeof(boost::intrusive::list_node<void *>)", "16"},
+		{"((boost::intrusive::list_node<void*> *)(" + node + " + 0x20))->next_ == " + node + " + 0x20", "1"},
 		{"lsm4.node == this", "1"},
 		{"((dm_obj_t *)0x10) + 1", ""}, // pointer arithmetic scales: checked below
 	}
