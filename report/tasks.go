@@ -5,25 +5,30 @@ import (
 
 	"github.com/dsecore/dsecore/analysis/coroutines"
 	"github.com/dsecore/dsecore/coreparse"
+	"github.com/dsecore/dsecore/coreparse/unwind"
 )
 
 // Task is one coroutine in a document.
 type Task struct {
-	ID        int64   `json:"id"` // -1: found by scan, the runtime's id unknown
-	State     string  `json:"state"`
-	Processer int     `json:"processer"` // -1 when unknown
-	Running   bool    `json:"running,omitempty"`
-	LWP       int     `json:"lwp,omitempty"` // the thread running it
-	FoundBy   string  `json:"found_by"`      // "profile", "scan", "profile+scan"
-	Address   string  `json:"address,omitempty"`
-	SP        string  `json:"sp,omitempty"` // saved stack pointer
-	Func      string  `json:"func,omitempty"`
-	File      string  `json:"file,omitempty"`
-	Line      int     `json:"line,omitempty"`
-	Queue     string  `json:"queue,omitempty"`
-	Top       string  `json:"top,omitempty"` // the first frame outside the runtime's switching code
-	Frames    []Frame `json:"frames"`
-	Error     string  `json:"error,omitempty"`
+	ID        int64  `json:"id"` // -1: found by scan, the runtime's id unknown
+	State     string `json:"state"`
+	Processer int    `json:"processer"` // -1 when unknown
+	Running   bool   `json:"running,omitempty"`
+	LWP       int    `json:"lwp,omitempty"` // the thread running it
+	FoundBy   string `json:"found_by"`      // "profile", "scan", "profile+scan"
+	Address   string `json:"address,omitempty"`
+	SP        string `json:"sp,omitempty"` // saved stack pointer
+	// SavedRegs is a switched-out task's saved context as a debugger
+	// resumes it: rip (where it continues), rsp, and the callee-saved
+	// registers the switch routine pushed.
+	SavedRegs map[string]string `json:"saved_regs,omitempty"`
+	Func      string            `json:"func,omitempty"`
+	File      string            `json:"file,omitempty"`
+	Line      int               `json:"line,omitempty"`
+	Queue     string            `json:"queue,omitempty"`
+	Top       string            `json:"top,omitempty"` // the first frame outside the runtime's switching code
+	Frames    []Frame           `json:"frames"`
+	Error     string            `json:"error,omitempty"`
 }
 
 // Processer is one Processer in a document.
@@ -53,6 +58,14 @@ func TaskDoc(rt *coroutines.Runtime, t *coroutines.Task, withFrames bool) Task {
 	}
 	if t.SP != 0 && !t.Running {
 		d.SP = Hex(t.SP)
+		if regs, err := rt.SavedRegs(t); err == nil {
+			d.SavedRegs = map[string]string{}
+			for n := 0; n < len(regs.V); n++ {
+				if v, ok := regs.Get(n); ok {
+					d.SavedRegs[unwind.RegName(n)] = Hex(v)
+				}
+			}
+		}
 	}
 	if t.Thread != nil {
 		d.LWP = t.Thread.LWP

@@ -6,6 +6,7 @@ import (
 	"strings"
 
 	"github.com/dsecore/dsecore/coreparse"
+	"github.com/dsecore/dsecore/coreparse/unwind"
 )
 
 // ErrNoStack is returned for tasks that have no stack to show: never
@@ -43,6 +44,15 @@ func (rt *Runtime) Stack(t *Task) ([]coreparse.Frame, error) {
 		return nil, ErrNoStack
 	}
 	return rt.contextStack(t.SP)
+}
+
+// SavedRegs is a switched-out task's saved context: the callee-saved
+// registers, the resume address (rip) and the stack pointer after the switch.
+func (rt *Runtime) SavedRegs(t *Task) (unwind.Regs, error) {
+	if t.Running || t.SP == 0 {
+		return unwind.Regs{}, ErrNoStack
+	}
+	return SavedRegs(rt.p, rt.prof.Layout, t.SP)
 }
 
 // Top is the innermost frames of a task's stack (at least n physical frames
