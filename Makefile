@@ -26,6 +26,7 @@ demo: build
 
 vet: setup
 	$(GO) vet ./...
+	python3 -c 'import ast,sys; ast.parse(open(sys.argv[1]).read(), sys.argv[1])' gdbscript/dsecore.py
 	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { gofmt -l $$(git ls-files '*.go'); echo "gofmt: files above need formatting"; exit 1; }
 
 # Every test: Go unit and differential tests (gdb as the oracle) on real
