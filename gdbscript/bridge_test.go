@@ -255,11 +255,11 @@ func TestTaskFrame(t *testing.T) {
 	)
 	fr := after(out, "==frame==")
 	mustContain(t, "frames", fr,
-		"lsm_release_all_csdobj (lsm=",         // frame function …
-		"lsm = ",                               // info args
-		"lsm_destroy",                          // up
-		"node = "+node,                         // info args in release_wait
-		"refcount = 2",                         // p *node
+		"lsm_release_all_csdobj (lsm=", // frame function …
+		"lsm = ",                       // info args
+		"lsm_destroy",                  // up
+		"node = "+node,                 // info args in release_wait
+		"refcount = 2",                 // p *node
 		"objs = boost::intrusive::list of dm_obj_t, 0 elements (size_ says -1)",
 		"$2 = boost::intrusive::list of dm_obj_t, 0 elements (size_ says -1) [header prev_ = ",
 	)
