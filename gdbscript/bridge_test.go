@@ -274,7 +274,12 @@ func TestTaskFrame(t *testing.T) {
 // names every LWP.
 func TestBtAndThreads(t *testing.T) {
 	sc := fixture.Get(t).Scenario(t, fixture.FieldCrash)
-	out := gdb(t, sc, nil, "echo ==bt==\\n", "dse bt 1", "echo ==after==\\n", "bt 1", "echo ==threads==\\n", "dse threads")
+	out := gdb(t, sc, nil, "echo ==complete==\\n", "complete dse bt 1", "echo ==bt==\\n", "dse bt 1", "echo ==after==\\n", "bt 1", "echo ==threads==\\n", "dse threads")
+	comp := after(out, "==complete==")
+	comp = comp[:strings.Index(comp, "==bt==")]
+	if strings.Fields(comp)[0] != "dse" || strings.Count(comp, "dse bt 1") != 11 || !strings.Contains(comp, "dse bt 19\n") {
+		t.Errorf("complete dse bt 1 (tasks 1, 10-19):\n%s", comp)
+	}
 	bt := after(out, "==bt==")
 	mustContain(t, "dse bt 1", bt[:strings.Index(bt, "==after==")], "Task 1 (block):", "in co::Processer::SwapOut", "(anonymous namespace)::sleeper_body", "co::Task::StaticRun")
 	a := after(out, "==after==")
