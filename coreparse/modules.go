@@ -265,6 +265,7 @@ type fileFinder struct {
 	exe        string
 	sysroot    string
 	searchPath []string
+	find       func(name string, buildID []byte, isExe bool) string
 }
 
 func (f *fileFinder) candidates(corePath string, isExe bool) []string {
@@ -314,6 +315,14 @@ func (f *fileFinder) locate(m *Module) {
 			return
 		}
 	}
+	if f.find != nil && len(m.CoreBuildID) > 0 {
+		if c := f.find(m.Name, m.CoreBuildID, m.IsExe); c != "" {
+			if id := fileBuildID(c); bytes.Equal(id, m.CoreBuildID) {
+				m.Path, m.FileBuildID = c, id
+				return
+			}
+		}
+	}
 	if len(cands) > 0 {
 		m.Path = cands[0]
 		m.FileBuildID = fileBuildID(cands[0])
@@ -325,7 +334,7 @@ func (f *fileFinder) locate(m *Module) {
 // in the core and a local file for it.
 func (p *Process) loadModules(o Options) {
 	c := p.Core
-	finder := &fileFinder{exe: o.Exe, sysroot: o.Sysroot, searchPath: o.SolibSearchPath}
+	finder := &fileFinder{exe: o.Exe, sysroot: o.Sysroot, searchPath: o.SolibSearchPath, find: o.FindFile}
 	atPhdr, _ := c.AuxvValue(uint64(3))  // AT_PHDR
 	atEntry, _ := c.AuxvValue(uint64(9)) // AT_ENTRY
 	for _, obj := range groupFileMappings(c.Files) {
@@ -387,7 +396,13 @@ func (p *Process) loadModules(o Options) {
 				m.Name, m.CoreBuildID, m.Path, m.FileBuildID)
 		}
 		m.DebugPath = symbols.FindDebugFile(m.Path, m.FileBuildID, o.DebugFileDirs)
-		t, err := symbols.Open(m.Path, m.DebugPath)
+		var t *symbols.Table
+		var err error
+		if o.Tables != nil {
+			t, err = o.Tables.Open(m.Path, m.DebugPath)
+		} else {
+			t, err = symbols.Open(m.Path, m.DebugPath)
+		}
 		if err != nil {
 			p.warnf("%s: symbols: %v", m.Path, err)
 			continue

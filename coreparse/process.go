@@ -36,6 +36,13 @@ type Options struct {
 	Sysroot         string   // prefix for every absolute path the core names
 	DebugFileDirs   []string // separate debug file roots; default /usr/lib/debug
 	MaxFrames       int      // per stack; default 512
+	// Tables, when set, shares symbol tables with other processes opened
+	// with it (a batch of cores of one build); Close leaves them open.
+	Tables *symbols.Cache
+	// FindFile, when set, is asked for a module's file when no candidate
+	// path has the core's build-id (a build-id index, debuginfod); "" when
+	// it has none.
+	FindFile func(name string, buildID []byte, isExe bool) string
 }
 
 // Process is the crashed process as the core shows it.
@@ -131,9 +138,11 @@ func Open(o Options) (*Process, error) {
 
 // Close releases the core mapping and the symbol tables.
 func (p *Process) Close() error {
-	for _, m := range p.Modules {
-		if m.Syms != nil {
-			m.Syms.Close()
+	if p.opts.Tables == nil {
+		for _, m := range p.Modules {
+			if m.Syms != nil {
+				m.Syms.Close()
+			}
 		}
 	}
 	return p.Core.Close()

@@ -1,0 +1,202 @@
+// Package signature computes a crash signature: a stable hash of the
+// crashing stack's normalized frames, so that cores of one crash group
+// together across runs, builds with other addresses and machines.
+//
+// Version v1, the rules:
+//   - the crashing stack is the real fault's: frames above the kernel's
+//     signal frame (the handler's, raise, pthread_kill) and the signal
+//     frame itself are dropped;
+//   - frames of the C library's abort and assertion machinery (raise,
+//     abort, __assert_fail, __restore_rt, pthread_kill …) and of the
+//     coroutine runtime's trampolines (make_fcontext, jump_fcontext,
+//     co::Task::StaticRun) are skipped wherever they are;
+//   - each kept frame is its function name without argument list, template
+//     arguments or offset; inline frames count as frames;
+//   - frames outside the application (system libraries: libc, libstdc++,
+//     ld.so, libgcc_s, libm, the vdso) are skipped;
+//   - the first N (default 5) remaining frames are hashed: sha256 over the
+//     names joined by "\n", in hex, prefixed "v1:" in documents.
+//
+// That is Ceph's stack_sig in spirit (sha256 over cleaned function names of
+// the crashing thread), with inline frames and the coroutine runtime known.
+package signature
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"path/filepath"
+	"strings"
+
+	"github.com/dsecore/dsecore/coreparse"
+)
+
+// Version names the rules above; it changes when they do.
+const Version = "v1"
+
+// DefaultFrames is how many frames a signature hashes.
+const DefaultFrames = 5
+
+// Signature is a crash's signature.
+type Signature struct {
+	Version string   `json:"version"`
+	Hash    string   `json:"hash"`   // hex sha256
+	Frames  []string `json:"frames"` // the normalized frames hashed
+	// Raw are the same frames with template arguments kept: groups whose
+	// signatures agree may still differ here.
+	Raw []string `json:"raw"`
+	// Degraded says some frames had no symbol ("module+0xoffset" was used):
+	// the signature groups only cores of the same build.
+	Degraded bool `json:"degraded,omitempty"`
+}
+
+// ID is "v1:<hash>".
+func (s Signature) ID() string { return s.Version + ":" + s.Hash }
+
+var skipFunctions = map[string]bool{
+	"raise": true, "abort": true, "__GI_raise": true, "__GI_abort": true, "gsignal": true,
+	"__assert_fail": true, "__assert_fail_base": true, "__assert_perror_fail": true,
+	"__restore_rt": true, "__pthread_kill_implementation": true, "__pthread_kill_internal": true,
+	"pthread_kill": true, "__pthread_kill": true, "__GI___pthread_kill": true,
+	"make_fcontext": true, "jump_fcontext": true, "ontop_fcontext": true, "co::Task::StaticRun": true,
+	"std::terminate": true, "__cxxabiv1::__terminate": true, "__gnu_cxx::__verbose_terminate_handler": true,
+	"ceph::__ceph_assert_fail": true, "ceph::__ceph_abort": true, "__ceph_assert_fail": true, "__ceph_abort": true,
+	"ceph::__ceph_assertf_fail": true, "__ceph_assertf_fail": true,
+}
+
+// SystemModule says whether a module is a system library, not the
+// application.
+func SystemModule(name string) bool {
+	base := filepath.Base(name)
+	for _, p := range []string{"libc.so", "libc-", "ld-linux", "ld-2.", "libpthread", "libstdc++", "libgcc_s", "libm.so", "libm-", "linux-vdso", "libdl", "librt", "libboost_context"} {
+		if strings.HasPrefix(base, p) {
+			return true
+		}
+	}
+	return false
+}
+
+// Compute takes the crashing stack (innermost first) and hashes its first
+// n application frames (n <= 0: DefaultFrames).
+func Compute(frames []coreparse.Frame, n int) Signature {
+	if n <= 0 {
+		n = DefaultFrames
+	}
+	// The real fault's frames start below the signal frame.
+	for i, f := range frames {
+		if f.Sigtramp {
+			frames = frames[i+1:]
+			break
+		}
+	}
+	s := Signature{Version: Version}
+	for _, f := range frames {
+		if len(s.Frames) == n {
+			break
+		}
+		if f.Boundary || f.Sigtramp {
+			continue
+		}
+		name := f.Function
+		if name == "" || name == "??" {
+			if f.Mod == nil || SystemModule(f.Mod.Name) {
+				continue
+			}
+			name = f.Mod.BaseName() + "+" + hexOff(f.PC-f.Mod.Bias)
+			s.Degraded = true
+		}
+		if f.Mod != nil && SystemModule(f.Mod.Name) {
+			continue
+		}
+		if strings.Contains(name, "+0x") && (f.Function == "" || f.Function == "??") {
+			s.Frames = append(s.Frames, name) // the offset is all there is
+			s.Raw = append(s.Raw, name)
+			continue
+		}
+		if skipFunctions[Normalize(name)] {
+			continue
+		}
+		s.Frames = append(s.Frames, Normalize(name))
+		s.Raw = append(s.Raw, stripParams(name))
+	}
+	sum := sha256.Sum256([]byte(strings.Join(s.Frames, "\n")))
+	s.Hash = hex.EncodeToString(sum[:])
+	return s
+}
+
+func hexOff(v uint64) string {
+	const digits = "0123456789abcdef"
+	if v == 0 {
+		return "0x0"
+	}
+	var b []byte
+	for v > 0 {
+		b = append([]byte{digits[v&15]}, b...)
+		v >>= 4
+	}
+	return "0x" + string(b)
+}
+
+// Normalize drops argument lists, template arguments and offsets from a
+// C++ frame name: "a::b<int>::c<x>(int) const+0x12" → "a::b::c".
+func Normalize(name string) string {
+	if i := strings.LastIndex(name, "+0x"); i > 0 {
+		name = name[:i]
+	}
+	var b strings.Builder
+	depth := 0
+	for i := 0; i < len(name); i++ {
+		c := name[i]
+		switch {
+		case c == '<' && !strings.HasSuffix(b.String(), "operator") && !strings.HasPrefix(name[i:], "<lambda") || c == '<' && depth > 0:
+			depth++
+		case c == '>' && depth > 0:
+			depth--
+		case c == '(' && depth == 0:
+			if strings.HasPrefix(name[i:], "(anonymous namespace)") {
+				b.WriteString("(anonymous namespace)")
+				i += len("(anonymous namespace)") - 1
+				continue
+			}
+			return strings.TrimSpace(b.String())
+		case depth == 0:
+			b.WriteByte(c)
+		}
+	}
+	return strings.TrimSpace(b.String())
+}
+
+// stripParams drops only the argument list.
+func stripParams(name string) string {
+	depth := 0
+	for i := 0; i < len(name); i++ {
+		switch name[i] {
+		case '<':
+			depth++
+		case '>':
+			if depth > 0 {
+				depth--
+			}
+		case '(':
+			if depth == 0 && !strings.HasPrefix(name[i:], "(anonymous namespace)") {
+				return strings.TrimSpace(name[:i])
+			}
+			if strings.HasPrefix(name[i:], "(anonymous namespace)") {
+				i += len("(anonymous namespace)") - 1
+			}
+		}
+	}
+	return name
+}
+
+// Distance is how many of the first frames differ between two signatures'
+// frame lists (a missing frame counts as different).
+func Distance(a, b []string) int {
+	n := max(len(a), len(b))
+	d := 0
+	for i := 0; i < n; i++ {
+		if i >= len(a) || i >= len(b) || a[i] != b[i] {
+			d++
+		}
+	}
+	return d
+}

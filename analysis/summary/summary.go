@@ -1,0 +1,384 @@
+// Package summary explains many cores at once: one line of facts per core
+// (process, signal, crashing thread or task, top frames, verdict, build,
+// signature) and groups of cores with the same crash.
+package summary
+
+import (
+	"encoding/hex"
+	"fmt"
+	"path/filepath"
+	"regexp"
+	"runtime/debug"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/dsecore/dsecore/analysis/coroutines"
+	"github.com/dsecore/dsecore/analysis/fault"
+	"github.com/dsecore/dsecore/analysis/signature"
+	"github.com/dsecore/dsecore/coreparse"
+)
+
+// SchemaVersion changes when Core's meaning changes: cached results of
+// another version are not reused.
+const SchemaVersion = 1
+
+// Core is the summary of one core.
+type Core struct {
+	Path        string    `json:"path"`
+	Size        int64     `json:"size"`
+	MTime       time.Time `json:"mtime"`
+	Time        time.Time `json:"time"`
+	Compression string    `json:"compression,omitempty"`
+	Node        string    `json:"node,omitempty"`
+
+	PID      int    `json:"pid,omitempty"`
+	Process  string `json:"process,omitempty"`
+	Args     string `json:"args,omitempty"`
+	Exe      string `json:"exe,omitempty"`
+	Platform string `json:"platform,omitempty"` // from auxv: AT_PLATFORM
+
+	Signal     string `json:"signal,omitempty"` // the real fault: "SIGSEGV (SEGV_MAPERR) at 0x0"
+	SignalName string `json:"signal_name,omitempty"`
+	ReRaised   bool   `json:"reraised,omitempty"` // a handler re-raised it
+	LWP        int    `json:"lwp,omitempty"`
+	ThreadName string `json:"thread_name,omitempty"`
+	Task       int64  `json:"task"` // the coroutine task running on the crashing thread, -1: none
+
+	TopFrames  []string `json:"top_frames,omitempty"` // "function (file:line)"
+	Backtrace  []string `json:"backtrace,omitempty"`  // the crashing stack, one line per frame
+	Verdict    string   `json:"verdict,omitempty"`
+	Confidence string   `json:"confidence,omitempty"`
+	// VerdictRule is the rule that concluded ("verdict-concurrent-release"):
+	// the kind of verdict, without this core's addresses.
+	VerdictRule string  `json:"verdict_rule,omitempty"`
+	Assertion   *Assert `json:"assertion,omitempty"`
+
+	Build     map[string]string    `json:"build,omitempty"` // executable and libdcache.so: build-id
+	Missing   []string             `json:"missing,omitempty"`
+	Signature *signature.Signature `json:"signature,omitempty"`
+	Error     string               `json:"error,omitempty"`
+	Warnings  []string             `json:"warnings,omitempty"`
+	Seconds   float64              `json:"seconds"`
+	Cached    bool                 `json:"cached,omitempty"`
+}
+
+// Assert is a failed assertion found in the core.
+type Assert struct {
+	Text     string `json:"text"`
+	Function string `json:"function,omitempty"`
+	File     string `json:"file,omitempty"`
+	Line     int    `json:"line,omitempty"`
+}
+
+// Options of one core's summary.
+type Options struct {
+	Open     coreparse.Options // Core is set per core
+	Profile  *coroutines.Profile
+	Analysis *fault.Profile
+	Frames   int // signature frames; default signature.DefaultFrames
+	Top      int // top frames kept; default 5
+}
+
+// Summarize opens and explains one core. It never panics: a failure is the
+// core's Error, with whatever was learnt before it.
+func Summarize(local string, c Core, o Options) (out Core) {
+	start := time.Now()
+	out = c
+	out.Task = -1
+	defer func() {
+		if r := recover(); r != nil {
+			out.Error = fmt.Sprintf("internal error: %v", r)
+			out.Warnings = append(out.Warnings, strings.Split(string(debug.Stack()), "\n")[0])
+		}
+		out.Seconds = time.Since(start).Seconds()
+	}()
+	oo := o.Open
+	oo.Core = local
+	p, err := coreparse.Open(oo)
+	if err != nil {
+		out.Error = err.Error()
+		return out
+	}
+	defer p.Close()
+	out.Warnings = append(out.Warnings, p.Warnings...)
+	if ps := p.Core.PSInfo; ps != nil {
+		out.PID, out.Process, out.Args = int(ps.PID), ps.Fname, ps.Args
+	}
+	if p.Exe != nil {
+		out.Exe = p.Exe.Name
+	}
+	out.Build = map[string]string{}
+	for _, m := range p.Modules {
+		base := m.BaseName()
+		if m.IsExe || strings.HasPrefix(base, "libdcache") {
+			out.Build[base] = hex.EncodeToString(m.CoreBuildID)
+		}
+		switch {
+		case m.Path == "":
+			out.Missing = append(out.Missing, fmt.Sprintf("%s (build-id %x)", m.Name, m.CoreBuildID))
+		case m.BuildIDMismatch:
+			out.Missing = append(out.Missing, fmt.Sprintf("%s (build-id %x; %s has %x)", m.Name, m.CoreBuildID, m.Path, m.FileBuildID))
+		}
+	}
+	th := p.CrashedThread()
+	if th == nil {
+		out.Error = "no crashed thread in the core"
+		return out
+	}
+	out.LWP, out.ThreadName = th.LWP, th.Name
+	fc := p.Fault()
+	if fc != nil && fc.Real != nil {
+		out.Signal, out.SignalName, out.ReRaised = fc.Real.String(), fc.Real.Name, fc.ReRaised
+	}
+	frames, berr := p.Backtrace(th)
+	if berr != nil {
+		out.Warnings = append(out.Warnings, "crashing stack: "+berr.Error())
+	}
+	if len(frames) == 0 {
+		out.Error = "the crashing thread's stack could not be unwound"
+		return out
+	}
+	sig := signature.Compute(frames, o.Frames)
+	out.Signature = &sig
+	top := o.Top
+	if top <= 0 {
+		top = 5
+	}
+	for i, f := range frames {
+		line := frameLine(f)
+		out.Backtrace = append(out.Backtrace, fmt.Sprintf("#%d %s", i, line))
+	}
+	for _, f := range realFrames(frames) {
+		if len(out.TopFrames) == top {
+			break
+		}
+		out.TopFrames = append(out.TopFrames, frameLine(f))
+	}
+	var rt *coroutines.Runtime
+	if o.Profile != nil {
+		rt = coroutines.Discover(p, o.Profile, coroutines.Options{NoScan: true})
+		for _, t := range rt.Tasks {
+			if t.Running && t.Thread == th {
+				out.Task = t.ID
+			}
+		}
+		out.Warnings = append(out.Warnings, rt.Warnings...)
+		out.ThreadName = th.Name // Processers name their threads
+	}
+	a := fault.Analyze(p, rt, fault.Options{Profile: o.Analysis})
+	out.Verdict, out.Confidence = a.Verdict, a.Confidence
+	for _, r := range a.Rules {
+		if strings.HasPrefix(r, "verdict-") {
+			out.VerdictRule = r
+		}
+	}
+	if a.Assertion != nil {
+		out.Assertion = &Assert{Text: a.Assertion.Text, Function: a.Assertion.Function, File: a.Assertion.File, Line: a.Assertion.Line}
+	}
+	out.Warnings = append(out.Warnings, a.Warnings...)
+	return out
+}
+
+// realFrames drops the signal handler's frames: the real fault's stack
+// starts below the signal frame.
+func realFrames(fs []coreparse.Frame) []coreparse.Frame {
+	for i, f := range fs {
+		if f.Sigtramp {
+			return fs[i+1:]
+		}
+	}
+	return fs
+}
+
+func frameLine(f coreparse.Frame) string {
+	if f.Sigtramp {
+		return "<signal handler called>"
+	}
+	s := f.Function
+	if s == "" || s == "??" {
+		s = "??"
+		if f.Mod != nil {
+			s = fmt.Sprintf("%s+%#x", f.Mod.BaseName(), f.PC-f.Mod.Bias)
+		}
+	}
+	if f.File != "" {
+		s += fmt.Sprintf(" (%s:%d)", filepath.Base(f.File), f.Line)
+	} else if f.Mod != nil && !strings.Contains(s, "+0x") {
+		s += " [" + f.Mod.BaseName() + "]"
+	}
+	if f.Inline {
+		s += " [inlined]"
+	}
+	return s
+}
+
+// Group is the cores of one signature.
+type Group struct {
+	Signature string    `json:"signature"` // "v1:<sha256>"
+	Frames    []string  `json:"frames"`
+	Count     int       `json:"count"`
+	Cores     []string  `json:"cores"`
+	First     time.Time `json:"first"`
+	Last      time.Time `json:"last"`
+	Nodes     []string  `json:"nodes"`
+	Builds    []string  `json:"builds"`   // libdcache.so build-ids (else the executable's)
+	Verdict   string    `json:"verdict"`  // the most common
+	Verdicts  []string  `json:"verdicts"` // every distinct one, most common first
+	Example   string    `json:"example"`
+	Family    string    `json:"family"`   // the signature heading this group's family
+	Distance  int       `json:"distance"` // frames that differ from the family's head
+	Degraded  bool      `json:"degraded,omitempty"`
+	New       bool      `json:"new,omitempty"` // not in the baseline
+	// Variants are the distinct template-argument spellings of the frames.
+	Variants int `json:"variants"`
+}
+
+// Family is groups whose stacks agree in their first FamilyFrames frames:
+// they differ only below the top (or by a frame the signature keeps).
+type Family struct {
+	Head   string   `json:"head"` // signature of its largest group
+	Top    []string `json:"top"`
+	Groups []string `json:"groups"`
+	Count  int      `json:"count"`
+}
+
+// FamilyFrames is how many top frames a family shares.
+const FamilyFrames = 3
+
+// GroupCores groups the cores that have a signature.
+func GroupCores(cores []Core) ([]Group, []Family) {
+	byID := map[string]*Group{}
+	verdicts := map[string]map[string]int{}
+	variants := map[string]map[string]bool{}
+	var order []string
+	for _, c := range cores {
+		if c.Signature == nil || c.Error != "" {
+			continue
+		}
+		id := c.Signature.ID()
+		g := byID[id]
+		if g == nil {
+			g = &Group{Signature: id, Frames: c.Signature.Frames, First: c.Time, Last: c.Time, Example: c.Path, Degraded: c.Signature.Degraded}
+			byID[id] = g
+			verdicts[id] = map[string]int{}
+			variants[id] = map[string]bool{}
+			order = append(order, id)
+		}
+		g.Count++
+		g.Cores = append(g.Cores, c.Path)
+		if c.Time.Before(g.First) {
+			g.First = c.Time
+		}
+		if c.Time.After(g.Last) {
+			g.Last = c.Time
+		}
+		if c.Node != "" && !contains(g.Nodes, c.Node) {
+			g.Nodes = append(g.Nodes, c.Node)
+		}
+		b := c.Build["libdcache.so"]
+		if b == "" {
+			for _, v := range c.Build {
+				b = v
+			}
+		}
+		if b != "" && !contains(g.Builds, b) {
+			g.Builds = append(g.Builds, b)
+		}
+		verdicts[id][GenericVerdict(c.Verdict)]++
+		variants[id][strings.Join(c.Signature.Raw, "\n")] = true
+	}
+	var groups []Group
+	for _, id := range order {
+		g := byID[id]
+		vs := verdicts[id]
+		for v := range vs {
+			g.Verdicts = append(g.Verdicts, v)
+		}
+		sort.Slice(g.Verdicts, func(i, j int) bool {
+			a, b := g.Verdicts[i], g.Verdicts[j]
+			if vs[a] != vs[b] {
+				return vs[a] > vs[b]
+			}
+			return a < b
+		})
+		if len(g.Verdicts) > 0 {
+			g.Verdict = g.Verdicts[0]
+		}
+		g.Variants = len(variants[id])
+		sort.Strings(g.Nodes)
+		sort.Strings(g.Builds)
+		groups = append(groups, *g)
+	}
+	sort.SliceStable(groups, func(i, j int) bool {
+		if groups[i].Count != groups[j].Count {
+			return groups[i].Count > groups[j].Count
+		}
+		return groups[i].Signature < groups[j].Signature
+	})
+	// Families: groups agreeing in their top frames; the largest heads.
+	famOf := map[string]*Family{}
+	var fams []*Family
+	for i := range groups {
+		g := &groups[i]
+		key := strings.Join(head(g.Frames, FamilyFrames), "\n")
+		f := famOf[key]
+		if f == nil {
+			f = &Family{Head: g.Signature, Top: head(g.Frames, FamilyFrames)}
+			famOf[key] = f
+			fams = append(fams, f)
+		}
+		f.Groups = append(f.Groups, g.Signature)
+		f.Count += g.Count
+		g.Family = f.Head
+		for _, h := range groups {
+			if h.Signature == f.Head {
+				g.Distance = signature.Distance(g.Frames, h.Frames)
+			}
+		}
+	}
+	out := make([]Family, len(fams))
+	for i, f := range fams {
+		out[i] = *f
+	}
+	return groups, out
+}
+
+func head(s []string, n int) []string {
+	if len(s) > n {
+		return s[:n]
+	}
+	return s
+}
+
+func contains(s []string, x string) bool {
+	for _, y := range s {
+		if y == x {
+			return true
+		}
+	}
+	return false
+}
+
+var (
+	hexRE    = regexp.MustCompile(`0x[0-9a-fA-F]{4,}`)
+	numberRE = regexp.MustCompile(`\b(task |LWP |Processer_|Processer |pid )\d+`)
+)
+
+// GenericVerdict is a verdict without what differs between cores of one
+// crash: addresses, task, thread and process numbers.
+func GenericVerdict(v string) string {
+	v = hexRE.ReplaceAllString(v, "0x…")
+	return numberRE.ReplaceAllString(v, "${1}N")
+}
+
+// MarkNew flags the groups whose signature the baseline lacks.
+func MarkNew(groups []Group, baseline []Group) {
+	known := map[string]bool{}
+	for _, g := range baseline {
+		known[g.Signature] = true
+	}
+	for i := range groups {
+		groups[i].New = !known[groups[i].Signature]
+	}
+}

@@ -1,0 +1,352 @@
+package main
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/dsecore/dsecore/analysis/coroutines"
+	"github.com/dsecore/dsecore/analysis/fault"
+	"github.com/dsecore/dsecore/analysis/summary"
+	"github.com/dsecore/dsecore/coreparse"
+	"github.com/dsecore/dsecore/coreparse/corestore"
+	"github.com/dsecore/dsecore/coreparse/finder"
+	"github.com/dsecore/dsecore/coreparse/symbols"
+	"github.com/dsecore/dsecore/report"
+	"github.com/spf13/cobra"
+)
+
+func newSummarizeCmd() *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "summarize PATH...",
+		Short: "Summarize many cores: per-core facts and verdicts, grouped by crash signature",
+		Long: `summarize takes cores, directories of cores (searched recursively; a
+first-level subdirectory names the node), globs and systemd-coredump's store
+(/var/lib/systemd/coredump, core.*.zst|lz4|xz), and reports per core the
+process, time, signal and real fault, crashing thread or task, top frames, the
+fault-analysis verdict, the build and a crash signature, then groups the cores
+by signature (and groups into families that share their top frames).
+
+Executables and libraries are found from the paths the cores name, then by
+build-id in --solib-search-path/--sysroot and through debuginfod
+(DEBUGINFOD_URLS). Cores that cannot be read, or whose files are missing,
+are reported, never fatal. Results are cached per core in --cache-dir.`,
+		Example: `  dsecore summarize /var/lib/systemd/coredump --since 2026-11-01
+  dsecore summarize nodes/ --solib-search-path /opt/ceph-dse/lib --format html --out report.html
+  dsecore summarize 'cores/*/core*' --format json --baseline last-week.json
+  dsecore summarize cores/ --format ceph-crash --out /var/lib/ceph/crash/posted`,
+		Args: cobra.MinimumNArgs(1),
+		RunE: runSummarize,
+	}
+	f := cmd.Flags()
+	f.StringSlice("solib-search-path", nil, "directory searched for libraries by name and, recursively, by build-id (repeatable)")
+	f.String("sysroot", "", "prefix prepended to every absolute path the cores name")
+	f.StringSlice("debug-file-directory", nil, "root of separate debug files (repeatable; default /usr/lib/debug)")
+	f.String("profile", "ceph-dse", "coroutine runtime profile: a built-in name ("+strings.Join(coroutines.BuiltinNames(), ", ")+") or a YAML file")
+	f.String("analysis-profile", "dcache", "fault-analysis profile: dcache (built in) or a YAML file")
+	f.String("format", "table", "table, json, markdown, html or ceph-crash")
+	f.String("out", "", "write the report to this file (ceph-crash: a directory, one <crash_id>/meta per core)")
+	f.Int("jobs", runtime.NumCPU(), "cores summarized in parallel")
+	f.String("cache-dir", defaultCacheDir(), "decompressed cores, debuginfod downloads and per-core results")
+	f.Bool("no-cache", false, "summarize every core again instead of reusing cached results")
+	f.String("since", "", "only cores from this time on (2006-01-02 or RFC 3339)")
+	f.String("until", "", "only cores up to this time")
+	f.String("baseline", "", "an earlier --format json report: groups it lacks are marked new")
+	f.Int("frames", 0, "frames hashed into a signature (default 5)")
+	f.Int64("max-core-size", 64<<30, "largest decompressed core, in bytes")
+	f.Duration("debuginfod-timeout", 10*time.Second, "per debuginfod request")
+	f.String("progress", "auto", "progress bar on stderr: auto (when it is a terminal), always, never")
+	return cmd
+}
+
+func defaultCacheDir() string {
+	if d, err := os.UserCacheDir(); err == nil {
+		return filepath.Join(d, "dsecore")
+	}
+	return filepath.Join(os.TempDir(), "dsecore-cache")
+}
+
+func parseTime(s string) (time.Time, error) {
+	if s == "" {
+		return time.Time{}, nil
+	}
+	for _, layout := range []string{time.RFC3339, "2006-01-02 15:04:05", "2006-01-02T15:04:05", "2006-01-02"} {
+		if t, err := time.ParseInLocation(layout, s, time.Local); err == nil {
+			return t, nil
+		}
+	}
+	return time.Time{}, fmt.Errorf("cannot read time %q (want 2006-01-02 or RFC 3339)", s)
+}
+
+func runSummarize(cmd *cobra.Command, args []string) error {
+	format := config.GetString("format")
+	switch format {
+	case "table", "json", "markdown", "html", "ceph-crash":
+	default:
+		return fmt.Errorf("--format %q: want table, json, markdown, html or ceph-crash", format)
+	}
+	since, err := parseTime(config.GetString("since"))
+	if err != nil {
+		return err
+	}
+	until, err := parseTime(config.GetString("until"))
+	if err != nil {
+		return err
+	}
+	var baseline []summary.Group
+	if b := config.GetString("baseline"); b != "" {
+		data, err := os.ReadFile(b)
+		if err != nil {
+			return fmt.Errorf("--baseline: %w", err)
+		}
+		var doc report.Summary
+		if err := json.Unmarshal(data, &doc); err != nil {
+			return fmt.Errorf("--baseline %s: not a summarize --format json report: %w", b, err)
+		}
+		baseline = doc.Groups
+		if baseline == nil {
+			baseline = []summary.Group{}
+		}
+	}
+	prof, err := coroutines.LoadProfile(config.GetString("profile"))
+	if err != nil {
+		return err
+	}
+	aprof, err := fault.LoadProfile(config.GetString("analysis-profile"))
+	if err != nil {
+		return err
+	}
+	inputs, errs := corestore.Collect(args, corestore.Options{Since: since, Until: until})
+	var warnings []string
+	for _, e := range errs {
+		warnings = append(warnings, e.Error())
+	}
+	cacheDir := config.GetString("cache-dir")
+	ssp := config.GetStringSlice("solib-search-path")
+	fnd := finder.New(finder.Options{Dirs: ssp, CacheDir: filepath.Join(cacheDir, "debuginfod"), Timeout: config.GetDuration("debuginfod-timeout")})
+	if config.GetString("sysroot") != "" {
+		fnd = finder.New(finder.Options{Dirs: append(append([]string(nil), ssp...), config.GetString("sysroot")),
+			CacheDir: filepath.Join(cacheDir, "debuginfod"), Timeout: config.GetDuration("debuginfod-timeout")})
+	}
+	tables := symbols.NewCache()
+	defer tables.Close()
+	debugDirs := config.GetStringSlice("debug-file-directory")
+	if len(debugDirs) == 0 {
+		debugDirs = []string{"/usr/lib/debug"}
+	}
+	debugDirs = append(debugDirs, fnd.DebugDir())
+	opts := summary.Options{
+		Open: coreparse.Options{SolibSearchPath: ssp, Sysroot: config.GetString("sysroot"), DebugFileDirs: debugDirs,
+			Tables: tables, FindFile: fnd.Find},
+		Profile: prof, Analysis: aprof, Frames: config.GetInt("frames"),
+	}
+	optKey := fmt.Sprintf("v%d|%v|%s|%v|%s|%s|%d", summary.SchemaVersion, ssp, config.GetString("sysroot"), debugDirs,
+		config.GetString("profile"), config.GetString("analysis-profile"), config.GetInt("frames"))
+	useCache := !config.GetBool("no-cache") && cacheDir != ""
+
+	cores := make([]summary.Core, len(inputs))
+	jobs := max(1, config.GetInt("jobs"))
+	prog := newProgress(cmd.ErrOrStderr(), len(inputs), config.GetString("progress"))
+	next := make(chan int)
+	var wg sync.WaitGroup
+	for w := 0; w < jobs; w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range next {
+				in := inputs[i]
+				prog.start(in.Path)
+				cores[i] = summarizeOne(in, opts, cacheDir, useCache, optKey)
+				prog.done()
+			}
+		}()
+	}
+	for i := range inputs {
+		next <- i
+	}
+	close(next)
+	wg.Wait()
+	prog.finish()
+
+	doc := report.BuildSummary(cores, baseline)
+	fetched, _, flog := fnd.Report()
+	for k, u := range fetched {
+		doc.Fetched = append(doc.Fetched, k+" from "+u)
+	}
+	doc.Warnings = append(warnings, flog...)
+	if len(inputs) == 0 {
+		doc.Warnings = append(doc.Warnings, "no core found in "+strings.Join(args, " "))
+	}
+	return writeSummary(cmd, doc, format)
+}
+
+// summarizeOne summarizes a core, or reuses its cached result.
+func summarizeOne(in corestore.Input, opts summary.Options, cacheDir string, useCache bool, optKey string) summary.Core {
+	c := summary.Core{Path: in.Path, Size: in.Size, MTime: in.MTime, Time: in.Time, Compression: in.Compression, Node: in.Node}
+	var cachePath string
+	if useCache {
+		k := sha256.Sum256([]byte(fmt.Sprintf("%s\x00%d\x00%d\x00%s", in.Path, in.Size, in.MTime.UnixNano(), optKey)))
+		cachePath = filepath.Join(cacheDir, "results", hex.EncodeToString(k[:16])+".json")
+		if b, err := os.ReadFile(cachePath); err == nil {
+			var cached summary.Core
+			if json.Unmarshal(b, &cached) == nil && cached.Path == in.Path {
+				cached.Cached = true
+				cached.Node = in.Node
+				return cached
+			}
+		}
+	}
+	local, err := in.Local(cacheDir, config.GetInt64("max-core-size"))
+	if err != nil {
+		c.Task = -1
+		c.Error = err.Error()
+		return c
+	}
+	c = summary.Summarize(local, c, opts)
+	if cachePath != "" && !errors.Is(err, corestore.ErrTooLarge) {
+		if b, err := json.Marshal(c); err == nil && os.MkdirAll(filepath.Dir(cachePath), 0o755) == nil {
+			tmp := cachePath + ".tmp"
+			if os.WriteFile(tmp, b, 0o644) == nil {
+				os.Rename(tmp, cachePath)
+			}
+		}
+	}
+	return c
+}
+
+func writeSummary(cmd *cobra.Command, doc *report.Summary, format string) error {
+	out := config.GetString("out")
+	if format == "ceph-crash" {
+		return writeCephCrash(cmd.OutOrStdout(), doc, out)
+	}
+	var w io.Writer = cmd.OutOrStdout()
+	if out != "" {
+		f, err := os.Create(out)
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		w = f
+	}
+	switch format {
+	case "json":
+		return writeJSON(w, doc)
+	case "markdown":
+		report.WriteSummaryMarkdown(w, doc)
+	case "html":
+		return report.WriteSummaryHTML(w, doc)
+	default:
+		report.WriteSummaryTable(w, doc)
+		printWarnings(cmd.ErrOrStderr(), doc.Warnings)
+	}
+	return nil
+}
+
+// writeCephCrash writes one meta per summarized core: into DIR/<crash_id>/meta
+// (the layout of /var/lib/ceph/crash), or as a JSON array.
+func writeCephCrash(stdout io.Writer, doc *report.Summary, dir string) error {
+	var metas []map[string]any
+	for _, c := range doc.Cores {
+		if c.Error != "" {
+			continue
+		}
+		metas = append(metas, report.CephCrashMeta(c, ""))
+	}
+	if dir == "" {
+		if metas == nil {
+			metas = []map[string]any{}
+		}
+		return writeJSON(stdout, metas)
+	}
+	for _, m := range metas {
+		d := filepath.Join(dir, m["crash_id"].(string))
+		if err := os.MkdirAll(d, 0o755); err != nil {
+			return err
+		}
+		b, _ := json.MarshalIndent(m, "", "    ")
+		if err := os.WriteFile(filepath.Join(d, "meta"), append(b, '\n'), 0o644); err != nil {
+			return err
+		}
+	}
+	fmt.Fprintf(stdout, "%d crash reports in %s\n", len(metas), dir)
+	return nil
+}
+
+// progress is a one-line progress bar on a terminal: cores done / total,
+// rate, the core being read.
+type progress struct {
+	w       io.Writer
+	on      bool
+	total   int
+	n       atomic.Int64
+	mu      sync.Mutex
+	current string
+	t0      time.Time
+}
+
+func newProgress(w io.Writer, total int, mode string) *progress {
+	p := &progress{w: w, total: total, t0: time.Now()}
+	switch mode {
+	case "always":
+		p.on = true
+	case "never":
+	default:
+		if f, ok := w.(*os.File); ok {
+			if st, err := f.Stat(); err == nil && st.Mode()&os.ModeCharDevice != 0 {
+				p.on = true
+			}
+		}
+	}
+	return p
+}
+
+func (p *progress) start(path string) {
+	if !p.on {
+		return
+	}
+	p.mu.Lock()
+	p.current = path
+	p.mu.Unlock()
+	p.draw()
+}
+
+func (p *progress) done() {
+	p.n.Add(1)
+	p.draw()
+}
+
+func (p *progress) draw() {
+	if !p.on {
+		return
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	n := int(p.n.Load())
+	rate := float64(n) / time.Since(p.t0).Seconds()
+	width := 30
+	fill := 0
+	if p.total > 0 {
+		fill = n * width / p.total
+	}
+	cur := p.current
+	if len(cur) > 50 {
+		cur = "…" + cur[len(cur)-49:]
+	}
+	fmt.Fprintf(p.w, "\r[%s%s] %d/%d  %.1f cores/s  %s\x1b[K", strings.Repeat("#", fill), strings.Repeat(".", width-fill), n, p.total, rate, cur)
+}
+
+func (p *progress) finish() {
+	if p.on {
+		fmt.Fprint(p.w, "\r\x1b[K")
+	}
+}

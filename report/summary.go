@@ -1,0 +1,311 @@
+package report
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"html/template"
+	"io"
+	"path/filepath"
+	"sort"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/dsecore/dsecore/analysis/signature"
+	"github.com/dsecore/dsecore/analysis/summary"
+)
+
+// Summary is the document of `dsecore summarize`.
+type Summary struct {
+	Tool             string           `json:"tool"`
+	SignatureVersion string           `json:"signature_version"`
+	Generated        time.Time        `json:"generated"`
+	Cores            []summary.Core   `json:"cores"`
+	Groups           []summary.Group  `json:"groups"`
+	Families         []summary.Family `json:"families"`
+	Errors           int              `json:"errors"` // cores that could not be summarized
+	MissingBuilds    []MissingBuild   `json:"missing_builds"`
+	Fetched          []string         `json:"fetched,omitempty"` // files downloaded from debuginfod
+	Warnings         []string         `json:"warnings,omitempty"`
+}
+
+// MissingBuild is a module file no search found.
+type MissingBuild struct {
+	Module  string `json:"module"`
+	BuildID string `json:"build_id"`
+	Cores   int    `json:"cores"`
+}
+
+// BuildSummary groups the cores and collects what was missing.
+func BuildSummary(cores []summary.Core, baseline []summary.Group) *Summary {
+	s := &Summary{Tool: "dsecore summarize", SignatureVersion: signature.Version, Generated: time.Now().UTC(),
+		Cores: cores, MissingBuilds: []MissingBuild{}}
+	if s.Cores == nil {
+		s.Cores = []summary.Core{}
+	}
+	s.Groups, s.Families = summary.GroupCores(cores)
+	if s.Groups == nil {
+		s.Groups = []summary.Group{}
+	}
+	if baseline != nil {
+		summary.MarkNew(s.Groups, baseline)
+	}
+	miss := map[string]*MissingBuild{}
+	for _, c := range cores {
+		if c.Error != "" {
+			s.Errors++
+		}
+		for _, m := range c.Missing {
+			name, id := m, ""
+			if i := strings.Index(m, " (build-id "); i > 0 {
+				name = m[:i]
+				id = strings.TrimRight(strings.Fields(m[i+len(" (build-id "):])[0], ";)")
+			}
+			k := name + "\x00" + id
+			if miss[k] == nil {
+				miss[k] = &MissingBuild{Module: name, BuildID: id}
+			}
+			miss[k].Cores++
+		}
+	}
+	for _, m := range miss {
+		s.MissingBuilds = append(s.MissingBuilds, *m)
+	}
+	sort.Slice(s.MissingBuilds, func(i, j int) bool { return s.MissingBuilds[i].Module < s.MissingBuilds[j].Module })
+	return s
+}
+
+func short(sig string) string {
+	if i := strings.IndexByte(sig, ':'); i >= 0 && len(sig) > i+13 {
+		return sig[:i+13]
+	}
+	return sig
+}
+
+func oneLine(s string, n int) string {
+	s = strings.Join(strings.Fields(s), " ")
+	if len(s) > n {
+		return s[:n-1] + "…"
+	}
+	return s
+}
+
+// WriteSummaryTable is the terminal form: groups by count, then the cores
+// that failed.
+func WriteSummaryTable(w io.Writer, s *Summary) {
+	fmt.Fprintf(w, "%d cores, %d groups, %d families, %d errors (signature %s)\n\n", len(s.Cores), len(s.Groups), len(s.Families), s.Errors, s.SignatureVersion)
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "COUNT\tSIGNATURE\tFAMILY\tTOP FRAMES\tVERDICT\tLAST")
+	for _, g := range s.Groups {
+		fam := "="
+		if g.Family != g.Signature {
+			fam = fmt.Sprintf("%s (+%d)", short(g.Family), g.Distance)
+		}
+		mark := ""
+		if g.New {
+			mark = " NEW"
+		}
+		fmt.Fprintf(tw, "%d%s\t%s\t%s\t%s\t%s\t%s\n", g.Count, mark, short(g.Signature), fam,
+			oneLine(strings.Join(head(g.Frames, 3), " < "), 70), oneLine(g.Verdict, 80), g.Last.UTC().Format("2006-01-02 15:04"))
+	}
+	tw.Flush()
+	if s.Errors > 0 {
+		fmt.Fprintln(w, "\nNot summarized:")
+		for _, c := range s.Cores {
+			if c.Error != "" {
+				fmt.Fprintf(w, "  %s: %s\n", c.Path, c.Error)
+			}
+		}
+	}
+	if len(s.MissingBuilds) > 0 {
+		fmt.Fprintln(w, "\nMissing files (stacks through them are unsymbolized):")
+		for _, m := range s.MissingBuilds {
+			fmt.Fprintf(w, "  %s build-id %s (%d cores)\n", m.Module, m.BuildID, m.Cores)
+		}
+	}
+}
+
+func head(s []string, n int) []string {
+	if len(s) > n {
+		return s[:n]
+	}
+	return s
+}
+
+// WriteSummaryMarkdown is the report as Markdown.
+func WriteSummaryMarkdown(w io.Writer, s *Summary) {
+	fmt.Fprintf(w, "# Crash summary\n\n%d cores, %d groups, %d errors; signature %s; generated %s.\n\n",
+		len(s.Cores), len(s.Groups), s.Errors, s.SignatureVersion, s.Generated.Format(time.RFC3339))
+	fmt.Fprintln(w, "| count | signature | top frames | verdict | nodes | first | last | example |")
+	fmt.Fprintln(w, "|---|---|---|---|---|---|---|---|")
+	md := func(s string) string { return strings.ReplaceAll(oneLine(s, 300), "|", "\\|") }
+	for _, g := range s.Groups {
+		n := fmt.Sprint(g.Count)
+		if g.New {
+			n += " **new**"
+		}
+		fmt.Fprintf(w, "| %s | `%s` | %s | %s | %s | %s | %s | %s |\n", n, short(g.Signature), md(strings.Join(g.Frames, " ← ")),
+			md(g.Verdict), md(strings.Join(g.Nodes, ", ")), g.First.UTC().Format("2006-01-02 15:04"), g.Last.UTC().Format("2006-01-02 15:04"), md(g.Example))
+	}
+	if s.Errors > 0 {
+		fmt.Fprint(w, "\n## Not summarized\n\n")
+		for _, c := range s.Cores {
+			if c.Error != "" {
+				fmt.Fprintf(w, "- `%s`: %s\n", c.Path, md(c.Error))
+			}
+		}
+	}
+	if len(s.MissingBuilds) > 0 {
+		fmt.Fprint(w, "\n## Missing builds\n\n")
+		for _, m := range s.MissingBuilds {
+			fmt.Fprintf(w, "- %s, build-id `%s` (%d cores)\n", m.Module, m.BuildID, m.Cores)
+		}
+	}
+}
+
+var htmlTmpl = template.Must(template.New("summary").Funcs(template.FuncMap{
+	"short": short,
+	"join":  strings.Join,
+	"time":  func(t time.Time) string { return t.UTC().Format("2006-01-02 15:04:05") },
+}).Parse(`<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>ceph-dse crash summary</title>
+<style>
+body{font:14px/1.4 system-ui,sans-serif;margin:24px;color:#222}
+h1{font-size:20px} h2{font-size:16px;margin-top:28px}
+table{border-collapse:collapse;margin:8px 0} td,th{border:1px solid #ccc;padding:4px 8px;vertical-align:top;text-align:left}
+th{background:#f3f3f3} code,pre{font:12px/1.35 ui-monospace,monospace} pre{background:#f8f8f8;padding:8px;overflow:auto;margin:4px 0}
+.new{color:#b00;font-weight:bold} .err{color:#b00} .bar{fill:#3a7bd5} .axis{font:11px sans-serif;fill:#555}
+</style></head><body>
+<h1>ceph-dse crash summary</h1>
+<p>{{len .S.Cores}} cores, {{len .S.Groups}} groups, {{.S.Errors}} not summarized. Signature {{.S.SignatureVersion}}. Generated {{time .S.Generated}} UTC.</p>
+<h2>Crashes over time</h2>
+<svg id="chart" width="{{.Chart.W}}" height="{{.Chart.H}}" role="img" aria-label="cores per {{.Chart.Unit}}">
+{{range .Chart.Bars}}<rect class="bar" x="{{.X}}" y="{{.Y}}" width="{{.W}}" height="{{.H}}"><title>{{.Label}}: {{.N}}</title></rect>
+<text class="axis" x="{{.X}}" y="{{$.Chart.Base}}" dy="14">{{.Label}}</text>
+<text class="axis" x="{{.X}}" y="{{.Y}}" dy="-3">{{.N}}</text>
+{{end}}</svg>
+<h2>Groups</h2>
+<table id="groups"><tr><th>#</th><th>count</th><th>signature</th><th>verdict</th><th>nodes</th><th>first / last</th><th>builds</th></tr>
+{{range $i, $g := .S.Groups}}<tr class="group"><td>{{$i}}</td><td>{{$g.Count}}{{if $g.New}} <span class="new">new</span>{{end}}</td>
+<td><code>{{short $g.Signature}}</code>{{if ne $g.Family $g.Signature}}<br>family <code>{{short $g.Family}}</code> (+{{$g.Distance}}){{end}}</td>
+<td>{{$g.Verdict}}</td><td>{{join $g.Nodes ", "}}</td><td>{{time $g.First}}<br>{{time $g.Last}}</td><td>{{range $g.Builds}}<code>{{short .}}</code> {{end}}</td></tr>
+<tr><td></td><td colspan="6"><pre>{{join $g.Frames "\n"}}</pre>example: <code>{{$g.Example}}</code></td></tr>
+{{end}}</table>
+{{if .S.Errors}}<h2>Not summarized</h2><ul>{{range .S.Cores}}{{if .Error}}<li class="err"><code>{{.Path}}</code>: {{.Error}}</li>{{end}}{{end}}</ul>{{end}}
+{{if .S.MissingBuilds}}<h2>Missing builds</h2><ul>{{range .S.MissingBuilds}}<li>{{.Module}} <code>{{.BuildID}}</code> ({{.Cores}} cores)</li>{{end}}</ul>{{end}}
+<h2>Cores</h2>
+<table id="cores"><tr><th>core</th><th>time</th><th>process</th><th>signal</th><th>thread / task</th><th>signature</th></tr>
+{{range .S.Cores}}<tr><td><code>{{.Path}}</code></td><td>{{time .Time}}</td><td>{{.Process}} {{.PID}}</td><td>{{.Signal}}</td>
+<td>{{if .LWP}}LWP {{.LWP}} {{.ThreadName}}{{end}}{{if ge .Task 0}} task {{.Task}}{{end}}</td><td>{{if .Signature}}<code>{{short .Signature.ID}}</code>{{else}}<span class="err">{{.Error}}</span>{{end}}</td></tr>
+{{end}}</table>
+</body></html>
+`))
+
+type chartBar struct {
+	X, Y, W, H, N int
+	Label         string
+}
+
+type chart struct {
+	W, H, Base int
+	Unit       string
+	Bars       []chartBar
+}
+
+// buildChart buckets the cores by day (by hour when they span under two
+// days) into an inline SVG bar chart.
+func buildChart(cores []summary.Core) chart {
+	c := chart{W: 640, H: 180, Base: 150, Unit: "day"}
+	var ts []time.Time
+	for _, x := range cores {
+		ts = append(ts, x.Time.UTC())
+	}
+	if len(ts) == 0 {
+		return c
+	}
+	sort.Slice(ts, func(i, j int) bool { return ts[i].Before(ts[j]) })
+	trunc, format := 24*time.Hour, "01-02"
+	if ts[len(ts)-1].Sub(ts[0]) < 48*time.Hour {
+		trunc, format, c.Unit = time.Hour, "01-02 15h", "hour"
+	}
+	counts := map[time.Time]int{}
+	var keys []time.Time
+	for _, t := range ts {
+		k := t.Truncate(trunc)
+		if counts[k] == 0 {
+			keys = append(keys, k)
+		}
+		counts[k]++
+	}
+	maxN := 0
+	for _, k := range keys {
+		maxN = max(maxN, counts[k])
+	}
+	w := min(80, (c.W-20)/len(keys))
+	for i, k := range keys {
+		h := counts[k] * 120 / maxN
+		c.Bars = append(c.Bars, chartBar{X: 10 + i*w, Y: c.Base - h, W: w - 6, H: h, N: counts[k], Label: k.Format(format)})
+	}
+	return c
+}
+
+// WriteSummaryHTML is a self-contained HTML report: no script, no link.
+func WriteSummaryHTML(w io.Writer, s *Summary) error {
+	return htmlTmpl.Execute(w, struct {
+		S     *Summary
+		Chart chart
+	}{s, buildChart(s.Cores)})
+}
+
+// CephCrashMeta is one core as a meta file Ceph's crash module takes
+// (`ceph crash post -i meta`): crash_id and timestamp are required there;
+// the others are what its reports and telemetry read.
+func CephCrashMeta(c summary.Core, entity string) map[string]any {
+	ts := c.Time.UTC()
+	idHash := sha256.Sum256([]byte(fmt.Sprintf("%s\x00%d\x00%d", c.Path, c.Size, c.MTime.UnixNano())))
+	h := hex.EncodeToString(idHash[:16])
+	uuid := h[0:8] + "-" + h[8:12] + "-" + h[12:16] + "-" + h[16:20] + "-" + h[20:32]
+	if entity == "" {
+		entity = "client." + filepath.Base(orDefault(c.Process, "ceph-dse"))
+	}
+	m := map[string]any{
+		"crash_id":     ts.Format("2006-01-02T15:04:05.000000Z") + "_" + uuid,
+		"timestamp":    ts.Format("2006-01-02 15:04:05.000000Z"),
+		"entity_name":  entity,
+		"process_name": orDefault(c.Process, "ceph-dse"),
+		"backtrace":    c.Backtrace,
+		"utsname_machine": func() string {
+			if c.Platform != "" {
+				return c.Platform
+			}
+			return "x86_64"
+		}(),
+		"utsname_sysname": "Linux",
+	}
+	if c.Node != "" {
+		m["utsname_hostname"] = c.Node
+	}
+	if c.Signature != nil {
+		m["stack_sig"] = c.Signature.Hash
+	}
+	if c.Verdict != "" {
+		m["dsecore_verdict"] = c.Verdict
+	}
+	if c.Assertion != nil {
+		m["assert_condition"] = c.Assertion.Text
+		m["assert_func"] = c.Assertion.Function
+		m["assert_file"] = c.Assertion.File
+		m["assert_line"] = c.Assertion.Line
+		m["assert_thread_name"] = c.ThreadName
+		m["assert_msg"] = c.Assertion.Text
+	}
+	return m
+}
+
+func orDefault(s, d string) string {
+	if s == "" {
+		return d
+	}
+	return s
+}
