@@ -139,7 +139,7 @@ func WriteSummaryMarkdown(w io.Writer, s *Summary) {
 		len(s.Cores), len(s.Groups), s.Errors, s.SignatureVersion, s.Generated.Format(time.RFC3339))
 	fmt.Fprintln(w, "| count | signature | top frames | verdict | nodes | first | last | example |")
 	fmt.Fprintln(w, "|---|---|---|---|---|---|---|---|")
-	md := func(s string) string { return strings.ReplaceAll(oneLine(s, 300), "|", "\\|") }
+	md := func(s string) string { return strings.ReplaceAll(oneLine(s, 2000), "|", "\\|") }
 	for _, g := range s.Groups {
 		n := fmt.Sprint(g.Count)
 		if g.New {

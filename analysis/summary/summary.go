@@ -140,7 +140,17 @@ func Summarize(local string, c Core, o Options) (out Core) {
 		return out
 	}
 	sig := signature.Compute(frames, o.Frames)
-	out.Signature = &sig
+	if len(sig.Frames) == 0 {
+		out.Error = "the crashing stack has no application frame to make a signature of"
+		for _, w := range out.Warnings {
+			if strings.Contains(w, "truncated") || strings.Contains(w, "not in the core") {
+				out.Error += " (" + w + ")"
+				break
+			}
+		}
+	} else {
+		out.Signature = &sig
+	}
 	top := o.Top
 	if top <= 0 {
 		top = 5

@@ -4,6 +4,7 @@ import (
 	"debug/dwarf"
 	"path/filepath"
 	"sort"
+	"sync"
 )
 
 // dieInfo is what naming needs of a DIE.
@@ -66,6 +67,7 @@ type funcRange struct {
 
 // cuInfo is one parsed compile unit.
 type cuInfo struct {
+	mu       sync.Mutex // guards dies and byName, filled lazily
 	t        *Table
 	dies     map[dwarf.Offset]*dieInfo
 	funcs    []funcRange // sorted by lo
@@ -340,7 +342,7 @@ func (cu *cuInfo) locate(addr uint64, gdbStyle bool) []Location {
 // die returns a DIE's naming facts, reading it from another unit when a
 // reference leaves this one.
 func (cu *cuInfo) die(off dwarf.Offset) *dieInfo {
-	if d, ok := cu.dies[off]; ok {
+	if d := cu.cachedDIE(off); d != nil {
 		return d
 	}
 	r := cu.t.dwarf.Reader()
@@ -355,15 +357,28 @@ func (cu *cuInfo) die(off dwarf.Offset) *dieInfo {
 	di.spec, _ = e.Val(dwarf.AttrSpecification).(dwarf.Offset)
 	di.origin, _ = e.Val(dwarf.AttrAbstractOrigin).(dwarf.Offset)
 	di.parent = ^dwarf.Offset(0) // unknown: another unit
+	cu.mu.Lock()
 	cu.dies[off] = di
+	cu.mu.Unlock()
 	return di
+}
+
+// cachedDIE is a DIE already read, nil otherwise. A unit is shared by the
+// goroutines of a batch: its caches are guarded.
+func (cu *cuInfo) cachedDIE(off dwarf.Offset) *dieInfo {
+	cu.mu.Lock()
+	defer cu.mu.Unlock()
+	return cu.dies[off]
 }
 
 // name is the qualified name gdb gives the function of a DIE: its DWARF
 // name, through abstract_origin and specification, prefixed by the
 // namespaces and classes around its declaration.
 func (cu *cuInfo) name(off dwarf.Offset) (name, linkage string) {
-	if n, ok := cu.byName[off]; ok {
+	cu.mu.Lock()
+	n, ok := cu.byName[off]
+	cu.mu.Unlock()
+	if ok {
 		return n, cu.linkage(off)
 	}
 	d := cu.die(off)
@@ -400,7 +415,7 @@ func (cu *cuInfo) name(off dwarf.Offset) (name, linkage string) {
 		name = demangleNoParams(linkage)
 	} else {
 		for p := d.parent; p != 0; {
-			pd := cu.dies[p]
+			pd := cu.cachedDIE(p)
 			if pd == nil {
 				break
 			}
@@ -425,7 +440,9 @@ func (cu *cuInfo) name(off dwarf.Offset) (name, linkage string) {
 			name = demangleNoParams(linkage)
 		}
 	}
+	cu.mu.Lock()
 	cu.byName[off] = name
+	cu.mu.Unlock()
 	return name, linkage
 }
 
@@ -458,7 +475,7 @@ const attrMIPSLinkageName = dwarf.Attr(0x2007)
 // or inside a function (local classes, lambda closures).
 func (cu *cuInfo) inAnonymousClass(d *dieInfo) bool {
 	for p, hops := d.parent, 0; p != 0 && hops < 64; hops++ {
-		pd := cu.dies[p]
+		pd := cu.cachedDIE(p)
 		if pd == nil {
 			return false
 		}

@@ -1,0 +1,30 @@
+package signature
+
+import "testing"
+
+func TestNormalize(t *testing.T) {
+	for in, want := range map[string]string{
+		"boost::intrusive::list_node_traits<void*>::get_next": "boost::intrusive::list_node_traits::get_next",
+		"boost::intrusive::list_impl<boost::intrusive::mhtraits<dm_obj_t, X, &dm_obj_t::hook>, long unsigned int, true, void>::erase_and_dispose<dm_hash_node_t::delete_dm_obj_t>": "boost::intrusive::list_impl::erase_and_dispose",
+		"dm_hash_node_t::clear()":                                   "dm_hash_node_t::clear",
+		"(anonymous namespace)::release_wait(dm_hash_node_t*)":      "(anonymous namespace)::release_wait",
+		"lsm_destroy+0x1c":                                          "lsm_destroy",
+		"std::function<void()>::operator()":                         "std::function::operator",
+		"bool operator<<int>(int const&, int const&)":               "bool operator<",
+		"std::vector<int, std::allocator<int> >::_M_realloc_insert": "std::vector::_M_realloc_insert",
+	} {
+		if got := Normalize(in); got != want {
+			t.Errorf("Normalize(%q) = %q, want %q", in, got, want)
+		}
+	}
+}
+
+func TestDistance(t *testing.T) {
+	a := []string{"f", "g", "h", "i", "j"}
+	if d := Distance(a, []string{"f", "g", "h", "x", "y"}); d != 2 {
+		t.Errorf("distance %d", d)
+	}
+	if d := Distance(a, a[:3]); d != 2 {
+		t.Errorf("distance to a prefix %d", d)
+	}
+}
