@@ -108,6 +108,11 @@ func Summarize(local string, c Core, o Options) (out Core) {
 	if p.Exe != nil {
 		out.Exe = p.Exe.Name
 	}
+	if a, ok := p.Core.AuxvValue(15); ok { // AT_PLATFORM: "x86_64"
+		if s, err := p.Core.ReadCString(a, 32); err == nil {
+			out.Platform = s
+		}
+	}
 	out.Build = map[string]string{}
 	for _, m := range p.Modules {
 		base := m.BaseName()

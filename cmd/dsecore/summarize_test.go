@@ -50,6 +50,10 @@ func batchDir(t *testing.T) (dir string, byName map[string]string) {
 		if err := os.WriteFile(p, b, 0o644); err != nil {
 			t.Fatal(err)
 		}
+		// The cores' times, as a campaign's would differ (systemd-coredump's
+		// names carry their own).
+		day := time.Date(2026, 11, 25, 12, 0, 0, 0, time.UTC)
+		os.Chtimes(p, day, day)
 		byName[name] = p
 	}
 	put("node1", "core.field-crash", fixture.FieldCrash, nil)
@@ -142,6 +146,9 @@ func TestSummarize(t *testing.T) {
 	if strings.Join(field.Signature.Frames, ",") != strings.Join(wantFrames, ",") {
 		t.Errorf("field-crash signature frames %v", field.Signature.Frames)
 	}
+	if field.Platform != "x86_64" || !field.Time.Equal(time.Date(2026, 11, 25, 12, 0, 0, 0, time.UTC)) {
+		t.Errorf("field crash platform %q time %v", field.Platform, field.Time)
+	}
 	if field.Signal != "SIGSEGV (SEGV_MAPERR) at 0x0" || !field.ReRaised || field.ThreadName != "Processer_5" || field.Task != 16 ||
 		field.Node != "node1" || field.VerdictRule != "verdict-concurrent-release" || field.Build["libdcache.so"] == "" {
 		t.Errorf("field crash summary: %+v", field)
@@ -221,6 +228,14 @@ func TestSummarize(t *testing.T) {
 		if c.Error == "" && !coreByName(again)[n].Cached {
 			t.Errorf("%s: not reused from the cache", n)
 		}
+	}
+
+	// --since/--until: the systemd-coredump cores are from 2026-11-20.
+	if d := summarize(t, []string{"DEBUGINFOD_URLS="}, dir, "--cache-dir", cache, "--until", "2026-11-21"); len(d.Cores) != 3 || len(d.Groups) != 1 {
+		t.Errorf("--until 2026-11-21: %d cores", len(d.Cores))
+	}
+	if d := summarize(t, []string{"DEBUGINFOD_URLS="}, dir, "--cache-dir", cache, "--since", "2026-11-21T00:00:00Z"); len(d.Cores) != 9 {
+		t.Errorf("--since 2026-11-21: %d cores", len(d.Cores))
 	}
 
 	// A baseline without the abort marks its group new.
