@@ -36,7 +36,9 @@ func Serve(in io.Reader, out io.Writer) error {
 		}
 		msg, err := dap.DecodeProtocolMessage(content)
 		if err != nil {
-			s.badMessage(content, err)
+			if !s.customRequest(content) {
+				s.badMessage(content, err)
+			}
 			continue
 		}
 		req, ok := msg.(dap.RequestMessage)

@@ -110,6 +110,22 @@ async function session(dc) {
   assert.ok(cast.variablesReference > 0);
   assert.match((await evaluate('bt', 'repl')).result, /dm_hash_node_t::clear at .*dm\.cc:42/);
 
+  // dsecore's own requests, for the extension's views.
+  const tasks = (await dc.customRequest('dsecore/tasks')).body;
+  assert.equal(tasks.tasks.length, sc.expected.tasks.length);
+  assert.deepEqual(tasks.processers.map((p) => [p.id, p.lwp]), sc.expected.processers.map((p) => [p.id, p.lwp]));
+  const t15 = tasks.tasks.find((t) => t.id === 15);
+  assert.equal(t15.threadId, task15.id);
+  assert.equal(t15.state, 'block');
+  assert.equal(t15.processer, 6);
+  assert.equal(tasks.processers.find((p) => p.id === 5).runningTask, 16);
+  const an = (await dc.customRequest('dsecore/analysis')).body;
+  assert.equal(an.crashThreadId, lwp);
+  assert.match(an.analysis.verdict, /concurrent destruction/);
+  assert.equal(an.analysis.fault.register, 'rbx');
+  assert.equal(an.taskThreads['15'], task15.id);
+  assert.ok(an.analysis.others.some((o) => o.task === 15));
+
   // The suspended task that raced on the same node.
   const ts = (await dc.stackTraceRequest({ threadId: task15.id })).body.stackFrames;
   assert.equal(ts[0].name, 'co::Processer::SwapOut');

@@ -1,0 +1,117 @@
+package server
+
+import (
+	"encoding/json"
+	"fmt"
+	"os"
+	"runtime/debug"
+
+	"github.com/dsecore/dsecore/report"
+	"github.com/google/go-dap"
+)
+
+// Custom requests, for clients that know dsecore (the VS Code extension's
+// Coroutines and Fault Analysis views):
+//
+//	dsecore/tasks     {processers: [...], tasks: [...]}, each task with the
+//	                  DAP threadId its stack is listed under
+//	dsecore/analysis  {crashThreadId, analysis: <inspect --json's analysis>,
+//	                  taskThreads: {taskId: threadId}}
+const (
+	cmdTasks    = "dsecore/tasks"
+	cmdAnalysis = "dsecore/analysis"
+)
+
+// customRequest answers a request go-dap has no type for; it reports
+// whether it was one of ours.
+func (s *session) customRequest(content []byte) bool {
+	var req dap.Request
+	if json.Unmarshal(content, &req) != nil || req.Type != "request" {
+		return false
+	}
+	if req.Command != cmdTasks && req.Command != cmdAnalysis {
+		return false
+	}
+	defer func() {
+		if x := recover(); x != nil {
+			fmt.Fprintf(os.Stderr, "dsecore dap: %s: panic: %v\n%s", req.Command, x, debug.Stack())
+			s.sendError(req.Seq, req.Command, 1001, fmt.Sprintf("internal error in %s: %v", req.Command, x))
+		}
+	}()
+	if s.st == nil {
+		s.sendError(req.Seq, req.Command, 1002, req.Command+": no core is open yet (send launch or attach first)")
+		return true
+	}
+	var body any
+	switch req.Command {
+	case cmdTasks:
+		body = s.st.tasksBody()
+	case cmdAnalysis:
+		body = s.st.analysisBody()
+	}
+	s.send(&rawResponse{Response: response(&req), Body: body})
+	return true
+}
+
+type taskItem struct {
+	ID        int64  `json:"id"`
+	ThreadID  int    `json:"threadId"`
+	Name      string `json:"name"` // as in the threads list
+	State     string `json:"state"`
+	Processer int    `json:"processer"`
+	Running   bool   `json:"running,omitempty"`
+	Func      string `json:"func,omitempty"` // where it was created
+	File      string `json:"file,omitempty"`
+	Line      int    `json:"line,omitempty"`
+}
+
+type processerItem struct {
+	ID          int            `json:"id"`
+	LWP         int            `json:"lwp"`
+	ThreadID    int            `json:"threadId"`
+	Name        string         `json:"name"`
+	RunningTask int64          `json:"runningTask"`
+	Queues      map[string]int `json:"queues"`
+}
+
+func (s *state) tasksBody() any {
+	names := map[int]string{}
+	for _, t := range s.threads() {
+		names[t.Id] = t.Name
+	}
+	out := struct {
+		Processers []processerItem `json:"processers"`
+		Tasks      []taskItem      `json:"tasks"`
+	}{Processers: []processerItem{}, Tasks: []taskItem{}}
+	if s.rt == nil {
+		return out
+	}
+	for _, pr := range s.rt.Processers {
+		it := processerItem{ID: pr.ID, RunningTask: -1, Queues: pr.Queues}
+		if pr.Thread != nil {
+			it.LWP, it.ThreadID, it.Name = pr.Thread.LWP, pr.Thread.LWP, names[pr.Thread.LWP]
+		}
+		if pr.Running != nil {
+			it.RunningTask = pr.Running.ID
+		}
+		out.Processers = append(out.Processers, it)
+	}
+	for i, t := range s.shownTasks() {
+		id := taskThreadID(t, i)
+		out.Tasks = append(out.Tasks, taskItem{ID: t.ID, ThreadID: id, Name: names[id], State: t.State, Processer: t.Processer,
+			Running: t.Running, Func: t.Func, File: t.File, Line: t.Line})
+	}
+	return out
+}
+
+func (s *state) analysisBody() any {
+	taskThreads := map[string]int{}
+	for i, t := range s.shownTasks() {
+		taskThreads[fmt.Sprint(t.ID)] = taskThreadID(t, i)
+	}
+	return struct {
+		CrashThreadID int              `json:"crashThreadId"`
+		Analysis      *report.Analysis `json:"analysis"`
+		TaskThreads   map[string]int   `json:"taskThreads"`
+	}{s.crashThreadID(), report.AnalysisDoc(s.analysis()), taskThreads}
+}
