@@ -1,0 +1,201 @@
+// The extension's own logic, free of the vscode module so that it is tested
+// with node alone: where the dsecore binary is, how a launch configuration
+// is completed and checked, and the configuration "Open Core Dump…" builds.
+import * as fs from 'fs';
+import * as path from 'path';
+
+/** Where each candidate binary came from, for messages. */
+export type BinarySource = 'setting' | 'bundled' | 'PATH';
+
+export interface FoundBinary {
+  path: string;
+  source: BinarySource;
+}
+
+function isExecutable(p: string): boolean {
+  try {
+    const st = fs.statSync(p);
+    if (!st.isFile()) {
+      return false;
+    }
+    fs.accessSync(p, fs.constants.X_OK);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * findBinary: the `dsecore.path` setting when set (and it must then exist:
+ * a wrong setting is an error, not a silent fallback), else the binary
+ * bundled in the extension (bin/dsecore), else `dsecore` on PATH.
+ */
+export function findBinary(setting: string | undefined, extensionDir: string, envPath: string | undefined): FoundBinary {
+  if (setting && setting.trim() !== '') {
+    const p = setting.trim();
+    if (!isExecutable(p)) {
+      throw new Error(`dsecore.path is set to ${p}, which is not an executable file`);
+    }
+    return { path: p, source: 'setting' };
+  }
+  const bundled = path.join(extensionDir, 'bin', 'dsecore');
+  if (isExecutable(bundled)) {
+    return { path: bundled, source: 'bundled' };
+  }
+  for (const dir of (envPath ?? '').split(path.delimiter)) {
+    if (dir === '') {
+      continue;
+    }
+    const p = path.join(dir, 'dsecore');
+    if (isExecutable(p)) {
+      return { path: p, source: 'PATH' };
+    }
+  }
+  throw new Error('the dsecore binary was not found: set dsecore.path, or put dsecore on PATH (make build in the dsecore repository)');
+}
+
+/** The launch attributes the DAP server reads. */
+export interface DsecoreConfig {
+  type: string;
+  request: string;
+  name: string;
+  coreFile?: string;
+  program?: string;
+  solibSearchPath?: string[];
+  sysroot?: string;
+  debugFileDirectory?: string[];
+  sourceFileMap?: Record<string, string>;
+  substitutePath?: { from: string; to: string }[];
+  logFiles?: string[];
+  profile?: string;
+  showTasks?: 'all' | 'crash-related' | 'none';
+  [key: string]: unknown;
+}
+
+export class ConfigError extends Error {}
+
+function stringArray(v: unknown, attr: string): string[] | undefined {
+  if (v === undefined || v === null) {
+    return undefined;
+  }
+  if (typeof v === 'string') {
+    return v === '' ? [] : [v];
+  }
+  if (!Array.isArray(v) || v.some((x) => typeof x !== 'string')) {
+    throw new ConfigError(`${attr} must be an array of strings`);
+  }
+  return v as string[];
+}
+
+function absolute(p: string, base: string | undefined): string {
+  if (p.startsWith('~/')) {
+    return path.join(process.env.HOME ?? '/', p.slice(2));
+  }
+  return path.isAbsolute(p) || !base ? p : path.join(base, p);
+}
+
+/**
+ * resolveConfig completes a launch configuration (F5 without launch.json,
+ * relative paths, single strings for lists) and rejects what the server
+ * would refuse, with a message that names the attribute.
+ */
+export function resolveConfig(input: Record<string, unknown>, workspaceDir: string | undefined): DsecoreConfig {
+  const c: DsecoreConfig = { ...(input as DsecoreConfig) };
+  c.type = 'dsecore';
+  c.request = c.request === 'attach' ? 'attach' : 'launch';
+  if (typeof c.coreFile !== 'string' || c.coreFile.trim() === '') {
+    throw new ConfigError('coreFile is required: the core dump to open');
+  }
+  c.coreFile = absolute(c.coreFile, workspaceDir);
+  if (!c.name) {
+    c.name = `core ${path.basename(c.coreFile)}`;
+  }
+  if (c.program !== undefined) {
+    if (typeof c.program !== 'string') {
+      throw new ConfigError('program must be a path');
+    }
+    if (c.program === '') {
+      delete c.program;
+    } else {
+      c.program = absolute(c.program, workspaceDir);
+    }
+  }
+  for (const attr of ['solibSearchPath', 'debugFileDirectory', 'logFiles'] as const) {
+    const v = stringArray(c[attr], attr);
+    if (v === undefined) {
+      delete c[attr];
+    } else {
+      c[attr] = v.map((p) => absolute(p, workspaceDir));
+    }
+  }
+  if (c.sourceFileMap !== undefined) {
+    if (typeof c.sourceFileMap !== 'object' || Array.isArray(c.sourceFileMap) ||
+      Object.values(c.sourceFileMap).some((v) => typeof v !== 'string')) {
+      throw new ConfigError('sourceFileMap must map path prefixes to paths');
+    }
+  }
+  if (c.substitutePath !== undefined) {
+    if (!Array.isArray(c.substitutePath) ||
+      c.substitutePath.some((r) => typeof r !== 'object' || r === null || typeof r.from !== 'string' || typeof r.to !== 'string')) {
+      throw new ConfigError('substitutePath must be an array of {"from", "to"} rules');
+    }
+  }
+  if (c.showTasks === undefined) {
+    c.showTasks = 'all';
+  } else if (!['all', 'crash-related', 'none'].includes(c.showTasks)) {
+    throw new ConfigError('showTasks must be "all", "crash-related" or "none"');
+  }
+  return c;
+}
+
+/** What "Open Core Dump…" asked for. */
+export interface OpenCorePicks {
+  coreFile: string;
+  program?: string;
+  libraryDir?: string;
+  logFiles?: string[];
+}
+
+/** openCoreConfig is the configuration "Open Core Dump…" starts. */
+export function openCoreConfig(p: OpenCorePicks): DsecoreConfig {
+  const c: DsecoreConfig = {
+    type: 'dsecore',
+    request: 'launch',
+    name: `Core dump: ${path.basename(p.coreFile)}`,
+    coreFile: p.coreFile,
+    showTasks: 'all',
+  };
+  if (p.program) {
+    c.program = p.program;
+  }
+  if (p.libraryDir) {
+    c.solibSearchPath = [p.libraryDir];
+  }
+  if (p.logFiles && p.logFiles.length > 0) {
+    c.logFiles = p.logFiles;
+  }
+  return c;
+}
+
+/** dapArgs is the command line VS Code starts the adapter with. */
+export function dapArgs(listen?: string): string[] {
+  return listen ? ['dap', '--listen', listen] : ['dap'];
+}
+
+/**
+ * A problem the adapter reported (an `output` event of category
+ * "important"): what to tell the user and which fix to offer.
+ */
+export interface AdapterProblem {
+  message: string;
+  fix: 'solibSearchPath' | 'program' | 'none';
+}
+
+export function classifyImportant(output: string): AdapterProblem {
+  const message = output.replace(/^dsecore: /, '').trim();
+  if (/BUILD-ID MISMATCH/.test(message) || /^not found: /.test(message)) {
+    const exe = /ceph-dse\b/.test(message) && !/\.so/.test(message);
+    return { message, fix: exe ? 'program' : 'solibSearchPath' };
+  }
+  return { message, fix: 'none' };
+}

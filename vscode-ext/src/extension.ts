@@ -1,0 +1,243 @@
+// dsecore for VS Code: `dsecore dap` as the debugger of ceph-dse core dumps,
+// with a Fault Analysis view, a Coroutines view, "Open Core Dump…" and
+// "Summarize Core Directory…".
+import { execFile } from 'child_process';
+import * as fs from 'fs';
+import * as os from 'os';
+import * as path from 'path';
+import * as vscode from 'vscode';
+import { ConfigError, classifyImportant, dapArgs, findBinary, openCoreConfig, resolveConfig } from './config';
+import { AnalysisBody, AnalysisView, CoroutinesView, TasksBody } from './views';
+
+let analysisView: AnalysisView;
+let coroutinesView: CoroutinesView;
+let extensionDir = '';
+
+function binary(): string {
+  const setting = vscode.workspace.getConfiguration('dsecore').get<string>('path');
+  return findBinary(setting, extensionDir, process.env.PATH).path;
+}
+
+class AdapterFactory implements vscode.DebugAdapterDescriptorFactory {
+  createDebugAdapterDescriptor(): vscode.ProviderResult<vscode.DebugAdapterDescriptor> {
+    try {
+      return new vscode.DebugAdapterExecutable(binary(), dapArgs());
+    } catch (e) {
+      void vscode.window.showErrorMessage(String((e as Error).message), 'Open Settings').then((a) => {
+        if (a) {
+          void vscode.commands.executeCommand('workbench.action.openSettings', 'dsecore.path');
+        }
+      });
+      return undefined;
+    }
+  }
+}
+
+class ConfigProvider implements vscode.DebugConfigurationProvider {
+  provideDebugConfigurations(): vscode.DebugConfiguration[] {
+    return [{ type: 'dsecore', request: 'launch', name: 'Open ceph-dse core dump', coreFile: '${workspaceFolder}/core' }];
+  }
+
+  resolveDebugConfigurationWithSubstitutedVariables(folder: vscode.WorkspaceFolder | undefined,
+    config: vscode.DebugConfiguration): vscode.ProviderResult<vscode.DebugConfiguration> {
+    if (!config.type && !config.request && !config.name) {
+      // F5 without launch.json: ask for the core.
+      void vscode.commands.executeCommand('dsecore.openCore');
+      return undefined;
+    }
+    try {
+      return resolveConfig(config, folder?.uri.fsPath) as vscode.DebugConfiguration;
+    } catch (e) {
+      if (e instanceof ConfigError) {
+        void vscode.window.showErrorMessage(`dsecore: ${e.message}`);
+        return undefined;
+      }
+      throw e;
+    }
+  }
+}
+
+async function refreshViews(session: vscode.DebugSession | undefined): Promise<void> {
+  if (!session || session.type !== 'dsecore') {
+    return;
+  }
+  try {
+    const [a, t] = await Promise.all([
+      session.customRequest('dsecore/analysis') as Promise<AnalysisBody>,
+      session.customRequest('dsecore/tasks') as Promise<TasksBody>,
+    ]);
+    analysisView.set(a);
+    coroutinesView.set(t);
+    await vscode.commands.executeCommand('setContext', 'dsecore.hasAnalysis', true);
+  } catch (e) {
+    void vscode.window.showWarningMessage(`dsecore: the analysis could not be read: ${(e as Error).message}`);
+  }
+}
+
+class Tracker implements vscode.DebugAdapterTracker {
+  constructor(private session: vscode.DebugSession, private state: vscode.Memento) {}
+
+  onDidSendMessage(m: { type?: string; event?: string; body?: { category?: string; output?: string } }): void {
+    if (m.type !== 'event') {
+      return;
+    }
+    if (m.event === 'stopped') {
+      void refreshViews(this.session);
+    } else if (m.event === 'output' && m.body?.category === 'important' && m.body.output) {
+      const p = classifyImportant(m.body.output);
+      const action = p.fix === 'solibSearchPath' ? 'Choose Library Folder…' : p.fix === 'program' ? 'Choose Executable…' : undefined;
+      const shown = action ? vscode.window.showWarningMessage(`dsecore: ${p.message}`, action) : vscode.window.showWarningMessage(`dsecore: ${p.message}`);
+      void shown.then(async (picked) => {
+        if (!picked) {
+          return;
+        }
+        const sel = await vscode.window.showOpenDialog(p.fix === 'program'
+          ? { canSelectFiles: true, title: 'The ceph-dse executable of this core' }
+          : { canSelectFolders: true, canSelectFiles: false, title: 'Folder with the libraries of this core' });
+        if (sel && sel[0]) {
+          const c = { ...this.session.configuration };
+          if (p.fix === 'program') {
+            c.program = sel[0].fsPath;
+            await this.state.update('dsecore.program', c.program);
+          } else {
+            c.solibSearchPath = [...(c.solibSearchPath ?? []), sel[0].fsPath];
+            await this.state.update('dsecore.libraryDir', sel[0].fsPath);
+          }
+          await vscode.debug.stopDebugging(this.session);
+          await vscode.debug.startDebugging(this.session.workspaceFolder, c);
+        }
+      });
+    }
+  }
+}
+
+async function showThread(threadId: number, title: string): Promise<void> {
+  const session = vscode.debug.activeDebugSession;
+  if (!session || session.type !== 'dsecore') {
+    return;
+  }
+  type Frame = { id: number; name: string; line: number; source?: { path?: string; name?: string; sourceReference?: number }; presentationHint?: string };
+  const r = await session.customRequest('stackTrace', { threadId, startFrame: 0, levels: 200 }) as { stackFrames: Frame[] };
+  const items = r.stackFrames.map((f, i) => ({
+    label: `#${i} ${f.name}`,
+    description: f.source?.path ? `${path.basename(f.source.path)}:${f.line}` : f.source?.name ?? '',
+    frame: f,
+  }));
+  const pick = await vscode.window.showQuickPick(items, { title: `Stack of ${title}`, matchOnDescription: true });
+  const src = pick?.frame.source;
+  if (!src) {
+    return;
+  }
+  let uri: vscode.Uri | undefined;
+  if (src.path && fs.existsSync(src.path)) {
+    uri = vscode.Uri.file(src.path);
+  } else if (src.sourceReference) {
+    uri = vscode.Uri.parse(`debug:${encodeURIComponent(src.name ?? 'disassembly')}?session=${session.id}&ref=${src.sourceReference}`);
+  }
+  if (uri) {
+    const doc = await vscode.workspace.openTextDocument(uri);
+    const line = Math.max(0, (pick!.frame.line || 1) - 1);
+    await vscode.window.showTextDocument(doc, { selection: new vscode.Range(line, 0, line, 0) });
+  }
+}
+
+async function openLogLine(file: string, text: string): Promise<void> {
+  const doc = await vscode.workspace.openTextDocument(vscode.Uri.file(file));
+  const i = doc.getText().indexOf(text);
+  const pos = i >= 0 ? doc.positionAt(i) : new vscode.Position(0, 0);
+  await vscode.window.showTextDocument(doc, { selection: new vscode.Range(pos, pos) });
+}
+
+async function openCore(state: vscode.Memento): Promise<void> {
+  const core = await vscode.window.showOpenDialog({ canSelectFiles: true, title: 'Open a ceph-dse core dump',
+    defaultUri: state.get<string>('dsecore.coreDir') ? vscode.Uri.file(state.get<string>('dsecore.coreDir')!) : undefined });
+  if (!core || !core[0]) {
+    return;
+  }
+  await state.update('dsecore.coreDir', path.dirname(core[0].fsPath));
+  const exeChoice = await vscode.window.showQuickPick([
+    { label: 'Find the executable from the core', id: 'auto' },
+    ...(state.get<string>('dsecore.program') ? [{ label: state.get<string>('dsecore.program')!, id: 'last', description: 'last used' }] : []),
+    { label: 'Choose the executable…', id: 'pick' },
+  ], { title: 'The ceph-dse executable' });
+  if (!exeChoice) {
+    return;
+  }
+  let program: string | undefined;
+  if (exeChoice.id === 'last') {
+    program = state.get<string>('dsecore.program');
+  } else if (exeChoice.id === 'pick') {
+    const exe = await vscode.window.showOpenDialog({ canSelectFiles: true, title: 'The ceph-dse executable' });
+    program = exe?.[0]?.fsPath;
+    await state.update('dsecore.program', program);
+  }
+  const libChoice = await vscode.window.showQuickPick([
+    { label: 'Libraries where the core says they are', id: 'auto' },
+    ...(state.get<string>('dsecore.libraryDir') ? [{ label: state.get<string>('dsecore.libraryDir')!, id: 'last', description: 'last used' }] : []),
+    { label: 'Choose the library folder…', id: 'pick' },
+  ], { title: 'libdcache.so and the other libraries' });
+  if (!libChoice) {
+    return;
+  }
+  let libraryDir: string | undefined;
+  if (libChoice.id === 'last') {
+    libraryDir = state.get<string>('dsecore.libraryDir');
+  } else if (libChoice.id === 'pick') {
+    const lib = await vscode.window.showOpenDialog({ canSelectFolders: true, canSelectFiles: false, title: 'Library folder' });
+    libraryDir = lib?.[0]?.fsPath;
+    await state.update('dsecore.libraryDir', libraryDir);
+  }
+  const folder = vscode.workspace.workspaceFolders?.[0];
+  await vscode.debug.startDebugging(folder, openCoreConfig({ coreFile: core[0].fsPath, program, libraryDir }) as vscode.DebugConfiguration);
+}
+
+async function summarizeDirectory(): Promise<void> {
+  const dir = await vscode.window.showOpenDialog({ canSelectFolders: true, canSelectFiles: false, title: 'A directory of core dumps' });
+  if (!dir || !dir[0]) {
+    return;
+  }
+  const out = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'dsecore-summary-')), 'report.html');
+  const bin = binary();
+  await vscode.window.withProgress({ location: vscode.ProgressLocation.Notification, title: `dsecore: summarizing ${dir[0].fsPath}` },
+    () => new Promise<void>((resolve, reject) => {
+      execFile(bin, ['summarize', dir[0].fsPath, '--format', 'html', '--out', out, '--progress', 'never'], { maxBuffer: 64 << 20 },
+        (err, _stdout, stderr) => (err ? reject(new Error(stderr || err.message)) : resolve()));
+    })).then(() => {
+    const panel = vscode.window.createWebviewPanel('dsecoreSummary', `Crash summary: ${path.basename(dir[0].fsPath)}`, vscode.ViewColumn.Active,
+      { enableScripts: false });
+    panel.webview.html = fs.readFileSync(out, 'utf8');
+  }, (e: Error) => vscode.window.showErrorMessage(`dsecore summarize: ${e.message}`));
+}
+
+export function activate(context: vscode.ExtensionContext): void {
+  extensionDir = context.extensionPath;
+  analysisView = new AnalysisView();
+  coroutinesView = new CoroutinesView();
+  const state = context.workspaceState;
+  context.subscriptions.push(
+    vscode.debug.registerDebugAdapterDescriptorFactory('dsecore', new AdapterFactory()),
+    vscode.debug.registerDebugConfigurationProvider('dsecore', new ConfigProvider()),
+    vscode.debug.registerDebugConfigurationProvider('dsecore', new ConfigProvider(), vscode.DebugConfigurationProviderTriggerKind.Dynamic),
+    vscode.debug.registerDebugAdapterTrackerFactory('dsecore', { createDebugAdapterTracker: (s) => new Tracker(s, state) }),
+    vscode.window.createTreeView('dsecore.faultAnalysis', { treeDataProvider: analysisView, showCollapseAll: true }),
+    vscode.window.createTreeView('dsecore.coroutines', { treeDataProvider: coroutinesView, showCollapseAll: true }),
+    vscode.commands.registerCommand('dsecore.openCore', () => openCore(state)),
+    vscode.commands.registerCommand('dsecore.showFaultAnalysis', async () => {
+      await refreshViews(vscode.debug.activeDebugSession);
+      await vscode.commands.executeCommand('dsecore.faultAnalysis.focus');
+    }),
+    vscode.commands.registerCommand('dsecore.summarizeDirectory', summarizeDirectory),
+    vscode.commands.registerCommand('dsecore.showThread', showThread),
+    vscode.commands.registerCommand('dsecore.openLogLine', openLogLine),
+    vscode.commands.registerCommand('dsecore.refreshViews', () => refreshViews(vscode.debug.activeDebugSession)),
+    vscode.debug.onDidTerminateDebugSession((s) => {
+      if (s.type === 'dsecore') {
+        analysisView.set(undefined);
+        coroutinesView.set(undefined);
+        void vscode.commands.executeCommand('setContext', 'dsecore.hasAnalysis', false);
+      }
+    }),
+  );
+}
+
+export function deactivate(): void {}

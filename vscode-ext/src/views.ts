@@ -1,0 +1,166 @@
+// The Run and Debug container's dsecore views: Fault Analysis (the verdict
+// and its evidence, from the adapter's dsecore/analysis request) and
+// Coroutines (Processers and their tasks, from dsecore/tasks).
+import * as vscode from 'vscode';
+
+export interface AnalysisBody {
+  crashThreadId: number;
+  taskThreads: Record<string, number>;
+  analysis: {
+    verdict: string;
+    confidence: string;
+    rules: string[];
+    fault?: {
+      pc: string; instruction: string; register?: string; value?: string; description?: string;
+      function?: string; file?: string; line?: number; listing?: string;
+      origin?: { text: string; pc: string; function?: string; file?: string; line?: number }[];
+    };
+    objects?: { role: string; type: string; address: string; how?: string; fields?: Record<string, string> }[];
+    list_walk?: { list: string; element: string; header: string; hook_offset: string; size?: number; findings?: string[];
+      nodes?: { hook: string; element: string; next: string; prev: string; state?: string }[] };
+    others?: { who: string; task?: number; lwp?: number; where: string; address: string; what: string; path?: string; function?: string }[];
+    logs?: { files: string[]; concurrent?: string[][]; handler?: string[] };
+    evidence?: { rule: string; text: string }[];
+    assertion?: { text: string; file?: string; line?: number };
+  };
+}
+
+export interface TasksBody {
+  processers: { id: number; lwp: number; threadId: number; name: string; runningTask: number; queues: Record<string, number> }[];
+  tasks: { id: number; threadId: number; name: string; state: string; processer: number; running?: boolean; func?: string; file?: string; line?: number }[];
+}
+
+class Item extends vscode.TreeItem {
+  constructor(label: string, public readonly kids: Item[] = [], opts: Partial<vscode.TreeItem> = {}) {
+    super(label, kids.length > 0 ? vscode.TreeItemCollapsibleState.Expanded : vscode.TreeItemCollapsibleState.None);
+    Object.assign(this, opts);
+  }
+}
+
+function collapsed(i: Item): Item {
+  i.collapsibleState = i.kids.length > 0 ? vscode.TreeItemCollapsibleState.Collapsed : vscode.TreeItemCollapsibleState.None;
+  return i;
+}
+
+function showThread(threadId: number, title: string): vscode.Command {
+  return { command: 'dsecore.showThread', title: 'Show Stack', arguments: [threadId, title] };
+}
+
+function logLine(line: string, files: string[]): Item {
+  // "ceph-dse.engine.64.4.log: 2026-… text": open the file at that line.
+  const m = /^([^:]+): (.*)$/.exec(line);
+  const item = new Item(line, [], { tooltip: line, iconPath: new vscode.ThemeIcon('output') });
+  if (m) {
+    const file = files.find((f) => f.endsWith('/' + m[1]) || f === m[1]);
+    if (file) {
+      item.command = { command: 'dsecore.openLogLine', title: 'Open Log Line', arguments: [file, m[2]] };
+    }
+  }
+  return item;
+}
+
+export class AnalysisView implements vscode.TreeDataProvider<Item> {
+  private emitter = new vscode.EventEmitter<Item | undefined>();
+  readonly onDidChangeTreeData = this.emitter.event;
+  private roots: Item[] = [];
+  body: AnalysisBody | undefined;
+
+  set(body: AnalysisBody | undefined): void {
+    this.body = body;
+    this.roots = body ? this.build(body) : [];
+    this.emitter.fire(undefined);
+  }
+
+  getTreeItem(i: Item): vscode.TreeItem { return i; }
+  getChildren(i?: Item): Item[] { return i ? i.kids : this.roots; }
+
+  private build(b: AnalysisBody): Item[] {
+    const a = b.analysis;
+    const out: Item[] = [];
+    out.push(new Item(`Verdict (${a.confidence}): ${a.verdict}`, [], {
+      tooltip: a.verdict, iconPath: new vscode.ThemeIcon('error'), id: 'verdict',
+      command: showThread(b.crashThreadId, 'the crashing thread'),
+    }));
+    const f = a.fault;
+    if (f) {
+      const listing = (f.listing ?? '').split('\n').filter((l) => l.trim() !== '').map((l) => new Item(l, [], {
+        iconPath: l.includes(f.pc.replace(/^0x/, '') + ':') ? new vscode.ThemeIcon('arrow-right') : undefined,
+      }));
+      out.push(collapsed(new Item(`Faulting instruction: ${f.instruction} at ${f.pc}`, listing, {
+        description: f.function, tooltip: f.file ? `${f.file}:${f.line}` : undefined,
+      })));
+      if (f.register) {
+        out.push(new Item(`Bad register: %${f.register} = ${f.value}`, (f.origin ?? []).map((o) => new Item(o.text, [], { tooltip: o.text })), {
+          description: f.description, tooltip: f.description,
+        }));
+      }
+    }
+    for (const o of a.objects ?? []) {
+      const fields = Object.entries(o.fields ?? {}).map(([k, v]) => new Item(`${k} = ${v}`));
+      out.push(collapsed(new Item(`${o.role}: ${o.type} at ${o.address}`, fields, { tooltip: o.how })));
+    }
+    if (a.list_walk) {
+      const w = a.list_walk;
+      const kids = [
+        ...(w.findings ?? []).map((x) => new Item(x, [], { tooltip: x, iconPath: new vscode.ThemeIcon('warning') })),
+        ...(w.nodes ?? []).map((n) => new Item(`node ${n.hook} (${w.element} ${n.element})`, [], { description: n.state })),
+      ];
+      out.push(new Item(`List walk: ${w.list}, size_ ${w.size}`, kids, { description: `header ${w.header}, hook +${w.hook_offset}` }));
+    }
+    if (a.others && a.others.length > 0) {
+      out.push(new Item('Others on the same object', a.others.map((o) => {
+        const tid = o.task !== undefined ? b.taskThreads[String(o.task)] : o.lwp;
+        return new Item(`${o.who}: ${o.where} holds ${o.address}`, [], {
+          description: o.path ?? o.function, tooltip: `${o.what} in ${o.path ?? o.function}`,
+          iconPath: new vscode.ThemeIcon('debug-stackframe'),
+          command: tid ? showThread(tid, o.who) : undefined,
+        });
+      })));
+    }
+    if (a.logs) {
+      const lines: Item[] = [];
+      for (const group of a.logs.concurrent ?? []) {
+        lines.push(new Item('concurrent', group.map((l) => logLine(l, a.logs!.files))));
+      }
+      for (const l of a.logs.handler ?? []) {
+        lines.push(logLine(l, a.logs.files));
+      }
+      out.push(collapsed(new Item('Log lines', lines)));
+    }
+    out.push(collapsed(new Item('Evidence', (a.evidence ?? []).map((e) => new Item(`[${e.rule}] ${e.text}`, [], { tooltip: e.text })))));
+    return out;
+  }
+}
+
+export class CoroutinesView implements vscode.TreeDataProvider<Item> {
+  private emitter = new vscode.EventEmitter<Item | undefined>();
+  readonly onDidChangeTreeData = this.emitter.event;
+  private roots: Item[] = [];
+
+  set(body: TasksBody | undefined): void {
+    this.roots = [];
+    if (body) {
+      for (const p of body.processers) {
+        const tasks = body.tasks.filter((t) => t.processer === p.id).map((t) => new Item(t.name || `task ${t.id}`, [], {
+          iconPath: new vscode.ThemeIcon(t.running ? 'debug-start' : t.state === 'block' ? 'debug-pause' : 'circle-outline'),
+          description: t.func ? `created in ${t.func}` : undefined,
+          command: showThread(t.threadId, `task ${t.id}`),
+          id: `task-${t.id}`,
+        }));
+        const running = p.runningTask >= 0 ? `, running task ${p.runningTask}` : '';
+        this.roots.push(new Item(`Processer ${p.id}`, tasks, {
+          description: `${p.name}${running}`, id: `processer-${p.id}`,
+          command: p.threadId ? showThread(p.threadId, p.name) : undefined,
+        }));
+      }
+      const orphans = body.tasks.filter((t) => !body.processers.some((p) => p.id === t.processer));
+      if (orphans.length > 0) {
+        this.roots.push(new Item('No Processer', orphans.map((t) => new Item(t.name, [], { command: showThread(t.threadId, `task ${t.id}`) }))));
+      }
+    }
+    this.emitter.fire(undefined);
+  }
+
+  getTreeItem(i: Item): vscode.TreeItem { return i; }
+  getChildren(i?: Item): Item[] { return i ? i.kids : this.roots; }
+}
