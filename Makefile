@@ -36,10 +36,14 @@ test: test-go test-ext
 test-go: build fixtures vet
 	$(GO) test -count=1 -timeout 40m ./...
 
-# vscode-ext: Microsoft's DebugClient drives bin/dsecore dap on the fixtures.
+# vscode-ext: unit tests, Microsoft's DebugClient driving bin/dsecore dap on
+# the fixtures, then the packaged .vsix in a real VS Code (code-server) in
+# headless Chromium; screenshots in build/artifacts.
 test-ext: build fixtures
+	scripts/install-code-server.sh $(CURDIR)/build/code-server
 	cd vscode-ext && npm ci --no-audit --no-fund
-	dir=$$($(GO) run ./internal/fixture/fixturectl) && cd vscode-ext && DSECORE=$(CURDIR)/bin/dsecore DSECORE_FIXTURES=$$dir npm test
+	dir=$$($(GO) run ./internal/fixture/fixturectl) && cd vscode-ext && DSECORE=$(CURDIR)/bin/dsecore DSECORE_FIXTURES=$$dir \
+	  DSECORE_CODE_SERVER=$(CURDIR)/build/code-server DSECORE_ARTIFACTS=$(CURDIR)/build/artifacts npm test
 
 bench: build
 	scripts/bench.sh $$($(GO) run ./internal/fixture/fixturectl)

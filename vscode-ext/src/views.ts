@@ -16,8 +16,8 @@ export interface AnalysisBody {
       origin?: { text: string; pc: string; function?: string; file?: string; line?: number }[];
     };
     objects?: { role: string; type: string; address: string; how?: string; fields?: Record<string, string> }[];
-    list_walk?: { list: string; element: string; header: string; hook_offset: string; size?: number; findings?: string[];
-      nodes?: { hook: string; element: string; next: string; prev: string; state?: string }[] };
+    list_walk?: { list: string; element: string; header: string; hook_offset: string; hook_how?: string; size?: number;
+      findings?: string[]; nodes: number; first_null_after?: string };
     others?: { who: string; task?: number; lwp?: number; where: string; address: string; what: string; path?: string; function?: string }[];
     logs?: { files: string[]; concurrent?: string[][]; handler?: string[] };
     evidence?: { rule: string; text: string }[];
@@ -101,11 +101,12 @@ export class AnalysisView implements vscode.TreeDataProvider<Item> {
     }
     if (a.list_walk) {
       const w = a.list_walk;
-      const kids = [
-        ...(w.findings ?? []).map((x) => new Item(x, [], { tooltip: x, iconPath: new vscode.ThemeIcon('warning') })),
-        ...(w.nodes ?? []).map((n) => new Item(`node ${n.hook} (${w.element} ${n.element})`, [], { description: n.state })),
-      ];
-      out.push(new Item(`List walk: ${w.list}, size_ ${w.size}`, kids, { description: `header ${w.header}, hook +${w.hook_offset}` }));
+      const kids = (w.findings ?? []).map((x) => new Item(x, [], { tooltip: x, iconPath: new vscode.ThemeIcon('warning') }));
+      if (w.hook_how) {
+        kids.push(new Item(`hook: ${w.hook_how}`, [], { tooltip: w.hook_how }));
+      }
+      out.push(new Item(`List walk: ${w.list} (${w.element}), ${w.nodes} nodes reachable, size_ ${w.size}`, kids,
+        { description: `header ${w.header}, hook +${w.hook_offset}` }));
     }
     if (a.others && a.others.length > 0) {
       out.push(new Item('Others on the same object', a.others.map((o) => {
