@@ -5,7 +5,7 @@ ifeq ($(origin GO),undefined)
 GO := $(shell scripts/setup.sh | tail -n1)
 endif
 
-.PHONY: all setup build fixtures demo test test-go test-ext vet bench bench-dap clean
+.PHONY: all setup build fixtures demo test test-go test-ext fuzz fuzz-short vet bench bench-dap clean
 
 all: build
 
@@ -31,7 +31,7 @@ vet: setup
 
 # Every test: Go unit and differential tests (gdb as the oracle) on real
 # cores, then the tests that live with the VS Code extension (node).
-test: test-go test-ext
+test: test-go test-ext fuzz-short
 
 test-go: build fixtures vet
 	$(GO) test -count=1 -timeout 40m ./...
@@ -44,6 +44,20 @@ test-ext: build fixtures
 	cd vscode-ext && npm ci --no-audit --no-fund
 	dir=$$($(GO) run ./internal/fixture/fixturectl) && cd vscode-ext && DSECORE=$(CURDIR)/bin/dsecore DSECORE_FIXTURES=$$dir \
 	  DSECORE_CODE_SERVER=$(CURDIR)/build/code-server DSECORE_ARTIFACTS=$(CURDIR)/build/artifacts npm test
+
+# Fuzz targets: each for FUZZTIME in `make test` (a crash fails the run and
+# leaves its input in the package's testdata/fuzz, to be kept as a
+# regression seed); `make fuzz` runs them longer.
+FUZZ_TARGETS := ./coreparse/corefile:FuzzNewCore ./coreparse/unwind:FuzzParseCFI ./coreparse/unwind:FuzzUnwindStack \
+	./analysis/dmesg:FuzzParse ./analysis/fault:FuzzParseLog ./analysis/signature:FuzzNormalize ./server:FuzzServe
+FUZZTIME ?= 20s
+fuzz-short: fixtures
+	@for t in $(FUZZ_TARGETS); do pkg=$${t%%:*}; fn=$${t##*:}; \
+	  echo "fuzz $$pkg $$fn for $(FUZZTIME)"; \
+	  $(GO) test $$pkg -run '^$$' -fuzz "^$$fn$$" -fuzztime $(FUZZTIME) -parallel 2 || exit 1; done
+
+fuzz:
+	$(MAKE) fuzz-short FUZZTIME=10m
 
 bench: build
 	scripts/bench.sh $$($(GO) run ./internal/fixture/fixturectl)

@@ -100,6 +100,9 @@ before(async () => {
       coreFile: join(fixtures, 'field-crash', 'core'),
       program: join(fixtures, 'bin', 'ceph-dse'),
       logFiles: [join(fixtures, 'field-crash')],
+    }, {
+      type: 'dsecore', request: 'launch', name: 'core with a missing library',
+      coreFile: join(fixtures, 'missing-lib', 'core'),
     }],
   }, null, 2));
   writeFileSync(join(ws, 'README.txt'), 'ceph-dse field crash\n');
@@ -261,4 +264,22 @@ test('the Fault Analysis view shows the verdict; Coroutines lists the Processers
   assert.match(frames, /Stack of task 1/);
   assert.match(frames, /sleeper_body/);
   await page.keyboard.press('Escape');
+});
+
+test('a missing library becomes a notification with an action to fix the path', async () => {
+  await page.keyboard.press('Escape');
+  const select = page.locator('.part.sidebar select').first();
+  await select.selectOption({ label: 'core with a missing library' });
+  await page.locator('[aria-label^="Start Debugging"]').first().click();
+  const toast = page.locator('.notifications-toasts .notification-toast', {
+    hasText: 'not found:', has: page.locator('.monaco-button', { hasText: 'Choose Library Folder' }),
+  }).first();
+  await toast.waitFor({ timeout: 60000 }).catch(async (e) => {
+    await shot('failed-missing-library');
+    throw e;
+  });
+  await shot('missing-library');
+  assert.match(await toast.innerText(), /dsecore: not found: .*bin-gone\/libdcache\.so/);
+  // The session itself still opens the core, with what it has.
+  await page.locator('.debug-call-stack .monaco-list-row', { hasText: 'core with a missing library' }).first().waitFor({ timeout: 30000 });
 });

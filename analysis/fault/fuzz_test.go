@@ -1,0 +1,33 @@
+package fault
+
+import (
+	"os"
+	"path/filepath"
+	"testing"
+
+	"github.com/dsecore/dsecore/internal/fixture"
+)
+
+// FuzzParseLog: any file content gives lines or an error, never a panic.
+func FuzzParseLog(f *testing.F) {
+	sc := fixture.Get(f).Scenario(f, fixture.FieldCrash)
+	logs, _ := filepath.Glob(filepath.Join(sc.Dir, "*.log"))
+	for _, l := range logs {
+		if b, err := os.ReadFile(l); err == nil {
+			f.Add(b)
+		}
+	}
+	f.Add([]byte("2026-11-30 07:42:10.419707 7f8254a186c0 2985 13  INFO x\n\x00\xff"))
+	f.Add([]byte{})
+	dir := f.TempDir()
+	f.Fuzz(func(t *testing.T, data []byte) {
+		p := filepath.Join(dir, "ceph-dse.fuzz.log")
+		if err := os.WriteFile(p, data, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		lines, err := ParseLog(p)
+		if err == nil && len(lines) > len(data)+1 {
+			t.Fatalf("%d lines from %d bytes", len(lines), len(data))
+		}
+	})
+}

@@ -1,0 +1,65 @@
+package corefile
+
+import (
+	"debug/elf"
+	"os"
+	"testing"
+
+	"github.com/dsecore/dsecore/internal/fixture"
+)
+
+// notesPrefix is a core cut after its PT_NOTE segment: the ELF header, the
+// program headers and every note, with the memory segments left out (they
+// read as truncated). Small enough to mutate, real enough to reach every
+// note decoder.
+func notesPrefix(tb testing.TB, path string) []byte {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	f, err := elf.Open(path)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	defer f.Close()
+	end := uint64(0)
+	for _, p := range f.Progs {
+		if p.Type == elf.PT_NOTE {
+			end = max(end, p.Off+p.Filesz)
+		}
+	}
+	if end == 0 || end > uint64(len(b)) {
+		tb.Fatalf("%s: no PT_NOTE", path)
+	}
+	return b[:end]
+}
+
+// FuzzNewCore: any bytes give a core or an error, never a panic or a hang;
+// reads of any address of a parsed core are bounded by its segments.
+func FuzzNewCore(f *testing.F) {
+	set := fixture.Get(f)
+	for _, sc := range []string{fixture.FieldCrash, fixture.Abort, fixture.NoHandler} {
+		f.Add(notesPrefix(f, set.Scenario(f, sc).Core))
+	}
+	f.Add([]byte("\x7fELF\x02\x01\x01"))
+	f.Add([]byte{})
+	f.Fuzz(func(t *testing.T, data []byte) {
+		c, err := NewCore("fuzz", data)
+		if err != nil {
+			return
+		}
+		buf := make([]byte, 64)
+		for _, s := range c.Segments {
+			c.ReadAt(buf, s.Vaddr)
+			c.ReadAt(buf, s.Vaddr+s.Memsz-1)
+		}
+		for _, th := range c.Threads {
+			c.ReadAt(buf, th.Regs.Rsp)
+		}
+		c.AuxvValue(3)
+		c.ReadCString(0, 64)
+		if len(c.Segments) > 0 {
+			c.ReadCString(c.Segments[0].Vaddr, 4096)
+		}
+	})
+}
