@@ -32,6 +32,10 @@ func Serve(in io.Reader, out io.Writer) error {
 			if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
 				return nil
 			}
+			// A broken header (or a message over go-dap's size limit) leaves
+			// no way to find the next message: say so, then end the session.
+			s.send(&dap.OutputEvent{Event: s.event("output"), Body: dap.OutputEventBody{Category: "important",
+				Output: fmt.Sprintf("dsecore: unreadable DAP message (%v): the session ends\n", err)}})
 			return fmt.Errorf("dap: %w", err)
 		}
 		msg, err := dap.DecodeProtocolMessage(content)

@@ -393,3 +393,13 @@ func TestDAPListenAddr(t *testing.T) {
 		}
 	}
 }
+
+// TestDAPOversized: a message over the size limit gets an explanation and a
+// clean exit, not an attempt to read gigabytes.
+func TestDAPOversized(t *testing.T) {
+	code, out, stderr := runBounded(t, strings.NewReader("Content-Length: 999999999999\r\n\r\n{}"), "dap")
+	if code != 1 || !strings.Contains(out, `"category":"important"`) || !strings.Contains(out, "content length over") ||
+		!strings.Contains(stderr, "content length over") {
+		t.Errorf("exit %d\nstdout %s\nstderr %s", code, out, stderr)
+	}
+}

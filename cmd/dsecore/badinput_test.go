@@ -1,0 +1,247 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"debug/elf"
+	"encoding/binary"
+	"fmt"
+	"io"
+	"math/rand"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/dsecore/dsecore/internal/fixture"
+)
+
+// badCase is one corrupted or wrong input made from a fixture core.
+type badCase struct {
+	name string
+	core string   // the input path
+	args []string // extra flags (a wrong executable, ...)
+}
+
+// corrupt builds the corrupted-input corpus from the field-crash core:
+// truncations, a zeroed note segment, byte flips in notes, program headers
+// and stack pages, an empty file, a non-ELF file, a 32-bit ELF header, a
+// directory, the wrong executable, a missing library.
+func corrupt(t *testing.T) []badCase {
+	t.Helper()
+	set := fixture.Get(t)
+	sc := set.Scenario(t, fixture.FieldCrash)
+	orig, err := os.ReadFile(sc.Core)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ef, err := elf.Open(sc.Core)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var note *elf.Prog
+	var stack *elf.Prog
+	sp := hexField(t, sc.Expected, "fault_sp")
+	for _, p := range ef.Progs {
+		if p.Type == elf.PT_NOTE {
+			note = p
+		}
+		if p.Type == elf.PT_LOAD && p.Vaddr <= sp && sp < p.Vaddr+p.Memsz && p.Filesz > 0 {
+			stack = p
+		}
+	}
+	ef.Close()
+	if note == nil || stack == nil {
+		t.Fatal("no note or stack segment in the fixture core")
+	}
+	dir := t.TempDir()
+	var cases []badCase
+	write := func(name string, b []byte) string {
+		p := filepath.Join(dir, name)
+		if err := os.WriteFile(p, b, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		cases = append(cases, badCase{name: name, core: p})
+		return p
+	}
+	for _, pct := range []int{1, 10, 50, 90} {
+		write(fmt.Sprintf("truncated-%d", pct), orig[:len(orig)*pct/100])
+	}
+	zeroed := bytes.Clone(orig)
+	clear(zeroed[note.Off : note.Off+note.Filesz])
+	write("notes-zeroed", zeroed)
+	rng := rand.New(rand.NewSource(1))
+	flip := func(name string, lo, hi uint64, n int) {
+		b := bytes.Clone(orig)
+		for i := 0; i < n; i++ {
+			b[lo+uint64(rng.Int63n(int64(hi-lo)))] ^= byte(1 + rng.Intn(255))
+		}
+		write(name, b)
+	}
+	for i := 0; i < 3; i++ {
+		flip(fmt.Sprintf("notes-flipped-%d", i), note.Off, note.Off+note.Filesz, 64)
+	}
+	phoff := binary.LittleEndian.Uint64(orig[0x20:])
+	phnum := uint64(binary.LittleEndian.Uint16(orig[0x38:]))
+	flip("phdrs-flipped", phoff, phoff+phnum*56, 32)
+	flip("stack-flipped", stack.Off, stack.Off+stack.Filesz, 4096)
+	write("empty", nil)
+	write("not-elf", []byte("this is a core dump, honest\n"))
+	elf32 := bytes.Clone(orig[:4096])
+	elf32[4] = 1 // ELFCLASS32
+	write("elf32", elf32)
+	d := filepath.Join(dir, "a-directory")
+	os.Mkdir(d, 0o755)
+	cases = append(cases, badCase{name: "directory", core: d})
+	cases = append(cases, badCase{name: "nonexistent", core: filepath.Join(dir, "no-such-core")})
+	cov := set.Scenario(t, fixture.Coverage)
+	cases = append(cases, badCase{name: "wrong-executable", core: sc.Core, args: []string{"--exe", cov.Exe}})
+	cases = append(cases, badCase{name: "missing-library", core: set.Scenario(t, "missing-lib").Core})
+	return cases
+}
+
+// runBounded runs dsecore with a 10 s limit and returns its exit code,
+// stdout and stderr; a timeout or a Go panic fails the test.
+func runBounded(t *testing.T, stdin io.Reader, args ...string) (int, string, string) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, dsecoreBin, args...)
+	cmd.Stdin = stdin
+	var out, errb bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &errb
+	start := time.Now()
+	err := cmd.Run()
+	if ctx.Err() != nil {
+		t.Errorf("dsecore %s: no answer in 10 s", strings.Join(args, " "))
+		return -1, out.String(), errb.String()
+	}
+	code := 0
+	if ee, ok := err.(*exec.ExitError); ok {
+		code = ee.ExitCode()
+	} else if err != nil {
+		t.Fatalf("dsecore %s: %v", strings.Join(args, " "), err)
+	}
+	if strings.Contains(errb.String(), "panic:") || strings.Contains(errb.String(), "goroutine ") {
+		t.Errorf("dsecore %s: a Go panic:\n%s", strings.Join(args, " "), errb.String())
+	}
+	if time.Since(start) > 10*time.Second {
+		t.Errorf("dsecore %s: %v", strings.Join(args, " "), time.Since(start))
+	}
+	return code, out.String(), errb.String()
+}
+
+// TestBadInputs: every command on every corrupted input ends within 10 s
+// with a partial answer (exit 0, warnings allowed) or a clear error (exit
+// 1) naming the file, never a panic; and no input is ever written.
+func TestBadInputs(t *testing.T) {
+	cases := corrupt(t)
+	sums := map[string][32]byte{}
+	hash := func(p string) [32]byte {
+		b, err := os.ReadFile(p)
+		if err != nil {
+			return [32]byte{}
+		}
+		return sha256.Sum256(b)
+	}
+	for _, c := range cases {
+		sums[c.core] = hash(c.core)
+	}
+	cache := t.TempDir()
+	results := map[string][]int{}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			var codes []int
+			for _, cmd := range [][]string{
+				append([]string{"inspect", c.core, "--json"}, c.args...),
+				append([]string{"bt", c.core, "--all"}, c.args...),
+				append([]string{"tasks", c.core}, c.args...),
+			} {
+				code, _, stderr := runBounded(t, nil, cmd...)
+				codes = append(codes, code)
+				switch code {
+				case 0:
+				case 1:
+					if !strings.Contains(stderr, filepath.Base(c.core)) && !strings.Contains(stderr, c.core) {
+						t.Errorf("dsecore %s: the error does not name the file: %s", cmd[0], stderr)
+					}
+				default:
+					t.Errorf("dsecore %s: exit %d\n%s", strings.Join(cmd, " "), code, stderr)
+				}
+			}
+			// summarize never fails on a bad core: it reports it.
+			// (It finds executables itself: no --exe.)
+			code, out, stderr := runBounded(t, nil, "summarize", c.core, "--format", "json", "--cache-dir", cache, "--progress", "never")
+			if code != 0 {
+				t.Errorf("summarize: exit %d: %s", code, stderr)
+			}
+			if c.name != "directory" && !strings.Contains(out, filepath.Base(c.core)) && !strings.Contains(strings.ToLower(out), "no such file") {
+				t.Errorf("summarize does not report %s:\n%s", c.core, out)
+			}
+			codes = append(codes, code)
+			// A DAP session: launch answers (success or an error), the
+			// session ends cleanly.
+			codes = append(codes, dapOnBadCore(t, c))
+			results[c.name] = codes
+		})
+	}
+	for _, c := range cases {
+		if hash(c.core) != sums[c.core] {
+			t.Errorf("%s was modified", c.core)
+		}
+	}
+	var b strings.Builder
+	for _, c := range cases {
+		fmt.Fprintf(&b, "%-18s inspect,bt,tasks,summarize,dap = %v\n", c.name, results[c.name])
+	}
+	t.Logf("exit codes:\n%s", b.String())
+}
+
+// dapOnBadCore runs initialize → launch → configurationDone → threads →
+// disconnect; it returns 0 when launch succeeded, 1 when it answered an
+// error.
+func dapOnBadCore(t *testing.T, c badCase) int {
+	t.Helper()
+	var in bytes.Buffer
+	seq := 0
+	send := func(cmd string, args string) {
+		seq++
+		body := fmt.Sprintf(`{"seq":%d,"type":"request","command":%q,"arguments":%s}`, seq, cmd, args)
+		fmt.Fprintf(&in, "Content-Length: %d\r\n\r\n%s", len(body), body)
+	}
+	launch := fmt.Sprintf(`{"coreFile":%q}`, c.core)
+	for i := 0; i+1 < len(c.args); i += 2 {
+		if c.args[i] == "--exe" {
+			launch = fmt.Sprintf(`{"coreFile":%q,"program":%q}`, c.core, c.args[i+1])
+		}
+	}
+	send("initialize", `{"adapterID":"dsecore"}`)
+	send("launch", launch)
+	send("configurationDone", `{}`)
+	send("threads", `{}`)
+	send("stackTrace", `{"threadId":1}`)
+	send("disconnect", `{}`)
+	code, out, stderr := runBounded(t, &in, "dap")
+	if code != 0 {
+		t.Errorf("dsecore dap exited %d: %s", code, stderr)
+	}
+	i := strings.Index(out, `"command":"launch"`)
+	if i < 0 {
+		t.Errorf("dap: no launch response:\n%s", out)
+		return -1
+	}
+	if !strings.Contains(out, `"command":"disconnect"`) {
+		t.Errorf("dap: no disconnect response")
+	}
+	resp := out[max(0, strings.LastIndex(out[:i], "{")):]
+	if strings.HasPrefix(resp, `{"seq"`) && strings.Contains(resp[:min(len(resp), 200)], `"success":false`) {
+		if !strings.Contains(out, filepath.Base(c.core)) {
+			t.Errorf("dap: the launch error does not name the file:\n%s", out)
+		}
+		return 1
+	}
+	return 0
+}
