@@ -12,6 +12,7 @@ import (
 	"github.com/dsecore/dsecore/analysis/coroutines"
 	"github.com/dsecore/dsecore/analysis/fault"
 	"github.com/dsecore/dsecore/coreparse"
+	"github.com/dsecore/dsecore/coreparse/corestore"
 	"github.com/dsecore/dsecore/coreparse/unwind"
 	"github.com/dsecore/dsecore/coreparse/values"
 	"github.com/dsecore/dsecore/report"
@@ -107,7 +108,13 @@ func (s *session) launch(req *dap.Request, raw json.RawMessage) {
 		}
 	}
 	progress("start", filepath.Base(a.CoreFile))
-	p, err := coreparse.Open(coreparse.Options{Core: a.CoreFile, Exe: a.Program, SolibSearchPath: a.SolibSearchPath,
+	plain, err := corestore.Plain(a.CoreFile, corestore.DefaultCacheDir(), corestore.DefaultMaxSize)
+	if err != nil {
+		progress("end", "failed")
+		s.sendError(req.Seq, req.Command, 3003, fmt.Sprintf("cannot open %s: %v", a.CoreFile, err))
+		return
+	}
+	p, err := coreparse.Open(coreparse.Options{Core: plain, Exe: a.Program, SolibSearchPath: a.SolibSearchPath,
 		Sysroot: a.Sysroot, DebugFileDirs: a.DebugFileDirectory})
 	if err != nil {
 		progress("end", "failed")

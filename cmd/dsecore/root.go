@@ -12,6 +12,7 @@ import (
 
 	"github.com/dsecore/dsecore/analysis/coroutines"
 	"github.com/dsecore/dsecore/coreparse"
+	"github.com/dsecore/dsecore/coreparse/corestore"
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
 	"github.com/spf13/viper"
@@ -127,8 +128,15 @@ func coreOptions(core string) coreparse.Options {
 	}
 }
 
+// openCore opens a core named on the command line; a compressed one
+// (systemd-coredump's .zst, .lz4, .xz) is read through its decompressed
+// copy in the cache.
 func openCore(core string) (*coreparse.Process, error) {
-	return coreparse.Open(coreOptions(core))
+	plain, err := corestore.Plain(core, corestore.DefaultCacheDir(), corestore.DefaultMaxSize)
+	if err != nil {
+		return nil, err
+	}
+	return coreparse.Open(coreOptions(plain))
 }
 
 func writeJSON(w io.Writer, v any) error {

@@ -69,12 +69,7 @@ are reported, never fatal. Results are cached per core in --cache-dir.`,
 	return cmd
 }
 
-func defaultCacheDir() string {
-	if d, err := os.UserCacheDir(); err == nil {
-		return filepath.Join(d, "dsecore")
-	}
-	return filepath.Join(os.TempDir(), "dsecore-cache")
-}
+func defaultCacheDir() string { return corestore.DefaultCacheDir() }
 
 func parseTime(s string) (time.Time, error) {
 	if s == "" {

@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"crypto/sha256"
 	"debug/elf"
 	"encoding/hex"
 	"encoding/json"
@@ -429,4 +430,63 @@ func TestSummarizeFormats(t *testing.T) {
 		t.Errorf("rendered groups table has %d groups, want 3", n)
 	}
 	t.Logf("screenshot: %s", shot)
+}
+
+// TestCompressedCores: bt, inspect and a DAP session read systemd-coredump's
+// compressed cores transparently, through a decompressed copy in the cache
+// (never beside the original), and answer as on the plain core.
+func TestCompressedCores(t *testing.T) {
+	sc := fixture.Get(t).Scenario(t, fixture.FieldCrash)
+	raw, _ := os.ReadFile(sc.Core)
+	dir, cache := t.TempDir(), t.TempDir()
+	env := []string{"XDG_CACHE_HOME=" + cache}
+	plain := run(t, "bt", sc.Core, "--exe", sc.Exe)
+	for _, ext := range []string{"zst", "lz4", "xz"} {
+		var buf bytes.Buffer
+		switch ext {
+		case "zst":
+			w, _ := zstd.NewWriter(&buf)
+			w.Write(raw)
+			w.Close()
+		case "lz4":
+			w := lz4.NewWriter(&buf)
+			w.Write(raw)
+			w.Close()
+		case "xz":
+			w, _ := xz.NewWriter(&buf)
+			w.Write(raw)
+			w.Close()
+		}
+		p := filepath.Join(dir, "core.ceph-dse.0."+strings.Repeat("cd", 16)+".77."+fmt.Sprint(time.Now().UnixMicro())+"."+ext)
+		os.WriteFile(p, buf.Bytes(), 0o644)
+		sum := sha256.Sum256(buf.Bytes())
+		cmd := exec.Command(dsecoreBin, "bt", p, "--exe", sc.Exe)
+		cmd.Env = append(os.Environ(), env...)
+		out, err := cmd.Output()
+		if err != nil {
+			t.Fatalf("bt %s: %v", ext, err)
+		}
+		if string(out) != string(plain) {
+			t.Errorf("bt on the .%s core differs from the plain core's:\n%s", ext, out)
+		}
+		cmd = exec.Command(dsecoreBin, "inspect", p, "--json")
+		cmd.Env = append(os.Environ(), env...)
+		if out, err := cmd.Output(); err != nil || !strings.Contains(string(out), "Likely concurrent destruction") {
+			t.Errorf("inspect %s: %v", ext, err)
+		}
+		entries, _ := os.ReadDir(dir)
+		for _, e := range entries {
+			if !strings.HasPrefix(e.Name(), "core.ceph-dse.") {
+				t.Errorf("something was written beside the original: %s", e.Name())
+			}
+		}
+		b, _ := os.ReadFile(p)
+		if sha256.Sum256(b) != sum {
+			t.Errorf("the .%s core was modified", ext)
+		}
+	}
+	copies, _ := filepath.Glob(filepath.Join(cache, "dsecore", "cores", "*.core"))
+	if len(copies) != 3 {
+		t.Errorf("%d decompressed copies in the cache, want 3", len(copies))
+	}
 }

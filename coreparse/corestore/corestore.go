@@ -243,3 +243,38 @@ func (in Input) Local(cacheDir string, maxSize int64) (string, error) {
 	}
 	return dst, nil
 }
+
+// DefaultCacheDir is where decompressed cores go unless told otherwise:
+// $XDG_CACHE_HOME/dsecore (~/.cache/dsecore).
+func DefaultCacheDir() string {
+	if d, err := os.UserCacheDir(); err == nil {
+		return filepath.Join(d, "dsecore")
+	}
+	return filepath.Join(os.TempDir(), "dsecore-cache")
+}
+
+// DefaultMaxSize bounds a decompressed core.
+const DefaultMaxSize = 64 << 30
+
+// Plain returns a path to open for a core given on a command line: the
+// path itself, or for a .zst/.lz4/.xz core (systemd-coredump's) its
+// decompressed copy in cacheDir.
+func Plain(path, cacheDir string, maxSize int64) (string, error) {
+	c, ok := compressed[filepath.Ext(path)]
+	if !ok {
+		return path, nil
+	}
+	st, err := os.Stat(path)
+	if err != nil {
+		return "", err
+	}
+	if !st.Mode().IsRegular() {
+		return "", fmt.Errorf("%s: not a regular file", path)
+	}
+	abs, err := filepath.Abs(path)
+	if err != nil {
+		return "", err
+	}
+	in := Input{Path: abs, Size: st.Size(), MTime: st.ModTime(), Time: st.ModTime(), Compression: c}
+	return in.Local(cacheDir, maxSize)
+}
