@@ -403,3 +403,101 @@ func TestDAPOversized(t *testing.T) {
 		t.Errorf("exit %d\nstdout %s\nstderr %s", code, out, stderr)
 	}
 }
+
+// TestDAPFlood: 10,000 requests (stack traces, evaluations, bad thread ids,
+// unknown commands and cancels, interleaved) after a launch: every one is
+// answered exactly once and the session goes on.
+func TestDAPFlood(t *testing.T) {
+	sc := fixture.Get(t).Scenario(t, fixture.FieldCrash)
+	c := startDAP(t)
+	c.ok("initialize", map[string]any{"adapterID": "flood"})
+	c.ok("launch", map[string]any{"coreFile": sc.Core, "program": sc.Exe})
+	c.ok("configurationDone", nil)
+	lwp := intField(t, sc.Expected, "crash_lwp")
+	const n = 10000
+	first := c.seq + 1
+	go func() {
+		for i := 0; i < n; i++ {
+			switch i % 5 {
+			case 0:
+				c.send("stackTrace", map[string]any{"threadId": lwp, "levels": 3})
+			case 1:
+				c.send("evaluate", map[string]any{"expression": "$rbx", "context": "repl"})
+			case 2:
+				c.send("stackTrace", map[string]any{"threadId": 999999999})
+			case 3:
+				c.send("cancel", map[string]any{"requestId": first + i - 1})
+			case 4:
+				c.send("nosuchcommand", nil)
+			}
+		}
+	}()
+	answered := map[int]int{}
+	ok := 0
+	for len(answered) < n {
+		m := c.next()
+		r, isResp := m.(dap.ResponseMessage)
+		if !isResp {
+			continue
+		}
+		seq := r.GetResponse().RequestSeq
+		answered[seq]++
+		if r.GetResponse().Success {
+			ok++
+		}
+	}
+	for seq, k := range answered {
+		if k != 1 || seq < first || seq >= first+n {
+			t.Errorf("request %d answered %d times", seq, k)
+		}
+	}
+	// stackTrace, evaluate and cancel succeed (3 of 5); bad ids and unknown
+	// commands get errors.
+	if ok != n/5*3 {
+		t.Errorf("%d successful responses, want %d", ok, n/5*3)
+	}
+	st := c.ok("stackTrace", map[string]any{"threadId": lwp, "levels": 6}).(*dap.StackTraceResponse)
+	if st.Body.StackFrames[5].Name != "dm_hash_node_t::clear" {
+		t.Errorf("after the flood: %+v", st.Body.StackFrames[5])
+	}
+}
+
+// TestDAPHangUp: a client that sends a burst and goes away mid-response
+// leaves no process behind.
+func TestDAPHangUp(t *testing.T) {
+	sc := fixture.Get(t).Scenario(t, fixture.FieldCrash)
+	cmd := exec.Command(dsecoreBin, "dap")
+	in, _ := cmd.StdinPipe()
+	out, _ := cmd.StdoutPipe()
+	var stderr strings.Builder
+	cmd.Stderr = &stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	w := func(seq int, command string, args string) {
+		body := fmt.Sprintf(`{"seq":%d,"type":"request","command":%q,"arguments":%s}`, seq, command, args)
+		fmt.Fprintf(in, "Content-Length: %d\r\n\r\n%s", len(body), body)
+	}
+	w(1, "initialize", `{"adapterID":"x"}`)
+	w(2, "launch", fmt.Sprintf(`{"coreFile":%q}`, sc.Core))
+	go func() {
+		for i := 3; i < 2000; i++ {
+			w(i, "stackTrace", fmt.Sprintf(`{"threadId":%d}`, intField(t, sc.Expected, "crash_lwp")))
+		}
+		in.Close()
+	}()
+	buf := make([]byte, 4096)
+	out.Read(buf) // the first bytes of a response, then hang up
+	out.Close()
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	select {
+	case <-done:
+	case <-time.After(20 * time.Second):
+		cmd.Process.Kill()
+		t.Fatal("dsecore dap still running 20 s after its client hung up")
+	}
+	if strings.Contains(stderr.String(), "panic:") || strings.Contains(stderr.String(), "goroutine ") {
+		t.Errorf("a panic:\n%s", stderr.String())
+	}
+}
