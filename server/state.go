@@ -34,6 +34,10 @@ type LaunchArgs struct {
 	LogFiles  []string `json:"logFiles"`
 	Profile   string   `json:"profile"`
 	ShowTasks string   `json:"showTasks"` // all (default), crash-related, none
+	// Bounds on walks of target memory (0: the defaults, 512 frames per
+	// stack and 10,000 list or array elements); a walk that hits one says so.
+	MaxFrames   int `json:"maxFrames"`
+	MaxElements int `json:"maxElements"`
 }
 
 // taskBase offsets coroutine task thread ids past any LWP (pid_max is at
@@ -115,7 +119,7 @@ func (s *session) launch(req *dap.Request, raw json.RawMessage) {
 		return
 	}
 	p, err := coreparse.Open(coreparse.Options{Core: plain, Exe: a.Program, SolibSearchPath: a.SolibSearchPath,
-		Sysroot: a.Sysroot, DebugFileDirs: a.DebugFileDirectory})
+		Sysroot: a.Sysroot, DebugFileDirs: a.DebugFileDirectory, MaxFrames: a.MaxFrames})
 	if err != nil {
 		progress("end", "failed")
 		s.sendError(req.Seq, req.Command, 3003, fmt.Sprintf("cannot open %s: %v", a.CoreFile, err))
@@ -127,6 +131,9 @@ func (s *session) launch(req *dap.Request, raw json.RawMessage) {
 		profile = "ceph-dse"
 	}
 	st := &state{args: a, p: p, vr: values.NewReader(p), stacks: map[int][]coreparse.Frame{}, srcByFn: map[string]int{}, scopes: map[int]*values.Scope{}}
+	if a.MaxElements > 0 {
+		st.vr.MaxList = a.MaxElements
+	}
 	var warnings []string
 	if prof, err := coroutines.LoadProfile(profile); err != nil {
 		warnings = append(warnings, "coroutine profile: "+err.Error())

@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/dsecore/dsecore/internal/fixture"
+	"github.com/google/go-dap"
 )
 
 // badCase is one corrupted or wrong input made from a fixture core.
@@ -244,4 +245,51 @@ func dapOnBadCore(t *testing.T, c badCase) int {
 		return 1
 	}
 	return 0
+}
+
+// TestHostileMemory: a core whose lists loop, lead into unmapped memory or
+// hold 200,000 elements, and whose stack is 100,000 frames deep: every walk
+// is bounded and says why it stopped.
+func TestHostileMemory(t *testing.T) {
+	sc := fixture.Get(t).Scenario(t, "hostile")
+	code, out, stderr := runBounded(t, nil, "bt", sc.Core, "--all")
+	if code != 0 || !strings.Contains(out, "too many frames: more than 512") || strings.Count(out, "descend at") != 512 {
+		t.Errorf("bt on 100,000 frames: exit %d, %d frames\n%s", code, strings.Count(out, "descend at"), stderr)
+	}
+	if code, _, stderr := runBounded(t, nil, "inspect", sc.Core); code != 0 {
+		t.Errorf("inspect: exit %d: %s", code, stderr)
+	}
+	c := startDAP(t)
+	c.ok("initialize", map[string]any{"adapterID": "x"})
+	c.ok("launch", map[string]any{"coreFile": sc.Core, "maxElements": 500})
+	c.ok("configurationDone", nil)
+	st := c.ok("stackTrace", map[string]any{"threadId": sc.Expected["pid"], "startFrame": 0, "levels": 1}).(*dap.StackTraceResponse)
+	if st.Body.TotalFrames != 512 {
+		t.Errorf("totalFrames %d", st.Body.TotalFrames)
+	}
+	eval := func(expr string) *dap.EvaluateResponse {
+		r := c.call("evaluate", map[string]any{"expression": expr, "frameId": st.Body.StackFrames[0].Id, "context": "watch"})
+		if !r.GetResponse().Success {
+			t.Fatalf("evaluate %s: %s", expr, r.GetResponse().Message)
+		}
+		return r.(*dap.EvaluateResponse)
+	}
+	for _, tc := range []struct{ expr, want string }{
+		{"cyc_node->objs", "loop"},
+		{"wild_node->objs", "unreadable"},
+		{"big_node->objs", "walk stopped at the limit of 500 elements"},
+	} {
+		r := eval(tc.expr)
+		if !strings.Contains(r.Body.Result, tc.want) {
+			t.Errorf("%s = %q, want it to say %q", tc.expr, r.Body.Result, tc.want)
+		}
+		if r.Body.VariablesReference == 0 {
+			continue
+		}
+		v := c.ok("variables", map[string]any{"variablesReference": r.Body.VariablesReference, "start": 0, "count": 100}).(*dap.VariablesResponse)
+		if len(v.Body.Variables) == 0 || len(v.Body.Variables) > 100 {
+			t.Errorf("%s: %d children for a page of 100", tc.expr, len(v.Body.Variables))
+		}
+		t.Logf("%s = %s (%d children in the first page, indexed %d)", tc.expr, r.Body.Result, len(v.Body.Variables), r.Body.IndexedVariables)
+	}
 }

@@ -105,6 +105,7 @@ func addCoreFlags(cmd *cobra.Command) {
 	f.String("sysroot", "", "prefix prepended to every absolute path the core names")
 	f.StringSlice("debug-file-directory", nil, "root of separate debug files, searched by build-id and debuglink (repeatable; default /usr/lib/debug)")
 	f.Bool("json", false, "print JSON")
+	f.Int("max-frames", 512, "frames unwound per stack at most (a deeper stack is cut and says so)")
 	f.String("profile", "ceph-dse", "coroutine runtime profile: a built-in name ("+strings.Join(coroutines.BuiltinNames(), ", ")+") or a YAML file")
 }
 
@@ -125,6 +126,7 @@ func coreOptions(core string) coreparse.Options {
 		SolibSearchPath: config.GetStringSlice("solib-search-path"),
 		Sysroot:         config.GetString("sysroot"),
 		DebugFileDirs:   config.GetStringSlice("debug-file-directory"),
+		MaxFrames:       config.GetInt("max-frames"),
 	}
 }
 

@@ -618,6 +618,9 @@ func (r *Reader) walk(l *intrusiveList, limit int) (hooks []uint64, problem stri
 	if err != nil {
 		return hooks, fmt.Sprintf("unreadable link (%v)", err)
 	}
+	if len(hooks) >= limit && cur != l.header {
+		return hooks, fmt.Sprintf("the limit of %d elements (the list goes on)", limit)
+	}
 	return hooks, ""
 }
 
