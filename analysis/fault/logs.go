@@ -3,6 +3,7 @@ package fault
 import (
 	"bufio"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -48,8 +49,13 @@ func ParseLog(path string) ([]LogLine, error) {
 		return nil, err
 	}
 	defer f.Close()
+	return ReadLog(filepath.Base(path), f)
+}
+
+// ReadLog reads ceph-dse log lines from r; name is the file's base name.
+func ReadLog(name string, r io.Reader) ([]LogLine, error) {
 	var out []LogLine
-	sc := bufio.NewScanner(f)
+	sc := bufio.NewScanner(r)
 	sc.Buffer(make([]byte, 1<<16), 1<<20)
 	for sc.Scan() {
 		m := logRE.FindStringSubmatch(sc.Text())
@@ -63,7 +69,7 @@ func ParseLog(path string) ([]LogLine, error) {
 		pt, _ := strconv.ParseUint(m[2], 16, 64)
 		lwp, _ := strconv.Atoi(m[3])
 		ss, _ := strconv.Atoi(m[4])
-		out = append(out, LogLine{File: filepath.Base(path), Time: t, Pthread: pt, LWP: lwp, Subsys: ss, Level: m[5], Message: m[6], Raw: sc.Text()})
+		out = append(out, LogLine{File: name, Time: t, Pthread: pt, LWP: lwp, Subsys: ss, Level: m[5], Message: m[6], Raw: sc.Text()})
 	}
 	return out, sc.Err()
 }

@@ -25,6 +25,9 @@ func FuzzParseCFI(f *testing.F) {
 	}
 	f.Add([]byte{}, uint64(0))
 	f.Fuzz(func(t *testing.T, data []byte, addr uint64) {
+		if len(data) > 1<<20 {
+			return
+		}
 		fdes, _ := ParseCFI(data, addr, 0)
 		for _, fde := range fdes {
 			IsSignalFrameFDE(fde)
@@ -75,6 +78,9 @@ func FuzzUnwindStack(f *testing.F) {
 	tramp := append([]byte{0x48, 0xc7, 0xc0, 0x0f, 0x00, 0x00, 0x00, 0x0f, 0x05}, make([]byte, 1024)...)
 	f.Add(tramp, uint64(0x10000), uint64(0x10100), uint64(0))
 	f.Fuzz(func(t *testing.T, stack []byte, pc, sp, bp uint64) {
+		if len(stack) > 1<<20 {
+			return
+		}
 		m := bytesMem{base: 0x10000, b: stack}
 		var r Regs
 		r.Set(RIP, pc)
