@@ -4,6 +4,7 @@ import (
 	"debug/elf"
 	"os"
 	"testing"
+	"time"
 
 	"github.com/dsecore/dsecore/internal/fixture"
 )
@@ -47,6 +48,21 @@ func FuzzNewCore(f *testing.F) {
 		if len(data) > 1<<20 {
 			return // the engine grows inputs; past a note area's size they only cost time
 		}
+		done := make(chan struct{})
+		go func() {
+			defer close(done)
+			exercise(data)
+		}()
+		select {
+		case <-done:
+		case <-time.After(3 * time.Second):
+			t.Fatalf("no answer in 3 s on %d bytes", len(data))
+		}
+	})
+}
+
+func exercise(data []byte) {
+	{
 		c, err := NewCore("fuzz", data)
 		if err != nil {
 			return
@@ -64,5 +80,5 @@ func FuzzNewCore(f *testing.F) {
 		if len(c.Segments) > 0 {
 			c.ReadCString(c.Segments[0].Vaddr, 4096)
 		}
-	})
+	}
 }
