@@ -135,6 +135,16 @@ func runBounded(t *testing.T, stdin io.Reader, args ...string) (int, string, str
 	return code, out.String(), errb.String()
 }
 
+// wantError is what the refusal of an input must say.
+var wantError = map[string]string{
+	"notes-zeroed": "core has no threads",
+	"empty":        "empty file",
+	"not-elf":      "not an ELF file",
+	"elf32":        "not a 64-bit little-endian ELF file",
+	"directory":    "is a directory, not a core file",
+	"nonexistent":  "no such file or directory",
+}
+
 // TestBadInputs: every command on every corrupted input ends within 10 s
 // with a partial answer (exit 0, warnings allowed) or a clear error (exit
 // 1) naming the file, never a panic; and no input is ever written.
@@ -168,6 +178,9 @@ func TestBadInputs(t *testing.T) {
 				case 1:
 					if !strings.Contains(stderr, filepath.Base(c.core)) && !strings.Contains(stderr, c.core) {
 						t.Errorf("dsecore %s: the error does not name the file: %s", cmd[0], stderr)
+					}
+					if want := wantError[c.name]; want != "" && !strings.Contains(stderr, want) {
+						t.Errorf("dsecore %s on %s: %q does not say %q", cmd[0], c.name, stderr, want)
 					}
 				default:
 					t.Errorf("dsecore %s: exit %d\n%s", strings.Join(cmd, " "), code, stderr)

@@ -152,6 +152,12 @@ func Open(path string) (*Core, error) {
 	if err != nil {
 		return nil, err
 	}
+	if st.IsDir() {
+		return nil, fmt.Errorf("%s: is a directory, not a core file", path)
+	}
+	if !st.Mode().IsRegular() {
+		return nil, fmt.Errorf("%s: not a regular file", path)
+	}
 	if st.Size() == 0 {
 		return nil, fmt.Errorf("%s: empty file", path)
 	}
