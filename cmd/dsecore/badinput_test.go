@@ -158,8 +158,18 @@ func TestBadInputs(t *testing.T) {
 		}
 		return sha256.Sum256(b)
 	}
+	// The inputs, and the real files the wrong-executable and
+	// missing-library cases open: none may change.
+	inputs := []string{}
 	for _, c := range cases {
-		sums[c.core] = hash(c.core)
+		inputs = append(inputs, c.core)
+	}
+	set := fixture.Get(t)
+	for _, sc := range []*fixture.Scenario{set.Scenario(t, fixture.FieldCrash), set.Scenario(t, fixture.Coverage)} {
+		inputs = append(inputs, sc.Core, sc.Exe, sc.Lib)
+	}
+	for _, p := range inputs {
+		sums[p] = hash(p)
 	}
 	cache := t.TempDir()
 	results := map[string][]int{}
@@ -202,9 +212,9 @@ func TestBadInputs(t *testing.T) {
 			results[c.name] = codes
 		})
 	}
-	for _, c := range cases {
-		if hash(c.core) != sums[c.core] {
-			t.Errorf("%s was modified", c.core)
+	for _, p := range inputs {
+		if hash(p) != sums[p] {
+			t.Errorf("%s was modified", p)
 		}
 	}
 	var b strings.Builder

@@ -602,9 +602,21 @@ func (r *Reader) asIntrusiveList(v *Value, ty *symbols.Type) (*intrusiveList, bo
 // walk follows next_ links from the header: the hooks of the elements, at
 // most limit of them; problem says why the walk stopped early.
 func (r *Reader) walk(l *intrusiveList, limit int) (hooks []uint64, problem string) {
-	seen := map[uint64]bool{l.header: true}
-	cur, err := r.P.Core.ReadUint64(l.header)
-	for err == nil && cur != l.header && len(hooks) < limit {
+	return walkLinks(r.P.Core, l.header, limit)
+}
+
+// wordReader reads target memory (the core, or a fuzzer's bytes).
+type wordReader interface {
+	ReadUint64(addr uint64) (uint64, error)
+}
+
+// walkLinks follows the next_ words from header until they come back to it,
+// at most limit nodes, stopping at a NULL link, a loop or unreadable memory
+// and saying which.
+func walkLinks(m wordReader, header uint64, limit int) (hooks []uint64, problem string) {
+	seen := map[uint64]bool{header: true}
+	cur, err := m.ReadUint64(header)
+	for err == nil && cur != header && len(hooks) < limit {
 		if cur == 0 {
 			return hooks, "a NULL next_ link"
 		}
@@ -613,12 +625,12 @@ func (r *Reader) walk(l *intrusiveList, limit int) (hooks []uint64, problem stri
 		}
 		seen[cur] = true
 		hooks = append(hooks, cur)
-		cur, err = r.P.Core.ReadUint64(cur)
+		cur, err = m.ReadUint64(cur)
 	}
 	if err != nil {
 		return hooks, fmt.Sprintf("unreadable link (%v)", err)
 	}
-	if len(hooks) >= limit && cur != l.header {
+	if len(hooks) >= limit && cur != header {
 		return hooks, fmt.Sprintf("the limit of %d elements (the list goes on)", limit)
 	}
 	return hooks, ""
