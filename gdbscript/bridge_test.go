@@ -9,7 +9,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
-	"runtime"
 	"strings"
 	"testing"
 
@@ -19,25 +18,7 @@ import (
 
 var dsecoreBin string
 
-func TestMain(m *testing.M) {
-	dir, err := os.MkdirTemp("", "dsecore-gdbscript-")
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(1)
-	}
-	dsecoreBin = filepath.Join(dir, "dsecore")
-	goCmd := filepath.Join(runtime.GOROOT(), "bin", "go")
-	if _, err := os.Stat(goCmd); err != nil {
-		goCmd = "go"
-	}
-	if out, err := exec.Command(goCmd, "build", "-o", dsecoreBin, "../cmd/dsecore").CombinedOutput(); err != nil {
-		fmt.Fprintf(os.Stderr, "building dsecore: %v\n%s", err, out)
-		os.Exit(1)
-	}
-	code := m.Run()
-	os.RemoveAll(dir)
-	os.Exit(code)
-}
+func TestMain(m *testing.M) { fixture.RunWithDsecore(m, &dsecoreBin) }
 
 func script(t *testing.T) string {
 	t.Helper()

@@ -3,10 +3,8 @@ package main
 import (
 	"encoding/json"
 	"fmt"
-	"os"
 	"os/exec"
 	"path/filepath"
-	"runtime"
 	"strconv"
 	"testing"
 
@@ -20,27 +18,7 @@ import (
 // the differential tests run the real command, as users and tools do.
 var dsecoreBin string
 
-func TestMain(m *testing.M) {
-	dir, err := os.MkdirTemp("", "dsecore-bin-")
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(1)
-	}
-	dsecoreBin = filepath.Join(dir, "dsecore")
-	// The go command that runs these tests, not whatever go is on PATH:
-	// scripts/setup.sh may have installed its own.
-	goCmd := filepath.Join(runtime.GOROOT(), "bin", "go")
-	if _, err := os.Stat(goCmd); err != nil {
-		goCmd = "go"
-	}
-	if out, err := exec.Command(goCmd, "build", "-o", dsecoreBin, ".").CombinedOutput(); err != nil {
-		fmt.Fprintf(os.Stderr, "building dsecore: %v\n%s", err, out)
-		os.Exit(1)
-	}
-	code := m.Run()
-	os.RemoveAll(dir)
-	os.Exit(code)
-}
+func TestMain(m *testing.M) { fixture.RunWithDsecore(m, &dsecoreBin) }
 
 // runBt runs `dsecore bt --all --json` and decodes its document.
 func runBt(t *testing.T, exe, core string, extra ...string) report.Backtrace {

@@ -33,9 +33,9 @@ func FuzzListWalk(f *testing.F) {
 	}
 	const base = 0x1000
 	f.Add(words(base+16, base, base+32, base, base, base+16), uint16(0), uint16(100)) // a proper ring
-	f.Add(words(base+16, 0, base+16, 0), uint16(0), uint16(100))                     // a loop missing the header
-	f.Add(words(base+16, 0, 0, 0), uint16(0), uint16(100))                           // NULL next_
-	f.Add(words(0xdead0000), uint16(0), uint16(100))                                 // into unmapped memory
+	f.Add(words(base+16, 0, base+16, 0), uint16(0), uint16(100))                      // a loop missing the header
+	f.Add(words(base+16, 0, 0, 0), uint16(0), uint16(100))                            // NULL next_
+	f.Add(words(0xdead0000), uint16(0), uint16(100))                                  // into unmapped memory
 	f.Fuzz(func(t *testing.T, mem []byte, hdr uint16, limit uint16) {
 		if len(mem) > 1<<20 {
 			return
