@@ -49,7 +49,7 @@ test-ext: build fixtures
 # leaves its input in the package's testdata/fuzz, to be kept as a
 # regression seed); `make fuzz` runs them longer.
 FUZZ_TARGETS := ./coreparse/corefile:FuzzNewCore ./coreparse/unwind:FuzzParseCFI ./coreparse/unwind:FuzzUnwindStack \
-	./coreparse/values:FuzzListWalk ./analysis/dmesg:FuzzParse ./analysis/fault:FuzzParseLog ./analysis/signature:FuzzNormalize ./server:FuzzServe
+	./coreparse/values:FuzzListWalk ./coreparse/values:FuzzDWARFExpr ./analysis/dmesg:FuzzParse ./analysis/fault:FuzzParseLog ./analysis/signature:FuzzNormalize ./server:FuzzServe
 FUZZTIME ?= 20s
 fuzz-short: fixtures
 	@for t in $(FUZZ_TARGETS); do pkg=$${t%%:*}; fn=$${t##*:}; \

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"strings"
 	"testing"
+	"time"
 )
 
 // wordsMem is target memory made of a fuzzer's bytes at base.
@@ -66,6 +67,53 @@ func FuzzListWalk(f *testing.F) {
 		}
 		if back && problem != "" && !strings.Contains(problem, "limit") {
 			t.Fatalf("came back to the header but says %q", problem)
+		}
+	})
+}
+
+// FuzzDWARFExpr: any DWARF expression, on any registers and memory, gives
+// an address, pieces or an error through runExpr: never a panic or a hang.
+func FuzzDWARFExpr(f *testing.F) {
+	for _, e := range [][]byte{
+		{0x91, 0x68},       // DW_OP_fbreg -24
+		{0x53},             // DW_OP_reg3 (rbx)
+		{0x77, 0x08},       // DW_OP_breg7 +8
+		{0x9c},             // DW_OP_call_frame_cfa
+		{0x53, 0x93, 0x08}, // DW_OP_reg3; DW_OP_piece 8
+		{0x03, 0x10, 0x20, 0, 0, 0, 0, 0, 0, 0x06},             // DW_OP_addr; DW_OP_deref
+		{0xa3, 0x01, 0x55, 0x9f},                               // DW_OP_entry_value(DW_OP_reg5); DW_OP_stack_value
+		{0x70, 0x00, 0x06, 0x23, 0x10, 0x9f},                   // breg0; deref; plus_uconst 16; stack_value
+		{0x2f, 0xfd, 0xff},                                     // DW_OP_skip -3 (a loop)
+		{0x08, 0x05, 0x08, 0x00, 0x1e, 0x9f, 0x10, 0x80, 0x01}, // const1u 5; const1u 0; mul; ...
+	} {
+		f.Add(e, uint64(0x1000), uint64(0x2000))
+	}
+	f.Fuzz(func(t *testing.T, expr []byte, rbx, rsp uint64) {
+		if len(expr) > 4096 {
+			return
+		}
+		mem := make([]byte, 256)
+		for i := range mem {
+			mem[i] = byte(i * 7)
+		}
+		read := func(p []byte, addr uint64) (int, error) {
+			if addr < 0x1000 || addr-0x1000 >= uint64(len(mem)) {
+				return 0, errors.New("unmapped")
+			}
+			return copy(p, mem[addr-0x1000:]), nil
+		}
+		fr := &Frame{CFA: 0x1100}
+		fr.Regs.Set(3, rbx)
+		fr.Regs.Set(7, rsp)
+		done := make(chan struct{})
+		go func() {
+			defer close(done)
+			runExpr(*frameRegisters(fr), expr, read)
+		}()
+		select {
+		case <-done:
+		case <-time.After(3 * time.Second):
+			t.Fatalf("no answer in 3 s on % x", expr)
 		}
 	})
 }

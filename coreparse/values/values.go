@@ -260,6 +260,33 @@ func (r *Reader) execute(f *Frame, expr []byte) (addr int64, pieces []op.Piece, 
 			err = fmt.Errorf("DWARF expression: %v", x)
 		}
 	}()
+	regs := frameRegisters(f)
+	if fb := f.Mod.Syms.FrameBase(f.PC - f.Mod.Bias); len(fb) > 0 {
+		if len(fb) == 1 && fb[0] == 0x9c { // DW_OP_call_frame_cfa
+			regs.FrameBase = int64(f.CFA)
+		} else if v, _, err := runExpr(*regs, fb, r.P.Core.ReadAt); err == nil {
+			regs.FrameBase = v
+		}
+	}
+	return runExpr(*regs, expr, r.P.Core.ReadAt)
+}
+
+// runExpr is delve's stack machine on one expression; whatever the bytes,
+// it returns (a malformed expression's panic becomes an error).
+func runExpr(regs op.DwarfRegisters, expr []byte, read func([]byte, uint64) (int, error)) (addr int64, pieces []op.Piece, err error) {
+	defer func() {
+		if x := recover(); x != nil {
+			err = fmt.Errorf("DWARF expression: %v", x)
+		}
+	}()
+	if err := checkExpr(expr); err != nil {
+		return 0, nil, err
+	}
+	return op.ExecuteStackProgram(regs, expr, 8, read)
+}
+
+// frameRegisters are a frame's registers (and CFA) for delve's stack machine.
+func frameRegisters(f *Frame) *op.DwarfRegisters {
 	regs := op.NewDwarfRegisters(0, nil, binary.LittleEndian, unwind.RIP, unwind.RSP, unwind.RBP, 0)
 	for i := 0; i < unwind.NumRegs; i++ {
 		if v, ok := f.Regs.Get(i); ok {
@@ -267,14 +294,7 @@ func (r *Reader) execute(f *Frame, expr []byte) (addr int64, pieces []op.Piece, 
 		}
 	}
 	regs.CFA = int64(f.CFA)
-	if fb := f.Mod.Syms.FrameBase(f.PC - f.Mod.Bias); len(fb) > 0 {
-		if len(fb) == 1 && fb[0] == 0x9c { // DW_OP_call_frame_cfa
-			regs.FrameBase = int64(f.CFA)
-		} else if v, _, err := op.ExecuteStackProgram(*regs, fb, 8, r.P.Core.ReadAt); err == nil {
-			regs.FrameBase = v
-		}
-	}
-	return op.ExecuteStackProgram(*regs, expr, 8, r.P.Core.ReadAt)
+	return regs
 }
 
 // entryValue is the value register reg had when f's function was entered:
