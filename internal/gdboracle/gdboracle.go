@@ -17,6 +17,8 @@ import (
 	"path/filepath"
 	"strings"
 	"time"
+
+	"github.com/dsecore/dsecore/analysis/signature"
 )
 
 // Frame is one frame as gdb sees it.
@@ -129,28 +131,6 @@ func Backtraces(exe, core string, o Options) ([]Thread, error) {
 
 // NormalizeFunction strips what the differential comparison ignores:
 // argument lists and template arguments, so "a::b<int>::c<x>(int) const"
-// and "a::b<long>::c" compare equal.
-func NormalizeFunction(name string) string {
-	var b strings.Builder
-	depth := 0
-	for i := 0; i < len(name); i++ {
-		c := name[i]
-		switch {
-		case c == '<' && !strings.HasSuffix(b.String(), "operator"):
-			depth++
-		case c == '>' && depth > 0:
-			depth--
-		case c == '(' && depth == 0:
-			// "(anonymous namespace)" is part of a name, not a parameter list.
-			if strings.HasPrefix(name[i:], "(anonymous namespace)") {
-				b.WriteString("(anonymous namespace)")
-				i += len("(anonymous namespace)") - 1
-				continue
-			}
-			return strings.TrimSpace(b.String())
-		case depth == 0:
-			b.WriteByte(c)
-		}
-	}
-	return strings.TrimSpace(b.String())
-}
+// and "a::b<long>::c" compare equal. It is the crash signature's
+// normalization: one definition of "the same function name".
+func NormalizeFunction(name string) string { return signature.Normalize(name) }
