@@ -3,8 +3,6 @@ package server
 import (
 	"encoding/json"
 	"fmt"
-	"os"
-	"runtime/debug"
 
 	"github.com/dsecore/dsecore/report"
 	"github.com/google/go-dap"
@@ -32,14 +30,8 @@ func (s *session) customRequest(content []byte) bool {
 	if req.Command != cmdTasks && req.Command != cmdAnalysis {
 		return false
 	}
-	defer func() {
-		if x := recover(); x != nil {
-			fmt.Fprintf(os.Stderr, "dsecore dap: %s: panic: %v\n%s", req.Command, x, debug.Stack())
-			s.sendError(req.Seq, req.Command, 1001, fmt.Sprintf("internal error in %s: %v", req.Command, x))
-		}
-	}()
-	if s.st == nil {
-		s.sendError(req.Seq, req.Command, 1002, req.Command+": no core is open yet (send launch or attach first)")
+	defer s.recoverRequest(&req)
+	if !s.needsCore(&req) {
 		return true
 	}
 	var body any

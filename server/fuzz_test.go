@@ -3,6 +3,7 @@ package server
 import (
 	"bytes"
 	"io"
+	"strconv"
 	"testing"
 	"time"
 )
@@ -11,7 +12,7 @@ import (
 // never a panic or a hang.
 func FuzzServe(f *testing.F) {
 	msg := func(s string) []byte {
-		return []byte("Content-Length: " + itoa(len(s)) + "\r\n\r\n" + s)
+		return []byte("Content-Length: " + strconv.Itoa(len(s)) + "\r\n\r\n" + s)
 	}
 	f.Add(msg(`{"seq":1,"type":"request","command":"initialize","arguments":{"adapterID":"x"}}`))
 	f.Add(append(msg(`{"seq":1,"type":"request","command":"threads"}`), msg(`{"seq":2,"type":"request","command":"stackTrace","arguments":{"threadId":1}}`)...))
@@ -36,16 +37,4 @@ func FuzzServe(f *testing.F) {
 			t.Fatalf("Serve did not return on %q", data)
 		}
 	})
-}
-
-func itoa(n int) string {
-	if n == 0 {
-		return "0"
-	}
-	var b []byte
-	for n > 0 {
-		b = append([]byte{byte('0' + n%10)}, b...)
-		n /= 10
-	}
-	return string(b)
 }

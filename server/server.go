@@ -120,23 +120,31 @@ func (s *session) sendError(seq int, command string, id int, text string) {
 	})
 }
 
+// recoverRequest turns a panic in a request's handler into that request's
+// error response; the session goes on. Deferred by every handler entry.
+func (s *session) recoverRequest(req *dap.Request) {
+	if x := recover(); x != nil {
+		fmt.Fprintf(os.Stderr, "dsecore dap: %s: panic: %v\n%s", req.Command, x, debug.Stack())
+		s.sendError(req.Seq, req.Command, 1001, fmt.Sprintf("internal error in %s: %v", req.Command, x))
+	}
+}
+
+// needsCore answers an error for a request that needs an opened core when
+// there is none yet.
+func (s *session) needsCore(req *dap.Request) bool {
+	if s.st == nil {
+		s.sendError(req.Seq, req.Command, 1002, req.Command+": no core is open yet (send launch or attach first)")
+		return false
+	}
+	return true
+}
+
 // dispatch handles one request; a panic becomes that request's error
 // response. It reports whether the session is over.
 func (s *session) dispatch(m dap.RequestMessage) (end bool) {
 	req := m.GetRequest()
-	defer func() {
-		if x := recover(); x != nil {
-			fmt.Fprintf(os.Stderr, "dsecore dap: %s: panic: %v\n%s", req.Command, x, debug.Stack())
-			s.sendError(req.Seq, req.Command, 1001, fmt.Sprintf("internal error in %s: %v", req.Command, x))
-		}
-	}()
-	needsCore := func() bool {
-		if s.st == nil {
-			s.sendError(req.Seq, req.Command, 1002, req.Command+": no core is open yet (send launch or attach first)")
-			return false
-		}
-		return true
-	}
+	defer s.recoverRequest(req)
+	needsCore := func() bool { return s.needsCore(req) }
 	switch r := m.(type) {
 	case *dap.InitializeRequest:
 		s.clientProgress = r.Arguments.SupportsProgressReporting

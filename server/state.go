@@ -51,7 +51,10 @@ type state struct {
 	rt     *coroutines.Runtime
 	an     *fault.Analysis // through analysis()
 	anOnce sync.Once
-	vr     *values.Reader
+
+	threadList  []dap.Thread // through threads()
+	threadsOnce sync.Once
+	vr          *values.Reader
 
 	mu      sync.Mutex
 	stacks  map[int][]coreparse.Frame // by DAP thread id
@@ -261,7 +264,14 @@ func (s *state) shownTasks() []*coroutines.Task {
 	return out
 }
 
+// threads is the thread list: every LWP, then the shown tasks named from
+// the top of their stacks. A core never changes: it is made once.
 func (s *state) threads() []dap.Thread {
+	s.threadsOnce.Do(func() { s.threadList = s.makeThreads() })
+	return s.threadList
+}
+
+func (s *state) makeThreads() []dap.Thread {
 	var out []dap.Thread
 	ts := append([]*coreparse.Thread(nil), s.p.Threads...)
 	sort.SliceStable(ts, func(i, j int) bool { return ts[i].LWP < ts[j].LWP })
