@@ -24,6 +24,7 @@ package signature
 import (
 	"crypto/sha256"
 	"encoding/hex"
+	"fmt"
 	"path/filepath"
 	"strings"
 
@@ -101,7 +102,7 @@ func Compute(frames []coreparse.Frame, n int) Signature {
 			if f.Mod == nil || SystemModule(f.Mod.Name) {
 				continue
 			}
-			name = f.Mod.BaseName() + "+" + hexOff(f.PC-f.Mod.Bias)
+			name = fmt.Sprintf("%s+%#x", f.Mod.BaseName(), f.PC-f.Mod.Bias)
 			s.Degraded = true
 		}
 		if f.Mod != nil && SystemModule(f.Mod.Name) {
@@ -123,18 +124,6 @@ func Compute(frames []coreparse.Frame, n int) Signature {
 	return s
 }
 
-func hexOff(v uint64) string {
-	const digits = "0123456789abcdef"
-	if v == 0 {
-		return "0x0"
-	}
-	var b []byte
-	for v > 0 {
-		b = append([]byte{digits[v&15]}, b...)
-		v >>= 4
-	}
-	return "0x" + string(b)
-}
 
 // Normalize drops argument lists, template arguments and offsets from a
 // C++ frame name: "a::b<int>::c<x>(int) const+0x12" → "a::b::c".

@@ -4,7 +4,6 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -57,19 +56,17 @@ are reported, never fatal. Results are cached per core in --cache-dir.`,
 	f.String("format", "table", "table, json, markdown, html or ceph-crash")
 	f.String("out", "", "write the report to this file (ceph-crash: a directory, one <crash_id>/meta per core)")
 	f.Int("jobs", runtime.NumCPU(), "cores summarized in parallel")
-	f.String("cache-dir", defaultCacheDir(), "decompressed cores, debuginfod downloads and per-core results")
+	f.String("cache-dir", corestore.DefaultCacheDir(), "decompressed cores, debuginfod downloads and per-core results")
 	f.Bool("no-cache", false, "summarize every core again instead of reusing cached results")
 	f.String("since", "", "only cores from this time on (2006-01-02 or RFC 3339)")
 	f.String("until", "", "only cores up to this time")
 	f.String("baseline", "", "an earlier --format json report: groups it lacks are marked new")
 	f.Int("frames", 0, "frames hashed into a signature (default 5)")
-	f.Int64("max-core-size", 64<<30, "largest decompressed core, in bytes")
+	f.Int64("max-core-size", corestore.DefaultMaxSize, "largest decompressed core, in bytes")
 	f.Duration("debuginfod-timeout", 10*time.Second, "per debuginfod request")
 	f.String("progress", "auto", "progress bar on stderr: auto (when it is a terminal), always, never")
 	return cmd
 }
-
-func defaultCacheDir() string { return corestore.DefaultCacheDir() }
 
 func parseTime(s string) (time.Time, error) {
 	if s == "" {
@@ -128,11 +125,12 @@ func runSummarize(cmd *cobra.Command, args []string) error {
 	}
 	cacheDir := config.GetString("cache-dir")
 	ssp := config.GetStringSlice("solib-search-path")
-	fnd := finder.New(finder.Options{Dirs: ssp, CacheDir: filepath.Join(cacheDir, "debuginfod"), Timeout: config.GetDuration("debuginfod-timeout")})
-	if config.GetString("sysroot") != "" {
-		fnd = finder.New(finder.Options{Dirs: append(append([]string(nil), ssp...), config.GetString("sysroot")),
-			CacheDir: filepath.Join(cacheDir, "debuginfod"), Timeout: config.GetDuration("debuginfod-timeout")})
+	// Files by build-id: the search path and the sysroot, then debuginfod.
+	indexDirs := append([]string(nil), ssp...)
+	if sr := config.GetString("sysroot"); sr != "" {
+		indexDirs = append(indexDirs, sr)
 	}
+	fnd := finder.New(finder.Options{Dirs: indexDirs, CacheDir: filepath.Join(cacheDir, "debuginfod"), Timeout: config.GetDuration("debuginfod-timeout")})
 	tables := symbols.NewCache()
 	defer tables.Close()
 	debugDirs := config.GetStringSlice("debug-file-directory")
@@ -208,7 +206,7 @@ func summarizeOne(in corestore.Input, opts summary.Options, cacheDir string, use
 		return c
 	}
 	c = summary.Summarize(local, c, opts)
-	if cachePath != "" && !errors.Is(err, corestore.ErrTooLarge) {
+	if cachePath != "" {
 		if b, err := json.Marshal(c); err == nil && os.MkdirAll(filepath.Dir(cachePath), 0o755) == nil {
 			tmp := cachePath + ".tmp"
 			if os.WriteFile(tmp, b, 0o644) == nil {
