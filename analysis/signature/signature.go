@@ -124,7 +124,6 @@ func Compute(frames []coreparse.Frame, n int) Signature {
 	return s
 }
 
-
 // Normalize drops argument lists, template arguments and offsets from a
 // C++ frame name: "a::b<int>::c<x>(int) const+0x12" → "a::b::c".
 func Normalize(name string) string {
