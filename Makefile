@@ -45,19 +45,26 @@ test-ext: build fixtures
 	dir=$$($(GO) run ./internal/fixture/fixturectl) && cd vscode-ext && DSECORE=$(CURDIR)/bin/dsecore DSECORE_FIXTURES=$$dir \
 	  DSECORE_CODE_SERVER=$(CURDIR)/build/code-server DSECORE_ARTIFACTS=$(CURDIR)/build/artifacts npm test
 
-# Fuzz targets: each for FUZZTIME in `make test` (a crash fails the run and
-# leaves its input in the package's testdata/fuzz, to be kept as a
-# regression seed); `make fuzz` runs them longer.
-FUZZ_TARGETS := ./coreparse/corefile:FuzzNewCore ./coreparse/unwind:FuzzParseCFI ./coreparse/unwind:FuzzUnwindStack \
-	./coreparse/values:FuzzListWalk ./coreparse/values:FuzzDWARFExpr ./analysis/dmesg:FuzzParse ./analysis/fault:FuzzParseLog ./analysis/signature:FuzzNormalize ./server:FuzzServe
-FUZZTIME ?= 20s
+# Fuzz targets, each with an execution budget for `make test` (about 20 s
+# apiece on a 2-core machine). A count, not -fuzztime 20s: a duration budget
+# trips a race in Go's fuzz coordinator (go.dev/issue/75804) that fails a
+# clean run with "context deadline exceeded". A crash fails the run and
+# leaves its input in the package's testdata/fuzz, to be kept as a regression
+# seed; new inputs are minimized for at most 5 s (the default, 60 s, stalls a
+# target on a large input); `timeout` bounds a stalled engine. `make fuzz` runs FUZZMULT times
+# longer.
+FUZZ_TARGETS := ./coreparse/corefile:FuzzNewCore:60000 ./coreparse/unwind:FuzzParseCFI:200000 \
+	./coreparse/unwind:FuzzUnwindStack:600000 ./coreparse/values:FuzzListWalk:300000 \
+	./coreparse/values:FuzzDWARFExpr:300000 ./analysis/dmesg:FuzzParse:60000 \
+	./analysis/fault:FuzzParseLog:200000 ./analysis/signature:FuzzNormalize:800000 ./server:FuzzServe:200000
+FUZZMULT ?= 1
 fuzz-short: fixtures
-	@for t in $(FUZZ_TARGETS); do pkg=$${t%%:*}; fn=$${t##*:}; \
-	  echo "fuzz $$pkg $$fn for $(FUZZTIME)"; \
-	  $(GO) test $$pkg -run '^$$' -fuzz "^$$fn$$" -fuzztime $(FUZZTIME) -parallel 2 || exit 1; done
+	@for t in $(FUZZ_TARGETS); do pkg=$${t%%:*}; rest=$${t#*:}; fn=$${rest%%:*}; n=$$(( $${rest#*:} * $(FUZZMULT) )); \
+	  echo "fuzz $$pkg $$fn for $$n executions"; \
+	  timeout $$(( 600 * $(FUZZMULT) )) $(GO) test $$pkg -run '^$$' -fuzz "^$$fn$$" -fuzztime $${n}x -fuzzminimizetime 5s -parallel 2 || exit 1; done
 
 fuzz:
-	$(MAKE) fuzz-short FUZZTIME=10m
+	$(MAKE) fuzz-short FUZZMULT=30
 
 bench: build
 	scripts/bench.sh $$($(GO) run ./internal/fixture/fixturectl)

@@ -43,12 +43,19 @@ var (
 	trapRE     = regexp.MustCompile(`([^\s\[\]]+)\[(\d+)\] ([a-z ]+?) ip:([0-9a-fA-F]+) sp:([0-9a-fA-F]+) error:([0-9a-fA-F]+)(?: in ([^\s\[]+)\[(?:([0-9a-fA-F]+),)?([0-9a-fA-F]+)\+([0-9a-fA-F]+)\])?`)
 )
 
+// MaxLine bounds the lines Parse reads: printk lines are at most 1024 bytes,
+// a timestamp and a syslog prefix add a few dozen.
+const MaxLine = 4096
+
 // ErrNotAFault is returned for lines that are not kernel fault reports.
 var ErrNotAFault = errors.New("not a kernel segfault/trap line")
 
 // Parse reads one line of dmesg or /var/log/messages output.
 func Parse(line string) (*Fault, error) {
 	line = strings.TrimSpace(line)
+	if len(line) > MaxLine {
+		return nil, fmt.Errorf("%w: a line of %d bytes (a kernel line is at most %d)", ErrNotAFault, len(line), MaxLine)
+	}
 	hex := func(s string) uint64 { v, _ := strconv.ParseUint(s, 16, 64); return v }
 	if m := segfaultRE.FindStringSubmatch(line); m != nil {
 		tid, _ := strconv.Atoi(m[2])

@@ -127,3 +127,15 @@ func TestPlaceInRealLibrary(t *testing.T) {
 }
 
 func hexs(v uint64) string { return strings.TrimPrefix(strconv.FormatUint(v, 16), "0x") }
+
+func TestParseLongLine(t *testing.T) {
+	line := "[Fri Jan 29 17:56:02 2021] Processer_5[2905610]: segfault at 0 ip 00007fd23b6e020f sp 00007fc79d505b60 error 4 in libdcache.so[7fd23ac16000+13d4000]"
+	if _, err := Parse(strings.Repeat(" ", MaxLine) + line); err != nil {
+		t.Fatalf("leading blanks are trimmed: %v", err)
+	}
+	long := strings.Repeat("x", MaxLine) + line
+	_, err := Parse(long)
+	if !errors.Is(err, ErrNotAFault) || !strings.Contains(err.Error(), "a line of "+strconv.Itoa(len(long))+" bytes (a kernel line is at most 4096)") {
+		t.Fatalf("a 4 KiB+ line: %v", err)
+	}
+}
