@@ -5,7 +5,7 @@ ifeq ($(origin GO),undefined)
 GO := $(shell scripts/setup.sh | tail -n1)
 endif
 
-.PHONY: all setup build fixtures demo test test-go test-ext fuzz fuzz-short vet bench bench-dap clean
+.PHONY: all setup build fixtures demo test test-go test-ext fuzz fuzz-short vet bench bench-quick clean
 
 all: build
 
@@ -26,7 +26,7 @@ demo: build
 
 vet: setup
 	$(GO) vet ./...
-	python3 -c 'import ast,sys; ast.parse(open(sys.argv[1]).read(), sys.argv[1])' gdbscript/dsecore.py
+	for f in gdbscript/dsecore.py benchmarks/*.py fixtures/scale/gen.py; do python3 -c 'import ast,sys; ast.parse(open(sys.argv[1]).read(), sys.argv[1])' $$f || exit 1; done
 	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { gofmt -l $$(git ls-files '*.go'); echo "gofmt: files above need formatting"; exit 1; }
 
 # Every test: Go unit and differential tests (gdb as the oracle) on real
@@ -66,12 +66,15 @@ fuzz-short: fixtures
 fuzz:
 	$(MAKE) fuzz-short FUZZMULT=30
 
-bench: build
-	scripts/bench.sh $$($(GO) run ./internal/fixture/fixturectl)
+# dsecore side by side with gdb, eu-stack, lldb-16 and lldb-vscode-16 on the
+# same cores: the fixtures, then the scale fixture generated into build/scale
+# (minutes and about 6 GB the first time). Writes benchmarks/RESULTS.md,
+# results.json and scaling.png. bench-quick: the default fixtures only.
+bench: build fixtures
+	python3 benchmarks/run.py
+bench-quick: build fixtures
+	python3 benchmarks/run.py --quick --out build/bench
 
-# DAP servers side by side: time to the first stackTrace, peak RSS.
-bench-dap: build
-	python3 scripts/bench-dap.py $$($(GO) run ./internal/fixture/fixturectl)
 
 clean:
 	rm -rf bin build

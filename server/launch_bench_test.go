@@ -12,7 +12,7 @@ import (
 
 // BenchmarkLaunchToStackTrace: one DAP session per iteration on a fixture
 // core, from initialize to the crashing thread's first stackTrace response,
-// the sequence scripts/bench-dap.py times against lldb-vscode-16.
+// the sequence benchmarks/run.py (benchmarks/dap.py) times against lldb-vscode-16.
 func BenchmarkLaunchToStackTrace(b *testing.B) {
 	for _, name := range []string{fixture.FieldCrash, "large"} {
 		sc := fixture.Get(b).Scenario(b, name)

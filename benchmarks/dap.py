@@ -1,19 +1,11 @@
-#!/usr/bin/env python3
-"""Benchmark DAP servers on the same core with the same request sequence:
-initialize -> launch/attach (program + coreFile) -> configurationDone ->
-stopped -> threads -> stackTrace of the stopped thread. Reports the time to
-the first stackTrace response and the adapter's peak RSS (VmHWM), median of
-RUNS, as a markdown table with ratios to dsecore. It measures; it never
-asserts a time.
-
-    scripts/bench-dap.py FIXTURE_DIR [RUNS]      (make bench-dap does this)
-"""
+"""A DAP session as the benchmark runs it (benchmarks/run.py): initialize ->
+launch/attach (program + coreFile) -> configurationDone -> stopped -> threads
+-> stackTrace of the stopped thread. Time to the first stackTrace response
+and the adapter's peak RSS (VmHWM)."""
 import json
 import os
-import shutil
 import statistics
 import subprocess
-import sys
 import time
 
 
@@ -70,44 +62,23 @@ def session(argv, launch_cmd, args, timeout=120):
         for line in f:
             if line.startswith("VmHWM:"):
                 rss = int(line.split()[1])
+    with open(f"/proc/{p.pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    cpu = (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")  # utime, stime
     try:
         send("disconnect", {"terminateDebuggee": False})
         p.wait(timeout=10)
     except Exception:
         p.kill()
-    return elapsed, rss, frames
+    return elapsed, cpu, rss, frames
 
 
-def main():
-    if len(sys.argv) < 2:
-        sys.exit(__doc__)
-    d = sys.argv[1]
-    runs = int(sys.argv[2]) if len(sys.argv) > 2 else 3
-    here = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-    dsecore = os.environ.get("DSECORE", os.path.join(here, "bin", "dsecore"))
-    lldb = shutil.which("lldb-vscode-16") or shutil.which("lldb-dap-16") or shutil.which("lldb-vscode")
-    print(f"| core | adapter | to first stackTrace s (median of {runs}) | peak RSS MiB | time / dsecore | RSS / dsecore | frames shown |")
-    print("|---|---|---|---|---|---|---|")
-    for sc in ["field-crash", "large"]:
-        core = os.path.join(d, sc, "core")
-        exe = os.path.join(d, "bin", "ceph-dse")
-        if not os.path.exists(core):
-            continue
-        adapters = [("dsecore dap", [dsecore, "dap"], "launch", {"coreFile": core, "program": exe})]
-        if lldb:
-            adapters.append(("lldb-vscode-16", [lldb], "attach", {"program": exe, "coreFile": core}))
-        base = None
-        for name, argv, cmd, args in adapters:
-            ts, rs, frames = [], [], []
-            for _ in range(runs):
-                t, r, frames = session(argv, cmd, args)
-                ts.append(t)
-                rs.append(r)
-            t, r = statistics.median(ts), max(rs)
-            if base is None:
-                base = (t, r)
-            print(f"| {sc} | {name} | {t:.3f} | {r / 1024:.1f} | {t / base[0]:.2f} | {r / base[1]:.2f} | {len(frames)}: {' / '.join(frames[:6])} |")
-
-
-if __name__ == "__main__":
-    main()
+def measure(argv, launch_cmd, args, runs):
+    """Median time to the first stackTrace, max peak RSS, over runs sessions."""
+    ts, cs, rs = [], [], []
+    for _ in range(runs):
+        t, c, r, _frames = session(argv, launch_cmd, args)
+        ts.append(t)
+        cs.append(c)
+        rs.append(r)
+    return {"wall": statistics.median(ts), "cpu": statistics.median(cs), "rss_kib": max(rs), "exit": [0]}
