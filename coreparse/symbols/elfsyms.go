@@ -17,7 +17,6 @@ import (
 // Symbol is one ELF symbol (or a synthetic "name@plt" entry).
 type Symbol struct {
 	Name      string // as in the file (mangled)
-	Demangled string // demangled with parameters, as objdump -C and c++filt print it
 	Value     uint64 // file address; for STT_TLS the offset in the TLS block
 	Size      uint64
 	Type      elf.SymType
@@ -25,6 +24,11 @@ type Symbol struct {
 	Synthetic bool // a PLT entry, named by its relocation
 	Section   elf.SectionIndex
 }
+
+// DemangledName is the symbol's name demangled with parameters, as objdump
+// -C and c++filt print it (demangled on first use: a table has tens of
+// thousands of symbols and a backtrace names a few).
+func (s Symbol) DemangledName() string { return Demangle(s.Name) }
 
 // Demangle returns the demangled form of a C++ name with parameters, or
 // the name itself.
@@ -105,9 +109,6 @@ func (t *Table) loadSymbols() {
 		add(t.debug, false)
 		add(t.file, true)
 		all = append(all, pltSymbols(t.file)...)
-		for i := range all {
-			all[i].Demangled = Demangle(all[i].Name)
-		}
 		t.syms = all
 		for i, s := range all {
 			if s.Type == elf.STT_FUNC || s.Type == elf.STT_GNU_IFUNC || s.Synthetic {
@@ -173,7 +174,7 @@ func (t *Table) NearestSymbol(addr uint64) (name string, start uint64, ok bool) 
 			k--
 		}
 		best := t.syms[a[k]]
-		return best.Demangled, best.Value, true
+		return best.DemangledName(), best.Value, true
 	}
 	return "", 0, false
 }
@@ -232,7 +233,7 @@ func (t *Table) SymbolAt(addr uint64) (name string, start uint64, ok bool) {
 	if !ok {
 		return "", 0, false
 	}
-	return s.Demangled, s.Value, true
+	return s.DemangledName(), s.Value, true
 }
 
 func (t *Table) funcSymbolAt(addr uint64) (Symbol, bool) {
@@ -275,7 +276,12 @@ func (t *Table) LookupSymbol(name string) (addr, size uint64, ok bool) {
 func (t *Table) Lookup(name string) (Symbol, bool) {
 	t.loadSymbols()
 	for _, s := range t.syms {
-		if s.Name == name || s.Demangled == name {
+		if s.Name == name {
+			return s, true
+		}
+	}
+	for _, s := range t.syms {
+		if strings.HasPrefix(s.Name, "_Z") && s.DemangledName() == name {
 			return s, true
 		}
 	}

@@ -3,6 +3,7 @@ package symbols_test
 import (
 	"bytes"
 	"debug/elf"
+	"encoding/hex"
 	"fmt"
 	"os"
 	"os/exec"
@@ -425,5 +426,74 @@ func BenchmarkLibcDebugLocate(b *testing.B) {
 		a, _, _ := tab.LookupSymbol("__libc_start_call_main")
 		tab.Locate(a + 4)
 		tab.Close()
+	}
+}
+
+// TestSectionCache: libc's debug file stores its DWARF compressed; the first
+// open inflates the sections into SectionCacheDir (by build-id) with the
+// compile-unit index, a second open maps them, and both answer the same. A
+// cache entry of the wrong size or a damaged index is ignored, not trusted.
+func TestSectionCache(t *testing.T) {
+	libc := "/lib/x86_64-linux-gnu/libc.so.6"
+	f, err := elf.Open(libc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	id := symbols.BuildID(f)
+	f.Close()
+	dbg := symbols.FindDebugFile(libc, id, []string{"/usr/lib/debug"})
+	if dbg == "" {
+		t.Fatal("no libc debug file (is libc6-dbg installed?)")
+	}
+	df, err := elf.Open(dbg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	info := df.Section(".debug_info")
+	df.Close()
+	if info == nil || info.Flags&elf.SHF_COMPRESSED == 0 {
+		t.Fatalf("libc's debug file: .debug_info is not compressed (%v)", info)
+	}
+	saved := symbols.SectionCacheDir
+	symbols.SectionCacheDir = t.TempDir()
+	defer func() { symbols.SectionCacheDir = saved }()
+	dir := filepath.Join(symbols.SectionCacheDir, hex.EncodeToString(id))
+
+	where := func() string {
+		tab, err := symbols.Open(libc, dbg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer tab.Close()
+		a, _, ok := tab.LookupSymbol("__libc_start_call_main")
+		if !ok {
+			t.Fatal("__libc_start_call_main not in libc's symbols")
+		}
+		locs := tab.Locate(a + 4)
+		if len(locs) == 0 || locs[0].Line == 0 || tab.Warnings() != nil {
+			t.Fatalf("Locate: %+v, warnings %v", locs, tab.Warnings())
+		}
+		return fmt.Sprintf("%+v", locs)
+	}
+	first := where()
+	st, err := os.Stat(filepath.Join(dir, "debug_info"))
+	if err != nil || uint64(st.Size()) != info.Size {
+		t.Fatalf("inflated .debug_info in the cache: %v, %v (want %d bytes)", st, err, info.Size)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "cu-index")); err != nil {
+		t.Fatal(err)
+	}
+	if again := where(); again != first {
+		t.Errorf("from the cache:\n%s\nfresh:\n%s", again, first)
+	}
+	// Damaged entries: a truncated section and a garbled index.
+	if err := os.Truncate(filepath.Join(dir, "debug_info"), 100); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "cu-index"), []byte("dsecore-cu-index-v1\nxx"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if again := where(); again != first {
+		t.Errorf("with a damaged cache:\n%s\nfresh:\n%s", again, first)
 	}
 }

@@ -7,11 +7,13 @@ package symbols
 import (
 	"debug/dwarf"
 	"debug/elf"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"path/filepath"
 	"sort"
 	"sync"
+	"syscall"
 )
 
 // Table is the symbol information of one ELF object.
@@ -40,6 +42,8 @@ type Table struct {
 	mu       sync.Mutex
 	cuCache  map[dwarf.Offset]*cuInfo
 	warnings []string
+
+	maps []mapped // section mappings, released by Close
 }
 
 // Location is one level of the source position of an address.
@@ -92,6 +96,11 @@ func (t *Table) Close() error {
 		errs = append(errs, t.debug.Close())
 	}
 	errs = append(errs, t.file.Close())
+	t.dwarf = nil
+	for _, m := range t.maps {
+		errs = append(errs, syscall.Munmap(m))
+	}
+	t.maps = nil
 	return errors.Join(errs...)
 }
 
@@ -128,17 +137,28 @@ type cuRange struct {
 func (t *Table) loadDWARF() {
 	t.dwarfOnce.Do(func() {
 		defer t.recoverWarn("DWARF")
-		src := t.file
+		src, path := t.file, t.Path
 		if t.debug != nil && t.debug.Section(".debug_info") != nil {
-			src = t.debug
+			src, path = t.debug, t.DebugPath
 		}
-		if src.Section(".debug_info") == nil {
+		info := src.Section(".debug_info")
+		if info == nil {
 			return
 		}
-		d, err := src.DWARF()
+		d, err := t.openDWARF(src, path)
 		if err != nil {
 			t.warnf("%s: DWARF: %v", filepath.Base(t.Path), err)
 			return
+		}
+		var index string
+		if id := BuildID(src); len(id) > 0 {
+			index = cuIndexPath(hex.EncodeToString(id))
+		}
+		if index != "" {
+			if cus, ok := loadCUIndex(index, int(info.Size)); ok {
+				t.cus, t.dwarf = cus, d
+				return
+			}
 		}
 		r := d.Reader()
 		for {
@@ -164,6 +184,9 @@ func (t *Table) loadDWARF() {
 		}
 		sort.Slice(t.cus, func(i, j int) bool { return t.cus[i].lo < t.cus[j].lo })
 		t.dwarf = d
+		if index != "" && len(t.warnings) == 0 {
+			saveCUIndex(index, int(info.Size), t.cus)
+		}
 	})
 }
 
@@ -216,7 +239,7 @@ func (t *Table) locateUncached(addr uint64, gdbStyle bool) []Location {
 	if !ok {
 		return nil
 	}
-	loc := Location{Function: symbolFrameName(s.Name), Linkage: s.Name, Demangled: s.Demangled, Low: s.Value, FromSymtab: true}
+	loc := Location{Function: symbolFrameName(s.Name), Linkage: s.Name, Demangled: s.DemangledName(), Low: s.Value, FromSymtab: true}
 	if cu := t.cuFor(addr); cu != nil {
 		if row, ok := cu.lineAt(addr, gdbStyle); ok {
 			loc.File, loc.Line = row.File, row.Line
