@@ -8,7 +8,8 @@ Runs each tool on the same core in the same run and reports wall time
 ratios to dsecore, for:
 
   first answer  the crashing thread's stack with inline frames:
-                dsecore bt / gdb -batch -ex bt / eu-stack -1 -i -s / lldb-16 -o bt
+                dsecore bt / gdb -batch -ex bt / eu-stack -i -s (it has no
+                one-thread mode for cores) / lldb-16 -o bt
   everything    all threads (and, for dsecore, all tasks): dsecore bt --all
                 --all-tasks / gdb "thread apply all bt" / eu-stack -i -s /
                 lldb-16 "thread backtrace all"
@@ -104,7 +105,10 @@ def scale_core(cache, dwarf_mb, heap_mb):
     core = os.path.join(d, f"heap-{heap_mb}", "core")
     if not os.path.exists(core):
         subprocess.run([os.path.join(ROOT, "fixtures", "scale.sh"), d, str(dwarf_mb), str(heap_mb)], check=True)
-    return {"name": f"scale dwarf {dwarf_mb} MiB, heap {heap_mb} MiB", "core": core,
+    lib = os.path.join(d, "bin", "libdcache.so")
+    out = subprocess.run(["size", "-A", lib], capture_output=True, text=True).stdout
+    actual = sum(int(l.split()[1]) for l in out.splitlines() if l.startswith(".debug")) / 2**20
+    return {"name": f"scale: DWARF {actual:.0f} MiB, heap {heap_mb} MiB", "core": core,
             "exe": os.path.join(d, "bin", "ceph-dse"), "dwarf_mb": dwarf_mb, "heap_mb": heap_mb}
 
 
@@ -155,7 +159,9 @@ def main():
         core, exe = c["core"], c["exe"]
         add(c, "first answer", "dsecore bt", measure([dsecore, "bt", core, "--exe", exe], a.runs))
         add(c, "first answer", "gdb bt", measure(["gdb", "-nx", "-batch", "-ex", "bt", exe, core], a.runs))
-        add(c, "first answer", "eu-stack -1 -i -s", measure(["eu-stack", "-1", "-i", "-s", f"--core={core}", f"--executable={exe}"], a.runs))
+        # eu-stack has no one-thread mode for cores (-1 needs -p): its first
+        # answer is every thread.
+        add(c, "first answer", "eu-stack -i -s", measure(["eu-stack", "-i", "-s", f"--core={core}", f"--executable={exe}"], a.runs), "all threads")
         if lldb:
             add(c, "first answer", "lldb-16 bt", measure([lldb, "--batch", "-c", core, exe, "-o", "bt"], a.runs))
         add(c, "everything", "dsecore bt --all --all-tasks", measure([dsecore, "bt", core, "--exe", exe, "--all", "--all-tasks"], a.runs), "threads and tasks")
@@ -245,11 +251,11 @@ def targets(rows):
         out.append(f"- {what}: ×{ratio:.2f} (target ×{want:g}): {'met' if ratio >= want else '**NOT met**'}")
 
     check("first answer vs gdb", get("first answer", "dsecore bt"), get("first answer", "gdb bt"), 10)
-    check("first answer vs eu-stack", get("first answer", "dsecore bt"), get("first answer", "eu-stack -1 -i -s"), 1)
+    check("first answer vs eu-stack", get("first answer", "dsecore bt"), get("first answer", "eu-stack -i -s"), 1)
     check("all threads + all tasks vs gdb's thread apply all bt", get("everything", "dsecore bt --all --all-tasks"),
           get("everything", "gdb thread apply all bt"), 5)
     check("DAP launch → first stackTrace vs lldb-vscode-16", get("DAP", "dsecore dap"), get("DAP", "lldb-vscode-16"), 5)
-    for tool in ("gdb bt", "eu-stack -1 -i -s", "lldb-16 bt"):
+    for tool in ("gdb bt", "eu-stack -i -s", "lldb-16 bt"):
         check(f"peak RSS, first answer, vs {tool}", get("first answer", "dsecore bt", key="rss_kib"),
               get("first answer", tool, key="rss_kib"), 1)
     small = next((r for r in rows if r["dwarf_mb"] == 100 and r["heap_mb"] == 512), None)

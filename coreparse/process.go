@@ -57,7 +57,8 @@ type Process struct {
 	exeImage  *elfImage
 	loadOrder []*Module // the dynamic linker's order (link_map), the executable first
 	tls       tlsLayout
-	tailMemo  sync.Map // [callee pc, exact, caller pc] → tailCalls' answer
+	tailMemo  sync.Map         // [callee pc, exact, caller pc] → tailCalls' answer
+	rules     unwind.RuleCache // established CFI rules by FDE and pc, shared by every unwind
 }
 
 // Thread is one OS thread of the crashed process.
@@ -224,7 +225,7 @@ func (p *Process) findFDE(pc uint64) (*frame.FrameDescriptionEntry, error) {
 // Unwind returns the physical frames of a stack starting from regs. It is
 // used for threads and, by the coroutine layer, for saved task contexts.
 func (p *Process) Unwind(regs unwind.Regs) ([]unwind.Frame, error) {
-	u := &unwind.Unwinder{Mem: p.Core, FindFDE: p.findFDE, MaxFrames: p.opts.MaxFrames, FuncStart: p.funcStart}
+	u := &unwind.Unwinder{Mem: p.Core, FindFDE: p.findFDE, MaxFrames: p.opts.MaxFrames, FuncStart: p.funcStart, Rules: &p.rules}
 	return u.Unwind(regs)
 }
 
@@ -234,7 +235,7 @@ func (p *Process) UnwindN(regs unwind.Regs, n int) ([]unwind.Frame, error) {
 	if n <= 0 || n > p.opts.MaxFrames {
 		n = p.opts.MaxFrames
 	}
-	u := &unwind.Unwinder{Mem: p.Core, FindFDE: p.findFDE, MaxFrames: n, FuncStart: p.funcStart}
+	u := &unwind.Unwinder{Mem: p.Core, FindFDE: p.findFDE, MaxFrames: n, FuncStart: p.funcStart, Rules: &p.rules}
 	return u.Unwind(regs)
 }
 

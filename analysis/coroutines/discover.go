@@ -4,6 +4,7 @@ import (
 	"debug/elf"
 	"fmt"
 	"sort"
+	"sync"
 	"strings"
 
 	"github.com/dsecore/dsecore/coreparse"
@@ -51,6 +52,9 @@ type Runtime struct {
 	prof    *Profile
 	byAddr  map[uint64]*Task
 	threadP map[*coreparse.Thread]*Processer
+	// raw remembers the unwind of each saved context (by its sp): the scan
+	// checks a context and the stack of its task is the same unwind.
+	raw sync.Map // uint64 → rawUnwind
 }
 
 func (rt *Runtime) warnf(format string, args ...any) {
@@ -223,6 +227,9 @@ type Options struct {
 	// NoProfile skips the walk of the runtime's structures: the scan alone
 	// (what is left when the types are stripped).
 	NoProfile bool
+	// FullScan sweeps all anonymous writable memory for saved contexts even
+	// when the profile accounts for every task the scheduler counts.
+	FullScan bool
 }
 
 // Discover finds the runtime's Processers and tasks with a profile, then
@@ -244,7 +251,7 @@ func Discover(p *coreparse.Process, prof *Profile, opts ...Options) *Runtime {
 		}
 	}
 	if !o.NoScan {
-		rt.scan()
+		rt.scan(o.FullScan || o.NoProfile)
 	}
 	sort.SliceStable(rt.Tasks, func(i, j int) bool {
 		a, b := rt.Tasks[i], rt.Tasks[j]

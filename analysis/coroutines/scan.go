@@ -3,20 +3,42 @@ package coroutines
 import (
 	"debug/elf"
 	"encoding/binary"
+	"strings"
 
 	"github.com/dsecore/dsecore/coreparse"
 	"github.com/dsecore/dsecore/coreparse/disasm"
 )
 
-// scan finds switched-out contexts without types: the return addresses of
+// scan confirms the profile's switched-out contexts and, when the profile
+// cannot account for every task (or full), finds contexts without types:
+// the return addresses of
 // every call to a switch function (found by decoding the calls in the code
 // that uses them) are searched for in the stack slots of anonymous memory
 // outside the threads' stacks; a slot holding one is a saved context's
 // return slot if unwinding from it reaches the task entry trampoline. Per
 // stack mapping the highest such context is the live one (older ones below
 // it are left-overs of earlier switches).
-func (rt *Runtime) scan() {
+func (rt *Runtime) scan(full bool) {
 	p := rt.p
+	// The profile's tasks: each saved context is checked where the profile
+	// says it is. The memory sweep below, which reads every anonymous
+	// writable mapping (the whole heap of a production core), runs only when
+	// the profile cannot account for every task: no profile, a scheduler
+	// count the queues fall short of, or when asked for.
+	confirmed := 0
+	for _, t := range rt.Tasks {
+		if t.SP != 0 && !t.Running && t.State != "new" && t.State != "done" {
+			if rt.validContext(t.SP) {
+				t.FoundBy = "profile+scan"
+				confirmed++
+			} else {
+				rt.warnf("task %d's saved context at %#x does not unwind to %s", t.ID, t.SP, rt.prof.EntryTrampoline)
+			}
+		}
+	}
+	if !full && len(rt.Tasks) > 0 && rt.TaskCount >= 0 && int64(len(rt.Tasks)) >= rt.TaskCount {
+		return
+	}
 	rets := rt.switchReturnAddresses()
 	if len(rets) == 0 {
 		rt.warnf("scan: no calls to the switch functions %v found", rt.prof.SwitchFunctions)
@@ -68,12 +90,7 @@ func (rt *Runtime) scan() {
 		t := &Task{ID: -1, State: "switched out", Processer: -1, SP: best, StackLo: s.Vaddr, StackHi: s.Vaddr + s.Memsz, FoundBy: "scan"}
 		rt.Tasks = append(rt.Tasks, t)
 	}
-	for _, t := range rt.Tasks {
-		if t.FoundBy == "profile" && t.SP != 0 && !t.Running && t.State != "new" && t.State != "done" {
-			rt.warnf("scan did not find task %d's context at %#x", t.ID, t.SP)
-		}
-	}
-	_ = found
+	_, _ = found, confirmed
 }
 
 func (rt *Runtime) taskBySP(sp uint64) *Task {
@@ -86,13 +103,21 @@ func (rt *Runtime) taskBySP(sp uint64) *Task {
 }
 
 // validContext unwinds a candidate context: it must reach the entry
-// trampoline.
+// trampoline. Frames are named by ELF symbols only (no DWARF, no inline or
+// tail-call frames): thousands of candidates are checked.
 func (rt *Runtime) validContext(sp uint64) bool {
-	fs, err := rt.contextStack(sp)
-	if err != nil || len(fs) < 2 {
-		return false
+	raw, _ := rt.unwindContext(sp)
+	for i := 1; i < len(raw); i++ {
+		pc := raw[i].PC
+		if !raw[i].Exact {
+			pc-- // a return address: the call is before it
+		}
+		name, _, ok := rt.p.Symbol(pc)
+		if ok && (name == rt.prof.EntryTrampoline || strings.HasPrefix(name, rt.prof.EntryTrampoline+"(")) {
+			return true
+		}
 	}
-	return fs[len(fs)-1].Function == rt.prof.EntryTrampoline
+	return false
 }
 
 // switchReturnAddresses decodes the code of every module that calls a

@@ -75,13 +75,9 @@ func (rt *Runtime) Top(t *Task, n int) ([]coreparse.Frame, error) {
 
 // contextStack unwinds a switched-out context.
 func (rt *Runtime) contextStack(sp uint64) ([]coreparse.Frame, error) {
-	regs, err := SavedRegs(rt.p, rt.prof.Layout, sp)
-	if err != nil {
-		return nil, fmt.Errorf("saved context at %#x: %w", sp, err)
-	}
-	raw, err := rt.p.Unwind(regs)
-	if len(raw) > 0 {
-		raw[0].Exact = false // a return address: the call into the switch routine
+	raw, err := rt.unwindContext(sp)
+	if raw == nil && err != nil {
+		return nil, err
 	}
 	fs := rt.p.Symbolize(raw)
 	for i, f := range fs {
@@ -90,6 +86,32 @@ func (rt *Runtime) contextStack(sp uint64) ([]coreparse.Frame, error) {
 		}
 	}
 	return fs, err
+}
+
+type rawUnwind struct {
+	frames []unwind.Frame
+	err    error
+}
+
+// unwindContext unwinds the context saved at sp (once per sp), its first
+// frame marked as a return address: the call into the switch routine.
+func (rt *Runtime) unwindContext(sp uint64) ([]unwind.Frame, error) {
+	if v, ok := rt.raw.Load(sp); ok {
+		r := v.(rawUnwind)
+		return r.frames, r.err
+	}
+	regs, err := SavedRegs(rt.p, rt.prof.Layout, sp)
+	if err != nil {
+		err = fmt.Errorf("saved context at %#x: %w", sp, err)
+		rt.raw.Store(sp, rawUnwind{nil, err})
+		return nil, err
+	}
+	raw, err := rt.p.Unwind(regs)
+	if len(raw) > 0 {
+		raw[0].Exact = false
+	}
+	rt.raw.Store(sp, rawUnwind{raw, err})
+	return raw, err
 }
 
 // SchedulerStack unwinds the scheduler context a thread saved when it

@@ -56,7 +56,7 @@ func (t *Table) CallSites(addr uint64) []CallSite {
 // entry when it is a definition in this unit, else its symbol (by linkage
 // name, then name), as gdb does for DW_AT_call_origin.
 func (t *Table) resolveTarget(cu *cuInfo, o dwarf.Offset) (uint64, string) {
-	for _, f := range cu.funcs {
+	for _, f := range cu.funcs { // a function nested in another's DIE is found by its symbol below
 		if f.s.die == o {
 			name, _ := cu.name(o)
 			return f.s.low, name
@@ -125,12 +125,31 @@ func (t *Table) lookupFunc(name string) (Symbol, bool) {
 	return best, found
 }
 
-// funcAt returns the concrete function scope containing addr.
+// funcAt returns the concrete function scope containing addr, its body
+// read: a top-level function, else one defined inside another's DIE.
 func (cu *cuInfo) funcAt(addr uint64) *scope {
-	i := sort.Search(len(cu.funcs), func(i int) bool { return cu.funcs[i].lo > addr })
+	if fn := searchFuncs(cu.funcs, addr); fn != nil {
+		cu.expand(fn)
+		return fn
+	}
+	cu.nestedOnce.Do(func() {
+		var all []funcRange
+		for _, f := range cu.funcs {
+			cu.expand(f.s)
+			all = append(all, f.s.nested...)
+		}
+		sort.Slice(all, func(i, j int) bool { return all[i].lo < all[j].lo })
+		cu.nested = all
+	})
+	return searchFuncs(cu.nested, addr)
+}
+
+// searchFuncs finds addr in ranges sorted by start.
+func searchFuncs(fs []funcRange, addr uint64) *scope {
+	i := sort.Search(len(fs), func(i int) bool { return fs[i].lo > addr })
 	for j := i - 1; j >= 0 && j >= i-256; j-- {
-		if addr >= cu.funcs[j].lo && addr < cu.funcs[j].hi {
-			return cu.funcs[j].s
+		if addr >= fs[j].lo && addr < fs[j].hi {
+			return fs[j].s
 		}
 	}
 	return nil

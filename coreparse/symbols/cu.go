@@ -28,6 +28,14 @@ type scope struct {
 	callCol  int
 	children []*scope
 	calls    []callSite // call sites of a concrete function (inlined code included)
+
+	// A concrete function's body (its inline instances, call sites and
+	// call-site parameters) is read on first use: a unit of template-heavy
+	// C++ holds thousands of functions and a backtrace touches a few.
+	body   sync.Once
+	lazy   bool
+	params map[uint64][]CallParam // call-site parameters by return pc
+	nested []funcRange            // functions defined inside its DIE
 }
 
 // callSite is a DW_TAG_call_site (or GCC's DW_TAG_GNU_call_site).
@@ -55,9 +63,14 @@ func (s *scope) contains(addr uint64) bool {
 	return false
 }
 
+// lineRow is one row as kept per unit: compact (a unit of template-heavy
+// C++ has hundreds of thousands), its file an index into the unit's names.
 type lineRow struct {
-	LineRow
-	end bool
+	Addr   uint64
+	Line   int32
+	File   uint16 // index into cuInfo.fileNames
+	IsStmt bool
+	end    bool
 }
 
 type funcRange struct {
@@ -65,20 +78,36 @@ type funcRange struct {
 	s      *scope
 }
 
-// cuInfo is one parsed compile unit.
+// skipped is a DIE whose children the first pass left unread (a type's
+// members, nested types and method declarations; a declaration's
+// parameters): read when a name needs one of them.
+type skipped struct {
+	start, end dwarf.Offset // the DIE and the offset just past its subtree
+	once       sync.Once
+}
+
+// cuInfo is one parsed compile unit: its line table, its concrete
+// functions' ranges and the naming facts of what the first pass read.
 type cuInfo struct {
 	mu       sync.Mutex // guards dies and byName, filled lazily
 	t        *Table
 	dies     map[dwarf.Offset]*dieInfo
 	funcs    []funcRange // sorted by lo
-	lines    []lineRow   // sorted by address, end-of-sequence rows first at an address
+	lines     []lineRow   // sorted by address, end-of-sequence rows first at an address
+	fileNames []string    // the line rows' file names
 	files    []*dwarf.LineFile
 	byName   map[dwarf.Offset]string
 	isC      bool // a C unit: gdb names functions by their linkage (assembler) name when there is one
 	off      dwarf.Offset
 	base     uint64                 // the unit's base address (DW_AT_low_pc) for location lists
-	params   map[uint64][]CallParam // call-site parameters by return pc
-	addrBase int64                  // DW_AT_addr_base: this unit's part of .debug_addr
+	addrBase int64 // DW_AT_addr_base: this unit's part of .debug_addr
+	skips    []*skipped
+
+	// nested indexes the functions defined inside other functions' DIEs,
+	// built (by reading every deferred body) when an address of the unit
+	// is in no top-level function.
+	nestedOnce sync.Once
+	nested     []funcRange
 }
 
 func (t *Table) loadCU(off dwarf.Offset) *cuInfo {
@@ -110,7 +139,7 @@ func (t *Table) parseCU(off dwarf.Offset) (cu *cuInfo) {
 		t.warnf("%s: compile unit at %#x: %v", filepath.Base(t.Path), off, err)
 		return nil
 	}
-	cu = &cuInfo{t: t, dies: map[dwarf.Offset]*dieInfo{}, byName: map[dwarf.Offset]string{}, off: off, params: map[uint64][]CallParam{}}
+	cu = &cuInfo{t: t, dies: map[dwarf.Offset]*dieInfo{}, byName: map[dwarf.Offset]string{}, off: off}
 	cu.base, _ = top.Val(dwarf.AttrLowpc).(uint64)
 	cu.addrBase, _ = top.Val(dwarf.AttrAddrBase).(int64)
 	if lang, ok := top.Val(dwarf.AttrLanguage).(int64); ok {
@@ -122,15 +151,25 @@ func (t *Table) parseCU(off dwarf.Offset) (cu *cuInfo) {
 	if lr, err := d.LineReader(top); err == nil && lr != nil {
 		cu.files = lr.Files()
 		var e dwarf.LineEntry
+		fileIdx := map[*dwarf.LineFile]uint16{}
 		for {
 			if err := lr.Next(&e); err != nil {
 				break
 			}
-			name := ""
-			if e.File != nil {
-				name = e.File.Name
+			fi, ok := fileIdx[e.File]
+			if !ok {
+				name := ""
+				if e.File != nil {
+					name = e.File.Name
+				}
+				if len(cu.fileNames) >= 1<<16-1 {
+					break // more files than a unit has: corrupt
+				}
+				fi = uint16(len(cu.fileNames))
+				fileIdx[e.File] = fi
+				cu.fileNames = append(cu.fileNames, name)
 			}
-			cu.lines = append(cu.lines, lineRow{LineRow{Addr: e.Address, File: name, Line: e.Line, IsStmt: e.IsStmt}, e.EndSequence})
+			cu.lines = append(cu.lines, lineRow{Addr: e.Address, Line: int32(e.Line), File: fi, IsStmt: e.IsStmt, end: e.EndSequence})
 		}
 		if f := lr.Files(); len(f) > len(cu.files) {
 			cu.files = f
@@ -146,17 +185,37 @@ func (t *Table) parseCU(off dwarf.Offset) (cu *cuInfo) {
 	if !top.Children {
 		return cu
 	}
-	type frame struct {
-		die   dwarf.Offset
-		scope *scope
-		fn    *scope // the concrete function around it
-		csPC  uint64 // a call site's return pc, for its parameters
-	}
-	stack := []frame{{die: 0}}
+	dies := map[dwarf.Offset]*dieInfo{}
+	cu.walk(r, walkFrame{}, true, dies, nil)
+	cu.dies = dies
+	sort.Slice(cu.funcs, func(i, j int) bool { return cu.funcs[i].lo < cu.funcs[j].lo })
+	return cu
+}
+
+// walkInto are the DIEs whose children the first pass reads (besides
+// concrete functions, whose bodies it defers).
+var walkInto = map[dwarf.Tag]bool{dwarf.TagNamespace: true}
+
+// walkFrame is the DIE a walk is inside of.
+type walkFrame struct {
+	die   dwarf.Offset
+	scope *scope
+	fn    *scope // the concrete function around it
+	csPC  uint64 // a call site's return pc, for its parameters
+}
+
+// walk reads the children of the DIE `at` describes, up to its end, into
+// dies and the unit's scopes. The first pass (skeleton) reads the unit's
+// structure only: a concrete function becomes a lazy scope with its body
+// unread, and a type's members are skipped and remembered in cu.skips; the
+// later walks read one function's body or one type's members in full.
+func (cu *cuInfo) walk(r *dwarf.Reader, at walkFrame, skeleton bool, dies map[dwarf.Offset]*dieInfo, nested *[]funcRange) {
+	t, d := cu.t, cu.t.dwarf
+	stack := []walkFrame{at}
 	for len(stack) > 0 {
 		e, err := r.Next()
 		if err != nil {
-			t.warnf("%s: compile unit at %#x: %v", filepath.Base(t.Path), off, err)
+			t.warnf("%s: compile unit at %#x: %v", filepath.Base(t.Path), cu.off, err)
 			break
 		}
 		if e == nil {
@@ -176,13 +235,13 @@ func (t *Table) parseCU(off dwarf.Offset) (cu *cuInfo) {
 		}
 		di.spec, _ = e.Val(dwarf.AttrSpecification).(dwarf.Offset)
 		di.origin, _ = e.Val(dwarf.AttrAbstractOrigin).(dwarf.Offset)
-		cu.dies[e.Offset] = di
+		dies[e.Offset] = di
 
 		cur, fn := parent.scope, parent.fn
 		csPC := uint64(0)
 		switch e.Tag {
 		case tagCallSiteParam, tagGNUCallSiteParam:
-			if parent.csPC != 0 {
+			if parent.csPC != 0 && fn != nil {
 				loc, _ := e.Val(dwarf.AttrLocation).([]byte)
 				val, ok := e.Val(dwarf.AttrCallValue).([]byte)
 				if !ok {
@@ -190,7 +249,10 @@ func (t *Table) parseCU(off dwarf.Offset) (cu *cuInfo) {
 				}
 				// DW_OP_reg0..reg31: the parameter's register at the call.
 				if len(loc) == 1 && loc[0] >= 0x50 && loc[0] <= 0x6f && len(val) > 0 {
-					cu.params[parent.csPC] = append(cu.params[parent.csPC], CallParam{Reg: int(loc[0] - 0x50), Value: val})
+					if fn.params == nil {
+						fn.params = map[uint64][]CallParam{}
+					}
+					fn.params[parent.csPC] = append(fn.params[parent.csPC], CallParam{Reg: int(loc[0] - 0x50), Value: val})
 				}
 			}
 		case dwarf.TagCallSite, tagGNUCallSite:
@@ -242,19 +304,105 @@ func (t *Table) parseCU(off dwarf.Offset) (cu *cuInfo) {
 			if s.inline && cur != nil {
 				cur.children = append(cur.children, s)
 			} else if !s.inline {
+				if !skeleton {
+					// A function defined inside another's DIE (a local
+					// class's methods, a lambda's): read with it.
+					if nested != nil {
+						for _, rg := range ranges {
+							*nested = append(*nested, funcRange{rg[0], rg[1], s})
+						}
+					}
+					fn = s
+					cur = s
+					break
+				}
 				for _, rg := range ranges {
 					cu.funcs = append(cu.funcs, funcRange{rg[0], rg[1], s})
+				}
+				if e.Children {
+					s.lazy = true
+					r.SkipChildren()
+					continue
 				}
 				fn = s
 			}
 			cur = s
 		}
+		// The first pass goes into namespaces only (a concrete function's
+		// body is read on first use, above): the children of anything
+		// else (a type's members, a declaration's parameters) are skipped,
+		// and read when a name needs them. Only with DW_AT_sibling (GCC
+		// gives one to every DIE with children): it says where the subtree
+		// ends.
+		if skeleton && e.Children && !walkInto[e.Tag] {
+			if sib, ok := e.Val(dwarf.AttrSibling).(dwarf.Offset); ok && sib > e.Offset {
+				cu.skips = append(cu.skips, &skipped{start: e.Offset, end: sib})
+				r.SkipChildren()
+				continue
+			}
+		}
 		if e.Children {
-			stack = append(stack, frame{die: e.Offset, scope: cur, fn: fn, csPC: csPC})
+			stack = append(stack, walkFrame{die: e.Offset, scope: cur, fn: fn, csPC: csPC})
 		}
 	}
-	sort.Slice(cu.funcs, func(i, j int) bool { return cu.funcs[i].lo < cu.funcs[j].lo })
-	return cu
+}
+
+// expand reads a lazy function's body (once; concurrent callers wait).
+func (cu *cuInfo) expand(fn *scope) {
+	if fn == nil || !fn.lazy {
+		return
+	}
+	fn.body.Do(func() {
+		defer cu.t.recoverWarn("function body")
+		r := cu.t.dwarf.Reader()
+		r.Seek(fn.die)
+		if e, err := r.Next(); err != nil || e == nil || !e.Children {
+			return
+		}
+		dies := map[dwarf.Offset]*dieInfo{}
+		var nested []funcRange
+		cu.walk(r, walkFrame{die: fn.die, scope: fn, fn: fn}, false, dies, &nested)
+		fn.nested = nested
+		cu.mu.Lock()
+		for k, v := range dies {
+			cu.dies[k] = v
+		}
+		cu.mu.Unlock()
+	})
+}
+
+// expandSkipped reads the children of the skipped DIE whose subtree holds
+// off; false when no skipped subtree does.
+func (cu *cuInfo) expandSkipped(off dwarf.Offset) bool {
+	i := sort.Search(len(cu.skips), func(i int) bool { return cu.skips[i].start > off })
+	if i == 0 {
+		return false
+	}
+	sk := cu.skips[i-1]
+	if off <= sk.start || off >= sk.end {
+		return false
+	}
+	sk.once.Do(func() {
+		defer cu.t.recoverWarn("type members")
+		r := cu.t.dwarf.Reader()
+		r.Seek(sk.start)
+		if e, err := r.Next(); err != nil || e == nil || !e.Children {
+			return
+		}
+		dies := map[dwarf.Offset]*dieInfo{}
+		cu.walk(r, walkFrame{die: sk.start}, false, dies, nil)
+		cu.mu.Lock()
+		for k, v := range dies {
+			cu.dies[k] = v
+		}
+		cu.mu.Unlock()
+	})
+	return true
+}
+
+// row is a kept row as a LineRow.
+func (cu *cuInfo) row(r lineRow) LineRow {
+	return LineRow{Addr: r.Addr, File: cu.fileNames[r.File], Line: int(r.Line), IsStmt: r.IsStmt}
 }
 
 // lineAt returns the line-table row for addr: the last row at the greatest
@@ -282,22 +430,12 @@ func (cu *cuInfo) lineAt(addr uint64, gdbStyle bool) (LineRow, bool) {
 	if l[best].Line == 0 {
 		return LineRow{}, false
 	}
-	return l[best].LineRow, true
+	return cu.row(l[best]), true
 }
 
 // locate builds the inline chain at addr, innermost first.
 func (cu *cuInfo) locate(addr uint64, gdbStyle bool) []Location {
-	var fn *scope
-	i := sort.Search(len(cu.funcs), func(i int) bool { return cu.funcs[i].lo > addr })
-	for j := i - 1; j >= 0; j-- {
-		if addr >= cu.funcs[j].lo && addr < cu.funcs[j].hi {
-			fn = cu.funcs[j].s
-			break
-		}
-		if j < i-256 {
-			break
-		}
-	}
+	fn := cu.funcAt(addr)
 	if fn == nil {
 		return nil
 	}
@@ -344,6 +482,11 @@ func (cu *cuInfo) locate(addr uint64, gdbStyle bool) []Location {
 func (cu *cuInfo) die(off dwarf.Offset) *dieInfo {
 	if d := cu.cachedDIE(off); d != nil {
 		return d
+	}
+	if cu.expandSkipped(off) {
+		if d := cu.cachedDIE(off); d != nil {
+			return d
+		}
 	}
 	r := cu.t.dwarf.Reader()
 	r.Seek(off)

@@ -270,7 +270,7 @@ func (t *Table) LineRows(lo, hi uint64) []LineRow {
 		}
 		for _, r := range cu.lines {
 			if r.Addr >= lo && r.Addr < hi && !r.end {
-				out = append(out, LineRow{Addr: r.Addr, File: r.File, Line: r.Line, IsStmt: r.IsStmt})
+				out = append(out, cu.row(r))
 			}
 		}
 	}

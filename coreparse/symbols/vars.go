@@ -217,7 +217,11 @@ func (t *Table) CallParams(returnPC uint64) []CallParam {
 	if cu == nil {
 		return nil
 	}
-	return cu.params[returnPC]
+	fn := cu.funcAt(returnPC - 1)
+	if fn == nil {
+		return nil
+	}
+	return fn.params[returnPC]
 }
 
 // FrameBase returns DW_AT_frame_base of the concrete function around the

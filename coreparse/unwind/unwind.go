@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"sync"
 
 	"github.com/go-delve/delve/pkg/dwarf/frame"
 	"github.com/go-delve/delve/pkg/dwarf/op"
@@ -151,6 +152,11 @@ type Unwinder struct {
 	Mem       Memory
 	FindFDE   FDEFinder
 	MaxFrames int // default 512
+
+	// Rules, when set, remembers the CFA and register rules established
+	// at each pc, shared by the unwinders of one process: thousands of
+	// task stacks return through the same few dozen addresses.
+	Rules *RuleCache
 
 	// FuncStart returns the start of the function containing pc (from the
 	// symbol table). Used only for code without CFI, to analyse the
@@ -328,9 +334,37 @@ func establish(fde *frame.FrameDescriptionEntry, pc uint64) (fc *frame.FrameCont
 	return fde.EstablishFrame(pc)
 }
 
+// RuleCache holds established frame contexts by FDE and pc. Safe for
+// concurrent use; a context is only read once established.
+type RuleCache struct{ m sync.Map }
+
+type ruleKey struct {
+	fde *frame.FrameDescriptionEntry
+	pc  uint64
+}
+
+type ruleVal struct {
+	fc  *frame.FrameContext
+	err error
+}
+
+func (u *Unwinder) establish(fde *frame.FrameDescriptionEntry, pc uint64) (*frame.FrameContext, error) {
+	if u.Rules == nil {
+		return establish(fde, pc)
+	}
+	k := ruleKey{fde, pc}
+	if v, ok := u.Rules.m.Load(k); ok {
+		r := v.(ruleVal)
+		return r.fc, r.err
+	}
+	fc, err := establish(fde, pc)
+	u.Rules.m.Store(k, ruleVal{fc, err})
+	return fc, err
+}
+
 func (u *Unwinder) unwindCFI(cur *Frame, fde *frame.FrameDescriptionEntry, lookup uint64) (Frame, StopReason, error) {
 	cur.funcKey = fde.Begin()
-	fc, err := establish(fde, lookup)
+	fc, err := u.establish(fde, lookup)
 	if err != nil {
 		return Frame{}, StopBadCFI, err
 	}
