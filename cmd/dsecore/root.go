@@ -107,6 +107,7 @@ func addCoreFlags(cmd *cobra.Command) {
 	f.Bool("json", false, "print JSON")
 	f.Int("max-frames", 512, "frames unwound per stack at most (a deeper stack is cut and says so)")
 	f.String("profile", "ceph-dse", "coroutine runtime profile: a built-in name ("+strings.Join(coroutines.BuiltinNames(), ", ")+") or a YAML file")
+	f.Bool("full-scan", false, "sweep all anonymous memory for saved task contexts even when the runtime's queues account for every task (slow on a large heap)")
 }
 
 // discover finds the coroutine runtime; scan adds the stack scan.
@@ -115,7 +116,7 @@ func discover(p *coreparse.Process, scan bool) (*coroutines.Runtime, error) {
 	if err != nil {
 		return nil, err
 	}
-	return coroutines.Discover(p, prof, coroutines.Options{NoScan: !scan}), nil
+	return coroutines.Discover(p, prof, coroutines.Options{NoScan: !scan, FullScan: config.GetBool("full-scan")}), nil
 }
 
 // coreOptions reads the core-location settings through viper.

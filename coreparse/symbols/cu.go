@@ -89,19 +89,19 @@ type skipped struct {
 // cuInfo is one parsed compile unit: its line table, its concrete
 // functions' ranges and the naming facts of what the first pass read.
 type cuInfo struct {
-	mu       sync.Mutex // guards dies and byName, filled lazily
-	t        *Table
-	dies     map[dwarf.Offset]*dieInfo
-	funcs    []funcRange // sorted by lo
+	mu        sync.Mutex // guards dies and byName, filled lazily
+	t         *Table
+	dies      map[dwarf.Offset]*dieInfo
+	funcs     []funcRange // sorted by lo
 	lines     []lineRow   // sorted by address, end-of-sequence rows first at an address
 	fileNames []string    // the line rows' file names
-	files    []*dwarf.LineFile
-	byName   map[dwarf.Offset]string
-	isC      bool // a C unit: gdb names functions by their linkage (assembler) name when there is one
-	off      dwarf.Offset
-	base     uint64                 // the unit's base address (DW_AT_low_pc) for location lists
-	addrBase int64 // DW_AT_addr_base: this unit's part of .debug_addr
-	skips    []*skipped
+	files     []*dwarf.LineFile
+	byName    map[dwarf.Offset]string
+	isC       bool // a C unit: gdb names functions by their linkage (assembler) name when there is one
+	off       dwarf.Offset
+	base      uint64 // the unit's base address (DW_AT_low_pc) for location lists
+	addrBase  int64  // DW_AT_addr_base: this unit's part of .debug_addr
+	skips     []*skipped
 
 	// nested indexes the functions defined inside other functions' DIEs,
 	// built (by reading every deferred body) when an address of the unit
