@@ -38,6 +38,22 @@ func TestTasksCommand(t *testing.T) {
 			t.Errorf("%d tasks %s, the program had %d", states[s], s, n)
 		}
 	}
+	// The memory sweep, forced, finds no context the queues lack and
+	// confirms the same tasks (and the done task's stale context, which is
+	// only checked by the sweep).
+	var swept struct {
+		Tasks    []report.Task `json:"tasks"`
+		Warnings []string      `json:"warnings"`
+	}
+	runJSON(t, &swept, "tasks", sc.Core, "--exe", sc.Exe, "--full-scan")
+	if len(swept.Tasks) != len(doc.Tasks) {
+		t.Errorf("--full-scan: %d tasks, without %d", len(swept.Tasks), len(doc.Tasks))
+	}
+	for i := range swept.Tasks {
+		if i < len(doc.Tasks) && (swept.Tasks[i].ID != doc.Tasks[i].ID || swept.Tasks[i].FoundBy != doc.Tasks[i].FoundBy && doc.Tasks[i].State != "done") {
+			t.Errorf("--full-scan: task %d found by %s, without: task %d by %s", swept.Tasks[i].ID, swept.Tasks[i].FoundBy, doc.Tasks[i].ID, doc.Tasks[i].FoundBy)
+		}
+	}
 	var blocked struct {
 		Tasks []report.Task `json:"tasks"`
 	}
