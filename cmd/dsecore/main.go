@@ -9,12 +9,23 @@
 package main
 
 import (
+	"bufio"
 	"fmt"
 	"os"
 )
 
 func main() {
-	if err := newRootCmd().Execute(); err != nil {
+	// Commands print through cmd.OutOrStdout(): buffered, a backtrace of
+	// every task is hundreds of thousands of lines, not as many writes.
+	// (The DAP server writes its messages to os.Stdout itself.)
+	out := bufio.NewWriterSize(os.Stdout, 1<<16)
+	root := newRootCmd()
+	root.SetOut(out)
+	err := root.Execute()
+	if ferr := out.Flush(); err == nil {
+		err = ferr
+	}
+	if err != nil {
 		fmt.Fprintln(os.Stderr, "dsecore:", err)
 		os.Exit(1)
 	}

@@ -69,6 +69,17 @@ func demangleNoParams(name string) string {
 func (t *Table) loadSymbols() {
 	t.symOnce.Do(func() {
 		defer t.recoverWarn("symbols")
+		cache := t.symtabCachePath()
+		if cache != "" && t.loadSymtabCache(cache) {
+			return
+		}
+		if cache != "" {
+			defer func() {
+				if t.syms != nil {
+					t.saveSymtabCache(cache)
+				}
+			}()
+		}
 		var all []Symbol
 		type key struct {
 			name  string

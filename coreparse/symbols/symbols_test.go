@@ -431,8 +431,9 @@ func BenchmarkLibcDebugLocate(b *testing.B) {
 
 // TestSectionCache: libc's debug file stores its DWARF compressed; the first
 // open inflates the sections into SectionCacheDir (by build-id) with the
-// compile-unit index, a second open maps them, and both answer the same. A
-// cache entry of the wrong size or a damaged index is ignored, not trusted.
+// compile-unit index and the symbol table, a second open maps or reads
+// them, and both answer the same. A cache entry of the wrong size or a
+// damaged index or symbol table is ignored, not trusted.
 func TestSectionCache(t *testing.T) {
 	libc := "/lib/x86_64-linux-gnu/libc.so.6"
 	f, err := elf.Open(libc)
@@ -473,15 +474,23 @@ func TestSectionCache(t *testing.T) {
 		if len(locs) == 0 || locs[0].Line == 0 || tab.Warnings() != nil {
 			t.Fatalf("Locate: %+v, warnings %v", locs, tab.Warnings())
 		}
-		return fmt.Sprintf("%+v", locs)
+		name, start, _ := tab.SymbolAt(a + 4)
+		near, nstart, _ := tab.NearestSymbol(a + 4)
+		pa, _, _ := tab.LookupSymbol("pthread_kill")
+		if name == "" || pa == 0 {
+			t.Fatalf("symbols: %q %#x, pthread_kill at %#x", name, start, pa)
+		}
+		return fmt.Sprintf("%+v %s %#x %s %#x %#x", locs, name, start, near, nstart, pa)
 	}
 	first := where()
 	st, err := os.Stat(filepath.Join(dir, "debug_info"))
 	if err != nil || uint64(st.Size()) != info.Size {
 		t.Fatalf("inflated .debug_info in the cache: %v, %v (want %d bytes)", st, err, info.Size)
 	}
-	if _, err := os.Stat(filepath.Join(dir, "cu-index")); err != nil {
-		t.Fatal(err)
+	for _, f := range []string{"cu-index", "symtab-with-debug-file"} {
+		if _, err := os.Stat(filepath.Join(dir, f)); err != nil {
+			t.Fatal(err)
+		}
 	}
 	if again := where(); again != first {
 		t.Errorf("from the cache:\n%s\nfresh:\n%s", again, first)
@@ -491,6 +500,9 @@ func TestSectionCache(t *testing.T) {
 		t.Fatal(err)
 	}
 	if err := os.WriteFile(filepath.Join(dir, "cu-index"), []byte("dsecore-cu-index-v1\nxx"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Truncate(filepath.Join(dir, "symtab-with-debug-file"), 4000); err != nil {
 		t.Fatal(err)
 	}
 	if again := where(); again != first {
