@@ -7,6 +7,7 @@ import (
 
 	"github.com/dsecore/dsecore/coreparse"
 	"github.com/dsecore/dsecore/coreparse/disasm"
+	"github.com/dsecore/dsecore/internal/par"
 )
 
 // scan confirms the profile's switched-out contexts and, when the profile
@@ -25,15 +26,19 @@ func (rt *Runtime) scan(full bool) {
 	// writable mapping (the whole heap of a production core), runs only when
 	// the profile cannot account for every task: no profile, a scheduler
 	// count the queues fall short of, or when asked for.
+	valid := make([]bool, len(rt.Tasks))
+	par.Do(len(rt.Tasks), func(i int) {
+		t := rt.Tasks[i]
+		valid[i] = t.SP != 0 && !t.Running && t.State != "new" && t.State != "done" && rt.validContext(t.SP)
+	})
 	confirmed := 0
-	for _, t := range rt.Tasks {
-		if t.SP != 0 && !t.Running && t.State != "new" && t.State != "done" {
-			if rt.validContext(t.SP) {
-				t.FoundBy = "profile+scan"
-				confirmed++
-			} else {
-				rt.warnf("task %d's saved context at %#x does not unwind to %s", t.ID, t.SP, rt.prof.EntryTrampoline)
-			}
+	for i, t := range rt.Tasks {
+		switch {
+		case valid[i]:
+			t.FoundBy = "profile+scan"
+			confirmed++
+		case t.SP != 0 && !t.Running && t.State != "new" && t.State != "done":
+			rt.warnf("task %d's saved context at %#x does not unwind to %s", t.ID, t.SP, rt.prof.EntryTrampoline)
 		}
 	}
 	if !full && len(rt.Tasks) > 0 && rt.TaskCount >= 0 && int64(len(rt.Tasks)) >= rt.TaskCount {

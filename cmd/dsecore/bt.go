@@ -4,7 +4,9 @@ import (
 	"fmt"
 	"io"
 
+	"github.com/dsecore/dsecore/analysis/coroutines"
 	"github.com/dsecore/dsecore/coreparse"
+	"github.com/dsecore/dsecore/internal/par"
 	"github.com/dsecore/dsecore/report"
 	"github.com/spf13/cobra"
 )
@@ -48,12 +50,14 @@ physical frame's pc; caller frames show the return address.`,
 			}
 			if wantTasks {
 				doc.Coroutines = report.CoroutinesDoc(rt)
-				doc.Tasks = []report.Task{}
+				var chosen []*coroutines.Task
 				for _, t := range rt.Tasks {
 					if allTasks || t.ID == taskID {
-						doc.Tasks = append(doc.Tasks, report.TaskDoc(rt, t, true))
+						chosen = append(chosen, t)
 					}
 				}
+				doc.Tasks = make([]report.Task, len(chosen))
+				par.Do(len(chosen), func(i int) { doc.Tasks[i] = report.TaskDoc(rt, chosen[i], true) })
 				if !allTasks && len(doc.Tasks) == 0 {
 					return fmt.Errorf("no task with id %d (%d tasks found; see dsecore tasks)", taskID, len(rt.Tasks))
 				}

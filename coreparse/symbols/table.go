@@ -156,6 +156,13 @@ func (t *Table) loadDWARF() {
 		}
 		if index != "" {
 			if cus, ok := loadCUIndex(index, int(info.Size)); ok {
+				// Visit every unit once: debug/dwarf fills a DWARF 5 unit's
+				// base offsets on first entry, unguarded, so that must not
+				// happen later in concurrent readers.
+				r := d.Reader()
+				for e, err := r.Next(); err == nil && e != nil; e, err = r.Next() {
+					r.SkipChildren()
+				}
 				t.cus, t.dwarf = cus, d
 				return
 			}
