@@ -83,7 +83,11 @@ def measure(argvs, runs):
 
 
 def tool_versions(tools):
-    out = {}
+    out = {"dsecore": "git " + subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True).stdout.strip()}
+    for pkg in ("lldb-16",):
+        v = subprocess.run(["dpkg-query", "-W", "-f", "${Version}", pkg], capture_output=True, text=True).stdout.strip()
+        if v:
+            out[pkg + " (lldb-vscode-16)"] = v
     for name, argv in tools.items():
         if not argv:
             continue
@@ -109,7 +113,7 @@ def scale_core(cache, dwarf_mb, heap_mb):
     out = subprocess.run(["size", "-A", lib], capture_output=True, text=True).stdout
     actual = sum(int(l.split()[1]) for l in out.splitlines() if l.startswith(".debug")) / 2**20
     return {"name": f"scale: DWARF {actual:.0f} MiB, heap {heap_mb} MiB", "core": core,
-            "exe": os.path.join(d, "bin", "ceph-dse"), "dwarf_mb": dwarf_mb, "heap_mb": heap_mb}
+            "exe": os.path.join(d, "bin", "ceph-dse"), "dwarf_mb": dwarf_mb, "dwarf_mib": round(actual, 1), "heap_mb": heap_mb}
 
 
 def main():
@@ -142,16 +146,14 @@ def main():
                "machine": {"cpus": os.cpu_count(), "platform": platform.platform(),
                            "cpu": next((l.split(":", 1)[1].strip() for l in open("/proc/cpuinfo") if l.startswith("model name")), "?"),
                            "mem_gib": round(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30, 1)},
-               "versions": tool_versions({"dsecore": [dsecore, "--version"], "gdb": ["gdb", "--version"],
-                                          "eu-stack": ["eu-stack", "--version"],
-                                          "lldb": [lldb, "--version"] if lldb else None,
-                                          "lldb-vscode": [lldb_dap, "--version"] if lldb_dap else None}),
+               "versions": tool_versions({"gdb": ["gdb", "--version"], "eu-stack": ["eu-stack", "--version"],
+                                          "lldb": [lldb, "--version"] if lldb else None}),
                "runs": a.runs, "rows": []}
 
     def add(core, category, tool, m, note=""):
         row = {"core": core["name"], "category": category, "tool": tool, "note": note,
                "core_mib": round(os.path.getsize(core["core"]) / 2**20) if "core" in core else 0,
-               "dwarf_mb": core.get("dwarf_mb"), "heap_mb": core.get("heap_mb"), **m}
+               "dwarf_mb": core.get("dwarf_mb"), "dwarf_mib": core.get("dwarf_mib", 0), "heap_mb": core.get("heap_mb"), **m}
         results["rows"].append(row)
         print(f"{row['core']:45} {category:13} {tool:28} {m['wall']:8.3f} s {m['cpu']:8.3f} s cpu {m['rss_kib'] / 1024:8.1f} MiB", flush=True)
 
@@ -202,7 +204,9 @@ def write_markdown(res, path, quick):
     L = ["# dsecore benchmarks", "",
          f"Measured {res['date']} by `benchmarks/run.py{' --quick' if quick else ''}` (`make bench`), "
          f"median of {res['runs']} runs; CPU is user+system; RSS is the peak of the process (of the adapter for DAP).",
-         "Ratios are the tool's figure over dsecore's on the same core in the same run: above 1, dsecore is faster or smaller.", "",
+         "Ratios are the tool's figure over dsecore's on the same core in the same run: above 1, dsecore is faster or smaller.",
+         "eu-stack has no one-thread mode for cores (`-1` needs `-p`): its first answer is every thread; it exits 1 when a thread's",
+         "unwinding ends in an error (here `dwfl_thread_getframes … address out of range` past the bottom of a coroutine stack).", "",
          f"Machine: {res['machine']['cpus']} CPUs ({res['machine']['cpu']}), {res['machine']['mem_gib']} GiB, {res['machine']['platform']}.", "",
          "Versions: " + "; ".join(f"{k}: {v}" for k, v in res["versions"].items()), ""]
     base_tool = {"first answer": "dsecore bt", "everything": "dsecore bt --all --all-tasks", "DAP": "dsecore dap", "batch": "dsecore summarize"}
@@ -254,10 +258,15 @@ def targets(rows):
     check("first answer vs eu-stack", get("first answer", "dsecore bt"), get("first answer", "eu-stack -i -s"), 1)
     check("all threads + all tasks vs gdb's thread apply all bt", get("everything", "dsecore bt --all --all-tasks"),
           get("everything", "gdb thread apply all bt"), 5)
+    check("all threads, like for like (dsecore bt --all) vs gdb's thread apply all bt", get("everything", "dsecore bt --all"),
+          get("everything", "gdb thread apply all bt"), 5)
     check("DAP launch → first stackTrace vs lldb-vscode-16", get("DAP", "dsecore dap"), get("DAP", "lldb-vscode-16"), 5)
     for tool in ("gdb bt", "eu-stack -i -s", "lldb-16 bt"):
         check(f"peak RSS, first answer, vs {tool}", get("first answer", "dsecore bt", key="rss_kib"),
               get("first answer", tool, key="rss_kib"), 1)
+    check("peak RSS, DAP, vs lldb-vscode-16", get("DAP", "dsecore dap", key="rss_kib"), get("DAP", "lldb-vscode-16", key="rss_kib"), 1)
+    check("peak RSS, all threads, vs gdb", get("everything", "dsecore bt --all", key="rss_kib"),
+          get("everything", "gdb thread apply all bt", key="rss_kib"), 1)
     small = next((r for r in rows if r["dwarf_mb"] == 100 and r["heap_mb"] == 512), None)
     large = next((r for r in rows if r["dwarf_mb"] == 100 and r["heap_mb"] == 4096), None)
     if small and large:

@@ -13,6 +13,8 @@ import (
 	"image/color"
 	"os"
 	"sort"
+	"strconv"
+	"strings"
 
 	"gonum.org/v1/plot"
 	"gonum.org/v1/plot/plotter"
@@ -27,7 +29,8 @@ type row struct {
 	Tool     string   `json:"tool"`
 	Wall     float64  `json:"wall"`
 	CoreMiB  float64  `json:"core_mib"`
-	DwarfMB  *float64 `json:"dwarf_mb"`
+	DwarfMB  *float64 `json:"dwarf_mb"`  // asked of fixtures/scale.sh
+	DwarfMiB float64  `json:"dwarf_mib"` // measured in the library
 	HeapMB   *float64 `json:"heap_mb"`
 }
 
@@ -57,7 +60,7 @@ func run(in, out string) error {
 		panel(doc.Rows, "time against core size (DWARF 100 MiB)", "core file, MiB",
 			func(r row) (float64, bool) { return r.CoreMiB, r.DwarfMB != nil && *r.DwarfMB == 100 }),
 		panel(doc.Rows, "time against DWARF size (heap 512 MiB)", "libdcache.so DWARF, MiB",
-			func(r row) (float64, bool) { return *r.DwarfMB, r.HeapMB != nil && *r.HeapMB == 512 }),
+			func(r row) (float64, bool) { return r.DwarfMiB, r.HeapMB != nil && *r.HeapMB == 512 && r.DwarfMiB > 0 }),
 	}}
 	const w, h = 28 * vg.Centimeter, 11 * vg.Centimeter
 	img := vgimg.New(w, h)
@@ -87,7 +90,7 @@ func panel(rows []row, title, xlabel string, x func(row) (float64, bool)) *plot.
 	p.X.Label.Text = xlabel
 	p.Y.Label.Text = "wall time, s (log)"
 	p.Y.Scale = plot.LogScale{}
-	p.Y.Tick.Marker = plot.LogTicks{Prec: -1}
+	p.Y.Tick.Marker = secondsTicks{}
 	p.Legend.Top = true
 	p.Legend.Left = true
 	p.Legend.TextStyle.Font.Size = vg.Points(7)
@@ -95,6 +98,9 @@ func panel(rows []row, title, xlabel string, x func(row) (float64, bool)) *plot.
 	for _, r := range rows {
 		if r.Category != "first answer" && r.Category != "everything" || r.DwarfMB == nil || r.HeapMB == nil {
 			continue
+		}
+		if r.Category == "everything" && strings.HasPrefix(r.Tool, "eu-stack") {
+			continue // the same command as its first answer (no one-thread mode for cores)
 		}
 		xv, ok := x(r)
 		if !ok || r.Wall <= 0 {
@@ -118,7 +124,7 @@ func panel(rows []row, title, xlabel string, x func(row) (float64, bool)) *plot.
 		c := plotutil.Color(i)
 		l.Color, s.Color = c, c
 		l.Width = vg.Points(1.5)
-		if k[:7] == "dsecore" {
+		if strings.HasPrefix(k, "dsecore") {
 			l.Width = vg.Points(3)
 		}
 		l.Dashes = plotutil.Dashes(i % 3)
@@ -127,9 +133,36 @@ func panel(rows []row, title, xlabel string, x func(row) (float64, bool)) *plot.
 		p.Legend.Add(k, l, s)
 	}
 	p.BackgroundColor = color.White
+	// Room above the lines for the legend.
+	maxY := 0.0
+	for _, pts := range series {
+		for _, q := range pts {
+			maxY = max(maxY, q.Y)
+		}
+	}
+	if maxY > 0 {
+		p.Y.Max = maxY * 12
+	}
 	if len(names) == 0 {
 		p.Title.Text += ": not measured (benchmarks/run.py without --quick)"
 		p.Y.Scale, p.Y.Tick.Marker = plot.LinearScale{}, plot.DefaultTicks{}
 	}
 	return p
+}
+
+// secondsTicks labels a log axis at 1, 2 and 5 times each power of ten.
+type secondsTicks struct{}
+
+func (secondsTicks) Ticks(lo, hi float64) []plot.Tick {
+	var ts []plot.Tick
+	for d := 1e-3; d <= hi*10; d *= 10 {
+		for _, m := range []float64{1, 2, 5} {
+			v := d * m
+			if v < lo || v > hi {
+				continue
+			}
+			ts = append(ts, plot.Tick{Value: v, Label: strconv.FormatFloat(v, 'g', -1, 64)})
+		}
+	}
+	return ts
 }
