@@ -80,6 +80,10 @@ type session struct {
 
 	clientProgress bool
 	done           bool
+
+	// onPanic, when set (by the fuzz tests), hears of every panic the
+	// handlers' recovery turns into an error response.
+	onPanic func(command string, x any)
 }
 
 func newSession(out io.Writer) *session { return &session{out: out} }
@@ -124,6 +128,9 @@ func (s *session) sendError(seq int, command string, id int, text string) {
 // error response; the session goes on. Deferred by every handler entry.
 func (s *session) recoverRequest(req *dap.Request) {
 	if x := recover(); x != nil {
+		if s.onPanic != nil {
+			s.onPanic(req.Command, x)
+		}
 		fmt.Fprintf(os.Stderr, "dsecore dap: %s: panic: %v\n%s", req.Command, x, debug.Stack())
 		s.sendError(req.Seq, req.Command, 1001, fmt.Sprintf("internal error in %s: %v", req.Command, x))
 	}
