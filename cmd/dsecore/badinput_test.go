@@ -6,6 +6,7 @@ import (
 	"crypto/sha256"
 	"debug/elf"
 	"encoding/binary"
+	"encoding/json"
 	"fmt"
 	"io"
 	"math/rand"
@@ -13,6 +14,9 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
@@ -25,6 +29,9 @@ type badCase struct {
 	name string
 	core string   // the input path
 	args []string // extra flags (a wrong executable, ...)
+	// asNobody runs the commands as uid/gid 65534: the tests run as root,
+	// which reads a mode-000 file.
+	asNobody bool
 }
 
 // corrupt builds the corrupted-input corpus from the field-crash core:
@@ -98,6 +105,18 @@ func corrupt(t *testing.T) []badCase {
 	os.Mkdir(d, 0o755)
 	cases = append(cases, badCase{name: "directory", core: d})
 	cases = append(cases, badCase{name: "nonexistent", core: filepath.Join(dir, "no-such-core")})
+	// A core nobody may read: mode 000 in a directory anyone may enter.
+	open, err := os.MkdirTemp("", "dsecore-unreadable-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(open) })
+	os.Chmod(open, 0o755)
+	unreadable := filepath.Join(open, "unreadable")
+	if err := os.WriteFile(unreadable, orig, 0o000); err != nil {
+		t.Fatal(err)
+	}
+	cases = append(cases, badCase{name: "unreadable", core: unreadable, asNobody: os.Geteuid() == 0})
 	cov := set.Scenario(t, fixture.Coverage)
 	cases = append(cases, badCase{name: "wrong-executable", core: sc.Core, args: []string{"--exe", cov.Exe}})
 	cases = append(cases, badCase{name: "missing-library", core: set.Scenario(t, "missing-lib").Core})
@@ -108,9 +127,48 @@ func corrupt(t *testing.T) []badCase {
 // stdout and stderr; a timeout or a Go panic fails the test.
 func runBounded(t *testing.T, stdin io.Reader, args ...string) (int, string, string) {
 	t.Helper()
+	return runBoundedAs(t, false, stdin, args...)
+}
+
+// peakRSS is the largest peak RSS (KiB) of a bounded run so far; a run over
+// maxRSS fails.
+var peakRSS atomic.Int64
+
+const maxRSS = 1 << 20 // KiB: 1 GiB
+
+// nobodyBin is a copy of dsecore that uid 65534 may run (the test binary's
+// own directory is private to root).
+var nobodyBin = sync.OnceValues(func() (string, error) {
+	dir, err := os.MkdirTemp("", "dsecore-nobody-")
+	if err != nil {
+		return "", err
+	}
+	os.Chmod(dir, 0o755)
+	b, err := os.ReadFile(dsecoreBin)
+	if err != nil {
+		return "", err
+	}
+	p := filepath.Join(dir, "dsecore")
+	return p, os.WriteFile(p, b, 0o755)
+})
+
+// runBoundedAs is runBounded, as uid/gid 65534 when asNobody.
+func runBoundedAs(t *testing.T, asNobody bool, stdin io.Reader, args ...string) (int, string, string) {
+	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, dsecoreBin, args...)
+	bin := dsecoreBin
+	if asNobody {
+		var err error
+		if bin, err = nobodyBin(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	cmd := exec.CommandContext(ctx, bin, args...)
+	if asNobody {
+		cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: 65534, Gid: 65534}}
+		cmd.Env = append(os.Environ(), "HOME=/nonexistent", "XDG_CACHE_HOME=")
+	}
 	cmd.Stdin = stdin
 	var out, errb bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &errb
@@ -132,6 +190,13 @@ func runBounded(t *testing.T, stdin io.Reader, args ...string) (int, string, str
 	if time.Since(start) > 10*time.Second {
 		t.Errorf("dsecore %s: %v", strings.Join(args, " "), time.Since(start))
 	}
+	if ru, ok := cmd.ProcessState.SysUsage().(*syscall.Rusage); ok {
+		for old := peakRSS.Load(); ru.Maxrss > old && !peakRSS.CompareAndSwap(old, ru.Maxrss); old = peakRSS.Load() {
+		}
+		if ru.Maxrss > maxRSS {
+			t.Errorf("dsecore %s: peak RSS %d MiB", strings.Join(args, " "), ru.Maxrss>>10)
+		}
+	}
 	return code, out.String(), errb.String()
 }
 
@@ -143,6 +208,7 @@ var wantError = map[string]string{
 	"elf32":        "not a 64-bit little-endian ELF file",
 	"directory":    "is a directory, not a core file",
 	"nonexistent":  "no such file or directory",
+	"unreadable":   "permission denied",
 }
 
 // TestBadInputs: every command on every corrupted input ends within 10 s
@@ -172,6 +238,13 @@ func TestBadInputs(t *testing.T) {
 		sums[p] = hash(p)
 	}
 	cache := t.TempDir()
+	// The unreadable case's summarize runs as nobody: a cache it may use.
+	nobodyCache, err := os.MkdirTemp("", "dsecore-nobody-cache-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer os.RemoveAll(nobodyCache)
+	os.Chmod(nobodyCache, 0o777)
 	results := map[string][]int{}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -181,7 +254,7 @@ func TestBadInputs(t *testing.T) {
 				append([]string{"bt", c.core, "--all"}, c.args...),
 				append([]string{"tasks", c.core}, c.args...),
 			} {
-				code, _, stderr := runBounded(t, nil, cmd...)
+				code, _, stderr := runBoundedAs(t, c.asNobody, nil, cmd...)
 				codes = append(codes, code)
 				switch code {
 				case 0:
@@ -198,7 +271,11 @@ func TestBadInputs(t *testing.T) {
 			}
 			// summarize never fails on a bad core: it reports it.
 			// (It finds executables itself: no --exe.)
-			code, out, stderr := runBounded(t, nil, "summarize", c.core, "--format", "json", "--cache-dir", cache, "--progress", "never")
+			cacheDir := cache
+			if c.asNobody {
+				cacheDir = nobodyCache
+			}
+			code, out, stderr := runBoundedAs(t, c.asNobody, nil, "summarize", c.core, "--format", "json", "--cache-dir", cacheDir, "--progress", "never")
 			if code != 0 {
 				t.Errorf("summarize: exit %d: %s", code, stderr)
 			}
@@ -222,6 +299,7 @@ func TestBadInputs(t *testing.T) {
 		fmt.Fprintf(&b, "%-18s inspect,bt,tasks,summarize,dap = %v\n", c.name, results[c.name])
 	}
 	t.Logf("exit codes:\n%s", b.String())
+	t.Logf("peak RSS of any run: %d MiB (bound %d MiB)", peakRSS.Load()>>10, maxRSS>>10)
 }
 
 // dapOnBadCore runs initialize → launch → configurationDone → threads →
@@ -248,7 +326,7 @@ func dapOnBadCore(t *testing.T, c badCase) int {
 	send("threads", `{}`)
 	send("stackTrace", `{"threadId":1}`)
 	send("disconnect", `{}`)
-	code, out, stderr := runBounded(t, &in, "dap")
+	code, out, stderr := runBoundedAs(t, c.asNobody, &in, "dap")
 	if code != 0 {
 		t.Errorf("dsecore dap exited %d: %s", code, stderr)
 	}
@@ -271,13 +349,46 @@ func dapOnBadCore(t *testing.T, c badCase) int {
 }
 
 // TestHostileMemory: a core whose lists loop, lead into unmapped memory or
-// hold 200,000 elements, and whose stack is 100,000 frames deep: every walk
-// is bounded and says why it stopped.
+// hold 200,000 elements, whose stack is 100,000 frames deep, and one of
+// whose threads has frame pointers that loop: every walk is bounded and
+// says why it stopped.
 func TestHostileMemory(t *testing.T) {
 	sc := fixture.Get(t).Scenario(t, "hostile")
 	code, out, stderr := runBounded(t, nil, "bt", sc.Core, "--all")
 	if code != 0 || !strings.Contains(out, "too many frames: more than 512") || strings.Count(out, "descend at") != 512 {
 		t.Errorf("bt on 100,000 frames: exit %d, %d frames\n%s", code, strings.Count(out, "descend at"), stderr)
+	}
+	// The thread whose frame pointers loop: its own frame, then the stop.
+	var doc struct {
+		Threads []struct {
+			LWP    int    `json:"lwp"`
+			Error  string `json:"error"`
+			Frames []struct {
+				Function string `json:"function"`
+				File     string `json:"file"`
+			} `json:"frames"`
+		} `json:"threads"`
+	}
+	_, js, _ := runBounded(t, nil, "bt", sc.Core, "--all", "--json")
+	if err := json.Unmarshal([]byte(js), &doc); err != nil {
+		t.Fatal(err)
+	}
+	lwp := int(sc.Expected["fp_loop_lwp"].(float64))
+	found := false
+	for _, th := range doc.Threads {
+		if th.LWP != lwp {
+			continue
+		}
+		found = true
+		// gdb: "#0 hostile_fp_loop ()" (no line rows for top-level asm),
+		// "previous frame identical to this frame (corrupt stack?)".
+		if len(th.Frames) == 0 || len(th.Frames) > 3 || th.Frames[0].Function != "hostile_fp_loop" || th.Frames[0].File != "" ||
+			!strings.Contains(th.Error, "previous frame identical to this frame") {
+			t.Errorf("the frame-pointer loop: %+v", th)
+		}
+	}
+	if !found {
+		t.Errorf("no thread LWP %d", lwp)
 	}
 	if code, _, stderr := runBounded(t, nil, "inspect", sc.Core); code != 0 {
 		t.Errorf("inspect: exit %d: %s", code, stderr)

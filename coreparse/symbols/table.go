@@ -40,7 +40,7 @@ type Table struct {
 	locMemo sync.Map // locKey → []Location
 
 	mu       sync.Mutex
-	cuCache  map[dwarf.Offset]*cuInfo
+	cuCache  map[dwarf.Offset]*cuEntry
 	warnings []string
 
 	maps []mapped // section mappings, released by Close
@@ -77,7 +77,7 @@ func Open(path, debugPath string) (*Table, error) {
 	if err != nil {
 		return nil, err
 	}
-	t := &Table{Path: path, DebugPath: debugPath, file: f, cuCache: map[dwarf.Offset]*cuInfo{}}
+	t := &Table{Path: path, DebugPath: debugPath, file: f, cuCache: map[dwarf.Offset]*cuEntry{}}
 	if debugPath != "" {
 		d, err := elf.Open(debugPath)
 		if err != nil {
@@ -248,7 +248,10 @@ func (t *Table) locateUncached(addr uint64, gdbStyle bool) []Location {
 	}
 	loc := Location{Function: symbolFrameName(s.Name), Linkage: s.Name, Demangled: s.DemangledName(), Low: s.Value, FromSymtab: true}
 	if cu := t.cuFor(addr); cu != nil {
-		if row, ok := cu.lineAt(addr, gdbStyle); ok {
+		// Only a row inside the symbol's function: code without line
+		// rows (top-level asm) would otherwise take the line of the
+		// function before it.
+		if row, ok := cu.lineAt(addr, gdbStyle); ok && row.Addr >= s.Value {
 			loc.File, loc.Line = row.File, row.Line
 		}
 	}
