@@ -247,12 +247,18 @@ func (p *Process) Backtrace(t *Thread) ([]Frame, error) {
 
 // Symbolize expands physical frames into gdb-style frames: each physical
 // frame becomes its inline chain, innermost first.
-func (p *Process) Symbolize(raw []unwind.Frame) []Frame {
+func (p *Process) Symbolize(raw []unwind.Frame) []Frame { return p.symbolize(raw, true) }
+
+// SymbolizePhysical is Symbolize without the tail-call frames rebuilt from
+// call sites (which read the callers' units): a glance at a stack's top.
+func (p *Process) SymbolizePhysical(raw []unwind.Frame) []Frame { return p.symbolize(raw, false) }
+
+func (p *Process) symbolize(raw []unwind.Frame, tails bool) []Frame {
 	var out []Frame
 	for i := range raw {
 		rf := &raw[i]
 		out = p.appendSymbolized(out, rf, rf.PC, rf.Exact, false)
-		if i+1 < len(raw) && !rf.Sigtramp && !raw[i+1].Exact {
+		if tails && i+1 < len(raw) && !rf.Sigtramp && !raw[i+1].Exact {
 			for _, pc := range p.tailCalls(rf, &raw[i+1]) {
 				out = p.appendSymbolized(out, rf, pc, false, true)
 			}

@@ -15,6 +15,7 @@ import (
 	"github.com/dsecore/dsecore/coreparse/corestore"
 	"github.com/dsecore/dsecore/coreparse/unwind"
 	"github.com/dsecore/dsecore/coreparse/values"
+	"github.com/dsecore/dsecore/internal/par"
 	"github.com/dsecore/dsecore/report"
 	"github.com/google/go-dap"
 )
@@ -282,16 +283,25 @@ func (s *state) makeThreads() []dap.Thread {
 		}
 		out = append(out, dap.Thread{Id: t.LWP, Name: name})
 	}
-	for i, t := range s.shownTasks() {
-		where := t.Func
-		if fs, err := s.taskTop(t); err == nil {
-			for _, f := range fs {
-				if !f.Boundary && !strings.HasPrefix(f.Function, "co::") && f.Function != "??" {
-					where = f.Function
-					break
-				}
-			}
+	tasks := s.shownTasks()
+	// Each task is named by the first frame of its own code: the tops of
+	// ten thousand stacks, unwound on all CPUs.
+	wheres := make([]string, len(tasks))
+	par.Do(len(tasks), func(i int) {
+		t := tasks[i]
+		wheres[i] = t.Func
+		if t.SP == 0 && !t.Running {
+			return
 		}
+		f, ok := s.rt.FirstFrame(t, 8, func(f *coreparse.Frame) bool {
+			return !f.Boundary && !strings.HasPrefix(f.Function, "co::") && f.Function != "??"
+		})
+		if ok {
+			wheres[i] = f.Function
+		}
+	})
+	for i, t := range tasks {
+		where := wheres[i]
 		state := t.State
 		if state == "block" {
 			state = "wait"
@@ -309,15 +319,6 @@ func (s *state) taskStack(t *coroutines.Task) ([]coreparse.Frame, error) {
 		return nil, fmt.Errorf("task %d has no saved context (%s)", t.ID, t.State)
 	}
 	return s.rt.Stack(t)
-}
-
-// taskTop is the top of a task's stack, for its name in the thread list:
-// the first frames only, or the whole stack when it is already unwound.
-func (s *state) taskTop(t *coroutines.Task) ([]coreparse.Frame, error) {
-	if t.SP == 0 && !t.Running {
-		return nil, fmt.Errorf("task %d has no saved context (%s)", t.ID, t.State)
-	}
-	return s.rt.Top(t, 8)
 }
 
 // stack returns a DAP thread's frames.

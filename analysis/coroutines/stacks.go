@@ -55,22 +55,37 @@ func (rt *Runtime) SavedRegs(t *Task) (unwind.Regs, error) {
 	return SavedRegs(rt.p, rt.prof.Layout, t.SP)
 }
 
-// Top is the innermost frames of a task's stack (at least n physical frames
-// when the stack has them): cheaper than Stack on thousands of tasks when
-// only the top matters, as in a task list.
-func (rt *Runtime) Top(t *Task, n int) ([]coreparse.Frame, error) {
+// FirstFrame is the innermost frame of a task's stack, among its first n
+// physical frames, that match accepts: frames are named one at a time,
+// and no further than the match (a task list names ten thousand tasks by
+// their first frame of application code; the units below are not read).
+func (rt *Runtime) FirstFrame(t *Task, n int, match func(*coreparse.Frame) bool) (coreparse.Frame, bool) {
 	if t.Running || t.State == "new" || t.State == "done" || t.SP == 0 {
-		return rt.Stack(t)
+		fs, _ := rt.Stack(t)
+		for i := range fs {
+			if match(&fs[i]) {
+				return fs[i], true
+			}
+		}
+		return coreparse.Frame{}, false
 	}
 	regs, err := SavedRegs(rt.p, rt.prof.Layout, t.SP)
 	if err != nil {
-		return nil, fmt.Errorf("saved context at %#x: %w", t.SP, err)
+		return coreparse.Frame{}, false
 	}
 	raw, _ := rt.p.UnwindN(regs, n)
 	if len(raw) > 0 {
 		raw[0].Exact = false
 	}
-	return rt.p.Symbolize(raw), nil
+	for i := range raw {
+		fs := rt.p.SymbolizePhysical(raw[i : i+1])
+		for j := range fs {
+			if match(&fs[j]) {
+				return fs[j], true
+			}
+		}
+	}
+	return coreparse.Frame{}, false
 }
 
 // contextStack unwinds a switched-out context.

@@ -112,16 +112,21 @@ type cuInfo struct {
 
 func (t *Table) loadCU(off dwarf.Offset) *cuInfo {
 	t.mu.Lock()
-	cu, ok := t.cuCache[off]
-	t.mu.Unlock()
-	if ok {
-		return cu
+	e, ok := t.cuCache[off]
+	if !ok {
+		e = &cuEntry{}
+		t.cuCache[off] = e
 	}
-	cu = t.parseCU(off)
-	t.mu.Lock()
-	t.cuCache[off] = cu
 	t.mu.Unlock()
-	return cu
+	// Once per unit: goroutines that need it together wait for one parse.
+	e.once.Do(func() { e.cu = t.parseCU(off) })
+	return e.cu
+}
+
+// cuEntry is a unit in the table's cache, parsed once.
+type cuEntry struct {
+	once sync.Once
+	cu   *cuInfo
 }
 
 func (t *Table) parseCU(off dwarf.Offset) (cu *cuInfo) {
