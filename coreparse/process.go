@@ -25,6 +25,7 @@ import (
 	"github.com/dsecore/dsecore/coreparse/disasm"
 	"github.com/dsecore/dsecore/coreparse/symbols"
 	"github.com/dsecore/dsecore/coreparse/unwind"
+	"github.com/dsecore/dsecore/internal/par"
 	"github.com/go-delve/delve/pkg/dwarf/frame"
 )
 
@@ -242,7 +243,24 @@ func (p *Process) UnwindN(regs unwind.Regs, n int) ([]unwind.Frame, error) {
 // Backtrace unwinds a thread and symbolizes it.
 func (p *Process) Backtrace(t *Thread) ([]Frame, error) {
 	raw, err := p.Unwind(t.Regs)
+	p.preload(raw)
 	return p.Symbolize(raw), err
+}
+
+// preload loads, on all CPUs at once, the symbol tables and DWARF indexes
+// of the modules a stack's frames are in: each costs tens of milliseconds
+// the first time (debug/dwarf reads every unit's abbreviations), and
+// symbolizing would otherwise load them one after another.
+func (p *Process) preload(raw []unwind.Frame) {
+	var tabs []*symbols.Table
+	seen := map[*symbols.Table]bool{}
+	for _, f := range raw {
+		if m := p.ModuleAt(f.PC); m != nil && m.Syms != nil && !seen[m.Syms] {
+			seen[m.Syms] = true
+			tabs = append(tabs, m.Syms)
+		}
+	}
+	par.Do(len(tabs), func(i int) { tabs[i].Preload() })
 }
 
 // Symbolize expands physical frames into gdb-style frames: each physical

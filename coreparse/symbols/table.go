@@ -123,6 +123,13 @@ func (t *Table) recoverWarn(what string) {
 	}
 }
 
+// Preload reads now what the first lookup would: the ELF symbols and the
+// DWARF unit index.
+func (t *Table) Preload() {
+	t.loadSymbols()
+	t.loadDWARF()
+}
+
 // HasDWARF reports whether the object (or its debug file) has DWARF.
 func (t *Table) HasDWARF() bool {
 	t.loadDWARF()
