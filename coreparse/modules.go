@@ -207,8 +207,8 @@ type linkMapEntry struct {
 	ld   uint64 // l_ld: the module's dynamic section
 }
 
-// readLinkMap walks r_debug.r_map from the executable's DT_DEBUG entry.
-func readLinkMap(c *corefile.Core, exe *elfImage) ([]linkMapEntry, error) {
+// rDebugAddr finds r_debug through the executable's DT_DEBUG entry.
+func rDebugAddr(c *corefile.Core, exe *elfImage) (uint64, error) {
 	var dyn uint64
 	for _, p := range exe.phdrs {
 		if elf.ProgType(p.Type) == elf.PT_DYNAMIC {
@@ -216,13 +216,13 @@ func readLinkMap(c *corefile.Core, exe *elfImage) ([]linkMapEntry, error) {
 		}
 	}
 	if dyn == 0 {
-		return nil, errors.New("executable has no PT_DYNAMIC (static binary?)")
+		return 0, errors.New("executable has no PT_DYNAMIC (static binary?)")
 	}
 	var rdebug uint64
 	for i := uint64(0); i < 512; i++ {
 		tag, err := c.ReadUint64(dyn + 16*i)
 		if err != nil {
-			return nil, fmt.Errorf("reading dynamic section: %w", err)
+			return 0, fmt.Errorf("reading dynamic section: %w", err)
 		}
 		if tag == uint64(elf.DT_NULL) {
 			break
@@ -230,12 +230,21 @@ func readLinkMap(c *corefile.Core, exe *elfImage) ([]linkMapEntry, error) {
 		if tag == uint64(elf.DT_DEBUG) {
 			rdebug, err = c.ReadUint64(dyn + 16*i + 8)
 			if err != nil {
-				return nil, err
+				return 0, err
 			}
 		}
 	}
 	if rdebug == 0 {
-		return nil, errors.New("DT_DEBUG is empty: the dynamic linker had not filled r_debug")
+		return 0, errors.New("DT_DEBUG is empty: the dynamic linker had not filled r_debug")
+	}
+	return rdebug, nil
+}
+
+// readLinkMap walks r_debug.r_map from the executable's DT_DEBUG entry.
+func readLinkMap(c *corefile.Core, exe *elfImage) ([]linkMapEntry, error) {
+	rdebug, err := rDebugAddr(c, exe)
+	if err != nil {
+		return nil, err
 	}
 	lm, err := c.ReadUint64(rdebug + 8) // r_debug.r_map
 	if err != nil {

@@ -52,7 +52,7 @@ func FuzzModules(f *testing.F) {
 	if err != nil || len(lms) < 3 {
 		f.Fatalf("the clean core's link_map: %d entries, %v", len(lms), err)
 	}
-	if rd, ok := rDebug(c, p.exeImage); ok {
+	if rd, err := rDebugAddr(c, p.exeImage); err == nil {
 		add(rd, 40)
 		for lm, err := c.ReadUint64(rd + 8); err == nil && lm != 0 && len(regions) < 64; lm, err = c.ReadUint64(lm + 24) {
 			add(lm, 40)
@@ -104,25 +104,4 @@ func FuzzModules(f *testing.F) {
 			t.Fatalf("module resolution took over 5 s (region %d at %d, %d bytes)", which, at, len(patch))
 		}
 	})
-}
-
-// rDebug is the address of r_debug from the executable's DT_DEBUG.
-func rDebug(c *corefile.Core, exe *elfImage) (uint64, bool) {
-	for _, ph := range exe.phdrs {
-		if ph.Type != 2 {
-			continue
-		}
-		dyn := ph.Vaddr + exe.bias
-		for i := uint64(0); i < 512; i++ {
-			tag, err := c.ReadUint64(dyn + 16*i)
-			if err != nil || tag == 0 {
-				return 0, false
-			}
-			if tag == 21 { // DT_DEBUG
-				v, err := c.ReadUint64(dyn + 16*i + 8)
-				return v, err == nil && v != 0
-			}
-		}
-	}
-	return 0, false
 }

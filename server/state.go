@@ -290,9 +290,6 @@ func (s *state) makeThreads() []dap.Thread {
 	par.Do(len(tasks), func(i int) {
 		t := tasks[i]
 		wheres[i] = t.Func
-		if t.SP == 0 && !t.Running {
-			return
-		}
 		f, ok := s.rt.FirstFrame(t, 8, func(f *coreparse.Frame) bool {
 			return !f.Boundary && !strings.HasPrefix(f.Function, "co::") && f.Function != "??"
 		})

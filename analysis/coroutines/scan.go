@@ -28,8 +28,7 @@ func (rt *Runtime) scan(full bool) {
 	// count the queues fall short of, or when asked for.
 	valid := make([]bool, len(rt.Tasks))
 	par.Do(len(rt.Tasks), func(i int) {
-		t := rt.Tasks[i]
-		valid[i] = t.SP != 0 && !t.Running && t.State != "new" && t.State != "done" && rt.validContext(t.SP)
+		valid[i] = rt.Tasks[i].switchedOut() && rt.validContext(rt.Tasks[i].SP)
 	})
 	confirmed := 0
 	for i, t := range rt.Tasks {
@@ -37,7 +36,7 @@ func (rt *Runtime) scan(full bool) {
 		case valid[i]:
 			t.FoundBy = "profile+scan"
 			confirmed++
-		case t.SP != 0 && !t.Running && t.State != "new" && t.State != "done":
+		case t.switchedOut():
 			rt.warnf("task %d's saved context at %#x does not unwind to %s", t.ID, t.SP, rt.prof.EntryTrampoline)
 		}
 	}

@@ -55,12 +55,18 @@ func (rt *Runtime) SavedRegs(t *Task) (unwind.Regs, error) {
 	return SavedRegs(rt.p, rt.prof.Layout, t.SP)
 }
 
+// switchedOut reports whether the task's stack is a context it saved when it
+// switched out (not running, started and not done, with a saved sp).
+func (t *Task) switchedOut() bool {
+	return t.SP != 0 && !t.Running && t.State != "new" && t.State != "done"
+}
+
 // FirstFrame is the innermost frame of a task's stack, among its first n
 // physical frames, that match accepts: frames are named one at a time,
 // and no further than the match (a task list names ten thousand tasks by
 // their first frame of application code; the units below are not read).
 func (rt *Runtime) FirstFrame(t *Task, n int, match func(*coreparse.Frame) bool) (coreparse.Frame, bool) {
-	if t.Running || t.State == "new" || t.State == "done" || t.SP == 0 {
+	if !t.switchedOut() {
 		fs, _ := rt.Stack(t)
 		for i := range fs {
 			if match(&fs[i]) {
