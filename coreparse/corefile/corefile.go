@@ -18,6 +18,8 @@ import (
 	"sort"
 	"sync"
 	"syscall"
+
+	"github.com/dsecore/dsecore/internal/mmap"
 )
 
 // Note types not named by debug/elf.
@@ -546,19 +548,7 @@ func (c *Core) readMappedFile(p []byte, addr uint64) (int, error) {
 // mapFile maps a whole file read-only (nil when it cannot): code pages the
 // core left out are read from it thousands of times when unwinding tasks.
 func mapFile(path string) []byte {
-	f, err := os.Open(path)
-	if err != nil {
-		return nil
-	}
-	defer f.Close()
-	st, err := f.Stat()
-	if err != nil || !st.Mode().IsRegular() || st.Size() == 0 || st.Size() != int64(int(st.Size())) {
-		return nil
-	}
-	b, err := syscall.Mmap(int(f.Fd()), 0, int(st.Size()), syscall.PROT_READ, syscall.MAP_SHARED)
-	if err != nil {
-		return nil
-	}
+	b, _ := mmap.File(path)
 	return b
 }
 

@@ -9,7 +9,8 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"syscall"
+
+	"github.com/dsecore/dsecore/internal/mmap"
 )
 
 // SectionCacheDir holds the decompressed DWARF sections of files whose
@@ -29,21 +30,7 @@ func defaultSectionCacheDir() string {
 // mapped is a read-only mapping that lives as long as its table.
 type mapped []byte
 
-func mapFile(path string) (mapped, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return nil, err
-	}
-	defer f.Close()
-	st, err := f.Stat()
-	if err != nil {
-		return nil, err
-	}
-	if !st.Mode().IsRegular() || st.Size() == 0 || st.Size() != int64(int(st.Size())) {
-		return nil, fmt.Errorf("%s: not a mappable file", path)
-	}
-	return syscall.Mmap(int(f.Fd()), 0, int(st.Size()), syscall.PROT_READ, syscall.MAP_SHARED)
-}
+func mapFile(path string) (mapped, error) { return mmap.File(path) }
 
 // dwarfSections are the sections debug/dwarf reads, by the name it knows
 // them by in AddSection (New takes the first four).

@@ -322,19 +322,28 @@ func TestLineRowsMatchObjdump(t *testing.T) {
 	}
 }
 
-func TestBuildIDAndDebugFiles(t *testing.T) {
-	libc := "/lib/x86_64-linux-gnu/libc.so.6"
+// libc is the system's libc; libc6-dbg gives it a separate debug file.
+const libc = "/lib/x86_64-linux-gnu/libc.so.6"
+
+// libcDebugFile is libc's build-id and the debug file found for it ("" when
+// none).
+func libcDebugFile(tb testing.TB) (id []byte, dbg string) {
+	tb.Helper()
 	f, err := elf.Open(libc)
 	if err != nil {
-		t.Fatal(err)
+		tb.Fatal(err)
 	}
-	id := symbols.BuildID(f)
+	id = symbols.BuildID(f)
 	f.Close()
+	return id, symbols.FindDebugFile(libc, id, []string{"/usr/lib/debug"})
+}
+
+func TestBuildIDAndDebugFiles(t *testing.T) {
+	id, dbg := libcDebugFile(t)
 	out, _ := exec.Command("readelf", "-n", libc).Output()
 	if m := regexp.MustCompile(`Build ID: ([0-9a-f]+)`).FindSubmatch(out); m == nil || fmt.Sprintf("%x", id) != string(m[1]) {
 		t.Fatalf("build-id %x, readelf %s", id, m)
 	}
-	dbg := symbols.FindDebugFile(libc, id, []string{"/usr/lib/debug"})
 	hex := fmt.Sprintf("%x", id)
 	if dbg != "/usr/lib/debug/.build-id/"+hex[:2]+"/"+hex[2:]+".debug" {
 		t.Fatalf("libc debug file %q (is libc6-dbg installed?)", dbg)
@@ -416,11 +425,7 @@ func TestCorruptDWARF(t *testing.T) {
 }
 
 func BenchmarkLibcDebugLocate(b *testing.B) {
-	libc := "/lib/x86_64-linux-gnu/libc.so.6"
-	f, _ := elf.Open(libc)
-	id := symbols.BuildID(f)
-	f.Close()
-	dbg := symbols.FindDebugFile(libc, id, []string{"/usr/lib/debug"})
+	_, dbg := libcDebugFile(b)
 	for i := 0; i < b.N; i++ {
 		tab, _ := symbols.Open(libc, dbg)
 		a, _, _ := tab.LookupSymbol("__libc_start_call_main")
@@ -435,14 +440,7 @@ func BenchmarkLibcDebugLocate(b *testing.B) {
 // them, and both answer the same. A cache entry of the wrong size or a
 // damaged index or symbol table is ignored, not trusted.
 func TestSectionCache(t *testing.T) {
-	libc := "/lib/x86_64-linux-gnu/libc.so.6"
-	f, err := elf.Open(libc)
-	if err != nil {
-		t.Fatal(err)
-	}
-	id := symbols.BuildID(f)
-	f.Close()
-	dbg := symbols.FindDebugFile(libc, id, []string{"/usr/lib/debug"})
+	id, dbg := libcDebugFile(t)
 	if dbg == "" {
 		t.Fatal("no libc debug file (is libc6-dbg installed?)")
 	}
