@@ -145,12 +145,7 @@ func (e *MemError) Unwrap() error { return e.Err }
 
 // Open maps the core read-only and parses its headers and notes.
 func Open(path string) (*Core, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return nil, err
-	}
-	defer f.Close()
-	st, err := f.Stat()
+	st, err := os.Stat(path)
 	if err != nil {
 		return nil, err
 	}
@@ -163,9 +158,9 @@ func Open(path string) (*Core, error) {
 	if st.Size() == 0 {
 		return nil, fmt.Errorf("%s: empty file", path)
 	}
-	data, err := syscall.Mmap(int(f.Fd()), 0, int(st.Size()), syscall.PROT_READ, syscall.MAP_SHARED)
+	data, err := mmap.File(path)
 	if err != nil {
-		return nil, fmt.Errorf("%s: mmap: %w", path, err)
+		return nil, err // os.Open's error names the file (permission denied, …)
 	}
 	c, err := parse(path, data)
 	if err != nil {
