@@ -7,6 +7,7 @@ import (
 
 	"github.com/dsecore/dsecore/coreparse/corefile"
 	"github.com/dsecore/dsecore/coreparse/symbols"
+	"github.com/dsecore/dsecore/internal/bound"
 	"github.com/dsecore/dsecore/internal/fixture"
 )
 
@@ -78,9 +79,7 @@ func FuzzModules(f *testing.F) {
 		copy(data[start:end], patch)
 		defer copy(data[start:end], saved)
 
-		done := make(chan struct{})
-		go func() {
-			defer close(done)
+		bound.Within(t, 5*time.Second, func() {
 			c, err := corefile.NewCore("fuzz", data)
 			if err != nil {
 				t.Errorf("the core no longer parses: %v", err)
@@ -97,11 +96,6 @@ func FuzzModules(f *testing.F) {
 					t.Errorf("module %s: %#x-%#x", m.Name, m.Start, m.End)
 				}
 			}
-		}()
-		select {
-		case <-done:
-		case <-time.After(5 * time.Second):
-			t.Fatalf("module resolution took over 5 s (region %d at %d, %d bytes)", which, at, len(patch))
-		}
+		}, "module resolution took over 5 s (region %d at %d, %d bytes)", which, at, len(patch))
 	})
 }

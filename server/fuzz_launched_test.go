@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/dsecore/dsecore/internal/bound"
 	"github.com/dsecore/dsecore/internal/fixture"
 	"github.com/google/go-dap"
 )
@@ -55,9 +56,7 @@ func FuzzDispatchLaunched(f *testing.F) {
 			"memoryReference": expr, "offset": start, "instructionCount": count, "instructionOffset": start,
 			"text": expr, "column": count, "name": expr, "value": expr}
 		body, _ := json.Marshal(map[string]any{"seq": 3, "type": "request", "command": name, "arguments": args})
-		done := make(chan struct{})
-		go func() {
-			defer close(done)
+		bound.Within(t, 5*time.Second, func() {
 			msg, err := dap.DecodeProtocolMessage(body)
 			if err != nil {
 				s.customRequest(body)
@@ -66,12 +65,7 @@ func FuzzDispatchLaunched(f *testing.F) {
 			if req, ok := msg.(dap.RequestMessage); ok {
 				s.dispatch(req)
 			}
-		}()
-		select {
-		case <-done:
-		case <-time.After(5 * time.Second):
-			t.Fatalf("%s: no answer in 5 s: %s", name, body)
-		}
+		}, "%s: no answer in 5 s: %s", name, body)
 		mu.Lock()
 		defer mu.Unlock()
 		if len(panicked) > 0 {

@@ -6,6 +6,8 @@ import (
 	"strconv"
 	"testing"
 	"time"
+
+	"github.com/dsecore/dsecore/internal/bound"
 )
 
 // FuzzServe: any byte stream on the DAP transport ends in a clean return,
@@ -26,15 +28,6 @@ func FuzzServe(f *testing.F) {
 		if len(data) > 1<<20 {
 			return
 		}
-		done := make(chan struct{})
-		go func() {
-			Serve(bytes.NewReader(data), io.Discard)
-			close(done)
-		}()
-		select {
-		case <-done:
-		case <-time.After(10 * time.Second):
-			t.Fatalf("Serve did not return on %q", data)
-		}
+		bound.Within(t, 10*time.Second, func() { Serve(bytes.NewReader(data), io.Discard) }, "Serve did not return on %q", data)
 	})
 }

@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/dsecore/dsecore/internal/bound"
 	"github.com/dsecore/dsecore/internal/fixture"
 )
 
@@ -48,16 +49,7 @@ func FuzzNewCore(f *testing.F) {
 		if len(data) > 1<<20 {
 			return // the engine grows inputs; past a note area's size they only cost time
 		}
-		done := make(chan struct{})
-		go func() {
-			defer close(done)
-			exercise(data)
-		}()
-		select {
-		case <-done:
-		case <-time.After(3 * time.Second):
-			t.Fatalf("no answer in 3 s on %d bytes", len(data))
-		}
+		bound.Within(t, 3*time.Second, func() { exercise(data) }, "no answer in 3 s on %d bytes", len(data))
 	})
 }
 

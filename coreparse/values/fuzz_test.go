@@ -6,6 +6,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/dsecore/dsecore/internal/bound"
 )
 
 // wordsMem is target memory made of a fuzzer's bytes at base.
@@ -105,15 +107,6 @@ func FuzzDWARFExpr(f *testing.F) {
 		fr := &Frame{CFA: 0x1100}
 		fr.Regs.Set(3, rbx)
 		fr.Regs.Set(7, rsp)
-		done := make(chan struct{})
-		go func() {
-			defer close(done)
-			runExpr(*frameRegisters(fr), expr, read)
-		}()
-		select {
-		case <-done:
-		case <-time.After(3 * time.Second):
-			t.Fatalf("no answer in 3 s on % x", expr)
-		}
+		bound.Within(t, 3*time.Second, func() { runExpr(*frameRegisters(fr), expr, read) }, "no answer in 3 s on % x", expr)
 	})
 }
