@@ -304,31 +304,3 @@ func TestTruncatedCore(t *testing.T) {
 		t.Errorf("opening an executable as a core: %v", err)
 	}
 }
-
-func FuzzOpen(f *testing.F) {
-	r := testcore.Make(f, testcore.NullDeref)
-	data, err := os.ReadFile(r.Core)
-	if err != nil {
-		f.Fatal(err)
-	}
-	// Seeds: the headers and notes of a real core, whole and cut.
-	head := data[:min(len(data), 16384)]
-	f.Add(head)
-	f.Add(head[:100])
-	f.Add(head[:4000])
-	f.Fuzz(func(t *testing.T, b []byte) {
-		c, err := corefile.NewCore("fuzz", b)
-		if err != nil {
-			return
-		}
-		buf := make([]byte, 64)
-		for _, s := range c.Segments {
-			c.ReadAt(buf, s.Vaddr)
-			c.ReadAt(buf, s.Vaddr+s.Memsz-8)
-		}
-		for _, th := range c.Threads {
-			c.ReadCString(th.Regs.Rsp, 100)
-		}
-		c.Close()
-	})
-}

@@ -8,6 +8,7 @@ import (
 
 	"github.com/dsecore/dsecore/internal/bound"
 	"github.com/dsecore/dsecore/internal/fixture"
+	"github.com/dsecore/dsecore/internal/testcore"
 )
 
 // notesPrefix is a core cut after its PT_NOTE segment: the ELF header, the
@@ -43,6 +44,15 @@ func FuzzNewCore(f *testing.F) {
 	for _, sc := range []string{fixture.FieldCrash, fixture.Abort, fixture.NoHandler} {
 		f.Add(notesPrefix(f, set.Scenario(f, sc).Core))
 	}
+	// The headers and notes of a small real core, whole and cut.
+	small, err := os.ReadFile(testcore.Make(f, testcore.NullDeref).Core)
+	if err != nil {
+		f.Fatal(err)
+	}
+	head := small[:min(len(small), 16384)]
+	f.Add(head)
+	f.Add(head[:100])
+	f.Add(head[:4000])
 	f.Add([]byte("\x7fELF\x02\x01\x01"))
 	f.Add([]byte{})
 	f.Fuzz(func(t *testing.T, data []byte) {
@@ -59,13 +69,16 @@ func exercise(data []byte) {
 		if err != nil {
 			return
 		}
+		defer c.Close()
 		buf := make([]byte, 64)
 		for _, s := range c.Segments {
 			c.ReadAt(buf, s.Vaddr)
+			c.ReadAt(buf, s.Vaddr+s.Memsz-8)
 			c.ReadAt(buf, s.Vaddr+s.Memsz-1)
 		}
 		for _, th := range c.Threads {
 			c.ReadAt(buf, th.Regs.Rsp)
+			c.ReadCString(th.Regs.Rsp, 100)
 		}
 		c.AuxvValue(3)
 		c.ReadCString(0, 64)
