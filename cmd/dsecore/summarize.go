@@ -56,7 +56,7 @@ are reported, never fatal. Results are cached per core in --cache-dir.`,
 	f.String("format", "table", "table, json, markdown, html or ceph-crash")
 	f.String("out", "", "write the report to this file (ceph-crash: a directory, one <crash_id>/meta per core)")
 	f.Int("jobs", runtime.NumCPU(), "cores summarized in parallel")
-	f.String("cache-dir", corestore.DefaultCacheDir(), "decompressed cores, debuginfod downloads and per-core results")
+	f.String("cache-dir", corestore.DefaultCacheDir(), "decompressed cores, debuginfod downloads, libraries' inflated DWARF and symbol indexes, and per-core results")
 	f.Bool("no-cache", false, "summarize every core again instead of reusing cached results")
 	f.String("since", "", "only cores from this time on (2006-01-02 or RFC 3339)")
 	f.String("until", "", "only cores up to this time")
@@ -124,6 +124,9 @@ func runSummarize(cmd *cobra.Command, args []string) error {
 		warnings = append(warnings, e.Error())
 	}
 	cacheDir := config.GetString("cache-dir")
+	if cacheDir != "" {
+		symbols.SectionCacheDir = filepath.Join(cacheDir, "dwarf")
+	}
 	ssp := config.GetStringSlice("solib-search-path")
 	// Files by build-id: the search path and the sysroot, then debuginfod.
 	indexDirs := append([]string(nil), ssp...)

@@ -134,6 +134,11 @@ func TestSummarize(t *testing.T) {
 	dir, _ := batchDir(t)
 	cache := t.TempDir()
 	doc := summarize(t, []string{"DEBUGINFOD_URLS="}, dir, "--cache-dir", cache)
+	// The libraries' unit indexes are kept under --cache-dir, not the
+	// user's cache.
+	if idx, _ := filepath.Glob(filepath.Join(cache, "dwarf", "*", "cu-index")); len(idx) == 0 {
+		t.Errorf("no unit index under %s/dwarf", cache)
+	}
 	cores := coreByName(doc)
 	if len(doc.Cores) != 12 {
 		t.Fatalf("%d cores, want 12: %v", len(doc.Cores), cores)

@@ -17,7 +17,8 @@ import (
 // sections are compressed (SHF_COMPRESSED, as Debian's libc6-dbg ships
 // them), one directory per build-id, and each file's compile-unit index,
 // so that a second run maps them instead of inflating and indexing again.
-// "" turns the cache off. Set by the command line from its cache directory.
+// "" turns the cache off. The default is the user's cache directory
+// (~/.cache/dsecore/dwarf); summarize puts it under its --cache-dir.
 var SectionCacheDir = defaultSectionCacheDir()
 
 func defaultSectionCacheDir() string {
