@@ -20,9 +20,12 @@ type Frame struct {
 	Sigtramp bool   `json:"sigtramp"`
 	Tailcall bool   `json:"tailcall,omitempty"` // tail-called the frame above: no stack frame of its own
 	Boundary bool   `json:"boundary,omitempty"` // the seam between a running coroutine's frames and its scheduler's
-	File     string `json:"file,omitempty"`
-	Line     int    `json:"line,omitempty"`
-	Module   string `json:"module,omitempty"`
+	// Recovered: the caller of a wild pc, found from the return address at
+	// rsp after checking that it follows a call instruction.
+	Recovered bool   `json:"recovered,omitempty"`
+	File      string `json:"file,omitempty"`
+	Line      int    `json:"line,omitempty"`
+	Module    string `json:"module,omitempty"`
 }
 
 // Thread is one thread of a backtrace document.
@@ -49,7 +52,7 @@ func Frames(fs []coreparse.Frame) []Frame {
 	for _, f := range fs {
 		out = append(out, Frame{
 			PC: Hex(f.PC), Function: f.Function, Inline: f.Inline, Sigtramp: f.Sigtramp, Tailcall: f.Tailcall, Boundary: f.Boundary,
-			File: f.File, Line: f.Line, Module: f.Module,
+			Recovered: f.Recovered, File: f.File, Line: f.Line, Module: f.Module,
 		})
 	}
 	return out
