@@ -61,8 +61,12 @@ type Process struct {
 	tailMemo  sync.Map         // [callee pc, exact, caller pc] → tailCalls' answer
 	rules     unwind.RuleCache // established CFI rules by FDE and pc, shared by every unwind
 
-	faultOnce sync.Once
-	fault     *FaultContext
+	faultOnce    sync.Once
+	fault        *FaultContext
+	handlingOnce sync.Once
+	handling     []HandlingThread
+	argvOnce     sync.Once
+	argv         []string
 }
 
 // Thread is one OS thread of the crashed process.

@@ -1,6 +1,7 @@
 package coreparse
 
 import (
+	"debug/elf"
 	"fmt"
 	"strings"
 
@@ -331,4 +332,113 @@ func writesReg(in disasm.Inst, n int) bool {
 		return fam != "" && unwind.RegNumber(fam) == n
 	}
 	return false
+}
+
+// HandlingThread is a thread, other than the crashed one, caught in the
+// handling of a signal of its own: inside a handler (frames above a signal
+// trampoline), or at an instruction that faults (waiting for its signal, or
+// spinning on it: Ceph's oneshot handler returns at once to a thread that
+// faults while another is handling, and the instruction faults again).
+type HandlingThread struct {
+	Thread *Thread
+	// Signal is its innermost signal frame's signal, nil when it has none.
+	Signal *FrameSignal
+	// InHandler: frames run above the trampoline (the handler, or what it
+	// called); else the thread is at the trampoline or at the instruction.
+	InHandler bool
+	// AtFault says why the thread's own pc faults, "" when it does not
+	// (the pc is not executable, or the memory operand is not mapped).
+	AtFault string
+	PC      uint64 // the faulting pc: the signal frame's, else the thread's
+}
+
+// HandlingThreads finds the other threads in the handling of a signal of
+// their own, in the core's thread order. Computed once per process.
+func (p *Process) HandlingThreads() []HandlingThread {
+	p.handlingOnce.Do(func() {
+		crashed := p.CrashedThread()
+		for _, t := range p.Threads {
+			if t == crashed {
+				continue
+			}
+			raw, _ := p.Unwind(t.Regs)
+			h := HandlingThread{Thread: t, PC: t.Regs.V[unwind.RIP]}
+			for i := range raw {
+				if raw[i].Sigtramp && raw[i].SigFrame != nil {
+					h.Signal = p.frameSignal(raw, i, 0, "")
+					h.InHandler = i > 0
+					h.PC = h.Signal.Frame.Regs.V[unwind.RIP]
+					break
+				}
+			}
+			if h.Signal == nil {
+				h.AtFault = p.faultsAt(t.Regs)
+				if h.AtFault == "" {
+					continue
+				}
+			} else if h.Signal.Exception == nil && !h.InHandler {
+				continue
+			}
+			p.handling = append(p.handling, h)
+		}
+	})
+	return p.handling
+}
+
+// faultsAt says why executing the instruction at regs' pc faults, "" when
+// nothing shows it would: the pc is not executable memory, or its memory
+// operand's address is unmapped (or, for a write, read-only), or it divides
+// by a zero register.
+func (p *Process) faultsAt(regs unwind.Regs) string {
+	if w := p.CheckWildPC(regs); w != nil {
+		return fmt.Sprintf("its pc %#x is %s", w.PC, w.Why)
+	}
+	pc := regs.V[unwind.RIP]
+	code := make([]byte, 16)
+	n, _ := p.Core.ReadAt(code, pc)
+	in, err := disasm.Decode(code[:n], pc, nil)
+	if err != nil || in.Bad {
+		return ""
+	}
+	reg := func(name string) (uint64, bool) {
+		if k := unwind.RegNumber(name); k >= 0 {
+			return regs.Get(k)
+		}
+		return 0, false
+	}
+	if in.Mem != nil && !in.Mem.RIPRelative && in.Raw.Op != x86asm.LEA && in.Raw.Op != x86asm.NOP && !strings.HasPrefix(in.Op, "prefetch") {
+		if a, ok := in.Mem.EffectiveAddress(reg); ok {
+			s, mapped := p.Core.SegmentAt(a)
+			write := in.Mem.Operand == 0 && in.Raw.Op != x86asm.CMP && in.Raw.Op != x86asm.TEST && in.Raw.Op != x86asm.PUSH
+			switch {
+			case !mapped:
+				return fmt.Sprintf("%s: its memory operand is at %#x, which is not mapped", in.ATT, a)
+			case write && s.Flags&elf.PF_W == 0:
+				return fmt.Sprintf("%s: it writes %#x, which is read-only", in.ATT, a)
+			case !write && s.Flags&elf.PF_R == 0:
+				return fmt.Sprintf("%s: it reads %#x, which is not readable", in.ATT, a)
+			}
+		}
+	}
+	if (in.Raw.Op == x86asm.DIV || in.Raw.Op == x86asm.IDIV) && len(in.Raw.Args) > 0 {
+		if r, ok := in.Raw.Args[0].(x86asm.Reg); ok {
+			if v, ok := reg(regFamily(r)); ok && v&regMask(r) == 0 {
+				return fmt.Sprintf("%s: it divides by %%%s = 0", in.ATT, strings.ToLower(r.String()))
+			}
+		}
+	}
+	return ""
+}
+
+// regMask is the part of the 64-bit register an operand reads.
+func regMask(r x86asm.Reg) uint64 {
+	switch {
+	case r >= x86asm.EAX && r <= x86asm.R15L:
+		return 0xffffffff
+	case r >= x86asm.AX && r <= x86asm.R15W:
+		return 0xffff
+	case r >= x86asm.AL && r <= x86asm.R15B:
+		return 0xff
+	}
+	return ^uint64(0)
 }
