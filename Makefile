@@ -25,6 +25,7 @@ demo: build
 	  echo "+ dsecore inspect $$dir/field-crash/core" && bin/dsecore inspect $$dir/field-crash/core
 
 vet: setup
+	scripts/check-tree.sh
 	$(GO) vet ./...
 	for f in gdbscript/dsecore.py benchmarks/*.py fixtures/scale/gen.py; do python3 -c 'import ast,sys; ast.parse(open(sys.argv[1]).read(), sys.argv[1])' $$f || exit 1; done
 	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { gofmt -l $$(git ls-files '*.go'); echo "gofmt: files above need formatting"; exit 1; }
