@@ -3,12 +3,11 @@ package report
 import (
 	"path/filepath"
 	"strconv"
-	"strings"
 
-	"github.com/dsecore/dsecore/analysis/coroutines"
 	"github.com/dsecore/dsecore/coreparse"
 	"github.com/dsecore/dsecore/coreparse/disasm"
 	"github.com/dsecore/dsecore/coreparse/unwind"
+	"github.com/dsecore/dsecore/session"
 )
 
 // Inspect is the document of `dsecore inspect --json`: a one-page account
@@ -103,10 +102,12 @@ func SignalDoc(s *coreparse.Signal) *Signal {
 	return d
 }
 
-// BuildInspect gathers the inspect document; rt (may be nil) adds the
-// coroutine runtime.
-func BuildInspect(p *coreparse.Process, corePath string, rt *coroutines.Runtime) *Inspect {
-	doc := &Inspect{Core: corePath, Signal: SignalDoc(p.CoreSignal())}
+// BuildInspect gathers the inspect document of a session: the process,
+// its threads and modules, the coroutine runtime and the fault analysis.
+func BuildInspect(s *session.Session) *Inspect {
+	p := s.Process()
+	rt := s.Runtime() // the Processers name the threads listed below
+	doc := &Inspect{Core: s.CorePath(), Signal: SignalDoc(p.CoreSignal())}
 	if ps := p.Core.PSInfo; ps != nil {
 		doc.Process.PID = int(ps.PID)
 		doc.Process.Command = ps.Fname
@@ -173,7 +174,8 @@ func BuildInspect(p *coreparse.Process, corePath string, rt *coroutines.Runtime)
 			doc.Tasks = append(doc.Tasks, TaskDoc(rt, t, false))
 		}
 	}
-	doc.Warnings = p.Warnings
+	doc.Analysis = AnalysisDoc(s.Analysis())
+	doc.Warnings = append(doc.Warnings, s.Warnings()...)
 	return doc
 }
 
@@ -189,7 +191,7 @@ func topFrame(fs []Frame) string {
 		if f.Sigtramp {
 			continue
 		}
-		if !isSystemModule(f.Module) {
+		if !coreparse.IsSystemLibrary(f.Module) {
 			pick = f
 			break
 		}
@@ -204,16 +206,6 @@ func topFrame(fs []Frame) string {
 		s += " (in " + fs[0].Function + ")"
 	}
 	return s
-}
-
-func isSystemModule(m string) bool {
-	base := filepath.Base(m)
-	for _, p := range []string{"libc.so", "libc-", "ld-linux", "libpthread", "libstdc++", "libgcc_s", "libm.so", "linux-vdso"} {
-		if strings.HasPrefix(base, p) {
-			return true
-		}
-	}
-	return false
 }
 
 func itoa(n int) string { return strconv.Itoa(n) }

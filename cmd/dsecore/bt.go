@@ -26,17 +26,19 @@ physical frame's pc; caller frames show the return address.`,
   dsecore bt core --all --all-tasks --json           # every thread and every task`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			p, err := openCore(args[0])
+			s, err := openSession(args[0])
 			if err != nil {
 				return err
 			}
-			defer p.Close()
+			defer s.Close()
+			p := s.Process()
 			taskID, allTasks := config.GetInt64("task"), config.GetBool("all-tasks")
 			wantTasks := taskID >= 0 || allTasks
-			// The runtime names the Processer threads; tasks need the scan too.
-			rt, err := discover(p, wantTasks)
-			if err != nil {
-				return err
+			// A thread's stack needs no coroutine discovery; tasks do (and
+			// then the Processers name their threads).
+			var rt *coroutines.Runtime
+			if wantTasks {
+				rt = s.Runtime()
 			}
 			var threads []*coreparse.Thread
 			if !wantTasks || config.GetBool("all") || config.GetInt("thread") != 0 {
@@ -44,7 +46,7 @@ physical frame's pc; caller frames show the return address.`,
 					return err
 				}
 			}
-			doc := report.Backtrace{Warnings: p.Warnings}
+			doc := report.Backtrace{Warnings: s.Warnings()}
 			for _, t := range threads {
 				doc.Threads = append(doc.Threads, report.ThreadBacktrace(p, t))
 			}
@@ -72,6 +74,7 @@ physical frame's pc; caller frames show the return address.`,
 		},
 	}
 	addCoreFlags(cmd)
+	cmd.Flags().Bool("json", false, "print JSON")
 	cmd.Flags().Int("thread", 0, "only the thread with this LWP")
 	cmd.Flags().Bool("all", false, "every thread")
 	cmd.Flags().Int64("task", -1, "the coroutine task with this id (see dsecore tasks)")

@@ -6,7 +6,6 @@ import (
 	"sort"
 	"strings"
 
-	"github.com/dsecore/dsecore/analysis/fault"
 	"github.com/dsecore/dsecore/report"
 	"github.com/spf13/cobra"
 )
@@ -26,24 +25,12 @@ whether its files were found (a build-id mismatch is loud).`,
   DSECORE_SOLIB_SEARCH_PATH=/opt/ceph-dse/lib dsecore inspect core`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			p, err := openCore(args[0])
+			s, err := openSession(args[0])
 			if err != nil {
 				return err
 			}
-			defer p.Close()
-			rt, err := discover(p, true)
-			if err != nil {
-				return err
-			}
-			doc := report.BuildInspect(p, args[0], rt)
-			prof, err := fault.LoadProfile(config.GetString("analysis-profile"))
-			if err != nil {
-				return err
-			}
-			logs := append(config.GetStringSlice("log"), config.GetStringSlice("log-dir")...)
-			a := fault.Analyze(p, rt, fault.Options{Profile: prof, Logs: logs, Dmesg: config.GetString("dmesg"),
-				ConcurrencyWindowUS: config.GetInt64("concurrency-window-us")})
-			doc.Analysis = report.AnalysisDoc(a)
+			defer s.Close()
+			doc := report.BuildInspect(s)
 			if config.GetBool("json") {
 				return writeJSON(cmd.OutOrStdout(), doc)
 			}
@@ -52,12 +39,8 @@ whether its files were found (a build-id mismatch is loud).`,
 		},
 	}
 	addCoreFlags(cmd)
-	f := cmd.Flags()
-	f.StringSlice("log", nil, "ceph-dse log file (repeatable) for correlation with the threads")
-	f.StringSlice("log-dir", nil, "directory of ceph-dse logs (*.log*)")
-	f.String("dmesg", "", "the kernel's segfault line, or a file of kernel messages, to check against the core")
-	f.String("analysis-profile", "dcache", "fault-analysis profile: dcache (built in) or a YAML file")
-	f.Int64("concurrency-window-us", 1000, "two threads logging the same step within this many µs are flagged as concurrent")
+	cmd.Flags().Bool("json", false, "print JSON")
+	addAnalysisFlags(cmd)
 	return cmd
 }
 

@@ -22,21 +22,18 @@ function/file/line it was created at.`,
   dsecore tasks core --profile my-fork.yaml --json`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			p, err := openCore(args[0])
+			s, err := openSession(args[0])
 			if err != nil {
 				return err
 			}
-			defer p.Close()
-			rt, err := discover(p, true)
-			if err != nil {
-				return err
-			}
+			defer s.Close()
+			rt := s.Runtime()
 			state, proc := config.GetString("state"), config.GetInt("processer")
 			doc := struct {
 				Coroutines *report.Coroutines `json:"coroutines"`
 				Tasks      []report.Task      `json:"tasks"`
 				Warnings   []string           `json:"warnings,omitempty"`
-			}{Coroutines: report.CoroutinesDoc(rt), Tasks: []report.Task{}, Warnings: p.Warnings}
+			}{Coroutines: report.CoroutinesDoc(rt), Tasks: []report.Task{}, Warnings: s.Warnings()}
 			for _, t := range rt.Tasks {
 				if (state != "" && t.State != state) || (proc >= 0 && t.Processer != proc) {
 					continue
@@ -52,6 +49,7 @@ function/file/line it was created at.`,
 		},
 	}
 	addCoreFlags(cmd)
+	cmd.Flags().Bool("json", false, "print JSON")
 	cmd.Flags().String("state", "", "only tasks in this state (runnable, block, new, done)")
 	cmd.Flags().Int("processer", -1, "only tasks of this Processer")
 	return cmd
