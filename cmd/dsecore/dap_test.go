@@ -33,7 +33,18 @@ type dapClient struct {
 
 func startDAP(t *testing.T, env ...string) *dapClient {
 	t.Helper()
+	return startDAPIn(t, "", "", env...)
+}
+
+// startDAPIn starts dsecore dap in dir (the test's own when ""), with HOME
+// set to home when it is not "", and the extra environment env.
+func startDAPIn(t *testing.T, dir, home string, env ...string) *dapClient {
+	t.Helper()
 	cmd := exec.Command(dsecoreBin, "dap")
+	cmd.Dir = dir
+	if home != "" {
+		env = append(env, "HOME="+home)
+	}
 	if len(env) > 0 {
 		cmd.Env = append(os.Environ(), env...)
 	}
