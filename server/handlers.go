@@ -11,6 +11,7 @@ import (
 	"github.com/dsecore/dsecore/coreparse/disasm"
 	"github.com/dsecore/dsecore/coreparse/unwind"
 	"github.com/dsecore/dsecore/coreparse/values"
+	"github.com/dsecore/dsecore/internal/par"
 	"github.com/dsecore/dsecore/report"
 	"github.com/google/go-dap"
 )
@@ -247,25 +248,17 @@ func (s *conn) command(line string, frameID int) (string, bool) {
 		if err != nil {
 			return err.Error(), true
 		}
-		for i, f := range fs {
-			fmt.Fprintf(&b, "#%-3d %s\n", i, frameText(f))
-		}
+		report.WriteFrames(&b, report.Frames(fs))
 		return b.String(), true
 	case line == "tasks":
-		for _, t := range st.runtime().Tasks {
-			mark := ""
-			if t.Running {
-				mark = "*"
-			}
-			fmt.Fprintf(&b, "task %-6d %-9s Processer %-3d %s (%s:%d)\n", t.ID, t.State+mark, t.Processer, t.Func, filepath.Base(t.File), t.Line)
-		}
+		rt := st.runtime()
+		tasks := make([]report.Task, len(rt.Tasks))
+		par.Do(len(rt.Tasks), func(i int) { tasks[i] = report.TaskDoc(rt, rt.Tasks[i], false) })
+		report.WriteTasks(&b, report.CoroutinesDoc(rt), tasks, report.TaskTable{Title: true, Total: len(tasks), Shown: -1})
 		return b.String(), true
 	case line == "analysis":
-		a := st.analysis()
-		fmt.Fprintf(&b, "Verdict (confidence %s): %s\n", a.Confidence, a.Verdict)
-		for _, e := range a.Evidence {
-			fmt.Fprintf(&b, "  - [%s] %s\n", e.Rule, e.Text)
-		}
+		fd, _ := report.FaultDoc(st.p)
+		report.WriteAnalysis(&b, &report.Inspect{Fault: fd, Analysis: report.AnalysisDoc(st.analysis())}, report.AnalysisText{})
 		return b.String(), true
 	case line == "info registers" || line == "info reg":
 		sc, _, _, _ := st.frameScope(max(frameID, 1))
@@ -284,23 +277,6 @@ func (s *conn) command(line string, frameID int) (string, bool) {
 		return s.examine(line, frameID), true
 	}
 	return "", false
-}
-
-func frameText(f coreparse.Frame) string {
-	switch {
-	case f.Boundary:
-		return "──── scheduler ────"
-	case f.Sigtramp:
-		return "<signal handler called>"
-	}
-	s := f.Function
-	if f.Inline {
-		s += " [inlined]"
-	}
-	if f.File != "" {
-		s += fmt.Sprintf(" at %s:%d", f.File, f.Line)
-	}
-	return fmt.Sprintf("%#x in %s", f.PC, s)
 }
 
 // examine is gdb's x/NFU ADDR for F in x, d, u, c and U in b, h, w, g.
@@ -446,16 +422,10 @@ func (s *conn) readMemory(r *dap.ReadMemoryRequest) {
 
 func (s *conn) modules(r *dap.ModulesRequest) {
 	var out []dap.Module
+	statuses := map[string]string{"ok": "symbols loaded", "build-id-mismatch": "BUILD-ID MISMATCH: symbols not used",
+		"missing": "file not found", "no-debug-info": "no debug info (symbol table only)"}
 	for _, m := range s.st.p.Modules {
-		status := "symbols loaded"
-		switch {
-		case m.BuildIDMismatch:
-			status = "BUILD-ID MISMATCH: symbols not used"
-		case m.Path == "":
-			status = "file not found"
-		case m.Syms == nil || !m.Syms.HasDWARF():
-			status = "no debug info (symbol table only)"
-		}
+		status := statuses[report.ModuleDoc(m).Status]
 		dm := dap.Module{Id: m.Name, Name: filepath.Base(m.Name), Path: m.Path, SymbolStatus: status, SymbolFilePath: m.DebugPath,
 			AddressRange: fmt.Sprintf("%#x-%#x", m.Start, m.End)}
 		out = append(out, dm)
@@ -496,9 +466,7 @@ func (s *conn) exceptionInfo(r *dap.ExceptionInfoRequest) {
 		body.Details = &dap.ExceptionDetails{Message: fc.Real.Name + " (" + fc.Real.CodeName + ")", TypeName: fc.Real.Name}
 		if fs, err := st.stack(st.crashThreadID()); err == nil {
 			var b strings.Builder
-			for i, f := range fs {
-				fmt.Fprintf(&b, "#%-3d %s\n", i, frameText(f))
-			}
+			report.WriteFrames(&b, report.Frames(fs))
 			body.Details.StackTrace = b.String()
 		}
 	}

@@ -164,6 +164,9 @@ func (rt *Runtime) SchedulerStack(th *coreparse.Thread) ([]coreparse.Frame, erro
 	return rt.p.Symbolize(raw), err
 }
 
+// Spec is the profile discovery followed.
+func (rt *Runtime) Spec() *Profile { return rt.prof }
+
 // TopFrame is the first frame of a stack that is the task's own code
 // (OwnFrame): where the task is really waiting or running. Without one, the
 // innermost frame.

@@ -6,7 +6,6 @@ package summary
 import (
 	"encoding/hex"
 	"fmt"
-	"path/filepath"
 	"regexp"
 	"runtime/debug"
 	"sort"
@@ -15,6 +14,7 @@ import (
 
 	"github.com/dsecore/dsecore/analysis/signature"
 	"github.com/dsecore/dsecore/coreparse"
+	"github.com/dsecore/dsecore/report/frame"
 	"github.com/dsecore/dsecore/session"
 )
 
@@ -158,14 +158,14 @@ func Summarize(s *session.Session, c Core, o Options) (out Core) {
 		top = 5
 	}
 	for i, f := range frames {
-		line := frameLine(f)
+		line := frame.Of(f).Text(frame.Report)
 		out.Backtrace = append(out.Backtrace, fmt.Sprintf("#%d %s", i, line))
 	}
 	for _, f := range realFrames(frames) {
 		if len(out.TopFrames) == top {
 			break
 		}
-		out.TopFrames = append(out.TopFrames, frameLine(f))
+		out.TopFrames = append(out.TopFrames, frame.Of(f).Text(frame.Report))
 	}
 	rt := s.Runtime()
 	for _, t := range rt.Tasks {
@@ -198,28 +198,6 @@ func realFrames(fs []coreparse.Frame) []coreparse.Frame {
 		}
 	}
 	return fs
-}
-
-func frameLine(f coreparse.Frame) string {
-	if f.Sigtramp {
-		return "<signal handler called>"
-	}
-	s := f.Function
-	if s == "" || s == "??" {
-		s = "??"
-		if f.Mod != nil {
-			s = fmt.Sprintf("%s+%#x", f.Mod.BaseName(), f.PC-f.Mod.Bias)
-		}
-	}
-	if f.File != "" {
-		s += fmt.Sprintf(" (%s:%d)", filepath.Base(f.File), f.Line)
-	} else if f.Mod != nil && !strings.Contains(s, "+0x") {
-		s += " [" + f.Mod.BaseName() + "]"
-	}
-	if f.Inline {
-		s += " [inlined]"
-	}
-	return s
 }
 
 // Group is the cores of one signature.

@@ -2,7 +2,6 @@ package main
 
 import (
 	"fmt"
-	"io"
 
 	"github.com/dsecore/dsecore/analysis/coroutines"
 	"github.com/dsecore/dsecore/coreparse"
@@ -67,9 +66,8 @@ physical frame's pc; caller frames show the return address.`,
 			if config.GetBool("json") {
 				return writeJSON(cmd.OutOrStdout(), doc)
 			}
-			printWarnings(cmd.ErrOrStderr(), doc.Warnings)
-			printBacktraces(cmd.OutOrStdout(), doc.Threads)
-			printTaskBacktraces(cmd.OutOrStdout(), doc.Tasks, len(doc.Threads) > 0)
+			report.WriteWarnings(cmd.ErrOrStderr(), doc.Warnings)
+			report.WriteBacktrace(cmd.OutOrStdout(), &doc)
 			return nil
 		},
 	}
@@ -103,82 +101,4 @@ func lwps(p *coreparse.Process) []int {
 		l = append(l, t.LWP)
 	}
 	return l
-}
-
-func printBacktraces(w io.Writer, threads []report.Thread) {
-	for i, t := range threads {
-		if i > 0 {
-			fmt.Fprintln(w)
-		}
-		fmt.Fprintf(w, "Thread LWP %d (pthread %s)%s%s:\n", t.LWP, t.Pthread, nameSuffix(t.Name), crashedSuffix(t.Crashed))
-		for n, f := range t.Frames {
-			fmt.Fprintf(w, "#%-3d %s\n", n, formatFrame(f))
-		}
-		if t.Error != "" {
-			fmt.Fprintf(w, "     (unwinding stopped: %s)\n", t.Error)
-		}
-	}
-}
-
-func printTaskBacktraces(w io.Writer, tasks []report.Task, sep bool) {
-	for i, t := range tasks {
-		if i > 0 || sep {
-			fmt.Fprintln(w)
-		}
-		fmt.Fprintf(w, "Task %d [%s] on Processer %d%s, found by %s", t.ID, t.State, t.Processer, runningSuffix(t), t.FoundBy)
-		if t.Func != "" {
-			fmt.Fprintf(w, ", created in %s (%s:%d)", t.Func, t.File, t.Line)
-		}
-		fmt.Fprintln(w, ":")
-		for n, f := range t.Frames {
-			fmt.Fprintf(w, "#%-3d %s\n", n, formatFrame(f))
-		}
-		if len(t.Frames) == 0 {
-			fmt.Fprintln(w, "     (no stack: the task has not started or is done)")
-		}
-		if t.Error != "" {
-			fmt.Fprintf(w, "     (unwinding stopped: %s)\n", t.Error)
-		}
-	}
-}
-
-func runningSuffix(t report.Task) string {
-	if t.Running {
-		return fmt.Sprintf(" (running on LWP %d)", t.LWP)
-	}
-	return ""
-}
-
-func formatFrame(f report.Frame) string {
-	if f.Boundary {
-		return fmt.Sprintf("%18s --- %s ---", "", f.Function)
-	}
-	if f.Sigtramp {
-		return fmt.Sprintf("%18s <signal handler called>", f.PC)
-	}
-	s := fmt.Sprintf("%18s in %s", f.PC, f.Function)
-	if f.Inline {
-		s = fmt.Sprintf("%18s in %s [inlined]", "", f.Function)
-	}
-	switch {
-	case f.File != "":
-		s += fmt.Sprintf(" at %s:%d", f.File, f.Line)
-	case f.Module != "":
-		s += " from " + f.Module
-	}
-	return s
-}
-
-func nameSuffix(n string) string {
-	if n == "" {
-		return ""
-	}
-	return " \"" + n + "\""
-}
-
-func crashedSuffix(c bool) string {
-	if c {
-		return " [crashed]"
-	}
-	return ""
 }

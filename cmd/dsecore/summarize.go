@@ -238,7 +238,7 @@ func writeSummary(cmd *cobra.Command, doc *report.Summary, format string) error 
 		return report.WriteSummaryHTML(w, doc)
 	default:
 		report.WriteSummaryTable(w, doc)
-		printWarnings(cmd.ErrOrStderr(), doc.Warnings)
+		report.WriteWarnings(cmd.ErrOrStderr(), doc.Warnings)
 	}
 	return nil
 }

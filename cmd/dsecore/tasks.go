@@ -1,8 +1,6 @@
 package main
 
 import (
-	"fmt"
-	"io"
 
 	"github.com/dsecore/dsecore/report"
 	"github.com/spf13/cobra"
@@ -43,8 +41,8 @@ function/file/line it was created at.`,
 			if config.GetBool("json") {
 				return writeJSON(cmd.OutOrStdout(), doc)
 			}
-			printWarnings(cmd.ErrOrStderr(), append(doc.Warnings, rt.Warnings...))
-			printTasks(cmd.OutOrStdout(), doc.Tasks)
+			report.WriteWarnings(cmd.ErrOrStderr(), append(doc.Warnings, rt.Warnings...))
+			report.WriteTasks(cmd.OutOrStdout(), doc.Coroutines, doc.Tasks, report.TaskTable{Title: true, Total: len(rt.Tasks), Shown: -1})
 			return nil
 		},
 	}
@@ -53,20 +51,4 @@ function/file/line it was created at.`,
 	cmd.Flags().String("state", "", "only tasks in this state (runnable, block, new, done)")
 	cmd.Flags().Int("processer", -1, "only tasks of this Processer")
 	return cmd
-}
-
-func printTasks(w io.Writer, tasks []report.Task) {
-	fmt.Fprintf(w, "%-6s %-9s %-4s %-9s %-60s %s\n", "ID", "STATE", "PROC", "FOUND BY", "WHERE", "CREATED AT")
-	for _, t := range tasks {
-		state := t.State
-		if t.Running {
-			state += "*"
-		}
-		created := ""
-		if t.Func != "" {
-			created = fmt.Sprintf("%s (%s:%d)", t.Func, baseName(t.File), t.Line)
-		}
-		fmt.Fprintf(w, "%-6d %-9s %-4d %-9s %-60s %s\n", t.ID, state, t.Processer, t.FoundBy, t.Top, created)
-	}
-	fmt.Fprintf(w, "(%d tasks; * = running)\n", len(tasks))
 }
