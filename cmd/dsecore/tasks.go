@@ -1,7 +1,6 @@
 package main
 
 import (
-
 	"github.com/dsecore/dsecore/report"
 	"github.com/spf13/cobra"
 )
