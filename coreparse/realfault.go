@@ -36,6 +36,10 @@ type Exception struct {
 	Protection bool   // the page was present: a protection violation (else: not present)
 	Reserved   bool   // a reserved bit was set in a paging entry
 	PKey       bool   // a protection-key violation
+	// FromCore: no sigcontext recorded it (the default action dumped the
+	// core); the kind and address are the core's siginfo's, trapno and cr2
+	// follow from them, the error code is unknown.
+	FromCore bool
 }
 
 // The x86 exception vectors the kernel turns into signals.
@@ -110,6 +114,13 @@ func (e *Exception) String() string {
 		return "no exception"
 	}
 	raw := fmt.Sprintf("trapno %d, err %#x, cr2 %#x", e.Trapno, e.Err, e.CR2)
+	access := e.Access
+	if e.FromCore {
+		raw = "from the core's siginfo: no sigcontext, the error code unknown"
+		if access == "" {
+			access = "access"
+		}
+	}
 	if e.Trapno != 14 {
 		return fmt.Sprintf("%s (%s)", e.Name, raw)
 	}
@@ -124,7 +135,7 @@ func (e *Exception) String() string {
 	case e.Protection:
 		page = "a present page that does not allow it"
 	}
-	return fmt.Sprintf("page fault: %s %s of %s at %#x (%s)", mode, e.Access, page, e.CR2, raw)
+	return fmt.Sprintf("page fault: %s %s of %s at %#x (%s)", mode, access, page, e.CR2, raw)
 }
 
 // FrameSignal is what one signal frame says about the signal its handler

@@ -160,7 +160,7 @@ func (p *Process) findFault() *FaultContext {
 // coreException is what a core's own record of a caused fault says about
 // the exception, without a sigcontext: the kind and address only.
 func coreException(s *Signal, regs unwind.Regs) *Exception {
-	e := &Exception{Signo: s.Signo, Code: s.Code, Addr: s.Addr}
+	e := &Exception{Signo: s.Signo, Code: s.Code, Addr: s.Addr, FromCore: true}
 	switch {
 	case s.Signo == 11 && s.Code == 0x80:
 		e.Trapno, e.Name = 13, trapNames[13]
