@@ -329,3 +329,47 @@ func mustJSON(v any) string {
 	}
 	return string(b)
 }
+
+// TestCephCrashMatchesFixtureHandler: the fixture's handler is Ceph's
+// design and writes its crash directory as Ceph does; our meta from the
+// core has every field of the handler's own, equal (crash_id and
+// timestamp: the handler's clock, ours the core's, within a second), and
+// the stack_sig the mgr will compute is the same.
+func TestCephCrashMatchesFixtureHandler(t *testing.T) {
+	set := fixture.Get(t)
+	for _, name := range []string{fixture.FieldCrash, fixture.Abort, fixture.UseAfterFree} {
+		t.Run(name, func(t *testing.T) {
+			sc := set.Scenario(t, name)
+			owns, _ := filepath.Glob(filepath.Join(sc.Dir, "crash", "*", "meta"))
+			if len(owns) != 1 {
+				t.Fatalf("%d metas in the handler's crash directory", len(owns))
+			}
+			out := t.TempDir()
+			run(t, "summarize", sc.Core, "--format", "ceph-crash", "--out", out, "--no-cache", "--progress", "never",
+				"--ceph-crash-dir", filepath.Join(sc.Dir, "crash"))
+			metas, _ := filepath.Glob(filepath.Join(out, "*", "meta"))
+			if len(metas) != 1 {
+				t.Fatalf("%d metas", len(metas))
+			}
+			var ours, theirs map[string]any
+			readJSONFile(t, metas[0], &ours)
+			readJSONFile(t, owns[0], &theirs)
+			for k, v := range theirs {
+				if k == "crash_id" || k == "timestamp" {
+					continue
+				}
+				if g := mustJSON(ours[k]); g != mustJSON(v) {
+					t.Errorf("%s:\n  ours:    %s\n  handler: %s", k, g, mustJSON(v))
+				}
+			}
+			ts, _ := time.Parse("2006-01-02T15:04:05.000000Z", fmt.Sprint(theirs["timestamp"]))
+			to, _ := time.Parse("2006-01-02T15:04:05.000000Z", fmt.Sprint(ours["timestamp"]))
+			if d := to.Sub(ts); d < -time.Second || d > time.Second {
+				t.Errorf("timestamp %v, the handler's %v", to, ts)
+			}
+			if ours["dsecore_stack_sig"] == nil || ours["dsecore_stack_sig"] != ours["dsecore_own_stack_sig"] {
+				t.Errorf("stack_sig %v, the handler's report's %v", ours["dsecore_stack_sig"], ours["dsecore_own_stack_sig"])
+			}
+		})
+	}
+}
