@@ -299,7 +299,7 @@ func (s *Session) Analysis() *fault.Analysis {
 		s.progress("analysis", false)
 		defer s.progress("analysis", true)
 		s.an = fault.Analyze(s.p, rt, fault.Options{Profile: s.anProf, Logs: s.o.Logs, Dmesg: s.o.Dmesg,
-			ConcurrencyWindowUS: s.o.ConcurrencyWindowUS})
+			ConcurrencyWindowUS: s.o.ConcurrencyWindowUS, Values: s.vr})
 	})
 	return s.an
 }

@@ -16,6 +16,7 @@ import (
 	"github.com/dsecore/dsecore/coreparse"
 	"github.com/dsecore/dsecore/coreparse/disasm"
 	"github.com/dsecore/dsecore/coreparse/unwind"
+	"github.com/dsecore/dsecore/coreparse/values"
 	"golang.org/x/arch/x86/x86asm"
 )
 
@@ -27,6 +28,9 @@ type Options struct {
 	// ConcurrencyWindowUS: two threads logging the same step within this
 	// many microseconds are "concurrent" (default 1000).
 	ConcurrencyWindowUS int64
+	// Values reads typed values (the session's, with its bounds); nil: a
+	// reader of the process with the default bounds.
+	Values *values.Reader
 }
 
 // Instruction is the faulting instruction, decoded.
@@ -90,6 +94,7 @@ type Analysis struct {
 
 	p  *coreparse.Process
 	rt *coroutines.Runtime
+	vr *values.Reader
 	o  Options
 }
 
@@ -122,7 +127,10 @@ func Analyze(p *coreparse.Process, rt *coroutines.Runtime, o Options) *Analysis 
 	if o.ConcurrencyWindowUS == 0 {
 		o.ConcurrencyWindowUS = 1000
 	}
-	a := &Analysis{p: p, rt: rt, o: o}
+	if o.Values == nil {
+		o.Values = values.NewReader(p)
+	}
+	a := &Analysis{p: p, rt: rt, vr: o.Values, o: o}
 	fc := p.Fault()
 	if fc == nil {
 		a.warnf("no crashed thread")
@@ -257,26 +265,9 @@ func looksBad(p *coreparse.Process, v uint64) bool {
 	return v < 4096 || !canonical(v) || isPoison(v) || !p.Core.Readable(v)
 }
 
-// isPoison: a pointer made of one repeated byte (0x6b6b6b6b6b6b,
-// 0xdeadbeef-style fills are not caught; glibc's perturb and most pools
-// fill with one byte).
-func isPoison(v uint64) bool {
-	if v < 1<<24 {
-		return false
-	}
-	b := byte(v)
-	if b == 0 || b == 0xff {
-		return false
-	}
-	n := 0
-	for x := v; x != 0; x >>= 8 {
-		if byte(x) != b {
-			return false
-		}
-		n++
-	}
-	return n >= 4
-}
+// isPoison: a pointer made of one repeated byte (glibc's perturb and most
+// pools fill with one byte), as the list walker reads links.
+func isPoison(v uint64) bool { return values.Poisoned(v) }
 
 func isGuardPage(p *coreparse.Process, addr uint64, fc *coreparse.FaultContext) bool {
 	s, ok := p.Core.SegmentAt(addr)
