@@ -14,6 +14,7 @@ import (
 	"github.com/dsecore/dsecore/coreparse"
 	"github.com/dsecore/dsecore/coreparse/disasm"
 	"github.com/dsecore/dsecore/internal/fixture"
+	"github.com/dsecore/dsecore/internal/gdboracle"
 )
 
 var disasmOpts = disasm.FormatOptions{RawBytes: true}
@@ -262,6 +263,39 @@ func TestConcurrentRelease(t *testing.T) {
 				if e.Text == "" || e.Ref == "" {
 					t.Errorf("empty evidence %+v", e)
 				}
+			}
+		})
+	}
+}
+
+// TestThisFromDWARF: the owner is `this` of dm_hash_node_t::clear() read
+// from its DWARF location (not the register guess), says so, and is what
+// gdb's `p this` prints in that frame.
+func TestThisFromDWARF(t *testing.T) {
+	set := fixture.Get(t)
+	for _, name := range []string{fixture.FieldCrash, fixture.NoHandler, fixture.Coverage, fixture.Large} {
+		t.Run(name, func(t *testing.T) {
+			sc := set.Scenario(t, name)
+			a := analyze(t, sc, fault.Options{})
+			var owner *fault.Object
+			for i := range a.Objects {
+				if a.Objects[i].Role == "owner" {
+					owner = &a.Objects[i]
+				}
+			}
+			if owner == nil {
+				t.Fatalf("no owner: %+v %v", a.Objects, a.Warnings)
+			}
+			if !owner.FromDWARF || !strings.Contains(owner.How, "`this` of dm_hash_node_t::clear(), from its DWARF location") || strings.Contains(owner.How, "FALLBACK") {
+				t.Errorf("owner found %q (from DWARF %v)", owner.How, owner.FromDWARF)
+			}
+			lwp := int(sc.Expected["crash_lwp"].(float64))
+			g, err := gdboracle.FrameValue(sc.Exe, sc.Core, gdboracle.Options{}, lwp, "dm_hash_node_t::clear", "this")
+			if err != nil {
+				t.Fatal(err)
+			}
+			if g.OptimizedOut || g.Value == 0 || owner.Address != g.Value {
+				t.Errorf("owner %#x; gdb's p this in dm_hash_node_t::clear: %s (%#x)", owner.Address, g.Text, g.Value)
 			}
 		})
 	}
