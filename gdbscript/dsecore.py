@@ -54,6 +54,7 @@ class Bridge:
         self.logs = []
         self._cache = {}
         self._failed = {}  # the same argv and core failed: not run again
+        self._walks = {}  # dsecore list answers
         self.active = None  # the selected task: {"id", "regs", "lwp", "thread"}
 
     # Where dsecore is.
@@ -162,6 +163,34 @@ class Bridge:
         if p.returncode != 0:
             raise DsecoreError("dsecore: %s" % (p.stderr.strip() or "exit status %d" % p.returncode))
         return p.stdout
+
+    def walk(self, header, size=None, limit=1000):
+        """dsecore's walk of the intrusive list whose header node is at
+        header (dsecore list --json), cached per core."""
+        argv, core = self.argv("list")
+        argv = argv[:-1] + ["--header", "%#x" % header, "--limit", str(limit)]
+        if size is not None:
+            argv += ["--size", "%#x" % (size & 0xffffffffffffffff)]
+        argv.append(core)
+        try:
+            st = os.stat(core)
+            key = (tuple(argv), st.st_size, st.st_mtime_ns)
+        except OSError as e:
+            raise DsecoreError("dsecore: %s: %s" % (core, e.strerror))
+        doc = self._walks.get(key)
+        if doc is None:
+            try:
+                p = subprocess.run(argv, stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=_TIMEOUT)
+            except subprocess.TimeoutExpired:
+                raise DsecoreError("dsecore list: no answer in %d s" % _TIMEOUT)
+            if p.returncode != 0:
+                raise DsecoreError("dsecore: %s" % (p.stderr.strip() or "exit status %d" % p.returncode))
+            try:
+                doc = json.loads(p.stdout)
+            except ValueError as e:
+                raise DsecoreError("dsecore list: unreadable output: %s" % e)
+            self._walks[key] = doc
+        return doc
 
     def spec(self):
         """The coroutine profile dsecore used (field names, layout), None
@@ -623,23 +652,20 @@ class IntrusiveListPrinter:
         self.hooks, self.problem = self._walk()
 
     def _walk(self):
-        hdr = int(self.header)
-        hooks, seen = [], {hdr}
+        """The walk of dsecore's one list walker (dsecore list): the hooks
+        reached, why it stopped, and its findings."""
         try:
-            n = int(self.header.dereference()["next_"])
-            while n != hdr and len(hooks) < self.limit:
-                if n == 0:
-                    return hooks, "a NULL next_ link"
-                if n in seen:
-                    return hooks, "a loop at %#x" % n
-                seen.add(n)
-                hooks.append(n)
-                n = int(gdb.Value(n).cast(self.header.type).dereference()["next_"])
-        except gdb.MemoryError as e:
-            return hooks, "unreadable link (%s)" % e
-        if len(hooks) >= self.limit:
-            return hooks, "stopped after %d elements" % self.limit
-        return hooks, None
+            self.walk = BRIDGE.walk(int(self.header), self.size, self.limit)
+        except gdb.GdbError as e:
+            self.walk = None
+            return [], "dsecore list failed: %s" % e
+        return [int(h, 16) for h in self.walk.get("hooks") or []], self.walk.get("stopped") or None
+
+    def _finding(self, kind):
+        for f in (self.walk or {}).get("findings") or []:
+            if f.get("kind") == kind:
+                return f
+        return None
 
     def to_string(self):
         en = "?" if self.elem is None else (self.elem.tag or self.elem.name or str(self.elem))
@@ -650,12 +676,16 @@ class IntrusiveListPrinter:
                 s += " (size_ says %d)" % signed
         if self.problem:
             s += " [walk stopped: %s]" % self.problem
-        try:
-            prev = int(self.header.dereference()["prev_"])
-            if not self.hooks and prev != int(self.header):
+        bad = self._finding("inconsistent-header")
+        if bad is not None:
+            try:
+                prev = int(self.header.dereference()["prev_"])
+            except gdb.MemoryError:
+                prev = None
+            if prev is not None and prev != int(self.header):
                 s += " [header prev_ = %#x, not the header: inconsistent]" % prev
-        except gdb.MemoryError:
-            pass
+            else:
+                s += " [header next_ = %s, not the header: inconsistent]" % bad.get("node", "?")
         return s
 
     def children(self):
