@@ -60,6 +60,9 @@ type OriginStep struct {
 	Line     int
 	Text     string // in words
 	LoopBack bool   // executed in the previous iteration of a loop around the fault
+	// Field is the list-node field the step loaded ("next_", "prev_"),
+	// known from the accessor and the displacement; "" for anything else.
+	Field string
 }
 
 // Fault is the fault context with the instruction analysed.
@@ -311,8 +314,12 @@ func fieldName(fn string, disp int64) string {
 // isInstrumentation: gcov counter increments (addq $0x1,…(%rip), with or
 // without lock) that -fprofile-arcs interleaves with the real code.
 func isInstrumentation(in disasm.Inst) bool {
-	return (in.Op == "add" || in.Op == "lock add" || strings.HasPrefix(in.ATT, "lock add")) &&
-		in.Mem != nil && in.Mem.RIPRelative && strings.Contains(in.ATT, "$0x1,")
+	if in.Bad || in.Raw.Op != x86asm.ADD || len(in.Raw.Args) < 2 || in.Mem == nil || !in.Mem.RIPRelative {
+		return false
+	}
+	imm, ok := in.Raw.Args[1].(x86asm.Imm)
+	_, mem := in.Raw.Args[0].(x86asm.Mem)
+	return ok && mem && imm == 1
 }
 
 // writes reports whether an instruction writes a 64-bit register family.
@@ -440,6 +447,9 @@ func (a *Analysis) traceOrigin(pc uint64, reg string) ([]OriginStep, int) {
 			st.Function, st.File, st.Line = fs[0].Function, fs[0].File, fs[0].Line
 		}
 		st.Text = describeStep(in, cur, st.Function, loopBack)
+		if in.Mem != nil && in.Raw.Op == x86asm.MOV {
+			st.Field = strings.TrimPrefix(fieldName(st.Function, in.Mem.Disp), "node->")
+		}
 		steps = append(steps, st)
 		// Follow a register copy.
 		if in.Raw.Op == x86asm.MOV && len(in.Raw.Args) > 1 {
@@ -473,7 +483,7 @@ func describeStep(in disasm.Inst, reg, fn string, loopBack bool) string {
 		what := "memory at " + memText(in.Mem)
 		if f := fieldName(fn, in.Mem.Disp); f != "" {
 			what = "the previous node's next_ (" + f + ", read by " + shortFn(fn) + ")"
-			if strings.Contains(f, "prev") {
+			if f == "node->prev_" {
 				what = "the node's prev_ (" + f + ")"
 			}
 		}
