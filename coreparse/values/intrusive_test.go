@@ -37,13 +37,19 @@ func TestWalkList(t *testing.T) {
 		{"NULL link", nodes(B, [2]uint64{n(1), n(1)}, [2]uint64{0, n(0)}), WalkOptions{}, 1, false, []FindingKind{FindNullLink},
 			func(w *Walk) bool { f, _ := w.Find(FindNullLink); return f.Node == n(1) }},
 		{"poisoned link", nodes(B, [2]uint64{n(1), n(1)}, [2]uint64{0x6b6b6b6b6b6b, n(0)}), WalkOptions{}, 1, false, []FindingKind{FindPoisonedLink},
-			func(w *Walk) bool { f, _ := w.Find(FindPoisonedLink); return f.Link == 0x6b6b6b6b6b6b && f.Node == n(1) }},
+			func(w *Walk) bool {
+				f, _ := w.Find(FindPoisonedLink)
+				return f.Link == 0x6b6b6b6b6b6b && f.Node == n(1)
+			}},
 		{"unreadable link", nodes(B, [2]uint64{n(1), n(1)}, [2]uint64{0x7000000, n(0)}), WalkOptions{}, 1, false, []FindingKind{FindUnreadableLink},
 			func(w *Walk) bool { f, _ := w.Find(FindUnreadableLink); return f.Link == 0x7000000 }},
 		{"cycle", nodes(B, [2]uint64{n(1), n(2)}, [2]uint64{n(2), n(0)}, [2]uint64{n(1), n(1)}), WalkOptions{}, 2, false, []FindingKind{FindCycle},
 			func(w *Walk) bool { f, _ := w.Find(FindCycle); return f.Node == n(1) && f.Prev == n(2) }},
 		{"bad prev_", nodes(B, [2]uint64{n(1), n(2)}, [2]uint64{n(2), n(0)}, [2]uint64{n(0), n(0)}), WalkOptions{}, 2, true, []FindingKind{FindBadPrev},
-			func(w *Walk) bool { f, _ := w.Find(FindBadPrev); return f.Node == n(2) && f.Prev == n(1) && f.Link == n(0) }},
+			func(w *Walk) bool {
+				f, _ := w.Find(FindBadPrev)
+				return f.Node == n(2) && f.Prev == n(1) && f.Link == n(0)
+			}},
 		{"size mismatch", nodes(B, [2]uint64{n(1), n(1)}, [2]uint64{n(0), n(0)}), WalkOptions{Size: 3, HasSize: true}, 1, true, []FindingKind{FindSizeMismatch}, nil},
 		{"limit", nodes(B, [2]uint64{n(1), n(2)}, [2]uint64{n(2), n(0)}, [2]uint64{n(0), n(1)}), WalkOptions{Limit: 1}, 1, false, []FindingKind{FindLimit}, nil},
 		{"slist", nodes(B, [2]uint64{n(1), 0}, [2]uint64{n(0), 0x6b6b6b6b6b6b}), WalkOptions{Kind: SList}, 1, true, nil, nil},
