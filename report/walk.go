@@ -39,16 +39,20 @@ func WalkDoc(w *values.Walk) Walk {
 		s := w.Size
 		d.Size = &s
 	}
+	for _, f := range w.Findings {
+		d.Findings = append(d.Findings, walkFinding(f, f.Text))
+	}
+	return d
+}
+
+func walkFinding(f values.Finding, text string) WalkFinding {
 	hexOr := func(v uint64) string {
 		if v == 0 {
 			return ""
 		}
 		return Hex(v)
 	}
-	for _, f := range w.Findings {
-		d.Findings = append(d.Findings, WalkFinding{Kind: string(f.Kind), Node: hexOr(f.Node), Prev: hexOr(f.Prev), Link: hexOr(f.Link), Text: f.Text})
-	}
-	return d
+	return WalkFinding{Kind: string(f.Kind), Node: hexOr(f.Node), Prev: hexOr(f.Prev), Link: hexOr(f.Link), Text: text}
 }
 
 // WriteWalk writes a walk as text.
