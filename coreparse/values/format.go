@@ -660,7 +660,7 @@ func (r *Reader) prettySummary(v *Value, ty *symbols.Type, hex bool) (string, bo
 			s += fmt.Sprintf(" (size_ says %d)", l.Size)
 		}
 		if stop := w.Stopped(); stop != "" {
-			s += ", walk stopped: " + stop
+			s += ", walk stopped at " + stop
 		}
 		return s, true
 	}

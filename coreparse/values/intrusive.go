@@ -201,12 +201,12 @@ func WalkList(m Memory, header uint64, o WalkOptions) *Walk {
 			break
 		}
 		if seen[cur] {
-			w.add(Finding{Kind: FindCycle, Node: cur, Prev: prev, Text: fmt.Sprintf("a cycle that misses the header at node %#x", cur)})
+			w.add(Finding{Kind: FindCycle, Node: cur, Prev: prev, Text: fmt.Sprintf("a loop at %#x (a cycle that misses the header)", cur)})
 			break
 		}
 		nn, err := m.ReadUint64(cur)
 		if err != nil {
-			w.add(Finding{Kind: FindUnreadableLink, Node: prev, Link: cur, Text: fmt.Sprintf("link into unmapped memory: %#x after node %#x", cur, prev)})
+			w.add(Finding{Kind: FindUnreadableLink, Node: prev, Link: cur, Text: fmt.Sprintf("unreadable link %#x after node %#x (memory not in the core)", cur, prev)})
 			break
 		}
 		seen[cur] = true
