@@ -76,47 +76,8 @@ type Options struct {
 
 // Backtraces runs gdb in batch mode on exe and core and returns every thread.
 func Backtraces(exe, core string, o Options) ([]Thread, error) {
-	if _, err := exec.LookPath("gdb"); err != nil {
-		return nil, fmt.Errorf("gdb is not installed (scripts/setup.sh installs it): %w", err)
-	}
-	dir, err := os.MkdirTemp("", "gdboracle-")
-	if err != nil {
-		return nil, err
-	}
-	defer os.RemoveAll(dir)
-	py := filepath.Join(dir, "frames.py")
-	if err := os.WriteFile(py, []byte(script), 0o644); err != nil {
-		return nil, err
-	}
-	outPath := filepath.Join(dir, "frames.json")
-	args := []string{"-nx", "-batch", "-ex", "set pagination off", "-ex", "set width 0"}
-	if o.Sysroot != "" {
-		args = append(args, "-ex", "set sysroot "+o.Sysroot)
-	}
-	if len(o.SolibSearchPath) > 0 {
-		args = append(args, "-ex", "set solib-search-path "+strings.Join(o.SolibSearchPath, ":"))
-	}
-	args = append(args, "-ex", "source "+py, exe, core)
-	timeout := o.Timeout
-	if timeout == 0 {
-		timeout = 10 * time.Minute
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), timeout)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, "gdb", args...)
-	cmd.Env = append(os.Environ(), "GDBORACLE_OUT="+outPath)
-	var stderr bytes.Buffer
-	cmd.Stdout = &stderr
-	cmd.Stderr = &stderr
-	if err := cmd.Run(); err != nil {
-		return nil, fmt.Errorf("gdb %s: %v\n%s", strings.Join(args, " "), err, stderr.String())
-	}
-	b, err := os.ReadFile(outPath)
-	if err != nil {
-		return nil, fmt.Errorf("gdb wrote no frames (%v):\n%s", err, stderr.String())
-	}
 	var threads []Thread
-	if err := json.Unmarshal(b, &threads); err != nil {
+	if err := runScript(exe, core, o, script, nil, &threads); err != nil {
 		return nil, err
 	}
 	for i := range threads {
@@ -127,6 +88,51 @@ func Backtraces(exe, core string, o Options) ([]Thread, error) {
 		}
 	}
 	return threads, nil
+}
+
+// runScript runs gdb in batch mode on exe and core with a Python script
+// that writes JSON to $GDBORACLE_OUT, and decodes it into out.
+func runScript(exe, core string, o Options, py string, env []string, out any) error {
+	if _, err := exec.LookPath("gdb"); err != nil {
+		return fmt.Errorf("gdb is not installed (scripts/setup.sh installs it): %w", err)
+	}
+	dir, err := os.MkdirTemp("", "gdboracle-")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(dir)
+	pyPath := filepath.Join(dir, "oracle.py")
+	if err := os.WriteFile(pyPath, []byte(py), 0o644); err != nil {
+		return err
+	}
+	outPath := filepath.Join(dir, "oracle.json")
+	args := []string{"-nx", "-batch", "-ex", "set pagination off", "-ex", "set width 0"}
+	if o.Sysroot != "" {
+		args = append(args, "-ex", "set sysroot "+o.Sysroot)
+	}
+	if len(o.SolibSearchPath) > 0 {
+		args = append(args, "-ex", "set solib-search-path "+strings.Join(o.SolibSearchPath, ":"))
+	}
+	args = append(args, "-ex", "source "+pyPath, exe, core)
+	timeout := o.Timeout
+	if timeout == 0 {
+		timeout = 10 * time.Minute
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, "gdb", args...)
+	cmd.Env = append(append(os.Environ(), "GDBORACLE_OUT="+outPath), env...)
+	var stderr bytes.Buffer
+	cmd.Stdout = &stderr
+	cmd.Stderr = &stderr
+	if err := cmd.Run(); err != nil {
+		return fmt.Errorf("gdb %s: %v\n%s", strings.Join(args, " "), err, stderr.String())
+	}
+	b, err := os.ReadFile(outPath)
+	if err != nil {
+		return fmt.Errorf("gdb wrote nothing (%v):\n%s", err, stderr.String())
+	}
+	return json.Unmarshal(b, out)
 }
 
 // NormalizeFunction strips what the differential comparison ignores:
@@ -171,48 +177,9 @@ type Value struct {
 // function (gdb's frame.name(), inline frames included) of the thread with
 // LWP lwp: what `frame N` then `p expr` prints.
 func FrameValue(exe, core string, o Options, lwp int, function, expr string) (*Value, error) {
-	if _, err := exec.LookPath("gdb"); err != nil {
-		return nil, fmt.Errorf("gdb is not installed (scripts/setup.sh installs it): %w", err)
-	}
-	dir, err := os.MkdirTemp("", "gdboracle-")
-	if err != nil {
-		return nil, err
-	}
-	defer os.RemoveAll(dir)
-	py := filepath.Join(dir, "value.py")
-	if err := os.WriteFile(py, []byte(valueScript), 0o644); err != nil {
-		return nil, err
-	}
-	outPath := filepath.Join(dir, "value.json")
-	args := []string{"-nx", "-batch", "-ex", "set pagination off", "-ex", "set width 0"}
-	if o.Sysroot != "" {
-		args = append(args, "-ex", "set sysroot "+o.Sysroot)
-	}
-	if len(o.SolibSearchPath) > 0 {
-		args = append(args, "-ex", "set solib-search-path "+strings.Join(o.SolibSearchPath, ":"))
-	}
-	args = append(args, "-ex", "source "+py, exe, core)
-	timeout := o.Timeout
-	if timeout == 0 {
-		timeout = 10 * time.Minute
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), timeout)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, "gdb", args...)
-	cmd.Env = append(os.Environ(), "GDBORACLE_OUT="+outPath, fmt.Sprintf("GDBORACLE_LWP=%d", lwp),
-		"GDBORACLE_FUNC="+function, "GDBORACLE_EXPR="+expr)
-	var stderr bytes.Buffer
-	cmd.Stdout = &stderr
-	cmd.Stderr = &stderr
-	if err := cmd.Run(); err != nil {
-		return nil, fmt.Errorf("gdb %s: %v\n%s", strings.Join(args, " "), err, stderr.String())
-	}
-	b, err := os.ReadFile(outPath)
-	if err != nil {
-		return nil, fmt.Errorf("gdb wrote no value (%v):\n%s", err, stderr.String())
-	}
 	var v Value
-	if err := json.Unmarshal(b, &v); err != nil {
+	env := []string{fmt.Sprintf("GDBORACLE_LWP=%d", lwp), "GDBORACLE_FUNC=" + function, "GDBORACLE_EXPR=" + expr}
+	if err := runScript(exe, core, o, valueScript, env, &v); err != nil {
 		return nil, err
 	}
 	if v.Error != "" {
