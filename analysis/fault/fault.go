@@ -31,6 +31,10 @@ type Options struct {
 	// Values reads typed values (the session's, with its bounds); nil: a
 	// reader of the process with the default bounds.
 	Values *values.Reader
+
+	// withholdThis: tests of the fallback read `this` as if DWARF said
+	// it is optimized out.
+	withholdThis bool
 }
 
 // Instruction is the faulting instruction, decoded.

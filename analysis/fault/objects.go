@@ -171,6 +171,9 @@ func (a *Analysis) faultFrame(fn string) ([]coreparse.Frame, int) {
 // location (a location list entry, an entry value from the caller's call
 // site); nil, and why, when DWARF has none here.
 func (a *Analysis) thisOf(fn string) (*values.Value, string) {
+	if a.o.withholdThis {
+		return nil, "DWARF says `this` is optimized out at the fault pc"
+	}
 	fs, i := a.faultFrame(fn)
 	if i < 0 {
 		return nil, "the fault frame is not in the crashing thread's stack"
