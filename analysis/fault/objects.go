@@ -235,6 +235,9 @@ func (a *Analysis) findObjects() {
 		if d, err := vr.Deref(this); err == nil {
 			owner, fromDWARF = d, true
 			how = fmt.Sprintf("`this` of %s(), from %s", concrete.Function, whereText(this))
+			if n := strings.TrimSpace(strings.TrimPrefix(vr.TypeName(d), "const ")); n != "" {
+				class = n // the type DWARF gives `this`
+			}
 		} else {
 			why = "`this` is " + err.Error()
 		}
