@@ -297,6 +297,16 @@ func TestThisFromDWARF(t *testing.T) {
 			if g.OptimizedOut || g.Value == 0 || owner.Address != g.Value {
 				t.Errorf("owner %#x; gdb's p this in dm_hash_node_t::clear: %s (%#x)", owner.Address, g.Text, g.Value)
 			}
+			// The list is the member that is `this` of the inlined
+			// erase_and_dispose (DWARF), not a guess among the members.
+			found := false
+			for _, o := range a.Objects {
+				found = found || o.Role == "list header" && o.Type == "dm_hash_node_t::objs" &&
+					strings.Contains(o.How, "it is `this` of the inlined boost::intrusive::list_impl<…>::erase_and_dispose")
+			}
+			if !found {
+				t.Errorf("list header not found as erase_and_dispose's this: %+v", a.Objects)
+			}
 		})
 	}
 }

@@ -195,6 +195,25 @@ func (a *Analysis) thisOf(fn string) (*values.Value, string) {
 	return nil, "the frame's DWARF has no `this`"
 }
 
+// inlinedThis is `this` of each function inlined at the fault into fn
+// (erase_and_dispose of the list, …), from DWARF: address → function.
+func (a *Analysis) inlinedThis(fn string) map[uint64]string {
+	out := map[uint64]string{}
+	fs, i := a.faultFrame(fn)
+	for j := i - 1; i >= 0 && j >= 0 && fs[j].Raw == fs[i].Raw; j-- {
+		params, _, _ := a.vr.FrameVars(values.FrameOf(a.p, fs, j))
+		for _, v := range params {
+			if v.Name != "this" || v.Err != "" {
+				continue
+			}
+			if x, err := a.vr.Uint(v); err == nil && x != 0 {
+				out[x] = fs[j].Function
+			}
+		}
+	}
+	return out
+}
+
 // whereText says a value's DWARF location in words.
 func whereText(v *values.Value) string {
 	switch {
@@ -269,14 +288,20 @@ func (a *Analysis) findObjects() {
 	for _, fr := range f.Frames {
 		chain += fr.Function + "\n"
 	}
+	inlined := a.inlinedThis(concrete.Function)
+	listHow := ""
 	for _, k := range kids {
 		if strings.HasPrefix(k.Name, "<") {
 			continue // base classes
 		}
 		if l, ok := vr.AsIntrusiveList(k); ok {
-			// The list the fault walks: its element type in the inline
-			// chain's template arguments; else the first.
-			if list == nil || !strings.Contains(chain, "<"+list.ElemName+",") && strings.Contains(chain, "<"+l.ElemName+",") {
+			// The list the fault walks: the member that is `this` of a
+			// list method inlined at the fault (DWARF); else the one whose
+			// element type the inline chain names; else the first.
+			if fn, ok := inlined[k.Addr]; ok && listHow == "" {
+				list, listName = l, k.Name
+				listHow = fmt.Sprintf("; it is `this` of the inlined %s (its DWARF location)", shortTemplate(fn))
+			} else if listHow == "" && (list == nil || !strings.Contains(chain, "<"+list.ElemName+",") && strings.Contains(chain, "<"+l.ElemName+",")) {
 				list, listName = l, k.Name
 			}
 			continue
@@ -301,7 +326,7 @@ func (a *Analysis) findObjects() {
 	}
 	a.walkList(w, list, owner.Mod)
 	a.ListWalk = w
-	a.Objects = append(a.Objects, Object{Role: "list header", Type: w.ListType, Address: w.Header, How: "member " + listName + " of the owner",
+	a.Objects = append(a.Objects, Object{Role: "list header", Type: w.ListType, Address: w.Header, How: "member " + listName + " of the owner" + listHow,
 		Fields: map[string]string{"size_": fmt.Sprintf("%d", w.SizeSigned)}, FromDWARF: fromDWARF})
 }
 
