@@ -311,6 +311,41 @@ func TestThisFromDWARF(t *testing.T) {
 	}
 }
 
+// TestThisFallback: when DWARF has no `this`, the owner comes from the
+// register/stack guess, is the program's node all the same, and says it
+// is a fallback (FromDWARF false, "FALLBACK guess" and why in how); the
+// list walk and the verdict do not change.
+func TestThisFallback(t *testing.T) {
+	sc := fixture.Get(t).Scenario(t, fixture.FieldCrash)
+	node := hexv(t, sc.Expected["node"])
+	for _, withhold := range []bool{false, true} {
+		var o fault.Options
+		if withhold {
+			fault.WithholdThis(&o)
+		}
+		a := analyze(t, sc, o)
+		var owner *fault.Object
+		for i := range a.Objects {
+			if a.Objects[i].Role == "owner" {
+				owner = &a.Objects[i]
+			}
+		}
+		if owner == nil || owner.Address != node {
+			t.Fatalf("withhold %v: owner %+v, the program's node %#x", withhold, owner, node)
+		}
+		fallback := strings.Contains(owner.How, "FALLBACK guess") && strings.Contains(owner.How, "optimized out")
+		if owner.FromDWARF == withhold || fallback != withhold {
+			t.Errorf("withhold %v: from DWARF %v, how %q", withhold, owner.FromDWARF, owner.How)
+		}
+		if w := a.ListWalk; w == nil || w.Header != node+0x20 || !w.SizeUnderflow {
+			t.Errorf("withhold %v: list walk %+v", withhold, w)
+		}
+		if !strings.Contains(a.Verdict, "concurrent destruction") {
+			t.Errorf("withhold %v: verdict %q", withhold, a.Verdict)
+		}
+	}
+}
+
 // TestUseAfterFree: a single path, the pool's poison in the link; no rule
 // about a second path may fire.
 func TestUseAfterFree(t *testing.T) {
