@@ -72,11 +72,17 @@ func (s *state) tasksBody() any {
 		names[t.Id] = t.Name
 	}
 	out := struct {
+		Profile    string          `json:"profile"` // the coroutine profile used: "ceph-dse (built-in)"
+		NoTasks    string          `json:"noTasks,omitempty"`
 		Processers []processerItem `json:"processers"`
 		Tasks      []taskItem      `json:"tasks"`
 	}{Processers: []processerItem{}, Tasks: []taskItem{}}
 	if s.rt == nil {
 		return out
+	}
+	out.Profile, out.NoTasks = s.rt.EffectiveProfile().Name, s.rt.NoTasks
+	if src := s.rt.ProfileSource; src != "" && src != out.Profile {
+		out.Profile += " (" + src + ")"
 	}
 	for _, pr := range s.rt.Processers {
 		it := processerItem{ID: pr.ID, RunningTask: -1, Queues: pr.Queues}

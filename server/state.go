@@ -142,13 +142,19 @@ func (s *session) launch(req *dap.Request, raw json.RawMessage) {
 	if prof, err := coroutines.LoadProfile(profile); err != nil {
 		warnings = append(warnings, "coroutine profile: "+err.Error())
 	} else {
-		// The stack scan is for cores without usable types: only when the
-		// profile finds nothing (it costs seconds on 10,000 tasks).
-		st.rt = coroutines.Discover(p, prof, coroutines.Options{NoScan: true})
-		if len(st.rt.Tasks) == 0 {
-			st.rt = coroutines.Discover(p, prof, coroutines.Options{})
-		}
+		// The profile's contexts are not checked one by one (seconds on
+		// 10,000 tasks); the stack scan still runs when the profile falls
+		// short of the scheduler's count or finds nothing.
+		st.rt = coroutines.Discover(p, prof, coroutines.Options{NoConfirm: true})
 		warnings = append(warnings, st.rt.Warnings...)
+		used := fmt.Sprintf("coroutine profile %s: %d tasks on %d Processers", prof.Describe(), len(st.rt.Tasks), len(st.rt.Processers))
+		if st.rt.TaskCount >= 0 {
+			used += fmt.Sprintf(" (the scheduler counts %d)", st.rt.TaskCount)
+		}
+		if st.rt.NoTasks != "" {
+			used += "; " + st.rt.NoTasks
+		}
+		warnings = append(warnings, used)
 	}
 	progress("end", "done")
 	s.st = st

@@ -68,6 +68,12 @@ physical frame's pc; caller frames show the return address.`,
 			printWarnings(cmd.ErrOrStderr(), doc.Warnings)
 			printBacktraces(cmd.OutOrStdout(), doc.Threads)
 			printTaskBacktraces(cmd.OutOrStdout(), doc.Tasks, len(doc.Threads) > 0)
+			if wantTasks {
+				fmt.Fprintf(cmd.OutOrStdout(), "\n(coroutine profile %s)\n", profileText(doc.Coroutines))
+				if doc.Coroutines.NoTasks != "" {
+					fmt.Fprintln(cmd.OutOrStdout(), doc.Coroutines.NoTasks)
+				}
+			}
 			return nil
 		},
 	}

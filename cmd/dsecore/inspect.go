@@ -110,18 +110,21 @@ func printInspect(w io.Writer, doc *report.Inspect) {
 		fmt.Fprintf(w, "%s LWP %-8d %-16s %-14s %s\n", mark, t.LWP, t.Pthread, name, t.Top)
 	}
 	if c := doc.Coroutines; c != nil {
-		fmt.Fprintf(w, "\nCoroutines (profile %s): %d Processers, %d tasks", c.Profile, len(c.Processers), len(doc.Tasks))
+		fmt.Fprintf(w, "\nCoroutines (profile %s): %d Processers, %d tasks", profileText(c), len(c.Processers), len(doc.Tasks))
 		if c.TaskCount >= 0 {
 			fmt.Fprintf(w, " (the scheduler counts %d)", c.TaskCount)
 		}
 		fmt.Fprintln(w)
+		if c.NoTasks != "" {
+			fmt.Fprintf(w, "  %s\n", c.NoTasks)
+		}
 		for _, pr := range c.Processers {
 			running := "idle"
 			if pr.Running >= 0 {
 				running = fmt.Sprintf("running task %d", pr.Running)
 			}
 			fmt.Fprintf(w, "  Processer_%-3d LWP %-8d %-16s runnable %d, wait %d, new %d, done %d\n", pr.ID, pr.LWP, running,
-				pr.Queues["runnableQueue_"], pr.Queues["waitQueue_"], pr.Queues["newQueue_"], pr.Queues["gcQueue_"])
+				pr.ByState["runnable"], pr.ByState["block"], pr.ByState["new"], pr.ByState["done"])
 		}
 		shown := 0
 		for _, t := range doc.Tasks {

@@ -146,8 +146,11 @@ func runSummarize(cmd *cobra.Command, args []string) error {
 			Tables: tables, FindFile: fnd.Find},
 		Profile: prof, Analysis: aprof, Frames: config.GetInt("frames"),
 	}
-	optKey := fmt.Sprintf("v%d|%v|%s|%v|%s|%s|%d", summary.SchemaVersion, ssp, config.GetString("sysroot"), debugDirs,
-		config.GetString("profile"), config.GetString("analysis-profile"), config.GetInt("frames"))
+	// The profile by its content, not its name: an edited profile file
+	// reads the cores again.
+	profYAML, _ := prof.YAML("", nil)
+	optKey := fmt.Sprintf("v%d|%v|%s|%v|%s|%x|%s|%d", summary.SchemaVersion, ssp, config.GetString("sysroot"), debugDirs,
+		config.GetString("profile"), sha256.Sum256(profYAML), config.GetString("analysis-profile"), config.GetInt("frames"))
 	useCache := !config.GetBool("no-cache") && cacheDir != ""
 
 	cores := make([]summary.Core, len(inputs))
@@ -175,6 +178,7 @@ func runSummarize(cmd *cobra.Command, args []string) error {
 	prog.finish()
 
 	doc := report.BuildSummary(cores, baseline)
+	doc.CoroutineProfile = prof.Describe()
 	fetched, _, flog := fnd.Report()
 	for k, u := range fetched {
 		doc.Fetched = append(doc.Fetched, k+" from "+u)

@@ -3,6 +3,7 @@ package main
 import (
 	"fmt"
 	"io"
+	"strings"
 
 	"github.com/dsecore/dsecore/report"
 	"github.com/spf13/cobra"
@@ -47,7 +48,7 @@ function/file/line it was created at.`,
 				return writeJSON(cmd.OutOrStdout(), doc)
 			}
 			printWarnings(cmd.ErrOrStderr(), append(doc.Warnings, rt.Warnings...))
-			printTasks(cmd.OutOrStdout(), doc.Tasks)
+			printTasks(cmd.OutOrStdout(), doc.Coroutines, doc.Tasks)
 			return nil
 		},
 	}
@@ -57,7 +58,15 @@ function/file/line it was created at.`,
 	return cmd
 }
 
-func printTasks(w io.Writer, tasks []report.Task) {
+// profileText names the profile a face used: "ceph-dse (built-in)".
+func profileText(c *report.Coroutines) string {
+	if c.ProfileSource == "" || c.ProfileSource == c.Profile {
+		return c.Profile
+	}
+	return c.Profile + " (" + c.ProfileSource + ")"
+}
+
+func printTasks(w io.Writer, c *report.Coroutines, tasks []report.Task) {
 	fmt.Fprintf(w, "%-6s %-9s %-4s %-9s %-60s %s\n", "ID", "STATE", "PROC", "FOUND BY", "WHERE", "CREATED AT")
 	for _, t := range tasks {
 		state := t.State
@@ -70,5 +79,11 @@ func printTasks(w io.Writer, tasks []report.Task) {
 		}
 		fmt.Fprintf(w, "%-6d %-9s %-4d %-9s %-60s %s\n", t.ID, state, t.Processer, t.FoundBy, t.Top, created)
 	}
-	fmt.Fprintf(w, "(%d tasks; * = running)\n", len(tasks))
+	fmt.Fprintf(w, "(%d tasks; * = running; profile %s)\n", len(tasks), profileText(c))
+	if c.NoTasks != "" {
+		fmt.Fprintln(w, c.NoTasks)
+	}
+	if len(c.ProfileLines) > 0 {
+		fmt.Fprintf(w, "(the profile was adapted to this build; to say so in it: %s)\n", strings.Join(c.ProfileLines, "; "))
+	}
 }
