@@ -284,7 +284,11 @@ func parseProfile(data []byte, file string, depth int) (*Profile, error) {
 		k, v := root.Content[i], root.Content[i+1]
 		switch {
 		case !known[k.Value]:
-			le.add(k.Line, "", "unknown key %q (keys: base, %s)", k.Value, strings.Join(profileKeys(), ", "))
+			if near := nearest(k.Value, append([]string{"base"}, profileKeys()...)); near != "" {
+				le.add(k.Line, "", "unknown key %q (did you mean %s?)", k.Value, near)
+			} else {
+				le.add(k.Line, "", "unknown key %q (keys: base, %s)", k.Value, strings.Join(profileKeys(), ", "))
+			}
 		case nodes[k.Value] != nil:
 			le.add(k.Line, k.Value, "given twice (first on line %d)", keyLine[k.Value])
 		default:
@@ -367,6 +371,41 @@ func parseProfile(data []byte, file string, depth int) (*Profile, error) {
 		return nil, err
 	}
 	return &p, nil
+}
+
+// nearest is the key within two edits of s, "" when there is none or
+// several.
+func nearest(s string, keys []string) string {
+	best, n := "", 0
+	for _, k := range keys {
+		if editDistance(s, k) <= 2 {
+			best, n = k, n+1
+		}
+	}
+	if n == 1 {
+		return best
+	}
+	return ""
+}
+
+func editDistance(a, b string) int {
+	prev := make([]int, len(b)+1)
+	for j := range prev {
+		prev[j] = j
+	}
+	for i := 1; i <= len(a); i++ {
+		cur := make([]int, len(b)+1)
+		cur[0] = i
+		for j := 1; j <= len(b); j++ {
+			cost := 1
+			if a[i-1] == b[j-1] {
+				cost = 0
+			}
+			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
+		}
+		prev = cur
+	}
+	return prev[len(b)]
 }
 
 // yamlTypeError shortens yaml's "yaml: unmarshal errors:\n  line 3: cannot
