@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"os"
 	"os/exec"
 	"strings"
 	"testing"
@@ -32,7 +33,18 @@ type dapClient struct {
 
 func startDAP(t *testing.T) *dapClient {
 	t.Helper()
+	return startDAPIn(t, "", "")
+}
+
+// startDAPIn starts dsecore dap in dir (the test's own when ""), with HOME
+// set to home when it is not "".
+func startDAPIn(t *testing.T, dir, home string) *dapClient {
+	t.Helper()
 	cmd := exec.Command(dsecoreBin, "dap")
+	cmd.Dir = dir
+	if home != "" {
+		cmd.Env = append(os.Environ(), "HOME="+home)
+	}
 	in, _ := cmd.StdinPipe()
 	out, _ := cmd.StdoutPipe()
 	if err := cmd.Start(); err != nil {

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -13,6 +14,7 @@ import (
 	"github.com/dsecore/dsecore/analysis/coroutines"
 	"github.com/dsecore/dsecore/coreparse"
 	"github.com/dsecore/dsecore/coreparse/corestore"
+	"github.com/dsecore/dsecore/internal/yamlfile"
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
 	"github.com/spf13/viper"
@@ -34,7 +36,8 @@ thread with CFI, through signal frames.
 
 Settings come from flags, DSECORE_* environment variables (DSECORE_EXE,
 DSECORE_SOLIB_SEARCH_PATH, DSECORE_SYSROOT, DSECORE_DEBUG_FILE_DIRECTORY, ...)
-and a dsecore.yaml (./dsecore.yaml or ~/.config/dsecore/dsecore.yaml), e.g.
+and one YAML file: --config FILE, else $DSECORE_CONFIG, else ./dsecore.yaml,
+else ~/.config/dsecore/dsecore.yaml (nothing else is read as configuration), e.g.
 
   exe: /opt/ceph-dse/bin/ceph-dse
   solib-search-path: [/opt/ceph-dse/lib]
@@ -61,7 +64,7 @@ and a dsecore.yaml (./dsecore.yaml or ~/.config/dsecore/dsecore.yaml), e.g.
 			}
 		},
 	}
-	root.PersistentFlags().StringVar(&cfgFile, "config", "", "config file (default ./dsecore.yaml, then ~/.config/dsecore/dsecore.yaml)")
+	root.PersistentFlags().StringVar(&cfgFile, "config", "", "config file (also $DSECORE_CONFIG; default ./dsecore.yaml, then ~/.config/dsecore/dsecore.yaml)")
 	root.PersistentFlags().StringVar(&cpuProfile, "cpuprofile", "", "write a CPU profile (go tool pprof) of this command to the file")
 	root.PersistentFlags().MarkHidden("cpuprofile")
 	root.AddCommand(newBtCmd(), newInspectCmd(), newSymbolizeCmd(), newTasksCmd(), newDapCmd(), newSummarizeCmd(), newProfileCmd())
@@ -72,20 +75,13 @@ func loadConfig(cmd *cobra.Command, cfgFile string) error {
 	config.SetEnvPrefix("DSECORE")
 	config.SetEnvKeyReplacer(strings.NewReplacer("-", "_"))
 	config.AutomaticEnv()
-	if cfgFile != "" {
-		config.SetConfigFile(cfgFile)
-	} else {
-		config.SetConfigName("dsecore")
-		config.SetConfigType("yaml")
-		config.AddConfigPath(".")
-		if home, err := os.UserHomeDir(); err == nil {
-			config.AddConfigPath(filepath.Join(home, ".config", "dsecore"))
-		}
+	path, err := configPath(cfgFile)
+	if err != nil {
+		return err
 	}
-	if err := config.ReadInConfig(); err != nil {
-		var notFound viper.ConfigFileNotFoundError
-		if cfgFile != "" || !errors.As(err, &notFound) {
-			return fmt.Errorf("config: %w", err)
+	if path != "" {
+		if err := readConfig(path); err != nil {
+			return err
 		}
 	}
 	var bindErr error
@@ -95,6 +91,56 @@ func loadConfig(cmd *cobra.Command, cfgFile string) error {
 		}
 	})
 	return bindErr
+}
+
+// configPath is the one configuration file dsecore reads, by name only:
+// --config FILE, else $DSECORE_CONFIG, else ./dsecore.yaml, else
+// ~/.config/dsecore/dsecore.yaml; "" when there is none. Nothing else in
+// the working directory is ever read as configuration (viper's search by
+// base name would take an executable named dsecore for one). A file named
+// explicitly must exist; one found by the search must be a regular file.
+func configPath(cfgFile string) (string, error) {
+	explicit, how := cfgFile, "--config"
+	if explicit == "" {
+		explicit, how = os.Getenv("DSECORE_CONFIG"), "DSECORE_CONFIG"
+	}
+	if explicit != "" {
+		st, err := os.Stat(explicit)
+		switch {
+		case errors.Is(err, os.ErrNotExist):
+			return "", fmt.Errorf("config: %s names %s, which does not exist", how, explicit)
+		case err != nil:
+			return "", fmt.Errorf("config: %s: %w", how, err)
+		case !st.Mode().IsRegular():
+			return "", fmt.Errorf("config: %s names %s, which is not a regular file", how, explicit)
+		}
+		return explicit, nil
+	}
+	candidates := []string{"dsecore.yaml"}
+	if home, err := os.UserHomeDir(); err == nil {
+		candidates = append(candidates, filepath.Join(home, ".config", "dsecore", "dsecore.yaml"))
+	}
+	for _, c := range candidates {
+		if st, err := os.Stat(c); err == nil && st.Mode().IsRegular() {
+			return c, nil
+		}
+	}
+	return "", nil
+}
+
+// readConfig parses path as YAML and hands it to viper. A malformed file is
+// one line naming the file and what the parser said, with its line and
+// column.
+func readConfig(path string) error {
+	data, err := yamlfile.ReadMapping(path, nil)
+	if err != nil {
+		return fmt.Errorf("config %w", err)
+	}
+	config.SetConfigType("yaml")
+	if err := config.ReadConfig(bytes.NewReader(data)); err != nil {
+		return fmt.Errorf("config %s: %s", path, strings.Join(strings.Fields(err.Error()), " "))
+	}
+	return nil
 }
 
 // addCoreFlags declares the flags that say where a core's files are.
