@@ -164,7 +164,7 @@ queues: {runnableQueue_: runnable, blockQueue_: block, newQueue_: new, gcQueue_:
 	rt := coroutines.Discover(open(t, sc.Core, sc.Exe), prof)
 	sameTasks(t, rt, sc, false)
 	for key, line := range map[string]string{
-		"roots":            "roots: ['co::Scheduler::getInstance()::obj', '*coroutine_sched']",
+		"roots":            `roots: ["co::Scheduler::getInstance()::obj", "*coroutine_sched"]`,
 		"hook_type":        "hook_type: co::LinkedQueueHook",
 		"entry_trampoline": "entry_trampoline: make_fcontext",
 		"task_stack_guard": "task_stack_guard: 4096",
@@ -206,7 +206,7 @@ func TestForkProfileInit(t *testing.T) {
 			text := string(y)
 			for _, want := range []string{"running: curTask_ # ADAPTED from runningTask_", "task_count: nTasks_ # ADAPTED from taskCount_",
 				"blockQueue_: block", "hook_type: co::LinkedQueueHook # ADAPTED", "layout: {r12: 0x8, r13: 0x10, r14: 0x18, r15: 0x20, rbp: 0x30, rbx: 0x28, rip: 0x38, rsp: 0x40} # saved by jump_fcontext",
-				"roots: ['*coroutine_sched', 'co::Scheduler::getInstance()::obj']", "task_func: opt_.func_", "task_stack_guard: 4096",
+				`roots: ["*coroutine_sched", "co::Scheduler::getInstance()::obj"]`, "task_func: opt_.func_", "task_stack_guard: 4096",
 				"entry_trampoline: make_fcontext", "current_processer: co::Processer::GetCurrentProcesser()::proc"} {
 				if !strings.Contains(text, want) {
 					t.Errorf("the generated profile has no %q:\n%s", want, text)

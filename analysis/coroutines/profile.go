@@ -6,7 +6,6 @@
 package coroutines
 
 import (
-	"bytes"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -16,7 +15,10 @@ import (
 	"strings"
 
 	"github.com/dsecore/dsecore/coreparse/unwind"
-	"go.yaml.in/yaml/v3"
+	"github.com/dsecore/dsecore/internal/yamlfile"
+	"github.com/goccy/go-yaml"
+	"github.com/goccy/go-yaml/ast"
+	"github.com/goccy/go-yaml/parser"
 )
 
 // Profile names the runtime's types, fields, roots and context layout.
@@ -28,7 +30,7 @@ type Profile struct {
 
 	// Roots are the symbols of Scheduler objects; a leading "*" means the
 	// symbol is a pointer to one ("*coroutine_sched").
-	Roots []string `yaml:"roots"`
+	Roots []string `yaml:"roots,flow"`
 
 	SchedulerType string `yaml:"scheduler_type"`
 	// Processers is the scheduler's container of Processer pointers.
@@ -41,7 +43,7 @@ type Profile struct {
 	Running       string `yaml:"running"`
 	// Queues maps a queue field of the Processer to the state its tasks
 	// are in ("runnable", "block", "new", "done").
-	Queues map[string]string `yaml:"queues"`
+	Queues map[string]string `yaml:"queues,flow"`
 	// QueueHead/QueueNext/QueueCount: the intrusive queue's dummy head
 	// pointer, the hook's next link, the element count.
 	QueueHead  string `yaml:"queue_head"`
@@ -62,7 +64,7 @@ type Profile struct {
 	TaskStackGuard int64 `yaml:"task_stack_guard"`
 	// States names the state enum's values when DWARF does not (or to
 	// rename them): {0: runnable, 1: block, 2: done}.
-	States   map[int64]string `yaml:"states"`
+	States   map[int64]string `yaml:"states,flow"`
 	TaskFunc string           `yaml:"task_func"` // optional: created-at function (const char*)
 	TaskFile string           `yaml:"task_file"`
 	TaskLine string           `yaml:"task_line"`
@@ -75,9 +77,9 @@ type Profile struct {
 
 	// Layout of a saved context at its stack pointer SP: register → offset;
 	// "rsp" is the resumed stack pointer's offset from SP.
-	Layout map[string]int `yaml:"layout"`
+	Layout Layout `yaml:"layout"`
 	// SwitchFunctions are the context switch routines (for the scan).
-	SwitchFunctions []string `yaml:"switch_functions"`
+	SwitchFunctions []string `yaml:"switch_functions,flow"`
 	// EntryTrampoline is the symbol whose frame ends a task's stack.
 	EntryTrampoline string `yaml:"entry_trampoline"`
 
@@ -90,10 +92,10 @@ const DefaultProfile = "ceph-dse"
 
 // boostLayout is the fcontext layout of Boost 1.65–1.80 (Debian 12's 1.74)
 // and of libgo's copy of Boost's older, push-based switch (the same slots).
-var boostLayout = map[string]int{"r12": 0x08, "r13": 0x10, "r14": 0x18, "r15": 0x20, "rbx": 0x28, "rbp": 0x30, "rip": 0x38, "rsp": 0x40}
+var boostLayout = Layout{"r12": 0x08, "r13": 0x10, "r14": 0x18, "r15": 0x20, "rbx": 0x28, "rbp": 0x30, "rip": 0x38, "rsp": 0x40}
 
 // boost181Layout is Boost 1.81+'s, with a stack-guard slot.
-var boost181Layout = map[string]int{"r12": 0x10, "r13": 0x18, "r14": 0x20, "r15": 0x28, "rbx": 0x30, "rbp": 0x38, "rip": 0x40, "rsp": 0x48}
+var boost181Layout = Layout{"r12": 0x10, "r13": 0x18, "r14": 0x20, "r15": 0x28, "rbx": 0x30, "rbp": 0x38, "rip": 0x40, "rsp": 0x48}
 
 // libgoV3 is upstream libgo v3 (github.com/yyzybb537/libgo): its own copy
 // of Boost.Context's assembly, renamed libgo_jump_fcontext and
@@ -263,36 +265,45 @@ func (e *loadError) err() error {
 
 func parseProfile(data []byte, file string, depth int) (*Profile, error) {
 	le := &loadError{file: file}
-	var doc yaml.Node
-	if err := yaml.Unmarshal(data, &doc); err != nil {
-		return nil, fmt.Errorf("profile %s: %v", file, strings.TrimPrefix(err.Error(), "yaml: "))
+	// The file's syntax, as every YAML file a user writes is checked.
+	if err := yamlfile.DecodeMapping(file, data, nil); err != nil {
+		return nil, fmt.Errorf("profile %w", err)
 	}
-	if len(doc.Content) == 0 {
+	f, err := parser.ParseBytes(data, 0)
+	if err != nil {
+		return nil, fmt.Errorf("profile %s: %s", file, firstLine(err))
+	}
+	var entries []*ast.MappingValueNode
+	if len(f.Docs) > 0 {
+		switch body := f.Docs[0].Body.(type) {
+		case *ast.MappingNode:
+			entries = body.Values
+		case *ast.MappingValueNode:
+			entries = []*ast.MappingValueNode{body}
+		}
+	}
+	if len(entries) == 0 {
 		return nil, fmt.Errorf("profile %s: empty (a profile is a YAML mapping: base: libgo-v3, running: …)", file)
-	}
-	root := doc.Content[0]
-	if root.Kind != yaml.MappingNode {
-		return nil, fmt.Errorf("profile %s: line %d: a profile is a YAML mapping of keys (%s)", file, root.Line, strings.Join(profileKeys(), ", "))
 	}
 	known := map[string]bool{"base": true}
 	for _, k := range profileKeys() {
 		known[k] = true
 	}
-	nodes := map[string]*yaml.Node{} // key → value node
+	nodes := map[string]ast.Node{} // key → value node
 	keyLine := map[string]int{}
-	for i := 0; i+1 < len(root.Content); i += 2 {
-		k, v := root.Content[i], root.Content[i+1]
+	for _, e := range entries {
+		k, line := e.Key.GetToken().Value, e.Key.GetToken().Position.Line
 		switch {
-		case !known[k.Value]:
-			if near := nearest(k.Value, append([]string{"base"}, profileKeys()...)); near != "" {
-				le.add(k.Line, "", "unknown key %q (did you mean %s?)", k.Value, near)
+		case !known[k]:
+			if near := nearest(k, append([]string{"base"}, profileKeys()...)); near != "" {
+				le.add(line, "", "unknown key %q (did you mean %s?)", k, near)
 			} else {
-				le.add(k.Line, "", "unknown key %q (keys: base, %s)", k.Value, strings.Join(profileKeys(), ", "))
+				le.add(line, "", "unknown key %q (keys: base, %s)", k, strings.Join(profileKeys(), ", "))
 			}
-		case nodes[k.Value] != nil:
-			le.add(k.Line, k.Value, "given twice (first on line %d)", keyLine[k.Value])
+		case nodes[k] != nil:
+			le.add(line, k, "given twice (first on line %d)", keyLine[k])
 		default:
-			nodes[k.Value], keyLine[k.Value] = v, k.Line
+			nodes[k], keyLine[k] = e.Value, line
 		}
 	}
 	if err := le.err(); err != nil {
@@ -300,25 +311,26 @@ func parseProfile(data []byte, file string, depth int) (*Profile, error) {
 	}
 	base := cephDSE()
 	if b := nodes["base"]; b != nil {
-		if b.Kind != yaml.ScalarNode || b.Value == "" {
-			return nil, fmt.Errorf("profile %s: line %d: base: a built-in profile (%s) or a profile file", file, b.Line, strings.Join(BuiltinNames(), ", "))
+		var name string
+		if yaml.NodeToValue(b, &name) != nil || name == "" {
+			return nil, fmt.Errorf("profile %s: line %d: base: a built-in profile (%s) or a profile file", file, keyLine["base"], strings.Join(BuiltinNames(), ", "))
 		}
-		if bp, ok := Builtin()[b.Value]; ok {
+		if bp, ok := Builtin()[name]; ok {
 			base = bp
 		} else {
-			path := b.Value
+			path := name
 			if !filepath.IsAbs(path) {
 				path = filepath.Join(filepath.Dir(file), path)
 			}
 			if _, err := os.Stat(path); err != nil {
-				return nil, fmt.Errorf("profile %s: line %d: base: %q is not a built-in profile (%s) and not a file", file, b.Line, b.Value, strings.Join(BuiltinNames(), ", "))
+				return nil, fmt.Errorf("profile %s: line %d: base: %q is not a built-in profile (%s) and not a file", file, keyLine["base"], name, strings.Join(BuiltinNames(), ", "))
 			}
 			if depth > 8 {
-				return nil, fmt.Errorf("profile %s: line %d: base: profiles based on each other in a loop", file, b.Line)
+				return nil, fmt.Errorf("profile %s: line %d: base: profiles based on each other in a loop", file, keyLine["base"])
 			}
 			bp, err := loadFile(path, depth+1)
 			if err != nil {
-				return nil, fmt.Errorf("profile %s: line %d: base: %w", file, b.Line, err)
+				return nil, fmt.Errorf("profile %s: line %d: base: %w", file, keyLine["base"], err)
 			}
 			base = *bp
 		}
@@ -340,8 +352,8 @@ func parseProfile(data []byte, file string, depth int) (*Profile, error) {
 		if k == "" || n == nil {
 			continue
 		}
-		if err := n.Decode(pv.Field(i).Addr().Interface()); err != nil {
-			le.add(n.Line, k, "%s", yamlTypeError(err))
+		if err := yaml.NodeToValue(n, pv.Field(i).Addr().Interface()); err != nil {
+			le.add(keyLine[k], k, "%s", yamlTypeError(err))
 		}
 	}
 	if err := le.err(); err != nil {
@@ -354,14 +366,10 @@ func parseProfile(data []byte, file string, depth int) (*Profile, error) {
 	p.Source = file
 	p.validate(le, func(key string) int {
 		top, sub, _ := strings.Cut(key, ".")
-		n := nodes[top]
-		if n == nil {
-			return 0
-		}
-		if sub != "" && n.Kind == yaml.MappingNode {
-			for i := 0; i+1 < len(n.Content); i += 2 {
-				if n.Content[i].Value == sub {
-					return n.Content[i].Line
+		if m, ok := nodes[top].(*ast.MappingNode); ok && sub != "" {
+			for _, e := range m.Values {
+				if e.Key.GetToken().Value == sub {
+					return e.Key.GetToken().Position.Line
 				}
 			}
 		}
@@ -371,6 +379,11 @@ func parseProfile(data []byte, file string, depth int) (*Profile, error) {
 		return nil, err
 	}
 	return &p, nil
+}
+
+func firstLine(err error) string {
+	s, _, _ := strings.Cut(yaml.FormatError(err, false, false), "\n")
+	return strings.TrimSpace(s)
 }
 
 // nearest is the key within two edits of s, "" when there is none or
@@ -408,14 +421,16 @@ func editDistance(a, b string) int {
 	return prev[len(b)]
 }
 
-// yamlTypeError shortens yaml's "yaml: unmarshal errors:\n  line 3: cannot
-// unmarshal !!map into string".
+// yamlTypeError is the decoder's complaint without its position (the
+// key's line is given).
 func yamlTypeError(err error) string {
-	s := err.Error()
-	if i := strings.LastIndex(s, "cannot unmarshal "); i >= 0 {
-		s = s[i:]
+	s := firstLine(err)
+	if strings.HasPrefix(s, "[") {
+		if i := strings.Index(s, "] "); i > 0 {
+			s = s[i+2:]
+		}
 	}
-	return strings.TrimSpace(strings.TrimPrefix(s, "yaml: "))
+	return s
 }
 
 // normalize makes empty maps and lists nil, so that a profile read back
@@ -553,50 +568,55 @@ func sortedKeys[K interface{ ~string | ~int64 }, V any](m map[K]V) []K {
 }
 
 // YAML writes the profile as a complete file: every key, in struct order,
-// maps and lists in flow style. comments, by key, become line comments
-// ("running": "adapted: …"); header is written above as comment lines.
+// maps and lists in flow style, layout offsets in hex. comments, by key,
+// become line comments ("running": "adapted: …"); header is written above
+// as comment lines.
 func (p *Profile) YAML(header string, comments map[string]string) ([]byte, error) {
-	var root yaml.Node
-	if err := root.Encode(p); err != nil {
+	cm := yaml.CommentMap{}
+	if header != "" {
+		var lines []string
+		for _, l := range strings.Split(header, "\n") {
+			lines = append(lines, " "+l)
+		}
+		cm["$"] = []*yaml.Comment{yaml.HeadComment(lines...)}
+	}
+	for k, c := range comments {
+		if c == "" {
+			continue
+		}
+		c = " " + strings.ReplaceAll(c, "\n", " ")
+		// go-yaml writes a line comment of a flow sequence between its key
+		// and the colon: those get theirs above.
+		if f, ok := reflect.TypeOf(*p).FieldByNameFunc(func(n string) bool {
+			sf, _ := reflect.TypeOf(*p).FieldByName(n)
+			return yamlKey(sf) == k
+		}); ok && f.Type.Kind() == reflect.Slice {
+			cm["$."+k] = []*yaml.Comment{yaml.HeadComment(c)}
+		} else {
+			cm["$."+k] = []*yaml.Comment{yaml.LineComment(c)}
+		}
+	}
+	out, err := yaml.MarshalWithOptions(p, yaml.Indent(2), yaml.WithComment(cm))
+	if err != nil {
 		return nil, err
 	}
-	for i := 0; i+1 < len(root.Content); i += 2 {
-		k, v := root.Content[i], root.Content[i+1]
-		if v.Kind == yaml.MappingNode || v.Kind == yaml.SequenceNode {
-			v.Style = yaml.FlowStyle
-		}
-		if k.Value == "layout" {
-			hexValues(v)
-		}
-		if c := comments[k.Value]; c != "" {
-			v.LineComment = c
-		}
-	}
-	root.HeadComment = header
-	var b bytes.Buffer
-	enc := yaml.NewEncoder(&b)
-	enc.SetIndent(2)
-	if err := enc.Encode(&root); err != nil {
-		return nil, err
-	}
-	enc.Close()
-	out := b.Bytes()
 	if len(out) > 0 && out[len(out)-1] != '\n' {
 		out = append(out, '\n')
 	}
 	return out, nil
 }
 
-// hexValues writes a mapping's integer values in hex (offsets read better
-// so: rip: 0x38).
-func hexValues(n *yaml.Node) {
-	for i := 1; i < len(n.Content); i += 2 {
-		v := n.Content[i]
-		var x int64
-		if v.Kind == yaml.ScalarNode && v.Decode(&x) == nil {
-			v.Value = fmt.Sprintf("%#x", x)
-		}
+// Layout is a saved context's layout: register → offset from the saved
+// stack pointer ("rsp": the resumed stack pointer's).
+type Layout map[string]int
+
+// MarshalYAML writes the offsets in hex, registers sorted: {r12: 0x8, …}.
+func (l Layout) MarshalYAML() ([]byte, error) {
+	var parts []string
+	for _, k := range sortedKeys(l) {
+		parts = append(parts, fmt.Sprintf("%s: %#x", k, l[k]))
 	}
+	return []byte("{" + strings.Join(parts, ", ") + "}"), nil
 }
 
 // Line is the profile line that sets one key to its value in this profile
@@ -607,17 +627,11 @@ func (p *Profile) Line(key string) string {
 		if yamlKey(pv.Type().Field(i)) != key {
 			continue
 		}
-		var n yaml.Node
-		if err := n.Encode(pv.Field(i).Interface()); err != nil {
-			return ""
+		var opts []yaml.EncodeOption
+		if k := pv.Field(i).Kind(); k == reflect.Map || k == reflect.Slice {
+			opts = append(opts, yaml.Flow(true))
 		}
-		if n.Kind == yaml.MappingNode || n.Kind == yaml.SequenceNode {
-			n.Style = yaml.FlowStyle
-		}
-		if key == "layout" {
-			hexValues(&n)
-		}
-		b, err := yaml.Marshal(&n)
+		b, err := yaml.MarshalWithOptions(pv.Field(i).Interface(), opts...)
 		if err != nil {
 			return ""
 		}

@@ -100,12 +100,12 @@ func TestProfileLoadErrors(t *testing.T) {
 		{"queues: {blockQueue_: sleeping}\nstates: {0: runnable, 1: sleeping}\n", nil}, // a state the states map names
 		{"layout: {r12: 8}\n", []string{"layout", "has no rip"}},
 		{"layout: {r12: 8, rip: 0x38, rsp: 0x40, xmm0: 16}\n", []string{"line 1", `"xmm0" is not a register`}},
-		{"queues: runnableQueue_\n", []string{"line 1", "queues:", "cannot unmarshal"}},
+		{"queues: runnableQueue_\n", []string{"line 1", "queues:", "mapping is expected"}},
 		{"base: libgo-v4\n", []string{"line 1", `base: "libgo-v4" is not a built-in profile`}},
-		{"running: a_\nrunning: b_\n", []string{"line 2", "given twice"}},
+		{"running: a_\nrunning: b_\n", []string{"line 2", `"running" already defined`}},
 		{"task_type: co::Task<\n", []string{"task_type", "not a C++ type name"}},
 		{"processers_kind: list\n", []string{"processers_kind", `"list"`}},
-		{"- a\n- b\n", []string{"a YAML mapping"}},
+		{"- a\n- b\n", []string{"want a mapping", "found a list"}},
 		{"running: [\n", []string{"fork.yaml"}},
 	} {
 		path := writeProfile(t, c.text)
