@@ -339,3 +339,22 @@ func TestNoTasksSaysWhy(t *testing.T) {
 		t.Errorf("field crash: NoTasks %q, %d adapted", rt.NoTasks, rt.Resolution.Count("adapted"))
 	}
 }
+
+// TestForkTypesByShape: a profile whose type names are all wrong still
+// finds the runtime: the scheduler holding a std::deque of Processer
+// pointers, the Processer with queues of the task's hook, the task it
+// points to; each type adapted, and the task set exact.
+func TestForkTypesByShape(t *testing.T) {
+	sc := fixture.Get(t).Scenario(t, fixture.Fork)
+	prof, err := coroutines.LoadProfile(writeProfile(t, forkProfile+"scheduler_type: rt::Sched\nprocesser_type: rt::Worker\ntask_type: rt::Fiber\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	rt := coroutines.Discover(open(t, sc.Core, sc.Exe), prof)
+	sameTasks(t, rt, sc, true)
+	for key, want := range map[string]string{"scheduler_type": "co::Scheduler", "processer_type": "co::Processer", "task_type": "co::Task"} {
+		if kr := rt.Resolution.Key(key); kr == nil || kr.Status != "adapted" || kr.Got != want || kr.Fix != key+": "+want {
+			t.Errorf("%s: %+v", key, kr)
+		}
+	}
+}

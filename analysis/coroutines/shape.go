@@ -22,15 +22,46 @@ type runtimeShape struct {
 	queues                  []string
 }
 
-// findShapes finds the runtimes of one module's DWARF by shape.
+// findShapes finds the runtimes of one module's DWARF by shape. The
+// containers of pointers are found by their names first (no DIE read), so a
+// module without a runtime costs a pass over its type names.
 func findShapes(p *coreparse.Process, m *coreparse.Module) []runtimeShape {
 	if m == nil || m.Syms == nil {
 		return nil
 	}
 	s := m.Syms
 	r := &resolver{s: s, p: p}
+	procs := map[string]runtimeShape{} // Processer type → its shape
+	names := s.TypeNames()
+	for _, name := range names {
+		n := symbols.NormalizeTypeName(name)
+		if !strings.HasPrefix(n, "std::deque<") && !strings.HasPrefix(n, "std::vector<") {
+			continue
+		}
+		arg := firstTemplateArg(n[strings.Index(n, "<"):])
+		pn := strings.TrimSuffix(arg, "*")
+		if pn == arg || strings.HasPrefix(pn, "std::") || strings.ContainsAny(pn, "*<") {
+			continue
+		}
+		if _, seen := procs[pn]; seen {
+			continue
+		}
+		procs[pn] = runtimeShape{}
+		if proc, ok := s.LookupType(pn); ok && proc.Kind == symbols.KindStruct {
+			if sh, ok := r.processerShape(proc); ok {
+				procs[pn] = sh
+			}
+		}
+	}
+	found := false
+	for _, sh := range procs {
+		found = found || sh.proc != nil
+	}
+	if !found {
+		return nil
+	}
 	var out []runtimeShape
-	for _, name := range s.TypeNames() {
+	for _, name := range names {
 		if strings.HasPrefix(name, "std::") || strings.HasPrefix(name, "__") || strings.HasPrefix(name, "boost::") {
 			continue
 		}
@@ -39,31 +70,14 @@ func findShapes(p *coreparse.Process, m *coreparse.Module) []runtimeShape {
 			continue
 		}
 		for _, mem := range r.members(sched) {
-			ct := s.Resolve(mem.typ)
-			if ct == nil || ct.Kind != symbols.KindStruct {
-				continue
-			}
-			n := symbols.NormalizeTypeName(r.tname(ct))
-			kind := ""
-			switch {
-			case strings.HasPrefix(n, "std::deque<"):
-				kind = "deque"
-			case strings.HasPrefix(n, "std::vector<"):
-				kind = "vector"
-			default:
-				continue
-			}
-			arg := firstTemplateArg(n[strings.Index(n, "<"):])
-			if !strings.HasSuffix(arg, "*") {
-				continue
-			}
-			proc, ok := s.LookupType(strings.TrimSuffix(arg, "*"))
-			if !ok || proc.Kind != symbols.KindStruct {
-				continue
-			}
-			if sh, ok := r.processerShape(proc); ok {
-				sh.sched, sh.processers, sh.kind = sched, mem.name, kind
-				out = append(out, sh)
+			for _, sh := range procs {
+				if sh.proc == nil {
+					continue
+				}
+				if kind, ok := r.containerKind(mem.typ, sh.proc); ok {
+					sh.sched, sh.processers, sh.kind = sched, mem.name, kind
+					out = append(out, sh)
+				}
 			}
 		}
 	}
