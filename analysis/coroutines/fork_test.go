@@ -1,6 +1,7 @@
 package coroutines_test
 
 import (
+	"fmt"
 	"os/exec"
 	"path/filepath"
 	"sort"
@@ -356,5 +357,39 @@ func TestForkTypesByShape(t *testing.T) {
 		if kr := rt.Resolution.Key(key); kr == nil || kr.Status != "adapted" || kr.Got != want || kr.Fix != key+": "+want {
 			t.Errorf("%s: %+v", key, kr)
 		}
+	}
+}
+
+// TestScanFallbackShortOfCount: a profile that resolves but leaves out a
+// queue finds fewer tasks than the scheduler counts; the sweep adds the
+// blocked ones, each found_by "scan", and says why it ran.
+func TestScanFallbackShortOfCount(t *testing.T) {
+	sc := fixture.Get(t).Scenario(t, fixture.Fork)
+	prof, err := coroutines.LoadProfile(writeProfile(t, strings.Replace(forkProfile,
+		"queues: {runnableQueue_: runnable, blockQueue_: block, newQueue_: new, gcQueue_: done}", "queues: {runnableQueue_: runnable, newQueue_: new, gcQueue_: done}", 1)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	rt := coroutines.Discover(open(t, sc.Core, sc.Exe), prof)
+	byProfile, byScan := 0, 0
+	for _, task := range rt.Tasks {
+		switch task.FoundBy {
+		case "scan":
+			byScan++
+		default:
+			byProfile++
+		}
+	}
+	blocked := 0
+	for _, w := range truthTasks(t, sc) {
+		if w.state == "block" {
+			blocked++
+		}
+	}
+	if byProfile != len(truthTasks(t, sc))-blocked || byScan != blocked || rt.TaskCount != int64(len(truthTasks(t, sc))) {
+		t.Errorf("%d tasks by the profile, %d by the scan (the program had %d blocked of %d)", byProfile, byScan, blocked, len(truthTasks(t, sc)))
+	}
+	if !warningWith(rt.Warnings, fmt.Sprintf("the stack scan found %d saved contexts the profile did not (the profile found %d tasks, the scheduler counts %d)", blocked, byProfile, rt.TaskCount)) {
+		t.Errorf("warnings %q", rt.Warnings)
 	}
 }
