@@ -22,7 +22,7 @@ const (
 
 // customRequest answers a request go-dap has no type for; it reports
 // whether it was one of ours.
-func (s *session) customRequest(content []byte) bool {
+func (s *conn) customRequest(content []byte) bool {
 	var req dap.Request
 	if json.Unmarshal(content, &req) != nil || req.Type != "request" {
 		return false
@@ -77,14 +77,9 @@ func (s *state) tasksBody() any {
 		Processers []processerItem `json:"processers"`
 		Tasks      []taskItem      `json:"tasks"`
 	}{Processers: []processerItem{}, Tasks: []taskItem{}}
-	if s.rt == nil {
-		return out
-	}
-	out.Profile, out.NoTasks = s.rt.EffectiveProfile().Name, s.rt.NoTasks
-	if src := s.rt.ProfileSource; src != "" && src != out.Profile {
-		out.Profile += " (" + src + ")"
-	}
-	for _, pr := range s.rt.Processers {
+	rt := s.runtime()
+	out.Profile, out.NoTasks = rt.DescribeProfile(), rt.NoTasks
+	for _, pr := range rt.Processers {
 		it := processerItem{ID: pr.ID, RunningTask: -1, Queues: pr.Queues}
 		if pr.Thread != nil {
 			it.LWP, it.ThreadID, it.Name = pr.Thread.LWP, pr.Thread.LWP, names[pr.Thread.LWP]

@@ -229,6 +229,15 @@ func Discover(p *coreparse.Process, prof *Profile, opts ...Options) *Runtime {
 // with what was adapted to this build.
 func (rt *Runtime) EffectiveProfile() *Profile { return rt.prof }
 
+// DescribeProfile names the profile used as the faces report it:
+// "ceph-dse (built-in)", "my-fork (/etc/dsecore/fork.yaml)".
+func (rt *Runtime) DescribeProfile() string {
+	if rt.ProfileSource == "" || rt.ProfileSource == rt.Profile {
+		return rt.Profile
+	}
+	return rt.Profile + " (" + rt.ProfileSource + ")"
+}
+
 // resolutionWarnings: every adaptation loudly, with the profile line that
 // makes it explicit; every failure with what is there instead.
 func (rt *Runtime) resolutionWarnings() {

@@ -552,7 +552,7 @@ func resolve(p *coreparse.Process, prof *Profile) (*layout, *Resolution) {
 	var shapes []runtimeShape
 	if mod == nil {
 		for _, m := range append([]*coreparse.Module{p.Exe}, p.Modules...) {
-			if m == nil || m.Syms == nil || isSystem(m) {
+			if m == nil || m.Syms == nil || m.IsSystem() {
 				continue
 			}
 			if sh := findShapes(p, m); len(sh) > 0 {

@@ -8,6 +8,7 @@ import (
 	"text/tabwriter"
 
 	"github.com/dsecore/dsecore/analysis/coroutines"
+	"github.com/dsecore/dsecore/session"
 	"github.com/spf13/cobra"
 )
 
@@ -38,19 +39,17 @@ func newProfileCheckCmd() *cobra.Command {
   dsecore profile check core --profile my-fork.yaml --json`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			p, err := openCore(args[0])
+			o := sessionOptions(args[0])
+			o.NoConfirm = true
+			s, err := session.Open(o)
 			if err != nil {
 				return err
 			}
-			defer p.Close()
-			prof, err := coroutines.LoadProfile(config.GetString("profile"))
-			if err != nil {
-				return err
-			}
-			rt := coroutines.Discover(p, prof, coroutines.Options{NoConfirm: true, FullScan: config.GetBool("full-scan")})
+			defer s.Close()
+			prof, rt := s.CoroutineProfile(), s.Runtime()
 			res := rt.Resolution
 			doc := profileCheckDoc{Resolution: res, Tasks: len(rt.Tasks), TaskCount: rt.TaskCount, Processers: len(rt.Processers),
-				ProfileLines: res.Lines(), NoTasks: rt.NoTasks, Warnings: append(p.Warnings, rt.Warnings...)}
+				ProfileLines: res.Lines(), NoTasks: rt.NoTasks, Warnings: append(s.Warnings(), rt.Warnings...)}
 			for _, t := range rt.Tasks {
 				if t.FoundBy == "scan" {
 					doc.ScanOnly++
@@ -171,15 +170,15 @@ each with a comment saying how it was found; review the ADAPTED ones.`,
   dsecore tasks core --profile fork.yaml`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			p, err := openCore(args[0])
+			// The session's profile is the base: init starts from it.
+			o := sessionOptions(args[0])
+			o.CoroutineProfile, o.NoConfirm = config.GetString("base"), true
+			s, err := session.Open(o)
 			if err != nil {
 				return err
 			}
-			defer p.Close()
-			base, err := coroutines.LoadProfile(config.GetString("base"))
-			if err != nil {
-				return err
-			}
+			defer s.Close()
+			p, base := s.Process(), s.CoroutineProfile()
 			gen, comments, rt := coroutines.Generate(p, base)
 			exe := "?"
 			if p.Exe != nil {
@@ -197,7 +196,7 @@ each with a comment saying how it was found; review the ADAPTED ones.`,
 			if err != nil {
 				return fmt.Errorf("internal error: the generated profile does not load: %w", err)
 			}
-			rt2 := coroutines.Discover(p, check, coroutines.Options{NoConfirm: true})
+			rt2 := s.RuntimeWith(check)
 			if out := config.GetString("out"); out != "" {
 				if err := os.WriteFile(out, y, 0o644); err != nil {
 					return err
