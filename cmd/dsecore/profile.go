@@ -69,6 +69,7 @@ func newProfileCheckCmd() *cobra.Command {
 		},
 	}
 	addCoreFlags(cmd)
+	cmd.Flags().Bool("json", false, "print JSON")
 	return cmd
 }
 
