@@ -348,7 +348,8 @@ queues: {runnableQueue_: runnable, blockQueue_: block, newQueue_: new, gcQueue_:
 
 // TestFork: the bridge on the drifted fork (members and the queue type
 // renamed). With the default profile, adapted by dsecore, and with a
-// hand-written one ($DSECORE_PROFILE, as dsecore reads it), `dse tasks`
+// hand-written one ($DSECORE_PROFILE, as dsecore reads it, or `dse
+// profile FILE`, which then says the profile used), `dse tasks`
 // names the profile used and lists the program's tasks, and the printers
 // read a task and Processers by the fork's names (curTask_, blockQueue_)
 // without an exception or a field they could not read.
@@ -375,15 +376,21 @@ func TestFork(t *testing.T) {
 	for _, c := range []struct {
 		name, used string
 		env        []string
+		pre        []string // commands before
 		adapted    bool
 	}{
-		{"default profile", "ceph-dse (built-in)", nil, true},
-		{"hand-written profile", "ceph-dse-fork (" + prof + ")", []string{"DSECORE_PROFILE=" + prof}, false},
+		{"default profile", "ceph-dse (built-in)", nil, nil, true},
+		{"DSECORE_PROFILE", "ceph-dse-fork (" + prof + ")", []string{"DSECORE_PROFILE=" + prof}, nil, false},
+		{"dse profile", "ceph-dse-fork (" + prof + ")", nil, []string{"dse profile " + prof}, false},
 	} {
 		t.Run(c.name, func(t *testing.T) {
-			out := gdb(t, sc, c.env, "echo ==tasks==\\n", "dse tasks", "echo ==print==\\n", "set language c++",
+			out := gdb(t, sc, c.env, append(c.pre, "echo ==tasks==\\n", "dse tasks", "echo ==print==\\n", "set language c++",
 				"p *(co::Task *)"+blocked["address"].(string), "p *((co::Task *)"+blocked["address"].(string)+")->proc_",
-				"p *((co::Task *)"+running["address"].(string)+")->proc_")
+				"p *((co::Task *)"+running["address"].(string)+")->proc_")...)
+			if c.pre != nil {
+				mustContain(t, "dse profile", out, "profile set: "+prof,
+					fmt.Sprintf("profile used on this core: %s: %d tasks", c.used, len(tasks)))
+			}
 			list := after(out, "==tasks==")
 			list = list[:strings.Index(list, "==print==")]
 			mustContain(t, "dse tasks", list, fmt.Sprintf("%d tasks (profile %s; the scheduler counts %d)", len(tasks), c.used, len(tasks)))
