@@ -52,6 +52,7 @@ class Bridge:
 
     def __init__(self):
         self.logs = []
+        self.profile = None  # dse profile: the coroutine profile given to dsecore (None: dsecore's own choice)
         self._cache = {}
         self._failed = {}  # the same argv and core failed: not run again
         self._walks = {}  # dsecore list answers
@@ -119,6 +120,8 @@ class Bridge:
             for d in dfd.split(os.pathsep):
                 if d:
                     argv += ["--debug-file-directory", d]
+        if self.profile:
+            argv += ["--profile", self.profile]
         if sub == "inspect":
             for f in self.logs:
                 argv += ["--log-dir" if os.path.isdir(f) else "--log", f]
@@ -422,6 +425,7 @@ class DseCommand(gdb.Command):
 dse analyze             the fault analysis (verdict, faulting instruction, bad register,
                         the object, the intrusive-list walk, others on the object, logs)
 dse logs FILE|DIR...    ceph-dse logs to correlate (dse logs --clear forgets them)
+dse profile [FILE|NAME] the coroutine runtime profile (dse profile alone: the one used)
 dse tasks [--state S] [--processer N]
                         the coroutine tasks, like `info threads`
 dse task ID             show task ID's stack on its Processer's thread: frame N,
@@ -472,6 +476,52 @@ Usage: dse logs FILE|DIR...     (dse logs alone lists them; dse logs --clear for
                     raise DsecoreError("dsecore: %s: no such file or directory" % a)
                 BRIDGE.logs.append(p)
         gdb.write("logs: %s\n" % (", ".join(BRIDGE.logs) if BRIDGE.logs else "none"))
+
+
+class DseProfile(gdb.Command):
+    """The coroutine runtime profile dsecore reads the runtime with: a YAML
+file or a built-in name, as dsecore's --profile takes it. Without one set
+here, dsecore's own choice ($DSECORE_PROFILE, profile: in dsecore.yaml, else
+ceph-dse). With no argument, the profile set and the one dsecore used on
+this core (and the profile lines of what it adapted to this build).
+
+Usage: dse profile [FILE|NAME]   (dse profile --default: dsecore's own choice again)"""
+
+    def __init__(self):
+        super().__init__("dse profile", gdb.COMMAND_STACK, gdb.COMPLETE_FILENAME)
+
+    def invoke(self, arg, from_tty):
+        args = gdb.string_to_argv(arg)
+        if len(args) > 1:
+            raise DsecoreError("usage: dse profile [FILE|NAME]")
+        if args == ["--default"]:
+            BRIDGE.profile = None
+        elif args:
+            a = os.path.expanduser(args[0])
+            # A file by its absolute path (gdb's directory is not dsecore's
+            # concern); anything else a built-in name, checked by dsecore.
+            if os.path.exists(a):
+                BRIDGE.profile = os.path.abspath(a)
+            elif os.sep in a or a.endswith((".yaml", ".yml")):
+                raise DsecoreError("dsecore: %s: no such file" % args[0])
+            else:
+                BRIDGE.profile = a
+        gdb.write("profile set: %s\n" % (BRIDGE.profile or "none (dsecore's own choice)"))
+        try:
+            doc = BRIDGE.inspect()
+        except gdb.GdbError as e:
+            gdb.write("no profile used yet (%s)\n" % e)
+            return
+        c = doc.get("coroutines") or {}
+        used = c.get("profile") or "?"
+        src = c.get("profile_source")
+        if src and src != used:
+            used += " (%s)" % src
+        gdb.write("profile used on this core: %s: %d tasks\n" % (used, len(doc.get("tasks") or [])))
+        if c.get("no_tasks"):
+            gdb.write("%s\n" % c["no_tasks"])
+        if c.get("profile_lines"):
+            gdb.write("adapted to this build; to say so in the profile: %s\n" % "; ".join(c["profile_lines"]))
 
 
 class DseTasks(gdb.Command):
@@ -885,6 +935,7 @@ def _register():
     DseCommand()
     DseAnalyze()
     DseLogs()
+    DseProfile()
     DseTasks()
     DseTask()
     DseBt()

@@ -4,6 +4,7 @@ import (
 	"debug/dwarf"
 	"encoding/binary"
 	"fmt"
+	"sort"
 	"strings"
 	"sync"
 )
@@ -547,4 +548,29 @@ func (t *Table) PointerTo(off dwarf.Offset) (dwarf.Offset, bool) {
 		}
 	}
 	return 0, false
+}
+
+// TypeNames lists the qualified names of the complete (not
+// declaration-only) named types, sorted: for finding a type by its shape
+// when its name is not known.
+func (t *Table) TypeNames() []string {
+	t.types.once.Do(t.indexTypes)
+	out := make([]string, 0, len(t.types.byName))
+	for n := range t.types.byName {
+		out = append(out, n)
+	}
+	sort.Strings(out)
+	return out
+}
+
+// GlobalNames lists the qualified names of the global variables (DWARF
+// variables at a fixed address outside functions), sorted.
+func (t *Table) GlobalNames() []string {
+	t.types.once.Do(t.indexTypes)
+	out := make([]string, 0, len(t.types.vars))
+	for n := range t.types.vars {
+		out = append(out, n)
+	}
+	sort.Strings(out)
+	return out
 }
