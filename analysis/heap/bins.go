@@ -53,11 +53,11 @@ type Tcache struct {
 // tcache_entry.next, safe-linked (PROTECT_PTR: (&next >> 12) ^ ptr), and
 // tcache_entry.key, which free() sets to tcache_key.
 type TcacheEntry struct {
-	Entry        uint64 `json:"entry,string"`         // the tcache_entry: the chunk's memory
-	NextRaw      uint64 `json:"next_raw,string"`      // the word as stored
-	Next         uint64 `json:"next,string"`          // REVEAL_PTR of it: the next entry, 0 at the end of the bin
-	Key          uint64 `json:"key,string"`           // the key word
-	KeyIsTcacheKey bool `json:"key_is_tcache_key"` // free() wrote it (a double free of it is what glibc detects)
+	Entry          uint64 `json:"entry,string"`      // the tcache_entry: the chunk's memory
+	NextRaw        uint64 `json:"next_raw,string"`   // the word as stored
+	Next           uint64 `json:"next,string"`       // REVEAL_PTR of it: the next entry, 0 at the end of the bin
+	Key            uint64 `json:"key,string"`        // the key word
+	KeyIsTcacheKey bool   `json:"key_is_tcache_key"` // free() wrote it (a double free of it is what glibc detects)
 }
 
 // freeLists is every free list read once: which chunks they list, and

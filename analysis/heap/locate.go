@@ -21,9 +21,9 @@ const (
 
 // Chunk is a malloc_chunk's header and its neighbour's.
 type Chunk struct {
-	Address   uint64 `json:"address,string"`    // the chunk (its prev_size word)
-	Mem       uint64 `json:"mem,string"`        // chunk2mem: what malloc returned
-	Size      uint64 `json:"size,string"`       // chunksize(): the size field without its flags
+	Address uint64 `json:"address,string"` // the chunk (its prev_size word)
+	Mem     uint64 `json:"mem,string"`     // chunk2mem: what malloc returned
+	Size    uint64 `json:"size,string"`    // chunksize(): the size field without its flags
 	// End is one past the chunk's usable memory: chunk + size, plus the
 	// next chunk's prev_size word, which an in-use chunk may use.
 	End       uint64 `json:"end,string"`
