@@ -199,8 +199,12 @@ func (h *Heap) index(r *Region) *chunkIndex {
 				break
 			}
 			sz := raw &^ sizeBits
-			if (sz == 0 || sz == l.hdr()) && raw&prevInuse != 0 {
-				break // a fencepost
+			if fence, why := h.fencepost(p, raw, r.End); fence {
+				break
+			} else if why != "" {
+				x.broken, x.brokenWhy = p, why
+				x.starts, x.sizes = x.starts[:len(x.starts)-1], x.sizes[:len(x.sizes)-1]
+				break
 			}
 			if why := h.badSize(raw, p, r.End, r.Kind == "mmapped"); why != "" {
 				x.broken, x.brokenWhy = p, why
@@ -230,6 +234,31 @@ func (h *Heap) badSize(raw, p, end uint64, mmapped bool) string {
 		return fmt.Sprintf("size field %#x has IS_MMAPPED set inside an arena's heap", raw)
 	}
 	return ""
+}
+
+// fencepost says whether the header at p is one of sysmalloc's
+// fenceposts, which end a heap's chunks: CHUNK_HDR_SZ|PREV_INUSE followed
+// by another fencepost (the double fencepost before a gap in the main
+// heap, or before the last one of an old thread heap), or 0|PREV_INUSE at
+// the end of an old thread heap. A header shaped like a fencepost anywhere
+// else is an overwritten one (why says so).
+func (h *Heap) fencepost(p, raw, end uint64) (fence bool, why string) {
+	l := h.l
+	sz := raw &^ sizeBits
+	if raw&prevInuse == 0 || sz != 0 && sz != l.hdr() {
+		return false, ""
+	}
+	if sz == 0 {
+		if p+l.hdr()+l.minSize() > end {
+			return true, ""
+		}
+		return false, fmt.Sprintf("size field %#x is a heap's last fencepost, %#x bytes before the heap's end", raw, end-p)
+	}
+	next, err := h.word(p + l.hdr() + uint64(l.size))
+	if err == nil && next&prevInuse != 0 && (next&^sizeBits == 0 || next&^sizeBits == l.hdr()) {
+		return true, ""
+	}
+	return false, fmt.Sprintf("size field %#x is a fencepost's, but no second fencepost follows it", raw)
 }
 
 // chunkAt finds the chunk of the index that contains addr.

@@ -30,6 +30,7 @@ import (
 	"sync"
 
 	"github.com/dsecore/dsecore/coreparse"
+	"github.com/dsecore/dsecore/coreparse/corefile"
 )
 
 // Options bound the walks. Zero values take the defaults.
@@ -74,6 +75,7 @@ type Heap struct {
 	Warnings []string `json:"warnings,omitempty"`
 
 	p         *coreparse.Process
+	mem       memory
 	l         *layout
 	o         Options
 	listsOnce sync.Once
@@ -88,7 +90,20 @@ var ErrCannotTell = errors.New("glibc's heap state cannot be read")
 // lists read, on the first Locate that needs them. It never fails: a
 // process without a described glibc malloc gives a Heap with Known false.
 func Open(p *coreparse.Process, o Options) *Heap {
-	h := &Heap{p: p, o: o.withDefaults()}
+	return open(p, o, p.Core)
+}
+
+// memory is what the heap reads: the core (tests lay patches over it).
+type memory interface {
+	ReadAt(b []byte, addr uint64) (int, error)
+	ReadUint64(addr uint64) (uint64, error)
+	ReadUint32(addr uint64) (uint32, error)
+	ReadCString(addr uint64, max int) (string, error)
+	SegmentAt(addr uint64) (*corefile.Segment, bool)
+}
+
+func open(p *coreparse.Process, o Options, mem memory) *Heap {
+	h := &Heap{p: p, o: o.withDefaults(), mem: mem}
 	l, err := findLayout(p)
 	if err != nil {
 		h.Reason = err.Error()
@@ -116,9 +131,9 @@ func (h *Heap) warnf(format string, args ...any) {
 	h.mu.Unlock()
 }
 
-func (h *Heap) word(addr uint64) (uint64, error) { return h.p.Core.ReadUint64(addr) }
+func (h *Heap) word(addr uint64) (uint64, error) { return h.mem.ReadUint64(addr) }
 
-func (h *Heap) word32(addr uint64) (uint32, error) { return h.p.Core.ReadUint32(addr) }
+func (h *Heap) word32(addr uint64) (uint32, error) { return h.mem.ReadUint32(addr) }
 
 // readN reads an n-byte little-endian unsigned integer (n ≤ 8).
 func (h *Heap) readN(addr uint64, n int) (uint64, error) {
@@ -126,7 +141,7 @@ func (h *Heap) readN(addr uint64, n int) (uint64, error) {
 		return 0, fmt.Errorf("integer of %d bytes", n)
 	}
 	var b [8]byte
-	if k, err := h.p.Core.ReadAt(b[:n], addr); k < n {
+	if k, err := h.mem.ReadAt(b[:n], addr); k < n {
 		return 0, err
 	}
 	return binary.LittleEndian.Uint64(b[:]), nil

@@ -117,3 +117,166 @@ func TestFreedRequestInTcache(t *testing.T) {
 		})
 	}
 }
+
+// The field crash: the node, its objects (returned to the pool, never
+// freed) and the list header are in use in the main arena; nothing in the
+// heap's metadata is inconsistent, and no verdict fires.
+func TestFieldCrashHeapIsClean(t *testing.T) {
+	sc := fixture.Get(t).Scenario(t, fixture.FieldCrash)
+	p := open(t, sc)
+	h := heap.Open(p, heap.Options{})
+	if !h.Known || len(h.Arenas) < 2 || !h.Arenas[0].Main || len(h.Tcaches()) == 0 {
+		t.Fatalf("heap: known %v (%s), %d arenas, %d tcaches", h.Known, h.Reason, len(h.Arenas), len(h.Tcaches()))
+	}
+	node := hexv(t, sc.Expected["node"])
+	addrs := []uint64{node, node + 0x18}
+	for _, o := range sc.Expected["objs"].([]any) {
+		m := o.(map[string]any)
+		addrs = append(addrs, hexv(t, m["address"]), hexv(t, m["hook"]))
+	}
+	for _, a := range addrs {
+		f := h.Locate(a)
+		if f.State != heap.StateInUse || f.ArenaName != "main_arena" || f.Chunk == nil || f.Chunk.NonMain || len(f.Problems) != 0 || len(f.Bins) != 0 {
+			t.Errorf("%#x: %s", a, f.Describe())
+		}
+		if v := f.Verdict(heap.AccessUse); v.Rule != "" {
+			t.Errorf("%#x: verdict %+v", a, v)
+		}
+	}
+	if f := h.Locate(node); f.Chunk.Mem != node || f.Offset != 0 {
+		t.Errorf("the node is not its chunk's memory: %s", f.Describe())
+	}
+	if pr := h.Problems(); len(pr) != 0 {
+		t.Errorf("problems in a clean heap: %v", pr)
+	}
+	// Not heap: a stack address, the executable's data, address 0.
+	for _, a := range []uint64{p.Threads[0].Regs.V[7], hexv(t, sc.Expected["lib_base"]), 0} {
+		if f := h.Locate(a); f.State != heap.StateNotHeap || f.UseAfterFree() {
+			t.Errorf("%#x: %s", a, f.Describe())
+		}
+	}
+	if m := h.AbortMessage(); m != "" {
+		t.Errorf("abort message %q", m)
+	}
+}
+
+// Without libc's debug info the heap cannot be read: it says so, and
+// every address is "cannot tell", never a guess.
+func TestWithoutLibcDebugInfo(t *testing.T) {
+	sc := fixture.Get(t).Scenario(t, fixture.TcacheUAF)
+	p := open(t, sc, t.TempDir())
+	h := heap.Open(p, heap.Options{})
+	if h.Known || !strings.Contains(h.Reason, "libc6-dbg") || !strings.Contains(h.Reason, "libc.so.6") {
+		t.Fatalf("known %v, reason %q", h.Known, h.Reason)
+	}
+	f := h.Locate(hexv(t, sc.Expected["heap"].(map[string]any)["mem"]))
+	if f.Known || f.State != heap.StateUnknown || f.UseAfterFree() || f.Corruption() || f.Chunk != nil {
+		t.Fatalf("finding %+v", f)
+	}
+	if v := f.Verdict(heap.AccessFree); v.Rule != "unknown" || v.Text != h.Reason {
+		t.Errorf("verdict %+v", v)
+	}
+	if h.Tcaches() != nil || h.Problems() != nil {
+		t.Error("lists from an unknown heap")
+	}
+}
+
+// Corrupt metadata, laid over the tcache-uaf core: each corruption is
+// named, the freed request is still found where it can be, and nothing
+// hangs.
+func TestCorruptHeap(t *testing.T) {
+	sc := fixture.Get(t).Scenario(t, fixture.TcacheUAF)
+	truth := sc.Expected["heap"].(map[string]any)
+	mem, chunk := hexv(t, truth["mem"]), hexv(t, truth["chunk"])
+	p := open(t, sc)
+	clean := heap.Open(p, heap.Options{})
+	first := clean.Arenas[0]
+	for _, a := range clean.Arenas {
+		if f := clean.Locate(mem); f.Arena == a.Address {
+			first = a
+		}
+	}
+	heapStart := first.Heaps[0].Start
+	// The chunk just before the victim.
+	prev := heapStart
+	for c := heapStart; c < chunk; {
+		f := clean.Locate(c + 16)
+		prev = f.Chunk.Address
+		c = f.Chunk.Address + f.Chunk.Size
+	}
+	if prev == heapStart || prev >= chunk {
+		t.Fatalf("no chunk before the victim (heap %#x, victim %#x)", heapStart, chunk)
+	}
+	cases := []struct {
+		name  string
+		patch func(m *heap.Patched)
+		check func(t *testing.T, f *heap.Finding, h *heap.Heap)
+	}{
+		{"victim's size field", func(m *heap.Patched) { m.PatchWord(chunk+8, 0x4141414141414141) }, func(t *testing.T, f *heap.Finding, h *heap.Heap) {
+			if !f.Corruption() || f.UseAfterFree() || f.Verdict(heap.AccessUse).Rule != "heap-corruption" || !hasProblem(f, "header", chunk) {
+				t.Errorf("%s", f.Describe())
+			}
+		}},
+		{"an earlier chunk's size field", func(m *heap.Patched) { m.PatchWord(prev+8, 0x13) }, func(t *testing.T, f *heap.Finding, h *heap.Heap) {
+			if f.State != heap.StateFree || f.Chunk.Address != chunk || !strings.HasPrefix(f.How, "searched back") || !hasProblem(f, "header", prev) {
+				t.Errorf("%s (%s)", f.Describe(), f.How)
+			}
+		}},
+		{"the next chunk's size field", func(m *heap.Patched) { m.PatchWord(chunk+hexv(t, truth["size"])+8, 0x7) }, func(t *testing.T, f *heap.Finding, h *heap.Heap) {
+			if f.State != heap.StateFree || !hasProblem(f, "next-header", chunk) || !f.Corruption() {
+				t.Errorf("%s", f.Describe())
+			}
+		}},
+		{"the tcache key", func(m *heap.Patched) { m.PatchWord(mem+8, 0) }, func(t *testing.T, f *heap.Finding, h *heap.Heap) {
+			if f.State != heap.StateFree || f.Tcache == nil || f.Tcache.KeyIsTcacheKey || !hasProblem(f, "tcache-key", chunk) {
+				t.Errorf("%s", f.Describe())
+			}
+		}},
+		{"a tcache loop", func(m *heap.Patched) { m.PatchWord(mem, (mem>>12)^mem) }, func(t *testing.T, f *heap.Finding, h *heap.Heap) {
+			if f.State != heap.StateFree || !hasProblem(f, "bin-loop", chunk) {
+				t.Errorf("%s", f.Describe())
+			}
+		}},
+		{"the tcache count", func(m *heap.Patched) {
+			tc := tcacheOf(t, clean, num(t, truth["thread_lwp"]))
+			m.PatchWord(tc+uint64(2*num(t, truth["tcache_bin"]))&^7, 0)
+		}, func(t *testing.T, f *heap.Finding, h *heap.Heap) {
+			found := false
+			for _, pr := range h.Problems() {
+				found = found || pr.Kind == "tcache-count"
+			}
+			if !found {
+				t.Errorf("no tcache-count problem in %v", h.Problems())
+			}
+		}},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			m := &heap.Patched{Core: p.Core, Bytes: map[uint64]byte{}}
+			c.patch(m)
+			h := heap.OpenPatched(p, heap.Options{}, m)
+			f := h.Locate(mem)
+			t.Logf("%s (%s)", f.Describe(), f.How)
+			c.check(t, f, h)
+		})
+	}
+}
+
+func hasProblem(f *heap.Finding, kind string, chunk uint64) bool {
+	for _, p := range f.Problems {
+		if p.Kind == kind && p.Chunk == chunk {
+			return true
+		}
+	}
+	return false
+}
+
+func tcacheOf(t interface{ Fatalf(string, ...any) }, h *heap.Heap, lwp int) uint64 {
+	for _, tc := range h.Tcaches() {
+		if tc.Thread == lwp {
+			return tc.Address
+		}
+	}
+	t.Fatalf("no tcache for LWP %d", lwp)
+	return 0
+}

@@ -268,10 +268,13 @@ func (h *Heap) describeChunk(f *Finding, r *Region, start, raw uint64) {
 		nextRaw, nerr = h.word(next + uint64(l.size))
 		c.NextSizeField = nextRaw
 		c.NextPrevSize, _ = h.word(next + uint64(l.prevSize))
-		nsz := nextRaw &^ sizeBits
-		fence := (nsz == 0 || nsz == l.hdr()) && nextRaw&prevInuse != 0
+		fence, fenceWhy := h.fencepost(next, nextRaw, r.End)
 		if nerr == nil && next != r.arena.Top && !fence {
-			if why := h.badSize(nextRaw, next, r.End, false); why != "" {
+			why := fenceWhy
+			if why == "" {
+				why = h.badSize(nextRaw, next, r.End, false)
+			}
+			if why != "" {
 				f.Problems = append(f.Problems, Problem{Kind: "next-header", Chunk: start, Text: fmt.Sprintf("the next chunk %#x's header is overwritten (%s): this chunk's size %#x, or what follows it, was overwritten", next, why, sz)})
 			}
 		}
@@ -349,8 +352,10 @@ func (h *Heap) chainReachesEnd(r *Region, p uint64) bool {
 			return false
 		}
 		sz := raw &^ sizeBits
-		if (sz == 0 || sz == l.hdr()) && raw&prevInuse != 0 {
+		if fence, why := h.fencepost(p, raw, r.End); fence {
 			return true
+		} else if why != "" {
+			return false
 		}
 		if h.badSize(raw, p, r.End, false) != "" {
 			return false
@@ -366,7 +371,7 @@ func (h *Heap) chainReachesEnd(r *Region, p uint64) bool {
 // kernel merged into one are walked chunk by chunk (bounded).
 func (h *Heap) mmappedChunk(addr uint64) (*Chunk, bool) {
 	l := h.l
-	seg, ok := h.p.Core.SegmentAt(addr)
+	seg, ok := h.mem.SegmentAt(addr)
 	if !ok || seg.Flags&2 == 0 { // PF_W
 		return nil, false
 	}
@@ -403,7 +408,7 @@ func (h *Heap) AbortMessage() string {
 	if err != nil || p == 0 {
 		return ""
 	}
-	s, _ := h.p.Core.ReadCString(p+uint64(h.l.abortMsgOff), 1024)
+	s, _ := h.mem.ReadCString(p+uint64(h.l.abortMsgOff), 1024)
 	return strings.TrimRight(s, "\n")
 }
 
