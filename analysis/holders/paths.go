@@ -76,8 +76,8 @@ func (s *searcher) hit(st Stack, rt *root, m match, steps []step, depth int) Hit
 	f := st.Frames[rt.frame]
 	expr, text, exprs := render(rt.v.Name, steps)
 	how := "variable"
-	switch {
-	case depth > 0 && lastVisible(steps) == stIndex, depth > 0 && lastVisible(steps) == stElement:
+	switch k := lastVisible(steps); {
+	case k == stIndex || k == stElement:
 		how = "container element"
 	case depth > 0:
 		how = "pointer chain"
