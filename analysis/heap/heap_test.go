@@ -118,11 +118,18 @@ func TestFreedRequestInTcache(t *testing.T) {
 	}
 }
 
-// The field crash: the node, its objects (returned to the pool, never
-// freed) and the list header are in use in the main arena; nothing in the
-// heap's metadata is inconsistent, and no verdict fires.
+// The field crash (and the pool's use-after-free, and the pointer-chain
+// variant): the node, its objects (returned to the pool, never freed: a
+// pool's use-after-free is not malloc's to see) and the list header are in
+// use in the main arena; nothing in the heap's metadata is inconsistent,
+// and no verdict fires.
 func TestFieldCrashHeapIsClean(t *testing.T) {
-	sc := fixture.Get(t).Scenario(t, fixture.FieldCrash)
+	for _, name := range []string{fixture.FieldCrash, fixture.UseAfterFree, fixture.PointerChain} {
+		t.Run(name, func(t *testing.T) { heapIsClean(t, fixture.Get(t).Scenario(t, name)) })
+	}
+}
+
+func heapIsClean(t *testing.T, sc *fixture.Scenario) {
 	p := open(t, sc)
 	h := heap.Open(p, heap.Options{})
 	if !h.Known || len(h.Arenas) < 2 || !h.Arenas[0].Main || len(h.Tcaches()) == 0 {

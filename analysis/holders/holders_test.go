@@ -376,9 +376,20 @@ func TestFieldCrashHolders(t *testing.T) {
 
 // TestSinglePathHasNoOtherHolder: in tcache-uaf and double-free one path
 // queued, freed and walked the request; no other thread or task holds it
-// (the truth's holders are none), and the heap has nothing to say about
-// stacks that is not there.
+// (the truth's holders are none); likewise the pool's use-after-free.
 func TestSinglePathHasNoOtherHolder(t *testing.T) {
+	t.Run(fixture.UseAfterFree, func(t *testing.T) {
+		// The pool's use-after-free: engine 4's path alone; nothing else
+		// holds the node or its objects.
+		o := open(t, fixture.UseAfterFree)
+		if _, racing := o.sc.Expected["racing_tasks"]; racing {
+			t.Fatal("the truth has racing tasks")
+		}
+		res := holders.Search(o.p, o.others(t), o.fieldTargets(t), holders.Options{})
+		for _, h := range res.Hits {
+			t.Errorf("a holder the truth does not have: %+v", h)
+		}
+	})
 	for _, name := range []string{fixture.TcacheUAF, fixture.DoubleFree} {
 		t.Run(name, func(t *testing.T) {
 			o := open(t, name)
