@@ -1,6 +1,7 @@
 package heap_test
 
 import (
+	"fmt"
 	"strconv"
 	"strings"
 	"testing"
@@ -8,6 +9,7 @@ import (
 	"github.com/dsecore/dsecore/analysis/coroutines"
 	"github.com/dsecore/dsecore/analysis/heap"
 	"github.com/dsecore/dsecore/coreparse"
+	"github.com/dsecore/dsecore/coreparse/values"
 	"github.com/dsecore/dsecore/internal/fixture"
 )
 
@@ -286,4 +288,35 @@ func tcacheOf(t interface{ Fatalf(string, ...any) }, h *heap.Heap, lwp int) uint
 	}
 	t.Fatalf("no tcache for LWP %d", lwp)
 	return 0
+}
+
+// The scale fixture's touched heap: 1 MiB blocks malloc mmapped one by
+// one (the kernel merges their mappings); each is found as an mmapped
+// chunk in use, of 1 MiB plus its header rounded to pages.
+func TestMmappedChunks(t *testing.T) {
+	sc := fixture.Get(t).Scenario(t, fixture.Scale)
+	p := open(t, sc)
+	h := heap.Open(p, heap.Options{})
+	r := values.NewReader(p)
+	n, err := r.Eval(&values.Scope{}, "heap_chunks._M_impl._M_finish - heap_chunks._M_impl._M_start")
+	if err != nil {
+		t.Fatal(err)
+	}
+	count, _ := r.Int(n)
+	if want := int64(num(t, sc.Expected["scale"].(map[string]any)["heap_mb"])); count != want {
+		t.Fatalf("%d chunks, the program made %d", count, want)
+	}
+	for i := int64(0); i < count; i += 7 {
+		v, err := r.Eval(&values.Scope{}, fmt.Sprintf("heap_chunks[%d]", i))
+		if err != nil {
+			t.Fatal(err)
+		}
+		mem, _ := r.Uint(v)
+		for _, a := range []uint64{mem, mem + 1<<19, mem + 1<<20 - 1} {
+			f := h.Locate(a)
+			if f.State != heap.StateMmapped || f.Chunk.Mem != mem || f.Chunk.Size != 0x101000 || f.UseAfterFree() || f.Verdict(heap.AccessUse).Rule != "" {
+				t.Fatalf("heap_chunks[%d] = %#x: %#x: %s", i, mem, a, f.Describe())
+			}
+		}
+	}
 }
