@@ -180,22 +180,35 @@ async function focusRow(scope, re, why, { maxRows = 400 } = {}) {
     throw new Error(`${why}: no list in the view`);
   });
   const handle = await list.elementHandle();
-  await list.focus();
-  await page.keyboard.press('Home');
+  // press sends key to the list and returns the focused row once the focus
+  // has left row `prev`, with its index and whether it is the list's last.
+  // VS Code may move the keyboard focus elsewhere meanwhile (it opens the
+  // stopped frame's source in an editor): a key that went elsewhere is
+  // sent again, to the list.
+  const press = async (key, prev) => {
+    for (let attempt = 0; attempt < 5; attempt++) {
+      await list.focus();
+      await page.keyboard.press(key);
+      const r = await page.waitForFunction(([el, p]) => {
+        const row = el.querySelector('.monaco-list-row.focused');
+        if (row && Number(row.dataset.index) !== p) {
+          return { index: Number(row.dataset.index), last: row.dataset.lastElement === 'true', text: row.innerText };
+        }
+        return el.contains(el.ownerDocument.activeElement) ? false : { lostFocus: true };
+      }, [handle, prev], { timeout: 10000 }).then((h) => h.jsonValue()).catch(() => null);
+      if (r && !r.lostFocus) {
+        return r;
+      }
+      if (!r) {
+        break;
+      }
+    }
+    return null;
+  };
   let prev = -1;
   const seen = [];
-  for (let step = 0; step < maxRows; step++) {
-    // The focused row once the focus has left row `prev` (Home or Down
-    // moved it), with its index and whether it is the list's last.
-    const row = await page.waitForFunction(([el, p]) => {
-      const r = el.querySelector('.monaco-list-row.focused');
-      if (!r || Number(r.dataset.index) === p) {
-        return false;
-      }
-      return { index: Number(r.dataset.index), last: r.dataset.lastElement === 'true', text: r.innerText };
-    }, [handle, prev], { timeout: 10000 }).then((h) => h.jsonValue()).catch(() => {
-      throw new Error(`${why}: the focus did not move past row ${prev} (rows so far: ${JSON.stringify(seen.slice(-5))})`);
-    });
+  let row = await press('Home', prev);
+  for (let step = 0; row && step < maxRows; step++) {
     seen.push(row.text.replace(/\s+/g, ' ').slice(0, 80));
     if (re.test(row.text)) {
       return row.text;
@@ -204,7 +217,10 @@ async function focusRow(scope, re, why, { maxRows = 400 } = {}) {
       throw new Error(`${why}: no row matches ${re}; the last of ${seen.length} rows is ${JSON.stringify(seen.at(-1))}`);
     }
     prev = row.index;
-    await page.keyboard.press('ArrowDown');
+    row = await press('ArrowDown', prev);
+  }
+  if (!row) {
+    throw new Error(`${why}: the focus did not move past row ${prev} (rows so far: ${JSON.stringify(seen.slice(-5))})`);
   }
   throw new Error(`${why}: no row matches ${re} in the first ${maxRows} rows`);
 }
@@ -251,6 +267,11 @@ test('Start Debugging on a core: the call stack is paused on the exception in dm
       .waitFor({ timeout: 90000 }).catch(() => {
         throw new Error('the session did not stop with dm_hash_node_t::clear on the call stack in 90 s');
       });
+    // VS Code then opens the source of the first frame with one
+    // (handle_fatal_signal's) in an editor, which takes the keyboard focus.
+    await page.locator('.tabs-container .tab', { hasText: 'ceph-dse.cc' }).first().waitFor({ timeout: 30000 }).catch(() => {
+      throw new Error('VS Code opened no editor on the stopped frame\'s source (ceph-dse.cc)');
+    });
     await shot('call-stack');
     // The crashing thread's header: VS Code shows the stopped event's
     // description there (it would say "Paused on exception" without one).
