@@ -105,6 +105,17 @@ func TestFreedRequestInTcache(t *testing.T) {
 				if v := f.Verdict(heap.AccessFree); v.Rule != "double-free" {
 					t.Errorf("verdict on free() %+v", v)
 				}
+				// The words free() wrote: the walk of tcache-uaf loaded its
+				// bad pointer from the first (truth: next_word).
+				if w, ok := f.FreedWord(mem); !ok || !strings.Contains(w, "tcache_entry.next") || !strings.Contains(w, fmt.Sprintf("%#x", hexv(t, truth["next_word"]))) {
+					t.Errorf("the first word: %q %v", w, ok)
+				}
+				if w, ok := f.FreedWord(mem + 8); !ok || !strings.Contains(w, "tcache_key") {
+					t.Errorf("the second word: %q %v", w, ok)
+				}
+				if _, ok := f.FreedWord(mem + 0x10); ok {
+					t.Error("the third word is the program's")
+				}
 			}
 			if name == fixture.DoubleFree {
 				if m := h.MallocError(); m != sc.Expected["abort_message"] {

@@ -424,3 +424,39 @@ func (h *Heap) MallocError() string {
 	}
 	return ""
 }
+
+// FreedWord says what malloc keeps in the word at `at` of a free chunk —
+// the words free() wrote over the program's data — and what the word
+// holds: a tcache entry's safe-linked next and its key, a fastbin chunk's
+// safe-linked fd, a binned chunk's fd and bk. ok is false when at is not
+// such a word (or the chunk is not free). A pointer the program loaded
+// from there is malloc's, not the program's: the signature of a use after
+// free.
+func (f *Finding) FreedWord(at uint64) (what string, ok bool) {
+	if !f.Known || f.State != StateFree || f.Chunk == nil {
+		return "", false
+	}
+	if te := f.Tcache; te != nil {
+		switch at {
+		case te.Entry:
+			return fmt.Sprintf("tcache_entry.next of free chunk %#x: %#x, safe-linked (PROTECT_PTR: (%#x >> 12) ^ next), the next entry %#x", f.Chunk.Address, te.NextRaw, te.Entry, te.Next), true
+		case te.Entry + 8:
+			if te.KeyIsTcacheKey {
+				return fmt.Sprintf("tcache_entry.key of free chunk %#x: tcache_key %#x, written by free()", f.Chunk.Address, te.Key), true
+			}
+			return fmt.Sprintf("tcache_entry.key of free chunk %#x: %#x, not tcache_key", f.Chunk.Address, te.Key), true
+		}
+		return "", false
+	}
+	for _, b := range f.Bins {
+		switch {
+		case b.Kind == "fastbin" && at == f.Chunk.Mem:
+			return fmt.Sprintf("the fd of free chunk %#x in fastbin %d, safe-linked (PROTECT_PTR)", f.Chunk.Address, b.Index), true
+		case b.Kind != "fastbin" && b.Kind != "tcache" && at == f.Chunk.Mem:
+			return fmt.Sprintf("the fd of free chunk %#x in the %s bin %d", f.Chunk.Address, b.Kind, b.Index), true
+		case b.Kind != "fastbin" && b.Kind != "tcache" && at == f.Chunk.Mem+8:
+			return fmt.Sprintf("the bk of free chunk %#x in the %s bin %d", f.Chunk.Address, b.Kind, b.Index), true
+		}
+	}
+	return "", false
+}
