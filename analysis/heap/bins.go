@@ -1,10 +1,6 @@
 package heap
 
-import (
-	"fmt"
-
-	"github.com/dsecore/dsecore/coreparse"
-)
+import "fmt"
 
 // BinRef says where a free chunk is listed.
 type BinRef struct {
@@ -341,12 +337,4 @@ func (h *Heap) threadArenas() {
 			}
 		}
 	}
-}
-
-// threadName names a thread of the process by LWP.
-func threadName(p *coreparse.Process, lwp int) string {
-	if t := p.ThreadByLWP(lwp); t != nil {
-		return t.Name
-	}
-	return ""
 }

@@ -37,16 +37,24 @@ func (s *searcher) elements(v *values.Value, ty *symbols.Type, steps []step, out
 			s.addElement(c, i, stIndex, steps, out, nest)
 		}
 		return true
-	case hasPrefix(name, "std::deque<"):
-		return s.deque(v, steps, out, nest)
-	case hasPrefix(name, "std::__cxx11::list<", "std::list<"):
-		return s.list(v, name, steps, out, nest)
-	case hasPrefix(name, "std::map<", "std::multimap<", "std::set<", "std::multiset<"):
-		return s.rbtree(v, steps, out, nest)
-	case hasPrefix(name, "std::unordered_map<", "std::unordered_multimap<", "std::unordered_set<", "std::unordered_multiset<"):
-		return s.hashtable(v, steps, out, nest)
 	}
-	return false
+	var ok bool
+	switch {
+	case hasPrefix(name, "std::deque<"):
+		ok = s.deque(v, steps, out, nest)
+	case hasPrefix(name, "std::__cxx11::list<", "std::list<"):
+		ok = s.list(v, name, steps, out, nest)
+	case hasPrefix(name, "std::map<", "std::multimap<", "std::set<", "std::multiset<"):
+		ok = s.rbtree(v, steps, out, nest)
+	case hasPrefix(name, "std::unordered_map<", "std::unordered_multimap<", "std::unordered_set<", "std::unordered_multiset<"):
+		ok = s.hashtable(v, steps, out, nest)
+	default:
+		return false
+	}
+	if !ok {
+		s.warnOnce(name, "%s: its node type or members are not in the DWARF as libstdc++ lays them out: it is walked as a plain struct (its elements through their base links only)", name)
+	}
+	return ok
 }
 
 func hasPrefix(s string, ps ...string) bool {
@@ -78,6 +86,15 @@ func (s *searcher) fieldUint(v *values.Value, path ...string) (uint64, bool) {
 	}
 	x, err := s.r.Uint(f)
 	return x, err == nil
+}
+
+// resolvedName is the name of a value's type past typedefs (a map's _M_t
+// is declared as its _Rep_type).
+func (s *searcher) resolvedName(v *values.Value) string {
+	if ty := s.r.Resolved(v); ty != nil {
+		return v.Mod.Syms.TypeName(ty.Offset)
+	}
+	return s.r.TypeName(v)
 }
 
 // templateArg is the k-th top-level template argument of a type name.
@@ -204,7 +221,7 @@ func (s *searcher) rbtree(v *values.Value, steps []step, out *scanOut, nest int)
 	if !ok {
 		return false
 	}
-	elem, ok := templateArg(s.r.TypeName(tree), 1)
+	elem, ok := templateArg(s.resolvedName(tree), 1)
 	if !ok {
 		return false
 	}
@@ -277,7 +294,7 @@ func (s *searcher) hashtable(v *values.Value, steps []step, out *scanOut, nest i
 	if !ok {
 		return false
 	}
-	elem, ok := templateArg(s.r.TypeName(h), 1)
+	elem, ok := templateArg(s.resolvedName(h), 1)
 	if !ok {
 		return false
 	}
@@ -361,7 +378,7 @@ func (s *searcher) deque(v *values.Value, steps []step, out *scanOut, nest int) 
 		if node == finish[3] {
 			hi = finish[0]
 		}
-		for a := lo; a+sz <= hi || a < hi; a += sz {
+		for a := lo; a < hi; a += sz {
 			if i >= s.o.MaxElements {
 				s.elementCut.Add(1)
 				return true

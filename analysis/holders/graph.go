@@ -23,13 +23,14 @@ const (
 )
 
 type step struct {
-	kind  stepKind
-	ref   bool // stDeref through a reference
-	name  string
-	index int
-	addr  uint64
-	mod   *coreparse.Module
-	typ   dwarf.Offset
+	kind      stepKind
+	ref       bool // stDeref through a reference
+	ambiguous bool // stMember whose name C++ lookup finds in more than one base
+	name      string
+	index     int
+	addr      uint64
+	mod       *coreparse.Module
+	typ       dwarf.Offset
 }
 
 func with(steps []step, s step) []step {
@@ -135,10 +136,6 @@ func (s *searcher) collectRoots(stacks []Stack) {
 	})
 }
 
-// discover is done by collectRoots (each variable's graph is expanded as
-// it is read); it is a separate step only in name, for the reader.
-func (s *searcher) discover() {}
-
 // visit expands n and what it points to, with hops left; a node already
 // visited with as many hops left is not walked again.
 func (s *searcher) visit(n *node, left int) {
@@ -181,6 +178,12 @@ func (s *searcher) expand(n *node) {
 // scan walks a value's own storage (members, base classes, array
 // elements) to its pointers, and containers to their elements.
 func (s *searcher) scan(v *values.Value, steps []step, out *scanOut, nest int) {
+	s.scanIn(v, steps, out, nest, 0)
+}
+
+// scanIn is scan with the struct C++ name lookup starts from when v is a
+// base-class part of it (0: v itself).
+func (s *searcher) scanIn(v *values.Value, steps []step, out *scanOut, nest int, lookup dwarf.Offset) {
 	if nest > 24 {
 		return
 	}
@@ -211,8 +214,11 @@ func (s *searcher) scan(v *values.Value, steps []step, out *scanOut, nest int) {
 		if s.elements(v, ty, steps, out, nest) {
 			return
 		}
+		if lookup == 0 {
+			lookup = ty.Offset
+		}
 		for _, b := range ty.Bases {
-			s.scan(sub(v, b.Offset, b.Type), with(steps, step{kind: stBase}), out, nest+1)
+			s.scanIn(sub(v, b.Offset, b.Type), with(steps, step{kind: stBase}), out, nest+1, lookup)
 		}
 		for _, m := range ty.Members {
 			c := sub(v, m.Offset, m.Type)
@@ -223,10 +229,14 @@ func (s *searcher) scan(v *values.Value, steps []step, out *scanOut, nest int) {
 			if name == "" {
 				// An anonymous union or struct: its members are the
 				// enclosing type's in C++.
-				s.scan(c, with(steps, step{kind: stBase}), out, nest+1)
+				s.scanIn(c, with(steps, step{kind: stBase}), out, nest+1, lookup)
 				continue
 			}
-			s.scan(c, with(steps, step{kind: stMember, name: name}), out, nest+1)
+			st := step{kind: stMember, name: name}
+			if lookup != ty.Offset && s.memberCount(v.Mod, lookup, name) > 1 {
+				st.ambiguous, st.addr, st.mod, st.typ = true, c.Addr, c.Mod, c.Type
+			}
+			s.scan(c, with(steps, st), out, nest+1)
 		}
 	case symbols.KindArray:
 		el := s.resolve(v.Mod, ty.Elem)
@@ -257,6 +267,34 @@ func (s *searcher) scan(v *values.Value, steps []step, out *scanOut, nest int) {
 			out.matches = append(out.matches, match{steps: steps, target: ti, rel: Integer, value: x})
 		}
 	}
+}
+
+// memberCount is how many data members of that name a struct has, its
+// bases' included (more than one: C++ lookup of the name is ambiguous).
+func (s *searcher) memberCount(m *coreparse.Module, off dwarf.Offset, name string) int {
+	k := nodeKey{mod: m, typ: off}
+	if c, ok := s.names.Load(k); ok {
+		return c.(map[string]int)[name]
+	}
+	counts := map[string]int{}
+	var walk func(off dwarf.Offset, depth int)
+	walk = func(off dwarf.Offset, depth int) {
+		ty := s.resolve(m, off)
+		if ty == nil || ty.Kind != symbols.KindStruct || depth > 16 {
+			return
+		}
+		for _, mb := range ty.Members {
+			if mb.Name != "" {
+				counts[mb.Name]++
+			}
+		}
+		for _, b := range ty.Bases {
+			walk(b.Type, depth+1)
+		}
+	}
+	walk(off, 0)
+	s.names.Store(k, counts)
+	return counts[name]
 }
 
 // sub is the part of v at off, of type typ.

@@ -188,8 +188,7 @@ func Search(p *coreparse.Process, stacks []Stack, targets []Target, o Options) *
 	if len(targets) == 0 {
 		return res
 	}
-	s.collectRoots(stacks)
-	s.discover()
+	s.collectRoots(stacks) // and expands the object graph from each variable
 	s.distances()
 	res.Hits = s.paths(stacks)
 	if !s.o.NoRaw {
@@ -211,12 +210,12 @@ type searcher struct {
 	targets []Target
 	byAddr  []int // target indexes by address
 	maxSize uint64
-	weights []int
 
 	deadline time.Time
 	late     atomic.Bool
 
 	nodes   sync.Map // nodeKey → *node
+	names   sync.Map // nodeKey{mod, type} → member name counts (memberCount)
 	roots   [][]*root
 	objects atomic.Int64
 	frames  atomic.Int64
@@ -227,6 +226,7 @@ type searcher struct {
 	all      []*node
 	mu       sync.Mutex
 	warnings []string
+	warned   sync.Map
 }
 
 func newSearcher(p *coreparse.Process, targets []Target, o Options, start time.Time) *searcher {
@@ -235,17 +235,16 @@ func newSearcher(p *coreparse.Process, targets []Target, o Options, start time.T
 	for i, t := range targets {
 		s.byAddr = append(s.byAddr, i)
 		s.maxSize = max(s.maxSize, max(t.Size, 1))
-		w := t.Weight
-		if w == 0 {
-			w = max(100-10*i, 10)
-		}
-		s.weights = append(s.weights, w)
 	}
 	sort.Slice(s.byAddr, func(i, j int) bool { return targets[s.byAddr[i]].Address < targets[s.byAddr[j]].Address })
 	return s
 }
 
-func (s *searcher) warnf(format string, args ...any) {
+// warnOnce records a warning once per key.
+func (s *searcher) warnOnce(key string, format string, args ...any) {
+	if _, dup := s.warned.LoadOrStore(key, true); dup {
+		return
+	}
 	s.mu.Lock()
 	s.warnings = append(s.warnings, fmt.Sprintf(format, args...))
 	s.mu.Unlock()

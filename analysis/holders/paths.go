@@ -101,10 +101,20 @@ func lastVisible(steps []step) stepKind {
 
 // render writes a path from a variable as a C++ expression (and the
 // expression after each visible step), and as the words for a sentence.
+// Elements of containers C++ cannot index, and members whose name is
+// ambiguous among the bases (std::tuple's _M_head_impl), are written as
+// the object at their address: (*(T *)0x…).
 func render(root string, steps []step) (expr, text string, exprs []string) {
 	e := root
 	ptr := false // e is a pointer whose pointee the path is in
-	container, elem := "", -1
+	elemText, elemExpr := "", ""
+	at := func(st step) string {
+		tn := "void"
+		if st.mod != nil && st.mod.Syms != nil {
+			tn = st.mod.Syms.TypeName(st.typ)
+		}
+		return fmt.Sprintf("(*(%s *)%#x)", tn, st.addr)
+	}
 	for _, st := range steps {
 		switch st.kind {
 		case stBase:
@@ -115,28 +125,25 @@ func render(root string, steps []step) (expr, text string, exprs []string) {
 			}
 			continue
 		case stMember:
-			if ptr {
+			switch {
+			case st.ambiguous && st.addr != 0:
+				e = at(st)
+			case ptr:
 				e += "->" + st.name
-			} else {
+			default:
 				e += "." + st.name
 			}
-			elem = -1
-		case stIndex:
+		case stIndex, stElement:
 			if ptr {
 				e = "(*" + e + ")"
 			}
-			container, elem = e, st.index
-			e = fmt.Sprintf("%s[%d]", e, st.index)
-		case stElement:
-			if ptr {
-				e = "(*" + e + ")"
+			elemText = fmt.Sprintf("`%s` element #%d", e, st.index)
+			if st.kind == stIndex {
+				e = fmt.Sprintf("%s[%d]", e, st.index)
+			} else {
+				e = at(st)
 			}
-			container, elem = e, st.index
-			tn := "void"
-			if st.mod != nil && st.mod.Syms != nil {
-				tn = st.mod.Syms.TypeName(st.typ)
-			}
-			e = fmt.Sprintf("(*(%s *)%#x)", tn, st.addr)
+			elemExpr = e
 		}
 		ptr = false
 		exprs = append(exprs, e)
@@ -145,10 +152,10 @@ func render(root string, steps []step) (expr, text string, exprs []string) {
 		e = "*" + e
 	}
 	text = "`" + e + "`"
-	if elem >= 0 {
-		text = fmt.Sprintf("`%s` element #%d", container, elem)
-		if strings.HasPrefix(e, "(*(") {
-			text += " (" + e + ")"
+	if elemText != "" {
+		text = elemText
+		if e != elemExpr || strings.HasPrefix(e, "(*(") {
+			text += " (`" + e + "`)"
 		}
 	}
 	return e, text, exprs
