@@ -5,9 +5,11 @@ import (
 	"regexp"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/dsecore/dsecore/analysis/holders"
 	"github.com/dsecore/dsecore/coreparse"
+	"github.com/dsecore/dsecore/internal/bound"
 	"github.com/dsecore/dsecore/internal/fixture"
 	"github.com/dsecore/dsecore/internal/testcore"
 )
@@ -133,4 +135,85 @@ func TestContainers(t *testing.T) {
 	o := &opened{sc: &fixture.Scenario{Exe: r.Exe, Core: r.Core}, p: p}
 	checkEval(t, o, stacks, res)
 	checkGdb(t, o.sc, checks)
+}
+
+// corruptProgram links its containers into loops before it crashes: a list
+// whose last node leads back to its second, a map whose leaf's right link
+// is the tree's root, a hash chain that comes back to its first node, two
+// objects pointing at each other.
+const corruptProgram = `
+#include <cstdio>
+#include <iterator>
+#include <list>
+#include <map>
+#include <unordered_map>
+
+struct obj_t { long id; obj_t* peer; char pad[40]; };
+struct holder_t {
+    std::list<obj_t*> lru;
+    std::map<int, obj_t*> by_id;
+    std::unordered_map<long, obj_t*> index;
+    obj_t* ring;
+};
+
+int* volatile nowhere;
+
+__attribute__((noinline)) void crash(holder_t* h) {
+    *nowhere = 1;
+    std::printf("%p\n", (void*)h);
+}
+
+int main() {
+    holder_t* h = new holder_t();
+    obj_t* t[4];
+    for (auto& x : t) x = new obj_t();
+    for (int i = 0; i < 5; i++) h->lru.push_back(i == 1 ? t[0] : new obj_t());
+    std::next(h->lru.begin(), 4)._M_node->_M_next = std::next(h->lru.begin(), 1)._M_node;
+    for (int i = 0; i < 20; i++) h->by_id[i] = i == 0 ? t[1] : new obj_t();
+    auto root = h->by_id.begin()._M_node;
+    while (root->_M_parent->_M_parent != root) root = root->_M_parent;
+    std::prev(h->by_id.end())._M_node->_M_right = root;
+    for (long i = 0; i < 30; i++) h->index[i] = new obj_t();
+    auto first = h->index.begin();
+    first->second = t[2];
+    std::next(first, 10)._M_cur->_M_nxt = first._M_cur;
+    t[3]->peer = new obj_t();
+    t[3]->peer->peer = t[3];
+    h->ring = t[3]->peer;
+    for (int i = 0; i < 4; i++) std::fprintf(stderr, "t%d=%p\n", i, (void*)t[i]);
+    crash(h);
+    return 0;
+}
+`
+
+// TestCorruptContainers: containers whose links loop are walked once
+// around and no further; what lies before the loop is still found.
+func TestCorruptContainers(t *testing.T) {
+	r := testcore.Make(t, testcore.Program{Name: "holders-corrupt", Lang: "c++", Source: corruptProgram})
+	p, err := coreparse.Open(coreparse.Options{Core: r.Core, Exe: r.Exe})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Close()
+	var targets []holders.Target
+	for _, m := range regexp.MustCompile(`t(\d)=(0x[0-9a-f]+)`).FindAllStringSubmatch(r.Stderr, -1) {
+		targets = append(targets, holders.Target{Address: hexv(t, m[2]), Size: 56, Role: "t" + m[1]})
+	}
+	if len(targets) != 4 {
+		t.Fatalf("targets from %q", r.Stderr)
+	}
+	var res *holders.Result
+	bound.Within(t, 60*time.Second, func() {
+		res = holders.Search(p, holders.Stacks(p, nil), targets, holders.Options{})
+	}, "the search did not end on looping containers")
+	texts := []string{"`h->lru` element #1", "`h->by_id` element #0", "`h->index` element #0", "`h->ring->peer`"}
+	for i, want := range texts {
+		ok := false
+		for _, h := range res.Hits {
+			ok = ok || h.Target == i && h.Function == "crash" && strings.HasPrefix(h.Text, want)
+		}
+		if !ok {
+			t.Errorf("t%d: no hit %s in crash(): %+v", i, want, res.Hits)
+		}
+	}
 }

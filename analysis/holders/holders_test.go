@@ -19,6 +19,7 @@ import (
 	"github.com/dsecore/dsecore/coreparse/symbols"
 	"github.com/dsecore/dsecore/coreparse/unwind"
 	"github.com/dsecore/dsecore/coreparse/values"
+	"github.com/dsecore/dsecore/internal/bound"
 	"github.com/dsecore/dsecore/internal/fixture"
 )
 
@@ -455,5 +456,33 @@ func TestBounds(t *testing.T) {
 		if r := holders.Search(o.p, stacks, targets, c.o); !has(r, c.bound) {
 			t.Errorf("%+v: bounds %+v", c.o, r.Bounds)
 		}
+	}
+}
+
+// TestHostileMemory: on the hostile core (lists that loop or run into
+// unmapped memory, a 200,000-object list, a stack 100,000 frames deep,
+// frame pointers that loop) the search ends, in bounded time, having read
+// every frame the unwinder gives; the lists hang off globals, which are no
+// frame's holders, and none is claimed.
+func TestHostileMemory(t *testing.T) {
+	sc := fixture.Get(t).Scenario(t, "hostile")
+	p, err := coreparse.Open(coreparse.Options{Core: sc.Core, Exe: sc.Exe})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Close()
+	var targets []holders.Target
+	for _, k := range []string{"cyc_node", "wild_node", "big_node"} {
+		targets = append(targets, holders.Target{Address: hexv(t, sc.Expected[k]), Role: k})
+	}
+	var res *holders.Result
+	bound.Within(t, 120*time.Second, func() {
+		res = holders.Search(p, holders.Stacks(p, nil), targets, holders.Options{})
+	}, "the holder search did not end on the hostile core")
+	if res.Stats.Stacks != 2 || res.Stats.Frames < 500 {
+		t.Errorf("stats %+v", res.Stats)
+	}
+	for _, h := range res.Hits {
+		t.Errorf("a holder the core does not have: %+v", h)
 	}
 }
