@@ -75,7 +75,6 @@ type node struct {
 type root struct {
 	frame   int
 	v       *values.Value
-	typ     string
 	matches []match
 	edges   []edge
 }
@@ -118,7 +117,7 @@ func (s *searcher) collectRoots(stacks []Stack) {
 					continue
 				}
 				s.vars.Add(1)
-				rt := &root{frame: j, v: v, typ: s.r.TypeName(v)}
+				rt := &root{frame: j, v: v}
 				var out scanOut
 				s.scan(v, nil, &out, 0)
 				if v.InMemory {

@@ -84,7 +84,7 @@ func (s *searcher) hit(st Stack, rt *root, m match, steps []step, depth int) Hit
 	}
 	t := s.targets[m.target]
 	return Hit{Who: st.Who, LWP: st.LWP, TaskID: st.TaskID, Frame: rt.frame, Function: f.Function,
-		Variable: rt.v.Name, VarType: rt.typ, Param: rt.v.Param, Location: rt.v.Where,
+		Variable: rt.v.Name, VarType: s.r.TypeName(rt.v), Param: rt.v.Param, Location: rt.v.Where,
 		Expr: expr, Text: text, Steps: exprs, Target: m.target, Role: t.Role,
 		Value: m.value, Relation: m.rel, Offset: m.offset, Depth: depth, How: how,
 		systemFrame: f.Mod != nil && systemLibrary(f.Mod.BaseName())}
