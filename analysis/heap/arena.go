@@ -9,11 +9,11 @@ import (
 // Arena is one malloc_state: main_arena, or a thread arena that lives
 // after the heap_info of its first heap.
 type Arena struct {
-	Address   uint64   `json:"address,string"`
+	Address   uint64   `json:"address" hex:""`
 	Main      bool     `json:"main"`
-	Top       uint64   `json:"top,string"`
-	TopSize   uint64   `json:"top_size,string"`
-	SystemMem uint64   `json:"system_mem,string"`
+	Top       uint64   `json:"top" hex:""`
+	TopSize   uint64   `json:"top_size" hex:""`
+	SystemMem uint64   `json:"system_mem" hex:""`
 	Heaps     []Region `json:"heaps"`
 	// Threads whose thread_arena is this arena (LWPs).
 	Threads []int `json:"threads,omitempty"`
@@ -31,15 +31,20 @@ func (a *Arena) Name() string {
 // Region is one contiguous run of chunks: the main arena's sbrk heap, or
 // one mmap'd heap of a thread arena, or a run of mmapped chunks.
 type Region struct {
-	Start uint64 `json:"start,string"` // the first chunk
-	End   uint64 `json:"end,string"`   // one past the last byte the chunks may use
+	Start uint64 `json:"start" hex:""` // the first chunk
+	End   uint64 `json:"end" hex:""`   // one past the last byte the chunks may use
 	// HeapInfo is the heap_info at the region's base (thread arenas).
-	HeapInfo uint64 `json:"heap_info,string,omitempty"`
+	HeapInfo uint64 `json:"heap_info,omitempty" hex:""`
 	Kind     string `json:"kind"` // "sbrk", "heap", "mmapped"
 
 	arena *Arena
-	once  sync.Once
-	idx   *chunkIndex
+	walk  *regionWalk
+}
+
+// regionWalk is a region's chunks, walked once on first need.
+type regionWalk struct {
+	once sync.Once
+	idx  *chunkIndex
 }
 
 // chunkIndex is a region walked once from its first chunk: each chunk's
@@ -115,7 +120,7 @@ func (h *Heap) mainRegions(ar *Arena) {
 	// sysmalloc places the first chunk at sbrk_base aligned so that its
 	// memory is MALLOC_ALIGNMENT-aligned.
 	start := alignUp(base+l.hdr(), uint64(l.align)) - l.hdr()
-	ar.Heaps = append(ar.Heaps, Region{Start: start, End: ar.Top + ar.TopSize, Kind: "sbrk", arena: ar})
+	ar.Heaps = append(ar.Heaps, Region{Start: start, End: ar.Top + ar.TopSize, Kind: "sbrk", arena: ar, walk: &regionWalk{}})
 }
 
 // heapMax is glibc's heap_max_size(): HEAP_MAX_SIZE = 2 *
@@ -164,7 +169,7 @@ func (h *Heap) threadRegions(ar *Arena) {
 		if ar.Top >= hi && ar.Top < hi+h.heapMax() {
 			end = max(end, ar.Top+ar.TopSize)
 		}
-		ar.Heaps = append(ar.Heaps, Region{Start: start, End: end, HeapInfo: hi, Kind: "heap", arena: ar})
+		ar.Heaps = append(ar.Heaps, Region{Start: start, End: end, HeapInfo: hi, Kind: "heap", arena: ar, walk: &regionWalk{}})
 		hi, _ = h.word(hi + uint64(l.hiPrev))
 	}
 	sort.Slice(ar.Heaps, func(i, j int) bool { return ar.Heaps[i].Start < ar.Heaps[j].Start })
@@ -175,7 +180,7 @@ func (h *Heap) threadRegions(ar *Arena) {
 // or CHUNK_HDR_SZ, as sysmalloc leaves at the end of an old heap) or the
 // region's end. A header that cannot be a chunk stops it.
 func (h *Heap) index(r *Region) *chunkIndex {
-	r.once.Do(func() {
+	r.walk.once.Do(func() {
 		x := &chunkIndex{}
 		l := h.l
 		top := uint64(0)
@@ -213,9 +218,9 @@ func (h *Heap) index(r *Region) *chunkIndex {
 			}
 			p += sz
 		}
-		r.idx = x
+		r.walk.idx = x
 	})
-	return r.idx
+	return r.walk.idx
 }
 
 // badSize says why a size field cannot be the header of a chunk at p in a

@@ -18,7 +18,7 @@ type BinRef struct {
 	Thread     int    `json:"thread,omitempty"`
 	ThreadName string `json:"thread_name,omitempty"`
 	// Arena whose fastbin or bin lists the chunk.
-	Arena uint64 `json:"arena,string,omitempty"`
+	Arena uint64 `json:"arena,omitempty" hex:""`
 }
 
 // String: "thread LWP 12 (Processer_5)'s tcache bin 29, entry #0 of 1".
@@ -40,7 +40,7 @@ func (b BinRef) String() string {
 type Tcache struct {
 	Thread     int    `json:"thread"`
 	ThreadName string `json:"thread_name,omitempty"`
-	Address    uint64 `json:"address,string"`
+	Address    uint64 `json:"address" hex:""`
 	// Counts are the non-empty bins' counts[] (tc_idx → count).
 	Counts map[int]int `json:"counts"`
 }
@@ -49,10 +49,10 @@ type Tcache struct {
 // tcache_entry.next, safe-linked (PROTECT_PTR: (&next >> 12) ^ ptr), and
 // tcache_entry.key, which free() sets to tcache_key.
 type TcacheEntry struct {
-	Entry          uint64 `json:"entry,string"`      // the tcache_entry: the chunk's memory
-	NextRaw        uint64 `json:"next_raw,string"`   // the word as stored
-	Next           uint64 `json:"next,string"`       // REVEAL_PTR of it: the next entry, 0 at the end of the bin
-	Key            uint64 `json:"key,string"`        // the key word
+	Entry          uint64 `json:"entry" hex:""`      // the tcache_entry: the chunk's memory
+	NextRaw        uint64 `json:"next_raw" hex:""`   // the word as stored
+	Next           uint64 `json:"next" hex:""`       // REVEAL_PTR of it: the next entry, 0 at the end of the bin
+	Key            uint64 `json:"key" hex:""`        // the key word
 	KeyIsTcacheKey bool   `json:"key_is_tcache_key"` // free() wrote it (a double free of it is what glibc detects)
 }
 
@@ -73,7 +73,7 @@ type Problem struct {
 	// free list's link is broken), "bin-size" (a chunk in a bin of another
 	// size), "bin-loop", "tcache-key", "tcache-count", "multiple-lists".
 	Kind  string `json:"kind"`
-	Chunk uint64 `json:"chunk,string,omitempty"`
+	Chunk uint64 `json:"chunk,omitempty" hex:""`
 	Text  string `json:"text"`
 }
 

@@ -1,6 +1,7 @@
 package heap_test
 
 import (
+	"encoding/json"
 	"fmt"
 	"strconv"
 	"strings"
@@ -329,5 +330,31 @@ func TestMmappedChunks(t *testing.T) {
 				t.Fatalf("heap_chunks[%d] = %#x: %#x: %s", i, mem, a, f.Describe())
 			}
 		}
+	}
+}
+
+// The finding's JSON: addresses as "0x…" strings, every state key there.
+func TestFindingJSON(t *testing.T) {
+	sc := fixture.Get(t).Scenario(t, fixture.TcacheUAF)
+	truth := sc.Expected["heap"].(map[string]any)
+	p := open(t, sc)
+	h := heap.Open(p, heap.Options{})
+	b, err := json.Marshal(h.Locate(hexv(t, truth["mem"])))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var m map[string]any
+	if err := json.Unmarshal(b, &m); err != nil {
+		t.Fatal(err)
+	}
+	c := m["chunk"].(map[string]any)
+	bins := m["bins"].([]any)
+	te := m["tcache_entry"].(map[string]any)
+	if m["address"] != truth["mem"] || m["state"] != "free" || c["address"] != truth["chunk"] || c["size"] != truth["size"] ||
+		bins[0].(map[string]any)["kind"] != "tcache" || te["next_raw"] != truth["next_word"] || te["key"] != truth["key_word"] {
+		t.Errorf("%s", b)
+	}
+	if _, err := json.Marshal(h); err != nil {
+		t.Errorf("the heap's JSON: %v", err)
 	}
 }

@@ -21,26 +21,26 @@ const (
 
 // Chunk is a malloc_chunk's header and its neighbour's.
 type Chunk struct {
-	Address uint64 `json:"address,string"` // the chunk (its prev_size word)
-	Mem     uint64 `json:"mem,string"`     // chunk2mem: what malloc returned
-	Size    uint64 `json:"size,string"`    // chunksize(): the size field without its flags
+	Address uint64 `json:"address" hex:""` // the chunk (its prev_size word)
+	Mem     uint64 `json:"mem" hex:""`     // chunk2mem: what malloc returned
+	Size    uint64 `json:"size" hex:""`    // chunksize(): the size field without its flags
 	// End is one past the chunk's usable memory: chunk + size, plus the
 	// next chunk's prev_size word, which an in-use chunk may use.
-	End       uint64 `json:"end,string"`
-	SizeField uint64 `json:"size_field,string"` // the raw mchunk_size word
+	End       uint64 `json:"end" hex:""`
+	SizeField uint64 `json:"size_field" hex:""` // the raw mchunk_size word
 	PrevInuse bool   `json:"prev_inuse"`
 	Mmapped   bool   `json:"mmapped"`
 	NonMain   bool   `json:"non_main_arena"`
 	// Next is next_chunk(); its size field and prev_size word, read to
 	// check this chunk's header (0 when there is no next chunk).
-	Next          uint64 `json:"next,string,omitempty"`
-	NextSizeField uint64 `json:"next_size_field,string,omitempty"`
-	NextPrevSize  uint64 `json:"next_prev_size,string,omitempty"`
+	Next          uint64 `json:"next,omitempty" hex:""`
+	NextSizeField uint64 `json:"next_size_field,omitempty" hex:""`
+	NextPrevSize  uint64 `json:"next_prev_size,omitempty" hex:""`
 }
 
 // Finding is what the heap says about one address.
 type Finding struct {
-	Address uint64 `json:"address,string"`
+	Address uint64 `json:"address" hex:""`
 	// Known is false when the heap's state cannot be read: State is
 	// "unknown" and Reason says why. Nothing else is set.
 	Known  bool   `json:"known"`
@@ -49,7 +49,7 @@ type Finding struct {
 	Chunk  *Chunk `json:"chunk,omitempty"`
 	// Offset is Address − Chunk.Mem (negative: in the chunk's header).
 	Offset int64  `json:"offset"`
-	Arena  uint64 `json:"arena,string,omitempty"`
+	Arena  uint64 `json:"arena,omitempty" hex:""`
 	// ArenaName: "main_arena", "arena 0x…", or "" for mmapped chunks.
 	ArenaName string `json:"arena_name,omitempty"`
 	// Bins lists where a free chunk is listed (more than one: freed twice

@@ -35,10 +35,10 @@ import (
 
 // Target is an address of interest.
 type Target struct {
-	Address uint64 `json:"address,string"`
+	Address uint64 `json:"address" hex:""`
 	// Size is the object's extent: a pointer anywhere into [Address,
 	// Address+Size) holds it. 0 means the address alone.
-	Size uint64 `json:"size,string"`
+	Size uint64 `json:"size" hex:""`
 	// Role is the caller's name for it ("owner", "list header", "list
 	// node #3", "last good value of %rbx"), What a phrase for sentences
 	// ("the owner dm_hash_node_t").
@@ -128,7 +128,7 @@ type Hit struct {
 	// Value is the pointer (or address) found; Relation and Offset say how
 	// it holds the target (Offset: into the target, or of the target in
 	// the object pointed to).
-	Value    uint64   `json:"value,string"`
+	Value    uint64   `json:"value" hex:""`
 	Relation Relation `json:"relation"`
 	Offset   int64    `json:"offset"`
 	// Depth is the pointer hops and container elements from the variable.

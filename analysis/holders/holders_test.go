@@ -3,6 +3,7 @@ package holders_test
 import (
 	"debug/dwarf"
 	"encoding/binary"
+	"encoding/json"
 	"fmt"
 	"os/exec"
 	"path/filepath"
@@ -184,6 +185,9 @@ func TestPointerChainHolder(t *testing.T) {
 	best := res.Holders[0].Best
 	if best.Relation != holders.PointsTo || best.Depth != 1 || best.How != "pointer chain" || best.Value != node {
 		t.Errorf("best hit %+v", best)
+	}
+	if b, err := json.Marshal(res); err != nil || !strings.Contains(string(b), fmt.Sprintf(`"value":"%#x"`, node)) || !strings.Contains(string(b), `"expr":"l-\u003enode"`) {
+		t.Errorf("the result's JSON: %v %.400s", err, b)
 	}
 	var gdbChecks []gdbCheck
 	for _, x := range truth["paths"].([]any) {
