@@ -3,6 +3,7 @@ package heap_test
 import (
 	"encoding/json"
 	"fmt"
+	"regexp"
 	"strconv"
 	"strings"
 	"testing"
@@ -12,6 +13,7 @@ import (
 	"github.com/dsecore/dsecore/coreparse"
 	"github.com/dsecore/dsecore/coreparse/values"
 	"github.com/dsecore/dsecore/internal/fixture"
+	"github.com/dsecore/dsecore/internal/testcore"
 )
 
 func open(t testing.TB, sc *fixture.Scenario, debugDirs ...string) *coreparse.Process {
@@ -356,5 +358,97 @@ func TestFindingJSON(t *testing.T) {
 	}
 	if _, err := json.Marshal(h); err != nil {
 		t.Errorf("the heap's JSON: %v", err)
+	}
+}
+
+// binsProgram frees chunks into every kind of free list glibc 2.36 has,
+// by its rules, everything allocated first (guards keep freed chunks from
+// coalescing): a 0x510 chunk and the eighth of eight 0x310 chunks go to the
+// unsorted bin (the first seven fill tcache bin 47); a 0x610 request sorts
+// the unsorted bin (the 0x310 chunk into small bin 49, the 0x510 one into
+// large bin 68); a 0x710 chunk freed next stays unsorted; last, ten 0x30
+// chunks: seven fill tcache bin 1, three go to fastbin 1 (a large request
+// after them would have consolidated them).
+const binsProgram = `
+#include <stdio.h>
+#include <stdlib.h>
+int* volatile nowhere;
+int main(void) {
+    void *p[10], *s[8], *g[8];
+    for (int i = 0; i < 10; i++) p[i] = malloc(0x28);
+    void *a = malloc(0x500), *ga = malloc(0x18);
+    for (int i = 0; i < 8; i++) { s[i] = malloc(0x300); g[i] = malloc(0x18); }
+    void *u = malloc(0x700), *gu = malloc(0x18);
+    free(a);
+    for (int i = 0; i < 8; i++) free(s[i]);
+    void *big = malloc(0x600);
+    free(u);
+    for (int i = 0; i < 10; i++) free(p[i]);
+    for (int i = 0; i < 10; i++) fprintf(stderr, "p%d=%p\n", i, p[i]);
+    for (int i = 0; i < 8; i++) fprintf(stderr, "s%d=%p\n", i, s[i]);
+    fprintf(stderr, "a=%p\nga=%p\nbig=%p\nu=%p\ngu=%p\ng0=%p\n", a, ga, big, u, gu, g[0]);
+    *nowhere = 1;
+    return 0;
+}
+`
+
+func TestBins(t *testing.T) {
+	r := testcore.Make(t, testcore.Program{Name: "heap-bins", Lang: "c", Source: binsProgram})
+	p, err := coreparse.Open(coreparse.Options{Core: r.Core, Exe: r.Exe})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Close()
+	addr := map[string]uint64{}
+	for _, m := range regexp.MustCompile(`(\w+)=(0x[0-9a-f]+)`).FindAllStringSubmatch(r.Stderr, -1) {
+		addr[m[1]] = hexv(t, m[2])
+	}
+	h := heap.Open(p, heap.Options{})
+	type want struct {
+		kind       string
+		index, pos int
+		size       uint64
+	}
+	cases := map[string]want{"a": {"large", 68, 0, 0x510}, "s7": {"small", 49, 0, 0x310}, "u": {"unsorted", 1, 0, 0x710}}
+	for i := 0; i < 7; i++ {
+		cases[fmt.Sprintf("p%d", i)] = want{"tcache", 1, 6 - i, 0x30}
+		cases[fmt.Sprintf("s%d", i)] = want{"tcache", 47, 6 - i, 0x310}
+	}
+	for i := 7; i < 10; i++ {
+		cases[fmt.Sprintf("p%d", i)] = want{"fastbin", 1, 9 - i, 0x30}
+	}
+	for name, w := range cases {
+		f := h.Locate(addr[name])
+		if f.State != heap.StateFree || len(f.Bins) != 1 || f.Chunk.Size != w.size || !f.UseAfterFree() || len(f.Problems) != 0 {
+			t.Errorf("%s: %s", name, f.Describe())
+			continue
+		}
+		if b := f.Bins[0]; b.Kind != w.kind || b.Index != w.index || b.Position != w.pos {
+			t.Errorf("%s: %s, want %s bin %d #%d", name, b, w.kind, w.index, w.pos)
+		}
+		if w.kind == "fastbin" {
+			if wd, ok := f.FreedWord(f.Chunk.Mem); !ok || !strings.Contains(wd, "fastbin 1, safe-linked") {
+				t.Errorf("%s: its fd word: %q", name, wd)
+			}
+		}
+		if w.kind != "tcache" && w.kind != "fastbin" {
+			if f.Chunk.NextPrevSize != w.size || f.Chunk.NextSizeField&1 != 0 {
+				t.Errorf("%s: the next chunk's prev_size %#x, size field %#x", name, f.Chunk.NextPrevSize, f.Chunk.NextSizeField)
+			}
+			if wd, ok := f.FreedWord(f.Chunk.Mem); !ok || !strings.Contains(wd, "fd of free chunk") {
+				t.Errorf("%s: its fd word: %q", name, wd)
+			}
+		}
+	}
+	for _, name := range []string{"ga", "big", "gu", "g0"} {
+		if f := h.Locate(addr[name]); f.State != heap.StateInUse || f.UseAfterFree() || len(f.Problems) != 0 {
+			t.Errorf("%s: %s", name, f.Describe())
+		}
+	}
+	if top := h.Locate(h.Arenas[0].Top + 0x20); top.State != heap.StateTop || !top.UseAfterFree() || top.Verdict(heap.AccessUse).Rule != "use-after-free" {
+		t.Errorf("past the last chunk: %s", top.Describe())
+	}
+	if pr := h.Problems(); len(pr) != 0 {
+		t.Errorf("problems %v", pr)
 	}
 }
