@@ -208,6 +208,15 @@ func TestPointerChainHolder(t *testing.T) {
 		}
 		gdbChecks = append(gdbChecks, gdbCheck{lwp: lwp, function: got.Function, expr: got.Expr, want: node})
 	}
+	// Its frames also hold the object it released (the truth's
+	// released_obj), as `o`.
+	released, holdsObj := hexv(t, truth["released_obj"]), false
+	for _, h := range res.Hits {
+		holdsObj = holdsObj || h.LWP == lwp && h.Function == "(anonymous namespace)::chain_release_cb" && h.Expr == "o" && h.Value == released && !h.Fallback
+	}
+	if !holdsObj {
+		t.Errorf("chain_release_cb's o = %#x not found", released)
+	}
 	for _, h := range res.Hits {
 		if h.Target == 0 && h.Fallback {
 			t.Errorf("a raw holder of the node the core does not have: %+v", h)
