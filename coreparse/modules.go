@@ -55,6 +55,29 @@ func (m *Module) Contains(addr uint64) bool { return addr >= m.Start && addr < m
 // Base name of the module, as shown in frames.
 func (m *Module) BaseName() string { return filepath.Base(m.Name) }
 
+// systemLibraries are the base-name prefixes of the libraries that are the
+// platform, not the application: the C library and dynamic linker, the C++
+// runtime, libgcc, libm, the vDSO, Boost.Context's fcontext routines.
+// Frames in them are skipped where "the application's frame" is meant (a
+// thread's or task's top frame, a crash signature, a holder's call path).
+var systemLibraries = []string{"libc.so", "libc-", "ld-linux", "ld-2.", "libpthread", "libstdc++", "libgcc_s",
+	"libm.so", "libm-", "linux-vdso", "libdl", "librt", "libboost_context"}
+
+// IsSystemLibrary says whether a module path (or base name) is one of the
+// platform's libraries rather than the application's.
+func IsSystemLibrary(name string) bool {
+	base := filepath.Base(name)
+	for _, p := range systemLibraries {
+		if strings.HasPrefix(base, p) {
+			return true
+		}
+	}
+	return false
+}
+
+// IsSystem says whether the module is a platform library (IsSystemLibrary).
+func (m *Module) IsSystem() bool { return m != nil && IsSystemLibrary(m.Name) }
+
 // CFI returns the module's call frame information in runtime addresses,
 // loading it on first use.
 func (m *Module) CFI() (frame.FrameDescriptionEntries, error) {
@@ -304,6 +327,18 @@ func (f *fileFinder) candidates(corePath string, isExe bool) []string {
 	return out
 }
 
+// hasDWARF reports whether an ELF file carries its own debug information
+// (a .debug_info section with contents, not a stripped one).
+func hasDWARF(path string) bool {
+	f, err := elf.Open(path)
+	if err != nil {
+		return false
+	}
+	defer f.Close()
+	s := f.Section(".debug_info")
+	return s != nil && s.Type != elf.SHT_NOBITS && s.Size > 0
+}
+
 func fileBuildID(path string) []byte {
 	f, err := elf.Open(path)
 	if err != nil {
@@ -406,6 +441,9 @@ func (p *Process) loadModules(o Options) {
 				m.Name, m.CoreBuildID, m.Path, m.FileBuildID)
 		}
 		m.DebugPath = symbols.FindDebugFile(m.Path, m.FileBuildID, o.DebugFileDirs)
+		if m.DebugPath == "" && o.FindDebugFile != nil && len(m.FileBuildID) > 0 && !hasDWARF(m.Path) {
+			m.DebugPath = o.FindDebugFile(m.Name, m.FileBuildID)
+		}
 		var t *symbols.Table
 		var err error
 		if o.Tables != nil {

@@ -44,6 +44,10 @@ type Options struct {
 	// path has the core's build-id (a build-id index, debuginfod); "" when
 	// it has none.
 	FindFile func(name string, buildID []byte, isExe bool) string
+	// FindDebugFile, when set, is asked for a module's separate debug file
+	// when its file has no DWARF and no debug directory holds one (a
+	// debuginfod server); "" when it has none.
+	FindDebugFile func(name string, buildID []byte) string
 }
 
 // Process is the crashed process as the core shows it.

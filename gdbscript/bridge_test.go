@@ -85,7 +85,7 @@ func TestAnalyze(t *testing.T) {
 	node := field(sc, "node")
 	mustContain(t, "dse analyze", a,
 		"Crash: SIGSEGV (SEGV_MAPERR) at 0x0 on LWP "+field(sc, "crash_lwp"),
-		"Verdict (high confidence): NULL pointer read in boost::intrusive::list_node_traits<void*>::get_next",
+		"Verdict (confidence high): NULL pointer read in boost::intrusive::list_node_traits<void*>::get_next",
 		"Likely concurrent destruction (double release) of the objects of dm_hash_node_t "+node,
 		"Faulting instruction: "+field(sc, "fault_ip")+": mov    (%rbx),%rbx",
 		"Bad register: %rbx = 0x0",
@@ -263,6 +263,11 @@ func TestBtAndThreads(t *testing.T) {
 	}
 	bt := after(out, "==bt==")
 	mustContain(t, "dse bt 1", bt[:strings.Index(bt, "==after==")], "Task 1 (block):", "in co::Processer::SwapOut", "(anonymous namespace)::sleeper_body", "co::Task::StaticRun")
+	// One placeholder for the thread's own frame (and the inline frames
+	// sharing its pc), not one per frame.
+	if n := strings.Count(bt[:strings.Index(bt, "==after==")], "saved context follows>"); n != 1 {
+		t.Errorf("dse bt 1: %d placeholder frames:\n%s", n, bt)
+	}
 	a := after(out, "==after==")
 	mustContain(t, "after dse bt", a[:strings.Index(a, "==threads==")], "#0  __pthread_kill_implementation")
 	th := after(out, "==threads==")

@@ -22,7 +22,7 @@ const (
 
 // customRequest answers a request go-dap has no type for; it reports
 // whether it was one of ours.
-func (s *session) customRequest(content []byte) bool {
+func (s *conn) customRequest(content []byte) bool {
 	var req dap.Request
 	if json.Unmarshal(content, &req) != nil || req.Type != "request" {
 		return false
@@ -75,10 +75,7 @@ func (s *state) tasksBody() any {
 		Processers []processerItem `json:"processers"`
 		Tasks      []taskItem      `json:"tasks"`
 	}{Processers: []processerItem{}, Tasks: []taskItem{}}
-	if s.rt == nil {
-		return out
-	}
-	for _, pr := range s.rt.Processers {
+	for _, pr := range s.runtime().Processers {
 		it := processerItem{ID: pr.ID, RunningTask: -1, Queues: pr.Queues}
 		if pr.Thread != nil {
 			it.LWP, it.ThreadID, it.Name = pr.Thread.LWP, pr.Thread.LWP, names[pr.Thread.LWP]

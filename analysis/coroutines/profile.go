@@ -125,12 +125,15 @@ func BuiltinNames() []string {
 	return n
 }
 
+// DefaultProfile is the profile used when none is named.
+const DefaultProfile = "ceph-dse"
+
 // LoadProfile returns a built-in profile by name, or reads a YAML file. A
 // file may name a built-in profile as its base ("base: libgo-v3") and
 // override only what differs.
 func LoadProfile(nameOrPath string) (*Profile, error) {
 	if nameOrPath == "" {
-		nameOrPath = "ceph-dse"
+		nameOrPath = DefaultProfile
 	}
 	if p, ok := Builtin()[nameOrPath]; ok {
 		return &p, nil

@@ -5,7 +5,6 @@ import (
 	"encoding/binary"
 	"strings"
 
-	"github.com/dsecore/dsecore/coreparse"
 	"github.com/dsecore/dsecore/coreparse/disasm"
 	"github.com/dsecore/dsecore/internal/par"
 )
@@ -148,7 +147,7 @@ func (rt *Runtime) switchReturnAddresses() map[uint64]bool {
 		return rets
 	}
 	for _, m := range p.Modules {
-		if m.Path == "" || isSystem(m) {
+		if m.Path == "" || m.IsSystem() {
 			continue
 		}
 		f, err := elf.Open(m.Path)
@@ -182,14 +181,4 @@ func (rt *Runtime) switchReturnAddresses() map[uint64]bool {
 		f.Close()
 	}
 	return rets
-}
-
-func isSystem(m *coreparse.Module) bool {
-	n := m.BaseName()
-	for _, pre := range []string{"libc.so", "ld-linux", "libm.so", "libstdc++", "libgcc_s"} {
-		if len(n) >= len(pre) && n[:len(pre)] == pre {
-			return true
-		}
-	}
-	return false
 }

@@ -27,10 +27,13 @@ type Profile struct {
 	LogConcurrent []string `mapstructure:"log_concurrent"`
 }
 
+// DefaultProfileName names the built-in profile used when none is named.
+const DefaultProfileName = "dcache"
+
 // DefaultProfile is the dcache profile of ceph-dse.
 func DefaultProfile() *Profile {
 	return &Profile{
-		Name:              "dcache",
+		Name:              DefaultProfileName,
 		ElementStateField: "state",
 		ElementStates:     map[int64]string{0xdead: "returned to the dcache pool (disposed)"},
 		Operations:        []string{"lsm_destroy", "lsm_release_all_csdobj", "dm_hash_node_t::clear", "dm_hash_node_t::release_obj", "DCache_shutdown"},
@@ -41,7 +44,7 @@ func DefaultProfile() *Profile {
 // LoadProfile reads a fault-analysis profile: "" or "dcache" for the
 // built-in one, else a YAML file.
 func LoadProfile(nameOrPath string) (*Profile, error) {
-	if nameOrPath == "" || nameOrPath == "dcache" {
+	if nameOrPath == "" || nameOrPath == DefaultProfileName {
 		return DefaultProfile(), nil
 	}
 	if _, err := os.Stat(nameOrPath); err != nil {

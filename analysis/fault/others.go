@@ -195,21 +195,12 @@ func callPath(fs []coreparse.Frame, i int) string {
 	var parts []string
 	for j := i; j < len(fs) && len(parts) < 3; j++ {
 		f := fs[j]
-		if f.Inline || f.Boundary || f.Mod == nil || isLibrary(f.Mod.BaseName()) || (len(parts) > 0 && parts[len(parts)-1] == f.Function) {
+		if f.Inline || f.Boundary || f.Mod == nil || f.Mod.IsSystem() || (len(parts) > 0 && parts[len(parts)-1] == f.Function) {
 			continue
 		}
 		parts = append(parts, f.Function)
 	}
 	return strings.Join(parts, " ← ")
-}
-
-func isLibrary(base string) bool {
-	for _, p := range []string{"libc.so", "ld-linux", "libstdc++", "libgcc_s", "libboost_context", "libm.so"} {
-		if strings.HasPrefix(base, p) {
-			return true
-		}
-	}
-	return false
 }
 
 // outerName is the concrete function of the physical frame at index i

@@ -31,19 +31,22 @@ type dapClient struct {
 	last   []byte // the raw bytes of the last message read
 }
 
-func startDAP(t *testing.T) *dapClient {
+func startDAP(t *testing.T, env ...string) *dapClient {
 	t.Helper()
-	return startDAPIn(t, "", "")
+	return startDAPIn(t, "", "", env...)
 }
 
 // startDAPIn starts dsecore dap in dir (the test's own when ""), with HOME
-// set to home when it is not "".
-func startDAPIn(t *testing.T, dir, home string) *dapClient {
+// set to home when it is not "", and the extra environment env.
+func startDAPIn(t *testing.T, dir, home string, env ...string) *dapClient {
 	t.Helper()
 	cmd := exec.Command(dsecoreBin, "dap")
 	cmd.Dir = dir
 	if home != "" {
-		cmd.Env = append(os.Environ(), "HOME="+home)
+		env = append(env, "HOME="+home)
+	}
+	if len(env) > 0 {
+		cmd.Env = append(os.Environ(), env...)
 	}
 	in, _ := cmd.StdinPipe()
 	out, _ := cmd.StdoutPipe()

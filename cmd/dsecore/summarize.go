@@ -17,11 +17,10 @@ import (
 	"github.com/dsecore/dsecore/analysis/coroutines"
 	"github.com/dsecore/dsecore/analysis/fault"
 	"github.com/dsecore/dsecore/analysis/summary"
-	"github.com/dsecore/dsecore/coreparse"
 	"github.com/dsecore/dsecore/coreparse/corestore"
-	"github.com/dsecore/dsecore/coreparse/finder"
 	"github.com/dsecore/dsecore/coreparse/symbols"
 	"github.com/dsecore/dsecore/report"
+	"github.com/dsecore/dsecore/session"
 	"github.com/spf13/cobra"
 )
 
@@ -51,19 +50,19 @@ are reported, never fatal. Results are cached per core in --cache-dir.`,
 	f.StringSlice("solib-search-path", nil, "directory searched for libraries by name and, recursively, by build-id (repeatable)")
 	f.String("sysroot", "", "prefix prepended to every absolute path the cores name")
 	f.StringSlice("debug-file-directory", nil, "root of separate debug files (repeatable; default /usr/lib/debug)")
-	f.String("profile", "ceph-dse", "coroutine runtime profile: a built-in name ("+strings.Join(coroutines.BuiltinNames(), ", ")+") or a YAML file")
-	f.String("analysis-profile", "dcache", "fault-analysis profile: dcache (built in) or a YAML file")
+	f.String("profile", session.DefaultCoroutineProfile, "coroutine runtime profile: a built-in name ("+strings.Join(coroutines.BuiltinNames(), ", ")+") or a YAML file")
+	f.String("analysis-profile", session.DefaultAnalysisProfile, "fault-analysis profile: "+session.DefaultAnalysisProfile+" (built in) or a YAML file")
 	f.String("format", "table", "table, json, markdown, html or ceph-crash")
 	f.String("out", "", "write the report to this file (ceph-crash: a directory, one <crash_id>/meta per core)")
 	f.Int("jobs", runtime.NumCPU(), "cores summarized in parallel")
-	f.String("cache-dir", corestore.DefaultCacheDir(), "decompressed cores, debuginfod downloads, libraries' inflated DWARF and symbol indexes, and per-core results")
+	f.String("cache-dir", session.DefaultCacheDir(), "decompressed cores, debuginfod downloads, libraries' inflated DWARF and symbol indexes, and per-core results")
 	f.Bool("no-cache", false, "summarize every core again instead of reusing cached results")
 	f.String("since", "", "only cores from this time on (2006-01-02 or RFC 3339)")
 	f.String("until", "", "only cores up to this time")
 	f.String("baseline", "", "an earlier --format json report: groups it lacks are marked new")
 	f.Int("frames", 0, "frames hashed into a signature (default 5)")
-	f.Int64("max-core-size", corestore.DefaultMaxSize, "largest decompressed core, in bytes")
-	f.Duration("debuginfod-timeout", 10*time.Second, "per debuginfod request")
+	f.Int64("max-core-size", session.DefaultMaxCoreSize, "largest decompressed core, in bytes")
+	f.Duration("debuginfod-timeout", 0, "per debuginfod request (default $DEBUGINFOD_TIMEOUT seconds, else "+session.DefaultDebuginfodTimeout.String()+")")
 	f.String("progress", "auto", "progress bar on stderr: auto (when it is a terminal), always, never")
 	return cmd
 }
@@ -110,14 +109,6 @@ func runSummarize(cmd *cobra.Command, args []string) error {
 			baseline = []summary.Group{}
 		}
 	}
-	prof, err := coroutines.LoadProfile(config.GetString("profile"))
-	if err != nil {
-		return err
-	}
-	aprof, err := fault.LoadProfile(config.GetString("analysis-profile"))
-	if err != nil {
-		return err
-	}
 	inputs, errs := corestore.Collect(args, corestore.Options{Since: since, Until: until})
 	var warnings []string
 	for _, e := range errs {
@@ -127,27 +118,26 @@ func runSummarize(cmd *cobra.Command, args []string) error {
 	if cacheDir != "" {
 		symbols.SectionCacheDir = filepath.Join(cacheDir, "dwarf")
 	}
-	ssp := config.GetStringSlice("solib-search-path")
-	// Files by build-id: the search path and the sysroot, then debuginfod.
-	indexDirs := append([]string(nil), ssp...)
-	if sr := config.GetString("sysroot"); sr != "" {
-		indexDirs = append(indexDirs, sr)
+	base := session.Options{SolibSearchPath: config.GetStringSlice("solib-search-path"), Sysroot: config.GetString("sysroot"),
+		DebugFileDirs: config.GetStringSlice("debug-file-directory"), DebuginfodTimeout: config.GetDuration("debuginfod-timeout"),
+		CacheDir: cacheDir, CoroutineProfile: config.GetString("profile"), AnalysisProfile: config.GetString("analysis-profile"),
+		MaxCoreSize: config.GetInt64("max-core-size")}
+	// The profiles are checked before any core is read.
+	if _, err := coroutines.LoadProfile(base.WithDefaults().CoroutineProfile); err != nil {
+		return err
 	}
-	fnd := finder.New(finder.Options{Dirs: indexDirs, CacheDir: filepath.Join(cacheDir, "debuginfod"), Timeout: config.GetDuration("debuginfod-timeout")})
-	tables := symbols.NewCache()
-	defer tables.Close()
-	debugDirs := config.GetStringSlice("debug-file-directory")
-	if len(debugDirs) == 0 {
-		debugDirs = []string{"/usr/lib/debug"}
+	if _, err := fault.LoadProfile(base.WithDefaults().AnalysisProfile); err != nil {
+		return err
 	}
-	debugDirs = append(debugDirs, fnd.DebugDir())
-	opts := summary.Options{
-		Open: coreparse.Options{SolibSearchPath: ssp, Sysroot: config.GetString("sysroot"), DebugFileDirs: debugDirs,
-			Tables: tables, FindFile: fnd.Find},
-		Profile: prof, Analysis: aprof, Frames: config.GetInt("frames"),
-	}
-	optKey := fmt.Sprintf("v%d|%v|%s|%v|%s|%s|%d", summary.SchemaVersion, ssp, config.GetString("sysroot"), debugDirs,
-		config.GetString("profile"), config.GetString("analysis-profile"), config.GetInt("frames"))
+	// One finder and one symbol-table cache for every core of the run: a
+	// build's tables are parsed once, a dead debuginfod server asked once.
+	shared := session.NewShared(base)
+	defer shared.Close()
+	base.Shared = shared
+	opts := summary.Options{Frames: config.GetInt("frames")}
+	o := base.WithDefaults()
+	optKey := fmt.Sprintf("v%d|%v|%s|%v|%s|%s|%d", summary.SchemaVersion, o.SolibSearchPath, o.Sysroot, o.DebugFileDirs,
+		o.CoroutineProfile, o.AnalysisProfile, opts.Frames)
 	useCache := !config.GetBool("no-cache") && cacheDir != ""
 
 	cores := make([]summary.Core, len(inputs))
@@ -162,7 +152,7 @@ func runSummarize(cmd *cobra.Command, args []string) error {
 			for i := range next {
 				in := inputs[i]
 				prog.start(in.Path)
-				cores[i] = summarizeOne(in, opts, cacheDir, useCache, optKey)
+				cores[i] = summarizeOne(in, base, opts, cacheDir, useCache, optKey)
 				prog.done()
 			}
 		}()
@@ -175,7 +165,7 @@ func runSummarize(cmd *cobra.Command, args []string) error {
 	prog.finish()
 
 	doc := report.BuildSummary(cores, baseline)
-	fetched, _, flog := fnd.Report()
+	fetched, _, flog := shared.Finder.Report()
 	for k, u := range fetched {
 		doc.Fetched = append(doc.Fetched, k+" from "+u)
 	}
@@ -187,7 +177,7 @@ func runSummarize(cmd *cobra.Command, args []string) error {
 }
 
 // summarizeOne summarizes a core, or reuses its cached result.
-func summarizeOne(in corestore.Input, opts summary.Options, cacheDir string, useCache bool, optKey string) summary.Core {
+func summarizeOne(in corestore.Input, base session.Options, opts summary.Options, cacheDir string, useCache bool, optKey string) summary.Core {
 	c := summary.Core{Path: in.Path, Size: in.Size, MTime: in.MTime, Time: in.Time, Compression: in.Compression, Node: in.Node}
 	var cachePath string
 	if useCache {
@@ -202,13 +192,18 @@ func summarizeOne(in corestore.Input, opts summary.Options, cacheDir string, use
 			}
 		}
 	}
-	local, err := in.Local(cacheDir, config.GetInt64("max-core-size"))
+	local, err := in.Local(cacheDir, base.WithDefaults().MaxCoreSize)
 	if err != nil {
-		c.Task = -1
-		c.Error = err.Error()
-		return c
+		return summary.Failed(c, err)
 	}
-	c = summary.Summarize(local, c, opts)
+	o := base
+	o.Core = local
+	if s, err := session.Open(o); err != nil {
+		c = summary.Failed(c, err)
+	} else {
+		c = summary.Summarize(s, c, opts)
+		s.Close()
+	}
 	if cachePath != "" {
 		if b, err := json.Marshal(c); err == nil && os.MkdirAll(filepath.Dir(cachePath), 0o755) == nil {
 			tmp := cachePath + ".tmp"
@@ -243,7 +238,7 @@ func writeSummary(cmd *cobra.Command, doc *report.Summary, format string) error 
 		return report.WriteSummaryHTML(w, doc)
 	default:
 		report.WriteSummaryTable(w, doc)
-		printWarnings(cmd.ErrOrStderr(), doc.Warnings)
+		report.WriteWarnings(cmd.ErrOrStderr(), doc.Warnings)
 	}
 	return nil
 }
