@@ -27,6 +27,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"slices"
 	"sync"
 
 	"github.com/dsecore/dsecore/coreparse"
@@ -162,4 +163,25 @@ func (h *Heap) Problems() []Problem {
 		return nil
 	}
 	return h.lists().problems
+}
+
+// TcacheNextIs lists the tcache entries (their memory: what malloc
+// returned for the chunk) whose stored next word, as free() wrote it
+// (safe-linked), is v: a pointer the program loaded from such a word is
+// malloc's, read out of memory it had freed. Sorted; at most max.
+func (h *Heap) TcacheNextIs(v uint64, max int) []uint64 {
+	if !h.Known || v == 0 {
+		return nil
+	}
+	var out []uint64
+	for _, e := range h.lists().entries {
+		if e.NextRaw == v {
+			out = append(out, e.Entry)
+		}
+	}
+	slices.Sort(out)
+	if len(out) > max {
+		out = out[:max]
+	}
+	return out
 }
