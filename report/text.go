@@ -449,7 +449,7 @@ func writeMemory(w io.Writer, m *AnalysisMemory) {
 		fmt.Fprintf(w, "  glibc aborted: %s\n", m.MallocError)
 	}
 	s := m.Stats
-	fmt.Fprintf(w, "Holders (%d stacks, %d frames, %d variables, %d objects, %d ms):\n", s.Stacks, s.Frames, s.Variables, s.Objects, s.ElapsedMS)
+	fmt.Fprintf(w, "Holders (%d stacks, %d frames, %d variables, %d objects):\n", s.Stacks, s.Frames, s.Variables, s.Objects)
 	if len(m.Holders) == 0 {
 		fmt.Fprintln(w, "  none")
 	}

@@ -218,7 +218,7 @@ func memoryNode(m *report.AnalysisMemory) *node {
 		st := m.Stats
 		return nonEmpty(leaf("verdict", m.Verdict), strs("rules", m.Rules), leaf("heap_known", strconv.FormatBool(m.HeapKnown)),
 			leaf("heap_reason", m.HeapReason), leaf("malloc_error", m.MallocError), heapNode, holdersNode, strs("bounds", m.Bounds),
-			leaf("holder_search", fmt.Sprintf("%d stacks, %d frames, %d variables, %d objects, %d ms", st.Stacks, st.Frames, st.Variables, st.Objects, st.ElapsedMS)),
+			leaf("holder_search", fmt.Sprintf("%d stacks, %d frames, %d variables, %d objects", st.Stacks, st.Frames, st.Variables, st.Objects)),
 			strs("warnings", m.Warnings))
 	})
 }
