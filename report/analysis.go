@@ -18,6 +18,7 @@ type Analysis struct {
 	Logs       *AnalysisLogs   `json:"logs,omitempty"`
 	Dmesg      *AnalysisDmesg  `json:"dmesg,omitempty"`
 	Assertion  *AnalysisAssert `json:"assertion,omitempty"`
+	Memory     *AnalysisMemory `json:"memory,omitempty"` // the heap and the holders (BuildInspect: MemoryDoc)
 	Verdict    string          `json:"verdict"`
 	Confidence string          `json:"confidence"`
 	Rules      []string        `json:"rules"`

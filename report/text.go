@@ -272,6 +272,9 @@ func WriteAnalysis(w io.Writer, doc *Inspect, o AnalysisText) {
 			fmt.Fprintf(w, "  %s runs the same code: %s\n", s.Who, strings.Join(s.Functions, ", "))
 		}
 	}
+	if m := a.Memory; m != nil {
+		writeMemory(w, m)
+	}
 	if l := a.Logs; l != nil {
 		fmt.Fprintf(w, "\nLogs: %d lines from %d files (%d lines of threads not in the core):\n", l.Lines, len(l.Files), l.Unmatched)
 		keys := make([]string, 0, len(l.PerThread))
@@ -460,4 +463,41 @@ func orUnknown(s string) string {
 		return "??"
 	}
 	return s
+}
+
+// writeMemory is the analysis' memory section: the heap's state of each
+// address of interest, then the holders, strongest first.
+func writeMemory(w io.Writer, m *AnalysisMemory) {
+	fmt.Fprintln(w, "\nHeap (glibc malloc):")
+	if !m.HeapKnown {
+		fmt.Fprintf(w, "  cannot tell: %s\n", m.HeapReason)
+	}
+	for _, c := range m.Heap {
+		rule := ""
+		if c.Rule != "" && c.Rule != "unknown" {
+			rule = " [" + c.Rule + "]"
+		}
+		fmt.Fprintf(w, "  %s: %s%s\n", c.Role, c.Text, rule)
+	}
+	if m.MallocError != "" {
+		fmt.Fprintf(w, "  glibc aborted: %s\n", m.MallocError)
+	}
+	s := m.Stats
+	fmt.Fprintf(w, "Holders (%d stacks, %d frames, %d variables, %d objects):\n", s.Stacks, s.Frames, s.Variables, s.Objects)
+	if len(m.Holders) == 0 {
+		fmt.Fprintln(w, "  none")
+	}
+	for _, h := range m.Holders {
+		raw := ""
+		if h.Fallback {
+			raw = " (raw " + h.How + ")"
+		}
+		fmt.Fprintf(w, "  %s: #%d %s: %s %s %s%s\n", h.Who, h.Frame, h.Function, h.Expr, h.Relation, h.Role, raw)
+	}
+	for _, b := range m.Bounds {
+		fmt.Fprintf(w, "  bound: %s\n", b)
+	}
+	if m.Verdict != "" {
+		fmt.Fprintf(w, "Memory verdict: %s\n", m.Verdict)
+	}
 }

@@ -101,6 +101,15 @@ func TestInspectAnalysisContract(t *testing.T) {
 	}
 	runJSON(t, &uafDoc, "inspect", uaf.Core, "--exe", uaf.Exe)
 	jsonKeys(uafDoc.Analysis, "analysis", got)
+	// The memory section's heap rules and a thread's holder.
+	for _, name := range []string{fixture.DoubleFree, fixture.PointerChain} {
+		m := set.Scenario(t, name)
+		var mdoc struct {
+			Analysis map[string]any `json:"analysis"`
+		}
+		runJSON(t, &mdoc, "inspect", m.Core, "--exe", m.Exe)
+		jsonKeys(mdoc.Analysis, "analysis", got)
+	}
 
 	documented := readmeAnalysisKeys(t)
 	if len(documented) < 40 {
@@ -114,7 +123,8 @@ func TestInspectAnalysisContract(t *testing.T) {
 	}
 	// Keys that only appear when something is wrong.
 	rare := map[string]bool{"analysis.warnings": true, "analysis.list_walk.first_null_after": true, "analysis.logs.notes": true,
-		"analysis.others[].lwp": true, "analysis.same_code[].lwp": true}
+		"analysis.others[].lwp": true, "analysis.same_code[].lwp": true,
+		"analysis.memory.bounds": true, "analysis.memory.heap_reason": true, "analysis.memory.holders[].fallback": true, "analysis.memory.warnings": true}
 	for k := range documented {
 		if !got[k] && !rare[k] {
 			absent = append(absent, k)

@@ -495,6 +495,14 @@ func (r *Reader) Index(v *Value, i int64) (*Value, error) {
 		}
 		return c, nil
 	case symbols.KindPointer:
+		if ty.Tag != dwarf.TagPointerType {
+			// A reference: r[i] indexes what it refers to.
+			d, err := r.Deref(v)
+			if err != nil {
+				return nil, err
+			}
+			return r.Index(d, i)
+		}
 		x, err := r.Uint(v)
 		if err != nil {
 			return nil, err
