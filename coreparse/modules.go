@@ -435,19 +435,14 @@ func (p *Process) loadModules(o Options) {
 			if lm.name == "" {
 				continue
 			}
-			for _, m := range p.Modules {
-				if m.Name == lm.name || filepath.Base(m.Name) == filepath.Base(lm.name) {
-					p.loadOrder = append(p.loadOrder, m)
-					if m.LinkName == "" && !m.IsExe {
-						m.LinkName = lm.name
-					}
-					break
-				}
-			}
-			// A name through a symlink (libstdc++.so.6 → libstdc++.so.6.0.30):
-			// the same load bias.
-			for _, m := range p.Modules {
-				if m.LinkName == "" && !m.IsExe && lm.addr != 0 && m.Bias == lm.addr && filepath.Base(m.Name) != filepath.Base(lm.name) {
+			// link_map names a library as the dynamic linker opened it
+			// (libstdc++.so.6), the mappings by the file behind the link
+			// (libstdc++.so.6.0.30): a name that matches no mapping is
+			// matched by its load bias, and the module keeps the linker's
+			// name.
+			if m := p.linkMapModule(lm); m != nil {
+				p.loadOrder = append(p.loadOrder, m)
+				if m.LinkName == "" && !m.IsExe {
 					m.LinkName = lm.name
 				}
 			}
@@ -489,6 +484,29 @@ func (p *Process) loadModules(o Options) {
 		}
 		m.Syms = t
 	}
+}
+
+// linkMapModule is the module a link_map entry describes: by name, else
+// by load bias.
+func (p *Process) linkMapModule(lm linkMapEntry) *Module {
+	for _, m := range p.Modules {
+		if m.Name == lm.name || filepath.Base(m.Name) == filepath.Base(lm.name) {
+			return m
+		}
+	}
+	if lm.addr == 0 {
+		return nil
+	}
+	var found *Module
+	for _, m := range p.Modules {
+		if !m.IsExe && m.Bias == lm.addr {
+			if found != nil {
+				return nil // two modules at one bias: not a match
+			}
+			found = m
+		}
+	}
+	return found
 }
 
 // ModuleAt returns the module whose mappings contain the runtime address.

@@ -139,7 +139,7 @@ func TestTasks(t *testing.T) {
 	out := gdb(t, sc, nil, "echo ==all==\\n", "dse tasks", "echo ==filtered==\\n", "dse tasks --state block --processer 6")
 	all := after(out, "==all==")
 	all = all[:strings.Index(all, "==filtered==")]
-	mustContain(t, "dse tasks", all, fmt.Sprintf("%d tasks (ceph-dse profile; the scheduler counts %d)", n, n))
+	mustContain(t, "dse tasks", all, fmt.Sprintf("%d tasks (profile ceph-dse (built-in); the scheduler counts %d)", n, n))
 	rows := regexp.MustCompile(`(?m)^[ *] (\d+)\s+(\w+)\s+(\S+)\s+(\S+)\s+(.*)$`).FindAllStringSubmatch(all, -1)
 	if len(rows) != n {
 		t.Fatalf("dse tasks: %d rows, want %d:\n%s", len(rows), n, all)
@@ -367,5 +367,89 @@ func TestMissingDsecore(t *testing.T) {
 	mustContain(t, "no dsecore", string(out), "the dsecore binary was not found", "make build")
 	if strings.Contains(string(out), "Traceback") {
 		t.Errorf("a traceback instead of a message:\n%s", out)
+	}
+}
+
+// forkProfile is the profile a person writes for the fork fixture (the
+// same as cmd/dsecore's fork tests).
+const forkProfile = `base: ceph-dse
+name: ceph-dse-fork
+running: curTask_
+task_count: nTasks_
+hook_type: co::LinkedQueueHook
+queues: {runnableQueue_: runnable, blockQueue_: block, newQueue_: new, gcQueue_: done}
+`
+
+// TestFork: the bridge on the drifted fork (members and the queue type
+// renamed). With the default profile, adapted by dsecore, and with a
+// hand-written one ($DSECORE_PROFILE, as dsecore reads it, or `dse
+// profile FILE`, which then says the profile used), `dse tasks`
+// names the profile used and lists the program's tasks, and the printers
+// read a task and Processers by the fork's names (curTask_, blockQueue_)
+// without an exception or a field they could not read.
+func TestFork(t *testing.T) {
+	sc := fixture.Get(t).Scenario(t, fixture.Fork)
+	tasks := sc.Expected["tasks"].([]any)
+	var blocked, running map[string]any
+	for _, x := range tasks {
+		m := x.(map[string]any)
+		if m["state"] == "block" && blocked == nil {
+			blocked = m
+		}
+		if m["running"] == true {
+			running = m
+		}
+	}
+	if blocked == nil || running == nil {
+		t.Fatal("the fork scenario's expected.json has no blocked or no running task")
+	}
+	prof := filepath.Join(t.TempDir(), "fork.yaml")
+	if err := os.WriteFile(prof, []byte(forkProfile), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		name, used string
+		env        []string
+		pre        []string // commands before
+		adapted    bool
+	}{
+		{"default profile", "ceph-dse (built-in)", nil, nil, true},
+		{"DSECORE_PROFILE", "ceph-dse-fork (" + prof + ")", []string{"DSECORE_PROFILE=" + prof}, nil, false},
+		{"dse profile", "ceph-dse-fork (" + prof + ")", nil, []string{"dse profile " + prof}, false},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			out := gdb(t, sc, c.env, append(c.pre, "echo ==tasks==\\n", "dse tasks", "echo ==print==\\n", "set language c++",
+				"p *(co::Task *)"+blocked["address"].(string), "p *((co::Task *)"+blocked["address"].(string)+")->proc_",
+				"p *((co::Task *)"+running["address"].(string)+")->proc_")...)
+			if c.pre != nil {
+				mustContain(t, "dse profile", out, "profile set: "+prof,
+					fmt.Sprintf("profile used on this core: %s: %d tasks", c.used, len(tasks)))
+			}
+			list := after(out, "==tasks==")
+			list = list[:strings.Index(list, "==print==")]
+			mustContain(t, "dse tasks", list, fmt.Sprintf("%d tasks (profile %s; the scheduler counts %d)", len(tasks), c.used, len(tasks)))
+			if got := strings.Contains(list, "(the profile was adapted to this build; to say so in it: "); got != c.adapted {
+				t.Errorf("dse tasks: the adaptation's profile lines shown %v, want %v:\n%s", got, c.adapted, list)
+			}
+			if c.adapted {
+				mustContain(t, "dse tasks", list, "running: curTask_", "hook_type: co::LinkedQueueHook")
+			}
+			rows := regexp.MustCompile(`(?m)^[ *] (\d+)\s+(\w+)\s+(\S+)\s`).FindAllStringSubmatch(list, -1)
+			if len(rows) != len(tasks) {
+				t.Errorf("dse tasks: %d rows, want %d:\n%s", len(rows), len(tasks), list)
+			}
+			pr := after(out, "==print==")
+			mustContain(t, "printers", pr,
+				fmt.Sprintf("= co::Task %v [block] on Processer %v, saved sp 0x", blocked["id"], blocked["processer"]),
+				fmt.Sprintf("created in %v (", blocked["func"]),
+				fmt.Sprintf("= co::Processer %v (LWP ", blocked["processer"]),
+				fmt.Sprintf("= co::Processer %v (LWP ", running["processer"]),
+				fmt.Sprintf("running task %v;", running["id"]),
+				"blockQueue ", "runnableQueue ",
+			)
+			if strings.Contains(pr, "[not read from") || strings.Contains(pr, "no queue read") {
+				t.Errorf("printers could not read a field:\n%s", pr)
+			}
+		})
 	}
 }

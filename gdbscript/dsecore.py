@@ -52,8 +52,10 @@ class Bridge:
 
     def __init__(self):
         self.logs = []
+        self.profile = None  # dse profile: the coroutine profile given to dsecore (None: dsecore's own choice)
         self._cache = {}
         self._failed = {}  # the same argv and core failed: not run again
+        self._walks = {}  # dsecore list answers
         self.active = None  # the selected task: {"id", "regs", "lwp", "thread"}
 
     # Where dsecore is.
@@ -118,6 +120,8 @@ class Bridge:
             for d in dfd.split(os.pathsep):
                 if d:
                     argv += ["--debug-file-directory", d]
+        if self.profile:
+            argv += ["--profile", self.profile]
         if sub == "inspect":
             for f in self.logs:
                 argv += ["--log-dir" if os.path.isdir(f) else "--log", f]
@@ -162,6 +166,34 @@ class Bridge:
         if p.returncode != 0:
             raise DsecoreError("dsecore: %s" % (p.stderr.strip() or "exit status %d" % p.returncode))
         return p.stdout
+
+    def walk(self, header, size=None, limit=1000):
+        """dsecore's walk of the intrusive list whose header node is at
+        header (dsecore list --json), cached per core."""
+        argv, core = self.argv("list")
+        argv = argv[:-1] + ["--header", "%#x" % header, "--limit", str(limit)]
+        if size is not None:
+            argv += ["--size", "%#x" % (size & 0xffffffffffffffff)]
+        argv.append(core)
+        try:
+            st = os.stat(core)
+            key = (tuple(argv), st.st_size, st.st_mtime_ns)
+        except OSError as e:
+            raise DsecoreError("dsecore: %s: %s" % (core, e.strerror))
+        doc = self._walks.get(key)
+        if doc is None:
+            try:
+                p = subprocess.run(argv, stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=_TIMEOUT)
+            except subprocess.TimeoutExpired:
+                raise DsecoreError("dsecore list: no answer in %d s" % _TIMEOUT)
+            if p.returncode != 0:
+                raise DsecoreError("dsecore: %s" % (p.stderr.strip() or "exit status %d" % p.returncode))
+            try:
+                doc = json.loads(p.stdout)
+            except ValueError as e:
+                raise DsecoreError("dsecore list: unreadable output: %s" % e)
+            self._walks[key] = doc
+        return doc
 
     def spec(self):
         """The coroutine profile dsecore used (field names, layout), None
@@ -393,6 +425,7 @@ class DseCommand(gdb.Command):
 dse analyze             the fault analysis (verdict, faulting instruction, bad register,
                         the object, the intrusive-list walk, others on the object, logs)
 dse logs FILE|DIR...    ceph-dse logs to correlate (dse logs --clear forgets them)
+dse profile [FILE|NAME] the coroutine runtime profile (dse profile alone: the one used)
 dse tasks [--state S] [--processer N]
                         the coroutine tasks, like `info threads`
 dse task ID             show task ID's stack on its Processer's thread: frame N,
@@ -443,6 +476,52 @@ Usage: dse logs FILE|DIR...     (dse logs alone lists them; dse logs --clear for
                     raise DsecoreError("dsecore: %s: no such file or directory" % a)
                 BRIDGE.logs.append(p)
         gdb.write("logs: %s\n" % (", ".join(BRIDGE.logs) if BRIDGE.logs else "none"))
+
+
+class DseProfile(gdb.Command):
+    """The coroutine runtime profile dsecore reads the runtime with: a YAML
+file or a built-in name, as dsecore's --profile takes it. Without one set
+here, dsecore's own choice ($DSECORE_PROFILE, profile: in dsecore.yaml, else
+ceph-dse). With no argument, the profile set and the one dsecore used on
+this core (and the profile lines of what it adapted to this build).
+
+Usage: dse profile [FILE|NAME]   (dse profile --default: dsecore's own choice again)"""
+
+    def __init__(self):
+        super().__init__("dse profile", gdb.COMMAND_STACK, gdb.COMPLETE_FILENAME)
+
+    def invoke(self, arg, from_tty):
+        args = gdb.string_to_argv(arg)
+        if len(args) > 1:
+            raise DsecoreError("usage: dse profile [FILE|NAME]")
+        if args == ["--default"]:
+            BRIDGE.profile = None
+        elif args:
+            a = os.path.expanduser(args[0])
+            # A file by its absolute path (gdb's directory is not dsecore's
+            # concern); anything else a built-in name, checked by dsecore.
+            if os.path.exists(a):
+                BRIDGE.profile = os.path.abspath(a)
+            elif os.sep in a or a.endswith((".yaml", ".yml")):
+                raise DsecoreError("dsecore: %s: no such file" % args[0])
+            else:
+                BRIDGE.profile = a
+        gdb.write("profile set: %s\n" % (BRIDGE.profile or "none (dsecore's own choice)"))
+        try:
+            doc = BRIDGE.inspect()
+        except gdb.GdbError as e:
+            gdb.write("no profile used yet (%s)\n" % e)
+            return
+        c = doc.get("coroutines") or {}
+        used = c.get("profile") or "?"
+        src = c.get("profile_source")
+        if src and src != used:
+            used += " (%s)" % src
+        gdb.write("profile used on this core: %s: %d tasks\n" % (used, len(doc.get("tasks") or [])))
+        if c.get("no_tasks"):
+            gdb.write("%s\n" % c["no_tasks"])
+        if c.get("profile_lines"):
+            gdb.write("adapted to this build; to say so in the profile: %s\n" % "; ".join(c["profile_lines"]))
 
 
 class DseTasks(gdb.Command):
@@ -623,23 +702,20 @@ class IntrusiveListPrinter:
         self.hooks, self.problem = self._walk()
 
     def _walk(self):
-        hdr = int(self.header)
-        hooks, seen = [], {hdr}
+        """The walk of dsecore's one list walker (dsecore list): the hooks
+        reached, why it stopped, and its findings."""
         try:
-            n = int(self.header.dereference()["next_"])
-            while n != hdr and len(hooks) < self.limit:
-                if n == 0:
-                    return hooks, "a NULL next_ link"
-                if n in seen:
-                    return hooks, "a loop at %#x" % n
-                seen.add(n)
-                hooks.append(n)
-                n = int(gdb.Value(n).cast(self.header.type).dereference()["next_"])
-        except gdb.MemoryError as e:
-            return hooks, "unreadable link (%s)" % e
-        if len(hooks) >= self.limit:
-            return hooks, "stopped after %d elements" % self.limit
-        return hooks, None
+            self.walk = BRIDGE.walk(int(self.header), self.size, self.limit)
+        except gdb.GdbError as e:
+            self.walk = None
+            return [], "dsecore list failed: %s" % e
+        return [int(h, 16) for h in self.walk.get("hooks") or []], self.walk.get("stopped") or None
+
+    def _finding(self, kind):
+        for f in (self.walk or {}).get("findings") or []:
+            if f.get("kind") == kind:
+                return f
+        return None
 
     def to_string(self):
         en = "?" if self.elem is None else (self.elem.tag or self.elem.name or str(self.elem))
@@ -650,12 +726,16 @@ class IntrusiveListPrinter:
                 s += " (size_ says %d)" % signed
         if self.problem:
             s += " [walk stopped: %s]" % self.problem
-        try:
-            prev = int(self.header.dereference()["prev_"])
-            if not self.hooks and prev != int(self.header):
+        bad = self._finding("inconsistent-header")
+        if bad is not None:
+            try:
+                prev = int(self.header.dereference()["prev_"])
+            except gdb.MemoryError:
+                prev = None
+            if prev is not None and prev != int(self.header):
                 s += " [header prev_ = %#x, not the header: inconsistent]" % prev
-        except gdb.MemoryError:
-            pass
+            else:
+                s += " [header next_ = %s, not the header: inconsistent]" % bad.get("node", "?")
         return s
 
     def children(self):
@@ -855,6 +935,7 @@ def _register():
     DseCommand()
     DseAnalyze()
     DseLogs()
+    DseProfile()
     DseTasks()
     DseTask()
     DseBt()

@@ -20,6 +20,7 @@ type Analysis struct {
 	Assertion  *AnalysisAssert `json:"assertion,omitempty"`
 	Nested     *AnalysisNested `json:"nested,omitempty"`
 	Handling   []AnalysisHndl  `json:"handling"`
+	Memory     *AnalysisMemory `json:"memory,omitempty"` // the heap and the holders (BuildInspect: MemoryDoc)
 	Verdict    string          `json:"verdict"`
 	Confidence string          `json:"confidence"`
 	Rules      []string        `json:"rules"`
@@ -81,20 +82,24 @@ type AnalysisObj struct {
 	Address string            `json:"address,omitempty"`
 	How     string            `json:"how"`
 	Fields  map[string]string `json:"fields,omitempty"`
+	// FromDWARF: the address is `this` from its DWARF location, not the
+	// marked fallback guess.
+	FromDWARF bool `json:"from_dwarf"`
 }
 
 // AnalysisWalk is the intrusive list walk.
 type AnalysisWalk struct {
-	Header     string   `json:"header"`
-	List       string   `json:"list"`
-	Element    string   `json:"element"`
-	HookOffset string   `json:"hook_offset"`
-	HookHow    string   `json:"hook_how"`
-	Nodes      int      `json:"nodes"`
-	Size       int64    `json:"size"`
-	Findings   []string `json:"findings"`
-	FirstNull  string   `json:"first_null_after,omitempty"`
-	Underflow  bool     `json:"size_underflow"`
+	Header     string        `json:"header"`
+	List       string        `json:"list"`
+	Element    string        `json:"element"`
+	HookOffset string        `json:"hook_offset"`
+	HookHow    string        `json:"hook_how"`
+	Nodes      int           `json:"nodes"`
+	Size       int64         `json:"size"`
+	Findings   []string      `json:"findings"`
+	FirstNull  string        `json:"first_null_after,omitempty"`
+	Underflow  bool          `json:"size_underflow"`
+	Found      []WalkFinding `json:"found"`
 }
 
 // AnalysisHit is an address of interest found outside the fault.
@@ -238,7 +243,7 @@ func AnalysisDoc(a *fault.Analysis) *Analysis {
 		d.Fault = af
 	}
 	for _, o := range a.Objects {
-		od := AnalysisObj{Role: o.Role, Type: o.Type, How: o.How, Fields: o.Fields}
+		od := AnalysisObj{Role: o.Role, Type: o.Type, How: o.How, Fields: o.Fields, FromDWARF: o.FromDWARF}
 		if o.Address != 0 {
 			od.Address = Hex(o.Address)
 		}
@@ -249,6 +254,10 @@ func AnalysisDoc(a *fault.Analysis) *Analysis {
 			HookHow: w.HookHow, Nodes: len(w.Nodes), Size: w.SizeSigned, Findings: w.Findings, Underflow: w.SizeUnderflow}
 		if w.FirstNull != 0 {
 			wd.FirstNull = Hex(w.FirstNull)
+		}
+		wd.Found = []WalkFinding{}
+		for _, f := range w.Found {
+			wd.Found = append(wd.Found, walkFinding(f.Finding, f.Text))
 		}
 		d.ListWalk = wd
 	}

@@ -185,7 +185,7 @@ func BuildInspect(s *session.Session) *Inspect {
 	for _, t := range rt.Tasks {
 		doc.Tasks = append(doc.Tasks, TaskDoc(rt, t, false))
 	}
-	doc.Analysis = AnalysisDoc(s.Analysis())
+	doc.Analysis = SessionAnalysis(s)
 	doc.Warnings = append(doc.Warnings, s.Warnings()...)
 	return doc
 }

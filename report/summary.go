@@ -25,6 +25,9 @@ type Summary struct {
 	MissingBuilds    []MissingBuild   `json:"missing_builds"`
 	Fetched          []string         `json:"fetched,omitempty"` // files downloaded from debuginfod
 	Warnings         []string         `json:"warnings,omitempty"`
+	// CoroutineProfile names the coroutine runtime profile the cores were
+	// read with ("ceph-dse (built-in)", "fork (fork.yaml)").
+	CoroutineProfile string `json:"coroutine_profile,omitempty"`
 }
 
 // MissingBuild is a module file no search found.
@@ -91,7 +94,11 @@ func oneLine(s string, n int) string {
 // WriteSummaryTable is the terminal form: groups by count, then the cores
 // that failed.
 func WriteSummaryTable(w io.Writer, s *Summary) {
-	fmt.Fprintf(w, "%d cores, %d groups, %d families, %d errors (signature %s)\n\n", len(s.Cores), len(s.Groups), len(s.Families), s.Errors, s.SignatureVersion)
+	fmt.Fprintf(w, "%d cores, %d groups, %d families, %d errors (signature %s", len(s.Cores), len(s.Groups), len(s.Families), s.Errors, s.SignatureVersion)
+	if s.CoroutineProfile != "" {
+		fmt.Fprintf(w, ", coroutine profile %s", s.CoroutineProfile)
+	}
+	fmt.Fprint(w, ")\n\n")
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "COUNT\tSIGNATURE\tFAMILY\tTOP FRAMES\tVERDICT\tLAST")
 	for _, g := range s.Groups {

@@ -39,6 +39,9 @@ type Processer struct {
 	Pthread string         `json:"pthread,omitempty"`
 	Running int64          `json:"running_task"` // -1: none
 	Queues  map[string]int `json:"queues"`
+	// ByState counts the queued tasks by the state the profile gives their
+	// queue (runnable, block, new, done), whatever the queues are called.
+	ByState map[string]int `json:"by_state"`
 }
 
 // ProfileSpec is the coroutine profile a document was made with: the
@@ -78,11 +81,21 @@ func ProfileSpecDoc(p *coroutines.Profile) *ProfileSpec {
 
 // Coroutines is the runtime part of a document.
 type Coroutines struct {
-	Profile    string       `json:"profile"`
-	Spec       *ProfileSpec `json:"profile_spec"`
-	TaskCount  int64        `json:"task_count"` // the scheduler's count, -1 when unknown
-	Processers []Processer  `json:"processers"`
-	Warnings   []string     `json:"warnings,omitempty"`
+	Profile string `json:"profile"`
+	// ProfileSource is where the profile came from: "built-in" or its file.
+	ProfileSource string `json:"profile_source,omitempty"`
+	// ProfileLines make the profile's adaptations to this build explicit
+	// ("running: curTask_"), one per adapted key.
+	ProfileLines []string `json:"profile_lines,omitempty"`
+	// Spec is the profile as it applied to this core (adaptations
+	// included): what the gdb bridge's printers read the runtime with.
+	Spec *ProfileSpec `json:"profile_spec"`
+	// NoTasks says in one line why a core whose code switches contexts shows
+	// no task.
+	NoTasks    string      `json:"no_tasks,omitempty"`
+	TaskCount  int64       `json:"task_count"` // the scheduler's count, -1 when unknown
+	Processers []Processer `json:"processers"`
+	Warnings   []string    `json:"warnings,omitempty"`
 }
 
 // TaskDoc converts one task, with its stack when withFrames.
@@ -123,9 +136,17 @@ func TaskDoc(rt *coroutines.Runtime, t *coroutines.Task, withFrames bool) Task {
 
 // CoroutinesDoc summarizes the runtime.
 func CoroutinesDoc(rt *coroutines.Runtime) *Coroutines {
-	d := &Coroutines{Profile: rt.Profile, Spec: ProfileSpecDoc(rt.Spec()), TaskCount: rt.TaskCount, Warnings: rt.Warnings, Processers: []Processer{}}
+	d := &Coroutines{Profile: rt.Profile, ProfileSource: rt.ProfileSource, Spec: ProfileSpecDoc(rt.Spec()), NoTasks: rt.NoTasks,
+		TaskCount: rt.TaskCount, Warnings: rt.Warnings, Processers: []Processer{}}
+	if rt.Resolution != nil {
+		d.ProfileLines = rt.Resolution.Lines()
+	}
+	states := rt.EffectiveProfile().Queues
 	for _, pr := range rt.Processers {
-		pd := Processer{ID: pr.ID, Address: Hex(pr.Addr), Running: -1, Queues: pr.Queues}
+		pd := Processer{ID: pr.ID, Address: Hex(pr.Addr), Running: -1, Queues: pr.Queues, ByState: map[string]int{}}
+		for q, n := range pr.Queues {
+			pd.ByState[states[q]] += n
+		}
 		if pr.Thread != nil {
 			pd.LWP, pd.Pthread = pr.Thread.LWP, Hex(pr.Thread.Pthread)
 		}

@@ -65,6 +65,10 @@ func WriteTaskStacks(w io.Writer, tasks []Task, sep bool) {
 func WriteBacktrace(w io.Writer, doc *Backtrace) {
 	WriteThreads(w, doc.Threads)
 	WriteTaskStacks(w, doc.Tasks, len(doc.Threads) > 0)
+	if c := doc.Coroutines; c != nil {
+		fmt.Fprintf(w, "\n(coroutine profile %s)\n", ProfileText(c))
+		WriteProfileUse(w, c, "")
+	}
 }
 
 // TaskTable says what a task table shows.
@@ -92,7 +96,7 @@ func TaskState(t Task) string {
 // created).
 func WriteTasks(w io.Writer, c *Coroutines, tasks []Task, o TaskTable) {
 	if o.Title && c != nil {
-		fmt.Fprintf(w, "%d tasks (%s profile; the scheduler counts %s)\n", o.Total, c.Profile, count(c.TaskCount))
+		fmt.Fprintf(w, "%d tasks (profile %s; the scheduler counts %s)\n", o.Total, ProfileText(c), count(c.TaskCount))
 	}
 	fmt.Fprintf(w, "  %-6s %-9s %-4s %-15s %-12s %-50s %s\n", "ID", "STATE", "PROC", "QUEUE", "FOUND BY", "WHERE", "CREATED AT")
 	for _, t := range tasks {
@@ -112,6 +116,30 @@ func WriteTasks(w io.Writer, c *Coroutines, tasks []Task, o TaskTable) {
 	}
 	if len(tasks) != o.Total {
 		fmt.Fprintf(w, "(%d shown)\n", len(tasks))
+	}
+	if o.Title && c != nil {
+		WriteProfileUse(w, c, "")
+	}
+}
+
+// ProfileText names the profile a face used: "ceph-dse (built-in)",
+// "my-fork (/etc/dsecore/fork.yaml)".
+func ProfileText(c *Coroutines) string {
+	if c.ProfileSource == "" || c.ProfileSource == c.Profile {
+		return c.Profile
+	}
+	return c.Profile + " (" + c.ProfileSource + ")"
+}
+
+// WriteProfileUse writes, each after indent, why no task was found (when
+// none was) and the profile lines that make the profile's adaptations to
+// this build explicit (when it was adapted).
+func WriteProfileUse(w io.Writer, c *Coroutines, indent string) {
+	if c.NoTasks != "" {
+		fmt.Fprintf(w, "%s%s\n", indent, c.NoTasks)
+	}
+	if len(c.ProfileLines) > 0 {
+		fmt.Fprintf(w, "%s(the profile was adapted to this build; to say so in it: %s)\n", indent, strings.Join(c.ProfileLines, "; "))
 	}
 }
 
@@ -134,7 +162,12 @@ func WriteProcessers(w io.Writer, c *Coroutines) {
 			qs = append(qs, fmt.Sprintf("%s %d", strings.TrimSuffix(q, "_"), n))
 		}
 		sort.Strings(qs)
-		fmt.Fprintf(w, "  Processer_%-3d LWP %-8d %-16s %s\n", pr.ID, pr.LWP, running, strings.Join(qs, ", "))
+		// The counts by state, whatever the build calls its queues.
+		byState := ""
+		if len(pr.ByState) > 0 {
+			byState = fmt.Sprintf(" (runnable %d, wait %d, new %d, done %d)", pr.ByState["runnable"], pr.ByState["block"], pr.ByState["new"], pr.ByState["done"])
+		}
+		fmt.Fprintf(w, "  Processer_%-3d LWP %-8d %-16s %s%s\n", pr.ID, pr.LWP, running, strings.Join(qs, ", "), byState)
 	}
 }
 
@@ -238,6 +271,9 @@ func WriteAnalysis(w io.Writer, doc *Inspect, o AnalysisText) {
 		for _, s := range a.SameCode {
 			fmt.Fprintf(w, "  %s runs the same code: %s\n", s.Who, strings.Join(s.Functions, ", "))
 		}
+	}
+	if m := a.Memory; m != nil {
+		writeMemory(w, m)
 	}
 	if l := a.Logs; l != nil {
 		fmt.Fprintf(w, "\nLogs: %d lines from %d files (%d lines of threads not in the core):\n", l.Lines, len(l.Files), l.Unmatched)
@@ -356,12 +392,13 @@ func WriteInspect(w io.Writer, doc *Inspect) {
 	for _, t := range doc.Threads {
 		fmt.Fprintf(w, "%s LWP %-8d %-16s %-14s %s\n", flag(t.Crashed, "*", " "), t.LWP, t.Pthread, orDash(t.Name), t.Top)
 	}
-	if c := doc.Coroutines; c != nil && len(c.Processers)+len(doc.Tasks)+len(c.Warnings) > 0 {
-		fmt.Fprintf(w, "\nCoroutines (profile %s): %d Processers, %d tasks", c.Profile, len(c.Processers), len(doc.Tasks))
+	if c := doc.Coroutines; c != nil && len(c.Processers)+len(doc.Tasks)+len(c.Warnings) > 0 || c.NoTasks != "" {
+		fmt.Fprintf(w, "\nCoroutines (profile %s): %d Processers, %d tasks", ProfileText(c), len(c.Processers), len(doc.Tasks))
 		if c.TaskCount >= 0 {
 			fmt.Fprintf(w, " (the scheduler counts %d)", c.TaskCount)
 		}
 		fmt.Fprintln(w)
+		WriteProfileUse(w, c, "  ")
 		WriteProcessers(w, c)
 		// The running tasks, and the first blocked ones.
 		var some []Task
@@ -455,4 +492,41 @@ func orUnknown(s string) string {
 		return "??"
 	}
 	return s
+}
+
+// writeMemory is the analysis' memory section: the heap's state of each
+// address of interest, then the holders, strongest first.
+func writeMemory(w io.Writer, m *AnalysisMemory) {
+	fmt.Fprintln(w, "\nHeap (glibc malloc):")
+	if !m.HeapKnown {
+		fmt.Fprintf(w, "  cannot tell: %s\n", m.HeapReason)
+	}
+	for _, c := range m.Heap {
+		rule := ""
+		if c.Rule != "" && c.Rule != "unknown" {
+			rule = " [" + c.Rule + "]"
+		}
+		fmt.Fprintf(w, "  %s: %s%s\n", c.Role, c.Text, rule)
+	}
+	if m.MallocError != "" {
+		fmt.Fprintf(w, "  glibc aborted: %s\n", m.MallocError)
+	}
+	s := m.Stats
+	fmt.Fprintf(w, "Holders (%d stacks, %d frames, %d variables, %d objects):\n", s.Stacks, s.Frames, s.Variables, s.Objects)
+	if len(m.Holders) == 0 {
+		fmt.Fprintln(w, "  none")
+	}
+	for _, h := range m.Holders {
+		raw := ""
+		if h.Fallback {
+			raw = " (raw " + h.How + ")"
+		}
+		fmt.Fprintf(w, "  %s: #%d %s: %s %s %s%s\n", h.Who, h.Frame, h.Function, h.Expr, h.Relation, h.Role, raw)
+	}
+	for _, b := range m.Bounds {
+		fmt.Fprintf(w, "  bound: %s\n", b)
+	}
+	if m.Verdict != "" {
+		fmt.Fprintf(w, "Memory verdict: %s\n", m.Verdict)
+	}
 }

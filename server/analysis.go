@@ -71,6 +71,13 @@ func itoaIf(n int) string {
 	return strconv.Itoa(n)
 }
 
+// analysisDoc is the analysis document with its memory section (the heap
+// and the holders, made with the analysis on first use).
+func (s *state) analysisDoc() *report.Analysis {
+	s.analysis()
+	return report.SessionAnalysis(s.sess)
+}
+
 // analysisNodes maps the analysis document (the one inspect --json prints)
 // to the scope's entries: the verdict, its confidence and evidence first,
 // then each section.
@@ -174,7 +181,46 @@ func analysisNodes(a *report.Analysis) []*node {
 			return nonEmpty(leaf("text", x.Text), leaf("function", x.Function), leaf("file", x.File), leaf("line", itoaIf(x.Line)), leaf("address", x.Address))
 		}))
 	}
+	if m := a.Memory; m != nil {
+		out = append(out, memoryNode(m))
+	}
 	return nonEmpty(append(out, strs("rules", a.Rules), strs("warnings", a.Warnings))...)
+}
+
+// memoryNode is the analysis' memory section: its verdict, each address's
+// chunk, the holders strongest first (each path an expression the client
+// can evaluate in the holder's frame).
+func memoryNode(m *report.AnalysisMemory) *node {
+	return branch("memory", m.Verdict, func() []*node {
+		heapNode := branch("heap", fmt.Sprintf("[%d]", len(m.Heap)), func() []*node {
+			var ns []*node
+			for i, c := range m.Heap {
+				ns = append(ns, branch(fmt.Sprintf("[%d] %s", i, c.Role), c.Text, func() []*node {
+					return nonEmpty(leaf("role", c.Role), leaf("address", c.Address), leaf("state", c.State), leaf("chunk", c.Chunk),
+						leaf("size", c.Size), leaf("offset", strconv.FormatInt(c.Offset, 10)), leaf("arena", c.Arena), strs("bins", c.Bins),
+						leaf("rule", c.Rule), leaf("text", c.Text))
+				}))
+			}
+			return ns
+		})
+		holdersNode := branch("holders", fmt.Sprintf("[%d]", len(m.Holders)), func() []*node {
+			var ns []*node
+			for i, h := range m.Holders {
+				ns = append(ns, branch(fmt.Sprintf("[%d] %s", i, h.Who), fmt.Sprintf("#%d %s: %s", h.Frame, h.Function, h.Expr), func() []*node {
+					return nonEmpty(leaf("who", h.Who), leaf("lwp", itoaIf(h.LWP)), leaf("task", strconv.FormatInt(h.Task, 10)),
+						leaf("frame", strconv.Itoa(h.Frame)), leaf("function", h.Function), leaf("variable", h.Variable), leaf("var_type", h.Type),
+						leaf("expr", h.Expr), leaf("text", h.Text), leaf("relation", h.Relation), leaf("role", h.Role), leaf("value", h.Value),
+						leaf("how", h.How), leaf("fallback", strconv.FormatBool(h.Fallback)), leaf("hits", strconv.Itoa(h.Hits)))
+				}))
+			}
+			return ns
+		})
+		st := m.Stats
+		return nonEmpty(leaf("verdict", m.Verdict), strs("rules", m.Rules), leaf("heap_known", strconv.FormatBool(m.HeapKnown)),
+			leaf("heap_reason", m.HeapReason), leaf("malloc_error", m.MallocError), heapNode, holdersNode, strs("bounds", m.Bounds),
+			leaf("holder_search", fmt.Sprintf("%d stacks, %d frames, %d variables, %d objects", st.Stacks, st.Frames, st.Variables, st.Objects)),
+			strs("warnings", m.Warnings))
+	})
 }
 
 func originNode(steps []report.AnalysisStep) *node {

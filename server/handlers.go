@@ -171,7 +171,7 @@ func (s *conn) variables(r *dap.VariablesRequest) {
 			out = append(out, st.variable(k, hex))
 		}
 	case "analysis":
-		out = st.nodeVariables(analysisNodes(report.AnalysisDoc(st.analysis())))
+		out = st.nodeVariables(analysisNodes(st.analysisDoc()))
 	case "node":
 		out = st.nodeVariables(ref.node.kids())
 	}
@@ -258,7 +258,7 @@ func (s *conn) command(line string, frameID int) (string, bool) {
 		return b.String(), true
 	case line == "analysis":
 		fd, _ := report.FaultDoc(st.p)
-		report.WriteAnalysis(&b, &report.Inspect{Fault: fd, Analysis: report.AnalysisDoc(st.analysis())}, report.AnalysisText{})
+		report.WriteAnalysis(&b, &report.Inspect{Fault: fd, Analysis: st.analysisDoc()}, report.AnalysisText{})
 		return b.String(), true
 	case line == "info registers" || line == "info reg":
 		sc, _, _, _ := st.frameScope(max(frameID, 1))

@@ -127,7 +127,15 @@ func (s *state) close() { s.sess.Close() }
 // warnings then go to the client's console).
 func (s *state) runtime() *coroutines.Runtime {
 	rt := s.sess.Runtime()
-	s.warnOnce(&s.rtWarned, rt.Warnings)
+	// The profile used, and what it found, with the runtime's warnings.
+	used := fmt.Sprintf("coroutine profile %s: %d tasks on %d Processers", rt.DescribeProfile(), len(rt.Tasks), len(rt.Processers))
+	if rt.TaskCount >= 0 {
+		used += fmt.Sprintf(" (the scheduler counts %d)", rt.TaskCount)
+	}
+	if rt.NoTasks != "" {
+		used += "; " + rt.NoTasks
+	}
+	s.warnOnce(&s.rtWarned, append(append([]string(nil), rt.Warnings...), used))
 	return rt
 }
 

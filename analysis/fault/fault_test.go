@@ -14,6 +14,7 @@ import (
 	"github.com/dsecore/dsecore/coreparse"
 	"github.com/dsecore/dsecore/coreparse/disasm"
 	"github.com/dsecore/dsecore/internal/fixture"
+	"github.com/dsecore/dsecore/internal/gdboracle"
 )
 
 var disasmOpts = disasm.FormatOptions{RawBytes: true}
@@ -312,6 +313,84 @@ func TestConcurrentRelease(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestThisFromDWARF: the owner is `this` of dm_hash_node_t::clear() read
+// from its DWARF location (not the register guess), says so, and is what
+// gdb's `p this` prints in that frame.
+func TestThisFromDWARF(t *testing.T) {
+	set := fixture.Get(t)
+	for _, name := range []string{fixture.FieldCrash, fixture.NoHandler, fixture.Coverage, fixture.Large} {
+		t.Run(name, func(t *testing.T) {
+			sc := set.Scenario(t, name)
+			a := analyze(t, sc, fault.Options{})
+			var owner *fault.Object
+			for i := range a.Objects {
+				if a.Objects[i].Role == "owner" {
+					owner = &a.Objects[i]
+				}
+			}
+			if owner == nil {
+				t.Fatalf("no owner: %+v %v", a.Objects, a.Warnings)
+			}
+			if !owner.FromDWARF || !strings.Contains(owner.How, "`this` of dm_hash_node_t::clear(), from its DWARF location") || strings.Contains(owner.How, "FALLBACK") {
+				t.Errorf("owner found %q (from DWARF %v)", owner.How, owner.FromDWARF)
+			}
+			lwp := int(sc.Expected["crash_lwp"].(float64))
+			g, err := gdboracle.FrameValue(sc.Exe, sc.Core, gdboracle.Options{}, lwp, "dm_hash_node_t::clear", "this")
+			if err != nil {
+				t.Fatal(err)
+			}
+			if g.OptimizedOut || g.Value == 0 || owner.Address != g.Value {
+				t.Errorf("owner %#x; gdb's p this in dm_hash_node_t::clear: %s (%#x)", owner.Address, g.Text, g.Value)
+			}
+			// The list is the member that is `this` of the inlined
+			// erase_and_dispose (DWARF), not a guess among the members.
+			found := false
+			for _, o := range a.Objects {
+				found = found || o.Role == "list header" && o.Type == "dm_hash_node_t::objs" &&
+					strings.Contains(o.How, "it is `this` of the inlined boost::intrusive::list_impl<…>::erase_and_dispose")
+			}
+			if !found {
+				t.Errorf("list header not found as erase_and_dispose's this: %+v", a.Objects)
+			}
+		})
+	}
+}
+
+// TestThisFallback: when DWARF has no `this`, the owner comes from the
+// register/stack guess, is the program's node all the same, and says it
+// is a fallback (FromDWARF false, "FALLBACK guess" and why in how); the
+// list walk and the verdict do not change.
+func TestThisFallback(t *testing.T) {
+	sc := fixture.Get(t).Scenario(t, fixture.FieldCrash)
+	node := hexv(t, sc.Expected["node"])
+	for _, withhold := range []bool{false, true} {
+		var o fault.Options
+		if withhold {
+			fault.WithholdThis(&o)
+		}
+		a := analyze(t, sc, o)
+		var owner *fault.Object
+		for i := range a.Objects {
+			if a.Objects[i].Role == "owner" {
+				owner = &a.Objects[i]
+			}
+		}
+		if owner == nil || owner.Address != node {
+			t.Fatalf("withhold %v: owner %+v, the program's node %#x", withhold, owner, node)
+		}
+		fallback := strings.Contains(owner.How, "FALLBACK guess") && strings.Contains(owner.How, "optimized out")
+		if owner.FromDWARF == withhold || fallback != withhold {
+			t.Errorf("withhold %v: from DWARF %v, how %q", withhold, owner.FromDWARF, owner.How)
+		}
+		if w := a.ListWalk; w == nil || w.Header != node+0x20 || !w.SizeUnderflow {
+			t.Errorf("withhold %v: list walk %+v", withhold, w)
+		}
+		if !strings.Contains(a.Verdict, "concurrent destruction") {
+			t.Errorf("withhold %v: verdict %q", withhold, a.Verdict)
+		}
 	}
 }
 

@@ -109,6 +109,15 @@ func TestInspectAnalysisContract(t *testing.T) {
 	}
 	runJSON(t, &sfDoc, "inspect", sf.Core, "--exe", sf.Exe)
 	jsonKeys(sfDoc.Analysis, "analysis", got)
+	// The memory section's heap rules and a thread's holder.
+	for _, name := range []string{fixture.DoubleFree, fixture.PointerChain} {
+		m := set.Scenario(t, name)
+		var mdoc struct {
+			Analysis map[string]any `json:"analysis"`
+		}
+		runJSON(t, &mdoc, "inspect", m.Core, "--exe", m.Exe)
+		jsonKeys(mdoc.Analysis, "analysis", got)
+	}
 
 	documented := readmeAnalysisKeys(t)
 	if len(documented) < 40 {
@@ -122,7 +131,8 @@ func TestInspectAnalysisContract(t *testing.T) {
 	}
 	// Keys that only appear when something is wrong.
 	rare := map[string]bool{"analysis.warnings": true, "analysis.list_walk.first_null_after": true, "analysis.logs.notes": true,
-		"analysis.others[].lwp": true, "analysis.same_code[].lwp": true}
+		"analysis.others[].lwp": true, "analysis.same_code[].lwp": true,
+		"analysis.memory.bounds": true, "analysis.memory.heap_reason": true, "analysis.memory.holders[].fallback": true, "analysis.memory.warnings": true}
 	// A fault inside the handler itself (analysis.nested), and another
 	// thread inside the handler with a signal frame of its own
 	// (handling[]'s signal, exception, name), have no fixture core: the

@@ -125,7 +125,8 @@ func runSummarize(cmd *cobra.Command, args []string) error {
 		CacheDir: cacheDir, CoroutineProfile: config.GetString("profile"), AnalysisProfile: config.GetString("analysis-profile"),
 		MaxCoreSize: config.GetInt64("max-core-size")}
 	// The profiles are checked before any core is read.
-	if _, err := coroutines.LoadProfile(base.WithDefaults().CoroutineProfile); err != nil {
+	prof, err := coroutines.LoadProfile(base.WithDefaults().CoroutineProfile)
+	if err != nil {
 		return err
 	}
 	if _, err := fault.LoadProfile(base.WithDefaults().AnalysisProfile); err != nil {
@@ -138,8 +139,11 @@ func runSummarize(cmd *cobra.Command, args []string) error {
 	base.Shared = shared
 	opts := summary.Options{Frames: config.GetInt("frames"), CephCrashDirs: config.GetStringSlice("ceph-crash-dir")}
 	o := base.WithDefaults()
-	optKey := fmt.Sprintf("v%d|%v|%s|%v|%s|%s|%d|%v", summary.SchemaVersion, o.SolibSearchPath, o.Sysroot, o.DebugFileDirs,
-		o.CoroutineProfile, o.AnalysisProfile, opts.Frames, opts.CephCrashDirs)
+	// The profile by its content, not its name: an edited profile file
+	// reads the cores again.
+	profYAML, _ := prof.YAML("", nil)
+	optKey := fmt.Sprintf("v%d|%v|%s|%v|%s|%x|%s|%d|%v", summary.SchemaVersion, o.SolibSearchPath, o.Sysroot, o.DebugFileDirs,
+		o.CoroutineProfile, sha256.Sum256(profYAML), o.AnalysisProfile, opts.Frames, opts.CephCrashDirs)
 	useCache := !config.GetBool("no-cache") && cacheDir != ""
 
 	cores := make([]summary.Core, len(inputs))
@@ -167,6 +171,7 @@ func runSummarize(cmd *cobra.Command, args []string) error {
 	prog.finish()
 
 	doc := report.BuildSummary(cores, baseline)
+	doc.CoroutineProfile = prof.Describe()
 	fetched, _, flog := shared.Finder.Report()
 	for k, u := range fetched {
 		doc.Fetched = append(doc.Fetched, k+" from "+u)
