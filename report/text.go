@@ -138,6 +138,9 @@ func WriteProfileUse(w io.Writer, c *Coroutines, indent string) {
 	if c.NoTasks != "" {
 		fmt.Fprintf(w, "%s%s\n", indent, c.NoTasks)
 	}
+	if c.NoRuntime != "" {
+		fmt.Fprintf(w, "%s%s\n", indent, c.NoRuntime)
+	}
 	if len(c.ProfileLines) > 0 {
 		fmt.Fprintf(w, "%s(the profile was adapted to this build; to say so in it: %s)\n", indent, strings.Join(c.ProfileLines, "; "))
 	}

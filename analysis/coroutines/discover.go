@@ -49,7 +49,10 @@ type Runtime struct {
 	Resolution *Resolution
 	// NoTasks says in one line why no task was found on a core whose code
 	// switches contexts ("" otherwise).
-	NoTasks    string
+	NoTasks string
+	// Absent, when set, says why discovery did not run: the core has no
+	// context switch routine (Absent, NoRuntime).
+	Absent     string
 	Schedulers []uint64
 	Processers []*Processer
 	Tasks      []*Task
