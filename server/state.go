@@ -99,7 +99,7 @@ type state struct {
 	stacks  map[int][]coreparse.Frame // by DAP thread id
 	frames  []frameRef                // frame id - 1
 	handles []varRef                  // variablesReference - 1
-	sources []sourceRef               // sourceReference - 1
+	sources []*sourceRef              // sourceReference - 1
 	srcByFn map[string]int
 	scopes  map[int]*values.Scope // frame id → evaluated variables
 }
@@ -116,9 +116,19 @@ type varRef struct {
 	node  *node // a part of a document (the fault analysis)
 }
 
+// sourceRef is a disassembly source: its text is made when the client
+// asks for it (a stackTrace only names it).
 type sourceRef struct {
 	name    string
+	frame   coreparse.Frame
+	once    sync.Once
 	content string
+}
+
+// text is the source's content, made on first use.
+func (r *sourceRef) text(s *state) string {
+	r.once.Do(func() { r.content = s.disassemblyText(r.frame) })
+	return r.content
 }
 
 func (s *state) close() { s.sess.Close() }
@@ -489,11 +499,12 @@ func (s *state) sourceOf(f coreparse.Frame) *dap.Source {
 	ref, ok := s.srcByFn[key]
 	s.mu.Unlock()
 	if !ok {
-		content := s.disassemblyText(f)
 		s.mu.Lock()
-		s.sources = append(s.sources, sourceRef{name: key, content: content})
-		ref = len(s.sources)
-		s.srcByFn[key] = ref
+		if ref, ok = s.srcByFn[key]; !ok {
+			s.sources = append(s.sources, &sourceRef{name: key, frame: f})
+			ref = len(s.sources)
+			s.srcByFn[key] = ref
+		}
 		s.mu.Unlock()
 	}
 	name := key + " (disassembly)"

@@ -1,6 +1,7 @@
 package coroutines
 
 import (
+	"bytes"
 	"debug/elf"
 	"fmt"
 	"path/filepath"
@@ -69,7 +70,15 @@ func Absent(p *coreparse.Process, prof *Profile) (why string, absent bool) {
 	if len(unread) > 0 {
 		return "", false
 	}
-	// Calls without a PLT entry (-fno-plt): the undefined dynamic symbols.
+	// Calls without a PLT entry (-fno-plt): an imported name is in the
+	// module's dynamic string table (so is a defined one, found above).
+	var names [][]byte
+	for _, n := range append([]string{prof.EntryTrampoline}, prof.SwitchFunctions...) {
+		if n != "" {
+			names = append(names, []byte("\x00"+n+"\x00"))
+		}
+	}
+	suffixes := [][]byte{[]byte("jump_fcontext\x00"), []byte("make_fcontext\x00")}
 	for m := range seen {
 		if isCLibrary(m) || m.Path == "" {
 			continue
@@ -78,13 +87,16 @@ func Absent(p *coreparse.Process, prof *Profile) (why string, absent bool) {
 		if err != nil {
 			return "", false
 		}
-		imp, err := f.ImportedSymbols()
+		var strs []byte
+		if sec := f.Section(".dynstr"); sec != nil {
+			strs, err = sec.Data()
+		}
 		f.Close()
 		if err != nil {
 			return "", false
 		}
-		for _, s := range imp {
-			if anchor(s.Name) {
+		for _, n := range append(names, suffixes...) {
+			if bytes.Contains(strs, n) {
 				return "", false
 			}
 		}
