@@ -298,6 +298,11 @@ def main():
     finally:
         caches.close()
 
+    # One task's stack, step by step (Go benchmark on the 10,000-task core).
+    bench = subprocess.run(["go", "test", "-run", "^$", "-bench", "BenchmarkTaskUnwind", "-benchtime", "10000x", "-benchmem", "./analysis/coroutines/"],
+                           cwd=ROOT, capture_output=True, text=True).stdout
+    results["task_unwind"] = [l.split() for l in bench.splitlines() if l.startswith("BenchmarkTaskUnwind/")]
+
     # Rows of cores this run did not measure: from the previous run.
     measured = {r["core"] for r in results["rows"]}
     old_path = os.path.join(a.out, "results.json")
@@ -359,6 +364,17 @@ def write_markdown(res, path, quick):
         for p in res["profiles"]:
             top = "; ".join(f"{pct} {fn}" for pct, fn in p["top"])
             L.append(f"| {p['core']} | {p['mode']} | {p['ms']:.0f} | {top} |")
+        L.append("")
+    if res.get("task_unwind"):
+        L += ["## One task's stack", "",
+              "`go test -bench BenchmarkTaskUnwind ./analysis/coroutines/` on the 10,000-task core, over every switched-out task in turn,",
+              "one CPU, the caches warm as in a run (CFI rows memoized per FDE and pc, DWARF lookups per pc): reading the saved",
+              "context, unwinding it with CFI, naming its frames (inline chains, lines), and the three together.", "",
+              "| step | ns per task | frames per task | bytes allocated | allocations |", "|---|---|---|---|---|"]
+        for f in res["task_unwind"]:
+            name = f[0].split("/", 1)[1].rsplit("-", 1)[0]
+            vals = dict(zip(f[3::2], f[2::2]))
+            L.append(f"| {name} | {vals.get('ns/op', '')} | {vals.get('frames/task', '')} | {vals.get('B/op', '')} | {vals.get('allocs/op', '')} |")
         L.append("")
     L += ["## Scaling", "", "![time against core size and DWARF size](scaling.png)", "",
           "| tool | category | heap 512 MiB → 4 GiB (DWARF 100 MiB) | DWARF 10 → 100 MiB (heap 512 MiB) |", "|---|---|---|---|"]
