@@ -376,7 +376,10 @@ def write_markdown(res, path, quick):
             vals = dict(zip(f[3::2], f[2::2]))
             L.append(f"| {name} | {vals.get('ns/op', '')} | {vals.get('frames/task', '')} | {vals.get('B/op', '')} | {vals.get('allocs/op', '')} |")
         L.append("")
-    L += ["## Scaling", "", "![time against core size and DWARF size](scaling.png)", "",
+    L += ["## Scaling", ""]
+    if any(r.get("from") and r.get("heap_mb") for r in rows):
+        L += ["The scale cores were not measured in this run: the figures below are the earlier run's (see above).", ""]
+    L += ["![time against core size and DWARF size](scaling.png)", "",
           "| tool | category | heap 512 MiB → 4 GiB (DWARF 100 MiB) | DWARF 10 → 100 MiB (heap 512 MiB) |", "|---|---|---|---|"]
     for cat in ("first answer", "everything", "DAP"):
         for tool in dict.fromkeys(r["tool"] for r in rows if r["category"] == cat):
