@@ -154,7 +154,8 @@ type Unwinder struct {
 	MaxFrames int // default 512
 
 	// Rules, when set, remembers the CFA and register rules established
-	// at each pc, shared by the unwinders of one process: thousands of
+	// at each pc, and whether the code at a pc is the signal trampoline,
+	// shared by the unwinders of one process (of one Mem): thousands of
 	// task stacks return through the same few dozen addresses.
 	Rules *RuleCache
 
@@ -221,6 +222,9 @@ func (u *Unwinder) UnwindStop(start Regs) (frames []Frame, reason StopReason, er
 		max = DefaultMaxFrames
 	}
 	cur := Frame{PC: start.V[RIP], Exact: true, Regs: start, Kind: KindInitial}
+	// Most stacks are a few frames deep: room for them without regrowing
+	// (a Frame is a few hundred bytes).
+	frames = make([]Frame, 0, min(max, 8))
 	seen := map[frameID]bool{}
 	for {
 		k := len(frames)
@@ -287,7 +291,7 @@ func (u *Unwinder) analyze(cur *Frame) (Frame, StopReason, error) {
 	}
 	// 1. The kernel's signal trampoline, recognised by its code (gdb's
 	// amd64_linux_sigtramp_p). Its caller is the interrupted context.
-	if tramp, ok := SigtrampStart(u.Mem, cur.PC); ok {
+	if tramp, ok := u.sigtrampStart(cur.PC); ok {
 		cur.Sigtramp = true
 		cur.funcKey = tramp
 		sp, ok := cur.Regs.Get(RSP)
@@ -334,9 +338,33 @@ func establish(fde *frame.FrameDescriptionEntry, pc uint64) (fc *frame.FrameCont
 	return fde.EstablishFrame(pc)
 }
 
-// RuleCache holds established frame contexts by FDE and pc. Safe for
-// concurrent use; a context is only read once established.
-type RuleCache struct{ m sync.Map }
+// RuleCache holds established frame contexts by FDE and pc, and which pcs
+// are in the signal trampoline. Safe for concurrent use; a context is only
+// read once established.
+type RuleCache struct {
+	m     sync.Map
+	tramp sync.Map // pc → trampResult
+}
+
+type trampResult struct {
+	start uint64
+	ok    bool
+}
+
+// sigtrampStart is SigtrampStart, remembered per pc in Rules (the code of
+// a core never changes).
+func (u *Unwinder) sigtrampStart(pc uint64) (uint64, bool) {
+	if u.Rules == nil {
+		return SigtrampStart(u.Mem, pc)
+	}
+	if v, ok := u.Rules.tramp.Load(pc); ok {
+		r := v.(trampResult)
+		return r.start, r.ok
+	}
+	start, ok := SigtrampStart(u.Mem, pc)
+	u.Rules.tramp.Store(pc, trampResult{start, ok})
+	return start, ok
+}
 
 type ruleKey struct {
 	fde *frame.FrameDescriptionEntry
