@@ -286,7 +286,11 @@ func (p *Process) Symbolize(raw []unwind.Frame) []Frame { return p.symbolize(raw
 func (p *Process) SymbolizePhysical(raw []unwind.Frame) []Frame { return p.symbolize(raw, false) }
 
 func (p *Process) symbolize(raw []unwind.Frame, tails bool) []Frame {
-	var out []Frame
+	if len(raw) == 0 {
+		return nil
+	}
+	// Room for an inline frame per physical one before regrowing.
+	out := make([]Frame, 0, 2*len(raw))
 	recovered := false
 	for i := range raw {
 		rf := &raw[i]
