@@ -181,6 +181,35 @@ type Unwinder struct {
 
 type frameID struct{ cfa, fn uint64 }
 
+// frameIDs is a set of frame ids: a few in a slice (most stacks), a map
+// past them.
+type frameIDs struct {
+	few  [16]frameID
+	n    int
+	many map[frameID]bool
+}
+
+func (s *frameIDs) has(id frameID) bool {
+	for _, x := range s.few[:s.n] {
+		if x == id {
+			return true
+		}
+	}
+	return s.many[id]
+}
+
+func (s *frameIDs) add(id frameID) {
+	if s.n < len(s.few) {
+		s.few[s.n] = id
+		s.n++
+		return
+	}
+	if s.many == nil {
+		s.many = map[frameID]bool{}
+	}
+	s.many[id] = true
+}
+
 // Unwind returns the physical frames of the stack whose innermost
 // registers are start, innermost first. It stops where gdb stops (see
 // StopReason). The error is nil for a normal end (StopOutermost,
@@ -225,7 +254,7 @@ func (u *Unwinder) UnwindStop(start Regs) (frames []Frame, reason StopReason, er
 	// Most stacks are a few frames deep: room for them without regrowing
 	// (a Frame is a few hundred bytes).
 	frames = make([]Frame, 0, min(max, 8))
-	seen := map[frameID]bool{}
+	var seen frameIDs
 	for {
 		k := len(frames)
 		next, r, e := u.analyze(&cur)
@@ -234,11 +263,11 @@ func (u *Unwinder) UnwindStop(start Regs) (frames []Frame, reason StopReason, er
 		// frame and drops a frame whose id it has already seen.
 		if cur.CFA != 0 {
 			id := frameID{cur.CFA, cur.funcKey}
-			if k > 0 && seen[id] {
+			if k > 0 && seen.has(id) {
 				stop(StopSameID, nil)
 				return
 			}
-			seen[id] = true
+			seen.add(id)
 		}
 		frames = append(frames, cur)
 		var younger *Frame
