@@ -33,12 +33,21 @@ type Module struct {
 	FileBuildID     []byte // read from the local file
 	BuildIDMismatch bool   // both known and different: symbols would lie
 	IsExe           bool
+	// LinkName is the dynamic linker's name for it (link_map's l_name,
+	// which dladdr reports: "/lib/x86_64-linux-gnu/libc.so.6" where NT_FILE
+	// has the resolved "/usr/lib/…"); "" for the executable and when the
+	// link map does not list it.
+	LinkName string
 
 	Syms *symbols.Table // nil when no local file was found or it failed to load
 
 	cfiOnce sync.Once
 	cfi     frame.FrameDescriptionEntries
 	cfiErr  error
+
+	dynOnce sync.Once
+	dyn     *dynTable
+	bssEnd  uint64 // end of the highest PT_LOAD's memory, page-rounded
 }
 
 // BuildID returns the build-id as lower-case hex, preferring the core's copy.
@@ -390,6 +399,15 @@ func (p *Process) loadModules(o Options) {
 			continue // a mapped data file, not an ELF object
 		}
 		m := &Module{Name: obj.path, Start: obj.start, End: obj.end, Bias: img.bias, CoreBuildID: img.buildID}
+		// The last segment's .bss beyond its file pages is an anonymous
+		// mapping after the file's: it is still the module's.
+		for _, ph := range img.phdrs {
+			if elf.ProgType(ph.Type) == elf.PT_LOAD {
+				if e := (img.bias + ph.Vaddr + ph.Memsz + pageMask) &^ pageMask; e > m.End && e-m.End < 1<<30 {
+					m.bssEnd = e
+				}
+			}
+		}
 		m.IsExe = (atEntry >= obj.start && atEntry < obj.end) || (atPhdr >= obj.start && atPhdr < obj.end)
 		p.Modules = append(p.Modules, m)
 		if m.IsExe {
@@ -398,6 +416,11 @@ func (p *Process) loadModules(o Options) {
 		}
 	}
 	sort.Slice(p.Modules, func(i, j int) bool { return p.Modules[i].Start < p.Modules[j].Start })
+	for i, m := range p.Modules {
+		if m.bssEnd > m.End && (i+1 == len(p.Modules) || m.bssEnd <= p.Modules[i+1].Start) {
+			m.End = m.bssEnd
+		}
+	}
 
 	// Cross-check the biases with the dynamic linker's own list.
 	if p.exeImage != nil {
@@ -415,9 +438,13 @@ func (p *Process) loadModules(o Options) {
 			// link_map names a library as the dynamic linker opened it
 			// (libstdc++.so.6), the mappings by the file behind the link
 			// (libstdc++.so.6.0.30): a name that matches no mapping is
-			// matched by its load bias.
+			// matched by its load bias, and the module keeps the linker's
+			// name.
 			if m := p.linkMapModule(lm); m != nil {
 				p.loadOrder = append(p.loadOrder, m)
+				if m.LinkName == "" && !m.IsExe {
+					m.LinkName = lm.name
+				}
 			}
 			for _, m := range p.Modules {
 				if (m.Name == lm.name || filepath.Base(m.Name) == filepath.Base(lm.name)) && m.Bias != lm.addr {

@@ -78,6 +78,40 @@ func mustContain(t *testing.T, what, out string, wants ...string) {
 
 func field(sc *fixture.Scenario, k string) string { return fmt.Sprint(sc.Expected[k]) }
 
+// logLines counts the lines of a scenario's ceph-dse logs.
+func logLines(t *testing.T, dir string) int {
+	t.Helper()
+	files, _ := filepath.Glob(filepath.Join(dir, "*.log*"))
+	n := 0
+	for _, f := range files {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		n += strings.Count(string(b), "\n")
+	}
+	return n
+}
+
+// srcLine is the line of fixtures/REL holding text, the first after the
+// line holding from.
+func srcLine(t *testing.T, rel, from, text string) int {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join(fixture.RepoRoot(), "fixtures", rel))
+	if err != nil {
+		t.Fatal(err)
+	}
+	seen := false
+	for i, l := range strings.Split(string(b), "\n") {
+		seen = seen || strings.Contains(l, from)
+		if seen && strings.Contains(l, text) {
+			return i + 1
+		}
+	}
+	t.Fatalf("fixtures/%s has no %q after %q", rel, text, from)
+	return 0
+}
+
 func TestAnalyze(t *testing.T) {
 	sc := fixture.Get(t).Scenario(t, fixture.FieldCrash)
 	out := gdb(t, sc, nil, "dse logs "+sc.Dir, "echo ==analyze==\\n", "dse analyze --evidence")
@@ -93,7 +127,7 @@ func TestAnalyze(t *testing.T) {
 		"List walk: dm_hash_node_t::objs (boost::intrusive::list of dm_obj_t, hook at +0x130)",
 		"the list's size_ is -1 (underflowed)",
 		"task 15 (Processer 6, block): register %rbx holds "+node,
-		"Logs: 16 lines from 3 files",
+		fmt.Sprintf("Logs: %d lines from 3 files", logLines(t, sc.Dir)),
 		"Caught signal (Segmentation fault)",
 		"[reraised-by-handler]",
 	)
@@ -133,7 +167,7 @@ func TestTasks(t *testing.T) {
 	if rows := regexp.MustCompile(`(?m)^[ *] (\d+)\s+block\s+6\s`).FindAllStringSubmatch(f, -1); len(rows) != 1 || rows[0][1] != "15" {
 		t.Errorf("dse tasks --state block --processer 6:\n%s", f)
 	}
-	mustContain(t, "filtered", f, "(1 shown)", "release_wait at ceph-dse.cc:136")
+	mustContain(t, "filtered", f, "(1 shown)", fmt.Sprintf("release_wait at ceph-dse.cc:%d", srcLine(t, "ceph-dse.cc", "void release_wait(", "never.Wait();")))
 }
 
 // taskFrames is a gdb Python snippet that prints the selected thread's

@@ -18,6 +18,8 @@ type Analysis struct {
 	Logs       *AnalysisLogs   `json:"logs,omitempty"`
 	Dmesg      *AnalysisDmesg  `json:"dmesg,omitempty"`
 	Assertion  *AnalysisAssert `json:"assertion,omitempty"`
+	Nested     *AnalysisNested `json:"nested,omitempty"`
+	Handling   []AnalysisHndl  `json:"handling"`
 	Memory     *AnalysisMemory `json:"memory,omitempty"` // the heap and the holders (BuildInspect: MemoryDoc)
 	Verdict    string          `json:"verdict"`
 	Confidence string          `json:"confidence"`
@@ -48,6 +50,29 @@ type AnalysisFault struct {
 	Origin      []AnalysisStep `json:"origin"`
 	Skipped     int            `json:"instrumentation_skipped"`
 	Listing     string         `json:"listing,omitempty"`
+}
+
+// AnalysisNested is a second fault inside the handler.
+type AnalysisNested struct {
+	Signal      string   `json:"signal"` // the core's record, in words
+	PC          string   `json:"pc"`
+	Frames      []string `json:"frames"` // from the second fault down to the signal trampoline: "function (module)"
+	ReadsWildPC bool     `json:"reads_wild_pc"`
+	Description string   `json:"description"`
+}
+
+// AnalysisHndl is another thread caught handling a signal of its own.
+type AnalysisHndl struct {
+	LWP       int    `json:"lwp"`
+	Name      string `json:"name,omitempty"`
+	Signal    string `json:"signal,omitempty"`    // its signal frame's signal, in words
+	Exception string `json:"exception,omitempty"` // its sigcontext's exception, in words
+	PC        string `json:"pc"`
+	Function  string `json:"function"`
+	InHandler bool   `json:"in_handler"`
+	AtFault   string `json:"at_fault,omitempty"`
+	Role      string `json:"role"` // first-fault, spinning
+	Text      string `json:"text"`
 }
 
 // AnalysisObj is a typed object.
@@ -159,6 +184,23 @@ func AnalysisDoc(a *fault.Analysis) *Analysis {
 	}
 	if x := a.Assertion; x != nil {
 		d.Assertion = &AnalysisAssert{Text: x.Text, Function: x.Function, File: x.File, Line: x.Line, Address: Hex(x.Address)}
+	}
+	if n := a.Nested; n != nil {
+		d.Nested = &AnalysisNested{Signal: n.Signal.String(), PC: Hex(n.PC), Frames: []string{}, ReadsWildPC: n.ReadsWildPC, Description: n.Description}
+		for _, f := range n.Frames {
+			d.Nested.Frames = append(d.Nested.Frames, fmt.Sprintf("%s (%s)", f.Function, f.Module))
+		}
+	}
+	d.Handling = []AnalysisHndl{}
+	for _, h := range a.Handling {
+		x := AnalysisHndl{LWP: h.Thread.LWP, Name: h.Thread.Name, PC: Hex(h.PC), Function: h.Function, InHandler: h.InHandler, AtFault: h.AtFault, Role: h.Role, Text: h.Text}
+		if h.Signal != nil {
+			x.Signal = h.Signal.String()
+		}
+		if h.Exception != nil {
+			x.Exception = h.Exception.String()
+		}
+		d.Handling = append(d.Handling, x)
 	}
 	if x := a.Dmesg; x != nil {
 		d.Dmesg = &AnalysisDmesg{Line: x.Line, IPMatches: x.IPMatches, BaseOK: x.BaseOK, SameThread: x.SameThread, Notes: x.Notes}

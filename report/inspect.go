@@ -46,6 +46,31 @@ type Signal struct {
 	PID         int    `json:"sender_pid,omitempty"`
 	Source      string `json:"source"`
 	Text        string `json:"text"`
+	Sent        bool   `json:"sent"`              // no instruction caused it (kill, raise, pthread_kill, abort)
+	Derived     bool   `json:"derived,omitempty"` // from the sigcontext, not a siginfo
+}
+
+// Exception is the CPU exception a signal frame's sigcontext records.
+type Exception struct {
+	Trapno     uint64 `json:"trapno"`
+	Err        string `json:"err"`
+	CR2        string `json:"cr2"`
+	Name       string `json:"name"`
+	Access     string `json:"access,omitempty"` // page faults: read, write, instruction fetch
+	User       bool   `json:"user_mode,omitempty"`
+	Protection bool   `json:"protection,omitempty"` // the page was present
+	Text       string `json:"text"`
+}
+
+// WildPC is a faulting pc that is no code, and its caller when one is known.
+type WildPC struct {
+	PC         string `json:"pc"`
+	Why        string `json:"why"`
+	ReturnAddr string `json:"return_address,omitempty"`
+	Recovered  bool   `json:"recovered"`
+	Call       string `json:"call,omitempty"`
+	CallPC     string `json:"call_pc,omitempty"`
+	Note       string `json:"note,omitempty"`
 }
 
 // Fault is where the fatal signal really happened.
@@ -60,8 +85,19 @@ type Fault struct {
 	Module    string            `json:"module,omitempty"`
 	Registers map[string]string `json:"registers"`
 	SigFrame  string            `json:"signal_frame,omitempty"` // address of the kernel's ucontext
-	Window    []Instruction     `json:"window,omitempty"`       // instructions around the faulting one
-	Listing   string            `json:"listing,omitempty"`      // the window as text
+	// SigInfoValid: the signal frame's siginfo checked out against its
+	// sigcontext; else SigInfoNote says why not (and Signal is derived).
+	SigInfoValid bool       `json:"siginfo_valid"`
+	SigInfoNote  string     `json:"siginfo_note,omitempty"`
+	Exception    *Exception `json:"exception,omitempty"`
+	// HandlerSigno: the handler's own signal number, and how it was found.
+	HandlerSigno     int           `json:"handler_signo,omitempty"`
+	HandlerSignoFrom string        `json:"handler_signo_from,omitempty"`
+	Nested           *Signal       `json:"nested,omitempty"` // a second fault inside the handler: the core's record
+	NestedPC         string        `json:"nested_pc,omitempty"`
+	Wild             *WildPC       `json:"wild_pc,omitempty"`
+	Window           []Instruction `json:"window,omitempty"`  // instructions around the faulting one
+	Listing          string        `json:"listing,omitempty"` // the window as text
 }
 
 // ThreadBrief is one line of the thread list.
@@ -93,11 +129,20 @@ func SignalDoc(s *coreparse.Signal) *Signal {
 		return nil
 	}
 	d := &Signal{Signo: s.Signo, Name: s.Name, Description: s.Description, Code: s.Code, CodeName: s.CodeName,
-		PID: s.PID, Source: s.Source, Text: s.String()}
+		PID: s.PID, Source: s.Source, Text: s.String(), Sent: s.Sent, Derived: s.Derived}
 	if s.HasAddr {
 		d.Addr = Hex(s.Addr)
 	}
 	return d
+}
+
+// ExceptionDoc converts a model exception.
+func ExceptionDoc(e *coreparse.Exception) *Exception {
+	if e == nil {
+		return nil
+	}
+	return &Exception{Trapno: e.Trapno, Err: Hex(e.Err), CR2: Hex(e.CR2), Name: e.Name, Access: e.Access, User: e.User,
+		Protection: e.Protection, Text: e.String()}
 }
 
 // BuildInspect gathers the inspect document of a session: the process,
@@ -162,6 +207,25 @@ func FaultDoc(p *coreparse.Process) (*Fault, error) {
 	if fc.SigFrame != nil {
 		f.SigFrame = Hex(fc.SigFrame.UContext)
 		f.Registers["eflags"] = Hex(fc.SigFrame.Eflags)
+	}
+	if h := fc.Handler; h != nil {
+		f.SigInfoValid, f.HandlerSigno, f.HandlerSignoFrom = h.SigInfoValid, h.HandlerSigno, h.HandlerSignoFrom
+		if !h.SigInfoValid {
+			f.SigInfoNote = h.SigInfoNote
+		}
+	}
+	f.Exception = ExceptionDoc(fc.Exception)
+	if fc.Nested != nil {
+		f.Nested, f.NestedPC = SignalDoc(fc.Nested), Hex(fc.NestedPC)
+	}
+	if w := fc.Wild; w != nil {
+		f.Wild = &WildPC{PC: Hex(w.PC), Why: w.Why, Recovered: w.Recovered, Call: w.Call, Note: w.Note}
+		if w.ReturnAddr != 0 {
+			f.Wild.ReturnAddr = Hex(w.ReturnAddr)
+		}
+		if w.Recovered {
+			f.Wild.CallPC = Hex(w.CallPC)
+		}
 	}
 	fr := p.Symbolize([]unwind.Frame{{PC: fc.PC, Exact: true}})
 	if len(fr) > 0 {

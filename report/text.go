@@ -304,6 +304,15 @@ func WriteAnalysis(w io.Writer, doc *Inspect, o AnalysisText) {
 			fmt.Fprintf(w, "  %s\n", n)
 		}
 	}
+	if n := a.Nested; n != nil {
+		fmt.Fprintf(w, "\nSecond fault (inside the handler): %s at %s\n  %s\n", n.Signal, n.PC, n.Description)
+		for _, f := range n.Frames {
+			fmt.Fprintf(w, "    %s\n", f)
+		}
+	}
+	for _, h := range a.Handling {
+		fmt.Fprintf(w, "Handling a signal: LWP %d (%s): %s\n", h.LWP, h.Role, h.Text)
+	}
 	if x := a.Assertion; x != nil {
 		fmt.Fprintf(w, "\nAssertion: %s (%s:%d, read at %s)\n", x.Text, x.File, x.Line, x.Address)
 	}
@@ -345,9 +354,29 @@ func WriteInspect(w io.Writer, doc *Inspect) {
 		if f.Module != "" {
 			loc += " in " + f.Module
 		}
+		if f.SigInfoNote != "" {
+			fmt.Fprintf(w, "               (%s)\n", f.SigInfoNote)
+		}
+		if f.Exception != nil {
+			fmt.Fprintf(w, "  exception: %s\n", f.Exception.Text)
+		}
+		if f.Nested != nil {
+			fmt.Fprintf(w, "Second fault:  %s [%s], pc %s, inside the handler\n", f.Nested.Text, f.Nested.Source, f.NestedPC)
+		}
 		fmt.Fprintf(w, "  thread LWP %d, pc %s: %s\n", f.LWP, f.PC, loc)
+		if x := f.Wild; x != nil {
+			fmt.Fprintf(w, "  pc %s is %s: no instruction there", x.PC, x.Why)
+			if x.Recovered {
+				fmt.Fprintf(w, "; caller recovered from the return address %s at rsp (after `%s` at %s)", x.ReturnAddr, x.Call, x.CallPC)
+			}
+			fmt.Fprintln(w)
+		}
 		fmt.Fprintf(w, "  registers: %s\n", formatRegs(f.Registers))
-		if f.Listing != "" {
+		switch {
+		case f.Listing == "":
+		case f.Signal.Sent && f.Nested == nil:
+			fmt.Fprintf(w, "\nInterrupted at (=>; the signal was sent, this instruction did not fault), AT&T:\n%s", f.Listing)
+		default:
 			fmt.Fprintf(w, "\nFaulting instruction (=>), AT&T:\n%s", f.Listing)
 		}
 	}

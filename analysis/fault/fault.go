@@ -79,7 +79,8 @@ type Fault struct {
 	Kind        string // "null", "poison", "non-canonical", "unmapped", "protection", "guard-page", "" when not a memory fault
 	Description string
 	Origin      []OriginStep
-	Skipped     int // instrumentation instructions stepped over while tracing (gcov counters)
+	Skipped     int    // instrumentation instructions stepped over while tracing (gcov counters)
+	Raiser      string // a sent signal the thread raised itself: "abort", "raise", …
 	Window      *disasm.Listing
 }
 
@@ -93,6 +94,8 @@ type Analysis struct {
 	Logs       *LogReport
 	Dmesg      *DmesgCheck
 	Assertion  *Assertion
+	Nested     *Nested    // a second fault inside the handler
+	Handling   []Handling // other threads handling signals of their own
 	Verdict    string
 	Confidence string
 	Evidence   []Evidence
@@ -144,6 +147,7 @@ func Analyze(p *coreparse.Process, rt *coroutines.Runtime, o Options) *Analysis 
 		return a
 	}
 	a.Fault = a.analyzeFault(fc)
+	a.signalFacts(fc)
 	if a.Fault.Kind != "" {
 		a.findObjects()
 	}
@@ -176,6 +180,14 @@ func (a *Analysis) analyzeFault(fc *coreparse.FaultContext) *Fault {
 	p := a.p
 	f := &Fault{Context: fc}
 	f.Frames = p.Symbolize([]unwind.Frame{{PC: fc.PC, Exact: true}})
+	if fc.Real != nil && fc.Real.Sent && fc.Nested == nil {
+		a.sentFault(f)
+		return f
+	}
+	if fc.Wild != nil {
+		a.wildFault(f)
+		return f
+	}
 	code := make([]byte, 16)
 	n, _ := p.Core.ReadAt(code, fc.PC)
 	if n == 0 {

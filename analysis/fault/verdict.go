@@ -35,6 +35,7 @@ func (a *Analysis) conclude() {
 		a.evidence("reraised-by-handler", "fault", "the core's signal record is %s (the handler's re-raise); the real fault, %s, is in the kernel's signal frame at %#x",
 			fc.Core.String(), fc.Real.String(), fc.SigFrame.UContext)
 	}
+	para = a.concludeSignal(fc, para)
 	in := f.Instruction
 	switch f.Kind {
 	case "null":
@@ -162,7 +163,7 @@ func (a *Analysis) conclude() {
 		n = 2
 	}
 	for _, r := range a.Rules {
-		if r != "reraised-by-handler" && r != "instrumentation" && r != "container-of" {
+		if r != "reraised-by-handler" && r != "instrumentation" && r != "container-of" && r != "no-siginfo" && r != "sigcontext" && r != "handler-signal" {
 			n++
 		}
 	}

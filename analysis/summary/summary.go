@@ -12,6 +12,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/dsecore/dsecore/analysis/cephcrash"
 	"github.com/dsecore/dsecore/analysis/signature"
 	"github.com/dsecore/dsecore/coreparse"
 	"github.com/dsecore/dsecore/report/frame"
@@ -20,7 +21,7 @@ import (
 
 // SchemaVersion changes when Core's meaning changes: cached results of
 // another version are not reused.
-const SchemaVersion = 1
+const SchemaVersion = 2
 
 // Core is the summary of one core.
 type Core struct {
@@ -50,8 +51,12 @@ type Core struct {
 	Confidence string   `json:"confidence,omitempty"`
 	// VerdictRule is the rule that concluded ("verdict-concurrent-release"):
 	// the kind of verdict, without this core's addresses.
-	VerdictRule string  `json:"verdict_rule,omitempty"`
-	Assertion   *Assert `json:"assertion,omitempty"`
+	VerdictRule string   `json:"verdict_rule,omitempty"`
+	Evidence    []string `json:"evidence,omitempty"` // "[rule] text"
+	Assertion   *Assert  `json:"assertion,omitempty"`
+	// Ceph is what Ceph's own crash report of the core says (its fields
+	// read from the core), for --format ceph-crash.
+	Ceph *cephcrash.Report `json:"ceph,omitempty"`
 
 	Build     map[string]string    `json:"build,omitempty"` // executable and libdcache.so: build-id
 	Missing   []string             `json:"missing,omitempty"`
@@ -75,6 +80,9 @@ type Assert struct {
 type Options struct {
 	Frames int // signature frames; default signature.DefaultFrames
 	Top    int // top frames kept; default 5
+	// CephCrashDirs are Ceph crash directories searched for the daemon's
+	// own report of each core's crash.
+	CephCrashDirs []string
 }
 
 // Failed is the summary of a core that could not be opened.
@@ -182,6 +190,11 @@ func Summarize(s *session.Session, c Core, o Options) (out Core) {
 			out.VerdictRule = r
 		}
 	}
+	for _, e := range a.Evidence {
+		out.Evidence = append(out.Evidence, "["+e.Rule+"] "+e.Text)
+	}
+	out.Ceph = cephcrash.Collect(p, cephcrash.Options{CrashDirs: o.CephCrashDirs})
+	out.Warnings = append(out.Warnings, out.Ceph.Warnings...)
 	if a.Assertion != nil {
 		out.Assertion = &Assert{Text: a.Assertion.Text, Function: a.Assertion.Function, File: a.Assertion.File, Line: a.Assertion.Line}
 	}

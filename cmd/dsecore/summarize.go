@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
@@ -42,7 +43,7 @@ are reported, never fatal. Results are cached per core in --cache-dir.`,
 		Example: `  dsecore summarize /var/lib/systemd/coredump --since 2026-11-01
   dsecore summarize nodes/ --solib-search-path /opt/ceph-dse/lib --format html --out report.html
   dsecore summarize 'cores/*/core*' --format json --baseline last-week.json
-  dsecore summarize cores/ --format ceph-crash --out /var/lib/ceph/crash/posted`,
+  dsecore summarize cores/ --format ceph-crash --out /var/lib/ceph/crash --ceph-crash-dir /var/lib/ceph/crash`,
 		Args: cobra.MinimumNArgs(1),
 		RunE: runSummarize,
 	}
@@ -53,7 +54,8 @@ are reported, never fatal. Results are cached per core in --cache-dir.`,
 	f.String("profile", session.DefaultCoroutineProfile, "coroutine runtime profile: a built-in name ("+strings.Join(coroutines.BuiltinNames(), ", ")+") or a YAML file")
 	f.String("analysis-profile", session.DefaultAnalysisProfile, "fault-analysis profile: "+session.DefaultAnalysisProfile+" (built in) or a YAML file")
 	f.String("format", "table", "table, json, markdown, html or ceph-crash")
-	f.String("out", "", "write the report to this file (ceph-crash: a directory, one <crash_id>/meta per core)")
+	f.String("out", "", "write the report to this file (ceph-crash: a Ceph crash directory, one <crash_id>/{meta,done} per core, which ceph-crash posts)")
+	f.StringSlice("ceph-crash-dir", nil, "Ceph crash directory (repeatable; e.g. /var/lib/ceph/crash) holding the daemons' own reports: the host fields (utsname_*, os_*) of the report of the same crash are taken from it, and its stack_sig compared")
 	f.Int("jobs", runtime.NumCPU(), "cores summarized in parallel")
 	f.String("cache-dir", session.DefaultCacheDir(), "decompressed cores, debuginfod downloads, libraries' inflated DWARF and symbol indexes, and per-core results")
 	f.Bool("no-cache", false, "summarize every core again instead of reusing cached results")
@@ -135,13 +137,13 @@ func runSummarize(cmd *cobra.Command, args []string) error {
 	shared := session.NewShared(base)
 	defer shared.Close()
 	base.Shared = shared
-	opts := summary.Options{Frames: config.GetInt("frames")}
+	opts := summary.Options{Frames: config.GetInt("frames"), CephCrashDirs: config.GetStringSlice("ceph-crash-dir")}
 	o := base.WithDefaults()
 	// The profile by its content, not its name: an edited profile file
 	// reads the cores again.
 	profYAML, _ := prof.YAML("", nil)
-	optKey := fmt.Sprintf("v%d|%v|%s|%v|%s|%x|%s|%d", summary.SchemaVersion, o.SolibSearchPath, o.Sysroot, o.DebugFileDirs,
-		o.CoroutineProfile, sha256.Sum256(profYAML), o.AnalysisProfile, opts.Frames)
+	optKey := fmt.Sprintf("v%d|%v|%s|%v|%s|%x|%s|%d|%v", summary.SchemaVersion, o.SolibSearchPath, o.Sysroot, o.DebugFileDirs,
+		o.CoroutineProfile, sha256.Sum256(profYAML), o.AnalysisProfile, opts.Frames, opts.CephCrashDirs)
 	useCache := !config.GetBool("no-cache") && cacheDir != ""
 
 	cores := make([]summary.Core, len(inputs))
@@ -248,29 +250,41 @@ func writeSummary(cmd *cobra.Command, doc *report.Summary, format string) error 
 	return nil
 }
 
-// writeCephCrash writes one meta per summarized core: into DIR/<crash_id>/meta
-// (the layout of /var/lib/ceph/crash), or as a JSON array.
+// writeCephCrash writes one report per summarized core into DIR as Ceph's
+// handler does (<crash_id>/meta, then <crash_id>/done: ceph-crash posts an
+// entry once done exists), or, without a directory, a JSON array.
 func writeCephCrash(stdout io.Writer, doc *report.Summary, dir string) error {
-	var metas []map[string]any
+	var metas [][]byte
+	var ids []string
 	for _, c := range doc.Cores {
 		if c.Error != "" {
 			continue
 		}
-		metas = append(metas, report.CephCrashMeta(c, ""))
+		metas = append(metas, report.CephCrashMeta(c))
+		ids = append(ids, report.CephCrashID(c))
 	}
 	if dir == "" {
-		if metas == nil {
-			metas = []map[string]any{}
+		var b bytes.Buffer
+		b.WriteString("[")
+		for i, m := range metas {
+			if i > 0 {
+				b.WriteString(",")
+			}
+			b.Write(bytes.TrimSuffix(m, []byte("\n")))
 		}
-		return writeJSON(stdout, metas)
+		b.WriteString("]\n")
+		_, err := stdout.Write(b.Bytes())
+		return err
 	}
-	for _, m := range metas {
-		d := filepath.Join(dir, m["crash_id"].(string))
+	for i, m := range metas {
+		d := filepath.Join(dir, ids[i])
 		if err := os.MkdirAll(d, 0o755); err != nil {
 			return err
 		}
-		b, _ := json.MarshalIndent(m, "", "    ")
-		if err := os.WriteFile(filepath.Join(d, "meta"), append(b, '\n'), 0o644); err != nil {
+		if err := os.WriteFile(filepath.Join(d, "meta"), m, 0o644); err != nil {
+			return err
+		}
+		if err := os.WriteFile(filepath.Join(d, "done"), nil, 0o444); err != nil && !os.IsExist(err) && !os.IsPermission(err) {
 			return err
 		}
 	}

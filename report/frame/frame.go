@@ -21,9 +21,12 @@ type Frame struct {
 	Sigtramp bool   `json:"sigtramp"`
 	Tailcall bool   `json:"tailcall,omitempty"` // tail-called the frame above: no stack frame of its own
 	Boundary bool   `json:"boundary,omitempty"` // the seam between a running coroutine's frames and its scheduler's
-	File     string `json:"file,omitempty"`
-	Line     int    `json:"line,omitempty"`
-	Module   string `json:"module,omitempty"`
+	// Recovered: the caller of a wild pc, found from the return address at
+	// rsp after checking that it follows a call instruction.
+	Recovered bool   `json:"recovered,omitempty"`
+	File      string `json:"file,omitempty"`
+	Line      int    `json:"line,omitempty"`
+	Module    string `json:"module,omitempty"`
 	// Offset is the pc in the module's file ("0x…", pc − bias) for a frame
 	// without a function name: all there is to name it by.
 	Offset string `json:"offset,omitempty"`
@@ -32,7 +35,7 @@ type Frame struct {
 // Of converts a model frame.
 func Of(f coreparse.Frame) Frame {
 	d := Frame{PC: fmt.Sprintf("%#x", f.PC), Function: f.Function, Inline: f.Inline, Sigtramp: f.Sigtramp, Tailcall: f.Tailcall,
-		Boundary: f.Boundary, File: f.File, Line: f.Line, Module: f.Module}
+		Boundary: f.Boundary, Recovered: f.Recovered, File: f.File, Line: f.Line, Module: f.Module}
 	if (f.Function == "" || f.Function == "??") && f.Mod != nil && f.PC >= f.Mod.Bias {
 		d.Offset = fmt.Sprintf("%#x", f.PC-f.Mod.Bias)
 	}
