@@ -9,8 +9,8 @@ import subprocess
 import time
 
 
-def session(argv, launch_cmd, args, timeout=120):
-    p = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+def session(argv, launch_cmd, args, timeout=120, env=None):
+    p = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, env=env)
     seq = [0]
 
     def send(cmd, arguments=None):
@@ -73,11 +73,13 @@ def session(argv, launch_cmd, args, timeout=120):
     return elapsed, cpu, rss, frames
 
 
-def measure(argv, launch_cmd, args, runs):
-    """Median time to the first stackTrace, max peak RSS, over runs sessions."""
+def measure(argv, launch_cmd, args, runs, env=None):
+    """Median time to the first stackTrace, max peak RSS, over runs sessions.
+    env: the adapter's environment, or a function giving it for each run
+    (a fresh cache directory: a cold run)."""
     ts, cs, rs = [], [], []
     for _ in range(runs):
-        t, c, r, _frames = session(argv, launch_cmd, args)
+        t, c, r, _frames = session(argv, launch_cmd, args, env=env() if callable(env) else env)
         ts.append(t)
         cs.append(c)
         rs.append(r)

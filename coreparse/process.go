@@ -62,8 +62,11 @@ type Process struct {
 	exeImage  *elfImage
 	loadOrder []*Module // the dynamic linker's order (link_map), the executable first
 	tls       tlsLayout
-	tailMemo  sync.Map         // [callee pc, exact, caller pc] → tailCalls' answer
-	rules     unwind.RuleCache // established CFI rules by FDE and pc, shared by every unwind
+	tailMemo  sync.Map // [callee pc, exact, caller pc] → tailCalls' answer
+	// symMemo: the frames a physical frame's pc expands to (symKey → []Frame
+	// without Raw): ten thousand task stacks share a few dozen pcs.
+	symMemo sync.Map
+	rules   unwind.RuleCache // established CFI rules by FDE and pc, shared by every unwind
 
 	faultOnce    sync.Once
 	fault        *FaultContext
@@ -286,7 +289,11 @@ func (p *Process) Symbolize(raw []unwind.Frame) []Frame { return p.symbolize(raw
 func (p *Process) SymbolizePhysical(raw []unwind.Frame) []Frame { return p.symbolize(raw, false) }
 
 func (p *Process) symbolize(raw []unwind.Frame, tails bool) []Frame {
-	var out []Frame
+	if len(raw) == 0 {
+		return nil
+	}
+	// Room for an inline frame per physical one before regrowing.
+	out := make([]Frame, 0, 2*len(raw))
 	recovered := false
 	for i := range raw {
 		rf := &raw[i]
@@ -323,7 +330,32 @@ func (p *Process) symbolize(raw []unwind.Frame, tails bool) []Frame {
 
 // appendSymbolized appends one physical (or tail-call) frame as its inline
 // chain, innermost first.
+type symKey struct {
+	pc               uint64
+	exact, tail, sig bool
+}
+
 func (p *Process) appendSymbolized(out []Frame, rf *unwind.Frame, pc uint64, exact, tail bool) []Frame {
+	k := symKey{pc, exact, tail, rf.Sigtramp}
+	if v, ok := p.symMemo.Load(k); ok {
+		for _, f := range v.([]Frame) {
+			f.Raw = rf
+			out = append(out, f)
+		}
+		return out
+	}
+	n := len(out)
+	out = p.appendSymbolizedUncached(out, rf, pc, exact, tail)
+	memo := make([]Frame, len(out)-n)
+	copy(memo, out[n:])
+	for i := range memo {
+		memo[i].Raw = nil
+	}
+	p.symMemo.Store(k, memo)
+	return out
+}
+
+func (p *Process) appendSymbolizedUncached(out []Frame, rf *unwind.Frame, pc uint64, exact, tail bool) []Frame {
 	{
 		lookup := pc
 		if !exact && lookup > 0 && !(rf.Sigtramp && !tail) {

@@ -92,7 +92,10 @@ type Coroutines struct {
 	Spec *ProfileSpec `json:"profile_spec"`
 	// NoTasks says in one line why a core whose code switches contexts shows
 	// no task.
-	NoTasks    string      `json:"no_tasks,omitempty"`
+	NoTasks string `json:"no_tasks,omitempty"`
+	// NoRuntime says why discovery did not run: no module defines or
+	// calls a context switch routine (coroutines.Absent).
+	NoRuntime  string      `json:"no_runtime,omitempty"`
 	TaskCount  int64       `json:"task_count"` // the scheduler's count, -1 when unknown
 	Processers []Processer `json:"processers"`
 	Warnings   []string    `json:"warnings,omitempty"`
@@ -136,7 +139,7 @@ func TaskDoc(rt *coroutines.Runtime, t *coroutines.Task, withFrames bool) Task {
 
 // CoroutinesDoc summarizes the runtime.
 func CoroutinesDoc(rt *coroutines.Runtime) *Coroutines {
-	d := &Coroutines{Profile: rt.Profile, ProfileSource: rt.ProfileSource, Spec: ProfileSpecDoc(rt.Spec()), NoTasks: rt.NoTasks,
+	d := &Coroutines{Profile: rt.Profile, ProfileSource: rt.ProfileSource, Spec: ProfileSpecDoc(rt.Spec()), NoTasks: rt.NoTasks, NoRuntime: rt.Absent,
 		TaskCount: rt.TaskCount, Warnings: rt.Warnings, Processers: []Processer{}}
 	if rt.Resolution != nil {
 		d.ProfileLines = rt.Resolution.Lines()

@@ -5,6 +5,7 @@ import (
 	"io"
 	"path/filepath"
 	"sort"
+	"strconv"
 	"strings"
 
 	"github.com/dsecore/dsecore/report/frame"
@@ -15,9 +16,29 @@ import (
 // `dsecore render`).
 
 // WriteFrames writes a stack, one numbered line per frame (frame.Line).
-func WriteFrames(w io.Writer, fs []Frame) {
+func WriteFrames(w io.Writer, fs []Frame) { writeFrames(w, fs, nil) }
+
+// writeFrames is WriteFrames, each distinct frame's text made once when
+// memo is given (ten thousand task stacks share a few dozen frames).
+func writeFrames(w io.Writer, fs []Frame, memo map[Frame]string) {
+	var num [8]byte
 	for n, f := range fs {
-		fmt.Fprintf(w, "#%-3d %s\n", n, f.Text(frame.Line))
+		text, ok := memo[f]
+		if !ok {
+			text = f.Text(frame.Line)
+			if memo != nil {
+				memo[f] = text
+			}
+		}
+		// "#%-3d %s\n"
+		b := strconv.AppendInt(append(num[:0], '#'), int64(n), 10)
+		for len(b) < 4 {
+			b = append(b, ' ')
+		}
+		io.WriteString(w, string(b))
+		io.WriteString(w, " ")
+		io.WriteString(w, text)
+		io.WriteString(w, "\n")
 	}
 }
 
@@ -38,6 +59,7 @@ func WriteThreads(w io.Writer, threads []Thread) {
 // WriteTaskStacks writes tasks' backtraces (sep: a blank line before the
 // first, after threads).
 func WriteTaskStacks(w io.Writer, tasks []Task, sep bool) {
+	memo := map[Frame]string{}
 	for i, t := range tasks {
 		if i > 0 || sep {
 			fmt.Fprintln(w)
@@ -51,7 +73,7 @@ func WriteTaskStacks(w io.Writer, tasks []Task, sep bool) {
 			fmt.Fprintf(w, ", created in %s (%s:%d)", t.Func, t.File, t.Line)
 		}
 		fmt.Fprintln(w, ":")
-		WriteFrames(w, t.Frames)
+		writeFrames(w, t.Frames, memo)
 		if len(t.Frames) == 0 {
 			fmt.Fprintln(w, "     (no stack: the task has not started or is done)")
 		}
@@ -137,6 +159,9 @@ func ProfileText(c *Coroutines) string {
 func WriteProfileUse(w io.Writer, c *Coroutines, indent string) {
 	if c.NoTasks != "" {
 		fmt.Fprintf(w, "%s%s\n", indent, c.NoTasks)
+	}
+	if c.NoRuntime != "" {
+		fmt.Fprintf(w, "%s%s\n", indent, c.NoRuntime)
 	}
 	if len(c.ProfileLines) > 0 {
 		fmt.Fprintf(w, "%s(the profile was adapted to this build; to say so in it: %s)\n", indent, strings.Join(c.ProfileLines, "; "))

@@ -493,7 +493,7 @@ func (s *conn) source(r *dap.SourceRequest) {
 	}
 	st.mu.Lock()
 	ok := ref >= 1 && ref <= len(st.sources)
-	var src sourceRef
+	var src *sourceRef
 	if ok {
 		src = st.sources[ref-1]
 	}
@@ -502,7 +502,7 @@ func (s *conn) source(r *dap.SourceRequest) {
 		s.sendError(r.Seq, r.Command, 4006, fmt.Sprintf("no source reference %d", ref))
 		return
 	}
-	s.send(&dap.SourceResponse{Response: response(&r.Request), Body: dap.SourceResponseBody{Content: src.content, MimeType: "text/x-asm"}})
+	s.send(&dap.SourceResponse{Response: response(&r.Request), Body: dap.SourceResponseBody{Content: src.text(st), MimeType: "text/x-asm"}})
 }
 
 func (s *conn) completions(r *dap.CompletionsRequest) {

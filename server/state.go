@@ -92,14 +92,17 @@ type state struct {
 	threadList  []dap.Thread // through threads()
 	threadsOnce sync.Once
 
-	output             func(category, text string) // to the client's console
+	output func(category, text string) // to the client's console
+	// counted reports a step over n items as progress events (a no-op
+	// when the client did not ask for them).
+	counted            func(id, title string, n int) *counter
 	rtWarned, anWarned bool
 
 	mu      sync.Mutex
 	stacks  map[int][]coreparse.Frame // by DAP thread id
 	frames  []frameRef                // frame id - 1
 	handles []varRef                  // variablesReference - 1
-	sources []sourceRef               // sourceReference - 1
+	sources []*sourceRef              // sourceReference - 1
 	srcByFn map[string]int
 	scopes  map[int]*values.Scope // frame id → evaluated variables
 }
@@ -116,9 +119,19 @@ type varRef struct {
 	node  *node // a part of a document (the fault analysis)
 }
 
+// sourceRef is a disassembly source: its text is made when the client
+// asks for it (a stackTrace only names it).
 type sourceRef struct {
 	name    string
+	frame   coreparse.Frame
+	once    sync.Once
 	content string
+}
+
+// text is the source's content, made on first use.
+func (r *sourceRef) text(s *state) string {
+	r.once.Do(func() { r.content = s.disassemblyText(r.frame) })
+	return r.content
 }
 
 func (s *state) close() { s.sess.Close() }
@@ -174,6 +187,51 @@ func (s *conn) progress(step string, done bool) {
 	}
 }
 
+// counter is a step over n items reported as progressStart, a
+// progressUpdate at every tenth done, progressEnd. Its methods are safe
+// for concurrent use; updates go out in order.
+type counter struct {
+	c       *conn
+	id      string
+	mu      sync.Mutex
+	n, done int
+	sent    int // percent last reported
+}
+
+// counted starts a counted step (nil, a no-op, when the client takes no
+// progress events or there is nothing to count).
+func (s *conn) counted(id, title string, n int) *counter {
+	if !s.clientProgress || n == 0 {
+		return nil
+	}
+	s.send(&dap.ProgressStartEvent{Event: s.event("progressStart"), Body: dap.ProgressStartEventBody{ProgressId: id, Title: title,
+		Message: fmt.Sprintf("0 of %d", n), Percentage: 0}})
+	return &counter{c: s, id: id, n: n}
+}
+
+// add counts one item done.
+func (k *counter) add() {
+	if k == nil {
+		return
+	}
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	k.done++
+	if pct := k.done * 100 / k.n; pct/10 > k.sent/10 && k.done < k.n {
+		k.sent = pct
+		k.c.send(&dap.ProgressUpdateEvent{Event: k.c.event("progressUpdate"), Body: dap.ProgressUpdateEventBody{ProgressId: k.id,
+			Message: fmt.Sprintf("%d of %d", k.done, k.n), Percentage: pct}})
+	}
+}
+
+// end ends the step.
+func (k *counter) end() {
+	if k == nil {
+		return
+	}
+	k.c.send(&dap.ProgressEndEvent{Event: k.c.event("progressEnd"), Body: dap.ProgressEndEventBody{ProgressId: k.id, Message: fmt.Sprintf("%d done", k.n)}})
+}
+
 func (s *conn) output(category, text string) {
 	s.send(&dap.OutputEvent{Event: s.event("output"), Body: dap.OutputEventBody{Category: category, Output: "dsecore: " + text + "\n"}})
 }
@@ -212,7 +270,7 @@ func (s *conn) launch(req *dap.Request, raw json.RawMessage) {
 		return
 	}
 	endLoad("done")
-	st := &state{args: a, sess: sess, output: s.output, p: sess.Process(), vr: sess.Values(), stacks: map[int][]coreparse.Frame{}, srcByFn: map[string]int{}, scopes: map[int]*values.Scope{}}
+	st := &state{args: a, sess: sess, output: s.output, counted: s.counted, p: sess.Process(), vr: sess.Values(), stacks: map[int][]coreparse.Frame{}, srcByFn: map[string]int{}, scopes: map[int]*values.Scope{}}
 	s.st = st
 	p := st.p
 
@@ -347,13 +405,19 @@ func (s *state) makeThreads() []dap.Thread {
 	// among the first frames of its stack: ten thousand stacks' tops,
 	// unwound on all CPUs.
 	wheres := make([]string, len(tasks))
+	var k *counter
+	if s.counted != nil {
+		k = s.counted("tasks", "Naming coroutine tasks", len(tasks))
+	}
 	par.Do(len(tasks), func(i int) {
 		t := tasks[i]
 		wheres[i] = t.Func
 		if f, ok := rt.TopFrameOf(t, 8); ok {
 			wheres[i] = f.Function
 		}
+		k.add()
 	})
+	k.end()
 	for i, t := range tasks {
 		where := wheres[i]
 		state := t.State
@@ -489,11 +553,12 @@ func (s *state) sourceOf(f coreparse.Frame) *dap.Source {
 	ref, ok := s.srcByFn[key]
 	s.mu.Unlock()
 	if !ok {
-		content := s.disassemblyText(f)
 		s.mu.Lock()
-		s.sources = append(s.sources, sourceRef{name: key, content: content})
-		ref = len(s.sources)
-		s.srcByFn[key] = ref
+		if ref, ok = s.srcByFn[key]; !ok {
+			s.sources = append(s.sources, &sourceRef{name: key, frame: f})
+			ref = len(s.sources)
+			s.srcByFn[key] = ref
+		}
 		s.mu.Unlock()
 	}
 	name := key + " (disassembly)"

@@ -290,9 +290,16 @@ func (s *Session) progress(step string, done bool) {
 // where it is, and the memory sweep when the profile cannot account for
 // every task (or FullScan). Processer threads are named after discovery.
 // It never returns nil; a core without the runtime has no tasks and says
-// why in its Warnings.
+// why in its Warnings, or, when no module defines or calls a context
+// switch routine (coroutines.Absent), in Absent without any discovery.
 func (s *Session) Runtime() *coroutines.Runtime {
 	s.rtOnce.Do(func() {
+		// A core without any context switch routine has no runtime: it
+		// pays for no type walk and no scan (the symbol names only).
+		if why, absent := coroutines.Absent(s.p, s.coProf); absent {
+			s.rt = coroutines.NoRuntime(s.p, s.coProf, why)
+			return
+		}
 		s.progress("coroutines", false)
 		defer s.progress("coroutines", true)
 		s.rt = coroutines.Discover(s.p, s.coProf, coroutines.Options{FullScan: s.o.FullScan, NoConfirm: s.o.NoConfirm})

@@ -2,6 +2,7 @@ package coroutines
 
 import (
 	"debug/elf"
+	"encoding/binary"
 	"fmt"
 	"sort"
 	"strings"
@@ -49,7 +50,10 @@ type Runtime struct {
 	Resolution *Resolution
 	// NoTasks says in one line why no task was found on a core whose code
 	// switches contexts ("" otherwise).
-	NoTasks    string
+	NoTasks string
+	// Absent, when set, says why discovery did not run: the core has no
+	// context switch routine (Absent, NoRuntime).
+	Absent     string
 	Schedulers []uint64
 	Processers []*Processer
 	Tasks      []*Task
@@ -674,6 +678,26 @@ func (rt *Runtime) nameThreads() {
 // SavedRegs reads a switched-out context at sp with the profile's layout.
 func SavedRegs(p *coreparse.Process, layout map[string]int, sp uint64) (unwind.Regs, error) {
 	var r unwind.Regs
+	// The saved registers in one read (ten thousand tasks: one segment
+	// lookup each, not one per register); register by register when the
+	// block cannot be read whole, for the error of the one that fails.
+	lo, hi := -1, -1
+	for name, off := range layout {
+		if name == "rsp" {
+			continue
+		}
+		if lo < 0 || off < lo {
+			lo = off
+		}
+		hi = max(hi, off+8)
+	}
+	var block [256]byte
+	whole := lo >= 0 && hi-lo <= len(block)
+	if whole {
+		if n, err := p.Core.ReadAt(block[:hi-lo], sp+uint64(lo)); err != nil || n != hi-lo {
+			whole = false
+		}
+	}
 	for name, off := range layout {
 		if name == "rsp" {
 			continue
@@ -682,9 +706,14 @@ func SavedRegs(p *coreparse.Process, layout map[string]int, sp uint64) (unwind.R
 		if n < 0 {
 			return r, fmt.Errorf("layout: unknown register %q", name)
 		}
-		v, err := p.Core.ReadUint64(sp + uint64(off))
-		if err != nil {
-			return r, err
+		var v uint64
+		if whole && off >= lo {
+			v = binary.LittleEndian.Uint64(block[off-lo:])
+		} else {
+			var err error
+			if v, err = p.Core.ReadUint64(sp + uint64(off)); err != nil {
+				return r, err
+			}
 		}
 		r.Set(n, v)
 	}

@@ -75,13 +75,22 @@ func (rt *Runtime) FirstFrame(t *Task, n int, match func(*coreparse.Frame) bool)
 		}
 		return coreparse.Frame{}, false
 	}
-	regs, err := SavedRegs(rt.p, rt.prof.Layout, t.SP)
-	if err != nil {
-		return coreparse.Frame{}, false
-	}
-	raw, _ := rt.p.UnwindN(regs, n)
-	if len(raw) > 0 {
-		raw[0].Exact = false
+	var raw []unwind.Frame
+	if v, ok := rt.raw.Load(t.SP); ok {
+		// The scan's check unwound this context already: its frames.
+		raw = v.(rawUnwind).frames
+		if len(raw) > n {
+			raw = raw[:n]
+		}
+	} else {
+		regs, err := SavedRegs(rt.p, rt.prof.Layout, t.SP)
+		if err != nil {
+			return coreparse.Frame{}, false
+		}
+		raw, _ = rt.p.UnwindN(regs, n)
+		if len(raw) > 0 {
+			raw[0].Exact = false
+		}
 	}
 	for i := range raw {
 		fs := rt.p.SymbolizePhysical(raw[i : i+1])

@@ -16,7 +16,12 @@ func newBtCmd() *cobra.Command {
 		Short: "Backtraces of the crashing thread, one thread, or all threads",
 		Long: `bt unwinds threads of the core with DWARF CFI (through signal frames) and
 prints their frames like gdb: inline frames are separate frames sharing their
-physical frame's pc; caller frames show the return address.`,
+physical frame's pc; caller frames show the return address.
+
+Threads are named as the core names them (the main thread by the program's
+name). A thread's stack needs no coroutine discovery, so --all does not run
+it and Processer threads show no "Processer_N" name; --task and --all-tasks
+discover the runtime, and then the Processers name their threads.`,
 		Example: `  dsecore bt core.ceph-dse.2905610                  # the crashing thread
   dsecore bt core --exe bin/ceph-dse --all           # every thread
   dsecore bt core --thread 2905611 --json            # one thread, as JSON

@@ -14,6 +14,7 @@ import (
 
 	"github.com/dsecore/dsecore/internal/fixture"
 	"github.com/dsecore/dsecore/report"
+	"github.com/dsecore/dsecore/session"
 )
 
 // The real-daemon corpus: cores of Debian's ceph-mon (stripped, Ceph's own
@@ -71,6 +72,7 @@ func TestCephCorpus(t *testing.T) {
 			t.Run("frames", func(t *testing.T) { compareWithGdb(t, "/usr/bin/ceph-mon", core) })
 			t.Run("fault", func(t *testing.T) { checkCephFault(t, core, truth) })
 			t.Run("ceph-crash", func(t *testing.T) { checkCephCrash(t, conf, dir, truth) })
+			t.Run("no-runtime", func(t *testing.T) { checkNoRuntime(t, core) })
 		})
 	}
 }
@@ -371,5 +373,24 @@ func TestCephCrashMatchesFixtureHandler(t *testing.T) {
 				t.Errorf("stack_sig %v, the handler's report's %v", ours["dsecore_stack_sig"], ours["dsecore_own_stack_sig"])
 			}
 		})
+	}
+}
+
+// checkNoRuntime: ceph-mon has no coroutine runtime; asking for tasks
+// says so without discovery (coroutines.Absent), and the full discovery
+// the answer skipped agrees: no task, nothing to explain.
+func checkNoRuntime(t *testing.T, core string) {
+	var doc report.Backtrace
+	runJSON(t, &doc, "bt", core, "--all-tasks")
+	if doc.Coroutines == nil || !strings.HasPrefix(doc.Coroutines.NoRuntime, "no module defines or calls a context switch routine") || len(doc.Tasks) != 0 {
+		t.Errorf("bt --all-tasks: %d tasks, coroutines %+v", len(doc.Tasks), doc.Coroutines)
+	}
+	s, err := session.Open(session.Options{Core: core})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	if rt := s.RuntimeWith(s.CoroutineProfile()); len(rt.Tasks) != 0 || len(rt.Processers) != 0 || rt.NoTasks != "" {
+		t.Errorf("full discovery: %d tasks, %d Processers, NoTasks %q", len(rt.Tasks), len(rt.Processers), rt.NoTasks)
 	}
 }

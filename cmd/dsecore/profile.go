@@ -46,7 +46,10 @@ func newProfileCheckCmd() *cobra.Command {
 				return err
 			}
 			defer s.Close()
-			prof, rt := s.CoroutineProfile(), s.Runtime()
+			// Every key against this core, even on a core without the
+			// runtime (which Runtime() would not discover).
+			prof := s.CoroutineProfile()
+			rt := s.RuntimeWith(prof)
 			res := rt.Resolution
 			doc := profileCheckDoc{Resolution: res, Tasks: len(rt.Tasks), TaskCount: rt.TaskCount, Processers: len(rt.Processers),
 				ProfileLines: res.Lines(), NoTasks: rt.NoTasks, Warnings: append(s.Warnings(), rt.Warnings...)}

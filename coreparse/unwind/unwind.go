@@ -154,7 +154,8 @@ type Unwinder struct {
 	MaxFrames int // default 512
 
 	// Rules, when set, remembers the CFA and register rules established
-	// at each pc, shared by the unwinders of one process: thousands of
+	// at each pc, and whether the code at a pc is the signal trampoline,
+	// shared by the unwinders of one process (of one Mem): thousands of
 	// task stacks return through the same few dozen addresses.
 	Rules *RuleCache
 
@@ -179,6 +180,35 @@ type Unwinder struct {
 }
 
 type frameID struct{ cfa, fn uint64 }
+
+// frameIDs is a set of frame ids: a few in a slice (most stacks), a map
+// past them.
+type frameIDs struct {
+	few  [16]frameID
+	n    int
+	many map[frameID]bool
+}
+
+func (s *frameIDs) has(id frameID) bool {
+	for _, x := range s.few[:s.n] {
+		if x == id {
+			return true
+		}
+	}
+	return s.many[id]
+}
+
+func (s *frameIDs) add(id frameID) {
+	if s.n < len(s.few) {
+		s.few[s.n] = id
+		s.n++
+		return
+	}
+	if s.many == nil {
+		s.many = map[frameID]bool{}
+	}
+	s.many[id] = true
+}
 
 // Unwind returns the physical frames of the stack whose innermost
 // registers are start, innermost first. It stops where gdb stops (see
@@ -221,7 +251,10 @@ func (u *Unwinder) UnwindStop(start Regs) (frames []Frame, reason StopReason, er
 		max = DefaultMaxFrames
 	}
 	cur := Frame{PC: start.V[RIP], Exact: true, Regs: start, Kind: KindInitial}
-	seen := map[frameID]bool{}
+	// Most stacks are a few frames deep: room for them without regrowing
+	// (a Frame is a few hundred bytes).
+	frames = make([]Frame, 0, min(max, 8))
+	var seen frameIDs
 	for {
 		k := len(frames)
 		next, r, e := u.analyze(&cur)
@@ -230,11 +263,11 @@ func (u *Unwinder) UnwindStop(start Regs) (frames []Frame, reason StopReason, er
 		// frame and drops a frame whose id it has already seen.
 		if cur.CFA != 0 {
 			id := frameID{cur.CFA, cur.funcKey}
-			if k > 0 && seen[id] {
+			if k > 0 && seen.has(id) {
 				stop(StopSameID, nil)
 				return
 			}
-			seen[id] = true
+			seen.add(id)
 		}
 		frames = append(frames, cur)
 		var younger *Frame
@@ -287,7 +320,7 @@ func (u *Unwinder) analyze(cur *Frame) (Frame, StopReason, error) {
 	}
 	// 1. The kernel's signal trampoline, recognised by its code (gdb's
 	// amd64_linux_sigtramp_p). Its caller is the interrupted context.
-	if tramp, ok := SigtrampStart(u.Mem, cur.PC); ok {
+	if tramp, ok := u.sigtrampStart(cur.PC); ok {
 		cur.Sigtramp = true
 		cur.funcKey = tramp
 		sp, ok := cur.Regs.Get(RSP)
@@ -334,9 +367,33 @@ func establish(fde *frame.FrameDescriptionEntry, pc uint64) (fc *frame.FrameCont
 	return fde.EstablishFrame(pc)
 }
 
-// RuleCache holds established frame contexts by FDE and pc. Safe for
-// concurrent use; a context is only read once established.
-type RuleCache struct{ m sync.Map }
+// RuleCache holds established frame contexts by FDE and pc, and which pcs
+// are in the signal trampoline. Safe for concurrent use; a context is only
+// read once established.
+type RuleCache struct {
+	m     sync.Map
+	tramp sync.Map // pc → trampResult
+}
+
+type trampResult struct {
+	start uint64
+	ok    bool
+}
+
+// sigtrampStart is SigtrampStart, remembered per pc in Rules (the code of
+// a core never changes).
+func (u *Unwinder) sigtrampStart(pc uint64) (uint64, bool) {
+	if u.Rules == nil {
+		return SigtrampStart(u.Mem, pc)
+	}
+	if v, ok := u.Rules.tramp.Load(pc); ok {
+		r := v.(trampResult)
+		return r.start, r.ok
+	}
+	start, ok := SigtrampStart(u.Mem, pc)
+	u.Rules.tramp.Store(pc, trampResult{start, ok})
+	return start, ok
+}
 
 type ruleKey struct {
 	fde *frame.FrameDescriptionEntry
