@@ -8,6 +8,8 @@ import (
 // the analysis' addresses of interest and who else holds them. Field names
 // are a public contract: add, never rename.
 type AnalysisMemory struct {
+	// Verdict is the memory facts' part alone; the analysis' verdict
+	// states it with the rest (text renders only that one).
 	Verdict     string           `json:"verdict"`
 	Rules       []string         `json:"rules"`
 	HeapKnown   bool             `json:"heap_known"`

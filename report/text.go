@@ -526,7 +526,4 @@ func writeMemory(w io.Writer, m *AnalysisMemory) {
 	for _, b := range m.Bounds {
 		fmt.Fprintf(w, "  bound: %s\n", b)
 	}
-	if m.Verdict != "" {
-		fmt.Fprintf(w, "Memory verdict: %s\n", m.Verdict)
-	}
 }

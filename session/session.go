@@ -114,9 +114,9 @@ type Options struct {
 	ConcurrencyWindowUS int64
 
 	// Progress, when set, hears when a step that takes a while starts
-	// (done false) and ends (done true): "coroutines", "analysis",
-	// "memory". It runs
-	// inside the step: it must not call the session's methods.
+	// (done false) and ends (done true): "coroutines", "analysis" (which
+	// includes the heap and the holder search). It runs inside the step:
+	// it must not call the session's methods.
 	Progress func(step string, done bool)
 
 	// Shared, when set, shares symbol tables and the file finder with
@@ -215,9 +215,6 @@ type Session struct {
 	rt     *coroutines.Runtime
 	anOnce sync.Once
 	an     *fault.Analysis
-	// memOnce, mem: Memory (memory.go), on first need.
-	memOnce sync.Once
-	mem     *Memory
 
 	mu       sync.Mutex
 	warnings []string

@@ -32,6 +32,10 @@ type Options struct {
 	// reader of the process with the default bounds.
 	Values *values.Reader
 
+	// NoMemory skips the heap and holder search (Memory stays nil; the
+	// verdict draws on the raw register/stack matches alone).
+	NoMemory bool
+
 	// withholdThis: tests of the fallback read `this` as if DWARF said
 	// it is optimized out.
 	withholdThis bool
@@ -86,16 +90,19 @@ type Fault struct {
 
 // Analysis is the whole answer.
 type Analysis struct {
-	Fault      *Fault
-	Objects    []Object
-	ListWalk   *ListWalk
-	Others     []Hit
-	SameCode   []SameCode
-	Logs       *LogReport
-	Dmesg      *DmesgCheck
-	Assertion  *Assertion
-	Nested     *Nested    // a second fault inside the handler
-	Handling   []Handling // other threads handling signals of their own
+	Fault     *Fault
+	Objects   []Object
+	ListWalk  *ListWalk
+	Others    []Hit
+	SameCode  []SameCode
+	Logs      *LogReport
+	Dmesg     *DmesgCheck
+	Assertion *Assertion
+	Nested    *Nested    // a second fault inside the handler
+	Handling  []Handling // other threads handling signals of their own
+	// Memory: the heap's state of the addresses of interest and who else
+	// holds them (nil with Options.NoMemory).
+	Memory     *Memory
 	Verdict    string
 	Confidence string
 	Evidence   []Evidence
@@ -152,6 +159,9 @@ func Analyze(p *coreparse.Process, rt *coroutines.Runtime, o Options) *Analysis 
 		a.findObjects()
 	}
 	a.findOthers()
+	if !o.NoMemory {
+		a.findMemory()
+	}
 	if fc.Real != nil && fc.Real.Signo == 6 {
 		a.findAssertion()
 	}
