@@ -102,7 +102,10 @@ type Analysis struct {
 	Handling  []Handling // other threads handling signals of their own
 	// Memory: the heap's state of the addresses of interest and who else
 	// holds them (nil with Options.NoMemory).
-	Memory     *Memory
+	Memory *Memory
+	// Timeline is what each path did, in order, each step pointing at its
+	// evidence.
+	Timeline   []TimelineStep
 	Verdict    string
 	Confidence string
 	Evidence   []Evidence
@@ -172,6 +175,7 @@ func Analyze(p *coreparse.Process, rt *coroutines.Runtime, o Options) *Analysis 
 		a.Dmesg = a.checkDmesg(o.Dmesg)
 	}
 	a.conclude()
+	a.Timeline = a.timeline()
 	return a
 }
 

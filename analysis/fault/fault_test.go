@@ -8,6 +8,7 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/dsecore/dsecore/analysis/coroutines"
 	"github.com/dsecore/dsecore/analysis/fault"
@@ -573,4 +574,100 @@ func TestVerdictUsesMemory(t *testing.T) {
 			}
 		})
 	}
+}
+
+// checkTimeline: every log step quotes its file's line at its number,
+// timed steps come in time order and before the state at the dump, the
+// fault comes right before the handler's first line, and the holder's
+// step points at the holder and its frame.
+func checkTimeline(t *testing.T, sc *fixture.Scenario, a *fault.Analysis, holderWho, holderFn string, holderFrame int, expr string) {
+	t.Helper()
+	tl := a.Timeline
+	if len(tl) == 0 {
+		t.Fatal("no timeline")
+	}
+	files := map[string][]string{}
+	lines := func(name string) []string {
+		if _, ok := files[name]; !ok {
+			b, err := os.ReadFile(filepath.Join(sc.Dir, name))
+			if err != nil {
+				t.Fatal(err)
+			}
+			files[name] = strings.Split(string(b), "\n")
+		}
+		return files[name]
+	}
+	var last time.Time
+	dump, faultAt, handlerAt, holderAt, listAt := false, -1, -1, -1, -1
+	logged := map[int]int{} // LWP → log steps
+	for i, st := range tl {
+		switch {
+		case st.AtDump:
+			dump = true
+		case dump:
+			t.Errorf("step %d (%s) after the state at the dump", i, st.Text)
+		}
+		switch st.Evidence {
+		case "log":
+			ls := lines(st.File)
+			if st.Line < 1 || st.Line > len(ls) || ls[st.Line-1] != st.Source || st.Time.IsZero() {
+				t.Errorf("step %d: %s:%d is not %q", i, st.File, st.Line, st.Source)
+			}
+			if st.Time.Before(last) {
+				t.Errorf("step %d at %s before the step before it (%s)", i, st.Time, last)
+			}
+			last = st.Time
+			logged[st.LWP]++
+			if handlerAt < 0 && strings.Contains(st.Source, "*** Caught signal") {
+				handlerAt = i
+			}
+		case "fault":
+			faultAt = i
+			if st.LWP != a.Fault.Context.Thread.LWP || !strings.Contains(st.Text, a.Fault.Description) {
+				t.Errorf("fault step %+v", st)
+			}
+		case "frame":
+			if st.Who == holderWho && holderAt < 0 {
+				holderAt = i
+				if st.Ref != "memory.holders[0]" || st.Function != holderFn || st.Frame != holderFrame || !strings.Contains(st.Text, "`"+expr+"`") {
+					t.Errorf("holder step %+v", st)
+				}
+			}
+		case "list":
+			if listAt < 0 {
+				listAt = i
+				if !strings.Contains(st.Text, "its size_ field reads -1 (underflowed") || st.Ref != "list_walk" {
+					t.Errorf("list step %+v", st)
+				}
+			}
+		case "heap":
+			t.Errorf("a heap step on a clean heap: %+v", st)
+		}
+	}
+	if faultAt < 0 || handlerAt != faultAt+1 || holderAt < 0 || listAt < 0 {
+		t.Errorf("fault at %d, handler at %d, holder at %d, list at %d", faultAt, handlerAt, holderAt, listAt)
+	}
+	crash := a.Fault.Context.Thread.LWP
+	if logged[crash] == 0 || len(logged) != 2 {
+		t.Errorf("log steps by LWP %v: want the crashed thread's and the other path's", logged)
+	}
+}
+
+// TestTimeline: the field crash and the pointer chain, step by step.
+func TestTimeline(t *testing.T) {
+	set := fixture.Get(t)
+	t.Run(fixture.FieldCrash, func(t *testing.T) {
+		sc := set.Scenario(t, fixture.FieldCrash)
+		a := analyze(t, sc, fault.Options{})
+		id := theOtherPath(t, sc)
+		proc := sc.Expected["racing_tasks"].([]any)[1].(map[string]any)["processer"]
+		checkTimeline(t, sc, a, fmt.Sprintf("task %d (Processer %v, block)", id, proc), "(anonymous namespace)::release_wait", 3, "node")
+	})
+	t.Run(fixture.PointerChain, func(t *testing.T) {
+		sc := set.Scenario(t, fixture.PointerChain)
+		a := analyze(t, sc, fault.Options{})
+		h := sc.Expected["holder"].(map[string]any)
+		p := h["paths"].([]any)[0].(map[string]any)
+		checkTimeline(t, sc, a, fmt.Sprintf("thread LWP %v", h["lwp"]), p["function"].(string), 1, p["expr"].(string))
+	})
 }

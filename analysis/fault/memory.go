@@ -149,6 +149,14 @@ func (m *Memory) callPath(h holders.Hit) string {
 	return h.Function
 }
 
+// pathOf is holder i's call path.
+func (m *Memory) pathOf(i int) string {
+	if i < len(m.Paths) {
+		return m.Paths[i]
+	}
+	return m.Holders.Holders[i].Best.Function
+}
+
 // holderText says how holder i holds its target: the path, the variable
 // and its type, the frame.
 func (m *Memory) holderText(i int) string {
@@ -159,10 +167,7 @@ func (m *Memory) holderText(i int) string {
 		what = t.What
 	}
 	what = fmt.Sprintf("%s %#x", what, m.Holders.Targets[b.Target].Address)
-	path := b.Function
-	if i < len(m.Paths) {
-		path = m.Paths[i]
-	}
+	path := m.pathOf(i)
 	if b.Fallback {
 		return fmt.Sprintf("%s holds %s in its %s (frame #%d %s; a raw match: %s)", hd.Who, what, b.Location, b.Frame, path, b.FallbackWhy)
 	}
