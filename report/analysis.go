@@ -21,7 +21,7 @@ type Analysis struct {
 	Nested     *AnalysisNested `json:"nested,omitempty"`
 	Handling   []AnalysisHndl  `json:"handling"`
 	Memory     *AnalysisMemory `json:"memory,omitempty"` // the heap and the holders (BuildInspect: MemoryDoc)
-	Timeline   []TimelineStep  `json:"timeline"` // what each path did, in order, each step with its evidence
+	Timeline   []TimelineStep  `json:"timeline"`         // what each path did, in order, each step with its evidence
 	Verdict    string          `json:"verdict"`
 	Confidence string          `json:"confidence"`
 	Rules      []string        `json:"rules"`
