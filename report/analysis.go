@@ -20,7 +20,7 @@ type Analysis struct {
 	Assertion  *AnalysisAssert `json:"assertion,omitempty"`
 	Nested     *AnalysisNested `json:"nested,omitempty"`
 	Handling   []AnalysisHndl  `json:"handling"`
-	Memory     *AnalysisMemory `json:"memory,omitempty"` // the heap and the holders (BuildInspect: MemoryDoc)
+	Memory     *AnalysisMemory `json:"memory,omitempty"` // the heap and the holders (MemoryDoc)
 	Timeline   []TimelineStep  `json:"timeline"`         // what each path did, in order, each step with its evidence
 	Verdict    string          `json:"verdict"`
 	Confidence string          `json:"confidence"`
@@ -307,6 +307,7 @@ func AnalysisDoc(a *fault.Analysis) *Analysis {
 		}
 		d.Logs = ld
 	}
+	d.Memory = MemoryDoc(a.Memory)
 	d.Timeline = []TimelineStep{}
 	for _, st := range a.Timeline {
 		ts := TimelineStep{AtDump: st.AtDump, Who: st.Who, LWP: st.LWP, Task: st.TaskID, Text: st.Text, Evidence: st.Evidence,

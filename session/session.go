@@ -37,6 +37,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/dsecore/dsecore/analysis/coroutines"
@@ -215,6 +216,7 @@ type Session struct {
 	rt     *coroutines.Runtime
 	anOnce sync.Once
 	an     *fault.Analysis
+	anMade atomic.Pointer[fault.Analysis] // an, once made
 
 	mu       sync.Mutex
 	warnings []string
@@ -312,9 +314,14 @@ func (s *Session) Analysis() *fault.Analysis {
 		defer s.progress("analysis", true)
 		s.an = fault.Analyze(s.p, rt, fault.Options{Profile: s.anProf, Logs: s.o.Logs, Dmesg: s.o.Dmesg,
 			ConcurrencyWindowUS: s.o.ConcurrencyWindowUS, Values: s.vr})
+		s.anMade.Store(s.an)
 	})
 	return s.an
 }
+
+// AnalysisIfMade is the fault analysis when it has been made, else nil: a
+// face that only decorates with it (a holder's frame) never starts it.
+func (s *Session) AnalysisIfMade() *fault.Analysis { return s.anMade.Load() }
 
 // Warnings are the session's own: the core's and its files' (including
 // debuginfod servers that failed). The runtime's and the analysis' are in
