@@ -10,11 +10,11 @@ import (
 	"testing"
 	"time"
 
-	"github.com/dsecore/dsecore/analysis/coroutines"
 	"github.com/dsecore/dsecore/analysis/fault"
 	"github.com/dsecore/dsecore/coreparse"
 	"github.com/dsecore/dsecore/coreparse/disasm"
 	"github.com/dsecore/dsecore/internal/fixture"
+	"github.com/dsecore/dsecore/internal/fixtureproc"
 	"github.com/dsecore/dsecore/internal/gdboracle"
 )
 
@@ -22,22 +22,13 @@ var disasmOpts = disasm.FormatOptions{RawBytes: true}
 
 func analyze(t testing.TB, sc *fixture.Scenario, o fault.Options) *fault.Analysis {
 	t.Helper()
-	p, err := coreparse.Open(coreparse.Options{Core: sc.Core, Exe: sc.Exe})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { p.Close() })
-	prof, err := coroutines.LoadProfile("ceph-dse")
-	if err != nil {
-		t.Fatal(err)
-	}
-	rt := coroutines.Discover(p, prof, coroutines.Options{})
+	op := fixtureproc.Open(t, sc)
 	if len(o.Logs) == 0 {
 		for _, l := range sc.Expected["logs"].([]any) {
 			o.Logs = append(o.Logs, filepath.Join(sc.Dir, l.(string)))
 		}
 	}
-	return fault.Analyze(p, rt, o)
+	return fault.Analyze(op.P, op.RT, o)
 }
 
 func hexv(t testing.TB, v any) uint64 {
@@ -444,11 +435,7 @@ func TestAssertion(t *testing.T) {
 // another thread and address is told apart.
 func TestDmesg(t *testing.T) {
 	sc := fixture.Get(t).Scenario(t, fixture.FieldCrash)
-	p, err := coreparse.Open(coreparse.Options{Core: sc.Core, Exe: sc.Exe})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer p.Close()
+	p := fixtureproc.Process(t, sc)
 	ip := hexv(t, sc.Expected["fault_ip"])
 	m, ok := p.Core.FileAt(ip)
 	if !ok {

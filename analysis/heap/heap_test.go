@@ -8,33 +8,22 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/dsecore/dsecore/analysis/coroutines"
 	"github.com/dsecore/dsecore/analysis/heap"
 	"github.com/dsecore/dsecore/coreparse"
 	"github.com/dsecore/dsecore/coreparse/values"
 	"github.com/dsecore/dsecore/internal/fixture"
+	"github.com/dsecore/dsecore/internal/fixtureproc"
 	"github.com/dsecore/dsecore/internal/testcore"
 )
 
 func open(t testing.TB, sc *fixture.Scenario, debugDirs ...string) *coreparse.Process {
 	t.Helper()
-	p, err := coreparse.Open(coreparse.Options{Core: sc.Core, Exe: sc.Exe, DebugFileDirs: debugDirs})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { p.Close() })
-	return p
+	return fixtureproc.Process(t, sc, debugDirs...)
 }
 
 // nameThreads names the threads after their Processers, as every face
 // does before it shows a heap finding.
-func nameThreads(t testing.TB, p *coreparse.Process) {
-	prof, err := coroutines.LoadProfile("ceph-dse")
-	if err != nil {
-		t.Fatal(err)
-	}
-	coroutines.Discover(p, prof, coroutines.Options{})
-}
+func nameThreads(t testing.TB, p *coreparse.Process) { fixtureproc.Runtime(t, p) }
 
 func hexv(t testing.TB, v any) uint64 {
 	t.Helper()
