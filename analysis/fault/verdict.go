@@ -239,6 +239,13 @@ func (a *Analysis) concludeHeap() (para []string, uaf, dfree bool) {
 			a.evidence("heap-corruption", ref, "%s (%s)", v.Text, hf.Role)
 			para = append(para, fmt.Sprintf("Heap corruption at the %s: %s.", hf.Role, v.Text))
 		}
+		if v.Rule != "heap-corruption" && hf.Finding != nil && hf.Finding.Corruption() && len(hf.Finding.Problems) > 0 {
+			// Freed and then written: the chunk's own metadata says so too.
+			for _, pr := range hf.Finding.Problems {
+				a.evidence("heap-corruption", ref, "%s (%s)", pr.Text, hf.Role)
+			}
+			para = append(para, fmt.Sprintf("Heap corruption at the %s: %s.", hf.Role, hf.Finding.Problems[0].Text))
+		}
 	}
 	if m.MallocError != "" {
 		a.evidence("malloc-abort", "memory.malloc_error", "glibc's malloc aborted: %q", m.MallocError)
