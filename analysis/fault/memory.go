@@ -175,14 +175,14 @@ func (m *Memory) holderText(i int) string {
 	if b.Param {
 		kind = "parameter"
 	}
-	how := "as"
+	held := "as " + b.Text
 	switch b.Relation {
 	case holders.PointsInto:
-		how = fmt.Sprintf("%d bytes into it, as", b.Offset)
+		held = fmt.Sprintf("as %s, a pointer %d bytes into it", b.Text, b.Offset)
 	case holders.Contains:
-		how = fmt.Sprintf("inside the object of (at offset %d),", b.Offset)
+		held = fmt.Sprintf("inside %s (%d bytes into it)", b.Text, b.Offset)
 	case holders.Integer:
-		how = "as an integer equal to its address,"
+		held = fmt.Sprintf("as %s, an integer equal to its address", b.Text)
 	}
 	from := fmt.Sprintf("%s `%s` of type %s", kind, b.Variable, b.VarType)
 	if b.Depth > 0 {
@@ -192,7 +192,7 @@ func (m *Memory) holderText(i int) string {
 		}
 		from = fmt.Sprintf("a %s of %d %s from %s", b.How, b.Depth, hops, from)
 	}
-	return fmt.Sprintf("%s holds %s %s %s (%s, frame #%d %s)", hd.Who, what, how, b.Text, from, b.Frame, path)
+	return fmt.Sprintf("%s holds %s %s (%s, frame #%d %s)", hd.Who, what, held, from, b.Frame, path)
 }
 
 func contains(ss []string, s string) bool {
