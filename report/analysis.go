@@ -20,7 +20,8 @@ type Analysis struct {
 	Assertion  *AnalysisAssert `json:"assertion,omitempty"`
 	Nested     *AnalysisNested `json:"nested,omitempty"`
 	Handling   []AnalysisHndl  `json:"handling"`
-	Memory     *AnalysisMemory `json:"memory,omitempty"` // the heap and the holders (BuildInspect: MemoryDoc)
+	Memory     *AnalysisMemory `json:"memory,omitempty"` // the heap and the holders (MemoryDoc)
+	Timeline   []TimelineStep  `json:"timeline"`         // what each path did, in order, each step with its evidence
 	Verdict    string          `json:"verdict"`
 	Confidence string          `json:"confidence"`
 	Rules      []string        `json:"rules"`
@@ -121,6 +122,24 @@ type AnalysisSame struct {
 	LWP       int      `json:"lwp,omitempty"`
 	Task      int64    `json:"task"`
 	Functions []string `json:"functions"`
+}
+
+// TimelineStep is one step of the timeline: what a path did (or where it
+// stood at the dump) and the evidence it rests on.
+type TimelineStep struct {
+	Time     string `json:"time,omitempty"` // the log line's, with µs; none for the fault and the state at the dump
+	AtDump   bool   `json:"at_dump"`        // the state when the core was written, not an event
+	Who      string `json:"who"`
+	LWP      int    `json:"lwp,omitempty"`
+	Task     int64  `json:"task"` // -1 for a thread
+	Text     string `json:"text"`
+	Evidence string `json:"evidence"` // log, fault, frame, list, heap
+	Ref      string `json:"ref"`      // where in the analysis: logs, fault, memory.holders[0], same_code[0], list_walk, memory.heap[0]
+	Source   string `json:"source"`   // the evidence quoted: the log line, the frame's value, the walker's finding
+	File     string `json:"file,omitempty"`
+	Line     int    `json:"line,omitempty"` // the log file's line
+	Frame    int    `json:"frame,omitempty"`
+	Function string `json:"function,omitempty"`
 }
 
 // AnalysisLogs is what the logs say.
@@ -287,6 +306,16 @@ func AnalysisDoc(a *fault.Analysis) *Analysis {
 			ld.Handler = append(ld.Handler, h.File+": "+h.Raw)
 		}
 		d.Logs = ld
+	}
+	d.Memory = MemoryDoc(a.Memory)
+	d.Timeline = []TimelineStep{}
+	for _, st := range a.Timeline {
+		ts := TimelineStep{AtDump: st.AtDump, Who: st.Who, LWP: st.LWP, Task: st.TaskID, Text: st.Text, Evidence: st.Evidence,
+			Ref: st.Ref, Source: st.Source, File: st.File, Line: st.Line, Frame: st.Frame, Function: st.Function}
+		if !st.Time.IsZero() {
+			ts.Time = st.Time.Format("2006-01-02 15:04:05.000000")
+		}
+		d.Timeline = append(d.Timeline, ts)
 	}
 	return d
 }

@@ -1,6 +1,7 @@
 package report
 
 import (
+	"github.com/dsecore/dsecore/analysis/fault"
 	"github.com/dsecore/dsecore/session"
 )
 
@@ -8,6 +9,8 @@ import (
 // the analysis' addresses of interest and who else holds them. Field names
 // are a public contract: add, never rename.
 type AnalysisMemory struct {
+	// Verdict is the memory facts' part alone; the analysis' verdict
+	// states it with the rest (text renders only that one).
 	Verdict     string           `json:"verdict"`
 	Rules       []string         `json:"rules"`
 	HeapKnown   bool             `json:"heap_known"`
@@ -62,8 +65,8 @@ type AnalysisHoldStat struct {
 	Objects   int `json:"objects"`
 }
 
-// MemoryDoc converts the session's Memory (nil stays nil).
-func MemoryDoc(m *session.Memory) *AnalysisMemory {
+// MemoryDoc converts the analysis' Memory (nil stays nil).
+func MemoryDoc(m *fault.Memory) *AnalysisMemory {
 	if m == nil {
 		return nil
 	}
@@ -98,12 +101,8 @@ func MemoryDoc(m *session.Memory) *AnalysisMemory {
 	return d
 }
 
-// SessionAnalysis is the analysis document of a session with its memory
-// section (both computed on first need, once per session).
+// SessionAnalysis is the analysis document of a session (computed on
+// first need, once per session).
 func SessionAnalysis(s *session.Session) *Analysis {
-	d := AnalysisDoc(s.Analysis())
-	if d != nil {
-		d.Memory = MemoryDoc(s.Memory())
-	}
-	return d
+	return AnalysisDoc(s.Analysis())
 }

@@ -341,6 +341,9 @@ func WriteAnalysis(w io.Writer, doc *Inspect, o AnalysisText) {
 	if x := a.Assertion; x != nil {
 		fmt.Fprintf(w, "\nAssertion: %s (%s:%d, read at %s)\n", x.Text, x.File, x.Line, x.Address)
 	}
+	if len(a.Timeline) > 0 && !o.Brief {
+		writeTimeline(w, a.Timeline)
+	}
 	fmt.Fprintln(w)
 	if o.Brief {
 		fmt.Fprintf(w, "Rules: %s\n", strings.Join(a.Rules, ", "))
@@ -519,6 +522,32 @@ func orUnknown(s string) string {
 	return s
 }
 
+// writeTimeline is the analysis' timeline: one line a step, its time (or
+// "at dump"), then its evidence.
+func writeTimeline(w io.Writer, steps []TimelineStep) {
+	fmt.Fprintln(w, "\nTimeline:")
+	for i, st := range steps {
+		when := st.Time
+		switch {
+		case when != "":
+			when = when[strings.IndexByte(when, ' ')+1:] // the day is the logs'
+		case st.AtDump:
+			when = "at dump"
+		default:
+			when = "-"
+		}
+		fmt.Fprintf(w, "  %2d. %-15s %s\n", i+1, when, st.Text)
+		ev := st.Ref
+		switch st.Evidence {
+		case "log":
+			ev = fmt.Sprintf("%s:%d", st.File, st.Line)
+		case "frame":
+			ev = fmt.Sprintf("%s, frame #%d %s", st.Who, st.Frame, st.Function)
+		}
+		fmt.Fprintf(w, "      evidence (%s): %s\n", st.Evidence, ev)
+	}
+}
+
 // writeMemory is the analysis' memory section: the heap's state of each
 // address of interest, then the holders, strongest first.
 func writeMemory(w io.Writer, m *AnalysisMemory) {
@@ -550,8 +579,5 @@ func writeMemory(w io.Writer, m *AnalysisMemory) {
 	}
 	for _, b := range m.Bounds {
 		fmt.Fprintf(w, "  bound: %s\n", b)
-	}
-	if m.Verdict != "" {
-		fmt.Fprintf(w, "Memory verdict: %s\n", m.Verdict)
 	}
 }

@@ -92,6 +92,9 @@ func analysisNodes(a *report.Analysis) []*node {
 		}
 		return ns
 	}))
+	if len(a.Timeline) > 0 {
+		out = append(out, timelineNode(a.Timeline))
+	}
 	if f := a.Fault; f != nil {
 		out = append(out, branch("fault", f.Description, func() []*node {
 			return nonEmpty(leaf("pc", f.PC), leaf("instruction", f.Instruction), leaf("intel", f.Intel), leaf("operand", f.Operand),
@@ -185,6 +188,37 @@ func analysisNodes(a *report.Analysis) []*node {
 		out = append(out, memoryNode(m))
 	}
 	return nonEmpty(append(out, strs("rules", a.Rules), strs("warnings", a.Warnings))...)
+}
+
+// timelineNode is the analysis' timeline: one entry a step (its time, or
+// "at dump"), each with its evidence.
+func timelineNode(steps []report.TimelineStep) *node {
+	return branch("timeline", fmt.Sprintf("[%d]", len(steps)), func() []*node {
+		var ns []*node
+		for i, st := range steps {
+			when := st.Time
+			if when == "" && st.AtDump {
+				when = "at dump"
+			}
+			name := fmt.Sprintf("[%d]", i)
+			if when != "" {
+				name += " " + when
+			}
+			ns = append(ns, branch(name, st.Text, func() []*node {
+				line := ""
+				if st.Line > 0 {
+					line = st.File + ":" + strconv.Itoa(st.Line)
+				}
+				frame := ""
+				if st.Evidence == "frame" {
+					frame = strconv.Itoa(st.Frame)
+				}
+				return nonEmpty(leaf("time", st.Time), leaf("who", st.Who), leaf("text", st.Text), leaf("evidence", st.Evidence),
+					leaf("ref", st.Ref), leaf("source", st.Source), leaf("log_line", line), leaf("frame", frame), leaf("function", st.Function))
+			}))
+		}
+		return ns
+	})
 }
 
 // memoryNode is the analysis' memory section: its verdict, each address's

@@ -15,9 +15,16 @@ import (
 //	                  DAP threadId its stack is listed under
 //	dsecore/analysis  {crashThreadId, analysis: <inspect --json's analysis>,
 //	                  taskThreads: {taskId: threadId}}
+//	dsecore/focus     {threadId, description}: a stopped event for that
+//	                  thread (preserveFocusHint false): the client selects
+//	                  it (a holder's thread or task, from the Fault Analysis view)
+//	dsecore/frameIndex {frameId} → {threadId, index}: where a frame id is
+//	                  (bt's #N), for a client stepping to a holder's frame
 const (
-	cmdTasks    = "dsecore/tasks"
-	cmdAnalysis = "dsecore/analysis"
+	cmdTasks      = "dsecore/tasks"
+	cmdAnalysis   = "dsecore/analysis"
+	cmdFocus      = "dsecore/focus"
+	cmdFrameIndex = "dsecore/frameIndex"
 )
 
 // customRequest answers a request go-dap has no type for; it reports
@@ -27,7 +34,7 @@ func (s *conn) customRequest(content []byte) bool {
 	if json.Unmarshal(content, &req) != nil || req.Type != "request" {
 		return false
 	}
-	if req.Command != cmdTasks && req.Command != cmdAnalysis {
+	if req.Command != cmdTasks && req.Command != cmdAnalysis && req.Command != cmdFocus && req.Command != cmdFrameIndex {
 		return false
 	}
 	defer s.recoverRequest(&req)
@@ -40,9 +47,45 @@ func (s *conn) customRequest(content []byte) bool {
 		body = s.st.tasksBody()
 	case cmdAnalysis:
 		body = s.st.analysisBody()
+	case cmdFocus, cmdFrameIndex:
+		s.focusRequest(&req, content)
+		return true
 	}
 	s.send(&rawResponse{Response: response(&req), Body: body})
 	return true
+}
+
+// focusRequest answers dsecore/focus and dsecore/frameIndex.
+func (s *conn) focusRequest(req *dap.Request, content []byte) {
+	var args struct {
+		Arguments struct {
+			ThreadID    int    `json:"threadId"`
+			FrameID     int    `json:"frameId"`
+			Description string `json:"description"`
+		} `json:"arguments"`
+	}
+	_ = json.Unmarshal(content, &args)
+	a := args.Arguments
+	if req.Command == cmdFrameIndex {
+		fr, _, err := s.st.frame(a.FrameID)
+		if err != nil {
+			s.sendError(req.Seq, req.Command, 4005, err.Error())
+			return
+		}
+		s.send(&rawResponse{Response: response(req), Body: map[string]int{"threadId": fr.thread, "index": fr.index}})
+		return
+	}
+	if _, err := s.st.stack(a.ThreadID); err != nil {
+		s.sendError(req.Seq, req.Command, 4005, err.Error())
+		return
+	}
+	s.send(&rawResponse{Response: response(req), Body: map[string]int{"threadId": a.ThreadID}})
+	desc := a.Description
+	if desc == "" {
+		desc = "selected"
+	}
+	s.send(&dap.StoppedEvent{Event: s.event("stopped"), Body: dap.StoppedEventBody{Reason: "pause", Description: desc,
+		ThreadId: a.ThreadID, PreserveFocusHint: false, Text: desc}})
 }
 
 type taskItem struct {

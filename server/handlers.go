@@ -102,6 +102,9 @@ func (s *conn) scopes(r *dap.ScopesRequest) {
 	}
 	f := fs[fr.index]
 	scopes := []dap.Scope{}
+	if len(st.holderHits(fr)) > 0 {
+		scopes = append(scopes, dap.Scope{Name: holderScopeName, VariablesReference: st.handle(varRef{kind: "holder", frame: r.Arguments.FrameId})})
+	}
 	if !f.Boundary && !f.Sigtramp {
 		scopes = append(scopes,
 			dap.Scope{Name: "Arguments", PresentationHint: "arguments", VariablesReference: st.handle(varRef{kind: "args", frame: r.Arguments.FrameId})},
@@ -182,6 +185,8 @@ func (s *conn) variables(r *dap.VariablesRequest) {
 		for _, k := range kids {
 			out = append(out, st.variable(k, hex))
 		}
+	case "holder":
+		out = st.holderVariables(ref.frame, hex)
 	case "analysis":
 		out = st.nodeVariables(analysisNodes(st.analysisDoc()))
 	case "node":

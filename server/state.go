@@ -113,7 +113,7 @@ type frameRef struct {
 }
 
 type varRef struct {
-	kind  string // "args", "locals", "registers", "analysis", "value", "node"
+	kind  string // "args", "locals", "registers", "analysis", "holder", "value", "node"
 	frame int    // frame id
 	value *values.Value
 	node  *node // a part of a document (the fault analysis)

@@ -37,12 +37,12 @@ func openScenario(t *testing.T, name string, st *steps) (*session.Session, *fixt
 // TestMemoryPointerChain: the node the crash walks is in use, and the
 // strongest other holder is the release thread's callback holding it as
 // l->node (the truth's first path); no heap rule fires. Memory is made
-// once, after the analysis.
+// once, with the analysis (its verdict draws on it).
 func TestMemoryPointerChain(t *testing.T) {
 	var st steps
 	s, sc := openScenario(t, fixture.PointerChain, &st)
 	m := s.Memory()
-	if s.Memory() != m || st.list() != "coroutines,analysis,memory" {
+	if s.Memory() != m || s.Analysis().Memory != m || st.list() != "coroutines,analysis" {
 		t.Errorf("steps %q", st.list())
 	}
 	truth := sc.Expected["holder"].(map[string]any)
@@ -54,7 +54,7 @@ func TestMemoryPointerChain(t *testing.T) {
 	if b.LWP != int(truth["lwp"].(float64)) || b.Function != path["function"] || b.Expr != path["expr"] || b.Fallback || b.Value != hexOf(t, truth["object"]) {
 		t.Errorf("strongest holder %+v, want %v", b, path)
 	}
-	if !strings.Contains(m.Verdict, "`l->node`") || !strings.Contains(m.Verdict, "chain_release_cb") {
+	if !strings.Contains(m.Verdict, "`l->node`") || !strings.Contains(m.Verdict, "chain_release_cb") || !strings.Contains(s.Analysis().Verdict, "`l->node`") {
 		t.Errorf("verdict %q", m.Verdict)
 	}
 	node := hexOf(t, sc.Expected["node"])

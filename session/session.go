@@ -37,6 +37,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/dsecore/dsecore/analysis/coroutines"
@@ -114,9 +115,9 @@ type Options struct {
 	ConcurrencyWindowUS int64
 
 	// Progress, when set, hears when a step that takes a while starts
-	// (done false) and ends (done true): "coroutines", "analysis",
-	// "memory". It runs
-	// inside the step: it must not call the session's methods.
+	// (done false) and ends (done true): "coroutines", "analysis" (which
+	// includes the heap and the holder search). It runs inside the step:
+	// it must not call the session's methods.
 	Progress func(step string, done bool)
 
 	// Shared, when set, shares symbol tables and the file finder with
@@ -215,9 +216,7 @@ type Session struct {
 	rt     *coroutines.Runtime
 	anOnce sync.Once
 	an     *fault.Analysis
-	// memOnce, mem: Memory (memory.go), on first need.
-	memOnce sync.Once
-	mem     *Memory
+	anMade atomic.Pointer[fault.Analysis] // an, once made
 
 	mu       sync.Mutex
 	warnings []string
@@ -322,9 +321,14 @@ func (s *Session) Analysis() *fault.Analysis {
 		defer s.progress("analysis", true)
 		s.an = fault.Analyze(s.p, rt, fault.Options{Profile: s.anProf, Logs: s.o.Logs, Dmesg: s.o.Dmesg,
 			ConcurrencyWindowUS: s.o.ConcurrencyWindowUS, Values: s.vr})
+		s.anMade.Store(s.an)
 	})
 	return s.an
 }
+
+// AnalysisIfMade is the fault analysis when it has been made, else nil: a
+// face that only decorates with it (a holder's frame) never starts it.
+func (s *Session) AnalysisIfMade() *fault.Analysis { return s.anMade.Load() }
 
 // Warnings are the session's own: the core's and its files' (including
 // debuginfod servers that failed). The runtime's and the analysis' are in

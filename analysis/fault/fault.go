@@ -32,6 +32,10 @@ type Options struct {
 	// reader of the process with the default bounds.
 	Values *values.Reader
 
+	// NoMemory skips the heap and holder search (Memory stays nil; the
+	// verdict draws on the raw register/stack matches alone).
+	NoMemory bool
+
 	// withholdThis: tests of the fallback read `this` as if DWARF said
 	// it is optimized out.
 	withholdThis bool
@@ -86,16 +90,22 @@ type Fault struct {
 
 // Analysis is the whole answer.
 type Analysis struct {
-	Fault      *Fault
-	Objects    []Object
-	ListWalk   *ListWalk
-	Others     []Hit
-	SameCode   []SameCode
-	Logs       *LogReport
-	Dmesg      *DmesgCheck
-	Assertion  *Assertion
-	Nested     *Nested    // a second fault inside the handler
-	Handling   []Handling // other threads handling signals of their own
+	Fault     *Fault
+	Objects   []Object
+	ListWalk  *ListWalk
+	Others    []Hit
+	SameCode  []SameCode
+	Logs      *LogReport
+	Dmesg     *DmesgCheck
+	Assertion *Assertion
+	Nested    *Nested    // a second fault inside the handler
+	Handling  []Handling // other threads handling signals of their own
+	// Memory: the heap's state of the addresses of interest and who else
+	// holds them (nil with Options.NoMemory).
+	Memory *Memory
+	// Timeline is what each path did, in order, each step pointing at its
+	// evidence.
+	Timeline   []TimelineStep
 	Verdict    string
 	Confidence string
 	Evidence   []Evidence
@@ -152,6 +162,9 @@ func Analyze(p *coreparse.Process, rt *coroutines.Runtime, o Options) *Analysis 
 		a.findObjects()
 	}
 	a.findOthers()
+	if !o.NoMemory {
+		a.findMemory()
+	}
 	if fc.Real != nil && fc.Real.Signo == 6 {
 		a.findAssertion()
 	}
@@ -162,6 +175,7 @@ func Analyze(p *coreparse.Process, rt *coroutines.Runtime, o Options) *Analysis 
 		a.Dmesg = a.checkDmesg(o.Dmesg)
 	}
 	a.conclude()
+	a.Timeline = a.timeline()
 	return a
 }
 

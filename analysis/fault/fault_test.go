@@ -8,12 +8,13 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
-	"github.com/dsecore/dsecore/analysis/coroutines"
 	"github.com/dsecore/dsecore/analysis/fault"
 	"github.com/dsecore/dsecore/coreparse"
 	"github.com/dsecore/dsecore/coreparse/disasm"
 	"github.com/dsecore/dsecore/internal/fixture"
+	"github.com/dsecore/dsecore/internal/fixtureproc"
 	"github.com/dsecore/dsecore/internal/gdboracle"
 )
 
@@ -21,22 +22,13 @@ var disasmOpts = disasm.FormatOptions{RawBytes: true}
 
 func analyze(t testing.TB, sc *fixture.Scenario, o fault.Options) *fault.Analysis {
 	t.Helper()
-	p, err := coreparse.Open(coreparse.Options{Core: sc.Core, Exe: sc.Exe})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { p.Close() })
-	prof, err := coroutines.LoadProfile("ceph-dse")
-	if err != nil {
-		t.Fatal(err)
-	}
-	rt := coroutines.Discover(p, prof, coroutines.Options{})
+	op := fixtureproc.Open(t, sc)
 	if len(o.Logs) == 0 {
 		for _, l := range sc.Expected["logs"].([]any) {
 			o.Logs = append(o.Logs, filepath.Join(sc.Dir, l.(string)))
 		}
 	}
-	return fault.Analyze(p, rt, o)
+	return fault.Analyze(op.P, op.RT, o)
 }
 
 func hexv(t testing.TB, v any) uint64 {
@@ -443,11 +435,7 @@ func TestAssertion(t *testing.T) {
 // another thread and address is told apart.
 func TestDmesg(t *testing.T) {
 	sc := fixture.Get(t).Scenario(t, fixture.FieldCrash)
-	p, err := coreparse.Open(coreparse.Options{Core: sc.Core, Exe: sc.Exe})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer p.Close()
+	p := fixtureproc.Process(t, sc)
 	ip := hexv(t, sc.Expected["fault_ip"])
 	m, ok := p.Core.FileAt(ip)
 	if !ok {
@@ -474,4 +462,199 @@ func TestDmesg(t *testing.T) {
 	if !strings.Contains(strings.Join(d.Notes, "\n"), "not the core's fault pc") {
 		t.Errorf("notes %q", d.Notes)
 	}
+}
+
+// verdictCase is what one variant's verdict must say, and must not.
+type verdictCase struct {
+	name     string
+	contains func(sc *fixture.Scenario) []string
+	rules    []string // must fire
+	never    []string // must not fire
+	memRef   string   // an evidence Ref the verdict must point at
+}
+
+// TestVerdictUsesMemory: the one verdict names the strongest holder and how
+// it holds the object (path, variable and type, frame), and the heap's
+// rule with where the chunk sits; no rule fires that the variant's truth
+// does not support.
+func TestVerdictUsesMemory(t *testing.T) {
+	set := fixture.Get(t)
+	concurrent := []string{"shared-object", "verdict-concurrent-release"}
+	heapRules := []string{"heap-use-after-free", "heap-double-free", "heap-corruption", "heap-invalid-free", "verdict-use-after-free", "verdict-double-free", "malloc-abort"}
+	single := []string{"shared-object", "same-operation", "log-concurrent", "verdict-concurrent-release"}
+	chunkText := func(sc *fixture.Scenario) string {
+		h := sc.Expected["heap"].(map[string]any)
+		return fmt.Sprintf("chunk %s (size %s)", h["chunk"], h["size"])
+	}
+	binText := func(sc *fixture.Scenario) string {
+		h := sc.Expected["heap"].(map[string]any)
+		return fmt.Sprintf("in thread LWP %v (%v)'s tcache bin %v", h["thread_lwp"], h["thread_name"], h["tcache_bin"])
+	}
+	cases := []verdictCase{
+		{name: fixture.FieldCrash, contains: func(sc *fixture.Scenario) []string {
+			return []string{
+				fmt.Sprintf("Another path was on the same object: task %d (Processer %v, block) holds the owner dm_hash_node_t %s as `node` (parameter `node` of type dm_hash_node_t *, frame #3 (anonymous namespace)::release_wait ← lsm_release_all_csdobj ← lsm_destroy)",
+					theOtherPath(t, sc), sc.Expected["racing_tasks"].([]any)[1].(map[string]any)["processer"], sc.Expected["node"]),
+				"Likely concurrent destruction",
+			}
+		}, rules: concurrent, never: heapRules, memRef: "memory.holders[0]"},
+		{name: fixture.PointerChain, contains: func(sc *fixture.Scenario) []string {
+			h := sc.Expected["holder"].(map[string]any)
+			p := h["paths"].([]any)[0].(map[string]any)
+			return []string{
+				fmt.Sprintf("Another path was on the same object: thread LWP %v", h["lwp"]),
+				fmt.Sprintf("holds the owner dm_hash_node_t %s as `%s` (a pointer chain of 1 hop from parameter `%s` of type %s, frame #1 %s ← lsm_release_all_csdobj ← lsm_destroy)",
+					h["object"], p["expr"], p["variable"], p["type"], p["function"]),
+				"Likely concurrent destruction",
+			}
+		}, rules: concurrent, never: heapRules, memRef: "memory.holders[0]"},
+		{name: fixture.TcacheUAF, contains: func(sc *fixture.Scenario) []string {
+			h := sc.Expected["heap"].(map[string]any)
+			return []string{
+				fmt.Sprintf("Use after free: %%rbx = %s is the tcache next word free() wrote into the freed object %s", h["next_word"], h["mem"]),
+				chunkText(sc) + ", which is free, " + binText(sc),
+				"Likely a use-after-free in this thread's own path",
+			}
+		}, rules: []string{"heap-use-after-free", "verdict-use-after-free"}, never: append(single, "heap-double-free", "malloc-abort", "heap-corruption"), memRef: "memory.heap[0]"},
+		{name: fixture.DoubleFree, contains: func(sc *fixture.Scenario) []string {
+			h := sc.Expected["heap"].(map[string]any)
+			return []string{
+				`abort() by glibc's malloc: "free(): double free detected in tcache 2".`,
+				fmt.Sprintf("Double free: %s is freed again: %s is already free, %s", h["mem"], chunkText(sc), binText(sc)),
+				"Likely a double free in this thread's own path",
+			}
+		}, rules: []string{"heap-double-free", "malloc-abort", "verdict-double-free"}, never: append(single, "heap-use-after-free", "verdict-use-after-free", "heap-corruption"), memRef: "memory.heap[0]"},
+		{name: fixture.UseAfterFree, contains: func(*fixture.Scenario) []string {
+			return []string{"poison byte 0x6b", "Likely a use-after-free in this thread's own path"}
+		}, rules: []string{"verdict-use-after-free"}, never: append(single, "heap-double-free", "malloc-abort", "heap-corruption")},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			sc := set.Scenario(t, c.name)
+			a := analyze(t, sc, fault.Options{})
+			if a.Memory == nil || !a.Memory.HeapKnown {
+				t.Fatalf("memory %+v", a.Memory)
+			}
+			for _, s := range c.contains(sc) {
+				if !strings.Contains(a.Verdict, s) {
+					t.Errorf("verdict lacks %q:\n%s", s, a.Verdict)
+				}
+			}
+			for _, r := range c.rules {
+				if !hasRule(a, r) {
+					t.Errorf("rule %s did not fire: %v", r, a.Rules)
+				}
+			}
+			for _, r := range c.never {
+				if hasRule(a, r) {
+					t.Errorf("rule %s fired: %v", r, a.Rules)
+				}
+			}
+			if c.memRef != "" {
+				found := false
+				for _, e := range a.Evidence {
+					found = found || e.Ref == c.memRef
+				}
+				if !found {
+					t.Errorf("no evidence points at %s: %+v", c.memRef, a.Evidence)
+				}
+			}
+		})
+	}
+}
+
+// checkTimeline: every log step quotes its file's line at its number,
+// timed steps come in time order and before the state at the dump, the
+// fault comes right before the handler's first line, and the holder's
+// step points at the holder and its frame.
+func checkTimeline(t *testing.T, sc *fixture.Scenario, a *fault.Analysis, holderWho, holderFn string, holderFrame int, expr string) {
+	t.Helper()
+	tl := a.Timeline
+	if len(tl) == 0 {
+		t.Fatal("no timeline")
+	}
+	files := map[string][]string{}
+	lines := func(name string) []string {
+		if _, ok := files[name]; !ok {
+			b, err := os.ReadFile(filepath.Join(sc.Dir, name))
+			if err != nil {
+				t.Fatal(err)
+			}
+			files[name] = strings.Split(string(b), "\n")
+		}
+		return files[name]
+	}
+	var last time.Time
+	dump, faultAt, handlerAt, holderAt, listAt := false, -1, -1, -1, -1
+	logged := map[int]int{} // LWP → log steps
+	for i, st := range tl {
+		switch {
+		case st.AtDump:
+			dump = true
+		case dump:
+			t.Errorf("step %d (%s) after the state at the dump", i, st.Text)
+		}
+		switch st.Evidence {
+		case "log":
+			ls := lines(st.File)
+			if st.Line < 1 || st.Line > len(ls) || ls[st.Line-1] != st.Source || st.Time.IsZero() {
+				t.Errorf("step %d: %s:%d is not %q", i, st.File, st.Line, st.Source)
+			}
+			if st.Time.Before(last) {
+				t.Errorf("step %d at %s before the step before it (%s)", i, st.Time, last)
+			}
+			last = st.Time
+			logged[st.LWP]++
+			if handlerAt < 0 && strings.Contains(st.Source, "*** Caught signal") {
+				handlerAt = i
+			}
+		case "fault":
+			faultAt = i
+			if st.LWP != a.Fault.Context.Thread.LWP || !strings.Contains(st.Text, a.Fault.Description) {
+				t.Errorf("fault step %+v", st)
+			}
+		case "frame":
+			if st.Who == holderWho && holderAt < 0 {
+				holderAt = i
+				if st.Ref != "memory.holders[0]" || st.Function != holderFn || st.Frame != holderFrame || !strings.Contains(st.Text, "`"+expr+"`") {
+					t.Errorf("holder step %+v", st)
+				}
+			}
+		case "list":
+			if listAt < 0 {
+				listAt = i
+				if !strings.Contains(st.Text, "its size_ field reads -1 (underflowed") || st.Ref != "list_walk" {
+					t.Errorf("list step %+v", st)
+				}
+			}
+		case "heap":
+			t.Errorf("a heap step on a clean heap: %+v", st)
+		}
+	}
+	if faultAt < 0 || handlerAt != faultAt+1 || holderAt < 0 || listAt < 0 {
+		t.Errorf("fault at %d, handler at %d, holder at %d, list at %d", faultAt, handlerAt, holderAt, listAt)
+	}
+	crash := a.Fault.Context.Thread.LWP
+	if logged[crash] == 0 || len(logged) != 2 {
+		t.Errorf("log steps by LWP %v: want the crashed thread's and the other path's", logged)
+	}
+}
+
+// TestTimeline: the field crash and the pointer chain, step by step.
+func TestTimeline(t *testing.T) {
+	set := fixture.Get(t)
+	t.Run(fixture.FieldCrash, func(t *testing.T) {
+		sc := set.Scenario(t, fixture.FieldCrash)
+		a := analyze(t, sc, fault.Options{})
+		id := theOtherPath(t, sc)
+		proc := sc.Expected["racing_tasks"].([]any)[1].(map[string]any)["processer"]
+		checkTimeline(t, sc, a, fmt.Sprintf("task %d (Processer %v, block)", id, proc), "(anonymous namespace)::release_wait", 3, "node")
+	})
+	t.Run(fixture.PointerChain, func(t *testing.T) {
+		sc := set.Scenario(t, fixture.PointerChain)
+		a := analyze(t, sc, fault.Options{})
+		h := sc.Expected["holder"].(map[string]any)
+		p := h["paths"].([]any)[0].(map[string]any)
+		checkTimeline(t, sc, a, fmt.Sprintf("thread LWP %v", h["lwp"]), p["function"].(string), 1, p["expr"].(string))
+	})
 }

@@ -19,6 +19,7 @@ import (
 // LogLine is one ceph-dse log line.
 type LogLine struct {
 	File    string
+	Line    int // 1-based line number in File
 	Time    time.Time
 	Pthread uint64
 	LWP     int
@@ -76,10 +77,11 @@ func ReadLog(name string, r io.Reader) ([]LogLine, error) {
 	sc := bufio.NewScanner(r)
 	sc.Buffer(make([]byte, 1<<16), 1<<20)
 	var prev *LogLine
-	for sc.Scan() {
+	for n := 1; sc.Scan(); n++ {
 		m := logRE.FindStringSubmatch(sc.Text())
 		if m == nil {
 			if l, ok := otherLogLine(name, sc.Text(), prev); ok {
+				l.Line = n
 				out = append(out, l)
 				prev = &out[len(out)-1]
 			}
@@ -92,7 +94,7 @@ func ReadLog(name string, r io.Reader) ([]LogLine, error) {
 		pt, _ := strconv.ParseUint(m[2], 16, 64)
 		lwp, _ := strconv.Atoi(m[3])
 		ss, _ := strconv.Atoi(m[4])
-		out = append(out, LogLine{File: name, Time: t, Pthread: pt, LWP: lwp, Subsys: ss, Level: m[5], Message: m[6], Raw: sc.Text()})
+		out = append(out, LogLine{File: name, Line: n, Time: t, Pthread: pt, LWP: lwp, Subsys: ss, Level: m[5], Message: m[6], Raw: sc.Text()})
 		prev = &out[len(out)-1]
 	}
 	return out, sc.Err()
@@ -205,6 +207,18 @@ func (a *Analysis) correlateLogs(files []string) *LogReport {
 		if h.TaskID >= 0 {
 			if t := a.taskThread(h.TaskID); t != nil {
 				involved[t.LWP] = true
+			}
+		}
+	}
+	if m := a.Memory; m != nil && m.Holders != nil {
+		for _, h := range m.Holders.Holders {
+			if h.LWP != 0 {
+				involved[h.LWP] = true
+			}
+			if h.TaskID >= 0 {
+				if t := a.taskThread(h.TaskID); t != nil {
+					involved[t.LWP] = true
+				}
 			}
 		}
 	}

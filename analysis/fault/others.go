@@ -2,7 +2,6 @@ package fault
 
 import (
 	"bytes"
-	"encoding/binary"
 	"fmt"
 	"regexp"
 	"sort"
@@ -173,19 +172,12 @@ func (a *Analysis) searchStack(s stackOf, ints []interest) {
 		if f.Raw == nil || f.Inline || f.Boundary {
 			continue
 		}
-		lo, ok := f.Raw.Regs.Get(unwind.RSP)
-		hi := f.Raw.CFA
-		if !ok || hi <= lo || hi-lo > 1<<16 {
-			continue
-		}
-		buf := make([]byte, hi-lo)
-		n, _ := a.p.Core.ReadAt(buf, lo)
-		for off := 0; off+8 <= n; off += 8 {
-			v := binary.LittleEndian.Uint64(buf[off:])
+		lo, words := a.p.StackWords(f)
+		for i, v := range words {
 			for _, in := range ints {
 				if v == in.addr {
 					add(Hit{Who: s.who, LWP: s.lwp, TaskID: s.task, Frame: fi, Function: outerName(s.frames, fi),
-						Where: fmt.Sprintf("stack slot %#x", lo+uint64(off)), Address: v, What: in.what, Role: in.role})
+						Where: fmt.Sprintf("stack slot %#x", lo+uint64(8*i)), Address: v, What: in.what, Role: in.role})
 				}
 			}
 		}

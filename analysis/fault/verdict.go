@@ -89,19 +89,35 @@ func (a *Analysis) conclude() {
 			a.evidence("container-of", "list_walk", "elements are %s with the hook at %#x (%s)", w.Element, w.HookOffset, w.HookHow)
 		}
 	}
-	// Who else.
+	// Who else: the holder search's holders (typed paths, raw matches as
+	// the fallback), or without it the raw matches of findOthers.
 	var otherWho []string
-	seenWho := map[string]bool{}
-	for i, h := range a.Others {
-		if owner != nil && h.Address != owner.Address && h.Role != "list header" {
-			continue
+	if m := a.Memory; m != nil && m.Holders != nil {
+		for i, hd := range m.Holders.Holders {
+			b := hd.Best
+			if !strings.HasPrefix(b.Role, "owner") && b.Role != "list header" && !strings.HasPrefix(b.Role, "list node") {
+				continue // the freed object, free()'s argument: the heap's rules say what they mean
+			}
+			text := m.holderText(i)
+			a.evidence("shared-object", fmt.Sprintf("memory.holders[%d]", i), "%s", text)
+			if len(otherWho) < 2 {
+				otherWho = append(otherWho, text)
+			}
 		}
-		a.evidence("shared-object", fmt.Sprintf("others[%d]", i), "%s, frame #%d %s, holds %s %#x in its %s", h.Who, h.Frame, h.Function, h.What, h.Address, h.Where)
-		if !seenWho[h.Who] {
-			seenWho[h.Who] = true
-			otherWho = append(otherWho, fmt.Sprintf("%s in %s, holding the same %s %#x in its %s", h.Who, h.Path, strings.TrimPrefix(strings.TrimPrefix(h.What, "the owner "), "the "), h.Address, h.Where))
+	} else {
+		seenWho := map[string]bool{}
+		for i, h := range a.Others {
+			if owner != nil && h.Address != owner.Address && h.Role != "list header" {
+				continue
+			}
+			a.evidence("shared-object", fmt.Sprintf("others[%d]", i), "%s, frame #%d %s, holds %s %#x in its %s", h.Who, h.Frame, h.Function, h.What, h.Address, h.Where)
+			if !seenWho[h.Who] {
+				seenWho[h.Who] = true
+				otherWho = append(otherWho, fmt.Sprintf("%s in %s, holding the same %s %#x in its %s", h.Who, h.Path, strings.TrimPrefix(strings.TrimPrefix(h.What, "the owner "), "the "), h.Address, h.Where))
+			}
 		}
 	}
+	heapPara, uaf, dfree := a.concludeHeap()
 	for i, s := range a.SameCode {
 		a.evidence("same-operation", fmt.Sprintf("same_code[%d]", i), "%s is inside %s too", s.Who, strings.Join(s.Functions, ", "))
 	}
@@ -134,6 +150,8 @@ func (a *Analysis) conclude() {
 			in = " in " + as.Function + "()"
 		}
 		para = append(para, fmt.Sprintf("abort() after a failed assertion%s at %s:%d: %s, on %s.", in, filepath.Base(as.File), as.Line, as.Text, threadText(fc.Thread)))
+	} else if m := a.Memory; m != nil && m.MallocError != "" {
+		para = append(para, fmt.Sprintf("abort() by glibc's malloc: %q.", m.MallocError))
 	} else if fc.Real != nil && fc.Real.Signo == 6 {
 		para = append(para, "abort(): no assertion message found in memory.")
 	}
@@ -148,6 +166,7 @@ func (a *Analysis) conclude() {
 		}
 		para = append(para, "Another path was in the same operation: "+strings.Join(who, "; ")+".")
 	}
+	para = append(para, heapPara...)
 	if w := a.ListWalk; w != nil && w.SizeUnderflow {
 		para = append(para, fmt.Sprintf("The list's size_ underflowed to %d: its nodes were erased more times than they existed.", w.SizeSigned))
 	}
@@ -157,13 +176,21 @@ func (a *Analysis) conclude() {
 		para = append(para, fmt.Sprintf("Likely concurrent destruction (double release) of the objects of %s %#x by two shutdown paths.", owner.Type, owner.Address))
 		a.evidence("verdict-concurrent-release", "verdict", "damaged links/size + another path on the same object")
 		n = 3
-	case f.Kind == "poison" && !concurrent:
+	case (f.Kind == "poison" || uaf) && !concurrent:
 		para = append(para, "Likely a use-after-free in this thread's own path: no other thread or task holds the object.")
-		a.evidence("verdict-use-after-free", "verdict", "poisoned link, no other holder")
+		if uaf {
+			a.evidence("verdict-use-after-free", "verdict", "a pointer into a free chunk, no other holder")
+		} else {
+			a.evidence("verdict-use-after-free", "verdict", "poisoned link, no other holder")
+		}
+		n = 2
+	case dfree && !concurrent:
+		para = append(para, "Likely a double free in this thread's own path: no other thread or task holds the object.")
+		a.evidence("verdict-double-free", "verdict", "free() given a chunk already free, no other holder")
 		n = 2
 	}
 	for _, r := range a.Rules {
-		if r != "reraised-by-handler" && r != "instrumentation" && r != "container-of" && r != "no-siginfo" && r != "sigcontext" && r != "handler-signal" {
+		if r != "reraised-by-handler" && r != "instrumentation" && r != "container-of" && r != "no-siginfo" && r != "sigcontext" && r != "handler-signal" && r != "heap-unknown" {
 			n++
 		}
 	}
@@ -179,6 +206,54 @@ func (a *Analysis) conclude() {
 		para = append(para, fmt.Sprintf("%s in %s; no rule explains it further.", fc.Real.String(), where))
 	}
 	a.Verdict = strings.Join(para, " ")
+}
+
+// concludeHeap turns the heap's findings into sentences and evidence: use
+// after free, double free, invalid free, heap corruption, each with where
+// the chunk sits; with no libc debug info it says the heap cannot tell.
+func (a *Analysis) concludeHeap() (para []string, uaf, dfree bool) {
+	m := a.Memory
+	if m == nil {
+		return nil, false, false
+	}
+	for i, hf := range m.Heap {
+		v := hf.Verdict
+		ref := fmt.Sprintf("memory.heap[%d]", i)
+		switch v.Rule {
+		case "use-after-free":
+			uaf = true
+			a.evidence("heap-use-after-free", ref, "%s (%s)", v.Text, hf.Role)
+			if f := a.Fault; f != nil && strings.HasPrefix(hf.Role, "freed object") {
+				para = append(para, fmt.Sprintf("Use after free: %%%s = %#x is the tcache next word free() wrote into the freed object %#x, read back as a pointer: %s.", f.BadRegister, f.BadValue, hf.Finding.Address, v.Text))
+			} else {
+				para = append(para, fmt.Sprintf("Use after free: the %s %s.", hf.Role, v.Text))
+			}
+		case "double-free":
+			dfree = true
+			a.evidence("heap-double-free", ref, "%s (%s)", v.Text, hf.Role)
+			para = append(para, fmt.Sprintf("Double free: %s.", v.Text))
+		case "invalid-free":
+			a.evidence("heap-invalid-free", ref, "%s (%s)", v.Text, hf.Role)
+			para = append(para, fmt.Sprintf("Invalid free: %s.", v.Text))
+		case "heap-corruption":
+			a.evidence("heap-corruption", ref, "%s (%s)", v.Text, hf.Role)
+			para = append(para, fmt.Sprintf("Heap corruption at the %s: %s.", hf.Role, v.Text))
+		}
+		if v.Rule != "heap-corruption" && hf.Finding != nil && hf.Finding.Corruption() && len(hf.Finding.Problems) > 0 {
+			// Freed and then written: the chunk's own metadata says so too.
+			for _, pr := range hf.Finding.Problems {
+				a.evidence("heap-corruption", ref, "%s (%s)", pr.Text, hf.Role)
+			}
+			para = append(para, fmt.Sprintf("Heap corruption at the %s: %s.", hf.Role, hf.Finding.Problems[0].Text))
+		}
+	}
+	if m.MallocError != "" {
+		a.evidence("malloc-abort", "memory.malloc_error", "glibc's malloc aborted: %q", m.MallocError)
+	}
+	if !m.HeapKnown && len(m.Targets) > 0 {
+		a.evidence("heap-unknown", "memory", "the heap cannot tell: %s", m.HeapReason)
+	}
+	return para, uaf, dfree
 }
 
 func access(in *Instruction) string {

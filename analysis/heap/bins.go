@@ -71,7 +71,9 @@ type Problem struct {
 	// (the next chunk's header contradicts this one), "prev-size" (the
 	// next chunk's prev_size is not this free chunk's size), "bin-link" (a
 	// free list's link is broken), "bin-size" (a chunk in a bin of another
-	// size), "bin-loop", "tcache-key", "tcache-count", "multiple-lists".
+	// size), "bad-fd" (a free chunk's fd word is a bad pointer: written
+	// after the free), "bin-loop", "tcache-key", "tcache-count",
+	// "multiple-lists".
 	Kind  string `json:"kind"`
 	Chunk uint64 `json:"chunk,omitempty" hex:""`
 	Text  string `json:"text"`
@@ -237,13 +239,21 @@ func (h *Heap) readFastbins(f *freeLists, ar *Arena) {
 	for i := 0; i < int(l.nFastbins); i++ {
 		p, err := h.word(ar.Address + uint64(l.stFastbins) + uint64(i)*8)
 		seen := map[uint64]bool{}
+		from := uint64(0) // the chunk whose fd gave p; 0: the arena's fastbinsY[i]
 		for n := 0; err == nil && p != 0; n++ {
 			if n >= h.o.MaxBinEntries {
 				h.warnf("%s fastbin %d: more than %d entries, the rest are not read", ar.Name(), i, h.o.MaxBinEntries)
 				break
 			}
-			if (p+l.hdr())&uint64(l.align-1) != 0 {
-				f.problems = append(f.problems, Problem{Kind: "bin-link", Chunk: p, Text: fmt.Sprintf("%s fastbin %d: entry #%d at %#x is misaligned (glibc: \"unaligned fastbin chunk detected\")", ar.Name(), i, n, p)})
+			if (p+l.hdr())&uint64(l.align-1) != 0 || !h.readable(p) {
+				why := "misaligned (glibc: \"unaligned fastbin chunk detected\")"
+				if (p+l.hdr())&uint64(l.align-1) == 0 {
+					why = "not in the core"
+				}
+				f.problems = append(f.problems, Problem{Kind: "bin-link", Chunk: p, Text: fmt.Sprintf("%s fastbin %d: entry #%d at %#x is %s", ar.Name(), i, n, p, why)})
+				if from != 0 {
+					f.problems = append(f.problems, Problem{Kind: "bad-fd", Chunk: from, Text: fmt.Sprintf("free chunk %#x in fastbin %d of %s: its fd word, revealed, is %#x, which is %s: the chunk's memory was written after it was freed", from, i, ar.Name(), p, why)})
+				}
 				break
 			}
 			if seen[p] {
@@ -261,9 +271,15 @@ func (h *Heap) readFastbins(f *freeLists, ar *Arena) {
 				f.problems = append(f.problems, Problem{Kind: "bin-link", Chunk: p, Text: fmt.Sprintf("%s fastbin %d: entry #%d at %#x is not in the core", ar.Name(), i, n, p)})
 				break
 			}
-			p = reveal(p+uint64(l.fd), raw)
+			from, p = p, reveal(p+uint64(l.fd), raw)
 		}
 	}
+}
+
+// readable: a chunk header at c can be read from the core.
+func (h *Heap) readable(c uint64) bool {
+	_, err := h.word(c + uint64(h.l.size))
+	return err == nil
 }
 
 // readBins walks an arena's doubly linked bins from each bin header
@@ -292,12 +308,22 @@ func (h *Heap) readBins(f *freeLists, ar *Arena) {
 			}
 			if cur == 0 || seen[cur] {
 				f.problems = append(f.problems, Problem{Kind: "bin-loop", Chunk: prev, Text: fmt.Sprintf("%s %s bin %d: the list does not come back to its header (fd %#x after %d entries)", ar.Name(), kind, i, cur, n)})
+				if cur == 0 && prev != head {
+					f.problems = append(f.problems, Problem{Kind: "bad-fd", Chunk: prev, Text: fmt.Sprintf("free chunk %#x in %s bin %d of %s: its fd word is NULL: the chunk's memory was written after it was freed", prev, kind, i, ar.Name())})
+				}
 				break
 			}
 			seen[cur] = true
 			bk, e1 := h.word(cur + uint64(l.bk))
-			if e1 != nil {
-				f.problems = append(f.problems, Problem{Kind: "bin-link", Chunk: cur, Text: fmt.Sprintf("%s %s bin %d: entry #%d at %#x is not in the core", ar.Name(), kind, i, n, cur)})
+			if e1 != nil || (cur+l.hdr())&uint64(l.align-1) != 0 {
+				why := "not in the core"
+				if e1 == nil {
+					why = "misaligned"
+				}
+				f.problems = append(f.problems, Problem{Kind: "bin-link", Chunk: cur, Text: fmt.Sprintf("%s %s bin %d: entry #%d at %#x is %s", ar.Name(), kind, i, n, cur, why)})
+				if prev != head {
+					f.problems = append(f.problems, Problem{Kind: "bad-fd", Chunk: prev, Text: fmt.Sprintf("free chunk %#x in %s bin %d of %s: its fd word is %#x, which is %s: the chunk's memory was written after it was freed", prev, kind, i, ar.Name(), cur, why)})
+				}
 				break
 			}
 			if bk != prev {

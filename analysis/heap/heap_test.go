@@ -8,33 +8,22 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/dsecore/dsecore/analysis/coroutines"
 	"github.com/dsecore/dsecore/analysis/heap"
 	"github.com/dsecore/dsecore/coreparse"
 	"github.com/dsecore/dsecore/coreparse/values"
 	"github.com/dsecore/dsecore/internal/fixture"
+	"github.com/dsecore/dsecore/internal/fixtureproc"
 	"github.com/dsecore/dsecore/internal/testcore"
 )
 
 func open(t testing.TB, sc *fixture.Scenario, debugDirs ...string) *coreparse.Process {
 	t.Helper()
-	p, err := coreparse.Open(coreparse.Options{Core: sc.Core, Exe: sc.Exe, DebugFileDirs: debugDirs})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { p.Close() })
-	return p
+	return fixtureproc.Process(t, sc, debugDirs...)
 }
 
 // nameThreads names the threads after their Processers, as every face
 // does before it shows a heap finding.
-func nameThreads(t testing.TB, p *coreparse.Process) {
-	prof, err := coroutines.LoadProfile("ceph-dse")
-	if err != nil {
-		t.Fatal(err)
-	}
-	coroutines.Discover(p, prof, coroutines.Options{})
-}
+func nameThreads(t testing.TB, p *coreparse.Process) { fixtureproc.Runtime(t, p) }
 
 func hexv(t testing.TB, v any) uint64 {
 	t.Helper()
@@ -450,5 +439,33 @@ func TestBins(t *testing.T) {
 	}
 	if pr := h.Problems(); len(pr) != 0 {
 		t.Errorf("problems %v", pr)
+	}
+	// A free chunk's fd overwritten with a bad pointer is heap corruption
+	// of that chunk (a pointer into it is still a use after free): the head of fastbin 1 (p9) with a safe-linked fd that
+	// reveals to a misaligned address, the small bin's only chunk (s7)
+	// with a NULL fd.
+	for _, c := range []struct {
+		name  string
+		value func(mem uint64) uint64
+		bin   string
+	}{
+		{"p9", func(mem uint64) uint64 { return (mem >> 12) ^ 0x4141414141414141 }, "fastbin 1"},
+		{"s7", func(uint64) uint64 { return 0 }, "small bin 49"},
+	} {
+		t.Run("bad fd of "+c.name, func(t *testing.T) {
+			mem := addr[c.name]
+			m := &heap.Patched{Core: p.Core, Bytes: map[uint64]byte{}}
+			m.PatchWord(mem, c.value(mem)) // fd is the first word of a free chunk's memory
+			hp := heap.OpenPatched(p, heap.Options{}, m)
+			f := hp.Locate(mem)
+			if !hasProblem(f, "bad-fd", mem-16) || !f.Corruption() || f.Verdict(heap.AccessUse).Rule != "use-after-free" || !f.UseAfterFree() {
+				t.Fatalf("%s: %s (%v)", c.name, f.Describe(), f.Problems)
+			}
+			for _, pr := range f.Problems {
+				if pr.Kind == "bad-fd" && !strings.Contains(pr.Text, c.bin) {
+					t.Errorf("%s: %q does not name %s", c.name, pr.Text, c.bin)
+				}
+			}
+		})
 	}
 }

@@ -84,7 +84,7 @@ func (f *Finding) Corruption() bool {
 	}
 	for _, p := range f.Problems {
 		switch p.Kind {
-		case "header", "next-header", "prev-size", "bin-size":
+		case "header", "next-header", "prev-size", "bin-size", "bad-fd":
 			return true
 		}
 	}

@@ -22,6 +22,7 @@ import (
 	"github.com/dsecore/dsecore/coreparse/values"
 	"github.com/dsecore/dsecore/internal/bound"
 	"github.com/dsecore/dsecore/internal/fixture"
+	"github.com/dsecore/dsecore/internal/fixtureproc"
 )
 
 type opened struct {
@@ -32,17 +33,8 @@ type opened struct {
 
 func open(t testing.TB, name string) *opened {
 	t.Helper()
-	sc := fixture.Get(t).Scenario(t, name)
-	p, err := coreparse.Open(coreparse.Options{Core: sc.Core, Exe: sc.Exe})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { p.Close() })
-	prof, err := coroutines.LoadProfile("ceph-dse")
-	if err != nil {
-		t.Fatal(err)
-	}
-	return &opened{sc, p, coroutines.Discover(p, prof, coroutines.Options{})}
+	o := fixtureproc.Scenario(t, name)
+	return &opened{o.Sc, o.P, o.RT}
 }
 
 func hexv(t testing.TB, v any) uint64 {
@@ -479,11 +471,7 @@ func TestBounds(t *testing.T) {
 // frame's holders, and none is claimed.
 func TestHostileMemory(t *testing.T) {
 	sc := fixture.Get(t).Scenario(t, "hostile")
-	p, err := coreparse.Open(coreparse.Options{Core: sc.Core, Exe: sc.Exe})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer p.Close()
+	p := fixtureproc.Process(t, sc)
 	var targets []holders.Target
 	for _, k := range []string{"cyc_node", "wild_node", "big_node"} {
 		targets = append(targets, holders.Target{Address: hexv(t, sc.Expected[k]), Role: k})

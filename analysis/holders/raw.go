@@ -1,7 +1,6 @@
 package holders
 
 import (
-	"encoding/binary"
 	"fmt"
 
 	"github.com/dsecore/dsecore/coreparse"
@@ -112,17 +111,10 @@ func (s *searcher) rawStack(st Stack, roots []*root) []Hit {
 		if pf.dwarf {
 			continue
 		}
-		lo, ok := pf.raw.Regs.Get(unwind.RSP)
-		hi := pf.raw.CFA
-		if !ok || hi <= lo || hi-lo > 1<<16 {
-			continue
-		}
-		buf := make([]byte, hi-lo)
-		n, _ := s.p.Core.ReadAt(buf, lo)
-		for off := 0; off+8 <= n; off += 8 {
-			x := binary.LittleEndian.Uint64(buf[off:])
+		lo, words := s.p.StackWords(st.Frames[pf.last])
+		for i, x := range words {
 			for _, ti := range s.inside(x) {
-				at := lo + uint64(off)
+				at := lo + uint64(8*i)
 				hits = append(hits, s.rawHit(st, pf.last, ti, x, "stack word", fmt.Sprintf("*(void **)%#x", at), fmt.Sprintf("stack slot %#x", at), "the frame has no DWARF"))
 			}
 		}

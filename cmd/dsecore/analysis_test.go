@@ -188,6 +188,26 @@ func TestInspectAnalysisContract(t *testing.T) {
 			Concurrent [][2]string `json:"concurrent"`
 			HandlerOK  bool        `json:"handler_thread_matches"`
 		} `json:"logs"`
+		Timeline []struct {
+			Time     string `json:"time"`
+			AtDump   bool   `json:"at_dump"`
+			Who      string `json:"who"`
+			Task     int64  `json:"task"`
+			Text     string `json:"text"`
+			Evidence string `json:"evidence"`
+			Ref      string `json:"ref"`
+			Source   string `json:"source"`
+			File     string `json:"file"`
+			Line     int    `json:"line"`
+			Frame    int    `json:"frame"`
+			Function string `json:"function"`
+		} `json:"timeline"`
+		Memory struct {
+			Holders []struct {
+				Expr string `json:"expr"`
+				Task int64  `json:"task"`
+			} `json:"holders"`
+		} `json:"memory"`
 		Verdict    string   `json:"verdict"`
 		Confidence string   `json:"confidence"`
 		Rules      []string `json:"rules"`
@@ -218,9 +238,40 @@ func TestInspectAnalysisContract(t *testing.T) {
 	if v.Confidence != "high" || !strings.Contains(v.Verdict, "concurrent destruction") {
 		t.Errorf("verdict (%s) %s", v.Confidence, v.Verdict)
 	}
+	// The timeline in JSON: a log step quotes its line of the file it
+	// names; the holder's step names the task, the frame, and the path the
+	// memory section's holder has; the fault step is the crashed thread's.
+	var logs, holder, fault int
+	for _, st := range v.Timeline {
+		switch st.Evidence {
+		case "log":
+			b, err := os.ReadFile(filepath.Join(sc.Dir, st.File))
+			ls := strings.Split(string(b), "\n")
+			if err != nil || st.Line < 1 || st.Line > len(ls) || ls[st.Line-1] != st.Source || st.Time == "" || st.AtDump {
+				t.Errorf("log step %+v", st)
+			}
+			logs++
+		case "fault":
+			fault++
+			if st.Ref != "fault" || st.Task != -1 || !strings.Contains(st.Text, "through a NULL pointer") {
+				t.Errorf("fault step %+v", st)
+			}
+		case "frame":
+			if st.Ref == "memory.holders[0]" {
+				holder++
+				if len(v.Memory.Holders) == 0 || st.Task != v.Memory.Holders[0].Task || !st.AtDump || st.Frame != 3 ||
+					st.Function != "(anonymous namespace)::release_wait" || !strings.Contains(st.Text, "`"+v.Memory.Holders[0].Expr+"`") {
+					t.Errorf("holder step %+v, memory holders %+v", st, v.Memory.Holders)
+				}
+			}
+		}
+	}
+	if logs < 10 || holder != 1 || fault != 1 {
+		t.Errorf("timeline: %d log, %d holder, %d fault steps", logs, holder, fault)
+	}
 
 	text := string(run(t, args...))
-	for _, want := range []string{"Verdict (confidence high):", "[shared-object]", "[log-concurrent]", "[dmesg-mismatch]", "Kernel line: ip matches true",
+	for _, want := range []string{"Verdict (confidence high):", "[shared-object]", "\nTimeline:\n", "evidence (log): ceph-dse.engine.64.4.log:", "[log-concurrent]", "[dmesg-mismatch]", "Kernel line: ip matches true",
 		"lsm_release_all_csdobj start to release all csd obj."} {
 		if !strings.Contains(text, want) {
 			t.Errorf("inspect text lacks %q", want)

@@ -288,6 +288,35 @@ func TestDAPFieldCrash(t *testing.T) {
 	if _, ok := ev["[0] reraised-by-handler"]; !ok {
 		t.Errorf("evidence %v", ev)
 	}
+	// The timeline: the log lines with their file and line, the fault,
+	// and the other path's frame at the dump, holding the node.
+	if an["timeline"].VariablesReference == 0 {
+		t.Fatalf("no timeline in the analysis scope: %+v", an)
+	}
+	var logSteps, faultSteps, holderSteps int
+	for name, v := range c.variables(an["timeline"].VariablesReference) {
+		st := c.variables(v.VariablesReference)
+		switch st["evidence"].Value {
+		case "log":
+			if !strings.HasPrefix(st["log_line"].Value, "ceph-dse.engine.64.") || st["time"].Value == "" || !strings.Contains(name, st["time"].Value) {
+				t.Errorf("log step %s: %+v", name, st)
+			}
+			logSteps++
+		case "fault":
+			faultSteps++
+		case "frame":
+			if st["ref"].Value == "memory.holders[0]" {
+				holderSteps++
+				if !strings.HasSuffix(name, "at dump") || st["function"].Value != "(anonymous namespace)::release_wait" || st["frame"].Value != "3" ||
+					!strings.HasPrefix(st["who"].Value, "task ") || !strings.Contains(st["text"].Value, "as `node`") {
+					t.Errorf("holder step %s: %+v", name, st)
+				}
+			}
+		}
+	}
+	if logSteps < 10 || faultSteps != 1 || holderSteps != 1 {
+		t.Errorf("timeline: %d log steps, %d fault steps, %d holder steps", logSteps, faultSteps, holderSteps)
+	}
 	// lsm in the caller, and its vector; hex formatting.
 	sc6 := c.ok("scopes", map[string]any{"frameId": rest.Body.StackFrames[0].Id}).(*dap.ScopesResponse).Body.Scopes
 	lsm := c.variables(sc6[0].VariablesReference)["lsm"]

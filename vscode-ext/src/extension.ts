@@ -142,6 +142,52 @@ async function showThread(threadId: number, title: string): Promise<void> {
   }
 }
 
+// waitStackItem resolves with the active stack item once `ok` holds for it
+// (now or after a change), or undefined when no change comes in `ms`.
+function waitStackItem(ok: (i: vscode.DebugStackFrame) => boolean, ms: number): Promise<vscode.DebugStackFrame | undefined> {
+  const now = vscode.debug.activeStackItem;
+  if (now instanceof vscode.DebugStackFrame && ok(now)) {
+    return Promise.resolve(now);
+  }
+  return new Promise((resolve) => {
+    const timer = setTimeout(() => { sub.dispose(); resolve(undefined); }, ms);
+    const sub = vscode.debug.onDidChangeActiveStackItem((i) => {
+      if (i instanceof vscode.DebugStackFrame && ok(i)) {
+        clearTimeout(timer);
+        sub.dispose();
+        resolve(i);
+      }
+    });
+  });
+}
+
+// showHolder selects frame #frame of a thread (or task) in the Call Stack:
+// the adapter stops on the thread (VS Code selects its top frame), then the
+// selection steps down the stack until the adapter says it is that frame.
+// The Variables view opens the frame on its first scope, the path the
+// frame holds the object by.
+async function showHolder(threadId: number, frame: number, title: string): Promise<void> {
+  const session = vscode.debug.activeDebugSession;
+  if (!session || session.type !== 'dsecore') {
+    return;
+  }
+  const onThread = waitStackItem((i) => i.session.id === session.id && i.threadId === threadId, 15000);
+  await session.customRequest('dsecore/focus', { threadId, description: `holder (Fault Analysis): ${title}` });
+  let cur = await onThread;
+  for (let step = 0; cur && step < 512; step++) {
+    const at = (await session.customRequest('dsecore/frameIndex', { frameId: cur.frameId }) as { index: number }).index;
+    if (at === frame) {
+      await vscode.commands.executeCommand('workbench.debug.action.focusVariablesView');
+      return;
+    }
+    const prev = cur.frameId;
+    const moved = waitStackItem((i) => i.threadId === threadId && i.frameId !== prev, 5000);
+    await vscode.commands.executeCommand(at < frame ? 'workbench.action.debug.callStackDown' : 'workbench.action.debug.callStackUp');
+    cur = await moved;
+  }
+  void vscode.window.showWarningMessage(`dsecore: could not select frame #${frame} of ${title}`);
+}
+
 async function openLogLine(file: string, text: string): Promise<void> {
   const doc = await vscode.workspace.openTextDocument(vscode.Uri.file(file));
   const i = doc.getText().indexOf(text);
@@ -229,6 +275,7 @@ export function activate(context: vscode.ExtensionContext): void {
     }),
     vscode.commands.registerCommand('dsecore.summarizeDirectory', summarizeDirectory),
     vscode.commands.registerCommand('dsecore.showThread', showThread),
+    vscode.commands.registerCommand('dsecore.showHolder', showHolder),
     vscode.commands.registerCommand('dsecore.openLogLine', openLogLine),
     vscode.commands.registerCommand('dsecore.refreshViews', () => refreshViews(vscode.debug.activeDebugSession)),
     vscode.debug.onDidTerminateDebugSession((s) => {

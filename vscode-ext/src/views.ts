@@ -22,7 +22,19 @@ export interface AnalysisBody {
     logs?: { files: string[]; concurrent?: string[][]; handler?: string[] };
     evidence?: { rule: string; text: string }[];
     assertion?: { text: string; file?: string; line?: number };
+    memory?: {
+      verdict: string; heap_known: boolean; heap_reason?: string; malloc_error?: string;
+      heap: { role: string; address: string; state: string; chunk?: string; size?: string; arena?: string; bins?: string[]; rule?: string; text: string }[];
+      holders: Holder[];
+      bounds?: string[];
+    };
+    timeline?: { time?: string; at_dump: boolean; who: string; text: string; evidence: string; ref: string; source: string; file?: string; line?: number }[];
   };
+}
+
+export interface Holder {
+  who: string; lwp?: number; task: number; frame: number; function: string; variable?: string; var_type?: string;
+  expr: string; text: string; relation: string; role: string; value: string; how: string; fallback?: boolean;
 }
 
 export interface TasksBody {
@@ -46,6 +58,12 @@ function collapsed(i: Item): Item {
 
 function showThread(threadId: number, title: string): vscode.Command {
   return { command: 'dsecore.showThread', title: 'Show Stack', arguments: [threadId, title] };
+}
+
+// showHolder selects a holder's frame (its thread or task) in the Call
+// Stack; its Variables then open on the path it holds the object by.
+function showHolder(threadId: number, h: Holder): vscode.Command {
+  return { command: 'dsecore.showHolder', title: 'Select the Holder\'s Frame', arguments: [threadId, h.frame, `${h.who}: ${h.expr}`] };
 }
 
 function logLine(line: string, files: string[]): Item {
@@ -119,6 +137,46 @@ export class AnalysisView implements vscode.TreeDataProvider<Item> {
           command: tid ? showThread(tid, o.who) : undefined,
         });
       })));
+    }
+    const m = a.memory;
+    if (m) {
+      const holders = m.holders.map((h, i) => {
+        const tid = h.task >= 0 ? b.taskThreads[String(h.task)] : h.lwp;
+        const how = h.fallback ? `raw ${h.how}` : `${h.variable}: ${h.var_type}`;
+        return new Item(`${h.who}: ${h.expr}`, [], {
+          description: `#${h.frame} ${h.function} (${how}), ${h.relation} ${h.role}`,
+          tooltip: `${h.text} in frame #${h.frame} ${h.function}: ${h.relation} the ${h.role} (${h.value})`,
+          iconPath: new vscode.ThemeIcon(h.fallback ? 'question' : 'debug-stackframe'), id: `holder-${i}`,
+          command: tid ? showHolder(tid, h) : undefined,
+        });
+      });
+      for (const x of m.bounds ?? []) {
+        holders.push(new Item(`bound: ${x}`, [], { iconPath: new vscode.ThemeIcon('warning') }));
+      }
+      out.push(new Item(holders.length > 0 ? 'Holders' : 'Holders: no other thread or task holds the objects', holders, { id: 'holders' }));
+      const heap = m.heap.map((c) => new Item(`${c.role}: ${c.state}${c.rule && c.rule !== 'unknown' ? ` [${c.rule}]` : ''}`, [], {
+        description: c.text, tooltip: c.text,
+        iconPath: new vscode.ThemeIcon(c.rule && c.rule !== 'unknown' ? 'error' : 'symbol-variable'),
+      }));
+      if (!m.heap_known) {
+        heap.unshift(new Item(`cannot tell: ${m.heap_reason ?? ''}`, [], { iconPath: new vscode.ThemeIcon('question') }));
+      }
+      if (m.malloc_error) {
+        heap.push(new Item(`glibc aborted: ${m.malloc_error}`, [], { iconPath: new vscode.ThemeIcon('error') }));
+      }
+      out.push(collapsed(new Item('Heap (glibc malloc)', heap, { id: 'heap' })));
+    }
+    if (a.timeline && a.timeline.length > 0) {
+      out.push(collapsed(new Item('Timeline', a.timeline.map((st, i) => {
+        const when = st.time ? st.time.slice(st.time.indexOf(' ') + 1) : st.at_dump ? 'at dump' : '';
+        const ev = st.evidence === 'log' ? `${st.file}:${st.line}` : st.ref;
+        const item = new Item(`${when ? when + ' ' : ''}${st.text}`, [], { description: `${st.evidence}: ${ev}`, tooltip: `${st.text}\n\n${st.source}`, id: `timeline-${i}` });
+        const file = st.file ? a.logs?.files.find((f) => f.endsWith('/' + st.file) || f === st.file) : undefined;
+        if (file) {
+          item.command = { command: 'dsecore.openLogLine', title: 'Open Log Line', arguments: [file, st.source] };
+        }
+        return item;
+      }), { id: 'timeline' })));
     }
     if (a.logs) {
       const lines: Item[] = [];

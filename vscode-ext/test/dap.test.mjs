@@ -134,6 +134,31 @@ async function session(dc) {
   const ts = (await dc.stackTraceRequest({ threadId: task15.id })).body.stackFrames;
   assert.equal(ts[0].name, 'co::Processer::SwapOut');
   assert.ok(ts.some((f) => f.name === 'lsm_release_all_csdobj'), ts.map((f) => f.name).join(', '));
+
+  // Its holder: the analysis names the frame and path; that frame's first
+  // scope holds the path, evaluated; focus stops on the thread; frameIndex
+  // says where a frame id is.
+  const h = an.analysis.memory.holders[0];
+  assert.equal(h.task, 15);
+  assert.equal(h.expr, 'node');
+  assert.equal(h.function, '(anonymous namespace)::release_wait');
+  const hf = ts[h.frame];
+  assert.equal(hf.name.replace(/ \[inlined\]$/, ''), h.function);
+  const hs = (await dc.scopesRequest({ frameId: hf.id })).body.scopes;
+  assert.equal(hs[0].name, 'Holds (fault analysis)');
+  assert.ok(!hs[0].expensive);
+  const held = (await dc.variablesRequest({ variablesReference: hs[0].variablesReference })).body.variables;
+  assert.deepEqual(held.map((v) => [v.name, v.value, v.evaluateName]), [['node', sc.expected.node, 'node']]);
+  assert.equal((await dc.customRequest('dsecore/frameIndex', { frameId: hf.id })).body.index, h.frame);
+  const focused = dc.waitForEvent('stopped');
+  await dc.customRequest('dsecore/focus', { threadId: task15.id, description: 'holds the owner' });
+  const fe = await focused;
+  assert.equal(fe.body.threadId, task15.id);
+  assert.ok(!fe.body.preserveFocusHint); // absent: the client moves its focus there
+  assert.equal(fe.body.description, 'holds the owner');
+  // Frames that hold nothing get no such scope.
+  const top = (await dc.scopesRequest({ frameId: ts[0].id })).body.scopes;
+  assert.ok(!top.some((x) => x.name === 'Holds (fault analysis)'), JSON.stringify(top.map((x) => x.name)));
 }
 
 test('stdio: launch → stopped → threads → stackTrace → scopes → variables → evaluate', async () => {

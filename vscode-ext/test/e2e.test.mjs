@@ -4,7 +4,9 @@
 // field-crash fixture core is opened, Start Debugging starts the session, and
 // the test reads what a person would see: the Call Stack paused on the exception in
 // dm_hash_node_t::clear, the Registers scope with the faulting register, the
-// Fault Analysis and Coroutines views. Screenshots go to DSECORE_ARTIFACTS.
+// Fault Analysis and Coroutines views, a holder of the crash's object
+// selected from the Fault Analysis view (its frame in the Call Stack, its
+// path in Variables). Screenshots go to DSECORE_ARTIFACTS.
 //
 // DSECORE_CODE_SERVER: a code-server install (scripts/install-code-server.sh);
 // DSECORE_FIXTURES: the fixture tree; DSECORE_VSIX: the package to install.
@@ -262,10 +264,12 @@ test('Start Debugging on a core: the call stack is paused on the exception in dm
   await shot('run-and-debug');
   await start.click();
   try {
-    // The session stops once: the crashed thread's frames appear.
-    await callStack().locator('.monaco-list-row:has(.stack-frame)', { hasText: 'dm_hash_node_t::clear' }).first()
+    // The session stops once: the crashed thread's row shows the stopped
+    // event's description (its frames may lie below the pane's fold: the
+    // keyboard reaches them below).
+    await callStack().locator('.monaco-list-row', { hasText: /SIGSEGV \(SEGV_MAPERR\)/i }).first()
       .waitFor({ timeout: 90000 }).catch(() => {
-        throw new Error('the session did not stop with dm_hash_node_t::clear on the call stack in 90 s');
+        throw new Error('the session did not stop with the SIGSEGV thread on the call stack in 90 s');
       });
     // VS Code then opens the source of the first frame that is not
     // deemphasized: the fatal-signal handler's frames are, so it is the
@@ -377,6 +381,54 @@ async function faultAnalysisAndCoroutines() {
   assert.match(frames, /sleeper_body/);
   await page.keyboard.press('Escape');
   await pick.waitFor({ state: 'hidden', timeout: 15000 });
+}
+
+test('a holder in the Fault Analysis view: Enter selects its frame in the task\'s stack and Variables opens on its path', async () => {
+  try {
+    await holderPath();
+  } catch (e) {
+    await shot('failed-holder');
+    throw e;
+  }
+});
+
+async function holderPath() {
+  const pane = viewPane('Fault Analysis');
+  // The strongest holder: task 15 (engine 5's release, suspended) holds the
+  // node as release_wait's parameter `node`.
+  const row = await focusRow(pane, /task 15 \(Processer 6, block\): node\b/, 'task 15 among the Holders');
+  assert.match(row, /#3 \(anonymous namespace\)::release_wait \(node: dm_hash_node_t \*\), points-to owner/);
+  await page.keyboard.press('Enter');
+  // The Call Stack selects release_wait's frame in task 15's stack …
+  await callStack().locator('.monaco-list-row.selected', { hasText: 'release_wait' }).first().waitFor({ timeout: 60000 }).catch(() => {
+    throw new Error('Enter on the holder selected no release_wait frame in the Call Stack');
+  });
+  // … and Variables opens on the path: the holder scope, expanded, with
+  // `node` and its value, the fixture's node.
+  const vars = variablesView();
+  await vars.locator('.monaco-list-row[aria-expanded="true"]', { hasText: 'Holds (fault analysis)' }).first().waitFor({ timeout: 30000 }).catch(() => {
+    throw new Error('the Variables view did not open on the "Holds (fault analysis)" scope of the holder\'s frame');
+  });
+  const node = vars.locator('.monaco-list-row', { hasText: new RegExp(`^\\s*node\\s*=\\s*${expected.node}\\b`) }).first();
+  await node.waitFor({ timeout: 30000 }).catch(() => {
+    throw new Error(`the holder's path shows no node = ${expected.node} in Variables`);
+  });
+  await shot('holder-frame');
+  const selected = await callStack().locator('.monaco-list-row.selected').first().innerText();
+  assert.match(selected, /release_wait/);
+  // The selected frame is in task 15's stack: its thread row is the
+  // nearest thread row above it.
+  const threadOfSelected = await callStack().locator('.monaco-list').first().evaluate((el) => {
+    const rows = [...el.querySelectorAll('.monaco-list-row')].sort((a, b) => Number(a.dataset.index) - Number(b.dataset.index));
+    const i = rows.findIndex((r) => r.classList.contains('selected'));
+    for (let j = i - 1; j >= 0; j--) {
+      if (rows[j].querySelector('.thread')) {
+        return rows[j].innerText;
+      }
+    }
+    return '';
+  });
+  assert.match(threadOfSelected, /task 15\b/);
 }
 
 test('a missing library becomes a notification with an action to fix the path', async () => {

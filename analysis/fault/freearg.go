@@ -1,4 +1,4 @@
-package session
+package fault
 
 import (
 	"github.com/dsecore/dsecore/analysis/heap"
