@@ -5,7 +5,7 @@ ifeq ($(origin GO),undefined)
 GO := $(shell scripts/setup.sh | tail -n1)
 endif
 
-.PHONY: all setup build fixtures demo test test-go test-ext fuzz fuzz-short vet bench bench-quick clean
+.PHONY: all setup build fixtures demo test test-go test-ext e2e-soak fuzz fuzz-short vet bench bench-quick clean
 
 all: build
 
@@ -25,8 +25,10 @@ demo: build
 	  echo "+ dsecore inspect $$dir/field-crash/core" && bin/dsecore inspect $$dir/field-crash/core
 
 vet: setup
+	scripts/check-tree.sh
 	$(GO) vet ./...
-	for f in gdbscript/dsecore.py benchmarks/*.py fixtures/scale/gen.py; do python3 -c 'import ast,sys; ast.parse(open(sys.argv[1]).read(), sys.argv[1])' $$f || exit 1; done
+	for f in fixtures/ceph/*.sh; do bash -n $$f || exit 1; done
+	for f in gdbscript/dsecore.py benchmarks/*.py fixtures/scale/gen.py fixtures/ceph/inject.py; do python3 -c 'import ast,sys; ast.parse(open(sys.argv[1]).read(), sys.argv[1])' $$f || exit 1; done
 	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { gofmt -l $$(git ls-files '*.go'); echo "gofmt: files above need formatting"; exit 1; }
 
 # Every test: Go unit and differential tests (gdb as the oracle) on real
@@ -45,6 +47,19 @@ test-ext: build fixtures
 	dir=$$($(GO) run ./internal/fixture/fixturectl) && cd vscode-ext && DSECORE=$(CURDIR)/bin/dsecore DSECORE_FIXTURES=$$dir \
 	  DSECORE_CODE_SERVER=$(CURDIR)/build/code-server DSECORE_ARTIFACTS=$(CURDIR)/build/artifacts npm test
 
+# The e2e suite N times in a row (default 10), each run from a fresh
+# code-server; the count of green runs is printed. Run it with a load
+# beside it (e.g. `go test -count=1 ./...`) to prove a change to the e2e
+# test deterministic.
+E2E_RUNS ?= 10
+e2e-soak: test-ext
+	@dir=$$($(GO) run ./internal/fixture/fixturectl); ok=0; \
+	for i in $$(seq $(E2E_RUNS)); do \
+	  if (cd vscode-ext && DSECORE=$(CURDIR)/bin/dsecore DSECORE_FIXTURES=$$dir DSECORE_CODE_SERVER=$(CURDIR)/build/code-server \
+	      DSECORE_ARTIFACTS=$(CURDIR)/build/artifacts/soak-$$i npm run -s test:e2e > $(CURDIR)/build/e2e-soak-$$i.log 2>&1); then ok=$$((ok+1)); \
+	  else echo "e2e run $$i failed: build/e2e-soak-$$i.log"; fi; done; \
+	echo "e2e-soak: $$ok/$(E2E_RUNS) green"; test $$ok = $(E2E_RUNS)
+
 # Fuzz targets, each with an execution budget for `make test` (about 20 s
 # apiece on a 2-core machine). A count, not -fuzztime 20s: a duration budget
 # trips a race in Go's fuzz coordinator (go.dev/issue/75804) that fails a
@@ -57,7 +72,7 @@ FUZZ_TARGETS := ./coreparse/corefile:FuzzNewCore:60000 ./coreparse/unwind:FuzzPa
 	./coreparse/unwind:FuzzUnwindStack:600000 ./coreparse/values:FuzzListWalk:300000 \
 	./coreparse/values:FuzzDWARFExpr:300000 ./analysis/dmesg:FuzzParse:60000 \
 	./analysis/fault:FuzzParseLog:200000 ./analysis/signature:FuzzNormalize:800000 ./server:FuzzServe:200000 \
-	./coreparse:FuzzModules:20000 ./server:FuzzDispatchLaunched:8000
+	./coreparse:FuzzModules:20000 ./server:FuzzDispatchLaunched:8000 ./analysis/heap:FuzzHeap:5000
 FUZZMULT ?= 1
 fuzz-short: fixtures
 	@for t in $(FUZZ_TARGETS); do pkg=$${t%%:*}; rest=$${t#*:}; fn=$${rest%%:*}; n=$$(( $${rest#*:} * $(FUZZMULT) )); \

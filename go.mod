@@ -2,8 +2,13 @@ module github.com/dsecore/dsecore
 
 go 1.26.8
 
+// npm installs a Go package of its own (flatted) under node_modules; it is
+// not ours, and npm ci rewrites it while ./... may be listing it.
+ignore ./vscode-ext/node_modules
+
 require (
 	github.com/go-delve/delve v1.27.2
+	github.com/goccy/go-yaml v1.19.2
 	github.com/google/go-dap v0.12.0
 	github.com/ianlancetaylor/demangle v0.0.0-20260724033716-83e58baca724
 	github.com/klauspost/compress v1.20.4

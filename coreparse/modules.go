@@ -33,12 +33,21 @@ type Module struct {
 	FileBuildID     []byte // read from the local file
 	BuildIDMismatch bool   // both known and different: symbols would lie
 	IsExe           bool
+	// LinkName is the dynamic linker's name for it (link_map's l_name,
+	// which dladdr reports: "/lib/x86_64-linux-gnu/libc.so.6" where NT_FILE
+	// has the resolved "/usr/lib/…"); "" for the executable and when the
+	// link map does not list it.
+	LinkName string
 
 	Syms *symbols.Table // nil when no local file was found or it failed to load
 
 	cfiOnce sync.Once
 	cfi     frame.FrameDescriptionEntries
 	cfiErr  error
+
+	dynOnce sync.Once
+	dyn     *dynTable
+	bssEnd  uint64 // end of the highest PT_LOAD's memory, page-rounded
 }
 
 // BuildID returns the build-id as lower-case hex, preferring the core's copy.
@@ -54,6 +63,29 @@ func (m *Module) Contains(addr uint64) bool { return addr >= m.Start && addr < m
 
 // Base name of the module, as shown in frames.
 func (m *Module) BaseName() string { return filepath.Base(m.Name) }
+
+// systemLibraries are the base-name prefixes of the libraries that are the
+// platform, not the application: the C library and dynamic linker, the C++
+// runtime, libgcc, libm, the vDSO, Boost.Context's fcontext routines.
+// Frames in them are skipped where "the application's frame" is meant (a
+// thread's or task's top frame, a crash signature, a holder's call path).
+var systemLibraries = []string{"libc.so", "libc-", "ld-linux", "ld-2.", "libpthread", "libstdc++", "libgcc_s",
+	"libm.so", "libm-", "linux-vdso", "libdl", "librt", "libboost_context"}
+
+// IsSystemLibrary says whether a module path (or base name) is one of the
+// platform's libraries rather than the application's.
+func IsSystemLibrary(name string) bool {
+	base := filepath.Base(name)
+	for _, p := range systemLibraries {
+		if strings.HasPrefix(base, p) {
+			return true
+		}
+	}
+	return false
+}
+
+// IsSystem says whether the module is a platform library (IsSystemLibrary).
+func (m *Module) IsSystem() bool { return m != nil && IsSystemLibrary(m.Name) }
 
 // CFI returns the module's call frame information in runtime addresses,
 // loading it on first use.
@@ -304,6 +336,18 @@ func (f *fileFinder) candidates(corePath string, isExe bool) []string {
 	return out
 }
 
+// hasDWARF reports whether an ELF file carries its own debug information
+// (a .debug_info section with contents, not a stripped one).
+func hasDWARF(path string) bool {
+	f, err := elf.Open(path)
+	if err != nil {
+		return false
+	}
+	defer f.Close()
+	s := f.Section(".debug_info")
+	return s != nil && s.Type != elf.SHT_NOBITS && s.Size > 0
+}
+
 func fileBuildID(path string) []byte {
 	f, err := elf.Open(path)
 	if err != nil {
@@ -355,6 +399,15 @@ func (p *Process) loadModules(o Options) {
 			continue // a mapped data file, not an ELF object
 		}
 		m := &Module{Name: obj.path, Start: obj.start, End: obj.end, Bias: img.bias, CoreBuildID: img.buildID}
+		// The last segment's .bss beyond its file pages is an anonymous
+		// mapping after the file's: it is still the module's.
+		for _, ph := range img.phdrs {
+			if elf.ProgType(ph.Type) == elf.PT_LOAD {
+				if e := (img.bias + ph.Vaddr + ph.Memsz + pageMask) &^ pageMask; e > m.End && e-m.End < 1<<30 {
+					m.bssEnd = e
+				}
+			}
+		}
 		m.IsExe = (atEntry >= obj.start && atEntry < obj.end) || (atPhdr >= obj.start && atPhdr < obj.end)
 		p.Modules = append(p.Modules, m)
 		if m.IsExe {
@@ -363,6 +416,11 @@ func (p *Process) loadModules(o Options) {
 		}
 	}
 	sort.Slice(p.Modules, func(i, j int) bool { return p.Modules[i].Start < p.Modules[j].Start })
+	for i, m := range p.Modules {
+		if m.bssEnd > m.End && (i+1 == len(p.Modules) || m.bssEnd <= p.Modules[i+1].Start) {
+			m.End = m.bssEnd
+		}
+	}
 
 	// Cross-check the biases with the dynamic linker's own list.
 	if p.exeImage != nil {
@@ -377,10 +435,15 @@ func (p *Process) loadModules(o Options) {
 			if lm.name == "" {
 				continue
 			}
-			for _, m := range p.Modules {
-				if m.Name == lm.name || filepath.Base(m.Name) == filepath.Base(lm.name) {
-					p.loadOrder = append(p.loadOrder, m)
-					break
+			// link_map names a library as the dynamic linker opened it
+			// (libstdc++.so.6), the mappings by the file behind the link
+			// (libstdc++.so.6.0.30): a name that matches no mapping is
+			// matched by its load bias, and the module keeps the linker's
+			// name.
+			if m := p.linkMapModule(lm); m != nil {
+				p.loadOrder = append(p.loadOrder, m)
+				if m.LinkName == "" && !m.IsExe {
+					m.LinkName = lm.name
 				}
 			}
 			for _, m := range p.Modules {
@@ -405,6 +468,9 @@ func (p *Process) loadModules(o Options) {
 				m.Name, m.CoreBuildID, m.Path, m.FileBuildID)
 		}
 		m.DebugPath = symbols.FindDebugFile(m.Path, m.FileBuildID, o.DebugFileDirs)
+		if m.DebugPath == "" && o.FindDebugFile != nil && len(m.FileBuildID) > 0 && !hasDWARF(m.Path) {
+			m.DebugPath = o.FindDebugFile(m.Name, m.FileBuildID)
+		}
 		var t *symbols.Table
 		var err error
 		if o.Tables != nil {
@@ -418,6 +484,29 @@ func (p *Process) loadModules(o Options) {
 		}
 		m.Syms = t
 	}
+}
+
+// linkMapModule is the module a link_map entry describes: by name, else
+// by load bias.
+func (p *Process) linkMapModule(lm linkMapEntry) *Module {
+	for _, m := range p.Modules {
+		if m.Name == lm.name || filepath.Base(m.Name) == filepath.Base(lm.name) {
+			return m
+		}
+	}
+	if lm.addr == 0 {
+		return nil
+	}
+	var found *Module
+	for _, m := range p.Modules {
+		if !m.IsExe && m.Bias == lm.addr {
+			if found != nil {
+				return nil // two modules at one bias: not a match
+			}
+			found = m
+		}
+	}
+	return found
 }
 
 // ModuleAt returns the module whose mappings contain the runtime address.

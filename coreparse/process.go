@@ -44,6 +44,10 @@ type Options struct {
 	// path has the core's build-id (a build-id index, debuginfod); "" when
 	// it has none.
 	FindFile func(name string, buildID []byte, isExe bool) string
+	// FindDebugFile, when set, is asked for a module's separate debug file
+	// when its file has no DWARF and no debug directory holds one (a
+	// debuginfod server); "" when it has none.
+	FindDebugFile func(name string, buildID []byte) string
 }
 
 // Process is the crashed process as the core shows it.
@@ -60,6 +64,13 @@ type Process struct {
 	tls       tlsLayout
 	tailMemo  sync.Map         // [callee pc, exact, caller pc] → tailCalls' answer
 	rules     unwind.RuleCache // established CFI rules by FDE and pc, shared by every unwind
+
+	faultOnce    sync.Once
+	fault        *FaultContext
+	handlingOnce sync.Once
+	handling     []HandlingThread
+	argvOnce     sync.Once
+	argv         []string
 }
 
 // Thread is one OS thread of the crashed process.
@@ -85,8 +96,11 @@ type Frame struct {
 	Sigtramp bool   // the kernel's signal trampoline: "<signal handler called>"
 	Boundary bool   // not a frame: the seam between a coroutine's frames and the scheduler's below
 	Tailcall bool   // a function that tail-called the frame below: it has no stack frame of its own (gdb's TAILCALL frames, from DWARF call sites)
-	Raw      *unwind.Frame
-	Mod      *Module
+	// Recovered: the caller of a wild pc, found from the return address at
+	// rsp, which follows a call instruction (checked: see WildPC).
+	Recovered bool
+	Raw       *unwind.Frame
+	Mod       *Module
 	// LookupPC is the address used for symbolization: PC, or PC-1 for
 	// return addresses so that a call at the end of a block is attributed
 	// to the calling line.
@@ -273,9 +287,20 @@ func (p *Process) SymbolizePhysical(raw []unwind.Frame) []Frame { return p.symbo
 
 func (p *Process) symbolize(raw []unwind.Frame, tails bool) []Frame {
 	var out []Frame
+	recovered := false
 	for i := range raw {
 		rf := &raw[i]
+		n := len(out)
 		out = p.appendSymbolized(out, rf, rf.PC, rf.Exact, false)
+		if recovered {
+			out[n].Recovered = true
+			recovered = false
+		}
+		if rf.Exact && i+1 < len(raw) && raw[i+1].Kind == unwind.KindHeuristic {
+			if w := p.CheckWildPC(rf.Regs); w != nil && w.Recovered && w.ReturnAddr == raw[i+1].PC {
+				recovered = true
+			}
+		}
 		if tails && i+1 < len(raw) && !rf.Sigtramp && !raw[i+1].Exact {
 			for _, pc := range p.tailCalls(rf, &raw[i+1]) {
 				out = p.appendSymbolized(out, rf, pc, false, true)
@@ -301,7 +326,7 @@ func (p *Process) symbolize(raw []unwind.Frame, tails bool) []Frame {
 func (p *Process) appendSymbolized(out []Frame, rf *unwind.Frame, pc uint64, exact, tail bool) []Frame {
 	{
 		lookup := pc
-		if !exact && lookup > 0 {
+		if !exact && lookup > 0 && !(rf.Sigtramp && !tail) {
 			lookup--
 		}
 		base := Frame{PC: pc, LookupPC: lookup, Raw: rf, Sigtramp: rf.Sigtramp && !tail, Function: "??"}
@@ -309,6 +334,20 @@ func (p *Process) appendSymbolized(out []Frame, rf *unwind.Frame, pc uint64, exa
 		if m != nil {
 			base.Mod = m
 			base.Module = m.BaseName()
+		}
+		if base.Sigtramp {
+			// gdb names the trampoline frame by the symbol at its pc (its
+			// pc is where the handler returns to, not after a call):
+			// "__restore_rt" when the library's symbols have it. The text
+			// forms still print "<signal handler called>".
+			if m != nil && m.Syms != nil {
+				if locs := m.Syms.Locate(lookup - m.Bias); len(locs) > 0 && locs[len(locs)-1].Function != "" {
+					base.Function = locs[len(locs)-1].Function
+				} else if name, _, ok := m.Syms.SymbolAt(lookup - m.Bias); ok {
+					base.Function = name
+				}
+			}
+			return append(out, base)
 		}
 		if m == nil || m.Syms == nil {
 			base.Tailcall = tail

@@ -177,3 +177,48 @@ func TestFaultContext(t *testing.T) {
 		t.Errorf("no handler: core %v real %v", fc.Core, fc.Real)
 	}
 }
+
+// TestTLSAddressMatchesGdb: a thread-local variable of libc (tcache, after
+// libstdc++'s TLS block, whose link_map name libstdc++.so.6 is not the
+// mapped file's libstdc++.so.6.0.30) is where gdb finds it, in every thread.
+func TestTLSAddressMatchesGdb(t *testing.T) {
+	sc := fixture.Get(t).Scenario(t, fixture.TcacheUAF)
+	p, err := coreparse.Open(coreparse.Options{Core: sc.Core, Exe: sc.Exe})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Close()
+	libc := p.ModuleByName("libc.so.6")
+	if libc == nil || libc.Syms == nil {
+		t.Fatal("no libc.so.6")
+	}
+	v, ok := libc.Syms.LookupTLSGlobal("tcache")
+	if !ok {
+		t.Fatal("libc's DWARF has no thread-local tcache (libc6-dbg)")
+	}
+	args := []string{"-nx", "-batch"}
+	for i := range p.Threads {
+		args = append(args, "-ex", "thread "+strconv.Itoa(i+1), "-ex", "info thread", "-ex", "p &tcache")
+	}
+	out, err := exec.Command("gdb", append(args, sc.Exe, sc.Core)...).CombinedOutput()
+	if err != nil {
+		t.Fatalf("gdb: %v\n%s", err, out)
+	}
+	re := regexp.MustCompile(`(?s)\(LWP (\d+)\).*?\$\d+ = \(tcache_perthread_struct \*\*\) (0x[0-9a-f]+)`)
+	ms := re.FindAllStringSubmatch(string(out), -1)
+	if len(ms) != len(p.Threads) {
+		t.Fatalf("gdb gave %d addresses for %d threads:\n%s", len(ms), len(p.Threads), out)
+	}
+	for _, m := range ms {
+		lwp, _ := strconv.Atoi(m[1])
+		want, _ := strconv.ParseUint(m[2][2:], 16, 64)
+		th := p.ThreadByLWP(lwp)
+		if th == nil {
+			t.Fatalf("gdb's LWP %d is not a thread of the core", lwp)
+		}
+		got, err := p.TLSAddress(th, libc, v.Addr)
+		if err != nil || got != want {
+			t.Errorf("LWP %d: &tcache %#x (%v), gdb %#x", lwp, got, err, want)
+		}
+	}
+}

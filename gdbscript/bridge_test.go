@@ -78,6 +78,40 @@ func mustContain(t *testing.T, what, out string, wants ...string) {
 
 func field(sc *fixture.Scenario, k string) string { return fmt.Sprint(sc.Expected[k]) }
 
+// logLines counts the lines of a scenario's ceph-dse logs.
+func logLines(t *testing.T, dir string) int {
+	t.Helper()
+	files, _ := filepath.Glob(filepath.Join(dir, "*.log*"))
+	n := 0
+	for _, f := range files {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		n += strings.Count(string(b), "\n")
+	}
+	return n
+}
+
+// srcLine is the line of fixtures/REL holding text, the first after the
+// line holding from.
+func srcLine(t *testing.T, rel, from, text string) int {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join(fixture.RepoRoot(), "fixtures", rel))
+	if err != nil {
+		t.Fatal(err)
+	}
+	seen := false
+	for i, l := range strings.Split(string(b), "\n") {
+		seen = seen || strings.Contains(l, from)
+		if seen && strings.Contains(l, text) {
+			return i + 1
+		}
+	}
+	t.Fatalf("fixtures/%s has no %q after %q", rel, text, from)
+	return 0
+}
+
 func TestAnalyze(t *testing.T) {
 	sc := fixture.Get(t).Scenario(t, fixture.FieldCrash)
 	out := gdb(t, sc, nil, "dse logs "+sc.Dir, "echo ==analyze==\\n", "dse analyze --evidence")
@@ -85,7 +119,7 @@ func TestAnalyze(t *testing.T) {
 	node := field(sc, "node")
 	mustContain(t, "dse analyze", a,
 		"Crash: SIGSEGV (SEGV_MAPERR) at 0x0 on LWP "+field(sc, "crash_lwp"),
-		"Verdict (high confidence): NULL pointer read in boost::intrusive::list_node_traits<void*>::get_next",
+		"Verdict (confidence high): NULL pointer read in boost::intrusive::list_node_traits<void*>::get_next",
 		"Likely concurrent destruction (double release) of the objects of dm_hash_node_t "+node,
 		"Faulting instruction: "+field(sc, "fault_ip")+": mov    (%rbx),%rbx",
 		"Bad register: %rbx = 0x0",
@@ -93,7 +127,7 @@ func TestAnalyze(t *testing.T) {
 		"List walk: dm_hash_node_t::objs (boost::intrusive::list of dm_obj_t, hook at +0x130)",
 		"the list's size_ is -1 (underflowed)",
 		"task 15 (Processer 6, block): register %rbx holds "+node,
-		"Logs: 16 lines from 3 files",
+		fmt.Sprintf("Logs: %d lines from 3 files", logLines(t, sc.Dir)),
 		"Caught signal (Segmentation fault)",
 		"[reraised-by-handler]",
 	)
@@ -105,7 +139,7 @@ func TestTasks(t *testing.T) {
 	out := gdb(t, sc, nil, "echo ==all==\\n", "dse tasks", "echo ==filtered==\\n", "dse tasks --state block --processer 6")
 	all := after(out, "==all==")
 	all = all[:strings.Index(all, "==filtered==")]
-	mustContain(t, "dse tasks", all, fmt.Sprintf("%d tasks (ceph-dse profile; the scheduler counts %d)", n, n))
+	mustContain(t, "dse tasks", all, fmt.Sprintf("%d tasks (profile ceph-dse (built-in); the scheduler counts %d)", n, n))
 	rows := regexp.MustCompile(`(?m)^[ *] (\d+)\s+(\w+)\s+(\S+)\s+(\S+)\s+(.*)$`).FindAllStringSubmatch(all, -1)
 	if len(rows) != n {
 		t.Fatalf("dse tasks: %d rows, want %d:\n%s", len(rows), n, all)
@@ -133,7 +167,7 @@ func TestTasks(t *testing.T) {
 	if rows := regexp.MustCompile(`(?m)^[ *] (\d+)\s+block\s+6\s`).FindAllStringSubmatch(f, -1); len(rows) != 1 || rows[0][1] != "15" {
 		t.Errorf("dse tasks --state block --processer 6:\n%s", f)
 	}
-	mustContain(t, "filtered", f, "(1 shown)", "release_wait at ceph-dse.cc:136")
+	mustContain(t, "filtered", f, "(1 shown)", fmt.Sprintf("release_wait at ceph-dse.cc:%d", srcLine(t, "ceph-dse.cc", "void release_wait(", "never.Wait();")))
 }
 
 // taskFrames is a gdb Python snippet that prints the selected thread's
@@ -263,6 +297,11 @@ func TestBtAndThreads(t *testing.T) {
 	}
 	bt := after(out, "==bt==")
 	mustContain(t, "dse bt 1", bt[:strings.Index(bt, "==after==")], "Task 1 (block):", "in co::Processer::SwapOut", "(anonymous namespace)::sleeper_body", "co::Task::StaticRun")
+	// One placeholder for the thread's own frame (and the inline frames
+	// sharing its pc), not one per frame.
+	if n := strings.Count(bt[:strings.Index(bt, "==after==")], "saved context follows>"); n != 1 {
+		t.Errorf("dse bt 1: %d placeholder frames:\n%s", n, bt)
+	}
 	a := after(out, "==after==")
 	mustContain(t, "after dse bt", a[:strings.Index(a, "==threads==")], "#0  __pthread_kill_implementation")
 	th := after(out, "==threads==")
@@ -328,5 +367,89 @@ func TestMissingDsecore(t *testing.T) {
 	mustContain(t, "no dsecore", string(out), "the dsecore binary was not found", "make build")
 	if strings.Contains(string(out), "Traceback") {
 		t.Errorf("a traceback instead of a message:\n%s", out)
+	}
+}
+
+// forkProfile is the profile a person writes for the fork fixture (the
+// same as cmd/dsecore's fork tests).
+const forkProfile = `base: ceph-dse
+name: ceph-dse-fork
+running: curTask_
+task_count: nTasks_
+hook_type: co::LinkedQueueHook
+queues: {runnableQueue_: runnable, blockQueue_: block, newQueue_: new, gcQueue_: done}
+`
+
+// TestFork: the bridge on the drifted fork (members and the queue type
+// renamed). With the default profile, adapted by dsecore, and with a
+// hand-written one ($DSECORE_PROFILE, as dsecore reads it, or `dse
+// profile FILE`, which then says the profile used), `dse tasks`
+// names the profile used and lists the program's tasks, and the printers
+// read a task and Processers by the fork's names (curTask_, blockQueue_)
+// without an exception or a field they could not read.
+func TestFork(t *testing.T) {
+	sc := fixture.Get(t).Scenario(t, fixture.Fork)
+	tasks := sc.Expected["tasks"].([]any)
+	var blocked, running map[string]any
+	for _, x := range tasks {
+		m := x.(map[string]any)
+		if m["state"] == "block" && blocked == nil {
+			blocked = m
+		}
+		if m["running"] == true {
+			running = m
+		}
+	}
+	if blocked == nil || running == nil {
+		t.Fatal("the fork scenario's expected.json has no blocked or no running task")
+	}
+	prof := filepath.Join(t.TempDir(), "fork.yaml")
+	if err := os.WriteFile(prof, []byte(forkProfile), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		name, used string
+		env        []string
+		pre        []string // commands before
+		adapted    bool
+	}{
+		{"default profile", "ceph-dse (built-in)", nil, nil, true},
+		{"DSECORE_PROFILE", "ceph-dse-fork (" + prof + ")", []string{"DSECORE_PROFILE=" + prof}, nil, false},
+		{"dse profile", "ceph-dse-fork (" + prof + ")", nil, []string{"dse profile " + prof}, false},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			out := gdb(t, sc, c.env, append(c.pre, "echo ==tasks==\\n", "dse tasks", "echo ==print==\\n", "set language c++",
+				"p *(co::Task *)"+blocked["address"].(string), "p *((co::Task *)"+blocked["address"].(string)+")->proc_",
+				"p *((co::Task *)"+running["address"].(string)+")->proc_")...)
+			if c.pre != nil {
+				mustContain(t, "dse profile", out, "profile set: "+prof,
+					fmt.Sprintf("profile used on this core: %s: %d tasks", c.used, len(tasks)))
+			}
+			list := after(out, "==tasks==")
+			list = list[:strings.Index(list, "==print==")]
+			mustContain(t, "dse tasks", list, fmt.Sprintf("%d tasks (profile %s; the scheduler counts %d)", len(tasks), c.used, len(tasks)))
+			if got := strings.Contains(list, "(the profile was adapted to this build; to say so in it: "); got != c.adapted {
+				t.Errorf("dse tasks: the adaptation's profile lines shown %v, want %v:\n%s", got, c.adapted, list)
+			}
+			if c.adapted {
+				mustContain(t, "dse tasks", list, "running: curTask_", "hook_type: co::LinkedQueueHook")
+			}
+			rows := regexp.MustCompile(`(?m)^[ *] (\d+)\s+(\w+)\s+(\S+)\s`).FindAllStringSubmatch(list, -1)
+			if len(rows) != len(tasks) {
+				t.Errorf("dse tasks: %d rows, want %d:\n%s", len(rows), len(tasks), list)
+			}
+			pr := after(out, "==print==")
+			mustContain(t, "printers", pr,
+				fmt.Sprintf("= co::Task %v [block] on Processer %v, saved sp 0x", blocked["id"], blocked["processer"]),
+				fmt.Sprintf("created in %v (", blocked["func"]),
+				fmt.Sprintf("= co::Processer %v (LWP ", blocked["processer"]),
+				fmt.Sprintf("= co::Processer %v (LWP ", running["processer"]),
+				fmt.Sprintf("running task %v;", running["id"]),
+				"blockQueue ", "runnableQueue ",
+			)
+			if strings.Contains(pr, "[not read from") || strings.Contains(pr, "no queue read") {
+				t.Errorf("printers could not read a field:\n%s", pr)
+			}
+		})
 	}
 }

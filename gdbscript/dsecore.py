@@ -52,7 +52,10 @@ class Bridge:
 
     def __init__(self):
         self.logs = []
+        self.profile = None  # dse profile: the coroutine profile given to dsecore (None: dsecore's own choice)
         self._cache = {}
+        self._failed = {}  # the same argv and core failed: not run again
+        self._walks = {}  # dsecore list answers
         self.active = None  # the selected task: {"id", "regs", "lwp", "thread"}
 
     # Where dsecore is.
@@ -117,6 +120,8 @@ class Bridge:
             for d in dfd.split(os.pathsep):
                 if d:
                     argv += ["--debug-file-directory", d]
+        if self.profile:
+            argv += ["--profile", self.profile]
         if sub == "inspect":
             for f in self.logs:
                 argv += ["--log-dir" if os.path.isdir(f) else "--log", f]
@@ -131,6 +136,8 @@ class Bridge:
             key = (tuple(argv), st.st_size, st.st_mtime_ns)
         except OSError as e:
             raise DsecoreError("dsecore: %s: %s" % (core, e.strerror))
+        if key in self._failed:
+            raise DsecoreError(self._failed[key])
         doc = self._cache.get(key)
         if doc is None:
             try:
@@ -138,13 +145,78 @@ class Bridge:
             except subprocess.TimeoutExpired:
                 raise DsecoreError("dsecore: no answer in %d s on %s" % (_TIMEOUT, core))
             if p.returncode != 0:
-                raise DsecoreError("dsecore: %s" % (p.stderr.strip() or "exit status %d" % p.returncode))
+                self._failed[key] = "dsecore: %s" % (p.stderr.strip() or "exit status %d" % p.returncode)
+                raise DsecoreError(self._failed[key])
             try:
                 doc = json.loads(p.stdout)
             except ValueError as e:
                 raise DsecoreError("dsecore: unreadable output: %s" % e)
             self._cache[key] = doc
+            _add_debug_files(doc)
         return doc
+
+    def render(self, kind, *args):
+        """dsecore's own text of the cached inspect document (dsecore render)."""
+        doc = self.inspect()
+        argv = [self.binary(), "render", kind] + list(args)
+        try:
+            p = subprocess.run(argv, input=json.dumps(doc), capture_output=True, text=True, timeout=_TIMEOUT)
+        except subprocess.TimeoutExpired:
+            raise DsecoreError("dsecore render: no answer in %d s" % _TIMEOUT)
+        if p.returncode != 0:
+            raise DsecoreError("dsecore: %s" % (p.stderr.strip() or "exit status %d" % p.returncode))
+        return p.stdout
+
+    def walk(self, header, size=None, limit=1000):
+        """dsecore's walk of the intrusive list whose header node is at
+        header (dsecore list --json), cached per core."""
+        argv, core = self.argv("list")
+        argv = argv[:-1] + ["--header", "%#x" % header, "--limit", str(limit)]
+        if size is not None:
+            argv += ["--size", "%#x" % (size & 0xffffffffffffffff)]
+        argv.append(core)
+        try:
+            st = os.stat(core)
+            key = (tuple(argv), st.st_size, st.st_mtime_ns)
+        except OSError as e:
+            raise DsecoreError("dsecore: %s: %s" % (core, e.strerror))
+        doc = self._walks.get(key)
+        if doc is None:
+            try:
+                p = subprocess.run(argv, stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=_TIMEOUT)
+            except subprocess.TimeoutExpired:
+                raise DsecoreError("dsecore list: no answer in %d s" % _TIMEOUT)
+            if p.returncode != 0:
+                raise DsecoreError("dsecore: %s" % (p.stderr.strip() or "exit status %d" % p.returncode))
+            try:
+                doc = json.loads(p.stdout)
+            except ValueError as e:
+                raise DsecoreError("dsecore list: unreadable output: %s" % e)
+            self._walks[key] = doc
+        return doc
+
+    def spec(self):
+        """The coroutine profile dsecore used (field names, layout), None
+        without a core or a document."""
+        try:
+            doc = self.inspect()
+        except gdb.GdbError:
+            return None
+        return (doc.get("coroutines") or {}).get("profile_spec")
+
+    def processer_doc(self, addr):
+        """The inspect document's Processer at an address."""
+        try:
+            doc = self.inspect()
+        except gdb.GdbError:
+            return None
+        for p in (doc.get("coroutines") or {}).get("processers") or []:
+            try:
+                if int(p.get("address", "0"), 16) == addr:
+                    return p
+            except ValueError:
+                pass
+        return None
 
     def task(self, ident):
         doc = self.inspect()
@@ -161,6 +233,36 @@ class Bridge:
 
 
 BRIDGE = Bridge()
+
+
+def _add_debug_files(doc):
+    """Separate debug files dsecore found (in a debug directory or from a
+    debuginfod server, $DEBUGINFOD_URLS) for objects gdb loaded without
+    one: gdb reads them too, so its frames, arguments and types agree."""
+    want = {}
+    for m in doc.get("modules") or []:
+        if m.get("debug_path") and m.get("build_id") and os.path.isfile(m["debug_path"]):
+            want[m["build_id"]] = m["debug_path"]
+    if not want:
+        return
+    owners = set()
+    for o in gdb.objfiles():
+        if getattr(o, "owner", None) is not None:
+            owners.add(o.owner.filename)
+    added = False
+    for o in gdb.objfiles():
+        bid = getattr(o, "build_id", None)
+        if not bid or bid not in want or o.filename in owners or getattr(o, "owner", None) is not None:
+            continue
+        if o.filename == want[bid]:
+            continue
+        try:
+            o.add_separate_debug_file(want[bid])
+            added = True
+        except (gdb.error, ValueError, RuntimeError) as e:
+            gdb.write("dsecore: cannot add %s to %s: %s\n" % (want[bid], o.filename, e))
+    if added:
+        gdb.invalidate_cached_frames()
 
 
 def _thread_by_lwp(lwp):
@@ -232,10 +334,14 @@ class TaskFrameFilter:
 
     @staticmethod
     def _label(frames, a):
-        top = True
+        # The thread's innermost physical frame and the inline frames gdb
+        # shows above it share its pc: one placeholder stands for them all.
+        top, seam = True, False
         for f in frames:
             if top and f.inferior_frame().pc() == a["pc"]:
-                yield _TaskSeam(f, a)
+                if not seam:
+                    seam = True
+                    yield _TaskSeam(f, a)
                 continue
             top = False
             yield f
@@ -319,6 +425,7 @@ class DseCommand(gdb.Command):
 dse analyze             the fault analysis (verdict, faulting instruction, bad register,
                         the object, the intrusive-list walk, others on the object, logs)
 dse logs FILE|DIR...    ceph-dse logs to correlate (dse logs --clear forgets them)
+dse profile [FILE|NAME] the coroutine runtime profile (dse profile alone: the one used)
 dse tasks [--state S] [--processer N]
                         the coroutine tasks, like `info threads`
 dse task ID             show task ID's stack on its Processer's thread: frame N,
@@ -347,8 +454,7 @@ Usage: dse analyze [--evidence]"""
         super().__init__("dse analyze", gdb.COMMAND_STACK)
 
     def invoke(self, arg, from_tty):
-        doc = BRIDGE.inspect()
-        gdb.write(format_analysis(doc, "--evidence" in arg.split()))
+        gdb.write(BRIDGE.render("analysis", *([] if "--evidence" in arg.split() else ["--brief"])))
 
 
 class DseLogs(gdb.Command):
@@ -370,6 +476,52 @@ Usage: dse logs FILE|DIR...     (dse logs alone lists them; dse logs --clear for
                     raise DsecoreError("dsecore: %s: no such file or directory" % a)
                 BRIDGE.logs.append(p)
         gdb.write("logs: %s\n" % (", ".join(BRIDGE.logs) if BRIDGE.logs else "none"))
+
+
+class DseProfile(gdb.Command):
+    """The coroutine runtime profile dsecore reads the runtime with: a YAML
+file or a built-in name, as dsecore's --profile takes it. Without one set
+here, dsecore's own choice ($DSECORE_PROFILE, profile: in dsecore.yaml, else
+ceph-dse). With no argument, the profile set and the one dsecore used on
+this core (and the profile lines of what it adapted to this build).
+
+Usage: dse profile [FILE|NAME]   (dse profile --default: dsecore's own choice again)"""
+
+    def __init__(self):
+        super().__init__("dse profile", gdb.COMMAND_STACK, gdb.COMPLETE_FILENAME)
+
+    def invoke(self, arg, from_tty):
+        args = gdb.string_to_argv(arg)
+        if len(args) > 1:
+            raise DsecoreError("usage: dse profile [FILE|NAME]")
+        if args == ["--default"]:
+            BRIDGE.profile = None
+        elif args:
+            a = os.path.expanduser(args[0])
+            # A file by its absolute path (gdb's directory is not dsecore's
+            # concern); anything else a built-in name, checked by dsecore.
+            if os.path.exists(a):
+                BRIDGE.profile = os.path.abspath(a)
+            elif os.sep in a or a.endswith((".yaml", ".yml")):
+                raise DsecoreError("dsecore: %s: no such file" % args[0])
+            else:
+                BRIDGE.profile = a
+        gdb.write("profile set: %s\n" % (BRIDGE.profile or "none (dsecore's own choice)"))
+        try:
+            doc = BRIDGE.inspect()
+        except gdb.GdbError as e:
+            gdb.write("no profile used yet (%s)\n" % e)
+            return
+        c = doc.get("coroutines") or {}
+        used = c.get("profile") or "?"
+        src = c.get("profile_source")
+        if src and src != used:
+            used += " (%s)" % src
+        gdb.write("profile used on this core: %s: %d tasks\n" % (used, len(doc.get("tasks") or [])))
+        if c.get("no_tasks"):
+            gdb.write("%s\n" % c["no_tasks"])
+        if c.get("profile_lines"):
+            gdb.write("adapted to this build; to say so in the profile: %s\n" % "; ".join(c["profile_lines"]))
 
 
 class DseTasks(gdb.Command):
@@ -397,27 +549,14 @@ Usage: dse tasks [--state runnable|block|new|done|running] [--processer N]"""
                 i += 2
                 continue
             raise DsecoreError("dse tasks: unknown argument %r (help dse tasks)" % a)
-        doc = BRIDGE.inspect()
-        tasks = doc.get("tasks") or []
-        co = doc.get("coroutines") or {}
-        shown = []
-        for t in tasks:
-            st = "running" if t.get("running") else t.get("state", "")
-            if state and st != state and t.get("state") != state:
-                continue
-            if proc is not None and t.get("processer") != proc:
-                continue
-            shown.append((t, st))
-        gdb.write("%d tasks (%s profile; the scheduler counts %s)\n" % (len(tasks), co.get("profile", "?"), co.get("task_count", "?")))
-        gdb.write("  %-5s %-8s %-9s %-12s %s\n" % ("Id", "State", "Processer", "Queue", "Where"))
-        active = BRIDGE.active["id"] if BRIDGE.active else None
-        for t, st in shown:
-            mark = "*" if t.get("id") == active else " "
-            pr = t.get("processer", -1)
-            gdb.write("%s %-5s %-8s %-9s %-12s %s\n" % (mark, t.get("id"), st, "-" if pr < 0 else pr,
-                                                      t.get("queue", "") or "-", t.get("top") or t.get("func", "")))
-        if state or proc is not None:
-            gdb.write("(%d shown)\n" % len(shown))
+        extra = []
+        if state:
+            extra += ["--state", state]
+        if proc is not None:
+            extra += ["--processer", str(proc)]
+        if BRIDGE.active is not None:
+            extra += ["--shown", str(BRIDGE.active["id"])]
+        gdb.write(BRIDGE.render("tasks", *extra))
 
 
 class DseTask(gdb.Command):
@@ -511,81 +650,6 @@ class DseThreads(gdb.Command):
             gdb.write("%s %-4d %-8d %-14s %-16s %-10s %s%s\n" % (mark, th.num, lwp, name, d.get("pthread", "?"), proc, d.get("top", ""), crash))
 
 
-# ------------------------------------------------------------ the analysis
-
-
-def _w(out, s=""):
-    out.append(s + "\n")
-
-
-def format_analysis(doc, evidence=False):
-    a = doc.get("analysis") or {}
-    out = []
-    fault = doc.get("fault") or {}
-    sig = (fault.get("signal") or {}).get("text") or (doc.get("signal") or {}).get("text", "")
-    _w(out, "Crash: %s on LWP %s, in %s" % (sig, fault.get("lwp", "?"), fault.get("function", "??")))
-    _w(out, "Verdict (%s confidence): %s" % (a.get("confidence", "?"), a.get("verdict", "(none)")))
-    f = a.get("fault")
-    if f:
-        _w(out)
-        _w(out, "Faulting instruction: %s: %s   (%s)" % (f.get("pc"), f.get("instruction"), f.get("function")))
-        if f.get("file"):
-            _w(out, "  at %s:%s" % (f["file"], f.get("line")))
-        if f.get("register"):
-            _w(out, "Bad register: %%%s = %s" % (f["register"], f.get("value")))
-        if f.get("description"):
-            _w(out, "  " + f["description"])
-        for o in f.get("origin") or []:
-            _w(out, "  origin: " + o.get("text", ""))
-    objs = a.get("objects") or []
-    if objs:
-        _w(out)
-        for o in objs:
-            fields = ", ".join("%s=%s" % kv for kv in sorted((o.get("fields") or {}).items()))
-            _w(out, "Object (%s): %s at %s%s" % (o.get("role"), o.get("type"), o.get("address"), (" {" + fields + "}") if fields else ""))
-            if o.get("how"):
-                _w(out, "  found: " + o["how"])
-    lw = a.get("list_walk")
-    if lw:
-        _w(out)
-        _w(out, "List walk: %s (boost::intrusive::list of %s, hook at +%s), header %s: %d nodes, size_ %s"
-           % (lw.get("list"), lw.get("element"), lw.get("hook_offset"), lw.get("header"), len(lw.get("nodes") or []), lw.get("size")))
-        for n in lw.get("nodes") or []:
-            _w(out, "  node %s (element %s) next %s prev %s %s" % (n.get("hook"), n.get("element"), n.get("next"), n.get("prev"), n.get("state", "")))
-        for x in lw.get("findings") or []:
-            _w(out, "  - " + x)
-    others = a.get("others") or []
-    if others:
-        _w(out)
-        _w(out, "Others on the same object:")
-        for o in others:
-            _w(out, "  %s: %s holds %s (%s) in %s" % (o.get("who"), o.get("where"), o.get("address"), o.get("what"), o.get("path") or o.get("function")))
-    same = a.get("same_code") or []
-    for s in same:
-        _w(out, "  %s runs the same code: %s" % (s.get("who"), ", ".join(s.get("functions") or [])))
-    logs = a.get("logs")
-    if logs:
-        _w(out)
-        _w(out, "Logs: %d lines from %d files" % (logs.get("lines", 0), len(logs.get("files") or [])))
-        for group in logs.get("concurrent") or []:
-            _w(out, "  concurrent:")
-            for line in group:
-                _w(out, "    " + line)
-        for line in logs.get("handler") or []:
-            _w(out, "  handler: " + line)
-    if evidence or not f:
-        _w(out)
-        _w(out, "Evidence:")
-        for e in a.get("evidence") or []:
-            _w(out, "  [%s] %s" % (e.get("rule"), e.get("text")))
-    else:
-        _w(out)
-        _w(out, "Rules: %s   (dse analyze --evidence for the evidence)" % ", ".join(a.get("rules") or []))
-    for wn in a.get("warnings") or []:
-        _w(out, "warning: " + wn)
-    return "".join(out)
-
-
 # ---------------------------------------------------------- pretty printers
 
 
@@ -638,23 +702,20 @@ class IntrusiveListPrinter:
         self.hooks, self.problem = self._walk()
 
     def _walk(self):
-        hdr = int(self.header)
-        hooks, seen = [], {hdr}
+        """The walk of dsecore's one list walker (dsecore list): the hooks
+        reached, why it stopped, and its findings."""
         try:
-            n = int(self.header.dereference()["next_"])
-            while n != hdr and len(hooks) < self.limit:
-                if n == 0:
-                    return hooks, "a NULL next_ link"
-                if n in seen:
-                    return hooks, "a loop at %#x" % n
-                seen.add(n)
-                hooks.append(n)
-                n = int(gdb.Value(n).cast(self.header.type).dereference()["next_"])
-        except gdb.MemoryError as e:
-            return hooks, "unreadable link (%s)" % e
-        if len(hooks) >= self.limit:
-            return hooks, "stopped after %d elements" % self.limit
-        return hooks, None
+            self.walk = BRIDGE.walk(int(self.header), self.size, self.limit)
+        except gdb.GdbError as e:
+            self.walk = None
+            return [], "dsecore list failed: %s" % e
+        return [int(h, 16) for h in self.walk.get("hooks") or []], self.walk.get("stopped") or None
+
+    def _finding(self, kind):
+        for f in (self.walk or {}).get("findings") or []:
+            if f.get("kind") == kind:
+                return f
+        return None
 
     def to_string(self):
         en = "?" if self.elem is None else (self.elem.tag or self.elem.name or str(self.elem))
@@ -665,12 +726,16 @@ class IntrusiveListPrinter:
                 s += " (size_ says %d)" % signed
         if self.problem:
             s += " [walk stopped: %s]" % self.problem
-        try:
-            prev = int(self.header.dereference()["prev_"])
-            if not self.hooks and prev != int(self.header):
+        bad = self._finding("inconsistent-header")
+        if bad is not None:
+            try:
+                prev = int(self.header.dereference()["prev_"])
+            except gdb.MemoryError:
+                prev = None
+            if prev is not None and prev != int(self.header):
                 s += " [header prev_ = %#x, not the header: inconsistent]" % prev
-        except gdb.MemoryError:
-            pass
+            else:
+                s += " [header next_ = %s, not the header: inconsistent]" % bad.get("node", "?")
         return s
 
     def children(self):
@@ -685,6 +750,61 @@ class IntrusiveListPrinter:
         return "array"
 
 
+def _path(val, path):
+    """The member at a dotted path ("ctx_.ctx_"), or raise KeyError naming
+    the member that is not there."""
+    v = val
+    for name in path.split("."):
+        try:
+            v = v[name]
+        except (gdb.error, KeyError, ValueError, TypeError):
+            raise KeyError(name)
+    return v
+
+
+class _Reader:
+    """Reads fields by the profile's paths; a field that is not there, or
+    that cannot be read, is remembered, never raised."""
+
+    def __init__(self, val):
+        self.val = val
+        self.missing = []
+
+    def get(self, path, conv=int):
+        if not path:
+            return None
+        try:
+            return conv(_path(self.val, path))
+        except KeyError as e:
+            self.missing.append("%s (no member %s)" % (path, e.args[0]) if e.args[0] != path else path)
+        except (gdb.error, gdb.MemoryError, ValueError, TypeError, OverflowError) as e:
+            self.missing.append("%s (%s)" % (path, e))
+        return None
+
+    def note(self, tname):
+        if not self.missing:
+            return ""
+        return " [not read from %s: %s]" % (tname, ", ".join(self.missing))
+
+
+def _fields(val):
+    """Every named data member, for children."""
+    try:
+        fs = _strip(val.type).fields()
+    except (gdb.error, TypeError):
+        return
+    for f in fs:
+        if f.name and not f.artificial and not f.is_base_class:
+            try:
+                yield f.name, val[f.name]
+            except gdb.error:
+                continue
+
+
+def _string(v):
+    return v.string() if int(v) else None
+
+
 class DmHashNodePrinter:
     """dm_hash_node_t: key, refcount and state first, then its object list."""
 
@@ -692,73 +812,94 @@ class DmHashNodePrinter:
         self.val = val
 
     def to_string(self):
-        v = self.val
-        return "dm_hash_node_t {key = %#x, bucket = %d, refcount = %d, state = %d}" % (
-            int(v["key"]), int(v["bucket"]), int(v["refcount"]), int(v["state"]))
+        r = _Reader(self.val)
+        parts = []
+        for f, fmt in (("key", "%#x"), ("bucket", "%d"), ("refcount", "%d"), ("state", "%d")):
+            v = r.get(f)
+            if v is not None:
+                parts.append(("%s = " + fmt) % (f, v))
+        return "dm_hash_node_t {%s}%s" % (", ".join(parts), r.note("dm_hash_node_t"))
 
     def children(self):
-        for f in _strip(self.val.type).fields():
-            if f.name and not f.artificial:
-                yield f.name, self.val[f.name]
+        return _fields(self.val)
 
 
 class TaskPrinter:
-    """co::Task: id, state, Processer, saved stack pointer, where it was created."""
+    """A coroutine task (the profile's task type): id, state, Processer,
+    saved stack pointer, where it was created."""
 
-    def __init__(self, val):
-        self.val = val
+    def __init__(self, val, spec):
+        self.val, self.spec = val, spec
 
     def to_string(self):
-        v = self.val
-        opt = v["opt_"]
-        where = ""
-        try:
-            if int(opt["func_"]):
-                where = " created in %s (%s:%d)" % (opt["func_"].string(), opt["file_"].string() if int(opt["file_"]) else "?", int(opt["lineno_"]))
-        except gdb.MemoryError:
-            pass
-        proc = v["proc_"]
+        sp, r = self.spec, _Reader(self.val)
+        tid = r.get(sp.get("task_id"))
+        st = r.get(sp.get("task_state"), lambda v: str(v).split("::")[-1])
         pid = "-"
-        try:
-            if int(proc):
-                pid = str(int(proc.dereference()["id_"]))
-        except gdb.MemoryError:
-            pid = "?"
-        st = str(v["state_"]).split("::")[-1]
-        return "co::Task %d [%s] on Processer %s, saved sp %#x%s" % (int(v["id_"]), st, pid, int(v["ctx_"]["ctx_"]), where)
+        if sp.get("task_proc"):
+            proc = r.get(sp["task_proc"], lambda v: v)
+            if proc is not None:
+                try:
+                    pid = str(int(_path(proc.dereference(), sp["processer_id"]))) if int(proc) else "-"
+                except KeyError as e:
+                    r.missing.append("%s->%s (no member %s)" % (sp["task_proc"], sp["processer_id"], e.args[0]))
+                    pid = "?"
+                except (gdb.error, gdb.MemoryError) as e:
+                    pid = "? (%s)" % e
+        ssp = r.get(sp.get("task_sp"))
+        where = ""
+        if sp.get("task_func"):
+            fn = r.get(sp["task_func"], _string)
+            if fn:
+                f = r.get(sp.get("task_file"), _string) if sp.get("task_file") else None
+                ln = r.get(sp.get("task_line")) if sp.get("task_line") else None
+                where = " created in %s (%s:%s)" % (fn, f or "?", "?" if ln is None else ln)
+        return "%s %s [%s] on Processer %s, saved sp %s%s%s" % (
+            sp.get("task_type"), "?" if tid is None else tid, st or "?", pid,
+            "?" if ssp is None else "%#x" % ssp, where, r.note(sp.get("task_type")))
 
     def children(self):
-        for f in _strip(self.val.type).fields():
-            if f.name and not f.is_base_class:
-                yield f.name, self.val[f.name]
+        return _fields(self.val)
 
 
 class ProcesserPrinter:
-    """co::Processer: id, thread, running task and queue lengths."""
+    """A Processer (the profile's type): id, its thread, the running task
+    and the queues' lengths."""
 
-    def __init__(self, val):
-        self.val = val
+    def __init__(self, val, spec):
+        self.val, self.spec = val, spec
 
     def to_string(self):
-        v = self.val
+        sp, r = self.spec, _Reader(self.val)
+        pid = r.get(sp.get("processer_id"))
         run = "none"
-        try:
-            if int(v["runningTask_"]):
-                run = "task %d" % int(v["runningTask_"].dereference()["id_"])
-        except gdb.MemoryError:
-            run = "?"
-        qs = []
-        for q in ("runnableQueue_", "waitQueue_", "newQueue_", "gcQueue_"):
+        task = r.get(sp.get("running"), lambda v: v)
+        if task is not None:
             try:
-                qs.append("%s %d" % (q.rstrip("_"), int(v[q]["count_"])))
-            except gdb.error:
-                pass
-        return "co::Processer %d (LWP %d), running %s; %s" % (int(v["id_"]), int(v["lwp_"]), run, ", ".join(qs))
+                if int(task):
+                    run = "task %d" % int(_path(task.dereference(), sp["task_id"]))
+            except KeyError as e:
+                r.missing.append("%s->%s (no member %s)" % (sp["running"], sp["task_id"], e.args[0]))
+                run = "?"
+            except (gdb.error, gdb.MemoryError) as e:
+                run = "? (%s)" % e
+        qs = []
+        for q in sorted(sp.get("queues") or {}):
+            n = r.get(q + "." + sp["queue_count"]) if sp.get("queue_count") else None
+            if n is not None:
+                qs.append("%s %d" % (q.rstrip("_"), n))
+        lwp = "?"
+        try:
+            d = BRIDGE.processer_doc(int(self.val.address)) if self.val.address is not None else None
+        except gdb.error:
+            d = None
+        if d and d.get("lwp"):
+            lwp = str(d["lwp"])
+        return "%s %s (LWP %s), running %s; %s%s" % (sp.get("processer_type"), "?" if pid is None else pid, lwp, run,
+                                                     ", ".join(qs) or "no queue read", r.note(sp.get("processer_type")))
 
     def children(self):
-        for f in _strip(self.val.type).fields():
-            if f.name:
-                yield f.name, self.val[f.name]
+        return _fields(self.val)
 
 
 def _lookup(val):
@@ -774,10 +915,14 @@ def _lookup(val):
             return IntrusiveListPrinter(val)
         if name == "dm_hash_node_t":
             return DmHashNodePrinter(val)
-        if name == "co::Task":
-            return TaskPrinter(val)
-        if name == "co::Processer":
-            return ProcesserPrinter(val)
+        if name.startswith(("std::", "boost::", "__gnu_cxx::")):
+            return None
+        # The runtime's types, by the names of the profile dsecore used.
+        spec = BRIDGE.spec()
+        if spec and name == spec.get("task_type"):
+            return TaskPrinter(val, spec)
+        if spec and name == spec.get("processer_type"):
+            return ProcesserPrinter(val, spec)
     except (gdb.error, RuntimeError):
         return None
     return None
@@ -790,6 +935,7 @@ def _register():
     DseCommand()
     DseAnalyze()
     DseLogs()
+    DseProfile()
     DseTasks()
     DseTask()
     DseBt()

@@ -18,6 +18,9 @@ type Analysis struct {
 	Logs       *AnalysisLogs   `json:"logs,omitempty"`
 	Dmesg      *AnalysisDmesg  `json:"dmesg,omitempty"`
 	Assertion  *AnalysisAssert `json:"assertion,omitempty"`
+	Nested     *AnalysisNested `json:"nested,omitempty"`
+	Handling   []AnalysisHndl  `json:"handling"`
+	Memory     *AnalysisMemory `json:"memory,omitempty"` // the heap and the holders (BuildInspect: MemoryDoc)
 	Verdict    string          `json:"verdict"`
 	Confidence string          `json:"confidence"`
 	Rules      []string        `json:"rules"`
@@ -49,6 +52,29 @@ type AnalysisFault struct {
 	Listing     string         `json:"listing,omitempty"`
 }
 
+// AnalysisNested is a second fault inside the handler.
+type AnalysisNested struct {
+	Signal      string   `json:"signal"` // the core's record, in words
+	PC          string   `json:"pc"`
+	Frames      []string `json:"frames"` // from the second fault down to the signal trampoline: "function (module)"
+	ReadsWildPC bool     `json:"reads_wild_pc"`
+	Description string   `json:"description"`
+}
+
+// AnalysisHndl is another thread caught handling a signal of its own.
+type AnalysisHndl struct {
+	LWP       int    `json:"lwp"`
+	Name      string `json:"name,omitempty"`
+	Signal    string `json:"signal,omitempty"`    // its signal frame's signal, in words
+	Exception string `json:"exception,omitempty"` // its sigcontext's exception, in words
+	PC        string `json:"pc"`
+	Function  string `json:"function"`
+	InHandler bool   `json:"in_handler"`
+	AtFault   string `json:"at_fault,omitempty"`
+	Role      string `json:"role"` // first-fault, spinning
+	Text      string `json:"text"`
+}
+
 // AnalysisObj is a typed object.
 type AnalysisObj struct {
 	Role    string            `json:"role"`
@@ -56,20 +82,24 @@ type AnalysisObj struct {
 	Address string            `json:"address,omitempty"`
 	How     string            `json:"how"`
 	Fields  map[string]string `json:"fields,omitempty"`
+	// FromDWARF: the address is `this` from its DWARF location, not the
+	// marked fallback guess.
+	FromDWARF bool `json:"from_dwarf"`
 }
 
 // AnalysisWalk is the intrusive list walk.
 type AnalysisWalk struct {
-	Header     string   `json:"header"`
-	List       string   `json:"list"`
-	Element    string   `json:"element"`
-	HookOffset string   `json:"hook_offset"`
-	HookHow    string   `json:"hook_how"`
-	Nodes      int      `json:"nodes"`
-	Size       int64    `json:"size"`
-	Findings   []string `json:"findings"`
-	FirstNull  string   `json:"first_null_after,omitempty"`
-	Underflow  bool     `json:"size_underflow"`
+	Header     string        `json:"header"`
+	List       string        `json:"list"`
+	Element    string        `json:"element"`
+	HookOffset string        `json:"hook_offset"`
+	HookHow    string        `json:"hook_how"`
+	Nodes      int           `json:"nodes"`
+	Size       int64         `json:"size"`
+	Findings   []string      `json:"findings"`
+	FirstNull  string        `json:"first_null_after,omitempty"`
+	Underflow  bool          `json:"size_underflow"`
+	Found      []WalkFinding `json:"found"`
 }
 
 // AnalysisHit is an address of interest found outside the fault.
@@ -155,6 +185,23 @@ func AnalysisDoc(a *fault.Analysis) *Analysis {
 	if x := a.Assertion; x != nil {
 		d.Assertion = &AnalysisAssert{Text: x.Text, Function: x.Function, File: x.File, Line: x.Line, Address: Hex(x.Address)}
 	}
+	if n := a.Nested; n != nil {
+		d.Nested = &AnalysisNested{Signal: n.Signal.String(), PC: Hex(n.PC), Frames: []string{}, ReadsWildPC: n.ReadsWildPC, Description: n.Description}
+		for _, f := range n.Frames {
+			d.Nested.Frames = append(d.Nested.Frames, fmt.Sprintf("%s (%s)", f.Function, f.Module))
+		}
+	}
+	d.Handling = []AnalysisHndl{}
+	for _, h := range a.Handling {
+		x := AnalysisHndl{LWP: h.Thread.LWP, Name: h.Thread.Name, PC: Hex(h.PC), Function: h.Function, InHandler: h.InHandler, AtFault: h.AtFault, Role: h.Role, Text: h.Text}
+		if h.Signal != nil {
+			x.Signal = h.Signal.String()
+		}
+		if h.Exception != nil {
+			x.Exception = h.Exception.String()
+		}
+		d.Handling = append(d.Handling, x)
+	}
 	if x := a.Dmesg; x != nil {
 		d.Dmesg = &AnalysisDmesg{Line: x.Line, IPMatches: x.IPMatches, BaseOK: x.BaseOK, SameThread: x.SameThread, Notes: x.Notes}
 	}
@@ -196,7 +243,7 @@ func AnalysisDoc(a *fault.Analysis) *Analysis {
 		d.Fault = af
 	}
 	for _, o := range a.Objects {
-		od := AnalysisObj{Role: o.Role, Type: o.Type, How: o.How, Fields: o.Fields}
+		od := AnalysisObj{Role: o.Role, Type: o.Type, How: o.How, Fields: o.Fields, FromDWARF: o.FromDWARF}
 		if o.Address != 0 {
 			od.Address = Hex(o.Address)
 		}
@@ -207,6 +254,10 @@ func AnalysisDoc(a *fault.Analysis) *Analysis {
 			HookHow: w.HookHow, Nodes: len(w.Nodes), Size: w.SizeSigned, Findings: w.Findings, Underflow: w.SizeUnderflow}
 		if w.FirstNull != 0 {
 			wd.FirstNull = Hex(w.FirstNull)
+		}
+		wd.Found = []WalkFinding{}
+		for _, f := range w.Found {
+			wd.Found = append(wd.Found, walkFinding(f.Finding, f.Text))
 		}
 		d.ListWalk = wd
 	}

@@ -1,14 +1,11 @@
 package report
 
 import (
-	"path/filepath"
-	"strconv"
-	"strings"
-
-	"github.com/dsecore/dsecore/analysis/coroutines"
 	"github.com/dsecore/dsecore/coreparse"
 	"github.com/dsecore/dsecore/coreparse/disasm"
 	"github.com/dsecore/dsecore/coreparse/unwind"
+	"github.com/dsecore/dsecore/report/frame"
+	"github.com/dsecore/dsecore/session"
 )
 
 // Inspect is the document of `dsecore inspect --json`: a one-page account
@@ -49,6 +46,31 @@ type Signal struct {
 	PID         int    `json:"sender_pid,omitempty"`
 	Source      string `json:"source"`
 	Text        string `json:"text"`
+	Sent        bool   `json:"sent"`              // no instruction caused it (kill, raise, pthread_kill, abort)
+	Derived     bool   `json:"derived,omitempty"` // from the sigcontext, not a siginfo
+}
+
+// Exception is the CPU exception a signal frame's sigcontext records.
+type Exception struct {
+	Trapno     uint64 `json:"trapno"`
+	Err        string `json:"err"`
+	CR2        string `json:"cr2"`
+	Name       string `json:"name"`
+	Access     string `json:"access,omitempty"` // page faults: read, write, instruction fetch
+	User       bool   `json:"user_mode,omitempty"`
+	Protection bool   `json:"protection,omitempty"` // the page was present
+	Text       string `json:"text"`
+}
+
+// WildPC is a faulting pc that is no code, and its caller when one is known.
+type WildPC struct {
+	PC         string `json:"pc"`
+	Why        string `json:"why"`
+	ReturnAddr string `json:"return_address,omitempty"`
+	Recovered  bool   `json:"recovered"`
+	Call       string `json:"call,omitempty"`
+	CallPC     string `json:"call_pc,omitempty"`
+	Note       string `json:"note,omitempty"`
 }
 
 // Fault is where the fatal signal really happened.
@@ -63,8 +85,19 @@ type Fault struct {
 	Module    string            `json:"module,omitempty"`
 	Registers map[string]string `json:"registers"`
 	SigFrame  string            `json:"signal_frame,omitempty"` // address of the kernel's ucontext
-	Window    []Instruction     `json:"window,omitempty"`       // instructions around the faulting one
-	Listing   string            `json:"listing,omitempty"`      // the window as text
+	// SigInfoValid: the signal frame's siginfo checked out against its
+	// sigcontext; else SigInfoNote says why not (and Signal is derived).
+	SigInfoValid bool       `json:"siginfo_valid"`
+	SigInfoNote  string     `json:"siginfo_note,omitempty"`
+	Exception    *Exception `json:"exception,omitempty"`
+	// HandlerSigno: the handler's own signal number, and how it was found.
+	HandlerSigno     int           `json:"handler_signo,omitempty"`
+	HandlerSignoFrom string        `json:"handler_signo_from,omitempty"`
+	Nested           *Signal       `json:"nested,omitempty"` // a second fault inside the handler: the core's record
+	NestedPC         string        `json:"nested_pc,omitempty"`
+	Wild             *WildPC       `json:"wild_pc,omitempty"`
+	Window           []Instruction `json:"window,omitempty"`  // instructions around the faulting one
+	Listing          string        `json:"listing,omitempty"` // the window as text
 }
 
 // ThreadBrief is one line of the thread list.
@@ -96,17 +129,28 @@ func SignalDoc(s *coreparse.Signal) *Signal {
 		return nil
 	}
 	d := &Signal{Signo: s.Signo, Name: s.Name, Description: s.Description, Code: s.Code, CodeName: s.CodeName,
-		PID: s.PID, Source: s.Source, Text: s.String()}
+		PID: s.PID, Source: s.Source, Text: s.String(), Sent: s.Sent, Derived: s.Derived}
 	if s.HasAddr {
 		d.Addr = Hex(s.Addr)
 	}
 	return d
 }
 
-// BuildInspect gathers the inspect document; rt (may be nil) adds the
-// coroutine runtime.
-func BuildInspect(p *coreparse.Process, corePath string, rt *coroutines.Runtime) *Inspect {
-	doc := &Inspect{Core: corePath, Signal: SignalDoc(p.CoreSignal())}
+// ExceptionDoc converts a model exception.
+func ExceptionDoc(e *coreparse.Exception) *Exception {
+	if e == nil {
+		return nil
+	}
+	return &Exception{Trapno: e.Trapno, Err: Hex(e.Err), CR2: Hex(e.CR2), Name: e.Name, Access: e.Access, User: e.User,
+		Protection: e.Protection, Text: e.String()}
+}
+
+// BuildInspect gathers the inspect document of a session: the process,
+// its threads and modules, the coroutine runtime and the fault analysis.
+func BuildInspect(s *session.Session) *Inspect {
+	p := s.Process()
+	rt := s.Runtime() // the Processers name the threads listed below
+	doc := &Inspect{Core: s.CorePath(), Signal: SignalDoc(p.CoreSignal())}
 	if ps := p.Core.PSInfo; ps != nil {
 		doc.Process.PID = int(ps.PID)
 		doc.Process.Command = ps.Fname
@@ -117,32 +161,10 @@ func BuildInspect(p *coreparse.Process, corePath string, rt *coroutines.Runtime)
 	}
 	doc.Process.Threads = len(p.Threads)
 
-	if fc := p.Fault(); fc != nil {
-		f := &Fault{Signal: SignalDoc(fc.Real), ReRaised: fc.ReRaised, LWP: fc.Thread.LWP, PC: Hex(fc.PC),
-			Registers: map[string]string{}}
-		for n := 0; n <= unwind.RIP; n++ {
-			if v, ok := fc.Regs.Get(n); ok {
-				f.Registers[unwind.RegName(n)] = Hex(v)
-			}
-		}
-		if fc.SigFrame != nil {
-			f.SigFrame = Hex(fc.SigFrame.UContext)
-			f.Registers["eflags"] = Hex(fc.SigFrame.Eflags)
-		}
-		fr := p.Symbolize([]unwind.Frame{{PC: fc.PC, Exact: true}})
-		if len(fr) > 0 {
-			// The innermost function names the instruction; the concrete
-			// function (last of the chain) is where it was compiled.
-			f.Function = fr[0].Function
-			f.File, f.Line, f.Module = fr[0].File, fr[0].Line, fr[0].Module
-		}
-		if lst, err := p.Disassemble(fc.PC, 8, 4); err == nil {
-			f.Window = Instructions(lst.Insts)
-			f.Listing = lst.Format(disasm.FormatOptions{RawBytes: true})
-		} else {
-			doc.Warnings = append(doc.Warnings, "fault window: "+err.Error())
-		}
-		doc.Fault = f
+	var werr error
+	doc.Fault, werr = FaultDoc(p)
+	if werr != nil {
+		doc.Warnings = append(doc.Warnings, "fault window: "+werr.Error())
 	}
 
 	for _, t := range p.Threads {
@@ -155,26 +177,85 @@ func BuildInspect(p *coreparse.Process, corePath string, rt *coroutines.Runtime)
 			Crashed: th.Crashed, Top: topFrame(th.Frames), Frames: len(th.Frames), Error: th.Error})
 	}
 	for _, m := range p.Modules {
-		ms := ModuleStatus{Name: m.Name, Path: m.Path, DebugPath: m.DebugPath, Start: Hex(m.Start), End: Hex(m.End),
-			Bias: Hex(m.Bias), BuildID: m.BuildID(), Status: "ok"}
-		switch {
-		case m.Path == "":
-			ms.Status = "missing"
-		case m.BuildIDMismatch:
-			ms.Status = "build-id-mismatch"
-		case m.Syms == nil || !m.Syms.HasDWARF():
-			ms.Status = "no-debug-info"
-		}
-		doc.Modules = append(doc.Modules, ms)
+		doc.Modules = append(doc.Modules, ModuleDoc(m))
 	}
-	if rt != nil && len(rt.Processers)+len(rt.Tasks) > 0 {
-		doc.Coroutines = CoroutinesDoc(rt)
-		for _, t := range rt.Tasks {
-			doc.Tasks = append(doc.Tasks, TaskDoc(rt, t, false))
-		}
+	// Always, with the profile: a reader of the document (the gdb bridge)
+	// reads the runtime's objects by its names even when discovery failed.
+	doc.Coroutines = CoroutinesDoc(rt)
+	for _, t := range rt.Tasks {
+		doc.Tasks = append(doc.Tasks, TaskDoc(rt, t, false))
 	}
-	doc.Warnings = p.Warnings
+	doc.Analysis = SessionAnalysis(s)
+	doc.Warnings = append(doc.Warnings, s.Warnings()...)
 	return doc
+}
+
+// FaultDoc is the real fault context (nil without a crashed thread), and
+// why its instruction window could not be made, if it could not.
+func FaultDoc(p *coreparse.Process) (*Fault, error) {
+	fc := p.Fault()
+	if fc == nil {
+		return nil, nil
+	}
+	f := &Fault{Signal: SignalDoc(fc.Real), ReRaised: fc.ReRaised, LWP: fc.Thread.LWP, PC: Hex(fc.PC),
+		Registers: map[string]string{}}
+	for n := 0; n <= unwind.RIP; n++ {
+		if v, ok := fc.Regs.Get(n); ok {
+			f.Registers[unwind.RegName(n)] = Hex(v)
+		}
+	}
+	if fc.SigFrame != nil {
+		f.SigFrame = Hex(fc.SigFrame.UContext)
+		f.Registers["eflags"] = Hex(fc.SigFrame.Eflags)
+	}
+	if h := fc.Handler; h != nil {
+		f.SigInfoValid, f.HandlerSigno, f.HandlerSignoFrom = h.SigInfoValid, h.HandlerSigno, h.HandlerSignoFrom
+		if !h.SigInfoValid {
+			f.SigInfoNote = h.SigInfoNote
+		}
+	}
+	f.Exception = ExceptionDoc(fc.Exception)
+	if fc.Nested != nil {
+		f.Nested, f.NestedPC = SignalDoc(fc.Nested), Hex(fc.NestedPC)
+	}
+	if w := fc.Wild; w != nil {
+		f.Wild = &WildPC{PC: Hex(w.PC), Why: w.Why, Recovered: w.Recovered, Call: w.Call, Note: w.Note}
+		if w.ReturnAddr != 0 {
+			f.Wild.ReturnAddr = Hex(w.ReturnAddr)
+		}
+		if w.Recovered {
+			f.Wild.CallPC = Hex(w.CallPC)
+		}
+	}
+	fr := p.Symbolize([]unwind.Frame{{PC: fc.PC, Exact: true}})
+	if len(fr) > 0 {
+		// The innermost function names the instruction; the concrete
+		// function (last of the chain) is where it was compiled.
+		f.Function = fr[0].Function
+		f.File, f.Line, f.Module = fr[0].File, fr[0].Line, fr[0].Module
+	}
+	lst, err := p.Disassemble(fc.PC, 8, 4)
+	if err != nil {
+		return f, err
+	}
+	f.Window = Instructions(lst.Insts)
+	f.Listing = lst.Format(disasm.FormatOptions{RawBytes: true})
+	return f, nil
+}
+
+// ModuleDoc is a module and whether its files were found.
+func ModuleDoc(m *coreparse.Module) ModuleStatus {
+	ms := ModuleStatus{Name: m.Name, Path: m.Path, DebugPath: m.DebugPath, Start: Hex(m.Start), End: Hex(m.End),
+		Bias: Hex(m.Bias), BuildID: m.BuildID(), Status: "ok"}
+	switch {
+	case m.Path == "":
+		ms.Status = "missing"
+	case m.BuildIDMismatch:
+		ms.Status = "build-id-mismatch"
+	case m.Syms == nil || !m.Syms.HasDWARF():
+		ms.Status = "no-debug-info"
+	}
+	return ms
 }
 
 // topFrame describes where a thread is: the first frame outside the C
@@ -189,33 +270,14 @@ func topFrame(fs []Frame) string {
 		if f.Sigtramp {
 			continue
 		}
-		if !isSystemModule(f.Module) {
+		if !coreparse.IsSystemLibrary(f.Module) {
 			pick = f
 			break
 		}
 	}
-	s := pick.Function
-	if pick.File != "" {
-		s += " at " + pick.File + ":" + itoa(pick.Line)
-	} else if pick.Module != "" {
-		s += " from " + pick.Module
-	}
+	s := pick.Text(frame.Where)
 	if pick.PC != fs[0].PC || pick.Function != fs[0].Function {
 		s += " (in " + fs[0].Function + ")"
 	}
 	return s
 }
-
-func isSystemModule(m string) bool {
-	base := filepath.Base(m)
-	for _, p := range []string{"libc.so", "libc-", "ld-linux", "libpthread", "libstdc++", "libgcc_s", "libm.so", "linux-vdso"} {
-		if strings.HasPrefix(base, p) {
-			return true
-		}
-	}
-	return false
-}
-
-func itoa(n int) string { return strconv.Itoa(n) }
-
-func baseName(p string) string { return filepath.Base(p) }

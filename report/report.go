@@ -7,23 +7,15 @@ import (
 	"fmt"
 
 	"github.com/dsecore/dsecore/coreparse"
+	"github.com/dsecore/dsecore/report/frame"
 )
 
 // Hex formats an address the way every document does: "0x…".
 func Hex(v uint64) string { return fmt.Sprintf("%#x", v) }
 
-// Frame is one frame of a backtrace document.
-type Frame struct {
-	PC       string `json:"pc"`
-	Function string `json:"function"`
-	Inline   bool   `json:"inline"`
-	Sigtramp bool   `json:"sigtramp"`
-	Tailcall bool   `json:"tailcall,omitempty"` // tail-called the frame above: no stack frame of its own
-	Boundary bool   `json:"boundary,omitempty"` // the seam between a running coroutine's frames and its scheduler's
-	File     string `json:"file,omitempty"`
-	Line     int    `json:"line,omitempty"`
-	Module   string `json:"module,omitempty"`
-}
+// Frame is one frame of a backtrace document (report/frame: its JSON form
+// and its one text rendering, Frame.Text).
+type Frame = frame.Frame
 
 // Thread is one thread of a backtrace document.
 type Thread struct {
@@ -44,16 +36,7 @@ type Backtrace struct {
 }
 
 // Frames converts model frames.
-func Frames(fs []coreparse.Frame) []Frame {
-	out := make([]Frame, 0, len(fs))
-	for _, f := range fs {
-		out = append(out, Frame{
-			PC: Hex(f.PC), Function: f.Function, Inline: f.Inline, Sigtramp: f.Sigtramp, Tailcall: f.Tailcall, Boundary: f.Boundary,
-			File: f.File, Line: f.Line, Module: f.Module,
-		})
-	}
-	return out
-}
+func Frames(fs []coreparse.Frame) []Frame { return frame.All(fs) }
 
 // ThreadBacktrace unwinds one thread into its document form. An unwind that
 // stopped on an error keeps the frames it found and says why.

@@ -1,12 +1,9 @@
 package report
 
 import (
-	"crypto/sha256"
-	"encoding/hex"
 	"fmt"
 	"html/template"
 	"io"
-	"path/filepath"
 	"sort"
 	"strings"
 	"text/tabwriter"
@@ -28,6 +25,9 @@ type Summary struct {
 	MissingBuilds    []MissingBuild   `json:"missing_builds"`
 	Fetched          []string         `json:"fetched,omitempty"` // files downloaded from debuginfod
 	Warnings         []string         `json:"warnings,omitempty"`
+	// CoroutineProfile names the coroutine runtime profile the cores were
+	// read with ("ceph-dse (built-in)", "fork (fork.yaml)").
+	CoroutineProfile string `json:"coroutine_profile,omitempty"`
 }
 
 // MissingBuild is a module file no search found.
@@ -94,7 +94,11 @@ func oneLine(s string, n int) string {
 // WriteSummaryTable is the terminal form: groups by count, then the cores
 // that failed.
 func WriteSummaryTable(w io.Writer, s *Summary) {
-	fmt.Fprintf(w, "%d cores, %d groups, %d families, %d errors (signature %s)\n\n", len(s.Cores), len(s.Groups), len(s.Families), s.Errors, s.SignatureVersion)
+	fmt.Fprintf(w, "%d cores, %d groups, %d families, %d errors (signature %s", len(s.Cores), len(s.Groups), len(s.Families), s.Errors, s.SignatureVersion)
+	if s.CoroutineProfile != "" {
+		fmt.Fprintf(w, ", coroutine profile %s", s.CoroutineProfile)
+	}
+	fmt.Fprint(w, ")\n\n")
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "COUNT\tSIGNATURE\tFAMILY\tTOP FRAMES\tVERDICT\tLAST")
 	for _, g := range s.Groups {
@@ -256,56 +260,4 @@ func WriteSummaryHTML(w io.Writer, s *Summary) error {
 		S     *Summary
 		Chart chart
 	}{s, buildChart(s.Cores)})
-}
-
-// CephCrashMeta is one core as a meta file Ceph's crash module takes
-// (`ceph crash post -i meta`): crash_id and timestamp are required there;
-// the others are what its reports and telemetry read.
-func CephCrashMeta(c summary.Core, entity string) map[string]any {
-	ts := c.Time.UTC()
-	idHash := sha256.Sum256([]byte(fmt.Sprintf("%s\x00%d\x00%d", c.Path, c.Size, c.MTime.UnixNano())))
-	h := hex.EncodeToString(idHash[:16])
-	uuid := h[0:8] + "-" + h[8:12] + "-" + h[12:16] + "-" + h[16:20] + "-" + h[20:32]
-	if entity == "" {
-		entity = "client." + filepath.Base(orDefault(c.Process, "ceph-dse"))
-	}
-	m := map[string]any{
-		"crash_id":     ts.Format("2006-01-02T15:04:05.000000Z") + "_" + uuid,
-		"timestamp":    ts.Format("2006-01-02 15:04:05.000000Z"),
-		"entity_name":  entity,
-		"process_name": orDefault(c.Process, "ceph-dse"),
-		"backtrace":    c.Backtrace,
-		"utsname_machine": func() string {
-			if c.Platform != "" {
-				return c.Platform
-			}
-			return "x86_64"
-		}(),
-		"utsname_sysname": "Linux",
-	}
-	if c.Node != "" {
-		m["utsname_hostname"] = c.Node
-	}
-	if c.Signature != nil {
-		m["stack_sig"] = c.Signature.Hash
-	}
-	if c.Verdict != "" {
-		m["dsecore_verdict"] = c.Verdict
-	}
-	if c.Assertion != nil {
-		m["assert_condition"] = c.Assertion.Text
-		m["assert_func"] = c.Assertion.Function
-		m["assert_file"] = c.Assertion.File
-		m["assert_line"] = c.Assertion.Line
-		m["assert_thread_name"] = c.ThreadName
-		m["assert_msg"] = c.Assertion.Text
-	}
-	return m
-}
-
-func orDefault(s, d string) string {
-	if s == "" {
-		return d
-	}
-	return s
 }

@@ -4,8 +4,8 @@ import (
 	"errors"
 
 	"github.com/dsecore/dsecore/analysis/coroutines"
-	"github.com/dsecore/dsecore/coreparse"
 	"github.com/dsecore/dsecore/coreparse/unwind"
+	"github.com/dsecore/dsecore/report/frame"
 )
 
 // Task is one coroutine in a document.
@@ -39,11 +39,60 @@ type Processer struct {
 	Pthread string         `json:"pthread,omitempty"`
 	Running int64          `json:"running_task"` // -1: none
 	Queues  map[string]int `json:"queues"`
+	// ByState counts the queued tasks by the state the profile gives their
+	// queue (runnable, block, new, done), whatever the queues are called.
+	ByState map[string]int `json:"by_state"`
+}
+
+// ProfileSpec is the coroutine profile a document was made with: the
+// runtime's type and field names and its saved-context layout, so that
+// tools reading the document (the gdb bridge's printers and task commands)
+// read the runtime's objects the way dsecore did.
+type ProfileSpec struct {
+	Name            string            `json:"name"`
+	SchedulerType   string            `json:"scheduler_type"`
+	ProcesserType   string            `json:"processer_type"`
+	ProcesserID     string            `json:"processer_id"`
+	Running         string            `json:"running"`
+	Queues          map[string]string `json:"queues"` // queue field → the state of its tasks
+	QueueCount      string            `json:"queue_count,omitempty"`
+	TaskType        string            `json:"task_type"`
+	TaskID          string            `json:"task_id"`
+	TaskState       string            `json:"task_state"`
+	TaskProc        string            `json:"task_proc,omitempty"`
+	TaskSP          string            `json:"task_sp"` // dotted field path
+	TaskFunc        string            `json:"task_func,omitempty"`
+	TaskFile        string            `json:"task_file,omitempty"`
+	TaskLine        string            `json:"task_line,omitempty"`
+	Layout          map[string]int    `json:"layout"` // register → offset from the saved sp ("rsp": the resumed sp's)
+	EntryTrampoline string            `json:"entry_trampoline"`
+}
+
+// ProfileSpecDoc converts a profile.
+func ProfileSpecDoc(p *coroutines.Profile) *ProfileSpec {
+	if p == nil {
+		return nil
+	}
+	return &ProfileSpec{Name: p.Name, SchedulerType: p.SchedulerType, ProcesserType: p.ProcesserType, ProcesserID: p.ProcesserID,
+		Running: p.Running, Queues: p.Queues, QueueCount: p.QueueCount, TaskType: p.TaskType, TaskID: p.TaskID, TaskState: p.TaskState,
+		TaskProc: p.TaskProc, TaskSP: p.TaskSP, TaskFunc: p.TaskFunc, TaskFile: p.TaskFile, TaskLine: p.TaskLine, Layout: p.Layout,
+		EntryTrampoline: p.EntryTrampoline}
 }
 
 // Coroutines is the runtime part of a document.
 type Coroutines struct {
-	Profile    string      `json:"profile"`
+	Profile string `json:"profile"`
+	// ProfileSource is where the profile came from: "built-in" or its file.
+	ProfileSource string `json:"profile_source,omitempty"`
+	// ProfileLines make the profile's adaptations to this build explicit
+	// ("running: curTask_"), one per adapted key.
+	ProfileLines []string `json:"profile_lines,omitempty"`
+	// Spec is the profile as it applied to this core (adaptations
+	// included): what the gdb bridge's printers read the runtime with.
+	Spec *ProfileSpec `json:"profile_spec"`
+	// NoTasks says in one line why a core whose code switches contexts shows
+	// no task.
+	NoTasks    string      `json:"no_tasks,omitempty"`
 	TaskCount  int64       `json:"task_count"` // the scheduler's count, -1 when unknown
 	Processers []Processer `json:"processers"`
 	Warnings   []string    `json:"warnings,omitempty"`
@@ -75,7 +124,7 @@ func TaskDoc(rt *coroutines.Runtime, t *coroutines.Task, withFrames bool) Task {
 		d.Error = err.Error()
 	}
 	if f := rt.TopFrame(fs); f != nil {
-		d.Top = frameText(*f)
+		d.Top = frame.Of(*f).Text(frame.Where)
 	} else if t.Func != "" {
 		d.Top = "(not running) created in " + t.Func
 	}
@@ -85,19 +134,19 @@ func TaskDoc(rt *coroutines.Runtime, t *coroutines.Task, withFrames bool) Task {
 	return d
 }
 
-func frameText(f coreparse.Frame) string {
-	s := f.Function
-	if f.File != "" {
-		s += " at " + baseName(f.File) + ":" + itoa(f.Line)
-	}
-	return s
-}
-
 // CoroutinesDoc summarizes the runtime.
 func CoroutinesDoc(rt *coroutines.Runtime) *Coroutines {
-	d := &Coroutines{Profile: rt.Profile, TaskCount: rt.TaskCount, Warnings: rt.Warnings, Processers: []Processer{}}
+	d := &Coroutines{Profile: rt.Profile, ProfileSource: rt.ProfileSource, Spec: ProfileSpecDoc(rt.Spec()), NoTasks: rt.NoTasks,
+		TaskCount: rt.TaskCount, Warnings: rt.Warnings, Processers: []Processer{}}
+	if rt.Resolution != nil {
+		d.ProfileLines = rt.Resolution.Lines()
+	}
+	states := rt.EffectiveProfile().Queues
 	for _, pr := range rt.Processers {
-		pd := Processer{ID: pr.ID, Address: Hex(pr.Addr), Running: -1, Queues: pr.Queues}
+		pd := Processer{ID: pr.ID, Address: Hex(pr.Addr), Running: -1, Queues: pr.Queues, ByState: map[string]int{}}
+		for q, n := range pr.Queues {
+			pd.ByState[states[q]] += n
+		}
 		if pr.Thread != nil {
 			pd.LWP, pd.Pthread = pr.Thread.LWP, Hex(pr.Thread.Pthread)
 		}

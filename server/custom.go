@@ -22,7 +22,7 @@ const (
 
 // customRequest answers a request go-dap has no type for; it reports
 // whether it was one of ours.
-func (s *session) customRequest(content []byte) bool {
+func (s *conn) customRequest(content []byte) bool {
 	var req dap.Request
 	if json.Unmarshal(content, &req) != nil || req.Type != "request" {
 		return false
@@ -72,13 +72,14 @@ func (s *state) tasksBody() any {
 		names[t.Id] = t.Name
 	}
 	out := struct {
+		Profile    string          `json:"profile"` // the coroutine profile used: "ceph-dse (built-in)"
+		NoTasks    string          `json:"noTasks,omitempty"`
 		Processers []processerItem `json:"processers"`
 		Tasks      []taskItem      `json:"tasks"`
 	}{Processers: []processerItem{}, Tasks: []taskItem{}}
-	if s.rt == nil {
-		return out
-	}
-	for _, pr := range s.rt.Processers {
+	rt := s.runtime()
+	out.Profile, out.NoTasks = rt.DescribeProfile(), rt.NoTasks
+	for _, pr := range rt.Processers {
 		it := processerItem{ID: pr.ID, RunningTask: -1, Queues: pr.Queues}
 		if pr.Thread != nil {
 			it.LWP, it.ThreadID, it.Name = pr.Thread.LWP, pr.Thread.LWP, names[pr.Thread.LWP]

@@ -25,7 +25,7 @@ var fuzzCommands = []string{"threads", "stackTrace", "scopes", "variables", "eva
 // answering afterwards.
 func FuzzDispatchLaunched(f *testing.F) {
 	sc := fixture.Get(f).Scenario(f, fixture.FieldCrash)
-	s := newSession(io.Discard)
+	s := newConn(io.Discard)
 	f.Cleanup(s.close)
 	var mu sync.Mutex
 	var panicked []string

@@ -4,7 +4,6 @@ import (
 	"encoding/base64"
 	"fmt"
 	"path/filepath"
-	"sort"
 	"strconv"
 	"strings"
 
@@ -12,12 +11,14 @@ import (
 	"github.com/dsecore/dsecore/coreparse/disasm"
 	"github.com/dsecore/dsecore/coreparse/unwind"
 	"github.com/dsecore/dsecore/coreparse/values"
+	"github.com/dsecore/dsecore/internal/par"
+	"github.com/dsecore/dsecore/report"
 	"github.com/google/go-dap"
 )
 
 func hexAddr(a uint64) string { return fmt.Sprintf("%#x", a) }
 
-func (s *session) stackTrace(r *dap.StackTraceRequest) {
+func (s *conn) stackTrace(r *dap.StackTraceRequest) {
 	st := s.st
 	fs, err := st.stack(r.Arguments.ThreadId)
 	if err != nil {
@@ -80,7 +81,7 @@ func faultFrameIndex(fs []coreparse.Frame) int {
 	return 0
 }
 
-func (s *session) scopes(r *dap.ScopesRequest) {
+func (s *conn) scopes(r *dap.ScopesRequest) {
 	st := s.st
 	fr, fs, err := st.frame(r.Arguments.FrameId)
 	if err != nil {
@@ -97,11 +98,12 @@ func (s *session) scopes(r *dap.ScopesRequest) {
 			scopes = append(scopes, dap.Scope{Name: "Registers", PresentationHint: "registers", VariablesReference: st.handle(varRef{kind: "registers", frame: r.Arguments.FrameId})})
 		}
 	}
-	if fr.thread == st.crashThreadID() && st.analysis().Verdict != "" {
-		// On the fault frame and its inline levels.
+	if fr.thread == st.crashThreadID() && st.p.Fault() != nil {
+		// On the fault frame and its inline levels. The analysis is made
+		// when the scope is expanded (it unwinds every task).
 		fi := faultFrameIndex(fs)
 		if fr.index >= fi && fs[fr.index].Raw == fs[fi].Raw {
-			scopes = append(scopes, dap.Scope{Name: "Fault analysis", VariablesReference: st.handle(varRef{kind: "json", json: st.analysisJSON()})})
+			scopes = append(scopes, dap.Scope{Name: "Fault analysis", Expensive: true, VariablesReference: st.handle(varRef{kind: "analysis"})})
 		}
 	}
 	s.send(&dap.ScopesResponse{Response: response(&r.Request), Body: dap.ScopesResponseBody{Scopes: scopes}})
@@ -122,7 +124,7 @@ func (st *state) frameScope(frameID int) (*values.Scope, []*values.Value, []*val
 	return sc, ps, ls, err
 }
 
-func (s *session) variables(r *dap.VariablesRequest) {
+func (s *conn) variables(r *dap.VariablesRequest) {
 	st := s.st
 	ref, ok := st.ref(r.Arguments.VariablesReference)
 	if !ok {
@@ -168,8 +170,10 @@ func (s *session) variables(r *dap.VariablesRequest) {
 		for _, k := range kids {
 			out = append(out, st.variable(k, hex))
 		}
-	case "json":
-		out = st.jsonVariables(ref.json)
+	case "analysis":
+		out = st.nodeVariables(analysisNodes(st.analysisDoc()))
+	case "node":
+		out = st.nodeVariables(ref.node.kids())
 	}
 	if out == nil {
 		out = []dap.Variable{}
@@ -199,71 +203,7 @@ func (st *state) variable(v *values.Value, hex bool) dap.Variable {
 	return dv
 }
 
-// jsonVariables renders part of the analysis document.
-func (st *state) jsonVariables(x any) []dap.Variable {
-	var out []dap.Variable
-	add := func(name string, v any) {
-		dv := dap.Variable{Name: name}
-		switch c := v.(type) {
-		case map[string]any:
-			dv.Value = fmt.Sprintf("{%d}", len(c))
-			if t, ok := c["text"].(string); ok {
-				dv.Value = t
-			} else if t, ok := c["description"].(string); ok {
-				dv.Value = t
-			} else if t, ok := c["who"].(string); ok {
-				dv.Value = t
-			}
-			dv.VariablesReference = st.handle(varRef{kind: "json", json: c})
-		case []any:
-			dv.Value = fmt.Sprintf("[%d]", len(c))
-			if len(c) > 0 {
-				dv.VariablesReference = st.handle(varRef{kind: "json", json: c})
-			}
-		case string:
-			dv.Value = c
-		default:
-			b := fmt.Sprint(c)
-			dv.Value = b
-		}
-		out = append(out, dv)
-	}
-	switch c := x.(type) {
-	case map[string]any:
-		keys := make([]string, 0, len(c))
-		for k := range c {
-			keys = append(keys, k)
-		}
-		order := map[string]int{"verdict": 0, "confidence": 1, "evidence": 2, "fault": 3}
-		sort.Slice(keys, func(i, j int) bool {
-			oi, ok1 := order[keys[i]]
-			oj, ok2 := order[keys[j]]
-			if ok1 != ok2 {
-				return ok1
-			}
-			if ok1 {
-				return oi < oj
-			}
-			return keys[i] < keys[j]
-		})
-		for _, k := range keys {
-			add(k, c[k])
-		}
-	case []any:
-		for i, e := range c {
-			name := fmt.Sprintf("[%d]", i)
-			if m, ok := e.(map[string]any); ok {
-				if r, ok := m["rule"].(string); ok {
-					name = fmt.Sprintf("[%d] %s", i, r)
-				}
-			}
-			add(name, e)
-		}
-	}
-	return out
-}
-
-func (s *session) evaluate(r *dap.EvaluateRequest) {
+func (s *conn) evaluate(r *dap.EvaluateRequest) {
 	st := s.st
 	expr := strings.TrimSpace(r.Arguments.Expression)
 	hex := r.Arguments.Format != nil && r.Arguments.Format.Hex
@@ -293,7 +233,7 @@ func (s *session) evaluate(r *dap.EvaluateRequest) {
 var replCommands = []string{"bt", "tasks", "analysis", "info registers", "x/"}
 
 // command runs a repl command: bt, tasks, analysis, info registers, x/NFU ADDR.
-func (s *session) command(line string, frameID int) (string, bool) {
+func (s *conn) command(line string, frameID int) (string, bool) {
 	st := s.st
 	var b strings.Builder
 	switch {
@@ -308,28 +248,17 @@ func (s *session) command(line string, frameID int) (string, bool) {
 		if err != nil {
 			return err.Error(), true
 		}
-		for i, f := range fs {
-			fmt.Fprintf(&b, "#%-3d %s\n", i, frameText(f))
-		}
+		report.WriteFrames(&b, report.Frames(fs))
 		return b.String(), true
 	case line == "tasks":
-		if st.rt == nil {
-			return "no coroutine runtime", true
-		}
-		for _, t := range st.rt.Tasks {
-			mark := ""
-			if t.Running {
-				mark = "*"
-			}
-			fmt.Fprintf(&b, "task %-6d %-9s Processer %-3d %s (%s:%d)\n", t.ID, t.State+mark, t.Processer, t.Func, filepath.Base(t.File), t.Line)
-		}
+		rt := st.runtime()
+		tasks := make([]report.Task, len(rt.Tasks))
+		par.Do(len(rt.Tasks), func(i int) { tasks[i] = report.TaskDoc(rt, rt.Tasks[i], false) })
+		report.WriteTasks(&b, report.CoroutinesDoc(rt), tasks, report.TaskTable{Title: true, Total: len(tasks), Shown: -1})
 		return b.String(), true
 	case line == "analysis":
-		a := st.analysis()
-		fmt.Fprintf(&b, "Verdict (confidence %s): %s\n", a.Confidence, a.Verdict)
-		for _, e := range a.Evidence {
-			fmt.Fprintf(&b, "  - [%s] %s\n", e.Rule, e.Text)
-		}
+		fd, _ := report.FaultDoc(st.p)
+		report.WriteAnalysis(&b, &report.Inspect{Fault: fd, Analysis: st.analysisDoc()}, report.AnalysisText{})
 		return b.String(), true
 	case line == "info registers" || line == "info reg":
 		sc, _, _, _ := st.frameScope(max(frameID, 1))
@@ -350,25 +279,8 @@ func (s *session) command(line string, frameID int) (string, bool) {
 	return "", false
 }
 
-func frameText(f coreparse.Frame) string {
-	switch {
-	case f.Boundary:
-		return "──── scheduler ────"
-	case f.Sigtramp:
-		return "<signal handler called>"
-	}
-	s := f.Function
-	if f.Inline {
-		s += " [inlined]"
-	}
-	if f.File != "" {
-		s += fmt.Sprintf(" at %s:%d", f.File, f.Line)
-	}
-	return fmt.Sprintf("%#x in %s", f.PC, s)
-}
-
 // examine is gdb's x/NFU ADDR for F in x, d, u, c and U in b, h, w, g.
-func (s *session) examine(line string, frameID int) string {
+func (s *conn) examine(line string, frameID int) string {
 	spec, addrExpr, _ := strings.Cut(strings.TrimPrefix(line, "x/"), " ")
 	n, rest := 1, spec
 	i := 0
@@ -442,7 +354,7 @@ func (s *session) examine(line string, frameID int) string {
 	return b.String() + "\n"
 }
 
-func (s *session) disassemble(r *dap.DisassembleRequest) {
+func (s *conn) disassemble(r *dap.DisassembleRequest) {
 	st := s.st
 	base, err := strconv.ParseUint(strings.TrimPrefix(r.Arguments.MemoryReference, "0x"), 16, 64)
 	if err != nil {
@@ -494,7 +406,7 @@ func formatInsts(insts []disasm.Inst) string {
 	return disasm.FormatInsts(insts, disasm.FormatOptions{RawBytes: true})
 }
 
-func (s *session) readMemory(r *dap.ReadMemoryRequest) {
+func (s *conn) readMemory(r *dap.ReadMemoryRequest) {
 	addr, err := strconv.ParseUint(strings.TrimPrefix(r.Arguments.MemoryReference, "0x"), 16, 64)
 	if err != nil {
 		s.sendError(r.Seq, r.Command, 4005, "bad memoryReference "+r.Arguments.MemoryReference)
@@ -508,18 +420,12 @@ func (s *session) readMemory(r *dap.ReadMemoryRequest) {
 	s.send(&dap.ReadMemoryResponse{Response: response(&r.Request), Body: body})
 }
 
-func (s *session) modules(r *dap.ModulesRequest) {
+func (s *conn) modules(r *dap.ModulesRequest) {
 	var out []dap.Module
+	statuses := map[string]string{"ok": "symbols loaded", "build-id-mismatch": "BUILD-ID MISMATCH: symbols not used",
+		"missing": "file not found", "no-debug-info": "no debug info (symbol table only)"}
 	for _, m := range s.st.p.Modules {
-		status := "symbols loaded"
-		switch {
-		case m.BuildIDMismatch:
-			status = "BUILD-ID MISMATCH: symbols not used"
-		case m.Path == "":
-			status = "file not found"
-		case m.Syms == nil || !m.Syms.HasDWARF():
-			status = "no debug info (symbol table only)"
-		}
+		status := statuses[report.ModuleDoc(m).Status]
 		dm := dap.Module{Id: m.Name, Name: filepath.Base(m.Name), Path: m.Path, SymbolStatus: status, SymbolFilePath: m.DebugPath,
 			AddressRange: fmt.Sprintf("%#x-%#x", m.Start, m.End)}
 		out = append(out, dm)
@@ -552,7 +458,7 @@ type rawModulesResponse struct {
 	Body rawModulesBody `json:"body"`
 }
 
-func (s *session) exceptionInfo(r *dap.ExceptionInfoRequest) {
+func (s *conn) exceptionInfo(r *dap.ExceptionInfoRequest) {
 	st := s.st
 	body := dap.ExceptionInfoResponseBody{ExceptionId: "signal", BreakMode: "always", Description: st.analysis().Verdict}
 	if fc := st.p.Fault(); fc != nil && fc.Real != nil {
@@ -560,16 +466,14 @@ func (s *session) exceptionInfo(r *dap.ExceptionInfoRequest) {
 		body.Details = &dap.ExceptionDetails{Message: fc.Real.Name + " (" + fc.Real.CodeName + ")", TypeName: fc.Real.Name}
 		if fs, err := st.stack(st.crashThreadID()); err == nil {
 			var b strings.Builder
-			for i, f := range fs {
-				fmt.Fprintf(&b, "#%-3d %s\n", i, frameText(f))
-			}
+			report.WriteFrames(&b, report.Frames(fs))
 			body.Details.StackTrace = b.String()
 		}
 	}
 	s.send(&dap.ExceptionInfoResponse{Response: response(&r.Request), Body: body})
 }
 
-func (s *session) source(r *dap.SourceRequest) {
+func (s *conn) source(r *dap.SourceRequest) {
 	st := s.st
 	ref := r.Arguments.SourceReference
 	if ref == 0 && r.Arguments.Source != nil {
@@ -589,7 +493,7 @@ func (s *session) source(r *dap.SourceRequest) {
 	s.send(&dap.SourceResponse{Response: response(&r.Request), Body: dap.SourceResponseBody{Content: src.content, MimeType: "text/x-asm"}})
 }
 
-func (s *session) completions(r *dap.CompletionsRequest) {
+func (s *conn) completions(r *dap.CompletionsRequest) {
 	text := r.Arguments.Text
 	col := r.Arguments.Column - 1
 	if col < 0 || col > len(text) {

@@ -14,7 +14,7 @@ import (
 // with an error naming it, and the session goes on answering the next one.
 func TestHandlerPanicIsOneError(t *testing.T) {
 	var out bytes.Buffer
-	s := newSession(&out)
+	s := newConn(&out)
 	s.st = &state{}
 	threads := &dap.ThreadsRequest{Request: dap.Request{ProtocolMessage: dap.ProtocolMessage{Seq: 1, Type: "request"}, Command: "threads"}}
 	if end := s.dispatch(threads); end {

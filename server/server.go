@@ -15,6 +15,7 @@ import (
 	"runtime/debug"
 	"sync"
 
+	"github.com/dsecore/dsecore/session"
 	"github.com/google/go-dap"
 )
 
@@ -22,8 +23,13 @@ import (
 // the stream ends. A malformed message gets an error response when its
 // sequence number can be read, and ends the session when the stream
 // itself is broken (a bad header).
-func Serve(in io.Reader, out io.Writer) error {
-	s := newSession(out)
+func Serve(in io.Reader, out io.Writer) error { return ServeWith(in, out, session.Options{}) }
+
+// ServeWith is Serve with defaults for every session a client opens (its
+// launch arguments override them): dsecore dap's flags.
+func ServeWith(in io.Reader, out io.Writer, base session.Options) error {
+	s := newConn(out)
+	s.base = base
 	defer s.close()
 	r := bufio.NewReader(in)
 	for {
@@ -56,7 +62,7 @@ func Serve(in io.Reader, out io.Writer) error {
 }
 
 // badMessage answers a message go-dap could not decode.
-func (s *session) badMessage(content []byte, err error) {
+func (s *conn) badMessage(content []byte, err error) {
 	var base struct {
 		Seq     int    `json:"seq"`
 		Type    string `json:"type"`
@@ -70,13 +76,14 @@ func (s *session) badMessage(content []byte, err error) {
 	s.sendError(base.Seq, base.Command, 1000, fmt.Sprintf("%s: %v", base.Command, err))
 }
 
-// session is one client's state.
-type session struct {
+// conn is one client's connection and what it opened.
+type conn struct {
 	mu  sync.Mutex // guards out and seq
 	out io.Writer
 	seq int
 
-	st *state // the opened core, nil before launch
+	base session.Options // defaults of the session launch opens
+	st   *state          // the opened core, nil before launch
 
 	clientProgress bool
 	done           bool
@@ -86,15 +93,15 @@ type session struct {
 	onPanic func(command string, x any)
 }
 
-func newSession(out io.Writer) *session { return &session{out: out} }
+func newConn(out io.Writer) *conn { return &conn{out: out} }
 
-func (s *session) close() {
+func (s *conn) close() {
 	if s.st != nil {
 		s.st.close()
 	}
 }
 
-func (s *session) send(m dap.Message) {
+func (s *conn) send(m dap.Message) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.seq++
@@ -109,7 +116,7 @@ func (s *session) send(m dap.Message) {
 	}
 }
 
-func (s *session) event(name string) dap.Event {
+func (s *conn) event(name string) dap.Event {
 	return dap.Event{ProtocolMessage: dap.ProtocolMessage{Type: "event"}, Event: name}
 }
 
@@ -117,7 +124,7 @@ func response(req *dap.Request) dap.Response {
 	return dap.Response{ProtocolMessage: dap.ProtocolMessage{Type: "response"}, RequestSeq: req.Seq, Command: req.Command, Success: true}
 }
 
-func (s *session) sendError(seq int, command string, id int, text string) {
+func (s *conn) sendError(seq int, command string, id int, text string) {
 	s.send(&dap.ErrorResponse{
 		Response: dap.Response{ProtocolMessage: dap.ProtocolMessage{Type: "response"}, RequestSeq: seq, Command: command, Message: text},
 		Body:     dap.ErrorResponseBody{Error: &dap.ErrorMessage{Id: id, Format: text, ShowUser: true}},
@@ -126,7 +133,7 @@ func (s *session) sendError(seq int, command string, id int, text string) {
 
 // recoverRequest turns a panic in a request's handler into that request's
 // error response; the session goes on. Deferred by every handler entry.
-func (s *session) recoverRequest(req *dap.Request) {
+func (s *conn) recoverRequest(req *dap.Request) {
 	if x := recover(); x != nil {
 		if s.onPanic != nil {
 			s.onPanic(req.Command, x)
@@ -138,7 +145,7 @@ func (s *session) recoverRequest(req *dap.Request) {
 
 // needsCore answers an error for a request that needs an opened core when
 // there is none yet.
-func (s *session) needsCore(req *dap.Request) bool {
+func (s *conn) needsCore(req *dap.Request) bool {
 	if s.st == nil {
 		s.sendError(req.Seq, req.Command, 1002, req.Command+": no core is open yet (send launch or attach first)")
 		return false
@@ -148,7 +155,7 @@ func (s *session) needsCore(req *dap.Request) bool {
 
 // dispatch handles one request; a panic becomes that request's error
 // response. It reports whether the session is over.
-func (s *session) dispatch(m dap.RequestMessage) (end bool) {
+func (s *conn) dispatch(m dap.RequestMessage) (end bool) {
 	req := m.GetRequest()
 	defer s.recoverRequest(req)
 	needsCore := func() bool { return s.needsCore(req) }

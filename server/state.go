@@ -12,15 +12,15 @@ import (
 	"github.com/dsecore/dsecore/analysis/coroutines"
 	"github.com/dsecore/dsecore/analysis/fault"
 	"github.com/dsecore/dsecore/coreparse"
-	"github.com/dsecore/dsecore/coreparse/corestore"
 	"github.com/dsecore/dsecore/coreparse/unwind"
 	"github.com/dsecore/dsecore/coreparse/values"
 	"github.com/dsecore/dsecore/internal/par"
-	"github.com/dsecore/dsecore/report"
+	"github.com/dsecore/dsecore/session"
 	"github.com/google/go-dap"
 )
 
-// LaunchArgs are launch's (and attach's) arguments.
+// LaunchArgs are launch's (and attach's) arguments. Fields left out take
+// the server's defaults (dsecore dap's flags), then the session's.
 type LaunchArgs struct {
 	CoreFile           string            `json:"coreFile"`
 	Program            string            `json:"program"`
@@ -32,13 +32,50 @@ type LaunchArgs struct {
 		From string `json:"from"`
 		To   string `json:"to"`
 	} `json:"substitutePath"`
-	LogFiles  []string `json:"logFiles"`
-	Profile   string   `json:"profile"`
-	ShowTasks string   `json:"showTasks"` // all (default), crash-related, none
+	LogFiles        []string `json:"logFiles"`
+	Dmesg           string   `json:"dmesg"`           // the kernel's segfault line (or a file of kernel messages)
+	Profile         string   `json:"profile"`         // coroutine runtime profile
+	AnalysisProfile string   `json:"analysisProfile"` // fault-analysis profile
+	FullScan        bool     `json:"fullScan"`
+	ShowTasks       string   `json:"showTasks"` // all (default), crash-related, none
 	// Bounds on walks of target memory (0: the defaults, 512 frames per
 	// stack and 10,000 list or array elements); a walk that hits one says so.
 	MaxFrames   int `json:"maxFrames"`
 	MaxElements int `json:"maxElements"`
+}
+
+// sessionOptions are the session's options: the server's defaults with
+// what the client named.
+func (a LaunchArgs) sessionOptions(base session.Options) session.Options {
+	o := base
+	o.Core = a.CoreFile
+	set := func(dst *string, v string) {
+		if v != "" {
+			*dst = v
+		}
+	}
+	set(&o.Exe, a.Program)
+	set(&o.Sysroot, a.Sysroot)
+	set(&o.CoroutineProfile, a.Profile)
+	set(&o.AnalysisProfile, a.AnalysisProfile)
+	set(&o.Dmesg, a.Dmesg)
+	if len(a.SolibSearchPath) > 0 {
+		o.SolibSearchPath = a.SolibSearchPath
+	}
+	if len(a.DebugFileDirectory) > 0 {
+		o.DebugFileDirs = a.DebugFileDirectory
+	}
+	if len(a.LogFiles) > 0 {
+		o.Logs = a.LogFiles
+	}
+	o.FullScan = o.FullScan || a.FullScan
+	if a.MaxFrames > 0 {
+		o.MaxFrames = a.MaxFrames
+	}
+	if a.MaxElements > 0 {
+		o.MaxElements = a.MaxElements
+	}
+	return o
 }
 
 // taskBase offsets coroutine task thread ids past any LWP (pid_max is at
@@ -47,15 +84,16 @@ const taskBase = 1 << 30
 
 // state is an opened core and the handles given to the client.
 type state struct {
-	args   LaunchArgs
-	p      *coreparse.Process
-	rt     *coroutines.Runtime
-	an     *fault.Analysis // through analysis()
-	anOnce sync.Once
+	args LaunchArgs
+	sess *session.Session
+	p    *coreparse.Process
+	vr   *values.Reader
 
 	threadList  []dap.Thread // through threads()
 	threadsOnce sync.Once
-	vr          *values.Reader
+
+	output             func(category, text string) // to the client's console
+	rtWarned, anWarned bool
 
 	mu      sync.Mutex
 	stacks  map[int][]coreparse.Frame // by DAP thread id
@@ -72,10 +110,10 @@ type frameRef struct {
 }
 
 type varRef struct {
-	kind  string // "args", "locals", "registers", "analysis", "value", "json"
+	kind  string // "args", "locals", "registers", "analysis", "value", "node"
 	frame int    // frame id
 	value *values.Value
-	json  any
+	node  *node // a part of a document (the fault analysis)
 }
 
 type sourceRef struct {
@@ -83,9 +121,64 @@ type sourceRef struct {
 	content string
 }
 
-func (s *state) close() { s.p.Close() }
+func (s *state) close() { s.sess.Close() }
 
-func (s *session) launch(req *dap.Request, raw json.RawMessage) {
+// runtime is the session's coroutine runtime (discovered on first use; its
+// warnings then go to the client's console).
+func (s *state) runtime() *coroutines.Runtime {
+	rt := s.sess.Runtime()
+	// The profile used, and what it found, with the runtime's warnings.
+	used := fmt.Sprintf("coroutine profile %s: %d tasks on %d Processers", rt.DescribeProfile(), len(rt.Tasks), len(rt.Processers))
+	if rt.TaskCount >= 0 {
+		used += fmt.Sprintf(" (the scheduler counts %d)", rt.TaskCount)
+	}
+	if rt.NoTasks != "" {
+		used += "; " + rt.NoTasks
+	}
+	s.warnOnce(&s.rtWarned, append(append([]string(nil), rt.Warnings...), used))
+	return rt
+}
+
+// analysis is the session's fault analysis (made on first use: it unwinds
+// every task, which a client showing the crashing stack does not wait for).
+func (s *state) analysis() *fault.Analysis {
+	a := s.sess.Analysis()
+	s.runtime()
+	s.warnOnce(&s.anWarned, a.Warnings)
+	return a
+}
+
+func (s *state) warnOnce(done *bool, ws []string) {
+	s.mu.Lock()
+	first := !*done
+	*done = true
+	s.mu.Unlock()
+	if first && s.output != nil {
+		for _, w := range ws {
+			s.output("console", w)
+		}
+	}
+}
+
+// progress reports a session's lazy steps as DAP progress events, when
+// the client takes them.
+func (s *conn) progress(step string, done bool) {
+	if !s.clientProgress {
+		return
+	}
+	titles := map[string]string{"coroutines": "Finding coroutine tasks", "analysis": "Analysing the fault"}
+	if !done {
+		s.send(&dap.ProgressStartEvent{Event: s.event("progressStart"), Body: dap.ProgressStartEventBody{ProgressId: step, Title: titles[step]}})
+	} else {
+		s.send(&dap.ProgressEndEvent{Event: s.event("progressEnd"), Body: dap.ProgressEndEventBody{ProgressId: step, Message: "done"}})
+	}
+}
+
+func (s *conn) output(category, text string) {
+	s.send(&dap.OutputEvent{Event: s.event("output"), Body: dap.OutputEventBody{Category: category, Output: "dsecore: " + text + "\n"}})
+}
+
+func (s *conn) launch(req *dap.Request, raw json.RawMessage) {
 	var a LaunchArgs
 	if err := json.Unmarshal(raw, &a); err != nil {
 		s.sendError(req.Seq, req.Command, 3000, "bad launch arguments: "+err.Error())
@@ -102,56 +195,26 @@ func (s *session) launch(req *dap.Request, raw json.RawMessage) {
 	if a.ShowTasks == "" {
 		a.ShowTasks = "all"
 	}
-	progress := func(kind, msg string) {
-		if !s.clientProgress {
-			return
-		}
-		switch kind {
-		case "start":
-			s.send(&dap.ProgressStartEvent{Event: s.event("progressStart"), Body: dap.ProgressStartEventBody{ProgressId: "load", Title: "Opening the core", Message: msg}})
-		case "update":
-			s.send(&dap.ProgressUpdateEvent{Event: s.event("progressUpdate"), Body: dap.ProgressUpdateEventBody{ProgressId: "load", Message: msg}})
-		case "end":
+	if s.clientProgress {
+		s.send(&dap.ProgressStartEvent{Event: s.event("progressStart"), Body: dap.ProgressStartEventBody{ProgressId: "load", Title: "Opening the core", Message: filepath.Base(a.CoreFile)}})
+	}
+	endLoad := func(msg string) {
+		if s.clientProgress {
 			s.send(&dap.ProgressEndEvent{Event: s.event("progressEnd"), Body: dap.ProgressEndEventBody{ProgressId: "load", Message: msg}})
 		}
 	}
-	progress("start", filepath.Base(a.CoreFile))
-	plain, err := corestore.Plain(a.CoreFile, corestore.DefaultCacheDir(), corestore.DefaultMaxSize)
+	o := a.sessionOptions(s.base)
+	o.Progress = s.progress
+	sess, err := session.Open(o)
 	if err != nil {
-		progress("end", "failed")
+		endLoad("failed")
 		s.sendError(req.Seq, req.Command, 3003, fmt.Sprintf("cannot open %s: %v", a.CoreFile, err))
 		return
 	}
-	p, err := coreparse.Open(coreparse.Options{Core: plain, Exe: a.Program, SolibSearchPath: a.SolibSearchPath,
-		Sysroot: a.Sysroot, DebugFileDirs: a.DebugFileDirectory, MaxFrames: a.MaxFrames})
-	if err != nil {
-		progress("end", "failed")
-		s.sendError(req.Seq, req.Command, 3003, fmt.Sprintf("cannot open %s: %v", a.CoreFile, err))
-		return
-	}
-	progress("update", "coroutines")
-	profile := a.Profile
-	if profile == "" {
-		profile = "ceph-dse"
-	}
-	st := &state{args: a, p: p, vr: values.NewReader(p), stacks: map[int][]coreparse.Frame{}, srcByFn: map[string]int{}, scopes: map[int]*values.Scope{}}
-	if a.MaxElements > 0 {
-		st.vr.MaxList = a.MaxElements
-	}
-	var warnings []string
-	if prof, err := coroutines.LoadProfile(profile); err != nil {
-		warnings = append(warnings, "coroutine profile: "+err.Error())
-	} else {
-		// The stack scan is for cores without usable types: only when the
-		// profile finds nothing (it costs seconds on 10,000 tasks).
-		st.rt = coroutines.Discover(p, prof, coroutines.Options{NoScan: true})
-		if len(st.rt.Tasks) == 0 {
-			st.rt = coroutines.Discover(p, prof, coroutines.Options{})
-		}
-		warnings = append(warnings, st.rt.Warnings...)
-	}
-	progress("end", "done")
+	endLoad("done")
+	st := &state{args: a, sess: sess, output: s.output, p: sess.Process(), vr: sess.Values(), stacks: map[int][]coreparse.Frame{}, srcByFn: map[string]int{}, scopes: map[int]*values.Scope{}}
 	s.st = st
+	p := st.p
 
 	// Missing and mismatched files, loudly.
 	var important []string
@@ -164,12 +227,15 @@ func (s *session) launch(req *dap.Request, raw json.RawMessage) {
 			important = append(important, fmt.Sprintf("not found: %s (set solibSearchPath or sysroot)", m.Name))
 		}
 	}
-	for _, w := range append(important, append(p.Warnings, warnings...)...) {
+	for _, w := range important {
+		s.output("important", w)
+	}
+	for _, w := range sess.Warnings() {
 		cat := "console"
-		if strings.Contains(w, "MISMATCH") || strings.HasPrefix(w, "not found") {
+		if strings.Contains(w, "MISMATCH") {
 			cat = "important"
 		}
-		s.send(&dap.OutputEvent{Event: s.event("output"), Body: dap.OutputEventBody{Category: cat, Output: "dsecore: " + w + "\n"}})
+		s.output(cat, w)
 	}
 	resp := &dap.LaunchResponse{Response: response(req)}
 	if len(important) > 0 {
@@ -191,7 +257,7 @@ func (s *state) crashThreadID() int {
 	return s.p.Threads[0].LWP
 }
 
-func (s *session) sendStopped() {
+func (s *conn) sendStopped() {
 	st := s.st
 	desc := "the process was stopped when the core was written"
 	if fc := st.p.Fault(); fc != nil && fc.Real != nil {
@@ -223,15 +289,6 @@ func faultFunction(st *state) string {
 	return fs[len(fs)-1].Function
 }
 
-// analysis is the fault analysis, made on first use: it unwinds every task,
-// which a client showing the crashing stack should not wait for.
-func (s *state) analysis() *fault.Analysis {
-	s.anOnce.Do(func() {
-		s.an = fault.Analyze(s.p, s.rt, fault.Options{Logs: s.args.LogFiles})
-	})
-	return s.an
-}
-
 // taskThreadID is a task's DAP thread id.
 func taskThreadID(t *coroutines.Task, i int) int {
 	if t.ID >= 0 {
@@ -241,11 +298,12 @@ func taskThreadID(t *coroutines.Task, i int) int {
 }
 
 func (s *state) shownTasks() []*coroutines.Task {
-	if s.rt == nil || s.args.ShowTasks == "none" {
+	if s.args.ShowTasks == "none" {
 		return nil
 	}
+	rt := s.runtime()
 	if s.args.ShowTasks != "crash-related" {
-		return s.rt.Tasks
+		return rt.Tasks
 	}
 	want := map[int64]bool{}
 	if an := s.analysis(); an != nil {
@@ -257,7 +315,7 @@ func (s *state) shownTasks() []*coroutines.Task {
 		}
 	}
 	var out []*coroutines.Task
-	for _, t := range s.rt.Tasks {
+	for _, t := range rt.Tasks {
 		if t.Running || want[t.ID] {
 			out = append(out, t)
 		}
@@ -274,6 +332,7 @@ func (s *state) threads() []dap.Thread {
 
 func (s *state) makeThreads() []dap.Thread {
 	var out []dap.Thread
+	rt := s.runtime() // first: the Processers name their threads
 	ts := append([]*coreparse.Thread(nil), s.p.Threads...)
 	sort.SliceStable(ts, func(i, j int) bool { return ts[i].LWP < ts[j].LWP })
 	for _, t := range ts {
@@ -284,16 +343,14 @@ func (s *state) makeThreads() []dap.Thread {
 		out = append(out, dap.Thread{Id: t.LWP, Name: name})
 	}
 	tasks := s.shownTasks()
-	// Each task is named by the first frame of its own code: the tops of
-	// ten thousand stacks, unwound on all CPUs.
+	// Each task is named by its top frame (the runtime's one rule), found
+	// among the first frames of its stack: ten thousand stacks' tops,
+	// unwound on all CPUs.
 	wheres := make([]string, len(tasks))
 	par.Do(len(tasks), func(i int) {
 		t := tasks[i]
 		wheres[i] = t.Func
-		f, ok := s.rt.FirstFrame(t, 8, func(f *coreparse.Frame) bool {
-			return !f.Boundary && !strings.HasPrefix(f.Function, "co::") && f.Function != "??"
-		})
-		if ok {
+		if f, ok := rt.TopFrameOf(t, 8); ok {
 			wheres[i] = f.Function
 		}
 	})
@@ -315,7 +372,7 @@ func (s *state) taskStack(t *coroutines.Task) ([]coreparse.Frame, error) {
 	if t.SP == 0 && !t.Running {
 		return nil, fmt.Errorf("task %d has no saved context (%s)", t.ID, t.State)
 	}
-	return s.rt.Stack(t)
+	return s.runtime().Stack(t)
 }
 
 // stack returns a DAP thread's frames.
@@ -499,12 +556,4 @@ func (s *state) loadedSources() []dap.Source {
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].Path < out[j].Path })
 	return out
-}
-
-// analysisJSON is the analysis as inspect --json has it.
-func (s *state) analysisJSON() map[string]any {
-	b, _ := json.Marshal(report.AnalysisDoc(s.analysis()))
-	var m map[string]any
-	json.Unmarshal(b, &m)
-	return m
 }

@@ -41,7 +41,15 @@ type Processer struct {
 
 // Runtime is what discovery found.
 type Runtime struct {
-	Profile    string
+	Profile string // the profile's name
+	// ProfileSource is where the profile came from: "built-in" or its file.
+	ProfileSource string
+	// Resolution is every key of the profile against this core: what it
+	// resolved to, what was adapted, what failed (dsecore profile check).
+	Resolution *Resolution
+	// NoTasks says in one line why no task was found on a core whose code
+	// switches contexts ("" otherwise).
+	NoTasks    string
 	Schedulers []uint64
 	Processers []*Processer
 	Tasks      []*Task
@@ -55,6 +63,9 @@ type Runtime struct {
 	// raw remembers the unwind of each saved context (by its sp): the scan
 	// checks a context and the stack of its task is the same unwind.
 	raw sync.Map // uint64 → rawUnwind
+	// What the memory sweep looked at (for NoTasks).
+	scanned                bool
+	scanRets, scanMappings int
 }
 
 func (rt *Runtime) warnf(format string, args ...any) {
@@ -78,6 +89,7 @@ func (rt *Runtime) ProcesserOf(t *coreparse.Thread) *Processer { return rt.threa
 type layout struct {
 	syms                              *symbols.Table
 	mod                               *coreparse.Module
+	hook, sched                       *symbols.Type
 	procs, taskCount                  int64
 	procID, running                   int64
 	queues                            map[string]int64
@@ -87,104 +99,20 @@ type layout struct {
 	tFunc, tFile, tLine               int64
 	stateNames                        map[int64]string
 	stateSize                         int64
+	// Sizes of the integer members (a fork's uint32_t stack size, …).
+	taskCountSize, procIDSize, tIDSize, tLineSize, tSizeSize, qCountSize int64
+	stackGuard                                                           int64
+	// runningCands: several pointers to a task could be the running one;
+	// the core decides (decideRunning).
+	runningCands []runningCand
+}
+
+type runningCand struct {
+	name string
+	off  int64
 }
 
 const missing = -1
-
-// resolve computes the offsets the profile names, from the DWARF of the
-// module defining the task type.
-func resolve(p *coreparse.Process, prof *Profile) (*layout, error) {
-	var mod *coreparse.Module
-	var task *symbols.Type
-	for _, m := range append([]*coreparse.Module{p.Exe}, p.Modules...) {
-		if m == nil || m.Syms == nil {
-			continue
-		}
-		if t, ok := m.Syms.LookupType(prof.TaskType); ok {
-			mod, task = m, t
-			break
-		}
-	}
-	if task == nil {
-		return nil, fmt.Errorf("type %s not found in any module's DWARF", prof.TaskType)
-	}
-	s := mod.Syms
-	l := &layout{syms: s, mod: mod, queues: map[string]int64{}}
-	field := func(ty *symbols.Type, path string, required bool, errs *[]string) int64 {
-		if path == "" {
-			return missing
-		}
-		off, _, err := s.FieldOffset(ty, strings.Split(path, "."))
-		if err != nil {
-			if required {
-				*errs = append(*errs, err.Error())
-			}
-			return missing
-		}
-		return off
-	}
-	var errs []string
-	sched, ok := s.LookupType(prof.SchedulerType)
-	if !ok {
-		return nil, fmt.Errorf("type %s not found", prof.SchedulerType)
-	}
-	proc, ok := s.LookupType(prof.ProcesserType)
-	if !ok {
-		return nil, fmt.Errorf("type %s not found", prof.ProcesserType)
-	}
-	l.procs = field(sched, prof.Processers, true, &errs)
-	l.taskCount = field(sched, prof.TaskCount, false, &errs)
-	l.procID = field(proc, prof.ProcesserID, true, &errs)
-	l.running = field(proc, prof.Running, true, &errs)
-	for q := range prof.Queues {
-		off, qt, err := s.FieldOffset(proc, []string{q})
-		if err != nil {
-			errs = append(errs, err.Error())
-			continue
-		}
-		l.queues[q] = off
-		if l.qHead == 0 {
-			l.qHead = field(qt, prof.QueueHead, true, &errs)
-			l.qCount = field(qt, prof.QueueCount, false, &errs)
-		}
-	}
-	hook, ok := s.LookupType(prof.HookType)
-	if !ok {
-		errs = append(errs, "type "+prof.HookType+" not found")
-	} else {
-		l.hookNext = field(hook, prof.QueueNext, true, &errs)
-	}
-	if b, ok := s.BaseOffset(task, prof.HookType); ok {
-		l.hookBase = b
-	} else {
-		errs = append(errs, prof.TaskType+" does not derive from "+prof.HookType)
-	}
-	l.tID = field(task, prof.TaskID, true, &errs)
-	l.tState = field(task, prof.TaskState, true, &errs)
-	l.tProc = field(task, prof.TaskProc, false, &errs)
-	l.tSP = field(task, prof.TaskSP, true, &errs)
-	l.tStack = field(task, prof.TaskStack, false, &errs)
-	l.tSize = field(task, prof.TaskSize, false, &errs)
-	l.tFunc = field(task, prof.TaskFunc, false, &errs)
-	l.tFile = field(task, prof.TaskFile, false, &errs)
-	l.tLine = field(task, prof.TaskLine, false, &errs)
-	l.stateSize = 4
-	if _, st, err := s.FieldOffset(task, []string{prof.TaskState}); err == nil && st != nil {
-		if st.Kind == symbols.KindEnum {
-			l.stateNames = st.Enum
-		}
-		if st.Size > 0 {
-			l.stateSize = st.Size
-		}
-	}
-	if len(prof.States) > 0 {
-		l.stateNames = prof.States
-	}
-	if len(errs) > 0 {
-		return l, fmt.Errorf("profile %s: %s", prof.Name, strings.Join(errs, "; "))
-	}
-	return l, nil
-}
 
 // mem reads the core with error accounting.
 type mem struct {
@@ -208,6 +136,27 @@ func (m *mem) u32(addr uint64) uint32 {
 	return v
 }
 
+// uint reads an unsigned integer of size bytes (1, 2, 4 or 8).
+func (m *mem) uint(addr uint64, size int64) uint64 {
+	switch size {
+	case 8:
+		return m.u64(addr)
+	case 1, 2:
+		return uint64(m.u32(addr)) & (1<<(8*size) - 1)
+	}
+	return uint64(m.u32(addr))
+}
+
+// sint reads a signed integer of size bytes.
+func (m *mem) sint(addr uint64, size int64) int64 {
+	v := m.uint(addr, size)
+	if size < 8 {
+		shift := 64 - 8*size
+		return int64(v<<shift) >> shift
+	}
+	return int64(v)
+}
+
 func (m *mem) str(addr uint64) string {
 	if addr == 0 {
 		return ""
@@ -224,6 +173,10 @@ type Options struct {
 	// NoScan skips the stack scan: the profile's walk alone (cheap; enough
 	// to name threads).
 	NoScan bool
+	// NoConfirm skips checking each context the profile found where it is
+	// (seconds on 10,000 tasks); the memory sweep still runs when the
+	// profile falls short of the scheduler's count or finds nothing.
+	NoConfirm bool
 	// NoProfile skips the walk of the runtime's structures: the scan alone
 	// (what is left when the types are stripped).
 	NoProfile bool
@@ -234,24 +187,26 @@ type Options struct {
 
 // Discover finds the runtime's Processers and tasks with a profile, then
 // (or, without usable types, instead) by scanning stacks for saved
-// contexts.
+// contexts. Keys of the profile this build names otherwise are adapted
+// when the match is unambiguous (Runtime.Resolution, and a loud warning
+// each); prof itself is not changed.
 func Discover(p *coreparse.Process, prof *Profile, opts ...Options) *Runtime {
 	var o Options
 	if len(opts) > 0 {
 		o = opts[0]
 	}
-	rt := &Runtime{Profile: prof.Name, TaskCount: -1, p: p, prof: prof, byAddr: map[uint64]*Task{}, threadP: map[*coreparse.Thread]*Processer{}}
+	eff := prof.clone()
+	rt := &Runtime{Profile: prof.Name, ProfileSource: prof.Source, TaskCount: -1, p: p, prof: &eff, byAddr: map[uint64]*Task{}, threadP: map[*coreparse.Thread]*Processer{}}
 	if !o.NoProfile {
-		l, err := resolve(p, prof)
-		if err != nil {
-			rt.warnf("%v", err)
-		}
-		if l != nil && err == nil {
+		l, res := resolve(p, &eff)
+		rt.Resolution = res
+		rt.resolutionWarnings()
+		if l != nil {
 			rt.walk(l)
 		}
 	}
 	if !o.NoScan {
-		rt.scan(o.FullScan || o.NoProfile)
+		rt.scan(o.FullScan || o.NoProfile, !o.NoConfirm)
 	}
 	sort.SliceStable(rt.Tasks, func(i, j int) bool {
 		a, b := rt.Tasks[i], rt.Tasks[j]
@@ -264,31 +219,98 @@ func Discover(p *coreparse.Process, prof *Profile, opts ...Options) *Runtime {
 		return a.SP < b.SP
 	})
 	rt.nameThreads()
+	if len(rt.Tasks) == 0 {
+		rt.NoTasks = rt.whyNoTasks(o)
+	}
 	return rt
+}
+
+// EffectiveProfile is the profile as used on this core: the one given,
+// with what was adapted to this build.
+func (rt *Runtime) EffectiveProfile() *Profile { return rt.prof }
+
+// DescribeProfile names the profile used as the faces report it:
+// "ceph-dse (built-in)", "my-fork (/etc/dsecore/fork.yaml)".
+func (rt *Runtime) DescribeProfile() string {
+	if rt.ProfileSource == "" || rt.ProfileSource == rt.Profile {
+		return rt.Profile
+	}
+	return rt.Profile + " (" + rt.ProfileSource + ")"
+}
+
+// resolutionWarnings: every adaptation loudly, with the profile line that
+// makes it explicit; every failure with what is there instead.
+func (rt *Runtime) resolutionWarnings() {
+	for _, k := range rt.Resolution.Keys {
+		switch k.Status {
+		case "adapted":
+			rt.warnf("PROFILE ADAPTED (%s): %s: %s; to say so in the profile: %s", rt.Profile, k.Key, k.Note, k.Fix)
+		case "failed":
+			rt.warnf("profile %s: %s: %s", rt.Profile, k.Key, k.Note)
+		case "absent":
+			if strings.HasPrefix(k.Key, "queues.") || k.Key == "task_count" || k.Key == "current_processer" || k.Key == "scheduler_context" {
+				rt.warnf("profile %s: %s: %s", rt.Profile, k.Key, k.Note)
+			}
+		}
+	}
+}
+
+// whyNoTasks is one line saying why a core whose code switches contexts
+// shows no task ("" for a program that has none to show).
+func (rt *Runtime) whyNoTasks(o Options) string {
+	if len(rt.switchReturnAddresses()) == 0 {
+		return ""
+	}
+	var why []string
+	if rt.Resolution != nil {
+		var failed []string
+		for _, k := range rt.Resolution.Keys {
+			if k.Status == "failed" || k.Status == "pending" {
+				failed = append(failed, k.Key+" ("+k.Note+")")
+			}
+		}
+		switch {
+		case len(failed) > 0:
+			why = append(why, fmt.Sprintf("profile %s does not fit this build: %s", rt.Profile, strings.Join(failed, "; ")))
+		case len(rt.Schedulers) == 0:
+			why = append(why, fmt.Sprintf("profile %s resolves, but none of its roots %v holds a scheduler", rt.Profile, rt.prof.Roots))
+		default:
+			why = append(why, fmt.Sprintf("profile %s resolves and its queues are empty", rt.Profile))
+		}
+	}
+	switch {
+	case o.NoScan:
+		why = append(why, "the stack scan did not run")
+	case rt.scanned:
+		why = append(why, fmt.Sprintf("the stack scan found no saved context whose unwind reaches %s (%d return addresses of calls to %s, %d writable mappings)",
+			rt.prof.EntryTrampoline, rt.scanRets, strings.Join(rt.prof.SwitchFunctions, "/"), rt.scanMappings))
+	}
+	return "no coroutine tasks, though the code calls a context switch routine: " + strings.Join(why, "; and ") +
+		" (dsecore profile check CORE shows each key; dsecore profile init CORE writes a profile for this build)"
 }
 
 func (rt *Runtime) walk(l *layout) {
 	p, prof := rt.p, rt.prof
 	m := &mem{p: p}
 	seenSched := map[uint64]bool{}
-	for _, root := range prof.Roots {
+	walkRoot := func(root string) {
 		ptr := strings.HasPrefix(root, "*")
 		name := strings.TrimPrefix(root, "*")
 		mod, sym, ok := p.LookupSymbol(name)
 		if !ok {
-			continue
+			return
 		}
 		addr := sym.Value + mod.Bias
 		if ptr {
 			addr = m.u64(addr)
 		}
 		if addr == 0 || seenSched[addr] {
-			continue
+			return
 		}
 		seenSched[addr] = true
 		rt.Schedulers = append(rt.Schedulers, addr)
 		if l.taskCount != missing {
-			n := int64(m.u32(addr + uint64(l.taskCount)))
+			n := int64(m.uint(addr+uint64(l.taskCount), l.taskCountSize))
 			if rt.TaskCount < 0 {
 				rt.TaskCount = 0
 			}
@@ -298,8 +320,36 @@ func (rt *Runtime) walk(l *layout) {
 			rt.walkProcesser(m, l, pa)
 		}
 	}
-	if len(rt.Schedulers) == 0 {
-		rt.warnf("no scheduler: none of the roots %v is in the core's symbols", prof.Roots)
+	for _, root := range prof.Roots {
+		walkRoot(root)
+	}
+	if len(rt.Processers) == 0 && l.sched != nil {
+		// The roots hold no Processer (a scheduler that was never
+		// started): the other variables of the scheduler's type may.
+		configured := map[string]bool{}
+		for _, r := range prof.Roots {
+			configured[r] = true
+		}
+		var extra []string
+		for _, c := range schedulerRoots(p, l.syms, l.sched) {
+			if !configured[c] {
+				extra = append(extra, c)
+			}
+		}
+		for _, c := range extra {
+			n := len(rt.Processers)
+			walkRoot(c)
+			if len(rt.Processers) > n {
+				old := strings.Join(prof.Roots, ", ")
+				prof.Roots = append(prof.Roots, c)
+				fix := prof.Line("roots")
+				note := fmt.Sprintf("the schedulers of %s hold no Processer; %s, a variable of the scheduler's type, does", old, c)
+				if kr := rt.Resolution.Key("roots"); kr != nil {
+					kr.Status, kr.Got, kr.Note, kr.Fix = "adapted", strings.Join(prof.Roots, ", "), note, fix
+				}
+				rt.warnf("PROFILE ADAPTED (%s): roots: %s; to say so in the profile: %s", rt.Profile, note, fix)
+			}
+		}
 	}
 	// Threads → Processers through the thread-local current Processer.
 	if mod, sym, ok := p.LookupSymbol(prof.CurrentProcesser); ok && sym.Type == elf.STT_TLS {
@@ -314,21 +364,181 @@ func (rt *Runtime) walk(l *layout) {
 				if pr.Addr == pa && pa != 0 {
 					pr.Thread = t
 					rt.threadP[t] = pr
-					if pr.Running != nil {
-						pr.Running.Thread = t
-					}
 				}
 			}
 		}
 	} else {
 		rt.warnf("thread-local %s not found: threads are not mapped to Processers", prof.CurrentProcesser)
 	}
+	if l.running == missing && len(l.runningCands) > 0 {
+		rt.decideRunning(m, l)
+	}
+	if l.running != missing {
+		for _, pr := range rt.Processers {
+			if running := m.u64(pr.Addr + uint64(l.running)); running != 0 {
+				t := rt.readTask(m, l, running)
+				t.Running = true
+				pr.Running = t
+				if t.Processer < 0 {
+					t.Processer = pr.ID
+				}
+				t.Thread = pr.Thread
+			}
+		}
+	}
+	rt.checkStackGuard(l)
 	if rt.TaskCount >= 0 && int64(len(rt.Tasks)) < rt.TaskCount {
 		rt.warnf("the scheduler counts %d tasks, the queues hold %d (tasks being moved between Processers sit in no queue)", rt.TaskCount, len(rt.Tasks))
 	}
 	if m.errs > 0 {
 		rt.warnf("%d reads of runtime structures failed (memory not in the core)", m.errs)
 	}
+}
+
+// decideRunning chooses the running-task member among several pointers to
+// a task by what the core shows: on a Processer whose thread is inside a
+// task's stack, the member pointing to that task is the running one; a
+// member that points elsewhere on any Processer is not.
+func (rt *Runtime) decideRunning(m *mem, l *layout) {
+	res := rt.Resolution.Key("running")
+	type evidence struct {
+		confirm, contradict int
+		example             string
+	}
+	ev := make([]evidence, len(l.runningCands))
+	for i, c := range l.runningCands {
+		for _, pr := range rt.Processers {
+			ta := m.u64(pr.Addr + uint64(c.off))
+			if ta == 0 || pr.Thread == nil {
+				continue
+			}
+			lo, hi, ok := rt.stackOf(m, l, ta)
+			sp := pr.Thread.Regs.V[7]
+			if ok && sp >= lo && sp < hi {
+				ev[i].confirm++
+				if ev[i].example == "" {
+					ev[i].example = fmt.Sprintf("on Processer %d it points to the task whose stack LWP %d is on", pr.ID, pr.Thread.LWP)
+				}
+			} else {
+				ev[i].contradict++
+			}
+		}
+	}
+	chosen := -1
+	var others []string
+	for i, c := range l.runningCands {
+		if ev[i].confirm > 0 && ev[i].contradict == 0 {
+			if chosen >= 0 {
+				chosen = -2
+				break
+			}
+			chosen = i
+		} else {
+			others = append(others, c.name)
+		}
+	}
+	if chosen < 0 {
+		if res != nil {
+			res.Status = "failed"
+			res.Note += "; and no thread is inside the stack of a task just one of them points to"
+			rt.warnf("profile %s: running: %s", rt.Profile, res.Note)
+		}
+		return
+	}
+	c := l.runningCands[chosen]
+	old := rt.prof.Running
+	rt.prof.Running = c.name
+	l.running = c.off
+	if res != nil {
+		res.Status, res.Got, res.Offset = "adapted", c.name, c.off
+		r := &resolver{s: l.syms}
+		if pt, ok := l.syms.LookupType(res.In); ok {
+			if mt := r.memberType(pt, c.name); mt != nil {
+				res.Type = l.syms.TypeName(mt.Offset)
+			}
+		}
+		res.Note = fmt.Sprintf("%s has no member %s; of its pointers to a task (%s), %s: %s; %s never does",
+			res.In, old, strings.Join(candNames(l.runningCands), ", "), c.name, ev[chosen].example, strings.Join(others, ", "))
+		res.Fix = rt.prof.Line("running")
+		rt.warnf("PROFILE ADAPTED (%s): running: %s; to say so in the profile: %s", rt.Profile, res.Note, res.Fix)
+	}
+}
+
+func candNames(cs []runningCand) []string {
+	var out []string
+	for _, c := range cs {
+		out = append(out, c.name)
+	}
+	return out
+}
+
+// checkStackGuard checks task_stack_guard against the saved stack
+// pointers: each must lie in its task's usable stack. When the profile's
+// guard puts some outside and another (none, or one page) puts all inside,
+// that one is used.
+func (rt *Runtime) checkStackGuard(l *layout) {
+	kr := rt.Resolution.Key("task_stack_guard")
+	if kr == nil {
+		return
+	}
+	fits := func(g int64) (int, int) {
+		in, n := 0, 0
+		for _, t := range rt.Tasks {
+			if t.SP == 0 || t.StackHi == 0 {
+				continue
+			}
+			n++
+			lo := t.StackLo - uint64(l.stackGuard) + uint64(g)
+			if t.SP >= lo && t.SP < lo+(t.StackHi-t.StackLo) {
+				in++
+			}
+		}
+		return in, n
+	}
+	in, n := fits(l.stackGuard)
+	if n == 0 {
+		kr.Note = "not checked: no task with a saved stack pointer and a stack"
+		return
+	}
+	if in == n {
+		kr.Note = fmt.Sprintf("the saved stack pointers of all %d tasks lie in their stacks", n)
+		return
+	}
+	for _, g := range []int64{0, 4096} {
+		if g == l.stackGuard {
+			continue
+		}
+		if gin, _ := fits(g); gin == n {
+			old := l.stackGuard
+			for _, t := range rt.Tasks {
+				if t.StackHi != 0 {
+					t.StackLo = t.StackLo - uint64(old) + uint64(g)
+					t.StackHi = t.StackHi - uint64(old) + uint64(g)
+				}
+			}
+			l.stackGuard, rt.prof.TaskStackGuard = g, g
+			kr.Status, kr.Got = "adapted", fmt.Sprint(g)
+			kr.Note = fmt.Sprintf("with %d bytes of guard below the stack, %d of %d tasks' saved stack pointers lie outside their stacks; with %d, all do", old, n-in, n, g)
+			kr.Fix = rt.prof.Line("task_stack_guard")
+			rt.warnf("PROFILE ADAPTED (%s): task_stack_guard: %s; to say so in the profile: %s", rt.Profile, kr.Note, kr.Fix)
+			return
+		}
+	}
+	kr.Note = fmt.Sprintf("%d of %d tasks' saved stack pointers lie outside their stacks", n-in, n)
+	rt.warnf("profile %s: task_stack_guard: %s", rt.Profile, kr.Note)
+}
+
+// stackOf is the usable stack of the task at addr.
+func (rt *Runtime) stackOf(m *mem, l *layout, addr uint64) (lo, hi uint64, ok bool) {
+	if l.tStack == missing || l.tSize == missing {
+		return 0, 0, false
+	}
+	base, size := m.u64(addr+uint64(l.tStack)), m.uint(addr+uint64(l.tSize), l.tSizeSize)
+	if base == 0 || size == 0 || size > 1<<34 {
+		return 0, 0, false
+	}
+	lo = base + uint64(l.stackGuard)
+	return lo, lo + size, true
 }
 
 // containerPointers reads a container of pointers: libstdc++'s std::deque
@@ -368,9 +578,12 @@ func (rt *Runtime) walkProcesser(m *mem, l *layout, pa uint64) {
 	if pa == 0 {
 		return
 	}
-	pr := &Processer{ID: int(int32(m.u32(pa + uint64(l.procID)))), Addr: pa, Queues: map[string]int{}}
+	id := len(rt.Processers)
+	if l.procID != missing {
+		id = int(m.sint(pa+uint64(l.procID), l.procIDSize))
+	}
+	pr := &Processer{ID: id, Addr: pa, Queues: map[string]int{}}
 	rt.Processers = append(rt.Processers, pr)
-	running := m.u64(pa + uint64(l.running))
 	var names []string
 	for q := range l.queues {
 		names = append(names, q)
@@ -384,7 +597,7 @@ func (rt *Runtime) walkProcesser(m *mem, l *layout, pa uint64) {
 		}
 		count := int64(-1)
 		if l.qCount != missing {
-			count = int64(m.u64(qa + uint64(l.qCount)))
+			count = int64(m.uint(qa+uint64(l.qCount), l.qCountSize))
 		}
 		seen := map[uint64]bool{}
 		n := 0
@@ -407,14 +620,6 @@ func (rt *Runtime) walkProcesser(m *mem, l *layout, pa uint64) {
 			rt.warnf("Processer %d: %s holds %d tasks, its count says %d", pr.ID, q, n, count)
 		}
 	}
-	if running != 0 {
-		t := rt.readTask(m, l, running)
-		t.Running = true
-		pr.Running = t
-		if t.Processer < 0 {
-			t.Processer = pr.ID
-		}
-	}
 }
 
 func (rt *Runtime) readTask(m *mem, l *layout, addr uint64) *Task {
@@ -422,11 +627,8 @@ func (rt *Runtime) readTask(m *mem, l *layout, addr uint64) *Task {
 		return t
 	}
 	t := &Task{Addr: addr, Processer: -1, FoundBy: "profile"}
-	t.ID = int64(m.u64(addr + uint64(l.tID)))
-	st := int64(m.u32(addr + uint64(l.tState)))
-	if l.stateSize == 1 {
-		st &= 0xff
-	}
+	t.ID = int64(m.uint(addr+uint64(l.tID), l.tIDSize))
+	st := int64(m.uint(addr+uint64(l.tState), l.stateSize))
 	if name, ok := l.stateNames[st]; ok {
 		t.State = name
 	} else {
@@ -442,10 +644,8 @@ func (rt *Runtime) readTask(m *mem, l *layout, addr uint64) *Task {
 			}
 		}
 	}
-	if l.tStack != missing && l.tSize != missing {
-		lo, size := m.u64(addr+uint64(l.tStack)), m.u64(addr+uint64(l.tSize))
-		// The mapping starts with a guard page; the usable stack is above it.
-		t.StackLo, t.StackHi = lo+4096, lo+4096+size
+	if lo, hi, ok := rt.stackOf(m, l, addr); ok {
+		t.StackLo, t.StackHi = lo, hi
 	}
 	if l.tFunc != missing {
 		t.Func = m.str(m.u64(addr + uint64(l.tFunc)))
@@ -454,7 +654,7 @@ func (rt *Runtime) readTask(m *mem, l *layout, addr uint64) *Task {
 		t.File = m.str(m.u64(addr + uint64(l.tFile)))
 	}
 	if l.tLine != missing {
-		t.Line = int(int32(m.u32(addr + uint64(l.tLine))))
+		t.Line = int(m.sint(addr+uint64(l.tLine), l.tLineSize))
 	}
 	rt.byAddr[addr] = t
 	rt.Tasks = append(rt.Tasks, t)

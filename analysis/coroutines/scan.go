@@ -3,9 +3,9 @@ package coroutines
 import (
 	"debug/elf"
 	"encoding/binary"
+	"fmt"
 	"strings"
 
-	"github.com/dsecore/dsecore/coreparse"
 	"github.com/dsecore/dsecore/coreparse/disasm"
 	"github.com/dsecore/dsecore/internal/par"
 )
@@ -19,25 +19,25 @@ import (
 // return slot if unwinding from it reaches the task entry trampoline. Per
 // stack mapping the highest such context is the live one (older ones below
 // it are left-overs of earlier switches).
-func (rt *Runtime) scan(full bool) {
+func (rt *Runtime) scan(full, confirm bool) {
 	p := rt.p
 	// The profile's tasks: each saved context is checked where the profile
 	// says it is. The memory sweep below, which reads every anonymous
 	// writable mapping (the whole heap of a production core), runs only when
 	// the profile cannot account for every task: no profile, a scheduler
 	// count the queues fall short of, or when asked for.
-	valid := make([]bool, len(rt.Tasks))
-	par.Do(len(rt.Tasks), func(i int) {
-		valid[i] = rt.Tasks[i].switchedOut() && rt.validContext(rt.Tasks[i].SP)
-	})
-	confirmed := 0
-	for i, t := range rt.Tasks {
-		switch {
-		case valid[i]:
-			t.FoundBy = "profile+scan"
-			confirmed++
-		case t.switchedOut():
-			rt.warnf("task %d's saved context at %#x does not unwind to %s", t.ID, t.SP, rt.prof.EntryTrampoline)
+	if confirm {
+		valid := make([]bool, len(rt.Tasks))
+		par.Do(len(rt.Tasks), func(i int) {
+			valid[i] = rt.Tasks[i].switchedOut() && rt.validContext(rt.Tasks[i].SP)
+		})
+		for i, t := range rt.Tasks {
+			switch {
+			case valid[i]:
+				t.FoundBy = "profile+scan"
+			case t.switchedOut():
+				rt.warnf("task %d's saved context at %#x does not unwind to %s", t.ID, t.SP, rt.prof.EntryTrampoline)
+			}
 		}
 	}
 	if !full && len(rt.Tasks) > 0 && rt.TaskCount >= 0 && int64(len(rt.Tasks)) >= rt.TaskCount {
@@ -48,6 +48,8 @@ func (rt *Runtime) scan(full bool) {
 		rt.warnf("scan: no calls to the switch functions %v found", rt.prof.SwitchFunctions)
 		return
 	}
+	rt.scanned, rt.scanRets = true, len(rets)
+	before := len(rt.Tasks)
 	ripOff := uint64(rt.prof.Layout["rip"])
 	// Mappings holding a thread's stack pointer are thread stacks or the
 	// running tasks' stacks: the threads show those.
@@ -57,7 +59,6 @@ func (rt *Runtime) scan(full bool) {
 			live[s.Vaddr] = true
 		}
 	}
-	found := 0
 	buf := make([]byte, 1<<16)
 	for i := range p.Core.Segments {
 		s := &p.Core.Segments[i]
@@ -67,6 +68,7 @@ func (rt *Runtime) scan(full bool) {
 		if _, fileBacked := p.Core.FileAt(s.Vaddr); fileBacked {
 			continue
 		}
+		rt.scanMappings++
 		var best uint64
 		for off := uint64(0); off < s.Filesz; off += uint64(len(buf)) {
 			n := min(uint64(len(buf)), s.Filesz-off)
@@ -86,7 +88,6 @@ func (rt *Runtime) scan(full bool) {
 		if best == 0 {
 			continue
 		}
-		found++
 		if t := rt.taskBySP(best); t != nil {
 			t.FoundBy = "profile+scan"
 			continue
@@ -94,7 +95,16 @@ func (rt *Runtime) scan(full bool) {
 		t := &Task{ID: -1, State: "switched out", Processer: -1, SP: best, StackLo: s.Vaddr, StackHi: s.Vaddr + s.Memsz, FoundBy: "scan"}
 		rt.Tasks = append(rt.Tasks, t)
 	}
-	_, _ = found, confirmed
+	if n := len(rt.Tasks) - before; n > 0 {
+		why := "the profile found no task"
+		if before > 0 {
+			why = fmt.Sprintf("the profile found %d tasks, the scheduler counts %d", before, rt.TaskCount)
+		}
+		if full && before > 0 && rt.TaskCount >= 0 && int64(before) >= rt.TaskCount {
+			why = "a full scan was asked for"
+		}
+		rt.warnf("the stack scan found %d saved contexts the profile did not (%s): found_by \"scan\", id -1", n, why)
+	}
 }
 
 func (rt *Runtime) taskBySP(sp uint64) *Task {
@@ -148,7 +158,7 @@ func (rt *Runtime) switchReturnAddresses() map[uint64]bool {
 		return rets
 	}
 	for _, m := range p.Modules {
-		if m.Path == "" || isSystem(m) {
+		if m.Path == "" || m.IsSystem() {
 			continue
 		}
 		f, err := elf.Open(m.Path)
@@ -182,14 +192,4 @@ func (rt *Runtime) switchReturnAddresses() map[uint64]bool {
 		f.Close()
 	}
 	return rets
-}
-
-func isSystem(m *coreparse.Module) bool {
-	n := m.BaseName()
-	for _, pre := range []string{"libc.so", "ld-linux", "libm.so", "libstdc++", "libgcc_s"} {
-		if len(n) >= len(pre) && n[:len(pre)] == pre {
-			return true
-		}
-	}
-	return false
 }

@@ -164,18 +164,21 @@ func (rt *Runtime) SchedulerStack(th *coreparse.Thread) ([]coreparse.Frame, erro
 	return rt.p.Symbolize(raw), err
 }
 
-// TopFrame is the first frame of a stack outside the runtime's own
-// switching code: where the task is really waiting or running.
+// Spec is the profile discovery followed.
+func (rt *Runtime) Spec() *Profile { return rt.prof }
+
+// TopFrame is the first frame of a stack that is the task's own code
+// (OwnFrame): where the task is really waiting or running. Without one, the
+// innermost frame.
 func (rt *Runtime) TopFrame(fs []coreparse.Frame) *coreparse.Frame {
 	for i := range fs {
 		f := &fs[i]
 		if f.Boundary {
 			break // below it is the scheduler, not the task
 		}
-		if f.Sigtramp || isRuntimeFrame(f.Function) || strings.HasPrefix(f.Function, "std::") || f.Mod != nil && isSystem(f.Mod) {
-			continue
+		if rt.OwnFrame(f) {
+			return f
 		}
-		return f
 	}
 	if len(fs) > 0 {
 		return &fs[0]
@@ -183,11 +186,38 @@ func (rt *Runtime) TopFrame(fs []coreparse.Frame) *coreparse.Frame {
 	return nil
 }
 
-func isRuntimeFrame(fn string) bool {
-	switch fn {
-	case "co::Processer::SwapOut", "co::Processer::Suspend", "co::Processer::Yield", "co::Event::Wait",
-		"jump_fcontext", "make_fcontext", "co::Task::StaticRun":
+// TopFrameOf is a task's TopFrame found among the first n physical frames
+// of its stack, naming frames one at a time (a thread list names ten
+// thousand tasks this way).
+func (rt *Runtime) TopFrameOf(t *Task, n int) (coreparse.Frame, bool) {
+	return rt.FirstFrame(t, n, func(f *coreparse.Frame) bool { return !f.Boundary && rt.OwnFrame(f) })
+}
+
+// OwnFrame is the one rule for "the task's own code": a named frame that is
+// not a signal trampoline, not the runtime's (its namespace, as the
+// profile's task type names it, its entry trampoline and switch routines),
+// not the C++ library's (std::) and not in a system library.
+func (rt *Runtime) OwnFrame(f *coreparse.Frame) bool {
+	if f.Sigtramp || f.Boundary || f.Function == "" || f.Function == "??" || f.Mod.IsSystem() ||
+		strings.HasPrefix(f.Function, "std::") || rt.runtimeFunction(f.Function) {
+		return false
+	}
+	return true
+}
+
+// runtimeFunction: the runtime's own functions, from the profile.
+func (rt *Runtime) runtimeFunction(fn string) bool {
+	p := rt.prof
+	if fn == p.EntryTrampoline {
 		return true
+	}
+	for _, s := range p.SwitchFunctions {
+		if fn == s {
+			return true
+		}
+	}
+	if i := strings.LastIndex(p.TaskType, "::"); i > 0 && strings.HasPrefix(fn, p.TaskType[:i+2]) {
+		return true // the runtime's namespace ("co::")
 	}
 	return false
 }

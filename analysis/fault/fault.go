@@ -16,6 +16,7 @@ import (
 	"github.com/dsecore/dsecore/coreparse"
 	"github.com/dsecore/dsecore/coreparse/disasm"
 	"github.com/dsecore/dsecore/coreparse/unwind"
+	"github.com/dsecore/dsecore/coreparse/values"
 	"golang.org/x/arch/x86/x86asm"
 )
 
@@ -27,6 +28,13 @@ type Options struct {
 	// ConcurrencyWindowUS: two threads logging the same step within this
 	// many microseconds are "concurrent" (default 1000).
 	ConcurrencyWindowUS int64
+	// Values reads typed values (the session's, with its bounds); nil: a
+	// reader of the process with the default bounds.
+	Values *values.Reader
+
+	// withholdThis: tests of the fallback read `this` as if DWARF said
+	// it is optimized out.
+	withholdThis bool
 }
 
 // Instruction is the faulting instruction, decoded.
@@ -56,6 +64,9 @@ type OriginStep struct {
 	Line     int
 	Text     string // in words
 	LoopBack bool   // executed in the previous iteration of a loop around the fault
+	// Field is the list-node field the step loaded ("next_", "prev_"),
+	// known from the accessor and the displacement; "" for anything else.
+	Field string
 }
 
 // Fault is the fault context with the instruction analysed.
@@ -68,7 +79,8 @@ type Fault struct {
 	Kind        string // "null", "poison", "non-canonical", "unmapped", "protection", "guard-page", "" when not a memory fault
 	Description string
 	Origin      []OriginStep
-	Skipped     int // instrumentation instructions stepped over while tracing (gcov counters)
+	Skipped     int    // instrumentation instructions stepped over while tracing (gcov counters)
+	Raiser      string // a sent signal the thread raised itself: "abort", "raise", …
 	Window      *disasm.Listing
 }
 
@@ -82,6 +94,8 @@ type Analysis struct {
 	Logs       *LogReport
 	Dmesg      *DmesgCheck
 	Assertion  *Assertion
+	Nested     *Nested    // a second fault inside the handler
+	Handling   []Handling // other threads handling signals of their own
 	Verdict    string
 	Confidence string
 	Evidence   []Evidence
@@ -90,6 +104,7 @@ type Analysis struct {
 
 	p  *coreparse.Process
 	rt *coroutines.Runtime
+	vr *values.Reader
 	o  Options
 }
 
@@ -122,13 +137,17 @@ func Analyze(p *coreparse.Process, rt *coroutines.Runtime, o Options) *Analysis 
 	if o.ConcurrencyWindowUS == 0 {
 		o.ConcurrencyWindowUS = 1000
 	}
-	a := &Analysis{p: p, rt: rt, o: o}
+	if o.Values == nil {
+		o.Values = values.NewReader(p)
+	}
+	a := &Analysis{p: p, rt: rt, vr: o.Values, o: o}
 	fc := p.Fault()
 	if fc == nil {
 		a.warnf("no crashed thread")
 		return a
 	}
 	a.Fault = a.analyzeFault(fc)
+	a.signalFacts(fc)
 	if a.Fault.Kind != "" {
 		a.findObjects()
 	}
@@ -161,6 +180,14 @@ func (a *Analysis) analyzeFault(fc *coreparse.FaultContext) *Fault {
 	p := a.p
 	f := &Fault{Context: fc}
 	f.Frames = p.Symbolize([]unwind.Frame{{PC: fc.PC, Exact: true}})
+	if fc.Real != nil && fc.Real.Sent && fc.Nested == nil {
+		a.sentFault(f)
+		return f
+	}
+	if fc.Wild != nil {
+		a.wildFault(f)
+		return f
+	}
 	code := make([]byte, 16)
 	n, _ := p.Core.ReadAt(code, fc.PC)
 	if n == 0 {
@@ -257,26 +284,9 @@ func looksBad(p *coreparse.Process, v uint64) bool {
 	return v < 4096 || !canonical(v) || isPoison(v) || !p.Core.Readable(v)
 }
 
-// isPoison: a pointer made of one repeated byte (0x6b6b6b6b6b6b,
-// 0xdeadbeef-style fills are not caught; glibc's perturb and most pools
-// fill with one byte).
-func isPoison(v uint64) bool {
-	if v < 1<<24 {
-		return false
-	}
-	b := byte(v)
-	if b == 0 || b == 0xff {
-		return false
-	}
-	n := 0
-	for x := v; x != 0; x >>= 8 {
-		if byte(x) != b {
-			return false
-		}
-		n++
-	}
-	return n >= 4
-}
+// isPoison: a pointer made of one repeated byte (glibc's perturb and most
+// pools fill with one byte), as the list walker reads links.
+func isPoison(v uint64) bool { return values.Poisoned(v) }
 
 func isGuardPage(p *coreparse.Process, addr uint64, fc *coreparse.FaultContext) bool {
 	s, ok := p.Core.SegmentAt(addr)
@@ -320,8 +330,12 @@ func fieldName(fn string, disp int64) string {
 // isInstrumentation: gcov counter increments (addq $0x1,…(%rip), with or
 // without lock) that -fprofile-arcs interleaves with the real code.
 func isInstrumentation(in disasm.Inst) bool {
-	return (in.Op == "add" || in.Op == "lock add" || strings.HasPrefix(in.ATT, "lock add")) &&
-		in.Mem != nil && in.Mem.RIPRelative && strings.Contains(in.ATT, "$0x1,")
+	if in.Bad || in.Raw.Op != x86asm.ADD || len(in.Raw.Args) < 2 || in.Mem == nil || !in.Mem.RIPRelative {
+		return false
+	}
+	imm, ok := in.Raw.Args[1].(x86asm.Imm)
+	_, mem := in.Raw.Args[0].(x86asm.Mem)
+	return ok && mem && imm == 1
 }
 
 // writes reports whether an instruction writes a 64-bit register family.
@@ -449,6 +463,9 @@ func (a *Analysis) traceOrigin(pc uint64, reg string) ([]OriginStep, int) {
 			st.Function, st.File, st.Line = fs[0].Function, fs[0].File, fs[0].Line
 		}
 		st.Text = describeStep(in, cur, st.Function, loopBack)
+		if in.Mem != nil && in.Raw.Op == x86asm.MOV {
+			st.Field = strings.TrimPrefix(fieldName(st.Function, in.Mem.Disp), "node->")
+		}
 		steps = append(steps, st)
 		// Follow a register copy.
 		if in.Raw.Op == x86asm.MOV && len(in.Raw.Args) > 1 {
@@ -482,7 +499,7 @@ func describeStep(in disasm.Inst, reg, fn string, loopBack bool) string {
 		what := "memory at " + memText(in.Mem)
 		if f := fieldName(fn, in.Mem.Disp); f != "" {
 			what = "the previous node's next_ (" + f + ", read by " + shortFn(fn) + ")"
-			if strings.Contains(f, "prev") {
+			if f == "node->prev_" {
 				what = "the node's prev_ (" + f + ")"
 			}
 		}

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/dsecore/dsecore/coreparse"
+	"github.com/dsecore/dsecore/coreparse/corefile"
 )
 
 // LogLine is one ceph-dse log line.
@@ -37,10 +38,27 @@ type LogReport struct {
 	Concurrent [][2]LogLine      // the same step logged by two threads within the window
 	Handler    []LogLine         // the fatal signal handler's lines
 	HandlerOK  *bool             // the handler's thread is the core's crashed thread
-	Notes      []string
+	// HandlerSignal is the signal the handler's "*** Caught signal (…) **"
+	// line names, in strsignal's words, and HandlerSigno its number (0
+	// when no line says).
+	HandlerSignal string
+	HandlerSigno  int
+	Notes         []string
 }
 
 var logRE = regexp.MustCompile(`^(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d{6}) ([0-9a-f]+) (\d+) (\d+) +(\w+) (.*)$`)
+
+// cephLogRE is a Ceph daemon's log line: time with milliseconds and zone,
+// pthread id, priority, message (src/log/Entry.h's format).
+var cephLogRE = regexp.MustCompile(`^(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}[+-]\d{4}) ([0-9a-f]+) +(-?\d+) (.*)$`)
+
+// The fatal-signal handler's own lines (Ceph's handle_fatal_signal), which
+// it also writes to stderr without any prefix, and whose second line has
+// no prefix in the log either.
+var (
+	caughtRE   = regexp.MustCompile(`\*\*\* Caught signal \((.+)\) \*\*`)
+	inThreadRE = regexp.MustCompile(`^ ?in thread ([0-9a-f]+) thread_name:(\S*)`)
+)
 
 // ParseLog reads one ceph-dse log file.
 func ParseLog(path string) ([]LogLine, error) {
@@ -57,9 +75,14 @@ func ReadLog(name string, r io.Reader) ([]LogLine, error) {
 	var out []LogLine
 	sc := bufio.NewScanner(r)
 	sc.Buffer(make([]byte, 1<<16), 1<<20)
+	var prev *LogLine
 	for sc.Scan() {
 		m := logRE.FindStringSubmatch(sc.Text())
 		if m == nil {
+			if l, ok := otherLogLine(name, sc.Text(), prev); ok {
+				out = append(out, l)
+				prev = &out[len(out)-1]
+			}
 			continue
 		}
 		t, err := time.Parse("2006-01-02 15:04:05.000000", m[1])
@@ -70,8 +93,34 @@ func ReadLog(name string, r io.Reader) ([]LogLine, error) {
 		lwp, _ := strconv.Atoi(m[3])
 		ss, _ := strconv.Atoi(m[4])
 		out = append(out, LogLine{File: name, Time: t, Pthread: pt, LWP: lwp, Subsys: ss, Level: m[5], Message: m[6], Raw: sc.Text()})
+		prev = &out[len(out)-1]
 	}
 	return out, sc.Err()
+}
+
+// otherLogLine reads a Ceph log line (no LWP: 0), or one of the handler's
+// lines without a prefix (on stderr; the log's continuation line), which
+// takes the time and thread of the line before it, or of what it names.
+func otherLogLine(name, text string, prev *LogLine) (LogLine, bool) {
+	if m := cephLogRE.FindStringSubmatch(text); m != nil {
+		t, err := time.Parse("2006-01-02T15:04:05.000-0700", m[1])
+		if err != nil {
+			return LogLine{}, false
+		}
+		pt, _ := strconv.ParseUint(m[2], 16, 64)
+		return LogLine{File: name, Time: t, Pthread: pt, Level: m[3], Message: m[4], Raw: text}, true
+	}
+	if !caughtRE.MatchString(text) && !inThreadRE.MatchString(text) {
+		return LogLine{}, false
+	}
+	l := LogLine{File: name, Message: strings.TrimSpace(text), Raw: text}
+	if prev != nil {
+		l.Time, l.Pthread, l.LWP = prev.Time, prev.Pthread, prev.LWP
+	}
+	if m := inThreadRE.FindStringSubmatch(text); m != nil {
+		l.Pthread, _ = strconv.ParseUint(m[1], 16, 64)
+	}
+	return l, true
 }
 
 // ExpandLogs turns files and directories into log files.
@@ -112,7 +161,7 @@ func (a *Analysis) correlateLogs(files []string) *LogReport {
 		l.Thread = byPthread[l.Pthread]
 		if l.Thread == nil {
 			r.Unmatched++
-		} else if l.Thread.LWP != l.LWP {
+		} else if l.LWP != 0 && l.Thread.LWP != l.LWP {
 			r.Notes = append(r.Notes, fmt.Sprintf("%s: pthread %x is LWP %d in the core but the line says %d", l.File, l.Pthread, l.Thread.LWP, l.LWP))
 		}
 	}
@@ -120,8 +169,16 @@ func (a *Analysis) correlateLogs(files []string) *LogReport {
 	// The handler's lines.
 	handlerRE := regexp.MustCompile(`in thread ([0-9a-f]+) thread_name:(\S*)`)
 	for _, l := range all {
-		if strings.Contains(l.Message, "*** Caught signal") {
+		if m := caughtRE.FindStringSubmatch(l.Message); m != nil {
 			r.Handler = append(r.Handler, l)
+			if r.HandlerSigno == 0 {
+				r.HandlerSignal = m[1]
+				for n := 1; n < 32; n++ {
+					if corefile.SignalDescription(n) == m[1] {
+						r.HandlerSigno = n
+					}
+				}
+			}
 		}
 		if m := handlerRE.FindStringSubmatch(l.Message); m != nil {
 			r.Handler = append(r.Handler, l)

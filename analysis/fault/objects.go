@@ -3,12 +3,15 @@ package fault
 import (
 	"fmt"
 	"os"
-	"regexp"
 	"strings"
 
+	"github.com/dsecore/dsecore/coreparse"
+	"github.com/dsecore/dsecore/coreparse/disasm"
 	"github.com/dsecore/dsecore/coreparse/symbols"
 	"github.com/dsecore/dsecore/coreparse/unwind"
+	"github.com/dsecore/dsecore/coreparse/values"
 	"github.com/spf13/viper"
+	"golang.org/x/arch/x86/x86asm"
 )
 
 // Profile is the domain knowledge on top of the generic rules: names of
@@ -27,10 +30,13 @@ type Profile struct {
 	LogConcurrent []string `mapstructure:"log_concurrent"`
 }
 
+// DefaultProfileName names the built-in profile used when none is named.
+const DefaultProfileName = "dcache"
+
 // DefaultProfile is the dcache profile of ceph-dse.
 func DefaultProfile() *Profile {
 	return &Profile{
-		Name:              "dcache",
+		Name:              DefaultProfileName,
 		ElementStateField: "state",
 		ElementStates:     map[int64]string{0xdead: "returned to the dcache pool (disposed)"},
 		Operations:        []string{"lsm_destroy", "lsm_release_all_csdobj", "dm_hash_node_t::clear", "dm_hash_node_t::release_obj", "DCache_shutdown"},
@@ -41,7 +47,7 @@ func DefaultProfile() *Profile {
 // LoadProfile reads a fault-analysis profile: "" or "dcache" for the
 // built-in one, else a YAML file.
 func LoadProfile(nameOrPath string) (*Profile, error) {
-	if nameOrPath == "" || nameOrPath == "dcache" {
+	if nameOrPath == "" || nameOrPath == DefaultProfileName {
 		return DefaultProfile(), nil
 	}
 	if _, err := os.Stat(nameOrPath); err != nil {
@@ -65,29 +71,42 @@ func LoadProfile(nameOrPath string) (*Profile, error) {
 
 // Object is a typed object the analysis found.
 type Object struct {
-	Role    string // "owner" (the object whose method faulted), "element", "list header"
+	Role    string // "owner" (the object whose method faulted), "list header", "hook offset"
 	Type    string
 	Address uint64
-	How     string // how it was found
-	Fields  map[string]string
+	How     string            // how it was found
+	Fields  map[string]string // its scalar members, read with their types
+	// FromDWARF: the address is the DWARF location's value (this), not the
+	// fallback guess from registers and stack words.
+	FromDWARF bool
 }
 
-// ListWalk is a bounded walk of an intrusive list from its header.
+// ListWalk is a bounded walk of an intrusive list from its header (the
+// one walker, values.WalkList) with the analysis' reading of it.
 type ListWalk struct {
 	Header        uint64
 	ListType      string
 	Element       string // element type
 	HookOffset    int64  // offset of the hook in the element
-	HookHow       string // "DWARF (…)", "code: sub $0x130" …
+	HookHow       string // "DWARF: …; the code agrees (code: sub $0x130 …)"
 	Nodes         []ListNode
 	SizeField     uint64
 	HasSize       bool
 	SizeSigned    int64
-	Findings      []string
-	Empty         bool // the header links to itself
-	FirstNull     uint64
-	Unlinked      bool // the list header was reset / the range unlinked
+	Walk          *values.Walk  // the walker's structured answer
+	Found         []WalkFinding // what is wrong, for the evidence
+	Findings      []string      // the same in words
+	Empty         bool          // the header links to itself
+	FirstNull     uint64        // the node whose next_ is NULL
+	Unlinked      bool          // the list header was reset / the range unlinked
 	SizeUnderflow bool
+}
+
+// WalkFinding is one of the walker's findings, said with what the profile
+// knows (the state of the node it names).
+type WalkFinding struct {
+	values.Finding
+	Text string
 }
 
 // ListNode is one node reached by the walk.
@@ -100,55 +119,117 @@ type ListNode struct {
 	Problem string
 }
 
-var mhtraitsRE = regexp.MustCompile(`mhtraits<([^,<>]+(?:<[^<>]*>)?), .*&([\w:]+)::(\w+)>`)
-
-// hookOffset finds the element type and the hook offset for the intrusive
-// container being walked at the fault: from the member hook named in the
-// list's template arguments (DWARF), else from the code (sub/lea of a
-// constant from a copy of the node pointer).
-func (a *Analysis) hookOffset() (elem string, off int64, how string) {
-	f := a.Fault
-	for _, fr := range f.Frames {
-		m := mhtraitsRE.FindStringSubmatch(fr.Function)
-		if m == nil {
+// codeHookOffset is the container-of the code computes near the fault, from
+// the decoded operands: "sub $N,%reg" or "lea -N(%reg),%reg2" (8 <= N <
+// 64 KiB).
+func codeHookOffset(w *disasm.Listing) (int64, disasm.Inst, bool) {
+	if w == nil {
+		return 0, disasm.Inst{}, false
+	}
+	for _, in := range w.Insts {
+		if in.Bad || len(in.Raw.Args) < 2 || in.Raw.Args[1] == nil {
 			continue
 		}
-		elem = strings.TrimSpace(m[1])
-		member := m[3]
-		if mod := a.p.ModuleAt(f.Context.PC); mod != nil && mod.Syms != nil {
-			if ty, ok := mod.Syms.LookupType(elem); ok {
-				if o, _, err := mod.Syms.FieldOffset(ty, []string{member}); err == nil {
-					off, how = o, fmt.Sprintf("DWARF: %s::%s, the member hook named in the list's template arguments", elem, member)
-				}
+		var v int64
+		switch in.Raw.Op {
+		case x86asm.SUB:
+			imm, ok := in.Raw.Args[1].(x86asm.Imm)
+			if _, reg := in.Raw.Args[0].(x86asm.Reg); !ok || !reg {
+				continue
 			}
+			v = int64(imm)
+		case x86asm.LEA:
+			m, ok := in.Raw.Args[1].(x86asm.Mem)
+			if !ok || m.Index != 0 || m.Base == 0 || m.Base == x86asm.RIP || m.Disp >= 0 {
+				continue
+			}
+			v = -m.Disp
+		default:
+			continue
 		}
-		break
-	}
-	// The code: "sub $N,%reg" or "lea -N(%reg),%reg2" near the fault.
-	if f.Window != nil {
-		re := regexp.MustCompile(`(?:sub\s+\$0x([0-9a-f]+),%\w+|lea\s+-0x([0-9a-f]+)\(%\w+\),%\w+)`)
-		for _, in := range f.Window.Insts {
-			if m := re.FindStringSubmatch(in.ATT); m != nil {
-				h := m[1] + m[2]
-				var v int64
-				fmt.Sscanf(h, "%x", &v)
-				if v >= 8 && v < 1<<16 {
-					code := fmt.Sprintf("code: %s at %#x", in.ATT, in.Addr)
-					if how == "" {
-						off, how = v, code
-					} else if v == off {
-						how += "; the code agrees (" + code + ")"
-					}
-					break
-				}
-			}
+		if v >= 8 && v < 1<<16 {
+			return v, in, true
 		}
 	}
-	return elem, off, how
+	return 0, disasm.Inst{}, false
 }
 
-// findObjects recovers the object whose method faulted and walks its
-// intrusive list.
+// faultFrame is the index, in the crashing thread's stack, of the concrete
+// (not inlined) frame of the function whose code faulted, and the stack.
+func (a *Analysis) faultFrame(fn string) ([]coreparse.Frame, int) {
+	fc := a.Fault.Context
+	fs, _ := a.p.Backtrace(fc.Thread)
+	for i, f := range fs {
+		if !f.Inline && f.Raw != nil && f.PC == fc.PC && f.Function == fn {
+			return fs, i
+		}
+	}
+	return fs, -1
+}
+
+// thisOf is `this` of the concrete function at the fault, from its DWARF
+// location (a location list entry, an entry value from the caller's call
+// site); nil, and why, when DWARF has none here.
+func (a *Analysis) thisOf(fn string) (*values.Value, string) {
+	if a.o.withholdThis {
+		return nil, "DWARF says `this` is optimized out at the fault pc"
+	}
+	fs, i := a.faultFrame(fn)
+	if i < 0 {
+		return nil, "the fault frame is not in the crashing thread's stack"
+	}
+	vf := values.FrameOf(a.p, fs, i)
+	params, _, err := a.vr.FrameVars(vf)
+	for _, v := range params {
+		if v.Name != "this" {
+			continue
+		}
+		if v.Err != "" {
+			return nil, "DWARF says `this` is " + strings.Trim(v.Err, "<>") + " at the fault pc"
+		}
+		return v, ""
+	}
+	if err != nil {
+		return nil, "no DWARF variables for the frame: " + err.Error()
+	}
+	return nil, "the frame's DWARF has no `this`"
+}
+
+// inlinedThis is `this` of each function inlined at the fault into fn
+// (erase_and_dispose of the list, …), from DWARF: address → function.
+func (a *Analysis) inlinedThis(fn string) map[uint64]string {
+	out := map[uint64]string{}
+	fs, i := a.faultFrame(fn)
+	for j := i - 1; i >= 0 && j >= 0 && fs[j].Raw == fs[i].Raw; j-- {
+		params, _, _ := a.vr.FrameVars(values.FrameOf(a.p, fs, j))
+		for _, v := range params {
+			if v.Name != "this" || v.Err != "" {
+				continue
+			}
+			if x, err := a.vr.Uint(v); err == nil && x != 0 {
+				out[x] = fs[j].Function
+			}
+		}
+	}
+	return out
+}
+
+// whereText says a value's DWARF location in words.
+func whereText(v *values.Value) string {
+	switch {
+	case strings.HasPrefix(v.Where, "register "):
+		return "its DWARF location, register %" + strings.TrimPrefix(v.Where, "register ")
+	case strings.HasPrefix(v.Where, "entry value of "):
+		return "its DWARF location, the entry value of %" + strings.TrimPrefix(v.Where, "entry value of ") + " (the caller's call-site parameter)"
+	case v.InMemory:
+		return fmt.Sprintf("its DWARF location, memory at %#x", v.Addr)
+	}
+	return "its DWARF location (" + v.Where + ")"
+}
+
+// findObjects reads the object whose method faulted (`this`, from DWARF)
+// and walks the intrusive list of it the fault was in, through typed
+// values.
 func (a *Analysis) findObjects() {
 	f := a.Fault
 	p := a.p
@@ -164,106 +245,122 @@ func (a *Analysis) findObjects() {
 	if class == "" || mod == nil || mod.Syms == nil {
 		return
 	}
-	syms := mod.Syms
-	ty, ok := syms.LookupType(class)
-	if !ok {
-		return
-	}
-	// The intrusive list members of the class.
-	type listMember struct {
-		name   string
-		off    int64
-		typ    *symbols.Type
-		header int64
-		size   int64
-	}
-	var lists []listMember
-	for _, mem := range ty.Members {
-		mt, err := syms.TypeAt(mem.Type)
-		if err != nil {
-			continue
-		}
-		mt = syms.Resolve(mt)
-		if mt == nil || mt.Kind != symbols.KindStruct || !strings.HasPrefix(mt.Name, "list<") && !strings.HasPrefix(mt.Name, "list_impl<") && !strings.HasPrefix(mt.Name, "slist<") {
-			continue
-		}
-		lm := listMember{name: mem.Name, off: mem.Offset, typ: mt, header: -1, size: -1}
-		if o, _, err := syms.FieldOffset(mt, []string{"data_", "root_plus_size_", "m_header"}); err == nil {
-			lm.header = o
-		}
-		if o, _, err := syms.FieldOffset(mt, []string{"data_", "root_plus_size_", "size_"}); err == nil {
-			lm.size = o
-		}
-		if lm.header >= 0 {
-			lists = append(lists, lm)
-		}
-	}
-	// `this`: a register or a stack word of the fault frame that points to
-	// a class object whose list header is a sane ring.
-	cands := a.pointerCandidates()
-	var owner uint64
-	var ownerHow string
-	var lm listMember
-	for _, c := range cands {
-		for _, l := range lists {
-			h := c.value + uint64(l.off+l.header)
-			next, err1 := p.Core.ReadUint64(h)
-			prev, err2 := p.Core.ReadUint64(h + 8)
-			if err1 != nil || err2 != nil || next == 0 || prev == 0 || !p.Core.Readable(next) || !p.Core.Readable(prev) {
-				continue
+	vr := a.vr
+	var owner *values.Value
+	how := ""
+	fromDWARF := false
+	this, why := a.thisOf(concrete.Function)
+	if this != nil {
+		if d, err := vr.Deref(this); err == nil {
+			owner, fromDWARF = d, true
+			how = fmt.Sprintf("`this` of %s(), from %s", concrete.Function, whereText(this))
+			if n := strings.TrimSpace(strings.TrimPrefix(vr.TypeName(d), "const ")); n != "" {
+				class = n // the type DWARF gives `this`
 			}
-			if n2, err := p.Core.ReadUint64(prev); err != nil || n2 == 0 {
-				continue
-			}
-			owner, ownerHow, lm = c.value, c.where, l
-			break
-		}
-		if owner != 0 {
-			break
+		} else {
+			why = "`this` is " + err.Error()
 		}
 	}
-	elem, hookOff, hookHow := a.hookOffset()
-	if owner == 0 {
-		if hookHow != "" {
-			a.Objects = append(a.Objects, Object{Role: "hook offset", Type: elem, How: hookHow, Fields: map[string]string{"offset": fmt.Sprintf("%#x", hookOff)}})
+	if owner == nil {
+		// Marked fallback: only when DWARF cannot say.
+		ty, ok := mod.Syms.LookupType(class)
+		if !ok {
+			return
+		}
+		if addr, where, ok := a.guessThis(&values.Value{Mod: mod, Type: ty.Offset, InMemory: true}); ok {
+			owner = &values.Value{Name: "*this", Mod: mod, Type: ty.Offset, Addr: addr, InMemory: true}
+			how = fmt.Sprintf("`this` of %s(): %s; FALLBACK guess: %s points to a %s whose list header is a ring", concrete.Function, why, where, class)
+		}
+	}
+	codeOff, codeIn, codeOK := codeHookOffset(f.Window)
+	if owner == nil {
+		if codeOK {
+			a.Objects = append(a.Objects, Object{Role: "hook offset", How: fmt.Sprintf("code: %s at %#x", codeIn.ATT, codeIn.Addr),
+				Fields: map[string]string{"offset": fmt.Sprintf("%#x", codeOff)}})
 		}
 		return
 	}
-	obj := Object{Role: "owner", Type: class, Address: owner,
-		How:    "`this` of " + concrete.Function + "(), recovered from " + ownerHow + " (the DWARF location of `this` is not evaluated)",
-		Fields: map[string]string{}}
-	for _, mem := range ty.Members {
-		mt, err := syms.TypeAt(mem.Type)
-		if err != nil {
+	obj := Object{Role: "owner", Type: class, Address: owner.Addr, How: how, Fields: map[string]string{}, FromDWARF: fromDWARF}
+	kids, _ := vr.Children(owner, 0, 0)
+	var list *values.IntrusiveList
+	var listName string
+	chain := ""
+	for _, fr := range f.Frames {
+		chain += fr.Function + "\n"
+	}
+	inlined := a.inlinedThis(concrete.Function)
+	listHow := ""
+	for _, k := range kids {
+		if strings.HasPrefix(k.Name, "<") {
+			continue // base classes
+		}
+		if l, ok := vr.AsIntrusiveList(k); ok {
+			// The list the fault walks: the member that is `this` of a
+			// list method inlined at the fault (DWARF); else the one whose
+			// element type the inline chain names; else the first.
+			if fn, ok := inlined[k.Addr]; ok && listHow == "" {
+				list, listName = l, k.Name
+				listHow = fmt.Sprintf("; it is `this` of the inlined %s (its DWARF location)", shortTemplate(fn))
+			} else if listHow == "" && (list == nil || !strings.Contains(chain, "<"+list.ElemName+",") && strings.Contains(chain, "<"+l.ElemName+",")) {
+				list, listName = l, k.Name
+			}
 			continue
 		}
-		mt = syms.Resolve(mt)
-		if mt != nil && (mt.Kind == symbols.KindBase || mt.Kind == symbols.KindEnum) && mt.Size > 0 && mt.Size <= 8 {
-			v, err := p.Core.ReadUint64(owner + uint64(mem.Offset))
-			if err == nil {
-				if mt.Size < 8 {
-					v &= 1<<(8*uint(mt.Size)) - 1
-				}
-				obj.Fields[mem.Name] = fmt.Sprintf("%#x", v)
-			}
+		if ty := vr.Resolved(k); ty != nil && (ty.Kind == symbols.KindBase || ty.Kind == symbols.KindEnum) {
+			obj.Fields[k.Name] = vr.Summary(k, false)
 		}
 	}
 	a.Objects = append(a.Objects, obj)
-	w := &ListWalk{Header: owner + uint64(lm.off+lm.header), ListType: class + "::" + lm.name, Element: elem, HookOffset: hookOff, HookHow: hookHow}
-	if lm.size >= 0 {
-		if v, err := p.Core.ReadUint64(owner + uint64(lm.off+lm.size)); err == nil {
-			w.SizeField, w.HasSize, w.SizeSigned = v, true, int64(v)
+	if list == nil {
+		return
+	}
+	w := &ListWalk{Header: list.Header, ListType: class + "::" + listName, Element: list.ElemName, HookOffset: list.HookOff, HookHow: list.HookHow,
+		SizeField: uint64(list.Size), HasSize: list.HasSize, SizeSigned: list.Size}
+	if codeOK {
+		code := fmt.Sprintf("code: %s at %#x", codeIn.ATT, codeIn.Addr)
+		if codeOff == w.HookOffset {
+			w.HookHow += "; the code agrees (" + code + ")"
+		} else {
+			w.HookHow += fmt.Sprintf("; the code computes %#x instead (%s)", codeOff, code)
 		}
 	}
-	a.walkList(w)
+	a.walkList(w, list, owner.Mod)
 	a.ListWalk = w
-	a.Objects = append(a.Objects, Object{Role: "list header", Type: class + "::" + lm.name, Address: w.Header, How: "member " + lm.name + " of the owner",
-		Fields: map[string]string{"size_": fmt.Sprintf("%d", w.SizeSigned)}})
+	a.Objects = append(a.Objects, Object{Role: "list header", Type: w.ListType, Address: w.Header, How: "member " + listName + " of the owner" + listHow,
+		Fields: map[string]string{"size_": fmt.Sprintf("%d", w.SizeSigned)}, FromDWARF: fromDWARF})
 }
 
 type candidate struct {
 	value uint64
 	where string
+}
+
+// guessThis is the fallback when DWARF says `this` is optimized out: a
+// register of the fault frame (callee-saved ones first, where `this`
+// survives calls), then a word of its stack frame, that points to an
+// object of the class one of whose intrusive lists has a sane header.
+func (a *Analysis) guessThis(typed *values.Value) (uint64, string, bool) {
+	for _, c := range a.pointerCandidates() {
+		v := *typed
+		v.Addr = c.value
+		kids, _ := a.vr.Children(&v, 0, 0)
+		for _, k := range kids {
+			l, ok := a.vr.AsIntrusiveList(k)
+			if !ok {
+				continue
+			}
+			next, err1 := a.p.Core.ReadUint64(l.Header)
+			prev, err2 := a.p.Core.ReadUint64(l.Header + 8)
+			if err1 != nil || err2 != nil || next == 0 || prev == 0 || !a.p.Core.Readable(next) || !a.p.Core.Readable(prev) {
+				continue
+			}
+			if n2, err := a.p.Core.ReadUint64(prev); err != nil || n2 == 0 {
+				continue
+			}
+			return c.value, c.where, true
+		}
+	}
+	return 0, "", false
 }
 
 // pointerCandidates: the fault frame's registers (callee-saved ones first,
@@ -286,89 +383,61 @@ func (a *Analysis) pointerCandidates() []candidate {
 	return out
 }
 
-// walkList follows next_ links from the header, bounded.
-func (a *Analysis) walkList(w *ListWalk) {
-	p := a.p
+// walkList walks the list with the one walker and reads its findings
+// with the profile's element states.
+func (a *Analysis) walkList(w *ListWalk, l *values.IntrusiveList, mod *coreparse.Module) {
 	const bound = 100000
-	next, _ := p.Core.ReadUint64(w.Header)
-	prevHdr, _ := p.Core.ReadUint64(w.Header + 8)
-	if next == w.Header && prevHdr == w.Header {
-		w.Empty = true
-		w.Findings = append(w.Findings, "the list header links to itself: the list is empty (its nodes were unlinked)")
-	}
-	if !w.Empty && (next == w.Header) != (prevHdr == w.Header) {
-		other := next
-		if next == w.Header {
-			other = prevHdr
-		}
-		msg := fmt.Sprintf("the header is inconsistent: next_ = %#x, prev_ = %#x (one link to itself, one to node %#x): its range was unlinked while another erase relinked a neighbour", next, prevHdr, other)
-		if st := a.elementState(other-uint64(w.HookOffset), w.Element); st != "" {
-			msg += fmt.Sprintf("; that node's %s is %s", w.Element, st)
-		}
-		w.Unlinked = true
-		w.Findings = append(w.Findings, msg)
-	}
-	prev := w.Header
-	seen := map[uint64]bool{}
-	for n := next; n != w.Header && len(w.Nodes) < bound; {
-		if n == 0 {
-			w.FirstNull = prev
-			w.Findings = append(w.Findings, fmt.Sprintf("NULL next_ link after node %#x: a node's links were reset (safe-link init) while still reachable", prev))
-			break
-		}
-		if !p.Core.Readable(n) {
-			w.Findings = append(w.Findings, fmt.Sprintf("link into unmapped memory: %#x after node %#x", n, prev))
-			break
-		}
-		if seen[n] {
-			w.Findings = append(w.Findings, fmt.Sprintf("a cycle that misses the header at node %#x", n))
-			break
-		}
-		seen[n] = true
-		nn, _ := p.Core.ReadUint64(n)
-		np, _ := p.Core.ReadUint64(n + 8)
-		node := ListNode{Hook: n, Element: n - uint64(w.HookOffset), Next: nn, Prev: np}
-		if np != prev {
-			node.Problem = fmt.Sprintf("prev_ = %#x, but the node before is %#x", np, prev)
-		}
-		node.State = a.elementState(node.Element, w.Element)
-		w.Nodes = append(w.Nodes, node)
-		prev, n = n, nn
-	}
-	if w.HasSize {
-		switch {
-		case w.SizeSigned < 0:
+	walk := a.vr.Walk(l, bound)
+	w.Walk = walk
+	owner := &values.Value{Mod: mod}
+	state := func(hook uint64) string { return a.elementState(a.vr.ElementAt(owner, l, hook, "")) }
+	badPrev := map[uint64]string{}
+	for _, fd := range walk.Findings {
+		text := fd.Text
+		switch fd.Kind {
+		case values.FindEmpty:
+			w.Empty = true
+		case values.FindInconsistentHeader:
+			w.Unlinked = true
+			if st := state(fd.Node); st != "" {
+				text += fmt.Sprintf("; that node's %s is %s", w.Element, st)
+			}
+		case values.FindNullLink:
+			w.FirstNull = fd.Node
+		case values.FindSizeUnderflow:
 			w.SizeUnderflow = true
-			w.Findings = append(w.Findings, fmt.Sprintf("the list's size_ is %d (underflowed): more erases than elements, the mark of a concurrent erase of the same nodes", w.SizeSigned))
-		case uint64(len(w.Nodes)) != w.SizeField:
-			w.Findings = append(w.Findings, fmt.Sprintf("the list's size_ is %d but the walk found %d nodes", w.SizeField, len(w.Nodes)))
+		case values.FindBadPrev:
+			badPrev[fd.Node] = fmt.Sprintf("prev_ = %#x, but the node before is %#x", fd.Link, fd.Prev)
+			continue // a node's problem, shown with the node
 		}
+		w.Found = append(w.Found, WalkFinding{Finding: fd, Text: text})
+		w.Findings = append(w.Findings, text)
+	}
+	for _, h := range walk.Hooks {
+		n := ListNode{Hook: h, Element: h - uint64(l.HookOff), Problem: badPrev[h], State: state(h)}
+		n.Next, _ = a.p.Core.ReadUint64(h)
+		n.Prev, _ = a.p.Core.ReadUint64(h + 8)
+		w.Nodes = append(w.Nodes, n)
 	}
 }
 
-func (a *Analysis) elementState(addr uint64, elem string) string {
+// elementState is the profile's name for an element's state field, read
+// with its type.
+func (a *Analysis) elementState(elem *values.Value) string {
 	prof := a.o.Profile
-	if prof == nil || prof.ElementStateField == "" || elem == "" {
+	if prof == nil || prof.ElementStateField == "" || elem.Mod == nil {
 		return ""
 	}
-	mod := a.p.ModuleAt(a.Fault.Context.PC)
-	if mod == nil || mod.Syms == nil {
+	m, err := a.vr.Member(elem, prof.ElementStateField)
+	if err != nil {
 		return ""
 	}
-	ty, ok := mod.Syms.LookupType(elem)
-	if !ok {
-		return ""
-	}
-	off, st, err := mod.Syms.FieldOffset(ty, []string{prof.ElementStateField})
-	if err != nil || st == nil {
-		return ""
-	}
-	v, err := a.p.Core.ReadUint32(addr + uint64(off))
+	x, err := a.vr.Int(m)
 	if err != nil {
 		return "unreadable"
 	}
-	if name, ok := prof.ElementStates[int64(v)]; ok {
+	if name, ok := prof.ElementStates[x]; ok {
 		return name
 	}
-	return fmt.Sprintf("%s=%#x", prof.ElementStateField, v)
+	return fmt.Sprintf("%s=%#x", prof.ElementStateField, x)
 }

@@ -24,6 +24,7 @@ type Hit struct {
 	Where    string // "register %rbx", "stack slot 0x…"
 	Address  uint64
 	What     string // "the owner dm_hash_node_t", "the list header", "a list node"
+	Role     string // the role of what it holds: an Object's ("owner", "list header"), or "element"
 }
 
 // SameCode is a thread or task inside the same operations as the crash.
@@ -37,18 +38,19 @@ type SameCode struct {
 type interest struct {
 	addr uint64
 	what string
+	role string
 }
 
 func (a *Analysis) interests() []interest {
 	var out []interest
 	for _, o := range a.Objects {
 		if o.Address != 0 {
-			out = append(out, interest{o.Address, "the " + o.Role + " " + o.Type})
+			out = append(out, interest{o.Address, "the " + o.Role + " " + o.Type, o.Role})
 		}
 	}
 	if w := a.ListWalk; w != nil {
 		for _, n := range w.Nodes {
-			out = append(out, interest{n.Element, "a list element " + w.Element})
+			out = append(out, interest{n.Element, "a list element " + w.Element, "element"})
 		}
 	}
 	return out
@@ -161,7 +163,7 @@ func (a *Analysis) searchStack(s stackOf, ints []interest) {
 			}
 			for _, in := range ints {
 				if v == in.addr {
-					add(Hit{Who: s.who, LWP: s.lwp, TaskID: s.task, Frame: fi, Function: fn, Where: "register %" + unwind.RegName(n), Address: v, What: in.what})
+					add(Hit{Who: s.who, LWP: s.lwp, TaskID: s.task, Frame: fi, Function: fn, Where: "register %" + unwind.RegName(n), Address: v, What: in.what, Role: in.role})
 				}
 			}
 		}
@@ -183,7 +185,7 @@ func (a *Analysis) searchStack(s stackOf, ints []interest) {
 			for _, in := range ints {
 				if v == in.addr {
 					add(Hit{Who: s.who, LWP: s.lwp, TaskID: s.task, Frame: fi, Function: outerName(s.frames, fi),
-						Where: fmt.Sprintf("stack slot %#x", lo+uint64(off)), Address: v, What: in.what})
+						Where: fmt.Sprintf("stack slot %#x", lo+uint64(off)), Address: v, What: in.what, Role: in.role})
 				}
 			}
 		}
@@ -195,21 +197,12 @@ func callPath(fs []coreparse.Frame, i int) string {
 	var parts []string
 	for j := i; j < len(fs) && len(parts) < 3; j++ {
 		f := fs[j]
-		if f.Inline || f.Boundary || f.Mod == nil || isLibrary(f.Mod.BaseName()) || (len(parts) > 0 && parts[len(parts)-1] == f.Function) {
+		if f.Inline || f.Boundary || f.Mod == nil || f.Mod.IsSystem() || (len(parts) > 0 && parts[len(parts)-1] == f.Function) {
 			continue
 		}
 		parts = append(parts, f.Function)
 	}
 	return strings.Join(parts, " ← ")
-}
-
-func isLibrary(base string) bool {
-	for _, p := range []string{"libc.so", "ld-linux", "libstdc++", "libgcc_s", "libboost_context", "libm.so"} {
-		if strings.HasPrefix(base, p) {
-			return true
-		}
-	}
-	return false
 }
 
 // outerName is the concrete function of the physical frame at index i

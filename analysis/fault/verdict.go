@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"path/filepath"
 	"strings"
+
+	"github.com/dsecore/dsecore/coreparse/values"
 )
 
 // conclude turns the findings into rules that fired, evidence and one
@@ -33,6 +35,7 @@ func (a *Analysis) conclude() {
 		a.evidence("reraised-by-handler", "fault", "the core's signal record is %s (the handler's re-raise); the real fault, %s, is in the kernel's signal frame at %#x",
 			fc.Core.String(), fc.Real.String(), fc.SigFrame.UContext)
 	}
+	para = a.concludeSignal(fc, para)
 	in := f.Instruction
 	switch f.Kind {
 	case "null":
@@ -50,7 +53,7 @@ func (a *Analysis) conclude() {
 	}
 	loaded := false
 	for _, st := range f.Origin {
-		if strings.Contains(st.Text, "next_") {
+		if st.Field == "next_" {
 			loaded = true
 			a.evidence("loaded-from-list-link", "fault.origin", "%s (%#x: %s)", st.Text, st.PC, st.ATT)
 		}
@@ -75,12 +78,12 @@ func (a *Analysis) conclude() {
 		a.evidence("owner-object", "objects", "the object being walked: %s at %#x (%s)", owner.Type, owner.Address, owner.How)
 	}
 	if w := a.ListWalk; w != nil {
-		for _, fnd := range w.Findings {
+		for _, fnd := range w.Found {
 			rule := "list-walk"
-			if w.SizeUnderflow && strings.Contains(fnd, "underflow") {
+			if fnd.Kind == values.FindSizeUnderflow {
 				rule = "size-underflow"
 			}
-			a.evidence(rule, "list_walk", "%s", fnd)
+			a.evidence(rule, "list_walk", "%s", fnd.Text)
 		}
 		if w.HookHow != "" {
 			a.evidence("container-of", "list_walk", "elements are %s with the hook at %#x (%s)", w.Element, w.HookOffset, w.HookHow)
@@ -90,7 +93,7 @@ func (a *Analysis) conclude() {
 	var otherWho []string
 	seenWho := map[string]bool{}
 	for i, h := range a.Others {
-		if owner != nil && h.Address != owner.Address && !strings.Contains(h.What, "header") {
+		if owner != nil && h.Address != owner.Address && h.Role != "list header" {
 			continue
 		}
 		a.evidence("shared-object", fmt.Sprintf("others[%d]", i), "%s, frame #%d %s, holds %s %#x in its %s", h.Who, h.Frame, h.Function, h.What, h.Address, h.Where)
@@ -160,7 +163,7 @@ func (a *Analysis) conclude() {
 		n = 2
 	}
 	for _, r := range a.Rules {
-		if r != "reraised-by-handler" && r != "instrumentation" && r != "container-of" {
+		if r != "reraised-by-handler" && r != "instrumentation" && r != "container-of" && r != "no-siginfo" && r != "sigcontext" && r != "handler-signal" {
 			n++
 		}
 	}

@@ -25,7 +25,6 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
-	"path/filepath"
 	"strings"
 
 	"github.com/dsecore/dsecore/coreparse"
@@ -64,18 +63,6 @@ var skipFunctions = map[string]bool{
 	"ceph::__ceph_assertf_fail": true, "__ceph_assertf_fail": true,
 }
 
-// SystemModule says whether a module is a system library, not the
-// application.
-func SystemModule(name string) bool {
-	base := filepath.Base(name)
-	for _, p := range []string{"libc.so", "libc-", "ld-linux", "ld-2.", "libpthread", "libstdc++", "libgcc_s", "libm.so", "libm-", "linux-vdso", "libdl", "librt", "libboost_context"} {
-		if strings.HasPrefix(base, p) {
-			return true
-		}
-	}
-	return false
-}
-
 // Compute takes the crashing stack (innermost first) and hashes its first
 // n application frames (n <= 0: DefaultFrames).
 func Compute(frames []coreparse.Frame, n int) Signature {
@@ -99,13 +86,13 @@ func Compute(frames []coreparse.Frame, n int) Signature {
 		}
 		name := f.Function
 		if name == "" || name == "??" {
-			if f.Mod == nil || SystemModule(f.Mod.Name) {
+			if f.Mod == nil || f.Mod.IsSystem() {
 				continue
 			}
 			name = fmt.Sprintf("%s+%#x", f.Mod.BaseName(), f.PC-f.Mod.Bias)
 			s.Degraded = true
 		}
-		if f.Mod != nil && SystemModule(f.Mod.Name) {
+		if f.Mod.IsSystem() {
 			continue
 		}
 		if strings.Contains(name, "+0x") && (f.Function == "" || f.Function == "??") {

@@ -6,22 +6,22 @@ package summary
 import (
 	"encoding/hex"
 	"fmt"
-	"path/filepath"
 	"regexp"
 	"runtime/debug"
 	"sort"
 	"strings"
 	"time"
 
-	"github.com/dsecore/dsecore/analysis/coroutines"
-	"github.com/dsecore/dsecore/analysis/fault"
+	"github.com/dsecore/dsecore/analysis/cephcrash"
 	"github.com/dsecore/dsecore/analysis/signature"
 	"github.com/dsecore/dsecore/coreparse"
+	"github.com/dsecore/dsecore/report/frame"
+	"github.com/dsecore/dsecore/session"
 )
 
 // SchemaVersion changes when Core's meaning changes: cached results of
 // another version are not reused.
-const SchemaVersion = 1
+const SchemaVersion = 2
 
 // Core is the summary of one core.
 type Core struct {
@@ -51,8 +51,12 @@ type Core struct {
 	Confidence string   `json:"confidence,omitempty"`
 	// VerdictRule is the rule that concluded ("verdict-concurrent-release"):
 	// the kind of verdict, without this core's addresses.
-	VerdictRule string  `json:"verdict_rule,omitempty"`
-	Assertion   *Assert `json:"assertion,omitempty"`
+	VerdictRule string   `json:"verdict_rule,omitempty"`
+	Evidence    []string `json:"evidence,omitempty"` // "[rule] text"
+	Assertion   *Assert  `json:"assertion,omitempty"`
+	// Ceph is what Ceph's own crash report of the core says (its fields
+	// read from the core), for --format ceph-crash.
+	Ceph *cephcrash.Report `json:"ceph,omitempty"`
 
 	Build     map[string]string    `json:"build,omitempty"` // executable and libdcache.so: build-id
 	Missing   []string             `json:"missing,omitempty"`
@@ -71,18 +75,26 @@ type Assert struct {
 	Line     int    `json:"line,omitempty"`
 }
 
-// Options of one core's summary.
+// Options of one core's summary (the profiles and search paths are the
+// session's).
 type Options struct {
-	Open     coreparse.Options // Core is set per core
-	Profile  *coroutines.Profile
-	Analysis *fault.Profile
-	Frames   int // signature frames; default signature.DefaultFrames
-	Top      int // top frames kept; default 5
+	Frames int // signature frames; default signature.DefaultFrames
+	Top    int // top frames kept; default 5
+	// CephCrashDirs are Ceph crash directories searched for the daemon's
+	// own report of each core's crash.
+	CephCrashDirs []string
 }
 
-// Summarize opens and explains one core. It never panics: a failure is the
-// core's Error, with whatever was learnt before it.
-func Summarize(local string, c Core, o Options) (out Core) {
+// Failed is the summary of a core that could not be opened.
+func Failed(c Core, err error) Core {
+	c.Task = -1
+	c.Error = err.Error()
+	return c
+}
+
+// Summarize explains one core of a session. It never panics: a failure is
+// the core's Error, with whatever was learnt before it.
+func Summarize(s *session.Session, c Core, o Options) (out Core) {
 	start := time.Now()
 	out = c
 	out.Task = -1
@@ -93,14 +105,7 @@ func Summarize(local string, c Core, o Options) (out Core) {
 		}
 		out.Seconds = time.Since(start).Seconds()
 	}()
-	oo := o.Open
-	oo.Core = local
-	p, err := coreparse.Open(oo)
-	if err != nil {
-		out.Error = err.Error()
-		return out
-	}
-	defer p.Close()
+	p := s.Process()
 	out.Warnings = append(out.Warnings, p.Warnings...)
 	if ps := p.Core.PSInfo; ps != nil {
 		out.PID, out.Process, out.Args = int(ps.PID), ps.Fname, ps.Args
@@ -161,33 +166,35 @@ func Summarize(local string, c Core, o Options) (out Core) {
 		top = 5
 	}
 	for i, f := range frames {
-		line := frameLine(f)
+		line := frame.Of(f).Text(frame.Report)
 		out.Backtrace = append(out.Backtrace, fmt.Sprintf("#%d %s", i, line))
 	}
 	for _, f := range realFrames(frames) {
 		if len(out.TopFrames) == top {
 			break
 		}
-		out.TopFrames = append(out.TopFrames, frameLine(f))
+		out.TopFrames = append(out.TopFrames, frame.Of(f).Text(frame.Report))
 	}
-	var rt *coroutines.Runtime
-	if o.Profile != nil {
-		rt = coroutines.Discover(p, o.Profile, coroutines.Options{NoScan: true})
-		for _, t := range rt.Tasks {
-			if t.Running && t.Thread == th {
-				out.Task = t.ID
-			}
+	rt := s.Runtime()
+	for _, t := range rt.Tasks {
+		if t.Running && t.Thread == th {
+			out.Task = t.ID
 		}
-		out.Warnings = append(out.Warnings, rt.Warnings...)
-		out.ThreadName = th.Name // Processers name their threads
 	}
-	a := fault.Analyze(p, rt, fault.Options{Profile: o.Analysis})
+	out.Warnings = append(out.Warnings, rt.Warnings...)
+	out.ThreadName = th.Name // Processers name their threads
+	a := s.Analysis()
 	out.Verdict, out.Confidence = a.Verdict, a.Confidence
 	for _, r := range a.Rules {
 		if strings.HasPrefix(r, "verdict-") {
 			out.VerdictRule = r
 		}
 	}
+	for _, e := range a.Evidence {
+		out.Evidence = append(out.Evidence, "["+e.Rule+"] "+e.Text)
+	}
+	out.Ceph = cephcrash.Collect(p, cephcrash.Options{CrashDirs: o.CephCrashDirs})
+	out.Warnings = append(out.Warnings, out.Ceph.Warnings...)
 	if a.Assertion != nil {
 		out.Assertion = &Assert{Text: a.Assertion.Text, Function: a.Assertion.Function, File: a.Assertion.File, Line: a.Assertion.Line}
 	}
@@ -204,28 +211,6 @@ func realFrames(fs []coreparse.Frame) []coreparse.Frame {
 		}
 	}
 	return fs
-}
-
-func frameLine(f coreparse.Frame) string {
-	if f.Sigtramp {
-		return "<signal handler called>"
-	}
-	s := f.Function
-	if s == "" || s == "??" {
-		s = "??"
-		if f.Mod != nil {
-			s = fmt.Sprintf("%s+%#x", f.Mod.BaseName(), f.PC-f.Mod.Bias)
-		}
-	}
-	if f.File != "" {
-		s += fmt.Sprintf(" (%s:%d)", filepath.Base(f.File), f.Line)
-	} else if f.Mod != nil && !strings.Contains(s, "+0x") {
-		s += " [" + f.Mod.BaseName() + "]"
-	}
-	if f.Inline {
-		s += " [inlined]"
-	}
-	return s
 }
 
 // Group is the cores of one signature.

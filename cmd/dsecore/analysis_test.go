@@ -101,6 +101,23 @@ func TestInspectAnalysisContract(t *testing.T) {
 	}
 	runJSON(t, &uafDoc, "inspect", uaf.Core, "--exe", uaf.Exe)
 	jsonKeys(uafDoc.Analysis, "analysis", got)
+	// The second fault: a thread spinning on its own fault while the first
+	// is in the handler (analysis.handling).
+	sf := set.Scenario(t, fixture.SecondFault)
+	var sfDoc struct {
+		Analysis map[string]any `json:"analysis"`
+	}
+	runJSON(t, &sfDoc, "inspect", sf.Core, "--exe", sf.Exe)
+	jsonKeys(sfDoc.Analysis, "analysis", got)
+	// The memory section's heap rules and a thread's holder.
+	for _, name := range []string{fixture.DoubleFree, fixture.PointerChain} {
+		m := set.Scenario(t, name)
+		var mdoc struct {
+			Analysis map[string]any `json:"analysis"`
+		}
+		runJSON(t, &mdoc, "inspect", m.Core, "--exe", m.Exe)
+		jsonKeys(mdoc.Analysis, "analysis", got)
+	}
 
 	documented := readmeAnalysisKeys(t)
 	if len(documented) < 40 {
@@ -114,7 +131,19 @@ func TestInspectAnalysisContract(t *testing.T) {
 	}
 	// Keys that only appear when something is wrong.
 	rare := map[string]bool{"analysis.warnings": true, "analysis.list_walk.first_null_after": true, "analysis.logs.notes": true,
-		"analysis.others[].lwp": true, "analysis.same_code[].lwp": true}
+		"analysis.others[].lwp": true, "analysis.same_code[].lwp": true,
+		"analysis.memory.bounds": true, "analysis.memory.heap_reason": true, "analysis.memory.holders[].fallback": true, "analysis.memory.warnings": true}
+	// A fault inside the handler itself (analysis.nested), and another
+	// thread inside the handler with a signal frame of its own
+	// (handling[]'s signal, exception, name), have no fixture core: the
+	// real-daemon corpus's wild-pc core (Ceph's handler faulting in
+	// backtrace()) and second-fault core have them (TestCephCorpus).
+	for _, k := range []string{"description", "frames", "pc", "reads_wild_pc", "signal"} {
+		rare["analysis.nested."+k] = true
+	}
+	for _, k := range []string{"exception", "name", "signal"} {
+		rare["analysis.handling[]."+k] = true
+	}
 	for k := range documented {
 		if !got[k] && !rare[k] {
 			absent = append(absent, k)

@@ -2,7 +2,6 @@ package main
 
 import (
 	"fmt"
-	"io"
 
 	"github.com/dsecore/dsecore/analysis/coroutines"
 	"github.com/dsecore/dsecore/coreparse"
@@ -26,17 +25,19 @@ physical frame's pc; caller frames show the return address.`,
   dsecore bt core --all --all-tasks --json           # every thread and every task`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			p, err := openCore(args[0])
+			s, err := openSession(args[0])
 			if err != nil {
 				return err
 			}
-			defer p.Close()
+			defer s.Close()
+			p := s.Process()
 			taskID, allTasks := config.GetInt64("task"), config.GetBool("all-tasks")
 			wantTasks := taskID >= 0 || allTasks
-			// The runtime names the Processer threads; tasks need the scan too.
-			rt, err := discover(p, wantTasks)
-			if err != nil {
-				return err
+			// A thread's stack needs no coroutine discovery; tasks do (and
+			// then the Processers name their threads).
+			var rt *coroutines.Runtime
+			if wantTasks {
+				rt = s.Runtime()
 			}
 			var threads []*coreparse.Thread
 			if !wantTasks || config.GetBool("all") || config.GetInt("thread") != 0 {
@@ -44,7 +45,7 @@ physical frame's pc; caller frames show the return address.`,
 					return err
 				}
 			}
-			doc := report.Backtrace{Warnings: p.Warnings}
+			doc := report.Backtrace{Warnings: s.Warnings()}
 			for _, t := range threads {
 				doc.Threads = append(doc.Threads, report.ThreadBacktrace(p, t))
 			}
@@ -65,13 +66,13 @@ physical frame's pc; caller frames show the return address.`,
 			if config.GetBool("json") {
 				return writeJSON(cmd.OutOrStdout(), doc)
 			}
-			printWarnings(cmd.ErrOrStderr(), doc.Warnings)
-			printBacktraces(cmd.OutOrStdout(), doc.Threads)
-			printTaskBacktraces(cmd.OutOrStdout(), doc.Tasks, len(doc.Threads) > 0)
+			report.WriteWarnings(cmd.ErrOrStderr(), doc.Warnings)
+			report.WriteBacktrace(cmd.OutOrStdout(), &doc)
 			return nil
 		},
 	}
 	addCoreFlags(cmd)
+	cmd.Flags().Bool("json", false, "print JSON")
 	cmd.Flags().Int("thread", 0, "only the thread with this LWP")
 	cmd.Flags().Bool("all", false, "every thread")
 	cmd.Flags().Int64("task", -1, "the coroutine task with this id (see dsecore tasks)")
@@ -100,82 +101,4 @@ func lwps(p *coreparse.Process) []int {
 		l = append(l, t.LWP)
 	}
 	return l
-}
-
-func printBacktraces(w io.Writer, threads []report.Thread) {
-	for i, t := range threads {
-		if i > 0 {
-			fmt.Fprintln(w)
-		}
-		fmt.Fprintf(w, "Thread LWP %d (pthread %s)%s%s:\n", t.LWP, t.Pthread, nameSuffix(t.Name), crashedSuffix(t.Crashed))
-		for n, f := range t.Frames {
-			fmt.Fprintf(w, "#%-3d %s\n", n, formatFrame(f))
-		}
-		if t.Error != "" {
-			fmt.Fprintf(w, "     (unwinding stopped: %s)\n", t.Error)
-		}
-	}
-}
-
-func printTaskBacktraces(w io.Writer, tasks []report.Task, sep bool) {
-	for i, t := range tasks {
-		if i > 0 || sep {
-			fmt.Fprintln(w)
-		}
-		fmt.Fprintf(w, "Task %d [%s] on Processer %d%s, found by %s", t.ID, t.State, t.Processer, runningSuffix(t), t.FoundBy)
-		if t.Func != "" {
-			fmt.Fprintf(w, ", created in %s (%s:%d)", t.Func, t.File, t.Line)
-		}
-		fmt.Fprintln(w, ":")
-		for n, f := range t.Frames {
-			fmt.Fprintf(w, "#%-3d %s\n", n, formatFrame(f))
-		}
-		if len(t.Frames) == 0 {
-			fmt.Fprintln(w, "     (no stack: the task has not started or is done)")
-		}
-		if t.Error != "" {
-			fmt.Fprintf(w, "     (unwinding stopped: %s)\n", t.Error)
-		}
-	}
-}
-
-func runningSuffix(t report.Task) string {
-	if t.Running {
-		return fmt.Sprintf(" (running on LWP %d)", t.LWP)
-	}
-	return ""
-}
-
-func formatFrame(f report.Frame) string {
-	if f.Boundary {
-		return fmt.Sprintf("%18s --- %s ---", "", f.Function)
-	}
-	if f.Sigtramp {
-		return fmt.Sprintf("%18s <signal handler called>", f.PC)
-	}
-	s := fmt.Sprintf("%18s in %s", f.PC, f.Function)
-	if f.Inline {
-		s = fmt.Sprintf("%18s in %s [inlined]", "", f.Function)
-	}
-	switch {
-	case f.File != "":
-		s += fmt.Sprintf(" at %s:%d", f.File, f.Line)
-	case f.Module != "":
-		s += " from " + f.Module
-	}
-	return s
-}
-
-func nameSuffix(n string) string {
-	if n == "" {
-		return ""
-	}
-	return " \"" + n + "\""
-}
-
-func crashedSuffix(c bool) string {
-	if c {
-		return " [crashed]"
-	}
-	return ""
 }

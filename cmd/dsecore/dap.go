@@ -19,14 +19,20 @@ func newDapCmd() *cobra.Command {
 attach) request names the core: {"coreFile": "core", "program": "bin/ceph-dse",
 "solibSearchPath": [...], "logFiles": [...], "showTasks": "all"}. Nothing
 runs: the session stops once, on the crash, with every thread and coroutine
-task, their stacks, variables, registers and the fault analysis.`,
+task, their stacks, variables, registers and the fault analysis.
+
+The flags are the defaults of every session the server opens (a launch's
+arguments override them): profiles, search paths, debug directories,
+debuginfod (DEBUGINFOD_URLS). Coroutine discovery and the fault analysis
+run when a request needs them, with progress events.`,
 		Example: `  dsecore dap
   dsecore dap --listen 127.0.0.1:4711`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			addr, _ := cmd.Flags().GetString("listen")
+			base := sessionOptions("")
 			if addr == "" {
-				return server.Serve(os.Stdin, os.Stdout)
+				return server.ServeWith(os.Stdin, os.Stdout, base)
 			}
 			addr = listenAddr(addr)
 			l, err := net.Listen("tcp", addr)
@@ -44,7 +50,7 @@ task, their stacks, variables, registers and the fault analysis.`,
 				}
 				go func() {
 					defer c.Close()
-					if err := server.Serve(c, c); err != nil {
+					if err := server.ServeWith(c, c, base); err != nil {
 						fmt.Fprintf(cmd.ErrOrStderr(), "dsecore dap: %v\n", err)
 					}
 				}()
@@ -52,6 +58,8 @@ task, their stacks, variables, registers and the fault analysis.`,
 		},
 	}
 	cmd.Flags().String("listen", "", "serve on TCP at this address (host:port; \":port\" or a bare port means 127.0.0.1)")
+	addCoreFlags(cmd)
+	addAnalysisFlags(cmd)
 	return cmd
 }
 

@@ -5,7 +5,8 @@
 //	dsecore symbolize --lib libdcache.so --dmesg '…segfault at 0 ip … in libdcache.so[…]'
 //
 // Configuration comes from flags, DSECORE_* environment variables and a
-// dsecore.yaml (./dsecore.yaml, then ~/.config/dsecore/dsecore.yaml, or --config).
+// dsecore.yaml (--config, $DSECORE_CONFIG, ./dsecore.yaml, then
+// ~/.config/dsecore/dsecore.yaml; nothing else is read as configuration).
 package main
 
 import (

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -11,8 +12,8 @@ import (
 	"strings"
 
 	"github.com/dsecore/dsecore/analysis/coroutines"
-	"github.com/dsecore/dsecore/coreparse"
-	"github.com/dsecore/dsecore/coreparse/corestore"
+	"github.com/dsecore/dsecore/internal/yamlfile"
+	"github.com/dsecore/dsecore/session"
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
 	"github.com/spf13/viper"
@@ -34,7 +35,8 @@ thread with CFI, through signal frames.
 
 Settings come from flags, DSECORE_* environment variables (DSECORE_EXE,
 DSECORE_SOLIB_SEARCH_PATH, DSECORE_SYSROOT, DSECORE_DEBUG_FILE_DIRECTORY, ...)
-and a dsecore.yaml (./dsecore.yaml or ~/.config/dsecore/dsecore.yaml), e.g.
+and one YAML file: --config FILE, else $DSECORE_CONFIG, else ./dsecore.yaml,
+else ~/.config/dsecore/dsecore.yaml (nothing else is read as configuration), e.g.
 
   exe: /opt/ceph-dse/bin/ceph-dse
   solib-search-path: [/opt/ceph-dse/lib]
@@ -61,10 +63,10 @@ and a dsecore.yaml (./dsecore.yaml or ~/.config/dsecore/dsecore.yaml), e.g.
 			}
 		},
 	}
-	root.PersistentFlags().StringVar(&cfgFile, "config", "", "config file (default ./dsecore.yaml, then ~/.config/dsecore/dsecore.yaml)")
+	root.PersistentFlags().StringVar(&cfgFile, "config", "", "config file (also $DSECORE_CONFIG; default ./dsecore.yaml, then ~/.config/dsecore/dsecore.yaml)")
 	root.PersistentFlags().StringVar(&cpuProfile, "cpuprofile", "", "write a CPU profile (go tool pprof) of this command to the file")
 	root.PersistentFlags().MarkHidden("cpuprofile")
-	root.AddCommand(newBtCmd(), newInspectCmd(), newSymbolizeCmd(), newTasksCmd(), newDapCmd(), newSummarizeCmd())
+	root.AddCommand(newBtCmd(), newInspectCmd(), newSymbolizeCmd(), newTasksCmd(), newDapCmd(), newSummarizeCmd(), newRenderCmd(), newListCmd(), newProfileCmd())
 	return root
 }
 
@@ -72,20 +74,13 @@ func loadConfig(cmd *cobra.Command, cfgFile string) error {
 	config.SetEnvPrefix("DSECORE")
 	config.SetEnvKeyReplacer(strings.NewReplacer("-", "_"))
 	config.AutomaticEnv()
-	if cfgFile != "" {
-		config.SetConfigFile(cfgFile)
-	} else {
-		config.SetConfigName("dsecore")
-		config.SetConfigType("yaml")
-		config.AddConfigPath(".")
-		if home, err := os.UserHomeDir(); err == nil {
-			config.AddConfigPath(filepath.Join(home, ".config", "dsecore"))
-		}
+	path, err := configPath(cfgFile)
+	if err != nil {
+		return err
 	}
-	if err := config.ReadInConfig(); err != nil {
-		var notFound viper.ConfigFileNotFoundError
-		if cfgFile != "" || !errors.As(err, &notFound) {
-			return fmt.Errorf("config: %w", err)
+	if path != "" {
+		if err := readConfig(path); err != nil {
+			return err
 		}
 	}
 	var bindErr error
@@ -97,59 +92,107 @@ func loadConfig(cmd *cobra.Command, cfgFile string) error {
 	return bindErr
 }
 
-// addCoreFlags declares the flags that say where a core's files are.
+// configPath is the one configuration file dsecore reads, by name only:
+// --config FILE, else $DSECORE_CONFIG, else ./dsecore.yaml, else
+// ~/.config/dsecore/dsecore.yaml; "" when there is none. Nothing else in
+// the working directory is ever read as configuration (viper's search by
+// base name would take an executable named dsecore for one). A file named
+// explicitly must exist; one found by the search must be a regular file.
+func configPath(cfgFile string) (string, error) {
+	explicit, how := cfgFile, "--config"
+	if explicit == "" {
+		explicit, how = os.Getenv("DSECORE_CONFIG"), "DSECORE_CONFIG"
+	}
+	if explicit != "" {
+		st, err := os.Stat(explicit)
+		switch {
+		case errors.Is(err, os.ErrNotExist):
+			return "", fmt.Errorf("config: %s names %s, which does not exist", how, explicit)
+		case err != nil:
+			return "", fmt.Errorf("config: %s: %w", how, err)
+		case !st.Mode().IsRegular():
+			return "", fmt.Errorf("config: %s names %s, which is not a regular file", how, explicit)
+		}
+		return explicit, nil
+	}
+	candidates := []string{"dsecore.yaml"}
+	if home, err := os.UserHomeDir(); err == nil {
+		candidates = append(candidates, filepath.Join(home, ".config", "dsecore", "dsecore.yaml"))
+	}
+	for _, c := range candidates {
+		if st, err := os.Stat(c); err == nil && st.Mode().IsRegular() {
+			return c, nil
+		}
+	}
+	return "", nil
+}
+
+// readConfig parses path as YAML and hands it to viper. A malformed file is
+// one line naming the file and what the parser said, with its line and
+// column.
+func readConfig(path string) error {
+	data, err := yamlfile.ReadMapping(path, nil)
+	if err != nil {
+		return fmt.Errorf("config %w", err)
+	}
+	config.SetConfigType("yaml")
+	if err := config.ReadConfig(bytes.NewReader(data)); err != nil {
+		return fmt.Errorf("config %s: %s", path, strings.Join(strings.Fields(err.Error()), " "))
+	}
+	return nil
+}
+
+// addCoreFlags declares the flags that say where a core's files are and
+// how its coroutines are found; their defaults are the session's.
 func addCoreFlags(cmd *cobra.Command) {
 	f := cmd.Flags()
 	f.String("exe", "", "the executable (default: found from the core's file mappings)")
-	f.StringSlice("solib-search-path", nil, "directory searched for shared libraries by name (repeatable)")
+	f.StringSlice("solib-search-path", nil, "directory searched for shared libraries by name, then by build-id (repeatable)")
 	f.String("sysroot", "", "prefix prepended to every absolute path the core names")
-	f.StringSlice("debug-file-directory", nil, "root of separate debug files, searched by build-id and debuglink (repeatable; default /usr/lib/debug)")
-	f.Bool("json", false, "print JSON")
-	f.Int("max-frames", 512, "frames unwound per stack at most (a deeper stack is cut and says so)")
-	f.String("profile", "ceph-dse", "coroutine runtime profile: a built-in name ("+strings.Join(coroutines.BuiltinNames(), ", ")+") or a YAML file")
+	f.StringSlice("debug-file-directory", nil, "root of separate debug files, searched by build-id and debuglink (repeatable; default "+strings.Join(session.DefaultDebugFileDirs(), ", ")+")")
+	f.Duration("debuginfod-timeout", 0, "per request to the debuginfod servers of $DEBUGINFOD_URLS (default $DEBUGINFOD_TIMEOUT seconds, else "+session.DefaultDebuginfodTimeout.String()+"); a server that fails is not asked again")
+	f.Int("max-frames", session.DefaultMaxFrames, "frames unwound per stack at most (a deeper stack is cut and says so)")
+	f.String("profile", session.DefaultCoroutineProfile, "coroutine runtime profile: a built-in name ("+strings.Join(coroutines.BuiltinNames(), ", ")+") or a YAML file")
 	f.Bool("full-scan", false, "sweep all anonymous memory for saved task contexts even when the runtime's queues account for every task (slow on a large heap)")
 }
 
-// discover finds the coroutine runtime; scan adds the stack scan.
-func discover(p *coreparse.Process, scan bool) (*coroutines.Runtime, error) {
-	prof, err := coroutines.LoadProfile(config.GetString("profile"))
-	if err != nil {
-		return nil, err
-	}
-	return coroutines.Discover(p, prof, coroutines.Options{NoScan: !scan, FullScan: config.GetBool("full-scan")}), nil
+// addAnalysisFlags declares the fault analysis' inputs.
+func addAnalysisFlags(cmd *cobra.Command) {
+	f := cmd.Flags()
+	f.StringSlice("log", nil, "ceph-dse log file (repeatable) for correlation with the threads")
+	f.StringSlice("log-dir", nil, "directory of ceph-dse logs (*.log*)")
+	f.String("dmesg", "", "the kernel's segfault line, or a file of kernel messages, to check against the core")
+	f.String("analysis-profile", session.DefaultAnalysisProfile, "fault-analysis profile: "+session.DefaultAnalysisProfile+" (built in) or a YAML file")
+	f.Int64("concurrency-window-us", session.DefaultConcurrencyWindowUS, "two threads logging the same step within this many µs are flagged as concurrent")
 }
 
-// coreOptions reads the core-location settings through viper.
-func coreOptions(core string) coreparse.Options {
-	return coreparse.Options{
-		Core:            core,
-		Exe:             config.GetString("exe"),
-		SolibSearchPath: config.GetStringSlice("solib-search-path"),
-		Sysroot:         config.GetString("sysroot"),
-		DebugFileDirs:   config.GetStringSlice("debug-file-directory"),
-		MaxFrames:       config.GetInt("max-frames"),
+// sessionOptions are the session's options from the flags, DSECORE_*
+// variables and the config file.
+func sessionOptions(core string) session.Options {
+	return session.Options{
+		Core:                core,
+		Exe:                 config.GetString("exe"),
+		SolibSearchPath:     config.GetStringSlice("solib-search-path"),
+		Sysroot:             config.GetString("sysroot"),
+		DebugFileDirs:       config.GetStringSlice("debug-file-directory"),
+		DebuginfodTimeout:   config.GetDuration("debuginfod-timeout"),
+		CoroutineProfile:    config.GetString("profile"),
+		AnalysisProfile:     config.GetString("analysis-profile"),
+		FullScan:            config.GetBool("full-scan"),
+		MaxFrames:           config.GetInt("max-frames"),
+		Logs:                append(config.GetStringSlice("log"), config.GetStringSlice("log-dir")...),
+		Dmesg:               config.GetString("dmesg"),
+		ConcurrencyWindowUS: config.GetInt64("concurrency-window-us"),
 	}
 }
 
-// openCore opens a core named on the command line; a compressed one
-// (systemd-coredump's .zst, .lz4, .xz) is read through its decompressed
-// copy in the cache.
-func openCore(core string) (*coreparse.Process, error) {
-	plain, err := corestore.Plain(core, corestore.DefaultCacheDir(), corestore.DefaultMaxSize)
-	if err != nil {
-		return nil, err
-	}
-	return coreparse.Open(coreOptions(plain))
+// openSession opens the core named on the command line.
+func openSession(core string) (*session.Session, error) {
+	return session.Open(sessionOptions(core))
 }
 
 func writeJSON(w io.Writer, v any) error {
 	enc := json.NewEncoder(w)
 	enc.SetIndent("", "  ")
 	return enc.Encode(v)
-}
-
-func printWarnings(w io.Writer, warnings []string) {
-	for _, s := range warnings {
-		fmt.Fprintln(w, "warning:", s)
-	}
 }

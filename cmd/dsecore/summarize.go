@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
@@ -17,11 +18,10 @@ import (
 	"github.com/dsecore/dsecore/analysis/coroutines"
 	"github.com/dsecore/dsecore/analysis/fault"
 	"github.com/dsecore/dsecore/analysis/summary"
-	"github.com/dsecore/dsecore/coreparse"
 	"github.com/dsecore/dsecore/coreparse/corestore"
-	"github.com/dsecore/dsecore/coreparse/finder"
 	"github.com/dsecore/dsecore/coreparse/symbols"
 	"github.com/dsecore/dsecore/report"
+	"github.com/dsecore/dsecore/session"
 	"github.com/spf13/cobra"
 )
 
@@ -43,7 +43,7 @@ are reported, never fatal. Results are cached per core in --cache-dir.`,
 		Example: `  dsecore summarize /var/lib/systemd/coredump --since 2026-11-01
   dsecore summarize nodes/ --solib-search-path /opt/ceph-dse/lib --format html --out report.html
   dsecore summarize 'cores/*/core*' --format json --baseline last-week.json
-  dsecore summarize cores/ --format ceph-crash --out /var/lib/ceph/crash/posted`,
+  dsecore summarize cores/ --format ceph-crash --out /var/lib/ceph/crash --ceph-crash-dir /var/lib/ceph/crash`,
 		Args: cobra.MinimumNArgs(1),
 		RunE: runSummarize,
 	}
@@ -51,19 +51,20 @@ are reported, never fatal. Results are cached per core in --cache-dir.`,
 	f.StringSlice("solib-search-path", nil, "directory searched for libraries by name and, recursively, by build-id (repeatable)")
 	f.String("sysroot", "", "prefix prepended to every absolute path the cores name")
 	f.StringSlice("debug-file-directory", nil, "root of separate debug files (repeatable; default /usr/lib/debug)")
-	f.String("profile", "ceph-dse", "coroutine runtime profile: a built-in name ("+strings.Join(coroutines.BuiltinNames(), ", ")+") or a YAML file")
-	f.String("analysis-profile", "dcache", "fault-analysis profile: dcache (built in) or a YAML file")
+	f.String("profile", session.DefaultCoroutineProfile, "coroutine runtime profile: a built-in name ("+strings.Join(coroutines.BuiltinNames(), ", ")+") or a YAML file")
+	f.String("analysis-profile", session.DefaultAnalysisProfile, "fault-analysis profile: "+session.DefaultAnalysisProfile+" (built in) or a YAML file")
 	f.String("format", "table", "table, json, markdown, html or ceph-crash")
-	f.String("out", "", "write the report to this file (ceph-crash: a directory, one <crash_id>/meta per core)")
+	f.String("out", "", "write the report to this file (ceph-crash: a Ceph crash directory, one <crash_id>/{meta,done} per core, which ceph-crash posts)")
+	f.StringSlice("ceph-crash-dir", nil, "Ceph crash directory (repeatable; e.g. /var/lib/ceph/crash) holding the daemons' own reports: the host fields (utsname_*, os_*) of the report of the same crash are taken from it, and its stack_sig compared")
 	f.Int("jobs", runtime.NumCPU(), "cores summarized in parallel")
-	f.String("cache-dir", corestore.DefaultCacheDir(), "decompressed cores, debuginfod downloads, libraries' inflated DWARF and symbol indexes, and per-core results")
+	f.String("cache-dir", session.DefaultCacheDir(), "decompressed cores, debuginfod downloads, libraries' inflated DWARF and symbol indexes, and per-core results")
 	f.Bool("no-cache", false, "summarize every core again instead of reusing cached results")
 	f.String("since", "", "only cores from this time on (2006-01-02 or RFC 3339)")
 	f.String("until", "", "only cores up to this time")
 	f.String("baseline", "", "an earlier --format json report: groups it lacks are marked new")
 	f.Int("frames", 0, "frames hashed into a signature (default 5)")
-	f.Int64("max-core-size", corestore.DefaultMaxSize, "largest decompressed core, in bytes")
-	f.Duration("debuginfod-timeout", 10*time.Second, "per debuginfod request")
+	f.Int64("max-core-size", session.DefaultMaxCoreSize, "largest decompressed core, in bytes")
+	f.Duration("debuginfod-timeout", 0, "per debuginfod request (default $DEBUGINFOD_TIMEOUT seconds, else "+session.DefaultDebuginfodTimeout.String()+")")
 	f.String("progress", "auto", "progress bar on stderr: auto (when it is a terminal), always, never")
 	return cmd
 }
@@ -110,14 +111,6 @@ func runSummarize(cmd *cobra.Command, args []string) error {
 			baseline = []summary.Group{}
 		}
 	}
-	prof, err := coroutines.LoadProfile(config.GetString("profile"))
-	if err != nil {
-		return err
-	}
-	aprof, err := fault.LoadProfile(config.GetString("analysis-profile"))
-	if err != nil {
-		return err
-	}
 	inputs, errs := corestore.Collect(args, corestore.Options{Since: since, Until: until})
 	var warnings []string
 	for _, e := range errs {
@@ -127,27 +120,30 @@ func runSummarize(cmd *cobra.Command, args []string) error {
 	if cacheDir != "" {
 		symbols.SectionCacheDir = filepath.Join(cacheDir, "dwarf")
 	}
-	ssp := config.GetStringSlice("solib-search-path")
-	// Files by build-id: the search path and the sysroot, then debuginfod.
-	indexDirs := append([]string(nil), ssp...)
-	if sr := config.GetString("sysroot"); sr != "" {
-		indexDirs = append(indexDirs, sr)
+	base := session.Options{SolibSearchPath: config.GetStringSlice("solib-search-path"), Sysroot: config.GetString("sysroot"),
+		DebugFileDirs: config.GetStringSlice("debug-file-directory"), DebuginfodTimeout: config.GetDuration("debuginfod-timeout"),
+		CacheDir: cacheDir, CoroutineProfile: config.GetString("profile"), AnalysisProfile: config.GetString("analysis-profile"),
+		MaxCoreSize: config.GetInt64("max-core-size")}
+	// The profiles are checked before any core is read.
+	prof, err := coroutines.LoadProfile(base.WithDefaults().CoroutineProfile)
+	if err != nil {
+		return err
 	}
-	fnd := finder.New(finder.Options{Dirs: indexDirs, CacheDir: filepath.Join(cacheDir, "debuginfod"), Timeout: config.GetDuration("debuginfod-timeout")})
-	tables := symbols.NewCache()
-	defer tables.Close()
-	debugDirs := config.GetStringSlice("debug-file-directory")
-	if len(debugDirs) == 0 {
-		debugDirs = []string{"/usr/lib/debug"}
+	if _, err := fault.LoadProfile(base.WithDefaults().AnalysisProfile); err != nil {
+		return err
 	}
-	debugDirs = append(debugDirs, fnd.DebugDir())
-	opts := summary.Options{
-		Open: coreparse.Options{SolibSearchPath: ssp, Sysroot: config.GetString("sysroot"), DebugFileDirs: debugDirs,
-			Tables: tables, FindFile: fnd.Find},
-		Profile: prof, Analysis: aprof, Frames: config.GetInt("frames"),
-	}
-	optKey := fmt.Sprintf("v%d|%v|%s|%v|%s|%s|%d", summary.SchemaVersion, ssp, config.GetString("sysroot"), debugDirs,
-		config.GetString("profile"), config.GetString("analysis-profile"), config.GetInt("frames"))
+	// One finder and one symbol-table cache for every core of the run: a
+	// build's tables are parsed once, a dead debuginfod server asked once.
+	shared := session.NewShared(base)
+	defer shared.Close()
+	base.Shared = shared
+	opts := summary.Options{Frames: config.GetInt("frames"), CephCrashDirs: config.GetStringSlice("ceph-crash-dir")}
+	o := base.WithDefaults()
+	// The profile by its content, not its name: an edited profile file
+	// reads the cores again.
+	profYAML, _ := prof.YAML("", nil)
+	optKey := fmt.Sprintf("v%d|%v|%s|%v|%s|%x|%s|%d|%v", summary.SchemaVersion, o.SolibSearchPath, o.Sysroot, o.DebugFileDirs,
+		o.CoroutineProfile, sha256.Sum256(profYAML), o.AnalysisProfile, opts.Frames, opts.CephCrashDirs)
 	useCache := !config.GetBool("no-cache") && cacheDir != ""
 
 	cores := make([]summary.Core, len(inputs))
@@ -162,7 +158,7 @@ func runSummarize(cmd *cobra.Command, args []string) error {
 			for i := range next {
 				in := inputs[i]
 				prog.start(in.Path)
-				cores[i] = summarizeOne(in, opts, cacheDir, useCache, optKey)
+				cores[i] = summarizeOne(in, base, opts, cacheDir, useCache, optKey)
 				prog.done()
 			}
 		}()
@@ -175,7 +171,8 @@ func runSummarize(cmd *cobra.Command, args []string) error {
 	prog.finish()
 
 	doc := report.BuildSummary(cores, baseline)
-	fetched, _, flog := fnd.Report()
+	doc.CoroutineProfile = prof.Describe()
+	fetched, _, flog := shared.Finder.Report()
 	for k, u := range fetched {
 		doc.Fetched = append(doc.Fetched, k+" from "+u)
 	}
@@ -187,7 +184,7 @@ func runSummarize(cmd *cobra.Command, args []string) error {
 }
 
 // summarizeOne summarizes a core, or reuses its cached result.
-func summarizeOne(in corestore.Input, opts summary.Options, cacheDir string, useCache bool, optKey string) summary.Core {
+func summarizeOne(in corestore.Input, base session.Options, opts summary.Options, cacheDir string, useCache bool, optKey string) summary.Core {
 	c := summary.Core{Path: in.Path, Size: in.Size, MTime: in.MTime, Time: in.Time, Compression: in.Compression, Node: in.Node}
 	var cachePath string
 	if useCache {
@@ -202,13 +199,18 @@ func summarizeOne(in corestore.Input, opts summary.Options, cacheDir string, use
 			}
 		}
 	}
-	local, err := in.Local(cacheDir, config.GetInt64("max-core-size"))
+	local, err := in.Local(cacheDir, base.WithDefaults().MaxCoreSize)
 	if err != nil {
-		c.Task = -1
-		c.Error = err.Error()
-		return c
+		return summary.Failed(c, err)
 	}
-	c = summary.Summarize(local, c, opts)
+	o := base
+	o.Core = local
+	if s, err := session.Open(o); err != nil {
+		c = summary.Failed(c, err)
+	} else {
+		c = summary.Summarize(s, c, opts)
+		s.Close()
+	}
 	if cachePath != "" {
 		if b, err := json.Marshal(c); err == nil && os.MkdirAll(filepath.Dir(cachePath), 0o755) == nil {
 			tmp := cachePath + ".tmp"
@@ -243,34 +245,46 @@ func writeSummary(cmd *cobra.Command, doc *report.Summary, format string) error 
 		return report.WriteSummaryHTML(w, doc)
 	default:
 		report.WriteSummaryTable(w, doc)
-		printWarnings(cmd.ErrOrStderr(), doc.Warnings)
+		report.WriteWarnings(cmd.ErrOrStderr(), doc.Warnings)
 	}
 	return nil
 }
 
-// writeCephCrash writes one meta per summarized core: into DIR/<crash_id>/meta
-// (the layout of /var/lib/ceph/crash), or as a JSON array.
+// writeCephCrash writes one report per summarized core into DIR as Ceph's
+// handler does (<crash_id>/meta, then <crash_id>/done: ceph-crash posts an
+// entry once done exists), or, without a directory, a JSON array.
 func writeCephCrash(stdout io.Writer, doc *report.Summary, dir string) error {
-	var metas []map[string]any
+	var metas [][]byte
+	var ids []string
 	for _, c := range doc.Cores {
 		if c.Error != "" {
 			continue
 		}
-		metas = append(metas, report.CephCrashMeta(c, ""))
+		metas = append(metas, report.CephCrashMeta(c))
+		ids = append(ids, report.CephCrashID(c))
 	}
 	if dir == "" {
-		if metas == nil {
-			metas = []map[string]any{}
+		var b bytes.Buffer
+		b.WriteString("[")
+		for i, m := range metas {
+			if i > 0 {
+				b.WriteString(",")
+			}
+			b.Write(bytes.TrimSuffix(m, []byte("\n")))
 		}
-		return writeJSON(stdout, metas)
+		b.WriteString("]\n")
+		_, err := stdout.Write(b.Bytes())
+		return err
 	}
-	for _, m := range metas {
-		d := filepath.Join(dir, m["crash_id"].(string))
+	for i, m := range metas {
+		d := filepath.Join(dir, ids[i])
 		if err := os.MkdirAll(d, 0o755); err != nil {
 			return err
 		}
-		b, _ := json.MarshalIndent(m, "", "    ")
-		if err := os.WriteFile(filepath.Join(d, "meta"), append(b, '\n'), 0o644); err != nil {
+		if err := os.WriteFile(filepath.Join(d, "meta"), m, 0o644); err != nil {
+			return err
+		}
+		if err := os.WriteFile(filepath.Join(d, "done"), nil, 0o444); err != nil && !os.IsExist(err) && !os.IsPermission(err) {
 			return err
 		}
 	}

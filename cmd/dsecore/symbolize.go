@@ -142,7 +142,7 @@ func runSymbolize(out, errw io.Writer, args []string) error {
 	if config.GetBool("json") {
 		return writeJSON(out, doc)
 	}
-	printWarnings(errw, doc.Warnings)
+	report.WriteWarnings(errw, doc.Warnings)
 	printSymbolize(out, doc, fault)
 	return nil
 }

@@ -1,9 +1,6 @@
 package main
 
 import (
-	"fmt"
-	"io"
-
 	"github.com/dsecore/dsecore/report"
 	"github.com/spf13/cobra"
 )
@@ -22,21 +19,18 @@ function/file/line it was created at.`,
   dsecore tasks core --profile my-fork.yaml --json`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			p, err := openCore(args[0])
+			s, err := openSession(args[0])
 			if err != nil {
 				return err
 			}
-			defer p.Close()
-			rt, err := discover(p, true)
-			if err != nil {
-				return err
-			}
+			defer s.Close()
+			rt := s.Runtime()
 			state, proc := config.GetString("state"), config.GetInt("processer")
 			doc := struct {
 				Coroutines *report.Coroutines `json:"coroutines"`
 				Tasks      []report.Task      `json:"tasks"`
 				Warnings   []string           `json:"warnings,omitempty"`
-			}{Coroutines: report.CoroutinesDoc(rt), Tasks: []report.Task{}, Warnings: p.Warnings}
+			}{Coroutines: report.CoroutinesDoc(rt), Tasks: []report.Task{}, Warnings: s.Warnings()}
 			for _, t := range rt.Tasks {
 				if (state != "" && t.State != state) || (proc >= 0 && t.Processer != proc) {
 					continue
@@ -46,29 +40,14 @@ function/file/line it was created at.`,
 			if config.GetBool("json") {
 				return writeJSON(cmd.OutOrStdout(), doc)
 			}
-			printWarnings(cmd.ErrOrStderr(), append(doc.Warnings, rt.Warnings...))
-			printTasks(cmd.OutOrStdout(), doc.Tasks)
+			report.WriteWarnings(cmd.ErrOrStderr(), append(doc.Warnings, rt.Warnings...))
+			report.WriteTasks(cmd.OutOrStdout(), doc.Coroutines, doc.Tasks, report.TaskTable{Title: true, Total: len(rt.Tasks), Shown: -1})
 			return nil
 		},
 	}
 	addCoreFlags(cmd)
+	cmd.Flags().Bool("json", false, "print JSON")
 	cmd.Flags().String("state", "", "only tasks in this state (runnable, block, new, done)")
 	cmd.Flags().Int("processer", -1, "only tasks of this Processer")
 	return cmd
-}
-
-func printTasks(w io.Writer, tasks []report.Task) {
-	fmt.Fprintf(w, "%-6s %-9s %-4s %-9s %-60s %s\n", "ID", "STATE", "PROC", "FOUND BY", "WHERE", "CREATED AT")
-	for _, t := range tasks {
-		state := t.State
-		if t.Running {
-			state += "*"
-		}
-		created := ""
-		if t.Func != "" {
-			created = fmt.Sprintf("%s (%s:%d)", t.Func, baseName(t.File), t.Line)
-		}
-		fmt.Fprintf(w, "%-6d %-9s %-4d %-9s %-60s %s\n", t.ID, state, t.Processer, t.FoundBy, t.Top, created)
-	}
-	fmt.Fprintf(w, "(%d tasks; * = running)\n", len(tasks))
 }

@@ -62,7 +62,7 @@ func TestTasksCommand(t *testing.T) {
 		t.Errorf("Processer 6's blocked tasks: %+v", blocked.Tasks)
 	}
 	text := string(run(t, "tasks", sc.Core, "--exe", sc.Exe))
-	if !strings.Contains(text, "destroy_engines (ceph-dse.cc:") || !strings.Contains(text, "runnable*") {
+	if !strings.Contains(text, "destroy_engines (ceph-dse.cc:") || !strings.Contains(text, "running ") {
 		t.Errorf("tasks text:\n%s", text)
 	}
 

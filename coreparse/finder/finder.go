@@ -137,6 +137,20 @@ func (f *Finder) Find(name string, id []byte, isExe bool) string {
 	return ""
 }
 
+// FindDebug returns a separate debug file with the build-id from the
+// debuginfod servers (cached), or "". The search directories are not
+// searched: debug files there are found by their .build-id layout.
+func (f *Finder) FindDebug(name string, id []byte) string {
+	h := hex.EncodeToString(id)
+	if h == "" {
+		return ""
+	}
+	return f.download(h, "debuginfo", ".debug")
+}
+
+// URLs are the debuginfod servers asked.
+func (f *Finder) URLs() []string { return append([]string(nil), f.o.URLs...) }
+
 // download fetches URL/buildid/HEX/what into the cache (once per build-id).
 func (f *Finder) download(h, what, suffix string) string {
 	if f.o.CacheDir == "" || len(f.o.URLs) == 0 || len(h) < 3 {

@@ -96,6 +96,49 @@ func (t *Table) openDWARF(src *elf.File, path string) (*dwarf.Data, error) {
 	return d, nil
 }
 
+// locSection is a DWARF section debug/dwarf does not keep (.debug_loclists,
+// .debug_loc, .debug_addr for location lists), read once: a slice of the
+// file's mapping, or inflated once (through the cache) when compressed.
+// nil when the file has no such section.
+func (t *Table) locSection(name string) ([]byte, error) {
+	t.locOnce.Do(func() { t.locData = map[string]locSectionData{} })
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if d, ok := t.locData[name]; ok {
+		return d.b, d.err
+	}
+	src, path := t.dwarfFile(), t.Path
+	if src == t.debug {
+		path = t.DebugPath
+	}
+	var d locSectionData
+	if sec := src.Section(name); sec != nil && sec.Type != elf.SHT_NOBITS {
+		switch {
+		case sec.Flags&elf.SHF_COMPRESSED != 0:
+			id := ""
+			if b := BuildID(src); len(b) > 0 {
+				id = hex.EncodeToString(b)
+			}
+			d.b, d.err = t.inflated(sec, id)
+		default:
+			m, err := mapFile(path)
+			if err != nil || sec.Offset > uint64(len(m)) || sec.Size > uint64(len(m))-sec.Offset {
+				d.b, d.err = sec.Data()
+				break
+			}
+			t.maps = append(t.maps, m)
+			d.b = m[sec.Offset : sec.Offset+sec.Size]
+		}
+	}
+	t.locData[name] = d
+	return d.b, d.err
+}
+
+type locSectionData struct {
+	b   []byte
+	err error
+}
+
 // inflated returns a compressed section's contents: from the cache when a
 // previous run left them there, else decompressed (and, with a build-id,
 // written to the cache for the next run).

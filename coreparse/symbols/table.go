@@ -38,6 +38,13 @@ type Table struct {
 	// locMemo remembers locate's answers by address: thousands of task
 	// stacks share a few dozen return addresses.
 	locMemo sync.Map // locKey → []Location
+	// varsMemo remembers Variables' answers by (scope, pc): the holder
+	// search reads the variables of ten thousand tasks parked at the same
+	// few return addresses.
+	varsMemo sync.Map // varsKey → varsAnswer
+
+	locOnce sync.Once
+	locData map[string]locSectionData // location-list sections, by name (under mu)
 
 	mu       sync.Mutex
 	cuCache  map[dwarf.Offset]*cuEntry

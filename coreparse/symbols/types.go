@@ -4,6 +4,7 @@ import (
 	"debug/dwarf"
 	"encoding/binary"
 	"fmt"
+	"sort"
 	"strings"
 	"sync"
 )
@@ -60,6 +61,7 @@ type typeIndex struct {
 	bases  map[string]dwarf.Offset // base types by name
 	ptrTo  map[dwarf.Offset]dwarf.Offset
 	vars   map[string]Global // global variables by qualified and by plain name
+	tls    map[string]Global // thread-local variables: Addr is the offset in the module's TLS block
 	mu     sync.Mutex
 
 	normOnce sync.Once
@@ -128,6 +130,7 @@ func (t *Table) indexTypes() {
 	t.types.bases = map[string]dwarf.Offset{}
 	t.types.ptrTo = map[dwarf.Offset]dwarf.Offset{}
 	t.types.vars = map[string]Global{}
+	t.types.tls = map[string]Global{}
 	t.loadDWARF()
 	if t.dwarf == nil {
 		return
@@ -184,8 +187,16 @@ func (t *Table) indexTypes() {
 			}
 		case dwarf.TagVariable:
 			loc, _ := e.Val(dwarf.AttrLocation).([]byte)
-			if len(loc) == 9 && loc[0] == 0x03 { // DW_OP_addr
-				g := Global{Addr: binary.LittleEndian.Uint64(loc[1:])}
+			into := t.types.vars
+			var g Global
+			if off, ok := tlsOffset(loc); ok {
+				into, g = t.types.tls, Global{Addr: off}
+			} else if len(loc) == 9 && loc[0] == 0x03 { // DW_OP_addr
+				g = Global{Addr: binary.LittleEndian.Uint64(loc[1:])}
+			} else {
+				loc = nil
+			}
+			if loc != nil {
 				g.Type, _ = e.Val(dwarf.AttrType).(dwarf.Offset)
 				n := name
 				if spec, ok := e.Val(dwarf.AttrSpecification).(dwarf.Offset); ok {
@@ -202,8 +213,8 @@ func (t *Table) indexTypes() {
 				}
 				if n != "" {
 					for _, k := range []string{prefix() + n, n} {
-						if _, dup := t.types.vars[k]; !dup {
-							t.types.vars[k] = g
+						if _, dup := into[k]; !dup {
+							into[k] = g
 						}
 					}
 				}
@@ -523,6 +534,29 @@ func (t *Table) LookupGlobal(name string) (Global, bool) {
 	return g, ok
 }
 
+// LookupTLSGlobal finds a thread-local variable (C's __thread, C++'s
+// thread_local) by qualified or plain name: Addr is its offset in the
+// module's TLS block (coreparse.Process.TLSAddress gives a thread's copy).
+func (t *Table) LookupTLSGlobal(name string) (Global, bool) {
+	t.types.once.Do(t.indexTypes)
+	g, ok := t.types.tls[name]
+	return g, ok
+}
+
+// tlsOffset decodes the location GCC gives a thread-local variable: its
+// offset in the TLS block (DW_OP_const4u/const8u), then
+// DW_OP_GNU_push_tls_address or DW_OP_form_tls_address.
+func tlsOffset(loc []byte) (uint64, bool) {
+	const constU4, constU8, formTLS, gnuPushTLS = 0x0c, 0x0e, 0x9b, 0xe0
+	switch {
+	case len(loc) == 10 && loc[0] == constU8 && (loc[9] == formTLS || loc[9] == gnuPushTLS):
+		return binary.LittleEndian.Uint64(loc[1:9]), true
+	case len(loc) == 6 && loc[0] == constU4 && (loc[5] == formTLS || loc[5] == gnuPushTLS):
+		return uint64(binary.LittleEndian.Uint32(loc[1:5])), true
+	}
+	return 0, false
+}
+
 // LookupBaseType finds a base type ("int", "long unsigned int") by name.
 func (t *Table) LookupBaseType(name string) (dwarf.Offset, bool) {
 	t.types.once.Do(t.indexTypes)
@@ -547,4 +581,29 @@ func (t *Table) PointerTo(off dwarf.Offset) (dwarf.Offset, bool) {
 		}
 	}
 	return 0, false
+}
+
+// TypeNames lists the qualified names of the complete (not
+// declaration-only) named types, sorted: for finding a type by its shape
+// when its name is not known.
+func (t *Table) TypeNames() []string {
+	t.types.once.Do(t.indexTypes)
+	out := make([]string, 0, len(t.types.byName))
+	for n := range t.types.byName {
+		out = append(out, n)
+	}
+	sort.Strings(out)
+	return out
+}
+
+// GlobalNames lists the qualified names of the global variables (DWARF
+// variables at a fixed address outside functions), sorted.
+func (t *Table) GlobalNames() []string {
+	t.types.once.Do(t.indexTypes)
+	out := make([]string, 0, len(t.types.vars))
+	for n := range t.types.vars {
+		out = append(out, n)
+	}
+	sort.Strings(out)
+	return out
 }

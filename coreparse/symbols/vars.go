@@ -41,8 +41,30 @@ func (t *Table) DWARF() *dwarf.Data {
 // Variables lists the parameters and variables of scope visible at the
 // file address pc: the scope's own, and those of the lexical blocks that
 // contain pc. Names and types come through DW_AT_abstract_origin for
-// inlined and out-of-line instances.
+// inlined and out-of-line instances. Answers are remembered; callers must
+// not modify the slice.
 func (t *Table) Variables(scope, cu dwarf.Offset, pc uint64) (vars []Var, err error) {
+	k := varsKey{scope, cu, pc}
+	if a, ok := t.varsMemo.Load(k); ok {
+		a := a.(varsAnswer)
+		return a.vars, a.err
+	}
+	vars, err = t.variables(scope, cu, pc)
+	t.varsMemo.Store(k, varsAnswer{vars, err})
+	return vars, err
+}
+
+type varsKey struct {
+	scope, cu dwarf.Offset
+	pc        uint64
+}
+
+type varsAnswer struct {
+	vars []Var
+	err  error
+}
+
+func (t *Table) variables(scope, cu dwarf.Offset, pc uint64) (vars []Var, err error) {
 	t.loadDWARF()
 	if t.dwarf == nil || scope == 0 {
 		return nil, fmt.Errorf("no DWARF")
@@ -167,17 +189,12 @@ func (t *Table) LocationExpr(v Var, pc uint64) (expr []byte, ok bool, err error)
 	if cu != nil {
 		base, addrBase = cu.base, cu.addrBase
 	}
-	src := t.dwarfFile()
-	if sec := src.Section(".debug_loclists"); sec != nil {
-		data, err := sec.Data()
-		if err != nil {
-			return nil, false, err
-		}
+	if data, err := t.locSection(".debug_loclists"); err != nil {
+		return nil, false, err
+	} else if data != nil {
 		var da *godwarf.DebugAddr
-		if as := src.Section(".debug_addr"); as != nil {
-			if b, err := as.Data(); err == nil {
-				da = godwarf.ParseAddr(b).GetSubsection(uint64(addrBase))
-			}
+		if b, err := t.locSection(".debug_addr"); err == nil && b != nil {
+			da = godwarf.ParseAddr(b).GetSubsection(uint64(addrBase))
 		}
 		// GCC emits DW_FORM_sec_offset here (DW_FORM_loclistx only with
 		// split DWARF, which is not read).
@@ -188,11 +205,9 @@ func (t *Table) LocationExpr(v Var, pc uint64) (expr []byte, ok bool, err error)
 		}
 		return entry.Instr, true, nil
 	}
-	if sec := src.Section(".debug_loc"); sec != nil {
-		data, err := sec.Data()
-		if err != nil {
-			return nil, false, err
-		}
+	if data, err := t.locSection(".debug_loc"); err != nil {
+		return nil, false, err
+	} else if data != nil {
 		entry, err := loclist.NewDwarf2Reader(data, 8).Find(int(v.LocList), 0, base, pc, nil)
 		if err != nil || entry == nil {
 			return nil, false, err

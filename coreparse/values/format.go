@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"math"
-	"regexp"
 	"strconv"
 	"strings"
 
@@ -496,6 +495,14 @@ func (r *Reader) Index(v *Value, i int64) (*Value, error) {
 		}
 		return c, nil
 	case symbols.KindPointer:
+		if ty.Tag != dwarf.TagPointerType {
+			// A reference: r[i] indexes what it refers to.
+			d, err := r.Deref(v)
+			if err != nil {
+				return nil, err
+			}
+			return r.Index(d, i)
+		}
 		x, err := r.Uint(v)
 		if err != nil {
 			return nil, err
@@ -518,10 +525,6 @@ func (r *Reader) Index(v *Value, i int64) (*Value, error) {
 }
 
 // ---- library types ----
-
-var (
-	listTraitsRE = regexp.MustCompile(`(?:mhtraits|member_hook)<([^,<>]+(?:<[^<>]*>)?), .*&([\w:]+)::(\w+)>`)
-)
 
 func isPrefix(name string, ps ...string) bool {
 	for _, p := range ps {
@@ -557,85 +560,6 @@ func (r *Reader) pathUint(v *Value, names ...string) (uint64, error) {
 	return r.Uint(m)
 }
 
-// intrusiveList describes a boost::intrusive::list value.
-type intrusiveList struct {
-	header   uint64
-	size     int64
-	hasSize  bool
-	elemType dwarf.Offset
-	hookOff  int64
-}
-
-func (r *Reader) asIntrusiveList(v *Value, ty *symbols.Type) (*intrusiveList, bool) {
-	name := r.structName(v, ty)
-	if !isPrefix(name, "boost::intrusive::list<", "boost::intrusive::list_impl<") || !v.InMemory {
-		return nil, false
-	}
-	hdr, err := r.path(v, "data_", "root_plus_size_", "m_header")
-	if err != nil {
-		return nil, false
-	}
-	l := &intrusiveList{header: hdr.Addr}
-	if s, err := r.pathUint(v, "data_", "root_plus_size_", "size_"); err == nil {
-		l.size, l.hasSize = int64(s), true
-	}
-	search := name
-	for _, b := range ty.Bases {
-		search += " " + v.Mod.Syms.TypeName(b.Type)
-	}
-	m := listTraitsRE.FindStringSubmatch(search)
-	if m == nil {
-		return nil, false
-	}
-	et, ok := v.Mod.Syms.LookupType(m[1])
-	if !ok {
-		return nil, false
-	}
-	off, _, err := v.Mod.Syms.FieldOffset(et, []string{m[3]})
-	if err != nil {
-		return nil, false
-	}
-	l.elemType, l.hookOff = et.Offset, off
-	return l, true
-}
-
-// walk follows next_ links from the header: the hooks of the elements, at
-// most limit of them; problem says why the walk stopped early.
-func (r *Reader) walk(l *intrusiveList, limit int) (hooks []uint64, problem string) {
-	return walkLinks(r.P.Core, l.header, limit)
-}
-
-// wordReader reads target memory (the core, or a fuzzer's bytes).
-type wordReader interface {
-	ReadUint64(addr uint64) (uint64, error)
-}
-
-// walkLinks follows the next_ words from header until they come back to it,
-// at most limit nodes, stopping at a NULL link, a loop or unreadable memory
-// and saying which.
-func walkLinks(m wordReader, header uint64, limit int) (hooks []uint64, problem string) {
-	seen := map[uint64]bool{header: true}
-	cur, err := m.ReadUint64(header)
-	for err == nil && cur != header && len(hooks) < limit {
-		if cur == 0 {
-			return hooks, "a NULL next_ link"
-		}
-		if seen[cur] {
-			return hooks, fmt.Sprintf("a loop at %#x", cur)
-		}
-		seen[cur] = true
-		hooks = append(hooks, cur)
-		cur, err = m.ReadUint64(cur)
-	}
-	if err != nil {
-		return hooks, fmt.Sprintf("unreadable link (%v)", err)
-	}
-	if len(hooks) >= limit && cur != header {
-		return hooks, fmt.Sprintf("the limit of %d elements (the list goes on)", limit)
-	}
-	return hooks, ""
-}
-
 func (r *Reader) prettyCount(v *Value, ty *symbols.Type) (int, bool) {
 	name := r.structName(v, ty)
 	switch {
@@ -652,9 +576,8 @@ func (r *Reader) prettyCount(v *Value, ty *symbols.Type) (int, bool) {
 		}
 		return int(min((finish-start)/uint64(sz), uint64(r.MaxList))), true
 	}
-	if l, ok := r.asIntrusiveList(v, ty); ok {
-		hooks, _ := r.walk(l, r.MaxList)
-		return len(hooks), true
+	if l, ok := r.AsIntrusiveList(v); ok {
+		return len(r.Walk(l, 0).Hooks), true
 	}
 	return 0, false
 }
@@ -738,14 +661,14 @@ func (r *Reader) prettySummary(v *Value, ty *symbols.Type, hex bool) (string, bo
 		}
 		return fmt.Sprintf("target %#x", inv), true
 	}
-	if l, ok := r.asIntrusiveList(v, ty); ok {
-		hooks, problem := r.walk(l, r.MaxList)
-		s := fmt.Sprintf("size=%d", len(hooks))
-		if l.hasSize && l.size != int64(len(hooks)) {
-			s += fmt.Sprintf(" (size_ says %d)", l.size)
+	if l, ok := r.AsIntrusiveList(v); ok {
+		w := r.Walk(l, 0)
+		s := fmt.Sprintf("size=%d", len(w.Hooks))
+		if l.HasSize && l.Size != int64(len(w.Hooks)) {
+			s += fmt.Sprintf(" (size_ says %d)", l.Size)
 		}
-		if problem != "" {
-			s += ", walk stopped at " + problem
+		if stop := w.Stopped(); stop != "" {
+			s += ", walk stopped at " + stop
 		}
 		return s, true
 	}
@@ -843,12 +766,11 @@ func (r *Reader) prettyChildren(v *Value, ty *symbols.Type, start, count int) ([
 			}
 		}
 	}
-	if l, ok := r.asIntrusiveList(v, ty); ok {
-		hooks, _ := r.walk(l, start+count)
+	if l, ok := r.AsIntrusiveList(v); ok {
+		w := r.Walk(l, start+count)
 		var out []*Value
-		for i := start; i < len(hooks) && len(out) < count; i++ {
-			out = append(out, &Value{Name: fmt.Sprintf("[%d]", i), Mod: v.Mod, Type: l.elemType,
-				Addr: hooks[i] - uint64(l.hookOff), InMemory: true, Where: fmt.Sprintf("hook %#x − %#x", hooks[i], l.hookOff)})
+		for i := start; i < len(w.Hooks) && len(out) < count; i++ {
+			out = append(out, r.ElementAt(v, l, w.Hooks[i], fmt.Sprintf("[%d]", i)))
 		}
 		return out, true, nil
 	}

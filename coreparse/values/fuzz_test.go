@@ -25,7 +25,8 @@ func (m wordsMem) ReadUint64(addr uint64) (uint64, error) {
 
 // FuzzListWalk: the intrusive-list walker on random memory ends within its
 // limit, never returns more nodes than the limit or a node twice, and says
-// why it stopped whenever it did not come back to the header.
+// why it stopped whenever it did not come back to the header (and, when it
+// did, finds nothing wrong with the links themselves).
 func FuzzListWalk(f *testing.F) {
 	words := func(ws ...uint64) []byte {
 		var b []byte
@@ -45,7 +46,8 @@ func FuzzListWalk(f *testing.F) {
 		}
 		lim := int(limit%2000) + 1
 		header := base + uint64(hdr)
-		hooks, problem := walkLinks(wordsMem{base, mem}, header, lim)
+		w := WalkList(wordsMem{base, mem}, header, WalkOptions{Limit: lim})
+		hooks, problem := w.Hooks, w.Stopped()
 		if len(hooks) > lim {
 			t.Fatalf("%d nodes past the limit %d", len(hooks), lim)
 		}
@@ -69,6 +71,9 @@ func FuzzListWalk(f *testing.F) {
 		}
 		if back && problem != "" && !strings.Contains(problem, "limit") {
 			t.Fatalf("came back to the header but says %q", problem)
+		}
+		if w.Back && (w.Has(FindNullLink) || w.Has(FindCycle) || w.Has(FindUnreadableLink) || w.Has(FindLimit)) {
+			t.Fatalf("came back to the header with findings %+v", w.Findings)
 		}
 	})
 }

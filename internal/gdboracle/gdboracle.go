@@ -76,47 +76,8 @@ type Options struct {
 
 // Backtraces runs gdb in batch mode on exe and core and returns every thread.
 func Backtraces(exe, core string, o Options) ([]Thread, error) {
-	if _, err := exec.LookPath("gdb"); err != nil {
-		return nil, fmt.Errorf("gdb is not installed (scripts/setup.sh installs it): %w", err)
-	}
-	dir, err := os.MkdirTemp("", "gdboracle-")
-	if err != nil {
-		return nil, err
-	}
-	defer os.RemoveAll(dir)
-	py := filepath.Join(dir, "frames.py")
-	if err := os.WriteFile(py, []byte(script), 0o644); err != nil {
-		return nil, err
-	}
-	outPath := filepath.Join(dir, "frames.json")
-	args := []string{"-nx", "-batch", "-ex", "set pagination off", "-ex", "set width 0"}
-	if o.Sysroot != "" {
-		args = append(args, "-ex", "set sysroot "+o.Sysroot)
-	}
-	if len(o.SolibSearchPath) > 0 {
-		args = append(args, "-ex", "set solib-search-path "+strings.Join(o.SolibSearchPath, ":"))
-	}
-	args = append(args, "-ex", "source "+py, exe, core)
-	timeout := o.Timeout
-	if timeout == 0 {
-		timeout = 10 * time.Minute
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), timeout)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, "gdb", args...)
-	cmd.Env = append(os.Environ(), "GDBORACLE_OUT="+outPath)
-	var stderr bytes.Buffer
-	cmd.Stdout = &stderr
-	cmd.Stderr = &stderr
-	if err := cmd.Run(); err != nil {
-		return nil, fmt.Errorf("gdb %s: %v\n%s", strings.Join(args, " "), err, stderr.String())
-	}
-	b, err := os.ReadFile(outPath)
-	if err != nil {
-		return nil, fmt.Errorf("gdb wrote no frames (%v):\n%s", err, stderr.String())
-	}
 	var threads []Thread
-	if err := json.Unmarshal(b, &threads); err != nil {
+	if err := runScript(exe, core, o, script, nil, &threads); err != nil {
 		return nil, err
 	}
 	for i := range threads {
@@ -129,8 +90,100 @@ func Backtraces(exe, core string, o Options) ([]Thread, error) {
 	return threads, nil
 }
 
+// runScript runs gdb in batch mode on exe and core with a Python script
+// that writes JSON to $GDBORACLE_OUT, and decodes it into out.
+func runScript(exe, core string, o Options, py string, env []string, out any) error {
+	if _, err := exec.LookPath("gdb"); err != nil {
+		return fmt.Errorf("gdb is not installed (scripts/setup.sh installs it): %w", err)
+	}
+	dir, err := os.MkdirTemp("", "gdboracle-")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(dir)
+	pyPath := filepath.Join(dir, "oracle.py")
+	if err := os.WriteFile(pyPath, []byte(py), 0o644); err != nil {
+		return err
+	}
+	outPath := filepath.Join(dir, "oracle.json")
+	args := []string{"-nx", "-batch", "-ex", "set pagination off", "-ex", "set width 0"}
+	if o.Sysroot != "" {
+		args = append(args, "-ex", "set sysroot "+o.Sysroot)
+	}
+	if len(o.SolibSearchPath) > 0 {
+		args = append(args, "-ex", "set solib-search-path "+strings.Join(o.SolibSearchPath, ":"))
+	}
+	args = append(args, "-ex", "source "+pyPath, exe, core)
+	timeout := o.Timeout
+	if timeout == 0 {
+		timeout = 10 * time.Minute
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, "gdb", args...)
+	cmd.Env = append(append(os.Environ(), "GDBORACLE_OUT="+outPath), env...)
+	var stderr bytes.Buffer
+	cmd.Stdout = &stderr
+	cmd.Stderr = &stderr
+	if err := cmd.Run(); err != nil {
+		return fmt.Errorf("gdb %s: %v\n%s", strings.Join(args, " "), err, stderr.String())
+	}
+	b, err := os.ReadFile(outPath)
+	if err != nil {
+		return fmt.Errorf("gdb wrote nothing (%v):\n%s", err, stderr.String())
+	}
+	return json.Unmarshal(b, out)
+}
+
 // NormalizeFunction strips what the differential comparison ignores:
 // argument lists and template arguments, so "a::b<int>::c<x>(int) const"
 // and "a::b<long>::c" compare equal. It is the crash signature's
 // normalization: one definition of "the same function name".
 func NormalizeFunction(name string) string { return signature.Normalize(name) }
+
+const valueScript = `
+import gdb, json, os
+want_lwp, want_fn, expr = int(os.environ["GDBORACLE_LWP"]), os.environ["GDBORACLE_FUNC"], os.environ["GDBORACLE_EXPR"]
+res = {"error": "no thread with LWP %d" % want_lwp}
+for th in gdb.selected_inferior().threads():
+    if th.ptid[1] != want_lwp:
+        continue
+    th.switch()
+    res = {"error": "no frame of %s on LWP %d" % (want_fn, want_lwp)}
+    f = gdb.newest_frame()
+    while f is not None:
+        if f.name() == want_fn:
+            f.select()
+            v = gdb.parse_and_eval(expr)
+            res = {"text": str(v), "optimized_out": bool(v.is_optimized_out)}
+            if not v.is_optimized_out and v.type.strip_typedefs().code in (gdb.TYPE_CODE_PTR, gdb.TYPE_CODE_INT):
+                res["value"] = int(v) & 0xffffffffffffffff
+            break
+        f = f.older()
+    break
+with open(os.environ["GDBORACLE_OUT"], "w") as fh:
+    json.dump(res, fh)
+`
+
+// Value is an expression gdb evaluated in a frame.
+type Value struct {
+	Text         string `json:"text"`            // gdb's printing of it
+	Value        uint64 `json:"value"`           // a pointer's or an integer's value
+	OptimizedOut bool   `json:"optimized_out"`   // gdb says <optimized out>
+	Error        string `json:"error,omitempty"` // the thread or frame was not there
+}
+
+// FrameValue has gdb evaluate expr (`this`) in the innermost frame named
+// function (gdb's frame.name(), inline frames included) of the thread with
+// LWP lwp: what `frame N` then `p expr` prints.
+func FrameValue(exe, core string, o Options, lwp int, function, expr string) (*Value, error) {
+	var v Value
+	env := []string{fmt.Sprintf("GDBORACLE_LWP=%d", lwp), "GDBORACLE_FUNC=" + function, "GDBORACLE_EXPR=" + expr}
+	if err := runScript(exe, core, o, valueScript, env, &v); err != nil {
+		return nil, err
+	}
+	if v.Error != "" {
+		return nil, fmt.Errorf("gdb: %s", v.Error)
+	}
+	return &v, nil
+}

@@ -94,12 +94,24 @@ function absolute(p: string, base: string | undefined): string {
   return path.isAbsolute(p) || !base ? p : path.join(base, p);
 }
 
+/** The extension's settings that complete a launch configuration. */
+export interface Settings {
+  /** `dsecore.profile`: the coroutine profile of launches that name none. */
+  profile?: string;
+}
+
+/** A profile is a built-in name ("ceph-dse") or a YAML file. */
+function isProfileFile(p: string): boolean {
+  return p.includes('/') || /\.ya?ml$/.test(p);
+}
+
 /**
  * resolveConfig completes a launch configuration (F5 without launch.json,
- * relative paths, single strings for lists) and rejects what the server
+ * relative paths, single strings for lists, the `dsecore.profile` setting
+ * when the configuration names no profile) and rejects what the server
  * would refuse, with a message that names the attribute.
  */
-export function resolveConfig(input: Record<string, unknown>, workspaceDir: string | undefined): DsecoreConfig {
+export function resolveConfig(input: Record<string, unknown>, workspaceDir: string | undefined, settings: Settings = {}): DsecoreConfig {
   const c: DsecoreConfig = { ...(input as DsecoreConfig) };
   c.type = 'dsecore';
   c.request = c.request === 'attach' ? 'attach' : 'launch';
@@ -138,6 +150,20 @@ export function resolveConfig(input: Record<string, unknown>, workspaceDir: stri
     if (!Array.isArray(c.substitutePath) ||
       c.substitutePath.some((r) => typeof r !== 'object' || r === null || typeof r.from !== 'string' || typeof r.to !== 'string')) {
       throw new ConfigError('substitutePath must be an array of {"from", "to"} rules');
+    }
+  }
+  if (c.profile === undefined || c.profile === '') {
+    delete c.profile;
+    if (settings.profile && settings.profile.trim() !== '') {
+      c.profile = settings.profile.trim();
+    }
+  }
+  if (c.profile !== undefined) {
+    if (typeof c.profile !== 'string') {
+      throw new ConfigError('profile must be a built-in profile name or a YAML file');
+    }
+    if (isProfileFile(c.profile)) {
+      c.profile = absolute(c.profile, workspaceDir);
     }
   }
   if (c.showTasks === undefined) {

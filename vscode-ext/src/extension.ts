@@ -46,7 +46,8 @@ class ConfigProvider implements vscode.DebugConfigurationProvider {
       return undefined;
     }
     try {
-      return resolveConfig(config, folder?.uri.fsPath) as vscode.DebugConfiguration;
+      const profile = vscode.workspace.getConfiguration('dsecore', folder?.uri).get<string>('profile');
+      return resolveConfig(config, folder?.uri.fsPath, { profile }) as vscode.DebugConfiguration;
     } catch (e) {
       if (e instanceof ConfigError) {
         void vscode.window.showErrorMessage(`dsecore: ${e.message}`);

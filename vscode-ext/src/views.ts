@@ -26,6 +26,8 @@ export interface AnalysisBody {
 }
 
 export interface TasksBody {
+  profile?: string; // the coroutine profile the adapter used: "ceph-dse (built-in)"
+  noTasks?: string;
   processers: { id: number; lwp: number; threadId: number; name: string; runningTask: number; queues: Record<string, number> }[];
   tasks: { id: number; threadId: number; name: string; state: string; processer: number; running?: boolean; func?: string; file?: string; line?: number }[];
 }

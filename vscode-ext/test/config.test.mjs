@@ -71,6 +71,19 @@ test('resolveConfig completes and checks a launch configuration', () => {
   }
 });
 
+test('resolveConfig takes the coroutine profile from the launch configuration, else the dsecore.profile setting', () => {
+  const base = { type: 'dsecore', request: 'launch', coreFile: '/c' };
+  // The setting when the configuration names none; a file relative to the workspace.
+  assert.equal(cfg.resolveConfig(base, '/ws', { profile: 'profiles/fork.yaml' }).profile, '/ws/profiles/fork.yaml');
+  assert.equal(cfg.resolveConfig({ ...base, profile: '' }, '/ws', { profile: 'libgo-v3' }).profile, 'libgo-v3');
+  // The configuration wins; built-in names stay names.
+  assert.equal(cfg.resolveConfig({ ...base, profile: 'ceph-dse-boost181' }, '/ws', { profile: 'fork.yaml' }).profile, 'ceph-dse-boost181');
+  assert.equal(cfg.resolveConfig({ ...base, profile: '~/fork.yml' }, '/ws').profile, join(process.env.HOME ?? '/', 'fork.yml'));
+  // Neither: the adapter's default.
+  assert.equal('profile' in cfg.resolveConfig(base, '/ws', { profile: ' ' }), false);
+  assert.throws(() => cfg.resolveConfig({ ...base, profile: 3 }, '/ws'), (e) => e instanceof cfg.ConfigError && /profile must be/.test(e.message));
+});
+
 test('openCoreConfig and dapArgs build what the adapter is started with', () => {
   assert.deepEqual(cfg.openCoreConfig({ coreFile: '/cores/core.ceph-dse.1', program: '/opt/bin/ceph-dse', libraryDir: '/opt/lib' }), {
     type: 'dsecore', request: 'launch', name: 'Core dump: core.ceph-dse.1', coreFile: '/cores/core.ceph-dse.1',

@@ -1,8 +1,8 @@
 // End to end in a real VS Code: code-server (VS Code's workbench served to a
 // browser) in headless Chromium, driven by playwright-core. The freshly
 // packaged .vsix is installed, a workspace whose launch.json names the
-// field-crash fixture core is opened, F5 starts the session, and the test
-// reads what a person would see: the Call Stack paused on the exception in
+// field-crash fixture core is opened, Start Debugging starts the session, and
+// the test reads what a person would see: the Call Stack paused on the exception in
 // dm_hash_node_t::clear, the Registers scope with the faulting register, the
 // Fault Analysis and Coroutines views. Screenshots go to DSECORE_ARTIFACTS.
 //
@@ -153,8 +153,105 @@ async function runCommand(title) {
   const input = page.locator('.quick-input-widget .quick-input-box input.input');
   await input.waitFor({ timeout: 15000 });
   await input.fill('>' + title);
-  await page.locator('.quick-input-widget .monaco-list-row', { hasText: title }).first().waitFor({ timeout: 15000 });
+  // Enter runs the focused row: wait until the filter has put the command
+  // there, not merely somewhere in the list.
+  await page.locator('.quick-input-widget .monaco-list-row.focused', { hasText: title }).waitFor({ timeout: 15000 }).catch(() => {
+    throw new Error(`the command palette did not focus "${title}"`);
+  });
   await page.keyboard.press('Enter');
+  await page.locator('.quick-input-widget').waitFor({ state: 'hidden', timeout: 15000 }).catch(() => {
+    throw new Error(`the command palette stayed open after running "${title}"`);
+  });
+}
+
+// Rows of VS Code's lists and trees are virtualised: only the rows in view
+// exist, and a row's element is reused for another item when the list
+// scrolls or refreshes, so a click on a row found a moment ago can land on
+// another item. Rows are therefore reached with the keyboard, which moves
+// one focus through every item whether it is in view or not, and each step
+// waits for the focus to move before reading it.
+
+// focusRow focuses the first row of the list or tree inside `scope` whose
+// text matches `re`, starting from its first row, and returns its text.
+// `why` says in a failure what the row was needed for.
+async function focusRow(scope, re, why, { maxRows = 400 } = {}) {
+  const list = scope.locator('.monaco-list').first();
+  await list.waitFor({ timeout: 30000 }).catch(() => {
+    throw new Error(`${why}: no list in the view`);
+  });
+  const handle = await list.elementHandle();
+  // press sends key to the list and returns the focused row once the focus
+  // has left row `prev`, with its index and whether it is the list's last.
+  // VS Code may move the keyboard focus elsewhere meanwhile (it opens the
+  // stopped frame's source in an editor): a key that went elsewhere is
+  // sent again, to the list.
+  const press = async (key, prev) => {
+    for (let attempt = 0; attempt < 5; attempt++) {
+      await list.focus();
+      await page.keyboard.press(key);
+      const r = await page.waitForFunction(([el, p]) => {
+        const row = el.querySelector('.monaco-list-row.focused');
+        if (row && Number(row.dataset.index) !== p) {
+          return { index: Number(row.dataset.index), last: row.dataset.lastElement === 'true', text: row.innerText };
+        }
+        return el.contains(el.ownerDocument.activeElement) ? false : { lostFocus: true };
+      }, [handle, prev], { timeout: 10000 }).then((h) => h.jsonValue()).catch(() => null);
+      if (r && !r.lostFocus) {
+        return r;
+      }
+      if (!r) {
+        break;
+      }
+    }
+    return null;
+  };
+  let prev = -1;
+  const seen = [];
+  let row = await press('Home', prev);
+  for (let step = 0; row && step < maxRows; step++) {
+    seen.push(row.text.replace(/\s+/g, ' ').slice(0, 80));
+    if (re.test(row.text)) {
+      return row.text;
+    }
+    if (row.last) {
+      throw new Error(`${why}: no row matches ${re}; the last of ${seen.length} rows is ${JSON.stringify(seen.at(-1))}`);
+    }
+    prev = row.index;
+    row = await press('ArrowDown', prev);
+  }
+  if (!row) {
+    throw new Error(`${why}: the focus did not move past row ${prev} (rows so far: ${JSON.stringify(seen.slice(-5))})`);
+  }
+  throw new Error(`${why}: no row matches ${re} in the first ${maxRows} rows`);
+}
+
+const callStack = () => page.locator('.debug-call-stack');
+const variablesView = () => page.locator('.debug-variables');
+
+// selectFrame opens the Call Stack's frame row matching `re` (Enter on the
+// focused row, as a keyboard user does) and confirms the selection: the
+// selected row is that frame and `confirm` (a locator of the state the
+// frame shows, e.g. a variable of its scopes) is there. A refresh of the
+// view between the focus and the Enter is retried, at most three times.
+async function selectFrame(re, confirm, why) {
+  let last;
+  for (let attempt = 1; attempt <= 3; attempt++) {
+    await focusRow(callStack(), re, why);
+    await page.keyboard.press('Enter');
+    try {
+      await callStack().locator('.monaco-list-row.selected', { hasText: re }).first().waitFor({ timeout: 15000 });
+      await confirm.waitFor({ timeout: 30000 });
+      return;
+    } catch (e) {
+      last = e;
+    }
+  }
+  throw new Error(`${why}: the frame ${re} was not selected, or its view never showed the expected state: ${last?.message}`);
+}
+
+// viewPane is the pane of a view of the Run and Debug container, by title.
+function viewPane(title) {
+  return page.locator('.pane', { has: page.locator('.pane-header', { hasText: title }) });
 }
 
 test('Start Debugging on a core: the call stack is paused on the exception in dm_hash_node_t::clear', async () => {
@@ -164,21 +261,30 @@ test('Start Debugging on a core: the call stack is paused on the exception in dm
   await start.waitFor({ timeout: 30000 });
   await shot('run-and-debug');
   await start.click();
-  const clear = page.locator('.debug-call-stack .monaco-list-row:has(.stack-frame)', { hasText: 'dm_hash_node_t::clear' }).first();
-  await clear.waitFor({ timeout: 90000 }).catch(async (e) => {
+  try {
+    // The session stops once: the crashed thread's frames appear.
+    await callStack().locator('.monaco-list-row:has(.stack-frame)', { hasText: 'dm_hash_node_t::clear' }).first()
+      .waitFor({ timeout: 90000 }).catch(() => {
+        throw new Error('the session did not stop with dm_hash_node_t::clear on the call stack in 90 s');
+      });
+    // VS Code then opens the source of the first frame with one
+    // (handle_fatal_signal's) in an editor, which takes the keyboard focus.
+    await page.locator('.tabs-container .tab', { hasText: 'ceph-dse.cc' }).first().waitFor({ timeout: 30000 }).catch(() => {
+      throw new Error('VS Code opened no editor on the stopped frame\'s source (ceph-dse.cc)');
+    });
+    await shot('call-stack');
+    // The crashing thread's header: VS Code shows the stopped event's
+    // description there (it would say "Paused on exception" without one).
+    const header = await focusRow(callStack(), new RegExp(`LWP ${expected.crash_lwp} Processer_5`), 'the crashed thread\'s row');
+    assert.match(header, /SIGSEGV \(SEGV_MAPERR\) at 0x0 in dm_hash_node_t::clear\(\)/i);
+    await focusRow(callStack(), /<signal handler called>|signal handler/, 'the signal frame\'s row');
+    await focusRow(callStack(), /dm_hash_node_t::clear/, 'clear()\'s frame row');
+    // Other threads follow, each named after its Processer.
+    await focusRow(callStack(), /LWP \d+ Processer_[0-46-7]\b/, 'another Processer thread\'s row');
+  } catch (e) {
     await shot('failed-call-stack');
     throw e;
-  });
-  const stack = await page.locator('.debug-call-stack').innerText();
-  await shot('call-stack');
-  // The crashing thread's header: VS Code shows the stopped event's
-  // description there (it would say "Paused on exception" without one).
-  const header = await page.locator('.debug-call-stack .monaco-list-row:has(.thread)', { hasText: `LWP ${expected.crash_lwp} Processer_5` }).first().innerText();
-  assert.match(header, /SIGSEGV \(SEGV_MAPERR\) at 0x0 in dm_hash_node_t::clear\(\)/i);
-  assert.match(stack, new RegExp(`LWP ${expected.crash_lwp} Processer_5`));
-  assert.match(stack, /<signal handler called>|signal handler/);
-  assert.match(stack, /dm_hash_node_t::clear/);
-  assert.match(stack, /LWP \d+ Processer_[0-46-7]\n/);
+  }
 });
 
 test('Variables: the Registers scope of clear() holds the faulting register', async () => {
@@ -191,80 +297,85 @@ test('Variables: the Registers scope of clear() holds the faulting register', as
 });
 
 async function registers() {
-  await page.locator('.debug-call-stack .monaco-list-row:has(.stack-frame)', { hasText: 'dm_hash_node_t::clear' }).first().click();
-  const vars = page.locator('.debug-variables');
-  // clear()'s scopes are shown once `this` is the node.
-  await vars.locator('.monaco-list-row', { hasText: new RegExp(`this\\s*=\\s*${expected.node}`) }).first().waitFor({ timeout: 30000 });
-  await new Promise((r) => setTimeout(r, 500));
-  const scopes = await vars.innerText();
+  const vars = variablesView();
+  // clear()'s scopes are the ones shown once `this` is the node.
+  const thisRow = vars.locator('.monaco-list-row', { hasText: new RegExp(`this\\s*=\\s*${expected.node}`) }).first();
+  await selectFrame(/dm_hash_node_t::clear/, thisRow, 'selecting clear()\'s frame');
   for (const scope of ['Arguments', 'Locals', 'Registers', 'Fault analysis']) {
-    assert.match(scopes, new RegExp(`^${scope}$`, 'm'));
+    await focusRow(vars, new RegExp(`^\\s*${scope}\\s*$`), `the ${scope} scope of clear()`);
   }
-  const regs = vars.locator('.monaco-list-row', { hasText: /^\s*Registers\s*$/ }).first();
-  await regs.waitFor({ timeout: 30000 });
+  // The Registers scope row is focused last but one; expand it if needed.
+  await focusRow(vars, /^\s*Registers\s*$/, 'the Registers scope of clear()');
+  const regs = vars.locator('.monaco-list-row.focused');
   if ((await regs.getAttribute('aria-expanded')) !== 'true') {
-    await regs.click();
+    await page.keyboard.press('ArrowRight');
+    await vars.locator('.monaco-list-row.focused[aria-expanded="true"]', { hasText: 'Registers' }).waitFor({ timeout: 15000 }).catch(() => {
+      throw new Error('the Registers scope did not expand');
+    });
   }
-  const rbx = vars.locator('.monaco-list-row', { hasText: /^\s*rbx/ }).first();
-  await rbx.waitFor({ timeout: 30000 });
-  // The view refreshes for the selected frame: wait for clear()'s registers.
-  let text = '';
-  for (let i = 0; i < 40; i++) {
-    text = await rbx.innerText();
-    if (/0x0000000000000000/.test(text)) {
-      break;
-    }
-    await new Promise((r) => setTimeout(r, 500));
-  }
+  const rbx = await focusRow(vars, /^\s*rbx\b/, 'clear()\'s rbx');
+  const rbp = await focusRow(vars, /^\s*rbp\b/, 'clear()\'s rbp');
   await shot('registers');
-  assert.match(text, /rbx\s*[:=]?\s*0x0000000000000000/);
-  const rbp = await vars.locator('.monaco-list-row', { hasText: /^\s*rbp/ }).first().innerText();
+  assert.match(rbx, /rbx\s*[:=]?\s*0x0000000000000000/);
   assert.match(rbp, new RegExp(BigInt(expected.fault_regs.rbp).toString(16).padStart(16, '0')));
 }
 
 test('the Fault Analysis view shows the verdict; Coroutines lists the Processers', async () => {
-  await runCommand('dsecore: Show Fault Analysis');
-  const verdict = page.locator('.monaco-list-row', { hasText: 'Verdict (high)' }).first();
-  await verdict.waitFor({ timeout: 30000 });
-  await shot('fault-analysis');
-  const row = await verdict.innerText();
-  assert.match(row, /NULL pointer read in boost::intrusive::list_node_traits<void\*>::get_next/);
-  const pane = page.locator('.pane', { has: page.locator('.pane-header', { hasText: 'Fault Analysis' }) });
-  const paneText = await pane.innerText();
-  assert.match(paneText, /Faulting instruction: mov {4}\(%rbx\),%rbx/);
-  assert.match(paneText, /Bad register: %rbx = 0x0/);
-  // The tree renders what fits: scroll to the other holders of the object.
-  const others = pane.locator('.monaco-list-row', { hasText: 'Others on the same object' });
-  for (let i = 0; i < 20 && (await others.count()) === 0; i++) {
-    await pane.locator('.pane-body').hover();
-    await page.mouse.wheel(0, 200);
-    await new Promise((r) => setTimeout(r, 200));
+  try {
+    await faultAnalysisAndCoroutines();
+  } catch (e) {
+    await shot('failed-fault-analysis');
+    throw e;
   }
-  await others.first().waitFor({ timeout: 10000 });
-  await pane.locator('.monaco-list-row', { hasText: 'task 15 (Processer 6, block)' }).first().waitFor({ timeout: 10000 });
+});
+
+async function faultAnalysisAndCoroutines() {
+  await runCommand('dsecore: Show Fault Analysis');
+  const pane = viewPane('Fault Analysis');
+  // The view fills when the adapter's analysis arrives.
+  await pane.locator('.monaco-list-row', { hasText: 'Verdict (high)' }).first().waitFor({ timeout: 30000 }).catch(() => {
+    throw new Error('the Fault Analysis view showed no verdict in 30 s');
+  });
+  const verdict = await focusRow(pane, /^\s*Verdict \(high\)/, 'the verdict row');
+  await shot('fault-analysis');
+  assert.match(verdict, /NULL pointer read in boost::intrusive::list_node_traits<void\*>::get_next/);
+  assert.match(await focusRow(pane, /Faulting instruction:/, 'the faulting instruction row'), /Faulting instruction: mov {4}\(%rbx\),%rbx/);
+  assert.match(await focusRow(pane, /Bad register:/, 'the bad register row'), /Bad register: %rbx = 0x0/);
+  await focusRow(pane, /Others on the same object/, 'the other holders of the object');
+  await focusRow(pane, /task 15 \(Processer 6, block\)/, 'task 15 among the holders');
   await shot('fault-analysis-others');
 
-  const co = page.locator('.pane', { has: page.locator('.pane-header', { hasText: 'Coroutines' }) });
+  const co = viewPane('Coroutines');
   const coHeader = co.locator('.pane-header').first();
   if ((await coHeader.getAttribute('aria-expanded')) !== 'true') {
     await coHeader.click();
+    await co.locator('.pane-header[aria-expanded="true"]').waitFor({ timeout: 15000 }).catch(() => {
+      throw new Error('the Coroutines view did not expand');
+    });
   }
-  await co.locator('.monaco-list-row', { hasText: 'Processer 0' }).first().waitFor({ timeout: 30000 }).catch(async (e) => {
-    await shot('failed-coroutines');
-    throw e;
+  await co.locator('.monaco-list-row', { hasText: 'Processer 0' }).first().waitFor({ timeout: 30000 }).catch(() => {
+    throw new Error('the Coroutines view listed no Processer in 30 s');
   });
+  assert.match(await focusRow(co, /Processer 0(?!\d)/, 'Processer 0\'s row'), /Processer 0\s*LWP \d+ Processer_0/);
   await shot('coroutines');
-  assert.match(await co.innerText(), new RegExp(`Processer 0\\s*LWP \\d+ Processer_0`));
-  // A task's row shows its stack (a quick pick of its frames).
-  await co.locator('.monaco-list-row', { hasText: 'task 1 [wait]' }).first().click();
+  // A task's row shows its stack (a quick pick of its frames): Enter on
+  // the focused row runs its command.
+  await focusRow(co, /task 1 \[wait\]/, 'task 1\'s row');
+  await page.keyboard.press('Enter');
   const pick = page.locator('.quick-input-widget');
-  await pick.locator('.monaco-list-row', { hasText: 'co::Processer::SwapOut' }).first().waitFor({ timeout: 30000 });
+  await pick.locator('.quick-input-title', { hasText: 'Stack of task 1' }).waitFor({ timeout: 30000 }).catch(() => {
+    throw new Error('Enter on task 1\'s row opened no "Stack of task 1" pick');
+  });
+  await pick.locator('.monaco-list-row', { hasText: 'co::Processer::SwapOut' }).first().waitFor({ timeout: 30000 }).catch(() => {
+    throw new Error('the stack of task 1 has no co::Processer::SwapOut frame');
+  });
   const frames = await pick.innerText();
   await shot('task-stack');
-  assert.match(frames, /Stack of task 1/);
+  assert.match(frames, /Stack of task 1\b/);
   assert.match(frames, /sleeper_body/);
   await page.keyboard.press('Escape');
-});
+  await pick.waitFor({ state: 'hidden', timeout: 15000 });
+}
 
 test('a missing library becomes a notification with an action to fix the path', async () => {
   await page.keyboard.press('Escape');
@@ -280,6 +391,10 @@ test('a missing library becomes a notification with an action to fix the path', 
   });
   await shot('missing-library');
   assert.match(await toast.innerText(), /dsecore: not found: .*bin-gone\/libdcache\.so/);
-  // The session itself still opens the core, with what it has.
-  await page.locator('.debug-call-stack .monaco-list-row', { hasText: 'core with a missing library' }).first().waitFor({ timeout: 30000 });
+  // The session itself still opens the core, with what it has: its
+  // session row joins the Call Stack (below the first session's rows).
+  // VS Code reveals the new session; where it does not, the keyboard
+  // reaches its row.
+  await callStack().locator('.monaco-list-row', { hasText: 'core with a missing library' }).first().waitFor({ state: 'attached', timeout: 15000 })
+    .catch(() => focusRow(callStack(), /core with a missing library/, 'the second session\'s row'));
 });

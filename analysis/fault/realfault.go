@@ -1,0 +1,249 @@
+package fault
+
+import (
+	"fmt"
+	"strings"
+
+	"github.com/dsecore/dsecore/coreparse"
+	"github.com/dsecore/dsecore/coreparse/corefile"
+	"github.com/dsecore/dsecore/coreparse/unwind"
+)
+
+// The facts about the signal itself, beyond the faulting instruction: how
+// dsecore knows what the kernel delivered (a checked siginfo or the
+// sigcontext), whether an instruction caused it, a second fault inside the
+// handler, a pc that is no code, and other threads caught in the handling
+// of faults of their own. Each is a fact; conclude's rules turn them into
+// evidence and words.
+
+// Nested is a second fault (or signal) inside the handler: the core's own
+// record when it is not the handler's re-raise of the first.
+type Nested struct {
+	Signal *coreparse.Signal
+	PC     uint64
+	// Frames: the thread's frames from the second fault down to the signal
+	// trampoline (the handler and what it called), innermost first.
+	Frames []coreparse.Frame
+	// ReadsWildPC: the second fault's address is the first fault's wild pc
+	// (an unwinder reading the code bytes there).
+	ReadsWildPC bool
+	Description string
+}
+
+// Handling is another thread caught in the handling of a signal of its own.
+type Handling struct {
+	Thread    *coreparse.Thread
+	Signal    *coreparse.Signal // nil when the thread has no signal frame (it is at its faulting instruction)
+	Exception *coreparse.Exception
+	PC        uint64
+	Function  string // at PC
+	InHandler bool
+	AtFault   string
+	// Role: "first-fault" (it was inside the handler when the crashed
+	// thread's fault, finding the default action, killed the process) or
+	// "spinning" (it faulted while the crashed thread was handling its
+	// own: the handler sent it back to the faulting instruction).
+	Role string
+	Text string
+}
+
+// signalFacts fills Nested and Handling.
+func (a *Analysis) signalFacts(fc *coreparse.FaultContext) {
+	p := a.p
+	if fc.Nested != nil {
+		n := &Nested{Signal: fc.Nested, PC: fc.NestedPC}
+		raw, _ := p.Unwind(fc.Thread.Regs)
+		if fc.Frame-1 <= len(raw) && fc.Frame >= 1 {
+			n.Frames = p.Symbolize(raw[:fc.Frame-1])
+		}
+		n.ReadsWildPC = fc.Wild != nil && fc.Nested.HasAddr && fc.Nested.Addr == fc.Wild.PC
+		var path []string
+		for _, f := range n.Frames {
+			if f.Inline {
+				continue
+			}
+			name := f.Function
+			if name == "" || name == "??" {
+				name = "?? (" + orQ(f.Module) + ")"
+			}
+			path = append(path, name)
+		}
+		n.Description = fmt.Sprintf("the handler faulted again: %s at pc %#x in %s", fc.Nested.String(), fc.NestedPC, strings.Join(path, " ← "))
+		if n.ReadsWildPC {
+			n.Description += fmt.Sprintf(", reading the code bytes at the first fault's wild pc %#x (the unwinder behind backtrace() looking at the interrupted frame)", fc.Wild.PC)
+		}
+		if !fc.Nested.Sent {
+			n.Description += "; the second fault found the default action and the kernel dumped core"
+		}
+		a.Nested = n
+	}
+	crashedHandling := fc.Handler != nil && fc.Handler.HandlerFrames > 0
+	for _, h := range p.HandlingThreads() {
+		x := Handling{Thread: h.Thread, PC: h.PC, InHandler: h.InHandler, AtFault: h.AtFault}
+		if h.Signal != nil {
+			x.Signal, x.Exception = h.Signal.Signal, h.Signal.Exception
+		}
+		if fs := p.Symbolize([]unwind.Frame{{PC: h.PC, Exact: true}}); len(fs) > 0 {
+			x.Function = fs[0].Function
+			if x.Function == "??" && fs[0].Module != "" {
+				x.Function = "?? (" + fs[0].Module + ")"
+			}
+		}
+		what := x.AtFault
+		if x.Signal != nil {
+			what = x.Signal.String()
+			if x.Exception != nil {
+				what += " — " + x.Exception.String()
+			}
+		}
+		switch {
+		case crashedHandling:
+			x.Role = "spinning"
+			where := "at its faulting instruction"
+			if x.InHandler {
+				where = "inside the handler"
+			}
+			x.Text = fmt.Sprintf("%s faulted while %s was handling its own signal: %s, at pc %#x in %s; it is %s (the handler sends a thread that is not the first back to its faulting instruction, which faults again)",
+				h.Thread, fc.Thread, what, x.PC, x.Function, where)
+		case x.InHandler && x.Signal != nil && !x.Signal.Sent:
+			x.Role = "first-fault"
+			x.Text = fmt.Sprintf("%s was inside the fatal-signal handler for its own %s, at pc %#x in %s, when %s's fault killed the process: the handler had reset the signal to its default action (SA_RESETHAND), so the second fault was fatal",
+				h.Thread, what, x.PC, x.Function, fc.Thread)
+		default:
+			x.Role = "spinning"
+			x.Text = fmt.Sprintf("%s is at a faulting instruction of its own: %s, at pc %#x in %s", h.Thread, what, x.PC, x.Function)
+		}
+		a.Handling = append(a.Handling, x)
+	}
+}
+
+func orQ(s string) string {
+	if s == "" {
+		return "?"
+	}
+	return s
+}
+
+// sentFault is the fault of a signal no instruction caused: nothing to
+// decode, only where the thread was, and whether the thread raised it
+// itself (abort, raise, pthread_kill on its own stack).
+func (a *Analysis) sentFault(f *Fault) {
+	fc := f.Context
+	where := "??"
+	if len(f.Frames) > 0 {
+		where = f.Frames[len(f.Frames)-1].Function
+	}
+	f.Kind = "sent"
+	f.Description = fmt.Sprintf("%s was sent, not caused by an instruction: %s was at pc %#x in %s when it arrived", fc.Real.Name, fc.Thread, fc.PC, where)
+	raw, _ := a.p.UnwindN(fc.Regs, 12)
+	var path []string
+	raiser := ""
+	for _, fr := range a.p.Symbolize(raw) {
+		if fr.Inline || fr.Sigtramp {
+			continue
+		}
+		n := strings.TrimPrefix(strings.TrimPrefix(fr.Function, "__GI_"), "__GI___")
+		path = append(path, fr.Function)
+		switch n {
+		case "abort", "raise", "gsignal", "pthread_kill", "__pthread_kill_implementation", "__pthread_kill_internal", "tgkill", "kill":
+			if raiser == "" || n == "abort" {
+				raiser = n
+			}
+			continue
+		}
+		if raiser != "" {
+			break
+		}
+	}
+	if raiser != "" {
+		f.Raiser = raiser
+		f.Description += fmt.Sprintf(" — the thread raised it itself: %s", strings.Join(path, " ← "))
+	} else {
+		f.Description += " — from outside the thread (kill, tgkill or pthread_kill by another thread or process: without a siginfo the sender is unknown)"
+	}
+	if w, err := a.p.Disassemble(fc.PC, 10, 6); err == nil {
+		f.Window = w
+	}
+}
+
+// wildFault is the fault of a pc that is no code.
+func (a *Analysis) wildFault(f *Fault) {
+	fc := f.Context
+	w := fc.Wild
+	f.Kind = "wild-pc"
+	how := "a jump, call or return"
+	if w.Recovered {
+		how = "a call"
+	}
+	f.Description = fmt.Sprintf("%s to a wild address: pc %#x is %s", how, w.PC, w.Why)
+	if ex := fc.Exception; ex != nil && ex.Trapno == 14 {
+		f.Description += fmt.Sprintf(" (the CPU faulted on the %s at %#x)", ex.Access, ex.CR2)
+	}
+	if w.Recovered {
+		caller := "??"
+		if fs := a.p.Symbolize([]unwind.Frame{{PC: w.ReturnAddr}}); len(fs) > 0 {
+			caller = fs[len(fs)-1].Function
+		}
+		f.Description += fmt.Sprintf("; called from %s: the return address %#x at rsp follows `%s` at %#x", caller, w.ReturnAddr, w.Call, w.CallPC)
+		if w.TargetReg != "" {
+			f.Description += fmt.Sprintf(", and %%%s still holds the wild address", w.TargetReg)
+		} else if w.HasTarget {
+			f.Description += fmt.Sprintf(" (a direct call to %#x: the wild address came from what that function jumped through, e.g. a PLT slot)", w.Target)
+		}
+	} else if w.Note != "" {
+		f.Description += "; " + w.Note
+	}
+}
+
+// concludeSignal adds the signal facts' evidence and words to the verdict.
+func (a *Analysis) concludeSignal(fc *coreparse.FaultContext, para []string) []string {
+	f := a.Fault
+	if h := fc.Handler; h != nil {
+		if !h.SigInfoValid {
+			a.evidence("no-siginfo", "fault", "%s", h.SigInfoNote)
+		}
+		if ex := h.Exception; ex != nil {
+			a.evidence("sigcontext", "fault", "the signal frame's sigcontext: %s", ex.String())
+		} else {
+			a.evidence("sigcontext", "fault", "the signal frame's sigcontext records no exception (trapno, err and cr2 are 0): the signal was sent, not caused by an instruction")
+		}
+		if h.HandlerSigno != 0 {
+			a.evidence("handler-signal", "fault", "the handler ran for signal %d (%s): %s", h.HandlerSigno, corefile.SignalName(h.HandlerSigno), h.HandlerSignoFrom)
+		}
+	}
+	if l := a.Logs; l != nil && l.HandlerSigno != 0 {
+		if fc.Real != nil && l.HandlerSigno == fc.Real.Signo {
+			a.evidence("handler-signal", "logs.handler", "the handler's log line says %q: %s", l.HandlerSignal, fc.Real.Name)
+		} else if fc.Real != nil {
+			a.warnf("the handler's log line says %q, the core's real fault is %s", l.HandlerSignal, fc.Real.Name)
+		}
+	}
+	switch f.Kind {
+	case "sent":
+		a.evidence("sent-signal", "fault", "%s", f.Description)
+		if f.Raiser != "" {
+			para = append(para, fmt.Sprintf("%s raised by the thread itself (%s), not caused by an instruction.", fc.Real.Name, f.Raiser))
+		} else {
+			para = append(para, fmt.Sprintf("%s sent to the process, not caused by an instruction (no CPU exception in the signal frame): look for who sent it (kill, tgkill, pthread_kill).", fc.Real.Name))
+		}
+	case "wild-pc":
+		a.evidence("wild-pc", "fault", "%s", f.Description)
+		if fc.Wild.Recovered {
+			a.evidence("recovered-caller", "fault", "the caller of the wild pc was recovered from the return address %#x at rsp (it follows `%s`)", fc.Wild.ReturnAddr, fc.Wild.Call)
+		}
+		para = append(para, "Jump/call/return to a wild address: "+strings.TrimPrefix(f.Description, "a call to a wild address: ")+".")
+	}
+	if n := a.Nested; n != nil {
+		a.evidence("nested-fault", "nested", "%s", n.Description)
+		para = append(para, "Then "+n.Description+".")
+	}
+	for i, h := range a.Handling {
+		rule := "spinning-thread"
+		if h.Role == "first-fault" {
+			rule = "fault-during-handler"
+			para = append(para, "Two faults: "+h.Text+".")
+		}
+		a.evidence(rule, fmt.Sprintf("handling[%d]", i), "%s", h.Text)
+	}
+	return para
+}

@@ -1,0 +1,110 @@
+package coreparse
+
+import (
+	"debug/elf"
+	"fmt"
+
+	"github.com/dsecore/dsecore/coreparse/disasm"
+	"github.com/dsecore/dsecore/coreparse/unwind"
+	"golang.org/x/arch/x86/x86asm"
+)
+
+// WildPC is a pc that is not executable memory: a jump, call or return to
+// a wild address. The CPU faulted fetching the instruction, so the stack
+// is as the transfer left it: after a call, the return address is at rsp.
+type WildPC struct {
+	PC  uint64
+	Why string // "unmapped", "non-canonical", "in the kernel half", "not executable"
+	// ReturnAddr is the word at rsp. Recovered is set when it follows a
+	// call instruction in executable memory (decoded and checked): the
+	// caller is then known, and Call is that instruction.
+	ReturnAddr uint64
+	Recovered  bool
+	CallPC     uint64
+	Call       string // AT&T
+	// Direct calls: the target the instruction names. Indirect calls
+	// through a register that still holds PC: that register.
+	Target    uint64
+	HasTarget bool
+	TargetReg string
+	Note      string // why the caller could not be recovered
+}
+
+// CheckWildPC reports on regs' pc when it is not executable memory, nil
+// when it is.
+func (p *Process) CheckWildPC(regs unwind.Regs) *WildPC {
+	pc, ok := regs.Get(unwind.RIP)
+	if !ok {
+		return nil
+	}
+	w := &WildPC{PC: pc}
+	switch {
+	case pc >= 1<<47 && pc < 0xffff800000000000:
+		w.Why = "non-canonical"
+	case pc >= 0xffff800000000000:
+		w.Why = "in the kernel half"
+	default:
+		s, ok := p.Core.SegmentAt(pc)
+		switch {
+		case !ok:
+			w.Why = "unmapped"
+		case s.Flags&elf.PF_X == 0:
+			w.Why = "not executable"
+		default:
+			return nil
+		}
+	}
+	if _, ok := unwind.SigtrampStart(p.Core, pc); ok {
+		return nil
+	}
+	rsp, ok := regs.Get(unwind.RSP)
+	if !ok {
+		w.Note = "rsp is unknown"
+		return w
+	}
+	ret, err := p.Core.ReadUint64(rsp)
+	if err != nil {
+		w.Note = fmt.Sprintf("the stack at rsp %#x is unreadable", rsp)
+		return w
+	}
+	w.ReturnAddr = ret
+	in, ok := p.callBefore(ret)
+	if !ok {
+		w.Note = fmt.Sprintf("the word at rsp (%#x) does not follow a call instruction: no caller to recover (a jump or a return to the wild address, or a clobbered stack)", ret)
+		return w
+	}
+	w.Recovered, w.CallPC, w.Call = true, in.Addr, in.ATT
+	if in.HasTarget {
+		w.Target, w.HasTarget = in.Target, true
+	} else if len(in.Raw.Args) > 0 {
+		if r, ok := in.Raw.Args[0].(x86asm.Reg); ok {
+			if n := unwind.RegNumber(regFamily(r)); n >= 0 {
+				if v, ok := regs.Get(n); ok && v == pc {
+					w.TargetReg = unwind.RegName(n)
+				}
+			}
+		}
+	}
+	return w
+}
+
+// callBefore finds a call instruction in executable memory that ends
+// exactly at ret (a return address): x86 calls are 2 to 7 bytes long.
+func (p *Process) callBefore(ret uint64) (disasm.Inst, bool) {
+	s, ok := p.Core.SegmentAt(ret - 1)
+	if !ok || s.Flags&elf.PF_X == 0 || ret < 8 {
+		return disasm.Inst{}, false
+	}
+	code := make([]byte, 7)
+	if n, err := p.Core.ReadAt(code, ret-7); err != nil || n != 7 {
+		return disasm.Inst{}, false
+	}
+	for l := 2; l <= 7; l++ {
+		start := ret - uint64(l)
+		in, err := disasm.Decode(code[7-l:], start, func(a uint64) (string, uint64, bool) { return p.Symbol(a) })
+		if err == nil && !in.Bad && in.Len == l && in.Raw.Op == x86asm.CALL {
+			return in, true
+		}
+	}
+	return disasm.Inst{}, false
+}

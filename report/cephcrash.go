@@ -1,0 +1,166 @@
+package report
+
+import (
+	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"strconv"
+
+	"github.com/dsecore/dsecore/analysis/cephcrash"
+	"github.com/dsecore/dsecore/analysis/summary"
+)
+
+// CephCrashID is the crash_id of a core's report in Ceph's format (the
+// crash time as utime_t::gmtime writes it, "_", a UUID). The UUID is the
+// core's identity (path, size, mtime) hashed, so summarizing the same core
+// again gives the same report and `ceph crash post` keeps one copy.
+func CephCrashID(c summary.Core) string {
+	sum := sha256.Sum256([]byte(fmt.Sprintf("%s\x00%d\x00%d", c.Path, c.Size, c.MTime.UnixNano())))
+	h := hex.EncodeToString(sum[:16])
+	return cephTime(c) + "_" + h[0:8] + "-" + h[8:12] + "-" + h[12:16] + "-" + h[16:20] + "-" + h[20:32]
+}
+
+func cephTime(c summary.Core) string { return c.Time.UTC().Format("2006-01-02T15:04:05.000000Z") }
+
+// CephCrashMeta is one core as the meta file Ceph's fatal-signal handler
+// writes into the crash directory (src/global/signal_handler.cc,
+// generate_crash_dump): the same fields in the same order, each only when
+// the core (or the daemon's own report of the crash, in a crash directory)
+// holds it, as Ceph's pretty JSONFormatter prints them; then dsecore's own
+// fields under their own names. `ceph crash post -i meta` takes it; the
+// mgr computes stack_sig from backtrace and assert_msg, as for Ceph's.
+func CephCrashMeta(c summary.Core) []byte {
+	m := &metaWriter{}
+	m.str("crash_id", CephCrashID(c))
+	m.str("timestamp", cephTime(c))
+	r := c.Ceph
+	if r == nil {
+		r = &cephcrash.Report{}
+	}
+	m.opt("process_name", r.ProcessName)
+	m.opt("entity_name", r.EntityName)
+	m.opt("ceph_version", r.CephVersion)
+	host := map[string]string{}
+	for _, f := range r.Host {
+		host[f[0]] = f[1]
+	}
+	if host["utsname_machine"] == "" && c.Platform != "" {
+		host["utsname_machine"] = c.Platform // AT_PLATFORM: the kernel's uname machine
+	}
+	for _, k := range []string{"utsname_hostname", "utsname_sysname", "utsname_release", "utsname_version", "utsname_machine",
+		"os_name", "os_id", "os_version_id", "os_version"} {
+		m.opt(k, host[k])
+	}
+	if a := r.Assert; a != nil {
+		m.opt("assert_condition", a.Condition)
+		m.opt("assert_func", a.Func)
+		m.opt("assert_file", a.File)
+		if a.Line != 0 {
+			m.raw("assert_line", strconv.Itoa(a.Line))
+		}
+		m.opt("assert_thread_name", a.ThreadName)
+		m.opt("assert_msg", a.Msg)
+	}
+	if e := r.IOError; e != nil {
+		m.raw("io_error", "true")
+		m.opt("io_error_devname", e.Devname)
+		m.opt("io_error_path", e.Path)
+		if e.Code != 0 {
+			m.raw("io_error_code", strconv.Itoa(e.Code))
+		}
+		if e.Optype != 0 {
+			m.raw("io_error_optype", strconv.Itoa(e.Optype))
+		}
+		if e.Offset != 0 {
+			m.raw("io_error_offset", strconv.FormatUint(e.Offset, 10))
+		}
+		if e.Length != 0 {
+			m.raw("io_error_length", strconv.FormatUint(e.Length, 10))
+		}
+	}
+	m.list("backtrace", r.Backtrace)
+	// dsecore's fields.
+	m.opt("dsecore_core", c.Path)
+	m.opt("dsecore_real_fault", c.Signal)
+	m.opt("dsecore_verdict", c.Verdict)
+	m.opt("dsecore_confidence", c.Confidence)
+	if len(c.Evidence) > 0 {
+		m.list("dsecore_evidence", c.Evidence)
+	}
+	if len(c.TopFrames) > 0 {
+		m.list("dsecore_frames", c.TopFrames)
+	}
+	if c.Signature != nil {
+		m.str("dsecore_signature", c.Signature.ID())
+	}
+	m.opt("dsecore_backtrace_from", r.BacktraceFrom)
+	m.opt("dsecore_stack_sig", r.StackSig)
+	if o := r.Own; o != nil {
+		m.str("dsecore_own_crash_id", o.CrashID)
+		m.str("dsecore_own_stack_sig", o.StackSig)
+	}
+	return m.done()
+}
+
+// metaWriter writes a JSON object as Ceph's JSONFormatter(true) does:
+// four-space indent, keys in the order given, no HTML escaping.
+type metaWriter struct {
+	b    bytes.Buffer
+	open bool
+}
+
+func (m *metaWriter) key(k string) {
+	if !m.open {
+		m.b.WriteString("{\n")
+		m.open = true
+	} else {
+		m.b.WriteString(",\n")
+	}
+	m.b.WriteString("    ")
+	m.b.Write(jsonString(k))
+	m.b.WriteString(": ")
+}
+
+func (m *metaWriter) str(k, v string) { m.key(k); m.b.Write(jsonString(v)) }
+func (m *metaWriter) raw(k, v string) { m.key(k); m.b.WriteString(v) }
+
+func (m *metaWriter) opt(k, v string) {
+	if v != "" {
+		m.str(k, v)
+	}
+}
+
+func (m *metaWriter) list(k string, vs []string) {
+	m.key(k)
+	if len(vs) == 0 {
+		m.b.WriteString("[]")
+		return
+	}
+	m.b.WriteString("[")
+	for i, v := range vs {
+		if i > 0 {
+			m.b.WriteString(",")
+		}
+		m.b.WriteString("\n        ")
+		m.b.Write(jsonString(v))
+	}
+	m.b.WriteString("\n    ]")
+}
+
+func (m *metaWriter) done() []byte {
+	if !m.open {
+		return []byte("{}\n")
+	}
+	m.b.WriteString("\n}\n")
+	return m.b.Bytes()
+}
+
+func jsonString(s string) []byte {
+	var b bytes.Buffer
+	enc := json.NewEncoder(&b)
+	enc.SetEscapeHTML(false)
+	_ = enc.Encode(s)
+	return bytes.TrimSuffix(b.Bytes(), []byte("\n"))
+}

@@ -1,0 +1,125 @@
+// Package frame is a stack frame as every document shows it: its JSON form
+// (Frame, built from the model by Of) and its one text rendering (Text, in
+// three widths). report re-exports it as report.Frame; it is its own
+// package so that builders below report (analysis/summary) render frames
+// the same way.
+package frame
+
+import (
+	"fmt"
+	"path/filepath"
+	"strconv"
+
+	"github.com/dsecore/dsecore/coreparse"
+)
+
+// Frame is one frame of a backtrace document.
+type Frame struct {
+	PC       string `json:"pc"`
+	Function string `json:"function"`
+	Inline   bool   `json:"inline"`
+	Sigtramp bool   `json:"sigtramp"`
+	Tailcall bool   `json:"tailcall,omitempty"` // tail-called the frame above: no stack frame of its own
+	Boundary bool   `json:"boundary,omitempty"` // the seam between a running coroutine's frames and its scheduler's
+	// Recovered: the caller of a wild pc, found from the return address at
+	// rsp after checking that it follows a call instruction.
+	Recovered bool   `json:"recovered,omitempty"`
+	File      string `json:"file,omitempty"`
+	Line      int    `json:"line,omitempty"`
+	Module    string `json:"module,omitempty"`
+	// Offset is the pc in the module's file ("0x…", pc − bias) for a frame
+	// without a function name: all there is to name it by.
+	Offset string `json:"offset,omitempty"`
+}
+
+// Of converts a model frame.
+func Of(f coreparse.Frame) Frame {
+	d := Frame{PC: fmt.Sprintf("%#x", f.PC), Function: f.Function, Inline: f.Inline, Sigtramp: f.Sigtramp, Tailcall: f.Tailcall,
+		Boundary: f.Boundary, Recovered: f.Recovered, File: f.File, Line: f.Line, Module: f.Module}
+	if (f.Function == "" || f.Function == "??") && f.Mod != nil && f.PC >= f.Mod.Bias {
+		d.Offset = fmt.Sprintf("%#x", f.PC-f.Mod.Bias)
+	}
+	return d
+}
+
+// All converts a stack.
+func All(fs []coreparse.Frame) []Frame {
+	out := make([]Frame, 0, len(fs))
+	for _, f := range fs {
+		out = append(out, Of(f))
+	}
+	return out
+}
+
+// Style is how much of a frame its text says.
+type Style int
+
+const (
+	// Line is a backtrace's line, as gdb prints it: the pc column (blank
+	// for an inline frame), the function, [inlined], and
+	// "at FILE:LINE" (the full path) or "from MODULE".
+	Line Style = iota
+	// Where says where a thread or task stands, for a list: "function at
+	// file.cc:LINE" (base name), "function from module".
+	Where
+	// Report is a crash report's frame: "function (file.cc:LINE)",
+	// "module+0xOFFSET" without a name, "function [module]" without a
+	// line; "[inlined]" last.
+	Report
+)
+
+// Text is the frame as text in a style: the one rendering every face
+// (bt, inspect, tasks, the DAP console, the gdb bridge, summaries) uses.
+func (f Frame) Text(s Style) string {
+	switch {
+	case f.Boundary:
+		if s == Line {
+			return fmt.Sprintf("%18s --- %s ---", "", f.Function)
+		}
+		return "--- " + f.Function + " ---"
+	case f.Sigtramp:
+		if s == Line {
+			return fmt.Sprintf("%18s <signal handler called>", f.PC)
+		}
+		return "<signal handler called>"
+	}
+	name := f.Function
+	if name == "" {
+		name = "??"
+	}
+	switch s {
+	case Report:
+		if name == "??" && f.Offset != "" {
+			name = f.Module + "+" + f.Offset
+		}
+		switch {
+		case f.File != "":
+			name += " (" + filepath.Base(f.File) + ":" + strconv.Itoa(f.Line) + ")"
+		case f.Module != "" && f.Offset == "":
+			name += " [" + f.Module + "]"
+		}
+		if f.Inline {
+			name += " [inlined]"
+		}
+		return name
+	case Where:
+		switch {
+		case f.File != "":
+			return name + " at " + filepath.Base(f.File) + ":" + strconv.Itoa(f.Line)
+		case f.Module != "":
+			return name + " from " + f.Module
+		}
+		return name
+	}
+	out := fmt.Sprintf("%18s in %s", f.PC, name)
+	if f.Inline {
+		out = fmt.Sprintf("%18s in %s [inlined]", "", name)
+	}
+	switch {
+	case f.File != "":
+		out += " at " + f.File + ":" + strconv.Itoa(f.Line)
+	case f.Module != "":
+		out += " from " + f.Module
+	}
+	return out
+}

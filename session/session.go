@@ -1,0 +1,343 @@
+// Package session is one opened core for as long as something looks at it:
+// a CLI command, a DAP connection, the gdb bridge's backend (the CLI run
+// on gdb's files), one core of a summarize run. It is the only place that
+// opens a core, and the only place that decides how its files are found,
+// which coroutine and analysis profiles apply, and when the expensive steps
+// run:
+//
+//   - Open reads the core's notes and finds its files (one policy: the
+//     executable given, the sysroot, the solib search path, the path in the
+//     core, then by build-id in the search directories and from debuginfod
+//     servers, $DEBUGINFOD_URLS as gdb uses it); nothing is unwound;
+//   - Runtime discovers the coroutine runtime on first call (the profile's
+//     walk and the scan), once, for every caller;
+//   - Analysis explains the fault on first call, once, with the runtime.
+//
+// Every face takes a *Session and none opens a core, loads a profile or
+// runs discovery itself. The defaults of every option are in this file.
+//
+//	s, err := session.Open(session.Options{Core: "core", Exe: "bin/ceph-dse"})
+//	if err != nil {
+//		return err
+//	}
+//	defer s.Close()
+//	p := s.Process()                   // the model: threads, modules, frames
+//	frames, _ := p.Backtrace(p.CrashedThread())
+//	rt := s.Runtime()                  // coroutines, discovered now (nil: none)
+//	a := s.Analysis()                  // the fault explained, now
+//	_, _, _ = frames, rt, a
+//
+// Methods are safe for concurrent use; the values they return are shared
+// and must be treated as read-only.
+package session
+
+import (
+	"errors"
+	"os"
+	"path/filepath"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/dsecore/dsecore/analysis/coroutines"
+	"github.com/dsecore/dsecore/analysis/fault"
+	"github.com/dsecore/dsecore/coreparse"
+	"github.com/dsecore/dsecore/coreparse/corestore"
+	"github.com/dsecore/dsecore/coreparse/finder"
+	"github.com/dsecore/dsecore/coreparse/symbols"
+	"github.com/dsecore/dsecore/coreparse/values"
+)
+
+// The defaults, in one place. A zero Options field means its default.
+const (
+	// DefaultCoroutineProfile is the coroutine runtime profile used when
+	// none is named: ceph-dse's fork of libgo v3.
+	DefaultCoroutineProfile = coroutines.DefaultProfile
+	// DefaultAnalysisProfile is the fault-analysis profile: dcache.
+	DefaultAnalysisProfile = fault.DefaultProfileName
+	// DefaultMaxFrames bounds one stack's unwind.
+	DefaultMaxFrames = 512
+	// DefaultMaxElements bounds a list or array walked for display.
+	DefaultMaxElements = 10000
+	// DefaultDebuginfodTimeout bounds one debuginfod request (a dead
+	// server costs it once per run: it is not asked again).
+	DefaultDebuginfodTimeout = 10 * time.Second
+	// DefaultConcurrencyWindowUS: the same step logged by two threads
+	// within this many µs is concurrent.
+	DefaultConcurrencyWindowUS = 1000
+	// DefaultMaxCoreSize bounds a decompressed core.
+	DefaultMaxCoreSize = corestore.DefaultMaxSize
+)
+
+// DefaultDebugFileDirs are the roots of separate debug files (Debian's
+// -dbg packages install there).
+func DefaultDebugFileDirs() []string { return []string{"/usr/lib/debug"} }
+
+// DefaultCacheDir holds decompressed cores, debuginfod downloads and
+// libraries' inflated DWARF: $XDG_CACHE_HOME/dsecore.
+func DefaultCacheDir() string { return corestore.DefaultCacheDir() }
+
+// Options are everything a session needs. Zero fields take the defaults
+// above.
+type Options struct {
+	Core            string   // the core file; systemd-coredump's .zst/.lz4/.xz are decompressed into CacheDir
+	Exe             string   // the executable; found from the core when empty
+	SolibSearchPath []string // directories searched for libraries by name, then by build-id
+	Sysroot         string   // prefix of every absolute path the core names
+	DebugFileDirs   []string // separate debug file roots (default DefaultDebugFileDirs)
+
+	// Debuginfod servers asked for files no directory has, by build-id:
+	// nil means $DEBUGINFOD_URLS (as gdb reads it), an empty non-nil
+	// slice none.
+	DebuginfodURLs    []string
+	DebuginfodTimeout time.Duration // per request
+	CacheDir          string        // default DefaultCacheDir()
+	MaxCoreSize       int64         // decompressed core, bytes
+
+	CoroutineProfile string // built-in name or YAML file (default DefaultCoroutineProfile)
+	AnalysisProfile  string // "dcache" or a YAML file (default DefaultAnalysisProfile)
+	// FullScan sweeps all anonymous memory for saved task contexts even
+	// when the runtime's queues account for every task.
+	FullScan bool
+	// NoConfirm leaves the contexts the profile's walk found unchecked
+	// (seconds on 10,000 tasks: the DAP server's choice); the sweep still
+	// runs when the profile falls short of the scheduler's count or finds
+	// nothing.
+	NoConfirm bool
+
+	MaxFrames   int // per stack
+	MaxElements int // per list or array shown
+
+	// Evidence for the fault analysis.
+	Logs                []string // log files or directories
+	Dmesg               string   // a kernel segfault line, or a file of them
+	ConcurrencyWindowUS int64
+
+	// Progress, when set, hears when a step that takes a while starts
+	// (done false) and ends (done true): "coroutines", "analysis",
+	// "memory". It runs
+	// inside the step: it must not call the session's methods.
+	Progress func(step string, done bool)
+
+	// Shared, when set, shares symbol tables and the file finder with
+	// other sessions (summarize's cores of one build); it outlives them.
+	Shared *Shared
+}
+
+// WithDefaults returns o with every zero field set to its default.
+func (o Options) WithDefaults() Options {
+	if len(o.DebugFileDirs) == 0 {
+		o.DebugFileDirs = DefaultDebugFileDirs()
+	}
+	if o.DebuginfodTimeout <= 0 {
+		o.DebuginfodTimeout = debuginfodTimeoutFromEnv()
+	}
+	if o.CacheDir == "" {
+		o.CacheDir = DefaultCacheDir()
+	}
+	if o.MaxCoreSize <= 0 {
+		o.MaxCoreSize = DefaultMaxCoreSize
+	}
+	if o.CoroutineProfile == "" {
+		o.CoroutineProfile = DefaultCoroutineProfile
+	}
+	if o.AnalysisProfile == "" {
+		o.AnalysisProfile = DefaultAnalysisProfile
+	}
+	if o.MaxFrames <= 0 {
+		o.MaxFrames = DefaultMaxFrames
+	}
+	if o.MaxElements <= 0 {
+		o.MaxElements = DefaultMaxElements
+	}
+	if o.ConcurrencyWindowUS <= 0 {
+		o.ConcurrencyWindowUS = DefaultConcurrencyWindowUS
+	}
+	return o
+}
+
+// debuginfodTimeoutFromEnv is $DEBUGINFOD_TIMEOUT (seconds, as
+// libdebuginfod reads it) when set, else DefaultDebuginfodTimeout.
+func debuginfodTimeoutFromEnv() time.Duration {
+	if s := os.Getenv("DEBUGINFOD_TIMEOUT"); s != "" {
+		if n, err := strconv.Atoi(s); err == nil && n > 0 {
+			return time.Duration(n) * time.Second
+		}
+	}
+	return DefaultDebuginfodTimeout
+}
+
+// Shared is what sessions of one run can share: parsed symbol tables (by
+// file) and the file finder (its build-id index, its downloads, the
+// debuginfod servers that failed).
+type Shared struct {
+	Tables *symbols.Cache
+	Finder *finder.Finder
+	owned  bool // Tables made here: Close closes them
+}
+
+// NewShared makes the shared part of sessions opened with o (its search
+// paths, sysroot, debuginfod servers and cache).
+func NewShared(o Options) *Shared {
+	o = o.WithDefaults()
+	return &Shared{Tables: symbols.NewCache(), Finder: newFinder(o), owned: true}
+}
+
+// Close releases the shared symbol tables.
+func (sh *Shared) Close() {
+	if sh != nil && sh.owned && sh.Tables != nil {
+		sh.Tables.Close()
+	}
+}
+
+func newFinder(o Options) *finder.Finder {
+	// Files by build-id: the search path and the sysroot, then debuginfod.
+	dirs := append([]string(nil), o.SolibSearchPath...)
+	if o.Sysroot != "" {
+		dirs = append(dirs, o.Sysroot)
+	}
+	return finder.New(finder.Options{Dirs: dirs, URLs: o.DebuginfodURLs, CacheDir: filepath.Join(o.CacheDir, "debuginfod"),
+		Timeout: o.DebuginfodTimeout})
+}
+
+// Session is one opened core.
+type Session struct {
+	o      Options
+	path   string // the core as named
+	p      *coreparse.Process
+	shared *Shared
+	vr     *values.Reader
+
+	coProf *coroutines.Profile
+	anProf *fault.Profile
+
+	rtOnce sync.Once
+	rt     *coroutines.Runtime
+	anOnce sync.Once
+	an     *fault.Analysis
+	// memOnce, mem: Memory (memory.go), on first need.
+	memOnce sync.Once
+	mem     *Memory
+
+	mu       sync.Mutex
+	warnings []string
+}
+
+// Open opens the core named in o with its files. A profile that cannot be
+// loaded, a core that cannot be read, are errors; missing or mismatched
+// files are warnings (Process().Warnings) and partial answers.
+func Open(o Options) (*Session, error) {
+	if o.Core == "" {
+		return nil, errors.New("no core file given")
+	}
+	o = o.WithDefaults()
+	s := &Session{o: o, path: o.Core, shared: o.Shared}
+	var err error
+	if s.coProf, err = coroutines.LoadProfile(o.CoroutineProfile); err != nil {
+		return nil, err
+	}
+	if s.anProf, err = fault.LoadProfile(o.AnalysisProfile); err != nil {
+		return nil, err
+	}
+	plain, err := corestore.Plain(o.Core, o.CacheDir, o.MaxCoreSize)
+	if err != nil {
+		return nil, err
+	}
+	if s.shared == nil {
+		s.shared = &Shared{Finder: newFinder(o)}
+	}
+	fnd := s.shared.Finder
+	debugDirs := append(append([]string(nil), o.DebugFileDirs...), fnd.DebugDir())
+	s.p, err = coreparse.Open(coreparse.Options{Core: plain, Exe: o.Exe, SolibSearchPath: o.SolibSearchPath, Sysroot: o.Sysroot,
+		DebugFileDirs: debugDirs, MaxFrames: o.MaxFrames, Tables: s.shared.Tables, FindFile: fnd.Find, FindDebugFile: fnd.FindDebug})
+	if err != nil {
+		return nil, err
+	}
+	s.vr = values.NewReader(s.p)
+	s.vr.MaxList = o.MaxElements
+	return s, nil
+}
+
+// Close releases the core (and the symbol tables unless they are shared).
+func (s *Session) Close() error { return s.p.Close() }
+
+// Options are the session's options with their defaults.
+func (s *Session) Options() Options { return s.o }
+
+// CorePath is the core as it was named (before any decompression).
+func (s *Session) CorePath() string { return s.path }
+
+// Process is the model of the crashed process.
+func (s *Session) Process() *coreparse.Process { return s.p }
+
+// Values reads typed values from the core, with the session's bounds.
+func (s *Session) Values() *values.Reader { return s.vr }
+
+// CoroutineProfile is the coroutine runtime profile in use.
+func (s *Session) CoroutineProfile() *coroutines.Profile { return s.coProf }
+
+// AnalysisProfile is the fault-analysis profile in use.
+func (s *Session) AnalysisProfile() *fault.Profile { return s.anProf }
+
+func (s *Session) progress(step string, done bool) {
+	if s.o.Progress != nil {
+		s.o.Progress(step, done)
+	}
+}
+
+// Runtime is the coroutine runtime, discovered on the first call: the
+// profile's walk of the scheduler's structures, each saved context checked
+// where it is, and the memory sweep when the profile cannot account for
+// every task (or FullScan). Processer threads are named after discovery.
+// It never returns nil; a core without the runtime has no tasks and says
+// why in its Warnings.
+func (s *Session) Runtime() *coroutines.Runtime {
+	s.rtOnce.Do(func() {
+		s.progress("coroutines", false)
+		defer s.progress("coroutines", true)
+		s.rt = coroutines.Discover(s.p, s.coProf, coroutines.Options{FullScan: s.o.FullScan, NoConfirm: s.o.NoConfirm})
+	})
+	return s.rt
+}
+
+// RuntimeWith discovers the coroutine runtime with another profile, now,
+// and keeps nothing: `profile init` trying the profile it wrote.
+func (s *Session) RuntimeWith(p *coroutines.Profile) *coroutines.Runtime {
+	return coroutines.Discover(s.p, p, coroutines.Options{FullScan: s.o.FullScan, NoConfirm: s.o.NoConfirm})
+}
+
+// Analysis is the fault analysis, made on the first call (it unwinds every
+// thread and task).
+func (s *Session) Analysis() *fault.Analysis {
+	s.anOnce.Do(func() {
+		rt := s.Runtime()
+		s.progress("analysis", false)
+		defer s.progress("analysis", true)
+		s.an = fault.Analyze(s.p, rt, fault.Options{Profile: s.anProf, Logs: s.o.Logs, Dmesg: s.o.Dmesg,
+			ConcurrencyWindowUS: s.o.ConcurrencyWindowUS, Values: s.vr})
+	})
+	return s.an
+}
+
+// Warnings are the session's own: the core's and its files' (including
+// debuginfod servers that failed). The runtime's and the analysis' are in
+// Runtime().Warnings and Analysis().Warnings.
+func (s *Session) Warnings() []string {
+	out := append([]string(nil), s.p.Warnings...)
+	_, _, flog := s.shared.Finder.Report()
+	out = append(out, flog...)
+	s.mu.Lock()
+	out = append(out, s.warnings...)
+	s.mu.Unlock()
+	return out
+}
+
+// Fetched lists the files downloaded from debuginfod ("ID/what from URL").
+func (s *Session) Fetched() []string {
+	fetched, _, _ := s.shared.Finder.Report()
+	var out []string
+	for k, u := range fetched {
+		out = append(out, k+" from "+u)
+	}
+	return out
+}

@@ -1,0 +1,172 @@
+package session_test
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/dsecore/dsecore/internal/fixture"
+	"github.com/dsecore/dsecore/session"
+)
+
+// steps records the session's lazy steps as they start.
+type steps struct {
+	mu      sync.Mutex
+	started []string
+}
+
+func (s *steps) hook(step string, done bool) {
+	if !done {
+		s.mu.Lock()
+		s.started = append(s.started, step)
+		s.mu.Unlock()
+	}
+}
+
+func (s *steps) list() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return strings.Join(s.started, ",")
+}
+
+// TestLazySteps: opening a session and unwinding the crashing thread runs
+// neither coroutine discovery nor the analysis; the first callers of
+// Analysis (several at once) share one discovery and one analysis.
+func TestLazySteps(t *testing.T) {
+	sc := fixture.Get(t).Scenario(t, fixture.FieldCrash)
+	var st steps
+	s, err := session.Open(session.Options{Core: sc.Core, Exe: sc.Exe, Progress: st.hook})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	p := s.Process()
+	fs, err := p.Backtrace(p.CrashedThread())
+	if len(fs) < 10 {
+		t.Fatalf("crashing stack: %d frames (%v)", len(fs), err)
+	}
+	if got := st.list(); got != "" {
+		t.Errorf("a thread's backtrace ran %q", got)
+	}
+	const n = 4
+	var wg sync.WaitGroup
+	got := make([]any, n)
+	for i := 0; i < n; i++ {
+		wg.Add(1)
+		go func() { defer wg.Done(); got[i] = s.Analysis() }()
+	}
+	wg.Wait()
+	for i := 1; i < n; i++ {
+		if got[i] != got[0] {
+			t.Errorf("caller %d got another analysis", i)
+		}
+	}
+	if got := st.list(); got != "coroutines,analysis" {
+		t.Errorf("steps %q, want one discovery then one analysis", got)
+	}
+	rt := s.Runtime()
+	if len(rt.Tasks) != len(sc.Expected["tasks"].([]any)) || st.list() != "coroutines,analysis" {
+		t.Errorf("runtime: %d tasks, steps %q", len(rt.Tasks), st.list())
+	}
+	if s.Analysis().Verdict == "" {
+		t.Error("no verdict")
+	}
+}
+
+// TestDefaults: the defaults are applied in one place, and a session says
+// which profiles it uses.
+func TestDefaults(t *testing.T) {
+	o := session.Options{}.WithDefaults()
+	if o.CoroutineProfile != session.DefaultCoroutineProfile || o.AnalysisProfile != session.DefaultAnalysisProfile ||
+		o.MaxFrames != session.DefaultMaxFrames || o.MaxElements != session.DefaultMaxElements ||
+		o.ConcurrencyWindowUS != session.DefaultConcurrencyWindowUS || len(o.DebugFileDirs) != 1 || o.DebugFileDirs[0] != "/usr/lib/debug" ||
+		o.CacheDir == "" || o.MaxCoreSize != session.DefaultMaxCoreSize {
+		t.Errorf("defaults %+v", o)
+	}
+	if session.DefaultCoroutineProfile != "ceph-dse" || session.DefaultAnalysisProfile != "dcache" {
+		t.Errorf("default profiles %q, %q", session.DefaultCoroutineProfile, session.DefaultAnalysisProfile)
+	}
+	t.Setenv("DEBUGINFOD_TIMEOUT", "3")
+	if d := (session.Options{}).WithDefaults().DebuginfodTimeout; d.Seconds() != 3 {
+		t.Errorf("DEBUGINFOD_TIMEOUT=3: timeout %v", d)
+	}
+	sc := fixture.Get(t).Scenario(t, fixture.FieldCrash)
+	s, err := session.Open(session.Options{Core: sc.Core, Exe: sc.Exe})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	if s.CoroutineProfile().Name != "ceph-dse" || s.AnalysisProfile().Name != "dcache" || s.Values().MaxList != session.DefaultMaxElements {
+		t.Errorf("profiles %s, %s; list bound %d", s.CoroutineProfile().Name, s.AnalysisProfile().Name, s.Values().MaxList)
+	}
+}
+
+// TestProfilesReachTheAnalysis: an analysis profile named in the options is
+// the one the analysis uses (its element states name the disposed node);
+// a profile that cannot be loaded fails Open.
+func TestProfilesReachTheAnalysis(t *testing.T) {
+	sc := fixture.Get(t).Scenario(t, fixture.FieldCrash)
+	prof := filepath.Join(t.TempDir(), "pool.yaml")
+	os.WriteFile(prof, []byte("name: pool\nelement_state_field: state\nelement_states: {0xdead: RECYCLED-BY-THE-POOL}\n"), 0o644)
+	s, err := session.Open(session.Options{Core: sc.Core, Exe: sc.Exe, AnalysisProfile: prof})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	w := s.Analysis().ListWalk
+	if w == nil || !strings.Contains(strings.Join(w.Findings, " "), "RECYCLED-BY-THE-POOL") {
+		t.Errorf("the profile's state name is not in the walk: %+v", w)
+	}
+	for _, o := range []session.Options{{Core: sc.Core, CoroutineProfile: "no-such-profile"}, {Core: sc.Core, AnalysisProfile: "/no/such.yaml"}} {
+		if s, err := session.Open(o); err == nil || !strings.Contains(err.Error(), "no") {
+			t.Errorf("Open(%+v): %v", o, err)
+			if s != nil {
+				s.Close()
+			}
+		}
+	}
+}
+
+// TestForkProfile: the coroutine profile is the session's option, and the
+// runtime every face gets says which it used: on the fork fixture the
+// default profile is adapted (four keys, each with its profile line), a
+// profile file fits as written, a profile that cannot be loaded fails Open
+// naming the file; RuntimeWith tries another profile without replacing the
+// session's runtime.
+func TestForkProfile(t *testing.T) {
+	sc := fixture.Get(t).Scenario(t, fixture.Fork)
+	want := len(sc.Expected["tasks"].([]any))
+	def, err := session.Open(session.Options{Core: sc.Core, Exe: sc.Exe})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer def.Close()
+	rt := def.Runtime()
+	if def.CoroutineProfile().Name != session.DefaultCoroutineProfile || rt.DescribeProfile() != "ceph-dse (built-in)" ||
+		len(rt.Tasks) != want || rt.Resolution == nil || rt.Resolution.Count("adapted") != 4 || len(rt.Resolution.Lines()) != 4 {
+		t.Errorf("default profile: %q, %d tasks (want %d), resolution %+v", rt.DescribeProfile(), len(rt.Tasks), want, rt.Resolution)
+	}
+	prof := filepath.Join(t.TempDir(), "fork.yaml")
+	os.WriteFile(prof, []byte("base: ceph-dse\nname: ceph-dse-fork\nrunning: curTask_\ntask_count: nTasks_\n"+
+		"hook_type: co::LinkedQueueHook\nqueues: {runnableQueue_: runnable, blockQueue_: block, newQueue_: new, gcQueue_: done}\n"), 0o644)
+	s, err := session.Open(session.Options{Core: sc.Core, Exe: sc.Exe, CoroutineProfile: prof})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	rt = s.Runtime()
+	if rt.DescribeProfile() != "ceph-dse-fork ("+prof+")" || len(rt.Tasks) != want || rt.Resolution.Count("adapted") != 0 {
+		t.Errorf("hand-written profile: %q, %d tasks (want %d), %d adapted", rt.DescribeProfile(), len(rt.Tasks), want, rt.Resolution.Count("adapted"))
+	}
+	if other := s.RuntimeWith(def.CoroutineProfile()); other.Resolution.Count("adapted") != 4 || s.Runtime() != rt {
+		t.Errorf("RuntimeWith: %d adapted; the session's runtime replaced: %v", other.Resolution.Count("adapted"), s.Runtime() != rt)
+	}
+	bad := filepath.Join(t.TempDir(), "bad.yaml")
+	os.WriteFile(bad, []byte("base: ceph-dse\nrunnning: curTask_\n"), 0o644)
+	if _, err := session.Open(session.Options{Core: sc.Core, Exe: sc.Exe, CoroutineProfile: bad}); err == nil ||
+		!strings.Contains(err.Error(), bad) || !strings.Contains(err.Error(), "runnning") {
+		t.Errorf("a profile with an unknown key: %v", err)
+	}
+}
