@@ -5,6 +5,8 @@ import (
 	"path/filepath"
 	"sort"
 	"sync"
+
+	"github.com/dsecore/dsecore/coreparse/symbols/die"
 )
 
 // dieInfo is what naming needs of a DIE.
@@ -214,7 +216,7 @@ type walkFrame struct {
 // structure only: a concrete function becomes a lazy scope with its body
 // unread, and a type's members are skipped and remembered in cu.skips; the
 // later walks read one function's body or one type's members in full.
-func (cu *cuInfo) walk(r *dwarf.Reader, at walkFrame, skeleton bool, dies map[dwarf.Offset]*dieInfo, nested *[]funcRange) {
+func (cu *cuInfo) walk(r *die.Reader, at walkFrame, skeleton bool, dies map[dwarf.Offset]*dieInfo, nested *[]funcRange) {
 	t, d := cu.t, cu.t.dwarf
 	stack := []walkFrame{at}
 	for len(stack) > 0 {
