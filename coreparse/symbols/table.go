@@ -31,6 +31,9 @@ type Table struct {
 	funcs   []int // indexes into syms of function symbols, sorted by address
 	any     []int // indexes of every addressable symbol, sorted by address
 
+	nameOnce sync.Once
+	byName   map[string]int32 // mangled name → first index in syms
+
 	dwarfOnce sync.Once
 	dwarf     *die.Data
 	cus       []cuRange // sorted by lo
