@@ -291,24 +291,63 @@ func (t *Table) LookupSymbol(name string) (addr, size uint64, ok bool) {
 // it names (mayMangle), so the table is never demangled as a whole.
 func (t *Table) Lookup(name string) (Symbol, bool) {
 	t.loadSymbols()
-	t.nameOnce.Do(func() {
-		t.byName = make(map[string]int32, len(t.syms))
-		for i, s := range t.syms {
-			if _, dup := t.byName[s.Name]; !dup {
-				t.byName[s.Name] = int32(i)
-			}
-		}
-	})
+	t.nameOnce.Do(t.indexNames)
 	if i, ok := t.byName[name]; ok {
 		return t.syms[i], true
 	}
 	need := mangledParts(name)
-	for _, s := range t.syms {
-		if strings.HasPrefix(s.Name, "_Z") && mayMangle(s.Name, need) && s.DemangledName() == name {
-			return s, true
+	if len(need) == 0 {
+		for _, s := range t.syms {
+			if strings.HasPrefix(s.Name, "_Z") && s.DemangledName() == name {
+				return s, true
+			}
+		}
+		return Symbol{}, false
+	}
+	// Search the mangled names for the longest part, one hit after the
+	// other in table order: the first symbol that holds every part and
+	// demangles to the name is the one the whole-table scan would find.
+	longest := need[0]
+	for _, p := range need {
+		if len(p) > len(longest) {
+			longest = p
 		}
 	}
+	blob := t.mangled
+	for pos := 0; pos < len(blob); {
+		i := strings.Index(blob[pos:], longest)
+		if i < 0 {
+			break
+		}
+		at := pos + i
+		k := sort.Search(len(t.mangledAt), func(k int) bool { return t.mangledAt[k] > int32(at) }) - 1
+		s := t.syms[t.mangledSym[k]]
+		if mayMangle(s.Name, need) && s.DemangledName() == name {
+			return s, true
+		}
+		pos = int(t.mangledAt[k]) + len(s.Name) + 1
+	}
 	return Symbol{}, false
+}
+
+// indexNames maps mangled names to the first symbol of that name and
+// lays the C++ (_Z) names end to end, each after a newline, for Lookup's
+// searches by demangled name.
+func (t *Table) indexNames() {
+	t.byName = make(map[string]int32, len(t.syms))
+	var b strings.Builder
+	for i, s := range t.syms {
+		if _, dup := t.byName[s.Name]; !dup {
+			t.byName[s.Name] = int32(i)
+		}
+		if strings.HasPrefix(s.Name, "_Z") {
+			b.WriteByte('\n')
+			t.mangledAt = append(t.mangledAt, int32(b.Len()))
+			t.mangledSym = append(t.mangledSym, int32(i))
+			b.WriteString(s.Name)
+		}
+	}
+	t.mangled = b.String()
 }
 
 // mangledParts are the identifiers of a demangled C++ name that its

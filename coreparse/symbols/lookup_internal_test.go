@@ -101,3 +101,64 @@ func TestLookupByDemangledName(t *testing.T) {
 		tab.Close()
 	}
 }
+
+// TestMayNameEveryType: LookupType answers a name no DIE can have without
+// indexing the types, so mayName must let every name the index holds
+// through: every type and global of the fixture program and library and
+// of libc's debug file. And a name nothing has is refused before the walk.
+func TestMayNameEveryType(t *testing.T) {
+	sc := fixture.Get(t).Scenario(t, fixture.FieldCrash)
+	lib, err := elf.Open("/lib/x86_64-linux-gnu/libc.so.6")
+	if err != nil {
+		t.Fatal(err)
+	}
+	dbg := FindDebugFile("/lib/x86_64-linux-gnu/libc.so.6", BuildID(lib), []string{"/usr/lib/debug"})
+	lib.Close()
+	if dbg == "" {
+		t.Fatal("libc's debug file is missing (libc6-dbg; scripts/setup.sh installs it)")
+	}
+	for _, f := range [][2]string{{sc.Exe, ""}, {sc.Lib, ""}, {"/lib/x86_64-linux-gnu/libc.so.6", dbg}} {
+		tab, err := Open(f[0], f[1])
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, ok := tab.LookupType("co::NoSuchRuntime::Nowhere_qzx"); ok || tab.types.built.Load() {
+			t.Errorf("%s: a type nothing names was looked up by walking the types (found %v)", f[0], ok)
+		}
+		names := tab.TypeNames()
+		if len(names) < 20 {
+			t.Fatalf("%s: %d type names", f[0], len(names))
+		}
+		for _, n := range append(names, tab.GlobalNames()...) {
+			if !tab.mayName(lastComponent(n)) {
+				t.Errorf("%s: %q (%q) is indexed but mayName refuses it", f[0], n, lastComponent(n))
+			}
+		}
+		// Through the fresh table's pre-check, the index's answers.
+		fresh, _ := Open(f[0], f[1])
+		for i, n := range names {
+			if i%(1+len(names)/200) != 0 {
+				continue
+			}
+			a, ok := fresh.LookupType(n)
+			b, ok2 := tab.LookupType(n)
+			if ok != ok2 || ok && a.Offset != b.Offset {
+				t.Errorf("%s: LookupType(%q) fresh %v %v, indexed %v %v", f[0], n, a, ok, b, ok2)
+			}
+		}
+		fresh.Close()
+		tab.Close()
+	}
+}
+
+func TestLastComponent(t *testing.T) {
+	for in, want := range map[string]string{
+		"co::Task": "Task", "std::list<int>::iterator": "iterator", "co::Box<long>": "Box",
+		"(anonymous namespace)::EngineMgr": "EngineMgr", "std::map<int, a::b<c::d> >": "map",
+		"_heap_info": "_heap_info", "list_node<void *>": "list_node",
+	} {
+		if got := lastComponent(in); got != want {
+			t.Errorf("lastComponent(%q) = %q, want %q", in, got, want)
+		}
+	}
+}

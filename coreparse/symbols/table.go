@@ -33,6 +33,11 @@ type Table struct {
 
 	nameOnce sync.Once
 	byName   map[string]int32 // mangled name → first index in syms
+	// The C++ names end to end ("\n" before each), where each starts
+	// and its symbol's index: searched by Lookup.
+	mangled    string
+	mangledAt  []int32
+	mangledSym []int32
 
 	dwarfOnce sync.Once
 	dwarf     *die.Data
