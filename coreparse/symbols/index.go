@@ -219,3 +219,96 @@ func (t *Table) unitRanges(d *die.Data) []cuRange {
 	sort.SliceStable(cus, func(i, j int) bool { return cus[i].lo < cus[j].lo })
 	return cus
 }
+
+// encodeTypes writes the type index: the maps walkTypes fills.
+func (t *Table) encodeTypes() []byte {
+	ty := &t.types
+	var e enc
+	offs := func(m map[string]dwarf.Offset) {
+		e.u32(uint32(len(m)))
+		for n, o := range m {
+			e.str(n)
+			e.u64(uint64(o))
+		}
+	}
+	globals := func(m map[string]Global) {
+		e.u32(uint32(len(m)))
+		for n, g := range m {
+			e.str(n)
+			e.u64(g.Addr)
+			e.u64(uint64(g.Type))
+		}
+	}
+	offs(ty.byName)
+	offs(ty.bases)
+	e.u32(uint32(len(ty.names)))
+	for o, n := range ty.names {
+		e.u64(uint64(o))
+		e.str(n)
+	}
+	e.u32(uint32(len(ty.ptrTo)))
+	for el, p := range ty.ptrTo {
+		e.u64(uint64(el))
+		e.u64(uint64(p))
+	}
+	globals(ty.vars)
+	globals(ty.tls)
+	return e.b
+}
+
+// decodeTypes fills the type index from a file; false (and the maps left
+// empty) when any DIE offset lies outside .debug_info or the payload does
+// not parse to its end.
+func (t *Table) decodeTypes(b []byte) bool {
+	d := &dec{b: b}
+	info := t.indexKey.info
+	off := func() dwarf.Offset {
+		o := d.u64()
+		if o >= info {
+			d.bad = true
+		}
+		return dwarf.Offset(o)
+	}
+	offs := func() map[string]dwarf.Offset {
+		n := d.count(12)
+		m := make(map[string]dwarf.Offset, n)
+		for i := 0; i < n && !d.bad; i++ {
+			k := d.str()
+			m[k] = off()
+		}
+		return m
+	}
+	globals := func() map[string]Global {
+		n := d.count(20)
+		m := make(map[string]Global, n)
+		for i := 0; i < n && !d.bad; i++ {
+			k := d.str()
+			g := Global{Addr: d.u64()}
+			if g.Type = dwarf.Offset(d.u64()); uint64(g.Type) >= info {
+				d.bad = true
+			}
+			m[k] = g
+		}
+		return m
+	}
+	byName, bases := offs(), offs()
+	n := d.count(12)
+	names := make(map[dwarf.Offset]string, n)
+	for i := 0; i < n && !d.bad; i++ {
+		o := off()
+		names[o] = d.str()
+	}
+	n = d.count(16)
+	ptrTo := make(map[dwarf.Offset]dwarf.Offset, n)
+	for i := 0; i < n && !d.bad; i++ {
+		el := off()
+		ptrTo[el] = off()
+	}
+	vars, tls := globals(), globals()
+	if d.bad || len(d.b) != 0 {
+		return false
+	}
+	ty := &t.types
+	ty.byName, ty.bases, ty.names, ty.ptrTo, ty.vars, ty.tls = byName, bases, names, ptrTo, vars, tls
+	return true
+}

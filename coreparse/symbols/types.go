@@ -201,6 +201,18 @@ func (t *Table) indexTypes() {
 	if t.dwarf == nil {
 		return
 	}
+	path := indexPath(t.buildID, "types")
+	if b, ok := readIndex(path, t.indexKey); ok && t.decodeTypes(b) {
+		return
+	}
+	if t.walkTypes() {
+		writeIndex(path, t.indexKey, t.encodeTypes())
+	}
+}
+
+// walkTypes fills the type index from every unit's DIEs (outside
+// functions); false when the walk stopped at an error.
+func (t *Table) walkTypes() (complete bool) {
 	r := t.dwarf.Reader()
 	type scope struct {
 		name  string
@@ -219,7 +231,7 @@ func (t *Table) indexTypes() {
 	for {
 		e, err := r.Next()
 		if err != nil || e == nil {
-			return
+			return err == nil
 		}
 		if e.Tag == 0 {
 			if len(stack) > 0 {
