@@ -3,6 +3,7 @@ package symbols
 import (
 	"debug/dwarf"
 	"path/filepath"
+	"slices"
 	"sort"
 	"sync"
 
@@ -181,13 +182,26 @@ func (t *Table) parseCU(off dwarf.Offset) (cu *cuInfo) {
 		if f := lr.Files(); len(f) > len(cu.files) {
 			cu.files = f
 		}
-		sort.SliceStable(cu.lines, func(i, j int) bool {
-			a, b := cu.lines[i], cu.lines[j]
-			if a.Addr != b.Addr {
-				return a.Addr < b.Addr
+		// By address, an end of sequence before a row at the same address;
+		// stable: rows at one address keep the program's order. Sequences
+		// mostly come in address order: check before sorting.
+		cmp := func(a, b lineRow) int {
+			switch {
+			case a.Addr != b.Addr:
+				if a.Addr < b.Addr {
+					return -1
+				}
+				return 1
+			case a.end && !b.end:
+				return -1
+			case b.end && !a.end:
+				return 1
 			}
-			return a.end && !b.end
-		})
+			return 0
+		}
+		if !slices.IsSortedFunc(cu.lines, cmp) {
+			slices.SortStableFunc(cu.lines, cmp)
+		}
 	}
 	if !top.Children {
 		return cu

@@ -7,6 +7,7 @@ import (
 	"hash/crc32"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -142,20 +143,26 @@ func (t *Table) loadSymbols() {
 			}
 			return 2
 		}
-		less := func(a, b Symbol) bool {
-			if a.Value != b.Value {
-				return a.Value < b.Value
+		cmp := func(i, j int) int {
+			a, b := &all[i], &all[j]
+			switch {
+			case a.Value != b.Value:
+				if a.Value < b.Value {
+					return -1
+				}
+				return 1
+			case rank(a.Bind) != rank(b.Bind):
+				return rank(a.Bind) - rank(b.Bind)
+			case (a.Size == 0) != (b.Size == 0):
+				if a.Size != 0 {
+					return -1
+				}
+				return 1
 			}
-			if rank(a.Bind) != rank(b.Bind) {
-				return rank(a.Bind) < rank(b.Bind)
-			}
-			if (a.Size == 0) != (b.Size == 0) {
-				return a.Size != 0
-			}
-			return a.Name < b.Name
+			return strings.Compare(a.Name, b.Name)
 		}
-		sort.SliceStable(t.funcs, func(i, j int) bool { return less(all[t.funcs[i]], all[t.funcs[j]]) })
-		sort.SliceStable(t.any, func(i, j int) bool { return less(all[t.any[i]], all[t.any[j]]) })
+		slices.SortStableFunc(t.funcs, cmp)
+		slices.SortStableFunc(t.any, cmp)
 	})
 }
 

@@ -62,7 +62,8 @@ type Table struct {
 	cuCache  map[dwarf.Offset]*cuEntry
 	warnings []string
 
-	maps []mapped // section mappings, released by Close
+	mapMu sync.Mutex
+	maps  []mapped // section mappings, released by Close
 }
 
 // Location is one level of the source position of an address.
