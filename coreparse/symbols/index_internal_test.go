@@ -1,6 +1,8 @@
 package symbols
 
 import (
+	"bytes"
+	"debug/elf"
 	"encoding/hex"
 	"fmt"
 	"os"
@@ -186,5 +188,53 @@ func TestIndexPerBuildID(t *testing.T) {
 		t.Errorf("the second build, from its index:\n%s\nfresh:\n%s", got, wants[1])
 	} else {
 		tab.Close()
+	}
+}
+
+// TestCompressedSections: a library whose DWARF sections objcopy
+// compressed with zlib and with zstd (SHF_COMPRESSED, as Debian's debug
+// files are) answers as its uncompressed self, inflated on the first open
+// and mapped from the cache on the second.
+func TestCompressedSections(t *testing.T) {
+	saved := SectionCacheDir
+	defer func() { SectionCacheDir = saved }()
+	dir := t.TempDir()
+	lib := filepath.Join(dir, "libnode.so")
+	buildLib(t, lib, libV1)
+	SectionCacheDir = t.TempDir()
+	want, tab := answers(t, lib)
+	tab.Close()
+	for _, alg := range []string{"zlib", "zstd"} {
+		c := filepath.Join(dir, "libnode-"+alg+".so")
+		if out, err := exec.Command("objcopy", "--compress-debug-sections="+alg, lib, c).CombinedOutput(); err != nil {
+			t.Fatalf("objcopy: %v\n%s", err, out)
+		}
+		if b, _ := exec.Command("readelf", "-S", "-W", c).Output(); !strings.Contains(string(b), " C ") && !strings.Contains(string(b), "C (compressed)") {
+			t.Fatalf("%s: objcopy left the sections uncompressed:\n%s", alg, b)
+		}
+		// inflate reads what debug/elf reads, through klauspost/compress.
+		f, err := elf.Open(c)
+		if err != nil {
+			t.Fatal(err)
+		}
+		sec := f.Section(".debug_info")
+		ref, err := sec.Data()
+		ours, err2 := inflate(sec, c)
+		f.Close()
+		if err != nil || err2 != nil || sec.Flags&elf.SHF_COMPRESSED == 0 || !bytes.Equal(ref, ours) {
+			t.Errorf("%s: inflate: %d bytes (%v), debug/elf %d bytes (%v), flags %v", alg, len(ours), err2, len(ref), err, sec.Flags)
+		}
+		SectionCacheDir = t.TempDir()
+		for _, run := range []string{"first", "second"} {
+			got, tab := answers(t, c)
+			id := tab.buildID
+			tab.Close()
+			if got != want {
+				t.Errorf("%s, %s open:\n%s\nuncompressed:\n%s", alg, run, got, want)
+			}
+			if _, err := os.Stat(filepath.Join(SectionCacheDir, id, "debug_info")); err != nil {
+				t.Errorf("%s: .debug_info not in the section cache: %v", alg, err)
+			}
+		}
 	}
 }
