@@ -238,3 +238,38 @@ func TestCompressedSections(t *testing.T) {
 		}
 	}
 }
+
+// TestRelocatableObject: an object file's DWARF is read with its
+// relocations applied (string offsets, addresses): its functions have
+// their names, lines and types as in the linked library.
+func TestRelocatableObject(t *testing.T) {
+	dir := t.TempDir()
+	src := filepath.Join(dir, "node.cc")
+	if err := os.WriteFile(src, []byte(libV1), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	obj := filepath.Join(dir, "node.o")
+	if out, err := exec.Command("g++", "-g", "-O1", "-fPIC", "-c", "-o", obj, src).CombinedOutput(); err != nil {
+		t.Fatalf("g++: %v\n%s", err, out)
+	}
+	tab, err := Open(obj, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tab.Close()
+	s, ok := tab.Lookup("walk(app::Node*)")
+	if !ok {
+		t.Fatal("walk not in the object's symbols")
+	}
+	locs := tab.Locate(s.Value + 4)
+	if len(locs) == 0 || locs[0].Function != "walk" || locs[0].Line != 3 || filepath.Base(locs[0].File) != "node.cc" {
+		t.Errorf("Locate(walk+4) in the object: %+v", locs)
+	}
+	node, ok := tab.LookupType("app::Node")
+	if !ok || len(node.Members) != 2 || node.Members[1].Name != "next" || node.Members[1].Offset != 8 {
+		t.Errorf("app::Node in the object: %+v %v", node, ok)
+	}
+	if w := tab.Warnings(); len(w) > 0 {
+		t.Errorf("warnings: %v", w)
+	}
+}
