@@ -79,7 +79,9 @@ func (t *Table) openDWARF(src *elf.File, path string) (die.Sections, error) {
 			if s.Offset > uint64(len(whole)) || s.Size > uint64(len(whole))-s.Offset {
 				return die.Sections{}, fmt.Errorf("section %s lies past the end of the file", name)
 			}
+			mu.Lock()
 			data[name] = whole[s.Offset : s.Offset+s.Size]
+			mu.Unlock()
 			continue
 		}
 		if id == "" {
