@@ -125,6 +125,11 @@ func TestMayNameEveryType(t *testing.T) {
 		if _, ok := tab.LookupType("co::NoSuchRuntime::Nowhere_qzx"); ok || tab.types.built.Load() {
 			t.Errorf("%s: a type nothing names was looked up by walking the types (found %v)", f[0], ok)
 		}
+		_, ok1 := tab.LookupGlobal("co::g_nowhere_qzx")
+		_, ok2 := tab.LookupTLSGlobal("co::tls_nowhere_qzx")
+		if ok1 || ok2 || tab.types.built.Load() {
+			t.Errorf("%s: globals nothing names were looked up by walking the types (found %v %v)", f[0], ok1, ok2)
+		}
 		names := tab.TypeNames()
 		if len(names) < 20 {
 			t.Fatalf("%s: %d type names", f[0], len(names))

@@ -607,6 +607,9 @@ type Global struct {
 
 // LookupGlobal finds a global variable by qualified or plain name.
 func (t *Table) LookupGlobal(name string) (Global, bool) {
+	if !t.types.built.Load() && !t.mayName(lastComponent(name)) {
+		return Global{}, false
+	}
 	t.types.once.Do(t.indexTypes)
 	g, ok := t.types.vars[name]
 	return g, ok
@@ -616,6 +619,9 @@ func (t *Table) LookupGlobal(name string) (Global, bool) {
 // thread_local) by qualified or plain name: Addr is its offset in the
 // module's TLS block (coreparse.Process.TLSAddress gives a thread's copy).
 func (t *Table) LookupTLSGlobal(name string) (Global, bool) {
+	if !t.types.built.Load() && !t.mayName(lastComponent(name)) {
+		return Global{}, false
+	}
 	t.types.once.Do(t.indexTypes)
 	g, ok := t.types.tls[name]
 	return g, ok
