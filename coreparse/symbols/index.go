@@ -197,8 +197,8 @@ func decodeUnits(b []byte, k indexKey) ([]die.UnitHeader, []cuRange, bool) {
 // and its DW_AT_ranges or low/high pc.
 func (t *Table) unitRanges(d *die.Data) []cuRange {
 	var cus []cuRange
-	for _, u := range d.Units() {
-		e, err := d.UnitEntry(dwarf.Offset(u.First))
+	for i := range d.Units() {
+		e, err := d.FirstEntry(i)
 		if err != nil {
 			t.warnf("%s: DWARF compile units: %v", filepath.Base(t.Path), err)
 			continue

@@ -216,32 +216,117 @@ func (d *Data) enter(u *unit) error {
 		if u.err != nil {
 			return
 		}
-		// The bases are attributes of the unit's entry, which may itself
-		// use them: read it once without (as debug/dwarf does), then again.
-		e := Entry{}
-		if _, err := d.decode(u, u.First, &e, nil); err != nil {
-			u.err = err
-			return
-		}
-		if u.Version >= 5 {
-			u.addrBase = uint64(e.int(dwarf.AttrAddrBase))
-			u.strOffBase = uint64(e.int(dwarf.AttrStrOffsetsBase))
-			u.rngBase = uint64(e.int(dwarf.AttrRnglistsBase))
-			u.locBase = uint64(e.int(dwarf.AttrLoclistsBase))
-			e = Entry{}
-			if _, err := d.decode(u, u.First, &e, nil); err != nil {
-				u.err = err
-				return
-			}
-		}
-		if v, ok := e.Val(dwarf.AttrEntrypc).(uint64); ok {
-			u.base = v
-		} else if v, ok := e.Val(dwarf.AttrLowpc).(uint64); ok {
-			u.base = v
-		}
-		u.first = &e
+		u.err = d.readUnitEntry(u)
 	})
 	return u.err
+}
+
+// readUnitEntry decodes the unit's own entry into u.first and sets the
+// bases it gives.
+func (d *Data) readUnitEntry(u *unit) error {
+	// The bases are attributes of the unit's entry, which may itself use
+	// them: read it once without (as debug/dwarf does), then again.
+	e := Entry{}
+	if _, err := d.decode(u, u.First, &e, nil); err != nil {
+		return err
+	}
+	if u.Version >= 5 {
+		u.addrBase = uint64(e.int(dwarf.AttrAddrBase))
+		u.strOffBase = uint64(e.int(dwarf.AttrStrOffsetsBase))
+		u.rngBase = uint64(e.int(dwarf.AttrRnglistsBase))
+		u.locBase = uint64(e.int(dwarf.AttrLoclistsBase))
+		e = Entry{}
+		if _, err := d.decode(u, u.First, &e, nil); err != nil {
+			return err
+		}
+	}
+	if v, ok := e.Val(dwarf.AttrEntrypc).(uint64); ok {
+		u.base = v
+	} else if v, ok := e.Val(dwarf.AttrLowpc).(uint64); ok {
+		u.base = v
+	}
+	u.first = &e
+	return nil
+}
+
+// FirstEntry returns the entry of the i'th unit (Units' order) without
+// entering the unit: of its abbreviation table only the declaration the
+// entry uses is read: for indexing every unit's ranges on a first run.
+// The entry's Ranges are the unit's.
+func (d *Data) FirstEntry(i int) (*Entry, error) {
+	if i < 0 || i >= len(d.units) {
+		return nil, fmt.Errorf("no unit %d", i)
+	}
+	u := &d.units[i]
+	c := cursor{b: d.s.Info, i: u.First}
+	code := c.uleb()
+	if c.bad || code == 0 {
+		if err := d.enter(u); err != nil {
+			return nil, err
+		}
+		return u.first, nil
+	}
+	a, err := d.abbrevDecl(u.AbbrevOff, int(u.Version), code)
+	if err != nil || a == nil {
+		if err := d.enter(u); err != nil {
+			return nil, err
+		}
+		return u.first, nil
+	}
+	tmp := &unit{UnitHeader: u.UnitHeader, ab: &abbrevTable{sparse: map[uint64]*abbrev{code: a}}}
+	if err := d.readUnitEntry(tmp); err != nil {
+		return nil, err
+	}
+	return tmp.first, nil
+}
+
+// abbrevDecl reads the one declaration of code in the abbreviation table at
+// off, skipping the others undecoded; nil when the table has none.
+func (d *Data) abbrevDecl(off uint64, vers int, code uint64) (*abbrev, error) {
+	if off >= uint64(len(d.s.Abbrev)) {
+		return nil, fmt.Errorf("abbreviation table at %#x past the end of .debug_abbrev", off)
+	}
+	c := cursor{b: d.s.Abbrev, i: off}
+	for {
+		k := c.uleb()
+		if k == 0 || c.bad {
+			return nil, nil
+		}
+		tag := dwarf.Tag(c.uleb())
+		children := c.u8() != 0
+		var a *abbrev
+		if k == code {
+			a = &abbrev{tag: tag, children: children}
+		}
+		for {
+			at, form := c.uleb(), c.uleb()
+			if at == 0 && form == 0 || c.bad {
+				break
+			}
+			var implicit int64
+			if form == formImplicitConst {
+				implicit = c.sleb()
+			}
+			if a == nil {
+				continue
+			}
+			if form > 0xffff {
+				return nil, fmt.Errorf("abbreviation %d at %#x: form %#x", code, off, form)
+			}
+			f := afield{attr: dwarf.Attr(at), form: uint16(form), implicit: implicit}
+			var ok bool
+			if f.class, ok = formClass(f.form, f.attr, vers); !ok {
+				return nil, fmt.Errorf("abbreviation %d at %#x: unknown form %#x", code, off, form)
+			}
+			a.fields = append(a.fields, f)
+		}
+		if c.bad {
+			return nil, fmt.Errorf("abbreviation table at %#x: truncated", off)
+		}
+		if a != nil {
+			return a, nil
+		}
+	}
 }
 
 // UnitEntry returns the entry of the unit that contains off (its

@@ -331,3 +331,48 @@ func TestBadBytes(t *testing.T) {
 		info[i] = old
 	}
 }
+
+// TestFirstEntry: a unit's entry read without entering the unit (one
+// abbreviation declaration) is the entry the entered unit gives, with the
+// same values and ranges, on every unit of every test file.
+func TestFirstEntry(t *testing.T) {
+	for _, path := range testFiles(t) {
+		t.Run(filepath.Base(path), func(t *testing.T) {
+			f, err := elf.Open(path)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer f.Close()
+			quick, err := die.New(sections(t, f), nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			full, _ := die.New(quick.Sections(), nil)
+			units := quick.Units()
+			for i, u := range units {
+				a, err1 := quick.FirstEntry(i)
+				b, err2 := full.UnitEntry(dwarf.Offset(u.First))
+				if (err1 == nil) != (err2 == nil) {
+					t.Fatalf("unit %d: FirstEntry error %v, UnitEntry error %v", i, err1, err2)
+				}
+				if err1 != nil {
+					continue
+				}
+				if a.Offset != b.Offset || a.Tag != b.Tag || a.Children != b.Children || len(a.Field) != len(b.Field) {
+					t.Fatalf("unit %d: FirstEntry %+v, UnitEntry %+v", i, a, b)
+				}
+				for j := range a.Field {
+					if a.Field[j].Attr != b.Field[j].Attr || a.Field[j].Class != b.Field[j].Class || !reflect.DeepEqual(a.Field[j].Val(), b.Field[j].Val()) {
+						t.Fatalf("unit %d field %d: %v %v, %v %v", i, j, a.Field[j].Attr, a.Field[j].Val(), b.Field[j].Attr, b.Field[j].Val())
+					}
+				}
+				ra, err1 := quick.Ranges(a)
+				rb, err2 := full.Ranges(b)
+				if !reflect.DeepEqual(ra, rb) || (err1 == nil) != (err2 == nil) {
+					t.Fatalf("unit %d ranges: %v %v, %v %v", i, ra, err1, rb, err2)
+				}
+			}
+			t.Logf("%d units", len(units))
+		})
+	}
+}
