@@ -320,13 +320,21 @@ func (t *Table) Lookup(name string) (Symbol, bool) {
 			longest = p
 		}
 	}
+	// The identifier is searched for, then its length before it: digits
+	// are the commonest bytes of mangled names, a poor first byte to scan.
+	ident := strings.TrimLeft(longest, "0123456789")
+	digits := longest[:len(longest)-len(ident)]
 	blob := t.mangled
 	for pos := 0; pos < len(blob); {
-		i := strings.Index(blob[pos:], longest)
+		i := strings.Index(blob[pos:], ident)
 		if i < 0 {
 			break
 		}
 		at := pos + i
+		if at < len(digits) || blob[at-len(digits):at] != digits {
+			pos = at + 1
+			continue
+		}
 		k := sort.Search(len(t.mangledAt), func(k int) bool { return t.mangledAt[k] > int32(at) }) - 1
 		s := t.syms[t.mangledSym[k]]
 		if mayMangle(s.Name, need) && s.DemangledName() == name {
