@@ -31,6 +31,10 @@ func (s *conn) stackTrace(r *dap.StackTraceRequest) {
 		end = min(len(fs), start+r.Arguments.Levels)
 	}
 	frames := []dap.StackFrame{}
+	// The frames above a signal frame are the fatal-signal handler's
+	// (Ceph's handle_oneshot_fatal_signal, its backtrace and re-raise):
+	// shown, but deemphasized, so a client focuses the frame that faulted.
+	handler := faultFrameIndex(fs) - 1
 	for i := start; i < end; i++ {
 		f := fs[i]
 		sf := dap.StackFrame{Id: st.frameID(r.Arguments.ThreadId, i), Name: f.Function}
@@ -61,6 +65,14 @@ func (s *conn) stackTrace(r *dap.StackTraceRequest) {
 		if !f.Boundary {
 			sf.Source = st.sourceOf(f)
 			sf.Line, sf.Column = f.Line, 1
+			if i < handler {
+				sf.PresentationHint = "subtle"
+				if sf.Source != nil {
+					src := *sf.Source
+					src.PresentationHint, src.Origin = "deemphasize", "the fatal-signal handler"
+					sf.Source = &src
+				}
+			}
 			if sf.Source != nil && sf.Source.SourceReference > 0 {
 				sf.Line = 0
 			}

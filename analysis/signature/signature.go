@@ -119,10 +119,18 @@ func Normalize(name string) string {
 	}
 	var b strings.Builder
 	depth := 0
+	// A template function's demangled name carries its return type
+	// ("std::ostream& std::__ostream_insert<char, …>(…)", as gdb prints a
+	// minimal symbol): the last space at depth 0 before a template
+	// argument list ends it.
+	space, template := -1, false
 	for i := 0; i < len(name); i++ {
 		c := name[i]
 		switch {
 		case c == '<' && !strings.HasSuffix(b.String(), "operator") && !strings.HasPrefix(name[i:], "<lambda") || c == '<' && depth > 0:
+			if depth == 0 && space >= 0 {
+				template = true
+			}
 			depth++
 		case c == '>' && depth > 0:
 			depth--
@@ -132,12 +140,29 @@ func Normalize(name string) string {
 				i += len("(anonymous namespace)") - 1
 				continue
 			}
-			return strings.TrimSpace(b.String())
+			return dropReturnType(strings.TrimSpace(b.String()), space, template)
 		case depth == 0:
+			if c == ' ' && b.Len() > 0 {
+				space = b.Len()
+			}
 			b.WriteByte(c)
 		}
 	}
-	return strings.TrimSpace(b.String())
+	return dropReturnType(strings.TrimSpace(b.String()), space, template)
+}
+
+// dropReturnType cuts a template function's name at the space after its
+// return type; names with spaces of their own (operators, thunks, "vtable
+// for") are left whole.
+func dropReturnType(name string, space int, template bool) string {
+	if !template || space <= 0 || space >= len(name) {
+		return name
+	}
+	head, fn := name[:space], strings.TrimSpace(name[space:])
+	if strings.Contains(name, "operator") || strings.Contains(head, " to") || strings.Contains(head, " for") || fn == "" {
+		return name
+	}
+	return fn
 }
 
 // stripParams drops only the argument list.

@@ -12,6 +12,10 @@ func TestNormalize(t *testing.T) {
 		"std::function<void()>::operator()":                         "std::function::operator",
 		"bool operator<<int>(int const&, int const&)":               "bool operator<",
 		"std::vector<int, std::allocator<int> >::_M_realloc_insert": "std::vector::_M_realloc_insert",
+		"std::basic_ostream<char, std::char_traits<char> >& std::__ostream_insert<char, std::char_traits<char> >(std::basic_ostream<char, std::char_traits<char> >&, char const*, long)": "std::__ostream_insert",
+		"void std::__insertion_sort<int*, __gnu_cxx::__ops::_Iter_less_iter>(int*, int*, __gnu_cxx::__ops::_Iter_less_iter)":                                                             "std::__insertion_sort",
+		"unsigned long (anonymous namespace)::count<int>(int)":        "(anonymous namespace)::count",
+		"virtual thunk to std::basic_ostream<char>::~basic_ostream()": "virtual thunk to std::basic_ostream::~basic_ostream",
 	} {
 		if got := Normalize(in); got != want {
 			t.Errorf("Normalize(%q) = %q, want %q", in, got, want)

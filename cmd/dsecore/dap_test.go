@@ -237,6 +237,14 @@ func TestDAPFieldCrash(t *testing.T) {
 		b, _ := json.MarshalIndent(fr, "", " ")
 		t.Errorf("frames:\n%s", b)
 	}
+	// The handler's frames are deemphasized (a client focuses the first
+	// frame that is not: the faulting one); the faulting frames are not.
+	for i, f := range fr {
+		deem := f.Source != nil && f.Source.PresentationHint == "deemphasize"
+		if i < k && (!deem || f.PresentationHint != "subtle") || i > k && (deem || f.PresentationHint == "subtle") {
+			t.Errorf("frame #%d %s: hint %q, source %+v (the handler's frames are #0..#%d)", i, f.Name, f.PresentationHint, f.Source, k-1)
+		}
+	}
 	if fr[0].Source == nil || fr[0].Source.SourceReference == 0 {
 		t.Errorf("glibc's frame has no disassembly source: %+v", fr[0].Source)
 	} else {
