@@ -3,8 +3,11 @@ package symbols
 import (
 	"debug/dwarf"
 	"path/filepath"
+	"slices"
 	"sort"
 	"sync"
+
+	"github.com/dsecore/dsecore/coreparse/symbols/die"
 )
 
 // dieInfo is what naming needs of a DIE.
@@ -179,13 +182,26 @@ func (t *Table) parseCU(off dwarf.Offset) (cu *cuInfo) {
 		if f := lr.Files(); len(f) > len(cu.files) {
 			cu.files = f
 		}
-		sort.SliceStable(cu.lines, func(i, j int) bool {
-			a, b := cu.lines[i], cu.lines[j]
-			if a.Addr != b.Addr {
-				return a.Addr < b.Addr
+		// By address, an end of sequence before a row at the same address;
+		// stable: rows at one address keep the program's order. Sequences
+		// mostly come in address order: check before sorting.
+		cmp := func(a, b lineRow) int {
+			switch {
+			case a.Addr != b.Addr:
+				if a.Addr < b.Addr {
+					return -1
+				}
+				return 1
+			case a.end && !b.end:
+				return -1
+			case b.end && !a.end:
+				return 1
 			}
-			return a.end && !b.end
-		})
+			return 0
+		}
+		if !slices.IsSortedFunc(cu.lines, cmp) {
+			slices.SortStableFunc(cu.lines, cmp)
+		}
 	}
 	if !top.Children {
 		return cu
@@ -214,7 +230,7 @@ type walkFrame struct {
 // structure only: a concrete function becomes a lazy scope with its body
 // unread, and a type's members are skipped and remembered in cu.skips; the
 // later walks read one function's body or one type's members in full.
-func (cu *cuInfo) walk(r *dwarf.Reader, at walkFrame, skeleton bool, dies map[dwarf.Offset]*dieInfo, nested *[]funcRange) {
+func (cu *cuInfo) walk(r *die.Reader, at walkFrame, skeleton bool, dies map[dwarf.Offset]*dieInfo, nested *[]funcRange) {
 	t, d := cu.t, cu.t.dwarf
 	stack := []walkFrame{at}
 	for len(stack) > 0 {

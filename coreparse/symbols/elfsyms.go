@@ -7,7 +7,9 @@ import (
 	"hash/crc32"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
+	"strconv"
 	"strings"
 	"sync"
 
@@ -141,20 +143,26 @@ func (t *Table) loadSymbols() {
 			}
 			return 2
 		}
-		less := func(a, b Symbol) bool {
-			if a.Value != b.Value {
-				return a.Value < b.Value
+		cmp := func(i, j int) int {
+			a, b := &all[i], &all[j]
+			switch {
+			case a.Value != b.Value:
+				if a.Value < b.Value {
+					return -1
+				}
+				return 1
+			case rank(a.Bind) != rank(b.Bind):
+				return rank(a.Bind) - rank(b.Bind)
+			case (a.Size == 0) != (b.Size == 0):
+				if a.Size != 0 {
+					return -1
+				}
+				return 1
 			}
-			if rank(a.Bind) != rank(b.Bind) {
-				return rank(a.Bind) < rank(b.Bind)
-			}
-			if (a.Size == 0) != (b.Size == 0) {
-				return a.Size != 0
-			}
-			return a.Name < b.Name
+			return strings.Compare(a.Name, b.Name)
 		}
-		sort.SliceStable(t.funcs, func(i, j int) bool { return less(all[t.funcs[i]], all[t.funcs[j]]) })
-		sort.SliceStable(t.any, func(i, j int) bool { return less(all[t.any[i]], all[t.any[j]]) })
+		slices.SortStableFunc(t.funcs, cmp)
+		slices.SortStableFunc(t.any, cmp)
 	})
 }
 
@@ -283,20 +291,150 @@ func (t *Table) LookupSymbol(name string) (addr, size uint64, ok bool) {
 	return s.Value, s.Size, ok
 }
 
-// Lookup is LookupSymbol with the whole symbol.
+// Lookup is LookupSymbol with the whole symbol: the first symbol (in the
+// table's order) with that mangled name, else the first whose demangled
+// name it is. Mangled names go through a map; a demangled name is matched
+// only against the few symbols whose mangled names hold every identifier
+// it names (mayMangle), so the table is never demangled as a whole.
 func (t *Table) Lookup(name string) (Symbol, bool) {
 	t.loadSymbols()
-	for _, s := range t.syms {
-		if s.Name == name {
-			return s, true
+	t.nameOnce.Do(t.indexNames)
+	if i, ok := t.byName[name]; ok {
+		return t.syms[i], true
+	}
+	need := mangledParts(name)
+	if len(need) == 0 {
+		for _, s := range t.syms {
+			if strings.HasPrefix(s.Name, "_Z") && s.DemangledName() == name {
+				return s, true
+			}
+		}
+		return Symbol{}, false
+	}
+	// Search the mangled names for the longest part, one hit after the
+	// other in table order: the first symbol that holds every part and
+	// demangles to the name is the one the whole-table scan would find.
+	longest := need[0]
+	for _, p := range need {
+		if len(p) > len(longest) {
+			longest = p
 		}
 	}
-	for _, s := range t.syms {
-		if strings.HasPrefix(s.Name, "_Z") && s.DemangledName() == name {
+	// The identifier is searched for, then its length before it: digits
+	// are the commonest bytes of mangled names, a poor first byte to scan.
+	ident := strings.TrimLeft(longest, "0123456789")
+	digits := longest[:len(longest)-len(ident)]
+	blob := t.mangled
+	for pos := 0; pos < len(blob); {
+		i := strings.Index(blob[pos:], ident)
+		if i < 0 {
+			break
+		}
+		at := pos + i
+		if at < len(digits) || blob[at-len(digits):at] != digits {
+			pos = at + 1
+			continue
+		}
+		k := sort.Search(len(t.mangledAt), func(k int) bool { return t.mangledAt[k] > int32(at) }) - 1
+		s := t.syms[t.mangledSym[k]]
+		if mayMangle(s.Name, need) && s.DemangledName() == name {
 			return s, true
 		}
+		pos = int(t.mangledAt[k]) + len(s.Name) + 1
 	}
 	return Symbol{}, false
+}
+
+// indexNames maps mangled names to the first symbol of that name and
+// lays the C++ (_Z) names end to end, each after a newline, for Lookup's
+// searches by demangled name.
+func (t *Table) indexNames() {
+	t.byName = make(map[string]int32, len(t.syms))
+	var b strings.Builder
+	for i, s := range t.syms {
+		if _, dup := t.byName[s.Name]; !dup {
+			t.byName[s.Name] = int32(i)
+		}
+		if strings.HasPrefix(s.Name, "_Z") {
+			b.WriteByte('\n')
+			t.mangledAt = append(t.mangledAt, int32(b.Len()))
+			t.mangledSym = append(t.mangledSym, int32(i))
+			b.WriteString(s.Name)
+		}
+	}
+	t.mangled = b.String()
+}
+
+// mangledParts are the identifiers of a demangled C++ name that its
+// mangled form must hold as <length><identifier> (Itanium ABI
+// <source-name>: every name component, template argument and parameter
+// type named by the program appears so at least once, substitutions only
+// repeat it). Left out: what the demangler prints that is not a
+// <source-name> — builtin types and qualifiers, operator names, the
+// standard abbreviations (St, Sa, Sb, Ss, Si, So, Sd), special names
+// ("vtable for", "guard variable for", thunks), lambdas and unnamed types,
+// "(anonymous namespace)", ABI tag and clone-suffix words, numbers, and
+// anything after '@' (symbol versions, "@plt").
+func mangledParts(name string) []string {
+	if i := strings.IndexByte(name, '@'); i >= 0 {
+		name = name[:i]
+	}
+	if i := strings.Index(name, " [clone"); i >= 0 {
+		name = name[:i]
+	}
+	var out []string
+	seen := map[string]bool{}
+	identStart := func(c byte) bool { return c == '_' || c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' }
+	ident := func(c byte) bool { return identStart(c) || c >= '0' && c <= '9' }
+	for i := 0; i < len(name); {
+		c := name[i]
+		if !ident(c) {
+			i++
+			continue
+		}
+		j := i
+		for j < len(name) && ident(name[j]) {
+			j++
+		}
+		tok := name[i:j]
+		// A number, a word of "{lambda(…)#1}" / "{unnamed type#1}" /
+		// "{default arg#1}", or a literal's suffix: not a source name.
+		inBraces := strings.LastIndexByte(name[:i], '{') > strings.LastIndexByte(name[:i], '}')
+		if identStart(c) && !inBraces && !notSourceName[tok] && !seen[tok] && (i == 0 || name[i-1] != '.') {
+			seen[tok] = true
+			out = append(out, strconv.Itoa(len(tok))+tok)
+		}
+		i = j
+	}
+	return out
+}
+
+var notSourceName = func() map[string]bool {
+	m := map[string]bool{}
+	for _, w := range strings.Fields(`void bool char wchar_t char8_t char16_t char32_t short int long signed unsigned
+		float double __int128 __float128 _Float16 _Float32 _Float64 _Float128 _Float32x _Float64x _Float128x
+		decimal32 decimal64 decimal128 _Complex _Imaginary complex imaginary const volatile restrict __restrict
+		auto decltype nullptr nullptr_t sizeof alignof typeid noexcept throw true false
+		operator new delete
+		std allocator basic_string string char_traits istream ostream iostream basic_istream basic_ostream basic_iostream
+		vtable VTT typeinfo name for construction in guard variable virtual non thunk to covariant return
+		transaction clone reference temporary TLS init wrapper function hidden alias java Class
+		template parameter object literal
+		anonymous namespace lambda unnamed type default arg abi
+		_BitInt __bf16 bfloat16_t this typename requires __alignof__ _Atomic transaction_safe _Accum _Fract _Sat`) {
+		m[w] = true
+	}
+	return m
+}()
+
+// mayMangle reports whether a mangled name holds every part.
+func mayMangle(mangled string, parts []string) bool {
+	for _, p := range parts {
+		if !strings.Contains(mangled, p) {
+			return false
+		}
+	}
+	return true
 }
 
 // BuildID returns the NT_GNU_BUILD_ID of an ELF file, nil when none.

@@ -485,7 +485,7 @@ func TestSectionCache(t *testing.T) {
 	if err != nil || uint64(st.Size()) != info.Size {
 		t.Fatalf("inflated .debug_info in the cache: %v, %v (want %d bytes)", st, err, info.Size)
 	}
-	for _, f := range []string{"cu-index", "symtab-with-debug-file"} {
+	for _, f := range []string{"index-v2/units", "symtab-with-debug-file"} {
 		if _, err := os.Stat(filepath.Join(dir, f)); err != nil {
 			t.Fatal(err)
 		}
@@ -497,7 +497,7 @@ func TestSectionCache(t *testing.T) {
 	if err := os.Truncate(filepath.Join(dir, "debug_info"), 100); err != nil {
 		t.Fatal(err)
 	}
-	if err := os.WriteFile(filepath.Join(dir, "cu-index"), []byte("dsecore-cu-index-v1\nxx"), 0o644); err != nil {
+	if err := os.WriteFile(filepath.Join(dir, "index-v2", "units"), []byte("dsecore-index\nxx"), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	if err := os.Truncate(filepath.Join(dir, "symtab-with-debug-file"), 4000); err != nil {

@@ -14,6 +14,8 @@ import (
 	"sort"
 	"sync"
 	"syscall"
+
+	"github.com/dsecore/dsecore/coreparse/symbols/die"
 )
 
 // Table is the symbol information of one ELF object.
@@ -29,9 +31,19 @@ type Table struct {
 	funcs   []int // indexes into syms of function symbols, sorted by address
 	any     []int // indexes of every addressable symbol, sorted by address
 
+	nameOnce sync.Once
+	byName   map[string]int32 // mangled name → first index in syms
+	// The C++ names end to end ("\n" before each), where each starts
+	// and its symbol's index: searched by Lookup.
+	mangled    string
+	mangledAt  []int32
+	mangledSym []int32
+
 	dwarfOnce sync.Once
-	dwarf     *dwarf.Data
+	dwarf     *die.Data
 	cus       []cuRange // sorted by lo
+	buildID   string    // hex, of the file the DWARF is read from ("" when none)
+	indexKey  indexKey  // the sections the persistent index must match
 
 	types typeIndex
 
@@ -50,7 +62,8 @@ type Table struct {
 	cuCache  map[dwarf.Offset]*cuEntry
 	warnings []string
 
-	maps []mapped // section mappings, released by Close
+	mapMu sync.Mutex
+	maps  []mapped // section mappings, released by Close
 }
 
 // Location is one level of the source position of an address.
@@ -159,54 +172,34 @@ func (t *Table) loadDWARF() {
 		if info == nil {
 			return
 		}
-		d, err := t.openDWARF(src, path)
+		secs, err := t.openDWARF(src, path)
 		if err != nil {
 			t.warnf("%s: DWARF: %v", filepath.Base(t.Path), err)
 			return
 		}
-		var index string
+		k := indexKey{uint64(len(secs.Info)), uint64(len(secs.Abbrev))}
+		t.indexKey = k
 		if id := BuildID(src); len(id) > 0 {
-			index = cuIndexPath(hex.EncodeToString(id))
+			t.buildID = hex.EncodeToString(id)
 		}
-		if index != "" {
-			if cus, ok := loadCUIndex(index, int(info.Size)); ok {
-				// Visit every unit once: debug/dwarf fills a DWARF 5 unit's
-				// base offsets on first entry, unguarded, so that must not
-				// happen later in concurrent readers.
-				r := d.Reader()
-				for e, err := r.Next(); err == nil && e != nil; e, err = r.Next() {
-					r.SkipChildren()
-				}
-				t.cus, t.dwarf = cus, d
-				return
-			}
-		}
-		r := d.Reader()
-		for {
-			e, err := r.Next()
-			if err != nil {
-				t.warnf("%s: DWARF compile units: %v", filepath.Base(t.Path), err)
-				break
-			}
-			if e == nil {
-				break
-			}
-			if e.Tag == dwarf.TagCompileUnit || e.Tag == dwarf.TagPartialUnit {
-				ranges, err := d.Ranges(e)
-				if err == nil {
-					for _, rg := range ranges {
-						if rg[1] > rg[0] {
-							t.cus = append(t.cus, cuRange{rg[0], rg[1], e.Offset})
-						}
-					}
+		index := indexPath(t.buildID, "units")
+		if b, ok := readIndex(index, k); ok {
+			if units, cus, ok := decodeUnits(b, k); ok {
+				if d, err := die.New(secs, units); err == nil {
+					t.cus, t.dwarf = cus, d
+					return
 				}
 			}
-			r.SkipChildren()
 		}
-		sort.Slice(t.cus, func(i, j int) bool { return t.cus[i].lo < t.cus[j].lo })
+		d, err := die.New(secs, nil)
+		if err != nil {
+			t.warnf("%s: DWARF: %v", filepath.Base(t.Path), err)
+			return
+		}
+		t.cus = t.unitRanges(d)
 		t.dwarf = d
-		if index != "" && len(t.warnings) == 0 {
-			saveCUIndex(index, int(info.Size), t.cus)
+		if len(t.warnings) == 0 {
+			writeIndex(index, k, encodeUnits(d.Units(), t.cus))
 		}
 	})
 }

@@ -1,12 +1,14 @@
 package symbols
 
 import (
+	"bytes"
 	"debug/dwarf"
 	"encoding/binary"
 	"fmt"
 	"sort"
 	"strings"
 	"sync"
+	"sync/atomic"
 )
 
 // Type is the layout of a DWARF type, as far as walking data structures in
@@ -66,11 +68,74 @@ type typeIndex struct {
 
 	normOnce sync.Once
 	byNorm   map[string]dwarf.Offset // byName under NormalizeTypeName
+
+	built   atomic.Bool // the index is complete
+	mayMemo sync.Map    // mayName's answers
+}
+
+// lastComponent is the identifier a type's (or variable's) DIE is named
+// by: the last component of a qualified name, without template arguments
+// ("std::list<int>::iterator" → "iterator", "co::Box<long>" → "Box").
+func lastComponent(name string) string {
+	depth, start := 0, 0
+	for i := 0; i < len(name); i++ {
+		switch name[i] {
+		case '<', '(':
+			depth++
+		case '>', ')':
+			depth--
+		case ':':
+			if depth == 0 && i+1 < len(name) && name[i+1] == ':' {
+				start = i + 2
+				i++
+			}
+		}
+	}
+	last := name[start:]
+	if i := strings.IndexAny(last, "<( "); i >= 0 {
+		last = last[:i]
+	}
+	return last
+}
+
+// mayName reports whether a DIE of this file may be named ident: whether
+// the bytes of a name starting with it are in the string sections or
+// inline in .debug_info (a name is a DW_FORM_strp/strx/line_strp string or
+// an inline DW_FORM_string). A few milliseconds against walking every DIE,
+// for the names a program does not have (the coroutine runtime's types in
+// a program without it). True when it cannot tell: DWZ's supplementary
+// strings (.gnu_debugaltlink), no identifier.
+func (t *Table) mayName(ident string) bool {
+	if ident == "" || strings.ContainsAny(ident, "~") {
+		return true
+	}
+	if v, ok := t.types.mayMemo.Load(ident); ok {
+		return v.(bool)
+	}
+	t.loadDWARF()
+	ok := true
+	if t.dwarf != nil && t.dwarfFile().Section(".gnu_debugaltlink") == nil {
+		s := t.dwarf.Sections()
+		needle := []byte(ident)
+		ok = false
+		for _, b := range [][]byte{s.Str, s.LineStr, s.Info} {
+			if bytes.Contains(b, needle) {
+				ok = true
+				break
+			}
+		}
+	}
+	t.types.mayMemo.Store(ident, ok)
+	return ok
 }
 
 // LookupType finds a complete (not declaration-only) struct, class, union,
 // enum or typedef by its qualified name.
 func (t *Table) LookupType(name string) (*Type, bool) {
+	if !t.types.built.Load() && !t.mayName(lastComponent(name)) {
+		// No DIE can have that name: no need to index every type.
+		return nil, false
+	}
 	t.types.once.Do(t.indexTypes)
 	off, ok := t.types.byName[name]
 	if !ok && strings.ContainsAny(name, "<,*& ") {
@@ -131,10 +196,23 @@ func (t *Table) indexTypes() {
 	t.types.ptrTo = map[dwarf.Offset]dwarf.Offset{}
 	t.types.vars = map[string]Global{}
 	t.types.tls = map[string]Global{}
+	defer t.types.built.Store(true)
 	t.loadDWARF()
 	if t.dwarf == nil {
 		return
 	}
+	path := indexPath(t.buildID, "types")
+	if b, ok := readIndex(path, t.indexKey); ok && t.decodeTypes(b) {
+		return
+	}
+	if t.walkTypes() {
+		writeIndex(path, t.indexKey, t.encodeTypes())
+	}
+}
+
+// walkTypes fills the type index from every unit's DIEs (outside
+// functions); false when the walk stopped at an error.
+func (t *Table) walkTypes() (complete bool) {
 	r := t.dwarf.Reader()
 	type scope struct {
 		name  string
@@ -153,7 +231,7 @@ func (t *Table) indexTypes() {
 	for {
 		e, err := r.Next()
 		if err != nil || e == nil {
-			return
+			return err == nil
 		}
 		if e.Tag == 0 {
 			if len(stack) > 0 {
@@ -529,6 +607,9 @@ type Global struct {
 
 // LookupGlobal finds a global variable by qualified or plain name.
 func (t *Table) LookupGlobal(name string) (Global, bool) {
+	if !t.types.built.Load() && !t.mayName(lastComponent(name)) {
+		return Global{}, false
+	}
 	t.types.once.Do(t.indexTypes)
 	g, ok := t.types.vars[name]
 	return g, ok
@@ -538,6 +619,9 @@ func (t *Table) LookupGlobal(name string) (Global, bool) {
 // thread_local) by qualified or plain name: Addr is its offset in the
 // module's TLS block (coreparse.Process.TLSAddress gives a thread's copy).
 func (t *Table) LookupTLSGlobal(name string) (Global, bool) {
+	if !t.types.built.Load() && !t.mayName(lastComponent(name)) {
+		return Global{}, false
+	}
 	t.types.once.Do(t.indexTypes)
 	g, ok := t.types.tls[name]
 	return g, ok

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"sort"
 
+	"github.com/dsecore/dsecore/coreparse/symbols/die"
 	"github.com/go-delve/delve/pkg/dwarf/godwarf"
 	"github.com/go-delve/delve/pkg/dwarf/loclist"
 )
@@ -32,8 +33,8 @@ type CallParam struct {
 	Value []byte
 }
 
-// DWARF returns the module's DWARF data, nil when none.
-func (t *Table) DWARF() *dwarf.Data {
+// DWARF returns the module's DWARF entries, nil when none.
+func (t *Table) DWARF() *die.Data {
 	t.loadDWARF()
 	return t.dwarf
 }
@@ -133,7 +134,7 @@ func inRanges(rs [][2]uint64, pc uint64) bool {
 	return false
 }
 
-func (t *Table) readVar(e *dwarf.Entry) Var {
+func (t *Table) readVar(e *die.Entry) Var {
 	v := Var{Param: e.Tag == dwarf.TagFormalParameter, LocList: -1, die: e.Offset}
 	switch l := e.Val(dwarf.AttrLocation).(type) {
 	case []byte:

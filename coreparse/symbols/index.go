@@ -1,0 +1,314 @@
+package symbols
+
+import (
+	"encoding/binary"
+	"hash/crc32"
+	"os"
+	"path/filepath"
+	"sort"
+
+	"debug/dwarf"
+
+	"github.com/dsecore/dsecore/coreparse/symbols/die"
+)
+
+// The persistent index of a file with a build-id lives beside its
+// decompressed sections, in SectionCacheDir/<build-id>/index-v<N>/, one
+// file per part, each built at most once per build and mapped by the next
+// run instead of walking the DWARF again:
+//
+//	units  the .debug_info unit headers (where each unit and its
+//	       abbreviations are, its version, address size) and the
+//	       compile units' address ranges → unit offset
+//	types  qualified type name → DIE offset, and what LookupBaseType,
+//	       PointerTo, LookupGlobal and LookupTLSGlobal answer from
+//
+// Every file starts with a magic line, the CRC-32 (IEEE) of everything after
+// it and the sizes of .debug_info and .debug_abbrev it was built from; a file
+// that does not check out (damaged, truncated, from other sections) is
+// rebuilt, never trusted. The version is in the path: a new format never
+// reads an old one, and engineers' runs sharing ~/.cache never collide.
+const indexVersion = "index-v2"
+
+func indexPath(id, part string) string {
+	if SectionCacheDir == "" || id == "" {
+		return ""
+	}
+	return filepath.Join(SectionCacheDir, id, indexVersion, part)
+}
+
+const indexMagic = "dsecore-index\n"
+
+// indexKey identifies the sections an index was built from.
+type indexKey struct{ info, abbrev uint64 }
+
+func writeIndex(path string, k indexKey, payload []byte) {
+	if path == "" {
+		return
+	}
+	le := binary.LittleEndian
+	body := le.AppendUint64(nil, k.info)
+	body = le.AppendUint64(body, k.abbrev)
+	body = append(body, payload...)
+	b := append([]byte(indexMagic), le.AppendUint32(nil, crc32.ChecksumIEEE(body))...)
+	writeCacheFile(path, append(b, body...))
+}
+
+// readIndex returns an index file's payload, false when the file is
+// missing or does not check out.
+func readIndex(path string, k indexKey) ([]byte, bool) {
+	if path == "" {
+		return nil, false
+	}
+	b, err := os.ReadFile(path)
+	if err != nil || len(b) < len(indexMagic)+4+16 || string(b[:len(indexMagic)]) != indexMagic {
+		return nil, false
+	}
+	le := binary.LittleEndian
+	b = b[len(indexMagic):]
+	sum, body := le.Uint32(b), b[4:]
+	if crc32.ChecksumIEEE(body) != sum || le.Uint64(body) != k.info || le.Uint64(body[8:]) != k.abbrev {
+		return nil, false
+	}
+	return body[16:], true
+}
+
+// dec reads an index payload; any read past the end sets bad.
+type dec struct {
+	b   []byte
+	bad bool
+}
+
+func (d *dec) u64() uint64 {
+	if len(d.b) < 8 {
+		d.bad, d.b = true, nil
+		return 0
+	}
+	v := binary.LittleEndian.Uint64(d.b)
+	d.b = d.b[8:]
+	return v
+}
+
+func (d *dec) u32() uint32 {
+	if len(d.b) < 4 {
+		d.bad, d.b = true, nil
+		return 0
+	}
+	v := binary.LittleEndian.Uint32(d.b)
+	d.b = d.b[4:]
+	return v
+}
+
+func (d *dec) u8() uint8 {
+	if len(d.b) < 1 {
+		d.bad = true
+		return 0
+	}
+	v := d.b[0]
+	d.b = d.b[1:]
+	return v
+}
+
+func (d *dec) str() string {
+	n := d.u32()
+	if uint64(n) > uint64(len(d.b)) {
+		d.bad, d.b = true, nil
+		return ""
+	}
+	s := string(d.b[:n])
+	d.b = d.b[n:]
+	return s
+}
+
+// count reads a count of records of at least min bytes each: a count the
+// rest of the payload cannot hold is bad.
+func (d *dec) count(min int) int {
+	n := d.u32()
+	if d.bad || uint64(n)*uint64(min) > uint64(len(d.b)) {
+		d.bad = true
+		return 0
+	}
+	return int(n)
+}
+
+type enc struct{ b []byte }
+
+func (e *enc) u64(v uint64) { e.b = binary.LittleEndian.AppendUint64(e.b, v) }
+func (e *enc) u32(v uint32) { e.b = binary.LittleEndian.AppendUint32(e.b, v) }
+func (e *enc) u8(v uint8)   { e.b = append(e.b, v) }
+func (e *enc) str(s string) { e.u32(uint32(len(s))); e.b = append(e.b, s...) }
+
+func encodeUnits(units []die.UnitHeader, cus []cuRange) []byte {
+	var e enc
+	e.u32(uint32(len(units)))
+	for _, u := range units {
+		e.u64(u.Off)
+		e.u64(u.First)
+		e.u64(u.End)
+		e.u64(u.AbbrevOff)
+		b := uint8(0)
+		if u.Is64 {
+			b = 1
+		}
+		e.b = append(e.b, u.Version, u.UnitType, u.AddrSize, b)
+	}
+	e.u32(uint32(len(cus)))
+	for _, c := range cus {
+		e.u64(c.lo)
+		e.u64(c.hi)
+		e.u64(uint64(c.off))
+	}
+	return e.b
+}
+
+// decodeUnits checks what it reads against the sections: units in order
+// inside .debug_info, ranges non-empty and sorted, each at a unit's entry.
+func decodeUnits(b []byte, k indexKey) ([]die.UnitHeader, []cuRange, bool) {
+	d := &dec{b: b}
+	units := make([]die.UnitHeader, d.count(36))
+	prev := uint64(0)
+	first := map[uint64]bool{}
+	for i := range units {
+		u := die.UnitHeader{Off: d.u64(), First: d.u64(), End: d.u64(), AbbrevOff: d.u64()}
+		u.Version, u.UnitType, u.AddrSize = d.u8(), d.u8(), d.u8()
+		u.Is64 = d.u8() == 1
+		if d.bad || u.Off < prev || u.First <= u.Off || u.End < u.First || u.End > k.info || u.AbbrevOff >= k.abbrev {
+			return nil, nil, false
+		}
+		prev = u.End
+		first[u.First] = true
+		units[i] = u
+	}
+	cus := make([]cuRange, d.count(24))
+	for i := range cus {
+		c := cuRange{d.u64(), d.u64(), dwarf.Offset(d.u64())}
+		if d.bad || c.hi <= c.lo || !first[uint64(c.off)] || i > 0 && c.lo < cus[i-1].lo {
+			return nil, nil, false
+		}
+		cus[i] = c
+	}
+	if d.bad || len(d.b) != 0 {
+		return nil, nil, false
+	}
+	return units, cus, true
+}
+
+// unitRanges reads the compile units' address ranges: each unit's entry
+// and its DW_AT_ranges or low/high pc.
+func (t *Table) unitRanges(d *die.Data) []cuRange {
+	var cus []cuRange
+	for i := range d.Units() {
+		e, err := d.FirstEntry(i)
+		if err != nil {
+			t.warnf("%s: DWARF compile units: %v", filepath.Base(t.Path), err)
+			continue
+		}
+		if e.Tag != dwarf.TagCompileUnit && e.Tag != dwarf.TagPartialUnit {
+			continue
+		}
+		ranges, err := d.Ranges(e)
+		if err != nil {
+			continue
+		}
+		for _, rg := range ranges {
+			if rg[1] > rg[0] {
+				cus = append(cus, cuRange{rg[0], rg[1], e.Offset})
+			}
+		}
+	}
+	sort.SliceStable(cus, func(i, j int) bool { return cus[i].lo < cus[j].lo })
+	return cus
+}
+
+// encodeTypes writes the type index: the maps walkTypes fills.
+func (t *Table) encodeTypes() []byte {
+	ty := &t.types
+	var e enc
+	offs := func(m map[string]dwarf.Offset) {
+		e.u32(uint32(len(m)))
+		for n, o := range m {
+			e.str(n)
+			e.u64(uint64(o))
+		}
+	}
+	globals := func(m map[string]Global) {
+		e.u32(uint32(len(m)))
+		for n, g := range m {
+			e.str(n)
+			e.u64(g.Addr)
+			e.u64(uint64(g.Type))
+		}
+	}
+	offs(ty.byName)
+	offs(ty.bases)
+	e.u32(uint32(len(ty.names)))
+	for o, n := range ty.names {
+		e.u64(uint64(o))
+		e.str(n)
+	}
+	e.u32(uint32(len(ty.ptrTo)))
+	for el, p := range ty.ptrTo {
+		e.u64(uint64(el))
+		e.u64(uint64(p))
+	}
+	globals(ty.vars)
+	globals(ty.tls)
+	return e.b
+}
+
+// decodeTypes fills the type index from a file; false (and the maps left
+// empty) when any DIE offset lies outside .debug_info or the payload does
+// not parse to its end.
+func (t *Table) decodeTypes(b []byte) bool {
+	d := &dec{b: b}
+	info := t.indexKey.info
+	off := func() dwarf.Offset {
+		o := d.u64()
+		if o >= info {
+			d.bad = true
+		}
+		return dwarf.Offset(o)
+	}
+	offs := func() map[string]dwarf.Offset {
+		n := d.count(12)
+		m := make(map[string]dwarf.Offset, n)
+		for i := 0; i < n && !d.bad; i++ {
+			k := d.str()
+			m[k] = off()
+		}
+		return m
+	}
+	globals := func() map[string]Global {
+		n := d.count(20)
+		m := make(map[string]Global, n)
+		for i := 0; i < n && !d.bad; i++ {
+			k := d.str()
+			g := Global{Addr: d.u64()}
+			if g.Type = dwarf.Offset(d.u64()); uint64(g.Type) >= info {
+				d.bad = true
+			}
+			m[k] = g
+		}
+		return m
+	}
+	byName, bases := offs(), offs()
+	n := d.count(12)
+	names := make(map[dwarf.Offset]string, n)
+	for i := 0; i < n && !d.bad; i++ {
+		o := off()
+		names[o] = d.str()
+	}
+	n = d.count(16)
+	ptrTo := make(map[dwarf.Offset]dwarf.Offset, n)
+	for i := 0; i < n && !d.bad; i++ {
+		el := off()
+		ptrTo[el] = off()
+	}
+	vars, tls := globals(), globals()
+	if d.bad || len(d.b) != 0 {
+		return false
+	}
+	ty := &t.types
+	ty.byName, ty.bases, ty.names, ty.ptrTo, ty.vars, ty.tls = byName, bases, names, ptrTo, vars, tls
+	return true
+}
