@@ -9,26 +9,6 @@ import (
 	"github.com/dsecore/dsecore/internal/testcore"
 )
 
-// threadsOnly is a program without any coroutine: threads blocked in a
-// condition variable, one crashing.
-var threadsOnly = testcore.Program{Name: "threads-only", Lang: "c", Flags: []string{"-O1", "-g", "-pthread"}, Source: `
-#include <pthread.h>
-#include <stddef.h>
-static pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
-static pthread_cond_t cv = PTHREAD_COND_INITIALIZER;
-static void *wait_forever(void *arg) {
-	pthread_mutex_lock(&mu);
-	for (;;) pthread_cond_wait(&cv, &mu);
-	return arg;
-}
-int main(void) {
-	pthread_t t[3];
-	for (int i = 0; i < 3; i++) pthread_create(&t[i], NULL, wait_forever, NULL);
-	volatile int *p = NULL;
-	return *p;
-}
-`}
-
 // withSwapcontext calls libc's swapcontext (through its PLT): a possible
 // runtime, never called absent.
 var withSwapcontext = testcore.Program{Name: "swapcontext", Lang: "c", Flags: []string{"-O1", "-g"}, Source: `
@@ -57,7 +37,7 @@ func TestAbsent(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	r := testcore.Make(t, threadsOnly)
+	r := testcore.Make(t, testcore.ThreadsOnly)
 	p := open(t, r.Core, r.Exe)
 	why, absent := coroutines.Absent(p, prof)
 	if !absent || !strings.Contains(why, "no module defines or calls a context switch routine (jump_fcontext, libgo_jump_fcontext, swapcontext") {

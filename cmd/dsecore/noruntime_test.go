@@ -9,34 +9,15 @@ import (
 	"github.com/dsecore/dsecore/report"
 )
 
-// threadsProgram has threads and no coroutine runtime.
-var threadsProgram = testcore.Program{Name: "no-coroutines", Lang: "c", Flags: []string{"-O1", "-g", "-pthread"}, Source: `
-#include <pthread.h>
-#include <stddef.h>
-static pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
-static pthread_cond_t cv = PTHREAD_COND_INITIALIZER;
-static void *wait_forever(void *arg) {
-	pthread_mutex_lock(&mu);
-	for (;;) pthread_cond_wait(&cv, &mu);
-	return arg;
-}
-int main(void) {
-	pthread_t t[2];
-	for (int i = 0; i < 2; i++) pthread_create(&t[i], NULL, wait_forever, NULL);
-	volatile int *p = NULL;
-	return *p;
-}
-`}
-
 // TestNoRuntime: on a core of a program without coroutines, every face
 // that asks for tasks gets none and says why (no context switch routine),
 // with the threads' stacks as usual; profile check still shows every key
 // against the core.
 func TestNoRuntime(t *testing.T) {
-	r := testcore.Make(t, threadsProgram)
+	r := testcore.Make(t, testcore.ThreadsOnly)
 	var doc report.Backtrace
 	runJSON(t, &doc, "bt", r.Core, "--exe", r.Exe, "--all", "--all-tasks")
-	if len(doc.Threads) != 3 || len(doc.Tasks) != 0 || doc.Coroutines == nil ||
+	if len(doc.Threads) != 4 || len(doc.Tasks) != 0 || doc.Coroutines == nil ||
 		!strings.HasPrefix(doc.Coroutines.NoRuntime, "no module defines or calls a context switch routine") || doc.Coroutines.NoTasks != "" {
 		t.Fatalf("bt --all --all-tasks: %d threads, %d tasks, coroutines %+v", len(doc.Threads), len(doc.Tasks), doc.Coroutines)
 	}

@@ -190,3 +190,24 @@ int main(void) {
 }
 `,
 }
+
+// ThreadsOnly is a program without any coroutine runtime: three threads
+// blocked in a condition variable, the main thread crashing on a NULL read
+// (four threads in its core).
+var ThreadsOnly = Program{Name: "threads-only", Lang: "c", Flags: []string{"-O1", "-g", "-pthread"}, Source: `
+#include <pthread.h>
+#include <stddef.h>
+static pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t cv = PTHREAD_COND_INITIALIZER;
+static void *wait_forever(void *arg) {
+	pthread_mutex_lock(&mu);
+	for (;;) pthread_cond_wait(&cv, &mu);
+	return arg;
+}
+int main(void) {
+	pthread_t t[3];
+	for (int i = 0; i < 3; i++) pthread_create(&t[i], NULL, wait_forever, NULL);
+	volatile int *p = NULL;
+	return *p;
+}
+`}
