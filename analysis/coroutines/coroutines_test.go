@@ -6,7 +6,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"sort"
-	"strconv"
 	"strings"
 	"testing"
 
@@ -34,15 +33,6 @@ func discover(t testing.TB, p *coreparse.Process, o coroutines.Options) *corouti
 	return coroutines.Discover(p, prof, o)
 }
 
-func hexv(t testing.TB, v any) uint64 {
-	s, _ := v.(string)
-	n, err := strconv.ParseUint(strings.TrimPrefix(s, "0x"), 16, 64)
-	if err != nil {
-		t.Fatalf("hex %v: %v", v, err)
-	}
-	return n
-}
-
 type truthTask struct {
 	id, proc     int64
 	state        string
@@ -57,7 +47,7 @@ func truthTasks(t testing.TB, sc *fixture.Scenario) []truthTask {
 	for _, x := range sc.Expected["tasks"].([]any) {
 		m := x.(map[string]any)
 		out = append(out, truthTask{id: int64(m["id"].(float64)), proc: int64(m["processer"].(float64)), state: m["state"].(string),
-			running: m["running"].(bool), addr: hexv(t, m["address"]), lo: hexv(t, m["stack_lo"]), hi: hexv(t, m["stack_hi"]),
+			running: m["running"].(bool), addr: fixture.Hex(t, m["address"]), lo: fixture.Hex(t, m["stack_lo"]), hi: fixture.Hex(t, m["stack_hi"]),
 			fn: m["func"].(string), file: m["file"].(string), line: int(m["line"].(float64))})
 	}
 	return out

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -29,16 +28,6 @@ func analyze(t testing.TB, sc *fixture.Scenario, o fault.Options) *fault.Analysi
 		}
 	}
 	return fault.Analyze(op.P, op.RT, o)
-}
-
-func hexv(t testing.TB, v any) uint64 {
-	t.Helper()
-	s, _ := v.(string)
-	n, err := strconv.ParseUint(strings.TrimPrefix(s, "0x"), 16, 64)
-	if err != nil {
-		t.Fatalf("hex %v: %v", v, err)
-	}
-	return n
 }
 
 // sourceLine is the line of the fixture source that contains text.
@@ -106,10 +95,10 @@ func TestConcurrentRelease(t *testing.T) {
 			// The fault context: the real one, from the signal frame when a handler re-raised.
 			ip := f.Context.PC // the handler records the ip; without one, the library offset must still be the walk's
 			if ex["fault_ip"] != nil {
-				ip = hexv(t, ex["fault_ip"])
+				ip = fixture.Hex(t, ex["fault_ip"])
 			}
 			if f.Context.PC != ip || f.Context.Real == nil || f.Context.Real.CodeName != "SEGV_MAPERR" ||
-				f.Context.Real.Addr != hexv(t, ex["fault_addr"]) || f.Context.Thread.LWP != int(ex["crash_lwp"].(float64)) {
+				f.Context.Real.Addr != fixture.Hex(t, ex["fault_addr"]) || f.Context.Thread.LWP != int(ex["crash_lwp"].(float64)) {
 				t.Errorf("fault context pc %#x real %+v thread %v; the program saw ip %v addr %v on LWP %v",
 					f.Context.PC, f.Context.Real, f.Context.Thread, ex["fault_ip"], ex["fault_addr"], ex["crash_lwp"])
 			}
@@ -124,7 +113,7 @@ func TestConcurrentRelease(t *testing.T) {
 				if h == nil || h.Exception == nil {
 					t.Fatalf("no signal frame read: %+v", f.Context)
 				}
-				if e := h.Exception; e.Trapno != uint64(ex["fault_trapno"].(float64)) || e.Err != hexv(t, ex["fault_err"]) || e.CR2 != hexv(t, ex["fault_cr2"]) ||
+				if e := h.Exception; e.Trapno != uint64(ex["fault_trapno"].(float64)) || e.Err != fixture.Hex(t, ex["fault_err"]) || e.CR2 != fixture.Hex(t, ex["fault_cr2"]) ||
 					e.Access != "read" || !e.User || e.Protection {
 					t.Errorf("exception %+v; the handler saw trapno %v err %v cr2 %v", e, ex["fault_trapno"], ex["fault_err"], ex["fault_cr2"])
 				}
@@ -156,7 +145,7 @@ func TestConcurrentRelease(t *testing.T) {
 					t.Errorf("the spinning watchdog LWP %v is not named: %+v", lwp, a.Handling)
 				case spin.Role != "spinning" || !hasRule(a, "spinning-thread"):
 					t.Errorf("watchdog %+v", spin)
-				case spin.Exception != nil && (spin.Exception.Access != ex["spinner_access"] || spin.Exception.CR2 != hexv(t, ex["spinner_fault_addr"])):
+				case spin.Exception != nil && (spin.Exception.Access != ex["spinner_access"] || spin.Exception.CR2 != fixture.Hex(t, ex["spinner_fault_addr"])):
 					t.Errorf("watchdog's fault %+v, it wrote through %v", spin.Exception, ex["spinner_fault_addr"])
 				case spin.Exception == nil && !strings.Contains(spin.AtFault, "not mapped"):
 					t.Errorf("watchdog at %q", spin.AtFault)
@@ -170,7 +159,7 @@ func TestConcurrentRelease(t *testing.T) {
 			if in.ATT != "mov    (%rbx),%rbx" || in.Intel != "mov rbx, qword ptr [rbx]" || in.Base != "rbx" || in.Write {
 				t.Errorf("instruction %q / %q base %q write %v", in.ATT, in.Intel, in.Base, in.Write)
 			}
-			if regs != nil && f.BadValue != hexv(t, regs[f.BadRegister]) {
+			if regs != nil && f.BadValue != fixture.Hex(t, regs[f.BadRegister]) {
 				t.Errorf("%%%s = %#x, the handler saw %v", f.BadRegister, f.BadValue, regs[f.BadRegister])
 			}
 			if f.BadRegister != in.Base || f.BadValue != 0 || f.Kind != "null" ||
@@ -206,7 +195,7 @@ func TestConcurrentRelease(t *testing.T) {
 				t.Errorf("no instruction window")
 			}
 			// The owner object and its list.
-			node := hexv(t, ex["node"])
+			node := fixture.Hex(t, ex["node"])
 			var owner *fault.Object
 			for i := range a.Objects {
 				if a.Objects[i].Role == "owner" {
@@ -226,7 +215,7 @@ func TestConcurrentRelease(t *testing.T) {
 			}
 			hooks := map[uint64]bool{}
 			for _, o := range ex["objs"].([]any) {
-				hooks[hexv(t, o.(map[string]any)["hook"])] = true
+				hooks[fixture.Hex(t, o.(map[string]any)["hook"])] = true
 			}
 			found := false
 			for _, fd := range w.Findings {
@@ -357,7 +346,7 @@ func TestThisFromDWARF(t *testing.T) {
 // list walk and the verdict do not change.
 func TestThisFallback(t *testing.T) {
 	sc := fixture.Get(t).Scenario(t, fixture.FieldCrash)
-	node := hexv(t, sc.Expected["node"])
+	node := fixture.Hex(t, sc.Expected["node"])
 	for _, withhold := range []bool{false, true} {
 		var o fault.Options
 		if withhold {
@@ -392,10 +381,10 @@ func TestUseAfterFree(t *testing.T) {
 	sc := fixture.Get(t).Scenario(t, fixture.UseAfterFree)
 	a := analyze(t, sc, fault.Options{})
 	f := a.Fault
-	if f == nil || f.Kind != "poison" || f.BadValue != 0x6b6b6b6b6b6b || f.BadValue != hexv(t, sc.Expected["fault_regs"].(map[string]any)[f.BadRegister]) {
+	if f == nil || f.Kind != "poison" || f.BadValue != 0x6b6b6b6b6b6b || f.BadValue != fixture.Hex(t, sc.Expected["fault_regs"].(map[string]any)[f.BadRegister]) {
 		t.Fatalf("fault %+v", f)
 	}
-	if f.Context.Real == nil || f.Context.Real.Addr != hexv(t, sc.Expected["fault_addr"]) {
+	if f.Context.Real == nil || f.Context.Real.Addr != fixture.Hex(t, sc.Expected["fault_addr"]) {
 		t.Errorf("si_addr %+v, the program saw %v", f.Context.Real, sc.Expected["fault_addr"])
 	}
 	for _, r := range []string{"shared-object", "same-operation", "log-concurrent", "verdict-concurrent-release", "size-underflow"} {
@@ -436,7 +425,7 @@ func TestAssertion(t *testing.T) {
 func TestDmesg(t *testing.T) {
 	sc := fixture.Get(t).Scenario(t, fixture.FieldCrash)
 	p := fixtureproc.Process(t, sc)
-	ip := hexv(t, sc.Expected["fault_ip"])
+	ip := fixture.Hex(t, sc.Expected["fault_ip"])
 	m, ok := p.Core.FileAt(ip)
 	if !ok {
 		t.Fatalf("no file mapping at %#x", ip)

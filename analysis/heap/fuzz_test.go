@@ -16,7 +16,7 @@ import (
 func FuzzHeap(f *testing.F) {
 	sc := fixture.Get(f).Scenario(f, fixture.TcacheUAF)
 	truth := sc.Expected["heap"].(map[string]any)
-	mem := hexv(f, truth["mem"])
+	mem := fixture.Hex(f, truth["mem"])
 	p := open(f, sc)
 	clean := heap.Open(p, heap.Options{})
 	fd := clean.Locate(mem)

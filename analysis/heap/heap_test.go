@@ -25,24 +25,7 @@ func open(t testing.TB, sc *fixture.Scenario, debugDirs ...string) *coreparse.Pr
 // does before it shows a heap finding.
 func nameThreads(t testing.TB, p *coreparse.Process) { fixtureproc.Runtime(t, p) }
 
-func hexv(t testing.TB, v any) uint64 {
-	t.Helper()
-	s, _ := v.(string)
-	n, err := strconv.ParseUint(strings.TrimPrefix(s, "0x"), 16, 64)
-	if err != nil {
-		t.Fatalf("hex %v: %v", v, err)
-	}
-	return n
-}
-
-func num(t testing.TB, v any) int {
-	t.Helper()
-	f, ok := v.(float64)
-	if !ok {
-		t.Fatalf("number %v", v)
-	}
-	return int(f)
-}
+func num(t testing.TB, v any) int { return int(fixture.Num(t, v)) }
 
 // The freed request of tcache-uaf and double-free: the chunk, its size and
 // the tcache bin the program computed, in the thread that freed it, at the
@@ -59,11 +42,11 @@ func TestFreedRequestInTcache(t *testing.T) {
 			if !h.Known {
 				t.Fatalf("heap unknown: %s", h.Reason)
 			}
-			mem := hexv(t, truth["mem"])
+			mem := fixture.Hex(t, truth["mem"])
 			for _, addr := range []uint64{mem, mem + 0x10, mem + 0x1d0} {
 				f := h.Locate(addr)
 				t.Logf("%#x: %s (%s)", addr, f.Describe(), f.How)
-				if f.State != heap.StateFree || f.Chunk == nil || f.Chunk.Address != hexv(t, truth["chunk"]) || f.Chunk.Size != hexv(t, truth["size"]) {
+				if f.State != heap.StateFree || f.Chunk == nil || f.Chunk.Address != fixture.Hex(t, truth["chunk"]) || f.Chunk.Size != fixture.Hex(t, truth["size"]) {
 					t.Fatalf("%#x: %+v, truth %v", addr, f, truth)
 				}
 				if f.Offset != int64(addr-mem) {
@@ -81,11 +64,11 @@ func TestFreedRequestInTcache(t *testing.T) {
 				}
 				if truth["bin_was_empty"] == true {
 					entries := truth["bin_entries"].([]any)
-					if b.Count != len(entries) || hexv(t, entries[b.Position]) != mem {
+					if b.Count != len(entries) || fixture.Hex(t, entries[b.Position]) != mem {
 						t.Errorf("entry #%d of %d, the program's frees say %v", b.Position, b.Count, entries)
 					}
 				}
-				if f.Tcache == nil || f.Tcache.NextRaw != hexv(t, truth["next_word"]) || f.Tcache.Key != hexv(t, truth["key_word"]) || !f.Tcache.KeyIsTcacheKey {
+				if f.Tcache == nil || f.Tcache.NextRaw != fixture.Hex(t, truth["next_word"]) || f.Tcache.Key != fixture.Hex(t, truth["key_word"]) || !f.Tcache.KeyIsTcacheKey {
 					t.Errorf("tcache entry %+v, truth next %v key %v", f.Tcache, truth["next_word"], truth["key_word"])
 				}
 				if !f.UseAfterFree() || f.Corruption() || len(f.Problems) != 0 {
@@ -99,7 +82,7 @@ func TestFreedRequestInTcache(t *testing.T) {
 				}
 				// The words free() wrote: the walk of tcache-uaf loaded its
 				// bad pointer from the first (truth: next_word).
-				if w, ok := f.FreedWord(mem); !ok || !strings.Contains(w, "tcache_entry.next") || !strings.Contains(w, fmt.Sprintf("%#x", hexv(t, truth["next_word"]))) {
+				if w, ok := f.FreedWord(mem); !ok || !strings.Contains(w, "tcache_entry.next") || !strings.Contains(w, fmt.Sprintf("%#x", fixture.Hex(t, truth["next_word"]))) {
 					t.Errorf("the first word: %q %v", w, ok)
 				}
 				if w, ok := f.FreedWord(mem + 8); !ok || !strings.Contains(w, "tcache_key") {
@@ -140,11 +123,11 @@ func heapIsClean(t *testing.T, sc *fixture.Scenario) {
 	if !h.Known || len(h.Arenas) < 2 || !h.Arenas[0].Main || len(h.Tcaches()) == 0 {
 		t.Fatalf("heap: known %v (%s), %d arenas, %d tcaches", h.Known, h.Reason, len(h.Arenas), len(h.Tcaches()))
 	}
-	node := hexv(t, sc.Expected["node"])
+	node := fixture.Hex(t, sc.Expected["node"])
 	addrs := []uint64{node, node + 0x18}
 	for _, o := range sc.Expected["objs"].([]any) {
 		m := o.(map[string]any)
-		addrs = append(addrs, hexv(t, m["address"]), hexv(t, m["hook"]))
+		addrs = append(addrs, fixture.Hex(t, m["address"]), fixture.Hex(t, m["hook"]))
 	}
 	for _, a := range addrs {
 		f := h.Locate(a)
@@ -162,7 +145,7 @@ func heapIsClean(t *testing.T, sc *fixture.Scenario) {
 		t.Errorf("problems in a clean heap: %v", pr)
 	}
 	// Not heap: a stack address, the executable's data, address 0.
-	for _, a := range []uint64{p.Threads[0].Regs.V[7], hexv(t, sc.Expected["lib_base"]), 0} {
+	for _, a := range []uint64{p.Threads[0].Regs.V[7], fixture.Hex(t, sc.Expected["lib_base"]), 0} {
 		if f := h.Locate(a); f.State != heap.StateNotHeap || f.UseAfterFree() {
 			t.Errorf("%#x: %s", a, f.Describe())
 		}
@@ -181,7 +164,7 @@ func TestWithoutLibcDebugInfo(t *testing.T) {
 	if h.Known || !strings.Contains(h.Reason, "libc6-dbg") || !strings.Contains(h.Reason, "libc.so.6") {
 		t.Fatalf("known %v, reason %q", h.Known, h.Reason)
 	}
-	f := h.Locate(hexv(t, sc.Expected["heap"].(map[string]any)["mem"]))
+	f := h.Locate(fixture.Hex(t, sc.Expected["heap"].(map[string]any)["mem"]))
 	if f.Known || f.State != heap.StateUnknown || f.UseAfterFree() || f.Corruption() || f.Chunk != nil {
 		t.Fatalf("finding %+v", f)
 	}
@@ -199,7 +182,7 @@ func TestWithoutLibcDebugInfo(t *testing.T) {
 func TestCorruptHeap(t *testing.T) {
 	sc := fixture.Get(t).Scenario(t, fixture.TcacheUAF)
 	truth := sc.Expected["heap"].(map[string]any)
-	mem, chunk := hexv(t, truth["mem"]), hexv(t, truth["chunk"])
+	mem, chunk := fixture.Hex(t, truth["mem"]), fixture.Hex(t, truth["chunk"])
 	p := open(t, sc)
 	clean := heap.Open(p, heap.Options{})
 	first := clean.Arenas[0]
@@ -234,7 +217,7 @@ func TestCorruptHeap(t *testing.T) {
 				t.Errorf("%s (%s)", f.Describe(), f.How)
 			}
 		}},
-		{"the next chunk's size field", func(m *heap.Patched) { m.PatchWord(chunk+hexv(t, truth["size"])+8, 0x7) }, func(t *testing.T, f *heap.Finding, h *heap.Heap) {
+		{"the next chunk's size field", func(m *heap.Patched) { m.PatchWord(chunk+fixture.Hex(t, truth["size"])+8, 0x7) }, func(t *testing.T, f *heap.Finding, h *heap.Heap) {
 			if f.State != heap.StateFree || !hasProblem(f, "next-header", chunk) || !f.Corruption() {
 				t.Errorf("%s", f.Describe())
 			}
@@ -330,7 +313,7 @@ func TestFindingJSON(t *testing.T) {
 	truth := sc.Expected["heap"].(map[string]any)
 	p := open(t, sc)
 	h := heap.Open(p, heap.Options{})
-	b, err := json.Marshal(h.Locate(hexv(t, truth["mem"])))
+	b, err := json.Marshal(h.Locate(fixture.Hex(t, truth["mem"])))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -390,7 +373,7 @@ func TestBins(t *testing.T) {
 	defer p.Close()
 	addr := map[string]uint64{}
 	for _, m := range regexp.MustCompile(`(\w+)=(0x[0-9a-f]+)`).FindAllStringSubmatch(r.Stderr, -1) {
-		addr[m[1]] = hexv(t, m[2])
+		addr[m[1]] = fixture.Hex(t, m[2])
 	}
 	h := heap.Open(p, heap.Options{})
 	type want struct {

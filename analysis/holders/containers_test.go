@@ -85,7 +85,7 @@ func TestContainers(t *testing.T) {
 		if m[1] != fmt.Sprint(i) {
 			t.Fatalf("stderr %q", r.Stderr)
 		}
-		targets = append(targets, holders.Target{Address: hexv(t, m[2]), Size: 56, Role: "t" + m[1]})
+		targets = append(targets, holders.Target{Address: fixture.Hex(t, m[2]), Size: 56, Role: "t" + m[1]})
 	}
 	if len(targets) != 10 {
 		t.Fatalf("targets from %q", r.Stderr)
@@ -197,7 +197,7 @@ func TestCorruptContainers(t *testing.T) {
 	defer p.Close()
 	var targets []holders.Target
 	for _, m := range regexp.MustCompile(`t(\d)=(0x[0-9a-f]+)`).FindAllStringSubmatch(r.Stderr, -1) {
-		targets = append(targets, holders.Target{Address: hexv(t, m[2]), Size: 56, Role: "t" + m[1]})
+		targets = append(targets, holders.Target{Address: fixture.Hex(t, m[2]), Size: 56, Role: "t" + m[1]})
 	}
 	if len(targets) != 4 {
 		t.Fatalf("targets from %q", r.Stderr)

@@ -37,28 +37,9 @@ func open(t testing.TB, name string) *opened {
 	return &opened{o.Sc, o.P, o.RT}
 }
 
-func hexv(t testing.TB, v any) uint64 {
-	t.Helper()
-	s, _ := v.(string)
-	n, err := strconv.ParseUint(strings.TrimPrefix(s, "0x"), 16, 64)
-	if err != nil {
-		t.Fatalf("hex %v: %v", v, err)
-	}
-	return n
-}
-
-func num(t testing.TB, v any) int64 {
-	t.Helper()
-	f, ok := v.(float64)
-	if !ok {
-		t.Fatalf("number %v", v)
-	}
-	return int64(f)
-}
-
 // others are every stack but the crash's own (its thread and its task).
 func (o *opened) others(t testing.TB) []holders.Stack {
-	return holders.Without(holders.Stacks(o.p, o.rt), int(num(t, o.sc.Expected["crash_lwp"])), num(t, o.sc.Expected["crash_task_id"]))
+	return holders.Without(holders.Stacks(o.p, o.rt), int(fixture.Num(t, o.sc.Expected["crash_lwp"])), fixture.Num(t, o.sc.Expected["crash_task_id"]))
 }
 
 // sizeOf is a type's size from the executable's DWARF.
@@ -85,13 +66,13 @@ func (o *opened) trySize(name string) (uint64, bool) {
 // fieldTargets: the contested node (the owner), its list header and its
 // objects, sized by their DWARF types.
 func (o *opened) fieldTargets(t testing.TB) []holders.Target {
-	node := hexv(t, o.sc.Expected["node"])
+	node := fixture.Hex(t, o.sc.Expected["node"])
 	ts := []holders.Target{
 		{Address: node, Size: o.sizeOf(t, "dm_hash_node_t"), Role: "owner", What: "the owner dm_hash_node_t"},
 		{Address: node + 0x18, Size: o.sizeOf(t, "dm_obj_list_t"), Role: "list header", Weight: 80},
 	}
 	for i, x := range o.sc.Expected["objs"].([]any) {
-		ts = append(ts, holders.Target{Address: hexv(t, x.(map[string]any)["address"]), Size: o.sizeOf(t, "dm_obj_t"), Role: fmt.Sprintf("list element #%d", i), Weight: 60})
+		ts = append(ts, holders.Target{Address: fixture.Hex(t, x.(map[string]any)["address"]), Size: o.sizeOf(t, "dm_obj_t"), Role: fmt.Sprintf("list element #%d", i), Weight: 60})
 	}
 	return ts
 }
@@ -101,9 +82,9 @@ func (o *opened) fieldTargets(t testing.TB) []holders.Target {
 // holds the node's address, so only the object graph can find its holder.
 func TestPointerChainCoreHasNoRawCopy(t *testing.T) {
 	o := open(t, fixture.PointerChain)
-	node := hexv(t, o.sc.Expected["node"])
-	crash := int(num(t, o.sc.Expected["crash_lwp"]))
-	crashTask := num(t, o.sc.Expected["crash_task_id"])
+	node := fixture.Hex(t, o.sc.Expected["node"])
+	crash := int(fixture.Num(t, o.sc.Expected["crash_lwp"]))
+	crashTask := fixture.Num(t, o.sc.Expected["crash_task_id"])
 	scanned := 0
 	scan := func(who string, lo, hi uint64) {
 		buf := make([]byte, hi-lo)
@@ -163,8 +144,8 @@ func TestPointerChainCoreHasNoRawCopy(t *testing.T) {
 func TestPointerChainHolder(t *testing.T) {
 	o := open(t, fixture.PointerChain)
 	truth := o.sc.Expected["holder"].(map[string]any)
-	node := hexv(t, truth["object"])
-	lwp := int(num(t, truth["lwp"]))
+	node := fixture.Hex(t, truth["object"])
+	lwp := int(fixture.Num(t, truth["lwp"]))
 	stacks := o.others(t)
 	res := holders.Search(o.p, stacks, o.fieldTargets(t), holders.Options{})
 	t.Logf("%d stacks, %d frames, %d variables, %d objects, %s; bounds %v", res.Stats.Stacks, res.Stats.Frames, res.Stats.Variables, res.Stats.Objects, res.Stats.Elapsed, res.Bounds)
@@ -202,7 +183,7 @@ func TestPointerChainHolder(t *testing.T) {
 	}
 	// Its frames also hold the object it released (the truth's
 	// released_obj), as `o`.
-	released, holdsObj := hexv(t, truth["released_obj"]), false
+	released, holdsObj := fixture.Hex(t, truth["released_obj"]), false
 	for _, h := range res.Hits {
 		holdsObj = holdsObj || h.LWP == lwp && h.Function == "(anonymous namespace)::chain_release_cb" && h.Expr == "o" && h.Value == released && !h.Fallback
 	}
@@ -305,7 +286,7 @@ func checkGdb(t *testing.T, sc *fixture.Scenario, checks []gdbCheck) {
 	}
 	for i, c := range checks {
 		m := regexp.MustCompile(`\$\d+ = (0x[0-9a-f]+)`).FindStringSubmatch(parts[i])
-		if m == nil || hexv(t, m[1]) != c.want {
+		if m == nil || fixture.Hex(t, m[1]) != c.want {
 			t.Errorf("gdb: %s in %s on LWP %d: %q, want %#x", c.expr, c.function, c.lwp, strings.TrimSpace(parts[i]), c.want)
 		}
 	}
@@ -373,7 +354,7 @@ func TestFieldCrashHolders(t *testing.T) {
 		}
 	}
 	best := res.Holders[0].Best
-	node := hexv(t, o.sc.Expected["node"])
+	node := fixture.Hex(t, o.sc.Expected["node"])
 	if best.Fallback || best.Value != node || best.Function != "(anonymous namespace)::release_wait" || best.Expr != "node" || best.Relation != holders.PointsTo || !strings.HasPrefix(best.Who, "task ") {
 		t.Errorf("the strongest holder: %+v", best)
 	}
@@ -403,10 +384,10 @@ func TestSinglePathHasNoOtherHolder(t *testing.T) {
 				t.Fatalf("the truth's holders: %v", o.sc.Expected["holders"])
 			}
 			heapTruth := o.sc.Expected["heap"].(map[string]any)
-			req := hexv(t, heapTruth["mem"])
+			req := fixture.Hex(t, heapTruth["mem"])
 			targets := []holders.Target{{Address: req, Size: o.sizeOf(t, "dm_release_req_t"), Role: "freed request"}}
 			for _, x := range o.sc.Expected["objs"].([]any)[:4] {
-				targets = append(targets, holders.Target{Address: hexv(t, x.(map[string]any)["address"]), Size: o.sizeOf(t, "dm_obj_t"), Role: "queued object"})
+				targets = append(targets, holders.Target{Address: fixture.Hex(t, x.(map[string]any)["address"]), Size: o.sizeOf(t, "dm_obj_t"), Role: "queued object"})
 			}
 			res := holders.Search(o.p, o.others(t), targets[:1], holders.Options{})
 			for _, h := range res.Hits {
@@ -417,7 +398,7 @@ func TestSinglePathHasNoOtherHolder(t *testing.T) {
 			all := holders.Search(o.p, holders.Stacks(o.p, o.rt), targets[:1], holders.Options{})
 			own := false
 			for _, h := range all.Hits {
-				own = own || h.LWP == int(num(t, o.sc.Expected["crash_lwp"])) && !h.Fallback && h.Function == "(anonymous namespace)::heap_shutdown" && h.Expr == "victim"
+				own = own || h.LWP == int(fixture.Num(t, o.sc.Expected["crash_lwp"])) && !h.Fallback && h.Function == "(anonymous namespace)::heap_shutdown" && h.Expr == "victim"
 			}
 			if !own {
 				t.Errorf("the crash's task does not hold its own request: %+v", all.Hits)
@@ -474,7 +455,7 @@ func TestHostileMemory(t *testing.T) {
 	p := fixtureproc.Process(t, sc)
 	var targets []holders.Target
 	for _, k := range []string{"cyc_node", "wild_node", "big_node"} {
-		targets = append(targets, holders.Target{Address: hexv(t, sc.Expected[k]), Role: k})
+		targets = append(targets, holders.Target{Address: fixture.Hex(t, sc.Expected[k]), Role: k})
 	}
 	var res *holders.Result
 	bound.Within(t, 120*time.Second, func() {
