@@ -12,10 +12,12 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"syscall"
 
 	"github.com/dsecore/dsecore/coreparse/corefile"
 	"github.com/dsecore/dsecore/coreparse/symbols"
 	"github.com/dsecore/dsecore/coreparse/unwind"
+	"github.com/dsecore/dsecore/internal/mmap"
 	"github.com/go-delve/delve/pkg/dwarf/frame"
 )
 
@@ -44,6 +46,10 @@ type Module struct {
 	cfiOnce sync.Once
 	cfi     frame.FrameDescriptionEntries
 	cfiErr  error
+
+	ehOnce  sync.Once
+	eh      *unwind.EHFrameIndex // nil: no usable .eh_frame_hdr, the whole CFI is parsed
+	ehImage []byte               // the mapped file behind eh
 
 	dynOnce sync.Once
 	dyn     *dynTable
@@ -110,6 +116,50 @@ func (m *Module) CFI() (frame.FrameDescriptionEntries, error) {
 		}
 	})
 	return m.cfi, m.cfiErr
+}
+
+// FDEForPC is the FDE covering pc: looked up in the file's .eh_frame_hdr
+// table and parsed alone when the object has one, else (and for a pc the
+// table does not cover: .debug_frame only functions) found in the whole
+// CFI, parsed once.
+func (m *Module) FDEForPC(pc uint64) (*frame.FrameDescriptionEntry, error) {
+	m.ehOnce.Do(func() {
+		if m.Path == "" {
+			return
+		}
+		image, err := mmap.File(m.Path)
+		if err != nil {
+			return
+		}
+		f, err := elf.NewFile(bytes.NewReader(image))
+		if err == nil {
+			m.eh, err = unwind.NewEHFrameIndex(f, image, m.Bias)
+		}
+		if err != nil {
+			syscall.Munmap(image)
+			return
+		}
+		m.ehImage = image
+	})
+	if m.eh != nil {
+		fde, err := m.eh.FDEForPC(pc)
+		if err == nil || !unwind.ErrNotIndexed(err) {
+			return fde, err
+		}
+	}
+	fdes, err := m.CFI()
+	if err != nil {
+		return nil, err
+	}
+	return fdes.FDEForPC(pc)
+}
+
+// release unmaps what the module mapped for itself.
+func (m *Module) release() {
+	if m.ehImage != nil {
+		syscall.Munmap(m.ehImage)
+		m.ehImage, m.eh = nil, nil
+	}
 }
 
 // mappedObject gathers the NT_FILE mappings of one path.

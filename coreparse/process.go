@@ -157,6 +157,9 @@ func Open(o Options) (*Process, error) {
 
 // Close releases the core mapping and the symbol tables.
 func (p *Process) Close() error {
+	for _, m := range p.Modules {
+		m.release()
+	}
 	if p.opts.Tables == nil {
 		for _, m := range p.Modules {
 			if m.Syms != nil {
@@ -233,11 +236,7 @@ func (p *Process) findFDE(pc uint64) (*frame.FrameDescriptionEntry, error) {
 	if m == nil {
 		return nil, fmt.Errorf("pc %#x is in no module", pc)
 	}
-	fdes, err := m.CFI()
-	if err != nil {
-		return nil, err
-	}
-	return fdes.FDEForPC(pc)
+	return m.FDEForPC(pc)
 }
 
 // Unwind returns the physical frames of a stack starting from regs. It is

@@ -220,32 +220,7 @@ func parseEach(name string, data []byte, recs []cfiRecord, eh bool, ehAddr, stat
 			reasons["FDE refers to no CIE"]++
 			continue
 		}
-		cieBytes := data[cie.off:cie.end]
-		if !eh && cie.version == 4 {
-			var err error
-			if cieBytes, err = downgradeCIEv4(cieBytes); err != nil {
-				reasons[err.Error()]++
-				continue
-			}
-		}
-		fdeBytes := append([]byte(nil), data[r.off:r.end]...)
-		buf := make([]byte, 0, len(cieBytes)+len(fdeBytes))
-		buf = append(buf, cieBytes...)
-		if eh {
-			// The CIE pointer is the distance from the pointer field back to the CIE.
-			binary.LittleEndian.PutUint32(fdeBytes[4:], uint32(len(cieBytes)+4))
-		} else {
-			binary.LittleEndian.PutUint32(fdeBytes[4:], 0)
-		}
-		buf = append(buf, fdeBytes...)
-		var base uint64
-		if eh {
-			base = ehAddr + uint64(r.off) - uint64(len(cieBytes))
-			if base == 0 {
-				base = 1 // never happens for a real section; keeps delve in .eh_frame mode
-			}
-		}
-		fdes, err := safeParse(buf, staticBase, base)
+		fdes, err := parseFDE(data, cie, r, eh, ehAddr, staticBase)
 		if err != nil {
 			reasons[err.Error()]++
 			continue
@@ -262,6 +237,38 @@ func parseEach(name string, data []byte, recs []cfiRecord, eh bool, ehAddr, stat
 		warns = append(warns, fmt.Sprintf("%s: %d FDE(s) skipped: %s", name, reasons[k], k))
 	}
 	return out, warns
+}
+
+// parseFDE parses one FDE r with its CIE cie (records of data) as a
+// two-record section placed so that pc-relative encodings resolve to the
+// same runtime addresses as in the original section (delve gives one FDE,
+// or none for an empty one).
+func parseFDE(data []byte, cie, r cfiRecord, eh bool, ehAddr, staticBase uint64) (frame.FrameDescriptionEntries, error) {
+	cieBytes := data[cie.off:cie.end]
+	if !eh && cie.version == 4 {
+		var err error
+		if cieBytes, err = downgradeCIEv4(cieBytes); err != nil {
+			return nil, err
+		}
+	}
+	fdeBytes := append([]byte(nil), data[r.off:r.end]...)
+	buf := make([]byte, 0, len(cieBytes)+len(fdeBytes))
+	buf = append(buf, cieBytes...)
+	if eh {
+		// The CIE pointer is the distance from the pointer field back to the CIE.
+		binary.LittleEndian.PutUint32(fdeBytes[4:], uint32(len(cieBytes)+4))
+	} else {
+		binary.LittleEndian.PutUint32(fdeBytes[4:], 0)
+	}
+	buf = append(buf, fdeBytes...)
+	var base uint64
+	if eh {
+		base = ehAddr + uint64(r.off) - uint64(len(cieBytes))
+		if base == 0 {
+			base = 1 // never happens for a real section; keeps delve in .eh_frame mode
+		}
+	}
+	return safeParse(buf, staticBase, base)
 }
 
 // downgradeCIEv4 rewrites a .debug_frame version-4 CIE (which has
