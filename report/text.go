@@ -551,6 +551,12 @@ func writeTimeline(w io.Writer, steps []TimelineStep) {
 // writeMemory is the analysis' memory section: the heap's state of each
 // address of interest, then the holders, strongest first.
 func writeMemory(w io.Writer, m *AnalysisMemory) {
+	if len(m.Heap) == 0 && len(m.Holders) == 0 && m.Stats.Stacks == 0 && m.MallocError == "" {
+		// Nothing was looked for: the fault names no object (a wild jump,
+		// a signal sent), so neither the heap nor the holders were asked.
+		fmt.Fprintln(w, "\nHeap and holders: no object of the fault to look for")
+		return
+	}
 	fmt.Fprintln(w, "\nHeap (glibc malloc):")
 	if !m.HeapKnown {
 		fmt.Fprintf(w, "  cannot tell: %s\n", m.HeapReason)

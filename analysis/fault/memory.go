@@ -3,6 +3,7 @@ package fault
 import (
 	"fmt"
 	"strings"
+	"sync"
 
 	"github.com/dsecore/dsecore/analysis/heap"
 	"github.com/dsecore/dsecore/analysis/holders"
@@ -52,16 +53,22 @@ func (a *Analysis) findMemory() {
 	h := heap.Open(p, heap.Options{})
 	m := &Memory{HeapKnown: h.Known, HeapReason: h.Reason, MallocError: h.MallocError(), Rules: []string{}}
 	a.Memory = m
-	all := holders.Stacks(p, a.rt)
-	others, crash := all, []holders.Stack(nil)
-	if fc := p.Fault(); fc != nil && fc.Thread != nil {
-		others = holders.Without(all, fc.Thread.LWP, -1)
-		for _, st := range all {
-			if st.TaskID < 0 && st.LWP == fc.Thread.LWP {
-				crash = append(crash, st)
+	// Every stack is unwound only when there is something to look for
+	// (a real daemon's wild jump has no object of interest).
+	type split struct{ others, crash []holders.Stack }
+	stacks := sync.OnceValue(func() split {
+		all := holders.Stacks(p, a.rt)
+		sp := split{others: all}
+		if fc := p.Fault(); fc != nil && fc.Thread != nil {
+			sp.others = holders.Without(all, fc.Thread.LWP, -1)
+			for _, st := range all {
+				if st.TaskID < 0 && st.LWP == fc.Thread.LWP {
+					sp.crash = append(sp.crash, st)
+				}
 			}
 		}
-	}
+		return sp
+	})
 	add := func(addr uint64, role, what string, weight int, access heap.Access) {
 		if addr == 0 {
 			return
@@ -98,15 +105,17 @@ func (a *Analysis) findMemory() {
 		if len(es) > 1 {
 			// Tails of bins in one page store the same word: keep those the
 			// crash's own path reaches.
-			es = reachedByCrash(p, crash, es)
+			es = reachedByCrash(p, stacks().crash, es)
 		}
 		for _, e := range es {
 			add(e, fmt.Sprintf("freed object whose tcache next word is %%%s's %#x", f.BadRegister, f.BadValue), "the freed object", 90, heap.AccessUse)
 		}
 	}
 	add(freeArgument(p, a.vr, h), "pointer passed to free()", "the pointer passed to free()", 100, heap.AccessFree)
-	m.stacks = others
-	m.Holders = holders.Search(p, others, m.Targets, holders.Options{})
+	if len(m.Targets) > 0 {
+		m.stacks = stacks().others
+	}
+	m.Holders = holders.Search(p, m.stacks, m.Targets, holders.Options{})
 	for _, hd := range m.Holders.Holders {
 		m.Paths = append(m.Paths, m.callPath(hd.Best))
 	}

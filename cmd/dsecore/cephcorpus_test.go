@@ -222,6 +222,14 @@ func checkCephFault(t *testing.T, core string, truth cephTruth) {
 		if f.Nested == nil {
 			t.Errorf("fault: no nested signal")
 		}
+		// A wild jump names no object: neither the heap nor the holders
+		// are asked, and the text says so instead of empty sections.
+		if m := a.Memory; m == nil || len(m.Heap) != 0 || len(m.Holders) != 0 || m.Stats.Stacks != 0 {
+			t.Errorf("wild pc: memory %+v: want nothing looked for", m)
+		}
+		if out := string(run(t, "inspect", core)); !strings.Contains(out, "\nHeap and holders: no object of the fault to look for\n") || strings.Contains(out, "Heap (glibc malloc):") {
+			t.Errorf("wild pc: inspect's memory section:\n%s", out)
+		}
 	case "assert", "abort":
 		if f.Signal.Signo != 6 || !f.Signal.Sent || f.Exception != nil {
 			t.Errorf("%s: signal %+v, exception %+v: want a sent SIGABRT", truth.Scenario, f.Signal, f.Exception)
