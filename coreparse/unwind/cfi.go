@@ -174,21 +174,10 @@ func walkRecords(data []byte, eh bool) ([]cfiRecord, []string) {
 			off += 12 + int(l64)
 			continue
 		}
-		if length < 4 || length > uint64(len(data)-off-4) {
+		r, ok := recordAt(data, off, eh)
+		if !ok {
 			warns = append(warns, fmt.Sprintf("CFI record at %#x has impossible length %#x; rest of section ignored", off, length))
 			break
-		}
-		id := binary.LittleEndian.Uint32(data[off+4:])
-		r := cfiRecord{off: off, end: off + 4 + int(length)}
-		if (eh && id == 0) || (!eh && id == 0xffffffff) {
-			r.isCIE = true
-			if off+8 < len(data) {
-				r.version = data[off+8]
-			}
-		} else if eh {
-			r.cieOff = off + 4 - int(id)
-		} else {
-			r.cieOff = int(id)
 		}
 		recs = append(recs, r)
 		off = r.end
@@ -197,6 +186,31 @@ func walkRecords(data []byte, eh bool) ([]cfiRecord, []string) {
 		warns = append(warns, fmt.Sprintf("%d 64-bit DWARF CFI records skipped (unsupported by delve)", skipped64))
 	}
 	return recs, warns
+}
+
+// recordAt reads the framing of the 32-bit CIE or FDE at off: false when
+// its length is impossible (a terminator, a 64-bit record, past the end).
+func recordAt(data []byte, off int, eh bool) (cfiRecord, bool) {
+	if off < 0 || off+8 > len(data) {
+		return cfiRecord{}, false
+	}
+	length := uint64(binary.LittleEndian.Uint32(data[off:]))
+	if length < 4 || length > uint64(len(data)-off-4) {
+		return cfiRecord{}, false
+	}
+	id := binary.LittleEndian.Uint32(data[off+4:])
+	r := cfiRecord{off: off, end: off + 4 + int(length)}
+	if (eh && id == 0) || (!eh && id == 0xffffffff) {
+		r.isCIE = true
+		if off+8 < len(data) {
+			r.version = data[off+8]
+		}
+	} else if eh {
+		r.cieOff = off + 4 - int(id)
+	} else {
+		r.cieOff = int(id)
+	}
+	return r, true
 }
 
 // parseEach parses every FDE on its own, as a two-record section holding

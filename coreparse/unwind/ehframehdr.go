@@ -131,26 +131,11 @@ func (x *EHFrameIndex) FDEForPC(pc uint64) (*frame.FrameDescriptionEntry, error)
 // two-record section placed so that pc-relative encodings resolve to the
 // same runtime addresses. nil when either cannot be read.
 func (x *EHFrameIndex) parse(off int) *frame.FrameDescriptionEntry {
-	rec := func(at int) (cfiRecord, bool) {
-		if at < 0 || at+8 > len(x.eh) {
-			return cfiRecord{}, false
-		}
-		length := int(binary.LittleEndian.Uint32(x.eh[at:]))
-		if length < 4 || length == 0xffffffff || length > len(x.eh)-at-4 {
-			return cfiRecord{}, false
-		}
-		id := binary.LittleEndian.Uint32(x.eh[at+4:])
-		r := cfiRecord{off: at, end: at + 4 + length, isCIE: id == 0}
-		if !r.isCIE {
-			r.cieOff = at + 4 - int(id)
-		}
-		return r, true
-	}
-	f, ok := rec(off)
+	f, ok := recordAt(x.eh, off, true)
 	if !ok || f.isCIE {
 		return nil
 	}
-	c, ok := rec(f.cieOff)
+	c, ok := recordAt(x.eh, f.cieOff, true)
 	if !ok || !c.isCIE {
 		return nil
 	}
