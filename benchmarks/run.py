@@ -306,35 +306,29 @@ def main():
                 ms, top = profile_top(dsecore, ["bt", core, "--exe", exe], env_fn)
                 results["profiles"].append({"core": c["name"], "mode": mode, "ms": ms, "top": top})
 
+        def batch_rows(bc, batch, tag, env, note, gdb_runs, gdb_note=""):
+            """summarize of batch (a fresh result cache each run: nothing
+            reused) beside a loop of gdb -batch bt over the same cores."""
+            walls, cpus, rss = [], [], 0
+            for i in range(a.runs):
+                w, cpu, m, _ = run_once([dsecore, "summarize", "--cache-dir", os.path.join(caches.root, f"summarize-{tag}{i}"),
+                                         "--solib-search-path", f"{fx}/bin", "--format", "json", *batch], env=env)
+                walls.append(w), cpus.append(cpu)
+                rss = max(rss, m)
+            add(bc, "batch", "dsecore summarize", {"wall": statistics.median(walls), "cpu": statistics.median(cpus), "rss_kib": rss, "exit": [0]}, note)
+            add(bc, "batch", "gdb -batch bt, one per core", measure([["gdb", "-nx", "-batch", "-ex", "bt", f"{fx}/bin/ceph-dse", c] for c in batch], gdb_runs),
+                gdb_note)
+
         # Batch: the fixture cores of one build.
         batch = [f"{fx}/{s}/core" for s in ("field-crash", "field-crash-2", "field-crash-3", "no-handler", "abort", "use-after-free", "large")]
-        bc = {"name": f"batch of {len(batch)} fixture cores"}
-        runs = []
-        for i in range(a.runs):  # a fresh result cache each run: nothing reused
-            runs.append([dsecore, "summarize", "--cache-dir", os.path.join(caches.root, f"summarize-{i}"), "--solib-search-path", f"{fx}/bin", "--format", "json", *batch])
-        walls, cpus, rss = [], [], 0
-        for argv in runs:
-            w, cpu, m, _ = run_once(argv)
-            walls.append(w), cpus.append(cpu)
-            rss = max(rss, m)
-        add(bc, "batch", "dsecore summarize", {"wall": statistics.median(walls), "cpu": statistics.median(cpus), "rss_kib": rss, "exit": [0]}, "empty cache")
-        add(bc, "batch", "gdb -batch bt, one per core", measure([["gdb", "-nx", "-batch", "-ex", "bt", f"{fx}/bin/ceph-dse", c] for c in batch], a.runs))
+        batch_rows({"name": f"batch of {len(batch)} fixture cores"}, batch, "", None, "empty cache", a.runs)
 
         # The issue's batch: 100 cores of one build, made here by the
         # fixture binary (8 scenarios in turn), the section cache warm.
         batch = batch_cores(fx, caches.root)
         if batch:
-            bc = {"name": f"batch of {len(batch)} cores of one build"}
-            walls, cpus, rss = [], [], 0
-            for i in range(a.runs):
-                w, cpu, m, _ = run_once([dsecore, "summarize", "--cache-dir", os.path.join(caches.root, f"summarize-100-{i}"),
-                                         "--solib-search-path", f"{fx}/bin", "--format", "json", *batch], env=caches.warm())
-                walls.append(w), cpus.append(cpu)
-                rss = max(rss, m)
-            add(bc, "batch", "dsecore summarize", {"wall": statistics.median(walls), "cpu": statistics.median(cpus), "rss_kib": rss, "exit": [0]},
-                "empty result cache, sections cached")
-            add(bc, "batch", "gdb -batch bt, one per core", measure([["gdb", "-nx", "-batch", "-ex", "bt", f"{fx}/bin/ceph-dse", c] for c in batch], 1),
-                "one run")
+            batch_rows({"name": f"batch of {len(batch)} cores of one build"}, batch, "100-", caches.warm(),
+                       "empty result cache, sections cached", 1, "one run")
         else:
             print("run.py: the kernel wrote no core files in the working directory: no 100-core batch", file=sys.stderr)
     finally:
