@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/dsecore/dsecore/coreparse/unwind"
+	"github.com/dsecore/dsecore/internal/gdboracle"
 	"github.com/dsecore/dsecore/internal/testcore"
 )
 
@@ -130,7 +131,7 @@ var realCases = []coreCase{
 	{cppAbort, 4},
 }
 
-func gdbReg(f gdbFrame, n int) (uint64, bool) {
+func gdbReg(f gdboracle.Frame, n int) (uint64, bool) {
 	if n >= len(f.Regs) || f.Regs[n] == nil {
 		return 0, false
 	}
@@ -147,7 +148,7 @@ func compareWithGDB(t *testing.T, r *testcore.Result, sameValue bool) (frames in
 		t.Fatalf("core has %d threads, gdb sees %d", len(c.threads), len(oracle))
 	}
 	for _, th := range c.threads {
-		var g *gdbThread
+		var g *gdboracle.Thread
 		for i := range oracle {
 			if oracle[i].LWP == th.lwp {
 				g = &oracle[i]
@@ -159,7 +160,7 @@ func compareWithGDB(t *testing.T, r *testcore.Result, sameValue bool) (frames in
 		u := c.unwinder()
 		u.SameValueCallerSaved = sameValue
 		got, reason, err := u.UnwindStop(th.regs)
-		want := g.physical()
+		want := physical(*g)
 		var b strings.Builder
 		for i := 0; i < max(len(got), len(want)); i++ {
 			fmt.Fprintf(&b, "  #%d", i)

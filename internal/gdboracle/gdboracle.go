@@ -29,8 +29,12 @@ type Frame struct {
 	File     string `json:"file"` // basename of the symtab file, "" when none
 	Line     int    `json:"line"`
 	Stop     string `json:"stop,omitempty"` // why gdb did not go further, on the last frame
-	Inline   bool   `json:"-"`
-	Sigtramp bool   `json:"-"`
+	// Regs are the general registers as gdb reads them in the frame, in
+	// DWARF order 0..16 (rax … r15, rip), nil where gdb says <not saved>:
+	// only with Options.Registers.
+	Regs     []*uint64 `json:"regs,omitempty"`
+	Inline   bool      `json:"-"`
+	Sigtramp bool      `json:"-"`
 }
 
 // Thread is one thread as gdb sees it.
@@ -44,6 +48,9 @@ const script = `
 import gdb, json, os
 types = {gdb.NORMAL_FRAME: "NORMAL", gdb.INLINE_FRAME: "INLINE", gdb.SIGTRAMP_FRAME: "SIGTRAMP",
          gdb.DUMMY_FRAME: "DUMMY", gdb.TAILCALL_FRAME: "TAILCALL", gdb.ARCH_FRAME: "ARCH"}
+regs = ["rax","rdx","rcx","rbx","rsi","rdi","rbp","rsp","r8","r9","r10","r11","r12","r13","r14","r15","rip"]
+want_regs = os.environ.get("GDBORACLE_REGS") == "1"
+ulong = gdb.lookup_type("unsigned long")
 out = []
 for th in sorted(gdb.selected_inferior().threads(), key=lambda t: t.num):
     th.switch()
@@ -53,6 +60,15 @@ for th in sorted(gdb.selected_inferior().threads(), key=lambda t: t.num):
         sal = f.find_sal()
         fr = {"pc": f.pc(), "name": f.name() or "", "type": types.get(f.type(), str(f.type())),
               "file": os.path.basename(sal.symtab.filename) if sal.symtab else "", "line": sal.line or 0}
+        if want_regs:
+            rv = []
+            for r in regs:
+                try:
+                    v = f.read_register(r)
+                    rv.append(None if v.is_optimized_out else int(v.cast(ulong)))
+                except Exception:
+                    rv.append(None)
+            fr["regs"] = rv
         frames.append(fr)
         try:
             older = f.older()
@@ -72,12 +88,18 @@ type Options struct {
 	SolibSearchPath []string
 	Sysroot         string
 	Timeout         time.Duration // default 10 minutes
+	Registers       bool          // read every frame's general registers (Frame.Regs)
+	Commands        []string      // more gdb commands before the script ("set backtrace past-main on")
 }
 
 // Backtraces runs gdb in batch mode on exe and core and returns every thread.
 func Backtraces(exe, core string, o Options) ([]Thread, error) {
 	var threads []Thread
-	if err := runScript(exe, core, o, script, nil, &threads); err != nil {
+	var env []string
+	if o.Registers {
+		env = append(env, "GDBORACLE_REGS=1")
+	}
+	if err := runScript(exe, core, o, script, env, &threads); err != nil {
 		return nil, err
 	}
 	for i := range threads {
@@ -112,6 +134,9 @@ func runScript(exe, core string, o Options, py string, env []string, out any) er
 	}
 	if len(o.SolibSearchPath) > 0 {
 		args = append(args, "-ex", "set solib-search-path "+strings.Join(o.SolibSearchPath, ":"))
+	}
+	for _, c := range o.Commands {
+		args = append(args, "-ex", c)
 	}
 	args = append(args, "-ex", "source "+pyPath, exe, core)
 	timeout := o.Timeout
