@@ -23,12 +23,12 @@ import (
 
 // Frame is one frame as gdb sees it.
 type Frame struct {
-	PC       uint64 `json:"pc"`
-	Name     string `json:"name"` // gdb's frame.name(): "" when gdb has none ("??")
-	Type     string `json:"type"` // NORMAL, INLINE, SIGTRAMP, ...
-	File     string `json:"file"` // basename of the symtab file, "" when none
-	Line     int    `json:"line"`
-	Stop     string `json:"stop,omitempty"` // why gdb did not go further, on the last frame
+	PC   uint64 `json:"pc"`
+	Name string `json:"name"` // gdb's frame.name(): "" when gdb has none ("??")
+	Type string `json:"type"` // NORMAL, INLINE, SIGTRAMP, ...
+	File string `json:"file"` // basename of the symtab file, "" when none
+	Line int    `json:"line"`
+	Stop string `json:"stop,omitempty"` // why gdb did not go further, on the last frame
 	// Regs are the general registers as gdb reads them in the frame, in
 	// DWARF order 0..16 (rax … r15, rip), nil where gdb says <not saved>:
 	// only with Options.Registers.
