@@ -237,10 +237,23 @@ func TestScanWithoutTypes(t *testing.T) {
 	if len(rt.Warnings) == 0 || !strings.Contains(strings.Join(rt.Warnings, "\n"), "co::Task not found") {
 		t.Errorf("warnings %q: the profile should say the types are missing", rt.Warnings)
 	}
+	n := scanFindsSuspended(t, rt, sc)
+	if n < 10 {
+		t.Fatalf("only %d suspended tasks in the truth", n)
+	}
+	t.Logf("scan alone: %d contexts; all %d suspended tasks found", len(rt.Tasks), n)
+}
+
+// scanFindsSuspended checks a discovery that fell back to the stack scan:
+// every task it has was found by the scan, with no id, and every
+// suspended task of the truth (block, or runnable but not running) has a
+// context in its stack. It returns how many suspended tasks the truth has.
+func scanFindsSuspended(t *testing.T, rt *coroutines.Runtime, sc *fixture.Scenario) int {
+	t.Helper()
 	var sps []uint64
 	for _, task := range rt.Tasks {
-		if task.FoundBy != "scan" {
-			t.Errorf("task %d found by %s without types", task.ID, task.FoundBy)
+		if task.FoundBy != "scan" || task.ID != -1 {
+			t.Errorf("task %d found by %s: the scan alone should find it, with no id", task.ID, task.FoundBy)
 		}
 		sps = append(sps, task.SP)
 	}
@@ -256,10 +269,7 @@ func TestScanWithoutTypes(t *testing.T) {
 			t.Errorf("task %d (%s, %s): no context found in its stack %#x-%#x", w.id, w.state, w.fn, w.lo, w.hi)
 		}
 	}
-	if n < 10 {
-		t.Fatalf("only %d suspended tasks in the truth", n)
-	}
-	t.Logf("scan alone: %d contexts; all %d suspended tasks found", len(sps), n)
+	return n
 }
 
 func TestProfileYAML(t *testing.T) {

@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"os/exec"
 	"path/filepath"
-	"sort"
 	"strings"
 	"testing"
 
@@ -285,25 +284,7 @@ func TestForkScanFallback(t *testing.T) {
 	if !warningWith(rt.Warnings, "the stack scan found", "the profile found no task") {
 		t.Errorf("warnings %q", rt.Warnings)
 	}
-	var sps []uint64
-	for _, task := range rt.Tasks {
-		if task.FoundBy != "scan" || task.ID != -1 {
-			t.Errorf("task %d found by %s", task.ID, task.FoundBy)
-		}
-		sps = append(sps, task.SP)
-	}
-	sort.Slice(sps, func(i, j int) bool { return sps[i] < sps[j] })
-	n := 0
-	for _, w := range truthTasks(t, sc) {
-		if w.state != "block" && !(w.state == "runnable" && !w.running) {
-			continue
-		}
-		n++
-		i := sort.Search(len(sps), func(i int) bool { return sps[i] >= w.lo })
-		if i == len(sps) || sps[i] >= w.hi {
-			t.Errorf("task %d (%s): no context found in its stack %#x-%#x", w.id, w.state, w.lo, w.hi)
-		}
-	}
+	n := scanFindsSuspended(t, rt, sc)
 	if n != 14 {
 		t.Errorf("%d suspended tasks in the truth, the fork fixture has 14", n)
 	}
