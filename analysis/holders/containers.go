@@ -199,18 +199,35 @@ func (s *searcher) list(v *values.Value, name string, steps []step, out *scanOut
 	if err != nil {
 		return false
 	}
-	seen := map[uint64]bool{hdr.Addr: true}
-	cur, err := s.p.Core.ReadUint64(hdr.Addr + uint64(nextOff))
-	for i := 0; err == nil && cur != 0 && !seen[cur]; i++ {
-		if i >= s.o.MaxElements {
-			s.elementCut.Add(1)
-			break
-		}
-		seen[cur] = true
-		s.addElement(s.element(v.Mod, et, cur+uint64(off)), i, stElement, steps, out, nest)
-		cur, err = s.p.Core.ReadUint64(cur + uint64(nextOff))
+	next := func(n uint64) (uint64, bool) {
+		x, err := s.p.Core.ReadUint64(n + uint64(nextOff))
+		return x, err == nil
+	}
+	if first, ok := next(hdr.Addr); ok {
+		s.walkNodes(first, ^uint64(0), hdr.Addr, next, func(i int, n uint64) {
+			s.addElement(s.element(v.Mod, et, n+uint64(off)), i, stElement, steps, out, nest)
+		})
 	}
 	return true
+}
+
+// walkNodes walks a linked container from first, visiting each node in turn:
+// at most limit (the container's own count) and MaxElements of them (past
+// that the search counts a cut), stopping at a null node, at end (the
+// header of a circular list) or one already visited (a cycle), and where
+// next cannot read.
+func (s *searcher) walkNodes(first, limit, end uint64, next func(uint64) (uint64, bool), visit func(i int, node uint64)) {
+	seen := map[uint64]bool{}
+	cur, ok := first, true
+	for i := 0; ok && cur != 0 && cur != end && !seen[cur] && uint64(i) < limit; i++ {
+		if i >= s.o.MaxElements {
+			s.elementCut.Add(1)
+			return
+		}
+		seen[cur] = true
+		visit(i, cur)
+		cur, ok = next(cur)
+	}
 }
 
 // rbtree: std::map and std::set in order (libstdc++'s _Rb_tree_increment),
@@ -251,19 +268,8 @@ func (s *searcher) rbtree(v *values.Value, steps []step, out *scanOut, nest int)
 		return x
 	}
 	header := hdr.Addr
-	cur := rd(header, 1)
-	seen := map[uint64]bool{}
-	for i := 0; cur != 0 && cur != header && uint64(i) < count; i++ {
-		if i >= s.o.MaxElements {
-			s.elementCut.Add(1)
-			break
-		}
-		if seen[cur] {
-			break
-		}
-		seen[cur] = true
-		s.addElement(s.element(v.Mod, et, cur+uint64(off)), i, stElement, steps, out, nest)
-		// The in-order successor, each climb bounded.
+	// The in-order successor, each climb bounded.
+	successor := func(cur uint64) (uint64, bool) {
 		if r := rd(cur, 2); r != 0 {
 			cur = r
 			for k := 0; k < 128; k++ {
@@ -273,7 +279,7 @@ func (s *searcher) rbtree(v *values.Value, steps []step, out *scanOut, nest int)
 				}
 				cur = l
 			}
-			continue
+			return cur, true
 		}
 		y := rd(cur, 0)
 		for k := 0; k < 128 && y != 0 && cur == rd(y, 2); k++ {
@@ -282,7 +288,11 @@ func (s *searcher) rbtree(v *values.Value, steps []step, out *scanOut, nest int)
 		if rd(cur, 2) != y {
 			cur = y
 		}
+		return cur, true
 	}
+	s.walkNodes(rd(header, 1), count, header, successor, func(i int, n uint64) {
+		s.addElement(s.element(v.Mod, et, n+uint64(off)), i, stElement, steps, out, nest)
+	})
 	return true
 }
 
@@ -316,19 +326,12 @@ func (s *searcher) hashtable(v *values.Value, steps []step, out *scanOut, nest i
 	if err != nil {
 		return false
 	}
-	seen := map[uint64]bool{}
-	cur := first
-	for i := 0; cur != 0 && uint64(i) < count && !seen[cur]; i++ {
-		if i >= s.o.MaxElements {
-			s.elementCut.Add(1)
-			break
-		}
-		seen[cur] = true
-		s.addElement(s.element(v.Mod, et, cur+uint64(off)), i, stElement, steps, out, nest)
-		if cur, err = s.p.Core.ReadUint64(cur + uint64(nextOff)); err != nil {
-			break
-		}
-	}
+	s.walkNodes(first, count, 0, func(n uint64) (uint64, bool) {
+		x, err := s.p.Core.ReadUint64(n + uint64(nextOff))
+		return x, err == nil
+	}, func(i int, n uint64) {
+		s.addElement(s.element(v.Mod, et, n+uint64(off)), i, stElement, steps, out, nest)
+	})
 	return true
 }
 
