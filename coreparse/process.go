@@ -451,12 +451,11 @@ func (p *Process) tailCallsUncached(callee, caller *unwind.Frame) []uint64 {
 	if cm == nil || cm.Syms == nil || caller.PC < cm.Bias {
 		return nil
 	}
-	var target uint64
-	for _, s := range cm.Syms.CallSites(caller.PC - 1 - cm.Bias) {
-		if s.ReturnPC+cm.Bias == caller.PC && !s.Tail {
-			target = p.callTarget(cm, s)
-		}
+	s, ok := cm.Syms.CallSiteAt(caller.PC - cm.Bias)
+	if !ok {
+		return nil
 	}
+	target := p.callTarget(cm, s)
 	if target == 0 {
 		return nil
 	}
@@ -489,11 +488,8 @@ func (p *Process) tailCallsUncached(callee, caller *unwind.Frame) []uint64 {
 		if m == nil || m.Syms == nil {
 			return
 		}
-		for _, s := range m.Syms.CallSites(fn - m.Bias) {
-			t := uint64(0)
-			if s.Tail {
-				t = p.callTarget(m, s)
-			}
+		for _, s := range m.Syms.TailCallSites(fn - m.Bias) {
+			t := p.callTarget(m, s)
 			if t == 0 {
 				continue
 			}
@@ -598,11 +594,10 @@ func (p *Process) CallTargetAt(m *Module, returnPC uint64) (uint64, bool) {
 	if m == nil || m.Syms == nil {
 		return 0, false
 	}
-	for _, s := range m.Syms.CallSites(returnPC - 1 - m.Bias) {
-		if s.ReturnPC == returnPC-m.Bias {
-			t := p.callTarget(m, s)
-			return t, t != 0
-		}
+	s, ok := m.Syms.CallSiteAt(returnPC - m.Bias)
+	if !ok {
+		return 0, false
 	}
-	return 0, false
+	t := p.callTarget(m, s)
+	return t, t != 0
 }

@@ -29,8 +29,35 @@ func (t *Table) FunctionEntry(addr uint64) (uint64, bool) {
 }
 
 // CallSites returns the call sites of the concrete function containing
-// addr, sorted by return address.
+// addr, sorted by return address, each with its callee resolved.
 func (t *Table) CallSites(addr uint64) []CallSite {
+	return t.callSites(addr, func(callSite) bool { return true })
+}
+
+// CallSiteAt returns the (non-tail) call site whose return address is
+// returnPC, with its callee resolved: only that one, a function has
+// hundreds of calls and resolving a callee looks its name up.
+func (t *Table) CallSiteAt(returnPC uint64) (CallSite, bool) {
+	if returnPC == 0 {
+		return CallSite{}, false
+	}
+	cs := t.callSites(returnPC-1, func(c callSite) bool { return c.returnPC == returnPC && !c.tail })
+	if len(cs) == 0 {
+		return CallSite{}, false
+	}
+	return cs[len(cs)-1], true
+}
+
+// TailCallSites returns the tail call sites (DW_AT_call_tail_call) of the
+// concrete function containing addr, sorted by return address, their
+// callees resolved.
+func (t *Table) TailCallSites(addr uint64) []CallSite {
+	return t.callSites(addr, func(c callSite) bool { return c.tail })
+}
+
+// callSites returns the call sites keep selects of the function containing
+// addr, sorted by return address, resolving only their callees.
+func (t *Table) callSites(addr uint64, keep func(callSite) bool) []CallSite {
 	cu := t.cuFor(addr)
 	if cu == nil {
 		return nil
@@ -39,8 +66,11 @@ func (t *Table) CallSites(addr uint64) []CallSite {
 	if fn == nil {
 		return nil
 	}
-	out := make([]CallSite, 0, len(fn.calls))
+	var out []CallSite
 	for _, c := range fn.calls {
+		if !keep(c) {
+			continue
+		}
 		cs := CallSite{ReturnPC: c.returnPC, Tail: c.tail}
 		if c.origin != 0 {
 			cs.Target, cs.Callee = t.resolveTarget(cu, c.origin)
@@ -48,7 +78,7 @@ func (t *Table) CallSites(addr uint64) []CallSite {
 		}
 		out = append(out, cs)
 	}
-	sort.Slice(out, func(i, j int) bool { return out[i].ReturnPC < out[j].ReturnPC })
+	sort.SliceStable(out, func(i, j int) bool { return out[i].ReturnPC < out[j].ReturnPC })
 	return out
 }
 
@@ -107,22 +137,30 @@ func (cu *cuInfo) symbolName(o dwarf.Offset) string {
 	return ""
 }
 
-// lookupFunc finds a function symbol by exact (mangled) name, preferring a
-// global one.
+// lookupFunc finds a function symbol by exact (mangled) name: of the
+// symbols of that name, the first (by address) of the lowest ELF binding
+// value. Through a map built on first use: call-site targets are looked up
+// by name in every module of the process.
 func (t *Table) lookupFunc(name string) (Symbol, bool) {
 	t.loadSymbols()
-	var best Symbol
-	found := false
-	for _, i := range t.funcs {
-		s := t.syms[i]
-		if s.Name != name || s.Synthetic {
-			continue
+	t.funcNameOnce.Do(func() {
+		m := make(map[string]int32, len(t.funcs))
+		for _, i := range t.funcs {
+			s := &t.syms[i]
+			if s.Synthetic {
+				continue
+			}
+			if j, ok := m[s.Name]; !ok || s.Bind < t.syms[j].Bind {
+				m[s.Name] = int32(i)
+			}
 		}
-		if !found || s.Bind < best.Bind {
-			best, found = s, true
-		}
+		t.funcByName = m
+	})
+	i, ok := t.funcByName[name]
+	if !ok {
+		return Symbol{}, false
 	}
-	return best, found
+	return t.syms[i], true
 }
 
 // funcAt returns the concrete function scope containing addr, its body

@@ -247,16 +247,13 @@ func (cu *cuInfo) walk(r *die.Reader, at walkFrame, skeleton bool, dies map[dwar
 			continue
 		}
 		parent := stack[len(stack)-1]
-		di := &dieInfo{tag: e.Tag, parent: parent.die}
-		di.name, _ = e.Val(dwarf.AttrName).(string)
-		if l, ok := e.Val(dwarf.AttrLinkageName).(string); ok {
-			di.linkage = l
-		} else if l, ok := e.Val(attrMIPSLinkageName).(string); ok {
-			di.linkage = l
+		// Naming needs the functions (and what they name themselves
+		// after) and the scopes around them: a DIE with children, or a
+		// function. Leaves (variables, parameters, call sites, members)
+		// are never named nor anyone's parent.
+		if e.Children || e.Tag == dwarf.TagSubprogram || e.Tag == dwarf.TagInlinedSubroutine {
+			dies[e.Offset] = newDieInfo(e, parent.die)
 		}
-		di.spec, _ = e.Val(dwarf.AttrSpecification).(dwarf.Offset)
-		di.origin, _ = e.Val(dwarf.AttrAbstractOrigin).(dwarf.Offset)
-		dies[e.Offset] = di
 
 		cur, fn := parent.scope, parent.fn
 		csPC := uint64(0)
@@ -515,15 +512,24 @@ func (cu *cuInfo) die(off dwarf.Offset) *dieInfo {
 	if err != nil || e == nil {
 		return nil
 	}
-	di := &dieInfo{tag: e.Tag}
-	di.name, _ = e.Val(dwarf.AttrName).(string)
-	di.linkage, _ = e.Val(dwarf.AttrLinkageName).(string)
-	di.spec, _ = e.Val(dwarf.AttrSpecification).(dwarf.Offset)
-	di.origin, _ = e.Val(dwarf.AttrAbstractOrigin).(dwarf.Offset)
-	di.parent = ^dwarf.Offset(0) // unknown: another unit
+	di := newDieInfo(e, ^dwarf.Offset(0)) // parent unknown: another unit
 	cu.mu.Lock()
 	cu.dies[off] = di
 	cu.mu.Unlock()
+	return di
+}
+
+// newDieInfo reads the naming facts of an entry.
+func newDieInfo(e *die.Entry, parent dwarf.Offset) *dieInfo {
+	di := &dieInfo{tag: e.Tag, parent: parent}
+	di.name, _ = e.Str(dwarf.AttrName)
+	if l, ok := e.Str(dwarf.AttrLinkageName); ok {
+		di.linkage = l
+	} else if l, ok := e.Str(attrMIPSLinkageName); ok {
+		di.linkage = l
+	}
+	di.spec, _ = e.Ref(dwarf.AttrSpecification)
+	di.origin, _ = e.Ref(dwarf.AttrAbstractOrigin)
 	return di
 }
 

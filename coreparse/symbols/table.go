@@ -31,6 +31,9 @@ type Table struct {
 	funcs   []int // indexes into syms of function symbols, sorted by address
 	any     []int // indexes of every addressable symbol, sorted by address
 
+	funcNameOnce sync.Once
+	funcByName   map[string]int32 // function symbol name → lookupFunc's choice
+
 	nameOnce sync.Once
 	byName   map[string]int32 // mangled name → first index in syms
 	// The C++ names end to end ("\n" before each), where each starts
