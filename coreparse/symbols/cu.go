@@ -207,6 +207,7 @@ func (t *Table) parseCU(off dwarf.Offset) (cu *cuInfo) {
 		return cu
 	}
 	dies := map[dwarf.Offset]*dieInfo{}
+	r.Reuse()
 	cu.walk(r, walkFrame{}, true, dies, nil)
 	cu.dies = dies
 	sort.Slice(cu.funcs, func(i, j int) bool { return cu.funcs[i].lo < cu.funcs[j].lo })
@@ -379,6 +380,7 @@ func (cu *cuInfo) expand(fn *scope) {
 		}
 		dies := map[dwarf.Offset]*dieInfo{}
 		var nested []funcRange
+		r.Reuse()
 		cu.walk(r, walkFrame{die: fn.die, scope: fn, fn: fn}, false, dies, &nested)
 		fn.nested = nested
 		cu.mu.Lock()
@@ -408,6 +410,7 @@ func (cu *cuInfo) expandSkipped(off dwarf.Offset) bool {
 			return
 		}
 		dies := map[dwarf.Offset]*dieInfo{}
+		r.Reuse()
 		cu.walk(r, walkFrame{die: sk.start}, false, dies, nil)
 		cu.mu.Lock()
 		for k, v := range dies {

@@ -22,6 +22,22 @@ type Reader struct {
 
 	entries []Entry // storage handed out by Next, in chunks
 	fields  []Field
+
+	// With reuse, Next decodes every entry into one Entry and one field
+	// buffer: an entry is valid only until the next call (a walk that
+	// keeps nothing of it allocates nothing per entry).
+	reuse bool
+	one   Entry
+	buf   []Field
+}
+
+// Reuse makes every later Next return the same Entry, overwritten: an
+// entry is valid only until the next call to Next.
+func (r *Reader) Reuse() {
+	r.reuse = true
+	if r.buf == nil {
+		r.buf = make([]Field, 0, 512)
+	}
 }
 
 // Reader returns a reader at the first entry.
@@ -78,12 +94,20 @@ func (r *Reader) Next() (*Entry, error) {
 			return nil, r.err
 		}
 	}
-	if len(r.entries) == 0 {
-		r.entries = make([]Entry, 64)
+	var e *Entry
+	slab := &r.fields
+	if r.reuse {
+		e = &r.one
+		buf := r.buf[:0]
+		slab = &buf
+	} else {
+		if len(r.entries) == 0 {
+			r.entries = make([]Entry, 64)
+		}
+		e = &r.entries[0]
+		r.entries = r.entries[1:]
 	}
-	e := &r.entries[0]
-	r.entries = r.entries[1:]
-	next, err := r.d.decode(&r.d.units[r.ui], r.off, e, &r.fields)
+	next, err := r.d.decode(&r.d.units[r.ui], r.off, e, slab)
 	if err != nil {
 		r.err = err
 		return nil, err
