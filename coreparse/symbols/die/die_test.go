@@ -376,3 +376,57 @@ func TestFirstEntry(t *testing.T) {
 		})
 	}
 }
+
+// TestReuse walks every test file with a reusing reader beside an ordinary
+// one: every entry the same (offset, tag, children, every field), every
+// other entry's children skipped through both.
+func TestReuse(t *testing.T) {
+	for _, path := range testFiles(t) {
+		t.Run(filepath.Base(path), func(t *testing.T) {
+			f, err := elf.Open(path)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer f.Close()
+			d, err := die.New(sections(t, f), nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			plain, reused := d.Reader(), d.Reader()
+			reused.Reuse()
+			var prev *die.Entry
+			n := 0
+			for {
+				a, err1 := plain.Next()
+				b, err2 := reused.Next()
+				if (err1 == nil) != (err2 == nil) || (a == nil) != (b == nil) {
+					t.Fatalf("after %d entries: %v %v / %v %v", n, a, err1, b, err2)
+				}
+				if a == nil {
+					break
+				}
+				if n > 0 && b != prev {
+					t.Fatalf("entry %d: the reusing reader returned a new Entry", n)
+				}
+				prev = b
+				if a.Offset != b.Offset || a.Tag != b.Tag || a.Children != b.Children || len(a.Field) != len(b.Field) {
+					t.Fatalf("entry %d: %+v, reused %+v", n, a, b)
+				}
+				for j := range a.Field {
+					if a.Field[j].Attr != b.Field[j].Attr || a.Field[j].Class != b.Field[j].Class || !reflect.DeepEqual(a.Field[j].Val(), b.Field[j].Val()) {
+						t.Fatalf("entry %d field %d: %v %v, reused %v %v", n, j, a.Field[j].Attr, a.Field[j].Val(), b.Field[j].Attr, b.Field[j].Val())
+					}
+				}
+				if n%2 == 1 && a.Children {
+					plain.SkipChildren()
+					reused.SkipChildren()
+				}
+				n++
+			}
+			if n == 0 {
+				t.Fatal("no entries")
+			}
+			t.Logf("%d entries agree", n)
+		})
+	}
+}
