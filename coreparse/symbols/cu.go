@@ -6,6 +6,7 @@ import (
 	"slices"
 	"sort"
 	"sync"
+	"sync/atomic"
 
 	"github.com/dsecore/dsecore/coreparse/symbols/die"
 )
@@ -35,10 +36,12 @@ type scope struct {
 	// A concrete function's body (its inline instances, call sites and
 	// call-site parameters) is read on first use: a unit of template-heavy
 	// C++ holds thousands of functions and a backtrace touches a few.
-	body   sync.Once
-	lazy   bool
-	params map[uint64][]CallParam // call-site parameters by return pc
-	nested []funcRange            // functions defined inside its DIE
+	body     sync.Once
+	bodyRead atomic.Bool    // the body has been read (then the unit's index file keeps it)
+	bodyDies []dwarf.Offset // the naming facts its body added to the unit's
+	lazy     bool
+	params   map[uint64][]CallParam // call-site parameters by return pc
+	nested   []funcRange            // functions defined inside its DIE
 }
 
 // callSite is a DW_TAG_call_site (or GCC's DW_TAG_GNU_call_site).
@@ -87,6 +90,28 @@ type funcRange struct {
 type skipped struct {
 	start, end dwarf.Offset // the DIE and the offset just past its subtree
 	once       sync.Once
+	read       atomic.Bool    // its children have been read
+	dies       []dwarf.Offset // the naming facts they added to the unit's
+}
+
+// addDies adds naming facts to the unit's and returns their offsets,
+// sorted.
+func (cu *cuInfo) addDies(dies map[dwarf.Offset]*dieInfo) []dwarf.Offset {
+	cu.mu.Lock()
+	for k, v := range dies {
+		cu.dies[k] = v
+	}
+	cu.mu.Unlock()
+	return sortedKeys(dies)
+}
+
+func sortedKeys(dies map[dwarf.Offset]*dieInfo) []dwarf.Offset {
+	out := make([]dwarf.Offset, 0, len(dies))
+	for k := range dies {
+		out = append(out, k)
+	}
+	slices.Sort(out)
+	return out
 }
 
 // cuInfo is one parsed compile unit: its line table, its concrete
@@ -98,13 +123,21 @@ type cuInfo struct {
 	funcs     []funcRange // sorted by lo
 	lines     []lineRow   // sorted by address, end-of-sequence rows first at an address
 	fileNames []string    // the line rows' file names
-	files     []*dwarf.LineFile
+	files     []string    // the line table's file names by index (DW_AT_call_file)
 	byName    map[dwarf.Offset]string
 	isC       bool // a C unit: gdb names functions by their linkage (assembler) name when there is one
 	off       dwarf.Offset
 	base      uint64 // the unit's base address (DW_AT_low_pc) for location lists
 	addrBase  int64  // DW_AT_addr_base: this unit's part of .debug_addr
 	skips     []*skipped
+
+	// skel are the DIEs the first pass read (sorted); stored the parts of
+	// the unit's index file not decoded yet (bodies, skipped subtrees) by
+	// partKey; dirty: read more of than the index file has (the table's
+	// Close writes it).
+	skel   []dwarf.Offset
+	stored map[uint64][]byte
+	dirty  atomic.Bool
 
 	// nested indexes the functions defined inside other functions' DIEs,
 	// built (by reading every deferred body) when an address of the unit
@@ -122,7 +155,13 @@ func (t *Table) loadCU(off dwarf.Offset) *cuInfo {
 	}
 	t.mu.Unlock()
 	// Once per unit: goroutines that need it together wait for one parse.
-	e.once.Do(func() { e.cu = t.parseCU(off) })
+	e.once.Do(func() {
+		if e.cu = t.loadUnit(off); e.cu == nil {
+			if e.cu = t.parseCU(off); e.cu != nil {
+				e.cu.dirty.Store(true)
+			}
+		}
+	})
 	return e.cu
 }
 
@@ -157,7 +196,7 @@ func (t *Table) parseCU(off dwarf.Offset) (cu *cuInfo) {
 		}
 	}
 	if lr, err := d.LineReader(top); err == nil && lr != nil {
-		cu.files = lr.Files()
+		cu.files = lineFileNames(lr.Files())
 		var e dwarf.LineEntry
 		fileIdx := map[*dwarf.LineFile]uint16{}
 		for {
@@ -180,7 +219,7 @@ func (t *Table) parseCU(off dwarf.Offset) (cu *cuInfo) {
 			cu.lines = append(cu.lines, lineRow{Addr: e.Address, Line: int32(e.Line), File: fi, IsStmt: e.IsStmt, end: e.EndSequence})
 		}
 		if f := lr.Files(); len(f) > len(cu.files) {
-			cu.files = f
+			cu.files = lineFileNames(f)
 		}
 		// By address, an end of sequence before a row at the same address;
 		// stable: rows at one address keep the program's order. Sequences
@@ -210,6 +249,7 @@ func (t *Table) parseCU(off dwarf.Offset) (cu *cuInfo) {
 	r.Reuse()
 	cu.walk(r, walkFrame{}, true, dies, nil)
 	cu.dies = dies
+	cu.skel = sortedKeys(dies)
 	sort.Slice(cu.funcs, func(i, j int) bool { return cu.funcs[i].lo < cu.funcs[j].lo })
 	return cu
 }
@@ -310,8 +350,8 @@ func (cu *cuInfo) walk(r *die.Reader, at walkFrame, skeleton bool, dies map[dwar
 				s.low = ep
 			}
 			if s.inline {
-				if fi, ok := e.Val(dwarf.AttrCallFile).(int64); ok && fi >= 0 && int(fi) < len(cu.files) && cu.files[fi] != nil {
-					s.callFile = cu.files[fi].Name
+				if fi, ok := e.Val(dwarf.AttrCallFile).(int64); ok && fi >= 0 && int(fi) < len(cu.files) {
+					s.callFile = cu.files[fi]
 				}
 				if l, ok := e.Val(dwarf.AttrCallLine).(int64); ok {
 					s.callLine = int(l)
@@ -373,6 +413,9 @@ func (cu *cuInfo) expand(fn *scope) {
 	}
 	fn.body.Do(func() {
 		defer cu.t.recoverWarn("function body")
+		if cu.restoreBody(fn) {
+			return
+		}
 		r := cu.t.dwarf.Reader()
 		r.Seek(fn.die)
 		if e, err := r.Next(); err != nil || e == nil || !e.Children {
@@ -383,11 +426,9 @@ func (cu *cuInfo) expand(fn *scope) {
 		r.Reuse()
 		cu.walk(r, walkFrame{die: fn.die, scope: fn, fn: fn}, false, dies, &nested)
 		fn.nested = nested
-		cu.mu.Lock()
-		for k, v := range dies {
-			cu.dies[k] = v
-		}
-		cu.mu.Unlock()
+		fn.bodyDies = cu.addDies(dies)
+		fn.bodyRead.Store(true)
+		cu.dirty.Store(true)
 	})
 }
 
@@ -404,6 +445,9 @@ func (cu *cuInfo) expandSkipped(off dwarf.Offset) bool {
 	}
 	sk.once.Do(func() {
 		defer cu.t.recoverWarn("type members")
+		if cu.restoreSkipped(sk) {
+			return
+		}
 		r := cu.t.dwarf.Reader()
 		r.Seek(sk.start)
 		if e, err := r.Next(); err != nil || e == nil || !e.Children {
@@ -412,13 +456,22 @@ func (cu *cuInfo) expandSkipped(off dwarf.Offset) bool {
 		dies := map[dwarf.Offset]*dieInfo{}
 		r.Reuse()
 		cu.walk(r, walkFrame{die: sk.start}, false, dies, nil)
-		cu.mu.Lock()
-		for k, v := range dies {
-			cu.dies[k] = v
-		}
-		cu.mu.Unlock()
+		sk.dies = cu.addDies(dies)
+		sk.read.Store(true)
+		cu.dirty.Store(true)
 	})
 	return true
+}
+
+// lineFileNames are a line table's file names by index ("" for none).
+func lineFileNames(files []*dwarf.LineFile) []string {
+	out := make([]string, len(files))
+	for i, f := range files {
+		if f != nil {
+			out[i] = f.Name
+		}
+	}
+	return out
 }
 
 // row is a kept row as a LineRow.

@@ -6,10 +6,12 @@ import (
 	"os"
 	"path/filepath"
 	"sort"
+	"syscall"
 
 	"debug/dwarf"
 
 	"github.com/dsecore/dsecore/coreparse/symbols/die"
+	"github.com/dsecore/dsecore/internal/mmap"
 )
 
 // The persistent index of a file with a build-id lives beside its
@@ -61,7 +63,38 @@ func readIndex(path string, k indexKey) ([]byte, bool) {
 		return nil, false
 	}
 	b, err := os.ReadFile(path)
-	if err != nil || len(b) < len(indexMagic)+4+16 || string(b[:len(indexMagic)]) != indexMagic {
+	if err != nil {
+		return nil, false
+	}
+	return checkIndex(b, k)
+}
+
+// mapIndex is readIndex over a read-only mapping of the file, released by
+// the table's Close: a unit's file holds megabytes of which a run decodes
+// a part.
+func (t *Table) mapIndex(path string, k indexKey) ([]byte, bool) {
+	if path == "" {
+		return nil, false
+	}
+	b, err := mmap.File(path)
+	if err != nil {
+		return nil, false
+	}
+	payload, ok := checkIndex(b, k)
+	if !ok {
+		syscall.Munmap(b)
+		return nil, false
+	}
+	t.mapMu.Lock()
+	t.maps = append(t.maps, b)
+	t.mapMu.Unlock()
+	return payload, true
+}
+
+// checkIndex returns an index file's payload, false when it does not
+// check out.
+func checkIndex(b []byte, k indexKey) ([]byte, bool) {
+	if len(b) < len(indexMagic)+4+16 || string(b[:len(indexMagic)]) != indexMagic {
 		return nil, false
 	}
 	le := binary.LittleEndian

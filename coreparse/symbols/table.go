@@ -114,6 +114,7 @@ func Open(path, debugPath string) (*Table, error) {
 
 // Close releases the files.
 func (t *Table) Close() error {
+	t.flushUnits()
 	var errs []error
 	if t.debug != nil {
 		errs = append(errs, t.debug.Close())

@@ -1,0 +1,513 @@
+package symbols
+
+import (
+	"debug/dwarf"
+	"fmt"
+	"slices"
+)
+
+// A compile unit as runs have read it is kept in the persistent index
+// (index-v2/unit-<offset>), so that the next run of any core of the same
+// build maps it instead of decoding its line program and walking its DIEs
+// again. The file holds the unit's skeleton, decoded when the unit is first
+// needed: the facts of its entry, its line rows and file names, the naming
+// facts of the DIEs the first pass reads, its concrete functions (ranges,
+// entry), its skipped subtrees. Then the parts runs have read beyond that,
+// each decoded only when it is needed again: a function's body (inline
+// instances, call sites and their parameters, nested functions, the naming
+// facts inside) or a skipped subtree's naming facts. A part read from DWARF
+// in this run marks the unit dirty; the table's Close writes it again with
+// every part, those it decoded and those it only carried.
+//
+// A file that does not check out (the index's magic, CRC and section
+// sizes), or a part that does not decode (an offset outside .debug_info, a
+// count the payload cannot hold, a key the unit does not have), is not used:
+// the unit, or the part, is read from DWARF as before.
+func unitPart(off dwarf.Offset) string { return fmt.Sprintf("unit-%x", uint64(off)) }
+
+// maxScopeDepth bounds the nesting of scopes a unit file may describe
+// (inline instances inside inline instances): a crafted file cannot
+// exhaust the stack.
+const maxScopeDepth = 1024
+
+// Parts of a unit file after its skeleton, keyed by partKey.
+const (
+	partBody    = 0 // a lazy function's body, by the function's DIE
+	partSkipped = 1 // a skipped subtree's naming facts, by its DIE
+)
+
+func partKey(kind int, off dwarf.Offset) uint64 { return uint64(off)<<1 | uint64(kind) }
+
+// loadUnit reads a unit from the persistent index; nil when there is none
+// or it does not check out.
+func (t *Table) loadUnit(off dwarf.Offset) *cuInfo {
+	b, ok := t.mapIndex(indexPath(t.buildID, unitPart(off)), t.indexKey)
+	if !ok {
+		return nil
+	}
+	cu, ok := t.decodeUnit(off, b)
+	if !ok {
+		return nil
+	}
+	return cu
+}
+
+// flushUnits writes the units this run read more of than the index had.
+func (t *Table) flushUnits() {
+	if t.buildID == "" || SectionCacheDir == "" || t.dwarf == nil {
+		return
+	}
+	t.mu.Lock()
+	clean := len(t.warnings) == 0
+	var dirty []*cuInfo
+	for _, e := range t.cuCache {
+		if e.cu != nil && e.cu.dirty.Load() {
+			dirty = append(dirty, e.cu)
+		}
+	}
+	t.mu.Unlock()
+	if !clean {
+		return // a table that read with errors keeps nothing
+	}
+	for _, cu := range dirty {
+		writeIndex(indexPath(t.buildID, unitPart(cu.off)), t.indexKey, cu.encode())
+		cu.dirty.Store(false)
+	}
+}
+
+func flag(b bool) uint8 {
+	if b {
+		return 1
+	}
+	return 0
+}
+
+// encode writes the unit's skeleton, then every part read, in this run or
+// an earlier one.
+func (cu *cuInfo) encode() []byte {
+	var e enc
+	e.u8(flag(cu.isC))
+	e.u64(cu.base)
+	e.u64(uint64(cu.addrBase))
+	e.u32(uint32(len(cu.lines)))
+	for _, r := range cu.lines {
+		e.u64(r.Addr)
+		e.u32(uint32(r.Line))
+		e.b = append(e.b, byte(r.File), byte(r.File>>8), flag(r.IsStmt)|flag(r.end)<<1)
+	}
+	strs := func(l []string) {
+		e.u32(uint32(len(l)))
+		for _, s := range l {
+			e.str(s)
+		}
+	}
+	strs(cu.fileNames)
+	strs(cu.files)
+	cu.encodeDies(&e, cu.skel)
+	e.u32(uint32(len(cu.skips)))
+	for _, s := range cu.skips {
+		e.u64(uint64(s.start))
+		e.u64(uint64(s.end))
+	}
+	// The concrete functions, each once, then their ranges by index.
+	idx := map[*scope]uint32{}
+	var fns []*scope
+	for _, f := range cu.funcs {
+		if _, ok := idx[f.s]; !ok {
+			idx[f.s] = uint32(len(fns))
+			fns = append(fns, f.s)
+		}
+	}
+	e.u32(uint32(len(fns)))
+	for _, s := range fns {
+		encodeScopeHead(&e, s)
+	}
+	e.u32(uint32(len(cu.funcs)))
+	for _, f := range cu.funcs {
+		e.u64(f.lo)
+		e.u64(f.hi)
+		e.u32(idx[f.s])
+	}
+
+	// The parts: those read now, encoded; those carried, as they were.
+	type part struct {
+		key uint64
+		b   []byte
+	}
+	var parts []part
+	for _, s := range fns {
+		if !s.lazy {
+			continue
+		}
+		k := partKey(partBody, s.die)
+		if s.bodyRead.Load() {
+			var pe enc
+			cu.encodeBody(&pe, s)
+			parts = append(parts, part{k, pe.b})
+		} else if b, ok := cu.stored[k]; ok {
+			parts = append(parts, part{k, b})
+		}
+	}
+	for _, sk := range cu.skips {
+		k := partKey(partSkipped, sk.start)
+		if sk.read.Load() {
+			var pe enc
+			cu.encodeDies(&pe, sk.dies)
+			parts = append(parts, part{k, pe.b})
+		} else if b, ok := cu.stored[k]; ok {
+			parts = append(parts, part{k, b})
+		}
+	}
+	e.u32(uint32(len(parts)))
+	for _, p := range parts {
+		e.u64(p.key)
+		e.u32(uint32(len(p.b)))
+		e.b = append(e.b, p.b...)
+	}
+	return e.b
+}
+
+// encodeDies writes the naming facts of the DIEs at offs.
+func (cu *cuInfo) encodeDies(e *enc, offs []dwarf.Offset) {
+	cu.mu.Lock()
+	defer cu.mu.Unlock()
+	n := 0
+	for _, o := range offs {
+		if cu.dies[o] != nil {
+			n++
+		}
+	}
+	e.u32(uint32(n))
+	for _, o := range offs {
+		d := cu.dies[o]
+		if d == nil {
+			continue
+		}
+		e.u64(uint64(o))
+		e.u32(uint32(d.tag))
+		e.u64(uint64(d.parent))
+		e.u64(uint64(d.spec))
+		e.u64(uint64(d.origin))
+		e.str(d.name)
+		e.str(d.linkage)
+	}
+}
+
+// encodeScopeHead writes what the first pass knows of a scope.
+func encodeScopeHead(e *enc, s *scope) {
+	e.u64(uint64(s.die))
+	e.u64(s.low)
+	e.u8(flag(s.inline) | flag(s.lazy)<<1)
+	e.str(s.callFile)
+	e.u32(uint32(s.callLine))
+	e.u32(uint32(s.callCol))
+	e.u32(uint32(len(s.ranges)))
+	for _, r := range s.ranges {
+		e.u64(r[0])
+		e.u64(r[1])
+	}
+}
+
+// encodeScope writes a scope that is read in full: its head and contents.
+func encodeScope(e *enc, s *scope) {
+	encodeScopeHead(e, s)
+	encodeContents(e, s)
+}
+
+// encodeContents writes a read scope's inline instances, call sites and
+// their parameters, and the functions defined inside it.
+func encodeContents(e *enc, s *scope) {
+	e.u32(uint32(len(s.children)))
+	for _, c := range s.children {
+		encodeScope(e, c)
+	}
+	e.u32(uint32(len(s.calls)))
+	for _, c := range s.calls {
+		e.u64(c.returnPC)
+		e.u8(flag(c.tail))
+		e.u64(uint64(c.origin))
+	}
+	pcs := make([]uint64, 0, len(s.params))
+	for pc := range s.params {
+		pcs = append(pcs, pc)
+	}
+	slices.Sort(pcs)
+	e.u32(uint32(len(pcs)))
+	for _, pc := range pcs {
+		e.u64(pc)
+		ps := s.params[pc]
+		e.u32(uint32(len(ps)))
+		for _, p := range ps {
+			e.u32(uint32(p.Reg))
+			e.u32(uint32(len(p.Value)))
+			e.b = append(e.b, p.Value...)
+		}
+	}
+	idx := map[*scope]uint32{}
+	var ns []*scope
+	for _, f := range s.nested {
+		if _, ok := idx[f.s]; !ok {
+			idx[f.s] = uint32(len(ns))
+			ns = append(ns, f.s)
+		}
+	}
+	e.u32(uint32(len(ns)))
+	for _, n := range ns {
+		encodeScope(e, n)
+	}
+	e.u32(uint32(len(s.nested)))
+	for _, f := range s.nested {
+		e.u64(f.lo)
+		e.u64(f.hi)
+		e.u32(idx[f.s])
+	}
+}
+
+// encodeBody writes a lazy function's body: its contents and the naming
+// facts it added.
+func (cu *cuInfo) encodeBody(e *enc, s *scope) {
+	encodeContents(e, s)
+	cu.encodeDies(e, s.bodyDies)
+}
+
+// unitDec is a decoder of one unit's file: offsets are checked against
+// .debug_info.
+type unitDec struct {
+	dec
+	info uint64
+}
+
+func (d *unitDec) ref() dwarf.Offset {
+	o := d.u64()
+	if o >= d.info {
+		d.bad = true
+	}
+	return dwarf.Offset(o)
+}
+
+// dies decodes naming facts; their offsets, sorted.
+func (d *unitDec) dies(into map[dwarf.Offset]*dieInfo) []dwarf.Offset {
+	offs := make([]dwarf.Offset, d.count(44))
+	for i := range offs {
+		o := d.ref()
+		di := &dieInfo{tag: dwarf.Tag(d.u32())}
+		if p := dwarf.Offset(d.u64()); p == ^dwarf.Offset(0) || uint64(p) < d.info {
+			di.parent = p
+		} else {
+			d.bad = true
+		}
+		di.spec, di.origin = d.ref(), d.ref()
+		di.name, di.linkage = d.str(), d.str()
+		if i > 0 && o <= offs[i-1] {
+			d.bad = true
+		}
+		if d.bad {
+			return nil
+		}
+		offs[i] = o
+		into[o] = di
+	}
+	return offs
+}
+
+// decodeUnit rebuilds a unit's skeleton from its index file and keeps its
+// parts for later; false when the file does not decode.
+func (t *Table) decodeUnit(off dwarf.Offset, b []byte) (*cuInfo, bool) {
+	d := &unitDec{dec: dec{b: b}, info: t.indexKey.info}
+	cu := &cuInfo{t: t, byName: map[dwarf.Offset]string{}, off: off, dies: map[dwarf.Offset]*dieInfo{}}
+	cu.isC = d.u8() == 1
+	cu.base = d.u64()
+	cu.addrBase = int64(d.u64())
+	cu.lines = make([]lineRow, d.count(15))
+	for i := range cu.lines {
+		r := lineRow{Addr: d.u64(), Line: int32(d.u32())}
+		lo, hi, fl := d.u8(), d.u8(), d.u8()
+		r.File, r.IsStmt, r.end = uint16(lo)|uint16(hi)<<8, fl&1 != 0, fl&2 != 0
+		if i > 0 && r.Addr < cu.lines[i-1].Addr {
+			d.bad = true
+		}
+		cu.lines[i] = r
+	}
+	strs := func() []string {
+		l := make([]string, d.count(4))
+		for i := range l {
+			l[i] = d.str()
+		}
+		return l
+	}
+	cu.fileNames = strs()
+	cu.files = strs()
+	for _, r := range cu.lines {
+		if int(r.File) >= len(cu.fileNames) {
+			d.bad = true
+			break
+		}
+	}
+	cu.skel = d.dies(cu.dies)
+	cu.skips = make([]*skipped, d.count(16))
+	for i := range cu.skips {
+		sk := &skipped{start: d.ref(), end: dwarf.Offset(d.u64())}
+		if sk.end <= sk.start || uint64(sk.end) > d.info || i > 0 && sk.start < cu.skips[i-1].start {
+			d.bad = true
+		}
+		cu.skips[i] = sk
+	}
+	fns := make([]*scope, d.count(33))
+	for i := range fns {
+		fns[i] = d.scopeHead()
+	}
+	cu.funcs = make([]funcRange, d.count(20))
+	for i := range cu.funcs {
+		f := funcRange{lo: d.u64(), hi: d.u64()}
+		if k := d.u32(); int(k) < len(fns) {
+			f.s = fns[k]
+		} else {
+			d.bad = true
+		}
+		if i > 0 && f.lo < cu.funcs[i-1].lo {
+			d.bad = true
+		}
+		cu.funcs[i] = f
+	}
+	keys := map[uint64]bool{}
+	for _, s := range fns {
+		if s.lazy {
+			keys[partKey(partBody, s.die)] = true
+		}
+	}
+	for _, sk := range cu.skips {
+		keys[partKey(partSkipped, sk.start)] = true
+	}
+	n := d.count(12)
+	cu.stored = make(map[uint64][]byte, n)
+	for i := 0; i < n && !d.bad; i++ {
+		k, l := d.u64(), d.u32()
+		if !keys[k] || uint64(l) > uint64(len(d.b)) {
+			d.bad = true
+			break
+		}
+		cu.stored[k] = d.b[:l:l]
+		d.b = d.b[l:]
+	}
+	if d.bad || len(d.b) != 0 {
+		return nil, false
+	}
+	return cu, true
+}
+
+// scopeHead reads what encodeScopeHead wrote.
+func (d *unitDec) scopeHead() *scope {
+	s := &scope{die: d.ref(), low: d.u64()}
+	fl := d.u8()
+	s.inline, s.lazy = fl&1 != 0, fl&2 != 0
+	s.callFile = d.str()
+	s.callLine, s.callCol = int(int32(d.u32())), int(int32(d.u32()))
+	s.ranges = make([][2]uint64, d.count(16))
+	for i := range s.ranges {
+		s.ranges[i] = [2]uint64{d.u64(), d.u64()}
+	}
+	return s
+}
+
+// scope reads what encodeScope wrote.
+func (d *unitDec) scope(depth int) *scope {
+	s := d.scopeHead()
+	d.contents(s, depth)
+	return s
+}
+
+// contents reads what encodeContents wrote into s.
+func (d *unitDec) contents(s *scope, depth int) {
+	if depth > maxScopeDepth {
+		d.bad = true
+	}
+	if d.bad {
+		return
+	}
+	if n := d.count(33); n > 0 {
+		s.children = make([]*scope, n)
+		for i := range s.children {
+			s.children[i] = d.scope(depth + 1)
+		}
+	}
+	if n := d.count(17); n > 0 {
+		s.calls = make([]callSite, n)
+		for i := range s.calls {
+			s.calls[i] = callSite{returnPC: d.u64(), tail: d.u8() == 1, origin: d.ref()}
+		}
+	}
+	if n := d.count(12); n > 0 {
+		s.params = make(map[uint64][]CallParam, n)
+		for i := 0; i < n && !d.bad; i++ {
+			pc := d.u64()
+			ps := make([]CallParam, d.count(8))
+			for j := range ps {
+				ps[j].Reg = int(d.u32())
+				k := d.u32()
+				if ps[j].Reg >= 32 || uint64(k) > uint64(len(d.b)) {
+					d.bad = true
+					return
+				}
+				ps[j].Value = append([]byte(nil), d.b[:k]...)
+				d.b = d.b[k:]
+			}
+			s.params[pc] = ps
+		}
+	}
+	ns := make([]*scope, d.count(33))
+	for i := range ns {
+		ns[i] = d.scope(depth + 1)
+	}
+	if n := d.count(20); n > 0 {
+		s.nested = make([]funcRange, n)
+		for i := range s.nested {
+			f := funcRange{lo: d.u64(), hi: d.u64()}
+			if k := d.u32(); int(k) < len(ns) {
+				f.s = ns[k]
+			} else {
+				d.bad = true
+			}
+			s.nested[i] = f
+		}
+	}
+}
+
+// restoreBody fills a lazy function's body from the unit's index file;
+// false when the file has none or it does not decode (then nothing is
+// changed).
+func (cu *cuInfo) restoreBody(fn *scope) bool {
+	b, ok := cu.stored[partKey(partBody, fn.die)]
+	if !ok {
+		return false
+	}
+	d := &unitDec{dec: dec{b: b}, info: cu.t.indexKey.info}
+	var s scope
+	d.contents(&s, 0)
+	dies := map[dwarf.Offset]*dieInfo{}
+	d.dies(dies)
+	if d.bad || len(d.b) != 0 {
+		return false
+	}
+	fn.children, fn.calls, fn.params, fn.nested = s.children, s.calls, s.params, s.nested
+	fn.bodyDies = cu.addDies(dies)
+	fn.bodyRead.Store(true)
+	return true
+}
+
+// restoreSkipped fills a skipped subtree's naming facts from the unit's
+// index file; false when the file has none or it does not decode.
+func (cu *cuInfo) restoreSkipped(sk *skipped) bool {
+	b, ok := cu.stored[partKey(partSkipped, sk.start)]
+	if !ok {
+		return false
+	}
+	d := &unitDec{dec: dec{b: b}, info: cu.t.indexKey.info}
+	dies := map[dwarf.Offset]*dieInfo{}
+	d.dies(dies)
+	if d.bad || len(d.b) != 0 {
+		return false
+	}
+	sk.dies = cu.addDies(dies)
+	sk.read.Store(true)
+	return true
+}
