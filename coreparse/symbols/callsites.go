@@ -138,29 +138,19 @@ func (cu *cuInfo) symbolName(o dwarf.Offset) string {
 }
 
 // lookupFunc finds a function symbol by exact (mangled) name: of the
-// symbols of that name, the first (by address) of the lowest ELF binding
-// value. Through a map built on first use: call-site targets are looked up
-// by name in every module of the process.
+// non-synthetic symbols of that name, the first (by address) of the lowest
+// ELF binding value. Through the symbol table's order by name: call-site
+// targets are looked up by name in every module of the process.
 func (t *Table) lookupFunc(name string) (Symbol, bool) {
 	t.loadSymbols()
-	t.funcNameOnce.Do(func() {
-		m := make(map[string]int32, len(t.funcs))
-		for _, i := range t.funcs {
-			s := &t.syms[i]
-			if s.Synthetic {
-				continue
-			}
-			if j, ok := m[s.Name]; !ok || s.Bind < t.syms[j].Bind {
-				m[s.Name] = int32(i)
-			}
-		}
-		t.funcByName = m
-	})
-	i, ok := t.funcByName[name]
+	if t.st == nil {
+		return Symbol{}, false
+	}
+	i, ok := t.st.lookupFunc(name)
 	if !ok {
 		return Symbol{}, false
 	}
-	return t.syms[i], true
+	return t.st.sym(i), true
 }
 
 // funcAt returns the concrete function scope containing addr, its body

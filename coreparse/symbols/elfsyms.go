@@ -75,13 +75,6 @@ func (t *Table) loadSymbols() {
 		if cache != "" && t.loadSymtabCache(cache) {
 			return
 		}
-		if cache != "" {
-			defer func() {
-				if t.syms != nil {
-					t.saveSymtabCache(cache)
-				}
-			}()
-		}
 		var all []Symbol
 		type key struct {
 			name  string
@@ -122,13 +115,13 @@ func (t *Table) loadSymbols() {
 		add(t.debug, false)
 		add(t.file, true)
 		all = append(all, pltSymbols(t.file)...)
-		t.syms = all
+		var funcs, anys []int
 		for i, s := range all {
 			if s.Type == elf.STT_FUNC || s.Type == elf.STT_GNU_IFUNC || s.Synthetic {
-				t.funcs = append(t.funcs, i)
+				funcs = append(funcs, i)
 			}
 			if s.Type != elf.STT_TLS && s.Section != elf.SHN_ABS && s.Section != elf.SHN_COMMON {
-				t.any = append(t.any, i)
+				anys = append(anys, i)
 			}
 		}
 		// Sorted by address; at one address, global before weak before local,
@@ -161,8 +154,13 @@ func (t *Table) loadSymbols() {
 			}
 			return strings.Compare(a.Name, b.Name)
 		}
-		slices.SortStableFunc(t.funcs, cmp)
-		slices.SortStableFunc(t.any, cmp)
+		slices.SortStableFunc(funcs, cmp)
+		slices.SortStableFunc(anys, cmp)
+		b := encodeSymtab(all, funcs, anys)
+		t.st, _ = parseSymtab(b)
+		if cache != "" {
+			writeCacheFile(cache, b)
+		}
 	})
 }
 
@@ -181,18 +179,21 @@ func (t *Table) NearestSymbol(addr uint64) (name string, start uint64, ok bool) 
 	if sec == nil {
 		return "", 0, false
 	}
-	a := t.any
-	i := sort.Search(len(a), func(i int) bool { return t.syms[a[i]].Value > addr })
+	st := t.st
+	if st == nil {
+		return "", 0, false
+	}
+	i := sort.Search(st.nAny, func(i int) bool { return st.value(st.anyAt(i)) > addr })
 	for j := i - 1; j >= 0; j-- {
-		s := t.syms[a[j]]
-		if s.Value < sec.Addr {
+		v := st.value(st.anyAt(j))
+		if v < sec.Addr {
 			break
 		}
 		k := j
-		for k > 0 && t.syms[a[k-1]].Value == s.Value {
+		for k > 0 && st.value(st.anyAt(k-1)) == v {
 			k--
 		}
-		best := t.syms[a[k]]
+		best := st.sym(st.anyAt(k))
 		return best.DemangledName(), best.Value, true
 	}
 	return "", 0, false
@@ -241,7 +242,16 @@ func pltSymbols(f *elf.File) []Symbol {
 // Symbols returns every symbol of the file and its debug file.
 func (t *Table) Symbols() []Symbol {
 	t.loadSymbols()
-	return t.syms
+	t.allOnce.Do(func() {
+		if t.st == nil {
+			return
+		}
+		t.all = make([]Symbol, t.st.n)
+		for i := range t.all {
+			t.all[i] = t.st.sym(uint32(i))
+		}
+	})
+	return t.all
 }
 
 // SymbolAt returns the function symbol containing addr (demangled, with
@@ -257,27 +267,30 @@ func (t *Table) SymbolAt(addr uint64) (name string, start uint64, ok bool) {
 
 func (t *Table) funcSymbolAt(addr uint64) (Symbol, bool) {
 	t.loadSymbols()
-	f := t.funcs
-	i := sort.Search(len(f), func(i int) bool { return t.syms[f[i]].Value > addr })
+	st := t.st
+	if st == nil {
+		return Symbol{}, false
+	}
+	i := sort.Search(st.nFuncs, func(i int) bool { return st.value(st.funcAt(i)) > addr })
 	// Among the symbols starting at or before addr, the closest start wins;
 	// at that start the preferred alias (first in order).
 	for j := i - 1; j >= 0; j-- {
-		s := t.syms[f[j]]
+		v := st.value(st.funcAt(j))
 		k := j
-		for k > 0 && t.syms[f[k-1]].Value == s.Value {
+		for k > 0 && st.value(st.funcAt(k-1)) == v {
 			k--
 		}
-		best := t.syms[f[k]]
 		for m := k; m <= j; m++ {
-			c := t.syms[f[m]]
-			if c.Size == 0 || addr < c.Value+c.Size {
-				return t.syms[f[m]], true
+			c := st.funcAt(m)
+			if sz := st.size(c); sz == 0 || addr < v+sz {
+				return st.sym(c), true
 			}
 		}
-		if best.Size != 0 && addr >= best.Value+best.Size {
+		best := st.funcAt(k)
+		if sz := st.size(best); sz != 0 && addr >= v+sz {
 			return Symbol{}, false
 		}
-		return best, true
+		return st.sym(best), true
 	}
 	return Symbol{}, false
 }
@@ -293,20 +306,24 @@ func (t *Table) LookupSymbol(name string) (addr, size uint64, ok bool) {
 
 // Lookup is LookupSymbol with the whole symbol: the first symbol (in the
 // table's order) with that mangled name, else the first whose demangled
-// name it is. Mangled names go through a map; a demangled name is matched
-// only against the few symbols whose mangled names hold every identifier
-// it names (mayMangle), so the table is never demangled as a whole.
+// name it is. Mangled names through the table's order by name; a
+// demangled name is matched only against the few symbols whose mangled
+// names hold every identifier it names (mayMangle), so the table is never
+// demangled as a whole.
 func (t *Table) Lookup(name string) (Symbol, bool) {
 	t.loadSymbols()
-	t.nameOnce.Do(t.indexNames)
-	if i, ok := t.byName[name]; ok {
-		return t.syms[i], true
+	st := t.st
+	if st == nil {
+		return Symbol{}, false
+	}
+	if i, ok := st.lookup(name); ok {
+		return st.sym(i), true
 	}
 	need := mangledParts(name)
 	if len(need) == 0 {
-		for _, s := range t.syms {
-			if strings.HasPrefix(s.Name, "_Z") && s.DemangledName() == name {
-				return s, true
+		for i := uint32(0); i < uint32(st.n); i++ {
+			if st.isCxx(i) && Demangle(string(st.nameBytes(i))) == name {
+				return st.sym(i), true
 			}
 		}
 		return Symbol{}, false
@@ -324,45 +341,25 @@ func (t *Table) Lookup(name string) (Symbol, bool) {
 	// are the commonest bytes of mangled names, a poor first byte to scan.
 	ident := strings.TrimLeft(longest, "0123456789")
 	digits := longest[:len(longest)-len(ident)]
-	blob := t.mangled
-	for pos := 0; pos < len(blob); {
-		i := strings.Index(blob[pos:], ident)
-		if i < 0 {
+	for pos := 0; ; {
+		at := st.searchNames(ident, pos)
+		if at < 0 {
 			break
 		}
-		at := pos + i
-		if at < len(digits) || blob[at-len(digits):at] != digits {
+		if at < len(digits) || string(st.names[at-len(digits):at]) != digits {
 			pos = at + 1
 			continue
 		}
-		k := sort.Search(len(t.mangledAt), func(k int) bool { return t.mangledAt[k] > int32(at) }) - 1
-		s := t.syms[t.mangledSym[k]]
-		if mayMangle(s.Name, need) && s.DemangledName() == name {
-			return s, true
+		k := st.symbolAtName(at)
+		off, n := st.nameAt(k)
+		if st.isCxx(k) {
+			if s := st.sym(k); mayMangle(s.Name, need) && s.DemangledName() == name {
+				return s, true
+			}
 		}
-		pos = int(t.mangledAt[k]) + len(s.Name) + 1
+		pos = off + n + 1
 	}
 	return Symbol{}, false
-}
-
-// indexNames maps mangled names to the first symbol of that name and
-// lays the C++ (_Z) names end to end, each after a newline, for Lookup's
-// searches by demangled name.
-func (t *Table) indexNames() {
-	t.byName = make(map[string]int32, len(t.syms))
-	var b strings.Builder
-	for i, s := range t.syms {
-		if _, dup := t.byName[s.Name]; !dup {
-			t.byName[s.Name] = int32(i)
-		}
-		if strings.HasPrefix(s.Name, "_Z") {
-			b.WriteByte('\n')
-			t.mangledAt = append(t.mangledAt, int32(b.Len()))
-			t.mangledSym = append(t.mangledSym, int32(i))
-			b.WriteString(s.Name)
-		}
-	}
-	t.mangled = b.String()
 }
 
 // mangledParts are the identifiers of a demangled C++ name that its

@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"syscall"
 
 	"github.com/dsecore/dsecore/coreparse/symbols/die"
 	"github.com/dsecore/dsecore/internal/mmap"
@@ -319,12 +320,10 @@ func writeCacheFile(path string, b []byte) {
 	}
 }
 
-// The ELF symbol table of a file with a build-id, as loadSymbols leaves it
-// (symbols, then the function and addressable indexes in their sorted
-// orders), is cached beside its sections: reading and sorting tens of
-// thousands of symbols costs a first backtrace about 100 ms.
-const symtabMagic = "dsecore-symtab-v1\n"
-
+// The ELF symbol table of a file with a build-id, as loadSymbols lays it
+// out (symtab.go), is cached beside its sections and mapped in place by the
+// next run: reading and sorting tens of thousands of symbols costs a first
+// backtrace about 100 ms, decoding them all from a cache several ms.
 func (t *Table) symtabCachePath() string {
 	id := BuildID(t.file)
 	if SectionCacheDir == "" || len(id) == 0 {
@@ -337,91 +336,21 @@ func (t *Table) symtabCachePath() string {
 	return filepath.Join(SectionCacheDir, hex.EncodeToString(id), name)
 }
 
-func (t *Table) saveSymtabCache(path string) {
-	le := binary.LittleEndian
-	b := []byte(symtabMagic)
-	b = le.AppendUint32(b, uint32(len(t.syms)))
-	var names []byte
-	for _, s := range t.syms {
-		b = le.AppendUint64(b, s.Value)
-		b = le.AppendUint64(b, s.Size)
-		syn := byte(0)
-		if s.Synthetic {
-			syn = 1
-		}
-		b = append(b, byte(s.Type), byte(s.Bind), syn)
-		b = le.AppendUint16(b, uint16(s.Section))
-		b = le.AppendUint32(b, uint32(len(s.Name)))
-		names = append(names, s.Name...)
-	}
-	for _, idx := range [][]int{t.funcs, t.any} {
-		b = le.AppendUint32(b, uint32(len(idx)))
-		for _, i := range idx {
-			b = le.AppendUint32(b, uint32(i))
-		}
-	}
-	b = le.AppendUint32(b, uint32(len(names)))
-	writeCacheFile(path, append(b, names...))
-}
-
-// loadSymtabCache fills the table from a cache file; false (and nothing
-// set) when the file is missing or does not check out.
+// loadSymtabCache maps the table's symbols from a cache file; false (and
+// nothing set) when the file is missing or does not check out.
 func (t *Table) loadSymtabCache(path string) bool {
-	b, err := os.ReadFile(path)
-	if err != nil || !strings.HasPrefix(string(b[:min(len(b), len(symtabMagic))]), symtabMagic) {
+	b, err := mmap.File(path)
+	if err != nil {
 		return false
 	}
-	le := binary.LittleEndian
-	b = b[len(symtabMagic):]
-	const rec = 8 + 8 + 3 + 2 + 4
-	if len(b) < 4 {
+	st, ok := parseSymtab(b)
+	if !ok {
+		syscall.Munmap(b)
 		return false
 	}
-	n := int(le.Uint32(b))
-	b = b[4:]
-	if n > len(b)/rec {
-		return false
-	}
-	recs, b := b[:n*rec], b[n*rec:]
-	var idx [2][]int
-	for k := range idx {
-		if len(b) < 4 {
-			return false
-		}
-		m := int(le.Uint32(b))
-		b = b[4:]
-		if m > len(b)/4 {
-			return false
-		}
-		idx[k] = make([]int, m)
-		for j := range idx[k] {
-			i := int(le.Uint32(b[4*j:]))
-			if i >= n {
-				return false
-			}
-			idx[k][j] = i
-		}
-		b = b[4*m:]
-	}
-	if len(b) < 4 || int(le.Uint32(b)) != len(b)-4 {
-		return false
-	}
-	names := string(b[4:])
-	syms := make([]Symbol, n)
-	off := 0
-	for i := range syms {
-		r := recs[i*rec:]
-		l := int(le.Uint32(r[21:]))
-		if l > len(names)-off {
-			return false
-		}
-		syms[i] = Symbol{Name: names[off : off+l], Value: le.Uint64(r), Size: le.Uint64(r[8:]), Type: elf.SymType(r[16]),
-			Bind: elf.SymBind(r[17]), Synthetic: r[18] == 1, Section: elf.SectionIndex(le.Uint16(r[19:]))}
-		off += l
-	}
-	if off != len(names) {
-		return false
-	}
-	t.syms, t.funcs, t.any = syms, idx[0], idx[1]
+	t.mapMu.Lock()
+	t.maps = append(t.maps, b)
+	t.mapMu.Unlock()
+	t.st = st
 	return true
 }

@@ -27,20 +27,10 @@ type Table struct {
 	debug *elf.File // separate debug file, nil when none
 
 	symOnce sync.Once
-	syms    []Symbol
-	funcs   []int // indexes into syms of function symbols, sorted by address
-	any     []int // indexes of every addressable symbol, sorted by address
+	st      *symtab // the ELF symbols (mapped from the cache, or laid out here)
 
-	funcNameOnce sync.Once
-	funcByName   map[string]int32 // function symbol name → lookupFunc's choice
-
-	nameOnce sync.Once
-	byName   map[string]int32 // mangled name → first index in syms
-	// The C++ names end to end ("\n" before each), where each starts
-	// and its symbol's index: searched by Lookup.
-	mangled    string
-	mangledAt  []int32
-	mangledSym []int32
+	allOnce sync.Once
+	all     []Symbol // Symbols(), decoded on first call
 
 	dwarfOnce sync.Once
 	dwarf     *die.Data

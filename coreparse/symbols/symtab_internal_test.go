@@ -1,0 +1,138 @@
+package symbols
+
+import (
+	"encoding/binary"
+	"fmt"
+	"hash/crc32"
+	"os"
+	"path/filepath"
+	"testing"
+)
+
+// TestSymtabLookups: on the fixture's program and library and on libc with
+// its debug file, the laid-out table's lookups by name give what a scan of
+// the symbols gives: the first symbol of each name, and for functions the
+// first (by address) of the lowest binding among the non-synthetic ones.
+func TestSymtabLookups(t *testing.T) {
+	files, _ := unitTestFiles(t)
+	saved := SectionCacheDir
+	defer func() { SectionCacheDir = saved }()
+	SectionCacheDir = ""
+	for _, fp := range files {
+		t.Run(filepath.Base(fp[0]), func(t *testing.T) {
+			tab, err := Open(fp[0], fp[1])
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer tab.Close()
+			all := tab.Symbols()
+			if len(all) == 0 {
+				t.Fatal("no symbols")
+			}
+			st := tab.st
+			first := map[string]int{}
+			for i, s := range all {
+				if _, ok := first[s.Name]; !ok {
+					first[s.Name] = i
+				}
+			}
+			best := map[string]int{}
+			for k := 0; k < st.nFuncs; k++ {
+				i := int(st.funcAt(k))
+				s := all[i]
+				if s.Synthetic {
+					continue
+				}
+				if j, ok := best[s.Name]; !ok || s.Bind < all[j].Bind {
+					best[s.Name] = i
+				}
+			}
+			for name, i := range first {
+				if got, ok := st.lookup(name); !ok || int(got) != i {
+					t.Fatalf("lookup(%q) = %d %v, want %d", name, got, ok, i)
+				}
+				j, want := best[name]
+				if got, ok := st.lookupFunc(name); ok != want || ok && int(got) != j {
+					t.Fatalf("lookupFunc(%q) = %d %v, want %d %v", name, got, ok, j, want)
+				}
+			}
+			for _, name := range []string{"", "no such symbol", "\n"} {
+				if _, ok := st.lookup(name); ok {
+					t.Errorf("lookup(%q) found a symbol", name)
+				}
+			}
+			t.Logf("%d symbols, %d names, %d function names", len(all), len(first), len(best))
+		})
+	}
+}
+
+// TestSymtabCacheDamaged: a symbol cache file truncated, bit-flipped, or
+// consistent (its CRC recomputed) but with an index out of range, is not
+// used: the table's answers are the ELF file's and the file is written
+// again whole.
+func TestSymtabCacheDamaged(t *testing.T) {
+	files, _ := unitTestFiles(t)
+	saved := SectionCacheDir
+	defer func() { SectionCacheDir = saved }()
+	SectionCacheDir = t.TempDir()
+	lib := files[1][0] // libdcache.so
+	answers := func() (string, string) {
+		tab, err := Open(lib, "")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer tab.Close()
+		s, ok := tab.Lookup("lsm_destroy(lsm_t*)") // by its demangled name
+		f, fok := tab.LookupFunction(s.Name)       // by its mangled one
+		name, _, _ := tab.SymbolAt(s.Value + 1)
+		if !ok || !fok || f != s || name != "lsm_destroy(lsm_t*)" {
+			t.Fatalf("lsm_destroy: %+v %v, %+v %v, %q", s, ok, f, fok, name)
+		}
+		return fmt.Sprintf("%s %+v", name, s), tab.symtabCachePath()
+	}
+	want, path := answers()
+	whole, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatalf("symbol cache not written: %v", err)
+	}
+	if got, _ := answers(); got != want {
+		t.Fatalf("from the cache: %q, fresh %q", got, want)
+	}
+	recrc := func(b []byte) []byte {
+		binary.LittleEndian.PutUint32(b[24:], crc32.ChecksumIEEE(b[symtabHeader-5*8:]))
+		return b
+	}
+	damage := map[string]func([]byte) []byte{
+		"truncated": func(b []byte) []byte { return b[:len(b)/2] },
+		"bit-flipped": func(b []byte) []byte {
+			c := append([]byte(nil), b...)
+			c[len(c)/2] ^= 0x40
+			return c
+		},
+		"index out of range": func(b []byte) []byte {
+			c := append([]byte(nil), b...)
+			n := binary.LittleEndian.Uint64(c[symtabHeader-5*8:])
+			binary.LittleEndian.PutUint32(c[symtabHeader+symRec*int(n):], uint32(n)) // funcs[0]
+			return recrc(c)
+		},
+		"name past the end": func(b []byte) []byte {
+			c := append([]byte(nil), b...)
+			binary.LittleEndian.PutUint32(c[symtabHeader+20:], 1<<30) // the first name's length
+			return recrc(c)
+		},
+	}
+	for how, f := range damage {
+		if err := os.WriteFile(path, f(whole), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		if _, ok := parseSymtab(f(whole)); ok {
+			t.Errorf("%s: the layout checks out", how)
+		}
+		if got, _ := answers(); got != want {
+			t.Errorf("%s: %q, fresh %q", how, got, want)
+		}
+		if b, err := os.ReadFile(path); err != nil || len(b) != len(whole) {
+			t.Errorf("%s: not written again whole (%d bytes, was %d)", how, len(b), len(whole))
+		}
+	}
+}
