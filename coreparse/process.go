@@ -406,8 +406,9 @@ func (p *Process) appendSymbolizedUncached(out []Frame, rf *unwind.Frame, pc uin
 }
 
 // callTarget is the runtime entry of a call site's callee: in the calling
-// module, else (a call through the PLT) the first other module defining
-// the symbol, as gdb's minimal-symbol lookup does.
+// module, else (a call through the PLT) the first other module that
+// exports the function and defines the symbol, as gdb's minimal-symbol
+// lookup finds it.
 func (p *Process) callTarget(m *Module, s symbols.CallSite) uint64 {
 	if s.Target != 0 {
 		return s.Target + m.Bias
@@ -417,6 +418,11 @@ func (p *Process) callTarget(m *Module, s symbols.CallSite) uint64 {
 	}
 	for _, o := range p.Modules {
 		if o == m || o.Syms == nil {
+			continue
+		}
+		// A module that does not export the function is passed over by
+		// its hash table, without reading its symbols.
+		if exported, known := o.Syms.ExportsFunction(s.Symbol); known && !exported {
 			continue
 		}
 		if sym, ok := o.Syms.LookupFunction(s.Symbol); ok {

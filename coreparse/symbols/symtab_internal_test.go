@@ -1,6 +1,7 @@
 package symbols
 
 import (
+	"debug/elf"
 	"encoding/binary"
 	"fmt"
 	"hash/crc32"
@@ -134,5 +135,52 @@ func TestSymtabCacheDamaged(t *testing.T) {
 		if b, err := os.ReadFile(path); err != nil || len(b) != len(whole) {
 			t.Errorf("%s: not written again whole (%d bytes, was %d)", how, len(b), len(whole))
 		}
+	}
+}
+
+// TestExportsFunction: for every dynamic symbol of libc, libstdc++ and the
+// fixture's program and library, the GNU hash lookup says what a scan of
+// the dynamic symbols says (a defined function or not), and names no
+// object has are not found.
+func TestExportsFunction(t *testing.T) {
+	files, _ := unitTestFiles(t)
+	paths := []string{files[0][0], files[1][0], "/lib/x86_64-linux-gnu/libc.so.6", "/lib/x86_64-linux-gnu/libstdc++.so.6"}
+	for _, path := range paths {
+		t.Run(filepath.Base(path), func(t *testing.T) {
+			tab, err := Open(path, "")
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer tab.Close()
+			dyn, err := tab.file.DynamicSymbols()
+			if err != nil {
+				t.Fatal(err)
+			}
+			want := map[string]bool{}
+			for _, s := range dyn {
+				typ := elf.ST_TYPE(s.Info)
+				def := s.Section != elf.SHN_UNDEF && (typ == elf.STT_FUNC || typ == elf.STT_GNU_IFUNC)
+				want[s.Name] = want[s.Name] || def
+			}
+			n := 0
+			for name, def := range want {
+				got, known := tab.ExportsFunction(name)
+				if !known {
+					t.Fatal("no GNU hash table")
+				}
+				if got != def {
+					t.Errorf("%q: exported %v, the dynamic symbols say %v", name, got, def)
+				}
+				if def {
+					n++
+				}
+			}
+			for _, name := range []string{"", "no_such_function_anywhere", "raise\x00", "_Znwm_"} {
+				if got, _ := tab.ExportsFunction(name); got {
+					t.Errorf("%q exported", name)
+				}
+			}
+			t.Logf("%d dynamic symbols, %d exported functions", len(want), n)
+		})
 	}
 }

@@ -32,6 +32,9 @@ type Table struct {
 	allOnce sync.Once
 	all     []Symbol // Symbols(), decoded on first call
 
+	exportsOnce sync.Once
+	exports     *exports // the dynamic symbols' GNU hash table (nil: none)
+
 	dwarfOnce sync.Once
 	dwarf     *die.Data
 	cus       []cuRange // sorted by lo
