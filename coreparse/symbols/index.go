@@ -1,6 +1,7 @@
 package symbols
 
 import (
+	"debug/elf"
 	"encoding/binary"
 	"hash/crc32"
 	"os"
@@ -226,11 +227,31 @@ func decodeUnits(b []byte, k indexKey) ([]die.UnitHeader, []cuRange, bool) {
 	return units, cus, true
 }
 
-// unitRanges reads the compile units' address ranges: each unit's entry
-// and its DW_AT_ranges or low/high pc.
+// unitRanges reads the compile units' address ranges: from .debug_aranges
+// for the units it lists (GCC lists every unit with code: libc's 1,700
+// units without decoding one entry), else from each unit's entry, its
+// DW_AT_ranges or low/high pc.
 func (t *Table) unitRanges(d *die.Data) []cuRange {
+	var ar map[uint64][][2]uint64
+	if src := t.dwarfFile(); src != nil && src.Type != elf.ET_REL {
+		if b, err := t.locSection(".debug_aranges"); err == nil && len(b) > 0 {
+			ar, _ = die.ParseAranges(b) // the sets before a bad one still hold
+		}
+	}
+	return t.unitRangesWith(d, ar)
+}
+
+// unitRangesWith is unitRanges with the ranges .debug_aranges lists by unit
+// offset (nil: none).
+func (t *Table) unitRangesWith(d *die.Data, ar map[uint64][][2]uint64) []cuRange {
 	var cus []cuRange
-	for i := range d.Units() {
+	for i, u := range d.Units() {
+		if rs := ar[u.Off]; len(rs) > 0 {
+			for _, rg := range rs {
+				cus = append(cus, cuRange{rg[0], rg[1], dwarf.Offset(u.First)})
+			}
+			continue
+		}
 		e, err := d.FirstEntry(i)
 		if err != nil {
 			t.warnf("%s: DWARF compile units: %v", filepath.Base(t.Path), err)

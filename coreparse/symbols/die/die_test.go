@@ -430,3 +430,36 @@ func TestReuse(t *testing.T) {
 		})
 	}
 }
+
+// TestParseArangesBad: .debug_aranges cut anywhere, or with a bad version,
+// gives the sets before the damage and an error, never a panic.
+func TestParseArangesBad(t *testing.T) {
+	set := []byte{
+		44, 0, 0, 0, // unit_length
+		2, 0, // version
+		0x10, 0, 0, 0, // debug_info offset
+		8, 0, // address size, segment size
+		0, 0, 0, 0, // padding to 16
+		0x00, 0x10, 0, 0, 0, 0, 0, 0, 0x20, 0, 0, 0, 0, 0, 0, 0, // [0x1000, 0x1020)
+		0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, // end
+	}
+	got, err := die.ParseAranges(set)
+	if err != nil || !reflect.DeepEqual(got, map[uint64][][2]uint64{0x10: {{0x1000, 0x1020}}}) {
+		t.Fatalf("a good set: %v %v", got, err)
+	}
+	two := append(append([]byte(nil), set...), set...)
+	for cut := 0; cut < len(two); cut++ {
+		got, err := die.ParseAranges(two[:cut])
+		if cut != 0 && cut != len(set) && err == nil {
+			t.Errorf("cut at %d: no error", cut)
+		}
+		if cut > len(set) && len(got[0x10]) != 1 {
+			t.Errorf("cut at %d: the first set lost: %v", cut, got)
+		}
+	}
+	bad := append([]byte(nil), set...)
+	bad[4] = 9
+	if _, err := die.ParseAranges(bad); err == nil {
+		t.Error("version 9: no error")
+	}
+}
