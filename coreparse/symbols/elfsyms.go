@@ -85,13 +85,7 @@ func (t *Table) loadSymbols() {
 			if f == nil {
 				return
 			}
-			var syms []elf.Symbol
-			var err error
-			if dyn {
-				syms, err = f.DynamicSymbols()
-			} else {
-				syms, err = f.Symbols()
-			}
+			syms, err := rawSymbols(f, dyn)
 			if err != nil {
 				return
 			}
@@ -159,9 +153,55 @@ func (t *Table) loadSymbols() {
 		b := encodeSymtab(all, funcs, anys)
 		t.st, _ = parseSymtab(b)
 		if cache != "" {
-			writeCacheFile(cache, b)
+			t.writeLater(cache, b)
 		}
 	})
+}
+
+// rawSymbols reads an ELF64 file's .symtab (or, with dyn, .dynsym) as
+// debug/elf's Symbols and DynamicSymbols do (the null symbol left out,
+// names without versions), each name a substring of one copy of the
+// string table: tens of thousands of symbols, not as many allocations.
+// Other classes go through debug/elf.
+func rawSymbols(f *elf.File, dyn bool) ([]elf.Symbol, error) {
+	typ := elf.SHT_SYMTAB
+	if dyn {
+		typ = elf.SHT_DYNSYM
+	}
+	sec := f.SectionByType(typ)
+	if f.Class != elf.ELFCLASS64 || f.ByteOrder != binary.LittleEndian || sec == nil || int(sec.Link) >= len(f.Sections) {
+		if dyn {
+			return f.DynamicSymbols()
+		}
+		return f.Symbols()
+	}
+	data, err := sec.Data()
+	if err != nil {
+		return nil, err
+	}
+	strData, err := f.Sections[sec.Link].Data()
+	if err != nil {
+		return nil, err
+	}
+	strs := string(strData)
+	const size = 24 // Elf64_Sym
+	if len(data) < size {
+		return nil, nil
+	}
+	out := make([]elf.Symbol, 0, len(data)/size-1)
+	le := binary.LittleEndian
+	for off := size; off+size <= len(data); off += size {
+		e := data[off : off+size]
+		s := elf.Symbol{Info: e[4], Other: e[5], Section: elf.SectionIndex(le.Uint16(e[6:])), Value: le.Uint64(e[8:]), Size: le.Uint64(e[16:])}
+		if n := int(le.Uint32(e)); n < len(strs) {
+			s.Name = strs[n:]
+			if i := strings.IndexByte(s.Name, 0); i >= 0 {
+				s.Name = s.Name[:i]
+			}
+		}
+		out = append(out, s)
+	}
+	return out, nil
 }
 
 // NearestSymbol names any address the way objdump annotates operands: the

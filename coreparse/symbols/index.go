@@ -50,11 +50,11 @@ func writeIndex(path string, k indexKey, payload []byte) {
 		return
 	}
 	le := binary.LittleEndian
-	body := le.AppendUint64(nil, k.info)
-	body = le.AppendUint64(body, k.abbrev)
-	body = append(body, payload...)
-	b := append([]byte(indexMagic), le.AppendUint32(nil, crc32.ChecksumIEEE(body))...)
-	writeCacheFile(path, append(b, body...))
+	key := le.AppendUint64(nil, k.info)
+	key = le.AppendUint64(key, k.abbrev)
+	sum := crc32.Update(crc32.ChecksumIEEE(key), crc32.IEEETable, payload)
+	head := append([]byte(indexMagic), le.AppendUint32(nil, sum)...)
+	writeCacheFile(path, head, key, payload)
 }
 
 // readIndex returns an index file's payload, false when the file is

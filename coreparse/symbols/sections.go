@@ -237,9 +237,20 @@ func (t *Table) inflated(s *elf.Section, id, file string) ([]byte, error) {
 		return nil, err
 	}
 	if path != "" {
-		writeCacheFile(path, b) // best effort: a read-only cache only costs the next run time
+		t.writeLater(path, b) // best effort: a read-only cache only costs the next run time
 	}
 	return b, nil
+}
+
+// writeLater writes a cache file beside the work that goes on (the first
+// run writes megabytes of inflated sections); Close waits for it. b must
+// not change afterwards.
+func (t *Table) writeLater(path string, b []byte) {
+	t.writes.Add(1)
+	go func() {
+		defer t.writes.Done()
+		writeCacheFile(path, b)
+	}()
 }
 
 func (t *Table) addMap(m mapped) {
@@ -297,9 +308,9 @@ func inflate(s *elf.Section, file string) ([]byte, error) {
 	return b, nil
 }
 
-// writeCacheFile writes b to path through a temporary file and a rename, so
-// a reader never maps a half-written file.
-func writeCacheFile(path string, b []byte) {
+// writeCacheFile writes the parts, one after the other, to path through a
+// temporary file and a rename, so a reader never maps a half-written file.
+func writeCacheFile(path string, parts ...[]byte) {
 	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
 		return
 	}
@@ -307,7 +318,11 @@ func writeCacheFile(path string, b []byte) {
 	if err != nil {
 		return
 	}
-	_, err = tmp.Write(b)
+	for _, b := range parts {
+		if err == nil {
+			_, err = tmp.Write(b)
+		}
+	}
 	if cerr := tmp.Close(); err == nil {
 		err = cerr
 	}

@@ -184,3 +184,36 @@ func TestExportsFunction(t *testing.T) {
 		})
 	}
 }
+
+// TestRawSymbols: the symbol tables read in place are debug/elf's, symbol
+// for symbol, on the fixture's program and library, libc, its debug file
+// and libstdc++.
+func TestRawSymbols(t *testing.T) {
+	files, _ := unitTestFiles(t)
+	paths := []string{files[0][0], files[1][0], files[4][0], files[4][1], "/lib/x86_64-linux-gnu/libstdc++.so.6"}
+	for _, path := range paths {
+		f, err := elf.Open(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, dyn := range []bool{false, true} {
+			want, werr := f.Symbols()
+			if dyn {
+				want, werr = f.DynamicSymbols()
+			}
+			got, gerr := rawSymbols(f, dyn)
+			if (werr == nil) != (gerr == nil) || len(got) != len(want) {
+				t.Fatalf("%s (dynamic %v): %d symbols, %v; debug/elf %d, %v", path, dyn, len(got), gerr, len(want), werr)
+			}
+			for i := range want {
+				w := want[i]
+				w.Version, w.Library, w.VersionIndex, w.HasVersion = "", "", 0, false
+				if got[i] != w {
+					t.Fatalf("%s (dynamic %v) symbol %d: %+v, debug/elf %+v", path, dyn, i, got[i], w)
+				}
+			}
+			t.Logf("%s (dynamic %v): %d symbols agree", filepath.Base(path), dyn, len(got))
+		}
+		f.Close()
+	}
+}

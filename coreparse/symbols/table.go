@@ -60,6 +60,8 @@ type Table struct {
 
 	mapMu sync.Mutex
 	maps  []mapped // section mappings, released by Close
+
+	writes sync.WaitGroup // cache files being written (writeLater), waited for by Close
 }
 
 // Location is one level of the source position of an address.
@@ -107,6 +109,7 @@ func Open(path, debugPath string) (*Table, error) {
 
 // Close releases the files.
 func (t *Table) Close() error {
+	t.writes.Wait()
 	t.flushUnits()
 	var errs []error
 	if t.debug != nil {

@@ -4,6 +4,8 @@ import (
 	"debug/dwarf"
 	"fmt"
 	"slices"
+
+	"github.com/dsecore/dsecore/internal/par"
 )
 
 // A compile unit as runs have read it is kept in the persistent index
@@ -69,10 +71,11 @@ func (t *Table) flushUnits() {
 	if !clean {
 		return // a table that read with errors keeps nothing
 	}
-	for _, cu := range dirty {
+	par.Do(len(dirty), func(i int) {
+		cu := dirty[i]
 		writeIndex(indexPath(t.buildID, unitPart(cu.off)), t.indexKey, cu.encode())
 		cu.dirty.Store(false)
-	}
+	})
 }
 
 func flag(b bool) uint8 {
@@ -85,7 +88,7 @@ func flag(b bool) uint8 {
 // encode writes the unit's skeleton, then every part read, in this run or
 // an earlier one.
 func (cu *cuInfo) encode() []byte {
-	var e enc
+	e := enc{b: make([]byte, 0, 4096+16*len(cu.lines)+64*len(cu.dies))}
 	e.u8(flag(cu.isC))
 	e.u64(cu.base)
 	e.u64(uint64(cu.addrBase))
