@@ -6,6 +6,7 @@ import (
 	"io"
 	"sort"
 	"strings"
+	"sync"
 	"text/tabwriter"
 	"time"
 
@@ -168,11 +169,14 @@ func WriteSummaryMarkdown(w io.Writer, s *Summary) {
 	}
 }
 
-var htmlTmpl = template.Must(template.New("summary").Funcs(template.FuncMap{
-	"short": short,
-	"join":  strings.Join,
-	"time":  func(t time.Time) string { return t.UTC().Format("2006-01-02 15:04:05") },
-}).Parse(`<!doctype html>
+// htmlTmpl is parsed on first use (not at start-up: most runs print no
+// HTML).
+var htmlTmpl = sync.OnceValue(func() *template.Template {
+	return template.Must(template.New("summary").Funcs(template.FuncMap{
+		"short": short,
+		"join":  strings.Join,
+		"time":  func(t time.Time) string { return t.UTC().Format("2006-01-02 15:04:05") },
+	}).Parse(`<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>ceph-dse crash summary</title>
 <style>
 body{font:14px/1.4 system-ui,sans-serif;margin:24px;color:#222}
@@ -205,6 +209,7 @@ th{background:#f3f3f3} code,pre{font:12px/1.35 ui-monospace,monospace} pre{backg
 {{end}}</table>
 </body></html>
 `))
+})
 
 type chartBar struct {
 	X, Y, W, H, N int
@@ -256,7 +261,7 @@ func buildChart(cores []summary.Core) chart {
 
 // WriteSummaryHTML is a self-contained HTML report: no script, no link.
 func WriteSummaryHTML(w io.Writer, s *Summary) error {
-	return htmlTmpl.Execute(w, struct {
+	return htmlTmpl().Execute(w, struct {
 		S     *Summary
 		Chart chart
 	}{s, buildChart(s.Cores)})

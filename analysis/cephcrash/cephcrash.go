@@ -23,6 +23,7 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"sync"
 
 	"github.com/dsecore/dsecore/coreparse"
 	"github.com/dsecore/dsecore/coreparse/disasm"
@@ -276,7 +277,7 @@ func readEIO(p *coreparse.Process) *IOError {
 	return e
 }
 
-var versionRE = regexp.MustCompile(`^\d+\.\d+\.\d+[-.\w]*$`)
+var versionRE = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^\d+\.\d+\.\d+[-.\w]*$`) })
 
 // version is the string Ceph's ceph_version_to_str() returns: the literal
 // its code loads (the first RIP-relative address in it holding a version).
@@ -296,7 +297,7 @@ func version(p *coreparse.Process) string {
 		if in.Mem == nil || !in.Mem.RIPRelative {
 			continue
 		}
-		if str, err := p.Core.ReadCString(in.Mem.Addr, 128); err == nil && versionRE.MatchString(str) {
+		if str, err := p.Core.ReadCString(in.Mem.Addr, 128); err == nil && versionRE().MatchString(str) {
 			return str
 		}
 	}
@@ -355,7 +356,7 @@ func Demangle(line string) string {
 	return mangled + "()"
 }
 
-var assertMsgRE = regexp.MustCompile(`(?s)^(.*) thread .* time .*(: .*)\n`)
+var assertMsgRE = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`(?s)^(.*) thread .* time .*(: .*)\n`) })
 
 // StackSig is the mgr crash module's calc_sig: sha256 over each line's
 // function (the line up to its last space, without its first and last
@@ -377,7 +378,7 @@ func StackSig(bt []string, assertMsg string) (string, error) {
 		h.Write([]byte(f))
 	}
 	if assertMsg != "" {
-		m := assertMsgRE.FindStringSubmatch(assertMsg)
+		m := assertMsgRE().FindStringSubmatch(assertMsg)
 		if m == nil {
 			return "", fmt.Errorf("the assertion message does not match the crash module's pattern (\"… thread … time …: …\"): `ceph crash post` would refuse it")
 		}
@@ -386,14 +387,14 @@ func StackSig(bt []string, assertMsg string) (string, error) {
 	return hex.EncodeToString(h.Sum(nil)), nil
 }
 
-var addrRE = regexp.MustCompile(`\[(0x[0-9a-f]+)\]$`)
+var addrRE = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`\[(0x[0-9a-f]+)\]$`) })
 
 // findOwn looks for the daemon's own report of this crash: a meta whose
 // backtrace addresses (the process's own, ASLR'd) are those of ours.
 func findOwn(dirs []string, ours []string) *Own {
 	oursAt := map[string]bool{}
 	for _, l := range ours {
-		if m := addrRE.FindStringSubmatch(l); m != nil {
+		if m := addrRE().FindStringSubmatch(l); m != nil {
 			oursAt[m[1]] = true
 		}
 	}
@@ -418,7 +419,7 @@ func findOwn(dirs []string, ours []string) *Own {
 		}
 		n, same := 0, 0
 		for _, l := range bt {
-			if m := addrRE.FindStringSubmatch(l); m != nil {
+			if m := addrRE().FindStringSubmatch(l); m != nil {
 				n++
 				if oursAt[m[1]] {
 					same++

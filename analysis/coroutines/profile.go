@@ -13,6 +13,7 @@ import (
 	"regexp"
 	"sort"
 	"strings"
+	"sync"
 
 	"github.com/dsecore/dsecore/coreparse/unwind"
 	"github.com/dsecore/dsecore/internal/yamlfile"
@@ -454,8 +455,12 @@ func (p *Profile) normalize() {
 }
 
 var (
-	memberPath = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*$`)
-	typeName   = regexp.MustCompile(`^(::)?[A-Za-z_][A-Za-z0-9_]*(::[A-Za-z_~][A-Za-z0-9_]*|<[^;{}]*>)*$`)
+	memberPath = sync.OnceValue(func() *regexp.Regexp {
+		return regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*$`)
+	})
+	typeName = sync.OnceValue(func() *regexp.Regexp {
+		return regexp.MustCompile(`^(::)?[A-Za-z_][A-Za-z0-9_]*(::[A-Za-z_~][A-Za-z0-9_]*|<[^;{}]*>)*$`)
+	})
 )
 
 // The states a queue may put its tasks in, beside those a states map names.
@@ -469,7 +474,7 @@ func (p *Profile) validate(le *loadError, line func(key string) int) {
 		switch {
 		case v == "" && required:
 			le.add(line(key), key, "required (a member path such as \"ctx_.ctx_\")")
-		case v != "" && !memberPath.MatchString(v):
+		case v != "" && !memberPath().MatchString(v):
 			le.add(line(key), key, "%q is not a member path (C++ member names joined by dots)", v)
 		}
 	}
@@ -477,7 +482,7 @@ func (p *Profile) validate(le *loadError, line func(key string) int) {
 		switch {
 		case v == "":
 			le.add(line(key), key, "required (a qualified C++ type name such as \"co::Task\")")
-		case !typeName.MatchString(v) || strings.Count(v, "<") != strings.Count(v, ">"):
+		case !typeName().MatchString(v) || strings.Count(v, "<") != strings.Count(v, ">"):
 			le.add(line(key), key, "%q is not a C++ type name", v)
 		}
 	}
@@ -530,7 +535,7 @@ func (p *Profile) validate(le *loadError, line func(key string) int) {
 	}
 	for _, q := range sortedKeys(p.Queues) {
 		key := "queues." + q
-		if !memberPath.MatchString(q) || strings.Contains(q, ".") {
+		if !memberPath().MatchString(q) || strings.Contains(q, ".") {
 			le.add(line(key), "queues", "%q is not a member name", q)
 		}
 		if st := p.Queues[q]; !states[st] {

@@ -16,6 +16,7 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"sync"
 )
 
 // Fault is one parsed kernel fault line.
@@ -39,8 +40,12 @@ type Fault struct {
 }
 
 var (
-	segfaultRE = regexp.MustCompile(`(?:^|\s|\])\s*([^\s\[\]]+)\[(\d+)\]: segfault at ([0-9a-fA-F]+) ip ([0-9a-fA-F]+) sp ([0-9a-fA-F]+) error ([0-9a-fA-F]+)(?: in ([^\s\[]+)\[(?:([0-9a-fA-F]+),)?([0-9a-fA-F]+)\+([0-9a-fA-F]+)\])?`)
-	trapRE     = regexp.MustCompile(`([^\s\[\]]+)\[(\d+)\] ([a-z ]+?) ip:([0-9a-fA-F]+) sp:([0-9a-fA-F]+) error:([0-9a-fA-F]+)(?: in ([^\s\[]+)\[(?:([0-9a-fA-F]+),)?([0-9a-fA-F]+)\+([0-9a-fA-F]+)\])?`)
+	segfaultRE = sync.OnceValue(func() *regexp.Regexp {
+		return regexp.MustCompile(`(?:^|\s|\])\s*([^\s\[\]]+)\[(\d+)\]: segfault at ([0-9a-fA-F]+) ip ([0-9a-fA-F]+) sp ([0-9a-fA-F]+) error ([0-9a-fA-F]+)(?: in ([^\s\[]+)\[(?:([0-9a-fA-F]+),)?([0-9a-fA-F]+)\+([0-9a-fA-F]+)\])?`)
+	})
+	trapRE = sync.OnceValue(func() *regexp.Regexp {
+		return regexp.MustCompile(`([^\s\[\]]+)\[(\d+)\] ([a-z ]+?) ip:([0-9a-fA-F]+) sp:([0-9a-fA-F]+) error:([0-9a-fA-F]+)(?: in ([^\s\[]+)\[(?:([0-9a-fA-F]+),)?([0-9a-fA-F]+)\+([0-9a-fA-F]+)\])?`)
+	})
 )
 
 // MaxLine bounds the lines Parse reads: printk lines are at most 1024 bytes,
@@ -57,14 +62,14 @@ func Parse(line string) (*Fault, error) {
 		return nil, fmt.Errorf("%w: a line of %d bytes (a kernel line is at most %d)", ErrNotAFault, len(line), MaxLine)
 	}
 	hex := func(s string) uint64 { v, _ := strconv.ParseUint(s, 16, 64); return v }
-	if m := segfaultRE.FindStringSubmatch(line); m != nil {
+	if m := segfaultRE().FindStringSubmatch(line); m != nil {
 		tid, _ := strconv.Atoi(m[2])
 		f := &Fault{Comm: m[1], TID: tid, Kind: "segfault", Addr: hex(m[3]), HasAddr: true,
 			IP: hex(m[4]), SP: hex(m[5]), ErrorCode: hex(m[6]), Object: m[7], Raw: line}
 		f.setObject(m[7:], hex)
 		return f, nil
 	}
-	if m := trapRE.FindStringSubmatch(line); m != nil {
+	if m := trapRE().FindStringSubmatch(line); m != nil {
 		tid, _ := strconv.Atoi(m[2])
 		f := &Fault{Comm: m[1], TID: tid, Kind: strings.TrimSpace(m[3]), IP: hex(m[4]), SP: hex(m[5]),
 			ErrorCode: hex(m[6]), Object: m[7], Raw: line}

@@ -10,6 +10,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/dsecore/dsecore/coreparse"
@@ -47,18 +48,22 @@ type LogReport struct {
 	Notes         []string
 }
 
-var logRE = regexp.MustCompile(`^(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d{6}) ([0-9a-f]+) (\d+) (\d+) +(\w+) (.*)$`)
+var logRE = sync.OnceValue(func() *regexp.Regexp {
+	return regexp.MustCompile(`^(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d{6}) ([0-9a-f]+) (\d+) (\d+) +(\w+) (.*)$`)
+})
 
 // cephLogRE is a Ceph daemon's log line: time with milliseconds and zone,
 // pthread id, priority, message (src/log/Entry.h's format).
-var cephLogRE = regexp.MustCompile(`^(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}[+-]\d{4}) ([0-9a-f]+) +(-?\d+) (.*)$`)
+var cephLogRE = sync.OnceValue(func() *regexp.Regexp {
+	return regexp.MustCompile(`^(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}[+-]\d{4}) ([0-9a-f]+) +(-?\d+) (.*)$`)
+})
 
 // The fatal-signal handler's own lines (Ceph's handle_fatal_signal), which
 // it also writes to stderr without any prefix, and whose second line has
 // no prefix in the log either.
 var (
-	caughtRE   = regexp.MustCompile(`\*\*\* Caught signal \((.+)\) \*\*`)
-	inThreadRE = regexp.MustCompile(`^ ?in thread ([0-9a-f]+) thread_name:(\S*)`)
+	caughtRE   = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`\*\*\* Caught signal \((.+)\) \*\*`) })
+	inThreadRE = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^ ?in thread ([0-9a-f]+) thread_name:(\S*)`) })
 )
 
 // ParseLog reads one ceph-dse log file.
@@ -78,7 +83,7 @@ func ReadLog(name string, r io.Reader) ([]LogLine, error) {
 	sc.Buffer(make([]byte, 1<<16), 1<<20)
 	var prev *LogLine
 	for n := 1; sc.Scan(); n++ {
-		m := logRE.FindStringSubmatch(sc.Text())
+		m := logRE().FindStringSubmatch(sc.Text())
 		if m == nil {
 			if l, ok := otherLogLine(name, sc.Text(), prev); ok {
 				l.Line = n
@@ -104,7 +109,7 @@ func ReadLog(name string, r io.Reader) ([]LogLine, error) {
 // lines without a prefix (on stderr; the log's continuation line), which
 // takes the time and thread of the line before it, or of what it names.
 func otherLogLine(name, text string, prev *LogLine) (LogLine, bool) {
-	if m := cephLogRE.FindStringSubmatch(text); m != nil {
+	if m := cephLogRE().FindStringSubmatch(text); m != nil {
 		t, err := time.Parse("2006-01-02T15:04:05.000-0700", m[1])
 		if err != nil {
 			return LogLine{}, false
@@ -112,14 +117,14 @@ func otherLogLine(name, text string, prev *LogLine) (LogLine, bool) {
 		pt, _ := strconv.ParseUint(m[2], 16, 64)
 		return LogLine{File: name, Time: t, Pthread: pt, Level: m[3], Message: m[4], Raw: text}, true
 	}
-	if !caughtRE.MatchString(text) && !inThreadRE.MatchString(text) {
+	if !caughtRE().MatchString(text) && !inThreadRE().MatchString(text) {
 		return LogLine{}, false
 	}
 	l := LogLine{File: name, Message: strings.TrimSpace(text), Raw: text}
 	if prev != nil {
 		l.Time, l.Pthread, l.LWP = prev.Time, prev.Pthread, prev.LWP
 	}
-	if m := inThreadRE.FindStringSubmatch(text); m != nil {
+	if m := inThreadRE().FindStringSubmatch(text); m != nil {
 		l.Pthread, _ = strconv.ParseUint(m[1], 16, 64)
 	}
 	return l, true
@@ -171,7 +176,7 @@ func (a *Analysis) correlateLogs(files []string) *LogReport {
 	// The handler's lines.
 	handlerRE := regexp.MustCompile(`in thread ([0-9a-f]+) thread_name:(\S*)`)
 	for _, l := range all {
-		if m := caughtRE.FindStringSubmatch(l.Message); m != nil {
+		if m := caughtRE().FindStringSubmatch(l.Message); m != nil {
 			r.Handler = append(r.Handler, l)
 			if r.HandlerSigno == 0 {
 				r.HandlerSignal = m[1]

@@ -6,6 +6,7 @@ import (
 	"regexp"
 	"sort"
 	"strings"
+	"sync"
 
 	"github.com/dsecore/dsecore/analysis/dmesg"
 	"github.com/dsecore/dsecore/coreparse"
@@ -217,7 +218,9 @@ type Assertion struct {
 	Address  uint64
 }
 
-var assertRE = regexp.MustCompile("([^\\s'\"]+\\.(?:cc|cpp|c|h|hpp)): ?(\\d+): (?:In function '[^']*' )?(?:FAILED ceph_assert|Assertion `)[^\\n\\x00]*")
+var assertRE = sync.OnceValue(func() *regexp.Regexp {
+	return regexp.MustCompile("([^\\s'\"]+\\.(?:cc|cpp|c|h|hpp)): ?(\\d+): (?:In function '[^']*' )?(?:FAILED ceph_assert|Assertion `)[^\\n\\x00]*")
+})
 
 // findAssertion reads Ceph's assertion globals (g_assert_condition,
 // g_assert_file, g_assert_line) when the program has them, and otherwise
@@ -259,7 +262,7 @@ func (a *Analysis) findAssertion() {
 			if !bytes.Contains(chunk, []byte("FAILED ceph_assert")) && !bytes.Contains(chunk, []byte("Assertion `")) {
 				continue
 			}
-			if m := assertRE.FindSubmatchIndex(chunk); m != nil {
+			if m := assertRE().FindSubmatchIndex(chunk); m != nil {
 				text := string(chunk[m[0]:m[1]])
 				var line int
 				fmt.Sscanf(string(chunk[m[4]:m[5]]), "%d", &line)

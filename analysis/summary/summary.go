@@ -10,6 +10,7 @@ import (
 	"runtime/debug"
 	"sort"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/dsecore/dsecore/analysis/cephcrash"
@@ -361,15 +362,15 @@ func contains(s []string, x string) bool {
 }
 
 var (
-	hexRE    = regexp.MustCompile(`0x[0-9a-fA-F]{4,}`)
-	numberRE = regexp.MustCompile(`\b(task |LWP |Processer_|Processer |pid )\d+`)
+	hexRE    = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`0x[0-9a-fA-F]{4,}`) })
+	numberRE = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`\b(task |LWP |Processer_|Processer |pid )\d+`) })
 )
 
 // GenericVerdict is a verdict without what differs between cores of one
 // crash: addresses, task, thread and process numbers.
 func GenericVerdict(v string) string {
-	v = hexRE.ReplaceAllString(v, "0x…")
-	return numberRE.ReplaceAllString(v, "${1}N")
+	v = hexRE().ReplaceAllString(v, "0x…")
+	return numberRE().ReplaceAllString(v, "${1}N")
 }
 
 // MarkNew flags the groups whose signature the baseline lacks.

@@ -18,6 +18,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/klauspost/compress/zstd"
@@ -43,7 +44,9 @@ type Options struct {
 var compressed = map[string]string{".zst": "zst", ".lz4": "lz4", ".xz": "xz"}
 
 // systemd-coredump: core.COMM.UID.BOOTID.PID.USEC[.zst|.lz4|.xz]
-var systemdName = regexp.MustCompile(`^core\.(.+)\.(\d+)\.([0-9a-f]{32})\.(\d+)\.(\d{10,19})(\.(zst|lz4|xz))?$`)
+var systemdName = sync.OnceValue(func() *regexp.Regexp {
+	return regexp.MustCompile(`^core\.(.+)\.(\d+)\.([0-9a-f]{32})\.(\d+)\.(\d{10,19})(\.(zst|lz4|xz))?$`)
+})
 
 // Collect finds the cores named by args. Problems with one argument (a
 // missing path, an unreadable directory) are returned as errors beside the
@@ -134,7 +137,7 @@ func inspect(path string) (Input, bool, error) {
 	}
 	in := Input{Path: path, Size: st.Size(), MTime: st.ModTime(), Time: st.ModTime()}
 	base := filepath.Base(path)
-	if m := systemdName.FindStringSubmatch(base); m != nil {
+	if m := systemdName().FindStringSubmatch(base); m != nil {
 		if us, err := strconv.ParseInt(m[5], 10, 64); err == nil {
 			in.Time = time.UnixMicro(us)
 		}

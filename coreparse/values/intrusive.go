@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"regexp"
 	"strings"
+	"sync"
 
 	"github.com/dsecore/dsecore/coreparse/symbols"
 )
@@ -246,7 +247,9 @@ type IntrusiveList struct {
 // listTraitsRE reads the member hook a list names in its (DWARF) type
 // name's template arguments: member_hook<T, Hook, &T::member> or, in
 // list_impl, mhtraits<T, Hook, &T::member>.
-var listTraitsRE = regexp.MustCompile(`(?:mhtraits|member_hook)<([^,<>]+(?:<[^<>]*>)?), .*&([\w:]+)::(\w+)>`)
+var listTraitsRE = sync.OnceValue(func() *regexp.Regexp {
+	return regexp.MustCompile(`(?:mhtraits|member_hook)<([^,<>]+(?:<[^<>]*>)?), .*&([\w:]+)::(\w+)>`)
+})
 
 // IsIntrusiveList says whether a type name is a boost::intrusive list or
 // slist (the class or its _impl).
@@ -296,7 +299,7 @@ func (r *Reader) AsIntrusiveList(v *Value) (*IntrusiveList, bool) {
 	for _, b := range ty.Bases {
 		search += " " + v.Mod.Syms.TypeName(b.Type)
 	}
-	m := listTraitsRE.FindStringSubmatch(search)
+	m := listTraitsRE().FindStringSubmatch(search)
 	if m == nil {
 		return nil, false
 	}

@@ -8,6 +8,7 @@ import (
 	"os"
 	"regexp"
 	"strings"
+	"sync"
 
 	"github.com/goccy/go-yaml"
 )
@@ -37,7 +38,7 @@ func ReadMapping(path string, v any) ([]byte, error) {
 	return data, DecodeMapping(path, data, v)
 }
 
-var position = regexp.MustCompile(`^\[(\d+):(\d+)\] (.*)`)
+var position = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^\[(\d+):(\d+)\] (.*)`) })
 
 // DecodeMapping is ReadMapping of data already read; path names it in
 // errors.
@@ -65,7 +66,7 @@ func DecodeMapping(path string, data []byte, v any) error {
 
 func parseError(path string, err error) error {
 	first, _, _ := strings.Cut(yaml.FormatError(err, false, false), "\n")
-	if m := position.FindStringSubmatch(first); m != nil {
+	if m := position().FindStringSubmatch(first); m != nil {
 		var line, col int
 		fmt.Sscan(m[1], &line)
 		fmt.Sscan(m[2], &col)
