@@ -75,20 +75,28 @@ func (t *Table) loadSymbols() {
 		if cache != "" && t.loadSymtabCache(cache) {
 			return
 		}
-		var all []Symbol
 		type key struct {
 			name  string
 			value uint64
 		}
-		seen := map[key]bool{}
-		add := func(f *elf.File, dyn bool) {
-			if f == nil {
-				return
+		// The tables, read first: their sizes size the rest.
+		var tables [][]elf.Symbol
+		n := 0
+		for _, src := range []struct {
+			f   *elf.File
+			dyn bool
+		}{{t.file, false}, {t.debug, false}, {t.file, true}} {
+			if src.f == nil {
+				continue
 			}
-			syms, err := rawSymbols(f, dyn)
-			if err != nil {
-				return
+			if syms, err := rawSymbols(src.f, src.dyn); err == nil {
+				tables = append(tables, syms)
+				n += len(syms)
 			}
+		}
+		all := make([]Symbol, 0, n+64)
+		seen := make(map[key]bool, n)
+		for _, syms := range tables {
 			for _, s := range syms {
 				if s.Name == "" || s.Section == elf.SHN_UNDEF {
 					continue
@@ -105,9 +113,6 @@ func (t *Table) loadSymbols() {
 				all = append(all, Symbol{Name: s.Name, Value: s.Value, Size: s.Size, Type: typ, Bind: elf.ST_BIND(s.Info), Section: s.Section})
 			}
 		}
-		add(t.file, false)
-		add(t.debug, false)
-		add(t.file, true)
 		all = append(all, pltSymbols(t.file)...)
 		var funcs, anys []int
 		for i, s := range all {
