@@ -28,9 +28,9 @@ const (
 	// touches ~1,250 pages (5 MiB), all of which 8 MiB holds (only
 	// first-touch misses; 4 MiB doubles inspect's misses); a 10,000-task
 	// core touches ~10,800 (42 MiB), mostly in two passes far apart, and
-	// every budget from 2 to 16 MiB misses ~20,000 times (within 7%;
-	// ~2 µs a miss). The budget is RSS the core costs, so it is the knee,
-	// not the biggest working set.
+	// every budget from 2 to 16 MiB misses ~20,000 times (within 7%; a
+	// miss is ~2.5 µs, a hit ~25 ns: BenchmarkPageCache). The budget is
+	// RSS the core costs, so it is the knee, not the biggest working set.
 	DefaultCacheBytes = 8 << 20
 )
 
