@@ -190,7 +190,7 @@ func OpenCache(path string, cacheBytes int) (*Core, error) {
 	}
 	c.data = nil
 	c.file = f
-	c.pages = newPageCache(f, int64(len(data)), cacheBytes)
+	c.pages = newPageCache(newCoreFile(f), int64(len(data)), cacheBytes)
 	return c, nil
 }
 

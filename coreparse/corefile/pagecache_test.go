@@ -391,8 +391,8 @@ func TestPageCacheBudget(t *testing.T) {
 }
 
 // BenchmarkPageCache: an 8-byte read that hits, and one that misses (a
-// pread of a page the kernel has cached; the cache holds one page a shard
-// and the reads stride through 64 MiB).
+// preadv2 of a page the kernel has cached; the cache holds one page a
+// shard and the reads stride through 64 MiB).
 func BenchmarkPageCache(b *testing.B) {
 	const size = 64 << 20
 	path := filepath.Join(b.TempDir(), "file")
@@ -412,7 +412,7 @@ func BenchmarkPageCache(b *testing.B) {
 		}
 	})
 	b.Run("miss", func(b *testing.B) {
-		pc := newPageCache(f, size, 0)
+		pc := newPageCache(newCoreFile(f), size, 0)
 		for i := 0; i < b.N; i++ {
 			pc.readAt(p, int64(i*pageSize)%size)
 		}
