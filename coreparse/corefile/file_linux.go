@@ -42,10 +42,11 @@ func (cf *coreFile) ReadAt(p []byte, off int64) (int, error) {
 	if cf.noWait.Load() {
 		// Without waiting for the disk: a page the kernel holds (the usual
 		// case) is read by this one call.
+		// (Control, not Read: RawConn.Read holds the descriptor's read
+		// lock, which would serialize the unwinds' reads.)
 		n, err := -1, error(nil)
-		cerr := cf.rc.Read(func(fd uintptr) bool {
+		cerr := cf.rc.Control(func(fd uintptr) {
 			n, err = unix.Preadv2(int(fd), [][]byte{p}, off, unix.RWF_NOWAIT)
-			return true
 		})
 		switch {
 		case cerr != nil:
