@@ -135,9 +135,11 @@ func (pc *pageCache) page(sh *cacheShard, pn int64) ([]byte, error) {
 	want := int(min(pageSize, pc.size-pn<<pageShift)) // the file's last page may be short
 	b := sh.buf[s][:want]
 	sh.buf[s] = b
-	// Read under the shard's lock: a hit on a page of this shard waits the
-	// time of one pread from the page cache, and no two goroutines read
-	// the same page.
+	// Read under the shard's lock: no two goroutines read the same page,
+	// and Close (which takes every shard's lock) never closes the file
+	// under a read. A read of another page of this shard waits meanwhile:
+	// one pread from the kernel's page cache, or, for a core not in it,
+	// one read from the disk (see coreFile).
 	k, err := pc.r.ReadAt(b, pn<<pageShift)
 	if k < want {
 		if err == nil || err == io.EOF {
