@@ -11,10 +11,12 @@ import (
 
 // readAround is how much of the core around a page the kernel does not
 // hold yet is read from the disk with it (an aligned window). Measured on
-// the 10,000-task core evicted from the page cache, bt --all --all-tasks:
-// without it 1.28 s (47 MiB read from the disk, 4 KiB at a time); 128 KiB
-// 1.14 s; 512 KiB 0.96 s (354 MiB); 2 MiB 0.92 s (452 MiB); 8 MiB 0.97 s
-// (the whole core); the mapping read the whole core too (1.06 s).
+// the 10,000-task core evicted from the page cache, bt --all --all-tasks,
+// median of 7 on a busy 2-CPU machine: without it 1.53 s (47 MiB read from
+// the disk, 4 KiB at a time); 128 KiB 1.34 s (329 MiB); 512 KiB 0.93 s
+// (354 MiB); 2 MiB 0.87 s (452 MiB); 8 MiB 1.00 s (the whole core); the
+// mapping 1.27 s (the whole core). 512 KiB: nearly the best time for a
+// quarter less reading than 2 MiB.
 var readAround int64 = 512 << 10
 
 // coreFile is the core file as the page cache reads it: pread(2), except
