@@ -2,10 +2,14 @@
 // and their registers, process info, the signal record, auxv, file
 // mappings) and the process memory in its PT_LOAD segments.
 //
-// The file is mapped read-only and never read whole; bytes of file-backed
-// mappings that the kernel did not dump (text, read-only data) come from the
-// mapped file itself through a resolver. Every read of memory that is not
-// there is an error value (*MemError wrapping ErrUnmapped), never a panic.
+// The file is opened read-only and never read whole: its headers and notes
+// are parsed from a mapping that Open drops before it returns, and process
+// memory is read with pread(2) through a bounded page cache (pagecache.go),
+// so the core costs the process at most the cache's budget of RSS whatever
+// its size. Bytes of file-backed mappings that the kernel did not dump
+// (text, read-only data) come from the mapped file itself through a
+// resolver. Every read of memory that is not there is an error value
+// (*MemError wrapping ErrUnmapped), never a panic.
 package corefile
 
 import (
@@ -17,6 +21,7 @@ import (
 	"os"
 	"sort"
 	"sync"
+	"sync/atomic"
 	"syscall"
 
 	"github.com/dsecore/dsecore/internal/mmap"
@@ -119,8 +124,10 @@ type Core struct {
 	Segments []Segment // sorted by Vaddr
 	Warnings []string
 
-	data    []byte // the mapping (or the bytes given to NewCore)
-	mmapped bool
+	data   []byte     // the bytes given to NewCore; nil for a core Open opened
+	file   *os.File   // the core Open opened (read-only), read through pages
+	pages  *pageCache // of file
+	closed atomic.Bool
 
 	mu       sync.Mutex
 	resolver func(string) (string, bool)
@@ -143,8 +150,13 @@ func (e *MemError) Error() string {
 
 func (e *MemError) Unwrap() error { return e.Err }
 
-// Open maps the core read-only and parses its headers and notes.
+// Open opens the core read-only and parses its headers and notes.
 func Open(path string) (*Core, error) {
+	return OpenCache(path, DefaultCacheBytes)
+}
+
+// OpenCache is Open with a page cache of cacheBytes for process memory.
+func OpenCache(path string, cacheBytes int) (*Core, error) {
 	st, err := os.Stat(path)
 	if err != nil {
 		return nil, err
@@ -158,16 +170,27 @@ func Open(path string) (*Core, error) {
 	if st.Size() == 0 {
 		return nil, fmt.Errorf("%s: empty file", path)
 	}
-	data, err := mmap.File(path)
+	f, err := os.Open(path) // O_RDONLY: the core is never written
 	if err != nil {
 		return nil, err // os.Open's error names the file (permission denied, …)
 	}
-	c, err := parse(path, data)
+	// The headers and notes are parsed from a mapping (parse is NewCore's
+	// too, and touches only the pages it decodes); everything parse keeps
+	// is copied out of it, and it is gone before Open returns.
+	data, err := mmap.Fd(f)
 	if err != nil {
-		syscall.Munmap(data)
+		f.Close()
 		return nil, err
 	}
-	c.mmapped = true
+	c, err := parse(path, data)
+	syscall.Munmap(data)
+	if err != nil {
+		f.Close()
+		return nil, err
+	}
+	c.data = nil
+	c.file = f
+	c.pages = newPageCache(newCoreFile(f), int64(len(data)), cacheBytes)
 	return c, nil
 }
 
@@ -176,8 +199,12 @@ func NewCore(name string, data []byte) (*Core, error) {
 	return parse(name, data)
 }
 
-// Close releases the mapping and any files opened for undumped pages.
+// Close releases the core file, its page cache and any files mapped for
+// undumped pages. Reads after Close fail (ErrUnmapped and os.ErrClosed).
 func (c *Core) Close() error {
+	if c.closed.Swap(true) {
+		return nil
+	}
 	c.mu.Lock()
 	for _, b := range c.opened {
 		if b != nil {
@@ -186,14 +213,17 @@ func (c *Core) Close() error {
 	}
 	c.opened = nil
 	c.mu.Unlock()
-	if c.mmapped && c.data != nil {
-		err := syscall.Munmap(c.data)
-		c.data = nil
-		return err
+	if c.pages != nil {
+		c.pages.close()
 	}
-	c.data = nil
+	if c.file != nil {
+		return c.file.Close()
+	}
 	return nil
 }
+
+// errClosed is the error of a read of a closed core.
+var errClosed = fmt.Errorf("%w: %w", ErrUnmapped, os.ErrClosed)
 
 func (c *Core) warnf(format string, args ...any) {
 	c.Warnings = append(c.Warnings, fmt.Sprintf(format, args...))
@@ -455,6 +485,9 @@ func (c *Core) Readable(addr uint64) bool {
 
 // ReadAt reads process memory at addr, across segment edges.
 func (c *Core) ReadAt(p []byte, addr uint64) (int, error) {
+	if c.closed.Load() {
+		return 0, &MemError{Addr: addr, Len: len(p), Err: errClosed}
+	}
 	n := 0
 	for n < len(p) {
 		a := addr + uint64(n)
@@ -478,8 +511,18 @@ func (c *Core) readOne(p []byte, addr uint64) (int, error) {
 	}
 	off := addr - s.Vaddr
 	want := min(uint64(len(p)), s.Memsz-off)
-	if off < s.avail && c.data != nil {
-		k := copy(p[:min(want, s.avail-off)], c.data[s.Off+off:])
+	if off < s.avail {
+		q := p[:min(want, s.avail-off)]
+		if c.pages == nil {
+			return copy(q, c.data[s.Off+off:]), nil
+		}
+		k, err := c.pages.readAt(q, int64(s.Off+off))
+		if err != nil {
+			if c.closed.Load() {
+				return k, errClosed
+			}
+			return k, fmt.Errorf("%w (%w)", ErrUnmapped, err)
+		}
 		return k, nil
 	}
 	// Not in the file: undumped (beyond Filesz) or truncated.
@@ -519,7 +562,7 @@ func (c *Core) readMappedFile(p []byte, addr uint64) (int, error) {
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if c.resolver == nil {
+	if c.resolver == nil || c.closed.Load() {
 		return 0, ErrUnmapped
 	}
 	if c.opened == nil {

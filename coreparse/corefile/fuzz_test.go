@@ -1,7 +1,9 @@
 package corefile
 
 import (
+	"bytes"
 	"debug/elf"
+	"fmt"
 	"os"
 	"testing"
 	"time"
@@ -70,20 +72,43 @@ func exercise(data []byte) {
 			return
 		}
 		defer c.Close()
-		buf := make([]byte, 64)
+		// The same core read through the page cache (one page a shard:
+		// always evicting) must read alike, bytes and errors.
+		paged, err := NewCore("fuzz", data)
+		if err != nil {
+			panic(err)
+		}
+		paged.pages = newPageCache(bytes.NewReader(data), int64(len(data)), 0)
+		defer paged.Close()
+		buf, pbuf := make([]byte, 64), make([]byte, 64)
+		read := func(addr uint64) {
+			n, err := c.ReadAt(buf, addr)
+			pn, perr := paged.ReadAt(pbuf, addr)
+			if n != pn || !bytes.Equal(buf[:n], pbuf[:pn]) || fmt.Sprint(err) != fmt.Sprint(perr) {
+				panic(fmt.Sprintf("read at %#x: %d %v in memory, %d %v through the page cache", addr, n, err, pn, perr))
+			}
+		}
+		cstr := func(addr uint64, max int) {
+			s, err := c.ReadCString(addr, max)
+			ps, perr := paged.ReadCString(addr, max)
+			if s != ps || fmt.Sprint(err) != fmt.Sprint(perr) {
+				panic(fmt.Sprintf("string at %#x: %q %v in memory, %q %v through the page cache", addr, s, err, ps, perr))
+			}
+		}
 		for _, s := range c.Segments {
-			c.ReadAt(buf, s.Vaddr)
-			c.ReadAt(buf, s.Vaddr+s.Memsz-8)
-			c.ReadAt(buf, s.Vaddr+s.Memsz-1)
+			read(s.Vaddr)
+			read(s.Vaddr + s.Memsz - 8)
+			read(s.Vaddr + s.Memsz - 1)
+			read(s.Vaddr + s.Filesz - 30)
 		}
 		for _, th := range c.Threads {
-			c.ReadAt(buf, th.Regs.Rsp)
-			c.ReadCString(th.Regs.Rsp, 100)
+			read(th.Regs.Rsp)
+			cstr(th.Regs.Rsp, 100)
 		}
 		c.AuxvValue(3)
-		c.ReadCString(0, 64)
+		cstr(0, 64)
 		if len(c.Segments) > 0 {
-			c.ReadCString(c.Segments[0].Vaddr, 4096)
+			cstr(c.Segments[0].Vaddr, 4096)
 		}
 	}
 }

@@ -1,6 +1,6 @@
-// Package mmap maps whole files read-only: cores, the files behind their
-// undumped pages, and debug sections are read in place, never copied and
-// never written.
+// Package mmap maps whole files read-only: a core while its headers and
+// notes are parsed, the files behind its undumped pages, and debug sections
+// are read in place, never copied and never written.
 package mmap
 
 import (
@@ -18,12 +18,18 @@ func File(path string) ([]byte, error) {
 		return nil, err
 	}
 	defer f.Close()
+	return Fd(f)
+}
+
+// Fd maps the whole of an open regular, non-empty file read-only (shared).
+// The mapping outlives f; release it with syscall.Munmap.
+func Fd(f *os.File) ([]byte, error) {
 	st, err := f.Stat()
 	if err != nil {
 		return nil, err
 	}
 	if !st.Mode().IsRegular() || st.Size() == 0 || st.Size() != int64(int(st.Size())) {
-		return nil, fmt.Errorf("%s: not a mappable file", path)
+		return nil, fmt.Errorf("%s: not a mappable file", f.Name())
 	}
 	return syscall.Mmap(int(f.Fd()), 0, int(st.Size()), syscall.PROT_READ, syscall.MAP_SHARED)
 }

@@ -1,0 +1,196 @@
+package corefile
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"sync"
+)
+
+// The page cache serves the dumped bytes of an opened core with pread(2)
+// instead of a mapping of the whole file. Mapped, every page an unwind
+// touches brought its 64 KiB neighbourhood in with it (the kernel's fault
+// around, which madvise cannot turn off), and all of it counted as the
+// process's RSS: ~300 MB for a 10,000-task core. Here the process holds at
+// most the cache's budget of the core, whatever the core's size.
+const (
+	pageShift = 12
+	pageSize  = 1 << pageShift
+
+	// cacheShards is how many independently locked parts the cache has:
+	// unwinds run on every CPU (internal/par) and all read memory.
+	cacheShardBits = 6
+	cacheShards    = 1 << cacheShardBits
+
+	// DefaultCacheBytes is the cache's budget. Reads have short-range
+	// locality: an unwind reads a few pages of one stack, many times, then
+	// moves on. Measured (bt --all --all-tasks, inspect): a 1,000-task core
+	// touches ~1,250 pages (5 MiB), all of which 8 MiB holds (only
+	// first-touch misses; 4 MiB doubles inspect's misses); a 10,000-task
+	// core touches ~10,800 (42 MiB), mostly in two passes far apart, and
+	// every budget from 2 to 16 MiB misses ~20,000 times (within 7%; a
+	// miss is ~2.5 µs, a hit ~25 ns: BenchmarkPageCache). The budget is
+	// RSS the core costs, so it is the knee, not the biggest working set.
+	DefaultCacheBytes = 8 << 20
+)
+
+// errCacheClosed is what a read of a closed cache gets.
+var errCacheClosed = errors.New("core file closed")
+
+// pageCache is a bounded cache of a file's 4 KiB pages, keyed by file
+// offset. It is split in shards by a hash of the page number, each with its
+// own lock, slots and clock hand; a miss evicts within its shard with the
+// clock (second chance) algorithm. Pages are read whole (the file's last
+// one up to its end); a read that fails or comes up short is not cached.
+type pageCache struct {
+	r        io.ReaderAt
+	size     int64 // the file's size: no page is read past it
+	perShard int   // slots per shard
+	shards   [cacheShards]cacheShard
+}
+
+type cacheShard struct {
+	mu     sync.Mutex
+	index  map[int64]int32 // page number → slot
+	page   []int64         // slot → page number, -1 when free
+	ref    []bool          // slot → referenced since the hand last passed
+	buf    [][]byte        // slot → its bytes, allocated when first filled
+	hand   int
+	closed bool
+	_      [64]byte // keep neighbouring shards' locks off one cache line
+}
+
+// newPageCache caches r (of size bytes) in at most budget bytes (at least
+// one page per shard).
+func newPageCache(r io.ReaderAt, size int64, budget int) *pageCache {
+	pc := &pageCache{r: r, size: size, perShard: max(1, budget/pageSize/cacheShards)}
+	for i := range pc.shards {
+		sh := &pc.shards[i]
+		sh.index = make(map[int64]int32, pc.perShard)
+		sh.page = make([]int64, pc.perShard)
+		sh.ref = make([]bool, pc.perShard)
+		sh.buf = make([][]byte, pc.perShard)
+		for j := range sh.page {
+			sh.page[j] = -1
+		}
+	}
+	return pc
+}
+
+// shardOf spreads page numbers over the shards with a multiplicative hash:
+// stacks of the same size at aligned addresses would otherwise put the
+// pages every unwind reads in a few shards.
+func (pc *pageCache) shardOf(pn int64) *cacheShard {
+	return &pc.shards[(uint64(pn)*0x9e3779b97f4a7c15)>>(64-cacheShardBits)]
+}
+
+// readAt fills p from the file at off. It returns how many bytes it copied
+// and, when that is short of len(p), why.
+func (pc *pageCache) readAt(p []byte, off int64) (int, error) {
+	n := 0
+	for n < len(p) {
+		o := off + int64(n)
+		if o < 0 || o >= pc.size {
+			return n, io.ErrUnexpectedEOF
+		}
+		pn, in := o>>pageShift, int(o&(pageSize-1))
+		sh := pc.shardOf(pn)
+		sh.mu.Lock()
+		b, err := pc.page(sh, pn)
+		k := 0
+		if in < len(b) {
+			k = copy(p[n:], b[in:])
+		}
+		sh.mu.Unlock()
+		n += k
+		if err != nil {
+			return n, err
+		}
+		if k == 0 {
+			return n, io.ErrUnexpectedEOF
+		}
+	}
+	return n, nil
+}
+
+// page returns the bytes of page pn, reading them on a miss. sh is locked;
+// the bytes are valid while it stays locked. On an error it returns the
+// bytes that were read (not cached).
+func (pc *pageCache) page(sh *cacheShard, pn int64) ([]byte, error) {
+	if sh.closed {
+		return nil, errCacheClosed
+	}
+	if s, ok := sh.index[pn]; ok {
+		sh.ref[s] = true
+		return sh.buf[s], nil
+	}
+	s := sh.victim()
+	if old := sh.page[s]; old >= 0 {
+		delete(sh.index, old)
+		sh.page[s] = -1
+	}
+	if sh.buf[s] == nil {
+		sh.buf[s] = make([]byte, pageSize)
+	}
+	want := int(min(pageSize, pc.size-pn<<pageShift)) // the file's last page may be short
+	b := sh.buf[s][:want]
+	sh.buf[s] = b
+	// Read under the shard's lock: no two goroutines read the same page,
+	// and Close (which takes every shard's lock) never closes the file
+	// under a read. A read of another page of this shard waits meanwhile:
+	// one pread from the kernel's page cache, or, for a core not in it,
+	// one read from the disk (see coreFile).
+	k, err := pc.r.ReadAt(b, pn<<pageShift)
+	if k < want {
+		if err == nil || err == io.EOF {
+			err = io.ErrUnexpectedEOF // the file shrank since it was opened
+		}
+		return b[:k], fmt.Errorf("reading the core at %#x: %w", pn<<pageShift+int64(k), err)
+	}
+	sh.page[s], sh.ref[s] = pn, false
+	sh.index[pn] = int32(s)
+	return b, nil
+}
+
+// victim picks the slot to fill: a free one, else the first the clock hand
+// finds not referenced since it last passed (clearing marks on its way).
+func (sh *cacheShard) victim() int {
+	for {
+		s := sh.hand
+		sh.hand++
+		if sh.hand == len(sh.page) {
+			sh.hand = 0
+		}
+		if sh.page[s] < 0 || !sh.ref[s] {
+			return s
+		}
+		sh.ref[s] = false
+	}
+}
+
+// close drops every page; reads from then on fail.
+func (pc *pageCache) close() {
+	for i := range pc.shards {
+		sh := &pc.shards[i]
+		sh.mu.Lock()
+		sh.closed = true
+		sh.index, sh.page, sh.ref, sh.buf = nil, nil, nil, nil
+		sh.mu.Unlock()
+	}
+}
+
+// resident counts the cached pages and the page buffers allocated (tests).
+func (pc *pageCache) resident() (pages, bufs int) {
+	for i := range pc.shards {
+		sh := &pc.shards[i]
+		sh.mu.Lock()
+		pages += len(sh.index)
+		for _, b := range sh.buf {
+			if b != nil {
+				bufs++
+			}
+		}
+		sh.mu.Unlock()
+	}
+	return pages, bufs
+}
