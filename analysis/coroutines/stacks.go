@@ -52,6 +52,10 @@ func (rt *Runtime) SavedRegs(t *Task) (unwind.Regs, error) {
 	if t.Running || t.SP == 0 {
 		return unwind.Regs{}, ErrNoStack
 	}
+	if v, ok := rt.raw.Load(t.SP); ok {
+		r := v.(rawUnwind)
+		return r.regs, r.regsErr
+	}
 	return SavedRegs(rt.p, rt.prof.Layout, t.SP)
 }
 
@@ -119,8 +123,10 @@ func (rt *Runtime) contextStack(sp uint64) ([]coreparse.Frame, error) {
 }
 
 type rawUnwind struct {
-	frames []unwind.Frame
-	err    error
+	frames  []unwind.Frame
+	err     error
+	regs    unwind.Regs // the saved context's registers (what SavedRegs read)
+	regsErr error
 }
 
 // unwindContext unwinds the context saved at sp (once per sp), its first
@@ -130,17 +136,17 @@ func (rt *Runtime) unwindContext(sp uint64) ([]unwind.Frame, error) {
 		r := v.(rawUnwind)
 		return r.frames, r.err
 	}
-	regs, err := SavedRegs(rt.p, rt.prof.Layout, sp)
-	if err != nil {
-		err = fmt.Errorf("saved context at %#x: %w", sp, err)
-		rt.raw.Store(sp, rawUnwind{nil, err})
+	regs, rerr := SavedRegs(rt.p, rt.prof.Layout, sp)
+	if rerr != nil {
+		err := fmt.Errorf("saved context at %#x: %w", sp, rerr)
+		rt.raw.Store(sp, rawUnwind{err: err, regs: regs, regsErr: rerr})
 		return nil, err
 	}
 	raw, err := rt.p.Unwind(regs)
 	if len(raw) > 0 {
 		raw[0].Exact = false
 	}
-	rt.raw.Store(sp, rawUnwind{raw, err})
+	rt.raw.Store(sp, rawUnwind{frames: raw, err: err, regs: regs})
 	return raw, err
 }
 
