@@ -24,7 +24,7 @@ import (
 var config = viper.New()
 
 func newRootCmd() *cobra.Command {
-	var cfgFile, cpuProfile string
+	var cfgFile, cpuProfile, memProfile string
 	var stopProfile func()
 	root := &cobra.Command{
 		Use:   "dsecore",
@@ -61,11 +61,16 @@ else ~/.config/dsecore/dsecore.yaml (nothing else is read as configuration), e.g
 			if stopProfile != nil {
 				stopProfile()
 			}
+			if memProfile != "" {
+				writeHeapProfile(memProfile)
+			}
 		},
 	}
 	root.PersistentFlags().StringVar(&cfgFile, "config", "", "config file (also $DSECORE_CONFIG; default ./dsecore.yaml, then ~/.config/dsecore/dsecore.yaml)")
 	root.PersistentFlags().StringVar(&cpuProfile, "cpuprofile", "", "write a CPU profile (go tool pprof) of this command to the file")
 	root.PersistentFlags().MarkHidden("cpuprofile")
+	root.PersistentFlags().StringVar(&memProfile, "memprofile", "", "write an allocation profile (go tool pprof -sample_index=alloc_space) of this command to the file")
+	root.PersistentFlags().MarkHidden("memprofile")
 	root.AddCommand(newBtCmd(), newInspectCmd(), newSymbolizeCmd(), newTasksCmd(), newDapCmd(), newSummarizeCmd(), newRenderCmd(), newListCmd(), newProfileCmd())
 	return root
 }
@@ -195,4 +200,18 @@ func writeJSON(w io.Writer, v any) error {
 	enc := json.NewEncoder(w)
 	enc.SetIndent("", "  ")
 	return enc.Encode(v)
+}
+
+// writeHeapProfile writes the allocations of the run so far (every
+// allocation's bytes and count, sampled as the runtime does).
+func writeHeapProfile(path string) {
+	f, err := os.Create(path)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "dsecore:", err)
+		return
+	}
+	defer f.Close()
+	if err := pprof.Lookup("allocs").WriteTo(f, 0); err != nil {
+		fmt.Fprintln(os.Stderr, "dsecore:", err)
+	}
 }
