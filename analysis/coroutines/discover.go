@@ -67,6 +67,9 @@ type Runtime struct {
 	// raw remembers the unwind of each saved context (by its sp): the scan
 	// checks a context and the stack of its task is the same unwind.
 	raw sync.Map // uint64 → rawUnwind
+	// inEntry remembers, by pc, whether it is in the entry trampoline:
+	// ten thousand contexts return through the same few addresses.
+	inEntry sync.Map // uint64 → bool
 	// What the memory sweep looked at (for NoTasks).
 	scanned                bool
 	scanRets, scanMappings int

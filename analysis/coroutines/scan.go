@@ -126,12 +126,23 @@ func (rt *Runtime) validContext(sp uint64) bool {
 		if !raw[i].Exact {
 			pc-- // a return address: the call is before it
 		}
-		name, _, ok := rt.p.Symbol(pc)
-		if ok && (name == rt.prof.EntryTrampoline || strings.HasPrefix(name, rt.prof.EntryTrampoline+"(")) {
+		if rt.isEntry(pc) {
 			return true
 		}
 	}
 	return false
+}
+
+// isEntry reports whether pc is in the entry trampoline (by its ELF
+// symbol), once per pc.
+func (rt *Runtime) isEntry(pc uint64) bool {
+	if v, ok := rt.inEntry.Load(pc); ok {
+		return v.(bool)
+	}
+	name, _, ok := rt.p.Symbol(pc)
+	in := ok && (name == rt.prof.EntryTrampoline || strings.HasPrefix(name, rt.prof.EntryTrampoline+"("))
+	rt.inEntry.Store(pc, in)
+	return in
 }
 
 // switchReturnAddresses decodes the code of every module that calls a

@@ -8,6 +8,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"runtime"
 	"runtime/pprof"
 	"strings"
 
@@ -211,6 +212,7 @@ func writeHeapProfile(path string) {
 		return
 	}
 	defer f.Close()
+	runtime.GC() // the profile is as of the last collection: this run's allocations up to now
 	if err := pprof.Lookup("allocs").WriteTo(f, 0); err != nil {
 		fmt.Fprintln(os.Stderr, "dsecore:", err)
 	}

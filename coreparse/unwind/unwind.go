@@ -67,6 +67,9 @@ type Frame struct {
 	pcSlot  uint64 // stack address this frame's PC was read from, 0 when not from memory
 }
 
+// framePool holds UnwindStop's buffers.
+var framePool = sync.Pool{New: func() any { b := make([]Frame, 0, 32); return &b }}
+
 // LookupPC is the address to symbolize and to look CFI up for: PC for
 // exact frames, PC-1 (inside the call instruction) for return addresses.
 func (f *Frame) LookupPC() uint64 {
@@ -224,6 +227,22 @@ func (u *Unwinder) Unwind(start Regs) ([]Frame, error) {
 
 // UnwindStop is Unwind that also says why the unwind ended.
 func (u *Unwinder) UnwindStop(start Regs) (frames []Frame, reason StopReason, err error) {
+	// Frames are collected in a pooled buffer and handed out in a slice of
+	// their own size: ten thousand task stacks keep theirs, and a frame is
+	// a few hundred bytes. (Deferred first: it runs after the recover.)
+	scratch := framePool.Get().(*[]Frame)
+	frames = (*scratch)[:0]
+	defer func() {
+		var out []Frame // nil when no frame was made
+		if len(frames) > 0 {
+			out = make([]Frame, len(frames))
+			copy(out, frames)
+		}
+		clear(frames)
+		*scratch = frames[:0]
+		framePool.Put(scratch)
+		frames = out
+	}()
 	stop := func(r StopReason, e error) {
 		reason = r
 		last := len(frames) - 1
@@ -251,9 +270,6 @@ func (u *Unwinder) UnwindStop(start Regs) (frames []Frame, reason StopReason, er
 		max = DefaultMaxFrames
 	}
 	cur := Frame{PC: start.V[RIP], Exact: true, Regs: start, Kind: KindInitial}
-	// Most stacks are a few frames deep: room for them without regrowing
-	// (a Frame is a few hundred bytes).
-	frames = make([]Frame, 0, min(max, 8))
 	var seen frameIDs
 	for {
 		k := len(frames)
