@@ -15,6 +15,49 @@ import (
 // the symbols gives: the first symbol of each name, and for functions the
 // first (by address) of the lowest binding among the non-synthetic ones.
 func TestSymtabLookups(t *testing.T) {
+	eachTestTable(t, func(t *testing.T, tab *Table) {
+		all := tab.Symbols()
+		if len(all) == 0 {
+			t.Fatal("no symbols")
+		}
+		st := tab.st
+		first := map[string]int{}
+		for i, s := range all {
+			if _, ok := first[s.Name]; !ok {
+				first[s.Name] = i
+			}
+		}
+		best := map[string]int{}
+		for k := 0; k < st.nFuncs; k++ {
+			i := int(st.funcAt(k))
+			s := all[i]
+			if s.Synthetic {
+				continue
+			}
+			if j, ok := best[s.Name]; !ok || s.Bind < all[j].Bind {
+				best[s.Name] = i
+			}
+		}
+		for name, i := range first {
+			if got, ok := st.lookup(name); !ok || int(got) != i {
+				t.Fatalf("lookup(%q) = %d %v, want %d", name, got, ok, i)
+			}
+			j, want := best[name]
+			if got, ok := st.lookupFunc(name); ok != want || ok && int(got) != j {
+				t.Fatalf("lookupFunc(%q) = %d %v, want %d %v", name, got, ok, j, want)
+			}
+		}
+		for _, name := range []string{"", "no such symbol", "\n"} {
+			if _, ok := st.lookup(name); ok {
+				t.Errorf("lookup(%q) found a symbol", name)
+			}
+		}
+		t.Logf("%d symbols, %d names, %d function names", len(all), len(first), len(best))
+	})
+}
+
+// eachTestTable runs f on a table of each unit-test file, without a cache.
+func eachTestTable(t *testing.T, f func(t *testing.T, tab *Table)) {
 	files, _ := unitTestFiles(t)
 	saved := SectionCacheDir
 	defer func() { SectionCacheDir = saved }()
@@ -26,43 +69,7 @@ func TestSymtabLookups(t *testing.T) {
 				t.Fatal(err)
 			}
 			defer tab.Close()
-			all := tab.Symbols()
-			if len(all) == 0 {
-				t.Fatal("no symbols")
-			}
-			st := tab.st
-			first := map[string]int{}
-			for i, s := range all {
-				if _, ok := first[s.Name]; !ok {
-					first[s.Name] = i
-				}
-			}
-			best := map[string]int{}
-			for k := 0; k < st.nFuncs; k++ {
-				i := int(st.funcAt(k))
-				s := all[i]
-				if s.Synthetic {
-					continue
-				}
-				if j, ok := best[s.Name]; !ok || s.Bind < all[j].Bind {
-					best[s.Name] = i
-				}
-			}
-			for name, i := range first {
-				if got, ok := st.lookup(name); !ok || int(got) != i {
-					t.Fatalf("lookup(%q) = %d %v, want %d", name, got, ok, i)
-				}
-				j, want := best[name]
-				if got, ok := st.lookupFunc(name); ok != want || ok && int(got) != j {
-					t.Fatalf("lookupFunc(%q) = %d %v, want %d %v", name, got, ok, j, want)
-				}
-			}
-			for _, name := range []string{"", "no such symbol", "\n"} {
-				if _, ok := st.lookup(name); ok {
-					t.Errorf("lookup(%q) found a symbol", name)
-				}
-			}
-			t.Logf("%d symbols, %d names, %d function names", len(all), len(first), len(best))
+			f(t, tab)
 		})
 	}
 }

@@ -112,25 +112,7 @@ func (cu *cuInfo) encode() []byte {
 		e.u64(uint64(s.start))
 		e.u64(uint64(s.end))
 	}
-	// The concrete functions, each once, then their ranges by index.
-	idx := map[*scope]uint32{}
-	var fns []*scope
-	for _, f := range cu.funcs {
-		if _, ok := idx[f.s]; !ok {
-			idx[f.s] = uint32(len(fns))
-			fns = append(fns, f.s)
-		}
-	}
-	e.u32(uint32(len(fns)))
-	for _, s := range fns {
-		encodeScopeHead(&e, s)
-	}
-	e.u32(uint32(len(cu.funcs)))
-	for _, f := range cu.funcs {
-		e.u64(f.lo)
-		e.u64(f.hi)
-		e.u32(idx[f.s])
-	}
+	fns := encodeFuncRanges(&e, cu.funcs, encodeScopeHead)
 
 	// The parts: those read now, encoded; those carried, as they were.
 	type part struct {
@@ -246,24 +228,58 @@ func encodeContents(e *enc, s *scope) {
 			e.b = append(e.b, p.Value...)
 		}
 	}
+	encodeFuncRanges(e, s.nested, encodeScope)
+}
+
+// encodeFuncRanges writes the functions of ranges, each once (by each),
+// then the ranges with their function's index; the functions, in order.
+func encodeFuncRanges(e *enc, rs []funcRange, each func(*enc, *scope)) []*scope {
 	idx := map[*scope]uint32{}
-	var ns []*scope
-	for _, f := range s.nested {
+	var ss []*scope
+	for _, f := range rs {
 		if _, ok := idx[f.s]; !ok {
-			idx[f.s] = uint32(len(ns))
-			ns = append(ns, f.s)
+			idx[f.s] = uint32(len(ss))
+			ss = append(ss, f.s)
 		}
 	}
-	e.u32(uint32(len(ns)))
-	for _, n := range ns {
-		encodeScope(e, n)
+	e.u32(uint32(len(ss)))
+	for _, s := range ss {
+		each(e, s)
 	}
-	e.u32(uint32(len(s.nested)))
-	for _, f := range s.nested {
+	e.u32(uint32(len(rs)))
+	for _, f := range rs {
 		e.u64(f.lo)
 		e.u64(f.hi)
 		e.u32(idx[f.s])
 	}
+	return ss
+}
+
+// funcRanges reads what encodeFuncRanges wrote, each function by each;
+// with sorted, ranges out of order are bad.
+func (d *unitDec) funcRanges(each func() *scope, sorted bool) ([]*scope, []funcRange) {
+	ss := make([]*scope, d.count(33))
+	for i := range ss {
+		ss[i] = each()
+	}
+	n := d.count(20)
+	if n == 0 {
+		return ss, nil
+	}
+	rs := make([]funcRange, n)
+	for i := range rs {
+		f := funcRange{lo: d.u64(), hi: d.u64()}
+		if k := d.u32(); int(k) < len(ss) {
+			f.s = ss[k]
+		} else {
+			d.bad = true
+		}
+		if sorted && i > 0 && f.lo < rs[i-1].lo {
+			d.bad = true
+		}
+		rs[i] = f
+	}
+	return ss, rs
 }
 
 // encodeBody writes a lazy function's body: its contents and the naming
@@ -355,23 +371,8 @@ func (t *Table) decodeUnit(off dwarf.Offset, b []byte) (*cuInfo, bool) {
 		}
 		cu.skips[i] = sk
 	}
-	fns := make([]*scope, d.count(33))
-	for i := range fns {
-		fns[i] = d.scopeHead()
-	}
-	cu.funcs = make([]funcRange, d.count(20))
-	for i := range cu.funcs {
-		f := funcRange{lo: d.u64(), hi: d.u64()}
-		if k := d.u32(); int(k) < len(fns) {
-			f.s = fns[k]
-		} else {
-			d.bad = true
-		}
-		if i > 0 && f.lo < cu.funcs[i-1].lo {
-			d.bad = true
-		}
-		cu.funcs[i] = f
-	}
+	fns, funcs := d.funcRanges(d.scopeHead, true)
+	cu.funcs = funcs
 	keys := map[uint64]bool{}
 	for _, s := range fns {
 		if s.lazy {
@@ -457,22 +458,7 @@ func (d *unitDec) contents(s *scope, depth int) {
 			s.params[pc] = ps
 		}
 	}
-	ns := make([]*scope, d.count(33))
-	for i := range ns {
-		ns[i] = d.scope(depth + 1)
-	}
-	if n := d.count(20); n > 0 {
-		s.nested = make([]funcRange, n)
-		for i := range s.nested {
-			f := funcRange{lo: d.u64(), hi: d.u64()}
-			if k := d.u32(); int(k) < len(ns) {
-				f.s = ns[k]
-			} else {
-				d.bad = true
-			}
-			s.nested[i] = f
-		}
-	}
+	_, s.nested = d.funcRanges(func() *scope { return d.scope(depth + 1) }, false)
 }
 
 // restoreBody fills a lazy function's body from the unit's index file;

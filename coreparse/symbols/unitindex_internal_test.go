@@ -361,55 +361,44 @@ func mustPayload(t *testing.T, path string, k indexKey) []byte {
 // .debug_aranges are those their entries give (DW_AT_ranges, low/high
 // pc), unit by unit, on the fixture's program and libraries and libc.
 func TestArangesAgree(t *testing.T) {
-	files, _ := unitTestFiles(t)
-	saved := SectionCacheDir
-	defer func() { SectionCacheDir = saved }()
-	SectionCacheDir = ""
-	for _, fp := range files {
-		t.Run(filepath.Base(fp[0]), func(t *testing.T) {
-			tab, err := Open(fp[0], fp[1])
-			if err != nil {
-				t.Fatal(err)
+	eachTestTable(t, func(t *testing.T, tab *Table) {
+		tab.loadDWARF()
+		b, err := tab.locSection(".debug_aranges")
+		if err != nil || len(b) == 0 {
+			t.Fatalf("no .debug_aranges: %v", err)
+		}
+		ar, err := die.ParseAranges(b)
+		if err != nil {
+			t.Fatal(err)
+		}
+		byUnit := func(cus []cuRange) map[dwarf.Offset][][2]uint64 {
+			m := map[dwarf.Offset][][2]uint64{}
+			for _, c := range cus {
+				m[c.off] = append(m[c.off], [2]uint64{c.lo, c.hi})
 			}
-			defer tab.Close()
-			tab.loadDWARF()
-			b, err := tab.locSection(".debug_aranges")
-			if err != nil || len(b) == 0 {
-				t.Fatalf("no .debug_aranges: %v", err)
-			}
-			ar, err := die.ParseAranges(b)
-			if err != nil {
-				t.Fatal(err)
-			}
-			byUnit := func(cus []cuRange) map[dwarf.Offset][][2]uint64 {
-				m := map[dwarf.Offset][][2]uint64{}
-				for _, c := range cus {
-					m[c.off] = append(m[c.off], [2]uint64{c.lo, c.hi})
-				}
-				for k, rs := range m {
-					sort.Slice(rs, func(i, j int) bool { return rs[i][0] < rs[j][0] })
-					var merged [][2]uint64
-					for _, r := range rs {
-						if n := len(merged); n > 0 && r[0] <= merged[n-1][1] {
-							merged[n-1][1] = max(merged[n-1][1], r[1])
-							continue
-						}
-						merged = append(merged, r)
+			for k, rs := range m {
+				sort.Slice(rs, func(i, j int) bool { return rs[i][0] < rs[j][0] })
+				var merged [][2]uint64
+				for _, r := range rs {
+					if n := len(merged); n > 0 && r[0] <= merged[n-1][1] {
+						merged[n-1][1] = max(merged[n-1][1], r[1])
+						continue
 					}
-					m[k] = merged
+					merged = append(merged, r)
 				}
-				return m
+				m[k] = merged
 			}
-			fromAr, fromEntries := byUnit(tab.unitRangesWith(tab.dwarf, ar)), byUnit(tab.unitRangesWith(tab.dwarf, nil))
-			if !reflect.DeepEqual(fromAr, fromEntries) {
-				for k, v := range fromEntries {
-					if !reflect.DeepEqual(v, fromAr[k]) {
-						t.Fatalf("unit %#x: entries give %x, .debug_aranges %x", k, v, fromAr[k])
-					}
+			return m
+		}
+		fromAr, fromEntries := byUnit(tab.unitRangesWith(tab.dwarf, ar)), byUnit(tab.unitRangesWith(tab.dwarf, nil))
+		if !reflect.DeepEqual(fromAr, fromEntries) {
+			for k, v := range fromEntries {
+				if !reflect.DeepEqual(v, fromAr[k]) {
+					t.Fatalf("unit %#x: entries give %x, .debug_aranges %x", k, v, fromAr[k])
 				}
-				t.Fatalf("%d units with ranges from .debug_aranges, %d from entries", len(fromAr), len(fromEntries))
 			}
-			t.Logf("%d units listed in .debug_aranges, %d with ranges", len(ar), len(fromAr))
-		})
-	}
+			t.Fatalf("%d units with ranges from .debug_aranges, %d from entries", len(fromAr), len(fromEntries))
+		}
+		t.Logf("%d units listed in .debug_aranges, %d with ranges", len(ar), len(fromAr))
+	})
 }

@@ -358,13 +358,8 @@ func TestFirstEntry(t *testing.T) {
 				if err1 != nil {
 					continue
 				}
-				if a.Offset != b.Offset || a.Tag != b.Tag || a.Children != b.Children || len(a.Field) != len(b.Field) {
-					t.Fatalf("unit %d: FirstEntry %+v, UnitEntry %+v", i, a, b)
-				}
-				for j := range a.Field {
-					if a.Field[j].Attr != b.Field[j].Attr || a.Field[j].Class != b.Field[j].Class || !reflect.DeepEqual(a.Field[j].Val(), b.Field[j].Val()) {
-						t.Fatalf("unit %d field %d: %v %v, %v %v", i, j, a.Field[j].Attr, a.Field[j].Val(), b.Field[j].Attr, b.Field[j].Val())
-					}
+				if d := sameEntry(a, b); d != "" {
+					t.Fatalf("unit %d: FirstEntry and UnitEntry: %s", i, d)
 				}
 				ra, err1 := quick.Ranges(a)
 				rb, err2 := full.Ranges(b)
@@ -409,13 +404,8 @@ func TestReuse(t *testing.T) {
 					t.Fatalf("entry %d: the reusing reader returned a new Entry", n)
 				}
 				prev = b
-				if a.Offset != b.Offset || a.Tag != b.Tag || a.Children != b.Children || len(a.Field) != len(b.Field) {
-					t.Fatalf("entry %d: %+v, reused %+v", n, a, b)
-				}
-				for j := range a.Field {
-					if a.Field[j].Attr != b.Field[j].Attr || a.Field[j].Class != b.Field[j].Class || !reflect.DeepEqual(a.Field[j].Val(), b.Field[j].Val()) {
-						t.Fatalf("entry %d field %d: %v %v, reused %v %v", n, j, a.Field[j].Attr, a.Field[j].Val(), b.Field[j].Attr, b.Field[j].Val())
-					}
+				if d := sameEntry(a, b); d != "" {
+					t.Fatalf("entry %d and its reused twin: %s", n, d)
 				}
 				if n%2 == 1 && a.Children {
 					plain.SkipChildren()
@@ -462,4 +452,18 @@ func TestParseArangesBad(t *testing.T) {
 	if _, err := die.ParseAranges(bad); err == nil {
 		t.Error("version 9: no error")
 	}
+}
+
+// sameEntry compares two entries (offset, tag, children, every field's
+// attribute, class and value); "" when they agree.
+func sameEntry(a, b *die.Entry) string {
+	if a.Offset != b.Offset || a.Tag != b.Tag || a.Children != b.Children || len(a.Field) != len(b.Field) {
+		return fmt.Sprintf("%+v, %+v", a, b)
+	}
+	for j := range a.Field {
+		if a.Field[j].Attr != b.Field[j].Attr || a.Field[j].Class != b.Field[j].Class || !reflect.DeepEqual(a.Field[j].Val(), b.Field[j].Val()) {
+			return fmt.Sprintf("field %d: %v %v, %v %v", j, a.Field[j].Attr, a.Field[j].Val(), b.Field[j].Attr, b.Field[j].Val())
+		}
+	}
+	return ""
 }
