@@ -81,15 +81,21 @@ func (t *Table) loadSymbols() {
 		}
 		// The tables, read first: their sizes size the rest.
 		var tables [][]elf.Symbol
+		var dynamic []elf.Symbol // the file's, for its PLT entries' names
 		n := 0
 		for _, src := range []struct {
-			f   *elf.File
-			dyn bool
-		}{{t.file, false}, {t.debug, false}, {t.file, true}} {
+			f    *elf.File
+			path string
+			dyn  bool
+		}{{t.file, t.Path, false}, {t.debug, t.DebugPath, false}, {t.file, t.Path, true}} {
 			if src.f == nil {
 				continue
 			}
-			if syms, err := rawSymbols(src.f, src.dyn); err == nil {
+			m, _ := t.wholeFile(src.path) // nil: the sections are read instead
+			if syms, err := rawSymbols(src.f, m, src.dyn); err == nil {
+				if src.dyn {
+					dynamic = syms
+				}
 				tables = append(tables, syms)
 				n += len(syms)
 			}
@@ -113,7 +119,7 @@ func (t *Table) loadSymbols() {
 				all = append(all, Symbol{Name: s.Name, Value: s.Value, Size: s.Size, Type: typ, Bind: elf.ST_BIND(s.Info), Section: s.Section})
 			}
 		}
-		all = append(all, pltSymbols(t.file)...)
+		all = append(all, pltSymbols(t.file, dynamic)...)
 		var funcs, anys []int
 		for i, s := range all {
 			if s.Type == elf.STT_FUNC || s.Type == elf.STT_GNU_IFUNC || s.Synthetic {
@@ -165,10 +171,11 @@ func (t *Table) loadSymbols() {
 
 // rawSymbols reads an ELF64 file's .symtab (or, with dyn, .dynsym) as
 // debug/elf's Symbols and DynamicSymbols do (the null symbol left out,
-// names without versions), each name a substring of one copy of the
-// string table: tens of thousands of symbols, not as many allocations.
-// Other classes go through debug/elf.
-func rawSymbols(f *elf.File, dyn bool) ([]elf.Symbol, error) {
+// names without versions), in place in the file's mapping m when there is
+// one, each name a substring of one copy of the string table: tens of
+// thousands of symbols, not as many allocations. Other classes go through
+// debug/elf.
+func rawSymbols(f *elf.File, m mapped, dyn bool) ([]elf.Symbol, error) {
 	typ := elf.SHT_SYMTAB
 	if dyn {
 		typ = elf.SHT_DYNSYM
@@ -180,15 +187,22 @@ func rawSymbols(f *elf.File, dyn bool) ([]elf.Symbol, error) {
 		}
 		return f.Symbols()
 	}
-	data, err := sec.Data()
-	if err != nil {
-		return nil, err
+	data, ok := inFile(m, sec)
+	if !ok {
+		var err error
+		if data, err = sec.Data(); err != nil {
+			return nil, err
+		}
 	}
-	strData, err := f.Sections[sec.Link].Data()
-	if err != nil {
-		return nil, err
+	strSec := f.Sections[sec.Link]
+	strData, ok := inFile(m, strSec)
+	if !ok {
+		var err error
+		if strData, err = strSec.Data(); err != nil {
+			return nil, err
+		}
 	}
-	strs := string(strData)
+	strs := string(strData) // a copy: names outlive the mapping
 	const size = 24 // Elf64_Sym
 	if len(data) < size {
 		return nil, nil
@@ -246,16 +260,13 @@ func (t *Table) NearestSymbol(addr uint64) (name string, start uint64, ok bool) 
 
 // pltSymbols names the PLT entries "sym@plt" as objdump does: with IBT
 // (.plt.sec) entry i of .rela.plt is at .plt.sec+16*i, else at .plt+16*(i+1).
-func pltSymbols(f *elf.File) []Symbol {
+// dyn are the file's dynamic symbols (as DynamicSymbols gives them).
+func pltSymbols(f *elf.File, dyn []elf.Symbol) []Symbol {
 	rela := f.Section(".rela.plt")
-	if rela == nil {
+	if rela == nil || len(dyn) == 0 {
 		return nil
 	}
 	data, err := rela.Data()
-	if err != nil {
-		return nil
-	}
-	dyn, err := f.DynamicSymbols()
 	if err != nil {
 		return nil
 	}

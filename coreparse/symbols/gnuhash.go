@@ -38,16 +38,13 @@ func (t *Table) readExports() *exports {
 	if h == nil || ds == nil || dn == nil || t.file.Class != elf.ELFCLASS64 {
 		return nil
 	}
-	m, err := mapFile(t.Path)
+	m, err := t.wholeFile(t.Path)
 	if err != nil {
 		return nil
 	}
-	t.addMap(m)
 	part := func(s *elf.Section) []byte {
-		if s.Type == elf.SHT_NOBITS || s.Flags&elf.SHF_COMPRESSED != 0 || s.Offset > uint64(len(m)) || s.Size > uint64(len(m))-s.Offset {
-			return nil
-		}
-		return m[s.Offset : s.Offset+s.Size]
+		b, _ := inFile(m, s)
+		return b
 	}
 	x := &exports{hash: part(h), dynsym: part(ds), dynstr: part(dn)}
 	if len(x.hash) < 16 || x.dynsym == nil || x.dynstr == nil {

@@ -70,12 +70,11 @@ func (t *Table) openDWARF(src *elf.File, path string) (die.Sections, error) {
 		}
 		if s.Flags&elf.SHF_COMPRESSED == 0 {
 			if whole == nil {
-				m, err := mapFile(path)
+				m, err := t.wholeFile(path)
 				if err != nil {
 					return die.Sections{}, err
 				}
 				whole = m
-				t.addMap(m)
 			}
 			if s.Offset > uint64(len(whole)) || s.Size > uint64(len(whole))-s.Offset {
 				return die.Sections{}, fmt.Errorf("section %s lies past the end of the file", name)
@@ -200,12 +199,11 @@ func (t *Table) locSection(name string) ([]byte, error) {
 			}
 			d.b, d.err = t.inflated(sec, id, path)
 		default:
-			m, err := mapFile(path)
+			m, err := t.wholeFile(path)
 			if err != nil || sec.Offset > uint64(len(m)) || sec.Size > uint64(len(m))-sec.Offset {
 				d.b, d.err = sec.Data()
 				break
 			}
-			t.addMap(m)
 			d.b = m[sec.Offset : sec.Offset+sec.Size]
 		}
 	}
@@ -251,6 +249,35 @@ func (t *Table) writeLater(path string, b []byte) {
 		defer t.writes.Done()
 		writeCacheFile(path, b)
 	}()
+}
+
+// wholeFile maps one of the table's ELF files (its file or its debug file)
+// whole, once, for as long as the table lives.
+func (t *Table) wholeFile(path string) (mapped, error) {
+	t.mapMu.Lock()
+	defer t.mapMu.Unlock()
+	if m, ok := t.whole[path]; ok {
+		return m, nil
+	}
+	m, err := mapFile(path)
+	if err != nil {
+		return nil, err
+	}
+	if t.whole == nil {
+		t.whole = map[string]mapped{}
+	}
+	t.whole[path] = m
+	t.maps = append(t.maps, m)
+	return m, nil
+}
+
+// inFile is a section's bytes in its file's mapping; false when the
+// section is compressed, has no bytes in the file or lies past its end.
+func inFile(m mapped, s *elf.Section) ([]byte, bool) {
+	if m == nil || s.Type == elf.SHT_NOBITS || s.Flags&elf.SHF_COMPRESSED != 0 || s.Offset > uint64(len(m)) || s.Size > uint64(len(m))-s.Offset {
+		return nil, false
+	}
+	return m[s.Offset : s.Offset+s.Size], true
 }
 
 func (t *Table) addMap(m mapped) {

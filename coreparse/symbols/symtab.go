@@ -2,10 +2,13 @@ package symbols
 
 import (
 	"bytes"
+	"cmp"
 	"debug/elf"
 	"encoding/binary"
 	"hash/crc32"
+	"slices"
 	"sort"
+	"strings"
 )
 
 // symtab is a table's ELF symbols in one immutable layout, the same in
@@ -118,19 +121,17 @@ func encodeSymtab(all []Symbol, funcs, any []int) []byte {
 	for i := range byName {
 		byName[i] = i
 	}
-	sort.SliceStable(byName, func(a, b int) bool { return all[byName[a]].Name < all[byName[b]].Name })
+	// Ties by index: the first of a name is first (what lookup answers).
+	slices.SortFunc(byName, func(a, b int) int { return cmp.Or(strings.Compare(all[a].Name, all[b].Name), a-b) })
 	var funcName []int // positions in funcs
 	for p, i := range funcs {
 		if !all[i].Synthetic {
 			funcName = append(funcName, p)
 		}
 	}
-	sort.SliceStable(funcName, func(a, b int) bool {
-		x, y := all[funcs[funcName[a]]], all[funcs[funcName[b]]]
-		if x.Name != y.Name {
-			return x.Name < y.Name
-		}
-		return x.Bind < y.Bind
+	slices.SortFunc(funcName, func(a, b int) int {
+		x, y := &all[funcs[a]], &all[funcs[b]]
+		return cmp.Or(strings.Compare(x.Name, y.Name), int(x.Bind)-int(y.Bind), a-b)
 	})
 	b := make([]byte, 0, symtabHeader+symRec*len(all)+4*(len(funcs)+len(any)+len(all)+len(funcName))+namesLen)
 	b = append(b, symtabMagic...)

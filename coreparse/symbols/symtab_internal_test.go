@@ -7,6 +7,7 @@ import (
 	"hash/crc32"
 	"os"
 	"path/filepath"
+	"syscall"
 	"testing"
 )
 
@@ -208,18 +209,25 @@ func TestRawSymbols(t *testing.T) {
 			if dyn {
 				want, werr = f.DynamicSymbols()
 			}
-			got, gerr := rawSymbols(f, dyn)
-			if (werr == nil) != (gerr == nil) || len(got) != len(want) {
-				t.Fatalf("%s (dynamic %v): %d symbols, %v; debug/elf %d, %v", path, dyn, len(got), gerr, len(want), werr)
+			m, err := mapFile(path)
+			if err != nil {
+				t.Fatal(err)
 			}
-			for i := range want {
-				w := want[i]
-				w.Version, w.Library, w.VersionIndex, w.HasVersion = "", "", 0, false
-				if got[i] != w {
-					t.Fatalf("%s (dynamic %v) symbol %d: %+v, debug/elf %+v", path, dyn, i, got[i], w)
+			for _, in := range []mapped{nil, m} { // read from the sections, and in place
+				got, gerr := rawSymbols(f, in, dyn)
+				if (werr == nil) != (gerr == nil) || len(got) != len(want) {
+					t.Fatalf("%s (dynamic %v): %d symbols, %v; debug/elf %d, %v", path, dyn, len(got), gerr, len(want), werr)
+				}
+				for i := range want {
+					w := want[i]
+					w.Version, w.Library, w.VersionIndex, w.HasVersion = "", "", 0, false
+					if got[i] != w {
+						t.Fatalf("%s (dynamic %v) symbol %d: %+v, debug/elf %+v", path, dyn, i, got[i], w)
+					}
 				}
 			}
-			t.Logf("%s (dynamic %v): %d symbols agree", filepath.Base(path), dyn, len(got))
+			syscall.Munmap(m)
+			t.Logf("%s (dynamic %v): %d symbols agree", filepath.Base(path), dyn, len(want))
 		}
 		f.Close()
 	}

@@ -59,7 +59,8 @@ type Table struct {
 	warnings []string
 
 	mapMu sync.Mutex
-	maps  []mapped // section mappings, released by Close
+	maps  []mapped          // section mappings, released by Close
+	whole map[string]mapped // the table's ELF files mapped whole, by path (under mapMu)
 
 	writes sync.WaitGroup // cache files being written (writeLater), waited for by Close
 }
