@@ -203,7 +203,7 @@ func rawSymbols(f *elf.File, m mapped, dyn bool) ([]elf.Symbol, error) {
 		}
 	}
 	strs := string(strData) // a copy: names outlive the mapping
-	const size = 24 // Elf64_Sym
+	const size = 24         // Elf64_Sym
 	if len(data) < size {
 		return nil, nil
 	}
