@@ -8,7 +8,6 @@ import (
 	"hash/crc32"
 	"slices"
 	"sort"
-	"strings"
 )
 
 // symtab is a table's ELF symbols in one immutable layout, the same in
@@ -23,9 +22,15 @@ import (
 //	        type 1, bind 1, synthetic 1, 0, section 2, 0 0
 //	funcs   function symbols by address (loadSymbols' order), 4 bytes each
 //	any     addressable symbols by address, likewise
-//	byName  every symbol by (name, index)
-//	funcName the non-synthetic function symbols by (name, binding,
-//	        position in funcs): lookupFunc's choice first
+//	byName  every symbol by (hash of its name, index)
+//	funcName the non-synthetic function symbols by (hash of the name,
+//	        binding, position in funcs): of a name, lookupFunc's choice
+//	        first
+//
+// The name orders sort by a hash (CRC-32C of the name, nameHash), not by
+// the names: tens of thousands of long C++ names sort in milliseconds, and
+// a lookup scans the few names of its hash.
+//
 //	names   every name followed by '\n', in symbol order
 //
 // A file whose CRC, sizes or indexes do not check out is rebuilt, never
@@ -39,7 +44,7 @@ type symtab struct {
 }
 
 const (
-	symtabMagic  = "dsecore-symtab-v2\n\x00\x00\x00\x00\x00\x00" // 24 bytes
+	symtabMagic  = "dsecore-symtab-v3\n\x00\x00\x00\x00\x00\x00" // 24 bytes
 	symtabHeader = 24 + 4 + 4 + 5*8
 	symRec       = 32
 )
@@ -92,14 +97,25 @@ func (s *symtab) lookupFunc(name string) (uint32, bool) {
 }
 
 func (s *symtab) firstNamed(order []byte, n int, name string) (uint32, bool) {
-	k := sort.Search(n, func(k int) bool { return string(s.nameBytes(u32at(order, k))) >= name })
-	if k < n {
-		if i := u32at(order, k); string(s.nameBytes(i)) == name {
+	h := nameHash([]byte(name))
+	k := sort.Search(n, func(k int) bool { return nameHash(s.nameBytes(u32at(order, k))) >= h })
+	for ; k < n; k++ {
+		i := u32at(order, k)
+		b := s.nameBytes(i)
+		if nameHash(b) != h {
+			break
+		}
+		if string(b) == name {
 			return i, true
 		}
 	}
 	return 0, false
 }
+
+var castagnoli = crc32.MakeTable(crc32.Castagnoli)
+
+// nameHash orders the name indexes.
+func nameHash(b []byte) uint32 { return crc32.Checksum(b, castagnoli) }
 
 // symbolAtName is the symbol whose name holds names[pos].
 func (s *symtab) symbolAtName(pos int) uint32 {
@@ -121,8 +137,15 @@ func encodeSymtab(all []Symbol, funcs, any []int) []byte {
 	for i := range byName {
 		byName[i] = i
 	}
-	// Ties by index: the first of a name is first (what lookup answers).
-	slices.SortFunc(byName, func(a, b int) int { return cmp.Or(strings.Compare(all[a].Name, all[b].Name), a-b) })
+	hs := make([]uint32, len(all))
+	var buf []byte
+	for i := range all {
+		buf = append(buf[:0], all[i].Name...)
+		hs[i] = nameHash(buf)
+	}
+	// Ties by index: of a name, the first symbol comes first (what lookup
+	// answers).
+	slices.SortFunc(byName, func(a, b int) int { return cmp.Or(cmp.Compare(hs[a], hs[b]), a-b) })
 	var funcName []int // positions in funcs
 	for p, i := range funcs {
 		if !all[i].Synthetic {
@@ -130,8 +153,8 @@ func encodeSymtab(all []Symbol, funcs, any []int) []byte {
 		}
 	}
 	slices.SortFunc(funcName, func(a, b int) int {
-		x, y := &all[funcs[a]], &all[funcs[b]]
-		return cmp.Or(strings.Compare(x.Name, y.Name), int(x.Bind)-int(y.Bind), a-b)
+		x, y := funcs[a], funcs[b]
+		return cmp.Or(cmp.Compare(hs[x], hs[y]), int(all[x].Bind)-int(all[y].Bind), a-b)
 	})
 	b := make([]byte, 0, symtabHeader+symRec*len(all)+4*(len(funcs)+len(any)+len(all)+len(funcName))+namesLen)
 	b = append(b, symtabMagic...)
