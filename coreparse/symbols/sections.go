@@ -2,6 +2,7 @@ package symbols
 
 import (
 	"bufio"
+	"errors"
 	"debug/elf"
 	"encoding/binary"
 	"encoding/hex"
@@ -230,14 +231,14 @@ func (t *Table) inflated(s *elf.Section, id, file string) ([]byte, error) {
 			}
 		}
 	}
-	b, err := inflate(s, file)
-	if err != nil {
-		return nil, err
-	}
 	if path != "" {
-		t.writeLater(path, b) // best effort: a read-only cache only costs the next run time
+		if m, err := inflateToFile(s, file, path); err == nil {
+			t.addMap(m)
+			return m, nil
+		}
+		// A cache that cannot be written costs the next run time only.
 	}
-	return b, nil
+	return inflate(s, file)
 }
 
 // writeLater writes a cache file beside the work that goes on (the first
@@ -291,48 +292,87 @@ func (t *Table) addMap(m mapped) {
 // klauspost/compress: about twice as fast as debug/elf's compress/zlib.
 // Anything else goes through debug/elf.
 func inflate(s *elf.Section, file string) ([]byte, error) {
-	const chdrSize = 24
-	f, err := os.Open(file)
-	if err != nil {
+	r, done, ok := openCompressed(s, file)
+	if !ok {
 		return s.Data()
 	}
-	defer f.Close()
-	hdr := make([]byte, chdrSize)
-	if s.FileSize < chdrSize {
-		return s.Data()
-	}
-	if _, err := f.ReadAt(hdr, int64(s.Offset)); err != nil {
-		return s.Data()
-	}
-	typ, size := elf.CompressionType(binary.LittleEndian.Uint32(hdr)), binary.LittleEndian.Uint64(hdr[8:])
-	if size != s.Size || size > 1<<34 {
-		return s.Data()
-	}
-	raw := io.NewSectionReader(f, int64(s.Offset)+chdrSize, int64(s.FileSize)-chdrSize)
-	var r io.Reader
-	switch typ {
-	case elf.COMPRESS_ZLIB:
-		zr, err := zlib.NewReader(bufio.NewReaderSize(raw, 1<<16))
-		if err != nil {
-			return s.Data()
-		}
-		defer zr.Close()
-		r = zr
-	case elf.COMPRESS_ZSTD:
-		zr, err := zstd.NewReader(bufio.NewReaderSize(raw, 1<<16), zstd.WithDecoderConcurrency(1))
-		if err != nil {
-			return s.Data()
-		}
-		defer zr.Close()
-		r = zr
-	default:
-		return s.Data()
-	}
-	b := make([]byte, size)
+	defer done()
+	b := make([]byte, s.Size)
 	if _, err := io.ReadFull(r, b); err != nil {
 		return nil, fmt.Errorf("decompressing: %w", err)
 	}
 	return b, nil
+}
+
+// inflateToFile decompresses a section straight into the cache file at
+// path (a temporary file renamed when whole) and maps it: the inflated
+// bytes go through the page cache once, not through a fresh heap buffer
+// and a write (megabytes for libc's debug file, on every first run).
+func inflateToFile(s *elf.Section, file, path string) (mapped, error) {
+	r, done, ok := openCompressed(s, file)
+	if !ok {
+		return nil, errors.New("not a section this reads")
+	}
+	defer done()
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		return nil, err
+	}
+	tmp, err := os.CreateTemp(filepath.Dir(path), ".tmp-*")
+	if err != nil {
+		return nil, err
+	}
+	buf := make([]byte, 1<<20)
+	n, err := io.CopyBuffer(tmp, io.LimitReader(r, int64(s.Size)), buf)
+	if cerr := tmp.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil && uint64(n) != s.Size {
+		err = fmt.Errorf("decompressing: %d of %d bytes", n, s.Size)
+	}
+	if err == nil {
+		err = os.Rename(tmp.Name(), path)
+	}
+	if err != nil {
+		os.Remove(tmp.Name())
+		return nil, err
+	}
+	return mapFile(path)
+}
+
+// openCompressed reads an SHF_COMPRESSED section of an ELF64 file (zlib or
+// zstd) as a stream; ok is false for anything else.
+func openCompressed(s *elf.Section, file string) (r io.Reader, done func(), ok bool) {
+	const chdrSize = 24
+	f, err := os.Open(file)
+	if err != nil || s.FileSize < chdrSize {
+		if f != nil {
+			f.Close()
+		}
+		return nil, nil, false
+	}
+	hdr := make([]byte, chdrSize)
+	if _, err := f.ReadAt(hdr, int64(s.Offset)); err != nil {
+		f.Close()
+		return nil, nil, false
+	}
+	typ, size := elf.CompressionType(binary.LittleEndian.Uint32(hdr)), binary.LittleEndian.Uint64(hdr[8:])
+	if size != s.Size || size > 1<<34 {
+		f.Close()
+		return nil, nil, false
+	}
+	raw := bufio.NewReaderSize(io.NewSectionReader(f, int64(s.Offset)+chdrSize, int64(s.FileSize)-chdrSize), 1<<16)
+	switch typ {
+	case elf.COMPRESS_ZLIB:
+		if zr, err := zlib.NewReader(raw); err == nil {
+			return zr, func() { zr.Close(); f.Close() }, true
+		}
+	case elf.COMPRESS_ZSTD:
+		if zr, err := zstd.NewReader(raw, zstd.WithDecoderConcurrency(1)); err == nil {
+			return zr, func() { zr.Close(); f.Close() }, true
+		}
+	}
+	f.Close()
+	return nil, nil, false
 }
 
 // writeCacheFile writes the parts, one after the other, to path through a
