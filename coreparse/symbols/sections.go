@@ -2,10 +2,10 @@ package symbols
 
 import (
 	"bufio"
-	"errors"
 	"debug/elf"
 	"encoding/binary"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"io"
 	"os"
