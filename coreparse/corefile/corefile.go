@@ -263,6 +263,9 @@ func parse(path string, data []byte) (c *Core, err error) {
 	if phoff > size || phnum*phentsize > size-phoff {
 		return nil, fmt.Errorf("%s: program headers beyond the end of the file (truncated core?)", path)
 	}
+	// One segment per header at most (a core of ten thousand task stacks
+	// has twenty thousand): sized once, not regrown.
+	c.Segments = make([]Segment, 0, phnum)
 	for i := uint64(0); i < phnum; i++ {
 		ph := data[phoff+i*phentsize:]
 		typ := elf.ProgType(le.Uint32(ph[0:]))
