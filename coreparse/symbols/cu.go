@@ -2,6 +2,7 @@ package symbols
 
 import (
 	"debug/dwarf"
+	"encoding/binary"
 	"path/filepath"
 	"slices"
 	"sort"
@@ -79,6 +80,48 @@ type lineRow struct {
 	end    bool
 }
 
+// lineTable is a unit's rows: decoded (a unit read from DWARF), or
+// fixed-size records in its index file's mapping, decoded one at a time
+// by the lookups (lineRecord bytes each: address, line, file, flags).
+type lineTable struct {
+	rows []lineRow
+	raw  []byte
+}
+
+const lineRecord = 15
+
+func (l *lineTable) len() int {
+	if l.raw != nil {
+		return len(l.raw) / lineRecord
+	}
+	return len(l.rows)
+}
+
+func (l *lineTable) at(i int) lineRow {
+	if l.raw == nil {
+		return l.rows[i]
+	}
+	b := l.raw[i*lineRecord : i*lineRecord+lineRecord]
+	le := binary.LittleEndian
+	return lineRow{Addr: le.Uint64(b), Line: int32(le.Uint32(b[8:])), File: le.Uint16(b[12:]), IsStmt: b[14]&1 != 0, end: b[14]&2 != 0}
+}
+
+// appendRecord writes a row as a record.
+func (r lineRow) appendRecord(b []byte) []byte {
+	le := binary.LittleEndian
+	b = le.AppendUint64(b, r.Addr)
+	b = le.AppendUint32(b, uint32(r.Line))
+	b = le.AppendUint16(b, r.File)
+	fl := byte(0)
+	if r.IsStmt {
+		fl |= 1
+	}
+	if r.end {
+		fl |= 2
+	}
+	return append(b, fl)
+}
+
 type funcRange struct {
 	lo, hi uint64
 	s      *scope
@@ -121,7 +164,7 @@ type cuInfo struct {
 	t         *Table
 	dies      map[dwarf.Offset]*dieInfo
 	funcs     []funcRange // sorted by lo
-	lines     []lineRow   // sorted by address, end-of-sequence rows first at an address
+	lines     lineTable   // sorted by address, end-of-sequence rows first at an address
 	fileNames []string    // the line rows' file names
 	files     []string    // the line table's file names by index (DW_AT_call_file)
 	byName    map[dwarf.Offset]string
@@ -216,7 +259,7 @@ func (t *Table) parseCU(off dwarf.Offset) (cu *cuInfo) {
 				fileIdx[e.File] = fi
 				cu.fileNames = append(cu.fileNames, name)
 			}
-			cu.lines = append(cu.lines, lineRow{Addr: e.Address, Line: int32(e.Line), File: fi, IsStmt: e.IsStmt, end: e.EndSequence})
+			cu.lines.rows = append(cu.lines.rows, lineRow{Addr: e.Address, Line: int32(e.Line), File: fi, IsStmt: e.IsStmt, end: e.EndSequence})
 		}
 		if f := lr.Files(); len(f) > len(cu.files) {
 			cu.files = lineFileNames(f)
@@ -238,8 +281,8 @@ func (t *Table) parseCU(off dwarf.Offset) (cu *cuInfo) {
 			}
 			return 0
 		}
-		if !slices.IsSortedFunc(cu.lines, cmp) {
-			slices.SortStableFunc(cu.lines, cmp)
+		if !slices.IsSortedFunc(cu.lines.rows, cmp) {
+			slices.SortStableFunc(cu.lines.rows, cmp)
 		}
 	}
 	if !top.Children {
@@ -484,27 +527,31 @@ func (cu *cuInfo) row(r lineRow) LineRow {
 // preferred, as gdb does; addr2line takes the last row); no row inside a
 // gap between sequences.
 func (cu *cuInfo) lineAt(addr uint64, gdbStyle bool) (LineRow, bool) {
-	l := cu.lines
-	i := sort.Search(len(l), func(i int) bool { return l[i].Addr > addr })
+	l := &cu.lines
+	i := sort.Search(l.len(), func(i int) bool { return l.at(i).Addr > addr })
 	if i == 0 {
 		return LineRow{}, false
 	}
-	best := i - 1
-	if l[best].end {
+	best := l.at(i - 1)
+	if best.end {
 		return LineRow{}, false
 	}
-	if gdbStyle && !l[best].IsStmt {
-		for j := best; j > 0 && l[j-1].Addr == l[best].Addr && !l[j-1].end; j-- {
-			if l[j-1].IsStmt {
-				best = j - 1
+	if gdbStyle && !best.IsStmt {
+		for j := i - 1; j > 0; j-- {
+			prev := l.at(j - 1)
+			if prev.Addr != best.Addr || prev.end {
+				break
+			}
+			if prev.IsStmt {
+				best = prev
 				break
 			}
 		}
 	}
-	if l[best].Line == 0 {
+	if best.Line == 0 {
 		return LineRow{}, false
 	}
-	return cu.row(l[best]), true
+	return cu.row(best), true
 }
 
 // locate builds the inline chain at addr, innermost first.

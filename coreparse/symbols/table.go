@@ -286,8 +286,8 @@ func (t *Table) LineRows(lo, hi uint64) []LineRow {
 		if cu == nil {
 			continue
 		}
-		for _, r := range cu.lines {
-			if r.Addr >= lo && r.Addr < hi && !r.end {
+		for i := 0; i < cu.lines.len(); i++ {
+			if r := cu.lines.at(i); r.Addr >= lo && r.Addr < hi && !r.end {
 				out = append(out, cu.row(r))
 			}
 		}

@@ -88,15 +88,17 @@ func flag(b bool) uint8 {
 // encode writes the unit's skeleton, then every part read, in this run or
 // an earlier one.
 func (cu *cuInfo) encode() []byte {
-	e := enc{b: make([]byte, 0, 4096+16*len(cu.lines)+64*len(cu.dies))}
+	e := enc{b: make([]byte, 0, 4096+lineRecord*cu.lines.len()+64*len(cu.dies))}
 	e.u8(flag(cu.isC))
 	e.u64(cu.base)
 	e.u64(uint64(cu.addrBase))
-	e.u32(uint32(len(cu.lines)))
-	for _, r := range cu.lines {
-		e.u64(r.Addr)
-		e.u32(uint32(r.Line))
-		e.b = append(e.b, byte(r.File), byte(r.File>>8), flag(r.IsStmt)|flag(r.end)<<1)
+	e.u32(uint32(cu.lines.len()))
+	if cu.lines.raw != nil {
+		e.b = append(e.b, cu.lines.raw...)
+	} else {
+		for _, r := range cu.lines.rows {
+			e.b = r.appendRecord(e.b)
+		}
 	}
 	strs := func(l []string) {
 		e.u32(uint32(len(l)))
@@ -337,15 +339,9 @@ func (t *Table) decodeUnit(off dwarf.Offset, b []byte) (*cuInfo, bool) {
 	cu.isC = d.u8() == 1
 	cu.base = d.u64()
 	cu.addrBase = int64(d.u64())
-	cu.lines = make([]lineRow, d.count(15))
-	for i := range cu.lines {
-		r := lineRow{Addr: d.u64(), Line: int32(d.u32())}
-		lo, hi, fl := d.u8(), d.u8(), d.u8()
-		r.File, r.IsStmt, r.end = uint16(lo)|uint16(hi)<<8, fl&1 != 0, fl&2 != 0
-		if i > 0 && r.Addr < cu.lines[i-1].Addr {
-			d.bad = true
-		}
-		cu.lines[i] = r
+	// The rows stay in the file, decoded by the lookups.
+	if n := d.count(lineRecord); n > 0 && !d.bad {
+		cu.lines.raw, d.b = d.b[:n*lineRecord:n*lineRecord], d.b[n*lineRecord:]
 	}
 	strs := func() []string {
 		l := make([]string, d.count(4))
@@ -356,11 +352,14 @@ func (t *Table) decodeUnit(off dwarf.Offset, b []byte) (*cuInfo, bool) {
 	}
 	cu.fileNames = strs()
 	cu.files = strs()
-	for _, r := range cu.lines {
-		if int(r.File) >= len(cu.fileNames) {
+	// Checked once: sorted, each row's file named.
+	for i, prev := 0, uint64(0); i < cu.lines.len(); i++ {
+		r := cu.lines.at(i)
+		if r.Addr < prev || int(r.File) >= len(cu.fileNames) {
 			d.bad = true
 			break
 		}
+		prev = r.Addr
 	}
 	cu.skel = d.dies(cu.dies)
 	cu.skips = make([]*skipped, d.count(16))

@@ -76,7 +76,7 @@ func readAll(cu *cuInfo) {
 func unitAnswers(tab *Table, cu *cuInfo) string {
 	var b strings.Builder
 	addrs := map[uint64]bool{}
-	for _, r := range cu.lines {
+	for _, r := range rowsOf(cu) {
 		if !r.end {
 			addrs[r.Addr] = true
 		}
@@ -97,6 +97,15 @@ func unitAnswers(tab *Table, cu *cuInfo) string {
 		fmt.Fprintf(&b, "calls %#x %+v\n", f.lo, tab.CallSites(f.lo))
 	}
 	return b.String()
+}
+
+// rowsOf is a unit's line rows, decoded.
+func rowsOf(cu *cuInfo) []lineRow {
+	out := make([]lineRow, cu.lines.len())
+	for i := range out {
+		out[i] = cu.lines.at(i)
+	}
+	return out
 }
 
 // sameScope compares two scopes and what they hold; "" when equal.
@@ -153,7 +162,7 @@ func sameUnit(a, b *cuInfo) string {
 	switch {
 	case a.isC != b.isC || a.base != b.base || a.addrBase != b.addrBase:
 		return w + ": unit facts differ"
-	case !reflect.DeepEqual(a.lines, b.lines):
+	case !reflect.DeepEqual(rowsOf(a), rowsOf(b)):
 		return w + ": line rows differ"
 	case !reflect.DeepEqual(a.fileNames, b.fileNames) || !reflect.DeepEqual(a.files, b.files):
 		return w + ": file names differ"
