@@ -170,17 +170,18 @@ type cuInfo struct {
 	byName    map[dwarf.Offset]string
 	isC       bool // a C unit: gdb names functions by their linkage (assembler) name when there is one
 	off       dwarf.Offset
-	base      uint64 // the unit's base address (DW_AT_low_pc) for location lists
-	addrBase  int64  // DW_AT_addr_base: this unit's part of .debug_addr
-	skips     []*skipped
+	base      uint64    // the unit's base address (DW_AT_low_pc) for location lists
+	addrBase  int64     // DW_AT_addr_base: this unit's part of .debug_addr
+	skips     []skipped // by start (a unit has thousands: one allocation)
 
 	// skel are the DIEs the first pass read (sorted); stored the parts of
 	// the unit's index file not decoded yet (bodies, skipped subtrees) by
 	// partKey; dirty: read more of than the index file has (the table's
 	// Close writes it).
-	skel   []dwarf.Offset
-	stored map[uint64][]byte
-	dirty  atomic.Bool
+	skel      []dwarf.Offset
+	skelTable *dieTable // instead of skel, for a unit from its index file: its facts, decoded when looked up
+	stored    map[uint64][]byte
+	dirty     atomic.Bool
 
 	// nested indexes the functions defined inside other functions' DIEs,
 	// built (by reading every deferred body) when an address of the unit
@@ -438,7 +439,7 @@ func (cu *cuInfo) walk(r *die.Reader, at walkFrame, skeleton bool, dies map[dwar
 		// ends.
 		if skeleton && e.Children && !walkInto[e.Tag] {
 			if sib, ok := e.Val(dwarf.AttrSibling).(dwarf.Offset); ok && sib > e.Offset {
-				cu.skips = append(cu.skips, &skipped{start: e.Offset, end: sib})
+				cu.skips = append(cu.skips, skipped{start: e.Offset, end: sib})
 				r.SkipChildren()
 				continue
 			}
@@ -482,7 +483,7 @@ func (cu *cuInfo) expandSkipped(off dwarf.Offset) bool {
 	if i == 0 {
 		return false
 	}
-	sk := cu.skips[i-1]
+	sk := &cu.skips[i-1]
 	if off <= sk.start || off >= sk.end {
 		return false
 	}
@@ -641,7 +642,14 @@ func newDieInfo(e *die.Entry, parent dwarf.Offset) *dieInfo {
 func (cu *cuInfo) cachedDIE(off dwarf.Offset) *dieInfo {
 	cu.mu.Lock()
 	defer cu.mu.Unlock()
-	return cu.dies[off]
+	d := cu.dies[off]
+	if d == nil && cu.skelTable != nil {
+		if di, ok := cu.skelTable.find(off); ok {
+			cu.dies[off] = di
+			d = di
+		}
+	}
+	return d
 }
 
 // name is the qualified name gdb gives the function of a DIE: its DWARF

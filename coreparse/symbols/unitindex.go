@@ -2,8 +2,10 @@ package symbols
 
 import (
 	"debug/dwarf"
+	"encoding/binary"
 	"fmt"
 	"slices"
+	"sort"
 
 	"github.com/dsecore/dsecore/internal/par"
 )
@@ -108,9 +110,14 @@ func (cu *cuInfo) encode() []byte {
 	}
 	strs(cu.fileNames)
 	strs(cu.files)
-	cu.encodeDies(&e, cu.skel)
+	if cu.skelTable != nil {
+		e.b = append(e.b, cu.skelTable.raw...)
+	} else {
+		cu.encodeDies(&e, cu.skel)
+	}
 	e.u32(uint32(len(cu.skips)))
-	for _, s := range cu.skips {
+	for i := range cu.skips {
+		s := &cu.skips[i]
 		e.u64(uint64(s.start))
 		e.u64(uint64(s.end))
 	}
@@ -135,7 +142,8 @@ func (cu *cuInfo) encode() []byte {
 			parts = append(parts, part{k, b})
 		}
 	}
-	for _, sk := range cu.skips {
+	for i := range cu.skips {
+		sk := &cu.skips[i]
 		k := partKey(partSkipped, sk.start)
 		if sk.read.Load() {
 			var pe enc
@@ -155,29 +163,36 @@ func (cu *cuInfo) encode() []byte {
 }
 
 // encodeDies writes the naming facts of the DIEs at offs.
+// The naming facts of a list of DIEs are written as their count, each
+// record's position among the records, the records' length, then the
+// records (offset, tag, parent, specification, origin, name, linkage) in
+// offset order: a reader can find one by its offset without decoding the
+// others (a unit's first-pass facts, dieTable), or read them all.
 func (cu *cuInfo) encodeDies(e *enc, offs []dwarf.Offset) {
 	cu.mu.Lock()
 	defer cu.mu.Unlock()
-	n := 0
-	for _, o := range offs {
-		if cu.dies[o] != nil {
-			n++
-		}
-	}
-	e.u32(uint32(n))
+	var recs enc
+	var pos []uint32
 	for _, o := range offs {
 		d := cu.dies[o]
 		if d == nil {
 			continue
 		}
-		e.u64(uint64(o))
-		e.u32(uint32(d.tag))
-		e.u64(uint64(d.parent))
-		e.u64(uint64(d.spec))
-		e.u64(uint64(d.origin))
-		e.str(d.name)
-		e.str(d.linkage)
+		pos = append(pos, uint32(len(recs.b)))
+		recs.u64(uint64(o))
+		recs.u32(uint32(d.tag))
+		recs.u64(uint64(d.parent))
+		recs.u64(uint64(d.spec))
+		recs.u64(uint64(d.origin))
+		recs.str(d.name)
+		recs.str(d.linkage)
 	}
+	e.u32(uint32(len(pos)))
+	for _, p := range pos {
+		e.u32(p)
+	}
+	e.u32(uint32(len(recs.b)))
+	e.b = append(e.b, recs.b...)
 }
 
 // encodeScopeHead writes what the first pass knows of a scope.
@@ -308,27 +323,105 @@ func (d *unitDec) ref() dwarf.Offset {
 
 // dies decodes naming facts; their offsets, sorted.
 func (d *unitDec) dies(into map[dwarf.Offset]*dieInfo) []dwarf.Offset {
-	offs := make([]dwarf.Offset, d.count(44))
-	for i := range offs {
-		o := d.ref()
-		di := &dieInfo{tag: dwarf.Tag(d.u32())}
-		if p := dwarf.Offset(d.u64()); p == ^dwarf.Offset(0) || uint64(p) < d.info {
-			di.parent = p
-		} else {
+	t := d.dieTable()
+	if d.bad {
+		return nil
+	}
+	offs := make([]dwarf.Offset, t.n)
+	for k := range offs {
+		o, di, ok := t.record(k)
+		if !ok {
 			d.bad = true
-		}
-		di.spec, di.origin = d.ref(), d.ref()
-		di.name, di.linkage = d.str(), d.str()
-		if i > 0 && o <= offs[i-1] {
-			d.bad = true
-		}
-		if d.bad {
 			return nil
 		}
-		offs[i] = o
+		offs[k] = o
 		into[o] = di
 	}
 	return offs
+}
+
+// dieTable reads what encodeDies wrote, in place: its index checked (every
+// position inside the records, offsets in order inside .debug_info), the
+// records decoded when asked.
+func (d *unitDec) dieTable() *dieTable {
+	start := d.b
+	n := d.count(4)
+	t := &dieTable{n: n, info: d.info}
+	if d.bad || uint64(len(d.b)) < 4*uint64(n)+4 {
+		d.bad = true
+		return t
+	}
+	t.idx, d.b = d.b[:4*n], d.b[4*n:]
+	l := d.u32()
+	if uint64(l) > uint64(len(d.b)) {
+		d.bad = true
+		return t
+	}
+	t.recs, d.b = d.b[:l], d.b[l:]
+	t.raw = start[:len(start)-len(d.b)]
+	for k, prev := 0, dwarf.Offset(0); k < n; k++ {
+		p := binary.LittleEndian.Uint32(t.idx[4*k:])
+		if uint64(p)+44 > uint64(len(t.recs)) {
+			d.bad = true
+			return t
+		}
+		o := t.offAt(k)
+		if uint64(o) >= d.info || k > 0 && o <= prev {
+			d.bad = true
+			return t
+		}
+		prev = o
+	}
+	return t
+}
+
+// dieTable is a list of naming facts as encodeDies wrote it, looked up by
+// offset in place (a unit's first-pass facts: thousands, of which a run
+// names a few).
+type dieTable struct {
+	n         int
+	idx, recs []byte
+	raw       []byte // the whole list as written
+	info      uint64
+}
+
+func (t *dieTable) offAt(k int) dwarf.Offset {
+	return dwarf.Offset(binary.LittleEndian.Uint64(t.recs[binary.LittleEndian.Uint32(t.idx[4*k:]):]))
+}
+
+// record decodes the k-th record; false when it does not check out.
+func (t *dieTable) record(k int) (dwarf.Offset, *dieInfo, bool) {
+	d := &unitDec{dec: dec{b: t.recs[binary.LittleEndian.Uint32(t.idx[4*k:]):]}, info: t.info}
+	o := d.ref()
+	di := &dieInfo{tag: dwarf.Tag(d.u32())}
+	if p := dwarf.Offset(d.u64()); p == ^dwarf.Offset(0) || uint64(p) < d.info {
+		di.parent = p
+	} else {
+		d.bad = true
+	}
+	di.spec, di.origin = d.ref(), d.ref()
+	di.name, di.linkage = d.str(), d.str()
+	return o, di, !d.bad
+}
+
+// find decodes the facts of the DIE at off; false when the list has none
+// (or its record does not check out).
+func (t *dieTable) find(off dwarf.Offset) (*dieInfo, bool) {
+	k := sort.Search(t.n, func(k int) bool { return t.offAt(k) >= off })
+	if k == t.n || t.offAt(k) != off {
+		return nil, false
+	}
+	_, di, ok := t.record(k)
+	return di, ok
+}
+
+// offsets are the list's DIEs, in order.
+func (t *dieTable) offsets() []dwarf.Offset {
+	out := make([]dwarf.Offset, t.n)
+	for k := range out {
+		out[k] = t.offAt(k)
+	}
+	return out
 }
 
 // decodeUnit rebuilds a unit's skeleton from its index file and keeps its
@@ -361,31 +454,23 @@ func (t *Table) decodeUnit(off dwarf.Offset, b []byte) (*cuInfo, bool) {
 		}
 		prev = r.Addr
 	}
-	cu.skel = d.dies(cu.dies)
-	cu.skips = make([]*skipped, d.count(16))
+	cu.skelTable = d.dieTable() // decoded by the lookups (cachedDIE)
+	cu.skips = make([]skipped, d.count(16))
 	for i := range cu.skips {
-		sk := &skipped{start: d.ref(), end: dwarf.Offset(d.u64())}
+		sk := &cu.skips[i]
+		sk.start, sk.end = d.ref(), dwarf.Offset(d.u64())
 		if sk.end <= sk.start || uint64(sk.end) > d.info || i > 0 && sk.start < cu.skips[i-1].start {
 			d.bad = true
 		}
-		cu.skips[i] = sk
 	}
-	fns, funcs := d.funcRanges(d.scopeHead, true)
-	cu.funcs = funcs
-	keys := map[uint64]bool{}
-	for _, s := range fns {
-		if s.lazy {
-			keys[partKey(partBody, s.die)] = true
-		}
-	}
-	for _, sk := range cu.skips {
-		keys[partKey(partSkipped, sk.start)] = true
-	}
+	_, cu.funcs = d.funcRanges(d.scopeHead, true)
+	// The parts, by key: a key the unit has no function or subtree for is
+	// never asked for, and not written again.
 	n := d.count(12)
 	cu.stored = make(map[uint64][]byte, n)
 	for i := 0; i < n && !d.bad; i++ {
 		k, l := d.u64(), d.u32()
-		if !keys[k] || uint64(l) > uint64(len(d.b)) {
+		if uint64(l) > uint64(len(d.b)) {
 			d.bad = true
 			break
 		}

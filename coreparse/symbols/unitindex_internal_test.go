@@ -64,8 +64,8 @@ func readAll(cu *cuInfo) {
 	for _, f := range cu.funcs {
 		cu.expand(f.s)
 	}
-	for _, sk := range cu.skips {
-		cu.expandSkipped(sk.start + 1)
+	for i := range cu.skips {
+		cu.expandSkipped(cu.skips[i].start + 1)
 	}
 	cu.funcAt(^uint64(0)) // no function there: indexes the nested ones
 }
@@ -97,6 +97,14 @@ func unitAnswers(tab *Table, cu *cuInfo) string {
 		fmt.Fprintf(&b, "calls %#x %+v\n", f.lo, tab.CallSites(f.lo))
 	}
 	return b.String()
+}
+
+// skelOffsets are the DIEs of a unit's first pass.
+func skelOffsets(cu *cuInfo) []dwarf.Offset {
+	if cu.skelTable != nil {
+		return cu.skelTable.offsets()
+	}
+	return cu.skel
 }
 
 // rowsOf is a unit's line rows, decoded.
@@ -143,15 +151,15 @@ func keptDies(cu *cuInfo) map[dwarf.Offset]dieInfo {
 	out := map[dwarf.Offset]dieInfo{}
 	add := func(offs []dwarf.Offset) {
 		for _, o := range offs {
-			out[o] = *cu.dies[o]
+			out[o] = *cu.cachedDIE(o)
 		}
 	}
-	add(cu.skel)
+	add(skelOffsets(cu))
 	for _, f := range cu.funcs {
 		add(f.s.bodyDies)
 	}
-	for _, sk := range cu.skips {
-		add(sk.dies)
+	for i := range cu.skips {
+		add(cu.skips[i].dies)
 	}
 	return out
 }
@@ -166,7 +174,7 @@ func sameUnit(a, b *cuInfo) string {
 		return w + ": line rows differ"
 	case !reflect.DeepEqual(a.fileNames, b.fileNames) || !reflect.DeepEqual(a.files, b.files):
 		return w + ": file names differ"
-	case !reflect.DeepEqual(a.skel, b.skel):
+	case !reflect.DeepEqual(skelOffsets(a), skelOffsets(b)):
 		return w + ": first-pass DIEs differ"
 	case !reflect.DeepEqual(keptDies(a), keptDies(b)):
 		return fmt.Sprintf("%s: naming facts differ (%d and %d DIEs)", w, len(keptDies(a)), len(keptDies(b)))
