@@ -405,15 +405,17 @@ func writeCacheFile(path string, parts ...[]byte) {
 // The ELF symbol table of a file with a build-id, as loadSymbols lays it
 // out (symtab.go), is cached beside its sections and mapped in place by the
 // next run: reading and sorting tens of thousands of symbols costs a first
-// backtrace about 100 ms, decoding them all from a cache several ms.
+// backtrace about 100 ms, decoding them all from a cache several ms. The
+// layout's version is in the name: runs of another version sharing the
+// cache keep their own file instead of rewriting each other's.
 func (t *Table) symtabCachePath() string {
 	id := BuildID(t.file)
 	if SectionCacheDir == "" || len(id) == 0 {
 		return ""
 	}
-	name := "symtab"
+	name := "symtab-v3"
 	if t.debug != nil {
-		name = "symtab-with-debug-file"
+		name = "symtab-v3-with-debug-file"
 	}
 	return filepath.Join(SectionCacheDir, hex.EncodeToString(id), name)
 }

@@ -485,7 +485,7 @@ func TestSectionCache(t *testing.T) {
 	if err != nil || uint64(st.Size()) != info.Size {
 		t.Fatalf("inflated .debug_info in the cache: %v, %v (want %d bytes)", st, err, info.Size)
 	}
-	for _, f := range []string{"index-v2/units", "symtab-with-debug-file"} {
+	for _, f := range []string{"index-v2/units", "symtab-v3-with-debug-file"} {
 		if _, err := os.Stat(filepath.Join(dir, f)); err != nil {
 			t.Fatal(err)
 		}
@@ -500,7 +500,7 @@ func TestSectionCache(t *testing.T) {
 	if err := os.WriteFile(filepath.Join(dir, "index-v2", "units"), []byte("dsecore-index\nxx"), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	if err := os.Truncate(filepath.Join(dir, "symtab-with-debug-file"), 4000); err != nil {
+	if err := os.Truncate(filepath.Join(dir, "symtab-v3-with-debug-file"), 4000); err != nil {
 		t.Fatal(err)
 	}
 	if again := where(); again != first {
