@@ -340,21 +340,35 @@ def main():
     results["task_unwind"] = [l.split() for l in bench.splitlines() if l.startswith("BenchmarkTaskUnwind/")]
 
     # Rows of cores this run did not measure: from the previous run.
-    measured = {r["core"] for r in results["rows"]}
-    old_path = os.path.join(a.out, "results.json")
-    if os.path.exists(old_path):
-        with open(old_path) as f:
-            old = json.load(f)
-        for r in old.get("rows", []):
-            if r["core"] not in measured and r.get("core_mib"):
-                r.setdefault("from", f"{old['date']} ({old['versions'].get('dsecore', '?')})")
-                results["rows"].append(r)
+    carry_over(results, os.path.join(a.out, "results.json"))
     os.makedirs(a.out, exist_ok=True)
     with open(os.path.join(a.out, "results.json"), "w") as f:
         json.dump(results, f, indent=1)
     write_markdown(results, os.path.join(a.out, "RESULTS.md"), quick=a.quick)
     subprocess.run(["go", "run", "./benchmarks/plot", os.path.join(a.out, "results.json"), os.path.join(a.out, "scaling.png")], cwd=ROOT, check=True)
     print(f"wrote {a.out}/RESULTS.md, results.json, scaling.png")
+
+
+def core_key(r):
+    """What a row measured: a scale core by its configuration (its name
+    carries the DWARF size the build came out at), any other by name."""
+    if r.get("heap_mb") and r.get("dwarf_mb"):
+        return ("scale", r["dwarf_mb"], r["heap_mb"])
+    return r["core"]
+
+
+def carry_over(results, old_path):
+    """Adds the previous run's rows of cores this run did not measure,
+    marked with the run they come from."""
+    measured = {core_key(r) for r in results["rows"]}
+    if not os.path.exists(old_path):
+        return
+    with open(old_path) as f:
+        old = json.load(f)
+    for r in old.get("rows", []):
+        if core_key(r) not in measured and r.get("core_mib"):
+            r.setdefault("from", f"{old['date']} ({old['versions'].get('dsecore', '?')})")
+            results["rows"].append(r)
 
 
 def write_markdown(res, path, quick):
