@@ -196,20 +196,24 @@ def batch_cores(fx, root, n=100):
     return cores
 
 
-def profile_top(dsecore, argv, env_fn, n=10, top=5):
-    """Runs dsecore argv n times with --cpuprofile, merges the profiles and
-    returns (samples, [(cum %, function)]) for the top cumulative entries
-    below the command's scaffolding."""
+def profile_top(dsecore, argv, env_fn, n=10, top=5, run=None, flat=False):
+    """Runs dsecore argv n times with --cpuprofile (or run(profile_path)
+    does), merges the profiles and returns (samples, [(cum %, function)])
+    for the top cumulative entries below the command's scaffolding; with
+    flat, the top entries by their own time (flat %, function)."""
     with tempfile.TemporaryDirectory() as tmp:
         profs = []
         for i in range(n):
             f = os.path.join(tmp, f"{i}.prof")
-            subprocess.run([dsecore, *argv, "--cpuprofile", f], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env_fn())
+            if run:
+                run(f)
+            else:
+                subprocess.run([dsecore, *argv, "--cpuprofile", f], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env_fn())
             if os.path.exists(f) and os.path.getsize(f) > 0:
                 profs.append(f)
         if not profs:
             return 0, []
-        out = subprocess.run(["go", "tool", "pprof", "-top", "-cum", "-nodecount=400", dsecore, *profs], cwd=ROOT,
+        out = subprocess.run(["go", "tool", "pprof", "-top", *([] if flat else ["-cum"]), "-nodecount=400", dsecore, *profs], cwd=ROOT,
                              capture_output=True, text=True).stdout
     total, rows = 0.0, []
     for line in out.splitlines():
@@ -219,6 +223,9 @@ def profile_top(dsecore, argv, env_fn, n=10, top=5):
         f = line.split()
         if len(f) >= 6 and f[1].endswith("%") and f[4].endswith("%"):
             name = " ".join(f[5:]).replace("github.com/dsecore/dsecore/", "")
+            if flat:
+                rows.append((f[1], name))
+                continue
             if name.startswith(BOILERPLATE):
                 continue
             # A closure at the same share as its function says nothing more.
@@ -305,6 +312,15 @@ def main():
             for mode, env_fn in (("warm", caches.warm), ("cold", caches.cold)):
                 ms, top = profile_top(dsecore, ["bt", core, "--exe", exe], env_fn)
                 results["profiles"].append({"core": c["name"], "mode": mode, "ms": ms, "top": top})
+            # Where every task's and the DAP's time goes, on the cores with
+            # tasks to unwind (their targets are the ones not met).
+            if "tasks" in c["name"] or c.get("heap_mb"):
+                everything = [dsecore, "bt", core, "--exe", exe, "--all", "--all-tasks"]
+                dap_run = lambda f: dap.session([dsecore, "dap", "--cpuprofile", f], "launch", launch, env=caches.warm())
+                for what, argv, run in (("bt --all --all-tasks", everything[1:], None), ("dap launch → first stackTrace", None, dap_run)):
+                    for flat in (False, True):
+                        ms, top = profile_top(dsecore, argv, caches.warm, n=3, run=run, flat=flat)
+                        results.setdefault("task_profiles", []).append({"core": c["name"], "what": what, "flat": flat, "ms": ms, "top": top})
 
         def batch_rows(bc, batch, tag, env, note, gdb_runs, gdb_note=""):
             """summarize of batch (a fresh result cache each run: nothing
@@ -347,6 +363,15 @@ def main():
     write_markdown(results, os.path.join(a.out, "RESULTS.md"), quick=a.quick)
     subprocess.run(["go", "run", "./benchmarks/plot", os.path.join(a.out, "results.json"), os.path.join(a.out, "scaling.png")], cwd=ROOT, check=True)
     print(f"wrote {a.out}/RESULTS.md, results.json, scaling.png")
+
+
+def profile_lines(profiles, label):
+    """A profile table's rows: core, label(p), CPU ms, the top entries."""
+    out = []
+    for p in profiles:
+        top = "; ".join(f"{pct} {fn}" for pct, fn in p["top"])
+        out.append(f"| {p['core']} | {label(p)} | {p['ms']:.0f} | {top} |")
+    return out + [""]
 
 
 def core_key(r):
@@ -411,10 +436,15 @@ def write_markdown(res, path, quick):
               "cumulative entries below the command's scaffolding (runtime, cobra, main, sync.Once, internal/par), as a share of",
               "all samples. ms is CPU time sampled per run.", "",
               "| core | cache | ms | top 5 cumulative |", "|---|---|---|---|"]
-        for p in res["profiles"]:
-            top = "; ".join(f"{pct} {fn}" for pct, fn in p["top"])
-            L.append(f"| {p['core']} | {p['mode']} | {p['ms']:.0f} | {top} |")
-        L.append("")
+        L += profile_lines(res["profiles"], lambda p: p["mode"])
+    if res.get("task_profiles"):
+        L += ["## Where every task's and the DAP's time goes", "",
+              "The cores with tasks to unwind, warm, three runs merged: the top 5 cumulative entries (below the scaffolding) and the",
+              "top 5 by their own time. `runtime.heapSetType*`, `runtime.memclrNoHeapPointers` and `runtime.memmove` under",
+              "allocation are mostly first touches of fresh heap pages (page faults: about 10 µs a 4 KiB page on this machine);",
+              "`Syscall6` under the page cache is pread of the core.", "",
+              "| core | what | ms | top 5 |", "|---|---|---|---|"]
+        L += profile_lines(res["task_profiles"], lambda p: f"{p['what']} ({'own time' if p['flat'] else 'cumulative'})")
     if res.get("task_unwind"):
         L += ["## One task's stack", "",
               "`go test -bench BenchmarkTaskUnwind ./analysis/coroutines/` on the 10,000-task core, over every switched-out task in turn,",

@@ -336,89 +336,67 @@ func TestBadBytes(t *testing.T) {
 // abbreviation declaration) is the entry the entered unit gives, with the
 // same values and ranges, on every unit of every test file.
 func TestFirstEntry(t *testing.T) {
-	for _, path := range testFiles(t) {
-		t.Run(filepath.Base(path), func(t *testing.T) {
-			f, err := elf.Open(path)
-			if err != nil {
-				t.Fatal(err)
+	eachTestData(t, func(t *testing.T, quick *die.Data) {
+		full, _ := die.New(quick.Sections(), nil)
+		units := quick.Units()
+		for i, u := range units {
+			a, err1 := quick.FirstEntry(i)
+			b, err2 := full.UnitEntry(dwarf.Offset(u.First))
+			if (err1 == nil) != (err2 == nil) {
+				t.Fatalf("unit %d: FirstEntry error %v, UnitEntry error %v", i, err1, err2)
 			}
-			defer f.Close()
-			quick, err := die.New(sections(t, f), nil)
-			if err != nil {
-				t.Fatal(err)
+			if err1 != nil {
+				continue
 			}
-			full, _ := die.New(quick.Sections(), nil)
-			units := quick.Units()
-			for i, u := range units {
-				a, err1 := quick.FirstEntry(i)
-				b, err2 := full.UnitEntry(dwarf.Offset(u.First))
-				if (err1 == nil) != (err2 == nil) {
-					t.Fatalf("unit %d: FirstEntry error %v, UnitEntry error %v", i, err1, err2)
-				}
-				if err1 != nil {
-					continue
-				}
-				if d := sameEntry(a, b); d != "" {
-					t.Fatalf("unit %d: FirstEntry and UnitEntry: %s", i, d)
-				}
-				ra, err1 := quick.Ranges(a)
-				rb, err2 := full.Ranges(b)
-				if !reflect.DeepEqual(ra, rb) || (err1 == nil) != (err2 == nil) {
-					t.Fatalf("unit %d ranges: %v %v, %v %v", i, ra, err1, rb, err2)
-				}
+			if d := sameEntry(a, b); d != "" {
+				t.Fatalf("unit %d: FirstEntry and UnitEntry: %s", i, d)
 			}
-			t.Logf("%d units", len(units))
-		})
-	}
+			ra, err1 := quick.Ranges(a)
+			rb, err2 := full.Ranges(b)
+			if !reflect.DeepEqual(ra, rb) || (err1 == nil) != (err2 == nil) {
+				t.Fatalf("unit %d ranges: %v %v, %v %v", i, ra, err1, rb, err2)
+			}
+		}
+		t.Logf("%d units", len(units))
+	})
 }
 
 // TestReuse walks every test file with a reusing reader beside an ordinary
 // one: every entry the same (offset, tag, children, every field), every
 // other entry's children skipped through both.
 func TestReuse(t *testing.T) {
-	for _, path := range testFiles(t) {
-		t.Run(filepath.Base(path), func(t *testing.T) {
-			f, err := elf.Open(path)
-			if err != nil {
-				t.Fatal(err)
+	eachTestData(t, func(t *testing.T, d *die.Data) {
+		plain, reused := d.Reader(), d.Reader()
+		reused.Reuse()
+		var prev *die.Entry
+		n := 0
+		for {
+			a, err1 := plain.Next()
+			b, err2 := reused.Next()
+			if (err1 == nil) != (err2 == nil) || (a == nil) != (b == nil) {
+				t.Fatalf("after %d entries: %v %v / %v %v", n, a, err1, b, err2)
 			}
-			defer f.Close()
-			d, err := die.New(sections(t, f), nil)
-			if err != nil {
-				t.Fatal(err)
+			if a == nil {
+				break
 			}
-			plain, reused := d.Reader(), d.Reader()
-			reused.Reuse()
-			var prev *die.Entry
-			n := 0
-			for {
-				a, err1 := plain.Next()
-				b, err2 := reused.Next()
-				if (err1 == nil) != (err2 == nil) || (a == nil) != (b == nil) {
-					t.Fatalf("after %d entries: %v %v / %v %v", n, a, err1, b, err2)
-				}
-				if a == nil {
-					break
-				}
-				if n > 0 && b != prev {
-					t.Fatalf("entry %d: the reusing reader returned a new Entry", n)
-				}
-				prev = b
-				if d := sameEntry(a, b); d != "" {
-					t.Fatalf("entry %d and its reused twin: %s", n, d)
-				}
-				if n%2 == 1 && a.Children {
-					plain.SkipChildren()
-					reused.SkipChildren()
-				}
-				n++
+			if n > 0 && b != prev {
+				t.Fatalf("entry %d: the reusing reader returned a new Entry", n)
 			}
-			if n == 0 {
-				t.Fatal("no entries")
+			prev = b
+			if d := sameEntry(a, b); d != "" {
+				t.Fatalf("entry %d and its reused twin: %s", n, d)
 			}
-			t.Logf("%d entries agree", n)
-		})
-	}
+			if n%2 == 1 && a.Children {
+				plain.SkipChildren()
+				reused.SkipChildren()
+			}
+			n++
+		}
+		if n == 0 {
+			t.Fatal("no entries")
+		}
+		t.Logf("%d entries agree", n)
+	})
 }
 
 // TestParseArangesBad: .debug_aranges cut anywhere, or with a bad version,
@@ -466,4 +444,22 @@ func sameEntry(a, b *die.Entry) string {
 		}
 	}
 	return ""
+}
+
+// eachTestData runs f on the entry reader of each test file.
+func eachTestData(t *testing.T, f func(t *testing.T, d *die.Data)) {
+	for _, path := range testFiles(t) {
+		t.Run(filepath.Base(path), func(t *testing.T) {
+			ef, err := elf.Open(path)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer ef.Close()
+			d, err := die.New(sections(t, ef), nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			f(t, d)
+		})
+	}
 }
