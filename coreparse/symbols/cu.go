@@ -112,14 +112,7 @@ func (r lineRow) appendRecord(b []byte) []byte {
 	b = le.AppendUint64(b, r.Addr)
 	b = le.AppendUint32(b, uint32(r.Line))
 	b = le.AppendUint16(b, r.File)
-	fl := byte(0)
-	if r.IsStmt {
-		fl |= 1
-	}
-	if r.end {
-		fl |= 2
-	}
-	return append(b, fl)
+	return append(b, flag(r.IsStmt)|flag(r.end)<<1)
 }
 
 type funcRange struct {
@@ -140,12 +133,17 @@ type skipped struct {
 // addDies adds naming facts to the unit's and returns their offsets,
 // sorted.
 func (cu *cuInfo) addDies(dies map[dwarf.Offset]*dieInfo) []dwarf.Offset {
+	cu.mergeDies(dies)
+	return sortedKeys(dies)
+}
+
+// mergeDies adds naming facts to the unit's.
+func (cu *cuInfo) mergeDies(dies map[dwarf.Offset]*dieInfo) {
 	cu.mu.Lock()
 	for k, v := range dies {
 		cu.dies[k] = v
 	}
 	cu.mu.Unlock()
-	return sortedKeys(dies)
 }
 
 func sortedKeys(dies map[dwarf.Offset]*dieInfo) []dwarf.Offset {

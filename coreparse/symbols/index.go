@@ -7,12 +7,10 @@ import (
 	"os"
 	"path/filepath"
 	"sort"
-	"syscall"
 
 	"debug/dwarf"
 
 	"github.com/dsecore/dsecore/coreparse/symbols/die"
-	"github.com/dsecore/dsecore/internal/mmap"
 )
 
 // The persistent index of a file with a build-id lives beside its
@@ -74,22 +72,12 @@ func readIndex(path string, k indexKey) ([]byte, bool) {
 // the table's Close: a unit's file holds megabytes of which a run decodes
 // a part.
 func (t *Table) mapIndex(path string, k indexKey) ([]byte, bool) {
-	if path == "" {
-		return nil, false
-	}
-	b, err := mmap.File(path)
-	if err != nil {
-		return nil, false
-	}
-	payload, ok := checkIndex(b, k)
-	if !ok {
-		syscall.Munmap(b)
-		return nil, false
-	}
-	t.mapMu.Lock()
-	t.maps = append(t.maps, b)
-	t.mapMu.Unlock()
-	return payload, true
+	var payload []byte
+	_, ok := t.mapChecked(path, func(b []byte) (ok bool) {
+		payload, ok = checkIndex(b, k)
+		return ok
+	})
+	return payload, ok
 }
 
 // checkIndex returns an index file's payload, false when it does not

@@ -224,11 +224,8 @@ func (t *Table) inflated(s *elf.Section, id, file string) ([]byte, error) {
 	var path string
 	if SectionCacheDir != "" && id != "" {
 		path = filepath.Join(SectionCacheDir, id, strings.TrimPrefix(s.Name, "."))
-		if st, err := os.Stat(path); err == nil && uint64(st.Size()) == s.Size {
-			if m, err := mapFile(path); err == nil {
-				t.addMap(m)
-				return m, nil
-			}
+		if m, ok := t.mapChecked(path, func(b []byte) bool { return uint64(len(b)) == s.Size }); ok {
+			return m, nil
 		}
 	}
 	if path != "" {
@@ -423,18 +420,31 @@ func (t *Table) symtabCachePath() string {
 // loadSymtabCache maps the table's symbols from a cache file; false (and
 // nothing set) when the file is missing or does not check out.
 func (t *Table) loadSymtabCache(path string) bool {
+	var st *symtab
+	_, ok := t.mapChecked(path, func(b []byte) (ok bool) {
+		st, ok = parseSymtab(b)
+		return ok
+	})
+	if ok {
+		t.st = st
+	}
+	return ok
+}
+
+// mapChecked maps a cache file read-only for as long as the table lives
+// when check accepts its bytes; false (and nothing kept) otherwise.
+func (t *Table) mapChecked(path string, check func([]byte) bool) ([]byte, bool) {
+	if path == "" {
+		return nil, false
+	}
 	b, err := mmap.File(path)
 	if err != nil {
-		return false
+		return nil, false
 	}
-	st, ok := parseSymtab(b)
-	if !ok {
+	if !check(b) {
 		syscall.Munmap(b)
-		return false
+		return nil, false
 	}
-	t.mapMu.Lock()
-	t.maps = append(t.maps, b)
-	t.mapMu.Unlock()
-	t.st = st
-	return true
+	t.addMap(b)
+	return b, true
 }

@@ -25,8 +25,9 @@ import (
 //
 // A file that does not check out (the index's magic, CRC and section
 // sizes), or a part that does not decode (an offset outside .debug_info, a
-// count the payload cannot hold, a key the unit does not have), is not used:
-// the unit, or the part, is read from DWARF as before.
+// count the payload cannot hold), is not used: the unit, or the part, is
+// read from DWARF as before. A part whose key the unit has no function or
+// subtree for is never asked for, and not written again.
 func unitPart(off dwarf.Offset) string { return fmt.Sprintf("unit-%x", uint64(off)) }
 
 // maxScopeDepth bounds the nesting of scopes a unit file may describe
@@ -162,8 +163,7 @@ func (cu *cuInfo) encode() []byte {
 	return e.b
 }
 
-// encodeDies writes the naming facts of the DIEs at offs.
-// The naming facts of a list of DIEs are written as their count, each
+// encodeDies writes the naming facts of the DIEs at offs: their count, each
 // record's position among the records, the records' length, then the
 // records (offset, tag, parent, specification, origin, name, linkage) in
 // offset order: a reader can find one by its offset without decoding the
@@ -272,16 +272,16 @@ func encodeFuncRanges(e *enc, rs []funcRange, each func(*enc, *scope)) []*scope 
 	return ss
 }
 
-// funcRanges reads what encodeFuncRanges wrote, each function by each;
-// with sorted, ranges out of order are bad.
-func (d *unitDec) funcRanges(each func() *scope, sorted bool) ([]*scope, []funcRange) {
+// funcRanges reads what encodeFuncRanges wrote, each function by each:
+// the ranges; with sorted, ranges out of order are bad.
+func (d *unitDec) funcRanges(each func() *scope, sorted bool) []funcRange {
 	ss := make([]*scope, d.count(33))
 	for i := range ss {
 		ss[i] = each()
 	}
 	n := d.count(20)
 	if n == 0 {
-		return ss, nil
+		return nil
 	}
 	rs := make([]funcRange, n)
 	for i := range rs {
@@ -296,7 +296,7 @@ func (d *unitDec) funcRanges(each func() *scope, sorted bool) ([]*scope, []funcR
 		}
 		rs[i] = f
 	}
-	return ss, rs
+	return rs
 }
 
 // encodeBody writes a lazy function's body: its contents and the naming
@@ -463,7 +463,7 @@ func (t *Table) decodeUnit(off dwarf.Offset, b []byte) (*cuInfo, bool) {
 			d.bad = true
 		}
 	}
-	_, cu.funcs = d.funcRanges(d.scopeHead, true)
+	cu.funcs = d.funcRanges(d.scopeHead, true)
 	// The parts, by key: a key the unit has no function or subtree for is
 	// never asked for, and not written again.
 	n := d.count(12)
@@ -542,7 +542,7 @@ func (d *unitDec) contents(s *scope, depth int) {
 			s.params[pc] = ps
 		}
 	}
-	_, s.nested = d.funcRanges(func() *scope { return d.scope(depth + 1) }, false)
+	s.nested = d.funcRanges(func() *scope { return d.scope(depth + 1) }, false)
 }
 
 // restoreBody fills a lazy function's body from the unit's index file;
@@ -557,12 +557,13 @@ func (cu *cuInfo) restoreBody(fn *scope) bool {
 	var s scope
 	d.contents(&s, 0)
 	dies := map[dwarf.Offset]*dieInfo{}
-	d.dies(dies)
+	offs := d.dies(dies)
 	if d.bad || len(d.b) != 0 {
 		return false
 	}
 	fn.children, fn.calls, fn.params, fn.nested = s.children, s.calls, s.params, s.nested
-	fn.bodyDies = cu.addDies(dies)
+	cu.mergeDies(dies)
+	fn.bodyDies = offs
 	fn.bodyRead.Store(true)
 	return true
 }
@@ -576,11 +577,12 @@ func (cu *cuInfo) restoreSkipped(sk *skipped) bool {
 	}
 	d := &unitDec{dec: dec{b: b}, info: cu.t.indexKey.info}
 	dies := map[dwarf.Offset]*dieInfo{}
-	d.dies(dies)
+	offs := d.dies(dies)
 	if d.bad || len(d.b) != 0 {
 		return false
 	}
-	sk.dies = cu.addDies(dies)
+	cu.mergeDies(dies)
+	sk.dies = offs
 	sk.read.Store(true)
 	return true
 }
