@@ -12,7 +12,6 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
-	"syscall"
 
 	"github.com/dsecore/dsecore/coreparse/symbols/die"
 	"github.com/dsecore/dsecore/internal/mmap"
@@ -442,7 +441,7 @@ func (t *Table) mapChecked(path string, check func([]byte) bool) ([]byte, bool) 
 		return nil, false
 	}
 	if !check(b) {
-		syscall.Munmap(b)
+		mmap.Unmap(b)
 		return nil, false
 	}
 	t.addMap(b)

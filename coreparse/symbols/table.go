@@ -13,9 +13,9 @@ import (
 	"path/filepath"
 	"sort"
 	"sync"
-	"syscall"
 
 	"github.com/dsecore/dsecore/coreparse/symbols/die"
+	"github.com/dsecore/dsecore/internal/mmap"
 )
 
 // Table is the symbol information of one ELF object.
@@ -119,7 +119,7 @@ func (t *Table) Close() error {
 	errs = append(errs, t.file.Close())
 	t.dwarf = nil
 	for _, m := range t.maps {
-		errs = append(errs, syscall.Munmap(m))
+		errs = append(errs, mmap.Unmap(m))
 	}
 	t.maps = nil
 	return errors.Join(errs...)
