@@ -153,6 +153,17 @@ func (m *Module) FDEForPC(pc uint64) (*frame.FrameDescriptionEntry, error) {
 	return fdes.FDEForPC(pc)
 }
 
+// changed says whether the file the module mapped for its CFI changed.
+func (m *Module) changed() []string {
+	if m.ehImage == nil {
+		return nil
+	}
+	if why := mmap.ChangedIn(m.ehImage); why != "" {
+		return []string{m.Path + ": changed while being read (" + why + ")"}
+	}
+	return nil
+}
+
 // release unmaps what the module mapped for itself.
 func (m *Module) release() {
 	if m.ehImage != nil {

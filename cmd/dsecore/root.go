@@ -10,9 +10,12 @@ import (
 	"path/filepath"
 	"runtime"
 	"runtime/pprof"
+	"slices"
 	"strings"
+	"sync"
 
 	"github.com/dsecore/dsecore/analysis/coroutines"
+	"github.com/dsecore/dsecore/internal/mmap"
 	"github.com/dsecore/dsecore/internal/yamlfile"
 	"github.com/dsecore/dsecore/session"
 	"github.com/spf13/cobra"
@@ -194,7 +197,41 @@ func sessionOptions(core string) session.Options {
 
 // openSession opens the core named on the command line.
 func openSession(core string) (*session.Session, error) {
-	return session.Open(sessionOptions(core))
+	return openSessionWith(sessionOptions(core))
+}
+
+// sessions are the sessions the command opened: at its end, main warns of
+// their files that changed while they were read.
+var sessions struct {
+	sync.Mutex
+	l []*session.Session
+}
+
+// openSessionWith opens a session for the command, remembered for the
+// warning of files that changed.
+func openSessionWith(o session.Options) (*session.Session, error) {
+	s, err := session.Open(o)
+	if err == nil {
+		sessions.Lock()
+		sessions.l = append(sessions.l, s)
+		sessions.Unlock()
+	}
+	return s, err
+}
+
+// changedFiles are the files the command's sessions (and its mappings:
+// symbolize's library) read that changed meanwhile, one line each.
+func changedFiles() []string {
+	sessions.Lock()
+	l := append([]*session.Session(nil), sessions.l...)
+	sessions.Unlock()
+	var out []string
+	for _, s := range l {
+		out = append(out, s.Changed()...)
+	}
+	out = append(out, mmap.Changed()...)
+	slices.Sort(out)
+	return slices.Compact(out)
 }
 
 func writeJSON(w io.Writer, v any) error {

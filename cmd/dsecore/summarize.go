@@ -20,6 +20,7 @@ import (
 	"github.com/dsecore/dsecore/analysis/summary"
 	"github.com/dsecore/dsecore/coreparse/corestore"
 	"github.com/dsecore/dsecore/coreparse/symbols"
+	"github.com/dsecore/dsecore/internal/mmap"
 	"github.com/dsecore/dsecore/report"
 	"github.com/dsecore/dsecore/session"
 	"github.com/spf13/cobra"
@@ -155,6 +156,7 @@ func runSummarize(cmd *cobra.Command, args []string) error {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
+			mmap.Guard() // a fault of a changed file is that core's error (summary.Summarize recovers)
 			for i := range next {
 				in := inputs[i]
 				prog.start(in.Path)
@@ -205,11 +207,16 @@ func summarizeOne(in corestore.Input, base session.Options, opts summary.Options
 	}
 	o := base
 	o.Core = local
-	if s, err := session.Open(o); err != nil {
+	if s, err := openForSummary(o); err != nil {
 		c = summary.Failed(c, err)
 	} else {
 		c = summary.Summarize(s, c, opts)
 		s.Close()
+		if ch := s.Changed(); len(ch) > 0 {
+			// Read from files that changed meanwhile: warned, never cached.
+			c.Warnings = append(c.Warnings, ch...)
+			cachePath = ""
+		}
 	}
 	if cachePath != "" {
 		if b, err := json.Marshal(c); err == nil && os.MkdirAll(filepath.Dir(cachePath), 0o755) == nil {
@@ -220,6 +227,13 @@ func summarizeOne(in corestore.Input, base session.Options, opts summary.Options
 		}
 	}
 	return c
+}
+
+// openForSummary opens one core of a summary: a file of it that changed
+// while it was read is that core's error, not the run's end.
+func openForSummary(o session.Options) (s *session.Session, err error) {
+	defer mmap.Catch(&err)
+	return session.Open(o)
 }
 
 func writeSummary(cmd *cobra.Command, doc *report.Summary, format string) error {

@@ -20,7 +20,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"slices"
 	"sort"
 	"sync"
 	"sync/atomic"
@@ -134,7 +133,7 @@ type Core struct {
 	mu       sync.Mutex
 	resolver func(string) (string, bool)
 	opened   map[string]*mappedFile // files behind undumped pages (nil: unavailable)
-	shrank   []string               // reads that found their file shorter (Changed)
+	shrank   map[string]string      // file → the first read that found it shorter (Changed)
 }
 
 // mappedFile is a file behind undumped file-backed pages, read with pread
@@ -610,7 +609,7 @@ func (c *Core) readOne(p []byte, addr uint64) (int, error) {
 			if c.closed.Load() {
 				return k, errClosed
 			}
-			c.noteShrank(err)
+			c.noteShrank(c.Path, err)
 			return k, fmt.Errorf("%w (%w)", ErrUnmapped, err)
 		}
 		return k, nil
@@ -674,21 +673,24 @@ func (c *Core) readMappedFile(p []byte, addr uint64) (int, error) {
 	// (A Close meanwhile closes the cache under its locks: the read fails.)
 	k, err := mf.pages.readAt(p[:want], int64(off))
 	if err != nil {
-		c.noteShrank(err)
+		c.noteShrank(mf.pages.name, err)
 		return 0, fmt.Errorf("%w (%w)", ErrUnmapped, err)
 	}
 	return k, nil
 }
 
-// noteShrank remembers a read that found its file shorter than when it was
-// opened, for Changed.
-func (c *Core) noteShrank(err error) {
+// noteShrank remembers the first read that found its file (name) shorter
+// than when it was opened, for Changed.
+func (c *Core) noteShrank(name string, err error) {
 	if !errors.Is(err, errShrank) {
 		return
 	}
 	c.mu.Lock()
-	if len(c.shrank) < 8 && !slices.Contains(c.shrank, err.Error()) {
-		c.shrank = append(c.shrank, err.Error())
+	if c.shrank == nil {
+		c.shrank = map[string]string{}
+	}
+	if _, ok := c.shrank[name]; !ok {
+		c.shrank[name] = fmt.Sprintf("%s: changed while being read (shorter than when it was opened): %v", name, err)
 	}
 	c.mu.Unlock()
 }
@@ -700,16 +702,23 @@ func (c *Core) noteShrank(err error) {
 // that changed may not be the core's: a face warns.
 func (c *Core) Changed() []string {
 	var out []string
+	coreChanged := false
 	if c.file != nil {
 		if st, err := c.file.Stat(); err == nil {
 			if why := c.stamp.Differs(mmap.StampOf(st)); why != "" {
 				out = append(out, fmt.Sprintf("%s: the core changed while it was read (%s): answers may not be the core's", c.Path, why))
+				coreChanged = true
 			}
 		}
 	}
 	c.mu.Lock()
-	out = append(out, c.shrank...)
+	for name, line := range c.shrank {
+		if !(coreChanged && name == c.Path) {
+			out = append(out, line)
+		}
+	}
 	c.mu.Unlock()
+	sort.Strings(out)
 	return out
 }
 

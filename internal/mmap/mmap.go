@@ -239,7 +239,8 @@ func Repanic(r any) {
 }
 
 // Changed lists the mapped files (live mappings) that changed since they
-// were mapped, one line each: "PATH: it is 10 bytes now, was 20".
+// were mapped, one line each: "PATH: changed while being read (it is 10
+// bytes now, was 20)".
 func Changed() []string {
 	reg.mu.Lock()
 	rs := append([]region(nil), reg.rs...)
@@ -252,7 +253,7 @@ func Changed() []string {
 		}
 		seen[r.path] = true
 		if why := changed(r); why != "" {
-			out = append(out, r.path+": "+why)
+			out = append(out, r.path+": changed while being read ("+why+")")
 		}
 	}
 	sort.Strings(out)
@@ -276,6 +277,15 @@ func ChangedIn(b []byte) string {
 // file (renamed over, removed) does not count: the mapping holds the file
 // that was mapped, intact (a concurrent run renaming its cache file over
 // this one's, a library replaced with mv).
+// PathOf is the file of mapping b ("" when b is not a mapping made here).
+func PathOf(b []byte) string {
+	if len(b) == 0 {
+		return ""
+	}
+	r, _ := lookup(uintptr(unsafe.Pointer(unsafe.SliceData(b))))
+	return r.path
+}
+
 func changed(r region) string {
 	now, err := StampFile(r.path)
 	if err != nil || now.Dev != r.stamp.Dev || now.Ino != r.stamp.Ino {

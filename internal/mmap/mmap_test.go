@@ -77,7 +77,7 @@ func TestFaultIsError(t *testing.T) {
 	if !strings.Contains(err.Error(), p) {
 		t.Errorf("error does not name the file: %v", err)
 	}
-	if got := Changed(); len(got) != 1 || got[0] != p+": it is 8192 bytes now, was 65536" {
+	if got := Changed(); len(got) != 1 || got[0] != p+": changed while being read (it is 8192 bytes now, was 65536)" {
 		t.Errorf("Changed: %q", got)
 	}
 	if got := ChangedIn(b); got != "it is 8192 bytes now, was 65536" {
