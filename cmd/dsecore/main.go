@@ -15,6 +15,7 @@ import (
 	"os"
 	"strings"
 
+	"github.com/dsecore/dsecore/internal/cachefile"
 	"github.com/dsecore/dsecore/internal/mmap"
 	"github.com/spf13/cobra"
 )
@@ -33,6 +34,10 @@ func main() {
 	err := execute(root)
 	if ferr := out.Flush(); err == nil {
 		err = ferr
+	}
+	// A damaged cache file was rebuilt: said once.
+	for _, line := range cachefile.Warnings() {
+		fmt.Fprintln(os.Stderr, "dsecore: warning:", line)
 	}
 	// Answers read from a file that changed meanwhile may not be its
 	// answers: say so, whatever the command printed.
