@@ -49,6 +49,7 @@ import (
 	"github.com/dsecore/dsecore/coreparse/finder"
 	"github.com/dsecore/dsecore/coreparse/symbols"
 	"github.com/dsecore/dsecore/coreparse/values"
+	"github.com/dsecore/dsecore/internal/cachefile"
 	"github.com/dsecore/dsecore/internal/chaos"
 	"github.com/dsecore/dsecore/internal/mmap"
 )
@@ -236,6 +237,7 @@ func Open(o Options) (*Session, error) {
 		return nil, errors.New("no core file given")
 	}
 	o = o.WithDefaults()
+	cachefile.AddRoot(o.CacheDir) // its directories may be made, nothing above it
 	s := &Session{o: o, path: o.Core, shared: o.Shared}
 	var err error
 	if s.coProf, err = coroutines.LoadProfile(o.CoroutineProfile); err != nil {

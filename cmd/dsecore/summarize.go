@@ -5,8 +5,10 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -20,6 +22,7 @@ import (
 	"github.com/dsecore/dsecore/analysis/summary"
 	"github.com/dsecore/dsecore/coreparse/corestore"
 	"github.com/dsecore/dsecore/coreparse/symbols"
+	"github.com/dsecore/dsecore/internal/cachefile"
 	"github.com/dsecore/dsecore/internal/mmap"
 	"github.com/dsecore/dsecore/report"
 	"github.com/dsecore/dsecore/session"
@@ -118,6 +121,7 @@ func runSummarize(cmd *cobra.Command, args []string) error {
 		warnings = append(warnings, e.Error())
 	}
 	cacheDir := config.GetString("cache-dir")
+	cachefile.AddRoot(cacheDir)
 	if cacheDir != "" {
 		symbols.SectionCacheDir = filepath.Join(cacheDir, "dwarf")
 	}
@@ -191,14 +195,18 @@ func summarizeOne(in corestore.Input, base session.Options, opts summary.Options
 	var cachePath string
 	if useCache {
 		k := sha256.Sum256([]byte(fmt.Sprintf("%s\x00%d\x00%d\x00%s", in.Path, in.Size, in.MTime.UnixNano(), optKey)))
-		cachePath = filepath.Join(cacheDir, "results", hex.EncodeToString(k[:16])+".json")
-		if b, err := os.ReadFile(cachePath); err == nil {
+		cachePath = filepath.Join(cacheDir, "results-v2", hex.EncodeToString(k[:16])+".json")
+		// Sealed (internal/cachefile): a result that does not check out is
+		// made again, with a warning.
+		if b, err := cachefile.ReadSealed(cachePath); err == nil {
 			var cached summary.Core
 			if json.Unmarshal(b, &cached) == nil && cached.Path == in.Path {
 				cached.Cached = true
 				cached.Node = in.Node
 				return cached
 			}
+		} else if !errors.Is(err, fs.ErrNotExist) {
+			cachefile.Warnf(cachePath, err)
 		}
 	}
 	local, err := in.Local(cacheDir, base.WithDefaults().MaxCoreSize)
@@ -219,11 +227,8 @@ func summarizeOne(in corestore.Input, base session.Options, opts summary.Options
 		}
 	}
 	if cachePath != "" {
-		if b, err := json.Marshal(c); err == nil && os.MkdirAll(filepath.Dir(cachePath), 0o755) == nil {
-			tmp := cachePath + ".tmp"
-			if os.WriteFile(tmp, b, 0o644) == nil {
-				os.Rename(tmp, cachePath)
-			}
+		if b, err := json.Marshal(c); err == nil {
+			cachefile.Write("result", cachePath, true, b)
 		}
 	}
 	return c

@@ -24,6 +24,7 @@ import (
 	"sync"
 	"sync/atomic"
 
+	"github.com/dsecore/dsecore/internal/cachefile"
 	"github.com/dsecore/dsecore/internal/mmap"
 )
 
@@ -196,7 +197,11 @@ func OpenCache(path string, cacheBytes int) (*Core, error) {
 	// parts of the file they are in, read with pread: a core is never
 	// mapped, so neither its size nor a change to it while it is read can
 	// cost address space or raise SIGBUS.
-	c, err := parse(path, &fileBytes{f: f, n: uint64(st.Size())})
+	size := st.Size()
+	if n, ok := cachefile.ContentSize(f); ok {
+		size = n // a decompressed core in the cache: its checksums follow it
+	}
+	c, err := parse(path, &fileBytes{f: f, n: uint64(size)})
 	if err != nil {
 		f.Close()
 		return nil, err
@@ -204,7 +209,7 @@ func OpenCache(path string, cacheBytes int) (*Core, error) {
 	c.data = nil
 	c.file = f
 	c.stamp = mmap.StampOf(st)
-	c.pages = newPageCache(path, newCoreFile(f), st.Size(), cacheBytes)
+	c.pages = newPageCache(path, newCoreFile(f), size, cacheBytes)
 	return c, nil
 }
 

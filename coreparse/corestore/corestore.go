@@ -21,6 +21,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/dsecore/dsecore/internal/cachefile"
 	"github.com/klauspost/compress/zstd"
 	"github.com/pierrec/lz4/v4"
 	"github.com/ulikunitz/xz"
@@ -192,13 +193,18 @@ func (in Input) Local(cacheDir string, maxSize int64) (string, error) {
 	}
 	key := sha256.Sum256([]byte(fmt.Sprintf("%s\x00%d\x00%d", in.Path, in.Size, in.MTime.UnixNano())))
 	dir := filepath.Join(cacheDir, "cores")
-	dst := filepath.Join(dir, hex.EncodeToString(key[:12])+".core")
+	// Sealed (v2): the core, then its blocks' checksums (internal/cachefile),
+	// all checked before it is used; a copy that does not check out is
+	// decompressed again, with a warning.
+	dst := filepath.Join(dir, hex.EncodeToString(key[:12])+".core-v2")
 	if st, err := os.Stat(dst); err == nil && st.Mode().IsRegular() {
-		return dst, nil
+		if _, err := cachefile.VerifyFile(dst); err == nil {
+			return dst, nil
+		} else {
+			cachefile.Warnf(dst, err)
+		}
 	}
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return "", err
-	}
+	cachefile.AddRoot(cacheDir)
 	src, err := os.Open(in.Path)
 	if err != nil {
 		return "", err
@@ -222,38 +228,39 @@ func (in Input) Local(cacheDir string, maxSize int64) (string, error) {
 		}
 		r = x
 	}
-	tmp, err := os.CreateTemp(dir, ".partial-*")
+	w, err := cachefile.Create("core", dst, true, 0)
 	if err != nil {
 		return "", err
 	}
-	defer os.Remove(tmp.Name())
 	limit := maxSize
 	if limit <= 0 {
 		limit = 1 << 62
 	}
-	n, err := io.Copy(tmp, io.LimitReader(r, limit+1))
-	cerr := tmp.Close()
+	n, err := io.Copy(w, io.LimitReader(r, limit+1))
 	switch {
 	case err != nil:
+		w.Abort()
 		return "", fmt.Errorf("%s: decompressing (%s): %w", in.Path, in.Compression, err)
-	case cerr != nil:
-		return "", cerr
 	case n > limit:
+		w.Abort()
 		return "", fmt.Errorf("%s: %w (%d bytes)", in.Path, ErrTooLarge, limit)
 	}
-	if err := os.Rename(tmp.Name(), dst); err != nil {
+	if err := w.Commit(); err != nil {
 		return "", err
 	}
 	return dst, nil
 }
 
 // DefaultCacheDir is where decompressed cores go unless told otherwise:
-// $XDG_CACHE_HOME/dsecore (~/.cache/dsecore).
+// $XDG_CACHE_HOME/dsecore (~/.cache/dsecore; internal/cachefile's XDG
+// rules), else a directory in the system's temporary directory.
 func DefaultCacheDir() string {
-	if d, err := os.UserCacheDir(); err == nil {
-		return filepath.Join(d, "dsecore")
+	if d := cachefile.DefaultRoot(); d != "" {
+		return d
 	}
-	return filepath.Join(os.TempDir(), "dsecore-cache")
+	d := filepath.Join(os.TempDir(), "dsecore-cache")
+	cachefile.AddRoot(d)
+	return d
 }
 
 // DefaultMaxSize bounds a decompressed core.

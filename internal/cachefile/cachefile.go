@@ -257,6 +257,10 @@ func (w *Writer) Commit() error {
 	return err
 }
 
+// Name is the temporary file's name (what is written so far can be read
+// there before Commit).
+func (w *Writer) Name() string { return w.f.Name() }
+
 // Abort drops the file.
 func (w *Writer) Abort() {
 	w.f.Close()
@@ -372,6 +376,23 @@ func trailerOf(at func(off, n int64) ([]byte, error), n int64) (size int64, sums
 		sums[i] = le.Uint32(raw[4*i:])
 	}
 	return size, sums, nil
+}
+
+// ContentSize is the size of a sealed file's contents when f is one whose
+// trailer checks out (its blocks unchecked), else ok is false: a reader of
+// a decompressed core stops there.
+func ContentSize(f *os.File) (size int64, ok bool) {
+	st, err := f.Stat()
+	if err != nil {
+		return 0, false
+	}
+	at := func(off, n int64) ([]byte, error) {
+		b := make([]byte, n)
+		_, err := f.ReadAt(b, off)
+		return b, err
+	}
+	size, _, err = trailerOf(at, st.Size())
+	return size, err == nil
 }
 
 // Blocks is a sealed file's contents and its blocks' checksums.
