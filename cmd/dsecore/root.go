@@ -48,6 +48,7 @@ else ~/.config/dsecore/dsecore.yaml (nothing else is read as configuration), e.g
 		SilenceUsage:  true,
 		SilenceErrors: true,
 		PersistentPreRunE: func(cmd *cobra.Command, args []string) error {
+			running = cmd
 			if cpuProfile != "" {
 				f, err := os.Create(cpuProfile)
 				if err != nil {
@@ -156,9 +157,9 @@ func readConfig(path string) error {
 func addCoreFlags(cmd *cobra.Command) {
 	f := cmd.Flags()
 	f.String("exe", "", "the executable (default: found from the core's file mappings)")
-	f.StringSlice("solib-search-path", nil, "directory searched for shared libraries by name, then by build-id (repeatable)")
+	pathsFlag(cmd, "solib-search-path", "directory searched for shared libraries by name, then by build-id")
 	f.String("sysroot", "", "prefix prepended to every absolute path the core names")
-	f.StringSlice("debug-file-directory", nil, "root of separate debug files, searched by build-id and debuglink (repeatable; default "+strings.Join(session.DefaultDebugFileDirs(), ", ")+")")
+	pathsFlag(cmd, "debug-file-directory", "root of separate debug files, searched by build-id and debuglink (default "+strings.Join(session.DefaultDebugFileDirs(), ", ")+")")
 	f.Duration("debuginfod-timeout", 0, "per request to the debuginfod servers of $DEBUGINFOD_URLS (default $DEBUGINFOD_TIMEOUT seconds, else "+session.DefaultDebuginfodTimeout.String()+"); a server that fails is not asked again")
 	f.Int("max-frames", session.DefaultMaxFrames, "frames unwound per stack at most (a deeper stack is cut and says so)")
 	f.String("profile", session.DefaultCoroutineProfile, "coroutine runtime profile: a built-in name ("+strings.Join(coroutines.BuiltinNames(), ", ")+") or a YAML file")
@@ -168,8 +169,8 @@ func addCoreFlags(cmd *cobra.Command) {
 // addAnalysisFlags declares the fault analysis' inputs.
 func addAnalysisFlags(cmd *cobra.Command) {
 	f := cmd.Flags()
-	f.StringSlice("log", nil, "ceph-dse log file (repeatable) for correlation with the threads")
-	f.StringSlice("log-dir", nil, "directory of ceph-dse logs (*.log*)")
+	pathsFlag(cmd, "log", "ceph-dse log file for correlation with the threads")
+	pathsFlag(cmd, "log-dir", "directory of ceph-dse logs (*.log*)")
 	f.String("dmesg", "", "the kernel's segfault line, or a file of kernel messages, to check against the core")
 	f.String("analysis-profile", session.DefaultAnalysisProfile, "fault-analysis profile: "+session.DefaultAnalysisProfile+" (built in) or a YAML file")
 	f.Int64("concurrency-window-us", session.DefaultConcurrencyWindowUS, "two threads logging the same step within this many µs are flagged as concurrent")
@@ -181,15 +182,15 @@ func sessionOptions(core string) session.Options {
 	return session.Options{
 		Core:                core,
 		Exe:                 config.GetString("exe"),
-		SolibSearchPath:     config.GetStringSlice("solib-search-path"),
+		SolibSearchPath:     getPaths("solib-search-path"),
 		Sysroot:             config.GetString("sysroot"),
-		DebugFileDirs:       config.GetStringSlice("debug-file-directory"),
+		DebugFileDirs:       getPaths("debug-file-directory"),
 		DebuginfodTimeout:   config.GetDuration("debuginfod-timeout"),
 		CoroutineProfile:    config.GetString("profile"),
 		AnalysisProfile:     config.GetString("analysis-profile"),
 		FullScan:            config.GetBool("full-scan"),
 		MaxFrames:           config.GetInt("max-frames"),
-		Logs:                append(config.GetStringSlice("log"), config.GetStringSlice("log-dir")...),
+		Logs:                append(getPaths("log"), getPaths("log-dir")...),
 		Dmesg:               config.GetString("dmesg"),
 		ConcurrencyWindowUS: config.GetInt64("concurrency-window-us"),
 	}

@@ -52,14 +52,14 @@ are reported, never fatal. Results are cached per core in --cache-dir.`,
 		RunE: runSummarize,
 	}
 	f := cmd.Flags()
-	f.StringSlice("solib-search-path", nil, "directory searched for libraries by name and, recursively, by build-id (repeatable)")
+	pathsFlag(cmd, "solib-search-path", "directory searched for libraries by name and, recursively, by build-id")
 	f.String("sysroot", "", "prefix prepended to every absolute path the cores name")
-	f.StringSlice("debug-file-directory", nil, "root of separate debug files (repeatable; default /usr/lib/debug)")
+	pathsFlag(cmd, "debug-file-directory", "root of separate debug files (default /usr/lib/debug)")
 	f.String("profile", session.DefaultCoroutineProfile, "coroutine runtime profile: a built-in name ("+strings.Join(coroutines.BuiltinNames(), ", ")+") or a YAML file")
 	f.String("analysis-profile", session.DefaultAnalysisProfile, "fault-analysis profile: "+session.DefaultAnalysisProfile+" (built in) or a YAML file")
 	f.String("format", "table", "table, json, markdown, html or ceph-crash")
 	f.String("out", "", "write the report to this file (ceph-crash: a Ceph crash directory, one <crash_id>/{meta,done} per core, which ceph-crash posts)")
-	f.StringSlice("ceph-crash-dir", nil, "Ceph crash directory (repeatable; e.g. /var/lib/ceph/crash) holding the daemons' own reports: the host fields (utsname_*, os_*) of the report of the same crash are taken from it, and its stack_sig compared")
+	pathsFlag(cmd, "ceph-crash-dir", "Ceph crash directory (e.g. /var/lib/ceph/crash) holding the daemons' own reports: the host fields (utsname_*, os_*) of the report of the same crash are taken from it, and its stack_sig compared")
 	f.Int("jobs", runtime.NumCPU(), "cores summarized in parallel")
 	f.String("cache-dir", session.DefaultCacheDir(), "decompressed cores, debuginfod downloads, libraries' inflated DWARF and symbol indexes, and per-core results")
 	f.Bool("no-cache", false, "summarize every core again instead of reusing cached results")
@@ -125,8 +125,8 @@ func runSummarize(cmd *cobra.Command, args []string) error {
 	if cacheDir != "" {
 		symbols.SectionCacheDir = filepath.Join(cacheDir, "dwarf")
 	}
-	base := session.Options{SolibSearchPath: config.GetStringSlice("solib-search-path"), Sysroot: config.GetString("sysroot"),
-		DebugFileDirs: config.GetStringSlice("debug-file-directory"), DebuginfodTimeout: config.GetDuration("debuginfod-timeout"),
+	base := session.Options{SolibSearchPath: getPaths("solib-search-path"), Sysroot: config.GetString("sysroot"),
+		DebugFileDirs: getPaths("debug-file-directory"), DebuginfodTimeout: config.GetDuration("debuginfod-timeout"),
 		CacheDir: cacheDir, CoroutineProfile: config.GetString("profile"), AnalysisProfile: config.GetString("analysis-profile"),
 		MaxCoreSize: config.GetInt64("max-core-size")}
 	// The profiles are checked before any core is read.
@@ -142,7 +142,7 @@ func runSummarize(cmd *cobra.Command, args []string) error {
 	shared := session.NewShared(base)
 	defer shared.Close()
 	base.Shared = shared
-	opts := summary.Options{Frames: config.GetInt("frames"), CephCrashDirs: config.GetStringSlice("ceph-crash-dir")}
+	opts := summary.Options{Frames: config.GetInt("frames"), CephCrashDirs: getPaths("ceph-crash-dir")}
 	o := base.WithDefaults()
 	// The profile by its content, not its name: an edited profile file
 	// reads the cores again.

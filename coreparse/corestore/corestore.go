@@ -19,6 +19,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/dsecore/dsecore/internal/cachefile"
@@ -107,26 +108,64 @@ func Collect(args []string, o Options) ([]Input, []error) {
 				continue
 			}
 			root, _ := filepath.Abs(p)
-			werr := filepath.WalkDir(p, func(q string, d fs.DirEntry, err error) error {
-				if err != nil {
-					errs = append(errs, err)
-					if d != nil && d.IsDir() {
-						return fs.SkipDir
-					}
-					return nil
-				}
-				if d.Type().IsRegular() {
-					add(q, root)
-				}
-				return nil
-			})
-			if werr != nil {
-				errs = append(errs, werr)
-			}
+			walk(p, func(q string) { add(q, root) }, func(err error) { errs = append(errs, err) })
 		}
 	}
 	sort.SliceStable(out, func(i, j int) bool { return out[i].Path < out[j].Path })
 	return out, errs
+}
+
+// maxWalkDepth bounds how deep walk goes below a directory given.
+const maxWalkDepth = 64
+
+// walk calls file for every regular file under dir, following symbolic
+// links to files and to directories (a core directory is often a tree of
+// links to where the cores are) with loop protection: a directory already
+// walked (by device and inode) is not walked again.
+func walk(dir string, file func(string), fail func(error)) {
+	seen := map[[2]uint64]bool{}
+	var rec func(d string, depth int)
+	rec = func(d string, depth int) {
+		st, err := os.Stat(d)
+		if err != nil {
+			fail(err)
+			return
+		}
+		if sys, ok := st.Sys().(*syscall.Stat_t); ok {
+			k := [2]uint64{uint64(sys.Dev), sys.Ino}
+			if seen[k] {
+				return // a loop, or a directory reached twice
+			}
+			seen[k] = true
+		}
+		if depth > maxWalkDepth {
+			fail(fmt.Errorf("%s: more than %d directories deep: not searched", d, maxWalkDepth))
+			return
+		}
+		ents, err := os.ReadDir(d)
+		if err != nil {
+			fail(err)
+			return
+		}
+		for _, e := range ents {
+			q := filepath.Join(d, e.Name())
+			typ := e.Type()
+			if typ&fs.ModeSymlink != 0 {
+				st, err := os.Stat(q)
+				if err != nil {
+					continue // a dangling link
+				}
+				typ = st.Mode().Type()
+			}
+			switch {
+			case typ.IsDir():
+				rec(q, depth+1)
+			case typ.IsRegular():
+				file(q)
+			}
+		}
+	}
+	rec(dir, 0)
 }
 
 // inspect says whether path is a core: an ELF core, or a compressed file
