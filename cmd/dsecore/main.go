@@ -35,6 +35,10 @@ func main() {
 	if ferr := out.Flush(); err == nil {
 		err = ferr
 	}
+	// A file that could not be mapped (ulimit -v): its answers are missing.
+	for _, line := range mmap.Failures() {
+		fmt.Fprintln(os.Stderr, "dsecore: warning:", line)
+	}
 	// A damaged cache file was rebuilt: said once.
 	for _, line := range cachefile.Warnings() {
 		fmt.Fprintln(os.Stderr, "dsecore: warning:", line)

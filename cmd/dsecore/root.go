@@ -15,6 +15,7 @@ import (
 	"sync"
 
 	"github.com/dsecore/dsecore/analysis/coroutines"
+	"github.com/dsecore/dsecore/internal/memlimit"
 	"github.com/dsecore/dsecore/internal/mmap"
 	"github.com/dsecore/dsecore/internal/yamlfile"
 	"github.com/dsecore/dsecore/session"
@@ -60,7 +61,10 @@ else ~/.config/dsecore/dsecore.yaml (nothing else is read as configuration), e.g
 				}
 				stopProfile = func() { pprof.StopCPUProfile(); f.Close() }
 			}
-			return loadConfig(cmd, cfgFile)
+			if err := loadConfig(cmd, cfgFile); err != nil {
+				return err
+			}
+			return configureMemory()
 		},
 		PersistentPostRun: func(cmd *cobra.Command, args []string) {
 			if stopProfile != nil {
@@ -72,12 +76,28 @@ else ~/.config/dsecore/dsecore.yaml (nothing else is read as configuration), e.g
 		},
 	}
 	root.PersistentFlags().StringVar(&cfgFile, "config", "", "config file (also $DSECORE_CONFIG; default ./dsecore.yaml, then ~/.config/dsecore/dsecore.yaml)")
+	root.PersistentFlags().String("max-memory", "", "soft limit of the memory dsecore uses (e.g. 512M, 2G): near it the garbage collector works harder and caches shrink instead of the process dying (default: from the cgroup's memory.max and ulimit -v, else none)")
 	root.PersistentFlags().StringVar(&cpuProfile, "cpuprofile", "", "write a CPU profile (go tool pprof) of this command to the file")
 	root.PersistentFlags().MarkHidden("cpuprofile")
 	root.PersistentFlags().StringVar(&memProfile, "memprofile", "", "write an allocation profile (go tool pprof -sample_index=alloc_space) of this command to the file")
 	root.PersistentFlags().MarkHidden("memprofile")
 	root.AddCommand(newBtCmd(), newInspectCmd(), newSymbolizeCmd(), newTasksCmd(), newDapCmd(), newSummarizeCmd(), newRenderCmd(), newListCmd(), newProfileCmd())
 	return root
+}
+
+// configureMemory sets the Go runtime's soft memory limit from
+// --max-memory ($DSECORE_MAX_MEMORY, max-memory:), the cgroup and ulimit -v.
+func configureMemory() error {
+	var max int64
+	if v := config.GetString("max-memory"); v != "" {
+		n, err := memlimit.ParseSize(v)
+		if err != nil {
+			return fmt.Errorf("--max-memory: %w", err)
+		}
+		max = n
+	}
+	_, err := memlimit.Configure(max)
+	return err
 }
 
 func loadConfig(cmd *cobra.Command, cfgFile string) error {

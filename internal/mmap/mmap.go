@@ -57,7 +57,9 @@ func Fd(f *os.File) ([]byte, error) {
 	b, err := syscall.Mmap(int(f.Fd()), 0, int(st.Size()), syscall.PROT_READ, syscall.MAP_SHARED)
 	if err != nil {
 		if errors.Is(err, syscall.ENOMEM) {
-			return nil, fmt.Errorf("%s: cannot map its %d bytes: out of address space (ulimit -v?)", f.Name(), st.Size())
+			err = fmt.Errorf("%s: cannot map its %d bytes: out of address space (ulimit -v?)", f.Name(), st.Size())
+			noteFailure(err.Error())
+			return nil, err
 		}
 		return nil, fmt.Errorf("%s: %w", f.Name(), err)
 	}
@@ -72,6 +74,28 @@ func Unmap(b []byte) error {
 	}
 	unregister(b)
 	return syscall.Munmap(b)
+}
+
+var failures struct {
+	sync.Mutex
+	l []string
+}
+
+func noteFailure(line string) {
+	failures.Lock()
+	if len(failures.l) < 16 {
+		failures.l = append(failures.l, line)
+	}
+	failures.Unlock()
+}
+
+// Failures are the mappings that could not be made for want of address
+// space, one line each naming the file: what was answered without them
+// is partial, and a face says so.
+func Failures() []string {
+	failures.Lock()
+	defer failures.Unlock()
+	return append([]string(nil), failures.l...)
 }
 
 // Stamp is what identifies a file's contents without reading them.
