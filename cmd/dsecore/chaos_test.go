@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/dsecore/dsecore/internal/fixture"
+	"github.com/google/go-dap"
 )
 
 // The chaos suite: what a file, the machine or a killed run does to
@@ -441,4 +442,65 @@ func TestChaosAddressSpace(t *testing.T) {
 // limited runs dsecore under ulimit -v kib.
 func (r *chaosRig) limited(kib int, args ...string) (int, string, string) {
 	return r.exec(nil, "bash", append([]string{"-c", fmt.Sprintf(`ulimit -v %d && exec "$0" "$@"`, kib), dsecoreBin}, args...)...)
+}
+
+// TestDAPLibraryReplacedDuringSession: a cp of a smaller build over the
+// library and the executable while a DAP session has them mapped. Before:
+// the next request touching their pages ended the server with SIGBUS
+// (3/3). Now each request is answered (an error naming the file where a
+// read faulted) and the server goes on.
+func TestDAPLibraryReplacedDuringSession(t *testing.T) {
+	sc := fixture.Get(t).Scenario(t, fixture.FieldCrash)
+	dir := t.TempDir()
+	exe, lib := filepath.Join(dir, "ceph-dse"), filepath.Join(dir, "libdcache.so")
+	copyFile(t, sc.Exe, exe)
+	copyFile(t, sc.Lib, lib)
+	c := startDAP(t, "XDG_CACHE_HOME="+filepath.Join(dir, "cache"))
+	c.ok("initialize", map[string]any{"adapterID": "dsecore"})
+	c.ok("launch", map[string]any{"coreFile": sc.Core, "program": exe, "solibSearchPath": []string{dir}})
+	c.waitEvent("initialized")
+	c.ok("configurationDone", nil)
+	stopped := c.waitEvent("stopped").(*dap.StoppedEvent)
+	c.ok("stackTrace", map[string]any{"threadId": stopped.Body.ThreadId, "levels": 3})
+	// cp of a smaller build over both (in place: the same inode, cut).
+	small, _ := os.ReadFile("/bin/true")
+	for _, f := range []string{lib, exe} {
+		if err := os.WriteFile(f, small, 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	named := 0
+	answer := func(r dap.ResponseMessage) bool {
+		if r.GetResponse().Success {
+			return true
+		}
+		if m := r.GetResponse().Message; strings.Contains(m, lib) || strings.Contains(m, exe) {
+			named++
+		} else {
+			t.Errorf("%s: an error not naming the changed file: %s", r.GetResponse().Command, m)
+		}
+		return false
+	}
+	ids := []int{stopped.Body.ThreadId}
+	if r := c.call("threads", nil); answer(r) {
+		ids = nil
+		for _, x := range r.(*dap.ThreadsResponse).Body.Threads {
+			ids = append(ids, x.Id)
+		}
+	}
+	for _, id := range ids {
+		r := c.call("stackTrace", map[string]any{"threadId": id})
+		if !answer(r) {
+			continue
+		}
+		for _, f := range r.(*dap.StackTraceResponse).Body.StackFrames {
+			answer(c.call("scopes", map[string]any{"frameId": f.Id}))
+		}
+	}
+	// The server is alive and answers.
+	answer(c.call("threads", nil))
+	if named == 0 {
+		t.Errorf("no request met the change: the test did not test it")
+	}
+	t.Logf("%d requests answered with an error naming the changed file", named)
 }

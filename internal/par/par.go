@@ -35,6 +35,9 @@ func Do(n int, f func(i int)) {
 			defer wg.Done()
 			defer func() {
 				if r := recover(); r != nil {
+					if fe := mmap.AsFault(r); fe != nil {
+						r = fe // named while the mapping is known
+					}
 					failed.CompareAndSwap(nil, &panicked{r})
 					next.Store(int64(n)) // no more work
 				}
