@@ -364,6 +364,7 @@ func inflateToFile(s *elf.Section, file, path string) (mapped, error) {
 		return nil, errors.New("not a section this reads")
 	}
 	defer done()
+	cachefile.AddRoot(SectionCacheDir) // (a test's, summarize's --cache-dir)
 	w, err := cachefile.Create("section", path, true, int64(s.Size))
 	if err != nil {
 		return nil, err
@@ -430,6 +431,7 @@ func writeCacheFile(path string, parts ...[]byte) {
 	case strings.HasPrefix(base, "unit-"):
 		kind = "unit"
 	}
+	cachefile.AddRoot(SectionCacheDir)
 	cachefile.Write(kind, path, false, parts...)
 }
 

@@ -94,9 +94,10 @@ func rootOf(dir string) string {
 	if d := DefaultRoot(); d != "" {
 		l = append(l, d)
 	}
+	// The outermost: what must exist is above all of them.
 	best := ""
 	for _, r := range l {
-		if (dir == r || strings.HasPrefix(dir, r+string(filepath.Separator))) && len(r) > len(best) {
+		if (dir == r || strings.HasPrefix(dir, r+string(filepath.Separator))) && (best == "" || len(r) < len(best)) {
 			best = r
 		}
 	}
