@@ -504,3 +504,42 @@ func TestDAPLibraryReplacedDuringSession(t *testing.T) {
 	}
 	t.Logf("%d requests answered with an error naming the changed file", named)
 }
+
+// TestPathLists: a library found only through --solib-search-path, in
+// directories named with ',', '"', a space and non-ASCII letters, given
+// as a flag, as a ':'-separated flag value beside another directory, as
+// $DSECORE_SOLIB_SEARCH_PATH and as a YAML list. Before: a ',' split the
+// directory (libdcache's frames lost), a '"' was `bare " in
+// non-quoted-field`.
+func TestPathLists(t *testing.T) {
+	set := fixture.Get(t)
+	sc := set.Scenario(t, "missing-lib")
+	lib := set.Scenario(t, fixture.FieldCrash).Lib
+	base := t.TempDir()
+	cache := filepath.Join(base, "cache")
+	r := &chaosRig{t: t, cache: cache, counts: map[string]*chaosCount{}}
+	for _, name := range []string{"a,b", `q"uote`, "sp ace", "ünïcödé"} {
+		dir := filepath.Join(base, name)
+		os.MkdirAll(dir, 0o755)
+		copyFile(t, lib, filepath.Join(dir, "libdcache.so"))
+		cfg := filepath.Join(base, "cfg.yaml")
+		yamlDir := strings.ReplaceAll(dir, `"`, `\"`)
+		os.WriteFile(cfg, []byte("solib-search-path:\n  - \"/nonexistent\"\n  - \""+yamlDir+"\"\n"), 0o644)
+		for how, c := range map[string]struct {
+			env  []string
+			args []string
+		}{
+			"flag":          {nil, []string{"--solib-search-path", dir}},
+			"flag a:b":      {nil, []string{"--solib-search-path", "/nonexistent:" + dir}},
+			"repeated flag": {nil, []string{"--solib-search-path", "/nonexistent", "--solib-search-path", dir}},
+			"environment":   {[]string{"DSECORE_SOLIB_SEARCH_PATH=/nonexistent:" + dir}, nil},
+			"YAML list":     {[]string{"DSECORE_CONFIG=" + cfg}, nil},
+		} {
+			args := append([]string{"bt", sc.Core, "--exe", sc.Exe}, c.args...)
+			code, out, errs := r.exec(c.env, dsecoreBin, args...)
+			if code != 0 || !strings.Contains(out, "dm_hash_node_t::clear at") {
+				t.Errorf("%s %q: exit %d, libdcache's frames found %v\n%s", how, name, code, strings.Contains(out, "dm_hash_node_t::clear at"), lastOf(errs))
+			}
+		}
+	}
+}
