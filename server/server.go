@@ -15,6 +15,7 @@ import (
 	"runtime/debug"
 	"sync"
 
+	"github.com/dsecore/dsecore/internal/mmap"
 	"github.com/dsecore/dsecore/session"
 	"github.com/google/go-dap"
 )
@@ -135,6 +136,13 @@ func (s *conn) sendError(seq int, command string, id int, text string) {
 // error response; the session goes on. Deferred by every handler entry.
 func (s *conn) recoverRequest(req *dap.Request) {
 	if x := recover(); x != nil {
+		if fe := mmap.AsFault(x); fe != nil {
+			// A file of the session changed under its mapping: the error
+			// names it (internal/mmap), it is no internal error.
+			fmt.Fprintf(os.Stderr, "dsecore dap: %s: %v\n", req.Command, fe)
+			s.sendError(req.Seq, req.Command, 1004, fmt.Sprintf("%s: %v", req.Command, fe))
+			return
+		}
 		if s.onPanic != nil {
 			s.onPanic(req.Command, x)
 		}

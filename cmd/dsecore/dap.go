@@ -6,6 +6,7 @@ import (
 	"os"
 	"strings"
 
+	"github.com/dsecore/dsecore/internal/mmap"
 	"github.com/dsecore/dsecore/server"
 	"github.com/spf13/cobra"
 )
@@ -49,6 +50,10 @@ run when a request needs them, with progress events.`,
 					return err
 				}
 				go func() {
+					// The connection's requests read mapped files: a
+					// fault is a panic its request's recovery answers,
+					// not the end of every session (mmap.Guard).
+					mmap.Guard()
 					defer c.Close()
 					if err := server.ServeWith(c, c, base); err != nil {
 						fmt.Fprintf(cmd.ErrOrStderr(), "dsecore dap: %v\n", err)

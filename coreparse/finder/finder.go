@@ -19,6 +19,7 @@ import (
 	"time"
 
 	"github.com/dsecore/dsecore/coreparse/symbols"
+	"github.com/dsecore/dsecore/internal/cachefile"
 )
 
 // Options configure a Finder.
@@ -158,7 +159,13 @@ func (f *Finder) download(h, what, suffix string) string {
 	}
 	dst := filepath.Join(f.o.CacheDir, ".build-id", h[:2], h[2:]+suffix)
 	if st, err := os.Stat(dst); err == nil && st.Mode().IsRegular() {
-		return dst
+		// Sealed when downloaded (internal/cachefile): every block checked
+		// before the file is used; a damaged one is fetched again.
+		if _, err := cachefile.VerifyFile(dst); err == nil {
+			return dst
+		} else {
+			cachefile.Warnf(dst, err)
+		}
 	}
 	for _, u := range f.o.URLs {
 		f.mu.Lock()
@@ -180,27 +187,21 @@ func (f *Finder) download(h, what, suffix string) string {
 			resp.Body.Close()
 			continue
 		}
-		if err := os.MkdirAll(filepath.Dir(dst), 0o755); err != nil {
-			resp.Body.Close()
-			return ""
-		}
-		tmp, err := os.CreateTemp(filepath.Dir(dst), ".partial-*")
+		w, err := cachefile.Create("download", dst, true, 0)
 		if err != nil {
 			resp.Body.Close()
 			return ""
 		}
-		n, err := io.Copy(tmp, io.LimitReader(resp.Body, f.o.MaxSize+1))
+		n, err := io.Copy(w, io.LimitReader(resp.Body, f.o.MaxSize+1))
 		resp.Body.Close()
-		tmp.Close()
-		if err != nil || n > f.o.MaxSize || buildIDOK(tmp.Name(), h) != nil {
-			os.Remove(tmp.Name())
+		if err != nil || n > f.o.MaxSize || buildIDOK(w.Name(), h) != nil {
+			w.Abort()
 			f.mu.Lock()
 			f.log = append(f.log, fmt.Sprintf("debuginfod %s: %s of %s: not a usable file", u, what, h))
 			f.mu.Unlock()
 			continue
 		}
-		if err := os.Rename(tmp.Name(), dst); err != nil {
-			os.Remove(tmp.Name())
+		if err := w.Commit(); err != nil {
 			return ""
 		}
 		f.mu.Lock()
