@@ -507,6 +507,12 @@ func (p *Process) loadModules(o Options) {
 		p.warnf("executable not found among the core's file mappings (no AT_ENTRY mapping)")
 	}
 
+	// Where the files the modules' DWARF refers to (dwz's supplementary
+	// files, split DWARF's .dwo and .dwp) are looked for.
+	resolver := &symbols.Resolver{DebugDirs: o.DebugFileDirs, Sysroot: o.Sysroot}
+	if o.FindDebugFile != nil {
+		resolver.FindByID = o.FindDebugFile
+	}
 	for _, m := range p.Modules {
 		finder.locate(m)
 		switch {
@@ -524,9 +530,9 @@ func (p *Process) loadModules(o Options) {
 		var t *symbols.Table
 		var err error
 		if o.Tables != nil {
-			t, err = o.Tables.Open(m.Path, m.DebugPath)
+			t, err = o.Tables.OpenWith(m.Path, m.DebugPath, resolver)
 		} else {
-			t, err = symbols.Open(m.Path, m.DebugPath)
+			t, err = symbols.OpenWith(m.Path, m.DebugPath, resolver)
 		}
 		if err != nil {
 			p.warnf("%s: symbols: %v", m.Path, err)

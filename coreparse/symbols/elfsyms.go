@@ -5,6 +5,7 @@ import (
 	"debug/elf"
 	"encoding/binary"
 	"hash/crc32"
+	"io"
 	"os"
 	"path/filepath"
 	"slices"
@@ -14,6 +15,7 @@ import (
 	"sync"
 
 	"github.com/ianlancetaylor/demangle"
+	"github.com/ulikunitz/xz"
 )
 
 // Symbol is one ELF symbol (or a synthetic "name@plt" entry).
@@ -100,6 +102,16 @@ func (t *Table) loadSymbols() {
 				n += len(syms)
 			}
 		}
+		if t.SymbolSource() == SymbolsMiniDebugInfo {
+			// No symbol table but the one of .gnu_debugdata (Fedora's
+			// MiniDebugInfo): the functions .dynsym does not name.
+			if syms, err := miniDebugInfoSymbols(t.file); err != nil {
+				t.warnf("%s: .gnu_debugdata: %v", filepath.Base(t.Path), err)
+			} else {
+				tables = append(tables, syms)
+				n += len(syms)
+			}
+		}
 		all := make([]Symbol, 0, n+64)
 		seen := make(map[key]bool, n)
 		for _, syms := range tables {
@@ -167,6 +179,60 @@ func (t *Table) loadSymbols() {
 			t.writeLater(cache, b)
 		}
 	})
+}
+
+// Where a table's function names come from (SymbolSource).
+const (
+	SymbolsSymtab        = ".symtab"       // the file's or its debug file's symbol table
+	SymbolsMiniDebugInfo = "MiniDebugInfo" // .gnu_debugdata's (an xz-compressed ELF's) symbol table, with .dynsym
+	SymbolsDynsym        = ".dynsym"       // the dynamic symbols only (exported names)
+	SymbolsNone          = "none"
+)
+
+// SymbolSource says where the table's function names come from: a full
+// symbol table, MiniDebugInfo, the dynamic symbols only, or nothing.
+func (t *Table) SymbolSource() string {
+	for _, f := range []*elf.File{t.file, t.debug} {
+		if f != nil && f.SectionByType(elf.SHT_SYMTAB) != nil {
+			return SymbolsSymtab
+		}
+	}
+	if s := t.file.Section(".gnu_debugdata"); s != nil && s.Type != elf.SHT_NOBITS {
+		return SymbolsMiniDebugInfo
+	}
+	if t.file.SectionByType(elf.SHT_DYNSYM) != nil {
+		return SymbolsDynsym
+	}
+	return SymbolsNone
+}
+
+// miniDebugInfoSymbols reads the symbol table of a file's .gnu_debugdata:
+// an ELF file compressed with xz holding the function symbols .dynsym
+// lacks (as gdb's minidebug.c and elfutils read it).
+func miniDebugInfoSymbols(f *elf.File) ([]elf.Symbol, error) {
+	s := f.Section(".gnu_debugdata")
+	if s == nil {
+		return nil, nil
+	}
+	raw, err := s.Data()
+	if err != nil {
+		return nil, err
+	}
+	r, err := xz.NewReader(bytes.NewReader(raw))
+	if err != nil {
+		return nil, err
+	}
+	// Bounded: a MiniDebugInfo ELF holds symbols, a few MiB at most.
+	b, err := io.ReadAll(io.LimitReader(r, 256<<20))
+	if err != nil {
+		return nil, err
+	}
+	mini, err := elf.NewFile(bytes.NewReader(b))
+	if err != nil {
+		return nil, err
+	}
+	defer mini.Close()
+	return mini.Symbols()
 }
 
 // rawSymbols reads an ELF64 file's .symtab (or, with dyn, .dynsym) as
