@@ -42,6 +42,10 @@ type Module struct {
 	LinkName string
 
 	Syms *symbols.Table // nil when no local file was found or it failed to load
+	// DebugRejected are the separate debug files found but not used, one
+	// line each as gdb warns: "the debug information found in "F" does
+	// not match "B" (CRC mismatch)".
+	DebugRejected []string
 
 	cfiOnce sync.Once
 	cfi     frame.FrameDescriptionEntries
@@ -523,7 +527,7 @@ func (p *Process) loadModules(o Options) {
 			p.warnf("BUILD-ID MISMATCH: %s: the core has %x but %s has %x; symbols and stacks for it are unreliable",
 				m.Name, m.CoreBuildID, m.Path, m.FileBuildID)
 		}
-		m.DebugPath = symbols.FindDebugFile(m.Path, m.FileBuildID, o.DebugFileDirs)
+		m.DebugPath, m.DebugRejected = symbols.FindDebugFileReport(m.Path, m.FileBuildID, o.DebugFileDirs)
 		if m.DebugPath == "" && o.FindDebugFile != nil && len(m.FileBuildID) > 0 && !hasDWARF(m.Path) {
 			m.DebugPath = o.FindDebugFile(m.Name, m.FileBuildID)
 		}

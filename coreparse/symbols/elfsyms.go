@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"debug/elf"
 	"encoding/binary"
+	"fmt"
 	"hash/crc32"
 	"io"
 	"os"
@@ -628,6 +629,14 @@ func DebugLink(f *elf.File) (name string, crc uint32, ok bool) {
 // build-id candidate must carry the same build-id, a debuglink candidate
 // the same CRC32. "" when there is none.
 func FindDebugFile(binPath string, buildID []byte, debugDirs []string) string {
+	p, _ := FindDebugFileReport(binPath, buildID, debugDirs)
+	return p
+}
+
+// FindDebugFileReport is FindDebugFile that also says which files it
+// found and rejected, one line each as gdb warns of them: "the debug
+// information found in "F" does not match "B" (CRC mismatch)".
+func FindDebugFileReport(binPath string, buildID []byte, debugDirs []string) (path string, rejected []string) {
 	if len(buildID) >= 2 {
 		hex := hexString(buildID)
 		for _, d := range debugDirs {
@@ -636,19 +645,20 @@ func FindDebugFile(binPath string, buildID []byte, debugDirs []string) string {
 				id := BuildID(f)
 				f.Close()
 				if bytes.Equal(id, buildID) {
-					return p
+					return p, rejected
 				}
+				rejected = append(rejected, fmt.Sprintf("the debug information found in %q does not match %q (build-id mismatch)", p, binPath))
 			}
 		}
 	}
 	f, err := elf.Open(binPath)
 	if err != nil {
-		return ""
+		return "", rejected
 	}
 	name, crc, ok := DebugLink(f)
 	f.Close()
 	if !ok {
-		return ""
+		return "", rejected
 	}
 	abs, err := filepath.Abs(binPath)
 	if err != nil {
@@ -668,10 +678,11 @@ func FindDebugFile(binPath string, buildID []byte, debugDirs []string) string {
 			continue
 		}
 		if crc32.ChecksumIEEE(b) == crc {
-			return c
+			return c, rejected
 		}
+		rejected = append(rejected, fmt.Sprintf("the debug information found in %q does not match %q (CRC mismatch)", c, binPath))
 	}
-	return ""
+	return "", rejected
 }
 
 func hexString(b []byte) string {

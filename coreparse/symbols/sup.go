@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"debug/elf"
 	"encoding/hex"
-	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -212,10 +211,19 @@ func (t *Table) problemf(format string, args ...any) {
 	t.warnf("%s: %s", filepath.Base(t.Path), msg)
 }
 
-var errNoFile = errors.New("no such file")
-
 // exists reports whether path names a regular file.
 func exists(path string) bool {
 	st, err := os.Stat(path)
 	return err == nil && st.Mode().IsRegular()
+}
+
+// Problems are what is missing from the table's debug information (a
+// supplementary file, .dwo files), one line each naming the file looked
+// for and where; nil when nothing is. They are known once the DWARF is
+// loaded (HasDWARF).
+func (t *Table) Problems() []string {
+	t.loadDWARF()
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return append([]string(nil), t.problems...)
 }
