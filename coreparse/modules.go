@@ -203,6 +203,34 @@ type elfImage struct {
 
 const pageMask = 0xfff
 
+// readELFImageFile reads the program headers of the first ELF file among
+// paths, as mapped at base (no build-id: the core has none to compare); nil
+// when none is an ELF file.
+func readELFImageFile(paths []string, base uint64) (*elfImage, string) {
+	for _, path := range paths {
+		f, err := elf.Open(path)
+		if err != nil {
+			continue
+		}
+		img := &elfImage{}
+		minVaddr := ^uint64(0)
+		for _, p := range f.Progs {
+			img.phdrs = append(img.phdrs, elf.Prog64{Type: uint32(p.Type), Flags: uint32(p.Flags), Off: p.Off, Vaddr: p.Vaddr,
+				Paddr: p.Paddr, Filesz: p.Filesz, Memsz: p.Memsz, Align: p.Align})
+			if p.Type == elf.PT_LOAD && p.Vaddr < minVaddr {
+				minVaddr = p.Vaddr
+			}
+		}
+		f.Close()
+		if minVaddr == ^uint64(0) {
+			continue
+		}
+		img.bias = base - (minVaddr &^ pageMask)
+		return img, path
+	}
+	return nil, ""
+}
+
 // readELFImage parses the ELF header and program headers mapped at base. The
 // kernel dumps the first page of every ELF mapping precisely so this works.
 func readELFImage(c *corefile.Core, base uint64) (*elfImage, error) {
@@ -449,10 +477,19 @@ func (p *Process) loadModules(o Options) {
 			continue
 		}
 		img, err := readELFImage(c, obj.base)
+		fromFile := ""
 		if err != nil {
-			continue // a mapped data file, not an ELF object
+			// The header page is not in the core (a core cut short: ulimit,
+			// a full disk): the module is known from NT_FILE alone, its
+			// program headers from the local file, as gdb does.
+			if img, fromFile = readELFImageFile(finder.candidates(obj.path, false), obj.base); img == nil {
+				continue // a mapped data file, not an ELF object
+			}
 		}
 		m := &Module{Name: obj.path, Start: obj.start, End: obj.end, Bias: img.bias, CoreBuildID: img.buildID}
+		if fromFile != "" {
+			p.warnf("%s: its ELF header is not in the core (%v): module from the core's file mappings (NT_FILE) and %s; its build-id cannot be checked", obj.path, err, fromFile)
+		}
 		// The last segment's .bss beyond its file pages is an anonymous
 		// mapping after the file's: it is still the module's.
 		for _, ph := range img.phdrs {

@@ -573,10 +573,13 @@ func (c *Core) readMappedFile(p []byte, addr uint64) (int, error) {
 	}
 	b, seen := c.opened[fm.Path]
 	if !seen {
+		// A path the resolver does not know yet is asked again later: the
+		// modules are being found (their headers read) when a core cut
+		// short first sends a read here.
 		if local, ok := c.resolver(fm.Path); ok {
 			b = mapFile(local)
+			c.opened[fm.Path] = b
 		}
-		c.opened[fm.Path] = b
 	}
 	want := min(uint64(len(p)), fm.End-addr)
 	off := fm.Offset + (addr - fm.Start)
