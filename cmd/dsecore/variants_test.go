@@ -35,7 +35,7 @@ func variantFlags(v *fixture.Variant) []string {
 // rewrote), mapped in through a sysroot of links.
 func variantGdb(t *testing.T, v *fixture.Variant) gdboracle.Options {
 	t.Helper()
-	o := gdboracle.Options{Commands: []string{"set debug-file-directory " + strings.Join(v.DebugDirs(), ":")}}
+	o := gdboracle.Options{InitCommands: []string{"set debug-file-directory " + strings.Join(v.DebugDirs(), ":")}}
 	if v.Name != fixture.VariantDWZ5 {
 		return o
 	}
@@ -60,10 +60,17 @@ func variantGdb(t *testing.T, v *fixture.Variant) gdboracle.Options {
 }
 
 // TestVariantsMatchGdb: every thread's frames on every variant equal
-// gdb's (pc, function, inline/signal kind, source line).
+// gdb's (pc, function, inline/signal kind, source line). Not dwp5: gdb 13
+// dies of a segmentation fault reading clang-16's DWARF 5 split units
+// (packaged or not), eu-stack 0.188 predates .dwp support, and lldb-16's
+// frames follow other conventions (inline callers at their call sites'
+// pcs); its verdict and statuses are asserted below.
 func TestVariantsMatchGdb(t *testing.T) {
 	vs := fixture.GetVariants(t)
 	for _, name := range fixture.Variants {
+		if name == fixture.VariantDWP5 {
+			continue
+		}
 		t.Run(name, func(t *testing.T) {
 			v := vs.Variant(t, name)
 			exe := v.Exe
