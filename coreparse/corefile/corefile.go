@@ -532,6 +532,11 @@ func (c *Core) readOne(p []byte, addr uint64) (int, error) {
 	limit := s.Memsz
 	if off < s.Filesz {
 		limit = s.Filesz // truncated part: only the file can supply it
+		if s.Flags&elf.PF_W != 0 {
+			// Writable memory the process may have changed (.data, the
+			// GOT): the file holds its first values, not the process's.
+			return 0, fmt.Errorf("%w (core truncated)", ErrUnmapped)
+		}
 	}
 	want = min(want, limit-off)
 	if k, err := c.readMappedFile(p[:want], addr); err == nil {
