@@ -121,6 +121,13 @@ type ModuleStatus struct {
 	Bias      string `json:"bias"`
 	BuildID   string `json:"build_id"`
 	Status    string `json:"status"` // "ok", "no-debug-info", "missing", "build-id-mismatch"
+	// SymbolStatus is what of its debug information was found, in one
+	// line ("full", "partial: 1 of 2 .dwo missing: …", "names only
+	// (MiniDebugInfo)", "debug file rejected: CRC mismatch; names only
+	// (.dynsym)"); SymbolProblems one line per problem, naming the file
+	// looked for and where.
+	SymbolStatus   string   `json:"symbol_status"`
+	SymbolProblems []string `json:"symbol_problems,omitempty"`
 }
 
 // SignalDoc converts a model signal.
@@ -254,6 +261,11 @@ func ModuleDoc(m *coreparse.Module) ModuleStatus {
 		ms.Status = "build-id-mismatch"
 	case m.Syms == nil || !m.Syms.HasDWARF():
 		ms.Status = "no-debug-info"
+	}
+	st := m.SymbolStatus()
+	ms.SymbolStatus, ms.SymbolProblems = st.Text, st.Problems
+	if m.BuildIDMismatch {
+		ms.SymbolStatus = "BUILD-ID MISMATCH: " + st.Text
 	}
 	return ms
 }

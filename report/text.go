@@ -215,7 +215,29 @@ func WriteModules(w io.Writer, mods []ModuleStatus) {
 		if m.DebugPath != "" {
 			fmt.Fprintf(w, "  %-18s   debug file: %s\n", "", m.DebugPath)
 		}
+		if m.SymbolStatus != "" && m.Path != "" {
+			fmt.Fprintf(w, "  %-18s   symbols: %s\n", "", statusHead(m.SymbolStatus))
+		}
+		for _, p := range m.SymbolProblems {
+			fmt.Fprintf(w, "  %-18s     %s\n", "", p)
+		}
 	}
+}
+
+// statusHead is a symbol status without the problem it quotes (the
+// problems follow it, one a line): "partial: 1 of 2 .dwo missing".
+func statusHead(s string) string {
+	if i := strings.Index(s, ": "); i >= 0 && strings.HasPrefix(s, "partial") {
+		rest := s[i+2:]
+		if j := strings.Index(rest, " (looked in "); j >= 0 {
+			rest = rest[:j]
+		}
+		if j := strings.Index(rest, ": "); j >= 0 && strings.Contains(rest[:j], "missing") {
+			rest = rest[:j]
+		}
+		return s[:i+2] + rest
+	}
+	return s
 }
 
 // AnalysisText says how much of the analysis to write.

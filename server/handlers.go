@@ -439,10 +439,10 @@ func (s *conn) readMemory(r *dap.ReadMemoryRequest) {
 
 func (s *conn) modules(r *dap.ModulesRequest) {
 	var out []dap.Module
-	statuses := map[string]string{"ok": "symbols loaded", "build-id-mismatch": "BUILD-ID MISMATCH: symbols not used",
-		"missing": "file not found", "no-debug-info": "no debug info (symbol table only)"}
 	for _, m := range s.st.p.Modules {
-		status := statuses[report.ModuleDoc(m).Status]
+		// What of its debug information was found: "full", "partial: …",
+		// "names only (MiniDebugInfo)", "BUILD-ID MISMATCH: …".
+		status := report.ModuleDoc(m).SymbolStatus
 		dm := dap.Module{Id: m.Name, Name: filepath.Base(m.Name), Path: m.Path, SymbolStatus: status, SymbolFilePath: m.DebugPath,
 			AddressRange: fmt.Sprintf("%#x-%#x", m.Start, m.End)}
 		out = append(out, dm)

@@ -386,6 +386,7 @@ func (s *Session) AnalysisIfMade() *fault.Analysis { return s.anMade.Load() }
 // Runtime().Warnings and Analysis().Warnings.
 func (s *Session) Warnings() []string {
 	out := append([]string(nil), s.p.Warnings...)
+	out = append(out, s.p.SymbolWarnings()...)
 	_, _, flog := s.shared.Finder.Report()
 	out = append(out, flog...)
 	s.mu.Lock()

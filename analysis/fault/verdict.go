@@ -205,6 +205,24 @@ func (a *Analysis) conclude() {
 	if len(para) == 0 {
 		para = append(para, fmt.Sprintf("%s in %s; no rule explains it further.", fc.Real.String(), where))
 	}
+	// A verdict drawn from incomplete debug information (a supplementary
+	// file or .dwo missing, a debug file rejected, names only) says so,
+	// and is held with less confidence: names, inline frames, types and
+	// variables may be missing from what it rests on.
+	if len(f.Frames) > 0 {
+		if m := f.Frames[0].Mod; m != nil {
+			if st := m.SymbolStatus(); st.Partial() {
+				a.evidence("partial-debug-info", "fault", "%s: %s", m.BaseName(), st.Text)
+				para = append(para, fmt.Sprintf("This rests on incomplete debug information of %s (%s): frames, types and variables from it may be missing.", m.BaseName(), st.Text))
+				switch a.Confidence {
+				case "high":
+					a.Confidence = "medium"
+				default:
+					a.Confidence = "low"
+				}
+			}
+		}
+	}
 	a.Verdict = strings.Join(para, " ")
 }
 

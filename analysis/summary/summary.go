@@ -59,13 +59,17 @@ type Core struct {
 	// read from the core), for --format ceph-crash.
 	Ceph *cephcrash.Report `json:"ceph,omitempty"`
 
-	Build     map[string]string    `json:"build,omitempty"` // executable and libdcache.so: build-id
-	Missing   []string             `json:"missing,omitempty"`
-	Signature *signature.Signature `json:"signature,omitempty"`
-	Error     string               `json:"error,omitempty"`
-	Warnings  []string             `json:"warnings,omitempty"`
-	Seconds   float64              `json:"seconds"`
-	Cached    bool                 `json:"cached,omitempty"`
+	Build   map[string]string `json:"build,omitempty"` // executable and libdcache.so: build-id
+	Missing []string          `json:"missing,omitempty"`
+	// SymbolStatus names the modules whose debug information is
+	// incomplete (a supplementary file, .dwo missing; a debug file
+	// rejected) with their status.
+	SymbolStatus map[string]string    `json:"symbol_status,omitempty"`
+	Signature    *signature.Signature `json:"signature,omitempty"`
+	Error        string               `json:"error,omitempty"`
+	Warnings     []string             `json:"warnings,omitempty"`
+	Seconds      float64              `json:"seconds"`
+	Cached       bool                 `json:"cached,omitempty"`
 }
 
 // Assert is a failed assertion found in the core.
@@ -135,8 +139,16 @@ func Summarize(s *session.Session, c Core, o Options) (out Core) {
 			out.Missing = append(out.Missing, fmt.Sprintf("%s (build-id %x)", m.Name, m.CoreBuildID))
 		case m.BuildIDMismatch:
 			out.Missing = append(out.Missing, fmt.Sprintf("%s (build-id %x; %s has %x)", m.Name, m.CoreBuildID, m.Path, m.FileBuildID))
+		default:
+			if st := m.SymbolStatus(); st.Level == coreparse.SymbolsPartial || len(st.Problems) > 0 {
+				if out.SymbolStatus == nil {
+					out.SymbolStatus = map[string]string{}
+				}
+				out.SymbolStatus[base] = st.Text
+			}
 		}
 	}
+	out.Warnings = append(out.Warnings, p.SymbolWarnings()...)
 	th := p.CrashedThread()
 	if th == nil {
 		out.Error = "no crashed thread in the core"

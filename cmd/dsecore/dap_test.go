@@ -380,7 +380,7 @@ func TestDAPFieldCrash(t *testing.T) {
 	found := false
 	for _, m := range mb.Body.Modules {
 		if strings.HasSuffix(m["name"].(string), "libdcache.so") {
-			found = m["buildId"] == readelfBuildID(t, sc.Lib) && m["symbolStatus"] == "symbols loaded" && m["addressRange"] != ""
+			found = m["buildId"] == readelfBuildID(t, sc.Lib) && m["symbolStatus"] == "full" && m["addressRange"] != ""
 		}
 	}
 	if !found {

@@ -623,6 +623,11 @@ func (c *Core) readOne(p []byte, addr uint64) (int, error) {
 	limit := s.Memsz
 	if off < s.Filesz {
 		limit = s.Filesz // truncated part: only the file can supply it
+		if s.Flags&elf.PF_W != 0 {
+			// Writable memory the process may have changed (.data, the
+			// GOT): the file holds its first values, not the process's.
+			return 0, fmt.Errorf("%w (core truncated)", ErrUnmapped)
+		}
 	}
 	want = min(want, limit-off)
 	if k, err := c.readMappedFile(p[:want], addr); err == nil {
@@ -664,10 +669,13 @@ func (c *Core) readMappedFile(p []byte, addr uint64) (int, error) {
 	}
 	mf, seen := c.opened[fm.Path]
 	if !seen {
+		// A path the resolver does not know yet is asked again later: the
+		// modules are being found (their headers read) when a core cut
+		// short first sends a read here.
 		if local, ok := c.resolver(fm.Path); ok {
 			mf = openMappedFile(local)
+			c.opened[fm.Path] = mf
 		}
-		c.opened[fm.Path] = mf
 	}
 	c.mu.Unlock()
 	want := min(uint64(len(p)), fm.End-addr)

@@ -241,6 +241,9 @@ func (t *Table) unitRanges(d *die.Data) []cuRange {
 	return t.unitRangesWith(d, ar)
 }
 
+// tagSkeletonUnit is DW_TAG_skeleton_unit (DWARF 5 split DWARF).
+const tagSkeletonUnit = dwarf.Tag(0x4a)
+
 // unitRangesWith is unitRanges with the ranges .debug_aranges lists by unit
 // offset (nil: none).
 func (t *Table) unitRangesWith(d *die.Data, ar map[uint64][][2]uint64) []cuRange {
@@ -257,7 +260,7 @@ func (t *Table) unitRangesWith(d *die.Data, ar map[uint64][][2]uint64) []cuRange
 			t.warnf("%s: DWARF compile units: %v", filepath.Base(t.Path), err)
 			continue
 		}
-		if e.Tag != dwarf.TagCompileUnit && e.Tag != dwarf.TagPartialUnit {
+		if e.Tag != dwarf.TagCompileUnit && e.Tag != tagSkeletonUnit {
 			continue
 		}
 		ranges, err := d.Ranges(e)

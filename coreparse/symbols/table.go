@@ -13,6 +13,7 @@ import (
 	"path/filepath"
 	"slices"
 	"sort"
+	"strings"
 	"sync"
 
 	"github.com/dsecore/dsecore/coreparse/symbols/die"
@@ -23,9 +24,19 @@ import (
 type Table struct {
 	Path      string
 	DebugPath string
+	SupPath   string // the supplementary file (dwz) attached, "" when none
+	DWPPath   string // the split DWARF package attached, "" when none
 
-	file  *elf.File
-	debug *elf.File // separate debug file, nil when none
+	file    *elf.File
+	debug   *elf.File // separate debug file, nil when none
+	supFile *elf.File // supplementary file, nil when none
+
+	resolver *Resolver // where the files the DWARF refers to are looked for
+	// problems are what is missing from the debug information (a
+	// supplementary file, .dwo files): one line each, naming the file
+	// looked for and where (under mu).
+	problems                 []string
+	splitsFound, splitsTotal int
 
 	symOnce sync.Once
 	st      *symtab // the ELF symbols (mapped from the cache, or laid out here)
@@ -40,6 +51,7 @@ type Table struct {
 	dwarf     *die.Data
 	cus       []cuRange // sorted by lo
 	buildID   string    // hex, of the file the DWARF is read from ("" when none)
+	indexID   string    // the persistent index's directory: buildID, with the attached files' identity
 	indexKey  indexKey  // the sections the persistent index must match
 
 	types typeIndex
@@ -93,13 +105,17 @@ type LineRow struct {
 }
 
 // Open opens an ELF file and, when debugPath is not "", its separate debug
-// file. Nothing is parsed until it is needed.
-func Open(path, debugPath string) (*Table, error) {
+// file. Nothing is parsed until it is needed. The files its DWARF refers
+// to (a supplementary file, split units) are looked for beside it.
+func Open(path, debugPath string) (*Table, error) { return OpenWith(path, debugPath, nil) }
+
+// OpenWith is Open with where to look for the files the DWARF refers to.
+func OpenWith(path, debugPath string, r *Resolver) (*Table, error) {
 	f, err := elf.Open(path)
 	if err != nil {
 		return nil, err
 	}
-	t := &Table{Path: path, DebugPath: debugPath, file: f, cuCache: map[dwarf.Offset]*cuEntry{}}
+	t := &Table{Path: path, DebugPath: debugPath, file: f, resolver: r, cuCache: map[dwarf.Offset]*cuEntry{}}
 	t.stamps[0], _ = mmap.StampFile(path)
 	if debugPath != "" {
 		d, err := elf.Open(debugPath)
@@ -120,6 +136,9 @@ func (t *Table) Close() error {
 	var errs []error
 	if t.debug != nil {
 		errs = append(errs, t.debug.Close())
+	}
+	if t.supFile != nil {
+		errs = append(errs, t.supFile.Close())
 	}
 	errs = append(errs, t.file.Close())
 	t.dwarf = nil
@@ -241,25 +260,43 @@ func (t *Table) loadDWARF() {
 		if id := BuildID(src); len(id) > 0 {
 			t.buildID = hex.EncodeToString(id)
 		}
+		t.indexID = t.buildID
 		index := indexPath(t.buildID, "units")
+		var d *die.Data
 		if b, ok := readIndex(index, k); ok {
 			if units, cus, ok := decodeUnits(b, k); ok {
-				if d, err := die.New(secs, units); err == nil {
-					t.cus, t.dwarf = cus, d
-					return
+				if dd, err := die.New(secs, units); err == nil {
+					t.cus, d = cus, dd
 				}
 			}
 		}
-		d, err := die.New(secs, nil)
-		if err != nil {
-			t.warnf("%s: DWARF: %v", filepath.Base(t.Path), err)
-			return
+		if d == nil {
+			if d, err = die.New(secs, nil); err != nil {
+				t.warnf("%s: DWARF: %v", filepath.Base(t.Path), err)
+				return
+			}
+			t.cus = t.unitRanges(d)
+			if len(t.warnings) == 0 {
+				writeIndex(index, k, encodeUnits(d.Units(), t.cus))
+			}
 		}
-		t.cus = t.unitRanges(d)
+		// The files the entries refer to, before any is read: their
+		// entries take offsets after the file's own.
+		var attached []string
+		if s := t.attachSupplementary(d, src, path); s != "" {
+			attached = append(attached, s)
+		}
+		if s := t.attachSplits(d); s != "" {
+			attached = append(attached, s)
+		}
+		if len(attached) > 0 && t.indexID != "" {
+			// The index of entries that refer to other files is kept by
+			// their identity too: another supplementary file, or another
+			// set of .dwo, is another index.
+			t.indexID += "+" + strings.Join(attached, "+")
+			t.indexKey.info = d.End()
+		}
 		t.dwarf = d
-		if len(t.warnings) == 0 {
-			writeIndex(index, k, encodeUnits(d.Units(), t.cus))
-		}
 	})
 }
 

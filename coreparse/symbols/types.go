@@ -105,8 +105,8 @@ func lastComponent(name string) string {
 // inline in .debug_info (a name is a DW_FORM_strp/strx/line_strp string or
 // an inline DW_FORM_string). A few milliseconds against walking every DIE,
 // for the names a program does not have (the coroutine runtime's types in
-// a program without it). True when it cannot tell: DWZ's supplementary
-// strings (.gnu_debugaltlink), no identifier.
+// a program without it). True when it cannot tell: names in other files
+// (a supplementary file's strings, split units'), no identifier.
 func (t *Table) mayName(ident string) bool {
 	if ident == "" || strings.ContainsAny(ident, "~") {
 		return true
@@ -116,7 +116,7 @@ func (t *Table) mayName(ident string) bool {
 	}
 	t.loadDWARF()
 	ok := true
-	if t.dwarf != nil && t.dwarfFile().Section(".gnu_debugaltlink") == nil {
+	if t.dwarf != nil && !t.attachedNames() {
 		s := t.dwarf.Sections()
 		needle := []byte(ident)
 		ok = false
@@ -203,7 +203,7 @@ func (t *Table) indexTypes() {
 	if t.dwarf == nil {
 		return
 	}
-	path := indexPath(t.buildID, "types")
+	path := indexPath(t.indexID, "types")
 	if b, ok := readIndex(path, t.indexKey); ok && t.decodeTypes(b) {
 		return
 	}
@@ -693,4 +693,11 @@ func (t *Table) GlobalNames() []string {
 	}
 	sort.Strings(out)
 	return out
+}
+
+// attachedNames reports whether names of the file's DIEs may be in other
+// files: a supplementary file (dwz), split units (.dwo).
+func (t *Table) attachedNames() bool {
+	src := t.dwarfFile()
+	return src.Section(".gnu_debugaltlink") != nil || src.Section(".debug_sup") != nil || t.splitsTotal > 0
 }

@@ -138,12 +138,18 @@ func inRanges(rs [][2]uint64, pc uint64) bool {
 
 func (t *Table) readVar(e *die.Entry) Var {
 	v := Var{Param: e.Tag == dwarf.TagFormalParameter, LocList: -1, die: e.Offset}
-	switch l := e.Val(dwarf.AttrLocation).(type) {
-	case []byte:
-		v.Expr = l
-	case int64:
-		if c := e.AttrField(dwarf.AttrLocation).Class; c == dwarf.ClassLocListPtr || c == dwarf.ClassLocList {
-			v.LocList = l
+	if f := e.AttrField(dwarf.AttrLocation); f != nil {
+		switch l := f.Val().(type) {
+		case []byte:
+			v.Expr = l
+		case int64:
+			if f.Class == dwarf.ClassLocListPtr || f.Class == dwarf.ClassLocList {
+				v.LocList = l
+			}
+		case uint64:
+			if f.Class == dwarf.ClassLocList { // DW_FORM_loclistx: an index (clang, split units)
+				v.LocList = int64(l)
+			}
 		}
 	}
 	v.Const = e.Val(dwarf.AttrConstValue)
@@ -187,38 +193,45 @@ func (t *Table) LocationExpr(v Var, pc uint64) (expr []byte, ok bool, err error)
 			err = fmt.Errorf("location list of %s: %v", v.Name, r)
 		}
 	}()
-	cu := t.loadCU(v.CU)
-	var base uint64
-	var addrBase int64
-	if cu != nil {
-		base, addrBase = cu.base, cu.addrBase
-	}
-	if data, err := t.locSection(".debug_loclists"); err != nil {
+	e, err := t.dwarf.EntryAt(v.die)
+	if err != nil {
 		return nil, false, err
-	} else if data != nil {
+	}
+	// The file's own sections, read on demand; a split unit's are its
+	// .dwo's (die.LocList picks).
+	var loc, loclists []byte
+	if t.dwarf.UnitVersion(v.die) >= 5 {
+		loclists, err = t.locSection(".debug_loclists")
+	} else {
+		loc, err = t.locSection(".debug_loc")
+	}
+	if err != nil {
+		return nil, false, err
+	}
+	l, ok, err := t.dwarf.LocList(e, dwarf.AttrLocation, loc, loclists)
+	if err != nil || !ok {
+		return nil, false, err
+	}
+	switch {
+	case l.GNUSplit:
+		return l.FindGNUSplit(pc)
+	case l.Version >= 5:
 		var da *godwarf.DebugAddr
-		if b, err := t.locSection(".debug_addr"); err == nil && b != nil {
-			da = godwarf.ParseAddr(b).GetSubsection(uint64(addrBase))
+		if l.Addr != nil {
+			da = godwarf.ParseAddr(l.Addr).GetSubsection(l.AddrBase)
 		}
-		// GCC emits DW_FORM_sec_offset here (DW_FORM_loclistx only with
-		// split DWARF, which is not read).
-		off := v.LocList
-		entry, err := loclist.NewDwarf5Reader(data).Find(int(off), 0, base, pc, da)
+		entry, err := loclist.NewDwarf5Reader(l.Sec).Find(int(l.Off), 0, l.Base, pc, da)
+		if err != nil || entry == nil {
+			return nil, false, err
+		}
+		return entry.Instr, true, nil
+	default:
+		entry, err := loclist.NewDwarf2Reader(l.Sec, l.AddrSize).Find(int(l.Off), 0, l.Base, pc, nil)
 		if err != nil || entry == nil {
 			return nil, false, err
 		}
 		return entry.Instr, true, nil
 	}
-	if data, err := t.locSection(".debug_loc"); err != nil {
-		return nil, false, err
-	} else if data != nil {
-		entry, err := loclist.NewDwarf2Reader(data, 8).Find(int(v.LocList), 0, base, pc, nil)
-		if err != nil || entry == nil {
-			return nil, false, err
-		}
-		return entry.Instr, true, nil
-	}
-	return nil, false, fmt.Errorf("no location lists section")
 }
 
 // dwarfFile is the ELF file the DWARF comes from.
