@@ -17,6 +17,7 @@
 package coreparse
 
 import (
+	"debug/elf"
 	"errors"
 	"fmt"
 	"sync"
@@ -242,8 +243,7 @@ func (p *Process) findFDE(pc uint64) (*frame.FrameDescriptionEntry, error) {
 // Unwind returns the physical frames of a stack starting from regs. It is
 // used for threads and, by the coroutine layer, for saved task contexts.
 func (p *Process) Unwind(regs unwind.Regs) ([]unwind.Frame, error) {
-	u := &unwind.Unwinder{Mem: p.Core, FindFDE: p.findFDE, MaxFrames: p.opts.MaxFrames, FuncStart: p.funcStart, Rules: &p.rules}
-	return u.Unwind(regs)
+	return p.unwinder(p.opts.MaxFrames).Unwind(regs)
 }
 
 // UnwindN is Unwind limited to the innermost n physical frames (n <= 0: the
@@ -252,8 +252,21 @@ func (p *Process) UnwindN(regs unwind.Regs, n int) ([]unwind.Frame, error) {
 	if n <= 0 || n > p.opts.MaxFrames {
 		n = p.opts.MaxFrames
 	}
-	u := &unwind.Unwinder{Mem: p.Core, FindFDE: p.findFDE, MaxFrames: n, FuncStart: p.funcStart, Rules: &p.rules}
-	return u.Unwind(regs)
+	return p.unwinder(n).Unwind(regs)
+}
+
+func (p *Process) unwinder(max int) *unwind.Unwinder {
+	return &unwind.Unwinder{Mem: p.Core, FindFDE: p.findFDE, MaxFrames: max, FuncStart: p.funcStart, MappingAt: p.mappingAt, Rules: &p.rules}
+}
+
+// mappingAt is the core's segment (one per mapping) holding addr, for the
+// unwinder's frame-pointer checks.
+func (p *Process) mappingAt(addr uint64) (unwind.Mapping, bool) {
+	s, ok := p.Core.SegmentAt(addr)
+	if !ok {
+		return unwind.Mapping{}, false
+	}
+	return unwind.Mapping{Lo: s.Vaddr, Hi: s.Vaddr + s.Memsz, Exec: s.Flags&elf.PF_X != 0}, true
 }
 
 // Backtrace unwinds a thread and symbolizes it.
