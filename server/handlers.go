@@ -52,6 +52,13 @@ func (s *conn) stackTrace(r *dap.StackTraceRequest) {
 			if f.Tailcall {
 				sf.Name += " [tail call]"
 			}
+			// Frames found without CFI (the frame-pointer chain, a
+			// return address on the stack) may be wrong: named so, and
+			// deemphasized.
+			if f.Raw != nil && f.Raw.Kind.Weak() && !f.Inline && !f.Tailcall {
+				sf.Name += " [found by " + f.Raw.Kind.String() + "]"
+				sf.PresentationHint = "subtle"
+			}
 			if f.Function == "??" {
 				sf.PresentationHint = "subtle"
 			}

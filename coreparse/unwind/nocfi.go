@@ -116,14 +116,23 @@ func fpErr(format string, args ...any) error {
 
 func (u *Unwinder) unwindNoCFI(cur *Frame, lookup uint64) (Frame, StopReason, error) {
 	g, greason, gerr := u.gdbFrame(cur, lookup)
+	gcfa := cur.CFA
 	if gerr == nil && u.believable(&g) {
+		if g.Kind == KindHeuristic {
+			// gdb guessed where the return address is; when the chain
+			// finds the same frame, the frame pointer confirms it.
+			if f, cfa, err := u.framePointer(cur); err == nil && f.PC == g.PC && cfa == gcfa {
+				return f, StopNone, nil
+			}
+		}
 		return g, StopNone, nil
 	}
 	if gerr != nil || g.Kind != KindFramePointer {
 		// gdb's frame, when there is one, is not believable; the chain's
 		// may be. (A framed gdb frame is the chain's step already.)
-		f, err := u.framePointer(cur)
+		f, cfa, err := u.framePointer(cur)
 		if err == nil {
+			cur.CFA = cfa
 			return f, StopNone, nil
 		}
 		if gerr != nil && greason == StopNoUnwindInfo {
@@ -137,9 +146,21 @@ func (u *Unwinder) unwindNoCFI(cur *Frame, lookup uint64) (Frame, StopReason, er
 }
 
 // believable reports whether a frame found without CFI has a pc that
-// follows a call instruction in executable code.
+// follows a call instruction in executable code, or is the signal
+// trampoline (where a handler returns to).
 func (u *Unwinder) believable(f *Frame) bool {
-	return u.afterCall(f.PC)
+	return u.returnAddress(f.PC)
+}
+
+// returnAddress reports whether ra can be a return address: it follows a
+// call instruction in executable code, or it is the first instruction of
+// the signal trampoline (the kernel's return address for a handler).
+func (u *Unwinder) returnAddress(ra uint64) bool {
+	if u.afterCall(ra) {
+		return true
+	}
+	start, ok := u.sigtrampStart(ra)
+	return ok && start == ra
 }
 
 // afterCall reports whether ret follows a call instruction in executable
@@ -188,7 +209,12 @@ func CallBefore(m Memory, ret uint64) (uint64, bool) {
 // The caller gets rip, rsp and rbp (from [rbp]; unknown when unreadable);
 // every other register, callee-saved ones included, is unknown: the chain
 // does not say where the function saved them.
-func (u *Unwinder) framePointer(cur *Frame) (Frame, error) {
+func (u *Unwinder) framePointer(cur *Frame) (next Frame, cfa uint64, err error) {
+	next, err = u.framePointerStep(cur)
+	return next, next.Regs.V[RSP], err
+}
+
+func (u *Unwinder) framePointerStep(cur *Frame) (Frame, error) {
 	rbp, ok := cur.Regs.Get(RBP)
 	if !ok {
 		return Frame{}, fpErr("rbp is unknown")
@@ -221,10 +247,9 @@ func (u *Unwinder) framePointer(cur *Frame) (Frame, error) {
 	if err != nil {
 		return Frame{}, fpErr("reading the return address at %#x: %v", rbp+8, err)
 	}
-	if !u.afterCall(ra) {
+	if !u.returnAddress(ra) {
 		return Frame{}, fpErr("the word at rbp+8 (%#x) does not follow a call instruction", ra)
 	}
-	cur.CFA = rbp + 16
 	next := Frame{PC: ra, Kind: KindFramePointer, pcSlot: rbp + 8}
 	next.Regs.Set(RIP, ra)
 	next.Regs.Set(RSP, rbp+16)
