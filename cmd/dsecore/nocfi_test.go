@@ -299,3 +299,76 @@ func TestFramePointerKinds(t *testing.T) {
 		})
 	}
 }
+
+// TestTasksWithoutCFI: the field crash built without unwind tables (its
+// coroutine runtime, tasks and library; Boost.Context's switch has none
+// anyway) against the same crash built with them: every task's stack,
+// from its saved context (or its thread, then the scheduler's) down to the
+// entry trampoline, is the same function for function, and the switched-out
+// ones are found through the frame-pointer chain.
+func TestTasksWithoutCFI(t *testing.T) {
+	c := fixture.NoCFI(t, fixture.NoCFICoroutines)
+	withCFI := fixture.Get(t).Scenario(t, fixture.FieldCrash)
+	type task struct {
+		state string
+		fns   []string
+		kinds []string
+	}
+	tasks := func(exe, core string) map[int64]task {
+		doc := runBt(t, exe, core, "--all-tasks")
+		out := map[int64]task{}
+		for _, x := range doc.Tasks {
+			var tk task
+			tk.state = x.State
+			for _, f := range x.Frames {
+				tk.fns = append(tk.fns, f.Function)
+				kind := f.FoundBy
+				if f.Inline || f.Tailcall {
+					kind = "" // its function's
+				}
+				tk.kinds = append(tk.kinds, kind)
+			}
+			out[x.ID] = tk
+		}
+		return out
+	}
+	ours, want := tasks(c.Exe, c.Core), tasks(withCFI.Exe, withCFI.Core)
+	if n := len(c.Expected["tasks"].([]any)); len(ours) != n || len(want) != n {
+		t.Fatalf("%d tasks without CFI, %d with, the program made %d", len(ours), len(want), n)
+	}
+	fp, stacks := 0, 0
+	for id, w := range want {
+		o := ours[id]
+		if o.state != w.state || strings.Join(o.fns, " > ") != strings.Join(w.fns, " > ") {
+			t.Errorf("task %d without CFI: %s %s\n  with CFI: %s %s", id, o.state, strings.Join(o.fns, " > "), w.state, strings.Join(w.fns, " > "))
+			continue
+		}
+		if len(o.fns) == 0 {
+			continue
+		}
+		stacks++
+		for i, k := range o.kinds {
+			if o.fns[i] == "make_fcontext" {
+				break // the entry trampoline: below it is the scheduler's stack
+			}
+			switch {
+			case k == "frame pointer":
+				fp++
+			case k == "cfi" && !strings.HasPrefix(o.fns[i], "co::") && !strings.HasPrefix(o.fns[i], "(anonymous") && !strings.HasPrefix(o.fns[i], "lsm_"):
+				// libc's and libstdc++'s frames keep their CFI
+			case k != "" && k != "saved context" && k != "signal frame":
+				t.Errorf("task %d frame %d %s: found by %q", id, i, o.fns[i], k)
+			}
+		}
+	}
+	t.Logf("%d task stacks equal to the CFI build's, %d frames found through the frame-pointer chain", stacks, fp)
+	live := 0 // the tasks the program made that have a stack
+	for _, x := range c.Expected["tasks"].([]any) {
+		if st := x.(map[string]any)["state"]; st != "done" && st != "new" {
+			live++
+		}
+	}
+	if stacks != live || fp < stacks {
+		t.Errorf("%d task stacks (the program has %d tasks with one), %d frame-pointer frames", stacks, live, fp)
+	}
+}
