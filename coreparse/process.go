@@ -273,7 +273,13 @@ func (p *Process) mappingAt(addr uint64) (unwind.Mapping, bool) {
 func (p *Process) Backtrace(t *Thread) ([]Frame, error) {
 	raw, err := p.Unwind(t.Regs)
 	p.preload(raw)
-	return p.Symbolize(raw), err
+	fs := p.Symbolize(raw)
+	// Cut at main (gdb's "backtrace past-main off"): how the unwind ended
+	// below it is not this stack's business.
+	if n := len(fs); n > 0 && len(raw) > 0 && fs[n-1].Raw != &raw[len(raw)-1] {
+		err = nil
+	}
+	return fs, err
 }
 
 // preload loads, on all CPUs at once, the symbol tables and DWARF indexes
