@@ -110,6 +110,16 @@ func compareBeyondGdb(t *testing.T, p *coreparse.Process, lwp int, ours, gdb, eu
 	}
 	// Where gdb went wrong: the rest is eu-stack's.
 	rest := ours[k:]
+	if len(rest) == 0 {
+		// Our chain ended where gdb's frames turn to garbage: so must
+		// eu-stack's.
+		for _, f := range eu[min(k, len(eu)):] {
+			if returnAddress(p, f.pc) {
+				t.Errorf("LWP %d: eu-stack goes on to %v after our last frame\n%s", lwp, f, show())
+			}
+		}
+		return k, 0
+	}
 	j := -1
 	for i, f := range eu {
 		if len(rest) > 0 && f.pc == rest[0].pc {
@@ -263,6 +273,16 @@ func TestFramePointerKinds(t *testing.T) {
 				{"spinner", "scan"}, {"start_thread", "frame pointer"}, {"clone3", "cfi"}})
 			check("main", intField(t, c.Expected, "main_lwp"), "wait_forever", []want{{"wait_forever", "cfi"}, {"main", "frame pointer"}})
 
+			// Generated code that uses rbp as a plain register: its
+			// inner function's return address is on top of the stack;
+			// there the chain ends, and the stack says why.
+			jitLWP := intField(t, c.Expected, "jit_lwp")
+			jit := threadOf(t, doc, jitLWP)
+			why := "the frame-pointer chain ends: rbp " + c.Expected["jit_rbp"].(string) + " is below rsp"
+			if fs := physicalFrames(t, jit); len(fs) != 2 || fs[0].kind != "saved context" || fs[1].kind != "scan" || !strings.Contains(jit.Error, why) {
+				t.Errorf("jit thread: %v, error %q; want two frames and %q", fs, jit.Error, why)
+			}
+
 			// Text: a function's frame found without CFI says so.
 			code, out, stderr := runBounded(t, nil, "bt", c.Core, "--exe", c.Exe, "--thread", strconv.Itoa(intField(t, c.Expected, "crash_lwp")))
 			if code != 0 {
@@ -295,6 +315,22 @@ func TestFramePointerKinds(t *testing.T) {
 			}
 			if f := byName["sigusr2"]; f.Name != "sigusr2" || f.PresentationHint != "" {
 				t.Errorf("DAP frame sigusr2 (found by CFI): %+v", f)
+			}
+			if n := len(st.Body.StackFrames); st.Body.TotalFrames != n || st.Body.StackFrames[n-1].PresentationHint == "label" {
+				t.Errorf("DAP: the crasher's stack ends normally, yet %d of %d frames, the last %+v", n, st.Body.TotalFrames, st.Body.StackFrames[n-1])
+			}
+			st = d.ok("stackTrace", map[string]any{"threadId": jitLWP}).(*dap.StackTraceResponse)
+			if fr := st.Body.StackFrames; len(fr) != 3 || st.Body.TotalFrames != 3 || fr[1].Name != "?? [found by scan]" ||
+				fr[2].PresentationHint != "label" || !strings.HasPrefix(fr[2].Name, "unwinding stopped: ") || !strings.Contains(fr[2].Name, why) {
+				t.Errorf("DAP: the jit thread's stack: %+v (total %d)", fr, st.Body.TotalFrames)
+			}
+			st = d.ok("stackTrace", map[string]any{"threadId": jitLWP, "startFrame": 0, "levels": 2}).(*dap.StackTraceResponse)
+			if len(st.Body.StackFrames) != 2 || st.Body.TotalFrames != 3 {
+				t.Errorf("DAP: the jit thread's first two frames: %+v (total %d)", st.Body.StackFrames, st.Body.TotalFrames)
+			}
+			st = d.ok("stackTrace", map[string]any{"threadId": jitLWP, "startFrame": 2, "levels": 5}).(*dap.StackTraceResponse)
+			if len(st.Body.StackFrames) != 1 || st.Body.StackFrames[0].PresentationHint != "label" {
+				t.Errorf("DAP: the jit thread's frames from #2: %+v", st.Body.StackFrames)
 			}
 		})
 	}
