@@ -3,6 +3,8 @@ package main
 import (
 	"debug/elf"
 	"fmt"
+	"os/exec"
+	"regexp"
 	"strconv"
 	"strings"
 	"testing"
@@ -200,6 +202,56 @@ func TestFramePointerBeyondGdb(t *testing.T) {
 	}
 }
 
+// withoutCFI checks with eu-readelf which of the functions have no FDE in
+// the executable's .eh_frame/.debug_frame, and that the others have one.
+func withoutCFI(t *testing.T, exe string, without, with []string) {
+	t.Helper()
+	out, err := exec.Command("eu-readelf", "--debug-dump=frames", exe).CombinedOutput()
+	if err != nil {
+		t.Fatalf("eu-readelf --debug-dump=frames %s: %v\n%.2000s", exe, err, out)
+	}
+	re := regexp.MustCompile(`initial_location:\s+\+?0x([0-9a-f]+)[^\n]*\n\s+address_range:\s+0x([0-9a-f]+)`)
+	var fdes [][2]uint64
+	for _, m := range re.FindAllStringSubmatch(string(out), -1) {
+		lo, _ := strconv.ParseUint(m[1], 16, 64)
+		n, _ := strconv.ParseUint(m[2], 16, 64)
+		fdes = append(fdes, [2]uint64{lo, lo + n})
+	}
+	f, err := elf.Open(exe)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	syms, err := f.Symbols()
+	if err != nil {
+		t.Fatal(err)
+	}
+	covered := map[string]bool{}
+	for _, sym := range syms {
+		if elf.ST_TYPE(sym.Info) != elf.STT_FUNC || sym.Value == 0 {
+			continue
+		}
+		for _, r := range fdes {
+			if sym.Value >= r[0] && sym.Value < r[1] {
+				covered[sym.Name] = true
+			}
+		}
+		if _, ok := covered[sym.Name]; !ok {
+			covered[sym.Name] = false
+		}
+	}
+	for _, fn := range without {
+		if c, ok := covered[fn]; !ok || c {
+			t.Errorf("%s: %s has CFI (eu-readelf: %d FDEs) or no symbol (%v)", exe, fn, len(fdes), ok)
+		}
+	}
+	for _, fn := range with {
+		if !covered[fn] {
+			t.Errorf("%s: %s has no CFI", exe, fn)
+		}
+	}
+}
+
 // threadOf finds a thread of a backtrace document.
 func threadOf(t *testing.T, doc report.Backtrace, lwp int) report.Thread {
 	t.Helper()
@@ -221,6 +273,11 @@ func TestFramePointerKinds(t *testing.T) {
 	for _, name := range []string{fixture.NoCFIStatic, fixture.NoCFIDynamic} {
 		t.Run(name, func(t *testing.T) {
 			c := fixture.NoCFI(t, name)
+			var libc []string
+			if name == fixture.NoCFIStatic {
+				libc = []string{"raise", "start_thread", "pause"} // libc.a's objects keep their unwind tables
+			}
+			withoutCFI(t, c.Exe, []string{"sigusr2", "stdarg", "backtracegen", "start", "onusr1", "spin", "spinner", "wait_forever", "main"}, libc)
 			doc := runBt(t, c.Exe, c.Core)
 			type want struct{ function, foundBy string }
 			check := func(who string, lwp int, from string, w []want) {
