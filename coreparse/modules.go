@@ -111,10 +111,21 @@ func (m *Module) CFI() (frame.FrameDescriptionEntries, error) {
 		}
 		defer f.Close()
 		m.cfi, m.cfiErr = unwind.LoadCFI(f, m.Bias)
-		if m.DebugPath != "" && len(m.cfi) == 0 {
+		// The separate debug file's .debug_frame describes what the file
+		// may not (a program built -g -fno-asynchronous-unwind-tables and
+		// split: the crt's .eh_frame stays, the functions' CFI goes with
+		// the debug sections). Code with CFI in neither file is what the
+		// unwinder follows the frame-pointer chain through.
+		if m.DebugPath != "" {
 			if df, err := elf.Open(m.DebugPath); err == nil {
-				m.cfi, m.cfiErr = unwind.LoadCFI(df, m.Bias)
+				more, derr := unwind.LoadCFI(df, m.Bias)
 				df.Close()
+				switch {
+				case len(more) > 0:
+					m.cfi, m.cfiErr = unwind.MergeCFI(m.cfi, more), nil
+				case len(m.cfi) == 0:
+					m.cfiErr = derr
+				}
 			}
 		}
 	})

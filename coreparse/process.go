@@ -17,6 +17,7 @@
 package coreparse
 
 import (
+	"debug/elf"
 	"errors"
 	"fmt"
 	"slices"
@@ -263,8 +264,7 @@ func (p *Process) findFDE(pc uint64) (*frame.FrameDescriptionEntry, error) {
 // Unwind returns the physical frames of a stack starting from regs. It is
 // used for threads and, by the coroutine layer, for saved task contexts.
 func (p *Process) Unwind(regs unwind.Regs) ([]unwind.Frame, error) {
-	u := &unwind.Unwinder{Mem: p.Core, FindFDE: p.findFDE, MaxFrames: p.opts.MaxFrames, FuncStart: p.funcStart, Rules: &p.rules}
-	return u.Unwind(regs)
+	return p.unwinder(p.opts.MaxFrames).Unwind(regs)
 }
 
 // UnwindN is Unwind limited to the innermost n physical frames (n <= 0: the
@@ -273,17 +273,35 @@ func (p *Process) UnwindN(regs unwind.Regs, n int) ([]unwind.Frame, error) {
 	if n <= 0 || n > p.opts.MaxFrames {
 		n = p.opts.MaxFrames
 	}
-	u := &unwind.Unwinder{Mem: p.Core, FindFDE: p.findFDE, MaxFrames: n, FuncStart: p.funcStart, Rules: &p.rules}
-	return u.Unwind(regs)
+	return p.unwinder(n).Unwind(regs)
+}
+
+func (p *Process) unwinder(max int) *unwind.Unwinder {
+	return &unwind.Unwinder{Mem: p.Core, FindFDE: p.findFDE, MaxFrames: max, FuncStart: p.funcStart, MappingAt: p.mappingAt, Rules: &p.rules}
+}
+
+// mappingAt is the core's segment (one per mapping) holding addr, for the
+// unwinder's frame-pointer checks.
+func (p *Process) mappingAt(addr uint64) (unwind.Mapping, bool) {
+	s, ok := p.Core.SegmentAt(addr)
+	if !ok {
+		return unwind.Mapping{}, false
+	}
+	return unwind.Mapping{Lo: s.Vaddr, Hi: s.Vaddr + s.Memsz, Exec: s.Flags&elf.PF_X != 0}, true
 }
 
 // Backtrace unwinds a thread and symbolizes it.
 func (p *Process) Backtrace(t *Thread) ([]Frame, error) {
 	raw, err := p.Unwind(t.Regs)
 	p.preload(raw)
-	frames := p.Symbolize(raw)
+	fs := p.Symbolize(raw)
 	chaos.At("stack") // the chaos tests' point: a stack read, its files mapped
-	return frames, err
+	// Cut at main (gdb's "backtrace past-main off"): how the unwind ended
+	// below it is not this stack's business.
+	if n := len(fs); n > 0 && len(raw) > 0 && fs[n-1].Raw != &raw[len(raw)-1] {
+		err = nil
+	}
+	return fs, err
 }
 
 // preload loads, on all CPUs at once, the symbol tables and DWARF indexes

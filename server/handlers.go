@@ -52,6 +52,13 @@ func (s *conn) stackTrace(r *dap.StackTraceRequest) {
 			if f.Tailcall {
 				sf.Name += " [tail call]"
 			}
+			// Frames found without CFI (the frame-pointer chain, a
+			// return address on the stack) may be wrong: named so, and
+			// deemphasized.
+			if f.Raw != nil && f.Raw.Kind.Weak() && !f.Inline && !f.Tailcall {
+				sf.Name += " [found by " + f.Raw.Kind.String() + "]"
+				sf.PresentationHint = "subtle"
+			}
 			if f.Function == "??" {
 				sf.PresentationHint = "subtle"
 			}
@@ -79,7 +86,16 @@ func (s *conn) stackTrace(r *dap.StackTraceRequest) {
 		}
 		frames = append(frames, sf)
 	}
-	s.send(&dap.StackTraceResponse{Response: response(&r.Request), Body: dap.StackTraceResponseBody{StackFrames: frames, TotalFrames: len(fs)}})
+	// A stack that ended early (not at its outermost frame, a zero pc or
+	// the frame limit) says why in a last label frame.
+	total := len(fs)
+	if why := st.stopReason(r.Arguments.ThreadId); why != "" {
+		total++
+		if start <= len(fs) && (r.Arguments.Levels <= 0 || start+r.Arguments.Levels > len(fs)) {
+			frames = append(frames, dap.StackFrame{Id: st.frameID(r.Arguments.ThreadId, len(fs)), Name: "unwinding stopped: " + why, PresentationHint: "label"})
+		}
+	}
+	s.send(&dap.StackTraceResponse{Response: response(&r.Request), Body: dap.StackTraceResponseBody{StackFrames: frames, TotalFrames: total}})
 }
 
 // faultFrameIndex is the index, in the crashing thread's stack, of the

@@ -2,6 +2,7 @@ package server
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -98,11 +99,14 @@ type state struct {
 	counted            func(id, title string, n int) *counter
 	rtWarned, anWarned bool
 
-	mu      sync.Mutex
-	stacks  map[int][]coreparse.Frame // by DAP thread id
-	frames  []frameRef                // frame id - 1
-	handles []varRef                  // variablesReference - 1
-	sources []*sourceRef              // sourceReference - 1
+	mu     sync.Mutex
+	stacks map[int][]coreparse.Frame // by DAP thread id
+	// stopped says why a stack's unwind ended early (by DAP thread id),
+	// absent when it ended normally.
+	stopped map[int]string
+	frames  []frameRef   // frame id - 1
+	handles []varRef     // variablesReference - 1
+	sources []*sourceRef // sourceReference - 1
 	srcByFn map[string]int
 	scopes  map[int]*values.Scope // frame id → evaluated variables
 }
@@ -270,7 +274,7 @@ func (s *conn) launch(req *dap.Request, raw json.RawMessage) {
 		return
 	}
 	endLoad("done")
-	st := &state{args: a, sess: sess, output: s.output, counted: s.counted, p: sess.Process(), vr: sess.Values(), stacks: map[int][]coreparse.Frame{}, srcByFn: map[string]int{}, scopes: map[int]*values.Scope{}}
+	st := &state{args: a, sess: sess, output: s.output, counted: s.counted, p: sess.Process(), vr: sess.Values(), stacks: map[int][]coreparse.Frame{}, stopped: map[int]string{}, srcByFn: map[string]int{}, scopes: map[int]*values.Scope{}}
 	s.st = st
 	p := st.p
 
@@ -472,8 +476,19 @@ func (s *state) stack(id int) ([]coreparse.Frame, error) {
 	}
 	s.mu.Lock()
 	s.stacks[id] = fs
+	var se *unwind.StopError
+	if errors.As(err, &se) && se.Reason != unwind.StopMaxFrames {
+		s.stopped[id] = err.Error()
+	}
 	s.mu.Unlock()
 	return fs, nil
+}
+
+// stopReason is why a stack (already unwound) ended early, "" when it did not.
+func (s *state) stopReason(id int) string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.stopped[id]
 }
 
 func (s *state) frameID(thread, index int) int {

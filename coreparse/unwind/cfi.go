@@ -341,3 +341,15 @@ func dropOverlapping(add, have frame.FrameDescriptionEntries) frame.FrameDescrip
 	}
 	return out
 }
+
+// MergeCFI adds to fdes (sorted, as LoadCFI returns them) the entries of
+// more that describe code fdes does not: a separate debug file's
+// .debug_frame beside the module's own .eh_frame (gdb reads both). The
+// result is sorted; fdes's entries win where both describe a function.
+func MergeCFI(fdes, more frame.FrameDescriptionEntries) frame.FrameDescriptionEntries {
+	more = dropOverlapping(append(frame.FrameDescriptionEntries(nil), more...), fdes)
+	if len(more) == 0 {
+		return fdes
+	}
+	return fdes.Append(more)
+}
