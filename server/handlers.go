@@ -222,6 +222,10 @@ func (st *state) variable(v *values.Value, hex bool) dap.Variable {
 
 func (s *conn) evaluate(r *dap.EvaluateRequest) {
 	st := s.st
+	if why := st.overBudget(); why != "" {
+		s.sendError(r.Seq, r.Command, errOverBudget, "evaluate: "+why)
+		return
+	}
 	expr := strings.TrimSpace(r.Arguments.Expression)
 	hex := r.Arguments.Format != nil && r.Arguments.Format.Hex
 	var sc *values.Scope

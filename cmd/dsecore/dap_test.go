@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/dsecore/dsecore/internal/fixture"
+	"github.com/dsecore/dsecore/server"
 	"github.com/google/go-dap"
 )
 
@@ -447,14 +448,15 @@ func TestDAPBadInput(t *testing.T) {
 
 // TestDAPListenAddr: --listen stays on loopback unless told otherwise.
 func TestDAPListenAddr(t *testing.T) {
-	for in, want := range map[string]string{"4711": "127.0.0.1:4711", ":4711": "127.0.0.1:4711", "0.0.0.0:4711": "0.0.0.0:4711", "[::1]:9": "[::1]:9"} {
-		if got := listenAddr(in); got != want {
-			t.Errorf("listenAddr(%q) = %q, want %q", in, got, want)
+	for in, want := range map[string]server.ListenSpec{"4711": {Network: "tcp", Address: "127.0.0.1:4711"}, ":4711": {Network: "tcp", Address: "127.0.0.1:4711"},
+		"0.0.0.0:4711": {Network: "tcp", Address: "0.0.0.0:4711"}, "[::1]:9": {Network: "tcp", Address: "[::1]:9"}, "unix:/run/x.sock": {Network: "unix", Address: "/run/x.sock"}} {
+		if got := server.ParseListen(in); got != want {
+			t.Errorf("ParseListen(%q) = %v, want %v", in, got, want)
 		}
 	}
-	for host, want := range map[string]bool{"127.0.0.1": true, "::1": true, "localhost": true, "0.0.0.0": false, "10.1.2.3": false} {
-		if isLoopback(host) != want {
-			t.Errorf("isLoopback(%q) = %v", host, !want)
+	for addr, want := range map[string]bool{"127.0.0.1:1": true, "[::1]:1": true, "localhost:1": true, "0.0.0.0:1": false, "10.1.2.3:1": false, "unix:/x": true} {
+		if server.ParseListen(addr).Loopback() != want {
+			t.Errorf("%s: loopback %v", addr, !want)
 		}
 	}
 }
@@ -463,8 +465,8 @@ func TestDAPListenAddr(t *testing.T) {
 // clean exit, not an attempt to read gigabytes.
 func TestDAPOversized(t *testing.T) {
 	code, out, stderr := runBounded(t, strings.NewReader("Content-Length: 999999999999\r\n\r\n{}"), "dap")
-	if code != 1 || !strings.Contains(out, `"category":"important"`) || !strings.Contains(out, "content length over") ||
-		!strings.Contains(stderr, "content length over") {
+	if code != 1 || !strings.Contains(out, `"category":"important"`) || !strings.Contains(out, "a message of 999999999999 bytes: the limit is 4194304") ||
+		!strings.Contains(stderr, "the limit is 4194304") {
 		t.Errorf("exit %d\nstdout %s\nstderr %s", code, out, stderr)
 	}
 }
