@@ -109,9 +109,9 @@ type state struct {
 	scopeIDs map[varRef]int            // a scope's reference, once given
 	held     int64                     // bytes the value and node references keep alive
 	maxHeld  int64                     // the session's budget for them (Limits.MaxHeldBytes)
-	sources []*sourceRef              // sourceReference - 1
-	srcByFn map[string]int
-	scopes  map[int]*values.Scope // frame id → evaluated variables
+	sources  []*sourceRef              // sourceReference - 1
+	srcByFn  map[string]int
+	scopes   map[int]*values.Scope // frame id → evaluated variables
 }
 
 type frameRef struct {
