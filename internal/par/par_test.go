@@ -21,3 +21,26 @@ func TestDo(t *testing.T) {
 		}
 	}
 }
+
+// TestDoPanicIsTheCallers: a panic in one call of f comes out of Do in the
+// calling goroutine, with its value, after every worker stopped; before,
+// it ended the process from a worker goroutine no handler could recover.
+func TestDoPanicIsTheCallers(t *testing.T) {
+	var calls atomic.Int64
+	got := func() (x any) {
+		defer func() { x = recover() }()
+		Do(1000, func(i int) {
+			calls.Add(1)
+			if i == 7 {
+				panic("item 7")
+			}
+		})
+		return nil
+	}()
+	if got != "item 7" {
+		t.Fatalf("recovered %v, want item 7", got)
+	}
+	if n := calls.Load(); n < 8 || n > 1000 {
+		t.Errorf("%d calls", n)
+	}
+}
