@@ -222,10 +222,6 @@ func (st *state) variable(v *values.Value, hex bool) dap.Variable {
 
 func (s *conn) evaluate(r *dap.EvaluateRequest) {
 	st := s.st
-	if why := st.overBudget(); why != "" {
-		s.sendError(r.Seq, r.Command, errOverBudget, "evaluate: "+why)
-		return
-	}
 	expr := strings.TrimSpace(r.Arguments.Expression)
 	hex := r.Arguments.Format != nil && r.Arguments.Format.Hex
 	var sc *values.Scope
@@ -245,6 +241,14 @@ func (s *conn) evaluate(r *dap.EvaluateRequest) {
 	if err != nil {
 		s.sendError(r.Seq, r.Command, 4003, err.Error())
 		return
+	}
+	// A result a client may expand is kept for the session's life: within
+	// its budget. A number or a pointer's value costs nothing kept.
+	if st.vr.HasChildren(v) {
+		if why := st.overBudget(); why != "" {
+			s.sendError(r.Seq, r.Command, errOverBudget, "evaluate: "+why)
+			return
+		}
 	}
 	dv := st.variable(v, hex)
 	s.send(&dap.EvaluateResponse{Response: response(&r.Request), Body: dap.EvaluateResponseBody{Result: dv.Value, Type: dv.Type,

@@ -104,10 +104,11 @@ func (s *Listener) handle(c net.Conn) {
 		s.refuse(c, name, fmt.Sprintf("the server already serves %d connections (--max-connections %d)", s.MaxConnections, s.MaxConnections))
 		return
 	}
-	defer s.leave()
 	cfg := s.Config
 	cfg.Peer = name
-	if err := ServeConfig(c, c, cfg); err != nil {
+	err = ServeConfig(c, c, cfg)
+	s.leave() // before the log line: a client that reads it finds the place free
+	if err != nil {
 		s.logf("%s: session ended: %v", name, limitName(err))
 	}
 }

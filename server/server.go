@@ -59,11 +59,12 @@ func ServeConfig(in io.Reader, out io.Writer, cfg Config) error {
 			s.wdl = d
 		}
 	}
-	defer s.close()
 	// A file that faults under a mapping (truncated or replaced while the
 	// session reads it) is a panic this goroutine's handlers recover,
-	// not a SIGBUS that ends every session (recoverRequest).
+	// not a SIGBUS that ends every session (recoverRequest); closing the
+	// session too (it writes caches from those files).
 	defer debug.SetPanicOnFault(debug.SetPanicOnFault(true))
+	defer s.close()
 	r := newMsgReader(in, cfg.Limits)
 	for {
 		content, err := r.next()
@@ -143,7 +144,14 @@ type conn struct {
 
 func newConn(out io.Writer) *conn { return &conn{out: out} }
 
+// close closes the session's core and files; a panic doing it (a file
+// that faulted) is logged, and ends nothing else.
 func (s *conn) close() {
+	defer func() {
+		if x := recover(); x != nil {
+			s.logf("closing the session: %v", x)
+		}
+	}()
 	if s.st != nil {
 		s.st.close()
 	}

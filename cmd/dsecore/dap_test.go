@@ -2,6 +2,7 @@ package main
 
 import (
 	"bufio"
+	"bytes"
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
@@ -54,7 +55,26 @@ func startDAPIn(t *testing.T, dir, home string, env ...string) *dapClient {
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	c := &dapClient{t: t, cmd: cmd, in: in, out: bufio.NewReader(out), msgs: make(chan dap.Message, 1000), errs: make(chan error, 1), raws: make(chan []byte, 1000)}
+	c := newDAPClient(t, in, out)
+	c.cmd = cmd
+	t.Cleanup(func() {
+		in.Close()
+		done := make(chan struct{})
+		go func() { cmd.Wait(); close(done) }()
+		select {
+		case <-done:
+		case <-time.After(10 * time.Second):
+			cmd.Process.Kill()
+			t.Errorf("dsecore dap did not exit when its stdin closed")
+		}
+	})
+	return c
+}
+
+// newDAPClient is a client writing to in and reading from out (a
+// process's pipes, or a socket).
+func newDAPClient(t *testing.T, in io.WriteCloser, out io.Reader) *dapClient {
+	c := &dapClient{t: t, in: in, out: bufio.NewReader(out), msgs: make(chan dap.Message, 1000), errs: make(chan error, 1), raws: make(chan []byte, 1000)}
 	go func() {
 		for {
 			b, err := dap.ReadBaseMessage(c.out)
@@ -71,17 +91,6 @@ func startDAPIn(t *testing.T, dir, home string, env ...string) *dapClient {
 			c.msgs <- m
 		}
 	}()
-	t.Cleanup(func() {
-		in.Close()
-		done := make(chan struct{})
-		go func() { cmd.Wait(); close(done) }()
-		select {
-		case <-done:
-		case <-time.After(10 * time.Second):
-			cmd.Process.Kill()
-			t.Errorf("dsecore dap did not exit when its stdin closed")
-		}
-	})
 	return c
 }
 
@@ -89,7 +98,11 @@ func (c *dapClient) send(command string, args any) int {
 	c.t.Helper()
 	c.seq++
 	b, _ := json.Marshal(map[string]any{"seq": c.seq, "type": "request", "command": command, "arguments": args})
-	if err := dap.WriteBaseMessage(c.in, b); err != nil {
+	// In one write: a server with a per-message deadline never sees a
+	// header whose content the test has not sent yet.
+	var msg bytes.Buffer
+	dap.WriteBaseMessage(&msg, b)
+	if _, err := c.in.Write(msg.Bytes()); err != nil {
 		c.t.Fatal(err)
 	}
 	return c.seq
