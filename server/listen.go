@@ -202,9 +202,10 @@ func (l ListenSpec) Loopback() bool {
 
 // Listen opens the spec's socket. A Unix socket is created mode 0600 (its
 // owner and mode decide who may connect, as ssh-agent's and the docker
-// daemon's; SO_PEERCRED is checked anyway); a stale socket file left by a
-// server that died is replaced, anything else at the path is an error.
-func Listen(spec ListenSpec) (net.Listener, error) {
+// daemon's; SO_PEERCRED is checked anyway), or 0666 when allowOthers; a
+// stale socket file left by a server that died is replaced, anything else
+// at the path is an error.
+func Listen(spec ListenSpec, allowOthers bool) (net.Listener, error) {
 	if spec.Network != "unix" {
 		return net.Listen(spec.Network, spec.Address)
 	}
@@ -224,7 +225,11 @@ func Listen(spec ListenSpec) (net.Listener, error) {
 	if err != nil {
 		return nil, err
 	}
-	if err := os.Chmod(spec.Address, 0o600); err != nil {
+	mode := os.FileMode(0o600)
+	if allowOthers {
+		mode = 0o666
+	}
+	if err := os.Chmod(spec.Address, mode); err != nil {
 		l.Close()
 		return nil, err
 	}

@@ -76,7 +76,8 @@ are served at once.`,
 			if err != nil {
 				return err
 			}
-			l, err := server.Listen(spec)
+			allowOthers := config.GetBool("allow-other-users")
+			l, err := server.Listen(spec, allowOthers)
 			if err != nil {
 				return err
 			}
@@ -85,7 +86,6 @@ are served at once.`,
 			if !spec.Loopback() {
 				fmt.Fprintf(stderr, "dsecore dap: warning: %s is not a loopback address: anyone who can reach it and holds the token can read the cores this server may read\n", addr)
 			}
-			allowOthers := config.GetBool("allow-other-users")
 			if allowOthers {
 				fmt.Fprintf(stderr, "dsecore dap: WARNING: --allow-other-users: every local user may connect and have this server (uid %d) read %s\n", os.Geteuid(), paths.Rule())
 			}
