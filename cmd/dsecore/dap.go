@@ -82,7 +82,11 @@ are served at once.`,
 				return err
 			}
 			defer l.Close()
-			fmt.Fprintf(stderr, "dsecore dap: listening on %s:%s\n", spec.Network, l.Addr())
+			where := l.Addr().String()
+			if spec.Network == "unix" {
+				where = "unix:" + spec.Address
+			}
+			fmt.Fprintf(stderr, "dsecore dap: listening on %s\n", where)
 			if !spec.Loopback() {
 				fmt.Fprintf(stderr, "dsecore dap: warning: %s is not a loopback address: anyone who can reach it and holds the token can read the cores this server may read\n", addr)
 			}

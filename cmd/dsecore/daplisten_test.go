@@ -29,7 +29,7 @@ type dapServer struct {
 	exited  bool
 }
 
-var listeningRE = regexp.MustCompile(`listening on (tcp|unix):(\S+)`)
+var listeningRE = regexp.MustCompile(`listening on (\S+)`)
 
 // startDAPServer starts dsecore dap with args (which include --listen) and
 // waits until it listens. A server that exits first fails the test with
@@ -76,10 +76,7 @@ func startDAPServer(t *testing.T, args ...string) *dapServer {
 	if m == nil {
 		t.Fatalf("no address in %q", line)
 	}
-	s.Addr = m[2]
-	if m[1] == "unix" {
-		s.Addr = "unix:" + m[2]
-	}
+	s.Addr = m[1]
 	return s
 }
 
