@@ -154,13 +154,13 @@ func TestPathPolicy(t *testing.T) {
 		t.Fatal(err)
 	}
 	for path, want := range map[string]string{
-		filepath.Join(root, "core"):                   "",
-		root + "/../root/core":                        "",
-		filepath.Join(root, "link"):                   "outside every --root",
-		root + "/../out/core":                         "outside every --root",
-		filepath.Join(root, "none"):                   "no such file or directory",
-		filepath.Join(out, "core"):                    "outside every --root",
-		"/":                                           "outside every --root",
+		filepath.Join(root, "core"): "",
+		root + "/../root/core":      "",
+		filepath.Join(root, "link"): "outside every --root",
+		root + "/../out/core":       "outside every --root",
+		filepath.Join(root, "none"): "no such file or directory",
+		filepath.Join(out, "core"):  "outside every --root",
+		"/":                         "outside every --root",
 		root + "/" + strings.Repeat("../", 40) + "etc": "outside every --root",
 	} {
 		err := p.Check("coreFile", path)
