@@ -110,6 +110,8 @@ func (s *Listener) handle(c net.Conn) {
 	s.leave() // before the log line: a client that reads it finds the place free
 	if err != nil {
 		s.logf("%s: session ended: %v", name, limitName(err))
+	} else {
+		s.logf("%s: session ended by the client", name)
 	}
 }
 
