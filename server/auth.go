@@ -13,7 +13,8 @@ const MinTokenBytes = 32
 // ReadToken reads the token of --auth-token-file: the file's content
 // without surrounding white space. A token others may read is no secret:
 // a file readable by its group or by others is refused, as ssh refuses a
-// private key anyone may read; so is a short one.
+// private key anyone may read; so is one another user owns, and a short
+// one.
 func ReadToken(path string) ([]byte, error) {
 	f, err := os.Open(path)
 	if err != nil {
@@ -26,6 +27,9 @@ func ReadToken(path string) ([]byte, error) {
 	}
 	if !st.Mode().IsRegular() {
 		return nil, fmt.Errorf("--auth-token-file %s: not a regular file", path)
+	}
+	if uid := owner(st); uid != os.Geteuid() {
+		return nil, fmt.Errorf("--auth-token-file %s: owned by uid %d, not by the server's user (uid %d): whoever owns it knows the token", path, uid, os.Geteuid())
 	}
 	if st.Mode().Perm()&0o077 != 0 {
 		return nil, fmt.Errorf("--auth-token-file %s: mode %04o lets others read the token (chmod 600 %s)", path, st.Mode().Perm(), path)

@@ -218,6 +218,11 @@ func TestReadToken(t *testing.T) {
 			t.Errorf("%s: %v, want %q", name, err, c.want)
 		}
 	}
+	theirs := write("theirs", tok, 0o600)
+	os.Chown(theirs, 65534, 65534)
+	if _, err := ReadToken(theirs); err == nil || !strings.Contains(err.Error(), "owned by uid 65534, not by the server's user") {
+		t.Errorf("another user's token file: %v", err)
+	}
 	if !tokenOK(tok, []byte(tok)) || tokenOK(tok+"x", []byte(tok)) || tokenOK("", []byte(tok)) {
 		t.Errorf("tokenOK")
 	}

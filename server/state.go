@@ -269,12 +269,11 @@ func (s *conn) launch(req *dap.Request, raw json.RawMessage) {
 		return
 	}
 	a.AuthToken = ""
-	if checked, err := s.cfg.Paths.checkLaunch(a); err != nil {
+	a, err := s.cfg.Paths.checkLaunch(a)
+	if err != nil {
 		s.logf("refused %s: %v", req.Command, err)
 		s.sendError(req.Seq, req.Command, errAccessDenied, fmt.Sprintf("%s: %v", req.Command, err))
 		return
-	} else {
-		a = checked
 	}
 	if a.ShowTasks == "" {
 		a.ShowTasks = "all"

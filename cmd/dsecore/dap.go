@@ -37,7 +37,8 @@ file's token as "authToken". Limits (each connection's, never the
 server's): a header over 4 KiB, a message over 4 MiB or not complete within
 --message-timeout of its first byte end that connection; a session's
 evaluate results are held within --max-evaluate-memory; --max-connections
-are served at once.`,
+are served at once. --allow-other-users, --auth-token-file and --root
+are read from the command line only (not from DSECORE_* or a config file).`,
 		Example: `  dsecore dap
   dsecore dap --listen 127.0.0.1:4711
   dsecore dap --listen unix:/run/user/1000/dsecore.sock --root /var/crash
@@ -46,9 +47,14 @@ are served at once.`,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			base := sessionOptions("")
 			limits := server.Limits{MessageTimeout: config.GetDuration("message-timeout"), MaxHeldBytes: config.GetInt64("max-evaluate-memory")}
-			// Read from the flag itself: viper would split a path at its
-			// commas (a CSV reading of string lists).
+			// Who may connect and what they may read come from the
+			// command line only, never from a configuration file or the
+			// environment: a stray dsecore.yaml in the directory a server
+			// is started in must not widen them. (--root is read from the
+			// flag also because viper would split a path at its commas.)
 			roots, _ := cmd.Flags().GetStringArray("root")
+			allowOthers, _ := cmd.Flags().GetBool("allow-other-users")
+			tokenFile, _ := cmd.Flags().GetString("auth-token-file")
 			addr := config.GetString("listen")
 			stderr := cmd.ErrOrStderr()
 			if addr == "" {
@@ -62,9 +68,9 @@ are served at once.`,
 			}
 			spec := server.ParseListen(addr)
 			var token []byte
-			if f := config.GetString("auth-token-file"); f != "" {
+			if tokenFile != "" {
 				var err error
-				if token, err = server.ReadToken(f); err != nil {
+				if token, err = server.ReadToken(tokenFile); err != nil {
 					return err
 				}
 			}
@@ -76,7 +82,6 @@ are served at once.`,
 			if err != nil {
 				return err
 			}
-			allowOthers := config.GetBool("allow-other-users")
 			l, err := server.Listen(spec, allowOthers)
 			if err != nil {
 				return err

@@ -36,8 +36,15 @@ var listeningRE = regexp.MustCompile(`listening on (\S+)`)
 // its log.
 func startDAPServer(t *testing.T, args ...string) *dapServer {
 	t.Helper()
+	return startDAPServerIn(t, "", args...)
+}
+
+// startDAPServerIn is startDAPServer in the directory dir.
+func startDAPServerIn(t *testing.T, dir string, args ...string) *dapServer {
+	t.Helper()
 	s := &dapServer{t: t, changed: make(chan struct{})}
 	s.cmd = exec.Command(dsecoreBin, append([]string{"dap"}, args...)...)
+	s.cmd.Dir = dir
 	s.cmd.Env = append(os.Environ(), "XDG_CACHE_HOME="+t.TempDir())
 	stderr, _ := s.cmd.StderrPipe()
 	if err := s.cmd.Start(); err != nil {

@@ -144,6 +144,20 @@ func TestDAPOtherUsers(t *testing.T) {
 			t.Errorf("the server's own user on the socket:\n%s", out)
 		}
 	})
+	t.Run("a stray config file", func(t *testing.T) {
+		// Who may connect is the command line's to say: a dsecore.yaml
+		// (or DSECORE_ALLOW_OTHER_USERS) where the server starts does not.
+		dir := t.TempDir()
+		os.WriteFile(filepath.Join(dir, "dsecore.yaml"), []byte("allow-other-users: true\nroot: [/]\n"), 0o644)
+		t.Setenv("DSECORE_ALLOW_OTHER_USERS", "true")
+		srv := startDAPServerIn(t, dir, "--listen", "127.0.0.1:0")
+		if out := runPeer(t, srv.Addr, true); served(out) || !strings.Contains(out, refused) {
+			t.Errorf("uid 65534 with allow-other-users in dsecore.yaml and the environment:\n%s", out)
+		}
+		if n := srv.count("--allow-other-users: every local user"); n != 0 {
+			t.Errorf("the server says it serves every user")
+		}
+	})
 	t.Run("allowed", func(t *testing.T) {
 		srv := startDAPServer(t, "--listen", "127.0.0.1:0", "--allow-other-users")
 		srv.waitLog("WARNING: --allow-other-users: every local user may connect", 1)
