@@ -12,7 +12,6 @@ import (
 	"sort"
 	"strings"
 	"sync"
-	"syscall"
 
 	"github.com/dsecore/dsecore/coreparse/corefile"
 	"github.com/dsecore/dsecore/coreparse/symbols"
@@ -136,7 +135,7 @@ func (m *Module) FDEForPC(pc uint64) (*frame.FrameDescriptionEntry, error) {
 			m.eh, err = unwind.NewEHFrameIndex(f, image, m.Bias)
 		}
 		if err != nil {
-			syscall.Munmap(image)
+			mmap.Unmap(image)
 			return
 		}
 		m.ehImage = image
@@ -154,10 +153,21 @@ func (m *Module) FDEForPC(pc uint64) (*frame.FrameDescriptionEntry, error) {
 	return fdes.FDEForPC(pc)
 }
 
+// changed says whether the file the module mapped for its CFI changed.
+func (m *Module) changed() []string {
+	if m.ehImage == nil {
+		return nil
+	}
+	if why := mmap.ChangedIn(m.ehImage); why != "" {
+		return []string{m.Path + ": changed while being read (" + why + ")"}
+	}
+	return nil
+}
+
 // release unmaps what the module mapped for itself.
 func (m *Module) release() {
 	if m.ehImage != nil {
-		syscall.Munmap(m.ehImage)
+		mmap.Unmap(m.ehImage)
 		m.ehImage, m.eh = nil, nil
 	}
 }

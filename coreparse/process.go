@@ -19,12 +19,14 @@ package coreparse
 import (
 	"errors"
 	"fmt"
+	"slices"
 	"sync"
 
 	"github.com/dsecore/dsecore/coreparse/corefile"
 	"github.com/dsecore/dsecore/coreparse/disasm"
 	"github.com/dsecore/dsecore/coreparse/symbols"
 	"github.com/dsecore/dsecore/coreparse/unwind"
+	"github.com/dsecore/dsecore/internal/chaos"
 	"github.com/dsecore/dsecore/internal/par"
 	"github.com/go-delve/delve/pkg/dwarf/frame"
 )
@@ -156,6 +158,25 @@ func Open(o Options) (*Process, error) {
 }
 
 // Close releases the core mapping and the symbol tables.
+// Changed says which files the process was read from changed while they
+// were read, one line each (nil when none did): the core (its size or
+// modification time differ from when it was opened), the files behind its
+// undumped pages, and the modules' files mapped for symbols and CFI.
+// Answers made meanwhile may not be the files': a face warns.
+func (p *Process) Changed() []string {
+	out := p.Core.Changed()
+	seen := map[*symbols.Table]bool{}
+	for _, m := range p.Modules {
+		out = append(out, m.changed()...)
+		if m.Syms != nil && !seen[m.Syms] {
+			seen[m.Syms] = true
+			out = append(out, m.Syms.Changed()...)
+		}
+	}
+	slices.Sort(out)
+	return slices.Compact(out)
+}
+
 func (p *Process) Close() error {
 	for _, m := range p.Modules {
 		m.release()
@@ -260,7 +281,9 @@ func (p *Process) UnwindN(regs unwind.Regs, n int) ([]unwind.Frame, error) {
 func (p *Process) Backtrace(t *Thread) ([]Frame, error) {
 	raw, err := p.Unwind(t.Regs)
 	p.preload(raw)
-	return p.Symbolize(raw), err
+	frames := p.Symbolize(raw)
+	chaos.At("stack") // the chaos tests' point: a stack read, its files mapped
+	return frames, err
 }
 
 // preload loads, on all CPUs at once, the symbol tables and DWARF indexes

@@ -16,6 +16,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/dsecore/dsecore/internal/mmap"
 	"github.com/dsecore/dsecore/session"
 	"github.com/google/go-dap"
 )
@@ -63,7 +64,7 @@ func ServeConfig(in io.Reader, out io.Writer, cfg Config) error {
 	// session reads it) is a panic this goroutine's handlers recover,
 	// not a SIGBUS that ends every session (recoverRequest); closing the
 	// session too (it writes caches from those files).
-	defer debug.SetPanicOnFault(debug.SetPanicOnFault(true))
+	defer debug.SetPanicOnFault(debug.SetPanicOnFault(true)) // mmap.Guard, undone when the session ends
 	defer s.close()
 	r := newMsgReader(in, cfg.Limits)
 	for {
@@ -196,16 +197,28 @@ func (s *conn) sendError(seq int, command string, id int, text string) {
 // recoverRequest turns a panic in a request's handler into that request's
 // error response; the session goes on. Deferred by every handler entry.
 // A fault under a mapping (a file of the session truncated or replaced
-// while it is read) ends the session instead, with an error event: its
-// files can no longer be trusted. Other sessions go on.
+// while it is read) ends the session instead, with an error response
+// naming the file and an error event: its files can no longer be trusted.
+// Other sessions go on.
 func (s *conn) recoverRequest(req *dap.Request) {
 	if x := recover(); x != nil {
+		if fe := mmap.AsFault(x); fe != nil {
+			// A file of the session changed under its mapping (the
+			// error names it, internal/mmap): what the session reads can
+			// no longer be trusted.
+			why := fmt.Sprintf("%s: %v: the session ends (launch again to read the files as they are now)", req.Command, fe)
+			s.logf("%s", why)
+			s.sendError(req.Seq, req.Command, errFilesFailed, why)
+			s.endSession(why)
+			return
+		}
 		if s.onPanic != nil {
 			s.onPanic(req.Command, x)
 		}
 		if f, ok := x.(interface{ Addr() uintptr }); ok {
-			why := fmt.Sprintf("a file of this session changed while it was read (a fault at %#x in %s): the session ends", f.Addr(), req.Command)
-			s.logf("%s: %v", why, x)
+			// A fault outside every known mapping.
+			why := fmt.Sprintf("%s: a memory fault at %#x (%v): the session ends", req.Command, f.Addr(), x)
+			s.logf("%s\n%s", why, debug.Stack())
 			s.sendError(req.Seq, req.Command, errFilesFailed, why)
 			s.endSession(why)
 			return

@@ -33,9 +33,11 @@ package session
 
 import (
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -47,6 +49,9 @@ import (
 	"github.com/dsecore/dsecore/coreparse/finder"
 	"github.com/dsecore/dsecore/coreparse/symbols"
 	"github.com/dsecore/dsecore/coreparse/values"
+	"github.com/dsecore/dsecore/internal/cachefile"
+	"github.com/dsecore/dsecore/internal/chaos"
+	"github.com/dsecore/dsecore/internal/mmap"
 )
 
 // The defaults, in one place. A zero Options field means its default.
@@ -235,6 +240,8 @@ type Session struct {
 
 	mu       sync.Mutex
 	warnings []string
+	closed   bool
+	changed  []string // Changed at Close
 }
 
 // Open opens the core named in o with its files. A profile that cannot be
@@ -245,6 +252,7 @@ func Open(o Options) (*Session, error) {
 		return nil, errors.New("no core file given")
 	}
 	o = o.WithDefaults()
+	cachefile.AddRoot(o.CacheDir) // its directories may be made, nothing above it
 	s := &Session{o: o, path: o.Core, shared: o.Shared}
 	var err error
 	if s.coProf, err = coroutines.LoadProfile(o.CoroutineProfile); err != nil {
@@ -269,11 +277,54 @@ func Open(o Options) (*Session, error) {
 	}
 	s.vr = values.NewReader(s.p)
 	s.vr.MaxList = o.MaxElements
+	chaos.At("opened") // the chaos tests' point: files open and mapped, nothing unwound
 	return s, nil
 }
 
 // Close releases the core (and the symbol tables unless they are shared).
-func (s *Session) Close() error { return s.p.Close() }
+// What Changed says is kept: it answers after Close.
+func (s *Session) Close() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return nil
+	}
+	s.changed = s.p.Changed()
+	s.closed = true
+	return s.p.Close()
+}
+
+// Changed says which of the session's files (the core, its libraries and
+// their debug and cache files) changed while the session read them, one
+// line each, nil when none did: what was answered meanwhile may not be
+// the files'. Every face warns with it at the end (the CLI) or when it
+// reports (the DAP server's error event). After Close it is what was
+// true at Close.
+func (s *Session) Changed() []string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return s.changed
+	}
+	return s.p.Changed()
+}
+
+// Fault returns the error of a recovered panic value when it is a read of
+// a file that changed under the session (a mapped file cut shorter:
+// mmap.FaultError), or any panic while one of its files has changed (a
+// decoder meeting bytes that are not the ones checked), else nil: a face
+// ends the command or the DAP session with it instead of reporting an
+// internal error. The goroutine must have called mmap.Guard for a fault
+// to be a panic at all.
+func (s *Session) Fault(r any) error {
+	if fe := mmap.AsFault(r); fe != nil {
+		return fe
+	}
+	if ch := s.Changed(); len(ch) > 0 {
+		return fmt.Errorf("%s (and then: %v)", strings.Join(ch, "; "), r)
+	}
+	return nil
+}
 
 // Options are the session's options with their defaults.
 func (s *Session) Options() Options { return s.o }

@@ -101,6 +101,11 @@ func Summarize(s *session.Session, c Core, o Options) (out Core) {
 	out.Task = -1
 	defer func() {
 		if r := recover(); r != nil {
+			if err := s.Fault(r); err != nil {
+				out.Error = err.Error() // a file of it changed while it was read
+				out.Seconds = time.Since(start).Seconds()
+				return
+			}
 			out.Error = fmt.Sprintf("internal error: %v", r)
 			out.Warnings = append(out.Warnings, strings.Split(string(debug.Stack()), "\n")[0])
 		}

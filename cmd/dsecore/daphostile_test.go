@@ -219,64 +219,104 @@ func TestDAPEvaluateBudget(t *testing.T) {
 	c.ok("disconnect", nil)
 }
 
-// TestDAPFilesFail: a library truncated under an open session (a smaller
-// build copied over it) ends that session with an error event, and only
-// that one: the server and another session go on. Before, the read of
-// the library's text through its mapping was a SIGBUS that ended the
-// server.
+// TestDAPFilesFail: a library and an executable overwritten in place
+// with a smaller build under an open session end that session with an
+// error event, and only that one: the server and another session go on.
+// Before, a read of the library through its mapping was a SIGBUS that
+// ended the server and every session.
 func TestDAPFilesFail(t *testing.T) {
 	sc := fixture.Get(t).Scenario(t, fixture.FieldCrash)
 	lwp := intField(t, sc.Expected, "crash_lwp")
 	dir := t.TempDir()
-	lib := filepath.Join(dir, "libdcache.so")
-	for _, f := range []string{sc.Exe, sc.Lib} {
-		b, err := os.ReadFile(f)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(filepath.Join(dir, filepath.Base(f)), b, 0o755); err != nil {
-			t.Fatal(err)
-		}
-	}
+	exe, lib := filepath.Join(dir, "ceph-dse"), filepath.Join(dir, "libdcache.so")
+	copyFile(t, sc.Exe, exe)
+	copyFile(t, sc.Lib, lib)
 	srv := startDAPServer(t, "--listen", "127.0.0.1:0")
 	good := srv.client()
 	launchField(t, good, sc.Core, sc.Exe, nil)
 
 	bad := srv.client()
-	launchField(t, bad, sc.Core, filepath.Join(dir, "ceph-dse"), map[string]any{"solibSearchPath": []string{dir}})
-	// clear()'s code, in the library's text: not in the core (a file's
-	// pages the process never wrote are not dumped), so read from the file.
-	st := bad.ok("stackTrace", map[string]any{"threadId": lwp, "levels": 20}).(*dap.StackTraceResponse)
-	var text string
-	for _, f := range st.Body.StackFrames {
-		if f.Name == "dm_hash_node_t::clear" {
-			text = f.InstructionPointerReference
+	launchField(t, bad, sc.Core, exe, map[string]any{"solibSearchPath": []string{dir}})
+	bad.ok("stackTrace", map[string]any{"threadId": lwp, "levels": 3})
+	small, _ := os.ReadFile("/bin/true")
+	for _, f := range []string{lib, exe} {
+		if err := os.WriteFile(f, small, 0o755); err != nil {
+			t.Fatal(err)
 		}
 	}
-	if text == "" {
-		t.Fatalf("no clear() frame: %+v", st.Body.StackFrames)
+	untilFilesFail(t, bad, lwp, lib, exe)
+	srv.waitLog("changed while being read", 1)
+	srv.alive()
+	goodSession(t, good, lwp, "after the other session's files were replaced")
+	good.ok("disconnect", nil)
+}
+
+// untilFilesFail sends a session whose files were replaced the requests a
+// client sends (threads, each thread's stack, each frame's scopes and
+// variables) until one meets the change. Those before are answered; that
+// one's error names a changed file, and the session ends with an
+// important output event saying so and a terminated event.
+func untilFilesFail(t *testing.T, c *dapClient, lwp int, files ...string) {
+	t.Helper()
+	var failed string
+	answer := func(r dap.ResponseMessage) bool {
+		if r.GetResponse().Success {
+			return true
+		}
+		failed = r.GetResponse().Message
+		return false
 	}
-	if err := os.Truncate(lib, 0); err != nil {
-		t.Fatal(err)
+	ids := []int{lwp}
+	if r := c.call("threads", nil); answer(r) {
+		ids = nil
+		for _, x := range r.(*dap.ThreadsResponse).Body.Threads {
+			ids = append(ids, x.Id)
+		}
 	}
-	// The library's first page is not in the core: it is read from the
-	// file, which is now empty.
-	r := bad.call("readMemory", map[string]any{"memoryReference": text, "count": 64})
-	if r.GetResponse().Success || !strings.Contains(r.GetResponse().Message, "a file of this session changed while it was read") {
-		t.Errorf("readMemory of the truncated library: %+v", r.GetResponse())
+	for _, id := range ids {
+		if failed != "" {
+			break
+		}
+		r := c.call("stackTrace", map[string]any{"threadId": id})
+		if !answer(r) {
+			break
+		}
+		for _, f := range r.(*dap.StackTraceResponse).Body.StackFrames {
+			sr := c.call("scopes", map[string]any{"frameId": f.Id})
+			if !answer(sr) {
+				break
+			}
+			for _, s := range sr.(*dap.ScopesResponse).Body.Scopes {
+				if s.Expensive {
+					continue
+				}
+				if !answer(c.call("variables", map[string]any{"variablesReference": s.VariablesReference})) {
+					break
+				}
+			}
+			if failed != "" {
+				break
+			}
+		}
 	}
-	bad.waitEvent("terminated")
+	if failed == "" {
+		t.Fatalf("no request met the change: the test did not test it")
+	}
+	named := false
+	for _, f := range files {
+		named = named || strings.Contains(failed, f+": changed while being read")
+	}
+	if !named || !strings.Contains(failed, "the session ends") {
+		t.Errorf("the error does not name a changed file and the session's end: %s", failed)
+	}
+	c.waitEvent("terminated")
 	out := false
-	for _, e := range bad.events {
-		if o, ok := e.(*dap.OutputEvent); ok && o.Body.Category == "important" && strings.Contains(o.Body.Output, "the session ends") {
+	for _, e := range c.events {
+		if o, ok := e.(*dap.OutputEvent); ok && o.Body.Category == "important" && strings.Contains(o.Body.Output, "changed while being read") {
 			out = true
 		}
 	}
 	if !out {
-		t.Errorf("no important output event saying the session ends: %+v", bad.events)
+		t.Errorf("no important output event saying the files changed: %+v", c.events)
 	}
-	srv.waitLog("a file of this session changed while it was read", 1)
-	srv.alive()
-	goodSession(t, good, lwp, "after the other session's library was truncated")
-	good.ok("disconnect", nil)
 }

@@ -256,8 +256,8 @@ func TestDAPAuthToken(t *testing.T) {
 	c.ok("disconnect", nil)
 }
 
-// copyFile copies src to dst with mode.
-func copyFile(t *testing.T, src, dst string, mode os.FileMode) {
+// copyFileMode copies src to dst with mode.
+func copyFileMode(t *testing.T, src, dst string, mode os.FileMode) {
 	t.Helper()
 	b, err := os.ReadFile(src)
 	if err != nil {
@@ -281,7 +281,7 @@ func TestDAPRoots(t *testing.T) {
 	for _, d := range []string{root, outside, filepath.Join(root, "logs")} {
 		os.MkdirAll(d, 0o755)
 	}
-	copyFile(t, sc.Core, filepath.Join(root, "core"), 0o600)
+	copyFileMode(t, sc.Core, filepath.Join(root, "core"), 0o600)
 	os.Symlink(sc.Core, filepath.Join(root, "core-link"))
 	os.Symlink(filepath.Join(outside, "secret.log"), filepath.Join(root, "logs", "ceph-dse.log"))
 	os.WriteFile(filepath.Join(outside, "secret.log"), []byte("key=hunter2\n"), 0o600)
@@ -351,11 +351,11 @@ func TestDAPOwnFiles(t *testing.T) {
 	dir := t.TempDir()
 	os.Chmod(dir, 0o755)
 	core := filepath.Join(dir, "core")
-	copyFile(t, sc.Core, core, 0o600)
+	copyFileMode(t, sc.Core, core, 0o600)
 	private := filepath.Join(dir, "private")
 	os.Mkdir(private, 0o700)
 	inPrivate := filepath.Join(private, "core")
-	copyFile(t, sc.Core, inPrivate, 0o644)
+	copyFileMode(t, sc.Core, inPrivate, 0o644)
 	for _, p := range []string{core, private, inPrivate} {
 		if err := os.Chown(p, 65534, 65534); err != nil {
 			t.Fatal(err)

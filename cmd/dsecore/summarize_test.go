@@ -496,7 +496,7 @@ func TestCompressedCores(t *testing.T) {
 			t.Errorf("the .%s core was modified", ext)
 		}
 	}
-	copies, _ := filepath.Glob(filepath.Join(cache, "dsecore", "cores", "*.core"))
+	copies, _ := filepath.Glob(filepath.Join(cache, "dsecore", "cores", "*.core-v2"))
 	if len(copies) != 3 {
 		t.Errorf("%d decompressed copies in the cache, want 3", len(copies))
 	}

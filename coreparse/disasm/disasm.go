@@ -19,6 +19,7 @@ import (
 	"fmt"
 	"strings"
 
+	"github.com/dsecore/dsecore/internal/mmap"
 	"golang.org/x/arch/x86/x86asm"
 )
 
@@ -156,6 +157,7 @@ type Inst struct {
 func Decode(code []byte, addr uint64, sym Symbolizer) (in Inst, err error) {
 	defer func() {
 		if p := recover(); p != nil { // x86asm or a formatting rule met bytes it did not expect
+			mmap.Repanic(p) // a file that changed under the reader is the command's error, not this decoder's
 			in = Inst{Addr: addr, Len: 1, Op: "(bad)", ATT: "(bad)", Intel: "(bad)", Bad: true}
 			if len(code) > 0 {
 				in.Bytes = []byte{code[0]}

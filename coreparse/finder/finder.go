@@ -19,6 +19,7 @@ import (
 	"time"
 
 	"github.com/dsecore/dsecore/coreparse/symbols"
+	"github.com/dsecore/dsecore/internal/cachefile"
 )
 
 // Options configure a Finder.
@@ -158,7 +159,13 @@ func (f *Finder) download(h, what, suffix string) string {
 	}
 	dst := filepath.Join(f.o.CacheDir, ".build-id", h[:2], h[2:]+suffix)
 	if st, err := os.Stat(dst); err == nil && st.Mode().IsRegular() {
-		return dst
+		// Sealed when downloaded (internal/cachefile): every block checked
+		// before the file is used; a damaged one is fetched again.
+		if _, err := cachefile.VerifyFile(dst); err == nil {
+			return dst
+		} else {
+			cachefile.Warnf(dst, err)
+		}
 	}
 	for _, u := range f.o.URLs {
 		f.mu.Lock()
@@ -188,18 +195,13 @@ func (f *Finder) download(h, what, suffix string) string {
 			f.ignored(u, what, h, fmt.Sprintf("%d bytes announced, over the limit of %d (DEBUGINFOD_MAXSIZE)", resp.ContentLength, f.o.MaxSize))
 			continue
 		}
-		if err := os.MkdirAll(filepath.Dir(dst), 0o755); err != nil {
-			resp.Body.Close()
-			return ""
-		}
-		tmp, err := os.CreateTemp(filepath.Dir(dst), ".partial-*")
+		w, err := cachefile.Create("download", dst, true, 0)
 		if err != nil {
 			resp.Body.Close()
 			return ""
 		}
-		n, err := io.Copy(tmp, io.LimitReader(resp.Body, f.o.MaxSize+1))
+		n, err := io.Copy(w, io.LimitReader(resp.Body, f.o.MaxSize+1))
 		resp.Body.Close()
-		tmp.Close()
 		var why string
 		switch {
 		case err != nil:
@@ -207,17 +209,16 @@ func (f *Finder) download(h, what, suffix string) string {
 		case n > f.o.MaxSize:
 			why = fmt.Sprintf("more than %d bytes sent, over the limit (DEBUGINFOD_MAXSIZE)", f.o.MaxSize)
 		default:
-			if err := buildIDOK(tmp.Name(), h); err != nil {
+			if err := buildIDOK(w.Name(), h); err != nil {
 				why = err.Error()
 			}
 		}
 		if why != "" {
-			os.Remove(tmp.Name())
+			w.Abort()
 			f.ignored(u, what, h, why)
 			continue
 		}
-		if err := os.Rename(tmp.Name(), dst); err != nil {
-			os.Remove(tmp.Name())
+		if err := w.Commit(); err != nil {
 			return ""
 		}
 		f.mu.Lock()

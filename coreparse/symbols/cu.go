@@ -10,6 +10,7 @@ import (
 	"sync/atomic"
 
 	"github.com/dsecore/dsecore/coreparse/symbols/die"
+	"github.com/dsecore/dsecore/internal/mmap"
 )
 
 // dieInfo is what naming needs of a DIE.
@@ -216,6 +217,7 @@ type cuEntry struct {
 func (t *Table) parseCU(off dwarf.Offset) (cu *cuInfo) {
 	defer func() {
 		if r := recover(); r != nil {
+			mmap.Repanic(r) // a file that changed under the reader is the command's error, not this decoder's
 			t.warnf("%s: compile unit at %#x: %v", filepath.Base(t.Path), off, r)
 			cu = nil
 		}

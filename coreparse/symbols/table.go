@@ -11,11 +11,12 @@ import (
 	"errors"
 	"fmt"
 	"path/filepath"
+	"slices"
 	"sort"
 	"sync"
-	"syscall"
 
 	"github.com/dsecore/dsecore/coreparse/symbols/die"
+	"github.com/dsecore/dsecore/internal/mmap"
 )
 
 // Table is the symbol information of one ELF object.
@@ -63,6 +64,8 @@ type Table struct {
 	whole map[string]mapped // the table's ELF files mapped whole, by path (under mapMu)
 
 	writes sync.WaitGroup // cache files being written (writeLater), waited for by Close
+
+	stamps [2]mmap.Stamp // of Path and DebugPath when opened (Changed)
 }
 
 // Location is one level of the source position of an address.
@@ -97,6 +100,7 @@ func Open(path, debugPath string) (*Table, error) {
 		return nil, err
 	}
 	t := &Table{Path: path, DebugPath: debugPath, file: f, cuCache: map[dwarf.Offset]*cuEntry{}}
+	t.stamps[0], _ = mmap.StampFile(path)
 	if debugPath != "" {
 		d, err := elf.Open(debugPath)
 		if err != nil {
@@ -104,6 +108,7 @@ func Open(path, debugPath string) (*Table, error) {
 			return nil, fmt.Errorf("debug file %s: %w", debugPath, err)
 		}
 		t.debug = d
+		t.stamps[1], _ = mmap.StampFile(debugPath)
 	}
 	return t, nil
 }
@@ -119,10 +124,62 @@ func (t *Table) Close() error {
 	errs = append(errs, t.file.Close())
 	t.dwarf = nil
 	for _, m := range t.maps {
-		errs = append(errs, syscall.Munmap(m))
+		errs = append(errs, mmap.Unmap(m))
 	}
 	t.maps = nil
 	return errors.Join(errs...)
+}
+
+// Changed says which of the files the table maps (the object, its debug
+// file, its cache files) changed since they were mapped, one line each:
+// answers read from them may not be the file's.
+func (t *Table) Changed() []string {
+	var out []string
+	// The object and its debug file: any change since Open, a file
+	// renamed over them included (what is opened later by path, a
+	// section's mapping, would be another file's).
+	for i, path := range []string{t.Path, t.DebugPath} {
+		if path == "" {
+			continue
+		}
+		now, err := mmap.StampFile(path)
+		why := ""
+		if err != nil {
+			why = err.Error()
+		} else {
+			why = t.stamps[i].Differs(now)
+		}
+		if why != "" {
+			out = append(out, path+": changed while being read ("+why+")")
+		}
+	}
+	// The cache files mapped: a change of the file mapped (one renamed
+	// over it by a concurrent run leaves the mapping intact).
+	t.mapMu.Lock()
+	maps := append([]mapped(nil), t.maps...)
+	t.mapMu.Unlock()
+	for _, line := range changedIn(maps) {
+		if !slices.Contains(out, line) {
+			out = append(out, line)
+		}
+	}
+	return out
+}
+
+// changedIn is Changed of a list of mappings.
+func changedIn(maps []mapped) []string {
+	var out []string
+	seen := map[string]bool{}
+	for _, m := range maps {
+		if why := mmap.ChangedIn(m); why != "" {
+			line := mmap.PathOf(m) + ": changed while being read (" + why + ")"
+			if !seen[line] {
+				seen[line] = true
+				out = append(out, line)
+			}
+		}
+	}
+	return out
 }
 
 // Warnings says what could not be read (corrupt DWARF, …).
@@ -140,6 +197,7 @@ func (t *Table) warnf(format string, args ...any) {
 
 func (t *Table) recoverWarn(what string) {
 	if r := recover(); r != nil {
+		mmap.Repanic(r) // a file that changed under the reader is the command's error, not this decoder's
 		t.warnf("%s: %s: %v", filepath.Base(t.Path), what, r)
 	}
 }

@@ -9,6 +9,8 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+
+	"github.com/dsecore/dsecore/internal/mmap"
 )
 
 // Type is the layout of a DWARF type, as far as walking data structures in
@@ -329,6 +331,7 @@ func (t *Table) TypeAt(off dwarf.Offset) (ty *Type, err error) {
 	t.types.mu.Unlock()
 	defer func() {
 		if r := recover(); r != nil {
+			mmap.Repanic(r) // a file that changed under the reader is the command's error, not this decoder's
 			ty, err = nil, fmt.Errorf("type at %#x: %v", off, r)
 		}
 	}()

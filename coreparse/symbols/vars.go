@@ -7,6 +7,7 @@ import (
 	"sort"
 
 	"github.com/dsecore/dsecore/coreparse/symbols/die"
+	"github.com/dsecore/dsecore/internal/mmap"
 	"github.com/go-delve/delve/pkg/dwarf/godwarf"
 	"github.com/go-delve/delve/pkg/dwarf/loclist"
 )
@@ -72,6 +73,7 @@ func (t *Table) variables(scope, cu dwarf.Offset, pc uint64) (vars []Var, err er
 	}
 	defer func() {
 		if r := recover(); r != nil {
+			mmap.Repanic(r) // a file that changed under the reader is the command's error, not this decoder's
 			err = fmt.Errorf("variables of DIE %#x: %v", scope, r)
 		}
 	}()
@@ -181,6 +183,7 @@ func (t *Table) LocationExpr(v Var, pc uint64) (expr []byte, ok bool, err error)
 	}
 	defer func() {
 		if r := recover(); r != nil {
+			mmap.Repanic(r) // a file that changed under the reader is the command's error, not this decoder's
 			err = fmt.Errorf("location list of %s: %v", v.Name, r)
 		}
 	}()

@@ -8,6 +8,7 @@ import (
 	"sort"
 	"strings"
 
+	"github.com/dsecore/dsecore/internal/mmap"
 	"github.com/go-delve/delve/pkg/dwarf/frame"
 )
 
@@ -132,6 +133,7 @@ func parseSection(name string, data []byte, eh bool, ehAddr, staticBase uint64) 
 func safeParse(data []byte, staticBase, ehAddr uint64) (fdes frame.FrameDescriptionEntries, err error) {
 	defer func() {
 		if r := recover(); r != nil {
+			mmap.Repanic(r) // a file that changed under the reader is the command's error, not this decoder's
 			fdes, err = nil, fmt.Errorf("delve frame parser panicked: %v", r)
 		}
 	}()

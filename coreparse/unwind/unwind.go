@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"sync"
 
+	"github.com/dsecore/dsecore/internal/mmap"
 	"github.com/go-delve/delve/pkg/dwarf/frame"
 	"github.com/go-delve/delve/pkg/dwarf/op"
 )
@@ -254,6 +255,7 @@ func (u *Unwinder) UnwindStop(start Regs) (frames []Frame, reason StopReason, er
 	}
 	defer func() {
 		if p := recover(); p != nil {
+			mmap.Repanic(p) // a file that changed under the reader is the command's error, not this decoder's
 			stop(StopBadCFI, fmt.Errorf("panic while unwinding: %v", p))
 		}
 	}()
@@ -377,6 +379,7 @@ func (u *Unwinder) analyze(cur *Frame) (Frame, StopReason, error) {
 func establish(fde *frame.FrameDescriptionEntry, pc uint64) (fc *frame.FrameContext, err error) {
 	defer func() {
 		if p := recover(); p != nil {
+			mmap.Repanic(p) // a file that changed under the reader is the command's error, not this decoder's
 			fc, err = nil, fmt.Errorf("CFA program of FDE %#x-%#x: %v", fde.Begin(), fde.End(), p)
 		}
 	}()
@@ -575,6 +578,7 @@ func (e *memError) Unwrap() error { return e.err }
 func (u *Unwinder) eval(expr []byte, regs *Regs, cfa uint64, pushCFA bool) (v uint64, err error) {
 	defer func() {
 		if p := recover(); p != nil {
+			mmap.Repanic(p) // a file that changed under the reader is the command's error, not this decoder's
 			v, err = 0, fmt.Errorf("DWARF expression %x: %v", expr, p)
 		}
 	}()

@@ -11,6 +11,7 @@ import (
 	"github.com/dsecore/dsecore/coreparse"
 	"github.com/dsecore/dsecore/coreparse/symbols"
 	"github.com/dsecore/dsecore/coreparse/unwind"
+	"github.com/dsecore/dsecore/internal/mmap"
 )
 
 // Scope is what an expression's names resolve against: a frame's
@@ -44,6 +45,7 @@ func (r *Reader) Eval(s *Scope, expr string) (v *Value, err error) {
 	}
 	defer func() {
 		if x := recover(); x != nil {
+			mmap.Repanic(x) // a file that changed under the reader is the command's error, not this decoder's
 			v, err = nil, fmt.Errorf("%v", x)
 		}
 	}()

@@ -16,6 +16,7 @@ import (
 	"github.com/dsecore/dsecore/coreparse"
 	"github.com/dsecore/dsecore/coreparse/symbols"
 	"github.com/dsecore/dsecore/coreparse/unwind"
+	"github.com/dsecore/dsecore/internal/mmap"
 	"github.com/go-delve/delve/pkg/dwarf/op"
 )
 
@@ -260,6 +261,7 @@ func isRegMissing(err error) bool {
 func (r *Reader) execute(f *Frame, expr []byte) (addr int64, pieces []op.Piece, err error) {
 	defer func() {
 		if x := recover(); x != nil {
+			mmap.Repanic(x) // a file that changed under the reader is the command's error, not this decoder's
 			err = fmt.Errorf("DWARF expression: %v", x)
 		}
 	}()
@@ -279,6 +281,7 @@ func (r *Reader) execute(f *Frame, expr []byte) (addr int64, pieces []op.Piece, 
 func runExpr(regs op.DwarfRegisters, expr []byte, read func([]byte, uint64) (int, error)) (addr int64, pieces []op.Piece, err error) {
 	defer func() {
 		if x := recover(); x != nil {
+			mmap.Repanic(x) // a file that changed under the reader is the command's error, not this decoder's
 			err = fmt.Errorf("DWARF expression: %v", x)
 		}
 	}()
