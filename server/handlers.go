@@ -258,6 +258,14 @@ func (s *conn) evaluate(r *dap.EvaluateRequest) {
 		s.sendError(r.Seq, r.Command, 4003, err.Error())
 		return
 	}
+	// A result a client may expand is kept for the session's life: within
+	// its budget. A number or a pointer's value costs nothing kept.
+	if st.vr.HasChildren(v) {
+		if why := st.overBudget(); why != "" {
+			s.sendError(r.Seq, r.Command, errOverBudget, "evaluate: "+why)
+			return
+		}
+	}
 	dv := st.variable(v, hex)
 	s.send(&dap.EvaluateResponse{Response: response(&r.Request), Body: dap.EvaluateResponseBody{Result: dv.Value, Type: dv.Type,
 		VariablesReference: dv.VariablesReference, IndexedVariables: dv.IndexedVariables, MemoryReference: dv.MemoryReference}})

@@ -43,6 +43,9 @@ type LaunchArgs struct {
 	// stack and 10,000 list or array elements); a walk that hits one says so.
 	MaxFrames   int `json:"maxFrames"`
 	MaxElements int `json:"maxElements"`
+	// AuthToken is the token of the server's --auth-token-file, when it
+	// has one (a server on a non-loopback address must).
+	AuthToken string `json:"authToken"`
 }
 
 // sessionOptions are the session's options: the server's defaults with
@@ -103,12 +106,16 @@ type state struct {
 	stacks map[int][]coreparse.Frame // by DAP thread id
 	// stopped says why a stack's unwind ended early (by DAP thread id),
 	// absent when it ended normally.
-	stopped map[int]string
-	frames  []frameRef   // frame id - 1
-	handles []varRef     // variablesReference - 1
-	sources []*sourceRef // sourceReference - 1
-	srcByFn map[string]int
-	scopes  map[int]*values.Scope // frame id → evaluated variables
+	stopped  map[int]string
+	frames   []frameRef       // frame id - 1
+	frameIDs map[frameRef]int // a frame's id, once given
+	handles  []varRef         // variablesReference - 1
+	scopeIDs map[varRef]int   // a scope's reference, once given
+	held     int64            // bytes the value and node references keep alive
+	maxHeld  int64            // the session's budget for them (Limits.MaxHeldBytes)
+	sources  []*sourceRef     // sourceReference - 1
+	srcByFn  map[string]int
+	scopes   map[int]*values.Scope // frame id → evaluated variables
 }
 
 type frameRef struct {
@@ -254,6 +261,24 @@ func (s *conn) launch(req *dap.Request, raw json.RawMessage) {
 		s.sendError(req.Seq, req.Command, 3002, "a core is already open in this session")
 		return
 	}
+	if len(s.cfg.Token) > 0 && !tokenOK(a.AuthToken, s.cfg.Token) {
+		// One guess per connection: a wrong token ends it.
+		why := req.Command + ": no authToken, or not the server's: this server (--auth-token-file) serves only clients that send its token"
+		if a.AuthToken != "" {
+			why = req.Command + ": wrong authToken: this server (--auth-token-file) serves only clients that send its token"
+		}
+		s.logf("refused %s: %s", req.Command, why)
+		s.sendError(req.Seq, req.Command, errAuth, why)
+		s.endSession(why)
+		return
+	}
+	a.AuthToken = ""
+	a, err := s.cfg.Paths.checkLaunch(a)
+	if err != nil {
+		s.logf("refused %s: %v", req.Command, err)
+		s.sendError(req.Seq, req.Command, errAccessDenied, fmt.Sprintf("%s: %v", req.Command, err))
+		return
+	}
 	if a.ShowTasks == "" {
 		a.ShowTasks = "all"
 	}
@@ -274,7 +299,8 @@ func (s *conn) launch(req *dap.Request, raw json.RawMessage) {
 		return
 	}
 	endLoad("done")
-	st := &state{args: a, sess: sess, output: s.output, counted: s.counted, p: sess.Process(), vr: sess.Values(), stacks: map[int][]coreparse.Frame{}, stopped: map[int]string{}, srcByFn: map[string]int{}, scopes: map[int]*values.Scope{}}
+	st := &state{args: a, sess: sess, output: s.output, counted: s.counted, p: sess.Process(), vr: sess.Values(), stacks: map[int][]coreparse.Frame{}, stopped: map[int]string{}, srcByFn: map[string]int{}, scopes: map[int]*values.Scope{},
+		maxHeld: s.cfg.Limits.MaxHeldBytes}
 	s.st = st
 	p := st.p
 
@@ -491,10 +517,21 @@ func (s *state) stopReason(id int) string {
 	return s.stopped[id]
 }
 
+// frameID is a frame's id: one per frame for the session's life (a
+// client asking for the same stack again gets the same ids, and the
+// table does not grow).
 func (s *state) frameID(thread, index int) int {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.frames = append(s.frames, frameRef{thread, index})
+	f := frameRef{thread, index}
+	if id, ok := s.frameIDs[f]; ok {
+		return id
+	}
+	if s.frameIDs == nil {
+		s.frameIDs = map[frameRef]int{}
+	}
+	s.frames = append(s.frames, f)
+	s.frameIDs[f] = len(s.frames)
 	return len(s.frames)
 }
 
@@ -513,11 +550,54 @@ func (s *state) frame(id int) (frameRef, []coreparse.Frame, error) {
 	return f, fs, nil
 }
 
+// handle is a variablesReference for v. A frame's scopes get one each,
+// given again when asked again; each value or analysis node listed gets a
+// new one (a client may expand it any time later), and what those keep
+// alive counts against the session's budget: past it, handle gives 0 (the
+// value is shown but cannot be expanded) and evaluate answers an error.
 func (s *state) handle(v varRef) int {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if v.value == nil && v.node == nil {
+		if id, ok := s.scopeIDs[v]; ok {
+			return id
+		}
+		if s.scopeIDs == nil {
+			s.scopeIDs = map[varRef]int{}
+		}
+		s.handles = append(s.handles, v)
+		s.scopeIDs[v] = len(s.handles)
+		return len(s.handles)
+	}
+	cost := heldCost(v)
+	if s.maxHeld > 0 && s.held+cost > s.maxHeld {
+		return 0
+	}
+	s.held += cost
 	s.handles = append(s.handles, v)
 	return len(s.handles)
+}
+
+// heldCost estimates what a reference keeps alive: its table slot and
+// value (or node), and the bytes they hold.
+func heldCost(v varRef) int64 {
+	n := int64(256)
+	if v.value != nil {
+		n += int64(len(v.value.Name) + len(v.value.Bytes) + len(v.value.Err) + len(v.value.Where))
+	}
+	return n
+}
+
+// overBudget says, when the session's references have used their budget,
+// what to answer a request that would make more.
+func (s *state) overBudget() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.maxHeld <= 0 || s.held+heldCost(varRef{}) <= s.maxHeld {
+		return ""
+	}
+	return fmt.Sprintf("this session keeps %d KiB of evaluate and variables results alive for the references it gave (its budget, --max-evaluate-memory, is %d KiB): "+
+		"no more are made; disconnect and launch again for a fresh session", s.held>>10, s.maxHeld>>10)
 }
 
 func (s *state) ref(id int) (varRef, bool) {

@@ -92,6 +92,9 @@ type Reader struct {
 	P *coreparse.Process
 	// MaxString, MaxList bound what formatting reads.
 	MaxString, MaxList int
+	// MaxExprLen and MaxExprDepth bound what Eval parses (0: the
+	// defaults, DefaultMaxExprLen and DefaultMaxExprDepth).
+	MaxExprLen, MaxExprDepth int
 }
 
 // NewReader returns a reader with default bounds.
