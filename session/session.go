@@ -220,6 +220,8 @@ type Session struct {
 
 	mu       sync.Mutex
 	warnings []string
+
+	waitsState // session/waits.go
 }
 
 // Open opens the core named in o with its files. A profile that cannot be
@@ -317,10 +319,11 @@ func (s *Session) RuntimeWith(p *coroutines.Profile) *coroutines.Runtime {
 func (s *Session) Analysis() *fault.Analysis {
 	s.anOnce.Do(func() {
 		rt := s.Runtime()
+		w := s.Waits()
 		s.progress("analysis", false)
 		defer s.progress("analysis", true)
 		s.an = fault.Analyze(s.p, rt, fault.Options{Profile: s.anProf, Logs: s.o.Logs, Dmesg: s.o.Dmesg,
-			ConcurrencyWindowUS: s.o.ConcurrencyWindowUS, Values: s.vr})
+			ConcurrencyWindowUS: s.o.ConcurrencyWindowUS, Values: s.vr, Waits: w, Stacks: s.Stacks})
 		s.anMade.Store(s.an)
 	})
 	return s.an

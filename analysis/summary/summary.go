@@ -186,6 +186,12 @@ func Summarize(s *session.Session, c Core, o Options) (out Core) {
 	out.ThreadName = th.Name // Processers name their threads
 	a := s.Analysis()
 	out.Verdict, out.Confidence = a.Verdict, a.Confidence
+	if a.Hang() {
+		// A hang groups by the shape of its wait graph, not by the stack
+		// of the thread that took the signal (analysis/signature, hang-v1).
+		hs := signature.Hang(s.Waits().Shape)
+		out.Signature, out.Error = &hs, ""
+	}
 	for _, r := range a.Rules {
 		if strings.HasPrefix(r, "verdict-") {
 			out.VerdictRule = r
