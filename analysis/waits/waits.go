@@ -288,7 +288,7 @@ func Analyze(p *coreparse.Process, rt *coroutines.Runtime, stacks []holders.Stac
 	if o.Values == nil {
 		o.Values = values.NewReader(p)
 	}
-	a := &analysis{p: p, rt: rt, vr: o.Values, o: o, res: &Result{}, byID: map[string]int{}, objs: map[uint64]int{},
+	a := &analysis{p: p, rt: rt, vr: o.Values, o: o, res: &Result{Nodes: []Node{}, Objects: []Object{}, Cycles: []Cycle{}, Chains: []Chain{}}, byID: map[string]int{}, objs: map[uint64]int{},
 		gidx: map[*coreparse.Module]*globalIndex{}}
 	if len(stacks) > o.MaxNodes {
 		a.res.Bounds = append(a.res.Bounds, Bound{Bound: "nodes", Count: len(stacks) - o.MaxNodes,

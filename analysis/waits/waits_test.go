@@ -249,3 +249,17 @@ func TestNoHangOnCrashes(t *testing.T) {
 		})
 	}
 }
+
+// TestLarge: the 10,000-task core is read whole (no bound hit, no hang),
+// and a smaller bound says it cut the graph.
+func TestLarge(t *testing.T) {
+	_, s := openScenario(t, fixture.Large)
+	res := s.Waits()
+	if res.Stats.Tasks < 10000 || res.Hang || len(res.Bounds) > 0 {
+		t.Errorf("stats %+v, hang %v, bounds %v", res.Stats, res.Hang, res.Bounds)
+	}
+	cut := waits.Analyze(s.Process(), s.Runtime(), s.Stacks(), waits.Options{Values: s.Values(), MaxNodes: 5000})
+	if len(cut.Bounds) != 1 || cut.Bounds[0].Bound != "nodes" || cut.Bounds[0].Count != len(s.Stacks())-5000 || len(cut.Nodes) != 5000 {
+		t.Errorf("bounds %+v, %d nodes", cut.Bounds, len(cut.Nodes))
+	}
+}
