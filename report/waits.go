@@ -17,13 +17,15 @@ func WriteWaits(w io.Writer, r *waits.Result) {
 		return
 	}
 	waiting := 0
+	waited := map[int]bool{} // objects someone waits for (not idle waits)
 	for _, n := range r.Nodes {
 		if n.State == waits.Waiting {
 			waiting++
+			waited[n.WaitsFor] = true
 		}
 	}
 	fmt.Fprintf(w, "Waits: %d of %d threads and %d tasks waiting on %d objects; %d deadlock(s), %d chain(s)\n",
-		waiting, r.Stats.Threads, r.Stats.Tasks, len(r.Objects), len(r.Cycles), len(r.Chains))
+		waiting, r.Stats.Threads, r.Stats.Tasks, len(waited), len(r.Cycles), len(r.Chains))
 	obj := func(i int) string {
 		if i < 0 {
 			return "?"
@@ -72,9 +74,12 @@ func WriteWaits(w io.Writer, r *waits.Result) {
 	for i, c := range r.Chains {
 		fmt.Fprintf(w, "  Chain %d: %s\n", i+1, c.Text)
 	}
-	if len(r.Objects) > 0 {
+	if len(waited) > 0 {
 		fmt.Fprintln(w, "  Objects:")
-		for _, o := range r.Objects {
+		for i, o := range r.Objects {
+			if !waited[i] {
+				continue // only idle waiters: nobody is stuck on it
+			}
 			fmt.Fprintf(w, "    %s %s: %s\n", o.Kind, Hex(o.Address), o.Text)
 			if len(o.Waiters) > 0 {
 				var ws []string
@@ -147,6 +152,9 @@ func WaitsDOT(w io.Writer, r *waits.Result) {
 		fmt.Fprintf(w, "  %s [shape=box, color=%s, label=%s];\n", dotQuote(id), color, dotQuote(label))
 	}
 	for i, o := range r.Objects {
+		if o.Owner == "" && !waitedFor(r, i) {
+			continue
+		}
 		oid := fmt.Sprintf("obj%d", i)
 		label := o.Expr
 		if o.Type != "" {
@@ -175,6 +183,15 @@ func WaitsDOT(w io.Writer, r *waits.Result) {
 		fmt.Fprintf(w, "  %s -> %s [label=\"SIGABRT (heartbeat)\", color=blue];\n", dotQuote(wd.Messenger), dotQuote(wd.Stuck))
 	}
 	fmt.Fprintln(w, "}")
+}
+
+func waitedFor(r *waits.Result, i int) bool {
+	for _, n := range r.Nodes {
+		if n.State == waits.Waiting && n.WaitsFor == i {
+			return true
+		}
+	}
+	return false
 }
 
 // dotQuote writes a DOT string: quotes and backslashes escaped, newlines

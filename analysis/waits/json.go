@@ -13,3 +13,18 @@ func (l WatchdogLine) MarshalJSON() ([]byte, error) {
 	type plain WatchdogLine
 	return hexjson.Marshal(plain(l))
 }
+
+func (o *Object) UnmarshalJSON(b []byte) error {
+	type plain Object
+	return hexjson.Unmarshal(b, (*plain)(o))
+}
+
+func (w *Watchdog) UnmarshalJSON(b []byte) error {
+	type plain Watchdog
+	return hexjson.Unmarshal(b, (*plain)(w))
+}
+
+func (l *WatchdogLine) UnmarshalJSON(b []byte) error {
+	type plain WatchdogLine
+	return hexjson.Unmarshal(b, (*plain)(l))
+}

@@ -8,6 +8,7 @@ import (
 	"sort"
 	"strings"
 
+	"github.com/dsecore/dsecore/analysis/heap"
 	"github.com/dsecore/dsecore/analysis/holders"
 	"github.com/dsecore/dsecore/coreparse"
 	"github.com/dsecore/dsecore/coreparse/symbols"
@@ -388,6 +389,7 @@ func (a *analysis) owners(stacks []holders.Stack) {
 		res.Warnings = append(res.Warnings, sr.Warnings...)
 		a.useHits(sr.Hits, tobj)
 	}
+	a.heapNames()
 	for i := range res.Objects {
 		a.objectText(&res.Objects[i])
 		if ow := res.Objects[i].Owner; ow != "" {
@@ -396,6 +398,40 @@ func (a *analysis) owners(stacks []holders.Stack) {
 			}
 		}
 	}
+}
+
+// heapNames names the objects no global and no frame names by the heap
+// chunk they lie in (glibc's malloc, analysis/heap).
+func (a *analysis) heapNames() {
+	var h *heap.Heap
+	for i := range a.res.Objects {
+		o := &a.res.Objects[i]
+		if o.How != "address" || o.Address == 0 || o.Kind == Join || !a.stuckOn(i) {
+			continue
+		}
+		if h == nil {
+			h = heap.Open(a.p, heap.Options{})
+		}
+		f := h.Locate(o.Address)
+		if f == nil || !f.Known || f.Chunk == nil || f.State != heap.StateInUse && f.State != heap.StateMmapped {
+			continue
+		}
+		o.Expr = fmt.Sprintf("%#x (heap chunk %#x+%#x, %d bytes, %s)", o.Address, f.Chunk.Mem, f.Offset, f.Chunk.Size, f.State)
+		if f.ArenaName != "" {
+			o.Expr = fmt.Sprintf("%#x (heap chunk %#x+%#x, %d bytes in %s)", o.Address, f.Chunk.Mem, f.Offset, f.Chunk.Size, f.ArenaName)
+		}
+		o.How = "heap"
+	}
+}
+
+// stuckOn: a node waits for the object (not an idle wait).
+func (a *analysis) stuckOn(i int) bool {
+	for _, id := range a.res.Objects[i].Waiters {
+		if n := a.node(id); n != nil && n.State == Waiting {
+			return true
+		}
+	}
+	return false
 }
 
 // lwpNode is the node of a thread: "lwp:N" (even when the thread is no
