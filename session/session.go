@@ -319,9 +319,9 @@ func (s *Session) RuntimeWith(p *coroutines.Profile) *coroutines.Runtime {
 func (s *Session) Analysis() *fault.Analysis {
 	s.anOnce.Do(func() {
 		rt := s.Runtime()
-		w := s.Waits()
 		s.progress("analysis", false)
 		defer s.progress("analysis", true)
+		w := s.Waits()
 		s.an = fault.Analyze(s.p, rt, fault.Options{Profile: s.anProf, Logs: s.o.Logs, Dmesg: s.o.Dmesg,
 			ConcurrencyWindowUS: s.o.ConcurrencyWindowUS, Values: s.vr, Waits: w, Stacks: s.Stacks})
 		s.anMade.Store(s.an)

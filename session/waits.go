@@ -30,9 +30,7 @@ func (s *Session) Stacks() []holders.Stack {
 // lines.
 func (s *Session) Waits() *waits.Result {
 	s.wOnce.Do(func() {
-		stacks := s.Stacks()
-		s.progress("waits", false)
-		defer s.progress("waits", true)
+		stacks := s.Stacks() // part of the analysis step when the analysis asks (no progress of its own)
 		var lines []waits.LogLine
 		for _, f := range fault.ExpandLogs(s.o.Logs) {
 			ls, err := fault.ParseLog(f)

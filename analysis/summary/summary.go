@@ -62,10 +62,12 @@ type Core struct {
 	Build     map[string]string    `json:"build,omitempty"` // executable and libdcache.so: build-id
 	Missing   []string             `json:"missing,omitempty"`
 	Signature *signature.Signature `json:"signature,omitempty"`
-	Error     string               `json:"error,omitempty"`
-	Warnings  []string             `json:"warnings,omitempty"`
-	Seconds   float64              `json:"seconds"`
-	Cached    bool                 `json:"cached,omitempty"`
+	// Hang is a hang core's wait graph (analysis/summary/hang.go).
+	Hang     []HangEdge `json:"hang,omitempty"`
+	Error    string     `json:"error,omitempty"`
+	Warnings []string   `json:"warnings,omitempty"`
+	Seconds  float64    `json:"seconds"`
+	Cached   bool       `json:"cached,omitempty"`
 }
 
 // Assert is a failed assertion found in the core.
@@ -191,6 +193,7 @@ func Summarize(s *session.Session, c Core, o Options) (out Core) {
 		// of the thread that took the signal (analysis/signature, hang-v1).
 		hs := signature.Hang(s.Waits().Shape)
 		out.Signature, out.Error = &hs, ""
+		out.Hang = hangEdges(s.Waits())
 	}
 	for _, r := range a.Rules {
 		if strings.HasPrefix(r, "verdict-") {

@@ -9,6 +9,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/dsecore/dsecore/analysis/summary"
 	"github.com/dsecore/dsecore/internal/fixture"
 )
 
@@ -100,4 +101,73 @@ func TestWaitsFaces(t *testing.T) {
 	if err != nil || !strings.Contains(string(svg), "hangs::jr_b.lock") {
 		t.Fatalf("dot -Tsvg: %v\n%s", err, svg)
 	}
+}
+
+// TestSummarizeHangs: hang cores group by the shape of their wait graph
+// (hang-v1), not by the stack of the thread that took the signal: the two
+// task deadlocks (other addresses, LWPs, task ids) are one group, the
+// thread deadlock another, the field crash keeps its v1 signature; the
+// HTML report draws each hang group's graph with dot.
+func TestSummarizeHangs(t *testing.T) {
+	set := fixture.Get(t)
+	dir := t.TempDir()
+	for _, name := range []string{fixture.TaskDeadlock, fixture.TaskDeadlock2, fixture.ThreadDeadlock, fixture.Heartbeat, fixture.FieldCrash} {
+		b, err := os.ReadFile(set.Scenario(t, name).Core)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(dir, "core."+name), b, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	doc := summarize(t, []string{"DEBUGINFOD_URLS="}, dir, "--no-cache")
+	cores := coreByName(doc)
+	td, td2, th, hb, fc := cores["core.task-deadlock"], cores["core.task-deadlock-2"], cores["core.thread-deadlock"], cores["core.heartbeat"], cores["core.field-crash"]
+	for name, c := range map[string]struct {
+		sig  string
+		hang bool
+	}{"task-deadlock": {sigOf(td), len(td.Hang) > 0}, "task-deadlock-2": {sigOf(td2), len(td2.Hang) > 0},
+		"thread-deadlock": {sigOf(th), len(th.Hang) > 0}, "heartbeat": {sigOf(hb), len(hb.Hang) > 0}} {
+		if !strings.HasPrefix(c.sig, "hang-v1:") || !c.hang {
+			t.Errorf("%s: signature %q, hang edges %v", name, c.sig, c.hang)
+		}
+	}
+	if sigOf(td) != sigOf(td2) || sigOf(td) == sigOf(th) || sigOf(hb) == sigOf(th) || !strings.HasPrefix(sigOf(fc), "v1:") || len(fc.Hang) > 0 {
+		t.Errorf("signatures: task %s, task-2 %s, thread %s, heartbeat %s, field crash %s", sigOf(td), sigOf(td2), sigOf(th), sigOf(hb), sigOf(fc))
+	}
+	g := groupOf(doc, sigOf(td))
+	if g == nil || g.Count != 2 {
+		t.Fatalf("task deadlock group %+v", g)
+	}
+	shape := strings.Join(td.Signature.Frames, "\n")
+	if shape != "deadlock: hangs::journal_swap holds, hangs::journal_swap waits (co_mutex); hangs::journal_swap holds, hangs::journal_swap waits (co_mutex)" {
+		t.Errorf("task deadlock shape %q", shape)
+	}
+	cycle := 0
+	for _, e := range td.Hang {
+		if e.Cycle {
+			cycle++
+		}
+	}
+	if len(td.Hang) != 3 || cycle != 2 {
+		t.Errorf("task deadlock edges %+v", td.Hang)
+	}
+	out := filepath.Join(t.TempDir(), "report.html")
+	cmd := exec.Command(dsecoreBin, "summarize", dir, "--no-cache", "--format", "html", "--out", out, "--progress", "never")
+	cmd.Env = append(os.Environ(), "DEBUGINFOD_URLS=")
+	if b, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("summarize --format html: %v\n%s", err, b)
+	}
+	html, _ := os.ReadFile(out)
+	if n := strings.Count(string(html), `<div class="waits"><svg`); !strings.Contains(string(html), "<h2>Hangs</h2>") || n != 3 ||
+		!strings.Contains(string(html), "hangs::jr_b.lock (co::co_mutex)") {
+		t.Errorf("HTML report: %d wait graphs\n%s", n, html)
+	}
+}
+
+func sigOf(c summary.Core) string {
+	if c.Signature == nil {
+		return ""
+	}
+	return c.Signature.ID()
 }
