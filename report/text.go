@@ -434,6 +434,10 @@ func WriteInspect(w io.Writer, doc *Inspect) {
 		fmt.Fprintln(w)
 		WriteAnalysis(w, doc, AnalysisText{})
 	}
+	if r := doc.Waits; r != nil && (r.Stats.Waiting > 0 || r.Watchdog != nil) {
+		fmt.Fprintln(w)
+		WriteWaits(w, r)
+	}
 	if c := doc.Crashed; c != nil {
 		fmt.Fprintln(w)
 		WriteThreads(w, []Thread{*c})

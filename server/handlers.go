@@ -204,7 +204,7 @@ func (s *conn) variables(r *dap.VariablesRequest) {
 	case "holder":
 		out = st.holderVariables(ref.frame, hex)
 	case "analysis":
-		out = st.nodeVariables(analysisNodes(st.analysisDoc()))
+		out = st.nodeVariables(append(analysisNodes(st.analysisDoc()), nonEmpty(waitsNode(st.sess.Waits()))...))
 	case "node":
 		out = st.nodeVariables(ref.node.kids())
 	}

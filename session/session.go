@@ -242,6 +242,8 @@ type Session struct {
 	warnings []string
 	closed   bool
 	changed  []string // Changed at Close
+
+	waitsState // session/waits.go
 }
 
 // Open opens the core named in o with its files. A profile that cannot be
@@ -385,8 +387,9 @@ func (s *Session) Analysis() *fault.Analysis {
 		rt := s.Runtime()
 		s.progress("analysis", false)
 		defer s.progress("analysis", true)
+		w := s.Waits()
 		s.an = fault.Analyze(s.p, rt, fault.Options{Profile: s.anProf, Logs: s.o.Logs, Dmesg: s.o.Dmesg,
-			ConcurrencyWindowUS: s.o.ConcurrencyWindowUS, Values: s.vr})
+			ConcurrencyWindowUS: s.o.ConcurrencyWindowUS, Values: s.vr, Waits: w, Stacks: s.Stacks})
 		s.anMade.Store(s.an)
 	})
 	return s.an

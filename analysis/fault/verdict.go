@@ -152,9 +152,11 @@ func (a *Analysis) conclude() {
 		para = append(para, fmt.Sprintf("abort() after a failed assertion%s at %s:%d: %s, on %s.", in, filepath.Base(as.File), as.Line, as.Text, threadText(fc.Thread)))
 	} else if m := a.Memory; m != nil && m.MallocError != "" {
 		para = append(para, fmt.Sprintf("abort() by glibc's malloc: %q.", m.MallocError))
-	} else if fc.Real != nil && fc.Real.Signo == 6 {
+	} else if fc.Real != nil && fc.Real.Signo == 6 && !a.hang() {
 		para = append(para, "abort(): no assertion message found in memory.")
 	}
+	hangPara, hangWeight := a.concludeHang()
+	para = append(para, hangPara...)
 	concurrent := len(otherWho) > 0 || len(a.SameCode) > 0 || a.Logs != nil && len(a.Logs.Concurrent) > 0
 	damaged := a.ListWalk != nil && (a.ListWalk.SizeUnderflow || a.ListWalk.FirstNull != 0) || loaded && f.Kind == "null"
 	if len(otherWho) > 0 {
@@ -189,6 +191,7 @@ func (a *Analysis) conclude() {
 		a.evidence("verdict-double-free", "verdict", "free() given a chunk already free, no other holder")
 		n = 2
 	}
+	n += hangWeight
 	for _, r := range a.Rules {
 		if r != "reraised-by-handler" && r != "instrumentation" && r != "container-of" && r != "no-siginfo" && r != "sigcontext" && r != "handler-signal" && r != "heap-unknown" {
 			n++
