@@ -261,6 +261,10 @@ func (r *Reader) execute(f *Frame, expr []byte) (addr int64, pieces []op.Piece, 
 		}
 	}()
 	regs := frameRegisters(f)
+	// DW_OP_addr holds a file address: the module's load bias makes it a
+	// runtime one (a global's address as a call-site value, a static
+	// local's location, in a PIE or a library).
+	regs.StaticBase = f.Mod.Bias
 	if fb := f.Mod.Syms.FrameBase(f.PC - f.Mod.Bias); len(fb) > 0 {
 		if len(fb) == 1 && fb[0] == 0x9c { // DW_OP_call_frame_cfa
 			regs.FrameBase = int64(f.CFA)
