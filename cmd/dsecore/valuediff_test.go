@@ -1,6 +1,7 @@
 package main
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
 	"math"
@@ -344,6 +345,8 @@ func compareValuesWithGdb(t *testing.T, exe, core string, o gdboracle.ValueOptio
 	if out := os.Getenv("DSECORE_VALUEDIFF_OUT"); out != "" {
 		// Every difference, for a reading beyond the test log's first 40.
 		os.WriteFile(filepath.Join(out, filepath.Base(filepath.Dir(core))+".txt"), []byte(strings.Join(c.diffs, "\n")+"\n"), 0o644)
+		b, _ := json.MarshalIndent(gdb, "", " ")
+		os.WriteFile(filepath.Join(out, filepath.Base(filepath.Dir(core))+".gdb.json"), b, 0o644)
 	}
 	for i, d := range c.diffs {
 		if i == 40 {

@@ -142,7 +142,10 @@ def frame_vars(f):
             if s.is_argument:
                 if fn:
                     fr["args"].append({"n": s.print_name, "v": val(s, f)})
-            elif s.is_variable or s.is_constant:
+            elif (s.is_variable or s.is_constant) and str(s.type) != "__CORE_ADDR":
+                # (a label without an address, a goto target the compiler
+                # dropped, is an optimized-out "local" of type __CORE_ADDR
+                # to gdb: not a variable)
                 fr["locals"].append({"n": s.print_name, "v": val(s, f)})
         if fn:
             break
