@@ -28,8 +28,11 @@ type Frame struct {
 	Scope, CU dwarf.Offset
 	// Caller is the physical caller and CallPC the return address into it:
 	// DW_OP_entry_value is read from the caller's call-site parameters.
-	Caller *Frame
-	CallPC uint64
+	// TailCaller says the caller is a function that tail-called this one
+	// (a tail-call frame): CallPC is its tail call site's return address.
+	Caller     *Frame
+	CallPC     uint64
+	TailCaller bool
 }
 
 // FrameOf builds the Frame of frames[i] (a symbolized stack, innermost
@@ -44,25 +47,47 @@ func frameOf(p *coreparse.Process, frames []coreparse.Frame, i, depth int) *Fram
 	}
 	f := frames[i]
 	fr := &Frame{Mod: f.Mod, PC: f.LookupPC, Regs: f.Raw.Regs, CFA: f.Raw.CFA}
-	if m := f.Mod; m.Syms != nil {
-		locs := m.Syms.Locate(f.LookupPC - m.Bias)
+	lvl := 0
+	if f.Tailcall {
+		// A function that tail-called the frame below has no frame of its
+		// own: as gdb's TAILCALL frames, its registers are its physical
+		// caller's (what the callee's CFI restores), its pc the tail call
+		// site's, its scope the innermost at that pc.
+		for j := i + 1; j < len(frames); j++ {
+			if g := frames[j]; g.Raw != nil && g.Raw != f.Raw && !g.Tailcall {
+				if !g.Sigtramp && !g.Boundary {
+					fr.Regs = g.Raw.Regs
+				}
+				break
+			}
+		}
+		fr.Regs.Set(unwind.RIP, f.PC)
+	} else {
 		// The frame's level in the inline chain: count the inline frames
 		// sharing its physical frame before it.
-		lvl := 0
-		for j := i - 1; j >= 0 && frames[j].Raw == f.Raw; j-- {
+		for j := i - 1; j >= 0 && frames[j].Raw == f.Raw && !frames[j].Tailcall; j-- {
 			lvl++
 		}
+	}
+	if m := f.Mod; m.Syms != nil {
+		locs := m.Syms.Locate(f.LookupPC - m.Bias)
 		if lvl < len(locs) {
 			fr.Scope, fr.CU = locs[lvl].Scope, locs[lvl].CU
 		}
 	}
-	if depth < 2 {
+	if depth < 4 {
+		// The caller: the next frame out that is another function's frame
+		// (a physical frame, or a tail-call frame), not the inline frames
+		// sharing this one. Below a signal frame or a coroutine's seam
+		// there is no call.
 		for j := i + 1; j < len(frames); j++ {
-			if frames[j].Raw != nil && frames[j].Raw != f.Raw && !frames[j].Sigtramp && !frames[j].Boundary {
-				if !frames[j].Tailcall {
-					fr.Caller = frameOf(p, frames, j, depth+1)
-					fr.CallPC = frames[j].PC
-				}
+			g := frames[j]
+			if g.Raw == nil || g.Sigtramp || g.Boundary {
+				break
+			}
+			if g.Tailcall || g.Raw != f.Raw {
+				fr.Caller = frameOf(p, frames, j, depth+1)
+				fr.CallPC, fr.TailCaller = g.PC, g.Tailcall
 				break
 			}
 		}
@@ -312,7 +337,11 @@ func (r *Reader) entryValue(f *Frame, reg, depth int) (uint64, bool) {
 	// As gdb: only when the caller's call site calls this very function
 	// (not through a tail call or an indirect call).
 	entry, ok := f.Mod.Syms.FunctionEntry(f.PC - f.Mod.Bias)
-	if target, known := r.P.CallTargetAt(c.Mod, f.CallPC); !ok || !known || target != entry+f.Mod.Bias {
+	target, known := r.P.CallTargetAt(c.Mod, f.CallPC)
+	if f.TailCaller {
+		target, known = r.P.TailCallTargetAt(c.Mod, f.CallPC)
+	}
+	if !ok || !known || target != entry+f.Mod.Bias {
 		return 0, false
 	}
 	for _, cp := range c.Mod.Syms.CallParams(f.CallPC - c.Mod.Bias) {
