@@ -99,6 +99,9 @@ def ser(v, d):
                 out["x"] = "reference to a value not in memory"
             else:
                 out["i"] = int(a) & M
+        elif c == gdb.TYPE_CODE_PTR and str(v).startswith("<synthetic pointer>"):
+            # DW_OP_implicit_pointer: there is no address to compare
+            out["e"] = "<synthetic pointer>"
         elif c in SCALAR:
             out["i"] = int(v) & M
         elif c == gdb.TYPE_CODE_FLT:
