@@ -22,7 +22,6 @@ import (
 	"sync"
 
 	"github.com/dsecore/dsecore/coreparse/corefile"
-	"github.com/dsecore/dsecore/coreparse/disasm"
 	"github.com/dsecore/dsecore/coreparse/symbols"
 	"github.com/dsecore/dsecore/coreparse/unwind"
 	"github.com/dsecore/dsecore/internal/par"
@@ -541,30 +540,6 @@ func (p *Process) funcStart(pc uint64) (uint64, bool) {
 		return 0, false
 	}
 	return pc - off, true
-}
-
-// Disassemble returns the instructions around a runtime pc, from the
-// process's memory (undumped text read from the module's file), with
-// operands named by symbols and source lines interleaved.
-func (p *Process) Disassemble(pc uint64, before, after int) (*disasm.Listing, error) {
-	m := p.ModuleAt(pc)
-	o := disasm.Options{Before: before, After: after}
-	if m != nil && m.Syms != nil {
-		t, bias := m.Syms, m.Bias
-		o.Symbolize = func(addr uint64) (string, uint64, bool) {
-			mm := p.ModuleAt(addr)
-			if mm == nil || mm.Syms == nil {
-				return "", 0, false
-			}
-			name, start, ok := mm.Syms.NearestSymbol(addr - mm.Bias)
-			return name, addr - mm.Bias - start, ok
-		}
-		o.Source = tableSource(t, bias)
-		if start, ok := t.FunctionEntry(pc - bias); ok {
-			o.Start = start + bias
-		}
-	}
-	return disasm.Window(p.Core, pc, o)
 }
 
 // LookupSymbol finds a symbol (mangled or demangled, locals and TLS
