@@ -556,8 +556,8 @@ func (s *state) sourceOf(f coreparse.Frame) *dap.Source {
 			return &dap.Source{Name: filepath.Base(p), Path: p}
 		}
 	}
-	if f.PC == 0 || f.Sigtramp || f.Boundary {
-		return nil
+	if f.PC == 0 || f.Sigtramp || f.Boundary || !s.p.Core.Readable(f.LookupPC) {
+		return nil // nothing to disassemble (a wild pc: no memory there)
 	}
 	// One source per function (per part of a split function): its whole
 	// disassembly, each frame in it at its own line. Without known bounds,

@@ -441,3 +441,18 @@ func TestTaskArgsTruth(t *testing.T) {
 		}
 	}
 }
+
+// TestCephCorpusValues: every argument and local gdb reads in the real
+// daemon's frames (ceph-mon has no DWARF: glibc's frames, with Debian's
+// libc6-dbg) equal to the model's.
+func TestCephCorpusValues(t *testing.T) {
+	if testing.Short() {
+		t.Skip("-short: the real-daemon corpus starts Ceph daemons")
+	}
+	corpus := cephCorpus(t)
+	for _, name := range cephScenarios {
+		t.Run(name, func(t *testing.T) {
+			compareValuesWithGdb(t, "/usr/bin/ceph-mon", filepath.Join(corpus, name, "core"), gdboracle.ValueOptions{})
+		})
+	}
+}
