@@ -33,6 +33,11 @@ type Frame struct {
 	Caller     *Frame
 	CallPC     uint64
 	TailCaller bool
+	// Unsaved has bit n set for a caller-saved register that the unwind
+	// did not restore in this frame and that holds, as gdb reads it
+	// ("same value"), its value in the frame below: a variable read from
+	// it says so (Value.Unsaved).
+	Unsaved uint32
 }
 
 // FrameOf builds the Frame of frames[i] (a symbolized stack, innermost
@@ -68,6 +73,7 @@ func frameOf(p *coreparse.Process, frames []coreparse.Frame, i, depth int) *Fram
 		for j := i - 1; j >= 0 && frames[j].Raw == f.Raw && !frames[j].Tailcall; j-- {
 			lvl++
 		}
+		fr.Regs, fr.Unsaved = sameValue(frames, i)
 	}
 	if m := f.Mod; m.Syms != nil {
 		locs := m.Syms.Locate(f.LookupPC - m.Bias)
@@ -95,6 +101,53 @@ func frameOf(p *coreparse.Process, frames []coreparse.Frame, i, depth int) *Fram
 	return fr
 }
 
+// sameValue is the registers of physical frame frames[i] as gdb reads
+// variables with them: those the unwind recovered, and each caller-saved
+// register it did not, with its value in the frame below (gdb treats a
+// register the CFI says nothing of as unchanged by the call), back to the
+// innermost frame, a signal frame's interrupted context or a task's saved
+// context (a context saved by a switch restores only what it saved).
+func sameValue(frames []coreparse.Frame, i int) (unwind.Regs, uint32) {
+	var chain []*unwind.Frame // physical frames from i inwards
+	for j := i; j >= 0; j-- {
+		g := frames[j]
+		if g.Raw == nil || g.Boundary {
+			break
+		}
+		if g.Tailcall || len(chain) > 0 && chain[len(chain)-1] == g.Raw {
+			continue
+		}
+		if g.Sigtramp {
+			break
+		}
+		chain = append(chain, g.Raw)
+		if g.Raw.Kind == unwind.KindInitial || j > 0 && frames[j-1].Sigtramp {
+			break // all its registers are known: the chain starts here
+		}
+	}
+	if len(chain) == 0 {
+		return frames[i].Raw.Regs, 0
+	}
+	// From the innermost frame of the chain out to frames[i].
+	regs := chain[len(chain)-1].Regs
+	var unsaved uint32
+	for k := len(chain) - 2; k >= 0; k-- {
+		next := chain[k].Regs
+		unsaved = 0
+		for n := 0; n < unwind.NumRegs; n++ {
+			if unwind.CalleeSaved(n) || next.Has(n) {
+				continue
+			}
+			if v, ok := regs.Get(n); ok {
+				next.Set(n, v)
+				unsaved |= 1 << n
+			}
+		}
+		regs = next
+	}
+	return regs, unsaved
+}
+
 // Value is a typed value: in memory at Addr, or held in Bytes (a register,
 // an implicit or computed value), or unavailable (Err).
 type Value struct {
@@ -107,6 +160,10 @@ type Value struct {
 	Err      string // "optimized out", "<error: …>"
 	Where    string // how the location was found: "register rbx", "entry value of rdi", "stack", …
 	Param    bool
+	// Unsaved: read from a caller-saved register the unwind did not
+	// restore, at its value in the frame below, as gdb reads it (right
+	// when the callee left it alone, which nothing proves).
+	Unsaved bool
 	// Bit fields: the value is BitSize bits at BitOffset of the storage.
 	BitSize, BitOffset int64
 }
@@ -215,6 +272,10 @@ func (r *Reader) evalExpr(f *Frame, expr []byte, val *Value, depth int) {
 		}
 		val.Bytes = binary.LittleEndian.AppendUint64(nil, v)
 		val.Where = "register " + unwind.RegName(reg)
+		if f.Unsaved&(1<<reg) != 0 {
+			val.Unsaved = true
+			val.Where += " (not restored by the callee's unwind: its value in the frame below, as gdb reads it)"
+		}
 		return
 	}
 	addr, pieces, err := r.execute(f, expr)
@@ -248,6 +309,9 @@ func (r *Reader) evalExpr(f *Frame, expr []byte, val *Value, depth int) {
 			b = append(b, chunk...)
 			if val.Where == "" {
 				val.Where = "register " + unwind.RegName(int(pc.Val))
+			}
+			if pc.Val < 32 && f.Unsaved&(1<<pc.Val) != 0 {
+				val.Unsaved = true
 			}
 		case op.ImmPiece:
 			if pc.Bytes != nil {
