@@ -79,10 +79,15 @@ type Process struct {
 type Thread struct {
 	LWP     int
 	Pthread uint64 // pthread_self() of the thread: its TCB address, fs_base on x86-64
-	Name    string // thread name when something in the core tells it
-	Crashed bool   // the thread the kernel dumped first: it took the fatal signal
-	Regs    unwind.Regs
-	Core    *corefile.Thread
+	Name    string // thread name when something in the core tells it (NameFrom says what)
+	// NameFrom says where Name came from: NameFromComm, NameFromHandler,
+	// NameFromRuntime, NameFromEntry ("" without a name).
+	NameFrom string
+	Crashed  bool // the thread the kernel dumped first: it took the fatal signal
+	Regs     unwind.Regs
+	Core     *corefile.Thread
+
+	nameOnce sync.Once // the entry routine's name, from the first backtrace
 }
 
 // Frame is one frame of a backtrace, as gdb would list it: inline frames are
@@ -138,18 +143,22 @@ func Open(o Options) (*Process, error) {
 	}
 	for i := range c.Threads {
 		ct := &c.Threads[i]
-		name := ""
+		name, from := "", ""
 		if c.PSInfo != nil && int(c.PSInfo.PID) == ct.LWP {
-			name = c.PSInfo.Fname // the main thread: the process's comm
+			name, from = c.PSInfo.Fname, NameFromComm // the main thread: the process's comm
 		}
 		p.Threads = append(p.Threads, &Thread{
-			Name:    name,
-			LWP:     ct.LWP,
-			Pthread: ct.Regs.FsBase,
-			Crashed: i == 0,
-			Regs:    RegsFromCore(&ct.Regs),
-			Core:    ct,
+			Name:     name,
+			NameFrom: from,
+			LWP:      ct.LWP,
+			Pthread:  ct.Regs.FsBase,
+			Crashed:  i == 0,
+			Regs:     RegsFromCore(&ct.Regs),
+			Core:     ct,
 		})
+	}
+	for _, t := range p.Threads {
+		p.nameFromHandler(t)
 	}
 	return p, nil
 }
@@ -259,7 +268,9 @@ func (p *Process) UnwindN(regs unwind.Regs, n int) ([]unwind.Frame, error) {
 func (p *Process) Backtrace(t *Thread) ([]Frame, error) {
 	raw, err := p.Unwind(t.Regs)
 	p.preload(raw)
-	return p.Symbolize(raw), err
+	fs := p.Symbolize(raw)
+	p.nameFromEntry(t, fs)
+	return fs, err
 }
 
 // preload loads, on all CPUs at once, the symbol tables and DWARF indexes

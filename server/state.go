@@ -407,6 +407,13 @@ func (s *state) makeThreads() []dap.Thread {
 	rt := s.runtime() // first: the Processers name their threads
 	ts := append([]*coreparse.Thread(nil), s.p.Threads...)
 	sort.SliceStable(ts, func(i, j int) bool { return ts[i].LWP < ts[j].LWP })
+	// The others are named by their stacks (their entry routine): the
+	// stacks the client asks for next, made now on all CPUs.
+	par.Do(len(ts), func(i int) {
+		if ts[i].Name == "" {
+			s.stack(ts[i].LWP)
+		}
+	})
 	for _, t := range ts {
 		name := fmt.Sprintf("LWP %d", t.LWP)
 		if t.Name != "" {

@@ -672,8 +672,8 @@ func (rt *Runtime) readTask(m *mem, l *layout, addr uint64) *Task {
 // core did not name them.
 func (rt *Runtime) nameThreads() {
 	for t, pr := range rt.threadP {
-		if t.Name == "" {
-			t.Name = fmt.Sprintf("Processer_%d", pr.ID)
+		if t.Name == "" || t.NameFrom == coreparse.NameFromEntry {
+			t.Name, t.NameFrom = fmt.Sprintf("Processer_%d", pr.ID), coreparse.NameFromRuntime
 		}
 	}
 }
