@@ -16,6 +16,7 @@ import (
 	"github.com/dsecore/dsecore/coreparse/disasm"
 	"github.com/dsecore/dsecore/coreparse/unwind"
 	"github.com/dsecore/dsecore/coreparse/values"
+	"github.com/dsecore/dsecore/internal/cxxname"
 	"github.com/dsecore/dsecore/internal/par"
 	"github.com/dsecore/dsecore/report"
 	"github.com/dsecore/dsecore/session"
@@ -440,14 +441,8 @@ func (s *state) makeThreads() []dap.Thread {
 	})
 	k.end()
 	for i, t := range tasks {
-		where := wheres[i]
-		state := t.State
-		if state == "block" {
-			state = "wait"
-		}
-		if t.Running {
-			state = "running"
-		}
+		where := cxxname.Elide(wheres[i])
+		state := coroutines.StateWord(t.State, t.Running)
 		out = append(out, dap.Thread{Id: taskThreadID(t, i), Name: fmt.Sprintf("task %d [%s] %s", t.ID, state, where)})
 	}
 	return out

@@ -31,6 +31,17 @@ type Task struct {
 	FoundBy   string // "profile", "scan", "profile+scan"
 }
 
+// StateWord is the one word every face shows for a task's state: the
+// model's own ("runnable", "block", "new", "done", the profile's names for
+// the runtime's queues), or "running" for the task a Processer runs. No
+// face renames them ("wait" for block in one, "block" in another).
+func StateWord(state string, running bool) string {
+	if running {
+		return "running"
+	}
+	return state
+}
+
 // Processer is one scheduler thread of the runtime.
 type Processer struct {
 	ID      int
