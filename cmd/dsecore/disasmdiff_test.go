@@ -2,6 +2,7 @@ package main
 
 import (
 	"bufio"
+	"bytes"
 	"encoding/hex"
 	"fmt"
 	"os/exec"
@@ -42,16 +43,22 @@ func objdumpRanges(t *testing.T, path string, ranges [][2]uint64) map[uint64]obj
 	sc := bufio.NewScanner(out)
 	sc.Buffer(make([]byte, 1<<20), 1<<20)
 	for sc.Scan() {
-		m := objdumpSweepLine.FindStringSubmatch(sc.Text())
-		if m == nil {
+		// The address first (cheap): most lines are outside every range.
+		l := sc.Bytes()
+		h := bytes.TrimLeft(l, " ")
+		colon := bytes.IndexByte(h, ':')
+		if colon <= 0 || colon+1 >= len(h) || h[colon+1] != '\t' {
 			continue
 		}
-		a, err := strconv.ParseUint(m[1], 16, 64)
+		a, err := strconv.ParseUint(string(h[:colon]), 16, 64)
 		if err != nil {
 			continue
 		}
 		i := sort.Search(len(ranges), func(i int) bool { return ranges[i][1] > a })
-		if i < len(ranges) && a >= ranges[i][0] {
+		if i == len(ranges) || a < ranges[i][0] {
+			continue
+		}
+		if m := objdumpSweepLine.FindStringSubmatch(string(l)); m != nil {
 			keep[a] = objdumpInst{bytes: m[2], text: strings.TrimSpace(m[3])}
 		}
 	}
