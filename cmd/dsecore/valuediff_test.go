@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/dsecore/dsecore/analysis/coroutines"
 	"github.com/dsecore/dsecore/coreparse"
@@ -288,6 +289,11 @@ func compareValuesWithGdb(t *testing.T, exe, core string, o gdboracle.ValueOptio
 	o.Bridge = filepath.Join(fixture.RepoRoot(), "gdbscript", "dsecore.py")
 	o.Dsecore = dsecoreBin
 	o.Depth, o.Elems = valueDepth, valueElems
+	if o.Timeout == 0 {
+		// The scale core's thousand tasks take gdb about three minutes on
+		// two busy CPUs: the bound is for a hung gdb, not a slow one.
+		o.Timeout = 40 * time.Minute
+	}
 	gdb, err := gdboracle.FrameVariables(exe, core, o)
 	if err != nil {
 		t.Fatal(err)
