@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -57,16 +58,7 @@ func TestCephCorpus(t *testing.T) {
 		}
 	}
 	root := fixture.RepoRoot()
-	corpus := os.Getenv("DSECORE_CEPH_CORPUS")
-	if corpus == "" {
-		corpus = t.TempDir()
-		cmd := exec.Command("bash", filepath.Join(root, "fixtures/ceph/corpus.sh"), corpus)
-		out, err := cmd.CombinedOutput()
-		if err != nil {
-			t.Fatalf("corpus.sh: %v\n%s", err, out)
-		}
-		t.Logf("corpus.sh:\n%s", out)
-	}
+	corpus := cephCorpus(t)
 	conf := startCephCluster(t, root)
 
 	for _, name := range cephScenarios {
@@ -86,6 +78,50 @@ func TestCephCorpus(t *testing.T) {
 		})
 	}
 }
+
+var (
+	cephCorpusOnce sync.Once
+	cephCorpusDir  string
+	cephCorpusErr  error
+)
+
+// cephCorpus is the real-daemon corpus: $DSECORE_CEPH_CORPUS, else made
+// once per test process by corpus.sh (into a directory removed when the
+// process exits).
+func cephCorpus(t *testing.T) string {
+	t.Helper()
+	for _, tool := range []string{"ceph-mon", "monmaptool", "ceph", "gdb"} {
+		if _, err := exec.LookPath(tool); err != nil {
+			t.Fatalf("%s is not installed (scripts/setup.sh installs ceph-mon, ceph-common, gdb)", tool)
+		}
+	}
+	cephCorpusOnce.Do(func() {
+		if d := os.Getenv("DSECORE_CEPH_CORPUS"); d != "" {
+			cephCorpusDir = d
+			return
+		}
+		dir, err := os.MkdirTemp("", "dsecore-ceph-corpus.")
+		if err != nil {
+			cephCorpusErr = err
+			return
+		}
+		cephCorpusDirs = append(cephCorpusDirs, dir)
+		cmd := exec.Command("bash", filepath.Join(fixture.RepoRoot(), "fixtures/ceph/corpus.sh"), dir)
+		out, err := cmd.CombinedOutput()
+		if err != nil {
+			cephCorpusErr = fmt.Errorf("corpus.sh: %v\n%s", err, out)
+			return
+		}
+		cephCorpusDir = dir
+	})
+	if cephCorpusErr != nil {
+		t.Fatal(cephCorpusErr)
+	}
+	return cephCorpusDir
+}
+
+// cephCorpusDirs are the corpora made here, removed by TestMain's cleanup.
+var cephCorpusDirs []string
 
 func readJSONFile(t *testing.T, path string, v any) {
 	t.Helper()

@@ -215,7 +215,7 @@ func TestDAPFieldCrash(t *testing.T) {
 	}
 	taskID := 0
 	for id, n := range names {
-		if strings.HasPrefix(n, "task 15 [wait]") {
+		if strings.HasPrefix(n, "task 15 [block]") {
 			taskID = id
 			if !strings.Contains(n, "release_wait") {
 				t.Errorf("task 15 named %q", n)

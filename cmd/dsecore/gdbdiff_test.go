@@ -24,7 +24,11 @@ func TestMain(m *testing.M) {
 	if addr := os.Getenv(dapPeerEnv); addr != "" {
 		os.Exit(dapPeerMain(addr))
 	}
-	fixture.RunWithDsecore(m, &dsecoreBin)
+	fixture.RunWithDsecore(m, &dsecoreBin, func() {
+		for _, d := range cephCorpusDirs {
+			os.RemoveAll(d)
+		}
+	})
 }
 
 // runBt runs `dsecore bt --all --json` and decodes its document.

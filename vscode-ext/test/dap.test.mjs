@@ -64,7 +64,7 @@ async function session(dc) {
   assert.equal(threads.length, sc.expected.threads.length + sc.expected.tasks.length);
   const crash = threads.find((t) => t.id === lwp);
   assert.equal(crash.name, `LWP ${lwp} Processer_5`);
-  const task15 = threads.find((t) => t.name.startsWith('task 15 [wait]'));
+  const task15 = threads.find((t) => t.name.startsWith('task 15 [block]'));
   assert.ok(task15 && task15.id >= 2 ** 30, `task 15 in ${JSON.stringify(threads.map((t) => t.name))}`);
 
   // The crashing stack, first page: the handler's frames (Ceph's handler
