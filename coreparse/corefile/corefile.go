@@ -20,6 +20,8 @@ import (
 	"fmt"
 	"os"
 	"sort"
+	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -170,7 +172,7 @@ func OpenCache(path string, cacheBytes int) (*Core, error) {
 	if st.Size() == 0 {
 		return nil, fmt.Errorf("%s: empty file", path)
 	}
-	f, err := os.Open(path) // O_RDONLY: the core is never written
+	f, err := openReadOnly(path) // O_RDONLY: the core is never written
 	if err != nil {
 		return nil, err // os.Open's error names the file (permission denied, …)
 	}
@@ -192,6 +194,27 @@ func OpenCache(path string, cacheBytes int) (*Core, error) {
 	c.file = f
 	c.pages = newPageCache(newCoreFile(f), int64(len(data)), cacheBytes)
 	return c, nil
+}
+
+// openReadOnly opens path read-only. A path /dev/fd/N (or /proc/self/fd/N)
+// names a descriptor this process inherited: it is duplicated, not opened
+// again through /proc, whose magic link would check the file's permissions
+// anew. The node agent's analysis child, which drops its privileges after
+// its parent opened the core, reads it so.
+func openReadOnly(path string) (*os.File, error) {
+	for _, prefix := range []string{"/dev/fd/", "/proc/self/fd/"} {
+		if rest, ok := strings.CutPrefix(path, prefix); ok {
+			if n, err := strconv.Atoi(rest); err == nil && n > 2 {
+				fd, err := syscall.Dup(n)
+				if err != nil {
+					return nil, &os.PathError{Op: "dup", Path: path, Err: err}
+				}
+				syscall.CloseOnExec(fd)
+				return os.NewFile(uintptr(fd), path), nil
+			}
+		}
+	}
+	return os.Open(path)
 }
 
 // NewCore parses a core held in memory (tests, fuzzing).
