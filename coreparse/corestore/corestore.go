@@ -204,12 +204,27 @@ func (in Input) Local(cacheDir string, maxSize int64) (string, error) {
 		return "", err
 	}
 	defer src.Close()
+	tmp, err := Decompress(src, in.Compression, dir, maxSize)
+	if err != nil {
+		return "", fmt.Errorf("%s: %w", in.Path, err)
+	}
+	if err := os.Rename(tmp, dst); err != nil {
+		os.Remove(tmp)
+		return "", err
+	}
+	return dst, nil
+}
+
+// Decompress writes what src inflates to (compression "zst", "lz4" or
+// "xz") into a new file in dir, at most maxSize bytes (0: no limit), and
+// returns its name; nothing is left behind on an error.
+func Decompress(src io.Reader, compression, dir string, maxSize int64) (string, error) {
 	var r io.Reader
-	switch in.Compression {
+	switch compression {
 	case "zst":
 		d, err := zstd.NewReader(src, zstd.WithDecoderConcurrency(1), zstd.WithDecoderMaxMemory(1<<30))
 		if err != nil {
-			return "", fmt.Errorf("%s: zstd: %w", in.Path, err)
+			return "", fmt.Errorf("zstd: %w", err)
 		}
 		defer d.Close()
 		r = d
@@ -218,15 +233,16 @@ func (in Input) Local(cacheDir string, maxSize int64) (string, error) {
 	case "xz":
 		x, err := xz.NewReader(src)
 		if err != nil {
-			return "", fmt.Errorf("%s: xz: %w", in.Path, err)
+			return "", fmt.Errorf("xz: %w", err)
 		}
 		r = x
+	default:
+		return "", fmt.Errorf("unknown compression %q", compression)
 	}
 	tmp, err := os.CreateTemp(dir, ".partial-*")
 	if err != nil {
 		return "", err
 	}
-	defer os.Remove(tmp.Name())
 	limit := maxSize
 	if limit <= 0 {
 		limit = 1 << 62
@@ -235,16 +251,17 @@ func (in Input) Local(cacheDir string, maxSize int64) (string, error) {
 	cerr := tmp.Close()
 	switch {
 	case err != nil:
-		return "", fmt.Errorf("%s: decompressing (%s): %w", in.Path, in.Compression, err)
+		err = fmt.Errorf("decompressing (%s): %w", compression, err)
 	case cerr != nil:
-		return "", cerr
+		err = cerr
 	case n > limit:
-		return "", fmt.Errorf("%s: %w (%d bytes)", in.Path, ErrTooLarge, limit)
+		err = fmt.Errorf("%w (%d bytes)", ErrTooLarge, limit)
 	}
-	if err := os.Rename(tmp.Name(), dst); err != nil {
+	if err != nil {
+		os.Remove(tmp.Name())
 		return "", err
 	}
-	return dst, nil
+	return tmp.Name(), nil
 }
 
 // DefaultCacheDir is where decompressed cores go unless told otherwise:

@@ -155,7 +155,9 @@ type Crash struct {
 }
 
 // Analysed says whether a dsecore agent's analysis is in the report.
-func (c *Crash) Analysed() bool { return c.Signature != "" || c.Verdict != "" || c.Error != "" || c.RealFault != "" }
+func (c *Crash) Analysed() bool {
+	return c.Signature != "" || c.Verdict != "" || c.Error != "" || c.RealFault != ""
+}
 
 // Core is a crash report as a core's summary: the cluster view groups
 // them as `summarize` groups a directory's cores. Path is the crash_id

@@ -1,0 +1,388 @@
+package agent
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/dsecore/dsecore/analysis/cephcrash"
+	"github.com/dsecore/dsecore/analysis/summary"
+	"github.com/dsecore/dsecore/fleet/cluster"
+	"github.com/dsecore/dsecore/report"
+	"golang.org/x/sys/unix"
+)
+
+// A Ceph crash directory, as Ceph writes and ceph-crash reads it
+// (src/global/signal_handler.cc, src/ceph-crash.in):
+//
+//   - the daemon's fatal-signal handler makes <crash_dir>/<crash_id>/
+//     (0700), writes meta (0600), its recent log, then done (0444), then
+//     re-raises the signal: the kernel writes the core after it;
+//   - ceph-crash, every --delay minutes (10 by default), posts each entry
+//     with meta and done (`ceph crash post -i -`) and renames it into
+//     posted/ (an entry with meta but no done makes it wait a second and
+//     then end that whole scan; a posted/<name> already there makes the
+//     rename, and so every later scan, fail);
+//   - the mgr's crash module keeps the first report of a crash_id it is
+//     sent and ignores later ones: a post never replaces.
+//
+// So the agent holds a daemon's report back from ceph-crash while its core
+// may still come (meta renamed to meta.dsecore-hold: to ceph-crash an entry
+// without meta is nothing), puts its analysis into it, and gives it back
+// (meta again, written whole through a rename). A new report (no daemon's
+// report of the crash) gets done before its meta appears.
+const (
+	metaFile = "meta"
+	doneFile = "done"
+	holdFile = "meta.dsecore-hold"
+	posted   = "posted"
+)
+
+// scanCrashDirs holds the daemons' new reports (and takes back holds a
+// killed agent left).
+func (a *Agent) scanCrashDirs() {
+	for _, dir := range a.cfg.CrashDirs {
+		ents, err := os.ReadDir(dir)
+		if err != nil {
+			continue
+		}
+		for _, e := range ents {
+			if !e.IsDir() || e.Name() == posted || strings.HasPrefix(e.Name(), ".") {
+				continue
+			}
+			entry := filepath.Join(dir, e.Name())
+			hold, meta := filepath.Join(entry, holdFile), filepath.Join(entry, metaFile)
+			_, herr := os.Stat(hold)
+			_, merr := os.Stat(meta)
+			switch {
+			case herr == nil && merr == nil:
+				// The enriched meta was renamed in; the hold was not yet removed.
+				os.Remove(hold)
+				delete(a.st.Holds, entry)
+			case herr == nil:
+				if a.st.Holds[entry] == nil {
+					a.adopt(entry, hold)
+				}
+			case merr == nil && a.st.Holds[entry] == nil:
+				if _, err := os.Stat(filepath.Join(entry, doneFile)); err != nil {
+					continue // the daemon is still writing it
+				}
+				b, err := os.ReadFile(meta)
+				if err != nil || len(b) > 4<<20 || bytes.Contains(b, []byte(`"dsecore_`)) {
+					continue // analysed already (or not a report to hold)
+				}
+				if err := os.Rename(meta, hold); err != nil {
+					continue // ceph-crash moved it: posted
+				}
+				a.adopt(entry, hold)
+				a.cfg.Log("holding %s's report %s for its core", a.st.Holds[entry].ProcessName, e.Name())
+			}
+		}
+	}
+}
+
+// adopt records a hold from its file.
+func (a *Agent) adopt(entry, hold string) {
+	h := &Hold{Entry: entry, CrashID: filepath.Base(entry), Since: time.Now()}
+	if b, err := os.ReadFile(hold); err == nil {
+		var m struct {
+			CrashID     string `json:"crash_id"`
+			Timestamp   string `json:"timestamp"`
+			ProcessName string `json:"process_name"`
+		}
+		if json.Unmarshal(b, &m) == nil {
+			if m.CrashID != "" {
+				h.CrashID = m.CrashID
+			}
+			h.ProcessName = m.ProcessName
+			h.Time, _ = cluster.Time(m.Timestamp)
+		}
+	}
+	a.st.Holds[entry] = h
+}
+
+// releaseHolds gives back to ceph-crash the held reports no core can
+// still claim: held longer than HoldTimeout, and no core not yet analysed
+// that is of the same process and not older than the report.
+func (a *Agent) releaseHolds() int {
+	n := 0
+	for entry, h := range a.st.Holds {
+		hold := filepath.Join(entry, holdFile)
+		if _, err := os.Stat(hold); err != nil {
+			delete(a.st.Holds, entry) // given back (or the entry removed)
+			continue
+		}
+		if time.Since(h.Since) < a.cfg.HoldTimeout || a.awaited(h) {
+			continue
+		}
+		if err := os.Rename(hold, filepath.Join(entry, metaFile)); err != nil {
+			a.cfg.Log("giving back %s: %v", entry, err)
+			continue
+		}
+		delete(a.st.Holds, entry)
+		n++
+		a.cfg.Log("gave back %s's report %s to ceph-crash: no core of it came within %s", h.ProcessName, h.CrashID, a.cfg.HoldTimeout)
+	}
+	return n
+}
+
+// awaited: a core not yet analysed may be the held report's crash.
+func (a *Agent) awaited(h *Hold) bool {
+	for _, cs := range a.st.Cores {
+		if cs.Status != Seen && cs.Status != Running {
+			continue
+		}
+		if cs.ProcessName != "" && h.ProcessName != "" && !sameProcess(cs.ProcessName, h.ProcessName) {
+			continue
+		}
+		if !h.Time.IsZero() && cs.FirstSeen.Before(h.Time.Add(-time.Minute)) {
+			continue
+		}
+		return true
+	}
+	return false
+}
+
+// sameProcess compares a comm (15 characters at most) with Ceph's
+// process_name.
+func sameProcess(comm, name string) bool {
+	if len(name) > 15 {
+		name = name[:15]
+	}
+	if len(comm) > 15 {
+		comm = comm[:15]
+	}
+	return comm == name
+}
+
+// delivered says where a core's report went.
+type delivered struct {
+	crashID  string
+	where    string // the crash directory entry, or "posted"
+	enriched bool   // the daemon's own report, with the analysis in it
+	warnings []string
+}
+
+// candidate is a daemon's report that may be a core's.
+type candidate struct {
+	entry  string // its crash directory entry
+	file   string // its meta (or hold) file
+	meta   []byte
+	posted bool
+}
+
+// candidates are the daemons' reports of crashes near t: held, not yet
+// held, and posted within a day of t (their crash_id starts with their
+// time).
+func (a *Agent) candidates(t time.Time) []candidate {
+	var out []candidate
+	for entry := range a.st.Holds {
+		if b, err := os.ReadFile(filepath.Join(entry, holdFile)); err == nil {
+			out = append(out, candidate{entry: entry, file: filepath.Join(entry, holdFile), meta: b})
+		}
+	}
+	near := func(name string) bool {
+		ts, _, _ := strings.Cut(name, "_")
+		at, err := cluster.Time(ts)
+		return err != nil || t.IsZero() || at.Sub(t).Abs() < 24*time.Hour
+	}
+	for _, dir := range a.cfg.CrashDirs {
+		for _, sub := range []string{"", posted} {
+			ents, _ := os.ReadDir(filepath.Join(dir, sub))
+			for _, e := range ents {
+				if !e.IsDir() || e.Name() == posted || strings.HasPrefix(e.Name(), ".") || !near(e.Name()) {
+					continue
+				}
+				entry := filepath.Join(dir, sub, e.Name())
+				file := filepath.Join(entry, metaFile)
+				b, err := os.ReadFile(file)
+				if err != nil || len(b) > 4<<20 || bytes.Contains(b, []byte(`"dsecore_`)) {
+					continue
+				}
+				out = append(out, candidate{entry: entry, file: file, meta: b, posted: sub == posted})
+			}
+		}
+	}
+	return out
+}
+
+// own finds the daemon's own report of a core's crash: by its backtrace's
+// addresses (cephcrash.MatchOwn) when the analysis has Ceph's backtrace;
+// for a core that could not be analysed, the one unposted report of the
+// same process within five minutes of it.
+func (a *Agent) own(c summary.Core) (*candidate, string) {
+	cands := a.candidates(c.Time)
+	if c.Ceph != nil && len(c.Ceph.Backtrace) > 0 {
+		for i := range cands {
+			if m := cephcrash.MatchOwn(cands[i].meta, c.Ceph.Backtrace); m != nil {
+				return &cands[i], m.Matched
+			}
+		}
+		return nil, ""
+	}
+	var found *candidate
+	for i := range cands {
+		var m struct {
+			Timestamp   string `json:"timestamp"`
+			ProcessName string `json:"process_name"`
+		}
+		if cands[i].posted || json.Unmarshal(cands[i].meta, &m) != nil || c.Process == "" || !sameProcess(c.Process, m.ProcessName) {
+			continue
+		}
+		if t, err := cluster.Time(m.Timestamp); err != nil || t.Sub(c.Time).Abs() > 5*time.Minute {
+			continue
+		}
+		if found != nil {
+			return nil, "" // two could be: neither is taken
+		}
+		found = &cands[i]
+	}
+	if found == nil {
+		return nil, ""
+	}
+	return found, "the only report of " + c.Process + " within five minutes of the core"
+}
+
+// deliver puts a core's report where the cluster gets it: into the
+// daemon's own report of the crash when there is one, else as a new
+// report; one crash, one report.
+func (a *Agent) deliver(ctx context.Context, c summary.Core) (delivered, error) {
+	if cand, why := a.own(c); cand != nil {
+		return a.enrich(ctx, c, cand, why)
+	}
+	meta := report.CephCrashMeta(c)
+	id := report.CephCrashID(c)
+	d := delivered{crashID: id}
+	if len(a.cfg.CrashDirs) == 0 {
+		d.where = "posted"
+		return d, a.cfg.Ceph.Post(ctx, meta)
+	}
+	dir := a.cfg.CrashDirs[0]
+	entry := filepath.Join(dir, id)
+	d.where = entry
+	if _, err := os.Stat(filepath.Join(dir, posted, id)); err == nil {
+		d.where = filepath.Join(dir, posted, id) // written and posted before a restart
+		return d, nil
+	}
+	if err := os.MkdirAll(entry, 0o700); err != nil {
+		return d, err
+	}
+	// done first: ceph-crash must never find this meta without it.
+	if err := writeFileAtomic(filepath.Join(entry, doneFile), nil, 0o444); err != nil {
+		return d, err
+	}
+	if err := writeFileAtomic(filepath.Join(entry, metaFile), meta, 0o600); err != nil {
+		return d, err
+	}
+	if a.cfg.Post {
+		return a.post(ctx, d, entry, meta)
+	}
+	return d, nil
+}
+
+// post posts an entry's report and moves the entry to posted/, as
+// ceph-crash does.
+func (a *Agent) post(ctx context.Context, d delivered, entry string, meta []byte) (delivered, error) {
+	if err := a.cfg.Ceph.Post(ctx, meta); err != nil {
+		return d, err
+	}
+	dst := filepath.Join(filepath.Dir(entry), posted, filepath.Base(entry))
+	os.MkdirAll(filepath.Dir(dst), 0o755)
+	if err := os.Rename(entry, dst); err != nil && !errors.Is(err, os.ErrNotExist) {
+		d.warnings = append(d.warnings, fmt.Sprintf("posted, but not moved to posted/: %v", err))
+		return d, nil
+	}
+	d.where = dst
+	return d, nil
+}
+
+// enrich puts a core's analysis into the daemon's own report.
+func (a *Agent) enrich(ctx context.Context, c summary.Core, cand *candidate, why string) (delivered, error) {
+	meta, err := report.CephCrashEnrich(cand.meta, c)
+	if err != nil {
+		return delivered{}, err
+	}
+	var m struct {
+		CrashID string `json:"crash_id"`
+	}
+	json.Unmarshal(cand.meta, &m)
+	d := delivered{crashID: m.CrashID, where: cand.entry, enriched: true}
+	a.cfg.Log("%s: the daemon's report %s is this crash's (%s)", c.Path, m.CrashID, why)
+	if !cand.posted {
+		err := writeFileAtomic(filepath.Join(cand.entry, metaFile), meta, 0o600)
+		if err == nil {
+			os.Remove(filepath.Join(cand.entry, holdFile))
+			delete(a.st.Holds, cand.entry)
+			if a.cfg.Post {
+				return a.post(ctx, d, cand.entry, meta)
+			}
+			return d, nil
+		}
+		if !errors.Is(err, os.ErrNotExist) {
+			return d, err
+		}
+		// ceph-crash posted it and moved it while the core was read.
+		delete(a.st.Holds, cand.entry)
+		cand.entry = filepath.Join(filepath.Dir(cand.entry), posted, filepath.Base(cand.entry))
+	}
+	// The cluster has the daemon's report without the analysis (ceph-crash
+	// posted it first). A post does not replace a report: it is removed,
+	// then posted again with the analysis (and archived if it was).
+	d.where = cand.entry
+	if err := writeFileAtomic(filepath.Join(cand.entry, metaFile), meta, 0o600); err != nil {
+		d.warnings = append(d.warnings, fmt.Sprintf("the posted entry %s: %v", cand.entry, err))
+	}
+	info, found, err := a.cfg.Ceph.Info(ctx, m.CrashID)
+	if err != nil {
+		d.warnings = append(d.warnings, fmt.Sprintf("the daemon's report %s was posted before the analysis, and the cluster cannot be asked for it (%v): its copy lacks the analysis", m.CrashID, err))
+		return d, nil
+	}
+	if found {
+		if bytes.Contains(info, []byte(`"dsecore_`)) {
+			return d, nil // replaced before a restart
+		}
+		if repl, err := report.CephCrashEnrich(info, c); err == nil {
+			meta = repl // the cluster's own copy: archived stays archived
+		}
+		if err := a.cfg.Ceph.Rm(ctx, m.CrashID); err != nil {
+			d.warnings = append(d.warnings, fmt.Sprintf("the daemon's report %s was posted before the analysis; it could not be replaced (%v): the agent's key needs the crash module's rm command", m.CrashID, err))
+			return d, nil
+		}
+	}
+	if err := a.cfg.Ceph.Post(ctx, meta); err != nil {
+		return d, fmt.Errorf("posting %s again with the analysis: %w", m.CrashID, err)
+	}
+	d.warnings = append(d.warnings, fmt.Sprintf("the daemon's report %s was posted before the analysis: replaced in the cluster with the analysis in it", m.CrashID))
+	return d, nil
+}
+
+// coredumpXattrs are systemd-coredump's user.coredump.* attributes of a
+// core (pid, uid, gid, signal, timestamp, rlimit, hostname, comm, exe, …),
+// without the prefix; none for other files.
+func coredumpXattrs(path string) map[string]string {
+	out := map[string]string{}
+	buf := make([]byte, 4096)
+	n, err := unix.Listxattr(path, buf)
+	if err != nil || n <= 0 {
+		return out
+	}
+	for _, name := range strings.Split(string(buf[:n]), "\x00") {
+		k, ok := strings.CutPrefix(name, "user.coredump.")
+		if !ok {
+			continue
+		}
+		v := make([]byte, 4096)
+		m, err := unix.Getxattr(path, name, v)
+		if err != nil || m < 0 {
+			continue
+		}
+		out[k] = strings.TrimRight(string(v[:m]), "\x00")
+	}
+	return out
+}
