@@ -20,9 +20,16 @@ import (
 // core's identity (path, size, mtime) hashed, so summarizing the same core
 // again gives the same report and `ceph crash post` keeps one copy.
 func CephCrashID(c summary.Core) string {
-	sum := sha256.Sum256([]byte(fmt.Sprintf("%s\x00%d\x00%d", c.Path, c.Size, c.MTime.UnixNano())))
-	h := hex.EncodeToString(sum[:16])
+	h := CephCrashCoreKey(c)
 	return cephTime(c) + "_" + h[0:8] + "-" + h[8:12] + "-" + h[12:16] + "-" + h[16:20] + "-" + h[20:32]
+}
+
+// CephCrashCoreKey names a core (its path, size and time) in the reports
+// dsecore writes or enriches (dsecore_core_key): an agent restarted after
+// writing a report finds it by this key.
+func CephCrashCoreKey(c summary.Core) string {
+	sum := sha256.Sum256([]byte(fmt.Sprintf("%s\x00%d\x00%d", c.Path, c.Size, c.MTime.UnixNano())))
+	return hex.EncodeToString(sum[:16])
 }
 
 func cephTime(c summary.Core) string { return c.Time.UTC().Format("2006-01-02T15:04:05.000000Z") }
@@ -98,6 +105,9 @@ func dsecoreFields(m *metaWriter, c summary.Core) {
 		r = &cephcrash.Report{}
 	}
 	m.opt("dsecore_core", c.Path)
+	if c.Path != "" {
+		m.str("dsecore_core_key", CephCrashCoreKey(c))
+	}
 	m.opt("dsecore_node", c.Node)
 	m.opt("dsecore_error", c.Error)
 	m.opt("dsecore_real_fault", c.Signal)

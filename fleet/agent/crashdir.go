@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/dsecore/dsecore/analysis/cephcrash"
@@ -187,16 +188,11 @@ func (a *Agent) candidates(t time.Time) []candidate {
 			out = append(out, candidate{entry: entry, file: filepath.Join(entry, holdFile), meta: b})
 		}
 	}
-	near := func(name string) bool {
-		ts, _, _ := strings.Cut(name, "_")
-		at, err := cluster.Time(ts)
-		return err != nil || t.IsZero() || at.Sub(t).Abs() < 24*time.Hour
-	}
 	for _, dir := range a.cfg.CrashDirs {
 		for _, sub := range []string{"", posted} {
 			ents, _ := os.ReadDir(filepath.Join(dir, sub))
 			for _, e := range ents {
-				if !e.IsDir() || e.Name() == posted || strings.HasPrefix(e.Name(), ".") || !near(e.Name()) {
+				if !e.IsDir() || e.Name() == posted || strings.HasPrefix(e.Name(), ".") || !near(e.Name(), t) {
 					continue
 				}
 				entry := filepath.Join(dir, sub, e.Name())
@@ -210,6 +206,14 @@ func (a *Agent) candidates(t time.Time) []candidate {
 		}
 	}
 	return out
+}
+
+// near: an entry named <time>_<uuid> (as Ceph names them) is of a crash
+// within a day of t.
+func near(name string, t time.Time) bool {
+	ts, _, _ := strings.Cut(name, "_")
+	at, err := cluster.Time(ts)
+	return err != nil || t.IsZero() || at.Sub(t).Abs() < 24*time.Hour
 }
 
 // own finds the daemon's own report of a core's crash: by its backtrace's
@@ -253,6 +257,9 @@ func (a *Agent) own(c summary.Core) (*candidate, string) {
 // daemon's own report of the crash when there is one, else as a new
 // report; one crash, one report.
 func (a *Agent) deliver(ctx context.Context, c summary.Core) (delivered, error) {
+	if d, ok := a.delivered(ctx, c); ok {
+		return d, nil
+	}
 	if cand, why := a.own(c); cand != nil {
 		return a.enrich(ctx, c, cand, why)
 	}
@@ -270,20 +277,62 @@ func (a *Agent) deliver(ctx context.Context, c summary.Core) (delivered, error) 
 		d.where = filepath.Join(dir, posted, id) // written and posted before a restart
 		return d, nil
 	}
-	if err := os.MkdirAll(entry, 0o700); err != nil {
+	// The entry belongs to whoever owns the crash directory (ceph: the
+	// daemons write their reports as ceph, and ceph-crash drops to ceph
+	// before it reads them), with the modes Ceph's handler gives it.
+	uid, gid := owner(dir)
+	if err := os.Mkdir(entry, 0o700); err != nil && !errors.Is(err, os.ErrExist) {
+		return d, err
+	}
+	if err := os.Chown(entry, uid, gid); err != nil {
 		return d, err
 	}
 	// done first: ceph-crash must never find this meta without it.
-	if err := writeFileAtomic(filepath.Join(entry, doneFile), nil, 0o444); err != nil {
+	if err := writeFileOwned(filepath.Join(entry, doneFile), nil, 0o444, uid, gid); err != nil {
 		return d, err
 	}
-	if err := writeFileAtomic(filepath.Join(entry, metaFile), meta, 0o600); err != nil {
+	if err := writeFileOwned(filepath.Join(entry, metaFile), meta, 0o600, uid, gid); err != nil {
 		return d, err
 	}
 	if a.cfg.Post {
 		return a.post(ctx, d, entry, meta)
 	}
 	return d, nil
+}
+
+// delivered finds the report of a core an agent wrote before it was
+// stopped (killed after writing it, before its state said so): by the
+// core's key in the reports of the crash directories.
+func (a *Agent) delivered(ctx context.Context, c summary.Core) (delivered, bool) {
+	key := []byte(`"dsecore_core_key": "` + report.CephCrashCoreKey(c) + `"`)
+	for _, dir := range a.cfg.CrashDirs {
+		for _, sub := range []string{"", posted} {
+			ents, _ := os.ReadDir(filepath.Join(dir, sub))
+			for _, e := range ents {
+				if !e.IsDir() || e.Name() == posted || !near(e.Name(), c.Time) {
+					continue
+				}
+				entry := filepath.Join(dir, sub, e.Name())
+				b, err := os.ReadFile(filepath.Join(entry, metaFile))
+				if err != nil || !bytes.Contains(b, key) {
+					continue
+				}
+				var m struct {
+					CrashID string `json:"crash_id"`
+				}
+				json.Unmarshal(b, &m)
+				d := delivered{crashID: m.CrashID, where: entry, enriched: m.CrashID != report.CephCrashID(c)}
+				d.warnings = append(d.warnings, "its report was written before the agent was stopped: kept as it is")
+				os.Remove(filepath.Join(entry, holdFile))
+				delete(a.st.Holds, entry)
+				if a.cfg.Post && sub == "" {
+					d, _ = a.post(ctx, d, entry, b)
+				}
+				return d, true
+			}
+		}
+	}
+	return delivered{}, false
 }
 
 // post posts an entry's report and moves the entry to posted/, as
@@ -315,7 +364,8 @@ func (a *Agent) enrich(ctx context.Context, c summary.Core, cand *candidate, why
 	d := delivered{crashID: m.CrashID, where: cand.entry, enriched: true}
 	a.cfg.Log("%s: the daemon's report %s is this crash's (%s)", c.Path, m.CrashID, why)
 	if !cand.posted {
-		err := writeFileAtomic(filepath.Join(cand.entry, metaFile), meta, 0o600)
+		uid, gid := owner(cand.file) // the daemon's
+		err := writeFileOwned(filepath.Join(cand.entry, metaFile), meta, 0o600, uid, gid)
 		if err == nil {
 			os.Remove(filepath.Join(cand.entry, holdFile))
 			delete(a.st.Holds, cand.entry)
@@ -335,7 +385,8 @@ func (a *Agent) enrich(ctx context.Context, c summary.Core, cand *candidate, why
 	// posted it first). A post does not replace a report: it is removed,
 	// then posted again with the analysis (and archived if it was).
 	d.where = cand.entry
-	if err := writeFileAtomic(filepath.Join(cand.entry, metaFile), meta, 0o600); err != nil {
+	uid, gid := owner(cand.entry)
+	if err := writeFileOwned(filepath.Join(cand.entry, metaFile), meta, 0o600, uid, gid); err != nil {
 		d.warnings = append(d.warnings, fmt.Sprintf("the posted entry %s: %v", cand.entry, err))
 	}
 	info, found, err := a.cfg.Ceph.Info(ctx, m.CrashID)
@@ -360,6 +411,18 @@ func (a *Agent) enrich(ctx context.Context, c summary.Core, cand *candidate, why
 	}
 	d.warnings = append(d.warnings, fmt.Sprintf("the daemon's report %s was posted before the analysis: replaced in the cluster with the analysis in it", m.CrashID))
 	return d, nil
+}
+
+// owner is the uid and gid of a file (-1, -1 when it cannot be read).
+func owner(path string) (int, int) {
+	st, err := os.Stat(path)
+	if err != nil {
+		return -1, -1
+	}
+	if s, ok := st.Sys().(*syscall.Stat_t); ok {
+		return int(s.Uid), int(s.Gid)
+	}
+	return -1, -1
 }
 
 // coredumpXattrs are systemd-coredump's user.coredump.* attributes of a

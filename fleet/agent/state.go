@@ -93,10 +93,23 @@ func (s *State) save() error {
 // writeFileAtomic writes path through a temporary file beside it, synced,
 // then renamed over it: a reader sees the old file or the new, whole.
 func writeFileAtomic(path string, b []byte, mode os.FileMode) error {
+	return writeFileOwned(path, b, mode, -1, -1)
+}
+
+// writeFileOwned is writeFileAtomic with the file given to uid:gid (-1:
+// the writer's).
+func writeFileOwned(path string, b []byte, mode os.FileMode, uid, gid int) error {
 	tmp := path + ".dsecore-new"
 	f, err := os.OpenFile(tmp, os.O_CREATE|os.O_WRONLY|os.O_TRUNC, mode)
 	if err != nil {
 		return err
+	}
+	if uid >= 0 || gid >= 0 {
+		if err := f.Chown(uid, gid); err != nil {
+			f.Close()
+			os.Remove(tmp)
+			return err
+		}
 	}
 	if _, err := f.Write(b); err != nil {
 		f.Close()
