@@ -33,8 +33,9 @@ type node struct {
 }
 
 // TestFleet: a real mon + mgr on loopback, two nodes, each with its crash
-// directory watched by the real ceph-crash (as Ceph's packages run it:
-// dropped to the ceph user) and its own dsecore agent. Fixture cores and
+// directory and its own dsecore agent: node A's crash directory watched by
+// the real ceph-crash (as Ceph's packages run it: dropped to the ceph
+// user), node B's agent posting itself (--post). Fixture cores and
 // their daemons' reports arrive, a real ceph-mon is crashed on node A
 // (its handler writes the report into A's crash directory, the kernel the
 // core into A's core directory), and a file named like a core that is
@@ -84,7 +85,7 @@ func TestFleet(t *testing.T) {
 		return exec.Command("ceph", append([]string{"-c", conf, "--connect-timeout", "30"}, args...)...).Output()
 	}
 
-	mk := func(name string, extra ...string) *node {
+	mk := func(name string, cephCrash bool, extra ...string) *node {
 		n := &node{name: name, dir: filepath.Join(base, name)}
 		n.cores, n.crash, n.state, n.work = filepath.Join(n.dir, "cores"), filepath.Join(n.dir, "crash"), filepath.Join(n.dir, "state"), filepath.Join(n.dir, "work")
 		for _, d := range []string{n.cores, filepath.Join(n.crash, "posted"), n.state, n.work} {
@@ -99,6 +100,10 @@ func TestFleet(t *testing.T) {
 		}
 		n.args = append([]string{"agent", "--core-dir", n.cores, "--crash-dir", n.crash, "--state-dir", n.state, "--work-dir", n.work,
 			"--user", fleetUID, "--node", name, "--interval", "200ms", "--settle", "1s", "--hold-timeout", "60s", "--conf", conf}, extra...)
+		n.log = &bytes.Buffer{}
+		if !cephCrash {
+			return n
+		}
 		// ceph-crash, every 1.2 s (--delay is in minutes).
 		cc := exec.Command("ceph-crash", "-p", n.crash, "-d", "0.02", "-n", "client.admin")
 		cc.Env = append(os.Environ(), "CEPH_CONF="+conf)
@@ -116,13 +121,14 @@ func TestFleet(t *testing.T) {
 		})
 		return n
 	}
-	a := mk("nodeA")
-	b := mk("nodeB", "--post")
+	// Node A as Ceph's packages set a node up: ceph-crash posts what is in
+	// its crash directory. Node B without ceph-crash: its agent posts.
+	a := mk("nodeA", true)
+	b := mk("nodeB", false, "--post")
 
 	start := func(n *node, stopAt string) {
 		t.Helper()
 		n.agent = exec.Command(dsecoreBin, n.args...)
-		n.log = &bytes.Buffer{}
 		n.agent.Stdout, n.agent.Stderr = n.log, n.log
 		n.agent.Env = append(os.Environ(), "DSECORE_AGENT_TEST_STOP_AT="+stopAt)
 		if err := n.agent.Start(); err != nil {
@@ -372,7 +378,9 @@ echo "$pid"
 
 	// The cluster-wide view.
 	var doc report.Summary
-	runJSON(t, &doc, "summarize", "--ceph", "--conf", conf, "--format", "json")
+	if err := json.Unmarshal(run(t, "summarize", "--ceph", "--conf", conf, "--format", "json"), &doc); err != nil {
+		t.Fatalf("summarize --ceph --format json: %v", err)
+	}
 	if len(doc.Cores) != coresIn {
 		t.Errorf("summarize --ceph: %d crashes, want %d", len(doc.Cores), coresIn)
 	}

@@ -9,6 +9,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/dsecore/dsecore/analysis/summary"
@@ -18,6 +19,7 @@ import (
 
 // Agent is one node's agent.
 type Agent struct {
+	mu       sync.Mutex // the state: a pass and the holder share it
 	cfg      Config
 	st       *State
 	uid, gid uint32
@@ -75,10 +77,27 @@ func New(cfg Config) (*Agent, error) {
 // State is the agent's state as loaded and kept.
 func (a *Agent) State() *State { return a.st }
 
-// Run scans every Interval until ctx ends.
+// Run scans every Interval until ctx ends. The crash directories are
+// scanned for new daemons' reports to hold every Interval also while a
+// core is being analysed: ceph-crash must not post one first.
 func (a *Agent) Run(ctx context.Context) error {
 	a.cfg.Log("watching %s; reports into %s; analyses as %s", strings.Join(append(append([]string{}, a.cfg.CoreDirs...), a.cfg.CoredumpDirs...), ", "),
 		strings.Join(a.cfg.CrashDirs, ", "), a.who())
+	go func() {
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-time.After(a.cfg.Interval):
+			}
+			a.mu.Lock()
+			a.scanCrashDirs()
+			if err := a.st.save(); err != nil {
+				a.cfg.Log("saving the state: %v", err)
+			}
+			a.mu.Unlock()
+		}
+	}()
 	for {
 		if _, err := a.Once(ctx); err != nil {
 			a.cfg.Log("%v", err)
@@ -101,6 +120,8 @@ func (a *Agent) who() string {
 // Once is one pass: hold the daemons' new reports, find the cores and
 // analyse each complete one, give back the holds no core claims.
 func (a *Agent) Once(ctx context.Context) (Stats, error) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
 	var st Stats
 	a.scanCrashDirs()
 	ready := a.scanCores()
@@ -255,7 +276,9 @@ func (a *Agent) process(ctx context.Context, in corestore.Input, st *Stats) {
 		return
 	}
 	c := a.input(in)
+	a.mu.Unlock() // the holder goes on while the core is read
 	an := a.runChild(ctx, c, in.Compression, nil, func(pid int) { a.stop("analysing", in.Path) })
+	a.mu.Lock()
 	if ctx.Err() != nil {
 		return // stopping: the core stays Running, analysed again at the next start
 	}

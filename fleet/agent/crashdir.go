@@ -116,6 +116,16 @@ func (a *Agent) releaseHolds() int {
 	for entry, h := range a.st.Holds {
 		hold := filepath.Join(entry, holdFile)
 		if _, err := os.Stat(hold); err != nil {
+			// ceph-crash read the meta just before it was held, posted it
+			// and moved the entry: its posted/ copy gets its meta back.
+			moved := filepath.Join(filepath.Dir(entry), posted, filepath.Base(entry))
+			if _, err := os.Stat(filepath.Join(moved, holdFile)); err == nil {
+				if _, err := os.Stat(filepath.Join(moved, metaFile)); err != nil && !a.awaited(h) {
+					os.Rename(filepath.Join(moved, holdFile), filepath.Join(moved, metaFile))
+				} else if err != nil {
+					continue // its core may still come: kept to be matched
+				}
+			}
 			delete(a.st.Holds, entry) // given back (or the entry removed)
 			continue
 		}
@@ -128,6 +138,14 @@ func (a *Agent) releaseHolds() int {
 		}
 		delete(a.st.Holds, entry)
 		n++
+		if a.cfg.Post {
+			// The agent does ceph-crash's work on this node.
+			if b, err := os.ReadFile(filepath.Join(entry, metaFile)); err == nil {
+				if _, err := a.post(context.Background(), delivered{}, entry, b); err != nil {
+					a.cfg.Log("posting %s: %v", entry, err)
+				}
+			}
+		}
 		a.cfg.Log("gave back %s's report %s to ceph-crash: no core of it came within %s", h.ProcessName, h.CrashID, a.cfg.HoldTimeout)
 	}
 	return n
@@ -186,6 +204,12 @@ func (a *Agent) candidates(t time.Time) []candidate {
 	for entry := range a.st.Holds {
 		if b, err := os.ReadFile(filepath.Join(entry, holdFile)); err == nil {
 			out = append(out, candidate{entry: entry, file: filepath.Join(entry, holdFile), meta: b})
+			continue
+		}
+		// Posted by ceph-crash as it was being held (see releaseHolds).
+		moved := filepath.Join(filepath.Dir(entry), posted, filepath.Base(entry))
+		if b, err := os.ReadFile(filepath.Join(moved, holdFile)); err == nil {
+			out = append(out, candidate{entry: moved, file: filepath.Join(moved, holdFile), meta: b, posted: true})
 		}
 	}
 	for _, dir := range a.cfg.CrashDirs {
@@ -228,6 +252,7 @@ func (a *Agent) own(c summary.Core) (*candidate, string) {
 				return &cands[i], m.Matched
 			}
 		}
+		a.cfg.Log("%s: none of the %d daemons' reports near its time is its crash's", c.Path, len(cands))
 		return nil, ""
 	}
 	var found *candidate
@@ -389,6 +414,8 @@ func (a *Agent) enrich(ctx context.Context, c summary.Core, cand *candidate, why
 	if err := writeFileOwned(filepath.Join(cand.entry, metaFile), meta, 0o600, uid, gid); err != nil {
 		d.warnings = append(d.warnings, fmt.Sprintf("the posted entry %s: %v", cand.entry, err))
 	}
+	os.Remove(filepath.Join(cand.entry, holdFile))
+	delete(a.st.Holds, filepath.Join(filepath.Dir(filepath.Dir(cand.entry)), filepath.Base(cand.entry)))
 	info, found, err := a.cfg.Ceph.Info(ctx, m.CrashID)
 	if err != nil {
 		d.warnings = append(d.warnings, fmt.Sprintf("the daemon's report %s was posted before the analysis, and the cluster cannot be asked for it (%v): its copy lacks the analysis", m.CrashID, err))
