@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/url"
 	"os"
 	"os/exec"
@@ -48,7 +49,8 @@ type job struct {
 	CPUSeconds  uint64 `json:"cpu_seconds"`
 	MaxFiles    uint64 `json:"max_files"`
 	Nice        int    `json:"nice"`
-	// Probe (tests): files the child tries to create once confined.
+	// Probe (tests): files the child tries to create once confined, and
+	// "tcp:HOST:PORT" addresses it tries to connect to.
 	Probe []string `json:"probe,omitempty"`
 }
 
@@ -85,6 +87,16 @@ func RunChild(stdin io.Reader, stdout io.Writer) error {
 	if len(j.Probe) > 0 {
 		res.Probe = map[string]string{}
 		for _, p := range j.Probe {
+			if addr, ok := strings.CutPrefix(p, "tcp:"); ok {
+				c, err := net.DialTimeout("tcp", addr, 5*time.Second)
+				if err != nil {
+					res.Probe[p] = err.Error()
+					continue
+				}
+				c.Close()
+				res.Probe[p] = "connected"
+				continue
+			}
 			f, err := os.OpenFile(p, os.O_CREATE|os.O_WRONLY|os.O_EXCL, 0o600)
 			if err != nil {
 				res.Probe[p] = err.Error()
@@ -296,7 +308,15 @@ func (a *Agent) runChild(ctx context.Context, c summary.Core, compr string, prob
 	ctx, cancel := context.WithTimeout(ctx, a.cfg.Timeout)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, a.cfg.Self, ChildCommand)
-	cmd.Stdin = bytes.NewReader(in)
+	// The job is written once started has returned: until then the child
+	// waits for it (a test reads the child's /proc entry there).
+	jobR, jobW, err := os.Pipe()
+	if err != nil {
+		return analysis{reason: "cannot start the analysis: " + err.Error(), notStarted: true}
+	}
+	defer jobR.Close()
+	defer jobW.Close()
+	cmd.Stdin = jobR
 	var stdout bytes.Buffer
 	stderr := &tail{max: 4096}
 	cmd.Stdout = &limited{w: &stdout, n: 64 << 20}
@@ -312,9 +332,12 @@ func (a *Agent) runChild(ctx context.Context, c summary.Core, compr string, prob
 	if err := cmd.Start(); err != nil {
 		return analysis{reason: "cannot start the analysis: " + err.Error(), notStarted: true}
 	}
+	jobR.Close()
 	if started != nil {
 		started(cmd.Process.Pid)
 	}
+	jobW.Write(in)
+	jobW.Close()
 	err = cmd.Wait()
 	out := analysis{pid: cmd.Process.Pid}
 	if err != nil {
