@@ -27,10 +27,10 @@ a nice value, writes only under --work-dir and no network unless debuginfod
 servers are named; and puts the analysis where Ceph's crash pipeline takes
 it to the cluster:
 
-  - into the daemon's own report of the same crash (<crash-dir>/<crash_id>/meta),
+  - into the daemon's own report of the same crash (CRASH-DIR/CRASH_ID/meta),
     held back from ceph-crash (meta renamed meta.dsecore-hold) from when the
     agent sees it until its core is analysed, or --hold-timeout without a core;
-  - else as a new report <crash-dir>/<crash_id>/{meta,done}, which ceph-crash
+  - else as a new report CRASH-DIR/CRASH_ID/{meta,done}, which ceph-crash
     posts; with --post the agent posts it itself (ceph crash post) and moves it
     to posted/, as ceph-crash does.
 
