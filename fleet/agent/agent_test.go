@@ -1,7 +1,9 @@
 package agent
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"fmt"
 	"net"
 	"os"
@@ -12,6 +14,8 @@ import (
 
 	"github.com/dsecore/dsecore/analysis/summary"
 	"github.com/dsecore/dsecore/internal/fixture"
+	"github.com/klauspost/compress/zstd"
+	"golang.org/x/sys/unix"
 )
 
 var dsecoreBin string
@@ -161,5 +165,87 @@ func TestHoldReleased(t *testing.T) {
 	got, err := os.ReadFile(filepath.Join(entry, "meta"))
 	if st.Released != 1 || st.Held != 0 || string(got) != string(meta) {
 		t.Errorf("%s; meta back: %q, %v", st, got, err)
+	}
+}
+
+// TestCoredumpStore: a core in systemd-coredump's store, as it leaves one
+// (zstd-compressed, named core.COMM.UID.BOOTID.PID.USEC.zst, the
+// process's facts in user.coredump.* attributes; the file a hidden .#core…
+// until it is complete): the agent takes the crash time and the node from
+// the attributes, its child decompresses the core into its work directory
+// (and removes it) and explains it; the hidden temporary file is not read.
+func TestCoredumpStore(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Fatalf("the coredump test runs as root (CI does): the child drops to uid 64999")
+	}
+	set := fixture.Get(t)
+	sc := set.Scenario(t, fixture.FieldCrash)
+	os.Chmod(filepath.Dir(dsecoreBin), 0o755)
+	base, err := os.MkdirTemp("", "dsecore-agent-test.")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(base) })
+	os.Chmod(base, 0o755)
+	store, crash := filepath.Join(base, "coredump"), filepath.Join(base, "crash")
+	os.MkdirAll(store, 0o755)
+	os.MkdirAll(filepath.Join(crash, "posted"), 0o755)
+	raw, err := os.ReadFile(sc.Core)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var z bytes.Buffer
+	enc, _ := zstd.NewWriter(&z)
+	enc.Write(raw)
+	enc.Close()
+	const usec = 1796000000123456
+	name := fmt.Sprintf("core.ceph-dse.0.0123456789abcdef0123456789abcdef.4242.%d.zst", usec)
+	core := filepath.Join(store, name)
+	if err := os.WriteFile(core, z.Bytes(), 0o640); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(store, ".#"+name+"1a2b3c"), z.Bytes()[:100], 0o640); err != nil {
+		t.Fatal(err)
+	}
+	for k, v := range map[string]string{"pid": "4242", "uid": "0", "gid": "0", "signal": "11", "timestamp": fmt.Sprint(usec),
+		"rlimit": "18446744073709551615", "hostname": "storage-17", "comm": "ceph-dse", "exe": sc.Exe} {
+		if err := unix.Setxattr(core, "user.coredump."+k, []byte(v), 0); err != nil {
+			t.Fatalf("setxattr: %v (the file system must hold user attributes, as systemd-coredump's does)", err)
+		}
+	}
+	a, err := New(Config{CoredumpDirs: []string{store}, CrashDirs: []string{crash}, StateDir: filepath.Join(base, "state"),
+		WorkDir: filepath.Join(base, "work"), User: "64999:64999", Self: dsecoreBin, Log: t.Logf})
+	if err != nil {
+		t.Fatal(err)
+	}
+	st, err := a.Once(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.Analysed != 1 || st.Failed != 0 {
+		t.Fatalf("%s", st)
+	}
+	metas, _ := filepath.Glob(filepath.Join(crash, "*", "meta"))
+	if len(metas) != 1 {
+		t.Fatalf("%d reports", len(metas))
+	}
+	var m map[string]any
+	b, _ := os.ReadFile(metas[0])
+	if err := json.Unmarshal(b, &m); err != nil {
+		t.Fatal(err)
+	}
+	if m["dsecore_node"] != "storage-17" || m["timestamp"] != "2026-11-30T00:53:20.123456Z" || m["dsecore_real_fault"] != "SIGSEGV (SEGV_MAPERR) at 0x0" ||
+		!strings.HasPrefix(fmt.Sprint(m["dsecore_verdict"]), "NULL pointer read") || m["dsecore_core"] != core {
+		t.Errorf("report: node %v, timestamp %v, fault %v, verdict %.60v, core %v", m["dsecore_node"], m["timestamp"], m["dsecore_real_fault"], m["dsecore_verdict"], m["dsecore_core"])
+	}
+	if left, _ := filepath.Glob(filepath.Join(base, "work", "cores", "*")); len(left) != 0 {
+		t.Errorf("decompressed cores left in the work directory: %v", left)
+	}
+	if len(a.State().Cores) != 1 {
+		t.Errorf("the state knows %d cores (the hidden temporary file is not one)", len(a.State().Cores))
+	}
+	// A second pass reads nothing again.
+	if st, _ := a.Once(context.Background()); st.Analysed+st.Failed != 0 {
+		t.Errorf("second pass: %s", st)
 	}
 }
