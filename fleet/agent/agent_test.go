@@ -249,3 +249,33 @@ func TestCoredumpStore(t *testing.T) {
 		t.Errorf("second pass: %s", st)
 	}
 }
+
+// TestPlantedLinks: the crash directory is ceph's; a link planted where
+// the agent (root) writes its temporary file or reads a report is not
+// followed: the file it points to is neither written nor read.
+func TestPlantedLinks(t *testing.T) {
+	dir := t.TempDir()
+	victim := filepath.Join(dir, "victim")
+	os.WriteFile(victim, []byte("precious\n"), 0o600)
+	entry := filepath.Join(dir, "entry")
+	os.Mkdir(entry, 0o700)
+	os.Symlink(victim, filepath.Join(entry, "meta.dsecore-new"))
+	if err := writeFileOwned(filepath.Join(entry, "meta"), []byte("{}\n"), 0o600, -1, -1); err != nil {
+		t.Fatal(err)
+	}
+	if b, _ := os.ReadFile(victim); string(b) != "precious\n" {
+		t.Errorf("the link's target was written: %q", b)
+	}
+	if b, _ := os.ReadFile(filepath.Join(entry, "meta")); string(b) != "{}\n" {
+		t.Errorf("meta: %q", b)
+	}
+	os.Symlink(victim, filepath.Join(entry, "meta.dsecore-hold"))
+	if b, err := readReport(filepath.Join(entry, "meta.dsecore-hold")); err == nil {
+		t.Errorf("a report read through a link: %q", b)
+	}
+	link := filepath.Join(dir, "linked-entry")
+	os.Symlink(entry, link)
+	if realDir(link) || !realDir(entry) {
+		t.Errorf("realDir: link %v, entry %v", realDir(link), realDir(entry))
+	}
+}

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
@@ -58,6 +59,9 @@ func (a *Agent) scanCrashDirs() {
 				continue
 			}
 			entry := filepath.Join(dir, e.Name())
+			if !realDir(entry) {
+				continue
+			}
 			hold, meta := filepath.Join(entry, holdFile), filepath.Join(entry, metaFile)
 			_, herr := os.Stat(hold)
 			_, merr := os.Stat(meta)
@@ -74,7 +78,7 @@ func (a *Agent) scanCrashDirs() {
 				if _, err := os.Stat(filepath.Join(entry, doneFile)); err != nil {
 					continue // the daemon is still writing it
 				}
-				b, err := os.ReadFile(meta)
+				b, err := readReport(meta)
 				if err != nil || len(b) > 4<<20 || bytes.Contains(b, []byte(`"dsecore_`)) {
 					continue // analysed already (or not a report to hold)
 				}
@@ -91,7 +95,7 @@ func (a *Agent) scanCrashDirs() {
 // adopt records a hold from its file.
 func (a *Agent) adopt(entry, hold string) {
 	h := &Hold{Entry: entry, CrashID: filepath.Base(entry), Since: time.Now()}
-	if b, err := os.ReadFile(hold); err == nil {
+	if b, err := readReport(hold); err == nil {
 		var m struct {
 			CrashID     string `json:"crash_id"`
 			Timestamp   string `json:"timestamp"`
@@ -140,7 +144,7 @@ func (a *Agent) releaseHolds() int {
 		n++
 		if a.cfg.Post {
 			// The agent does ceph-crash's work on this node.
-			if b, err := os.ReadFile(filepath.Join(entry, metaFile)); err == nil {
+			if b, err := readReport(filepath.Join(entry, metaFile)); err == nil {
 				if _, err := a.post(context.Background(), delivered{}, entry, b); err != nil {
 					a.cfg.Log("posting %s: %v", entry, err)
 				}
@@ -202,13 +206,13 @@ type candidate struct {
 func (a *Agent) candidates(t time.Time) []candidate {
 	var out []candidate
 	for entry := range a.st.Holds {
-		if b, err := os.ReadFile(filepath.Join(entry, holdFile)); err == nil {
+		if b, err := readReport(filepath.Join(entry, holdFile)); err == nil {
 			out = append(out, candidate{entry: entry, file: filepath.Join(entry, holdFile), meta: b})
 			continue
 		}
 		// Posted by ceph-crash as it was being held (see releaseHolds).
 		moved := filepath.Join(filepath.Dir(entry), posted, filepath.Base(entry))
-		if b, err := os.ReadFile(filepath.Join(moved, holdFile)); err == nil {
+		if b, err := readReport(filepath.Join(moved, holdFile)); err == nil {
 			out = append(out, candidate{entry: moved, file: filepath.Join(moved, holdFile), meta: b, posted: true})
 		}
 	}
@@ -221,7 +225,7 @@ func (a *Agent) candidates(t time.Time) []candidate {
 				}
 				entry := filepath.Join(dir, sub, e.Name())
 				file := filepath.Join(entry, metaFile)
-				b, err := os.ReadFile(file)
+				b, err := readReport(file)
 				if err != nil || len(b) > 4<<20 || bytes.Contains(b, []byte(`"dsecore_`)) {
 					continue
 				}
@@ -309,7 +313,10 @@ func (a *Agent) deliver(ctx context.Context, c summary.Core) (delivered, error) 
 	if err := os.Mkdir(entry, 0o700); err != nil && !errors.Is(err, os.ErrExist) {
 		return d, err
 	}
-	if err := os.Chown(entry, uid, gid); err != nil {
+	if !realDir(entry) {
+		return d, fmt.Errorf("%s is not a directory of its own (a symbolic link?): not written", entry)
+	}
+	if err := os.Lchown(entry, uid, gid); err != nil {
 		return d, err
 	}
 	// done first: ceph-crash must never find this meta without it.
@@ -338,7 +345,7 @@ func (a *Agent) delivered(ctx context.Context, c summary.Core) (delivered, bool)
 					continue
 				}
 				entry := filepath.Join(dir, sub, e.Name())
-				b, err := os.ReadFile(filepath.Join(entry, metaFile))
+				b, err := readReport(filepath.Join(entry, metaFile))
 				if err != nil || !bytes.Contains(b, key) {
 					continue
 				}
@@ -438,6 +445,35 @@ func (a *Agent) enrich(ctx context.Context, c summary.Core, cand *candidate, why
 	}
 	d.warnings = append(d.warnings, fmt.Sprintf("the daemon's report %s was posted before the analysis: replaced in the cluster with the analysis in it", m.CrashID))
 	return d, nil
+}
+
+// The crash directory belongs to ceph, and so does what is in it: what
+// the agent (root) reads there is opened without following a symbolic
+// link, must be a regular file and is bounded; an entry must be a real
+// directory (not a link elsewhere); what it writes there is created anew
+// (O_EXCL|O_NOFOLLOW: a planted link is not followed) and renamed in.
+
+// readReport reads a report file of a crash directory.
+func readReport(path string) ([]byte, error) {
+	f, err := os.OpenFile(path, os.O_RDONLY|syscall.O_NOFOLLOW|syscall.O_NONBLOCK, 0)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	st, err := f.Stat()
+	if err != nil {
+		return nil, err
+	}
+	if !st.Mode().IsRegular() || st.Size() > 4<<20 {
+		return nil, fmt.Errorf("%s: not a report (a regular file of at most 4 MiB)", path)
+	}
+	return io.ReadAll(io.LimitReader(f, 4<<20))
+}
+
+// realDir: path is a directory, not a symbolic link to one.
+func realDir(path string) bool {
+	st, err := os.Lstat(path)
+	return err == nil && st.IsDir()
 }
 
 // owner is the uid and gid of a file (-1, -1 when it cannot be read).

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"syscall"
 	"time"
 )
 
@@ -100,7 +101,8 @@ func writeFileAtomic(path string, b []byte, mode os.FileMode) error {
 // the writer's).
 func writeFileOwned(path string, b []byte, mode os.FileMode, uid, gid int) error {
 	tmp := path + ".dsecore-new"
-	f, err := os.OpenFile(tmp, os.O_CREATE|os.O_WRONLY|os.O_TRUNC, mode)
+	os.Remove(tmp) // a leftover (or a planted link: removed, never followed)
+	f, err := os.OpenFile(tmp, os.O_CREATE|os.O_EXCL|os.O_WRONLY|syscall.O_NOFOLLOW, mode)
 	if err != nil {
 		return err
 	}
