@@ -37,7 +37,8 @@ it to the cluster:
 Its state (--state-dir) survives restarts: no core is analysed twice, none
 is skipped; a core that cannot be analysed is reported (dsecore_error in its
 report) with the reason, once. --once makes one pass and exits (for a
-systemd timer or path unit).`,
+systemd timer or path unit): passes until no report is held and no core
+is pending, at most the hold timeout.`,
 		Example: `  dsecore agent --config /etc/dsecore/dsecore.yaml
   dsecore agent --once --coredump-dir /var/lib/systemd/coredump --crash-dir /var/lib/ceph/crash --user dsecore`,
 		Args: cobra.NoArgs,
@@ -97,7 +98,7 @@ func runAgent(cmd *cobra.Command, args []string) error {
 	ctx, stop := signal.NotifyContext(cmd.Context(), syscall.SIGTERM, syscall.SIGINT)
 	defer stop()
 	if config.GetBool("once") {
-		st, err := a.Once(ctx)
+		st, err := a.Pass(ctx)
 		fmt.Fprintf(cmd.OutOrStdout(), "dsecore agent: %s\n", st)
 		return err
 	}

@@ -147,6 +147,31 @@ func (a *Agent) Once(ctx context.Context) (Stats, error) {
 	return st, a.st.save()
 }
 
+// Pass is the agent's one pass for a systemd timer or path unit (--once):
+// passes every Interval until no report is held and no core is pending,
+// bounded by the hold timeout (and twice the settle time): a report it
+// held is not left held until some later run.
+func (a *Agent) Pass(ctx context.Context) (Stats, error) {
+	deadline := time.Now().Add(a.cfg.HoldTimeout + 2*a.cfg.Settle + a.cfg.Interval)
+	var total Stats
+	for {
+		st, err := a.Once(ctx)
+		total.Analysed += st.Analysed
+		total.Failed += st.Failed
+		total.Enriched += st.Enriched
+		total.Released += st.Released
+		total.Pending, total.Held = st.Pending, st.Held
+		if err != nil || st.Held == 0 && st.Pending == 0 || time.Now().After(deadline) || ctx.Err() != nil {
+			return total, err
+		}
+		select {
+		case <-ctx.Done():
+			return total, nil
+		case <-time.After(a.cfg.Interval):
+		}
+	}
+}
+
 // scanCores updates what is known of every core found and returns the
 // complete ones not yet analysed, oldest first.
 func (a *Agent) scanCores() []corestore.Input {

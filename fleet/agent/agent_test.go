@@ -166,6 +166,12 @@ func TestHoldReleased(t *testing.T) {
 	if st.Released != 1 || st.Held != 0 || string(got) != string(meta) {
 		t.Errorf("%s; meta back: %q, %v", st, got, err)
 	}
+	// --once (Pass) leaves nothing held: it passes until the hold is given back.
+	os.WriteFile(filepath.Join(writing, "done"), nil, 0o444)
+	st, err = a.Pass(context.Background())
+	if got, _ := os.ReadFile(filepath.Join(writing, "meta")); err != nil || st.Released != 1 || st.Held != 0 || string(got) != string(meta) {
+		t.Errorf("Pass: %s, %v; meta back: %q", st, err, got)
+	}
 }
 
 // TestCoredumpStore: a core in systemd-coredump's store, as it leaves one

@@ -74,7 +74,7 @@ func (a *Agent) scanCrashDirs() {
 				if a.st.Holds[entry] == nil {
 					a.adopt(entry, hold)
 				}
-			case merr == nil && a.st.Holds[entry] == nil:
+			case merr == nil && a.st.Holds[entry] == nil && a.st.Given[entry].IsZero():
 				if _, err := os.Stat(filepath.Join(entry, doneFile)); err != nil {
 					continue // the daemon is still writing it
 				}
@@ -117,6 +117,11 @@ func (a *Agent) adopt(entry, hold string) {
 // that is of the same process and not older than the report.
 func (a *Agent) releaseHolds() int {
 	n := 0
+	for entry := range a.st.Given {
+		if !realDir(entry) {
+			delete(a.st.Given, entry) // posted (moved) or removed
+		}
+	}
 	for entry, h := range a.st.Holds {
 		hold := filepath.Join(entry, holdFile)
 		if _, err := os.Stat(hold); err != nil {
@@ -141,6 +146,7 @@ func (a *Agent) releaseHolds() int {
 			continue
 		}
 		delete(a.st.Holds, entry)
+		a.st.Given[entry] = time.Now()
 		n++
 		if a.cfg.Post {
 			// The agent does ceph-crash's work on this node.

@@ -54,13 +54,17 @@ type State struct {
 	Version int                   `json:"version"`
 	Cores   map[string]*CoreState `json:"cores"`
 	Holds   map[string]*Hold      `json:"holds"`
-	path    string
+	// Given are the reports given back to ceph-crash unanalysed: never
+	// held again (forgotten once ceph-crash has moved them).
+	Given map[string]time.Time `json:"given,omitempty"`
+	path  string
 }
 
 const stateVersion = 1
 
 func loadState(dir string) (*State, error) {
-	s := &State{Version: stateVersion, Cores: map[string]*CoreState{}, Holds: map[string]*Hold{}, path: filepath.Join(dir, "state.json")}
+	s := &State{Version: stateVersion, Cores: map[string]*CoreState{}, Holds: map[string]*Hold{}, Given: map[string]time.Time{},
+		path: filepath.Join(dir, "state.json")}
 	b, err := os.ReadFile(s.path)
 	if os.IsNotExist(err) {
 		return s, nil
@@ -79,6 +83,9 @@ func loadState(dir string) (*State, error) {
 	}
 	if s.Holds == nil {
 		s.Holds = map[string]*Hold{}
+	}
+	if s.Given == nil {
+		s.Given = map[string]time.Time{}
 	}
 	return s, nil
 }
