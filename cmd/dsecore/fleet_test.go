@@ -38,8 +38,9 @@ type node struct {
 // user), node B's agent posting itself (--post). Fixture cores and
 // their daemons' reports arrive, a real ceph-mon is crashed on node A
 // (its handler writes the report into A's crash directory, the kernel the
-// core into A's core directory), and a file named like a core that is
-// none. Each agent is killed once in the middle (A after writing a report
+// core into A's core directory), a daemon's report ceph-crash posted
+// before its core came (the agent replaces it in the cluster), and a file
+// named like a core that is none. Each agent is killed once in the middle (A after writing a report
 // before recording it, B while its analysis runs: a test hook stops each
 // at that point) and started again. Then, polled for, not slept for: the
 // cluster lists each crash exactly once (`ceph crash ls`), each with
@@ -188,6 +189,36 @@ func TestFleet(t *testing.T) {
 	arrive(a, "field-crash-2", "core.field-crash-2", true)
 	arrive(b, fixture.Abort, "core.abort", true)
 	arrive(b, fixture.UseAfterFree, "core.use-after-free", false) // no report of its own: a new one
+	// ceph-crash was first: the daemon's report is in the cluster and in
+	// A's posted/ before its core is analysed. The agent replaces it in
+	// the cluster (crash rm, crash post) with the analysis in it.
+	{
+		sc := set.Scenario(t, fixture.DoubleFree)
+		ents := mustGlob(t, filepath.Join(sc.Dir, "crash", "*"))
+		if len(ents) != 1 {
+			t.Fatalf("double-free: %d crash entries", len(ents))
+		}
+		if out, err := exec.Command("ceph", "-c", conf, "--connect-timeout", "30", "crash", "post", "-i", filepath.Join(ents[0], "meta")).CombinedOutput(); err != nil {
+			t.Fatalf("ceph crash post: %v\n%s", err, out)
+		}
+		stage := filepath.Join(a.dir, "stage-posted")
+		if out, err := exec.Command("cp", "-a", ents[0], stage).CombinedOutput(); err != nil {
+			t.Fatalf("cp: %v %s", err, out)
+		}
+		exec.Command("chown", "-R", "ceph:ceph", stage).Run()
+		if err := os.Rename(stage, filepath.Join(a.crash, "posted", filepath.Base(ents[0]))); err != nil {
+			t.Fatal(err)
+		}
+		coreStage := filepath.Join(a.dir, "stage-core.double-free")
+		if out, err := exec.Command("cp", sc.Core, coreStage).CombinedOutput(); err != nil {
+			t.Fatalf("cp: %v %s", err, out)
+		}
+		if err := os.Rename(coreStage, filepath.Join(a.cores, "core.double-free")); err != nil {
+			t.Fatal(err)
+		}
+		ownIDs[filepath.Join(a.cores, "core.double-free")] = filepath.Base(ents[0])
+		coresIn++
+	}
 	// Named like a core, not one: reported with the reason.
 	if err := os.WriteFile(filepath.Join(b.cores, "core.garbage"), []byte("not a core at all\n"), 0o600); err != nil {
 		t.Fatal(err)
@@ -339,6 +370,7 @@ echo "$pid"
 		"core.field-crash-2":  {"SIGSEGV (SEGV_MAPERR) at 0x0", "NULL pointer read in boost::intrusive::list_node_traits"},
 		"core.abort":          {"SIGABRT", "SIGABRT raised by the thread itself"},
 		"core.use-after-free": {"SIGSEGV", ""},
+		"core.double-free":    {"SIGABRT", "SIGABRT raised by the thread itself (abort), not caused by an instruction. abort() by glibc's malloc"},
 		"core":                {"SIGSEGV", ""},
 	}
 	for core, st := range states {
