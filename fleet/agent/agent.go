@@ -26,6 +26,7 @@ type Agent struct {
 	drop     bool
 	nodeSet  bool // Node was configured (else a core's own host name wins)
 	stopped  bool
+	told     bool // the analysis child's confinement was logged
 }
 
 // Stats count what one pass did.
@@ -312,6 +313,10 @@ func (a *Agent) process(ctx context.Context, in corestore.Input, st *Stats) {
 		cs.Attempts--
 		cs.Reason = an.reason
 		return
+	}
+	if !a.told && len(an.res.Sandbox) > 0 {
+		a.told = true
+		a.cfg.Log("analyses run as %s: %s", a.who(), strings.Join(an.res.Sandbox, "; "))
 	}
 	var sum summary.Core
 	if an.reason != "" {
