@@ -421,36 +421,51 @@ func (a *Agent) enrich(ctx context.Context, c summary.Core, cand *candidate, why
 	}
 	// The cluster has the daemon's report without the analysis (ceph-crash
 	// posted it first). A post does not replace a report: it is removed,
-	// then posted again with the analysis (and archived if it was).
+	// then posted again with the analysis (and archived if it was). The
+	// node's posted/ copy and the hold are updated only after that: an
+	// agent killed in between finds the report still to be replaced.
 	d.where = cand.entry
+	warning, err := a.replaceInCluster(ctx, m.CrashID, meta, c)
+	if err != nil {
+		return d, err
+	}
+	if warning != "" {
+		d.warnings = append(d.warnings, warning)
+	}
 	uid, gid := owner(cand.entry)
 	if err := writeFileOwned(filepath.Join(cand.entry, metaFile), meta, 0o600, uid, gid); err != nil {
 		d.warnings = append(d.warnings, fmt.Sprintf("the posted entry %s: %v", cand.entry, err))
 	}
 	os.Remove(filepath.Join(cand.entry, holdFile))
 	delete(a.st.Holds, filepath.Join(filepath.Dir(filepath.Dir(cand.entry)), filepath.Base(cand.entry)))
-	info, found, err := a.cfg.Ceph.Info(ctx, m.CrashID)
+	return d, nil
+}
+
+// replaceInCluster makes the cluster's report of crash id the enriched
+// one: posted if the cluster lacks it, removed and posted again if its
+// copy lacks the analysis (the cluster's own copy enriched: archived stays
+// archived). A cluster that cannot be asked, or a key without the crash
+// module's rm, is a warning: the node's copy has the analysis.
+func (a *Agent) replaceInCluster(ctx context.Context, id string, meta []byte, c summary.Core) (string, error) {
+	info, found, err := a.cfg.Ceph.Info(ctx, id)
 	if err != nil {
-		d.warnings = append(d.warnings, fmt.Sprintf("the daemon's report %s was posted before the analysis, and the cluster cannot be asked for it (%v): its copy lacks the analysis", m.CrashID, err))
-		return d, nil
+		return fmt.Sprintf("the daemon's report %s was posted before the analysis, and the cluster cannot be asked for it (%v): its copy lacks the analysis", id, err), nil
 	}
 	if found {
 		if bytes.Contains(info, []byte(`"dsecore_`)) {
-			return d, nil // replaced before a restart
+			return "", nil // replaced before a restart
 		}
 		if repl, err := report.CephCrashEnrich(info, c); err == nil {
-			meta = repl // the cluster's own copy: archived stays archived
+			meta = repl
 		}
-		if err := a.cfg.Ceph.Rm(ctx, m.CrashID); err != nil {
-			d.warnings = append(d.warnings, fmt.Sprintf("the daemon's report %s was posted before the analysis; it could not be replaced (%v): the agent's key needs the crash module's rm command", m.CrashID, err))
-			return d, nil
+		if err := a.cfg.Ceph.Rm(ctx, id); err != nil {
+			return fmt.Sprintf("the daemon's report %s was posted before the analysis; it could not be replaced (%v): the agent's key needs the crash module's rm command", id, err), nil
 		}
 	}
 	if err := a.cfg.Ceph.Post(ctx, meta); err != nil {
-		return d, fmt.Errorf("posting %s again with the analysis: %w", m.CrashID, err)
+		return "", fmt.Errorf("posting %s again with the analysis: %w", id, err)
 	}
-	d.warnings = append(d.warnings, fmt.Sprintf("the daemon's report %s was posted before the analysis: replaced in the cluster with the analysis in it", m.CrashID))
-	return d, nil
+	return fmt.Sprintf("the daemon's report %s was posted before the analysis: replaced in the cluster with the analysis in it", id), nil
 }
 
 // The crash directory belongs to ceph, and so does what is in it: what
