@@ -5,7 +5,7 @@ ifeq ($(origin GO),undefined)
 GO := $(shell scripts/setup.sh | tail -n1)
 endif
 
-.PHONY: all setup build fixtures demo test test-go test-ext e2e-soak fuzz fuzz-short vet bench bench-quick clean
+.PHONY: all setup build fixtures demo test test-go test-ext e2e-soak fuzz fuzz-short vet bench bench-quick package clean
 
 all: build
 
@@ -30,6 +30,7 @@ vet: setup
 	scripts/check-tree.sh
 	$(GO) vet ./...
 	for f in fixtures/ceph/*.sh; do bash -n $$f || exit 1; done
+	for f in packaging/scripts/*.sh; do sh -n $$f || exit 1; done
 	for f in gdbscript/dsecore.py benchmarks/*.py fixtures/scale/gen.py fixtures/ceph/inject.py; do python3 -c 'import ast,sys; ast.parse(open(sys.argv[1]).read(), sys.argv[1])' $$f || exit 1; done
 	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { gofmt -l $$(git ls-files '*.go'); echo "gofmt: files above need formatting"; exit 1; }
 
@@ -37,7 +38,7 @@ vet: setup
 # cores, then the tests that live with the VS Code extension (node).
 test: test-go test-ext fuzz-short
 
-test-go: build fixtures vet
+test-go: build fixtures vet package
 	$(GO) test -count=1 -timeout 40m ./...
 
 # vscode-ext: unit tests, Microsoft's DebugClient driving bin/dsecore dap on
@@ -93,6 +94,24 @@ bench: build fixtures
 bench-quick: build fixtures
 	python3 benchmarks/run.py --quick --out build/bench
 
+
+# The .deb and .rpm (nfpm, from the Go module proxy into build/tools), with
+# the binary, the gdb bridge, the agent's systemd units, its conffile, and
+# the man pages and shell completions cobra generates from the commands;
+# and the VS Code extension's .vsix beside them. Into build/package/.
+NFPM_VERSION := v2.45.2
+DSECORE_VERSION ?= 0.1.0
+package: build
+	rm -rf build/package && mkdir -p build/package/stage build/tools
+	cp bin/dsecore build/package/stage/dsecore
+	build/package/stage/dsecore gendocs build/package/stage
+	gzip -9n build/package/stage/man/*.1
+	test -x build/tools/nfpm || (cd /tmp && GOBIN=$(CURDIR)/build/tools $(GO) install github.com/goreleaser/nfpm/v2/cmd/nfpm@$(NFPM_VERSION))
+	for p in deb rpm; do DSECORE_VERSION=$(DSECORE_VERSION) DSECORE_RELEASE=$$(git rev-list --count HEAD 2>/dev/null || echo 1) \
+	  build/tools/nfpm package -f packaging/nfpm.yaml -p $$p -t build/package/ || exit 1; done
+	cd vscode-ext && npm ci --no-audit --no-fund && DSECORE=$(CURDIR)/bin/dsecore npm run -s package
+	cp build/dsecore.vsix build/package/dsecore-$(DSECORE_VERSION).vsix
+	@ls -l build/package/*.deb build/package/*.rpm build/package/*.vsix
 
 clean:
 	rm -rf bin build

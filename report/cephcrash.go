@@ -6,7 +6,10 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"maps"
+	"slices"
 	"strconv"
+	"strings"
 
 	"github.com/dsecore/dsecore/analysis/cephcrash"
 	"github.com/dsecore/dsecore/analysis/summary"
@@ -17,9 +20,16 @@ import (
 // core's identity (path, size, mtime) hashed, so summarizing the same core
 // again gives the same report and `ceph crash post` keeps one copy.
 func CephCrashID(c summary.Core) string {
-	sum := sha256.Sum256([]byte(fmt.Sprintf("%s\x00%d\x00%d", c.Path, c.Size, c.MTime.UnixNano())))
-	h := hex.EncodeToString(sum[:16])
+	h := CephCrashCoreKey(c)
 	return cephTime(c) + "_" + h[0:8] + "-" + h[8:12] + "-" + h[12:16] + "-" + h[16:20] + "-" + h[20:32]
+}
+
+// CephCrashCoreKey names a core (its path, size and time) in the reports
+// dsecore writes or enriches (dsecore_core_key): an agent restarted after
+// writing a report finds it by this key.
+func CephCrashCoreKey(c summary.Core) string {
+	sum := sha256.Sum256([]byte(fmt.Sprintf("%s\x00%d\x00%d", c.Path, c.Size, c.MTime.UnixNano())))
+	return hex.EncodeToString(sum[:16])
 }
 
 func cephTime(c summary.Core) string { return c.Time.UTC().Format("2006-01-02T15:04:05.000000Z") }
@@ -81,11 +91,29 @@ func CephCrashMeta(c summary.Core) []byte {
 		}
 	}
 	m.list("backtrace", r.Backtrace)
-	// dsecore's fields.
+	dsecoreFields(m, c)
+	return m.done()
+}
+
+// dsecoreFields are dsecore's own fields of a crash report, after Ceph's,
+// under names Ceph does not use: what the core shows (the real fault, the
+// verdict and its evidence, the top frames, the signature and the builds),
+// where it was read and, for a core that could not be analysed, why.
+func dsecoreFields(m *metaWriter, c summary.Core) {
+	r := c.Ceph
+	if r == nil {
+		r = &cephcrash.Report{}
+	}
 	m.opt("dsecore_core", c.Path)
+	if c.Path != "" {
+		m.str("dsecore_core_key", CephCrashCoreKey(c))
+	}
+	m.opt("dsecore_node", c.Node)
+	m.opt("dsecore_error", c.Error)
 	m.opt("dsecore_real_fault", c.Signal)
 	m.opt("dsecore_verdict", c.Verdict)
 	m.opt("dsecore_confidence", c.Confidence)
+	m.opt("dsecore_verdict_rule", c.VerdictRule)
 	if len(c.Evidence) > 0 {
 		m.list("dsecore_evidence", c.Evidence)
 	}
@@ -94,14 +122,63 @@ func CephCrashMeta(c summary.Core) []byte {
 	}
 	if c.Signature != nil {
 		m.str("dsecore_signature", c.Signature.ID())
+		m.list("dsecore_signature_frames", c.Signature.Frames)
+		if c.Signature.Degraded {
+			m.raw("dsecore_signature_degraded", "true")
+		}
 	}
+	if len(c.Build) > 0 {
+		var b []string
+		for _, k := range slices.Sorted(maps.Keys(c.Build)) {
+			b = append(b, k+" "+c.Build[k])
+		}
+		m.list("dsecore_build", b)
+	}
+	if c.LWP != 0 {
+		m.raw("dsecore_lwp", strconv.Itoa(c.LWP))
+	}
+	m.opt("dsecore_thread_name", c.ThreadName)
 	m.opt("dsecore_backtrace_from", r.BacktraceFrom)
 	m.opt("dsecore_stack_sig", r.StackSig)
 	if o := r.Own; o != nil {
 		m.str("dsecore_own_crash_id", o.CrashID)
 		m.str("dsecore_own_stack_sig", o.StackSig)
 	}
-	return m.done()
+}
+
+// CephCrashEnrich is the daemon's own report of a crash (its meta, as
+// Ceph's handler wrote it) with dsecore's analysis of the core added: every
+// field of the daemon's kept as it is and where it is (crash_id, timestamp,
+// backtrace: the mgr's stack_sig stays the daemon's), a field of dsecore's
+// it already has (an earlier enrichment) replaced, dsecore's fields after.
+// One crash stays one report.
+func CephCrashEnrich(own []byte, c summary.Core) ([]byte, error) {
+	dec := json.NewDecoder(bytes.NewReader(own))
+	dec.UseNumber()
+	if t, err := dec.Token(); err != nil || t != json.Delim('{') {
+		return nil, fmt.Errorf("the daemon's report is not a JSON object")
+	}
+	m := &metaWriter{}
+	for dec.More() {
+		kt, err := dec.Token()
+		if err != nil {
+			return nil, fmt.Errorf("the daemon's report: %w", err)
+		}
+		k, _ := kt.(string)
+		var v json.RawMessage
+		if err := dec.Decode(&v); err != nil {
+			return nil, fmt.Errorf("the daemon's report: %s: %w", k, err)
+		}
+		if strings.HasPrefix(k, "dsecore_") {
+			continue
+		}
+		m.value(k, v)
+	}
+	if _, err := dec.Token(); err != nil {
+		return nil, fmt.Errorf("the daemon's report: %w", err)
+	}
+	dsecoreFields(m, c)
+	return m.done(), nil
 }
 
 // metaWriter writes a JSON object as Ceph's JSONFormatter(true) does:
@@ -125,6 +202,28 @@ func (m *metaWriter) key(k string) {
 
 func (m *metaWriter) str(k, v string) { m.key(k); m.b.Write(jsonString(v)) }
 func (m *metaWriter) raw(k, v string) { m.key(k); m.b.WriteString(v) }
+
+// value writes a JSON value as read, lists of strings as list does.
+func (m *metaWriter) value(k string, v json.RawMessage) {
+	var l []string
+	if len(v) > 0 && v[0] == '[' && json.Unmarshal(v, &l) == nil {
+		m.list(k, l)
+		return
+	}
+	var x any
+	if json.Unmarshal(v, &x) == nil {
+		if str, ok := x.(string); ok {
+			m.str(k, str)
+			return
+		}
+	}
+	var b bytes.Buffer
+	if json.Compact(&b, v) != nil {
+		b.Reset()
+		b.WriteString("null")
+	}
+	m.raw(k, b.String())
+}
 
 func (m *metaWriter) opt(k, v string) {
 	if v != "" {

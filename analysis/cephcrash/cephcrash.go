@@ -392,12 +392,6 @@ var addrRE = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`\
 // findOwn looks for the daemon's own report of this crash: a meta whose
 // backtrace addresses (the process's own, ASLR'd) are those of ours.
 func findOwn(dirs []string, ours []string) *Own {
-	oursAt := map[string]bool{}
-	for _, l := range ours {
-		if m := addrRE().FindStringSubmatch(l); m != nil {
-			oursAt[m[1]] = true
-		}
-	}
 	var metas []string
 	for _, d := range dirs {
 		if st, err := os.Stat(filepath.Join(d, "meta")); err == nil && st.Mode().IsRegular() {
@@ -413,37 +407,54 @@ func findOwn(dirs []string, ours []string) *Own {
 		if err != nil || len(b) > 1<<22 {
 			continue
 		}
-		fields, bt, err := readMeta(b)
-		if err != nil {
-			continue
+		if own := MatchOwn(b, ours); own != nil {
+			own.Path = path
+			return own
 		}
-		n, same := 0, 0
-		for _, l := range bt {
-			if m := addrRE().FindStringSubmatch(l); m != nil {
-				n++
-				if oursAt[m[1]] {
-					same++
-				}
-			}
-		}
-		if n == 0 || same*2 < n {
-			continue
-		}
-		own := &Own{Path: path, Backtrace: bt, Fields: fields,
-			Matched: fmt.Sprintf("%d of the %d addresses in its backtrace are this core's", same, n)}
-		msg := ""
-		for _, f := range fields {
-			switch f[0] {
-			case "crash_id":
-				own.CrashID = f[1]
-			case "assert_msg":
-				msg = f[1]
-			}
-		}
-		own.StackSig, _ = StackSig(bt, msg)
-		return own
 	}
 	return nil
+}
+
+// MatchOwn says whether meta (a crash report as Ceph's handler writes it)
+// is the daemon's own report of the crash whose Ceph backtrace is ours:
+// at least half of the addresses in its backtrace (the process's own,
+// ASLR'd) are addresses of ours. nil when it is not, or not a report.
+func MatchOwn(meta []byte, ours []string) *Own {
+	oursAt := map[string]bool{}
+	for _, l := range ours {
+		if m := addrRE().FindStringSubmatch(l); m != nil {
+			oursAt[m[1]] = true
+		}
+	}
+	fields, bt, err := readMeta(meta)
+	if err != nil {
+		return nil
+	}
+	n, same := 0, 0
+	for _, l := range bt {
+		if m := addrRE().FindStringSubmatch(l); m != nil {
+			n++
+			if oursAt[m[1]] {
+				same++
+			}
+		}
+	}
+	if n == 0 || same*2 < n {
+		return nil
+	}
+	own := &Own{Backtrace: bt, Fields: fields,
+		Matched: fmt.Sprintf("%d of the %d addresses in its backtrace are this core's", same, n)}
+	msg := ""
+	for _, f := range fields {
+		switch f[0] {
+		case "crash_id":
+			own.CrashID = f[1]
+		case "assert_msg":
+			msg = f[1]
+		}
+	}
+	own.StackSig, _ = StackSig(bt, msg)
+	return own
 }
 
 // readMeta reads a meta file's string fields in order and its backtrace.

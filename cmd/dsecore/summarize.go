@@ -22,6 +22,7 @@ import (
 	"github.com/dsecore/dsecore/analysis/summary"
 	"github.com/dsecore/dsecore/coreparse/corestore"
 	"github.com/dsecore/dsecore/coreparse/symbols"
+	"github.com/dsecore/dsecore/fleet/cluster"
 	"github.com/dsecore/dsecore/internal/cachefile"
 	"github.com/dsecore/dsecore/internal/mmap"
 	"github.com/dsecore/dsecore/report"
@@ -31,7 +32,7 @@ import (
 
 func newSummarizeCmd() *cobra.Command {
 	cmd := &cobra.Command{
-		Use:   "summarize PATH...",
+		Use:   "summarize PATH... | --ceph",
 		Short: "Summarize many cores: per-core facts and verdicts, grouped by crash signature",
 		Long: `summarize takes cores, directories of cores (searched recursively; a
 first-level subdirectory names the node), globs and systemd-coredump's store
@@ -43,12 +44,28 @@ by signature (and groups into families that share their top frames).
 Executables and libraries are found from the paths the cores name, then by
 build-id in --solib-search-path/--sysroot and through debuginfod
 (DEBUGINFOD_URLS). Cores that cannot be read, or whose files are missing,
-are reported, never fatal. Results are cached per core in --cache-dir.`,
+are reported, never fatal. Results are cached per core in --cache-dir.
+
+With --ceph it reads a Ceph cluster's crash store instead (` + "`ceph crash ls`" + `,
+through the ceph command and --conf): every node's crash reports, with the
+analysis dsecore agents put into them, grouped by dsecore's signature with
+their verdicts, nodes, first and last times and builds. A report no agent
+analysed (a daemon's own, whose core never reached one) is listed with
+Ceph's stack_sig.`,
 		Example: `  dsecore summarize /var/lib/systemd/coredump --since 2026-11-01
   dsecore summarize nodes/ --solib-search-path /opt/ceph-dse/lib --format html --out report.html
   dsecore summarize 'cores/*/core*' --format json --baseline last-week.json
-  dsecore summarize cores/ --format ceph-crash --out /var/lib/ceph/crash --ceph-crash-dir /var/lib/ceph/crash`,
-		Args: cobra.MinimumNArgs(1),
+  dsecore summarize cores/ --format ceph-crash --out /var/lib/ceph/crash --ceph-crash-dir /var/lib/ceph/crash
+  dsecore summarize --ceph --conf /etc/ceph/ceph.conf --since 2026-11-01 --format html --out cluster.html`,
+		Args: func(cmd *cobra.Command, args []string) error {
+			if ceph, _ := cmd.Flags().GetBool("ceph"); ceph {
+				if len(args) > 0 {
+					return fmt.Errorf("--ceph reads the cluster's crash store: no PATH (got %s)", strings.Join(args, " "))
+				}
+				return nil
+			}
+			return cobra.MinimumNArgs(1)(cmd, args)
+		},
 		RunE: runSummarize,
 	}
 	f := cmd.Flags()
@@ -69,6 +86,10 @@ are reported, never fatal. Results are cached per core in --cache-dir.`,
 	f.Int("frames", 0, "frames hashed into a signature (default 5)")
 	f.Int64("max-core-size", session.DefaultMaxCoreSize, "largest decompressed core, in bytes")
 	f.Duration("debuginfod-timeout", 0, "per debuginfod request (default $DEBUGINFOD_TIMEOUT seconds, else "+session.DefaultDebuginfodTimeout.String()+")")
+	f.Bool("ceph", false, "summarize the crash reports of a Ceph cluster (ceph crash ls) instead of cores")
+	f.String("conf", "", "--ceph: the cluster's ceph.conf (default: the ceph command's, $CEPH_CONF or /etc/ceph/ceph.conf)")
+	f.String("ceph-name", "", "--ceph: the entity the ceph command authenticates as (default client.admin)")
+	f.String("keyring", "", "--ceph: its keyring")
 	f.String("progress", "auto", "progress bar on stderr: auto (when it is a terminal), always, never")
 	return cmd
 }
@@ -100,20 +121,24 @@ func runSummarize(cmd *cobra.Command, args []string) error {
 	if err != nil {
 		return err
 	}
-	var baseline []summary.Group
-	if b := config.GetString("baseline"); b != "" {
-		data, err := os.ReadFile(b)
+	baseline, err := readBaseline(config.GetString("baseline"))
+	if err != nil {
+		return err
+	}
+	if config.GetBool("ceph") {
+		if format == "ceph-crash" {
+			return fmt.Errorf("--ceph reads the crash store: --format ceph-crash would write its reports back")
+		}
+		c := cluster.Client{Conf: config.GetString("conf"), Name: config.GetString("ceph-name"), Keyring: config.GetString("keyring")}
+		raw, err := c.Ls(cmd.Context())
 		if err != nil {
-			return fmt.Errorf("--baseline: %w", err)
+			return err
 		}
-		var doc report.Summary
-		if err := json.Unmarshal(data, &doc); err != nil {
-			return fmt.Errorf("--baseline %s: not a summarize --format json report: %w", b, err)
-		}
-		baseline = doc.Groups
-		if baseline == nil {
-			baseline = []summary.Group{}
-		}
+		cores, warnings := cluster.Cores(raw, since, until)
+		doc := report.BuildSummary(cores, baseline)
+		doc.Tool = "dsecore summarize --ceph"
+		doc.Warnings = warnings
+		return writeSummary(cmd, doc, format)
 	}
 	inputs, errs := corestore.Collect(args, corestore.Options{Since: since, Until: until})
 	var warnings []string
@@ -187,6 +212,26 @@ func runSummarize(cmd *cobra.Command, args []string) error {
 		doc.Warnings = append(doc.Warnings, "no core found in "+strings.Join(args, " "))
 	}
 	return writeSummary(cmd, doc, format)
+}
+
+// readBaseline reads an earlier --format json report's groups (nil
+// without one).
+func readBaseline(b string) ([]summary.Group, error) {
+	if b == "" {
+		return nil, nil
+	}
+	data, err := os.ReadFile(b)
+	if err != nil {
+		return nil, fmt.Errorf("--baseline: %w", err)
+	}
+	var doc report.Summary
+	if err := json.Unmarshal(data, &doc); err != nil {
+		return nil, fmt.Errorf("--baseline %s: not a summarize --format json report: %w", b, err)
+	}
+	if doc.Groups == nil {
+		return []summary.Group{}, nil
+	}
+	return doc.Groups, nil
 }
 
 // summarizeOne summarizes a core, or reuses its cached result.

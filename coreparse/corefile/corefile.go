@@ -21,8 +21,11 @@ import (
 	"io"
 	"os"
 	"sort"
+	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 
 	"github.com/dsecore/dsecore/internal/cachefile"
 	"github.com/dsecore/dsecore/internal/mmap"
@@ -185,7 +188,7 @@ func OpenCache(path string, cacheBytes int) (*Core, error) {
 	if st.Size() == 0 {
 		return nil, fmt.Errorf("%s: empty file", path)
 	}
-	f, err := os.Open(path) // O_RDONLY: the core is never written
+	f, err := openReadOnly(path) // O_RDONLY: the core is never written
 	if err != nil {
 		return nil, err // os.Open's error names the file (permission denied, …)
 	}
@@ -261,6 +264,28 @@ func (fb *fileBytes) at(off, n uint64) ([]byte, error) {
 // 65,535 program headers has 3.5 MiB of them, a thread's notes are a few
 // KiB (10,000 threads' are tens of MiB).
 const maxHeaderRead = 256 << 20
+
+
+// openReadOnly opens path read-only. A path /dev/fd/N (or /proc/self/fd/N)
+// names a descriptor this process inherited: it is duplicated, not opened
+// again through /proc, whose magic link would check the file's permissions
+// anew. The node agent's analysis child, which drops its privileges after
+// its parent opened the core, reads it so.
+func openReadOnly(path string) (*os.File, error) {
+	for _, prefix := range []string{"/dev/fd/", "/proc/self/fd/"} {
+		if rest, ok := strings.CutPrefix(path, prefix); ok {
+			if n, err := strconv.Atoi(rest); err == nil && n > 2 {
+				fd, err := syscall.Dup(n)
+				if err != nil {
+					return nil, &os.PathError{Op: "dup", Path: path, Err: err}
+				}
+				syscall.CloseOnExec(fd)
+				return os.NewFile(uintptr(fd), path), nil
+			}
+		}
+	}
+	return os.Open(path)
+}
 
 // NewCore parses a core held in memory (tests, fuzzing).
 func NewCore(name string, data []byte) (*Core, error) {

@@ -304,3 +304,37 @@ func TestTruncatedCore(t *testing.T) {
 		t.Errorf("opening an executable as a core: %v", err)
 	}
 }
+
+// TestOpenInheritedDescriptor: /dev/fd/N reads the descriptor itself (the
+// node agent's unprivileged child reads cores so; its test in fleet/agent
+// checks the privilege side): here the file's name is gone before the
+// open, so only the descriptor can reach it.
+func TestOpenInheritedDescriptor(t *testing.T) {
+	r := testcore.Make(t, testcore.NullDeref)
+	b, err := os.ReadFile(r.Core)
+	if err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(t.TempDir(), "core")
+	if err := os.WriteFile(path, b, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	f, err := os.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	os.Remove(path)
+	c, err := corefile.Open(fmt.Sprintf("/dev/fd/%d", f.Fd()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	want := open(t, r.Core)
+	if len(c.Threads) != len(want.Threads) || c.Threads[0].Regs != want.Threads[0].Regs || c.PSInfo.Fname != want.PSInfo.Fname {
+		t.Fatalf("through the descriptor: %d threads, %q; the file: %d threads, %q", len(c.Threads), c.PSInfo.Fname, len(want.Threads), want.PSInfo.Fname)
+	}
+	if _, err := corefile.Open("/dev/fd/999"); err == nil {
+		t.Errorf("a descriptor that is not open: no error")
+	}
+}

@@ -249,12 +249,49 @@ func (in Input) Local(cacheDir string, maxSize int64) (string, error) {
 		return "", err
 	}
 	defer src.Close()
+	w, err := cachefile.Create("core", dst, true, 0)
+	if err != nil {
+		return "", err
+	}
+	if err := inflateInto(w, src, in.Compression, maxSize); err != nil {
+		w.Abort()
+		return "", fmt.Errorf("%s: %w", in.Path, err)
+	}
+	if err := w.Commit(); err != nil {
+		return "", err
+	}
+	return dst, nil
+}
+
+// Decompress writes what src inflates to (compression "zst", "lz4" or
+// "xz") into a new file in dir, at most maxSize bytes (0: no limit), and
+// returns its name; nothing is left behind on an error. (The node agent's
+// analysis child: a file of its own work directory, not the cache.)
+func Decompress(src io.Reader, compression, dir string, maxSize int64) (string, error) {
+	tmp, err := os.CreateTemp(dir, ".partial-*")
+	if err != nil {
+		return "", err
+	}
+	err = inflateInto(tmp, src, compression, maxSize)
+	if cerr := tmp.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		os.Remove(tmp.Name())
+		return "", err
+	}
+	return tmp.Name(), nil
+}
+
+// inflateInto writes what src inflates to (compression "zst", "lz4" or
+// "xz") into w, at most maxSize bytes (0: no limit; more is ErrTooLarge).
+func inflateInto(w io.Writer, src io.Reader, compression string, maxSize int64) error {
 	var r io.Reader
-	switch in.Compression {
+	switch compression {
 	case "zst":
 		d, err := zstd.NewReader(src, zstd.WithDecoderConcurrency(1), zstd.WithDecoderMaxMemory(1<<30))
 		if err != nil {
-			return "", fmt.Errorf("%s: zstd: %w", in.Path, err)
+			return fmt.Errorf("zstd: %w", err)
 		}
 		defer d.Close()
 		r = d
@@ -263,13 +300,11 @@ func (in Input) Local(cacheDir string, maxSize int64) (string, error) {
 	case "xz":
 		x, err := xz.NewReader(src)
 		if err != nil {
-			return "", fmt.Errorf("%s: xz: %w", in.Path, err)
+			return fmt.Errorf("xz: %w", err)
 		}
 		r = x
-	}
-	w, err := cachefile.Create("core", dst, true, 0)
-	if err != nil {
-		return "", err
+	default:
+		return fmt.Errorf("unknown compression %q", compression)
 	}
 	limit := maxSize
 	if limit <= 0 {
@@ -278,16 +313,11 @@ func (in Input) Local(cacheDir string, maxSize int64) (string, error) {
 	n, err := io.Copy(w, io.LimitReader(r, limit+1))
 	switch {
 	case err != nil:
-		w.Abort()
-		return "", fmt.Errorf("%s: decompressing (%s): %w", in.Path, in.Compression, err)
+		return fmt.Errorf("decompressing (%s): %w", compression, err)
 	case n > limit:
-		w.Abort()
-		return "", fmt.Errorf("%s: %w (%d bytes)", in.Path, ErrTooLarge, limit)
+		return fmt.Errorf("%w (%d bytes)", ErrTooLarge, limit)
 	}
-	if err := w.Commit(); err != nil {
-		return "", err
-	}
-	return dst, nil
+	return nil
 }
 
 // DefaultCacheDir is where decompressed cores go unless told otherwise:
