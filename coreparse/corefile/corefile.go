@@ -265,7 +265,6 @@ func (fb *fileBytes) at(off, n uint64) ([]byte, error) {
 // KiB (10,000 threads' are tens of MiB).
 const maxHeaderRead = 256 << 20
 
-
 // openReadOnly opens path read-only. A path /dev/fd/N (or /proc/self/fd/N)
 // names a descriptor this process inherited: it is duplicated, not opened
 // again through /proc, whose magic link would check the file's permissions
