@@ -167,7 +167,7 @@ type Stats struct {
 	Frames    int           `json:"frames"`
 	Variables int           `json:"variables"`
 	Objects   int           `json:"objects"` // objects expanded
-	Elapsed   time.Duration `json:"elapsed_ns"`
+	Elapsed   time.Duration `json:"-"`       // a measurement, not a fact of the core: kept out of the answer (the same core answers the same bytes)
 }
 
 // Result is a search's answer.

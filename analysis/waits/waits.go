@@ -255,7 +255,7 @@ type Stats struct {
 	Waiting int            `json:"waiting"`
 	Objects int            `json:"objects"`
 	Search  *holders.Stats `json:"holder_search,omitempty"`
-	Elapsed time.Duration  `json:"elapsed_ns"`
+	Elapsed time.Duration  `json:"-"` // as holders.Stats.Elapsed
 }
 
 // NodeByID returns the node with the id, nil when none.
