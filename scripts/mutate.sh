@@ -1,0 +1,104 @@
+#!/usr/bin/env bash
+# Mutation testing with gremlins (github.com/go-gremlins/gremlins): each
+# package's own tests are run against small deliberate changes of its code
+# (a < made <=, a + made -, a condition negated); a change no test notices
+# ("lived") is a claim nobody checks. See docs/testing.md for the results
+# and what each lived mutant means.
+#
+#   scripts/mutate.sh [--diff BASE] [PKG...]
+#
+# PKG defaults to the packages whose tests run in seconds (MUTATE_PKGS
+# below). --diff BASE mutates only the lines changed since the merge base
+# with BASE (committed or not): run it before calling an issue resolved.
+# One package at a time, one gremlins worker (MUTATE_WORKERS) whose go test
+# gets the other CPU: the machine has two. Results: build/mutate/<pkg>.json
+# (gremlins' own format) and build/mutate/<pkg>.txt (its log, one line per
+# mutant); a table of every package at the end, and in
+# build/mutate/summary.txt.
+#
+# The run works on a copy of the repository's Go sources in
+# build/mutate/src (gremlins copies the module once per worker: the copy
+# leaves out build/, bin/ and node_modules/). Not part of `make test`: a
+# package of N mutants costs about N runs of its tests.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+root=$PWD
+
+GREMLINS_VERSION=v0.6.0
+MUTATE_PKGS=(analysis/signature analysis/fault analysis/heap analysis/summary coreparse/values
+	coreparse/unwind coreparse/corefile coreparse/corestore server session)
+WORKERS=${MUTATE_WORKERS:-1}
+# gremlins times a mutant's tests out at COEFF × the coverage run's time
+# (its default, 3, counts a loaded machine's slow run as a kill).
+COEFF=${MUTATE_TIMEOUT_COEFF:-5}
+
+diff=""
+pkgs=()
+while (($#)); do
+	case $1 in
+	--diff) diff=$2; shift 2 ;;
+	--diff=*) diff=${1#--diff=}; shift ;;
+	-h | --help) sed -n '2,22p' "$0"; exit 0 ;;
+	*) pkgs+=("${1#./}"); shift ;;
+	esac
+done
+((${#pkgs[@]})) || pkgs=("${MUTATE_PKGS[@]}")
+
+GO=${GO:-$(scripts/setup.sh | tail -n1)}
+export PATH="$(dirname "$GO"):$PATH" # gremlins runs `go` from PATH
+tools=$root/build/tools/gremlins-$GREMLINS_VERSION
+if [ ! -x "$tools/gremlins" ]; then
+	echo "mutate: installing gremlins $GREMLINS_VERSION into $tools" >&2
+	mkdir -p "$tools"
+	(cd /tmp && GOBIN=$tools GOFLAGS=-mod=mod "$GO" install "github.com/go-gremlins/gremlins/cmd/gremlins@$GREMLINS_VERSION")
+fi
+
+out=$root/build/mutate
+src=$out/src
+mkdir -p "$out"
+rm -rf "$src"
+mkdir -p "$src"
+# The tracked and the new (not ignored) files, as they are in the work tree.
+git ls-files -z -co --exclude-standard | while IFS= read -r -d '' f; do [ -f "$f" ] && printf '%s\0' "$f"; done |
+	tar -c --null -T - -f - | tar -x -C "$src" -f -
+
+# The fixture cores are shared with the tests' own runs (built per content
+# hash of fixtures/, so the copy finds the same ones).
+export DSECORE_FIXTURES=${DSECORE_FIXTURES:-$root/build/fixtures}
+# gremlins' --diff runs `git diff --merge-base BASE` where it runs: point
+# git at this repository, with the copy as its work tree.
+if [ -n "$diff" ]; then
+	export GIT_DIR
+	GIT_DIR=$(git rev-parse --absolute-git-dir)
+	export GIT_WORK_TREE=$src
+	git -C "$root" rev-parse --verify -q "$diff^{commit}" >/dev/null || { echo "mutate: no such ref $diff" >&2; exit 2; }
+fi
+
+tmp=$out/tmp
+mkdir -p "$tmp"
+summary=$out/summary.txt
+printf '%-22s %7s %6s %8s %9s %9s %9s %9s\n' package killed lived "not cov" "timed out" "not viab" efficacy coverage >"$summary.new"
+status=0
+for p in "${pkgs[@]}"; do
+	name=${p//\//_}
+	echo "== mutate ./$p${diff:+ (lines changed since $diff)}" >&2
+	args=(unleash --workers "$WORKERS" --test-cpu 1 --timeout-coefficient "$COEFF" --output "$out/$name.json")
+	[ -n "$diff" ] && args+=(--diff "$diff")
+	if ! (cd "$src" && TMPDIR=$tmp "$tools/gremlins" "${args[@]}" "./$p" 2>&1 | tee "$out/$name.txt"); then
+		echo "mutate: gremlins failed on ./$p (log: build/mutate/$name.txt)" >&2
+		status=1
+		continue
+	fi
+	python3 - "$out/$name.json" "$p" >>"$summary.new" <<'EOF'
+import json, sys
+d = json.load(open(sys.argv[1]))
+def n(k): return d.get(k, 0)
+timed = sum(1 for f in d.get("files", []) for m in f.get("mutations", []) if m["status"] == "TIMED OUT")
+print("%-22s %7d %6d %8d %9d %9d %8.1f%% %8.1f%%" % (sys.argv[2], n("mutants_killed"), n("mutants_lived"),
+      n("mutants_not_covered"), timed, n("mutants_not_viable"), n("test_efficacy"), n("mutations_coverage")))
+EOF
+done
+mv "$summary.new" "$summary"
+cat "$summary"
+echo "lived and not covered mutants: grep -E 'LIVED|NOT COVERED' build/mutate/*.txt" >&2
+exit $status
