@@ -1,6 +1,7 @@
 package session_test
 
 import (
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -168,5 +169,57 @@ func TestForkProfile(t *testing.T) {
 	if _, err := session.Open(session.Options{Core: sc.Core, Exe: sc.Exe, CoroutineProfile: bad}); err == nil ||
 		!strings.Contains(err.Error(), bad) || !strings.Contains(err.Error(), "runnning") {
 		t.Errorf("a profile with an unknown key: %v", err)
+	}
+}
+
+// TestConcurrencyWindowReachesTheAnalysis: the session's window is the one
+// the analysis uses: two threads logging "lsm_destroy start" 400 µs apart
+// (each moving on 10 µs later) are concurrent with the default window
+// (1000 µs, also when the option is 0) and not with 300 µs.
+func TestConcurrencyWindowReachesTheAnalysis(t *testing.T) {
+	sc := fixture.Get(t).Scenario(t, fixture.FieldCrash)
+	var pthread [2]string
+	var lwp [2]int
+	for _, x := range sc.Expected["threads"].([]any) {
+		m := x.(map[string]any)
+		i := -1
+		switch {
+		case m["lwp"] == sc.Expected["crash_lwp"]:
+			i = 0
+		case m["name"] == "Processer_6":
+			i = 1
+		}
+		if i >= 0 {
+			pthread[i], lwp[i] = strings.TrimPrefix(m["pthread"].(string), "0x"), int(m["lwp"].(float64))
+		}
+	}
+	var b strings.Builder
+	for _, l := range []struct {
+		us  int
+		who int
+		msg string
+	}{{0, 0, "lsm_destroy start"}, {10, 0, "lsm 4 released"}, {400, 1, "lsm_destroy start"}, {410, 1, "lsm 5 released"}} {
+		fmt.Fprintf(&b, "2026-12-07 01:34:02.%06d %s %d 13  INFO Dcache_lsm:%s\n", l.us, pthread[l.who], lwp[l.who], l.msg)
+	}
+	log := filepath.Join(t.TempDir(), "ceph-dse.engine.64.9.log")
+	if err := os.WriteFile(log, []byte(b.String()), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		window int64
+		want   int
+	}{{0, 1}, {session.DefaultConcurrencyWindowUS, 1}, {300, 0}} {
+		s, err := session.Open(session.Options{Core: sc.Core, Exe: sc.Exe, Logs: []string{log}, ConcurrencyWindowUS: c.window})
+		if err != nil {
+			t.Fatal(err)
+		}
+		l := s.Analysis().Logs
+		s.Close()
+		if l == nil || l.Lines != 4 || len(l.Concurrent) != c.want {
+			t.Errorf("window %d µs: %+v, want %d concurrent pair", c.window, l, c.want)
+		}
+	}
+	if session.DefaultConcurrencyWindowUS != 1000 {
+		t.Errorf("default window %d µs, the documented one is 1000", session.DefaultConcurrencyWindowUS)
 	}
 }

@@ -647,3 +647,73 @@ func TestTimeline(t *testing.T) {
 		checkTimeline(t, sc, a, fmt.Sprintf("thread LWP %v", h["lwp"]), p["function"].(string), 1, p["expr"].(string))
 	})
 }
+
+// windowLog writes a log of two threads of the field crash (the crashed
+// one, A, and Processer_6's, B) that each log "lsm_destroy start" and then
+// another line (A nextUS later, B 10 µs later); B's step begins gapUS after
+// A's. It returns the file and the two threads' LWPs.
+func windowLog(t *testing.T, sc *fixture.Scenario, gapUS, nextUS int) (string, int, int) {
+	t.Helper()
+	a := int(sc.Expected["crash_lwp"].(float64))
+	var pa, pb string
+	b := 0
+	for _, x := range sc.Expected["threads"].([]any) {
+		m := x.(map[string]any)
+		switch {
+		case int(m["lwp"].(float64)) == a:
+			pa = strings.TrimPrefix(m["pthread"].(string), "0x")
+		case m["name"] == "Processer_6":
+			b, pb = int(m["lwp"].(float64)), strings.TrimPrefix(m["pthread"].(string), "0x")
+		}
+	}
+	if pa == "" || pb == "" {
+		t.Fatalf("no pthread ids of LWP %d and Processer_6 in expected.json", a)
+	}
+	t0 := time.Date(2026, 12, 7, 1, 34, 2, 0, time.UTC)
+	line := func(us int, pthread string, lwp int, msg string) string {
+		return fmt.Sprintf("%s %s %d 13  INFO %s\n", t0.Add(time.Duration(us)*time.Microsecond).Format("2006-01-02 15:04:05.000000"), pthread, lwp, msg)
+	}
+	text := line(0, pa, a, "Dcache_lsm:lsm_destroy start to destroy lsm.") +
+		line(nextUS, pa, a, "Dcache_lsm: lsm 4 released") +
+		line(gapUS, pb, b, "Dcache_lsm:lsm_destroy start to destroy lsm.") +
+		line(gapUS+10, pb, b, "Dcache_lsm: lsm 5 released")
+	p := filepath.Join(t.TempDir(), fmt.Sprintf("ceph-dse.engine.64.%d.log", nextUS))
+	if err := os.WriteFile(p, []byte(text), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return p, a, b
+}
+
+// TestConcurrencyWindow: two threads that log the same step 400 µs apart
+// are concurrent within a window of 400 µs or more and not within 399 µs
+// when the first moved on 10 µs after its line; when it moved on only
+// after 500 µs it was still in the step, whatever the window. The
+// evidence says how far apart, and whether the first was still in it.
+func TestConcurrencyWindow(t *testing.T) {
+	sc := fixture.Get(t).Scenario(t, fixture.FieldCrash)
+	for _, c := range []struct {
+		window int64
+		next   int
+		want   bool
+		still  bool
+	}{{1000, 10, true, false}, {400, 10, true, false}, {399, 10, false, false}, {100, 10, false, false}, {100, 500, true, true}, {100, 400, true, true}, {100, 399, false, false}} {
+		p, la, lb := windowLog(t, sc, 400, c.next)
+		a := analyze(t, sc, fault.Options{Logs: []string{p}, ConcurrencyWindowUS: c.window})
+		l := a.Logs
+		if l == nil || l.Lines != 4 || l.Unmatched != 0 {
+			t.Fatalf("window %d µs: logs %+v", c.window, l)
+		}
+		got := len(l.Concurrent) > 0
+		if got != c.want || got && (len(l.Concurrent) != 1 || l.Concurrent[0][0].LWP != la || l.Concurrent[0][1].LWP != lb) {
+			t.Errorf("window %d µs, next line at %d µs: concurrent %+v, want a pair of LWP %d and %d: %v", c.window, c.next, l.Concurrent, la, lb, c.want)
+		}
+		if hasRule(a, "log-concurrent") != c.want {
+			t.Errorf("window %d µs, next line at %d µs: rules %v", c.window, c.next, a.Rules)
+		}
+		for _, e := range a.Evidence {
+			if e.Rule == "log-concurrent" && (!strings.Contains(e.Text, " 400 µs apart") || strings.Contains(e.Text, "still in that step") != c.still) {
+				t.Errorf("window %d µs, next line at %d µs: evidence %q", c.window, c.next, e.Text)
+			}
+		}
+	}
+}
