@@ -98,14 +98,7 @@ func open(t testing.TB, path, debug string) *symbols.Table {
 
 // plainName reduces a name to what both tools agree on: no parameters, no
 // template arguments, no return type.
-func plainName(s string) string {
-	n := gdboracle.NormalizeFunction(s)
-	n = strings.ReplaceAll(n, "(anonymous namespace)", "{anon}")
-	if i := strings.LastIndex(n, " "); i >= 0 && !strings.HasSuffix(n[:i], "operator") {
-		n = n[i+1:]
-	}
-	return n
-}
+func plainName(s string) string { return gdboracle.PlainFunction(s) }
 
 type a2lLevel struct {
 	fn, file string
