@@ -14,7 +14,7 @@ func TestNormalize(t *testing.T) {
 		"0+0x+0x":                                              "0+0x+0x",
 		"lsm+0xzz":                                             "lsm+0xzz",
 		"+0x10":                                                "+0x10",
-		"f<int>+0x1c(x)":                                       "f+0x1c",
+		"f<int>+0x1c(x)":                                       "f",
 		"std::function<void()>::operator()":                    "std::function::operator",
 		"bool operator<<int>(int const&, int const&)":          "bool operator<",
 		"std::vector<int, std::allocator<int> >::_M_realloc_insert": "std::vector::_M_realloc_insert",
