@@ -78,6 +78,28 @@ func theOtherPath(t testing.TB, sc *fixture.Scenario) int64 {
 	return 0
 }
 
+// crashPath is the crashed thread's path as the verdict names it, from
+// what the program knew: its LWP and name, the task it was running, the
+// operations it was in.
+func crashPath(t testing.TB, sc *fixture.Scenario) string {
+	t.Helper()
+	lwp, name, proc, task := sc.Expected["crash_lwp"], "", any(nil), -1.0
+	for _, x := range sc.Expected["threads"].([]any) {
+		if m := x.(map[string]any); m["lwp"] == lwp {
+			name, proc = m["name"].(string), m["processer_id"]
+		}
+	}
+	for _, x := range sc.Expected["tasks"].([]any) {
+		if m := x.(map[string]any); m["running"] == true && m["processer"] == proc {
+			task = m["id"].(float64)
+		}
+	}
+	if name == "" || task < 0 {
+		t.Fatalf("expected.json names no crashed thread %v or its running task", lwp)
+	}
+	return fmt.Sprintf("thread LWP %v (%s), running task %v in dm_hash_node_t::clear ← lsm_release_all_csdobj ← lsm_destroy", lwp, name, task)
+}
+
 // TestConcurrentRelease: the field crash and its variants, every step of
 // the report's manual analysis checked against what the program knew.
 func TestConcurrentRelease(t *testing.T) {
@@ -285,8 +307,11 @@ func TestConcurrentRelease(t *testing.T) {
 					t.Errorf("rule %s missing from %v", r, a.Rules)
 				}
 			}
-			if a.Confidence != "high" || !strings.Contains(a.Verdict, "concurrent destruction") || !strings.Contains(a.Verdict, fmt.Sprintf("%#x", node)) {
-				t.Errorf("verdict (%s) %q", a.Confidence, a.Verdict)
+			// The verdict names both paths, as the program knew them.
+			paths := fmt.Sprintf("Likely concurrent destruction (double release) of the objects of dm_hash_node_t %#x by two paths: %s, and task %d (Processer ",
+				node, crashPath(t, sc), other)
+			if a.Confidence != "high" || !strings.Contains(a.Verdict, paths) {
+				t.Errorf("verdict (%s) %q lacks %q", a.Confidence, a.Verdict, paths)
 			}
 			for _, e := range a.Evidence {
 				if e.Text == "" || e.Ref == "" {
@@ -484,7 +509,8 @@ func TestVerdictUsesMemory(t *testing.T) {
 			return []string{
 				fmt.Sprintf("Another path was on the same object: task %d (Processer %v, block) holds the owner dm_hash_node_t %s as `node` (parameter `node` of type dm_hash_node_t *, frame #3 (anonymous namespace)::release_wait ← lsm_release_all_csdobj ← lsm_destroy)",
 					theOtherPath(t, sc), sc.Expected["racing_tasks"].([]any)[1].(map[string]any)["processer"], sc.Expected["node"]),
-				"Likely concurrent destruction",
+				fmt.Sprintf("Likely concurrent destruction (double release) of the objects of dm_hash_node_t %s by two paths: %s, and task %d (Processer %v, block) in (anonymous namespace)::release_wait ← lsm_release_all_csdobj ← lsm_destroy.",
+					sc.Expected["node"], crashPath(t, sc), theOtherPath(t, sc), sc.Expected["racing_tasks"].([]any)[1].(map[string]any)["processer"]),
 			}
 		}, rules: concurrent, never: heapRules, memRef: "memory.holders[0]"},
 		{name: fixture.PointerChain, contains: func(sc *fixture.Scenario) []string {
@@ -494,7 +520,8 @@ func TestVerdictUsesMemory(t *testing.T) {
 				fmt.Sprintf("Another path was on the same object: thread LWP %v", h["lwp"]),
 				fmt.Sprintf("holds the owner dm_hash_node_t %s as `%s` (a pointer chain of 1 hop from parameter `%s` of type %s, frame #1 %s ← lsm_release_all_csdobj ← lsm_destroy)",
 					h["object"], p["expr"], p["variable"], p["type"], p["function"]),
-				"Likely concurrent destruction",
+				fmt.Sprintf("Likely concurrent destruction (double release) of the objects of dm_hash_node_t %s by two paths: %s, and thread LWP %v in %s ← lsm_release_all_csdobj ← lsm_destroy.",
+					h["object"], crashPath(t, sc), h["lwp"], p["function"]),
 			}
 		}, rules: concurrent, never: heapRules, memRef: "memory.holders[0]"},
 		{name: fixture.TcacheUAF, contains: func(sc *fixture.Scenario) []string {
