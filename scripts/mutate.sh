@@ -13,8 +13,8 @@
 # One package at a time, one gremlins worker (MUTATE_WORKERS) whose go test
 # gets the other CPU: the machine has two. Results: build/mutate/<pkg>.json
 # (gremlins' own format) and build/mutate/<pkg>.txt (its log, one line per
-# mutant); a table of every package at the end, and in
-# build/mutate/summary.txt.
+# mutant); a table of every package at the end (scripts/mutate-table.py),
+# and in build/mutate/summary.txt.
 #
 # The run works on a copy of the repository's Go sources in
 # build/mutate/src (gremlins copies the module once per worker: the copy
@@ -76,29 +76,22 @@ fi
 
 tmp=$out/tmp
 mkdir -p "$tmp"
-summary=$out/summary.txt
-printf '%-22s %7s %6s %8s %9s %9s %9s %9s\n' package killed lived "not cov" "timed out" "not viab" efficacy coverage >"$summary.new"
 status=0
 for p in "${pkgs[@]}"; do
 	name=${p//\//_}
 	echo "== mutate ./$p${diff:+ (lines changed since $diff)}" >&2
 	args=(unleash --workers "$WORKERS" --test-cpu 1 --timeout-coefficient "$COEFF" --output "$out/$name.json")
 	[ -n "$diff" ] && args+=(--diff "$diff")
+	rm -f "$out/$name.json"
 	if ! (cd "$src" && TMPDIR=$tmp "$tools/gremlins" "${args[@]}" "./$p" 2>&1 | tee "$out/$name.txt"); then
 		echo "mutate: gremlins failed on ./$p (log: build/mutate/$name.txt)" >&2
 		status=1
-		continue
 	fi
-	python3 - "$out/$name.json" "$p" >>"$summary.new" <<'EOF'
-import json, sys
-d = json.load(open(sys.argv[1]))
-def n(k): return d.get(k, 0)
-timed = sum(1 for f in d.get("files", []) for m in f.get("mutations", []) if m["status"] == "TIMED OUT")
-print("%-22s %7d %6d %8d %9d %9d %8.1f%% %8.1f%%" % (sys.argv[2], n("mutants_killed"), n("mutants_lived"),
-      n("mutants_not_covered"), timed, n("mutants_not_viable"), n("test_efficacy"), n("mutations_coverage")))
-EOF
 done
-mv "$summary.new" "$summary"
-cat "$summary"
+rm -rf "$tmp"
+# The table: every package with a log in build/mutate (this run's and
+# earlier ones'), counted from the log's lines, so that a run cut short
+# still shows what it did (marked "partial").
+scripts/mutate-table.py "$out" | tee "$out/summary.txt"
 echo "lived and not covered mutants: grep -E 'LIVED|NOT COVERED' build/mutate/*.txt" >&2
 exit $status
