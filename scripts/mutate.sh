@@ -58,9 +58,15 @@ src=$out/src
 mkdir -p "$out"
 rm -rf "$src"
 mkdir -p "$src"
-# The tracked and the new (not ignored) files, as they are in the work tree.
-git ls-files -z -co --exclude-standard | while IFS= read -r -d '' f; do [ -f "$f" ] && printf '%s\0' "$f"; done |
-	tar -c --null -T - -f - | tar -x -C "$src" -f -
+# The tracked and the new (not ignored) files, as they are in the work tree
+# (or as commit $MUTATE_FROM has them: a long queue of packages is not
+# disturbed by edits made meanwhile).
+if [ -n "${MUTATE_FROM:-}" ]; then
+	git archive "$MUTATE_FROM" | tar -x -C "$src" -f -
+else
+	git ls-files -z -co --exclude-standard | while IFS= read -r -d '' f; do [ -f "$f" ] && printf '%s\0' "$f"; done |
+		tar -c --null -T - -f - | tar -x -C "$src" -f -
+fi
 
 # The fixture cores are shared with the tests' own runs (built per content
 # hash of fixtures/, so the copy finds the same ones).
