@@ -1,6 +1,13 @@
 package signature
 
-import "testing"
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"strings"
+	"testing"
+
+	"github.com/dsecore/dsecore/coreparse"
+)
 
 func TestNormalize(t *testing.T) {
 	for in, want := range map[string]string{
@@ -36,5 +43,69 @@ func TestDistance(t *testing.T) {
 	}
 	if d := Distance(a, a[:3]); d != 2 {
 		t.Errorf("distance to a prefix %d", d)
+	}
+}
+
+// TestCompute: the frames hashed are the real fault's (below the signal
+// frame), without the C library's abort machinery, the coroutine
+// trampolines, system libraries and scheduler boundaries; names
+// normalized, Raw keeping template arguments; a frame without a symbol is
+// its module and offset (the signature degraded); the first n, hashed as
+// the package says.
+func TestCompute(t *testing.T) {
+	app := &coreparse.Module{Name: "/opt/ceph-dse/lib/libdcache.so", Bias: 0x7f0000000000}
+	exe := &coreparse.Module{Name: "/opt/ceph-dse/bin/ceph-dse", Bias: 0x555500000000}
+	libc := &coreparse.Module{Name: "/lib/x86_64-linux-gnu/libc.so.6"}
+	frames := []coreparse.Frame{
+		{Function: "__pthread_kill_implementation", Mod: libc},
+		{Function: "ceph_sig::handle_fatal_signal(int)", Mod: exe},
+		{Function: "<signal handler called>", Sigtramp: true},
+		{Function: "boost::intrusive::list_node_traits<void*>::get_next", Mod: app, Inline: true},
+		{Function: "raise", Mod: app},
+		{Function: "dm_hash_node_t::clear()", Mod: app},
+		{Function: "", PC: 0x7f0000001234, Mod: app},
+		{Boundary: true},
+		{Function: "co::Task::StaticRun", Mod: exe},
+		{Function: "memcpy", Mod: libc},
+		{Function: "??", PC: 0x99, Mod: libc},
+		{Function: "lsm_destroy(lsm_t*)", Mod: exe},
+		{Function: "main", Mod: exe},
+		{Function: "after_the_fifth", Mod: exe},
+	}
+	s := Compute(frames, 0)
+	want := []string{"boost::intrusive::list_node_traits::get_next", "dm_hash_node_t::clear", "libdcache.so+0x1234", "lsm_destroy", "main"}
+	raw := []string{"boost::intrusive::list_node_traits<void*>::get_next", "dm_hash_node_t::clear", "libdcache.so+0x1234", "lsm_destroy", "main"}
+	if strings.Join(s.Frames, "|") != strings.Join(want, "|") || strings.Join(s.Raw, "|") != strings.Join(raw, "|") || !s.Degraded || s.Version != "v1" {
+		t.Errorf("Compute: %+v", s)
+	}
+	sum := sha256.Sum256([]byte(strings.Join(want, "\n")))
+	if s.Hash != hex.EncodeToString(sum[:]) || s.ID() != "v1:"+s.Hash {
+		t.Errorf("hash %s, want sha256 of the frames joined by newlines", s.ID())
+	}
+	// n frames; a stack without a signal frame starts at frame 0.
+	two := Compute(frames[3:], 2)
+	if strings.Join(two.Frames, "|") != strings.Join(want[:2], "|") || two.Degraded {
+		t.Errorf("Compute(n=2): %+v", two)
+	}
+	if none := Compute([]coreparse.Frame{{Function: "abort", Mod: exe}, {Function: "x", Mod: libc}}, 0); len(none.Frames) != 0 || none.Hash != hex.EncodeToString(sha256.New().Sum(nil)) {
+		t.Errorf("no application frame: %+v", none)
+	}
+	if DefaultFrames != 5 || Version != "v1" {
+		t.Errorf("DefaultFrames %d, Version %s", DefaultFrames, Version)
+	}
+}
+
+// TestStripParams: only the argument list goes.
+func TestStripParams(t *testing.T) {
+	for in, want := range map[string]string{
+		"a<int>::b(c)":                  "a<int>::b",
+		"f<void(int)>::g(int)":          "f<void(int)>::g",
+		"(anonymous namespace)::f(int)": "(anonymous namespace)::f",
+		"g":                             "g",
+		"x> y(":                         "x> y",
+	} {
+		if got := stripParams(in); got != want {
+			t.Errorf("stripParams(%q) = %q, want %q", in, got, want)
+		}
 	}
 }
