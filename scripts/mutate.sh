@@ -17,7 +17,7 @@
 # and in build/mutate/summary.txt.
 #
 # The run works on a copy of the repository's Go sources in
-# build/mutate/src (gremlins copies the module once per worker: the copy
+# build/mutate/src.* (gremlins copies the module once per worker: the copy
 # leaves out build/, bin/ and node_modules/). Not part of `make test`: a
 # package of N mutants costs about N runs of its tests.
 set -euo pipefail
@@ -54,10 +54,11 @@ if [ ! -x "$tools/gremlins" ]; then
 fi
 
 out=$root/build/mutate
-src=$out/src
 mkdir -p "$out"
-rm -rf "$src"
-mkdir -p "$src"
+src=$(mktemp -d "$out/src.XXXXXX") # one per run: two runs do not share a copy
+tmp=$src.tmp
+mkdir -p "$tmp"
+trap 'rm -rf "$src" "$tmp"' EXIT
 # The tracked and the new (not ignored) files, as they are in the work tree
 # (or as commit $MUTATE_FROM has them: a long queue of packages is not
 # disturbed by edits made meanwhile).
@@ -80,8 +81,6 @@ if [ -n "$diff" ]; then
 	git -C "$root" rev-parse --verify -q "$diff^{commit}" >/dev/null || { echo "mutate: no such ref $diff" >&2; exit 2; }
 fi
 
-tmp=$out/tmp
-mkdir -p "$tmp"
 status=0
 for p in "${pkgs[@]}"; do
 	name=${p//\//_}
@@ -94,7 +93,6 @@ for p in "${pkgs[@]}"; do
 		status=1
 	fi
 done
-rm -rf "$tmp"
 # The table: every package with a log in build/mutate (this run's and
 # earlier ones'), counted from the log's lines, so that a run cut short
 # still shows what it did (marked "partial").
