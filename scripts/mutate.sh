@@ -73,18 +73,24 @@ fi
 # hash of fixtures/, so the copy finds the same ones).
 export DSECORE_FIXTURES=${DSECORE_FIXTURES:-$root/build/fixtures}
 # gremlins' --diff runs `git diff --merge-base BASE` where it runs: point
-# git at this repository, with the copy as its work tree.
+# git at this repository, with the copy as its work tree, through
+# scripts/mutate-git.sh (the diff's paths made the package's).
 if [ -n "$diff" ]; then
-	export GIT_DIR
-	GIT_DIR=$(git rev-parse --absolute-git-dir)
-	export GIT_WORK_TREE=$src
 	git -C "$root" rev-parse --verify -q "$diff^{commit}" >/dev/null || { echo "mutate: no such ref $diff" >&2; exit 2; }
+	export GIT_DIR MUTATE_REAL_GIT
+	GIT_DIR=$(git rev-parse --absolute-git-dir)
+	MUTATE_REAL_GIT=$(command -v git)
+	export GIT_WORK_TREE=$src
+	mkdir -p "$tmp/bin"
+	ln -s "$root/scripts/mutate-git.sh" "$tmp/bin/git"
+	export PATH="$tmp/bin:$PATH"
 fi
 
 status=0
 for p in "${pkgs[@]}"; do
-	name=${p//\//_}
+	name=${p//\//_}${diff:+.diff} # a diff run does not overwrite the full run
 	echo "== mutate ./$p${diff:+ (lines changed since $diff)}" >&2
+	export MUTATE_PKG=$p
 	args=(unleash --workers "$WORKERS" --test-cpu 1 --timeout-coefficient "$COEFF" --output "$out/$name.json")
 	[ -n "$diff" ] && args+=(--diff "$diff")
 	rm -f "$out/$name.json"
