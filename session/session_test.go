@@ -223,3 +223,66 @@ func TestConcurrencyWindowReachesTheAnalysis(t *testing.T) {
 		t.Errorf("default window %d µs, the documented one is 1000", session.DefaultConcurrencyWindowUS)
 	}
 }
+
+// TestSessionAccessors: a session says what it was opened with (the core
+// as named, the options with defaults), makes the analysis only when
+// asked (AnalysisIfMade is nil before), shares one table cache between
+// sessions of a Shared (the same library parsed once), and its warnings
+// are the core's.
+func TestSessionAccessors(t *testing.T) {
+	set := fixture.Get(t)
+	sc := set.Scenario(t, fixture.FieldCrash)
+	miss := set.Scenario(t, "missing-lib")
+	sh := session.NewShared(session.Options{})
+	defer sh.Close()
+	s, err := session.Open(session.Options{Core: sc.Core, Exe: sc.Exe, Shared: sh, MaxElements: 7})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	if s.CorePath() != sc.Core || s.Options().MaxElements != 7 || s.Options().MaxFrames != session.DefaultMaxFrames || s.Options().Shared != sh {
+		t.Errorf("core %q options %+v", s.CorePath(), s.Options())
+	}
+	if s.AnalysisIfMade() != nil {
+		t.Error("the analysis was made before it was asked for")
+	}
+	a := s.Analysis()
+	if s.AnalysisIfMade() != a || a == nil {
+		t.Error("AnalysisIfMade is not the analysis made")
+	}
+	if len(s.Warnings()) != 0 || len(s.Fetched()) != 0 {
+		t.Errorf("warnings %q, fetched %q", s.Warnings(), s.Fetched())
+	}
+	// A second session of the same build shares the parsed tables.
+	s2, err := session.Open(session.Options{Core: sc.Core, Exe: sc.Exe, Shared: sh})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s2.Close()
+	lib := func(s *session.Session) any {
+		for _, m := range s.Process().Modules {
+			if m.BaseName() == "libdcache.so" {
+				return m.Syms
+			}
+		}
+		return nil
+	}
+	if lib(s) == nil || lib(s) != lib(s2) {
+		t.Errorf("libdcache.so's tables not shared: %p, %p", lib(s), lib(s2))
+	}
+	// The missing library: the core's warning, in Warnings.
+	s3, err := session.Open(session.Options{Core: miss.Core})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s3.Close()
+	if w := strings.Join(s3.Warnings(), "\n"); !strings.Contains(w, "libdcache.so: no local file found") {
+		t.Errorf("missing library's warnings: %s", w)
+	}
+	if _, err := session.Open(session.Options{}); err == nil || !strings.Contains(err.Error(), "no core file given") {
+		t.Errorf("no core: %v", err)
+	}
+	if _, err := session.Open(session.Options{Core: sc.Core, CoroutineProfile: "no-such-profile"}); err == nil {
+		t.Error("an unknown coroutine profile opened")
+	}
+}
