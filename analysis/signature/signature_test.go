@@ -16,6 +16,8 @@ func TestNormalize(t *testing.T) {
 		"dm_hash_node_t::clear()":                              "dm_hash_node_t::clear",
 		"(anonymous namespace)::release_wait(dm_hash_node_t*)": "(anonymous namespace)::release_wait",
 		"lsm_destroy+0x1c":                                     "lsm_destroy",
+		"smart_ptr<T>::operator->()":                           "smart_ptr::operator->",
+		"bool operator>(a const&, a const&)":                   "bool operator>",
 		"lsm_destroy+0x1c+0x2":                                 "lsm_destroy",
 		"lsm_destroy +0xAB ":                                   "lsm_destroy",
 		"0+0x+0x":                                              "0+0x+0x",
