@@ -7,6 +7,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/dsecore/dsecore/internal/fixture"
 	"github.com/dsecore/dsecore/session"
@@ -88,6 +89,10 @@ func TestDefaults(t *testing.T) {
 	}
 	if session.DefaultCoroutineProfile != "ceph-dse" || session.DefaultAnalysisProfile != "dcache" {
 		t.Errorf("default profiles %q, %q", session.DefaultCoroutineProfile, session.DefaultAnalysisProfile)
+	}
+	t.Setenv("DEBUGINFOD_TIMEOUT", "")
+	if d := (session.Options{}).WithDefaults().DebuginfodTimeout; d != 10*time.Second {
+		t.Errorf("default debuginfod timeout %v, the documented one is 10 s", d)
 	}
 	t.Setenv("DEBUGINFOD_TIMEOUT", "3")
 	if d := (session.Options{}).WithDefaults().DebuginfodTimeout; d.Seconds() != 3 {
