@@ -52,9 +52,11 @@ def mutate(src, col, kind):
 
 
 def main(pkgs):
-    work = tempfile.mkdtemp(prefix="recheck.", dir=out)
+    given = os.environ.get("RECHECK_SRC")  # scripts/mutate.sh's copy
+    work = given or tempfile.mkdtemp(prefix="recheck.", dir=out)
     try:
-        copy_tree(work)
+        if not given:
+            copy_tree(work)
         for pkg in pkgs:
             pkg = pkg.strip("./").rstrip("/")
             log = os.path.join(out, pkg.replace("/", "_") + ".txt")
@@ -88,7 +90,8 @@ def main(pkgs):
             with open(os.path.join(out, pkg.replace("/", "_") + ".recheck"), "w") as f:
                 f.write("\n".join(results) + ("\n" if results else ""))
     finally:
-        shutil.rmtree(work, ignore_errors=True)
+        if not given:
+            shutil.rmtree(work, ignore_errors=True)
 
 
 if __name__ == "__main__":

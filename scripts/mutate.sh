@@ -97,6 +97,12 @@ for p in "${pkgs[@]}"; do
 	if ! (cd "$src" && TMPDIR=$tmp "$tools/gremlins" "${args[@]}" "./$p" 2>&1 | tee "$out/$name.txt"); then
 		echo "mutate: gremlins failed on ./$p (log: build/mutate/$name.txt)" >&2
 		status=1
+		continue
+	fi
+	# The mutants gremlins calls not covered, run (MUTATE_RECHECK=0: not).
+	rm -f "$out/$name.recheck"
+	if [ -z "$diff" ] && [ "${MUTATE_RECHECK:-1}" = 1 ]; then
+		RECHECK_SRC=$src GO=$GO python3 scripts/mutate-recheck.py "$p" >&2 || status=1
 	fi
 done
 # The table: every package with a log in build/mutate (this run's and
