@@ -11,10 +11,13 @@
 # below). --diff BASE mutates only the lines changed since the merge base
 # with BASE (committed or not): run it before calling an issue resolved.
 # One package at a time, one gremlins worker (MUTATE_WORKERS) whose go test
-# gets the other CPU: the machine has two. Results: build/mutate/<pkg>.json
-# (gremlins' own format) and build/mutate/<pkg>.txt (its log, one line per
-# mutant); a table of every package at the end (scripts/mutate-table.py),
-# and in build/mutate/summary.txt.
+# gets the other CPU: the machine has two. Then the mutants gremlins calls
+# not covered are run one by one (scripts/mutate-recheck.py: a switch's
+# case expressions and constants lie in no coverage block; MUTATE_RECHECK=0
+# skips it). Results: build/mutate/<pkg>.json (gremlins' own format),
+# <pkg>.txt (its log, one line per mutant), <pkg>.recheck; a table of every
+# package at the end (scripts/mutate-table.py), also in
+# build/mutate/summary.txt.
 #
 # The run works on a copy of the repository's Go sources in
 # build/mutate/src.* (gremlins copies the module once per worker: the copy
