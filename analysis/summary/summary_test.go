@@ -244,6 +244,11 @@ func TestGroupCores(t *testing.T) {
 		strings.Join(fams[0].Top, ",") != "f,g,h" || fams[1].Head != c.ID() || strings.Join(fams[1].Top, ",") != "k,l" {
 		t.Errorf("families %+v", fams)
 	}
+	// Verdicts of equal count: alphabetical.
+	tie, _ := summary.GroupCores([]summary.Core{{Path: "1", Signature: c, Verdict: "b at 0x12345"}, {Path: "2", Signature: c, Verdict: "a by task 3"}})
+	if len(tie) != 1 || strings.Join(tie[0].Verdicts, "|") != "a by task N|b at 0x…" || tie[0].Verdict != "a by task N" {
+		t.Errorf("verdicts of equal count: %q", tie[0].Verdicts)
+	}
 	// Equal counts: by signature.
 	eq, _ := summary.GroupCores([]summary.Core{{Path: "1", Signature: c}, {Path: "2", Signature: a}})
 	if len(eq) != 2 || eq[0].Signature > eq[1].Signature {
