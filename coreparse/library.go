@@ -37,7 +37,7 @@ func OpenLibrary(path string, debugDirs []string) (*Library, error) {
 	id := symbols.BuildID(f)
 	l := &Library{Path: path, File: f, BuildID: hex.EncodeToString(id)}
 	l.DebugPath = symbols.FindDebugFile(path, id, debugDirs)
-	l.Syms, err = symbols.Open(path, l.DebugPath)
+	l.Syms, err = symbols.OpenWith(path, l.DebugPath, &symbols.Resolver{DebugDirs: debugDirs})
 	if err != nil {
 		f.Close()
 		return nil, err

@@ -12,7 +12,6 @@ import (
 	"sort"
 	"strings"
 	"sync"
-	"syscall"
 
 	"github.com/dsecore/dsecore/coreparse/corefile"
 	"github.com/dsecore/dsecore/coreparse/symbols"
@@ -42,6 +41,10 @@ type Module struct {
 	LinkName string
 
 	Syms *symbols.Table // nil when no local file was found or it failed to load
+	// DebugRejected are the separate debug files found but not used, one
+	// line each as gdb warns: "the debug information found in "F" does
+	// not match "B" (CRC mismatch)".
+	DebugRejected []string
 
 	cfiOnce sync.Once
 	cfi     frame.FrameDescriptionEntries
@@ -108,10 +111,21 @@ func (m *Module) CFI() (frame.FrameDescriptionEntries, error) {
 		}
 		defer f.Close()
 		m.cfi, m.cfiErr = unwind.LoadCFI(f, m.Bias)
-		if m.DebugPath != "" && len(m.cfi) == 0 {
+		// The separate debug file's .debug_frame describes what the file
+		// may not (a program built -g -fno-asynchronous-unwind-tables and
+		// split: the crt's .eh_frame stays, the functions' CFI goes with
+		// the debug sections). Code with CFI in neither file is what the
+		// unwinder follows the frame-pointer chain through.
+		if m.DebugPath != "" {
 			if df, err := elf.Open(m.DebugPath); err == nil {
-				m.cfi, m.cfiErr = unwind.LoadCFI(df, m.Bias)
+				more, derr := unwind.LoadCFI(df, m.Bias)
 				df.Close()
+				switch {
+				case len(more) > 0:
+					m.cfi, m.cfiErr = unwind.MergeCFI(m.cfi, more), nil
+				case len(m.cfi) == 0:
+					m.cfiErr = derr
+				}
 			}
 		}
 	})
@@ -136,7 +150,7 @@ func (m *Module) FDEForPC(pc uint64) (*frame.FrameDescriptionEntry, error) {
 			m.eh, err = unwind.NewEHFrameIndex(f, image, m.Bias)
 		}
 		if err != nil {
-			syscall.Munmap(image)
+			mmap.Unmap(image)
 			return
 		}
 		m.ehImage = image
@@ -154,10 +168,21 @@ func (m *Module) FDEForPC(pc uint64) (*frame.FrameDescriptionEntry, error) {
 	return fdes.FDEForPC(pc)
 }
 
+// changed says whether the file the module mapped for its CFI changed.
+func (m *Module) changed() []string {
+	if m.ehImage == nil {
+		return nil
+	}
+	if why := mmap.ChangedIn(m.ehImage); why != "" {
+		return []string{m.Path + ": changed while being read (" + why + ")"}
+	}
+	return nil
+}
+
 // release unmaps what the module mapped for itself.
 func (m *Module) release() {
 	if m.ehImage != nil {
-		syscall.Munmap(m.ehImage)
+		mmap.Unmap(m.ehImage)
 		m.ehImage, m.eh = nil, nil
 	}
 }
@@ -198,6 +223,34 @@ type elfImage struct {
 }
 
 const pageMask = 0xfff
+
+// readELFImageFile reads the program headers of the first ELF file among
+// paths, as mapped at base (no build-id: the core has none to compare); nil
+// when none is an ELF file.
+func readELFImageFile(paths []string, base uint64) (*elfImage, string) {
+	for _, path := range paths {
+		f, err := elf.Open(path)
+		if err != nil {
+			continue
+		}
+		img := &elfImage{}
+		minVaddr := ^uint64(0)
+		for _, p := range f.Progs {
+			img.phdrs = append(img.phdrs, elf.Prog64{Type: uint32(p.Type), Flags: uint32(p.Flags), Off: p.Off, Vaddr: p.Vaddr,
+				Paddr: p.Paddr, Filesz: p.Filesz, Memsz: p.Memsz, Align: p.Align})
+			if p.Type == elf.PT_LOAD && p.Vaddr < minVaddr {
+				minVaddr = p.Vaddr
+			}
+		}
+		f.Close()
+		if minVaddr == ^uint64(0) {
+			continue
+		}
+		img.bias = base - (minVaddr &^ pageMask)
+		return img, path
+	}
+	return nil, ""
+}
 
 // readELFImage parses the ELF header and program headers mapped at base. The
 // kernel dumps the first page of every ELF mapping precisely so this works.
@@ -445,10 +498,19 @@ func (p *Process) loadModules(o Options) {
 			continue
 		}
 		img, err := readELFImage(c, obj.base)
+		fromFile := ""
 		if err != nil {
-			continue // a mapped data file, not an ELF object
+			// The header page is not in the core (a core cut short: ulimit,
+			// a full disk): the module is known from NT_FILE alone, its
+			// program headers from the local file, as gdb does.
+			if img, fromFile = readELFImageFile(finder.candidates(obj.path, false), obj.base); img == nil {
+				continue // a mapped data file, not an ELF object
+			}
 		}
 		m := &Module{Name: obj.path, Start: obj.start, End: obj.end, Bias: img.bias, CoreBuildID: img.buildID}
+		if fromFile != "" {
+			p.warnf("%s: its ELF header is not in the core (%v): module from the core's file mappings (NT_FILE) and %s; its build-id cannot be checked", obj.path, err, fromFile)
+		}
 		// The last segment's .bss beyond its file pages is an anonymous
 		// mapping after the file's: it is still the module's.
 		for _, ph := range img.phdrs {
@@ -507,6 +569,12 @@ func (p *Process) loadModules(o Options) {
 		p.warnf("executable not found among the core's file mappings (no AT_ENTRY mapping)")
 	}
 
+	// Where the files the modules' DWARF refers to (dwz's supplementary
+	// files, split DWARF's .dwo and .dwp) are looked for.
+	resolver := &symbols.Resolver{DebugDirs: o.DebugFileDirs, Sysroot: o.Sysroot}
+	if o.FindDebugFile != nil {
+		resolver.FindByID = o.FindDebugFile
+	}
 	for _, m := range p.Modules {
 		finder.locate(m)
 		switch {
@@ -517,16 +585,16 @@ func (p *Process) loadModules(o Options) {
 			p.warnf("BUILD-ID MISMATCH: %s: the core has %x but %s has %x; symbols and stacks for it are unreliable",
 				m.Name, m.CoreBuildID, m.Path, m.FileBuildID)
 		}
-		m.DebugPath = symbols.FindDebugFile(m.Path, m.FileBuildID, o.DebugFileDirs)
+		m.DebugPath, m.DebugRejected = symbols.FindDebugFileReport(m.Path, m.FileBuildID, o.DebugFileDirs)
 		if m.DebugPath == "" && o.FindDebugFile != nil && len(m.FileBuildID) > 0 && !hasDWARF(m.Path) {
 			m.DebugPath = o.FindDebugFile(m.Name, m.FileBuildID)
 		}
 		var t *symbols.Table
 		var err error
 		if o.Tables != nil {
-			t, err = o.Tables.Open(m.Path, m.DebugPath)
+			t, err = o.Tables.OpenWith(m.Path, m.DebugPath, resolver)
 		} else {
-			t, err = symbols.Open(m.Path, m.DebugPath)
+			t, err = symbols.OpenWith(m.Path, m.DebugPath, resolver)
 		}
 		if err != nil {
 			p.warnf("%s: symbols: %v", m.Path, err)

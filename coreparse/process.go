@@ -17,14 +17,16 @@
 package coreparse
 
 import (
+	"debug/elf"
 	"errors"
 	"fmt"
+	"slices"
 	"sync"
 
 	"github.com/dsecore/dsecore/coreparse/corefile"
-	"github.com/dsecore/dsecore/coreparse/disasm"
 	"github.com/dsecore/dsecore/coreparse/symbols"
 	"github.com/dsecore/dsecore/coreparse/unwind"
+	"github.com/dsecore/dsecore/internal/chaos"
 	"github.com/dsecore/dsecore/internal/par"
 	"github.com/go-delve/delve/pkg/dwarf/frame"
 )
@@ -80,10 +82,15 @@ type Process struct {
 type Thread struct {
 	LWP     int
 	Pthread uint64 // pthread_self() of the thread: its TCB address, fs_base on x86-64
-	Name    string // thread name when something in the core tells it
-	Crashed bool   // the thread the kernel dumped first: it took the fatal signal
-	Regs    unwind.Regs
-	Core    *corefile.Thread
+	Name    string // thread name when something in the core tells it (NameFrom says what)
+	// NameFrom says where Name came from: NameFromComm, NameFromHandler,
+	// NameFromRuntime, NameFromEntry ("" without a name).
+	NameFrom string
+	Crashed  bool // the thread the kernel dumped first: it took the fatal signal
+	Regs     unwind.Regs
+	Core     *corefile.Thread
+
+	nameOnce sync.Once // the entry routine's name, from the first backtrace
 }
 
 // Frame is one frame of a backtrace, as gdb would list it: inline frames are
@@ -139,23 +146,46 @@ func Open(o Options) (*Process, error) {
 	}
 	for i := range c.Threads {
 		ct := &c.Threads[i]
-		name := ""
+		name, from := "", ""
 		if c.PSInfo != nil && int(c.PSInfo.PID) == ct.LWP {
-			name = c.PSInfo.Fname // the main thread: the process's comm
+			name, from = c.PSInfo.Fname, NameFromComm // the main thread: the process's comm
 		}
 		p.Threads = append(p.Threads, &Thread{
-			Name:    name,
-			LWP:     ct.LWP,
-			Pthread: ct.Regs.FsBase,
-			Crashed: i == 0,
-			Regs:    RegsFromCore(&ct.Regs),
-			Core:    ct,
+			Name:     name,
+			NameFrom: from,
+			LWP:      ct.LWP,
+			Pthread:  ct.Regs.FsBase,
+			Crashed:  i == 0,
+			Regs:     RegsFromCore(&ct.Regs),
+			Core:     ct,
 		})
+	}
+	for _, t := range p.Threads {
+		p.nameFromHandler(t)
 	}
 	return p, nil
 }
 
 // Close releases the core mapping and the symbol tables.
+// Changed says which files the process was read from changed while they
+// were read, one line each (nil when none did): the core (its size or
+// modification time differ from when it was opened), the files behind its
+// undumped pages, and the modules' files mapped for symbols and CFI.
+// Answers made meanwhile may not be the files': a face warns.
+func (p *Process) Changed() []string {
+	out := p.Core.Changed()
+	seen := map[*symbols.Table]bool{}
+	for _, m := range p.Modules {
+		out = append(out, m.changed()...)
+		if m.Syms != nil && !seen[m.Syms] {
+			seen[m.Syms] = true
+			out = append(out, m.Syms.Changed()...)
+		}
+	}
+	slices.Sort(out)
+	return slices.Compact(out)
+}
+
 func (p *Process) Close() error {
 	for _, m := range p.Modules {
 		m.release()
@@ -242,8 +272,7 @@ func (p *Process) findFDE(pc uint64) (*frame.FrameDescriptionEntry, error) {
 // Unwind returns the physical frames of a stack starting from regs. It is
 // used for threads and, by the coroutine layer, for saved task contexts.
 func (p *Process) Unwind(regs unwind.Regs) ([]unwind.Frame, error) {
-	u := &unwind.Unwinder{Mem: p.Core, FindFDE: p.findFDE, MaxFrames: p.opts.MaxFrames, FuncStart: p.funcStart, Rules: &p.rules}
-	return u.Unwind(regs)
+	return p.unwinder(p.opts.MaxFrames).Unwind(regs)
 }
 
 // UnwindN is Unwind limited to the innermost n physical frames (n <= 0: the
@@ -252,15 +281,36 @@ func (p *Process) UnwindN(regs unwind.Regs, n int) ([]unwind.Frame, error) {
 	if n <= 0 || n > p.opts.MaxFrames {
 		n = p.opts.MaxFrames
 	}
-	u := &unwind.Unwinder{Mem: p.Core, FindFDE: p.findFDE, MaxFrames: n, FuncStart: p.funcStart, Rules: &p.rules}
-	return u.Unwind(regs)
+	return p.unwinder(n).Unwind(regs)
+}
+
+func (p *Process) unwinder(max int) *unwind.Unwinder {
+	return &unwind.Unwinder{Mem: p.Core, FindFDE: p.findFDE, MaxFrames: max, FuncStart: p.funcStart, MappingAt: p.mappingAt, Rules: &p.rules}
+}
+
+// mappingAt is the core's segment (one per mapping) holding addr, for the
+// unwinder's frame-pointer checks.
+func (p *Process) mappingAt(addr uint64) (unwind.Mapping, bool) {
+	s, ok := p.Core.SegmentAt(addr)
+	if !ok {
+		return unwind.Mapping{}, false
+	}
+	return unwind.Mapping{Lo: s.Vaddr, Hi: s.Vaddr + s.Memsz, Exec: s.Flags&elf.PF_X != 0}, true
 }
 
 // Backtrace unwinds a thread and symbolizes it.
 func (p *Process) Backtrace(t *Thread) ([]Frame, error) {
 	raw, err := p.Unwind(t.Regs)
 	p.preload(raw)
-	return p.Symbolize(raw), err
+	fs := p.Symbolize(raw)
+	chaos.At("stack") // the chaos tests' point: a stack read, its files mapped
+	// Cut at main (gdb's "backtrace past-main off"): how the unwind ended
+	// below it is not this stack's business.
+	if n := len(fs); n > 0 && len(raw) > 0 && fs[n-1].Raw != &raw[len(raw)-1] {
+		err = nil
+	}
+	p.nameFromEntry(t, fs)
+	return fs, err
 }
 
 // preload loads, on all CPUs at once, the symbol tables and DWARF indexes
@@ -541,30 +591,6 @@ func (p *Process) funcStart(pc uint64) (uint64, bool) {
 		return 0, false
 	}
 	return pc - off, true
-}
-
-// Disassemble returns the instructions around a runtime pc, from the
-// process's memory (undumped text read from the module's file), with
-// operands named by symbols and source lines interleaved.
-func (p *Process) Disassemble(pc uint64, before, after int) (*disasm.Listing, error) {
-	m := p.ModuleAt(pc)
-	o := disasm.Options{Before: before, After: after}
-	if m != nil && m.Syms != nil {
-		t, bias := m.Syms, m.Bias
-		o.Symbolize = func(addr uint64) (string, uint64, bool) {
-			mm := p.ModuleAt(addr)
-			if mm == nil || mm.Syms == nil {
-				return "", 0, false
-			}
-			name, start, ok := mm.Syms.NearestSymbol(addr - mm.Bias)
-			return name, addr - mm.Bias - start, ok
-		}
-		o.Source = tableSource(t, bias)
-		if start, ok := t.FunctionEntry(pc - bias); ok {
-			o.Start = start + bias
-		}
-	}
-	return disasm.Window(p.Core, pc, o)
 }
 
 // LookupSymbol finds a symbol (mangled or demangled, locals and TLS

@@ -1,6 +1,7 @@
 package coreparse
 
 import (
+	"errors"
 	"fmt"
 
 	"github.com/dsecore/dsecore/coreparse/corefile"
@@ -89,6 +90,12 @@ type FaultContext struct {
 	NestedPC uint64
 	// Wild is set when the faulting pc is not executable memory.
 	Wild *WildPC
+	// Cut says why the crashed thread's stack could not be followed to
+	// its end when no signal frame was found on it: the core lacks its
+	// memory (a core cut short). A signal frame may be further down: what
+	// the signal's record alone suggests (sent, or caused) is unknown
+	// then. "" when the stack was followed to its end.
+	Cut string
 }
 
 // CoreSignal is the core's own signal record: NT_SIGINFO, else the crashing
@@ -121,7 +128,7 @@ func (p *Process) findFault() *FaultContext {
 	}
 	fc := &FaultContext{Thread: t, Core: p.CoreSignal(), Regs: t.Regs, PC: t.Regs.V[unwind.RIP]}
 	fc.Real = fc.Core
-	raw, _ := p.Unwind(t.Regs)
+	raw, uerr := p.Unwind(t.Regs)
 	for i := range raw {
 		sf := raw[i].SigFrame
 		if !raw[i].Sigtramp || sf == nil {
@@ -152,6 +159,19 @@ func (p *Process) findFault() *FaultContext {
 	}
 	if fc.SigFrame == nil && fc.Core != nil && !fc.Core.Sent {
 		fc.Exception = coreException(fc.Core, fc.Regs)
+	}
+	var se *unwind.StopError
+	if fc.SigFrame == nil && errors.As(uerr, &se) && se.Reason == unwind.StopMemory && len(raw) > 0 {
+		// Stopped by memory the core should hold but does not: a mapped
+		// stack page the file was cut before.
+		at := raw[len(raw)-1].CFA - 8
+		if seg, ok := p.Core.SegmentAt(at); ok && !p.Core.Dumped(at) && at-seg.Vaddr < seg.Filesz {
+			last := "??"
+			if fs := p.Symbolize(raw); len(fs) > 0 {
+				last = fs[len(fs)-1].Function
+			}
+			fc.Cut = fmt.Sprintf("the stack of %s ends at frame #%d (%s): its memory at %#x (segment %#x-%#x) was cut from the core", t, len(raw)-1, last, at, seg.Vaddr, seg.Vaddr+seg.Memsz)
+		}
 	}
 	fc.Wild = p.CheckWildPC(fc.Regs)
 	return fc

@@ -95,16 +95,17 @@ func (p *Process) callBefore(ret uint64) (disasm.Inst, bool) {
 	if !ok || s.Flags&elf.PF_X == 0 || ret < 8 {
 		return disasm.Inst{}, false
 	}
-	code := make([]byte, 7)
-	if n, err := p.Core.ReadAt(code, ret-7); err != nil || n != 7 {
+	start, ok := unwind.CallBefore(p.Core, ret)
+	if !ok {
 		return disasm.Inst{}, false
 	}
-	for l := 2; l <= 7; l++ {
-		start := ret - uint64(l)
-		in, err := disasm.Decode(code[7-l:], start, func(a uint64) (string, uint64, bool) { return p.Symbol(a) })
-		if err == nil && !in.Bad && in.Len == l && in.Raw.Op == x86asm.CALL {
-			return in, true
-		}
+	code := make([]byte, ret-start)
+	if n, err := p.Core.ReadAt(code, start); err != nil || n != len(code) {
+		return disasm.Inst{}, false
 	}
-	return disasm.Inst{}, false
+	in, err := disasm.Decode(code, start, func(a uint64) (string, uint64, bool) { return p.Symbol(a) })
+	if err != nil || in.Bad || in.Len != len(code) {
+		return disasm.Inst{}, false
+	}
+	return in, true
 }

@@ -1,6 +1,7 @@
 package report
 
 import (
+	"github.com/dsecore/dsecore/analysis/waits"
 	"github.com/dsecore/dsecore/coreparse"
 	"github.com/dsecore/dsecore/coreparse/disasm"
 	"github.com/dsecore/dsecore/coreparse/unwind"
@@ -22,7 +23,9 @@ type Inspect struct {
 	Coroutines *Coroutines `json:"coroutines,omitempty"`
 	Tasks      []Task      `json:"tasks,omitempty"`
 	Analysis   *Analysis   `json:"analysis,omitempty"`
-	Warnings   []string    `json:"warnings,omitempty"`
+	// Waits: who waits for whom (analysis/waits; README: the waits table).
+	Waits    *waits.Result `json:"waits,omitempty"`
+	Warnings []string      `json:"warnings,omitempty"`
 }
 
 // ProcessInfo comes from NT_PRPSINFO and the modules.
@@ -121,6 +124,13 @@ type ModuleStatus struct {
 	Bias      string `json:"bias"`
 	BuildID   string `json:"build_id"`
 	Status    string `json:"status"` // "ok", "no-debug-info", "missing", "build-id-mismatch"
+	// SymbolStatus is what of its debug information was found, in one
+	// line ("full", "partial: 1 of 2 .dwo missing: …", "names only
+	// (MiniDebugInfo)", "debug file rejected: CRC mismatch; names only
+	// (.dynsym)"); SymbolProblems one line per problem, naming the file
+	// looked for and where.
+	SymbolStatus   string   `json:"symbol_status"`
+	SymbolProblems []string `json:"symbol_problems,omitempty"`
 }
 
 // SignalDoc converts a model signal.
@@ -186,6 +196,7 @@ func BuildInspect(s *session.Session) *Inspect {
 		doc.Tasks = append(doc.Tasks, TaskDoc(rt, t, false))
 	}
 	doc.Analysis = SessionAnalysis(s)
+	doc.Waits = s.Waits()
 	doc.Warnings = append(doc.Warnings, s.Warnings()...)
 	return doc
 }
@@ -254,6 +265,11 @@ func ModuleDoc(m *coreparse.Module) ModuleStatus {
 		ms.Status = "build-id-mismatch"
 	case m.Syms == nil || !m.Syms.HasDWARF():
 		ms.Status = "no-debug-info"
+	}
+	st := m.SymbolStatus()
+	ms.SymbolStatus, ms.SymbolProblems = st.Text, st.Problems
+	if m.BuildIDMismatch {
+		ms.SymbolStatus = "BUILD-ID MISMATCH: " + st.Text
 	}
 	return ms
 }

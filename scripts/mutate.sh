@@ -59,7 +59,9 @@ fi
 out=$root/build/mutate
 mkdir -p "$out"
 src=$(mktemp -d "$out/src.XXXXXX") # one per run: two runs do not share a copy
-tmp=$src.tmp
+# gremlins' scratch (its per-worker copies, go's build dirs): a name the
+# go tool's ./... skips ("_"), so `go test ./...` meanwhile ignores it.
+tmp=$out/_tmp.${src##*.}
 mkdir -p "$tmp"
 trap 'rm -rf "$src" "$tmp"' EXIT
 # The tracked and the new (not ignored) files, as they are in the work tree

@@ -17,8 +17,12 @@ pkg_installed() { dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q "insta
 # chromium (renders the summarize HTML report in a test), clang-16 (the DWARF
 # entry reader is tested on what clang emits: strx, addrx, rnglistx, loclistx),
 # ceph-mon, ceph-mgr and ceph-common (the real-daemon corpus: a one-monitor
-# cluster on loopback whose daemons crash, and its crash module, fixtures/ceph).
-for p in g++ make gdb libc6-dbg libboost-dev libboost-context-dev elfutils binutils lldb-16 clang-16 python3 git ca-certificates time chromium ceph-mon ceph-mgr ceph-common; do
+# cluster on loopback whose daemons crash, and its crash module, fixtures/ceph),
+# dwz, llvm-16 (llvm-dwp-16) and xz-utils (fixtures/variants: the field crash
+# as distributions and split-DWARF builds ship its debug information; binutils
+# has dwp, elfutils eu-strip), graphviz (dot: the summarize HTML report draws
+# a hang's wait graph with it).
+for p in g++ make gdb libc6-dbg libboost-dev libboost-context-dev elfutils binutils lldb-16 clang-16 python3 git ca-certificates time chromium ceph-mon ceph-mgr ceph-common dwz llvm-16 xz-utils graphviz; do
 	pkg_installed "$p" || need_pkgs+=("$p")
 done
 # Node.js and npm run the tests that live with the VS Code extension; the

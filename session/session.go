@@ -33,9 +33,11 @@ package session
 
 import (
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -47,6 +49,9 @@ import (
 	"github.com/dsecore/dsecore/coreparse/finder"
 	"github.com/dsecore/dsecore/coreparse/symbols"
 	"github.com/dsecore/dsecore/coreparse/values"
+	"github.com/dsecore/dsecore/internal/cachefile"
+	"github.com/dsecore/dsecore/internal/chaos"
+	"github.com/dsecore/dsecore/internal/mmap"
 )
 
 // The defaults, in one place. A zero Options field means its default.
@@ -92,6 +97,7 @@ type Options struct {
 	// slice none.
 	DebuginfodURLs    []string
 	DebuginfodTimeout time.Duration // per request
+	DebuginfodMaxSize int64         // per file, bytes (default $DEBUGINFOD_MAXSIZE, as libdebuginfod reads it, else 4 GiB)
 	CacheDir          string        // default DefaultCacheDir()
 	MaxCoreSize       int64         // decompressed core, bytes
 
@@ -133,6 +139,9 @@ func (o Options) WithDefaults() Options {
 	if o.DebuginfodTimeout <= 0 {
 		o.DebuginfodTimeout = debuginfodTimeoutFromEnv()
 	}
+	if o.DebuginfodMaxSize <= 0 {
+		o.DebuginfodMaxSize = debuginfodMaxSizeFromEnv()
+	}
 	if o.CacheDir == "" {
 		o.CacheDir = DefaultCacheDir()
 	}
@@ -168,6 +177,17 @@ func debuginfodTimeoutFromEnv() time.Duration {
 	return DefaultDebuginfodTimeout
 }
 
+// debuginfodMaxSizeFromEnv is $DEBUGINFOD_MAXSIZE (bytes, as libdebuginfod
+// reads it) when set, else 0: the finder's default.
+func debuginfodMaxSizeFromEnv() int64 {
+	if s := os.Getenv("DEBUGINFOD_MAXSIZE"); s != "" {
+		if n, err := strconv.ParseInt(s, 10, 64); err == nil && n > 0 {
+			return n
+		}
+	}
+	return 0
+}
+
 // Shared is what sessions of one run can share: parsed symbol tables (by
 // file) and the file finder (its build-id index, its downloads, the
 // debuginfod servers that failed).
@@ -198,7 +218,7 @@ func newFinder(o Options) *finder.Finder {
 		dirs = append(dirs, o.Sysroot)
 	}
 	return finder.New(finder.Options{Dirs: dirs, URLs: o.DebuginfodURLs, CacheDir: filepath.Join(o.CacheDir, "debuginfod"),
-		Timeout: o.DebuginfodTimeout})
+		Timeout: o.DebuginfodTimeout, MaxSize: o.DebuginfodMaxSize})
 }
 
 // Session is one opened core.
@@ -220,6 +240,10 @@ type Session struct {
 
 	mu       sync.Mutex
 	warnings []string
+	closed   bool
+	changed  []string // Changed at Close
+
+	waitsState // session/waits.go
 }
 
 // Open opens the core named in o with its files. A profile that cannot be
@@ -230,6 +254,7 @@ func Open(o Options) (*Session, error) {
 		return nil, errors.New("no core file given")
 	}
 	o = o.WithDefaults()
+	cachefile.AddRoot(o.CacheDir) // its directories may be made, nothing above it
 	s := &Session{o: o, path: o.Core, shared: o.Shared}
 	var err error
 	if s.coProf, err = coroutines.LoadProfile(o.CoroutineProfile); err != nil {
@@ -254,11 +279,54 @@ func Open(o Options) (*Session, error) {
 	}
 	s.vr = values.NewReader(s.p)
 	s.vr.MaxList = o.MaxElements
+	chaos.At("opened") // the chaos tests' point: files open and mapped, nothing unwound
 	return s, nil
 }
 
 // Close releases the core (and the symbol tables unless they are shared).
-func (s *Session) Close() error { return s.p.Close() }
+// What Changed says is kept: it answers after Close.
+func (s *Session) Close() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return nil
+	}
+	s.changed = s.p.Changed()
+	s.closed = true
+	return s.p.Close()
+}
+
+// Changed says which of the session's files (the core, its libraries and
+// their debug and cache files) changed while the session read them, one
+// line each, nil when none did: what was answered meanwhile may not be
+// the files'. Every face warns with it at the end (the CLI) or when it
+// reports (the DAP server's error event). After Close it is what was
+// true at Close.
+func (s *Session) Changed() []string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return s.changed
+	}
+	return s.p.Changed()
+}
+
+// Fault returns the error of a recovered panic value when it is a read of
+// a file that changed under the session (a mapped file cut shorter:
+// mmap.FaultError), or any panic while one of its files has changed (a
+// decoder meeting bytes that are not the ones checked), else nil: a face
+// ends the command or the DAP session with it instead of reporting an
+// internal error. The goroutine must have called mmap.Guard for a fault
+// to be a panic at all.
+func (s *Session) Fault(r any) error {
+	if fe := mmap.AsFault(r); fe != nil {
+		return fe
+	}
+	if ch := s.Changed(); len(ch) > 0 {
+		return fmt.Errorf("%s (and then: %v)", strings.Join(ch, "; "), r)
+	}
+	return nil
+}
 
 // Options are the session's options with their defaults.
 func (s *Session) Options() Options { return s.o }
@@ -319,8 +387,9 @@ func (s *Session) Analysis() *fault.Analysis {
 		rt := s.Runtime()
 		s.progress("analysis", false)
 		defer s.progress("analysis", true)
+		w := s.Waits()
 		s.an = fault.Analyze(s.p, rt, fault.Options{Profile: s.anProf, Logs: s.o.Logs, Dmesg: s.o.Dmesg,
-			ConcurrencyWindowUS: s.o.ConcurrencyWindowUS, Values: s.vr})
+			ConcurrencyWindowUS: s.o.ConcurrencyWindowUS, Values: s.vr, Waits: w, Stacks: s.Stacks})
 		s.anMade.Store(s.an)
 	})
 	return s.an
@@ -335,6 +404,7 @@ func (s *Session) AnalysisIfMade() *fault.Analysis { return s.anMade.Load() }
 // Runtime().Warnings and Analysis().Warnings.
 func (s *Session) Warnings() []string {
 	out := append([]string(nil), s.p.Warnings...)
+	out = append(out, s.p.SymbolWarnings()...)
 	_, _, flog := s.shared.Finder.Report()
 	out = append(out, flog...)
 	s.mu.Lock()

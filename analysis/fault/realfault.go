@@ -220,6 +220,15 @@ func (a *Analysis) concludeSignal(fc *coreparse.FaultContext, para []string) []s
 	}
 	switch f.Kind {
 	case "sent":
+		if fc.Cut != "" {
+			// What the core cannot show is not concluded: the signal
+			// frame, if any, is in the part of the stack that is gone.
+			a.evidence("stack-cut", "fault", "%s", fc.Cut)
+			a.warnf("%s", fc.Cut)
+			para = append(para, fmt.Sprintf("The signal frame is not in the core: %s. Whether %s was sent or caused by an instruction cannot be told from this core; the core's own record says %s.",
+				fc.Cut, fc.Real.Name, fc.Core.String()))
+			break
+		}
 		a.evidence("sent-signal", "fault", "%s", f.Description)
 		if f.Raiser != "" {
 			para = append(para, fmt.Sprintf("%s raised by the thread itself (%s), not caused by an instruction.", fc.Real.Name, f.Raiser))

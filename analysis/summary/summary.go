@@ -59,13 +59,19 @@ type Core struct {
 	// read from the core), for --format ceph-crash.
 	Ceph *cephcrash.Report `json:"ceph,omitempty"`
 
-	Build     map[string]string    `json:"build,omitempty"` // executable and libdcache.so: build-id
-	Missing   []string             `json:"missing,omitempty"`
-	Signature *signature.Signature `json:"signature,omitempty"`
-	Error     string               `json:"error,omitempty"`
-	Warnings  []string             `json:"warnings,omitempty"`
-	Seconds   float64              `json:"seconds"`
-	Cached    bool                 `json:"cached,omitempty"`
+	Build   map[string]string `json:"build,omitempty"` // executable and libdcache.so: build-id
+	Missing []string          `json:"missing,omitempty"`
+	// SymbolStatus names the modules whose debug information is
+	// incomplete (a supplementary file, .dwo missing; a debug file
+	// rejected) with their status.
+	SymbolStatus map[string]string    `json:"symbol_status,omitempty"`
+	Signature    *signature.Signature `json:"signature,omitempty"`
+	// Hang is a hang core's wait graph (analysis/summary/hang.go).
+	Hang     []HangEdge `json:"hang,omitempty"`
+	Error    string     `json:"error,omitempty"`
+	Warnings []string   `json:"warnings,omitempty"`
+	Seconds  float64    `json:"seconds"`
+	Cached   bool       `json:"cached,omitempty"`
 }
 
 // Assert is a failed assertion found in the core.
@@ -101,6 +107,11 @@ func Summarize(s *session.Session, c Core, o Options) (out Core) {
 	out.Task = -1
 	defer func() {
 		if r := recover(); r != nil {
+			if err := s.Fault(r); err != nil {
+				out.Error = err.Error() // a file of it changed while it was read
+				out.Seconds = time.Since(start).Seconds()
+				return
+			}
 			out.Error = fmt.Sprintf("internal error: %v", r)
 			out.Warnings = append(out.Warnings, strings.Split(string(debug.Stack()), "\n")[0])
 		}
@@ -130,8 +141,16 @@ func Summarize(s *session.Session, c Core, o Options) (out Core) {
 			out.Missing = append(out.Missing, fmt.Sprintf("%s (build-id %x)", m.Name, m.CoreBuildID))
 		case m.BuildIDMismatch:
 			out.Missing = append(out.Missing, fmt.Sprintf("%s (build-id %x; %s has %x)", m.Name, m.CoreBuildID, m.Path, m.FileBuildID))
+		default:
+			if st := m.SymbolStatus(); st.Level == coreparse.SymbolsPartial || len(st.Problems) > 0 {
+				if out.SymbolStatus == nil {
+					out.SymbolStatus = map[string]string{}
+				}
+				out.SymbolStatus[base] = st.Text
+			}
 		}
 	}
+	out.Warnings = append(out.Warnings, p.SymbolWarnings()...)
 	th := p.CrashedThread()
 	if th == nil {
 		out.Error = "no crashed thread in the core"
@@ -186,6 +205,13 @@ func Summarize(s *session.Session, c Core, o Options) (out Core) {
 	out.ThreadName = th.Name // Processers name their threads
 	a := s.Analysis()
 	out.Verdict, out.Confidence = a.Verdict, a.Confidence
+	if a.Hang() {
+		// A hang groups by the shape of its wait graph, not by the stack
+		// of the thread that took the signal (analysis/signature, hang-v1).
+		hs := signature.Hang(s.Waits().Shape)
+		out.Signature, out.Error = &hs, ""
+		out.Hang = hangEdges(s.Waits())
+	}
 	for _, r := range a.Rules {
 		if strings.HasPrefix(r, "verdict-") {
 			out.VerdictRule = r

@@ -3,6 +3,7 @@ package main
 import (
 	"encoding/json"
 	"fmt"
+	"os"
 	"os/exec"
 	"path/filepath"
 	"strconv"
@@ -18,7 +19,17 @@ import (
 // the differential tests run the real command, as users and tools do.
 var dsecoreBin string
 
-func TestMain(m *testing.M) { fixture.RunWithDsecore(m, &dsecoreBin) }
+func TestMain(m *testing.M) {
+	// The test binary run as another user's DAP client (dapsecurity_test.go).
+	if addr := os.Getenv(dapPeerEnv); addr != "" {
+		os.Exit(dapPeerMain(addr))
+	}
+	fixture.RunWithDsecore(m, &dsecoreBin, func() {
+		for _, d := range cephCorpusDirs {
+			os.RemoveAll(d)
+		}
+	})
+}
 
 // runBt runs `dsecore bt --all --json` and decodes its document.
 func runBt(t *testing.T, exe, core string, extra ...string) report.Backtrace {
@@ -78,11 +89,26 @@ func fmtGdbFrame(f gdboracle.Frame) string {
 // how many frames and source lines agreed.
 func compareWithGdb(t *testing.T, exe, core string) {
 	t.Helper()
-	gdbThreads, err := gdboracle.Backtraces(exe, core, gdboracle.Options{})
+	compareWithGdbOpts(t, exe, core, gdboracle.Options{})
+}
+
+// compareWithGdbOpts is compareWithGdb with gdb's options and dsecore's
+// flags (the same debug-file directories, say).
+func compareWithGdbOpts(t *testing.T, exe, core string, o gdboracle.Options, flags ...string) {
+	t.Helper()
+	gdbThreads, err := gdboracle.Backtraces(exe, core, o)
 	if err != nil {
 		t.Fatal(err)
 	}
-	doc := runBt(t, exe, core)
+	compareThreads(t, exe, core, gdbThreads, "gdb", flags...)
+}
+
+// compareThreads asserts that every thread's frames equal the oracle's
+// (gdb's, or another debugger's in gdb's terms), and reports how many
+// frames and source lines agreed.
+func compareThreads(t *testing.T, exe, core string, gdbThreads []gdboracle.Thread, oracle string, flags ...string) {
+	t.Helper()
+	doc := runBt(t, exe, core, flags...)
 	ours := map[int]report.Thread{}
 	for _, th := range doc.Threads {
 		ours[th.LWP] = th
@@ -125,9 +151,9 @@ func compareWithGdb(t *testing.T, exe, core string) {
 			t.Errorf("LWP %d: %d frames, gdb %d (first difference at #%d)%s", g.LWP, len(o.Frames), len(g.Frames), firstDiff, tail(o, g))
 		}
 	}
-	t.Logf("%s: %d/%d frames equal to gdb's (pc, function, kind); source lines %d/%d", filepath.Base(filepath.Dir(core)), same, frames, sameLines, lines)
+	t.Logf("%s: %d/%d frames equal to %s's (pc, function, kind); source lines %d/%d", filepath.Base(filepath.Dir(core)), same, frames, oracle, sameLines, lines)
 	if sameLines != lines {
-		t.Errorf("source lines: %d of %d frames differ from gdb's", lines-sameLines, lines)
+		t.Errorf("source lines: %d of %d frames differ from %s's", lines-sameLines, lines, oracle)
 	}
 }
 

@@ -8,7 +8,6 @@ import (
 	"text/tabwriter"
 
 	"github.com/dsecore/dsecore/analysis/coroutines"
-	"github.com/dsecore/dsecore/session"
 	"github.com/spf13/cobra"
 )
 
@@ -41,7 +40,7 @@ func newProfileCheckCmd() *cobra.Command {
 		RunE: func(cmd *cobra.Command, args []string) error {
 			o := sessionOptions(args[0])
 			o.NoConfirm = true
-			s, err := session.Open(o)
+			s, err := openSessionWith(o)
 			if err != nil {
 				return err
 			}
@@ -177,7 +176,7 @@ each with a comment saying how it was found; review the ADAPTED ones.`,
 			// The session's profile is the base: init starts from it.
 			o := sessionOptions(args[0])
 			o.CoroutineProfile, o.NoConfirm = config.GetString("base"), true
-			s, err := session.Open(o)
+			s, err := openSessionWith(o)
 			if err != nil {
 				return err
 			}

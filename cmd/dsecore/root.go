@@ -10,9 +10,13 @@ import (
 	"path/filepath"
 	"runtime"
 	"runtime/pprof"
+	"slices"
 	"strings"
+	"sync"
 
 	"github.com/dsecore/dsecore/analysis/coroutines"
+	"github.com/dsecore/dsecore/internal/memlimit"
+	"github.com/dsecore/dsecore/internal/mmap"
 	"github.com/dsecore/dsecore/internal/yamlfile"
 	"github.com/dsecore/dsecore/session"
 	"github.com/spf13/cobra"
@@ -45,6 +49,7 @@ else ~/.config/dsecore/dsecore.yaml (nothing else is read as configuration), e.g
 		SilenceUsage:  true,
 		SilenceErrors: true,
 		PersistentPreRunE: func(cmd *cobra.Command, args []string) error {
+			running = cmd
 			if cpuProfile != "" {
 				f, err := os.Create(cpuProfile)
 				if err != nil {
@@ -56,7 +61,10 @@ else ~/.config/dsecore/dsecore.yaml (nothing else is read as configuration), e.g
 				}
 				stopProfile = func() { pprof.StopCPUProfile(); f.Close() }
 			}
-			return loadConfig(cmd, cfgFile)
+			if err := loadConfig(cmd, cfgFile); err != nil {
+				return err
+			}
+			return configureMemory()
 		},
 		PersistentPostRun: func(cmd *cobra.Command, args []string) {
 			if stopProfile != nil {
@@ -68,12 +76,28 @@ else ~/.config/dsecore/dsecore.yaml (nothing else is read as configuration), e.g
 		},
 	}
 	root.PersistentFlags().StringVar(&cfgFile, "config", "", "config file (also $DSECORE_CONFIG; default ./dsecore.yaml, then ~/.config/dsecore/dsecore.yaml)")
+	root.PersistentFlags().String("max-memory", "", "soft limit of the memory dsecore uses (e.g. 512M, 2G): near it the garbage collector works harder and caches shrink instead of the process dying (default: from the cgroup's memory.max and ulimit -v, else none)")
 	root.PersistentFlags().StringVar(&cpuProfile, "cpuprofile", "", "write a CPU profile (go tool pprof) of this command to the file")
 	root.PersistentFlags().MarkHidden("cpuprofile")
 	root.PersistentFlags().StringVar(&memProfile, "memprofile", "", "write an allocation profile (go tool pprof -sample_index=alloc_space) of this command to the file")
 	root.PersistentFlags().MarkHidden("memprofile")
-	root.AddCommand(newBtCmd(), newInspectCmd(), newSymbolizeCmd(), newTasksCmd(), newDapCmd(), newSummarizeCmd(), newRenderCmd(), newListCmd(), newProfileCmd())
+	root.AddCommand(newBtCmd(), newInspectCmd(), newSymbolizeCmd(), newTasksCmd(), newDapCmd(), newSummarizeCmd(), newRenderCmd(), newListCmd(), newProfileCmd(), newWaitsCmd())
 	return root
+}
+
+// configureMemory sets the Go runtime's soft memory limit from
+// --max-memory ($DSECORE_MAX_MEMORY, max-memory:), the cgroup and ulimit -v.
+func configureMemory() error {
+	var max int64
+	if v := config.GetString("max-memory"); v != "" {
+		n, err := memlimit.ParseSize(v)
+		if err != nil {
+			return fmt.Errorf("--max-memory: %w", err)
+		}
+		max = n
+	}
+	_, err := memlimit.Configure(max)
+	return err
 }
 
 func loadConfig(cmd *cobra.Command, cfgFile string) error {
@@ -153,9 +177,9 @@ func readConfig(path string) error {
 func addCoreFlags(cmd *cobra.Command) {
 	f := cmd.Flags()
 	f.String("exe", "", "the executable (default: found from the core's file mappings)")
-	f.StringSlice("solib-search-path", nil, "directory searched for shared libraries by name, then by build-id (repeatable)")
+	pathsFlag(cmd, "solib-search-path", "directory searched for shared libraries by name, then by build-id")
 	f.String("sysroot", "", "prefix prepended to every absolute path the core names")
-	f.StringSlice("debug-file-directory", nil, "root of separate debug files, searched by build-id and debuglink (repeatable; default "+strings.Join(session.DefaultDebugFileDirs(), ", ")+")")
+	pathsFlag(cmd, "debug-file-directory", "root of separate debug files, searched by build-id and debuglink (default "+strings.Join(session.DefaultDebugFileDirs(), ", ")+")")
 	f.Duration("debuginfod-timeout", 0, "per request to the debuginfod servers of $DEBUGINFOD_URLS (default $DEBUGINFOD_TIMEOUT seconds, else "+session.DefaultDebuginfodTimeout.String()+"); a server that fails is not asked again")
 	f.Int("max-frames", session.DefaultMaxFrames, "frames unwound per stack at most (a deeper stack is cut and says so)")
 	f.String("profile", session.DefaultCoroutineProfile, "coroutine runtime profile: a built-in name ("+strings.Join(coroutines.BuiltinNames(), ", ")+") or a YAML file")
@@ -165,8 +189,8 @@ func addCoreFlags(cmd *cobra.Command) {
 // addAnalysisFlags declares the fault analysis' inputs.
 func addAnalysisFlags(cmd *cobra.Command) {
 	f := cmd.Flags()
-	f.StringSlice("log", nil, "ceph-dse log file (repeatable) for correlation with the threads")
-	f.StringSlice("log-dir", nil, "directory of ceph-dse logs (*.log*)")
+	pathsFlag(cmd, "log", "ceph-dse log file for correlation with the threads")
+	pathsFlag(cmd, "log-dir", "directory of ceph-dse logs (*.log*)")
 	f.String("dmesg", "", "the kernel's segfault line, or a file of kernel messages, to check against the core")
 	f.String("analysis-profile", session.DefaultAnalysisProfile, "fault-analysis profile: "+session.DefaultAnalysisProfile+" (built in) or a YAML file")
 	f.Int64("concurrency-window-us", session.DefaultConcurrencyWindowUS, "two threads logging the same step within this many µs are flagged as concurrent")
@@ -178,15 +202,15 @@ func sessionOptions(core string) session.Options {
 	return session.Options{
 		Core:                core,
 		Exe:                 config.GetString("exe"),
-		SolibSearchPath:     config.GetStringSlice("solib-search-path"),
+		SolibSearchPath:     getPaths("solib-search-path"),
 		Sysroot:             config.GetString("sysroot"),
-		DebugFileDirs:       config.GetStringSlice("debug-file-directory"),
+		DebugFileDirs:       getPaths("debug-file-directory"),
 		DebuginfodTimeout:   config.GetDuration("debuginfod-timeout"),
 		CoroutineProfile:    config.GetString("profile"),
 		AnalysisProfile:     config.GetString("analysis-profile"),
 		FullScan:            config.GetBool("full-scan"),
 		MaxFrames:           config.GetInt("max-frames"),
-		Logs:                append(config.GetStringSlice("log"), config.GetStringSlice("log-dir")...),
+		Logs:                append(getPaths("log"), getPaths("log-dir")...),
 		Dmesg:               config.GetString("dmesg"),
 		ConcurrencyWindowUS: config.GetInt64("concurrency-window-us"),
 	}
@@ -194,7 +218,41 @@ func sessionOptions(core string) session.Options {
 
 // openSession opens the core named on the command line.
 func openSession(core string) (*session.Session, error) {
-	return session.Open(sessionOptions(core))
+	return openSessionWith(sessionOptions(core))
+}
+
+// sessions are the sessions the command opened: at its end, main warns of
+// their files that changed while they were read.
+var sessions struct {
+	sync.Mutex
+	l []*session.Session
+}
+
+// openSessionWith opens a session for the command, remembered for the
+// warning of files that changed.
+func openSessionWith(o session.Options) (*session.Session, error) {
+	s, err := session.Open(o)
+	if err == nil {
+		sessions.Lock()
+		sessions.l = append(sessions.l, s)
+		sessions.Unlock()
+	}
+	return s, err
+}
+
+// changedFiles are the files the command's sessions (and its mappings:
+// symbolize's library) read that changed meanwhile, one line each.
+func changedFiles() []string {
+	sessions.Lock()
+	l := append([]*session.Session(nil), sessions.l...)
+	sessions.Unlock()
+	var out []string
+	for _, s := range l {
+		out = append(out, s.Changed()...)
+	}
+	out = append(out, mmap.Changed()...)
+	slices.Sort(out)
+	return slices.Compact(out)
 }
 
 func writeJSON(w io.Writer, v any) error {

@@ -5,8 +5,10 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -20,6 +22,8 @@ import (
 	"github.com/dsecore/dsecore/analysis/summary"
 	"github.com/dsecore/dsecore/coreparse/corestore"
 	"github.com/dsecore/dsecore/coreparse/symbols"
+	"github.com/dsecore/dsecore/internal/cachefile"
+	"github.com/dsecore/dsecore/internal/mmap"
 	"github.com/dsecore/dsecore/report"
 	"github.com/dsecore/dsecore/session"
 	"github.com/spf13/cobra"
@@ -48,14 +52,14 @@ are reported, never fatal. Results are cached per core in --cache-dir.`,
 		RunE: runSummarize,
 	}
 	f := cmd.Flags()
-	f.StringSlice("solib-search-path", nil, "directory searched for libraries by name and, recursively, by build-id (repeatable)")
+	pathsFlag(cmd, "solib-search-path", "directory searched for libraries by name and, recursively, by build-id")
 	f.String("sysroot", "", "prefix prepended to every absolute path the cores name")
-	f.StringSlice("debug-file-directory", nil, "root of separate debug files (repeatable; default /usr/lib/debug)")
+	pathsFlag(cmd, "debug-file-directory", "root of separate debug files (default /usr/lib/debug)")
 	f.String("profile", session.DefaultCoroutineProfile, "coroutine runtime profile: a built-in name ("+strings.Join(coroutines.BuiltinNames(), ", ")+") or a YAML file")
 	f.String("analysis-profile", session.DefaultAnalysisProfile, "fault-analysis profile: "+session.DefaultAnalysisProfile+" (built in) or a YAML file")
 	f.String("format", "table", "table, json, markdown, html or ceph-crash")
 	f.String("out", "", "write the report to this file (ceph-crash: a Ceph crash directory, one <crash_id>/{meta,done} per core, which ceph-crash posts)")
-	f.StringSlice("ceph-crash-dir", nil, "Ceph crash directory (repeatable; e.g. /var/lib/ceph/crash) holding the daemons' own reports: the host fields (utsname_*, os_*) of the report of the same crash are taken from it, and its stack_sig compared")
+	pathsFlag(cmd, "ceph-crash-dir", "Ceph crash directory (e.g. /var/lib/ceph/crash) holding the daemons' own reports: the host fields (utsname_*, os_*) of the report of the same crash are taken from it, and its stack_sig compared")
 	f.Int("jobs", runtime.NumCPU(), "cores summarized in parallel")
 	f.String("cache-dir", session.DefaultCacheDir(), "decompressed cores, debuginfod downloads, libraries' inflated DWARF and symbol indexes, and per-core results")
 	f.Bool("no-cache", false, "summarize every core again instead of reusing cached results")
@@ -117,11 +121,12 @@ func runSummarize(cmd *cobra.Command, args []string) error {
 		warnings = append(warnings, e.Error())
 	}
 	cacheDir := config.GetString("cache-dir")
+	cachefile.AddRoot(cacheDir)
 	if cacheDir != "" {
 		symbols.SectionCacheDir = filepath.Join(cacheDir, "dwarf")
 	}
-	base := session.Options{SolibSearchPath: config.GetStringSlice("solib-search-path"), Sysroot: config.GetString("sysroot"),
-		DebugFileDirs: config.GetStringSlice("debug-file-directory"), DebuginfodTimeout: config.GetDuration("debuginfod-timeout"),
+	base := session.Options{SolibSearchPath: getPaths("solib-search-path"), Sysroot: config.GetString("sysroot"),
+		DebugFileDirs: getPaths("debug-file-directory"), DebuginfodTimeout: config.GetDuration("debuginfod-timeout"),
 		CacheDir: cacheDir, CoroutineProfile: config.GetString("profile"), AnalysisProfile: config.GetString("analysis-profile"),
 		MaxCoreSize: config.GetInt64("max-core-size")}
 	// The profiles are checked before any core is read.
@@ -137,7 +142,7 @@ func runSummarize(cmd *cobra.Command, args []string) error {
 	shared := session.NewShared(base)
 	defer shared.Close()
 	base.Shared = shared
-	opts := summary.Options{Frames: config.GetInt("frames"), CephCrashDirs: config.GetStringSlice("ceph-crash-dir")}
+	opts := summary.Options{Frames: config.GetInt("frames"), CephCrashDirs: getPaths("ceph-crash-dir")}
 	o := base.WithDefaults()
 	// The profile by its content, not its name: an edited profile file
 	// reads the cores again.
@@ -155,6 +160,7 @@ func runSummarize(cmd *cobra.Command, args []string) error {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
+			mmap.Guard() // a fault of a changed file is that core's error (summary.Summarize recovers)
 			for i := range next {
 				in := inputs[i]
 				prog.start(in.Path)
@@ -189,14 +195,18 @@ func summarizeOne(in corestore.Input, base session.Options, opts summary.Options
 	var cachePath string
 	if useCache {
 		k := sha256.Sum256([]byte(fmt.Sprintf("%s\x00%d\x00%d\x00%s", in.Path, in.Size, in.MTime.UnixNano(), optKey)))
-		cachePath = filepath.Join(cacheDir, "results", hex.EncodeToString(k[:16])+".json")
-		if b, err := os.ReadFile(cachePath); err == nil {
+		cachePath = filepath.Join(cacheDir, "results-v2", hex.EncodeToString(k[:16])+".json")
+		// Sealed (internal/cachefile): a result that does not check out is
+		// made again, with a warning.
+		if b, err := cachefile.ReadSealed(cachePath); err == nil {
 			var cached summary.Core
 			if json.Unmarshal(b, &cached) == nil && cached.Path == in.Path {
 				cached.Cached = true
 				cached.Node = in.Node
 				return cached
 			}
+		} else if !errors.Is(err, fs.ErrNotExist) {
+			cachefile.Warnf(cachePath, err)
 		}
 	}
 	local, err := in.Local(cacheDir, base.WithDefaults().MaxCoreSize)
@@ -205,21 +215,30 @@ func summarizeOne(in corestore.Input, base session.Options, opts summary.Options
 	}
 	o := base
 	o.Core = local
-	if s, err := session.Open(o); err != nil {
+	if s, err := openForSummary(o); err != nil {
 		c = summary.Failed(c, err)
 	} else {
 		c = summary.Summarize(s, c, opts)
 		s.Close()
+		if ch := s.Changed(); len(ch) > 0 {
+			// Read from files that changed meanwhile: warned, never cached.
+			c.Warnings = append(c.Warnings, ch...)
+			cachePath = ""
+		}
 	}
 	if cachePath != "" {
-		if b, err := json.Marshal(c); err == nil && os.MkdirAll(filepath.Dir(cachePath), 0o755) == nil {
-			tmp := cachePath + ".tmp"
-			if os.WriteFile(tmp, b, 0o644) == nil {
-				os.Rename(tmp, cachePath)
-			}
+		if b, err := json.Marshal(c); err == nil {
+			cachefile.Write("result", cachePath, true, b)
 		}
 	}
 	return c
+}
+
+// openForSummary opens one core of a summary: a file of it that changed
+// while it was read is that core's error, not the run's end.
+func openForSummary(o session.Options) (s *session.Session, err error) {
+	defer mmap.Catch(&err)
+	return session.Open(o)
 }
 
 func writeSummary(cmd *cobra.Command, doc *report.Summary, format string) error {

@@ -42,7 +42,7 @@ interleaved (like objdump -dl), the address marked "=>".`,
 	f.String("offset", "", "a file address in the library")
 	f.String("before", "0x40", "bytes of disassembly before the address")
 	f.String("after", "0x40", "bytes of disassembly after the address")
-	f.StringSlice("debug-file-directory", nil, "root of separate debug files (repeatable; default /usr/lib/debug)")
+	pathsFlag(cmd, "debug-file-directory", "root of separate debug files (default /usr/lib/debug)")
 	f.Bool("json", false, "print JSON")
 	return cmd
 }
@@ -81,7 +81,7 @@ func runSymbolize(out, errw io.Writer, args []string) error {
 	if err != nil {
 		return fmt.Errorf("--after: %w", err)
 	}
-	lib, err := coreparse.OpenLibrary(libPath, config.GetStringSlice("debug-file-directory"))
+	lib, err := coreparse.OpenLibrary(libPath, getPaths("debug-file-directory"))
 	if err != nil {
 		return err
 	}

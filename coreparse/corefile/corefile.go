@@ -18,12 +18,13 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"sort"
 	"sync"
 	"sync/atomic"
-	"syscall"
 
+	"github.com/dsecore/dsecore/internal/cachefile"
 	"github.com/dsecore/dsecore/internal/mmap"
 )
 
@@ -126,13 +127,27 @@ type Core struct {
 
 	data   []byte     // the bytes given to NewCore; nil for a core Open opened
 	file   *os.File   // the core Open opened (read-only), read through pages
+	stamp  mmap.Stamp // of file when it was opened
 	pages  *pageCache // of file
 	closed atomic.Bool
 
 	mu       sync.Mutex
 	resolver func(string) (string, bool)
-	opened   map[string][]byte // mapped files, read-only mmaps (nil: unavailable)
+	opened   map[string]*mappedFile // files behind undumped pages (nil: unavailable)
+	shrank   map[string]string      // file → the first read that found it shorter (Changed)
 }
+
+// mappedFile is a file behind undumped file-backed pages, read with pread
+// through a page cache of its own.
+type mappedFile struct {
+	f     *os.File
+	pages *pageCache
+}
+
+// mappedFileCacheBytes is the page cache of each file behind undumped
+// pages: code pages the core left out (a library's text) are read
+// thousands of times when unwinding tasks, a few pages of them.
+const mappedFileCacheBytes = 1 << 20
 
 // ErrUnmapped is wrapped by every error for memory the core cannot supply.
 var ErrUnmapped = errors.New("memory not in the core")
@@ -174,29 +189,87 @@ func OpenCache(path string, cacheBytes int) (*Core, error) {
 	if err != nil {
 		return nil, err // os.Open's error names the file (permission denied, …)
 	}
-	// The headers and notes are parsed from a mapping (parse is NewCore's
-	// too, and touches only the pages it decodes); everything parse keeps
-	// is copied out of it, and it is gone before Open returns.
-	data, err := mmap.Fd(f)
-	if err != nil {
+	if st, err = f.Stat(); err != nil {
 		f.Close()
 		return nil, err
 	}
-	c, err := parse(path, data)
-	syscall.Munmap(data)
+	// The headers and notes are parsed (by NewCore's parse) from the few
+	// parts of the file they are in, read with pread: a core is never
+	// mapped, so neither its size nor a change to it while it is read can
+	// cost address space or raise SIGBUS.
+	size := st.Size()
+	if n, ok := cachefile.ContentSize(f); ok {
+		size = n // a decompressed core in the cache: its checksums follow it
+	}
+	c, err := parse(path, &fileBytes{f: f, n: uint64(size)})
 	if err != nil {
 		f.Close()
 		return nil, err
 	}
 	c.data = nil
 	c.file = f
-	c.pages = newPageCache(newCoreFile(f), int64(len(data)), cacheBytes)
+	c.stamp = mmap.StampOf(st)
+	c.pages = newPageCache(path, newCoreFile(f), size, cacheBytes)
 	return c, nil
 }
 
+// bytesAt is what parse reads the core from: the bytes in [off, off+n)
+// (fewer at the end of the file), copied out or not.
+type bytesAt interface {
+	size() uint64
+	at(off, n uint64) ([]byte, error)
+}
+
+// memBytes is a core held in memory.
+type memBytes []byte
+
+func (m memBytes) size() uint64 { return uint64(len(m)) }
+func (m memBytes) at(off, n uint64) ([]byte, error) {
+	if off > uint64(len(m)) {
+		return nil, nil
+	}
+	return m[off : off+min(n, uint64(len(m))-off)], nil
+}
+
+// fileBytes is a core file read with pread.
+type fileBytes struct {
+	f *os.File
+	n uint64
+}
+
+func (fb *fileBytes) size() uint64 { return fb.n }
+func (fb *fileBytes) at(off, n uint64) ([]byte, error) {
+	if off > fb.n {
+		return nil, nil
+	}
+	n = min(n, fb.n-off)
+	if n > maxHeaderRead {
+		return nil, fmt.Errorf("%s: a header or note area of %d bytes at %#x: more than a core's (%d)", fb.f.Name(), n, off, maxHeaderRead)
+	}
+	b := make([]byte, n)
+	k, err := fb.f.ReadAt(b, int64(off))
+	if uint64(k) < n {
+		if err == nil || err == io.EOF {
+			err = fmt.Errorf("%w: %s is shorter than when it was opened", errShrank, fb.f.Name())
+		}
+		return nil, fmt.Errorf("reading %s at %#x: %w", fb.f.Name(), off+uint64(k), err)
+	}
+	return b, nil
+}
+
+// maxHeaderRead bounds one read of program headers or notes: a core of
+// 65,535 program headers has 3.5 MiB of them, a thread's notes are a few
+// KiB (10,000 threads' are tens of MiB).
+const maxHeaderRead = 256 << 20
+
 // NewCore parses a core held in memory (tests, fuzzing).
 func NewCore(name string, data []byte) (*Core, error) {
-	return parse(name, data)
+	c, err := parse(name, memBytes(data))
+	if err != nil {
+		return nil, err
+	}
+	c.data = data
+	return c, nil
 }
 
 // Close releases the core file, its page cache and any files mapped for
@@ -206,9 +279,10 @@ func (c *Core) Close() error {
 		return nil
 	}
 	c.mu.Lock()
-	for _, b := range c.opened {
-		if b != nil {
-			syscall.Munmap(b)
+	for _, mf := range c.opened {
+		if mf != nil {
+			mf.pages.close()
+			mf.f.Close()
 		}
 	}
 	c.opened = nil
@@ -229,13 +303,18 @@ func (c *Core) warnf(format string, args ...any) {
 	c.Warnings = append(c.Warnings, fmt.Sprintf(format, args...))
 }
 
-func parse(path string, data []byte) (c *Core, err error) {
+func parse(path string, src bytesAt) (c *Core, err error) {
 	defer func() {
 		if r := recover(); r != nil {
 			c, err = nil, fmt.Errorf("%s: malformed core: %v", path, r)
 		}
 	}()
-	c = &Core{Path: path, data: data}
+	c = &Core{Path: path}
+	size := src.size()
+	data, err := src.at(0, 64)
+	if err != nil {
+		return nil, err
+	}
 	if len(data) < 64 || !bytes.Equal(data[:4], []byte(elf.ELFMAG)) {
 		return nil, fmt.Errorf("%s: not an ELF file", path)
 	}
@@ -253,21 +332,28 @@ func parse(path string, data []byte) (c *Core, err error) {
 	if phentsize < 56 {
 		return nil, fmt.Errorf("%s: bad program header size %d", path, phentsize)
 	}
-	size := uint64(len(data))
 	if phnum == 0xffff { // PN_XNUM: the real count is in section 0's sh_info
 		shoff := le.Uint64(data[40:])
 		if shoff+64 <= size && shoff+64 > shoff {
-			phnum = uint64(le.Uint32(data[shoff+44:]))
+			sh0, err := src.at(shoff+44, 4)
+			if err != nil {
+				return nil, err
+			}
+			phnum = uint64(le.Uint32(sh0))
 		}
 	}
 	if phoff > size || phnum*phentsize > size-phoff {
 		return nil, fmt.Errorf("%s: program headers beyond the end of the file (truncated core?)", path)
 	}
+	phdrs, err := src.at(phoff, phnum*phentsize)
+	if err != nil {
+		return nil, err
+	}
 	// One segment per header at most (a core of ten thousand task stacks
 	// has twenty thousand): sized once, not regrown.
 	c.Segments = make([]Segment, 0, phnum)
 	for i := uint64(0); i < phnum; i++ {
-		ph := data[phoff+i*phentsize:]
+		ph := phdrs[i*phentsize:]
 		typ := elf.ProgType(le.Uint32(ph[0:]))
 		flags := elf.ProgFlag(le.Uint32(ph[4:]))
 		off, vaddr, filesz, memsz := le.Uint64(ph[8:]), le.Uint64(ph[16:]), le.Uint64(ph[32:]), le.Uint64(ph[40:])
@@ -282,7 +368,11 @@ func parse(path string, data []byte) (c *Core, err error) {
 				c.warnf("core truncated: note segment cut at %d of %d bytes", size-off, filesz)
 				end = size
 			}
-			c.parseNotes(data[off:end])
+			notes, err := src.at(off, end-off)
+			if err != nil {
+				return nil, err
+			}
+			c.parseNotes(notes)
 		case elf.PT_LOAD:
 			s := Segment{Vaddr: vaddr, Memsz: memsz, Filesz: filesz, Off: off, Flags: flags, avail: filesz}
 			if filesz > memsz {
@@ -524,6 +614,7 @@ func (c *Core) readOne(p []byte, addr uint64) (int, error) {
 			if c.closed.Load() {
 				return k, errClosed
 			}
+			c.noteShrank(c.Path, err)
 			return k, fmt.Errorf("%w (%w)", ErrUnmapped, err)
 		}
 		return k, nil
@@ -532,6 +623,11 @@ func (c *Core) readOne(p []byte, addr uint64) (int, error) {
 	limit := s.Memsz
 	if off < s.Filesz {
 		limit = s.Filesz // truncated part: only the file can supply it
+		if s.Flags&elf.PF_W != 0 {
+			// Writable memory the process may have changed (.data, the
+			// GOT): the file holds its first values, not the process's.
+			return 0, fmt.Errorf("%w (core truncated)", ErrUnmapped)
+		}
 	}
 	want = min(want, limit-off)
 	if k, err := c.readMappedFile(p[:want], addr); err == nil {
@@ -564,33 +660,95 @@ func (c *Core) readMappedFile(p []byte, addr uint64) (int, error) {
 		return 0, ErrUnmapped
 	}
 	c.mu.Lock()
-	defer c.mu.Unlock()
 	if c.resolver == nil || c.closed.Load() {
+		c.mu.Unlock()
 		return 0, ErrUnmapped
 	}
 	if c.opened == nil {
-		c.opened = map[string][]byte{}
+		c.opened = map[string]*mappedFile{}
 	}
-	b, seen := c.opened[fm.Path]
+	mf, seen := c.opened[fm.Path]
 	if !seen {
+		// A path the resolver does not know yet is asked again later: the
+		// modules are being found (their headers read) when a core cut
+		// short first sends a read here.
 		if local, ok := c.resolver(fm.Path); ok {
-			b = mapFile(local)
+			mf = openMappedFile(local)
+			c.opened[fm.Path] = mf
 		}
-		c.opened[fm.Path] = b
 	}
+	c.mu.Unlock()
 	want := min(uint64(len(p)), fm.End-addr)
 	off := fm.Offset + (addr - fm.Start)
-	if b == nil || off > uint64(len(b)) || uint64(len(b))-off < want {
+	if mf == nil || off > uint64(mf.pages.size) || uint64(mf.pages.size)-off < want {
 		return 0, ErrUnmapped
 	}
-	return copy(p[:want], b[off:]), nil
+	// (A Close meanwhile closes the cache under its locks: the read fails.)
+	k, err := mf.pages.readAt(p[:want], int64(off))
+	if err != nil {
+		c.noteShrank(mf.pages.name, err)
+		return 0, fmt.Errorf("%w (%w)", ErrUnmapped, err)
+	}
+	return k, nil
 }
 
-// mapFile maps a whole file read-only (nil when it cannot): code pages the
-// core left out are read from it thousands of times when unwinding tasks.
-func mapFile(path string) []byte {
-	b, _ := mmap.File(path)
-	return b
+// noteShrank remembers the first read that found its file (name) shorter
+// than when it was opened, for Changed.
+func (c *Core) noteShrank(name string, err error) {
+	if !errors.Is(err, errShrank) {
+		return
+	}
+	c.mu.Lock()
+	if c.shrank == nil {
+		c.shrank = map[string]string{}
+	}
+	if _, ok := c.shrank[name]; !ok {
+		c.shrank[name] = fmt.Sprintf("%s: changed while being read (shorter than when it was opened): %v", name, err)
+	}
+	c.mu.Unlock()
+}
+
+// Changed says what changed, since Open, in the files the core's memory is
+// read from, one line each (nil when nothing did): the core itself (its
+// size or modification time differ now, or a read found it shorter) and
+// the files behind undumped pages found shorter. Answers made from a core
+// that changed may not be the core's: a face warns.
+func (c *Core) Changed() []string {
+	var out []string
+	coreChanged := false
+	if c.file != nil {
+		if st, err := c.file.Stat(); err == nil {
+			if why := c.stamp.Differs(mmap.StampOf(st)); why != "" {
+				out = append(out, fmt.Sprintf("%s: the core changed while it was read (%s): answers may not be the core's", c.Path, why))
+				coreChanged = true
+			}
+		}
+	}
+	c.mu.Lock()
+	for name, line := range c.shrank {
+		if !(coreChanged && name == c.Path) {
+			out = append(out, line)
+		}
+	}
+	c.mu.Unlock()
+	sort.Strings(out)
+	return out
+}
+
+// openMappedFile opens a file behind undumped pages (nil when it cannot
+// be): read with pread, never mapped, so a library replaced or cut
+// shorter while the core is read is an error of the read, not SIGBUS.
+func openMappedFile(path string) *mappedFile {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil
+	}
+	st, err := f.Stat()
+	if err != nil || !st.Mode().IsRegular() {
+		f.Close()
+		return nil
+	}
+	return &mappedFile{f: f, pages: newPageCache(path, newCoreFile(f), st.Size(), mappedFileCacheBytes)}
 }
 
 // ReadUint64 reads a little-endian 64-bit word.

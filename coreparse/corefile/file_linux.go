@@ -28,7 +28,12 @@ type coreFile struct {
 	f      *os.File
 	rc     syscall.RawConn
 	noWait atomic.Bool  // preadv2(RWF_NOWAIT) works on this file
-	cold   atomic.Int64 // pages read from the disk with their neighbourhood (tests)
+	cold   atomic.Int64 // windows read from the disk around a page (tests)
+	// advised remembers the windows lately asked for (window number + 1,
+	// direct-mapped): a page of a window whose read is still in flight
+	// (the kernel reads it asynchronously) is waited for, not asked for
+	// again.
+	advised [64]atomic.Int64
 }
 
 func newCoreFile(f *os.File) *coreFile {
@@ -58,10 +63,13 @@ func (cf *coreFile) ReadAt(p []byte, off int64) (int, error) {
 		case err == nil || errors.Is(err, syscall.EAGAIN):
 			// Not (all) in the page cache: have the kernel read the
 			// neighbourhood, then wait for this page below.
-			cf.cold.Add(1)
-			cf.rc.Control(func(fd uintptr) {
-				unix.Fadvise(int(fd), off-off%readAround, readAround, unix.FADV_WILLNEED)
-			})
+			w := off / readAround
+			if slot := &cf.advised[w%int64(len(cf.advised))]; slot.Swap(w+1) != w+1 {
+				cf.cold.Add(1)
+				cf.rc.Control(func(fd uintptr) {
+					unix.Fadvise(int(fd), w*readAround, readAround, unix.FADV_WILLNEED)
+				})
+			}
 		case errors.Is(err, syscall.EOPNOTSUPP) || errors.Is(err, syscall.EINVAL) || errors.Is(err, syscall.ENOSYS):
 			cf.noWait.Store(false) // an old kernel, a file system without it
 		}

@@ -13,7 +13,9 @@ import (
 // TestPagedColdCore: a core the kernel no longer holds in its page cache
 // reads the same, through the cold path (preadv2 says EAGAIN, the window is
 // read around the page); of two pages at the ends of a window only the
-// first finds its page missing. (The kernel's own readahead may read the
+// first has the window read (the second, read or still in flight, is
+// waited for: the kernel reads the window asynchronously, so a page of it
+// may not be there yet). (The kernel's own readahead may read the
 // window too, so this does not show the window's worth: the cold runs of
 // bt --all-tasks on the 10,000-task core do.)
 func TestPagedColdCore(t *testing.T) {

@@ -78,7 +78,7 @@ func exercise(data []byte) {
 		if err != nil {
 			panic(err)
 		}
-		paged.pages = newPageCache(bytes.NewReader(data), int64(len(data)), 0)
+		paged.pages = newPageCache("core", bytes.NewReader(data), int64(len(data)), 0)
 		defer paged.Close()
 		buf, pbuf := make([]byte, 64), make([]byte, 64)
 		read := func(addr uint64) {

@@ -34,6 +34,9 @@ const (
 	DefaultCacheBytes = 8 << 20
 )
 
+// errShrank is wrapped by the error of a read the file no longer has.
+var errShrank = errors.New("file changed while being read")
+
 // errCacheClosed is what a read of a closed cache gets.
 var errCacheClosed = errors.New("core file closed")
 
@@ -43,6 +46,7 @@ var errCacheClosed = errors.New("core file closed")
 // clock (second chance) algorithm. Pages are read whole (the file's last
 // one up to its end); a read that fails or comes up short is not cached.
 type pageCache struct {
+	name     string // the file, for errors
 	r        io.ReaderAt
 	size     int64 // the file's size: no page is read past it
 	perShard int   // slots per shard
@@ -62,8 +66,8 @@ type cacheShard struct {
 
 // newPageCache caches r (of size bytes) in at most budget bytes (at least
 // one page per shard).
-func newPageCache(r io.ReaderAt, size int64, budget int) *pageCache {
-	pc := &pageCache{r: r, size: size, perShard: max(1, budget/pageSize/cacheShards)}
+func newPageCache(name string, r io.ReaderAt, size int64, budget int) *pageCache {
+	pc := &pageCache{name: name, r: r, size: size, perShard: max(1, budget/pageSize/cacheShards)}
 	for i := range pc.shards {
 		sh := &pc.shards[i]
 		sh.index = make(map[int64]int32, pc.perShard)
@@ -145,7 +149,10 @@ func (pc *pageCache) page(sh *cacheShard, pn int64) ([]byte, error) {
 		if err == nil || err == io.EOF {
 			err = io.ErrUnexpectedEOF // the file shrank since it was opened
 		}
-		return b[:k], fmt.Errorf("reading the core at %#x: %w", pn<<pageShift+int64(k), err)
+		if errors.Is(err, io.ErrUnexpectedEOF) {
+			err = fmt.Errorf("%w: %s is shorter than when it was opened (%d bytes)", errShrank, pc.name, pc.size)
+		}
+		return b[:k], fmt.Errorf("reading %s at %#x: %w", pc.name, pn<<pageShift+int64(k), err)
 	}
 	sh.page[s], sh.ref[s] = pn, false
 	sh.index[pn] = int32(s)

@@ -38,7 +38,7 @@ func mapped(t *testing.T, path string) *Core {
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { syscall.Munmap(data) })
+	t.Cleanup(func() { mmap.Unmap(data) })
 	c, err := NewCore(path, data)
 	if err != nil {
 		t.Fatal(err)
@@ -224,7 +224,7 @@ func TestPagedReadError(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	c.pages = newPageCache(failingReader{bytes.NewReader(data), 0x3000}, int64(len(data)), DefaultCacheBytes)
+	c.pages = newPageCache("core", failingReader{bytes.NewReader(data), 0x3000}, int64(len(data)), DefaultCacheBytes)
 	p := make([]byte, 0x3000)
 	n, err := c.ReadAt(p, 0x10800)
 	var me *MemError
@@ -339,7 +339,7 @@ func TestPageCacheBudget(t *testing.T) {
 	rand.New(rand.NewSource(3)).Read(data)
 	for _, budget := range []int{0, 2 * cacheShards * pageSize, 5*cacheShards*pageSize + 77} {
 		t.Run(fmt.Sprint(budget), func(t *testing.T) {
-			pc := newPageCache(bytes.NewReader(data), size, budget)
+			pc := newPageCache("core", bytes.NewReader(data), size, budget)
 			limit := max(1, budget/pageSize/cacheShards) * cacheShards
 			if limit*pageSize > max(budget, cacheShards*pageSize) {
 				t.Fatalf("%d pages for a budget of %d bytes", limit, budget)
@@ -406,13 +406,13 @@ func BenchmarkPageCache(b *testing.B) {
 	defer f.Close()
 	p := make([]byte, 8)
 	b.Run("hit", func(b *testing.B) {
-		pc := newPageCache(f, size, DefaultCacheBytes)
+		pc := newPageCache("core", f, size, DefaultCacheBytes)
 		for i := 0; i < b.N; i++ {
 			pc.readAt(p, int64(i%512)*8)
 		}
 	})
 	b.Run("miss", func(b *testing.B) {
-		pc := newPageCache(newCoreFile(f), size, 0)
+		pc := newPageCache("core", newCoreFile(f), size, 0)
 		for i := 0; i < b.N; i++ {
 			pc.readAt(p, int64(i*pageSize)%size)
 		}

@@ -19,8 +19,10 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 
+	"github.com/dsecore/dsecore/internal/cachefile"
 	"github.com/klauspost/compress/zstd"
 	"github.com/pierrec/lz4/v4"
 	"github.com/ulikunitz/xz"
@@ -106,26 +108,64 @@ func Collect(args []string, o Options) ([]Input, []error) {
 				continue
 			}
 			root, _ := filepath.Abs(p)
-			werr := filepath.WalkDir(p, func(q string, d fs.DirEntry, err error) error {
-				if err != nil {
-					errs = append(errs, err)
-					if d != nil && d.IsDir() {
-						return fs.SkipDir
-					}
-					return nil
-				}
-				if d.Type().IsRegular() {
-					add(q, root)
-				}
-				return nil
-			})
-			if werr != nil {
-				errs = append(errs, werr)
-			}
+			walk(p, func(q string) { add(q, root) }, func(err error) { errs = append(errs, err) })
 		}
 	}
 	sort.SliceStable(out, func(i, j int) bool { return out[i].Path < out[j].Path })
 	return out, errs
+}
+
+// maxWalkDepth bounds how deep walk goes below a directory given.
+const maxWalkDepth = 64
+
+// walk calls file for every regular file under dir, following symbolic
+// links to files and to directories (a core directory is often a tree of
+// links to where the cores are) with loop protection: a directory already
+// walked (by device and inode) is not walked again.
+func walk(dir string, file func(string), fail func(error)) {
+	seen := map[[2]uint64]bool{}
+	var rec func(d string, depth int)
+	rec = func(d string, depth int) {
+		st, err := os.Stat(d)
+		if err != nil {
+			fail(err)
+			return
+		}
+		if sys, ok := st.Sys().(*syscall.Stat_t); ok {
+			k := [2]uint64{uint64(sys.Dev), sys.Ino}
+			if seen[k] {
+				return // a loop, or a directory reached twice
+			}
+			seen[k] = true
+		}
+		if depth > maxWalkDepth {
+			fail(fmt.Errorf("%s: more than %d directories deep: not searched", d, maxWalkDepth))
+			return
+		}
+		ents, err := os.ReadDir(d)
+		if err != nil {
+			fail(err)
+			return
+		}
+		for _, e := range ents {
+			q := filepath.Join(d, e.Name())
+			typ := e.Type()
+			if typ&fs.ModeSymlink != 0 {
+				st, err := os.Stat(q)
+				if err != nil {
+					continue // a dangling link
+				}
+				typ = st.Mode().Type()
+			}
+			switch {
+			case typ.IsDir():
+				rec(q, depth+1)
+			case typ.IsRegular():
+				file(q)
+			}
+		}
+	}
+	rec(dir, 0)
 }
 
 // inspect says whether path is a core: an ELF core, or a compressed file
@@ -192,13 +232,18 @@ func (in Input) Local(cacheDir string, maxSize int64) (string, error) {
 	}
 	key := sha256.Sum256([]byte(fmt.Sprintf("%s\x00%d\x00%d", in.Path, in.Size, in.MTime.UnixNano())))
 	dir := filepath.Join(cacheDir, "cores")
-	dst := filepath.Join(dir, hex.EncodeToString(key[:12])+".core")
+	// Sealed (v2): the core, then its blocks' checksums (internal/cachefile),
+	// all checked before it is used; a copy that does not check out is
+	// decompressed again, with a warning.
+	dst := filepath.Join(dir, hex.EncodeToString(key[:12])+".core-v2")
 	if st, err := os.Stat(dst); err == nil && st.Mode().IsRegular() {
-		return dst, nil
+		if _, err := cachefile.VerifyFile(dst); err == nil {
+			return dst, nil
+		} else {
+			cachefile.Warnf(dst, err)
+		}
 	}
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return "", err
-	}
+	cachefile.AddRoot(cacheDir)
 	src, err := os.Open(in.Path)
 	if err != nil {
 		return "", err
@@ -222,38 +267,39 @@ func (in Input) Local(cacheDir string, maxSize int64) (string, error) {
 		}
 		r = x
 	}
-	tmp, err := os.CreateTemp(dir, ".partial-*")
+	w, err := cachefile.Create("core", dst, true, 0)
 	if err != nil {
 		return "", err
 	}
-	defer os.Remove(tmp.Name())
 	limit := maxSize
 	if limit <= 0 {
 		limit = 1 << 62
 	}
-	n, err := io.Copy(tmp, io.LimitReader(r, limit+1))
-	cerr := tmp.Close()
+	n, err := io.Copy(w, io.LimitReader(r, limit+1))
 	switch {
 	case err != nil:
+		w.Abort()
 		return "", fmt.Errorf("%s: decompressing (%s): %w", in.Path, in.Compression, err)
-	case cerr != nil:
-		return "", cerr
 	case n > limit:
+		w.Abort()
 		return "", fmt.Errorf("%s: %w (%d bytes)", in.Path, ErrTooLarge, limit)
 	}
-	if err := os.Rename(tmp.Name(), dst); err != nil {
+	if err := w.Commit(); err != nil {
 		return "", err
 	}
 	return dst, nil
 }
 
 // DefaultCacheDir is where decompressed cores go unless told otherwise:
-// $XDG_CACHE_HOME/dsecore (~/.cache/dsecore).
+// $XDG_CACHE_HOME/dsecore (~/.cache/dsecore; internal/cachefile's XDG
+// rules), else a directory in the system's temporary directory.
 func DefaultCacheDir() string {
-	if d, err := os.UserCacheDir(); err == nil {
-		return filepath.Join(d, "dsecore")
+	if d := cachefile.DefaultRoot(); d != "" {
+		return d
 	}
-	return filepath.Join(os.TempDir(), "dsecore-cache")
+	d := filepath.Join(os.TempDir(), "dsecore-cache")
+	cachefile.AddRoot(d)
+	return d
 }
 
 // DefaultMaxSize bounds a decompressed core.

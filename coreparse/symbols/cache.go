@@ -42,7 +42,11 @@ func stamp(path string) (int64, int64) {
 
 // Open returns the shared table of path (and debugPath), opening it on
 // first use. Callers must not Close it: the cache does.
-func (c *Cache) Open(path, debugPath string) (*Table, error) {
+func (c *Cache) Open(path, debugPath string) (*Table, error) { return c.OpenWith(path, debugPath, nil) }
+
+// OpenWith is Open with where the table looks for the files its DWARF
+// refers to (the first opening's resolver holds for the table's life).
+func (c *Cache) OpenWith(path, debugPath string, r *Resolver) (*Table, error) {
 	k := cacheKey{path: path, debug: debugPath}
 	k.size, k.mtime = stamp(path)
 	k.dsize, k.dmtime = stamp(debugPath)
@@ -53,7 +57,7 @@ func (c *Cache) Open(path, debugPath string) (*Table, error) {
 		c.m[k] = e
 	}
 	c.mu.Unlock()
-	e.once.Do(func() { e.t, e.err = Open(path, debugPath) })
+	e.once.Do(func() { e.t, e.err = OpenWith(path, debugPath, r) })
 	return e.t, e.err
 }
 

@@ -10,6 +10,7 @@ import (
 	"sync/atomic"
 
 	"github.com/dsecore/dsecore/coreparse/symbols/die"
+	"github.com/dsecore/dsecore/internal/mmap"
 )
 
 // dieInfo is what naming needs of a DIE.
@@ -216,6 +217,7 @@ type cuEntry struct {
 func (t *Table) parseCU(off dwarf.Offset) (cu *cuInfo) {
 	defer func() {
 		if r := recover(); r != nil {
+			mmap.Repanic(r) // a file that changed under the reader is the command's error, not this decoder's
 			t.warnf("%s: compile unit at %#x: %v", filepath.Base(t.Path), off, r)
 			cu = nil
 		}
@@ -231,7 +233,18 @@ func (t *Table) parseCU(off dwarf.Offset) (cu *cuInfo) {
 	cu = &cuInfo{t: t, dies: map[dwarf.Offset]*dieInfo{}, byName: map[dwarf.Offset]string{}, off: off}
 	cu.base, _ = top.Val(dwarf.AttrLowpc).(uint64)
 	cu.addrBase, _ = top.Val(dwarf.AttrAddrBase).(int64)
-	if lang, ok := top.Val(dwarf.AttrLanguage).(int64); ok {
+	// A skeleton unit's entries are its split unit's (a .dwo, a .dwp's
+	// part); its line table and addresses are its own.
+	body := top
+	if d.IsSkeleton(top) {
+		if split, ok := d.Split(off); ok {
+			r.Seek(split)
+			if st, err := r.Next(); err == nil && st != nil {
+				body = st
+			}
+		}
+	}
+	if lang, ok := body.Val(dwarf.AttrLanguage).(int64); ok {
 		switch lang {
 		case 0x1, 0x2, 0xc, 0x1d, 0x2c: // DW_LANG_C89, C, C99, C11, C17
 			cu.isC = true
@@ -284,10 +297,19 @@ func (t *Table) parseCU(off dwarf.Offset) (cu *cuInfo) {
 			slices.SortStableFunc(cu.lines.rows, cmp)
 		}
 	}
-	if !top.Children {
+	if body != top && len(cu.files) > 0 {
+		// DW_AT_call_file of split units index the file table of
+		// .debug_line.dwo, which GCC and clang write as the skeleton's.
+	}
+	if !body.Children {
 		return cu
 	}
 	dies := map[dwarf.Offset]*dieInfo{}
+	if body != top {
+		// The split unit's entries: offsets after the file's own.
+		r.Seek(body.Offset)
+		r.Next()
+	}
 	r.Reuse()
 	cu.walk(r, walkFrame{}, true, dies, nil)
 	cu.dies = dies

@@ -4,7 +4,9 @@ import (
 	"bytes"
 	"debug/elf"
 	"encoding/binary"
+	"fmt"
 	"hash/crc32"
+	"io"
 	"os"
 	"path/filepath"
 	"slices"
@@ -14,6 +16,7 @@ import (
 	"sync"
 
 	"github.com/ianlancetaylor/demangle"
+	"github.com/ulikunitz/xz"
 )
 
 // Symbol is one ELF symbol (or a synthetic "name@plt" entry).
@@ -100,6 +103,16 @@ func (t *Table) loadSymbols() {
 				n += len(syms)
 			}
 		}
+		if t.SymbolSource() == SymbolsMiniDebugInfo {
+			// No symbol table but the one of .gnu_debugdata (Fedora's
+			// MiniDebugInfo): the functions .dynsym does not name.
+			if syms, err := miniDebugInfoSymbols(t.file); err != nil {
+				t.warnf("%s: .gnu_debugdata: %v", filepath.Base(t.Path), err)
+			} else {
+				tables = append(tables, syms)
+				n += len(syms)
+			}
+		}
 		all := make([]Symbol, 0, n+64)
 		seen := make(map[key]bool, n)
 		for _, syms := range tables {
@@ -169,6 +182,60 @@ func (t *Table) loadSymbols() {
 	})
 }
 
+// Where a table's function names come from (SymbolSource).
+const (
+	SymbolsSymtab        = ".symtab"       // the file's or its debug file's symbol table
+	SymbolsMiniDebugInfo = "MiniDebugInfo" // .gnu_debugdata's (an xz-compressed ELF's) symbol table, with .dynsym
+	SymbolsDynsym        = ".dynsym"       // the dynamic symbols only (exported names)
+	SymbolsNone          = "none"
+)
+
+// SymbolSource says where the table's function names come from: a full
+// symbol table, MiniDebugInfo, the dynamic symbols only, or nothing.
+func (t *Table) SymbolSource() string {
+	for _, f := range []*elf.File{t.file, t.debug} {
+		if f != nil && f.SectionByType(elf.SHT_SYMTAB) != nil {
+			return SymbolsSymtab
+		}
+	}
+	if s := t.file.Section(".gnu_debugdata"); s != nil && s.Type != elf.SHT_NOBITS {
+		return SymbolsMiniDebugInfo
+	}
+	if t.file.SectionByType(elf.SHT_DYNSYM) != nil {
+		return SymbolsDynsym
+	}
+	return SymbolsNone
+}
+
+// miniDebugInfoSymbols reads the symbol table of a file's .gnu_debugdata:
+// an ELF file compressed with xz holding the function symbols .dynsym
+// lacks (as gdb's minidebug.c and elfutils read it).
+func miniDebugInfoSymbols(f *elf.File) ([]elf.Symbol, error) {
+	s := f.Section(".gnu_debugdata")
+	if s == nil {
+		return nil, nil
+	}
+	raw, err := s.Data()
+	if err != nil {
+		return nil, err
+	}
+	r, err := xz.NewReader(bytes.NewReader(raw))
+	if err != nil {
+		return nil, err
+	}
+	// Bounded: a MiniDebugInfo ELF holds symbols, a few MiB at most.
+	b, err := io.ReadAll(io.LimitReader(r, 256<<20))
+	if err != nil {
+		return nil, err
+	}
+	mini, err := elf.NewFile(bytes.NewReader(b))
+	if err != nil {
+		return nil, err
+	}
+	defer mini.Close()
+	return mini.Symbols()
+}
+
 // rawSymbols reads an ELF64 file's .symtab (or, with dyn, .dynsym) as
 // debug/elf's Symbols and DynamicSymbols do (the null symbol left out,
 // names without versions), in place in the file's mapping m when there is
@@ -227,6 +294,21 @@ func rawSymbols(f *elf.File, m mapped, dyn bool) ([]elf.Symbol, error) {
 // closest symbol at or before it (functions, objects, PLT entries) in the
 // same section, whatever its size. The name is demangled.
 func (t *Table) NearestSymbol(addr uint64) (name string, start uint64, ok bool) {
+	s, ok := t.nearestSymbol(addr)
+	if !ok {
+		return "", 0, false
+	}
+	return s.DemangledName(), s.Value, true
+}
+
+// NearestSymbolLinkage is NearestSymbol with the symbol's own (mangled)
+// name, as gdb labels addresses in x/ output (asm-demangle off).
+func (t *Table) NearestSymbolLinkage(addr uint64) (name string, start uint64, ok bool) {
+	s, ok := t.nearestSymbol(addr)
+	return s.Name, s.Value, ok
+}
+
+func (t *Table) nearestSymbol(addr uint64) (Symbol, bool) {
 	t.loadSymbols()
 	var sec *elf.Section
 	for _, s := range t.file.Sections {
@@ -236,11 +318,11 @@ func (t *Table) NearestSymbol(addr uint64) (name string, start uint64, ok bool) 
 		}
 	}
 	if sec == nil {
-		return "", 0, false
+		return Symbol{}, false
 	}
 	st := t.st
 	if st == nil {
-		return "", 0, false
+		return Symbol{}, false
 	}
 	i := sort.Search(st.nAny, func(i int) bool { return st.value(st.anyAt(i)) > addr })
 	for j := i - 1; j >= 0; j-- {
@@ -252,10 +334,9 @@ func (t *Table) NearestSymbol(addr uint64) (name string, start uint64, ok bool) 
 		for k > 0 && st.value(st.anyAt(k-1)) == v {
 			k--
 		}
-		best := st.sym(st.anyAt(k))
-		return best.DemangledName(), best.Value, true
+		return st.sym(st.anyAt(k)), true
 	}
-	return "", 0, false
+	return Symbol{}, false
 }
 
 // pltSymbols names the PLT entries "sym@plt" as objdump does: with IBT
@@ -562,6 +643,14 @@ func DebugLink(f *elf.File) (name string, crc uint32, ok bool) {
 // build-id candidate must carry the same build-id, a debuglink candidate
 // the same CRC32. "" when there is none.
 func FindDebugFile(binPath string, buildID []byte, debugDirs []string) string {
+	p, _ := FindDebugFileReport(binPath, buildID, debugDirs)
+	return p
+}
+
+// FindDebugFileReport is FindDebugFile that also says which files it
+// found and rejected, one line each as gdb warns of them: "the debug
+// information found in "F" does not match "B" (CRC mismatch)".
+func FindDebugFileReport(binPath string, buildID []byte, debugDirs []string) (path string, rejected []string) {
 	if len(buildID) >= 2 {
 		hex := hexString(buildID)
 		for _, d := range debugDirs {
@@ -570,19 +659,20 @@ func FindDebugFile(binPath string, buildID []byte, debugDirs []string) string {
 				id := BuildID(f)
 				f.Close()
 				if bytes.Equal(id, buildID) {
-					return p
+					return p, rejected
 				}
+				rejected = append(rejected, fmt.Sprintf("the debug information found in %q does not match %q (build-id mismatch)", p, binPath))
 			}
 		}
 	}
 	f, err := elf.Open(binPath)
 	if err != nil {
-		return ""
+		return "", rejected
 	}
 	name, crc, ok := DebugLink(f)
 	f.Close()
 	if !ok {
-		return ""
+		return "", rejected
 	}
 	abs, err := filepath.Abs(binPath)
 	if err != nil {
@@ -602,10 +692,11 @@ func FindDebugFile(binPath string, buildID []byte, debugDirs []string) string {
 			continue
 		}
 		if crc32.ChecksumIEEE(b) == crc {
-			return c
+			return c, rejected
 		}
+		rejected = append(rejected, fmt.Sprintf("the debug information found in %q does not match %q (CRC mismatch)", c, binPath))
 	}
-	return ""
+	return "", rejected
 }
 
 func hexString(b []byte) string {

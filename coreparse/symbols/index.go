@@ -3,6 +3,7 @@ package symbols
 import (
 	"debug/elf"
 	"encoding/binary"
+	"fmt"
 	"hash/crc32"
 	"os"
 	"path/filepath"
@@ -11,6 +12,7 @@ import (
 	"debug/dwarf"
 
 	"github.com/dsecore/dsecore/coreparse/symbols/die"
+	"github.com/dsecore/dsecore/internal/cachefile"
 )
 
 // The persistent index of a file with a build-id lives beside its
@@ -65,8 +67,16 @@ func readIndex(path string, k indexKey) ([]byte, bool) {
 	if err != nil {
 		return nil, false
 	}
-	return checkIndex(b, k)
+	payload, ok := checkIndex(b, k)
+	if !ok {
+		cachefile.Warnf(path, errDamaged)
+	}
+	return payload, ok
 }
+
+// errDamaged is the warning of an index or symbol layout file that does
+// not check out (its magic, CRC-32 or the sections' sizes).
+var errDamaged = fmt.Errorf("%w: its checksum or the sections it was built from do not match", cachefile.ErrDamaged)
 
 // mapIndex is readIndex over a read-only mapping of the file, released by
 // the table's Close: a unit's file holds megabytes of which a run decodes
@@ -74,7 +84,9 @@ func readIndex(path string, k indexKey) ([]byte, bool) {
 func (t *Table) mapIndex(path string, k indexKey) ([]byte, bool) {
 	var payload []byte
 	_, ok := t.mapChecked(path, func(b []byte) (ok bool) {
-		payload, ok = checkIndex(b, k)
+		if payload, ok = checkIndex(b, k); !ok {
+			cachefile.Warnf(path, errDamaged)
+		}
 		return ok
 	})
 	return payload, ok
@@ -229,6 +241,9 @@ func (t *Table) unitRanges(d *die.Data) []cuRange {
 	return t.unitRangesWith(d, ar)
 }
 
+// tagSkeletonUnit is DW_TAG_skeleton_unit (DWARF 5 split DWARF).
+const tagSkeletonUnit = dwarf.Tag(0x4a)
+
 // unitRangesWith is unitRanges with the ranges .debug_aranges lists by unit
 // offset (nil: none).
 func (t *Table) unitRangesWith(d *die.Data, ar map[uint64][][2]uint64) []cuRange {
@@ -245,7 +260,7 @@ func (t *Table) unitRangesWith(d *die.Data, ar map[uint64][][2]uint64) []cuRange
 			t.warnf("%s: DWARF compile units: %v", filepath.Base(t.Path), err)
 			continue
 		}
-		if e.Tag != dwarf.TagCompileUnit && e.Tag != dwarf.TagPartialUnit {
+		if e.Tag != dwarf.TagCompileUnit && e.Tag != tagSkeletonUnit {
 			continue
 		}
 		ranges, err := d.Ranges(e)

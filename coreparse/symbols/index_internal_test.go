@@ -232,7 +232,7 @@ func TestCompressedSections(t *testing.T) {
 			if got != want {
 				t.Errorf("%s, %s open:\n%s\nuncompressed:\n%s", alg, run, got, want)
 			}
-			if _, err := os.Stat(filepath.Join(SectionCacheDir, id, "debug_info")); err != nil {
+			if _, err := os.Stat(filepath.Join(SectionCacheDir, id, sectionsVersion, "debug_info")); err != nil {
 				t.Errorf("%s: .debug_info not in the section cache: %v", alg, err)
 			}
 		}

@@ -15,6 +15,7 @@ import (
 	"syscall"
 
 	"github.com/dsecore/dsecore/coreparse/symbols/die"
+	"github.com/dsecore/dsecore/internal/cachefile"
 	"github.com/dsecore/dsecore/internal/mmap"
 	"github.com/klauspost/compress/zlib"
 	"github.com/klauspost/compress/zstd"
@@ -29,8 +30,8 @@ import (
 var SectionCacheDir = defaultSectionCacheDir()
 
 func defaultSectionCacheDir() string {
-	if d, err := os.UserCacheDir(); err == nil {
-		return filepath.Join(d, "dsecore", "dwarf")
+	if d := cachefile.DefaultRoot(); d != "" {
+		return filepath.Join(d, "dwarf")
 	}
 	return ""
 }
@@ -93,7 +94,13 @@ func (t *Table) openDWARF(src *elf.File, path string) (die.Sections, error) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			b, err := t.inflated(s, id, path)
+			mmap.Guard() // the cache file is mapped and checked here
+			var b []byte
+			var err error
+			func() {
+				defer mmap.Catch(&err)
+				b, err = t.inflated(s, id, path)
+			}()
 			mu.Lock()
 			defer mu.Unlock()
 			if err != nil {
@@ -219,24 +226,66 @@ type locSectionData struct {
 
 // inflated returns a compressed section's contents: from the cache when a
 // previous run left them there, else decompressed (and, with a build-id,
-// written to the cache for the next run).
+// written to the cache for the next run). The cache file is sealed
+// (internal/cachefile: a CRC-32C per 1 MiB block, all checked when it is
+// mapped); one that does not check out is inflated again, with a warning.
 func (t *Table) inflated(s *elf.Section, id, file string) ([]byte, error) {
 	var path string
 	if SectionCacheDir != "" && id != "" {
-		path = filepath.Join(SectionCacheDir, id, strings.TrimPrefix(s.Name, "."))
-		if m, ok := t.mapChecked(path, func(b []byte) bool { return uint64(len(b)) == s.Size }); ok {
-			return m, nil
+		path = filepath.Join(SectionCacheDir, id, sectionsVersion, strings.TrimPrefix(s.Name, "."))
+		var data []byte
+		if _, ok := t.mapChecked(path, func(b []byte) bool {
+			d, err := verifySealed(b)
+			if err == nil && uint64(len(d)) != s.Size {
+				err = fmt.Errorf("%w: %d bytes, the section has %d", cachefile.ErrDamaged, len(d), s.Size)
+			}
+			if err != nil {
+				cachefile.Warnf(path, err)
+				return false
+			}
+			data = d
+			return true
+		}); ok {
+			return data, nil
 		}
 	}
 	if path != "" {
 		if m, err := inflateToFile(s, file, path); err == nil {
 			t.addMap(m)
-			return m, nil
+			return m[:s.Size], nil
 		}
 		// A cache that cannot be written costs the next run time only.
 	}
 	return inflate(s, file)
 }
+
+// sectionsVersion is the directory of the inflated sections in their
+// build-id's: sealed files (contents, then their blocks' checksums).
+// Unsealed ones of earlier versions, beside it, are left alone.
+const sectionsVersion = "sections-v2"
+
+// verifySealed checks every block of a sealed cache file in b (a mapping)
+// and returns its contents. Each block is let go of (MADV_DONTNEED) once
+// checked: verifying libc's 9 MiB of sections costs ~2 ms, not the RSS of
+// the pages only a lookup should bring in.
+func verifySealed(b []byte) ([]byte, error) {
+	bl, err := cachefile.Sealed(b)
+	if err != nil {
+		return nil, err
+	}
+	for i := 0; i < bl.Len(); i++ {
+		if err := bl.Verify(i); err != nil {
+			return nil, err
+		}
+		lo := i * cachefile.BlockSize
+		blk := bl.Data[lo:min(lo+cachefile.BlockSize, len(bl.Data))]
+		syscall.Madvise(blk[:len(blk)&^(pageSize-1)], syscall.MADV_DONTNEED)
+	}
+	return bl.Data, nil
+}
+
+// pageSize bounds what verifySealed lets go of to whole pages.
+const pageSize = 4096
 
 // writeLater writes a cache file beside the work that goes on (the first
 // run writes megabytes of inflated sections); Close waits for it. b must
@@ -245,6 +294,9 @@ func (t *Table) writeLater(path string, b []byte) {
 	t.writes.Add(1)
 	go func() {
 		defer t.writes.Done()
+		var err error
+		defer mmap.Catch(&err) // b may be in a mapping: a fault loses the write
+		mmap.Guard()
 		writeCacheFile(path, b)
 	}()
 }
@@ -302,35 +354,31 @@ func inflate(s *elf.Section, file string) ([]byte, error) {
 }
 
 // inflateToFile decompresses a section straight into the cache file at
-// path (a temporary file renamed when whole) and maps it: the inflated
-// bytes go through the page cache once, not through a fresh heap buffer
-// and a write (megabytes for libc's debug file, on every first run).
+// path (sealed, written through a temporary file renamed when whole) and
+// maps it: the inflated bytes go through the page cache once, not through
+// a fresh heap buffer and a write (megabytes for libc's debug file, on
+// every first run). The mapping holds the trailer after the contents.
 func inflateToFile(s *elf.Section, file, path string) (mapped, error) {
 	r, done, ok := openCompressed(s, file)
 	if !ok {
 		return nil, errors.New("not a section this reads")
 	}
 	defer done()
-	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
-		return nil, err
-	}
-	tmp, err := os.CreateTemp(filepath.Dir(path), ".tmp-*")
+	cachefile.AddRoot(SectionCacheDir) // (a test's, summarize's --cache-dir)
+	w, err := cachefile.Create("section", path, true, int64(s.Size))
 	if err != nil {
 		return nil, err
 	}
 	buf := make([]byte, 1<<20)
-	n, err := io.CopyBuffer(tmp, io.LimitReader(r, int64(s.Size)), buf)
-	if cerr := tmp.Close(); err == nil {
-		err = cerr
-	}
+	n, err := io.CopyBuffer(w, io.LimitReader(r, int64(s.Size)), buf)
 	if err == nil && uint64(n) != s.Size {
 		err = fmt.Errorf("decompressing: %d of %d bytes", n, s.Size)
 	}
-	if err == nil {
-		err = os.Rename(tmp.Name(), path)
-	}
 	if err != nil {
-		os.Remove(tmp.Name())
+		w.Abort()
+		return nil, err
+	}
+	if err := w.Commit(); err != nil {
 		return nil, err
 	}
 	return mapFile(path)
@@ -373,30 +421,18 @@ func openCompressed(s *elf.Section, file string) (r io.Reader, done func(), ok b
 }
 
 // writeCacheFile writes the parts, one after the other, to path through a
-// temporary file and a rename, so a reader never maps a half-written file.
+// temporary file and a rename (internal/cachefile), so a reader never maps
+// a half-written file. (These files carry their own CRC-32: written plain.)
 func writeCacheFile(path string, parts ...[]byte) {
-	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
-		return
+	kind := "index"
+	switch base := filepath.Base(path); {
+	case strings.HasPrefix(base, "symtab"):
+		kind = "symtab"
+	case strings.HasPrefix(base, "unit-"):
+		kind = "unit"
 	}
-	tmp, err := os.CreateTemp(filepath.Dir(path), ".tmp-*")
-	if err != nil {
-		return
-	}
-	for _, b := range parts {
-		if err == nil {
-			_, err = tmp.Write(b)
-		}
-	}
-	if cerr := tmp.Close(); err == nil {
-		err = cerr
-	}
-	if err != nil {
-		os.Remove(tmp.Name())
-		return
-	}
-	if os.Rename(tmp.Name(), path) != nil {
-		os.Remove(tmp.Name())
-	}
+	cachefile.AddRoot(SectionCacheDir)
+	cachefile.Write(kind, path, false, parts...)
 }
 
 // The ELF symbol table of a file with a build-id, as loadSymbols lays it
@@ -422,7 +458,9 @@ func (t *Table) symtabCachePath() string {
 func (t *Table) loadSymtabCache(path string) bool {
 	var st *symtab
 	_, ok := t.mapChecked(path, func(b []byte) (ok bool) {
-		st, ok = parseSymtab(b)
+		if st, ok = parseSymtab(b); !ok {
+			cachefile.Warnf(path, errDamaged)
+		}
 		return ok
 	})
 	if ok {
@@ -441,8 +479,9 @@ func (t *Table) mapChecked(path string, check func([]byte) bool) ([]byte, bool) 
 	if err != nil {
 		return nil, false
 	}
+	cachefile.CleanTemps(filepath.Dir(path)) // a killed run's temporary files
 	if !check(b) {
-		syscall.Munmap(b)
+		mmap.Unmap(b)
 		return nil, false
 	}
 	t.addMap(b)

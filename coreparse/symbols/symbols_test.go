@@ -14,6 +14,7 @@ import (
 	"testing"
 
 	"github.com/dsecore/dsecore/coreparse/symbols"
+	"github.com/dsecore/dsecore/internal/cachefile"
 	"github.com/dsecore/dsecore/internal/gdboracle"
 )
 
@@ -525,9 +526,9 @@ func TestSectionCache(t *testing.T) {
 		return fmt.Sprintf("%+v %s %#x %s %#x %#x", locs, name, start, near, nstart, pa)
 	}
 	first := where()
-	st, err := os.Stat(filepath.Join(dir, "debug_info"))
-	if err != nil || uint64(st.Size()) != info.Size {
-		t.Fatalf("inflated .debug_info in the cache: %v, %v (want %d bytes)", st, err, info.Size)
+	n, err := cachefile.VerifyFile(filepath.Join(dir, "sections-v2", "debug_info"))
+	if err != nil || uint64(n) != info.Size {
+		t.Fatalf("inflated .debug_info in the cache: %d bytes, %v (want %d bytes, sealed)", n, err, info.Size)
 	}
 	for _, f := range []string{"index-v2/units", "symtab-v3-with-debug-file"} {
 		if _, err := os.Stat(filepath.Join(dir, f)); err != nil {
@@ -538,7 +539,7 @@ func TestSectionCache(t *testing.T) {
 		t.Errorf("from the cache:\n%s\nfresh:\n%s", again, first)
 	}
 	// Damaged entries: a truncated section and a garbled index.
-	if err := os.Truncate(filepath.Join(dir, "debug_info"), 100); err != nil {
+	if err := os.Truncate(filepath.Join(dir, "sections-v2", "debug_info"), 100); err != nil {
 		t.Fatal(err)
 	}
 	if err := os.WriteFile(filepath.Join(dir, "index-v2", "units"), []byte("dsecore-index\nxx"), 0o644); err != nil {

@@ -7,8 +7,9 @@ import (
 	"hash/crc32"
 	"os"
 	"path/filepath"
-	"syscall"
 	"testing"
+
+	"github.com/dsecore/dsecore/internal/mmap"
 )
 
 // TestSymtabLookups: on the fixture's program and library and on libc with
@@ -226,7 +227,7 @@ func TestRawSymbols(t *testing.T) {
 					}
 				}
 			}
-			syscall.Munmap(m)
+			mmap.Unmap(m)
 			t.Logf("%s (dynamic %v): %d symbols agree", filepath.Base(path), dyn, len(want))
 		}
 		f.Close()

@@ -11,20 +11,32 @@ import (
 	"errors"
 	"fmt"
 	"path/filepath"
+	"slices"
 	"sort"
+	"strings"
 	"sync"
-	"syscall"
 
 	"github.com/dsecore/dsecore/coreparse/symbols/die"
+	"github.com/dsecore/dsecore/internal/mmap"
 )
 
 // Table is the symbol information of one ELF object.
 type Table struct {
 	Path      string
 	DebugPath string
+	SupPath   string // the supplementary file (dwz) attached, "" when none
+	DWPPath   string // the split DWARF package attached, "" when none
 
-	file  *elf.File
-	debug *elf.File // separate debug file, nil when none
+	file    *elf.File
+	debug   *elf.File // separate debug file, nil when none
+	supFile *elf.File // supplementary file, nil when none
+
+	resolver *Resolver // where the files the DWARF refers to are looked for
+	// problems are what is missing from the debug information (a
+	// supplementary file, .dwo files): one line each, naming the file
+	// looked for and where (under mu).
+	problems                 []string
+	splitsFound, splitsTotal int
 
 	symOnce sync.Once
 	st      *symtab // the ELF symbols (mapped from the cache, or laid out here)
@@ -39,6 +51,7 @@ type Table struct {
 	dwarf     *die.Data
 	cus       []cuRange // sorted by lo
 	buildID   string    // hex, of the file the DWARF is read from ("" when none)
+	indexID   string    // the persistent index's directory: buildID, with the attached files' identity
 	indexKey  indexKey  // the sections the persistent index must match
 
 	types typeIndex
@@ -63,6 +76,8 @@ type Table struct {
 	whole map[string]mapped // the table's ELF files mapped whole, by path (under mapMu)
 
 	writes sync.WaitGroup // cache files being written (writeLater), waited for by Close
+
+	stamps [2]mmap.Stamp // of Path and DebugPath when opened (Changed)
 }
 
 // Location is one level of the source position of an address.
@@ -90,13 +105,18 @@ type LineRow struct {
 }
 
 // Open opens an ELF file and, when debugPath is not "", its separate debug
-// file. Nothing is parsed until it is needed.
-func Open(path, debugPath string) (*Table, error) {
+// file. Nothing is parsed until it is needed. The files its DWARF refers
+// to (a supplementary file, split units) are looked for beside it.
+func Open(path, debugPath string) (*Table, error) { return OpenWith(path, debugPath, nil) }
+
+// OpenWith is Open with where to look for the files the DWARF refers to.
+func OpenWith(path, debugPath string, r *Resolver) (*Table, error) {
 	f, err := elf.Open(path)
 	if err != nil {
 		return nil, err
 	}
-	t := &Table{Path: path, DebugPath: debugPath, file: f, cuCache: map[dwarf.Offset]*cuEntry{}}
+	t := &Table{Path: path, DebugPath: debugPath, file: f, resolver: r, cuCache: map[dwarf.Offset]*cuEntry{}}
+	t.stamps[0], _ = mmap.StampFile(path)
 	if debugPath != "" {
 		d, err := elf.Open(debugPath)
 		if err != nil {
@@ -104,6 +124,7 @@ func Open(path, debugPath string) (*Table, error) {
 			return nil, fmt.Errorf("debug file %s: %w", debugPath, err)
 		}
 		t.debug = d
+		t.stamps[1], _ = mmap.StampFile(debugPath)
 	}
 	return t, nil
 }
@@ -116,13 +137,68 @@ func (t *Table) Close() error {
 	if t.debug != nil {
 		errs = append(errs, t.debug.Close())
 	}
+	if t.supFile != nil {
+		errs = append(errs, t.supFile.Close())
+	}
 	errs = append(errs, t.file.Close())
 	t.dwarf = nil
 	for _, m := range t.maps {
-		errs = append(errs, syscall.Munmap(m))
+		errs = append(errs, mmap.Unmap(m))
 	}
 	t.maps = nil
 	return errors.Join(errs...)
+}
+
+// Changed says which of the files the table maps (the object, its debug
+// file, its cache files) changed since they were mapped, one line each:
+// answers read from them may not be the file's.
+func (t *Table) Changed() []string {
+	var out []string
+	// The object and its debug file: any change since Open, a file
+	// renamed over them included (what is opened later by path, a
+	// section's mapping, would be another file's).
+	for i, path := range []string{t.Path, t.DebugPath} {
+		if path == "" {
+			continue
+		}
+		now, err := mmap.StampFile(path)
+		why := ""
+		if err != nil {
+			why = err.Error()
+		} else {
+			why = t.stamps[i].Differs(now)
+		}
+		if why != "" {
+			out = append(out, path+": changed while being read ("+why+")")
+		}
+	}
+	// The cache files mapped: a change of the file mapped (one renamed
+	// over it by a concurrent run leaves the mapping intact).
+	t.mapMu.Lock()
+	maps := append([]mapped(nil), t.maps...)
+	t.mapMu.Unlock()
+	for _, line := range changedIn(maps) {
+		if !slices.Contains(out, line) {
+			out = append(out, line)
+		}
+	}
+	return out
+}
+
+// changedIn is Changed of a list of mappings.
+func changedIn(maps []mapped) []string {
+	var out []string
+	seen := map[string]bool{}
+	for _, m := range maps {
+		if why := mmap.ChangedIn(m); why != "" {
+			line := mmap.PathOf(m) + ": changed while being read (" + why + ")"
+			if !seen[line] {
+				seen[line] = true
+				out = append(out, line)
+			}
+		}
+	}
+	return out
 }
 
 // Warnings says what could not be read (corrupt DWARF, …).
@@ -140,6 +216,7 @@ func (t *Table) warnf(format string, args ...any) {
 
 func (t *Table) recoverWarn(what string) {
 	if r := recover(); r != nil {
+		mmap.Repanic(r) // a file that changed under the reader is the command's error, not this decoder's
 		t.warnf("%s: %s: %v", filepath.Base(t.Path), what, r)
 	}
 }
@@ -183,25 +260,43 @@ func (t *Table) loadDWARF() {
 		if id := BuildID(src); len(id) > 0 {
 			t.buildID = hex.EncodeToString(id)
 		}
+		t.indexID = t.buildID
 		index := indexPath(t.buildID, "units")
+		var d *die.Data
 		if b, ok := readIndex(index, k); ok {
 			if units, cus, ok := decodeUnits(b, k); ok {
-				if d, err := die.New(secs, units); err == nil {
-					t.cus, t.dwarf = cus, d
-					return
+				if dd, err := die.New(secs, units); err == nil {
+					t.cus, d = cus, dd
 				}
 			}
 		}
-		d, err := die.New(secs, nil)
-		if err != nil {
-			t.warnf("%s: DWARF: %v", filepath.Base(t.Path), err)
-			return
+		if d == nil {
+			if d, err = die.New(secs, nil); err != nil {
+				t.warnf("%s: DWARF: %v", filepath.Base(t.Path), err)
+				return
+			}
+			t.cus = t.unitRanges(d)
+			if len(t.warnings) == 0 {
+				writeIndex(index, k, encodeUnits(d.Units(), t.cus))
+			}
 		}
-		t.cus = t.unitRanges(d)
+		// The files the entries refer to, before any is read: their
+		// entries take offsets after the file's own.
+		var attached []string
+		if s := t.attachSupplementary(d, src, path); s != "" {
+			attached = append(attached, s)
+		}
+		if s := t.attachSplits(d); s != "" {
+			attached = append(attached, s)
+		}
+		if len(attached) > 0 && t.indexID != "" {
+			// The index of entries that refer to other files is kept by
+			// their identity too: another supplementary file, or another
+			// set of .dwo, is another index.
+			t.indexID += "+" + strings.Join(attached, "+")
+			t.indexKey.info = d.End()
+		}
 		t.dwarf = d
-		if len(t.warnings) == 0 {
-			writeIndex(index, k, encodeUnits(d.Units(), t.cus))
-		}
 	})
 }
 

@@ -9,6 +9,8 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+
+	"github.com/dsecore/dsecore/internal/mmap"
 )
 
 // Type is the layout of a DWARF type, as far as walking data structures in
@@ -103,8 +105,8 @@ func lastComponent(name string) string {
 // inline in .debug_info (a name is a DW_FORM_strp/strx/line_strp string or
 // an inline DW_FORM_string). A few milliseconds against walking every DIE,
 // for the names a program does not have (the coroutine runtime's types in
-// a program without it). True when it cannot tell: DWZ's supplementary
-// strings (.gnu_debugaltlink), no identifier.
+// a program without it). True when it cannot tell: names in other files
+// (a supplementary file's strings, split units'), no identifier.
 func (t *Table) mayName(ident string) bool {
 	if ident == "" || strings.ContainsAny(ident, "~") {
 		return true
@@ -114,7 +116,7 @@ func (t *Table) mayName(ident string) bool {
 	}
 	t.loadDWARF()
 	ok := true
-	if t.dwarf != nil && t.dwarfFile().Section(".gnu_debugaltlink") == nil {
+	if t.dwarf != nil && !t.attachedNames() {
 		s := t.dwarf.Sections()
 		needle := []byte(ident)
 		ok = false
@@ -201,7 +203,7 @@ func (t *Table) indexTypes() {
 	if t.dwarf == nil {
 		return
 	}
-	path := indexPath(t.buildID, "types")
+	path := indexPath(t.indexID, "types")
 	if b, ok := readIndex(path, t.indexKey); ok && t.decodeTypes(b) {
 		return
 	}
@@ -329,6 +331,7 @@ func (t *Table) TypeAt(off dwarf.Offset) (ty *Type, err error) {
 	t.types.mu.Unlock()
 	defer func() {
 		if r := recover(); r != nil {
+			mmap.Repanic(r) // a file that changed under the reader is the command's error, not this decoder's
 			ty, err = nil, fmt.Errorf("type at %#x: %v", off, r)
 		}
 	}()
@@ -690,4 +693,11 @@ func (t *Table) GlobalNames() []string {
 	}
 	sort.Strings(out)
 	return out
+}
+
+// attachedNames reports whether names of the file's DIEs may be in other
+// files: a supplementary file (dwz), split units (.dwo).
+func (t *Table) attachedNames() bool {
+	src := t.dwarfFile()
+	return src.Section(".gnu_debugaltlink") != nil || src.Section(".debug_sup") != nil || t.splitsTotal > 0
 }

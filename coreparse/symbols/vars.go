@@ -4,9 +4,9 @@ import (
 	"debug/dwarf"
 	"debug/elf"
 	"fmt"
-	"sort"
 
 	"github.com/dsecore/dsecore/coreparse/symbols/die"
+	"github.com/dsecore/dsecore/internal/mmap"
 	"github.com/go-delve/delve/pkg/dwarf/godwarf"
 	"github.com/go-delve/delve/pkg/dwarf/loclist"
 )
@@ -65,66 +65,6 @@ type varsAnswer struct {
 	err  error
 }
 
-func (t *Table) variables(scope, cu dwarf.Offset, pc uint64) (vars []Var, err error) {
-	t.loadDWARF()
-	if t.dwarf == nil || scope == 0 {
-		return nil, fmt.Errorf("no DWARF")
-	}
-	defer func() {
-		if r := recover(); r != nil {
-			err = fmt.Errorf("variables of DIE %#x: %v", scope, r)
-		}
-	}()
-	r := t.dwarf.Reader()
-	r.Seek(scope)
-	top, err := r.Next()
-	if err != nil || top == nil {
-		return nil, fmt.Errorf("DIE %#x: %v", scope, err)
-	}
-	if !top.Children {
-		return nil, nil
-	}
-	depth := 1
-	var depthOf []int
-	defer func() {
-		// Innermost blocks first, as gdb lists them.
-		sort.SliceStable(vars, func(i, j int) bool { return depthOf[i] > depthOf[j] })
-	}()
-	for depth > 0 {
-		e, err := r.Next()
-		if err != nil {
-			return vars, err
-		}
-		if e == nil {
-			break
-		}
-		if e.Tag == 0 {
-			depth--
-			continue
-		}
-		switch e.Tag {
-		case dwarf.TagFormalParameter, dwarf.TagVariable:
-			v := t.readVar(e)
-			v.CU = cu
-			if v.Name != "" {
-				vars = append(vars, v)
-				depthOf = append(depthOf, depth)
-			}
-		case dwarf.TagLexDwarfBlock:
-			if ranges, _ := t.dwarf.Ranges(e); inRanges(ranges, pc) || len(ranges) == 0 {
-				if e.Children {
-					depth++
-				}
-				continue
-			}
-		}
-		if e.Children {
-			r.SkipChildren()
-		}
-	}
-	return vars, nil
-}
-
 func inRanges(rs [][2]uint64, pc uint64) bool {
 	for _, r := range rs {
 		if pc >= r[0] && pc < r[1] {
@@ -136,12 +76,18 @@ func inRanges(rs [][2]uint64, pc uint64) bool {
 
 func (t *Table) readVar(e *die.Entry) Var {
 	v := Var{Param: e.Tag == dwarf.TagFormalParameter, LocList: -1, die: e.Offset}
-	switch l := e.Val(dwarf.AttrLocation).(type) {
-	case []byte:
-		v.Expr = l
-	case int64:
-		if c := e.AttrField(dwarf.AttrLocation).Class; c == dwarf.ClassLocListPtr || c == dwarf.ClassLocList {
-			v.LocList = l
+	if f := e.AttrField(dwarf.AttrLocation); f != nil {
+		switch l := f.Val().(type) {
+		case []byte:
+			v.Expr = l
+		case int64:
+			if f.Class == dwarf.ClassLocListPtr || f.Class == dwarf.ClassLocList {
+				v.LocList = l
+			}
+		case uint64:
+			if f.Class == dwarf.ClassLocList { // DW_FORM_loclistx: an index (clang, split units)
+				v.LocList = int64(l)
+			}
 		}
 	}
 	v.Const = e.Val(dwarf.AttrConstValue)
@@ -181,41 +127,49 @@ func (t *Table) LocationExpr(v Var, pc uint64) (expr []byte, ok bool, err error)
 	}
 	defer func() {
 		if r := recover(); r != nil {
+			mmap.Repanic(r) // a file that changed under the reader is the command's error, not this decoder's
 			err = fmt.Errorf("location list of %s: %v", v.Name, r)
 		}
 	}()
-	cu := t.loadCU(v.CU)
-	var base uint64
-	var addrBase int64
-	if cu != nil {
-		base, addrBase = cu.base, cu.addrBase
-	}
-	if data, err := t.locSection(".debug_loclists"); err != nil {
+	e, err := t.dwarf.EntryAt(v.die)
+	if err != nil {
 		return nil, false, err
-	} else if data != nil {
+	}
+	// The file's own sections, read on demand; a split unit's are its
+	// .dwo's (die.LocList picks).
+	var loc, loclists []byte
+	if t.dwarf.UnitVersion(v.die) >= 5 {
+		loclists, err = t.locSection(".debug_loclists")
+	} else {
+		loc, err = t.locSection(".debug_loc")
+	}
+	if err != nil {
+		return nil, false, err
+	}
+	l, ok, err := t.dwarf.LocList(e, dwarf.AttrLocation, loc, loclists)
+	if err != nil || !ok {
+		return nil, false, err
+	}
+	switch {
+	case l.GNUSplit:
+		return l.FindGNUSplit(pc)
+	case l.Version >= 5:
 		var da *godwarf.DebugAddr
-		if b, err := t.locSection(".debug_addr"); err == nil && b != nil {
-			da = godwarf.ParseAddr(b).GetSubsection(uint64(addrBase))
+		if l.Addr != nil {
+			da = godwarf.ParseAddr(l.Addr).GetSubsection(l.AddrBase)
 		}
-		// GCC emits DW_FORM_sec_offset here (DW_FORM_loclistx only with
-		// split DWARF, which is not read).
-		off := v.LocList
-		entry, err := loclist.NewDwarf5Reader(data).Find(int(off), 0, base, pc, da)
+		entry, err := loclist.NewDwarf5Reader(l.Sec).Find(int(l.Off), 0, l.Base, pc, da)
+		if err != nil || entry == nil {
+			return nil, false, err
+		}
+		return entry.Instr, true, nil
+	default:
+		entry, err := loclist.NewDwarf2Reader(l.Sec, l.AddrSize).Find(int(l.Off), 0, l.Base, pc, nil)
 		if err != nil || entry == nil {
 			return nil, false, err
 		}
 		return entry.Instr, true, nil
 	}
-	if data, err := t.locSection(".debug_loc"); err != nil {
-		return nil, false, err
-	} else if data != nil {
-		entry, err := loclist.NewDwarf2Reader(data, 8).Find(int(v.LocList), 0, base, pc, nil)
-		if err != nil || entry == nil {
-			return nil, false, err
-		}
-		return entry.Instr, true, nil
-	}
-	return nil, false, fmt.Errorf("no location lists section")
 }
 
 // dwarfFile is the ELF file the DWARF comes from.

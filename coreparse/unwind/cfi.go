@@ -8,6 +8,7 @@ import (
 	"sort"
 	"strings"
 
+	"github.com/dsecore/dsecore/internal/mmap"
 	"github.com/go-delve/delve/pkg/dwarf/frame"
 )
 
@@ -132,6 +133,7 @@ func parseSection(name string, data []byte, eh bool, ehAddr, staticBase uint64) 
 func safeParse(data []byte, staticBase, ehAddr uint64) (fdes frame.FrameDescriptionEntries, err error) {
 	defer func() {
 		if r := recover(); r != nil {
+			mmap.Repanic(r) // a file that changed under the reader is the command's error, not this decoder's
 			fdes, err = nil, fmt.Errorf("delve frame parser panicked: %v", r)
 		}
 	}()
@@ -338,4 +340,16 @@ func dropOverlapping(add, have frame.FrameDescriptionEntries) frame.FrameDescrip
 		out = append(out, f)
 	}
 	return out
+}
+
+// MergeCFI adds to fdes (sorted, as LoadCFI returns them) the entries of
+// more that describe code fdes does not: a separate debug file's
+// .debug_frame beside the module's own .eh_frame (gdb reads both). The
+// result is sorted; fdes's entries win where both describe a function.
+func MergeCFI(fdes, more frame.FrameDescriptionEntries) frame.FrameDescriptionEntries {
+	more = dropOverlapping(append(frame.FrameDescriptionEntries(nil), more...), fdes)
+	if len(more) == 0 {
+		return fdes
+	}
+	return fdes.Append(more)
 }

@@ -8,7 +8,6 @@ import (
 	"github.com/dsecore/dsecore/coreparse/unwind"
 	"github.com/dsecore/dsecore/internal/mmap"
 	"github.com/dsecore/dsecore/internal/testcore"
-	"syscall"
 )
 
 // TestEHFrameIndexMatchesLoadCFI: for every FDE the whole-section parse
@@ -69,6 +68,6 @@ func TestEHFrameIndexMatchesLoadCFI(t *testing.T) {
 		}
 		t.Logf("%s: %d FDEs, %d lookups equal", path, len(all), checked)
 		f.Close()
-		syscall.Munmap(image)
+		mmap.Unmap(image)
 	}
 }

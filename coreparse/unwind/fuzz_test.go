@@ -90,6 +90,16 @@ func FuzzUnwindStack(f *testing.F) {
 		if len(frames) > 256 {
 			t.Fatalf("%d frames past the limit", len(frames))
 		}
+		// The same with the mapping known (one executable mapping: the
+		// frame-pointer chain's checks) and a symbol for every pc.
+		u := &Unwinder{Mem: m, MaxFrames: 256,
+			MappingAt: func(a uint64) (Mapping, bool) {
+				return Mapping{Lo: m.base, Hi: m.base + uint64(len(m.b)), Exec: true}, a >= m.base && a-m.base < uint64(len(m.b))
+			},
+			FuncStart: func(pc uint64) (uint64, bool) { return pc &^ 0xff, true }}
+		if frames, _, _ := u.UnwindStop(r); len(frames) > 256 {
+			t.Fatalf("%d frames past the limit", len(frames))
+		}
 		SigtrampStart(m, pc)
 		ReadSignalFrame(m, sp)
 	})

@@ -176,8 +176,17 @@ func compareWithGDB(t *testing.T, r *testcore.Result, sameValue bool) (frames in
 			t.Errorf("thread %d: %d frames, gdb has %d physical frames (stop %v, %v)\n%s", th.lwp, len(got), len(want), reason, err, b.String())
 			continue
 		}
+		lost := false // a frame-pointer step above: callee-saved registers it could not recover
 		for i := range want {
 			gf, wf := got[i], want[i]
+			if gf.Kind == unwind.KindFramePointer {
+				lost = true
+				for _, n := range []int{unwind.RBX, unwind.R12, unwind.R13, unwind.R14, unwind.R15} {
+					if gf.Regs.Has(n) {
+						t.Errorf("thread %d frame %d: found by frame pointer, %s known (%#x): the chain does not recover it", th.lwp, i, unwind.RegName(n), gf.Regs.V[n])
+					}
+				}
+			}
 			if gf.PC != wf.PC {
 				t.Errorf("thread %d frame %d: pc %#x, gdb %#x\n%s", th.lwp, i, gf.PC, wf.PC, b.String())
 			}
@@ -196,6 +205,12 @@ func compareWithGDB(t *testing.T, r *testcore.Result, sameValue bool) (frames in
 				}
 				wv, wok := gdbReg(wf, n)
 				v, ok := gf.Regs.Get(n)
+				if lost && !ok && wok && n != unwind.RBP && n != unwind.RSP && n != unwind.RIP {
+					// gdb's prologue analysis says "same value" for the
+					// registers it does not see saved: a guess we never
+					// make (rbx may be saved right after rbp).
+					continue
+				}
 				if wok != ok || (ok && v != wv) {
 					t.Errorf("thread %d frame %d (%s): %s = %#x (valid %v), gdb %#x (valid %v)", th.lwp, i, wf.Name, unwind.RegName(n), v, ok, wv, wok)
 				}

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"sync"
 
+	"github.com/dsecore/dsecore/internal/mmap"
 	"github.com/go-delve/delve/pkg/dwarf/frame"
 	"github.com/go-delve/delve/pkg/dwarf/op"
 )
@@ -26,28 +27,36 @@ type FDEFinder func(pc uint64) (*frame.FrameDescriptionEntry, error)
 type Kind int
 
 const (
-	KindInitial      Kind = iota // frame 0: the registers the unwind started from
+	KindInitial      Kind = iota // frame 0: the registers the unwind started from (a thread's, or a task's saved context)
 	KindCFI                      // from the callee's call frame information
 	KindSignal                   // from the kernel's signal frame (struct ucontext on the stack)
 	KindFramePointer             // no CFI: from the rbp chain (saved rbp at [rbp], return address at [rbp+8])
 	KindHeuristic                // no CFI, no frame pointer: gdb's frameless prologue guess (return address near rsp)
 )
 
+// String is how the frame was found, as documents say it: "saved context",
+// "cfi", "signal frame", "frame pointer", "scan" (a return address taken
+// from the top of the stack).
 func (k Kind) String() string {
 	switch k {
 	case KindInitial:
-		return "initial"
+		return "saved context"
 	case KindCFI:
 		return "cfi"
 	case KindSignal:
-		return "signal"
+		return "signal frame"
 	case KindFramePointer:
-		return "frame-pointer"
+		return "frame pointer"
 	case KindHeuristic:
-		return "heuristic"
+		return "scan"
 	}
 	return fmt.Sprintf("Kind(%d)", int(k))
 }
+
+// Weak reports whether frames of this kind may be wrong on a correct
+// stack: found without CFI, from the rbp chain or a return address on the
+// stack (documents mark them).
+func (k Kind) Weak() bool { return k == KindFramePointer || k == KindHeuristic }
 
 // Frame is one physical frame. Inline frames are the symbolizer's business.
 type Frame struct {
@@ -168,6 +177,13 @@ type Unwinder struct {
 	// are unwound through the frame-pointer chain, or not at all.
 	FuncStart func(pc uint64) (start uint64, ok bool)
 
+	// MappingAt returns the mapping holding addr. The frame-pointer chain
+	// (code without CFI) is followed only inside the mapping of the
+	// frame's stack, to return addresses in executable code. Without it
+	// rbp must be within 64 MiB above rsp and return addresses only need
+	// to follow a call instruction.
+	MappingAt func(addr uint64) (Mapping, bool)
+
 	// AllowStackSwitch accepts a caller whose CFA is below its callee's
 	// (a switch to another stack, e.g. from a coroutine stack to the
 	// thread's). gdb stops there ("previous frame inner to this frame");
@@ -254,6 +270,7 @@ func (u *Unwinder) UnwindStop(start Regs) (frames []Frame, reason StopReason, er
 	}
 	defer func() {
 		if p := recover(); p != nil {
+			mmap.Repanic(p) // a file that changed under the reader is the command's error, not this decoder's
 			stop(StopBadCFI, fmt.Errorf("panic while unwinding: %v", p))
 		}
 	}()
@@ -377,6 +394,7 @@ func (u *Unwinder) analyze(cur *Frame) (Frame, StopReason, error) {
 func establish(fde *frame.FrameDescriptionEntry, pc uint64) (fc *frame.FrameContext, err error) {
 	defer func() {
 		if p := recover(); p != nil {
+			mmap.Repanic(p) // a file that changed under the reader is the command's error, not this decoder's
 			fc, err = nil, fmt.Errorf("CFA program of FDE %#x-%#x: %v", fde.Begin(), fde.End(), p)
 		}
 	}()
@@ -575,6 +593,7 @@ func (e *memError) Unwrap() error { return e.err }
 func (u *Unwinder) eval(expr []byte, regs *Regs, cfa uint64, pushCFA bool) (v uint64, err error) {
 	defer func() {
 		if p := recover(); p != nil {
+			mmap.Repanic(p) // a file that changed under the reader is the command's error, not this decoder's
 			v, err = 0, fmt.Errorf("DWARF expression %x: %v", expr, p)
 		}
 	}()

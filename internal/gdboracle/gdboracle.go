@@ -89,6 +89,9 @@ type Options struct {
 	Timeout         time.Duration // default 10 minutes
 	Registers       bool          // read every frame's general registers (Frame.Regs)
 	Commands        []string      // more gdb commands before the script ("set backtrace past-main on")
+	// InitCommands run before gdb loads the files (-iex): settings that
+	// loading reads, such as "set debug-file-directory …".
+	InitCommands []string
 }
 
 // Backtraces runs gdb in batch mode on exe and core and returns every thread.
@@ -127,7 +130,11 @@ func runScript(exe, core string, o Options, py string, env []string, out any) er
 		return err
 	}
 	outPath := filepath.Join(dir, "oracle.json")
-	args := []string{"-nx", "-batch", "-ex", "set pagination off", "-ex", "set width 0"}
+	args := []string{"-nx", "-batch"}
+	for _, c := range o.InitCommands {
+		args = append(args, "-iex", c)
+	}
+	args = append(args, "-ex", "set pagination off", "-ex", "set width 0")
 	if o.Sysroot != "" {
 		args = append(args, "-ex", "set sysroot "+o.Sysroot)
 	}

@@ -1,10 +1,10 @@
 package mmap
 
 import (
+	"errors"
 	"os"
 	"path/filepath"
 	"strings"
-	"syscall"
 	"testing"
 )
 
@@ -19,7 +19,7 @@ func TestFile(t *testing.T) {
 	if err != nil || string(b) != "core bytes" {
 		t.Fatalf("%q, %v", b, err)
 	}
-	syscall.Munmap(b)
+	Unmap(b)
 	empty := filepath.Join(dir, "empty")
 	os.WriteFile(empty, nil, 0o644)
 	for _, bad := range []string{empty, dir} {
@@ -29,5 +29,103 @@ func TestFile(t *testing.T) {
 	}
 	if _, err := File(filepath.Join(dir, "none")); !os.IsNotExist(err) {
 		t.Errorf("missing file: %v", err)
+	}
+}
+
+// readPage reads one byte of every page of b from off on: a fault is a
+// panic under Guard, turned into err by Catch.
+func readPage(b []byte, off int) (sum byte, err error) {
+	defer Catch(&err)
+	for i := off; i < len(b); i += 4096 {
+		sum += b[i]
+	}
+	return sum, nil
+}
+
+// TestFaultIsError: a mapped file truncated under its mapping (cp of a
+// smaller build over a library) killed the process with SIGBUS; under
+// Guard the read is a *FaultError naming the file, the offset and what
+// changed, and Changed lists the file.
+func TestFaultIsError(t *testing.T) {
+	Guard()
+	p := filepath.Join(t.TempDir(), "libdcache.so")
+	if err := os.WriteFile(p, make([]byte, 64<<10), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	b, err := File(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer Unmap(b)
+	if _, err := readPage(b, 0); err != nil {
+		t.Fatalf("intact file: %v", err)
+	}
+	if got := Changed(); len(got) != 0 {
+		t.Fatalf("Changed before any change: %q", got)
+	}
+	if err := os.Truncate(p, 8192); err != nil {
+		t.Fatal(err)
+	}
+	_, err = readPage(b, 8192)
+	var fe *FaultError
+	if !errors.As(err, &fe) {
+		t.Fatalf("read past the new end: %v, want a *FaultError", err)
+	}
+	if fe.Path != p || fe.Offset != 8192 || fe.Why != "it is 8192 bytes now, was 65536" {
+		t.Errorf("fault: %+v", fe)
+	}
+	if !strings.Contains(err.Error(), p) {
+		t.Errorf("error does not name the file: %v", err)
+	}
+	if got := Changed(); len(got) != 1 || got[0] != p+": changed while being read (it is 8192 bytes now, was 65536)" {
+		t.Errorf("Changed: %q", got)
+	}
+	if got := ChangedIn(b); got != "it is 8192 bytes now, was 65536" {
+		t.Errorf("ChangedIn: %q", got)
+	}
+}
+
+// TestOtherPanicsGoOn: Catch keeps only faults in its mappings; a nil
+// dereference or an index out of range is not a changed file.
+func TestOtherPanicsGoOn(t *testing.T) {
+	Guard()
+	for _, f := range []func(){
+		func() { var p *int; _ = *p },
+		func() { var s []byte; _ = s[3] },
+	} {
+		func() {
+			defer func() {
+				if r := recover(); r == nil || AsFault(r) != nil {
+					t.Errorf("panic %v: AsFault %v", r, AsFault(r))
+				}
+			}()
+			var err error
+			func() {
+				defer Catch(&err)
+				f()
+			}()
+			t.Errorf("no panic (err %v)", err)
+		}()
+	}
+}
+
+// TestReplacedIsNotChanged: a file renamed over the mapped one (a
+// concurrent run writing the same cache file) leaves the mapping intact:
+// not a change.
+func TestReplacedIsNotChanged(t *testing.T) {
+	dir := t.TempDir()
+	p := filepath.Join(dir, "symtab-v3")
+	os.WriteFile(p, []byte("old bytes"), 0o644)
+	b, err := File(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer Unmap(b)
+	os.WriteFile(p+".new", []byte("new bytes, longer"), 0o644)
+	if err := os.Rename(p+".new", p); err != nil {
+		t.Fatal(err)
+	}
+	if got := ChangedIn(b); got != "" || string(b) != "old bytes" {
+		t.Errorf("ChangedIn %q, bytes %q", got, b)
 	}
 }

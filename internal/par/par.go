@@ -5,11 +5,19 @@ import (
 	"runtime"
 	"sync"
 	"sync/atomic"
+
+	"github.com/dsecore/dsecore/internal/mmap"
 )
 
 // Do calls f(i) for every i in [0, n), on up to GOMAXPROCS goroutines, and
 // returns when all calls have. f must be safe to call concurrently; results
 // go to per-index slots, so order is the caller's.
+//
+// A panic of f (a fault in a mapped file that changed, which every worker
+// turns into a panic with mmap.Guard, or any other) stops the remaining
+// work and is raised again in the caller's goroutine once every worker has
+// returned, where the caller's recover sees it: a worker's panic never
+// ends the process behind the caller's back.
 func Do(n int, f func(i int)) {
 	workers := min(runtime.GOMAXPROCS(0), n)
 	if workers <= 1 {
@@ -20,10 +28,21 @@ func Do(n int, f func(i int)) {
 	}
 	var next atomic.Int64
 	var wg sync.WaitGroup
+	var failed atomic.Pointer[panicked]
 	for w := 0; w < workers; w++ {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
+			defer func() {
+				if r := recover(); r != nil {
+					if fe := mmap.AsFault(r); fe != nil {
+						r = fe // named while the mapping is known
+					}
+					failed.CompareAndSwap(nil, &panicked{r})
+					next.Store(int64(n)) // no more work
+				}
+			}()
+			mmap.Guard()
 			for {
 				i := int(next.Add(1) - 1)
 				if i >= n {
@@ -34,4 +53,9 @@ func Do(n int, f func(i int)) {
 		}()
 	}
 	wg.Wait()
+	if p := failed.Load(); p != nil {
+		panic(p.r)
+	}
 }
+
+type panicked struct{ r any }

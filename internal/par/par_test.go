@@ -1,8 +1,14 @@
 package par
 
 import (
+	"errors"
+	"os"
+	"path/filepath"
+	"runtime"
 	"sync/atomic"
 	"testing"
+
+	"github.com/dsecore/dsecore/internal/mmap"
 )
 
 // TestDo: every index exactly once, whatever the count.
@@ -19,5 +25,59 @@ func TestDo(t *testing.T) {
 				t.Fatalf("n=%d: index %d called %d times", n, i, hits[i].Load())
 			}
 		}
+	}
+}
+
+// TestDoPanics: a worker's panic is raised again in the caller, where a
+// recover sees it (it ended the process before, whatever the caller
+// recovered).
+func TestDoPanics(t *testing.T) {
+	if runtime.GOMAXPROCS(0) < 2 {
+		defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(2))
+	}
+	var calls atomic.Int32
+	got := func() (r any) {
+		defer func() { r = recover() }()
+		Do(1000, func(i int) {
+			calls.Add(1)
+			if i == 3 {
+				panic("index 3")
+			}
+		})
+		return nil
+	}()
+	if got != "index 3" {
+		t.Fatalf("recovered %v, want the worker's panic", got)
+	}
+}
+
+// TestDoFaults: a worker reading a mapping whose file was cut shorter
+// faults; the caller gets an error naming the file (it was SIGBUS: par's
+// goroutines had no mmap.Guard).
+func TestDoFaults(t *testing.T) {
+	if runtime.GOMAXPROCS(0) < 2 {
+		defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(2))
+	}
+	p := filepath.Join(t.TempDir(), "unit-1234")
+	if err := os.WriteFile(p, make([]byte, 1<<20), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	b, err := mmap.File(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer mmap.Unmap(b)
+	if err := os.Truncate(p, 4096); err != nil {
+		t.Fatal(err)
+	}
+	err = func() (err error) {
+		defer mmap.Catch(&err)
+		var sink atomic.Int32
+		Do(256, func(i int) { sink.Add(int32(b[i*4096])) })
+		return nil
+	}()
+	var fe *mmap.FaultError
+	if !errors.As(err, &fe) || fe.Path != p {
+		t.Fatalf("err %v, want a fault of %s", err, p)
 	}
 }

@@ -30,7 +30,19 @@ type Frame struct {
 	// Offset is the pc in the module's file ("0x…", pc − bias) for a frame
 	// without a function name: all there is to name it by.
 	Offset string `json:"offset,omitempty"`
+	// FoundBy is how the unwinder found the frame: "saved context" (the
+	// registers a stack starts from: a thread's, or a task's saved
+	// context), "cfi", "signal frame" (the kernel's, for the interrupted
+	// code), "frame pointer" (the rbp chain, where there is no CFI) or
+	// "scan" (a return address taken from the stack); inline frames share
+	// their function's. "frame pointer" and "scan" frames may be wrong on
+	// a sound stack (Weak).
+	FoundBy string `json:"found_by,omitempty"`
 }
+
+// Weak reports whether the frame was found without CFI or the kernel's
+// records: through the frame-pointer chain or a return address on the stack.
+func (f Frame) Weak() bool { return f.FoundBy == "frame pointer" || f.FoundBy == "scan" }
 
 // Of converts a model frame.
 func Of(f coreparse.Frame) Frame {
@@ -38,6 +50,9 @@ func Of(f coreparse.Frame) Frame {
 		Boundary: f.Boundary, Recovered: f.Recovered, File: f.File, Line: f.Line, Module: f.Module}
 	if (f.Function == "" || f.Function == "??") && f.Mod != nil && f.PC >= f.Mod.Bias {
 		d.Offset = fmt.Sprintf("%#x", f.PC-f.Mod.Bias)
+	}
+	if f.Raw != nil && !f.Boundary {
+		d.FoundBy = f.Raw.Kind.String()
 	}
 	return d
 }
@@ -57,7 +72,9 @@ type Style int
 const (
 	// Line is a backtrace's line, as gdb prints it: the pc column (blank
 	// for an inline frame), the function, [inlined], and
-	// "at FILE:LINE" (the full path) or "from MODULE".
+	// "at FILE:LINE" (the full path) or "from MODULE"; then, for a
+	// function's frame found without CFI, "[found by frame pointer]" or
+	// "[found by scan]" (not repeated on its inline frames).
 	Line Style = iota
 	// Where says where a thread or task stands, for a list: "function at
 	// file.cc:LINE" (base name), "function from module".
@@ -120,6 +137,9 @@ func (f Frame) Text(s Style) string {
 		out += " at " + f.File + ":" + strconv.Itoa(f.Line)
 	case f.Module != "":
 		out += " from " + f.Module
+	}
+	if f.Weak() && !f.Inline && !f.Tailcall {
+		out += " [found by " + f.FoundBy + "]"
 	}
 	return out
 }

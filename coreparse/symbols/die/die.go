@@ -30,6 +30,9 @@ import (
 // sections are nil.
 type Sections struct {
 	Info, Abbrev, Str, LineStr, StrOffsets, Addr, Ranges, RngLists, Line []byte
+	// Loc and LocLists are a split unit's location lists (.debug_loc.dwo,
+	// .debug_loclists.dwo); a file's own are read by the caller (LocList).
+	Loc, LocLists []byte
 }
 
 // UnitHeader is where a unit lies and how it is encoded.
@@ -133,31 +136,67 @@ func parseHeader(info []byte, off uint64) (UnitHeader, error) {
 }
 
 // Data is a file's DWARF, read on demand. Its methods may be called from
-// several goroutines.
+// several goroutines once it is set up (New, then AttachSupplementary and
+// AttachSplit before the first reader).
+//
+// The entries of other files the file's own refer to share one offset
+// space with its own: a supplementary file's (dwz's .gnu_debugaltlink,
+// DWARF 5 .debug_sup) from SupBase on, each split unit's (a .dwo file, or
+// its part of a .dwp) after that. A reference into them (DW_FORM_GNU_ref_alt,
+// DW_FORM_ref_sup4/8) is an ordinary reference in that space; their
+// strings (DW_FORM_GNU_strp_alt, DW_FORM_strp_sup) read as strings.
 type Data struct {
-	s     Sections
-	units []unit
+	main  source
+	sup   *source
+	units []*unit // by offset: the file's own (nMain), the supplementary file's, the split units
+	nMain int
+
+	splits map[uint64]int // a skeleton unit's entry offset → its split unit's index in units
 
 	abMu    sync.Mutex
-	abbrevs map[uint64]*abbrevTable
+	abbrevs map[abbrevKey]*abbrevTable
+}
+
+// source is one file's sections and where its entries lie in the offset
+// space: a DIE's offset is its offset in the source's .debug_info + shift.
+type source struct {
+	s     Sections
+	shift uint64
 
 	lineOnce sync.Once
 	lineData *dwarf.Data
 	lineErr  error
 }
 
+type abbrevKey struct {
+	src *source
+	off uint64
+}
+
 // unit is a unit's header and, once entered, its abbreviations and bases.
 type unit struct {
 	UnitHeader
+	src  *source
 	once sync.Once
 	err  error
 	ab   *abbrevTable
-	// DWARF 5 bases from the unit's entry (0 before DWARF 5).
+	// DWARF 5 bases from the unit's entry (0 before DWARF 5); a split
+	// unit's from its skeleton and its package's contributions.
 	addrBase, strOffBase, rngBase, locBase uint64
+	// rangesBase is added to a split unit's DW_AT_ranges (GNU split DWARF:
+	// the skeleton's DW_AT_GNU_ranges_base into the file's .debug_ranges).
+	rangesBase uint64
+	split      bool // a split unit: the bases above are its skeleton's
 	// base is the unit entry's DW_AT_entry_pc, else DW_AT_low_pc: the
-	// base address of its range lists.
+	// base address of its range lists (a split unit's: its skeleton's).
 	base  uint64
 	first *Entry // the unit's own entry
+}
+
+// info is the unit's source's .debug_info up to the unit's end, and off
+// (an offset in the shared space) as an offset in it.
+func (u *unit) info(off uint64) ([]byte, uint64) {
+	return u.src.s.Info[:u.End-u.src.shift], off - u.src.shift
 }
 
 // New reads DWARF from its sections. units are the unit headers (from a
@@ -170,29 +209,30 @@ func New(s Sections, units []UnitHeader) (*Data, error) {
 			return nil, err
 		}
 	}
-	d := &Data{s: s, units: make([]unit, len(units)), abbrevs: map[uint64]*abbrevTable{}}
+	d := &Data{main: source{s: s}, units: make([]*unit, len(units)), nMain: len(units), abbrevs: map[abbrevKey]*abbrevTable{}}
 	prev := uint64(0)
 	for i, h := range units {
 		if h.Off < prev || h.First <= h.Off || h.End < h.First || h.End > uint64(len(s.Info)) {
 			return nil, fmt.Errorf("unit %d at %#x does not fit .debug_info", i, h.Off)
 		}
 		prev = h.End
-		d.units[i].UnitHeader = h
+		d.units[i] = &unit{UnitHeader: h, src: &d.main}
 	}
 	return d, nil
 }
 
-// Units returns the unit headers.
+// Units returns the headers of the file's own units (not those of a
+// supplementary file or of split units).
 func (d *Data) Units() []UnitHeader {
-	out := make([]UnitHeader, len(d.units))
-	for i := range d.units {
+	out := make([]UnitHeader, d.nMain)
+	for i := range out {
 		out[i] = d.units[i].UnitHeader
 	}
 	return out
 }
 
-// Sections returns the sections the data reads.
-func (d *Data) Sections() Sections { return d.s }
+// Sections returns the file's own sections.
+func (d *Data) Sections() Sections { return d.main.s }
 
 // unitOf returns the index of the unit whose entries contain off, -1 when
 // none (debug/dwarf's offsetToUnit: from the first entry to the end).
@@ -201,18 +241,28 @@ func (d *Data) unitOf(off uint64) int {
 	if i == 0 {
 		return -1
 	}
-	u := &d.units[i-1]
+	u := d.units[i-1]
 	if off >= u.First && off < u.End {
 		return i - 1
 	}
 	return -1
 }
 
+// UnitBounds returns the offsets of the first entry of the unit that
+// contains off and of its end; false when no unit does.
+func (d *Data) UnitBounds(off dwarf.Offset) (first, end dwarf.Offset, ok bool) {
+	i := d.unitOf(uint64(off))
+	if i < 0 {
+		return 0, 0, false
+	}
+	return dwarf.Offset(d.units[i].First), dwarf.Offset(d.units[i].End), true
+}
+
 // enter sets up a unit for decoding: its abbreviations, then the bases
 // its own entry gives (once; concurrent callers wait).
 func (d *Data) enter(u *unit) error {
 	u.once.Do(func() {
-		u.ab, u.err = d.abbrevTable(u.AbbrevOff, int(u.Version))
+		u.ab, u.err = d.abbrevTable(u.src, u.AbbrevOff, int(u.Version))
 		if u.err != nil {
 			return
 		}
@@ -230,7 +280,7 @@ func (d *Data) readUnitEntry(u *unit) error {
 	if _, err := d.decode(u, u.First, &e, nil); err != nil {
 		return err
 	}
-	if u.Version >= 5 {
+	if u.Version >= 5 && !u.split {
 		u.addrBase = uint64(e.int(dwarf.AttrAddrBase))
 		u.strOffBase = uint64(e.int(dwarf.AttrStrOffsetsBase))
 		u.rngBase = uint64(e.int(dwarf.AttrRnglistsBase))
@@ -240,7 +290,9 @@ func (d *Data) readUnitEntry(u *unit) error {
 			return err
 		}
 	}
-	if v, ok := e.Val(dwarf.AttrEntrypc).(uint64); ok {
+	if u.split {
+		// The skeleton's base (the split unit's entry has no address).
+	} else if v, ok := e.Val(dwarf.AttrEntrypc).(uint64); ok {
 		u.base = v
 	} else if v, ok := e.Val(dwarf.AttrLowpc).(uint64); ok {
 		u.base = v
@@ -257,8 +309,9 @@ func (d *Data) FirstEntry(i int) (*Entry, error) {
 	if i < 0 || i >= len(d.units) {
 		return nil, fmt.Errorf("no unit %d", i)
 	}
-	u := &d.units[i]
-	c := cursor{b: d.s.Info, i: u.First}
+	u := d.units[i]
+	b, first := u.info(u.First)
+	c := cursor{b: b, i: first}
 	code := c.uleb()
 	if c.bad || code == 0 {
 		if err := d.enter(u); err != nil {
@@ -266,14 +319,14 @@ func (d *Data) FirstEntry(i int) (*Entry, error) {
 		}
 		return u.first, nil
 	}
-	a, err := d.abbrevDecl(u.AbbrevOff, int(u.Version), code)
+	a, err := d.abbrevDecl(u.src, u.AbbrevOff, int(u.Version), code)
 	if err != nil || a == nil {
 		if err := d.enter(u); err != nil {
 			return nil, err
 		}
 		return u.first, nil
 	}
-	tmp := &unit{UnitHeader: u.UnitHeader, ab: &abbrevTable{sparse: map[uint64]*abbrev{code: a}}}
+	tmp := &unit{UnitHeader: u.UnitHeader, src: u.src, ab: &abbrevTable{sparse: map[uint64]*abbrev{code: a}}}
 	if err := d.readUnitEntry(tmp); err != nil {
 		return nil, err
 	}
@@ -282,11 +335,11 @@ func (d *Data) FirstEntry(i int) (*Entry, error) {
 
 // abbrevDecl reads the one declaration of code in the abbreviation table at
 // off, skipping the others undecoded; nil when the table has none.
-func (d *Data) abbrevDecl(off uint64, vers int, code uint64) (*abbrev, error) {
-	if off >= uint64(len(d.s.Abbrev)) {
+func (d *Data) abbrevDecl(src *source, off uint64, vers int, code uint64) (*abbrev, error) {
+	if off >= uint64(len(src.s.Abbrev)) {
 		return nil, fmt.Errorf("abbreviation table at %#x past the end of .debug_abbrev", off)
 	}
-	c := cursor{b: d.s.Abbrev, i: off}
+	c := cursor{b: src.s.Abbrev, i: off}
 	for {
 		k := c.uleb()
 		if k == 0 || c.bad {
@@ -336,7 +389,7 @@ func (d *Data) UnitEntry(off dwarf.Offset) (*Entry, error) {
 	if i < 0 {
 		return nil, fmt.Errorf("offset %#x is in no unit", off)
 	}
-	u := &d.units[i]
+	u := d.units[i]
 	if err := d.enter(u); err != nil {
 		return nil, err
 	}
@@ -358,7 +411,7 @@ func (d *Data) UnitBases(off dwarf.Offset) (addrBase, locListsBase uint64, err e
 	if i < 0 {
 		return 0, 0, fmt.Errorf("offset %#x is in no unit", off)
 	}
-	u := &d.units[i]
+	u := d.units[i]
 	if err := d.enter(u); err != nil {
 		return 0, 0, err
 	}
@@ -395,17 +448,18 @@ func (t *abbrevTable) get(code uint64) *abbrev {
 }
 
 // abbrevTable parses (once) the abbreviation table at off.
-func (d *Data) abbrevTable(off uint64, vers int) (*abbrevTable, error) {
+func (d *Data) abbrevTable(src *source, off uint64, vers int) (*abbrevTable, error) {
+	key := abbrevKey{src, off}
 	d.abMu.Lock()
-	t, ok := d.abbrevs[off]
+	t, ok := d.abbrevs[key]
 	d.abMu.Unlock()
 	if ok {
 		return t, nil
 	}
-	if off >= uint64(len(d.s.Abbrev)) {
+	if off >= uint64(len(src.s.Abbrev)) {
 		return nil, fmt.Errorf("abbreviation table at %#x past the end of .debug_abbrev", off)
 	}
-	c := cursor{b: d.s.Abbrev, i: off}
+	c := cursor{b: src.s.Abbrev, i: off}
 	t = &abbrevTable{}
 	for {
 		code := c.uleb()
@@ -451,10 +505,10 @@ func (d *Data) abbrevTable(off uint64, vers int) (*abbrevTable, error) {
 		return nil, fmt.Errorf("abbreviation table at %#x: truncated", off)
 	}
 	d.abMu.Lock()
-	if prev, ok := d.abbrevs[off]; ok {
+	if prev, ok := d.abbrevs[key]; ok {
 		t = prev
 	} else {
-		d.abbrevs[off] = t
+		d.abbrevs[key] = t
 	}
 	d.abMu.Unlock()
 	return t, nil
@@ -476,6 +530,7 @@ type Field struct {
 	Class dwarf.Class
 	Form  uint16
 	wide  bool   // a 64-bit DWARF offset (DW_FORM_strp_sup's Go type)
+	alt   bool   // a supplementary reference or string, resolved (u in the shared space, b the string)
 	u     uint64 // integers, addresses, offsets, references, flags
 	b     []byte // blocks, expressions, data16, a string's bytes
 }
@@ -525,6 +580,8 @@ const (
 	formAddrx2        = 0x2a
 	formAddrx3        = 0x2b
 	formAddrx4        = 0x2c
+	formGNUAddrIndex  = 0x1f01 // GNU split DWARF (DWARF 4 .dwo): DW_FORM_addrx
+	formGNUStrIndex   = 0x1f02 // GNU split DWARF: DW_FORM_strx
 	formGNURefAlt     = 0x1f20
 	formGNUStrpAlt    = 0x1f21
 )
@@ -563,7 +620,7 @@ func formClass(form uint16, attr dwarf.Attr, vers int) (dwarf.Class, bool) {
 	switch form {
 	case formIndirect:
 		return dwarf.ClassUnknown, true
-	case formAddr, formAddrx, formAddrx1, formAddrx2, formAddrx3, formAddrx4:
+	case formAddr, formAddrx, formAddrx1, formAddrx2, formAddrx3, formAddrx4, formGNUAddrIndex:
 		return dwarf.ClassAddress, true
 	case formBlock1, formBlock2, formBlock4, formBlock:
 		if attrIsExprloc[attr] {
@@ -581,7 +638,7 @@ func formClass(form uint16, attr dwarf.Attr, vers int) (dwarf.Class, bool) {
 		return dwarf.ClassReference, true
 	case formRefSig8:
 		return dwarf.ClassReferenceSig, true
-	case formString, formStrp, formStrx, formStrpSup, formLineStrp, formStrx1, formStrx2, formStrx3, formStrx4:
+	case formString, formStrp, formStrx, formStrpSup, formLineStrp, formStrx1, formStrx2, formStrx3, formStrx4, formGNUStrIndex:
 		return dwarf.ClassString, true
 	case formSecOffset:
 		if c, ok := attrPtrClass[attr]; ok {
@@ -612,7 +669,10 @@ func (d *Data) errorf(off uint64, format string, args ...any) error {
 // decode reads the entry at off of unit u into e, its fields carved from
 // *slab (nil: allocated); it returns the offset of the next entry.
 func (d *Data) decode(u *unit, off uint64, e *Entry, slab *[]Field) (uint64, error) {
-	c := cursor{b: d.s.Info[:u.End], i: off}
+	info, loff := u.info(off)
+	shift := u.src.shift
+	sec := &u.src.s
+	c := cursor{b: info, i: loff}
 	code := c.uleb()
 	if c.bad {
 		return 0, d.errorf(off, "truncated")
@@ -621,7 +681,7 @@ func (d *Data) decode(u *unit, off uint64, e *Entry, slab *[]Field) (uint64, err
 	if code == 0 {
 		// debug/dwarf returns the null entry as a zero Entry.
 		*e = Entry{u: u}
-		return c.i, nil
+		return c.i + shift, nil
 	}
 	a := u.ab.get(code)
 	if a == nil {
@@ -654,9 +714,9 @@ func (d *Data) decode(u *unit, off uint64, e *Entry, slab *[]Field) (uint64, err
 		switch form {
 		case formAddr:
 			f.u = c.addr(u.AddrSize)
-		case formAddrx, formAddrx1, formAddrx2, formAddrx3, formAddrx4:
+		case formAddrx, formAddrx1, formAddrx2, formAddrx3, formAddrx4, formGNUAddrIndex:
 			idx := c.index(form)
-			if d.s.Addr == nil {
+			if sec.Addr == nil {
 				return 0, d.errorf(off, "DW_FORM_addrx with no .debug_addr section")
 			}
 			a, ok := d.debugAddr(u, u.addrBase, idx)
@@ -698,6 +758,7 @@ func (d *Data) decode(u *unit, off uint64, e *Entry, slab *[]Field) (uint64, err
 			} else {
 				f.u = c.offset(u.Is64)
 			}
+			f.u += shift
 		case formRef1:
 			f.u = uint64(c.u8()) + u.Off
 		case formRef2:
@@ -712,21 +773,21 @@ func (d *Data) decode(u *unit, off uint64, e *Entry, slab *[]Field) (uint64, err
 			f.b = c.cstr()
 		case formStrp, formLineStrp:
 			so := c.offset(u.Is64)
-			sec := d.s.Str
+			str := sec.Str
 			if form == formLineStrp {
-				if len(d.s.LineStr) == 0 {
+				if len(sec.LineStr) == 0 {
 					return 0, d.errorf(off, "DW_FORM_line_strp with no .debug_line_str section")
 				}
-				sec = d.s.LineStr
+				str = sec.LineStr
 			}
-			s, ok := cstrAt(sec, so)
+			s, ok := cstrAt(str, so)
 			if !ok && !c.bad {
 				return 0, d.errorf(off, "string offset %#x out of range", so)
 			}
 			f.b = s
-		case formStrx, formStrx1, formStrx2, formStrx3, formStrx4:
+		case formStrx, formStrx1, formStrx2, formStrx3, formStrx4, formGNUStrIndex:
 			idx := c.index(form)
-			if len(d.s.StrOffsets) == 0 {
+			if len(sec.StrOffsets) == 0 {
 				return 0, d.errorf(off, "DW_FORM_strx with no .debug_str_offsets section")
 			}
 			sz := uint64(4)
@@ -734,24 +795,42 @@ func (d *Data) decode(u *unit, off uint64, e *Entry, slab *[]Field) (uint64, err
 				sz = 8
 			}
 			p := u.strOffBase + idx*sz
-			if idx > 1<<40 || p+sz > uint64(len(d.s.StrOffsets)) || p+sz < p {
+			if idx > 1<<40 || p+sz > uint64(len(sec.StrOffsets)) || p+sz < p {
 				return 0, d.errorf(off, "DW_FORM_strx index %d out of range", idx)
 			}
-			oc := cursor{b: d.s.StrOffsets, i: p}
-			s, ok := cstrAt(d.s.Str, oc.offset(u.Is64))
+			oc := cursor{b: sec.StrOffsets, i: p}
+			s, ok := cstrAt(sec.Str, oc.offset(u.Is64))
 			if !ok {
 				return 0, d.errorf(off, "DW_FORM_strx string out of range")
 			}
 			f.b = s
-		case formStrpSup:
+		case formStrpSup, formGNUStrpAlt:
 			f.u, f.wide = c.offset(u.Is64), u.Is64
-		case formSecOffset, formGNURefAlt, formGNUStrpAlt:
+			if d.sup != nil && !c.bad {
+				// A string of the supplementary file.
+				s, ok := cstrAt(d.sup.s.Str, f.u)
+				if !ok {
+					return 0, d.errorf(off, "supplementary string offset %#x out of range", f.u)
+				}
+				f.b, f.alt = s, true
+			}
+		case formGNURefAlt, formRefSup4, formRefSup8:
+			switch form {
+			case formRefSup4:
+				f.u = uint64(c.u32())
+			case formRefSup8:
+				f.u = c.u64()
+			default:
+				f.u = c.offset(u.Is64)
+			}
+			if d.sup != nil {
+				// An entry of the supplementary file, in the shared space.
+				f.u += d.sup.shift
+				f.alt = true
+			}
+		case formSecOffset:
 			f.u = c.offset(u.Is64)
 		case formRefSig8:
-			f.u = c.u64()
-		case formRefSup4:
-			f.u = uint64(c.u32())
-		case formRefSup8:
 			f.u = c.u64()
 		case formLoclistx:
 			f.u = c.uleb()
@@ -762,10 +841,10 @@ func (d *Data) decode(u *unit, off uint64, e *Entry, slab *[]Field) (uint64, err
 				sz = 8
 			}
 			p := u.rngBase + idx*sz
-			if idx > 1<<40 || p+sz > uint64(len(d.s.RngLists)) || p+sz < p {
+			if idx > 1<<40 || p+sz > uint64(len(sec.RngLists)) || p+sz < p {
 				return 0, d.errorf(off, "DW_FORM_rnglistx index %d out of range", idx)
 			}
-			oc := cursor{b: d.s.RngLists, i: p}
+			oc := cursor{b: sec.RngLists, i: p}
 			f.u = u.rngBase + oc.offset(u.Is64)
 		default:
 			return 0, d.errorf(off, "unknown form %#x", form)
@@ -776,17 +855,18 @@ func (d *Data) decode(u *unit, off uint64, e *Entry, slab *[]Field) (uint64, err
 		fields = append(fields, f)
 	}
 	e.Field = fields
-	return c.i, nil
+	return c.i + shift, nil
 }
 
 // debugAddr reads entry idx of the unit's part of .debug_addr.
 func (d *Data) debugAddr(u *unit, base, idx uint64) (uint64, bool) {
 	sz := uint64(u.AddrSize)
 	p := base + idx*sz
-	if idx > 1<<40 || p+sz > uint64(len(d.s.Addr)) || p+sz < p {
+	addr := u.src.s.Addr
+	if idx > 1<<40 || p+sz > uint64(len(addr)) || p+sz < p {
 		return 0, false
 	}
-	c := cursor{b: d.s.Addr, i: p}
+	c := cursor{b: addr, i: p}
 	return c.addr(u.AddrSize), true
 }
 
@@ -815,8 +895,17 @@ func (e *Entry) AttrField(a dwarf.Attr) *Field {
 
 // Val is the field's value in debug/dwarf's Go types.
 func (f *Field) Val() any {
+	if f.alt {
+		// Resolved into the supplementary file: what the entry means.
+		switch f.Form {
+		case formGNURefAlt, formRefSup4, formRefSup8:
+			return dwarf.Offset(f.u)
+		case formGNUStrpAlt, formStrpSup:
+			return string(f.b)
+		}
+	}
 	switch f.Form {
-	case formAddr, formAddrx, formAddrx1, formAddrx2, formAddrx3, formAddrx4:
+	case formAddr, formAddrx, formAddrx1, formAddrx2, formAddrx3, formAddrx4, formGNUAddrIndex:
 		return f.u
 	case formBlock1, formBlock2, formBlock4, formBlock, formExprloc, formData16:
 		return f.b
@@ -827,7 +916,7 @@ func (f *Field) Val() any {
 		return f.u == 1
 	case formRefAddr, formRef1, formRef2, formRef4, formRef8, formRefUdata:
 		return dwarf.Offset(f.u)
-	case formString, formStrp, formLineStrp, formStrx, formStrx1, formStrx2, formStrx3, formStrx4:
+	case formString, formStrp, formLineStrp, formStrx, formStrx1, formStrx2, formStrx3, formStrx4, formGNUStrIndex:
 		return string(f.b)
 	case formStrpSup:
 		if f.wide {
@@ -846,7 +935,7 @@ func (f *Field) Val() any {
 
 // Str returns a string attribute.
 func (e *Entry) Str(a dwarf.Attr) (string, bool) {
-	if f := e.AttrField(a); f != nil && f.Class == dwarf.ClassString && f.Form != formStrpSup {
+	if f := e.AttrField(a); f != nil && f.isString() {
 		return string(f.b), true
 	}
 	return "", false
@@ -854,10 +943,20 @@ func (e *Entry) Str(a dwarf.Attr) (string, bool) {
 
 // StrBytes is Str without the copy: the bytes are the section's.
 func (e *Entry) StrBytes(a dwarf.Attr) ([]byte, bool) {
-	if f := e.AttrField(a); f != nil && f.Class == dwarf.ClassString && f.Form != formStrpSup {
+	if f := e.AttrField(a); f != nil && f.isString() {
 		return f.b, true
 	}
 	return nil, false
+}
+
+// isString reports whether the field holds a string: its own, or the
+// supplementary file's once resolved.
+func (f *Field) isString() bool {
+	switch f.Form {
+	case formStrpSup, formGNUStrpAlt:
+		return f.alt
+	}
+	return f.Class == dwarf.ClassString
 }
 
 // Addr returns an address attribute (class address).
@@ -887,6 +986,9 @@ func (e *Entry) Ref(a dwarf.Attr) (dwarf.Offset, bool) {
 		switch f.Form {
 		case formRefAddr, formRef1, formRef2, formRef4, formRef8, formRefUdata:
 			return dwarf.Offset(f.u), true
+		case formGNURefAlt, formRefSup4, formRefSup8:
+			// Into the supplementary file: only once it is attached.
+			return dwarf.Offset(f.u), f.alt
 		}
 	}
 	return 0, false
@@ -1005,7 +1107,8 @@ func (c *cursor) index(form uint64) uint64 {
 	case formStrx4, formAddrx4:
 		return uint64(c.u32())
 	}
-	return c.uleb()
+	return c.uleb() // strx, addrx and the GNU index forms
+
 }
 
 func (c *cursor) uleb() uint64 {

@@ -38,13 +38,13 @@ func (d *Data) Ranges(e *Entry) ([][2]uint64, error) {
 		if i < 0 {
 			return nil, fmt.Errorf("entry at %#x is in no unit", e.Offset)
 		}
-		u = &d.units[i]
+		u = d.units[i]
 	}
 	if err := d.enter(u); err != nil {
 		return nil, err
 	}
 	base := u.base
-	if e.Tag == dwarf.TagCompileUnit {
+	if e.Tag == dwarf.TagCompileUnit && !u.split {
 		// debug/dwarf takes the base from the entry itself then.
 		if v, ok := e.Addr(dwarf.AttrEntrypc); ok {
 			base = v
@@ -54,7 +54,8 @@ func (d *Data) Ranges(e *Entry) ([][2]uint64, error) {
 			base = 0
 		}
 	}
-	if u.Version >= 5 && d.s.RngLists != nil {
+	sec := &u.src.s
+	if u.Version >= 5 && sec.RngLists != nil {
 		var off uint64
 		switch rf.Class {
 		case dwarf.ClassRangeListPtr:
@@ -74,18 +75,23 @@ func (d *Data) Ranges(e *Entry) ([][2]uint64, error) {
 		return d.rnglists(u, base, off, ret)
 	}
 	v, ok := rf.Val().(int64)
-	if !ok || d.s.Ranges == nil {
+	if !ok || sec.Ranges == nil {
 		return ret, nil
+	}
+	if u.split && rf.Form == formSecOffset {
+		// GNU split DWARF: relative to the skeleton's DW_AT_GNU_ranges_base.
+		v += int64(u.rangesBase)
 	}
 	return d.ranges(u, base, v, ret)
 }
 
 // ranges reads a .debug_ranges list (DWARF 2 to 4).
 func (d *Data) ranges(u *unit, base uint64, off int64, ret [][2]uint64) ([][2]uint64, error) {
-	if off < 0 || off > int64(len(d.s.Ranges)) {
-		return nil, fmt.Errorf("invalid range offset %d (max %d)", off, len(d.s.Ranges))
+	sec := u.src.s.Ranges
+	if off < 0 || off > int64(len(sec)) {
+		return nil, fmt.Errorf("invalid range offset %d (max %d)", off, len(sec))
 	}
-	c := cursor{b: d.s.Ranges, i: uint64(off)}
+	c := cursor{b: sec, i: uint64(off)}
 	maxAddr := ^uint64(0) >> uint((8-u.AddrSize)*8)
 	for c.i < uint64(len(c.b)) {
 		lo, hi := c.addr(u.AddrSize), c.addr(u.AddrSize)
@@ -118,10 +124,11 @@ const (
 
 // rnglists reads a .debug_rnglists list (DWARF 5).
 func (d *Data) rnglists(u *unit, base, off uint64, ret [][2]uint64) ([][2]uint64, error) {
-	if off > uint64(len(d.s.RngLists)) {
-		return nil, fmt.Errorf("invalid rnglist offset %d (max %d)", off, len(d.s.RngLists))
+	sec := u.src.s.RngLists
+	if off > uint64(len(sec)) {
+		return nil, fmt.Errorf("invalid rnglist offset %d (max %d)", off, len(sec))
 	}
-	c := cursor{b: d.s.RngLists, i: off}
+	c := cursor{b: sec, i: off}
 	addr := func(idx uint64) (uint64, error) {
 		a, ok := d.debugAddr(u, u.addrBase, idx)
 		if !ok {
@@ -187,36 +194,41 @@ func (d *Data) rnglists(u *unit, base, off uint64, ret [][2]uint64) ([][2]uint64
 // one-unit stand-in for the unit, so the rows and file names are
 // debug/dwarf's. nil, nil when the unit has no line table.
 func (d *Data) LineReader(cu *Entry) (*dwarf.LineReader, error) {
-	if d.s.Line == nil {
+	src := &d.main
+	if cu.u != nil {
+		src = cu.u.src
+	}
+	if src.s.Line == nil {
 		return nil, nil
 	}
 	off, ok := cu.Int(dwarf.AttrStmtList)
 	if !ok {
 		return nil, nil
 	}
-	if off < 0 || off > int64(len(d.s.Line)) {
+	if off < 0 || off > int64(len(src.s.Line)) {
 		return nil, fmt.Errorf("AttrStmtList value out of range")
 	}
-	d.lineOnce.Do(func() { d.lineData, d.lineErr = d.lineStandIn() })
-	if d.lineErr != nil {
-		return nil, d.lineErr
+	src.lineOnce.Do(func() { src.lineData, src.lineErr = src.lineStandIn() })
+	if src.lineErr != nil {
+		return nil, src.lineErr
 	}
 	compDir, _ := cu.Str(dwarf.AttrCompDir)
 	fake := &dwarf.Entry{Offset: standInFirst, Tag: dwarf.TagCompileUnit, Field: []dwarf.Field{
 		{Attr: dwarf.AttrStmtList, Val: off, Class: dwarf.ClassLinePtr},
 		{Attr: dwarf.AttrCompDir, Val: compDir, Class: dwarf.ClassString},
 	}}
-	return d.lineData.LineReader(fake)
+	return src.lineData.LineReader(fake)
 }
 
 // standInFirst is the offset of the stand-in unit's entry: after a DWARF 4
 // header (length 4, version 2, abbreviation offset 4, address size 1).
 const standInFirst = 11
 
-// lineStandIn is a debug/dwarf Data over this file's line, string and
+// lineStandIn is a debug/dwarf Data over a file's line, string and
 // line-string sections with one empty 64-bit-address unit of its own:
 // what dwarf.Data.LineReader needs besides the bytes of the table.
-func (d *Data) lineStandIn() (*dwarf.Data, error) {
+func (src *source) lineStandIn() (*dwarf.Data, error) {
+	d := src
 	abbrev := []byte{1, 0x11, 0, 0, 0, 0} // code 1: DW_TAG_compile_unit, no children, no attributes; end
 	info := binary.LittleEndian.AppendUint32(nil, 7+1)
 	info = binary.LittleEndian.AppendUint16(info, 4)

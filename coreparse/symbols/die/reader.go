@@ -69,7 +69,7 @@ func (r *Reader) Seek(off dwarf.Offset) {
 }
 
 func (r *Reader) setUnit(i int, off uint64) {
-	u := &r.d.units[i]
+	u := r.d.units[i]
 	r.ui, r.off, r.end = i, off, u.End
 	if err := r.d.enter(u); err != nil {
 		r.err = err
@@ -107,7 +107,7 @@ func (r *Reader) Next() (*Entry, error) {
 		e = &r.entries[0]
 		r.entries = r.entries[1:]
 	}
-	next, err := r.d.decode(&r.d.units[r.ui], r.off, e, slab)
+	next, err := r.d.decode(r.d.units[r.ui], r.off, e, slab)
 	if err != nil {
 		r.err = err
 		return nil, err
@@ -159,7 +159,7 @@ func (d *Data) EntryAt(off dwarf.Offset) (*Entry, error) {
 	if i < 0 {
 		return nil, errors.New("offset out of range")
 	}
-	u := &d.units[i]
+	u := d.units[i]
 	if err := d.enter(u); err != nil {
 		return nil, err
 	}

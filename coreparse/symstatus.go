@@ -1,0 +1,98 @@
+package coreparse
+
+import (
+	"fmt"
+	"path/filepath"
+	"strings"
+
+	"github.com/dsecore/dsecore/coreparse/symbols"
+)
+
+// Symbol status levels: how much of a module's debug information was found.
+const (
+	SymbolsFull      = "full"       // DWARF, with every file it refers to
+	SymbolsPartial   = "partial"    // DWARF, but a file it refers to is missing (a supplementary file, .dwo)
+	SymbolsNamesOnly = "names only" // no DWARF: function names from a symbol table
+	SymbolsNone      = "none"       // no local file, or nothing in it
+)
+
+// SymbolStatus says exactly what of a module's debug information was
+// found and what is missing.
+type SymbolStatus struct {
+	Level string // SymbolsFull, SymbolsPartial, SymbolsNamesOnly, SymbolsNone
+	// Text is the status in one line: "full", "partial: supplementary
+	// file … not found (looked in …)", "partial: 1 of 2 .dwo missing",
+	// "names only (MiniDebugInfo)", "names only (.dynsym)", "debug file
+	// rejected: CRC mismatch; names only (.dynsym)", "none: file not found".
+	Text string
+	// Problems are one line each, naming the file looked for and where.
+	Problems []string
+}
+
+// Partial reports whether answers from the module may lack what its
+// debug information would give (names, inline frames, types, variables).
+func (s SymbolStatus) Partial() bool { return s.Level != SymbolsFull }
+
+// SymbolStatus is the module's status (it reads the module's DWARF
+// index if nothing has yet).
+func (m *Module) SymbolStatus() SymbolStatus {
+	var st SymbolStatus
+	st.Problems = append(st.Problems, m.DebugRejected...)
+	switch {
+	case m.Path == "":
+		st.Level, st.Text = SymbolsNone, "none: file not found"
+		return st
+	case m.Syms == nil:
+		st.Level, st.Text = SymbolsNone, "none: the file could not be read"
+		return st
+	}
+	if m.Syms.HasDWARF() {
+		st.Problems = append(st.Problems, m.Syms.Problems()...)
+		if len(st.Problems) == 0 {
+			st.Level, st.Text = SymbolsFull, SymbolsFull
+			return st
+		}
+		st.Level = SymbolsPartial
+		st.Text = "partial: " + st.Problems[0]
+		if n := len(st.Problems) - 1; n > 0 {
+			st.Text += fmt.Sprintf(" (and %d more)", n)
+		}
+		return st
+	}
+	src := m.Syms.SymbolSource()
+	st.Level = SymbolsNamesOnly
+	if src == symbols.SymbolsNone {
+		st.Level = SymbolsNone
+	}
+	st.Text = st.Level + " (" + src + ")"
+	if src == symbols.SymbolsNone {
+		st.Text = "none: no symbol table, no DWARF"
+	}
+	if len(m.DebugRejected) > 0 {
+		st.Text = "debug file rejected: " + rejectReason(m.DebugRejected[0]) + "; " + st.Text
+	}
+	return st
+}
+
+// rejectReason is the reason of a rejection line ("CRC mismatch").
+func rejectReason(line string) string {
+	if i := strings.LastIndex(line, "("); i >= 0 && strings.HasSuffix(line, ")") {
+		return line[i+1 : len(line)-1]
+	}
+	return line
+}
+
+// SymbolWarnings are the problems of every module's debug information,
+// one line each naming the module, the file looked for and where.
+func (p *Process) SymbolWarnings() []string {
+	var out []string
+	for _, m := range p.Modules {
+		if m.Path == "" || m.Syms == nil {
+			continue // warned of when the module was loaded
+		}
+		for _, pr := range m.SymbolStatus().Problems {
+			out = append(out, fmt.Sprintf("%s: debug info incomplete: %s", filepath.Base(m.Name), pr))
+		}
+	}
+	return out
+}

@@ -1,0 +1,146 @@
+package cachefile
+
+import (
+	"bytes"
+	"errors"
+	"math/rand"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+)
+
+// TestSealed: a sealed file's contents come back whole; a file with the
+// same size and other bytes (random bytes over one block), a truncated
+// one, a file without a trailer are ErrDamaged.
+func TestSealed(t *testing.T) {
+	root := t.TempDir()
+	AddRoot(root)
+	data := make([]byte, 2*BlockSize+12345)
+	rand.New(rand.NewSource(1)).Read(data)
+	path := filepath.Join(root, "id", "debug_info")
+	if err := Write("section", path, true, data[:100], data[100:]); err != nil {
+		t.Fatal(err)
+	}
+	b, _ := os.ReadFile(path)
+	bl, err := Sealed(b)
+	if err != nil || !bytes.Equal(bl.Data, data) || bl.Len() != 3 {
+		t.Fatalf("sealed: %v, %d blocks", err, bl.Len())
+	}
+	for i := 0; i < bl.Len(); i++ {
+		if err := bl.Verify(i); err != nil {
+			t.Errorf("block %d: %v", i, err)
+		}
+	}
+	if n, err := VerifyFile(path); err != nil || n != int64(len(data)) {
+		t.Errorf("VerifyFile: %d, %v", n, err)
+	}
+	if got, err := ReadSealed(path); err != nil || !bytes.Equal(got, data) {
+		t.Errorf("ReadSealed: %v", err)
+	}
+	// Random bytes over the middle block.
+	bad := append([]byte(nil), b...)
+	rand.New(rand.NewSource(2)).Read(bad[BlockSize+10 : BlockSize+5000])
+	os.WriteFile(path, bad, 0o644)
+	bl, err = Sealed(bad)
+	if err != nil || bl.Verify(0) != nil || !errors.Is(bl.Verify(1), ErrDamaged) || bl.Verify(2) != nil {
+		t.Errorf("damaged block 1: %v; %v %v %v", err, bl.Verify(0), bl.Verify(1), bl.Verify(2))
+	}
+	if _, err := VerifyFile(path); !errors.Is(err, ErrDamaged) || !strings.Contains(err.Error(), path) {
+		t.Errorf("VerifyFile of a damaged file: %v", err)
+	}
+	// Random bytes of the whole file's size; a truncated file; no trailer.
+	garbage := make([]byte, len(b))
+	rand.New(rand.NewSource(3)).Read(garbage)
+	for name, c := range map[string][]byte{"garbage": garbage, "truncated": b[:len(b)-100], "plain": data} {
+		if _, err := Sealed(c); !errors.Is(err, ErrDamaged) {
+			t.Errorf("%s: %v", name, err)
+		}
+	}
+}
+
+// TestCleanTemps: a killed writer's temporary file (unlocked) is removed
+// by the next run; a live writer's (locked) is kept and its file renamed
+// in place.
+func TestCleanTemps(t *testing.T) {
+	root := t.TempDir()
+	AddRoot(root)
+	dir := filepath.Join(root, "dwarf", "id")
+	os.MkdirAll(dir, 0o755)
+	dead := filepath.Join(dir, ".tmp-123")
+	os.WriteFile(dead, make([]byte, 2700000), 0o644)
+	oldPartial := filepath.Join(dir, ".partial-9")
+	os.WriteFile(oldPartial, []byte("x"), 0o644)
+	// A live writer in another process: a child holding the lock.
+	live := filepath.Join(dir, ".tmp-live")
+	os.WriteFile(live, []byte("being written"), 0o644)
+	cmd := exec.Command("flock", live, "sleep", "30")
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer cmd.Process.Kill()
+	// Wait for the child's lock: a lock of our own fails then.
+	for {
+		f, _ := os.Open(live)
+		err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB)
+		f.Close()
+		if err != nil {
+			break
+		}
+	}
+	CleanTemps(dir)
+	if _, err := os.Stat(dead); !os.IsNotExist(err) {
+		t.Errorf("a killed run's temporary file is still there: %v", err)
+	}
+	if _, err := os.Stat(oldPartial); !os.IsNotExist(err) {
+		t.Errorf("an old .partial- file is still there: %v", err)
+	}
+	if _, err := os.Stat(live); err != nil {
+		t.Errorf("a live writer's file was removed: %v", err)
+	}
+}
+
+// TestRoots: the XDG rules. A relative $XDG_CACHE_HOME is ignored (it
+// turned the cache off); with $HOME=/nonexistent nothing is created
+// (as root it made /nonexistent/.cache); ~/.cache is made when $HOME
+// exists; a directory in no cache root is not made.
+func TestRoots(t *testing.T) {
+	home := t.TempDir()
+	t.Setenv("HOME", home)
+	t.Setenv("XDG_CACHE_HOME", "relative/cache")
+	if got := DefaultRoot(); got != filepath.Join(home, ".cache", "dsecore") {
+		t.Errorf("relative XDG_CACHE_HOME: root %q", got)
+	}
+	if err := MkdirAll(filepath.Join(DefaultRoot(), "dwarf", "id")); err != nil {
+		t.Fatal(err)
+	}
+	if st, err := os.Stat(filepath.Join(home, ".cache")); err != nil || st.Mode().Perm() != 0o700 {
+		t.Errorf("~/.cache: %v %v", st.Mode(), err)
+	}
+	xdg := filepath.Join(t.TempDir(), "xdg")
+	t.Setenv("XDG_CACHE_HOME", xdg)
+	if got := DefaultRoot(); got != filepath.Join(xdg, "dsecore") {
+		t.Errorf("XDG_CACHE_HOME: root %q", got)
+	}
+	t.Setenv("XDG_CACHE_HOME", "")
+	gone := filepath.Join(t.TempDir(), "nonexistent")
+	t.Setenv("HOME", gone)
+	if err := MkdirAll(filepath.Join(DefaultRoot(), "dwarf")); err == nil {
+		t.Errorf("HOME=%s: MkdirAll made the cache", gone)
+	}
+	if _, err := os.Stat(gone); !os.IsNotExist(err) {
+		t.Errorf("HOME=%s was created: %v", gone, err)
+	}
+	if _, err := Create("section", filepath.Join(DefaultRoot(), "dwarf", "id", "debug_info"), true, 0); err == nil {
+		t.Errorf("Create under a missing home succeeded")
+	}
+	if err := MkdirAll(filepath.Join(t.TempDir(), "elsewhere", "x")); err == nil {
+		t.Errorf("a directory in no cache root was made")
+	}
+	t.Setenv("HOME", "")
+	if got := DefaultRoot(); got != "" {
+		t.Errorf("no HOME, no XDG_CACHE_HOME: root %q, want none", got)
+	}
+}
