@@ -378,7 +378,7 @@ func TestDAPFieldCrash(t *testing.T) {
 		t.Fatal(err)
 	}
 	var gdbLines []string
-	for _, l := range strings.Split(gdbOut, "\n") {
+	for _, l := range strings.Split(strings.Join(gdbOut, ""), "\n") {
 		if strings.HasPrefix(l, "0x") && strings.Contains(l, ":\t") {
 			gdbLines = append(gdbLines, l)
 		}

@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/dsecore/dsecore/internal/cachefile"
 	"github.com/klauspost/compress/zstd"
 	"github.com/pierrec/lz4/v4"
 	"github.com/ulikunitz/xz"
@@ -56,6 +57,19 @@ func compress(t *testing.T, kind string, data []byte) []byte {
 		w.Close()
 	}
 	return buf.Bytes()
+}
+
+// content is a decompressed copy's contents: the sealed file checks out
+// (internal/cachefile), and its contents are the core.
+func content(t *testing.T, path string) []byte {
+	t.Helper()
+	n, err := cachefile.VerifyFile(path)
+	if err != nil {
+		t.Errorf("%s: %v", path, err)
+		return nil
+	}
+	b, _ := os.ReadFile(path)
+	return b[:n]
 }
 
 func write(t *testing.T, path string, data []byte, mtime time.Time) {
@@ -194,38 +208,45 @@ func TestLocal(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if b, _ := os.ReadFile(local); !bytes.Equal(b, core) || filepath.Dir(local) != filepath.Join(cache, "cores") {
+			if b := content(t, local); !bytes.Equal(b, core) || filepath.Dir(local) != filepath.Join(cache, "cores") {
 				t.Errorf("decompressed into %s: %d bytes, want %d", local, len(b), len(core))
 			}
 			if e, _ := os.ReadDir(dir); len(e) != 1 {
 				t.Errorf("%d files beside the original", len(e)-1)
 			}
-			// Reused: the copy is not made again (a mark in it stays).
-			os.WriteFile(local, []byte("the cached copy"), 0o644)
+			// Reused: the copy is not made again (the same file, untouched).
+			old := time.Date(2020, 1, 1, 0, 0, 0, 0, time.UTC)
+			os.Chtimes(local, old, old)
 			again, err := ins[0].Local(cache, 0)
-			if b, _ := os.ReadFile(again); err != nil || again != local || string(b) != "the cached copy" {
-				t.Errorf("second Local: %s %v %q", again, err, b)
+			if st, _ := os.Stat(again); err != nil || again != local || !st.ModTime().Equal(old) {
+				t.Errorf("second Local: %s %v, rewritten: %v", again, err, st.ModTime())
+			}
+			// A copy that does not check out is made again.
+			f, _ := os.OpenFile(local, os.O_WRONLY, 0)
+			f.WriteAt([]byte("XX"), 100)
+			f.Close()
+			if again, err := ins[0].Local(cache, 0); err != nil || again != local || !bytes.Equal(content(t, again), core) {
+				t.Errorf("a damaged copy: %s %v", again, err)
 			}
 			// The original changes (same name): another copy, of it.
 			core2 := append(elfHeader(4, false), bytes.Repeat([]byte("heap"), 3000)...)
 			write(t, p, compress(t, kind, core2), mt.Add(time.Second))
 			ins2, _ := Collect([]string{p}, Options{})
 			fresh, err := ins2[0].Local(cache, 0)
-			if b, _ := os.ReadFile(fresh); err != nil || fresh == local || !bytes.Equal(b, core2) {
-				t.Errorf("after the original changed: %s (was %s) %v, %d bytes", fresh, local, err, len(b))
+			if err != nil || fresh == local || !bytes.Equal(content(t, fresh), core2) {
+				t.Errorf("after the original changed: %s (was %s) %v", fresh, local, err)
 			}
 			// Only the time changes: decompressed again too.
-			os.WriteFile(fresh, []byte("stale"), 0o644)
 			os.Chtimes(p, mt.Add(2*time.Second), mt.Add(2*time.Second))
 			ins3, _ := Collect([]string{p}, Options{})
 			if again, _ := ins3[0].Local(cache, 0); again == fresh {
 				t.Errorf("a new mtime reused the copy")
-			} else if b, _ := os.ReadFile(again); !bytes.Equal(b, core2) {
-				t.Errorf("after a new mtime: %d bytes", len(b))
+			} else if !bytes.Equal(content(t, again), core2) {
+				t.Errorf("after a new mtime: %s", again)
 			}
 			// Plain resolves a command line's path the same way.
 			plain, err := Plain(p, cache, 0)
-			if b, _ := os.ReadFile(plain); err != nil || !bytes.Equal(b, core2) {
+			if err != nil || !bytes.Equal(content(t, plain), core2) {
 				t.Errorf("Plain: %s %v", plain, err)
 			}
 		})
@@ -250,7 +271,7 @@ func TestLocalSizeLimit(t *testing.T) {
 		case c.ok && err != nil:
 			t.Errorf("limit %d: %v", c.limit, err)
 		case c.ok:
-			if b, _ := os.ReadFile(local); !bytes.Equal(b, core) {
+			if b := content(t, local); !bytes.Equal(b, core) {
 				t.Errorf("limit %d: %d bytes", c.limit, len(b))
 			}
 		case !errors.Is(err, ErrTooLarge) || !strings.Contains(err.Error(), p) || local != "":

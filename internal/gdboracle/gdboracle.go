@@ -166,39 +166,6 @@ func runScript(exe, core string, o Options, py string, env []string, out any) er
 	return json.Unmarshal(b, out)
 }
 
-// Commands runs gdb's own commands on exe and core in batch mode and
-// returns what they print (stdout and stderr): `x/2gx ADDR`, `info
-// registers` as gdb answers them.
-func Commands(exe, core string, o Options, cmds ...string) (string, error) {
-	if _, err := exec.LookPath("gdb"); err != nil {
-		return "", fmt.Errorf("gdb is not installed (scripts/setup.sh installs it): %w", err)
-	}
-	args := []string{"-nx", "-batch", "-ex", "set pagination off", "-ex", "set width 0"}
-	if o.Sysroot != "" {
-		args = append(args, "-ex", "set sysroot "+o.Sysroot)
-	}
-	if len(o.SolibSearchPath) > 0 {
-		args = append(args, "-ex", "set solib-search-path "+strings.Join(o.SolibSearchPath, ":"))
-	}
-	for _, c := range append(o.Commands, cmds...) {
-		args = append(args, "-ex", c)
-	}
-	args = append(args, exe, core)
-	timeout := o.Timeout
-	if timeout == 0 {
-		timeout = 10 * time.Minute
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), timeout)
-	defer cancel()
-	var out, stderr bytes.Buffer
-	cmd := exec.CommandContext(ctx, "gdb", args...)
-	cmd.Stdout, cmd.Stderr = &out, &stderr
-	if err := cmd.Run(); err != nil {
-		return "", fmt.Errorf("gdb %s: %v\n%s%s", strings.Join(args, " "), err, out.String(), stderr.String())
-	}
-	return out.String(), nil
-}
-
 // NormalizeFunction is a function's name as the differential tests
 // compare it with gdb's: without its argument list, the qualifiers after
 // it (" const", "&") and an offset ("+0x1c"), in one spelling of C++'s
