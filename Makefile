@@ -5,7 +5,7 @@ ifeq ($(origin GO),undefined)
 GO := $(shell scripts/setup.sh | tail -n1)
 endif
 
-.PHONY: all setup build fixtures demo test test-go test-ext e2e-soak fuzz fuzz-short vet bench bench-quick package clean
+.PHONY: all setup build fixtures demo test test-go test-ext e2e-soak fuzz fuzz-short vet bench bench-quick mutate audit-mutants package clean
 
 all: build
 
@@ -94,6 +94,18 @@ bench: build fixtures
 bench-quick: build fixtures
 	python3 benchmarks/run.py --quick --out build/bench
 
+# Mutation testing (gremlins) of the packages whose tests run in seconds,
+# one package at a time on one worker: hours for all of them, so not part of
+# `make test`. MUTATE_PKGS=analysis/fault picks packages; MUTATE_DIFF=main
+# mutates only the lines changed since main (run it before resolving an
+# issue). Results in build/mutate/, explained in docs/testing.md.
+mutate: fixtures
+	GO=$(GO) scripts/mutate.sh $(if $(MUTATE_DIFF),--diff $(MUTATE_DIFF)) $(MUTATE_PKGS)
+
+# The broken builds of the test audit (issue 32), each applied to a scratch
+# copy: the suite must go red on every one.
+audit-mutants: fixtures
+	GO=$(GO) scripts/audit-mutants.sh
 
 # The .deb and .rpm (nfpm, from the Go module proxy into build/tools), with
 # the binary, the gdb bridge, the agent's systemd units, its conffile, and

@@ -311,7 +311,7 @@ func (s *conn) command(line string, frameID int) (string, bool) {
 		}
 		for i := 0; i < unwind.NumRegs; i++ {
 			if v, ok := sc.Frame.Regs.Get(i); ok {
-				fmt.Fprintf(&b, "%-4s %#018x %d\n", unwind.RegName(i), v, int64(v))
+				fmt.Fprintf(&b, "%-4s %#016x %d\n", unwind.RegName(i), v, int64(v))
 			} else {
 				fmt.Fprintf(&b, "%-4s <not saved>\n", unwind.RegName(i))
 			}

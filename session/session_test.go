@@ -1,11 +1,13 @@
 package session_test
 
 import (
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/dsecore/dsecore/internal/fixture"
 	"github.com/dsecore/dsecore/session"
@@ -88,6 +90,10 @@ func TestDefaults(t *testing.T) {
 	if session.DefaultCoroutineProfile != "ceph-dse" || session.DefaultAnalysisProfile != "dcache" {
 		t.Errorf("default profiles %q, %q", session.DefaultCoroutineProfile, session.DefaultAnalysisProfile)
 	}
+	t.Setenv("DEBUGINFOD_TIMEOUT", "")
+	if d := (session.Options{}).WithDefaults().DebuginfodTimeout; d != 10*time.Second {
+		t.Errorf("default debuginfod timeout %v, the documented one is 10 s", d)
+	}
 	t.Setenv("DEBUGINFOD_TIMEOUT", "3")
 	if d := (session.Options{}).WithDefaults().DebuginfodTimeout; d.Seconds() != 3 {
 		t.Errorf("DEBUGINFOD_TIMEOUT=3: timeout %v", d)
@@ -168,5 +174,120 @@ func TestForkProfile(t *testing.T) {
 	if _, err := session.Open(session.Options{Core: sc.Core, Exe: sc.Exe, CoroutineProfile: bad}); err == nil ||
 		!strings.Contains(err.Error(), bad) || !strings.Contains(err.Error(), "runnning") {
 		t.Errorf("a profile with an unknown key: %v", err)
+	}
+}
+
+// TestConcurrencyWindowReachesTheAnalysis: the session's window is the one
+// the analysis uses: two threads logging "lsm_destroy start" 400 µs apart
+// (each moving on 10 µs later) are concurrent with the default window
+// (1000 µs, also when the option is 0) and not with 300 µs.
+func TestConcurrencyWindowReachesTheAnalysis(t *testing.T) {
+	sc := fixture.Get(t).Scenario(t, fixture.FieldCrash)
+	var pthread [2]string
+	var lwp [2]int
+	for _, x := range sc.Expected["threads"].([]any) {
+		m := x.(map[string]any)
+		i := -1
+		switch {
+		case m["lwp"] == sc.Expected["crash_lwp"]:
+			i = 0
+		case m["name"] == "Processer_6":
+			i = 1
+		}
+		if i >= 0 {
+			pthread[i], lwp[i] = strings.TrimPrefix(m["pthread"].(string), "0x"), int(m["lwp"].(float64))
+		}
+	}
+	var b strings.Builder
+	for _, l := range []struct {
+		us  int
+		who int
+		msg string
+	}{{0, 0, "lsm_destroy start"}, {10, 0, "lsm 4 released"}, {400, 1, "lsm_destroy start"}, {410, 1, "lsm 5 released"}} {
+		fmt.Fprintf(&b, "2026-12-07 01:34:02.%06d %s %d 13  INFO Dcache_lsm:%s\n", l.us, pthread[l.who], lwp[l.who], l.msg)
+	}
+	log := filepath.Join(t.TempDir(), "ceph-dse.engine.64.9.log")
+	if err := os.WriteFile(log, []byte(b.String()), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		window int64
+		want   int
+	}{{0, 1}, {session.DefaultConcurrencyWindowUS, 1}, {300, 0}} {
+		s, err := session.Open(session.Options{Core: sc.Core, Exe: sc.Exe, Logs: []string{log}, ConcurrencyWindowUS: c.window})
+		if err != nil {
+			t.Fatal(err)
+		}
+		l := s.Analysis().Logs
+		s.Close()
+		if l == nil || l.Lines != 4 || len(l.Concurrent) != c.want {
+			t.Errorf("window %d µs: %+v, want %d concurrent pair", c.window, l, c.want)
+		}
+	}
+	if session.DefaultConcurrencyWindowUS != 1000 {
+		t.Errorf("default window %d µs, the documented one is 1000", session.DefaultConcurrencyWindowUS)
+	}
+}
+
+// TestSessionAccessors: a session says what it was opened with (the core
+// as named, the options with defaults), makes the analysis only when
+// asked (AnalysisIfMade is nil before), shares one table cache between
+// sessions of a Shared (the same library parsed once), and its warnings
+// are the core's.
+func TestSessionAccessors(t *testing.T) {
+	set := fixture.Get(t)
+	sc := set.Scenario(t, fixture.FieldCrash)
+	miss := set.Scenario(t, "missing-lib")
+	sh := session.NewShared(session.Options{})
+	defer sh.Close()
+	s, err := session.Open(session.Options{Core: sc.Core, Exe: sc.Exe, Shared: sh, MaxElements: 7})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	if s.CorePath() != sc.Core || s.Options().MaxElements != 7 || s.Options().MaxFrames != session.DefaultMaxFrames || s.Options().Shared != sh {
+		t.Errorf("core %q options %+v", s.CorePath(), s.Options())
+	}
+	if s.AnalysisIfMade() != nil {
+		t.Error("the analysis was made before it was asked for")
+	}
+	a := s.Analysis()
+	if s.AnalysisIfMade() != a || a == nil {
+		t.Error("AnalysisIfMade is not the analysis made")
+	}
+	if len(s.Warnings()) != 0 || len(s.Fetched()) != 0 {
+		t.Errorf("warnings %q, fetched %q", s.Warnings(), s.Fetched())
+	}
+	// A second session of the same build shares the parsed tables.
+	s2, err := session.Open(session.Options{Core: sc.Core, Exe: sc.Exe, Shared: sh})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s2.Close()
+	lib := func(s *session.Session) any {
+		for _, m := range s.Process().Modules {
+			if m.BaseName() == "libdcache.so" {
+				return m.Syms
+			}
+		}
+		return nil
+	}
+	if lib(s) == nil || lib(s) != lib(s2) {
+		t.Errorf("libdcache.so's tables not shared: %p, %p", lib(s), lib(s2))
+	}
+	// The missing library: the core's warning, in Warnings.
+	s3, err := session.Open(session.Options{Core: miss.Core})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s3.Close()
+	if w := strings.Join(s3.Warnings(), "\n"); !strings.Contains(w, "libdcache.so: no local file found") {
+		t.Errorf("missing library's warnings: %s", w)
+	}
+	if _, err := session.Open(session.Options{}); err == nil || !strings.Contains(err.Error(), "no core file given") {
+		t.Errorf("no core: %v", err)
+	}
+	if _, err := session.Open(session.Options{Core: sc.Core, CoroutineProfile: "no-such-profile"}); err == nil {
+		t.Error("an unknown coroutine profile opened")
 	}
 }

@@ -176,7 +176,7 @@ func (a *Analysis) conclude() {
 	n := 0
 	switch {
 	case concurrent && damaged && owner != nil:
-		para = append(para, fmt.Sprintf("Likely concurrent destruction (double release) of the objects of %s %#x by two shutdown paths.", owner.Type, owner.Address))
+		para = append(para, fmt.Sprintf("Likely concurrent destruction (double release) of the objects of %s %#x by two paths: %s.", owner.Type, owner.Address, a.twoPaths(where)))
 		a.evidence("verdict-concurrent-release", "verdict", "damaged links/size + another path on the same object")
 		n = 3
 	case (f.Kind == "poison" || uaf) && !concurrent:
@@ -228,6 +228,63 @@ func (a *Analysis) conclude() {
 		}
 	}
 	a.Verdict = strings.Join(para, " ")
+}
+
+// twoPaths names the two paths of a concurrent release, from the facts:
+// the crashed thread (and the task it was running) in the operations its
+// stack is inside (else where it faulted), and the first other path found
+// holding the same object (else the first inside the same operation).
+func (a *Analysis) twoPaths(where string) string {
+	crash := a.Fault.Context.Thread
+	this := fmt.Sprintf("thread LWP %d", crash.LWP)
+	if crash.Name != "" {
+		this += " (" + crash.Name + ")"
+	}
+	if a.rt != nil {
+		for _, t := range a.rt.Tasks {
+			if t.Running && t.Thread == crash {
+				this += fmt.Sprintf(", running task %d", t.ID)
+			}
+		}
+	}
+	ops := map[string]bool{}
+	for _, op := range a.o.Profile.Operations {
+		ops[op] = true
+	}
+	var in []string
+	fs, _ := a.p.Backtrace(crash)
+	for _, f := range fs {
+		if ops[f.Function] && (len(in) == 0 || in[len(in)-1] != f.Function) {
+			in = append(in, f.Function)
+		}
+	}
+	if len(in) > 0 {
+		this += " in " + strings.Join(in, " ← ")
+	} else if where != "" {
+		this += " in " + where
+	}
+	other := ""
+	if m := a.Memory; m != nil && m.Holders != nil {
+		for i, hd := range m.Holders.Holders {
+			if b := hd.Best.Role; strings.HasPrefix(b, "owner") || b == "list header" || strings.HasPrefix(b, "list node") {
+				other = hd.Who + " in " + m.pathOf(i)
+				break
+			}
+		}
+	} else {
+		for _, h := range a.Others {
+			other = h.Who + " in " + h.Path
+			break
+		}
+	}
+	if other == "" && len(a.SameCode) > 0 {
+		s := a.SameCode[0]
+		other = s.Who + " in " + strings.Join(s.Functions, " ← ")
+	}
+	if other == "" {
+		return this + ", and another"
+	}
+	return this + ", and " + other
 }
 
 // concludeHeap turns the heap's findings into sentences and evidence: use

@@ -10,7 +10,7 @@ import (
 func FuzzNormalize(f *testing.F) {
 	for _, s := range []string{
 		"boost::intrusive::list_impl<boost::intrusive::mhtraits<dm_obj_t, X, &dm_obj_t::hook>, long unsigned int, true, void>::erase_and_dispose<dm_hash_node_t::delete_dm_obj_t>",
-		"(anonymous namespace)::release_wait(dm_hash_node_t*)", "operator<<", "a<<<>>>(((", "lsm_destroy+0x1c", "",
+		"(anonymous namespace)::release_wait(dm_hash_node_t*)", "operator<<", "a<<<>>>(((", "lsm_destroy+0x1c", "", "0+0x+0x",
 	} {
 		f.Add(s)
 	}
@@ -18,6 +18,9 @@ func FuzzNormalize(f *testing.F) {
 		n := Normalize(name)
 		if len(n) > len(name) {
 			t.Fatalf("Normalize(%q) = %q grew", name, n)
+		}
+		if again := Normalize(n); again != n {
+			t.Fatalf("Normalize(%q) = %q, but Normalize(%q) = %q: not stable", name, n, n, again)
 		}
 		if strings.Contains(name, "(") && !strings.Contains(name, "(anonymous namespace)") && strings.Contains(n, "(") && !strings.Contains(n, "operator") {
 			// An argument list at depth 0 is always cut.

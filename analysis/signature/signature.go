@@ -114,9 +114,7 @@ func Compute(frames []coreparse.Frame, n int) Signature {
 // Normalize drops argument lists, template arguments and offsets from a
 // C++ frame name: "a::b<int>::c<x>(int) const+0x12" → "a::b::c".
 func Normalize(name string) string {
-	if i := strings.LastIndex(name, "+0x"); i > 0 {
-		name = name[:i]
-	}
+	name = stripOffset(name)
 	var b strings.Builder
 	depth := 0
 	// A template function's demangled name carries its return type
@@ -140,7 +138,7 @@ func Normalize(name string) string {
 				i += len("(anonymous namespace)") - 1
 				continue
 			}
-			return dropReturnType(strings.TrimSpace(b.String()), space, template)
+			return stripOffset(dropReturnType(strings.TrimSpace(b.String()), space, template))
 		case depth == 0:
 			if c == ' ' && b.Len() > 0 {
 				space = b.Len()
@@ -148,7 +146,20 @@ func Normalize(name string) string {
 			b.WriteByte(c)
 		}
 	}
-	return dropReturnType(strings.TrimSpace(b.String()), space, template)
+	return stripOffset(dropReturnType(strings.TrimSpace(b.String()), space, template))
+}
+
+// stripOffset drops the offsets ("+0x1c", hex digits to the end) that end
+// a name, all of them: a name is normalized in one pass ("f+0x1+0x2" and
+// "f" are the same function; "f+0x" has no offset).
+func stripOffset(name string) string {
+	for {
+		i := strings.LastIndex(name, "+0x")
+		if i <= 0 || i+3 == len(name) || strings.TrimLeft(name[i+3:], "0123456789abcdefABCDEF") != "" {
+			return name
+		}
+		name = strings.TrimSpace(name[:i])
+	}
 }
 
 // dropReturnType cuts a template function's name at the space after its

@@ -13,6 +13,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -211,9 +212,69 @@ var wantError = map[string]string{
 	"unreadable":   "permission denied",
 }
 
+// wantExits are the exit codes of inspect, bt, tasks, summarize and the DAP
+// launch (1: launch answered an error) on each input: a refused input is
+// refused by every command; summarize reports it and exits 0.
+var wantExits = map[string][5]int{
+	"truncated-1": {0, 0, 0, 0, 0}, "truncated-10": {0, 0, 0, 0, 0}, "truncated-50": {0, 0, 0, 0, 0}, "truncated-90": {0, 0, 0, 0, 0},
+	"notes-zeroed":    {1, 1, 1, 0, 1},
+	"notes-flipped-0": {0, 0, 0, 0, 0}, "notes-flipped-1": {0, 0, 0, 0, 0}, "notes-flipped-2": {0, 0, 0, 0, 0},
+	"phdrs-flipped": {0, 0, 0, 0, 0}, "stack-flipped": {0, 0, 0, 0, 0},
+	"empty": {1, 1, 1, 0, 1}, "not-elf": {1, 1, 1, 0, 1}, "elf32": {1, 1, 1, 0, 1}, "directory": {1, 1, 1, 0, 1},
+	"nonexistent": {1, 1, 1, 0, 1}, "unreadable": {1, 1, 1, 0, 1},
+	"wrong-executable": {0, 0, 0, 0, 0}, "missing-library": {0, 0, 0, 0, 0},
+}
+
+// wantSaid is what a partial answer must say beyond its report: the
+// warning on stderr that says what is missing, or (wrong-executable: the
+// core's own executable is found by its build-id) the right stack.
+var wantSaid = map[string]struct{ stderr, stdout string }{
+	"truncated-1":      {stderr: "core truncated"},
+	"truncated-10":     {stderr: "core truncated"},
+	"truncated-50":     {stderr: "core truncated"},
+	"truncated-90":     {stderr: "core truncated"},
+	"missing-library":  {stderr: "libdcache.so: no local file found"},
+	"wrong-executable": {stdout: "in dm_hash_node_t::clear"},
+}
+
+var tasksHead = regexp.MustCompile(`^(\d+ tasks \(profile |no coroutine runtime)`)
+
+// checkAnswer says what is wrong with a partial answer (exit 0) of cmd:
+// the report must be there, for this core.
+func checkAnswer(cmd, core, stdout string) string {
+	switch cmd {
+	case "inspect":
+		var doc struct {
+			Core    string `json:"core"`
+			Process struct {
+				PID     int `json:"pid"`
+				Threads int `json:"threads"`
+			} `json:"process"`
+			Threads []json.RawMessage `json:"threads"`
+		}
+		if err := json.Unmarshal([]byte(stdout), &doc); err != nil {
+			return fmt.Sprintf("not a JSON report: %v", err)
+		}
+		if doc.Core != core || doc.Process.PID <= 0 || doc.Process.Threads == 0 || len(doc.Threads) != doc.Process.Threads {
+			return fmt.Sprintf("core %q pid %d, %d threads, %d listed", doc.Core, doc.Process.PID, doc.Process.Threads, len(doc.Threads))
+		}
+	case "bt":
+		if !strings.HasPrefix(stdout, "Thread LWP ") || !strings.Contains(stdout, "\n#0 ") {
+			return "no thread's stack"
+		}
+	case "tasks":
+		if !tasksHead.MatchString(stdout) {
+			return "no task table"
+		}
+	}
+	return ""
+}
+
 // TestBadInputs: every command on every corrupted input ends within 10 s
-// with a partial answer (exit 0, warnings allowed) or a clear error (exit
-// 1) naming the file, never a panic; and no input is ever written.
+// with a partial answer (exit 0: the report, and a warning that says what
+// is missing) or a clear error (exit 1, nothing on stdout) naming the file,
+// never a panic; each input gets the exit code of its kind (wantExits); and
+// no input is ever written.
 func TestBadInputs(t *testing.T) {
 	cases := corrupt(t)
 	sums := map[string][32]byte{}
@@ -245,48 +306,92 @@ func TestBadInputs(t *testing.T) {
 	}
 	defer os.RemoveAll(nobodyCache)
 	os.Chmod(nobodyCache, 0o777)
-	results := map[string][]int{}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			var codes []int
-			for _, cmd := range [][]string{
+			want, ok := wantExits[c.name]
+			if !ok {
+				t.Fatalf("no expected exit codes for %s", c.name)
+			}
+			var codes [5]int
+			for i, cmd := range [][]string{
 				append([]string{"inspect", c.core, "--json"}, c.args...),
 				append([]string{"bt", c.core, "--all"}, c.args...),
 				append([]string{"tasks", c.core}, c.args...),
 			} {
-				code, _, stderr := runBoundedAs(t, c.asNobody, nil, cmd...)
-				codes = append(codes, code)
+				code, stdout, stderr := runBoundedAs(t, c.asNobody, nil, cmd...)
+				codes[i] = code
 				switch code {
 				case 0:
+					if bad := checkAnswer(cmd[0], c.core, stdout); bad != "" {
+						t.Errorf("dsecore %s on %s: exit 0 but %s:\n%.400s\nstderr: %.400s", cmd[0], c.name, bad, stdout, stderr)
+					}
+					said := stderr // inspect --json: in the document's warnings
+					if cmd[0] == "inspect" {
+						said += stdout
+					}
+					if w := wantSaid[c.name]; w.stderr != "" && !strings.Contains(said, w.stderr) || w.stdout != "" && cmd[0] == "bt" && !strings.Contains(stdout, w.stdout) {
+						t.Errorf("dsecore %s on %s: want %+v; stdout:\n%.400s\nstderr: %.400s", cmd[0], c.name, w, stdout, stderr)
+					}
 				case 1:
+					if stdout != "" {
+						t.Errorf("dsecore %s on %s: exit 1 after printing:\n%.400s", cmd[0], c.name, stdout)
+					}
 					if !strings.Contains(stderr, filepath.Base(c.core)) && !strings.Contains(stderr, c.core) {
 						t.Errorf("dsecore %s: the error does not name the file: %s", cmd[0], stderr)
 					}
-					if want := wantError[c.name]; want != "" && !strings.Contains(stderr, want) {
+					if want := wantError[c.name]; want == "" || !strings.Contains(stderr, want) {
 						t.Errorf("dsecore %s on %s: %q does not say %q", cmd[0], c.name, stderr, want)
 					}
 				default:
 					t.Errorf("dsecore %s: exit %d\n%s", strings.Join(cmd, " "), code, stderr)
 				}
 			}
-			// summarize never fails on a bad core: it reports it.
-			// (It finds executables itself: no --exe.)
+			// summarize never fails on a bad core: it reports it, with
+			// the reason it was refused. (It finds executables itself: no
+			// --exe.)
 			cacheDir := cache
 			if c.asNobody {
 				cacheDir = nobodyCache
 			}
 			code, out, stderr := runBoundedAs(t, c.asNobody, nil, "summarize", c.core, "--format", "json", "--cache-dir", cacheDir, "--progress", "never")
-			if code != 0 {
-				t.Errorf("summarize: exit %d: %s", code, stderr)
+			codes[3] = code
+			var doc struct {
+				Cores []struct {
+					Path  string `json:"path"`
+					Error string `json:"error"`
+				} `json:"cores"`
+				Warnings []string `json:"warnings"`
 			}
-			if c.name != "directory" && !strings.Contains(out, filepath.Base(c.core)) && !strings.Contains(strings.ToLower(out), "no such file") {
-				t.Errorf("summarize does not report %s:\n%s", c.core, out)
+			if err := json.Unmarshal([]byte(out), &doc); err != nil {
+				t.Errorf("summarize: exit %d, not a JSON report (%v): %s\n%.400s", code, err, stderr, out)
 			}
-			codes = append(codes, code)
+			reported := strings.Join(doc.Warnings, "\n")
+			for _, k := range doc.Cores {
+				if k.Path == c.core {
+					reported += "\n" + k.Path + ": " + k.Error
+				}
+			}
+			// A file not named like a core that is no ELF core is not one
+			// to summarize: summarize says it found none.
+			wantSum := wantError[c.name]
+			switch c.name {
+			case "empty", "not-elf", "unreadable", "directory":
+				wantSum = "no core found in " + c.core
+			case "nonexistent":
+				wantSum = "stat " + c.core + ": no such file or directory"
+			}
+			if wantSum == "" {
+				wantSum = c.core + ": " // its summary, with or without an error
+			}
+			if !strings.Contains(reported, wantSum) {
+				t.Errorf("summarize does not report %s as %q:\n%s", c.core, wantSum, reported)
+			}
 			// A DAP session: launch answers (success or an error), the
 			// session ends cleanly.
-			codes = append(codes, dapOnBadCore(t, c))
-			results[c.name] = codes
+			codes[4] = dapOnBadCore(t, c)
+			if codes != want {
+				t.Errorf("exit codes of inspect, bt, tasks, summarize, dap launch: %v, want %v", codes, want)
+			}
 		})
 	}
 	for _, p := range inputs {
@@ -294,11 +399,6 @@ func TestBadInputs(t *testing.T) {
 			t.Errorf("%s was modified", p)
 		}
 	}
-	var b strings.Builder
-	for _, c := range cases {
-		fmt.Fprintf(&b, "%-18s inspect,bt,tasks,summarize,dap = %v\n", c.name, results[c.name])
-	}
-	t.Logf("exit codes:\n%s", b.String())
 	t.Logf("peak RSS of any run: %d MiB (bound %d MiB)", peakRSS.Load()>>10, maxRSS>>10)
 }
 
@@ -342,6 +442,9 @@ func dapOnBadCore(t *testing.T, c badCase) int {
 	if strings.HasPrefix(resp, `{"seq"`) && strings.Contains(resp[:min(len(resp), 200)], `"success":false`) {
 		if !strings.Contains(out, filepath.Base(c.core)) {
 			t.Errorf("dap: the launch error does not name the file:\n%s", out)
+		}
+		if want := wantError[c.name]; !strings.Contains(out, want) {
+			t.Errorf("dap: the launch error does not say %q:\n%s", want, out)
 		}
 		return 1
 	}

@@ -4,16 +4,19 @@ import (
 	"bufio"
 	"bytes"
 	"encoding/base64"
+	"encoding/binary"
 	"encoding/json"
 	"fmt"
 	"io"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/dsecore/dsecore/internal/fixture"
+	"github.com/dsecore/dsecore/internal/gdboracle"
 	"github.com/dsecore/dsecore/server"
 	"github.com/google/go-dap"
 )
@@ -366,8 +369,90 @@ func TestDAPFieldCrash(t *testing.T) {
 	if r := eval("analysis", "repl"); !strings.Contains(r.Body.Result, "[shared-object]") {
 		t.Errorf("analysis:\n%s", r.Body.Result)
 	}
-	if r := eval("x/2gx "+node, "repl"); !strings.Contains(r.Body.Result, node+":") {
-		t.Errorf("x/2gx:\n%s", r.Body.Result)
+	// x/NFU as gdb's own x prints the same memory of the same core (two
+	// lines for x/3gx; words of 4 bytes), and as readMemory reads it.
+	header := fmt.Sprintf("%#x", hexField(t, sc.Expected, "node")+0x20)
+	examine := []string{"x/2gx " + node, "x/3gx " + header, "x/4wx " + node}
+	gdbOut, err := gdboracle.Commands(sc.Exe, sc.Core, gdboracle.Options{}, examine...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var gdbLines []string
+	for _, l := range strings.Split(strings.Join(gdbOut, ""), "\n") {
+		if strings.HasPrefix(l, "0x") && strings.Contains(l, ":\t") {
+			gdbLines = append(gdbLines, l)
+		}
+	}
+	var ours []string
+	for _, x := range examine {
+		ours = append(ours, strings.Split(strings.TrimSuffix(eval(x, "repl").Body.Result, "\n"), "\n")...)
+	}
+	if strings.Join(ours, "\n") != strings.Join(gdbLines, "\n") || len(ours) != 4 {
+		t.Errorf("%s: ours\n%s\ngdb's\n%s", strings.Join(examine, ", "), strings.Join(ours, "\n"), strings.Join(gdbLines, "\n"))
+	}
+	words := c.ok("readMemory", map[string]any{"memoryReference": node, "count": 16}).(*dap.ReadMemoryResponse)
+	wb, _ := base64.StdEncoding.DecodeString(words.Body.Data)
+	if len(wb) != 16 || len(ours) == 0 || ours[0] != fmt.Sprintf("%s:\t0x%016x\t0x%016x", node, binary.LittleEndian.Uint64(wb), binary.LittleEndian.Uint64(wb[8:])) {
+		t.Errorf("x/2gx %s = %q, readMemory: % x", node, ours, wb)
+	}
+	// tasks: every task of the program, with its state, Processer and
+	// where it was created.
+	tasksOut := eval("tasks", "repl").Body.Result
+	rows := map[string][]string{}
+	for _, l := range strings.Split(tasksOut, "\n") {
+		if f := strings.Fields(l); len(f) > 3 {
+			rows[f[0]] = f
+		}
+	}
+	if !strings.HasPrefix(tasksOut, fmt.Sprintf("%d tasks ", len(sc.Expected["tasks"].([]any)))) {
+		t.Errorf("tasks:\n%s", tasksOut)
+	}
+	for _, x := range sc.Expected["tasks"].([]any) {
+		m := x.(map[string]any)
+		state := m["state"].(string)
+		if m["running"].(bool) {
+			state = "running"
+		}
+		f := rows[fmt.Sprint(m["id"])]
+		created := fmt.Sprintf("%s (%s:%v)", m["func"], filepath.Base(m["file"].(string)), m["line"])
+		if len(f) < 4 || f[1] != state || f[2] != fmt.Sprint(m["processer"]) || !strings.HasSuffix(strings.Join(f, " "), created) {
+			t.Errorf("task %v: row %q, want state %s, Processer %v, created at %s", m["id"], f, state, m["processer"], created)
+		}
+	}
+	// info registers of clear()'s frame: gdb's registers of the same
+	// frame, "<not saved>" where gdb has none.
+	gdbThreads, err := gdboracle.Backtraces(sc.Exe, sc.Core, gdboracle.Options{Registers: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var gdbClear *gdboracle.Frame
+	for _, th := range gdbThreads {
+		for i, f := range th.Frames {
+			if th.LWP == crashLWP && f.PC == hexField(t, sc.Expected, "fault_ip") && f.Type == "NORMAL" {
+				gdbClear = &th.Frames[i]
+			}
+		}
+	}
+	if gdbClear == nil || len(gdbClear.Regs) != 17 {
+		t.Fatalf("gdb has no frame at the fault ip on LWP %d", crashLWP)
+	}
+	regsOut := eval("info registers", "repl").Body.Result
+	regLines := strings.Split(strings.TrimSuffix(regsOut, "\n"), "\n")
+	if len(regLines) != 17 {
+		t.Errorf("info registers: %d lines:\n%s", len(regLines), regsOut)
+	}
+	for i, l := range regLines {
+		f := strings.Fields(l)
+		if i >= 17 || len(f) < 2 {
+			break
+		}
+		want := "<not saved>"
+		if v := gdbClear.Regs[i]; v != nil {
+			want = fmt.Sprintf("0x%016x %d", *v, int64(*v))
+		}
+		if f[0] != gdbRegNames[i] || strings.Join(f[1:], " ") != want {
+			t.Errorf("info registers: %q, gdb: %s %s", l, gdbRegNames[i], want)
+		}
 	}
 	if r := c.call("evaluate", map[string]any{"expression": "nosuch", "frameId": fr[k+3].Id}); r.GetResponse().Success {
 		t.Errorf("nosuch evaluated")
@@ -422,6 +507,9 @@ func TestDAPFieldCrash(t *testing.T) {
 	}
 	c.ok("disconnect", nil)
 }
+
+// gdbRegNames are gdboracle's registers, in its order (DWARF 0..16).
+var gdbRegNames = []string{"rax", "rdx", "rcx", "rbx", "rsi", "rdi", "rbp", "rsp", "r8", "r9", "r10", "r11", "r12", "r13", "r14", "r15", "rip"}
 
 // TestDAPBadInput: garbage and misuse get error responses or a clean exit.
 func TestDAPBadInput(t *testing.T) {

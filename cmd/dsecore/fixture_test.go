@@ -405,13 +405,6 @@ func compareObjdump(t *testing.T, lib string, window []report.Instruction) {
 
 // plainName reduces a function name to what addr2line and gdb agree on:
 // no parameters, no template arguments, no return type.
-func plainName(s string) string {
-	n := gdboracle.NormalizeFunction(s)
-	n = strings.ReplaceAll(n, "(anonymous namespace)", "{anon}")
-	if i := strings.LastIndex(n, " "); i >= 0 && !strings.HasSuffix(n[:i], "operator") {
-		n = n[i+1:]
-	}
-	return n
-}
+func plainName(s string) string { return gdboracle.PlainFunction(s) }
 
 func normSpace(s string) string { return strings.Join(strings.Fields(s), " ") }

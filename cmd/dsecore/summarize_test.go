@@ -524,3 +524,57 @@ func fixtureLine(t *testing.T, rel, text string) int {
 	t.Fatalf("%s has no %q", rel, text)
 	return 0
 }
+
+// TestSummarizeCache: a core's cached result is reused while the core's
+// size and time and the options that shape a result are unchanged, and
+// made again when any of them changes, or with --no-cache.
+func TestSummarizeCache(t *testing.T) {
+	sc := fixture.Get(t).Scenario(t, fixture.FieldCrash)
+	dir, cache := t.TempDir(), t.TempDir()
+	core := filepath.Join(dir, "core.field")
+	raw, err := os.ReadFile(sc.Core)
+	if err != nil {
+		t.Fatal(err)
+	}
+	mt := time.Date(2026, 11, 30, 12, 0, 0, 0, time.UTC)
+	os.WriteFile(core, raw, 0o644)
+	os.Chtimes(core, mt, mt)
+	var first summary.Core
+	step := func(what string, wantCached bool, args ...string) {
+		t.Helper()
+		doc := summarize(t, []string{"DEBUGINFOD_URLS="}, append([]string{dir, "--cache-dir", cache}, args...)...)
+		if len(doc.Cores) != 1 {
+			t.Fatalf("%s: %d cores", what, len(doc.Cores))
+		}
+		c := doc.Cores[0]
+		if c.Cached != wantCached {
+			t.Errorf("%s: cached %v, want %v", what, c.Cached, wantCached)
+		}
+		if first.Signature == nil {
+			first = c
+		}
+		frames := 5 // the default, and first's
+		if len(args) == 2 && args[0] == "--frames" {
+			frames = 3
+		}
+		if c.Signature == nil || len(c.Signature.Frames) != frames || frames == 5 && c.Signature.Hash != first.Signature.Hash ||
+			c.VerdictRule != "verdict-concurrent-release" || c.Path != core {
+			t.Errorf("%s: signature %+v, verdict rule %q, path %s", what, c.Signature, c.VerdictRule, c.Path)
+		}
+	}
+	step("first run", false)
+	step("second run", true)
+	later := mt.Add(time.Second)
+	os.Chtimes(core, later, later)
+	step("the core's time changed", false)
+	step("again", true)
+	f, _ := os.OpenFile(core, os.O_APPEND|os.O_WRONLY, 0)
+	f.Write(make([]byte, 4096))
+	f.Close()
+	os.Chtimes(core, later, later)
+	step("the core's size changed", false)
+	step("again", true)
+	step("another --frames", false, "--frames", "3")
+	step("again", true, "--frames", "3")
+	step("--no-cache", false, "--no-cache")
+}

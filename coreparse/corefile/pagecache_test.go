@@ -246,7 +246,7 @@ func TestReadAfterClose(t *testing.T) {
 	fds := func() int {
 		e, err := os.ReadDir("/proc/self/fd")
 		if err != nil {
-			t.Skip(err)
+			t.Fatal(err) // Linux has /proc
 		}
 		return len(e)
 	}

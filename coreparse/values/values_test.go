@@ -188,3 +188,139 @@ func TestEval(t *testing.T) {
 		}
 	}
 }
+
+// TestEvalOperators: every operator of the expression language on
+// integers, with C's precedence and results computed here by Go; pointer
+// arithmetic scales by the element's size, pointer differences count
+// elements.
+func TestEvalOperators(t *testing.T) {
+	sc := fixture.Get(t).Scenario(t, fixture.FieldCrash)
+	p, err := coreparse.Open(coreparse.Options{Core: sc.Core, Exe: sc.Exe})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Close()
+	fs, _ := p.Backtrace(p.CrashedThread())
+	r := values.NewReader(p)
+	var scope *values.Scope
+	for i, f := range fs {
+		if f.Function == "dm_hash_node_t::clear" {
+			fr := values.FrameOf(p, fs, i)
+			ps, ls, _ := r.FrameVars(fr)
+			scope = &values.Scope{Frame: fr, Vars: append(ps, ls...)}
+		}
+	}
+	if scope == nil {
+		t.Fatal("no clear() frame")
+	}
+	b := func(x bool) int64 {
+		if x {
+			return 1
+		}
+		return 0
+	}
+	for expr, want := range map[string]int64{
+		"7 + 5": 12, "7 - 10": -3, "7 * 6": 42, "9 / 2": 4, "-9 / 2": -4, "17 % 5": 2, "1 << 4": 16, "256 >> 3": 32,
+		"0xff & 0x0f": 15, "5 | 2": 7, "5 ^ 1": 4, "-(3)": -3, "!0": 1, "!7": 0, "~0": -1, "~5": ^5,
+		"3 == 3": 1, "3 != 3": 0, "3 < 4": 1, "4 < 4": 0, "4 <= 4": 1, "5 <= 4": 0, "5 > 6": 0, "6 > 5": 1, "5 >= 5": 1, "4 >= 5": 0,
+		"1 && 0": 0, "2 && 3": 1, "0 || 0": 0, "0 || 4": 1,
+		"2 + 3 * 4": 14, "(2 + 3) * 4": 20, "10 - 4 - 3": 3, "1 + 2 == 3": 1, "1 << 2 + 1": 8, "7 & 3 == 3": b(7&(b(3 == 3)) != 0),
+		"this->refcount * 2 - 1": 3, "sizeof(long)": 8, "sizeof(char)": 1, "sizeof(int *)": 8, "sizeof(this)": 8,
+	} {
+		v, err := r.Eval(scope, expr)
+		if err != nil {
+			t.Errorf("%s: %v", expr, err)
+			continue
+		}
+		if got, err := r.Int(v); err != nil || got != want {
+			t.Errorf("%s = %d (%v), want %d", expr, got, err, want)
+		}
+	}
+	// Pointers: + and - scale; the difference of two is in elements.
+	size, _ := r.Eval(scope, "sizeof(dm_obj_t)")
+	n, _ := r.Int(size)
+	for expr, want := range map[string]int64{
+		"(dm_obj_t *)0x1000 + 2":                      0x1000 + 2*n,
+		"(dm_obj_t *)0x1000 - 1":                      0x1000 - n,
+		"(long)((dm_obj_t *)0x1000 + 3)":              0x1000 + 3*n,
+		"(dm_obj_t *)0x1000 + 3 - (dm_obj_t *)0x1000": 3,
+		"(char *)0x1000 + 3":                          0x1003,
+		"(unsigned char)0x1ff":                        0xff,
+		"(short)0x18000":                              -0x8000,
+	} {
+		v, err := r.Eval(scope, expr)
+		if err != nil {
+			t.Errorf("%s: %v", expr, err)
+			continue
+		}
+		if got, _ := r.Int(v); got != want {
+			t.Errorf("%s = %#x, want %#x", expr, got, want)
+		}
+	}
+	for _, bad := range []string{"1 % 0", "5 /", "* 3", "&3", "sizeof(", "(long", "this->refcount +* 2"} {
+		if v, err := r.Eval(scope, bad); err == nil {
+			t.Errorf("%s evaluated to %s", bad, r.Summary(v, false))
+		}
+	}
+}
+
+// TestGlobalContainers: the program's globals as it set them: std::string
+// (the scenario's name), a std::vector of pointers (the_objs: every object
+// of expected.json, in order), element by element and through Index.
+func TestGlobalContainers(t *testing.T) {
+	sc := fixture.Get(t).Scenario(t, fixture.FieldCrash)
+	p, err := coreparse.Open(coreparse.Options{Core: sc.Core, Exe: sc.Exe})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Close()
+	fs, _ := p.Backtrace(p.CrashedThread())
+	r := values.NewReader(p)
+	var scope *values.Scope
+	for i, f := range fs {
+		if f.Function == "dm_hash_node_t::clear" {
+			scope = &values.Scope{Frame: values.FrameOf(p, fs, i)}
+		}
+	}
+	for expr, want := range map[string]string{
+		"scenario":     `"` + sc.Expected["scenario"].(string) + `"`,
+		"handler_kind": `"` + sc.Expected["handler_kind"].(string) + `"`,
+	} {
+		v, err := r.Eval(scope, expr)
+		if err != nil {
+			t.Errorf("%s: %v", expr, err)
+			continue
+		}
+		if got := r.Summary(v, false); got != want {
+			t.Errorf("%s = %s, want %s", expr, got, want)
+		}
+	}
+	objs := sc.Expected["objs"].([]any)
+	v, err := r.Eval(scope, "the_objs")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s := r.Summary(v, false); s != fmt.Sprintf("size=%d", len(objs)) {
+		t.Errorf("the_objs = %s, the program had %d objects", s, len(objs))
+	}
+	if n := r.IndexedCount(v); n != len(objs) || !r.HasChildren(v) {
+		t.Errorf("the_objs: %d indexed children", n)
+	}
+	kids, err := r.Children(v, 1, 2)
+	if err != nil || len(kids) != 2 || kids[0].Name != "[1]" || r.Summary(kids[0], true) != objs[1].(map[string]any)["address"] || r.Summary(kids[1], true) != objs[2].(map[string]any)["address"] {
+		t.Errorf("the_objs[1:3] = %v (%v)", kids, err)
+	}
+	for i, o := range objs {
+		e, err := r.Index(v, int64(i))
+		if err != nil || r.Summary(e, true) != o.(map[string]any)["address"] {
+			t.Errorf("the_objs[%d] = %v (%v), want %s", i, e, err, o.(map[string]any)["address"])
+		}
+		w, err := r.Eval(scope, fmt.Sprintf("the_objs[%d]", i))
+		if err != nil || r.Summary(w, true) != o.(map[string]any)["address"] {
+			t.Errorf("eval the_objs[%d] = %v (%v)", i, w, err)
+		}
+	}
+	if _, err := r.Index(v, int64(len(objs))); err == nil {
+		t.Errorf("the_objs[%d] past the end: no error", len(objs))
+	}
+}

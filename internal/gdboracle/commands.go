@@ -23,7 +23,9 @@ func Commands(exe, core string, o Options, cmds ...string) ([]string, error) {
 	if len(o.SolibSearchPath) > 0 {
 		args = append(args, "-ex", "set solib-search-path "+strings.Join(o.SolibSearchPath, ":"))
 	}
-	args = append(args, o.Commands...)
+	for _, c := range o.Commands {
+		args = append(args, "-ex", c)
+	}
 	for _, c := range cmds {
 		args = append(args, "-ex", "echo "+mark+"\\n", "-ex", c)
 	}

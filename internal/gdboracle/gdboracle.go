@@ -15,10 +15,9 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"time"
-
-	"github.com/dsecore/dsecore/analysis/signature"
 )
 
 // Frame is one frame as gdb sees it.
@@ -167,11 +166,105 @@ func runScript(exe, core string, o Options, py string, env []string, out any) er
 	return json.Unmarshal(b, out)
 }
 
-// NormalizeFunction strips what the differential comparison ignores:
-// argument lists and template arguments, so "a::b<int>::c<x>(int) const"
-// and "a::b<long>::c" compare equal. It is the crash signature's
-// normalization: one definition of "the same function name".
-func NormalizeFunction(name string) string { return signature.Normalize(name) }
+// NormalizeFunction is a function's name as the differential tests
+// compare it with gdb's: without its argument list, the qualifiers after
+// it (" const", "&") and an offset ("+0x1c"), in one spelling of C++'s
+// integer types and spaces (g++'s DWARF says "long unsigned int" and
+// "void()", gdb prints "unsigned long" and "void ()"), and nothing else:
+// template arguments, namespaces, "(anonymous namespace)", operators and
+// return types stay, so a name that lost any of them differs from gdb's.
+// (gdb prints a DWARF function without its arguments, a minimal symbol
+// with them.) Deliberately not the product's normalization (the crash
+// signature's signature.Normalize): a normalizer that strips too much
+// would hide the difference it is meant to find.
+func NormalizeFunction(name string) string {
+	return spelling(stripArguments(name))
+}
+
+// PlainFunction is NormalizeFunction without the return type a template
+// function's demangled name starts with ("dm_obj_t* f<…>(…)" → "f<…>")
+// and with "(anonymous namespace)" as "{anon}": the name as addr2line's
+// two sources of names (DWARF, the demangled symbol) and gdb agree on it.
+func PlainFunction(name string) string {
+	n := strings.ReplaceAll(stripArguments(name), "(anonymous namespace)", "{anon}")
+	if strings.Contains(n, "operator") {
+		return spelling(n)
+	}
+	depth, cut := 0, -1
+	for i := 0; i < len(n); i++ {
+		switch n[i] {
+		case '<':
+			depth++
+		case '>':
+			depth = max(depth-1, 0)
+		case ' ':
+			if depth == 0 {
+				cut = i
+			}
+		}
+	}
+	return spelling(n[cut+1:])
+}
+
+// intSpellings are g++'s names of integer types and gdb's, longest first.
+var intSpellings = strings.NewReplacer(
+	"long long unsigned int", "unsigned long long", "long long int", "long long",
+	"long unsigned int", "unsigned long", "short unsigned int", "unsigned short",
+	"long int", "long", "short int", "short")
+
+// spelling is name in one spelling of integer types, with the spaces that
+// do not separate two words removed.
+func spelling(name string) string {
+	name = intSpellings.Replace(name)
+	word := func(c byte) bool {
+		return c == '_' || c >= '0' && c <= '9' || c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z'
+	}
+	var b strings.Builder
+	for i := 0; i < len(name); i++ {
+		if name[i] == ' ' && (b.Len() == 0 || i+1 == len(name) || !word(b.String()[b.Len()-1]) || !word(name[i+1])) {
+			continue
+		}
+		b.WriteByte(name[i])
+	}
+	return b.String()
+}
+
+// stripArguments drops an offset, the qualifiers after an argument list
+// and the argument list.
+func stripArguments(name string) string {
+	name = strings.TrimSpace(name)
+	if i := strings.LastIndex(name, "+0x"); i > 0 {
+		if _, err := strconv.ParseUint(name[i+3:], 16, 64); err == nil {
+			name = strings.TrimSpace(name[:i])
+		}
+	}
+	for {
+		trimmed := strings.TrimSpace(strings.TrimSuffix(strings.TrimSuffix(strings.TrimSuffix(strings.TrimSuffix(name, " const"), " volatile"), "&"), "&"))
+		if trimmed == name {
+			break
+		}
+		name = trimmed
+	}
+	if !strings.HasSuffix(name, ")") || strings.HasSuffix(name, "(anonymous namespace)") {
+		return name
+	}
+	depth := 0
+	for i := len(name) - 1; i >= 0; i-- {
+		switch name[i] {
+		case ')':
+			depth++
+		case '(':
+			depth--
+			if depth == 0 {
+				if i > 0 && !strings.HasSuffix(name[:i], "operator") {
+					return strings.TrimSpace(name[:i])
+				}
+				return name
+			}
+		}
+	}
+	return name
+}
 
 const valueScript = `
 import gdb, json, os

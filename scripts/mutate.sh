@@ -1,0 +1,118 @@
+#!/usr/bin/env bash
+# Mutation testing with gremlins (github.com/go-gremlins/gremlins): each
+# package's own tests are run against small deliberate changes of its code
+# (a < made <=, a + made -, a condition negated); a change no test notices
+# ("lived") is a claim nobody checks. See docs/testing.md for the results
+# and what each lived mutant means.
+#
+#   scripts/mutate.sh [--diff BASE] [PKG...]
+#
+# PKG defaults to the packages whose tests run in seconds (MUTATE_PKGS
+# below). --diff BASE mutates only the lines changed since the merge base
+# with BASE (committed or not): run it before calling an issue resolved.
+# One package at a time, one gremlins worker (MUTATE_WORKERS) whose go test
+# gets the other CPU: the machine has two. Then the mutants gremlins calls
+# not covered are run one by one (scripts/mutate-recheck.py: a switch's
+# case expressions and constants lie in no coverage block; MUTATE_RECHECK=0
+# skips it). Results: build/mutate/<pkg>.json (gremlins' own format),
+# <pkg>.txt (its log, one line per mutant), <pkg>.recheck; a table of every
+# package at the end (scripts/mutate-table.py), also in
+# build/mutate/summary.txt.
+#
+# The run works on a copy of the repository's Go sources in
+# build/mutate/src.* (gremlins copies the module once per worker: the copy
+# leaves out build/, bin/ and node_modules/). Not part of `make test`: a
+# package of N mutants costs about N runs of its tests.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+root=$PWD
+
+GREMLINS_VERSION=v0.6.0
+MUTATE_PKGS=(analysis/signature analysis/fault analysis/heap analysis/summary coreparse/values
+	coreparse/unwind coreparse/corefile coreparse/corestore server session)
+WORKERS=${MUTATE_WORKERS:-1}
+# gremlins times a mutant's tests out at COEFF × the coverage run's time
+# (its default, 3, counts a loaded machine's slow run as a kill).
+COEFF=${MUTATE_TIMEOUT_COEFF:-5}
+
+diff=""
+pkgs=()
+while (($#)); do
+	case $1 in
+	--diff) diff=$2; shift 2 ;;
+	--diff=*) diff=${1#--diff=}; shift ;;
+	-h | --help) sed -n '2,22p' "$0"; exit 0 ;;
+	*) pkgs+=("${1#./}"); shift ;;
+	esac
+done
+((${#pkgs[@]})) || pkgs=("${MUTATE_PKGS[@]}")
+
+GO=${GO:-$(scripts/setup.sh | tail -n1)}
+export PATH="$(dirname "$GO"):$PATH" # gremlins runs `go` from PATH
+tools=$root/build/tools/gremlins-$GREMLINS_VERSION
+if [ ! -x "$tools/gremlins" ]; then
+	echo "mutate: installing gremlins $GREMLINS_VERSION into $tools" >&2
+	mkdir -p "$tools"
+	(cd /tmp && GOBIN=$tools GOFLAGS=-mod=mod "$GO" install "github.com/go-gremlins/gremlins/cmd/gremlins@$GREMLINS_VERSION")
+fi
+
+out=$root/build/mutate
+mkdir -p "$out"
+src=$(mktemp -d "$out/src.XXXXXX") # one per run: two runs do not share a copy
+# gremlins' scratch (its per-worker copies, go's build dirs): a name the
+# go tool's ./... skips ("_"), so `go test ./...` meanwhile ignores it.
+tmp=$out/_tmp.${src##*.}
+mkdir -p "$tmp"
+trap 'rm -rf "$src" "$tmp"' EXIT
+# The tracked and the new (not ignored) files, as they are in the work tree
+# (or as commit $MUTATE_FROM has them: a long queue of packages is not
+# disturbed by edits made meanwhile).
+if [ -n "${MUTATE_FROM:-}" ]; then
+	git archive "$MUTATE_FROM" | tar -x -C "$src" -f -
+else
+	git ls-files -z -co --exclude-standard | while IFS= read -r -d '' f; do [ -f "$f" ] && printf '%s\0' "$f"; done |
+		tar -c --null -T - -f - | tar -x -C "$src" -f -
+fi
+
+# The fixture cores are shared with the tests' own runs (built per content
+# hash of fixtures/, so the copy finds the same ones).
+export DSECORE_FIXTURES=${DSECORE_FIXTURES:-$root/build/fixtures}
+# gremlins' --diff runs `git diff --merge-base BASE` where it runs: point
+# git at this repository, with the copy as its work tree, through
+# scripts/mutate-git.sh (the diff's paths made the package's).
+if [ -n "$diff" ]; then
+	git -C "$root" rev-parse --verify -q "$diff^{commit}" >/dev/null || { echo "mutate: no such ref $diff" >&2; exit 2; }
+	export GIT_DIR MUTATE_REAL_GIT
+	GIT_DIR=$(git rev-parse --absolute-git-dir)
+	MUTATE_REAL_GIT=$(command -v git)
+	export GIT_WORK_TREE=$src
+	mkdir -p "$tmp/bin"
+	ln -s "$root/scripts/mutate-git.sh" "$tmp/bin/git"
+	export PATH="$tmp/bin:$PATH"
+fi
+
+status=0
+for p in "${pkgs[@]}"; do
+	name=${p//\//_}${diff:+.diff} # a diff run does not overwrite the full run
+	echo "== mutate ./$p${diff:+ (lines changed since $diff)}" >&2
+	export MUTATE_PKG=$p
+	args=(unleash --workers "$WORKERS" --test-cpu 1 --timeout-coefficient "$COEFF" --output "$out/$name.json")
+	[ -n "$diff" ] && args+=(--diff "$diff")
+	rm -f "$out/$name.json"
+	if ! (cd "$src" && TMPDIR=$tmp "$tools/gremlins" "${args[@]}" "./$p" 2>&1 | tee "$out/$name.txt"); then
+		echo "mutate: gremlins failed on ./$p (log: build/mutate/$name.txt)" >&2
+		status=1
+		continue
+	fi
+	# The mutants gremlins calls not covered, run (MUTATE_RECHECK=0: not).
+	rm -f "$out/$name.recheck"
+	if [ -z "$diff" ] && [ "${MUTATE_RECHECK:-1}" = 1 ]; then
+		RECHECK_SRC=$src GO=$GO python3 scripts/mutate-recheck.py "$p" >&2 || status=1
+	fi
+done
+# The table: every package with a log in build/mutate (this run's and
+# earlier ones'), counted from the log's lines, so that a run cut short
+# still shows what it did (marked "partial").
+scripts/mutate-table.py "$out" | tee "$out/summary.txt"
+echo "lived and not covered mutants: grep -E 'LIVED|NOT COVERED' build/mutate/*.txt" >&2
+exit $status
