@@ -76,7 +76,7 @@ type SyncLayout struct {
 	// Waiter is the waiter type's name; WaiterRutex and WaiterNext the
 	// offsets of its Rutex pointer and of its next waiter's link; Hook the
 	// offset in the waiter of the struct the links point to.
-	Waiter                       string
+	Waiter                        string
 	WaiterRutex, WaiterNext, Hook int64
 	// Rutex is the queue holder's type name (the waiter's pointer points
 	// to one); Head the offset in it of the first waiter's link.
