@@ -86,9 +86,11 @@ type SyncLayout struct {
 	// for every instantiation) to its kind.
 	Types map[string]string
 	// RWMutex is the co_rwmutex type's name, Writers the offset in it of
-	// the Rutex holder its writers wait on (-1: unknown).
-	RWMutex string
-	Writers int64
+	// the Rutex holder its writers wait on (-1: unknown), WritersWord of
+	// that Rutex's value (its first word: upstream's Rutex derives from
+	// IntValue first), the rwmutex's lock word.
+	RWMutex              string
+	Writers, WritersWord int64
 	// Namespaces are the namespaces of the resolved types ("libgo::"):
 	// their functions are the primitives' code, not the caller's.
 	Namespaces []string
@@ -101,6 +103,31 @@ func (rt *Runtime) Sync() *SyncLayout {
 		return nil
 	}
 	return rt.Resolution.sync
+}
+
+// syncKeys are the profile keys of the sync primitives.
+var syncKeys = []string{"rutex_type", "rutex_waiters", "waiter_type", "waiter_next", "waiter_rutex", "sync_types", "rwmutex_writers"}
+
+// SyncWarnings are the runtime's warnings about the sync keys: each
+// adaptation (loud, with the profile line that makes it explicit) and each
+// failure, for the faces that read the primitives' waits.
+func (rt *Runtime) SyncWarnings() []string {
+	if rt == nil || rt.Resolution == nil {
+		return nil
+	}
+	var out []string
+	for _, k := range rt.Resolution.Keys {
+		if !contains(syncKeys, keyOf(k.Key)) {
+			continue
+		}
+		switch k.Status {
+		case "adapted":
+			out = append(out, fmt.Sprintf("PROFILE ADAPTED (%s): %s: %s; to say so in the profile: %s", rt.Profile, k.Key, k.Note, k.Fix))
+		case "failed":
+			out = append(out, fmt.Sprintf("profile %s: %s: %s", rt.Profile, k.Key, k.Note))
+		}
+	}
+	return out
 }
 
 // KindOf is the kind of a primitive type: its own name's, else the first
@@ -192,7 +219,7 @@ func readPtr(p *coreparse.Process, addr uint64) (uint64, bool) {
 func (r *resolver) resolveSync() *SyncLayout {
 	prof := r.eff
 	if prof.WaiterType == "" && prof.RutexType == "" && len(prof.SyncTypes) == 0 {
-		for _, k := range []string{"rutex_type", "waiter_type", "rutex_waiters", "waiter_next", "waiter_rutex", "sync_types", "rwmutex_writers"} {
+		for _, k := range syncKeys {
 			r.add(KeyResult{Key: k, Offset: -1, Status: "unset"})
 		}
 		return nil
@@ -481,7 +508,7 @@ func (r *resolver) resolveSyncTypes(sl *SyncLayout, rutex *symbols.Type) {
 		off, mt := r.resolveMember("rwmutex_writers", t, &prof.RWMutexWriters, sh, false)
 		if off != missing && mt != nil {
 			b, _ := r.s.BaseOffset(mt, r.tname(rutex))
-			sl.Writers = off + b
+			sl.Writers, sl.WritersWord = off+b, off
 		}
 	}
 	if sl.RWMutex == "" {

@@ -83,10 +83,8 @@ func normalize(fn string) string {
 	return strings.TrimLeft(fn, "_")
 }
 
-// libraryFrame says whether a frame belongs to the lock machinery rather
-// than to the code that asked for the lock: the C library, the C++
-// library's locks and guards, the coroutine runtime's sync primitives and
-// context switch.
+// libraryFrame says whether a frame belongs to the C or C++ library's
+// lock machinery (the coroutine runtime's: analysis.libraryFrame).
 func libraryFrame(f coreparse.Frame) bool {
 	fn := f.Function
 	if _, ok := glibcPrimitives[normalize(fn)]; ok {
@@ -98,34 +96,12 @@ func libraryFrame(f coreparse.Frame) bool {
 	for _, p := range []string{"std::mutex::", "std::recursive_mutex::", "std::timed_mutex::", "std::shared_mutex::", "std::shared_timed_mutex::",
 		"std::__shared_mutex_pthread::", "std::__shared_mutex_cv::", "std::condition_variable::", "std::condition_variable_any::", "std::_V2::condition_variable_any::",
 		"std::lock_guard<", "std::unique_lock<", "std::shared_lock<", "std::scoped_lock<", "std::__mutex_base::", "std::lock<", "std::__lock_impl",
-		"__gthread_", "__gthrw_", "std::__glibcxx_rwlock_", "ceph::mutex_debug_detail::", "ceph::condition_variable_debug::", "libgo::", "co::LibgoSwitcher::"} {
+		"__gthread_", "__gthrw_", "std::__glibcxx_rwlock_", "ceph::mutex_debug_detail::", "ceph::condition_variable_debug::"} {
 		if strings.HasPrefix(fn, p) {
 			return true
 		}
 	}
 	return false
-}
-
-// rutexWait: a Rutex wait (libgo's routine_sync), and which primitive's
-// member function called it.
-func rutexWait(fn string) bool {
-	return strings.Contains(fn, "Rutex<") && strings.Contains(fn, "::wait")
-}
-
-func rutexKind(fns []string) string {
-	for _, fn := range fns {
-		switch {
-		case strings.Contains(fn, "::SharedMutex::") || strings.Contains(fn, "RWMutex"):
-			return CoRWMutex
-		case strings.Contains(fn, "::ConditionVariable::") || strings.Contains(fn, "::condition_variable"):
-			return CoCondVar
-		case strings.Contains(fn, "Channel"):
-			return CoChan
-		case strings.Contains(fn, "::Mutex::"):
-			return CoMutex
-		}
-	}
-	return ""
 }
 
 // syscalls names the blocking system calls a thread is found in (x86-64).
@@ -250,18 +226,16 @@ func (a *analysis) classifyStack(n *Node, taskState string) {
 	n.Top = fs[n.top].Function
 	// The waiting frame: the first frame above the lock library's.
 	lib := n.top
-	for lib < len(fs) && (libraryFrame(fs[lib]) || fs[lib].Function == "co::Processer::SwapOut" || strings.HasSuffix(fs[lib].Function, "::StaticCoYield")) {
+	for lib < len(fs) && a.libraryFrame(fs[lib]) {
 		lib++
 	}
 	if lib < len(fs) && !fs[lib].Boundary {
 		n.Frame, n.Function, n.File, n.Line = lib, fs[lib].Function, fs[lib].File, fs[lib].Line
 	}
-	// A Rutex wait (coroutine primitives, or a plain thread using them).
-	for i := n.top; i < lib && i < len(fs); i++ {
-		if rutexWait(fs[i].Function) {
-			a.rutexEdge(n, i, lib)
-			return
-		}
+	// A Rutex wait (the coroutine runtime's primitives, or a plain thread
+	// using them), read through the profile.
+	if a.sync != nil && a.rutexWait(n) {
+		return
 	}
 	// glibc's lock paths: the outermost primitive of the library prefix
 	// names the wait, but a mutex lock inside a condition wait is its
@@ -443,54 +417,4 @@ func (a *analysis) joinEdge(n *Node, pthread uint64) {
 			o.Expr, o.How, o.Type = fmt.Sprintf("thread %#x (LWP %d)", pthread, t.LWP), "thread", "pthread_t"
 		}
 	}
-}
-
-// rutexEdge: a coroutine (or a thread) in a Rutex wait; the Rutex is the
-// wait frame's `this`, the primitive the frames above it name.
-func (a *analysis) rutexEdge(n *Node, i, lib int) {
-	fs := n.frames
-	var fns []string
-	for j := i + 1; j < lib; j++ {
-		fns = append(fns, fs[j].Function)
-	}
-	kind := rutexKind(fns)
-	addr, ok := a.param(fs, i, "this")
-	if !ok {
-		// The waiter on the stack knows its Rutex (RutexWaiter::owner_).
-		addr, ok = a.rutexFromWaiter(fs, i)
-	}
-	if !ok {
-		a.warnf("%s waits in %s but its Rutex is unknown (no DWARF for this)", n.Who, fs[i].Function)
-		n.State = Suspended
-		n.Detail = "in " + fs[i].Function
-		return
-	}
-	if kind == "" {
-		kind = Rutex
-	}
-	n.State = Waiting
-	n.WaitsFor = a.object(addr, kind)
-}
-
-// rutexFromWaiter reads the RutexWaiter local of a wait frame: its owner_
-// points at the Rutex's RutexBase.
-func (a *analysis) rutexFromWaiter(fs []coreparse.Frame, i int) (uint64, bool) {
-	fr := values.FrameOf(a.p, fs, i)
-	if fr == nil {
-		return 0, false
-	}
-	_, locals, _ := a.vr.FrameVars(fr)
-	for _, v := range locals {
-		if v.Err != "" || !strings.Contains(a.vr.TypeName(v), "RutexWaiter") {
-			continue
-		}
-		ow, err := a.vr.Member(v, "owner_")
-		if err != nil {
-			continue
-		}
-		if u, err := a.vr.Uint(ow); err == nil && u != 0 {
-			return u, true
-		}
-	}
-	return 0, false
 }
