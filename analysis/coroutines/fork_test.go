@@ -131,7 +131,7 @@ hook_type: co::LinkedQueueHook
 queues: {runnableQueue_: runnable, blockQueue_: block, newQueue_: new, gcQueue_: done}
 waiter_rutex: waitingOn_
 rutex_waiters: sleepers_.head_
-sync_types: {libgo::Mutex: co_mutex, libgo::RWMutexImpl: co_rwmutex, libgo::ConditionVariable: co_condvar, libgo::ChannelImplWithSignal: co_chan}
+sync_types: {"libgo::Mutex": co_mutex, "libgo::RWMutexImpl": co_rwmutex, "libgo::ConditionVariable": co_condvar, "libgo::ChannelImplWithSignal": co_chan}
 `
 
 // TestForkHandWrittenProfile: the hand-written profile gives the exact task
