@@ -362,7 +362,7 @@ func (a *analysis) glibcEdge(n *Node, fs []coreparse.Frame, i int, pr primitive)
 	}
 	if !ok {
 		if w, wok := a.futexWord(n, fs); wok {
-			addr, ok = a.fromFutex(pr.kind, w), true
+			addr, ok = a.fromFutex(pr, w), true
 		}
 	}
 	if !ok {
@@ -386,11 +386,65 @@ func (a *analysis) glibcEdge(n *Node, fs []coreparse.Frame, i int, pr primitive)
 	n.WaitsFor = a.object(addr, kind)
 }
 
-// fromFutex is the object a futex word lies in, when no parameter says:
-// a mutex's and a semaphore's word is its first; a rwlock's and a
-// condition's are inside (their readers/wrphase and g_signals words), so
-// the word itself stands for them.
-func (a *analysis) fromFutex(kind string, w uint64) uint64 { return w }
+// fromFutex is the object a futex word lies in, when no parameter says
+// (the C library without debug information): a mutex's and a semaphore's
+// word is its first; a rwlock's is inside it, at an offset glibc's layout
+// gives (rwlockBase); a condition's (its __g_signals) stands for it.
+func (a *analysis) fromFutex(pr primitive, w uint64) uint64 {
+	if pr.kind == RWLock {
+		if b, ok := a.rwlockBase(w, pr.write); ok {
+			return b
+		}
+	}
+	return w
+}
+
+// glibc's pthread_rwlock_t on x86-64 (sysdeps/x86/nptl/bits/struct_rwlock.h,
+// struct __pthread_rwlock_arch_t): the futex words a waiter sleeps on and
+// the words that say who holds it.
+const (
+	rwReaders       = 0  // __readers: WP, WL, RWAITING bits and the reader count << 3
+	rwWrphaseFutex  = 8  // __wrphase_futex
+	rwWritersFutex  = 12 // __writers_futex
+	rwPad3, rwPad4  = 16, 20
+	rwCurWriter     = 24 // __cur_writer: the write owner's TID
+	rwShared        = 28 // __shared
+	rwFlags         = 48 // __flags: the rwlock kind
+	rwMaxPreference = 2  // PTHREAD_RWLOCK_PREFER_WRITER_NONRECURSIVE_NP
+)
+
+// rwlockBase finds the rwlock whose futex word w a waiter sleeps on
+// (nptl/pthread_rwlock_common.c): a reader on __wrphase_futex while a
+// writer holds the lock, or on __readers while a preferred writer waits; a
+// writer on __writers_futex behind another writer, or on __wrphase_futex
+// for the hand-over from readers. Of those, the base whose words are a
+// rwlock's: unused pads zero, __shared 0 or 1, a known kind, __cur_writer
+// none or a thread of the process.
+func (a *analysis) rwlockBase(w uint64, write bool) (uint64, bool) {
+	offs := []uint64{rwWrphaseFutex, rwReaders}
+	if write {
+		offs = []uint64{rwWritersFutex, rwWrphaseFutex}
+	}
+	for _, off := range offs {
+		if w < off {
+			continue
+		}
+		b := w - off
+		pad3, ok1 := a.read32(b + rwPad3)
+		pad4, ok2 := a.read32(b + rwPad4)
+		shared, ok3 := a.read32(b + rwShared)
+		flags, ok4 := a.read32(b + rwFlags)
+		cur, ok5 := a.read32(b + rwCurWriter)
+		if !ok1 || !ok2 || !ok3 || !ok4 || !ok5 || pad3 != 0 || pad4 != 0 || shared > 1 || flags > rwMaxPreference {
+			continue
+		}
+		if cur != 0 && a.p.ThreadByLWP(int(cur)) == nil {
+			continue
+		}
+		return b, true
+	}
+	return 0, false
+}
 
 func (a *analysis) futexEdge(n *Node, fs []coreparse.Frame) {
 	w, ok := a.futexWord(n, fs)

@@ -246,6 +246,31 @@ sync_types: {"libgo::Mutex": co_mutex, "libgo::RWMutexImpl": co_rwmutex, "libgo:
 	}
 }
 
+// TestRWLockWithoutLibcDebugInfo: the rwlock scenario read without
+// libc6-dbg (an empty debug-file directory): pthread_rwlock_rdlock's rwlock
+// parameter is unknown, the readers sleep on a futex word inside the lock
+// (__wrphase_futex), and the lock is found from glibc's layout of
+// pthread_rwlock_t; its writer (__cur_writer) is read as with DWARF.
+func TestRWLockWithoutLibcDebugInfo(t *testing.T) {
+	sc := fixture.Get(t).Scenario(t, fixture.RWLock)
+	s, err := session.Open(session.Options{Core: sc.Core, Exe: sc.Exe, Logs: []string{sc.Dir}, DebugFileDirs: []string{t.TempDir()}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	for _, m := range s.Process().Modules {
+		if strings.HasPrefix(m.BaseName(), "libc.so") && m.Syms != nil && m.Syms.HasDWARF() {
+			t.Fatalf("%s has debug information: the test reads the C library without it", m.Path)
+		}
+	}
+	checkGraph(t, sc, s)
+	for _, o := range s.Waits().Objects {
+		if o.Kind == waits.RWLock && (o.OwnerHow == "" || !strings.HasPrefix(o.OwnerHow, "__cur_writer")) {
+			t.Errorf("%s: owner %q by %q", o.Expr, o.Owner, o.OwnerHow)
+		}
+	}
+}
+
 // TestWatchdog: the heartbeat scenario's watchdog, from its log lines and
 // its frame: the service thread is the messenger, the handle's thread the
 // stuck one, with its running task.
