@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """dsecore side by side with gdb, eu-stack and lldb on the same cores.
 
-    benchmarks/run.py [--quick] [--runs N] [--cache DIR] [--ceph-corpus DIR] [--out DIR]
+    benchmarks/run.py [--quick] [--cores NAME,…] [--runs N] [--cache DIR] [--ceph-corpus DIR] [--out DIR]
 
 Runs each tool on the same core in the same run and reports wall time
 (median of N runs), CPU time (user+system, median) and peak RSS (max), with
@@ -12,7 +12,8 @@ ratios to dsecore, for:
                 one-thread mode for cores) / lldb-16 -o bt
   everything    all threads (and, for dsecore, all tasks): dsecore bt --all
                 --all-tasks / gdb "thread apply all bt" / eu-stack -i -s /
-                lldb-16 "thread backtrace all"
+                lldb-16 "thread backtrace all"; and dsecore waits (the wait
+                graph: it unwinds every thread and task too)
   DAP           launch to the first stackTrace response: dsecore dap /
                 lldb-vscode-16 (same request sequence)
   batch         the fixture cores of one build: dsecore summarize / a loop of
@@ -35,6 +36,9 @@ itself go into RESULTS.md.
 
 Rows of cores this run did not measure (--quick leaves the scale cores out)
 are kept from the previous results.json, marked with the run they are from.
+--cores measures only the cores whose names start with one of the given
+prefixes ("large", "ceph-mon"): the other cores' rows, the batches and the
+task-unwind figures are kept from the previous results.json.
 
 The scale cores are generated on first use into --cache (default
 build/scale; minutes and about 6 GB the first time, reused afterwards).
@@ -238,6 +242,7 @@ def profile_top(dsecore, argv, env_fn, n=10, top=5, run=None, flat=False):
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--quick", action="store_true", help="the default fixtures and the Ceph corpus only")
+    ap.add_argument("--cores", default="", help="only the cores whose names start with one of these (comma-separated)")
     ap.add_argument("--runs", type=int, default=3)
     ap.add_argument("--cache", default=os.path.join(ROOT, "build", "scale"))
     ap.add_argument("--ceph-corpus", default=os.environ.get("DSECORE_CEPH_CORPUS", os.path.join(ROOT, "build", "ceph-corpus")))
@@ -259,9 +264,13 @@ def main():
         {"name": "scale-small (4 MiB DWARF, 1,000 deep tasks)", "core": f"{fx}/scale-small/heap-128/core",
          "exe": f"{fx}/scale-small/bin/ceph-dse", "dwarf_mb": 4, "heap_mb": 128},
     ]
-    cores += ceph_cores(a.ceph_corpus)
-    if not a.quick:
+    only = [p for p in a.cores.split(",") if p]
+    wanted = lambda name: not only or any(name.startswith(p) for p in only)
+    if wanted("ceph-mon"):
+        cores += ceph_cores(a.ceph_corpus)
+    if not a.quick and not only:
         cores += [scale_core(a.cache, 10, 512), scale_core(a.cache, 100, 512), scale_core(a.cache, 100, 4096)]
+    cores = [c for c in cores if wanted(c["name"])]
 
     results = {"date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
                "machine": {"cpus": os.cpu_count(), "platform": platform.platform(),
@@ -298,6 +307,7 @@ def main():
                 add(c, "first answer", "lldb-16 bt", measure([lldb, "--batch", "-c", core, exe, "-o", "bt"], a.runs))
             ours("everything", "dsecore bt --all --all-tasks", [dsecore, "bt", core, "--exe", exe, "--all", "--all-tasks"], "threads and tasks")
             ours("everything", "dsecore bt --all", [dsecore, "bt", core, "--exe", exe, "--all"], "threads only")
+            ours("everything", "dsecore waits", [dsecore, "waits", core, "--exe", exe], "who waits for whom: threads and tasks")
             add(c, "everything", "gdb thread apply all bt", measure(["gdb", "-nx", "-batch", "-ex", "set pagination off", "-ex", "thread apply all bt", exe, core], a.runs), "threads only")
             add(c, "everything", "eu-stack -i -s", measure(["eu-stack", "-i", "-s", f"--core={core}", f"--executable={exe}"], a.runs), "threads only")
             if lldb:
@@ -337,23 +347,25 @@ def main():
 
         # Batch: the fixture cores of one build.
         batch = [f"{fx}/{s}/core" for s in ("field-crash", "field-crash-2", "field-crash-3", "no-handler", "abort", "use-after-free", "large")]
-        batch_rows({"name": f"batch of {len(batch)} fixture cores"}, batch, "", None, "empty cache", a.runs)
+        if not only:
+            batch_rows({"name": f"batch of {len(batch)} fixture cores"}, batch, "", None, "empty cache", a.runs)
 
         # The issue's batch: 100 cores of one build, made here by the
         # fixture binary (8 scenarios in turn), the section cache warm.
-        batch = batch_cores(fx, caches.root)
+        batch = batch_cores(fx, caches.root) if not only else None
         if batch:
             batch_rows({"name": f"batch of {len(batch)} cores of one build"}, batch, "100-", caches.warm(),
                        "empty result cache, sections cached", 1, "one run")
-        else:
+        elif not only:
             print("run.py: the kernel wrote no core files in the working directory: no 100-core batch", file=sys.stderr)
     finally:
         caches.close()
 
     # One task's stack, step by step (Go benchmark on the 10,000-task core).
-    bench = subprocess.run(["go", "test", "-run", "^$", "-bench", "BenchmarkTaskUnwind", "-benchtime", "10000x", "-benchmem", "./analysis/coroutines/"],
-                           cwd=ROOT, capture_output=True, text=True).stdout
-    results["task_unwind"] = [l.split() for l in bench.splitlines() if l.startswith("BenchmarkTaskUnwind/")]
+    if not only:
+        bench = subprocess.run(["go", "test", "-run", "^$", "-bench", "BenchmarkTaskUnwind", "-benchtime", "10000x", "-benchmem", "./analysis/coroutines/"],
+                               cwd=ROOT, capture_output=True, text=True).stdout
+        results["task_unwind"] = [l.split() for l in bench.splitlines() if l.startswith("BenchmarkTaskUnwind/")]
 
     # Rows of cores this run did not measure: from the previous run.
     carry_over(results, os.path.join(a.out, "results.json"))
@@ -390,6 +402,8 @@ def carry_over(results, old_path):
         return
     with open(old_path) as f:
         old = json.load(f)
+    if "task_unwind" not in results and old.get("task_unwind"):
+        results["task_unwind"] = old["task_unwind"]
     for r in old.get("rows", []):
         if core_key(r) not in measured and r.get("core_mib"):
             r.setdefault("from", f"{old['date']} ({old['versions'].get('dsecore', '?')})")
@@ -468,7 +482,7 @@ def write_markdown(res, path, quick):
             dw = (pick(10, 512), pick(100, 512))
             cell = lambda p: f"{p[0]:.3f} → {p[1]:.3f} s (×{p[1] / p[0]:.2f})" if None not in p else "not measured"
             L.append(f"| {tool} | {cat} | {cell(heap)} | {cell(dw)} |")
-    L += ["", "## Targets (issue 19), per core measured in this run", ""] + targets([r for r in rows if not r.get("from")])
+    L += ["", "## Targets (issues 19 and 27), per core measured in this run", ""] + targets([r for r in rows if not r.get("from")])
     with open(path, "w") as f:
         f.write("\n".join(L))
 
@@ -502,6 +516,10 @@ def targets(rows):
         else:
             check("every thread and every task vs gdb's threads-only thread apply all bt", get("everything", "dsecore bt --all --all-tasks", core),
                   get("everything", "gdb thread apply all bt", core), 5)
+        # Issue 27: the wait graph in the same order of time as every stack
+        # (taken here as at most twice bt --all --all-tasks's).
+        check("who waits for whom (dsecore waits) vs every thread and task (dsecore bt --all --all-tasks)", get("everything", "dsecore waits", core),
+              get("everything", "dsecore bt --all --all-tasks", core), 0.5)
         check("DAP launch → first stackTrace, warm, vs lldb-vscode-16", get("DAP", "dsecore dap", core), get("DAP", "lldb-vscode-16", core), 5)
         check("DAP launch → first stackTrace, cold, vs lldb-vscode-16", get("DAP", "dsecore dap (cold)", core), get("DAP", "lldb-vscode-16", core), 5)
         check("peak RSS, DAP, vs lldb-vscode-16", get("DAP", "dsecore dap", core, "rss_kib"), get("DAP", "lldb-vscode-16", core, "rss_kib"), 1)

@@ -311,7 +311,7 @@ func hangDOT(edges []summary.HangEdge) string {
 			dotQuote(e.Waiter), color, i, dotQuote(e.Object), dotQuote(e.Waiter), i)
 		if e.Owner != "" {
 			style := "solid"
-			if e.How == "inferred" || e.How == "notifier" {
+			if e.How == "inferred" || e.How == "notifier" || e.How == "peer" {
 				style = "dashed"
 			}
 			label := "held by"

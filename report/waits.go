@@ -176,6 +176,9 @@ func WaitsDOT(w io.Writer, r *waits.Result) {
 			if o.Kind == waits.CondVar || o.Kind == waits.CoCondVar {
 				lbl = "notifier?"
 			}
+			if o.Kind == waits.CoChan {
+				lbl = "peer?"
+			}
 			fmt.Fprintf(w, "  %s -> %s [label=%s, style=%s];\n", oid, dotQuote(o.Owner), dotQuote(lbl), style)
 		}
 	}

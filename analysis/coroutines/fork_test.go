@@ -19,6 +19,10 @@ var forkRenames = map[string]string{
 	"queues.waitQueue_": "queues: {blockQueue_: block, gcQueue_: done, newQueue_: new, runnableQueue_: runnable}",
 	"task_count":        "task_count: nTasks_",
 	"hook_type":         "hook_type: co::LinkedQueueHook",
+	// and in its routine_sync:
+	"waiter_rutex":                  "waiter_rutex: waitingOn_",
+	"rutex_waiters":                 "rutex_waiters: sleepers_.head_",
+	"sync_types.libgo::SharedMutex": `sync_types: {"libgo::ChannelImplWithSignal": co_chan, "libgo::ConditionVariable": co_condvar, "libgo::Mutex": co_mutex, "libgo::RWMutexImpl": co_rwmutex}`,
 }
 
 // sameTasks compares the tasks found with the program's truth: the same
@@ -125,6 +129,9 @@ running: curTask_
 task_count: nTasks_
 hook_type: co::LinkedQueueHook
 queues: {runnableQueue_: runnable, blockQueue_: block, newQueue_: new, gcQueue_: done}
+waiter_rutex: waitingOn_
+rutex_waiters: sleepers_.head_
+sync_types: {"libgo::Mutex": co_mutex, "libgo::RWMutexImpl": co_rwmutex, "libgo::ConditionVariable": co_condvar, "libgo::ChannelImplWithSignal": co_chan}
 `
 
 // TestForkHandWrittenProfile: the hand-written profile gives the exact task

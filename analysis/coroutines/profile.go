@@ -84,6 +84,23 @@ type Profile struct {
 	// EntryTrampoline is the symbol whose frame ends a task's stack.
 	EntryTrampoline string `yaml:"entry_trampoline"`
 
+	// The sync primitives (libgo's routine_sync), for dsecore waits; all
+	// optional (sync.go). RutexType holds a queue of waiters: RutexWaiters
+	// is the member path of its first waiter's link; a waiter (WaiterType,
+	// on the waiting stack) links the next by WaiterNext and points to the
+	// Rutex it is queued on by WaiterRutex. SyncTypes maps each primitive
+	// type (a class template's name stands for its instantiations; types
+	// deriving from one are that primitive too) to its kind: co_mutex,
+	// co_rwmutex, co_condvar, co_chan. RWMutexWriters is the co_rwmutex's
+	// Rutex its writers wait on.
+	RutexType      string            `yaml:"rutex_type"`
+	RutexWaiters   string            `yaml:"rutex_waiters"`
+	WaiterType     string            `yaml:"waiter_type"`
+	WaiterNext     string            `yaml:"waiter_next"`
+	WaiterRutex    string            `yaml:"waiter_rutex"`
+	SyncTypes      map[string]string `yaml:"sync_types,flow"`
+	RWMutexWriters string            `yaml:"rwmutex_writers"`
+
 	// Source is where the profile came from: "built-in", or the file.
 	Source string `yaml:"-"`
 }
@@ -116,7 +133,7 @@ func libgoV3() Profile {
 		Layout:           boostLayout,
 		SwitchFunctions:  []string{"libgo_jump_fcontext", "jump_fcontext", "swapcontext"},
 		EntryTrampoline:  "libgo_make_fcontext",
-	}
+	}.withLibgoSync()
 }
 
 // cephDSE is ceph-dse's fork: libgo v3 linked with the system's
@@ -175,6 +192,7 @@ func (p Profile) clone() Profile {
 	q.Queues = cloneMap(p.Queues)
 	q.Layout = cloneMap(p.Layout)
 	q.States = cloneMap(p.States)
+	q.SyncTypes = cloneMap(p.SyncTypes)
 	return q
 }
 
@@ -338,7 +356,7 @@ func parseProfile(data []byte, file string, depth int) (*Profile, error) {
 	}
 	p := base.clone()
 	// A map given in the file replaces the base's whole, never merges.
-	for k, ptr := range map[string]any{"queues": &p.Queues, "layout": &p.Layout, "states": &p.States} {
+	for k, ptr := range map[string]any{"queues": &p.Queues, "layout": &p.Layout, "states": &p.States, "sync_types": &p.SyncTypes} {
 		if nodes[k] != nil {
 			reflect.ValueOf(ptr).Elem().SetZero()
 		}
@@ -452,6 +470,9 @@ func (p *Profile) normalize() {
 	if len(p.States) == 0 {
 		p.States = nil
 	}
+	if len(p.SyncTypes) == 0 {
+		p.SyncTypes = nil
+	}
 }
 
 var (
@@ -561,6 +582,7 @@ func (p *Profile) validate(le *loadError, line func(key string) int) {
 	if p.EntryTrampoline == "" {
 		le.add(line("entry_trampoline"), "entry_trampoline", "required: the symbol whose frame ends a task's stack (make_fcontext)")
 	}
+	p.validateSync(le, line, path)
 }
 
 func sortedKeys[K interface{ ~string | ~int64 }, V any](m map[K]V) []K {

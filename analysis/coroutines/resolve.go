@@ -37,6 +37,8 @@ type Resolution struct {
 	Source  string      `json:"source"`
 	Module  string      `json:"module,omitempty"` // the file whose DWARF has the runtime's types
 	Keys    []KeyResult `json:"keys"`
+
+	sync *SyncLayout // the sync keys resolved (sync.go)
 }
 
 // Count returns how many keys have a status.
@@ -707,6 +709,7 @@ func resolve(p *coreparse.Process, prof *Profile) (*layout, *Resolution) {
 	l.sched = r.sched
 	r.resolveSymbols(r.sched)
 	r.resolveLayout()
+	res.sync = r.resolveSync()
 	if len(l.queues) == 0 || r.hook == nil || r.failed["processers"] || r.failed["queue_head"] || r.failed["queue_next"] || r.failed["task_sp"] {
 		return nil, res
 	}

@@ -468,3 +468,64 @@ func TestHostileMemory(t *testing.T) {
 		t.Errorf("a holder the core does not have: %+v", h)
 	}
 }
+
+// TestGlobalThroughParameter: in the cv-notifier core two threads hold the
+// global hangs::journal_lock (a ceph::mutex_debug) through a plain pointer
+// parameter, jl, of journal_write and of flush_kick. Both are holders. The
+// compiler passes &journal_lock as a constant: jl's location in both frames
+// is an entry value whose call-site parameter is DW_OP_addr of the global,
+// which in a PIE must be relocated by the executable's bias; read
+// unrelocated (as before 5a7ade9), jl pointed nowhere and neither frame was
+// found, only the lock's own frames by their futex word.
+func TestGlobalThroughParameter(t *testing.T) {
+	o := open(t, fixture.CVNotifier)
+	var lock uint64
+	for _, obj := range o.sc.Expected["waits"].(map[string]any)["objects"].([]any) {
+		if m := obj.(map[string]any); m["expr"] == "hangs::journal_lock" {
+			lock = fixture.Hex(t, m["address"])
+		}
+	}
+	_, sym, ok := o.p.LookupSymbol("hangs::journal_lock")
+	if lock == 0 || !ok || sym.Size == 0 {
+		t.Fatalf("journal_lock %#x, symbol %v", lock, ok)
+	}
+	lwp := map[string]float64{}
+	for _, th := range o.sc.Expected["hang_threads"].([]any) {
+		m := th.(map[string]any)
+		lwp[m["name"].(string)] = m["lwp"].(float64)
+	}
+	stacks := holders.Stacks(o.p, o.rt)
+	res := holders.Search(o.p, stacks, []holders.Target{{Address: lock, Size: sym.Size, Role: "journal_lock"}}, holders.Options{NoRaw: true})
+	for _, h := range res.Hits {
+		t.Logf("%-40s #%-2d %-46s %-4s %-11s %s", h.Who, h.Frame, h.Function, h.Expr, h.Relation, h.Location)
+	}
+	for thread, fn := range map[string]string{"dse_journal": "hangs::(anonymous namespace)::journal_write", "dse_flush_kick": "hangs::(anonymous namespace)::flush_kick"} {
+		found := false
+		for _, h := range res.Hits {
+			found = found || h.LWP == int(lwp[thread]) && h.TaskID < 0 && h.Function == fn && h.Variable == "jl" && h.Param &&
+				h.Expr == "jl" && h.Relation == holders.PointsTo && h.Value == lock && !h.Fallback
+		}
+		if !found {
+			t.Errorf("%s (LWP %d): %s's parameter jl is not a holder of journal_lock at %#x", thread, int(lwp[thread]), fn, lock)
+		}
+	}
+	// jl evaluates, in its frame, to the lock (as gdb prints it).
+	r := values.NewReader(o.p)
+	for _, st := range stacks {
+		for i, f := range st.Frames {
+			if !strings.HasSuffix(f.Function, "::journal_write") && !strings.HasSuffix(f.Function, "::flush_kick") {
+				continue
+			}
+			fr := values.FrameOf(o.p, st.Frames, i)
+			params, locals, _ := r.FrameVars(fr)
+			v, err := r.Eval(&values.Scope{Frame: fr, Vars: append(params, locals...)}, "jl")
+			if err != nil {
+				t.Errorf("%s #%d %s: jl: %v", st.Who, i, f.Function, err)
+				continue
+			}
+			if u, err := r.Uint(v); err != nil || u != lock {
+				t.Errorf("%s #%d %s: jl = %#x (%v), want %#x", st.Who, i, f.Function, u, err, lock)
+			}
+		}
+	}
+}

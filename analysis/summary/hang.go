@@ -54,8 +54,8 @@ func hangEdges(r *waits.Result) []HangEdge {
 		switch {
 		case o.Leaked:
 			e.How = "leaked"
-		case o.OwnerHow == "notifier":
-			e.How = "notifier"
+		case o.OwnerHow == "notifier" || o.OwnerHow == "peer":
+			e.How = o.OwnerHow
 		case o.Inferred:
 			e.How = "inferred"
 		}

@@ -83,10 +83,8 @@ func normalize(fn string) string {
 	return strings.TrimLeft(fn, "_")
 }
 
-// libraryFrame says whether a frame belongs to the lock machinery rather
-// than to the code that asked for the lock: the C library, the C++
-// library's locks and guards, the coroutine runtime's sync primitives and
-// context switch.
+// libraryFrame says whether a frame belongs to the C or C++ library's
+// lock machinery (the coroutine runtime's: analysis.libraryFrame).
 func libraryFrame(f coreparse.Frame) bool {
 	fn := f.Function
 	if _, ok := glibcPrimitives[normalize(fn)]; ok {
@@ -98,34 +96,12 @@ func libraryFrame(f coreparse.Frame) bool {
 	for _, p := range []string{"std::mutex::", "std::recursive_mutex::", "std::timed_mutex::", "std::shared_mutex::", "std::shared_timed_mutex::",
 		"std::__shared_mutex_pthread::", "std::__shared_mutex_cv::", "std::condition_variable::", "std::condition_variable_any::", "std::_V2::condition_variable_any::",
 		"std::lock_guard<", "std::unique_lock<", "std::shared_lock<", "std::scoped_lock<", "std::__mutex_base::", "std::lock<", "std::__lock_impl",
-		"__gthread_", "__gthrw_", "std::__glibcxx_rwlock_", "ceph::mutex_debug_detail::", "ceph::condition_variable_debug::", "libgo::", "co::LibgoSwitcher::"} {
+		"__gthread_", "__gthrw_", "std::__glibcxx_rwlock_", "ceph::mutex_debug_detail::", "ceph::condition_variable_debug::"} {
 		if strings.HasPrefix(fn, p) {
 			return true
 		}
 	}
 	return false
-}
-
-// rutexWait: a Rutex wait (libgo's routine_sync), and which primitive's
-// member function called it.
-func rutexWait(fn string) bool {
-	return strings.Contains(fn, "Rutex<") && strings.Contains(fn, "::wait")
-}
-
-func rutexKind(fns []string) string {
-	for _, fn := range fns {
-		switch {
-		case strings.Contains(fn, "::SharedMutex::") || strings.Contains(fn, "RWMutex"):
-			return CoRWMutex
-		case strings.Contains(fn, "::ConditionVariable::") || strings.Contains(fn, "::condition_variable"):
-			return CoCondVar
-		case strings.Contains(fn, "Channel"):
-			return CoChan
-		case strings.Contains(fn, "::Mutex::"):
-			return CoMutex
-		}
-	}
-	return ""
 }
 
 // syscalls names the blocking system calls a thread is found in (x86-64).
@@ -250,18 +226,16 @@ func (a *analysis) classifyStack(n *Node, taskState string) {
 	n.Top = fs[n.top].Function
 	// The waiting frame: the first frame above the lock library's.
 	lib := n.top
-	for lib < len(fs) && (libraryFrame(fs[lib]) || fs[lib].Function == "co::Processer::SwapOut" || strings.HasSuffix(fs[lib].Function, "::StaticCoYield")) {
+	for lib < len(fs) && a.libraryFrame(fs[lib]) {
 		lib++
 	}
 	if lib < len(fs) && !fs[lib].Boundary {
 		n.Frame, n.Function, n.File, n.Line = lib, fs[lib].Function, fs[lib].File, fs[lib].Line
 	}
-	// A Rutex wait (coroutine primitives, or a plain thread using them).
-	for i := n.top; i < lib && i < len(fs); i++ {
-		if rutexWait(fs[i].Function) {
-			a.rutexEdge(n, i, lib)
-			return
-		}
+	// A Rutex wait (the coroutine runtime's primitives, or a plain thread
+	// using them), read through the profile.
+	if a.sync != nil && a.rutexWait(n) {
+		return
 	}
 	// glibc's lock paths: the outermost primitive of the library prefix
 	// names the wait, but a mutex lock inside a condition wait is its
@@ -388,7 +362,7 @@ func (a *analysis) glibcEdge(n *Node, fs []coreparse.Frame, i int, pr primitive)
 	}
 	if !ok {
 		if w, wok := a.futexWord(n, fs); wok {
-			addr, ok = a.fromFutex(pr.kind, w), true
+			addr, ok = a.fromFutex(pr, w), true
 		}
 	}
 	if !ok {
@@ -412,11 +386,65 @@ func (a *analysis) glibcEdge(n *Node, fs []coreparse.Frame, i int, pr primitive)
 	n.WaitsFor = a.object(addr, kind)
 }
 
-// fromFutex is the object a futex word lies in, when no parameter says:
-// a mutex's and a semaphore's word is its first; a rwlock's and a
-// condition's are inside (their readers/wrphase and g_signals words), so
-// the word itself stands for them.
-func (a *analysis) fromFutex(kind string, w uint64) uint64 { return w }
+// fromFutex is the object a futex word lies in, when no parameter says
+// (the C library without debug information): a mutex's and a semaphore's
+// word is its first; a rwlock's is inside it, at an offset glibc's layout
+// gives (rwlockBase); a condition's (its __g_signals) stands for it.
+func (a *analysis) fromFutex(pr primitive, w uint64) uint64 {
+	if pr.kind == RWLock {
+		if b, ok := a.rwlockBase(w, pr.write); ok {
+			return b
+		}
+	}
+	return w
+}
+
+// glibc's pthread_rwlock_t on x86-64 (sysdeps/x86/nptl/bits/struct_rwlock.h,
+// struct __pthread_rwlock_arch_t): the futex words a waiter sleeps on and
+// the words that say who holds it.
+const (
+	rwReaders       = 0  // __readers: WP, WL, RWAITING bits and the reader count << 3
+	rwWrphaseFutex  = 8  // __wrphase_futex
+	rwWritersFutex  = 12 // __writers_futex
+	rwPad3, rwPad4  = 16, 20
+	rwCurWriter     = 24 // __cur_writer: the write owner's TID
+	rwShared        = 28 // __shared
+	rwFlags         = 48 // __flags: the rwlock kind
+	rwMaxPreference = 2  // PTHREAD_RWLOCK_PREFER_WRITER_NONRECURSIVE_NP
+)
+
+// rwlockBase finds the rwlock whose futex word w a waiter sleeps on
+// (nptl/pthread_rwlock_common.c): a reader on __wrphase_futex while a
+// writer holds the lock, or on __readers while a preferred writer waits; a
+// writer on __writers_futex behind another writer, or on __wrphase_futex
+// for the hand-over from readers. Of those, the base whose words are a
+// rwlock's: unused pads zero, __shared 0 or 1, a known kind, __cur_writer
+// none or a thread of the process.
+func (a *analysis) rwlockBase(w uint64, write bool) (uint64, bool) {
+	offs := []uint64{rwWrphaseFutex, rwReaders}
+	if write {
+		offs = []uint64{rwWritersFutex, rwWrphaseFutex}
+	}
+	for _, off := range offs {
+		if w < off {
+			continue
+		}
+		b := w - off
+		pad3, ok1 := a.read32(b + rwPad3)
+		pad4, ok2 := a.read32(b + rwPad4)
+		shared, ok3 := a.read32(b + rwShared)
+		flags, ok4 := a.read32(b + rwFlags)
+		cur, ok5 := a.read32(b + rwCurWriter)
+		if !ok1 || !ok2 || !ok3 || !ok4 || !ok5 || pad3 != 0 || pad4 != 0 || shared > 1 || flags > rwMaxPreference {
+			continue
+		}
+		if cur != 0 && a.p.ThreadByLWP(int(cur)) == nil {
+			continue
+		}
+		return b, true
+	}
+	return 0, false
+}
 
 func (a *analysis) futexEdge(n *Node, fs []coreparse.Frame) {
 	w, ok := a.futexWord(n, fs)
@@ -443,54 +471,4 @@ func (a *analysis) joinEdge(n *Node, pthread uint64) {
 			o.Expr, o.How, o.Type = fmt.Sprintf("thread %#x (LWP %d)", pthread, t.LWP), "thread", "pthread_t"
 		}
 	}
-}
-
-// rutexEdge: a coroutine (or a thread) in a Rutex wait; the Rutex is the
-// wait frame's `this`, the primitive the frames above it name.
-func (a *analysis) rutexEdge(n *Node, i, lib int) {
-	fs := n.frames
-	var fns []string
-	for j := i + 1; j < lib; j++ {
-		fns = append(fns, fs[j].Function)
-	}
-	kind := rutexKind(fns)
-	addr, ok := a.param(fs, i, "this")
-	if !ok {
-		// The waiter on the stack knows its Rutex (RutexWaiter::owner_).
-		addr, ok = a.rutexFromWaiter(fs, i)
-	}
-	if !ok {
-		a.warnf("%s waits in %s but its Rutex is unknown (no DWARF for this)", n.Who, fs[i].Function)
-		n.State = Suspended
-		n.Detail = "in " + fs[i].Function
-		return
-	}
-	if kind == "" {
-		kind = Rutex
-	}
-	n.State = Waiting
-	n.WaitsFor = a.object(addr, kind)
-}
-
-// rutexFromWaiter reads the RutexWaiter local of a wait frame: its owner_
-// points at the Rutex's RutexBase.
-func (a *analysis) rutexFromWaiter(fs []coreparse.Frame, i int) (uint64, bool) {
-	fr := values.FrameOf(a.p, fs, i)
-	if fr == nil {
-		return 0, false
-	}
-	_, locals, _ := a.vr.FrameVars(fr)
-	for _, v := range locals {
-		if v.Err != "" || !strings.Contains(a.vr.TypeName(v), "RutexWaiter") {
-			continue
-		}
-		ow, err := a.vr.Member(v, "owner_")
-		if err != nil {
-			continue
-		}
-		if u, err := a.vr.Uint(ow); err == nil && u != 0 {
-			return u, true
-		}
-	}
-	return 0, false
 }

@@ -15,8 +15,27 @@ import (
 	"github.com/dsecore/dsecore/coreparse/values"
 )
 
-// syncKind says which kind of lock a C++ type is ("" when none).
-func syncKind(name string) string {
+// syncKind says which kind of lock a C++ type is ("" when none): the C and
+// C++ libraries' and Ceph's by name, the coroutine runtime's through the
+// profile's sync types (the type or a base of it).
+func (a *analysis) syncKind(t *symbols.Table, name string, ty *symbols.Type) string {
+	if k := libKind(name); k != "" {
+		return k
+	}
+	if a.sync == nil {
+		return ""
+	}
+	if k := a.sync.KindOfName(name); k != "" {
+		return k
+	}
+	if ty != nil && t != nil {
+		return a.sync.KindOf(t, ty)
+	}
+	return ""
+}
+
+// libKind is the kind of the C and C++ libraries' and Ceph's locks.
+func libKind(name string) string {
 	name = strings.TrimPrefix(strings.TrimPrefix(name, "const "), "volatile ")
 	switch {
 	case name == "std::mutex" || name == "std::recursive_mutex" || name == "std::timed_mutex" || name == "std::recursive_timed_mutex" ||
@@ -31,14 +50,6 @@ func syncKind(name string) string {
 		return CondVar
 	case name == "sem_t":
 		return Semaphore
-	case name == "libgo::Mutex" || name == "co::co_mutex" || name == "co::CoMutex":
-		return CoMutex
-	case name == "libgo::ConditionVariable" || name == "co::co_condition_variable" || name == "co::ConditionVariable":
-		return CoCondVar
-	case name == "libgo::SharedMutex" || name == "co::CoRWMutex" || name == "co::co_rwmutex":
-		return CoRWMutex
-	case strings.HasPrefix(name, "libgo::Rutex<"):
-		return Rutex
 	}
 	return ""
 }
@@ -62,15 +73,26 @@ func typeNames(t *symbols.Table, off dwarf.Offset) (declared, resolved string, r
 
 // memberPath finds, inside an object of type off, the outermost member at
 // byte offset at whose type is a lock: its path (".a.b"), kind, declared
-// type name and offset. The object itself counts when it is a lock.
-func memberPath(t *symbols.Table, off dwarf.Offset, at int64) (path, kind, typ string, base int64, size int64, ok bool) {
+// type name and offset. The object itself counts when it is a lock. With a
+// handle type, the member at exactly at of that type is the one (a
+// channel's handle).
+func (a *analysis) memberPath(t *symbols.Table, off dwarf.Offset, at int64, handle ...string) (path, kind, typ string, base int64, size int64, ok bool) {
 	for depth := 0; depth < 12; depth++ {
 		decl, res, ty := typeNames(t, off)
-		if k := syncKind(decl); k != "" {
-			return path, k, decl + "\x00" + res, base, sizeOf(ty), true
-		}
-		if k := syncKind(res); k != "" {
-			return path, k, res + "\x00" + res, base, sizeOf(ty), true
+		if len(handle) > 0 {
+			if base == at && ty != nil && (res == handle[0] || decl == handle[0] || t.TypeName(ty.Offset) == handle[0] || derivesAt0(t, ty, handle[0])) {
+				return path, CoChan, decl + "\x00" + t.TypeName(ty.Offset), base, sizeOf(ty), true
+			}
+		} else {
+			if k := a.syncKind(t, decl, nil); k != "" {
+				return path, k, decl + "\x00" + res, base, sizeOf(ty), true
+			}
+			if k := a.syncKind(t, res, ty); k != "" {
+				if ty != nil {
+					res = t.TypeName(ty.Offset) // qualified
+				}
+				return path, k, decl + "\x00" + res, base, sizeOf(ty), true
+			}
 		}
 		if ty == nil {
 			return "", "", "", 0, 0, false
@@ -115,6 +137,12 @@ func memberPath(t *symbols.Table, off dwarf.Offset, at int64) (path, kind, typ s
 		}
 	}
 	return "", "", "", 0, 0, false
+}
+
+// derivesAt0: ty has base (by qualified name) at its offset 0.
+func derivesAt0(t *symbols.Table, ty *symbols.Type, base string) bool {
+	off, ok := t.BaseOffset(ty, base)
+	return ok && off == 0
 }
 
 func sizeOf(t *symbols.Type) int64 {
@@ -186,11 +214,33 @@ func (a *analysis) globalName(addr uint64) (expr, kind, typ string, base uint64,
 		return "", "", "", 0, 0, false
 	}
 	off := fa - gi.addr[i]
-	path, k, ty, b, sz, pok := memberPath(m.Syms, gi.typ[i], int64(off))
+	path, k, ty, b, sz, pok := a.memberPath(m.Syms, gi.typ[i], int64(off))
 	if !pok {
 		return "", "", "", 0, 0, false
 	}
 	return gi.name[i] + path, k, ty, addr - off + uint64(b), sz, true
+}
+
+// globalHandle names a channel's handle at addr when a global holds it:
+// the global's path to the member of the handle's type there, and its
+// declared type.
+func (a *analysis) globalHandle(addr uint64, handleType string) (expr, typ string, ok bool) {
+	m := a.p.ModuleAt(addr)
+	if m == nil || m.Syms == nil {
+		return "", "", false
+	}
+	gi := a.globals(m)
+	fa := addr - m.Bias
+	i := sort.Search(len(gi.addr), func(i int) bool { return gi.addr[i] > fa }) - 1
+	if i < 0 || fa >= gi.addr[i]+uint64(max(gi.size[i], 1)) {
+		return "", "", false
+	}
+	path, _, ty, _, _, pok := a.memberPath(m.Syms, gi.typ[i], int64(fa-gi.addr[i]), handleType)
+	if !pok {
+		return "", "", false
+	}
+	decl, _, _ := strings.Cut(ty, "\x00")
+	return gi.name[i] + path, decl, true
 }
 
 // nameObject names a new object from its address: a global's member path
@@ -200,9 +250,6 @@ func (a *analysis) nameObject(o *Object) {
 		o.Expr, o.How, o.Address, o.size = expr, "global", base, sz
 		o.Type, o.rtype, _ = strings.Cut(ty, "\x00")
 		if o.Kind == Rutex || o.Kind == Futex || o.Kind == Mutex && k != Mutex && k != "" {
-			o.Kind = k
-		}
-		if (o.Kind == CoMutex || o.Kind == CoCondVar || o.Kind == CoRWMutex) && k != "" && k != Rutex {
 			o.Kind = k
 		}
 		return
@@ -291,10 +338,23 @@ func (a *analysis) lockWord(o *Object) {
 			o.Mode = "contended, records no owner"
 		}
 	case CoRWMutex:
-		v, ok := a.read32(w)
-		if ok {
-			o.Locked = v != 0
-			o.Mode = "records no owner"
+		// Its lock word is its writers' Rutex value (libgo's
+		// SharedMutexInternal: locked, then write_wait, read_wait): -1
+		// write-locked, -2 a writer due, n > 0 read-locked by n.
+		if o.lockWord == 0 {
+			return
+		}
+		v, ok := a.read32(o.lockWord)
+		if !ok {
+			return
+		}
+		switch locked := int32(v); {
+		case locked == -1:
+			o.Locked, o.Mode = true, "write-locked, records no owner"
+		case locked > 0:
+			o.Locked, o.Readers, o.Mode = true, int(locked), fmt.Sprintf("read-locked by %d, records no readers", locked)
+		case locked == -2:
+			o.Mode = "free, a woken writer due"
 		}
 	}
 }
@@ -485,6 +545,7 @@ func (a *analysis) useHits(hits []holders.Hit, tobj []int) {
 	}
 	guards := map[int][]guard{}
 	reach := map[int]map[string]holders.Hit{} // object → node → its first typed hit
+	reachFrames := map[int]map[string][]int{} // object → node → the frames that reach it
 	names := map[int][]holders.Hit{}
 	for _, h := range hits {
 		if h.Fallback || h.Relation == holders.Integer || h.Target >= len(tobj) {
@@ -511,6 +572,10 @@ func (a *analysis) useHits(hits []holders.Hit, tobj []int) {
 			if _, ok := reach[oi][id]; !ok {
 				reach[oi][id] = h
 			}
+			if reachFrames[oi] == nil {
+				reachFrames[oi] = map[string][]int{}
+			}
+			reachFrames[oi][id] = append(reachFrames[oi][id], h.Frame)
 		}
 		if waitsHere && !inLock {
 			names[oi] = append(names[oi], h)
@@ -522,7 +587,7 @@ func (a *analysis) useHits(hits []holders.Hit, tobj []int) {
 			a.nameFromHits(o, names[oi])
 		}
 		switch o.Kind {
-		case CondVar, CoCondVar:
+		case CondVar, CoCondVar, CoChan:
 			var ids []string
 			for id := range reach[oi] {
 				ids = append(ids, id)
@@ -532,6 +597,9 @@ func (a *analysis) useHits(hits []holders.Hit, tobj []int) {
 			if len(ids) > 0 {
 				h := reach[oi][ids[0]]
 				o.Owner, o.OwnerHow, o.Inferred = ids[0], "notifier", true
+				if o.Kind == CoChan {
+					o.OwnerHow = "peer"
+				}
 				o.HoldFrame, o.HoldFunction, o.HoldExpr = h.Frame, h.Function, h.Expr
 			} else {
 				// Nobody else's frames reach it: its waiters wait for work.
@@ -566,6 +634,10 @@ func (a *analysis) useHits(hits []holders.Hit, tobj []int) {
 					o.Leaked = true
 				}
 			}
+			continue
+		}
+		if len(gs) == 0 && o.Locked && (o.Kind == CoMutex || o.Kind == CoRWMutex) {
+			a.guardInReach(o, reachFrames[oi])
 			continue
 		}
 		if len(gs) > 0 && o.Locked {
@@ -631,6 +703,90 @@ func (a *analysis) guardByType(o *Object) {
 	}
 }
 
+// guardInReach infers the owner of a lock that records none when no
+// guard's value names it: the one thread or task (not waiting for it)
+// whose frame reaches it and has a guard of its type whose value DWARF no
+// longer has (optimized out, as a lock_guard often is at -O2). More than
+// one such frame: none is taken, and a warning lists them.
+func (a *analysis) guardInReach(o *Object, frames map[string][]int) {
+	type cand struct {
+		id    string
+		frame int
+		fn    string
+		guard string
+	}
+	var cands []cand
+	ids := make([]string, 0, len(frames))
+	for id := range frames {
+		ids = append(ids, id)
+	}
+	sort.Slice(ids, func(i, j int) bool { return lessID(ids[i], ids[j]) })
+	for _, id := range ids {
+		n := a.node(id)
+		if n == nil {
+			continue
+		}
+		seen := map[int]bool{}
+		for _, fi := range frames[id] {
+			if seen[fi] {
+				continue
+			}
+			seen[fi] = true
+			if g := a.lostGuard(n, fi, o); g != "" {
+				cands = append(cands, cand{id, fi, n.frames[fi].Function, g})
+				break
+			}
+		}
+	}
+	switch {
+	case len(cands) == 1:
+		c := cands[0]
+		o.Owner, o.OwnerHow, o.Inferred = c.id, "lock guard (optimized out)", true
+		o.HoldFrame, o.HoldFunction, o.HoldExpr = c.frame, c.fn, c.guard
+	case len(cands) > 1:
+		var who []string
+		for _, c := range cands {
+			who = append(who, fmt.Sprintf("%s (frame #%d %s)", c.id, c.frame, c.fn))
+		}
+		a.warnf("%s: more than one frame reaches it with an optimized-out guard of its type (%s): no owner inferred", o.Expr, strings.Join(who, ", "))
+	}
+}
+
+// lostGuard is a guard of the object's type in frame i whose value is
+// optimized out ("" when none): "g (optimized out)".
+func (a *analysis) lostGuard(n *Node, i int, o *Object) string {
+	if i < 0 || i >= len(n.frames) || o.Type == "" && o.rtype == "" {
+		return ""
+	}
+	fr := values.FrameOf(a.p, n.frames, i)
+	if fr == nil {
+		return ""
+	}
+	names := map[string]bool{}
+	for _, t := range []string{o.Type, o.rtype} {
+		if t != "" {
+			names[t], names[lastComponent(t)] = true, true
+		}
+	}
+	params, locals, _ := a.vr.FrameVars(fr)
+	for _, v := range append(params, locals...) {
+		if v.Err == "" {
+			continue
+		}
+		vt := strings.TrimPrefix(a.vr.TypeName(v), "const ")
+		for _, g := range guardTypes {
+			if !strings.HasPrefix(vt, g.prefix) {
+				continue
+			}
+			arg := strings.TrimSpace(strings.TrimSuffix(strings.TrimPrefix(vt, g.prefix), ">"))
+			if names[arg] || names[lastComponent(arg)] {
+				return v.Name + " (" + v.Err + ")"
+			}
+		}
+	}
+	return ""
+}
+
 // nameFromHits names a heap or stack object from its waiters' frames: the
 // path in the outermost-but-nearest frame above the lock library.
 func (a *analysis) nameFromHits(o *Object, hs []holders.Hit) {
@@ -651,7 +807,7 @@ func (a *analysis) nameFromHits(o *Object, hs []holders.Hit) {
 		decl, res, _ := strings.Cut(typ, "\x00")
 		if decl != "" && o.Type == "" {
 			o.Type, o.rtype = decl, res
-			if k := syncKind(decl); k != "" && (o.Kind == Rutex || o.Kind == Futex) {
+			if k := a.syncKind(nil, decl, nil); k != "" && (o.Kind == Rutex || o.Kind == Futex) {
 				o.Kind = k
 			}
 		}
@@ -667,7 +823,20 @@ func (a *analysis) pathTo(n *Node, h holders.Hit, o *Object) (string, string) {
 		return "", ""
 	}
 	params, locals, _ := a.vr.FrameVars(fr)
-	v, err := a.vr.Eval(&values.Scope{Frame: fr, Vars: append(params, locals...)}, h.Expr)
+	scope := &values.Scope{Frame: fr, Vars: append(params, locals...)}
+	if o.handleType != "" {
+		// A channel: the path's last step that is its handle names it.
+		for k := len(h.Steps) - 1; k >= 0; k-- {
+			v, err := a.vr.Eval(scope, h.Steps[k])
+			if err != nil || v == nil || v.Mod == nil || v.Mod.Syms == nil {
+				continue
+			}
+			if decl, res, _ := typeNames(v.Mod.Syms, v.Type); res == o.handleType || decl == o.handleType {
+				return h.Steps[k], decl + "\x00" + res
+			}
+		}
+	}
+	v, err := a.vr.Eval(scope, h.Expr)
 	if err != nil || v == nil || v.Mod == nil || v.Mod.Syms == nil {
 		return "", ""
 	}
@@ -681,7 +850,7 @@ func (a *analysis) pathTo(n *Node, h holders.Hit, o *Object) (string, string) {
 		off = 0
 		if ty == nil || ty.Kind != symbols.KindPointer {
 			// A reference (a guard's _M_device): the object itself.
-			if path, _, typ, _, _, ok := memberPath(t, v.Type, 0); ok {
+			if path, _, typ, _, _, ok := a.memberPath(t, v.Type, 0); ok {
 				return h.Expr + path, typ
 			}
 			return h.Expr, decl
@@ -694,7 +863,7 @@ func (a *analysis) pathTo(n *Node, h holders.Hit, o *Object) (string, string) {
 	if ty != nil && ty.Kind == symbols.KindPointer {
 		base, sep = ty.Elem, "->"
 	}
-	path, _, typ, _, _, ok := memberPath(t, base, off)
+	path, _, typ, _, _, ok := a.memberPath(t, base, off)
 	if !ok {
 		return "", ""
 	}
@@ -716,6 +885,16 @@ func (a *analysis) objectText(o *Object) {
 	switch {
 	case o.How == "unknown":
 		o.Text = fmt.Sprintf("a %s %s", o.Kind, o.Expr)
+	case o.Kind == CoChan:
+		if len(o.Notifiers) > 0 {
+			o.Text = fmt.Sprintf("channel %s: a channel has no owner; the only other frames that reach it are %s's (frame #%d %s, through %s): its peer",
+				what, a.who(o.Owner), o.HoldFrame, o.HoldFunction, o.HoldExpr)
+			if len(o.Notifiers) > 1 {
+				o.Text = fmt.Sprintf("channel %s: a channel has no owner; its possible peers (other frames that reach it): %s", what, a.whoList(o.Notifiers))
+			}
+		} else {
+			o.Text = fmt.Sprintf("channel %s: no other thread's or task's frames reach it: nobody is left to serve it", what)
+		}
 	case o.Kind == CondVar || o.Kind == CoCondVar:
 		if len(o.Notifiers) > 0 {
 			o.Text = fmt.Sprintf("condition %s: a condition has no owner; the only other frames that reach it are %s's (frame #%d %s, through %s): its possible notifier",
@@ -744,7 +923,7 @@ func (a *analysis) objectText(o *Object) {
 	default:
 		o.Text = fmt.Sprintf("%s %s", o.Kind, what)
 	}
-	if o.Mode != "" && o.Kind == Mutex {
+	if o.Mode != "" && (o.Kind == Mutex || o.Kind == CoRWMutex) {
 		o.Text += " [" + o.Mode + "]"
 	}
 	if o.OwnerDied {

@@ -178,10 +178,16 @@ type Object struct {
 	Waiters   []string `json:"waiters"`
 	Text      string   `json:"text"`
 
-	word  uint64 // the word waited on (the lock word, the Rutex)
-	size  int64  // the object's size, when DWARF knows its type
-	frame string // the frame whose path names it
-	rtype string // Type with its typedefs resolved
+	word uint64 // the word waited on (the lock word, the Rutex)
+	// lockWord: a co_rwmutex's lock word (its writers' Rutex value), 0
+	// when the word is word.
+	lockWord uint64
+	// handleType: a co_chan's handle type (the struct holding a shared
+	// pointer to the channel), which names it.
+	handleType string
+	size       int64  // the object's size, when DWARF knows its type
+	frame      string // the frame whose path names it
+	rtype      string // Type with its typedefs resolved
 }
 
 // Member is one node of a cycle or chain, with its frames.
@@ -278,6 +284,12 @@ type analysis struct {
 	byID map[string]int
 	objs map[uint64]int // object address → index
 	gidx map[*coreparse.Module]*globalIndex
+	// sync is the profile's coroutine sync primitives (nil: none);
+	// procPrefix the Processer type's functions ("co::Processer::");
+	// classKind caches whether a class derives from a sync primitive.
+	sync       *coroutines.SyncLayout
+	procPrefix string
+	classKind  map[string]bool
 }
 
 // Analyze builds the wait graph from the stacks (holders.Stacks: every
@@ -289,7 +301,15 @@ func Analyze(p *coreparse.Process, rt *coroutines.Runtime, stacks []holders.Stac
 		o.Values = values.NewReader(p)
 	}
 	a := &analysis{p: p, rt: rt, vr: o.Values, o: o, res: &Result{Nodes: []Node{}, Objects: []Object{}, Cycles: []Cycle{}, Chains: []Chain{}}, byID: map[string]int{}, objs: map[uint64]int{},
-		gidx: map[*coreparse.Module]*globalIndex{}}
+		gidx: map[*coreparse.Module]*globalIndex{}, classKind: map[string]bool{}}
+	if rt != nil {
+		a.sync = rt.Sync()
+		if ep := rt.EffectiveProfile(); ep != nil && ep.ProcesserType != "" {
+			a.procPrefix = ep.ProcesserType + "::"
+		}
+		// How the profile's sync keys fit this build: adapted, or not read.
+		a.res.Warnings = append(a.res.Warnings, rt.SyncWarnings()...)
+	}
 	if len(stacks) > o.MaxNodes {
 		a.res.Bounds = append(a.res.Bounds, Bound{Bound: "nodes", Count: len(stacks) - o.MaxNodes,
 			Text: fmt.Sprintf("%d of %d stacks looked at (max-nodes %d): the rest are not in the graph", o.MaxNodes, len(stacks), o.MaxNodes)})
@@ -412,7 +432,7 @@ func (a *analysis) graph() {
 				// when the object is held (or a condition nobody can notify).
 				n := a.node(path[0])
 				o := res.Objects[n.WaitsFor]
-				if o.Owner == "" && (o.Locked || o.Kind == CondVar || o.Kind == CoCondVar) {
+				if o.Owner == "" && (o.Locked || o.Kind == CondVar || o.Kind == CoCondVar || o.Kind == CoChan) {
 					a.addChain(path, ends)
 				}
 			}

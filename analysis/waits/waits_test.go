@@ -3,6 +3,8 @@ package waits_test
 import (
 	"encoding/json"
 	"fmt"
+	"os"
+	"path/filepath"
 	"slices"
 	"sort"
 	"strings"
@@ -20,6 +22,7 @@ type truth struct {
 		LWP             int   `json:"lwp"`
 		Task            int64 `json:"task"`
 		WaitsFor        any   `json:"waits_for"`
+		Write           bool  `json:"write"`
 	}
 	Objects []struct {
 		Address, Kind, Type, Expr string
@@ -78,106 +81,193 @@ func TestHangs(t *testing.T) {
 	for _, name := range fixture.Hangs {
 		t.Run(name, func(t *testing.T) {
 			sc, s := openScenario(t, name)
-			tr := readTruth(t, sc)
-			res := s.Waits()
-			if !res.Hang {
-				t.Errorf("not a hang: %s", res.Summary)
+			checkGraph(t, sc, s)
+		})
+	}
+}
+
+// checkGraph compares the session's wait graph with the scenario's truth.
+func checkGraph(t *testing.T, sc *fixture.Scenario, s *session.Session) {
+	t.Helper()
+	tr := readTruth(t, sc)
+	res := s.Waits()
+	if !res.Hang {
+		t.Errorf("not a hang: %s", res.Summary)
+	}
+	for _, tn := range tr.Nodes {
+		n := res.NodeByID(tn.ID)
+		if n == nil {
+			t.Errorf("node %s (%s): missing", tn.ID, tn.Name)
+			continue
+		}
+		if n.State != tn.State {
+			t.Errorf("node %s (%s): state %s (%s), want %s", tn.ID, tn.Name, n.State, n.Detail, tn.State)
+		}
+		if tn.Task >= 0 && n.Task != tn.Task {
+			t.Errorf("node %s: task %d, want %d", tn.ID, n.Task, tn.Task)
+		}
+		if n.Write != tn.Write {
+			t.Errorf("node %s: write %v, want %v", tn.ID, n.Write, tn.Write)
+		}
+		if w := str(tn.WaitsFor); w != "" && tn.State == waits.Waiting {
+			if n.WaitsFor < 0 {
+				t.Errorf("node %s: waits for nothing, want %s", tn.ID, w)
+			} else if got := fmt.Sprintf("%#x", res.Objects[n.WaitsFor].Address); got != w {
+				t.Errorf("node %s: waits for %s (%s), want %s", tn.ID, got, res.Objects[n.WaitsFor].Expr, w)
 			}
-			for _, tn := range tr.Nodes {
-				n := res.NodeByID(tn.ID)
-				if n == nil {
-					t.Errorf("node %s (%s): missing", tn.ID, tn.Name)
-					continue
-				}
-				if n.State != tn.State {
-					t.Errorf("node %s (%s): state %s (%s), want %s", tn.ID, tn.Name, n.State, n.Detail, tn.State)
-				}
-				if tn.Task >= 0 && n.Task != tn.Task {
-					t.Errorf("node %s: task %d, want %d", tn.ID, n.Task, tn.Task)
-				}
-				if w := str(tn.WaitsFor); w != "" && tn.State == waits.Waiting {
-					if n.WaitsFor < 0 {
-						t.Errorf("node %s: waits for nothing, want %s", tn.ID, w)
-					} else if got := fmt.Sprintf("%#x", res.Objects[n.WaitsFor].Address); got != w {
-						t.Errorf("node %s: waits for %s (%s), want %s", tn.ID, got, res.Objects[n.WaitsFor].Expr, w)
-					}
-				}
+		}
+	}
+	for _, to := range tr.Objects {
+		var o *waits.Object
+		for i := range res.Objects {
+			if fmt.Sprintf("%#x", res.Objects[i].Address) == to.Address {
+				o = &res.Objects[i]
 			}
-			for _, to := range tr.Objects {
-				var o *waits.Object
-				for i := range res.Objects {
-					if fmt.Sprintf("%#x", res.Objects[i].Address) == to.Address {
-						o = &res.Objects[i]
-					}
-				}
-				if o == nil {
-					t.Errorf("object %s %s: missing", to.Address, to.Expr)
-					continue
-				}
-				if o.Kind != to.Kind || o.Type != to.Type || o.Expr != to.Expr {
-					t.Errorf("object %s: %s %s %q, want %s %s %q", to.Address, o.Kind, o.Type, o.Expr, to.Kind, to.Type, to.Expr)
-				}
-				if o.Owner != str(to.Owner) || o.Inferred != to.Inferred || o.Leaked != to.Leaked {
-					t.Errorf("object %s: owner %q inferred %v leaked %v (%s), want %q %v %v", to.Expr, o.Owner, o.Inferred, o.Leaked, o.Text, str(to.Owner), to.Inferred, to.Leaked)
-				}
-				got := append([]string(nil), o.Waiters...)
-				sort.Strings(got)
-				want := append([]string(nil), to.Waiters...)
-				sort.Strings(want)
-				if !slices.Equal(got, want) {
-					t.Errorf("object %s: waiters %v, want %v", to.Expr, got, want)
-				}
+		}
+		if o == nil {
+			t.Errorf("object %s %s: missing", to.Address, to.Expr)
+			continue
+		}
+		if o.Kind != to.Kind || o.Type != to.Type || o.Expr != to.Expr {
+			t.Errorf("object %s: %s %s %q, want %s %s %q", to.Address, o.Kind, o.Type, o.Expr, to.Kind, to.Type, to.Expr)
+		}
+		if o.Owner != str(to.Owner) || o.Inferred != to.Inferred || o.Leaked != to.Leaked {
+			t.Errorf("object %s: owner %q inferred %v leaked %v (%s), want %q %v %v", to.Expr, o.Owner, o.Inferred, o.Leaked, o.Text, str(to.Owner), to.Inferred, to.Leaked)
+		}
+		got := append([]string(nil), o.Waiters...)
+		sort.Strings(got)
+		want := append([]string(nil), to.Waiters...)
+		sort.Strings(want)
+		if !slices.Equal(got, want) {
+			t.Errorf("object %s: waiters %v, want %v", to.Expr, got, want)
+		}
+	}
+	var cycles [][]string
+	var behind []string
+	for _, c := range res.Cycles {
+		var ids []string
+		for _, m := range c.Members {
+			ids = append(ids, m.Node)
+			if m.HoldFrame < 0 || m.WaitFrame < 0 {
+				t.Errorf("cycle member %s: holding frame %d, waiting frame %d", m.Node, m.HoldFrame, m.WaitFrame)
 			}
-			var cycles [][]string
-			var behind []string
-			for _, c := range res.Cycles {
-				var ids []string
-				for _, m := range c.Members {
-					ids = append(ids, m.Node)
-					if m.HoldFrame < 0 || m.WaitFrame < 0 {
-						t.Errorf("cycle member %s: holding frame %d, waiting frame %d", m.Node, m.HoldFrame, m.WaitFrame)
-					}
-				}
-				sort.Strings(ids)
-				cycles = append(cycles, ids)
-				behind = append(behind, c.Behind...)
-			}
-			for i := range tr.Cycles {
-				sort.Strings(tr.Cycles[i])
-			}
-			if fmt.Sprint(cycles) != fmt.Sprint(tr.Cycles) {
-				t.Errorf("cycles %v, want %v", cycles, tr.Cycles)
-			}
-			sort.Strings(behind)
-			sort.Strings(tr.Behind)
-			if fmt.Sprint(behind) != fmt.Sprint(tr.Behind) {
-				t.Errorf("behind %v, want %v", behind, tr.Behind)
-			}
-			if end := str(tr.ChainEnd); end != "" {
+		}
+		sort.Strings(ids)
+		cycles = append(cycles, ids)
+		behind = append(behind, c.Behind...)
+	}
+	for i := range tr.Cycles {
+		sort.Strings(tr.Cycles[i])
+	}
+	if fmt.Sprint(cycles) != fmt.Sprint(tr.Cycles) {
+		t.Errorf("cycles %v, want %v", cycles, tr.Cycles)
+	}
+	sort.Strings(behind)
+	sort.Strings(tr.Behind)
+	if fmt.Sprint(behind) != fmt.Sprint(tr.Behind) {
+		t.Errorf("behind %v, want %v", behind, tr.Behind)
+	}
+	if end := str(tr.ChainEnd); end != "" {
+		found := false
+		for _, c := range res.Chains {
+			found = found || c.End == end
+		}
+		if !found {
+			t.Errorf("no chain ends in %s: %s", end, res.Summary)
+		}
+	} else if len(res.Chains) > 0 {
+		t.Errorf("chains %v, want none", res.Chains)
+	}
+	if res.Shape == "" || strings.Contains(res.Shape, "0x") {
+		t.Errorf("shape %q: empty, or with an address", res.Shape)
+	}
+	// The verdict is the hang's: the signal was sent, the graph explains it.
+	a := s.Analysis()
+	if !a.Hang() || !strings.Contains(a.Verdict, res.Summary) {
+		t.Errorf("verdict without the hang: %s", a.Verdict)
+	}
+	rule := map[bool]string{true: "hang-deadlock", false: "hang-chain"}[len(tr.Cycles) > 0]
+	if !slices.Contains(a.Rules, rule) || strings.Contains(a.Verdict, "no assertion message") {
+		t.Errorf("rules %v (want %s), verdict %s", a.Rules, rule, a.Verdict)
+	}
+	t.Logf("%s\nshape: %s", res.Summary, res.Shape)
+}
+
+// TestForkHangs: the fork's routine_sync renames the Rutex class template,
+// the waiter's pointer to its Rutex, the Rutex's list of waiters and the
+// rwlock's type. The default profile adapts each of its sync keys (a loud
+// warning in the waits' own, with the profile line that makes it explicit)
+// and the graph equals the program's truth; with those lines in a profile
+// nothing is adapted and the graph is the same.
+func TestForkHangs(t *testing.T) {
+	for _, name := range []string{fixture.ForkCoRWLock, fixture.ForkCoChan} {
+		t.Run(name, func(t *testing.T) {
+			sc, s := openScenario(t, name)
+			checkGraph(t, sc, s)
+			ws := s.Waits().Warnings
+			rwmutex := `"libgo::RWMutexImpl": co_rwmutex}`
+			for key, line := range map[string]string{"waiter_rutex": "waiter_rutex: waitingOn_", "rutex_waiters": "rutex_waiters: sleepers_.head_",
+				"sync_types.libgo::SharedMutex": "sync_types: {"} {
 				found := false
-				for _, c := range res.Chains {
-					found = found || c.End == end
+				for _, w := range ws {
+					found = found || strings.Contains(w, "PROFILE ADAPTED") && strings.Contains(w, key+":") && strings.Contains(w, "to say so in the profile: "+line) &&
+						(!strings.HasPrefix(key, "sync_types") || strings.HasSuffix(w, rwmutex))
 				}
 				if !found {
-					t.Errorf("no chain ends in %s: %s", end, res.Summary)
+					t.Errorf("no loud adaptation of %s (%s) in %q", key, line, ws)
 				}
-			} else if len(res.Chains) > 0 {
-				t.Errorf("chains %v, want none", res.Chains)
 			}
-			if res.Shape == "" || strings.Contains(res.Shape, "0x") {
-				t.Errorf("shape %q: empty, or with an address", res.Shape)
+			// The fork's profile: its lines said.
+			path := filepath.Join(t.TempDir(), "fork.yaml")
+			prof := `base: ceph-dse
+running: curTask_
+task_count: nTasks_
+hook_type: co::LinkedQueueHook
+queues: {runnableQueue_: runnable, blockQueue_: block, newQueue_: new, gcQueue_: done}
+waiter_rutex: waitingOn_
+rutex_waiters: sleepers_.head_
+sync_types: {"libgo::Mutex": co_mutex, "libgo::RWMutexImpl": co_rwmutex, "libgo::ConditionVariable": co_condvar, "libgo::ChannelImplWithSignal": co_chan}
+`
+			if err := os.WriteFile(path, []byte(prof), 0o644); err != nil {
+				t.Fatal(err)
 			}
-			// The verdict is the hang's: the signal was sent, the graph explains it.
-			a := s.Analysis()
-			if !a.Hang() || !strings.Contains(a.Verdict, res.Summary) {
-				t.Errorf("verdict without the hang: %s", a.Verdict)
+			s2, err := session.Open(session.Options{Core: sc.Core, Exe: sc.Exe, Logs: []string{sc.Dir}, CoroutineProfile: path})
+			if err != nil {
+				t.Fatal(err)
 			}
-			rule := map[bool]string{true: "hang-deadlock", false: "hang-chain"}[len(tr.Cycles) > 0]
-			if !slices.Contains(a.Rules, rule) || strings.Contains(a.Verdict, "no assertion message") {
-				t.Errorf("rules %v (want %s), verdict %s", a.Rules, rule, a.Verdict)
+			defer s2.Close()
+			checkGraph(t, sc, s2)
+			for _, w := range append(s2.Waits().Warnings, s2.Runtime().Warnings...) {
+				if strings.Contains(w, "PROFILE") || strings.Contains(w, "profile") {
+					t.Errorf("with the fork's profile: %s", w)
+				}
 			}
-			t.Logf("%s\nshape: %s", res.Summary, res.Shape)
 		})
+	}
+}
+
+// TestRWLockWithoutLibcDebugInfo: the rwlock scenario read without
+// libc6-dbg (an empty debug-file directory): pthread_rwlock_rdlock's rwlock
+// parameter is unknown, the readers sleep on a futex word inside the lock
+// (__wrphase_futex), and the lock is found from glibc's layout of
+// pthread_rwlock_t; its writer (__cur_writer) is read as with DWARF.
+func TestRWLockWithoutLibcDebugInfo(t *testing.T) {
+	sc := fixture.Get(t).Scenario(t, fixture.RWLock)
+	s, err := session.Open(session.Options{Core: sc.Core, Exe: sc.Exe, Logs: []string{sc.Dir}, DebugFileDirs: []string{t.TempDir()}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	for _, m := range s.Process().Modules {
+		if strings.HasPrefix(m.BaseName(), "libc.so") && m.Syms != nil && m.Syms.HasDWARF() {
+			t.Fatalf("%s has debug information: the test reads the C library without it", m.Path)
+		}
+	}
+	checkGraph(t, sc, s)
+	for _, o := range s.Waits().Objects {
+		if o.Kind == waits.RWLock && (o.OwnerHow == "" || !strings.HasPrefix(o.OwnerHow, "__cur_writer")) {
+			t.Errorf("%s: owner %q by %q", o.Expr, o.Owner, o.OwnerHow)
+		}
 	}
 }
 

@@ -189,3 +189,19 @@ func TestBtMatchesGdbOnFixtures(t *testing.T) {
 		})
 	}
 }
+
+// TestBtMatchesGdbOnHangs: the hang cores (issue 27), whose threads sleep
+// in glibc's lock paths (__lll_lock_wait, pthread_rwlock_rdlock, the
+// reacquire inside pthread_cond_wait), in read(2) and pause(2), in Ceph's
+// handler and its re-raise, and on the Processers' own futex: every frame
+// of every thread equal to gdb's (the tasks are dsecore's alone: gdb has no
+// coroutines).
+func TestBtMatchesGdbOnHangs(t *testing.T) {
+	set := fixture.Get(t)
+	for _, name := range append(append([]string(nil), fixture.Hangs...), fixture.TaskDeadlock2, fixture.ForkCoRWLock, fixture.ForkCoChan) {
+		t.Run(name, func(t *testing.T) {
+			sc := set.Scenario(t, name)
+			compareWithGdb(t, sc.Exe, sc.Core)
+		})
+	}
+}
