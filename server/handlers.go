@@ -35,6 +35,12 @@ func (s *conn) stackTrace(r *dap.StackTraceRequest) {
 	// (Ceph's handle_oneshot_fatal_signal, its backtrace and re-raise):
 	// shown, but deemphasized, so a client focuses the frame that faulted.
 	handler := faultFrameIndex(fs) - 1
+	// On the crashing thread, the frame the session stops on and the
+	// frames above it, deemphasized (focus.go).
+	focus := -1
+	if r.Arguments.ThreadId == st.crashThreadID() {
+		focus = st.crashFocus(fs)
+	}
 	for i := start; i < end; i++ {
 		f := fs[i]
 		sf := dap.StackFrame{Id: st.frameID(r.Arguments.ThreadId, i), Name: f.Function}
@@ -72,13 +78,18 @@ func (s *conn) stackTrace(r *dap.StackTraceRequest) {
 		if !f.Boundary {
 			sf.Source = st.sourceOf(f)
 			sf.Line, sf.Column = f.Line, 1
-			if i < handler {
+			switch {
+			case i < handler:
 				sf.PresentationHint = "subtle"
-				if sf.Source != nil {
-					src := *sf.Source
-					src.PresentationHint, src.Origin = "deemphasize", "the fatal-signal handler"
-					sf.Source = &src
-				}
+				sf.Source = deemphasized(sf.Source, originHandler)
+			case i < focus && !f.Sigtramp:
+				sf.PresentationHint = "subtle"
+				sf.Source = deemphasized(sf.Source, st.aboveFocus(f))
+			case i == focus:
+				sf.PresentationHint = "normal"
+				sf.Source = st.focusSource(f)
+			default:
+				sf.Source = appSource(sf.Source, f)
 			}
 			if sf.Source != nil && sf.Source.SourceReference > 0 {
 				sf.Line = 0
