@@ -133,12 +133,22 @@ func (s *conn) scopes(r *dap.ScopesRequest) {
 		scopes = append(scopes, dap.Scope{Name: holderScopeName, VariablesReference: st.handle(varRef{kind: "holder", frame: r.Arguments.FrameId})})
 	}
 	if !f.Boundary && !f.Sigtramp {
-		scopes = append(scopes,
-			dap.Scope{Name: "Arguments", PresentationHint: "arguments", VariablesReference: st.handle(varRef{kind: "args", frame: r.Arguments.FrameId})},
-			dap.Scope{Name: "Locals", PresentationHint: "locals", VariablesReference: st.handle(varRef{kind: "locals", frame: r.Arguments.FrameId})})
+		vars := []dap.Scope{
+			{Name: "Arguments", PresentationHint: "arguments", VariablesReference: st.handle(varRef{kind: "args", frame: r.Arguments.FrameId})},
+			{Name: "Locals", PresentationHint: "locals", VariablesReference: st.handle(varRef{kind: "locals", frame: r.Arguments.FrameId})}}
 		if f.Raw != nil {
-			scopes = append(scopes, dap.Scope{Name: "Registers", PresentationHint: "registers", VariablesReference: st.handle(varRef{kind: "registers", frame: r.Arguments.FrameId})})
+			regs := dap.Scope{Name: "Registers", PresentationHint: "registers", VariablesReference: st.handle(varRef{kind: "registers", frame: r.Arguments.FrameId})}
+			if _, ps, ls, _ := st.frameScope(r.Arguments.FrameId); len(ps)+len(ls) == 0 {
+				// No variable: no DWARF scope for this code (an
+				// executable as Debian ships it, hand-written assembly):
+				// the registers are what there is, first (the scope a
+				// client expands).
+				vars = append([]dap.Scope{regs}, vars...)
+			} else {
+				vars = append(vars, regs)
+			}
 		}
+		scopes = append(scopes, vars...)
 	}
 	if fr.thread == st.crashThreadID() && st.p.Fault() != nil {
 		// On the fault frame and its inline levels. The analysis is made
@@ -507,7 +517,7 @@ func (s *conn) exceptionInfo(r *dap.ExceptionInfoRequest) {
 	body := dap.ExceptionInfoResponseBody{ExceptionId: "signal", BreakMode: "always", Description: st.analysis().Verdict}
 	if fc := st.p.Fault(); fc != nil && fc.Real != nil {
 		body.ExceptionId = fc.Real.Name
-		body.Details = &dap.ExceptionDetails{Message: fc.Real.Name + " (" + fc.Real.CodeName + ")", TypeName: fc.Real.Name}
+		body.Details = &dap.ExceptionDetails{Message: fc.Real.String(), TypeName: fc.Real.Name}
 		if fs, err := st.stack(st.crashThreadID()); err == nil {
 			var b strings.Builder
 			report.WriteFrames(&b, report.Frames(fs))
