@@ -71,36 +71,50 @@ func (s *state) hasCode(f coreparse.Frame) bool {
 	return s.p.Core.Readable(f.LookupPC)
 }
 
-// focusSource is the focus frame's source: its file, or its own
-// disassembly source, not deemphasized (a source shared with other
-// frames takes in VS Code the hint of the last frame that named it).
+// focusSource is the focus frame's source: its file, or a disassembly
+// source of its own, not deemphasized.
 func (s *state) focusSource(f coreparse.Frame) *dap.Source {
 	src := s.sourceOf(f)
 	if src == nil || src.SourceReference == 0 {
 		return src
 	}
-	key := fmt.Sprintf("crash frame %#x", f.LookupPC)
+	out := *src
+	out.SourceReference = s.ownSource("crash frame", f)
+	out.PresentationHint, out.Origin = "", "the crashing frame: disassembly from the core"
+	return &out
+}
+
+// deemphasized is a frame's source deemphasized with an origin. A
+// disassembly source gets a reference of its own for that origin: VS Code
+// keeps one source per reference, and the origin (and hint) of the last
+// frame that named it, so the handler's __pthread_kill_implementation
+// would take the origin of the raise's and its run of frames would lose
+// its name ("Show 4 More Stack Frames").
+func (s *state) deemphasized(f coreparse.Frame, src *dap.Source, origin string) *dap.Source {
+	if src == nil {
+		return nil
+	}
+	out := *src
+	out.PresentationHint, out.Origin = "deemphasize", origin
+	if src.SourceReference > 0 {
+		out.SourceReference = s.ownSource(origin, f)
+	}
+	return &out
+}
+
+// ownSource is the reference of a disassembly source of frame f's code
+// for one role, made once per role and pc.
+func (s *state) ownSource(role string, f coreparse.Frame) int {
+	key := fmt.Sprintf("%s %#x", role, f.LookupPC)
 	s.mu.Lock()
+	defer s.mu.Unlock()
 	ref, ok := s.srcByFn[key]
 	if !ok {
 		s.sources = append(s.sources, &sourceRef{name: key, frame: f})
 		ref = len(s.sources)
 		s.srcByFn[key] = ref
 	}
-	s.mu.Unlock()
-	out := *src
-	out.SourceReference, out.PresentationHint, out.Origin = ref, "", "the crashing frame: disassembly from the core"
-	return &out
-}
-
-// deemphasized is a copy of a source, deemphasized with an origin.
-func deemphasized(src *dap.Source, origin string) *dap.Source {
-	if src == nil {
-		return nil
-	}
-	out := *src
-	out.PresentationHint, out.Origin = "deemphasize", origin
-	return &out
+	return ref
 }
 
 // appSource is a frame's source as listed: the disassembly of the
@@ -115,4 +129,25 @@ func appSource(src *dap.Source, f coreparse.Frame) *dap.Source {
 	out := *src
 	out.PresentationHint = ""
 	return &out
+}
+
+// sentFrom words where a sent signal stopped the crashing thread, by the
+// frame the session stops on: " raised in F()" when the thread raised it
+// itself (a frame of the raising machinery above it), " received in F()"
+// when it came from outside.
+func (s *state) sentFrom() string {
+	fs, err := s.stack(s.crashThreadID())
+	if err != nil || len(fs) == 0 {
+		return ""
+	}
+	at := s.crashFocus(fs)
+	if fs[at].Function == "" || fs[at].Function == "??" {
+		return ""
+	}
+	for i := faultFrameIndex(fs); i < at; i++ {
+		if signature.Raising(fs[i].Function) {
+			return " raised in " + fs[at].Function + "()"
+		}
+	}
+	return " received in " + fs[at].Function + "()"
 }

@@ -81,10 +81,10 @@ func (s *conn) stackTrace(r *dap.StackTraceRequest) {
 			switch {
 			case i < handler:
 				sf.PresentationHint = "subtle"
-				sf.Source = deemphasized(sf.Source, originHandler)
+				sf.Source = st.deemphasized(f, sf.Source, originHandler)
 			case i < focus && !f.Sigtramp:
 				sf.PresentationHint = "subtle"
-				sf.Source = deemphasized(sf.Source, st.aboveFocus(f))
+				sf.Source = st.deemphasized(f, sf.Source, st.aboveFocus(f))
 			case i == focus:
 				sf.PresentationHint = "normal"
 				sf.Source = st.focusSource(f)

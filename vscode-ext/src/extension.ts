@@ -14,6 +14,8 @@ let coroutinesView: CoroutinesView;
 let extensionDir = '';
 // The dsecore sessions that have started and not ended.
 const live = new Set<string>();
+// refreshes counts the views' refreshes: only the latest one's answers are shown.
+let refreshes = 0;
 
 function binary(): string {
   const setting = vscode.workspace.getConfiguration('dsecore').get<string>('path');
@@ -65,9 +67,12 @@ async function refreshViews(session: vscode.DebugSession | undefined): Promise<v
     return;
   }
   // Each view fills as its answer comes (the tasks come first: the
-  // analysis unwinds every task); an answer of a session that is no longer
-  // the active one is dropped, and a failure is said in the view.
-  const current = () => vscode.debug.activeDebugSession?.id === session.id;
+  // analysis unwinds every task); an answer is dropped when its session
+  // has ended or a later refresh was asked for (a finished session's
+  // answer never fills the next one's views), and a failure is said in the
+  // view.
+  const gen = ++refreshes;
+  const current = () => gen === refreshes && live.has(session.id);
   const tasks = (session.customRequest('dsecore/tasks') as Promise<TasksBody>).then((t) => {
     if (current()) {
       coroutinesView.set(t);

@@ -13,6 +13,8 @@ export interface AnalysisBody {
     fault?: {
       pc: string; instruction: string; register?: string; value?: string; description?: string;
       function?: string; file?: string; line?: number; listing?: string;
+      // sent: no instruction faulted (kill, raise, abort): interrupted_listing is where the thread was.
+      kind?: string; sent?: boolean; interrupted_listing?: string;
       origin?: { text: string; pc: string; function?: string; file?: string; line?: number }[];
     };
     objects?: { role: string; type: string; address: string; how?: string; fields?: Record<string, string> }[];
@@ -125,11 +127,16 @@ export class AnalysisView extends MessageView implements vscode.TreeDataProvider
       command: showThread(b.crashThreadId, 'the crashing thread'),
     }));
     const f = a.fault;
-    if (f) {
-      const listing = (f.listing ?? '').split('\n').filter((l) => l.trim() !== '').map((l) => new Item(l, [], {
-        iconPath: l.includes(f.pc.replace(/^0x/, '') + ':') ? new vscode.ThemeIcon('arrow-right') : undefined,
-      }));
-      out.push(collapsed(new Item(`Faulting instruction: ${f.instruction} at ${f.pc}`, listing, {
+    const lines = (text: string | undefined, pc: string) => (text ?? '').split('\n').filter((l) => l.trim() !== '').map((l) => new Item(l, [], {
+      iconPath: l.includes(pc.replace(/^0x/, '') + ':') ? new vscode.ThemeIcon('arrow-right') : undefined,
+    }));
+    if (f && (f.sent || f.kind === 'sent')) {
+      // A sent signal: no instruction faulted; where the thread was.
+      out.push(collapsed(new Item(`Signal sent, no faulting instruction: at ${f.pc}`, lines(f.interrupted_listing ?? f.listing, f.pc), {
+        description: f.function, tooltip: f.description,
+      })));
+    } else if (f) {
+      out.push(collapsed(new Item(`Faulting instruction: ${f.instruction} at ${f.pc}`, lines(f.listing, f.pc), {
         description: f.function, tooltip: f.file ? `${f.file}:${f.line}` : undefined,
       })));
       if (f.register) {

@@ -206,10 +206,11 @@ test('tcp: the same session through dsecore dap --listen 127.0.0.1:0', async () 
 // are deemphasized, each run with what it is (VS Code's "Show N More:
 // <origin>"); the application's frames below it are not.
 const cephFocus = {
-  abort: { focus: /^ceph::common::CephContext::_do_command$/, above: 'raising the signal' },
-  'kill-segv': { focus: /^AsyncMessenger::wait$/, above: 'the platform\'s libraries' },
-  'null-load': { focus: /^__strlen_sse2$/ },
-  'wild-pc': { focus: /^EpollDriver::event_wait \[found by scan\]$/, above: 'no code at the pc' },
+  abort: { focus: /^ceph::common::CephContext::_do_command$/, above: 'raising the signal',
+    stopped: 'SIGABRT raised in ceph::common::CephContext::_do_command()' },
+  'kill-segv': { focus: /^AsyncMessenger::wait$/, above: 'the platform\'s libraries', stopped: 'SIGSEGV received in AsyncMessenger::wait()' },
+  'null-load': { focus: /^__strlen_sse2$/, stopped: 'SIGSEGV (SEGV_MAPERR) at 0x0 in __strlen_sse2()' },
+  'wild-pc': { focus: /^EpollDriver::event_wait \[found by scan\]$/, above: 'no code at the pc', stopped: 'SIGSEGV (SEGV_MAPERR) at 0xdeadbeef' },
 };
 
 test('the real ceph-mon (no DWARF): the session stops on the crash\'s first meaningful frame, with its disassembly and registers', async () => {
@@ -229,8 +230,19 @@ test('the real ceph-mon (no DWARF): the session stops on the crash\'s first mean
       const stopped = dc.waitForEvent('stopped');
       await dc.configurationDoneRequest();
       const ev = (await stopped).body;
+      assert.equal(ev.description, want.stopped);
       const frames = (await dc.stackTraceRequest({ threadId: ev.threadId, startFrame: 0, levels: 40 })).body.stackFrames;
       const show = () => frames.map((f, i) => `#${i} ${f.name} [${f.presentationHint ?? ''}] ${f.source?.presentationHint ?? ''} ${f.source?.origin ?? ''}`).join('\n');
+      // VS Code keeps one source per reference, with the hint and origin
+      // of the last frame naming it: frames that share a reference share
+      // both, or a run of frames would lose its name.
+      const byRef = new Map();
+      for (const x of frames.filter((x) => x.source?.sourceReference)) {
+        const seen = byRef.get(x.source.sourceReference);
+        const mine = `${x.source.presentationHint ?? ''} ${x.source.origin ?? ''}`;
+        assert.ok(seen === undefined || seen === mine, `${name}: source ${x.source.sourceReference} is both "${seen}" and "${mine}":\n${show()}`);
+        byRef.set(x.source.sourceReference, mine);
+      }
       const deem = (f) => f.source?.presentationHint === 'deemphasize';
       const top = frames.findIndex((f) => f.source && !deem(f));
       assert.ok(top >= 0, `${name}: no frame VS Code would open:\n${show()}`);
