@@ -24,7 +24,6 @@ import (
 	"sync"
 
 	"github.com/dsecore/dsecore/coreparse/corefile"
-	"github.com/dsecore/dsecore/coreparse/disasm"
 	"github.com/dsecore/dsecore/coreparse/symbols"
 	"github.com/dsecore/dsecore/coreparse/unwind"
 	"github.com/dsecore/dsecore/internal/chaos"
@@ -83,10 +82,15 @@ type Process struct {
 type Thread struct {
 	LWP     int
 	Pthread uint64 // pthread_self() of the thread: its TCB address, fs_base on x86-64
-	Name    string // thread name when something in the core tells it
-	Crashed bool   // the thread the kernel dumped first: it took the fatal signal
-	Regs    unwind.Regs
-	Core    *corefile.Thread
+	Name    string // thread name when something in the core tells it (NameFrom says what)
+	// NameFrom says where Name came from: NameFromComm, NameFromHandler,
+	// NameFromRuntime, NameFromEntry ("" without a name).
+	NameFrom string
+	Crashed  bool // the thread the kernel dumped first: it took the fatal signal
+	Regs     unwind.Regs
+	Core     *corefile.Thread
+
+	nameOnce sync.Once // the entry routine's name, from the first backtrace
 }
 
 // Frame is one frame of a backtrace, as gdb would list it: inline frames are
@@ -142,18 +146,22 @@ func Open(o Options) (*Process, error) {
 	}
 	for i := range c.Threads {
 		ct := &c.Threads[i]
-		name := ""
+		name, from := "", ""
 		if c.PSInfo != nil && int(c.PSInfo.PID) == ct.LWP {
-			name = c.PSInfo.Fname // the main thread: the process's comm
+			name, from = c.PSInfo.Fname, NameFromComm // the main thread: the process's comm
 		}
 		p.Threads = append(p.Threads, &Thread{
-			Name:    name,
-			LWP:     ct.LWP,
-			Pthread: ct.Regs.FsBase,
-			Crashed: i == 0,
-			Regs:    RegsFromCore(&ct.Regs),
-			Core:    ct,
+			Name:     name,
+			NameFrom: from,
+			LWP:      ct.LWP,
+			Pthread:  ct.Regs.FsBase,
+			Crashed:  i == 0,
+			Regs:     RegsFromCore(&ct.Regs),
+			Core:     ct,
 		})
+	}
+	for _, t := range p.Threads {
+		p.nameFromHandler(t)
 	}
 	return p, nil
 }
@@ -301,6 +309,7 @@ func (p *Process) Backtrace(t *Thread) ([]Frame, error) {
 	if n := len(fs); n > 0 && len(raw) > 0 && fs[n-1].Raw != &raw[len(raw)-1] {
 		err = nil
 	}
+	p.nameFromEntry(t, fs)
 	return fs, err
 }
 
@@ -582,30 +591,6 @@ func (p *Process) funcStart(pc uint64) (uint64, bool) {
 		return 0, false
 	}
 	return pc - off, true
-}
-
-// Disassemble returns the instructions around a runtime pc, from the
-// process's memory (undumped text read from the module's file), with
-// operands named by symbols and source lines interleaved.
-func (p *Process) Disassemble(pc uint64, before, after int) (*disasm.Listing, error) {
-	m := p.ModuleAt(pc)
-	o := disasm.Options{Before: before, After: after}
-	if m != nil && m.Syms != nil {
-		t, bias := m.Syms, m.Bias
-		o.Symbolize = func(addr uint64) (string, uint64, bool) {
-			mm := p.ModuleAt(addr)
-			if mm == nil || mm.Syms == nil {
-				return "", 0, false
-			}
-			name, start, ok := mm.Syms.NearestSymbol(addr - mm.Bias)
-			return name, addr - mm.Bias - start, ok
-		}
-		o.Source = tableSource(t, bias)
-		if start, ok := t.FunctionEntry(pc - bias); ok {
-			o.Start = start + bias
-		}
-	}
-	return disasm.Window(p.Core, pc, o)
 }
 
 // LookupSymbol finds a symbol (mangled or demangled, locals and TLS

@@ -457,6 +457,21 @@ Usage: dse analyze [--evidence]"""
         gdb.write(BRIDGE.render("analysis", *([] if "--evidence" in arg.split() else ["--brief"])))
 
 
+class DseWaits(gdb.Command):
+    """Who waits for whom in the loaded core: every thread's and task's lock,
+its owner (recorded by the lock, or inferred from the guard a frame holds),
+the deadlocks with each member's holding and waiting frame, the chains to
+a holder, Ceph's heartbeat watchdog (give its log with dse logs).
+
+Usage: dse waits"""
+
+    def __init__(self):
+        super().__init__("dse waits", gdb.COMMAND_STACK)
+
+    def invoke(self, arg, from_tty):
+        gdb.write(BRIDGE.render("waits"))
+
+
 class DseLogs(gdb.Command):
     """Name ceph-dse log files or directories to correlate with the threads.
 
@@ -934,6 +949,7 @@ def _lookup(val):
 def _register():
     DseCommand()
     DseAnalyze()
+    DseWaits()
     DseLogs()
     DseProfile()
     DseTasks()

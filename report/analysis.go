@@ -50,7 +50,13 @@ type AnalysisFault struct {
 	Line        int            `json:"line,omitempty"`
 	Origin      []AnalysisStep `json:"origin"`
 	Skipped     int            `json:"instrumentation_skipped"`
-	Listing     string         `json:"listing,omitempty"`
+	Listing     string         `json:"listing,omitempty"` // around the faulting instruction (=>); empty for a sent signal
+	// Sent: the signal was sent (kill, raise, pthread_kill: SI_USER,
+	// SI_TKILL, no CPU exception in the sigcontext): no instruction
+	// faulted, Instruction and Listing are empty, InterruptedListing is
+	// the code the thread was at when it arrived.
+	Sent               bool   `json:"sent,omitempty"`
+	InterruptedListing string `json:"interrupted_listing,omitempty"`
 }
 
 // AnalysisNested is a second fault inside the handler.
@@ -257,8 +263,14 @@ func AnalysisDoc(a *fault.Analysis) *Analysis {
 			af.Inline = append(af.Inline, fr.Function)
 		}
 		if f.Window != nil {
-			af.Listing = f.Window.Format(disasm.FormatOptions{RawBytes: true})
+			l := f.Window.Format(disasm.FormatOptions{RawBytes: true})
+			if f.Kind == "sent" {
+				af.InterruptedListing = l
+			} else {
+				af.Listing = l
+			}
 		}
+		af.Sent = f.Kind == "sent"
 		d.Fault = af
 	}
 	for _, o := range a.Objects {

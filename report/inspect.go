@@ -1,6 +1,7 @@
 package report
 
 import (
+	"github.com/dsecore/dsecore/analysis/waits"
 	"github.com/dsecore/dsecore/coreparse"
 	"github.com/dsecore/dsecore/coreparse/disasm"
 	"github.com/dsecore/dsecore/coreparse/unwind"
@@ -22,7 +23,9 @@ type Inspect struct {
 	Coroutines *Coroutines `json:"coroutines,omitempty"`
 	Tasks      []Task      `json:"tasks,omitempty"`
 	Analysis   *Analysis   `json:"analysis,omitempty"`
-	Warnings   []string    `json:"warnings,omitempty"`
+	// Waits: who waits for whom (analysis/waits; README: the waits table).
+	Waits    *waits.Result `json:"waits,omitempty"`
+	Warnings []string      `json:"warnings,omitempty"`
 }
 
 // ProcessInfo comes from NT_PRPSINFO and the modules.
@@ -193,6 +196,7 @@ func BuildInspect(s *session.Session) *Inspect {
 		doc.Tasks = append(doc.Tasks, TaskDoc(rt, t, false))
 	}
 	doc.Analysis = SessionAnalysis(s)
+	doc.Waits = s.Waits()
 	doc.Warnings = append(doc.Warnings, s.Warnings()...)
 	return doc
 }

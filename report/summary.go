@@ -1,9 +1,11 @@
 package report
 
 import (
+	"context"
 	"fmt"
 	"html/template"
 	"io"
+	"os/exec"
 	"sort"
 	"strings"
 	"sync"
@@ -200,6 +202,12 @@ th{background:#f3f3f3} code,pre{font:12px/1.35 ui-monospace,monospace} pre{backg
 <td>{{$g.Verdict}}</td><td>{{join $g.Nodes ", "}}</td><td>{{time $g.First}}<br>{{time $g.Last}}</td><td>{{range $g.Builds}}<code>{{short .}}</code> {{end}}</td></tr>
 <tr><td></td><td colspan="6"><pre>{{join $g.Frames "\n"}}</pre>example: <code>{{$g.Example}}</code></td></tr>
 {{end}}</table>
+{{if .Hangs}}<h2>Hangs</h2>
+{{range .Hangs}}<h3>group <code>{{short .Signature}}</code>: <code>{{.Example}}</code></h3>
+{{if .SVG}}<div class="waits">{{.SVG}}</div>{{else}}<table class="waits"><tr><th>waiter</th><th>waits for</th><th>held by</th><th></th></tr>
+{{range .Edges}}<tr{{if .Cycle}} class="new"{{end}}><td>{{.Waiter}}</td><td><code>{{.Object}}</code></td><td>{{.Owner}}</td><td>{{.How}}{{if .Cycle}} deadlock{{end}}</td></tr>
+{{end}}</table>{{end}}
+{{end}}{{end}}
 {{if .S.Errors}}<h2>Not summarized</h2><ul>{{range .S.Cores}}{{if .Error}}<li class="err"><code>{{.Path}}</code>: {{.Error}}</li>{{end}}{{end}}</ul>{{end}}
 {{if .S.MissingBuilds}}<h2>Missing builds</h2><ul>{{range .S.MissingBuilds}}<li>{{.Module}} <code>{{.BuildID}}</code> ({{.Cores}} cores)</li>{{end}}</ul>{{end}}
 <h2>Cores</h2>
@@ -259,10 +267,83 @@ func buildChart(cores []summary.Core) chart {
 	return c
 }
 
+// hangView is one hang group's wait graph: an inline SVG drawn by
+// Graphviz's dot when it is installed, else the edges as a table.
+type hangView struct {
+	Signature, Example string
+	SVG                template.HTML
+	Edges              []summary.HangEdge
+}
+
+// hangViews draws each hang group's example core.
+func hangViews(s *Summary) []hangView {
+	byPath := map[string]*summary.Core{}
+	for i := range s.Cores {
+		byPath[s.Cores[i].Path] = &s.Cores[i]
+	}
+	_, err := exec.LookPath("dot")
+	var out []hangView
+	for _, g := range s.Groups {
+		c := byPath[g.Example]
+		if c == nil || len(c.Hang) == 0 {
+			continue
+		}
+		v := hangView{Signature: g.Signature, Example: g.Example, Edges: c.Hang}
+		if err == nil {
+			v.SVG = dotSVG(c.Hang)
+		}
+		out = append(out, v)
+	}
+	return out
+}
+
+// hangDOT writes a hang's edges in DOT: waiters and owners as boxes (a
+// deadlock's in red), objects as ellipses.
+func hangDOT(edges []summary.HangEdge) string {
+	var b strings.Builder
+	b.WriteString("digraph waits {\n  rankdir=LR;\n  node [fontname=\"monospace\", fontsize=10];\n  edge [fontname=\"monospace\", fontsize=9];\n")
+	for i, e := range edges {
+		color := "black"
+		if e.Cycle {
+			color = "red"
+		}
+		fmt.Fprintf(&b, "  %s [shape=box, color=%s];\n  o%d [shape=ellipse, label=%s];\n  %s -> o%d [label=\"waits\"];\n",
+			dotQuote(e.Waiter), color, i, dotQuote(e.Object), dotQuote(e.Waiter), i)
+		if e.Owner != "" {
+			style := "solid"
+			if e.How == "inferred" || e.How == "notifier" {
+				style = "dashed"
+			}
+			label := "held by"
+			if e.How != "" {
+				label += " (" + e.How + ")"
+			}
+			fmt.Fprintf(&b, "  %s [shape=box, color=%s];\n  o%d -> %s [label=%s, style=%s];\n", dotQuote(e.Owner), color, i, dotQuote(e.Owner), dotQuote(label), style)
+		}
+	}
+	b.WriteString("}\n")
+	return b.String()
+}
+
+// dotSVG runs dot -Tsvg (bounded in time); "" when it fails.
+func dotSVG(edges []summary.HangEdge) template.HTML {
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, "dot", "-Tsvg")
+	cmd.Stdin = strings.NewReader(hangDOT(edges))
+	out, err := cmd.Output()
+	i := strings.Index(string(out), "<svg")
+	if err != nil || i < 0 {
+		return ""
+	}
+	return template.HTML(out[i:]) // dot escapes the labels it draws
+}
+
 // WriteSummaryHTML is a self-contained HTML report: no script, no link.
 func WriteSummaryHTML(w io.Writer, s *Summary) error {
 	return htmlTmpl().Execute(w, struct {
 		S     *Summary
 		Chart chart
-	}{s, buildChart(s.Cores)})
+		Hangs []hangView
+	}{s, buildChart(s.Cores), hangViews(s)})
 }

@@ -90,7 +90,7 @@ func BuildSymbolize(l *coreparse.Library, addr uint64, before, after uint64) *Sy
 		doc.Warnings = append(doc.Warnings, l.Path+": no DWARF (no -g, or stripped and no debug file found): no source lines or inline chain")
 	}
 	lst, err := disasm.Window(l, addr, disasm.Options{BeforeBytes: before, AfterBytes: after,
-		Symbolize: l.Symbolizer(), Source: l.Source()})
+		Symbolize: l.Symbolizer(), Source: l.Source(), Guess: true})
 	if err != nil {
 		doc.Warnings = append(doc.Warnings, err.Error())
 		return doc

@@ -8,6 +8,8 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/dsecore/dsecore/analysis/coroutines"
+	"github.com/dsecore/dsecore/internal/cxxname"
 	"github.com/dsecore/dsecore/report/frame"
 )
 
@@ -106,12 +108,7 @@ type TaskTable struct {
 
 // TaskState is a task's state as lists say it: "running" for the task a
 // Processer runs.
-func TaskState(t Task) string {
-	if t.Running {
-		return "running"
-	}
-	return t.State
-}
+func TaskState(t Task) string { return coroutines.StateWord(t.State, t.Running) }
 
 // WriteTasks writes the task table: one row per task (its id, state,
 // Processer, queue, how it was found, where it stands and where it was
@@ -134,7 +131,7 @@ func WriteTasks(w io.Writer, c *Coroutines, tasks []Task, o TaskTable) {
 		if t.Func != "" {
 			created = fmt.Sprintf("%s (%s:%d)", t.Func, filepath.Base(t.File), t.Line)
 		}
-		fmt.Fprintf(w, "%s %-6d %-9s %-4s %-15s %-12s %-50s %s\n", mark, t.ID, TaskState(t), proc, orDash(t.Queue), t.FoundBy, t.Top, created)
+		fmt.Fprintf(w, "%s %-6d %-9s %-4s %-15s %-12s %-50s %s\n", mark, t.ID, TaskState(t), proc, orDash(t.Queue), t.FoundBy, cxxname.Elide(t.Top), created)
 	}
 	if len(tasks) != o.Total {
 		fmt.Fprintf(w, "(%d shown)\n", len(tasks))
@@ -190,7 +187,7 @@ func WriteProcessers(w io.Writer, c *Coroutines) {
 		// The counts by state, whatever the build calls its queues.
 		byState := ""
 		if len(pr.ByState) > 0 {
-			byState = fmt.Sprintf(" (runnable %d, wait %d, new %d, done %d)", pr.ByState["runnable"], pr.ByState["block"], pr.ByState["new"], pr.ByState["done"])
+			byState = fmt.Sprintf(" (runnable %d, block %d, new %d, done %d)", pr.ByState["runnable"], pr.ByState["block"], pr.ByState["new"], pr.ByState["done"])
 		}
 		fmt.Fprintf(w, "  Processer_%-3d LWP %-8d %-16s %s%s\n", pr.ID, pr.LWP, running, strings.Join(qs, ", "), byState)
 	}
@@ -434,13 +431,17 @@ func WriteInspect(w io.Writer, doc *Inspect) {
 		fmt.Fprintln(w)
 		WriteAnalysis(w, doc, AnalysisText{})
 	}
+	if r := doc.Waits; r != nil && (r.Stats.Waiting > 0 || r.Watchdog != nil) {
+		fmt.Fprintln(w)
+		WriteWaits(w, r)
+	}
 	if c := doc.Crashed; c != nil {
 		fmt.Fprintln(w)
 		WriteThreads(w, []Thread{*c})
 	}
 	fmt.Fprintf(w, "\nThreads (%d):\n", len(doc.Threads))
 	for _, t := range doc.Threads {
-		fmt.Fprintf(w, "%s LWP %-8d %-16s %-14s %s\n", flag(t.Crashed, "*", " "), t.LWP, t.Pthread, orDash(t.Name), t.Top)
+		fmt.Fprintf(w, "%s LWP %-8d %-16s %-14s %s\n", flag(t.Crashed, "*", " "), t.LWP, t.Pthread, orDash(t.Name), cxxname.Elide(t.Top))
 	}
 	if c := doc.Coroutines; c != nil && len(c.Processers)+len(doc.Tasks)+len(c.Warnings) > 0 || c.NoTasks != "" {
 		fmt.Fprintf(w, "\nCoroutines (profile %s): %d Processers, %d tasks", ProfileText(c), len(c.Processers), len(doc.Tasks))

@@ -20,8 +20,9 @@ pkg_installed() { dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q "insta
 # cluster on loopback whose daemons crash, and its crash module, fixtures/ceph),
 # dwz, llvm-16 (llvm-dwp-16) and xz-utils (fixtures/variants: the field crash
 # as distributions and split-DWARF builds ship its debug information; binutils
-# has dwp, elfutils eu-strip).
-for p in g++ make gdb libc6-dbg libboost-dev libboost-context-dev elfutils binutils lldb-16 clang-16 python3 git ca-certificates time chromium ceph-mon ceph-mgr ceph-common dwz llvm-16 xz-utils; do
+# has dwp, elfutils eu-strip), graphviz (dot: the summarize HTML report draws
+# a hang's wait graph with it).
+for p in g++ make gdb libc6-dbg libboost-dev libboost-context-dev elfutils binutils lldb-16 clang-16 python3 git ca-certificates time chromium ceph-mon ceph-mgr ceph-common dwz llvm-16 xz-utils graphviz; do
 	pkg_installed "$p" || need_pkgs+=("$p")
 done
 # Node.js and npm run the tests that live with the VS Code extension; the

@@ -95,7 +95,14 @@ func analysisNodes(a *report.Analysis) []*node {
 	if len(a.Timeline) > 0 {
 		out = append(out, timelineNode(a.Timeline))
 	}
-	if f := a.Fault; f != nil {
+	if f := a.Fault; f != nil && f.Sent {
+		// A sent signal: no instruction faulted; where the thread was.
+		out = append(out, branch("signal (sent: no faulting instruction)", f.Description, func() []*node {
+			return nonEmpty(leaf("interrupted_at", f.PC), leaf("si_code", f.SiCode), leaf("kind", f.Kind), leaf("description", f.Description),
+				leaf("function", f.Function), strs("inline_chain", f.Inline), leaf("file", f.File), leaf("line", itoaIf(f.Line)),
+				leaf("interrupted_listing", f.InterruptedListing))
+		}))
+	} else if f != nil {
 		out = append(out, branch("fault", f.Description, func() []*node {
 			return nonEmpty(leaf("pc", f.PC), leaf("instruction", f.Instruction), leaf("intel", f.Intel), leaf("operand", f.Operand),
 				leaf("register", f.Register), leaf("value", f.Value), leaf("address", f.Address), leaf("si_addr", f.SiAddr),

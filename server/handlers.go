@@ -70,7 +70,9 @@ func (s *conn) stackTrace(r *dap.StackTraceRequest) {
 			}
 		}
 		if f.PC != 0 {
-			sf.InstructionPointerReference = hexAddr(f.LookupPC)
+			// An instruction's start, never a return address minus one:
+			// the call a caller frame is in.
+			sf.InstructionPointerReference = hexAddr(st.p.CurrentInstruction(&f))
 		}
 		if f.Mod != nil {
 			sf.ModuleId = f.Mod.Name
@@ -92,7 +94,8 @@ func (s *conn) stackTrace(r *dap.StackTraceRequest) {
 				sf.Source = appSource(sf.Source, f)
 			}
 			if sf.Source != nil && sf.Source.SourceReference > 0 {
-				sf.Line = 0
+				// The frame's instruction in the disassembly's text.
+				sf.Line = st.sourceLine(sf.Source.SourceReference, st.p.CurrentInstruction(&f))
 			}
 		}
 		frames = append(frames, sf)
@@ -225,7 +228,7 @@ func (s *conn) variables(r *dap.VariablesRequest) {
 	case "holder":
 		out = st.holderVariables(ref.frame, hex)
 	case "analysis":
-		out = st.nodeVariables(analysisNodes(st.analysisDoc()))
+		out = st.nodeVariables(append(analysisNodes(st.analysisDoc()), nonEmpty(waitsNode(st.sess.Waits()))...))
 	case "node":
 		out = st.nodeVariables(ref.node.kids())
 	}
@@ -278,6 +281,14 @@ func (s *conn) evaluate(r *dap.EvaluateRequest) {
 	if err != nil {
 		s.sendError(r.Seq, r.Command, 4003, err.Error())
 		return
+	}
+	// A result a client may expand is kept for the session's life: within
+	// its budget. A number or a pointer's value costs nothing kept.
+	if st.vr.HasChildren(v) {
+		if why := st.overBudget(); why != "" {
+			s.sendError(r.Seq, r.Command, errOverBudget, "evaluate: "+why)
+			return
+		}
 	}
 	dv := st.variable(v, hex)
 	s.send(&dap.EvaluateResponse{Response: response(&r.Request), Body: dap.EvaluateResponseBody{Result: dv.Value, Type: dv.Type,
@@ -333,34 +344,19 @@ func (s *conn) command(line string, frameID int) (string, bool) {
 	return "", false
 }
 
-// examine is gdb's x/NFU ADDR for F in x, d, u, c and U in b, h, w, g.
+// examine is gdb's x/NFU ADDR (F in x, d, u, c; U in b, h, w, g),
+// printed as gdb prints it.
 func (s *conn) examine(line string, frameID int) string {
-	spec, addrExpr, _ := strings.Cut(strings.TrimPrefix(line, "x/"), " ")
-	n, rest := 1, spec
-	i := 0
-	for i < len(spec) && spec[i] >= '0' && spec[i] <= '9' {
-		i++
+	s.st.mu.Lock()
+	last := s.st.examined
+	s.st.mu.Unlock()
+	e, addrExpr, err := report.ParseExamine(line, last)
+	if err != nil {
+		return err.Error()
 	}
-	if i > 0 {
-		n, _ = strconv.Atoi(spec[:i])
-		rest = spec[i:]
-	}
-	size, format := 8, byte('x')
-	for _, c := range []byte(rest) {
-		switch c {
-		case 'b':
-			size = 1
-		case 'h':
-			size = 2
-		case 'w':
-			size = 4
-		case 'g':
-			size = 8
-		case 'x', 'd', 'u', 'c':
-			format = c
-		}
-	}
-	n = min(max(n, 1), 4096)
+	s.st.mu.Lock()
+	s.st.examined = e
+	s.st.mu.Unlock()
 	sc, _, _, _ := s.st.frameScope(max(frameID, 1))
 	v, err := s.st.vr.Eval(sc, addrExpr)
 	if err != nil {
@@ -374,38 +370,11 @@ func (s *conn) examine(line string, frameID int) string {
 			return err.Error()
 		}
 	}
-	buf := make([]byte, n*size)
+	buf := make([]byte, e.Count*e.Size)
 	k, _ := s.st.p.Core.ReadAt(buf, addr)
 	var b strings.Builder
-	perLine := 16 / size
-	for j := 0; j < n; j++ {
-		if j%perLine == 0 {
-			if j > 0 {
-				b.WriteByte('\n')
-			}
-			fmt.Fprintf(&b, "%#x:", addr+uint64(j*size))
-		}
-		if (j+1)*size > k {
-			b.WriteString("\t<unreadable>")
-			break
-		}
-		var x uint64
-		for q := size - 1; q >= 0; q-- {
-			x = x<<8 | uint64(buf[j*size+q])
-		}
-		switch format {
-		case 'd':
-			sh := uint(64 - 8*size)
-			fmt.Fprintf(&b, "\t%d", int64(x<<sh)>>sh)
-		case 'u':
-			fmt.Fprintf(&b, "\t%d", x)
-		case 'c':
-			fmt.Fprintf(&b, "\t%q", rune(byte(x)))
-		default:
-			fmt.Fprintf(&b, "\t%#0*x", 2+2*size, x)
-		}
-	}
-	return b.String() + "\n"
+	report.WriteExamine(&b, e, addr, buf[:max(k, 0)], s.st.p.DataSymbol)
+	return b.String()
 }
 
 func (s *conn) disassemble(r *dap.DisassembleRequest) {
@@ -419,16 +388,26 @@ func (s *conn) disassemble(r *dap.DisassembleRequest) {
 	count := min(max(r.Arguments.InstructionCount, 1), 4096)
 	off := r.Arguments.InstructionOffset
 	before, after := max(-off, 0), max(count+off, 1)
-	l, err := st.p.Disassemble(base, before, after)
+	// The address may be inside an instruction (a client's guess): the
+	// instruction holding it is the reference one.
+	l, err := st.p.DisassembleAt(base, before, after)
 	out := []dap.DisassembledInstruction{}
 	var insts []disasm.Inst
+	pad := 0 // instructions asked for before the first one known
 	if err == nil && l.PCIndex >= 0 {
 		from := l.PCIndex + off
 		for i := from; i < from+count; i++ {
-			if i >= 0 && i < len(l.Insts) {
+			if i < 0 {
+				pad++
+			} else if i < len(l.Insts) {
 				insts = append(insts, l.Insts[i])
 			}
 		}
+	}
+	// Before a start no boundary proves: placeholders, so that the
+	// reference instruction stays at the index the client asked for.
+	for ; pad > 0; pad-- {
+		out = append(out, dap.DisassembledInstruction{Address: hexAddr(base), Instruction: "??"})
 	}
 	var prevFile string
 	for _, in := range insts {

@@ -6,14 +6,15 @@
 package server
 
 import (
-	"bufio"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"os"
 	"runtime/debug"
 	"sync"
+	"time"
 
 	"github.com/dsecore/dsecore/internal/mmap"
 	"github.com/dsecore/dsecore/session"
@@ -23,24 +24,57 @@ import (
 // Serve runs one DAP session over in/out until the client disconnects or
 // the stream ends. A malformed message gets an error response when its
 // sequence number can be read, and ends the session when the stream
-// itself is broken (a bad header).
+// itself is broken (a bad header) or over a limit (Limits).
 func Serve(in io.Reader, out io.Writer) error { return ServeWith(in, out, session.Options{}) }
 
 // ServeWith is Serve with defaults for every session a client opens (its
 // launch arguments override them): dsecore dap's flags.
 func ServeWith(in io.Reader, out io.Writer, base session.Options) error {
+	return ServeConfig(in, out, Config{Base: base})
+}
+
+// Config is what the server decides for every session it serves: set
+// once, where the server is made (dsecore dap's flags).
+type Config struct {
+	Base   session.Options // defaults of the sessions launch opens
+	Limits Limits          // zero fields: the defaults
+	// Token, when not empty, must be the authToken of launch's or
+	// attach's arguments (compared in constant time).
+	Token []byte
+	// Paths, when not nil, restricts every file a client names.
+	Paths *PathPolicy
+	// Log hears why sessions end and what was refused (default stderr);
+	// Peer names the client in its lines.
+	Log  io.Writer
+	Peer string
+}
+
+// ServeConfig runs one DAP session with cfg.
+func ServeConfig(in io.Reader, out io.Writer, cfg Config) error {
+	cfg.Limits = cfg.Limits.WithDefaults()
 	s := newConn(out)
-	s.base = base
+	s.cfg = cfg
+	s.base = cfg.Base
+	if d, ok := out.(deadliner); ok {
+		if _, isFile := out.(*os.File); !isFile {
+			s.wdl = d
+		}
+	}
+	// A file that faults under a mapping (truncated or replaced while the
+	// session reads it) is a panic this goroutine's handlers recover,
+	// not a SIGBUS that ends every session (recoverRequest); closing the
+	// session too (it writes caches from those files).
+	defer debug.SetPanicOnFault(debug.SetPanicOnFault(true)) // mmap.Guard, undone when the session ends
 	defer s.close()
-	r := bufio.NewReader(in)
+	r := newMsgReader(in, cfg.Limits)
 	for {
-		content, err := dap.ReadBaseMessage(r)
+		content, err := r.next()
 		if err != nil {
-			if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
+			if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, net.ErrClosed) {
 				return nil
 			}
-			// A broken header (or a message over go-dap's size limit) leaves
-			// no way to find the next message: say so, then end the session.
+			// A broken header, or a message over a limit, leaves no way
+			// to find the next message: say so, then end the session.
 			s.send(&dap.OutputEvent{Event: s.event("output"), Body: dap.OutputEventBody{Category: "important",
 				Output: fmt.Sprintf("dsecore: unreadable DAP message (%v): the session ends\n", err)}})
 			return fmt.Errorf("dap: %w", err)
@@ -50,16 +84,28 @@ func ServeWith(in io.Reader, out io.Writer, base session.Options) error {
 			if !s.customRequest(content) {
 				s.badMessage(content, err)
 			}
-			continue
+		} else if req, ok := msg.(dap.RequestMessage); ok { // responses and events from a client are ignored
+			if s.dispatch(req) {
+				return s.endErr
+			}
 		}
-		req, ok := msg.(dap.RequestMessage)
-		if !ok {
-			continue // responses and events from a client are ignored
-		}
-		if s.dispatch(req) {
-			return nil
+		if s.done {
+			return s.endErr
 		}
 	}
+}
+
+// logf writes a line to the server's log, naming the client.
+func (s *conn) logf(format string, args ...any) {
+	w := s.cfg.Log
+	if w == nil {
+		w = os.Stderr
+	}
+	peer := ""
+	if s.cfg.Peer != "" {
+		peer = s.cfg.Peer + ": "
+	}
+	fmt.Fprintf(w, "dsecore dap: %s%s\n", peer, fmt.Sprintf(format, args...))
 }
 
 // badMessage answers a message go-dap could not decode.
@@ -81,13 +127,16 @@ func (s *conn) badMessage(content []byte, err error) {
 type conn struct {
 	mu  sync.Mutex // guards out and seq
 	out io.Writer
+	wdl deadliner // out's write deadline (nil: none)
 	seq int
 
+	cfg  Config
 	base session.Options // defaults of the session launch opens
 	st   *state          // the opened core, nil before launch
 
 	clientProgress bool
-	done           bool
+	done           bool  // the session is over (the client is gone, or its files failed)
+	endErr         error // why, when it was not the client's choice
 
 	// onPanic, when set (by the fuzz tests), hears of every panic the
 	// handlers' recovery turns into an error response.
@@ -96,7 +145,14 @@ type conn struct {
 
 func newConn(out io.Writer) *conn { return &conn{out: out} }
 
+// close closes the session's core and files; a panic doing it (a file
+// that faulted) is logged, and ends nothing else.
 func (s *conn) close() {
+	defer func() {
+		if x := recover(); x != nil {
+			s.logf("closing the session: %v", x)
+		}
+	}()
 	if s.st != nil {
 		s.st.close()
 	}
@@ -112,8 +168,14 @@ func (s *conn) send(m dap.Message) {
 	case dap.EventMessage:
 		x.GetEvent().Seq = s.seq
 	}
+	if s.wdl != nil {
+		s.wdl.SetWriteDeadline(time.Now().Add(s.cfg.Limits.MessageTimeout))
+	}
 	if err := dap.WriteProtocolMessage(s.out, m); err != nil {
 		s.done = true
+		if s.endErr == nil && isTimeout(err) {
+			s.endErr = &LimitError{"MessageTimeout", fmt.Sprintf("the client did not take a message within %v", s.cfg.Limits.MessageTimeout)}
+		}
 	}
 }
 
@@ -134,21 +196,50 @@ func (s *conn) sendError(seq int, command string, id int, text string) {
 
 // recoverRequest turns a panic in a request's handler into that request's
 // error response; the session goes on. Deferred by every handler entry.
+// A fault under a mapping (a file of the session truncated or replaced
+// while it is read) ends the session instead, with an error response
+// naming the file and an error event: its files can no longer be trusted.
+// Other sessions go on.
 func (s *conn) recoverRequest(req *dap.Request) {
 	if x := recover(); x != nil {
 		if fe := mmap.AsFault(x); fe != nil {
-			// A file of the session changed under its mapping: the error
-			// names it (internal/mmap), it is no internal error.
-			fmt.Fprintf(os.Stderr, "dsecore dap: %s: %v\n", req.Command, fe)
-			s.sendError(req.Seq, req.Command, 1004, fmt.Sprintf("%s: %v", req.Command, fe))
+			// A file of the session changed under its mapping (the
+			// error names it, internal/mmap): what the session reads can
+			// no longer be trusted.
+			why := fmt.Sprintf("%s: %v: the session ends (launch again to read the files as they are now)", req.Command, fe)
+			s.logf("%s", why)
+			s.sendError(req.Seq, req.Command, errFilesFailed, why)
+			s.endSession(why)
 			return
 		}
 		if s.onPanic != nil {
 			s.onPanic(req.Command, x)
 		}
-		fmt.Fprintf(os.Stderr, "dsecore dap: %s: panic: %v\n%s", req.Command, x, debug.Stack())
+		if f, ok := x.(interface{ Addr() uintptr }); ok {
+			// A fault outside every known mapping.
+			why := fmt.Sprintf("%s: a memory fault at %#x (%v): the session ends", req.Command, f.Addr(), x)
+			s.logf("%s\n%s", why, debug.Stack())
+			s.sendError(req.Seq, req.Command, errFilesFailed, why)
+			s.endSession(why)
+			return
+		}
+		s.logf("%s: panic: %v\n%s", req.Command, x, debug.Stack())
 		s.sendError(req.Seq, req.Command, 1001, fmt.Sprintf("internal error in %s: %v", req.Command, x))
 	}
+}
+
+// endSession ends the session on the server's side: an error event (an
+// important output event, which clients show the user, and terminated),
+// then the connection closes.
+func (s *conn) endSession(why string) {
+	s.send(&dap.OutputEvent{Event: s.event("output"), Body: dap.OutputEventBody{Category: "important", Output: "dsecore: " + why + "\n"}})
+	s.send(&dap.TerminatedEvent{Event: s.event("terminated")})
+	s.mu.Lock()
+	s.done = true
+	if s.endErr == nil {
+		s.endErr = errors.New(why)
+	}
+	s.mu.Unlock()
 }
 
 // needsCore answers an error for a request that needs an opened core when

@@ -7,15 +7,19 @@ import (
 	"os"
 	"path/filepath"
 	"sort"
+	"strconv"
 	"strings"
 	"sync"
 
 	"github.com/dsecore/dsecore/analysis/coroutines"
 	"github.com/dsecore/dsecore/analysis/fault"
 	"github.com/dsecore/dsecore/coreparse"
+	"github.com/dsecore/dsecore/coreparse/disasm"
 	"github.com/dsecore/dsecore/coreparse/unwind"
 	"github.com/dsecore/dsecore/coreparse/values"
+	"github.com/dsecore/dsecore/internal/cxxname"
 	"github.com/dsecore/dsecore/internal/par"
+	"github.com/dsecore/dsecore/report"
 	"github.com/dsecore/dsecore/session"
 	"github.com/google/go-dap"
 )
@@ -43,6 +47,9 @@ type LaunchArgs struct {
 	// stack and 10,000 list or array elements); a walk that hits one says so.
 	MaxFrames   int `json:"maxFrames"`
 	MaxElements int `json:"maxElements"`
+	// AuthToken is the token of the server's --auth-token-file, when it
+	// has one (a server on a non-loopback address must).
+	AuthToken string `json:"authToken"`
 }
 
 // sessionOptions are the session's options: the server's defaults with
@@ -103,12 +110,19 @@ type state struct {
 	stacks map[int][]coreparse.Frame // by DAP thread id
 	// stopped says why a stack's unwind ended early (by DAP thread id),
 	// absent when it ended normally.
-	stopped map[int]string
-	frames  []frameRef   // frame id - 1
-	handles []varRef     // variablesReference - 1
-	sources []*sourceRef // sourceReference - 1
-	srcByFn map[string]int
-	scopes  map[int]*values.Scope // frame id → evaluated variables
+	stopped  map[int]string
+	frames   []frameRef       // frame id - 1
+	frameIDs map[frameRef]int // a frame's id, once given
+	handles  []varRef         // variablesReference - 1
+	scopeIDs map[varRef]int   // a scope's reference, once given
+	held     int64            // bytes the value and node references keep alive
+	maxHeld  int64            // the session's budget for them (Limits.MaxHeldBytes)
+	sources  []*sourceRef     // sourceReference - 1
+	srcByFn  map[string]int
+	scopes   map[int]*values.Scope // frame id → evaluated variables
+	// examined is the console's last x/ format and unit: gdb's defaults
+	// for the next one.
+	examined report.Examine
 }
 
 type frameRef struct {
@@ -130,12 +144,20 @@ type sourceRef struct {
 	frame   coreparse.Frame
 	once    sync.Once
 	content string
+	lines   map[uint64]int // instruction address → its line in content (1-based)
 }
 
 // text is the source's content, made on first use.
 func (r *sourceRef) text(s *state) string {
-	r.once.Do(func() { r.content = s.disassemblyText(r.frame) })
+	r.once.Do(func() { r.content, r.lines = s.disassemblyText(r.frame) })
 	return r.content
+}
+
+// line is the line of the instruction at addr in the source's content, 0
+// when the content does not hold it.
+func (r *sourceRef) line(s *state, addr uint64) int {
+	r.text(s)
+	return r.lines[addr]
 }
 
 func (s *state) close() { s.sess.Close() }
@@ -254,6 +276,24 @@ func (s *conn) launch(req *dap.Request, raw json.RawMessage) {
 		s.sendError(req.Seq, req.Command, 3002, "a core is already open in this session")
 		return
 	}
+	if len(s.cfg.Token) > 0 && !tokenOK(a.AuthToken, s.cfg.Token) {
+		// One guess per connection: a wrong token ends it.
+		why := req.Command + ": no authToken, or not the server's: this server (--auth-token-file) serves only clients that send its token"
+		if a.AuthToken != "" {
+			why = req.Command + ": wrong authToken: this server (--auth-token-file) serves only clients that send its token"
+		}
+		s.logf("refused %s: %s", req.Command, why)
+		s.sendError(req.Seq, req.Command, errAuth, why)
+		s.endSession(why)
+		return
+	}
+	a.AuthToken = ""
+	a, err := s.cfg.Paths.checkLaunch(a)
+	if err != nil {
+		s.logf("refused %s: %v", req.Command, err)
+		s.sendError(req.Seq, req.Command, errAccessDenied, fmt.Sprintf("%s: %v", req.Command, err))
+		return
+	}
 	if a.ShowTasks == "" {
 		a.ShowTasks = "all"
 	}
@@ -274,7 +314,8 @@ func (s *conn) launch(req *dap.Request, raw json.RawMessage) {
 		return
 	}
 	endLoad("done")
-	st := &state{args: a, sess: sess, output: s.output, counted: s.counted, p: sess.Process(), vr: sess.Values(), stacks: map[int][]coreparse.Frame{}, stopped: map[int]string{}, srcByFn: map[string]int{}, scopes: map[int]*values.Scope{}}
+	st := &state{args: a, sess: sess, output: s.output, counted: s.counted, p: sess.Process(), vr: sess.Values(), stacks: map[int][]coreparse.Frame{}, stopped: map[int]string{}, srcByFn: map[string]int{}, scopes: map[int]*values.Scope{},
+		maxHeld: s.cfg.Limits.MaxHeldBytes}
 	s.st = st
 	p := st.p
 
@@ -399,6 +440,13 @@ func (s *state) makeThreads() []dap.Thread {
 	rt := s.runtime() // first: the Processers name their threads
 	ts := append([]*coreparse.Thread(nil), s.p.Threads...)
 	sort.SliceStable(ts, func(i, j int) bool { return ts[i].LWP < ts[j].LWP })
+	// The others are named by their stacks (their entry routine): the
+	// stacks the client asks for next, made now on all CPUs.
+	par.Do(len(ts), func(i int) {
+		if ts[i].Name == "" {
+			s.stack(ts[i].LWP)
+		}
+	})
 	for _, t := range ts {
 		name := fmt.Sprintf("LWP %d", t.LWP)
 		if t.Name != "" {
@@ -425,14 +473,8 @@ func (s *state) makeThreads() []dap.Thread {
 	})
 	k.end()
 	for i, t := range tasks {
-		where := wheres[i]
-		state := t.State
-		if state == "block" {
-			state = "wait"
-		}
-		if t.Running {
-			state = "running"
-		}
+		where := cxxname.Elide(wheres[i])
+		state := coroutines.StateWord(t.State, t.Running)
 		out = append(out, dap.Thread{Id: taskThreadID(t, i), Name: fmt.Sprintf("task %d [%s] %s", t.ID, state, where)})
 	}
 	return out
@@ -493,10 +535,21 @@ func (s *state) stopReason(id int) string {
 	return s.stopped[id]
 }
 
+// frameID is a frame's id: one per frame for the session's life (a
+// client asking for the same stack again gets the same ids, and the
+// table does not grow).
 func (s *state) frameID(thread, index int) int {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.frames = append(s.frames, frameRef{thread, index})
+	f := frameRef{thread, index}
+	if id, ok := s.frameIDs[f]; ok {
+		return id
+	}
+	if s.frameIDs == nil {
+		s.frameIDs = map[frameRef]int{}
+	}
+	s.frames = append(s.frames, f)
+	s.frameIDs[f] = len(s.frames)
 	return len(s.frames)
 }
 
@@ -515,11 +568,54 @@ func (s *state) frame(id int) (frameRef, []coreparse.Frame, error) {
 	return f, fs, nil
 }
 
+// handle is a variablesReference for v. A frame's scopes get one each,
+// given again when asked again; each value or analysis node listed gets a
+// new one (a client may expand it any time later), and what those keep
+// alive counts against the session's budget: past it, handle gives 0 (the
+// value is shown but cannot be expanded) and evaluate answers an error.
 func (s *state) handle(v varRef) int {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if v.value == nil && v.node == nil {
+		if id, ok := s.scopeIDs[v]; ok {
+			return id
+		}
+		if s.scopeIDs == nil {
+			s.scopeIDs = map[varRef]int{}
+		}
+		s.handles = append(s.handles, v)
+		s.scopeIDs[v] = len(s.handles)
+		return len(s.handles)
+	}
+	cost := heldCost(v)
+	if s.maxHeld > 0 && s.held+cost > s.maxHeld {
+		return 0
+	}
+	s.held += cost
 	s.handles = append(s.handles, v)
 	return len(s.handles)
+}
+
+// heldCost estimates what a reference keeps alive: its table slot and
+// value (or node), and the bytes they hold.
+func heldCost(v varRef) int64 {
+	n := int64(256)
+	if v.value != nil {
+		n += int64(len(v.value.Name) + len(v.value.Bytes) + len(v.value.Err) + len(v.value.Where))
+	}
+	return n
+}
+
+// overBudget says, when the session's references have used their budget,
+// what to answer a request that would make more.
+func (s *state) overBudget() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.maxHeld <= 0 || s.held+heldCost(varRef{}) <= s.maxHeld {
+		return ""
+	}
+	return fmt.Sprintf("this session keeps %d KiB of evaluate and variables results alive for the references it gave (its budget, --max-evaluate-memory, is %d KiB): "+
+		"no more are made; disconnect and launch again for a fresh session", s.held>>10, s.maxHeld>>10)
 }
 
 func (s *state) ref(id int) (varRef, bool) {
@@ -559,12 +655,15 @@ func (s *state) sourceOf(f coreparse.Frame) *dap.Source {
 			return &dap.Source{Name: filepath.Base(p), Path: p}
 		}
 	}
-	if f.PC == 0 || f.Sigtramp || f.Boundary {
-		return nil
+	if f.PC == 0 || f.Sigtramp || f.Boundary || !s.p.Core.Readable(f.LookupPC) {
+		return nil // nothing to disassemble (a wild pc: no memory there)
 	}
-	key := f.Function
-	if key == "??" || key == "" {
-		key = fmt.Sprintf("%#x", f.PC)
+	// One source per function (per part of a split function): its whole
+	// disassembly, each frame in it at its own line. Without known bounds,
+	// a window around the frame's pc, one per pc.
+	key := fmt.Sprintf("%#x", f.PC)
+	if lo, _, ok := s.p.FunctionBounds(f.LookupPC); ok {
+		key = fmt.Sprintf("%s@%#x", f.Function, lo)
 	}
 	s.mu.Lock()
 	ref, ok := s.srcByFn[key]
@@ -578,6 +677,10 @@ func (s *state) sourceOf(f coreparse.Frame) *dap.Source {
 		}
 		s.mu.Unlock()
 	}
+	key = f.Function
+	if key == "??" || key == "" {
+		key = fmt.Sprintf("%#x", f.PC)
+	}
 	name := key + " (disassembly)"
 	if f.File != "" {
 		name = filepath.Base(f.File) + " (not on disk: disassembly)"
@@ -585,35 +688,70 @@ func (s *state) sourceOf(f coreparse.Frame) *dap.Source {
 	return &dap.Source{Name: name, SourceReference: ref, PresentationHint: "deemphasize", Origin: "disassembly from the core"}
 }
 
+// sourceLine is the line of the instruction at addr in the disassembly
+// source ref (1 when the text does not hold it).
+func (s *state) sourceLine(ref int, addr uint64) int {
+	s.mu.Lock()
+	var src *sourceRef
+	if ref >= 1 && ref <= len(s.sources) {
+		src = s.sources[ref-1]
+	}
+	s.mu.Unlock()
+	if src == nil {
+		return 1
+	}
+	if n := src.line(s, addr); n > 0 {
+		return n
+	}
+	return 1
+}
+
 func fileExists(p string) bool {
 	st, err := os.Stat(p)
 	return err == nil && !st.IsDir()
 }
 
-// disassemblyText is the whole function around a frame's pc.
-func (s *state) disassemblyText(f coreparse.Frame) string {
-	l, err := s.p.Disassemble(f.LookupPC, 400, 400)
-	if err != nil {
-		return "; " + err.Error()
-	}
-	var keep = l.Insts[:0:0]
-	entry := f.LookupPC
-	if m := f.Mod; m != nil && m.Syms != nil {
-		if e, ok := m.Syms.FunctionEntry(f.LookupPC - m.Bias); ok {
-			entry = e + m.Bias
-		}
-	}
-	for _, in := range l.Insts {
-		if name, off, ok := s.p.Symbol(in.Addr); ok && in.Addr >= entry {
-			if fnName, _, _ := s.p.Symbol(f.LookupPC); name == fnName || off == 0 && in.Addr == entry {
-				keep = append(keep, in)
+// disassemblyText is the whole function holding a frame's pc, decoded
+// from its start (the symbol, DWARF or FDE bounds), and the line of each
+// instruction in it; without known bounds, a window from the frame's
+// current instruction on.
+func (s *state) disassemblyText(f coreparse.Frame) (string, map[uint64]int) {
+	insts, err := s.p.FunctionDisassembly(f.LookupPC)
+	if len(insts) == 0 {
+		l, werr := s.p.DisassembleFrame(&f, 50, 200)
+		if werr != nil {
+			if err == nil {
+				err = werr
 			}
+			return "; " + err.Error(), nil
+		}
+		insts = l.Insts
+	}
+	head := fmt.Sprintf("; %s (disassembly of the core's memory)\n", f.Function)
+	text := head + formatInsts(insts)
+	return text, instLines(text, insts)
+}
+
+// instLines finds each instruction's line in a listing's text (1-based).
+func instLines(text string, insts []disasm.Inst) map[uint64]int {
+	at := make(map[uint64]bool, len(insts))
+	for _, in := range insts {
+		at[in.Addr] = true
+	}
+	lines := map[uint64]int{}
+	for i, ln := range strings.Split(text, "\n") {
+		if len(ln) < 4 || (ln[:3] != "   " && ln[:3] != "=> ") {
+			continue
+		}
+		h, _, ok := strings.Cut(ln[3:], ":")
+		if !ok {
+			continue
+		}
+		if a, err := strconv.ParseUint(h, 16, 64); err == nil && at[a] {
+			lines[a] = i + 1
 		}
 	}
-	if len(keep) == 0 {
-		keep = l.Insts
-	}
-	return fmt.Sprintf("; %s (disassembly of the core's memory)\n", f.Function) + formatInsts(keep)
+	return lines
 }
 
 func (s *state) loadedSources() []dap.Source {

@@ -97,6 +97,7 @@ type Options struct {
 	// slice none.
 	DebuginfodURLs    []string
 	DebuginfodTimeout time.Duration // per request
+	DebuginfodMaxSize int64         // per file, bytes (default $DEBUGINFOD_MAXSIZE, as libdebuginfod reads it, else 4 GiB)
 	CacheDir          string        // default DefaultCacheDir()
 	MaxCoreSize       int64         // decompressed core, bytes
 
@@ -138,6 +139,9 @@ func (o Options) WithDefaults() Options {
 	if o.DebuginfodTimeout <= 0 {
 		o.DebuginfodTimeout = debuginfodTimeoutFromEnv()
 	}
+	if o.DebuginfodMaxSize <= 0 {
+		o.DebuginfodMaxSize = debuginfodMaxSizeFromEnv()
+	}
 	if o.CacheDir == "" {
 		o.CacheDir = DefaultCacheDir()
 	}
@@ -173,6 +177,17 @@ func debuginfodTimeoutFromEnv() time.Duration {
 	return DefaultDebuginfodTimeout
 }
 
+// debuginfodMaxSizeFromEnv is $DEBUGINFOD_MAXSIZE (bytes, as libdebuginfod
+// reads it) when set, else 0: the finder's default.
+func debuginfodMaxSizeFromEnv() int64 {
+	if s := os.Getenv("DEBUGINFOD_MAXSIZE"); s != "" {
+		if n, err := strconv.ParseInt(s, 10, 64); err == nil && n > 0 {
+			return n
+		}
+	}
+	return 0
+}
+
 // Shared is what sessions of one run can share: parsed symbol tables (by
 // file) and the file finder (its build-id index, its downloads, the
 // debuginfod servers that failed).
@@ -203,7 +218,7 @@ func newFinder(o Options) *finder.Finder {
 		dirs = append(dirs, o.Sysroot)
 	}
 	return finder.New(finder.Options{Dirs: dirs, URLs: o.DebuginfodURLs, CacheDir: filepath.Join(o.CacheDir, "debuginfod"),
-		Timeout: o.DebuginfodTimeout})
+		Timeout: o.DebuginfodTimeout, MaxSize: o.DebuginfodMaxSize})
 }
 
 // Session is one opened core.
@@ -227,6 +242,8 @@ type Session struct {
 	warnings []string
 	closed   bool
 	changed  []string // Changed at Close
+
+	waitsState // session/waits.go
 }
 
 // Open opens the core named in o with its files. A profile that cannot be
@@ -370,8 +387,9 @@ func (s *Session) Analysis() *fault.Analysis {
 		rt := s.Runtime()
 		s.progress("analysis", false)
 		defer s.progress("analysis", true)
+		w := s.Waits()
 		s.an = fault.Analyze(s.p, rt, fault.Options{Profile: s.anProf, Logs: s.o.Logs, Dmesg: s.o.Dmesg,
-			ConcurrencyWindowUS: s.o.ConcurrencyWindowUS, Values: s.vr})
+			ConcurrencyWindowUS: s.o.ConcurrencyWindowUS, Values: s.vr, Waits: w, Stacks: s.Stacks})
 		s.anMade.Store(s.an)
 	})
 	return s.an

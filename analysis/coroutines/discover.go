@@ -31,6 +31,17 @@ type Task struct {
 	FoundBy   string // "profile", "scan", "profile+scan"
 }
 
+// StateWord is the one word every face shows for a task's state: the
+// model's own ("runnable", "block", "new", "done", the profile's names for
+// the runtime's queues), or "running" for the task a Processer runs. No
+// face renames them ("wait" for block in one, "block" in another).
+func StateWord(state string, running bool) string {
+	if running {
+		return "running"
+	}
+	return state
+}
+
 // Processer is one scheduler thread of the runtime.
 type Processer struct {
 	ID      int
@@ -672,8 +683,8 @@ func (rt *Runtime) readTask(m *mem, l *layout, addr uint64) *Task {
 // core did not name them.
 func (rt *Runtime) nameThreads() {
 	for t, pr := range rt.threadP {
-		if t.Name == "" {
-			t.Name = fmt.Sprintf("Processer_%d", pr.ID)
+		if t.Name == "" || t.NameFrom == coreparse.NameFromEntry {
+			t.Name, t.NameFrom = fmt.Sprintf("Processer_%d", pr.ID), coreparse.NameFromRuntime
 		}
 	}
 }

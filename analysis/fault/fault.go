@@ -13,6 +13,8 @@ import (
 	"strings"
 
 	"github.com/dsecore/dsecore/analysis/coroutines"
+	"github.com/dsecore/dsecore/analysis/holders"
+	"github.com/dsecore/dsecore/analysis/waits"
 	"github.com/dsecore/dsecore/coreparse"
 	"github.com/dsecore/dsecore/coreparse/disasm"
 	"github.com/dsecore/dsecore/coreparse/unwind"
@@ -31,6 +33,12 @@ type Options struct {
 	// Values reads typed values (the session's, with its bounds); nil: a
 	// reader of the process with the default bounds.
 	Values *values.Reader
+
+	// Waits is the wait graph (session.Waits): a signal no instruction
+	// caused, with threads stuck on locks, is explained by it. Stacks, when
+	// set, gives the stacks the wait graph was made from (unwound once).
+	Waits  *waits.Result
+	Stacks func() []holders.Stack
 
 	// NoMemory skips the heap and holder search (Memory stays nil; the
 	// verdict draws on the raw register/stack matches alone).

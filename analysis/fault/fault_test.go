@@ -603,7 +603,8 @@ func checkTimeline(t *testing.T, sc *fixture.Scenario, a *fault.Analysis, holder
 				t.Errorf("fault step %+v", st)
 			}
 		case "frame":
-			if st.Who == holderWho && holderAt < 0 {
+			// (a thread the core does not name is named after its entry routine: "thread LWP n (fn)")
+			if (st.Who == holderWho || strings.HasPrefix(st.Who, holderWho+" (")) && holderAt < 0 {
 				holderAt = i
 				if st.Ref != "memory.holders[0]" || st.Function != holderFn || st.Frame != holderFrame || !strings.Contains(st.Text, "`"+expr+"`") {
 					t.Errorf("holder step %+v", st)

@@ -57,7 +57,12 @@ func (a *Analysis) findMemory() {
 	// (a real daemon's wild jump has no object of interest).
 	type split struct{ others, crash []holders.Stack }
 	stacks := sync.OnceValue(func() split {
-		all := holders.Stacks(p, a.rt)
+		var all []holders.Stack
+		if a.o.Stacks != nil {
+			all = a.o.Stacks()
+		} else {
+			all = holders.Stacks(p, a.rt)
+		}
 		sp := split{others: all}
 		if fc := p.Fault(); fc != nil && fc.Thread != nil {
 			sp.others = holders.Without(all, fc.Thread.LWP, -1)

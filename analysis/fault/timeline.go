@@ -113,7 +113,8 @@ func (a *Analysis) timeline() []TimelineStep {
 	if !placed {
 		out = append(out, faultSteps...)
 	}
-	// The state at the dump: each holder's frame.
+	// The state at the dump (AtDump: the faces say "at dump" before the
+	// text, which does not say it again): each holder's frame.
 	held := map[string]bool{}
 	if m := a.Memory; m != nil && m.Holders != nil {
 		for i, hd := range m.Holders.Holders {
@@ -129,7 +130,7 @@ func (a *Analysis) timeline() []TimelineStep {
 				}
 			}
 			out = append(out, TimelineStep{AtDump: true, Who: hd.Who, LWP: hd.LWP, TaskID: hd.TaskID,
-				Text:     "at the dump, " + m.holderText(i) + on,
+				Text:     m.holderText(i) + on,
 				Evidence: "frame", Ref: fmt.Sprintf("memory.holders[%d]", i),
 				Source: fmt.Sprintf("frame #%d %s: %s = %#x", b.Frame, b.Function, b.Expr, b.Value), Frame: b.Frame, Function: b.Function})
 		}
@@ -139,7 +140,7 @@ func (a *Analysis) timeline() []TimelineStep {
 			continue
 		}
 		out = append(out, TimelineStep{AtDump: true, Who: s.Who, LWP: s.LWP, TaskID: s.TaskID,
-			Text:     fmt.Sprintf("at the dump, %s is inside %s, as the crashed thread was (it holds none of the objects through any variable found)", s.Who, strings.Join(s.Functions, " ← ")),
+			Text:     fmt.Sprintf("%s is inside %s, as the crashed thread was (it holds none of the objects through any variable found)", s.Who, strings.Join(s.Functions, " ← ")),
 			Evidence: "frame", Ref: fmt.Sprintf("same_code[%d]", i), Source: strings.Join(s.Functions, ", "), Function: s.Functions[0]})
 	}
 	// The list's state and size field.
@@ -152,11 +153,11 @@ func (a *Analysis) timeline() []TimelineStep {
 			}
 		}
 		out = append(out, TimelineStep{AtDump: true, Who: whoOf(crash), LWP: crash.LWP, TaskID: -1,
-			Text:     fmt.Sprintf("at the dump, the list at %#x (%s of %s) holds %d node(s) the walk could reach%s", w.Header, shortTemplate(w.ListType), w.Element, len(w.Nodes), size),
+			Text:     fmt.Sprintf("the list at %#x (%s of %s) holds %d node(s) the walk could reach%s", w.Header, shortTemplate(w.ListType), w.Element, len(w.Nodes), size),
 			Evidence: "list", Ref: "list_walk", Source: fmt.Sprintf("size_ = %d, %d node(s) walked", w.SizeSigned, len(w.Nodes))})
 		for _, fnd := range w.Found {
 			out = append(out, TimelineStep{AtDump: true, Who: whoOf(crash), LWP: crash.LWP, TaskID: -1,
-				Text: "at the dump, the list walk finds: " + fnd.Text, Evidence: "list", Ref: "list_walk", Source: fnd.Text})
+				Text: "the list walk finds: " + fnd.Text, Evidence: "list", Ref: "list_walk", Source: fnd.Text})
 		}
 	}
 	// The heap's chunks.
@@ -166,7 +167,7 @@ func (a *Analysis) timeline() []TimelineStep {
 			if fd == nil || !fd.Known || hf.Verdict.Rule == "" && fd.State != "free" {
 				continue
 			}
-			text := fmt.Sprintf("at the dump, the %s: %s", hf.Role, fd.Describe())
+			text := fmt.Sprintf("the %s: %s", hf.Role, fd.Describe())
 			for _, b := range fd.Bins {
 				if b.Kind == "tcache" && b.Thread != 0 {
 					// free() puts a chunk in the calling thread's tcache.

@@ -6,6 +6,7 @@ import (
 	"strings"
 
 	"github.com/dsecore/dsecore/coreparse/values"
+	"github.com/dsecore/dsecore/internal/cxxname"
 )
 
 // conclude turns the findings into rules that fired, evidence and one
@@ -152,9 +153,11 @@ func (a *Analysis) conclude() {
 		para = append(para, fmt.Sprintf("abort() after a failed assertion%s at %s:%d: %s, on %s.", in, filepath.Base(as.File), as.Line, as.Text, threadText(fc.Thread)))
 	} else if m := a.Memory; m != nil && m.MallocError != "" {
 		para = append(para, fmt.Sprintf("abort() by glibc's malloc: %q.", m.MallocError))
-	} else if fc.Real != nil && fc.Real.Signo == 6 {
+	} else if fc.Real != nil && fc.Real.Signo == 6 && !a.hang() {
 		para = append(para, "abort(): no assertion message found in memory.")
 	}
+	hangPara, hangWeight := a.concludeHang()
+	para = append(para, hangPara...)
 	concurrent := len(otherWho) > 0 || len(a.SameCode) > 0 || a.Logs != nil && len(a.Logs.Concurrent) > 0
 	damaged := a.ListWalk != nil && (a.ListWalk.SizeUnderflow || a.ListWalk.FirstNull != 0) || loaded && f.Kind == "null"
 	if len(otherWho) > 0 {
@@ -189,6 +192,7 @@ func (a *Analysis) conclude() {
 		a.evidence("verdict-double-free", "verdict", "free() given a chunk already free, no other holder")
 		n = 2
 	}
+	n += hangWeight
 	for _, r := range a.Rules {
 		if r != "reraised-by-handler" && r != "instrumentation" && r != "container-of" && r != "no-siginfo" && r != "sigcontext" && r != "handler-signal" && r != "heap-unknown" {
 			n++
@@ -292,56 +296,9 @@ func concreteLine(f *Fault) int {
 	return f.Frames[len(f.Frames)-1].Line
 }
 
-// shortTemplate shortens a long template argument list for prose:
+// shortTemplate shortens a long template argument list for prose, with
+// the one rule every list uses (cxxname.Elide):
 // "boost::intrusive::list_impl<…>::erase_and_dispose<dm_hash_node_t::delete_dm_obj_t>".
-func shortTemplate(fn string) string {
-	var b strings.Builder
-	depth := 0
-	for i := 0; i < len(fn); i++ {
-		c := fn[i]
-		switch c {
-		case '<':
-			depth++
-			if depth == 1 {
-				// keep short argument lists whole
-				end := matching(fn, i)
-				if end > 0 && end-i <= 48 {
-					b.WriteString(fn[i : end+1])
-					i = end
-					depth--
-					continue
-				}
-				b.WriteString("<…")
-			}
-			continue
-		case '>':
-			depth--
-			if depth == 0 {
-				b.WriteByte('>')
-			}
-			continue
-		}
-		if depth == 0 {
-			b.WriteByte(c)
-		}
-	}
-	return b.String()
-}
-
-func matching(s string, i int) int {
-	d := 0
-	for j := i; j < len(s); j++ {
-		switch s[j] {
-		case '<':
-			d++
-		case '>':
-			d--
-			if d == 0 {
-				return j
-			}
-		}
-	}
-	return -1
-}
+func shortTemplate(fn string) string { return cxxname.Elide(fn) }
 
 func threadText(t interface{ String() string }) string { return t.String() }

@@ -113,8 +113,8 @@ func (s *searcher) collectRoots(stacks []Stack) {
 			params, locals, _ := s.r.FrameVars(fr)
 			s.frames.Add(1)
 			for _, v := range append(params, locals...) {
-				if v.Err != "" {
-					continue
+				if v.Err != "" || v.Unsaved {
+					continue // (an unsaved register's value is gdb's guess, not evidence)
 				}
 				s.vars.Add(1)
 				rt := &root{frame: j, v: v}

@@ -66,10 +66,12 @@ type Core struct {
 	// rejected) with their status.
 	SymbolStatus map[string]string    `json:"symbol_status,omitempty"`
 	Signature    *signature.Signature `json:"signature,omitempty"`
-	Error        string               `json:"error,omitempty"`
-	Warnings     []string             `json:"warnings,omitempty"`
-	Seconds      float64              `json:"seconds"`
-	Cached       bool                 `json:"cached,omitempty"`
+	// Hang is a hang core's wait graph (analysis/summary/hang.go).
+	Hang     []HangEdge `json:"hang,omitempty"`
+	Error    string     `json:"error,omitempty"`
+	Warnings []string   `json:"warnings,omitempty"`
+	Seconds  float64    `json:"seconds"`
+	Cached   bool       `json:"cached,omitempty"`
 }
 
 // Assert is a failed assertion found in the core.
@@ -203,6 +205,13 @@ func Summarize(s *session.Session, c Core, o Options) (out Core) {
 	out.ThreadName = th.Name // Processers name their threads
 	a := s.Analysis()
 	out.Verdict, out.Confidence = a.Verdict, a.Confidence
+	if a.Hang() {
+		// A hang groups by the shape of its wait graph, not by the stack
+		// of the thread that took the signal (analysis/signature, hang-v1).
+		hs := signature.Hang(s.Waits().Shape)
+		out.Signature, out.Error = &hs, ""
+		out.Hang = hangEdges(s.Waits())
+	}
 	for _, r := range a.Rules {
 		if strings.HasPrefix(r, "verdict-") {
 			out.VerdictRule = r

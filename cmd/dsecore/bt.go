@@ -19,9 +19,12 @@ prints their frames like gdb: inline frames are separate frames sharing their
 physical frame's pc; caller frames show the return address.
 
 Threads are named as the core names them (the main thread by the program's
-name). A thread's stack needs no coroutine discovery, so --all does not run
-it and Processer threads show no "Processer_N" name; --task and --all-tasks
-discover the runtime, and then the Processers name their threads.`,
+name, the crashing one by Ceph's fatal-signal handler's message when it
+wrote one), else after their entry routine (the outermost function of the
+application on the stack: AdminSocket::entry, EventCenter::process_events).
+A thread's stack needs no coroutine discovery, so --all does not run it and
+Processer threads show their entry routine, not "Processer_N"; --task and
+--all-tasks discover the runtime, and then the Processers name their threads.`,
 		Example: `  dsecore bt core.ceph-dse.2905610                  # the crashing thread
   dsecore bt core --exe bin/ceph-dse --all           # every thread
   dsecore bt core --thread 2905611 --json            # one thread, as JSON

@@ -8,7 +8,9 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -18,12 +20,12 @@ import (
 )
 
 // The real-daemon corpus: cores of Debian's ceph-mon (stripped, Ceph's own
-// fatal-signal handler, installed without SA_SIGINFO) crashed in six ways
+// fatal-signal handler, installed without SA_SIGINFO) crashed (or hung and killed) in seven ways
 // by fixtures/ceph/corpus.sh on a one-monitor cluster on loopback, each
 // with what Ceph itself wrote about the crash (its crash directory's meta)
 // and what the script did (truth.json). DSECORE_CEPH_CORPUS names a corpus
 // made before (corpus.sh OUTDIR) to reuse; else it is made here.
-var cephScenarios = []string{"kill-segv", "null-load", "wild-pc", "assert", "abort", "second-fault"}
+var cephScenarios = []string{"kill-segv", "null-load", "wild-pc", "assert", "abort", "second-fault", "hang"}
 
 type cephTruth struct {
 	Scenario      string `json:"scenario"`
@@ -32,6 +34,12 @@ type cephTruth struct {
 	ReturnAddress string `json:"return_address"`
 	Caller        string `json:"caller"`
 	HandlerLWP    int    `json:"handler_lwp"`
+	// hang: the thread gdb made take the mutex, the mutex, the thread that
+	// was about to lock it, every thread asleep on it before the kill.
+	HolderLWP int    `json:"holder_lwp"`
+	Mutex     string `json:"mutex"`
+	VictimLWP int    `json:"victim_lwp"`
+	Waiters   []int  `json:"waiters"`
 }
 
 // TestCephCorpus asserts, per real-daemon core: every frame of every
@@ -50,16 +58,7 @@ func TestCephCorpus(t *testing.T) {
 		}
 	}
 	root := fixture.RepoRoot()
-	corpus := os.Getenv("DSECORE_CEPH_CORPUS")
-	if corpus == "" {
-		corpus = t.TempDir()
-		cmd := exec.Command("bash", filepath.Join(root, "fixtures/ceph/corpus.sh"), corpus)
-		out, err := cmd.CombinedOutput()
-		if err != nil {
-			t.Fatalf("corpus.sh: %v\n%s", err, out)
-		}
-		t.Logf("corpus.sh:\n%s", out)
-	}
+	corpus := cephCorpus(t)
 	conf := startCephCluster(t, root)
 
 	for _, name := range cephScenarios {
@@ -73,9 +72,56 @@ func TestCephCorpus(t *testing.T) {
 			t.Run("fault", func(t *testing.T) { checkCephFault(t, core, truth) })
 			t.Run("ceph-crash", func(t *testing.T) { checkCephCrash(t, conf, dir, truth) })
 			t.Run("no-runtime", func(t *testing.T) { checkNoRuntime(t, core) })
+			if name == "hang" {
+				t.Run("waits", func(t *testing.T) { checkCephHang(t, core, truth) })
+			}
 		})
 	}
 }
+
+var (
+	cephCorpusOnce sync.Once
+	cephCorpusDir  string
+	cephCorpusErr  error
+)
+
+// cephCorpus is the real-daemon corpus: $DSECORE_CEPH_CORPUS, else made
+// once per test process by corpus.sh (into a directory removed when the
+// process exits).
+func cephCorpus(t *testing.T) string {
+	t.Helper()
+	for _, tool := range []string{"ceph-mon", "monmaptool", "ceph", "gdb"} {
+		if _, err := exec.LookPath(tool); err != nil {
+			t.Fatalf("%s is not installed (scripts/setup.sh installs ceph-mon, ceph-common, gdb)", tool)
+		}
+	}
+	cephCorpusOnce.Do(func() {
+		if d := os.Getenv("DSECORE_CEPH_CORPUS"); d != "" {
+			cephCorpusDir = d
+			return
+		}
+		dir, err := os.MkdirTemp("", "dsecore-ceph-corpus.")
+		if err != nil {
+			cephCorpusErr = err
+			return
+		}
+		cephCorpusDirs = append(cephCorpusDirs, dir)
+		cmd := exec.Command("bash", filepath.Join(fixture.RepoRoot(), "fixtures/ceph/corpus.sh"), dir)
+		out, err := cmd.CombinedOutput()
+		if err != nil {
+			cephCorpusErr = fmt.Errorf("corpus.sh: %v\n%s", err, out)
+			return
+		}
+		cephCorpusDir = dir
+	})
+	if cephCorpusErr != nil {
+		t.Fatal(cephCorpusErr)
+	}
+	return cephCorpusDir
+}
+
+// cephCorpusDirs are the corpora made here, removed by TestMain's cleanup.
+var cephCorpusDirs []string
 
 func readJSONFile(t *testing.T, path string, v any) {
 	t.Helper()
@@ -230,7 +276,7 @@ func checkCephFault(t *testing.T, core string, truth cephTruth) {
 		if out := string(run(t, "inspect", core)); !strings.Contains(out, "\nHeap and holders: no object of the fault to look for\n") || strings.Contains(out, "Heap (glibc malloc):") {
 			t.Errorf("wild pc: inspect's memory section:\n%s", out)
 		}
-	case "assert", "abort":
+	case "assert", "abort", "hang":
 		if f.Signal.Signo != 6 || !f.Signal.Sent || f.Exception != nil {
 			t.Errorf("%s: signal %+v, exception %+v: want a sent SIGABRT", truth.Scenario, f.Signal, f.Exception)
 		}
@@ -400,5 +446,67 @@ func checkNoRuntime(t *testing.T, core string) {
 	defer s.Close()
 	if rt := s.RuntimeWith(s.CoroutineProfile()); len(rt.Tasks) != 0 || len(rt.Processers) != 0 || rt.NoTasks != "" {
 		t.Errorf("full discovery: %d tasks, %d Processers, NoTasks %q", len(rt.Tasks), len(rt.Processers), rt.NoTasks)
+	}
+}
+
+// checkCephHang: the real daemon's leaked lock. The mutex's owner is the
+// thread gdb made take it, with no frame of it holding the lock (a leaked
+// lock); every thread asleep on it before the kill waits for it; the
+// verdict is the hang's, in the CLI's text and JSON.
+func checkCephHang(t *testing.T, core string, truth cephTruth) {
+	var doc struct {
+		Waits struct {
+			Hang    bool `json:"hang"`
+			Objects []struct {
+				Address  string   `json:"address"`
+				Kind     string   `json:"kind"`
+				Owner    string   `json:"owner"`
+				OwnerLWP int      `json:"owner_lwp"`
+				Leaked   bool     `json:"leaked"`
+				Waiters  []string `json:"waiters"`
+				Mode     string   `json:"mode"`
+			} `json:"objects"`
+			Chains []struct {
+				End string `json:"end"`
+			} `json:"chains"`
+			Summary string `json:"summary"`
+		} `json:"waits"`
+	}
+	runJSON(t, &doc, "waits", core)
+	w := doc.Waits
+	found := false
+	for _, o := range w.Objects {
+		if o.Address != truth.Mutex {
+			continue
+		}
+		found = true
+		if o.Kind != "mutex" || o.Owner != fmt.Sprintf("lwp:%d", truth.HolderLWP) || o.OwnerLWP != truth.HolderLWP || !o.Leaked || o.Mode != "normal" {
+			t.Errorf("mutex %s: %+v, want owner LWP %d, leaked, normal", truth.Mutex, o, truth.HolderLWP)
+		}
+		for _, lwp := range append([]int{truth.VictimLWP}, truth.Waiters...) {
+			if !slices.Contains(o.Waiters, fmt.Sprintf("lwp:%d", lwp)) {
+				t.Errorf("mutex %s: waiters %v lack LWP %d", truth.Mutex, o.Waiters, lwp)
+			}
+		}
+	}
+	if !found || !w.Hang || len(w.Chains) == 0 || w.Chains[0].End != fmt.Sprintf("lwp:%d", truth.HolderLWP) {
+		t.Fatalf("no chain to the holder LWP %d on %s: %+v", truth.HolderLWP, truth.Mutex, w)
+	}
+	var an struct {
+		Analysis struct {
+			Verdict string   `json:"verdict"`
+			Rules   []string `json:"rules"`
+		} `json:"analysis"`
+	}
+	runJSON(t, &an, "inspect", core)
+	v := an.Analysis.Verdict
+	want := fmt.Sprintf("held by thread LWP %d", truth.HolderLWP)
+	if !strings.Contains(v, "Hang: ") || !strings.Contains(w.Summary, fmt.Sprintf("thread LWP %d holds %s", truth.HolderLWP, truth.Mutex)) ||
+		!strings.Contains(v, "a leaked lock") || !slices.Contains(an.Analysis.Rules, "leaked-lock") || strings.Contains(v, "no assertion message") {
+		t.Errorf("verdict %q (rules %v), waits %q: want the hang, %s, leaked", v, an.Analysis.Rules, w.Summary, want)
+	}
+	text := string(run(t, "inspect", core))
+	if !strings.Contains(text, "\nWaits: ") || !strings.Contains(text, "no frame of it holds the lock: a leaked lock, or taken by code that has returned") {
+		t.Errorf("inspect's Waits section:\n%s", text)
 	}
 }

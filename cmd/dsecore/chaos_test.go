@@ -454,8 +454,9 @@ func (r *chaosRig) limited(kib int, args ...string) (int, string, string) {
 // TestDAPLibraryReplacedDuringSession: a cp of a smaller build over the
 // library and the executable while a DAP session has them mapped. Before:
 // the next request touching their pages ended the server with SIGBUS
-// (3/3). Now each request is answered (an error naming the file where a
-// read faulted) and the server goes on.
+// (3/3). Now requests are answered until one meets the change: its error
+// names the file, and the session ends with an error event (its files
+// can no longer be trusted; TestDAPFilesFail: other sessions go on).
 func TestDAPLibraryReplacedDuringSession(t *testing.T) {
 	sc := fixture.Get(t).Scenario(t, fixture.FieldCrash)
 	dir := t.TempDir()
@@ -476,40 +477,7 @@ func TestDAPLibraryReplacedDuringSession(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	named := 0
-	answer := func(r dap.ResponseMessage) bool {
-		if r.GetResponse().Success {
-			return true
-		}
-		if m := r.GetResponse().Message; strings.Contains(m, lib) || strings.Contains(m, exe) {
-			named++
-		} else {
-			t.Errorf("%s: an error not naming the changed file: %s", r.GetResponse().Command, m)
-		}
-		return false
-	}
-	ids := []int{stopped.Body.ThreadId}
-	if r := c.call("threads", nil); answer(r) {
-		ids = nil
-		for _, x := range r.(*dap.ThreadsResponse).Body.Threads {
-			ids = append(ids, x.Id)
-		}
-	}
-	for _, id := range ids {
-		r := c.call("stackTrace", map[string]any{"threadId": id})
-		if !answer(r) {
-			continue
-		}
-		for _, f := range r.(*dap.StackTraceResponse).Body.StackFrames {
-			answer(c.call("scopes", map[string]any{"frameId": f.Id}))
-		}
-	}
-	// The server is alive and answers.
-	answer(c.call("threads", nil))
-	if named == 0 {
-		t.Errorf("no request met the change: the test did not test it")
-	}
-	t.Logf("%d requests answered with an error naming the changed file", named)
+	untilFilesFail(t, c, stopped.Body.ThreadId, lib, exe)
 }
 
 // TestPathLists: a library found only through --solib-search-path, in

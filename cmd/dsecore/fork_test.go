@@ -245,7 +245,7 @@ func TestForkFaces(t *testing.T) {
 		sameSet(t, "inspect", taskSet(in.Tasks), want)
 	}
 	text := string(run(t, "inspect", sc.Core, "--exe", sc.Exe, "--profile", prof))
-	if !strings.Contains(text, "Coroutines (profile ceph-dse-fork ("+prof+")): 8 Processers") || !strings.Contains(text, "runnable 2, wait 0, new 3, done 0") {
+	if !strings.Contains(text, "Coroutines (profile ceph-dse-fork ("+prof+")): 8 Processers") || !strings.Contains(text, "runnable 2, block 0, new 3, done 0") {
 		t.Errorf("inspect text:\n%s", text)
 	}
 

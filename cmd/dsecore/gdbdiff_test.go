@@ -3,6 +3,7 @@ package main
 import (
 	"encoding/json"
 	"fmt"
+	"os"
 	"os/exec"
 	"path/filepath"
 	"strconv"
@@ -18,7 +19,17 @@ import (
 // the differential tests run the real command, as users and tools do.
 var dsecoreBin string
 
-func TestMain(m *testing.M) { fixture.RunWithDsecore(m, &dsecoreBin) }
+func TestMain(m *testing.M) {
+	// The test binary run as another user's DAP client (dapsecurity_test.go).
+	if addr := os.Getenv(dapPeerEnv); addr != "" {
+		os.Exit(dapPeerMain(addr))
+	}
+	fixture.RunWithDsecore(m, &dsecoreBin, func() {
+		for _, d := range cephCorpusDirs {
+			os.RemoveAll(d)
+		}
+	})
+}
 
 // runBt runs `dsecore bt --all --json` and decodes its document.
 func runBt(t *testing.T, exe, core string, extra ...string) report.Backtrace {

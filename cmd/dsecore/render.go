@@ -15,17 +15,18 @@ import (
 // without opening the core again (the gdb bridge).
 func newRenderCmd() *cobra.Command {
 	cmd := &cobra.Command{
-		Use:   "render analysis|tasks|inspect|bt",
+		Use:   "render analysis|tasks|inspect|bt|waits",
 		Short: "Print a JSON document of inspect --json (or bt --json) as dsecore's text",
 		Long: `render reads a document dsecore wrote with --json (standard input, or --in
 FILE) and writes it as the command itself writes text: analysis (the fault
 analysis of an inspect document), tasks (its task table, filtered like
-dsecore tasks), inspect, bt (a bt --json document). No core is opened.`,
+dsecore tasks), inspect, bt (a bt --json document), waits (its wait graph,
+as dsecore waits writes it). No core is opened.`,
 		Example: `  dsecore inspect core --json > doc.json
   dsecore render analysis --in doc.json
   dsecore render tasks --state block --processer 6 < doc.json`,
 		Args:      cobra.ExactArgs(1),
-		ValidArgs: []string{"analysis", "tasks", "inspect", "bt"},
+		ValidArgs: []string{"analysis", "tasks", "inspect", "bt", "waits"},
 		RunE: func(cmd *cobra.Command, args []string) error {
 			var in io.Reader = cmd.InOrStdin()
 			if p := config.GetString("in"); p != "" {
@@ -55,6 +56,16 @@ dsecore tasks), inspect, bt (a bt --json document). No core is opened.`,
 				report.WriteAnalysis(w, &doc, report.AnalysisText{Brief: config.GetBool("brief")})
 			case "inspect":
 				report.WriteInspect(w, &doc)
+			case "waits":
+				if doc.Waits == nil {
+					return fmt.Errorf("render: the document has no waits (an inspect --json document of an older dsecore)")
+				}
+				if doc.Waits.Summary != "" {
+					fmt.Fprintln(w, doc.Waits.Summary)
+				} else {
+					fmt.Fprintln(w, "Nothing waits for a lock.")
+				}
+				report.WriteWaits(w, doc.Waits)
 			case "tasks":
 				state, proc := config.GetString("state"), config.GetInt("processer")
 				var tasks []report.Task
@@ -66,7 +77,7 @@ dsecore tasks), inspect, bt (a bt --json document). No core is opened.`,
 				}
 				report.WriteTasks(w, doc.Coroutines, tasks, report.TaskTable{Title: true, Total: len(doc.Tasks), Shown: config.GetInt64("shown")})
 			default:
-				return fmt.Errorf("render: %q: want analysis, tasks, inspect or bt", args[0])
+				return fmt.Errorf("render: %q: want analysis, tasks, inspect, bt or waits", args[0])
 			}
 			return nil
 		},

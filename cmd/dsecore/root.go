@@ -81,7 +81,7 @@ else ~/.config/dsecore/dsecore.yaml (nothing else is read as configuration), e.g
 	root.PersistentFlags().MarkHidden("cpuprofile")
 	root.PersistentFlags().StringVar(&memProfile, "memprofile", "", "write an allocation profile (go tool pprof -sample_index=alloc_space) of this command to the file")
 	root.PersistentFlags().MarkHidden("memprofile")
-	root.AddCommand(newBtCmd(), newInspectCmd(), newSymbolizeCmd(), newTasksCmd(), newDapCmd(), newSummarizeCmd(), newRenderCmd(), newListCmd(), newProfileCmd())
+	root.AddCommand(newBtCmd(), newInspectCmd(), newSymbolizeCmd(), newTasksCmd(), newDapCmd(), newSummarizeCmd(), newRenderCmd(), newListCmd(), newProfileCmd(), newWaitsCmd())
 	return root
 }
 

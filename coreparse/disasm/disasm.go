@@ -7,9 +7,9 @@
 //
 // Decoding backwards is ambiguous on x86: a window starts at a known
 // instruction boundary (the function start, from the symbolizer, or
-// Options.Start) and walks forward. Without one, it tries start offsets
-// before the pc and keeps the earliest that decodes cleanly onto the pc
-// (Listing.Guessed).
+// Options.Start) and walks forward. Without one it starts at the pc, unless
+// Options.Guess lets it try start offsets before the pc and keep the
+// earliest that decodes cleanly onto the pc (Listing.Guessed).
 //
 // Addresses are runtime addresses; the callbacks translate as needed.
 package disasm
@@ -353,6 +353,23 @@ type Options struct {
 	// MaxBack bounds the forward decode from the boundary to the pc
 	// (default 1 MiB); farther boundaries are treated as unknown.
 	MaxBack uint64
+
+	// Within says pc may lie inside an instruction (a caller frame's
+	// return address minus one): when decoding from Start does not land on
+	// pc, the instruction that contains it (the call) is the window's
+	// current one. Only with Start: a boundary from Symbolize is not
+	// trusted that far.
+	Within bool
+	// Prev, when set, is a known instruction boundary before addr (the
+	// start of the function that ends there): the window reaches back
+	// across function starts when they are proven boundaries (decoding
+	// from the earlier one lands exactly on the later one).
+	Prev func(addr uint64) (uint64, bool)
+	// Guess allows a start found by trial decoding (Listing.Guessed) when
+	// no boundary is known. Without it such a window starts at pc: x86
+	// decoding backwards is ambiguous, and a guess can show instructions
+	// that never were.
+	Guess bool
 }
 
 // Listing is a window of instructions.
@@ -384,6 +401,7 @@ func Window(mem Memory, pc uint64, o Options) (*Listing, error) {
 		maxBack = 1 << 20
 	}
 	start, known := o.Start, o.Start != 0 && o.Start <= pc && pc-o.Start <= maxBack
+	trusted := known
 	if !known && o.Symbolize != nil {
 		if _, off, ok := o.Symbolize(pc); ok && off <= pc && off <= maxBack {
 			start, known = pc-off, true
@@ -391,27 +409,40 @@ func Window(mem Memory, pc uint64, o Options) (*Listing, error) {
 	}
 	l := &Listing{PC: pc, PCIndex: -1}
 	var pre []Inst // instructions before pc
+	cur := pc      // the current instruction's address
 	if known {
-		code := readUpTo(mem, start, pc-start)
-		if uint64(len(code)) == pc-start {
-			insts := DecodeAll(code, start, o.Symbolize)
-			if end := insts; len(end) == 0 || end[len(end)-1].Addr+uint64(end[len(end)-1].Len) == pc {
-				pre, l.Start = insts, start
-			} else {
-				known = false // pc is not on the boundary grid of start: guess instead
+		pre, cur, known = decodeTo(mem, start, pc, o.Within && trusted, o.Symbolize)
+		if known {
+			l.Start = start
+			// Reach back across proven function starts while the window
+			// wants more instructions than this function has before pc.
+			for i := 0; i < 8 && o.Prev != nil && o.BeforeBytes == 0 && len(pre) < before; i++ {
+				s2, ok := o.Prev(l.Start)
+				if !ok || s2 >= l.Start || l.Start-s2 > maxBack {
+					break
+				}
+				more, _, ok := decodeTo(mem, s2, l.Start, false, o.Symbolize)
+				if !ok {
+					break
+				}
+				pre, l.Start = append(more, pre...), s2
 			}
-		} else {
-			known = false
 		}
 	}
 	if !known {
-		back := uint64(before)*maxInstLen + maxInstLen
-		if o.BeforeBytes > 0 {
-			back = o.BeforeBytes + maxInstLen
+		if o.Guess {
+			back := uint64(before)*maxInstLen + maxInstLen
+			if o.BeforeBytes > 0 {
+				back = o.BeforeBytes + maxInstLen
+			}
+			back = min(back, pc)
+			pre, l.Start = guessBefore(mem, pc, back, o.Symbolize)
+			l.Guessed = true
+		} else {
+			// No boundary before pc is known: the window starts at pc
+			// (an instruction boundary), never at pc - N.
+			pre, l.Start = nil, pc
 		}
-		back = min(back, pc)
-		pre, l.Start = guessBefore(mem, pc, back, o.Symbolize)
-		l.Guessed = true
 	}
 	// Trim the part before pc to the window.
 	if o.BeforeBytes > 0 {
@@ -428,10 +459,10 @@ func Window(mem Memory, pc uint64, o Options) (*Listing, error) {
 	if o.AfterBytes > 0 {
 		span = o.AfterBytes + maxInstLen
 	}
-	if o.End > pc {
-		span = min(span, o.End-pc)
+	if o.End > cur {
+		span = min(span, o.End-cur)
 	}
-	code := readUpTo(mem, pc, span)
+	code := readUpTo(mem, cur, span)
 	if len(code) == 0 {
 		if len(pre) == 0 {
 			return nil, fmt.Errorf("disasm: cannot read memory at %#x", pc)
@@ -439,7 +470,7 @@ func Window(mem Memory, pc uint64, o Options) (*Listing, error) {
 	}
 	var post []Inst
 	for off := 0; off < len(code); {
-		in, err := Decode(code[off:], pc+uint64(off), o.Symbolize)
+		in, err := Decode(code[off:], cur+uint64(off), o.Symbolize)
 		if err != nil && off+maxInstLen > len(code) && uint64(len(code)) == span {
 			break // truncated by the read window, not bad code
 		}
@@ -463,6 +494,31 @@ func Window(mem Memory, pc uint64, o Options) (*Listing, error) {
 	}
 	attachMarks(l.Insts, o.Source)
 	return l, nil
+}
+
+// decodeTo decodes from start (a known boundary) up to pc. ok is false
+// when pc is not on the boundary grid of start, unless within is set and
+// an instruction decoded from start contains pc: then that instruction is
+// the current one (cur), left out of the instructions before it.
+func decodeTo(mem Memory, start, pc uint64, within bool, sym Symbolizer) (pre []Inst, cur uint64, ok bool) {
+	n := pc - start
+	code := readUpTo(mem, start, n+maxInstLen)
+	if uint64(len(code)) < n {
+		return nil, pc, false
+	}
+	for off := uint64(0); off < n; {
+		in, _ := Decode(code[off:], start+off, sym)
+		if off+uint64(in.Len) > n {
+			// The instruction straddles pc.
+			if within && !in.Bad {
+				return pre, in.Addr, true
+			}
+			return nil, pc, false
+		}
+		pre = append(pre, in)
+		off += uint64(in.Len)
+	}
+	return pre, pc, true
 }
 
 // guessBefore finds instructions ending exactly at pc by decoding from

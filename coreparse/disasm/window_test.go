@@ -139,7 +139,7 @@ func windowAtCrash(t *testing.T, p testcore.Program) {
 
 	// Without a symbolizer the start is guessed; x86 code resynchronizes
 	// quickly, the window is the same.
-	g, err := disasm.Window(fileMem{f}, pc, disasm.Options{Before: before, After: after})
+	g, err := disasm.Window(fileMem{f}, pc, disasm.Options{Before: before, After: after, Guess: true})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -28,7 +28,7 @@ type Options struct {
 	URLs     []string      // debuginfod servers (DEBUGINFOD_URLS)
 	CacheDir string        // where downloads go: CacheDir/.build-id/xx/rest[.debug]
 	Timeout  time.Duration // per request; default 10 s
-	MaxSize  int64         // per download; default 4 GiB
+	MaxSize  int64         // per download; default 4 GiB (DEBUGINFOD_MAXSIZE)
 }
 
 // Finder answers coreparse's FindFile.
@@ -187,6 +187,14 @@ func (f *Finder) download(h, what, suffix string) string {
 			resp.Body.Close()
 			continue
 		}
+		// What a server sends is not trusted: a file over the size limit
+		// is refused from its announced length, or when it has sent more;
+		// a file of another build-id when it has arrived.
+		if resp.ContentLength > f.o.MaxSize {
+			resp.Body.Close()
+			f.ignored(u, what, h, fmt.Sprintf("%d bytes announced, over the limit of %d (DEBUGINFOD_MAXSIZE)", resp.ContentLength, f.o.MaxSize))
+			continue
+		}
 		w, err := cachefile.Create("download", dst, true, 0)
 		if err != nil {
 			resp.Body.Close()
@@ -194,11 +202,20 @@ func (f *Finder) download(h, what, suffix string) string {
 		}
 		n, err := io.Copy(w, io.LimitReader(resp.Body, f.o.MaxSize+1))
 		resp.Body.Close()
-		if err != nil || n > f.o.MaxSize || buildIDOK(w.Name(), h) != nil {
+		var why string
+		switch {
+		case err != nil:
+			why = err.Error()
+		case n > f.o.MaxSize:
+			why = fmt.Sprintf("more than %d bytes sent, over the limit (DEBUGINFOD_MAXSIZE)", f.o.MaxSize)
+		default:
+			if err := buildIDOK(w.Name(), h); err != nil {
+				why = err.Error()
+			}
+		}
+		if why != "" {
 			w.Abort()
-			f.mu.Lock()
-			f.log = append(f.log, fmt.Sprintf("debuginfod %s: %s of %s: not a usable file", u, what, h))
-			f.mu.Unlock()
+			f.ignored(u, what, h, why)
 			continue
 		}
 		if err := w.Commit(); err != nil {
@@ -212,9 +229,19 @@ func (f *Finder) download(h, what, suffix string) string {
 	return ""
 }
 
+// ignored logs a download that was refused, with why.
+func (f *Finder) ignored(u, what, h, why string) {
+	f.mu.Lock()
+	f.log = append(f.log, fmt.Sprintf("debuginfod %s: the %s of build-id %s: %s: ignored", u, what, h, why))
+	f.mu.Unlock()
+}
+
 func buildIDOK(path, want string) error {
 	if got := buildID(path); got != want {
-		return fmt.Errorf("build-id %s, want %s", got, want)
+		if got == "" {
+			return fmt.Errorf("not an ELF file with a build-id")
+		}
+		return fmt.Errorf("the file has build-id %s", got)
 	}
 	return nil
 }

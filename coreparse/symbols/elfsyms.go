@@ -294,6 +294,21 @@ func rawSymbols(f *elf.File, m mapped, dyn bool) ([]elf.Symbol, error) {
 // closest symbol at or before it (functions, objects, PLT entries) in the
 // same section, whatever its size. The name is demangled.
 func (t *Table) NearestSymbol(addr uint64) (name string, start uint64, ok bool) {
+	s, ok := t.nearestSymbol(addr)
+	if !ok {
+		return "", 0, false
+	}
+	return s.DemangledName(), s.Value, true
+}
+
+// NearestSymbolLinkage is NearestSymbol with the symbol's own (mangled)
+// name, as gdb labels addresses in x/ output (asm-demangle off).
+func (t *Table) NearestSymbolLinkage(addr uint64) (name string, start uint64, ok bool) {
+	s, ok := t.nearestSymbol(addr)
+	return s.Name, s.Value, ok
+}
+
+func (t *Table) nearestSymbol(addr uint64) (Symbol, bool) {
 	t.loadSymbols()
 	var sec *elf.Section
 	for _, s := range t.file.Sections {
@@ -303,11 +318,11 @@ func (t *Table) NearestSymbol(addr uint64) (name string, start uint64, ok bool) 
 		}
 	}
 	if sec == nil {
-		return "", 0, false
+		return Symbol{}, false
 	}
 	st := t.st
 	if st == nil {
-		return "", 0, false
+		return Symbol{}, false
 	}
 	i := sort.Search(st.nAny, func(i int) bool { return st.value(st.anyAt(i)) > addr })
 	for j := i - 1; j >= 0; j-- {
@@ -319,10 +334,9 @@ func (t *Table) NearestSymbol(addr uint64) (name string, start uint64, ok bool) 
 		for k > 0 && st.value(st.anyAt(k-1)) == v {
 			k--
 		}
-		best := st.sym(st.anyAt(k))
-		return best.DemangledName(), best.Value, true
+		return st.sym(st.anyAt(k)), true
 	}
-	return "", 0, false
+	return Symbol{}, false
 }
 
 // pltSymbols names the PLT entries "sym@plt" as objdump does: with IBT

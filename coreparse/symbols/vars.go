@@ -4,7 +4,6 @@ import (
 	"debug/dwarf"
 	"debug/elf"
 	"fmt"
-	"sort"
 
 	"github.com/dsecore/dsecore/coreparse/symbols/die"
 	"github.com/dsecore/dsecore/internal/mmap"
@@ -64,67 +63,6 @@ type varsKey struct {
 type varsAnswer struct {
 	vars []Var
 	err  error
-}
-
-func (t *Table) variables(scope, cu dwarf.Offset, pc uint64) (vars []Var, err error) {
-	t.loadDWARF()
-	if t.dwarf == nil || scope == 0 {
-		return nil, fmt.Errorf("no DWARF")
-	}
-	defer func() {
-		if r := recover(); r != nil {
-			mmap.Repanic(r) // a file that changed under the reader is the command's error, not this decoder's
-			err = fmt.Errorf("variables of DIE %#x: %v", scope, r)
-		}
-	}()
-	r := t.dwarf.Reader()
-	r.Seek(scope)
-	top, err := r.Next()
-	if err != nil || top == nil {
-		return nil, fmt.Errorf("DIE %#x: %v", scope, err)
-	}
-	if !top.Children {
-		return nil, nil
-	}
-	depth := 1
-	var depthOf []int
-	defer func() {
-		// Innermost blocks first, as gdb lists them.
-		sort.SliceStable(vars, func(i, j int) bool { return depthOf[i] > depthOf[j] })
-	}()
-	for depth > 0 {
-		e, err := r.Next()
-		if err != nil {
-			return vars, err
-		}
-		if e == nil {
-			break
-		}
-		if e.Tag == 0 {
-			depth--
-			continue
-		}
-		switch e.Tag {
-		case dwarf.TagFormalParameter, dwarf.TagVariable:
-			v := t.readVar(e)
-			v.CU = cu
-			if v.Name != "" {
-				vars = append(vars, v)
-				depthOf = append(depthOf, depth)
-			}
-		case dwarf.TagLexDwarfBlock:
-			if ranges, _ := t.dwarf.Ranges(e); inRanges(ranges, pc) || len(ranges) == 0 {
-				if e.Children {
-					depth++
-				}
-				continue
-			}
-		}
-		if e.Children {
-			r.SkipChildren()
-		}
-	}
-	return vars, nil
 }
 
 func inRanges(rs [][2]uint64, pc uint64) bool {

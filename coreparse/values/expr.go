@@ -26,14 +26,30 @@ type Scope struct {
 // types ((dm_obj_t *) x), sizeof(type or expression), and + - * / % << >>
 // & | ^ == != < > <= >= && ||. Integers are 64-bit; pointer arithmetic
 // scales by the pointee's size.
+//
+// An expression longer than MaxExprLen bytes, or nested deeper than
+// MaxExprDepth levels (parentheses, unary operators, casts, indexes), is
+// an error before anything is evaluated: the parser recurses once per
+// level, and a client's evaluate request must never take the process's
+// stack (a million nested parentheses would).
 func (r *Reader) Eval(s *Scope, expr string) (v *Value, err error) {
+	maxLen, maxDepth := r.MaxExprLen, r.MaxExprDepth
+	if maxLen <= 0 {
+		maxLen = DefaultMaxExprLen
+	}
+	if maxDepth <= 0 {
+		maxDepth = DefaultMaxExprDepth
+	}
+	if len(expr) > maxLen {
+		return nil, fmt.Errorf("the expression is %d bytes long: the limit is %d", len(expr), maxLen)
+	}
 	defer func() {
 		if x := recover(); x != nil {
 			mmap.Repanic(x) // a file that changed under the reader is the command's error, not this decoder's
 			v, err = nil, fmt.Errorf("%v", x)
 		}
 	}()
-	p := &parser{r: r, s: s, toks: lex(expr)}
+	p := &parser{r: r, s: s, toks: lex(expr), maxDepth: maxDepth}
 	v = p.expr(0)
 	if p.pos < len(p.toks) {
 		return nil, fmt.Errorf("unexpected %q", p.toks[p.pos])
@@ -42,12 +58,35 @@ func (r *Reader) Eval(s *Scope, expr string) (v *Value, err error) {
 	return v, nil
 }
 
+// The bounds of an expression (Reader.MaxExprLen and MaxExprDepth when
+// they are 0). C requires compilers to take at least 63 nested
+// parenthesized expressions; a hand-typed or hovered expression has a few.
+const (
+	DefaultMaxExprLen   = 8 << 10
+	DefaultMaxExprDepth = 256
+)
+
 type parser struct {
 	r    *Reader
 	s    *Scope
 	toks []string
 	pos  int
+
+	depth, maxDepth int // levels of recursion entered, and the bound
 }
+
+// enter counts a level of nesting, failing past the bound; leave is
+// deferred by its caller (a failure unwinds the whole parse). Every
+// recursion passes through unary, which counts: a parenthesis, an index,
+// sizeof's operand, a cast or a unary operator is one level (and binary
+// operators recurse at most once per precedence level inside one).
+func (p *parser) enter() {
+	if p.depth++; p.depth > p.maxDepth {
+		fail("the expression is nested deeper than %d levels", p.maxDepth)
+	}
+}
+
+func (p *parser) leave() { p.depth-- }
 
 func fail(format string, args ...any) { panic(fmt.Sprintf(format, args...)) }
 
@@ -210,6 +249,8 @@ func isIdentByte(c byte) bool {
 }
 
 func (p *parser) unary() *Value {
+	p.enter()
+	defer p.leave()
 	switch t := p.peek(); t {
 	case "-", "!", "~":
 		p.next()

@@ -388,6 +388,18 @@ func (r *Reader) Children(v *Value, start, count int) ([]*Value, error) {
 	return nil, nil
 }
 
+// Members are a struct value's data members as the type lays them out,
+// base classes first (named "<Base>"): what a debugger's raw view shows,
+// without the readable form of library types Children gives. Nil for
+// anything but a struct, class or union.
+func (r *Reader) Members(v *Value) []*Value {
+	ty := r.Resolved(v)
+	if v.Err != "" || ty == nil || ty.Kind != symbols.KindStruct {
+		return nil
+	}
+	return r.members(v, ty)
+}
+
 func (r *Reader) members(v *Value, ty *symbols.Type) []*Value {
 	var out []*Value
 	if !v.InMemory && v.Bytes == nil {

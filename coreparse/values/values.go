@@ -29,8 +29,16 @@ type Frame struct {
 	Scope, CU dwarf.Offset
 	// Caller is the physical caller and CallPC the return address into it:
 	// DW_OP_entry_value is read from the caller's call-site parameters.
-	Caller *Frame
-	CallPC uint64
+	// TailCaller says the caller is a function that tail-called this one
+	// (a tail-call frame): CallPC is its tail call site's return address.
+	Caller     *Frame
+	CallPC     uint64
+	TailCaller bool
+	// Unsaved has bit n set for a caller-saved register that the unwind
+	// did not restore in this frame and that holds, as gdb reads it
+	// ("same value"), its value in the frame below: a variable read from
+	// it says so (Value.Unsaved).
+	Unsaved uint32
 }
 
 // FrameOf builds the Frame of frames[i] (a symbolized stack, innermost
@@ -45,30 +53,100 @@ func frameOf(p *coreparse.Process, frames []coreparse.Frame, i, depth int) *Fram
 	}
 	f := frames[i]
 	fr := &Frame{Mod: f.Mod, PC: f.LookupPC, Regs: f.Raw.Regs, CFA: f.Raw.CFA}
-	if m := f.Mod; m.Syms != nil {
-		locs := m.Syms.Locate(f.LookupPC - m.Bias)
+	lvl := 0
+	if f.Tailcall {
+		// A function that tail-called the frame below has no frame of its
+		// own: as gdb's TAILCALL frames, its registers are its physical
+		// caller's (what the callee's CFI restores), its pc the tail call
+		// site's, its scope the innermost at that pc.
+		for j := i + 1; j < len(frames); j++ {
+			if g := frames[j]; g.Raw != nil && g.Raw != f.Raw && !g.Tailcall {
+				if !g.Sigtramp && !g.Boundary {
+					fr.Regs = g.Raw.Regs
+				}
+				break
+			}
+		}
+		fr.Regs.Set(unwind.RIP, f.PC)
+	} else {
 		// The frame's level in the inline chain: count the inline frames
 		// sharing its physical frame before it.
-		lvl := 0
-		for j := i - 1; j >= 0 && frames[j].Raw == f.Raw; j-- {
+		for j := i - 1; j >= 0 && frames[j].Raw == f.Raw && !frames[j].Tailcall; j-- {
 			lvl++
 		}
+		fr.Regs, fr.Unsaved = sameValue(frames, i)
+	}
+	if m := f.Mod; m.Syms != nil {
+		locs := m.Syms.Locate(f.LookupPC - m.Bias)
 		if lvl < len(locs) {
 			fr.Scope, fr.CU = locs[lvl].Scope, locs[lvl].CU
 		}
 	}
-	if depth < 2 {
+	if depth < 4 {
+		// The caller: the next frame out that is another function's frame
+		// (a physical frame, or a tail-call frame), not the inline frames
+		// sharing this one. Below a signal frame or a coroutine's seam
+		// there is no call.
 		for j := i + 1; j < len(frames); j++ {
-			if frames[j].Raw != nil && frames[j].Raw != f.Raw && !frames[j].Sigtramp && !frames[j].Boundary {
-				if !frames[j].Tailcall {
-					fr.Caller = frameOf(p, frames, j, depth+1)
-					fr.CallPC = frames[j].PC
-				}
+			g := frames[j]
+			if g.Raw == nil || g.Sigtramp || g.Boundary {
+				break
+			}
+			if g.Tailcall || g.Raw != f.Raw {
+				fr.Caller = frameOf(p, frames, j, depth+1)
+				fr.CallPC, fr.TailCaller = g.PC, g.Tailcall
 				break
 			}
 		}
 	}
 	return fr
+}
+
+// sameValue is the registers of physical frame frames[i] as gdb reads
+// variables with them: those the unwind recovered, and each caller-saved
+// register it did not, with its value in the frame below (gdb treats a
+// register the CFI says nothing of as unchanged by the call), back to the
+// innermost frame, a signal frame's interrupted context or a task's saved
+// context (a context saved by a switch restores only what it saved).
+func sameValue(frames []coreparse.Frame, i int) (unwind.Regs, uint32) {
+	var chain []*unwind.Frame // physical frames from i inwards
+	for j := i; j >= 0; j-- {
+		g := frames[j]
+		if g.Raw == nil || g.Boundary {
+			break
+		}
+		if g.Tailcall || len(chain) > 0 && chain[len(chain)-1] == g.Raw {
+			continue
+		}
+		if g.Sigtramp {
+			break
+		}
+		chain = append(chain, g.Raw)
+		if g.Raw.Kind == unwind.KindInitial || j > 0 && frames[j-1].Sigtramp {
+			break // all its registers are known: the chain starts here
+		}
+	}
+	if len(chain) == 0 {
+		return frames[i].Raw.Regs, 0
+	}
+	// From the innermost frame of the chain out to frames[i].
+	regs := chain[len(chain)-1].Regs
+	var unsaved uint32
+	for k := len(chain) - 2; k >= 0; k-- {
+		next := chain[k].Regs
+		unsaved = 0
+		for n := 0; n < unwind.NumRegs; n++ {
+			if unwind.CalleeSaved(n) || next.Has(n) {
+				continue
+			}
+			if v, ok := regs.Get(n); ok {
+				next.Set(n, v)
+				unsaved |= 1 << n
+			}
+		}
+		regs = next
+	}
+	return regs, unsaved
 }
 
 // Value is a typed value: in memory at Addr, or held in Bytes (a register,
@@ -83,6 +161,10 @@ type Value struct {
 	Err      string // "optimized out", "<error: …>"
 	Where    string // how the location was found: "register rbx", "entry value of rdi", "stack", …
 	Param    bool
+	// Unsaved: read from a caller-saved register the unwind did not
+	// restore, at its value in the frame below, as gdb reads it (right
+	// when the callee left it alone, which nothing proves).
+	Unsaved bool
 	// Bit fields: the value is BitSize bits at BitOffset of the storage.
 	BitSize, BitOffset int64
 }
@@ -92,6 +174,9 @@ type Reader struct {
 	P *coreparse.Process
 	// MaxString, MaxList bound what formatting reads.
 	MaxString, MaxList int
+	// MaxExprLen and MaxExprDepth bound what Eval parses (0: the
+	// defaults, DefaultMaxExprLen and DefaultMaxExprDepth).
+	MaxExprLen, MaxExprDepth int
 }
 
 // NewReader returns a reader with default bounds.
@@ -191,6 +276,10 @@ func (r *Reader) evalExpr(f *Frame, expr []byte, val *Value, depth int) {
 		}
 		val.Bytes = binary.LittleEndian.AppendUint64(nil, v)
 		val.Where = "register " + unwind.RegName(reg)
+		if f.Unsaved&(1<<reg) != 0 {
+			val.Unsaved = true
+			val.Where += " (not restored by the callee's unwind: its value in the frame below, as gdb reads it)"
+		}
 		return
 	}
 	addr, pieces, err := r.execute(f, expr)
@@ -224,6 +313,9 @@ func (r *Reader) evalExpr(f *Frame, expr []byte, val *Value, depth int) {
 			b = append(b, chunk...)
 			if val.Where == "" {
 				val.Where = "register " + unwind.RegName(int(pc.Val))
+			}
+			if pc.Val < 32 && f.Unsaved&(1<<pc.Val) != 0 {
+				val.Unsaved = true
 			}
 		case op.ImmPiece:
 			if pc.Bytes != nil {
@@ -263,6 +355,10 @@ func (r *Reader) execute(f *Frame, expr []byte) (addr int64, pieces []op.Piece, 
 		}
 	}()
 	regs := frameRegisters(f)
+	// DW_OP_addr holds a file address: the module's load bias makes it a
+	// runtime one (a global's address as a call-site value, a static
+	// local's location, in a PIE or a library).
+	regs.StaticBase = f.Mod.Bias
 	if fb := f.Mod.Syms.FrameBase(f.PC - f.Mod.Bias); len(fb) > 0 {
 		if len(fb) == 1 && fb[0] == 0x9c { // DW_OP_call_frame_cfa
 			regs.FrameBase = int64(f.CFA)
@@ -311,7 +407,11 @@ func (r *Reader) entryValue(f *Frame, reg, depth int) (uint64, bool) {
 	// As gdb: only when the caller's call site calls this very function
 	// (not through a tail call or an indirect call).
 	entry, ok := f.Mod.Syms.FunctionEntry(f.PC - f.Mod.Bias)
-	if target, known := r.P.CallTargetAt(c.Mod, f.CallPC); !ok || !known || target != entry+f.Mod.Bias {
+	target, known := r.P.CallTargetAt(c.Mod, f.CallPC)
+	if f.TailCaller {
+		target, known = r.P.TailCallTargetAt(c.Mod, f.CallPC)
+	}
+	if !ok || !known || target != entry+f.Mod.Bias {
 		return 0, false
 	}
 	for _, cp := range c.Mod.Syms.CallParams(f.CallPC - c.Mod.Bias) {

@@ -15,6 +15,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"strconv"
 	"sync"
 	"testing"
 
@@ -58,6 +59,11 @@ func Start(t testing.TB, files map[string]string) *Server {
 			return
 		}
 		defer f.Close()
+		// As debuginfod does: the length first (a client may refuse a
+		// file over its limit from it).
+		if st, err := f.Stat(); err == nil {
+			w.Header().Set("Content-Length", strconv.FormatInt(st.Size(), 10))
+		}
 		io.Copy(w, f)
 	}))
 	t.Cleanup(h.Close)

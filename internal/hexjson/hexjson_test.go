@@ -33,3 +33,22 @@ func TestMarshal(t *testing.T) {
 		t.Fatalf("%s %v\nwant %s", b, err, want)
 	}
 }
+
+func TestUnmarshal(t *testing.T) {
+	type chunk struct {
+		Address uint64 `json:"address" hex:""`
+		Size    uint64 `json:"size"`
+		Name    string `json:"name,omitempty"`
+	}
+	b, err := hexjson.Marshal(chunk{Address: 0x7fe012345678, Size: 48, Name: "x"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var c chunk
+	if err := hexjson.Unmarshal(b, &c); err != nil || c != (chunk{0x7fe012345678, 48, "x"}) {
+		t.Fatalf("%s → %+v, %v", b, c, err)
+	}
+	if err := hexjson.Unmarshal([]byte(`{"address":"nope"}`), &c); err == nil {
+		t.Fatal("a bad address read")
+	}
+}

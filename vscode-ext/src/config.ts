@@ -69,6 +69,7 @@ export interface DsecoreConfig {
   logFiles?: string[];
   profile?: string;
   showTasks?: 'all' | 'crash-related' | 'none';
+  authToken?: string;
   [key: string]: unknown;
 }
 
@@ -98,6 +99,8 @@ function absolute(p: string, base: string | undefined): string {
 export interface Settings {
   /** `dsecore.profile`: the coroutine profile of launches that name none. */
   profile?: string;
+  /** `dsecore.authToken`: the server's token, for launches that name none. */
+  authToken?: string;
 }
 
 /** A profile is a built-in name ("ceph-dse") or a YAML file. */
@@ -166,6 +169,14 @@ export function resolveConfig(input: Record<string, unknown>, workspaceDir: stri
       c.profile = absolute(c.profile, workspaceDir);
     }
   }
+  if (c.authToken === undefined || c.authToken === '') {
+    delete c.authToken;
+    if (settings.authToken && settings.authToken.trim() !== '') {
+      c.authToken = settings.authToken.trim();
+    }
+  } else if (typeof c.authToken !== 'string') {
+    throw new ConfigError('authToken must be a string: the token of the server\'s --auth-token-file');
+  }
   if (c.showTasks === undefined) {
     c.showTasks = 'all';
   } else if (!['all', 'crash-related', 'none'].includes(c.showTasks)) {
@@ -201,6 +212,40 @@ export function openCoreConfig(p: OpenCorePicks): DsecoreConfig {
     c.logFiles = p.logFiles;
   }
   return c;
+}
+
+/** Where a running `dsecore dap --listen` server is. */
+export type ServerAddress = { host: string; port: number } | { path: string };
+
+/**
+ * serverAddress reads the `dsecore.server` setting as dsecore dap reads
+ * --listen: unix:PATH, host:port, or a bare port or :port on 127.0.0.1;
+ * undefined when it is empty.
+ */
+export function serverAddress(setting: string | undefined): ServerAddress | undefined {
+  const v = (setting ?? '').trim();
+  if (v === '') {
+    return undefined;
+  }
+  if (v.startsWith('unix:')) {
+    const p = v.slice('unix:'.length);
+    if (p === '') {
+      throw new ConfigError('dsecore.server: unix: needs a socket path');
+    }
+    return { path: p };
+  }
+  const i = v.lastIndexOf(':');
+  let host = i < 0 ? '127.0.0.1' : v.slice(0, i);
+  const portText = i < 0 ? v : v.slice(i + 1);
+  if (host === '') {
+    host = '127.0.0.1';
+  }
+  host = host.replace(/^\[(.*)\]$/, '$1');
+  const port = Number(portText);
+  if (!/^[0-9]+$/.test(portText) || port < 1 || port > 65535) {
+    throw new ConfigError(`dsecore.server: ${v} is not host:port, :port or unix:PATH`);
+  }
+  return { host, port };
 }
 
 /** dapArgs is the command line VS Code starts the adapter with. */

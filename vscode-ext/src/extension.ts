@@ -6,7 +6,7 @@ import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
 import * as vscode from 'vscode';
-import { ConfigError, classifyImportant, dapArgs, findBinary, openCoreConfig, resolveConfig } from './config';
+import { ConfigError, classifyImportant, dapArgs, findBinary, openCoreConfig, resolveConfig, serverAddress } from './config';
 import { AnalysisBody, AnalysisView, CoroutinesView, TasksBody } from './views';
 
 let analysisView: AnalysisView;
@@ -25,11 +25,20 @@ function binary(): string {
 class AdapterFactory implements vscode.DebugAdapterDescriptorFactory {
   createDebugAdapterDescriptor(): vscode.ProviderResult<vscode.DebugAdapterDescriptor> {
     try {
+      // A running server (dsecore.server), else the adapter over stdio.
+      const server = serverAddress(vscode.workspace.getConfiguration('dsecore').get<string>('server'));
+      if (server && 'path' in server) {
+        return new vscode.DebugAdapterNamedPipeServer(server.path);
+      }
+      if (server) {
+        return new vscode.DebugAdapterServer(server.port, server.host);
+      }
       return new vscode.DebugAdapterExecutable(binary(), dapArgs());
     } catch (e) {
+      const setting = e instanceof ConfigError ? 'dsecore.server' : 'dsecore.path';
       void vscode.window.showErrorMessage(String((e as Error).message), 'Open Settings').then((a) => {
         if (a) {
-          void vscode.commands.executeCommand('workbench.action.openSettings', 'dsecore.path');
+          void vscode.commands.executeCommand('workbench.action.openSettings', setting);
         }
       });
       return undefined;
@@ -50,8 +59,8 @@ class ConfigProvider implements vscode.DebugConfigurationProvider {
       return undefined;
     }
     try {
-      const profile = vscode.workspace.getConfiguration('dsecore', folder?.uri).get<string>('profile');
-      return resolveConfig(config, folder?.uri.fsPath, { profile }) as vscode.DebugConfiguration;
+      const settings = vscode.workspace.getConfiguration('dsecore', folder?.uri);
+      return resolveConfig(config, folder?.uri.fsPath, { profile: settings.get<string>('profile'), authToken: settings.get<string>('authToken') }) as vscode.DebugConfiguration;
     } catch (e) {
       if (e instanceof ConfigError) {
         void vscode.window.showErrorMessage(`dsecore: ${e.message}`);

@@ -84,6 +84,28 @@ test('resolveConfig takes the coroutine profile from the launch configuration, e
   assert.throws(() => cfg.resolveConfig({ ...base, profile: 3 }, '/ws'), (e) => e instanceof cfg.ConfigError && /profile must be/.test(e.message));
 });
 
+test('resolveConfig takes the server token from the launch configuration, else the dsecore.authToken setting', () => {
+  const base = { type: 'dsecore', request: 'launch', coreFile: '/c' };
+  assert.equal(cfg.resolveConfig(base, '/ws', { authToken: ' 3f9a3f9a \n' }).authToken, '3f9a3f9a');
+  assert.equal(cfg.resolveConfig({ ...base, authToken: 'mine' }, '/ws', { authToken: 'setting' }).authToken, 'mine');
+  assert.equal(cfg.resolveConfig({ ...base, authToken: '' }, '/ws', { authToken: 'setting' }).authToken, 'setting');
+  assert.equal('authToken' in cfg.resolveConfig(base, '/ws', {}), false);
+  assert.throws(() => cfg.resolveConfig({ ...base, authToken: 7 }, '/ws'), (e) => e instanceof cfg.ConfigError && /authToken must be a string/.test(e.message));
+});
+
+test('serverAddress reads dsecore.server as dsecore dap reads --listen', () => {
+  assert.equal(cfg.serverAddress(''), undefined);
+  assert.equal(cfg.serverAddress(undefined), undefined);
+  assert.deepEqual(cfg.serverAddress('4711'), { host: '127.0.0.1', port: 4711 });
+  assert.deepEqual(cfg.serverAddress(':4711'), { host: '127.0.0.1', port: 4711 });
+  assert.deepEqual(cfg.serverAddress('debug-host.example:4711'), { host: 'debug-host.example', port: 4711 });
+  assert.deepEqual(cfg.serverAddress('[::1]:4711'), { host: '::1', port: 4711 });
+  assert.deepEqual(cfg.serverAddress(' unix:/run/user/1000/dsecore.sock '), { path: '/run/user/1000/dsecore.sock' });
+  for (const bad of ['unix:', 'host:', 'host:99999', 'host:http', 'x:0']) {
+    assert.throws(() => cfg.serverAddress(bad), (e) => e instanceof cfg.ConfigError && /dsecore.server/.test(e.message), bad);
+  }
+});
+
 test('openCoreConfig and dapArgs build what the adapter is started with', () => {
   assert.deepEqual(cfg.openCoreConfig({ coreFile: '/cores/core.ceph-dse.1', program: '/opt/bin/ceph-dse', libraryDir: '/opt/lib' }), {
     type: 'dsecore', request: 'launch', name: 'Core dump: core.ceph-dse.1', coreFile: '/cores/core.ceph-dse.1',

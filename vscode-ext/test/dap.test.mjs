@@ -7,7 +7,8 @@
 import { test, before } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { readFileSync, existsSync } from 'node:fs';
+import { readFileSync, existsSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { once } from 'node:events';
 import { DebugClient } from '@vscode/debugadapter-testsupport';
@@ -63,7 +64,7 @@ async function session(dc) {
   assert.equal(threads.length, sc.expected.threads.length + sc.expected.tasks.length);
   const crash = threads.find((t) => t.id === lwp);
   assert.equal(crash.name, `LWP ${lwp} Processer_5`);
-  const task15 = threads.find((t) => t.name.startsWith('task 15 [wait]'));
+  const task15 = threads.find((t) => t.name.startsWith('task 15 [block]'));
   assert.ok(task15 && task15.id >= 2 ** 30, `task 15 in ${JSON.stringify(threads.map((t) => t.name))}`);
 
   // The crashing stack, first page: the handler's frames (Ceph's handler
@@ -293,5 +294,44 @@ test('the real ceph-mon (no DWARF): the session stops on the crash\'s first mean
     } finally {
       await dc.stop();
     }
+  }
+});
+
+// (A launch without the token is refused and its connection ended:
+// TestDAPAuthToken, in Go.)
+test('tcp beyond loopback: a launch carries the --auth-token-file token', async () => {
+  const token = '5b0e'.repeat(16);
+  const tokenFile = join(mkdtempSync(join(tmpdir(), 'dsecore-token-')), 'token');
+  writeFileSync(tokenFile, token + '\n', { mode: 0o600 });
+  const server = spawn(bin, ['dap', '--listen', '0.0.0.0:0', '--auth-token-file', tokenFile], { stdio: ['ignore', 'ignore', 'pipe'] });
+  try {
+    let err = '';
+    server.stderr.setEncoding('utf8');
+    const port = await new Promise((res, rej) => {
+      server.stderr.on('data', (d) => {
+        err += d;
+        const m = /listening on \S*:(\d+)/.exec(err);
+        if (m) res(Number(m[1]));
+      });
+      server.on('exit', (code) => rej(new Error(`dsecore dap --listen exited ${code}: ${err}`)));
+    });
+    const dc = new DebugClient(bin, 'dap', 'dsecore');
+    dc.defaultTimeout = 60000;
+    await dc.start(port);
+    try {
+      await dc.initializeRequest({ adapterID: 'dsecore' });
+      const initialized = dc.waitForEvent('initialized');
+      const launch = await dc.launchRequest({ coreFile: sc.core, program: sc.exe, authToken: token });
+      assert.equal(launch.success, true);
+      await initialized;
+      const stopped = dc.waitForEvent('stopped');
+      await dc.configurationDoneRequest();
+      assert.equal((await stopped).body.threadId, sc.expected.crash_lwp);
+    } finally {
+      await dc.stop();
+    }
+  } finally {
+    server.kill();
+    await once(server, 'exit').catch(() => {});
   }
 });

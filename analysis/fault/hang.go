@@ -1,0 +1,54 @@
+package fault
+
+import "fmt"
+
+// hang says whether the wait graph explains the signal: no instruction
+// caused it (a SIGABRT by kill, by a watchdog, by abort()) and threads or
+// tasks are stuck (a deadlock, a chain ending in a holder, a watchdog that
+// found a thread stuck).
+func (a *Analysis) hang() bool {
+	w := a.o.Waits
+	if w == nil || !w.Hang || a.Fault == nil || a.Fault.Kind != "" && a.Fault.Kind != "sent" {
+		return false
+	}
+	fc := a.Fault.Context
+	return fc != nil && fc.Real != nil && fc.Real.Sent
+}
+
+// Hang says whether the verdict is a hang's: the signal was sent (no
+// instruction caused it) and the wait graph shows threads or tasks stuck.
+func (a *Analysis) Hang() bool { return a.hang() }
+
+// concludeHang is the verdict's part for a hang, and the weight it adds
+// to the confidence.
+func (a *Analysis) concludeHang() (para []string, weight int) {
+	if !a.hang() {
+		return nil, 0
+	}
+	w := a.o.Waits
+	if wd := w.Watchdog; wd != nil {
+		a.evidence("watchdog", "waits.watchdog", "%s", wd.Text)
+		for i, l := range wd.Lines {
+			a.evidence("watchdog-log", fmt.Sprintf("waits.watchdog.lines[%d]", i), "%s:%d: %s", l.File, l.Line, l.Text)
+		}
+		weight += 2
+	}
+	for i, c := range w.Cycles {
+		a.evidence("hang-deadlock", fmt.Sprintf("waits.cycles[%d]", i), "%s", c.Text)
+		weight += 3
+	}
+	for i, c := range w.Chains {
+		a.evidence("hang-chain", fmt.Sprintf("waits.chains[%d]", i), "%s", c.Text)
+		weight++
+	}
+	for i, o := range w.Objects {
+		if o.Leaked {
+			a.evidence("leaked-lock", fmt.Sprintf("waits.objects[%d]", i), "%s", o.Text)
+		}
+	}
+	lead := "Hang: "
+	if w.Watchdog != nil {
+		lead = ""
+	}
+	return []string{lead + w.Summary}, weight
+}

@@ -1,0 +1,240 @@
+package waits
+
+import (
+	"fmt"
+	"regexp"
+	"strconv"
+	"strings"
+	"sync"
+
+	"github.com/dsecore/dsecore/coreparse/values"
+)
+
+// Watchdog is what Ceph's heartbeat watchdog (src/common/HeartbeatMap.cc)
+// says and did: its log lines ("heartbeat_map is_healthy 'NAME' had timed
+// out after GRACE", "… had suicide timed out after SUICIDE_GRACE") and,
+// from memory, the thread inside HeartbeatMap::_check with the handle it
+// checks. On a suicide timeout Ceph sends SIGABRT to the handle's thread
+// (pthread_kill), sleeps a second and aborts itself (ceph_abort_msg("hit
+// suicide timeout")): whichever thread took the signal, the watchdog is
+// the messenger and the stuck thread the one to explain.
+type Watchdog struct {
+	// Messenger is the watchdog's thread (node id), from its frames or the
+	// log lines' pthread id; MessengerFrame its HeartbeatMap::_check frame.
+	Messenger      string `json:"messenger,omitempty"`
+	MessengerFrame int    `json:"messenger_frame"`
+	// Handle is the heartbeat handle's name ("OSD::osd_op_tp thread
+	// 0x7f…"); Pthread the stuck thread's pthread id (the handle's
+	// thread_id, or the name's), Stuck its node.
+	Handle  string `json:"handle"`
+	Pthread uint64 `json:"pthread" hex:""`
+	Stuck   string `json:"stuck,omitempty"`
+	// Grace and SuicideGrace as logged.
+	Grace        string `json:"grace,omitempty"`
+	SuicideGrace string `json:"suicide_grace,omitempty"`
+	// Suicide: the suicide timeout was hit (logged, or _check is past it).
+	Suicide bool           `json:"suicide"`
+	Lines   []WatchdogLine `json:"lines,omitempty"`
+	// FromMemory: the handle was read from the watchdog's frame.
+	FromMemory bool   `json:"from_memory"`
+	Text       string `json:"text"`
+}
+
+// WatchdogLine is one of the watchdog's log lines.
+type WatchdogLine struct {
+	File    string `json:"file"`
+	Line    int    `json:"line"`
+	Time    string `json:"time,omitempty"`
+	Pthread uint64 `json:"pthread" hex:""`
+	Text    string `json:"text"`
+}
+
+var (
+	heartbeatRE = sync.OnceValue(func() *regexp.Regexp {
+		return regexp.MustCompile(`heartbeat_map (\w+) '(.*)' had (suicide )?timed out after (\S+)`)
+	})
+	handleThreadRE = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`thread (0x[0-9a-f]+)\s*$`) })
+)
+
+// watchdog reads the heartbeat watchdog's lines and frames.
+func (a *analysis) watchdog() {
+	var w *Watchdog
+	get := func() *Watchdog {
+		if w == nil {
+			w = &Watchdog{MessengerFrame: -1}
+		}
+		return w
+	}
+	for _, l := range a.o.Logs {
+		m := heartbeatRE().FindStringSubmatch(l.Message)
+		if m == nil {
+			continue
+		}
+		w := get()
+		wl := WatchdogLine{File: l.File, Line: l.Line, Pthread: l.Pthread, Text: l.Message}
+		if !l.Time.IsZero() {
+			wl.Time = l.Time.Format("2006-01-02 15:04:05.000")
+		}
+		w.Lines = append(w.Lines, wl)
+		if w.Handle == "" || m[3] != "" {
+			w.Handle = m[2]
+		}
+		if m[3] != "" {
+			w.Suicide, w.SuicideGrace = true, m[4]
+		} else {
+			w.Grace = m[4]
+		}
+		if w.Messenger == "" {
+			for _, t := range a.p.Threads {
+				if t.Pthread == l.Pthread && l.Pthread != 0 {
+					w.Messenger = fmt.Sprintf("lwp:%d", t.LWP)
+				}
+			}
+		}
+	}
+	// From memory: a thread inside HeartbeatMap::_check.
+	for i := range a.res.Nodes {
+		n := &a.res.Nodes[i]
+		for fi, f := range n.frames {
+			if !strings.HasSuffix(f.Function, "HeartbeatMap::_check") {
+				continue
+			}
+			w := get()
+			w.Messenger, w.MessengerFrame = n.ID, fi
+			a.handleFromFrame(w, n, fi)
+			break
+		}
+	}
+	if w == nil {
+		return
+	}
+	if w.Pthread == 0 {
+		if m := handleThreadRE().FindStringSubmatch(w.Handle); m != nil {
+			w.Pthread, _ = strconv.ParseUint(m[1][2:], 16, 64)
+		}
+	}
+	for _, t := range a.p.Threads {
+		if t.Pthread == w.Pthread && w.Pthread != 0 {
+			w.Stuck = fmt.Sprintf("lwp:%d", t.LWP)
+		}
+	}
+	a.res.Watchdog = w
+	a.watchdogText(w)
+}
+
+// handleFromFrame reads _check's handle (h: name, thread_id, graces).
+func (a *analysis) handleFromFrame(w *Watchdog, n *Node, fi int) {
+	fr := values.FrameOf(a.p, n.frames, fi)
+	if fr == nil {
+		return
+	}
+	params, locals, _ := a.vr.FrameVars(fr)
+	sc := &values.Scope{Frame: fr, Vars: append(params, locals...)}
+	if v, err := a.vr.Eval(sc, "h->thread_id"); err == nil {
+		if u, err := a.vr.Uint(v); err == nil && u != 0 {
+			w.Pthread, w.FromMemory = u, true
+		}
+	}
+	if v, err := a.vr.Eval(sc, "h->name"); err == nil {
+		if s := a.vr.Summary(v, false); strings.HasPrefix(s, "\"") {
+			if name, err := strconv.Unquote(s); err == nil {
+				w.Handle = name
+			} else {
+				w.Handle = strings.Trim(s, "\"")
+			}
+		}
+	}
+	if w.SuicideGrace == "" {
+		if v, err := a.vr.Eval(sc, "h->suicide_grace"); err == nil {
+			w.SuicideGrace = a.vr.Summary(v, false)
+		}
+	}
+	if w.Grace == "" {
+		if v, err := a.vr.Eval(sc, "h->grace"); err == nil {
+			w.Grace = a.vr.Summary(v, false)
+		}
+	}
+	// Inside _check past its log line, in sleep() or ceph_abort: the
+	// suicide branch (the only one that calls out but to the log).
+	for j := n.top; j < fi; j++ {
+		if fn := normalize(n.frames[j].Function); strings.Contains(fn, "sleep") || strings.Contains(fn, "ceph_abort") || strings.Contains(fn, "pthread_kill") {
+			w.Suicide = true
+		}
+	}
+}
+
+func (a *analysis) watchdogText(w *Watchdog) {
+	var b strings.Builder
+	b.WriteString("The abort came from Ceph's heartbeat watchdog")
+	if w.Messenger != "" {
+		fmt.Fprintf(&b, " (%s", a.who(w.Messenger))
+		if w.MessengerFrame >= 0 {
+			fmt.Fprintf(&b, ", frame #%d HeartbeatMap::_check", w.MessengerFrame)
+		}
+		b.WriteString(")")
+	}
+	if w.Suicide {
+		fmt.Fprintf(&b, ": the heartbeat handle '%s' was past its suicide grace (%s)", w.Handle, orUnknown(w.SuicideGrace))
+		b.WriteString(", so the watchdog sent SIGABRT to that thread and would abort itself (\"hit suicide timeout\"): the aborting thread is the messenger, not the culprit")
+	} else {
+		fmt.Fprintf(&b, ": the heartbeat handle '%s' had timed out (grace %s)", w.Handle, orUnknown(w.Grace))
+	}
+	if w.Stuck == "" {
+		fmt.Fprintf(&b, ". The handle's thread (pthread %#x) is no thread of the core.", w.Pthread)
+		w.Text = b.String()
+		return
+	}
+	n := a.node(w.Stuck)
+	if n == nil {
+		fmt.Fprintf(&b, ". Stuck: LWP %s.", strings.TrimPrefix(w.Stuck, "lwp:"))
+		w.Text = b.String()
+		return
+	}
+	fmt.Fprintf(&b, ". Stuck: %s", n.Who)
+	if n.Task >= 0 {
+		if tn := a.taskName(n.Task); tn != "" {
+			fmt.Fprintf(&b, " (%s)", tn)
+		}
+	}
+	if n.Frame >= 0 {
+		fmt.Fprintf(&b, ", in frame #%d %s", n.Frame, n.Function)
+	}
+	if n.State == Waiting && n.WaitsFor >= 0 {
+		o := a.res.Objects[n.WaitsFor]
+		fmt.Fprintf(&b, ", waiting for %s", a.objWords(n.WaitsFor))
+		if o.Owner != "" {
+			fmt.Fprintf(&b, " held by %s", a.who(o.Owner))
+			if on := a.node(o.Owner); on != nil {
+				if o.HoldFrame >= 0 {
+					fmt.Fprintf(&b, " (frame #%d %s)", o.HoldFrame, o.HoldFunction)
+				}
+				if on.State != Waiting {
+					fmt.Fprintf(&b, ", which %s", a.endWords(on))
+				}
+			}
+		}
+	} else {
+		fmt.Fprintf(&b, ", %s", a.endWords(n))
+	}
+	b.WriteString(".")
+	w.Text = b.String()
+}
+
+func (a *analysis) taskName(id int64) string {
+	if a.rt == nil {
+		return ""
+	}
+	for _, t := range a.rt.Tasks {
+		if t.ID == id && t.Func != "" {
+			return fmt.Sprintf("task %d %s", id, t.Func)
+		}
+	}
+	return ""
+}
+
+func orUnknown(s string) string {
+	if s == "" {
+		return "unknown"
+	}
+	return s
+}

@@ -1,0 +1,46 @@
+package gdboracle
+
+import (
+	"context"
+	"fmt"
+	"os/exec"
+	"strings"
+	"time"
+)
+
+// Commands runs gdb's own commands on exe and core in batch mode and
+// returns each command's output (what gdb printed between it and the
+// next), for comparing text gdb prints with ours.
+func Commands(exe, core string, o Options, cmds ...string) ([]string, error) {
+	if _, err := exec.LookPath("gdb"); err != nil {
+		return nil, fmt.Errorf("gdb is not installed (scripts/setup.sh installs it): %w", err)
+	}
+	const mark = "@@gdboracle-command@@"
+	args := []string{"-nx", "-batch", "-ex", "set pagination off", "-ex", "set width 0"}
+	if o.Sysroot != "" {
+		args = append(args, "-ex", "set sysroot "+o.Sysroot)
+	}
+	if len(o.SolibSearchPath) > 0 {
+		args = append(args, "-ex", "set solib-search-path "+strings.Join(o.SolibSearchPath, ":"))
+	}
+	args = append(args, o.Commands...)
+	for _, c := range cmds {
+		args = append(args, "-ex", "echo "+mark+"\\n", "-ex", c)
+	}
+	args = append(args, exe, core)
+	timeout := o.Timeout
+	if timeout == 0 {
+		timeout = 5 * time.Minute
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	defer cancel()
+	out, err := exec.CommandContext(ctx, "gdb", args...).CombinedOutput()
+	if err != nil {
+		return nil, fmt.Errorf("gdb %s: %v\n%s", strings.Join(args, " "), err, out)
+	}
+	parts := strings.Split(string(out), mark+"\n")
+	if len(parts) != len(cmds)+1 {
+		return nil, fmt.Errorf("gdb printed %d command outputs for %d commands:\n%s", len(parts)-1, len(cmds), out)
+	}
+	return parts[1:], nil
+}

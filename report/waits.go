@@ -1,0 +1,219 @@
+package report
+
+import (
+	"fmt"
+	"io"
+	"sort"
+	"strings"
+
+	"github.com/dsecore/dsecore/analysis/waits"
+)
+
+// WriteWaits writes the wait graph as text: the watchdog, each deadlock
+// with each member's holding and waiting frame and the waiters behind it,
+// each chain down to its holder, then the objects waited for.
+func WriteWaits(w io.Writer, r *waits.Result) {
+	if r == nil {
+		return
+	}
+	waiting := 0
+	waited := map[int]bool{} // objects someone waits for (not idle waits)
+	for _, n := range r.Nodes {
+		if n.State == waits.Waiting {
+			waiting++
+			waited[n.WaitsFor] = true
+		}
+	}
+	fmt.Fprintf(w, "Waits: %d of %d threads and %d tasks waiting on %d objects; %d deadlock(s), %d chain(s)\n",
+		waiting, r.Stats.Threads, r.Stats.Tasks, len(waited), len(r.Cycles), len(r.Chains))
+	obj := func(i int) string {
+		if i < 0 {
+			return "?"
+		}
+		o := r.Objects[i]
+		s := o.Expr
+		if o.Type != "" {
+			s += " (" + o.Type + ")"
+		}
+		return s
+	}
+	who := func(id string) string {
+		if n := r.NodeByID(id); n != nil {
+			return n.Who
+		}
+		return id
+	}
+	frameAt := func(i int, fn string) string {
+		if i < 0 {
+			return "no frame"
+		}
+		return fmt.Sprintf("frame #%d %s", i, fn)
+	}
+	if wd := r.Watchdog; wd != nil {
+		fmt.Fprintf(w, "  Watchdog: %s\n", wd.Text)
+		for _, l := range wd.Lines {
+			fmt.Fprintf(w, "    %s:%d: %s\n", l.File, l.Line, l.Text)
+		}
+	}
+	for i, c := range r.Cycles {
+		fmt.Fprintf(w, "  Deadlock %d (%d members):\n", i+1, len(c.Members))
+		for _, m := range c.Members {
+			o := r.Objects[m.Holds]
+			how := o.OwnerHow
+			if o.Inferred {
+				how += ", inferred"
+			}
+			fmt.Fprintf(w, "    %s\n      holds %s — %s [%s]\n      waits %s — %s\n", who(m.Node), obj(m.Holds), frameAt(m.HoldFrame, m.HoldFunction), how,
+				obj(m.Waits), frameAt(m.WaitFrame, m.WaitFunction))
+		}
+		for _, id := range c.Behind {
+			n := r.NodeByID(id)
+			fmt.Fprintf(w, "    behind it: %s waits %s — %s\n", n.Who, obj(n.WaitsFor), frameAt(n.Frame, n.Function))
+		}
+	}
+	for i, c := range r.Chains {
+		fmt.Fprintf(w, "  Chain %d: %s\n", i+1, c.Text)
+	}
+	if len(waited) > 0 {
+		fmt.Fprintln(w, "  Objects:")
+		for i, o := range r.Objects {
+			if !waited[i] {
+				continue // only idle waiters: nobody is stuck on it
+			}
+			fmt.Fprintf(w, "    %s %s: %s\n", o.Kind, Hex(o.Address), o.Text)
+			if len(o.Waiters) > 0 {
+				var ws []string
+				for _, id := range o.Waiters {
+					ws = append(ws, who(id))
+				}
+				fmt.Fprintf(w, "      waiters: %s\n", strings.Join(ws, "; "))
+			}
+		}
+	}
+	for _, b := range r.Bounds {
+		fmt.Fprintf(w, "  bound hit (%s): %s\n", b.Bound, b.Text)
+	}
+}
+
+// WaitsDOT writes the wait graph in Graphviz's DOT: the threads and tasks
+// that wait or hold (boxes; a deadlock's members red), the objects
+// (ellipses), "waits" edges from a waiter to its object and "held by"
+// edges from an object to its owner (dashed when inferred).
+func WaitsDOT(w io.Writer, r *waits.Result) {
+	fmt.Fprintln(w, "digraph waits {")
+	fmt.Fprintln(w, "  rankdir=LR;")
+	fmt.Fprintln(w, `  node [fontname="monospace", fontsize=10];`)
+	fmt.Fprintln(w, `  edge [fontname="monospace", fontsize=9];`)
+	if r == nil {
+		fmt.Fprintln(w, "}")
+		return
+	}
+	inCycle := map[string]bool{}
+	for _, c := range r.Cycles {
+		for _, m := range c.Members {
+			inCycle[m.Node] = true
+		}
+	}
+	used := map[string]bool{}
+	for _, n := range r.Nodes {
+		if n.State == waits.Waiting {
+			used[n.ID] = true
+		}
+	}
+	for _, o := range r.Objects {
+		if o.Owner != "" {
+			used[o.Owner] = true
+		}
+	}
+	if wd := r.Watchdog; wd != nil {
+		used[wd.Messenger], used[wd.Stuck] = wd.Messenger != "", wd.Stuck != ""
+	}
+	var ids []string
+	for id, ok := range used {
+		if ok {
+			ids = append(ids, id)
+		}
+	}
+	sort.Strings(ids)
+	for _, id := range ids {
+		label, color := id, "black"
+		if n := r.NodeByID(id); n != nil {
+			label = n.Who
+			if n.Frame >= 0 {
+				label += "\n#" + fmt.Sprint(n.Frame) + " " + shortName(n.Function)
+			}
+			if n.State != waits.Waiting {
+				label += "\n[" + n.State + " " + n.Detail + "]"
+			}
+		}
+		if inCycle[id] {
+			color = "red"
+		}
+		fmt.Fprintf(w, "  %s [shape=box, color=%s, label=%s];\n", dotQuote(id), color, dotQuote(label))
+	}
+	for i, o := range r.Objects {
+		if o.Owner == "" && !waitedFor(r, i) {
+			continue
+		}
+		oid := fmt.Sprintf("obj%d", i)
+		label := o.Expr
+		if o.Type != "" {
+			label += "\n" + o.Type
+		}
+		fmt.Fprintf(w, "  %s [shape=ellipse, label=%s];\n", oid, dotQuote(label))
+		for _, wt := range o.Waiters {
+			if n := r.NodeByID(wt); n != nil && n.State == waits.Waiting {
+				fmt.Fprintf(w, "  %s -> %s [label=\"waits\"];\n", dotQuote(wt), oid)
+			}
+		}
+		if o.Owner != "" {
+			style := "solid"
+			lbl := "held by"
+			if o.Inferred {
+				style = "dashed"
+				lbl += " (inferred)"
+			}
+			if o.Kind == waits.CondVar || o.Kind == waits.CoCondVar {
+				lbl = "notifier?"
+			}
+			fmt.Fprintf(w, "  %s -> %s [label=%s, style=%s];\n", oid, dotQuote(o.Owner), dotQuote(lbl), style)
+		}
+	}
+	if wd := r.Watchdog; wd != nil && wd.Messenger != "" && wd.Stuck != "" {
+		fmt.Fprintf(w, "  %s -> %s [label=\"SIGABRT (heartbeat)\", color=blue];\n", dotQuote(wd.Messenger), dotQuote(wd.Stuck))
+	}
+	fmt.Fprintln(w, "}")
+}
+
+func waitedFor(r *waits.Result, i int) bool {
+	for _, n := range r.Nodes {
+		if n.State == waits.Waiting && n.WaitsFor == i {
+			return true
+		}
+	}
+	return false
+}
+
+// dotQuote writes a DOT string: quotes and backslashes escaped, newlines
+// as DOT's \n.
+func dotQuote(s string) string {
+	r := strings.NewReplacer(`\`, `\\`, `"`, `\"`, "\n", `\n`)
+	return `"` + r.Replace(s) + `"`
+}
+
+// shortName drops template arguments and the anonymous namespace.
+func shortName(fn string) string {
+	var b strings.Builder
+	depth := 0
+	for _, c := range fn {
+		switch {
+		case c == '<':
+			depth++
+		case c == '>':
+			depth--
+		case depth == 0:
+			b.WriteRune(c)
+		}
+	}
+	return strings.ReplaceAll(b.String(), "(anonymous namespace)::", "")
+}
