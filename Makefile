@@ -30,7 +30,7 @@ vet: setup
 	scripts/check-tree.sh
 	$(GO) vet ./...
 	for f in fixtures/ceph/*.sh; do bash -n $$f || exit 1; done
-	for f in gdbscript/dsecore.py benchmarks/*.py fixtures/scale/gen.py fixtures/ceph/inject.py; do python3 -c 'import ast,sys; ast.parse(open(sys.argv[1]).read(), sys.argv[1])' $$f || exit 1; done
+	for f in gdbscript/dsecore.py gdbscript/dsecore_gdb/*.py benchmarks/*.py fixtures/scale/gen.py fixtures/ceph/inject.py; do python3 -c 'import ast,sys; ast.parse(open(sys.argv[1]).read(), sys.argv[1])' $$f || exit 1; done
 	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { gofmt -l $$(git ls-files '*.go'); echo "gofmt: files above need formatting"; exit 1; }
 
 # Every test: Go unit and differential tests (gdb as the oracle) on real
