@@ -5,7 +5,7 @@ ifeq ($(origin GO),undefined)
 GO := $(shell scripts/setup.sh | tail -n1)
 endif
 
-.PHONY: all setup build fixtures demo test test-go test-ext e2e-soak fuzz fuzz-short vet bench bench-quick mutate audit-mutants package clean
+.PHONY: all setup build fixtures demo test test-go test-ext ceph-corpus-ext e2e-soak fuzz fuzz-short vet bench bench-quick mutate audit-mutants package clean
 
 all: build
 
@@ -31,7 +31,7 @@ vet: setup
 	$(GO) vet ./...
 	for f in fixtures/ceph/*.sh; do bash -n $$f || exit 1; done
 	for f in packaging/scripts/*.sh; do sh -n $$f || exit 1; done
-	for f in gdbscript/dsecore.py benchmarks/*.py fixtures/scale/gen.py fixtures/ceph/inject.py; do python3 -c 'import ast,sys; ast.parse(open(sys.argv[1]).read(), sys.argv[1])' $$f || exit 1; done
+	for f in gdbscript/dsecore.py gdbscript/dsecore_gdb/*.py benchmarks/*.py fixtures/scale/gen.py fixtures/ceph/inject.py; do python3 -c 'import ast,sys; ast.parse(open(sys.argv[1]).read(), sys.argv[1])' $$f || exit 1; done
 	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { gofmt -l $$(git ls-files '*.go'); echo "gofmt: files above need formatting"; exit 1; }
 
 # Every test: Go unit and differential tests (gdb as the oracle) on real
@@ -42,13 +42,23 @@ test-go: build fixtures vet package
 	$(GO) test -count=1 -timeout 40m ./...
 
 # vscode-ext: unit tests, Microsoft's DebugClient driving bin/dsecore dap on
-# the fixtures, then the packaged .vsix in a real VS Code (code-server) in
-# headless Chromium; screenshots in build/artifacts.
-test-ext: build fixtures
+# the fixtures and on real ceph-mon cores, then the packaged .vsix in a real
+# VS Code (code-server) in headless Chromium; screenshots in build/artifacts.
+test-ext: build fixtures ceph-corpus-ext
 	scripts/install-code-server.sh $(CURDIR)/build/code-server
 	cd vscode-ext && npm ci --no-audit --no-fund
 	dir=$$($(GO) run ./internal/fixture/fixturectl) && cd vscode-ext && DSECORE=$(CURDIR)/bin/dsecore DSECORE_FIXTURES=$$dir \
+	  DSECORE_CEPH_CORPUS=$(EXT_CEPH_CORPUS) \
 	  DSECORE_CODE_SERVER=$(CURDIR)/build/code-server DSECORE_ARTIFACTS=$(CURDIR)/build/artifacts npm test
+
+# The real-daemon cores the extension's tests open: Debian's ceph-mon
+# crashed by fixtures/ceph/corpus.sh on a one-monitor cluster on loopback
+# (about 10 s a scenario), made afresh into build/ceph-corpus-ext, or
+# $DSECORE_CEPH_CORPUS when it names a corpus made before.
+EXT_CEPH_SCENARIOS := abort kill-segv null-load wild-pc
+EXT_CEPH_CORPUS := $(or $(DSECORE_CEPH_CORPUS),$(CURDIR)/build/ceph-corpus-ext)
+ceph-corpus-ext:
+	@if [ -z "$(DSECORE_CEPH_CORPUS)" ]; then bash fixtures/ceph/corpus.sh $(EXT_CEPH_CORPUS) $(EXT_CEPH_SCENARIOS); fi
 
 # The e2e suite N times in a row (default 10), each run from a fresh
 # code-server; the count of green runs is printed. Run it with a load
@@ -59,7 +69,7 @@ e2e-soak: test-ext
 	@dir=$$($(GO) run ./internal/fixture/fixturectl); ok=0; \
 	for i in $$(seq $(E2E_RUNS)); do \
 	  if (cd vscode-ext && DSECORE=$(CURDIR)/bin/dsecore DSECORE_FIXTURES=$$dir DSECORE_CODE_SERVER=$(CURDIR)/build/code-server \
-	      DSECORE_ARTIFACTS=$(CURDIR)/build/artifacts/soak-$$i npm run -s test:e2e > $(CURDIR)/build/e2e-soak-$$i.log 2>&1); then ok=$$((ok+1)); \
+	      DSECORE_CEPH_CORPUS=$(EXT_CEPH_CORPUS) DSECORE_ARTIFACTS=$(CURDIR)/build/artifacts/soak-$$i npm run -s test:e2e > $(CURDIR)/build/e2e-soak-$$i.log 2>&1); then ok=$$((ok+1)); \
 	  else echo "e2e run $$i failed: build/e2e-soak-$$i.log"; fi; done; \
 	echo "e2e-soak: $$ok/$(E2E_RUNS) green"; test $$ok = $(E2E_RUNS)
 

@@ -1,5 +1,6 @@
-// Package gdbscript_test runs the gdb bridge (dsecore.py) in real gdb on the
-// fixture cores and checks what a gdb user sees.
+// Package gdbscript_test runs the gdb bridge (the loader dsecore.py and its
+// package dsecore_gdb) in real gdb on the fixture cores and checks what a
+// gdb user sees.
 package gdbscript_test
 
 import (
@@ -354,19 +355,48 @@ func TestLoadedAfterSourcing(t *testing.T) {
 	mustContain(t, "after core-file", after(out, "==loaded=="), "(1 shown)", "(anonymous namespace)::release_wait (node="+field(sc, "node")+")")
 }
 
-// TestMissingDsecore: without the binary the bridge says how to get it.
+// TestMissingDsecore: the bridge copied elsewhere without the binary says
+// how to get it; the loader copied without its package says so.
 func TestMissingDsecore(t *testing.T) {
 	sc := fixture.Get(t).Scenario(t, fixture.FieldCrash)
 	dir := t.TempDir()
-	b, _ := os.ReadFile(script(t))
-	lone := filepath.Join(dir, "dsecore.py")
-	os.WriteFile(lone, b, 0o644)
-	cmd := exec.Command("gdb", "-nx", "-batch", "-x", lone, "-ex", "dse analyze", sc.Exe, sc.Core)
+	copyBridge(t, dir)
+	cmd := exec.Command("gdb", "-nx", "-batch", "-x", filepath.Join(dir, "dsecore.py"), "-ex", "dse analyze", sc.Exe, sc.Core)
 	cmd.Env = append(os.Environ(), "PATH=/usr/bin:/bin", "DSECORE=")
 	out, _ := cmd.CombinedOutput()
 	mustContain(t, "no dsecore", string(out), "the dsecore binary was not found", "make build")
 	if strings.Contains(string(out), "Traceback") {
 		t.Errorf("a traceback instead of a message:\n%s", out)
+	}
+
+	lone := filepath.Join(t.TempDir(), "dsecore.py")
+	b, _ := os.ReadFile(script(t))
+	os.WriteFile(lone, b, 0o644)
+	out, _ = exec.Command("gdb", "-nx", "-batch", "-x", lone, "-ex", "dse analyze", sc.Exe, sc.Core).CombinedOutput()
+	mustContain(t, "the loader alone", string(out), "the package dsecore_gdb is not beside "+lone)
+	if strings.Contains(string(out), "Traceback") {
+		t.Errorf("a traceback instead of a message:\n%s", out)
+	}
+}
+
+// copyBridge copies the loader and its package into dir, as a user copies
+// gdbscript/ somewhere else.
+func copyBridge(t *testing.T, dir string) {
+	t.Helper()
+	files, _ := filepath.Glob(filepath.Join(filepath.Dir(script(t)), "dsecore_gdb", "*.py"))
+	if len(files) < 4 {
+		t.Fatalf("the package dsecore_gdb has %d modules", len(files))
+	}
+	os.MkdirAll(filepath.Join(dir, "dsecore_gdb"), 0o755)
+	for _, f := range append(files, script(t)) {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		rel, _ := filepath.Rel(filepath.Dir(script(t)), f)
+		if err := os.WriteFile(filepath.Join(dir, rel), b, 0o644); err != nil {
+			t.Fatal(err)
+		}
 	}
 }
 

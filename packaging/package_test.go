@@ -22,6 +22,8 @@ import (
 var installed = []string{
 	"/usr/bin/dsecore",
 	"/usr/share/dsecore/gdb/dsecore.py",
+	"/usr/share/dsecore/gdb/dsecore_gdb/__init__.py",
+	"/usr/share/dsecore/gdb/dsecore_gdb/bridge.py",
 	"/etc/gdb/gdbinit.d/dsecore.gdb",
 	"/etc/dsecore/dsecore.yaml",
 	"/usr/lib/systemd/system/dsecore-agent.service",

@@ -24,8 +24,21 @@ type Inspect struct {
 	Tasks      []Task      `json:"tasks,omitempty"`
 	Analysis   *Analysis   `json:"analysis,omitempty"`
 	// Waits: who waits for whom (analysis/waits; README: the waits table).
-	Waits    *waits.Result `json:"waits,omitempty"`
-	Warnings []string      `json:"warnings,omitempty"`
+	Waits *waits.Result `json:"waits,omitempty"`
+	// FaultProfile is the fault-analysis profile the document was made
+	// with: what a reader (the gdb bridge's printers) shows of the
+	// application's types, by the profile's names.
+	FaultProfile *FaultProfile `json:"fault_profile,omitempty"`
+	Warnings     []string      `json:"warnings,omitempty"`
+}
+
+// FaultProfile is the part of a fault-analysis profile a document's
+// readers use.
+type FaultProfile struct {
+	Name string `json:"name"`
+	// Summaries: per type, the members its one-line summary shows, in
+	// order ("key/x": gdb's print format letter after the name).
+	Summaries map[string][]string `json:"summaries,omitempty"`
 }
 
 // ProcessInfo comes from NT_PRPSINFO and the modules.
@@ -196,6 +209,9 @@ func BuildInspect(s *session.Session) *Inspect {
 		doc.Tasks = append(doc.Tasks, TaskDoc(rt, t, false))
 	}
 	doc.Analysis = SessionAnalysis(s)
+	if fp := s.AnalysisProfile(); fp != nil {
+		doc.FaultProfile = &FaultProfile{Name: fp.Name, Summaries: fp.Summaries}
+	}
 	doc.Waits = s.Waits()
 	doc.Warnings = append(doc.Warnings, s.Warnings()...)
 	return doc

@@ -2,6 +2,7 @@ package report
 
 import (
 	"errors"
+	"strings"
 
 	"github.com/dsecore/dsecore/analysis/coroutines"
 	"github.com/dsecore/dsecore/coreparse/unwind"
@@ -79,6 +80,42 @@ func ProfileSpecDoc(p *coroutines.Profile) *ProfileSpec {
 		EntryTrampoline: p.EntryTrampoline}
 }
 
+// withoutAbsent leaves out of a spec the optional keys this build does not
+// have (upstream libgo's task has no created-at fields; a fork may have
+// fewer queues): a reader of the spec reads only members that are there.
+func withoutAbsent(sp *ProfileSpec, res *coroutines.Resolution) {
+	if sp == nil {
+		return
+	}
+	for _, k := range res.Keys {
+		if k.Status != "absent" {
+			continue
+		}
+		switch k.Key {
+		case "task_func":
+			sp.TaskFunc = ""
+		case "task_file":
+			sp.TaskFile = ""
+		case "task_line":
+			sp.TaskLine = ""
+		case "task_proc":
+			sp.TaskProc = ""
+		case "queue_count":
+			sp.QueueCount = ""
+		default:
+			if q, ok := strings.CutPrefix(k.Key, "queues."); ok && sp.Queues[q] != "" {
+				qs := map[string]string{}
+				for name, st := range sp.Queues {
+					if name != q {
+						qs[name] = st
+					}
+				}
+				sp.Queues = qs
+			}
+		}
+	}
+}
+
 // Coroutines is the runtime part of a document.
 type Coroutines struct {
 	Profile string `json:"profile"`
@@ -143,6 +180,7 @@ func CoroutinesDoc(rt *coroutines.Runtime) *Coroutines {
 		TaskCount: rt.TaskCount, Warnings: rt.Warnings, Processers: []Processer{}}
 	if rt.Resolution != nil {
 		d.ProfileLines = rt.Resolution.Lines()
+		withoutAbsent(d.Spec, rt.Resolution)
 	}
 	states := rt.EffectiveProfile().Queues
 	for _, pr := range rt.Processers {

@@ -117,12 +117,17 @@ func WriteTasks(w io.Writer, c *Coroutines, tasks []Task, o TaskTable) {
 	if o.Title && c != nil {
 		fmt.Fprintf(w, "%d tasks (profile %s; the scheduler counts %s)\n", o.Total, ProfileText(c), count(c.TaskCount))
 	}
-	fmt.Fprintf(w, "  %-6s %-9s %-4s %-15s %-12s %-50s %s\n", "ID", "STATE", "PROC", "QUEUE", "FOUND BY", "WHERE", "CREATED AT")
-	for _, t := range tasks {
-		mark := " "
-		if o.Shown >= 0 && t.ID == o.Shown {
-			mark = "*"
-		}
+	// The columns, each with its width (0: the last, unpadded); a column
+	// no task has anything in is left out (upstream libgo's tasks have no
+	// created-at fields, a scan finds no queue).
+	cols := []struct {
+		head  string
+		width int
+	}{{"ID", 6}, {"STATE", 9}, {"PROC", 4}, {"QUEUE", 15}, {"FOUND BY", 12}, {"WHERE", 50}, {"CREATED AT", 0}}
+	rows := make([][]string, len(tasks))
+	used := make([]bool, len(cols))
+	used[0], used[1] = true, true
+	for i, t := range tasks {
 		proc := "-"
 		if t.Processer >= 0 {
 			proc = fmt.Sprint(t.Processer)
@@ -131,7 +136,37 @@ func WriteTasks(w io.Writer, c *Coroutines, tasks []Task, o TaskTable) {
 		if t.Func != "" {
 			created = fmt.Sprintf("%s (%s:%d)", t.Func, filepath.Base(t.File), t.Line)
 		}
-		fmt.Fprintf(w, "%s %-6d %-9s %-4s %-15s %-12s %-50s %s\n", mark, t.ID, TaskState(t), proc, orDash(t.Queue), t.FoundBy, cxxname.Elide(t.Top), created)
+		rows[i] = []string{fmt.Sprint(t.ID), TaskState(t), proc, orDash(t.Queue), t.FoundBy, t.Top, created}
+		for c, v := range rows[i] {
+			used[c] = used[c] || v != "" && v != "-"
+		}
+	}
+	line := func(mark string, cells []string) {
+		var b strings.Builder
+		b.WriteString(mark)
+		for c, v := range cells {
+			if !used[c] {
+				continue
+			}
+			if cols[c].width > 0 {
+				fmt.Fprintf(&b, " %-*s", cols[c].width, v)
+			} else {
+				b.WriteString(" " + v)
+			}
+		}
+		fmt.Fprintln(w, strings.TrimRight(b.String(), " "))
+	}
+	heads := make([]string, len(cols))
+	for c := range cols {
+		heads[c] = cols[c].head
+	}
+	line(" ", heads)
+	for i, t := range tasks {
+		mark := " "
+		if o.Shown >= 0 && t.ID == o.Shown {
+			mark = "*"
+		}
+		line(mark, rows[i])
 	}
 	if len(tasks) != o.Total {
 		fmt.Fprintf(w, "(%d shown)\n", len(tasks))

@@ -117,11 +117,12 @@ func (s *state) tasksBody() any {
 	out := struct {
 		Profile    string          `json:"profile"` // the coroutine profile used: "ceph-dse (built-in)"
 		NoTasks    string          `json:"noTasks,omitempty"`
+		NoRuntime  string          `json:"noRuntime,omitempty"` // why discovery did not run (no context switch routine)
 		Processers []processerItem `json:"processers"`
 		Tasks      []taskItem      `json:"tasks"`
 	}{Processers: []processerItem{}, Tasks: []taskItem{}}
 	rt := s.runtime()
-	out.Profile, out.NoTasks = rt.DescribeProfile(), rt.NoTasks
+	out.Profile, out.NoTasks, out.NoRuntime = rt.DescribeProfile(), rt.NoTasks, rt.Absent
 	for _, pr := range rt.Processers {
 		it := processerItem{ID: pr.ID, RunningTask: -1, Queues: pr.Queues}
 		if pr.Thread != nil {

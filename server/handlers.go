@@ -35,6 +35,12 @@ func (s *conn) stackTrace(r *dap.StackTraceRequest) {
 	// (Ceph's handle_oneshot_fatal_signal, its backtrace and re-raise):
 	// shown, but deemphasized, so a client focuses the frame that faulted.
 	handler := faultFrameIndex(fs) - 1
+	// On the crashing thread, the frame the session stops on and the
+	// frames above it, deemphasized (focus.go).
+	focus := -1
+	if r.Arguments.ThreadId == st.crashThreadID() {
+		focus = st.crashFocus(fs)
+	}
 	for i := start; i < end; i++ {
 		f := fs[i]
 		sf := dap.StackFrame{Id: st.frameID(r.Arguments.ThreadId, i), Name: f.Function}
@@ -74,13 +80,18 @@ func (s *conn) stackTrace(r *dap.StackTraceRequest) {
 		if !f.Boundary {
 			sf.Source = st.sourceOf(f)
 			sf.Line, sf.Column = f.Line, 1
-			if i < handler {
+			switch {
+			case i < handler:
 				sf.PresentationHint = "subtle"
-				if sf.Source != nil {
-					src := *sf.Source
-					src.PresentationHint, src.Origin = "deemphasize", "the fatal-signal handler"
-					sf.Source = &src
-				}
+				sf.Source = st.deemphasized(f, sf.Source, originHandler)
+			case i < focus && !f.Sigtramp:
+				sf.PresentationHint = "subtle"
+				sf.Source = st.deemphasized(f, sf.Source, st.aboveFocus(f))
+			case i == focus:
+				sf.PresentationHint = "normal"
+				sf.Source = st.focusSource(f)
+			default:
+				sf.Source = appSource(sf.Source, f)
 			}
 			if sf.Source != nil && sf.Source.SourceReference > 0 {
 				// The frame's instruction in the disassembly's text.
@@ -125,12 +136,22 @@ func (s *conn) scopes(r *dap.ScopesRequest) {
 		scopes = append(scopes, dap.Scope{Name: holderScopeName, VariablesReference: st.handle(varRef{kind: "holder", frame: r.Arguments.FrameId})})
 	}
 	if !f.Boundary && !f.Sigtramp {
-		scopes = append(scopes,
-			dap.Scope{Name: "Arguments", PresentationHint: "arguments", VariablesReference: st.handle(varRef{kind: "args", frame: r.Arguments.FrameId})},
-			dap.Scope{Name: "Locals", PresentationHint: "locals", VariablesReference: st.handle(varRef{kind: "locals", frame: r.Arguments.FrameId})})
+		vars := []dap.Scope{
+			{Name: "Arguments", PresentationHint: "arguments", VariablesReference: st.handle(varRef{kind: "args", frame: r.Arguments.FrameId})},
+			{Name: "Locals", PresentationHint: "locals", VariablesReference: st.handle(varRef{kind: "locals", frame: r.Arguments.FrameId})}}
 		if f.Raw != nil {
-			scopes = append(scopes, dap.Scope{Name: "Registers", PresentationHint: "registers", VariablesReference: st.handle(varRef{kind: "registers", frame: r.Arguments.FrameId})})
+			regs := dap.Scope{Name: "Registers", PresentationHint: "registers", VariablesReference: st.handle(varRef{kind: "registers", frame: r.Arguments.FrameId})}
+			if _, ps, ls, _ := st.frameScope(r.Arguments.FrameId); len(ps)+len(ls) == 0 {
+				// No variable: no DWARF scope for this code (an
+				// executable as Debian ships it, hand-written assembly):
+				// the registers are what there is, first (the scope a
+				// client expands).
+				vars = append([]dap.Scope{regs}, vars...)
+			} else {
+				vars = append(vars, regs)
+			}
 		}
+		scopes = append(scopes, vars...)
 	}
 	if fr.thread == st.crashThreadID() && st.p.Fault() != nil {
 		// On the fault frame and its inline levels. The analysis is made
@@ -475,7 +496,7 @@ func (s *conn) exceptionInfo(r *dap.ExceptionInfoRequest) {
 	body := dap.ExceptionInfoResponseBody{ExceptionId: "signal", BreakMode: "always", Description: st.analysis().Verdict}
 	if fc := st.p.Fault(); fc != nil && fc.Real != nil {
 		body.ExceptionId = fc.Real.Name
-		body.Details = &dap.ExceptionDetails{Message: fc.Real.Name + " (" + fc.Real.CodeName + ")", TypeName: fc.Real.Name}
+		body.Details = &dap.ExceptionDetails{Message: fc.Real.String(), TypeName: fc.Real.Name}
 		if fs, err := st.stack(st.crashThreadID()); err == nil {
 			var b strings.Builder
 			report.WriteFrames(&b, report.Frames(fs))

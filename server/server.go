@@ -190,7 +190,7 @@ func response(req *dap.Request) dap.Response {
 func (s *conn) sendError(seq int, command string, id int, text string) {
 	s.send(&dap.ErrorResponse{
 		Response: dap.Response{ProtocolMessage: dap.ProtocolMessage{Type: "response"}, RequestSeq: seq, Command: command, Message: text},
-		Body:     dap.ErrorResponseBody{Error: &dap.ErrorMessage{Id: id, Format: text, ShowUser: true}},
+		Body:     dap.ErrorResponseBody{Error: &dap.ErrorMessage{Id: id, Format: text, ShowUser: showUser(command)}},
 	})
 }
 

@@ -371,7 +371,9 @@ func (s *conn) sendStopped() {
 		if fc.Real.HasAddr {
 			desc += fmt.Sprintf(" at %#x", fc.Real.Addr)
 		}
-		if fn := faultFunction(st); fn != "" {
+		if fc.Real.Sent {
+			desc += st.sentFrom()
+		} else if fn := faultFunction(st); fn != "" {
 			desc += " in " + fn + "()"
 		}
 	}

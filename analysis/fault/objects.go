@@ -10,6 +10,7 @@ import (
 	"github.com/dsecore/dsecore/coreparse/symbols"
 	"github.com/dsecore/dsecore/coreparse/unwind"
 	"github.com/dsecore/dsecore/coreparse/values"
+	"github.com/dsecore/dsecore/internal/yamlfile"
 	"github.com/spf13/viper"
 	"golang.org/x/arch/x86/x86asm"
 )
@@ -28,6 +29,10 @@ type Profile struct {
 	// LogConcurrent: log messages (substrings) that mark the start of an
 	// operation; the same one from two threads close in time is flagged.
 	LogConcurrent []string `mapstructure:"log_concurrent"`
+	// Summaries name, per type, the members its one-line summary shows,
+	// in order, each "member" or "member/x" (gdb's print format letter:
+	// x for hex): the gdb bridge's printers read them by these names.
+	Summaries map[string][]string `mapstructure:"summaries"`
 }
 
 // DefaultProfileName names the built-in profile used when none is named.
@@ -41,6 +46,7 @@ func DefaultProfile() *Profile {
 		ElementStates:     map[int64]string{0xdead: "returned to the dcache pool (disposed)"},
 		Operations:        []string{"lsm_destroy", "lsm_release_all_csdobj", "dm_hash_node_t::clear", "dm_hash_node_t::release_obj", "DCache_shutdown"},
 		LogConcurrent:     []string{"lsm_destroy start", "DCache_shutdown:start", "release all csd obj"},
+		Summaries:         map[string][]string{"dm_hash_node_t": {"key/x", "bucket", "refcount", "state"}},
 	}
 }
 
@@ -63,10 +69,49 @@ func LoadProfile(nameOrPath string) (*Profile, error) {
 	if v.IsSet("element_states") {
 		p.ElementStates = map[int64]string{}
 	}
+	if v.IsSet("summaries") {
+		p.Summaries = map[string][]string{}
+	}
 	if err := v.Unmarshal(p); err != nil {
 		return nil, err
 	}
+	if v.IsSet("summaries") {
+		// viper folds keys to lower case; type names keep theirs.
+		sums, err := readSummaries(nameOrPath)
+		if err != nil {
+			return nil, err
+		}
+		p.Summaries = sums
+	}
 	return p, nil
+}
+
+// readSummaries reads a profile file's summaries with their type names as
+// written.
+func readSummaries(path string) (map[string][]string, error) {
+	var doc map[string]any
+	if _, err := yamlfile.ReadMapping(path, &doc); err != nil {
+		return nil, err
+	}
+	m, ok := doc["summaries"].(map[string]any)
+	if !ok {
+		return nil, fmt.Errorf("%s: summaries: want a mapping of type names to member lists", path)
+	}
+	out := map[string][]string{}
+	for t, v := range m {
+		list, ok := v.([]any)
+		if !ok {
+			return nil, fmt.Errorf("%s: summaries: %s: want a list of members", path, t)
+		}
+		for _, x := range list {
+			name, ok := x.(string)
+			if !ok {
+				return nil, fmt.Errorf("%s: summaries: %s: %v is not a member name", path, t, x)
+			}
+			out[t] = append(out[t], name)
+		}
+	}
+	return out, nil
 }
 
 // Object is a typed object the analysis found.

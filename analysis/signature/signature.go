@@ -69,38 +69,19 @@ func Compute(frames []coreparse.Frame, n int) Signature {
 	if n <= 0 {
 		n = DefaultFrames
 	}
-	// The real fault's frames start below the signal frame.
-	for i, f := range frames {
-		if f.Sigtramp {
-			frames = frames[i+1:]
-			break
-		}
-	}
 	s := Signature{Version: Version}
-	for _, f := range frames {
+	for _, f := range frames[realStart(frames):] {
 		if len(s.Frames) == n {
 			break
 		}
-		if f.Boundary || f.Sigtramp {
+		name, offset, ok := hashed(f)
+		if !ok {
 			continue
 		}
-		name := f.Function
-		if name == "" || name == "??" {
-			if f.Mod == nil || f.Mod.IsSystem() {
-				continue
-			}
-			name = fmt.Sprintf("%s+%#x", f.Mod.BaseName(), f.PC-f.Mod.Bias)
-			s.Degraded = true
-		}
-		if f.Mod.IsSystem() {
-			continue
-		}
-		if strings.Contains(name, "+0x") && (f.Function == "" || f.Function == "??") {
+		if offset {
 			s.Frames = append(s.Frames, name) // the offset is all there is
 			s.Raw = append(s.Raw, name)
-			continue
-		}
-		if skipFunctions[Normalize(name)] {
+			s.Degraded = true
 			continue
 		}
 		s.Frames = append(s.Frames, Normalize(name))
@@ -109,6 +90,57 @@ func Compute(frames []coreparse.Frame, n int) Signature {
 	sum := sha256.Sum256([]byte(strings.Join(s.Frames, "\n")))
 	s.Hash = hex.EncodeToString(sum[:])
 	return s
+}
+
+// FirstFrame is the index in a crashing stack (innermost first) of the
+// first frame a signature hashes: past the signal frame, the platform's
+// libraries and the machinery that raised the signal (abort, raise, a
+// failed assertion, the coroutine trampolines): the application's code the
+// crash is told by. -1 when there is none.
+func FirstFrame(frames []coreparse.Frame) int {
+	from := realStart(frames)
+	for i, f := range frames[from:] {
+		if _, _, ok := hashed(f); ok {
+			return from + i
+		}
+	}
+	return -1
+}
+
+// Raising says whether a function is part of the machinery that raises a
+// signal or ends a process (abort, raise, pthread_kill, a failed
+// assertion, std::terminate) or enters a coroutine: a signature passes
+// over it.
+func Raising(function string) bool { return skipFunctions[Normalize(function)] }
+
+// realStart is where the real fault's frames start: below the signal
+// frame, else at the innermost.
+func realStart(frames []coreparse.Frame) int {
+	for i, f := range frames {
+		if f.Sigtramp {
+			return i + 1
+		}
+	}
+	return 0
+}
+
+// hashed is the name a signature hashes a frame by, whether that name is a
+// module offset only (no symbol), and whether the frame is hashed at all.
+func hashed(f coreparse.Frame) (name string, offset, ok bool) {
+	if f.Boundary || f.Sigtramp {
+		return "", false, false
+	}
+	name = f.Function
+	if name == "" || name == "??" {
+		if f.Mod == nil || f.Mod.IsSystem() {
+			return "", false, false
+		}
+		return fmt.Sprintf("%s+%#x", f.Mod.BaseName(), f.PC-f.Mod.Bias), true, true
+	}
+	if f.Mod.IsSystem() || skipFunctions[Normalize(name)] {
+		return "", false, false
+	}
+	return name, false, true
 }
 
 // Normalize drops argument lists, template arguments and offsets from a

@@ -12,6 +12,10 @@ import { AnalysisBody, AnalysisView, CoroutinesView, TasksBody } from './views';
 let analysisView: AnalysisView;
 let coroutinesView: CoroutinesView;
 let extensionDir = '';
+// The dsecore sessions that have started and not ended.
+const live = new Set<string>();
+// refreshes counts the views' refreshes: only the latest one's answers are shown.
+let refreshes = 0;
 
 function binary(): string {
   const setting = vscode.workspace.getConfiguration('dsecore').get<string>('path');
@@ -71,23 +75,87 @@ async function refreshViews(session: vscode.DebugSession | undefined): Promise<v
   if (!session || session.type !== 'dsecore') {
     return;
   }
-  try {
-    const [a, t] = await Promise.all([
-      session.customRequest('dsecore/analysis') as Promise<AnalysisBody>,
-      session.customRequest('dsecore/tasks') as Promise<TasksBody>,
-    ]);
-    analysisView.set(a);
-    coroutinesView.set(t);
-    await vscode.commands.executeCommand('setContext', 'dsecore.hasAnalysis', true);
-  } catch (e) {
-    void vscode.window.showWarningMessage(`dsecore: the analysis could not be read: ${(e as Error).message}`);
+  // Each view fills as its answer comes (the tasks come first: the
+  // analysis unwinds every task); an answer is dropped when its session
+  // has ended or a later refresh was asked for (a finished session's
+  // answer never fills the next one's views), and a failure is said in the
+  // view.
+  const gen = ++refreshes;
+  const current = () => gen === refreshes && live.has(session.id);
+  const tasks = (session.customRequest('dsecore/tasks') as Promise<TasksBody>).then((t) => {
+    if (current()) {
+      coroutinesView.set(t);
+    }
+  }, (e: Error) => {
+    if (current()) {
+      coroutinesView.set(undefined, `The coroutine tasks could not be read: ${e.message}`);
+    }
+  });
+  const analysis = (session.customRequest('dsecore/analysis') as Promise<AnalysisBody>).then(async (a) => {
+    if (current()) {
+      analysisView.set(a);
+      await vscode.commands.executeCommand('setContext', 'dsecore.hasAnalysis', true);
+    }
+  }, (e: Error) => {
+    if (current()) {
+      analysisView.set(undefined, `The fault analysis could not be read: ${e.message}`);
+    }
+  });
+  await Promise.all([tasks, analysis]);
+}
+
+// Editors a session opened: the sources of the frames it listed (files,
+// and its own debug: documents). When a new session starts, those of the
+// sessions that have ended are closed (unless edited): a finished
+// session's editor does not stay open as if it were the new session's.
+const sessionFiles = new Map<string, Set<string>>();
+
+function noteSources(session: vscode.DebugSession, frames: { source?: { path?: string; sourceReference?: number } }[]): void {
+  let files = sessionFiles.get(session.id);
+  if (!files) {
+    files = new Set();
+    sessionFiles.set(session.id, files);
+  }
+  for (const f of frames) {
+    if (f.source?.path && !f.source.sourceReference) {
+      files.add(vscode.Uri.file(f.source.path).toString());
+    }
+  }
+}
+
+async function closeEndedSessionsEditors(live: Set<string>): Promise<void> {
+  const ended = [...sessionFiles.keys()].filter((id) => !live.has(id));
+  if (ended.length === 0) {
+    return;
+  }
+  const files = new Set<string>();
+  for (const id of ended) {
+    for (const f of sessionFiles.get(id) ?? []) {
+      files.add(f);
+    }
+    sessionFiles.delete(id);
+  }
+  const endedDebugDoc = (u: vscode.Uri) => u.scheme === 'debug' && ended.some((id) => new URLSearchParams(u.query).get('session') === id);
+  const stale = vscode.window.tabGroups.all.flatMap((g) => g.tabs).filter((t) => {
+    if (!(t.input instanceof vscode.TabInputText) || t.isDirty || t.isPinned) {
+      return false;
+    }
+    return files.has(t.input.uri.toString()) || endedDebugDoc(t.input.uri);
+  });
+  if (stale.length > 0) {
+    await vscode.window.tabGroups.close(stale, true);
   }
 }
 
 class Tracker implements vscode.DebugAdapterTracker {
   constructor(private session: vscode.DebugSession, private state: vscode.Memento) {}
 
-  onDidSendMessage(m: { type?: string; event?: string; body?: { category?: string; output?: string } }): void {
+  onDidSendMessage(m: { type?: string; event?: string; command?: string; success?: boolean;
+    body?: { category?: string; output?: string; stackFrames?: { source?: { path?: string; sourceReference?: number } }[] } }): void {
+    if (m.type === 'response' && m.command === 'stackTrace' && m.success && m.body?.stackFrames) {
+      noteSources(this.session, m.body.stackFrames);
+      return;
+    }
     if (m.type !== 'event') {
       return;
     }
@@ -121,32 +189,50 @@ class Tracker implements vscode.DebugAdapterTracker {
   }
 }
 
+type Frame = { id: number; name: string; line: number; presentationHint?: string;
+  source?: { path?: string; name?: string; sourceReference?: number; presentationHint?: string } };
+
+// showThread shows a thread's (or a task's) stack as a quick pick; the
+// frame chosen is selected in the Call Stack and opened, as a click there
+// does.
 async function showThread(threadId: number, title: string): Promise<void> {
   const session = vscode.debug.activeDebugSession;
   if (!session || session.type !== 'dsecore') {
     return;
   }
-  type Frame = { id: number; name: string; line: number; source?: { path?: string; name?: string; sourceReference?: number }; presentationHint?: string };
   const r = await session.customRequest('stackTrace', { threadId, startFrame: 0, levels: 200 }) as { stackFrames: Frame[] };
   const items = r.stackFrames.map((f, i) => ({
     label: `#${i} ${f.name}`,
     description: f.source?.path ? `${path.basename(f.source.path)}:${f.line}` : f.source?.name ?? '',
     frame: f,
+    index: i,
   }));
   const pick = await vscode.window.showQuickPick(items, { title: `Stack of ${title}`, matchOnDescription: true });
-  const src = pick?.frame.source;
-  if (!src) {
+  if (!pick) {
     return;
   }
+  const f = pick.frame;
+  // The Call Stack's keyboard steps pass over deemphasized frames (and
+  // labels): those are only opened.
+  const deemphasized = f.presentationHint === 'subtle' || f.presentationHint === 'label' ||
+    (f.presentationHint !== 'normal' && f.source?.presentationHint === 'deemphasize');
+  if (!deemphasized && await selectFrame(session, threadId, pick.index, title)) {
+    return;
+  }
+  await openFrameSource(session, f);
+}
+
+async function openFrameSource(session: vscode.DebugSession, f: Frame): Promise<void> {
+  const src = f.source;
   let uri: vscode.Uri | undefined;
-  if (src.path && fs.existsSync(src.path)) {
+  if (src?.path && fs.existsSync(src.path)) {
     uri = vscode.Uri.file(src.path);
-  } else if (src.sourceReference) {
+  } else if (src?.sourceReference) {
     uri = vscode.Uri.parse(`debug:${encodeURIComponent(src.name ?? 'disassembly')}?session=${session.id}&ref=${src.sourceReference}`);
   }
   if (uri) {
     const doc = await vscode.workspace.openTextDocument(uri);
-    const line = Math.max(0, (pick!.frame.line || 1) - 1);
+    const line = Math.max(0, (f.line || 1) - 1);
     await vscode.window.showTextDocument(doc, { selection: new vscode.Range(line, 0, line, 0) });
   }
 }
@@ -170,29 +256,39 @@ function waitStackItem(ok: (i: vscode.DebugStackFrame) => boolean, ms: number): 
   });
 }
 
-// showHolder selects frame #frame of a thread (or task) in the Call Stack:
-// the adapter stops on the thread (VS Code selects its top frame), then the
-// selection steps down the stack until the adapter says it is that frame.
-// The Variables view opens the frame on its first scope, the path the
-// frame holds the object by.
-async function showHolder(threadId: number, frame: number, title: string): Promise<void> {
-  const session = vscode.debug.activeDebugSession;
-  if (!session || session.type !== 'dsecore') {
-    return;
-  }
+// selectFrame selects frame #frame of a thread (or task) in the Call
+// Stack: the adapter stops on the thread (VS Code selects its top frame
+// and opens it), then the selection steps along the stack, each step
+// opening its frame as a click does, until the adapter says it is that
+// frame. It reports whether it got there.
+async function selectFrame(session: vscode.DebugSession, threadId: number, frame: number, title: string): Promise<boolean> {
   const onThread = waitStackItem((i) => i.session.id === session.id && i.threadId === threadId, 15000);
-  await session.customRequest('dsecore/focus', { threadId, description: `holder (Fault Analysis): ${title}` });
+  await session.customRequest('dsecore/focus', { threadId, description: title });
   let cur = await onThread;
   for (let step = 0; cur && step < 512; step++) {
     const at = (await session.customRequest('dsecore/frameIndex', { frameId: cur.frameId }) as { index: number }).index;
     if (at === frame) {
-      await vscode.commands.executeCommand('workbench.debug.action.focusVariablesView');
-      return;
+      return true;
     }
     const prev = cur.frameId;
     const moved = waitStackItem((i) => i.threadId === threadId && i.frameId !== prev, 5000);
     await vscode.commands.executeCommand(at < frame ? 'workbench.action.debug.callStackDown' : 'workbench.action.debug.callStackUp');
     cur = await moved;
+  }
+  return false;
+}
+
+// showHolder selects a holder's frame (its thread or task) in the Call
+// Stack; the Variables view opens the frame on its first scope, the path
+// the frame holds the object by.
+async function showHolder(threadId: number, frame: number, title: string): Promise<void> {
+  const session = vscode.debug.activeDebugSession;
+  if (!session || session.type !== 'dsecore') {
+    return;
+  }
+  if (await selectFrame(session, threadId, frame, `holder (Fault Analysis): ${title}`)) {
+    await vscode.commands.executeCommand('workbench.debug.action.focusVariablesView');
+    return;
   }
   void vscode.window.showWarningMessage(`dsecore: could not select frame #${frame} of ${title}`);
 }
@@ -270,13 +366,17 @@ export function activate(context: vscode.ExtensionContext): void {
   analysisView = new AnalysisView();
   coroutinesView = new CoroutinesView();
   const state = context.workspaceState;
+  const analysisTree = vscode.window.createTreeView('dsecore.faultAnalysis', { treeDataProvider: analysisView, showCollapseAll: true });
+  const coroutinesTree = vscode.window.createTreeView('dsecore.coroutines', { treeDataProvider: coroutinesView, showCollapseAll: true });
+  analysisView.attach(analysisTree);
+  coroutinesView.attach(coroutinesTree);
   context.subscriptions.push(
     vscode.debug.registerDebugAdapterDescriptorFactory('dsecore', new AdapterFactory()),
     vscode.debug.registerDebugConfigurationProvider('dsecore', new ConfigProvider()),
     vscode.debug.registerDebugConfigurationProvider('dsecore', new ConfigProvider(), vscode.DebugConfigurationProviderTriggerKind.Dynamic),
     vscode.debug.registerDebugAdapterTrackerFactory('dsecore', { createDebugAdapterTracker: (s) => new Tracker(s, state) }),
-    vscode.window.createTreeView('dsecore.faultAnalysis', { treeDataProvider: analysisView, showCollapseAll: true }),
-    vscode.window.createTreeView('dsecore.coroutines', { treeDataProvider: coroutinesView, showCollapseAll: true }),
+    analysisTree,
+    coroutinesTree,
     vscode.commands.registerCommand('dsecore.openCore', () => openCore(state)),
     vscode.commands.registerCommand('dsecore.showFaultAnalysis', async () => {
       await refreshViews(vscode.debug.activeDebugSession);
@@ -287,12 +387,28 @@ export function activate(context: vscode.ExtensionContext): void {
     vscode.commands.registerCommand('dsecore.showHolder', showHolder),
     vscode.commands.registerCommand('dsecore.openLogLine', openLogLine),
     vscode.commands.registerCommand('dsecore.refreshViews', () => refreshViews(vscode.debug.activeDebugSession)),
-    vscode.debug.onDidTerminateDebugSession((s) => {
-      if (s.type === 'dsecore') {
-        analysisView.set(undefined);
-        coroutinesView.set(undefined);
-        void vscode.commands.executeCommand('setContext', 'dsecore.hasAnalysis', false);
+    vscode.debug.onDidStartDebugSession((s) => {
+      if (s.type !== 'dsecore') {
+        return;
       }
+      live.add(s.id);
+      analysisView.set(undefined, 'Reading the fault analysis: it shows when the session stops on the crash.');
+      coroutinesView.set(undefined, 'Reading the coroutine tasks: they show when the session stops on the crash.');
+      void closeEndedSessionsEditors(live);
+    }),
+    vscode.debug.onDidTerminateDebugSession((s) => {
+      if (s.type !== 'dsecore') {
+        return;
+      }
+      live.delete(s.id);
+      const other = vscode.debug.activeDebugSession;
+      if (other && other.type === 'dsecore' && live.has(other.id)) {
+        void refreshViews(other); // the views show the session that goes on
+        return;
+      }
+      analysisView.set(undefined, 'No dsecore session: Start Debugging on a core.');
+      coroutinesView.set(undefined, 'No dsecore session: Start Debugging on a core.');
+      void vscode.commands.executeCommand('setContext', 'dsecore.hasAnalysis', false);
     }),
   );
 }

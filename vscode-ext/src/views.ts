@@ -13,6 +13,8 @@ export interface AnalysisBody {
     fault?: {
       pc: string; instruction: string; register?: string; value?: string; description?: string;
       function?: string; file?: string; line?: number; listing?: string;
+      // sent: no instruction faulted (kill, raise, abort): interrupted_listing is where the thread was.
+      kind?: string; sent?: boolean; interrupted_listing?: string;
       origin?: { text: string; pc: string; function?: string; file?: string; line?: number }[];
     };
     objects?: { role: string; type: string; address: string; how?: string; fields?: Record<string, string> }[];
@@ -39,7 +41,8 @@ export interface Holder {
 
 export interface TasksBody {
   profile?: string; // the coroutine profile the adapter used: "ceph-dse (built-in)"
-  noTasks?: string;
+  noTasks?: string; // why a core whose code switches contexts shows no task
+  noRuntime?: string; // why discovery did not run: no context switch routine in the core
   processers: { id: number; lwp: number; threadId: number; name: string; runningTask: number; queues: Record<string, number> }[];
   tasks: { id: number; threadId: number; name: string; state: string; processer: number; running?: boolean; func?: string; file?: string; line?: number }[];
 }
@@ -79,15 +82,37 @@ function logLine(line: string, files: string[]): Item {
   return item;
 }
 
-export class AnalysisView implements vscode.TreeDataProvider<Item> {
+// A view that is empty says why, in the view (TreeView.message): not
+// only in the debug console.
+abstract class MessageView {
+  private tree: vscode.TreeView<Item> | undefined;
+  private text: string | undefined;
+
+  attach(tree: vscode.TreeView<Item>): void {
+    this.tree = tree;
+    tree.message = this.text;
+  }
+
+  /** say sets the view's message (undefined: none). */
+  say(text: string | undefined): void {
+    this.text = text;
+    if (this.tree) {
+      this.tree.message = text;
+    }
+  }
+}
+
+export class AnalysisView extends MessageView implements vscode.TreeDataProvider<Item> {
   private emitter = new vscode.EventEmitter<Item | undefined>();
   readonly onDidChangeTreeData = this.emitter.event;
   private roots: Item[] = [];
   body: AnalysisBody | undefined;
 
-  set(body: AnalysisBody | undefined): void {
+  /** set shows an analysis; without one, the view says `why` is empty. */
+  set(body: AnalysisBody | undefined, why?: string): void {
     this.body = body;
     this.roots = body ? this.build(body) : [];
+    this.say(body ? undefined : why);
     this.emitter.fire(undefined);
   }
 
@@ -102,11 +127,16 @@ export class AnalysisView implements vscode.TreeDataProvider<Item> {
       command: showThread(b.crashThreadId, 'the crashing thread'),
     }));
     const f = a.fault;
-    if (f) {
-      const listing = (f.listing ?? '').split('\n').filter((l) => l.trim() !== '').map((l) => new Item(l, [], {
-        iconPath: l.includes(f.pc.replace(/^0x/, '') + ':') ? new vscode.ThemeIcon('arrow-right') : undefined,
-      }));
-      out.push(collapsed(new Item(`Faulting instruction: ${f.instruction} at ${f.pc}`, listing, {
+    const lines = (text: string | undefined, pc: string) => (text ?? '').split('\n').filter((l) => l.trim() !== '').map((l) => new Item(l, [], {
+      iconPath: l.includes(pc.replace(/^0x/, '') + ':') ? new vscode.ThemeIcon('arrow-right') : undefined,
+    }));
+    if (f && (f.sent || f.kind === 'sent')) {
+      // A sent signal: no instruction faulted; where the thread was.
+      out.push(collapsed(new Item(`Signal sent, no faulting instruction: at ${f.pc}`, lines(f.interrupted_listing ?? f.listing, f.pc), {
+        description: f.function, tooltip: f.description,
+      })));
+    } else if (f) {
+      out.push(collapsed(new Item(`Faulting instruction: ${f.instruction} at ${f.pc}`, lines(f.listing, f.pc), {
         description: f.function, tooltip: f.file ? `${f.file}:${f.line}` : undefined,
       })));
       if (f.register) {
@@ -193,13 +223,27 @@ export class AnalysisView implements vscode.TreeDataProvider<Item> {
   }
 }
 
-export class CoroutinesView implements vscode.TreeDataProvider<Item> {
+/** emptyTasksMessage says why a tasks body lists nothing, or undefined when it lists something. */
+export function emptyTasksMessage(body: TasksBody): string | undefined {
+  if (body.processers.length > 0 || body.tasks.length > 0) {
+    return undefined;
+  }
+  const why = body.noRuntime ?? body.noTasks;
+  if (why) {
+    return `No coroutine tasks: ${why}.`;
+  }
+  return `No coroutine tasks: the profile ${body.profile ?? 'ceph-dse'} found no Processer and no task in this core.`;
+}
+
+export class CoroutinesView extends MessageView implements vscode.TreeDataProvider<Item> {
   private emitter = new vscode.EventEmitter<Item | undefined>();
   readonly onDidChangeTreeData = this.emitter.event;
   private roots: Item[] = [];
 
-  set(body: TasksBody | undefined): void {
+  /** set shows a session's tasks; without them, the view says `why` is empty. */
+  set(body: TasksBody | undefined, why?: string): void {
     this.roots = [];
+    this.say(body ? emptyTasksMessage(body) : why);
     if (body) {
       for (const p of body.processers) {
         const tasks = body.tasks.filter((t) => t.processer === p.id).map((t) => new Item(t.name || `task ${t.id}`, [], {

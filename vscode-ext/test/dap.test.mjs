@@ -198,6 +198,105 @@ test('tcp: the same session through dsecore dap --listen 127.0.0.1:0', async () 
   }
 });
 
+// The real daemon: Debian's ceph-mon (no DWARF for ceph-mon or
+// libceph-common), crashed by fixtures/ceph/corpus.sh in
+// DSECORE_CEPH_CORPUS. The session stops on the crash's first meaningful
+// frame, and VS Code's rules find it: the first frame whose source is
+// available and not deemphasized (where it opens an editor and the
+// exception widget) is it, a frame that is not subtle. The frames above it
+// are deemphasized, each run with what it is (VS Code's "Show N More:
+// <origin>"); the application's frames below it are not.
+const cephFocus = {
+  abort: { focus: /^ceph::common::CephContext::_do_command$/, above: 'raising the signal',
+    stopped: 'SIGABRT raised in ceph::common::CephContext::_do_command()' },
+  'kill-segv': { focus: /^AsyncMessenger::wait$/, above: 'the platform\'s libraries', stopped: 'SIGSEGV received in AsyncMessenger::wait()' },
+  'null-load': { focus: /^__strlen_sse2$/, stopped: 'SIGSEGV (SEGV_MAPERR) at 0x0 in __strlen_sse2()' },
+  'wild-pc': { focus: /^EpollDriver::event_wait \[found by scan\]$/, above: 'no code at the pc', stopped: 'SIGSEGV (SEGV_MAPERR) at 0xdeadbeef' },
+};
+
+test('the real ceph-mon (no DWARF): the session stops on the crash\'s first meaningful frame, with its disassembly and registers', async () => {
+  const corpus = process.env.DSECORE_CEPH_CORPUS;
+  assert.ok(corpus, 'DSECORE_CEPH_CORPUS must name the real-daemon corpus (fixtures/ceph/corpus.sh OUTDIR; make test-ext makes it)');
+  for (const [name, want] of Object.entries(cephFocus)) {
+    const core = join(corpus, name, 'core');
+    assert.ok(existsSync(core), `no ${core} (fixtures/ceph/corpus.sh ${corpus} ${name})`);
+    const dc = new DebugClient(bin, 'dap', 'dsecore', {}, true);
+    await dc.start();
+    try {
+      dc.defaultTimeout = 60000;
+      await dc.initializeRequest({ adapterID: 'dsecore', linesStartAt1: true, columnsStartAt1: true, pathFormat: 'path' });
+      const initialized = dc.waitForEvent('initialized');
+      await dc.launchRequest({ coreFile: core });
+      await initialized;
+      const stopped = dc.waitForEvent('stopped');
+      await dc.configurationDoneRequest();
+      const ev = (await stopped).body;
+      assert.equal(ev.description, want.stopped);
+      const frames = (await dc.stackTraceRequest({ threadId: ev.threadId, startFrame: 0, levels: 40 })).body.stackFrames;
+      const show = () => frames.map((f, i) => `#${i} ${f.name} [${f.presentationHint ?? ''}] ${f.source?.presentationHint ?? ''} ${f.source?.origin ?? ''}`).join('\n');
+      // VS Code keeps one source per reference, with the hint and origin
+      // of the last frame naming it: frames that share a reference share
+      // both, or a run of frames would lose its name.
+      const byRef = new Map();
+      for (const x of frames.filter((x) => x.source?.sourceReference)) {
+        const seen = byRef.get(x.source.sourceReference);
+        const mine = `${x.source.presentationHint ?? ''} ${x.source.origin ?? ''}`;
+        assert.ok(seen === undefined || seen === mine, `${name}: source ${x.source.sourceReference} is both "${seen}" and "${mine}":\n${show()}`);
+        byRef.set(x.source.sourceReference, mine);
+      }
+      const deem = (f) => f.source?.presentationHint === 'deemphasize';
+      const top = frames.findIndex((f) => f.source && !deem(f));
+      assert.ok(top >= 0, `${name}: no frame VS Code would open:\n${show()}`);
+      const f = frames[top];
+      assert.match(f.name, want.focus, `${name}: VS Code would open #${top}:\n${show()}`);
+      assert.ok(f.presentationHint !== 'subtle' && f.presentationHint !== 'deemphasize', `${name}: the focus frame is ${f.presentationHint}`);
+      assert.ok(f.source.sourceReference > 0, `${name}: the focus frame has no disassembly source: ${JSON.stringify(f.source)}`);
+      const sig = frames.findIndex((x) => x.name === '<signal handler called>');
+      assert.ok(sig > 0 && sig < top, `${name}: the signal frame is #${sig}:\n${show()}`);
+      for (let i = 0; i < top; i++) {
+        const x = frames[i];
+        if (i === sig || !x.source) {
+          continue;
+        }
+        assert.ok(deem(x) && x.presentationHint === 'subtle', `${name}: #${i} above the focus is not deemphasized:\n${show()}`);
+        assert.equal(x.source.origin, i < sig ? 'the fatal-signal handler' : want.above, `${name}: #${i}'s origin:\n${show()}`);
+      }
+      // Below it, Ceph's own frames are listed, not collapsed.
+      if (name === 'abort') {
+        const entry = frames.findIndex((x) => x.name === 'AdminSocket::entry');
+        assert.ok(entry > top && !deem(frames[entry]), `abort: AdminSocket::entry is collapsed or missing:\n${show()}`);
+      }
+      // Its editor: the function's disassembly from the core.
+      const fn = f.name.replace(/ \[.*\]$/, '');
+      const text = (await dc.send('source', { sourceReference: f.source.sourceReference, source: f.source })).body.content;
+      assert.ok(text.includes(fn), `${name}: the disassembly source does not name ${fn}:\n${text.slice(0, 400)}`);
+      // Variables: without DWARF, the registers first (the scope VS Code
+      // expands), the frame's own rip.
+      const scopes = (await dc.scopesRequest({ frameId: f.id })).body.scopes;
+      assert.equal(scopes[0].name, 'Registers', `${name}: scopes ${scopes.map((s) => s.name)}`);
+      const regs = (await dc.variablesRequest({ variablesReference: scopes[0].variablesReference })).body.variables;
+      const rip = regs.find((r) => r.name === 'rip');
+      assert.ok(rip && /^0x[0-9a-f]{16}$/.test(rip.value), `${name}: rip ${JSON.stringify(rip)}`);
+      // Ceph's own code has no DWARF, and says so; glibc's assembly
+      // (libc6-dbg's line table, no variables) has none to show.
+      const args = (await dc.variablesRequest({ variablesReference: scopes.find((s) => s.name === 'Arguments').variablesReference })).body.variables;
+      assert.deepEqual(args.map((v) => [v.name, v.value]), name === 'null-load' ? [] : [['<no variables>', 'no DWARF scope for this frame']]);
+      // The Coroutines view's answer says why it is empty.
+      const tasks = (await dc.customRequest('dsecore/tasks')).body;
+      assert.deepEqual([tasks.processers.length, tasks.tasks.length], [0, 0]);
+      assert.match(tasks.noRuntime ?? '', /no module defines or calls a context switch routine .*: no coroutine runtime/);
+      // An expression the frame cannot evaluate is an error for where it
+      // was typed, not a notification.
+      const bad = await new Promise((res) => dc.doSend('evaluate', { expression: 'this', frameId: f.id, context: 'watch' }, res));
+      assert.equal(bad.success, false);
+      assert.match(bad.message, /no symbol "this"/);
+      assert.equal(bad.body?.error?.showUser, false, `${name}: ${JSON.stringify(bad.body)}`);
+    } finally {
+      await dc.stop();
+    }
+  }
+});
+
 // (A launch without the token is refused and its connection ended:
 // TestDAPAuthToken, in Go.)
 test('tcp beyond loopback: a launch carries the --auth-token-file token', async () => {

@@ -6,10 +6,17 @@
 // dm_hash_node_t::clear, the Registers scope with the faulting register, the
 // Fault Analysis and Coroutines views, a holder of the crash's object
 // selected from the Fault Analysis view (its frame in the Call Stack, its
-// path in Variables). Screenshots go to DSECORE_ARTIFACTS.
+// path in Variables). Then a real daemon's core: Debian's ceph-mon (no DWARF)
+// aborted through its admin socket, opened after the fixture's session
+// ended: the session stops on the frame that called abort, its disassembly
+// open with the exception widget, Registers in Variables, the Coroutines
+// view saying why it is empty, nothing of the earlier session left over.
+// Screenshots go to DSECORE_ARTIFACTS.
 //
 // DSECORE_CODE_SERVER: a code-server install (scripts/install-code-server.sh);
-// DSECORE_FIXTURES: the fixture tree; DSECORE_VSIX: the package to install.
+// DSECORE_FIXTURES: the fixture tree; DSECORE_VSIX: the package to install;
+// DSECORE_CEPH_CORPUS: the real-daemon corpus (fixtures/ceph/corpus.sh) with
+// its abort scenario.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
@@ -23,6 +30,7 @@ const codeServer = resolve(process.env.DSECORE_CODE_SERVER ?? '../build/code-ser
 const entry = join(codeServer, 'node_modules/code-server/out/node/entry.js');
 const vsix = resolve(process.env.DSECORE_VSIX ?? '../build/dsecore.vsix');
 const fixtures = process.env.DSECORE_FIXTURES;
+const corpus = process.env.DSECORE_CEPH_CORPUS;
 const artifacts = resolve(process.env.DSECORE_ARTIFACTS ?? '../build/artifacts');
 const browserPath = process.env.CHROMIUM ?? '/usr/bin/chromium';
 
@@ -32,6 +40,8 @@ let page;
 let work;
 let expected;
 let shotN = 0;
+// Start Debugging to the exception widget, per core (printed, never asserted).
+const openTimes = {};
 
 async function shot(name) {
   mkdirSync(artifacts, { recursive: true });
@@ -75,6 +85,8 @@ before(async () => {
   assert.ok(existsSync(browserPath), `no Chromium at ${browserPath} (apt-get install chromium)`);
   assert.ok(fixtures && existsSync(join(fixtures, 'field-crash', 'core')), 'DSECORE_FIXTURES must name the fixture tree');
   expected = JSON.parse(readFileSync(join(fixtures, 'field-crash', 'expected.json'), 'utf8'));
+  assert.ok(corpus && existsSync(join(corpus, 'abort', 'core')),
+    'DSECORE_CEPH_CORPUS must name a real-daemon corpus with its abort scenario (fixtures/ceph/corpus.sh OUTDIR abort; make test-ext makes it)');
 
   work = mkdtempSync(join(tmpdir(), 'dsecore-e2e-'));
   const cfg = join(work, 'config.yaml');
@@ -105,6 +117,11 @@ before(async () => {
     }, {
       type: 'dsecore', request: 'launch', name: 'core with a missing library',
       coreFile: join(fixtures, 'missing-lib', 'core'),
+    }, {
+      // As a user opens a real daemon's core: the executable found from
+      // the core (/usr/bin/ceph-mon).
+      type: 'dsecore', request: 'launch', name: 'ceph-mon abort (real daemon)',
+      coreFile: join(corpus, 'abort', 'core'),
     }],
   }, null, 2));
   writeFileSync(join(ws, 'README.txt'), 'ceph-dse field crash\n');
@@ -251,6 +268,16 @@ async function selectFrame(re, confirm, why) {
   throw new Error(`${why}: the frame ${re} was not selected, or its view never showed the expected state: ${last?.message}`);
 }
 
+// exceptionWidget waits for VS Code's exception widget (the peek under the
+// stopped line) and returns its text.
+async function exceptionWidget(re) {
+  const w = page.locator('.exception-widget', { hasText: re }).first();
+  await w.waitFor({ timeout: 60000 }).catch(() => {
+    throw new Error(`no exception widget saying ${re}`);
+  });
+  return w.innerText();
+}
+
 // viewPane is the pane of a view of the Run and Debug container, by title.
 function viewPane(title) {
   return page.locator('.pane', { has: page.locator('.pane-header', { hasText: title }) });
@@ -262,6 +289,7 @@ test('Start Debugging on a core: the call stack is paused on the exception in dm
   const start = page.locator('[aria-label^="Start Debugging"]').first();
   await start.waitFor({ timeout: 30000 });
   await shot('run-and-debug');
+  const t0 = Date.now();
   await start.click();
   try {
     // The session stops once: the crashed thread's row shows the stopped
@@ -278,6 +306,8 @@ test('Start Debugging on a core: the call stack is paused on the exception in dm
     await page.locator('.tabs-container .tab', { hasText: 'list_node.hpp' }).first().waitFor({ timeout: 30000 }).catch(() => {
       throw new Error('VS Code opened no editor on the faulting frame\'s source (list_node.hpp)');
     });
+    await exceptionWidget(/SIGSEGV/);
+    openTimes['field-crash fixture'] = Date.now() - t0;
     await shot('call-stack');
     // The crashing thread's header: VS Code shows the stopped event's
     // description there (it would say "Paused on exception" without one).
@@ -324,6 +354,33 @@ async function registers() {
   await shot('registers');
   assert.match(rbx, /rbx\s*[:=]?\s*0x0000000000000000/);
   assert.match(rbp, new RegExp(BigInt(expected.fault_regs.rbp).toString(16).padStart(16, '0')));
+  // A watch on `this`, as a person looking at clear() adds one: it stays
+  // for the next session (the real daemon's, below).
+  await addWatch('this', new RegExp(`this\\s*[:=]?\\s*.*${expected.node}`));
+}
+
+const watchView = () => page.locator('.debug-watch');
+
+// addWatch adds an expression to the Watch view (its title's "Add
+// Expression" action) and waits for its row to show `shows`.
+async function addWatch(expr, shows) {
+  const pane = viewPane('Watch');
+  const header = pane.locator('.pane-header').first();
+  if ((await header.getAttribute('aria-expanded')) !== 'true') {
+    await header.click();
+    await pane.locator('.pane-header[aria-expanded="true"]').waitFor({ timeout: 15000 });
+  }
+  await header.hover();
+  await header.locator('.action-label[aria-label="Add Expression"]').click();
+  const input = watchView().locator('input').first();
+  await input.waitFor({ timeout: 15000 }).catch(() => {
+    throw new Error('"Add Expression" opened no input in the Watch view');
+  });
+  await input.fill(expr);
+  await page.keyboard.press('Enter');
+  await watchView().locator('.monaco-list-row', { hasText: shows }).first().waitFor({ timeout: 30000 }).catch(() => {
+    throw new Error(`the watch ${expr} never showed ${shows}`);
+  });
 }
 
 test('the Fault Analysis view shows the verdict; Coroutines lists the Processers', async () => {
@@ -366,7 +423,7 @@ async function faultAnalysisAndCoroutines() {
   await shot('coroutines');
   // A task's row shows its stack (a quick pick of its frames): Enter on
   // the focused row runs its command.
-  await focusRow(co, /task 1 \[wait\]/, 'task 1\'s row');
+  await focusRow(co, /task 1 \[\w+\]/, 'task 1\'s row');
   await page.keyboard.press('Enter');
   const pick = page.locator('.quick-input-widget');
   await pick.locator('.quick-input-title', { hasText: 'Stack of task 1' }).waitFor({ timeout: 30000 }).catch(() => {
@@ -379,8 +436,37 @@ async function faultAnalysisAndCoroutines() {
   await shot('task-stack');
   assert.match(frames, /Stack of task 1\b/);
   assert.match(frames, /sleeper_body/);
-  await page.keyboard.press('Escape');
+  // Choosing a frame there does what a click in the Call Stack does: the
+  // frame is selected in task 1's stack and its source opens.
+  await pick.locator('.quick-input-box input.input').fill('sleeper_body');
+  await pick.locator('.monaco-list-row.focused', { hasText: 'sleeper_body' }).waitFor({ timeout: 15000 }).catch(() => {
+    throw new Error('the stack pick did not focus sleeper_body\'s frame');
+  });
+  await page.keyboard.press('Enter');
   await pick.waitFor({ state: 'hidden', timeout: 15000 });
+  await callStack().locator('.monaco-list-row.selected', { hasText: 'sleeper_body' }).first().waitFor({ timeout: 60000 }).catch(() => {
+    throw new Error('choosing sleeper_body in the stack of task 1 selected no such frame in the Call Stack');
+  });
+  await page.locator('.tabs-container .tab.active', { hasText: 'ceph-dse.cc' }).waitFor({ timeout: 30000 }).catch(() => {
+    throw new Error('choosing sleeper_body in the stack of task 1 opened no ceph-dse.cc editor');
+  });
+  await shot('task-stack-frame');
+  assert.match(await threadOfSelectedFrame(), /task 1\b/);
+}
+
+// threadOfSelectedFrame is the text of the Call Stack's thread row above
+// its selected frame (the nearest thread row).
+function threadOfSelectedFrame() {
+  return callStack().locator('.monaco-list').first().evaluate((el) => {
+    const rows = [...el.querySelectorAll('.monaco-list-row')].sort((a, b) => Number(a.dataset.index) - Number(b.dataset.index));
+    const i = rows.findIndex((r) => r.classList.contains('selected'));
+    for (let j = i - 1; j >= 0; j--) {
+      if (rows[j].querySelector('.thread')) {
+        return rows[j].innerText;
+      }
+    }
+    return '';
+  });
 }
 
 test('a holder in the Fault Analysis view: Enter selects its frame in the task\'s stack and Variables opens on its path', async () => {
@@ -418,17 +504,7 @@ async function holderPath() {
   assert.match(selected, /release_wait/);
   // The selected frame is in task 15's stack: its thread row is the
   // nearest thread row above it.
-  const threadOfSelected = await callStack().locator('.monaco-list').first().evaluate((el) => {
-    const rows = [...el.querySelectorAll('.monaco-list-row')].sort((a, b) => Number(a.dataset.index) - Number(b.dataset.index));
-    const i = rows.findIndex((r) => r.classList.contains('selected'));
-    for (let j = i - 1; j >= 0; j--) {
-      if (rows[j].querySelector('.thread')) {
-        return rows[j].innerText;
-      }
-    }
-    return '';
-  });
-  assert.match(threadOfSelected, /task 15\b/);
+  assert.match(await threadOfSelectedFrame(), /task 15\b/);
 }
 
 test('a missing library becomes a notification with an action to fix the path', async () => {
@@ -452,3 +528,114 @@ test('a missing library becomes a notification with an action to fix the path', 
   await callStack().locator('.monaco-list-row', { hasText: 'core with a missing library' }).first().waitFor({ state: 'attached', timeout: 15000 })
     .catch(() => focusRow(callStack(), /core with a missing library/, 'the second session\'s row'));
 });
+
+// stopAllSessions stops the running sessions one by one (the debug
+// toolbar's Stop stops the focused one), each time waiting until it is
+// gone: the debug toolbar hidden, or one session row fewer in the Call
+// Stack.
+async function stopAllSessions() {
+  const toolbar = page.locator('.debug-toolbar');
+  for (let n = 0; n < 4 && await toolbar.isVisible(); n++) {
+    const before = await callStack().locator('.monaco-list-row .session').count();
+    const workbench = await page.locator('.monaco-workbench').first().elementHandle();
+    await toolbar.locator('.action-label.codicon-debug-stop').click();
+    await page.waitForFunction(([wb, rows]) => {
+      const tb = wb.querySelector('.debug-toolbar');
+      if (!tb || wb.ownerDocument.defaultView.getComputedStyle(tb).display === 'none') {
+        return true;
+      }
+      return wb.querySelectorAll('.debug-call-stack .monaco-list-row .session').length !== rows;
+    }, [workbench, before], { timeout: 30000 }).catch(() => {
+      throw new Error('Debug: Stop did not end a session in 30 s');
+    });
+  }
+  await toolbar.waitFor({ state: 'hidden', timeout: 30000 }).catch(() => {
+    throw new Error('the debug sessions did not all end');
+  });
+}
+
+test('a real daemon\'s core (ceph-mon, no DWARF), after the fixture\'s session: stopped on the frame that called abort, its disassembly, the exception, Registers, nothing of the earlier session', async () => {
+  try {
+    await realDaemon();
+  } catch (e) {
+    await shot('failed-real-daemon');
+    throw e;
+  }
+});
+
+async function realDaemon() {
+  await page.keyboard.press('Escape');
+  await stopAllSessions();
+  await page.locator('.part.sidebar select').first().selectOption({ label: 'ceph-mon abort (real daemon)' });
+  const t0 = Date.now();
+  await page.locator('[aria-label^="Start Debugging"]').first().click();
+  // The crashing thread's row says the signal; VS Code opens the frame
+  // that called abort (Ceph's CephContext::_do_command, past the handler,
+  // libc's raise and abort, and ceph::__ceph_abort): its disassembly, in
+  // the active editor, with the exception widget.
+  await callStack().locator('.monaco-list-row', { hasText: /SIGABRT/ }).first().waitFor({ timeout: 90000 }).catch(() => {
+    throw new Error('the session did not stop with the SIGABRT thread on the call stack in 90 s');
+  });
+  await page.locator('.tabs-container .tab.active', { hasText: 'CephContext::_do_command (disassembly)' }).waitFor({ timeout: 60000 }).catch(() => {
+    throw new Error('VS Code opened no editor on the disassembly of CephContext::_do_command');
+  });
+  const widget = await exceptionWidget(/SIGABRT/);
+  openTimes['ceph-mon abort (real daemon)'] = Date.now() - t0;
+  console.log(`Start Debugging to the exception widget: ${Object.entries(openTimes).map(([k, v]) => `${k} ${(v / 1000).toFixed(1)} s`).join(', ')}`);
+  await shot('ceph-mon-stopped');
+  assert.match(widget, /raised by the thread itself \(abort\)/);
+  assert.match(await focusRow(callStack(), /SIGABRT/, 'the crashing thread\'s row'), /SIGABRT raised in ceph::common::CephContext::_do_command\(\)/i);
+  await callStack().locator('.monaco-list-row.selected', { hasText: 'CephContext::_do_command' }).first().waitFor({ timeout: 30000 }).catch(() => {
+    throw new Error('the Call Stack does not select CephContext::_do_command');
+  });
+  // The editor holds the function's disassembly from the core.
+  const editor = page.locator('.editor-instance .view-lines').first();
+  assert.match((await editor.innerText()).replace(/\u00a0/g, ' '), /CephContext::_do_command \(disassembly of the core's memory\)/);
+  // The earlier session's editors are closed, not left as if current.
+  for (const name of ['list_node.hpp', 'dm.cc', 'ceph-dse.cc']) {
+    await page.locator('.tabs-container .tab', { hasText: name }).first().waitFor({ state: 'detached', timeout: 30000 }).catch(() => {
+      throw new Error(`the earlier session's ${name} is still open`);
+    });
+  }
+  // The frames above it are there, collapsed by what they are.
+  await focusRow(callStack(), /Show \d+ More: the fatal-signal handler/, 'the handler\'s collapsed frames');
+  await focusRow(callStack(), /Show \d+ More: raising the signal/, 'abort\'s collapsed frames');
+  // The crashing thread by its LWP, and by its name when the adapter names
+  // it: Ceph's own, from the handler's message (the kernel's, before the
+  // crash, in threads.txt).
+  const crashRow = await focusRow(callStack(), /LWP \d+.*SIGABRT/s, 'the crashing thread\'s row');
+  const lwp = /LWP (\d+)/.exec(crashRow)[1];
+  const comm = Object.fromEntries(readFileSync(join(corpus, 'abort', 'threads.txt'), 'utf8').trim().split('\n').map((l) => l.split(' ')));
+  const named = new RegExp(`LWP ${lwp}[ \\t]+(\\S+)`).exec(crashRow.split('\n')[0]);
+  if (named) {
+    assert.equal(named[1], comm[lwp], `the crashing thread's name: ${crashRow}`);
+  }
+  // Variables: Registers first (no DWARF), expanded, the frame's rip.
+  const vars = variablesView();
+  await vars.locator('.monaco-list-row[aria-expanded="true"]', { hasText: 'Registers' }).first().waitFor({ timeout: 30000 }).catch(() => {
+    throw new Error('Variables does not open on the Registers of CephContext::_do_command');
+  });
+  assert.match(await focusRow(vars, /\S/, 'the first row of Variables'), /^\s*Registers\s*$/);
+  assert.match(await focusRow(vars, /^\s*rip\b/, 'the frame\'s rip'), /rip\s*[:=]?\s*0x00007f[0-9a-f]{10}/);
+  await shot('ceph-mon-registers');
+  // The earlier session's watch is evaluated here too: its error is in
+  // the Watch view, not a notification.
+  await watchView().locator('.monaco-list-row', { hasText: /no symbol "this"/ }).first().waitFor({ timeout: 30000 }).catch(() => {
+    throw new Error('the watch on this shows no error in the real daemon\'s session');
+  });
+  assert.equal(await page.locator('.notifications-toasts .notification-toast', { hasText: 'no symbol' }).count(), 0,
+    'an evaluation error became a notification');
+  // The Coroutines view is empty and says why.
+  const co = viewPane('Coroutines');
+  await co.getByText(/No coroutine tasks: no module defines or calls a context switch routine/).first().waitFor({ timeout: 60000 }).catch(() => {
+    throw new Error('the Coroutines view does not say why it is empty');
+  });
+  await shot('ceph-mon-coroutines');
+  // The Fault Analysis: a sent signal has no faulting instruction.
+  const fa = viewPane('Fault Analysis');
+  await fa.locator('.monaco-list-row', { hasText: /^Verdict \(/ }).first().waitFor({ timeout: 60000 }).catch(() => {
+    throw new Error('the Fault Analysis view shows no verdict for the real daemon');
+  });
+  assert.match(await focusRow(fa, /Signal sent/, 'the sent signal\'s row'), /Signal sent, no faulting instruction: at 0x/);
+  assert.equal(await fa.locator('.monaco-list-row', { hasText: /^Faulting instruction/ }).count(), 0, 'a "Faulting instruction" for a sent signal');
+}
