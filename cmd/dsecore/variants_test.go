@@ -532,3 +532,44 @@ func TestVariantDWP5MatchesLLDB(t *testing.T) {
 	}
 	compareLLDB(t, v.Exe, v.Core, lthreads, map[string]bool{"ceph-dse": true, "libdcache.so": true}, variantFlags(v)...)
 }
+
+// TestVariantClangPointerChainVerdict: the pointer-chain scenario built by
+// clang++-16: the verdict names the holder thread's typed path (a path of
+// the truth, in lsm_release_all_csdobj, where gdb prints lsm=lsm@entry=…
+// and `p lsm->node` is the node), never a raw register of another frame.
+func TestVariantClangPointerChainVerdict(t *testing.T) {
+	v := fixture.GetVariants(t).VariantScenario(t, fixture.VariantClang, fixture.PointerChain)
+	var doc struct {
+		Analysis struct {
+			Memory struct {
+				Holders []struct {
+					LWP      int    `json:"lwp"`
+					Expr     string `json:"expr"`
+					Variable string `json:"variable"`
+					Function string `json:"function"`
+					Value    string `json:"value"`
+					Fallback bool   `json:"fallback"`
+				} `json:"holders"`
+			} `json:"memory"`
+			Verdict    string `json:"verdict"`
+			Confidence string `json:"confidence"`
+		} `json:"analysis"`
+	}
+	runJSON(t, &doc, "inspect", v.Core, "--exe", v.Exe)
+	truth := v.Expected["holder"].(map[string]any)
+	hs := doc.Analysis.Memory.Holders
+	if len(hs) == 0 || hs[0].Fallback || hs[0].LWP != int(fixture.Num(t, truth["lwp"])) || hs[0].Value != truth["object"] {
+		t.Fatalf("holders %+v: want thread LWP %v's typed path to %v first", hs, truth["lwp"], truth["object"])
+	}
+	ok := false
+	for _, x := range truth["paths"].([]any) {
+		pt := x.(map[string]any)
+		ok = ok || pt["function"] == hs[0].Function && pt["variable"] == hs[0].Variable && pt["expr"] == hs[0].Expr
+	}
+	if !ok || !strings.Contains(doc.Analysis.Verdict, "as `"+hs[0].Expr+"`") || strings.Contains(doc.Analysis.Verdict, "a raw match") {
+		t.Errorf("holder %+v is not a path of the truth %v, or the verdict does not give it: %s", hs[0], truth["paths"], doc.Analysis.Verdict)
+	}
+	if doc.Analysis.Confidence != "high" || !strings.Contains(doc.Analysis.Verdict, "concurrent destruction") {
+		t.Errorf("verdict (%s): %s", doc.Analysis.Confidence, doc.Analysis.Verdict)
+	}
+}
