@@ -9,6 +9,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 
 	"github.com/dsecore/dsecore/internal/fixture"
@@ -571,5 +572,65 @@ func TestVariantClangPointerChainVerdict(t *testing.T) {
 	}
 	if doc.Analysis.Confidence != "high" || !strings.Contains(doc.Analysis.Verdict, "concurrent destruction") {
 		t.Errorf("verdict (%s): %s", doc.Analysis.Confidence, doc.Analysis.Verdict)
+	}
+}
+
+// TestVariantsIndexReused: the persistent index serves the builds whose
+// DWARF spans files (a supplementary file, .dwo files, a .dwp): a first
+// inspect of the core writes its entries (under the file's build-id and
+// the attached files' ids), a second reads them and writes nothing, and
+// gives the same verdict.
+func TestVariantsIndexReused(t *testing.T) {
+	vs := fixture.GetVariants(t)
+	for _, name := range []string{fixture.VariantDWZ, fixture.VariantDWZ5, fixture.VariantFedora, fixture.VariantDebian,
+		fixture.VariantSplit4, fixture.VariantSplit5, fixture.VariantDWP4, fixture.VariantDWP5} {
+		t.Run(name, func(t *testing.T) {
+			v := vs.Variant(t, name)
+			cache := t.TempDir()
+			env := []string{"XDG_CACHE_HOME=" + cache, "DEBUGINFOD_URLS="}
+			args := append([]string{"inspect", v.Core, "--exe", v.Exe, "--json"}, variantFlags(v)...)
+			first, _ := runEnv(t, env, args...)
+			snap := func() map[string]string {
+				m := map[string]string{}
+				filepath.WalkDir(cache, func(p string, d os.DirEntry, err error) error {
+					if err == nil && !d.IsDir() {
+						if st, err := os.Stat(p); err == nil {
+							// A rewrite is a new file renamed in place: a new inode.
+							m[strings.TrimPrefix(p, cache)] = fmt.Sprintf("%d %d %d", st.Size(), st.ModTime().UnixNano(), st.Sys().(*syscall.Stat_t).Ino)
+						}
+					}
+					return nil
+				})
+				return m
+			}
+			before := snap()
+			attached := 0
+			for p := range before {
+				if strings.Contains(p, "+sup-") || strings.Contains(p, "+split-") {
+					attached++
+				}
+			}
+			if attached == 0 {
+				t.Fatalf("no index entry keyed by an attached file among %d cache files", len(before))
+			}
+			second, _ := runEnv(t, env, args...)
+			after := snap()
+			for p, s := range after {
+				if before[p] != s {
+					t.Errorf("the second run wrote %s", p)
+				}
+			}
+			var a, b fieldVerdict
+			if err := json.Unmarshal(first, &a); err != nil {
+				t.Fatal(err)
+			}
+			if err := json.Unmarshal(second, &b); err != nil {
+				t.Fatal(err)
+			}
+			if a.Analysis.Verdict != b.Analysis.Verdict || a.Analysis.Verdict == "" {
+				t.Errorf("verdicts differ:\n%s\n%s", a.Analysis.Verdict, b.Analysis.Verdict)
+			}
+			t.Logf("%d cache files, %d under an attached file's key", len(before), attached)
+		})
 	}
 }
