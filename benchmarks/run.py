@@ -20,6 +20,13 @@ ratios to dsecore, for:
                 gdb -batch -ex bt, one per core
   scaling       the scale fixture (fixtures/scale.sh) with 512 MiB and 4 GiB
                 of heap, and with 10 MiB and 100 MiB of DWARF in libdcache.so
+  debug info    the field crash as the field ships its debug information
+                (fixtures/variants: dwz in place, dwz --dwarf-5, Fedora's and
+                Debian's layouts, split DWARF with .dwo files, .dwp packages
+                of g++ and clang): the first answer only, dsecore warm and
+                cold beside gdb bt and eu-stack -i -s, each told of the
+                variant's debug-file directory (--variants-only measures
+                these alone and keeps the other rows from results.json)
 
 dsecore is measured twice: warm (its cache directory, $XDG_CACHE_HOME/dsecore,
 filled by one untimed run first: inflated DWARF, unit and symbol indexes) and
@@ -138,6 +145,34 @@ def scale_core(cache, dwarf_mb, heap_mb):
             "exe": os.path.join(d, "bin", "ceph-dse"), "dwarf_mb": dwarf_mb, "dwarf_mib": round(actual, 1), "heap_mb": heap_mb}
 
 
+# The debug-information variants of the benchmark, in this order, with
+# what they are (fixtures/variants/build.sh).
+VARIANTS = (
+    ("dwz", "dwz -m common.debug, in place"),
+    ("dwz5", "dwz --dwarf-5: .debug_sup"),
+    ("fedora", "find-debuginfo: .build-id, .dwz, MiniDebugInfo"),
+    ("debian", "dh_dwz + dh_strip: .build-id, /usr/lib/debug/.dwz"),
+    ("split5", "g++ -gsplit-dwarf, .dwo beside"),
+    ("dwp4", "g++ -gsplit-dwarf -gdwarf-4, binutils dwp"),
+    ("dwp5", "clang++-16 -gsplit-dwarf, llvm-dwp-16"),
+)
+
+
+def variant_cores():
+    """The field crash of each debug-information variant (built on first
+    use by fixturectl variants, as the tests build them)."""
+    vd = subprocess.run(["go", "run", "./internal/fixture/fixturectl", "variants"], cwd=ROOT, check=True,
+                        capture_output=True, text=True).stdout.strip().splitlines()[-1]
+    out = []
+    for name, what in VARIANTS:
+        d = os.path.join(vd, name)
+        info = json.load(open(os.path.join(d, "variant.json")))
+        dirs = [x for x in (info.get("debug_file_directory"), "/usr/lib/debug") if x]
+        out.append({"name": f"variant {name} ({what})", "core": os.path.join(d, "field-crash", "core"),
+                    "exe": os.path.join(d, "bin", "ceph-dse"), "variant": name, "debug_dirs": dirs})
+    return out
+
+
 def ceph_cores(corpus):
     """The real-daemon corpus' cores (ceph-mon), made by corpus.sh when the
     directory has none."""
@@ -247,6 +282,7 @@ def main():
     ap.add_argument("--cache", default=os.path.join(ROOT, "build", "scale"))
     ap.add_argument("--ceph-corpus", default=os.environ.get("DSECORE_CEPH_CORPUS", os.path.join(ROOT, "build", "ceph-corpus")))
     ap.add_argument("--out", default=HERE)
+    ap.add_argument("--variants-only", action="store_true", help="only the debug-information variants' first answers")
     a = ap.parse_args()
 
     dsecore = os.environ.get("DSECORE", os.path.join(ROOT, "bin", "dsecore"))
@@ -264,13 +300,19 @@ def main():
         {"name": "scale-small (4 MiB DWARF, 1,000 deep tasks)", "core": f"{fx}/scale-small/heap-128/core",
          "exe": f"{fx}/scale-small/bin/ceph-dse", "dwarf_mb": 4, "heap_mb": 128},
     ]
+    # --cores NAME,…: only those cores (the other rows kept from the
+    # previous results); --variants-only: only the debug-information variants.
     only = [p for p in a.cores.split(",") if p]
+    partial = bool(only) or a.variants_only
     wanted = lambda name: not only or any(name.startswith(p) for p in only)
-    if wanted("ceph-mon"):
+    if a.variants_only:
+        cores = []
+    elif wanted("ceph-mon"):
         cores += ceph_cores(a.ceph_corpus)
-    if not a.quick and not only:
+    if not a.quick and not partial:
         cores += [scale_core(a.cache, 10, 512), scale_core(a.cache, 100, 512), scale_core(a.cache, 100, 4096)]
     cores = [c for c in cores if wanted(c["name"])]
+    variants = variant_cores() if not only else []
 
     results = {"date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
                "machine": {"cpus": os.cpu_count(), "platform": platform.platform(),
@@ -278,12 +320,14 @@ def main():
                            "mem_gib": round(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30, 1)},
                "versions": tool_versions({"gdb": ["gdb", "--version"], "eu-stack": ["eu-stack", "--version"],
                                           "lldb": [lldb, "--version"] if lldb else None}),
-               "runs": a.runs, "rows": [], "profiles": []}
+               "runs": a.runs, "rows": [], "profiles": [], "load": list(os.getloadavg())}
 
     def add(core, category, tool, m, note=""):
         row = {"core": core["name"], "category": category, "tool": tool, "note": note,
                "core_mib": round(os.path.getsize(core["core"]) / 2**20) if "core" in core else 0,
                "dwarf_mb": core.get("dwarf_mb"), "dwarf_mib": core.get("dwarf_mib", 0), "heap_mb": core.get("heap_mb"), **m}
+        if core.get("variant"):
+            row["variant"] = core["variant"]
         results["rows"].append(row)
         print(f"{row['core']:45} {category:13} {tool:34} {m['wall']:8.3f} s {m['cpu']:8.3f} s cpu {m['rss_kib'] / 1024:8.1f} MiB", flush=True)
 
@@ -332,6 +376,22 @@ def main():
                         ms, top = profile_top(dsecore, argv, caches.warm, n=3, run=run, flat=flat)
                         results.setdefault("task_profiles", []).append({"core": c["name"], "what": what, "flat": flat, "ms": ms, "top": top})
 
+        # The debug-information variants: the first answer, each tool told
+        # of the variant's debug-file directories (gdb before it loads the
+        # files: -iex).
+        for c in variants:
+            core, exe, dirs = c["core"], c["exe"], c["debug_dirs"]
+            argv = [dsecore, "bt", core, "--exe", exe]
+            for d in dirs:
+                argv += ["--debug-file-directory", d]
+            run_once(argv, env=caches.warm())
+            add(c, "first answer", "dsecore bt", measure(argv, a.runs, env=caches.warm()))
+            add(c, "first answer", "dsecore bt (cold)", measure(argv, a.runs, env=caches.cold), "empty cache")
+            add(c, "first answer", "gdb bt", measure(["gdb", "-nx", "-batch", "-iex", "set debug-file-directory " + ":".join(dirs),
+                                                      "-ex", "bt", exe, core], a.runs), gdb_note(c["variant"]))
+            add(c, "first answer", "eu-stack -i -s", measure(["eu-stack", "-i", "-s", "--debuginfo-path=:.debug:" + ":".join(dirs),
+                                                              f"--core={core}", f"--executable={exe}"], a.runs), eustack_note(c["variant"]))
+
         def batch_rows(bc, batch, tag, env, note, gdb_runs, gdb_note=""):
             """summarize of batch (a fresh result cache each run: nothing
             reused) beside a loop of gdb -batch bt over the same cores."""
@@ -347,28 +407,70 @@ def main():
 
         # Batch: the fixture cores of one build.
         batch = [f"{fx}/{s}/core" for s in ("field-crash", "field-crash-2", "field-crash-3", "no-handler", "abort", "use-after-free", "large")]
-        if not only:
+        if not partial:
             batch_rows({"name": f"batch of {len(batch)} fixture cores"}, batch, "", None, "empty cache", a.runs)
 
         # The issue's batch: 100 cores of one build, made here by the
         # fixture binary (8 scenarios in turn), the section cache warm.
-        batch = batch_cores(fx, caches.root) if not only else None
+        batch = [] if partial else batch_cores(fx, caches.root)
         if batch:
             batch_rows({"name": f"batch of {len(batch)} cores of one build"}, batch, "100-", caches.warm(),
                        "empty result cache, sections cached", 1, "one run")
-        elif not only:
+        elif not partial:
             print("run.py: the kernel wrote no core files in the working directory: no 100-core batch", file=sys.stderr)
     finally:
         caches.close()
 
-    # One task's stack, step by step (Go benchmark on the 10,000-task core).
-    if not only:
-        bench = subprocess.run(["go", "test", "-run", "^$", "-bench", "BenchmarkTaskUnwind", "-benchtime", "10000x", "-benchmem", "./analysis/coroutines/"],
-                               cwd=ROOT, capture_output=True, text=True).stdout
-        results["task_unwind"] = [l.split() for l in bench.splitlines() if l.startswith("BenchmarkTaskUnwind/")]
+    finish(results, a, task_unwind=not partial)
 
-    # Rows of cores this run did not measure: from the previous run.
-    carry_over(results, os.path.join(a.out, "results.json"))
+
+def gdb_note(variant):
+    """What gdb 13 makes of a variant's debug information."""
+    return {"dwz5": "gdb 13 cannot read .debug_sup: no DWARF of ceph-dse, libdcache.so",
+            "dwp5": "gdb 13 dies of a segmentation fault on clang-16's split units"}.get(variant, "")
+
+
+def eustack_note(variant):
+    """What eu-stack 0.188 makes of a variant's debug information."""
+    what = {"dwz5": ": it cannot read .debug_sup, names from the symbol tables",
+            "split5": ": no inline frame or line of the split units",
+            "dwp4": ": no .dwp support, names from the symbol tables",
+            "dwp5": ": no .dwp support, names from the symbol tables"}.get(variant, "")
+    return "all threads" + what
+
+
+def finish(results, a, task_unwind=False):
+    """The Go task-unwind benchmark (a full or quick run), then the results
+    written: this run's rows and the previous run's of cores not measured."""
+    if task_unwind:
+        bench_task_unwind(results)
+    write_results(results, a)
+    return 0
+
+
+def bench_task_unwind(results):
+    # One task's stack, step by step (Go benchmark on the 10,000-task core).
+    bench = subprocess.run(["go", "test", "-run", "^$", "-bench", "BenchmarkTaskUnwind", "-benchtime", "10000x", "-benchmem", "./analysis/coroutines/"],
+                           cwd=ROOT, capture_output=True, text=True).stdout
+    results["task_unwind"] = [l.split() for l in bench.splitlines() if l.startswith("BenchmarkTaskUnwind/")]
+
+
+def write_results(results, a):
+    if a.variants_only:
+        # The variants' rows replace the previous run's; everything else
+        # is that run's, as it was.
+        path = os.path.join(a.out, "results.json")
+        old = json.load(open(path)) if os.path.exists(path) else {**results, "rows": []}
+        old["rows"] = [r for r in old["rows"] if not r.get("variant")] + results["rows"]
+        old["variants_run"] = {"date": results["date"], "runs": results["runs"], "versions": results["versions"],
+                               "load": results.get("load")}
+        results = old
+    else:
+        if any(r.get("variant") for r in results["rows"]):
+            results["variants_run"] = {"date": results["date"], "runs": results["runs"], "versions": results["versions"],
+                                       "load": results.get("load")}
+        # Rows of cores this run did not measure: from the previous run.
+        carry_over(results, os.path.join(a.out, "results.json"))
     os.makedirs(a.out, exist_ok=True)
     with open(os.path.join(a.out, "results.json"), "w") as f:
         json.dump(results, f, indent=1)
@@ -404,6 +506,8 @@ def carry_over(results, old_path):
         old = json.load(f)
     if "task_unwind" not in results and old.get("task_unwind"):
         results["task_unwind"] = old["task_unwind"]
+    if "variants_run" not in results and old.get("variants_run"):
+        results["variants_run"] = old["variants_run"]
     for r in old.get("rows", []):
         if core_key(r) not in measured and r.get("core_mib"):
             r.setdefault("from", f"{old['date']} ({old['versions'].get('dsecore', '?')})")
@@ -429,9 +533,12 @@ def write_markdown(res, path, quick):
     L += [f"Machine: {res['machine']['cpus']} CPUs ({res['machine']['cpu']}), {res['machine']['mem_gib']} GiB, {res['machine']['platform']}.", "",
           "Versions: " + "; ".join(f"{k}: {v}" for k, v in res["versions"].items()), ""]
     base_tool = {"first answer": "dsecore bt", "everything": "dsecore bt --all --all-tasks", "DAP": "dsecore dap", "batch": "dsecore summarize"}
-    for cat in ("first answer", "everything", "DAP", "batch"):
-        L += [f"## {cat}", "", "| core | core MiB | tool | wall s | CPU s | peak RSS MiB | time / dsecore | time / dsecore cold | RSS / dsecore | |",
-              "|---|---|---|---|---|---|---|---|---|---|"]
+    vrows = [r for r in rows if r.get("variant")]
+    rows = [r for r in rows if not r.get("variant")]
+
+    def table(cat, rows):
+        out = ["| core | core MiB | tool | wall s | CPU s | peak RSS MiB | time / dsecore | time / dsecore cold | RSS / dsecore | |",
+               "|---|---|---|---|---|---|---|---|---|---|"]
         for core in dict.fromkeys(r["core"] for r in rows if r["category"] == cat):
             rs = [r for r in rows if r["category"] == cat and r["core"] == core]
             base = next((r for r in rs if r["tool"] == base_tool[cat]), rs[0])
@@ -441,9 +548,22 @@ def write_markdown(res, path, quick):
                 if r.get("from"):
                     note += f" (earlier run {r['from']})"
                 cr = f"{r['wall'] / cold['wall']:.2f}" if cold else ""
-                L.append(f"| {core} | {r['core_mib'] or ''} | {r['tool']} | {r['wall']:.3f} | {r['cpu']:.3f} | {r['rss_kib'] / 1024:.1f} | "
-                         f"{r['wall'] / base['wall']:.2f} | {cr} | {r['rss_kib'] / base['rss_kib']:.2f} | {note} |")
-        L.append("")
+                out.append(f"| {core} | {r['core_mib'] or ''} | {r['tool']} | {r['wall']:.3f} | {r['cpu']:.3f} | {r['rss_kib'] / 1024:.1f} | "
+                           f"{r['wall'] / base['wall']:.2f} | {cr} | {r['rss_kib'] / base['rss_kib']:.2f} | {note} |")
+        return out + [""]
+
+    for cat in ("first answer", "everything", "DAP", "batch"):
+        L += [f"## {cat}", ""] + table(cat, rows)
+    if vrows:
+        vr = res.get("variants_run", {})
+        load = vr.get("load")
+        L += ["## first answer, debug information as the field ships it", "",
+              f"The field crash rebuilt the ways distributions and large builds ship debug information (fixtures/variants; "
+              f"`benchmarks/run.py --variants-only` measures these rows alone), measured {vr.get('date', res['date'])}, median of "
+              f"{vr.get('runs', res['runs'])} runs" + (f", load average {load[0]:.1f} on {res['machine']['cpus']} CPUs at the start" if load else "") + ".",
+              "Every tool is told of the variant's debug-file directories (gdb with `-iex`, eu-stack with `--debuginfo-path`).",
+              "Warm: dsecore's persistent index of the file and the files it refers to (supplementary file, .dwo, .dwp) filled by",
+              "one untimed run; cold: an empty cache directory for every run.", ""] + table("first answer", vrows)
     if res.get("profiles"):
         L += ["## Where dsecore's first answer spends its time", "",
               "`dsecore bt CORE --cpuprofile` ten times per core and cache state, merged (`go tool pprof -top -cum`): the top 5",

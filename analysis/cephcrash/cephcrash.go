@@ -103,11 +103,14 @@ func Collect(p *coreparse.Process, o Options) *Report {
 	if r.ProcessName == "" && p.Core.PSInfo != nil {
 		r.ProcessName = p.Core.PSInfo.Fname
 	}
-	args := p.Argv()
+	args, cut := p.Argv(), false
 	if len(args) == 0 && p.Core.PSInfo != nil {
-		args = strings.Fields(p.Core.PSInfo.Args)
+		// The command line's memory is not in the core (a truncated core
+		// loses the stack it is on): the kernel's copy of its first 79
+		// bytes.
+		args, cut = strings.Fields(p.Core.PSInfo.Args), p.Core.PSInfo.ArgsCut
 	}
-	r.EntityName, r.EntityFrom = EntityName(args)
+	r.EntityName, r.EntityFrom = EntityNameCut(args, cut)
 	r.CephVersion = version(p)
 	r.Assert = readAssert(p)
 	r.IOError = readEIO(p)
@@ -142,7 +145,18 @@ var entityTypes = map[string]string{"ceph-mon": "mon", "ceph-osd": "osd", "ceph-
 // of the program (argv[0]'s base name); a client without either is
 // client.admin. "" when a daemon's id is not on the command line (it may
 // come from CEPH_ARGS or a config file, which a core does not hold).
-func EntityName(argv []string) (name, from string) {
+func EntityName(argv []string) (name, from string) { return EntityNameCut(argv, false) }
+
+// EntityNameCut is EntityName of a command line that may be cut short
+// (the core's NT_PRPSINFO copy, 79 bytes): its last word may be part of
+// a longer one ("-i 6" of "-i 64"), and what came after it is unknown, so
+// an entity name is given only from whole words, and a client without
+// -n/--id in them is not called client.admin: the option may have been
+// cut off.
+func EntityNameCut(argv []string, cut bool) (name, from string) {
+	if cut && len(argv) > 0 {
+		argv = argv[:len(argv)-1]
+	}
 	if len(argv) == 0 {
 		return "", ""
 	}
@@ -180,8 +194,11 @@ func EntityName(argv []string) (name, from string) {
 	if id != "" {
 		return typ + "." + id, fmt.Sprintf("the command line's %s and the program %s", strings.SplitN(from, "=", 2)[0], filepath.Base(argv[0]))
 	}
-	if !daemon {
+	switch {
+	case !daemon && !cut:
 		return "client.admin", "the default name of a client (no -n/--id on the command line)"
+	case cut:
+		return "", "unknown: the core's copy of the command line (NT_PRPSINFO, 79 bytes) is cut short before any -n/--id, and its memory is not in the core"
 	}
 	return "", ""
 }

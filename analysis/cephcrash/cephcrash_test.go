@@ -1,6 +1,9 @@
 package cephcrash
 
-import "testing"
+import (
+	"strings"
+	"testing"
+)
 
 // The mgr's stack_sig (ceph crash info, Ceph 16.2.15's crash module) of
 // the meta ceph-mon's own handler wrote for a kill -SEGV and for a failed
@@ -48,5 +51,47 @@ func TestDemangle(t *testing.T) {
 		if got := Demangle(in); got != want {
 			t.Errorf("Demangle(%q) = %q, want %q", in, got, want)
 		}
+	}
+}
+
+// TestEntityName: Ceph's global_init naming from a command line, and from
+// the core's 79-byte copy of one when the memory holding argv is gone (a
+// truncated core): a last word that may be cut is not read, and a client
+// whose -i may have been cut off is not called client.admin.
+func TestEntityName(t *testing.T) {
+	long := "/home/runner/work/dsecore/build/fixtures/0123456789abcdef/bin/ceph-dse --scenario field-crash -i 64"
+	psargs := func(cmd string) ([]string, bool) {
+		if len(cmd) < 79 {
+			return strings.Fields(cmd), false
+		}
+		return strings.Fields(cmd[:79]), true
+	}
+	for _, c := range []struct {
+		argv []string
+		cut  bool
+		want string
+	}{
+		{[]string{"/usr/bin/ceph-osd", "-f", "--cluster", "ceph", "--id", "3"}, false, "osd.3"},
+		{[]string{"/usr/bin/ceph-mon", "-n", "mon.a"}, false, "mon.a"},
+		{[]string{"/opt/bin/ceph-dse", "--scenario", "field-crash", "-i", "64"}, false, "client.64"},
+		{[]string{"/opt/bin/ceph-dse", "--scenario", "field-crash"}, false, "client.admin"},
+		{[]string{"/usr/bin/ceph-osd", "-f"}, false, ""},
+		// Cut: "-i 6" of "-i 64", and "-i" with its value gone.
+		{strings.Fields("/work/x/bin/ceph-dse --scenario field-crash -i 6"), true, ""},
+		{strings.Fields("/work/x/bin/ceph-dse --scenario field-crash -i"), true, ""},
+		{strings.Fields("/work/x/bin/ceph-dse --scenario field-crash -i 64 --no-mon-config --ver"), true, "client.64"},
+		// Exactly 79 bytes: whole, or cut; the kernel's copy cannot tell.
+		{strings.Fields("/work/fixtures-cache/cbfff7c4c715ab62/bin/ceph-dse --scenario field-crash -i 64"), true, ""},
+	} {
+		if got, from := EntityNameCut(c.argv, c.cut); got != c.want || got == "" && c.cut && !strings.Contains(from, "cut short") {
+			t.Errorf("EntityNameCut(%q, %v) = %q (%s), want %q", c.argv, c.cut, got, from, c.want)
+		}
+	}
+	argv, cut := psargs(long)
+	if !cut || len(long) <= 79 {
+		t.Fatalf("%q: not cut", long)
+	}
+	if got, _ := EntityNameCut(argv, cut); got != "" {
+		t.Errorf("the 79 bytes of %q give %q", long, got)
 	}
 }

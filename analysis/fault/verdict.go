@@ -5,6 +5,7 @@ import (
 	"path/filepath"
 	"strings"
 
+	"github.com/dsecore/dsecore/coreparse"
 	"github.com/dsecore/dsecore/coreparse/values"
 	"github.com/dsecore/dsecore/internal/cxxname"
 )
@@ -93,6 +94,7 @@ func (a *Analysis) conclude() {
 	// Who else: the holder search's holders (typed paths, raw matches as
 	// the fallback), or without it the raw matches of findOthers.
 	var otherWho []string
+	var namedHolders []int // the holders the verdict names (memory.holders[i])
 	if m := a.Memory; m != nil && m.Holders != nil {
 		for i, hd := range m.Holders.Holders {
 			b := hd.Best
@@ -103,6 +105,7 @@ func (a *Analysis) conclude() {
 			a.evidence("shared-object", fmt.Sprintf("memory.holders[%d]", i), "%s", text)
 			if len(otherWho) < 2 {
 				otherWho = append(otherWho, text)
+				namedHolders = append(namedHolders, i)
 			}
 		}
 	} else {
@@ -212,18 +215,48 @@ func (a *Analysis) conclude() {
 	// A verdict drawn from incomplete debug information (a supplementary
 	// file or .dwo missing, a debug file rejected, names only) says so,
 	// and is held with less confidence: names, inline frames, types and
-	// variables may be missing from what it rests on.
-	if len(f.Frames) > 0 {
-		if m := f.Frames[0].Mod; m != nil {
-			if st := m.SymbolStatus(); st.Partial() {
-				a.evidence("partial-debug-info", "fault", "%s: %s", m.BaseName(), st.Text)
-				para = append(para, fmt.Sprintf("This rests on incomplete debug information of %s (%s): frames, types and variables from it may be missing.", m.BaseName(), st.Text))
-				switch a.Confidence {
-				case "high":
-					a.Confidence = "medium"
-				default:
-					a.Confidence = "low"
-				}
+	// variables may be missing from what it rests on: the fault's frame,
+	// and the frames and types of the holders it names.
+	type basis struct {
+		mod   *coreparse.Module
+		ref   string
+		where string // "" for the fault's frame
+	}
+	var rests []basis
+	if len(f.Frames) > 0 && f.Frames[0].Mod != nil {
+		rests = append(rests, basis{f.Frames[0].Mod, "fault", ""})
+	}
+	if m := a.Memory; m != nil && m.Holders != nil {
+		for _, i := range namedHolders {
+			hd := m.Holders.Holders[i]
+			for _, mod := range hd.Best.Modules() {
+				rests = append(rests, basis{mod, fmt.Sprintf("memory.holders[%d]", i), fmt.Sprintf("%s (frame #%d %s)", hd.Who, hd.Best.Frame, hd.Best.Function)})
+			}
+		}
+	}
+	lowered, said := false, map[*coreparse.Module]bool{}
+	for _, b := range rests {
+		if said[b.mod] {
+			continue
+		}
+		said[b.mod] = true
+		st := b.mod.SymbolStatus()
+		if !st.Partial() {
+			continue
+		}
+		a.evidence("partial-debug-info", b.ref, "%s: %s", b.mod.BaseName(), st.Text)
+		if b.where == "" {
+			para = append(para, fmt.Sprintf("This rests on incomplete debug information of %s (%s): frames, types and variables from it may be missing.", b.mod.BaseName(), st.Text))
+		} else {
+			para = append(para, fmt.Sprintf("This rests on incomplete debug information of %s (%s), where the holder %s was found: frames, types and variables from it may be missing.", b.mod.BaseName(), st.Text, b.where))
+		}
+		if !lowered {
+			lowered = true
+			switch a.Confidence {
+			case "high":
+				a.Confidence = "medium"
+			default:
+				a.Confidence = "low"
 			}
 		}
 	}

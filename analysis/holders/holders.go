@@ -141,8 +141,13 @@ type Hit struct {
 	FallbackWhy string `json:"fallback_why,omitempty"`
 	Score       int    `json:"score"`
 
-	systemFrame bool // the frame is a system library's
+	systemFrame bool                // the frame is a system library's
+	mods        []*coreparse.Module // the frame's module, then those of the path's types
 }
+
+// Modules are the modules whose debug information the hit rests on: its
+// frame's, then those of the variable's and the path's types.
+func (h Hit) Modules() []*coreparse.Module { return h.mods }
 
 // Holder is one thread or task that holds a target: its strongest hit.
 type Holder struct {

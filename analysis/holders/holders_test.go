@@ -23,6 +23,7 @@ import (
 	"github.com/dsecore/dsecore/internal/bound"
 	"github.com/dsecore/dsecore/internal/fixture"
 	"github.com/dsecore/dsecore/internal/fixtureproc"
+	"github.com/dsecore/dsecore/internal/gdboracle"
 )
 
 type opened struct {
@@ -201,6 +202,78 @@ func TestPointerChainHolder(t *testing.T) {
 	}
 	checkEval(t, o, stacks, res)
 	checkGdb(t, o.sc, gdbChecks)
+}
+
+// TestPointerChainHolderClang: the pointer-chain scenario built by
+// clang++-16 -O2 -g (fixtures/variants, clang/pointer-chain), whose
+// holder's parameters clang describes its own way: location lists of
+// registers and DW_OP_entry_value, read through the caller's
+// DW_TAG_call_site_parameter. Each path of the truth that gdb can
+// evaluate in its frame (the variable has a value, and the path is the
+// node) is found with that value and type; a variable gdb says is
+// <optimized out> (chain_release_cb's `l`: only its entry value is
+// described, and its caller's call is indirect, through a register gdb
+// cannot recover, so gdb will not take the call site's parameter) is
+// claimed by no hit, as dsecore's entry values follow gdb's rule. The
+// strongest holder is the holder thread's typed path; no raw match
+// outranks it.
+func TestPointerChainHolderClang(t *testing.T) {
+	v := fixture.GetVariants(t).VariantScenario(t, fixture.VariantClang, fixture.PointerChain)
+	op := fixtureproc.Open(t, &v.Scenario)
+	o := &opened{op.Sc, op.P, op.RT}
+	truth := o.sc.Expected["holder"].(map[string]any)
+	node := fixture.Hex(t, truth["object"])
+	lwp := int(fixture.Num(t, truth["lwp"]))
+	res := holders.Search(o.p, o.others(t), o.fieldTargets(t), holders.Options{})
+	for _, h := range res.Hits {
+		t.Logf("%-40s #%d %-45s %-14s %-22s %-18s %s d%d %s %d", h.Who, h.Frame, h.Function, h.Variable, h.Expr, h.Location, h.Relation, h.Depth, h.Role, h.Score)
+	}
+	if len(res.Holders) == 0 || res.Holders[0].LWP != lwp || res.Holders[0].Best.Target != 0 || res.Holders[0].Best.Fallback {
+		t.Fatalf("the strongest holder is not thread LWP %d's typed path to the node: %+v", lwp, res.Holders)
+	}
+	found, optimizedOut := 0, 0
+	for _, x := range truth["paths"].([]any) {
+		pt := x.(map[string]any)
+		fn, variable, expr := pt["function"].(string), pt["variable"].(string), pt["expr"].(string)
+		gv, err := gdboracle.FrameValue(v.Exe, v.Core, gdboracle.Options{}, lwp, fn, variable)
+		if err != nil {
+			t.Fatalf("gdb: %s in %s: %v", variable, fn, err)
+		}
+		var got *holders.Hit
+		for i := range res.Hits {
+			h := &res.Hits[i]
+			if h.LWP == lwp && h.Target == 0 && h.Function == fn && h.Variable == variable {
+				got = h
+			}
+		}
+		if gv.OptimizedOut {
+			optimizedOut++
+			t.Logf("gdb: %s in %s is %s", variable, fn, gv.Text)
+			if got != nil {
+				t.Errorf("%s: %s is <optimized out> to gdb, the search has %+v", fn, variable, *got)
+			}
+			continue
+		}
+		pv, err := gdboracle.FrameValue(v.Exe, v.Core, gdboracle.Options{}, lwp, fn, expr)
+		if err != nil || pv.OptimizedOut || pv.Value != node {
+			t.Errorf("gdb: %s in %s = %+v (%v), want the node %#x", expr, fn, pv, err, node)
+		}
+		if got == nil {
+			t.Errorf("%s: gdb has %s = %s, the search has no hit of it", fn, variable, gv.Text)
+			continue
+		}
+		found++
+		if got.Expr != expr || got.VarType != pt["type"] || got.Fallback || got.Relation != holders.PointsTo || got.Value != node {
+			t.Errorf("%s: hit %+v, truth %v", fn, *got, pt)
+		}
+	}
+	t.Logf("%d of the truth's paths found (gdb evaluates them), %d <optimized out> to gdb and not claimed", found, optimizedOut)
+	if found == 0 {
+		t.Error("no path of the truth found")
+	}
+	if res.Hits[0].Fallback {
+		t.Errorf("a raw match ranks first: %+v", res.Hits[0])
+	}
 }
 
 // checkEval evaluates every DWARF hit's expression in its frame with

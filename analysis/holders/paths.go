@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"strings"
 
+	"github.com/dsecore/dsecore/coreparse"
+
 	"github.com/dsecore/dsecore/internal/par"
 )
 
@@ -28,6 +30,7 @@ type pathState struct {
 	n     *node
 	steps []step
 	depth int
+	mods  []*coreparse.Module // the modules of the objects' types on the way
 }
 
 const maxPathStates = 20000
@@ -35,38 +38,42 @@ const maxPathStates = 20000
 func (s *searcher) rootPaths(st Stack, rt *root) []Hit {
 	found := map[int]bool{}
 	var hits []Hit
-	emit := func(m match, steps []step, depth int) {
+	emit := func(m match, steps []step, depth int, mods []*coreparse.Module) {
 		if found[m.target] {
 			return
 		}
 		found[m.target] = true
-		hits = append(hits, s.hit(st, rt, m, steps, depth))
+		h := s.hit(st, rt, m, steps, depth)
+		for _, mod := range mods {
+			h.mods = addModule(h.mods, mod)
+		}
+		hits = append(hits, h)
 	}
 	for _, m := range rt.matches {
-		emit(m, m.steps, 0)
+		emit(m, m.steps, 0, nil)
 	}
 	var queue []pathState
 	seen := map[*node]bool{}
-	push := func(e edge, prefix []step, depth int) {
+	push := func(e edge, prefix []step, depth int, mods []*coreparse.Module) {
 		n := e.to
 		if seen[n] || !n.expanded || n.dist < 0 || depth+int(n.dist) > s.o.MaxDepth || len(seen) >= maxPathStates {
 			return
 		}
 		seen[n] = true
 		steps := make([]step, 0, len(prefix)+len(e.steps))
-		queue = append(queue, pathState{n, append(append(steps, prefix...), e.steps...), depth})
+		queue = append(queue, pathState{n, append(append(steps, prefix...), e.steps...), depth, addModule(mods, n.key.mod)})
 	}
 	for _, e := range rt.edges {
-		push(e, nil, 1)
+		push(e, nil, 1, nil)
 	}
 	for len(queue) > 0 && len(found) < len(s.targets) {
 		ps := queue[0]
 		queue = queue[1:]
 		for _, m := range ps.n.matches {
-			emit(m, append(append([]step(nil), ps.steps...), m.steps...), ps.depth)
+			emit(m, append(append([]step(nil), ps.steps...), m.steps...), ps.depth, ps.mods)
 		}
 		for _, e := range ps.n.edges {
-			push(e, ps.steps, ps.depth+1)
+			push(e, ps.steps, ps.depth+1, ps.mods)
 		}
 	}
 	return hits
@@ -83,11 +90,28 @@ func (s *searcher) hit(st Stack, rt *root, m match, steps []step, depth int) Hit
 		how = "pointer chain"
 	}
 	t := s.targets[m.target]
-	return Hit{Who: st.Who, LWP: st.LWP, TaskID: st.TaskID, Frame: rt.frame, Function: f.Function,
+	mods := addModule(addModule(nil, f.Mod), rt.v.Mod)
+	for _, x := range steps {
+		mods = addModule(mods, x.mod)
+	}
+	return Hit{mods: mods, Who: st.Who, LWP: st.LWP, TaskID: st.TaskID, Frame: rt.frame, Function: f.Function,
 		Variable: rt.v.Name, VarType: s.r.TypeName(rt.v), Param: rt.v.Param, Location: rt.v.Where,
 		Expr: expr, Text: text, Steps: exprs, Target: m.target, Role: t.Role,
 		Value: m.value, Relation: m.rel, Offset: m.offset, Depth: depth, How: how,
 		systemFrame: f.Mod != nil && systemLibrary(f.Mod.BaseName())}
+}
+
+// addModule adds a module to a set of them (nil is none).
+func addModule(mods []*coreparse.Module, m *coreparse.Module) []*coreparse.Module {
+	if m == nil {
+		return mods
+	}
+	for _, x := range mods {
+		if x == m {
+			return mods
+		}
+	}
+	return append(mods[:len(mods):len(mods)], m)
 }
 
 func lastVisible(steps []step) stepKind {

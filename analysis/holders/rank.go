@@ -13,6 +13,13 @@ import (
 // equal integer 0); how it was found (a DWARF variable 40, less 5 a hop; a
 // register no variable explains 10; a raw stack word 0); and 10 for a frame
 // of the application's own code rather than a system library.
+//
+// A typed path (a DWARF variable's) always ranks before a raw match,
+// whatever the scores: a register or stack word no variable explains
+// may be anything that happens to equal the address (a temporary, a
+// dead value), where a typed path says what holds the object and how. A
+// raw register match on the owner in an unrelated frame must not name
+// the holder when another thread's variable reaches a list element.
 func rank(res *Result, targets []Target) {
 	weights := make([]int, len(targets))
 	for i, t := range targets {
@@ -45,6 +52,9 @@ func rank(res *Result, targets []Target) {
 	}
 	sort.SliceStable(res.Hits, func(i, j int) bool {
 		a, b := &res.Hits[i], &res.Hits[j]
+		if a.Fallback != b.Fallback {
+			return !a.Fallback
+		}
 		if a.Score != b.Score {
 			return a.Score > b.Score
 		}

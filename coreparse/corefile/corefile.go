@@ -90,6 +90,12 @@ type PSInfo struct {
 	SID   int32
 	Fname string // the command name (comm of the thread group leader)
 	Args  string // the start of the command line
+	// ArgsCut says Args may be cut short: the kernel copies at most 79
+	// bytes of the command line into pr_psargs (ELF_PRARGSZ, NULs turned
+	// to spaces), and a command line that ended within them ends in a
+	// space (its last NUL); one that filled them may go on, its last word
+	// may be part of a longer one.
+	ArgsCut bool
 }
 
 // SigInfo is NT_SIGINFO (the fields of siginfo_t a debugger uses).
@@ -477,6 +483,8 @@ func (c *Core) parseNotes(b []byte) {
 				PGRP: int32(le.Uint32(desc[32:])), SID: int32(le.Uint32(desc[36:])),
 				Fname: cstr(desc[40:56]), Args: string(bytes.TrimRight([]byte(cstr(desc[56:136])), " ")),
 			}
+			c.PSInfo.ArgsCut = len(cstr(desc[56:136])) >= 79 && desc[56+78] != ' '
+
 		case NT_SIGINFO:
 			if len(desc) < 24 {
 				c.warnf("NT_SIGINFO of %d bytes", len(desc))
