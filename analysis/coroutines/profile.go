@@ -18,8 +18,6 @@ import (
 	"github.com/dsecore/dsecore/coreparse/unwind"
 	"github.com/dsecore/dsecore/internal/yamlfile"
 	"github.com/goccy/go-yaml"
-	"github.com/goccy/go-yaml/ast"
-	"github.com/goccy/go-yaml/parser"
 )
 
 // Profile names the runtime's types, fields, roots and context layout.
@@ -239,100 +237,21 @@ func ParseProfile(data []byte, file string) (*Profile, error) {
 }
 
 // profileKeys are the keys a profile file may have, in struct order.
-func profileKeys() []string {
-	t := reflect.TypeOf(Profile{})
-	var keys []string
-	for i := 0; i < t.NumField(); i++ {
-		if k := yamlKey(t.Field(i)); k != "" {
-			keys = append(keys, k)
-		}
-	}
-	return keys
-}
-
-func yamlKey(f reflect.StructField) string {
-	k, _, _ := strings.Cut(f.Tag.Get("yaml"), ",")
-	if k == "-" {
-		return ""
-	}
-	return k
-}
-
-// loadError collects what is wrong with a profile file, each with its line.
-type loadError struct {
-	file string
-	errs []string
-}
-
-func (e *loadError) add(line int, key, format string, args ...any) {
-	msg := fmt.Sprintf(format, args...)
-	if key != "" {
-		msg = key + ": " + msg
-	}
-	if line > 0 {
-		msg = fmt.Sprintf("line %d: %s", line, msg)
-	}
-	e.errs = append(e.errs, msg)
-}
-
-func (e *loadError) err() error {
-	if len(e.errs) == 0 {
-		return nil
-	}
-	return fmt.Errorf("profile %s: %s", e.file, strings.Join(e.errs, "; "))
-}
+func profileKeys() []string { return yamlfile.Keys(Profile{}) }
 
 func parseProfile(data []byte, file string, depth int) (*Profile, error) {
-	le := &loadError{file: file}
-	// The file's syntax, as every YAML file a user writes is checked.
-	if err := yamlfile.DecodeMapping(file, data, nil); err != nil {
-		return nil, fmt.Errorf("profile %w", err)
-	}
-	f, err := parser.ParseBytes(data, 0)
+	f, err := yamlfile.ParseFields("profile", file, data, append([]string{"base"}, profileKeys()...))
 	if err != nil {
-		return nil, fmt.Errorf("profile %s: %s", file, firstLine(err))
-	}
-	var entries []*ast.MappingValueNode
-	if len(f.Docs) > 0 {
-		switch body := f.Docs[0].Body.(type) {
-		case *ast.MappingNode:
-			entries = body.Values
-		case *ast.MappingValueNode:
-			entries = []*ast.MappingValueNode{body}
-		}
-	}
-	if len(entries) == 0 {
-		return nil, fmt.Errorf("profile %s: empty (a profile is a YAML mapping: base: libgo-v3, running: …)", file)
-	}
-	known := map[string]bool{"base": true}
-	for _, k := range profileKeys() {
-		known[k] = true
-	}
-	nodes := map[string]ast.Node{} // key → value node
-	keyLine := map[string]int{}
-	for _, e := range entries {
-		k, line := e.Key.GetToken().Value, e.Key.GetToken().Position.Line
-		switch {
-		case !known[k]:
-			if near := nearest(k, append([]string{"base"}, profileKeys()...)); near != "" {
-				le.add(line, "", "unknown key %q (did you mean %s?)", k, near)
-			} else {
-				le.add(line, "", "unknown key %q (keys: base, %s)", k, strings.Join(profileKeys(), ", "))
-			}
-		case nodes[k] != nil:
-			le.add(line, k, "given twice (first on line %d)", keyLine[k])
-		default:
-			nodes[k], keyLine[k] = e.Value, line
-		}
-	}
-	if err := le.err(); err != nil {
 		return nil, err
 	}
+	if f.Len() == 0 {
+		return nil, fmt.Errorf("profile %s: empty (a profile is a YAML mapping: base: libgo-v3, running: …)", file)
+	}
 	base := cephDSE()
-	if b := nodes["base"]; b != nil {
+	if f.Has("base") {
 		var name string
-		if yaml.NodeToValue(b, &name) != nil || name == "" {
-			return nil, fmt.Errorf("profile %s: line %d: base: a built-in profile (%s) or a profile file", file, keyLine["base"], strings.Join(BuiltinNames(), ", "))
+		if !f.Decode("base", &name) || name == "" {
+			return nil, fmt.Errorf("profile %s: line %d: base: a built-in profile (%s) or a profile file", file, f.Line("base"), strings.Join(BuiltinNames(), ", "))
 		}
 		if bp, ok := Builtin()[name]; ok {
 			base = bp
@@ -342,14 +261,14 @@ func parseProfile(data []byte, file string, depth int) (*Profile, error) {
 				path = filepath.Join(filepath.Dir(file), path)
 			}
 			if _, err := os.Stat(path); err != nil {
-				return nil, fmt.Errorf("profile %s: line %d: base: %q is not a built-in profile (%s) and not a file", file, keyLine["base"], name, strings.Join(BuiltinNames(), ", "))
+				return nil, fmt.Errorf("profile %s: line %d: base: %q is not a built-in profile (%s) and not a file", file, f.Line("base"), name, strings.Join(BuiltinNames(), ", "))
 			}
 			if depth > 8 {
-				return nil, fmt.Errorf("profile %s: line %d: base: profiles based on each other in a loop", file, keyLine["base"])
+				return nil, fmt.Errorf("profile %s: line %d: base: profiles based on each other in a loop", file, f.Line("base"))
 			}
 			bp, err := loadFile(path, depth+1)
 			if err != nil {
-				return nil, fmt.Errorf("profile %s: line %d: base: %w", file, keyLine["base"], err)
+				return nil, fmt.Errorf("profile %s: line %d: base: %w", file, f.Line("base"), err)
 			}
 			base = *bp
 		}
@@ -357,99 +276,26 @@ func parseProfile(data []byte, file string, depth int) (*Profile, error) {
 	p := base.clone()
 	// A map given in the file replaces the base's whole, never merges.
 	for k, ptr := range map[string]any{"queues": &p.Queues, "layout": &p.Layout, "states": &p.States, "sync_types": &p.SyncTypes} {
-		if nodes[k] != nil {
+		if f.Has(k) {
 			reflect.ValueOf(ptr).Elem().SetZero()
 		}
 	}
 	// Field by field, so that an error names its key and the member and
 	// type names are taken as written (case kept).
-	pv := reflect.ValueOf(&p).Elem()
-	pt := pv.Type()
-	for i := 0; i < pt.NumField(); i++ {
-		k := yamlKey(pt.Field(i))
-		n := nodes[k]
-		if k == "" || n == nil {
-			continue
-		}
-		if err := yaml.NodeToValue(n, pv.Field(i).Addr().Interface()); err != nil {
-			le.add(keyLine[k], k, "%s", yamlTypeError(err))
-		}
-	}
-	if err := le.err(); err != nil {
+	f.DecodeStruct(&p)
+	if err := f.Err(); err != nil {
 		return nil, err
 	}
 	p.normalize()
-	if nodes["name"] == nil {
+	if !f.Has("name") {
 		p.Name = file
 	}
 	p.Source = file
-	p.validate(le, func(key string) int {
-		top, sub, _ := strings.Cut(key, ".")
-		if m, ok := nodes[top].(*ast.MappingNode); ok && sub != "" {
-			for _, e := range m.Values {
-				if e.Key.GetToken().Value == sub {
-					return e.Key.GetToken().Position.Line
-				}
-			}
-		}
-		return keyLine[top]
-	})
-	if err := le.err(); err != nil {
+	p.validate(f)
+	if err := f.Err(); err != nil {
 		return nil, err
 	}
 	return &p, nil
-}
-
-func firstLine(err error) string {
-	s, _, _ := strings.Cut(yaml.FormatError(err, false, false), "\n")
-	return strings.TrimSpace(s)
-}
-
-// nearest is the key within two edits of s, "" when there is none or
-// several.
-func nearest(s string, keys []string) string {
-	best, n := "", 0
-	for _, k := range keys {
-		if editDistance(s, k) <= 2 {
-			best, n = k, n+1
-		}
-	}
-	if n == 1 {
-		return best
-	}
-	return ""
-}
-
-func editDistance(a, b string) int {
-	prev := make([]int, len(b)+1)
-	for j := range prev {
-		prev[j] = j
-	}
-	for i := 1; i <= len(a); i++ {
-		cur := make([]int, len(b)+1)
-		cur[0] = i
-		for j := 1; j <= len(b); j++ {
-			cost := 1
-			if a[i-1] == b[j-1] {
-				cost = 0
-			}
-			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
-		}
-		prev = cur
-	}
-	return prev[len(b)]
-}
-
-// yamlTypeError is the decoder's complaint without its position (the
-// key's line is given).
-func yamlTypeError(err error) string {
-	s := firstLine(err)
-	if strings.HasPrefix(s, "[") {
-		if i := strings.Index(s, "] "); i > 0 {
-			s = s[i+2:]
-		}
-	}
-	return s
 }
 
 // normalize makes empty maps and lists nil, so that a profile read back
@@ -488,23 +334,23 @@ var (
 var queueStates = []string{"runnable", "block", "new", "done"}
 
 // validate checks the profile's values (not yet against a core): member
-// paths, type names, states, the layout. line gives the file line of a key
-// ("queues.waitQueue_").
-func (p *Profile) validate(le *loadError, line func(key string) int) {
+// paths, type names, states, the layout, each complaint at its key's line
+// in the file ("queues.waitQueue_").
+func (p *Profile) validate(f *yamlfile.Fields) {
 	path := func(key, v string, required bool) {
 		switch {
 		case v == "" && required:
-			le.add(line(key), key, "required (a member path such as \"ctx_.ctx_\")")
+			f.ErrorAt(key, key, "required (a member path such as \"ctx_.ctx_\")")
 		case v != "" && !memberPath().MatchString(v):
-			le.add(line(key), key, "%q is not a member path (C++ member names joined by dots)", v)
+			f.ErrorAt(key, key, "%q is not a member path (C++ member names joined by dots)", v)
 		}
 	}
 	typ := func(key, v string) {
 		switch {
 		case v == "":
-			le.add(line(key), key, "required (a qualified C++ type name such as \"co::Task\")")
+			f.ErrorAt(key, key, "required (a qualified C++ type name such as \"co::Task\")")
 		case !typeName().MatchString(v) || strings.Count(v, "<") != strings.Count(v, ">"):
-			le.add(line(key), key, "%q is not a C++ type name", v)
+			f.ErrorAt(key, key, "%q is not a C++ type name", v)
 		}
 	}
 	typ("scheduler_type", p.SchedulerType)
@@ -528,17 +374,17 @@ func (p *Profile) validate(le *loadError, line func(key string) int) {
 	path("task_file", p.TaskFile, false)
 	path("task_line", p.TaskLine, false)
 	if p.ProcessersKind != "deque" && p.ProcessersKind != "vector" {
-		le.add(line("processers_kind"), "processers_kind", "%q: deque (std::deque) or vector (std::vector)", p.ProcessersKind)
+		f.ErrorAt("processers_kind", "processers_kind", "%q: deque (std::deque) or vector (std::vector)", p.ProcessersKind)
 	}
 	if p.TaskStackGuard < 0 || p.TaskStackGuard > 1<<20 {
-		le.add(line("task_stack_guard"), "task_stack_guard", "%d bytes: between 0 and 1 MiB", p.TaskStackGuard)
+		f.ErrorAt("task_stack_guard", "task_stack_guard", "%d bytes: between 0 and 1 MiB", p.TaskStackGuard)
 	}
 	if len(p.Roots) == 0 {
-		le.add(line("roots"), "roots", "at least one symbol of a scheduler (\"*name\": a pointer to one)")
+		f.ErrorAt("roots", "roots", "at least one symbol of a scheduler (\"*name\": a pointer to one)")
 	}
 	for _, r := range p.Roots {
 		if strings.TrimPrefix(r, "*") == "" {
-			le.add(line("roots"), "roots", "an empty symbol name")
+			f.ErrorAt("roots", "roots", "an empty symbol name")
 		}
 	}
 	states := map[string]bool{}
@@ -547,42 +393,42 @@ func (p *Profile) validate(le *loadError, line func(key string) int) {
 	}
 	for v, s := range p.States {
 		if s == "" {
-			le.add(line("states"), "states", "value %d has an empty name", v)
+			f.ErrorAt("states", "states", "value %d has an empty name", v)
 		}
 		states[s] = true
 	}
 	if len(p.Queues) == 0 {
-		le.add(line("queues"), "queues", "required: the Processer's queue members and the state of their tasks, e.g. {runnableQueue_: runnable, waitQueue_: block}")
+		f.ErrorAt("queues", "queues", "required: the Processer's queue members and the state of their tasks, e.g. {runnableQueue_: runnable, waitQueue_: block}")
 	}
 	for _, q := range sortedKeys(p.Queues) {
 		key := "queues." + q
 		if !memberPath().MatchString(q) || strings.Contains(q, ".") {
-			le.add(line(key), "queues", "%q is not a member name", q)
+			f.ErrorAt(key, "queues", "%q is not a member name", q)
 		}
 		if st := p.Queues[q]; !states[st] {
-			le.add(line(key), key, "state %q: one of %s (or a name the states map gives)", st, strings.Join(queueStates, ", "))
+			f.ErrorAt(key, key, "state %q: one of %s (or a name the states map gives)", st, strings.Join(queueStates, ", "))
 		}
 	}
 	for _, r := range []string{"rip", "rsp"} {
 		if _, ok := p.Layout[r]; !ok {
-			le.add(line("layout"), "layout", "has no %s (the saved context's resume address and stack pointer offsets)", r)
+			f.ErrorAt("layout", "layout", "has no %s (the saved context's resume address and stack pointer offsets)", r)
 		}
 	}
 	for _, r := range sortedKeys(p.Layout) {
 		if r != "rsp" && unwind.RegNumber(r) < 0 {
-			le.add(line("layout."+r), "layout", "%q is not a register (rbx, rbp, r12…r15, rip, rsp)", r)
+			f.ErrorAt("layout."+r, "layout", "%q is not a register (rbx, rbp, r12…r15, rip, rsp)", r)
 		}
 		if off := p.Layout[r]; off < 0 || off >= 0x1000 {
-			le.add(line("layout."+r), "layout."+r, "offset %#x: between 0 and 0xfff", off)
+			f.ErrorAt("layout."+r, "layout."+r, "offset %#x: between 0 and 0xfff", off)
 		}
 	}
 	if len(p.SwitchFunctions) == 0 {
-		le.add(line("switch_functions"), "switch_functions", "at least one context switch routine (jump_fcontext)")
+		f.ErrorAt("switch_functions", "switch_functions", "at least one context switch routine (jump_fcontext)")
 	}
 	if p.EntryTrampoline == "" {
-		le.add(line("entry_trampoline"), "entry_trampoline", "required: the symbol whose frame ends a task's stack (make_fcontext)")
+		f.ErrorAt("entry_trampoline", "entry_trampoline", "required: the symbol whose frame ends a task's stack (make_fcontext)")
 	}
-	p.validateSync(le, line, path)
+	p.validateSync(f, path)
 }
 
 func sortedKeys[K interface{ ~string | ~int64 }, V any](m map[K]V) []K {
@@ -616,7 +462,7 @@ func (p *Profile) YAML(header string, comments map[string]string) ([]byte, error
 		// and the colon: those get theirs above.
 		if f, ok := reflect.TypeOf(*p).FieldByNameFunc(func(n string) bool {
 			sf, _ := reflect.TypeOf(*p).FieldByName(n)
-			return yamlKey(sf) == k
+			return yamlfile.Key(sf) == k
 		}); ok && f.Type.Kind() == reflect.Slice {
 			cm["$."+k] = []*yaml.Comment{yaml.HeadComment(c)}
 		} else {
@@ -651,7 +497,7 @@ func (l Layout) MarshalYAML() ([]byte, error) {
 func (p *Profile) Line(key string) string {
 	pv := reflect.ValueOf(*p)
 	for i := 0; i < pv.NumField(); i++ {
-		if yamlKey(pv.Type().Field(i)) != key {
+		if yamlfile.Key(pv.Type().Field(i)) != key {
 			continue
 		}
 		var opts []yaml.EncodeOption

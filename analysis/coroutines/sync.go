@@ -8,6 +8,7 @@ import (
 
 	"github.com/dsecore/dsecore/coreparse"
 	"github.com/dsecore/dsecore/coreparse/symbols"
+	"github.com/dsecore/dsecore/internal/yamlfile"
 )
 
 // The sync primitives' keys of a profile: how a coroutine waits in the
@@ -38,10 +39,10 @@ func (p Profile) withLibgoSync() Profile {
 }
 
 // validateSync checks the sync keys' values (all optional).
-func (p *Profile) validateSync(le *loadError, line func(key string) int, path func(key, v string, required bool)) {
+func (p *Profile) validateSync(f *yamlfile.Fields, path func(key, v string, required bool)) {
 	typ := func(key, v string) {
 		if v != "" && (!typeName().MatchString(v) || strings.Count(v, "<") != strings.Count(v, ">")) {
-			le.add(line(key), key, "%q is not a C++ type name", v)
+			f.ErrorAt(key, key, "%q is not a C++ type name", v)
 		}
 	}
 	typ("rutex_type", p.RutexType)
@@ -54,7 +55,7 @@ func (p *Profile) validateSync(le *loadError, line func(key string) int, path fu
 		key := "sync_types." + t
 		typ(key, t)
 		if k := p.SyncTypes[t]; !contains(SyncKinds, k) {
-			le.add(line(key), key, "kind %q: one of %s", k, strings.Join(SyncKinds, ", "))
+			f.ErrorAt(key, key, "kind %q: one of %s", k, strings.Join(SyncKinds, ", "))
 		}
 	}
 }
