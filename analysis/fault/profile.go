@@ -5,27 +5,26 @@ import (
 	"os"
 
 	"github.com/dsecore/dsecore/internal/yamlfile"
-	"github.com/spf13/viper"
 )
 
 // Profile is the domain knowledge on top of the generic rules: names of
 // states of the objects a list holds, and which functions are "the same
 // operation" when two threads meet in them.
 type Profile struct {
-	Name string `mapstructure:"name"`
+	Name string `yaml:"name"`
 	// ElementState names a field of list elements and its values
 	// ("state": {0xdead: "returned to the pool"}).
-	ElementStateField string           `mapstructure:"element_state_field"`
-	ElementStates     map[int64]string `mapstructure:"element_states"`
+	ElementStateField string           `yaml:"element_state_field"`
+	ElementStates     map[int64]string `yaml:"element_states"`
 	// Operations: functions whose concurrent execution is worth flagging.
-	Operations []string `mapstructure:"operations"`
+	Operations []string `yaml:"operations"`
 	// LogConcurrent: log messages (substrings) that mark the start of an
 	// operation; the same one from two threads close in time is flagged.
-	LogConcurrent []string `mapstructure:"log_concurrent"`
+	LogConcurrent []string `yaml:"log_concurrent"`
 	// Summaries name, per type, the members its one-line summary shows,
 	// in order, each "member" or "member/x" (gdb's print format letter:
 	// x for hex): the gdb bridge's printers read them by these names.
-	Summaries map[string][]string `mapstructure:"summaries"`
+	Summaries map[string][]string `yaml:"summaries"`
 }
 
 // DefaultProfileName names the built-in profile used when none is named.
@@ -44,7 +43,11 @@ func DefaultProfile() *Profile {
 }
 
 // LoadProfile reads a fault-analysis profile: "" or "dcache" for the
-// built-in one, else a YAML file.
+// built-in one, else a YAML file of the keys above (as written: case
+// kept, type names in summaries too), each overriding the built-in
+// profile's; element_states and summaries, when given, replace its maps
+// whole. What is wrong is said with the file, the line and the key
+// (internal/yamlfile, as the coroutine profile's).
 func LoadProfile(nameOrPath string) (*Profile, error) {
 	if nameOrPath == "" || nameOrPath == DefaultProfileName {
 		return DefaultProfile(), nil
@@ -52,57 +55,24 @@ func LoadProfile(nameOrPath string) (*Profile, error) {
 	if _, err := os.Stat(nameOrPath); err != nil {
 		return nil, fmt.Errorf("analysis profile %q: not \"dcache\" and not a file: %w", nameOrPath, err)
 	}
-	v := viper.New()
-	v.SetConfigFile(nameOrPath)
-	v.SetConfigType("yaml")
-	if err := v.ReadInConfig(); err != nil {
+	data, err := os.ReadFile(nameOrPath)
+	if err != nil {
+		return nil, fmt.Errorf("analysis profile %s: %w", nameOrPath, err)
+	}
+	f, err := yamlfile.ParseFields("analysis profile", nameOrPath, data, yamlfile.Keys(Profile{}))
+	if err != nil {
 		return nil, err
 	}
 	p := DefaultProfile()
-	if v.IsSet("element_states") {
-		p.ElementStates = map[int64]string{}
+	if f.Has("element_states") {
+		p.ElementStates = nil
 	}
-	if v.IsSet("summaries") {
-		p.Summaries = map[string][]string{}
+	if f.Has("summaries") {
+		p.Summaries = nil
 	}
-	if err := v.Unmarshal(p); err != nil {
+	f.DecodeStruct(p)
+	if err := f.Err(); err != nil {
 		return nil, err
-	}
-	if v.IsSet("summaries") {
-		// viper folds keys to lower case; type names keep theirs.
-		sums, err := readSummaries(nameOrPath)
-		if err != nil {
-			return nil, err
-		}
-		p.Summaries = sums
 	}
 	return p, nil
-}
-
-// readSummaries reads a profile file's summaries with their type names as
-// written.
-func readSummaries(path string) (map[string][]string, error) {
-	var doc map[string]any
-	if _, err := yamlfile.ReadMapping(path, &doc); err != nil {
-		return nil, err
-	}
-	m, ok := doc["summaries"].(map[string]any)
-	if !ok {
-		return nil, fmt.Errorf("%s: summaries: want a mapping of type names to member lists", path)
-	}
-	out := map[string][]string{}
-	for t, v := range m {
-		list, ok := v.([]any)
-		if !ok {
-			return nil, fmt.Errorf("%s: summaries: %s: want a list of members", path, t)
-		}
-		for _, x := range list {
-			name, ok := x.(string)
-			if !ok {
-				return nil, fmt.Errorf("%s: summaries: %s: %v is not a member name", path, t, x)
-			}
-			out[t] = append(out[t], name)
-		}
-	}
-	return out, nil
 }
