@@ -19,6 +19,7 @@ import (
 	"github.com/dsecore/dsecore/coreparse/disasm"
 	"github.com/dsecore/dsecore/coreparse/unwind"
 	"github.com/dsecore/dsecore/coreparse/values"
+	"github.com/dsecore/dsecore/internal/l10n"
 	"golang.org/x/arch/x86/x86asm"
 )
 
@@ -90,6 +91,7 @@ type Fault struct {
 	BadValue    uint64
 	Kind        string // "null", "poison", "non-canonical", "unmapped", "protection", "guard-page", "" when not a memory fault
 	Description string
+	Said        l10n.Msg // Description, in the catalog's words (Description is its English)
 	Origin      []OriginStep
 	Skipped     int    // instrumentation instructions stepped over while tracing (gcov counters)
 	Raiser      string // a sent signal the thread raised itself: "abort", "raise", …
@@ -113,8 +115,11 @@ type Analysis struct {
 	Memory *Memory
 	// Timeline is what each path did, in order, each step pointing at its
 	// evidence.
-	Timeline   []TimelineStep
-	Verdict    string
+	Timeline []TimelineStep
+	Verdict  string
+	// Sentences are the verdict in the catalog's words, one Msg a
+	// sentence (Verdict is their English, joined by spaces).
+	Sentences  []l10n.Msg
 	Confidence string
 	Evidence   []Evidence
 	Rules      []string
@@ -241,10 +246,7 @@ func (a *Analysis) analyzeFault(fc *coreparse.FaultContext) *Fault {
 	if fc.SigFrame != nil && fc.SigFrame.Trapno == 14 {
 		inst.Write = fc.SigFrame.Err&2 != 0
 	}
-	access := "read"
-	if inst.Write {
-		access = "write"
-	}
+	access := accessMsg(inst)
 	size := m.Size
 	if size == 0 {
 		size = 8
@@ -262,35 +264,40 @@ func (a *Analysis) analyzeFault(fc *coreparse.FaultContext) *Fault {
 	if inst.HasAddr {
 		addr = inst.Address
 	}
-	what := "a pointer"
+	what := l10n.T("fault.what-pointer")
 	if len(f.Frames) > 0 {
 		if field := fieldName(f.Frames[0].Function, m.Disp); field != "" {
-			what = field
+			what = l10n.Verbatim(field)
 		}
 	}
+	hex := func(v uint64) string { return fmt.Sprintf("%#x", v) }
+	var desc l10n.Msg
 	switch {
 	case real.Signo == 11 && real.Code == 0x80 || !canonical(addr):
 		f.Kind = "non-canonical"
-		f.Description = fmt.Sprintf("%%%s = %#x: %s of %s through a non-canonical address %#x (general protection fault; the kernel reports no address)", bad, val, access, what, addr)
+		desc = l10n.T("fault.non-canonical", "Access", access, "What", what, "Addr", hex(addr))
 	case addr < 4096 && val < 4096:
 		f.Kind = "null"
-		f.Description = fmt.Sprintf("%%%s = %#x: %s of %d bytes at %#x (%s) through a NULL pointer", bad, val, access, size, addr, what)
+		desc = l10n.T("fault.null", "Access", access, "Size", size, "Addr", hex(addr), "What", what)
 	case isPoison(val):
 		f.Kind = "poison"
-		f.Description = fmt.Sprintf("%%%s = %#x: %s of %s through a pointer made of the poison byte %#x: the memory it was loaded from had been freed/poisoned", bad, val, access, what, byte(val))
+		desc = l10n.T("fault.poison", "Access", access, "What", what, "Byte", hex(uint64(byte(val))))
 	case isGuardPage(p, addr, fc):
 		f.Kind = "guard-page"
-		f.Description = fmt.Sprintf("%s at %#x in a guard page next to the stack (rsp %#x): stack overflow", access, addr, fc.Regs.V[unwind.RSP])
+		desc = l10n.T("fault.guard-page", "Access", access, "Addr", hex(addr), "RSP", hex(fc.Regs.V[unwind.RSP]))
 	case real.CodeName == "SEGV_ACCERR":
 		f.Kind = "protection"
-		f.Description = fmt.Sprintf("%%%s = %#x: %s of %s at %#x, a mapped page that does not allow it", bad, val, access, what, addr)
+		desc = l10n.T("fault.protection", "Access", access, "What", what, "Addr", hex(addr))
 	default:
 		f.Kind = "unmapped"
-		f.Description = fmt.Sprintf("%%%s = %#x: %s of %s at %#x, which is not mapped (a wild or stale pointer)", bad, val, access, what, addr)
+		desc = l10n.T("fault.unmapped", "Access", access, "What", what, "Addr", hex(addr))
 	}
-	if bad == "" {
-		f.Description = strings.Replace(f.Description, "% = 0x0: ", "", 1)
+	// The register and its value lead, but for a stack overflow; with no
+	// register to blame and 0 the value, nothing leads.
+	if f.Kind != "guard-page" && (bad != "" || val != 0) {
+		desc = l10n.T("fault.register-value", "Reg", bad, "Val", hex(val), "Rest", desc)
 	}
+	f.Said, f.Description = desc, desc.String()
 	if real.HasAddr && inst.HasAddr && real.Addr != inst.Address && f.Kind != "non-canonical" {
 		a.warnf("the computed address %#x differs from si_addr %#x", inst.Address, real.Addr)
 	}

@@ -1,6 +1,10 @@
 package fault
 
-import "fmt"
+import (
+	"fmt"
+
+	"github.com/dsecore/dsecore/internal/l10n"
+)
 
 // hang says whether the wait graph explains the signal: no instruction
 // caused it (a SIGABRT by kill, by a watchdog, by abort()) and threads or
@@ -21,7 +25,7 @@ func (a *Analysis) Hang() bool { return a.hang() }
 
 // concludeHang is the verdict's part for a hang, and the weight it adds
 // to the confidence.
-func (a *Analysis) concludeHang() (para []string, weight int) {
+func (a *Analysis) concludeHang() (para []l10n.Msg, weight int) {
 	if !a.hang() {
 		return nil, 0
 	}
@@ -46,9 +50,8 @@ func (a *Analysis) concludeHang() (para []string, weight int) {
 			a.evidence("leaked-lock", fmt.Sprintf("waits.objects[%d]", i), "%s", o.Text)
 		}
 	}
-	lead := "Hang: "
 	if w.Watchdog != nil {
-		lead = ""
+		return []l10n.Msg{l10n.Untranslated(w.Summary)}, weight
 	}
-	return []string{lead + w.Summary}, weight
+	return []l10n.Msg{l10n.T("verdict.hang", "Summary", l10n.Untranslated(w.Summary))}, weight
 }

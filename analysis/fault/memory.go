@@ -8,6 +8,7 @@ import (
 	"github.com/dsecore/dsecore/analysis/heap"
 	"github.com/dsecore/dsecore/analysis/holders"
 	"github.com/dsecore/dsecore/coreparse"
+	"github.com/dsecore/dsecore/internal/l10n"
 )
 
 // Memory is what glibc malloc's own state and the object graph say about
@@ -36,6 +37,9 @@ type Memory struct {
 	Rules   []string `json:"rules"`
 
 	stacks []holders.Stack // searched (the crash's own left out)
+	// roles and whats are each target's Role and What in the catalog's
+	// words, by target index.
+	roles, whats []l10n.Msg
 }
 
 // HeapFact is the heap's answer for one target.
@@ -74,7 +78,7 @@ func (a *Analysis) findMemory() {
 		}
 		return sp
 	})
-	add := func(addr uint64, role, what string, weight int, access heap.Access) {
+	add := func(addr uint64, roleSaid, whatSaid l10n.Msg, weight int, access heap.Access) {
 		if addr == 0 {
 			return
 		}
@@ -84,11 +88,13 @@ func (a *Analysis) findMemory() {
 			}
 		}
 		f := h.Locate(addr)
+		role, what := roleSaid.String(), whatSaid.String()
 		t := holders.Target{Address: addr, Role: role, What: what, Weight: weight}
 		if f.Known && f.Chunk != nil && addr >= f.Chunk.Mem && addr < f.Chunk.End {
 			t.Size = f.Chunk.End - addr // the object's extent: the rest of its chunk
 		}
 		m.Targets = append(m.Targets, t)
+		m.roles, m.whats = append(m.roles, roleSaid), append(m.whats, whatSaid)
 		m.Heap = append(m.Heap, HeapFact{Role: role, Finding: f, Verdict: f.Verdict(access)})
 	}
 	for _, ob := range a.Objects {
@@ -96,11 +102,21 @@ func (a *Analysis) findMemory() {
 		if ob.Role == "owner" {
 			w = 100
 		}
-		add(ob.Address, ob.Role, strings.TrimSpace("the "+ob.Role+" "+ob.Type), w, heap.AccessUse)
+		role := objectRole(ob.Role)
+		what := l10n.T("what.the", "What", role)
+		if ob.Type != "" {
+			what = l10n.T("what.the-typed", "What", role, "Type", ob.Type)
+		}
+		add(ob.Address, role, what, w, heap.AccessUse)
 	}
 	if lw := a.ListWalk; lw != nil {
 		for i, n := range lw.Nodes {
-			add(n.Element, fmt.Sprintf("list node #%d", i), strings.TrimSpace(fmt.Sprintf("list node #%d %s", i, lw.Element)), 60, heap.AccessUse)
+			role := l10n.T("role.list-node", "N", i)
+			what := role
+			if lw.Element != "" {
+				what = l10n.T("what.typed", "What", role, "Type", lw.Element)
+			}
+			add(n.Element, role, what, 60, heap.AccessUse)
 		}
 	}
 	// The freed object a bad pointer was read out of, and what free() was given.
@@ -113,10 +129,10 @@ func (a *Analysis) findMemory() {
 			es = reachedByCrash(p, stacks().crash, es)
 		}
 		for _, e := range es {
-			add(e, fmt.Sprintf("freed object whose tcache next word is %%%s's %#x", f.BadRegister, f.BadValue), "the freed object", 90, heap.AccessUse)
+			add(e, l10n.T("role.freed-tcache", "Reg", f.BadRegister, "Val", fmt.Sprintf("%#x", f.BadValue)), l10n.T("what.freed-object"), 90, heap.AccessUse)
 		}
 	}
-	add(freeArgument(p, a.vr, h), "pointer passed to free()", "the pointer passed to free()", 100, heap.AccessFree)
+	add(freeArgument(p, a.vr, h), l10n.T("role.free-arg"), l10n.T("what.free-arg"), 100, heap.AccessFree)
 	if len(m.Targets) > 0 {
 		m.stacks = stacks().others
 	}
@@ -127,7 +143,7 @@ func (a *Analysis) findMemory() {
 
 	var parts []string
 	if len(m.Holders.Holders) > 0 {
-		parts = append(parts, "the strongest other holder: "+m.holderText(0))
+		parts = append(parts, "the strongest other holder: "+m.holderText(0).String())
 	} else if len(m.Targets) > 0 {
 		parts = append(parts, "no other thread or task holds the objects")
 	}
@@ -173,40 +189,79 @@ func (m *Memory) pathOf(i int) string {
 
 // holderText says how holder i holds its target: the path, the variable
 // and its type, the frame.
-func (m *Memory) holderText(i int) string {
+func (m *Memory) holderText(i int) l10n.Msg {
 	hd := m.Holders.Holders[i]
 	b := hd.Best
-	what := b.Role
-	if t := m.Holders.Targets[b.Target]; t.What != "" {
-		what = t.What
+	what := l10n.Verbatim(b.Role)
+	if b.Target < len(m.roles) {
+		what = m.roles[b.Target]
 	}
-	what = fmt.Sprintf("%s %#x", what, m.Holders.Targets[b.Target].Address)
+	if t := m.Holders.Targets[b.Target]; t.What != "" {
+		what = l10n.Verbatim(t.What)
+		if b.Target < len(m.whats) {
+			what = m.whats[b.Target]
+		}
+	}
+	what = l10n.T("what.at", "What", what, "Addr", fmt.Sprintf("%#x", m.Holders.Targets[b.Target].Address))
 	path := m.pathOf(i)
 	if b.Fallback {
-		return fmt.Sprintf("%s holds %s in its %s (frame #%d %s; a raw match: %s)", hd.Who, what, b.Location, b.Frame, path, b.FallbackWhy)
+		return l10n.T("holder.raw", "Who", hd.Said, "What", what, "Location", l10n.Untranslated(b.Location), "Frame", b.Frame, "Path", path,
+			"Why", l10n.Untranslated(b.FallbackWhy))
 	}
-	kind := "local"
+	kind := l10n.T("holder.local")
 	if b.Param {
-		kind = "parameter"
+		kind = l10n.T("holder.parameter")
 	}
-	held := "as " + b.Text
+	held := l10n.T("holder.as", "Text", b.Text)
 	switch b.Relation {
 	case holders.PointsInto:
-		held = fmt.Sprintf("as %s, a pointer %d bytes into it", b.Text, b.Offset)
+		held = l10n.T("holder.as-into", "Text", b.Text, "Offset", b.Offset)
 	case holders.Contains:
-		held = fmt.Sprintf("inside %s (%d bytes into it)", b.Text, b.Offset)
+		held = l10n.T("holder.inside", "Text", b.Text, "Offset", b.Offset)
 	case holders.Integer:
-		held = fmt.Sprintf("as %s, an integer equal to its address", b.Text)
+		held = l10n.T("holder.as-integer", "Text", b.Text)
 	}
-	from := fmt.Sprintf("%s `%s` of type %s", kind, b.Variable, b.VarType)
+	from := l10n.T("holder.variable", "Kind", kind, "Variable", b.Variable, "Type", b.VarType)
 	if b.Depth > 0 {
-		hops := "hops"
-		if b.Depth == 1 {
-			hops = "hop"
-		}
-		from = fmt.Sprintf("a %s of %d %s from %s", b.How, b.Depth, hops, from)
+		from = l10n.T("holder.hops", "How", holderHow(b.How), "Count", b.Depth, "From", from)
 	}
-	return fmt.Sprintf("%s holds %s %s (%s, frame #%d %s)", hd.Who, what, held, from, b.Frame, path)
+	return l10n.T("holder.holds", "Who", hd.Said, "What", what, "Held", held, "From", from, "Frame", b.Frame, "Path", path)
+}
+
+// objectRole is an object's role ("owner", "list header") in the
+// catalog's words.
+func objectRole(role string) l10n.Msg {
+	switch role {
+	case "owner":
+		return l10n.T("role.owner")
+	case "list header":
+		return l10n.T("role.list-header")
+	case "hook offset":
+		return l10n.T("role.hook-offset")
+	}
+	return l10n.Untranslated(role)
+}
+
+// holderHow is how a holder's path reaches its target (holders.Hit.How)
+// in the catalog's words.
+func holderHow(how string) l10n.Msg {
+	switch how {
+	case "variable":
+		return l10n.T("holder.how-variable")
+	case "pointer chain":
+		return l10n.T("holder.how-pointer-chain")
+	case "container element":
+		return l10n.T("holder.how-container-element")
+	}
+	return l10n.Untranslated(how)
+}
+
+// roleMsg is heap fact i's role in the catalog's words.
+func (m *Memory) roleMsg(i int) l10n.Msg {
+	if i < len(m.roles) {
+		return m.roles[i]
+	}
+	return l10n.Untranslated(m.Heap[i].Role)
 }
 
 func contains(ss []string, s string) bool {

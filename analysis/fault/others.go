@@ -9,13 +9,16 @@ import (
 	"sync"
 
 	"github.com/dsecore/dsecore/analysis/dmesg"
+	"github.com/dsecore/dsecore/analysis/holders"
 	"github.com/dsecore/dsecore/coreparse"
 	"github.com/dsecore/dsecore/coreparse/unwind"
+	"github.com/dsecore/dsecore/internal/l10n"
 )
 
 // Hit is one place outside the fault where an address of interest was found.
 type Hit struct {
 	Who      string // "thread LWP 4668 (Processer_6)" or "task 15 (Processer 6)"
+	Said     l10n.Msg
 	LWP      int
 	TaskID   int64 // -1 for a thread
 	Frame    int
@@ -30,6 +33,7 @@ type Hit struct {
 // SameCode is a thread or task inside the same operations as the crash.
 type SameCode struct {
 	Who       string
+	Said      l10n.Msg
 	LWP       int
 	TaskID    int64
 	Functions []string
@@ -59,6 +63,7 @@ func (a *Analysis) interests() []interest {
 // stackOf is one stack to search: a thread, or a task's saved context.
 type stackOf struct {
 	who    string
+	said   l10n.Msg // who, in the catalog's words
 	lwp    int
 	task   int64
 	frames []coreparse.Frame
@@ -72,11 +77,8 @@ func (a *Analysis) stacks() []stackOf {
 			continue
 		}
 		fs, _ := a.p.Backtrace(t)
-		name := ""
-		if t.Name != "" {
-			name = " (" + t.Name + ")"
-		}
-		out = append(out, stackOf{who: fmt.Sprintf("thread LWP %d%s", t.LWP, name), lwp: t.LWP, task: -1, frames: fs})
+		who := holders.ThreadWho(t.LWP, t.Name)
+		out = append(out, stackOf{who: who.String(), said: who, lwp: t.LWP, task: -1, frames: fs})
 	}
 	if a.rt != nil {
 		for _, t := range a.rt.Tasks {
@@ -87,7 +89,8 @@ func (a *Analysis) stacks() []stackOf {
 			if err != nil || len(fs) == 0 {
 				continue
 			}
-			out = append(out, stackOf{who: fmt.Sprintf("task %d (Processer %d, %s)", t.ID, t.Processer, t.State), task: t.ID, frames: fs})
+			who := holders.TaskWho(t.ID, t.Processer, t.State)
+			out = append(out, stackOf{who: who.String(), said: who, task: t.ID, frames: fs})
 		}
 	}
 	return out
@@ -128,7 +131,7 @@ func (a *Analysis) findOthers() {
 			}
 		}
 		if len(same) > 0 {
-			a.SameCode = append(a.SameCode, SameCode{Who: s.who, LWP: s.lwp, TaskID: s.task, Functions: same})
+			a.SameCode = append(a.SameCode, SameCode{Who: s.who, Said: s.said, LWP: s.lwp, TaskID: s.task, Functions: same})
 		}
 		if len(ints) == 0 {
 			continue
@@ -163,7 +166,7 @@ func (a *Analysis) searchStack(s stackOf, ints []interest) {
 			}
 			for _, in := range ints {
 				if v == in.addr {
-					add(Hit{Who: s.who, LWP: s.lwp, TaskID: s.task, Frame: fi, Function: fn, Where: "register %" + unwind.RegName(n), Address: v, What: in.what, Role: in.role})
+					add(Hit{Who: s.who, Said: s.said, LWP: s.lwp, TaskID: s.task, Frame: fi, Function: fn, Where: "register %" + unwind.RegName(n), Address: v, What: in.what, Role: in.role})
 				}
 			}
 		}
@@ -177,7 +180,7 @@ func (a *Analysis) searchStack(s stackOf, ints []interest) {
 		for i, v := range words {
 			for _, in := range ints {
 				if v == in.addr {
-					add(Hit{Who: s.who, LWP: s.lwp, TaskID: s.task, Frame: fi, Function: outerName(s.frames, fi),
+					add(Hit{Who: s.who, Said: s.said, LWP: s.lwp, TaskID: s.task, Frame: fi, Function: outerName(s.frames, fi),
 						Where: fmt.Sprintf("stack slot %#x", lo+uint64(8*i)), Address: v, What: in.what, Role: in.role})
 				}
 			}

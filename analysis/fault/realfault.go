@@ -7,6 +7,7 @@ import (
 	"github.com/dsecore/dsecore/coreparse"
 	"github.com/dsecore/dsecore/coreparse/corefile"
 	"github.com/dsecore/dsecore/coreparse/unwind"
+	"github.com/dsecore/dsecore/internal/l10n"
 )
 
 // The facts about the signal itself, beyond the faulting instruction: how
@@ -196,7 +197,7 @@ func (a *Analysis) wildFault(f *Fault) {
 }
 
 // concludeSignal adds the signal facts' evidence and words to the verdict.
-func (a *Analysis) concludeSignal(fc *coreparse.FaultContext, para []string) []string {
+func (a *Analysis) concludeSignal(fc *coreparse.FaultContext, para []l10n.Msg) []l10n.Msg {
 	f := a.Fault
 	if h := fc.Handler; h != nil {
 		if !h.SigInfoValid {
@@ -225,34 +226,57 @@ func (a *Analysis) concludeSignal(fc *coreparse.FaultContext, para []string) []s
 			// frame, if any, is in the part of the stack that is gone.
 			a.evidence("stack-cut", "fault", "%s", fc.Cut)
 			a.warnf("%s", fc.Cut)
-			para = append(para, fmt.Sprintf("The signal frame is not in the core: %s. Whether %s was sent or caused by an instruction cannot be told from this core; the core's own record says %s.",
-				fc.Cut, fc.Real.Name, fc.Core.String()))
+			para = append(para, l10n.T("verdict.stack-cut", "Cut", l10n.Untranslated(fc.Cut), "Signal", fc.Real.Name, "Core", signalMsg(fc.Core)))
 			break
 		}
 		a.evidence("sent-signal", "fault", "%s", f.Description)
 		if f.Raiser != "" {
-			para = append(para, fmt.Sprintf("%s raised by the thread itself (%s), not caused by an instruction.", fc.Real.Name, f.Raiser))
+			para = append(para, l10n.T("verdict.raised", "Signal", fc.Real.Name, "Raiser", f.Raiser))
 		} else {
-			para = append(para, fmt.Sprintf("%s sent to the process, not caused by an instruction (no CPU exception in the signal frame): look for who sent it (kill, tgkill, pthread_kill).", fc.Real.Name))
+			para = append(para, l10n.T("verdict.sent", "Signal", fc.Real.Name))
 		}
 	case "wild-pc":
 		a.evidence("wild-pc", "fault", "%s", f.Description)
 		if fc.Wild.Recovered {
 			a.evidence("recovered-caller", "fault", "the caller of the wild pc was recovered from the return address %#x at rsp (it follows `%s`)", fc.Wild.ReturnAddr, fc.Wild.Call)
 		}
-		para = append(para, "Jump/call/return to a wild address: "+strings.TrimPrefix(f.Description, "a call to a wild address: ")+".")
+		para = append(para, l10n.T("verdict.wild-pc", "Desc", l10n.Untranslated(strings.TrimPrefix(f.Description, "a call to a wild address: "))))
 	}
 	if n := a.Nested; n != nil {
 		a.evidence("nested-fault", "nested", "%s", n.Description)
-		para = append(para, "Then "+n.Description+".")
+		para = append(para, l10n.T("verdict.then", "Desc", l10n.Untranslated(n.Description)))
 	}
 	for i, h := range a.Handling {
 		rule := "spinning-thread"
 		if h.Role == "first-fault" {
 			rule = "fault-during-handler"
-			para = append(para, "Two faults: "+h.Text+".")
+			para = append(para, l10n.T("verdict.two-faults", "Text", l10n.Untranslated(h.Text)))
 		}
 		a.evidence(rule, fmt.Sprintf("handling[%d]", i), "%s", h.Text)
 	}
 	return para
+}
+
+// signalMsg says a signal record as Signal.String does, in the catalog's
+// words: "SIGSEGV (SEGV_MAPERR) at 0x0".
+func signalMsg(s *coreparse.Signal) l10n.Msg {
+	if s == nil {
+		return l10n.T("signal.none")
+	}
+	sig := l10n.Verbatim(s.Name)
+	if s.Signo == 0 {
+		sig = l10n.T("signal.unknown")
+	}
+	if s.CodeName != "" {
+		sig = l10n.T("signal.code", "Signal", sig, "Code", s.CodeName)
+	}
+	switch {
+	case s.HasAddr:
+		return l10n.T("signal.at", "Signal", sig, "Addr", fmt.Sprintf("%#x", s.Addr))
+	case s.Derived && s.Sent:
+		return l10n.T("signal.sent-derived", "Signal", sig)
+	case s.Code == -6 || s.Code == 0:
+		return l10n.T("signal.sent-by", "Signal", sig, "PID", s.PID)
+	}
+	return sig
 }

@@ -130,7 +130,7 @@ func (a *Analysis) timeline() []TimelineStep {
 				}
 			}
 			out = append(out, TimelineStep{AtDump: true, Who: hd.Who, LWP: hd.LWP, TaskID: hd.TaskID,
-				Text:     m.holderText(i) + on,
+				Text:     m.holderText(i).String() + on,
 				Evidence: "frame", Ref: fmt.Sprintf("memory.holders[%d]", i),
 				Source: fmt.Sprintf("frame #%d %s: %s = %#x", b.Frame, b.Function, b.Expr, b.Value), Frame: b.Frame, Function: b.Function})
 		}

@@ -3,11 +3,14 @@ package fault
 import (
 	"fmt"
 	"path/filepath"
+	"strconv"
 	"strings"
 
+	"github.com/dsecore/dsecore/analysis/holders"
 	"github.com/dsecore/dsecore/coreparse"
 	"github.com/dsecore/dsecore/coreparse/values"
 	"github.com/dsecore/dsecore/internal/cxxname"
+	"github.com/dsecore/dsecore/internal/l10n"
 )
 
 // conclude turns the findings into rules that fired, evidence and one
@@ -15,22 +18,22 @@ import (
 func (a *Analysis) conclude() {
 	f := a.Fault
 	fc := f.Context
-	var para []string
-	where := ""
+	var para []l10n.Msg
+	where := l10n.Verbatim("")
 	if len(f.Frames) > 0 {
 		inner := f.Frames[0]
 		outer := f.Frames[len(f.Frames)-1]
-		var chain []string
+		var chain []l10n.Msg
 		for _, fr := range f.Frames {
-			chain = append(chain, shortTemplate(fr.Function))
+			chain = append(chain, l10n.Verbatim(shortTemplate(fr.Function)))
 		}
-		where = strings.Join(chain, " inlined in ")
+		where = l10n.Join("sep.inlined-in", chain...)
 		if outer.File != "" {
-			where += fmt.Sprintf(" (%s:%d", filepath.Base(inner.File), inner.Line)
+			loc := fmt.Sprintf("%s:%d", filepath.Base(inner.File), inner.Line)
 			if outer.File != inner.File || outer.Line != inner.Line {
-				where += fmt.Sprintf("; %s:%d", filepath.Base(outer.File), concreteLine(f))
+				loc += fmt.Sprintf("; %s:%d", filepath.Base(outer.File), concreteLine(f))
 			}
-			where += ")"
+			where = l10n.T("fault.where-at", "Where", where, "Loc", loc)
 		}
 	}
 	if fc.ReRaised {
@@ -42,16 +45,16 @@ func (a *Analysis) conclude() {
 	switch f.Kind {
 	case "null":
 		a.evidence("null-pointer", "fault", "%s: %s", in.ATT, f.Description)
-		para = append(para, fmt.Sprintf("NULL pointer %s in %s: %s (%s).", access(in), where, f.Description, in.ATT))
+		para = append(para, l10n.T("verdict.null", "Access", accessMsg(in), "Where", where, "Desc", f.Said, "Insn", in.ATT))
 	case "poison":
 		a.evidence("poisoned-pointer", "fault", "%s: %s", in.ATT, f.Description)
-		para = append(para, fmt.Sprintf("Use of a poisoned pointer in %s: %s (%s).", where, f.Description, in.ATT))
+		para = append(para, l10n.T("verdict.poison", "Where", where, "Desc", f.Said, "Insn", in.ATT))
 	case "non-canonical", "unmapped", "protection":
 		a.evidence("wild-pointer", "fault", "%s: %s", in.ATT, f.Description)
-		para = append(para, fmt.Sprintf("Bad pointer in %s: %s (%s).", where, f.Description, in.ATT))
+		para = append(para, l10n.T("verdict.wild-pointer", "Where", where, "Desc", f.Said, "Insn", in.ATT))
 	case "guard-page":
 		a.evidence("stack-overflow", "fault", "%s", f.Description)
-		para = append(para, fmt.Sprintf("Stack overflow in %s: %s.", where, f.Description))
+		para = append(para, l10n.T("verdict.stack-overflow", "Where", where, "Desc", f.Said))
 	}
 	loaded := false
 	for _, st := range f.Origin {
@@ -62,9 +65,9 @@ func (a *Analysis) conclude() {
 	}
 	if loaded && (f.Kind == "null" || f.Kind == "poison") {
 		if f.Kind == "null" {
-			para = append(para, fmt.Sprintf("%%%s came from the previous node's next_ link, which was NULL: in a safe-link list that is a node whose links were reset (unlinked and init'ed) by an erase outside this walk.", f.BadRegister))
+			para = append(para, l10n.T("verdict.loaded-null", "Reg", f.BadRegister))
 		} else {
-			para = append(para, fmt.Sprintf("%%%s came from the previous node's next_ link, which held poison: that node had been freed or returned to its pool while still linked.", f.BadRegister))
+			para = append(para, l10n.T("verdict.loaded-poison", "Reg", f.BadRegister))
 		}
 	}
 	if f.Skipped > 0 {
@@ -93,7 +96,7 @@ func (a *Analysis) conclude() {
 	}
 	// Who else: the holder search's holders (typed paths, raw matches as
 	// the fallback), or without it the raw matches of findOthers.
-	var otherWho []string
+	var otherWho []l10n.Msg
 	var namedHolders []int // the holders the verdict names (memory.holders[i])
 	if m := a.Memory; m != nil && m.Holders != nil {
 		for i, hd := range m.Holders.Holders {
@@ -102,7 +105,7 @@ func (a *Analysis) conclude() {
 				continue // the freed object, free()'s argument: the heap's rules say what they mean
 			}
 			text := m.holderText(i)
-			a.evidence("shared-object", fmt.Sprintf("memory.holders[%d]", i), "%s", text)
+			a.evidence("shared-object", fmt.Sprintf("memory.holders[%d]", i), "%s", text.String())
 			if len(otherWho) < 2 {
 				otherWho = append(otherWho, text)
 				namedHolders = append(namedHolders, i)
@@ -117,7 +120,8 @@ func (a *Analysis) conclude() {
 			a.evidence("shared-object", fmt.Sprintf("others[%d]", i), "%s, frame #%d %s, holds %s %#x in its %s", h.Who, h.Frame, h.Function, h.What, h.Address, h.Where)
 			if !seenWho[h.Who] {
 				seenWho[h.Who] = true
-				otherWho = append(otherWho, fmt.Sprintf("%s in %s, holding the same %s %#x in its %s", h.Who, h.Path, strings.TrimPrefix(strings.TrimPrefix(h.What, "the owner "), "the "), h.Address, h.Where))
+				otherWho = append(otherWho, l10n.T("verdict.other-holding", "Who", h.Said, "Path", h.Path,
+					"What", strings.TrimPrefix(strings.TrimPrefix(h.What, "the owner "), "the "), "Addr", fmt.Sprintf("%#x", h.Address), "Where", h.Where))
 			}
 		}
 	}
@@ -149,41 +153,42 @@ func (a *Analysis) conclude() {
 	}
 	if as := a.Assertion; as != nil {
 		a.evidence("assertion", "assertion", "%q found in memory at %#x", as.Text, as.Address)
-		in := ""
+		th := holders.ThreadWho(fc.Thread.LWP, fc.Thread.Name)
 		if as.Function != "" {
-			in = " in " + as.Function + "()"
+			para = append(para, l10n.T("verdict.assertion-in", "Function", as.Function, "File", filepath.Base(as.File), "Line", as.Line, "Text", as.Text, "Thread", th))
+		} else {
+			para = append(para, l10n.T("verdict.assertion", "File", filepath.Base(as.File), "Line", as.Line, "Text", as.Text, "Thread", th))
 		}
-		para = append(para, fmt.Sprintf("abort() after a failed assertion%s at %s:%d: %s, on %s.", in, filepath.Base(as.File), as.Line, as.Text, threadText(fc.Thread)))
 	} else if m := a.Memory; m != nil && m.MallocError != "" {
-		para = append(para, fmt.Sprintf("abort() by glibc's malloc: %q.", m.MallocError))
+		para = append(para, l10n.T("verdict.malloc-abort", "Error", strconv.Quote(m.MallocError)))
 	} else if fc.Real != nil && fc.Real.Signo == 6 && !a.hang() {
-		para = append(para, "abort(): no assertion message found in memory.")
+		para = append(para, l10n.T("verdict.abort-no-message"))
 	}
 	hangPara, hangWeight := a.concludeHang()
 	para = append(para, hangPara...)
 	concurrent := len(otherWho) > 0 || len(a.SameCode) > 0 || a.Logs != nil && len(a.Logs.Concurrent) > 0
 	damaged := a.ListWalk != nil && (a.ListWalk.SizeUnderflow || a.ListWalk.FirstNull != 0) || loaded && f.Kind == "null"
 	if len(otherWho) > 0 {
-		para = append(para, "Another path was on the same object: "+strings.Join(otherWho, "; ")+".")
+		para = append(para, l10n.T("verdict.another-path-object", "Who", l10n.Join("sep.semicolon", otherWho...)))
 	} else if len(a.SameCode) > 0 {
-		var who []string
+		var who []l10n.Msg
 		for _, s := range a.SameCode {
-			who = append(who, s.Who+" in "+strings.Join(s.Functions, " → "))
+			who = append(who, l10n.T("path.who-in", "Who", s.Said, "Path", strings.Join(s.Functions, " → ")))
 		}
-		para = append(para, "Another path was in the same operation: "+strings.Join(who, "; ")+".")
+		para = append(para, l10n.T("verdict.another-path-operation", "Who", l10n.Join("sep.semicolon", who...)))
 	}
 	para = append(para, heapPara...)
 	if w := a.ListWalk; w != nil && w.SizeUnderflow {
-		para = append(para, fmt.Sprintf("The list's size_ underflowed to %d: its nodes were erased more times than they existed.", w.SizeSigned))
+		para = append(para, l10n.T("verdict.size-underflow", "Size", w.SizeSigned))
 	}
 	n := 0
 	switch {
 	case concurrent && damaged && owner != nil:
-		para = append(para, fmt.Sprintf("Likely concurrent destruction (double release) of the objects of %s %#x by two paths: %s.", owner.Type, owner.Address, a.twoPaths(where)))
+		para = append(para, l10n.T("verdict.concurrent-release", "Type", owner.Type, "Addr", fmt.Sprintf("%#x", owner.Address), "Paths", a.twoPaths(where)))
 		a.evidence("verdict-concurrent-release", "verdict", "damaged links/size + another path on the same object")
 		n = 3
 	case (f.Kind == "poison" || uaf) && !concurrent:
-		para = append(para, "Likely a use-after-free in this thread's own path: no other thread or task holds the object.")
+		para = append(para, l10n.T("verdict.use-after-free"))
 		if uaf {
 			a.evidence("verdict-use-after-free", "verdict", "a pointer into a free chunk, no other holder")
 		} else {
@@ -191,7 +196,7 @@ func (a *Analysis) conclude() {
 		}
 		n = 2
 	case dfree && !concurrent:
-		para = append(para, "Likely a double free in this thread's own path: no other thread or task holds the object.")
+		para = append(para, l10n.T("verdict.double-free"))
 		a.evidence("verdict-double-free", "verdict", "free() given a chunk already free, no other holder")
 		n = 2
 	}
@@ -210,7 +215,7 @@ func (a *Analysis) conclude() {
 		a.Confidence = "low"
 	}
 	if len(para) == 0 {
-		para = append(para, fmt.Sprintf("%s in %s; no rule explains it further.", fc.Real.String(), where))
+		para = append(para, l10n.T("verdict.no-rule", "Signal", signalMsg(fc.Real), "Where", where))
 	}
 	// A verdict drawn from incomplete debug information (a supplementary
 	// file or .dwo missing, a debug file rejected, names only) says so,
@@ -220,17 +225,17 @@ func (a *Analysis) conclude() {
 	type basis struct {
 		mod   *coreparse.Module
 		ref   string
-		where string // "" for the fault's frame
+		where l10n.Msg // zero for the fault's frame
 	}
 	var rests []basis
 	if len(f.Frames) > 0 && f.Frames[0].Mod != nil {
-		rests = append(rests, basis{f.Frames[0].Mod, "fault", ""})
+		rests = append(rests, basis{f.Frames[0].Mod, "fault", l10n.Msg{}})
 	}
 	if m := a.Memory; m != nil && m.Holders != nil {
 		for _, i := range namedHolders {
 			hd := m.Holders.Holders[i]
 			for _, mod := range hd.Best.Modules() {
-				rests = append(rests, basis{mod, fmt.Sprintf("memory.holders[%d]", i), fmt.Sprintf("%s (frame #%d %s)", hd.Who, hd.Best.Frame, hd.Best.Function)})
+				rests = append(rests, basis{mod, fmt.Sprintf("memory.holders[%d]", i), l10n.T("path.who-frame", "Who", hd.Said, "Frame", hd.Best.Frame, "Function", hd.Best.Function)})
 			}
 		}
 	}
@@ -245,10 +250,10 @@ func (a *Analysis) conclude() {
 			continue
 		}
 		a.evidence("partial-debug-info", b.ref, "%s: %s", b.mod.BaseName(), st.Text)
-		if b.where == "" {
-			para = append(para, fmt.Sprintf("This rests on incomplete debug information of %s (%s): frames, types and variables from it may be missing.", b.mod.BaseName(), st.Text))
+		if b.where.IsZero() {
+			para = append(para, l10n.T("verdict.partial-debug-info", "Module", b.mod.BaseName(), "Status", l10n.Untranslated(st.Text)))
 		} else {
-			para = append(para, fmt.Sprintf("This rests on incomplete debug information of %s (%s), where the holder %s was found: frames, types and variables from it may be missing.", b.mod.BaseName(), st.Text, b.where))
+			para = append(para, l10n.T("verdict.partial-debug-info-holder", "Module", b.mod.BaseName(), "Status", l10n.Untranslated(st.Text), "Holder", b.where))
 		}
 		if !lowered {
 			lowered = true
@@ -260,23 +265,21 @@ func (a *Analysis) conclude() {
 			}
 		}
 	}
-	a.Verdict = strings.Join(para, " ")
+	a.Sentences = para
+	a.Verdict = l10n.Join("sep.sentence", para...).String()
 }
 
 // twoPaths names the two paths of a concurrent release, from the facts:
 // the crashed thread (and the task it was running) in the operations its
 // stack is inside (else where it faulted), and the first other path found
 // holding the same object (else the first inside the same operation).
-func (a *Analysis) twoPaths(where string) string {
+func (a *Analysis) twoPaths(where l10n.Msg) l10n.Msg {
 	crash := a.Fault.Context.Thread
-	this := fmt.Sprintf("thread LWP %d", crash.LWP)
-	if crash.Name != "" {
-		this += " (" + crash.Name + ")"
-	}
+	this := holders.ThreadWho(crash.LWP, crash.Name)
 	if a.rt != nil {
 		for _, t := range a.rt.Tasks {
 			if t.Running && t.Thread == crash {
-				this += fmt.Sprintf(", running task %d", t.ID)
+				this = l10n.T("path.running-task", "Who", this, "Task", t.ID)
 			}
 		}
 	}
@@ -292,38 +295,38 @@ func (a *Analysis) twoPaths(where string) string {
 		}
 	}
 	if len(in) > 0 {
-		this += " in " + strings.Join(in, " ← ")
-	} else if where != "" {
-		this += " in " + where
+		this = l10n.T("path.who-in", "Who", this, "Path", strings.Join(in, " ← "))
+	} else if where.String() != "" {
+		this = l10n.T("path.who-in", "Who", this, "Path", where)
 	}
-	other := ""
+	var other l10n.Msg
 	if m := a.Memory; m != nil && m.Holders != nil {
 		for i, hd := range m.Holders.Holders {
 			if b := hd.Best.Role; strings.HasPrefix(b, "owner") || b == "list header" || strings.HasPrefix(b, "list node") {
-				other = hd.Who + " in " + m.pathOf(i)
+				other = l10n.T("path.who-in", "Who", hd.Said, "Path", m.pathOf(i))
 				break
 			}
 		}
 	} else {
 		for _, h := range a.Others {
-			other = h.Who + " in " + h.Path
+			other = l10n.T("path.who-in", "Who", h.Said, "Path", h.Path)
 			break
 		}
 	}
-	if other == "" && len(a.SameCode) > 0 {
+	if other.IsZero() && len(a.SameCode) > 0 {
 		s := a.SameCode[0]
-		other = s.Who + " in " + strings.Join(s.Functions, " ← ")
+		other = l10n.T("path.who-in", "Who", s.Said, "Path", strings.Join(s.Functions, " ← "))
 	}
-	if other == "" {
-		return this + ", and another"
+	if other.IsZero() {
+		return l10n.T("path.both-another", "This", this)
 	}
-	return this + ", and " + other
+	return l10n.T("path.both", "This", this, "Other", other)
 }
 
 // concludeHeap turns the heap's findings into sentences and evidence: use
 // after free, double free, invalid free, heap corruption, each with where
 // the chunk sits; with no libc debug info it says the heap cannot tell.
-func (a *Analysis) concludeHeap() (para []string, uaf, dfree bool) {
+func (a *Analysis) concludeHeap() (para []l10n.Msg, uaf, dfree bool) {
 	m := a.Memory
 	if m == nil {
 		return nil, false, false
@@ -336,27 +339,28 @@ func (a *Analysis) concludeHeap() (para []string, uaf, dfree bool) {
 			uaf = true
 			a.evidence("heap-use-after-free", ref, "%s (%s)", v.Text, hf.Role)
 			if f := a.Fault; f != nil && strings.HasPrefix(hf.Role, "freed object") {
-				para = append(para, fmt.Sprintf("Use after free: %%%s = %#x is the tcache next word free() wrote into the freed object %#x, read back as a pointer: %s.", f.BadRegister, f.BadValue, hf.Finding.Address, v.Text))
+				para = append(para, l10n.T("verdict.heap-uaf-tcache", "Reg", f.BadRegister, "Val", fmt.Sprintf("%#x", f.BadValue),
+					"Obj", fmt.Sprintf("%#x", hf.Finding.Address), "Text", l10n.Untranslated(v.Text)))
 			} else {
-				para = append(para, fmt.Sprintf("Use after free: the %s %s.", hf.Role, v.Text))
+				para = append(para, l10n.T("verdict.heap-uaf", "Role", m.roleMsg(i), "Text", l10n.Untranslated(v.Text)))
 			}
 		case "double-free":
 			dfree = true
 			a.evidence("heap-double-free", ref, "%s (%s)", v.Text, hf.Role)
-			para = append(para, fmt.Sprintf("Double free: %s.", v.Text))
+			para = append(para, l10n.T("verdict.heap-double-free", "Text", l10n.Untranslated(v.Text)))
 		case "invalid-free":
 			a.evidence("heap-invalid-free", ref, "%s (%s)", v.Text, hf.Role)
-			para = append(para, fmt.Sprintf("Invalid free: %s.", v.Text))
+			para = append(para, l10n.T("verdict.heap-invalid-free", "Text", l10n.Untranslated(v.Text)))
 		case "heap-corruption":
 			a.evidence("heap-corruption", ref, "%s (%s)", v.Text, hf.Role)
-			para = append(para, fmt.Sprintf("Heap corruption at the %s: %s.", hf.Role, v.Text))
+			para = append(para, l10n.T("verdict.heap-corruption", "Role", m.roleMsg(i), "Text", l10n.Untranslated(v.Text)))
 		}
 		if v.Rule != "heap-corruption" && hf.Finding != nil && hf.Finding.Corruption() && len(hf.Finding.Problems) > 0 {
 			// Freed and then written: the chunk's own metadata says so too.
 			for _, pr := range hf.Finding.Problems {
 				a.evidence("heap-corruption", ref, "%s (%s)", pr.Text, hf.Role)
 			}
-			para = append(para, fmt.Sprintf("Heap corruption at the %s: %s.", hf.Role, hf.Finding.Problems[0].Text))
+			para = append(para, l10n.T("verdict.heap-corruption", "Role", m.roleMsg(i), "Text", l10n.Untranslated(hf.Finding.Problems[0].Text)))
 		}
 	}
 	if m.MallocError != "" {
@@ -368,11 +372,12 @@ func (a *Analysis) concludeHeap() (para []string, uaf, dfree bool) {
 	return para, uaf, dfree
 }
 
-func access(in *Instruction) string {
+// accessMsg is the instruction's access: a read or a write.
+func accessMsg(in *Instruction) l10n.Msg {
 	if in != nil && in.Write {
-		return "write"
+		return l10n.T("access.write")
 	}
-	return "read"
+	return l10n.T("access.read")
 }
 
 func concreteLine(f *Fault) int {
@@ -390,5 +395,3 @@ func concreteLine(f *Fault) int {
 // the one rule every list uses (cxxname.Elide):
 // "boost::intrusive::list_impl<…>::erase_and_dispose<dm_hash_node_t::delete_dm_obj_t>".
 func shortTemplate(fn string) string { return cxxname.Elide(fn) }
-
-func threadText(t interface{ String() string }) string { return t.String() }

@@ -31,6 +31,7 @@ import (
 
 	"github.com/dsecore/dsecore/coreparse"
 	"github.com/dsecore/dsecore/coreparse/values"
+	"github.com/dsecore/dsecore/internal/l10n"
 )
 
 // Target is an address of interest.
@@ -54,6 +55,7 @@ func (t Target) end() uint64 { return t.Address + max(t.Size, 1) }
 // Stack is one thread's or task's frames, innermost first.
 type Stack struct {
 	Who    string            `json:"who"` // "thread LWP 123 (dcache_release)", "task 15 (Processer 6, block)"
+	Said   l10n.Msg          `json:"-"`   // Who, in the catalog's words (ThreadWho, TaskWho)
 	LWP    int               `json:"lwp"` // the thread, or the thread running the task; 0 when none
 	TaskID int64             `json:"task"`
 	Frames []coreparse.Frame `json:"-"`
@@ -99,11 +101,12 @@ const (
 
 // Hit is one place a target was found.
 type Hit struct {
-	Who      string `json:"who"`
-	LWP      int    `json:"lwp"`
-	TaskID   int64  `json:"task"`
-	Frame    int    `json:"frame"`    // index in the stack's frames (bt's #N)
-	Function string `json:"function"` // the frame's function
+	Who      string   `json:"who"`
+	Said     l10n.Msg `json:"-"` // Who, in the catalog's words
+	LWP      int      `json:"lwp"`
+	TaskID   int64    `json:"task"`
+	Frame    int      `json:"frame"`    // index in the stack's frames (bt's #N)
+	Function string   `json:"function"` // the frame's function
 	// Variable is the DWARF variable the path starts at, VarType its C++
 	// type, Param whether it is a parameter, Location how its value was
 	// found ("register rbx", "entry value of rdi", "memory"). Empty for raw
@@ -151,10 +154,11 @@ func (h Hit) Modules() []*coreparse.Module { return h.mods }
 
 // Holder is one thread or task that holds a target: its strongest hit.
 type Holder struct {
-	Who    string `json:"who"`
-	LWP    int    `json:"lwp"`
-	TaskID int64  `json:"task"`
-	Best   Hit    `json:"best"`
+	Who    string   `json:"who"`
+	Said   l10n.Msg `json:"-"` // Who, in the catalog's words
+	LWP    int      `json:"lwp"`
+	TaskID int64    `json:"task"`
+	Best   Hit      `json:"best"`
 	// Hits are the indexes of all its hits in Result.Hits.
 	Hits []int `json:"hits"`
 }

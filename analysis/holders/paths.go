@@ -94,7 +94,7 @@ func (s *searcher) hit(st Stack, rt *root, m match, steps []step, depth int) Hit
 	for _, x := range steps {
 		mods = addModule(mods, x.mod)
 	}
-	return Hit{mods: mods, Who: st.Who, LWP: st.LWP, TaskID: st.TaskID, Frame: rt.frame, Function: f.Function,
+	return Hit{mods: mods, Who: st.Who, Said: st.Said, LWP: st.LWP, TaskID: st.TaskID, Frame: rt.frame, Function: f.Function,
 		Variable: rt.v.Name, VarType: s.r.TypeName(rt.v), Param: rt.v.Param, Location: rt.v.Where,
 		Expr: expr, Text: text, Steps: exprs, Target: m.target, Role: t.Role,
 		Value: m.value, Relation: m.rel, Offset: m.offset, Depth: depth, How: how,

@@ -78,7 +78,7 @@ func rank(res *Result, targets []Target) {
 		if !ok {
 			j = len(res.Holders)
 			at[k] = j
-			res.Holders = append(res.Holders, Holder{Who: h.Who, LWP: h.LWP, TaskID: h.TaskID, Best: h})
+			res.Holders = append(res.Holders, Holder{Who: h.Who, Said: h.Said, LWP: h.LWP, TaskID: h.TaskID, Best: h})
 		}
 		res.Holders[j].Hits = append(res.Holders[j].Hits, i)
 	}

@@ -128,7 +128,7 @@ func (s *searcher) rawHit(st Stack, frame, ti int, x uint64, how, expr, where, w
 	if x != t.Address {
 		rel, off = PointsInto, int64(x-t.Address)
 	}
-	return Hit{mods: addModule(nil, st.Frames[frame].Mod), Who: st.Who, LWP: st.LWP, TaskID: st.TaskID, Frame: frame, Function: outerName(st.Frames, frame),
+	return Hit{mods: addModule(nil, st.Frames[frame].Mod), Who: st.Who, Said: st.Said, LWP: st.LWP, TaskID: st.TaskID, Frame: frame, Function: outerName(st.Frames, frame),
 		Location: where, Expr: expr, Text: where, Target: ti, Role: t.Role, Value: x, Relation: rel, Offset: off,
 		How: how, Fallback: true, FallbackWhy: why,
 		systemFrame: st.Frames[frame].Mod != nil && systemLibrary(st.Frames[frame].Mod.BaseName())}

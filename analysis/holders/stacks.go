@@ -1,10 +1,9 @@
 package holders
 
 import (
-	"fmt"
-
 	"github.com/dsecore/dsecore/analysis/coroutines"
 	"github.com/dsecore/dsecore/coreparse"
+	"github.com/dsecore/dsecore/internal/l10n"
 	"github.com/dsecore/dsecore/internal/par"
 )
 
@@ -16,11 +15,8 @@ func Stacks(p *coreparse.Process, rt *coroutines.Runtime) []Stack {
 	par.Do(len(p.Threads), func(i int) {
 		t := p.Threads[i]
 		fs, _ := p.Backtrace(t)
-		who := fmt.Sprintf("thread LWP %d", t.LWP)
-		if t.Name != "" {
-			who += " (" + t.Name + ")"
-		}
-		out[i] = Stack{Who: who, LWP: t.LWP, TaskID: -1, Frames: fs}
+		who := ThreadWho(t.LWP, t.Name)
+		out[i] = Stack{Who: who.String(), Said: who, LWP: t.LWP, TaskID: -1, Frames: fs}
 	})
 	if rt == nil {
 		return out
@@ -38,7 +34,8 @@ func Stacks(p *coreparse.Process, rt *coroutines.Runtime) []Stack {
 		if err != nil && len(fs) == 0 {
 			return
 		}
-		ts[i] = Stack{Who: fmt.Sprintf("task %d (Processer %d, %s)", t.ID, t.Processer, t.State), TaskID: t.ID, Frames: fs}
+		who := TaskWho(t.ID, t.Processer, string(t.State))
+		ts[i] = Stack{Who: who.String(), Said: who, TaskID: t.ID, Frames: fs}
 	})
 	for _, s := range ts {
 		if len(s.Frames) > 0 {
@@ -46,6 +43,20 @@ func Stacks(p *coreparse.Process, rt *coroutines.Runtime) []Stack {
 		}
 	}
 	return out
+}
+
+// ThreadWho names a thread: "thread LWP 123 (dcache_release)".
+func ThreadWho(lwp int, name string) l10n.Msg {
+	if name == "" {
+		return l10n.T("who.thread", "LWP", lwp)
+	}
+	return l10n.T("who.thread-named", "LWP", lwp, "Name", name)
+}
+
+// TaskWho names a switched-out coroutine task: "task 15 (Processer 6,
+// block)".
+func TaskWho(id int64, processer int, state string) l10n.Msg {
+	return l10n.T("who.task", "ID", id, "Processer", processer, "State", state)
 }
 
 // Without drops the stack of a thread (by LWP) and of a task (by id;

@@ -1,0 +1,276 @@
+// Package l10n is dsecore's one message catalog: the sentences and labels
+// of its text and HTML output in English (en.toml) and Simplified Chinese
+// (zh-CN.toml), rendered by go-i18n.
+//
+// The analysis does not write prose: it composes Msg values, a catalog ID
+// with its arguments (names, numbers, addresses, other Msgs), and the
+// presentation renders them with a Printer of the reader's language. The
+// JSON documents keep their English text (String renders a Msg in
+// English): machine fields never change with the language.
+package l10n
+
+import (
+	"embed"
+	"errors"
+	"fmt"
+	"os"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+
+	"github.com/nicksnyder/go-i18n/v2/i18n"
+	"github.com/nicksnyder/go-i18n/v2/i18n/template"
+	"github.com/pelletier/go-toml/v2"
+	"golang.org/x/text/language"
+)
+
+// The languages of the catalog.
+const (
+	English = "en"
+	Chinese = "zh-CN"
+)
+
+// Langs are the catalog's languages, English (the default) first.
+var Langs = []string{English, Chinese}
+
+//go:embed en.toml zh-CN.toml
+var files embed.FS
+
+// Msg is a sentence or a phrase not yet in any language: a catalog ID and
+// its arguments, or a verbatim text (a name, a path, an instruction), or
+// English that is in no catalog (Untranslated: a fallback, counted).
+type Msg struct {
+	ID   string
+	Args []any // name, value, name, value, …
+	text string
+	kind kind
+	list []Msg // a Join's items
+}
+
+type kind uint8
+
+const (
+	kindID kind = iota
+	kindVerbatim
+	kindUntranslated
+	kindJoin
+)
+
+// T is the catalog's message id with its arguments as name/value pairs.
+// A value is a string or a number (written as is), or a Msg (rendered in
+// the same language). An argument named Count chooses the plural form.
+func T(id string, kv ...any) Msg {
+	if len(kv)%2 != 0 {
+		panic("l10n.T: odd argument list for " + id)
+	}
+	return Msg{ID: id, Args: kv}
+}
+
+// Verbatim is text that is the same in every language: a name, a type,
+// an instruction, a path, a log line.
+func Verbatim(s string) Msg { return Msg{text: s, kind: kindVerbatim} }
+
+// Untranslated is English prose no catalog message says yet: rendered as
+// it is in every language, and reported as a fallback by the Printer.
+func Untranslated(s string) Msg { return Msg{text: s, kind: kindUntranslated} }
+
+// Join is items joined by the catalog's separator sep ("sep.semicolon",
+// "sep.comma", "sep.space", "sep.arrow"…).
+func Join(sep string, items ...Msg) Msg { return Msg{ID: sep, list: items, kind: kindJoin} }
+
+// IsZero says whether m is the zero Msg (no message at all).
+func (m Msg) IsZero() bool { return m.kind == kindID && m.ID == "" }
+
+// String is m in English, the language of the JSON documents.
+func (m Msg) String() string { return En().S(m) }
+
+// Printer renders Msgs in one language and records what fell back to
+// English.
+type Printer struct {
+	lang string
+	loc  *i18n.Localizer
+
+	mu        sync.Mutex
+	fallbacks []string
+}
+
+var (
+	bundle = sync.OnceValue(func() *i18n.Bundle {
+		b := i18n.NewBundle(language.English)
+		b.RegisterUnmarshalFunc("toml", toml.Unmarshal)
+		for _, l := range Langs {
+			name := l + ".toml"
+			data, err := files.ReadFile(name)
+			if err == nil {
+				_, err = b.ParseMessageFileBytes(data, name)
+			}
+			if err != nil {
+				panic(fmt.Sprintf("l10n: the embedded catalog %s: %v", name, err))
+			}
+		}
+		return b
+	})
+	// parser fails on a missing argument instead of writing "<no value>".
+	parser = &template.TextParser{Option: "missingkey=error"}
+	en     = sync.OnceValue(func() *Printer { return New(English) })
+)
+
+// En is the English printer (shared: its fallbacks are not kept).
+func En() *Printer { return en() }
+
+// New is a printer for lang, one of Langs (anything else is English: see
+// Match).
+func New(lang string) *Printer {
+	lang = Match(lang)
+	return &Printer{lang: lang, loc: i18n.NewLocalizer(bundle(), lang)}
+}
+
+// Lang is the printer's language, one of Langs.
+func (p *Printer) Lang() string { return p.lang }
+
+// Match picks the catalog's language for a BCP 47 tag or a POSIX locale
+// ("zh-CN", "zh_CN.UTF-8", "zh-Hans", "zh_SG"): Simplified Chinese for
+// Chinese in the Han simplified script, else English.
+func Match(tag string) string {
+	tag = strings.TrimSpace(tag)
+	if i := strings.IndexAny(tag, ".@"); i >= 0 {
+		tag = tag[:i] // zh_CN.UTF-8, zh_CN@…
+	}
+	tag = strings.ReplaceAll(tag, "_", "-")
+	if tag == "" || tag == "C" || tag == "POSIX" {
+		return English
+	}
+	t, err := language.Parse(tag)
+	if err != nil {
+		return English
+	}
+	base, _ := t.Base()
+	script, _ := t.Script()
+	if base.String() == "zh" && script.String() == "Hans" {
+		return Chinese
+	}
+	return English
+}
+
+// FromEnv is the language of the POSIX locale: LC_ALL, else LC_MESSAGES,
+// else LANG (the first one set), matched by Match.
+func FromEnv() string {
+	for _, v := range []string{"LC_ALL", "LC_MESSAGES", "LANG"} {
+		if s := os.Getenv(v); s != "" {
+			return Match(s)
+		}
+	}
+	return English
+}
+
+// S renders m.
+func (p *Printer) S(m Msg) string {
+	switch m.kind {
+	case kindVerbatim:
+		return m.text
+	case kindUntranslated:
+		if p.lang != English {
+			p.fellBack("untranslated: " + m.text)
+		}
+		return m.text
+	case kindJoin:
+		parts := make([]string, len(m.list))
+		for i, x := range m.list {
+			parts[i] = p.S(x)
+		}
+		return strings.Join(parts, p.S(T(m.ID)))
+	}
+	if m.ID == "" {
+		return ""
+	}
+	data := make(map[string]any, len(m.Args)/2)
+	var count any
+	for i := 0; i+1 < len(m.Args); i += 2 {
+		name, _ := m.Args[i].(string)
+		v := m.Args[i+1]
+		switch x := v.(type) {
+		case Msg:
+			v = p.S(x)
+		case []Msg:
+			v = p.S(Join("sep.semicolon", x...))
+		case fmt.Stringer:
+			v = x.String()
+		}
+		if name == "Count" {
+			count = v
+		}
+		data[name] = v
+	}
+	cfg := &i18n.LocalizeConfig{MessageID: m.ID, TemplateData: data, TemplateParser: parser}
+	if count != nil {
+		cfg.PluralCount = count
+	}
+	s, err := p.loc.Localize(cfg)
+	var nf *i18n.MessageNotFoundErr
+	switch {
+	case err == nil:
+	case errors.As(err, &nf) && s != "":
+		p.fellBack(m.ID)
+	default:
+		// A message in no catalog, or arguments that do not fit it: a
+		// bug of dsecore, said where the text would be rather than
+		// hidden.
+		p.fellBack(m.ID + ": " + err.Error())
+		if s == "" {
+			s = "[" + m.ID + ": " + err.Error() + "]"
+		}
+	}
+	return s
+}
+
+// Sf renders the catalog message id with its arguments.
+func (p *Printer) Sf(id string, kv ...any) string { return p.S(T(id, kv...)) }
+
+func (p *Printer) fellBack(what string) {
+	if p == en() {
+		return
+	}
+	p.mu.Lock()
+	p.fallbacks = append(p.fallbacks, what)
+	p.mu.Unlock()
+}
+
+// Fallbacks are the messages this printer rendered in English for want of
+// a translation (and any that failed), in order.
+func (p *Printer) Fallbacks() []string {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return append([]string(nil), p.fallbacks...)
+}
+
+// IDs are the message IDs of lang's catalog, sorted.
+func IDs(lang string) []string {
+	var ids []string
+	for id := range messages(lang) {
+		ids = append(ids, id)
+	}
+	sort.Strings(ids)
+	return ids
+}
+
+// messages reads lang's catalog file as go-i18n does: each message's
+// plural forms by ID.
+func messages(lang string) map[string]*i18n.Message {
+	data, err := files.ReadFile(lang + ".toml")
+	if err != nil {
+		return nil
+	}
+	mf, err := i18n.ParseMessageFileBytes(data, lang+".toml", map[string]i18n.UnmarshalFunc{"toml": toml.Unmarshal})
+	if err != nil {
+		return nil
+	}
+	out := map[string]*i18n.Message{}
+	for _, m := range mf.Messages {
+		out[m.ID] = m
+	}
+	return out
+}
+
+// Itoa is n in decimal (an argument written as is in every language).
+func Itoa(n int) string { return strconv.Itoa(n) }

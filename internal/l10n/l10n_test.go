@@ -1,0 +1,137 @@
+package l10n
+
+import (
+	"regexp"
+	"sort"
+	"strings"
+	"testing"
+)
+
+// fields are a message's template arguments, sorted and deduplicated.
+var fieldRE = regexp.MustCompile(`{{\s*\.(\w+)\s*}}`)
+
+func fields(forms ...string) []string {
+	seen := map[string]bool{}
+	var out []string
+	for _, f := range forms {
+		for _, m := range fieldRE.FindAllStringSubmatch(f, -1) {
+			if !seen[m[1]] {
+				seen[m[1]] = true
+				out = append(out, m[1])
+			}
+		}
+	}
+	sort.Strings(out)
+	return out
+}
+
+// TestCatalogsAgree: every message is in both languages with the same
+// arguments (Count aside: a plural form may leave it out), and the
+// Chinese of a sentence is not its English.
+func TestCatalogsAgree(t *testing.T) {
+	en, zh := messages(English), messages(Chinese)
+	if len(en) < 50 {
+		t.Fatalf("en.toml has %d messages", len(en))
+	}
+	for id, e := range en {
+		z, ok := zh[id]
+		if !ok {
+			t.Errorf("%s: in en.toml, not in zh-CN.toml", id)
+			continue
+		}
+		drop := func(fs []string) string {
+			var out []string
+			for _, f := range fs {
+				if f != "Count" {
+					out = append(out, f)
+				}
+			}
+			return strings.Join(out, ",")
+		}
+		if a, b := drop(fields(e.One, e.Other)), drop(fields(z.Other)); a != b {
+			t.Errorf("%s: arguments differ: en %s, zh-CN %s", id, a, b)
+		}
+		if z.Other == "" {
+			t.Errorf("%s: zh-CN has no 'other' form (Chinese has only that one)", id)
+		}
+		if len(e.Other) > 12 && e.Other == z.Other && strings.ContainsAny(e.Other, "abcdefghijklmnopqrstuvwxyz") && fields(e.Other) != nil && !onlyFields(e.Other) {
+			t.Errorf("%s: zh-CN is the English %q", id, e.Other)
+		}
+	}
+	for id := range zh {
+		if _, ok := en[id]; !ok {
+			t.Errorf("%s: in zh-CN.toml, not in en.toml", id)
+		}
+	}
+}
+
+// onlyFields says whether s is arguments and punctuation only.
+func onlyFields(s string) bool {
+	return strings.Trim(fieldRE.ReplaceAllString(s, ""), " ()%=:;,.#") == ""
+}
+
+func TestRender(t *testing.T) {
+	zh := New("zh_CN.UTF-8")
+	if zh.Lang() != Chinese {
+		t.Fatalf("zh_CN.UTF-8 is %s", zh.Lang())
+	}
+	m := T("verdict.size-underflow", "Size", -1)
+	if got, want := m.String(), "The list's size_ underflowed to -1: its nodes were erased more times than they existed."; got != want {
+		t.Errorf("en: %q, want %q", got, want)
+	}
+	if got, want := zh.S(m), "链表的 size_ 下溢为 -1：节点被 erase 的次数多于节点本身的个数。"; got != want {
+		t.Errorf("zh-CN: %q, want %q", got, want)
+	}
+	// Nested messages render in the printer's language; plural forms
+	// follow Count.
+	hops := func(n int) Msg {
+		return T("holder.hops", "How", T("holder.how-pointer-chain"), "Count", n, "From", T("holder.variable", "Kind", T("holder.local"), "Variable", "l", "Type", "lsm_t *"))
+	}
+	if got, want := hops(1).String(), "a pointer chain of 1 hop from local `l` of type lsm_t *"; got != want {
+		t.Errorf("en: %q, want %q", got, want)
+	}
+	if got, want := hops(2).String(), "a pointer chain of 2 hops from local `l` of type lsm_t *"; got != want {
+		t.Errorf("en: %q, want %q", got, want)
+	}
+	if got, want := zh.S(hops(2)), "从局部变量 `l`，类型 lsm_t *出发、经 2 跳的指针链"; got != want {
+		t.Errorf("zh-CN: %q, want %q", got, want)
+	}
+	if f := zh.Fallbacks(); len(f) != 0 {
+		t.Errorf("fallbacks: %q", f)
+	}
+	// What is in no catalog is counted, never hidden.
+	zh.S(Untranslated("the heap says so"))
+	zh.S(T("no.such.message"))
+	zh.S(T("verdict.size-underflow")) // its argument missing
+	if f := zh.Fallbacks(); len(f) != 3 {
+		t.Errorf("fallbacks: %q, want 3", f)
+	}
+	if s := En().S(T("verdict.size-underflow")); !strings.Contains(s, "verdict.size-underflow") {
+		t.Errorf("a message without its argument rendered as %q", s)
+	}
+}
+
+func TestMatch(t *testing.T) {
+	for in, want := range map[string]string{
+		"": English, "C": English, "POSIX": English, "C.UTF-8": English, "en_US.UTF-8": English,
+		"zh_CN.UTF-8": Chinese, "zh-CN": Chinese, "zh": Chinese, "zh-Hans": Chinese, "zh_SG": Chinese,
+		"zh_TW.UTF-8": English, "zh-Hant": English, "de_DE": English, "garbage!": English,
+	} {
+		if got := Match(in); got != want {
+			t.Errorf("Match(%q) = %s, want %s", in, got, want)
+		}
+	}
+}
+
+func TestFromEnv(t *testing.T) {
+	t.Setenv("LC_ALL", "")
+	t.Setenv("LC_MESSAGES", "")
+	t.Setenv("LANG", "zh_CN.UTF-8")
+	if got := FromEnv(); got != Chinese {
+		t.Errorf("LANG=zh_CN.UTF-8: %s", got)
+	}
+	t.Setenv("LC_ALL", "C")
+	if got := FromEnv(); got != English {
+		t.Errorf("LC_ALL=C beside LANG=zh_CN.UTF-8: %s", got)
+	}
+}
