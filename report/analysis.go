@@ -5,6 +5,7 @@ import (
 
 	"github.com/dsecore/dsecore/analysis/fault"
 	"github.com/dsecore/dsecore/coreparse/disasm"
+	"github.com/dsecore/dsecore/internal/l10n"
 )
 
 // Analysis is the `analysis` section of `inspect --json`. Field names are a
@@ -23,6 +24,7 @@ type Analysis struct {
 	Memory     *AnalysisMemory `json:"memory,omitempty"` // the heap and the holders (MemoryDoc)
 	Timeline   []TimelineStep  `json:"timeline"`         // what each path did, in order, each step with its evidence
 	Verdict    string          `json:"verdict"`
+	Sentences  []l10n.Msg      `json:"-"` // the verdict in the catalog's words (none in a document read back from JSON)
 	Confidence string          `json:"confidence"`
 	Rules      []string        `json:"rules"`
 	Evidence   []AnalysisEvid  `json:"evidence"`
@@ -44,6 +46,7 @@ type AnalysisFault struct {
 	Access      string         `json:"access,omitempty"` // read / write
 	Kind        string         `json:"kind"`             // null, poison, non-canonical, unmapped, protection, guard-page
 	Description string         `json:"description"`
+	Said        l10n.Msg       `json:"-"`        // Description in the catalog's words
 	Function    string         `json:"function"` // innermost (inlined) function
 	Inline      []string       `json:"inline_chain"`
 	File        string         `json:"file,omitempty"`
@@ -111,20 +114,22 @@ type AnalysisWalk struct {
 
 // AnalysisHit is an address of interest found outside the fault.
 type AnalysisHit struct {
-	Who      string `json:"who"`
-	LWP      int    `json:"lwp,omitempty"`
-	Task     int64  `json:"task"`
-	Frame    int    `json:"frame"`
-	Function string `json:"function"`
-	Path     string `json:"path"`
-	Where    string `json:"where"`
-	Address  string `json:"address"`
-	What     string `json:"what"`
+	Who      string   `json:"who"`
+	Said     l10n.Msg `json:"-"` // Who in the catalog's words
+	LWP      int      `json:"lwp,omitempty"`
+	Task     int64    `json:"task"`
+	Frame    int      `json:"frame"`
+	Function string   `json:"function"`
+	Path     string   `json:"path"`
+	Where    string   `json:"where"`
+	Address  string   `json:"address"`
+	What     string   `json:"what"`
 }
 
 // AnalysisSame is a thread or task inside the same operations.
 type AnalysisSame struct {
 	Who       string   `json:"who"`
+	Said      l10n.Msg `json:"-"` // Who in the catalog's words
 	LWP       int      `json:"lwp,omitempty"`
 	Task      int64    `json:"task"`
 	Functions []string `json:"functions"`
@@ -199,7 +204,7 @@ type AnalysisDmesg struct {
 
 // AnalysisDoc converts the analysis.
 func AnalysisDoc(a *fault.Analysis) *Analysis {
-	d := &Analysis{Verdict: a.Verdict, Confidence: a.Confidence, Rules: a.Rules, Evidence: []AnalysisEvid{}, Warnings: a.Warnings,
+	d := &Analysis{Verdict: a.Verdict, Sentences: a.Sentences, Confidence: a.Confidence, Rules: a.Rules, Evidence: []AnalysisEvid{}, Warnings: a.Warnings,
 		Objects: []AnalysisObj{}, Others: []AnalysisHit{}, SameCode: []AnalysisSame{}}
 	if d.Rules == nil {
 		d.Rules = []string{}
@@ -231,7 +236,7 @@ func AnalysisDoc(a *fault.Analysis) *Analysis {
 		d.Dmesg = &AnalysisDmesg{Line: x.Line, IPMatches: x.IPMatches, BaseOK: x.BaseOK, SameThread: x.SameThread, Notes: x.Notes}
 	}
 	if f := a.Fault; f != nil {
-		af := &AnalysisFault{PC: Hex(f.Context.PC), Kind: f.Kind, Description: f.Description, Origin: []AnalysisStep{}, Skipped: f.Skipped}
+		af := &AnalysisFault{PC: Hex(f.Context.PC), Kind: f.Kind, Description: f.Description, Said: f.Said, Origin: []AnalysisStep{}, Skipped: f.Skipped}
 		for _, o := range f.Origin {
 			af.Origin = append(af.Origin, AnalysisStep{PC: Hex(o.PC), Instruction: o.ATT, Register: o.Register, Function: o.Function,
 				File: o.File, Line: o.Line, Text: o.Text, LoopBack: o.LoopBack})
@@ -293,11 +298,11 @@ func AnalysisDoc(a *fault.Analysis) *Analysis {
 		d.ListWalk = wd
 	}
 	for _, h := range a.Others {
-		d.Others = append(d.Others, AnalysisHit{Who: h.Who, LWP: h.LWP, Task: h.TaskID, Frame: h.Frame, Function: h.Function, Path: h.Path,
+		d.Others = append(d.Others, AnalysisHit{Who: h.Who, Said: h.Said, LWP: h.LWP, Task: h.TaskID, Frame: h.Frame, Function: h.Function, Path: h.Path,
 			Where: h.Where, Address: Hex(h.Address), What: h.What})
 	}
 	for _, s := range a.SameCode {
-		d.SameCode = append(d.SameCode, AnalysisSame{Who: s.Who, LWP: s.LWP, Task: s.TaskID, Functions: s.Functions})
+		d.SameCode = append(d.SameCode, AnalysisSame{Who: s.Who, Said: s.Said, LWP: s.LWP, Task: s.TaskID, Functions: s.Functions})
 	}
 	if l := a.Logs; l != nil {
 		ld := &AnalysisLogs{Files: l.Files, Lines: l.Lines, Unmatched: l.Unmatched, PerThread: map[string][]string{},

@@ -2,6 +2,7 @@ package report
 
 import (
 	"github.com/dsecore/dsecore/analysis/fault"
+	"github.com/dsecore/dsecore/internal/l10n"
 	"github.com/dsecore/dsecore/session"
 )
 
@@ -39,7 +40,8 @@ type AnalysisChunk struct {
 
 // AnalysisHolder is a thread or task holding an address of interest.
 type AnalysisHolder struct {
-	Who      string `json:"who"`
+	Who      string   `json:"who"`
+	Said     l10n.Msg `json:"-"` // Who in the catalog's words
 	LWP      int    `json:"lwp,omitempty"`
 	Task     int64  `json:"task"`
 	Frame    int    `json:"frame"`
@@ -87,7 +89,7 @@ func MemoryDoc(m *fault.Memory) *AnalysisMemory {
 	if r := m.Holders; r != nil {
 		for _, h := range r.Holders {
 			b := h.Best
-			d.Holders = append(d.Holders, AnalysisHolder{Who: h.Who, LWP: h.LWP, Task: h.TaskID, Frame: b.Frame, Function: b.Function,
+			d.Holders = append(d.Holders, AnalysisHolder{Who: h.Who, Said: h.Said, LWP: h.LWP, Task: h.TaskID, Frame: b.Frame, Function: b.Function,
 				Variable: b.Variable, Type: b.VarType, Expr: b.Expr, Text: b.Text, Relation: string(b.Relation), Role: b.Role,
 				Value: Hex(b.Value), How: b.How, Fallback: b.Fallback, Hits: len(h.Hits)})
 		}

@@ -9,7 +9,9 @@ import (
 	"strings"
 
 	"github.com/dsecore/dsecore/analysis/coroutines"
+	"github.com/dsecore/dsecore/analysis/fault"
 	"github.com/dsecore/dsecore/internal/cxxname"
+	"github.com/dsecore/dsecore/internal/l10n"
 	"github.com/dsecore/dsecore/report/frame"
 )
 
@@ -272,10 +274,13 @@ func statusHead(s string) string {
 	return s
 }
 
-// AnalysisText says how much of the analysis to write.
+// AnalysisText says how much of the analysis to write, and in which
+// language.
 type AnalysisText struct {
 	// Brief lists the rules that fired instead of the evidence.
 	Brief bool
+	// Lang renders the words (nil: English).
+	Lang *l10n.Printer
 }
 
 // WriteAnalysis writes the fault analysis of an inspect document (its
@@ -283,34 +288,39 @@ type AnalysisText struct {
 // and the bad register's origin, the objects, the list walk, the others on
 // the object, the logs, the kernel's line, the evidence.
 func WriteAnalysis(w io.Writer, doc *Inspect, o AnalysisText) {
+	tr := printer(o.Lang)
 	a := doc.Analysis
 	if a == nil {
-		fmt.Fprintln(w, "No fault analysis.")
+		fmt.Fprintln(w, tr.Sf("text.no-analysis"))
 		return
 	}
 	if f := doc.Fault; f != nil {
-		sig := ""
+		sig := l10n.Verbatim("")
 		if f.Signal != nil {
-			sig = f.Signal.Text
+			sig = signalMsg(f.Signal)
 		} else if doc.Signal != nil {
-			sig = doc.Signal.Text
+			sig = signalMsg(doc.Signal)
 		}
-		fmt.Fprintf(w, "Crash: %s on LWP %d, in %s\n", sig, f.LWP, orUnknown(f.Function))
+		fmt.Fprintln(w, tr.Sf("text.crash", "Signal", sig, "LWP", f.LWP, "Function", orUnknown(f.Function)))
 	}
-	fmt.Fprintf(w, "Verdict (confidence %s): %s\n", a.Confidence, a.Verdict)
+	verdict := l10n.Untranslated(a.Verdict)
+	if len(a.Sentences) > 0 {
+		verdict = l10n.Join("sep.sentence", a.Sentences...)
+	}
+	fmt.Fprintln(w, tr.Sf("text.verdict", "Confidence", confidenceMsg(a.Confidence), "Verdict", verdict))
 	if f := a.Fault; f != nil && f.Instruction != "" {
-		fmt.Fprintf(w, "\nFaulting instruction: %s: %s   (%s)\n", f.PC, f.Instruction, f.Function)
+		fmt.Fprintf(w, "\n%s\n", tr.Sf("text.faulting-instruction", "PC", f.PC, "Insn", f.Instruction, "Function", f.Function))
 		if f.File != "" {
-			fmt.Fprintf(w, "  at %s:%d\n", f.File, f.Line)
+			fmt.Fprintf(w, "  %s\n", tr.Sf("text.at-line", "File", f.File, "Line", f.Line))
 		}
 		if f.Register != "" {
-			fmt.Fprintf(w, "Bad register: %%%s = %s\n", f.Register, f.Value)
+			fmt.Fprintln(w, tr.Sf("text.bad-register", "Reg", f.Register, "Val", f.Value))
 		}
 		if f.Description != "" {
-			fmt.Fprintf(w, "  %s\n", f.Description)
+			fmt.Fprintf(w, "  %s\n", tr.S(said(f.Said, f.Description)))
 		}
 		for _, s := range f.Origin {
-			fmt.Fprintf(w, "  origin: %s\n", s.Text)
+			fmt.Fprintf(w, "  %s\n", tr.Sf("text.origin", "Text", l10n.Untranslated(s.Text)))
 		}
 	}
 	if len(a.Objects) > 0 {
@@ -325,37 +335,37 @@ func WriteAnalysis(w io.Writer, doc *Inspect, o AnalysisText) {
 			if len(fs) > 0 {
 				fields = " {" + strings.Join(fs, ", ") + "}"
 			}
-			fmt.Fprintf(w, "Object (%s): %s at %s%s\n", ob.Role, ob.Type, orDash(ob.Address), fields)
+			fmt.Fprintln(w, tr.Sf("text.object", "Role", fault.ObjectRole(ob.Role), "Type", ob.Type, "Addr", orDash(ob.Address), "Fields", fields))
 			if ob.How != "" {
-				fmt.Fprintf(w, "  found: %s\n", ob.How)
+				fmt.Fprintf(w, "  %s\n", tr.Sf("text.found", "How", l10n.Untranslated(ob.How)))
 			}
 		}
 	}
 	if lw := a.ListWalk; lw != nil {
-		fmt.Fprintf(w, "\nList walk: %s (boost::intrusive::list of %s, hook at +%s), header %s: %d nodes, size_ %d\n",
-			lw.List, lw.Element, lw.HookOffset, lw.Header, lw.Nodes, lw.Size)
+		fmt.Fprintf(w, "\n%s\n", tr.Sf("text.list-walk", "List", lw.List, "Element", lw.Element, "Hook", lw.HookOffset, "Header", lw.Header, "N", lw.Nodes, "Size", lw.Size))
 		for _, x := range lw.Findings {
-			fmt.Fprintf(w, "  - %s\n", x)
+			fmt.Fprintf(w, "  - %s\n", tr.S(l10n.Untranslated(x)))
 		}
 	}
 	if len(a.Others)+len(a.SameCode) > 0 {
-		fmt.Fprintln(w, "\nOthers on the same object:")
+		fmt.Fprintf(w, "\n%s\n", tr.Sf("text.others"))
 		for _, h := range a.Others {
 			path := h.Path
 			if path == "" {
 				path = h.Function
 			}
-			fmt.Fprintf(w, "  %s: %s holds %s (%s) in %s\n", h.Who, h.Where, h.Address, h.What, path)
+			fmt.Fprintf(w, "  %s\n", tr.Sf("text.other-holds", "Who", said(h.Said, h.Who), "Where", l10n.Untranslated(h.Where), "Addr", h.Address,
+				"What", l10n.Untranslated(h.What), "Path", path))
 		}
 		for _, s := range a.SameCode {
-			fmt.Fprintf(w, "  %s runs the same code: %s\n", s.Who, strings.Join(s.Functions, ", "))
+			fmt.Fprintf(w, "  %s\n", tr.Sf("text.same-code", "Who", said(s.Said, s.Who), "Functions", strings.Join(s.Functions, ", ")))
 		}
 	}
 	if m := a.Memory; m != nil {
-		writeMemory(w, m)
+		writeMemory(w, m, tr)
 	}
 	if l := a.Logs; l != nil {
-		fmt.Fprintf(w, "\nLogs: %d lines from %d files (%d lines of threads not in the core):\n", l.Lines, len(l.Files), l.Unmatched)
+		fmt.Fprintf(w, "\n%s\n", tr.Sf("text.logs", "Lines", l.Lines, "Files", len(l.Files), "Unmatched", l.Unmatched))
 		keys := make([]string, 0, len(l.PerThread))
 		for k := range l.PerThread {
 			keys = append(keys, k)
@@ -368,103 +378,105 @@ func WriteAnalysis(w io.Writer, doc *Inspect, o AnalysisText) {
 			}
 		}
 		for _, c := range l.Concurrent {
-			fmt.Fprintf(w, "  concurrent:\n    %s\n    %s\n", c[0], c[1])
+			fmt.Fprintf(w, "  %s\n    %s\n    %s\n", tr.Sf("text.logs-concurrent"), c[0], c[1])
 		}
 		for _, line := range l.Handler {
-			fmt.Fprintf(w, "  handler: %s\n", line)
+			fmt.Fprintf(w, "  %s\n", tr.Sf("text.logs-handler", "Line", line))
 		}
 		for _, n := range l.Notes {
-			fmt.Fprintf(w, "  note: %s\n", n)
+			fmt.Fprintf(w, "  %s\n", tr.Sf("text.note", "Text", l10n.Untranslated(n)))
 		}
 	}
 	if d := a.Dmesg; d != nil {
-		fmt.Fprintf(w, "\nKernel line: ip matches %v, same thread %v, mapping base matches %v\n", d.IPMatches, d.SameThread, d.BaseOK)
+		fmt.Fprintf(w, "\n%s\n", tr.Sf("text.kernel-line", "IP", boolMsg(d.IPMatches), "Thread", boolMsg(d.SameThread), "Base", boolMsg(d.BaseOK)))
 		for _, n := range d.Notes {
-			fmt.Fprintf(w, "  %s\n", n)
+			fmt.Fprintf(w, "  %s\n", tr.S(l10n.Untranslated(n)))
 		}
 	}
 	if n := a.Nested; n != nil {
-		fmt.Fprintf(w, "\nSecond fault (inside the handler): %s at %s\n  %s\n", n.Signal, n.PC, n.Description)
+		fmt.Fprintf(w, "\n%s\n  %s\n", tr.Sf("text.second-fault-analysis", "Signal", n.Signal, "PC", n.PC), tr.S(l10n.Untranslated(n.Description)))
 		for _, f := range n.Frames {
 			fmt.Fprintf(w, "    %s\n", f)
 		}
 	}
 	for _, h := range a.Handling {
-		fmt.Fprintf(w, "Handling a signal: LWP %d (%s): %s\n", h.LWP, h.Role, h.Text)
+		fmt.Fprintln(w, tr.Sf("text.handling", "LWP", h.LWP, "Role", h.Role, "Text", l10n.Untranslated(h.Text)))
 	}
 	if x := a.Assertion; x != nil {
-		fmt.Fprintf(w, "\nAssertion: %s (%s:%d, read at %s)\n", x.Text, x.File, x.Line, x.Address)
+		fmt.Fprintf(w, "\n%s\n", tr.Sf("text.assertion", "Text", x.Text, "File", x.File, "Line", x.Line, "Addr", x.Address))
 	}
 	if len(a.Timeline) > 0 && !o.Brief {
-		writeTimeline(w, a.Timeline)
+		writeTimeline(w, a.Timeline, tr)
 	}
 	fmt.Fprintln(w)
 	if o.Brief {
-		fmt.Fprintf(w, "Rules: %s\n", strings.Join(a.Rules, ", "))
+		fmt.Fprintln(w, tr.Sf("text.rules", "Rules", strings.Join(a.Rules, ", ")))
 	} else {
-		fmt.Fprintln(w, "Evidence:")
+		fmt.Fprintln(w, tr.Sf("text.evidence"))
 		for _, e := range a.Evidence {
-			fmt.Fprintf(w, "  - [%s] %s\n", e.Rule, e.Text)
+			fmt.Fprintf(w, "  - [%s] %s\n", e.Rule, tr.S(l10n.Untranslated(e.Text)))
 		}
 	}
 	for _, s := range a.Warnings {
-		fmt.Fprintf(w, "  analysis warning: %s\n", s)
+		fmt.Fprintf(w, "  %s\n", tr.Sf("text.analysis-warning", "Text", l10n.Untranslated(s)))
 	}
 }
 
-// WriteInspect writes `inspect`'s document.
-func WriteInspect(w io.Writer, doc *Inspect) {
+// WriteInspect writes `inspect`'s document in lang's words (nil:
+// English).
+func WriteInspect(w io.Writer, doc *Inspect, lang *l10n.Printer) {
+	tr := printer(lang)
 	pr := doc.Process
-	fmt.Fprintf(w, "Core: %s\n", doc.Core)
-	fmt.Fprintf(w, "Process: pid %d, %s", pr.PID, orUnknown(pr.Exe))
+	fmt.Fprintln(w, tr.Sf("text.core", "Path", doc.Core))
+	args := ""
 	if pr.Args != "" {
-		fmt.Fprintf(w, " (%s)", pr.Args)
+		args = fmt.Sprintf(" (%s)", pr.Args)
 	}
-	fmt.Fprintf(w, ", %d threads\n", pr.Threads)
+	fmt.Fprintln(w, tr.Sf("text.process", "PID", pr.PID, "Exe", orUnknown(pr.Exe), "Args", args, "N", pr.Threads))
 	if doc.Signal != nil {
-		fmt.Fprintf(w, "Core's signal: %s — %s [%s]\n", doc.Signal.Text, doc.Signal.Description, doc.Signal.Source)
+		fmt.Fprintln(w, tr.Sf("text.core-signal", "Signal", signalMsg(doc.Signal), "Description", doc.Signal.Description, "Source", l10n.Untranslated(doc.Signal.Source)))
 	}
 	if f := doc.Fault; f != nil && f.Signal != nil {
-		fmt.Fprintf(w, "Real fault:    %s — %s [%s]\n", f.Signal.Text, f.Signal.Description, f.Signal.Source)
+		fmt.Fprintln(w, tr.Sf("text.real-fault", "Signal", signalMsg(f.Signal), "Description", f.Signal.Description, "Source", l10n.Untranslated(f.Signal.Source)))
 		if f.ReRaised {
-			fmt.Fprintf(w, "               (the core's record is the re-raise by the program's signal handler; the fault registers come from the kernel's signal frame at %s)\n", f.SigFrame)
+			fmt.Fprintf(w, "               %s\n", tr.Sf("text.reraised", "Frame", f.SigFrame))
 		}
-		loc := f.Function
+		loc := l10n.Verbatim(f.Function)
 		if f.File != "" {
-			loc += fmt.Sprintf(" at %s:%d", f.File, f.Line)
+			loc = l10n.T("text.loc-at", "Function", f.Function, "File", f.File, "Line", f.Line)
 		}
 		if f.Module != "" {
-			loc += " in " + f.Module
+			loc = l10n.T("text.loc-in", "Where", loc, "Module", f.Module)
 		}
 		if f.SigInfoNote != "" {
-			fmt.Fprintf(w, "               (%s)\n", f.SigInfoNote)
+			fmt.Fprintf(w, "               (%s)\n", tr.S(l10n.Untranslated(f.SigInfoNote)))
 		}
 		if f.Exception != nil {
-			fmt.Fprintf(w, "  exception: %s\n", f.Exception.Text)
+			fmt.Fprintf(w, "  %s\n", tr.Sf("text.exception", "Text", l10n.Untranslated(f.Exception.Text)))
 		}
 		if f.Nested != nil {
-			fmt.Fprintf(w, "Second fault:  %s [%s], pc %s, inside the handler\n", f.Nested.Text, f.Nested.Source, f.NestedPC)
+			fmt.Fprintln(w, tr.Sf("text.second-fault", "Signal", signalMsg(f.Nested), "Source", l10n.Untranslated(f.Nested.Source), "PC", f.NestedPC))
 		}
-		fmt.Fprintf(w, "  thread LWP %d, pc %s: %s\n", f.LWP, f.PC, loc)
+		fmt.Fprintf(w, "  %s\n", tr.Sf("text.fault-thread", "LWP", f.LWP, "PC", f.PC, "Where", loc))
 		if x := f.Wild; x != nil {
-			fmt.Fprintf(w, "  pc %s is %s: no instruction there", x.PC, x.Why)
+			fmt.Fprintf(w, "  %s", tr.Sf("text.wild-pc", "PC", x.PC, "Why", l10n.Untranslated(x.Why)))
 			if x.Recovered {
-				fmt.Fprintf(w, "; caller recovered from the return address %s at rsp (after `%s` at %s)", x.ReturnAddr, x.Call, x.CallPC)
+				fmt.Fprint(w, tr.Sf("text.wild-caller", "Return", x.ReturnAddr, "Call", x.Call, "CallPC", x.CallPC))
 			}
 			fmt.Fprintln(w)
 		}
-		fmt.Fprintf(w, "  registers: %s\n", formatRegs(f.Registers))
+		fmt.Fprintf(w, "  %s\n", tr.Sf("text.registers", "Regs", formatRegs(f.Registers)))
 		switch {
 		case f.Listing == "":
 		case f.Signal.Sent && f.Nested == nil:
-			fmt.Fprintf(w, "\nInterrupted at (=>; the signal was sent, this instruction did not fault), AT&T:\n%s", f.Listing)
+			fmt.Fprintf(w, "\n%s\n%s", tr.Sf("text.interrupted-listing"), f.Listing)
 		default:
-			fmt.Fprintf(w, "\nFaulting instruction (=>), AT&T:\n%s", f.Listing)
+			fmt.Fprintf(w, "\n%s\n%s", tr.Sf("text.faulting-listing"), f.Listing)
 		}
 	}
 	if doc.Analysis != nil {
 		fmt.Fprintln(w)
-		WriteAnalysis(w, doc, AnalysisText{})
+		WriteAnalysis(w, doc, AnalysisText{Lang: tr})
 	}
 	if r := doc.Waits; r != nil && (r.Stats.Waiting > 0 || r.Watchdog != nil) {
 		fmt.Fprintln(w)
@@ -474,16 +486,16 @@ func WriteInspect(w io.Writer, doc *Inspect) {
 		fmt.Fprintln(w)
 		WriteThreads(w, []Thread{*c})
 	}
-	fmt.Fprintf(w, "\nThreads (%d):\n", len(doc.Threads))
+	fmt.Fprintf(w, "\n%s\n", tr.Sf("text.threads", "N", len(doc.Threads)))
 	for _, t := range doc.Threads {
 		fmt.Fprintf(w, "%s LWP %-8d %-16s %-14s %s\n", flag(t.Crashed, "*", " "), t.LWP, t.Pthread, orDash(t.Name), cxxname.Elide(t.Top))
 	}
 	if c := doc.Coroutines; c != nil && len(c.Processers)+len(doc.Tasks)+len(c.Warnings) > 0 || c.NoTasks != "" {
-		fmt.Fprintf(w, "\nCoroutines (profile %s): %d Processers, %d tasks", ProfileText(c), len(c.Processers), len(doc.Tasks))
+		counts := ""
 		if c.TaskCount >= 0 {
-			fmt.Fprintf(w, " (the scheduler counts %d)", c.TaskCount)
+			counts = tr.Sf("text.scheduler-counts", "N", c.TaskCount)
 		}
-		fmt.Fprintln(w)
+		fmt.Fprintln(w, "\n"+tr.Sf("text.coroutines", "Profile", ProfileText(c), "Processers", len(c.Processers), "N", len(doc.Tasks), "Counts", counts))
 		WriteProfileUse(w, c, "  ")
 		WriteProcessers(w, c)
 		// The running tasks, and the first blocked ones.
@@ -501,18 +513,18 @@ func WriteInspect(w io.Writer, doc *Inspect) {
 			WriteTasks(w, c, some, TaskTable{Total: len(doc.Tasks), Shown: -1})
 		}
 		if len(some) < len(doc.Tasks) {
-			fmt.Fprintf(w, "  (running and the first blocked tasks; dsecore tasks lists all %d)\n", len(doc.Tasks))
+			fmt.Fprintf(w, "  %s\n", tr.Sf("text.tasks-shown", "N", len(doc.Tasks)))
 		}
 		for _, s := range c.Warnings {
-			fmt.Fprintf(w, "  warning: %s\n", s)
+			fmt.Fprintf(w, "  %s\n", tr.Sf("text.warning", "Text", l10n.Untranslated(s)))
 		}
 	}
 	fmt.Fprintln(w)
 	WriteModules(w, doc.Modules)
 	if len(doc.Warnings) > 0 {
-		fmt.Fprintf(w, "\nWarnings:\n")
+		fmt.Fprintf(w, "\n%s\n", tr.Sf("text.warnings"))
 		for _, s := range doc.Warnings {
-			fmt.Fprintf(w, "  %s\n", s)
+			fmt.Fprintf(w, "  %s\n", tr.S(l10n.Untranslated(s)))
 		}
 	}
 }
@@ -582,66 +594,66 @@ func orUnknown(s string) string {
 
 // writeTimeline is the analysis' timeline: one line a step, its time (or
 // "at dump"), then its evidence.
-func writeTimeline(w io.Writer, steps []TimelineStep) {
-	fmt.Fprintln(w, "\nTimeline:")
+func writeTimeline(w io.Writer, steps []TimelineStep, tr *l10n.Printer) {
+	fmt.Fprintf(w, "\n%s\n", tr.Sf("text.timeline"))
 	for i, st := range steps {
 		when := st.Time
 		switch {
 		case when != "":
 			when = when[strings.IndexByte(when, ' ')+1:] // the day is the logs'
 		case st.AtDump:
-			when = "at dump"
+			when = tr.Sf("text.at-dump")
 		default:
 			when = "-"
 		}
-		fmt.Fprintf(w, "  %2d. %-15s %s\n", i+1, when, st.Text)
-		ev := st.Ref
+		fmt.Fprintf(w, "  %2d. %-15s %s\n", i+1, when, tr.S(l10n.Untranslated(st.Text)))
+		ev := l10n.Verbatim(st.Ref)
 		switch st.Evidence {
 		case "log":
-			ev = fmt.Sprintf("%s:%d", st.File, st.Line)
+			ev = l10n.Verbatim(fmt.Sprintf("%s:%d", st.File, st.Line))
 		case "frame":
-			ev = fmt.Sprintf("%s, frame #%d %s", st.Who, st.Frame, st.Function)
+			ev = l10n.T("text.evidence-frame", "Who", l10n.Untranslated(st.Who), "Frame", st.Frame, "Function", st.Function)
 		}
-		fmt.Fprintf(w, "      evidence (%s): %s\n", st.Evidence, ev)
+		fmt.Fprintf(w, "      %s\n", tr.Sf("text.evidence-of", "Kind", st.Evidence, "Ref", ev))
 	}
 }
 
 // writeMemory is the analysis' memory section: the heap's state of each
 // address of interest, then the holders, strongest first.
-func writeMemory(w io.Writer, m *AnalysisMemory) {
+func writeMemory(w io.Writer, m *AnalysisMemory, tr *l10n.Printer) {
 	if len(m.Heap) == 0 && len(m.Holders) == 0 && m.Stats.Stacks == 0 && m.MallocError == "" {
 		// Nothing was looked for: the fault names no object (a wild jump,
 		// a signal sent), so neither the heap nor the holders were asked.
-		fmt.Fprintln(w, "\nHeap and holders: no object of the fault to look for")
+		fmt.Fprintf(w, "\n%s\n", tr.Sf("text.memory-none"))
 		return
 	}
-	fmt.Fprintln(w, "\nHeap (glibc malloc):")
+	fmt.Fprintf(w, "\n%s\n", tr.Sf("text.heap"))
 	if !m.HeapKnown {
-		fmt.Fprintf(w, "  cannot tell: %s\n", m.HeapReason)
+		fmt.Fprintf(w, "  %s\n", tr.Sf("text.heap-unknown", "Reason", l10n.Untranslated(m.HeapReason)))
 	}
 	for _, c := range m.Heap {
 		rule := ""
 		if c.Rule != "" && c.Rule != "unknown" {
 			rule = " [" + c.Rule + "]"
 		}
-		fmt.Fprintf(w, "  %s: %s%s\n", c.Role, c.Text, rule)
+		fmt.Fprintf(w, "  %s: %s%s\n", tr.S(fault.ObjectRole(c.Role)), tr.S(l10n.Untranslated(c.Text)), rule)
 	}
 	if m.MallocError != "" {
-		fmt.Fprintf(w, "  glibc aborted: %s\n", m.MallocError)
+		fmt.Fprintf(w, "  %s\n", tr.Sf("text.glibc-aborted", "Error", m.MallocError))
 	}
 	s := m.Stats
-	fmt.Fprintf(w, "Holders (%d stacks, %d frames, %d variables, %d objects):\n", s.Stacks, s.Frames, s.Variables, s.Objects)
+	fmt.Fprintln(w, tr.Sf("text.holders", "Stacks", s.Stacks, "Frames", s.Frames, "Variables", s.Variables, "Objects", s.Objects))
 	if len(m.Holders) == 0 {
-		fmt.Fprintln(w, "  none")
+		fmt.Fprintf(w, "  %s\n", tr.Sf("text.none"))
 	}
 	for _, h := range m.Holders {
 		raw := ""
 		if h.Fallback {
 			raw = " (raw " + h.How + ")"
 		}
-		fmt.Fprintf(w, "  %s: #%d %s: %s %s %s%s\n", h.Who, h.Frame, h.Function, h.Expr, h.Relation, h.Role, raw)
+		fmt.Fprintf(w, "  %s: #%d %s: %s %s %s%s\n", tr.S(said(h.Said, h.Who)), h.Frame, h.Function, h.Expr, h.Relation, h.Role, raw)
 	}
 	for _, b := range m.Bounds {
-		fmt.Fprintf(w, "  bound: %s\n", b)
+		fmt.Fprintf(w, "  %s\n", tr.Sf("text.bound", "Text", l10n.Untranslated(b)))
 	}
 }

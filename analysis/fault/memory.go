@@ -102,7 +102,7 @@ func (a *Analysis) findMemory() {
 		if ob.Role == "owner" {
 			w = 100
 		}
-		role := objectRole(ob.Role)
+		role := ObjectRole(ob.Role)
 		what := l10n.T("what.the", "What", role)
 		if ob.Type != "" {
 			what = l10n.T("what.the-typed", "What", role, "Type", ob.Type)
@@ -228,9 +228,9 @@ func (m *Memory) holderText(i int) l10n.Msg {
 	return l10n.T("holder.holds", "Who", hd.Said, "What", what, "Held", held, "From", from, "Frame", b.Frame, "Path", path)
 }
 
-// objectRole is an object's role ("owner", "list header") in the
+// ObjectRole is an object's role ("owner", "list header") in the
 // catalog's words.
-func objectRole(role string) l10n.Msg {
+func ObjectRole(role string) l10n.Msg {
 	switch role {
 	case "owner":
 		return l10n.T("role.owner")

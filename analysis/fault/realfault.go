@@ -226,7 +226,7 @@ func (a *Analysis) concludeSignal(fc *coreparse.FaultContext, para []l10n.Msg) [
 			// frame, if any, is in the part of the stack that is gone.
 			a.evidence("stack-cut", "fault", "%s", fc.Cut)
 			a.warnf("%s", fc.Cut)
-			para = append(para, l10n.T("verdict.stack-cut", "Cut", l10n.Untranslated(fc.Cut), "Signal", fc.Real.Name, "Core", signalMsg(fc.Core)))
+			para = append(para, l10n.T("verdict.stack-cut", "Cut", l10n.Untranslated(fc.Cut), "Signal", fc.Real.Name, "Core", SignalMsg(fc.Core)))
 			break
 		}
 		a.evidence("sent-signal", "fault", "%s", f.Description)
@@ -257,9 +257,9 @@ func (a *Analysis) concludeSignal(fc *coreparse.FaultContext, para []l10n.Msg) [
 	return para
 }
 
-// signalMsg says a signal record as Signal.String does, in the catalog's
+// SignalMsg says a signal record as Signal.String does, in the catalog's
 // words: "SIGSEGV (SEGV_MAPERR) at 0x0".
-func signalMsg(s *coreparse.Signal) l10n.Msg {
+func SignalMsg(s *coreparse.Signal) l10n.Msg {
 	if s == nil {
 		return l10n.T("signal.none")
 	}

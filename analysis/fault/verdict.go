@@ -215,7 +215,7 @@ func (a *Analysis) conclude() {
 		a.Confidence = "low"
 	}
 	if len(para) == 0 {
-		para = append(para, l10n.T("verdict.no-rule", "Signal", signalMsg(fc.Real), "Where", where))
+		para = append(para, l10n.T("verdict.no-rule", "Signal", SignalMsg(fc.Real), "Where", where))
 	}
 	// A verdict drawn from incomplete debug information (a supplementary
 	// file or .dwo missing, a debug file rejected, names only) says so,

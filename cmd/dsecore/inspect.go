@@ -20,6 +20,10 @@ whether its files were found (a build-id mismatch is loud).`,
   DSECORE_SOLIB_SEARCH_PATH=/opt/ceph-dse/lib dsecore inspect core`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
+			lang, err := langPrinter()
+			if err != nil {
+				return err
+			}
 			s, err := openSession(args[0])
 			if err != nil {
 				return err
@@ -29,7 +33,7 @@ whether its files were found (a build-id mismatch is loud).`,
 			if config.GetBool("json") {
 				return writeJSON(cmd.OutOrStdout(), doc)
 			}
-			report.WriteInspect(cmd.OutOrStdout(), doc)
+			report.WriteInspect(cmd.OutOrStdout(), doc, lang)
 			return nil
 		},
 	}

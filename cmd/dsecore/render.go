@@ -37,6 +37,10 @@ as dsecore waits writes it). No core is opened.`,
 				defer f.Close()
 				in = f
 			}
+			lang, err := langPrinter()
+			if err != nil {
+				return err
+			}
 			w := cmd.OutOrStdout()
 			dec := json.NewDecoder(in)
 			if args[0] == "bt" {
@@ -53,9 +57,9 @@ as dsecore waits writes it). No core is opened.`,
 			}
 			switch args[0] {
 			case "analysis":
-				report.WriteAnalysis(w, &doc, report.AnalysisText{Brief: config.GetBool("brief")})
+				report.WriteAnalysis(w, &doc, report.AnalysisText{Brief: config.GetBool("brief"), Lang: lang})
 			case "inspect":
-				report.WriteInspect(w, &doc)
+				report.WriteInspect(w, &doc, lang)
 			case "waits":
 				if doc.Waits == nil {
 					return fmt.Errorf("render: the document has no waits (an inspect --json document of an older dsecore)")

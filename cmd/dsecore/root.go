@@ -77,6 +77,7 @@ else ~/.config/dsecore/dsecore.yaml (nothing else is read as configuration), e.g
 	}
 	root.PersistentFlags().StringVar(&cfgFile, "config", "", "config file (also $DSECORE_CONFIG; default ./dsecore.yaml, then ~/.config/dsecore/dsecore.yaml)")
 	root.PersistentFlags().String("max-memory", "", "soft limit of the memory dsecore uses (e.g. 512M, 2G): near it the garbage collector works harder and caches shrink instead of the process dying (default: from the cgroup's memory.max and ulimit -v, else none)")
+	root.PersistentFlags().String("lang", "", "language of the text and HTML output: en or zh-CN (default: from LC_ALL, LC_MESSAGES, LANG); JSON is the same in every language")
 	root.PersistentFlags().StringVar(&cpuProfile, "cpuprofile", "", "write a CPU profile (go tool pprof) of this command to the file")
 	root.PersistentFlags().MarkHidden("cpuprofile")
 	root.PersistentFlags().StringVar(&memProfile, "memprofile", "", "write an allocation profile (go tool pprof -sample_index=alloc_space) of this command to the file")

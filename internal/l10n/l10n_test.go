@@ -93,7 +93,7 @@ func TestRender(t *testing.T) {
 	if got, want := hops(2).String(), "a pointer chain of 2 hops from local `l` of type lsm_t *"; got != want {
 		t.Errorf("en: %q, want %q", got, want)
 	}
-	if got, want := zh.S(hops(2)), "从局部变量 `l`，类型 lsm_t *出发、经 2 跳的指针链"; got != want {
+	if got, want := zh.S(hops(2)), "从局部变量 `l`（lsm_t *）出发、经 2 跳的指针链"; got != want {
 		t.Errorf("zh-CN: %q, want %q", got, want)
 	}
 	if f := zh.Fallbacks(); len(f) != 0 {

@@ -1,0 +1,94 @@
+package main
+
+import (
+	"bytes"
+	"os"
+	"os/exec"
+	"strings"
+	"testing"
+
+	"github.com/dsecore/dsecore/internal/fixture"
+	"github.com/dsecore/dsecore/internal/l10n/l10ntest"
+)
+
+// runLocale runs dsecore with the locale variables set as given (the others
+// unset) and returns its stdout.
+func runLocale(t *testing.T, locale []string, args ...string) []byte {
+	t.Helper()
+	cmd := exec.Command(dsecoreBin, args...)
+	for _, kv := range os.Environ() {
+		if !strings.HasPrefix(kv, "LANG=") && !strings.HasPrefix(kv, "LC_ALL=") && !strings.HasPrefix(kv, "LC_MESSAGES=") && !strings.HasPrefix(kv, "DSECORE_LANG=") {
+			cmd.Env = append(cmd.Env, kv)
+		}
+	}
+	cmd.Env = append(cmd.Env, locale...)
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	out, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("dsecore %s (%s): %v\n%s", strings.Join(args, " "), strings.Join(locale, " "), err, stderr.String())
+	}
+	return out
+}
+
+// TestInspectChinese: the field crash's inspect in Simplified Chinese,
+// with --lang zh-CN and from LANG: the verdict's every sentence is
+// Chinese with no English word outside the names, the labels are the
+// catalog's, and the JSON document is the same bytes in every language.
+func TestInspectChinese(t *testing.T) {
+	sc := fixture.Get(t).Scenario(t, fixture.FieldCrash)
+	args := []string{"inspect", sc.Core, "--exe", sc.Exe, "--log-dir", sc.Dir}
+	zh := string(runLocale(t, []string{"LANG=C.UTF-8"}, append(args, "--lang", "zh-CN")...))
+	if fromEnv := string(runLocale(t, []string{"LANG=zh_CN.UTF-8"}, args...)); fromEnv != zh {
+		t.Errorf("LANG=zh_CN.UTF-8 does not give --lang zh-CN's text")
+	}
+	if c := string(runLocale(t, []string{"LANG=zh_CN.UTF-8", "LC_ALL=C"}, args...)); !strings.Contains(c, "\nVerdict (confidence high): ") {
+		t.Errorf("LC_ALL=C beside LANG=zh_CN.UTF-8 is not English")
+	}
+	var verdict string
+	for _, line := range strings.Split(zh, "\n") {
+		if v, ok := strings.CutPrefix(line, "结论（置信度：高）："); ok {
+			verdict = v
+		}
+	}
+	if verdict == "" {
+		t.Fatalf("no Chinese verdict line (结论（置信度：高）：…):\n%s", zh)
+	}
+	var sentences []string
+	for _, s := range strings.SplitAfter(verdict, "。") {
+		if s != "" {
+			sentences = append(sentences, s)
+		}
+	}
+	// The field crash's five: the NULL read, where %rbx came from, the
+	// other task on the object, the list's size_, the concurrent release.
+	if len(sentences) != 5 {
+		t.Errorf("%d sentences, want 5: %q", len(sentences), sentences)
+	}
+	for i, s := range sentences {
+		if !l10ntest.HasHan(s) || !strings.HasSuffix(s, "。") {
+			t.Errorf("sentence %d is not a Chinese sentence: %q", i, s)
+		}
+		if w := l10ntest.EnglishIn(s); len(w) > 0 {
+			t.Errorf("sentence %d falls back to English (%q): %s", i, w, s)
+		}
+	}
+	for _, want := range []string{"空指针读取", "任务 15 (Processer 6，block) 以 `node` 持有属主对象 dm_hash_node_t", "下溢为 -1", "并发析构（重复释放）"} {
+		if !strings.Contains(verdict, want) {
+			t.Errorf("verdict lacks %q: %s", want, verdict)
+		}
+	}
+	for _, label := range []string{"\n进程：pid ", "\n真正的故障：", "\n出错指令：", "\n出错寄存器：%rbx = 0x0\n", "\n堆（glibc malloc）：\n", "\n时间线：\n", "\n证据：\n", "\n线程（9 个）：\n"} {
+		if !strings.Contains(zh, label) {
+			t.Errorf("no %q in the Chinese text", label)
+		}
+	}
+	en := runLocale(t, []string{"LANG=C.UTF-8"}, append(args, "--json")...)
+	if zhJSON := runLocale(t, []string{"LANG=zh_CN.UTF-8"}, append(args, "--json", "--lang", "zh-CN")...); !bytes.Equal(en, zhJSON) {
+		t.Errorf("inspect --json differs with --lang zh-CN")
+	}
+	cmd := exec.Command(dsecoreBin, append(args, "--lang", "fr")...)
+	if out, err := cmd.CombinedOutput(); err == nil || !strings.Contains(string(out), "--lang fr: dsecore speaks en and zh-CN") {
+		t.Errorf("--lang fr: %v, %s", err, out)
+	}
+}

@@ -1,0 +1,62 @@
+package report
+
+import (
+	"strconv"
+
+	"github.com/dsecore/dsecore/analysis/fault"
+	"github.com/dsecore/dsecore/coreparse"
+	"github.com/dsecore/dsecore/internal/l10n"
+)
+
+// The text forms' words come from the message catalog (internal/l10n);
+// the documents' fields stay as they are in every language.
+
+// printer is p, or English.
+func printer(p *l10n.Printer) *l10n.Printer {
+	if p == nil {
+		return l10n.En()
+	}
+	return p
+}
+
+// said is a document's text in the catalog's words when the analysis gave
+// them (m), else its English as it is (a document read back from JSON).
+func said(m l10n.Msg, english string) l10n.Msg {
+	if !m.IsZero() {
+		return m
+	}
+	return l10n.Untranslated(english)
+}
+
+// signalMsg says a signal document as its Text does, from its fields.
+func signalMsg(d *Signal) l10n.Msg {
+	if d == nil {
+		return fault.SignalMsg(nil)
+	}
+	s := &coreparse.Signal{Signo: d.Signo, Name: d.Name, Code: d.Code, CodeName: d.CodeName, PID: d.PID, Sent: d.Sent, Derived: d.Derived}
+	if d.Addr != "" {
+		a, err := strconv.ParseUint(d.Addr, 0, 64)
+		if err != nil {
+			return l10n.Untranslated(d.Text)
+		}
+		s.Addr, s.HasAddr = a, true
+	}
+	return fault.SignalMsg(s)
+}
+
+// confidenceMsg is a verdict's confidence (high, medium, low).
+func confidenceMsg(c string) l10n.Msg {
+	switch c {
+	case "high", "medium", "low":
+		return l10n.T("confidence." + c)
+	}
+	return l10n.Verbatim(c)
+}
+
+// boolMsg is yes or no ("true", "false" in English).
+func boolMsg(b bool) l10n.Msg {
+	if b {
+		return l10n.T("bool.true")
+	}
+	return l10n.T("bool.false")
+}
