@@ -42,20 +42,20 @@ type AnalysisChunk struct {
 type AnalysisHolder struct {
 	Who      string   `json:"who"`
 	Said     l10n.Msg `json:"-"` // Who in the catalog's words
-	LWP      int    `json:"lwp,omitempty"`
-	Task     int64  `json:"task"`
-	Frame    int    `json:"frame"`
-	Function string `json:"function"`
-	Variable string `json:"variable,omitempty"`
-	Type     string `json:"var_type,omitempty"`
-	Expr     string `json:"expr"` // a C++ expression in the frame's scope (dsecore and gdb evaluate it)
-	Text     string `json:"text"`
-	Relation string `json:"relation"` // points-to, is, points-into, contains, integer
-	Role     string `json:"role"`     // the target's
-	Value    string `json:"value"`
-	How      string `json:"how"`
-	Fallback bool   `json:"fallback,omitempty"` // a raw register or stack word: no DWARF variable explains it
-	Hits     int    `json:"hits"`
+	LWP      int      `json:"lwp,omitempty"`
+	Task     int64    `json:"task"`
+	Frame    int      `json:"frame"`
+	Function string   `json:"function"`
+	Variable string   `json:"variable,omitempty"`
+	Type     string   `json:"var_type,omitempty"`
+	Expr     string   `json:"expr"` // a C++ expression in the frame's scope (dsecore and gdb evaluate it)
+	Text     string   `json:"text"`
+	Relation string   `json:"relation"` // points-to, is, points-into, contains, integer
+	Role     string   `json:"role"`     // the target's
+	Value    string   `json:"value"`
+	How      string   `json:"how"`
+	Fallback bool     `json:"fallback,omitempty"` // a raw register or stack word: no DWARF variable explains it
+	Hits     int      `json:"hits"`
 }
 
 // AnalysisHoldStat measures the holder search (no time: a document is the

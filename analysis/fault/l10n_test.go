@@ -47,4 +47,3 @@ func TestVerdictInChinese(t *testing.T) {
 		})
 	}
 }
-
