@@ -14,6 +14,7 @@ import (
 
 	"github.com/dsecore/dsecore/analysis/signature"
 	"github.com/dsecore/dsecore/analysis/summary"
+	"github.com/dsecore/dsecore/internal/l10n"
 )
 
 // Summary is the document of `dsecore summarize`.
@@ -172,14 +173,17 @@ func WriteSummaryMarkdown(w io.Writer, s *Summary) {
 }
 
 // htmlTmpl is parsed on first use (not at start-up: most runs print no
-// HTML).
+// HTML); WriteSummaryHTML binds its words (t, verdict) to the language.
 var htmlTmpl = sync.OnceValue(func() *template.Template {
 	return template.Must(template.New("summary").Funcs(template.FuncMap{
-		"short": short,
-		"join":  strings.Join,
-		"time":  func(t time.Time) string { return t.UTC().Format("2006-01-02 15:04:05") },
+		"short":   short,
+		"join":    strings.Join,
+		"time":    func(t time.Time) string { return t.UTC().Format("2006-01-02 15:04:05") },
+		"t":       func(id string, kv ...any) string { return "" },
+		"verdict": func(g summary.Group) string { return "" },
+		"lang":    func() string { return "" },
 	}).Parse(`<!doctype html>
-<html lang="en"><head><meta charset="utf-8"><title>ceph-dse crash summary</title>
+<html lang="{{lang}}"><head><meta charset="utf-8"><title>{{t "summary.title"}}</title>
 <style>
 body{font:14px/1.4 system-ui,sans-serif;margin:24px;color:#222}
 h1{font-size:20px} h2{font-size:16px;margin-top:28px}
@@ -187,33 +191,33 @@ table{border-collapse:collapse;margin:8px 0} td,th{border:1px solid #ccc;padding
 th{background:#f3f3f3} code,pre{font:12px/1.35 ui-monospace,monospace} pre{background:#f8f8f8;padding:8px;overflow:auto;margin:4px 0}
 .new{color:#b00;font-weight:bold} .err{color:#b00} .bar{fill:#3a7bd5} .axis{font:11px sans-serif;fill:#555}
 </style></head><body>
-<h1>ceph-dse crash summary</h1>
-<p>{{len .S.Cores}} cores, {{len .S.Groups}} groups, {{.S.Errors}} not summarized. Signature {{.S.SignatureVersion}}. Generated {{time .S.Generated}} UTC.</p>
-<h2>Crashes over time</h2>
-<svg id="chart" width="{{.Chart.W}}" height="{{.Chart.H}}" role="img" aria-label="cores per {{.Chart.Unit}}">
+<h1>{{t "summary.title"}}</h1>
+<p>{{t "summary.counts" "Cores" (len .S.Cores) "Groups" (len .S.Groups) "Errors" .S.Errors "Signature" .S.SignatureVersion "Generated" (time .S.Generated)}}</p>
+<h2>{{t "summary.over-time"}}</h2>
+<svg id="chart" width="{{.Chart.W}}" height="{{.Chart.H}}" role="img" aria-label="{{t "summary.cores-per" "Unit" (t (print "summary.unit-" .Chart.Unit))}}">
 {{range .Chart.Bars}}<rect class="bar" x="{{.X}}" y="{{.Y}}" width="{{.W}}" height="{{.H}}"><title>{{.Label}}: {{.N}}</title></rect>
 <text class="axis" x="{{.X}}" y="{{$.Chart.Base}}" dy="14">{{.Label}}</text>
 <text class="axis" x="{{.X}}" y="{{.Y}}" dy="-3">{{.N}}</text>
 {{end}}</svg>
-<h2>Groups</h2>
-<table id="groups"><tr><th>#</th><th>count</th><th>signature</th><th>verdict</th><th>nodes</th><th>first / last</th><th>builds</th></tr>
-{{range $i, $g := .S.Groups}}<tr class="group"><td>{{$i}}</td><td>{{$g.Count}}{{if $g.New}} <span class="new">new</span>{{end}}</td>
-<td><code>{{short $g.Signature}}</code>{{if ne $g.Family $g.Signature}}<br>family <code>{{short $g.Family}}</code> (+{{$g.Distance}}){{end}}</td>
-<td>{{$g.Verdict}}</td><td>{{join $g.Nodes ", "}}</td><td>{{time $g.First}}<br>{{time $g.Last}}</td><td>{{range $g.Builds}}<code>{{short .}}</code> {{end}}</td></tr>
-<tr><td></td><td colspan="6"><pre>{{join $g.Frames "\n"}}</pre>example: <code>{{$g.Example}}</code></td></tr>
+<h2>{{t "summary.groups"}}</h2>
+<table id="groups"><tr><th>#</th><th>{{t "summary.th-count"}}</th><th>{{t "summary.th-signature"}}</th><th>{{t "summary.th-verdict"}}</th><th>{{t "summary.th-nodes"}}</th><th>{{t "summary.th-first-last"}}</th><th>{{t "summary.th-builds"}}</th></tr>
+{{range $i, $g := .S.Groups}}<tr class="group"><td>{{$i}}</td><td>{{$g.Count}}{{if $g.New}} <span class="new">{{t "summary.new"}}</span>{{end}}</td>
+<td><code>{{short $g.Signature}}</code>{{if ne $g.Family $g.Signature}}<br>{{t "summary.family"}} <code>{{short $g.Family}}</code> (+{{$g.Distance}}){{end}}</td>
+<td>{{verdict $g}}</td><td>{{join $g.Nodes ", "}}</td><td>{{time $g.First}}<br>{{time $g.Last}}</td><td>{{range $g.Builds}}<code>{{short .}}</code> {{end}}</td></tr>
+<tr><td></td><td colspan="6"><pre>{{join $g.Frames "\n"}}</pre>{{t "summary.example"}} <code>{{$g.Example}}</code></td></tr>
 {{end}}</table>
-{{if .Hangs}}<h2>Hangs</h2>
-{{range .Hangs}}<h3>group <code>{{short .Signature}}</code>: <code>{{.Example}}</code></h3>
-{{if .SVG}}<div class="waits">{{.SVG}}</div>{{else}}<table class="waits"><tr><th>waiter</th><th>waits for</th><th>held by</th><th></th></tr>
-{{range .Edges}}<tr{{if .Cycle}} class="new"{{end}}><td>{{.Waiter}}</td><td><code>{{.Object}}</code></td><td>{{.Owner}}</td><td>{{.How}}{{if .Cycle}} deadlock{{end}}</td></tr>
+{{if .Hangs}}<h2>{{t "summary.hangs"}}</h2>
+{{range .Hangs}}<h3>{{t "summary.group"}} <code>{{short .Signature}}</code>: <code>{{.Example}}</code></h3>
+{{if .SVG}}<div class="waits">{{.SVG}}</div>{{else}}<table class="waits"><tr><th>{{t "summary.th-waiter"}}</th><th>{{t "summary.th-waits-for"}}</th><th>{{t "summary.th-held-by"}}</th><th></th></tr>
+{{range .Edges}}<tr{{if .Cycle}} class="new"{{end}}><td>{{.Waiter}}</td><td><code>{{.Object}}</code></td><td>{{.Owner}}</td><td>{{.How}}{{if .Cycle}} {{t "summary.deadlock"}}{{end}}</td></tr>
 {{end}}</table>{{end}}
 {{end}}{{end}}
-{{if .S.Errors}}<h2>Not summarized</h2><ul>{{range .S.Cores}}{{if .Error}}<li class="err"><code>{{.Path}}</code>: {{.Error}}</li>{{end}}{{end}}</ul>{{end}}
-{{if .S.MissingBuilds}}<h2>Missing builds</h2><ul>{{range .S.MissingBuilds}}<li>{{.Module}} <code>{{.BuildID}}</code> ({{.Cores}} cores)</li>{{end}}</ul>{{end}}
-<h2>Cores</h2>
-<table id="cores"><tr><th>core</th><th>time</th><th>process</th><th>signal</th><th>thread / task</th><th>signature</th></tr>
+{{if .S.Errors}}<h2>{{t "summary.not-summarized"}}</h2><ul>{{range .S.Cores}}{{if .Error}}<li class="err"><code>{{.Path}}</code>: {{.Error}}</li>{{end}}{{end}}</ul>{{end}}
+{{if .S.MissingBuilds}}<h2>{{t "summary.missing-builds"}}</h2><ul>{{range .S.MissingBuilds}}<li>{{.Module}} <code>{{.BuildID}}</code> ({{t "summary.n-cores" "N" .Cores}})</li>{{end}}</ul>{{end}}
+<h2>{{t "summary.cores"}}</h2>
+<table id="cores"><tr><th>{{t "summary.th-core"}}</th><th>{{t "summary.th-time"}}</th><th>{{t "summary.th-process"}}</th><th>{{t "summary.th-signal"}}</th><th>{{t "summary.th-thread-task"}}</th><th>{{t "summary.th-signature"}}</th></tr>
 {{range .S.Cores}}<tr><td><code>{{.Path}}</code></td><td>{{time .Time}}</td><td>{{.Process}} {{.PID}}</td><td>{{.Signal}}</td>
-<td>{{if .LWP}}LWP {{.LWP}} {{.ThreadName}}{{end}}{{if ge .Task 0}} task {{.Task}}{{end}}</td><td>{{if .Signature}}<code>{{short .Signature.ID}}</code>{{else}}<span class="err">{{.Error}}</span>{{end}}</td></tr>
+<td>{{if .LWP}}LWP {{.LWP}} {{.ThreadName}}{{end}}{{if ge .Task 0}} {{t "summary.task" "ID" .Task}}{{end}}</td><td>{{if .Signature}}<code>{{short .Signature.ID}}</code>{{else}}<span class="err">{{.Error}}</span>{{end}}</td></tr>
 {{end}}</table>
 </body></html>
 `))
@@ -339,9 +343,27 @@ func dotSVG(edges []summary.HangEdge) template.HTML {
 	return template.HTML(out[i:]) // dot escapes the labels it draws
 }
 
-// WriteSummaryHTML is a self-contained HTML report: no script, no link.
-func WriteSummaryHTML(w io.Writer, s *Summary) error {
-	return htmlTmpl().Execute(w, struct {
+// WriteSummaryHTML is a self-contained HTML report: no script, no link;
+// its words in lang's (nil: English).
+func WriteSummaryHTML(w io.Writer, s *Summary, lang *l10n.Printer) error {
+	tr := printer(lang)
+	t, err := htmlTmpl().Clone()
+	if err != nil {
+		return err
+	}
+	t.Funcs(template.FuncMap{
+		"t":    func(id string, kv ...any) string { return tr.Sf(id, kv...) },
+		"lang": tr.Lang,
+		// A group's verdict: its first core's sentences in the reader's
+		// words, without what differs between its cores (as Verdict).
+		"verdict": func(g summary.Group) string {
+			if len(g.Sentences) == 0 {
+				return tr.S(l10n.Untranslated(g.Verdict))
+			}
+			return summary.GenericVerdict(tr.S(l10n.Join("sep.sentence", g.Sentences...)))
+		},
+	})
+	return t.Execute(w, struct {
 		S     *Summary
 		Chart chart
 		Hangs []hangView

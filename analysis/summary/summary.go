@@ -16,6 +16,7 @@ import (
 	"github.com/dsecore/dsecore/analysis/cephcrash"
 	"github.com/dsecore/dsecore/analysis/signature"
 	"github.com/dsecore/dsecore/coreparse"
+	"github.com/dsecore/dsecore/internal/l10n"
 	"github.com/dsecore/dsecore/report/frame"
 	"github.com/dsecore/dsecore/session"
 )
@@ -46,10 +47,11 @@ type Core struct {
 	ThreadName string `json:"thread_name,omitempty"`
 	Task       int64  `json:"task"` // the coroutine task running on the crashing thread, -1: none
 
-	TopFrames  []string `json:"top_frames,omitempty"` // "function (file:line)"
-	Backtrace  []string `json:"backtrace,omitempty"`  // the crashing stack, one line per frame
-	Verdict    string   `json:"verdict,omitempty"`
-	Confidence string   `json:"confidence,omitempty"`
+	TopFrames  []string   `json:"top_frames,omitempty"` // "function (file:line)"
+	Backtrace  []string   `json:"backtrace,omitempty"`  // the crashing stack, one line per frame
+	Verdict    string     `json:"verdict,omitempty"`
+	Sentences  []l10n.Msg `json:"-"` // the verdict in the catalog's words (fault.Analysis.Sentences)
+	Confidence string     `json:"confidence,omitempty"`
 	// VerdictRule is the rule that concluded ("verdict-concurrent-release"):
 	// the kind of verdict, without this core's addresses.
 	VerdictRule string   `json:"verdict_rule,omitempty"`
@@ -204,7 +206,7 @@ func Summarize(s *session.Session, c Core, o Options) (out Core) {
 	out.Warnings = append(out.Warnings, rt.Warnings...)
 	out.ThreadName = th.Name // Processers name their threads
 	a := s.Analysis()
-	out.Verdict, out.Confidence = a.Verdict, a.Confidence
+	out.Verdict, out.Sentences, out.Confidence = a.Verdict, a.Sentences, a.Confidence
 	if a.Hang() {
 		// A hang groups by the shape of its wait graph, not by the stack
 		// of the thread that took the signal (analysis/signature, hang-v1).
@@ -242,21 +244,22 @@ func realFrames(fs []coreparse.Frame) []coreparse.Frame {
 
 // Group is the cores of one signature.
 type Group struct {
-	Signature string    `json:"signature"` // "v1:<sha256>"
-	Frames    []string  `json:"frames"`
-	Count     int       `json:"count"`
-	Cores     []string  `json:"cores"`
-	First     time.Time `json:"first"`
-	Last      time.Time `json:"last"`
-	Nodes     []string  `json:"nodes"`
-	Builds    []string  `json:"builds"`   // libdcache.so build-ids (else the executable's)
-	Verdict   string    `json:"verdict"`  // the most common
-	Verdicts  []string  `json:"verdicts"` // every distinct one, most common first
-	Example   string    `json:"example"`
-	Family    string    `json:"family"`   // the signature heading this group's family
-	Distance  int       `json:"distance"` // frames that differ from the family's head
-	Degraded  bool      `json:"degraded,omitempty"`
-	New       bool      `json:"new,omitempty"` // not in the baseline
+	Signature string     `json:"signature"` // "v1:<sha256>"
+	Frames    []string   `json:"frames"`
+	Count     int        `json:"count"`
+	Cores     []string   `json:"cores"`
+	First     time.Time  `json:"first"`
+	Last      time.Time  `json:"last"`
+	Nodes     []string   `json:"nodes"`
+	Builds    []string   `json:"builds"`   // libdcache.so build-ids (else the executable's)
+	Verdict   string     `json:"verdict"`  // the most common
+	Sentences []l10n.Msg `json:"-"`        // the first core's with that verdict, in the catalog's words
+	Verdicts  []string   `json:"verdicts"` // every distinct one, most common first
+	Example   string     `json:"example"`
+	Family    string     `json:"family"`   // the signature heading this group's family
+	Distance  int        `json:"distance"` // frames that differ from the family's head
+	Degraded  bool       `json:"degraded,omitempty"`
+	New       bool       `json:"new,omitempty"` // not in the baseline
 	// Variants are the distinct template-argument spellings of the frames.
 	Variants int `json:"variants"`
 }
@@ -277,6 +280,7 @@ const FamilyFrames = 3
 func GroupCores(cores []Core) ([]Group, []Family) {
 	byID := map[string]*Group{}
 	verdicts := map[string]map[string]int{}
+	sentences := map[string]map[string][]l10n.Msg{} // by group and generic verdict: the first core's
 	variants := map[string]map[string]bool{}
 	var order []string
 	for _, c := range cores {
@@ -289,6 +293,7 @@ func GroupCores(cores []Core) ([]Group, []Family) {
 			g = &Group{Signature: id, Frames: c.Signature.Frames, First: c.Time, Last: c.Time, Example: c.Path, Degraded: c.Signature.Degraded}
 			byID[id] = g
 			verdicts[id] = map[string]int{}
+			sentences[id] = map[string][]l10n.Msg{}
 			variants[id] = map[string]bool{}
 			order = append(order, id)
 		}
@@ -312,7 +317,11 @@ func GroupCores(cores []Core) ([]Group, []Family) {
 		if b != "" && !contains(g.Builds, b) {
 			g.Builds = append(g.Builds, b)
 		}
-		verdicts[id][GenericVerdict(c.Verdict)]++
+		gv := GenericVerdict(c.Verdict)
+		verdicts[id][gv]++
+		if _, ok := sentences[id][gv]; !ok {
+			sentences[id][gv] = c.Sentences
+		}
 		variants[id][strings.Join(c.Signature.Raw, "\n")] = true
 	}
 	var groups []Group
@@ -331,6 +340,7 @@ func GroupCores(cores []Core) ([]Group, []Family) {
 		})
 		if len(g.Verdicts) > 0 {
 			g.Verdict = g.Verdicts[0]
+			g.Sentences = sentences[id][g.Verdict]
 		}
 		g.Variants = len(variants[id])
 		sort.Strings(g.Nodes)
@@ -389,11 +399,14 @@ func contains(s []string, x string) bool {
 
 var (
 	hexRE    = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`0x[0-9a-fA-F]{4,}`) })
-	numberRE = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`\b(task |LWP |Processer_|Processer |pid )\d+`) })
+	numberRE = sync.OnceValue(func() *regexp.Regexp {
+		return regexp.MustCompile(`(\btask |\bLWP |\bProcesser_|\bProcesser |\bpid |任务 )\d+`)
+	})
 )
 
 // GenericVerdict is a verdict without what differs between cores of one
-// crash: addresses, task, thread and process numbers.
+// crash: addresses, task, thread and process numbers (in English, and in
+// the catalog's Chinese: "任务 N").
 func GenericVerdict(v string) string {
 	v = hexRE().ReplaceAllString(v, "0x…")
 	return numberRE().ReplaceAllString(v, "${1}N")

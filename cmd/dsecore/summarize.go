@@ -24,6 +24,7 @@ import (
 	"github.com/dsecore/dsecore/coreparse/symbols"
 	"github.com/dsecore/dsecore/fleet/cluster"
 	"github.com/dsecore/dsecore/internal/cachefile"
+	"github.com/dsecore/dsecore/internal/l10n"
 	"github.com/dsecore/dsecore/internal/mmap"
 	"github.com/dsecore/dsecore/report"
 	"github.com/dsecore/dsecore/session"
@@ -112,6 +113,9 @@ func runSummarize(cmd *cobra.Command, args []string) error {
 	case "table", "json", "markdown", "html", "ceph-crash":
 	default:
 		return fmt.Errorf("--format %q: want table, json, markdown, html or ceph-crash", format)
+	}
+	if _, err := langPrinter(); err != nil {
+		return err // said before any core is read
 	}
 	since, err := parseTime(config.GetString("since"))
 	if err != nil {
@@ -240,15 +244,16 @@ func summarizeOne(in corestore.Input, base session.Options, opts summary.Options
 	var cachePath string
 	if useCache {
 		k := sha256.Sum256([]byte(fmt.Sprintf("%s\x00%d\x00%d\x00%s", in.Path, in.Size, in.MTime.UnixNano(), optKey)))
-		cachePath = filepath.Join(cacheDir, "results-v2", hex.EncodeToString(k[:16])+".json")
+		cachePath = filepath.Join(cacheDir, "results-v3", hex.EncodeToString(k[:16])+".json")
 		// Sealed (internal/cachefile): a result that does not check out is
 		// made again, with a warning.
 		if b, err := cachefile.ReadSealed(cachePath); err == nil {
-			var cached summary.Core
+			var cached cachedResult
 			if json.Unmarshal(b, &cached) == nil && cached.Path == in.Path {
 				cached.Cached = true
 				cached.Node = in.Node
-				return cached
+				cached.Core.Sentences = cached.Sentences
+				return cached.Core
 			}
 		} else if !errors.Is(err, fs.ErrNotExist) {
 			cachefile.Warnf(cachePath, err)
@@ -272,11 +277,19 @@ func summarizeOne(in corestore.Input, base session.Options, opts summary.Options
 		}
 	}
 	if cachePath != "" {
-		if b, err := json.Marshal(c); err == nil {
+		if b, err := json.Marshal(cachedResult{c, c.Sentences}); err == nil {
 			cachefile.Write("result", cachePath, true, b)
 		}
 	}
 	return c
+}
+
+// cachedResult is a core's summary as cached: the document's fields and
+// the verdict's catalog messages, which the document leaves out, so that a
+// cached core's verdict is rendered in every language too.
+type cachedResult struct {
+	summary.Core
+	Sentences []l10n.Msg `json:"verdict_sentences,omitempty"`
 }
 
 // openForSummary opens one core of a summary: a file of it that changed
@@ -306,7 +319,11 @@ func writeSummary(cmd *cobra.Command, doc *report.Summary, format string) error 
 	case "markdown":
 		report.WriteSummaryMarkdown(w, doc)
 	case "html":
-		return report.WriteSummaryHTML(w, doc)
+		lang, err := langPrinter()
+		if err != nil {
+			return err
+		}
+		return report.WriteSummaryHTML(w, doc, lang)
 	default:
 		report.WriteSummaryTable(w, doc)
 		report.WriteWarnings(cmd.ErrOrStderr(), doc.Warnings)

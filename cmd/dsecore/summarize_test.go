@@ -417,6 +417,24 @@ func TestSummarizeFormats(t *testing.T) {
 			t.Errorf("html: no %q", w)
 		}
 	}
+	// The same page in Simplified Chinese (from the cached results: the
+	// verdicts' catalog messages are cached with them): the words and
+	// each group's verdict in the catalog's Chinese, what differs between
+	// a group's cores taken out as in English.
+	zhHTML := filepath.Join(t.TempDir(), "report.zh-CN.html")
+	run(t, "summarize", dir, "--cache-dir", cache, "--format", "html", "--out", zhHTML, "--progress", "never", "--lang", "zh-CN")
+	zh, _ := os.ReadFile(zhHTML)
+	for _, w := range []string{`<html lang="zh-CN">`, "<h1>ceph-dse 崩溃汇总</h1>", "12 个 core，3 组，", "<h2>未能汇总</h2>", "<th>结论</th>",
+		"很可能是两条路径并发析构（重复释放）了 dm_hash_node_t 0x… 的对象：线程 LWP N (Processer_N)，正在运行任务 N", "journal_replay() 中断言失败后调用 abort()"} {
+		if !strings.Contains(string(zh), w) {
+			t.Errorf("zh-CN html: no %q", w)
+		}
+	}
+	for _, w := range []string{"Likely", "NULL pointer read", "Another path", "abort() after", "Crashes over time", "Not summarized"} {
+		if strings.Contains(string(zh), w) {
+			t.Errorf("zh-CN html: English %q", w)
+		}
+	}
 	chromium := ""
 	for _, c := range []string{"chromium", "chromium-browser"} {
 		if p, err := exec.LookPath(c); err == nil {

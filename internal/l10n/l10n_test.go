@@ -1,6 +1,7 @@
 package l10n
 
 import (
+	"encoding/json"
 	"regexp"
 	"sort"
 	"strings"
@@ -133,5 +134,32 @@ func TestFromEnv(t *testing.T) {
 	t.Setenv("LC_ALL", "C")
 	if got := FromEnv(); got != English {
 		t.Errorf("LC_ALL=C beside LANG=zh_CN.UTF-8: %s", got)
+	}
+}
+
+// TestJSON: a Msg stored and read back renders the same in every
+// language.
+func TestJSON(t *testing.T) {
+	m := T("verdict.another-path-object", "Who", Join("sep.semicolon",
+		T("holder.holds", "Who", T("who.task", "ID", int64(15), "Processer", 6, "State", "block"), "What", T("what.at", "What", T("what.the-typed", "What", T("role.owner"), "Type", "dm_hash_node_t"), "Addr", "0x10"),
+			"Held", T("holder.as", "Text", "`node`"), "From", T("holder.hops", "How", T("holder.how-pointer-chain"), "Count", 2, "From", T("holder.variable", "Kind", T("holder.parameter"), "Variable", "l", "Type", "lsm_t *")),
+			"Frame", 3, "Path", Verbatim("a ← b")),
+		Untranslated("something else")))
+	b, err := json.Marshal(m)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var back Msg
+	if err := json.Unmarshal(b, &back); err != nil {
+		t.Fatalf("%v: %s", err, b)
+	}
+	for _, l := range Langs {
+		p := New(l)
+		if a, b := p.S(m), p.S(back); a != b {
+			t.Errorf("%s: %q read back as %q", l, a, b)
+		}
+	}
+	if !strings.Contains(m.String(), "task 15 (Processer 6, block) holds the owner dm_hash_node_t 0x10 as `node` (a pointer chain of 2 hops from parameter `l` of type lsm_t *, frame #3 a ← b); something else") {
+		t.Errorf("en: %s", m.String())
 	}
 }
