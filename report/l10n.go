@@ -60,3 +60,14 @@ func boolMsg(b bool) l10n.Msg {
 	}
 	return l10n.T("bool.false")
 }
+
+// VerdictText is the analysis' verdict in lang's words (nil: English):
+// its sentences from the catalog, or, in a document read back from JSON,
+// its English as it is.
+func VerdictText(a *Analysis, lang *l10n.Printer) string {
+	tr := printer(lang)
+	if len(a.Sentences) == 0 {
+		return tr.S(l10n.Untranslated(a.Verdict))
+	}
+	return tr.S(l10n.Join("sep.sentence", a.Sentences...))
+}

@@ -303,11 +303,7 @@ func WriteAnalysis(w io.Writer, doc *Inspect, o AnalysisText) {
 		}
 		fmt.Fprintln(w, tr.Sf("text.crash", "Signal", sig, "LWP", f.LWP, "Function", orUnknown(f.Function)))
 	}
-	verdict := l10n.Untranslated(a.Verdict)
-	if len(a.Sentences) > 0 {
-		verdict = l10n.Join("sep.sentence", a.Sentences...)
-	}
-	fmt.Fprintln(w, tr.Sf("text.verdict", "Confidence", confidenceMsg(a.Confidence), "Verdict", verdict))
+	fmt.Fprintln(w, tr.Sf("text.verdict", "Confidence", confidenceMsg(a.Confidence), "Verdict", VerdictText(a, tr)))
 	if f := a.Fault; f != nil && f.Instruction != "" {
 		fmt.Fprintf(w, "\n%s\n", tr.Sf("text.faulting-instruction", "PC", f.PC, "Insn", f.Instruction, "Function", f.Function))
 		if f.File != "" {

@@ -14,7 +14,8 @@ import (
 //	dsecore/tasks     {processers: [...], tasks: [...]}, each task with the
 //	                  DAP threadId its stack is listed under
 //	dsecore/analysis  {crashThreadId, analysis: <inspect --json's analysis>,
-//	                  taskThreads: {taskId: threadId}}
+//	                  taskThreads: {taskId: threadId},
+//	                  localized: {lang, verdict}: the verdict in the launch's lang}
 //	dsecore/focus     {threadId, description}: a stopped event for that
 //	                  thread (preserveFocusHint false): the client selects
 //	                  it (a holder's thread or task, from the Fault Analysis view)
@@ -141,14 +142,25 @@ func (s *state) tasksBody() any {
 	return out
 }
 
+// localized is what dsecore/analysis says for people in the launch's
+// language (LaunchArgs.Lang); the analysis beside it is the JSON
+// document, the same in every language.
+type localized struct {
+	Lang    string `json:"lang"`    // the catalog's language used: "en", "zh-CN"
+	Verdict string `json:"verdict"` // the verdict's sentences
+}
+
 func (s *state) analysisBody() any {
 	taskThreads := map[string]int{}
 	for i, t := range s.shownTasks() {
 		taskThreads[fmt.Sprint(t.ID)] = taskThreadID(t, i)
 	}
+	a := report.AnalysisDoc(s.analysis())
+	lang := s.lang()
 	return struct {
 		CrashThreadID int              `json:"crashThreadId"`
 		Analysis      *report.Analysis `json:"analysis"`
 		TaskThreads   map[string]int   `json:"taskThreads"`
-	}{s.crashThreadID(), report.AnalysisDoc(s.analysis()), taskThreads}
+		Localized     localized        `json:"localized"`
+	}{s.crashThreadID(), a, taskThreads, localized{Lang: lang.Lang(), Verdict: report.VerdictText(a, lang)}}
 }

@@ -323,7 +323,7 @@ func (s *conn) command(line string, frameID int) (string, bool) {
 		return b.String(), true
 	case line == "analysis":
 		fd, _ := report.FaultDoc(st.p)
-		report.WriteAnalysis(&b, &report.Inspect{Fault: fd, Analysis: st.analysisDoc()}, report.AnalysisText{})
+		report.WriteAnalysis(&b, &report.Inspect{Fault: fd, Analysis: st.analysisDoc()}, report.AnalysisText{Lang: st.lang()})
 		return b.String(), true
 	case line == "info registers" || line == "info reg":
 		sc, _, _, _ := st.frameScope(max(frameID, 1))
@@ -493,7 +493,7 @@ type rawModulesResponse struct {
 
 func (s *conn) exceptionInfo(r *dap.ExceptionInfoRequest) {
 	st := s.st
-	body := dap.ExceptionInfoResponseBody{ExceptionId: "signal", BreakMode: "always", Description: st.analysis().Verdict}
+	body := dap.ExceptionInfoResponseBody{ExceptionId: "signal", BreakMode: "always", Description: report.VerdictText(report.AnalysisDoc(st.analysis()), st.lang())}
 	if fc := st.p.Fault(); fc != nil && fc.Real != nil {
 		body.ExceptionId = fc.Real.Name
 		body.Details = &dap.ExceptionDetails{Message: fc.Real.String(), TypeName: fc.Real.Name}

@@ -18,6 +18,7 @@ import (
 	"github.com/dsecore/dsecore/coreparse/unwind"
 	"github.com/dsecore/dsecore/coreparse/values"
 	"github.com/dsecore/dsecore/internal/cxxname"
+	"github.com/dsecore/dsecore/internal/l10n"
 	"github.com/dsecore/dsecore/internal/par"
 	"github.com/dsecore/dsecore/report"
 	"github.com/dsecore/dsecore/session"
@@ -50,6 +51,12 @@ type LaunchArgs struct {
 	// AuthToken is the token of the server's --auth-token-file, when it
 	// has one (a server on a non-loopback address must).
 	AuthToken string `json:"authToken"`
+	// Lang is the client's display language (VS Code's vscode.env.language:
+	// "zh-cn", "en"): the words the server writes for people (the verdict
+	// in dsecore/analysis' localized part, the exception widget, the
+	// console's analysis) are the message catalog's in it; English when
+	// the catalog has no such language.
+	Lang string `json:"lang"`
 }
 
 // sessionOptions are the session's options: the server's defaults with
@@ -177,6 +184,9 @@ func (s *state) runtime() *coroutines.Runtime {
 	s.warnOnce(&s.rtWarned, append(append([]string(nil), rt.Warnings...), used))
 	return rt
 }
+
+// lang renders the words for people in the launch's language.
+func (s *state) lang() *l10n.Printer { return l10n.New(s.args.Lang) }
 
 // analysis is the session's fault analysis (made on first use: it unwinds
 // every task, which a client showing the crashing stack does not wait for).

@@ -1,0 +1,58 @@
+package server
+
+import (
+	"encoding/json"
+	"strings"
+	"testing"
+
+	"github.com/dsecore/dsecore/internal/fixture"
+	"github.com/dsecore/dsecore/internal/l10n/l10ntest"
+	"github.com/google/go-dap"
+)
+
+// TestSessionInChinese: a launch in VS Code's display language zh-cn gets
+// the verdict in the catalog's Chinese where people read it (dsecore/
+// analysis' localized part, the exception widget, the console's
+// analysis); the analysis document stays the same, English.
+func TestSessionInChinese(t *testing.T) {
+	sc := fixture.Get(t).Scenario(t, fixture.FieldCrash)
+	out := &syncBuffer{}
+	c := &client{t: t, s: newConn(out), out: out}
+	defer c.s.close()
+	c.ok("initialize", map[string]any{"adapterID": "test"})
+	c.ok("launch", map[string]any{"coreFile": sc.Core, "program": sc.Exe, "logFiles": []string{sc.Dir}, "lang": "zh-cn"})
+	c.ok("configurationDone", nil)
+	crash := int(sc.Expected["crash_lwp"].(float64))
+
+	_, raw, _ := c.call(cmdAnalysis, nil)
+	var ab struct {
+		Body struct {
+			Analysis struct {
+				Verdict string `json:"verdict"`
+			} `json:"analysis"`
+			Localized struct {
+				Lang    string `json:"lang"`
+				Verdict string `json:"verdict"`
+			} `json:"localized"`
+		} `json:"body"`
+	}
+	json.Unmarshal(raw, &ab)
+	loc := ab.Body.Localized
+	if !strings.Contains(ab.Body.Analysis.Verdict, "by two paths") || loc.Lang != "zh-CN" || !strings.Contains(loc.Verdict, "很可能是两条路径并发析构（重复释放）") {
+		t.Errorf("dsecore/analysis: %s", raw)
+	}
+	for _, s := range strings.SplitAfter(loc.Verdict, "。") {
+		if w := l10ntest.EnglishIn(s); len(w) > 0 {
+			t.Errorf("English %q in %q", w, s)
+		}
+	}
+	exc := c.ok("exceptionInfo", map[string]any{"threadId": crash}).(*dap.ExceptionInfoResponse).Body
+	if exc.Description != loc.Verdict {
+		t.Errorf("exceptionInfo's description %q, want the Chinese verdict", exc.Description)
+	}
+	ev := c.ok("evaluate", map[string]any{"expression": "analysis", "context": "repl"}).(*dap.EvaluateResponse).Body.Result
+	if !strings.Contains(ev, "结论（置信度：高）：") || !strings.Contains(ev, "\n证据：\n") {
+		t.Errorf("the console's analysis is not in Chinese:\n%s", ev)
+	}
+	c.ok("disconnect", nil)
+}
