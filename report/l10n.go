@@ -71,3 +71,12 @@ func VerdictText(a *Analysis, lang *l10n.Printer) string {
 	}
 	return tr.S(l10n.Join("sep.sentence", a.Sentences...))
 }
+
+// FaultText is the fault's description in lang's words (nil: English);
+// "" when the analysis has no faulting instruction.
+func FaultText(f *AnalysisFault, lang *l10n.Printer) string {
+	if f == nil || f.Description == "" {
+		return ""
+	}
+	return printer(lang).S(said(f.Said, f.Description))
+}

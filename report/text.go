@@ -313,7 +313,7 @@ func WriteAnalysis(w io.Writer, doc *Inspect, o AnalysisText) {
 			fmt.Fprintln(w, tr.Sf("text.bad-register", "Reg", f.Register, "Val", f.Value))
 		}
 		if f.Description != "" {
-			fmt.Fprintf(w, "  %s\n", tr.S(said(f.Said, f.Description)))
+			fmt.Fprintf(w, "  %s\n", FaultText(f, tr))
 		}
 		for _, s := range f.Origin {
 			fmt.Fprintf(w, "  %s\n", tr.Sf("text.origin", "Text", l10n.Untranslated(s.Text)))

@@ -15,7 +15,8 @@ import (
 //	                  DAP threadId its stack is listed under
 //	dsecore/analysis  {crashThreadId, analysis: <inspect --json's analysis>,
 //	                  taskThreads: {taskId: threadId},
-//	                  localized: {lang, verdict}: the verdict in the launch's lang}
+//	                  localized: {lang, verdict, description}: the verdict and
+//	                  the fault's description in the launch's lang}
 //	dsecore/focus     {threadId, description}: a stopped event for that
 //	                  thread (preserveFocusHint false): the client selects
 //	                  it (a holder's thread or task, from the Fault Analysis view)
@@ -146,8 +147,9 @@ func (s *state) tasksBody() any {
 // language (LaunchArgs.Lang); the analysis beside it is the JSON
 // document, the same in every language.
 type localized struct {
-	Lang    string `json:"lang"`    // the catalog's language used: "en", "zh-CN"
-	Verdict string `json:"verdict"` // the verdict's sentences
+	Lang        string `json:"lang"`                  // the catalog's language used: "en", "zh-CN"
+	Verdict     string `json:"verdict"`               // the verdict's sentences
+	Description string `json:"description,omitempty"` // the fault's (analysis.fault.description)
 }
 
 func (s *state) analysisBody() any {
@@ -162,5 +164,5 @@ func (s *state) analysisBody() any {
 		Analysis      *report.Analysis `json:"analysis"`
 		TaskThreads   map[string]int   `json:"taskThreads"`
 		Localized     localized        `json:"localized"`
-	}{s.crashThreadID(), a, taskThreads, localized{Lang: lang.Lang(), Verdict: report.VerdictText(a, lang)}}
+	}{s.crashThreadID(), a, taskThreads, localized{Lang: lang.Lang(), Verdict: report.VerdictText(a, lang), Description: report.FaultText(a.Fault, lang)}}
 }

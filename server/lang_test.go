@@ -31,8 +31,9 @@ func TestSessionInChinese(t *testing.T) {
 				Verdict string `json:"verdict"`
 			} `json:"analysis"`
 			Localized struct {
-				Lang    string `json:"lang"`
-				Verdict string `json:"verdict"`
+				Lang        string `json:"lang"`
+				Verdict     string `json:"verdict"`
+				Description string `json:"description"`
 			} `json:"localized"`
 		} `json:"body"`
 	}
@@ -40,6 +41,9 @@ func TestSessionInChinese(t *testing.T) {
 	loc := ab.Body.Localized
 	if !strings.Contains(ab.Body.Analysis.Verdict, "by two paths") || loc.Lang != "zh-CN" || !strings.Contains(loc.Verdict, "很可能是两条路径并发析构（重复释放）") {
 		t.Errorf("dsecore/analysis: %s", raw)
+	}
+	if loc.Description != "%rbx = 0x0：经空指针读取 0x0 处的 8 字节（node->next_）" {
+		t.Errorf("localized description %q", loc.Description)
 	}
 	for _, s := range strings.SplitAfter(loc.Verdict, "。") {
 		if w := l10ntest.EnglishIn(s); len(w) > 0 {

@@ -153,7 +153,7 @@ func (a *Analysis) conclude() {
 	}
 	if as := a.Assertion; as != nil {
 		a.evidence("assertion", "assertion", "%q found in memory at %#x", as.Text, as.Address)
-		th := holders.ThreadWho(fc.Thread.LWP, fc.Thread.Name)
+		th := threadMsg(fc.Thread)
 		if as.Function != "" {
 			para = append(para, l10n.T("verdict.assertion-in", "Function", as.Function, "File", filepath.Base(as.File), "Line", as.Line, "Text", as.Text, "Thread", th))
 		} else {
@@ -370,6 +370,15 @@ func (a *Analysis) concludeHeap() (para []l10n.Msg, uaf, dfree bool) {
 		a.evidence("heap-unknown", "memory", "the heap cannot tell: %s", m.HeapReason)
 	}
 	return para, uaf, dfree
+}
+
+// threadMsg names a thread as coreparse.Thread.String does: "LWP 2905611
+// (Processer_6)".
+func threadMsg(t *coreparse.Thread) l10n.Msg {
+	if t.Name == "" {
+		return l10n.T("who.lwp", "LWP", t.LWP)
+	}
+	return l10n.T("who.lwp-named", "LWP", t.LWP, "Name", t.Name)
 }
 
 // accessMsg is the instruction's access: a read or a write.

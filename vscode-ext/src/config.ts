@@ -70,6 +70,8 @@ export interface DsecoreConfig {
   profile?: string;
   showTasks?: 'all' | 'crash-related' | 'none';
   authToken?: string;
+  /** The language the adapter writes its words for people in ("zh-cn", "en"). */
+  lang?: string;
   [key: string]: unknown;
 }
 
@@ -101,6 +103,8 @@ export interface Settings {
   profile?: string;
   /** `dsecore.authToken`: the server's token, for launches that name none. */
   authToken?: string;
+  /** VS Code's display language (vscode.env.language), for launches that name none. */
+  lang?: string;
 }
 
 /** A profile is a built-in name ("ceph-dse") or a YAML file. */
@@ -176,6 +180,14 @@ export function resolveConfig(input: Record<string, unknown>, workspaceDir: stri
     }
   } else if (typeof c.authToken !== 'string') {
     throw new ConfigError('authToken must be a string: the token of the server\'s --auth-token-file');
+  }
+  if (c.lang === undefined || c.lang === '') {
+    delete c.lang;
+    if (settings.lang) {
+      c.lang = settings.lang;
+    }
+  } else if (typeof c.lang !== 'string') {
+    throw new ConfigError('lang must be a language tag such as "zh-cn" or "en"');
   }
   if (c.showTasks === undefined) {
     c.showTasks = 'all';

@@ -36,7 +36,7 @@ class AdapterFactory implements vscode.DebugAdapterDescriptorFactory {
       return new vscode.DebugAdapterExecutable(binary(), dapArgs());
     } catch (e) {
       const setting = e instanceof ConfigError ? 'dsecore.server' : 'dsecore.path';
-      void vscode.window.showErrorMessage(String((e as Error).message), 'Open Settings').then((a) => {
+      void vscode.window.showErrorMessage(String((e as Error).message), vscode.l10n.t('Open Settings')).then((a) => {
         if (a) {
           void vscode.commands.executeCommand('workbench.action.openSettings', setting);
         }
@@ -48,7 +48,7 @@ class AdapterFactory implements vscode.DebugAdapterDescriptorFactory {
 
 class ConfigProvider implements vscode.DebugConfigurationProvider {
   provideDebugConfigurations(): vscode.DebugConfiguration[] {
-    return [{ type: 'dsecore', request: 'launch', name: 'Open ceph-dse core dump', coreFile: '${workspaceFolder}/core' }];
+    return [{ type: 'dsecore', request: 'launch', name: vscode.l10n.t('Open ceph-dse core dump'), coreFile: '${workspaceFolder}/core' }];
   }
 
   resolveDebugConfigurationWithSubstitutedVariables(folder: vscode.WorkspaceFolder | undefined,
@@ -60,7 +60,9 @@ class ConfigProvider implements vscode.DebugConfigurationProvider {
     }
     try {
       const settings = vscode.workspace.getConfiguration('dsecore', folder?.uri);
-      return resolveConfig(config, folder?.uri.fsPath, { profile: settings.get<string>('profile'), authToken: settings.get<string>('authToken') }) as vscode.DebugConfiguration;
+      return resolveConfig(config, folder?.uri.fsPath, {
+        profile: settings.get<string>('profile'), authToken: settings.get<string>('authToken'), lang: vscode.env.language,
+      }) as vscode.DebugConfiguration;
     } catch (e) {
       if (e instanceof ConfigError) {
         void vscode.window.showErrorMessage(`dsecore: ${e.message}`);
@@ -88,7 +90,7 @@ async function refreshViews(session: vscode.DebugSession | undefined): Promise<v
     }
   }, (e: Error) => {
     if (current()) {
-      coroutinesView.set(undefined, `The coroutine tasks could not be read: ${e.message}`);
+      coroutinesView.set(undefined, vscode.l10n.t('The coroutine tasks could not be read: {0}', e.message));
     }
   });
   const analysis = (session.customRequest('dsecore/analysis') as Promise<AnalysisBody>).then(async (a) => {
@@ -98,7 +100,7 @@ async function refreshViews(session: vscode.DebugSession | undefined): Promise<v
     }
   }, (e: Error) => {
     if (current()) {
-      analysisView.set(undefined, `The fault analysis could not be read: ${e.message}`);
+      analysisView.set(undefined, vscode.l10n.t('The fault analysis could not be read: {0}', e.message));
     }
   });
   await Promise.all([tasks, analysis]);
@@ -163,15 +165,15 @@ class Tracker implements vscode.DebugAdapterTracker {
       void refreshViews(this.session);
     } else if (m.event === 'output' && m.body?.category === 'important' && m.body.output) {
       const p = classifyImportant(m.body.output);
-      const action = p.fix === 'solibSearchPath' ? 'Choose Library Folder…' : p.fix === 'program' ? 'Choose Executable…' : undefined;
+      const action = p.fix === 'solibSearchPath' ? vscode.l10n.t('Choose Library Folder…') : p.fix === 'program' ? vscode.l10n.t('Choose Executable…') : undefined;
       const shown = action ? vscode.window.showWarningMessage(`dsecore: ${p.message}`, action) : vscode.window.showWarningMessage(`dsecore: ${p.message}`);
       void shown.then(async (picked) => {
         if (!picked) {
           return;
         }
         const sel = await vscode.window.showOpenDialog(p.fix === 'program'
-          ? { canSelectFiles: true, title: 'The ceph-dse executable of this core' }
-          : { canSelectFolders: true, canSelectFiles: false, title: 'Folder with the libraries of this core' });
+          ? { canSelectFiles: true, title: vscode.l10n.t('The ceph-dse executable of this core') }
+          : { canSelectFolders: true, canSelectFiles: false, title: vscode.l10n.t('Folder with the libraries of this core') });
         if (sel && sel[0]) {
           const c = { ...this.session.configuration };
           if (p.fix === 'program') {
@@ -207,7 +209,7 @@ async function showThread(threadId: number, title: string): Promise<void> {
     frame: f,
     index: i,
   }));
-  const pick = await vscode.window.showQuickPick(items, { title: `Stack of ${title}`, matchOnDescription: true });
+  const pick = await vscode.window.showQuickPick(items, { title: vscode.l10n.t('Stack of {0}', title), matchOnDescription: true });
   if (!pick) {
     return;
   }
@@ -286,11 +288,11 @@ async function showHolder(threadId: number, frame: number, title: string): Promi
   if (!session || session.type !== 'dsecore') {
     return;
   }
-  if (await selectFrame(session, threadId, frame, `holder (Fault Analysis): ${title}`)) {
+  if (await selectFrame(session, threadId, frame, vscode.l10n.t('holder (Fault Analysis): {0}', title))) {
     await vscode.commands.executeCommand('workbench.debug.action.focusVariablesView');
     return;
   }
-  void vscode.window.showWarningMessage(`dsecore: could not select frame #${frame} of ${title}`);
+  void vscode.window.showWarningMessage(vscode.l10n.t('dsecore: could not select frame #{0} of {1}', frame, title));
 }
 
 async function openLogLine(file: string, text: string): Promise<void> {
@@ -301,17 +303,17 @@ async function openLogLine(file: string, text: string): Promise<void> {
 }
 
 async function openCore(state: vscode.Memento): Promise<void> {
-  const core = await vscode.window.showOpenDialog({ canSelectFiles: true, title: 'Open a ceph-dse core dump',
+  const core = await vscode.window.showOpenDialog({ canSelectFiles: true, title: vscode.l10n.t('Open a ceph-dse core dump'),
     defaultUri: state.get<string>('dsecore.coreDir') ? vscode.Uri.file(state.get<string>('dsecore.coreDir')!) : undefined });
   if (!core || !core[0]) {
     return;
   }
   await state.update('dsecore.coreDir', path.dirname(core[0].fsPath));
   const exeChoice = await vscode.window.showQuickPick([
-    { label: 'Find the executable from the core', id: 'auto' },
-    ...(state.get<string>('dsecore.program') ? [{ label: state.get<string>('dsecore.program')!, id: 'last', description: 'last used' }] : []),
-    { label: 'Choose the executable…', id: 'pick' },
-  ], { title: 'The ceph-dse executable' });
+    { label: vscode.l10n.t('Find the executable from the core'), id: 'auto' },
+    ...(state.get<string>('dsecore.program') ? [{ label: state.get<string>('dsecore.program')!, id: 'last', description: vscode.l10n.t('last used') }] : []),
+    { label: vscode.l10n.t('Choose the executable…'), id: 'pick' },
+  ], { title: vscode.l10n.t('The ceph-dse executable') });
   if (!exeChoice) {
     return;
   }
@@ -319,15 +321,15 @@ async function openCore(state: vscode.Memento): Promise<void> {
   if (exeChoice.id === 'last') {
     program = state.get<string>('dsecore.program');
   } else if (exeChoice.id === 'pick') {
-    const exe = await vscode.window.showOpenDialog({ canSelectFiles: true, title: 'The ceph-dse executable' });
+    const exe = await vscode.window.showOpenDialog({ canSelectFiles: true, title: vscode.l10n.t('The ceph-dse executable') });
     program = exe?.[0]?.fsPath;
     await state.update('dsecore.program', program);
   }
   const libChoice = await vscode.window.showQuickPick([
-    { label: 'Libraries where the core says they are', id: 'auto' },
-    ...(state.get<string>('dsecore.libraryDir') ? [{ label: state.get<string>('dsecore.libraryDir')!, id: 'last', description: 'last used' }] : []),
-    { label: 'Choose the library folder…', id: 'pick' },
-  ], { title: 'libdcache.so and the other libraries' });
+    { label: vscode.l10n.t('Libraries where the core says they are'), id: 'auto' },
+    ...(state.get<string>('dsecore.libraryDir') ? [{ label: state.get<string>('dsecore.libraryDir')!, id: 'last', description: vscode.l10n.t('last used') }] : []),
+    { label: vscode.l10n.t('Choose the library folder…'), id: 'pick' },
+  ], { title: vscode.l10n.t('libdcache.so and the other libraries') });
   if (!libChoice) {
     return;
   }
@@ -335,7 +337,7 @@ async function openCore(state: vscode.Memento): Promise<void> {
   if (libChoice.id === 'last') {
     libraryDir = state.get<string>('dsecore.libraryDir');
   } else if (libChoice.id === 'pick') {
-    const lib = await vscode.window.showOpenDialog({ canSelectFolders: true, canSelectFiles: false, title: 'Library folder' });
+    const lib = await vscode.window.showOpenDialog({ canSelectFolders: true, canSelectFiles: false, title: vscode.l10n.t('Library folder') });
     libraryDir = lib?.[0]?.fsPath;
     await state.update('dsecore.libraryDir', libraryDir);
   }
@@ -344,7 +346,7 @@ async function openCore(state: vscode.Memento): Promise<void> {
 }
 
 async function summarizeDirectory(): Promise<void> {
-  const dir = await vscode.window.showOpenDialog({ canSelectFolders: true, canSelectFiles: false, title: 'A directory of core dumps' });
+  const dir = await vscode.window.showOpenDialog({ canSelectFolders: true, canSelectFiles: false, title: vscode.l10n.t('A directory of core dumps') });
   if (!dir || !dir[0]) {
     return;
   }
@@ -352,10 +354,10 @@ async function summarizeDirectory(): Promise<void> {
   const bin = binary();
   await vscode.window.withProgress({ location: vscode.ProgressLocation.Notification, title: `dsecore: summarizing ${dir[0].fsPath}` },
     () => new Promise<void>((resolve, reject) => {
-      execFile(bin, ['summarize', dir[0].fsPath, '--format', 'html', '--out', out, '--progress', 'never'], { maxBuffer: 64 << 20 },
+      execFile(bin, ['summarize', dir[0].fsPath, '--format', 'html', '--out', out, '--progress', 'never', '--lang', vscode.env.language], { maxBuffer: 64 << 20 },
         (err, _stdout, stderr) => (err ? reject(new Error(stderr || err.message)) : resolve()));
     })).then(() => {
-    const panel = vscode.window.createWebviewPanel('dsecoreSummary', `Crash summary: ${path.basename(dir[0].fsPath)}`, vscode.ViewColumn.Active,
+    const panel = vscode.window.createWebviewPanel('dsecoreSummary', vscode.l10n.t('Crash summary: {0}', path.basename(dir[0].fsPath)), vscode.ViewColumn.Active,
       { enableScripts: false });
     panel.webview.html = fs.readFileSync(out, 'utf8');
   }, (e: Error) => vscode.window.showErrorMessage(`dsecore summarize: ${e.message}`));
@@ -392,8 +394,8 @@ export function activate(context: vscode.ExtensionContext): void {
         return;
       }
       live.add(s.id);
-      analysisView.set(undefined, 'Reading the fault analysis: it shows when the session stops on the crash.');
-      coroutinesView.set(undefined, 'Reading the coroutine tasks: they show when the session stops on the crash.');
+      analysisView.set(undefined, vscode.l10n.t('Reading the fault analysis: it shows when the session stops on the crash.'));
+      coroutinesView.set(undefined, vscode.l10n.t('Reading the coroutine tasks: they show when the session stops on the crash.'));
       void closeEndedSessionsEditors(live);
     }),
     vscode.debug.onDidTerminateDebugSession((s) => {
@@ -406,8 +408,8 @@ export function activate(context: vscode.ExtensionContext): void {
         void refreshViews(other); // the views show the session that goes on
         return;
       }
-      analysisView.set(undefined, 'No dsecore session: Start Debugging on a core.');
-      coroutinesView.set(undefined, 'No dsecore session: Start Debugging on a core.');
+      analysisView.set(undefined, vscode.l10n.t('No dsecore session: Start Debugging on a core.'));
+      coroutinesView.set(undefined, vscode.l10n.t('No dsecore session: Start Debugging on a core.'));
       void vscode.commands.executeCommand('setContext', 'dsecore.hasAnalysis', false);
     }),
   );

@@ -3,9 +3,14 @@
 // Coroutines (Processers and their tasks, from dsecore/tasks).
 import * as vscode from 'vscode';
 
+const t = vscode.l10n.t;
+
 export interface AnalysisBody {
   crashThreadId: number;
   taskThreads: Record<string, number>;
+  // The verdict in the launch's language (its lang: VS Code's display
+  // language); analysis is the document, the same in every language.
+  localized?: { lang: string; verdict: string; description?: string };
   analysis: {
     verdict: string;
     confidence: string;
@@ -47,6 +52,28 @@ export interface TasksBody {
   tasks: { id: number; threadId: number; name: string; state: string; processer: number; running?: boolean; func?: string; file?: string; line?: number }[];
 }
 
+// confidence is a verdict's confidence (high, medium, low) in VS Code's
+// display language.
+function confidence(c: string): string {
+  switch (c) {
+    case 'high': return t('high');
+    case 'medium': return t('medium');
+    case 'low': return t('low');
+  }
+  return c;
+}
+
+// role is an object's role in the analysis (owner, list header, …) in VS
+// Code's display language; a role the bundle does not know is as sent.
+function role(r: string): string {
+  switch (r) {
+    case 'owner': return t('owner');
+    case 'list header': return t('list header');
+    case 'hook offset': return t('hook offset');
+  }
+  return r;
+}
+
 class Item extends vscode.TreeItem {
   constructor(label: string, public readonly kids: Item[] = [], opts: Partial<vscode.TreeItem> = {}) {
     super(label, kids.length > 0 ? vscode.TreeItemCollapsibleState.Expanded : vscode.TreeItemCollapsibleState.None);
@@ -60,13 +87,13 @@ function collapsed(i: Item): Item {
 }
 
 function showThread(threadId: number, title: string): vscode.Command {
-  return { command: 'dsecore.showThread', title: 'Show Stack', arguments: [threadId, title] };
+  return { command: 'dsecore.showThread', title: t('Show Stack'), arguments: [threadId, title] };
 }
 
 // showHolder selects a holder's frame (its thread or task) in the Call
 // Stack; its Variables then open on the path it holds the object by.
 function showHolder(threadId: number, h: Holder): vscode.Command {
-  return { command: 'dsecore.showHolder', title: 'Select the Holder\'s Frame', arguments: [threadId, h.frame, `${h.who}: ${h.expr}`] };
+  return { command: 'dsecore.showHolder', title: t('Select the Holder\'s Frame'), arguments: [threadId, h.frame, `${h.who}: ${h.expr}`] };
 }
 
 function logLine(line: string, files: string[]): Item {
@@ -76,7 +103,7 @@ function logLine(line: string, files: string[]): Item {
   if (m) {
     const file = files.find((f) => f.endsWith('/' + m[1]) || f === m[1]);
     if (file) {
-      item.command = { command: 'dsecore.openLogLine', title: 'Open Log Line', arguments: [file, m[2]] };
+      item.command = { command: 'dsecore.openLogLine', title: t('Open Log Line'), arguments: [file, m[2]] };
     }
   }
   return item;
@@ -122,47 +149,49 @@ export class AnalysisView extends MessageView implements vscode.TreeDataProvider
   private build(b: AnalysisBody): Item[] {
     const a = b.analysis;
     const out: Item[] = [];
-    out.push(new Item(`Verdict (${a.confidence}): ${a.verdict}`, [], {
-      tooltip: a.verdict, iconPath: new vscode.ThemeIcon('error'), id: 'verdict',
-      command: showThread(b.crashThreadId, 'the crashing thread'),
+    const verdict = b.localized?.verdict || a.verdict;
+    out.push(new Item(t('Verdict ({0}): {1}', confidence(a.confidence), verdict), [], {
+      tooltip: verdict, iconPath: new vscode.ThemeIcon('error'), id: 'verdict',
+      command: showThread(b.crashThreadId, t('the crashing thread')),
     }));
     const f = a.fault;
+    const description = b.localized?.description || f?.description;
     const lines = (text: string | undefined, pc: string) => (text ?? '').split('\n').filter((l) => l.trim() !== '').map((l) => new Item(l, [], {
       iconPath: l.includes(pc.replace(/^0x/, '') + ':') ? new vscode.ThemeIcon('arrow-right') : undefined,
     }));
     if (f && (f.sent || f.kind === 'sent')) {
       // A sent signal: no instruction faulted; where the thread was.
-      out.push(collapsed(new Item(`Signal sent, no faulting instruction: at ${f.pc}`, lines(f.interrupted_listing ?? f.listing, f.pc), {
-        description: f.function, tooltip: f.description,
+      out.push(collapsed(new Item(t('Signal sent, no faulting instruction: at {0}', f.pc), lines(f.interrupted_listing ?? f.listing, f.pc), {
+        description: f.function, tooltip: description,
       })));
     } else if (f) {
-      out.push(collapsed(new Item(`Faulting instruction: ${f.instruction} at ${f.pc}`, lines(f.listing, f.pc), {
+      out.push(collapsed(new Item(t('Faulting instruction: {0} at {1}', f.instruction, f.pc), lines(f.listing, f.pc), {
         description: f.function, tooltip: f.file ? `${f.file}:${f.line}` : undefined,
       })));
       if (f.register) {
-        out.push(new Item(`Bad register: %${f.register} = ${f.value}`, (f.origin ?? []).map((o) => new Item(o.text, [], { tooltip: o.text })), {
-          description: f.description, tooltip: f.description,
+        out.push(new Item(t('Bad register: %{0} = {1}', f.register, f.value ?? ''), (f.origin ?? []).map((o) => new Item(o.text, [], { tooltip: o.text })), {
+          description, tooltip: description,
         }));
       }
     }
     for (const o of a.objects ?? []) {
       const fields = Object.entries(o.fields ?? {}).map(([k, v]) => new Item(`${k} = ${v}`));
-      out.push(collapsed(new Item(`${o.role}: ${o.type} at ${o.address}`, fields, { tooltip: o.how })));
+      out.push(collapsed(new Item(t('{0}: {1} at {2}', role(o.role), o.type, o.address), fields, { tooltip: o.how })));
     }
     if (a.list_walk) {
       const w = a.list_walk;
       const kids = (w.findings ?? []).map((x) => new Item(x, [], { tooltip: x, iconPath: new vscode.ThemeIcon('warning') }));
       if (w.hook_how) {
-        kids.push(new Item(`hook: ${w.hook_how}`, [], { tooltip: w.hook_how }));
+        kids.push(new Item(t('hook: {0}', w.hook_how), [], { tooltip: w.hook_how }));
       }
-      out.push(new Item(`List walk: ${w.list} (${w.element}), ${w.nodes} nodes reachable, size_ ${w.size}`, kids,
-        { description: `header ${w.header}, hook +${w.hook_offset}` }));
+      out.push(new Item(t('List walk: {0} ({1}), {2} nodes reachable, size_ {3}', w.list, w.element, w.nodes, w.size ?? ''), kids,
+        { description: t('header {0}, hook +{1}', w.header, w.hook_offset) }));
     }
     if (a.others && a.others.length > 0) {
-      out.push(new Item('Others on the same object', a.others.map((o) => {
+      out.push(new Item(t('Others on the same object'), a.others.map((o) => {
         const tid = o.task !== undefined ? b.taskThreads[String(o.task)] : o.lwp;
-        return new Item(`${o.who}: ${o.where} holds ${o.address}`, [], {
-          description: o.path ?? o.function, tooltip: `${o.what} in ${o.path ?? o.function}`,
+        return new Item(t('{0}: {1} holds {2}', o.who, o.where, o.address), [], {
+          description: o.path ?? o.function, tooltip: t('{0} in {1}', o.what, o.path ?? o.function ?? ''),
           iconPath: new vscode.ThemeIcon('debug-stackframe'),
           command: tid ? showThread(tid, o.who) : undefined,
         });
@@ -172,38 +201,38 @@ export class AnalysisView extends MessageView implements vscode.TreeDataProvider
     if (m) {
       const holders = m.holders.map((h, i) => {
         const tid = h.task >= 0 ? b.taskThreads[String(h.task)] : h.lwp;
-        const how = h.fallback ? `raw ${h.how}` : `${h.variable}: ${h.var_type}`;
+        const how = h.fallback ? t('raw {0}', h.how) : `${h.variable}: ${h.var_type}`;
         return new Item(`${h.who}: ${h.expr}`, [], {
           description: `#${h.frame} ${h.function} (${how}), ${h.relation} ${h.role}`,
-          tooltip: `${h.text} in frame #${h.frame} ${h.function}: ${h.relation} the ${h.role} (${h.value})`,
+          tooltip: t('{0} in frame #{1} {2}: {3} the {4} ({5})', h.text, h.frame, h.function, h.relation, role(h.role), h.value),
           iconPath: new vscode.ThemeIcon(h.fallback ? 'question' : 'debug-stackframe'), id: `holder-${i}`,
           command: tid ? showHolder(tid, h) : undefined,
         });
       });
       for (const x of m.bounds ?? []) {
-        holders.push(new Item(`bound: ${x}`, [], { iconPath: new vscode.ThemeIcon('warning') }));
+        holders.push(new Item(t('bound: {0}', x), [], { iconPath: new vscode.ThemeIcon('warning') }));
       }
-      out.push(new Item(holders.length > 0 ? 'Holders' : 'Holders: no other thread or task holds the objects', holders, { id: 'holders' }));
-      const heap = m.heap.map((c) => new Item(`${c.role}: ${c.state}${c.rule && c.rule !== 'unknown' ? ` [${c.rule}]` : ''}`, [], {
+      out.push(new Item(holders.length > 0 ? t('Holders') : t('Holders: no other thread or task holds the objects'), holders, { id: 'holders' }));
+      const heap = m.heap.map((c) => new Item(`${role(c.role)}: ${c.state}${c.rule && c.rule !== 'unknown' ? ` [${c.rule}]` : ''}`, [], {
         description: c.text, tooltip: c.text,
         iconPath: new vscode.ThemeIcon(c.rule && c.rule !== 'unknown' ? 'error' : 'symbol-variable'),
       }));
       if (!m.heap_known) {
-        heap.unshift(new Item(`cannot tell: ${m.heap_reason ?? ''}`, [], { iconPath: new vscode.ThemeIcon('question') }));
+        heap.unshift(new Item(t('cannot tell: {0}', m.heap_reason ?? ''), [], { iconPath: new vscode.ThemeIcon('question') }));
       }
       if (m.malloc_error) {
-        heap.push(new Item(`glibc aborted: ${m.malloc_error}`, [], { iconPath: new vscode.ThemeIcon('error') }));
+        heap.push(new Item(t('glibc aborted: {0}', m.malloc_error), [], { iconPath: new vscode.ThemeIcon('error') }));
       }
-      out.push(collapsed(new Item('Heap (glibc malloc)', heap, { id: 'heap' })));
+      out.push(collapsed(new Item(t('Heap (glibc malloc)'), heap, { id: 'heap' })));
     }
     if (a.timeline && a.timeline.length > 0) {
-      out.push(collapsed(new Item('Timeline', a.timeline.map((st, i) => {
-        const when = st.time ? st.time.slice(st.time.indexOf(' ') + 1) : st.at_dump ? 'at dump' : '';
+      out.push(collapsed(new Item(t('Timeline'), a.timeline.map((st, i) => {
+        const when = st.time ? st.time.slice(st.time.indexOf(' ') + 1) : st.at_dump ? t('at dump') : '';
         const ev = st.evidence === 'log' ? `${st.file}:${st.line}` : st.ref;
         const item = new Item(`${when ? when + ' ' : ''}${st.text}`, [], { description: `${st.evidence}: ${ev}`, tooltip: `${st.text}\n\n${st.source}`, id: `timeline-${i}` });
         const file = st.file ? a.logs?.files.find((f) => f.endsWith('/' + st.file) || f === st.file) : undefined;
         if (file) {
-          item.command = { command: 'dsecore.openLogLine', title: 'Open Log Line', arguments: [file, st.source] };
+          item.command = { command: 'dsecore.openLogLine', title: t('Open Log Line'), arguments: [file, st.source] };
         }
         return item;
       }), { id: 'timeline' })));
@@ -211,14 +240,14 @@ export class AnalysisView extends MessageView implements vscode.TreeDataProvider
     if (a.logs) {
       const lines: Item[] = [];
       for (const group of a.logs.concurrent ?? []) {
-        lines.push(new Item('concurrent', group.map((l) => logLine(l, a.logs!.files))));
+        lines.push(new Item(t('concurrent'), group.map((l) => logLine(l, a.logs!.files))));
       }
       for (const l of a.logs.handler ?? []) {
         lines.push(logLine(l, a.logs.files));
       }
-      out.push(collapsed(new Item('Log lines', lines)));
+      out.push(collapsed(new Item(t('Log lines'), lines)));
     }
-    out.push(collapsed(new Item('Evidence', (a.evidence ?? []).map((e) => new Item(`[${e.rule}] ${e.text}`, [], { tooltip: e.text })))));
+    out.push(collapsed(new Item(t('Evidence'), (a.evidence ?? []).map((e) => new Item(`[${e.rule}] ${e.text}`, [], { tooltip: e.text })))));
     return out;
   }
 }
@@ -230,9 +259,9 @@ export function emptyTasksMessage(body: TasksBody): string | undefined {
   }
   const why = body.noRuntime ?? body.noTasks;
   if (why) {
-    return `No coroutine tasks: ${why}.`;
+    return t('No coroutine tasks: {0}.', why);
   }
-  return `No coroutine tasks: the profile ${body.profile ?? 'ceph-dse'} found no Processer and no task in this core.`;
+  return t('No coroutine tasks: the profile {0} found no Processer and no task in this core.', body.profile ?? 'ceph-dse');
 }
 
 export class CoroutinesView extends MessageView implements vscode.TreeDataProvider<Item> {
@@ -246,21 +275,21 @@ export class CoroutinesView extends MessageView implements vscode.TreeDataProvid
     this.say(body ? emptyTasksMessage(body) : why);
     if (body) {
       for (const p of body.processers) {
-        const tasks = body.tasks.filter((t) => t.processer === p.id).map((t) => new Item(t.name || `task ${t.id}`, [], {
-          iconPath: new vscode.ThemeIcon(t.running ? 'debug-start' : t.state === 'block' ? 'debug-pause' : 'circle-outline'),
-          description: t.func ? `created in ${t.func}` : undefined,
-          command: showThread(t.threadId, `task ${t.id}`),
-          id: `task-${t.id}`,
+        const tasks = body.tasks.filter((x) => x.processer === p.id).map((x) => new Item(x.name || t('task {0}', x.id), [], {
+          iconPath: new vscode.ThemeIcon(x.running ? 'debug-start' : x.state === 'block' ? 'debug-pause' : 'circle-outline'),
+          description: x.func ? t('created in {0}', x.func) : undefined,
+          command: showThread(x.threadId, t('task {0}', x.id)),
+          id: `task-${x.id}`,
         }));
-        const running = p.runningTask >= 0 ? `, running task ${p.runningTask}` : '';
-        this.roots.push(new Item(`Processer ${p.id}`, tasks, {
+        const running = p.runningTask >= 0 ? t(', running task {0}', p.runningTask) : '';
+        this.roots.push(new Item(t('Processer {0}', p.id), tasks, {
           description: `${p.name}${running}`, id: `processer-${p.id}`,
           command: p.threadId ? showThread(p.threadId, p.name) : undefined,
         }));
       }
-      const orphans = body.tasks.filter((t) => !body.processers.some((p) => p.id === t.processer));
+      const orphans = body.tasks.filter((x) => !body.processers.some((p) => p.id === x.processer));
       if (orphans.length > 0) {
-        this.roots.push(new Item('No Processer', orphans.map((t) => new Item(t.name, [], { command: showThread(t.threadId, `task ${t.id}`) }))));
+        this.roots.push(new Item(t('No Processer'), orphans.map((x) => new Item(x.name, [], { command: showThread(x.threadId, t('task {0}', x.id)) }))));
       }
     }
     this.emitter.fire(undefined);
