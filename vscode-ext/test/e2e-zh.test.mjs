@@ -1,0 +1,342 @@
+// End to end in a real VS Code whose display language is Simplified
+// Chinese: code-server started with --locale zh-cn, the packaged .vsix
+// installed, the field-crash fixture core opened. The extension follows
+// VS Code's language: its command titles and view names come from
+// package.nls.zh-cn.json, its views' words from l10n/bundle.l10n.zh-cn.json,
+// and the adapter (told the language by the launch) sends the verdict in
+// the message catalog's Chinese. The test reads the Fault Analysis view as
+// a person would and fails on English there.
+//
+// VS Code takes a display language only from an installed language pack
+// (a "localizations" contribution); Microsoft's packs come from a
+// marketplace a test machine cannot reach, so the test installs a language
+// pack of its own, made here: it contributes zh-cn with no translation of
+// VS Code's own words (the workbench stays English), which is what makes
+// VS Code report zh-cn to extensions (vscode.env.language) and load their
+// zh-cn bundles, exactly as with Microsoft's pack.
+//
+// Environment as test/e2e.test.mjs: DSECORE_CODE_SERVER, DSECORE_FIXTURES,
+// DSECORE_VSIX, DSECORE_ARTIFACTS, CHROMIUM.
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn, spawnSync } from 'node:child_process';
+import { existsSync, mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { chromium } from 'playwright-core';
+
+const codeServer = resolve(process.env.DSECORE_CODE_SERVER ?? '../build/code-server');
+const entry = join(codeServer, 'node_modules/code-server/out/node/entry.js');
+const vsix = resolve(process.env.DSECORE_VSIX ?? '../build/dsecore.vsix');
+const fixtures = process.env.DSECORE_FIXTURES;
+const artifacts = resolve(process.env.DSECORE_ARTIFACTS ?? '../build/artifacts');
+const browserPath = process.env.CHROMIUM ?? '/usr/bin/chromium';
+const vsce = resolve('node_modules/@vscode/vsce/vsce');
+
+let server;
+let browser;
+let page;
+let work;
+
+async function shot(name) {
+  mkdirSync(artifacts, { recursive: true });
+  const p = join(artifacts, `vscode-zh-cn-${name}.png`);
+  await page.screenshot({ path: p });
+  return p;
+}
+
+function freePort() {
+  return new Promise((res, rej) => {
+    const s = createServer();
+    s.listen(0, '127.0.0.1', () => {
+      const { port } = s.address();
+      s.close(() => res(port));
+    });
+    s.on('error', rej);
+  });
+}
+
+async function waitHealthy(port, ms) {
+  const end = Date.now() + ms;
+  for (;;) {
+    try {
+      const r = await fetch(`http://127.0.0.1:${port}/healthz`);
+      if (r.ok) {
+        return;
+      }
+    } catch {
+      // not up yet
+    }
+    if (Date.now() > end) {
+      throw new Error(`code-server did not answer on port ${port} in ${ms} ms`);
+    }
+    await new Promise((r) => setTimeout(r, 250));
+  }
+}
+
+// languagePack packages the zh-cn language pack (see above) as a .vsix.
+function languagePack(dir) {
+  const src = join(dir, 'language-pack');
+  mkdirSync(join(src, 'translations'), { recursive: true });
+  writeFileSync(join(src, 'package.json'), JSON.stringify({
+    name: 'test-language-pack-zh-hans', displayName: 'Chinese (Simplified) test language pack', publisher: 'dsecore-test',
+    version: '0.0.1', license: 'Apache-2.0', engines: { vscode: '^1.90.0' }, categories: ['Language Packs'],
+    contributes: {
+      localizations: [{
+        languageId: 'zh-cn', languageName: 'Chinese Simplified', localizedLanguageName: '中文(简体)',
+        translations: [{ id: 'vscode', path: './translations/main.i18n.json' }],
+      }],
+    },
+  }, null, 2));
+  writeFileSync(join(src, 'translations', 'main.i18n.json'), JSON.stringify({ version: '1.0.0', contents: {} }));
+  writeFileSync(join(src, 'README.md'), 'zh-cn for the dsecore e2e test\n');
+  const out = join(dir, 'language-pack.vsix');
+  const r = spawnSync(process.execPath, [vsce, 'package', '--no-dependencies', '--allow-missing-repository', '--skip-license', '-o', out],
+    { cwd: src, encoding: 'utf8', timeout: 120000 });
+  assert.equal(r.status, 0, `vsce package (language pack): ${r.stdout}\n${r.stderr}`);
+  return out;
+}
+
+before(async () => {
+  assert.ok(existsSync(entry), `code-server is not installed in ${codeServer} (scripts/install-code-server.sh)`);
+  assert.ok(existsSync(vsix), `no .vsix at ${vsix} (npm run package)`);
+  assert.ok(existsSync(browserPath), `no Chromium at ${browserPath} (apt-get install chromium)`);
+  assert.ok(existsSync(vsce), `no vsce at ${vsce} (npm ci)`);
+  assert.ok(fixtures && existsSync(join(fixtures, 'field-crash', 'core')), 'DSECORE_FIXTURES must name the fixture tree');
+
+  work = mkdtempSync(join(tmpdir(), 'dsecore-e2e-zh-'));
+  const cfg = join(work, 'config.yaml');
+  writeFileSync(cfg, 'auth: none\ncert: false\n');
+  const common = ['--config', cfg, '--user-data-dir', join(work, 'data'), '--extensions-dir', join(work, 'ext')];
+  mkdirSync(join(work, 'data', 'User'), { recursive: true });
+  writeFileSync(join(work, 'data', 'User', 'settings.json'), JSON.stringify({
+    'workbench.startupEditor': 'none', 'workbench.tips.enabled': false, 'telemetry.telemetryLevel': 'off',
+    'git.openRepositoryInParentFolders': 'never', 'git.enabled': false, 'extensions.autoCheckUpdates': false, 'extensions.autoUpdate': false,
+  }));
+  const inst = spawnSync(process.execPath, [entry, ...common, '--install-extension', vsix], { encoding: 'utf8', timeout: 120000 });
+  assert.equal(inst.status, 0, `--install-extension ${vsix}: ${inst.stdout}\n${inst.stderr}`);
+  assert.match(inst.stdout + inst.stderr, /was successfully installed/);
+  const pack = languagePack(work);
+
+  const ws = join(work, 'workspace');
+  mkdirSync(join(ws, '.vscode'), { recursive: true });
+  writeFileSync(join(ws, '.vscode', 'launch.json'), JSON.stringify({
+    version: '0.2.0',
+    configurations: [{
+      type: 'dsecore', request: 'launch', name: 'ceph-dse field crash',
+      coreFile: join(fixtures, 'field-crash', 'core'),
+      program: join(fixtures, 'bin', 'ceph-dse'),
+      logFiles: [join(fixtures, 'field-crash')],
+    }],
+  }, null, 2));
+
+  const port = await freePort();
+  server = spawn(process.execPath, [entry, ...common, '--auth', 'none', '--bind-addr', `127.0.0.1:${port}`, '--locale', 'zh-cn',
+    '--disable-telemetry', '--disable-update-check', '--disable-workspace-trust', '--disable-getting-started-override', ws],
+  { detached: true, stdio: ['ignore', 'pipe', 'pipe'] });
+  let log = '';
+  server.stdout.on('data', (d) => { log += d; });
+  server.stderr.on('data', (d) => { log += d; });
+  try {
+    await waitHealthy(port, 60000);
+  } catch (e) {
+    throw new Error(`${e.message}\n${log}`);
+  }
+  browser = await chromium.launch({
+    executablePath: browserPath, headless: true,
+    args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking',
+      '--disable-component-update', '--disable-sync'],
+  });
+  page = await browser.newPage({ viewport: { width: 1600, height: 1000 } });
+  await page.goto(`http://127.0.0.1:${port}/?folder=${encodeURIComponent(ws)}`);
+  await page.waitForSelector('.monaco-workbench .part.activitybar', { timeout: 90000 });
+  // The language pack is installed as a user does, from the workbench
+  // (Extensions: Install from VSIX…): the server then records it among its
+  // language packs (code-server's command line install does not), and the
+  // workbench loaded again is in its language (--locale zh-cn).
+  await runCommand('Extensions: Install from VSIX').catch(async (e) => {
+    await shot('failed-install-vsix');
+    throw e;
+  });
+  // VS Code's own file picker (a quick input): it first fills in a folder
+  // of its choice; the path is typed once it has, and the picker shows the
+  // package before Install is pressed.
+  const dialog = page.locator('.quick-input-widget', { has: page.locator('.quick-input-title', { hasText: 'Install from VSIX' }) });
+  const input = dialog.locator('.quick-input-box input.input');
+  await input.waitFor({ timeout: 15000 });
+  await page.waitForFunction((el) => el.value.startsWith('/'), await input.elementHandle(), { timeout: 15000 });
+  await input.fill(pack);
+  await dialog.locator('.monaco-list-row', { hasText: 'language-pack.vsix' }).first().waitFor({ timeout: 15000 }).catch(async () => {
+    await shot('failed-install-vsix');
+    throw new Error(`the file picker did not show ${pack}`);
+  });
+  await dialog.locator('.monaco-button', { hasText: 'Install' }).first().click();
+  await page.locator('.notification-toast', { hasText: /Completed installing|installed/i }).first().waitFor({ timeout: 120000 }).catch(async () => {
+    await shot('failed-language-pack');
+    throw new Error('the language pack was not installed from its VSIX in 120 s');
+  });
+  await page.reload();
+  await page.waitForSelector('.monaco-workbench .part.activitybar', { timeout: 90000 });
+  const lang = await page.evaluate(() => globalThis._VSCODE_NLS_LANGUAGE);
+  assert.equal(lang, 'zh-cn', 'the workbench did not take the display language zh-cn');
+});
+
+after(async () => {
+  try {
+    if (page) {
+      await page.keyboard.press('Shift+F5').catch(() => {});
+    }
+    await browser?.close();
+  } finally {
+    if (server?.pid) {
+      try {
+        process.kill(-server.pid, 'SIGTERM');
+      } catch {
+        // already gone
+      }
+    }
+  }
+});
+
+// runCommand runs a command from the palette by its title. Right after
+// the workbench loads, a command may not be registered yet: the palette is
+// asked again (closed and opened) until its row is there, for at most 60 s.
+async function runCommand(title) {
+  const input = page.locator('.quick-input-widget .quick-input-box input.input');
+  const row = page.locator('.quick-input-widget .monaco-list-row.focused', { hasText: title });
+  const end = Date.now() + 60000;
+  for (;;) {
+    await page.keyboard.press('Control+Shift+P');
+    await input.waitFor({ timeout: 15000 });
+    await input.fill('>' + title);
+    if (await row.waitFor({ timeout: 5000 }).then(() => true, () => false)) {
+      break;
+    }
+    await page.keyboard.press('Escape');
+    await page.locator('.quick-input-widget').waitFor({ state: 'hidden', timeout: 15000 });
+    if (Date.now() > end) {
+      throw new Error(`the command palette did not focus "${title}" in 60 s`);
+    }
+  }
+  await page.keyboard.press('Enter');
+  // The palette has run it: closed, or turned into the command's own
+  // picker (Install from VSIX's file picker).
+  await page.waitForFunction((text) => {
+    const w = globalThis.document.querySelector('.quick-input-widget');
+    const i = w?.querySelector('.quick-input-box input.input');
+    return !w || w.style.display === 'none' || !i || i.value !== text;
+  }, '>' + title, { timeout: 15000 }).catch(() => {
+    throw new Error(`the command palette stayed on "${title}"`);
+  });
+}
+
+// viewPane is the pane of a view of the Run and Debug container, by title.
+function viewPane(title) {
+  return page.locator('.pane', { has: page.locator('.pane-header', { hasText: title }) });
+}
+
+// focusRow focuses the first row of the tree in `scope` whose text matches
+// `re`, moving the keyboard focus from its first row down (rows of VS
+// Code's trees are virtualised: only those in view exist), and returns its
+// text; as test/e2e.test.mjs's, each step waits for the focus to move.
+async function focusRow(scope, re, why, maxRows = 200) {
+  const list = scope.locator('.monaco-list').first();
+  await list.waitFor({ timeout: 30000 }).catch(() => {
+    throw new Error(`${why}: no list in the view`);
+  });
+  const handle = await list.elementHandle();
+  const press = async (key, prev) => {
+    for (let attempt = 0; attempt < 5; attempt++) {
+      await list.focus();
+      await page.keyboard.press(key);
+      const r = await page.waitForFunction(([el, p]) => {
+        const row = el.querySelector('.monaco-list-row.focused');
+        if (row && Number(row.dataset.index) !== p) {
+          return { index: Number(row.dataset.index), last: row.dataset.lastElement === 'true', text: row.innerText };
+        }
+        return el.contains(el.ownerDocument.activeElement) ? false : { lostFocus: true };
+      }, [handle, prev], { timeout: 10000 }).then((h) => h.jsonValue()).catch(() => null);
+      if (r && !r.lostFocus) {
+        return r;
+      }
+      if (!r) {
+        break;
+      }
+    }
+    return null;
+  };
+  let prev = -1;
+  let row = await press('Home', prev);
+  for (let step = 0; row && step < maxRows; step++) {
+    if (re.test(row.text)) {
+      return row.text.replace(/\s+/g, ' ');
+    }
+    if (row.last) {
+      break;
+    }
+    prev = row.index;
+    row = await press('ArrowDown', prev);
+  }
+  throw new Error(`${why}: no row matches ${re}`);
+}
+
+// English prose a Chinese row must not hold (names, types and instructions
+// are the same in every language).
+const english = /\b(Verdict|NULL pointer|Likely|Another path|holds the|in the same|came from|underflowed|Faulting instruction|Bad register|Others on the same object|Holders|Timeline|Evidence|the|of|by|and|was|which|through)\b/;
+
+test('in VS Code set to Simplified Chinese, the Fault Analysis view is in Chinese, the verdict too', async () => {
+  try {
+    await page.locator('.monaco-workbench .part.editor').click();
+    await page.keyboard.press('Control+Shift+D');
+    const start = page.locator('[aria-label^="Start Debugging"], [aria-label^="开始调试"]').first();
+    await start.waitFor({ timeout: 30000 });
+    await start.click();
+    await page.locator('.debug-call-stack .monaco-list-row', { hasText: /SIGSEGV \(SEGV_MAPERR\)/i }).first()
+      .waitFor({ timeout: 90000 }).catch(() => {
+        throw new Error('the session did not stop with the SIGSEGV thread on the call stack in 90 s');
+      });
+    // The command's title is package.nls.zh-cn.json's.
+    await runCommand('dsecore: 显示故障分析');
+    // The view's name is too ("故障分析", not "Fault Analysis").
+    const pane = viewPane('故障分析');
+    const header = pane.locator('.pane-header').first();
+    await header.waitFor({ timeout: 15000 }).catch(() => {
+      throw new Error('no view named 故障分析 (Fault Analysis) in the Run and Debug container');
+    });
+    if ((await header.getAttribute('aria-expanded')) !== 'true') {
+      await header.click();
+      await pane.locator('.pane-header[aria-expanded="true"]').waitFor({ timeout: 15000 }).catch(() => {
+        throw new Error('the 故障分析 view did not expand');
+      });
+    }
+    await pane.locator('.monaco-list-row', { hasText: '结论（置信度：高）：' }).first().waitFor({ timeout: 60000 }).catch(() => {
+      throw new Error('the 故障分析 view showed no Chinese verdict (结论（置信度：高）：…) in 60 s');
+    });
+    await shot('fault-analysis');
+    const verdict = await focusRow(pane, /^\s*结论（置信度：高）：/, 'the verdict row');
+    // The adapter's Chinese, from the message catalog, every sentence.
+    assert.match(verdict, /在 boost::intrusive::list_node_traits<void\*>::get_next 内联于 .* 中发生空指针读取：%rbx = 0x0：经空指针读取 0x0 处的 8 字节（node->next_）/);
+    assert.match(verdict, /另一条路径也在操作同一个对象：任务 15 \(Processer 6，block\) 以 `node` 持有属主对象 dm_hash_node_t 0x[0-9a-f]+/);
+    assert.match(verdict, /很可能是两条路径并发析构（重复释放）了 dm_hash_node_t 0x[0-9a-f]+ 的对象/);
+    const sentences = verdict.replace(/^\s*结论（置信度：高）：/, '').split('。').filter((x) => x.trim() !== '');
+    assert.equal(sentences.length, 5, `the verdict's sentences: ${JSON.stringify(sentences)}`);
+    for (const x of sentences) {
+      assert.doesNotMatch(x.replace(/`[^`]*`/g, ''), english, `English in the Chinese verdict: ${x}`);
+    }
+    // The view's own words: the extension's zh-cn bundle.
+    assert.match(await focusRow(pane, /^\s*出错指令：/, 'the faulting instruction row'), /出错指令：mov {1,4}\(%rbx\),%rbx，位于 0x[0-9a-f]+/);
+    assert.match(await focusRow(pane, /^\s*出错寄存器：/, 'the bad register row'), /出错寄存器：%rbx = 0x0\s*%rbx = 0x0：经空指针读取 0x0 处的 8 字节（node->next_）/);
+    await focusRow(pane, /^\s*属主对象：dm_hash_node_t，地址 0x/, 'the owner object row');
+    await focusRow(pane, /^\s*同一对象上的其他路径/, 'the others on the object');
+    await focusRow(pane, /^\s*证据/, 'the evidence');
+    await shot('fault-analysis-rows');
+    // The other view's name is Chinese too.
+    await viewPane('协程').locator('.pane-header').first().waitFor({ timeout: 15000 }).catch(() => {
+      throw new Error('no 协程 (Coroutines) view');
+    });
+  } catch (e) {
+    await shot('failed-fault-analysis');
+    throw e;
+  }
+});
