@@ -24,8 +24,10 @@ pkg_installed() { dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q "insta
 # the package test; dwz, llvm-16 (llvm-dwp-16) and xz-utils
 # (fixtures/variants: the field crash as distributions and split-DWARF builds
 # ship its debug information; binutils has dwp, elfutils eu-strip), graphviz
-# (dot: the summarize HTML report draws a hang's wait graph with it).
-for p in g++ make gdb libc6-dbg libboost-dev libboost-context-dev elfutils binutils lldb-16 clang-16 python3 git ca-certificates time chromium ceph-mon ceph-mgr ceph-common ceph-base systemd rpm man-db dwz llvm-16 xz-utils graphviz; do
+# (dot: the summarize HTML report draws a hang's wait graph with it),
+# fonts-wqy-microhei (Chromium draws the Chinese of the zh-CN HTML report and
+# of VS Code in Chinese with it: screenshots in build/artifacts, not boxes).
+for p in g++ make gdb libc6-dbg libboost-dev libboost-context-dev elfutils binutils lldb-16 clang-16 python3 git ca-certificates time chromium ceph-mon ceph-mgr ceph-common ceph-base systemd rpm man-db dwz llvm-16 xz-utils graphviz fonts-wqy-microhei; do
 	pkg_installed "$p" || need_pkgs+=("$p")
 done
 # Node.js and npm run the tests that live with the VS Code extension; the

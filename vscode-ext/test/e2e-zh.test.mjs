@@ -159,19 +159,28 @@ before(async () => {
     await shot('failed-install-vsix');
     throw e;
   });
-  // VS Code's own file picker (a quick input): it first fills in a folder
-  // of its choice; the path is typed once it has, and the picker shows the
-  // package before Install is pressed.
+  // VS Code's own file picker (a quick input): it fills in a folder of its
+  // choosing, and may do so again while it settles (the workspace, then
+  // the home folder). The path is typed, and Install pressed once the
+  // picker shows the package with the path still in its box; a picker that
+  // reset the path meanwhile is still open afterwards, and the path is
+  // typed again.
   const dialog = page.locator('.quick-input-widget', { has: page.locator('.quick-input-title', { hasText: 'Install from VSIX' }) });
   const input = dialog.locator('.quick-input-box input.input');
-  await input.waitFor({ timeout: 15000 });
-  await page.waitForFunction((el) => el.value.startsWith('/'), await input.elementHandle(), { timeout: 15000 });
-  await input.fill(pack);
-  await dialog.locator('.monaco-list-row', { hasText: 'language-pack.vsix' }).first().waitFor({ timeout: 15000 }).catch(async () => {
-    await shot('failed-install-vsix');
-    throw new Error(`the file picker did not show ${pack}`);
-  });
-  await dialog.locator('.monaco-button', { hasText: 'Install' }).first().click();
+  await dialog.waitFor({ timeout: 15000 });
+  const end = Date.now() + 60000;
+  while (await dialog.isVisible()) {
+    if (Date.now() > end) {
+      await shot('failed-language-pack');
+      throw new Error('the file picker did not take the language pack\'s path in 60 s');
+    }
+    await input.fill(pack);
+    const shown = await dialog.locator('.monaco-list-row', { hasText: 'language-pack.vsix' }).first().waitFor({ timeout: 5000 }).then(() => true, () => false);
+    if (shown && await input.inputValue() === pack) {
+      await dialog.locator('.monaco-button', { hasText: 'Install' }).first().click();
+    }
+    await dialog.waitFor({ state: 'hidden', timeout: 5000 }).catch(() => {});
+  }
   await page.locator('.notification-toast', { hasText: /Completed installing|installed/i }).first().waitFor({ timeout: 120000 }).catch(async () => {
     await shot('failed-language-pack');
     throw new Error('the language pack was not installed from its VSIX in 120 s');
@@ -304,11 +313,15 @@ test('in VS Code set to Simplified Chinese, the Fault Analysis view is in Chines
     await header.waitFor({ timeout: 15000 }).catch(() => {
       throw new Error('no view named 故障分析 (Fault Analysis) in the Run and Debug container');
     });
-    if ((await header.getAttribute('aria-expanded')) !== 'true') {
-      await header.click();
-      await pane.locator('.pane-header[aria-expanded="true"]').waitFor({ timeout: 15000 }).catch(() => {
+    // The command expands the view (it focuses it); one that is still
+    // collapsed after a moment is expanded by a click on its header.
+    const expanded = pane.locator('.pane-header[aria-expanded="true"]');
+    const end = Date.now() + 30000;
+    while (!await expanded.waitFor({ timeout: 5000 }).then(() => true, () => false)) {
+      if (Date.now() > end) {
         throw new Error('the 故障分析 view did not expand');
-      });
+      }
+      await header.click();
     }
     await pane.locator('.monaco-list-row', { hasText: '结论（置信度：高）：' }).first().waitFor({ timeout: 60000 }).catch(() => {
       throw new Error('the 故障分析 view showed no Chinese verdict (结论（置信度：高）：…) in 60 s');
