@@ -167,14 +167,15 @@ type AnalysisLogs struct {
 
 // AnalysisStep is one instruction that wrote the bad register.
 type AnalysisStep struct {
-	PC          string `json:"pc"`
-	Instruction string `json:"instruction"`
-	Register    string `json:"register"` // the register it wrote
-	Function    string `json:"function"`
-	File        string `json:"file,omitempty"`
-	Line        int    `json:"line,omitempty"`
-	Text        string `json:"text"`
-	LoopBack    bool   `json:"loop_back"` // executed in the previous iteration of the loop
+	PC          string   `json:"pc"`
+	Instruction string   `json:"instruction"`
+	Register    string   `json:"register"` // the register it wrote
+	Function    string   `json:"function"`
+	File        string   `json:"file,omitempty"`
+	Line        int      `json:"line,omitempty"`
+	Text        string   `json:"text"`
+	Said        l10n.Msg `json:"-"`         // Text in the catalog's words
+	LoopBack    bool     `json:"loop_back"` // executed in the previous iteration of the loop
 }
 
 // AnalysisEvid is one fact the verdict rests on.
@@ -239,7 +240,7 @@ func AnalysisDoc(a *fault.Analysis) *Analysis {
 		af := &AnalysisFault{PC: Hex(f.Context.PC), Kind: f.Kind, Description: f.Description, Said: f.Said, Origin: []AnalysisStep{}, Skipped: f.Skipped}
 		for _, o := range f.Origin {
 			af.Origin = append(af.Origin, AnalysisStep{PC: Hex(o.PC), Instruction: o.ATT, Register: o.Register, Function: o.Function,
-				File: o.File, Line: o.Line, Text: o.Text, LoopBack: o.LoopBack})
+				File: o.File, Line: o.Line, Text: o.Text, Said: o.Said, LoopBack: o.LoopBack})
 		}
 		if r := f.Context.Real; r != nil {
 			af.SiCode = r.CodeName

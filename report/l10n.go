@@ -80,3 +80,8 @@ func FaultText(f *AnalysisFault, lang *l10n.Printer) string {
 	}
 	return printer(lang).S(said(f.Said, f.Description))
 }
+
+// OriginText is an origin step of the bad register in lang's words.
+func OriginText(o AnalysisStep, lang *l10n.Printer) string {
+	return printer(lang).S(said(o.Said, o.Text))
+}

@@ -316,7 +316,7 @@ func WriteAnalysis(w io.Writer, doc *Inspect, o AnalysisText) {
 			fmt.Fprintf(w, "  %s\n", FaultText(f, tr))
 		}
 		for _, s := range f.Origin {
-			fmt.Fprintf(w, "  %s\n", tr.Sf("text.origin", "Text", l10n.Untranslated(s.Text)))
+			fmt.Fprintf(w, "  %s\n", tr.Sf("text.origin", "Text", OriginText(s, tr)))
 		}
 	}
 	if len(a.Objects) > 0 {

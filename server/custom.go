@@ -15,8 +15,9 @@ import (
 //	                  DAP threadId its stack is listed under
 //	dsecore/analysis  {crashThreadId, analysis: <inspect --json's analysis>,
 //	                  taskThreads: {taskId: threadId},
-//	                  localized: {lang, verdict, description}: the verdict and
-//	                  the fault's description in the launch's lang}
+//	                  localized: {lang, verdict, description, origin}: the
+//	                  verdict, the fault's description and origin steps in
+//	                  the launch's lang}
 //	dsecore/focus     {threadId, description}: a stopped event for that
 //	                  thread (preserveFocusHint false): the client selects
 //	                  it (a holder's thread or task, from the Fault Analysis view)
@@ -147,9 +148,10 @@ func (s *state) tasksBody() any {
 // language (LaunchArgs.Lang); the analysis beside it is the JSON
 // document, the same in every language.
 type localized struct {
-	Lang        string `json:"lang"`                  // the catalog's language used: "en", "zh-CN"
-	Verdict     string `json:"verdict"`               // the verdict's sentences
-	Description string `json:"description,omitempty"` // the fault's (analysis.fault.description)
+	Lang        string   `json:"lang"`                  // the catalog's language used: "en", "zh-CN"
+	Verdict     string   `json:"verdict"`               // the verdict's sentences
+	Description string   `json:"description,omitempty"` // the fault's (analysis.fault.description)
+	Origin      []string `json:"origin,omitempty"`      // the origin steps' texts (analysis.fault.origin[].text)
 }
 
 func (s *state) analysisBody() any {
@@ -159,10 +161,16 @@ func (s *state) analysisBody() any {
 	}
 	a := report.AnalysisDoc(s.analysis())
 	lang := s.lang()
+	loc := localized{Lang: lang.Lang(), Verdict: report.VerdictText(a, lang), Description: report.FaultText(a.Fault, lang)}
+	if a.Fault != nil {
+		for _, o := range a.Fault.Origin {
+			loc.Origin = append(loc.Origin, report.OriginText(o, lang))
+		}
+	}
 	return struct {
 		CrashThreadID int              `json:"crashThreadId"`
 		Analysis      *report.Analysis `json:"analysis"`
 		TaskThreads   map[string]int   `json:"taskThreads"`
 		Localized     localized        `json:"localized"`
-	}{s.crashThreadID(), a, taskThreads, localized{Lang: lang.Lang(), Verdict: report.VerdictText(a, lang), Description: report.FaultText(a.Fault, lang)}}
+	}{s.crashThreadID(), a, taskThreads, loc}
 }

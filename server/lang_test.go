@@ -31,9 +31,10 @@ func TestSessionInChinese(t *testing.T) {
 				Verdict string `json:"verdict"`
 			} `json:"analysis"`
 			Localized struct {
-				Lang        string `json:"lang"`
-				Verdict     string `json:"verdict"`
-				Description string `json:"description"`
+				Lang        string   `json:"lang"`
+				Verdict     string   `json:"verdict"`
+				Description string   `json:"description"`
+				Origin      []string `json:"origin"`
 			} `json:"localized"`
 		} `json:"body"`
 	}
@@ -44,6 +45,9 @@ func TestSessionInChinese(t *testing.T) {
 	}
 	if loc.Description != "%rbx = 0x0：经空指针读取 0x0 处的 8 字节（node->next_）" {
 		t.Errorf("localized description %q", loc.Description)
+	}
+	if len(loc.Origin) != 1 || loc.Origin[0] != "%rbx 加载自前一个节点的 next_（node->next_，由 get_next 读取）（在循环的上一次迭代中）" {
+		t.Errorf("localized origin %q", loc.Origin)
 	}
 	for _, s := range strings.SplitAfter(loc.Verdict, "。") {
 		if w := l10ntest.EnglishIn(s); len(w) > 0 {

@@ -75,8 +75,9 @@ type OriginStep struct {
 	Function string // innermost (inlined) function at the step
 	File     string
 	Line     int
-	Text     string // in words
-	LoopBack bool   // executed in the previous iteration of a loop around the fault
+	Text     string   // in words (Said's English)
+	Said     l10n.Msg // Text in the catalog's words
+	LoopBack bool     // executed in the previous iteration of a loop around the fault
 	// Field is the list-node field the step loaded ("next_", "prev_"),
 	// known from the accessor and the displacement; "" for anything else.
 	Field string
@@ -491,7 +492,8 @@ func (a *Analysis) traceOrigin(pc uint64, reg string) ([]OriginStep, int) {
 		if len(fs) > 0 {
 			st.Function, st.File, st.Line = fs[0].Function, fs[0].File, fs[0].Line
 		}
-		st.Text = describeStep(in, cur, st.Function, loopBack)
+		st.Said = describeStep(in, cur, st.Function, loopBack)
+		st.Text = st.Said.String()
 		if in.Mem != nil && in.Raw.Op == x86asm.MOV {
 			st.Field = strings.TrimPrefix(fieldName(st.Function, in.Mem.Disp), "node->")
 		}
@@ -518,29 +520,29 @@ func symbolName(m *coreparse.Module, addr uint64) string {
 	return ""
 }
 
-func describeStep(in disasm.Inst, reg, fn string, loopBack bool) string {
-	when := ""
+func describeStep(in disasm.Inst, reg, fn string, loopBack bool) l10n.Msg {
+	when := l10n.Verbatim("")
 	if loopBack {
-		when = " in the previous iteration of the loop"
+		when = l10n.T("origin.in-previous-iteration")
 	}
 	switch {
 	case in.Mem != nil && in.Raw.Op == x86asm.MOV:
-		what := "memory at " + memText(in.Mem)
+		what := l10n.T("origin.memory-at", "Mem", memText(in.Mem))
 		if f := fieldName(fn, in.Mem.Disp); f != "" {
-			what = "the previous node's next_ (" + f + ", read by " + shortFn(fn) + ")"
+			what = l10n.T("origin.previous-next", "Field", f, "Function", shortFn(fn))
 			if f == "node->prev_" {
-				what = "the node's prev_ (" + f + ")"
+				what = l10n.T("origin.node-prev", "Field", f)
 			}
 		}
-		return fmt.Sprintf("%%%s was loaded from %s%s", reg, what, when)
+		return l10n.T("origin.loaded", "Reg", reg, "What", what, "When", when)
 	case in.Raw.Op == x86asm.MOV:
-		return fmt.Sprintf("%%%s was copied%s: %s", reg, when, in.ATT)
+		return l10n.T("origin.copied", "Reg", reg, "When", when, "Insn", in.ATT)
 	case in.Raw.Op == x86asm.LEA:
-		return fmt.Sprintf("%%%s was computed%s: %s", reg, when, in.ATT)
+		return l10n.T("origin.computed", "Reg", reg, "When", when, "Insn", in.ATT)
 	case in.Raw.Op == x86asm.XOR && len(in.Raw.Args) > 1 && in.Raw.Args[0] == in.Raw.Args[1]:
-		return fmt.Sprintf("%%%s was zeroed%s: %s", reg, when, in.ATT)
+		return l10n.T("origin.zeroed", "Reg", reg, "When", when, "Insn", in.ATT)
 	}
-	return fmt.Sprintf("%%%s was written%s: %s", reg, when, in.ATT)
+	return l10n.T("origin.written", "Reg", reg, "When", when, "Insn", in.ATT)
 }
 
 func shortFn(fn string) string {

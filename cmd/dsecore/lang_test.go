@@ -78,7 +78,7 @@ func TestInspectChinese(t *testing.T) {
 			t.Errorf("verdict lacks %q: %s", want, verdict)
 		}
 	}
-	for _, label := range []string{"\n进程：pid ", "\n真正的故障：", "\n出错指令：", "\n出错寄存器：%rbx = 0x0\n", "\n堆（glibc malloc）：\n", "\n时间线：\n", "\n证据：\n", "\n线程（9 个）：\n"} {
+	for _, label := range []string{"\n进程：pid ", "\n真正的故障：", "\n出错指令：", "\n出错寄存器：%rbx = 0x0\n", "\n  来源：%rbx 加载自前一个节点的 next_（node->next_，由 get_next 读取）（在循环的上一次迭代中）\n", "\n堆（glibc malloc）：\n", "\n时间线：\n", "\n证据：\n", "\n线程（9 个）：\n"} {
 		if !strings.Contains(zh, label) {
 			t.Errorf("no %q in the Chinese text", label)
 		}

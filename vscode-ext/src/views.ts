@@ -10,7 +10,7 @@ export interface AnalysisBody {
   taskThreads: Record<string, number>;
   // The verdict in the launch's language (its lang: VS Code's display
   // language); analysis is the document, the same in every language.
-  localized?: { lang: string; verdict: string; description?: string };
+  localized?: { lang: string; verdict: string; description?: string; origin?: string[] };
   analysis: {
     verdict: string;
     confidence: string;
@@ -169,7 +169,7 @@ export class AnalysisView extends MessageView implements vscode.TreeDataProvider
         description: f.function, tooltip: f.file ? `${f.file}:${f.line}` : undefined,
       })));
       if (f.register) {
-        out.push(new Item(t('Bad register: %{0} = {1}', f.register, f.value ?? ''), (f.origin ?? []).map((o) => new Item(o.text, [], { tooltip: o.text })), {
+        out.push(new Item(t('Bad register: %{0} = {1}', f.register, f.value ?? ''), (f.origin ?? []).map((o, i) => b.localized?.origin?.[i] ?? o.text).map((x) => new Item(x, [], { tooltip: x })), {
           description, tooltip: description,
         }));
       }
