@@ -124,6 +124,8 @@ type AnalysisHit struct {
 	Where    string   `json:"where"`
 	Address  string   `json:"address"`
 	What     string   `json:"what"`
+	// WhereSaid and WhatSaid are Where and What in the catalog's words.
+	WhereSaid, WhatSaid l10n.Msg `json:"-"`
 }
 
 // AnalysisSame is a thread or task inside the same operations.
@@ -299,7 +301,7 @@ func AnalysisDoc(a *fault.Analysis) *Analysis {
 		d.ListWalk = wd
 	}
 	for _, h := range a.Others {
-		d.Others = append(d.Others, AnalysisHit{Who: h.Who, Said: h.Said, LWP: h.LWP, Task: h.TaskID, Frame: h.Frame, Function: h.Function, Path: h.Path,
+		d.Others = append(d.Others, AnalysisHit{Who: h.Who, Said: h.Said, WhereSaid: h.WhereSaid, WhatSaid: h.WhatSaid, LWP: h.LWP, Task: h.TaskID, Frame: h.Frame, Function: h.Function, Path: h.Path,
 			Where: h.Where, Address: Hex(h.Address), What: h.What})
 	}
 	for _, s := range a.SameCode {

@@ -85,3 +85,10 @@ func FaultText(f *AnalysisFault, lang *l10n.Printer) string {
 func OriginText(o AnalysisStep, lang *l10n.Printer) string {
 	return printer(lang).S(said(o.Said, o.Text))
 }
+
+// OtherText is an other path on the fault's object, in lang's words: who,
+// where it holds the object and what it holds.
+func OtherText(h AnalysisHit, lang *l10n.Printer) (who, where, what string) {
+	tr := printer(lang)
+	return tr.S(said(h.Said, h.Who)), tr.S(said(h.WhereSaid, h.Where)), tr.S(said(h.WhatSaid, h.What))
+}

@@ -350,8 +350,8 @@ func WriteAnalysis(w io.Writer, doc *Inspect, o AnalysisText) {
 			if path == "" {
 				path = h.Function
 			}
-			fmt.Fprintf(w, "  %s\n", tr.Sf("text.other-holds", "Who", said(h.Said, h.Who), "Where", l10n.Untranslated(h.Where), "Addr", h.Address,
-				"What", l10n.Untranslated(h.What), "Path", path))
+			fmt.Fprintf(w, "  %s\n", tr.Sf("text.other-holds", "Who", said(h.Said, h.Who), "Where", said(h.WhereSaid, h.Where), "Addr", h.Address,
+				"What", said(h.WhatSaid, h.What), "Path", path))
 		}
 		for _, s := range a.SameCode {
 			fmt.Fprintf(w, "  %s\n", tr.Sf("text.same-code", "Who", said(s.Said, s.Who), "Functions", strings.Join(s.Functions, ", ")))

@@ -15,9 +15,9 @@ import (
 //	                  DAP threadId its stack is listed under
 //	dsecore/analysis  {crashThreadId, analysis: <inspect --json's analysis>,
 //	                  taskThreads: {taskId: threadId},
-//	                  localized: {lang, verdict, description, origin}: the
-//	                  verdict, the fault's description and origin steps in
-//	                  the launch's lang}
+//	                  localized: {lang, verdict, description, origin, others}:
+//	                  the verdict, the fault's description, origin steps and
+//	                  others' words in the launch's lang}
 //	dsecore/focus     {threadId, description}: a stopped event for that
 //	                  thread (preserveFocusHint false): the client selects
 //	                  it (a holder's thread or task, from the Fault Analysis view)
@@ -152,6 +152,14 @@ type localized struct {
 	Verdict     string   `json:"verdict"`               // the verdict's sentences
 	Description string   `json:"description,omitempty"` // the fault's (analysis.fault.description)
 	Origin      []string `json:"origin,omitempty"`      // the origin steps' texts (analysis.fault.origin[].text)
+	// Others are analysis.others' who, where and what, by index.
+	Others []localizedHit `json:"others,omitempty"`
+}
+
+type localizedHit struct {
+	Who   string `json:"who"`
+	Where string `json:"where"`
+	What  string `json:"what"`
 }
 
 func (s *state) analysisBody() any {
@@ -166,6 +174,11 @@ func (s *state) analysisBody() any {
 		for _, o := range a.Fault.Origin {
 			loc.Origin = append(loc.Origin, report.OriginText(o, lang))
 		}
+	}
+	for _, h := range a.Others {
+		var x localizedHit
+		x.Who, x.Where, x.What = report.OtherText(h, lang)
+		loc.Others = append(loc.Others, x)
 	}
 	return struct {
 		CrashThreadID int              `json:"crashThreadId"`

@@ -35,6 +35,9 @@ func TestSessionInChinese(t *testing.T) {
 				Verdict     string   `json:"verdict"`
 				Description string   `json:"description"`
 				Origin      []string `json:"origin"`
+				Others      []struct {
+					Who, Where, What string
+				} `json:"others"`
 			} `json:"localized"`
 		} `json:"body"`
 	}
@@ -48,6 +51,9 @@ func TestSessionInChinese(t *testing.T) {
 	}
 	if len(loc.Origin) != 1 || loc.Origin[0] != "%rbx 加载自前一个节点的 next_（node->next_，由 get_next 读取）（在循环的上一次迭代中）" {
 		t.Errorf("localized origin %q", loc.Origin)
+	}
+	if len(loc.Others) == 0 || loc.Others[0].Who != "任务 15 (Processer 6，block)" || loc.Others[0].Where != "寄存器 %rbx" || loc.Others[0].What != "属主对象 dm_hash_node_t" {
+		t.Errorf("localized others %+v", loc.Others)
 	}
 	for _, s := range strings.SplitAfter(loc.Verdict, "。") {
 		if w := l10ntest.EnglishIn(s); len(w) > 0 {

@@ -28,6 +28,9 @@ type Hit struct {
 	Address  uint64
 	What     string // "the owner dm_hash_node_t", "the list header", "a list node"
 	Role     string // the role of what it holds: an Object's ("owner", "list header"), or "element"
+	// WhereSaid and WhatSaid are Where and What in the catalog's words.
+	WhereSaid, WhatSaid l10n.Msg
+	bare                l10n.Msg // What for the verdict (interest.bare)
 }
 
 // SameCode is a thread or task inside the same operations as the crash.
@@ -43,18 +46,28 @@ type interest struct {
 	addr uint64
 	what string
 	role string
+	// said is what in the catalog's words; bare is it without its
+	// article, and without "owner" for the owner (the verdict's "holding
+	// the same dm_hash_node_t 0x…").
+	said, bare l10n.Msg
 }
 
 func (a *Analysis) interests() []interest {
 	var out []interest
 	for _, o := range a.Objects {
 		if o.Address != 0 {
-			out = append(out, interest{o.Address, "the " + o.Role + " " + o.Type, o.Role})
+			said := l10n.T("what.the-typed", "What", ObjectRole(o.Role), "Type", o.Type)
+			bare := l10n.Verbatim(o.Type)
+			if o.Role != "owner" {
+				bare = l10n.T("what.typed", "What", ObjectRole(o.Role), "Type", o.Type)
+			}
+			out = append(out, interest{o.Address, said.String(), o.Role, said, bare})
 		}
 	}
 	if w := a.ListWalk; w != nil {
 		for _, n := range w.Nodes {
-			out = append(out, interest{n.Element, "a list element " + w.Element, "element"})
+			said := l10n.T("what.list-element", "Type", w.Element)
+			out = append(out, interest{n.Element, said.String(), "element", said, said})
 		}
 	}
 	return out
@@ -166,7 +179,9 @@ func (a *Analysis) searchStack(s stackOf, ints []interest) {
 			}
 			for _, in := range ints {
 				if v == in.addr {
-					add(Hit{Who: s.who, Said: s.said, LWP: s.lwp, TaskID: s.task, Frame: fi, Function: fn, Where: "register %" + unwind.RegName(n), Address: v, What: in.what, Role: in.role})
+					where := l10n.T("where.register", "Reg", unwind.RegName(n))
+					add(Hit{Who: s.who, Said: s.said, LWP: s.lwp, TaskID: s.task, Frame: fi, Function: fn, Where: where.String(), WhereSaid: where, Address: v,
+						What: in.what, WhatSaid: in.said, bare: in.bare, Role: in.role})
 				}
 			}
 		}
@@ -180,8 +195,9 @@ func (a *Analysis) searchStack(s stackOf, ints []interest) {
 		for i, v := range words {
 			for _, in := range ints {
 				if v == in.addr {
+					where := l10n.T("where.stack-slot", "Addr", fmt.Sprintf("%#x", lo+uint64(8*i)))
 					add(Hit{Who: s.who, Said: s.said, LWP: s.lwp, TaskID: s.task, Frame: fi, Function: outerName(s.frames, fi),
-						Where: fmt.Sprintf("stack slot %#x", lo+uint64(8*i)), Address: v, What: in.what, Role: in.role})
+						Where: where.String(), WhereSaid: where, Address: v, What: in.what, WhatSaid: in.said, bare: in.bare, Role: in.role})
 				}
 			}
 		}

@@ -121,7 +121,7 @@ func (a *Analysis) conclude() {
 			if !seenWho[h.Who] {
 				seenWho[h.Who] = true
 				otherWho = append(otherWho, l10n.T("verdict.other-holding", "Who", h.Said, "Path", h.Path,
-					"What", strings.TrimPrefix(strings.TrimPrefix(h.What, "the owner "), "the "), "Addr", fmt.Sprintf("%#x", h.Address), "Where", h.Where))
+					"What", h.bare, "Addr", fmt.Sprintf("%#x", h.Address), "Where", h.WhereSaid))
 			}
 		}
 	}

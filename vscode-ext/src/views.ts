@@ -10,7 +10,7 @@ export interface AnalysisBody {
   taskThreads: Record<string, number>;
   // The verdict in the launch's language (its lang: VS Code's display
   // language); analysis is the document, the same in every language.
-  localized?: { lang: string; verdict: string; description?: string; origin?: string[] };
+  localized?: { lang: string; verdict: string; description?: string; origin?: string[]; others?: { who: string; where: string; what: string }[] };
   analysis: {
     verdict: string;
     confidence: string;
@@ -188,10 +188,11 @@ export class AnalysisView extends MessageView implements vscode.TreeDataProvider
         { description: t('header {0}, hook +{1}', w.header, w.hook_offset) }));
     }
     if (a.others && a.others.length > 0) {
-      out.push(new Item(t('Others on the same object'), a.others.map((o) => {
+      out.push(new Item(t('Others on the same object'), a.others.map((o, i) => {
         const tid = o.task !== undefined ? b.taskThreads[String(o.task)] : o.lwp;
-        return new Item(t('{0}: {1} holds {2}', o.who, o.where, o.address), [], {
-          description: o.path ?? o.function, tooltip: t('{0} in {1}', o.what, o.path ?? o.function ?? ''),
+        const said = b.localized?.others?.[i] ?? o;
+        return new Item(t('{0}: {1} holds {2}', said.who, said.where, o.address), [], {
+          description: o.path ?? o.function, tooltip: t('{0} in {1}', said.what, o.path ?? o.function ?? ''),
           iconPath: new vscode.ThemeIcon('debug-stackframe'),
           command: tid ? showThread(tid, o.who) : undefined,
         });

@@ -360,6 +360,7 @@ test('in VS Code set to Simplified Chinese, the Fault Analysis view is in Chines
     assert.match(await focusRow(pane, /^\s*%rbx 加载自/, 'the origin of %rbx'), /%rbx 加载自前一个节点的 next_（node->next_，由 get_next 读取）（在循环的上一次迭代中）/);
     await focusRow(pane, /^\s*属主对象：dm_hash_node_t，地址 0x/, 'the owner object row');
     await focusRow(pane, /^\s*同一对象上的其他路径/, 'the others on the object');
+    await focusRow(pane, /^\s*任务 15 \(Processer 6，block\)：寄存器 %rbx 持有 0x[0-9a-f]+/, 'task 15 among the others, in Chinese');
     await focusRow(pane, /^\s*证据/, 'the evidence');
     await shot('fault-analysis-rows');
     // The other view's name is Chinese too.
