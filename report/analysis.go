@@ -99,17 +99,18 @@ type AnalysisObj struct {
 
 // AnalysisWalk is the intrusive list walk.
 type AnalysisWalk struct {
-	Header     string        `json:"header"`
-	List       string        `json:"list"`
-	Element    string        `json:"element"`
-	HookOffset string        `json:"hook_offset"`
-	HookHow    string        `json:"hook_how"`
-	Nodes      int           `json:"nodes"`
-	Size       int64         `json:"size"`
-	Findings   []string      `json:"findings"`
-	FirstNull  string        `json:"first_null_after,omitempty"`
-	Underflow  bool          `json:"size_underflow"`
-	Found      []WalkFinding `json:"found"`
+	Header       string        `json:"header"`
+	List         string        `json:"list"`
+	Element      string        `json:"element"`
+	HookOffset   string        `json:"hook_offset"`
+	HookHow      string        `json:"hook_how"`
+	Nodes        int           `json:"nodes"`
+	Size         int64         `json:"size"`
+	Findings     []string      `json:"findings"`
+	FindingsSaid []l10n.Msg    `json:"-"` // Findings in the catalog's words
+	FirstNull    string        `json:"first_null_after,omitempty"`
+	Underflow    bool          `json:"size_underflow"`
+	Found        []WalkFinding `json:"found"`
 }
 
 // AnalysisHit is an address of interest found outside the fault.
@@ -290,7 +291,7 @@ func AnalysisDoc(a *fault.Analysis) *Analysis {
 	}
 	if w := a.ListWalk; w != nil {
 		wd := &AnalysisWalk{Header: Hex(w.Header), List: w.ListType, Element: w.Element, HookOffset: fmt.Sprintf("%#x", w.HookOffset),
-			HookHow: w.HookHow, Nodes: len(w.Nodes), Size: w.SizeSigned, Findings: w.Findings, Underflow: w.SizeUnderflow}
+			HookHow: w.HookHow, Nodes: len(w.Nodes), Size: w.SizeSigned, Findings: w.Findings, FindingsSaid: w.FindingsSaid, Underflow: w.SizeUnderflow}
 		if w.FirstNull != 0 {
 			wd.FirstNull = Hex(w.FirstNull)
 		}

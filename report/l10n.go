@@ -92,3 +92,12 @@ func OtherText(h AnalysisHit, lang *l10n.Printer) (who, where, what string) {
 	tr := printer(lang)
 	return tr.S(said(h.Said, h.Who)), tr.S(said(h.WhereSaid, h.Where)), tr.S(said(h.WhatSaid, h.What))
 }
+
+// FindingText is a list walk's finding i in lang's words.
+func FindingText(w *AnalysisWalk, i int, lang *l10n.Printer) string {
+	m := l10n.Msg{}
+	if i < len(w.FindingsSaid) {
+		m = w.FindingsSaid[i]
+	}
+	return printer(lang).S(said(m, w.Findings[i]))
+}

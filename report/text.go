@@ -339,8 +339,8 @@ func WriteAnalysis(w io.Writer, doc *Inspect, o AnalysisText) {
 	}
 	if lw := a.ListWalk; lw != nil {
 		fmt.Fprintf(w, "\n%s\n", tr.Sf("text.list-walk", "List", lw.List, "Element", lw.Element, "Hook", lw.HookOffset, "Header", lw.Header, "N", lw.Nodes, "Size", lw.Size))
-		for _, x := range lw.Findings {
-			fmt.Fprintf(w, "  - %s\n", tr.S(l10n.Untranslated(x)))
+		for i := range lw.Findings {
+			fmt.Fprintf(w, "  - %s\n", FindingText(lw, i, tr))
 		}
 	}
 	if len(a.Others)+len(a.SameCode) > 0 {

@@ -15,9 +15,10 @@ import (
 //	                  DAP threadId its stack is listed under
 //	dsecore/analysis  {crashThreadId, analysis: <inspect --json's analysis>,
 //	                  taskThreads: {taskId: threadId},
-//	                  localized: {lang, verdict, description, origin, others}:
-//	                  the verdict, the fault's description, origin steps and
-//	                  others' words in the launch's lang}
+//	                  localized: {lang, verdict, description, origin, others,
+//	                  findings}: the verdict, the fault's description, origin
+//	                  steps, others' and the list walk's words in the launch's
+//	                  lang}
 //	dsecore/focus     {threadId, description}: a stopped event for that
 //	                  thread (preserveFocusHint false): the client selects
 //	                  it (a holder's thread or task, from the Fault Analysis view)
@@ -154,6 +155,8 @@ type localized struct {
 	Origin      []string `json:"origin,omitempty"`      // the origin steps' texts (analysis.fault.origin[].text)
 	// Others are analysis.others' who, where and what, by index.
 	Others []localizedHit `json:"others,omitempty"`
+	// Findings are analysis.list_walk.findings, by index.
+	Findings []string `json:"findings,omitempty"`
 }
 
 type localizedHit struct {
@@ -173,6 +176,11 @@ func (s *state) analysisBody() any {
 	if a.Fault != nil {
 		for _, o := range a.Fault.Origin {
 			loc.Origin = append(loc.Origin, report.OriginText(o, lang))
+		}
+	}
+	if w := a.ListWalk; w != nil {
+		for i := range w.Findings {
+			loc.Findings = append(loc.Findings, report.FindingText(w, i, lang))
 		}
 	}
 	for _, h := range a.Others {

@@ -38,6 +38,7 @@ func TestSessionInChinese(t *testing.T) {
 				Others      []struct {
 					Who, Where, What string
 				} `json:"others"`
+				Findings []string `json:"findings"`
 			} `json:"localized"`
 		} `json:"body"`
 	}
@@ -54,6 +55,9 @@ func TestSessionInChinese(t *testing.T) {
 	}
 	if len(loc.Others) == 0 || loc.Others[0].Who != "任务 15 (Processer 6，block)" || loc.Others[0].Where != "寄存器 %rbx" || loc.Others[0].What != "属主对象 dm_hash_node_t" {
 		t.Errorf("localized others %+v", loc.Others)
+	}
+	if len(loc.Findings) != 2 || !strings.HasPrefix(loc.Findings[1], "链表的 size_ 为 -1（下溢）：") {
+		t.Errorf("localized findings %q", loc.Findings)
 	}
 	for _, s := range strings.SplitAfter(loc.Verdict, "。") {
 		if w := l10ntest.EnglishIn(s); len(w) > 0 {

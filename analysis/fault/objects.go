@@ -9,6 +9,7 @@ import (
 	"github.com/dsecore/dsecore/coreparse/symbols"
 	"github.com/dsecore/dsecore/coreparse/unwind"
 	"github.com/dsecore/dsecore/coreparse/values"
+	"github.com/dsecore/dsecore/internal/l10n"
 	"golang.org/x/arch/x86/x86asm"
 )
 
@@ -39,6 +40,7 @@ type ListWalk struct {
 	Walk          *values.Walk  // the walker's structured answer
 	Found         []WalkFinding // what is wrong, for the evidence
 	Findings      []string      // the same in words
+	FindingsSaid  []l10n.Msg    // Findings in the catalog's words
 	Empty         bool          // the header links to itself
 	FirstNull     uint64        // the node whose next_ is NULL
 	Unlinked      bool          // the list header was reset / the range unlinked
@@ -50,6 +52,7 @@ type ListWalk struct {
 type WalkFinding struct {
 	values.Finding
 	Text string
+	Said l10n.Msg // Text in the catalog's words
 }
 
 // ListNode is one node reached by the walk.
@@ -336,14 +339,14 @@ func (a *Analysis) walkList(w *ListWalk, l *values.IntrusiveList, mod *coreparse
 	state := func(hook uint64) string { return a.elementState(a.vr.ElementAt(owner, l, hook, "")) }
 	badPrev := map[uint64]string{}
 	for _, fd := range walk.Findings {
-		text := fd.Text
+		said := fd.Said
 		switch fd.Kind {
 		case values.FindEmpty:
 			w.Empty = true
 		case values.FindInconsistentHeader:
 			w.Unlinked = true
 			if st := state(fd.Node); st != "" {
-				text += fmt.Sprintf("; that node's %s is %s", w.Element, st)
+				said = l10n.T("walk.node-state", "Finding", said, "Element", w.Element, "State", st)
 			}
 		case values.FindNullLink:
 			w.FirstNull = fd.Node
@@ -353,8 +356,10 @@ func (a *Analysis) walkList(w *ListWalk, l *values.IntrusiveList, mod *coreparse
 			badPrev[fd.Node] = fmt.Sprintf("prev_ = %#x, but the node before is %#x", fd.Link, fd.Prev)
 			continue // a node's problem, shown with the node
 		}
-		w.Found = append(w.Found, WalkFinding{Finding: fd, Text: text})
+		text := said.String()
+		w.Found = append(w.Found, WalkFinding{Finding: fd, Text: text, Said: said})
 		w.Findings = append(w.Findings, text)
+		w.FindingsSaid = append(w.FindingsSaid, said)
 	}
 	for _, h := range walk.Hooks {
 		n := ListNode{Hook: h, Element: h - uint64(l.HookOff), Problem: badPrev[h], State: state(h)}

@@ -8,6 +8,7 @@ import (
 	"sync"
 
 	"github.com/dsecore/dsecore/coreparse/symbols"
+	"github.com/dsecore/dsecore/internal/l10n"
 )
 
 // The one walker of boost::intrusive lists (circular, doubly linked: a
@@ -64,7 +65,8 @@ type Finding struct {
 	Prev uint64      `json:"prev,omitempty"` // the node before it
 	Link uint64      `json:"link,omitempty"` // the link value at fault
 	Size int64       `json:"size,omitempty"` // for size findings: size_ as a signed count
-	Text string      `json:"text"`           // in words
+	Text string      `json:"text"`           // in words (Said's English)
+	Said l10n.Msg    `json:"-"`              // Text in the catalog's words
 }
 
 // Walk is a bounded walk of an intrusive list from its header.
@@ -113,7 +115,11 @@ func (w *Walk) Stopped() string {
 	return "the walk did not come back to the header"
 }
 
-func (w *Walk) add(f Finding) { w.Findings = append(w.Findings, f) }
+// add records a finding said by msg (its Text is msg's English).
+func (w *Walk) add(f Finding, msg l10n.Msg) {
+	f.Said, f.Text = msg, msg.String()
+	w.Findings = append(w.Findings, f)
+}
 
 // Memory is what a walk reads (the core; a fuzzer's bytes).
 type Memory interface {
@@ -161,26 +167,24 @@ func WalkList(m Memory, header uint64, o WalkOptions) *Walk {
 	w := &Walk{Kind: o.Kind, Header: header, Size: o.Size, HasSize: o.HasSize}
 	next, err := m.ReadUint64(header)
 	if err != nil {
-		w.add(Finding{Kind: FindUnreadableLink, Node: header, Text: fmt.Sprintf("the header at %#x is unreadable (%v)", header, err)})
+		w.add(Finding{Kind: FindUnreadableLink, Node: header}, l10n.T("walk.unreadable-header", "Addr", hex(header), "Err", err.Error()))
 		return w
 	}
 	if o.Kind == List {
 		if prev, err := m.ReadUint64(header + 8); err == nil {
 			switch {
 			case next == header && prev == header:
-				w.add(Finding{Kind: FindEmpty, Text: "the list header links to itself: the list is empty (its nodes were unlinked)"})
+				w.add(Finding{Kind: FindEmpty}, l10n.T("walk.empty-unlinked"))
 			case (next == header) != (prev == header):
 				other := next
 				if next == header {
 					other = prev
 				}
-				w.add(Finding{Kind: FindInconsistentHeader, Node: other, Text: fmt.Sprintf(
-					"the header is inconsistent: next_ = %#x, prev_ = %#x (one link to itself, one to node %#x): its range was unlinked while another erase relinked a neighbour",
-					next, prev, other)})
+				w.add(Finding{Kind: FindInconsistentHeader, Node: other}, l10n.T("walk.inconsistent-header", "Next", hex(next), "Prev", hex(prev), "Node", hex(other)))
 			}
 		}
 	} else if next == header {
-		w.add(Finding{Kind: FindEmpty, Text: "the list header links to itself: the list is empty"})
+		w.add(Finding{Kind: FindEmpty}, l10n.T("walk.empty"))
 	}
 	seen := map[uint64]bool{header: true}
 	prev := header
@@ -190,31 +194,31 @@ func WalkList(m Memory, header uint64, o WalkOptions) *Walk {
 			break
 		}
 		if len(w.Hooks) >= o.Limit {
-			w.add(Finding{Kind: FindLimit, Node: prev, Text: fmt.Sprintf("the limit of %d elements (the list goes on)", o.Limit)})
+			w.add(Finding{Kind: FindLimit, Node: prev}, l10n.T("walk.limit", "N", o.Limit))
 			break
 		}
 		if cur == 0 {
-			w.add(Finding{Kind: FindNullLink, Node: prev, Text: fmt.Sprintf("NULL next_ link after node %#x: a node's links were reset (safe-link init) while still reachable", prev)})
+			w.add(Finding{Kind: FindNullLink, Node: prev}, l10n.T("walk.null-link", "Node", hex(prev)))
 			break
 		}
 		if Poisoned(cur) {
-			w.add(Finding{Kind: FindPoisonedLink, Node: prev, Link: cur, Text: fmt.Sprintf("next_ = %#x after node %#x is poison (the byte %#x repeated): that node was freed or returned to its pool while linked", cur, prev, byte(cur))})
+			w.add(Finding{Kind: FindPoisonedLink, Node: prev, Link: cur}, l10n.T("walk.poisoned-link", "Link", hex(cur), "Node", hex(prev), "Byte", hex(uint64(byte(cur)))))
 			break
 		}
 		if seen[cur] {
-			w.add(Finding{Kind: FindCycle, Node: cur, Prev: prev, Text: fmt.Sprintf("a loop at %#x (a cycle that misses the header)", cur)})
+			w.add(Finding{Kind: FindCycle, Node: cur, Prev: prev}, l10n.T("walk.cycle", "Node", hex(cur)))
 			break
 		}
 		nn, err := m.ReadUint64(cur)
 		if err != nil {
-			w.add(Finding{Kind: FindUnreadableLink, Node: prev, Link: cur, Text: fmt.Sprintf("unreadable link %#x after node %#x (memory not in the core)", cur, prev)})
+			w.add(Finding{Kind: FindUnreadableLink, Node: prev, Link: cur}, l10n.T("walk.unreadable-link", "Link", hex(cur), "Node", hex(prev)))
 			break
 		}
 		seen[cur] = true
 		w.Hooks = append(w.Hooks, cur)
 		if o.Kind == List {
 			if np, err := m.ReadUint64(cur + 8); err == nil && np != prev {
-				w.add(Finding{Kind: FindBadPrev, Node: cur, Prev: prev, Link: np, Text: fmt.Sprintf("node %#x: prev_ = %#x, but the node before is %#x", cur, np, prev)})
+				w.add(Finding{Kind: FindBadPrev, Node: cur, Prev: prev, Link: np}, l10n.T("walk.bad-prev", "Node", hex(cur), "Link", hex(np), "Prev", hex(prev)))
 			}
 		}
 		prev, cur = cur, nn
@@ -222,9 +226,9 @@ func WalkList(m Memory, header uint64, o WalkOptions) *Walk {
 	if o.HasSize {
 		switch {
 		case o.Size < 0:
-			w.add(Finding{Kind: FindSizeUnderflow, Size: o.Size, Text: fmt.Sprintf("the list's size_ is %d (underflowed): more erases than elements, the mark of a concurrent erase of the same nodes", o.Size)})
+			w.add(Finding{Kind: FindSizeUnderflow, Size: o.Size}, l10n.T("walk.size-underflow", "Size", o.Size))
 		case w.Back && o.Size != int64(len(w.Hooks)):
-			w.add(Finding{Kind: FindSizeMismatch, Size: o.Size, Text: fmt.Sprintf("the list's size_ is %d but the walk found %d nodes", o.Size, len(w.Hooks))})
+			w.add(Finding{Kind: FindSizeMismatch, Size: o.Size}, l10n.T("walk.size-mismatch", "Size", o.Size, "N", len(w.Hooks)))
 		}
 	}
 	return w
@@ -330,3 +334,5 @@ func (r *Reader) ElementAt(v *Value, l *IntrusiveList, hook uint64, name string)
 	return &Value{Name: name, Mod: v.Mod, Type: l.Element, Addr: hook - uint64(l.HookOff), InMemory: true,
 		Where: fmt.Sprintf("hook %#x − %#x", hook, l.HookOff)}
 }
+
+func hex(v uint64) string { return fmt.Sprintf("%#x", v) }

@@ -10,7 +10,7 @@ export interface AnalysisBody {
   taskThreads: Record<string, number>;
   // The verdict in the launch's language (its lang: VS Code's display
   // language); analysis is the document, the same in every language.
-  localized?: { lang: string; verdict: string; description?: string; origin?: string[]; others?: { who: string; where: string; what: string }[] };
+  localized?: { lang: string; verdict: string; description?: string; origin?: string[]; others?: { who: string; where: string; what: string }[]; findings?: string[] };
   analysis: {
     verdict: string;
     confidence: string;
@@ -180,7 +180,7 @@ export class AnalysisView extends MessageView implements vscode.TreeDataProvider
     }
     if (a.list_walk) {
       const w = a.list_walk;
-      const kids = (w.findings ?? []).map((x) => new Item(x, [], { tooltip: x, iconPath: new vscode.ThemeIcon('warning') }));
+      const kids = (w.findings ?? []).map((x, i) => b.localized?.findings?.[i] ?? x).map((x) => new Item(x, [], { tooltip: x, iconPath: new vscode.ThemeIcon('warning') }));
       if (w.hook_how) {
         kids.push(new Item(t('hook: {0}', w.hook_how), [], { tooltip: w.hook_how }));
       }

@@ -359,6 +359,9 @@ test('in VS Code set to Simplified Chinese, the Fault Analysis view is in Chines
     // Under it, where %rbx came from, in the catalog's Chinese too.
     assert.match(await focusRow(pane, /^\s*%rbx 加载自/, 'the origin of %rbx'), /%rbx 加载自前一个节点的 next_（node->next_，由 get_next 读取）（在循环的上一次迭代中）/);
     await focusRow(pane, /^\s*属主对象：dm_hash_node_t，地址 0x/, 'the owner object row');
+    // The list walk and its findings, from the catalog.
+    await focusRow(pane, /^\s*链表遍历：dm_hash_node_t::objs（dm_obj_t），可达 0 个节点，size_ -1/, 'the list walk row');
+    await focusRow(pane, /^\s*链表的 size_ 为 -1（下溢）：erase 的次数多于元素个数/, 'the size_ finding, in Chinese');
     await focusRow(pane, /^\s*同一对象上的其他路径/, 'the others on the object');
     await focusRow(pane, /^\s*任务 15 \(Processer 6，block\)：寄存器 %rbx 持有 0x[0-9a-f]+/, 'task 15 among the others, in Chinese');
     await focusRow(pane, /^\s*证据/, 'the evidence');
