@@ -11,7 +11,7 @@ import (
 )
 
 // TestVerdictInChinese renders the field crash's verdict (and those of
-// the other crash scenarios) in Simplified Chinese from the catalog: every
+// the other crash scenarios: heap ones too) in Simplified Chinese from the catalog: every
 // sentence and every phrase inside it must come from zh-CN.toml (no
 // message falls back to English, no English prose is passed through), each
 // sentence is Chinese, no English word is left outside the names; and
@@ -19,7 +19,7 @@ import (
 // documents, unchanged.
 func TestVerdictInChinese(t *testing.T) {
 	set := fixture.Get(t)
-	for _, name := range []string{fixture.FieldCrash, fixture.NoHandler, fixture.UseAfterFree, fixture.PointerChain, fixture.Abort} {
+	for _, name := range []string{fixture.FieldCrash, fixture.NoHandler, fixture.UseAfterFree, fixture.PointerChain, fixture.Abort, fixture.TcacheUAF, fixture.DoubleFree} {
 		t.Run(name, func(t *testing.T) {
 			a := analyze(t, set.Scenario(t, name), fault.Options{})
 			if len(a.Sentences) == 0 {

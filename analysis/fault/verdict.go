@@ -6,6 +6,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/dsecore/dsecore/analysis/heap"
 	"github.com/dsecore/dsecore/analysis/holders"
 	"github.com/dsecore/dsecore/coreparse"
 	"github.com/dsecore/dsecore/coreparse/values"
@@ -340,20 +341,20 @@ func (a *Analysis) concludeHeap() (para []l10n.Msg, uaf, dfree bool) {
 			a.evidence("heap-use-after-free", ref, "%s (%s)", v.Text, hf.Role)
 			if f := a.Fault; f != nil && strings.HasPrefix(hf.Role, "freed object") {
 				para = append(para, l10n.T("verdict.heap-uaf-tcache", "Reg", f.BadRegister, "Val", fmt.Sprintf("%#x", f.BadValue),
-					"Obj", fmt.Sprintf("%#x", hf.Finding.Address), "Text", l10n.Untranslated(v.Text)))
+					"Obj", fmt.Sprintf("%#x", hf.Finding.Address), "Text", heapSaid(v)))
 			} else {
-				para = append(para, l10n.T("verdict.heap-uaf", "Role", m.roleMsg(i), "Text", l10n.Untranslated(v.Text)))
+				para = append(para, l10n.T("verdict.heap-uaf", "Role", m.roleMsg(i), "Text", heapSaid(v)))
 			}
 		case "double-free":
 			dfree = true
 			a.evidence("heap-double-free", ref, "%s (%s)", v.Text, hf.Role)
-			para = append(para, l10n.T("verdict.heap-double-free", "Text", l10n.Untranslated(v.Text)))
+			para = append(para, l10n.T("verdict.heap-double-free", "Text", heapSaid(v)))
 		case "invalid-free":
 			a.evidence("heap-invalid-free", ref, "%s (%s)", v.Text, hf.Role)
-			para = append(para, l10n.T("verdict.heap-invalid-free", "Text", l10n.Untranslated(v.Text)))
+			para = append(para, l10n.T("verdict.heap-invalid-free", "Text", heapSaid(v)))
 		case "heap-corruption":
 			a.evidence("heap-corruption", ref, "%s (%s)", v.Text, hf.Role)
-			para = append(para, l10n.T("verdict.heap-corruption", "Role", m.roleMsg(i), "Text", l10n.Untranslated(v.Text)))
+			para = append(para, l10n.T("verdict.heap-corruption", "Role", m.roleMsg(i), "Text", heapSaid(v)))
 		}
 		if v.Rule != "heap-corruption" && hf.Finding != nil && hf.Finding.Corruption() && len(hf.Finding.Problems) > 0 {
 			// Freed and then written: the chunk's own metadata says so too.
@@ -379,6 +380,15 @@ func threadMsg(t *coreparse.Thread) l10n.Msg {
 		return l10n.T("who.lwp", "LWP", t.LWP)
 	}
 	return l10n.T("who.lwp-named", "LWP", t.LWP, "Name", t.Name)
+}
+
+// heapSaid is the heap's verdict in the catalog's words (its English as
+// it is when it has none).
+func heapSaid(v heap.Verdict) l10n.Msg {
+	if v.Said.IsZero() {
+		return l10n.Untranslated(v.Text)
+	}
+	return v.Said
 }
 
 // accessMsg is the instruction's access: a read or a write.

@@ -1,6 +1,10 @@
 package heap
 
-import "fmt"
+import (
+	"fmt"
+
+	"github.com/dsecore/dsecore/internal/l10n"
+)
 
 // BinRef says where a free chunk is listed.
 type BinRef struct {
@@ -34,6 +38,21 @@ func (b BinRef) String() string {
 		return fmt.Sprintf("fastbin %d of arena %#x, entry #%d", b.Index, b.Arena, b.Position)
 	}
 	return fmt.Sprintf("%s bin %d of arena %#x, entry #%d", b.Kind, b.Index, b.Arena, b.Position)
+}
+
+// Msg is String in the catalog's words.
+func (b BinRef) Msg() l10n.Msg {
+	switch b.Kind {
+	case "tcache":
+		who := l10n.T("who.thread", "LWP", b.Thread)
+		if b.ThreadName != "" {
+			who = l10n.T("who.thread-named", "LWP", b.Thread, "Name", b.ThreadName)
+		}
+		return l10n.T("heap.bin-tcache", "Who", who, "Index", b.Index, "Position", b.Position, "N", b.Count)
+	case "fastbin":
+		return l10n.T("heap.bin-fast", "Index", b.Index, "Arena", fmt.Sprintf("%#x", b.Arena), "Position", b.Position)
+	}
+	return l10n.T("heap.bin-other", "Kind", b.Kind, "Index", b.Index, "Arena", fmt.Sprintf("%#x", b.Arena), "Position", b.Position)
 }
 
 // Tcache is one thread's tcache_perthread_struct.

@@ -3,6 +3,8 @@ package heap
 import (
 	"fmt"
 	"strings"
+
+	"github.com/dsecore/dsecore/internal/l10n"
 )
 
 // State is what a chunk is to malloc.
@@ -105,34 +107,40 @@ type Verdict struct {
 	// Rule: "use-after-free", "double-free", "invalid-free",
 	// "heap-corruption", "" when the heap finds nothing wrong, "unknown"
 	// when it cannot tell.
-	Rule string `json:"rule"`
-	Text string `json:"text"`
+	Rule string   `json:"rule"`
+	Text string   `json:"text"` // Said's English
+	Said l10n.Msg `json:"-"`    // Text in the catalog's words
+}
+
+func verdict(rule string, said l10n.Msg) Verdict {
+	return Verdict{Rule: rule, Text: said.String(), Said: said}
 }
 
 // Verdict interprets the finding for an access to its address.
 func (f *Finding) Verdict(a Access) Verdict {
 	if !f.Known {
-		return Verdict{Rule: "unknown", Text: f.Reason}
+		return verdict("unknown", l10n.Untranslated(f.Reason))
 	}
-	where := ""
+	where := l10n.Verbatim("")
 	if len(f.Bins) > 0 {
-		where = ", in " + f.Bins[0].String()
+		where = l10n.T("heap.where-bin", "Bin", f.Bins[0].Msg())
 	} else if f.FreeByNeighbour {
-		where = " (the next chunk's PREV_INUSE is clear)"
+		where = l10n.T("heap.where-neighbour")
 	}
+	hex := func(v uint64) string { return fmt.Sprintf("%#x", v) }
 	switch {
 	case a == AccessFree && f.State == StateFree:
-		return Verdict{"double-free", fmt.Sprintf("%#x is freed again: chunk %#x (size %#x) is already free%s", f.Address, f.Chunk.Address, f.Chunk.Size, where)}
+		return verdict("double-free", l10n.T("heap.freed-again", "Addr", hex(f.Address), "Chunk", hex(f.Chunk.Address), "Size", hex(f.Chunk.Size), "Where", where))
 	case a == AccessFree && (f.State == StateNotHeap || f.Chunk != nil && f.Offset != 0 || f.State == StateTop):
-		return Verdict{"invalid-free", fmt.Sprintf("%#x is not the start of an allocated chunk (%s)", f.Address, f.Describe())}
+		return verdict("invalid-free", l10n.T("heap.not-chunk-start", "Addr", hex(f.Address), "Describe", l10n.Untranslated(f.Describe())))
 	case f.UseAfterFree() && f.State == StateTop:
-		return Verdict{"use-after-free", fmt.Sprintf("%#x is in %s's top chunk %#x: memory malloc has not handed out (never allocated, or freed and merged into the top)", f.Address, f.ArenaName, f.Chunk.Address)}
+		return verdict("use-after-free", l10n.T("heap.in-top", "Addr", hex(f.Address), "Arena", f.ArenaName, "Chunk", hex(f.Chunk.Address)))
 	case f.UseAfterFree():
-		return Verdict{"use-after-free", fmt.Sprintf("%#x is %d bytes into chunk %#x (size %#x), which is free%s", f.Address, f.Offset, f.Chunk.Address, f.Chunk.Size, where)}
+		return verdict("use-after-free", l10n.T("heap.in-free-chunk", "Addr", hex(f.Address), "Offset", f.Offset, "Chunk", hex(f.Chunk.Address), "Size", hex(f.Chunk.Size), "Where", where))
 	case f.Corruption():
-		return Verdict{"heap-corruption", f.Describe()}
+		return verdict("heap-corruption", l10n.Untranslated(f.Describe()))
 	}
-	return Verdict{"", f.Describe()}
+	return verdict("", l10n.Untranslated(f.Describe()))
 }
 
 // Describe is the finding in one sentence.

@@ -13,7 +13,9 @@ import (
 // sentence, outside a name, is English that slipped through.
 var englishWords = regexp.MustCompile(`(?i)^(the|a|an|of|in|on|at|by|to|as|and|or|was|were|is|are|be|been|which|that|its|it|from|with|into|through|holds|holding|held|pointer|read|write|another|path|object|likely|thread|task|list|node|nodes|no|not|other|same|this|freed|free|after|came|reset|while|still|found|frame|frames|parameter|local|variable|type|hop|hops|verdict|evidence|timeline|crash|fault|faulting|instruction|register|heap|holders|logs|lines|files|threads|tasks|modules|warning|warnings|process|signal)$`)
 
-var backquoted = regexp.MustCompile("`[^`]*`")
+// quoted are names and quotations: `node`, "free(): double free detected
+// in tcache 2" (glibc's words, quoted as they are).
+var quoted = regexp.MustCompile("`[^`]*`|\"[^\"]*\"")
 
 // codeToken says whether a token is a name, an address, a register, an
 // instruction operand or a source location rather than a word.
@@ -21,10 +23,10 @@ func codeToken(s string) bool {
 	return strings.ContainsAny(s, ":_<>()/.%#-*[]&=,;'\"0123456789…←→{}+@$!?|\\")
 }
 
-// EnglishIn lists the English words of s outside backquoted names and
-// code tokens.
+// EnglishIn lists the English words of s outside quoted names and
+// quotations and code tokens.
 func EnglishIn(s string) []string {
-	s = backquoted.ReplaceAllString(s, " ")
+	s = quoted.ReplaceAllString(s, " ")
 	var out []string
 	for _, tok := range strings.FieldsFunc(s, func(r rune) bool {
 		return unicode.IsSpace(r) || unicode.Is(unicode.Han, r) || strings.ContainsRune("，。；：（）、“”—", r)
