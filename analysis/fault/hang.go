@@ -50,8 +50,12 @@ func (a *Analysis) concludeHang() (para []l10n.Msg, weight int) {
 			a.evidence("leaked-lock", fmt.Sprintf("waits.objects[%d]", i), "%s", o.Text)
 		}
 	}
-	if w.Watchdog != nil {
-		return []l10n.Msg{l10n.Untranslated(w.Summary)}, weight
+	summary := w.SummarySaid
+	if summary.IsZero() {
+		summary = l10n.Untranslated(w.Summary)
 	}
-	return []l10n.Msg{l10n.T("verdict.hang", "Summary", l10n.Untranslated(w.Summary))}, weight
+	if w.Watchdog != nil {
+		return []l10n.Msg{summary}, weight
+	}
+	return []l10n.Msg{l10n.T("verdict.hang", "Summary", summary)}, weight
 }

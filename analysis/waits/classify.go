@@ -8,6 +8,7 @@ import (
 	"github.com/dsecore/dsecore/coreparse"
 	"github.com/dsecore/dsecore/coreparse/unwind"
 	"github.com/dsecore/dsecore/coreparse/values"
+	"github.com/dsecore/dsecore/internal/l10n"
 )
 
 // A primitive is a function of a lock library that, on a stack, says what
@@ -168,10 +169,11 @@ func (a *analysis) classify(stacks []holders.Stack) {
 			n.Task = st.TaskID
 			n.Name = taskFunc[st.TaskID]
 			n.Processer = taskProc[st.TaskID]
-			n.Who = fmt.Sprintf("task %d (Processer %d)", st.TaskID, n.Processer)
+			n.Said = l10n.T("who.waits-task", "ID", st.TaskID, "Processer", n.Processer)
 			if n.Name != "" {
-				n.Who = fmt.Sprintf("task %d (%s, Processer %d)", st.TaskID, n.Name, n.Processer)
+				n.Said = l10n.T("who.waits-task-named", "ID", st.TaskID, "Name", n.Name, "Processer", n.Processer)
 			}
+			n.Who = n.Said.String()
 			a.res.Stats.Tasks++
 		} else {
 			n.ID = fmt.Sprintf("lwp:%d", st.LWP)
@@ -186,13 +188,11 @@ func (a *analysis) classify(stacks []holders.Stack) {
 			if pid, ok := procOf[st.LWP]; ok {
 				n.Processer = pid
 			}
-			n.Who = fmt.Sprintf("thread LWP %d", st.LWP)
-			if n.Name != "" {
-				n.Who += " (" + n.Name + ")"
-			}
+			n.Said = holders.ThreadWho(st.LWP, n.Name)
 			if n.Task >= 0 {
-				n.Who += fmt.Sprintf(" running task %d", n.Task)
+				n.Said = l10n.T("who.running-task", "Who", n.Said, "Task", n.Task)
 			}
+			n.Who = n.Said.String()
 			a.res.Stats.Threads++
 		}
 		a.classifyStack(&n, taskState[n.Task])
@@ -258,7 +258,7 @@ func (a *analysis) classifyStack(n *Node, taskState string) {
 	}
 	// A system call.
 	if sc, ok := a.syscallOf(n, fs); ok {
-		n.Detail = sc + "(2)"
+		n.detail(l10n.Verbatim(sc + "(2)"))
 		n.State = syscallState(sc)
 		if n.State == Waiting { // a futex no primitive explains
 			a.futexEdge(n, fs)
@@ -277,7 +277,7 @@ func (a *analysis) classifyStack(n *Node, taskState string) {
 		default:
 			n.State = Suspended
 			if n.Frame >= 0 {
-				n.Detail = "in " + n.Function
+				n.detail(l10n.T("waits.detail-in", "Function", n.Function))
 			}
 		}
 		return
@@ -374,7 +374,7 @@ func (a *analysis) glibcEdge(n *Node, fs []coreparse.Frame, i int, pr primitive)
 	kind := pr.kind
 	if kind == CondVar && a.idleLoop(n) {
 		n.State = Idle
-		n.Detail = "waiting for work (" + fs[i].Function + ")"
+		n.detail(l10n.T("waits.detail-work", "Function", fs[i].Function))
 		return
 	}
 	if kind == Join {
@@ -454,7 +454,7 @@ func (a *analysis) futexEdge(n *Node, fs []coreparse.Frame) {
 	}
 	if a.idleLoop(n) {
 		n.State = Idle
-		n.Detail = "waiting for work (futex)"
+		n.detail(l10n.T("waits.detail-work", "Function", "futex"))
 		return
 	}
 	n.WaitsFor = a.object(w, Futex)

@@ -13,6 +13,7 @@ import (
 	"github.com/dsecore/dsecore/coreparse"
 	"github.com/dsecore/dsecore/coreparse/symbols"
 	"github.com/dsecore/dsecore/coreparse/values"
+	"github.com/dsecore/dsecore/internal/l10n"
 )
 
 // syncKind says which kind of lock a C++ type is ("" when none): the C and
@@ -606,7 +607,7 @@ func (a *analysis) useHits(hits []holders.Hit, tobj []int) {
 				for _, w := range o.Waiters {
 					if n := a.node(w); n != nil {
 						n.State = Idle
-						n.Detail = "waiting on " + o.Expr + " (no other frame reaches it)"
+						n.detail(l10n.T("waits.detail-waiting-on", "Expr", o.Expr))
 					}
 				}
 			}
@@ -803,7 +804,8 @@ func (a *analysis) nameFromHits(o *Object, hs []holders.Hit) {
 			continue
 		}
 		o.Expr, o.How = expr, "frame"
-		o.frame = fmt.Sprintf("frame #%d %s of %s", h.Frame, h.Function, n.Who)
+		o.frameSaid = l10n.T("waits.frame-of", "N", h.Frame, "Function", h.Function, "Who", n.Said)
+		o.frame = o.frameSaid.String()
 		decl, res, _ := strings.Cut(typ, "\x00")
 		if decl != "" && o.Type == "" {
 			o.Type, o.rtype = decl, res
@@ -875,64 +877,97 @@ func (a *analysis) pathTo(n *Node, h holders.Hit, o *Object) (string, string) {
 
 // objectText says in words what an object is and who holds it.
 func (a *analysis) objectText(o *Object) {
-	what := o.Expr
+	what := l10n.Verbatim(o.Expr)
 	if o.Type != "" {
-		what += " (" + o.Type + ")"
+		what = l10n.Verbatim(o.Expr + " (" + o.Type + ")")
 	}
 	if o.frame != "" {
-		what += " in " + o.frame
+		what = l10n.T("waits.obj-in-frame", "What", what, "Frame", o.frameSaid)
 	}
+	kind := l10n.Verbatim(o.Kind)
+	var t l10n.Msg
 	switch {
 	case o.How == "unknown":
-		o.Text = fmt.Sprintf("a %s %s", o.Kind, o.Expr)
+		t = l10n.T("waits.obj-unknown", "Kind", kind, "Expr", o.Expr)
 	case o.Kind == CoChan:
 		if len(o.Notifiers) > 0 {
-			o.Text = fmt.Sprintf("channel %s: a channel has no owner; the only other frames that reach it are %s's (frame #%d %s, through %s): its peer",
-				what, a.who(o.Owner), o.HoldFrame, o.HoldFunction, o.HoldExpr)
+			t = l10n.T("waits.chan-peer", "What", what, "Who", a.whoMsg(o.Owner), "Frame", o.HoldFrame, "Function", o.HoldFunction, "Expr", o.HoldExpr)
 			if len(o.Notifiers) > 1 {
-				o.Text = fmt.Sprintf("channel %s: a channel has no owner; its possible peers (other frames that reach it): %s", what, a.whoList(o.Notifiers))
+				t = l10n.T("waits.chan-peers", "What", what, "Whos", a.whoListMsg(o.Notifiers))
 			}
 		} else {
-			o.Text = fmt.Sprintf("channel %s: no other thread's or task's frames reach it: nobody is left to serve it", what)
+			t = l10n.T("waits.chan-nobody", "What", what)
 		}
 	case o.Kind == CondVar || o.Kind == CoCondVar:
 		if len(o.Notifiers) > 0 {
-			o.Text = fmt.Sprintf("condition %s: a condition has no owner; the only other frames that reach it are %s's (frame #%d %s, through %s): its possible notifier",
-				what, a.who(o.Owner), o.HoldFrame, o.HoldFunction, o.HoldExpr)
+			t = l10n.T("waits.cond-notifier", "What", what, "Who", a.whoMsg(o.Owner), "Frame", o.HoldFrame, "Function", o.HoldFunction, "Expr", o.HoldExpr)
 			if len(o.Notifiers) > 1 {
-				o.Text = fmt.Sprintf("condition %s: a condition has no owner; its possible notifiers (other frames that reach it): %s", what, a.whoList(o.Notifiers))
+				t = l10n.T("waits.cond-notifiers", "What", what, "Whos", a.whoListMsg(o.Notifiers))
 			}
 		} else {
-			o.Text = fmt.Sprintf("condition %s: no other thread's or task's frames reach it", what)
+			t = l10n.T("waits.cond-nobody", "What", what)
 		}
 	case o.Owner != "" && o.Leaked:
-		o.Text = fmt.Sprintf("%s %s held by %s (%s), no frame of it holds the lock: a leaked lock, or taken by code that has returned", o.Kind, what, a.who(o.Owner), o.OwnerHow)
+		t = l10n.T("waits.obj-leaked", "Kind", kind, "What", what, "Who", a.whoMsg(o.Owner), "How", o.OwnerHow)
 	case o.Owner != "" && o.Inferred:
-		o.Text = fmt.Sprintf("%s %s held by %s, inferred: %s holds a guard on it (%s; the lock records no owner)", o.Kind, what, a.who(o.Owner), frameText(o.HoldFrame, o.HoldFunction), o.HoldExpr)
+		t = l10n.T("waits.obj-inferred", "Kind", kind, "What", what, "Who", a.whoMsg(o.Owner), "Frame", frameMsg(o.HoldFrame, o.HoldFunction), "Expr", o.HoldExpr)
 	case o.Owner != "":
-		held := ""
 		if o.HoldFrame >= 0 {
-			held = fmt.Sprintf(", in %s (%s)", frameText(o.HoldFrame, o.HoldFunction), o.HoldExpr)
+			t = l10n.T("waits.obj-held-in", "Kind", kind, "What", what, "Who", a.whoMsg(o.Owner), "How", o.OwnerHow, "Frame", frameMsg(o.HoldFrame, o.HoldFunction), "Expr", o.HoldExpr)
+		} else {
+			t = l10n.T("waits.obj-held", "Kind", kind, "What", what, "Who", a.whoMsg(o.Owner), "How", o.OwnerHow)
 		}
-		o.Text = fmt.Sprintf("%s %s held by %s (%s)%s", o.Kind, what, a.who(o.Owner), o.OwnerHow, held)
 	case o.Locked:
-		o.Text = fmt.Sprintf("%s %s is locked; its owner is not recorded and no frame holds a guard on it: a leaked lock, or taken by code that has returned", o.Kind, what)
+		t = l10n.T("waits.obj-locked", "Kind", kind, "What", what)
 		if o.Kind == RWLock {
-			o.Text = fmt.Sprintf("rwlock %s is %s", what, o.Mode)
+			t = l10n.T("waits.rwlock-mode", "What", what, "Mode", l10n.Untranslated(o.Mode))
 		}
 	default:
-		o.Text = fmt.Sprintf("%s %s", o.Kind, what)
+		t = l10n.T("waits.obj", "Kind", kind, "What", what)
 	}
 	if o.Mode != "" && (o.Kind == Mutex || o.Kind == CoRWMutex) {
-		o.Text += " [" + o.Mode + "]"
+		t = l10n.T("waits.obj-mode", "Text", t, "Mode", l10n.Untranslated(o.Mode))
 	}
 	if o.OwnerDied {
-		o.Text += "; its owner died holding it (FUTEX_OWNER_DIED)"
+		t = l10n.T("waits.obj-owner-died", "Text", t)
 	}
 	if o.Owner != "" && a.node(o.Owner) == nil && o.OwnerLWP > 0 {
-		o.Text += fmt.Sprintf("; LWP %d is no thread of the process: it exited holding the lock", o.OwnerLWP)
+		t = l10n.T("waits.obj-owner-exited", "Text", t, "LWP", o.OwnerLWP)
 	}
+	o.Said, o.Text = t, t.String()
 }
+
+// frameMsg is frameText in the catalog's words.
+func frameMsg(i int, fn string) l10n.Msg {
+	if i < 0 {
+		return l10n.T("waits.no-frame")
+	}
+	return l10n.T("waits.frame", "N", i, "Function", fn)
+}
+
+// whoMsg is who in the catalog's words.
+func (a *analysis) whoMsg(id string) l10n.Msg {
+	if n := a.node(id); n != nil {
+		return n.Said
+	}
+	k, v := splitID(id)
+	if k == "lwp" {
+		return l10n.T("who.lwp", "LWP", v)
+	}
+	return l10n.Verbatim(id)
+}
+
+// whoListMsg is whoList in the catalog's words.
+func (a *analysis) whoListMsg(ids []string) l10n.Msg {
+	var out []l10n.Msg
+	for _, id := range ids {
+		out = append(out, a.whoMsg(id))
+	}
+	return l10n.Join("sep.comma", out...)
+}
+
+// detail sets the node's Detail, said by m.
+func (n *Node) detail(m l10n.Msg) { n.DetailSaid, n.Detail = m, m.String() }
 
 func frameText(i int, fn string) string {
 	if i < 0 {

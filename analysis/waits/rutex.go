@@ -7,6 +7,7 @@ import (
 	"github.com/dsecore/dsecore/coreparse"
 	"github.com/dsecore/dsecore/coreparse/symbols"
 	"github.com/dsecore/dsecore/coreparse/values"
+	"github.com/dsecore/dsecore/internal/l10n"
 )
 
 // A coroutine runtime's sync primitives (libgo's routine_sync) are read
@@ -75,13 +76,13 @@ func (a *analysis) rutexWait(n *Node) bool {
 	if !ok {
 		a.warnf("%s waits in %s, but its waiter %s at %#x is not in the core", n.Who, fs[wi].Function, sl.Waiter, w)
 		n.State = Suspended
-		n.Detail = "in " + fs[wi].Function
+		n.detail(l10n.T("waits.detail-in", "Function", fs[wi].Function))
 		return true
 	}
 	if r == 0 {
 		// Woken (or not yet queued): the Rutex no longer lists it.
 		n.State = Suspended
-		n.Detail = "woken in " + fs[wi].Function + " (its waiter is on no Rutex's list)"
+		n.detail(l10n.T("waits.detail-woken", "Function", fs[wi].Function))
 		return true
 	}
 	queue, complete := sl.Queue(a.p, r, maxQueue)

@@ -32,6 +32,7 @@ import (
 	"github.com/dsecore/dsecore/analysis/holders"
 	"github.com/dsecore/dsecore/coreparse"
 	"github.com/dsecore/dsecore/coreparse/values"
+	"github.com/dsecore/dsecore/internal/l10n"
 )
 
 // Options of Analyze. Zero values take the defaults.
@@ -88,13 +89,15 @@ const (
 // Node is a thread, or a switched-out coroutine task (a running task is
 // its thread's node: Task says which).
 type Node struct {
-	ID        string `json:"id"`  // "lwp:123", "task:15"
-	Who       string `json:"who"` // "thread LWP 123 (dse_xfer_1)", "task 15 (Processer 6)"
-	LWP       int    `json:"lwp"` // the thread, or the thread running the task; 0 for a switched-out task
-	Task      int64  `json:"task"`
-	Name      string `json:"name,omitempty"` // the thread's name, the task's created-at function
-	Processer int    `json:"processer"`      // -1: not a Processer thread or its task
-	State     string `json:"state"`
+	ID  string `json:"id"`  // "lwp:123", "task:15"
+	Who string `json:"who"` // "thread LWP 123 (dse_xfer_1)", "task 15 (Processer 6)"
+	// Said and DetailSaid are Who and Detail in the catalog's words.
+	Said, DetailSaid l10n.Msg `json:"-"`
+	LWP              int      `json:"lwp"` // the thread, or the thread running the task; 0 for a switched-out task
+	Task             int64    `json:"task"`
+	Name             string   `json:"name,omitempty"` // the thread's name, the task's created-at function
+	Processer        int      `json:"processer"`      // -1: not a Processer thread or its task
+	State            string   `json:"state"`
 	// Detail says more about the state: the system call ("read(2)"), the
 	// function a suspended task waits in.
 	Detail string `json:"detail,omitempty"`
@@ -177,6 +180,7 @@ type Object struct {
 	Notifiers []string `json:"notifiers,omitempty"`
 	Waiters   []string `json:"waiters"`
 	Text      string   `json:"text"`
+	Said      l10n.Msg `json:"-"` // Text in the catalog's words
 
 	word uint64 // the word waited on (the lock word, the Rutex)
 	// lockWord: a co_rwmutex's lock word (its writers' Rutex value), 0
@@ -187,6 +191,7 @@ type Object struct {
 	handleType string
 	size       int64  // the object's size, when DWARF knows its type
 	frame      string // the frame whose path names it
+	frameSaid  l10n.Msg
 	rtype      string // Type with its typedefs resolved
 }
 
@@ -212,6 +217,7 @@ type Cycle struct {
 	Behind []string `json:"behind,omitempty"`
 	Shape  string   `json:"shape"` // the functions that hold and wait, no addresses
 	Text   string   `json:"text"`
+	Said   l10n.Msg `json:"-"` // Text in the catalog's words
 }
 
 // Chain is waiters ending in a holder that waits for no lock: Members in
@@ -224,6 +230,7 @@ type Chain struct {
 	EndState string   `json:"end_state"`
 	Shape    string   `json:"shape"`
 	Text     string   `json:"text"`
+	Said     l10n.Msg `json:"-"` // Text in the catalog's words
 }
 
 // Bound says a bound cut the analysis short.
@@ -246,6 +253,8 @@ type Result struct {
 	Hang bool `json:"hang"`
 	// Summary is the answer in one sentence ("" when nothing waits).
 	Summary string `json:"summary"`
+	// SummarySaid is Summary in the catalog's words.
+	SummarySaid l10n.Msg `json:"-"`
 	// Shape is the hang's shape for grouping: the cycle's or chain's
 	// functions that hold and wait (never addresses).
 	Shape    string   `json:"shape,omitempty"`

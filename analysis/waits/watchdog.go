@@ -8,6 +8,7 @@ import (
 	"sync"
 
 	"github.com/dsecore/dsecore/coreparse/values"
+	"github.com/dsecore/dsecore/internal/l10n"
 )
 
 // Watchdog is what Ceph's heartbeat watchdog (src/common/HeartbeatMap.cc)
@@ -36,8 +37,9 @@ type Watchdog struct {
 	Suicide bool           `json:"suicide"`
 	Lines   []WatchdogLine `json:"lines,omitempty"`
 	// FromMemory: the handle was read from the watchdog's frame.
-	FromMemory bool   `json:"from_memory"`
-	Text       string `json:"text"`
+	FromMemory bool     `json:"from_memory"`
+	Text       string   `json:"text"`
+	Said       l10n.Msg `json:"-"` // Text in the catalog's words
 }
 
 // WatchdogLine is one of the watchdog's log lines.
@@ -164,72 +166,70 @@ func (a *analysis) handleFromFrame(w *Watchdog, n *Node, fi int) {
 }
 
 func (a *analysis) watchdogText(w *Watchdog) {
-	var b strings.Builder
-	b.WriteString("The abort came from Ceph's heartbeat watchdog")
+	by := l10n.Verbatim("")
 	if w.Messenger != "" {
-		fmt.Fprintf(&b, " (%s", a.who(w.Messenger))
+		by = l10n.T("watchdog.by", "Who", a.whoMsg(w.Messenger))
 		if w.MessengerFrame >= 0 {
-			fmt.Fprintf(&b, ", frame #%d HeartbeatMap::_check", w.MessengerFrame)
+			by = l10n.T("watchdog.by-frame", "Who", a.whoMsg(w.Messenger), "N", w.MessengerFrame)
 		}
-		b.WriteString(")")
 	}
+	var t l10n.Msg
 	if w.Suicide {
-		fmt.Fprintf(&b, ": the heartbeat handle '%s' was past its suicide grace (%s)", w.Handle, orUnknown(w.SuicideGrace))
-		b.WriteString(", so the watchdog sent SIGABRT to that thread and would abort itself (\"hit suicide timeout\"): the aborting thread is the messenger, not the culprit")
+		t = l10n.T("watchdog.suicide", "By", by, "Handle", w.Handle, "Grace", orUnknown(w.SuicideGrace))
 	} else {
-		fmt.Fprintf(&b, ": the heartbeat handle '%s' had timed out (grace %s)", w.Handle, orUnknown(w.Grace))
+		t = l10n.T("watchdog.timed-out", "By", by, "Handle", w.Handle, "Grace", orUnknown(w.Grace))
 	}
+	say := func(m l10n.Msg) { w.Said, w.Text = m, m.String() }
 	if w.Stuck == "" {
-		fmt.Fprintf(&b, ". The handle's thread (pthread %#x) is no thread of the core.", w.Pthread)
-		w.Text = b.String()
+		say(l10n.T("watchdog.no-thread", "Watchdog", t, "Pthread", fmt.Sprintf("%#x", w.Pthread)))
 		return
 	}
 	n := a.node(w.Stuck)
 	if n == nil {
-		fmt.Fprintf(&b, ". Stuck: LWP %s.", strings.TrimPrefix(w.Stuck, "lwp:"))
-		w.Text = b.String()
+		say(l10n.T("watchdog.stuck-lwp", "Watchdog", t, "LWP", strings.TrimPrefix(w.Stuck, "lwp:")))
 		return
 	}
-	fmt.Fprintf(&b, ". Stuck: %s", n.Who)
+	who := n.Said
 	if n.Task >= 0 {
-		if tn := a.taskName(n.Task); tn != "" {
-			fmt.Fprintf(&b, " (%s)", tn)
+		if tn := a.taskName(n.Task); !tn.IsZero() {
+			who = l10n.T("watchdog.who-task", "Who", who, "Task", tn)
 		}
 	}
 	if n.Frame >= 0 {
-		fmt.Fprintf(&b, ", in frame #%d %s", n.Frame, n.Function)
+		who = l10n.T("watchdog.who-frame", "Who", who, "N", n.Frame, "Function", n.Function)
 	}
+	var state l10n.Msg
 	if n.State == Waiting && n.WaitsFor >= 0 {
 		o := a.res.Objects[n.WaitsFor]
-		fmt.Fprintf(&b, ", waiting for %s", a.objWords(n.WaitsFor))
+		state = l10n.T("watchdog.waiting", "Obj", a.objMsg(n.WaitsFor))
 		if o.Owner != "" {
-			fmt.Fprintf(&b, " held by %s", a.who(o.Owner))
+			held := l10n.T("watchdog.held-by", "Who", a.whoMsg(o.Owner))
 			if on := a.node(o.Owner); on != nil {
 				if o.HoldFrame >= 0 {
-					fmt.Fprintf(&b, " (frame #%d %s)", o.HoldFrame, o.HoldFunction)
+					held = l10n.T("watchdog.held-by-frame", "Who", a.whoMsg(o.Owner), "N", o.HoldFrame, "Function", o.HoldFunction)
 				}
 				if on.State != Waiting {
-					fmt.Fprintf(&b, ", which %s", a.endWords(on))
+					held = l10n.T("watchdog.which", "Held", held, "End", a.endMsg(on))
 				}
 			}
+			state = l10n.T("watchdog.waiting-held", "Obj", a.objMsg(n.WaitsFor), "Held", held)
 		}
 	} else {
-		fmt.Fprintf(&b, ", %s", a.endWords(n))
+		state = a.endMsg(n)
 	}
-	b.WriteString(".")
-	w.Text = b.String()
+	say(l10n.T("watchdog.stuck", "Watchdog", t, "Who", who, "State", state))
 }
 
-func (a *analysis) taskName(id int64) string {
+func (a *analysis) taskName(id int64) l10n.Msg {
 	if a.rt == nil {
-		return ""
+		return l10n.Msg{}
 	}
 	for _, t := range a.rt.Tasks {
 		if t.ID == id && t.Func != "" {
-			return fmt.Sprintf("task %d %s", id, t.Func)
+			return l10n.T("watchdog.task-name", "ID", id, "Function", t.Func)
 		}
 	}
-	return ""
+	return l10n.Msg{}
 }
 
 func orUnknown(s string) string {

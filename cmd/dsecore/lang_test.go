@@ -92,3 +92,36 @@ func TestInspectChinese(t *testing.T) {
 		t.Errorf("--lang fr: %v, %s", err, out)
 	}
 }
+
+// TestHangVerdictsChinese: the hang cores' verdicts (deadlocks, chains
+// ending in a holder, Ceph's heartbeat watchdog) in Simplified Chinese,
+// every sentence Chinese with no English word outside names.
+func TestHangVerdictsChinese(t *testing.T) {
+	set := fixture.Get(t)
+	for _, name := range []string{fixture.TaskDeadlock, fixture.ThreadDeadlock, fixture.RWLock, fixture.LeakedLock, fixture.CVNotifier, fixture.Heartbeat, fixture.CoRWLock, fixture.CoChan} {
+		t.Run(name, func(t *testing.T) {
+			sc := set.Scenario(t, name)
+			out := string(runLocale(t, []string{"LANG=C.UTF-8"}, "inspect", sc.Core, "--exe", sc.Exe, "--log-dir", sc.Dir, "--lang", "zh-CN"))
+			var verdict string
+			for _, line := range strings.Split(out, "\n") {
+				if strings.HasPrefix(line, "结论（置信度：") {
+					verdict = line[strings.Index(line, "）：")+len("）："):]
+				}
+			}
+			if !strings.Contains(verdict, "卡死：") && !strings.Contains(verdict, "心跳看门狗") {
+				t.Fatalf("no Chinese hang verdict: %q", verdict)
+			}
+			for _, s := range strings.SplitAfter(verdict, "。") {
+				if strings.TrimSpace(s) == "" {
+					continue
+				}
+				if !l10ntest.HasHan(s) {
+					t.Errorf("not Chinese: %q", s)
+				}
+				if w := l10ntest.EnglishIn(s); len(w) > 0 {
+					t.Errorf("English %q in %q", w, s)
+				}
+			}
+		})
+	}
+}

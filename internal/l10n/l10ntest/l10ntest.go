@@ -14,8 +14,10 @@ import (
 var englishWords = regexp.MustCompile(`(?i)^(the|a|an|of|in|on|at|by|to|as|and|or|was|were|is|are|be|been|which|that|its|it|from|with|into|through|holds|holding|held|pointer|read|write|another|path|object|likely|thread|task|list|node|nodes|no|not|other|same|this|freed|free|after|came|reset|while|still|found|frame|frames|parameter|local|variable|type|hop|hops|verdict|evidence|timeline|crash|fault|faulting|instruction|register|heap|holders|logs|lines|files|threads|tasks|modules|warning|warnings|process|signal)$`)
 
 // quoted are names and quotations: `node`, "free(): double free detected
-// in tcache 2" (glibc's words, quoted as they are).
-var quoted = regexp.MustCompile("`[^`]*`|\"[^\"]*\"")
+// in tcache 2" (glibc's words, quoted as they are), 'dse_op_tp thread 0x…'
+// (a heartbeat handle's name; a quote opens after a space or punctuation,
+// not inside an English "node's").
+var quoted = regexp.MustCompile("`[^`]*`|\"[^\"]*\"|(^|[\\s（，：；])'[^']*'")
 
 // codeToken says whether a token is a name, an address, a register, an
 // instruction operand or a source location rather than a word.
