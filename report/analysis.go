@@ -141,19 +141,21 @@ type AnalysisSame struct {
 // TimelineStep is one step of the timeline: what a path did (or where it
 // stood at the dump) and the evidence it rests on.
 type TimelineStep struct {
-	Time     string `json:"time,omitempty"` // the log line's, with µs; none for the fault and the state at the dump
-	AtDump   bool   `json:"at_dump"`        // the state when the core was written, not an event
-	Who      string `json:"who"`
-	LWP      int    `json:"lwp,omitempty"`
-	Task     int64  `json:"task"` // -1 for a thread
-	Text     string `json:"text"`
-	Evidence string `json:"evidence"` // log, fault, frame, list, heap
-	Ref      string `json:"ref"`      // where in the analysis: logs, fault, memory.holders[0], same_code[0], list_walk, memory.heap[0]
-	Source   string `json:"source"`   // the evidence quoted: the log line, the frame's value, the walker's finding
-	File     string `json:"file,omitempty"`
-	Line     int    `json:"line,omitempty"` // the log file's line
-	Frame    int    `json:"frame,omitempty"`
-	Function string `json:"function,omitempty"`
+	Time   string `json:"time,omitempty"` // the log line's, with µs; none for the fault and the state at the dump
+	AtDump bool   `json:"at_dump"`        // the state when the core was written, not an event
+	Who    string `json:"who"`
+	LWP    int    `json:"lwp,omitempty"`
+	Task   int64  `json:"task"` // -1 for a thread
+	Text   string `json:"text"`
+	// Said and WhoSaid are Text and Who in the catalog's words.
+	Said, WhoSaid l10n.Msg `json:"-"`
+	Evidence      string   `json:"evidence"` // log, fault, frame, list, heap
+	Ref           string   `json:"ref"`      // where in the analysis: logs, fault, memory.holders[0], same_code[0], list_walk, memory.heap[0]
+	Source        string   `json:"source"`   // the evidence quoted: the log line, the frame's value, the walker's finding
+	File          string   `json:"file,omitempty"`
+	Line          int      `json:"line,omitempty"` // the log file's line
+	Frame         int      `json:"frame,omitempty"`
+	Function      string   `json:"function,omitempty"`
 }
 
 // AnalysisLogs is what the logs say.
@@ -331,7 +333,7 @@ func AnalysisDoc(a *fault.Analysis) *Analysis {
 	d.Memory = MemoryDoc(a.Memory)
 	d.Timeline = []TimelineStep{}
 	for _, st := range a.Timeline {
-		ts := TimelineStep{AtDump: st.AtDump, Who: st.Who, LWP: st.LWP, Task: st.TaskID, Text: st.Text, Evidence: st.Evidence,
+		ts := TimelineStep{AtDump: st.AtDump, Who: st.Who, LWP: st.LWP, Task: st.TaskID, Text: st.Text, Said: st.Said, WhoSaid: st.WhoSaid, Evidence: st.Evidence,
 			Ref: st.Ref, Source: st.Source, File: st.File, Line: st.Line, Frame: st.Frame, Function: st.Function}
 		if !st.Time.IsZero() {
 			ts.Time = st.Time.Format("2006-01-02 15:04:05.000000")

@@ -101,3 +101,8 @@ func FindingText(w *AnalysisWalk, i int, lang *l10n.Printer) string {
 	}
 	return printer(lang).S(said(m, w.Findings[i]))
 }
+
+// StepText is a timeline step in lang's words.
+func StepText(st TimelineStep, lang *l10n.Printer) string {
+	return printer(lang).S(said(st.Said, st.Text))
+}

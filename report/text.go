@@ -602,13 +602,13 @@ func writeTimeline(w io.Writer, steps []TimelineStep, tr *l10n.Printer) {
 		default:
 			when = "-"
 		}
-		fmt.Fprintf(w, "  %2d. %-15s %s\n", i+1, when, tr.S(l10n.Untranslated(st.Text)))
+		fmt.Fprintf(w, "  %2d. %-15s %s\n", i+1, when, StepText(st, tr))
 		ev := l10n.Verbatim(st.Ref)
 		switch st.Evidence {
 		case "log":
 			ev = l10n.Verbatim(fmt.Sprintf("%s:%d", st.File, st.Line))
 		case "frame":
-			ev = l10n.T("text.evidence-frame", "Who", l10n.Untranslated(st.Who), "Frame", st.Frame, "Function", st.Function)
+			ev = l10n.T("text.evidence-frame", "Who", said(st.WhoSaid, st.Who), "Frame", st.Frame, "Function", st.Function)
 		}
 		fmt.Fprintf(w, "      %s\n", tr.Sf("text.evidence-of", "Kind", st.Evidence, "Ref", ev))
 	}

@@ -16,9 +16,9 @@ import (
 //	dsecore/analysis  {crashThreadId, analysis: <inspect --json's analysis>,
 //	                  taskThreads: {taskId: threadId},
 //	                  localized: {lang, verdict, description, origin, others,
-//	                  findings}: the verdict, the fault's description, origin
-//	                  steps, others' and the list walk's words in the launch's
-//	                  lang}
+//	                  findings, timeline}: the verdict, the fault's
+//	                  description, origin steps, others', the list walk's and
+//	                  the timeline's words in the launch's lang}
 //	dsecore/focus     {threadId, description}: a stopped event for that
 //	                  thread (preserveFocusHint false): the client selects
 //	                  it (a holder's thread or task, from the Fault Analysis view)
@@ -157,6 +157,8 @@ type localized struct {
 	Others []localizedHit `json:"others,omitempty"`
 	// Findings are analysis.list_walk.findings, by index.
 	Findings []string `json:"findings,omitempty"`
+	// Timeline are analysis.timeline[].text, by index.
+	Timeline []string `json:"timeline,omitempty"`
 }
 
 type localizedHit struct {
@@ -182,6 +184,9 @@ func (s *state) analysisBody() any {
 		for i := range w.Findings {
 			loc.Findings = append(loc.Findings, report.FindingText(w, i, lang))
 		}
+	}
+	for _, st := range a.Timeline {
+		loc.Timeline = append(loc.Timeline, report.StepText(st, lang))
 	}
 	for _, h := range a.Others {
 		var x localizedHit

@@ -4,10 +4,13 @@ import (
 	"fmt"
 	"path/filepath"
 	"sort"
+	"strconv"
 	"strings"
 	"time"
 
+	"github.com/dsecore/dsecore/analysis/holders"
 	"github.com/dsecore/dsecore/coreparse"
+	"github.com/dsecore/dsecore/internal/l10n"
 )
 
 // TimelineStep is one thing a path did (or where it stood when the core was
@@ -26,6 +29,8 @@ type TimelineStep struct {
 	LWP    int
 	TaskID int64 // -1 for a thread
 	Text   string
+	// Said and WhoSaid are Text and Who in the catalog's words.
+	Said, WhoSaid l10n.Msg
 	// Evidence is the kind: "log", "fault", "frame", "list", "heap"; Ref
 	// points into the analysis ("logs", "fault", "memory.holders[0]",
 	// "same_code[0]", "list_walk", "memory.heap[0]").
@@ -54,14 +59,11 @@ func (a *Analysis) timeline() []TimelineStep {
 		return nil
 	}
 	crash := f.Context.Thread
-	whoOf := func(t *coreparse.Thread) string {
+	whoOf := func(t *coreparse.Thread) l10n.Msg {
 		if t == nil {
-			return ""
+			return l10n.Verbatim("")
 		}
-		if t.Name != "" {
-			return fmt.Sprintf("thread LWP %d (%s)", t.LWP, t.Name)
-		}
-		return fmt.Sprintf("thread LWP %d", t.LWP)
+		return holders.ThreadWho(t.LWP, t.Name)
 	}
 	// Log lines of the involved threads.
 	var logs []LogLine
@@ -94,21 +96,21 @@ func (a *Analysis) timeline() []TimelineStep {
 		handler := a.Logs != nil && isHandlerLine(a.Logs, l)
 		if handler && !placed && len(faultSteps) > 0 {
 			last := &faultSteps[len(faultSteps)-1]
-			last.Text += fmt.Sprintf(" (before its handler's first log line at %s)", l.Time.Format("15:04:05.000000"))
+			last.say(l10n.T("timeline.before-handler", "Step", last.Said, "Time", l.Time.Format("15:04:05.000000")))
 			out = append(out, faultSteps...)
 			placed = true
 		}
-		who, lwp := fmt.Sprintf("pthread %x", l.Pthread), l.LWP
+		who, lwp := l10n.T("timeline.pthread", "Pthread", fmt.Sprintf("%x", l.Pthread)), l.LWP
 		if l.Thread != nil {
 			who, lwp = whoOf(l.Thread), l.Thread.LWP
 		}
-		what := " logged"
+		id := "timeline.logged"
 		if handler {
-			what = "'s fatal-signal handler logged"
+			id = "timeline.handler-logged"
 		}
-		out = append(out, TimelineStep{Time: l.Time, Who: who, LWP: lwp, TaskID: -1,
-			Text:     fmt.Sprintf("%s%s %q", who, what, strings.TrimSpace(l.Message)),
-			Evidence: "log", Ref: "logs", Source: l.Raw, File: l.File, Line: l.Line})
+		out = append(out, step(TimelineStep{Time: l.Time, LWP: lwp, TaskID: -1,
+			Evidence: "log", Ref: "logs", Source: l.Raw, File: l.File, Line: l.Line}, who,
+			l10n.T(id, "Who", who, "Message", strconv.Quote(strings.TrimSpace(l.Message)))))
 	}
 	if !placed {
 		out = append(out, faultSteps...)
@@ -123,41 +125,40 @@ func (a *Analysis) timeline() []TimelineStep {
 			}
 			b := hd.Best
 			held[hd.Who] = true
-			on := ""
+			text := m.holderText(i)
 			if hd.TaskID >= 0 {
 				if t := a.taskThread(hd.TaskID); t != nil {
-					on = fmt.Sprintf("; its Processer's thread is %s", whoOf(t))
+					text = l10n.T("timeline.processer-thread", "Holder", text, "Thread", whoOf(t))
 				}
 			}
-			out = append(out, TimelineStep{AtDump: true, Who: hd.Who, LWP: hd.LWP, TaskID: hd.TaskID,
-				Text:     m.holderText(i).String() + on,
+			out = append(out, step(TimelineStep{AtDump: true, LWP: hd.LWP, TaskID: hd.TaskID,
 				Evidence: "frame", Ref: fmt.Sprintf("memory.holders[%d]", i),
-				Source: fmt.Sprintf("frame #%d %s: %s = %#x", b.Frame, b.Function, b.Expr, b.Value), Frame: b.Frame, Function: b.Function})
+				Source: fmt.Sprintf("frame #%d %s: %s = %#x", b.Frame, b.Function, b.Expr, b.Value), Frame: b.Frame, Function: b.Function}, hd.Said, text))
 		}
 	}
 	for i, s := range a.SameCode {
 		if held[s.Who] {
 			continue
 		}
-		out = append(out, TimelineStep{AtDump: true, Who: s.Who, LWP: s.LWP, TaskID: s.TaskID,
-			Text:     fmt.Sprintf("%s is inside %s, as the crashed thread was (it holds none of the objects through any variable found)", s.Who, strings.Join(s.Functions, " ← ")),
-			Evidence: "frame", Ref: fmt.Sprintf("same_code[%d]", i), Source: strings.Join(s.Functions, ", "), Function: s.Functions[0]})
+		out = append(out, step(TimelineStep{AtDump: true, LWP: s.LWP, TaskID: s.TaskID,
+			Evidence: "frame", Ref: fmt.Sprintf("same_code[%d]", i), Source: strings.Join(s.Functions, ", "), Function: s.Functions[0]}, s.Said,
+			l10n.T("timeline.same-code", "Who", s.Said, "Functions", strings.Join(s.Functions, " ← "))))
 	}
 	// The list's state and size field.
 	if w := a.ListWalk; w != nil {
-		size := ""
+		size := l10n.Verbatim("")
 		if w.HasSize {
-			size = fmt.Sprintf("; its size_ field reads %d", w.SizeSigned)
+			size = l10n.T("timeline.list-size", "Size", w.SizeSigned)
 			if w.SizeUnderflow {
-				size += " (underflowed: more erases than elements)"
+				size = l10n.T("timeline.list-size-underflow", "Size", w.SizeSigned)
 			}
 		}
-		out = append(out, TimelineStep{AtDump: true, Who: whoOf(crash), LWP: crash.LWP, TaskID: -1,
-			Text:     fmt.Sprintf("the list at %#x (%s of %s) holds %d node(s) the walk could reach%s", w.Header, shortTemplate(w.ListType), w.Element, len(w.Nodes), size),
-			Evidence: "list", Ref: "list_walk", Source: fmt.Sprintf("size_ = %d, %d node(s) walked", w.SizeSigned, len(w.Nodes))})
+		out = append(out, step(TimelineStep{AtDump: true, LWP: crash.LWP, TaskID: -1,
+			Evidence: "list", Ref: "list_walk", Source: fmt.Sprintf("size_ = %d, %d node(s) walked", w.SizeSigned, len(w.Nodes))}, whoOf(crash),
+			l10n.T("timeline.list", "Header", fmt.Sprintf("%#x", w.Header), "Type", shortTemplate(w.ListType), "Element", w.Element, "N", len(w.Nodes), "Size", size)))
 		for _, fnd := range w.Found {
-			out = append(out, TimelineStep{AtDump: true, Who: whoOf(crash), LWP: crash.LWP, TaskID: -1,
-				Text: "the list walk finds: " + fnd.Text, Evidence: "list", Ref: "list_walk", Source: fnd.Text})
+			out = append(out, step(TimelineStep{AtDump: true, LWP: crash.LWP, TaskID: -1, Evidence: "list", Ref: "list_walk", Source: fnd.Text}, whoOf(crash),
+				l10n.T("timeline.list-finds", "Finding", fnd.Said)))
 		}
 	}
 	// The heap's chunks.
@@ -167,17 +168,16 @@ func (a *Analysis) timeline() []TimelineStep {
 			if fd == nil || !fd.Known || hf.Verdict.Rule == "" && fd.State != "free" {
 				continue
 			}
-			text := fmt.Sprintf("the %s: %s", hf.Role, fd.Describe())
+			text := l10n.T("timeline.heap", "Role", m.roleMsg(i), "Describe", l10n.Untranslated(fd.Describe()))
 			for _, b := range fd.Bins {
 				if b.Kind == "tcache" && b.Thread != 0 {
 					// free() puts a chunk in the calling thread's tcache.
-					text += fmt.Sprintf("; free() puts a chunk in the calling thread's own tcache: thread LWP %d freed it", b.Thread)
+					text = l10n.T("timeline.heap-own-tcache", "Step", text, "LWP", b.Thread)
 					break
 				}
 			}
-			who, lwp := whoOf(crash), crash.LWP
-			out = append(out, TimelineStep{AtDump: true, Who: who, LWP: lwp, TaskID: -1, Text: text,
-				Evidence: "heap", Ref: fmt.Sprintf("memory.heap[%d]", i), Source: hf.Verdict.Text})
+			out = append(out, step(TimelineStep{AtDump: true, LWP: crash.LWP, TaskID: -1,
+				Evidence: "heap", Ref: fmt.Sprintf("memory.heap[%d]", i), Source: hf.Verdict.Text}, whoOf(crash), text))
 		}
 	}
 	return out
@@ -186,7 +186,7 @@ func (a *Analysis) timeline() []TimelineStep {
 // faultSteps are the crashed thread's last acts: the instructions that
 // wrote the bad register (oldest first), then the fault (or the signal it
 // raised, with glibc's message when malloc aborted), at its instruction.
-func (a *Analysis) faultSteps(who string) []TimelineStep {
+func (a *Analysis) faultSteps(who l10n.Msg) []TimelineStep {
 	f := a.Fault
 	fc := f.Context
 	var out []TimelineStep
@@ -196,11 +196,11 @@ func (a *Analysis) faultSteps(who string) []TimelineStep {
 		if o.File != "" {
 			where += fmt.Sprintf(" (%s:%d)", filepath.Base(o.File), o.Line)
 		}
-		out = append(out, TimelineStep{Who: who, LWP: fc.Thread.LWP, TaskID: -1, Evidence: "instruction", Ref: fmt.Sprintf("fault.origin[%d]", i),
-			Text:   fmt.Sprintf("%s, in %s: %s", who, where, o.Text),
-			Source: fmt.Sprintf("%#x: %s", o.PC, o.ATT), Function: o.Function})
+		out = append(out, step(TimelineStep{LWP: fc.Thread.LWP, TaskID: -1, Evidence: "instruction", Ref: fmt.Sprintf("fault.origin[%d]", i),
+			Source: fmt.Sprintf("%#x: %s", o.PC, o.ATT), Function: o.Function}, who,
+			l10n.T("timeline.origin", "Who", who, "Where", where, "Text", o.Said)))
 	}
-	st := TimelineStep{Who: who, LWP: fc.Thread.LWP, TaskID: -1, Evidence: "fault", Ref: "fault"}
+	st := TimelineStep{Who: who.String(), WhoSaid: who, LWP: fc.Thread.LWP, TaskID: -1, Evidence: "fault", Ref: "fault"}
 	where := fmt.Sprintf("%#x", fc.PC)
 	if len(f.Frames) > 0 {
 		inner := f.Frames[0]
@@ -212,23 +212,37 @@ func (a *Analysis) faultSteps(who string) []TimelineStep {
 	}
 	switch {
 	case f.Instruction != nil && f.Description != "":
-		st.Text = fmt.Sprintf("%s faulted in %s: %s", who, where, f.Description)
+		st.say(l10n.T("timeline.faulted", "Who", who, "Where", where, "Desc", f.Said))
 		st.Source = fmt.Sprintf("%#x: %s", f.Instruction.PC, f.Instruction.ATT)
 	case f.Description != "":
-		st.Text = fmt.Sprintf("%s: %s", who, f.Description)
+		desc := f.Said
+		if desc.IsZero() {
+			desc = l10n.Untranslated(f.Description)
+		}
+		st.say(l10n.T("timeline.desc", "Who", who, "Desc", desc))
 		st.Source = f.Description
 	case fc.Real != nil:
-		st.Text = fmt.Sprintf("%s got %s in %s", who, fc.Real.String(), where)
+		st.say(l10n.T("timeline.got", "Who", who, "Signal", SignalMsg(fc.Real), "Where", where))
 		st.Source = fc.Real.String()
 	default:
 		return out
 	}
 	if m := a.Memory; m != nil && m.MallocError != "" {
-		out = append(out, TimelineStep{Who: who, LWP: fc.Thread.LWP, TaskID: -1, Evidence: "heap", Ref: "memory.malloc_error",
-			Text: fmt.Sprintf("%s: glibc's malloc aborted: %q", who, m.MallocError), Source: m.MallocError})
+		out = append(out, step(TimelineStep{LWP: fc.Thread.LWP, TaskID: -1, Evidence: "heap", Ref: "memory.malloc_error", Source: m.MallocError}, who,
+			l10n.T("timeline.malloc-aborted", "Who", who, "Error", strconv.Quote(m.MallocError))))
 	}
 	return append(out, st)
 }
+
+// step is st said by text, done by who.
+func step(st TimelineStep, who, text l10n.Msg) TimelineStep {
+	st.WhoSaid, st.Who = who, who.String()
+	st.say(text)
+	return st
+}
+
+// say sets the step's text.
+func (st *TimelineStep) say(m l10n.Msg) { st.Said, st.Text = m, m.String() }
 
 func isHandlerLine(r *LogReport, l LogLine) bool {
 	for _, h := range r.Handler {

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"os"
 	"os/exec"
+	"regexp"
 	"strings"
 	"testing"
 
@@ -81,6 +82,17 @@ func TestInspectChinese(t *testing.T) {
 	for _, label := range []string{"\n进程：pid ", "\n真正的故障：", "\n出错指令：", "\n出错寄存器：%rbx = 0x0\n", "\n  来源：%rbx 加载自前一个节点的 next_（node->next_，由 get_next 读取）（在循环的上一次迭代中）\n", "\n堆（glibc malloc）：\n", "\n时间线：\n", "\n证据：\n", "\n线程（9 个）：\n"} {
 		if !strings.Contains(zh, label) {
 			t.Errorf("no %q in the Chinese text", label)
+		}
+	}
+	// The timeline: the fault, the other task at the dump, the list, in
+	// the catalog's words.
+	for _, re := range []string{
+		`(?m)^ +\d+\. -  +线程 LWP \d+ \(Processer_5\) 在 dm_hash_node_t::clear \(list_node\.hpp:63\) 中出错：%rbx = 0x0：经空指针读取 0x0 处的 8 字节（node->next_）（在其信号处理函数的第一行日志 [0-9:.]+ 之前）$`,
+		`(?m)^ +\d+\. 转储时 +任务 15 \(Processer 6，block\) 以 ` + "`node`" + ` 持有属主对象 dm_hash_node_t 0x[0-9a-f]+`,
+		`(?m)^ +\d+\. 转储时 +链表遍历发现：链表的 size_ 为 -1（下溢）`,
+	} {
+		if !regexp.MustCompile(re).MatchString(zh) {
+			t.Errorf("no timeline line matching %s", re)
 		}
 	}
 	en := runLocale(t, []string{"LANG=C.UTF-8"}, append(args, "--json")...)

@@ -10,7 +10,7 @@ export interface AnalysisBody {
   taskThreads: Record<string, number>;
   // The verdict in the launch's language (its lang: VS Code's display
   // language); analysis is the document, the same in every language.
-  localized?: { lang: string; verdict: string; description?: string; origin?: string[]; others?: { who: string; where: string; what: string }[]; findings?: string[] };
+  localized?: { lang: string; verdict: string; description?: string; origin?: string[]; others?: { who: string; where: string; what: string }[]; findings?: string[]; timeline?: string[] };
   analysis: {
     verdict: string;
     confidence: string;
@@ -230,7 +230,8 @@ export class AnalysisView extends MessageView implements vscode.TreeDataProvider
       out.push(collapsed(new Item(t('Timeline'), a.timeline.map((st, i) => {
         const when = st.time ? st.time.slice(st.time.indexOf(' ') + 1) : st.at_dump ? t('at dump') : '';
         const ev = st.evidence === 'log' ? `${st.file}:${st.line}` : st.ref;
-        const item = new Item(`${when ? when + ' ' : ''}${st.text}`, [], { description: `${st.evidence}: ${ev}`, tooltip: `${st.text}\n\n${st.source}`, id: `timeline-${i}` });
+        const text = b.localized?.timeline?.[i] ?? st.text;
+        const item = new Item(`${when ? when + ' ' : ''}${text}`, [], { description: `${st.evidence}: ${ev}`, tooltip: `${text}\n\n${st.source}`, id: `timeline-${i}` });
         const file = st.file ? a.logs?.files.find((f) => f.endsWith('/' + st.file) || f === st.file) : undefined;
         if (file) {
           item.command = { command: 'dsecore.openLogLine', title: t('Open Log Line'), arguments: [file, st.source] };
