@@ -185,9 +185,10 @@ type AnalysisStep struct {
 
 // AnalysisEvid is one fact the verdict rests on.
 type AnalysisEvid struct {
-	Rule string `json:"rule"`
-	Text string `json:"text"`
-	Ref  string `json:"ref"` // the section it points at
+	Rule string   `json:"rule"`
+	Text string   `json:"text"`
+	Said l10n.Msg `json:"-"`   // Text in the catalog's words
+	Ref  string   `json:"ref"` // the section it points at
 }
 
 // AnalysisAssert is a failed assertion read from the core.
@@ -216,7 +217,7 @@ func AnalysisDoc(a *fault.Analysis) *Analysis {
 		d.Rules = []string{}
 	}
 	for _, e := range a.Evidence {
-		d.Evidence = append(d.Evidence, AnalysisEvid{Rule: e.Rule, Text: e.Text, Ref: e.Ref})
+		d.Evidence = append(d.Evidence, AnalysisEvid{Rule: e.Rule, Text: e.Text, Said: e.Said, Ref: e.Ref})
 	}
 	if x := a.Assertion; x != nil {
 		d.Assertion = &AnalysisAssert{Text: x.Text, Function: x.Function, File: x.File, Line: x.Line, Address: Hex(x.Address)}

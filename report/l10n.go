@@ -106,3 +106,8 @@ func FindingText(w *AnalysisWalk, i int, lang *l10n.Printer) string {
 func StepText(st TimelineStep, lang *l10n.Printer) string {
 	return printer(lang).S(said(st.Said, st.Text))
 }
+
+// EvidenceText is a fact of the evidence in lang's words.
+func EvidenceText(e AnalysisEvid, lang *l10n.Printer) string {
+	return printer(lang).S(said(e.Said, e.Text))
+}

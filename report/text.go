@@ -410,7 +410,7 @@ func WriteAnalysis(w io.Writer, doc *Inspect, o AnalysisText) {
 	} else {
 		fmt.Fprintln(w, tr.Sf("text.evidence"))
 		for _, e := range a.Evidence {
-			fmt.Fprintf(w, "  - [%s] %s\n", e.Rule, tr.S(l10n.Untranslated(e.Text)))
+			fmt.Fprintf(w, "  - [%s] %s\n", e.Rule, EvidenceText(e, tr))
 		}
 	}
 	for _, s := range a.Warnings {

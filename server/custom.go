@@ -16,9 +16,10 @@ import (
 //	dsecore/analysis  {crashThreadId, analysis: <inspect --json's analysis>,
 //	                  taskThreads: {taskId: threadId},
 //	                  localized: {lang, verdict, description, origin, others,
-//	                  findings, timeline}: the verdict, the fault's
-//	                  description, origin steps, others', the list walk's and
-//	                  the timeline's words in the launch's lang}
+//	                  findings, timeline, evidence}: the verdict, the fault's
+//	                  description, origin steps, others', the list walk's,
+//	                  the timeline's and the evidence's words in the launch's
+//	                  lang}
 //	dsecore/focus     {threadId, description}: a stopped event for that
 //	                  thread (preserveFocusHint false): the client selects
 //	                  it (a holder's thread or task, from the Fault Analysis view)
@@ -159,6 +160,8 @@ type localized struct {
 	Findings []string `json:"findings,omitempty"`
 	// Timeline are analysis.timeline[].text, by index.
 	Timeline []string `json:"timeline,omitempty"`
+	// Evidence are analysis.evidence[].text, by index.
+	Evidence []string `json:"evidence,omitempty"`
 }
 
 type localizedHit struct {
@@ -184,6 +187,9 @@ func (s *state) analysisBody() any {
 		for i := range w.Findings {
 			loc.Findings = append(loc.Findings, report.FindingText(w, i, lang))
 		}
+	}
+	for _, e := range a.Evidence {
+		loc.Evidence = append(loc.Evidence, report.EvidenceText(e, lang))
 	}
 	for _, st := range a.Timeline {
 		loc.Timeline = append(loc.Timeline, report.StepText(st, lang))

@@ -136,15 +136,23 @@ type Analysis struct {
 type Evidence struct {
 	Rule string
 	Text string
-	Ref  string // what it points at: "fault", "list_walk", "others[0]", "logs.concurrent[0]", …
+	Said l10n.Msg // Text in the catalog's words
+	Ref  string   // what it points at: "fault", "list_walk", "others[0]", "logs.concurrent[0]", …
 }
 
 func (a *Analysis) warnf(format string, args ...any) {
 	a.Warnings = append(a.Warnings, fmt.Sprintf(format, args...))
 }
 
+// evidence records a fact in English no catalog message says yet (say
+// records one in the catalog's words).
 func (a *Analysis) evidence(rule, ref, format string, args ...any) {
-	a.Evidence = append(a.Evidence, Evidence{Rule: rule, Ref: ref, Text: fmt.Sprintf(format, args...)})
+	a.say(rule, ref, l10n.Untranslated(fmt.Sprintf(format, args...)))
+}
+
+// say records a fact the verdict rests on, in the catalog's words.
+func (a *Analysis) say(rule, ref string, m l10n.Msg) {
+	a.Evidence = append(a.Evidence, Evidence{Rule: rule, Ref: ref, Text: m.String(), Said: m})
 	for _, r := range a.Rules {
 		if r == rule {
 			return

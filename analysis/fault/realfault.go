@@ -2,6 +2,7 @@ package fault
 
 import (
 	"fmt"
+	"strconv"
 	"strings"
 
 	"github.com/dsecore/dsecore/coreparse"
@@ -135,7 +136,6 @@ func (a *Analysis) sentFault(f *Fault) {
 		where = f.Frames[len(f.Frames)-1].Function
 	}
 	f.Kind = "sent"
-	f.Description = fmt.Sprintf("%s was sent, not caused by an instruction: %s was at pc %#x in %s when it arrived", fc.Real.Name, fc.Thread, fc.PC, where)
 	raw, _ := a.p.UnwindN(fc.Regs, 12)
 	var path []string
 	raiser := ""
@@ -156,12 +156,13 @@ func (a *Analysis) sentFault(f *Fault) {
 			break
 		}
 	}
+	how := l10n.T("fault.sent-outside")
 	if raiser != "" {
 		f.Raiser = raiser
-		f.Description += fmt.Sprintf(" — the thread raised it itself: %s", strings.Join(path, " ← "))
-	} else {
-		f.Description += " — from outside the thread (kill, tgkill or pthread_kill by another thread or process: without a siginfo the sender is unknown)"
+		how = l10n.T("fault.sent-raised", "Path", strings.Join(path, " ← "))
 	}
+	f.Said = l10n.T("fault.sent", "Signal", fc.Real.Name, "Thread", threadMsg(fc.Thread), "PC", fmt.Sprintf("%#x", fc.PC), "Where", where, "How", how)
+	f.Description = f.Said.String()
 	if w, err := a.p.Disassemble(fc.PC, 10, 6); err == nil {
 		f.Window = w
 	}
@@ -194,6 +195,7 @@ func (a *Analysis) wildFault(f *Fault) {
 	} else if w.Note != "" {
 		f.Description += "; " + w.Note
 	}
+	f.Said = l10n.Untranslated(f.Description)
 }
 
 // concludeSignal adds the signal facts' evidence and words to the verdict.
@@ -204,17 +206,17 @@ func (a *Analysis) concludeSignal(fc *coreparse.FaultContext, para []l10n.Msg) [
 			a.evidence("no-siginfo", "fault", "%s", h.SigInfoNote)
 		}
 		if ex := h.Exception; ex != nil {
-			a.evidence("sigcontext", "fault", "the signal frame's sigcontext: %s", ex.String())
+			a.say("sigcontext", "fault", l10n.T("evidence.sigcontext", "Exception", l10n.Untranslated(ex.String())))
 		} else {
-			a.evidence("sigcontext", "fault", "the signal frame's sigcontext records no exception (trapno, err and cr2 are 0): the signal was sent, not caused by an instruction")
+			a.say("sigcontext", "fault", l10n.T("evidence.sigcontext-none"))
 		}
 		if h.HandlerSigno != 0 {
-			a.evidence("handler-signal", "fault", "the handler ran for signal %d (%s): %s", h.HandlerSigno, corefile.SignalName(h.HandlerSigno), h.HandlerSignoFrom)
+			a.say("handler-signal", "fault", l10n.T("evidence.handler-ran", "Signo", h.HandlerSigno, "Name", corefile.SignalName(h.HandlerSigno), "From", l10n.Untranslated(h.HandlerSignoFrom)))
 		}
 	}
 	if l := a.Logs; l != nil && l.HandlerSigno != 0 {
 		if fc.Real != nil && l.HandlerSigno == fc.Real.Signo {
-			a.evidence("handler-signal", "logs.handler", "the handler's log line says %q: %s", l.HandlerSignal, fc.Real.Name)
+			a.say("handler-signal", "logs.handler", l10n.T("evidence.handler-log-says", "Signal", strconv.Quote(l.HandlerSignal), "Name", fc.Real.Name))
 		} else if fc.Real != nil {
 			a.warnf("the handler's log line says %q, the core's real fault is %s", l.HandlerSignal, fc.Real.Name)
 		}
@@ -229,7 +231,7 @@ func (a *Analysis) concludeSignal(fc *coreparse.FaultContext, para []l10n.Msg) [
 			para = append(para, l10n.T("verdict.stack-cut", "Cut", l10n.Untranslated(fc.Cut), "Signal", fc.Real.Name, "Core", SignalMsg(fc.Core)))
 			break
 		}
-		a.evidence("sent-signal", "fault", "%s", f.Description)
+		a.say("sent-signal", "fault", f.Said)
 		if f.Raiser != "" {
 			para = append(para, l10n.T("verdict.raised", "Signal", fc.Real.Name, "Raiser", f.Raiser))
 		} else {

@@ -38,30 +38,29 @@ func (a *Analysis) conclude() {
 		}
 	}
 	if fc.ReRaised {
-		a.evidence("reraised-by-handler", "fault", "the core's signal record is %s (the handler's re-raise); the real fault, %s, is in the kernel's signal frame at %#x",
-			fc.Core.String(), fc.Real.String(), fc.SigFrame.UContext)
+		a.say("reraised-by-handler", "fault", l10n.T("evidence.reraised", "Core", SignalMsg(fc.Core), "Real", SignalMsg(fc.Real), "Frame", fmt.Sprintf("%#x", fc.SigFrame.UContext)))
 	}
 	para = a.concludeSignal(fc, para)
 	in := f.Instruction
 	switch f.Kind {
 	case "null":
-		a.evidence("null-pointer", "fault", "%s: %s", in.ATT, f.Description)
+		a.say("null-pointer", "fault", l10n.T("evidence.insn", "Insn", in.ATT, "Desc", f.Said))
 		para = append(para, l10n.T("verdict.null", "Access", accessMsg(in), "Where", where, "Desc", f.Said, "Insn", in.ATT))
 	case "poison":
-		a.evidence("poisoned-pointer", "fault", "%s: %s", in.ATT, f.Description)
+		a.say("poisoned-pointer", "fault", l10n.T("evidence.insn", "Insn", in.ATT, "Desc", f.Said))
 		para = append(para, l10n.T("verdict.poison", "Where", where, "Desc", f.Said, "Insn", in.ATT))
 	case "non-canonical", "unmapped", "protection":
-		a.evidence("wild-pointer", "fault", "%s: %s", in.ATT, f.Description)
+		a.say("wild-pointer", "fault", l10n.T("evidence.insn", "Insn", in.ATT, "Desc", f.Said))
 		para = append(para, l10n.T("verdict.wild-pointer", "Where", where, "Desc", f.Said, "Insn", in.ATT))
 	case "guard-page":
-		a.evidence("stack-overflow", "fault", "%s", f.Description)
+		a.say("stack-overflow", "fault", f.Said)
 		para = append(para, l10n.T("verdict.stack-overflow", "Where", where, "Desc", f.Said))
 	}
 	loaded := false
 	for _, st := range f.Origin {
 		if st.Field == "next_" {
 			loaded = true
-			a.evidence("loaded-from-list-link", "fault.origin", "%s (%#x: %s)", st.Text, st.PC, st.ATT)
+			a.say("loaded-from-list-link", "fault.origin", l10n.T("evidence.origin", "Text", st.Said, "PC", fmt.Sprintf("%#x", st.PC), "Insn", st.ATT))
 		}
 	}
 	if loaded && (f.Kind == "null" || f.Kind == "poison") {
@@ -72,7 +71,7 @@ func (a *Analysis) conclude() {
 		}
 	}
 	if f.Skipped > 0 {
-		a.evidence("instrumentation", "fault.origin", "%d gcov counter increments stepped over while tracing %%%s", f.Skipped, f.BadRegister)
+		a.say("instrumentation", "fault.origin", l10n.T("evidence.instrumentation", "N", f.Skipped, "Reg", f.BadRegister))
 	}
 	var owner *Object
 	for i := range a.Objects {
@@ -81,7 +80,7 @@ func (a *Analysis) conclude() {
 		}
 	}
 	if owner != nil {
-		a.evidence("owner-object", "objects", "the object being walked: %s at %#x (%s)", owner.Type, owner.Address, owner.How)
+		a.say("owner-object", "objects", l10n.T("evidence.owner", "Type", owner.Type, "Addr", fmt.Sprintf("%#x", owner.Address), "How", l10n.Untranslated(owner.How)))
 	}
 	if w := a.ListWalk; w != nil {
 		for _, fnd := range w.Found {
@@ -89,10 +88,10 @@ func (a *Analysis) conclude() {
 			if fnd.Kind == values.FindSizeUnderflow {
 				rule = "size-underflow"
 			}
-			a.evidence(rule, "list_walk", "%s", fnd.Text)
+			a.say(rule, "list_walk", fnd.Said)
 		}
 		if w.HookHow != "" {
-			a.evidence("container-of", "list_walk", "elements are %s with the hook at %#x (%s)", w.Element, w.HookOffset, w.HookHow)
+			a.say("container-of", "list_walk", l10n.T("evidence.container-of", "Element", w.Element, "Offset", fmt.Sprintf("%#x", w.HookOffset), "How", l10n.Untranslated(w.HookHow)))
 		}
 	}
 	// Who else: the holder search's holders (typed paths, raw matches as
@@ -106,7 +105,7 @@ func (a *Analysis) conclude() {
 				continue // the freed object, free()'s argument: the heap's rules say what they mean
 			}
 			text := m.holderText(i)
-			a.evidence("shared-object", fmt.Sprintf("memory.holders[%d]", i), "%s", text.String())
+			a.say("shared-object", fmt.Sprintf("memory.holders[%d]", i), text)
 			if len(otherWho) < 2 {
 				otherWho = append(otherWho, text)
 				namedHolders = append(namedHolders, i)
@@ -118,7 +117,7 @@ func (a *Analysis) conclude() {
 			if owner != nil && h.Address != owner.Address && h.Role != "list header" {
 				continue
 			}
-			a.evidence("shared-object", fmt.Sprintf("others[%d]", i), "%s, frame #%d %s, holds %s %#x in its %s", h.Who, h.Frame, h.Function, h.What, h.Address, h.Where)
+			a.say("shared-object", fmt.Sprintf("others[%d]", i), l10n.T("evidence.other-holds", "Who", h.Said, "Frame", h.Frame, "Function", h.Function, "What", h.WhatSaid, "Addr", fmt.Sprintf("%#x", h.Address), "Where", h.WhereSaid))
 			if !seenWho[h.Who] {
 				seenWho[h.Who] = true
 				otherWho = append(otherWho, l10n.T("verdict.other-holding", "Who", h.Said, "Path", h.Path,
@@ -128,32 +127,32 @@ func (a *Analysis) conclude() {
 	}
 	heapPara, uaf, dfree := a.concludeHeap()
 	for i, s := range a.SameCode {
-		a.evidence("same-operation", fmt.Sprintf("same_code[%d]", i), "%s is inside %s too", s.Who, strings.Join(s.Functions, ", "))
+		a.say("same-operation", fmt.Sprintf("same_code[%d]", i), l10n.T("evidence.same-operation", "Who", s.Said, "Functions", strings.Join(s.Functions, ", ")))
 	}
 	if l := a.Logs; l != nil {
 		for i, c := range l.Concurrent {
 			gap := c[1].Time.Sub(c[0].Time).Microseconds()
-			still := ""
+			still := l10n.Verbatim("")
 			if gap > a.o.ConcurrencyWindowUS {
-				still = fmt.Sprintf(", pthread %x still in that step (it logged nothing else before the second began)", c[0].Pthread)
+				still = l10n.T("evidence.still-in-step", "Pthread", fmt.Sprintf("%x", c[0].Pthread))
 			}
-			a.evidence("log-concurrent", fmt.Sprintf("logs.concurrent[%d]", i), "%q logged by pthread %x and %x %d µs apart%s (%s, %s)",
-				c[0].Message, c[0].Pthread, c[1].Pthread, gap, still, c[0].File, c[1].File)
+			a.say("log-concurrent", fmt.Sprintf("logs.concurrent[%d]", i), l10n.T("evidence.log-concurrent", "Message", strconv.Quote(c[0].Message),
+				"First", fmt.Sprintf("%x", c[0].Pthread), "Second", fmt.Sprintf("%x", c[1].Pthread), "Gap", gap, "Still", still, "File1", c[0].File, "File2", c[1].File))
 		}
 		if l.HandlerOK != nil && *l.HandlerOK {
-			a.evidence("handler-thread", "logs.handler", "the handler's \"in thread …\" line names the core's crashed thread (pthread %#x, LWP %d)", fc.Thread.Pthread, fc.Thread.LWP)
+			a.say("handler-thread", "logs.handler", l10n.T("evidence.handler-thread", "Pthread", fmt.Sprintf("%#x", fc.Thread.Pthread), "LWP", fc.Thread.LWP))
 		}
 	}
 	if d := a.Dmesg; d != nil {
 		if d.IPMatches {
-			a.evidence("dmesg-matches", "dmesg", "the kernel's line has the core's fault ip")
+			a.say("dmesg-matches", "dmesg", l10n.T("evidence.dmesg-matches"))
 		}
 		if !d.IPMatches || !d.BaseOK || !d.SameThread {
 			a.evidence("dmesg-mismatch", "dmesg", "%s", strings.Join(d.Notes, "; "))
 		}
 	}
 	if as := a.Assertion; as != nil {
-		a.evidence("assertion", "assertion", "%q found in memory at %#x", as.Text, as.Address)
+		a.say("assertion", "assertion", l10n.T("evidence.assertion", "Text", strconv.Quote(as.Text), "Addr", fmt.Sprintf("%#x", as.Address)))
 		th := threadMsg(fc.Thread)
 		if as.Function != "" {
 			para = append(para, l10n.T("verdict.assertion-in", "Function", as.Function, "File", filepath.Base(as.File), "Line", as.Line, "Text", as.Text, "Thread", th))
@@ -186,19 +185,19 @@ func (a *Analysis) conclude() {
 	switch {
 	case concurrent && damaged && owner != nil:
 		para = append(para, l10n.T("verdict.concurrent-release", "Type", owner.Type, "Addr", fmt.Sprintf("%#x", owner.Address), "Paths", a.twoPaths(where)))
-		a.evidence("verdict-concurrent-release", "verdict", "damaged links/size + another path on the same object")
+		a.say("verdict-concurrent-release", "verdict", l10n.T("evidence.verdict-concurrent-release"))
 		n = 3
 	case (f.Kind == "poison" || uaf) && !concurrent:
 		para = append(para, l10n.T("verdict.use-after-free"))
 		if uaf {
-			a.evidence("verdict-use-after-free", "verdict", "a pointer into a free chunk, no other holder")
+			a.say("verdict-use-after-free", "verdict", l10n.T("evidence.verdict-uaf-chunk"))
 		} else {
-			a.evidence("verdict-use-after-free", "verdict", "poisoned link, no other holder")
+			a.say("verdict-use-after-free", "verdict", l10n.T("evidence.verdict-uaf-poison"))
 		}
 		n = 2
 	case dfree && !concurrent:
 		para = append(para, l10n.T("verdict.double-free"))
-		a.evidence("verdict-double-free", "verdict", "free() given a chunk already free, no other holder")
+		a.say("verdict-double-free", "verdict", l10n.T("evidence.verdict-double-free"))
 		n = 2
 	}
 	n += hangWeight
@@ -338,7 +337,7 @@ func (a *Analysis) concludeHeap() (para []l10n.Msg, uaf, dfree bool) {
 		switch v.Rule {
 		case "use-after-free":
 			uaf = true
-			a.evidence("heap-use-after-free", ref, "%s (%s)", v.Text, hf.Role)
+			a.say("heap-use-after-free", ref, l10n.T("evidence.heap", "Text", heapSaid(v), "Role", m.roleMsg(i)))
 			if f := a.Fault; f != nil && strings.HasPrefix(hf.Role, "freed object") {
 				para = append(para, l10n.T("verdict.heap-uaf-tcache", "Reg", f.BadRegister, "Val", fmt.Sprintf("%#x", f.BadValue),
 					"Obj", fmt.Sprintf("%#x", hf.Finding.Address), "Text", heapSaid(v)))
@@ -347,7 +346,7 @@ func (a *Analysis) concludeHeap() (para []l10n.Msg, uaf, dfree bool) {
 			}
 		case "double-free":
 			dfree = true
-			a.evidence("heap-double-free", ref, "%s (%s)", v.Text, hf.Role)
+			a.say("heap-double-free", ref, l10n.T("evidence.heap", "Text", heapSaid(v), "Role", m.roleMsg(i)))
 			para = append(para, l10n.T("verdict.heap-double-free", "Text", heapSaid(v)))
 		case "invalid-free":
 			a.evidence("heap-invalid-free", ref, "%s (%s)", v.Text, hf.Role)
@@ -365,7 +364,7 @@ func (a *Analysis) concludeHeap() (para []l10n.Msg, uaf, dfree bool) {
 		}
 	}
 	if m.MallocError != "" {
-		a.evidence("malloc-abort", "memory.malloc_error", "glibc's malloc aborted: %q", m.MallocError)
+		a.say("malloc-abort", "memory.malloc_error", l10n.T("evidence.malloc-abort", "Error", strconv.Quote(m.MallocError)))
 	}
 	if !m.HeapKnown && len(m.Targets) > 0 {
 		a.evidence("heap-unknown", "memory", "the heap cannot tell: %s", m.HeapReason)

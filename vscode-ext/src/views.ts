@@ -10,7 +10,7 @@ export interface AnalysisBody {
   taskThreads: Record<string, number>;
   // The verdict in the launch's language (its lang: VS Code's display
   // language); analysis is the document, the same in every language.
-  localized?: { lang: string; verdict: string; description?: string; origin?: string[]; others?: { who: string; where: string; what: string }[]; findings?: string[]; timeline?: string[] };
+  localized?: { lang: string; verdict: string; description?: string; origin?: string[]; others?: { who: string; where: string; what: string }[]; findings?: string[]; timeline?: string[]; evidence?: string[] };
   analysis: {
     verdict: string;
     confidence: string;
@@ -249,7 +249,10 @@ export class AnalysisView extends MessageView implements vscode.TreeDataProvider
       }
       out.push(collapsed(new Item(t('Log lines'), lines)));
     }
-    out.push(collapsed(new Item(t('Evidence'), (a.evidence ?? []).map((e) => new Item(`[${e.rule}] ${e.text}`, [], { tooltip: e.text })))));
+    out.push(collapsed(new Item(t('Evidence'), (a.evidence ?? []).map((e, i) => {
+      const text = b.localized?.evidence?.[i] ?? e.text;
+      return new Item(`[${e.rule}] ${text}`, [], { tooltip: text });
+    }))));
     return out;
   }
 }
