@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 
+	"github.com/dsecore/dsecore/internal/hexjson"
 	"github.com/dsecore/dsecore/report"
 	"github.com/google/go-dap"
 )
@@ -14,7 +15,8 @@ import (
 //	dsecore/tasks     {processers: [...], tasks: [...]}, each task with the
 //	                  DAP threadId its stack is listed under
 //	dsecore/analysis  {crashThreadId, analysis: <inspect --json's analysis>,
-//	                  taskThreads: {taskId: threadId}}
+//	                  taskThreads: {taskId: threadId}, waits: <inspect
+//	                  --json's waits, when something waits>}
 //	dsecore/focus     {threadId, description}: a stopped event for that
 //	                  thread (preserveFocusHint false): the client selects
 //	                  it (a holder's thread or task, from the Fault Analysis view)
@@ -150,5 +152,20 @@ func (s *state) analysisBody() any {
 		CrashThreadID int              `json:"crashThreadId"`
 		Analysis      *report.Analysis `json:"analysis"`
 		TaskThreads   map[string]int   `json:"taskThreads"`
-	}{s.crashThreadID(), report.AnalysisDoc(s.analysis()), taskThreads}
+		Waits         json.RawMessage  `json:"waits,omitempty"`
+	}{s.crashThreadID(), report.AnalysisDoc(s.analysis()), taskThreads, s.waitsJSON()}
+}
+
+// waitsJSON is inspect --json's waits (addresses in hex, as there) when
+// something waits or Ceph's watchdog spoke; nil otherwise.
+func (s *state) waitsJSON() json.RawMessage {
+	r := s.sess.Waits()
+	if r == nil || r.Stats.Waiting == 0 && r.Watchdog == nil {
+		return nil
+	}
+	b, err := hexjson.Marshal(r)
+	if err != nil {
+		return nil
+	}
+	return b
 }
