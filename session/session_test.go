@@ -137,7 +137,9 @@ func TestProfilesReachTheAnalysis(t *testing.T) {
 
 // TestForkProfile: the coroutine profile is the session's option, and the
 // runtime every face gets says which it used: on the fork fixture the
-// default profile is adapted (four keys, each with its profile line), a
+// default profile is adapted (four runtime keys and three of the sync
+// primitives' — the fork renames libgo's routine_sync too —, each with its
+// profile line), a
 // profile file fits as written, a profile that cannot be loaded fails Open
 // naming the file; RuntimeWith tries another profile without replacing the
 // session's runtime.
@@ -151,12 +153,14 @@ func TestForkProfile(t *testing.T) {
 	defer def.Close()
 	rt := def.Runtime()
 	if def.CoroutineProfile().Name != session.DefaultCoroutineProfile || rt.DescribeProfile() != "ceph-dse (built-in)" ||
-		len(rt.Tasks) != want || rt.Resolution == nil || rt.Resolution.Count("adapted") != 4 || len(rt.Resolution.Lines()) != 4 {
+		len(rt.Tasks) != want || rt.Resolution == nil || rt.Resolution.Count("adapted") != 7 || len(rt.Resolution.Lines()) != 7 {
 		t.Errorf("default profile: %q, %d tasks (want %d), resolution %+v", rt.DescribeProfile(), len(rt.Tasks), want, rt.Resolution)
 	}
 	prof := filepath.Join(t.TempDir(), "fork.yaml")
 	os.WriteFile(prof, []byte("base: ceph-dse\nname: ceph-dse-fork\nrunning: curTask_\ntask_count: nTasks_\n"+
-		"hook_type: co::LinkedQueueHook\nqueues: {runnableQueue_: runnable, blockQueue_: block, newQueue_: new, gcQueue_: done}\n"), 0o644)
+		"hook_type: co::LinkedQueueHook\nqueues: {runnableQueue_: runnable, blockQueue_: block, newQueue_: new, gcQueue_: done}\n"+
+		"waiter_rutex: waitingOn_\nrutex_waiters: sleepers_.head_\n"+
+		`sync_types: {"libgo::Mutex": co_mutex, "libgo::RWMutexImpl": co_rwmutex, "libgo::ConditionVariable": co_condvar, "libgo::ChannelImplWithSignal": co_chan}`+"\n"), 0o644)
 	s, err := session.Open(session.Options{Core: sc.Core, Exe: sc.Exe, CoroutineProfile: prof})
 	if err != nil {
 		t.Fatal(err)
@@ -166,7 +170,7 @@ func TestForkProfile(t *testing.T) {
 	if rt.DescribeProfile() != "ceph-dse-fork ("+prof+")" || len(rt.Tasks) != want || rt.Resolution.Count("adapted") != 0 {
 		t.Errorf("hand-written profile: %q, %d tasks (want %d), %d adapted", rt.DescribeProfile(), len(rt.Tasks), want, rt.Resolution.Count("adapted"))
 	}
-	if other := s.RuntimeWith(def.CoroutineProfile()); other.Resolution.Count("adapted") != 4 || s.Runtime() != rt {
+	if other := s.RuntimeWith(def.CoroutineProfile()); other.Resolution.Count("adapted") != 7 || s.Runtime() != rt {
 		t.Errorf("RuntimeWith: %d adapted; the session's runtime replaced: %v", other.Resolution.Count("adapted"), s.Runtime() != rt)
 	}
 	bad := filepath.Join(t.TempDir(), "bad.yaml")
