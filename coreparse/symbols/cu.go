@@ -6,6 +6,7 @@ import (
 	"path/filepath"
 	"slices"
 	"sort"
+	"strings"
 	"sync"
 	"sync/atomic"
 
@@ -605,6 +606,14 @@ func (cu *cuInfo) locate(addr uint64, gdbStyle bool) []Location {
 		loc.Demangled = loc.Function
 		if loc.Linkage != "" {
 			loc.Demangled = Demangle(loc.Linkage)
+			if strings.Contains(loc.Function, "(lambda at ") {
+				// clang names a lambda in DWARF by where it is written
+				// ("wait<(lambda at co.cc:141:26)>"); gdb names the
+				// function by its demangled linkage name (its physname:
+				// "wait<co::Processer::Process()::$_0>"), as the
+				// symbol table and every other tool do.
+				loc.Function = demangleNoParams(loc.Linkage)
+			}
 		}
 		if k == len(chain)-1 {
 			if hasRow {
