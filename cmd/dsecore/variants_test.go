@@ -107,6 +107,7 @@ type fieldVerdict struct {
 		} `json:"objects"`
 		Memory struct {
 			Holders []struct {
+				Task     int64  `json:"task"`
 				Expr     string `json:"expr"`
 				Variable string `json:"variable"`
 				Function string `json:"function"`
@@ -146,6 +147,21 @@ func checkFieldVerdict(t *testing.T, sc *fixture.Scenario, doc *fieldVerdict) {
 	}
 	if a.Confidence != "high" || !strings.Contains(a.Verdict, "concurrent destruction") {
 		t.Errorf("verdict (%s): %s", a.Confidence, a.Verdict)
+	}
+	// The holder is the other engine's task, as the runtime names it: the
+	// task parked on the Processer of the truth's releasing path.
+	var want int64 = -1
+	for _, r := range sc.Expected["racing_tasks"].([]any) {
+		if r := r.(map[string]any); r["role"] == "released the same objects first" {
+			for _, x := range sc.Expected["tasks"].([]any) {
+				if tk := x.(map[string]any); tk["processer"] == r["processer"] && tk["state"] == "block" {
+					want = int64(fixture.Num(t, tk["id"]))
+				}
+			}
+		}
+	}
+	if want < 0 || len(a.Memory.Holders) == 0 || a.Memory.Holders[0].Task != want {
+		t.Errorf("holders %+v: want task %d (the coroutine runtime's)", a.Memory.Holders, want)
 	}
 }
 
@@ -633,4 +649,25 @@ func TestVariantsIndexReused(t *testing.T) {
 			t.Logf("%d cache files, %d under an attached file's key", len(before), attached)
 		})
 	}
+}
+
+// TestVariantsSymtabCacheByTables: one build-id, several symbol tables:
+// Fedora's stripped binary (MiniDebugInfo, no debug package at hand) and
+// the same build dwz'd in place with its .symtab. Summarized in that order
+// with one cache, the second is read with its own table: its
+// thread-locals and the coroutine runtime's roots are found, as with an
+// empty cache (before, the stripped binary's cached table answered for it
+// and no task was found).
+func TestVariantsSymtabCacheByTables(t *testing.T) {
+	vs := fixture.GetVariants(t)
+	fedora, dwz := vs.Variant(t, fixture.VariantFedora), vs.Variant(t, fixture.VariantDWZ)
+	cache := t.TempDir()
+	env := []string{"XDG_CACHE_HOME=" + cache, "DEBUGINFOD_URLS="}
+	runEnv(t, env, "inspect", fedora.Core, "--exe", fedora.Exe, "--debug-file-directory", t.TempDir(), "--json")
+	out, _ := runEnv(t, env, append([]string{"inspect", dwz.Core, "--exe", dwz.Exe, "--json"}, variantFlags(dwz)...)...)
+	var doc fieldVerdict
+	if err := json.Unmarshal(out, &doc); err != nil {
+		t.Fatal(err)
+	}
+	checkFieldVerdict(t, &dwz.Scenario, &doc)
 }

@@ -7,6 +7,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"hash/crc32"
 	"io"
 	"os"
 	"path/filepath"
@@ -43,7 +44,7 @@ func mapFile(path string) (mapped, error) { return mmap.File(path) }
 
 // dwarfSections are the sections the entry reader reads.
 var dwarfSections = []string{".debug_abbrev", ".debug_info", ".debug_line", ".debug_ranges", ".debug_str",
-	".debug_addr", ".debug_line_str", ".debug_str_offsets", ".debug_rnglists"}
+	".debug_addr", ".debug_line_str", ".debug_str_offsets", ".debug_rnglists", ".debug_types"}
 
 // openDWARF returns the file's DWARF sections without copies: a plainly
 // stored section is a slice of the file's mapping; a compressed one is
@@ -120,7 +121,7 @@ func (t *Table) openDWARF(src *elf.File, path string) (die.Sections, error) {
 func sectionsOf(data map[string][]byte) die.Sections {
 	return die.Sections{Info: data[".debug_info"], Abbrev: data[".debug_abbrev"], Str: data[".debug_str"],
 		LineStr: data[".debug_line_str"], StrOffsets: data[".debug_str_offsets"], Addr: data[".debug_addr"],
-		Ranges: data[".debug_ranges"], RngLists: data[".debug_rnglists"], Line: data[".debug_line"]}
+		Ranges: data[".debug_ranges"], RngLists: data[".debug_rnglists"], Line: data[".debug_line"], Types: data[".debug_types"]}
 }
 
 // relocatedSections reads a relocatable object's DWARF sections with their
@@ -441,6 +442,12 @@ func writeCacheFile(path string, parts ...[]byte) {
 // backtrace about 100 ms, decoding them all from a cache several ms. The
 // layout's version is in the name: runs of another version sharing the
 // cache keep their own file instead of rewriting each other's.
+//
+// One build-id names files with different symbol tables: the build as
+// linked, the same stripped (.dynsym only, or Fedora's MiniDebugInfo),
+// with or without its debug file. The name says which tables the symbols
+// were read from (their sizes): a stripped binary's table is never
+// answered for the unstripped one's (its objects and thread-locals gone).
 func (t *Table) symtabCachePath() string {
 	id := BuildID(t.file)
 	if SectionCacheDir == "" || len(id) == 0 {
@@ -450,7 +457,19 @@ func (t *Table) symtabCachePath() string {
 	if t.debug != nil {
 		name = "symtab-v3-with-debug-file"
 	}
-	return filepath.Join(SectionCacheDir, hex.EncodeToString(id), name)
+	var sizes []byte
+	for _, f := range []*elf.File{t.file, t.debug} {
+		for _, sec := range []string{".symtab", ".dynsym", ".gnu_debugdata"} {
+			var n uint64
+			if f != nil {
+				if s := f.Section(sec); s != nil && s.Type != elf.SHT_NOBITS {
+					n = s.Size
+				}
+			}
+			sizes = binary.LittleEndian.AppendUint64(sizes, n)
+		}
+	}
+	return filepath.Join(SectionCacheDir, hex.EncodeToString(id), fmt.Sprintf("%s-%08x", name, crc32.ChecksumIEEE(sizes)))
 }
 
 // loadSymtabCache maps the table's symbols from a cache file; false (and

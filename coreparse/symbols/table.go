@@ -286,6 +286,16 @@ func (t *Table) loadDWARF() {
 		if s := t.attachSupplementary(d, src, path); s != "" {
 			attached = append(attached, s)
 		}
+		if len(secs.Types) > 0 {
+			if err := d.AttachTypes(secs.Types); err != nil {
+				t.warnf("%s: DWARF: %v", filepath.Base(t.Path), err)
+			}
+		}
+		if d.HasTypeUnits() {
+			// References to type units (DW_FORM_ref_sig8) resolve: an
+			// index built before they did is not this one.
+			attached = append(attached, "types")
+		}
 		if s := t.attachSplits(d); s != "" {
 			attached = append(attached, s)
 		}

@@ -219,11 +219,15 @@ func (t *Table) walkTypes() (complete bool) {
 	type scope struct {
 		name  string
 		named bool
+		full  bool // name is qualified already: the scopes outside it do not count
 	}
 	var stack []scope
 	prefix := func() string {
 		p := ""
 		for _, s := range stack {
+			if s.full {
+				p = ""
+			}
 			if s.named {
 				p += s.name + "::"
 			}
@@ -243,7 +247,7 @@ func (t *Table) walkTypes() (complete bool) {
 		}
 		name, _ := e.Val(dwarf.AttrName).(string)
 		switch e.Tag {
-		case dwarf.TagCompileUnit, dwarf.TagPartialUnit:
+		case dwarf.TagCompileUnit, dwarf.TagPartialUnit, dwarf.TagTypeUnit:
 			stack = stack[:0]
 			if e.Children {
 				stack = append(stack, scope{})
@@ -301,11 +305,25 @@ func (t *Table) walkTypes() (complete bool) {
 			}
 		case dwarf.TagStructType, dwarf.TagClassType, dwarf.TagUnionType, dwarf.TagEnumerationType, dwarf.TagTypedef:
 			decl, _ := e.Val(dwarf.AttrDeclaration).(bool)
-			if name != "" {
-				q := prefix() + name
+			q, specified := "", false
+			if spec, ok := e.Val(dwarf.AttrSpecification).(dwarf.Offset); ok {
+				// g++'s type units: the definition at the unit's top level,
+				// its name and scope those of the declaration it completes
+				// (inside the unit's namespace entries, met before it).
+				q, specified = t.types.names[spec], t.types.names[spec] != ""
+			}
+			if q == "" && name != "" {
+				q = prefix() + name
+			}
+			if q != "" {
 				t.types.names[e.Offset] = q
 				if _, dup := t.types.byName[q]; !dup && !decl {
 					t.types.byName[q] = e.Offset
+				}
+				if specified && e.Children {
+					// Its nested types are in its scope.
+					stack = append(stack, scope{name: q, named: true, full: true})
+					continue
 				}
 			}
 		}
@@ -344,10 +362,28 @@ func (t *Table) TypeAt(off dwarf.Offset) (ty *Type, err error) {
 	if err != nil || e == nil {
 		return nil, fmt.Errorf("type at %#x: %v", off, err)
 	}
+	if sig, ok := e.Ref(dwarf.AttrSignature); ok && sig != off {
+		// A declaration whose definition is a type unit's (clang's
+		// -fdebug-types-section): the definition.
+		def, err := t.TypeAt(sig)
+		if err == nil {
+			t.types.mu.Lock()
+			t.types.cache[off] = def
+			t.types.mu.Unlock()
+		}
+		return def, err
+	}
 	ty = &Type{Offset: off, Tag: e.Tag, Count: -1}
 	ty.Decl, _ = e.Val(dwarf.AttrDeclaration).(bool)
 	ty.Encoding, _ = e.Val(dwarf.AttrEncoding).(int64)
 	ty.Name, _ = e.Val(dwarf.AttrName).(string)
+	if spec, ok := e.Ref(dwarf.AttrSpecification); ty.Name == "" && ok && spec != off {
+		// g++'s type units: a definition named by the declaration it
+		// completes.
+		if se, err := t.dwarf.EntryAt(spec); err == nil {
+			ty.Name, _ = se.Val(dwarf.AttrName).(string)
+		}
+	}
 	ty.Size, _ = e.Val(dwarf.AttrByteSize).(int64)
 	ty.Elem, _ = e.Val(dwarf.AttrType).(dwarf.Offset)
 	switch e.Tag {

@@ -33,6 +33,9 @@ type Sections struct {
 	// Loc and LocLists are a split unit's location lists (.debug_loc.dwo,
 	// .debug_loclists.dwo); a file's own are read by the caller (LocList).
 	Loc, LocLists []byte
+	// Types is DWARF 4's .debug_types (type units), attached with
+	// AttachTypes.
+	Types []byte
 }
 
 // UnitHeader is where a unit lies and how it is encoded.
@@ -75,9 +78,32 @@ func ParseHeaders(info []byte) ([]UnitHeader, error) {
 	return out, nil
 }
 
+// ParseTypeHeaders reads the header of every type unit of a DWARF 4
+// .debug_types section (a unit header, then the type's signature and
+// the offset of its entry): each comes back with UnitType DW_UT_type.
+func ParseTypeHeaders(types []byte) ([]UnitHeader, error) {
+	var out []UnitHeader
+	for off := uint64(0); off < uint64(len(types)); {
+		h, err := parseHeaderOf(types, off, true)
+		if err != nil {
+			return out, err
+		}
+		if h.First != 0 {
+			out = append(out, h)
+		}
+		off = h.End
+	}
+	return out, nil
+}
+
 // parseHeader reads the unit header at off. A unit of length 0 comes back
 // with First 0.
-func parseHeader(info []byte, off uint64) (UnitHeader, error) {
+func parseHeader(info []byte, off uint64) (UnitHeader, error) { return parseHeaderOf(info, off, false) }
+
+// parseHeaderOf is parseHeader of .debug_info (types false) or of DWARF 4's
+// .debug_types (types true: a signature and a type offset after the
+// address size, as DWARF 5's type units have after theirs).
+func parseHeaderOf(info []byte, off uint64, types bool) (UnitHeader, error) {
 	c := cursor{b: info, i: off}
 	h := UnitHeader{Off: off}
 	n := uint64(c.u32())
@@ -115,6 +141,9 @@ func parseHeader(info []byte, off uint64) (UnitHeader, error) {
 	h.AbbrevOff = c.offset(h.Is64)
 	if v < 5 {
 		h.AddrSize = c.u8()
+		if types {
+			h.UnitType = utType
+		}
 	}
 	switch h.UnitType {
 	case utSkeleton, utSplitCompile:
@@ -152,6 +181,13 @@ type Data struct {
 	nMain int
 
 	splits map[uint64]int // a skeleton unit's entry offset → its split unit's index in units
+
+	// Type units (DWARF 5's DW_UT_type in .debug_info, DWARF 4's
+	// .debug_types attached by AttachTypes): a type signature → the
+	// offset of the type's entry, for DW_FORM_ref_sig8.
+	sigOnce sync.Once
+	sigs    map[uint64]uint64
+	types   bool // .debug_types attached
 
 	abMu    sync.Mutex
 	abbrevs map[abbrevKey]*abbrevTable
@@ -832,6 +868,10 @@ func (d *Data) decode(u *unit, off uint64, e *Entry, slab *[]Field) (uint64, err
 			f.u = c.offset(u.Is64)
 		case formRefSig8:
 			f.u = c.u64()
+			if off, ok := d.typeEntry(f.u); ok {
+				// The type unit's type entry, in the shared space.
+				f.u, f.alt = off, true
+			}
 		case formLoclistx:
 			f.u = c.uleb()
 		case formRnglistx:
@@ -898,7 +938,7 @@ func (f *Field) Val() any {
 	if f.alt {
 		// Resolved into the supplementary file: what the entry means.
 		switch f.Form {
-		case formGNURefAlt, formRefSup4, formRefSup8:
+		case formGNURefAlt, formRefSup4, formRefSup8, formRefSig8:
 			return dwarf.Offset(f.u)
 		case formGNUStrpAlt, formStrpSup:
 			return string(f.b)
@@ -988,6 +1028,9 @@ func (e *Entry) Ref(a dwarf.Attr) (dwarf.Offset, bool) {
 			return dwarf.Offset(f.u), true
 		case formGNURefAlt, formRefSup4, formRefSup8:
 			// Into the supplementary file: only once it is attached.
+			return dwarf.Offset(f.u), f.alt
+		case formRefSig8:
+			// A type unit's type: only when a unit has that signature.
 			return dwarf.Offset(f.u), f.alt
 		}
 	}
