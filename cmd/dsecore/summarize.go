@@ -18,10 +18,8 @@ import (
 	"time"
 
 	"github.com/dsecore/dsecore/analysis/coroutines"
-	"github.com/dsecore/dsecore/analysis/fault"
 	"github.com/dsecore/dsecore/analysis/summary"
 	"github.com/dsecore/dsecore/coreparse/corestore"
-	"github.com/dsecore/dsecore/coreparse/symbols"
 	"github.com/dsecore/dsecore/fleet/cluster"
 	"github.com/dsecore/dsecore/internal/cachefile"
 	"github.com/dsecore/dsecore/internal/mmap"
@@ -146,27 +144,20 @@ func runSummarize(cmd *cobra.Command, args []string) error {
 		warnings = append(warnings, e.Error())
 	}
 	cacheDir := config.GetString("cache-dir")
-	cachefile.AddRoot(cacheDir)
-	if cacheDir != "" {
-		symbols.SectionCacheDir = filepath.Join(cacheDir, "dwarf")
-	}
 	base := session.Options{SolibSearchPath: getPaths("solib-search-path"), Sysroot: config.GetString("sysroot"),
 		DebugFileDirs: getPaths("debug-file-directory"), DebuginfodTimeout: config.GetDuration("debuginfod-timeout"),
 		CacheDir: cacheDir, CoroutineProfile: config.GetString("profile"), AnalysisProfile: config.GetString("analysis-profile"),
 		MaxCoreSize: config.GetInt64("max-core-size")}
-	// The profiles are checked before any core is read.
-	prof, err := coroutines.LoadProfile(base.WithDefaults().CoroutineProfile)
+	// One finder and one symbol-table cache for every core of the run: a
+	// build's tables are parsed once, a dead debuginfod server asked once.
+	// The profiles are loaded (and checked) there, before any core is read.
+	shared, err := session.NewShared(base)
 	if err != nil {
 		return err
 	}
-	if _, err := fault.LoadProfile(base.WithDefaults().AnalysisProfile); err != nil {
-		return err
-	}
-	// One finder and one symbol-table cache for every core of the run: a
-	// build's tables are parsed once, a dead debuginfod server asked once.
-	shared := session.NewShared(base)
 	defer shared.Close()
 	base.Shared = shared
+	prof := shared.CoroutineProfile()
 	opts := summary.Options{Frames: config.GetInt("frames"), CephCrashDirs: getPaths("ceph-crash-dir")}
 	o := base.WithDefaults()
 	// The profile by its content, not its name: an edited profile file
@@ -189,7 +180,7 @@ func runSummarize(cmd *cobra.Command, args []string) error {
 			for i := range next {
 				in := inputs[i]
 				prog.start(in.Path)
-				cores[i] = summarizeOne(in, base, opts, cacheDir, useCache, optKey)
+				cores[i] = summarizeOne(in, base, opts, useCache, optKey)
 				prog.done()
 			}
 		}()
@@ -235,12 +226,13 @@ func readBaseline(b string) ([]summary.Group, error) {
 }
 
 // summarizeOne summarizes a core, or reuses its cached result.
-func summarizeOne(in corestore.Input, base session.Options, opts summary.Options, cacheDir string, useCache bool, optKey string) summary.Core {
+func summarizeOne(in corestore.Input, base session.Options, opts summary.Options, useCache bool, optKey string) summary.Core {
+	cache := base.Shared.Cache
 	c := summary.Core{Path: in.Path, Size: in.Size, MTime: in.MTime, Time: in.Time, Compression: in.Compression, Node: in.Node}
 	var cachePath string
 	if useCache {
 		k := sha256.Sum256([]byte(fmt.Sprintf("%s\x00%d\x00%d\x00%s", in.Path, in.Size, in.MTime.UnixNano(), optKey)))
-		cachePath = filepath.Join(cacheDir, "results-v2", hex.EncodeToString(k[:16])+".json")
+		cachePath = filepath.Join(cache.Dir("results-v2"), hex.EncodeToString(k[:16])+".json")
 		// Sealed (internal/cachefile): a result that does not check out is
 		// made again, with a warning.
 		if b, err := cachefile.ReadSealed(cachePath); err == nil {
@@ -254,7 +246,7 @@ func summarizeOne(in corestore.Input, base session.Options, opts summary.Options
 			cachefile.Warnf(cachePath, err)
 		}
 	}
-	local, err := in.Local(cacheDir, base.WithDefaults().MaxCoreSize)
+	local, err := in.Local(cache, base.WithDefaults().MaxCoreSize)
 	if err != nil {
 		return summary.Failed(c, err)
 	}
@@ -273,7 +265,7 @@ func summarizeOne(in corestore.Input, base session.Options, opts summary.Options
 	}
 	if cachePath != "" {
 		if b, err := json.Marshal(c); err == nil {
-			cachefile.Write("result", cachePath, true, b)
+			cache.Write("result", cachePath, true, b)
 		}
 	}
 	return c

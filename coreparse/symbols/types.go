@@ -203,12 +203,12 @@ func (t *Table) indexTypes() {
 	if t.dwarf == nil {
 		return
 	}
-	path := indexPath(t.indexID, "types")
+	path := t.indexPath(t.indexID, "types")
 	if b, ok := readIndex(path, t.indexKey); ok && t.decodeTypes(b) {
 		return
 	}
 	if t.walkTypes() {
-		writeIndex(path, t.indexKey, t.encodeTypes())
+		t.writeIndex(path, t.indexKey, t.encodeTypes())
 	}
 }
 

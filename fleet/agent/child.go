@@ -20,7 +20,6 @@ import (
 
 	"github.com/dsecore/dsecore/analysis/summary"
 	"github.com/dsecore/dsecore/coreparse/corestore"
-	"github.com/dsecore/dsecore/coreparse/symbols"
 	"github.com/dsecore/dsecore/session"
 	"github.com/landlock-lsm/go-landlock/landlock"
 	"golang.org/x/sys/unix"
@@ -221,7 +220,6 @@ func analyseFD(j job) summary.Core {
 		defer os.Remove(tmp)
 		path = tmp
 	}
-	symbols.SectionCacheDir = filepath.Join(j.WorkDir, "dwarf")
 	urls := j.DebuginfodURLs
 	if urls == nil {
 		urls = []string{}
