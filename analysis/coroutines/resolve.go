@@ -168,88 +168,8 @@ func resolve(p *coreparse.Process, prof *Profile) (*layout, *Resolution) {
 	}
 	r.resolveHook()
 	r.resolveQueues()
-	// The members, exactly first (so that every key claims its own), then
-	// the missing ones adapted.
-	type mkey struct {
-		key      string
-		in       **symbols.Type
-		want     *string
-		sh       func() shape
-		required bool
-		off      *int64
-		typ      **symbols.Type
-	}
-	var procsType, stateType, idType, countType, pidType, lineType, sizeType, qCountType *symbols.Type
-	keys := []mkey{
-		{"processers", &r.sched, &prof.Processers, func() shape { return r.containerOf(r.proc) }, true, &l.procs, &procsType},
-		{"task_count", &r.sched, &prof.TaskCount, r.integer, false, &l.taskCount, &countType},
-		{"processer_id", &r.proc, &prof.ProcesserID, r.integer, true, &l.procID, &pidType},
-		{"running", &r.proc, &prof.Running, func() shape { return r.ptrTo(r.task) }, true, &l.running, nil},
-		{"queue_head", &r.queue, &prof.QueueHead, func() shape { return r.ptrTo(r.hook) }, true, &l.qHead, nil},
-		{"queue_count", &r.queue, &prof.QueueCount, r.integer, false, &l.qCount, &qCountType},
-		{"queue_next", &r.hook, &prof.QueueNext, func() shape { return r.ptrTo(r.hook) }, true, &l.hookNext, nil},
-		{"task_id", &r.task, &prof.TaskID, r.integer, true, &l.tID, &idType},
-		{"task_state", &r.task, &prof.TaskState, r.enum, true, &l.tState, &stateType},
-		{"task_proc", &r.task, &prof.TaskProc, func() shape { return r.ptrTo(r.proc) }, false, &l.tProc, nil},
-		{"task_sp", &r.task, &prof.TaskSP, r.pointer, true, &l.tSP, nil},
-		{"task_stack", &r.task, &prof.TaskStack, r.pointer, false, &l.tStack, nil},
-		{"task_stack_size", &r.task, &prof.TaskSize, r.integer, false, &l.tSize, &sizeType},
-		{"task_func", &r.task, &prof.TaskFunc, r.cstring, false, &l.tFunc, nil},
-		{"task_file", &r.task, &prof.TaskFile, r.cstring, false, &l.tFile, nil},
-		{"task_line", &r.task, &prof.TaskLine, r.integer, false, &l.tLine, &lineType},
-	}
-	for _, k := range keys {
-		*k.off = missing
-	}
-	// Pass 1: exact names claim their members.
-	exactOK := map[string]bool{}
-	for _, k := range keys {
-		if *k.in == nil || *k.want == "" {
-			continue
-		}
-		if _, _, ok := r.exact(*k.in, *k.want); ok {
-			r.claims[r.claimKey(*k.in, *k.want)] = k.key
-			exactOK[k.key] = true
-		}
-	}
-	// Pass 2: every key, in order (exact ones resolve as claimed).
-	var runningCands []string
-	for _, k := range keys {
-		if *k.in == nil {
-			r.add(KeyResult{Key: k.key, Want: *k.want, Offset: -1, Status: "failed", Note: "its type did not resolve"})
-			if k.required {
-				r.failed[k.key] = true
-			}
-			continue
-		}
-		if exactOK[k.key] {
-			delete(r.claims, r.claimKey(*k.in, *k.want)) // resolveMember claims it again
-		}
-		off, mt := r.resolveMember(k.key, *k.in, k.want, k.sh(), k.required)
-		*k.off = off
-		if k.typ != nil {
-			*k.typ = mt
-		}
-		if k.key == "running" && off == missing {
-			// Several pointers to a task: the core decides (walk).
-			_, _, cands, _ := r.candidates(r.proc, *k.want, r.ptrTo(r.task))
-			for _, c := range cands {
-				if _, taken := r.claims[r.claimKey(r.proc, c)]; !taken {
-					runningCands = append(runningCands, c)
-				}
-			}
-			if len(runningCands) > 1 {
-				delete(r.failed, "running")
-				kr := r.res.Key("running")
-				kr.Status = "pending"
-				for _, c := range runningCands {
-					o, _, _ := r.exact(r.proc, c)
-					l.runningCands = append(l.runningCands, runningCand{name: c, off: o})
-				}
-			}
-		}
-	}
-	if procsType != nil {
+	r.resolveMembers()
+	if procsType := l.fields[keyProcessers].Type; procsType != nil {
 		if kind, ok := r.containerKind(procsType, r.proc); ok && kind != prof.ProcessersKind {
 			old := prof.ProcessersKind
 			prof.ProcessersKind = kind
@@ -259,14 +179,8 @@ func resolve(p *coreparse.Process, prof *Profile) (*layout, *Resolution) {
 			r.add(KeyResult{Key: "processers_kind", Want: prof.ProcessersKind, Got: prof.ProcessersKind, In: r.tname(r.sched), Type: r.s.TypeName(procsType.Offset), Offset: -1, Status: "ok"})
 		}
 	}
-	l.taskCountSize = sizeOf(r, countType, 4)
-	l.procIDSize = sizeOf(r, pidType, 4)
-	l.tIDSize = sizeOf(r, idType, 8)
-	l.tLineSize = sizeOf(r, lineType, 4)
-	l.tSizeSize = sizeOf(r, sizeType, 8)
-	l.qCountSize = sizeOf(r, qCountType, 8)
 	l.stackGuard = prof.TaskStackGuard
-	if l.tStack != missing && l.tSize != missing {
+	if l.fields[keyTaskStack].ok() && l.fields[keyTaskStackSize].ok() {
 		r.add(KeyResult{Key: "task_stack_guard", Want: fmt.Sprint(prof.TaskStackGuard), Got: fmt.Sprint(prof.TaskStackGuard), In: r.tname(r.task), Type: "bytes", Offset: -1, Status: "ok"})
 	}
 	if l.hook != nil {
@@ -274,14 +188,8 @@ func resolve(p *coreparse.Process, prof *Profile) (*layout, *Resolution) {
 			l.hookBase = b
 		}
 	}
-	l.stateSize = 4
-	if st := r.s.Resolve(stateType); st != nil {
-		if st.Kind == symbols.KindEnum {
-			l.stateNames = st.Enum
-		}
-		if st.Size > 0 {
-			l.stateSize = st.Size
-		}
+	if st := r.s.Resolve(l.fields[keyTaskState].Type); st != nil && st.Kind == symbols.KindEnum {
+		l.stateNames = st.Enum
 	}
 	if len(prof.States) > 0 {
 		l.stateNames = prof.States
@@ -296,14 +204,123 @@ func resolve(p *coreparse.Process, prof *Profile) (*layout, *Resolution) {
 	return l, res
 }
 
-func sizeOf(r *resolver, t *symbols.Type, def int64) int64 {
+// resolveMembers resolves the member keys (memberKeys) into the layout's
+// fields: exactly first (so that every key claims its own member), then
+// the missing ones adapted.
+func (r *resolver) resolveMembers() {
+	l := r.l
+	for k := range l.fields {
+		l.fields[k] = field{Off: missing}
+	}
+	// Pass 1: exact names claim their members.
+	exactOK := map[memberKey]bool{}
+	for k, mk := range memberKeys {
+		in, want := r.structOf(mk.in), r.eff.memberPath(mk.key)
+		if in == nil || *want == "" {
+			continue
+		}
+		if _, _, ok := r.exact(in, *want); ok {
+			r.claims[r.claimKey(in, *want)] = mk.key
+			exactOK[memberKey(k)] = true
+		}
+	}
+	// Pass 2: every key, in order (exact ones resolve as claimed).
+	for k, mk := range memberKeys {
+		in, want := r.structOf(mk.in), r.eff.memberPath(mk.key)
+		if in == nil {
+			r.add(KeyResult{Key: mk.key, Want: *want, Offset: -1, Status: "failed", Note: "its type did not resolve"})
+			if mk.required {
+				r.failed[mk.key] = true
+			}
+			l.fields[k].Size = r.sizeOf(mk, nil)
+			continue
+		}
+		if exactOK[memberKey(k)] {
+			delete(r.claims, r.claimKey(in, *want)) // resolveMember claims it again
+		}
+		off, mt := r.resolveMember(mk.key, in, want, r.shapeOf(mk.shape), mk.required)
+		l.fields[k] = field{Off: off, Size: r.sizeOf(mk, mt), Type: mt}
+		if memberKey(k) == keyRunning && off == missing {
+			r.runningCandidates(*want)
+		}
+	}
+}
+
+// runningCandidates: when several pointers to a task could be the running
+// one, the core decides (decideRunning, during the walk).
+func (r *resolver) runningCandidates(want string) {
+	var cands []string
+	_, _, all, _ := r.candidates(r.proc, want, r.ptrTo(r.task))
+	for _, c := range all {
+		if _, taken := r.claims[r.claimKey(r.proc, c)]; !taken {
+			cands = append(cands, c)
+		}
+	}
+	if len(cands) > 1 {
+		delete(r.failed, "running")
+		kr := r.res.Key("running")
+		kr.Status = "pending"
+		for _, c := range cands {
+			o, _, _ := r.exact(r.proc, c)
+			r.l.runningCands = append(r.l.runningCands, runningCand{name: c, off: o})
+		}
+	}
+}
+
+// sizeOf is the size of a member key's member of declared type t (nil:
+// unknown): an integer's from DWARF when it is 1, 2, 4 or 8 bytes, an
+// enum's from its type, else the key's default.
+func (r *resolver) sizeOf(mk memberKeyInfo, t *symbols.Type) int64 {
 	if t == nil {
-		return def
+		return mk.size
 	}
-	if n := r.s.SizeOf(t.Offset); n == 1 || n == 2 || n == 4 || n == 8 {
-		return n
+	switch mk.shape {
+	case shapeInteger:
+		if n := r.s.SizeOf(t.Offset); n == 1 || n == 2 || n == 4 || n == 8 {
+			return n
+		}
+	case shapeEnum:
+		if st := r.s.Resolve(t); st != nil && st.Size > 0 {
+			return st.Size
+		}
 	}
-	return def
+	return mk.size
+}
+
+// structOf is the struct of a role, as resolved (nil: it did not).
+func (r *resolver) structOf(in structRole) *symbols.Type {
+	switch in {
+	case inScheduler:
+		return r.sched
+	case inProcesser:
+		return r.proc
+	case inQueue:
+		return r.queue
+	case inHook:
+		return r.hook
+	}
+	return r.task
+}
+
+// shapeOf is the shape a member of kind must have in this build.
+func (r *resolver) shapeOf(kind shapeKind) shape {
+	switch kind {
+	case shapeProcessers:
+		return r.containerOf(r.proc)
+	case shapePtrToTask:
+		return r.ptrTo(r.task)
+	case shapePtrToHook:
+		return r.ptrTo(r.hook)
+	case shapePtrToProcesser:
+		return r.ptrTo(r.proc)
+	case shapeInteger:
+		return r.integer()
+	case shapeEnum:
+		return r.enum()
+	case shapeCString:
+		return r.cstring()
+	}
+	return r.pointer()
 }
 
 // resolveType finds a named type, else takes it from the one shape found.

@@ -7,37 +7,15 @@ import (
 	"strings"
 
 	"github.com/dsecore/dsecore/coreparse"
-	"github.com/dsecore/dsecore/coreparse/symbols"
 )
 
-// layout is the resolved profile: offsets from DWARF.
-type layout struct {
-	syms                              *symbols.Table
-	mod                               *coreparse.Module
-	hook, sched                       *symbols.Type
-	procs, taskCount                  int64
-	procID, running                   int64
-	queues                            map[string]int64
-	qHead, qCount, hookNext, hookBase int64
-	tID, tState, tProc, tSP           int64
-	tStack, tSize                     int64
-	tFunc, tFile, tLine               int64
-	stateNames                        map[int64]string
-	stateSize                         int64
-	// Sizes of the integer members (a fork's uint32_t stack size, …).
-	taskCountSize, procIDSize, tIDSize, tLineSize, tSizeSize, qCountSize int64
-	stackGuard                                                           int64
-	// runningCands: several pointers to a task could be the running one;
-	// the core decides (decideRunning).
-	runningCands []runningCand
-}
+// field reads a field of the struct at addr as an unsigned integer of its
+// size; signedField as a signed one; pointer as a pointer.
+func (m *mem) field(addr uint64, f field) uint64 { return m.uint(addr+uint64(f.Off), f.Size) }
 
-type runningCand struct {
-	name string
-	off  int64
-}
+func (m *mem) signedField(addr uint64, f field) int64 { return m.sint(addr+uint64(f.Off), f.Size) }
 
-const missing = -1
+func (m *mem) pointer(addr uint64, f field) uint64 { return m.u64(addr + uint64(f.Off)) }
 
 // mem reads the core with error accounting.
 type mem struct {
@@ -113,14 +91,14 @@ func (rt *Runtime) walk(l *layout) {
 		}
 		seenSched[addr] = true
 		rt.Schedulers = append(rt.Schedulers, addr)
-		if l.taskCount != missing {
-			n := int64(m.uint(addr+uint64(l.taskCount), l.taskCountSize))
+		if l.fields[keyTaskCount].ok() {
+			n := int64(m.field(addr, l.fields[keyTaskCount]))
 			if rt.TaskCount < 0 {
 				rt.TaskCount = 0
 			}
 			rt.TaskCount += n
 		}
-		for _, pa := range rt.containerPointers(m, addr+uint64(l.procs), prof.ProcessersKind) {
+		for _, pa := range rt.containerPointers(m, addr+uint64(l.fields[keyProcessers].Off), prof.ProcessersKind) {
 			rt.walkProcesser(m, l, pa)
 		}
 	}
@@ -174,12 +152,12 @@ func (rt *Runtime) walk(l *layout) {
 	} else {
 		rt.warnf("thread-local %s not found: threads are not mapped to Processers", prof.CurrentProcesser)
 	}
-	if l.running == missing && len(l.runningCands) > 0 {
+	if !l.fields[keyRunning].ok() && len(l.runningCands) > 0 {
 		rt.decideRunning(m, l)
 	}
-	if l.running != missing {
+	if l.fields[keyRunning].ok() {
 		for _, pr := range rt.Processers {
-			if running := m.u64(pr.Addr + uint64(l.running)); running != 0 {
+			if running := m.pointer(pr.Addr, l.fields[keyRunning]); running != 0 {
 				t := rt.readTask(m, l, running)
 				t.Running = true
 				pr.Running = t
@@ -252,7 +230,7 @@ func (rt *Runtime) decideRunning(m *mem, l *layout) {
 	c := l.runningCands[chosen]
 	old := rt.prof.Running
 	rt.prof.Running = c.name
-	l.running = c.off
+	l.fields[keyRunning].Off = c.off
 	if res != nil {
 		res.Status, res.Got, res.Offset = "adapted", c.name, c.off
 		r := &resolver{s: l.syms}
@@ -334,10 +312,10 @@ func (rt *Runtime) checkStackGuard(l *layout) {
 
 // stackOf is the usable stack of the task at addr.
 func (rt *Runtime) stackOf(m *mem, l *layout, addr uint64) (lo, hi uint64, ok bool) {
-	if l.tStack == missing || l.tSize == missing {
+	if !l.fields[keyTaskStack].ok() || !l.fields[keyTaskStackSize].ok() {
 		return 0, 0, false
 	}
-	base, size := m.u64(addr+uint64(l.tStack)), m.uint(addr+uint64(l.tSize), l.tSizeSize)
+	base, size := m.pointer(addr, l.fields[keyTaskStack]), m.field(addr, l.fields[keyTaskStackSize])
 	if base == 0 || size == 0 || size > 1<<34 {
 		return 0, 0, false
 	}
@@ -383,8 +361,8 @@ func (rt *Runtime) walkProcesser(m *mem, l *layout, pa uint64) {
 		return
 	}
 	id := len(rt.Processers)
-	if l.procID != missing {
-		id = int(m.sint(pa+uint64(l.procID), l.procIDSize))
+	if l.fields[keyProcesserID].ok() {
+		id = int(m.signedField(pa, l.fields[keyProcesserID]))
 	}
 	pr := &Processer{ID: id, Addr: pa, Queues: map[string]int{}}
 	rt.Processers = append(rt.Processers, pr)
@@ -395,17 +373,18 @@ func (rt *Runtime) walkProcesser(m *mem, l *layout, pa uint64) {
 	sort.Strings(names)
 	for _, q := range names {
 		qa := pa + uint64(l.queues[q])
-		head := m.u64(qa + uint64(l.qHead))
+		head := m.pointer(qa, l.fields[keyQueueHead])
 		if head == 0 {
 			continue
 		}
 		count := int64(-1)
-		if l.qCount != missing {
-			count = int64(m.uint(qa+uint64(l.qCount), l.qCountSize))
+		if l.fields[keyQueueCount].ok() {
+			count = int64(m.field(qa, l.fields[keyQueueCount]))
 		}
 		seen := map[uint64]bool{}
 		n := 0
-		for h := m.u64(head + uint64(l.hookNext)); h != 0 && !seen[h] && n < maxTasks; h = m.u64(h + uint64(l.hookNext)) {
+		next := l.fields[keyQueueNext]
+		for h := m.pointer(head, next); h != 0 && !seen[h] && n < maxTasks; h = m.pointer(h, next) {
 			seen[h] = true
 			n++
 			t := rt.readTask(m, l, h-uint64(l.hookBase))
@@ -431,16 +410,16 @@ func (rt *Runtime) readTask(m *mem, l *layout, addr uint64) *Task {
 		return t
 	}
 	t := &Task{Addr: addr, Processer: -1, FoundBy: "profile"}
-	t.ID = int64(m.uint(addr+uint64(l.tID), l.tIDSize))
-	st := int64(m.uint(addr+uint64(l.tState), l.stateSize))
+	t.ID = int64(m.field(addr, l.fields[keyTaskID]))
+	st := int64(m.field(addr, l.fields[keyTaskState]))
 	if name, ok := l.stateNames[st]; ok {
 		t.State = name
 	} else {
 		t.State = fmt.Sprintf("state %d", st)
 	}
-	t.SP = m.u64(addr + uint64(l.tSP))
-	if l.tProc != missing {
-		if pa := m.u64(addr + uint64(l.tProc)); pa != 0 {
+	t.SP = m.pointer(addr, l.fields[keyTaskSP])
+	if l.fields[keyTaskProc].ok() {
+		if pa := m.pointer(addr, l.fields[keyTaskProc]); pa != 0 {
 			for _, pr := range rt.Processers {
 				if pr.Addr == pa {
 					t.Processer = pr.ID
@@ -451,14 +430,14 @@ func (rt *Runtime) readTask(m *mem, l *layout, addr uint64) *Task {
 	if lo, hi, ok := rt.stackOf(m, l, addr); ok {
 		t.StackLo, t.StackHi = lo, hi
 	}
-	if l.tFunc != missing {
-		t.Func = m.str(m.u64(addr + uint64(l.tFunc)))
+	if l.fields[keyTaskFunc].ok() {
+		t.Func = m.str(m.pointer(addr, l.fields[keyTaskFunc]))
 	}
-	if l.tFile != missing {
-		t.File = m.str(m.u64(addr + uint64(l.tFile)))
+	if l.fields[keyTaskFile].ok() {
+		t.File = m.str(m.pointer(addr, l.fields[keyTaskFile]))
 	}
-	if l.tLine != missing {
-		t.Line = int(m.sint(addr+uint64(l.tLine), l.tLineSize))
+	if l.fields[keyTaskLine].ok() {
+		t.Line = int(m.signedField(addr, l.fields[keyTaskLine]))
 	}
 	rt.byAddr[addr] = t
 	rt.Tasks = append(rt.Tasks, t)
