@@ -11,8 +11,8 @@ import (
 	"github.com/google/go-dap"
 )
 
-func (s *conn) evaluate(r *dap.EvaluateRequest) {
-	st := s.st
+func (c *conn) evaluate(r *dap.EvaluateRequest) {
+	st := c.st
 	expr := strings.TrimSpace(r.Arguments.Expression)
 	hex := r.Arguments.Format != nil && r.Arguments.Format.Hex
 	var sc *values.Scope
@@ -23,34 +23,34 @@ func (s *conn) evaluate(r *dap.EvaluateRequest) {
 		sc, _, _, _ = st.frameScope(id)
 	}
 	if r.Arguments.Context == "repl" {
-		if out, ok := s.command(expr, r.Arguments.FrameId); ok {
-			s.send(&dap.EvaluateResponse{Response: response(&r.Request), Body: dap.EvaluateResponseBody{Result: out}})
+		if out, ok := c.command(expr, r.Arguments.FrameId); ok {
+			c.send(&dap.EvaluateResponse{Response: response(&r.Request), Body: dap.EvaluateResponseBody{Result: out}})
 			return
 		}
 	}
 	v, err := st.vr.Eval(sc, expr)
 	if err != nil {
-		s.sendError(r.Seq, r.Command, 4003, err.Error())
+		c.sendError(r.Seq, r.Command, 4003, err.Error())
 		return
 	}
 	// A result a client may expand is kept for the session's life: within
 	// its budget. A number or a pointer's value costs nothing kept.
 	if st.vr.HasChildren(v) {
 		if why := st.overBudget(); why != "" {
-			s.sendError(r.Seq, r.Command, errOverBudget, "evaluate: "+why)
+			c.sendError(r.Seq, r.Command, errOverBudget, "evaluate: "+why)
 			return
 		}
 	}
 	dv := st.variable(v, hex)
-	s.send(&dap.EvaluateResponse{Response: response(&r.Request), Body: dap.EvaluateResponseBody{Result: dv.Value, Type: dv.Type,
+	c.send(&dap.EvaluateResponse{Response: response(&r.Request), Body: dap.EvaluateResponseBody{Result: dv.Value, Type: dv.Type,
 		VariablesReference: dv.VariablesReference, IndexedVariables: dv.IndexedVariables, MemoryReference: dv.MemoryReference}})
 }
 
 var replCommands = []string{"bt", "tasks", "analysis", "info registers", "x/"}
 
 // command runs a repl command: bt, tasks, analysis, info registers, x/NFU ADDR.
-func (s *conn) command(line string, frameID int) (string, bool) {
-	st := s.st
+func (c *conn) command(line string, frameID int) (string, bool) {
+	st := c.st
 	var b strings.Builder
 	switch {
 	case line == "bt" || line == "backtrace":
@@ -90,30 +90,30 @@ func (s *conn) command(line string, frameID int) (string, bool) {
 		}
 		return b.String(), true
 	case strings.HasPrefix(line, "x/"):
-		return s.examine(line, frameID), true
+		return c.examine(line, frameID), true
 	}
 	return "", false
 }
 
 // examine is gdb's x/NFU ADDR (F in x, d, u, c; U in b, h, w, g),
 // printed as gdb prints it.
-func (s *conn) examine(line string, frameID int) string {
-	s.st.mu.Lock()
-	last := s.st.examined
-	s.st.mu.Unlock()
+func (c *conn) examine(line string, frameID int) string {
+	c.st.mu.Lock()
+	last := c.st.examined
+	c.st.mu.Unlock()
 	e, addrExpr, err := report.ParseExamine(line, last)
 	if err != nil {
 		return err.Error()
 	}
-	s.st.mu.Lock()
-	s.st.examined = e
-	s.st.mu.Unlock()
-	sc, _, _, _ := s.st.frameScope(max(frameID, 1))
-	v, err := s.st.vr.Eval(sc, addrExpr)
+	c.st.mu.Lock()
+	c.st.examined = e
+	c.st.mu.Unlock()
+	sc, _, _, _ := c.st.frameScope(max(frameID, 1))
+	v, err := c.st.vr.Eval(sc, addrExpr)
 	if err != nil {
 		return err.Error()
 	}
-	addr, err := s.st.vr.Uint(v)
+	addr, err := c.st.vr.Uint(v)
 	if err != nil {
 		if v.InMemory {
 			addr = v.Addr
@@ -122,13 +122,13 @@ func (s *conn) examine(line string, frameID int) string {
 		}
 	}
 	buf := make([]byte, e.Count*e.Size)
-	k, _ := s.st.p.Core.ReadAt(buf, addr)
+	k, _ := c.st.p.Core.ReadAt(buf, addr)
 	var b strings.Builder
-	report.WriteExamine(&b, e, addr, buf[:max(k, 0)], s.st.p.DataSymbol)
+	report.WriteExamine(&b, e, addr, buf[:max(k, 0)], c.st.p.DataSymbol)
 	return b.String()
 }
 
-func (s *conn) completions(r *dap.CompletionsRequest) {
+func (c *conn) completions(r *dap.CompletionsRequest) {
 	text := r.Arguments.Text
 	col := r.Arguments.Column - 1
 	if col < 0 || col > len(text) {
@@ -146,21 +146,21 @@ func (s *conn) completions(r *dap.CompletionsRequest) {
 	for i := 0; i < unwind.NumRegs; i++ {
 		cands = append(cands, "$"+unwind.RegName(i))
 	}
-	if sc, _, _, _ := s.st.frameScope(max(r.Arguments.FrameId, 1)); sc != nil {
+	if sc, _, _, _ := c.st.frameScope(max(r.Arguments.FrameId, 1)); sc != nil {
 		for _, v := range sc.Vars {
 			cands = append(cands, v.Name)
 		}
 	}
 	var out []dap.CompletionItem
 	seen := map[string]bool{}
-	for _, c := range cands {
-		if strings.HasPrefix(c, word) && !seen[c] && c != word {
-			seen[c] = true
-			out = append(out, dap.CompletionItem{Label: c, Start: col - len(word) + 1, Length: len(word)})
+	for _, cand := range cands {
+		if strings.HasPrefix(cand, word) && !seen[cand] && cand != word {
+			seen[cand] = true
+			out = append(out, dap.CompletionItem{Label: cand, Start: col - len(word) + 1, Length: len(word)})
 		}
 	}
 	if out == nil {
 		out = []dap.CompletionItem{}
 	}
-	s.send(&dap.CompletionsResponse{Response: response(&r.Request), Body: dap.CompletionsResponseBody{Targets: out}})
+	c.send(&dap.CompletionsResponse{Response: response(&r.Request), Body: dap.CompletionsResponseBody{Targets: out}})
 }

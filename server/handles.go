@@ -22,30 +22,30 @@ type varRef struct {
 // frameID is a frame's id: one per frame for the session's life (a
 // client asking for the same stack again gets the same ids, and the
 // table does not grow).
-func (s *state) frameID(thread, index int) int {
-	s.mu.Lock()
-	defer s.mu.Unlock()
+func (st *state) frameID(thread, index int) int {
+	st.mu.Lock()
+	defer st.mu.Unlock()
 	f := frameRef{thread, index}
-	if id, ok := s.frameIDs[f]; ok {
+	if id, ok := st.frameIDs[f]; ok {
 		return id
 	}
-	if s.frameIDs == nil {
-		s.frameIDs = map[frameRef]int{}
+	if st.frameIDs == nil {
+		st.frameIDs = map[frameRef]int{}
 	}
-	s.frames = append(s.frames, f)
-	s.frameIDs[f] = len(s.frames)
-	return len(s.frames)
+	st.frames = append(st.frames, f)
+	st.frameIDs[f] = len(st.frames)
+	return len(st.frames)
 }
 
-func (s *state) frame(id int) (frameRef, []coreparse.Frame, error) {
-	s.mu.Lock()
-	if id < 1 || id > len(s.frames) {
-		s.mu.Unlock()
+func (st *state) frame(id int) (frameRef, []coreparse.Frame, error) {
+	st.mu.Lock()
+	if id < 1 || id > len(st.frames) {
+		st.mu.Unlock()
 		return frameRef{}, nil, fmt.Errorf("no frame %d", id)
 	}
-	f := s.frames[id-1]
-	s.mu.Unlock()
-	fs, err := s.stack(f.thread)
+	f := st.frames[id-1]
+	st.mu.Unlock()
+	fs, err := st.stack(f.thread)
 	if err != nil || f.index >= len(fs) {
 		return f, nil, fmt.Errorf("no frame %d", id)
 	}
@@ -57,27 +57,27 @@ func (s *state) frame(id int) (frameRef, []coreparse.Frame, error) {
 // new one (a client may expand it any time later), and what those keep
 // alive counts against the session's budget: past it, handle gives 0 (the
 // value is shown but cannot be expanded) and evaluate answers an error.
-func (s *state) handle(v varRef) int {
-	s.mu.Lock()
-	defer s.mu.Unlock()
+func (st *state) handle(v varRef) int {
+	st.mu.Lock()
+	defer st.mu.Unlock()
 	if v.value == nil && v.node == nil {
-		if id, ok := s.scopeIDs[v]; ok {
+		if id, ok := st.scopeIDs[v]; ok {
 			return id
 		}
-		if s.scopeIDs == nil {
-			s.scopeIDs = map[varRef]int{}
+		if st.scopeIDs == nil {
+			st.scopeIDs = map[varRef]int{}
 		}
-		s.handles = append(s.handles, v)
-		s.scopeIDs[v] = len(s.handles)
-		return len(s.handles)
+		st.handles = append(st.handles, v)
+		st.scopeIDs[v] = len(st.handles)
+		return len(st.handles)
 	}
 	cost := heldCost(v)
-	if s.maxHeld > 0 && s.held+cost > s.maxHeld {
+	if st.maxHeld > 0 && st.held+cost > st.maxHeld {
 		return 0
 	}
-	s.held += cost
-	s.handles = append(s.handles, v)
-	return len(s.handles)
+	st.held += cost
+	st.handles = append(st.handles, v)
+	return len(st.handles)
 }
 
 // heldCost estimates what a reference keeps alive: its table slot and
@@ -92,21 +92,21 @@ func heldCost(v varRef) int64 {
 
 // overBudget says, when the session's references have used their budget,
 // what to answer a request that would make more.
-func (s *state) overBudget() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.maxHeld <= 0 || s.held+heldCost(varRef{}) <= s.maxHeld {
+func (st *state) overBudget() string {
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	if st.maxHeld <= 0 || st.held+heldCost(varRef{}) <= st.maxHeld {
 		return ""
 	}
 	return fmt.Sprintf("this session keeps %d KiB of evaluate and variables results alive for the references it gave (its budget, --max-evaluate-memory, is %d KiB): "+
-		"no more are made; disconnect and launch again for a fresh session", s.held>>10, s.maxHeld>>10)
+		"no more are made; disconnect and launch again for a fresh session", st.held>>10, st.maxHeld>>10)
 }
 
-func (s *state) ref(id int) (varRef, bool) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if id < 1 || id > len(s.handles) {
+func (st *state) ref(id int) (varRef, bool) {
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	if id < 1 || id > len(st.handles) {
 		return varRef{}, false
 	}
-	return s.handles[id-1], true
+	return st.handles[id-1], true
 }

@@ -75,65 +75,65 @@ func (a LaunchArgs) sessionOptions(base session.Options) session.Options {
 	return o
 }
 
-func (s *conn) output(category, text string) {
-	s.send(&dap.OutputEvent{Event: s.event("output"), Body: dap.OutputEventBody{Category: category, Output: "dsecore: " + text + "\n"}})
+func (c *conn) output(category, text string) {
+	c.send(&dap.OutputEvent{Event: c.event("output"), Body: dap.OutputEventBody{Category: category, Output: "dsecore: " + text + "\n"}})
 }
 
-func (s *conn) launch(req *dap.Request, raw json.RawMessage) {
+func (c *conn) launch(req *dap.Request, raw json.RawMessage) {
 	var a LaunchArgs
 	if err := json.Unmarshal(raw, &a); err != nil {
-		s.sendError(req.Seq, req.Command, 3000, "bad launch arguments: "+err.Error())
+		c.sendError(req.Seq, req.Command, 3000, "bad launch arguments: "+err.Error())
 		return
 	}
 	if a.CoreFile == "" {
-		s.sendError(req.Seq, req.Command, 3001, "launch needs coreFile: the core file to open")
+		c.sendError(req.Seq, req.Command, 3001, "launch needs coreFile: the core file to open")
 		return
 	}
-	if s.st != nil {
-		s.sendError(req.Seq, req.Command, 3002, "a core is already open in this session")
+	if c.st != nil {
+		c.sendError(req.Seq, req.Command, 3002, "a core is already open in this session")
 		return
 	}
-	if len(s.cfg.Token) > 0 && !tokenOK(a.AuthToken, s.cfg.Token) {
+	if len(c.cfg.Token) > 0 && !tokenOK(a.AuthToken, c.cfg.Token) {
 		// One guess per connection: a wrong token ends it.
 		why := req.Command + ": no authToken, or not the server's: this server (--auth-token-file) serves only clients that send its token"
 		if a.AuthToken != "" {
 			why = req.Command + ": wrong authToken: this server (--auth-token-file) serves only clients that send its token"
 		}
-		s.logf("refused %s: %s", req.Command, why)
-		s.sendError(req.Seq, req.Command, errAuth, why)
-		s.endSession(why)
+		c.logf("refused %s: %s", req.Command, why)
+		c.sendError(req.Seq, req.Command, errAuth, why)
+		c.endSession(why)
 		return
 	}
 	a.AuthToken = ""
-	a, err := s.cfg.Paths.checkLaunch(a)
+	a, err := c.cfg.Paths.checkLaunch(a)
 	if err != nil {
-		s.logf("refused %s: %v", req.Command, err)
-		s.sendError(req.Seq, req.Command, errAccessDenied, fmt.Sprintf("%s: %v", req.Command, err))
+		c.logf("refused %s: %v", req.Command, err)
+		c.sendError(req.Seq, req.Command, errAccessDenied, fmt.Sprintf("%s: %v", req.Command, err))
 		return
 	}
 	if a.ShowTasks == "" {
 		a.ShowTasks = "all"
 	}
-	if s.clientProgress {
-		s.send(&dap.ProgressStartEvent{Event: s.event("progressStart"), Body: dap.ProgressStartEventBody{ProgressId: "load", Title: "Opening the core", Message: filepath.Base(a.CoreFile)}})
+	if c.clientProgress {
+		c.send(&dap.ProgressStartEvent{Event: c.event("progressStart"), Body: dap.ProgressStartEventBody{ProgressId: "load", Title: "Opening the core", Message: filepath.Base(a.CoreFile)}})
 	}
 	endLoad := func(msg string) {
-		if s.clientProgress {
-			s.send(&dap.ProgressEndEvent{Event: s.event("progressEnd"), Body: dap.ProgressEndEventBody{ProgressId: "load", Message: msg}})
+		if c.clientProgress {
+			c.send(&dap.ProgressEndEvent{Event: c.event("progressEnd"), Body: dap.ProgressEndEventBody{ProgressId: "load", Message: msg}})
 		}
 	}
-	o := a.sessionOptions(s.base)
-	o.Progress = s.progress
+	o := a.sessionOptions(c.base)
+	o.Progress = c.progress
 	sess, err := session.Open(o)
 	if err != nil {
 		endLoad("failed")
-		s.sendError(req.Seq, req.Command, 3003, fmt.Sprintf("cannot open %s: %v", a.CoreFile, err))
+		c.sendError(req.Seq, req.Command, 3003, fmt.Sprintf("cannot open %s: %v", a.CoreFile, err))
 		return
 	}
 	endLoad("done")
-	st := &state{args: a, sess: sess, output: s.output, counted: s.counted, p: sess.Process(), vr: sess.Values(), stacks: map[int][]coreparse.Frame{}, stopped: map[int]string{}, srcByFn: map[string]int{}, scopes: map[int]*values.Scope{},
-		maxHeld: s.cfg.Limits.MaxHeldBytes}
-	s.st = st
+	st := &state{args: a, sess: sess, output: c.output, counted: c.counted, p: sess.Process(), vr: sess.Values(), stacks: map[int][]coreparse.Frame{}, stopped: map[int]string{}, srcByFn: map[string]int{}, scopes: map[int]*values.Scope{},
+		maxHeld: c.cfg.Limits.MaxHeldBytes}
+	c.st = st
 	p := st.p
 
 	// Missing and mismatched files, loudly.
@@ -148,29 +148,29 @@ func (s *conn) launch(req *dap.Request, raw json.RawMessage) {
 		}
 	}
 	for _, w := range important {
-		s.output("important", w)
+		c.output("important", w)
 	}
 	for _, w := range sess.Warnings() {
 		cat := "console"
 		if strings.Contains(w, "MISMATCH") {
 			cat = "important"
 		}
-		s.output(cat, w)
+		c.output(cat, w)
 	}
 	resp := &dap.LaunchResponse{Response: response(req)}
 	if len(important) > 0 {
 		resp.Message = strings.Join(important, "; ")
 	}
 	if req.Command == "attach" {
-		s.send(&dap.AttachResponse{Response: resp.Response})
+		c.send(&dap.AttachResponse{Response: resp.Response})
 	} else {
-		s.send(resp)
+		c.send(resp)
 	}
-	s.send(&dap.InitializedEvent{Event: s.event("initialized")})
+	c.send(&dap.InitializedEvent{Event: c.event("initialized")})
 }
 
-func (s *conn) sendStopped() {
-	st := s.st
+func (c *conn) sendStopped() {
+	st := c.st
 	desc := "the process was stopped when the core was written"
 	if fc := st.p.Fault(); fc != nil && fc.Real != nil {
 		desc = fc.Real.Name
@@ -186,7 +186,7 @@ func (s *conn) sendStopped() {
 			desc += " in " + fn + "()"
 		}
 	}
-	s.send(&dap.StoppedEvent{Event: s.event("stopped"), Body: dap.StoppedEventBody{Reason: "exception", Description: desc,
+	c.send(&dap.StoppedEvent{Event: c.event("stopped"), Body: dap.StoppedEventBody{Reason: "exception", Description: desc,
 		ThreadId: st.crashThreadID(), AllThreadsStopped: true, Text: desc}})
 }
 

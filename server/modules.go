@@ -8,9 +8,9 @@ import (
 	"github.com/google/go-dap"
 )
 
-func (s *conn) modules(r *dap.ModulesRequest) {
+func (c *conn) modules(r *dap.ModulesRequest) {
 	var out []dap.Module
-	for _, m := range s.st.p.Modules {
+	for _, m := range c.st.p.Modules {
 		// What of its debug information was found: "full", "partial: …",
 		// "names only (MiniDebugInfo)", "BUILD-ID MISMATCH: …".
 		status := report.ModuleDoc(m).SymbolStatus
@@ -27,11 +27,11 @@ func (s *conn) modules(r *dap.ModulesRequest) {
 	// file columns through a raw body.
 	mods := make([]map[string]any, 0, end-start)
 	for i, dm := range out[start:end] {
-		m := s.st.p.Modules[start+i]
+		m := c.st.p.Modules[start+i]
 		mods = append(mods, map[string]any{"id": dm.Id, "name": dm.Name, "path": dm.Path, "symbolStatus": dm.SymbolStatus,
 			"symbolFilePath": dm.SymbolFilePath, "addressRange": dm.AddressRange, "buildId": m.BuildID(), "debugFile": m.DebugPath})
 	}
-	s.send(&rawModulesResponse{Response: response(&r.Request), Body: rawModulesBody{Modules: mods, TotalModules: len(out)}})
+	c.send(&rawModulesResponse{Response: response(&r.Request), Body: rawModulesBody{Modules: mods, TotalModules: len(out)}})
 }
 
 type rawModulesBody struct {

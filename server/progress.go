@@ -9,15 +9,15 @@ import (
 
 // progress reports a session's lazy steps as DAP progress events, when
 // the client takes them.
-func (s *conn) progress(step string, done bool) {
-	if !s.clientProgress {
+func (c *conn) progress(step string, done bool) {
+	if !c.clientProgress {
 		return
 	}
 	titles := map[string]string{"coroutines": "Finding coroutine tasks", "analysis": "Analysing the fault"}
 	if !done {
-		s.send(&dap.ProgressStartEvent{Event: s.event("progressStart"), Body: dap.ProgressStartEventBody{ProgressId: step, Title: titles[step]}})
+		c.send(&dap.ProgressStartEvent{Event: c.event("progressStart"), Body: dap.ProgressStartEventBody{ProgressId: step, Title: titles[step]}})
 	} else {
-		s.send(&dap.ProgressEndEvent{Event: s.event("progressEnd"), Body: dap.ProgressEndEventBody{ProgressId: step, Message: "done"}})
+		c.send(&dap.ProgressEndEvent{Event: c.event("progressEnd"), Body: dap.ProgressEndEventBody{ProgressId: step, Message: "done"}})
 	}
 }
 
@@ -34,13 +34,13 @@ type counter struct {
 
 // counted starts a counted step (nil, a no-op, when the client takes no
 // progress events or there is nothing to count).
-func (s *conn) counted(id, title string, n int) *counter {
-	if !s.clientProgress || n == 0 {
+func (c *conn) counted(id, title string, n int) *counter {
+	if !c.clientProgress || n == 0 {
 		return nil
 	}
-	s.send(&dap.ProgressStartEvent{Event: s.event("progressStart"), Body: dap.ProgressStartEventBody{ProgressId: id, Title: title,
+	c.send(&dap.ProgressStartEvent{Event: c.event("progressStart"), Body: dap.ProgressStartEventBody{ProgressId: id, Title: title,
 		Message: fmt.Sprintf("0 of %d", n), Percentage: 0}})
-	return &counter{c: s, id: id, n: n}
+	return &counter{c: c, id: id, n: n}
 }
 
 // add counts one item done.

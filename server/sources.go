@@ -39,53 +39,53 @@ func (r *sourceRef) line(s *state, addr uint64) int {
 
 // mapPath applies substitutePath (ordered, first match wins), then
 // sourceFileMap (longest prefix).
-func (s *state) mapPath(p string) string {
-	for _, r := range s.args.SubstitutePath {
+func (st *state) mapPath(p string) string {
+	for _, r := range st.args.SubstitutePath {
 		if r.From != "" && strings.HasPrefix(p, r.From) {
 			return r.To + strings.TrimPrefix(p, r.From)
 		}
 	}
 	best := ""
-	for from := range s.args.SourceFileMap {
+	for from := range st.args.SourceFileMap {
 		if strings.HasPrefix(p, from) && len(from) > len(best) {
 			best = from
 		}
 	}
 	if best != "" {
-		return s.args.SourceFileMap[best] + strings.TrimPrefix(p, best)
+		return st.args.SourceFileMap[best] + strings.TrimPrefix(p, best)
 	}
 	return p
 }
 
 // sourceOf is a frame's source: the mapped file when it is on disk, else
 // a source reference whose content is the function's disassembly.
-func (s *state) sourceOf(f coreparse.Frame) *dap.Source {
+func (st *state) sourceOf(f coreparse.Frame) *dap.Source {
 	if f.File != "" {
-		if p := s.mapPath(f.File); fileExists(p) {
+		if p := st.mapPath(f.File); fileExists(p) {
 			return &dap.Source{Name: filepath.Base(p), Path: p}
 		}
 	}
-	if f.PC == 0 || f.Sigtramp || f.Boundary || !s.p.Core.Readable(f.LookupPC) {
+	if f.PC == 0 || f.Sigtramp || f.Boundary || !st.p.Core.Readable(f.LookupPC) {
 		return nil // nothing to disassemble (a wild pc: no memory there)
 	}
 	// One source per function (per part of a split function): its whole
 	// disassembly, each frame in it at its own line. Without known bounds,
 	// a window around the frame's pc, one per pc.
 	key := fmt.Sprintf("%#x", f.PC)
-	if lo, _, ok := s.p.FunctionBounds(f.LookupPC); ok {
+	if lo, _, ok := st.p.FunctionBounds(f.LookupPC); ok {
 		key = fmt.Sprintf("%s@%#x", f.Function, lo)
 	}
-	s.mu.Lock()
-	ref, ok := s.srcByFn[key]
-	s.mu.Unlock()
+	st.mu.Lock()
+	ref, ok := st.srcByFn[key]
+	st.mu.Unlock()
 	if !ok {
-		s.mu.Lock()
-		if ref, ok = s.srcByFn[key]; !ok {
-			s.sources = append(s.sources, &sourceRef{name: key, frame: f})
-			ref = len(s.sources)
-			s.srcByFn[key] = ref
+		st.mu.Lock()
+		if ref, ok = st.srcByFn[key]; !ok {
+			st.sources = append(st.sources, &sourceRef{name: key, frame: f})
+			ref = len(st.sources)
+			st.srcByFn[key] = ref
 		}
-		s.mu.Unlock()
+		st.mu.Unlock()
 	}
 	key = f.Function
 	if key == "??" || key == "" {
@@ -100,17 +100,17 @@ func (s *state) sourceOf(f coreparse.Frame) *dap.Source {
 
 // sourceLine is the line of the instruction at addr in the disassembly
 // source ref (1 when the text does not hold it).
-func (s *state) sourceLine(ref int, addr uint64) int {
-	s.mu.Lock()
+func (st *state) sourceLine(ref int, addr uint64) int {
+	st.mu.Lock()
 	var src *sourceRef
-	if ref >= 1 && ref <= len(s.sources) {
-		src = s.sources[ref-1]
+	if ref >= 1 && ref <= len(st.sources) {
+		src = st.sources[ref-1]
 	}
-	s.mu.Unlock()
+	st.mu.Unlock()
 	if src == nil {
 		return 1
 	}
-	if n := src.line(s, addr); n > 0 {
+	if n := src.line(st, addr); n > 0 {
 		return n
 	}
 	return 1
@@ -125,10 +125,10 @@ func fileExists(p string) bool {
 // from its start (the symbol, DWARF or FDE bounds), and the line of each
 // instruction in it; without known bounds, a window from the frame's
 // current instruction on.
-func (s *state) disassemblyText(f coreparse.Frame) (string, map[uint64]int) {
-	insts, err := s.p.FunctionDisassembly(f.LookupPC)
+func (st *state) disassemblyText(f coreparse.Frame) (string, map[uint64]int) {
+	insts, err := st.p.FunctionDisassembly(f.LookupPC)
 	if len(insts) == 0 {
-		l, werr := s.p.DisassembleFrame(&f, 50, 200)
+		l, werr := st.p.DisassembleFrame(&f, 50, 200)
 		if werr != nil {
 			if err == nil {
 				err = werr
@@ -164,11 +164,11 @@ func instLines(text string, insts []disasm.Inst) map[uint64]int {
 	return lines
 }
 
-func (s *state) loadedSources() []dap.Source {
+func (st *state) loadedSources() []dap.Source {
 	seen := map[string]bool{}
 	var out []dap.Source
-	for _, t := range s.p.Threads {
-		fs, err := s.stack(t.LWP)
+	for _, t := range st.p.Threads {
+		fs, err := st.stack(t.LWP)
 		if err != nil {
 			continue
 		}
@@ -176,7 +176,7 @@ func (s *state) loadedSources() []dap.Source {
 			if f.File == "" {
 				continue
 			}
-			p := s.mapPath(f.File)
+			p := st.mapPath(f.File)
 			if seen[p] || !fileExists(p) {
 				continue
 			}
@@ -188,11 +188,11 @@ func (s *state) loadedSources() []dap.Source {
 	return out
 }
 
-func (s *conn) disassemble(r *dap.DisassembleRequest) {
-	st := s.st
+func (c *conn) disassemble(r *dap.DisassembleRequest) {
+	st := c.st
 	base, err := strconv.ParseUint(strings.TrimPrefix(r.Arguments.MemoryReference, "0x"), 16, 64)
 	if err != nil {
-		s.sendError(r.Seq, r.Command, 4004, "bad memoryReference "+r.Arguments.MemoryReference)
+		c.sendError(r.Seq, r.Command, 4004, "bad memoryReference "+r.Arguments.MemoryReference)
 		return
 	}
 	base += uint64(r.Arguments.Offset)
@@ -243,15 +243,15 @@ func (s *conn) disassemble(r *dap.DisassembleRequest) {
 	for len(out) < count {
 		out = append(out, dap.DisassembledInstruction{Address: hexAddr(base), Instruction: "??"})
 	}
-	s.send(&dap.DisassembleResponse{Response: response(&r.Request), Body: dap.DisassembleResponseBody{Instructions: out}})
+	c.send(&dap.DisassembleResponse{Response: response(&r.Request), Body: dap.DisassembleResponseBody{Instructions: out}})
 }
 
 func formatInsts(insts []disasm.Inst) string {
 	return disasm.FormatInsts(insts, disasm.FormatOptions{RawBytes: true})
 }
 
-func (s *conn) source(r *dap.SourceRequest) {
-	st := s.st
+func (c *conn) source(r *dap.SourceRequest) {
+	st := c.st
 	ref := r.Arguments.SourceReference
 	if ref == 0 && r.Arguments.Source != nil {
 		ref = r.Arguments.Source.SourceReference
@@ -264,8 +264,8 @@ func (s *conn) source(r *dap.SourceRequest) {
 	}
 	st.mu.Unlock()
 	if !ok {
-		s.sendError(r.Seq, r.Command, 4006, fmt.Sprintf("no source reference %d", ref))
+		c.sendError(r.Seq, r.Command, 4006, fmt.Sprintf("no source reference %d", ref))
 		return
 	}
-	s.send(&dap.SourceResponse{Response: response(&r.Request), Body: dap.SourceResponseBody{Content: src.text(st), MimeType: "text/x-asm"}})
+	c.send(&dap.SourceResponse{Response: response(&r.Request), Body: dap.SourceResponseBody{Content: src.text(st), MimeType: "text/x-asm"}})
 }

@@ -48,12 +48,12 @@ type state struct {
 	examined report.Examine
 }
 
-func (s *state) close() { s.sess.Close() }
+func (st *state) close() { st.sess.Close() }
 
 // runtime is the session's coroutine runtime (discovered on first use; its
 // warnings then go to the client's console).
-func (s *state) runtime() *coroutines.Runtime {
-	rt := s.sess.Runtime()
+func (st *state) runtime() *coroutines.Runtime {
+	rt := st.sess.Runtime()
 	// The profile used, and what it found, with the runtime's warnings.
 	used := fmt.Sprintf("coroutine profile %s: %d tasks on %d Processers", rt.DescribeProfile(), len(rt.Tasks), len(rt.Processers))
 	if rt.TaskCount >= 0 {
@@ -62,27 +62,27 @@ func (s *state) runtime() *coroutines.Runtime {
 	if rt.NoTasks != "" {
 		used += "; " + rt.NoTasks
 	}
-	s.warnOnce(&s.rtWarned, append(append([]string(nil), rt.Warnings...), used))
+	st.warnOnce(&st.rtWarned, append(append([]string(nil), rt.Warnings...), used))
 	return rt
 }
 
 // analysis is the session's fault analysis (made on first use: it unwinds
 // every task, which a client showing the crashing stack does not wait for).
-func (s *state) analysis() *fault.Analysis {
-	a := s.sess.Analysis()
-	s.runtime()
-	s.warnOnce(&s.anWarned, a.Warnings)
+func (st *state) analysis() *fault.Analysis {
+	a := st.sess.Analysis()
+	st.runtime()
+	st.warnOnce(&st.anWarned, a.Warnings)
 	return a
 }
 
-func (s *state) warnOnce(done *bool, ws []string) {
-	s.mu.Lock()
+func (st *state) warnOnce(done *bool, ws []string) {
+	st.mu.Lock()
 	first := !*done
 	*done = true
-	s.mu.Unlock()
-	if first && s.output != nil {
+	st.mu.Unlock()
+	if first && st.output != nil {
 		for _, w := range ws {
-			s.output("console", w)
+			st.output("console", w)
 		}
 	}
 }

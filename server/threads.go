@@ -20,11 +20,11 @@ import (
 const taskBase = 1 << 30
 
 // crashThreadID is the DAP thread id of the crashing thread.
-func (s *state) crashThreadID() int {
-	if t := s.p.CrashedThread(); t != nil {
+func (st *state) crashThreadID() int {
+	if t := st.p.CrashedThread(); t != nil {
 		return t.LWP
 	}
-	return s.p.Threads[0].LWP
+	return st.p.Threads[0].LWP
 }
 
 // taskThreadID is a task's DAP thread id.
@@ -35,16 +35,16 @@ func taskThreadID(t *coroutines.Task, i int) int {
 	return taskBase + 1<<24 + i
 }
 
-func (s *state) shownTasks() []*coroutines.Task {
-	if s.args.ShowTasks == "none" {
+func (st *state) shownTasks() []*coroutines.Task {
+	if st.args.ShowTasks == "none" {
 		return nil
 	}
-	rt := s.runtime()
-	if s.args.ShowTasks != "crash-related" {
+	rt := st.runtime()
+	if st.args.ShowTasks != "crash-related" {
 		return rt.Tasks
 	}
 	want := map[int64]bool{}
-	if an := s.analysis(); an != nil {
+	if an := st.analysis(); an != nil {
 		for _, h := range an.Others {
 			want[h.TaskID] = true
 		}
@@ -63,21 +63,21 @@ func (s *state) shownTasks() []*coroutines.Task {
 
 // threads is the thread list: every LWP, then the shown tasks named from
 // the top of their stacks. A core never changes: it is made once.
-func (s *state) threads() []dap.Thread {
-	s.threadsOnce.Do(func() { s.threadList = s.makeThreads() })
-	return s.threadList
+func (st *state) threads() []dap.Thread {
+	st.threadsOnce.Do(func() { st.threadList = st.makeThreads() })
+	return st.threadList
 }
 
-func (s *state) makeThreads() []dap.Thread {
+func (st *state) makeThreads() []dap.Thread {
 	var out []dap.Thread
-	rt := s.runtime() // first: the Processers name their threads
-	ts := append([]*coreparse.Thread(nil), s.p.Threads...)
+	rt := st.runtime() // first: the Processers name their threads
+	ts := append([]*coreparse.Thread(nil), st.p.Threads...)
 	sort.SliceStable(ts, func(i, j int) bool { return ts[i].LWP < ts[j].LWP })
 	// The others are named by their stacks (their entry routine): the
 	// stacks the client asks for next, made now on all CPUs.
 	par.Do(len(ts), func(i int) {
 		if ts[i].Name == "" {
-			s.stack(ts[i].LWP)
+			st.stack(ts[i].LWP)
 		}
 	})
 	for _, t := range ts {
@@ -87,14 +87,14 @@ func (s *state) makeThreads() []dap.Thread {
 		}
 		out = append(out, dap.Thread{Id: t.LWP, Name: name})
 	}
-	tasks := s.shownTasks()
+	tasks := st.shownTasks()
 	// Each task is named by its top frame (the runtime's one rule), found
 	// among the first frames of its stack: ten thousand stacks' tops,
 	// unwound on all CPUs.
 	wheres := make([]string, len(tasks))
 	var k *counter
-	if s.counted != nil {
-		k = s.counted("tasks", "Naming coroutine tasks", len(tasks))
+	if st.counted != nil {
+		k = st.counted("tasks", "Naming coroutine tasks", len(tasks))
 	}
 	par.Do(len(tasks), func(i int) {
 		t := tasks[i]
@@ -113,27 +113,27 @@ func (s *state) makeThreads() []dap.Thread {
 	return out
 }
 
-func (s *state) taskStack(t *coroutines.Task) ([]coreparse.Frame, error) {
+func (st *state) taskStack(t *coroutines.Task) ([]coreparse.Frame, error) {
 	if t.SP == 0 && !t.Running {
 		return nil, fmt.Errorf("task %d has no saved context (%s)", t.ID, t.State)
 	}
-	return s.runtime().Stack(t)
+	return st.runtime().Stack(t)
 }
 
 // stack returns a DAP thread's frames.
-func (s *state) stack(id int) ([]coreparse.Frame, error) {
-	s.mu.Lock()
-	fs, ok := s.stacks[id]
-	s.mu.Unlock()
+func (st *state) stack(id int) ([]coreparse.Frame, error) {
+	st.mu.Lock()
+	fs, ok := st.stacks[id]
+	st.mu.Unlock()
 	if ok {
 		return fs, nil
 	}
 	var err error
 	if id >= taskBase {
 		found := false
-		for i, t := range s.shownTasks() {
+		for i, t := range st.shownTasks() {
 			if taskThreadID(t, i) == id {
-				fs, err = s.taskStack(t)
+				fs, err = st.taskStack(t)
 				found = true
 				break
 			}
@@ -142,37 +142,37 @@ func (s *state) stack(id int) ([]coreparse.Frame, error) {
 			return nil, fmt.Errorf("no thread %d", id)
 		}
 	} else {
-		t := s.p.ThreadByLWP(id)
+		t := st.p.ThreadByLWP(id)
 		if t == nil {
 			return nil, fmt.Errorf("no thread %d", id)
 		}
-		fs, err = s.p.Backtrace(t)
+		fs, err = st.p.Backtrace(t)
 	}
 	if err != nil && len(fs) == 0 {
 		return nil, err
 	}
-	s.mu.Lock()
-	s.stacks[id] = fs
+	st.mu.Lock()
+	st.stacks[id] = fs
 	var se *unwind.StopError
 	if errors.As(err, &se) && se.Reason != unwind.StopMaxFrames {
-		s.stopped[id] = err.Error()
+		st.stopped[id] = err.Error()
 	}
-	s.mu.Unlock()
+	st.mu.Unlock()
 	return fs, nil
 }
 
 // stopReason is why a stack (already unwound) ended early, "" when it did not.
-func (s *state) stopReason(id int) string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.stopped[id]
+func (st *state) stopReason(id int) string {
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	return st.stopped[id]
 }
 
-func (s *conn) stackTrace(r *dap.StackTraceRequest) {
-	st := s.st
+func (c *conn) stackTrace(r *dap.StackTraceRequest) {
+	st := c.st
 	fs, err := st.stack(r.Arguments.ThreadId)
 	if err != nil {
-		s.sendError(r.Seq, r.Command, 4000, err.Error())
+		c.sendError(r.Seq, r.Command, 4000, err.Error())
 		return
 	}
 	start := max(r.Arguments.StartFrame, 0)
@@ -259,7 +259,7 @@ func (s *conn) stackTrace(r *dap.StackTraceRequest) {
 			frames = append(frames, dap.StackFrame{Id: st.frameID(r.Arguments.ThreadId, len(fs)), Name: "unwinding stopped: " + why, PresentationHint: "label"})
 		}
 	}
-	s.send(&dap.StackTraceResponse{Response: response(&r.Request), Body: dap.StackTraceResponseBody{StackFrames: frames, TotalFrames: total}})
+	c.send(&dap.StackTraceResponse{Response: response(&r.Request), Body: dap.StackTraceResponseBody{StackFrames: frames, TotalFrames: total}})
 }
 
 // faultFrameIndex is the index, in the crashing thread's stack, of the
@@ -273,8 +273,8 @@ func faultFrameIndex(fs []coreparse.Frame) int {
 	return 0
 }
 
-func (s *conn) exceptionInfo(r *dap.ExceptionInfoRequest) {
-	st := s.st
+func (c *conn) exceptionInfo(r *dap.ExceptionInfoRequest) {
+	st := c.st
 	body := dap.ExceptionInfoResponseBody{ExceptionId: "signal", BreakMode: "always", Description: st.analysis().Verdict}
 	if fc := st.p.Fault(); fc != nil && fc.Real != nil {
 		body.ExceptionId = fc.Real.Name
@@ -285,5 +285,5 @@ func (s *conn) exceptionInfo(r *dap.ExceptionInfoRequest) {
 			body.Details.StackTrace = b.String()
 		}
 	}
-	s.send(&dap.ExceptionInfoResponse{Response: response(&r.Request), Body: body})
+	c.send(&dap.ExceptionInfoResponse{Response: response(&r.Request), Body: body})
 }

@@ -8,11 +8,11 @@ import (
 	"github.com/google/go-dap"
 )
 
-func (s *conn) scopes(r *dap.ScopesRequest) {
-	st := s.st
+func (c *conn) scopes(r *dap.ScopesRequest) {
+	st := c.st
 	fr, fs, err := st.frame(r.Arguments.FrameId)
 	if err != nil {
-		s.sendError(r.Seq, r.Command, 4001, err.Error())
+		c.sendError(r.Seq, r.Command, 4001, err.Error())
 		return
 	}
 	f := fs[fr.index]
@@ -46,7 +46,7 @@ func (s *conn) scopes(r *dap.ScopesRequest) {
 			scopes = append(scopes, dap.Scope{Name: "Fault analysis", Expensive: true, VariablesReference: st.handle(varRef{kind: "analysis"})})
 		}
 	}
-	s.send(&dap.ScopesResponse{Response: response(&r.Request), Body: dap.ScopesResponseBody{Scopes: scopes}})
+	c.send(&dap.ScopesResponse{Response: response(&r.Request), Body: dap.ScopesResponseBody{Scopes: scopes}})
 }
 
 // frameScope evaluates a frame's variables once.
@@ -64,11 +64,11 @@ func (st *state) frameScope(frameID int) (*values.Scope, []*values.Value, []*val
 	return sc, ps, ls, err
 }
 
-func (s *conn) variables(r *dap.VariablesRequest) {
-	st := s.st
+func (c *conn) variables(r *dap.VariablesRequest) {
+	st := c.st
 	ref, ok := st.ref(r.Arguments.VariablesReference)
 	if !ok {
-		s.sendError(r.Seq, r.Command, 4002, fmt.Sprintf("no variables reference %d", r.Arguments.VariablesReference))
+		c.sendError(r.Seq, r.Command, 4002, fmt.Sprintf("no variables reference %d", r.Arguments.VariablesReference))
 		return
 	}
 	hex := r.Arguments.Format != nil && r.Arguments.Format.Hex
@@ -120,7 +120,7 @@ func (s *conn) variables(r *dap.VariablesRequest) {
 	if out == nil {
 		out = []dap.Variable{}
 	}
-	s.send(&dap.VariablesResponse{Response: response(&r.Request), Body: dap.VariablesResponseBody{Variables: out}})
+	c.send(&dap.VariablesResponse{Response: response(&r.Request), Body: dap.VariablesResponseBody{Variables: out}})
 }
 
 // variable renders a value as a DAP variable.
