@@ -71,14 +71,14 @@ func (c *conn) focusRequest(req *dap.Request, content []byte) {
 	if req.Command == cmdFrameIndex {
 		fr, _, err := c.st.frame(a.FrameID)
 		if err != nil {
-			c.sendError(req.Seq, req.Command, 4005, err.Error())
+			c.sendError(req.Seq, req.Command, errNoTarget, err.Error())
 			return
 		}
 		c.send(&rawResponse{Response: response(req), Body: map[string]int{"threadId": fr.thread, "index": fr.index}})
 		return
 	}
 	if _, err := c.st.stack(a.ThreadID); err != nil {
-		c.sendError(req.Seq, req.Command, 4005, err.Error())
+		c.sendError(req.Seq, req.Command, errNoTarget, err.Error())
 		return
 	}
 	c.send(&rawResponse{Response: response(req), Body: map[string]int{"threadId": a.ThreadID}})

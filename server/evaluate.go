@@ -30,7 +30,7 @@ func (c *conn) evaluate(r *dap.EvaluateRequest) {
 	}
 	v, err := st.vr.Eval(sc, expr)
 	if err != nil {
-		c.sendError(r.Seq, r.Command, 4003, err.Error())
+		c.sendError(r.Seq, r.Command, errEvaluate, err.Error())
 		return
 	}
 	// A result a client may expand is kept for the session's life: within

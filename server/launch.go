@@ -82,15 +82,15 @@ func (c *conn) output(category, text string) {
 func (c *conn) launch(req *dap.Request, raw json.RawMessage) {
 	var a LaunchArgs
 	if err := json.Unmarshal(raw, &a); err != nil {
-		c.sendError(req.Seq, req.Command, 3000, "bad launch arguments: "+err.Error())
+		c.sendError(req.Seq, req.Command, errBadLaunchArgs, "bad launch arguments: "+err.Error())
 		return
 	}
 	if a.CoreFile == "" {
-		c.sendError(req.Seq, req.Command, 3001, "launch needs coreFile: the core file to open")
+		c.sendError(req.Seq, req.Command, errNoCoreFile, "launch needs coreFile: the core file to open")
 		return
 	}
 	if c.st != nil {
-		c.sendError(req.Seq, req.Command, 3002, "a core is already open in this session")
+		c.sendError(req.Seq, req.Command, errLaunchedTwice, "a core is already open in this session")
 		return
 	}
 	if len(c.cfg.Token) > 0 && !tokenOK(a.AuthToken, c.cfg.Token) {
@@ -127,7 +127,7 @@ func (c *conn) launch(req *dap.Request, raw json.RawMessage) {
 	sess, err := session.Open(o)
 	if err != nil {
 		endLoad("failed")
-		c.sendError(req.Seq, req.Command, 3003, fmt.Sprintf("cannot open %s: %v", a.CoreFile, err))
+		c.sendError(req.Seq, req.Command, errCannotOpen, fmt.Sprintf("cannot open %s: %v", a.CoreFile, err))
 		return
 	}
 	endLoad("done")

@@ -14,7 +14,7 @@ func hexAddr(a uint64) string { return fmt.Sprintf("%#x", a) }
 func (c *conn) readMemory(r *dap.ReadMemoryRequest) {
 	addr, err := strconv.ParseUint(strings.TrimPrefix(r.Arguments.MemoryReference, "0x"), 16, 64)
 	if err != nil {
-		c.sendError(r.Seq, r.Command, 4005, "bad memoryReference "+r.Arguments.MemoryReference)
+		c.sendError(r.Seq, r.Command, errBadMemoryRef, "bad memoryReference "+r.Arguments.MemoryReference)
 		return
 	}
 	addr += uint64(r.Arguments.Offset)

@@ -120,7 +120,7 @@ func (c *conn) badMessage(content []byte, err error) {
 			Output: fmt.Sprintf("dsecore: ignored a malformed message: %v\n", err)}})
 		return
 	}
-	c.sendError(base.Seq, base.Command, 1000, fmt.Sprintf("%s: %v", base.Command, err))
+	c.sendError(base.Seq, base.Command, errBadMessage, fmt.Sprintf("%s: %v", base.Command, err))
 }
 
 // conn is one client's connection and what it opened.
@@ -224,7 +224,7 @@ func (c *conn) recoverRequest(req *dap.Request) {
 			return
 		}
 		c.logf("%s: panic: %v\n%s", req.Command, x, debug.Stack())
-		c.sendError(req.Seq, req.Command, 1001, fmt.Sprintf("internal error in %s: %v", req.Command, x))
+		c.sendError(req.Seq, req.Command, errInternal, fmt.Sprintf("internal error in %s: %v", req.Command, x))
 	}
 }
 
@@ -246,7 +246,7 @@ func (c *conn) endSession(why string) {
 // there is none yet.
 func (c *conn) needsCore(req *dap.Request) bool {
 	if c.st == nil {
-		c.sendError(req.Seq, req.Command, 1002, req.Command+": no core is open yet (send launch or attach first)")
+		c.sendError(req.Seq, req.Command, errNoCore, req.Command+": no core is open yet (send launch or attach first)")
 		return false
 	}
 	return true
@@ -330,12 +330,12 @@ func (c *conn) dispatch(m dap.RequestMessage) (end bool) {
 		// ever in flight to cancel.
 		c.send(&dap.CancelResponse{Response: response(req)})
 	case *dap.SetBreakpointsRequest, *dap.SetFunctionBreakpointsRequest, *dap.SetExceptionBreakpointsRequest, *dap.SetInstructionBreakpointsRequest:
-		c.sendError(req.Seq, req.Command, 2001, "the target is a core file: breakpoints cannot be set")
+		c.sendError(req.Seq, req.Command, errNoBreakpoints, "the target is a core file: breakpoints cannot be set")
 	case *dap.ContinueRequest, *dap.NextRequest, *dap.StepInRequest, *dap.StepOutRequest, *dap.StepBackRequest,
 		*dap.ReverseContinueRequest, *dap.PauseRequest, *dap.RestartRequest, *dap.RestartFrameRequest, *dap.GotoRequest:
-		c.sendError(req.Seq, req.Command, 2002, "the target is a core file: it cannot run, step or restart")
+		c.sendError(req.Seq, req.Command, errCannotRun, "the target is a core file: it cannot run, step or restart")
 	case *dap.SetVariableRequest, *dap.SetExpressionRequest, *dap.WriteMemoryRequest:
-		c.sendError(req.Seq, req.Command, 2003, "the target is a core file: it is read-only")
+		c.sendError(req.Seq, req.Command, errReadOnly, "the target is a core file: it is read-only")
 	case *dap.DisconnectRequest:
 		c.send(&dap.DisconnectResponse{Response: response(req)})
 		return true
@@ -343,7 +343,7 @@ func (c *conn) dispatch(m dap.RequestMessage) (end bool) {
 		c.send(&dap.TerminateResponse{Response: response(req)})
 		c.send(&dap.TerminatedEvent{Event: c.event("terminated")})
 	default:
-		c.sendError(req.Seq, req.Command, 1003, fmt.Sprintf("unsupported request %q", req.Command))
+		c.sendError(req.Seq, req.Command, errUnsupported, fmt.Sprintf("unsupported request %q", req.Command))
 	}
 	return c.done
 }

@@ -192,7 +192,7 @@ func (c *conn) disassemble(r *dap.DisassembleRequest) {
 	st := c.st
 	base, err := strconv.ParseUint(strings.TrimPrefix(r.Arguments.MemoryReference, "0x"), 16, 64)
 	if err != nil {
-		c.sendError(r.Seq, r.Command, 4004, "bad memoryReference "+r.Arguments.MemoryReference)
+		c.sendError(r.Seq, r.Command, errBadDisasmRef, "bad memoryReference "+r.Arguments.MemoryReference)
 		return
 	}
 	base += uint64(r.Arguments.Offset)
@@ -264,7 +264,7 @@ func (c *conn) source(r *dap.SourceRequest) {
 	}
 	st.mu.Unlock()
 	if !ok {
-		c.sendError(r.Seq, r.Command, 4006, fmt.Sprintf("no source reference %d", ref))
+		c.sendError(r.Seq, r.Command, errNoSource, fmt.Sprintf("no source reference %d", ref))
 		return
 	}
 	c.send(&dap.SourceResponse{Response: response(&r.Request), Body: dap.SourceResponseBody{Content: src.text(st), MimeType: "text/x-asm"}})

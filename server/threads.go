@@ -172,7 +172,7 @@ func (c *conn) stackTrace(r *dap.StackTraceRequest) {
 	st := c.st
 	fs, err := st.stack(r.Arguments.ThreadId)
 	if err != nil {
-		c.sendError(r.Seq, r.Command, 4000, err.Error())
+		c.sendError(r.Seq, r.Command, errNoStack, err.Error())
 		return
 	}
 	start := max(r.Arguments.StartFrame, 0)

@@ -12,7 +12,7 @@ func (c *conn) scopes(r *dap.ScopesRequest) {
 	st := c.st
 	fr, fs, err := st.frame(r.Arguments.FrameId)
 	if err != nil {
-		c.sendError(r.Seq, r.Command, 4001, err.Error())
+		c.sendError(r.Seq, r.Command, errNoFrame, err.Error())
 		return
 	}
 	f := fs[fr.index]
@@ -68,7 +68,7 @@ func (c *conn) variables(r *dap.VariablesRequest) {
 	st := c.st
 	ref, ok := st.ref(r.Arguments.VariablesReference)
 	if !ok {
-		c.sendError(r.Seq, r.Command, 4002, fmt.Sprintf("no variables reference %d", r.Arguments.VariablesReference))
+		c.sendError(r.Seq, r.Command, errNoVariables, fmt.Sprintf("no variables reference %d", r.Arguments.VariablesReference))
 		return
 	}
 	hex := r.Arguments.Format != nil && r.Arguments.Format.Hex
