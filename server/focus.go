@@ -108,13 +108,7 @@ func (st *state) ownSource(role string, f coreparse.Frame) int {
 	key := fmt.Sprintf("%s %#x", role, f.LookupPC)
 	st.mu.Lock()
 	defer st.mu.Unlock()
-	ref, ok := st.srcByFn[key]
-	if !ok {
-		st.sources = append(st.sources, &sourceRef{name: key, frame: f})
-		ref = len(st.sources)
-		st.srcByFn[key] = ref
-	}
-	return ref
+	return st.sources.keyed(key, func() *sourceRef { return &sourceRef{name: key, frame: f} })
 }
 
 // appSource is a frame's source as listed: the disassembly of the

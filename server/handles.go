@@ -7,6 +7,47 @@ import (
 	"github.com/dsecore/dsecore/coreparse/values"
 )
 
+// handles hands out the references a client is given for values of T
+// (frame ids, variablesReference, sourceReference) and finds the values
+// again, as delve's service/dap/handles.go: ids from 1, in the order
+// given, never reused while the session lives. A value given under a key
+// (a frame, a frame's scope, a function's disassembly) gets the same id
+// each time it is asked for. The zero value is empty and ready; it is
+// not safe for concurrent use (the state's mutex guards its tables).
+type handles[K comparable, T any] struct {
+	vals  []T
+	byKey map[K]int
+}
+
+// add gives v a new id.
+func (h *handles[K, T]) add(v T) int {
+	h.vals = append(h.vals, v)
+	return len(h.vals)
+}
+
+// keyed is the id of the value under key k, given to the value newValue
+// makes on first use.
+func (h *handles[K, T]) keyed(k K, newValue func() T) int {
+	if id, ok := h.byKey[k]; ok {
+		return id
+	}
+	if h.byKey == nil {
+		h.byKey = map[K]int{}
+	}
+	id := h.add(newValue())
+	h.byKey[k] = id
+	return id
+}
+
+// get is the value of an id; false for an id never given.
+func (h *handles[K, T]) get(id int) (T, bool) {
+	if id < 1 || id > len(h.vals) {
+		var zero T
+		return zero, false
+	}
+	return h.vals[id-1], true
+}
+
 type frameRef struct {
 	thread int
 	index  int
@@ -26,25 +67,16 @@ func (st *state) frameID(thread, index int) int {
 	st.mu.Lock()
 	defer st.mu.Unlock()
 	f := frameRef{thread, index}
-	if id, ok := st.frameIDs[f]; ok {
-		return id
-	}
-	if st.frameIDs == nil {
-		st.frameIDs = map[frameRef]int{}
-	}
-	st.frames = append(st.frames, f)
-	st.frameIDs[f] = len(st.frames)
-	return len(st.frames)
+	return st.frames.keyed(f, func() frameRef { return f })
 }
 
 func (st *state) frame(id int) (frameRef, []coreparse.Frame, error) {
 	st.mu.Lock()
-	if id < 1 || id > len(st.frames) {
-		st.mu.Unlock()
+	f, ok := st.frames.get(id)
+	st.mu.Unlock()
+	if !ok {
 		return frameRef{}, nil, fmt.Errorf("no frame %d", id)
 	}
-	f := st.frames[id-1]
-	st.mu.Unlock()
 	fs, err := st.stack(f.thread)
 	if err != nil || f.index >= len(fs) {
 		return f, nil, fmt.Errorf("no frame %d", id)
@@ -61,23 +93,14 @@ func (st *state) handle(v varRef) int {
 	st.mu.Lock()
 	defer st.mu.Unlock()
 	if v.value == nil && v.node == nil {
-		if id, ok := st.scopeIDs[v]; ok {
-			return id
-		}
-		if st.scopeIDs == nil {
-			st.scopeIDs = map[varRef]int{}
-		}
-		st.handles = append(st.handles, v)
-		st.scopeIDs[v] = len(st.handles)
-		return len(st.handles)
+		return st.vars.keyed(v, func() varRef { return v })
 	}
 	cost := heldCost(v)
 	if st.maxHeld > 0 && st.held+cost > st.maxHeld {
 		return 0
 	}
 	st.held += cost
-	st.handles = append(st.handles, v)
-	return len(st.handles)
+	return st.vars.add(v)
 }
 
 // heldCost estimates what a reference keeps alive: its table slot and
@@ -105,8 +128,5 @@ func (st *state) overBudget() string {
 func (st *state) ref(id int) (varRef, bool) {
 	st.mu.Lock()
 	defer st.mu.Unlock()
-	if id < 1 || id > len(st.handles) {
-		return varRef{}, false
-	}
-	return st.handles[id-1], true
+	return st.vars.get(id)
 }

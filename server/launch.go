@@ -131,7 +131,7 @@ func (c *conn) launch(req *dap.Request, raw json.RawMessage) {
 		return
 	}
 	endLoad("done")
-	st := &state{args: a, sess: sess, output: c.output, counted: c.counted, p: sess.Process(), vr: sess.Values(), stacks: map[int][]coreparse.Frame{}, stopped: map[int]string{}, srcByFn: map[string]int{}, scopes: map[int]*values.Scope{},
+	st := &state{args: a, sess: sess, output: c.output, counted: c.counted, p: sess.Process(), vr: sess.Values(), stacks: map[int][]coreparse.Frame{}, stopped: map[int]string{}, scopes: map[int]*values.Scope{},
 		maxHeld: c.cfg.Limits.MaxHeldBytes}
 	c.st = st
 	p := st.p

@@ -76,17 +76,8 @@ func (st *state) sourceOf(f coreparse.Frame) *dap.Source {
 		key = fmt.Sprintf("%s@%#x", f.Function, lo)
 	}
 	st.mu.Lock()
-	ref, ok := st.srcByFn[key]
+	ref := st.sources.keyed(key, func() *sourceRef { return &sourceRef{name: key, frame: f} })
 	st.mu.Unlock()
-	if !ok {
-		st.mu.Lock()
-		if ref, ok = st.srcByFn[key]; !ok {
-			st.sources = append(st.sources, &sourceRef{name: key, frame: f})
-			ref = len(st.sources)
-			st.srcByFn[key] = ref
-		}
-		st.mu.Unlock()
-	}
 	key = f.Function
 	if key == "??" || key == "" {
 		key = fmt.Sprintf("%#x", f.PC)
@@ -102,12 +93,9 @@ func (st *state) sourceOf(f coreparse.Frame) *dap.Source {
 // source ref (1 when the text does not hold it).
 func (st *state) sourceLine(ref int, addr uint64) int {
 	st.mu.Lock()
-	var src *sourceRef
-	if ref >= 1 && ref <= len(st.sources) {
-		src = st.sources[ref-1]
-	}
+	src, ok := st.sources.get(ref)
 	st.mu.Unlock()
-	if src == nil {
+	if !ok {
 		return 1
 	}
 	if n := src.line(st, addr); n > 0 {
@@ -257,11 +245,7 @@ func (c *conn) source(r *dap.SourceRequest) {
 		ref = r.Arguments.Source.SourceReference
 	}
 	st.mu.Lock()
-	ok := ref >= 1 && ref <= len(st.sources)
-	var src *sourceRef
-	if ok {
-		src = st.sources[ref-1]
-	}
+	src, ok := st.sources.get(ref)
 	st.mu.Unlock()
 	if !ok {
 		c.sendError(r.Seq, r.Command, errNoSource, fmt.Sprintf("no source reference %d", ref))

@@ -33,16 +33,16 @@ type state struct {
 	stacks map[int][]coreparse.Frame // by DAP thread id
 	// stopped says why a stack's unwind ended early (by DAP thread id),
 	// absent when it ended normally.
-	stopped  map[int]string
-	frames   []frameRef       // frame id - 1
-	frameIDs map[frameRef]int // a frame's id, once given
-	handles  []varRef         // variablesReference - 1
-	scopeIDs map[varRef]int   // a scope's reference, once given
-	held     int64            // bytes the value and node references keep alive
-	maxHeld  int64            // the session's budget for them (Limits.MaxHeldBytes)
-	sources  []*sourceRef     // sourceReference - 1
-	srcByFn  map[string]int
-	scopes   map[int]*values.Scope // frame id → evaluated variables
+	stopped map[int]string
+	// The references given to the client: frame ids (by frame),
+	// variablesReference (a frame's scopes by scope, values and analysis
+	// nodes each their own), sourceReference (by function).
+	frames  handles[frameRef, frameRef]
+	vars    handles[varRef, varRef]
+	sources handles[string, *sourceRef]
+	held    int64                 // bytes the value and node references keep alive
+	maxHeld int64                 // the session's budget for them (Limits.MaxHeldBytes)
+	scopes  map[int]*values.Scope // frame id → evaluated variables
 	// examined is the console's last x/ format and unit: gdb's defaults
 	// for the next one.
 	examined report.Examine
