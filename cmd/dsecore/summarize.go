@@ -18,7 +18,7 @@ import (
 	"time"
 
 	"github.com/dsecore/dsecore/analysis/coroutines"
-	"github.com/dsecore/dsecore/analysis/summary"
+	"github.com/dsecore/dsecore/batch"
 	"github.com/dsecore/dsecore/coreparse/corestore"
 	"github.com/dsecore/dsecore/fleet/cluster"
 	"github.com/dsecore/dsecore/internal/cachefile"
@@ -133,7 +133,7 @@ func runSummarize(cmd *cobra.Command, args []string) error {
 			return err
 		}
 		cores, warnings := cluster.Cores(raw, since, until)
-		doc := report.BuildSummary(cores, baseline)
+		doc := batch.BuildSummary(cores, baseline)
 		doc.Tool = "dsecore summarize --ceph"
 		doc.Warnings = warnings
 		return writeSummary(cmd, doc, format)
@@ -158,16 +158,16 @@ func runSummarize(cmd *cobra.Command, args []string) error {
 	defer shared.Close()
 	base.Shared = shared
 	prof := shared.CoroutineProfile()
-	opts := summary.Options{Frames: config.GetInt("frames"), CephCrashDirs: getPaths("ceph-crash-dir")}
+	opts := batch.Options{Frames: config.GetInt("frames"), CephCrashDirs: getPaths("ceph-crash-dir")}
 	o := base.WithDefaults()
 	// The profile by its content, not its name: an edited profile file
 	// reads the cores again.
 	profYAML, _ := prof.YAML("", nil)
-	optKey := fmt.Sprintf("v%d|%v|%s|%v|%s|%x|%s|%d|%v", summary.SchemaVersion, o.SolibSearchPath, o.Sysroot, o.DebugFileDirs,
+	optKey := fmt.Sprintf("v%d|%v|%s|%v|%s|%x|%s|%d|%v", batch.SchemaVersion, o.SolibSearchPath, o.Sysroot, o.DebugFileDirs,
 		o.CoroutineProfile, sha256.Sum256(profYAML), o.AnalysisProfile, opts.Frames, opts.CephCrashDirs)
 	useCache := !config.GetBool("no-cache") && cacheDir != ""
 
-	cores := make([]summary.Core, len(inputs))
+	cores := make([]batch.Core, len(inputs))
 	jobs := max(1, config.GetInt("jobs"))
 	prog := newProgress(cmd.ErrOrStderr(), len(inputs), config.GetString("progress"))
 	next := make(chan int)
@@ -176,7 +176,7 @@ func runSummarize(cmd *cobra.Command, args []string) error {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			mmap.Guard() // a fault of a changed file is that core's error (summary.Summarize recovers)
+			mmap.Guard() // a fault of a changed file is that core's error (batch.Summarize recovers)
 			for i := range next {
 				in := inputs[i]
 				prog.start(in.Path)
@@ -192,7 +192,7 @@ func runSummarize(cmd *cobra.Command, args []string) error {
 	wg.Wait()
 	prog.finish()
 
-	doc := report.BuildSummary(cores, baseline)
+	doc := batch.BuildSummary(cores, baseline)
 	doc.CoroutineProfile = prof.Describe()
 	fetched, _, flog := shared.Finder.Report()
 	for k, u := range fetched {
@@ -207,7 +207,7 @@ func runSummarize(cmd *cobra.Command, args []string) error {
 
 // readBaseline reads an earlier --format json report's groups (nil
 // without one).
-func readBaseline(b string) ([]summary.Group, error) {
+func readBaseline(b string) ([]batch.Group, error) {
 	if b == "" {
 		return nil, nil
 	}
@@ -215,20 +215,20 @@ func readBaseline(b string) ([]summary.Group, error) {
 	if err != nil {
 		return nil, fmt.Errorf("--baseline: %w", err)
 	}
-	var doc report.Summary
+	var doc batch.Summary
 	if err := json.Unmarshal(data, &doc); err != nil {
 		return nil, fmt.Errorf("--baseline %s: not a summarize --format json report: %w", b, err)
 	}
 	if doc.Groups == nil {
-		return []summary.Group{}, nil
+		return []batch.Group{}, nil
 	}
 	return doc.Groups, nil
 }
 
 // summarizeOne summarizes a core, or reuses its cached result.
-func summarizeOne(in corestore.Input, base session.Options, opts summary.Options, useCache bool, optKey string) summary.Core {
+func summarizeOne(in corestore.Input, base session.Options, opts batch.Options, useCache bool, optKey string) batch.Core {
 	cache := base.Shared.Cache
-	c := summary.Core{Path: in.Path, Size: in.Size, MTime: in.MTime, Time: in.Time, Compression: in.Compression, Node: in.Node}
+	c := batch.Core{Path: in.Path, Size: in.Size, MTime: in.MTime, Time: in.Time, Compression: in.Compression, Node: in.Node}
 	var cachePath string
 	if useCache {
 		k := sha256.Sum256([]byte(fmt.Sprintf("%s\x00%d\x00%d\x00%s", in.Path, in.Size, in.MTime.UnixNano(), optKey)))
@@ -236,7 +236,7 @@ func summarizeOne(in corestore.Input, base session.Options, opts summary.Options
 		// Sealed (internal/cachefile): a result that does not check out is
 		// made again, with a warning.
 		if b, err := cachefile.ReadSealed(cachePath); err == nil {
-			var cached summary.Core
+			var cached batch.Core
 			if json.Unmarshal(b, &cached) == nil && cached.Path == in.Path {
 				cached.Cached = true
 				cached.Node = in.Node
@@ -248,14 +248,14 @@ func summarizeOne(in corestore.Input, base session.Options, opts summary.Options
 	}
 	local, err := in.Local(cache, base.WithDefaults().MaxCoreSize)
 	if err != nil {
-		return summary.Failed(c, err)
+		return batch.Failed(c, err)
 	}
 	o := base
 	o.Core = local
 	if s, err := openForSummary(o); err != nil {
-		c = summary.Failed(c, err)
+		c = batch.Failed(c, err)
 	} else {
-		c = summary.Summarize(s, c, opts)
+		c = batch.Summarize(s, c, opts)
 		s.Close()
 		if ch := s.Changed(); len(ch) > 0 {
 			// Read from files that changed meanwhile: warned, never cached.
@@ -278,7 +278,7 @@ func openForSummary(o session.Options) (s *session.Session, err error) {
 	return session.Open(o)
 }
 
-func writeSummary(cmd *cobra.Command, doc *report.Summary, format string) error {
+func writeSummary(cmd *cobra.Command, doc *batch.Summary, format string) error {
 	out := config.GetString("out")
 	if format == "ceph-crash" {
 		return writeCephCrash(cmd.OutOrStdout(), doc, out)
@@ -296,11 +296,11 @@ func writeSummary(cmd *cobra.Command, doc *report.Summary, format string) error 
 	case "json":
 		return writeJSON(w, doc)
 	case "markdown":
-		report.WriteSummaryMarkdown(w, doc)
+		batch.WriteSummaryMarkdown(w, doc)
 	case "html":
-		return report.WriteSummaryHTML(w, doc)
+		return batch.WriteSummaryHTML(w, doc)
 	default:
-		report.WriteSummaryTable(w, doc)
+		batch.WriteSummaryTable(w, doc)
 		report.WriteWarnings(cmd.ErrOrStderr(), doc.Warnings)
 	}
 	return nil
@@ -309,15 +309,15 @@ func writeSummary(cmd *cobra.Command, doc *report.Summary, format string) error 
 // writeCephCrash writes one report per summarized core into DIR as Ceph's
 // handler does (<crash_id>/meta, then <crash_id>/done: ceph-crash posts an
 // entry once done exists), or, without a directory, a JSON array.
-func writeCephCrash(stdout io.Writer, doc *report.Summary, dir string) error {
+func writeCephCrash(stdout io.Writer, doc *batch.Summary, dir string) error {
 	var metas [][]byte
 	var ids []string
 	for _, c := range doc.Cores {
 		if c.Error != "" {
 			continue
 		}
-		metas = append(metas, report.CephCrashMeta(c))
-		ids = append(ids, report.CephCrashID(c))
+		metas = append(metas, batch.CephCrashMeta(c))
+		ids = append(ids, batch.CephCrashID(c))
 	}
 	if dir == "" {
 		var b bytes.Buffer

@@ -1,7 +1,11 @@
-// Package summary explains many cores at once: one line of facts per core
+// Package batch explains many cores at once: one line of facts per core
 // (process, signal, crashing thread or task, top frames, verdict, build,
-// signature) and groups of cores with the same crash.
-package summary
+// signature, summary.go), groups of cores with the same crash, the summary
+// document built from them and its formats (document.go), and Ceph crash
+// reports of a core (cephcrash.go). It sits above session, which opens each
+// core, and report, whose frame text and DOT quoting it uses; the summarize
+// command and the fleet's agent are its callers.
+package batch
 
 import (
 	"encoding/hex"
@@ -66,7 +70,7 @@ type Core struct {
 	// rejected) with their status.
 	SymbolStatus map[string]string    `json:"symbol_status,omitempty"`
 	Signature    *signature.Signature `json:"signature,omitempty"`
-	// Hang is a hang core's wait graph (analysis/summary/hang.go).
+	// Hang is a hang core's wait graph (hang.go).
 	Hang     []HangEdge `json:"hang,omitempty"`
 	Error    string     `json:"error,omitempty"`
 	Warnings []string   `json:"warnings,omitempty"`
