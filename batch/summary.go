@@ -20,7 +20,7 @@ import (
 	"github.com/dsecore/dsecore/analysis/cephcrash"
 	"github.com/dsecore/dsecore/analysis/signature"
 	"github.com/dsecore/dsecore/coreparse"
-	"github.com/dsecore/dsecore/report/frame"
+	"github.com/dsecore/dsecore/report"
 	"github.com/dsecore/dsecore/session"
 )
 
@@ -190,14 +190,14 @@ func Summarize(s *session.Session, c Core, o Options) (out Core) {
 		top = 5
 	}
 	for i, f := range frames {
-		line := frame.Of(f).Text(frame.Report)
+		line := report.FrameOf(f).Text(report.FrameReport)
 		out.Backtrace = append(out.Backtrace, fmt.Sprintf("#%d %s", i, line))
 	}
 	for _, f := range realFrames(frames) {
 		if len(out.TopFrames) == top {
 			break
 		}
-		out.TopFrames = append(out.TopFrames, frame.Of(f).Text(frame.Report))
+		out.TopFrames = append(out.TopFrames, report.FrameOf(f).Text(report.FrameReport))
 	}
 	rt := s.Runtime()
 	for _, t := range rt.Tasks {
