@@ -28,6 +28,7 @@ demo: build
 
 vet: setup
 	scripts/check-tree.sh
+	GO=$(GO) scripts/layers.sh
 	$(GO) vet ./...
 	for f in fixtures/ceph/*.sh; do bash -n $$f || exit 1; done
 	for f in packaging/scripts/*.sh; do sh -n $$f || exit 1; done
