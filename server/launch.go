@@ -136,26 +136,28 @@ func (c *conn) launch(req *dap.Request, raw json.RawMessage) {
 	c.st = st
 	p := st.p
 
-	// Missing and mismatched files, loudly.
+	// Missing and mismatched files, loudly and once: the dsecore/modules
+	// event with the fields a client acts on (first, so that a client
+	// knows the important outputs that follow for what they are), one
+	// important output each, the launch response's message; the core's
+	// warning of the same problem is not sent again.
+	problems := moduleProblems(p)
+	if len(problems) > 0 {
+		c.send(&modulesEvent{Event: c.event(eventModules), Body: modulesEventBody{Problems: problems}})
+	}
 	var important []string
-	for _, m := range p.Modules {
-		switch {
-		case m.BuildIDMismatch:
-			important = append(important, fmt.Sprintf("BUILD-ID MISMATCH: %s: the core has %x, %s has %x: its symbols would lie and are not used",
-				m.Name, m.CoreBuildID, m.Path, m.FileBuildID))
-		case m.Path == "":
-			important = append(important, fmt.Sprintf("not found: %s (set solibSearchPath or sysroot)", m.Name))
-		}
+	for _, pr := range problems {
+		important = append(important, pr.Message)
+		c.output("important", pr.Message)
 	}
-	for _, w := range important {
-		c.output("important", w)
-	}
+warnings:
 	for _, w := range sess.Warnings() {
-		cat := "console"
-		if strings.Contains(w, "MISMATCH") {
-			cat = "important"
+		for _, pr := range problems {
+			if strings.HasPrefix(w, pr.problem) {
+				continue warnings
+			}
 		}
-		c.output(cat, w)
+		c.output("console", w)
 	}
 	resp := &dap.LaunchResponse{Response: response(req)}
 	if len(important) > 0 {

@@ -1,9 +1,11 @@
 package server
 
 import (
+	"encoding/hex"
 	"fmt"
 	"path/filepath"
 
+	"github.com/dsecore/dsecore/coreparse"
 	"github.com/dsecore/dsecore/report"
 	"github.com/google/go-dap"
 )
@@ -44,4 +46,58 @@ type rawModulesBody struct {
 type rawModulesResponse struct {
 	dap.Response
 	Body rawModulesBody `json:"body"`
+}
+
+// eventModules is the event that tells a client, once after launch, the
+// modules whose files are missing or of another build.
+const eventModules = "dsecore/modules"
+
+// moduleProblem is one module the session cannot trust, as the client
+// acts on it: which module, what is wrong (report.ModuleStatus's status),
+// which launch argument fixes it, and the one sentence that says it.
+type moduleProblem struct {
+	Module      string `json:"module"`
+	Path        string `json:"path,omitempty"`
+	Status      string `json:"status"` // "missing", "build-id-mismatch"
+	BuildID     string `json:"buildId"`
+	FileBuildID string `json:"fileBuildId,omitempty"`
+	// Fix is the launch argument that points at the right file: "program"
+	// for the executable, "solibSearchPath" for a library.
+	Fix     string `json:"fix"`
+	Message string `json:"message"`
+
+	problem string // the module's Problem, as the core's warning begins
+}
+
+type modulesEventBody struct {
+	Problems []moduleProblem `json:"problems"`
+}
+
+type modulesEvent struct {
+	dap.Event
+	Body modulesEventBody `json:"body"`
+}
+
+// moduleProblems are the process's modules with a problem, in module
+// order.
+func moduleProblems(p *coreparse.Process) []moduleProblem {
+	var out []moduleProblem
+	for _, m := range p.Modules {
+		problem := m.Problem()
+		if problem == "" {
+			continue
+		}
+		pr := moduleProblem{Module: m.Name, Path: m.Path, Status: report.ModuleDoc(m).Status, BuildID: m.BuildID(),
+			Fix: "solibSearchPath", problem: problem}
+		if m.BuildIDMismatch {
+			pr.FileBuildID = hex.EncodeToString(m.FileBuildID)
+		}
+		remedy := "set solibSearchPath or sysroot"
+		if m.IsExe {
+			pr.Fix, remedy = "program", "set program"
+		}
+		pr.Message = problem + " (" + remedy + ")"
+		out = append(out, pr)
+	}
+	return out
 }
