@@ -115,7 +115,7 @@ func (c *conn) examine(line string, frameID int) string {
 	}
 	addr, err := c.st.vr.Uint(v)
 	if err != nil {
-		if v.InMemory {
+		if v.InMemory() {
 			addr = v.Addr
 		} else {
 			return err.Error()

@@ -108,7 +108,7 @@ func (st *state) handle(v varRef) int {
 func heldCost(v varRef) int64 {
 	n := int64(256)
 	if v.value != nil {
-		n += int64(len(v.value.Name) + len(v.value.Bytes) + len(v.value.Err) + len(v.value.Where))
+		n += int64(len(v.value.Name) + len(v.value.Bytes) + len(v.value.AbsentText()) + len(v.value.Where))
 	}
 	return n
 }

@@ -130,16 +130,16 @@ func (st *state) variable(v *values.Value, hex bool) dap.Variable {
 		dv.VariablesReference = st.handle(varRef{kind: "value", value: v})
 		dv.IndexedVariables = st.vr.IndexedCount(v)
 	}
-	if ty := st.vr.Resolved(v); ty != nil && v.Err == "" {
+	if ty := st.vr.Resolved(v); ty != nil && !v.Absent() {
 		if ty.Kind == 2 { // pointer: the pointee's memory
 			if x, err := st.vr.Uint(v); err == nil && x != 0 {
 				dv.MemoryReference = hexAddr(x)
 			}
-		} else if v.InMemory {
+		} else if v.InMemory() {
 			dv.MemoryReference = hexAddr(v.Addr)
 		}
 	}
-	if v.Where != "" && v.Err == "" {
+	if v.Where != "" && !v.Absent() {
 		dv.PresentationHint = &dap.VariablePresentationHint{Attributes: []string{"readOnly"}}
 	}
 	return dv

@@ -120,7 +120,7 @@ func (a *analysis) mutexDebug(o *Object) {
 	if !ok {
 		return
 	}
-	v := &values.Value{Mod: m, Type: g.Type, Addr: o.Address, InMemory: true}
+	v := &values.Value{Mod: m, Type: g.Type, Addr: o.Address, Kind: values.KindReference}
 	lb, err := a.vr.Member(v, "locked_by")
 	if err != nil {
 		return

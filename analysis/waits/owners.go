@@ -293,7 +293,7 @@ func (a *analysis) guardByType(o *Object) {
 		}
 		params, locals, _ := a.vr.FrameVars(fr)
 		for _, v := range append(params, locals...) {
-			if v.Err == "" {
+			if !v.Absent() {
 				continue // its value is known, and the holder search did not find it on the lock
 			}
 			vt := strings.TrimPrefix(a.vr.TypeName(v), "const ")
@@ -306,7 +306,7 @@ func (a *analysis) guardByType(o *Object) {
 					continue
 				}
 				o.HoldFrame, o.HoldFunction = i, f.Function
-				o.HoldExpr = v.Name + " (" + v.Err + ")"
+				o.HoldExpr = v.Name + " (" + v.AbsentText() + ")"
 				o.OwnerHow += "; its frame has a " + vt + " " + v.Name
 				return
 			}
@@ -381,7 +381,7 @@ func (a *analysis) lostGuard(n *Node, i int, o *Object) string {
 	}
 	params, locals, _ := a.vr.FrameVars(fr)
 	for _, v := range append(params, locals...) {
-		if v.Err == "" {
+		if !v.Absent() {
 			continue
 		}
 		vt := strings.TrimPrefix(a.vr.TypeName(v), "const ")
@@ -391,7 +391,7 @@ func (a *analysis) lostGuard(n *Node, i int, o *Object) string {
 			}
 			arg := strings.TrimSpace(strings.TrimSuffix(strings.TrimPrefix(vt, g.prefix), ">"))
 			if names[arg] || names[lastComponent(arg)] {
-				return v.Name + " (" + v.Err + ")"
+				return v.Name + " (" + v.AbsentText() + ")"
 			}
 		}
 	}

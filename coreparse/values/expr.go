@@ -282,7 +282,7 @@ func (p *parser) unary() *Value {
 	case "&":
 		p.next()
 		v := p.unary()
-		if !v.InMemory {
+		if !v.InMemory() {
 			fail("cannot take the address of a value not in memory")
 		}
 		return p.r.pointerTo(v)
@@ -442,8 +442,8 @@ func (r *Reader) lookupType(name string) (*symbols.Table, dwarf.Offset) {
 }
 
 func (r *Reader) mustInt(v *Value) int64 {
-	if v.Err != "" {
-		fail("%s", v.Err)
+	if v.Absent() {
+		fail("%s", v.AbsentText())
 	}
 	if v.Mod == nil {
 		if len(v.Bytes) >= 8 {
@@ -579,7 +579,7 @@ func (r *Reader) global(name string) (*Value, bool) {
 			continue
 		}
 		if g, ok := m.Syms.LookupGlobal(name); ok {
-			return &Value{Name: name, Mod: m, Type: g.Type, Addr: g.Addr + m.Bias, InMemory: true, Where: "global"}, true
+			return &Value{Name: name, Mod: m, Type: g.Type, Addr: g.Addr + m.Bias, Kind: KindReference, Where: "global"}, true
 		}
 	}
 	return nil, false

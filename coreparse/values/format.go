@@ -14,11 +14,11 @@ import (
 // Summary is the one-line form of a value, as a debugger shows it next to
 // its name.
 func (r *Reader) Summary(v *Value, hex bool) string {
-	if v.Err != "" {
-		if v.Err == "optimized out" {
+	if v.Absent() {
+		if v.Absence == OptimizedOut {
 			return "<optimized out>"
 		}
-		return v.Err
+		return v.AbsentText()
 	}
 	ty := r.Resolved(v)
 	if ty == nil {
@@ -139,7 +139,7 @@ func errText(err error) string { return "<error: " + err.Error() + ">" }
 
 // HasChildren says whether a value expands.
 func (r *Reader) HasChildren(v *Value) bool {
-	if v.Err != "" {
+	if v.Absent() {
 		return false
 	}
 	ty := r.Resolved(v)
@@ -172,7 +172,7 @@ func (r *Reader) HasChildren(v *Value) bool {
 // for paging, 0 when the children are named.
 func (r *Reader) IndexedCount(v *Value) int {
 	ty := r.Resolved(v)
-	if ty == nil || v.Err != "" {
+	if ty == nil || v.Absent() {
 		return 0
 	}
 	if ty.Kind == symbols.KindArray {
@@ -190,8 +190,8 @@ func (r *Reader) IndexedCount(v *Value) int {
 // named "<Base>"), elements ("[i]", from start, count of them; count 0
 // means all), the pointee of a pointer, or a library type's readable form.
 func (r *Reader) Children(v *Value, start, count int) ([]*Value, error) {
-	if v.Err != "" {
-		return nil, errors.New(v.Err)
+	if v.Absent() {
+		return nil, errors.New(v.AbsentText())
 	}
 	ty := r.Resolved(v)
 	if ty == nil {

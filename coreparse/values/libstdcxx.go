@@ -219,7 +219,7 @@ func (r *Reader) prettyChildren(v *Value, ty *symbols.Type, start, count int) ([
 		sz := v.Mod.Syms.SizeOf(el)
 		var out []*Value
 		for i := start; i < n && len(out) < count; i++ {
-			out = append(out, &Value{Name: fmt.Sprintf("[%d]", i), Mod: v.Mod, Type: el, Addr: base + uint64(int64(i)*sz), InMemory: true})
+			out = append(out, &Value{Name: fmt.Sprintf("[%d]", i), Mod: v.Mod, Type: el, Addr: base + uint64(int64(i)*sz), Kind: KindReference})
 		}
 		return out, true, nil
 	case isPrefix(name, "std::shared_ptr<", "std::__shared_ptr<", "std::unique_ptr<"):

@@ -69,13 +69,13 @@ func (r *Reader) Size(v *Value) int64 {
 
 // Read returns the value's bytes (n of them).
 func (r *Reader) Read(v *Value, n int64) ([]byte, error) {
-	if v.Err != "" {
-		return nil, errors.New(v.Err)
+	if v.Absent() {
+		return nil, errors.New(v.AbsentText())
 	}
 	if n <= 0 || n > 1<<20 {
 		return nil, fmt.Errorf("size %d", n)
 	}
-	if !v.InMemory {
+	if !v.InMemory() {
 		if int64(len(v.Bytes)) < n {
 			b := make([]byte, n)
 			copy(b, v.Bytes)
@@ -174,7 +174,7 @@ func (r *Reader) Float(v *Value) (float64, error) {
 // anything but a struct, class or union.
 func (r *Reader) Members(v *Value) []*Value {
 	ty := r.Resolved(v)
-	if v.Err != "" || ty == nil || ty.Kind != symbols.KindStruct {
+	if v.Absent() || ty == nil || ty.Kind != symbols.KindStruct {
 		return nil
 	}
 	return r.members(v, ty)
@@ -182,17 +182,17 @@ func (r *Reader) Members(v *Value) []*Value {
 
 func (r *Reader) members(v *Value, ty *symbols.Type) []*Value {
 	var out []*Value
-	if !v.InMemory && v.Bytes == nil {
+	if !v.InMemory() && v.Bytes == nil {
 		return nil
 	}
 	sub := func(off int64, t dwarf.Offset) *Value {
 		c := &Value{Mod: v.Mod, Type: t, Where: v.Where}
-		if v.InMemory {
-			c.Addr, c.InMemory = v.Addr+uint64(off), true
+		if v.InMemory() {
+			c.Addr, c.Kind = v.Addr+uint64(off), KindReference
 		} else if off < int64(len(v.Bytes)) {
 			c.Bytes = v.Bytes[off:]
 		} else {
-			c.Err = "optimized out"
+			c.SetAbsent(OptimizedOut, nil)
 		}
 		return c
 	}
@@ -265,7 +265,7 @@ func (r *Reader) Deref(v *Value) (*Value, error) {
 	if ty.Elem == 0 {
 		return nil, errors.New("void pointer")
 	}
-	return &Value{Name: "*" + v.Name, Mod: v.Mod, Type: ty.Elem, Addr: x, InMemory: true, Where: "memory"}, nil
+	return &Value{Name: "*" + v.Name, Mod: v.Mod, Type: ty.Elem, Addr: x, Kind: KindReference, Where: "memory"}, nil
 }
 
 // Index is element i of an array, or of what a pointer points to.
@@ -278,12 +278,12 @@ func (r *Reader) Index(v *Value, i int64) (*Value, error) {
 	case symbols.KindArray:
 		sz := v.Mod.Syms.SizeOf(ty.Elem)
 		c := &Value{Name: fmt.Sprintf("[%d]", i), Mod: v.Mod, Type: ty.Elem}
-		if v.InMemory {
-			c.Addr, c.InMemory = v.Addr+uint64(i*sz), true
+		if v.InMemory() {
+			c.Addr, c.Kind = v.Addr+uint64(i*sz), KindReference
 		} else if (i+1)*sz <= int64(len(v.Bytes)) {
 			c.Bytes = v.Bytes[i*sz:]
 		} else {
-			c.Err = "optimized out"
+			c.SetAbsent(OptimizedOut, nil)
 		}
 		return c, nil
 	case symbols.KindPointer:
@@ -300,7 +300,7 @@ func (r *Reader) Index(v *Value, i int64) (*Value, error) {
 			return nil, err
 		}
 		sz := v.Mod.Syms.SizeOf(ty.Elem)
-		return &Value{Name: fmt.Sprintf("[%d]", i), Mod: v.Mod, Type: ty.Elem, Addr: x + uint64(i*sz), InMemory: true}, nil
+		return &Value{Name: fmt.Sprintf("[%d]", i), Mod: v.Mod, Type: ty.Elem, Addr: x + uint64(i*sz), Kind: KindReference}, nil
 	}
 	if ty.Kind == symbols.KindStruct {
 		if kids, ok, err := r.prettyChildren(v, ty, int(i), 1); ok {
