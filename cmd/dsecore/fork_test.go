@@ -11,6 +11,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/dsecore/dsecore/batch"
 	"github.com/dsecore/dsecore/internal/fixture"
 	"github.com/dsecore/dsecore/report"
 	"github.com/google/go-dap"
@@ -267,7 +268,7 @@ func TestForkFaces(t *testing.T) {
 		t.Errorf("bt --task text:\n%s", out)
 	}
 
-	var sum report.Summary
+	var sum batch.Summary
 	cmd := exec.Command(dsecoreBin, "summarize", sc.Core, "--format", "json", "--progress", "never", "--solib-search-path", filepath.Dir(sc.Exe),
 		"--profile", prof, "--cache-dir", t.TempDir())
 	b, err := cmd.Output()

@@ -480,7 +480,7 @@ func BenchmarkLibcDebugLocate(b *testing.B) {
 }
 
 // TestSectionCache: libc's debug file stores its DWARF compressed; the first
-// open inflates the sections into SectionCacheDir (by build-id) with the
+// open inflates the sections into the cache's dwarf directory (by build-id) with the
 // compile-unit index and the symbol table, a second open maps or reads
 // them, and both answer the same. A cache entry of the wrong size or a
 // damaged index or symbol table is ignored, not trusted.
@@ -498,13 +498,11 @@ func TestSectionCache(t *testing.T) {
 	if info == nil || info.Flags&elf.SHF_COMPRESSED == 0 {
 		t.Fatalf("libc's debug file: .debug_info is not compressed (%v)", info)
 	}
-	saved := symbols.SectionCacheDir
-	symbols.SectionCacheDir = t.TempDir()
-	defer func() { symbols.SectionCacheDir = saved }()
-	dir := filepath.Join(symbols.SectionCacheDir, hex.EncodeToString(id))
+	cache := cachefile.New(t.TempDir())
+	dir := filepath.Join(cache.Dir("dwarf"), hex.EncodeToString(id))
 
 	where := func() string {
-		tab, err := symbols.Open(libc, dbg)
+		tab, err := symbols.OpenWith(libc, dbg, &symbols.Resolver{Cache: cache})
 		if err != nil {
 			t.Fatal(err)
 		}

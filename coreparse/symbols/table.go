@@ -261,7 +261,7 @@ func (t *Table) loadDWARF() {
 			t.buildID = hex.EncodeToString(id)
 		}
 		t.indexID = t.buildID
-		index := indexPath(t.buildID, "units")
+		index := t.indexPath(t.buildID, "units")
 		var d *die.Data
 		if b, ok := readIndex(index, k); ok {
 			if units, cus, ok := decodeUnits(b, k); ok {
@@ -277,7 +277,7 @@ func (t *Table) loadDWARF() {
 			}
 			t.cus = t.unitRanges(d)
 			if len(t.warnings) == 0 {
-				writeIndex(index, k, encodeUnits(d.Units(), t.cus))
+				t.writeIndex(index, k, encodeUnits(d.Units(), t.cus))
 			}
 		}
 		// The files the entries refer to, before any is read: their

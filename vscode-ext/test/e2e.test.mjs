@@ -524,14 +524,14 @@ test('a missing library becomes a notification with an action to fix the path', 
   await select.selectOption({ label: 'core with a missing library' });
   await page.locator('[aria-label^="Start Debugging"]').first().click();
   const toast = page.locator('.notifications-toasts .notification-toast', {
-    hasText: 'not found:', has: page.locator('.monaco-button', { hasText: 'Choose Library Folder' }),
+    hasText: 'no local file found', has: page.locator('.monaco-button', { hasText: 'Choose Library Folder' }),
   }).first();
   await toast.waitFor({ timeout: 60000 }).catch(async (e) => {
     await shot('failed-missing-library');
     throw e;
   });
   await shot('missing-library');
-  assert.match(await toast.innerText(), /dsecore: not found: .*bin-gone\/libdcache\.so/);
+  assert.match(await toast.innerText(), /dsecore: .*bin-gone\/libdcache\.so: no local file found/);
   // The session itself still opens the core, with what it has: its
   // session row joins the Call Stack (below the first session's rows).
   // VS Code reveals the new session; where it does not, the keyboard

@@ -1,7 +1,11 @@
-// Package summary explains many cores at once: one line of facts per core
+// Package batch explains many cores at once: one line of facts per core
 // (process, signal, crashing thread or task, top frames, verdict, build,
-// signature) and groups of cores with the same crash.
-package summary
+// signature, summary.go), groups of cores with the same crash, the summary
+// document built from them and its formats (document.go), and Ceph crash
+// reports of a core (cephcrash.go). It sits above session, which opens each
+// core, and report, whose frame text and DOT quoting it uses; the summarize
+// command and the fleet's agent are its callers.
+package batch
 
 import (
 	"encoding/hex"
@@ -16,7 +20,7 @@ import (
 	"github.com/dsecore/dsecore/analysis/cephcrash"
 	"github.com/dsecore/dsecore/analysis/signature"
 	"github.com/dsecore/dsecore/coreparse"
-	"github.com/dsecore/dsecore/report/frame"
+	"github.com/dsecore/dsecore/report"
 	"github.com/dsecore/dsecore/session"
 )
 
@@ -66,7 +70,7 @@ type Core struct {
 	// rejected) with their status.
 	SymbolStatus map[string]string    `json:"symbol_status,omitempty"`
 	Signature    *signature.Signature `json:"signature,omitempty"`
-	// Hang is a hang core's wait graph (analysis/summary/hang.go).
+	// Hang is a hang core's wait graph (hang.go).
 	Hang     []HangEdge `json:"hang,omitempty"`
 	Error    string     `json:"error,omitempty"`
 	Warnings []string   `json:"warnings,omitempty"`
@@ -186,14 +190,14 @@ func Summarize(s *session.Session, c Core, o Options) (out Core) {
 		top = 5
 	}
 	for i, f := range frames {
-		line := frame.Of(f).Text(frame.Report)
+		line := report.FrameOf(f).Text(report.FrameReport)
 		out.Backtrace = append(out.Backtrace, fmt.Sprintf("#%d %s", i, line))
 	}
 	for _, f := range realFrames(frames) {
 		if len(out.TopFrames) == top {
 			break
 		}
-		out.TopFrames = append(out.TopFrames, frame.Of(f).Text(frame.Report))
+		out.TopFrames = append(out.TopFrames, report.FrameOf(f).Text(report.FrameReport))
 	}
 	rt := s.Runtime()
 	for _, t := range rt.Tasks {
