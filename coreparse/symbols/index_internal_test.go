@@ -12,6 +12,7 @@ import (
 	"testing"
 
 	"github.com/dsecore/dsecore/internal/cachefile"
+	"github.com/dsecore/dsecore/internal/fixture"
 )
 
 // openIn opens the table of path (and debug) keeping what it derives in
@@ -284,5 +285,48 @@ func TestRelocatableObject(t *testing.T) {
 	}
 	if w := tab.Warnings(); len(w) > 0 {
 		t.Errorf("warnings: %v", w)
+	}
+}
+
+// TestIndexPerSections: one build-id, two DWARFs (the variants' libdcache.so
+// after dwz, and after dwz --dwarf-5: the same link, the same build-id),
+// opened in turn under one cache, keep an index each; opening the first
+// again reads its index as written (not rebuilt). With the index under the
+// build-id alone, the second rewrote the first's, and the first's next
+// run warned of a damaged file and rebuilt it.
+func TestIndexPerSections(t *testing.T) {
+	vs := fixture.GetVariants(t)
+	libs := []string{vs.Variant(t, fixture.VariantDWZ).Lib, vs.Variant(t, fixture.VariantDWZ5).Lib}
+	cache, dir := newCache(t)
+	open := func(lib string) string {
+		tab, err := openIn(cache, lib, "")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer tab.Close()
+		tab.loadDWARF()
+		if tab.buildID == "" {
+			t.Fatalf("%s: no build-id", lib)
+		}
+		return tab.buildID
+	}
+	ids := []string{open(libs[0]), open(libs[1])}
+	if ids[0] != ids[1] {
+		t.Fatalf("the variants' build-ids differ: %v", ids)
+	}
+	units, _ := filepath.Glob(filepath.Join(dir, ids[0], indexVersion+"*", "units"))
+	if len(units) != 2 {
+		t.Fatalf("unit indexes of the two DWARFs of %s: %q, want two", ids[0], units)
+	}
+	before := map[string]string{}
+	for _, u := range units {
+		b, _ := os.ReadFile(u)
+		before[u] = string(b)
+	}
+	open(libs[0])
+	for _, u := range units {
+		if b, _ := os.ReadFile(u); string(b) != before[u] {
+			t.Errorf("%s rewritten when the first DWARF was opened again", u)
+		}
 	}
 }
