@@ -135,7 +135,7 @@ func TestSummarize(t *testing.T) {
 	doc := summarize(t, []string{"DEBUGINFOD_URLS="}, dir, "--cache-dir", cache)
 	// The libraries' unit indexes are kept under --cache-dir, not the
 	// user's cache.
-	if idx, _ := filepath.Glob(filepath.Join(cache, "dwarf", "*", "index-v2", "units")); len(idx) == 0 {
+	if idx, _ := filepath.Glob(filepath.Join(cache, "dwarf", "*", "index-v2-*", "units")); len(idx) == 0 {
 		t.Errorf("no unit index under %s/dwarf", cache)
 	}
 	cores := coreByName(doc)

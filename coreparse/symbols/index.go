@@ -33,12 +33,18 @@ import (
 // reads an old one, and engineers' runs sharing ~/.cache never collide.
 const indexVersion = "index-v2"
 
-func (t *Table) indexPath(id, part string) string {
+// indexPath is where the index part of the sections k was built from is
+// kept. One build-id names files with different DWARF (the build as linked,
+// the same after dwz, its separate debug file as shipped): the directory
+// says which sections (their sizes), so that each keeps its own index
+// instead of rewriting the other's (whose next run then warns of a
+// damaged file and rebuilds it).
+func (t *Table) indexPath(id string, k indexKey, part string) string {
 	dir := t.cacheDir()
 	if dir == "" || id == "" {
 		return ""
 	}
-	return filepath.Join(dir, id, indexVersion, part)
+	return filepath.Join(dir, id, fmt.Sprintf("%s-%x-%x", indexVersion, k.info, k.abbrev), part)
 }
 
 const indexMagic = "dsecore-index\n"

@@ -12,6 +12,7 @@ import (
 	"testing"
 
 	"github.com/dsecore/dsecore/internal/cachefile"
+	"github.com/dsecore/dsecore/internal/fixture"
 )
 
 // openIn opens the table of path (and debug) keeping what it derives in
@@ -96,7 +97,11 @@ func TestIndexRebuiltWhenDamaged(t *testing.T) {
 	if id == "" {
 		t.Fatal("the library has no build-id")
 	}
-	dir := filepath.Join(cacheDir, id, indexVersion)
+	dirs, _ := filepath.Glob(filepath.Join(cacheDir, id, indexVersion+"-*"))
+	if len(dirs) != 1 {
+		t.Fatalf("index directories %q, want one", dirs)
+	}
+	dir := dirs[0]
 	whole := map[string][]byte{}
 	for _, part := range []string{"units", "types"} {
 		b, err := os.ReadFile(filepath.Join(dir, part))
@@ -178,8 +183,8 @@ func TestIndexPerBuildID(t *testing.T) {
 		if _, err := hex.DecodeString(id); err != nil {
 			t.Fatal(err)
 		}
-		if _, err := os.Stat(filepath.Join(cacheDir, id, indexVersion, "types")); err != nil {
-			t.Errorf("build %s has no index of its own: %v", id, err)
+		if types, _ := filepath.Glob(filepath.Join(cacheDir, id, indexVersion+"-*", "types")); len(types) != 1 {
+			t.Errorf("build %s has no index of its own: %q", id, types)
 		}
 	}
 	// The first build again at the same path: its own index answers.
@@ -280,5 +285,48 @@ func TestRelocatableObject(t *testing.T) {
 	}
 	if w := tab.Warnings(); len(w) > 0 {
 		t.Errorf("warnings: %v", w)
+	}
+}
+
+// TestIndexPerSections: one build-id, two DWARFs (the variants' libdcache.so
+// after dwz, and after dwz --dwarf-5: the same link, the same build-id),
+// opened in turn under one cache, keep an index each; opening the first
+// again reads its index as written (not rebuilt). With the index under the
+// build-id alone, the second rewrote the first's, and the first's next
+// run warned of a damaged file and rebuilt it.
+func TestIndexPerSections(t *testing.T) {
+	vs := fixture.GetVariants(t)
+	libs := []string{vs.Variant(t, fixture.VariantDWZ).Lib, vs.Variant(t, fixture.VariantDWZ5).Lib}
+	cache, dir := newCache(t)
+	open := func(lib string) string {
+		tab, err := openIn(cache, lib, "")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer tab.Close()
+		tab.loadDWARF()
+		if tab.buildID == "" {
+			t.Fatalf("%s: no build-id", lib)
+		}
+		return tab.buildID
+	}
+	ids := []string{open(libs[0]), open(libs[1])}
+	if ids[0] != ids[1] {
+		t.Fatalf("the variants' build-ids differ: %v", ids)
+	}
+	units, _ := filepath.Glob(filepath.Join(dir, ids[0], indexVersion+"*", "units"))
+	if len(units) != 2 {
+		t.Fatalf("unit indexes of the two DWARFs of %s: %q, want two", ids[0], units)
+	}
+	before := map[string]string{}
+	for _, u := range units {
+		b, _ := os.ReadFile(u)
+		before[u] = string(b)
+	}
+	open(libs[0])
+	for _, u := range units {
+		if b, _ := os.ReadFile(u); string(b) != before[u] {
+			t.Errorf("%s rewritten when the first DWARF was opened again", u)
+		}
 	}
 }

@@ -532,10 +532,9 @@ func TestSectionCache(t *testing.T) {
 	if len(symtabs) != 1 {
 		t.Fatalf("symbol table caches %q", symtabs)
 	}
-	for _, f := range []string{"index-v2/units", filepath.Base(symtabs[0])} {
-		if _, err := os.Stat(filepath.Join(dir, f)); err != nil {
-			t.Fatal(err)
-		}
+	units, _ := filepath.Glob(filepath.Join(dir, "index-v2-*", "units"))
+	if len(units) != 1 {
+		t.Fatalf("unit indexes %q", units)
 	}
 	if again := where(); again != first {
 		t.Errorf("from the cache:\n%s\nfresh:\n%s", again, first)
@@ -544,7 +543,7 @@ func TestSectionCache(t *testing.T) {
 	if err := os.Truncate(filepath.Join(dir, "sections-v2", "debug_info"), 100); err != nil {
 		t.Fatal(err)
 	}
-	if err := os.WriteFile(filepath.Join(dir, "index-v2", "units"), []byte("dsecore-index\nxx"), 0o644); err != nil {
+	if err := os.WriteFile(units[0], []byte("dsecore-index\nxx"), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	if err := os.Truncate(symtabs[0], 4000); err != nil {

@@ -261,7 +261,7 @@ func (t *Table) loadDWARF() {
 			t.buildID = hex.EncodeToString(id)
 		}
 		t.indexID = t.buildID
-		index := t.indexPath(t.buildID, "units")
+		index := t.indexPath(t.buildID, k, "units")
 		var d *die.Data
 		if b, ok := readIndex(index, k); ok {
 			if units, cus, ok := decodeUnits(b, k); ok {

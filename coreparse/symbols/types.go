@@ -202,7 +202,7 @@ func (t *Table) indexTypes() {
 	if t.dwarf == nil {
 		return
 	}
-	path := t.indexPath(t.indexID, "types")
+	path := t.indexPath(t.indexID, t.indexKey, "types")
 	if b, ok := readIndex(path, t.indexKey); ok && t.decodeTypes(b) {
 		return
 	}

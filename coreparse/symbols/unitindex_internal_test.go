@@ -276,7 +276,7 @@ func TestUnitIndexAgrees(t *testing.T) {
 // written whole again); a file that checks out but holds a part that does
 // not decode reads that part from DWARF.
 func TestUnitIndexDamaged(t *testing.T) {
-	cache, cacheDir := newCache(t)
+	cache, _ := newCache(t)
 	s := fixture.Get(t).Scenario(t, fixture.FieldCrash)
 	open := func() *Table {
 		tab, err := openIn(cache, s.Lib, "")
@@ -291,9 +291,8 @@ func TestUnitIndexDamaged(t *testing.T) {
 	cu := tab.loadCU(off)
 	readAll(cu)
 	want := unitAnswers(tab, cu)
-	id := tab.buildID
+	path := tab.indexPath(tab.indexID, tab.indexKey, unitPart(off))
 	tab.Close()
-	path := filepath.Join(cacheDir, id, indexVersion, unitPart(off))
 	whole, err := os.ReadFile(path)
 	if err != nil {
 		t.Fatalf("unit file not written: %v", err)
