@@ -307,13 +307,7 @@ func GroupCores(cores []Core) ([]Group, []Family) {
 		if c.Node != "" && !contains(g.Nodes, c.Node) {
 			g.Nodes = append(g.Nodes, c.Node)
 		}
-		b := c.Build["libdcache.so"]
-		if b == "" {
-			for _, v := range c.Build {
-				b = v
-			}
-		}
-		if b != "" && !contains(g.Builds, b) {
+		if b := coreBuild(c.Build); b != "" && !contains(g.Builds, b) {
 			g.Builds = append(g.Builds, b)
 		}
 		verdicts[id][GenericVerdict(c.Verdict)]++
@@ -412,4 +406,27 @@ func MarkNew(groups []Group, baseline []Group) {
 	for i := range groups {
 		groups[i].New = !known[groups[i].Signature]
 	}
+}
+
+// coreBuild is the build a core is counted under: libdcache.so's build-id
+// (the cache layer whose crashes these are); "" when the core names the
+// library but its build-id page is not in the core (a truncated core:
+// unknown, not another module's build); without the library, the first
+// module's by name. (A random pick from the map made a truncated core
+// count under the executable's build-id in some runs and not in others.)
+func coreBuild(builds map[string]string) string {
+	if b, ok := builds["libdcache.so"]; ok {
+		return b
+	}
+	names := make([]string, 0, len(builds))
+	for n := range builds {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	for _, n := range names {
+		if builds[n] != "" {
+			return builds[n]
+		}
+	}
+	return ""
 }
