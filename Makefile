@@ -28,6 +28,7 @@ demo: build
 
 vet: setup
 	scripts/check-tree.sh
+	GO=$(GO) scripts/layers.sh
 	$(GO) vet ./...
 	for f in fixtures/ceph/*.sh; do bash -n $$f || exit 1; done
 	for f in packaging/scripts/*.sh; do sh -n $$f || exit 1; done
@@ -83,7 +84,7 @@ e2e-soak: test-ext
 # longer.
 FUZZ_TARGETS := ./coreparse/corefile:FuzzNewCore:60000 ./coreparse/unwind:FuzzParseCFI:200000 \
 	./coreparse/unwind:FuzzUnwindStack:600000 ./coreparse/values:FuzzListWalk:300000 \
-	./coreparse/values:FuzzDWARFExpr:300000 ./analysis/dmesg:FuzzParse:60000 \
+	./coreparse/values:FuzzDWARFExpr:300000 ./coreparse/values:FuzzEval:200000 ./analysis/dmesg:FuzzParse:60000 \
 	./analysis/fault:FuzzParseLog:200000 ./analysis/signature:FuzzNormalize:800000 ./server:FuzzServe:200000 \
 	./coreparse:FuzzModules:20000 ./server:FuzzDispatchLaunched:8000 ./analysis/heap:FuzzHeap:5000
 FUZZMULT ?= 1

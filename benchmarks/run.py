@@ -509,7 +509,8 @@ def carry_over(results, old_path):
     if "variants_run" not in results and old.get("variants_run"):
         results["variants_run"] = old["variants_run"]
     for r in old.get("rows", []):
-        if core_key(r) not in measured and r.get("core_mib"):
+        # Batches have no one core (core_mib 0): kept by name all the same.
+        if core_key(r) not in measured and (r.get("core_mib") or r.get("category") == "batch"):
             r.setdefault("from", f"{old['date']} ({old['versions'].get('dsecore', '?')})")
             results["rows"].append(r)
 

@@ -7,6 +7,7 @@ import (
 
 	"github.com/dsecore/dsecore/coreparse/disasm"
 	"github.com/dsecore/dsecore/coreparse/symbols"
+	"github.com/dsecore/dsecore/internal/cachefile"
 )
 
 // Library is one ELF object opened without a core, in file addresses: what
@@ -21,8 +22,9 @@ type Library struct {
 }
 
 // OpenLibrary opens an ELF object and its separate debug file (by build-id
-// or .gnu_debuglink under debugDirs; default /usr/lib/debug).
-func OpenLibrary(path string, debugDirs []string) (*Library, error) {
+// or .gnu_debuglink under debugDirs); cache is
+// where its symbol table keeps what it derives (nil: nothing kept).
+func OpenLibrary(path string, debugDirs []string, cache *cachefile.Cache) (*Library, error) {
 	f, err := elf.Open(path)
 	if err != nil {
 		return nil, err
@@ -31,13 +33,10 @@ func OpenLibrary(path string, debugDirs []string) (*Library, error) {
 		f.Close()
 		return nil, fmt.Errorf("%s: %v, not x86-64", path, f.Machine)
 	}
-	if len(debugDirs) == 0 {
-		debugDirs = []string{"/usr/lib/debug"}
-	}
 	id := symbols.BuildID(f)
 	l := &Library{Path: path, File: f, BuildID: hex.EncodeToString(id)}
 	l.DebugPath = symbols.FindDebugFile(path, id, debugDirs)
-	l.Syms, err = symbols.OpenWith(path, l.DebugPath, &symbols.Resolver{DebugDirs: debugDirs})
+	l.Syms, err = symbols.OpenWith(path, l.DebugPath, &symbols.Resolver{DebugDirs: debugDirs, Cache: cache})
 	if err != nil {
 		f.Close()
 		return nil, err

@@ -67,6 +67,21 @@ func (m *Module) BuildID() string {
 	return hex.EncodeToString(m.FileBuildID)
 }
 
+// Problem says what is wrong with the module's file, in the words every
+// face uses ("" when it was found and is the core's build): no local file
+// found, or another build's (BUILD-ID MISMATCH). Each face adds its own
+// remedy (the command line's options, the DAP's launch arguments).
+func (m *Module) Problem() string {
+	switch {
+	case m.Path == "":
+		return fmt.Sprintf("%s: no local file found (build-id %s)", m.Name, m.BuildID())
+	case m.BuildIDMismatch:
+		return fmt.Sprintf("BUILD-ID MISMATCH: %s: the core has %x but %s has %x; symbols and stacks for it are unreliable",
+			m.Name, m.CoreBuildID, m.Path, m.FileBuildID)
+	}
+	return ""
+}
+
 // Contains reports whether a runtime address lies in the module's mappings.
 func (m *Module) Contains(addr uint64) bool { return addr >= m.Start && addr < m.End }
 
@@ -571,7 +586,7 @@ func (p *Process) loadModules(o Options) {
 
 	// Where the files the modules' DWARF refers to (dwz's supplementary
 	// files, split DWARF's .dwo and .dwp) are looked for.
-	resolver := &symbols.Resolver{DebugDirs: o.DebugFileDirs, Sysroot: o.Sysroot}
+	resolver := &symbols.Resolver{DebugDirs: o.DebugFileDirs, Sysroot: o.Sysroot, Cache: o.Cache}
 	if o.FindDebugFile != nil {
 		resolver.FindByID = o.FindDebugFile
 	}
@@ -579,11 +594,10 @@ func (p *Process) loadModules(o Options) {
 		finder.locate(m)
 		switch {
 		case m.Path == "":
-			p.warnf("%s: no local file found (build-id %s); use --solib-search-path/--sysroot/--exe", m.Name, m.BuildID())
+			p.warnf("%s; use --solib-search-path/--sysroot/--exe", m.Problem())
 			continue
 		case m.BuildIDMismatch:
-			p.warnf("BUILD-ID MISMATCH: %s: the core has %x but %s has %x; symbols and stacks for it are unreliable",
-				m.Name, m.CoreBuildID, m.Path, m.FileBuildID)
+			p.warnf("%s", m.Problem())
 		}
 		m.DebugPath, m.DebugRejected = symbols.FindDebugFileReport(m.Path, m.FileBuildID, o.DebugFileDirs)
 		if m.DebugPath == "" && o.FindDebugFile != nil && len(m.FileBuildID) > 0 && !hasDWARF(m.Path) {

@@ -26,6 +26,7 @@ import (
 	"github.com/dsecore/dsecore/coreparse/corefile"
 	"github.com/dsecore/dsecore/coreparse/symbols"
 	"github.com/dsecore/dsecore/coreparse/unwind"
+	"github.com/dsecore/dsecore/internal/cachefile"
 	"github.com/dsecore/dsecore/internal/chaos"
 	"github.com/dsecore/dsecore/internal/par"
 	"github.com/go-delve/delve/pkg/dwarf/frame"
@@ -42,6 +43,9 @@ type Options struct {
 	// Tables, when set, shares symbol tables with other processes opened
 	// with it (a batch of cores of one build); Close leaves them open.
 	Tables *symbols.Cache
+	// Cache is where symbol tables keep what they derive from the files
+	// (inflated sections, symbol layouts, indexes); nil keeps nothing.
+	Cache *cachefile.Cache
 	// FindFile, when set, is asked for a module's file when no candidate
 	// path has the core's build-id (a build-id index, debuginfod); "" when
 	// it has none.

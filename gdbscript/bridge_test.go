@@ -408,6 +408,9 @@ running: curTask_
 task_count: nTasks_
 hook_type: co::LinkedQueueHook
 queues: {runnableQueue_: runnable, blockQueue_: block, newQueue_: new, gcQueue_: done}
+waiter_rutex: waitingOn_
+rutex_waiters: sleepers_.head_
+sync_types: {"libgo::Mutex": co_mutex, "libgo::RWMutexImpl": co_rwmutex, "libgo::ConditionVariable": co_condvar, "libgo::ChannelImplWithSignal": co_chan}
 `
 
 // TestFork: the bridge on the drifted fork (members and the queue type

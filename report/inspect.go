@@ -5,7 +5,6 @@ import (
 	"github.com/dsecore/dsecore/coreparse"
 	"github.com/dsecore/dsecore/coreparse/disasm"
 	"github.com/dsecore/dsecore/coreparse/unwind"
-	"github.com/dsecore/dsecore/report/frame"
 	"github.com/dsecore/dsecore/session"
 )
 
@@ -307,7 +306,7 @@ func topFrame(fs []Frame) string {
 			break
 		}
 	}
-	s := pick.Text(frame.Where)
+	s := pick.Text(FrameWhere)
 	if pick.PC != fs[0].PC || pick.Function != fs[0].Function {
 		s += " (in " + fs[0].Function + ")"
 	}

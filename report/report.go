@@ -7,15 +7,10 @@ import (
 	"fmt"
 
 	"github.com/dsecore/dsecore/coreparse"
-	"github.com/dsecore/dsecore/report/frame"
 )
 
 // Hex formats an address the way every document does: "0x…".
 func Hex(v uint64) string { return fmt.Sprintf("%#x", v) }
-
-// Frame is one frame of a backtrace document (report/frame: its JSON form
-// and its one text rendering, Frame.Text).
-type Frame = frame.Frame
 
 // Thread is one thread of a backtrace document.
 type Thread struct {
@@ -34,9 +29,6 @@ type Backtrace struct {
 	Coroutines *Coroutines `json:"coroutines,omitempty"`
 	Warnings   []string    `json:"warnings,omitempty"`
 }
-
-// Frames converts model frames.
-func Frames(fs []coreparse.Frame) []Frame { return frame.All(fs) }
 
 // ThreadBacktrace unwinds one thread into its document form. An unwind that
 // stopped on an error keeps the frames it found and says why.

@@ -6,7 +6,6 @@ import (
 
 	"github.com/dsecore/dsecore/analysis/coroutines"
 	"github.com/dsecore/dsecore/coreparse/unwind"
-	"github.com/dsecore/dsecore/report/frame"
 )
 
 // Task is one coroutine in a document.
@@ -164,7 +163,7 @@ func TaskDoc(rt *coroutines.Runtime, t *coroutines.Task, withFrames bool) Task {
 		d.Error = err.Error()
 	}
 	if f := rt.TopFrame(fs); f != nil {
-		d.Top = frame.Of(*f).Text(frame.Where)
+		d.Top = FrameOf(*f).Text(FrameWhere)
 	} else if t.Func != "" {
 		d.Top = "(not running) created in " + t.Func
 	}

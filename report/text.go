@@ -12,14 +12,13 @@ import (
 	"github.com/dsecore/dsecore/analysis/fault"
 	"github.com/dsecore/dsecore/internal/cxxname"
 	"github.com/dsecore/dsecore/internal/l10n"
-	"github.com/dsecore/dsecore/report/frame"
 )
 
 // The text forms of the documents: one writer per kind, used by every face
 // that prints text (the CLI, the DAP console, the gdb bridge through
 // `dsecore render`).
 
-// WriteFrames writes a stack, one numbered line per frame (frame.Line).
+// WriteFrames writes a stack, one numbered line per frame (FrameLine).
 func WriteFrames(w io.Writer, fs []Frame) { writeFrames(w, fs, nil) }
 
 // writeFrames is WriteFrames, each distinct frame's text made once when
@@ -29,7 +28,7 @@ func writeFrames(w io.Writer, fs []Frame, memo map[Frame]string) {
 	for n, f := range fs {
 		text, ok := memo[f]
 		if !ok {
-			text = f.Text(frame.Line)
+			text = f.Text(FrameLine)
 			if memo != nil {
 				memo[f] = text
 			}

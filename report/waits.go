@@ -149,7 +149,7 @@ func WaitsDOT(w io.Writer, r *waits.Result) {
 		if inCycle[id] {
 			color = "red"
 		}
-		fmt.Fprintf(w, "  %s [shape=box, color=%s, label=%s];\n", dotQuote(id), color, dotQuote(label))
+		fmt.Fprintf(w, "  %s [shape=box, color=%s, label=%s];\n", DOTQuote(id), color, DOTQuote(label))
 	}
 	for i, o := range r.Objects {
 		if o.Owner == "" && !waitedFor(r, i) {
@@ -160,10 +160,10 @@ func WaitsDOT(w io.Writer, r *waits.Result) {
 		if o.Type != "" {
 			label += "\n" + o.Type
 		}
-		fmt.Fprintf(w, "  %s [shape=ellipse, label=%s];\n", oid, dotQuote(label))
+		fmt.Fprintf(w, "  %s [shape=ellipse, label=%s];\n", oid, DOTQuote(label))
 		for _, wt := range o.Waiters {
 			if n := r.NodeByID(wt); n != nil && n.State == waits.Waiting {
-				fmt.Fprintf(w, "  %s -> %s [label=\"waits\"];\n", dotQuote(wt), oid)
+				fmt.Fprintf(w, "  %s -> %s [label=\"waits\"];\n", DOTQuote(wt), oid)
 			}
 		}
 		if o.Owner != "" {
@@ -179,11 +179,11 @@ func WaitsDOT(w io.Writer, r *waits.Result) {
 			if o.Kind == waits.CoChan {
 				lbl = "peer?"
 			}
-			fmt.Fprintf(w, "  %s -> %s [label=%s, style=%s];\n", oid, dotQuote(o.Owner), dotQuote(lbl), style)
+			fmt.Fprintf(w, "  %s -> %s [label=%s, style=%s];\n", oid, DOTQuote(o.Owner), DOTQuote(lbl), style)
 		}
 	}
 	if wd := r.Watchdog; wd != nil && wd.Messenger != "" && wd.Stuck != "" {
-		fmt.Fprintf(w, "  %s -> %s [label=\"SIGABRT (heartbeat)\", color=blue];\n", dotQuote(wd.Messenger), dotQuote(wd.Stuck))
+		fmt.Fprintf(w, "  %s -> %s [label=\"SIGABRT (heartbeat)\", color=blue];\n", DOTQuote(wd.Messenger), DOTQuote(wd.Stuck))
 	}
 	fmt.Fprintln(w, "}")
 }
@@ -197,9 +197,9 @@ func waitedFor(r *waits.Result, i int) bool {
 	return false
 }
 
-// dotQuote writes a DOT string: quotes and backslashes escaped, newlines
+// DOTQuote writes a DOT string: quotes and backslashes escaped, newlines
 // as DOT's \n.
-func dotQuote(s string) string {
+func DOTQuote(s string) string {
 	r := strings.NewReplacer(`\`, `\\`, `"`, `\"`, "\n", `\n`)
 	return `"` + r.Replace(s) + `"`
 }

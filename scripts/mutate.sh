@@ -28,7 +28,7 @@ cd "$(dirname "$0")/.."
 root=$PWD
 
 GREMLINS_VERSION=v0.6.0
-MUTATE_PKGS=(analysis/signature analysis/fault analysis/heap analysis/summary coreparse/values
+MUTATE_PKGS=(analysis/signature analysis/fault analysis/heap batch coreparse/values
 	coreparse/unwind coreparse/corefile coreparse/corestore server session)
 WORKERS=${MUTATE_WORKERS:-1}
 # gremlins times a mutant's tests out at COEFF × the coverage run's time

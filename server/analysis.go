@@ -73,9 +73,9 @@ func itoaIf(n int) string {
 
 // analysisDoc is the analysis document with its memory section (the heap
 // and the holders, made with the analysis on first use).
-func (s *state) analysisDoc() *report.Analysis {
-	s.analysis()
-	return report.SessionAnalysis(s.sess)
+func (st *state) analysisDoc() *report.Analysis {
+	st.analysis()
+	return report.SessionAnalysis(st.sess)
 }
 
 // analysisNodes maps the analysis document (the one inspect --json prints)
@@ -281,12 +281,12 @@ func originNode(steps []report.AnalysisStep) *node {
 }
 
 // nodeVariables are DAP variables of nodes; an expandable one gets a handle.
-func (s *state) nodeVariables(ns []*node) []dap.Variable {
+func (st *state) nodeVariables(ns []*node) []dap.Variable {
 	out := make([]dap.Variable, 0, len(ns))
 	for _, n := range ns {
 		v := dap.Variable{Name: n.name, Value: n.value}
 		if n.kids != nil {
-			v.VariablesReference = s.handle(varRef{kind: "node", node: n})
+			v.VariablesReference = st.handle(varRef{kind: "node", node: n})
 		}
 		out = append(out, v)
 	}

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 
+	"github.com/dsecore/dsecore/internal/hexjson"
 	"github.com/dsecore/dsecore/report"
 	"github.com/google/go-dap"
 )
@@ -14,7 +15,8 @@ import (
 //	dsecore/tasks     {processers: [...], tasks: [...]}, each task with the
 //	                  DAP threadId its stack is listed under
 //	dsecore/analysis  {crashThreadId, analysis: <inspect --json's analysis>,
-//	                  taskThreads: {taskId: threadId},
+//	                  taskThreads: {taskId: threadId}, waits: <inspect
+//	                  --json's waits, when something waits>,
 //	                  localized: {lang, verdict, description, origin, others,
 //	                  findings, timeline, evidence}: the verdict, the fault's
 //	                  description, origin steps, others', the list walk's,
@@ -34,7 +36,7 @@ const (
 
 // customRequest answers a request go-dap has no type for; it reports
 // whether it was one of ours.
-func (s *conn) customRequest(content []byte) bool {
+func (c *conn) customRequest(content []byte) bool {
 	var req dap.Request
 	if json.Unmarshal(content, &req) != nil || req.Type != "request" {
 		return false
@@ -42,26 +44,26 @@ func (s *conn) customRequest(content []byte) bool {
 	if req.Command != cmdTasks && req.Command != cmdAnalysis && req.Command != cmdFocus && req.Command != cmdFrameIndex {
 		return false
 	}
-	defer s.recoverRequest(&req)
-	if !s.needsCore(&req) {
+	defer c.recoverRequest(&req)
+	if !c.needsCore(&req) {
 		return true
 	}
 	var body any
 	switch req.Command {
 	case cmdTasks:
-		body = s.st.tasksBody()
+		body = c.st.tasksBody()
 	case cmdAnalysis:
-		body = s.st.analysisBody()
+		body = c.st.analysisBody()
 	case cmdFocus, cmdFrameIndex:
-		s.focusRequest(&req, content)
+		c.focusRequest(&req, content)
 		return true
 	}
-	s.send(&rawResponse{Response: response(&req), Body: body})
+	c.send(&rawResponse{Response: response(&req), Body: body})
 	return true
 }
 
 // focusRequest answers dsecore/focus and dsecore/frameIndex.
-func (s *conn) focusRequest(req *dap.Request, content []byte) {
+func (c *conn) focusRequest(req *dap.Request, content []byte) {
 	var args struct {
 		Arguments struct {
 			ThreadID    int    `json:"threadId"`
@@ -72,24 +74,24 @@ func (s *conn) focusRequest(req *dap.Request, content []byte) {
 	_ = json.Unmarshal(content, &args)
 	a := args.Arguments
 	if req.Command == cmdFrameIndex {
-		fr, _, err := s.st.frame(a.FrameID)
+		fr, _, err := c.st.frame(a.FrameID)
 		if err != nil {
-			s.sendError(req.Seq, req.Command, 4005, err.Error())
+			c.sendError(req.Seq, req.Command, errNoTarget, err.Error())
 			return
 		}
-		s.send(&rawResponse{Response: response(req), Body: map[string]int{"threadId": fr.thread, "index": fr.index}})
+		c.send(&rawResponse{Response: response(req), Body: map[string]int{"threadId": fr.thread, "index": fr.index}})
 		return
 	}
-	if _, err := s.st.stack(a.ThreadID); err != nil {
-		s.sendError(req.Seq, req.Command, 4005, err.Error())
+	if _, err := c.st.stack(a.ThreadID); err != nil {
+		c.sendError(req.Seq, req.Command, errNoTarget, err.Error())
 		return
 	}
-	s.send(&rawResponse{Response: response(req), Body: map[string]int{"threadId": a.ThreadID}})
+	c.send(&rawResponse{Response: response(req), Body: map[string]int{"threadId": a.ThreadID}})
 	desc := a.Description
 	if desc == "" {
 		desc = "selected"
 	}
-	s.send(&dap.StoppedEvent{Event: s.event("stopped"), Body: dap.StoppedEventBody{Reason: "pause", Description: desc,
+	c.send(&dap.StoppedEvent{Event: c.event("stopped"), Body: dap.StoppedEventBody{Reason: "pause", Description: desc,
 		ThreadId: a.ThreadID, PreserveFocusHint: false, Text: desc}})
 }
 
@@ -114,9 +116,9 @@ type processerItem struct {
 	Queues      map[string]int `json:"queues"`
 }
 
-func (s *state) tasksBody() any {
+func (st *state) tasksBody() any {
 	names := map[int]string{}
-	for _, t := range s.threads() {
+	for _, t := range st.threads() {
 		names[t.Id] = t.Name
 	}
 	out := struct {
@@ -126,7 +128,7 @@ func (s *state) tasksBody() any {
 		Processers []processerItem `json:"processers"`
 		Tasks      []taskItem      `json:"tasks"`
 	}{Processers: []processerItem{}, Tasks: []taskItem{}}
-	rt := s.runtime()
+	rt := st.runtime()
 	out.Profile, out.NoTasks, out.NoRuntime = rt.DescribeProfile(), rt.NoTasks, rt.Absent
 	for _, pr := range rt.Processers {
 		it := processerItem{ID: pr.ID, RunningTask: -1, Queues: pr.Queues}
@@ -138,7 +140,7 @@ func (s *state) tasksBody() any {
 		}
 		out.Processers = append(out.Processers, it)
 	}
-	for i, t := range s.shownTasks() {
+	for i, t := range st.shownTasks() {
 		id := taskThreadID(t, i)
 		out.Tasks = append(out.Tasks, taskItem{ID: t.ID, ThreadID: id, Name: names[id], State: t.State, Processer: t.Processer,
 			Running: t.Running, Func: t.Func, File: t.File, Line: t.Line})
@@ -170,13 +172,13 @@ type localizedHit struct {
 	What  string `json:"what"`
 }
 
-func (s *state) analysisBody() any {
+func (st *state) analysisBody() any {
 	taskThreads := map[string]int{}
-	for i, t := range s.shownTasks() {
+	for i, t := range st.shownTasks() {
 		taskThreads[fmt.Sprint(t.ID)] = taskThreadID(t, i)
 	}
-	a := report.AnalysisDoc(s.analysis())
-	lang := s.lang()
+	a := report.AnalysisDoc(st.analysis())
+	lang := st.lang()
 	loc := localized{Lang: lang.Lang(), Verdict: report.VerdictText(a, lang), Description: report.FaultText(a.Fault, lang)}
 	if a.Fault != nil {
 		for _, o := range a.Fault.Origin {
@@ -191,8 +193,8 @@ func (s *state) analysisBody() any {
 	for _, e := range a.Evidence {
 		loc.Evidence = append(loc.Evidence, report.EvidenceText(e, lang))
 	}
-	for _, st := range a.Timeline {
-		loc.Timeline = append(loc.Timeline, report.StepText(st, lang))
+	for _, step := range a.Timeline {
+		loc.Timeline = append(loc.Timeline, report.StepText(step, lang))
 	}
 	for _, h := range a.Others {
 		var x localizedHit
@@ -203,6 +205,21 @@ func (s *state) analysisBody() any {
 		CrashThreadID int              `json:"crashThreadId"`
 		Analysis      *report.Analysis `json:"analysis"`
 		TaskThreads   map[string]int   `json:"taskThreads"`
+		Waits         json.RawMessage  `json:"waits,omitempty"`
 		Localized     localized        `json:"localized"`
-	}{s.crashThreadID(), a, taskThreads, loc}
+	}{st.crashThreadID(), a, taskThreads, st.waitsJSON(), loc}
+}
+
+// waitsJSON is inspect --json's waits (addresses in hex, as there) when
+// something waits or Ceph's watchdog spoke; nil otherwise.
+func (st *state) waitsJSON() json.RawMessage {
+	r := st.sess.Waits()
+	if r == nil || r.Stats.Waiting == 0 && r.Watchdog == nil {
+		return nil
+	}
+	b, err := hexjson.Marshal(r)
+	if err != nil {
+		return nil
+	}
+	return b
 }

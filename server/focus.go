@@ -27,11 +27,11 @@ const (
 
 // aboveFocus is the origin of a frame between the signal frame and the
 // focus frame.
-func (s *state) aboveFocus(f coreparse.Frame) string {
+func (st *state) aboveFocus(f coreparse.Frame) string {
 	switch {
 	case signature.Raising(f.Function):
 		return originRaise
-	case !s.hasCode(f):
+	case !st.hasCode(f):
 		return originNoCode
 	}
 	return originSystem
@@ -44,15 +44,15 @@ func (s *state) aboveFocus(f coreparse.Frame) string {
 // platform's libraries and the raising machinery (the frame a crash
 // signature starts with); and in either case the first from there with
 // code to show (a wild pc has none: its caller).
-func (s *state) crashFocus(fs []coreparse.Frame) int {
+func (st *state) crashFocus(fs []coreparse.Frame) int {
 	at := faultFrameIndex(fs)
-	if fc := s.p.Fault(); fc != nil && fc.Real != nil && fc.Real.Sent {
+	if fc := st.p.Fault(); fc != nil && fc.Real != nil && fc.Real.Sent {
 		if i := signature.FirstFrame(fs); i > at {
 			at = i
 		}
 	}
 	for i := at; i < len(fs); i++ {
-		if s.hasCode(fs[i]) {
+		if st.hasCode(fs[i]) {
 			return i
 		}
 	}
@@ -61,25 +61,25 @@ func (s *state) crashFocus(fs []coreparse.Frame) int {
 
 // hasCode says whether a frame has something to show in an editor: its
 // source file on disk, or the core's memory at its pc.
-func (s *state) hasCode(f coreparse.Frame) bool {
+func (st *state) hasCode(f coreparse.Frame) bool {
 	if f.Boundary || f.Sigtramp || f.PC == 0 {
 		return false
 	}
-	if f.File != "" && fileExists(s.mapPath(f.File)) {
+	if f.File != "" && fileExists(st.mapPath(f.File)) {
 		return true
 	}
-	return s.p.Core.Readable(f.LookupPC)
+	return st.p.Core.Readable(f.LookupPC)
 }
 
 // focusSource is the focus frame's source: its file, or a disassembly
 // source of its own, not deemphasized.
-func (s *state) focusSource(f coreparse.Frame) *dap.Source {
-	src := s.sourceOf(f)
+func (st *state) focusSource(f coreparse.Frame) *dap.Source {
+	src := st.sourceOf(f)
 	if src == nil || src.SourceReference == 0 {
 		return src
 	}
 	out := *src
-	out.SourceReference = s.ownSource("crash frame", f)
+	out.SourceReference = st.ownSource("crash frame", f)
 	out.PresentationHint, out.Origin = "", "the crashing frame: disassembly from the core"
 	return &out
 }
@@ -90,31 +90,25 @@ func (s *state) focusSource(f coreparse.Frame) *dap.Source {
 // frame that named it, so the handler's __pthread_kill_implementation
 // would take the origin of the raise's and its run of frames would lose
 // its name ("Show 4 More Stack Frames").
-func (s *state) deemphasized(f coreparse.Frame, src *dap.Source, origin string) *dap.Source {
+func (st *state) deemphasized(f coreparse.Frame, src *dap.Source, origin string) *dap.Source {
 	if src == nil {
 		return nil
 	}
 	out := *src
 	out.PresentationHint, out.Origin = "deemphasize", origin
 	if src.SourceReference > 0 {
-		out.SourceReference = s.ownSource(origin, f)
+		out.SourceReference = st.ownSource(origin, f)
 	}
 	return &out
 }
 
 // ownSource is the reference of a disassembly source of frame f's code
 // for one role, made once per role and pc.
-func (s *state) ownSource(role string, f coreparse.Frame) int {
+func (st *state) ownSource(role string, f coreparse.Frame) int {
 	key := fmt.Sprintf("%s %#x", role, f.LookupPC)
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	ref, ok := s.srcByFn[key]
-	if !ok {
-		s.sources = append(s.sources, &sourceRef{name: key, frame: f})
-		ref = len(s.sources)
-		s.srcByFn[key] = ref
-	}
-	return ref
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	return st.sources.keyed(key, func() *sourceRef { return &sourceRef{name: key, frame: f} })
 }
 
 // appSource is a frame's source as listed: the disassembly of the
@@ -135,12 +129,12 @@ func appSource(src *dap.Source, f coreparse.Frame) *dap.Source {
 // frame the session stops on: " raised in F()" when the thread raised it
 // itself (a frame of the raising machinery above it), " received in F()"
 // when it came from outside.
-func (s *state) sentFrom() string {
-	fs, err := s.stack(s.crashThreadID())
+func (st *state) sentFrom() string {
+	fs, err := st.stack(st.crashThreadID())
 	if err != nil || len(fs) == 0 {
 		return ""
 	}
-	at := s.crashFocus(fs)
+	at := st.crashFocus(fs)
 	if fs[at].Function == "" || fs[at].Function == "??" {
 		return ""
 	}

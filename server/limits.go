@@ -177,12 +177,3 @@ func contentLength(h []byte) (int64, bool) {
 	n, err := strconv.ParseInt(string(v), 10, 64)
 	return n, err == nil && n >= 0
 }
-
-// Error ids of the responses the server's defences answer (the protocol's
-// ErrorMessage.id).
-const (
-	errFilesFailed  = 1004 // a file of the session faulted: the session ends
-	errOverBudget   = 4010 // the session's evaluate budget is spent
-	errAccessDenied = 3010 // a path the client named is outside what it may read
-	errAuth         = 3011 // launch without the server's token
-)

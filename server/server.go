@@ -96,31 +96,31 @@ func ServeConfig(in io.Reader, out io.Writer, cfg Config) error {
 }
 
 // logf writes a line to the server's log, naming the client.
-func (s *conn) logf(format string, args ...any) {
-	w := s.cfg.Log
+func (c *conn) logf(format string, args ...any) {
+	w := c.cfg.Log
 	if w == nil {
 		w = os.Stderr
 	}
 	peer := ""
-	if s.cfg.Peer != "" {
-		peer = s.cfg.Peer + ": "
+	if c.cfg.Peer != "" {
+		peer = c.cfg.Peer + ": "
 	}
 	fmt.Fprintf(w, "dsecore dap: %s%s\n", peer, fmt.Sprintf(format, args...))
 }
 
 // badMessage answers a message go-dap could not decode.
-func (s *conn) badMessage(content []byte, err error) {
+func (c *conn) badMessage(content []byte, err error) {
 	var base struct {
 		Seq     int    `json:"seq"`
 		Type    string `json:"type"`
 		Command string `json:"command"`
 	}
 	if json.Unmarshal(content, &base) != nil || base.Type != "request" {
-		s.send(&dap.OutputEvent{Event: s.event("output"), Body: dap.OutputEventBody{Category: "important",
+		c.send(&dap.OutputEvent{Event: c.event("output"), Body: dap.OutputEventBody{Category: "important",
 			Output: fmt.Sprintf("dsecore: ignored a malformed message: %v\n", err)}})
 		return
 	}
-	s.sendError(base.Seq, base.Command, 1000, fmt.Sprintf("%s: %v", base.Command, err))
+	c.sendError(base.Seq, base.Command, errBadMessage, fmt.Sprintf("%s: %v", base.Command, err))
 }
 
 // conn is one client's connection and what it opened.
@@ -147,39 +147,39 @@ func newConn(out io.Writer) *conn { return &conn{out: out} }
 
 // close closes the session's core and files; a panic doing it (a file
 // that faulted) is logged, and ends nothing else.
-func (s *conn) close() {
+func (c *conn) close() {
 	defer func() {
 		if x := recover(); x != nil {
-			s.logf("closing the session: %v", x)
+			c.logf("closing the session: %v", x)
 		}
 	}()
-	if s.st != nil {
-		s.st.close()
+	if c.st != nil {
+		c.st.close()
 	}
 }
 
-func (s *conn) send(m dap.Message) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.seq++
+func (c *conn) send(m dap.Message) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.seq++
 	switch x := m.(type) {
 	case dap.ResponseMessage:
-		x.GetResponse().Seq = s.seq
+		x.GetResponse().Seq = c.seq
 	case dap.EventMessage:
-		x.GetEvent().Seq = s.seq
+		x.GetEvent().Seq = c.seq
 	}
-	if s.wdl != nil {
-		s.wdl.SetWriteDeadline(time.Now().Add(s.cfg.Limits.MessageTimeout))
+	if c.wdl != nil {
+		c.wdl.SetWriteDeadline(time.Now().Add(c.cfg.Limits.MessageTimeout))
 	}
-	if err := dap.WriteProtocolMessage(s.out, m); err != nil {
-		s.done = true
-		if s.endErr == nil && isTimeout(err) {
-			s.endErr = &LimitError{"MessageTimeout", fmt.Sprintf("the client did not take a message within %v", s.cfg.Limits.MessageTimeout)}
+	if err := dap.WriteProtocolMessage(c.out, m); err != nil {
+		c.done = true
+		if c.endErr == nil && isTimeout(err) {
+			c.endErr = &LimitError{"MessageTimeout", fmt.Sprintf("the client did not take a message within %v", c.cfg.Limits.MessageTimeout)}
 		}
 	}
 }
 
-func (s *conn) event(name string) dap.Event {
+func (c *conn) event(name string) dap.Event {
 	return dap.Event{ProtocolMessage: dap.ProtocolMessage{Type: "event"}, Event: name}
 }
 
@@ -187,8 +187,8 @@ func response(req *dap.Request) dap.Response {
 	return dap.Response{ProtocolMessage: dap.ProtocolMessage{Type: "response"}, RequestSeq: req.Seq, Command: req.Command, Success: true}
 }
 
-func (s *conn) sendError(seq int, command string, id int, text string) {
-	s.send(&dap.ErrorResponse{
+func (c *conn) sendError(seq int, command string, id int, text string) {
+	c.send(&dap.ErrorResponse{
 		Response: dap.Response{ProtocolMessage: dap.ProtocolMessage{Type: "response"}, RequestSeq: seq, Command: command, Message: text},
 		Body:     dap.ErrorResponseBody{Error: &dap.ErrorMessage{Id: id, Format: text, ShowUser: showUser(command)}},
 	})
@@ -200,53 +200,53 @@ func (s *conn) sendError(seq int, command string, id int, text string) {
 // while it is read) ends the session instead, with an error response
 // naming the file and an error event: its files can no longer be trusted.
 // Other sessions go on.
-func (s *conn) recoverRequest(req *dap.Request) {
+func (c *conn) recoverRequest(req *dap.Request) {
 	if x := recover(); x != nil {
 		if fe := mmap.AsFault(x); fe != nil {
 			// A file of the session changed under its mapping (the
 			// error names it, internal/mmap): what the session reads can
 			// no longer be trusted.
 			why := fmt.Sprintf("%s: %v: the session ends (launch again to read the files as they are now)", req.Command, fe)
-			s.logf("%s", why)
-			s.sendError(req.Seq, req.Command, errFilesFailed, why)
-			s.endSession(why)
+			c.logf("%s", why)
+			c.sendError(req.Seq, req.Command, errFilesFailed, why)
+			c.endSession(why)
 			return
 		}
-		if s.onPanic != nil {
-			s.onPanic(req.Command, x)
+		if c.onPanic != nil {
+			c.onPanic(req.Command, x)
 		}
 		if f, ok := x.(interface{ Addr() uintptr }); ok {
 			// A fault outside every known mapping.
 			why := fmt.Sprintf("%s: a memory fault at %#x (%v): the session ends", req.Command, f.Addr(), x)
-			s.logf("%s\n%s", why, debug.Stack())
-			s.sendError(req.Seq, req.Command, errFilesFailed, why)
-			s.endSession(why)
+			c.logf("%s\n%s", why, debug.Stack())
+			c.sendError(req.Seq, req.Command, errFilesFailed, why)
+			c.endSession(why)
 			return
 		}
-		s.logf("%s: panic: %v\n%s", req.Command, x, debug.Stack())
-		s.sendError(req.Seq, req.Command, 1001, fmt.Sprintf("internal error in %s: %v", req.Command, x))
+		c.logf("%s: panic: %v\n%s", req.Command, x, debug.Stack())
+		c.sendError(req.Seq, req.Command, errInternal, fmt.Sprintf("internal error in %s: %v", req.Command, x))
 	}
 }
 
 // endSession ends the session on the server's side: an error event (an
 // important output event, which clients show the user, and terminated),
 // then the connection closes.
-func (s *conn) endSession(why string) {
-	s.send(&dap.OutputEvent{Event: s.event("output"), Body: dap.OutputEventBody{Category: "important", Output: "dsecore: " + why + "\n"}})
-	s.send(&dap.TerminatedEvent{Event: s.event("terminated")})
-	s.mu.Lock()
-	s.done = true
-	if s.endErr == nil {
-		s.endErr = errors.New(why)
+func (c *conn) endSession(why string) {
+	c.send(&dap.OutputEvent{Event: c.event("output"), Body: dap.OutputEventBody{Category: "important", Output: "dsecore: " + why + "\n"}})
+	c.send(&dap.TerminatedEvent{Event: c.event("terminated")})
+	c.mu.Lock()
+	c.done = true
+	if c.endErr == nil {
+		c.endErr = errors.New(why)
 	}
-	s.mu.Unlock()
+	c.mu.Unlock()
 }
 
 // needsCore answers an error for a request that needs an opened core when
 // there is none yet.
-func (s *conn) needsCore(req *dap.Request) bool {
-	if s.st == nil {
-		s.sendError(req.Seq, req.Command, 1002, req.Command+": no core is open yet (send launch or attach first)")
+func (c *conn) needsCore(req *dap.Request) bool {
+	if c.st == nil {
+		c.sendError(req.Seq, req.Command, errNoCore, req.Command+": no core is open yet (send launch or attach first)")
 		return false
 	}
 	return true
@@ -254,98 +254,98 @@ func (s *conn) needsCore(req *dap.Request) bool {
 
 // dispatch handles one request; a panic becomes that request's error
 // response. It reports whether the session is over.
-func (s *conn) dispatch(m dap.RequestMessage) (end bool) {
+func (c *conn) dispatch(m dap.RequestMessage) (end bool) {
 	req := m.GetRequest()
-	defer s.recoverRequest(req)
-	needsCore := func() bool { return s.needsCore(req) }
+	defer c.recoverRequest(req)
+	needsCore := func() bool { return c.needsCore(req) }
 	switch r := m.(type) {
 	case *dap.InitializeRequest:
-		s.clientProgress = r.Arguments.SupportsProgressReporting
+		c.clientProgress = r.Arguments.SupportsProgressReporting
 		// go-dap drops an empty exceptionBreakpointFilters (omitempty): say
 		// it explicitly, there are none.
 		b, _ := json.Marshal(capabilities())
 		var body map[string]any
 		json.Unmarshal(b, &body)
 		body["exceptionBreakpointFilters"] = []any{}
-		s.send(&rawResponse{Response: response(req), Body: body})
+		c.send(&rawResponse{Response: response(req), Body: body})
 	case *dap.LaunchRequest:
-		s.launch(req, r.Arguments)
+		c.launch(req, r.Arguments)
 	case *dap.AttachRequest:
-		s.launch(req, r.Arguments)
+		c.launch(req, r.Arguments)
 	case *dap.ConfigurationDoneRequest:
 		if needsCore() {
-			s.send(&dap.ConfigurationDoneResponse{Response: response(req)})
-			s.sendStopped()
+			c.send(&dap.ConfigurationDoneResponse{Response: response(req)})
+			c.sendStopped()
 		}
 	case *dap.ThreadsRequest:
 		if needsCore() {
-			s.send(&dap.ThreadsResponse{Response: response(req), Body: dap.ThreadsResponseBody{Threads: s.st.threads()}})
+			c.send(&dap.ThreadsResponse{Response: response(req), Body: dap.ThreadsResponseBody{Threads: c.st.threads()}})
 		}
 	case *dap.StackTraceRequest:
 		if needsCore() {
-			s.stackTrace(r)
+			c.stackTrace(r)
 		}
 	case *dap.ScopesRequest:
 		if needsCore() {
-			s.scopes(r)
+			c.scopes(r)
 		}
 	case *dap.VariablesRequest:
 		if needsCore() {
-			s.variables(r)
+			c.variables(r)
 		}
 	case *dap.EvaluateRequest:
 		if needsCore() {
-			s.evaluate(r)
+			c.evaluate(r)
 		}
 	case *dap.DisassembleRequest:
 		if needsCore() {
-			s.disassemble(r)
+			c.disassemble(r)
 		}
 	case *dap.ReadMemoryRequest:
 		if needsCore() {
-			s.readMemory(r)
+			c.readMemory(r)
 		}
 	case *dap.ModulesRequest:
 		if needsCore() {
-			s.modules(r)
+			c.modules(r)
 		}
 	case *dap.LoadedSourcesRequest:
 		if needsCore() {
-			s.send(&dap.LoadedSourcesResponse{Response: response(req), Body: dap.LoadedSourcesResponseBody{Sources: s.st.loadedSources()}})
+			c.send(&dap.LoadedSourcesResponse{Response: response(req), Body: dap.LoadedSourcesResponseBody{Sources: c.st.loadedSources()}})
 		}
 	case *dap.ExceptionInfoRequest:
 		if needsCore() {
-			s.exceptionInfo(r)
+			c.exceptionInfo(r)
 		}
 	case *dap.SourceRequest:
 		if needsCore() {
-			s.source(r)
+			c.source(r)
 		}
 	case *dap.CompletionsRequest:
 		if needsCore() {
-			s.completions(r)
+			c.completions(r)
 		}
 	case *dap.CancelRequest:
 		// Every request is answered before the next is read: nothing is
 		// ever in flight to cancel.
-		s.send(&dap.CancelResponse{Response: response(req)})
+		c.send(&dap.CancelResponse{Response: response(req)})
 	case *dap.SetBreakpointsRequest, *dap.SetFunctionBreakpointsRequest, *dap.SetExceptionBreakpointsRequest, *dap.SetInstructionBreakpointsRequest:
-		s.sendError(req.Seq, req.Command, 2001, "the target is a core file: breakpoints cannot be set")
+		c.sendError(req.Seq, req.Command, errNoBreakpoints, "the target is a core file: breakpoints cannot be set")
 	case *dap.ContinueRequest, *dap.NextRequest, *dap.StepInRequest, *dap.StepOutRequest, *dap.StepBackRequest,
 		*dap.ReverseContinueRequest, *dap.PauseRequest, *dap.RestartRequest, *dap.RestartFrameRequest, *dap.GotoRequest:
-		s.sendError(req.Seq, req.Command, 2002, "the target is a core file: it cannot run, step or restart")
+		c.sendError(req.Seq, req.Command, errCannotRun, "the target is a core file: it cannot run, step or restart")
 	case *dap.SetVariableRequest, *dap.SetExpressionRequest, *dap.WriteMemoryRequest:
-		s.sendError(req.Seq, req.Command, 2003, "the target is a core file: it is read-only")
+		c.sendError(req.Seq, req.Command, errReadOnly, "the target is a core file: it is read-only")
 	case *dap.DisconnectRequest:
-		s.send(&dap.DisconnectResponse{Response: response(req)})
+		c.send(&dap.DisconnectResponse{Response: response(req)})
 		return true
 	case *dap.TerminateRequest:
-		s.send(&dap.TerminateResponse{Response: response(req)})
-		s.send(&dap.TerminatedEvent{Event: s.event("terminated")})
+		c.send(&dap.TerminateResponse{Response: response(req)})
+		c.send(&dap.TerminatedEvent{Event: c.event("terminated")})
 	default:
-		s.sendError(req.Seq, req.Command, 1003, fmt.Sprintf("unsupported request %q", req.Command))
+		c.sendError(req.Seq, req.Command, errUnsupported, fmt.Sprintf("unsupported request %q", req.Command))
 	}
-	return s.done
+	return c.done
 }
 
 // capabilities say exactly what a core session can do.

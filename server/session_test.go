@@ -321,7 +321,7 @@ func TestFieldCrashSession(t *testing.T) {
 		t.Errorf("no libdcache.so among the modules: %s", raw)
 	}
 	exc := c.ok("exceptionInfo", map[string]any{"threadId": crash}).(*dap.ExceptionInfoResponse).Body
-	if exc.ExceptionId != "SIGSEGV" || exc.Details == nil || exc.Details.Message != "SIGSEGV (SEGV_MAPERR)" || !strings.Contains(exc.Description, "by two paths") {
+	if exc.ExceptionId != "SIGSEGV" || exc.Details == nil || exc.Details.Message != "SIGSEGV (SEGV_MAPERR) at 0x0" || !strings.Contains(exc.Description, "by two paths") {
 		t.Errorf("exceptionInfo %+v", exc)
 	}
 	comp := c.ok("completions", map[string]any{"text": "th", "column": 3, "frameId": fault.Id}).(*dap.CompletionsResponse).Body.Targets

@@ -14,7 +14,13 @@
 //   - Analysis explains the fault on first call, once, with the runtime.
 //
 // Every face takes a *Session and none opens a core, loads a profile or
-// runs discovery itself. The defaults of every option are in this file.
+// runs discovery itself. The defaults of every option are in this file,
+// and nothing else in dsecore keeps a setting of its own: the cache
+// directory is handed down from here (a cachefile.Cache) to the symbol
+// tables, the finder and the decompressed cores, as gopls hands its Cache
+// to NewSession. Sessions of one run (summarize's cores) share what
+// NewShared decided: the profiles, loaded once, the cache, the finder and
+// the parsed symbol tables.
 //
 //	s, err := session.Open(session.Options{Core: "core", Exe: "bin/ceph-dse"})
 //	if err != nil {
@@ -80,8 +86,15 @@ const (
 func DefaultDebugFileDirs() []string { return []string{"/usr/lib/debug"} }
 
 // DefaultCacheDir holds decompressed cores, debuginfod downloads and
-// libraries' inflated DWARF: $XDG_CACHE_HOME/dsecore.
-func DefaultCacheDir() string { return corestore.DefaultCacheDir() }
+// libraries' inflated DWARF: $XDG_CACHE_HOME/dsecore (~/.cache/dsecore;
+// internal/cachefile's XDG rules), else a directory in the system's
+// temporary directory.
+func DefaultCacheDir() string {
+	if d := cachefile.DefaultRoot(); d != "" {
+		return d
+	}
+	return filepath.Join(os.TempDir(), "dsecore-cache")
+}
 
 // Options are everything a session needs. Zero fields take the defaults
 // above.
@@ -126,8 +139,10 @@ type Options struct {
 	// it must not call the session's methods.
 	Progress func(step string, done bool)
 
-	// Shared, when set, shares symbol tables and the file finder with
-	// other sessions (summarize's cores of one build); it outlives them.
+	// Shared, when set, is what the sessions of a run share (summarize's
+	// cores of one build): its profiles, cache, file finder and symbol
+	// tables, decided by NewShared from its own options (the fields above
+	// that name them are then not looked at); it outlives the sessions.
 	Shared *Shared
 }
 
@@ -135,6 +150,9 @@ type Options struct {
 func (o Options) WithDefaults() Options {
 	if len(o.DebugFileDirs) == 0 {
 		o.DebugFileDirs = DefaultDebugFileDirs()
+	}
+	if o.DebuginfodURLs == nil {
+		o.DebuginfodURLs = strings.Fields(os.Getenv("DEBUGINFOD_URLS"))
 	}
 	if o.DebuginfodTimeout <= 0 {
 		o.DebuginfodTimeout = debuginfodTimeoutFromEnv()
@@ -188,37 +206,63 @@ func debuginfodMaxSizeFromEnv() int64 {
 	return 0
 }
 
-// Shared is what sessions of one run can share: parsed symbol tables (by
-// file) and the file finder (its build-id index, its downloads, the
-// debuginfod servers that failed).
+// Shared is what the sessions of one run share, decided once: the
+// profiles, the cache, the file finder (its build-id index, its
+// downloads, the debuginfod servers that failed) and, for a batch, the
+// parsed symbol tables (by file).
 type Shared struct {
-	Tables *symbols.Cache
+	Tables *symbols.Cache // nil: each session opens and closes its own
 	Finder *finder.Finder
-	owned  bool // Tables made here: Close closes them
+	Cache  *cachefile.Cache
+
+	coProf *coroutines.Profile
+	anProf *fault.Profile
 }
 
-// NewShared makes the shared part of sessions opened with o (its search
-// paths, sysroot, debuginfod servers and cache).
-func NewShared(o Options) *Shared {
-	o = o.WithDefaults()
-	return &Shared{Tables: symbols.NewCache(), Finder: newFinder(o), owned: true}
-}
-
-// Close releases the shared symbol tables.
-func (sh *Shared) Close() {
-	if sh != nil && sh.owned && sh.Tables != nil {
-		sh.Tables.Close()
+// NewShared decides the settings of a run's sessions from o (its
+// profiles, search paths, sysroot, debuginfod servers and cache), loading
+// the profiles now: a profile that cannot be loaded is an error before
+// any core is read. Its symbol tables live until Close.
+func NewShared(o Options) (*Shared, error) {
+	sh, err := newShared(o.WithDefaults())
+	if err != nil {
+		return nil, err
 	}
+	sh.Tables = symbols.NewCache()
+	return sh, nil
 }
 
-func newFinder(o Options) *finder.Finder {
+// newShared is NewShared without shared symbol tables (o with defaults).
+func newShared(o Options) (*Shared, error) {
+	sh := &Shared{Cache: cachefile.New(o.CacheDir)}
+	var err error
+	if sh.coProf, err = coroutines.LoadProfile(o.CoroutineProfile); err != nil {
+		return nil, err
+	}
+	if sh.anProf, err = fault.LoadProfile(o.AnalysisProfile); err != nil {
+		return nil, err
+	}
 	// Files by build-id: the search path and the sysroot, then debuginfod.
 	dirs := append([]string(nil), o.SolibSearchPath...)
 	if o.Sysroot != "" {
 		dirs = append(dirs, o.Sysroot)
 	}
-	return finder.New(finder.Options{Dirs: dirs, URLs: o.DebuginfodURLs, CacheDir: filepath.Join(o.CacheDir, "debuginfod"),
+	sh.Finder = finder.New(finder.Options{Dirs: dirs, URLs: o.DebuginfodURLs, Cache: sh.Cache,
 		Timeout: o.DebuginfodTimeout, MaxSize: o.DebuginfodMaxSize})
+	return sh, nil
+}
+
+// CoroutineProfile is the run's coroutine runtime profile.
+func (sh *Shared) CoroutineProfile() *coroutines.Profile { return sh.coProf }
+
+// AnalysisProfile is the run's fault-analysis profile.
+func (sh *Shared) AnalysisProfile() *fault.Profile { return sh.anProf }
+
+// Close releases the shared symbol tables.
+func (sh *Shared) Close() {
+	if sh != nil && sh.Tables != nil {
+		sh.Tables.Close()
+	}
 }
 
 // Session is one opened core.
@@ -246,34 +290,33 @@ type Session struct {
 	waitsState // session/waits.go
 }
 
-// Open opens the core named in o with its files. A profile that cannot be
-// loaded, a core that cannot be read, are errors; missing or mismatched
-// files are warnings (Process().Warnings) and partial answers.
+// Open opens the core named in o with its files, with o.Shared's settings
+// or, without, its own (decided here as NewShared decides them). A profile
+// that cannot be loaded, a core that cannot be read, are errors; missing
+// or mismatched files are warnings (Process().Warnings) and partial
+// answers.
 func Open(o Options) (*Session, error) {
 	if o.Core == "" {
 		return nil, errors.New("no core file given")
 	}
 	o = o.WithDefaults()
-	cachefile.AddRoot(o.CacheDir) // its directories may be made, nothing above it
 	s := &Session{o: o, path: o.Core, shared: o.Shared}
 	var err error
-	if s.coProf, err = coroutines.LoadProfile(o.CoroutineProfile); err != nil {
-		return nil, err
+	if s.shared == nil {
+		if s.shared, err = newShared(o); err != nil {
+			return nil, err
+		}
 	}
-	if s.anProf, err = fault.LoadProfile(o.AnalysisProfile); err != nil {
-		return nil, err
-	}
-	plain, err := corestore.Plain(o.Core, o.CacheDir, o.MaxCoreSize)
+	s.coProf, s.anProf = s.shared.coProf, s.shared.anProf
+	plain, err := corestore.Plain(o.Core, s.shared.Cache, o.MaxCoreSize)
 	if err != nil {
 		return nil, err
-	}
-	if s.shared == nil {
-		s.shared = &Shared{Finder: newFinder(o)}
 	}
 	fnd := s.shared.Finder
 	debugDirs := append(append([]string(nil), o.DebugFileDirs...), fnd.DebugDir())
 	s.p, err = coreparse.Open(coreparse.Options{Core: plain, Exe: o.Exe, SolibSearchPath: o.SolibSearchPath, Sysroot: o.Sysroot,
-		DebugFileDirs: debugDirs, MaxFrames: o.MaxFrames, Tables: s.shared.Tables, FindFile: fnd.Find, FindDebugFile: fnd.FindDebug})
+		DebugFileDirs: debugDirs, MaxFrames: o.MaxFrames, Tables: s.shared.Tables, Cache: s.shared.Cache,
+		FindFile: fnd.Find, FindDebugFile: fnd.FindDebug})
 	if err != nil {
 		return nil, err
 	}
@@ -421,4 +464,12 @@ func (s *Session) Fetched() []string {
 		out = append(out, k+" from "+u)
 	}
 	return out
+}
+
+// OpenLibrary opens an ELF object with no core (symbolize): its separate
+// debug file under o's debug-file directories, its symbol table keeping
+// what it derives in o's cache.
+func OpenLibrary(path string, o Options) (*coreparse.Library, error) {
+	o = o.WithDefaults()
+	return coreparse.OpenLibrary(path, o.DebugFileDirs, cachefile.New(o.CacheDir))
 }

@@ -90,6 +90,10 @@ func TestDefaults(t *testing.T) {
 	if session.DefaultCoroutineProfile != "ceph-dse" || session.DefaultAnalysisProfile != "dcache" {
 		t.Errorf("default profiles %q, %q", session.DefaultCoroutineProfile, session.DefaultAnalysisProfile)
 	}
+	t.Setenv("XDG_CACHE_HOME", "/somewhere/cache")
+	if d := session.DefaultCacheDir(); d != "/somewhere/cache/dsecore" {
+		t.Errorf("DefaultCacheDir %q", d)
+	}
 	t.Setenv("DEBUGINFOD_TIMEOUT", "")
 	if d := (session.Options{}).WithDefaults().DebuginfodTimeout; d != 10*time.Second {
 		t.Errorf("default debuginfod timeout %v, the documented one is 10 s", d)
@@ -137,7 +141,9 @@ func TestProfilesReachTheAnalysis(t *testing.T) {
 
 // TestForkProfile: the coroutine profile is the session's option, and the
 // runtime every face gets says which it used: on the fork fixture the
-// default profile is adapted (four keys, each with its profile line), a
+// default profile is adapted (four runtime keys and three of the sync
+// primitives' — the fork renames libgo's routine_sync too —, each with its
+// profile line), a
 // profile file fits as written, a profile that cannot be loaded fails Open
 // naming the file; RuntimeWith tries another profile without replacing the
 // session's runtime.
@@ -151,12 +157,14 @@ func TestForkProfile(t *testing.T) {
 	defer def.Close()
 	rt := def.Runtime()
 	if def.CoroutineProfile().Name != session.DefaultCoroutineProfile || rt.DescribeProfile() != "ceph-dse (built-in)" ||
-		len(rt.Tasks) != want || rt.Resolution == nil || rt.Resolution.Count("adapted") != 4 || len(rt.Resolution.Lines()) != 4 {
+		len(rt.Tasks) != want || rt.Resolution == nil || rt.Resolution.Count("adapted") != 7 || len(rt.Resolution.Lines()) != 7 {
 		t.Errorf("default profile: %q, %d tasks (want %d), resolution %+v", rt.DescribeProfile(), len(rt.Tasks), want, rt.Resolution)
 	}
 	prof := filepath.Join(t.TempDir(), "fork.yaml")
 	os.WriteFile(prof, []byte("base: ceph-dse\nname: ceph-dse-fork\nrunning: curTask_\ntask_count: nTasks_\n"+
-		"hook_type: co::LinkedQueueHook\nqueues: {runnableQueue_: runnable, blockQueue_: block, newQueue_: new, gcQueue_: done}\n"), 0o644)
+		"hook_type: co::LinkedQueueHook\nqueues: {runnableQueue_: runnable, blockQueue_: block, newQueue_: new, gcQueue_: done}\n"+
+		"waiter_rutex: waitingOn_\nrutex_waiters: sleepers_.head_\n"+
+		`sync_types: {"libgo::Mutex": co_mutex, "libgo::RWMutexImpl": co_rwmutex, "libgo::ConditionVariable": co_condvar, "libgo::ChannelImplWithSignal": co_chan}`+"\n"), 0o644)
 	s, err := session.Open(session.Options{Core: sc.Core, Exe: sc.Exe, CoroutineProfile: prof})
 	if err != nil {
 		t.Fatal(err)
@@ -166,7 +174,7 @@ func TestForkProfile(t *testing.T) {
 	if rt.DescribeProfile() != "ceph-dse-fork ("+prof+")" || len(rt.Tasks) != want || rt.Resolution.Count("adapted") != 0 {
 		t.Errorf("hand-written profile: %q, %d tasks (want %d), %d adapted", rt.DescribeProfile(), len(rt.Tasks), want, rt.Resolution.Count("adapted"))
 	}
-	if other := s.RuntimeWith(def.CoroutineProfile()); other.Resolution.Count("adapted") != 4 || s.Runtime() != rt {
+	if other := s.RuntimeWith(def.CoroutineProfile()); other.Resolution.Count("adapted") != 7 || s.Runtime() != rt {
 		t.Errorf("RuntimeWith: %d adapted; the session's runtime replaced: %v", other.Resolution.Count("adapted"), s.Runtime() != rt)
 	}
 	bad := filepath.Join(t.TempDir(), "bad.yaml")
@@ -238,7 +246,10 @@ func TestSessionAccessors(t *testing.T) {
 	set := fixture.Get(t)
 	sc := set.Scenario(t, fixture.FieldCrash)
 	miss := set.Scenario(t, "missing-lib")
-	sh := session.NewShared(session.Options{})
+	sh, err := session.NewShared(session.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
 	defer sh.Close()
 	s, err := session.Open(session.Options{Core: sc.Core, Exe: sc.Exe, Shared: sh, MaxElements: 7})
 	if err != nil {
@@ -289,5 +300,54 @@ func TestSessionAccessors(t *testing.T) {
 	}
 	if _, err := session.Open(session.Options{Core: sc.Core, CoroutineProfile: "no-such-profile"}); err == nil {
 		t.Error("an unknown coroutine profile opened")
+	}
+}
+
+// TestCacheDirHandedIn: the cache directory of the options is where the
+// session's files keep what they derive (libc's inflated debug sections,
+// symbol layouts, indexes, under dwarf/), and nothing is written to the
+// default cache ($XDG_CACHE_HOME); sessions opened with a Shared use its
+// settings (its profiles, loaded once by NewShared, which fails on a
+// profile it cannot load before any core is read).
+func TestCacheDirHandedIn(t *testing.T) {
+	sc := fixture.Get(t).Scenario(t, fixture.FieldCrash)
+	xdg := t.TempDir()
+	t.Setenv("XDG_CACHE_HOME", xdg)
+	dir := filepath.Join(t.TempDir(), "cache")
+	s, err := session.Open(session.Options{Core: sc.Core, Exe: sc.Exe, CacheDir: dir})
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := s.Process()
+	if _, err := p.Backtrace(p.CrashedThread()); err != nil {
+		t.Fatal(err)
+	}
+	s.Close()
+	derived, _ := filepath.Glob(filepath.Join(dir, "dwarf", "*", "*"))
+	if len(derived) == 0 {
+		t.Errorf("nothing derived in the cache directory given (%s)", dir)
+	}
+	if ents, _ := os.ReadDir(xdg); len(ents) != 0 {
+		t.Errorf("the default cache was written: %v", ents)
+	}
+
+	if _, err := session.NewShared(session.Options{CoroutineProfile: "no-such-profile"}); err == nil || !strings.Contains(err.Error(), "no-such-profile") {
+		t.Errorf("NewShared with a profile that cannot be loaded: %v", err)
+	}
+	prof := filepath.Join(t.TempDir(), "pool.yaml")
+	os.WriteFile(prof, []byte("name: pool\n"), 0o644)
+	sh, err := session.NewShared(session.Options{AnalysisProfile: prof, CacheDir: dir})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sh.Close()
+	os.Remove(prof) // loaded once: the sessions do not read it again
+	s, err = session.Open(session.Options{Core: sc.Core, Exe: sc.Exe, Shared: sh})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	if s.AnalysisProfile() != sh.AnalysisProfile() || s.AnalysisProfile().Name != "pool" || s.CoroutineProfile() != sh.CoroutineProfile() {
+		t.Errorf("the session's profiles are not the shared ones: %s, %s", s.AnalysisProfile().Name, s.CoroutineProfile().Name)
 	}
 }

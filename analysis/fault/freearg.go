@@ -32,7 +32,7 @@ func freeArgument(p *coreparse.Process, vr *values.Reader, h *heap.Heap) uint64 
 		}
 		ps, _, _ := vr.FrameVars(vf)
 		for _, v := range ps {
-			if v.Name != param || v.Err != "" {
+			if v.Name != param || v.Absent() {
 				continue
 			}
 			x, err := vr.Uint(v)

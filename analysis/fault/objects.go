@@ -130,8 +130,8 @@ func (a *Analysis) thisOf(fn string) (*values.Value, string) {
 		if v.Name != "this" {
 			continue
 		}
-		if v.Err != "" {
-			return nil, "DWARF says `this` is " + strings.Trim(v.Err, "<>") + " at the fault pc"
+		if v.Absent() {
+			return nil, "DWARF says `this` is " + strings.Trim(v.AbsentText(), "<>") + " at the fault pc"
 		}
 		return v, ""
 	}
@@ -149,7 +149,7 @@ func (a *Analysis) inlinedThis(fn string) map[uint64]string {
 	for j := i - 1; i >= 0 && j >= 0 && fs[j].Raw == fs[i].Raw; j-- {
 		params, _, _ := a.vr.FrameVars(values.FrameOf(a.p, fs, j))
 		for _, v := range params {
-			if v.Name != "this" || v.Err != "" {
+			if v.Name != "this" || v.Absent() {
 				continue
 			}
 			if x, err := a.vr.Uint(v); err == nil && x != 0 {
@@ -167,7 +167,7 @@ func whereText(v *values.Value) string {
 		return "its DWARF location, register %" + strings.TrimPrefix(v.Where, "register ")
 	case strings.HasPrefix(v.Where, "entry value of "):
 		return "its DWARF location, the entry value of %" + strings.TrimPrefix(v.Where, "entry value of ") + " (the caller's call-site parameter)"
-	case v.InMemory:
+	case v.InMemory():
 		return fmt.Sprintf("its DWARF location, memory at %#x", v.Addr)
 	}
 	return "its DWARF location (" + v.Where + ")"
@@ -213,8 +213,8 @@ func (a *Analysis) findObjects() {
 		if !ok {
 			return
 		}
-		if addr, where, ok := a.guessThis(&values.Value{Mod: mod, Type: ty.Offset, InMemory: true}); ok {
-			owner = &values.Value{Name: "*this", Mod: mod, Type: ty.Offset, Addr: addr, InMemory: true}
+		if addr, where, ok := a.guessThis(&values.Value{Mod: mod, Type: ty.Offset, Kind: values.KindReference}); ok {
+			owner = &values.Value{Name: "*this", Mod: mod, Type: ty.Offset, Addr: addr, Kind: values.KindReference}
 			how = fmt.Sprintf("`this` of %s(): %s; FALLBACK guess: %s points to a %s whose list header is a ring", concrete.Function, why, where, class)
 		}
 	}

@@ -16,7 +16,7 @@ import (
 // c>) whose _M_storage holds the element; a container whose node type is
 // not in the DWARF is walked through its members like any struct.
 func (s *searcher) elements(v *values.Value, ty *symbols.Type, steps []step, out *scanOut, nest int) bool {
-	if !v.InMemory {
+	if !v.InMemory() {
 		return false
 	}
 	name := v.Mod.Syms.TypeName(ty.Offset)
@@ -173,7 +173,7 @@ func nodeStorage(t *symbols.Table, nodeType, elem string) (int64, dwarf.Offset, 
 }
 
 func (s *searcher) element(m *coreparse.Module, typ dwarf.Offset, addr uint64) *values.Value {
-	return &values.Value{Mod: m, Type: typ, Addr: addr, InMemory: true}
+	return &values.Value{Mod: m, Type: typ, Addr: addr, Kind: values.KindReference}
 }
 
 // list: std::list's nodes from _M_impl._M_node along _M_next.

@@ -113,14 +113,14 @@ func (s *searcher) collectRoots(stacks []Stack) {
 			params, locals, _ := s.r.FrameVars(fr)
 			s.frames.Add(1)
 			for _, v := range append(params, locals...) {
-				if v.Err != "" || v.Unsaved {
+				if v.Absent() || v.Unsaved {
 					continue // (an unsaved register's value is gdb's guess, not evidence)
 				}
 				s.vars.Add(1)
 				rt := &root{frame: j, v: v}
 				var out scanOut
 				s.scan(v, nil, &out, 0)
-				if v.InMemory {
+				if v.InMemory() {
 					// The variable itself may be a target (a local list
 					// header, an object on the stack).
 					out.matches = append(out.matches, s.matchesOf(v.Addr, uint64(max(s.r.Size(v), 1)), false)...)
@@ -168,7 +168,7 @@ func (s *searcher) expand(n *node) {
 			return
 		}
 		var out scanOut
-		v := &values.Value{Mod: n.key.mod, Type: n.key.typ, Addr: n.key.addr, InMemory: true}
+		v := &values.Value{Mod: n.key.mod, Type: n.key.typ, Addr: n.key.addr, Kind: values.KindReference}
 		s.scan(v, nil, &out, 0)
 		n.matches, n.edges, n.expanded = out.matches, out.edges, true
 	})
@@ -300,12 +300,12 @@ func (s *searcher) memberCount(m *coreparse.Module, off dwarf.Offset, name strin
 func sub(v *values.Value, off int64, typ dwarf.Offset) *values.Value {
 	c := &values.Value{Mod: v.Mod, Type: typ, Where: v.Where}
 	switch {
-	case v.InMemory:
-		c.Addr, c.InMemory = v.Addr+uint64(off), true
+	case v.InMemory():
+		c.Addr, c.Kind = v.Addr+uint64(off), values.KindReference
 	case off < int64(len(v.Bytes)):
 		c.Bytes = v.Bytes[off:]
 	default:
-		c.Err = "optimized out"
+		c.SetAbsent(values.OptimizedOut, nil)
 	}
 	return c
 }

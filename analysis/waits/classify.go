@@ -321,7 +321,7 @@ func (a *analysis) param(fs []coreparse.Frame, i int, name string) (uint64, bool
 	}
 	params, locals, _ := a.vr.FrameVars(fr)
 	for _, v := range append(params, locals...) {
-		if v.Name != name || v.Err != "" {
+		if v.Name != name || v.Absent() {
 			continue
 		}
 		if u, err := a.vr.Uint(v); err == nil && u != 0 {

@@ -42,12 +42,12 @@ func (a *analysis) rutexWait(n *Node) bool {
 		}
 		params, locals, _ := a.vr.FrameVars(fr)
 		for _, v := range append(locals, params...) {
-			if v.Err != "" {
+			if v.Absent() {
 				continue
 			}
 			tn := strings.TrimPrefix(a.vr.TypeName(v), "const ")
 			switch {
-			case tn == sl.Waiter && v.InMemory && v.Addr != 0:
+			case tn == sl.Waiter && v.InMemory() && v.Addr != 0:
 				wi, w = i, v.Addr
 			case strings.TrimSuffix(strings.TrimSuffix(tn, " const"), " *") == sl.Waiter && strings.Contains(tn, "*"):
 				if u, err := a.vr.Uint(v); err == nil && u != 0 {
@@ -137,7 +137,7 @@ func (a *analysis) primitive(n *Node, wi, lib int, r uint64) prim {
 		}
 		params, _, _ := a.vr.FrameVars(fr)
 		for _, v := range params {
-			if v.Name != "this" || v.Err != "" {
+			if v.Name != "this" || v.Absent() {
 				continue
 			}
 			u, err := a.vr.Uint(v)

@@ -242,7 +242,7 @@ func TestChaosFilesChangeWhileRead(t *testing.T) {
 		"debug file":    libcDebug,
 		"cache section": filepath.Join(libcCache, "debug_info"),
 		"cache symtab":  findCache(t, r, "symtab-v3"),
-		"cache unit":    findCache(t, r, "index-v2/unit-"),
+		"cache unit":    findCache(t, r, "/unit-"),
 	}
 	other := filepath.Join(r.dir, "other")
 	copyFile(t, "/bin/true", other) // a smaller, different file for cp

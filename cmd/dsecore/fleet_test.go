@@ -14,8 +14,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/dsecore/dsecore/batch"
 	"github.com/dsecore/dsecore/internal/fixture"
-	"github.com/dsecore/dsecore/report"
 )
 
 // fleetUID is the unprivileged user the agents' analyses run as (no
@@ -409,7 +409,7 @@ echo "$pid"
 	}
 
 	// The cluster-wide view.
-	var doc report.Summary
+	var doc batch.Summary
 	if err := json.Unmarshal(run(t, "summarize", "--ceph", "--conf", conf, "--format", "json"), &doc); err != nil {
 		t.Fatalf("summarize --ceph --format json: %v", err)
 	}

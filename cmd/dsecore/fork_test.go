@@ -11,6 +11,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/dsecore/dsecore/batch"
 	"github.com/dsecore/dsecore/internal/fixture"
 	"github.com/dsecore/dsecore/report"
 	"github.com/google/go-dap"
@@ -23,13 +24,21 @@ running: curTask_
 task_count: nTasks_
 hook_type: co::LinkedQueueHook
 queues: {runnableQueue_: runnable, blockQueue_: block, newQueue_: new, gcQueue_: done}
+waiter_rutex: waitingOn_
+rutex_waiters: sleepers_.head_
+sync_types: {"libgo::Mutex": co_mutex, "libgo::RWMutexImpl": co_rwmutex, "libgo::ConditionVariable": co_condvar, "libgo::ChannelImplWithSignal": co_chan}
 `
 
+// forkAdaptedLines: what the built-in profile adapts on the fork (which
+// renames its co runtime's members and libgo's routine_sync's).
 var forkAdaptedLines = []string{
 	"hook_type: co::LinkedQueueHook",
 	"queues: {blockQueue_: block, gcQueue_: done, newQueue_: new, runnableQueue_: runnable}",
 	"task_count: nTasks_",
 	"running: curTask_",
+	"waiter_rutex: waitingOn_",
+	"rutex_waiters: sleepers_.head_",
+	`sync_types: {"libgo::ChannelImplWithSignal": co_chan, "libgo::ConditionVariable": co_condvar, "libgo::Mutex": co_mutex, "libgo::RWMutexImpl": co_rwmutex}`,
 }
 
 func writeForkProfile(t *testing.T) string {
@@ -113,13 +122,13 @@ func TestForkTasks(t *testing.T) {
 			adapted++
 		}
 	}
-	if adapted != 4 {
+	if adapted != len(forkAdaptedLines) {
 		t.Errorf("%d PROFILE ADAPTED warnings: %q", adapted, c.Warnings)
 	}
 	out, stderr, err := runErr("tasks", sc.Core, "--exe", sc.Exe)
 	if err != nil || !strings.Contains(out, fmt.Sprintf("%d tasks (profile ceph-dse (built-in); the scheduler counts %d)", len(want), len(want))) ||
 		!strings.Contains(out, "(the profile was adapted to this build; to say so in it: "+strings.Join(forkAdaptedLines, "; ")+")") ||
-		strings.Count(stderr, "warning: PROFILE ADAPTED") != 4 {
+		strings.Count(stderr, "warning: PROFILE ADAPTED") != len(forkAdaptedLines) {
 		t.Errorf("tasks text (%v):\n%s\nstderr:\n%s", err, out, stderr)
 	}
 
@@ -182,7 +191,7 @@ func TestForkProfileCommands(t *testing.T) {
 			t.Errorf("profile check: %q\nwant %q", lines[key], want)
 		}
 	}
-	for _, want := range append([]string{"4 adapted, 0 failed", fmt.Sprintf("In this core: 8 Processers, %d tasks (the scheduler counts %d)", len(truthSet(sc)), len(truthSet(sc))),
+	for _, want := range append([]string{fmt.Sprintf("%d adapted, 0 failed", len(forkAdaptedLines)), fmt.Sprintf("In this core: 8 Processers, %d tasks (the scheduler counts %d)", len(truthSet(sc)), len(truthSet(sc))),
 		"To make the adaptations explicit, a profile for this build (base: ceph-dse):"}, forkAdaptedLines...) {
 		if !strings.Contains(out, want) {
 			t.Errorf("profile check does not say %q:\n%s", want, out)
@@ -259,7 +268,7 @@ func TestForkFaces(t *testing.T) {
 		t.Errorf("bt --task text:\n%s", out)
 	}
 
-	var sum report.Summary
+	var sum batch.Summary
 	cmd := exec.Command(dsecoreBin, "summarize", sc.Core, "--format", "json", "--progress", "never", "--solib-search-path", filepath.Dir(sc.Exe),
 		"--profile", prof, "--cache-dir", t.TempDir())
 	b, err := cmd.Output()
@@ -308,7 +317,7 @@ func TestForkFaces(t *testing.T) {
 		wantUsed := fmt.Sprintf("dsecore: coroutine profile ceph-dse-fork (%s): %d tasks on 8 Processers (the scheduler counts %d)", prof, len(want), len(want))
 		if profile == "" {
 			wantUsed = fmt.Sprintf("dsecore: coroutine profile ceph-dse (built-in): %d tasks on 8 Processers", len(want))
-			if strings.Count(all, "PROFILE ADAPTED (ceph-dse)") != 4 {
+			if strings.Count(all, "PROFILE ADAPTED (ceph-dse)") != len(forkAdaptedLines) {
 				t.Errorf("DAP, default profile: outputs\n%s", all)
 			}
 		}

@@ -2,13 +2,9 @@ package main
 
 import (
 	"bytes"
-	"crypto/sha256"
-	"encoding/hex"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
-	"io/fs"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -18,14 +14,9 @@ import (
 	"time"
 
 	"github.com/dsecore/dsecore/analysis/coroutines"
-	"github.com/dsecore/dsecore/analysis/fault"
-	"github.com/dsecore/dsecore/analysis/summary"
+	"github.com/dsecore/dsecore/batch"
 	"github.com/dsecore/dsecore/coreparse/corestore"
-	"github.com/dsecore/dsecore/coreparse/symbols"
 	"github.com/dsecore/dsecore/fleet/cluster"
-	"github.com/dsecore/dsecore/internal/cachefile"
-	"github.com/dsecore/dsecore/internal/l10n"
-	"github.com/dsecore/dsecore/internal/mmap"
 	"github.com/dsecore/dsecore/report"
 	"github.com/dsecore/dsecore/session"
 	"github.com/spf13/cobra"
@@ -139,7 +130,7 @@ func runSummarize(cmd *cobra.Command, args []string) error {
 			return err
 		}
 		cores, warnings := cluster.Cores(raw, since, until)
-		doc := report.BuildSummary(cores, baseline)
+		doc := batch.BuildSummary(cores, baseline)
 		doc.Tool = "dsecore summarize --ceph"
 		doc.Warnings = warnings
 		return writeSummary(cmd, doc, format)
@@ -150,68 +141,22 @@ func runSummarize(cmd *cobra.Command, args []string) error {
 		warnings = append(warnings, e.Error())
 	}
 	cacheDir := config.GetString("cache-dir")
-	cachefile.AddRoot(cacheDir)
-	if cacheDir != "" {
-		symbols.SectionCacheDir = filepath.Join(cacheDir, "dwarf")
-	}
-	base := session.Options{SolibSearchPath: getPaths("solib-search-path"), Sysroot: config.GetString("sysroot"),
-		DebugFileDirs: getPaths("debug-file-directory"), DebuginfodTimeout: config.GetDuration("debuginfod-timeout"),
-		CacheDir: cacheDir, CoroutineProfile: config.GetString("profile"), AnalysisProfile: config.GetString("analysis-profile"),
-		MaxCoreSize: config.GetInt64("max-core-size")}
-	// The profiles are checked before any core is read.
-	prof, err := coroutines.LoadProfile(base.WithDefaults().CoroutineProfile)
+	prog := newProgress(cmd.ErrOrStderr(), len(inputs), config.GetString("progress"))
+	doc, err := batch.Run(inputs, baseline, batch.RunOptions{
+		Session: session.Options{SolibSearchPath: getPaths("solib-search-path"), Sysroot: config.GetString("sysroot"),
+			DebugFileDirs: getPaths("debug-file-directory"), DebuginfodTimeout: config.GetDuration("debuginfod-timeout"),
+			CacheDir: cacheDir, CoroutineProfile: config.GetString("profile"), AnalysisProfile: config.GetString("analysis-profile"),
+			MaxCoreSize: config.GetInt64("max-core-size")},
+		Summary:  batch.Options{Frames: config.GetInt("frames"), CephCrashDirs: getPaths("ceph-crash-dir")},
+		Jobs:     config.GetInt("jobs"),
+		NoCache:  config.GetBool("no-cache"),
+		Progress: prog,
+	})
 	if err != nil {
 		return err
 	}
-	if _, err := fault.LoadProfile(base.WithDefaults().AnalysisProfile); err != nil {
-		return err
-	}
-	// One finder and one symbol-table cache for every core of the run: a
-	// build's tables are parsed once, a dead debuginfod server asked once.
-	shared := session.NewShared(base)
-	defer shared.Close()
-	base.Shared = shared
-	opts := summary.Options{Frames: config.GetInt("frames"), CephCrashDirs: getPaths("ceph-crash-dir")}
-	o := base.WithDefaults()
-	// The profile by its content, not its name: an edited profile file
-	// reads the cores again.
-	profYAML, _ := prof.YAML("", nil)
-	optKey := fmt.Sprintf("v%d|%v|%s|%v|%s|%x|%s|%d|%v", summary.SchemaVersion, o.SolibSearchPath, o.Sysroot, o.DebugFileDirs,
-		o.CoroutineProfile, sha256.Sum256(profYAML), o.AnalysisProfile, opts.Frames, opts.CephCrashDirs)
-	useCache := !config.GetBool("no-cache") && cacheDir != ""
-
-	cores := make([]summary.Core, len(inputs))
-	jobs := max(1, config.GetInt("jobs"))
-	prog := newProgress(cmd.ErrOrStderr(), len(inputs), config.GetString("progress"))
-	next := make(chan int)
-	var wg sync.WaitGroup
-	for w := 0; w < jobs; w++ {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			mmap.Guard() // a fault of a changed file is that core's error (summary.Summarize recovers)
-			for i := range next {
-				in := inputs[i]
-				prog.start(in.Path)
-				cores[i] = summarizeOne(in, base, opts, cacheDir, useCache, optKey)
-				prog.done()
-			}
-		}()
-	}
-	for i := range inputs {
-		next <- i
-	}
-	close(next)
-	wg.Wait()
 	prog.finish()
-
-	doc := report.BuildSummary(cores, baseline)
-	doc.CoroutineProfile = prof.Describe()
-	fetched, _, flog := shared.Finder.Report()
-	for k, u := range fetched {
-		doc.Fetched = append(doc.Fetched, k+" from "+u)
-	}
-	doc.Warnings = append(warnings, flog...)
+	doc.Warnings = append(warnings, doc.Warnings...)
 	if len(inputs) == 0 {
 		doc.Warnings = append(doc.Warnings, "no core found in "+strings.Join(args, " "))
 	}
@@ -220,7 +165,7 @@ func runSummarize(cmd *cobra.Command, args []string) error {
 
 // readBaseline reads an earlier --format json report's groups (nil
 // without one).
-func readBaseline(b string) ([]summary.Group, error) {
+func readBaseline(b string) ([]batch.Group, error) {
 	if b == "" {
 		return nil, nil
 	}
@@ -228,78 +173,17 @@ func readBaseline(b string) ([]summary.Group, error) {
 	if err != nil {
 		return nil, fmt.Errorf("--baseline: %w", err)
 	}
-	var doc report.Summary
+	var doc batch.Summary
 	if err := json.Unmarshal(data, &doc); err != nil {
 		return nil, fmt.Errorf("--baseline %s: not a summarize --format json report: %w", b, err)
 	}
 	if doc.Groups == nil {
-		return []summary.Group{}, nil
+		return []batch.Group{}, nil
 	}
 	return doc.Groups, nil
 }
 
-// summarizeOne summarizes a core, or reuses its cached result.
-func summarizeOne(in corestore.Input, base session.Options, opts summary.Options, cacheDir string, useCache bool, optKey string) summary.Core {
-	c := summary.Core{Path: in.Path, Size: in.Size, MTime: in.MTime, Time: in.Time, Compression: in.Compression, Node: in.Node}
-	var cachePath string
-	if useCache {
-		k := sha256.Sum256([]byte(fmt.Sprintf("%s\x00%d\x00%d\x00%s", in.Path, in.Size, in.MTime.UnixNano(), optKey)))
-		cachePath = filepath.Join(cacheDir, "results-v3", hex.EncodeToString(k[:16])+".json")
-		// Sealed (internal/cachefile): a result that does not check out is
-		// made again, with a warning.
-		if b, err := cachefile.ReadSealed(cachePath); err == nil {
-			var cached cachedResult
-			if json.Unmarshal(b, &cached) == nil && cached.Path == in.Path {
-				cached.Cached = true
-				cached.Node = in.Node
-				cached.Core.Sentences = cached.Sentences
-				return cached.Core
-			}
-		} else if !errors.Is(err, fs.ErrNotExist) {
-			cachefile.Warnf(cachePath, err)
-		}
-	}
-	local, err := in.Local(cacheDir, base.WithDefaults().MaxCoreSize)
-	if err != nil {
-		return summary.Failed(c, err)
-	}
-	o := base
-	o.Core = local
-	if s, err := openForSummary(o); err != nil {
-		c = summary.Failed(c, err)
-	} else {
-		c = summary.Summarize(s, c, opts)
-		s.Close()
-		if ch := s.Changed(); len(ch) > 0 {
-			// Read from files that changed meanwhile: warned, never cached.
-			c.Warnings = append(c.Warnings, ch...)
-			cachePath = ""
-		}
-	}
-	if cachePath != "" {
-		if b, err := json.Marshal(cachedResult{c, c.Sentences}); err == nil {
-			cachefile.Write("result", cachePath, true, b)
-		}
-	}
-	return c
-}
-
-// cachedResult is a core's summary as cached: the document's fields and
-// the verdict's catalog messages, which the document leaves out, so that a
-// cached core's verdict is rendered in every language too.
-type cachedResult struct {
-	summary.Core
-	Sentences []l10n.Msg `json:"verdict_sentences,omitempty"`
-}
-
-// openForSummary opens one core of a summary: a file of it that changed
-// while it was read is that core's error, not the run's end.
-func openForSummary(o session.Options) (s *session.Session, err error) {
-	defer mmap.Catch(&err)
-	return session.Open(o)
-}
-
-func writeSummary(cmd *cobra.Command, doc *report.Summary, format string) error {
+func writeSummary(cmd *cobra.Command, doc *batch.Summary, format string) error {
 	out := config.GetString("out")
 	if format == "ceph-crash" {
 		return writeCephCrash(cmd.OutOrStdout(), doc, out)
@@ -317,15 +201,15 @@ func writeSummary(cmd *cobra.Command, doc *report.Summary, format string) error 
 	case "json":
 		return writeJSON(w, doc)
 	case "markdown":
-		report.WriteSummaryMarkdown(w, doc)
+		batch.WriteSummaryMarkdown(w, doc)
 	case "html":
 		lang, err := langPrinter()
 		if err != nil {
 			return err
 		}
-		return report.WriteSummaryHTML(w, doc, lang)
+		return batch.WriteSummaryHTML(w, doc, lang)
 	default:
-		report.WriteSummaryTable(w, doc)
+		batch.WriteSummaryTable(w, doc)
 		report.WriteWarnings(cmd.ErrOrStderr(), doc.Warnings)
 	}
 	return nil
@@ -334,15 +218,15 @@ func writeSummary(cmd *cobra.Command, doc *report.Summary, format string) error 
 // writeCephCrash writes one report per summarized core into DIR as Ceph's
 // handler does (<crash_id>/meta, then <crash_id>/done: ceph-crash posts an
 // entry once done exists), or, without a directory, a JSON array.
-func writeCephCrash(stdout io.Writer, doc *report.Summary, dir string) error {
+func writeCephCrash(stdout io.Writer, doc *batch.Summary, dir string) error {
 	var metas [][]byte
 	var ids []string
 	for _, c := range doc.Cores {
 		if c.Error != "" {
 			continue
 		}
-		metas = append(metas, report.CephCrashMeta(c))
-		ids = append(ids, report.CephCrashID(c))
+		metas = append(metas, batch.CephCrashMeta(c))
+		ids = append(ids, batch.CephCrashID(c))
 	}
 	if dir == "" {
 		var b bytes.Buffer
@@ -401,7 +285,7 @@ func newProgress(w io.Writer, total int, mode string) *progress {
 	return p
 }
 
-func (p *progress) start(path string) {
+func (p *progress) Start(path string) {
 	if !p.on {
 		return
 	}
@@ -411,7 +295,7 @@ func (p *progress) start(path string) {
 	p.draw()
 }
 
-func (p *progress) done() {
+func (p *progress) Done() {
 	p.n.Add(1)
 	p.draw()
 }

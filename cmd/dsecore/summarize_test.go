@@ -18,10 +18,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/dsecore/dsecore/analysis/summary"
+	"github.com/dsecore/dsecore/batch"
 	"github.com/dsecore/dsecore/coreparse/symbols"
 	"github.com/dsecore/dsecore/internal/fixture"
-	"github.com/dsecore/dsecore/report"
 	"github.com/klauspost/compress/zstd"
 	"github.com/pierrec/lz4/v4"
 	"github.com/ulikunitz/xz"
@@ -94,7 +93,7 @@ func batchDir(t *testing.T) (dir string, byName map[string]string) {
 	return dir, byName
 }
 
-func summarize(t *testing.T, env []string, args ...string) report.Summary {
+func summarize(t *testing.T, env []string, args ...string) batch.Summary {
 	t.Helper()
 	cmd := exec.Command(dsecoreBin, append([]string{"summarize", "--format", "json", "--progress", "never"}, args...)...)
 	cmd.Env = append(os.Environ(), env...)
@@ -104,22 +103,22 @@ func summarize(t *testing.T, env []string, args ...string) report.Summary {
 	if err != nil {
 		t.Fatalf("dsecore summarize %v: %v\n%s", args, err, stderr.String())
 	}
-	var doc report.Summary
+	var doc batch.Summary
 	if err := json.Unmarshal(out, &doc); err != nil {
 		t.Fatalf("not JSON: %v\n%s", err, out)
 	}
 	return doc
 }
 
-func coreByName(doc report.Summary) map[string]summary.Core {
-	m := map[string]summary.Core{}
+func coreByName(doc batch.Summary) map[string]batch.Core {
+	m := map[string]batch.Core{}
 	for _, c := range doc.Cores {
 		m[filepath.Base(c.Path)] = c
 	}
 	return m
 }
 
-func groupOf(doc report.Summary, sig string) *summary.Group {
+func groupOf(doc batch.Summary, sig string) *batch.Group {
 	for i := range doc.Groups {
 		if doc.Groups[i].Signature == sig {
 			return &doc.Groups[i]
@@ -136,7 +135,7 @@ func TestSummarize(t *testing.T) {
 	doc := summarize(t, []string{"DEBUGINFOD_URLS="}, dir, "--cache-dir", cache)
 	// The libraries' unit indexes are kept under --cache-dir, not the
 	// user's cache.
-	if idx, _ := filepath.Glob(filepath.Join(cache, "dwarf", "*", "index-v2", "units")); len(idx) == 0 {
+	if idx, _ := filepath.Glob(filepath.Join(cache, "dwarf", "*", "index-v2-*", "units")); len(idx) == 0 {
 		t.Errorf("no unit index under %s/dwarf", cache)
 	}
 	cores := coreByName(doc)
@@ -227,7 +226,7 @@ func TestSummarize(t *testing.T) {
 	again := summarize(t, []string{"DEBUGINFOD_URLS="}, dir, "--cache-dir", cache)
 	fresh := summarize(t, []string{"DEBUGINFOD_URLS="}, dir, "--cache-dir", t.TempDir(), "--jobs", "1")
 	for n, c := range cores {
-		for _, other := range []map[string]summary.Core{coreByName(again), coreByName(fresh)} {
+		for _, other := range []map[string]batch.Core{coreByName(again), coreByName(fresh)} {
 			o := other[n]
 			if (c.Signature == nil) != (o.Signature == nil) || c.Signature != nil && c.Signature.Hash != o.Signature.Hash || c.Error != o.Error {
 				t.Errorf("%s: not the same on another run: %+v vs %+v", n, c.Signature, o.Signature)
@@ -248,7 +247,7 @@ func TestSummarize(t *testing.T) {
 
 	// A baseline without the abort marks its group new.
 	base := filepath.Join(t.TempDir(), "base.json")
-	var baseDoc report.Summary
+	var baseDoc batch.Summary
 	for _, gg := range doc.Groups {
 		if gg.Signature != ab.Signature.ID() {
 			baseDoc.Groups = append(baseDoc.Groups, gg)
@@ -566,7 +565,7 @@ func TestSummarizeCache(t *testing.T) {
 	mt := time.Date(2026, 11, 30, 12, 0, 0, 0, time.UTC)
 	os.WriteFile(core, raw, 0o644)
 	os.Chtimes(core, mt, mt)
-	var first summary.Core
+	var first batch.Core
 	step := func(what string, wantCached bool, args ...string) {
 		t.Helper()
 		doc := summarize(t, []string{"DEBUGINFOD_URLS="}, append([]string{dir, "--cache-dir", cache}, args...)...)

@@ -9,8 +9,8 @@ import (
 	"strings"
 
 	"github.com/dsecore/dsecore/analysis/dmesg"
-	"github.com/dsecore/dsecore/coreparse"
 	"github.com/dsecore/dsecore/report"
+	"github.com/dsecore/dsecore/session"
 	"github.com/spf13/cobra"
 )
 
@@ -81,7 +81,7 @@ func runSymbolize(out, errw io.Writer, args []string) error {
 	if err != nil {
 		return fmt.Errorf("--after: %w", err)
 	}
-	lib, err := coreparse.OpenLibrary(libPath, getPaths("debug-file-directory"))
+	lib, err := session.OpenLibrary(libPath, session.Options{DebugFileDirs: getPaths("debug-file-directory")})
 	if err != nil {
 		return err
 	}

@@ -46,11 +46,11 @@ const valueDepth, valueElems = 3, 4
 
 // ourVal reads one of our values into gdb's comparable form.
 func ourVal(vr *values.Reader, v *values.Value, depth int) gdboracle.Val {
-	if v.Err == "optimized out" {
+	if v.Absence == values.OptimizedOut {
 		return gdboracle.Val{OptimizedOut: true}
 	}
-	if v.Err != "" {
-		return gdboracle.Val{Err: v.Err}
+	if v.Absent() {
+		return gdboracle.Val{Err: v.AbsentText()}
 	}
 	ty := vr.Resolved(v)
 	if ty == nil {

@@ -9,7 +9,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/dsecore/dsecore/analysis/summary"
+	"github.com/dsecore/dsecore/batch"
 	"github.com/dsecore/dsecore/internal/fixture"
 )
 
@@ -165,7 +165,7 @@ func TestSummarizeHangs(t *testing.T) {
 	}
 }
 
-func sigOf(c summary.Core) string {
+func sigOf(c batch.Core) string {
 	if c.Signature == nil {
 		return ""
 	}

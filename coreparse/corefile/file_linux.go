@@ -17,7 +17,7 @@ import (
 // (354 MiB); 2 MiB 0.87 s (452 MiB); 8 MiB 1.00 s (the whole core); the
 // mapping 1.27 s (the whole core). 512 KiB: nearly the best time for a
 // quarter less reading than 2 MiB.
-var readAround int64 = 512 << 10
+const readAround int64 = 512 << 10
 
 // coreFile is the core file as the page cache reads it: pread(2), except
 // that a page not yet in the kernel's page cache (a core just copied in, or

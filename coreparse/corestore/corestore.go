@@ -221,17 +221,18 @@ func inspect(path string) (Input, bool, error) {
 var ErrTooLarge = errors.New("decompressed core exceeds the size limit")
 
 // Local returns a plain file for the input: the file itself, or its
-// decompressed copy in cacheDir (made once, reused while the original's
-// size and time are unchanged), at most maxSize bytes (0: no limit).
-func (in Input) Local(cacheDir string, maxSize int64) (string, error) {
+// decompressed copy in the cache's cores directory (made once, reused
+// while the original's size and time are unchanged), at most maxSize
+// bytes (0: no limit).
+func (in Input) Local(cache *cachefile.Cache, maxSize int64) (string, error) {
 	if in.Compression == "" {
 		return in.Path, nil
 	}
-	if cacheDir == "" {
+	if cache == nil {
 		return "", fmt.Errorf("%s: a compressed core needs a cache directory", in.Path)
 	}
 	key := sha256.Sum256([]byte(fmt.Sprintf("%s\x00%d\x00%d", in.Path, in.Size, in.MTime.UnixNano())))
-	dir := filepath.Join(cacheDir, "cores")
+	dir := cache.Dir("cores")
 	// Sealed (v2): the core, then its blocks' checksums (internal/cachefile),
 	// all checked before it is used; a copy that does not check out is
 	// decompressed again, with a warning.
@@ -243,13 +244,12 @@ func (in Input) Local(cacheDir string, maxSize int64) (string, error) {
 			cachefile.Warnf(dst, err)
 		}
 	}
-	cachefile.AddRoot(cacheDir)
 	src, err := os.Open(in.Path)
 	if err != nil {
 		return "", err
 	}
 	defer src.Close()
-	w, err := cachefile.Create("core", dst, true, 0)
+	w, err := cache.Create("core", dst, true, 0)
 	if err != nil {
 		return "", err
 	}
@@ -320,25 +320,13 @@ func inflateInto(w io.Writer, src io.Reader, compression string, maxSize int64) 
 	return nil
 }
 
-// DefaultCacheDir is where decompressed cores go unless told otherwise:
-// $XDG_CACHE_HOME/dsecore (~/.cache/dsecore; internal/cachefile's XDG
-// rules), else a directory in the system's temporary directory.
-func DefaultCacheDir() string {
-	if d := cachefile.DefaultRoot(); d != "" {
-		return d
-	}
-	d := filepath.Join(os.TempDir(), "dsecore-cache")
-	cachefile.AddRoot(d)
-	return d
-}
-
 // DefaultMaxSize bounds a decompressed core.
 const DefaultMaxSize = 64 << 30
 
 // Plain returns a path to open for a core given on a command line: the
 // path itself, or for a .zst/.lz4/.xz core (systemd-coredump's) its
-// decompressed copy in cacheDir.
-func Plain(path, cacheDir string, maxSize int64) (string, error) {
+// decompressed copy in the cache.
+func Plain(path string, cache *cachefile.Cache, maxSize int64) (string, error) {
 	c, ok := compressed[filepath.Ext(path)]
 	if !ok {
 		return path, nil
@@ -355,5 +343,5 @@ func Plain(path, cacheDir string, maxSize int64) (string, error) {
 		return "", err
 	}
 	in := Input{Path: abs, Size: st.Size(), MTime: st.ModTime(), Time: st.ModTime(), Compression: c}
-	return in.Local(cacheDir, maxSize)
+	return in.Local(cache, maxSize)
 }

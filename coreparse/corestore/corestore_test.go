@@ -204,7 +204,7 @@ func TestLocal(t *testing.T) {
 			if len(ins) != 1 || ins[0].Compression != kind {
 				t.Fatalf("collected %+v", ins)
 			}
-			local, err := ins[0].Local(cache, 0)
+			local, err := ins[0].Local(cachefile.New(cache), 0)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -217,7 +217,7 @@ func TestLocal(t *testing.T) {
 			// Reused: the copy is not made again (the same file, untouched).
 			old := time.Date(2020, 1, 1, 0, 0, 0, 0, time.UTC)
 			os.Chtimes(local, old, old)
-			again, err := ins[0].Local(cache, 0)
+			again, err := ins[0].Local(cachefile.New(cache), 0)
 			if st, _ := os.Stat(again); err != nil || again != local || !st.ModTime().Equal(old) {
 				t.Errorf("second Local: %s %v, rewritten: %v", again, err, st.ModTime())
 			}
@@ -225,27 +225,27 @@ func TestLocal(t *testing.T) {
 			f, _ := os.OpenFile(local, os.O_WRONLY, 0)
 			f.WriteAt([]byte("XX"), 100)
 			f.Close()
-			if again, err := ins[0].Local(cache, 0); err != nil || again != local || !bytes.Equal(content(t, again), core) {
+			if again, err := ins[0].Local(cachefile.New(cache), 0); err != nil || again != local || !bytes.Equal(content(t, again), core) {
 				t.Errorf("a damaged copy: %s %v", again, err)
 			}
 			// The original changes (same name): another copy, of it.
 			core2 := append(elfHeader(4, false), bytes.Repeat([]byte("heap"), 3000)...)
 			write(t, p, compress(t, kind, core2), mt.Add(time.Second))
 			ins2, _ := Collect([]string{p}, Options{})
-			fresh, err := ins2[0].Local(cache, 0)
+			fresh, err := ins2[0].Local(cachefile.New(cache), 0)
 			if err != nil || fresh == local || !bytes.Equal(content(t, fresh), core2) {
 				t.Errorf("after the original changed: %s (was %s) %v", fresh, local, err)
 			}
 			// Only the time changes: decompressed again too.
 			os.Chtimes(p, mt.Add(2*time.Second), mt.Add(2*time.Second))
 			ins3, _ := Collect([]string{p}, Options{})
-			if again, _ := ins3[0].Local(cache, 0); again == fresh {
+			if again, _ := ins3[0].Local(cachefile.New(cache), 0); again == fresh {
 				t.Errorf("a new mtime reused the copy")
 			} else if !bytes.Equal(content(t, again), core2) {
 				t.Errorf("after a new mtime: %s", again)
 			}
 			// Plain resolves a command line's path the same way.
-			plain, err := Plain(p, cache, 0)
+			plain, err := Plain(p, cachefile.New(cache), 0)
 			if err != nil || !bytes.Equal(content(t, plain), core2) {
 				t.Errorf("Plain: %s %v", plain, err)
 			}
@@ -266,7 +266,7 @@ func TestLocalSizeLimit(t *testing.T) {
 		ok    bool
 	}{{4095, false}, {1, false}, {4096, true}, {0, true}} {
 		cache := t.TempDir()
-		local, err := Plain(p, cache, c.limit)
+		local, err := Plain(p, cachefile.New(cache), c.limit)
 		switch {
 		case c.ok && err != nil:
 			t.Errorf("limit %d: %v", c.limit, err)
@@ -291,39 +291,35 @@ func TestLocalErrors(t *testing.T) {
 	dir := t.TempDir()
 	p := filepath.Join(dir, "core.1.zst")
 	write(t, p, compress(t, "zst", elfHeader(4, false)), time.Time{})
-	if _, err := Plain(p, "", 0); err == nil || !strings.Contains(err.Error(), "needs a cache directory") {
+	if _, err := Plain(p, nil, 0); err == nil || !strings.Contains(err.Error(), "needs a cache directory") {
 		t.Errorf("no cache directory: %v", err)
 	}
 	for _, kind := range []string{"zst", "lz4", "xz"} {
 		bad := filepath.Join(dir, "core.bad."+kind)
 		write(t, bad, []byte("this is not "+kind+" data at all, not at all"), time.Time{})
-		if _, err := Plain(bad, t.TempDir(), 0); err == nil || !strings.Contains(err.Error(), bad) {
+		if _, err := Plain(bad, cachefile.New(t.TempDir()), 0); err == nil || !strings.Contains(err.Error(), bad) {
 			t.Errorf("corrupt %s: %v", kind, err)
 		}
 	}
 	d := filepath.Join(dir, "core.dir.xz")
 	os.Mkdir(d, 0o755)
-	if _, err := Plain(d, t.TempDir(), 0); err == nil || !strings.Contains(err.Error(), "not a regular file") {
+	if _, err := Plain(d, cachefile.New(t.TempDir()), 0); err == nil || !strings.Contains(err.Error(), "not a regular file") {
 		t.Errorf("directory: %v", err)
 	}
-	if _, err := Plain(filepath.Join(dir, "core.gone.lz4"), t.TempDir(), 0); !errors.Is(err, os.ErrNotExist) {
+	if _, err := Plain(filepath.Join(dir, "core.gone.lz4"), cachefile.New(t.TempDir()), 0); !errors.Is(err, os.ErrNotExist) {
 		t.Errorf("missing: %v", err)
 	}
 	plain := filepath.Join(dir, "core.2")
-	if got, err := Plain(plain, "", 0); got != plain || err != nil {
+	if got, err := Plain(plain, nil, 0); got != plain || err != nil {
 		t.Errorf("plain core: %q %v", got, err)
 	}
-	if got, err := (Input{Path: plain}).Local("", 0); got != plain || err != nil {
+	if got, err := (Input{Path: plain}).Local(nil, 0); got != plain || err != nil {
 		t.Errorf("plain input: %q %v", got, err)
 	}
 }
 
-// TestDefaultCacheDir: under $XDG_CACHE_HOME.
-func TestDefaultCacheDir(t *testing.T) {
-	t.Setenv("XDG_CACHE_HOME", "/somewhere/cache")
-	if d := DefaultCacheDir(); d != "/somewhere/cache/dsecore" {
-		t.Errorf("DefaultCacheDir %q", d)
-	}
+// TestDefaultMaxSize: 64 GiB.
+func TestDefaultMaxSize(t *testing.T) {
 	if DefaultMaxSize != 64<<30 {
 		t.Errorf("DefaultMaxSize %d", DefaultMaxSize)
 	}

@@ -22,13 +22,16 @@ import (
 	"github.com/dsecore/dsecore/internal/cachefile"
 )
 
-// Options configure a Finder.
+// Options configure a Finder. Its caller decides them (session: the
+// servers of $DEBUGINFOD_URLS, the limits of $DEBUGINFOD_*).
 type Options struct {
-	Dirs     []string      // searched recursively (to depth 4) for ELF files
-	URLs     []string      // debuginfod servers (DEBUGINFOD_URLS)
-	CacheDir string        // where downloads go: CacheDir/.build-id/xx/rest[.debug]
-	Timeout  time.Duration // per request; default 10 s
-	MaxSize  int64         // per download; default 4 GiB (DEBUGINFOD_MAXSIZE)
+	Dirs []string // searched recursively (to depth 4) for ELF files
+	URLs []string // debuginfod servers; none: nothing is downloaded
+	// Cache holds the downloads: Cache.Dir("debuginfod")/.build-id/xx/rest[.debug];
+	// nil: nothing is downloaded.
+	Cache   *cachefile.Cache
+	Timeout time.Duration // per request; default 10 s
+	MaxSize int64         // per download; default 4 GiB (DEBUGINFOD_MAXSIZE)
 }
 
 // Finder answers coreparse's FindFile.
@@ -46,11 +49,8 @@ type Finder struct {
 	log     []string
 }
 
-// New returns a Finder; URLs empty means DEBUGINFOD_URLS.
+// New returns a Finder.
 func New(o Options) *Finder {
-	if o.URLs == nil {
-		o.URLs = strings.Fields(os.Getenv("DEBUGINFOD_URLS"))
-	}
 	if o.Timeout <= 0 {
 		o.Timeout = 10 * time.Second
 	}
@@ -63,12 +63,7 @@ func New(o Options) *Finder {
 
 // DebugDir is the directory of downloaded debug files, in the .build-id
 // layout separate debug files are searched in ("" without a cache).
-func (f *Finder) DebugDir() string {
-	if f.o.CacheDir == "" {
-		return ""
-	}
-	return f.o.CacheDir
-}
+func (f *Finder) DebugDir() string { return f.o.Cache.Dir("debuginfod") }
 
 func (f *Finder) buildIndex() {
 	f.index = map[string]string{}
@@ -154,10 +149,10 @@ func (f *Finder) URLs() []string { return append([]string(nil), f.o.URLs...) }
 
 // download fetches URL/buildid/HEX/what into the cache (once per build-id).
 func (f *Finder) download(h, what, suffix string) string {
-	if f.o.CacheDir == "" || len(f.o.URLs) == 0 || len(h) < 3 {
+	if f.o.Cache == nil || len(f.o.URLs) == 0 || len(h) < 3 {
 		return ""
 	}
-	dst := filepath.Join(f.o.CacheDir, ".build-id", h[:2], h[2:]+suffix)
+	dst := filepath.Join(f.DebugDir(), ".build-id", h[:2], h[2:]+suffix)
 	if st, err := os.Stat(dst); err == nil && st.Mode().IsRegular() {
 		// Sealed when downloaded (internal/cachefile): every block checked
 		// before the file is used; a damaged one is fetched again.
@@ -195,7 +190,7 @@ func (f *Finder) download(h, what, suffix string) string {
 			f.ignored(u, what, h, fmt.Sprintf("%d bytes announced, over the limit of %d (DEBUGINFOD_MAXSIZE)", resp.ContentLength, f.o.MaxSize))
 			continue
 		}
-		w, err := cachefile.Create("download", dst, true, 0)
+		w, err := f.o.Cache.Create("download", dst, true, 0)
 		if err != nil {
 			resp.Body.Close()
 			return ""

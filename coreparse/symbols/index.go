@@ -16,7 +16,7 @@ import (
 )
 
 // The persistent index of a file with a build-id lives beside its
-// decompressed sections, in SectionCacheDir/<build-id>/index-v<N>/, one
+// decompressed sections, in the cache directory's <build-id>/index-v<N>/, one
 // file per part, each built at most once per build and mapped by the next
 // run instead of walking the DWARF again:
 //
@@ -33,11 +33,18 @@ import (
 // reads an old one, and engineers' runs sharing ~/.cache never collide.
 const indexVersion = "index-v2"
 
-func indexPath(id, part string) string {
-	if SectionCacheDir == "" || id == "" {
+// indexPath is where the index part of the sections k was built from is
+// kept. One build-id names files with different DWARF (the build as linked,
+// the same after dwz, its separate debug file as shipped): the directory
+// says which sections (their sizes), so that each keeps its own index
+// instead of rewriting the other's (whose next run then warns of a
+// damaged file and rebuilds it).
+func (t *Table) indexPath(id string, k indexKey, part string) string {
+	dir := t.cacheDir()
+	if dir == "" || id == "" {
 		return ""
 	}
-	return filepath.Join(SectionCacheDir, id, indexVersion, part)
+	return filepath.Join(dir, id, fmt.Sprintf("%s-%x-%x", indexVersion, k.info, k.abbrev), part)
 }
 
 const indexMagic = "dsecore-index\n"
@@ -45,7 +52,7 @@ const indexMagic = "dsecore-index\n"
 // indexKey identifies the sections an index was built from.
 type indexKey struct{ info, abbrev uint64 }
 
-func writeIndex(path string, k indexKey, payload []byte) {
+func (t *Table) writeIndex(path string, k indexKey, payload []byte) {
 	if path == "" {
 		return
 	}
@@ -54,7 +61,7 @@ func writeIndex(path string, k indexKey, payload []byte) {
 	key = le.AppendUint64(key, k.abbrev)
 	sum := crc32.Update(crc32.ChecksumIEEE(key), crc32.IEEETable, payload)
 	head := append([]byte(indexMagic), le.AppendUint32(nil, sum)...)
-	writeCacheFile(path, head, key, payload)
+	t.writeCacheFile(path, head, key, payload)
 }
 
 // readIndex returns an index file's payload, false when the file is

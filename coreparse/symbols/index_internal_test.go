@@ -10,7 +10,23 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/dsecore/dsecore/internal/cachefile"
+	"github.com/dsecore/dsecore/internal/fixture"
 )
+
+// openIn opens the table of path (and debug) keeping what it derives in
+// cache (nil: nothing kept).
+func openIn(cache *cachefile.Cache, path, debug string) (*Table, error) {
+	return OpenWith(path, debug, &Resolver{Cache: cache})
+}
+
+// newCache is a cache of the test's own; dir is its "dwarf" directory,
+// where the tables keep what they derive.
+func newCache(t *testing.T) (c *cachefile.Cache, dir string) {
+	c = cachefile.New(t.TempDir())
+	return c, c.Dir("dwarf")
+}
 
 // buildLib compiles a shared library at path from source (g++ -g: DWARF and
 // a build-id).
@@ -33,9 +49,9 @@ int entry() { return walk(&g_head); }
 
 // answers is what a table says about the library: what the index parts
 // decide (units and their ranges, the type index) and the DWARF behind them.
-func answers(t *testing.T, path string) (string, *Table) {
+func answers(t *testing.T, cache *cachefile.Cache, path string) (string, *Table) {
 	t.Helper()
-	tab, err := Open(path, "")
+	tab, err := openIn(cache, path, "")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -70,20 +86,22 @@ func answers(t *testing.T, path string) (string, *Table) {
 // file is never trusted: the answers stay those of the DWARF and the file is
 // written again, whole.
 func TestIndexRebuiltWhenDamaged(t *testing.T) {
-	saved := SectionCacheDir
-	SectionCacheDir = t.TempDir()
-	defer func() { SectionCacheDir = saved }()
+	cache, cacheDir := newCache(t)
 	lib := filepath.Join(t.TempDir(), "libnode.so")
 	buildLib(t, lib, libV1)
 
-	want, tab := answers(t, lib)
+	want, tab := answers(t, cache, lib)
 	t.Logf("answers: %s", want)
 	id := tab.buildID
 	tab.Close()
 	if id == "" {
 		t.Fatal("the library has no build-id")
 	}
-	dir := filepath.Join(SectionCacheDir, id, indexVersion)
+	dirs, _ := filepath.Glob(filepath.Join(cacheDir, id, indexVersion+"-*"))
+	if len(dirs) != 1 {
+		t.Fatalf("index directories %q, want one", dirs)
+	}
+	dir := dirs[0]
 	whole := map[string][]byte{}
 	for _, part := range []string{"units", "types"} {
 		b, err := os.ReadFile(filepath.Join(dir, part))
@@ -93,7 +111,7 @@ func TestIndexRebuiltWhenDamaged(t *testing.T) {
 		whole[part] = b
 	}
 	// Second run: from the index.
-	got, tab := answers(t, lib)
+	got, tab := answers(t, cache, lib)
 	if !tab.types.built.Load() || got != want {
 		t.Errorf("from the index:\n%s\nfresh:\n%s", got, want)
 	}
@@ -115,7 +133,7 @@ func TestIndexRebuiltWhenDamaged(t *testing.T) {
 			if err := os.WriteFile(p, f(whole[part]), 0o644); err != nil {
 				t.Fatal(err)
 			}
-			got, tab := answers(t, lib)
+			got, tab := answers(t, cache, lib)
 			tab.Close()
 			if got != want {
 				t.Errorf("%s %s index:\n%s\nfresh:\n%s", how, part, got, want)
@@ -145,15 +163,13 @@ func indexKeyOf(t *testing.T, lib string) indexKey {
 // build-id gets its own index, and each build's answers are its own, read
 // fresh and from the index in either order.
 func TestIndexPerBuildID(t *testing.T) {
-	saved := SectionCacheDir
-	SectionCacheDir = t.TempDir()
-	defer func() { SectionCacheDir = saved }()
+	cache, cacheDir := newCache(t)
 	lib := filepath.Join(t.TempDir(), "libnode.so")
 	libV2 := strings.Replace(libV1, "int key; Node *next;", "long key; short tag; Node *next;", 1)
 	var ids, wants []string
 	for _, src := range []string{libV1, libV2} {
 		buildLib(t, lib, src)
-		want, tab := answers(t, lib)
+		want, tab := answers(t, cache, lib)
 		ids, wants = append(ids, tab.buildID), append(wants, want)
 		tab.Close()
 	}
@@ -167,13 +183,13 @@ func TestIndexPerBuildID(t *testing.T) {
 		if _, err := hex.DecodeString(id); err != nil {
 			t.Fatal(err)
 		}
-		if _, err := os.Stat(filepath.Join(SectionCacheDir, id, indexVersion, "types")); err != nil {
-			t.Errorf("build %s has no index of its own: %v", id, err)
+		if types, _ := filepath.Glob(filepath.Join(cacheDir, id, indexVersion+"-*", "types")); len(types) != 1 {
+			t.Errorf("build %s has no index of its own: %q", id, types)
 		}
 	}
 	// The first build again at the same path: its own index answers.
 	buildLib(t, lib, libV1)
-	got, tab := answers(t, lib)
+	got, tab := answers(t, cache, lib)
 	tab.Close()
 	if tab.buildID != ids[0] && got != wants[0] {
 		// g++ is deterministic: the same source gives the same build-id.
@@ -183,7 +199,7 @@ func TestIndexPerBuildID(t *testing.T) {
 		t.Errorf("the first build, from its index:\n%s\nfresh:\n%s", got, wants[0])
 	}
 	buildLib(t, lib, libV2)
-	if got, tab := answers(t, lib); got != wants[1] {
+	if got, tab := answers(t, cache, lib); got != wants[1] {
 		tab.Close()
 		t.Errorf("the second build, from its index:\n%s\nfresh:\n%s", got, wants[1])
 	} else {
@@ -196,13 +212,11 @@ func TestIndexPerBuildID(t *testing.T) {
 // files are) answers as its uncompressed self, inflated on the first open
 // and mapped from the cache on the second.
 func TestCompressedSections(t *testing.T) {
-	saved := SectionCacheDir
-	defer func() { SectionCacheDir = saved }()
 	dir := t.TempDir()
 	lib := filepath.Join(dir, "libnode.so")
 	buildLib(t, lib, libV1)
-	SectionCacheDir = t.TempDir()
-	want, tab := answers(t, lib)
+	cache, _ := newCache(t)
+	want, tab := answers(t, cache, lib)
 	tab.Close()
 	for _, alg := range []string{"zlib", "zstd"} {
 		c := filepath.Join(dir, "libnode-"+alg+".so")
@@ -224,15 +238,15 @@ func TestCompressedSections(t *testing.T) {
 		if err != nil || err2 != nil || sec.Flags&elf.SHF_COMPRESSED == 0 || !bytes.Equal(ref, ours) {
 			t.Errorf("%s: inflate: %d bytes (%v), debug/elf %d bytes (%v), flags %v", alg, len(ours), err2, len(ref), err, sec.Flags)
 		}
-		SectionCacheDir = t.TempDir()
+		cache, cacheDir := newCache(t)
 		for _, run := range []string{"first", "second"} {
-			got, tab := answers(t, c)
+			got, tab := answers(t, cache, c)
 			id := tab.buildID
 			tab.Close()
 			if got != want {
 				t.Errorf("%s, %s open:\n%s\nuncompressed:\n%s", alg, run, got, want)
 			}
-			if _, err := os.Stat(filepath.Join(SectionCacheDir, id, sectionsVersion, "debug_info")); err != nil {
+			if _, err := os.Stat(filepath.Join(cacheDir, id, sectionsVersion, "debug_info")); err != nil {
 				t.Errorf("%s: .debug_info not in the section cache: %v", alg, err)
 			}
 		}
@@ -271,5 +285,48 @@ func TestRelocatableObject(t *testing.T) {
 	}
 	if w := tab.Warnings(); len(w) > 0 {
 		t.Errorf("warnings: %v", w)
+	}
+}
+
+// TestIndexPerSections: one build-id, two DWARFs (the variants' libdcache.so
+// after dwz, and after dwz --dwarf-5: the same link, the same build-id),
+// opened in turn under one cache, keep an index each; opening the first
+// again reads its index as written (not rebuilt). With the index under the
+// build-id alone, the second rewrote the first's, and the first's next
+// run warned of a damaged file and rebuilt it.
+func TestIndexPerSections(t *testing.T) {
+	vs := fixture.GetVariants(t)
+	libs := []string{vs.Variant(t, fixture.VariantDWZ).Lib, vs.Variant(t, fixture.VariantDWZ5).Lib}
+	cache, dir := newCache(t)
+	open := func(lib string) string {
+		tab, err := openIn(cache, lib, "")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer tab.Close()
+		tab.loadDWARF()
+		if tab.buildID == "" {
+			t.Fatalf("%s: no build-id", lib)
+		}
+		return tab.buildID
+	}
+	ids := []string{open(libs[0]), open(libs[1])}
+	if ids[0] != ids[1] {
+		t.Fatalf("the variants' build-ids differ: %v", ids)
+	}
+	units, _ := filepath.Glob(filepath.Join(dir, ids[0], indexVersion+"*", "units"))
+	if len(units) != 2 {
+		t.Fatalf("unit indexes of the two DWARFs of %s: %q, want two", ids[0], units)
+	}
+	before := map[string]string{}
+	for _, u := range units {
+		b, _ := os.ReadFile(u)
+		before[u] = string(b)
+	}
+	open(libs[0])
+	for _, u := range units {
+		if b, _ := os.ReadFile(u); string(b) != before[u] {
+			t.Errorf("%s rewritten when the first DWARF was opened again", u)
+		}
 	}
 }

@@ -7,6 +7,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"hash/crc32"
 	"io"
 	"os"
 	"path/filepath"
@@ -21,19 +22,20 @@ import (
 	"github.com/klauspost/compress/zstd"
 )
 
-// SectionCacheDir holds the decompressed DWARF sections of files whose
-// sections are compressed (SHF_COMPRESSED, as Debian's libc6-dbg ships
-// them), one directory per build-id, and each file's compile-unit index,
-// so that a second run maps them instead of inflating and indexing again.
-// "" turns the cache off. The default is the user's cache directory
-// (~/.cache/dsecore/dwarf); summarize puts it under its --cache-dir.
-var SectionCacheDir = defaultSectionCacheDir()
+// cacheDir holds the decompressed DWARF sections of files whose sections
+// are compressed (SHF_COMPRESSED, as Debian's libc6-dbg ships them), one
+// directory per build-id, and each file's symbol layout and indexes, so
+// that a second run maps them instead of inflating and indexing again:
+// the "dwarf" directory of the cache the resolver was given, "" (nothing
+// kept) without one.
+func (t *Table) cacheDir() string { return t.cache().Dir("dwarf") }
 
-func defaultSectionCacheDir() string {
-	if d := cachefile.DefaultRoot(); d != "" {
-		return filepath.Join(d, "dwarf")
+// cache is the cache the table was given (nil: none).
+func (t *Table) cache() *cachefile.Cache {
+	if t.resolver == nil {
+		return nil
 	}
-	return ""
+	return t.resolver.Cache
 }
 
 // mapped is a read-only mapping that lives as long as its table.
@@ -43,11 +45,11 @@ func mapFile(path string) (mapped, error) { return mmap.File(path) }
 
 // dwarfSections are the sections the entry reader reads.
 var dwarfSections = []string{".debug_abbrev", ".debug_info", ".debug_line", ".debug_ranges", ".debug_str",
-	".debug_addr", ".debug_line_str", ".debug_str_offsets", ".debug_rnglists"}
+	".debug_addr", ".debug_line_str", ".debug_str_offsets", ".debug_rnglists", ".debug_types"}
 
 // openDWARF returns the file's DWARF sections without copies: a plainly
 // stored section is a slice of the file's mapping; a compressed one is
-// inflated once into SectionCacheDir (keyed by build-id) and mapped from
+// inflated once into the cache directory (keyed by build-id) and mapped from
 // there. A relocatable object's sections are read through debug/elf and
 // relocated (see relocateDWARF). Nothing is decoded: the entry reader
 // (symbols/die) enters a unit when it is first read, where debug/dwarf.New
@@ -120,7 +122,7 @@ func (t *Table) openDWARF(src *elf.File, path string) (die.Sections, error) {
 func sectionsOf(data map[string][]byte) die.Sections {
 	return die.Sections{Info: data[".debug_info"], Abbrev: data[".debug_abbrev"], Str: data[".debug_str"],
 		LineStr: data[".debug_line_str"], StrOffsets: data[".debug_str_offsets"], Addr: data[".debug_addr"],
-		Ranges: data[".debug_ranges"], RngLists: data[".debug_rnglists"], Line: data[".debug_line"]}
+		Ranges: data[".debug_ranges"], RngLists: data[".debug_rnglists"], Line: data[".debug_line"], Types: data[".debug_types"]}
 }
 
 // relocatedSections reads a relocatable object's DWARF sections with their
@@ -231,8 +233,8 @@ type locSectionData struct {
 // mapped); one that does not check out is inflated again, with a warning.
 func (t *Table) inflated(s *elf.Section, id, file string) ([]byte, error) {
 	var path string
-	if SectionCacheDir != "" && id != "" {
-		path = filepath.Join(SectionCacheDir, id, sectionsVersion, strings.TrimPrefix(s.Name, "."))
+	if dir := t.cacheDir(); dir != "" && id != "" {
+		path = filepath.Join(dir, id, sectionsVersion, strings.TrimPrefix(s.Name, "."))
 		var data []byte
 		if _, ok := t.mapChecked(path, func(b []byte) bool {
 			d, err := verifySealed(b)
@@ -250,7 +252,7 @@ func (t *Table) inflated(s *elf.Section, id, file string) ([]byte, error) {
 		}
 	}
 	if path != "" {
-		if m, err := inflateToFile(s, file, path); err == nil {
+		if m, err := inflateToFile(t.cache(), s, file, path); err == nil {
 			t.addMap(m)
 			return m[:s.Size], nil
 		}
@@ -297,7 +299,7 @@ func (t *Table) writeLater(path string, b []byte) {
 		var err error
 		defer mmap.Catch(&err) // b may be in a mapping: a fault loses the write
 		mmap.Guard()
-		writeCacheFile(path, b)
+		t.writeCacheFile(path, b)
 	}()
 }
 
@@ -358,14 +360,13 @@ func inflate(s *elf.Section, file string) ([]byte, error) {
 // maps it: the inflated bytes go through the page cache once, not through
 // a fresh heap buffer and a write (megabytes for libc's debug file, on
 // every first run). The mapping holds the trailer after the contents.
-func inflateToFile(s *elf.Section, file, path string) (mapped, error) {
+func inflateToFile(c *cachefile.Cache, s *elf.Section, file, path string) (mapped, error) {
 	r, done, ok := openCompressed(s, file)
 	if !ok {
 		return nil, errors.New("not a section this reads")
 	}
 	defer done()
-	cachefile.AddRoot(SectionCacheDir) // (a test's, summarize's --cache-dir)
-	w, err := cachefile.Create("section", path, true, int64(s.Size))
+	w, err := c.Create("section", path, true, int64(s.Size))
 	if err != nil {
 		return nil, err
 	}
@@ -423,7 +424,7 @@ func openCompressed(s *elf.Section, file string) (r io.Reader, done func(), ok b
 // writeCacheFile writes the parts, one after the other, to path through a
 // temporary file and a rename (internal/cachefile), so a reader never maps
 // a half-written file. (These files carry their own CRC-32: written plain.)
-func writeCacheFile(path string, parts ...[]byte) {
+func (t *Table) writeCacheFile(path string, parts ...[]byte) {
 	kind := "index"
 	switch base := filepath.Base(path); {
 	case strings.HasPrefix(base, "symtab"):
@@ -431,8 +432,7 @@ func writeCacheFile(path string, parts ...[]byte) {
 	case strings.HasPrefix(base, "unit-"):
 		kind = "unit"
 	}
-	cachefile.AddRoot(SectionCacheDir)
-	cachefile.Write(kind, path, false, parts...)
+	t.cache().Write(kind, path, false, parts...)
 }
 
 // The ELF symbol table of a file with a build-id, as loadSymbols lays it
@@ -441,16 +441,35 @@ func writeCacheFile(path string, parts ...[]byte) {
 // backtrace about 100 ms, decoding them all from a cache several ms. The
 // layout's version is in the name: runs of another version sharing the
 // cache keep their own file instead of rewriting each other's.
+//
+// One build-id names files with different symbol tables: the build as
+// linked, the same stripped (.dynsym only, or Fedora's MiniDebugInfo),
+// with or without its debug file. The name says which tables the symbols
+// were read from (their sizes): a stripped binary's table is never
+// answered for the unstripped one's (its objects and thread-locals gone).
 func (t *Table) symtabCachePath() string {
 	id := BuildID(t.file)
-	if SectionCacheDir == "" || len(id) == 0 {
+	dir := t.cacheDir()
+	if dir == "" || len(id) == 0 {
 		return ""
 	}
 	name := "symtab-v3"
 	if t.debug != nil {
 		name = "symtab-v3-with-debug-file"
 	}
-	return filepath.Join(SectionCacheDir, hex.EncodeToString(id), name)
+	var sizes []byte
+	for _, f := range []*elf.File{t.file, t.debug} {
+		for _, sec := range []string{".symtab", ".dynsym", ".gnu_debugdata"} {
+			var n uint64
+			if f != nil {
+				if s := f.Section(sec); s != nil && s.Type != elf.SHT_NOBITS {
+					n = s.Size
+				}
+			}
+			sizes = binary.LittleEndian.AppendUint64(sizes, n)
+		}
+	}
+	return filepath.Join(dir, hex.EncodeToString(id), fmt.Sprintf("%s-%08x", name, crc32.ChecksumIEEE(sizes)))
 }
 
 // loadSymtabCache maps the table's symbols from a cache file; false (and

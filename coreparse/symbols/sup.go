@@ -10,15 +10,21 @@ import (
 	"strings"
 
 	"github.com/dsecore/dsecore/coreparse/symbols/die"
+	"github.com/dsecore/dsecore/internal/cachefile"
 )
 
 // Resolver says where a table looks for the files its DWARF refers to
 // (dwz's supplementary file, split DWARF's .dwo and .dwp) as gdb and
 // elfutils look: the debug-file directories, the sysroot, and a finder
 // by build-id (debuginfod) as the last resort.
+//
+// Cache is where the table keeps what it derives from the files (the
+// inflated sections, the symbol layout, the indexes, by build-id, under
+// its "dwarf" directory): nil keeps nothing.
 type Resolver struct {
 	DebugDirs []string
 	Sysroot   string
+	Cache     *cachefile.Cache
 	// FindByID, when set, returns a local copy of the debug file of a
 	// build-id ("" when it has none): a debuginfod client.
 	FindByID func(name string, buildID []byte) string

@@ -480,7 +480,7 @@ func BenchmarkLibcDebugLocate(b *testing.B) {
 }
 
 // TestSectionCache: libc's debug file stores its DWARF compressed; the first
-// open inflates the sections into SectionCacheDir (by build-id) with the
+// open inflates the sections into the cache's dwarf directory (by build-id) with the
 // compile-unit index and the symbol table, a second open maps or reads
 // them, and both answer the same. A cache entry of the wrong size or a
 // damaged index or symbol table is ignored, not trusted.
@@ -498,13 +498,11 @@ func TestSectionCache(t *testing.T) {
 	if info == nil || info.Flags&elf.SHF_COMPRESSED == 0 {
 		t.Fatalf("libc's debug file: .debug_info is not compressed (%v)", info)
 	}
-	saved := symbols.SectionCacheDir
-	symbols.SectionCacheDir = t.TempDir()
-	defer func() { symbols.SectionCacheDir = saved }()
-	dir := filepath.Join(symbols.SectionCacheDir, hex.EncodeToString(id))
+	cache := cachefile.New(t.TempDir())
+	dir := filepath.Join(cache.Dir("dwarf"), hex.EncodeToString(id))
 
 	where := func() string {
-		tab, err := symbols.Open(libc, dbg)
+		tab, err := symbols.OpenWith(libc, dbg, &symbols.Resolver{Cache: cache})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -530,10 +528,13 @@ func TestSectionCache(t *testing.T) {
 	if err != nil || uint64(n) != info.Size {
 		t.Fatalf("inflated .debug_info in the cache: %d bytes, %v (want %d bytes, sealed)", n, err, info.Size)
 	}
-	for _, f := range []string{"index-v2/units", "symtab-v3-with-debug-file"} {
-		if _, err := os.Stat(filepath.Join(dir, f)); err != nil {
-			t.Fatal(err)
-		}
+	symtabs, _ := filepath.Glob(filepath.Join(dir, "symtab-v3-with-debug-file-*"))
+	if len(symtabs) != 1 {
+		t.Fatalf("symbol table caches %q", symtabs)
+	}
+	units, _ := filepath.Glob(filepath.Join(dir, "index-v2-*", "units"))
+	if len(units) != 1 {
+		t.Fatalf("unit indexes %q", units)
 	}
 	if again := where(); again != first {
 		t.Errorf("from the cache:\n%s\nfresh:\n%s", again, first)
@@ -542,10 +543,10 @@ func TestSectionCache(t *testing.T) {
 	if err := os.Truncate(filepath.Join(dir, "sections-v2", "debug_info"), 100); err != nil {
 		t.Fatal(err)
 	}
-	if err := os.WriteFile(filepath.Join(dir, "index-v2", "units"), []byte("dsecore-index\nxx"), 0o644); err != nil {
+	if err := os.WriteFile(units[0], []byte("dsecore-index\nxx"), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	if err := os.Truncate(filepath.Join(dir, "symtab-v3-with-debug-file"), 4000); err != nil {
+	if err := os.Truncate(symtabs[0], 4000); err != nil {
 		t.Fatal(err)
 	}
 	if again := where(); again != first {

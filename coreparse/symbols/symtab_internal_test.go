@@ -61,9 +61,6 @@ func TestSymtabLookups(t *testing.T) {
 // eachTestTable runs f on a table of each unit-test file, without a cache.
 func eachTestTable(t *testing.T, f func(t *testing.T, tab *Table)) {
 	files, _ := unitTestFiles(t)
-	saved := SectionCacheDir
-	defer func() { SectionCacheDir = saved }()
-	SectionCacheDir = ""
 	for _, fp := range files {
 		t.Run(filepath.Base(fp[0]), func(t *testing.T) {
 			tab, err := Open(fp[0], fp[1])
@@ -82,12 +79,10 @@ func eachTestTable(t *testing.T, f func(t *testing.T, tab *Table)) {
 // again whole.
 func TestSymtabCacheDamaged(t *testing.T) {
 	files, _ := unitTestFiles(t)
-	saved := SectionCacheDir
-	defer func() { SectionCacheDir = saved }()
-	SectionCacheDir = t.TempDir()
+	cache, _ := newCache(t)
 	lib := files[1][0] // libdcache.so
 	answers := func() (string, string) {
-		tab, err := Open(lib, "")
+		tab, err := openIn(cache, lib, "")
 		if err != nil {
 			t.Fatal(err)
 		}

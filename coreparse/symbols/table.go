@@ -261,7 +261,7 @@ func (t *Table) loadDWARF() {
 			t.buildID = hex.EncodeToString(id)
 		}
 		t.indexID = t.buildID
-		index := indexPath(t.buildID, "units")
+		index := t.indexPath(t.buildID, k, "units")
 		var d *die.Data
 		if b, ok := readIndex(index, k); ok {
 			if units, cus, ok := decodeUnits(b, k); ok {
@@ -277,7 +277,7 @@ func (t *Table) loadDWARF() {
 			}
 			t.cus = t.unitRanges(d)
 			if len(t.warnings) == 0 {
-				writeIndex(index, k, encodeUnits(d.Units(), t.cus))
+				t.writeIndex(index, k, encodeUnits(d.Units(), t.cus))
 			}
 		}
 		// The files the entries refer to, before any is read: their
@@ -285,6 +285,16 @@ func (t *Table) loadDWARF() {
 		var attached []string
 		if s := t.attachSupplementary(d, src, path); s != "" {
 			attached = append(attached, s)
+		}
+		if len(secs.Types) > 0 {
+			if err := d.AttachTypes(secs.Types); err != nil {
+				t.warnf("%s: DWARF: %v", filepath.Base(t.Path), err)
+			}
+		}
+		if d.HasTypeUnits() {
+			// References to type units (DW_FORM_ref_sig8) resolve: an
+			// index built before they did is not this one.
+			attached = append(attached, "types")
 		}
 		if s := t.attachSplits(d); s != "" {
 			attached = append(attached, s)

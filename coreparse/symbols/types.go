@@ -5,7 +5,6 @@ import (
 	"debug/dwarf"
 	"encoding/binary"
 	"fmt"
-	"sort"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -203,12 +202,12 @@ func (t *Table) indexTypes() {
 	if t.dwarf == nil {
 		return
 	}
-	path := indexPath(t.indexID, "types")
+	path := t.indexPath(t.indexID, t.indexKey, "types")
 	if b, ok := readIndex(path, t.indexKey); ok && t.decodeTypes(b) {
 		return
 	}
 	if t.walkTypes() {
-		writeIndex(path, t.indexKey, t.encodeTypes())
+		t.writeIndex(path, t.indexKey, t.encodeTypes())
 	}
 }
 
@@ -219,11 +218,15 @@ func (t *Table) walkTypes() (complete bool) {
 	type scope struct {
 		name  string
 		named bool
+		full  bool // name is qualified already: the scopes outside it do not count
 	}
 	var stack []scope
 	prefix := func() string {
 		p := ""
 		for _, s := range stack {
+			if s.full {
+				p = ""
+			}
 			if s.named {
 				p += s.name + "::"
 			}
@@ -243,7 +246,7 @@ func (t *Table) walkTypes() (complete bool) {
 		}
 		name, _ := e.Val(dwarf.AttrName).(string)
 		switch e.Tag {
-		case dwarf.TagCompileUnit, dwarf.TagPartialUnit:
+		case dwarf.TagCompileUnit, dwarf.TagPartialUnit, dwarf.TagTypeUnit:
 			stack = stack[:0]
 			if e.Children {
 				stack = append(stack, scope{})
@@ -301,11 +304,25 @@ func (t *Table) walkTypes() (complete bool) {
 			}
 		case dwarf.TagStructType, dwarf.TagClassType, dwarf.TagUnionType, dwarf.TagEnumerationType, dwarf.TagTypedef:
 			decl, _ := e.Val(dwarf.AttrDeclaration).(bool)
-			if name != "" {
-				q := prefix() + name
+			q, specified := "", false
+			if spec, ok := e.Val(dwarf.AttrSpecification).(dwarf.Offset); ok {
+				// g++'s type units: the definition at the unit's top level,
+				// its name and scope those of the declaration it completes
+				// (inside the unit's namespace entries, met before it).
+				q, specified = t.types.names[spec], t.types.names[spec] != ""
+			}
+			if q == "" && name != "" {
+				q = prefix() + name
+			}
+			if q != "" {
 				t.types.names[e.Offset] = q
 				if _, dup := t.types.byName[q]; !dup && !decl {
 					t.types.byName[q] = e.Offset
+				}
+				if specified && e.Children {
+					// Its nested types are in its scope.
+					stack = append(stack, scope{name: q, named: true, full: true})
+					continue
 				}
 			}
 		}
@@ -344,10 +361,28 @@ func (t *Table) TypeAt(off dwarf.Offset) (ty *Type, err error) {
 	if err != nil || e == nil {
 		return nil, fmt.Errorf("type at %#x: %v", off, err)
 	}
+	if sig, ok := e.Ref(dwarf.AttrSignature); ok && sig != off {
+		// A declaration whose definition is a type unit's (clang's
+		// -fdebug-types-section): the definition.
+		def, err := t.TypeAt(sig)
+		if err == nil {
+			t.types.mu.Lock()
+			t.types.cache[off] = def
+			t.types.mu.Unlock()
+		}
+		return def, err
+	}
 	ty = &Type{Offset: off, Tag: e.Tag, Count: -1}
 	ty.Decl, _ = e.Val(dwarf.AttrDeclaration).(bool)
 	ty.Encoding, _ = e.Val(dwarf.AttrEncoding).(int64)
 	ty.Name, _ = e.Val(dwarf.AttrName).(string)
+	if spec, ok := e.Ref(dwarf.AttrSpecification); ty.Name == "" && ok && spec != off {
+		// g++'s type units: a definition named by the declaration it
+		// completes.
+		if se, err := t.dwarf.EntryAt(spec); err == nil {
+			ty.Name, _ = se.Val(dwarf.AttrName).(string)
+		}
+	}
 	ty.Size, _ = e.Val(dwarf.AttrByteSize).(int64)
 	ty.Elem, _ = e.Val(dwarf.AttrType).(dwarf.Offset)
 	switch e.Tag {
@@ -600,104 +635,4 @@ func (t *Table) SizeOf(off dwarf.Offset) int64 {
 		}
 	}
 	return 0
-}
-
-// Global is a global variable: its file address and type.
-type Global struct {
-	Addr uint64
-	Type dwarf.Offset
-}
-
-// LookupGlobal finds a global variable by qualified or plain name.
-func (t *Table) LookupGlobal(name string) (Global, bool) {
-	if !t.types.built.Load() && !t.mayName(lastComponent(name)) {
-		return Global{}, false
-	}
-	t.types.once.Do(t.indexTypes)
-	g, ok := t.types.vars[name]
-	return g, ok
-}
-
-// LookupTLSGlobal finds a thread-local variable (C's __thread, C++'s
-// thread_local) by qualified or plain name: Addr is its offset in the
-// module's TLS block (coreparse.Process.TLSAddress gives a thread's copy).
-func (t *Table) LookupTLSGlobal(name string) (Global, bool) {
-	if !t.types.built.Load() && !t.mayName(lastComponent(name)) {
-		return Global{}, false
-	}
-	t.types.once.Do(t.indexTypes)
-	g, ok := t.types.tls[name]
-	return g, ok
-}
-
-// tlsOffset decodes the location GCC gives a thread-local variable: its
-// offset in the TLS block (DW_OP_const4u/const8u), then
-// DW_OP_GNU_push_tls_address or DW_OP_form_tls_address.
-func tlsOffset(loc []byte) (uint64, bool) {
-	const constU4, constU8, formTLS, gnuPushTLS = 0x0c, 0x0e, 0x9b, 0xe0
-	switch {
-	case len(loc) == 10 && loc[0] == constU8 && (loc[9] == formTLS || loc[9] == gnuPushTLS):
-		return binary.LittleEndian.Uint64(loc[1:9]), true
-	case len(loc) == 6 && loc[0] == constU4 && (loc[5] == formTLS || loc[5] == gnuPushTLS):
-		return uint64(binary.LittleEndian.Uint32(loc[1:5])), true
-	}
-	return 0, false
-}
-
-// LookupBaseType finds a base type ("int", "long unsigned int") by name.
-func (t *Table) LookupBaseType(name string) (dwarf.Offset, bool) {
-	t.types.once.Do(t.indexTypes)
-	o, ok := t.types.bases[name]
-	return o, ok
-}
-
-// PointerTo finds a pointer type to the type at off (or to another DIE of
-// the same name).
-func (t *Table) PointerTo(off dwarf.Offset) (dwarf.Offset, bool) {
-	t.types.once.Do(t.indexTypes)
-	if p, ok := t.types.ptrTo[off]; ok {
-		return p, true
-	}
-	name := t.types.names[off]
-	if name == "" {
-		return 0, false
-	}
-	for el, p := range t.types.ptrTo {
-		if t.types.names[el] == name {
-			return p, true
-		}
-	}
-	return 0, false
-}
-
-// TypeNames lists the qualified names of the complete (not
-// declaration-only) named types, sorted: for finding a type by its shape
-// when its name is not known.
-func (t *Table) TypeNames() []string {
-	t.types.once.Do(t.indexTypes)
-	out := make([]string, 0, len(t.types.byName))
-	for n := range t.types.byName {
-		out = append(out, n)
-	}
-	sort.Strings(out)
-	return out
-}
-
-// GlobalNames lists the qualified names of the global variables (DWARF
-// variables at a fixed address outside functions), sorted.
-func (t *Table) GlobalNames() []string {
-	t.types.once.Do(t.indexTypes)
-	out := make([]string, 0, len(t.types.vars))
-	for n := range t.types.vars {
-		out = append(out, n)
-	}
-	sort.Strings(out)
-	return out
-}
-
-// attachedNames reports whether names of the file's DIEs may be in other
-// files: a supplementary file (dwz), split units (.dwo).
-func (t *Table) attachedNames() bool {
-	src := t.dwarfFile()
-	return src.Section(".gnu_debugaltlink") != nil || src.Section(".debug_sup") != nil || t.splitsTotal > 0
 }

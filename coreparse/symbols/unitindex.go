@@ -11,7 +11,7 @@ import (
 )
 
 // A compile unit as runs have read it is kept in the persistent index
-// (index-v2/unit-<offset>), so that the next run of any core of the same
+// (index-v2-<sizes>/unit-<offset>), so that the next run of any core of the same
 // build maps it instead of decoding its line program and walking its DIEs
 // again. The file holds the unit's skeleton, decoded when the unit is first
 // needed: the facts of its entry, its line rows and file names, the naming
@@ -46,7 +46,7 @@ func partKey(kind int, off dwarf.Offset) uint64 { return uint64(off)<<1 | uint64
 // loadUnit reads a unit from the persistent index; nil when there is none
 // or it does not check out.
 func (t *Table) loadUnit(off dwarf.Offset) *cuInfo {
-	b, ok := t.mapIndex(indexPath(t.indexID, unitPart(off)), t.indexKey)
+	b, ok := t.mapIndex(t.indexPath(t.indexID, t.indexKey, unitPart(off)), t.indexKey)
 	if !ok {
 		return nil
 	}
@@ -59,7 +59,7 @@ func (t *Table) loadUnit(off dwarf.Offset) *cuInfo {
 
 // flushUnits writes the units this run read more of than the index had.
 func (t *Table) flushUnits() {
-	if t.indexID == "" || SectionCacheDir == "" || t.dwarf == nil {
+	if t.indexID == "" || t.cacheDir() == "" || t.dwarf == nil {
 		return
 	}
 	t.mu.Lock()
@@ -76,7 +76,7 @@ func (t *Table) flushUnits() {
 	}
 	par.Do(len(dirty), func(i int) {
 		cu := dirty[i]
-		writeIndex(indexPath(t.indexID, unitPart(cu.off)), t.indexKey, cu.encode())
+		t.writeIndex(t.indexPath(t.indexID, t.indexKey, unitPart(cu.off)), t.indexKey, cu.encode())
 		cu.dirty.Store(false)
 	})
 }

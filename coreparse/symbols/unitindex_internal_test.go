@@ -205,12 +205,10 @@ func sameUnit(a, b *cuInfo) string {
 // reads every unit from its file (no DWARF walk) and answers the same.
 func TestUnitIndexAgrees(t *testing.T) {
 	files, every := unitTestFiles(t)
-	saved := SectionCacheDir
-	defer func() { SectionCacheDir = saved }()
 	for i, fp := range files {
 		t.Run(filepath.Base(fp[0]), func(t *testing.T) {
-			SectionCacheDir = t.TempDir()
-			fresh, err := Open(fp[0], fp[1])
+			cache, _ := newCache(t)
+			fresh, err := openIn(cache, fp[0], fp[1])
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -249,7 +247,7 @@ func TestUnitIndexAgrees(t *testing.T) {
 			fresh.Close() // writes every unit read
 			t.Logf("%d units, %d function bodies, %d parts stored", len(offs), bodies, parts)
 
-			again, err := Open(fp[0], fp[1])
+			again, err := openIn(cache, fp[0], fp[1])
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -278,12 +276,10 @@ func TestUnitIndexAgrees(t *testing.T) {
 // written whole again); a file that checks out but holds a part that does
 // not decode reads that part from DWARF.
 func TestUnitIndexDamaged(t *testing.T) {
-	saved := SectionCacheDir
-	defer func() { SectionCacheDir = saved }()
-	SectionCacheDir = t.TempDir()
+	cache, _ := newCache(t)
 	s := fixture.Get(t).Scenario(t, fixture.FieldCrash)
 	open := func() *Table {
-		tab, err := Open(s.Lib, "")
+		tab, err := openIn(cache, s.Lib, "")
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -295,9 +291,8 @@ func TestUnitIndexDamaged(t *testing.T) {
 	cu := tab.loadCU(off)
 	readAll(cu)
 	want := unitAnswers(tab, cu)
-	id := tab.buildID
+	path := tab.indexPath(tab.indexID, tab.indexKey, unitPart(off))
 	tab.Close()
-	path := filepath.Join(SectionCacheDir, id, indexVersion, unitPart(off))
 	whole, err := os.ReadFile(path)
 	if err != nil {
 		t.Fatalf("unit file not written: %v", err)
@@ -348,7 +343,7 @@ func TestUnitIndexDamaged(t *testing.T) {
 	if n == 0 {
 		t.Fatal("the unit file holds no function body")
 	}
-	writeIndex(path, tab.indexKey, cu.encode())
+	tab.writeIndex(path, tab.indexKey, cu.encode())
 	tab.Close()
 	tab = open()
 	defer tab.Close()

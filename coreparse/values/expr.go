@@ -11,7 +11,6 @@ import (
 	"github.com/dsecore/dsecore/coreparse"
 	"github.com/dsecore/dsecore/coreparse/symbols"
 	"github.com/dsecore/dsecore/coreparse/unwind"
-	"github.com/dsecore/dsecore/internal/mmap"
 )
 
 // Scope is what an expression's names resolve against: a frame's
@@ -45,8 +44,11 @@ func (r *Reader) Eval(s *Scope, expr string) (v *Value, err error) {
 	}
 	defer func() {
 		if x := recover(); x != nil {
-			mmap.Repanic(x) // a file that changed under the reader is the command's error, not this decoder's
-			v, err = nil, fmt.Errorf("%v", x)
+			e, ok := x.(evalError)
+			if !ok {
+				panic(x) // a bug (or a file that changed under the reader): not the expression's fault
+			}
+			v, err = nil, e
 		}
 	}()
 	p := &parser{r: r, s: s, toks: lex(expr), maxDepth: maxDepth}
@@ -88,7 +90,13 @@ func (p *parser) enter() {
 
 func (p *parser) leave() { p.depth-- }
 
-func fail(format string, args ...any) { panic(fmt.Sprintf(format, args...)) }
+// evalError is what an expression that cannot be evaluated panics with
+// (fail), deep in the parser; Eval recovers it, and only it, as its error.
+type evalError struct{ msg string }
+
+func (e evalError) Error() string { return e.msg }
+
+func fail(format string, args ...any) { panic(evalError{fmt.Sprintf(format, args...)}) }
 
 func lex(s string) []string {
 	var out []string
@@ -274,7 +282,7 @@ func (p *parser) unary() *Value {
 	case "&":
 		p.next()
 		v := p.unary()
-		if !v.InMemory {
+		if !v.InMemory() {
 			fail("cannot take the address of a value not in memory")
 		}
 		return p.r.pointerTo(v)
@@ -434,8 +442,8 @@ func (r *Reader) lookupType(name string) (*symbols.Table, dwarf.Offset) {
 }
 
 func (r *Reader) mustInt(v *Value) int64 {
-	if v.Err != "" {
-		fail("%s", v.Err)
+	if v.Absent() {
+		fail("%s", v.AbsentText())
 	}
 	if v.Mod == nil {
 		if len(v.Bytes) >= 8 {
@@ -571,7 +579,7 @@ func (r *Reader) global(name string) (*Value, bool) {
 			continue
 		}
 		if g, ok := m.Syms.LookupGlobal(name); ok {
-			return &Value{Name: name, Mod: m, Type: g.Type, Addr: g.Addr + m.Bias, InMemory: true, Where: "global"}, true
+			return &Value{Name: name, Mod: m, Type: g.Type, Addr: g.Addr + m.Bias, Kind: KindReference, Where: "global"}, true
 		}
 	}
 	return nil, false

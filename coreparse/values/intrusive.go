@@ -271,7 +271,7 @@ func IsIntrusiveList(name string) (ListKind, bool) {
 // header, size_, element type and hook offset from DWARF.
 func (r *Reader) AsIntrusiveList(v *Value) (*IntrusiveList, bool) {
 	ty := r.Resolved(v)
-	if ty == nil || ty.Kind != symbols.KindStruct || !v.InMemory {
+	if ty == nil || ty.Kind != symbols.KindStruct || !v.InMemory() {
 		return nil, false
 	}
 	name := r.structName(v, ty)
@@ -331,7 +331,7 @@ func (r *Reader) Walk(l *IntrusiveList, limit int) *Walk {
 
 // ElementAt is the element whose hook is at hook.
 func (r *Reader) ElementAt(v *Value, l *IntrusiveList, hook uint64, name string) *Value {
-	return &Value{Name: name, Mod: v.Mod, Type: l.Element, Addr: hook - uint64(l.HookOff), InMemory: true,
+	return &Value{Name: name, Mod: v.Mod, Type: l.Element, Addr: hook - uint64(l.HookOff), Kind: KindReference,
 		Where: fmt.Sprintf("hook %#x − %#x", hook, l.HookOff)}
 }
 

@@ -149,24 +149,97 @@ func sameValue(frames []coreparse.Frame, i int) (unwind.Regs, uint32) {
 	return regs, unsaved
 }
 
-// Value is a typed value: in memory at Addr, or held in Bytes (a register,
-// an implicit or computed value), or unavailable (Err).
+// Value is a typed value: in memory at Addr (KindReference), held in
+// Bytes (KindValue: a register, a constant, an implicit or computed
+// value), or absent (KindAbsent: Absence says why, Err what went wrong),
+// as drgn's objects are (libdrgn/drgn.h: drgn_object_kind,
+// drgn_absence_reason).
 type Value struct {
-	Name     string
-	Mod      *coreparse.Module // whose DWARF the type belongs to
-	Type     dwarf.Offset
-	Addr     uint64
-	InMemory bool
-	Bytes    []byte
-	Err      string // "optimized out", "<error: …>"
-	Where    string // how the location was found: "register rbx", "entry value of rdi", "stack", …
-	Param    bool
+	Name    string
+	Mod     *coreparse.Module // whose DWARF the type belongs to
+	Type    dwarf.Offset
+	Kind    Kind
+	Addr    uint64 // KindReference
+	Bytes   []byte // KindValue
+	Absence Absence
+	Err     error  // KindAbsent: ErrOptimizedOut, ErrSyntheticPointer, or why the location could not be read
+	Where   string // how the location was found: "register rbx", "entry value of rdi", "stack", …
+	Param   bool
 	// Unsaved: read from a caller-saved register the unwind did not
 	// restore, at its value in the frame below, as gdb reads it (right
 	// when the callee left it alone, which nothing proves).
 	Unsaved bool
 	// Bit fields: the value is BitSize bits at BitOffset of the storage.
 	BitSize, BitOffset int64
+}
+
+// Kind is what a Value holds (drgn's enum drgn_object_kind).
+type Kind int
+
+const (
+	// KindValue: the value's bytes are in Bytes.
+	KindValue Kind = iota
+	// KindReference: the value is in the process's memory at Addr.
+	KindReference
+	// KindAbsent: there is no value (Absence, Err).
+	KindAbsent
+)
+
+// Absence is why a value is absent (drgn's enum drgn_absence_reason).
+type Absence int
+
+const (
+	// Present: the value is not absent.
+	Present Absence = iota
+	// OptimizedOut: the DWARF has no location at the pc, or the location
+	// needs a register the unwind did not recover.
+	OptimizedOut
+	// SyntheticPointer: an implicit pointer (DW_OP_implicit_pointer), a
+	// pointer that exists only in the debugging information.
+	SyntheticPointer
+	// Unreadable: the location could not be evaluated (Err says why).
+	Unreadable
+)
+
+// The errors of the absences that are not failures.
+var (
+	ErrOptimizedOut     = errors.New("optimized out")
+	ErrSyntheticPointer = errors.New("synthetic pointer")
+)
+
+// SetAbsent makes v absent for a reason; err is what went wrong for
+// Unreadable (the other reasons have their own error).
+func (v *Value) SetAbsent(why Absence, err error) {
+	v.Kind, v.Absence = KindAbsent, why
+	switch why {
+	case OptimizedOut:
+		v.Err = ErrOptimizedOut
+	case SyntheticPointer:
+		v.Err = ErrSyntheticPointer
+	default:
+		v.Err = err
+	}
+}
+
+// Absent reports whether v has no value.
+func (v *Value) Absent() bool { return v.Kind == KindAbsent }
+
+// InMemory reports whether v is in the process's memory (at Addr).
+func (v *Value) InMemory() bool { return v.Kind == KindReference }
+
+// AbsentText says why v has no value, as gdb prints it in place of one:
+// "optimized out", "<synthetic pointer>", "<error: …>"; "" when v has one.
+func (v *Value) AbsentText() string {
+	if !v.Absent() {
+		return ""
+	}
+	switch v.Absence {
+	case OptimizedOut:
+		return "optimized out"
+	case SyntheticPointer:
+		return "<synthetic pointer>"
+	}
+	return "<error: " + v.Err.Error() + ">"
 }
 
 // Reader reads values from one process.
@@ -217,11 +290,11 @@ func (r *Reader) evalVar(f *Frame, v symbols.Var) *Value {
 	}
 	expr, ok, err := f.Mod.Syms.LocationExpr(v, f.PC-f.Mod.Bias)
 	if err != nil {
-		val.Err = "<error: " + err.Error() + ">"
+		val.SetAbsent(Unreadable, err)
 		return val
 	}
 	if !ok || len(expr) == 0 {
-		val.Err = "optimized out"
+		val.SetAbsent(OptimizedOut, nil)
 		return val
 	}
 	r.evalExpr(f, expr, val, 0)
@@ -244,26 +317,26 @@ func (r *Reader) evalExpr(f *Frame, expr []byte, val *Value, depth int) {
 		n, sz := uleb(expr[1:])
 		sub := expr[1+sz:]
 		if int(n) > len(sub) {
-			val.Err = "<error: bad DW_OP_entry_value>"
+			val.SetAbsent(Unreadable, errors.New("bad DW_OP_entry_value"))
 			return
 		}
 		rest := sub[n:]
 		sub = sub[:n]
 		if len(sub) != 1 || sub[0] < opReg0 || sub[0] >= opReg0+32 {
-			val.Err = "optimized out"
+			val.SetAbsent(OptimizedOut, nil)
 			return
 		}
 		reg := int(sub[0] - opReg0)
 		ev, ok := r.entryValue(f, reg, depth)
 		if !ok {
-			val.Err = "optimized out"
+			val.SetAbsent(OptimizedOut, nil)
 			return
 		}
 		expr = append(binary.LittleEndian.AppendUint64([]byte{opConst8u}, ev), rest...)
 		val.Where = "entry value of " + unwind.RegName(reg)
 	}
 	if len(expr) > 0 && (expr[0] == 0xa0 || expr[0] == 0xf2) { // DW_OP_implicit_pointer, DW_OP_GNU_implicit_pointer
-		val.Err = "<synthetic pointer>"
+		val.SetAbsent(SyntheticPointer, nil)
 		return
 	}
 	// A register location whose register this frame did not recover.
@@ -271,7 +344,7 @@ func (r *Reader) evalExpr(f *Frame, expr []byte, val *Value, depth int) {
 		reg := int(expr[0] - opReg0)
 		v, ok := f.Regs.Get(reg)
 		if !ok {
-			val.Err = "optimized out"
+			val.SetAbsent(OptimizedOut, nil)
 			return
 		}
 		val.Bytes = binary.LittleEndian.AppendUint64(nil, v)
@@ -284,14 +357,14 @@ func (r *Reader) evalExpr(f *Frame, expr []byte, val *Value, depth int) {
 	}
 	addr, pieces, err := r.execute(f, expr)
 	if err != nil {
-		val.Err = "optimized out"
+		val.SetAbsent(OptimizedOut, nil)
 		if !isRegMissing(err) {
-			val.Err = "<error: " + err.Error() + ">"
+			val.SetAbsent(Unreadable, err)
 		}
 		return
 	}
 	if pieces == nil {
-		val.Addr, val.InMemory = uint64(addr), true
+		val.Addr, val.Kind = uint64(addr), KindReference
 		if val.Where == "" {
 			val.Where = "memory"
 		}
@@ -303,7 +376,7 @@ func (r *Reader) evalExpr(f *Frame, expr []byte, val *Value, depth int) {
 		case op.RegPiece:
 			v, ok := f.Regs.Get(int(pc.Val))
 			if !ok {
-				val.Err = "optimized out"
+				val.SetAbsent(OptimizedOut, nil)
 				return
 			}
 			chunk := binary.LittleEndian.AppendUint64(nil, v)
@@ -333,7 +406,7 @@ func (r *Reader) evalExpr(f *Frame, expr []byte, val *Value, depth int) {
 		case op.AddrPiece:
 			chunk := make([]byte, pc.Size)
 			if _, err := r.P.Core.ReadAt(chunk, pc.Val); err != nil {
-				val.Err = "<error: " + err.Error() + ">"
+				val.SetAbsent(Unreadable, err)
 				return
 			}
 			b = append(b, chunk...)
@@ -421,9 +494,9 @@ func (r *Reader) entryValue(f *Frame, reg, depth int) (uint64, bool) {
 		v := &Value{}
 		r.evalExpr(c, cp.Value, v, depth+1)
 		switch {
-		case v.Err != "":
+		case v.Absent():
 			return 0, false
-		case v.InMemory:
+		case v.InMemory():
 			// A location, not a value: DW_AT_call_value is a DWARF
 			// expression whose result is the value itself.
 			return v.Addr, true

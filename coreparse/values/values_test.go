@@ -1,6 +1,7 @@
 package values_test
 
 import (
+	"errors"
 	"fmt"
 	"strings"
 	"testing"
@@ -99,8 +100,21 @@ func TestFieldCrashVariables(t *testing.T) {
 		t.Errorf("signo = %s, gdb says 11", s)
 	}
 	// As gdb: no entry value through the tail call into pthread_kill.
-	if s := r.Summary(get("__pthread_kill_implementation", "threadid"), false); s != "<optimized out>" {
+	tid := get("__pthread_kill_implementation", "threadid")
+	if s := r.Summary(tid, false); s != "<optimized out>" {
 		t.Errorf("threadid = %s, gdb says <optimized out>", s)
+	}
+	// What each value is, as drgn says it: absent and why, a reference to
+	// memory, a value held in bytes (a register).
+	if !tid.Absent() || tid.Kind != values.KindAbsent || tid.Absence != values.OptimizedOut || !errors.Is(tid.Err, values.ErrOptimizedOut) ||
+		tid.AbsentText() != "optimized out" {
+		t.Errorf("threadid: kind %d, absence %d, err %v, %q", tid.Kind, tid.Absence, tid.Err, tid.AbsentText())
+	}
+	if this.Kind != values.KindValue || this.Absent() || this.InMemory() || this.AbsentText() != "" || this.Err != nil {
+		t.Errorf("this (register rbp): kind %d, err %v", this.Kind, this.Err)
+	}
+	if ref, _ := r.Deref(this); ref == nil || ref.Kind != values.KindReference || !ref.InMemory() || ref.Absent() {
+		t.Errorf("*this: %+v", ref)
 	}
 	// Strings and arrays of the handler (Ceph's: its thread name and the
 	// "*** Caught signal" line it formats into buf).

@@ -12,7 +12,7 @@ import (
 	"sync"
 	"time"
 
-	"github.com/dsecore/dsecore/analysis/summary"
+	"github.com/dsecore/dsecore/batch"
 	"github.com/dsecore/dsecore/coreparse/corefile"
 	"github.com/dsecore/dsecore/coreparse/corestore"
 )
@@ -318,9 +318,9 @@ func (a *Agent) process(ctx context.Context, in corestore.Input, st *Stats) {
 		a.told = true
 		a.cfg.Log("analyses run as %s: %s", a.who(), strings.Join(an.res.Sandbox, "; "))
 	}
-	var sum summary.Core
+	var sum batch.Core
 	if an.reason != "" {
-		sum = summary.Failed(c, errors.New(an.reason))
+		sum = batch.Failed(c, errors.New(an.reason))
 	} else {
 		sum = an.res.Core
 		sum.Path, sum.Size, sum.MTime, sum.Time, sum.Compression, sum.Node = c.Path, c.Size, c.MTime, c.Time, c.Compression, c.Node
@@ -329,15 +329,15 @@ func (a *Agent) process(ctx context.Context, in corestore.Input, st *Stats) {
 	a.finish(ctx, cs, sum, st)
 }
 
-func (a *Agent) failed(in corestore.Input, err error) summary.Core {
+func (a *Agent) failed(in corestore.Input, err error) batch.Core {
 	c := a.input(in)
 	a.fromXattrs(&c)
-	return summary.Failed(c, err)
+	return batch.Failed(c, err)
 }
 
 // input is a core's summary before its analysis: where and when.
-func (a *Agent) input(in corestore.Input) summary.Core {
-	c := summary.Core{Path: in.Path, Size: in.Size, MTime: in.MTime, Time: in.Time, Compression: in.Compression, Node: a.cfg.Node, Task: -1}
+func (a *Agent) input(in corestore.Input) batch.Core {
+	c := batch.Core{Path: in.Path, Size: in.Size, MTime: in.MTime, Time: in.Time, Compression: in.Compression, Node: a.cfg.Node, Task: -1}
 	x := coredumpXattrs(in.Path)
 	if us, err := strconv.ParseInt(x["timestamp"], 10, 64); err == nil && us > 0 {
 		c.Time = time.UnixMicro(us)
@@ -350,7 +350,7 @@ func (a *Agent) input(in corestore.Input) summary.Core {
 
 // fromXattrs fills the process facts the analysis could not read from
 // systemd-coredump's attributes.
-func (a *Agent) fromXattrs(c *summary.Core) {
+func (a *Agent) fromXattrs(c *batch.Core) {
 	x := coredumpXattrs(c.Path)
 	if c.PID == 0 {
 		c.PID, _ = strconv.Atoi(x["pid"])
@@ -372,7 +372,7 @@ func (a *Agent) fromXattrs(c *summary.Core) {
 }
 
 // finish delivers a core's report and records the core as done or failed.
-func (a *Agent) finish(ctx context.Context, cs *CoreState, sum summary.Core, st *Stats) {
+func (a *Agent) finish(ctx context.Context, cs *CoreState, sum batch.Core, st *Stats) {
 	d, err := a.deliver(ctx, sum)
 	if err != nil {
 		// The report could not be written (a full disk, a crash directory

@@ -12,7 +12,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/dsecore/dsecore/analysis/summary"
+	"github.com/dsecore/dsecore/batch"
 	"github.com/dsecore/dsecore/internal/fixture"
 	"github.com/klauspost/compress/zstd"
 	"golang.org/x/sys/unix"
@@ -80,7 +80,7 @@ func TestChildPrivileges(t *testing.T) {
 	tcp := "tcp:" + l.Addr().String()
 	var fromParent map[string]string
 	st, _ := os.Stat(core)
-	an := a.runChild(context.Background(), summary.Core{Path: core, Size: st.Size(), MTime: st.ModTime(), Time: st.ModTime(), Task: -1}, "",
+	an := a.runChild(context.Background(), batch.Core{Path: core, Size: st.Size(), MTime: st.ModTime(), Time: st.ModTime(), Task: -1}, "",
 		[]string{inside, outside, tmpProbe, tcp}, func(pid int) {
 			fromParent = procFields(fmt.Sprintf("/proc/%d/status", pid), "Uid", "Gid", "Groups")
 		})

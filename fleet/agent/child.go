@@ -18,9 +18,8 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/dsecore/dsecore/analysis/summary"
+	"github.com/dsecore/dsecore/batch"
 	"github.com/dsecore/dsecore/coreparse/corestore"
-	"github.com/dsecore/dsecore/coreparse/symbols"
 	"github.com/dsecore/dsecore/session"
 	"github.com/landlock-lsm/go-landlock/landlock"
 	"golang.org/x/sys/unix"
@@ -33,9 +32,9 @@ const ChildCommand = "agent-child"
 // job is what the agent asks of its analysis child, on the child's stdin;
 // the core itself is the child's descriptor 3, opened by the agent.
 type job struct {
-	Core    summary.Core `json:"core"` // the input fields: path, size, times, node
-	Compr   string       `json:"compression,omitempty"`
-	WorkDir string       `json:"work_dir"`
+	Core    batch.Core `json:"core"` // the input fields: path, size, times, node
+	Compr   string     `json:"compression,omitempty"`
+	WorkDir string     `json:"work_dir"`
 
 	SolibSearchPath  []string `json:"solib_search_path,omitempty"`
 	Sysroot          string   `json:"sysroot,omitempty"`
@@ -56,7 +55,7 @@ type job struct {
 
 // childResult is what the child answers on its stdout.
 type childResult struct {
-	Core summary.Core `json:"core"`
+	Core batch.Core `json:"core"`
 	// What the child was, from its own /proc/self (status: Uid, Gid,
 	// Groups, NoNewPrivs; limits) and how it was confined.
 	Status  map[string]string `json:"status"`
@@ -204,24 +203,23 @@ func urlPort(s string) uint16 {
 
 // analyseFD summarizes the core on descriptor 3 (decompressed first into
 // the work directory when it is systemd-coredump's compressed file).
-func analyseFD(j job) summary.Core {
+func analyseFD(j job) batch.Core {
 	c := j.Core
 	path := fmt.Sprintf("/dev/fd/%d", coreFD)
 	if j.Compr != "" {
 		dir := filepath.Join(j.WorkDir, "cores")
 		if err := os.MkdirAll(dir, 0o700); err != nil {
-			return summary.Failed(c, err)
+			return batch.Failed(c, err)
 		}
 		f := os.NewFile(coreFD, "core")
 		tmp, err := corestore.Decompress(f, j.Compr, dir, j.MaxCoreSize)
 		f.Close()
 		if err != nil {
-			return summary.Failed(c, err)
+			return batch.Failed(c, err)
 		}
 		defer os.Remove(tmp)
 		path = tmp
 	}
-	symbols.SectionCacheDir = filepath.Join(j.WorkDir, "dwarf")
 	urls := j.DebuginfodURLs
 	if urls == nil {
 		urls = []string{}
@@ -230,10 +228,10 @@ func analyseFD(j job) summary.Core {
 		DebugFileDirs: j.DebugFileDirs, DebuginfodURLs: urls, CacheDir: j.WorkDir, MaxCoreSize: j.MaxCoreSize,
 		CoroutineProfile: j.CoroutineProfile, AnalysisProfile: j.AnalysisProfile})
 	if err != nil {
-		return summary.Failed(c, errors.New(strings.ReplaceAll(err.Error(), path, j.Core.Path)))
+		return batch.Failed(c, errors.New(strings.ReplaceAll(err.Error(), path, j.Core.Path)))
 	}
 	defer s.Close()
-	return summary.Summarize(s, c, summary.Options{})
+	return batch.Summarize(s, c, batch.Options{})
 }
 
 // procFields reads "Key:\tvalue" lines of a /proc file.
@@ -291,7 +289,7 @@ type analysis struct {
 // (with the agent's privileges) and passed as descriptor 3, the child
 // started as the configured user with no supplementary groups, killed if
 // the agent dies, bounded in wall time; started is called with its pid.
-func (a *Agent) runChild(ctx context.Context, c summary.Core, compr string, probe []string, started func(pid int)) analysis {
+func (a *Agent) runChild(ctx context.Context, c batch.Core, compr string, probe []string, started func(pid int)) analysis {
 	f, err := os.Open(c.Path)
 	if err != nil {
 		return analysis{reason: "cannot open the core: " + err.Error(), notStarted: os.IsNotExist(err)}

@@ -14,9 +14,8 @@ import (
 	"time"
 
 	"github.com/dsecore/dsecore/analysis/cephcrash"
-	"github.com/dsecore/dsecore/analysis/summary"
+	"github.com/dsecore/dsecore/batch"
 	"github.com/dsecore/dsecore/fleet/cluster"
-	"github.com/dsecore/dsecore/report"
 	"golang.org/x/sys/unix"
 )
 
@@ -254,7 +253,7 @@ func near(name string, t time.Time) bool {
 // addresses (cephcrash.MatchOwn) when the analysis has Ceph's backtrace;
 // for a core that could not be analysed, the one unposted report of the
 // same process within five minutes of it.
-func (a *Agent) own(c summary.Core) (*candidate, string) {
+func (a *Agent) own(c batch.Core) (*candidate, string) {
 	cands := a.candidates(c.Time)
 	if c.Ceph != nil && len(c.Ceph.Backtrace) > 0 {
 		for i := range cands {
@@ -291,15 +290,15 @@ func (a *Agent) own(c summary.Core) (*candidate, string) {
 // deliver puts a core's report where the cluster gets it: into the
 // daemon's own report of the crash when there is one, else as a new
 // report; one crash, one report.
-func (a *Agent) deliver(ctx context.Context, c summary.Core) (delivered, error) {
+func (a *Agent) deliver(ctx context.Context, c batch.Core) (delivered, error) {
 	if d, ok := a.delivered(ctx, c); ok {
 		return d, nil
 	}
 	if cand, why := a.own(c); cand != nil {
 		return a.enrich(ctx, c, cand, why)
 	}
-	meta := report.CephCrashMeta(c)
-	id := report.CephCrashID(c)
+	meta := batch.CephCrashMeta(c)
+	id := batch.CephCrashID(c)
 	d := delivered{crashID: id}
 	if len(a.cfg.CrashDirs) == 0 {
 		d.where = "posted"
@@ -341,8 +340,8 @@ func (a *Agent) deliver(ctx context.Context, c summary.Core) (delivered, error) 
 // delivered finds the report of a core an agent wrote before it was
 // stopped (killed after writing it, before its state said so): by the
 // core's key in the reports of the crash directories.
-func (a *Agent) delivered(ctx context.Context, c summary.Core) (delivered, bool) {
-	key := []byte(`"dsecore_core_key": "` + report.CephCrashCoreKey(c) + `"`)
+func (a *Agent) delivered(ctx context.Context, c batch.Core) (delivered, bool) {
+	key := []byte(`"dsecore_core_key": "` + batch.CephCrashCoreKey(c) + `"`)
 	for _, dir := range a.cfg.CrashDirs {
 		for _, sub := range []string{"", posted} {
 			ents, _ := os.ReadDir(filepath.Join(dir, sub))
@@ -359,7 +358,7 @@ func (a *Agent) delivered(ctx context.Context, c summary.Core) (delivered, bool)
 					CrashID string `json:"crash_id"`
 				}
 				json.Unmarshal(b, &m)
-				d := delivered{crashID: m.CrashID, where: entry, enriched: m.CrashID != report.CephCrashID(c)}
+				d := delivered{crashID: m.CrashID, where: entry, enriched: m.CrashID != batch.CephCrashID(c)}
 				d.warnings = append(d.warnings, "its report was written before the agent was stopped: kept as it is")
 				os.Remove(filepath.Join(entry, holdFile))
 				delete(a.st.Holds, entry)
@@ -390,8 +389,8 @@ func (a *Agent) post(ctx context.Context, d delivered, entry string, meta []byte
 }
 
 // enrich puts a core's analysis into the daemon's own report.
-func (a *Agent) enrich(ctx context.Context, c summary.Core, cand *candidate, why string) (delivered, error) {
-	meta, err := report.CephCrashEnrich(cand.meta, c)
+func (a *Agent) enrich(ctx context.Context, c batch.Core, cand *candidate, why string) (delivered, error) {
+	meta, err := batch.CephCrashEnrich(cand.meta, c)
 	if err != nil {
 		return delivered{}, err
 	}
@@ -446,7 +445,7 @@ func (a *Agent) enrich(ctx context.Context, c summary.Core, cand *candidate, why
 // copy lacks the analysis (the cluster's own copy enriched: archived stays
 // archived). A cluster that cannot be asked, or a key without the crash
 // module's rm, is a warning: the node's copy has the analysis.
-func (a *Agent) replaceInCluster(ctx context.Context, id string, meta []byte, c summary.Core) (string, error) {
+func (a *Agent) replaceInCluster(ctx context.Context, id string, meta []byte, c batch.Core) (string, error) {
 	info, found, err := a.cfg.Ceph.Info(ctx, id)
 	if err != nil {
 		return fmt.Sprintf("the daemon's report %s was posted before the analysis, and the cluster cannot be asked for it (%v): its copy lacks the analysis", id, err), nil
@@ -455,7 +454,7 @@ func (a *Agent) replaceInCluster(ctx context.Context, id string, meta []byte, c 
 		if bytes.Contains(info, []byte(`"dsecore_`)) {
 			return "", nil // replaced before a restart
 		}
-		if repl, err := report.CephCrashEnrich(info, c); err == nil {
+		if repl, err := batch.CephCrashEnrich(info, c); err == nil {
 			meta = repl
 		}
 		if err := a.cfg.Ceph.Rm(ctx, id); err != nil {

@@ -16,7 +16,7 @@ import (
 
 	"github.com/dsecore/dsecore/analysis/cephcrash"
 	"github.com/dsecore/dsecore/analysis/signature"
-	"github.com/dsecore/dsecore/analysis/summary"
+	"github.com/dsecore/dsecore/batch"
 )
 
 // Client runs the `ceph` command against one cluster.
@@ -163,8 +163,8 @@ func (c *Crash) Analysed() bool {
 // them as `summarize` groups a directory's cores. Path is the crash_id
 // (the store's name for it), Node the agent's node name, else the
 // daemon's host.
-func (c *Crash) Summary() summary.Core {
-	s := summary.Core{Path: c.CrashID, Node: c.Node, Process: c.ProcessName, Signal: c.RealFault, Verdict: c.Verdict,
+func (c *Crash) Summary() batch.Core {
+	s := batch.Core{Path: c.CrashID, Node: c.Node, Process: c.ProcessName, Signal: c.RealFault, Verdict: c.Verdict,
 		Confidence: c.Confidence, VerdictRule: c.VerdictRule, Evidence: c.Evidence, TopFrames: c.Frames, Error: c.Error,
 		LWP: c.LWP, ThreadName: c.ThreadName, Task: -1}
 	if s.Node == "" {
@@ -213,8 +213,8 @@ func short(s string) string {
 
 // Cores reads crash reports (from Ls) as summaries, those of [since,
 // until] (zero: no bound); a report that is not an object is a warning.
-func Cores(raw []json.RawMessage, since, until time.Time) ([]summary.Core, []string) {
-	var out []summary.Core
+func Cores(raw []json.RawMessage, since, until time.Time) ([]batch.Core, []string) {
+	var out []batch.Core
 	var warnings []string
 	for _, r := range raw {
 		var c Crash

@@ -2,10 +2,12 @@
 // DWARF sections, symbol layouts and indexes, decompressed cores,
 // debuginfod downloads, summarize's results), in one place:
 //
-//   - Where: the cache root follows the XDG base-directory rules
+//   - Where: under one root, a Cache handed in by whoever decides the
+//     settings (session); by default the XDG base-directory rules
 //     ($XDG_CACHE_HOME/dsecore when that is an absolute path, a relative
-//     one is ignored; else $HOME/.cache/dsecore), and nothing is created
-//     outside a cache root: a missing $HOME is not made (MkdirAll).
+//     one is ignored; else $HOME/.cache/dsecore, DefaultRoot), and
+//     nothing is created outside the root: a missing $HOME is not made
+//     (Cache.MkdirAll).
 //   - How: a file is written to a temporary file beside it (".tmp-*"),
 //     locked (flock) while it is written, and renamed when whole: a
 //     reader never sees half a file. A run killed meanwhile leaves its
@@ -67,57 +69,58 @@ func base(root string) string {
 	return filepath.Dir(root)
 }
 
-var roots struct {
-	sync.Mutex
-	l []string
+// Cache is one cache root, decided by whoever makes it (a session, from
+// its options: a command's --cache-dir, else DefaultRoot) and handed to
+// the packages that write under it. Its directories may be made inside
+// it, and it itself when its parent exists; nothing above it. A nil
+// *Cache is no cache: Dir is "" and nothing is written.
+type Cache struct {
+	root string
 }
 
-// AddRoot makes dir a cache root (a command's --cache-dir): MkdirAll
-// creates directories inside it, and it itself when its parent exists.
-func AddRoot(dir string) {
-	if dir == "" {
-		return
+// New returns the cache rooted at root (nil when root is "").
+func New(root string) *Cache {
+	if root == "" {
+		return nil
 	}
-	dir = filepath.Clean(dir)
-	roots.Lock()
-	if !slices.Contains(roots.l, dir) {
-		roots.l = append(roots.l, dir)
-	}
-	roots.Unlock()
+	return &Cache{root: filepath.Clean(root)}
 }
 
-// rootOf is the cache root holding dir ("" when none).
-func rootOf(dir string) string {
-	roots.Lock()
-	l := append([]string(nil), roots.l...)
-	roots.Unlock()
-	if d := DefaultRoot(); d != "" {
-		l = append(l, d)
+// Root is the cache's root directory ("" for no cache).
+func (c *Cache) Root() string {
+	if c == nil {
+		return ""
 	}
-	// The outermost: what must exist is above all of them.
-	best := ""
-	for _, r := range l {
-		if (dir == r || strings.HasPrefix(dir, r+string(filepath.Separator))) && (best == "" || len(r) < len(best)) {
-			best = r
-		}
+	return c.root
+}
+
+// Dir is the directory elem under the root ("" for no cache).
+func (c *Cache) Dir(elem ...string) string {
+	if c == nil {
+		return ""
 	}
-	return best
+	return filepath.Join(append([]string{c.root}, elem...)...)
+}
+
+// inside says whether dir is the root or below it.
+func (c *Cache) inside(dir string) bool {
+	return c != nil && (dir == c.root || strings.HasPrefix(dir, c.root+string(filepath.Separator)))
 }
 
 // MkdirAll creates a directory of the cache (mode 0700 for the root, as
 // the XDG specification says, 0755 below it). It creates nothing outside
-// a cache root: the directory above the root (for the default root, the
-// home directory) must exist, and a directory in no root is refused
-// unless it exists.
-func MkdirAll(dir string) error {
+// the cache's root: the directory above the root (for the default root,
+// the home directory) must exist, and a directory outside the root is
+// refused unless it exists.
+func (c *Cache) MkdirAll(dir string) error {
 	dir = filepath.Clean(dir)
 	if st, err := os.Stat(dir); err == nil && st.IsDir() {
 		return nil
 	}
-	root := rootOf(dir)
-	if root == "" {
+	if !c.inside(dir) {
 		return fmt.Errorf("%s: not in a cache directory: not created", dir)
 	}
+	root := c.root
 	b := base(root)
 	if st, err := os.Stat(b); err != nil || !st.IsDir() {
 		return fmt.Errorf("cache %s: %s does not exist: nothing is created there", root, b)
@@ -193,9 +196,9 @@ type Writer struct {
 // its blocks' checksums (Verify reads it). expect, when known, is how
 // many bytes will be written (the chaos point is at half of them; 0: after
 // the first write).
-func Create(kind, path string, sealed bool, expect int64) (*Writer, error) {
+func (c *Cache) Create(kind, path string, sealed bool, expect int64) (*Writer, error) {
 	dir := filepath.Dir(path)
-	if err := MkdirAll(dir); err != nil {
+	if err := c.MkdirAll(dir); err != nil {
 		return nil, err
 	}
 	CleanTemps(dir)
@@ -269,12 +272,12 @@ func (w *Writer) Abort() {
 }
 
 // Write writes parts, one after the other, as the cache file at path.
-func Write(kind, path string, sealed bool, parts ...[]byte) error {
+func (c *Cache) Write(kind, path string, sealed bool, parts ...[]byte) error {
 	var n int64
 	for _, b := range parts {
 		n += int64(len(b))
 	}
-	w, err := Create(kind, path, sealed, n)
+	w, err := c.Create(kind, path, sealed, n)
 	if err != nil {
 		return err
 	}

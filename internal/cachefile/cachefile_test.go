@@ -17,11 +17,11 @@ import (
 // one, a file without a trailer are ErrDamaged.
 func TestSealed(t *testing.T) {
 	root := t.TempDir()
-	AddRoot(root)
+	c := New(root)
 	data := make([]byte, 2*BlockSize+12345)
 	rand.New(rand.NewSource(1)).Read(data)
 	path := filepath.Join(root, "id", "debug_info")
-	if err := Write("section", path, true, data[:100], data[100:]); err != nil {
+	if err := c.Write("section", path, true, data[:100], data[100:]); err != nil {
 		t.Fatal(err)
 	}
 	b, _ := os.ReadFile(path)
@@ -66,7 +66,6 @@ func TestSealed(t *testing.T) {
 // in place.
 func TestCleanTemps(t *testing.T) {
 	root := t.TempDir()
-	AddRoot(root)
 	dir := filepath.Join(root, "dwarf", "id")
 	os.MkdirAll(dir, 0o755)
 	dead := filepath.Join(dir, ".tmp-123")
@@ -113,7 +112,7 @@ func TestRoots(t *testing.T) {
 	if got := DefaultRoot(); got != filepath.Join(home, ".cache", "dsecore") {
 		t.Errorf("relative XDG_CACHE_HOME: root %q", got)
 	}
-	if err := MkdirAll(filepath.Join(DefaultRoot(), "dwarf", "id")); err != nil {
+	if err := New(DefaultRoot()).MkdirAll(filepath.Join(DefaultRoot(), "dwarf", "id")); err != nil {
 		t.Fatal(err)
 	}
 	if st, err := os.Stat(filepath.Join(home, ".cache")); err != nil || st.Mode().Perm() != 0o700 {
@@ -127,17 +126,21 @@ func TestRoots(t *testing.T) {
 	t.Setenv("XDG_CACHE_HOME", "")
 	gone := filepath.Join(t.TempDir(), "nonexistent")
 	t.Setenv("HOME", gone)
-	if err := MkdirAll(filepath.Join(DefaultRoot(), "dwarf")); err == nil {
+	if err := New(DefaultRoot()).MkdirAll(filepath.Join(DefaultRoot(), "dwarf")); err == nil {
 		t.Errorf("HOME=%s: MkdirAll made the cache", gone)
 	}
 	if _, err := os.Stat(gone); !os.IsNotExist(err) {
 		t.Errorf("HOME=%s was created: %v", gone, err)
 	}
-	if _, err := Create("section", filepath.Join(DefaultRoot(), "dwarf", "id", "debug_info"), true, 0); err == nil {
+	if _, err := New(DefaultRoot()).Create("section", filepath.Join(DefaultRoot(), "dwarf", "id", "debug_info"), true, 0); err == nil {
 		t.Errorf("Create under a missing home succeeded")
 	}
-	if err := MkdirAll(filepath.Join(t.TempDir(), "elsewhere", "x")); err == nil {
-		t.Errorf("a directory in no cache root was made")
+	if err := New(filepath.Join(t.TempDir(), "root")).MkdirAll(filepath.Join(t.TempDir(), "elsewhere", "x")); err == nil {
+		t.Errorf("a directory outside the cache root was made")
+	}
+	var none *Cache
+	if err := none.MkdirAll(filepath.Join(t.TempDir(), "none", "x")); err == nil || none.Dir("dwarf") != "" {
+		t.Errorf("no cache: a directory was made, or Dir is %q", none.Dir("dwarf"))
 	}
 	t.Setenv("HOME", "")
 	if got := DefaultRoot(); got != "" {

@@ -179,26 +179,28 @@ for th in sorted(gdb.selected_inferior().threads(), key=lambda t: t.num):
     out.append({"lwp": th.ptid[1], "frames": stack(gdb.newest_frame(), MAXF)})
 
 if os.environ.get("GDBORACLE_TASKS") == "1":
-    import dsecore
+    import dsecore  # the loader: registers the bridge's commands and unwinder
+    from dsecore_gdb.bridge import BRIDGE
+    from dsecore_gdb.tasks import select_task, task_top_level, deselect_task
     only = os.environ.get("GDBORACLE_TASK_IDS")
     only = set(int(x) for x in only.split(",")) if only else None
-    for t in dsecore.BRIDGE.inspect().get("tasks") or []:
+    for t in BRIDGE.inspect().get("tasks") or []:
         if t.get("id", -1) < 0 or not t.get("saved_regs") or t.get("running"):
             continue
         if only is not None and t["id"] not in only:
             continue
         ent = {"task": t["id"], "frames": []}
         try:
-            dsecore.select_task(t)
+            select_task(t)
             f = gdb.newest_frame()
-            lvl = dsecore.task_top_level()
+            lvl = task_top_level()
             while f is not None and f.level() < lvl:
                 f = f.older()
             ent["frames"] = stack(f, MAXF)
         except (gdb.error, gdb.GdbError) as e:
             ent["error"] = str(e)
         out.append(ent)
-    dsecore.deselect_task()
+    deselect_task()
 
 with open(os.environ["GDBORACLE_OUT"], "w") as fh:
     json.dump(out, fh)
@@ -227,8 +229,9 @@ func FrameVariables(exe, core string, o ValueOptions) ([]VarStack, error) {
 			return nil, fmt.Errorf("the gdb bridge: %w", err)
 		}
 		env = append(env, "GDBORACLE_TASKS=1", "DSECORE="+o.Dsecore)
-		// `import dsecore` in the script: the bridge as a module (its
-		// commands and the unwinder register when it loads).
+		// `import dsecore` in the script: the bridge's loader as a module
+		// (its commands and the unwinder register when it loads; it puts
+		// its directory, with the package dsecore_gdb, on sys.path).
 		env = append(env, "PYTHONPATH="+filepath.Dir(o.Bridge))
 		if len(o.Tasks) > 0 {
 			ids := ""

@@ -266,19 +266,31 @@ export function dapArgs(listen?: string): string[] {
 }
 
 /**
- * A problem the adapter reported (an `output` event of category
- * "important"): what to tell the user and which fix to offer.
+ * A module the adapter cannot trust, as its `dsecore/modules` event says
+ * it (server/modules.go's moduleProblem): the extension reads these
+ * fields, never the sentences of the adapter's output.
  */
-export interface AdapterProblem {
+export interface ModuleProblem {
+  module: string;
+  path?: string;
+  status: 'missing' | 'build-id-mismatch';
+  buildId: string;
+  fileBuildId?: string;
+  /** The launch argument that points at the right file. */
+  fix: 'program' | 'solibSearchPath';
+  /** The one sentence the adapter also prints as important output. */
   message: string;
-  fix: 'solibSearchPath' | 'program' | 'none';
 }
 
-export function classifyImportant(output: string): AdapterProblem {
-  const message = output.replace(/^dsecore: /, '').trim();
-  if (/BUILD-ID MISMATCH/.test(message) || /^not found: /.test(message)) {
-    const exe = /ceph-dse\b/.test(message) && !/\.so/.test(message);
-    return { message, fix: exe ? 'program' : 'solibSearchPath' };
-  }
-  return { message, fix: 'none' };
+/**
+ * problemAction is the button a module problem's notification offers, in
+ * the words of t (the extension passes vscode.l10n.t; English without it).
+ */
+export function problemAction(p: ModuleProblem, t: (message: string) => string = (m) => m): string {
+  return p.fix === 'program' ? t('Choose Executable…') : t('Choose Library Folder…');
+}
+
+/** outputText is an output event's text without the adapter's prefix. */
+export function outputText(output: string): string {
+  return output.replace(/^dsecore: /, '').trim();
 }

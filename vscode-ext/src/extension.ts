@@ -6,7 +6,7 @@ import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
 import * as vscode from 'vscode';
-import { ConfigError, classifyImportant, dapArgs, findBinary, openCoreConfig, resolveConfig, serverAddress } from './config';
+import { ConfigError, ModuleProblem, dapArgs, findBinary, openCoreConfig, outputText, problemAction, resolveConfig, serverAddress } from './config';
 import { AnalysisBody, AnalysisView, CoroutinesView, TasksBody } from './views';
 
 let analysisView: AnalysisView;
@@ -150,10 +150,16 @@ async function closeEndedSessionsEditors(live: Set<string>): Promise<void> {
 }
 
 class Tracker implements vscode.DebugAdapterTracker {
+  // The module problems' messages, from the dsecore/modules event that
+  // comes before their important outputs: each is notified once, with
+  // its fix, and its output is not notified again.
+  private problems = new Set<string>();
+
   constructor(private session: vscode.DebugSession, private state: vscode.Memento) {}
 
   onDidSendMessage(m: { type?: string; event?: string; command?: string; success?: boolean;
-    body?: { category?: string; output?: string; stackFrames?: { source?: { path?: string; sourceReference?: number } }[] } }): void {
+    body?: { category?: string; output?: string; problems?: ModuleProblem[];
+      stackFrames?: { source?: { path?: string; sourceReference?: number } }[] } }): void {
     if (m.type === 'response' && m.command === 'stackTrace' && m.success && m.body?.stackFrames) {
       noteSources(this.session, m.body.stackFrames);
       return;
@@ -163,30 +169,40 @@ class Tracker implements vscode.DebugAdapterTracker {
     }
     if (m.event === 'stopped') {
       void refreshViews(this.session);
+    } else if (m.event === 'dsecore/modules' && m.body?.problems) {
+      for (const p of m.body.problems) {
+        this.problems.add(p.message);
+        void this.offerFix(p);
+      }
     } else if (m.event === 'output' && m.body?.category === 'important' && m.body.output) {
-      const p = classifyImportant(m.body.output);
-      const action = p.fix === 'solibSearchPath' ? vscode.l10n.t('Choose Library Folder…') : p.fix === 'program' ? vscode.l10n.t('Choose Executable…') : undefined;
-      const shown = action ? vscode.window.showWarningMessage(`dsecore: ${p.message}`, action) : vscode.window.showWarningMessage(`dsecore: ${p.message}`);
-      void shown.then(async (picked) => {
-        if (!picked) {
-          return;
-        }
-        const sel = await vscode.window.showOpenDialog(p.fix === 'program'
-          ? { canSelectFiles: true, title: vscode.l10n.t('The ceph-dse executable of this core') }
-          : { canSelectFolders: true, canSelectFiles: false, title: vscode.l10n.t('Folder with the libraries of this core') });
-        if (sel && sel[0]) {
-          const c = { ...this.session.configuration };
-          if (p.fix === 'program') {
-            c.program = sel[0].fsPath;
-            await this.state.update('dsecore.program', c.program);
-          } else {
-            c.solibSearchPath = [...(c.solibSearchPath ?? []), sel[0].fsPath];
-            await this.state.update('dsecore.libraryDir', sel[0].fsPath);
-          }
-          await vscode.debug.stopDebugging(this.session);
-          await vscode.debug.startDebugging(this.session.workspaceFolder, c);
-        }
-      });
+      const text = outputText(m.body.output);
+      if (!this.problems.has(text)) {
+        void vscode.window.showWarningMessage(`dsecore: ${text}`);
+      }
+    }
+  }
+
+  // offerFix tells a module problem with the action that fixes it: pick
+  // the executable or a library folder, remember it, restart the session.
+  private async offerFix(p: ModuleProblem): Promise<void> {
+    const picked = await vscode.window.showWarningMessage(`dsecore: ${p.message}`, problemAction(p, (m) => vscode.l10n.t(m)));
+    if (!picked) {
+      return;
+    }
+    const sel = await vscode.window.showOpenDialog(p.fix === 'program'
+      ? { canSelectFiles: true, title: vscode.l10n.t('The ceph-dse executable of this core') }
+      : { canSelectFolders: true, canSelectFiles: false, title: vscode.l10n.t('Folder with the libraries of this core') });
+    if (sel && sel[0]) {
+      const c = { ...this.session.configuration };
+      if (p.fix === 'program') {
+        c.program = sel[0].fsPath;
+        await this.state.update('dsecore.program', c.program);
+      } else {
+        c.solibSearchPath = [...(c.solibSearchPath ?? []), sel[0].fsPath];
+        await this.state.update('dsecore.libraryDir', sel[0].fsPath);
+      }
+      await vscode.debug.stopDebugging(this.session);
+      await vscode.debug.startDebugging(this.session.workspaceFolder, c);
     }
   }
 }

@@ -1,5 +1,6 @@
 // The Run and Debug container's dsecore views: Fault Analysis (the verdict
-// and its evidence, from the adapter's dsecore/analysis request) and
+// and its evidence, and who waits for whom, from the adapter's
+// dsecore/analysis request) and
 // Coroutines (Processers and their tasks, from dsecore/tasks).
 import * as vscode from 'vscode';
 
@@ -8,6 +9,7 @@ const t = vscode.l10n.t;
 export interface AnalysisBody {
   crashThreadId: number;
   taskThreads: Record<string, number>;
+  waits?: WaitsBody; // when something waits, or Ceph's watchdog spoke
   // The verdict in the launch's language (its lang: VS Code's display
   // language); analysis is the document, the same in every language.
   localized?: { lang: string; verdict: string; description?: string; origin?: string[]; others?: { who: string; where: string; what: string }[]; findings?: string[]; timeline?: string[]; evidence?: string[] };
@@ -37,6 +39,23 @@ export interface AnalysisBody {
     };
     timeline?: { time?: string; at_dump: boolean; who: string; text: string; evidence: string; ref: string; source: string; file?: string; line?: number }[];
   };
+}
+
+// WaitsBody is inspect --json's waits (analysis/waits): who waits for whom.
+export interface WaitsBody {
+  nodes: { id: string; who: string; lwp: number; task: number; state: string; waits_for: number; function?: string; frame: number }[];
+  objects: { address: string; kind: string; type?: string; expr: string; owner?: string; inferred: boolean; leaked?: boolean; waiters: string[]; text: string }[];
+  cycles: { members: WaitMember[]; behind?: string[]; text: string }[];
+  chains: { members: WaitMember[]; end: string; end_state: string; text: string }[];
+  watchdog?: { messenger?: string; handle: string; stuck?: string; grace?: string; suicide_grace?: string; suicide: boolean;
+    lines?: { file: string; line: number; text: string }[]; text: string };
+  hang: boolean;
+  summary: string;
+  stats: { threads: number; tasks: number; waiting: number; objects: number };
+}
+
+export interface WaitMember {
+  node: string; holds: number; hold_frame: number; hold_function?: string; waits: number; wait_frame: number; wait_function?: string;
 }
 
 export interface Holder {
@@ -154,6 +173,9 @@ export class AnalysisView extends MessageView implements vscode.TreeDataProvider
       tooltip: verdict, iconPath: new vscode.ThemeIcon('error'), id: 'verdict',
       command: showThread(b.crashThreadId, t('the crashing thread')),
     }));
+    if (b.waits) {
+      out.push(waitsItem(b.waits, b.taskThreads));
+    }
     const f = a.fault;
     const description = b.localized?.description || f?.description;
     const lines = (text: string | undefined, pc: string) => (text ?? '').split('\n').filter((l) => l.trim() !== '').map((l) => new Item(l, [], {
@@ -255,6 +277,69 @@ export class AnalysisView extends MessageView implements vscode.TreeDataProvider
     }))));
     return out;
   }
+}
+
+// waitsItem is the Waits node: the answer in one sentence, Ceph's watchdog,
+// each deadlock and chain with its members (Enter shows a member's stack),
+// the objects waited for with their owners and waiters.
+function waitsItem(w: WaitsBody, taskThreads: Record<string, number>): Item {
+  const node = (id: string | undefined) => w.nodes.find((n) => n.id === id);
+  const who = (id: string | undefined) => node(id)?.who ?? id ?? '—';
+  // A node's DAP thread: a switched-out task's own, else its thread's LWP.
+  const threadOf = (id: string | undefined): number | undefined => {
+    if (id?.startsWith('task:')) {
+      return taskThreads[id.slice(5)];
+    }
+    return node(id)?.lwp || undefined;
+  };
+  const obj = (i: number) => (i >= 0 && i < w.objects.length ? w.objects[i].expr : '—');
+  const show = (id: string) => {
+    const tid = threadOf(id);
+    return tid ? showThread(tid, who(id)) : undefined;
+  };
+  const members = (ms: WaitMember[]) => ms.map((m) => new Item(`${who(m.node)}: holds ${obj(m.holds)}, waits ${obj(m.waits)}`, [], {
+    description: m.wait_frame >= 0 ? `#${m.wait_frame} ${m.wait_function ?? ''}` : undefined,
+    tooltip: [m.hold_frame >= 0 ? `holds in #${m.hold_frame} ${m.hold_function ?? ''}` : '', m.wait_frame >= 0 ? `waits in #${m.wait_frame} ${m.wait_function ?? ''}` : '']
+      .filter((x) => x).join('\n'),
+    iconPath: new vscode.ThemeIcon('debug-stackframe'), command: show(m.node),
+  }));
+  const kids: Item[] = [];
+  const wd = w.watchdog;
+  if (wd) {
+    const lines = (wd.lines ?? []).map((l) => new Item(`${l.file}:${l.line}: ${l.text}`, [], { tooltip: l.text, iconPath: new vscode.ThemeIcon('output') }));
+    if (wd.stuck) {
+      lines.unshift(new Item(`stuck: ${who(wd.stuck)}`, [], { command: show(wd.stuck), iconPath: new vscode.ThemeIcon('debug-stackframe') }));
+    }
+    kids.push(new Item(`Watchdog: ${wd.text}`, lines, { tooltip: wd.text, iconPath: new vscode.ThemeIcon('watch'), id: 'waits-watchdog' }));
+  }
+  w.cycles.forEach((c, i) => {
+    const ms = members(c.members);
+    for (const id of c.behind ?? []) {
+      ms.push(new Item(`behind it: ${who(id)}`, [], { command: show(id), iconPath: new vscode.ThemeIcon('debug-pause') }));
+    }
+    kids.push(new Item(`Deadlock ${i + 1}: ${c.members.map((m) => who(m.node)).join(' ⇄ ')}`, ms, {
+      tooltip: c.text, iconPath: new vscode.ThemeIcon('error'), id: `waits-cycle-${i}`,
+    }));
+  });
+  w.chains.forEach((c, i) => {
+    kids.push(new Item(`Chain ${i + 1}: ends in ${who(c.end)} (${c.end_state})`, members(c.members), {
+      tooltip: c.text, iconPath: new vscode.ThemeIcon('warning'), id: `waits-chain-${i}`,
+    }));
+  });
+  const objs = w.objects.filter((o) => o.waiters.length > 0).map((o) => {
+    const owner = o.owner ? `held by ${who(o.owner)}${o.inferred ? ' (inferred)' : ''}${o.leaked ? ', leaked' : ''}` : 'no owner known';
+    return collapsed(new Item(`${o.kind} ${o.expr}: ${owner}`, o.waiters.map((id) => new Item(`waiter: ${who(id)}`, [], {
+      command: show(id), iconPath: new vscode.ThemeIcon('debug-pause'),
+    })), { tooltip: o.text, description: o.address }));
+  });
+  if (objs.length > 0) {
+    kids.push(collapsed(new Item(`Objects waited for (${objs.length})`, objs, { id: 'waits-objects' })));
+  }
+  const st = w.stats;
+  return new Item(`Waits: ${st.waiting} of ${st.threads} threads and ${st.tasks} tasks waiting on ${st.objects} objects; ` +
+    `${w.cycles.length} deadlock(s), ${w.chains.length} chain(s)`, kids, {
+    description: w.summary || wd?.text, tooltip: w.summary || wd?.text, iconPath: new vscode.ThemeIcon(w.hang ? 'debug-pause' : 'info'), id: 'waits',
+  });
 }
 
 /** emptyTasksMessage says why a tasks body lists nothing, or undefined when it lists something. */

@@ -116,10 +116,10 @@ test('openCoreConfig and dapArgs build what the adapter is started with', () => 
   assert.deepEqual(cfg.dapArgs('127.0.0.1:4711'), ['dap', '--listen', '127.0.0.1:4711']);
 });
 
-test('classifyImportant offers the fix for what the adapter reports', () => {
-  assert.deepEqual(cfg.classifyImportant('dsecore: not found: /opt/lib/libdcache.so (set solibSearchPath or sysroot)\n'),
-    { message: 'not found: /opt/lib/libdcache.so (set solibSearchPath or sysroot)', fix: 'solibSearchPath' });
-  assert.equal(cfg.classifyImportant('dsecore: BUILD-ID MISMATCH: /opt/bin/ceph-dse: the core has ab, /opt/bin/ceph-dse has cd').fix, 'program');
-  assert.equal(cfg.classifyImportant('dsecore: BUILD-ID MISMATCH: /x/libdcache.so: the core has ab').fix, 'solibSearchPath');
-  assert.equal(cfg.classifyImportant('dsecore: coroutine profile: no such file').fix, 'none');
+test('a module problem offers the fix its fields name; outputs lose the prefix', () => {
+  const p = { module: '/opt/lib/libdcache.so', status: 'missing', buildId: 'ab', fix: 'solibSearchPath',
+    message: '/opt/lib/libdcache.so: no local file found (build-id ab) (set solibSearchPath or sysroot)' };
+  assert.equal(cfg.problemAction(p), 'Choose Library Folder…');
+  assert.equal(cfg.problemAction({ ...p, module: '/opt/bin/ceph-dse', fix: 'program' }), 'Choose Executable…');
+  assert.equal(cfg.outputText('dsecore: ' + p.message + '\n'), p.message);
 });

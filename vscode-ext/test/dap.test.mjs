@@ -130,6 +130,7 @@ async function session(dc) {
   assert.equal(an.analysis.fault.register, 'rbx');
   assert.equal(an.taskThreads['15'], task15.id);
   assert.ok(an.analysis.others.some((o) => o.task === 15));
+  assert.equal(an.waits, undefined, 'a crash where nothing waits has no waits');
 
   // The suspended task that raced on the same node.
   const ts = (await dc.stackTraceRequest({ threadId: task15.id })).body.stackFrames;
@@ -167,6 +168,49 @@ test('stdio: launch → stopped → threads → stackTrace → scopes → variab
   await dc.start();
   try {
     await session(dc);
+  } finally {
+    await dc.stop();
+  }
+});
+
+test('a hang (task deadlock): dsecore/analysis carries the wait graph, each member\'s task listed as a thread', async () => {
+  const dir = join(fixtures, 'task-deadlock');
+  const truth = JSON.parse(readFileSync(join(dir, 'expected.json'), 'utf8')).waits;
+  const dc = new DebugClient(bin, 'dap', 'dsecore', {}, true);
+  await dc.start();
+  try {
+    dc.defaultTimeout = 60000;
+    await dc.initializeRequest({ adapterID: 'dsecore', linesStartAt1: true, columnsStartAt1: true, pathFormat: 'path' });
+    const initialized = dc.waitForEvent('initialized');
+    await dc.launchRequest({ coreFile: join(dir, 'core'), program: join(fixtures, 'bin', 'ceph-dse') });
+    await initialized;
+    const stopped = dc.waitForEvent('stopped');
+    await dc.configurationDoneRequest();
+    await stopped;
+    const an = (await dc.customRequest('dsecore/analysis')).body;
+    const w = an.waits;
+    assert.ok(w && w.hang, JSON.stringify(an).slice(0, 500));
+    // The graph equals the fixture's truth: the cycle's members, the task
+    // behind it, each lock's owner and waiters.
+    assert.equal(w.cycles.length, 1);
+    assert.deepEqual(w.cycles[0].members.map((m) => m.node).sort(), [...truth.cycles[0]].sort());
+    assert.deepEqual(w.cycles[0].behind, truth.behind);
+    for (const o of truth.objects) {
+      const got = w.objects.find((x) => x.address === o.address);
+      assert.ok(got, `no object ${o.address} (${o.expr})`);
+      assert.equal(got.expr, o.expr);
+      assert.equal(got.owner, o.owner);
+      assert.deepEqual([...got.waiters].sort(), [...o.waiters].sort());
+    }
+    // Each member's task is a DAP thread whose stack reaches the code that
+    // waits.
+    const { threads } = (await dc.threadsRequest()).body;
+    for (const m of w.cycles[0].members) {
+      const tid = an.taskThreads[m.node.replace('task:', '')];
+      assert.ok(threads.some((t) => t.id === tid), `${m.node}: no thread ${tid}`);
+      const frames = (await dc.stackTraceRequest({ threadId: tid })).body.stackFrames;
+      assert.equal(frames[m.wait_frame].name.replace(/ \[inlined\]$/, ''), m.wait_function, frames.map((f) => f.name).join(', '));
+    }
   } finally {
     await dc.stop();
   }

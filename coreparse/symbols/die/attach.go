@@ -45,6 +45,79 @@ func (d *Data) AttachSupplementary(s Sections) error {
 	return nil
 }
 
+// AttachTypes adds the type units of DWARF 4's .debug_types section
+// (g++ -gdwarf-4 -fdebug-types-section): its units after the file's own
+// (and its supplementary file's), read with the file's other sections.
+// DW_FORM_ref_sig8 references into them resolve from then on. It must be
+// called before any entry is read, and before AttachSplit.
+func (d *Data) AttachTypes(types []byte) error {
+	if d.types || len(d.splits) > 0 {
+		return errors.New(".debug_types attached twice, or after split units")
+	}
+	for _, u := range d.units[d.nMain:] {
+		if u.split {
+			return errors.New(".debug_types attached after split units")
+		}
+	}
+	hs, err := ParseTypeHeaders(types)
+	if err != nil {
+		return fmt.Errorf(".debug_types: %w", err)
+	}
+	s := d.main.s
+	s.Info = types
+	src := &source{s: s, shift: d.space()}
+	if err := d.add(src, hs, false); err != nil {
+		return err
+	}
+	d.types = true
+	return nil
+}
+
+// HasTypeUnits reports whether the file has type units (in .debug_info,
+// or in an attached .debug_types).
+func (d *Data) HasTypeUnits() bool {
+	d.sigOnce.Do(d.indexSignatures)
+	return len(d.sigs) > 0
+}
+
+// typeEntry is the offset of the type entry of the type unit with the
+// signature sig.
+func (d *Data) typeEntry(sig uint64) (uint64, bool) {
+	d.sigOnce.Do(d.indexSignatures)
+	off, ok := d.sigs[sig]
+	return off, ok
+}
+
+// indexSignatures maps every type unit's signature to its type's entry:
+// the two fields that end the unit's header (signature, type offset),
+// read from its bytes; no entry is decoded. A split type unit (a .dwo's)
+// is not indexed: its signatures are the package's.
+func (d *Data) indexSignatures() {
+	d.sigs = map[uint64]uint64{}
+	for _, u := range d.units {
+		if u.UnitType != utType || u.split {
+			continue
+		}
+		b, first := u.info(u.First)
+		osz := uint64(4)
+		if u.Is64 {
+			osz = 8
+		}
+		if first < 8+osz {
+			continue
+		}
+		sig := binary.LittleEndian.Uint64(b[first-8-osz:])
+		c := cursor{b: b, i: first - osz}
+		typeOff := c.offset(u.Is64) + u.Off
+		if c.bad || typeOff < u.First || typeOff >= u.End {
+			continue
+		}
+		if _, dup := d.sigs[sig]; !dup {
+			d.sigs[sig] = typeOff
+		}
+	}
+}
+
 // SupBase is where the supplementary file's entries start in the offset
 // space (0 without one).
 func (d *Data) SupBase() uint64 {

@@ -3,6 +3,7 @@ package die_test
 import (
 	"debug/dwarf"
 	"debug/elf"
+	"encoding/binary"
 	"fmt"
 	"os/exec"
 	"path/filepath"
@@ -30,7 +31,7 @@ func sections(t testing.TB, f *elf.File) die.Sections {
 	}
 	return die.Sections{Info: get(".debug_info"), Abbrev: get(".debug_abbrev"), Str: get(".debug_str"),
 		LineStr: get(".debug_line_str"), StrOffsets: get(".debug_str_offsets"), Addr: get(".debug_addr"),
-		Ranges: get(".debug_ranges"), RngLists: get(".debug_rnglists"), Line: get(".debug_line")}
+		Ranges: get(".debug_ranges"), RngLists: get(".debug_rnglists"), Line: get(".debug_line"), Types: get(".debug_types")}
 }
 
 // compiled builds testdata's two units with a compiler and flags (a
@@ -462,4 +463,108 @@ func eachTestData(t *testing.T, f func(t *testing.T, d *die.Data)) {
 			f(t, d)
 		})
 	}
+}
+
+// TestTypeUnits: types moved into type units (g++ -gdwarf-4
+// -fdebug-types-section: DWARF 4's .debug_types; clang++ -gdwarf-5
+// -fdebug-types-section: DW_UT_type units in .debug_info) are reached
+// through DW_FORM_ref_sig8: every such reference of .debug_info resolves
+// to the type entry of the unit whose header carries the signature
+// debug/dwarf reads for that attribute, at the header's type offset.
+func TestTypeUnits(t *testing.T) {
+	for _, c := range []struct {
+		name string
+		argv []string
+	}{
+		{"gcc-dwarf4-types", []string{"g++", "-gdwarf-4", "-fdebug-types-section", "-O2"}},
+		{"clang-dwarf5-types", []string{"clang++-16", "-gdwarf-5", "-fdebug-types-section", "-O2"}},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			path := compiled(t, c.name, c.argv...)
+			f, err := elf.Open(path)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer f.Close()
+			ref, err := f.DWARF()
+			if err != nil {
+				t.Fatal(err)
+			}
+			s := sections(t, f)
+			d, err := die.New(s, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			units := typeUnitHeaders(s.Info, false)
+			if len(s.Types) > 0 {
+				if err := d.AttachTypes(s.Types); err != nil {
+					t.Fatal(err)
+				}
+				units = typeUnitHeaders(s.Types, true)
+			}
+			if !d.HasTypeUnits() || len(units) == 0 {
+				t.Fatal("no type unit")
+			}
+			r, rr := d.Reader(), ref.Reader()
+			resolved := 0
+			for {
+				e, err := r.Next()
+				if err != nil {
+					t.Fatal(err)
+				}
+				if e == nil || int(e.Offset) >= len(s.Info) {
+					break
+				}
+				for _, fl := range e.Field {
+					if fl.Class != dwarf.ClassReferenceSig {
+						continue
+					}
+					rr.Seek(e.Offset)
+					re, err := rr.Next()
+					if err != nil || re == nil || re.Offset != e.Offset {
+						t.Fatalf("debug/dwarf has no entry at %#x: %v", e.Offset, err)
+					}
+					sig, _ := re.Val(fl.Attr).(uint64)
+					tu, ok := units[sig]
+					to, resolves := e.Ref(fl.Attr)
+					if !ok || !resolves {
+						t.Errorf("entry %#x: %v: signature %#x: its unit %v, resolved %v", e.Offset, fl.Attr, sig, ok, resolves)
+						continue
+					}
+					first, _, ok := d.UnitBounds(to)
+					if !ok || uint64(to-first) != tu.typeOff-tu.first {
+						t.Errorf("entry %#x: %v: signature %#x resolves to %#x (%#x into its unit), the header says %#x", e.Offset, fl.Attr, sig, to, to-first, tu.typeOff-tu.first)
+						continue
+					}
+					resolved++
+				}
+			}
+			t.Logf("%d type units, %d ref_sig8 references of .debug_info resolved", len(units), resolved)
+			if resolved == 0 {
+				t.Error("no reference compared")
+			}
+		})
+	}
+}
+
+type typeUnit struct{ first, typeOff uint64 }
+
+// typeUnitHeaders reads the type units' headers of a section (32-bit
+// DWARF): DWARF 4's .debug_types (types) or DWARF 5's .debug_info
+// (DW_UT_type units): signature → its first entry and its type entry.
+func typeUnitHeaders(b []byte, types bool) map[uint64]typeUnit {
+	le := binary.LittleEndian
+	out := map[uint64]typeUnit{}
+	for off := uint64(0); off+24 <= uint64(len(b)); {
+		n := uint64(le.Uint32(b[off:]))
+		end := off + 4 + n
+		switch {
+		case types:
+			out[le.Uint64(b[off+11:])] = typeUnit{first: off + 23, typeOff: off + uint64(le.Uint32(b[off+19:]))}
+		case le.Uint16(b[off+4:]) == 5 && b[off+6] == 2: // DW_UT_type
+			out[le.Uint64(b[off+12:])] = typeUnit{first: off + 24, typeOff: off + uint64(le.Uint32(b[off+20:]))}
+		}
+		off = end
+	}
+	return out
 }

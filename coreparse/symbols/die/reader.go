@@ -118,7 +118,7 @@ func (r *Reader) Next() (*Entry, error) {
 	if e.Children {
 		r.lastSibling, _ = e.Ref(dwarf.AttrSibling)
 	}
-	if e.Tag == dwarf.TagCompileUnit || e.Tag == dwarf.TagPartialUnit {
+	if e.Tag == dwarf.TagCompileUnit || e.Tag == dwarf.TagPartialUnit || e.Tag == dwarf.TagTypeUnit {
 		r.lastUnit = true
 	}
 	return e, nil

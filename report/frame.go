@@ -1,9 +1,8 @@
-// Package frame is a stack frame as every document shows it: its JSON form
-// (Frame, built from the model by Of) and its one text rendering (Text, in
-// three widths). report re-exports it as report.Frame; it is its own
-// package so that builders below report (analysis/summary) render frames
-// the same way.
-package frame
+package report
+
+// A stack frame as every document shows it: its JSON form (Frame, built
+// from the model by FrameOf) and its one text rendering (Frame.Text, in
+// three styles), used by every face and by batch's summaries.
 
 import (
 	"fmt"
@@ -44,8 +43,8 @@ type Frame struct {
 // records: through the frame-pointer chain or a return address on the stack.
 func (f Frame) Weak() bool { return f.FoundBy == "frame pointer" || f.FoundBy == "scan" }
 
-// Of converts a model frame.
-func Of(f coreparse.Frame) Frame {
+// FrameOf converts a model frame.
+func FrameOf(f coreparse.Frame) Frame {
 	d := Frame{PC: fmt.Sprintf("%#x", f.PC), Function: f.Function, Inline: f.Inline, Sigtramp: f.Sigtramp, Tailcall: f.Tailcall,
 		Boundary: f.Boundary, Recovered: f.Recovered, File: f.File, Line: f.Line, Module: f.Module}
 	if (f.Function == "" || f.Function == "??") && f.Mod != nil && f.PC >= f.Mod.Bias {
@@ -57,45 +56,45 @@ func Of(f coreparse.Frame) Frame {
 	return d
 }
 
-// All converts a stack.
-func All(fs []coreparse.Frame) []Frame {
+// Frames converts a stack.
+func Frames(fs []coreparse.Frame) []Frame {
 	out := make([]Frame, 0, len(fs))
 	for _, f := range fs {
-		out = append(out, Of(f))
+		out = append(out, FrameOf(f))
 	}
 	return out
 }
 
-// Style is how much of a frame its text says.
-type Style int
+// FrameStyle is how much of a frame its text says.
+type FrameStyle int
 
 const (
-	// Line is a backtrace's line, as gdb prints it: the pc column (blank
+	// FrameLine is a backtrace's line, as gdb prints it: the pc column (blank
 	// for an inline frame), the function, [inlined], and
 	// "at FILE:LINE" (the full path) or "from MODULE"; then, for a
 	// function's frame found without CFI, "[found by frame pointer]" or
 	// "[found by scan]" (not repeated on its inline frames).
-	Line Style = iota
-	// Where says where a thread or task stands, for a list: "function at
+	FrameLine FrameStyle = iota
+	// FrameWhere says where a thread or task stands, for a list: "function at
 	// file.cc:LINE" (base name), "function from module".
-	Where
-	// Report is a crash report's frame: "function (file.cc:LINE)",
+	FrameWhere
+	// FrameReport is a crash report's frame: "function (file.cc:LINE)",
 	// "module+0xOFFSET" without a name, "function [module]" without a
 	// line; "[inlined]" last.
-	Report
+	FrameReport
 )
 
 // Text is the frame as text in a style: the one rendering every face
 // (bt, inspect, tasks, the DAP console, the gdb bridge, summaries) uses.
-func (f Frame) Text(s Style) string {
+func (f Frame) Text(s FrameStyle) string {
 	switch {
 	case f.Boundary:
-		if s == Line {
+		if s == FrameLine {
 			return fmt.Sprintf("%18s --- %s ---", "", f.Function)
 		}
 		return "--- " + f.Function + " ---"
 	case f.Sigtramp:
-		if s == Line {
+		if s == FrameLine {
 			return fmt.Sprintf("%18s <signal handler called>", f.PC)
 		}
 		return "<signal handler called>"
@@ -105,7 +104,7 @@ func (f Frame) Text(s Style) string {
 		name = "??"
 	}
 	switch s {
-	case Report:
+	case FrameReport:
 		if name == "??" && f.Offset != "" {
 			name = f.Module + "+" + f.Offset
 		}
@@ -119,7 +118,7 @@ func (f Frame) Text(s Style) string {
 			name += " [inlined]"
 		}
 		return name
-	case Where:
+	case FrameWhere:
 		switch {
 		case f.File != "":
 			return name + " at " + filepath.Base(f.File) + ":" + strconv.Itoa(f.Line)

@@ -1,7 +1,11 @@
-// Package summary explains many cores at once: one line of facts per core
+// Package batch explains many cores at once: one line of facts per core
 // (process, signal, crashing thread or task, top frames, verdict, build,
-// signature) and groups of cores with the same crash.
-package summary
+// signature, summary.go), groups of cores with the same crash, the summary
+// document built from them and its formats (document.go), and Ceph crash
+// reports of a core (cephcrash.go). It sits above session, which opens each
+// core, and report, whose frame text and DOT quoting it uses; the summarize
+// command and the fleet's agent are its callers.
+package batch
 
 import (
 	"encoding/hex"
@@ -17,7 +21,7 @@ import (
 	"github.com/dsecore/dsecore/analysis/signature"
 	"github.com/dsecore/dsecore/coreparse"
 	"github.com/dsecore/dsecore/internal/l10n"
-	"github.com/dsecore/dsecore/report/frame"
+	"github.com/dsecore/dsecore/report"
 	"github.com/dsecore/dsecore/session"
 )
 
@@ -68,7 +72,7 @@ type Core struct {
 	// rejected) with their status.
 	SymbolStatus map[string]string    `json:"symbol_status,omitempty"`
 	Signature    *signature.Signature `json:"signature,omitempty"`
-	// Hang is a hang core's wait graph (analysis/summary/hang.go).
+	// Hang is a hang core's wait graph (hang.go).
 	Hang     []HangEdge `json:"hang,omitempty"`
 	Error    string     `json:"error,omitempty"`
 	Warnings []string   `json:"warnings,omitempty"`
@@ -188,14 +192,14 @@ func Summarize(s *session.Session, c Core, o Options) (out Core) {
 		top = 5
 	}
 	for i, f := range frames {
-		line := frame.Of(f).Text(frame.Report)
+		line := report.FrameOf(f).Text(report.FrameReport)
 		out.Backtrace = append(out.Backtrace, fmt.Sprintf("#%d %s", i, line))
 	}
 	for _, f := range realFrames(frames) {
 		if len(out.TopFrames) == top {
 			break
 		}
-		out.TopFrames = append(out.TopFrames, frame.Of(f).Text(frame.Report))
+		out.TopFrames = append(out.TopFrames, report.FrameOf(f).Text(report.FrameReport))
 	}
 	rt := s.Runtime()
 	for _, t := range rt.Tasks {
@@ -308,13 +312,7 @@ func GroupCores(cores []Core) ([]Group, []Family) {
 		if c.Node != "" && !contains(g.Nodes, c.Node) {
 			g.Nodes = append(g.Nodes, c.Node)
 		}
-		b := c.Build["libdcache.so"]
-		if b == "" {
-			for _, v := range c.Build {
-				b = v
-			}
-		}
-		if b != "" && !contains(g.Builds, b) {
+		if b := coreBuild(c.Build); b != "" && !contains(g.Builds, b) {
 			g.Builds = append(g.Builds, b)
 		}
 		gv := GenericVerdict(c.Verdict)
@@ -421,4 +419,27 @@ func MarkNew(groups []Group, baseline []Group) {
 	for i := range groups {
 		groups[i].New = !known[groups[i].Signature]
 	}
+}
+
+// coreBuild is the build a core is counted under: libdcache.so's build-id
+// (the cache layer whose crashes these are); "" when the core names the
+// library but its build-id page is not in the core (a truncated core:
+// unknown, not another module's build); without the library, the first
+// module's by name. (A random pick from the map made a truncated core
+// count under the executable's build-id in some runs and not in others.)
+func coreBuild(builds map[string]string) string {
+	if b, ok := builds["libdcache.so"]; ok {
+		return b
+	}
+	names := make([]string, 0, len(builds))
+	for n := range builds {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	for _, n := range names {
+		if builds[n] != "" {
+			return builds[n]
+		}
+	}
+	return ""
 }

@@ -1,4 +1,4 @@
-package report
+package batch
 
 import (
 	"bytes"
@@ -12,14 +12,13 @@ import (
 	"strings"
 
 	"github.com/dsecore/dsecore/analysis/cephcrash"
-	"github.com/dsecore/dsecore/analysis/summary"
 )
 
 // CephCrashID is the crash_id of a core's report in Ceph's format (the
 // crash time as utime_t::gmtime writes it, "_", a UUID). The UUID is the
 // core's identity (path, size, mtime) hashed, so summarizing the same core
 // again gives the same report and `ceph crash post` keeps one copy.
-func CephCrashID(c summary.Core) string {
+func CephCrashID(c Core) string {
 	h := CephCrashCoreKey(c)
 	return cephTime(c) + "_" + h[0:8] + "-" + h[8:12] + "-" + h[12:16] + "-" + h[16:20] + "-" + h[20:32]
 }
@@ -27,12 +26,12 @@ func CephCrashID(c summary.Core) string {
 // CephCrashCoreKey names a core (its path, size and time) in the reports
 // dsecore writes or enriches (dsecore_core_key): an agent restarted after
 // writing a report finds it by this key.
-func CephCrashCoreKey(c summary.Core) string {
+func CephCrashCoreKey(c Core) string {
 	sum := sha256.Sum256([]byte(fmt.Sprintf("%s\x00%d\x00%d", c.Path, c.Size, c.MTime.UnixNano())))
 	return hex.EncodeToString(sum[:16])
 }
 
-func cephTime(c summary.Core) string { return c.Time.UTC().Format("2006-01-02T15:04:05.000000Z") }
+func cephTime(c Core) string { return c.Time.UTC().Format("2006-01-02T15:04:05.000000Z") }
 
 // CephCrashMeta is one core as the meta file Ceph's fatal-signal handler
 // writes into the crash directory (src/global/signal_handler.cc,
@@ -41,7 +40,7 @@ func cephTime(c summary.Core) string { return c.Time.UTC().Format("2006-01-02T15
 // holds it, as Ceph's pretty JSONFormatter prints them; then dsecore's own
 // fields under their own names. `ceph crash post -i meta` takes it; the
 // mgr computes stack_sig from backtrace and assert_msg, as for Ceph's.
-func CephCrashMeta(c summary.Core) []byte {
+func CephCrashMeta(c Core) []byte {
 	m := &metaWriter{}
 	m.str("crash_id", CephCrashID(c))
 	m.str("timestamp", cephTime(c))
@@ -99,7 +98,7 @@ func CephCrashMeta(c summary.Core) []byte {
 // under names Ceph does not use: what the core shows (the real fault, the
 // verdict and its evidence, the top frames, the signature and the builds),
 // where it was read and, for a core that could not be analysed, why.
-func dsecoreFields(m *metaWriter, c summary.Core) {
+func dsecoreFields(m *metaWriter, c Core) {
 	r := c.Ceph
 	if r == nil {
 		r = &cephcrash.Report{}
@@ -152,7 +151,7 @@ func dsecoreFields(m *metaWriter, c summary.Core) {
 // backtrace: the mgr's stack_sig stays the daemon's), a field of dsecore's
 // it already has (an earlier enrichment) replaced, dsecore's fields after.
 // One crash stays one report.
-func CephCrashEnrich(own []byte, c summary.Core) ([]byte, error) {
+func CephCrashEnrich(own []byte, c Core) ([]byte, error) {
 	dec := json.NewDecoder(bytes.NewReader(own))
 	dec.UseNumber()
 	if t, err := dec.Token(); err != nil || t != json.Delim('{') {

@@ -1,4 +1,4 @@
-package report
+package batch
 
 import (
 	"context"
@@ -13,22 +13,22 @@ import (
 	"time"
 
 	"github.com/dsecore/dsecore/analysis/signature"
-	"github.com/dsecore/dsecore/analysis/summary"
 	"github.com/dsecore/dsecore/internal/l10n"
+	"github.com/dsecore/dsecore/report"
 )
 
 // Summary is the document of `dsecore summarize`.
 type Summary struct {
-	Tool             string           `json:"tool"`
-	SignatureVersion string           `json:"signature_version"`
-	Generated        time.Time        `json:"generated"`
-	Cores            []summary.Core   `json:"cores"`
-	Groups           []summary.Group  `json:"groups"`
-	Families         []summary.Family `json:"families"`
-	Errors           int              `json:"errors"` // cores that could not be summarized
-	MissingBuilds    []MissingBuild   `json:"missing_builds"`
-	Fetched          []string         `json:"fetched,omitempty"` // files downloaded from debuginfod
-	Warnings         []string         `json:"warnings,omitempty"`
+	Tool             string         `json:"tool"`
+	SignatureVersion string         `json:"signature_version"`
+	Generated        time.Time      `json:"generated"`
+	Cores            []Core         `json:"cores"`
+	Groups           []Group        `json:"groups"`
+	Families         []Family       `json:"families"`
+	Errors           int            `json:"errors"` // cores that could not be summarized
+	MissingBuilds    []MissingBuild `json:"missing_builds"`
+	Fetched          []string       `json:"fetched,omitempty"` // files downloaded from debuginfod
+	Warnings         []string       `json:"warnings,omitempty"`
 	// CoroutineProfile names the coroutine runtime profile the cores were
 	// read with ("ceph-dse (built-in)", "fork (fork.yaml)").
 	CoroutineProfile string `json:"coroutine_profile,omitempty"`
@@ -42,18 +42,18 @@ type MissingBuild struct {
 }
 
 // BuildSummary groups the cores and collects what was missing.
-func BuildSummary(cores []summary.Core, baseline []summary.Group) *Summary {
+func BuildSummary(cores []Core, baseline []Group) *Summary {
 	s := &Summary{Tool: "dsecore summarize", SignatureVersion: signature.Version, Generated: time.Now().UTC(),
 		Cores: cores, MissingBuilds: []MissingBuild{}}
 	if s.Cores == nil {
-		s.Cores = []summary.Core{}
+		s.Cores = []Core{}
 	}
-	s.Groups, s.Families = summary.GroupCores(cores)
+	s.Groups, s.Families = GroupCores(cores)
 	if s.Groups == nil {
-		s.Groups = []summary.Group{}
+		s.Groups = []Group{}
 	}
 	if baseline != nil {
-		summary.MarkNew(s.Groups, baseline)
+		MarkNew(s.Groups, baseline)
 	}
 	miss := map[string]*MissingBuild{}
 	for _, c := range cores {
@@ -134,13 +134,6 @@ func WriteSummaryTable(w io.Writer, s *Summary) {
 	}
 }
 
-func head(s []string, n int) []string {
-	if len(s) > n {
-		return s[:n]
-	}
-	return s
-}
-
 // WriteSummaryMarkdown is the report as Markdown.
 func WriteSummaryMarkdown(w io.Writer, s *Summary) {
 	fmt.Fprintf(w, "# Crash summary\n\n%d cores, %d groups, %d errors; signature %s; generated %s.\n\n",
@@ -180,7 +173,7 @@ var htmlTmpl = sync.OnceValue(func() *template.Template {
 		"join":    strings.Join,
 		"time":    func(t time.Time) string { return t.UTC().Format("2006-01-02 15:04:05") },
 		"t":       func(id string, kv ...any) string { return "" },
-		"verdict": func(g summary.Group) string { return "" },
+		"verdict": func(g Group) string { return "" },
 		"lang":    func() string { return "" },
 	}).Parse(`<!doctype html>
 <html lang="{{lang}}"><head><meta charset="utf-8"><title>{{t "summary.title"}}</title>
@@ -236,7 +229,7 @@ type chart struct {
 
 // buildChart buckets the cores by day (by hour when they span under two
 // days) into an inline SVG bar chart.
-func buildChart(cores []summary.Core) chart {
+func buildChart(cores []Core) chart {
 	c := chart{W: 640, H: 180, Base: 150, Unit: "day"}
 	var ts []time.Time
 	for _, x := range cores {
@@ -276,12 +269,12 @@ func buildChart(cores []summary.Core) chart {
 type hangView struct {
 	Signature, Example string
 	SVG                template.HTML
-	Edges              []summary.HangEdge
+	Edges              []HangEdge
 }
 
 // hangViews draws each hang group's example core.
 func hangViews(s *Summary) []hangView {
-	byPath := map[string]*summary.Core{}
+	byPath := map[string]*Core{}
 	for i := range s.Cores {
 		byPath[s.Cores[i].Path] = &s.Cores[i]
 	}
@@ -303,7 +296,7 @@ func hangViews(s *Summary) []hangView {
 
 // hangDOT writes a hang's edges in DOT: waiters and owners as boxes (a
 // deadlock's in red), objects as ellipses.
-func hangDOT(edges []summary.HangEdge) string {
+func hangDOT(edges []HangEdge) string {
 	var b strings.Builder
 	b.WriteString("digraph waits {\n  rankdir=LR;\n  node [fontname=\"monospace\", fontsize=10];\n  edge [fontname=\"monospace\", fontsize=9];\n")
 	for i, e := range edges {
@@ -312,7 +305,7 @@ func hangDOT(edges []summary.HangEdge) string {
 			color = "red"
 		}
 		fmt.Fprintf(&b, "  %s [shape=box, color=%s];\n  o%d [shape=ellipse, label=%s];\n  %s -> o%d [label=\"waits\"];\n",
-			dotQuote(e.Waiter), color, i, dotQuote(e.Object), dotQuote(e.Waiter), i)
+			report.DOTQuote(e.Waiter), color, i, report.DOTQuote(e.Object), report.DOTQuote(e.Waiter), i)
 		if e.Owner != "" {
 			style := "solid"
 			if e.How == "inferred" || e.How == "notifier" || e.How == "peer" {
@@ -322,7 +315,7 @@ func hangDOT(edges []summary.HangEdge) string {
 			if e.How != "" {
 				label += " (" + e.How + ")"
 			}
-			fmt.Fprintf(&b, "  %s [shape=box, color=%s];\n  o%d -> %s [label=%s, style=%s];\n", dotQuote(e.Owner), color, i, dotQuote(e.Owner), dotQuote(label), style)
+			fmt.Fprintf(&b, "  %s [shape=box, color=%s];\n  o%d -> %s [label=%s, style=%s];\n", report.DOTQuote(e.Owner), color, i, report.DOTQuote(e.Owner), report.DOTQuote(label), style)
 		}
 	}
 	b.WriteString("}\n")
@@ -330,7 +323,7 @@ func hangDOT(edges []summary.HangEdge) string {
 }
 
 // dotSVG runs dot -Tsvg (bounded in time); "" when it fails.
-func dotSVG(edges []summary.HangEdge) template.HTML {
+func dotSVG(edges []HangEdge) template.HTML {
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, "dot", "-Tsvg")
@@ -346,7 +339,10 @@ func dotSVG(edges []summary.HangEdge) template.HTML {
 // WriteSummaryHTML is a self-contained HTML report: no script, no link;
 // its words in lang's (nil: English).
 func WriteSummaryHTML(w io.Writer, s *Summary, lang *l10n.Printer) error {
-	tr := printer(lang)
+	tr := lang
+	if tr == nil {
+		tr = l10n.En()
+	}
 	t, err := htmlTmpl().Clone()
 	if err != nil {
 		return err
@@ -356,11 +352,11 @@ func WriteSummaryHTML(w io.Writer, s *Summary, lang *l10n.Printer) error {
 		"lang": tr.Lang,
 		// A group's verdict: its first core's sentences in the reader's
 		// words, without what differs between its cores (as Verdict).
-		"verdict": func(g summary.Group) string {
+		"verdict": func(g Group) string {
 			if len(g.Sentences) == 0 {
 				return tr.S(l10n.Untranslated(g.Verdict))
 			}
-			return summary.GenericVerdict(tr.S(l10n.Join("sep.sentence", g.Sentences...)))
+			return GenericVerdict(tr.S(l10n.Join("sep.sentence", g.Sentences...)))
 		},
 	})
 	return t.Execute(w, struct {
