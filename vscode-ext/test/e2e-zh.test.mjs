@@ -20,7 +20,7 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -35,9 +35,18 @@ const browserPath = process.env.CHROMIUM ?? '/usr/bin/chromium';
 const vsce = resolve('node_modules/@vscode/vsce/vsce');
 
 let server;
+let serverLog = '';
 let browser;
 let page;
 let work;
+let failed = false;
+// The steps reached, each with its time since the start: printed after
+// the run and with a failure, so that a slow or stuck step is named.
+const began = Date.now();
+const steps = [];
+function step(what) {
+  steps.push(`${((Date.now() - began) / 1000).toFixed(1)} s ${what}`);
+}
 
 async function shot(name) {
   mkdirSync(artifacts, { recursive: true });
@@ -98,7 +107,9 @@ function languagePack(dir) {
   return out;
 }
 
-before(async () => {
+// setUp: code-server in zh-cn with the .vsix and the language pack, the
+// workbench in a headless Chromium.
+async function setUp() {
   assert.ok(existsSync(entry), `code-server is not installed in ${codeServer} (scripts/install-code-server.sh)`);
   assert.ok(existsSync(vsix), `no .vsix at ${vsix} (npm run package)`);
   assert.ok(existsSync(browserPath), `no Chromium at ${browserPath} (apt-get install chromium)`);
@@ -113,11 +124,15 @@ before(async () => {
   writeFileSync(join(work, 'data', 'User', 'settings.json'), JSON.stringify({
     'workbench.startupEditor': 'none', 'workbench.tips.enabled': false, 'telemetry.telemetryLevel': 'off',
     'git.openRepositoryInParentFolders': 'never', 'git.enabled': false, 'extensions.autoCheckUpdates': false, 'extensions.autoUpdate': false,
+    // As test/e2e.test.mjs: the sources the session opens are read-only, a
+    // key that lands in an editor never reaches the disk.
+    'files.readonlyInclude': { '**': true }, 'debug.saveBeforeStart': 'none', 'files.autoSave': 'off',
   }));
   const inst = spawnSync(process.execPath, [entry, ...common, '--install-extension', vsix], { encoding: 'utf8', timeout: 120000 });
   assert.equal(inst.status, 0, `--install-extension ${vsix}: ${inst.stdout}\n${inst.stderr}`);
   assert.match(inst.stdout + inst.stderr, /was successfully installed/);
   const pack = languagePack(work);
+  step('the .vsix installed, the language pack made');
 
   const ws = join(work, 'workspace');
   mkdirSync(join(ws, '.vscode'), { recursive: true });
@@ -135,13 +150,12 @@ before(async () => {
   server = spawn(process.execPath, [entry, ...common, '--auth', 'none', '--bind-addr', `127.0.0.1:${port}`, '--locale', 'zh-cn',
     '--disable-telemetry', '--disable-update-check', '--disable-workspace-trust', '--disable-getting-started-override', ws],
   { detached: true, stdio: ['ignore', 'pipe', 'pipe'] });
-  let log = '';
-  server.stdout.on('data', (d) => { log += d; });
-  server.stderr.on('data', (d) => { log += d; });
+  server.stdout.on('data', (d) => { serverLog += d; });
+  server.stderr.on('data', (d) => { serverLog += d; });
   try {
     await waitHealthy(port, 60000);
   } catch (e) {
-    throw new Error(`${e.message}\n${log}`);
+    throw new Error(`${e.message}\n${serverLog}`);
   }
   browser = await chromium.launch({
     executablePath: browserPath, headless: true,
@@ -149,8 +163,11 @@ before(async () => {
       '--disable-component-update', '--disable-sync'],
   });
   page = await browser.newPage({ viewport: { width: 1600, height: 1000 } });
-  await page.goto(`http://127.0.0.1:${port}/?folder=${encodeURIComponent(ws)}`);
-  await page.waitForSelector('.monaco-workbench .part.activitybar', { timeout: 90000 });
+  // The workbench is there when its activity bar is (not when the page's
+  // load event fires: that waits for every script, 30 s at most).
+  await page.goto(`http://127.0.0.1:${port}/?folder=${encodeURIComponent(ws)}`, { waitUntil: 'commit', timeout: 60000 });
+  await workbench();
+  step('the workbench loaded');
   // The language pack is installed as a user does, from the workbench
   // (Extensions: Install from VSIX…): the server then records it among its
   // language packs (code-server's command line install does not), and the
@@ -164,34 +181,71 @@ before(async () => {
   // the home folder). The path is typed, and Install pressed once the
   // picker shows the package with the path still in its box; a picker that
   // reset the path meanwhile is still open afterwards, and the path is
-  // typed again.
+  // typed again. Every step is bounded and checked again, since the picker
+  // may close at any moment (on Install, later under load). The state the
+  // reload needs is the server's record of the language pack
+  // (languagepacks.json in its user data): the test waits for that, not
+  // for a notification.
+  step('Install from VSIX run');
   const dialog = page.locator('.quick-input-widget', { has: page.locator('.quick-input-title', { hasText: 'Install from VSIX' }) });
   const input = dialog.locator('.quick-input-box input.input');
-  await dialog.waitFor({ timeout: 15000 });
-  const end = Date.now() + 60000;
-  while (await dialog.isVisible()) {
+  await dialog.waitFor({ timeout: 60000 }).catch(async () => {
+    await shot('failed-language-pack');
+    throw new Error('Install from VSIX opened no file picker in 60 s');
+  });
+  const packs = join(work, 'data', 'languagepacks.json');
+  const recorded = () => {
+    try {
+      return 'zh-cn' in JSON.parse(readFileSync(packs, 'utf8'));
+    } catch {
+      return false; // not written yet
+    }
+  };
+  const end = Date.now() + 120000;
+  let pressed = false;
+  while (!recorded()) {
     if (Date.now() > end) {
       await shot('failed-language-pack');
-      throw new Error('the file picker did not take the language pack\'s path in 60 s');
+      throw new Error(pressed ? `Install pressed, but the server recorded no zh-cn language pack in ${packs} in 120 s`
+        : 'the file picker did not take the language pack\'s path in 120 s');
     }
-    await input.fill(pack);
+    if (!await dialog.isVisible()) {
+      // Installing: the server writes its record when it is done.
+      await new Promise((r) => setTimeout(r, 200));
+      continue;
+    }
+    if (!await input.fill(pack, { timeout: 5000 }).then(() => true, () => false)) {
+      continue;
+    }
     const shown = await dialog.locator('.monaco-list-row', { hasText: 'language-pack.vsix' }).first().waitFor({ timeout: 5000 }).then(() => true, () => false);
-    if (shown && await input.inputValue() === pack) {
-      await dialog.locator('.monaco-button', { hasText: 'Install' }).first().click();
+    if (shown && await input.inputValue({ timeout: 5000 }).catch(() => '') === pack) {
+      pressed = await dialog.locator('.monaco-button', { hasText: 'Install' }).first().click({ timeout: 5000 }).then(() => true, () => pressed);
     }
     await dialog.waitFor({ state: 'hidden', timeout: 5000 }).catch(() => {});
   }
-  await page.locator('.notification-toast', { hasText: /Completed installing|installed/i }).first().waitFor({ timeout: 120000 }).catch(async () => {
-    await shot('failed-language-pack');
-    throw new Error('the language pack was not installed from its VSIX in 120 s');
-  });
-  await page.reload();
-  await page.waitForSelector('.monaco-workbench .part.activitybar', { timeout: 90000 });
+  step('the language pack recorded by the server');
+  await page.reload({ waitUntil: 'commit', timeout: 60000 });
+  await workbench();
+  step('the workbench reloaded');
   const lang = await page.evaluate(() => globalThis._VSCODE_NLS_LANGUAGE);
   assert.equal(lang, 'zh-cn', 'the workbench did not take the display language zh-cn');
+}
+
+before(async () => {
+  try {
+    await setUp();
+  } catch (e) {
+    failed = true;
+    throw e;
+  }
 });
 
 after(async () => {
+  console.log(`steps:\n  ${steps.join('\n  ')}`);
+  if (failed && serverLog) {
+    mkdirSync(artifacts, { recursive: true });
+    writeFileSync(join(artifacts, 'vscode-zh-cn-code-server.log'), serverLog);
+  }
   try {
     if (page) {
       await page.keyboard.press('Shift+F5').catch(() => {});
@@ -205,8 +259,19 @@ after(async () => {
         // already gone
       }
     }
+    if (work && !failed) {
+      rmSync(work, { recursive: true, force: true, maxRetries: 5 });
+    }
   }
 });
+
+// workbench waits for VS Code's workbench in the page: its activity bar.
+async function workbench() {
+  await page.waitForSelector('.monaco-workbench .part.activitybar', { timeout: 90000 }).catch(async () => {
+    await shot('failed-workbench');
+    throw new Error('no VS Code workbench in the page in 90 s');
+  });
+}
 
 // runCommand runs a command from the palette by its title. Right after
 // the workbench loads, a command may not be registered yet: the palette is
@@ -281,18 +346,24 @@ async function focusRow(scope, re, why, maxRows = 200) {
     return null;
   };
   let prev = -1;
+  const seen = [];
   let row = await press('Home', prev);
-  for (let step = 0; row && step < maxRows; step++) {
+  for (let n = 0; row && n < maxRows; n++) {
+    seen.push(row.text.replace(/\s+/g, ' ').slice(0, 80));
     if (re.test(row.text)) {
+      step(`row: ${why}`);
       return row.text.replace(/\s+/g, ' ');
     }
     if (row.last) {
-      break;
+      throw new Error(`${why}: no row matches ${re}; the last of ${seen.length} rows is ${JSON.stringify(seen.at(-1))}`);
     }
     prev = row.index;
     row = await press('ArrowDown', prev);
   }
-  throw new Error(`${why}: no row matches ${re}`);
+  if (!row) {
+    throw new Error(`${why}: the focus did not move past row ${prev} (rows so far: ${JSON.stringify(seen.slice(-5))})`);
+  }
+  throw new Error(`${why}: no row matches ${re} in the first ${maxRows} rows`);
 }
 
 // English prose a Chinese row must not hold (names, types and instructions
@@ -301,15 +372,30 @@ const english = /\b(Verdict|NULL pointer|Likely|Another path|holds the|in the sa
 
 test('in VS Code set to Simplified Chinese, the Fault Analysis view is in Chinese, the verdict too', async () => {
   try {
-    await page.locator('.monaco-workbench .part.editor').click();
-    await page.keyboard.press('Control+Shift+D');
+    // The Run and Debug view, opened from the palette (runCommand asks
+    // again until the workbench has the command; a shortcut pressed
+    // before the workbench takes keys would be lost).
+    await runCommand('View: Show Run and Debug');
     const start = page.locator('[aria-label^="Start Debugging"], [aria-label^="开始调试"]').first();
-    await start.waitFor({ timeout: 30000 });
-    await start.click();
+    await start.waitFor({ timeout: 30000 }).catch(() => {
+      throw new Error('no Start Debugging button in the Run and Debug view in 30 s');
+    });
+    // Start Debugging starts the configuration the view's box shows: the
+    // test waits until it shows launch.json's (read after the workbench).
+    await page.waitForFunction(() => {
+      const box = globalThis.document.querySelector('.start-debug-action-item select');
+      return box?.options[box.selectedIndex]?.text.includes('ceph-dse field crash');
+    }, null, { timeout: 60000 }).catch(() => {
+      throw new Error('the Run and Debug view did not offer launch.json\'s "ceph-dse field crash" in 60 s');
+    });
+    step('the Run and Debug view offers the configuration');
+    await start.click({ timeout: 30000 });
+    step('Start Debugging clicked');
     await page.locator('.debug-call-stack .monaco-list-row', { hasText: /SIGSEGV \(SEGV_MAPERR\)/i }).first()
       .waitFor({ timeout: 90000 }).catch(() => {
         throw new Error('the session did not stop with the SIGSEGV thread on the call stack in 90 s');
       });
+    step('stopped on SIGSEGV');
     // VS Code opens the faulting frame's source and the exception widget
     // (taking the keyboard focus): the test goes on once it has.
     await page.locator('.tabs-container .tab', { hasText: 'list_node.hpp' }).first().waitFor({ timeout: 30000 }).catch(() => {
@@ -319,10 +405,12 @@ test('in VS Code set to Simplified Chinese, the Fault Analysis view is in Chines
     await widget.waitFor({ timeout: 60000 }).catch(() => {
       throw new Error('no exception widget saying SIGSEGV');
     });
+    step('the editor and the exception widget open');
     // Its text is the adapter's exceptionInfo: the verdict in Chinese.
     assert.match(await widget.innerText(), /中发生空指针读取：%rbx = 0x0：经空指针读取 0x0 处的 8 字节/);
     // The command's title is package.nls.zh-cn.json's.
     await runCommand('dsecore: 显示故障分析');
+    step('the command run');
     // The view's name is too ("故障分析", not "Fault Analysis").
     const pane = viewPane('故障分析');
     const header = pane.locator('.pane-header').first();
@@ -342,6 +430,7 @@ test('in VS Code set to Simplified Chinese, the Fault Analysis view is in Chines
     await pane.locator('.monaco-list-row', { hasText: '结论（置信度：高）：' }).first().waitFor({ timeout: 60000 }).catch(() => {
       throw new Error('the 故障分析 view showed no Chinese verdict (结论（置信度：高）：…) in 60 s');
     });
+    step('the view shows the verdict');
     await shot('fault-analysis');
     const verdict = await focusRow(pane, /^\s*结论（置信度：高）：/, 'the verdict row');
     // The adapter's Chinese, from the message catalog, every sentence.
@@ -365,12 +454,14 @@ test('in VS Code set to Simplified Chinese, the Fault Analysis view is in Chines
     await focusRow(pane, /^\s*同一对象上的其他路径/, 'the others on the object');
     await focusRow(pane, /^\s*任务 15 \(Processer 6，block\)：寄存器 %rbx 持有 0x[0-9a-f]+/, 'task 15 among the others, in Chinese');
     await focusRow(pane, /^\s*证据/, 'the evidence');
+    step('the rows read');
     await shot('fault-analysis-rows');
     // The other view's name is Chinese too.
     await viewPane('协程').locator('.pane-header').first().waitFor({ timeout: 15000 }).catch(() => {
       throw new Error('no 协程 (Coroutines) view');
     });
   } catch (e) {
+    failed = true;
     await shot('failed-fault-analysis');
     throw e;
   }
