@@ -475,7 +475,7 @@ func WriteInspect(w io.Writer, doc *Inspect, lang *l10n.Printer) {
 	}
 	if r := doc.Waits; r != nil && (r.Stats.Waiting > 0 || r.Watchdog != nil) {
 		fmt.Fprintln(w)
-		WriteWaits(w, r)
+		WriteWaits(w, r, tr)
 	}
 	if c := doc.Crashed; c != nil {
 		fmt.Fprintln(w)

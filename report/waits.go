@@ -7,15 +7,20 @@ import (
 	"strings"
 
 	"github.com/dsecore/dsecore/analysis/waits"
+	"github.com/dsecore/dsecore/internal/l10n"
 )
 
 // WriteWaits writes the wait graph as text: the watchdog, each deadlock
 // with each member's holding and waiting frame and the waiters behind it,
-// each chain down to its holder, then the objects waited for.
-func WriteWaits(w io.Writer, r *waits.Result) {
+// each chain down to its holder, then the objects waited for; its words
+// in lang's (nil: English). A graph read back from JSON has no messages:
+// its sentences are then its English texts, as they are.
+func WriteWaits(w io.Writer, r *waits.Result, lang *l10n.Printer) {
 	if r == nil {
 		return
 	}
+	tr := printer(lang)
+	line := func(indent string, m l10n.Msg) { fmt.Fprintf(w, "%s%s\n", indent, tr.S(m)) }
 	waiting := 0
 	waited := map[int]bool{} // objects someone waits for (not idle waits)
 	for _, n := range r.Nodes {
@@ -24,74 +29,75 @@ func WriteWaits(w io.Writer, r *waits.Result) {
 			waited[n.WaitsFor] = true
 		}
 	}
-	fmt.Fprintf(w, "Waits: %d of %d threads and %d tasks waiting on %d objects; %d deadlock(s), %d chain(s)\n",
-		waiting, r.Stats.Threads, r.Stats.Tasks, len(waited), len(r.Cycles), len(r.Chains))
-	obj := func(i int) string {
+	line("", l10n.T("text.waits", "Waiting", waiting, "Threads", r.Stats.Threads, "Tasks", r.Stats.Tasks,
+		"Objects", len(waited), "Cycles", len(r.Cycles), "Chains", len(r.Chains)))
+	obj := func(i int) l10n.Msg {
 		if i < 0 {
-			return "?"
+			return l10n.Verbatim("?")
 		}
 		o := r.Objects[i]
 		s := o.Expr
 		if o.Type != "" {
 			s += " (" + o.Type + ")"
 		}
-		return s
+		return l10n.Verbatim(s)
 	}
-	who := func(id string) string {
+	who := func(id string) l10n.Msg {
 		if n := r.NodeByID(id); n != nil {
-			return n.Who
+			return said(n.Said, n.Who)
 		}
-		return id
+		return l10n.Verbatim(id)
 	}
-	frameAt := func(i int, fn string) string {
+	frameAt := func(i int, fn string) l10n.Msg {
 		if i < 0 {
-			return "no frame"
+			return l10n.T("waits.no-frame")
 		}
-		return fmt.Sprintf("frame #%d %s", i, fn)
+		return l10n.T("waits.frame", "N", i, "Function", fn)
 	}
 	if wd := r.Watchdog; wd != nil {
-		fmt.Fprintf(w, "  Watchdog: %s\n", wd.Text)
+		line("  ", l10n.T("text.waits-watchdog", "Text", said(wd.Said, wd.Text)))
 		for _, l := range wd.Lines {
 			fmt.Fprintf(w, "    %s:%d: %s\n", l.File, l.Line, l.Text)
 		}
 	}
 	for i, c := range r.Cycles {
-		fmt.Fprintf(w, "  Deadlock %d (%d members):\n", i+1, len(c.Members))
+		line("  ", l10n.T("text.waits-deadlock", "N", i+1, "Members", len(c.Members)))
 		for _, m := range c.Members {
 			o := r.Objects[m.Holds]
-			how := o.OwnerHow
+			how := waits.HowSaid(o.OwnerHow)
 			if o.Inferred {
-				how += ", inferred"
+				how = l10n.T("text.waits-inferred", "How", how)
 			}
-			fmt.Fprintf(w, "    %s\n      holds %s — %s [%s]\n      waits %s — %s\n", who(m.Node), obj(m.Holds), frameAt(m.HoldFrame, m.HoldFunction), how,
-				obj(m.Waits), frameAt(m.WaitFrame, m.WaitFunction))
+			line("    ", who(m.Node))
+			line("      ", l10n.T("text.waits-holds", "Obj", obj(m.Holds), "Frame", frameAt(m.HoldFrame, m.HoldFunction), "How", how))
+			line("      ", l10n.T("text.waits-waits", "Obj", obj(m.Waits), "Frame", frameAt(m.WaitFrame, m.WaitFunction)))
 		}
 		for _, id := range c.Behind {
 			n := r.NodeByID(id)
-			fmt.Fprintf(w, "    behind it: %s waits %s — %s\n", n.Who, obj(n.WaitsFor), frameAt(n.Frame, n.Function))
+			line("    ", l10n.T("text.waits-behind", "Who", said(n.Said, n.Who), "Obj", obj(n.WaitsFor), "Frame", frameAt(n.Frame, n.Function)))
 		}
 	}
 	for i, c := range r.Chains {
-		fmt.Fprintf(w, "  Chain %d: %s\n", i+1, c.Text)
+		line("  ", l10n.T("text.waits-chain", "N", i+1, "Text", said(c.Said, c.Text)))
 	}
 	if len(waited) > 0 {
-		fmt.Fprintln(w, "  Objects:")
+		line("  ", l10n.T("text.waits-objects"))
 		for i, o := range r.Objects {
 			if !waited[i] {
 				continue // only idle waiters: nobody is stuck on it
 			}
-			fmt.Fprintf(w, "    %s %s: %s\n", o.Kind, Hex(o.Address), o.Text)
+			fmt.Fprintf(w, "    %s %s: %s\n", o.Kind, Hex(o.Address), tr.S(said(o.Said, o.Text)))
 			if len(o.Waiters) > 0 {
-				var ws []string
+				var ws []l10n.Msg
 				for _, id := range o.Waiters {
 					ws = append(ws, who(id))
 				}
-				fmt.Fprintf(w, "      waiters: %s\n", strings.Join(ws, "; "))
+				line("      ", l10n.T("text.waits-waiters", "Whos", l10n.Join("sep.semicolon", ws...)))
 			}
 		}
 	}
 	for _, b := range r.Bounds {
-		fmt.Fprintf(w, "  bound hit (%s): %s\n", b.Bound, b.Text)
+		line("  ", l10n.T("text.waits-bound", "Bound", b.Bound, "Text", said(b.Said, b.Text)))
 	}
 }
 

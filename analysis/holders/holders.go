@@ -165,9 +165,15 @@ type Holder struct {
 
 // BoundHit says a bound cut the search short.
 type BoundHit struct {
-	Bound string `json:"bound"` // "depth", "objects", "elements", "time"
-	Count int    `json:"count"` // pointers not followed, containers cut, …
-	Text  string `json:"text"`
+	Bound string   `json:"bound"` // "depth", "objects", "elements", "time"
+	Count int      `json:"count"` // pointers not followed, containers cut, …
+	Text  string   `json:"text"`
+	Said  l10n.Msg `json:"-"` // Text in the catalog's words
+}
+
+// boundHit is a bound hit, said by m.
+func boundHit(bound string, n int, m l10n.Msg) BoundHit {
+	return BoundHit{Bound: bound, Count: n, Text: m.String(), Said: m}
 }
 
 // Stats measure a search.
@@ -327,16 +333,16 @@ func (s *searcher) expired() bool {
 func (s *searcher) bounds() []BoundHit {
 	var out []BoundHit
 	if n := s.depthCut.Load(); n > 0 {
-		out = append(out, BoundHit{"depth", int(n), fmt.Sprintf("%d pointers were not followed past %d hops", n, s.o.MaxDepth)})
+		out = append(out, boundHit("depth", int(n), l10n.T("holder.bound-depth", "N", int(n), "Max", s.o.MaxDepth)))
 	}
 	if n := s.objectCut.Load(); n > 0 {
-		out = append(out, BoundHit{"objects", int(n), fmt.Sprintf("%d objects were not expanded: the bound of %d objects was reached", n, s.o.MaxObjects)})
+		out = append(out, boundHit("objects", int(n), l10n.T("holder.bound-objects", "N", int(n), "Max", s.o.MaxObjects)))
 	}
 	if n := s.elementCut.Load(); n > 0 {
-		out = append(out, BoundHit{"elements", int(n), fmt.Sprintf("%d containers or arrays had more than %d elements: the rest were not read", n, s.o.MaxElements)})
+		out = append(out, boundHit("elements", int(n), l10n.T("holder.bound-elements", "N", int(n), "Max", s.o.MaxElements)))
 	}
 	if s.late.Load() {
-		out = append(out, BoundHit{"time", 1, fmt.Sprintf("the search stopped after %s", s.o.Timeout)})
+		out = append(out, boundHit("time", 1, l10n.T("holder.bound-time", "After", s.o.Timeout.String())))
 	}
 	return out
 }

@@ -6,6 +6,7 @@ import (
 	"strings"
 
 	"github.com/dsecore/dsecore/coreparse/values"
+	"github.com/dsecore/dsecore/internal/l10n"
 )
 
 func (a *analysis) read32(addr uint64) (uint32, bool) {
@@ -18,6 +19,9 @@ func (a *analysis) read32(addr uint64) (uint32, bool) {
 
 // mutexKinds: glibc's PTHREAD_MUTEX_* type in __kind's low bits.
 var mutexKinds = []string{"normal", "recursive", "errorcheck", "adaptive"}
+
+// mode sets the object's Mode, said by m.
+func (o *Object) mode(m l10n.Msg) { o.ModeSaid, o.Mode = m, m.String() }
 
 // lockWord reads what the object's own words say: held or not, by whom.
 func (a *analysis) lockWord(o *Object) {
@@ -32,17 +36,16 @@ func (a *analysis) lockWord(o *Object) {
 			return
 		}
 		k := int(kind & 0x7f)
-		mode := mutexKinds[k&3]
+		modes := []string{mutexKinds[k&3]}
 		if k&16 != 0 {
-			mode += ", robust"
+			modes = append(modes, "robust")
 		}
 		if k&32 != 0 {
-			mode += ", priority-inheritance"
+			modes = append(modes, "priority-inheritance")
 		}
 		if k&64 != 0 {
-			mode += ", priority-protect"
+			modes = append(modes, "priority-protect")
 		}
-		o.Mode = mode
 		o.Locked = lock != 0
 		tid := int(owner)
 		if k&(16|32) != 0 {
@@ -51,9 +54,14 @@ func (a *analysis) lockWord(o *Object) {
 			o.OwnerDied = lock&0x40000000 != 0
 		}
 		if owner == 0x7fffffff || owner == 0x7ffffffe {
-			o.Mode += map[uint32]string{0x7fffffff: ", inconsistent (its owner died)", 0x7ffffffe: ", not recoverable"}[owner]
+			modes = append(modes, map[uint32]string{0x7fffffff: "inconsistent", 0x7ffffffe: "not-recoverable"}[owner])
 			tid = 0
 		}
+		var said []l10n.Msg
+		for _, m := range modes {
+			said = append(said, l10n.T("waits.mode-"+m))
+		}
+		o.mode(l10n.Join("sep.comma", said...))
 		if o.Locked && tid > 0 {
 			o.OwnerLWP, o.OwnerHow = tid, "__owner"
 		}
@@ -69,9 +77,10 @@ func (a *analysis) lockWord(o *Object) {
 		o.Readers = int(readers >> 3)
 		o.Locked = writer != 0 || o.Readers > 0
 		if writer != 0 {
-			o.OwnerLWP, o.OwnerHow, o.Mode = int(writer), "__cur_writer", "write-locked"
+			o.OwnerLWP, o.OwnerHow = int(writer), "__cur_writer"
+			o.mode(l10n.T("waits.mode-write-locked"))
 		} else if o.Readers > 0 {
-			o.Mode = fmt.Sprintf("read-locked by %d readers (readers are not recorded)", o.Readers)
+			o.mode(l10n.T("waits.mode-read-locked", "N", o.Readers))
 		}
 	case CoMutex, Rutex:
 		v, ok := a.read32(w)
@@ -79,9 +88,9 @@ func (a *analysis) lockWord(o *Object) {
 			return
 		}
 		o.Locked = v&0xff != 0
-		o.Mode = "records no owner"
+		o.mode(l10n.T("waits.mode-no-owner"))
 		if v&0xff00 != 0 {
-			o.Mode = "contended, records no owner"
+			o.mode(l10n.T("waits.mode-contended"))
 		}
 	case CoRWMutex:
 		// Its lock word is its writers' Rutex value (libgo's
@@ -96,11 +105,13 @@ func (a *analysis) lockWord(o *Object) {
 		}
 		switch locked := int32(v); {
 		case locked == -1:
-			o.Locked, o.Mode = true, "write-locked, records no owner"
+			o.Locked = true
+			o.mode(l10n.T("waits.mode-co-write-locked"))
 		case locked > 0:
-			o.Locked, o.Readers, o.Mode = true, int(locked), fmt.Sprintf("read-locked by %d, records no readers", locked)
+			o.Locked, o.Readers = true, int(locked)
+			o.mode(l10n.T("waits.mode-co-read-locked", "N", int(locked)))
 		case locked == -2:
-			o.Mode = "free, a woken writer due"
+			o.mode(l10n.T("waits.mode-writer-due"))
 		}
 	}
 }

@@ -85,7 +85,7 @@ func (a *analysis) objectText(o *Object) {
 		t = l10n.T("waits.obj-unknown", "Kind", kind, "Expr", o.Expr)
 	case o.Kind == CoChan:
 		if len(o.Notifiers) > 0 {
-			t = l10n.T("waits.chan-peer", "What", what, "Who", a.whoMsg(o.Owner), "Frame", o.HoldFrame, "Function", o.HoldFunction, "Expr", o.HoldExpr)
+			t = l10n.T("waits.chan-peer", "What", what, "Who", a.whoMsg(o.Owner), "Frame", o.HoldFrame, "Function", o.HoldFunction, "Expr", ExprSaid(o.HoldExpr))
 			if len(o.Notifiers) > 1 {
 				t = l10n.T("waits.chan-peers", "What", what, "Whos", a.whoListMsg(o.Notifiers))
 			}
@@ -94,7 +94,7 @@ func (a *analysis) objectText(o *Object) {
 		}
 	case o.Kind == CondVar || o.Kind == CoCondVar:
 		if len(o.Notifiers) > 0 {
-			t = l10n.T("waits.cond-notifier", "What", what, "Who", a.whoMsg(o.Owner), "Frame", o.HoldFrame, "Function", o.HoldFunction, "Expr", o.HoldExpr)
+			t = l10n.T("waits.cond-notifier", "What", what, "Who", a.whoMsg(o.Owner), "Frame", o.HoldFrame, "Function", o.HoldFunction, "Expr", ExprSaid(o.HoldExpr))
 			if len(o.Notifiers) > 1 {
 				t = l10n.T("waits.cond-notifiers", "What", what, "Whos", a.whoListMsg(o.Notifiers))
 			}
@@ -102,25 +102,25 @@ func (a *analysis) objectText(o *Object) {
 			t = l10n.T("waits.cond-nobody", "What", what)
 		}
 	case o.Owner != "" && o.Leaked:
-		t = l10n.T("waits.obj-leaked", "Kind", kind, "What", what, "Who", a.whoMsg(o.Owner), "How", o.OwnerHow)
+		t = l10n.T("waits.obj-leaked", "Kind", kind, "What", what, "Who", a.whoMsg(o.Owner), "How", HowSaid(o.OwnerHow))
 	case o.Owner != "" && o.Inferred:
-		t = l10n.T("waits.obj-inferred", "Kind", kind, "What", what, "Who", a.whoMsg(o.Owner), "Frame", frameMsg(o.HoldFrame, o.HoldFunction), "Expr", o.HoldExpr)
+		t = l10n.T("waits.obj-inferred", "Kind", kind, "What", what, "Who", a.whoMsg(o.Owner), "Frame", frameMsg(o.HoldFrame, o.HoldFunction), "Expr", ExprSaid(o.HoldExpr))
 	case o.Owner != "":
 		if o.HoldFrame >= 0 {
-			t = l10n.T("waits.obj-held-in", "Kind", kind, "What", what, "Who", a.whoMsg(o.Owner), "How", o.OwnerHow, "Frame", frameMsg(o.HoldFrame, o.HoldFunction), "Expr", o.HoldExpr)
+			t = l10n.T("waits.obj-held-in", "Kind", kind, "What", what, "Who", a.whoMsg(o.Owner), "How", HowSaid(o.OwnerHow), "Frame", frameMsg(o.HoldFrame, o.HoldFunction), "Expr", ExprSaid(o.HoldExpr))
 		} else {
-			t = l10n.T("waits.obj-held", "Kind", kind, "What", what, "Who", a.whoMsg(o.Owner), "How", o.OwnerHow)
+			t = l10n.T("waits.obj-held", "Kind", kind, "What", what, "Who", a.whoMsg(o.Owner), "How", HowSaid(o.OwnerHow))
 		}
 	case o.Locked:
 		t = l10n.T("waits.obj-locked", "Kind", kind, "What", what)
 		if o.Kind == RWLock {
-			t = l10n.T("waits.rwlock-mode", "What", what, "Mode", l10n.Untranslated(o.Mode))
+			t = l10n.T("waits.rwlock-mode", "What", what, "Mode", o.ModeSaid)
 		}
 	default:
 		t = l10n.T("waits.obj", "Kind", kind, "What", what)
 	}
 	if o.Mode != "" && (o.Kind == Mutex || o.Kind == CoRWMutex) {
-		t = l10n.T("waits.obj-mode", "Text", t, "Mode", l10n.Untranslated(o.Mode))
+		t = l10n.T("waits.obj-mode", "Text", t, "Mode", o.ModeSaid)
 	}
 	if o.OwnerDied {
 		t = l10n.T("waits.obj-owner-died", "Text", t)
@@ -129,6 +129,43 @@ func (a *analysis) objectText(o *Object) {
 		t = l10n.T("waits.obj-owner-exited", "Text", t, "LWP", o.OwnerLWP)
 	}
 	o.Said, o.Text = t, t.String()
+}
+
+// HowSaid is how an object's owner is known (Object.OwnerHow) in the
+// catalog's words: a field of the lock word as it is named, the ways
+// dsecore infers it in words.
+func HowSaid(how string) l10n.Msg {
+	if base, guard, ok := strings.Cut(how, "; its frame has a "); ok {
+		// guardByType's addition: the guard whose value is optimized out.
+		typ, name := guard, ""
+		if i := strings.LastIndexByte(guard, ' '); i >= 0 {
+			typ, name = guard[:i], guard[i+1:]
+		}
+		return l10n.T("waits.how-frame-has", "How", HowSaid(base), "Type", typ, "Name", name)
+	}
+	switch how {
+	case "lock guard":
+		return l10n.T("waits.how-lock-guard")
+	case "lock guard (optimized out)":
+		return l10n.T("waits.how-lock-guard-optimized")
+	case "join":
+		return l10n.T("waits.how-join")
+	case "notifier":
+		return l10n.T("waits.how-notifier")
+	case "peer":
+		return l10n.T("waits.how-peer")
+	}
+	return l10n.Verbatim(how) // __owner, __cur_writer, locked_by
+}
+
+// ExprSaid is a path the analysis wrote (a guard's, a reach's) in the
+// catalog's words: a variable whose value DWARF no longer has is marked
+// so ("g (optimized out)").
+func ExprSaid(expr string) l10n.Msg {
+	if name, ok := strings.CutSuffix(expr, " (optimized out)"); ok {
+		return l10n.T("waits.expr-optimized-out", "Expr", name)
+	}
+	return l10n.Verbatim(expr)
 }
 
 // frameMsg is frameText in the catalog's words.

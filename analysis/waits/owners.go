@@ -41,8 +41,8 @@ func (a *analysis) owners(stacks []holders.Stack) {
 			continue
 		}
 		if len(targets) == a.o.MaxObjects {
-			res.Bounds = append(res.Bounds, Bound{Bound: "objects", Count: len(res.Objects) - i,
-				Text: fmt.Sprintf("%d objects searched for their holders (max-objects %d)", a.o.MaxObjects, a.o.MaxObjects)})
+			res.Bounds = append(res.Bounds, bound("objects", len(res.Objects)-i,
+				l10n.T("waits.bound-objects", "N", a.o.MaxObjects, "Max", a.o.MaxObjects)))
 			break
 		}
 		sz := uint64(max(o.size, 1))
@@ -56,7 +56,7 @@ func (a *analysis) owners(stacks []holders.Stack) {
 		st := sr.Stats
 		res.Stats.Search = &st
 		for _, b := range sr.Bounds {
-			res.Bounds = append(res.Bounds, Bound{Bound: "holders:" + b.Bound, Count: b.Count, Text: b.Text})
+			res.Bounds = append(res.Bounds, Bound{Bound: "holders:" + b.Bound, Count: b.Count, Text: b.Text, Said: b.Said})
 		}
 		res.Warnings = append(res.Warnings, sr.Warnings...)
 		a.useHits(sr.Hits, tobj)

@@ -151,8 +151,9 @@ type Object struct {
 	How string `json:"how"`
 	// Mode is the pthread mutex's kind (normal, recursive, errorcheck,
 	// adaptive, with robust/pi/pp), or a rwlock's state.
-	Mode  string `json:"mode,omitempty"`
-	Owner string `json:"owner,omitempty"` // node ID, "" when none is known
+	Mode     string   `json:"mode,omitempty"`
+	ModeSaid l10n.Msg `json:"-"`               // Mode in the catalog's words
+	Owner    string   `json:"owner,omitempty"` // node ID, "" when none is known
 	// OwnerLWP is the owner as the lock word records it (0: none
 	// recorded), which may be no thread of the process.
 	OwnerLWP int `json:"owner_lwp,omitempty"`
@@ -235,9 +236,15 @@ type Chain struct {
 
 // Bound says a bound cut the analysis short.
 type Bound struct {
-	Bound string `json:"bound"` // "nodes", "objects", "holders:…"
-	Count int    `json:"count"`
-	Text  string `json:"text"`
+	Bound string   `json:"bound"` // "nodes", "objects", "holders:…"
+	Count int      `json:"count"`
+	Text  string   `json:"text"`
+	Said  l10n.Msg `json:"-"` // Text in the catalog's words
+}
+
+// bound is a bound hit, said by m.
+func bound(name string, n int, m l10n.Msg) Bound {
+	return Bound{Bound: name, Count: n, Text: m.String(), Said: m}
 }
 
 // Result is the wait graph.
@@ -320,8 +327,8 @@ func Analyze(p *coreparse.Process, rt *coroutines.Runtime, stacks []holders.Stac
 		a.res.Warnings = append(a.res.Warnings, rt.SyncWarnings()...)
 	}
 	if len(stacks) > o.MaxNodes {
-		a.res.Bounds = append(a.res.Bounds, Bound{Bound: "nodes", Count: len(stacks) - o.MaxNodes,
-			Text: fmt.Sprintf("%d of %d stacks looked at (max-nodes %d): the rest are not in the graph", o.MaxNodes, len(stacks), o.MaxNodes)})
+		a.res.Bounds = append(a.res.Bounds, bound("nodes", len(stacks)-o.MaxNodes,
+			l10n.T("waits.bound-nodes", "N", o.MaxNodes, "Of", len(stacks), "Max", o.MaxNodes)))
 		stacks = stacks[:o.MaxNodes]
 	}
 	a.classify(stacks)

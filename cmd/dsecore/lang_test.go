@@ -134,6 +134,45 @@ func TestHangVerdictsChinese(t *testing.T) {
 					t.Errorf("English %q in %q", w, s)
 				}
 			}
+			checkWaitsChinese(t, out)
 		})
+	}
+}
+
+// checkWaitsChinese checks inspect's waits section in zh-CN: its heading,
+// each deadlock's members with what they hold and wait for, the chains,
+// the objects with their owners, modes and waiters, the bounds hit: every
+// line has Chinese and no English word outside names (a label, a mode or
+// a bound left to English fails). The watchdog's log lines are quoted as
+// the daemon wrote them.
+func checkWaitsChinese(t *testing.T, out string) {
+	t.Helper()
+	var lines []string
+	in := false
+	for _, l := range strings.Split(out, "\n") {
+		switch {
+		case strings.HasPrefix(l, "等待："):
+			in = true
+		case in && strings.TrimSpace(l) == "":
+			in = false
+		}
+		if in {
+			lines = append(lines, l)
+		}
+	}
+	if len(lines) < 3 {
+		t.Fatalf("no waits section in Chinese (等待：…): %q", lines)
+	}
+	logLine := regexp.MustCompile(`^ {4}\S+:\d+: `)
+	for _, l := range lines {
+		if logLine.MatchString(l) {
+			continue
+		}
+		if !l10ntest.HasHan(l) {
+			t.Errorf("waits: not Chinese: %q", l)
+		}
+		if w := l10ntest.EnglishIn(l); len(w) > 0 {
+			t.Errorf("waits: English %q in %q", w, l)
+		}
 	}
 }

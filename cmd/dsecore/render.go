@@ -6,6 +6,7 @@ import (
 	"io"
 	"os"
 
+	"github.com/dsecore/dsecore/internal/l10n"
 	"github.com/dsecore/dsecore/report"
 	"github.com/spf13/cobra"
 )
@@ -65,11 +66,11 @@ as dsecore waits writes it). No core is opened.`,
 					return fmt.Errorf("render: the document has no waits (an inspect --json document of an older dsecore)")
 				}
 				if doc.Waits.Summary != "" {
-					fmt.Fprintln(w, doc.Waits.Summary)
+					fmt.Fprintln(w, lang.S(l10n.Untranslated(doc.Waits.Summary))) // JSON keeps no messages
 				} else {
-					fmt.Fprintln(w, "Nothing waits for a lock.")
+					fmt.Fprintln(w, lang.Sf("text.nothing-waits"))
 				}
-				report.WriteWaits(w, doc.Waits)
+				report.WriteWaits(w, doc.Waits, lang)
 			case "tasks":
 				state, proc := config.GetString("state"), config.GetInt("processer")
 				var tasks []report.Task

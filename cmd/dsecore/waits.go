@@ -41,13 +41,19 @@ holder that waits for no lock, and Ceph's heartbeat watchdog (from --log /
 				report.WaitsDOT(cmd.OutOrStdout(), res)
 				return nil
 			}
+			lang, err := langPrinter()
+			if err != nil {
+				return err
+			}
 			report.WriteWarnings(cmd.ErrOrStderr(), append(s.Warnings(), res.Warnings...))
-			if res.Summary != "" {
+			if !res.SummarySaid.IsZero() {
+				cmd.Println(lang.S(res.SummarySaid))
+			} else if res.Summary != "" {
 				cmd.Println(res.Summary)
 			} else {
-				cmd.Println("Nothing waits for a lock.")
+				cmd.Println(lang.Sf("text.nothing-waits"))
 			}
-			report.WriteWaits(cmd.OutOrStdout(), res)
+			report.WriteWaits(cmd.OutOrStdout(), res, lang)
 			return nil
 		},
 	}
