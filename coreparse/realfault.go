@@ -8,6 +8,7 @@ import (
 	"github.com/dsecore/dsecore/coreparse/corefile"
 	"github.com/dsecore/dsecore/coreparse/disasm"
 	"github.com/dsecore/dsecore/coreparse/unwind"
+	"github.com/dsecore/dsecore/internal/l10n"
 	"golang.org/x/arch/x86/x86asm"
 )
 
@@ -117,9 +118,9 @@ func (e *Exception) String() string {
 	access := e.Access
 	if e.FromCore {
 		raw = "from the core's siginfo: no sigcontext, the error code unknown"
-		if access == "" {
-			access = "access"
-		}
+	}
+	if access == "" {
+		access = "access"
 	}
 	if e.Trapno != 14 {
 		return fmt.Sprintf("%s (%s)", e.Name, raw)
@@ -138,6 +139,45 @@ func (e *Exception) String() string {
 	return fmt.Sprintf("page fault: %s %s of %s at %#x (%s)", mode, access, page, e.CR2, raw)
 }
 
+// Said is String in the catalog's words.
+func (e *Exception) Said() l10n.Msg {
+	if e == nil {
+		return l10n.T("coreparse.exc-none")
+	}
+	raw := l10n.T("coreparse.exc-raw", "Trapno", e.Trapno, "Err", fmt.Sprintf("%#x", e.Err), "CR2", fmt.Sprintf("%#x", e.CR2))
+	if e.FromCore {
+		raw = l10n.T("coreparse.exc-from-core")
+	}
+	name := l10n.T("coreparse.exc-unknown", "Trapno", e.Trapno)
+	if trapNames[e.Trapno] == e.Name {
+		name = l10n.T(fmt.Sprintf("coreparse.trap-%d", e.Trapno))
+	}
+	if e.Trapno != 14 {
+		return l10n.T("coreparse.exc", "Name", name, "Raw", raw)
+	}
+	mode := l10n.T("coreparse.pf-kernel")
+	if e.User {
+		mode = l10n.T("coreparse.pf-user")
+	}
+	access := l10n.T("coreparse.pf-access")
+	switch e.Access {
+	case "read":
+		access = l10n.T("access.read")
+	case "write":
+		access = l10n.T("access.write")
+	case "instruction fetch":
+		access = l10n.T("coreparse.pf-fetch")
+	}
+	page := l10n.T("coreparse.pf-not-present")
+	switch {
+	case e.PKey:
+		page = l10n.T("coreparse.pf-pkey")
+	case e.Protection:
+		page = l10n.T("coreparse.pf-protection")
+	}
+	return l10n.T("coreparse.page-fault", "Mode", mode, "Access", access, "Page", page, "CR2", fmt.Sprintf("%#x", e.CR2), "Raw", raw)
+}
+
 // FrameSignal is what one signal frame says about the signal its handler
 // was running for.
 type FrameSignal struct {
@@ -150,11 +190,13 @@ type FrameSignal struct {
 	SigInfo      *Signal
 	SigInfoValid bool
 	SigInfoNote  string
+	SigInfoSaid  l10n.Msg // SigInfoNote in the catalog's words
 	// HandlerSigno is the handler's own signal number (its argument, or the
 	// signal it re-raised), 0 when unknown; HandlerSignoFrom says how it
 	// was found.
 	HandlerSigno     int
 	HandlerSignoFrom string
+	HandlerFromSaid  l10n.Msg // HandlerSignoFrom in the catalog's words
 	// HandlerFrames is how many physical frames run above the trampoline
 	// (the handler and what it called): 0 when the thread is at the
 	// trampoline itself.
@@ -162,12 +204,13 @@ type FrameSignal struct {
 }
 
 // NoSigInfoNote is what dsecore says of a frame whose siginfo is stale.
+// (coreparse.no-siginfo in the catalog says it with the reason why.)
 const NoSigInfoNote = "the handler was installed without SA_SIGINFO: no siginfo in the frame"
 
 // frameSignal decides the signal of the signal frame at raw[tramp] (a
 // __restore_rt frame). expect is the handler's signal number when another
 // source knows it (0 when not).
-func (p *Process) frameSignal(raw []unwind.Frame, tramp int, expect int, expectFrom string) *FrameSignal {
+func (p *Process) frameSignal(raw []unwind.Frame, tramp int, expect int, expectFrom l10n.Msg) *FrameSignal {
 	sf := raw[tramp].SigFrame
 	fs := &FrameSignal{Frame: sf, Index: tramp + 1, HandlerFrames: tramp, Exception: DecodeException(sf)}
 	if expect == 0 {
@@ -175,15 +218,18 @@ func (p *Process) frameSignal(raw []unwind.Frame, tramp int, expect int, expectF
 			expect, expectFrom = n, from
 		}
 	}
-	fs.HandlerSigno, fs.HandlerSignoFrom = expect, expectFrom
+	fs.HandlerSigno, fs.HandlerFromSaid = expect, expectFrom
+	if expect != 0 {
+		fs.HandlerSignoFrom = expectFrom.String()
+	}
 	src := fmt.Sprintf("signal frame at %#x", sf.UContext)
 	si, err := sf.ReadSigInfo(p.Core)
 	if err == nil {
 		fs.SigInfo = newSignal(corefile.SigInfo{Signo: si.Signo, Errno: si.Errno, Code: si.Code, Addr: si.Addr, PID: si.PID, UID: si.UID}, src+" (siginfo)")
-		fs.SigInfoNote = checkSigInfo(fs.SigInfo, fs.Exception, expect, p.Core.PSInfo)
-		fs.SigInfoValid = fs.SigInfoNote == ""
+		fs.SigInfoSaid = checkSigInfo(fs.SigInfo, fs.Exception, expect, p.Core.PSInfo)
+		fs.SigInfoValid = fs.SigInfoSaid.IsZero()
 	} else {
-		fs.SigInfoNote = "the frame's siginfo is unreadable: " + err.Error()
+		fs.SigInfoSaid = l10n.T("coreparse.siginfo-unreadable", "Err", l10n.Untranslated(err.Error()))
 	}
 	if fs.SigInfoValid {
 		fs.Signal = fs.SigInfo
@@ -191,7 +237,8 @@ func (p *Process) frameSignal(raw []unwind.Frame, tramp int, expect int, expectF
 		fs.Signal.Sent = fs.Signal.Code <= 0
 		return fs
 	}
-	fs.SigInfoNote = NoSigInfoNote + " (" + fs.SigInfoNote + ")"
+	fs.SigInfoSaid = l10n.T("coreparse.no-siginfo", "Why", fs.SigInfoSaid)
+	fs.SigInfoNote = fs.SigInfoSaid.String()
 	fs.Signal = deriveSignal(fs.Exception, expect)
 	fs.Signal.Source = src + " (sigcontext: " + sigcontextText(sf) + ")"
 	return fs
@@ -205,29 +252,29 @@ func sigcontextText(sf *unwind.SignalFrame) string {
 // it can: the signal number in range and the handler's, a known si_code
 // for it, the code agreeing with the sigcontext's exception (caused or
 // sent), si_addr equal to cr2 for a page fault.
-func checkSigInfo(s *Signal, ex *Exception, expect int, ps *corefile.PSInfo) string {
+func checkSigInfo(s *Signal, ex *Exception, expect int, ps *corefile.PSInfo) l10n.Msg {
 	switch {
 	case s.Signo < 1 || s.Signo > 64:
-		return fmt.Sprintf("si_signo %d is not a signal", s.Signo)
+		return l10n.T("coreparse.si-signo-bad", "Signo", s.Signo)
 	case expect != 0 && s.Signo != expect:
-		return fmt.Sprintf("si_signo %d is not the handler's signal %d", s.Signo, expect)
+		return l10n.T("coreparse.si-signo-not-handlers", "Signo", s.Signo, "Expect", expect)
 	case strings.HasPrefix(s.CodeName, "code "):
-		return fmt.Sprintf("si_code %d is not a code of %s", s.Code, s.Name)
+		return l10n.T("coreparse.si-code-unknown", "Code", s.Code, "Signal", s.Name)
 	}
 	caused := s.Code > 0
 	switch {
 	case ex == nil && caused && s.Code != 0x80:
-		return fmt.Sprintf("si_code %s says a fault, the sigcontext records no exception", s.CodeName)
+		return l10n.T("coreparse.si-code-fault-no-exception", "Code", s.CodeName)
 	case ex != nil && !caused:
-		return fmt.Sprintf("si_code %s says sent, the sigcontext records a %s", s.CodeName, ex.Name)
+		return l10n.T("coreparse.si-code-sent-exception", "Code", s.CodeName, "Exception", ex.Name)
 	case ex != nil && ex.Signo != s.Signo && !(ex.Trapno == 14 && s.Signo == 7):
-		return fmt.Sprintf("%s does not follow from a %s", s.Name, ex.Name)
+		return l10n.T("coreparse.si-signo-not-from", "Signal", s.Name, "Exception", ex.Name)
 	case ex != nil && ex.Trapno == 14 && s.Addr != ex.CR2:
-		return fmt.Sprintf("si_addr %#x is not cr2 %#x", s.Addr, ex.CR2)
+		return l10n.T("coreparse.si-addr-not-cr2", "Addr", fmt.Sprintf("%#x", s.Addr), "CR2", fmt.Sprintf("%#x", ex.CR2))
 	case !caused && s.PID < 0:
-		return fmt.Sprintf("si_pid %d", s.PID)
+		return l10n.T("coreparse.si-pid", "PID", s.PID)
 	}
-	return ""
+	return l10n.Msg{}
 }
 
 // deriveSignal is the signal the kernel sent for a sigcontext's exception,
@@ -258,28 +305,28 @@ func deriveSignal(ex *Exception, expect int) *Signal {
 // which the unwinder recovers for the handler's frame), provided nothing
 // writes that register again before the frame's pc. DWARF's view of the
 // parameter is the analysis layer's (coreparse/values).
-func (p *Process) handlerArgument(raw []unwind.Frame, tramp int) (int, string) {
+func (p *Process) handlerArgument(raw []unwind.Frame, tramp int) (int, l10n.Msg) {
 	if tramp < 1 {
-		return 0, ""
+		return 0, l10n.Msg{}
 	}
 	h := &raw[tramp-1]
 	fde, err := p.findFDE(h.LookupPC())
 	if err != nil || fde == nil {
-		return 0, ""
+		return 0, l10n.Msg{}
 	}
 	entry, pc := fde.Begin(), h.PC
 	if h.Exact && pc == entry {
 		if v, ok := h.Regs.Get(unwind.RDI); ok && v >= 1 && v <= 64 {
-			return int(v), "the handler's first argument (%rdi at its entry)"
+			return int(v), l10n.T("coreparse.handler-from-rdi")
 		}
-		return 0, ""
+		return 0, l10n.Msg{}
 	}
 	if pc <= entry || pc-entry > 1<<16 {
-		return 0, ""
+		return 0, l10n.Msg{}
 	}
 	code := make([]byte, pc-entry)
 	if n, err := p.Core.ReadAt(code, entry); err != nil || n != len(code) {
-		return 0, ""
+		return 0, l10n.Msg{}
 	}
 	saved := -1
 	for _, in := range disasm.DecodeAll(code, entry, nil) {
@@ -299,17 +346,17 @@ func (p *Process) handlerArgument(raw []unwind.Frame, tramp int) (int, string) {
 			continue
 		}
 		if writesReg(in, saved) {
-			return 0, ""
+			return 0, l10n.Msg{}
 		}
 	}
 	if saved < 0 {
-		return 0, ""
+		return 0, l10n.Msg{}
 	}
 	v, ok := h.Regs.Get(saved)
 	if !ok || uint32(v) < 1 || uint32(v) > 64 {
-		return 0, ""
+		return 0, l10n.Msg{}
 	}
-	return int(uint32(v)), fmt.Sprintf("the handler's first argument (its prologue keeps %%edi in %%%s)", unwind.RegName(saved))
+	return int(uint32(v)), l10n.T("coreparse.handler-from-prologue", "Reg", unwind.RegName(saved))
 }
 
 // regFamily is the 64-bit register of an x86asm register ("r15" for R15L, "rbx" for EBX).
@@ -376,7 +423,7 @@ func (p *Process) HandlingThreads() []HandlingThread {
 			h := HandlingThread{Thread: t, PC: t.Regs.V[unwind.RIP]}
 			for i := range raw {
 				if raw[i].Sigtramp && raw[i].SigFrame != nil {
-					h.Signal = p.frameSignal(raw, i, 0, "")
+					h.Signal = p.frameSignal(raw, i, 0, l10n.Msg{})
 					h.InHandler = i > 0
 					h.PC = h.Signal.Frame.Regs.V[unwind.RIP]
 					break

@@ -6,6 +6,7 @@ import (
 
 	"github.com/dsecore/dsecore/coreparse/corefile"
 	"github.com/dsecore/dsecore/coreparse/unwind"
+	"github.com/dsecore/dsecore/internal/l10n"
 )
 
 // Signal is one signal record: the core's own (NT_SIGINFO), the one the
@@ -136,9 +137,9 @@ func (p *Process) findFault() *FaultContext {
 		}
 		// The core's record is the handler's re-raise when this thread sent
 		// it to itself: its signal is then the handler's.
-		expect, from := 0, ""
+		expect, from := 0, l10n.Msg{}
 		if c := fc.Core; c != nil && i > 0 && (c.Code == -6 || c.Code == 0) && p.Core.PSInfo != nil && c.PID == int(p.Core.PSInfo.PID) {
-			expect, from = c.Signo, "the signal the handler re-raised (the core's record)"
+			expect, from = c.Signo, l10n.T("coreparse.handler-from-reraise")
 		}
 		fs := p.frameSignal(raw, i, expect, from)
 		if expect != 0 && fs.HandlerSigno != expect {

@@ -5,6 +5,7 @@ import (
 	"github.com/dsecore/dsecore/coreparse"
 	"github.com/dsecore/dsecore/coreparse/disasm"
 	"github.com/dsecore/dsecore/coreparse/unwind"
+	"github.com/dsecore/dsecore/internal/l10n"
 	"github.com/dsecore/dsecore/session"
 )
 
@@ -67,14 +68,15 @@ type Signal struct {
 
 // Exception is the CPU exception a signal frame's sigcontext records.
 type Exception struct {
-	Trapno     uint64 `json:"trapno"`
-	Err        string `json:"err"`
-	CR2        string `json:"cr2"`
-	Name       string `json:"name"`
-	Access     string `json:"access,omitempty"` // page faults: read, write, instruction fetch
-	User       bool   `json:"user_mode,omitempty"`
-	Protection bool   `json:"protection,omitempty"` // the page was present
-	Text       string `json:"text"`
+	Trapno     uint64   `json:"trapno"`
+	Err        string   `json:"err"`
+	CR2        string   `json:"cr2"`
+	Name       string   `json:"name"`
+	Access     string   `json:"access,omitempty"` // page faults: read, write, instruction fetch
+	User       bool     `json:"user_mode,omitempty"`
+	Protection bool     `json:"protection,omitempty"` // the page was present
+	Text       string   `json:"text"`
+	Said       l10n.Msg `json:"-"` // Text in the catalog's words
 }
 
 // WildPC is a faulting pc that is no code, and its caller when one is known.
@@ -104,6 +106,7 @@ type Fault struct {
 	// sigcontext; else SigInfoNote says why not (and Signal is derived).
 	SigInfoValid bool       `json:"siginfo_valid"`
 	SigInfoNote  string     `json:"siginfo_note,omitempty"`
+	SigInfoSaid  l10n.Msg   `json:"-"` // SigInfoNote in the catalog's words
 	Exception    *Exception `json:"exception,omitempty"`
 	// HandlerSigno: the handler's own signal number, and how it was found.
 	HandlerSigno     int           `json:"handler_signo,omitempty"`
@@ -164,7 +167,7 @@ func ExceptionDoc(e *coreparse.Exception) *Exception {
 		return nil
 	}
 	return &Exception{Trapno: e.Trapno, Err: Hex(e.Err), CR2: Hex(e.CR2), Name: e.Name, Access: e.Access, User: e.User,
-		Protection: e.Protection, Text: e.String()}
+		Protection: e.Protection, Text: e.String(), Said: e.Said()}
 }
 
 // BuildInspect gathers the inspect document of a session: the process,
@@ -237,7 +240,7 @@ func FaultDoc(p *coreparse.Process) (*Fault, error) {
 	if h := fc.Handler; h != nil {
 		f.SigInfoValid, f.HandlerSigno, f.HandlerSignoFrom = h.SigInfoValid, h.HandlerSigno, h.HandlerSignoFrom
 		if !h.SigInfoValid {
-			f.SigInfoNote = h.SigInfoNote
+			f.SigInfoNote, f.SigInfoSaid = h.SigInfoNote, h.SigInfoSaid
 		}
 	}
 	f.Exception = ExceptionDoc(fc.Exception)

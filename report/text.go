@@ -444,10 +444,10 @@ func WriteInspect(w io.Writer, doc *Inspect, lang *l10n.Printer) {
 			loc = l10n.T("text.loc-in", "Where", loc, "Module", f.Module)
 		}
 		if f.SigInfoNote != "" {
-			fmt.Fprintf(w, "               (%s)\n", tr.S(l10n.Untranslated(f.SigInfoNote)))
+			fmt.Fprintf(w, "               (%s)\n", tr.S(said(f.SigInfoSaid, f.SigInfoNote)))
 		}
 		if f.Exception != nil {
-			fmt.Fprintf(w, "  %s\n", tr.Sf("text.exception", "Text", l10n.Untranslated(f.Exception.Text)))
+			fmt.Fprintf(w, "  %s\n", tr.Sf("text.exception", "Text", said(f.Exception.Said, f.Exception.Text)))
 		}
 		if f.Nested != nil {
 			fmt.Fprintln(w, tr.Sf("text.second-fault", "Signal", signalMsg(f.Nested), "Source", l10n.Untranslated(f.Nested.Source), "PC", f.NestedPC))

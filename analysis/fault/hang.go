@@ -31,23 +31,24 @@ func (a *Analysis) concludeHang() (para []l10n.Msg, weight int) {
 	}
 	w := a.o.Waits
 	if wd := w.Watchdog; wd != nil {
-		a.evidence("watchdog", "waits.watchdog", "%s", wd.Text)
+		a.say("watchdog", "waits.watchdog", wd.Said)
 		for i, l := range wd.Lines {
-			a.evidence("watchdog-log", fmt.Sprintf("waits.watchdog.lines[%d]", i), "%s:%d: %s", l.File, l.Line, l.Text)
+			// The daemon's log line, quoted as it wrote it.
+			a.say("watchdog-log", fmt.Sprintf("waits.watchdog.lines[%d]", i), l10n.Verbatim(fmt.Sprintf("%s:%d: %s", l.File, l.Line, l.Text)))
 		}
 		weight += 2
 	}
 	for i, c := range w.Cycles {
-		a.evidence("hang-deadlock", fmt.Sprintf("waits.cycles[%d]", i), "%s", c.Text)
+		a.say("hang-deadlock", fmt.Sprintf("waits.cycles[%d]", i), c.Said)
 		weight += 3
 	}
 	for i, c := range w.Chains {
-		a.evidence("hang-chain", fmt.Sprintf("waits.chains[%d]", i), "%s", c.Text)
+		a.say("hang-chain", fmt.Sprintf("waits.chains[%d]", i), c.Said)
 		weight++
 	}
 	for i, o := range w.Objects {
 		if o.Leaked {
-			a.evidence("leaked-lock", fmt.Sprintf("waits.objects[%d]", i), "%s", o.Text)
+			a.say("leaked-lock", fmt.Sprintf("waits.objects[%d]", i), o.Said)
 		}
 	}
 	summary := w.SummarySaid

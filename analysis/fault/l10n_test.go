@@ -47,3 +47,44 @@ func TestVerdictInChinese(t *testing.T) {
 		})
 	}
 }
+
+// TestEvidenceInChinese renders the signal's evidence of the crash
+// scenarios in Simplified Chinese: the siginfo the handler's frame does
+// not have (and why), the sigcontext's exception, the signal the handler
+// ran for and how that is known: each from zh-CN.toml with no fallback,
+// Chinese, no English word outside names; its English is the evidence's
+// text.
+func TestEvidenceInChinese(t *testing.T) {
+	set := fixture.Get(t)
+	rules := map[string]bool{"no-siginfo": true, "sigcontext": true, "handler-signal": true, "reraised-by-handler": true, "sent-signal": true}
+	for _, name := range []string{fixture.FieldCrash, fixture.NoHandler, fixture.UseAfterFree, fixture.Abort, fixture.DoubleFree} {
+		t.Run(name, func(t *testing.T) {
+			a := analyze(t, set.Scenario(t, name), fault.Options{})
+			zh := l10n.New(l10n.Chinese)
+			seen := map[string]bool{}
+			for _, e := range a.Evidence {
+				if !rules[e.Rule] {
+					continue
+				}
+				seen[e.Rule] = true
+				if got := e.Said.String(); got != e.Text {
+					t.Errorf("[%s] English %q, the evidence says %q", e.Rule, got, e.Text)
+				}
+				s := zh.S(e.Said)
+				if !l10ntest.HasHan(s) {
+					t.Errorf("[%s] not Chinese: %q", e.Rule, s)
+				}
+				if w := l10ntest.EnglishIn(s); len(w) > 0 {
+					t.Errorf("[%s] English %q in %q", e.Rule, w, s)
+				}
+				t.Logf("[%s] %s", e.Rule, s)
+			}
+			if f := zh.Fallbacks(); len(f) > 0 {
+				t.Errorf("fell back to English: %q", f)
+			}
+			if name != fixture.NoHandler && !seen["sigcontext"] {
+				t.Errorf("no sigcontext evidence (rules %v)", a.Rules)
+			}
+		})
+	}
+}

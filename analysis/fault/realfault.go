@@ -203,15 +203,15 @@ func (a *Analysis) concludeSignal(fc *coreparse.FaultContext, para []l10n.Msg) [
 	f := a.Fault
 	if h := fc.Handler; h != nil {
 		if !h.SigInfoValid {
-			a.evidence("no-siginfo", "fault", "%s", h.SigInfoNote)
+			a.say("no-siginfo", "fault", h.SigInfoSaid)
 		}
 		if ex := h.Exception; ex != nil {
-			a.say("sigcontext", "fault", l10n.T("evidence.sigcontext", "Exception", l10n.Untranslated(ex.String())))
+			a.say("sigcontext", "fault", l10n.T("evidence.sigcontext", "Exception", ex.Said()))
 		} else {
 			a.say("sigcontext", "fault", l10n.T("evidence.sigcontext-none"))
 		}
 		if h.HandlerSigno != 0 {
-			a.say("handler-signal", "fault", l10n.T("evidence.handler-ran", "Signo", h.HandlerSigno, "Name", corefile.SignalName(h.HandlerSigno), "From", l10n.Untranslated(h.HandlerSignoFrom)))
+			a.say("handler-signal", "fault", l10n.T("evidence.handler-ran", "Signo", h.HandlerSigno, "Name", corefile.SignalName(h.HandlerSigno), "From", h.HandlerFromSaid))
 		}
 	}
 	if l := a.Logs; l != nil && l.HandlerSigno != 0 {

@@ -135,6 +135,25 @@ func TestHangVerdictsChinese(t *testing.T) {
 				}
 			}
 			checkWaitsChinese(t, out)
+			// The hang's evidence: the deadlocks, chains, leaked locks and
+			// the watchdog, in the graph's own (Chinese) words.
+			n := 0
+			for _, l := range strings.Split(out, "\n") {
+				for _, rule := range []string{"[hang-deadlock] ", "[hang-chain] ", "[leaked-lock] ", "[watchdog] ", "[no-siginfo] ", "[sigcontext] ", "[handler-signal] "} {
+					if _, e, ok := strings.Cut(l, "  - "+rule); ok {
+						n++
+						if !l10ntest.HasHan(e) {
+							t.Errorf("evidence %s: not Chinese: %q", rule, e)
+						}
+						if w := l10ntest.EnglishIn(e); len(w) > 0 {
+							t.Errorf("evidence %s: English %q in %q", rule, w, e)
+						}
+					}
+				}
+			}
+			if n < 2 {
+				t.Errorf("%d hang or signal evidence lines in Chinese", n)
+			}
 		})
 	}
 }
