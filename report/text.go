@@ -46,15 +46,24 @@ func writeFrames(w io.Writer, fs []Frame, memo map[Frame]string) {
 }
 
 // WriteThreads writes threads' backtraces.
-func WriteThreads(w io.Writer, threads []Thread) {
+func WriteThreads(w io.Writer, threads []Thread) { writeThreads(w, threads, nil) }
+
+// writeThreads writes threads' backtraces, their headings in lang's words
+// (nil: English).
+func writeThreads(w io.Writer, threads []Thread, lang *l10n.Printer) {
+	tr := printer(lang)
 	for i, t := range threads {
 		if i > 0 {
 			fmt.Fprintln(w)
 		}
-		fmt.Fprintf(w, "Thread LWP %d (pthread %s)%s%s:\n", t.LWP, t.Pthread, quoted(t.Name), flag(t.Crashed, " [crashed]"))
+		id := "text.thread-head"
+		if t.Crashed {
+			id = "text.thread-head-crashed"
+		}
+		fmt.Fprintln(w, tr.Sf(id, "LWP", t.LWP, "Pthread", t.Pthread, "Name", quoted(t.Name)))
 		WriteFrames(w, t.Frames)
 		if t.Error != "" {
-			fmt.Fprintf(w, "     (unwinding stopped: %s)\n", t.Error)
+			fmt.Fprintf(w, "     %s\n", tr.Sf("text.unwinding-stopped", "Err", l10n.Untranslated(t.Error)))
 		}
 	}
 }
@@ -105,6 +114,8 @@ type TaskTable struct {
 	// Shown marks one task with "*" (the gdb bridge's selected task); -1
 	// none.
 	Shown int64
+	// Lang renders the table's words (nil: English).
+	Lang *l10n.Printer
 }
 
 // TaskState is a task's state as lists say it: "running" for the task a
@@ -124,7 +135,8 @@ func WriteTasks(w io.Writer, c *Coroutines, tasks []Task, o TaskTable) {
 	cols := []struct {
 		head  string
 		width int
-	}{{"ID", 6}, {"STATE", 9}, {"PROC", 4}, {"QUEUE", 15}, {"FOUND BY", 12}, {"WHERE", 50}, {"CREATED AT", 0}}
+	}{{"id", 6}, {"state", 9}, {"proc", 4}, {"queue", 15}, {"found-by", 12}, {"where", 50}, {"created-at", 0}}
+	tr := printer(o.Lang)
 	rows := make([][]string, len(tasks))
 	used := make([]bool, len(cols))
 	used[0], used[1] = true, true
@@ -159,7 +171,7 @@ func WriteTasks(w io.Writer, c *Coroutines, tasks []Task, o TaskTable) {
 	}
 	heads := make([]string, len(cols))
 	for c := range cols {
-		heads[c] = cols[c].head
+		heads[c] = tr.Sf("text.col-" + cols[c].head)
 	}
 	line(" ", heads)
 	for i, t := range tasks {
@@ -170,7 +182,7 @@ func WriteTasks(w io.Writer, c *Coroutines, tasks []Task, o TaskTable) {
 		line(mark, rows[i])
 	}
 	if len(tasks) != o.Total {
-		fmt.Fprintf(w, "(%d shown)\n", len(tasks))
+		fmt.Fprintln(w, tr.Sf("text.n-shown", "N", len(tasks)))
 	}
 	if o.Title && c != nil {
 		WriteProfileUse(w, c, "")
@@ -209,11 +221,16 @@ func count(n int64) string {
 }
 
 // WriteProcessers writes one line per Processer.
-func WriteProcessers(w io.Writer, c *Coroutines) {
+func WriteProcessers(w io.Writer, c *Coroutines) { writeProcessers(w, c, nil) }
+
+// writeProcessers writes one line per Processer, in lang's words (nil:
+// English).
+func writeProcessers(w io.Writer, c *Coroutines, lang *l10n.Printer) {
+	tr := printer(lang)
 	for _, pr := range c.Processers {
-		running := "idle"
+		running := tr.Sf("text.processer-idle")
 		if pr.Running >= 0 {
-			running = fmt.Sprintf("running task %d", pr.Running)
+			running = tr.Sf("text.processer-running", "Task", pr.Running)
 		}
 		var qs []string
 		for q, n := range pr.Queues {
@@ -230,8 +247,13 @@ func WriteProcessers(w io.Writer, c *Coroutines) {
 }
 
 // WriteModules writes the module list with each one's files.
-func WriteModules(w io.Writer, mods []ModuleStatus) {
-	fmt.Fprintf(w, "Modules (%d):\n", len(mods))
+func WriteModules(w io.Writer, mods []ModuleStatus) { writeModules(w, mods, nil) }
+
+// writeModules writes the module list, its labels in lang's words (nil:
+// English).
+func writeModules(w io.Writer, mods []ModuleStatus, lang *l10n.Printer) {
+	tr := printer(lang)
+	fmt.Fprintln(w, tr.Sf("text.modules", "N", len(mods)))
 	for _, m := range mods {
 		status := m.Status
 		if status == "build-id-mismatch" {
@@ -239,17 +261,17 @@ func WriteModules(w io.Writer, mods []ModuleStatus) {
 		}
 		path := m.Path
 		if path == "" {
-			path = "(not found)"
+			path = tr.Sf("text.module-not-found")
 		}
 		fmt.Fprintf(w, "  %-18s %-40s %-20s build-id %s\n", m.Start, m.Name, status, m.BuildID)
 		if path != m.Name {
-			fmt.Fprintf(w, "  %-18s   local file: %s\n", "", path)
+			fmt.Fprintf(w, "  %-18s   %s\n", "", tr.Sf("text.module-local-file", "Path", path))
 		}
 		if m.DebugPath != "" {
-			fmt.Fprintf(w, "  %-18s   debug file: %s\n", "", m.DebugPath)
+			fmt.Fprintf(w, "  %-18s   %s\n", "", tr.Sf("text.module-debug-file", "Path", m.DebugPath))
 		}
 		if m.SymbolStatus != "" && m.Path != "" {
-			fmt.Fprintf(w, "  %-18s   symbols: %s\n", "", statusHead(m.SymbolStatus))
+			fmt.Fprintf(w, "  %-18s   %s\n", "", tr.Sf("text.module-symbols", "Status", statusHead(m.SymbolStatus)))
 		}
 		for _, p := range m.SymbolProblems {
 			fmt.Fprintf(w, "  %-18s     %s\n", "", p)
@@ -479,7 +501,7 @@ func WriteInspect(w io.Writer, doc *Inspect, lang *l10n.Printer) {
 	}
 	if c := doc.Crashed; c != nil {
 		fmt.Fprintln(w)
-		WriteThreads(w, []Thread{*c})
+		writeThreads(w, []Thread{*c}, tr)
 	}
 	fmt.Fprintf(w, "\n%s\n", tr.Sf("text.threads", "N", len(doc.Threads)))
 	for _, t := range doc.Threads {
@@ -492,7 +514,7 @@ func WriteInspect(w io.Writer, doc *Inspect, lang *l10n.Printer) {
 		}
 		fmt.Fprintln(w, "\n"+tr.Sf("text.coroutines", "Profile", ProfileText(c), "Processers", len(c.Processers), "N", len(doc.Tasks), "Counts", counts))
 		WriteProfileUse(w, c, "  ")
-		WriteProcessers(w, c)
+		writeProcessers(w, c, tr)
 		// The running tasks, and the first blocked ones.
 		var some []Task
 		blocked := 0
@@ -505,7 +527,7 @@ func WriteInspect(w io.Writer, doc *Inspect, lang *l10n.Printer) {
 			}
 		}
 		if len(some) > 0 {
-			WriteTasks(w, c, some, TaskTable{Total: len(doc.Tasks), Shown: -1})
+			WriteTasks(w, c, some, TaskTable{Total: len(doc.Tasks), Shown: -1, Lang: tr})
 		}
 		if len(some) < len(doc.Tasks) {
 			fmt.Fprintf(w, "  %s\n", tr.Sf("text.tasks-shown", "N", len(doc.Tasks)))
@@ -515,7 +537,7 @@ func WriteInspect(w io.Writer, doc *Inspect, lang *l10n.Printer) {
 		}
 	}
 	fmt.Fprintln(w)
-	WriteModules(w, doc.Modules)
+	writeModules(w, doc.Modules, tr)
 	if len(doc.Warnings) > 0 {
 		fmt.Fprintf(w, "\n%s\n", tr.Sf("text.warnings"))
 		for _, s := range doc.Warnings {

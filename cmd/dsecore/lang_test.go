@@ -84,6 +84,26 @@ func TestInspectChinese(t *testing.T) {
 			t.Errorf("no %q in the Chinese text", label)
 		}
 	}
+	// The shared tables: the crashed thread's heading, the Processers, the
+	// task table's columns, the modules' labels; none of their English.
+	for _, re := range []string{
+		`(?m)^线程 LWP \d+（pthread 0x[0-9a-f]+） "Processer_5" \[崩溃\]：$`,
+		`(?m)^  Processer_5 +LWP \d+ +正在运行任务 16 `,
+		`(?m)^  编号 +状态 +处理器 +队列 +发现方式 +所在位置 +创建位置$`,
+		`(?m)^（显示 \d+ 个）$`,
+		`(?m)^模块（8 个）：$`,
+		`(?m)^ +符号：full$`,
+		`(?m)^ +调试文件：/`,
+	} {
+		if !regexp.MustCompile(re).MatchString(zh) {
+			t.Errorf("no table line matching %s", re)
+		}
+	}
+	for _, english := range []string{"Thread LWP", "[crashed]", "ID     STATE", "FOUND BY", " shown)", "Modules (", "symbols: ", "debug file: ", "running task", " idle "} {
+		if strings.Contains(zh, english) {
+			t.Errorf("the Chinese text has %q", english)
+		}
+	}
 	// The timeline: the fault, the other task at the dump, the list, in
 	// the catalog's words.
 	for _, re := range []string{
