@@ -4,7 +4,9 @@ import (
 	"encoding/json"
 	"fmt"
 
+	"github.com/dsecore/dsecore/analysis/waits"
 	"github.com/dsecore/dsecore/internal/hexjson"
+	"github.com/dsecore/dsecore/internal/l10n"
 	"github.com/dsecore/dsecore/report"
 	"github.com/google/go-dap"
 )
@@ -164,6 +166,21 @@ type localized struct {
 	Timeline []string `json:"timeline,omitempty"`
 	// Evidence are analysis.evidence[].text, by index.
 	Evidence []string `json:"evidence,omitempty"`
+	// Waits are the wait graph's words (waits beside analysis), when it
+	// is sent.
+	Waits *localizedWaits `json:"waits,omitempty"`
+}
+
+// localizedWaits are the wait graph's sentences in the launch's language:
+// its summary, the watchdog's, each deadlock's and chain's, each object's
+// (by index), each node's who (by node id).
+type localizedWaits struct {
+	Summary  string            `json:"summary,omitempty"`
+	Watchdog string            `json:"watchdog,omitempty"`
+	Cycles   []string          `json:"cycles,omitempty"`
+	Chains   []string          `json:"chains,omitempty"`
+	Objects  []string          `json:"objects,omitempty"`
+	Who      map[string]string `json:"who,omitempty"`
 }
 
 type localizedHit struct {
@@ -201,13 +218,45 @@ func (st *state) analysisBody() any {
 		x.Who, x.Where, x.What = report.OtherText(h, lang)
 		loc.Others = append(loc.Others, x)
 	}
+	wj := st.waitsJSON()
+	if wj != nil {
+		loc.Waits = waitsSaid(st.sess.Waits(), lang)
+	}
 	return struct {
 		CrashThreadID int              `json:"crashThreadId"`
 		Analysis      *report.Analysis `json:"analysis"`
 		TaskThreads   map[string]int   `json:"taskThreads"`
 		Waits         json.RawMessage  `json:"waits,omitempty"`
 		Localized     localized        `json:"localized"`
-	}{st.crashThreadID(), a, taskThreads, st.waitsJSON(), loc}
+	}{st.crashThreadID(), a, taskThreads, wj, loc}
+}
+
+// waitsSaid renders the wait graph's sentences in lang (a sentence the
+// graph has no message for is its English).
+func waitsSaid(r *waits.Result, lang *l10n.Printer) *localizedWaits {
+	say := func(m l10n.Msg, english string) string {
+		if m.IsZero() {
+			return english
+		}
+		return lang.S(m)
+	}
+	lw := &localizedWaits{Summary: say(r.SummarySaid, r.Summary), Who: map[string]string{}}
+	if wd := r.Watchdog; wd != nil {
+		lw.Watchdog = say(wd.Said, wd.Text)
+	}
+	for _, c := range r.Cycles {
+		lw.Cycles = append(lw.Cycles, say(c.Said, c.Text))
+	}
+	for _, c := range r.Chains {
+		lw.Chains = append(lw.Chains, say(c.Said, c.Text))
+	}
+	for _, o := range r.Objects {
+		lw.Objects = append(lw.Objects, say(o.Said, o.Text))
+	}
+	for _, n := range r.Nodes {
+		lw.Who[n.ID] = say(n.Said, n.Who)
+	}
+	return lw
 }
 
 // waitsJSON is inspect --json's waits (addresses in hex, as there) when

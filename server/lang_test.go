@@ -74,3 +74,70 @@ func TestSessionInChinese(t *testing.T) {
 	}
 	c.ok("disconnect", nil)
 }
+
+// TestHangInChinese: a hang's wait graph in a zh-cn launch: dsecore/
+// analysis' localized.waits says the summary, the deadlock, the objects
+// and who each member is in the catalog's Chinese, while waits (the
+// document) stays English.
+func TestHangInChinese(t *testing.T) {
+	sc := fixture.Get(t).Scenario(t, fixture.TaskDeadlock)
+	out := &syncBuffer{}
+	c := &client{t: t, s: newConn(out), out: out}
+	defer c.s.close()
+	c.ok("initialize", map[string]any{"adapterID": "test"})
+	c.ok("launch", map[string]any{"coreFile": sc.Core, "program": sc.Exe, "lang": "zh-cn"})
+	c.ok("configurationDone", nil)
+	_, raw, _ := c.call(cmdAnalysis, nil)
+	var ab struct {
+		Body struct {
+			Waits struct {
+				Summary string `json:"summary"`
+				Cycles  []struct {
+					Text string `json:"text"`
+				} `json:"cycles"`
+			} `json:"waits"`
+			Localized struct {
+				Waits *struct {
+					Summary string            `json:"summary"`
+					Cycles  []string          `json:"cycles"`
+					Objects []string          `json:"objects"`
+					Who     map[string]string `json:"who"`
+				} `json:"waits"`
+			} `json:"localized"`
+		} `json:"body"`
+	}
+	if err := json.Unmarshal(raw, &ab); err != nil {
+		t.Fatal(err)
+	}
+	lw := ab.Body.Localized.Waits
+	if lw == nil {
+		t.Fatalf("no localized waits: %s", raw)
+	}
+	if !strings.HasPrefix(ab.Body.Waits.Summary, "Deadlock of 2") || len(ab.Body.Waits.Cycles) != 1 || !strings.HasPrefix(ab.Body.Waits.Cycles[0].Text, "Deadlock of 2") {
+		t.Errorf("the document's waits are not English: %q", ab.Body.Waits.Summary)
+	}
+	if len(lw.Cycles) != 1 || !strings.HasPrefix(lw.Cycles[0], "2 方死锁：") || !strings.HasPrefix(lw.Summary, "2 方死锁：") {
+		t.Errorf("localized waits: summary %q, cycles %q", lw.Summary, lw.Cycles)
+	}
+	var texts []string
+	texts = append(texts, lw.Summary)
+	texts = append(texts, lw.Cycles...)
+	texts = append(texts, lw.Objects...)
+	for _, s := range texts {
+		if !l10ntest.HasHan(s) {
+			t.Errorf("not Chinese: %q", s)
+		}
+		if w := l10ntest.EnglishIn(s); len(w) > 0 {
+			t.Errorf("English %q in %q", w, s)
+		}
+	}
+	found := false
+	for id, who := range lw.Who {
+		if strings.HasPrefix(id, "task:") && strings.HasPrefix(who, "任务 ") && strings.Contains(who, "Processer") {
+			found = true
+		}
+	}
+	if !found {
+		t.Errorf("no task's who in Chinese: %v", lw.Who)
+	}
+}

@@ -12,7 +12,7 @@ export interface AnalysisBody {
   waits?: WaitsBody; // when something waits, or Ceph's watchdog spoke
   // The verdict in the launch's language (its lang: VS Code's display
   // language); analysis is the document, the same in every language.
-  localized?: { lang: string; verdict: string; description?: string; origin?: string[]; others?: { who: string; where: string; what: string }[]; findings?: string[]; timeline?: string[]; evidence?: string[] };
+  localized?: { lang: string; verdict: string; description?: string; origin?: string[]; others?: { who: string; where: string; what: string }[]; findings?: string[]; timeline?: string[]; evidence?: string[]; waits?: LocalizedWaits };
   analysis: {
     verdict: string;
     confidence: string;
@@ -39,6 +39,11 @@ export interface AnalysisBody {
     };
     timeline?: { time?: string; at_dump: boolean; who: string; text: string; evidence: string; ref: string; source: string; file?: string; line?: number }[];
   };
+}
+
+// LocalizedWaits are the wait graph's sentences in the launch's language.
+export interface LocalizedWaits {
+  summary?: string; watchdog?: string; cycles?: string[]; chains?: string[]; objects?: string[]; who?: Record<string, string>;
 }
 
 // WaitsBody is inspect --json's waits (analysis/waits): who waits for whom.
@@ -174,7 +179,7 @@ export class AnalysisView extends MessageView implements vscode.TreeDataProvider
       command: showThread(b.crashThreadId, t('the crashing thread')),
     }));
     if (b.waits) {
-      out.push(waitsItem(b.waits, b.taskThreads));
+      out.push(waitsItem(b.waits, b.taskThreads, b.localized?.waits));
     }
     const f = a.fault;
     const description = b.localized?.description || f?.description;
@@ -282,9 +287,9 @@ export class AnalysisView extends MessageView implements vscode.TreeDataProvider
 // waitsItem is the Waits node: the answer in one sentence, Ceph's watchdog,
 // each deadlock and chain with its members (Enter shows a member's stack),
 // the objects waited for with their owners and waiters.
-function waitsItem(w: WaitsBody, taskThreads: Record<string, number>): Item {
+function waitsItem(w: WaitsBody, taskThreads: Record<string, number>, loc?: LocalizedWaits): Item {
   const node = (id: string | undefined) => w.nodes.find((n) => n.id === id);
-  const who = (id: string | undefined) => node(id)?.who ?? id ?? '—';
+  const who = (id: string | undefined) => (id && loc?.who?.[id]) || node(id)?.who || id || '—';
   // A node's DAP thread: a switched-out task's own, else its thread's LWP.
   const threadOf = (id: string | undefined): number | undefined => {
     if (id?.startsWith('task:')) {
@@ -297,48 +302,57 @@ function waitsItem(w: WaitsBody, taskThreads: Record<string, number>): Item {
     const tid = threadOf(id);
     return tid ? showThread(tid, who(id)) : undefined;
   };
-  const members = (ms: WaitMember[]) => ms.map((m) => new Item(`${who(m.node)}: holds ${obj(m.holds)}, waits ${obj(m.waits)}`, [], {
+  const members = (ms: WaitMember[]) => ms.map((m) => new Item(t('{0}: holds {1}, waits {2}', who(m.node), obj(m.holds), obj(m.waits)), [], {
     description: m.wait_frame >= 0 ? `#${m.wait_frame} ${m.wait_function ?? ''}` : undefined,
-    tooltip: [m.hold_frame >= 0 ? `holds in #${m.hold_frame} ${m.hold_function ?? ''}` : '', m.wait_frame >= 0 ? `waits in #${m.wait_frame} ${m.wait_function ?? ''}` : '']
+    tooltip: [m.hold_frame >= 0 ? t('holds in #{0} {1}', m.hold_frame, m.hold_function ?? '') : '',
+      m.wait_frame >= 0 ? t('waits in #{0} {1}', m.wait_frame, m.wait_function ?? '') : '']
       .filter((x) => x).join('\n'),
     iconPath: new vscode.ThemeIcon('debug-stackframe'), command: show(m.node),
   }));
   const kids: Item[] = [];
   const wd = w.watchdog;
+  const wdText = loc?.watchdog || wd?.text;
   if (wd) {
     const lines = (wd.lines ?? []).map((l) => new Item(`${l.file}:${l.line}: ${l.text}`, [], { tooltip: l.text, iconPath: new vscode.ThemeIcon('output') }));
     if (wd.stuck) {
-      lines.unshift(new Item(`stuck: ${who(wd.stuck)}`, [], { command: show(wd.stuck), iconPath: new vscode.ThemeIcon('debug-stackframe') }));
+      lines.unshift(new Item(t('stuck: {0}', who(wd.stuck)), [], { command: show(wd.stuck), iconPath: new vscode.ThemeIcon('debug-stackframe') }));
     }
-    kids.push(new Item(`Watchdog: ${wd.text}`, lines, { tooltip: wd.text, iconPath: new vscode.ThemeIcon('watch'), id: 'waits-watchdog' }));
+    kids.push(new Item(t('Watchdog: {0}', wdText ?? ''), lines, { tooltip: wdText, iconPath: new vscode.ThemeIcon('watch'), id: 'waits-watchdog' }));
   }
   w.cycles.forEach((c, i) => {
     const ms = members(c.members);
     for (const id of c.behind ?? []) {
-      ms.push(new Item(`behind it: ${who(id)}`, [], { command: show(id), iconPath: new vscode.ThemeIcon('debug-pause') }));
+      ms.push(new Item(t('behind it: {0}', who(id)), [], { command: show(id), iconPath: new vscode.ThemeIcon('debug-pause') }));
     }
-    kids.push(new Item(`Deadlock ${i + 1}: ${c.members.map((m) => who(m.node)).join(' ⇄ ')}`, ms, {
-      tooltip: c.text, iconPath: new vscode.ThemeIcon('error'), id: `waits-cycle-${i}`,
+    kids.push(new Item(t('Deadlock {0}: {1}', i + 1, c.members.map((m) => who(m.node)).join(' ⇄ ')), ms, {
+      tooltip: loc?.cycles?.[i] || c.text, iconPath: new vscode.ThemeIcon('error'), id: `waits-cycle-${i}`,
     }));
   });
   w.chains.forEach((c, i) => {
-    kids.push(new Item(`Chain ${i + 1}: ends in ${who(c.end)} (${c.end_state})`, members(c.members), {
-      tooltip: c.text, iconPath: new vscode.ThemeIcon('warning'), id: `waits-chain-${i}`,
+    kids.push(new Item(t('Chain {0}: ends in {1} ({2})', i + 1, who(c.end), c.end_state), members(c.members), {
+      tooltip: loc?.chains?.[i] || c.text, iconPath: new vscode.ThemeIcon('warning'), id: `waits-chain-${i}`,
     }));
   });
-  const objs = w.objects.filter((o) => o.waiters.length > 0).map((o) => {
-    const owner = o.owner ? `held by ${who(o.owner)}${o.inferred ? ' (inferred)' : ''}${o.leaked ? ', leaked' : ''}` : 'no owner known';
-    return collapsed(new Item(`${o.kind} ${o.expr}: ${owner}`, o.waiters.map((id) => new Item(`waiter: ${who(id)}`, [], {
+  const objs = w.objects.map((o, i) => ({ o, i })).filter(({ o }) => o.waiters.length > 0).map(({ o, i }) => {
+    let owner = t('no owner known');
+    if (o.owner) {
+      owner = o.inferred ? t('held by {0} (inferred)', who(o.owner)) : t('held by {0}', who(o.owner));
+      if (o.leaked) {
+        owner = t('{0}, leaked', owner);
+      }
+    }
+    return collapsed(new Item(`${o.kind} ${o.expr}: ${owner}`, o.waiters.map((id) => new Item(t('waiter: {0}', who(id)), [], {
       command: show(id), iconPath: new vscode.ThemeIcon('debug-pause'),
-    })), { tooltip: o.text, description: o.address }));
+    })), { tooltip: loc?.objects?.[i] || o.text, description: o.address }));
   });
   if (objs.length > 0) {
-    kids.push(collapsed(new Item(`Objects waited for (${objs.length})`, objs, { id: 'waits-objects' })));
+    kids.push(collapsed(new Item(t('Objects waited for ({0})', objs.length), objs, { id: 'waits-objects' })));
   }
   const st = w.stats;
-  return new Item(`Waits: ${st.waiting} of ${st.threads} threads and ${st.tasks} tasks waiting on ${st.objects} objects; ` +
-    `${w.cycles.length} deadlock(s), ${w.chains.length} chain(s)`, kids, {
-    description: w.summary || wd?.text, tooltip: w.summary || wd?.text, iconPath: new vscode.ThemeIcon(w.hang ? 'debug-pause' : 'info'), id: 'waits',
+  const summary = loc?.summary || w.summary || wdText;
+  return new Item(t('Waits: {0} of {1} threads and {2} tasks waiting on {3} objects; {4} deadlock(s), {5} chain(s)',
+    st.waiting, st.threads, st.tasks, st.objects, w.cycles.length, w.chains.length), kids, {
+    description: summary, tooltip: summary, iconPath: new vscode.ThemeIcon(w.hang ? 'debug-pause' : 'info'), id: 'waits',
   });
 }
 
