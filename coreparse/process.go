@@ -73,6 +73,8 @@ type Process struct {
 	// without Raw): ten thousand task stacks share a few dozen pcs.
 	symMemo sync.Map
 	rules   unwind.RuleCache // established CFI rules by FDE and pc, shared by every unwind
+	unw     *unwind.Unwinder // Unwind's, made once
+	unwOnce sync.Once
 
 	faultOnce    sync.Once
 	fault        *FaultContext
@@ -276,7 +278,10 @@ func (p *Process) findFDE(pc uint64) (*frame.FrameDescriptionEntry, error) {
 // Unwind returns the physical frames of a stack starting from regs. It is
 // used for threads and, by the coroutine layer, for saved task contexts.
 func (p *Process) Unwind(regs unwind.Regs) ([]unwind.Frame, error) {
-	return p.unwinder(p.opts.MaxFrames).Unwind(regs)
+	// One unwinder for every stack (it holds no state of a walk): ten
+	// thousand task stacks do not each allocate it and its method values.
+	p.unwOnce.Do(func() { p.unw = p.unwinder(p.opts.MaxFrames) })
+	return p.unw.Unwind(regs)
 }
 
 // UnwindN is Unwind limited to the innermost n physical frames (n <= 0: the
