@@ -75,6 +75,7 @@ type Process struct {
 	rules   unwind.RuleCache // established CFI rules by FDE and pc, shared by every unwind
 	unw     *unwind.Unwinder // Unwind's, made once
 	unwOnce sync.Once
+	curInst sync.Map // return address → the call's address (CurrentInstruction)
 
 	faultOnce    sync.Once
 	fault        *FaultContext
