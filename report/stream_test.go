@@ -64,3 +64,12 @@ func TestTaskListStops(t *testing.T) {
 		t.Errorf("TaskList stopped with %v after %v", err, got)
 	}
 }
+
+// TestHex: Hex is fmt's %#x, remembered or not.
+func TestHex(t *testing.T) {
+	for _, v := range []uint64{0, 1, 0xf, 0x401000, 0x7f9a16bf5000, 1<<64 - 1, 0x401000, 0} {
+		if got, want := Hex(v), fmt.Sprintf("%#x", v); got != want {
+			t.Errorf("Hex(%d) = %q, want %q", v, got, want)
+		}
+	}
+}

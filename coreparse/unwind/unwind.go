@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"github.com/dsecore/dsecore/internal/slab"
 	"sync"
 
 	"github.com/dsecore/dsecore/internal/mmap"
@@ -79,34 +80,11 @@ type Frame struct {
 // framePool holds UnwindStop's buffers.
 var framePool = sync.Pool{New: func() any { b := make([]Frame, 0, 32); return &b }}
 
-// frameSlab hands out the frames of UnwindStop's results from shared
-// blocks: ten thousand task stacks of a few frames each are one
-// allocation per slabFrames frames, not one each (the allocation of each
-// stack's own slice was 28% of the unwinding's CPU on the 10,000-task
-// core: a frame is ~220 bytes with pointers, each slice typed and zeroed
-// on its own). A block lives as long as any stack cut from it.
-var frameSlab struct {
-	mu   sync.Mutex
-	free []Frame
-}
-
-const slabFrames = 2048
-
-// takeFrames returns n zeroed frames, their capacity n (an append to
-// them copies).
-func takeFrames(n int) []Frame {
-	if n > slabFrames/8 {
-		return make([]Frame, n)
-	}
-	frameSlab.mu.Lock()
-	defer frameSlab.mu.Unlock()
-	if len(frameSlab.free) < n {
-		frameSlab.free = make([]Frame, slabFrames)
-	}
-	out := frameSlab.free[:n:n]
-	frameSlab.free = frameSlab.free[n:]
-	return out
-}
+// frameSlab holds UnwindStop's results: ten thousand task stacks of a few
+// frames each are one allocation per 2,048 frames (the allocation of
+// each stack's own slice was 28% of the unwinding's CPU on the
+// 10,000-task core).
+var frameSlab = slab.Slab[Frame]{Block: 2048}
 
 // LookupPC is the address to symbolize and to look CFI up for: PC for
 // exact frames, PC-1 (inside the call instruction) for return addresses.
@@ -280,8 +258,7 @@ func (u *Unwinder) UnwindStop(start Regs) (frames []Frame, reason StopReason, er
 	defer func() {
 		var out []Frame // nil when no frame was made
 		if len(frames) > 0 {
-			out = takeFrames(len(frames))
-			copy(out, frames)
+			out = frameSlab.Copy(frames)
 		}
 		clear(frames)
 		*scratch = frames[:0]
