@@ -333,7 +333,6 @@ export class CoroutinesView extends MessageView implements vscode.TreeDataProvid
       for (const p of body.processers) {
         const tasks = body.tasks.filter((t) => t.processer === p.id).map((t) => new Item(t.name || `task ${t.id}`, [], {
           iconPath: new vscode.ThemeIcon(t.running ? 'debug-start' : t.state === 'block' ? 'debug-pause' : 'circle-outline'),
-          description: t.func ? `created in ${t.func}` : undefined,
           command: showThread(t.threadId, `task ${t.id}`),
           id: `task-${t.id}`,
         }));
