@@ -71,7 +71,7 @@ func (st *state) threads() []dap.Thread {
 // makeThreads names the LWPs (by the core, the Processers, else their
 // entry routine: a thread's stack, unwound now on all CPUs, the one the
 // client asks for next) and the tasks from what discovery read of each
-// (TaskName): no task is unwound for the list (docs/architecture.md,
+// (taskName): no task is unwound for the list (docs/architecture.md,
 // "The thread list").
 func (st *state) makeThreads() []dap.Thread {
 	var out []dap.Thread
@@ -91,17 +91,17 @@ func (st *state) makeThreads() []dap.Thread {
 		out = append(out, dap.Thread{Id: t.LWP, Name: name})
 	}
 	for i, t := range tasks {
-		out = append(out, dap.Thread{Id: taskThreadID(t, i), Name: TaskName(t)})
+		out = append(out, dap.Thread{Id: taskThreadID(t, i), Name: taskName(t)})
 	}
 	return out
 }
 
-// TaskName is a task's name in the thread list, from what discovery read
+// taskName is a task's name in the thread list, from what discovery read
 // of it, never from its stack: "task 15 [block] Processer 6, created in
 // destroy_engines" (its id, its state word, its Processer when known, the
 // function that created it when the runtime records one). Where it waits
 // is the first frame of its stack.
-func TaskName(t *coroutines.Task) string {
+func taskName(t *coroutines.Task) string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "task %d [%s]", t.ID, coroutines.StateWord(t.State, t.Running))
 	sep := " "
