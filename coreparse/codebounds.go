@@ -105,7 +105,24 @@ func (p *Process) CurrentInstruction(f *Frame) uint64 {
 	if f.LookupPC == f.PC || f.PC == 0 {
 		return f.PC
 	}
-	l, err := p.DisassembleAt(f.LookupPC, 0, 0)
+	if v, ok := p.curInst.Load(f.PC); ok {
+		return v.(uint64)
+	}
+	at := p.currentInstruction(f)
+	p.curInst.Store(f.PC, at)
+	return at
+}
+
+// currentInstruction decodes as DisassembleAt does, only the instruction
+// holding the lookup pc and without its text's symbols and source marks
+// (a stack's frames each ask: the text was most of a DAP stackTrace).
+func (p *Process) currentInstruction(f *Frame) uint64 {
+	o := p.disasmOptions(f.LookupPC, -1, -1)
+	o.Within, o.Source = true, nil
+	if o.Start != 0 {
+		o.Symbolize = nil // the boundary is known: names only label operands
+	}
+	l, err := disasm.Window(p.Core, f.LookupPC, o)
 	if err != nil || l.PCIndex < 0 {
 		return f.PC
 	}

@@ -20,6 +20,7 @@ import (
 	"debug/elf"
 	"errors"
 	"fmt"
+	"github.com/dsecore/dsecore/internal/slab"
 	"slices"
 	"sync"
 
@@ -73,6 +74,9 @@ type Process struct {
 	// without Raw): ten thousand task stacks share a few dozen pcs.
 	symMemo sync.Map
 	rules   unwind.RuleCache // established CFI rules by FDE and pc, shared by every unwind
+	unw     *unwind.Unwinder // Unwind's, made once
+	unwOnce sync.Once
+	curInst sync.Map // return address → the call's address (CurrentInstruction)
 
 	faultOnce    sync.Once
 	fault        *FaultContext
@@ -276,7 +280,10 @@ func (p *Process) findFDE(pc uint64) (*frame.FrameDescriptionEntry, error) {
 // Unwind returns the physical frames of a stack starting from regs. It is
 // used for threads and, by the coroutine layer, for saved task contexts.
 func (p *Process) Unwind(regs unwind.Regs) ([]unwind.Frame, error) {
-	return p.unwinder(p.opts.MaxFrames).Unwind(regs)
+	// One unwinder for every stack (it holds no state of a walk): ten
+	// thousand task stacks do not each allocate it and its method values.
+	p.unwOnce.Do(func() { p.unw = p.unwinder(p.opts.MaxFrames) })
+	return p.unw.Unwind(regs)
 }
 
 // UnwindN is Unwind limited to the innermost n physical frames (n <= 0: the
@@ -341,12 +348,21 @@ func (p *Process) Symbolize(raw []unwind.Frame) []Frame { return p.symbolize(raw
 // call sites (which read the callers' units): a glance at a stack's top.
 func (p *Process) SymbolizePhysical(raw []unwind.Frame) []Frame { return p.symbolize(raw, false) }
 
+// symPool holds symbolize's buffers; frameSlab its results.
+var (
+	symPool   = sync.Pool{New: func() any { b := make([]Frame, 0, 64); return &b }}
+	frameSlab = slab.Slab[Frame]{Block: 1024}
+)
+
 func (p *Process) symbolize(raw []unwind.Frame, tails bool) []Frame {
 	if len(raw) == 0 {
 		return nil
 	}
-	// Room for an inline frame per physical one before regrowing.
-	out := make([]Frame, 0, 2*len(raw))
+	// Made in a reused buffer (room for an inline frame per physical one),
+	// kept in a slab: one allocation per many stacks, of their exact size.
+	scratch := symPool.Get().(*[]Frame)
+	defer func() { b := *scratch; clear(b[:cap(b)]); symPool.Put(scratch) }()
+	out := (*scratch)[:0]
 	recovered := false
 	for i := range raw {
 		rf := &raw[i]
@@ -378,7 +394,8 @@ func (p *Process) symbolize(raw []unwind.Frame, tails bool) []Frame {
 	for i := range out {
 		out[i].Level = i
 	}
-	return out
+	*scratch = out // a grown buffer is the one reused
+	return frameSlab.Copy(out)
 }
 
 // appendSymbolized appends one physical (or tail-call) frame as its inline

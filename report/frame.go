@@ -45,10 +45,10 @@ func (f Frame) Weak() bool { return f.FoundBy == "frame pointer" || f.FoundBy ==
 
 // FrameOf converts a model frame.
 func FrameOf(f coreparse.Frame) Frame {
-	d := Frame{PC: fmt.Sprintf("%#x", f.PC), Function: f.Function, Inline: f.Inline, Sigtramp: f.Sigtramp, Tailcall: f.Tailcall,
+	d := Frame{PC: Hex(f.PC), Function: f.Function, Inline: f.Inline, Sigtramp: f.Sigtramp, Tailcall: f.Tailcall,
 		Boundary: f.Boundary, Recovered: f.Recovered, File: f.File, Line: f.Line, Module: f.Module}
 	if (f.Function == "" || f.Function == "??") && f.Mod != nil && f.PC >= f.Mod.Bias {
-		d.Offset = fmt.Sprintf("%#x", f.PC-f.Mod.Bias)
+		d.Offset = Hex(f.PC - f.Mod.Bias)
 	}
 	if f.Raw != nil && !f.Boundary {
 		d.FoundBy = f.Raw.Kind.String()

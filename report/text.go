@@ -71,38 +71,15 @@ func writeThreads(w io.Writer, threads []Thread, lang *l10n.Printer) {
 // WriteTaskStacks writes tasks' backtraces (sep: a blank line before the
 // first, after threads).
 func WriteTaskStacks(w io.Writer, tasks []Task, sep bool) {
-	memo := map[Frame]string{}
-	for i, t := range tasks {
-		if i > 0 || sep {
-			fmt.Fprintln(w)
-		}
-		fmt.Fprintf(w, "Task %d [%s] on Processer %d", t.ID, t.State, t.Processer)
-		if t.Running {
-			fmt.Fprintf(w, " (running on LWP %d)", t.LWP)
-		}
-		fmt.Fprintf(w, ", found by %s", t.FoundBy)
-		if t.Func != "" {
-			fmt.Fprintf(w, ", created in %s (%s:%d)", t.Func, t.File, t.Line)
-		}
-		fmt.Fprintln(w, ":")
-		writeFrames(w, t.Frames, memo)
-		if len(t.Frames) == 0 {
-			fmt.Fprintln(w, "     (no stack: the task has not started or is done)")
-		}
-		if t.Error != "" {
-			fmt.Fprintf(w, "     (unwinding stopped: %s)\n", t.Error)
-		}
+	tw := NewTaskStackWriter(w, sep)
+	for i := range tasks {
+		tw.Write(&tasks[i])
 	}
 }
 
 // WriteBacktrace writes `bt`'s document.
 func WriteBacktrace(w io.Writer, doc *Backtrace) {
-	WriteThreads(w, doc.Threads)
-	WriteTaskStacks(w, doc.Tasks, len(doc.Threads) > 0)
-	if c := doc.Coroutines; c != nil {
-		fmt.Fprintf(w, "\n(coroutine profile %s)\n", ProfileText(c))
-		WriteProfileUse(w, c, "")
-	}
+	WriteBacktraceStream(w, doc, TaskList(doc.Tasks))
 }
 
 // TaskTable says what a task table shows.

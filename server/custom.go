@@ -130,7 +130,7 @@ func (st *state) tasksBody() any {
 		Processers []processerItem `json:"processers"`
 		Tasks      []taskItem      `json:"tasks"`
 	}{Processers: []processerItem{}, Tasks: []taskItem{}}
-	rt := st.runtime()
+	rt := st.discovered()
 	out.Profile, out.NoTasks, out.NoRuntime = rt.DescribeProfile(), rt.NoTasks, rt.Absent
 	for _, pr := range rt.Processers {
 		it := processerItem{ID: pr.ID, RunningTask: -1, Queues: pr.Queues}

@@ -130,6 +130,7 @@ func (c *conn) launch(req *dap.Request, raw json.RawMessage) {
 	}
 	o := a.sessionOptions(c.base)
 	o.Progress = c.progress
+	o.DeferConfirm = true // the thread list needs discovery's walk alone
 	sess, err := session.Open(o)
 	if err != nil {
 		endLoad("failed")
@@ -137,7 +138,7 @@ func (c *conn) launch(req *dap.Request, raw json.RawMessage) {
 		return
 	}
 	endLoad("done")
-	st := &state{args: a, sess: sess, output: c.output, counted: c.counted, p: sess.Process(), vr: sess.Values(), stacks: map[int][]coreparse.Frame{}, stopped: map[int]string{}, scopes: map[int]*values.Scope{},
+	st := &state{args: a, sess: sess, output: c.output, p: sess.Process(), vr: sess.Values(), stacks: map[int][]coreparse.Frame{}, stopped: map[int]string{}, scopes: map[int]*values.Scope{},
 		maxHeld: c.cfg.Limits.MaxHeldBytes}
 	c.st = st
 	p := st.p

@@ -161,6 +161,33 @@ func TestFieldCrashSession(t *testing.T) {
 	if len(th) != len(ex["threads"].([]any))+len(ex["tasks"].([]any)) {
 		t.Errorf("%d threads, want %d threads and %d tasks", len(th), len(ex["threads"].([]any)), len(ex["tasks"].([]any)))
 	}
+	// Each task named from what the program knew of it (id, state,
+	// Processer, the function that created it), none unwound for the list:
+	// no saved context has been checked yet (FoundBy is the walk's).
+	for _, x := range ex["tasks"].([]any) {
+		m := x.(map[string]any)
+		id := int(m["id"].(float64))
+		state := m["state"].(string)
+		if m["running"] == true {
+			state = "running"
+		}
+		want := fmt.Sprintf("task %d [%s] Processer %v, created in %s", id, state, m["processer"], m["func"])
+		if got := names[taskBase+id]; got != want {
+			t.Errorf("task %d named %q, want %q", id, got, want)
+		}
+	}
+	unchecked := func() int {
+		n := 0
+		for _, tk := range c.s.st.sess.Discovered().Tasks {
+			if tk.FoundBy == "profile" {
+				n++
+			}
+		}
+		return n
+	}
+	if n := unchecked(); n != len(ex["tasks"].([]any)) {
+		t.Errorf("after threads: %d of %d tasks' contexts unchecked: the list unwound tasks", n, len(ex["tasks"].([]any)))
+	}
 
 	// The crashing stack: the fault frame below the signal frame.
 	st := c.ok("stackTrace", map[string]any{"threadId": crash, "levels": 100}).(*dap.StackTraceResponse).Body
@@ -323,6 +350,17 @@ func TestFieldCrashSession(t *testing.T) {
 	exc := c.ok("exceptionInfo", map[string]any{"threadId": crash}).(*dap.ExceptionInfoResponse).Body
 	if exc.ExceptionId != "SIGSEGV" || exc.Details == nil || exc.Details.Message != "SIGSEGV (SEGV_MAPERR) at 0x0" || !strings.Contains(exc.Description, "by two paths") {
 		t.Errorf("exceptionInfo %+v", exc)
+	}
+	// The analysis reads every task: their contexts are checked now.
+	notSwitched := 0
+	for _, x := range ex["tasks"].([]any) {
+		m := x.(map[string]any)
+		if m["running"] == true || m["state"] == "new" || m["state"] == "done" {
+			notSwitched++
+		}
+	}
+	if n := unchecked(); n != notSwitched {
+		t.Errorf("after the analysis: %d tasks' contexts unchecked, want %d (those not switched out)", n, notSwitched)
 	}
 	comp := c.ok("completions", map[string]any{"text": "th", "column": 3, "frameId": fault.Id}).(*dap.CompletionsResponse).Body.Targets
 	if len(comp) == 0 || comp[0].Label != "this" {

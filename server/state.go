@@ -24,11 +24,9 @@ type state struct {
 	threadList  []dap.Thread // through threads()
 	threadsOnce sync.Once
 
-	output func(category, text string) // to the client's console
-	// counted reports a step over n items as progress events (a no-op
-	// when the client did not ask for them).
-	counted            func(id, title string, n int) *counter
+	output             func(category, text string) // to the client's console
 	rtWarned, anWarned bool
+	rtSent             int // the runtime's warnings sent to the console
 
 	mu     sync.Mutex
 	stacks map[int][]coreparse.Frame // by DAP thread id
@@ -51,24 +49,52 @@ type state struct {
 
 func (st *state) close() { st.sess.Close() }
 
-// runtime is the session's coroutine runtime (discovered on first use; its
-// warnings then go to the client's console).
+// runtime is the session's coroutine runtime, each task's saved context
+// checked (discovered on first use; its warnings then go to the client's
+// console).
 func (st *state) runtime() *coroutines.Runtime {
 	rt := st.sess.Runtime()
-	// The profile used, and what it found, with the runtime's warnings.
-	used := fmt.Sprintf("coroutine profile %s: %d tasks on %d Processers", rt.DescribeProfile(), len(rt.Tasks), len(rt.Processers))
-	if rt.TaskCount >= 0 {
-		used += fmt.Sprintf(" (the scheduler counts %d)", rt.TaskCount)
-	}
-	if rt.NoTasks != "" {
-		used += "; " + rt.NoTasks
-	}
-	st.warnOnce(&st.rtWarned, append(append([]string(nil), rt.Warnings...), used))
+	st.tellRuntime(rt)
 	return rt
 }
 
 // lang renders the words for people in the launch's language.
 func (st *state) lang() *l10n.Printer { return l10n.New(st.args.Lang) }
+
+// discovered is the runtime before those checks: enough for the thread
+// list and a task's stack (session.Discovered).
+func (st *state) discovered() *coroutines.Runtime {
+	rt := st.sess.Discovered()
+	st.tellRuntime(rt)
+	return rt
+}
+
+// tellRuntime sends the client the runtime's warnings it has not seen
+// (Confirm adds its own after discovery's), then, once, the profile used
+// and what it found.
+func (st *state) tellRuntime(rt *coroutines.Runtime) {
+	st.mu.Lock()
+	ws := append([]string(nil), rt.Warnings[min(st.rtSent, len(rt.Warnings)):]...)
+	st.rtSent = len(rt.Warnings)
+	first := !st.rtWarned
+	st.rtWarned = true
+	st.mu.Unlock()
+	if first {
+		used := fmt.Sprintf("coroutine profile %s: %d tasks on %d Processers", rt.DescribeProfile(), len(rt.Tasks), len(rt.Processers))
+		if rt.TaskCount >= 0 {
+			used += fmt.Sprintf(" (the scheduler counts %d)", rt.TaskCount)
+		}
+		if rt.NoTasks != "" {
+			used += "; " + rt.NoTasks
+		}
+		ws = append(ws, used)
+	}
+	if st.output != nil {
+		for _, w := range ws {
+			st.output("console", w)
+		}
+	}
+}
 
 // analysis is the session's fault analysis (made on first use: it unwinds
 // every task, which a client showing the crashing stack does not wait for).

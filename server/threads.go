@@ -39,7 +39,7 @@ func (st *state) shownTasks() []*coroutines.Task {
 	if st.args.ShowTasks == "none" {
 		return nil
 	}
-	rt := st.runtime()
+	rt := st.discovered()
 	if st.args.ShowTasks != "crash-related" {
 		return rt.Tasks
 	}
@@ -61,20 +61,23 @@ func (st *state) shownTasks() []*coroutines.Task {
 	return out
 }
 
-// threads is the thread list: every LWP, then the shown tasks named from
-// the top of their stacks. A core never changes: it is made once.
+// threads is the thread list: every LWP, then the shown tasks. A core
+// never changes: it is made once.
 func (st *state) threads() []dap.Thread {
 	st.threadsOnce.Do(func() { st.threadList = st.makeThreads() })
 	return st.threadList
 }
 
+// makeThreads names the LWPs (by the core, the Processers, else their
+// entry routine: a thread's stack, unwound now on all CPUs, the one the
+// client asks for next) and the tasks from what discovery read of each
+// (taskName): no task is unwound for the list (docs/architecture.md,
+// "The thread list").
 func (st *state) makeThreads() []dap.Thread {
 	var out []dap.Thread
-	rt := st.runtime() // first: the Processers name their threads
+	tasks := st.shownTasks() // first: the Processers name their threads
 	ts := append([]*coreparse.Thread(nil), st.p.Threads...)
 	sort.SliceStable(ts, func(i, j int) bool { return ts[i].LWP < ts[j].LWP })
-	// The others are named by their stacks (their entry routine): the
-	// stacks the client asks for next, made now on all CPUs.
 	par.Do(len(ts), func(i int) {
 		if ts[i].Name == "" {
 			st.stack(ts[i].LWP)
@@ -87,37 +90,36 @@ func (st *state) makeThreads() []dap.Thread {
 		}
 		out = append(out, dap.Thread{Id: t.LWP, Name: name})
 	}
-	tasks := st.shownTasks()
-	// Each task is named by its top frame (the runtime's one rule), found
-	// among the first frames of its stack: ten thousand stacks' tops,
-	// unwound on all CPUs.
-	wheres := make([]string, len(tasks))
-	var k *counter
-	if st.counted != nil {
-		k = st.counted("tasks", "Naming coroutine tasks", len(tasks))
-	}
-	par.Do(len(tasks), func(i int) {
-		t := tasks[i]
-		wheres[i] = t.Func
-		if f, ok := rt.TopFrameOf(t, 8); ok {
-			wheres[i] = f.Function
-		}
-		k.add()
-	})
-	k.end()
 	for i, t := range tasks {
-		where := cxxname.Elide(wheres[i])
-		state := coroutines.StateWord(t.State, t.Running)
-		out = append(out, dap.Thread{Id: taskThreadID(t, i), Name: fmt.Sprintf("task %d [%s] %s", t.ID, state, where)})
+		out = append(out, dap.Thread{Id: taskThreadID(t, i), Name: taskName(t)})
 	}
 	return out
+}
+
+// taskName is a task's name in the thread list, from what discovery read
+// of it, never from its stack: "task 15 [block] Processer 6, created in
+// destroy_engines" (its id, its state word, its Processer when known, the
+// function that created it when the runtime records one). Where it waits
+// is the first frame of its stack.
+func taskName(t *coroutines.Task) string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "task %d [%s]", t.ID, coroutines.StateWord(t.State, t.Running))
+	sep := " "
+	if t.Processer >= 0 {
+		fmt.Fprintf(&b, " Processer %d", t.Processer)
+		sep = ", "
+	}
+	if t.Func != "" {
+		b.WriteString(sep + "created in " + cxxname.Elide(t.Func))
+	}
+	return b.String()
 }
 
 func (st *state) taskStack(t *coroutines.Task) ([]coreparse.Frame, error) {
 	if t.SP == 0 && !t.Running {
 		return nil, fmt.Errorf("task %d has no saved context (%s)", t.ID, t.State)
 	}
-	return st.runtime().Stack(t)
+	return st.discovered().Stack(t)
 }
 
 // stack returns a DAP thread's frames.

@@ -120,10 +120,14 @@ type Options struct {
 	// when the runtime's queues account for every task.
 	FullScan bool
 	// NoConfirm leaves the contexts the profile's walk found unchecked
-	// (seconds on 10,000 tasks: the DAP server's choice); the sweep still
-	// runs when the profile falls short of the scheduler's count or finds
+	// (`profile init` trying a profile it wrote); the sweep still runs
+	// when the profile falls short of the scheduler's count or finds
 	// nothing.
 	NoConfirm bool
+	// DeferConfirm checks those contexts on the first Runtime, not in
+	// Discovered (the DAP server's choice: its thread list needs the walk
+	// alone). The same checks, warnings and FoundBy either way.
+	DeferConfirm bool
 
 	MaxFrames   int // per stack
 	MaxElements int // per list or array shown
@@ -403,6 +407,18 @@ func (s *Session) progress(step string, done bool) {
 // why in its Warnings, or, when no module defines or calls a context
 // switch routine (coroutines.Absent), in Absent without any discovery.
 func (s *Session) Runtime() *coroutines.Runtime {
+	rt := s.Discovered()
+	rt.Confirm()
+	return rt
+}
+
+// Discovered is the coroutine runtime as Runtime finds it, before the
+// check of each saved context (coroutines.Runtime.Confirm, which unwinds
+// every task): its tasks' ids, states, Processers and created-at data, the
+// Processers' threads named. A debugger lists ten thousand tasks from it
+// at once and unwinds each task when its stack is asked for; what reads
+// FoundBy or the runtime's Warnings uses Runtime.
+func (s *Session) Discovered() *coroutines.Runtime {
 	s.rtOnce.Do(func() {
 		// A core without any context switch routine has no runtime: it
 		// pays for no type walk and no scan (the symbol names only).
@@ -412,7 +428,7 @@ func (s *Session) Runtime() *coroutines.Runtime {
 		}
 		s.progress("coroutines", false)
 		defer s.progress("coroutines", true)
-		s.rt = coroutines.Discover(s.p, s.coProf, coroutines.Options{FullScan: s.o.FullScan, NoConfirm: s.o.NoConfirm})
+		s.rt = coroutines.Discover(s.p, s.coProf, coroutines.Options{FullScan: s.o.FullScan, NoConfirm: s.o.NoConfirm, DeferConfirm: s.o.DeferConfirm})
 	})
 	return s.rt
 }

@@ -79,6 +79,9 @@ type Runtime struct {
 	// inEntry remembers, by pc, whether it is in the entry trampoline:
 	// ten thousand contexts return through the same few addresses.
 	inEntry sync.Map // uint64 → bool
+	// confirmPending: Discover left the contexts to Confirm.
+	confirmPending bool
+	confirmOnce    sync.Once
 	// What the memory sweep looked at (for NoTasks).
 	scanned                bool
 	scanRets, scanMappings int
@@ -116,6 +119,11 @@ type Options struct {
 	// FullScan sweeps all anonymous writable memory for saved contexts even
 	// when the profile accounts for every task the scheduler counts.
 	FullScan bool
+	// DeferConfirm leaves the check of each context the profile found to
+	// the first Confirm: a debugger lists ten thousand tasks from the walk
+	// (ids, states, Processers, where each was created) without unwinding
+	// them, and unwinds a task when its stack is asked for.
+	DeferConfirm bool
 }
 
 // Discover finds the runtime's Processers and tasks with a profile, then
@@ -139,7 +147,11 @@ func Discover(p *coreparse.Process, prof *Profile, opts ...Options) *Runtime {
 		}
 	}
 	if !o.NoScan {
-		rt.scan(o.FullScan || o.NoProfile, !o.NoConfirm)
+		confirm := !o.NoConfirm
+		if confirm && o.DeferConfirm && !o.NoProfile {
+			confirm, rt.confirmPending = false, true
+		}
+		rt.scan(o.FullScan || o.NoProfile, confirm)
 	}
 	sort.SliceStable(rt.Tasks, func(i, j int) bool {
 		a, b := rt.Tasks[i], rt.Tasks[j]

@@ -27,18 +27,7 @@ func (rt *Runtime) scan(full, confirm bool) {
 	// the profile cannot account for every task: no profile, a scheduler
 	// count the queues fall short of, or when asked for.
 	if confirm {
-		valid := make([]bool, len(rt.Tasks))
-		par.Do(len(rt.Tasks), func(i int) {
-			valid[i] = rt.Tasks[i].switchedOut() && rt.validContext(rt.Tasks[i].SP)
-		})
-		for i, t := range rt.Tasks {
-			switch {
-			case valid[i]:
-				t.FoundBy = "profile+scan"
-			case t.switchedOut():
-				rt.warnf("task %d's saved context at %#x does not unwind to %s", t.ID, t.SP, rt.prof.EntryTrampoline)
-			}
-		}
+		rt.confirm()
 	}
 	if !full && len(rt.Tasks) > 0 && rt.TaskCount >= 0 && int64(len(rt.Tasks)) >= rt.TaskCount {
 		return
@@ -105,6 +94,40 @@ func (rt *Runtime) scan(full, confirm bool) {
 		}
 		rt.warnf("the stack scan found %d saved contexts the profile did not (%s): found_by \"scan\", id -1", n, why)
 	}
+}
+
+// confirm checks each saved context the profile's walk found where it is:
+// unwinding from it must reach the entry trampoline (FoundBy
+// "profile+scan"); one that does not is a warning.
+func (rt *Runtime) confirm() {
+	// The walk's tasks only: a deferred check runs after the memory sweep,
+	// whose own tasks ("scan") are valid by construction.
+	walked := func(t *Task) bool { return t.FoundBy == "profile" && t.switchedOut() }
+	valid := make([]bool, len(rt.Tasks))
+	par.Do(len(rt.Tasks), func(i int) {
+		valid[i] = walked(rt.Tasks[i]) && rt.validContext(rt.Tasks[i].SP)
+	})
+	for i, t := range rt.Tasks {
+		switch {
+		case valid[i]:
+			t.FoundBy = "profile+scan"
+		case walked(t):
+			rt.warnf("task %d's saved context at %#x does not unwind to %s", t.ID, t.SP, rt.prof.EntryTrampoline)
+		}
+	}
+}
+
+// Confirm checks the saved contexts a discovery with DeferConfirm left
+// unchecked (once; a no-op after any other discovery). Until it returns,
+// the tasks' FoundBy and the runtime's Warnings are the walk's alone;
+// their ids, states, Processers, stacks and created-at data are final.
+func (rt *Runtime) Confirm() {
+	rt.confirmOnce.Do(func() {
+		if rt.confirmPending {
+			rt.confirmPending = false
+			rt.confirm()
+		}
+	})
 }
 
 func (rt *Runtime) taskBySP(sp uint64) *Task {

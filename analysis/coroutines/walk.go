@@ -2,6 +2,7 @@ package coroutines
 
 import (
 	"debug/elf"
+	"encoding/binary"
 	"fmt"
 	"sort"
 	"strings"
@@ -21,9 +22,41 @@ func (m *mem) pointer(addr uint64, f field) uint64 { return m.u64(addr + uint64(
 type mem struct {
 	p    *coreparse.Process
 	errs int
+	// held: bytes of the core at base read at once (hold), from which
+	// the reads that fall inside them are answered.
+	base        uint64
+	held, block []byte
+}
+
+// hold reads [addr, addr+n) of the core in one read: the fields of a
+// task object read next are decoded from it, not read one by one through
+// the core's page cache (ten thousand tasks, ten fields each). A span
+// that cannot be read whole is not held: its fields are read as before.
+func (m *mem) hold(addr uint64, n int) {
+	if cap(m.block) < n {
+		m.block = make([]byte, n)
+	}
+	b := m.block[:n]
+	if k, err := m.p.Core.ReadAt(b, addr); err == nil && k == n {
+		m.base, m.held = addr, b
+	}
+}
+
+// release forgets what hold read.
+func (m *mem) release() { m.held = nil }
+
+// inHeld is the n held bytes at addr, when hold read them all.
+func (m *mem) inHeld(addr uint64, n int) ([]byte, bool) {
+	if m.held == nil || addr < m.base || addr-m.base > uint64(len(m.held)) || uint64(len(m.held))-(addr-m.base) < uint64(n) {
+		return nil, false
+	}
+	return m.held[addr-m.base:][:n], true
 }
 
 func (m *mem) u64(addr uint64) uint64 {
+	if b, ok := m.inHeld(addr, 8); ok {
+		return binary.LittleEndian.Uint64(b)
+	}
 	v, err := m.p.Core.ReadUint64(addr)
 	if err != nil {
 		m.errs++
@@ -32,6 +65,9 @@ func (m *mem) u64(addr uint64) uint64 {
 }
 
 func (m *mem) u32(addr uint64) uint32 {
+	if b, ok := m.inHeld(addr, 4); ok {
+		return binary.LittleEndian.Uint32(b)
+	}
 	v, err := m.p.Core.ReadUint32(addr)
 	if err != nil {
 		m.errs++
@@ -405,11 +441,36 @@ func (rt *Runtime) walkProcesser(m *mem, l *layout, pa uint64) {
 	}
 }
 
+// taskSpan is the part of a task object its fields lie in (offsets from
+// its start; lo == hi when none resolved), each taken as 8 bytes (the
+// most any read of one takes: a pointer, an 8-byte integer).
+func taskSpan(l *layout) (lo, hi int64) {
+	first := true
+	for _, k := range []memberKey{keyTaskID, keyTaskState, keyTaskProc, keyTaskSP, keyTaskStack, keyTaskStackSize, keyTaskFunc, keyTaskFile, keyTaskLine} {
+		f := l.fields[k]
+		if !f.ok() {
+			continue
+		}
+		if first || f.Off < lo {
+			lo = f.Off
+		}
+		if first || f.Off+8 > hi {
+			hi = f.Off + 8
+		}
+		first = false
+	}
+	return lo, hi
+}
+
 func (rt *Runtime) readTask(m *mem, l *layout, addr uint64) *Task {
 	if t, ok := rt.byAddr[addr]; ok {
 		return t
 	}
 	t := &Task{Addr: addr, Processer: -1, FoundBy: "profile"}
+	if lo, hi := taskSpan(l); hi > lo && hi-lo <= 4096 {
+		m.hold(addr+uint64(lo), int(hi-lo))
+		defer m.release()
+	}
 	t.ID = int64(m.field(addr, l.fields[keyTaskID]))
 	st := int64(m.field(addr, l.fields[keyTaskState]))
 	if name, ok := l.stateNames[st]; ok {

@@ -5,7 +5,6 @@ import (
 
 	"github.com/dsecore/dsecore/analysis/coroutines"
 	"github.com/dsecore/dsecore/coreparse"
-	"github.com/dsecore/dsecore/internal/par"
 	"github.com/dsecore/dsecore/report"
 	"github.com/spf13/cobra"
 )
@@ -57,6 +56,9 @@ Processer threads show their entry routine, not "Processer_N"; --task and
 			for _, t := range threads {
 				doc.Threads = append(doc.Threads, report.ThreadBacktrace(p, t))
 			}
+			// The tasks' stacks are written as they are made (report.Tasks:
+			// a chunk at a time on all CPUs), never held all at once.
+			tasks := report.TaskList(nil)
 			if wantTasks {
 				doc.Coroutines = report.CoroutinesDoc(rt)
 				var chosen []*coroutines.Task
@@ -65,17 +67,18 @@ Processer threads show their entry routine, not "Processer_N"; --task and
 						chosen = append(chosen, t)
 					}
 				}
-				doc.Tasks = make([]report.Task, len(chosen))
-				par.Do(len(chosen), func(i int) { doc.Tasks[i] = report.TaskDoc(rt, chosen[i], true) })
-				if !allTasks && len(doc.Tasks) == 0 {
+				if !allTasks && len(chosen) == 0 {
 					return fmt.Errorf("no task with id %d (%d tasks found; see dsecore tasks)", taskID, len(rt.Tasks))
 				}
+				tasks = func(each func(*report.Task) error) error { return report.Tasks(rt, chosen, true, each) }
 			}
 			if config.GetBool("json") {
-				return writeJSON(cmd.OutOrStdout(), doc)
+				return report.WriteBacktraceJSON(cmd.OutOrStdout(), &doc, tasks)
 			}
 			report.WriteWarnings(cmd.ErrOrStderr(), doc.Warnings)
-			report.WriteBacktrace(cmd.OutOrStdout(), &doc)
+			if err := report.WriteBacktraceStream(cmd.OutOrStdout(), &doc, tasks); err != nil {
+				return err
+			}
 			return nil
 		},
 	}

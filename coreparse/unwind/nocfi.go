@@ -111,8 +111,22 @@ func (u *Unwinder) readable(addr uint64) bool {
 var ErrFramePointer = errors.New("the frame-pointer chain ends")
 
 func fpErr(format string, args ...any) error {
-	return fmt.Errorf("%w: %s", ErrFramePointer, fmt.Sprintf(format, args...))
+	return &fpError{format, args}
 }
+
+// fpError is why the chain ends (ErrFramePointer and the reason), its
+// text made only when read: the chain is tried below the outermost frame
+// of every task stack, where the reason is seldom shown.
+type fpError struct {
+	format string
+	args   []any
+}
+
+func (e *fpError) Error() string {
+	return ErrFramePointer.Error() + ": " + fmt.Sprintf(e.format, e.args...)
+}
+
+func (e *fpError) Unwrap() error { return ErrFramePointer }
 
 func (u *Unwinder) unwindNoCFI(cur *Frame, lookup uint64) (Frame, StopReason, error) {
 	g, greason, gerr := u.gdbFrame(cur, lookup)

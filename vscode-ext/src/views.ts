@@ -381,7 +381,6 @@ export class CoroutinesView extends MessageView implements vscode.TreeDataProvid
       for (const p of body.processers) {
         const tasks = body.tasks.filter((x) => x.processer === p.id).map((x) => new Item(x.name || t('task {0}', x.id), [], {
           iconPath: new vscode.ThemeIcon(x.running ? 'debug-start' : x.state === 'block' ? 'debug-pause' : 'circle-outline'),
-          description: x.func ? t('created in {0}', x.func) : undefined,
           command: showThread(x.threadId, t('task {0}', x.id)),
           id: `task-${x.id}`,
         }));

@@ -66,6 +66,12 @@ async function session(dc) {
   assert.equal(crash.name, `LWP ${lwp} Processer_5`);
   const task15 = threads.find((t) => t.name.startsWith('task 15 [block]'));
   assert.ok(task15 && task15.id >= 2 ** 30, `task 15 in ${JSON.stringify(threads.map((t) => t.name))}`);
+  // Each task named from what the program knew of it, not from its stack.
+  for (const t of sc.expected.tasks) {
+    const state = t.running ? 'running' : t.state;
+    const want = `task ${t.id} [${state}] Processer ${t.processer}, created in ${t.func}`;
+    assert.equal(threads.find((x) => x.id === 2 ** 30 + t.id)?.name, want);
+  }
 
   // The crashing stack, first page: the handler's frames (Ceph's handler
   // re-raises through raise and pthread_kill), the signal frame at k, the
