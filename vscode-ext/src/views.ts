@@ -3,67 +3,14 @@
 // dsecore/analysis request) and
 // Coroutines (Processers and their tasks, from dsecore/tasks).
 import * as vscode from 'vscode';
+import { DapAnalysis, DapTasks, ReportAnalysisHolder, WaitsMember, WaitsResult } from './documents';
 
-export interface AnalysisBody {
-  crashThreadId: number;
-  taskThreads: Record<string, number>;
-  waits?: WaitsBody; // when something waits, or Ceph's watchdog spoke
-  analysis: {
-    verdict: string;
-    confidence: string;
-    rules: string[];
-    fault?: {
-      pc: string; instruction: string; register?: string; value?: string; description?: string;
-      function?: string; file?: string; line?: number; listing?: string;
-      // sent: no instruction faulted (kill, raise, abort): interrupted_listing is where the thread was.
-      kind?: string; sent?: boolean; interrupted_listing?: string;
-      origin?: { text: string; pc: string; function?: string; file?: string; line?: number }[];
-    };
-    objects?: { role: string; type: string; address: string; how?: string; fields?: Record<string, string> }[];
-    list_walk?: { list: string; element: string; header: string; hook_offset: string; hook_how?: string; size?: number;
-      findings?: string[]; nodes: number; first_null_after?: string };
-    others?: { who: string; task?: number; lwp?: number; where: string; address: string; what: string; path?: string; function?: string }[];
-    logs?: { files: string[]; concurrent?: string[][]; handler?: string[] };
-    evidence?: { rule: string; text: string }[];
-    assertion?: { text: string; file?: string; line?: number };
-    memory?: {
-      verdict: string; heap_known: boolean; heap_reason?: string; malloc_error?: string;
-      heap: { role: string; address: string; state: string; chunk?: string; size?: string; arena?: string; bins?: string[]; rule?: string; text: string }[];
-      holders: Holder[];
-      bounds?: string[];
-    };
-    timeline?: { time?: string; at_dump: boolean; who: string; text: string; evidence: string; ref: string; source: string; file?: string; line?: number }[];
-  };
-}
-
-// WaitsBody is inspect --json's waits (analysis/waits): who waits for whom.
-export interface WaitsBody {
-  nodes: { id: string; who: string; lwp: number; task: number; state: string; waits_for: number; function?: string; frame: number }[];
-  objects: { address: string; kind: string; type?: string; expr: string; owner?: string; inferred: boolean; leaked?: boolean; waiters: string[]; text: string }[];
-  cycles: { members: WaitMember[]; behind?: string[]; text: string }[];
-  chains: { members: WaitMember[]; end: string; end_state: string; text: string }[];
-  watchdog?: { messenger?: string; handle: string; stuck?: string; grace?: string; suicide_grace?: string; suicide: boolean;
-    lines?: { file: string; line: number; text: string }[]; text: string };
-  hang: boolean;
-  summary: string;
-  stats: { threads: number; tasks: number; waiting: number; objects: number };
-}
-
-export interface WaitMember {
-  node: string; holds: number; hold_frame: number; hold_function?: string; waits: number; wait_frame: number; wait_function?: string;
-}
-
-export interface Holder {
-  who: string; lwp?: number; task: number; frame: number; function: string; variable?: string; var_type?: string;
-  expr: string; text: string; relation: string; role: string; value: string; how: string; fallback?: boolean;
-}
-
-export interface TasksBody {
-  profile?: string; // the coroutine profile the adapter used: "ceph-dse (built-in)"
-  noTasks?: string; // why a core whose code switches contexts shows no task
-  noRuntime?: string; // why discovery did not run: no context switch routine in the core
-  processers: { id: number; lwp: number; threadId: number; name: string; runningTask: number; queues: Record<string, number> }[];
-  tasks: { id: number; threadId: number; name: string; state: string; processer: number; running?: boolean; func?: string; file?: string; line?: number }[];
+// The documents' types (DapAnalysis, DapTasks, …) are generated from the
+// Go side's JSON Schemas (src/documents.ts, npm run gen-types): a field the
+// views read that the adapter does not send fails the compile.
+// list is a document's list, [] for the null a nil Go slice is sent as.
+function list<T>(x: T[] | null | undefined): T[] {
+  return x ?? [];
 }
 
 class Item extends vscode.TreeItem {
@@ -84,7 +31,7 @@ function showThread(threadId: number, title: string): vscode.Command {
 
 // showHolder selects a holder's frame (its thread or task) in the Call
 // Stack; its Variables then open on the path it holds the object by.
-function showHolder(threadId: number, h: Holder): vscode.Command {
+function showHolder(threadId: number, h: ReportAnalysisHolder): vscode.Command {
   return { command: 'dsecore.showHolder', title: 'Select the Holder\'s Frame', arguments: [threadId, h.frame, `${h.who}: ${h.expr}`] };
 }
 
@@ -125,10 +72,10 @@ export class AnalysisView extends MessageView implements vscode.TreeDataProvider
   private emitter = new vscode.EventEmitter<Item | undefined>();
   readonly onDidChangeTreeData = this.emitter.event;
   private roots: Item[] = [];
-  body: AnalysisBody | undefined;
+  body: DapAnalysis | undefined;
 
   /** set shows an analysis; without one, the view says `why` is empty. */
-  set(body: AnalysisBody | undefined, why?: string): void {
+  set(body: DapAnalysis | undefined, why?: string): void {
     this.body = body;
     this.roots = body ? this.build(body) : [];
     this.say(body ? undefined : why);
@@ -138,15 +85,19 @@ export class AnalysisView extends MessageView implements vscode.TreeDataProvider
   getTreeItem(i: Item): vscode.TreeItem { return i; }
   getChildren(i?: Item): Item[] { return i ? i.kids : this.roots; }
 
-  private build(b: AnalysisBody): Item[] {
+  private build(b: DapAnalysis): Item[] {
     const a = b.analysis;
     const out: Item[] = [];
+    const taskThreads = b.taskThreads ?? {};
+    if (!a) {
+      return [new Item('No fault analysis', [], { id: 'verdict' })];
+    }
     out.push(new Item(`Verdict (${a.confidence}): ${a.verdict}`, [], {
       tooltip: a.verdict, iconPath: new vscode.ThemeIcon('error'), id: 'verdict',
       command: showThread(b.crashThreadId, 'the crashing thread'),
     }));
     if (b.waits) {
-      out.push(waitsItem(b.waits, b.taskThreads));
+      out.push(waitsItem(b.waits, taskThreads));
     }
     const f = a.fault;
     const lines = (text: string | undefined, pc: string) => (text ?? '').split('\n').filter((l) => l.trim() !== '').map((l) => new Item(l, [], {
@@ -182,7 +133,7 @@ export class AnalysisView extends MessageView implements vscode.TreeDataProvider
     }
     if (a.others && a.others.length > 0) {
       out.push(new Item('Others on the same object', a.others.map((o) => {
-        const tid = o.task !== undefined ? b.taskThreads[String(o.task)] : o.lwp;
+        const tid = o.task !== undefined ? taskThreads[String(o.task)] : o.lwp;
         return new Item(`${o.who}: ${o.where} holds ${o.address}`, [], {
           description: o.path ?? o.function, tooltip: `${o.what} in ${o.path ?? o.function}`,
           iconPath: new vscode.ThemeIcon('debug-stackframe'),
@@ -192,8 +143,8 @@ export class AnalysisView extends MessageView implements vscode.TreeDataProvider
     }
     const m = a.memory;
     if (m) {
-      const holders = m.holders.map((h, i) => {
-        const tid = h.task >= 0 ? b.taskThreads[String(h.task)] : h.lwp;
+      const holders = list(m.holders).map((h, i) => {
+        const tid = h.task >= 0 ? taskThreads[String(h.task)] : h.lwp;
         const how = h.fallback ? `raw ${h.how}` : `${h.variable}: ${h.var_type}`;
         return new Item(`${h.who}: ${h.expr}`, [], {
           description: `#${h.frame} ${h.function} (${how}), ${h.relation} ${h.role}`,
@@ -206,7 +157,7 @@ export class AnalysisView extends MessageView implements vscode.TreeDataProvider
         holders.push(new Item(`bound: ${x}`, [], { iconPath: new vscode.ThemeIcon('warning') }));
       }
       out.push(new Item(holders.length > 0 ? 'Holders' : 'Holders: no other thread or task holds the objects', holders, { id: 'holders' }));
-      const heap = m.heap.map((c) => new Item(`${c.role}: ${c.state}${c.rule && c.rule !== 'unknown' ? ` [${c.rule}]` : ''}`, [], {
+      const heap = list(m.heap).map((c) => new Item(`${c.role}: ${c.state}${c.rule && c.rule !== 'unknown' ? ` [${c.rule}]` : ''}`, [], {
         description: c.text, tooltip: c.text,
         iconPath: new vscode.ThemeIcon(c.rule && c.rule !== 'unknown' ? 'error' : 'symbol-variable'),
       }));
@@ -223,7 +174,7 @@ export class AnalysisView extends MessageView implements vscode.TreeDataProvider
         const when = st.time ? st.time.slice(st.time.indexOf(' ') + 1) : st.at_dump ? 'at dump' : '';
         const ev = st.evidence === 'log' ? `${st.file}:${st.line}` : st.ref;
         const item = new Item(`${when ? when + ' ' : ''}${st.text}`, [], { description: `${st.evidence}: ${ev}`, tooltip: `${st.text}\n\n${st.source}`, id: `timeline-${i}` });
-        const file = st.file ? a.logs?.files.find((f) => f.endsWith('/' + st.file) || f === st.file) : undefined;
+        const file = st.file ? list(a.logs?.files).find((f) => f.endsWith('/' + st.file) || f === st.file) : undefined;
         if (file) {
           item.command = { command: 'dsecore.openLogLine', title: 'Open Log Line', arguments: [file, st.source] };
         }
@@ -232,11 +183,11 @@ export class AnalysisView extends MessageView implements vscode.TreeDataProvider
     }
     if (a.logs) {
       const lines: Item[] = [];
-      for (const group of a.logs.concurrent ?? []) {
-        lines.push(new Item('concurrent', group.map((l) => logLine(l, a.logs!.files))));
+      for (const group of list(a.logs.concurrent)) {
+        lines.push(new Item('concurrent', group.map((l) => logLine(l, list(a.logs!.files)))));
       }
-      for (const l of a.logs.handler ?? []) {
-        lines.push(logLine(l, a.logs.files));
+      for (const l of list(a.logs.handler)) {
+        lines.push(logLine(l, list(a.logs.files)));
       }
       out.push(collapsed(new Item('Log lines', lines)));
     }
@@ -248,8 +199,9 @@ export class AnalysisView extends MessageView implements vscode.TreeDataProvider
 // waitsItem is the Waits node: the answer in one sentence, Ceph's watchdog,
 // each deadlock and chain with its members (Enter shows a member's stack),
 // the objects waited for with their owners and waiters.
-function waitsItem(w: WaitsBody, taskThreads: Record<string, number>): Item {
-  const node = (id: string | undefined) => w.nodes.find((n) => n.id === id);
+function waitsItem(w: WaitsResult, taskThreads: Record<string, number>): Item {
+  const nodes = list(w.nodes), objects = list(w.objects), cycles = list(w.cycles), chains = list(w.chains);
+  const node = (id: string | undefined) => nodes.find((n) => n.id === id);
   const who = (id: string | undefined) => node(id)?.who ?? id ?? '—';
   // A node's DAP thread: a switched-out task's own, else its thread's LWP.
   const threadOf = (id: string | undefined): number | undefined => {
@@ -258,12 +210,12 @@ function waitsItem(w: WaitsBody, taskThreads: Record<string, number>): Item {
     }
     return node(id)?.lwp || undefined;
   };
-  const obj = (i: number) => (i >= 0 && i < w.objects.length ? w.objects[i].expr : '—');
+  const obj = (i: number) => (i >= 0 && i < objects.length ? objects[i].expr : '—');
   const show = (id: string) => {
     const tid = threadOf(id);
     return tid ? showThread(tid, who(id)) : undefined;
   };
-  const members = (ms: WaitMember[]) => ms.map((m) => new Item(`${who(m.node)}: holds ${obj(m.holds)}, waits ${obj(m.waits)}`, [], {
+  const members = (ms: WaitsMember[] | null) => list(ms).map((m) => new Item(`${who(m.node)}: holds ${obj(m.holds)}, waits ${obj(m.waits)}`, [], {
     description: m.wait_frame >= 0 ? `#${m.wait_frame} ${m.wait_function ?? ''}` : undefined,
     tooltip: [m.hold_frame >= 0 ? `holds in #${m.hold_frame} ${m.hold_function ?? ''}` : '', m.wait_frame >= 0 ? `waits in #${m.wait_frame} ${m.wait_function ?? ''}` : '']
       .filter((x) => x).join('\n'),
@@ -278,23 +230,23 @@ function waitsItem(w: WaitsBody, taskThreads: Record<string, number>): Item {
     }
     kids.push(new Item(`Watchdog: ${wd.text}`, lines, { tooltip: wd.text, iconPath: new vscode.ThemeIcon('watch'), id: 'waits-watchdog' }));
   }
-  w.cycles.forEach((c, i) => {
+  cycles.forEach((c, i) => {
     const ms = members(c.members);
     for (const id of c.behind ?? []) {
       ms.push(new Item(`behind it: ${who(id)}`, [], { command: show(id), iconPath: new vscode.ThemeIcon('debug-pause') }));
     }
-    kids.push(new Item(`Deadlock ${i + 1}: ${c.members.map((m) => who(m.node)).join(' ⇄ ')}`, ms, {
+    kids.push(new Item(`Deadlock ${i + 1}: ${list(c.members).map((m) => who(m.node)).join(' ⇄ ')}`, ms, {
       tooltip: c.text, iconPath: new vscode.ThemeIcon('error'), id: `waits-cycle-${i}`,
     }));
   });
-  w.chains.forEach((c, i) => {
+  chains.forEach((c, i) => {
     kids.push(new Item(`Chain ${i + 1}: ends in ${who(c.end)} (${c.end_state})`, members(c.members), {
       tooltip: c.text, iconPath: new vscode.ThemeIcon('warning'), id: `waits-chain-${i}`,
     }));
   });
-  const objs = w.objects.filter((o) => o.waiters.length > 0).map((o) => {
+  const objs = objects.filter((o) => list(o.waiters).length > 0).map((o) => {
     const owner = o.owner ? `held by ${who(o.owner)}${o.inferred ? ' (inferred)' : ''}${o.leaked ? ', leaked' : ''}` : 'no owner known';
-    return collapsed(new Item(`${o.kind} ${o.expr}: ${owner}`, o.waiters.map((id) => new Item(`waiter: ${who(id)}`, [], {
+    return collapsed(new Item(`${o.kind} ${o.expr}: ${owner}`, list(o.waiters).map((id) => new Item(`waiter: ${who(id)}`, [], {
       command: show(id), iconPath: new vscode.ThemeIcon('debug-pause'),
     })), { tooltip: o.text, description: o.address }));
   });
@@ -303,14 +255,14 @@ function waitsItem(w: WaitsBody, taskThreads: Record<string, number>): Item {
   }
   const st = w.stats;
   return new Item(`Waits: ${st.waiting} of ${st.threads} threads and ${st.tasks} tasks waiting on ${st.objects} objects; ` +
-    `${w.cycles.length} deadlock(s), ${w.chains.length} chain(s)`, kids, {
+    `${cycles.length} deadlock(s), ${chains.length} chain(s)`, kids, {
     description: w.summary || wd?.text, tooltip: w.summary || wd?.text, iconPath: new vscode.ThemeIcon(w.hang ? 'debug-pause' : 'info'), id: 'waits',
   });
 }
 
 /** emptyTasksMessage says why a tasks body lists nothing, or undefined when it lists something. */
-export function emptyTasksMessage(body: TasksBody): string | undefined {
-  if (body.processers.length > 0 || body.tasks.length > 0) {
+export function emptyTasksMessage(body: DapTasks): string | undefined {
+  if (list(body.processers).length > 0 || list(body.tasks).length > 0) {
     return undefined;
   }
   const why = body.noRuntime ?? body.noTasks;
@@ -326,12 +278,13 @@ export class CoroutinesView extends MessageView implements vscode.TreeDataProvid
   private roots: Item[] = [];
 
   /** set shows a session's tasks; without them, the view says `why` is empty. */
-  set(body: TasksBody | undefined, why?: string): void {
+  set(body: DapTasks | undefined, why?: string): void {
     this.roots = [];
     this.say(body ? emptyTasksMessage(body) : why);
     if (body) {
-      for (const p of body.processers) {
-        const tasks = body.tasks.filter((t) => t.processer === p.id).map((t) => new Item(t.name || `task ${t.id}`, [], {
+      const processers = list(body.processers), all = list(body.tasks);
+      for (const p of processers) {
+        const tasks = all.filter((t) => t.processer === p.id).map((t) => new Item(t.name || `task ${t.id}`, [], {
           iconPath: new vscode.ThemeIcon(t.running ? 'debug-start' : t.state === 'block' ? 'debug-pause' : 'circle-outline'),
           description: t.func ? `created in ${t.func}` : undefined,
           command: showThread(t.threadId, `task ${t.id}`),
@@ -343,7 +296,7 @@ export class CoroutinesView extends MessageView implements vscode.TreeDataProvid
           command: p.threadId ? showThread(p.threadId, p.name) : undefined,
         }));
       }
-      const orphans = body.tasks.filter((t) => !body.processers.some((p) => p.id === t.processer));
+      const orphans = all.filter((t) => !processers.some((p) => p.id === t.processer));
       if (orphans.length > 0) {
         this.roots.push(new Item('No Processer', orphans.map((t) => new Item(t.name, [], { command: showThread(t.threadId, `task ${t.id}`) }))));
       }
