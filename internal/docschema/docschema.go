@@ -35,7 +35,13 @@ const HexPattern = "^0x[0-9a-f]+$"
 
 // Generate is the schema of documents of type t (a struct or a pointer to
 // one), indented, with a title and a description.
-func Generate(t reflect.Type, title, description string) ([]byte, error) {
+func Generate(t reflect.Type, title, description string) (_ []byte, err error) {
+	defer func() {
+		// invopop/jsonschema panics on a type JSON cannot carry (func, chan).
+		if r := recover(); r != nil {
+			err = fmt.Errorf("docschema: %s: %v", t, r)
+		}
+	}()
 	t = deref(t)
 	if t.Kind() != reflect.Struct {
 		return nil, fmt.Errorf("docschema: %s is not a struct", t)
@@ -85,7 +91,9 @@ func deref(t reflect.Type) reflect.Type {
 	return t
 }
 
-// collect adds the struct types reachable from t through exported fields.
+// collect adds the struct types reachable from t through exported fields
+// that have a definition of their own (not those embedded, whose fields
+// are promoted: mend meets them in the struct that embeds them).
 func collect(t reflect.Type, seen map[reflect.Type]bool) {
 	switch t = deref(t); t.Kind() {
 	case reflect.Slice, reflect.Array, reflect.Map:
@@ -95,10 +103,20 @@ func collect(t reflect.Type, seen map[reflect.Type]bool) {
 			return
 		}
 		seen[t] = true
-		for i := 0; i < t.NumField(); i++ {
-			if f := t.Field(i); f.IsExported() || f.Anonymous {
-				collect(f.Type, seen)
-			}
+		fieldsOf(t, seen)
+	}
+}
+
+func fieldsOf(t reflect.Type, seen map[reflect.Type]bool) {
+	for i := 0; i < t.NumField(); i++ {
+		f := t.Field(i)
+		name, _, _ := strings.Cut(f.Tag.Get("json"), ",")
+		switch {
+		case name == "-":
+		case f.Anonymous && name == "" && deref(f.Type).Kind() == reflect.Struct:
+			fieldsOf(deref(f.Type), seen)
+		case f.IsExported():
+			collect(f.Type, seen)
 		}
 	}
 }
