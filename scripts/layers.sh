@@ -26,8 +26,8 @@ verbose=${1:-}
 layer() {
 	local p=${1#"$mod"/}
 	case $p in
-	internal/fixture | internal/fixture/* | internal/fixtureproc | internal/gdboracle | internal/lldboracle | \
-		internal/debuginfodtest | internal/testcore | internal/testenv | internal/eustack) echo test ;;
+	internal/testsupport/fixture | internal/testsupport/fixture/* | internal/testsupport/fixtureproc | internal/testsupport/gdboracle | internal/testsupport/lldboracle | \
+		internal/testsupport/debuginfodtest | internal/testsupport/testcore | internal/testsupport/testenv | internal/testsupport/eustack) echo test ;;
 	internal/*) echo 0 ;;
 	coreparse/corefile | coreparse/symbols | coreparse/symbols/* | coreparse/unwind | coreparse/disasm | \
 		coreparse/corestore | coreparse/finder) echo 1 ;;
