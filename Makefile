@@ -19,11 +19,11 @@ build: setup
 
 # Builds the fixture cores once per source hash into build/fixtures/<hash>.
 fixtures: setup
-	@$(GO) run ./internal/fixture/fixturectl
+	@$(GO) run ./internal/testsupport/fixture/fixturectl
 
 # Set everything up, make the field-crash core and explain it.
 demo: build
-	@dir=$$($(GO) run ./internal/fixture/fixturectl) && \
+	@dir=$$($(GO) run ./internal/testsupport/fixture/fixturectl) && \
 	  echo "+ dsecore inspect $$dir/field-crash/core" && bin/dsecore inspect $$dir/field-crash/core
 
 vet: setup
@@ -48,7 +48,7 @@ test-go: build fixtures vet package
 test-ext: build fixtures ceph-corpus-ext
 	scripts/install-code-server.sh $(CURDIR)/build/code-server
 	cd vscode-ext && npm ci --no-audit --no-fund
-	dir=$$($(GO) run ./internal/fixture/fixturectl) && cd vscode-ext && DSECORE=$(CURDIR)/bin/dsecore DSECORE_FIXTURES=$$dir \
+	dir=$$($(GO) run ./internal/testsupport/fixture/fixturectl) && cd vscode-ext && DSECORE=$(CURDIR)/bin/dsecore DSECORE_FIXTURES=$$dir \
 	  DSECORE_CEPH_CORPUS=$(EXT_CEPH_CORPUS) \
 	  DSECORE_CODE_SERVER=$(CURDIR)/build/code-server DSECORE_ARTIFACTS=$(CURDIR)/build/artifacts npm test
 
@@ -67,7 +67,7 @@ ceph-corpus-ext:
 # test deterministic.
 E2E_RUNS ?= 10
 e2e-soak: test-ext
-	@dir=$$($(GO) run ./internal/fixture/fixturectl); ok=0; \
+	@dir=$$($(GO) run ./internal/testsupport/fixture/fixturectl); ok=0; \
 	for i in $$(seq $(E2E_RUNS)); do \
 	  if (cd vscode-ext && DSECORE=$(CURDIR)/bin/dsecore DSECORE_FIXTURES=$$dir DSECORE_CODE_SERVER=$(CURDIR)/build/code-server \
 	      DSECORE_CEPH_CORPUS=$(EXT_CEPH_CORPUS) DSECORE_ARTIFACTS=$(CURDIR)/build/artifacts/soak-$$i npm run -s test:e2e > $(CURDIR)/build/e2e-soak-$$i.log 2>&1); then ok=$$((ok+1)); \

@@ -14,7 +14,7 @@ import (
 
 	"github.com/dsecore/dsecore/analysis/signature"
 	"github.com/dsecore/dsecore/batch"
-	"github.com/dsecore/dsecore/internal/fixture"
+	"github.com/dsecore/dsecore/internal/testsupport/fixture"
 	"github.com/dsecore/dsecore/session"
 )
 

@@ -129,7 +129,7 @@ def tool_versions(tools):
 
 
 def fixture_dir():
-    return subprocess.run(["go", "run", "./internal/fixture/fixturectl"], cwd=ROOT, check=True,
+    return subprocess.run(["go", "run", "./internal/testsupport/fixture/fixturectl"], cwd=ROOT, check=True,
                           capture_output=True, text=True).stdout.strip().splitlines()[-1]
 
 
@@ -161,7 +161,7 @@ VARIANTS = (
 def variant_cores():
     """The field crash of each debug-information variant (built on first
     use by fixturectl variants, as the tests build them)."""
-    vd = subprocess.run(["go", "run", "./internal/fixture/fixturectl", "variants"], cwd=ROOT, check=True,
+    vd = subprocess.run(["go", "run", "./internal/testsupport/fixture/fixturectl", "variants"], cwd=ROOT, check=True,
                         capture_output=True, text=True).stdout.strip().splitlines()[-1]
     out = []
     for name, what in VARIANTS:

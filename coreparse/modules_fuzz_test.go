@@ -7,8 +7,8 @@ import (
 
 	"github.com/dsecore/dsecore/coreparse/corefile"
 	"github.com/dsecore/dsecore/coreparse/symbols"
-	"github.com/dsecore/dsecore/internal/bound"
-	"github.com/dsecore/dsecore/internal/fixture"
+	"github.com/dsecore/dsecore/internal/testsupport/bound"
+	"github.com/dsecore/dsecore/internal/testsupport/fixture"
 )
 
 // FuzzModules: module resolution on a real core whose dynamic-linker

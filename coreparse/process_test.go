@@ -10,8 +10,8 @@ import (
 	"testing"
 
 	"github.com/dsecore/dsecore/coreparse"
-	"github.com/dsecore/dsecore/internal/fixture"
-	"github.com/dsecore/dsecore/internal/testcore"
+	"github.com/dsecore/dsecore/internal/testsupport/fixture"
+	"github.com/dsecore/dsecore/internal/testsupport/testcore"
 )
 
 // gdbSharedLibs returns gdb's `info sharedlibrary`: library path → the

@@ -13,8 +13,8 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/dsecore/dsecore/internal/fixture"
-	"github.com/dsecore/dsecore/internal/gdboracle"
+	"github.com/dsecore/dsecore/internal/testsupport/fixture"
+	"github.com/dsecore/dsecore/internal/testsupport/gdboracle"
 )
 
 var dsecoreBin string

@@ -3,7 +3,7 @@ package gdbscript_test
 import (
 	"testing"
 
-	"github.com/dsecore/dsecore/internal/fixture"
+	"github.com/dsecore/dsecore/internal/testsupport/fixture"
 )
 
 // TestWaits: in real gdb, `dse waits` on the heartbeat core (its log given

@@ -15,7 +15,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/dsecore/dsecore/internal/fixture"
+	"github.com/dsecore/dsecore/internal/testsupport/fixture"
 )
 
 // installed files the package must put in place (and take away).

@@ -2,7 +2,7 @@
 # layers.sh: fails when a package imports a package of a higher layer
 # outside its tests (issue 30). Data flows one way:
 #
-#   0 helpers   internal/* (those below, not the test harness)
+#   0 helpers   internal/* (not internal/testsupport, the test harness)
 #   1 core      coreparse/{corefile,symbols,unwind,disasm,corestore,finder}
 #   2 model     coreparse, coreparse/values
 #   3 analysis  analysis/*
@@ -12,11 +12,12 @@
 #   7 faces     server, fleet/*, cmd/*, gdbscript, packaging, benchmarks/*
 #
 # A package may import its own layer and the layers below. The test
-# harness (internal/{fixture,fixtureproc,gdboracle,lldboracle,
-# debuginfodtest,testcore,testenv,eustack}) may import anything and be
-# imported only by tests. The imports are go list's of the non-test
-# files (GOFLAGS=-tags as the build's); with -v it prints the graph
-# between layers (how many imports from each layer to each).
+# harness (internal/testsupport/*: fixture, fixtureproc, gdboracle,
+# lldboracle, debuginfodtest, testcore, testenv, eustack, bound) may
+# import anything and be imported only by tests. The imports are go
+# list's of the non-test files (GOFLAGS=-tags as the build's); with -v
+# it prints the graph between layers (how many imports from each layer
+# to each).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 GO=${GO:-go}
@@ -26,8 +27,7 @@ verbose=${1:-}
 layer() {
 	local p=${1#"$mod"/}
 	case $p in
-	internal/fixture | internal/fixture/* | internal/fixtureproc | internal/gdboracle | internal/lldboracle | \
-		internal/debuginfodtest | internal/testcore | internal/testenv | internal/eustack) echo test ;;
+	internal/testsupport | internal/testsupport/*) echo test ;;
 	internal/*) echo 0 ;;
 	coreparse/corefile | coreparse/symbols | coreparse/symbols/* | coreparse/unwind | coreparse/disasm | \
 		coreparse/corestore | coreparse/finder) echo 1 ;;

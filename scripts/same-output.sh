@@ -8,7 +8,7 @@
 # nothing of the working tree leaks into it) and one from the working tree
 # as it is (uncommitted changes included; or from NEW, the same way as
 # REF, so that the tree can change meanwhile), then runs on every core of the
-# fixture sets (internal/fixture: the main set, the frame-pointer set, the
+# fixture sets (internal/testsupport/fixture: the main set, the frame-pointer set, the
 # debug-information variants)
 #
 #     dsecore bt --all --all-tasks --json CORE
@@ -61,9 +61,9 @@ else
 fi
 
 # The fixture sets, built when missing (minutes), as the tests find them.
-main_set=$("$GO" run ./internal/fixture/fixturectl)
-nocfi_set=$("$GO" run ./internal/fixture/fixturectl nocfi)
-variants_set=$("$GO" run ./internal/fixture/fixturectl variants)
+main_set=$("$GO" run ./internal/testsupport/fixture/fixturectl)
+nocfi_set=$("$GO" run ./internal/testsupport/fixture/fixturectl nocfi)
+variants_set=$("$GO" run ./internal/testsupport/fixture/fixturectl variants)
 
 # One line per core: an id, then the arguments after the command name.
 cases=()

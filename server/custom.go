@@ -5,7 +5,6 @@ import (
 	"fmt"
 
 	"github.com/dsecore/dsecore/analysis/waits"
-	"github.com/dsecore/dsecore/internal/hexjson"
 	"github.com/dsecore/dsecore/internal/l10n"
 	"github.com/dsecore/dsecore/report"
 	"github.com/google/go-dap"
@@ -81,7 +80,7 @@ func (c *conn) focusRequest(req *dap.Request, content []byte) {
 			c.sendError(req.Seq, req.Command, errNoTarget, err.Error())
 			return
 		}
-		c.send(&rawResponse{Response: response(req), Body: map[string]int{"threadId": fr.thread, "index": fr.index}})
+		c.send(&rawResponse{Response: response(req), Body: frameIndexBody{Index: fr.index, ThreadID: fr.thread}})
 		return
 	}
 	if _, err := c.st.stack(a.ThreadID); err != nil {
@@ -95,6 +94,12 @@ func (c *conn) focusRequest(req *dap.Request, content []byte) {
 	}
 	c.send(&dap.StoppedEvent{Event: c.event("stopped"), Body: dap.StoppedEventBody{Reason: "pause", Description: desc,
 		ThreadId: a.ThreadID, PreserveFocusHint: false, Text: desc}})
+}
+
+// frameIndexBody answers dsecore/frameIndex.
+type frameIndexBody struct {
+	Index    int `json:"index"` // bt's #N
+	ThreadID int `json:"threadId"`
 }
 
 type taskItem struct {
@@ -118,18 +123,21 @@ type processerItem struct {
 	Queues      map[string]int `json:"queues"`
 }
 
-func (st *state) tasksBody() any {
+// tasksBody answers dsecore/tasks.
+type tasksBody struct {
+	Profile    string          `json:"profile"` // the coroutine profile used: "ceph-dse (built-in)"
+	NoTasks    string          `json:"noTasks,omitempty"`
+	NoRuntime  string          `json:"noRuntime,omitempty"` // why discovery did not run (no context switch routine)
+	Processers []processerItem `json:"processers"`
+	Tasks      []taskItem      `json:"tasks"`
+}
+
+func (st *state) tasksBody() tasksBody {
 	names := map[int]string{}
 	for _, t := range st.threads() {
 		names[t.Id] = t.Name
 	}
-	out := struct {
-		Profile    string          `json:"profile"` // the coroutine profile used: "ceph-dse (built-in)"
-		NoTasks    string          `json:"noTasks,omitempty"`
-		NoRuntime  string          `json:"noRuntime,omitempty"` // why discovery did not run (no context switch routine)
-		Processers []processerItem `json:"processers"`
-		Tasks      []taskItem      `json:"tasks"`
-	}{Processers: []processerItem{}, Tasks: []taskItem{}}
+	out := tasksBody{Processers: []processerItem{}, Tasks: []taskItem{}}
 	rt := st.discovered()
 	out.Profile, out.NoTasks, out.NoRuntime = rt.DescribeProfile(), rt.NoTasks, rt.Absent
 	for _, pr := range rt.Processers {
@@ -189,7 +197,18 @@ type localizedHit struct {
 	What  string `json:"what"`
 }
 
-func (st *state) analysisBody() any {
+// analysisBody answers dsecore/analysis.
+type analysisBody struct {
+	CrashThreadID int              `json:"crashThreadId"`
+	Analysis      *report.Analysis `json:"analysis"`
+	TaskThreads   map[string]int   `json:"taskThreads"` // task id → the DAP thread its stack is listed under
+	// Waits is inspect --json's waits (addresses in hex, as there) when
+	// something waits or Ceph's watchdog spoke.
+	Waits     *waits.Result `json:"waits,omitempty"`
+	Localized localized     `json:"localized"`
+}
+
+func (st *state) analysisBody() analysisBody {
 	taskThreads := map[string]int{}
 	for i, t := range st.shownTasks() {
 		taskThreads[fmt.Sprint(t.ID)] = taskThreadID(t, i)
@@ -218,17 +237,12 @@ func (st *state) analysisBody() any {
 		x.Who, x.Where, x.What = report.OtherText(h, lang)
 		loc.Others = append(loc.Others, x)
 	}
-	wj := st.waitsJSON()
-	if wj != nil {
-		loc.Waits = waitsSaid(st.sess.Waits(), lang)
+	b := analysisBody{CrashThreadID: st.crashThreadID(), Analysis: a, TaskThreads: taskThreads, Localized: loc}
+	if r := st.sess.Waits(); r != nil && (r.Stats.Waiting > 0 || r.Watchdog != nil) {
+		b.Waits = r
+		b.Localized.Waits = waitsSaid(r, lang)
 	}
-	return struct {
-		CrashThreadID int              `json:"crashThreadId"`
-		Analysis      *report.Analysis `json:"analysis"`
-		TaskThreads   map[string]int   `json:"taskThreads"`
-		Waits         json.RawMessage  `json:"waits,omitempty"`
-		Localized     localized        `json:"localized"`
-	}{st.crashThreadID(), a, taskThreads, wj, loc}
+	return b
 }
 
 // waitsSaid renders the wait graph's sentences in lang (a sentence the
@@ -257,18 +271,4 @@ func waitsSaid(r *waits.Result, lang *l10n.Printer) *localizedWaits {
 		lw.Who[n.ID] = say(n.Said, n.Who)
 	}
 	return lw
-}
-
-// waitsJSON is inspect --json's waits (addresses in hex, as there) when
-// something waits or Ceph's watchdog spoke; nil otherwise.
-func (st *state) waitsJSON() json.RawMessage {
-	r := st.sess.Waits()
-	if r == nil || r.Stats.Waiting == 0 && r.Watchdog == nil {
-		return nil
-	}
-	b, err := hexjson.Marshal(r)
-	if err != nil {
-		return nil
-	}
-	return b
 }

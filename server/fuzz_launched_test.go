@@ -10,8 +10,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/dsecore/dsecore/internal/bound"
-	"github.com/dsecore/dsecore/internal/fixture"
+	"github.com/dsecore/dsecore/internal/testsupport/bound"
+	"github.com/dsecore/dsecore/internal/testsupport/fixture"
 	"github.com/google/go-dap"
 )
 

@@ -7,7 +7,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/dsecore/dsecore/internal/bound"
+	"github.com/dsecore/dsecore/internal/testsupport/bound"
 )
 
 // FuzzServe: any byte stream on the DAP transport ends in a clean return,

@@ -5,8 +5,8 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/dsecore/dsecore/internal/fixture"
 	"github.com/dsecore/dsecore/internal/l10n/l10ntest"
+	"github.com/dsecore/dsecore/internal/testsupport/fixture"
 	"github.com/google/go-dap"
 )
 

@@ -10,7 +10,7 @@ import (
 	"testing"
 
 	"github.com/dsecore/dsecore/coreparse/corefile"
-	"github.com/dsecore/dsecore/internal/fixture"
+	"github.com/dsecore/dsecore/internal/testsupport/fixture"
 	"github.com/google/go-dap"
 )
 

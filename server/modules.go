@@ -58,12 +58,12 @@ const eventModules = "dsecore/modules"
 type moduleProblem struct {
 	Module      string `json:"module"`
 	Path        string `json:"path,omitempty"`
-	Status      string `json:"status"` // "missing", "build-id-mismatch"
+	Status      string `json:"status" jsonschema:"enum=missing,enum=build-id-mismatch"`
 	BuildID     string `json:"buildId"`
 	FileBuildID string `json:"fileBuildId,omitempty"`
 	// Fix is the launch argument that points at the right file: "program"
 	// for the executable, "solibSearchPath" for a library.
-	Fix     string `json:"fix"`
+	Fix     string `json:"fix" jsonschema:"enum=program,enum=solibSearchPath"`
 	Message string `json:"message"`
 
 	problem string // the module's Problem, as the core's warning begins

@@ -5,8 +5,8 @@ import (
 	"testing"
 
 	"github.com/dsecore/dsecore/analysis/coroutines"
-	"github.com/dsecore/dsecore/internal/fixture"
-	"github.com/dsecore/dsecore/internal/testcore"
+	"github.com/dsecore/dsecore/internal/testsupport/fixture"
+	"github.com/dsecore/dsecore/internal/testsupport/testcore"
 )
 
 // withSwapcontext calls libc's swapcontext (through its PLT): a possible

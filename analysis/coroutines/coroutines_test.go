@@ -11,7 +11,7 @@ import (
 
 	"github.com/dsecore/dsecore/analysis/coroutines"
 	"github.com/dsecore/dsecore/coreparse"
-	"github.com/dsecore/dsecore/internal/fixture"
+	"github.com/dsecore/dsecore/internal/testsupport/fixture"
 )
 
 func open(t testing.TB, core, exe string) *coreparse.Process {

@@ -11,9 +11,9 @@ import (
 	"github.com/dsecore/dsecore/analysis/fault"
 	"github.com/dsecore/dsecore/coreparse"
 	"github.com/dsecore/dsecore/coreparse/disasm"
-	"github.com/dsecore/dsecore/internal/fixture"
-	"github.com/dsecore/dsecore/internal/fixtureproc"
-	"github.com/dsecore/dsecore/internal/gdboracle"
+	"github.com/dsecore/dsecore/internal/testsupport/fixture"
+	"github.com/dsecore/dsecore/internal/testsupport/fixtureproc"
+	"github.com/dsecore/dsecore/internal/testsupport/gdboracle"
 )
 
 var disasmOpts = disasm.FormatOptions{RawBytes: true}

@@ -5,9 +5,9 @@ import (
 	"testing"
 
 	"github.com/dsecore/dsecore/analysis/fault"
-	"github.com/dsecore/dsecore/internal/fixture"
 	"github.com/dsecore/dsecore/internal/l10n"
 	"github.com/dsecore/dsecore/internal/l10n/l10ntest"
+	"github.com/dsecore/dsecore/internal/testsupport/fixture"
 )
 
 // TestVerdictInChinese renders the field crash's verdict (and those of

@@ -9,7 +9,7 @@ import (
 	"time"
 
 	"github.com/dsecore/dsecore/analysis/fault"
-	"github.com/dsecore/dsecore/internal/fixture"
+	"github.com/dsecore/dsecore/internal/testsupport/fixture"
 )
 
 // checkTimeline: every log step quotes its file's line at its number,

@@ -6,7 +6,7 @@ import (
 	"testing"
 
 	"github.com/dsecore/dsecore/analysis/fault"
-	"github.com/dsecore/dsecore/internal/fixture"
+	"github.com/dsecore/dsecore/internal/testsupport/fixture"
 )
 
 // verdictCase is what one variant's verdict must say, and must not.

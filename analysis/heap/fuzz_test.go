@@ -5,8 +5,8 @@ import (
 	"time"
 
 	"github.com/dsecore/dsecore/analysis/heap"
-	"github.com/dsecore/dsecore/internal/bound"
-	"github.com/dsecore/dsecore/internal/fixture"
+	"github.com/dsecore/dsecore/internal/testsupport/bound"
+	"github.com/dsecore/dsecore/internal/testsupport/fixture"
 )
 
 // FuzzHeap: the heap of the tcache-uaf core with the fuzzer's bytes laid

@@ -11,9 +11,9 @@ import (
 	"github.com/dsecore/dsecore/analysis/heap"
 	"github.com/dsecore/dsecore/coreparse"
 	"github.com/dsecore/dsecore/coreparse/values"
-	"github.com/dsecore/dsecore/internal/fixture"
-	"github.com/dsecore/dsecore/internal/fixtureproc"
-	"github.com/dsecore/dsecore/internal/testcore"
+	"github.com/dsecore/dsecore/internal/testsupport/fixture"
+	"github.com/dsecore/dsecore/internal/testsupport/fixtureproc"
+	"github.com/dsecore/dsecore/internal/testsupport/testcore"
 )
 
 func open(t testing.TB, sc *fixture.Scenario, debugDirs ...string) *coreparse.Process {

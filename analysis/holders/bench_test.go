@@ -5,7 +5,7 @@ import (
 	"time"
 
 	"github.com/dsecore/dsecore/analysis/holders"
-	"github.com/dsecore/dsecore/internal/fixture"
+	"github.com/dsecore/dsecore/internal/testsupport/fixture"
 )
 
 // BenchmarkLargeCore: the holder search on the 10,000-task core, the field

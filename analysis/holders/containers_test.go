@@ -9,9 +9,9 @@ import (
 
 	"github.com/dsecore/dsecore/analysis/holders"
 	"github.com/dsecore/dsecore/coreparse"
-	"github.com/dsecore/dsecore/internal/bound"
-	"github.com/dsecore/dsecore/internal/fixture"
-	"github.com/dsecore/dsecore/internal/testcore"
+	"github.com/dsecore/dsecore/internal/testsupport/bound"
+	"github.com/dsecore/dsecore/internal/testsupport/fixture"
+	"github.com/dsecore/dsecore/internal/testsupport/testcore"
 )
 
 // containersProgram keeps one target object in each library container a

@@ -20,10 +20,10 @@ import (
 	"github.com/dsecore/dsecore/coreparse/symbols"
 	"github.com/dsecore/dsecore/coreparse/unwind"
 	"github.com/dsecore/dsecore/coreparse/values"
-	"github.com/dsecore/dsecore/internal/bound"
-	"github.com/dsecore/dsecore/internal/fixture"
-	"github.com/dsecore/dsecore/internal/fixtureproc"
-	"github.com/dsecore/dsecore/internal/gdboracle"
+	"github.com/dsecore/dsecore/internal/testsupport/bound"
+	"github.com/dsecore/dsecore/internal/testsupport/fixture"
+	"github.com/dsecore/dsecore/internal/testsupport/fixtureproc"
+	"github.com/dsecore/dsecore/internal/testsupport/gdboracle"
 )
 
 type opened struct {

@@ -4,9 +4,9 @@ import (
 	"testing"
 
 	"github.com/dsecore/dsecore/analysis/waits"
-	"github.com/dsecore/dsecore/internal/fixture"
 	"github.com/dsecore/dsecore/internal/l10n"
 	"github.com/dsecore/dsecore/internal/l10n/l10ntest"
+	"github.com/dsecore/dsecore/internal/testsupport/fixture"
 )
 
 // TestWaitsInChinese renders every sentence of each hang's wait graph in

@@ -11,7 +11,7 @@ import (
 	"testing"
 
 	"github.com/dsecore/dsecore/analysis/waits"
-	"github.com/dsecore/dsecore/internal/fixture"
+	"github.com/dsecore/dsecore/internal/testsupport/fixture"
 	"github.com/dsecore/dsecore/session"
 )
 

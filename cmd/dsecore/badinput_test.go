@@ -21,7 +21,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/dsecore/dsecore/internal/fixture"
+	"github.com/dsecore/dsecore/internal/testsupport/fixture"
 	"github.com/google/go-dap"
 )
 

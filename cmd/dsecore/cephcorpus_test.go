@@ -15,7 +15,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/dsecore/dsecore/internal/fixture"
+	"github.com/dsecore/dsecore/internal/testsupport/fixture"
 	"github.com/dsecore/dsecore/report"
 	"github.com/dsecore/dsecore/session"
 )

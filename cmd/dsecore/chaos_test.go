@@ -17,7 +17,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/dsecore/dsecore/internal/fixture"
+	"github.com/dsecore/dsecore/internal/testsupport/fixture"
 	"github.com/google/go-dap"
 	"github.com/klauspost/compress/zstd"
 )

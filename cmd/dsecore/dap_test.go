@@ -15,8 +15,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/dsecore/dsecore/internal/fixture"
-	"github.com/dsecore/dsecore/internal/gdboracle"
+	"github.com/dsecore/dsecore/internal/testsupport/fixture"
+	"github.com/dsecore/dsecore/internal/testsupport/gdboracle"
 	"github.com/dsecore/dsecore/server"
 	"github.com/google/go-dap"
 )

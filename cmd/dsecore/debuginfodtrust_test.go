@@ -7,8 +7,8 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/dsecore/dsecore/internal/debuginfodtest"
-	"github.com/dsecore/dsecore/internal/fixture"
+	"github.com/dsecore/dsecore/internal/testsupport/debuginfodtest"
+	"github.com/dsecore/dsecore/internal/testsupport/fixture"
 	"github.com/dsecore/dsecore/report"
 )
 

@@ -4,8 +4,8 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/dsecore/dsecore/internal/fixture"
-	"github.com/dsecore/dsecore/internal/gdboracle"
+	"github.com/dsecore/dsecore/internal/testsupport/fixture"
+	"github.com/dsecore/dsecore/internal/testsupport/gdboracle"
 	"github.com/google/go-dap"
 )
 

@@ -14,8 +14,8 @@ import (
 	"testing"
 
 	"github.com/dsecore/dsecore/coreparse/corefile"
-	"github.com/dsecore/dsecore/internal/fixture"
-	"github.com/dsecore/dsecore/internal/gdboracle"
+	"github.com/dsecore/dsecore/internal/testsupport/fixture"
+	"github.com/dsecore/dsecore/internal/testsupport/gdboracle"
 	"github.com/dsecore/dsecore/report"
 )
 

@@ -15,7 +15,7 @@ import (
 	"time"
 
 	"github.com/dsecore/dsecore/batch"
-	"github.com/dsecore/dsecore/internal/fixture"
+	"github.com/dsecore/dsecore/internal/testsupport/fixture"
 )
 
 // fleetUID is the unprivileged user the agents' analyses run as (no

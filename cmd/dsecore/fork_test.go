@@ -12,7 +12,7 @@ import (
 	"testing"
 
 	"github.com/dsecore/dsecore/batch"
-	"github.com/dsecore/dsecore/internal/fixture"
+	"github.com/dsecore/dsecore/internal/testsupport/fixture"
 	"github.com/dsecore/dsecore/report"
 	"github.com/google/go-dap"
 )

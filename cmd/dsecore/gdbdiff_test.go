@@ -9,9 +9,9 @@ import (
 	"strconv"
 	"testing"
 
-	"github.com/dsecore/dsecore/internal/fixture"
-	"github.com/dsecore/dsecore/internal/gdboracle"
-	"github.com/dsecore/dsecore/internal/testcore"
+	"github.com/dsecore/dsecore/internal/testsupport/fixture"
+	"github.com/dsecore/dsecore/internal/testsupport/gdboracle"
+	"github.com/dsecore/dsecore/internal/testsupport/testcore"
 	"github.com/dsecore/dsecore/report"
 )
 

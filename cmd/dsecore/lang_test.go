@@ -8,8 +8,8 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/dsecore/dsecore/internal/fixture"
 	"github.com/dsecore/dsecore/internal/l10n/l10ntest"
+	"github.com/dsecore/dsecore/internal/testsupport/fixture"
 )
 
 // runLocale runs dsecore with the locale variables set as given (the others

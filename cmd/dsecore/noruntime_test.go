@@ -5,7 +5,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/dsecore/dsecore/internal/testcore"
+	"github.com/dsecore/dsecore/internal/testsupport/testcore"
 	"github.com/dsecore/dsecore/report"
 )
 

@@ -20,7 +20,7 @@ import (
 
 	"github.com/dsecore/dsecore/batch"
 	"github.com/dsecore/dsecore/coreparse/symbols"
-	"github.com/dsecore/dsecore/internal/fixture"
+	"github.com/dsecore/dsecore/internal/testsupport/fixture"
 	"github.com/klauspost/compress/zstd"
 	"github.com/pierrec/lz4/v4"
 	"github.com/ulikunitz/xz"

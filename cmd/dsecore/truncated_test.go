@@ -8,7 +8,7 @@ import (
 	"testing"
 
 	"github.com/dsecore/dsecore/coreparse/corefile"
-	"github.com/dsecore/dsecore/internal/fixture"
+	"github.com/dsecore/dsecore/internal/testsupport/fixture"
 )
 
 // cutCore writes the first n bytes of core to a file of its own, as a

@@ -15,8 +15,8 @@ import (
 	"github.com/dsecore/dsecore/coreparse"
 	"github.com/dsecore/dsecore/coreparse/symbols"
 	"github.com/dsecore/dsecore/coreparse/values"
-	"github.com/dsecore/dsecore/internal/fixture"
-	"github.com/dsecore/dsecore/internal/gdboracle"
+	"github.com/dsecore/dsecore/internal/testsupport/fixture"
+	"github.com/dsecore/dsecore/internal/testsupport/gdboracle"
 	"github.com/dsecore/dsecore/session"
 )
 

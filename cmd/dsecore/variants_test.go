@@ -13,9 +13,9 @@ import (
 	"syscall"
 	"testing"
 
-	"github.com/dsecore/dsecore/internal/fixture"
-	"github.com/dsecore/dsecore/internal/gdboracle"
-	"github.com/dsecore/dsecore/internal/lldboracle"
+	"github.com/dsecore/dsecore/internal/testsupport/fixture"
+	"github.com/dsecore/dsecore/internal/testsupport/gdboracle"
+	"github.com/dsecore/dsecore/internal/testsupport/lldboracle"
 	"github.com/dsecore/dsecore/report"
 )
 

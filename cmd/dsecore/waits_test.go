@@ -10,7 +10,7 @@ import (
 	"testing"
 
 	"github.com/dsecore/dsecore/batch"
-	"github.com/dsecore/dsecore/internal/fixture"
+	"github.com/dsecore/dsecore/internal/testsupport/fixture"
 )
 
 // readmeWaitsKeys are the `waits.…` keys the README's table documents.

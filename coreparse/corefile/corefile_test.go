@@ -14,7 +14,7 @@ import (
 	"testing"
 
 	"github.com/dsecore/dsecore/coreparse/corefile"
-	"github.com/dsecore/dsecore/internal/testcore"
+	"github.com/dsecore/dsecore/internal/testsupport/testcore"
 )
 
 func open(t *testing.T, path string) *corefile.Core {

@@ -6,7 +6,7 @@ import (
 	"path/filepath"
 	"testing"
 
-	"github.com/dsecore/dsecore/internal/testenv"
+	"github.com/dsecore/dsecore/internal/testsupport/testenv"
 	"golang.org/x/sys/unix"
 )
 

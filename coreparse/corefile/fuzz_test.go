@@ -8,9 +8,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/dsecore/dsecore/internal/bound"
-	"github.com/dsecore/dsecore/internal/fixture"
-	"github.com/dsecore/dsecore/internal/testcore"
+	"github.com/dsecore/dsecore/internal/testsupport/bound"
+	"github.com/dsecore/dsecore/internal/testsupport/fixture"
+	"github.com/dsecore/dsecore/internal/testsupport/testcore"
 )
 
 // notesPrefix is a core cut after its PT_NOTE segment: the ELF header, the

@@ -14,7 +14,7 @@ import (
 	"testing"
 
 	"github.com/dsecore/dsecore/internal/mmap"
-	"github.com/dsecore/dsecore/internal/testcore"
+	"github.com/dsecore/dsecore/internal/testsupport/testcore"
 )
 
 // sameRead reads n bytes at addr from both cores and fails unless they

@@ -18,7 +18,7 @@ import (
 	"testing"
 
 	"github.com/dsecore/dsecore/coreparse/disasm"
-	"github.com/dsecore/dsecore/internal/testcore"
+	"github.com/dsecore/dsecore/internal/testsupport/testcore"
 )
 
 // fileMem is an ELF file's loadable image at its file addresses.

@@ -13,7 +13,7 @@ import (
 	"testing"
 
 	"github.com/dsecore/dsecore/coreparse/disasm"
-	"github.com/dsecore/dsecore/internal/testcore"
+	"github.com/dsecore/dsecore/internal/testsupport/testcore"
 )
 
 // crashSite asks gdb where the core's crashing thread stopped, as a file

@@ -12,7 +12,7 @@ import (
 	"testing"
 
 	"github.com/dsecore/dsecore/internal/cachefile"
-	"github.com/dsecore/dsecore/internal/fixture"
+	"github.com/dsecore/dsecore/internal/testsupport/fixture"
 )
 
 // openIn opens the table of path (and debug) keeping what it derives in

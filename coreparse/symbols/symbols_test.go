@@ -15,7 +15,7 @@ import (
 
 	"github.com/dsecore/dsecore/coreparse/symbols"
 	"github.com/dsecore/dsecore/internal/cachefile"
-	"github.com/dsecore/dsecore/internal/gdboracle"
+	"github.com/dsecore/dsecore/internal/testsupport/gdboracle"
 )
 
 // A C++ program in the shape of the field crash: namespaces, templates,

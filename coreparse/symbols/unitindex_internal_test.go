@@ -12,7 +12,7 @@ import (
 	"testing"
 
 	"github.com/dsecore/dsecore/coreparse/symbols/die"
-	"github.com/dsecore/dsecore/internal/fixture"
+	"github.com/dsecore/dsecore/internal/testsupport/fixture"
 )
 
 // unitTestFiles are the files the unit-index tests read: the fixture

@@ -11,7 +11,7 @@ import (
 	"testing"
 
 	"github.com/dsecore/dsecore/coreparse/unwind"
-	"github.com/dsecore/dsecore/internal/testcore"
+	"github.com/dsecore/dsecore/internal/testsupport/testcore"
 )
 
 // debugFrameOnly has no .eh_frame entries for its own functions: the CFI

@@ -7,7 +7,7 @@ import (
 
 	"github.com/dsecore/dsecore/coreparse/unwind"
 	"github.com/dsecore/dsecore/internal/mmap"
-	"github.com/dsecore/dsecore/internal/testcore"
+	"github.com/dsecore/dsecore/internal/testsupport/testcore"
 )
 
 // TestEHFrameIndexMatchesLoadCFI: for every FDE the whole-section parse

@@ -1,6 +1,6 @@
 package unwind_test
 
-// gdb as the oracle (internal/gdboracle): per thread and frame, the pc
+// gdb as the oracle (internal/testsupport/gdboracle): per thread and frame, the pc
 // gdb shows (frame.pc()), the frame type and every general register as gdb
 // reads it in that frame (nil for <not saved>). "backtrace past-main" is
 // on: the unwinder knows no symbols and does not stop at main, gdb's
@@ -10,7 +10,7 @@ import (
 	"os/exec"
 	"testing"
 
-	"github.com/dsecore/dsecore/internal/gdboracle"
+	"github.com/dsecore/dsecore/internal/testsupport/gdboracle"
 )
 
 // physical drops gdb's virtual frames (inline and tail-call frames share

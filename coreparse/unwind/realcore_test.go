@@ -8,8 +8,8 @@ import (
 	"testing"
 
 	"github.com/dsecore/dsecore/coreparse/unwind"
-	"github.com/dsecore/dsecore/internal/gdboracle"
-	"github.com/dsecore/dsecore/internal/testcore"
+	"github.com/dsecore/dsecore/internal/testsupport/gdboracle"
+	"github.com/dsecore/dsecore/internal/testsupport/testcore"
 )
 
 // cephReraise is testcore.Reraise with the handler installed the way Ceph

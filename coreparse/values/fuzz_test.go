@@ -7,7 +7,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/dsecore/dsecore/internal/bound"
+	"github.com/dsecore/dsecore/internal/testsupport/bound"
 )
 
 // wordsMem is target memory made of a fuzzer's bytes at base.

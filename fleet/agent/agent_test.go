@@ -13,7 +13,7 @@ import (
 	"time"
 
 	"github.com/dsecore/dsecore/batch"
-	"github.com/dsecore/dsecore/internal/fixture"
+	"github.com/dsecore/dsecore/internal/testsupport/fixture"
 	"github.com/klauspost/compress/zstd"
 	"golang.org/x/sys/unix"
 )

@@ -3,6 +3,7 @@
 // is completed and checked, and the configuration "Open Core Dump…" builds.
 import * as fs from 'fs';
 import * as path from 'path';
+import { ModuleProblem } from './documents';
 
 /** Where each candidate binary came from, for messages. */
 export type BinarySource = 'setting' | 'bundled' | 'PATH';
@@ -263,23 +264,6 @@ export function serverAddress(setting: string | undefined): ServerAddress | unde
 /** dapArgs is the command line VS Code starts the adapter with. */
 export function dapArgs(listen?: string): string[] {
   return listen ? ['dap', '--listen', listen] : ['dap'];
-}
-
-/**
- * A module the adapter cannot trust, as its `dsecore/modules` event says
- * it (server/modules.go's moduleProblem): the extension reads these
- * fields, never the sentences of the adapter's output.
- */
-export interface ModuleProblem {
-  module: string;
-  path?: string;
-  status: 'missing' | 'build-id-mismatch';
-  buildId: string;
-  fileBuildId?: string;
-  /** The launch argument that points at the right file. */
-  fix: 'program' | 'solibSearchPath';
-  /** The one sentence the adapter also prints as important output. */
-  message: string;
 }
 
 /**

@@ -6,8 +6,9 @@ import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
 import * as vscode from 'vscode';
-import { ConfigError, ModuleProblem, dapArgs, findBinary, openCoreConfig, outputText, problemAction, resolveConfig, serverAddress } from './config';
-import { AnalysisBody, AnalysisView, CoroutinesView, TasksBody } from './views';
+import { ConfigError, dapArgs, findBinary, openCoreConfig, outputText, problemAction, resolveConfig, serverAddress } from './config';
+import { DapAnalysis, DapFrameIndex, DapModules, DapTasks, ModuleProblem } from './documents';
+import { AnalysisView, CoroutinesView } from './views';
 
 let analysisView: AnalysisView;
 let coroutinesView: CoroutinesView;
@@ -84,7 +85,7 @@ async function refreshViews(session: vscode.DebugSession | undefined): Promise<v
   // view.
   const gen = ++refreshes;
   const current = () => gen === refreshes && live.has(session.id);
-  const tasks = (session.customRequest('dsecore/tasks') as Promise<TasksBody>).then((t) => {
+  const tasks = (session.customRequest('dsecore/tasks') as Promise<DapTasks>).then((t) => {
     if (current()) {
       coroutinesView.set(t);
     }
@@ -93,7 +94,7 @@ async function refreshViews(session: vscode.DebugSession | undefined): Promise<v
       coroutinesView.set(undefined, vscode.l10n.t('The coroutine tasks could not be read: {0}', e.message));
     }
   });
-  const analysis = (session.customRequest('dsecore/analysis') as Promise<AnalysisBody>).then(async (a) => {
+  const analysis = (session.customRequest('dsecore/analysis') as Promise<DapAnalysis>).then(async (a) => {
     if (current()) {
       analysisView.set(a);
       await vscode.commands.executeCommand('setContext', 'dsecore.hasAnalysis', true);
@@ -158,7 +159,7 @@ class Tracker implements vscode.DebugAdapterTracker {
   constructor(private session: vscode.DebugSession, private state: vscode.Memento) {}
 
   onDidSendMessage(m: { type?: string; event?: string; command?: string; success?: boolean;
-    body?: { category?: string; output?: string; problems?: ModuleProblem[];
+    body?: { category?: string; output?: string; problems?: DapModules['problems'];
       stackFrames?: { source?: { path?: string; sourceReference?: number } }[] } }): void {
     if (m.type === 'response' && m.command === 'stackTrace' && m.success && m.body?.stackFrames) {
       noteSources(this.session, m.body.stackFrames);
@@ -284,7 +285,7 @@ async function selectFrame(session: vscode.DebugSession, threadId: number, frame
   await session.customRequest('dsecore/focus', { threadId, description: title });
   let cur = await onThread;
   for (let step = 0; cur && step < 512; step++) {
-    const at = (await session.customRequest('dsecore/frameIndex', { frameId: cur.frameId }) as { index: number }).index;
+    const at = (await session.customRequest('dsecore/frameIndex', { frameId: cur.frameId }) as DapFrameIndex).index;
     if (at === frame) {
       return true;
     }

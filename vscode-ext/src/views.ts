@@ -3,77 +3,17 @@
 // dsecore/analysis request) and
 // Coroutines (Processers and their tasks, from dsecore/tasks).
 import * as vscode from 'vscode';
+import { DapAnalysis, DapTasks, LocalizedWaits, ReportAnalysisHolder, WaitsMember, WaitsResult } from './documents';
 
 const t = vscode.l10n.t;
 
-export interface AnalysisBody {
-  crashThreadId: number;
-  taskThreads: Record<string, number>;
-  waits?: WaitsBody; // when something waits, or Ceph's watchdog spoke
-  // The verdict in the launch's language (its lang: VS Code's display
-  // language); analysis is the document, the same in every language.
-  localized?: { lang: string; verdict: string; description?: string; origin?: string[]; others?: { who: string; where: string; what: string }[]; findings?: string[]; timeline?: string[]; evidence?: string[]; waits?: LocalizedWaits };
-  analysis: {
-    verdict: string;
-    confidence: string;
-    rules: string[];
-    fault?: {
-      pc: string; instruction: string; register?: string; value?: string; description?: string;
-      function?: string; file?: string; line?: number; listing?: string;
-      // sent: no instruction faulted (kill, raise, abort): interrupted_listing is where the thread was.
-      kind?: string; sent?: boolean; interrupted_listing?: string;
-      origin?: { text: string; pc: string; function?: string; file?: string; line?: number }[];
-    };
-    objects?: { role: string; type: string; address: string; how?: string; fields?: Record<string, string> }[];
-    list_walk?: { list: string; element: string; header: string; hook_offset: string; hook_how?: string; size?: number;
-      findings?: string[]; nodes: number; first_null_after?: string };
-    others?: { who: string; task?: number; lwp?: number; where: string; address: string; what: string; path?: string; function?: string }[];
-    logs?: { files: string[]; concurrent?: string[][]; handler?: string[] };
-    evidence?: { rule: string; text: string }[];
-    assertion?: { text: string; file?: string; line?: number };
-    memory?: {
-      verdict: string; heap_known: boolean; heap_reason?: string; malloc_error?: string;
-      heap: { role: string; address: string; state: string; chunk?: string; size?: string; arena?: string; bins?: string[]; rule?: string; text: string }[];
-      holders: Holder[];
-      bounds?: string[];
-    };
-    timeline?: { time?: string; at_dump: boolean; who: string; text: string; evidence: string; ref: string; source: string; file?: string; line?: number }[];
-  };
-}
+// The documents' types (DapAnalysis, DapTasks, …) are generated from the
+// Go side's JSON Schemas (src/documents.ts, npm run gen-types): a field the
+// views read that the adapter does not send fails the compile.
 
-// LocalizedWaits are the wait graph's sentences in the launch's language.
-export interface LocalizedWaits {
-  summary?: string; watchdog?: string; cycles?: string[]; chains?: string[]; objects?: string[]; who?: Record<string, string>;
-}
-
-// WaitsBody is inspect --json's waits (analysis/waits): who waits for whom.
-export interface WaitsBody {
-  nodes: { id: string; who: string; lwp: number; task: number; state: string; waits_for: number; function?: string; frame: number }[];
-  objects: { address: string; kind: string; type?: string; expr: string; owner?: string; inferred: boolean; leaked?: boolean; waiters: string[]; text: string }[];
-  cycles: { members: WaitMember[]; behind?: string[]; text: string }[];
-  chains: { members: WaitMember[]; end: string; end_state: string; text: string }[];
-  watchdog?: { messenger?: string; handle: string; stuck?: string; grace?: string; suicide_grace?: string; suicide: boolean;
-    lines?: { file: string; line: number; text: string }[]; text: string };
-  hang: boolean;
-  summary: string;
-  stats: { threads: number; tasks: number; waiting: number; objects: number };
-}
-
-export interface WaitMember {
-  node: string; holds: number; hold_frame: number; hold_function?: string; waits: number; wait_frame: number; wait_function?: string;
-}
-
-export interface Holder {
-  who: string; lwp?: number; task: number; frame: number; function: string; variable?: string; var_type?: string;
-  expr: string; text: string; relation: string; role: string; value: string; how: string; fallback?: boolean;
-}
-
-export interface TasksBody {
-  profile?: string; // the coroutine profile the adapter used: "ceph-dse (built-in)"
-  noTasks?: string; // why a core whose code switches contexts shows no task
-  noRuntime?: string; // why discovery did not run: no context switch routine in the core
-  processers: { id: number; lwp: number; threadId: number; name: string; runningTask: number; queues: Record<string, number> }[];
-  tasks: { id: number; threadId: number; name: string; state: string; processer: number; running?: boolean; func?: string; file?: string; line?: number }[];
+// list is a document's list, [] for the null a nil Go slice is sent as.
+function list<T>(x: T[] | null | undefined): T[] {
+  return x ?? [];
 }
 
 // confidence is a verdict's confidence (high, medium, low) in VS Code's
@@ -116,7 +56,7 @@ function showThread(threadId: number, title: string): vscode.Command {
 
 // showHolder selects a holder's frame (its thread or task) in the Call
 // Stack; its Variables then open on the path it holds the object by.
-function showHolder(threadId: number, h: Holder): vscode.Command {
+function showHolder(threadId: number, h: ReportAnalysisHolder): vscode.Command {
   return { command: 'dsecore.showHolder', title: t('Select the Holder\'s Frame'), arguments: [threadId, h.frame, `${h.who}: ${h.expr}`] };
 }
 
@@ -157,10 +97,10 @@ export class AnalysisView extends MessageView implements vscode.TreeDataProvider
   private emitter = new vscode.EventEmitter<Item | undefined>();
   readonly onDidChangeTreeData = this.emitter.event;
   private roots: Item[] = [];
-  body: AnalysisBody | undefined;
+  body: DapAnalysis | undefined;
 
   /** set shows an analysis; without one, the view says `why` is empty. */
-  set(body: AnalysisBody | undefined, why?: string): void {
+  set(body: DapAnalysis | undefined, why?: string): void {
     this.body = body;
     this.roots = body ? this.build(body) : [];
     this.say(body ? undefined : why);
@@ -170,16 +110,20 @@ export class AnalysisView extends MessageView implements vscode.TreeDataProvider
   getTreeItem(i: Item): vscode.TreeItem { return i; }
   getChildren(i?: Item): Item[] { return i ? i.kids : this.roots; }
 
-  private build(b: AnalysisBody): Item[] {
+  private build(b: DapAnalysis): Item[] {
     const a = b.analysis;
     const out: Item[] = [];
+    const taskThreads = b.taskThreads ?? {};
+    if (!a) {
+      return [new Item(t('No fault analysis'), [], { id: 'verdict' })];
+    }
     const verdict = b.localized?.verdict || a.verdict;
     out.push(new Item(t('Verdict ({0}): {1}', confidence(a.confidence), verdict), [], {
       tooltip: verdict, iconPath: new vscode.ThemeIcon('error'), id: 'verdict',
       command: showThread(b.crashThreadId, t('the crashing thread')),
     }));
     if (b.waits) {
-      out.push(waitsItem(b.waits, b.taskThreads, b.localized?.waits));
+      out.push(waitsItem(b.waits, taskThreads, b.localized?.waits));
     }
     const f = a.fault;
     const description = b.localized?.description || f?.description;
@@ -203,7 +147,7 @@ export class AnalysisView extends MessageView implements vscode.TreeDataProvider
     }
     for (const o of a.objects ?? []) {
       const fields = Object.entries(o.fields ?? {}).map(([k, v]) => new Item(`${k} = ${v}`));
-      out.push(collapsed(new Item(t('{0}: {1} at {2}', role(o.role), o.type, o.address), fields, { tooltip: o.how })));
+      out.push(collapsed(new Item(t('{0}: {1} at {2}', role(o.role), o.type, o.address ?? ''), fields, { tooltip: o.how })));
     }
     if (a.list_walk) {
       const w = a.list_walk;
@@ -216,7 +160,7 @@ export class AnalysisView extends MessageView implements vscode.TreeDataProvider
     }
     if (a.others && a.others.length > 0) {
       out.push(new Item(t('Others on the same object'), a.others.map((o, i) => {
-        const tid = o.task !== undefined ? b.taskThreads[String(o.task)] : o.lwp;
+        const tid = o.task !== undefined ? taskThreads[String(o.task)] : o.lwp;
         const said = b.localized?.others?.[i] ?? o;
         return new Item(t('{0}: {1} holds {2}', said.who, said.where, o.address), [], {
           description: o.path ?? o.function, tooltip: t('{0} in {1}', said.what, o.path ?? o.function ?? ''),
@@ -227,8 +171,8 @@ export class AnalysisView extends MessageView implements vscode.TreeDataProvider
     }
     const m = a.memory;
     if (m) {
-      const holders = m.holders.map((h, i) => {
-        const tid = h.task >= 0 ? b.taskThreads[String(h.task)] : h.lwp;
+      const holders = list(m.holders).map((h, i) => {
+        const tid = h.task >= 0 ? taskThreads[String(h.task)] : h.lwp;
         const how = h.fallback ? t('raw {0}', h.how) : `${h.variable}: ${h.var_type}`;
         return new Item(`${h.who}: ${h.expr}`, [], {
           description: `#${h.frame} ${h.function} (${how}), ${h.relation} ${h.role}`,
@@ -241,7 +185,7 @@ export class AnalysisView extends MessageView implements vscode.TreeDataProvider
         holders.push(new Item(t('bound: {0}', x), [], { iconPath: new vscode.ThemeIcon('warning') }));
       }
       out.push(new Item(holders.length > 0 ? t('Holders') : t('Holders: no other thread or task holds the objects'), holders, { id: 'holders' }));
-      const heap = m.heap.map((c) => new Item(`${role(c.role)}: ${c.state}${c.rule && c.rule !== 'unknown' ? ` [${c.rule}]` : ''}`, [], {
+      const heap = list(m.heap).map((c) => new Item(`${role(c.role)}: ${c.state}${c.rule && c.rule !== 'unknown' ? ` [${c.rule}]` : ''}`, [], {
         description: c.text, tooltip: c.text,
         iconPath: new vscode.ThemeIcon(c.rule && c.rule !== 'unknown' ? 'error' : 'symbol-variable'),
       }));
@@ -259,7 +203,7 @@ export class AnalysisView extends MessageView implements vscode.TreeDataProvider
         const ev = st.evidence === 'log' ? `${st.file}:${st.line}` : st.ref;
         const text = b.localized?.timeline?.[i] ?? st.text;
         const item = new Item(`${when ? when + ' ' : ''}${text}`, [], { description: `${st.evidence}: ${ev}`, tooltip: `${text}\n\n${st.source}`, id: `timeline-${i}` });
-        const file = st.file ? a.logs?.files.find((f) => f.endsWith('/' + st.file) || f === st.file) : undefined;
+        const file = st.file ? list(a.logs?.files).find((f) => f.endsWith('/' + st.file) || f === st.file) : undefined;
         if (file) {
           item.command = { command: 'dsecore.openLogLine', title: t('Open Log Line'), arguments: [file, st.source] };
         }
@@ -268,11 +212,11 @@ export class AnalysisView extends MessageView implements vscode.TreeDataProvider
     }
     if (a.logs) {
       const lines: Item[] = [];
-      for (const group of a.logs.concurrent ?? []) {
-        lines.push(new Item(t('concurrent'), group.map((l) => logLine(l, a.logs!.files))));
+      for (const group of list(a.logs.concurrent)) {
+        lines.push(new Item(t('concurrent'), group.map((l) => logLine(l, list(a.logs!.files)))));
       }
-      for (const l of a.logs.handler ?? []) {
-        lines.push(logLine(l, a.logs.files));
+      for (const l of list(a.logs.handler)) {
+        lines.push(logLine(l, list(a.logs.files)));
       }
       out.push(collapsed(new Item(t('Log lines'), lines)));
     }
@@ -287,8 +231,9 @@ export class AnalysisView extends MessageView implements vscode.TreeDataProvider
 // waitsItem is the Waits node: the answer in one sentence, Ceph's watchdog,
 // each deadlock and chain with its members (Enter shows a member's stack),
 // the objects waited for with their owners and waiters.
-function waitsItem(w: WaitsBody, taskThreads: Record<string, number>, loc?: LocalizedWaits): Item {
-  const node = (id: string | undefined) => w.nodes.find((n) => n.id === id);
+function waitsItem(w: WaitsResult, taskThreads: Record<string, number>, loc?: LocalizedWaits): Item {
+  const nodes = list(w.nodes), objects = list(w.objects), cycles = list(w.cycles), chains = list(w.chains);
+  const node = (id: string | undefined) => nodes.find((n) => n.id === id);
   const who = (id: string | undefined) => (id && loc?.who?.[id]) || node(id)?.who || id || '—';
   // A node's DAP thread: a switched-out task's own, else its thread's LWP.
   const threadOf = (id: string | undefined): number | undefined => {
@@ -297,12 +242,12 @@ function waitsItem(w: WaitsBody, taskThreads: Record<string, number>, loc?: Loca
     }
     return node(id)?.lwp || undefined;
   };
-  const obj = (i: number) => (i >= 0 && i < w.objects.length ? w.objects[i].expr : '—');
+  const obj = (i: number) => (i >= 0 && i < objects.length ? objects[i].expr : '—');
   const show = (id: string) => {
     const tid = threadOf(id);
     return tid ? showThread(tid, who(id)) : undefined;
   };
-  const members = (ms: WaitMember[]) => ms.map((m) => new Item(t('{0}: holds {1}, waits {2}', who(m.node), obj(m.holds), obj(m.waits)), [], {
+  const members = (ms: WaitsMember[] | null) => list(ms).map((m) => new Item(t('{0}: holds {1}, waits {2}', who(m.node), obj(m.holds), obj(m.waits)), [], {
     description: m.wait_frame >= 0 ? `#${m.wait_frame} ${m.wait_function ?? ''}` : undefined,
     tooltip: [m.hold_frame >= 0 ? t('holds in #{0} {1}', m.hold_frame, m.hold_function ?? '') : '',
       m.wait_frame >= 0 ? t('waits in #{0} {1}', m.wait_frame, m.wait_function ?? '') : '']
@@ -319,21 +264,21 @@ function waitsItem(w: WaitsBody, taskThreads: Record<string, number>, loc?: Loca
     }
     kids.push(new Item(t('Watchdog: {0}', wdText ?? ''), lines, { tooltip: wdText, iconPath: new vscode.ThemeIcon('watch'), id: 'waits-watchdog' }));
   }
-  w.cycles.forEach((c, i) => {
+  cycles.forEach((c, i) => {
     const ms = members(c.members);
     for (const id of c.behind ?? []) {
       ms.push(new Item(t('behind it: {0}', who(id)), [], { command: show(id), iconPath: new vscode.ThemeIcon('debug-pause') }));
     }
-    kids.push(new Item(t('Deadlock {0}: {1}', i + 1, c.members.map((m) => who(m.node)).join(' ⇄ ')), ms, {
+    kids.push(new Item(t('Deadlock {0}: {1}', i + 1, list(c.members).map((m) => who(m.node)).join(' ⇄ ')), ms, {
       tooltip: loc?.cycles?.[i] || c.text, iconPath: new vscode.ThemeIcon('error'), id: `waits-cycle-${i}`,
     }));
   });
-  w.chains.forEach((c, i) => {
+  chains.forEach((c, i) => {
     kids.push(new Item(t('Chain {0}: ends in {1} ({2})', i + 1, who(c.end), c.end_state), members(c.members), {
       tooltip: loc?.chains?.[i] || c.text, iconPath: new vscode.ThemeIcon('warning'), id: `waits-chain-${i}`,
     }));
   });
-  const objs = w.objects.map((o, i) => ({ o, i })).filter(({ o }) => o.waiters.length > 0).map(({ o, i }) => {
+  const objs = objects.map((o, i) => ({ o, i })).filter(({ o }) => list(o.waiters).length > 0).map(({ o, i }) => {
     let owner = t('no owner known');
     if (o.owner) {
       owner = o.inferred ? t('held by {0} (inferred)', who(o.owner)) : t('held by {0}', who(o.owner));
@@ -341,7 +286,7 @@ function waitsItem(w: WaitsBody, taskThreads: Record<string, number>, loc?: Loca
         owner = t('{0}, leaked', owner);
       }
     }
-    return collapsed(new Item(`${o.kind} ${o.expr}: ${owner}`, o.waiters.map((id) => new Item(t('waiter: {0}', who(id)), [], {
+    return collapsed(new Item(`${o.kind} ${o.expr}: ${owner}`, list(o.waiters).map((id) => new Item(t('waiter: {0}', who(id)), [], {
       command: show(id), iconPath: new vscode.ThemeIcon('debug-pause'),
     })), { tooltip: loc?.objects?.[i] || o.text, description: o.address }));
   });
@@ -351,14 +296,14 @@ function waitsItem(w: WaitsBody, taskThreads: Record<string, number>, loc?: Loca
   const st = w.stats;
   const summary = loc?.summary || w.summary || wdText;
   return new Item(t('Waits: {0} of {1} threads and {2} tasks waiting on {3} objects; {4} deadlock(s), {5} chain(s)',
-    st.waiting, st.threads, st.tasks, st.objects, w.cycles.length, w.chains.length), kids, {
+    st.waiting, st.threads, st.tasks, st.objects, cycles.length, chains.length), kids, {
     description: summary, tooltip: summary, iconPath: new vscode.ThemeIcon(w.hang ? 'debug-pause' : 'info'), id: 'waits',
   });
 }
 
 /** emptyTasksMessage says why a tasks body lists nothing, or undefined when it lists something. */
-export function emptyTasksMessage(body: TasksBody): string | undefined {
-  if (body.processers.length > 0 || body.tasks.length > 0) {
+export function emptyTasksMessage(body: DapTasks): string | undefined {
+  if (list(body.processers).length > 0 || list(body.tasks).length > 0) {
     return undefined;
   }
   const why = body.noRuntime ?? body.noTasks;
@@ -374,12 +319,13 @@ export class CoroutinesView extends MessageView implements vscode.TreeDataProvid
   private roots: Item[] = [];
 
   /** set shows a session's tasks; without them, the view says `why` is empty. */
-  set(body: TasksBody | undefined, why?: string): void {
+  set(body: DapTasks | undefined, why?: string): void {
     this.roots = [];
     this.say(body ? emptyTasksMessage(body) : why);
     if (body) {
-      for (const p of body.processers) {
-        const tasks = body.tasks.filter((x) => x.processer === p.id).map((x) => new Item(x.name || t('task {0}', x.id), [], {
+      const processers = list(body.processers), all = list(body.tasks);
+      for (const p of processers) {
+        const tasks = all.filter((x) => x.processer === p.id).map((x) => new Item(x.name || t('task {0}', x.id), [], {
           iconPath: new vscode.ThemeIcon(x.running ? 'debug-start' : x.state === 'block' ? 'debug-pause' : 'circle-outline'),
           command: showThread(x.threadId, t('task {0}', x.id)),
           id: `task-${x.id}`,
@@ -390,7 +336,7 @@ export class CoroutinesView extends MessageView implements vscode.TreeDataProvid
           command: p.threadId ? showThread(p.threadId, p.name) : undefined,
         }));
       }
-      const orphans = body.tasks.filter((x) => !body.processers.some((p) => p.id === x.processer));
+      const orphans = all.filter((x) => !processers.some((p) => p.id === x.processer));
       if (orphans.length > 0) {
         this.roots.push(new Item(t('No Processer'), orphans.map((x) => new Item(x.name, [], { command: showThread(x.threadId, t('task {0}', x.id)) }))));
       }

@@ -3,7 +3,7 @@
 // the field-crash fixture core, over stdio and over TCP.
 //
 // DSECORE names the binary, DSECORE_FIXTURES the fixture tree
-// (`go run ./internal/fixture/fixturectl` prints it); `make test` sets both.
+// (`go run ./internal/testsupport/fixture/fixturectl` prints it); `make test` sets both.
 import { test, before } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';

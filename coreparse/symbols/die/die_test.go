@@ -13,7 +13,7 @@ import (
 
 	"github.com/dsecore/dsecore/coreparse/symbols"
 	"github.com/dsecore/dsecore/coreparse/symbols/die"
-	"github.com/dsecore/dsecore/internal/fixture"
+	"github.com/dsecore/dsecore/internal/testsupport/fixture"
 )
 
 // sections reads a file's DWARF sections (inflated when compressed).

@@ -33,7 +33,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/dsecore/dsecore/internal/gdboracle"
+	"github.com/dsecore/dsecore/internal/testsupport/gdboracle"
 )
 
 // Options for a run of lldb.

@@ -10,7 +10,7 @@ import (
 
 	"github.com/dsecore/dsecore/analysis/coroutines"
 	"github.com/dsecore/dsecore/coreparse"
-	"github.com/dsecore/dsecore/internal/fixture"
+	"github.com/dsecore/dsecore/internal/testsupport/fixture"
 )
 
 // Opened is a scenario's process and runtime.

@@ -1,7 +1,7 @@
 // Package testcore builds small C/C++ programs and crashes them so that the
 // kernel writes a real core file, for unit tests of the core-reading packages.
 //
-// The field-crash reproduction lives in fixtures/ (see internal/fixture); this
+// The field-crash reproduction lives in fixtures/ (see internal/testsupport/fixture); this
 // package is for narrow tests that want a tiny, well-understood program: a
 // NULL dereference, a signal handler that re-raises, a deep recursion.
 //
