@@ -5,7 +5,6 @@ import (
 	"strings"
 
 	"github.com/dsecore/dsecore/analysis/holders"
-	"github.com/dsecore/dsecore/coreparse"
 	"github.com/dsecore/dsecore/coreparse/symbols"
 	"github.com/dsecore/dsecore/coreparse/values"
 	"github.com/dsecore/dsecore/internal/l10n"
@@ -225,8 +224,6 @@ func (a *analysis) whoList(ids []string) string {
 	}
 	return strings.Join(out, ", ")
 }
-
-var _ = coreparse.Frame{}
 
 // lastComponent is a qualified name's last part ("hangs::jr_a" → "jr_a").
 func lastComponent(name string) string {
