@@ -44,6 +44,25 @@ func demangleNoParams(name string) string {
 	return name
 }
 
+// demangleNoParamsWithReturn is demangleNoParams with the return type a
+// function template's mangled name holds in front, as gdb prints it.
+func demangleNoParamsWithReturn(name string) string {
+	if !strings.HasPrefix(name, "_Z") || strings.IndexByte(name, '@') >= 0 {
+		return demangleNoParams(name)
+	}
+	s := demangleNoParams(name)
+	ast, err := demangle.ToAST(name)
+	if err != nil {
+		return s
+	}
+	if ty, ok := ast.(*demangle.Typed); ok {
+		if ft, ok := ty.Type.(*demangle.FunctionType); ok && ft.Return != nil {
+			s = demangle.ASTToString(ft.Return) + " " + s
+		}
+	}
+	return s
+}
+
 // mangledParts are the identifiers of a demangled C++ name that its
 // mangled form must hold as <length><identifier> (Itanium ABI
 // <source-name>: every name component, template argument and parameter

@@ -372,9 +372,12 @@ func (t *Table) locateUncached(addr uint64, gdbStyle bool) []Location {
 }
 
 // symbolFrameName is the name gdb gives a frame known only by its ELF
-// symbol: demangled without parameters.
+// symbol: demangled without parameters — but, as gdb prints a minimal
+// symbol's whole demangled name, with the return type a function
+// template's mangled name carries ("void finish_contexts<…>", where a
+// DWARF name is "finish_contexts<…>").
 func symbolFrameName(name string) string {
-	return demangleNoParams(name)
+	return demangleNoParamsWithReturn(name)
 }
 
 // LineRows returns the line-table rows with addresses in [lo, hi).
