@@ -5,6 +5,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/dsecore/dsecore/coreparse/disasm"
 	"github.com/dsecore/dsecore/internal/cxxname"
 )
 
@@ -71,14 +72,62 @@ func (p *Process) nameFromEntry(t *Thread, fs []Frame) {
 		if t.Name != "" {
 			return
 		}
-		if name := EntryRoutine(fs); name != "" {
+		if name := EntryRoutine(fs, p.forwarder); name != "" {
 			t.Name, t.NameFrom = name, NameFromEntry
 		}
 	})
 }
 
+// maxForwarder bounds the code a forwarder is decoded from: Ceph's are
+// 20–24 bytes; a thread loop (OpHistoryServiceThread::entry, 524 bytes)
+// is refused by its calls, not by its size.
+const maxForwarder = 256
+
+// forwarder tells whether the function f returns into only forwards to
+// the function it called: its code (decoded from its start, bounds from
+// DWARF, the symbol table or the CFI) holds one call and no backward
+// jump, as DispatchQueue::DispatchThread::entry's `dq->entry(); return 0`
+// (one direct call) or ThreadPool::WorkThread::entry's
+// `pool->worker(this)` (one virtual call). A thread's own loop
+// (OpHistoryServiceThread::entry, CephContextServiceThread::entry) calls
+// more, so its name is its own whatever the thread was doing when the
+// core was written. A frame inlined into its caller has no code of its
+// own: not a forwarder.
+func (p *Process) forwarder(f *Frame) bool {
+	if f.Inline || f.LookupPC == 0 {
+		return false
+	}
+	lo, hi, ok := p.FunctionBounds(f.LookupPC)
+	if !ok || hi <= lo || hi-lo > maxForwarder {
+		return false
+	}
+	return forwards(p.Core, lo, hi)
+}
+
+// forwards is forwarder's test on the code [lo, hi) of one function.
+func forwards(mem disasm.Memory, lo, hi uint64) bool {
+	insts, err := disasm.Range(mem, lo, hi, nil, nil)
+	if err != nil {
+		return false
+	}
+	calls := 0
+	for _, in := range insts {
+		switch {
+		case in.Bad:
+			return false
+		case in.Op == "call":
+			calls++
+		case strings.HasPrefix(in.Op, "j") && in.HasTarget && in.Target <= in.Addr:
+			return false // a loop
+		}
+	}
+	return calls == 1
+}
+
 // EntryRoutine is the name nameFromEntry gives a stack ("" when none).
-func EntryRoutine(fs []Frame) string {
+// forwards tells whether an application frame only forwards to the frame
+// it called (nil: none does).
+func EntryRoutine(fs []Frame, forwards func(*Frame) bool) string {
 	skip := func(f *Frame) bool {
 		switch {
 		case f.Boundary || f.Sigtramp || f.Function == "??" || f.Function == "":
@@ -101,7 +150,8 @@ func EntryRoutine(fs []Frame) string {
 		if c := stdThreadCallable(name); c != "" {
 			return c
 		}
-		if strings.HasSuffix(withoutTemplates(name), "Thread::entry") && i > 0 && !skip(&fs[i-1]) {
+		if strings.HasSuffix(withoutTemplates(name), "Thread::entry") && i > 0 && !skip(&fs[i-1]) &&
+			forwards != nil && forwards(f) {
 			name = fs[i-1].Function
 		}
 		return cxxname.Elide(name)
