@@ -18,9 +18,18 @@ import (
 
 var disasmOpts = disasm.FormatOptions{RawBytes: true}
 
+// TestMain closes the cores the tests share (fixtureproc.Shared: each
+// scenario's core is opened and its DWARF read once per test binary, not
+// once per test).
+func TestMain(m *testing.M) {
+	code := m.Run()
+	fixtureproc.CloseShared()
+	os.Exit(code)
+}
+
 func analyze(t testing.TB, sc *fixture.Scenario, o fault.Options) *fault.Analysis {
 	t.Helper()
-	op := fixtureproc.Open(t, sc)
+	op := fixtureproc.Shared(t, sc)
 	if len(o.Logs) == 0 {
 		for _, l := range sc.Expected["logs"].([]any) {
 			o.Logs = append(o.Logs, filepath.Join(sc.Dir, l.(string)))
@@ -448,7 +457,7 @@ func TestAssertion(t *testing.T) {
 // another thread and address is told apart.
 func TestDmesg(t *testing.T) {
 	sc := fixture.Get(t).Scenario(t, fixture.FieldCrash)
-	p := fixtureproc.Process(t, sc)
+	p := fixtureproc.Shared(t, sc).P
 	ip := fixture.Hex(t, sc.Expected["fault_ip"])
 	m, ok := p.Core.FileAt(ip)
 	if !ok {

@@ -2,6 +2,7 @@ package gdboracle
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"os/exec"
 	"strings"
@@ -30,6 +31,13 @@ func Commands(exe, core string, o Options, cmds ...string) ([]string, error) {
 		args = append(args, "-ex", "echo "+mark+"\\n", "-ex", c)
 	}
 	args = append(args, exe, core)
+	key := memoKey(exe, core, append([]string{"commands"}, args...)...)
+	if b, ok := memoGet(key); ok {
+		var parts []string
+		if json.Unmarshal(b, &parts) == nil {
+			return parts, nil
+		}
+	}
 	timeout := o.Timeout
 	if timeout == 0 {
 		timeout = 5 * time.Minute
@@ -43,6 +51,9 @@ func Commands(exe, core string, o Options, cmds ...string) ([]string, error) {
 	parts := strings.Split(string(out), mark+"\n")
 	if len(parts) != len(cmds)+1 {
 		return nil, fmt.Errorf("gdb printed %d command outputs for %d commands:\n%s", len(parts)-1, len(cmds), out)
+	}
+	if b, err := json.Marshal(parts[1:]); err == nil {
+		memoPut(key, b)
 	}
 	return parts[1:], nil
 }

@@ -144,6 +144,10 @@ func runScript(exe, core string, o Options, py string, env []string, out any) er
 	for _, c := range o.Commands {
 		args = append(args, "-ex", c)
 	}
+	key := memoKey(exe, core, append(append(append([]string{"script", py}, args...), "--"), env...)...)
+	if b, ok := memoGet(key); ok {
+		return json.Unmarshal(b, out)
+	}
 	args = append(args, "-ex", "source "+pyPath, exe, core)
 	timeout := o.Timeout
 	if timeout == 0 {
@@ -163,7 +167,11 @@ func runScript(exe, core string, o Options, py string, env []string, out any) er
 	if err != nil {
 		return fmt.Errorf("gdb wrote nothing (%v):\n%s", err, stderr.String())
 	}
-	return json.Unmarshal(b, out)
+	if err := json.Unmarshal(b, out); err != nil {
+		return err
+	}
+	memoPut(key, b)
+	return nil
 }
 
 // NormalizeFunction is a function's name as the differential tests
