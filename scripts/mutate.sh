@@ -77,6 +77,18 @@ fi
 # The fixture cores are shared with the tests' own runs (built per content
 # hash of fixtures/, so the copy finds the same ones).
 export DSECORE_FIXTURES=${DSECORE_FIXTURES:-$root/build/fixtures}
+# gdb's answers (the differential tests' oracle) are asked once per run,
+# not once per mutant: a mutant changes dsecore, not gdb
+# (internal/testsupport/gdboracle's memo, in this run's scratch).
+export GDBORACLE_MEMO=$tmp/gdbmemo
+# Likewise the small programs internal/testsupport/testcore compiles and
+# crashes: once per run, not once per mutant (and gdb's memo then finds
+# the same core).
+export DSECORE_TESTCORE_CACHE=$tmp/testcore
+# MUTATE_ONLY=REGEXP: mutate only the package's files whose name matches
+# (a shard of a package too big for one sitting; the log is
+# <pkg>.only-<regexp>.txt and the table marks it).
+only=${MUTATE_ONLY:-}
 # gremlins' --diff runs `git diff --merge-base BASE` where it runs: point
 # git at this repository, with the copy as its work tree, through
 # scripts/mutate-git.sh (the diff's paths made the package's).
@@ -94,10 +106,20 @@ fi
 status=0
 for p in "${pkgs[@]}"; do
 	name=${p//\//_}${diff:+.diff} # a diff run does not overwrite the full run
+	excl=()
+	if [ -n "$only" ]; then
+		name+=.only-$(printf %s "$only" | tr -c 'A-Za-z0-9.-' -)
+		for f in "$p"/*.go; do
+			case $f in *_test.go) continue ;; esac
+			b=$(basename "$f")
+			[[ $b =~ $only ]] || excl+=(--exclude-files "(^|/)${b//./\\.}\$")
+		done
+	fi
 	echo "== mutate ./$p${diff:+ (lines changed since $diff)}" >&2
 	export MUTATE_PKG=$p
 	args=(unleash --workers "$WORKERS" --test-cpu 1 --timeout-coefficient "$COEFF" --output "$out/$name.json")
 	[ -n "$diff" ] && args+=(--diff "$diff")
+	args+=("${excl[@]}")
 	rm -f "$out/$name.json"
 	if ! (cd "$src" && TMPDIR=$tmp "$tools/gremlins" "${args[@]}" "./$p" 2>&1 | tee "$out/$name.txt"); then
 		echo "mutate: gremlins failed on ./$p (log: build/mutate/$name.txt)" >&2

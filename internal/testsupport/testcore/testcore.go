@@ -18,6 +18,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -45,8 +46,24 @@ var (
 	root  string
 )
 
+// CacheEnv names a directory where built programs and their cores are
+// kept between test binary runs, keyed as within one run (the program's
+// source, flags and arguments) plus the compiler's identity. Unset (the
+// default, and in CI) every test binary run builds and crashes its
+// programs anew. scripts/mutate.sh sets it to a directory of its own run,
+// removed when the run ends: a mutant changes dsecore's code, not the
+// programs, so its thousand test runs crash each program once.
+const CacheEnv = "DSECORE_TESTCORE_CACHE"
+
 func baseDir() (string, error) {
 	if root != "" {
+		return root, nil
+	}
+	if d := os.Getenv(CacheEnv); d != "" {
+		if err := os.MkdirAll(d, 0o755); err != nil {
+			return "", err
+		}
+		root = d
 		return root, nil
 	}
 	d, err := os.MkdirTemp("", "dsecore-testcore-")
@@ -86,13 +103,43 @@ func build(p Program) (*Result, error) {
 	if err != nil {
 		return nil, err
 	}
+	compiler, ext := "gcc", ".c"
+	if p.Lang == "c++" {
+		compiler, ext = "g++", ".cc"
+	}
+	if os.Getenv(CacheEnv) != "" {
+		// Kept between runs: the compiler is part of the key.
+		path, err := exec.LookPath(compiler)
+		if err != nil {
+			return nil, err
+		}
+		fi, err := os.Stat(path)
+		if err != nil {
+			return nil, err
+		}
+		fmt.Fprintf(h, "\x00%s\x00%d\x00%d", path, fi.Size(), fi.ModTime().UnixNano())
+		key = p.Name + "-" + hex.EncodeToString(h.Sum(nil))[:12]
+	}
 	dir := filepath.Join(base, key)
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return nil, err
 	}
-	compiler, ext := "gcc", ".c"
-	if p.Lang == "c++" {
-		compiler, ext = "g++", ".cc"
+	// Another test binary (go test runs packages side by side) may be
+	// building the same program in a kept directory: one at a time, and a
+	// finished one (its "done" file written last) is taken as it is.
+	lock, err := os.OpenFile(filepath.Join(dir, "lock"), os.O_CREATE|os.O_RDWR, 0o644)
+	if err != nil {
+		return nil, err
+	}
+	defer lock.Close()
+	if err := syscall.Flock(int(lock.Fd()), syscall.LOCK_EX); err != nil {
+		return nil, err
+	}
+	defer syscall.Flock(int(lock.Fd()), syscall.LOCK_UN)
+	if b, err := os.ReadFile(filepath.Join(dir, "done")); err == nil {
+		r := &Result{Dir: dir, Exe: filepath.Join(dir, p.Name), Core: filepath.Join(dir, "core"), Stderr: string(b)}
+		cache[key] = r
+		return r, nil
 	}
 	src := filepath.Join(dir, p.Name+ext)
 	if err := os.WriteFile(src, []byte(p.Source), 0o644); err != nil {
@@ -127,6 +174,9 @@ func build(p Program) (*Result, error) {
 		return nil, fmt.Errorf("%s left no core in %s (core_pattern %q): %v", p.Name, dir, strings.TrimSpace(string(pattern)), err)
 	}
 	r := &Result{Dir: dir, Exe: exe, Core: core, Stderr: stderr.String()}
+	if err := os.WriteFile(filepath.Join(dir, "done"), []byte(r.Stderr), 0o644); err != nil {
+		return nil, err
+	}
 	cache[key] = r
 	return r, nil
 }
