@@ -7,7 +7,7 @@ package unwind_test
 // default cut is the symbolizer's business.
 
 import (
-	"os/exec"
+	"strings"
 	"testing"
 
 	"github.com/dsecore/dsecore/internal/testsupport/gdboracle"
@@ -37,17 +37,13 @@ func gdbOracle(t testing.TB, exe, core string) []gdboracle.Thread {
 	return threads
 }
 
-// gdbEval prints one expression per line with gdb on exe+core.
+// gdbEval prints one expression per line with gdb on exe+core (gdb's
+// output of each command, in order).
 func gdbEval(t testing.TB, exe, core string, cmds ...string) string {
 	t.Helper()
-	args := []string{"-nx", "-batch", "-ex", "set pagination off"}
-	for _, c := range cmds {
-		args = append(args, "-ex", c)
-	}
-	args = append(args, exe, core)
-	b, err := exec.Command("gdb", args...).CombinedOutput()
+	out, err := gdboracle.Commands(exe, core, gdboracle.Options{}, cmds...)
 	if err != nil {
-		t.Fatalf("gdb %v: %v\n%s", args, err, b)
+		t.Fatal(err)
 	}
-	return string(b)
+	return strings.Join(out, "")
 }

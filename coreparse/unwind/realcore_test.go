@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"regexp"
 	"strings"
 	"testing"
 
@@ -333,6 +334,24 @@ func TestCephStyleSignalFrame(t *testing.T) {
 	if !strings.Contains(out, "follow") {
 		t.Errorf("interrupted pc %#x is not in follow: %s", in.PC, out)
 	}
+	// The trampoline is libc's __restore_rt, `mov $0xf,%rax; syscall`
+	// (gdb's disassembly): recognised at its first instruction and at
+	// its syscall (pc+7, where a thread interrupted in it stands), not
+	// one byte into either.
+	tramp := frames[sig].PC
+	out = gdbEval(t, r.Exe, r.Core, fmt.Sprintf("x/2i %#x", tramp))
+	if !regexp.MustCompile(`(?s)mov +\$0xf,%rax.*\n.*syscall`).MatchString(out) {
+		t.Fatalf("gdb's disassembly at the trampoline %#x:\n%s", tramp, out)
+	}
+	for _, c2 := range []struct {
+		pc   uint64
+		want bool
+	}{{tramp, true}, {tramp + 7, true}, {tramp + 1, false}, {tramp + 8, false}, {tramp + 9, false}, {3, false}} {
+		start, ok := unwind.SigtrampStart(c, c2.pc)
+		if ok != c2.want || (ok && start != tramp) {
+			t.Errorf("SigtrampStart(%#x) = %#x, %v; the trampoline is at %#x", c2.pc, start, ok, tramp)
+		}
+	}
 
 	// The kernel's siginfo on the stack says why the handler ran; the
 	// core's own NT_SIGINFO says why the process died (the re-raise).
@@ -391,6 +410,13 @@ func TestCallThroughNull(t *testing.T) {
 	if frames[0].PC != 0 || len(frames) < 3 || frames[1].Kind != unwind.KindHeuristic {
 		t.Fatalf("frames %+v", frames)
 	}
+	// The guessed caller is marked weak (documents flag it); the
+	// registers the crash left and the CFI steps above it are not.
+	for i, f := range frames {
+		if f.Kind.Weak() != (i == 1) {
+			t.Errorf("frame %d (%v): weak %v", i, f.Kind, f.Kind.Weak())
+		}
+	}
 }
 
 func TestNoCFIFramePointer(t *testing.T) {
@@ -401,9 +427,13 @@ func TestNoCFIFramePointer(t *testing.T) {
 		t.Fatal(err)
 	}
 	fp := 0
-	for _, f := range frames {
+	for i, f := range frames {
 		if f.Kind == unwind.KindFramePointer {
 			fp++
+		}
+		// Only the frame found by the rbp chain is weak.
+		if f.Kind.Weak() != (f.Kind == unwind.KindFramePointer) || (i > 0 && f.Kind != unwind.KindFramePointer && f.Kind != unwind.KindCFI) {
+			t.Errorf("frame %d (%v): weak %v", i, f.Kind, f.Kind.Weak())
 		}
 	}
 	if fp != 1 {
