@@ -10,6 +10,7 @@
 # PKG defaults to the packages whose tests run in seconds (MUTATE_PKGS
 # below). --diff BASE mutates only the lines changed since the merge base
 # with BASE (committed or not): run it before calling an issue resolved.
+# MUTATE_ONLY=REGEXP mutates only the package's files whose name matches.
 # One package at a time, one gremlins worker (MUTATE_WORKERS) whose go test
 # gets the other CPU: the machine has two. Then the mutants gremlins calls
 # not covered are run one by one (scripts/mutate-recheck.py: a switch's
@@ -41,7 +42,7 @@ while (($#)); do
 	case $1 in
 	--diff) diff=$2; shift 2 ;;
 	--diff=*) diff=${1#--diff=}; shift ;;
-	-h | --help) sed -n '2,22p' "$0"; exit 0 ;;
+	-h | --help) sed -n '2,23p' "$0"; exit 0 ;;
 	*) pkgs+=("${1#./}"); shift ;;
 	esac
 done
