@@ -378,3 +378,51 @@ func TestSynthSignalFDE(t *testing.T) {
 		t.Errorf("trampoline CFA %#x", frames[1].CFA)
 	}
 }
+
+// TestParseCFISkips64Bit: a 64-bit DWARF record (length 0xffffffff, then
+// an 8-byte length: DWARF 4 §7.2.2, §7.4) which delve cannot read is
+// skipped by its own length, with a warning, and the records after it are
+// read; a 64-bit record cut short ends the section with a warning.
+func TestParseCFISkips64Bit(t *testing.T) {
+	const ehAddr = 0x600000
+	rec64 := func(n int) []byte {
+		b := binary.LittleEndian.AppendUint32(nil, 0xffffffff)
+		b = binary.LittleEndian.AppendUint64(b, uint64(n))
+		return append(b, make([]byte, n)...)
+	}
+	for _, n := range []int{0, 16, 37} {
+		prefix := rec64(n)
+		// The records after the prefix keep their addresses (pc-relative
+		// encodings): the section starts len(prefix) bytes earlier.
+		sec := append(prefix, ehFrame(ehAddr, []synthFDE{fpFunc(0x1000), fpFunc(0x2000)})...)
+		fdes, warns := unwind.ParseCFI(sec, ehAddr-uint64(len(prefix)), 0)
+		var begins []uint64
+		for _, f := range fdes {
+			begins = append(begins, f.Begin())
+		}
+		if fmt.Sprint(begins) != fmt.Sprint([]uint64{0x1000, 0x2000}) {
+			t.Errorf("64-bit record of %d bytes first: FDEs at %#x (%q)", n, begins, warns)
+		}
+		if len(warns) != 1 || !strings.Contains(warns[0], "1 64-bit DWARF CFI records skipped") {
+			t.Errorf("64-bit record of %d bytes: warnings %q", n, warns)
+		}
+	}
+	good := ehFrame(ehAddr, []synthFDE{fpFunc(0x1000)})
+	for name, tail := range map[string][]byte{
+		"header cut":   rec64(0)[:11],
+		"length past":  append(rec64(8)[:12], make([]byte, 7)...),
+		"length ≫ all": binary.LittleEndian.AppendUint64(binary.LittleEndian.AppendUint32(nil, 0xffffffff), 1<<62),
+	} {
+		fdes, warns := unwind.ParseCFI(append(append([]byte(nil), good...), tail...), ehAddr, 0)
+		if len(fdes) != 1 || fdes[0].Begin() != 0x1000 || !strings.Contains(strings.Join(warns, "\n"), "truncated 64-bit CFI record") {
+			t.Errorf("%s: %d FDEs, warnings %q", name, len(fdes), warns)
+		}
+	}
+	// Exactly long enough: skipped, not truncated.
+	for _, n := range []int{0, 8} {
+		fdes, warns := unwind.ParseCFI(append(append([]byte(nil), good...), rec64(n)...), ehAddr, 0)
+		if len(fdes) != 1 || len(warns) != 1 || !strings.Contains(warns[0], "1 64-bit DWARF CFI records skipped") {
+			t.Errorf("a whole 64-bit record of %d bytes last: %d FDEs, warnings %q", n, len(fdes), warns)
+		}
+	}
+}
