@@ -27,6 +27,17 @@ int main(int argc, char **argv) { printf("%ld\n", middle((long *)(argc * 8L), 3)
 `,
 }
 
+// debugFrameV4 is debugFrameOnly as clang builds it with DWARF 5: its
+// .debug_frame CIE is version 4 (address and segment sizes after the
+// augmentation, which delve does not read: downgradeCIEv4), where gcc's
+// is version 1.
+var debugFrameV4 = func() testcore.Program {
+	p := debugFrameOnly
+	p.Name, p.Compiler = "debugframe-v4", "clang-16"
+	p.Flags = []string{"-O2", "-gdwarf-5", "-fno-asynchronous-unwind-tables", "-fno-unwind-tables"}
+	return p
+}()
+
 var readelfFDE = regexp.MustCompile(`FDE cie=[0-9a-f]+ pc=([0-9a-f]+)\.\.([0-9a-f]+)`)
 
 // readelfFDEs lists the FDE ranges binutils sees in .eh_frame and
@@ -63,6 +74,11 @@ func readelfFDEs(t *testing.T, path string) map[[2]uint64]bool {
 // no warning.
 func TestLoadCFIMatchesReadelf(t *testing.T) {
 	paths := []string{testcore.Make(t, debugFrameOnly).Exe, testcore.Make(t, testcore.NullDeref).Exe}
+	v4 := testcore.Make(t, debugFrameV4).Exe
+	if out, _ := exec.Command("readelf", "-wf", v4).Output(); !regexp.MustCompile(`(?m)^\s+Version:\s+4$`).Match(out) {
+		t.Fatalf("%s: readelf shows no version 4 CIE:\n%s", v4, out)
+	}
+	paths = append(paths, v4)
 	for _, p := range []string{
 		"/lib/x86_64-linux-gnu/libc.so.6",
 		"/lib64/ld-linux-x86-64.so.2",

@@ -129,6 +129,7 @@ var realCases = []coreCase{
 	{noCFI, 1},
 	{boostFiber, 1},
 	{debugFrameOnly, 1},
+	{debugFrameV4, 1},
 	{cppAbort, 4},
 }
 

@@ -25,11 +25,14 @@ import (
 
 // Program is a source file to compile and crash.
 type Program struct {
-	Name   string   // short name, used in file names
-	Lang   string   // "c" or "c++"
-	Source string   // the program text
-	Flags  []string // extra compiler flags; default -O2 -g
-	Args   []string // arguments for the crashing run
+	Name string // short name, used in file names
+	Lang string // "c" or "c++"
+	// Compiler is the compiler to run ("clang-16"); default gcc for C,
+	// g++ for C++.
+	Compiler string
+	Source   string   // the program text
+	Flags    []string // extra compiler flags; default -O2 -g
+	Args     []string // arguments for the crashing run
 }
 
 // Result is a built program and the core its crash left.
@@ -94,7 +97,7 @@ func build(p Program) (*Result, error) {
 		flags = []string{"-O2", "-g"}
 	}
 	h := sha256.New()
-	fmt.Fprintf(h, "%s\x00%s\x00%s\x00%s", p.Lang, p.Source, strings.Join(flags, " "), strings.Join(p.Args, " "))
+	fmt.Fprintf(h, "%s\x00%s\x00%s\x00%s\x00%s", p.Lang, p.Source, strings.Join(flags, " "), strings.Join(p.Args, " "), p.Compiler)
 	key := p.Name + "-" + hex.EncodeToString(h.Sum(nil))[:12]
 	if r, ok := cache[key]; ok {
 		return r, nil
@@ -106,6 +109,9 @@ func build(p Program) (*Result, error) {
 	compiler, ext := "gcc", ".c"
 	if p.Lang == "c++" {
 		compiler, ext = "g++", ".cc"
+	}
+	if p.Compiler != "" {
+		compiler = p.Compiler
 	}
 	if os.Getenv(CacheEnv) != "" {
 		// Kept between runs: the compiler is part of the key.
