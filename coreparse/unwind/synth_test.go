@@ -426,3 +426,55 @@ func TestParseCFISkips64Bit(t *testing.T) {
 		}
 	}
 }
+
+// TestMergeCFI: a debug file's .debug_frame adds the functions the
+// module's .eh_frame lacks; where both describe code (overlapping ranges,
+// not only equal ones) the module's entry stays; the result is sorted.
+func TestMergeCFI(t *testing.T) {
+	const ehAddr = 0x600000
+	parse := func(fs ...synthFDE) frame.FrameDescriptionEntries {
+		t.Helper()
+		fdes, warns := unwind.ParseCFI(ehFrame(ehAddr, fs), ehAddr, 0)
+		if len(warns) != 0 || len(fdes) != len(fs) {
+			t.Fatalf("synthetic CFI: %d FDEs %q", len(fdes), warns)
+		}
+		sort.Slice(fdes, func(i, j int) bool { return fdes[i].Begin() < fdes[j].Begin() })
+		return fdes
+	}
+	ranges := func(fdes frame.FrameDescriptionEntries) string {
+		var b strings.Builder
+		for _, f := range fdes {
+			fmt.Fprintf(&b, "%#x-%#x ", f.Begin(), f.End())
+		}
+		return b.String()
+	}
+	have := parse(synthFDE{begin: 0x1000, size: 0x40}, synthFDE{begin: 0x3000, size: 0x40})
+	for _, c := range []struct {
+		more []synthFDE
+		want string
+	}{
+		{nil, "0x1000-0x1040 0x3000-0x3040 "},
+		// equal, overlapping at either end, inside: all the module's
+		{[]synthFDE{{begin: 0x1000, size: 0x40}, {begin: 0x103f, size: 0x10}, {begin: 0x2ff0, size: 0x11}, {begin: 0x3010, size: 0x8}}, "0x1000-0x1040 0x3000-0x3040 "},
+		// touching is not overlapping; the gaps and the ends are added, sorted
+		{[]synthFDE{{begin: 0x4000, size: 0x10}, {begin: 0x1040, size: 0x10}, {begin: 0x500, size: 0x100}, {begin: 0x2ff0, size: 0x10}}, "0x500-0x600 0x1000-0x1040 0x1040-0x1050 0x2ff0-0x3000 0x3000-0x3040 0x4000-0x4010 "},
+	} {
+		var more frame.FrameDescriptionEntries
+		if len(c.more) > 0 {
+			more, _ = unwind.ParseCFI(ehFrame(ehAddr, c.more), ehAddr, 0)
+		}
+		got := unwind.MergeCFI(have, more)
+		if ranges(got) != c.want {
+			t.Errorf("merge of %s: %s, want %s", ranges(more), ranges(got), c.want)
+		}
+		for i := range got {
+			pc := got[i].Begin()
+			if f, err := got.FDEForPC(pc); err != nil || f.Begin() != pc {
+				t.Errorf("merge of %s: no FDE found at %#x", ranges(more), pc)
+			}
+		}
+	}
+	if got := unwind.MergeCFI(nil, have); ranges(got) != ranges(have) {
+		t.Errorf("merge into nothing: %s", ranges(got))
+	}
+}
