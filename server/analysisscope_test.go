@@ -2,7 +2,9 @@ package server
 
 import (
 	"encoding/json"
+
 	"fmt"
+	"github.com/dsecore/dsecore/report"
 	"regexp"
 	"strconv"
 	"strings"
@@ -38,6 +40,10 @@ func (c *client) expandScope(ref int) []*scopeNode {
 // handling and a nested fault (in the console and the document), a list
 // walk's findings as records (the scope lists their text: findings).
 var notInScope = map[string]bool{"handling": true, "nested": true, "found": true}
+
+// The lists the scope shows even when empty ("[0]": searched, none
+// found); any other empty member has no entry.
+var listedEmpty = map[string]bool{".evidence": true, ".memory.heap": true, ".memory.holders": true}
 
 var (
 	countLabel = regexp.MustCompile(`^\[(\d+)\]$`) // an array's length
@@ -131,8 +137,8 @@ func compareScope(t *testing.T, path string, kids []*scopeNode, doc map[string]a
 func compareEntry(t *testing.T, p string, k *scopeNode, v any) {
 	t.Helper()
 	if emptyJSON(v) {
-		if a, ok := v.([]any); ok && a != nil && k.value == "[0]" && len(k.kids) == 0 {
-			return // an empty list searched: [0]
+		if a, ok := v.([]any); ok && a != nil && k.value == "[0]" && len(k.kids) == 0 && listedEmpty[p] {
+			return // a list the scope shows when empty: [0]
 		}
 		if s, ok := scalarJSON(v); !ok || k.value != s || len(k.kids) > 0 {
 			t.Errorf("%s = %q (%d entries): empty in the document (%v)", p, k.value, len(k.kids), v)
@@ -231,4 +237,33 @@ func TestAnalysisScopeIsTheDocument(t *testing.T) {
 			compareScope(t, "", scope, body.Body.Analysis)
 		})
 	}
+}
+
+// TestAnalysisScopeOfAnEmptyDocument: a document whose lists, maps and
+// numbers are all empty or zero (what no fixture's crash has: an empty
+// timeline, no objects, no logs, a memory section with nothing found)
+// gives the scope no entry for any of them.
+func TestAnalysisScopeOfAnEmptyDocument(t *testing.T) {
+	a := &report.Analysis{Verdict: "no verdict", Confidence: "low", Timeline: []report.TimelineStep{}, Objects: []report.AnalysisObj{},
+		Evidence: []report.AnalysisEvid{}, Rules: []string{},
+		Fault:  &report.AnalysisFault{PC: "0x1", Kind: "null", Description: "d", Inline: []string{}, SiCode: "SEGV_MAPERR"},
+		Logs:   &report.AnalysisLogs{Files: []string{}, PerThread: map[string][]string{}, Concurrent: [][2]string{}, Handler: []string{}},
+		Memory: &report.AnalysisMemory{Verdict: "nothing", Rules: []string{}, Heap: []report.AnalysisChunk{}, Holders: []report.AnalysisHolder{}},
+	}
+	var expand func(ns []*node) []*scopeNode
+	expand = func(ns []*node) []*scopeNode {
+		out := []*scopeNode{}
+		for _, n := range ns {
+			sn := &scopeNode{name: n.name, value: n.value}
+			if n.kids != nil {
+				sn.kids = expand(n.kids())
+			}
+			out = append(out, sn)
+		}
+		return out
+	}
+	b, _ := json.Marshal(a)
+	var doc map[string]any
+	json.Unmarshal(b, &doc)
+	compareScope(t, "", expand(analysisNodes(a)), doc)
 }
