@@ -138,10 +138,15 @@ func templateArgs(name string) []string {
 }
 
 // rbNodes walks the tree in order (libstdc++'s _Rb_tree_increment) and
-// returns the nodes' addresses, at most limit, stopping at a node it has
-// seen or cannot read.
+// returns the nodes' addresses, at most limit. A corrupt tree ends the
+// walk: a node seen before, a link it cannot read, or more link reads than
+// a tree of the nodes asked for needs (a cycle of parents).
 func (r *Reader) rbNodes(t *rbTreeOf, limit int) []uint64 {
+	budget := 64*limit + 1024
 	link := func(x uint64, name string) (uint64, bool) {
+		if budget--; budget < 0 {
+			return 0, false
+		}
 		nv := &Value{Mod: t.header.Mod, Type: t.header.Type, Addr: x, Kind: KindReference}
 		y, err := r.pathUint(nv, name)
 		return y, err == nil
@@ -153,23 +158,32 @@ func (r *Reader) rbNodes(t *rbTreeOf, limit int) []uint64 {
 	for ok && x != head && x != 0 && !seen[x] && len(out) < limit {
 		seen[x] = true
 		out = append(out, x)
-		if right, ok2 := link(x, "_M_right"); !ok2 {
+		right, ok2 := link(x, "_M_right")
+		if !ok2 {
 			break
-		} else if right != 0 {
+		}
+		if right != 0 { // the leftmost node of the right subtree
 			x = right
 			for {
 				left, ok3 := link(x, "_M_left")
 				if !ok3 || left == 0 {
+					ok = ok3
 					break
 				}
 				x = left
 			}
 			continue
 		}
+		// Up while x is its parent's right child; then the parent, unless
+		// the walk climbed past the root to the header.
 		y, ok2 := link(x, "_M_parent")
 		for ok2 {
 			yr, ok3 := link(y, "_M_right")
-			if !ok3 || x != yr || len(out) > limit {
+			if !ok3 {
+				ok2 = false
+				break
+			}
+			if x != yr {
 				break
 			}
 			x = y
@@ -178,7 +192,9 @@ func (r *Reader) rbNodes(t *rbTreeOf, limit int) []uint64 {
 		if !ok2 {
 			break
 		}
-		if xr, _ := link(x, "_M_right"); xr != y {
+		if xr, ok3 := link(x, "_M_right"); !ok3 {
+			break
+		} else if xr != y {
 			x = y
 		}
 	}
