@@ -2,6 +2,7 @@ package values
 
 import (
 	"fmt"
+	"strings"
 	"testing"
 )
 
@@ -96,8 +97,8 @@ func TestCheckExprOperands(t *testing.T) {
 	}
 	// Blocks claiming more than is left; and exactly what is left.
 	for _, op := range []byte{0x9e, 0xa3, 0xf3} {
-		if err := checkExpr([]byte{op, 4, 1, 2, 3}); err == nil {
-			t.Errorf("op %#x: a 4-byte block with 3 bytes left accepted", op)
+		if err := checkExpr([]byte{op, 4, 1, 2, 3}); err == nil || !strings.Contains(err.Error(), fmt.Sprintf("operation %#x claims a 4-byte block with 3 bytes left", op)) {
+			t.Errorf("op %#x: a 4-byte block with 3 bytes left: %v", op, err)
 		}
 		if err := checkExpr([]byte{op, 0xff, 0xff, 0xff, 0xff, 0x0f}); err == nil {
 			t.Errorf("op %#x: a 4 GiB block accepted", op)

@@ -23,7 +23,7 @@ import (
 // scalar the printers know, and the expression forms (casts to enums,
 // unary * and & on computed values, floating-point arithmetic).
 var printerExprs = []string{
-	"g_names", "g_counts", "g_empty", "g_uptr", "g_unull", "g_ustr", "g_sptr", "g_sptr2", "g_wptr", "g_wexpired",
+	"g_names", "g_counts", "g_empty", "g_vempty", "g_vdbl", "g_uptr", "g_unull", "g_ustr", "g_sptr", "g_sptr2", "g_wptr", "g_wexpired",
 	"g_snull", "g_smap", "g_f", "g_fneg", "g_d", "g_dthird", "g_dbig", "g_dinf", "g_dneg0", "g_ld", "g_ldthird",
 	"g_color", "g_color_odd", "g_mode", "g_level", "g_point", "g_ppoint", "*g_node",
 	"(Color)5", "(Color)(g_point.x - 2)", "(Mode)7", "(Level)300", "(Color)1", "*g_ppoint", "*&g_point", "&*g_ppoint", "&g_point",
@@ -143,6 +143,19 @@ func (p *gdbParser) value() *gdbValue {
 			}
 		}
 		return v
+	case strings.HasPrefix(r, "std::vector of length "):
+		p.eat("std::vector of length ")
+		n, _ := strconv.Atoi(p.until(","))
+		p.eat(", capacity ")
+		p.until(" = {", "}", ", ")
+		v := &gdbValue{kind: "map", count: n} // elements [0], [1], … as a map's keys
+		if p.eat(" = {") {
+			for i := 0; !p.eat("}") && p.pos < len(p.s); i++ {
+				v.fields = append(v.fields, gdbField{fmt.Sprintf("[%d]", i), p.value()})
+				p.eat(", ")
+			}
+		}
+		return v
 	case strings.HasPrefix(r, "std::unique_ptr<"), strings.HasPrefix(r, "std::shared_ptr<"), strings.HasPrefix(r, "std::weak_ptr<"):
 		p.until(" ", " =") // the type, brackets balanced
 		v := &gdbValue{kind: "smart"}
@@ -186,7 +199,10 @@ func comparePrinted(t *testing.T, r *values.Reader, expr string, v *values.Value
 	switch g.kind {
 	case "map":
 		if want := fmt.Sprintf("size=%d", g.count); ours != want {
-			t.Errorf("%s = %s, gdb: std::map with %d elements", expr, ours, g.count)
+			t.Errorf("%s = %s, gdb: %d elements", expr, ours, g.count)
+		}
+		if len(g.fields) != g.count {
+			t.Fatalf("%s: gdb's %d elements parsed as %d", expr, g.count, len(g.fields))
 		}
 		kids, err := r.Children(v, 0, g.count+1)
 		if err != nil || len(kids) != g.count {
