@@ -71,6 +71,15 @@ func itoaIf(n int) string {
 	return strconv.Itoa(n)
 }
 
+// boolIf is "true" for a flag that is set, no entry for one that is not
+// (the document omits it or leaves it false).
+func boolIf(b bool) string {
+	if !b {
+		return ""
+	}
+	return "true"
+}
+
 // analysisDoc is the analysis document with its memory section (the heap
 // and the holders, made with the analysis on first use).
 func (st *state) analysisDoc() *report.Analysis {
@@ -117,7 +126,8 @@ func analysisNodes(a *report.Analysis) []*node {
 			var ns []*node
 			for i, o := range a.Objects {
 				ns = append(ns, branch(fmt.Sprintf("[%d] %s", i, o.Role), o.Type+" at "+o.Address, func() []*node {
-					return nonEmpty(leaf("role", o.Role), leaf("type", o.Type), leaf("address", o.Address), leaf("how", o.How), fields("fields", o.Fields))
+					return nonEmpty(leaf("role", o.Role), leaf("type", o.Type), leaf("address", o.Address), leaf("how", o.How),
+						leaf("from_dwarf", boolIf(o.FromDWARF)), fields("fields", o.Fields))
 				}))
 			}
 			return ns
@@ -220,7 +230,8 @@ func timelineNode(steps []report.TimelineStep) *node {
 				if st.Evidence == "frame" {
 					frame = strconv.Itoa(st.Frame)
 				}
-				return nonEmpty(leaf("time", st.Time), leaf("who", st.Who), leaf("text", st.Text), leaf("evidence", st.Evidence),
+				return nonEmpty(leaf("time", st.Time), leaf("at_dump", boolIf(st.AtDump)), leaf("who", st.Who), leaf("lwp", itoaIf(st.LWP)),
+					leaf("task", strconv.FormatInt(st.Task, 10)), leaf("text", st.Text), leaf("evidence", st.Evidence),
 					leaf("ref", st.Ref), leaf("source", st.Source), leaf("log_line", line), leaf("frame", frame), leaf("function", st.Function))
 			}))
 		}
@@ -251,7 +262,7 @@ func memoryNode(m *report.AnalysisMemory) *node {
 					return nonEmpty(leaf("who", h.Who), leaf("lwp", itoaIf(h.LWP)), leaf("task", strconv.FormatInt(h.Task, 10)),
 						leaf("frame", strconv.Itoa(h.Frame)), leaf("function", h.Function), leaf("variable", h.Variable), leaf("var_type", h.Type),
 						leaf("expr", h.Expr), leaf("text", h.Text), leaf("relation", h.Relation), leaf("role", h.Role), leaf("value", h.Value),
-						leaf("how", h.How), leaf("fallback", strconv.FormatBool(h.Fallback)), leaf("hits", strconv.Itoa(h.Hits)))
+						leaf("how", h.How), leaf("fallback", boolIf(h.Fallback)), leaf("hits", strconv.Itoa(h.Hits)))
 				}))
 			}
 			return ns

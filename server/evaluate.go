@@ -28,6 +28,15 @@ func (c *conn) evaluate(r *dap.EvaluateRequest) {
 			return
 		}
 	}
+	// An expression in a frame the session never gave, or whose stack is
+	// gone: an error, not the expression evaluated without its frame (a
+	// REPL command above falls back to the crashed thread).
+	if r.Arguments.FrameId > 0 {
+		if _, _, err := st.frame(r.Arguments.FrameId); err != nil {
+			c.sendError(r.Seq, r.Command, errEvaluate, "evaluate: "+err.Error())
+			return
+		}
+	}
 	v, err := st.vr.Eval(sc, expr)
 	if err != nil {
 		c.sendError(r.Seq, r.Command, errEvaluate, err.Error())

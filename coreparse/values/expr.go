@@ -4,6 +4,7 @@ import (
 	"debug/dwarf"
 	"encoding/binary"
 	"fmt"
+	"math"
 	"strconv"
 	"strings"
 	"unicode"
@@ -108,7 +109,9 @@ func lex(s string) []string {
 			i++
 		case unicode.IsDigit(c):
 			j := i
-			for j < len(s) && (unicode.IsLetter(rune(s[j])) || unicode.IsDigit(rune(s[j]))) {
+			hex := strings.HasPrefix(strings.ToLower(s[i:]), "0x")
+			for j < len(s) && (unicode.IsLetter(rune(s[j])) || unicode.IsDigit(rune(s[j])) || s[j] == '.' ||
+				!hex && (s[j] == '+' || s[j] == '-') && (s[j-1] == 'e' || s[j-1] == 'E')) {
 				j++
 			}
 			out = append(out, s[i:j])
@@ -263,6 +266,12 @@ func (p *parser) unary() *Value {
 	case "-", "!", "~":
 		p.next()
 		v := p.unary()
+		if t == "-" && p.r.isFloat(v) {
+			return p.r.floatValue(-p.r.mustFloat(v), p.r.floatSize(v))
+		}
+		if t == "!" && p.r.isFloat(v) {
+			return p.r.boolValue(p.r.mustFloat(v) == 0)
+		}
 		x := p.r.mustInt(v)
 		switch t {
 		case "-":
@@ -274,6 +283,9 @@ func (p *parser) unary() *Value {
 	case "*":
 		p.next()
 		v := p.unary()
+		if sp, ok := p.r.smartPointer(v); ok { // operator* of unique_ptr, shared_ptr (gdb's xmethods)
+			v = sp
+		}
 		d, err := p.r.Deref(v)
 		if err != nil {
 			fail("%v", err)
@@ -347,6 +359,19 @@ func (p *parser) primary() *Value {
 		v := p.expr(0)
 		p.want(")")
 		return v
+	case unicode.IsDigit(rune(t[0])) && (strings.ContainsAny(t, ".eE") && !strings.HasPrefix(strings.ToLower(t), "0x")):
+		f, err := strconv.ParseFloat(strings.TrimRight(strings.ToLower(t), "fl"), 64)
+		if err != nil {
+			fail("bad number %q", t)
+		}
+		size := int64(8) // a double, a float with f, a long double with l
+		switch t[len(t)-1] {
+		case 'f', 'F':
+			size = 4
+		case 'l', 'L':
+			size = 16
+		}
+		return p.r.floatValue(f, size)
 	case unicode.IsDigit(rune(t[0])):
 		n, err := strconv.ParseUint(strings.TrimRight(strings.ToLower(t), "ul"), 0, 64)
 		if err != nil {
@@ -399,10 +424,136 @@ func (r *Reader) intValue(x int64) *Value {
 	return &Value{Mod: m, Type: off, Bytes: binary.LittleEndian.AppendUint64(nil, uint64(x)), Where: "computed"}
 }
 
+// floatValue is a computed floating-point value of size bytes (float,
+// double or long double: the type gdb gives an operation, the larger of
+// its floating-point operands'; computed in double).
+func (r *Reader) floatValue(x float64, size int64) *Value {
+	names := map[int64]string{4: "float", 8: "double", 16: "long double"}
+	m, off := r.baseType(names[size])
+	if m == nil && size != 8 {
+		size = 8
+		m, off = r.baseType("double")
+	}
+	if m == nil {
+		fail("no %s type in the program's DWARF", names[size])
+	}
+	var b []byte
+	switch size {
+	case 4:
+		b = binary.LittleEndian.AppendUint32(nil, math.Float32bits(float32(x)))
+	case 16:
+		b = x87(x)
+	default:
+		b = binary.LittleEndian.AppendUint64(nil, math.Float64bits(x))
+	}
+	return &Value{Mod: m, Type: off, Bytes: b, Where: "computed"}
+}
+
+// x87 is x as an x87 extended float in 16 bytes (exact: a double fits).
+func x87(x float64) []byte {
+	b := make([]byte, 16)
+	var se uint16
+	if math.Signbit(x) {
+		se = 0x8000
+	}
+	switch {
+	case math.IsInf(x, 0):
+		se |= 0x7fff
+		binary.LittleEndian.PutUint64(b, 1<<63)
+	case math.IsNaN(x):
+		se |= 0x7fff
+		binary.LittleEndian.PutUint64(b, 3<<62)
+	case x != 0:
+		fr, exp := math.Frexp(math.Abs(x)) // x = fr · 2^exp, fr in [0.5, 1)
+		binary.LittleEndian.PutUint64(b, uint64(math.Ldexp(fr, 64)))
+		se |= uint16(exp - 1 + 16383)
+	}
+	binary.LittleEndian.PutUint16(b[8:], se)
+	return b
+}
+
+// floatSize is the size of the larger floating-point operand's type.
+func (r *Reader) floatSize(vs ...*Value) int64 {
+	var n int64
+	for _, v := range vs {
+		if r.isFloat(v) {
+			n = max(n, r.Resolved(v).Size)
+		}
+	}
+	return n
+}
+
+// isFloat says whether v is a floating-point number.
+func (r *Reader) isFloat(v *Value) bool {
+	if v.Absent() || v.Mod == nil {
+		return false
+	}
+	ty := r.Resolved(v)
+	return ty != nil && ty.Kind == symbols.KindBase && ty.Encoding == ateFloat
+}
+
+// mustFloat is v as a double: a float read as such, an integer converted.
+func (r *Reader) mustFloat(v *Value) float64 {
+	if !r.isFloat(v) {
+		x := r.mustInt(v)
+		if ty := r.Resolved(v); ty != nil && ty.Kind == symbols.KindPointer {
+			fail("a pointer in floating-point arithmetic")
+		}
+		if ty := r.Resolved(v); ty != nil && ty.Kind == symbols.KindBase && (ty.Encoding == ateUnsigned || ty.Encoding == ateUnsignedChar) {
+			return float64(uint64(x))
+		}
+		return float64(x)
+	}
+	f, err := r.Float(v)
+	if err != nil {
+		fail("%v", err)
+	}
+	return f
+}
+
+// floatBinary is a binary operator with a floating-point operand: the
+// arithmetic and comparisons of C; the integer-only operators fail.
+func (p *parser) floatBinary(op string, x, y float64, size int64) *Value {
+	r := p.r
+	switch op {
+	case "+":
+		return r.floatValue(x+y, size)
+	case "-":
+		return r.floatValue(x-y, size)
+	case "*":
+		return r.floatValue(x*y, size)
+	case "/":
+		return r.floatValue(x/y, size)
+	case "==":
+		return r.boolValue(x == y)
+	case "!=":
+		return r.boolValue(x != y)
+	case "<":
+		return r.boolValue(x < y)
+	case "<=":
+		return r.boolValue(x <= y)
+	case ">":
+		return r.boolValue(x > y)
+	case ">=":
+		return r.boolValue(x >= y)
+	case "&&":
+		return r.boolValue(x != 0 && y != 0)
+	case "||":
+		return r.boolValue(x != 0 || y != 0)
+	}
+	fail("invalid operands to %s: floating-point", op)
+	return nil
+}
+
+// boolValue is a computed bool (C++'s type of a comparison and of !, &&,
+// ||; gdb prints it true or false), a long where the program has no bool.
 func (r *Reader) boolValue(b bool) *Value {
 	x := int64(0)
 	if b {
 		x = 1
+	}
+	if m, off := r.baseType("bool"); m != nil && m.Syms.SizeOf(off) == 1 {
+		return &Value{Mod: m, Type: off, Bytes: []byte{byte(x)}, Where: "computed"}
 	}
 	return r.intValue(x)
 }
@@ -517,6 +668,9 @@ func (p *parser) binary(op string, a, b *Value) *Value {
 		}
 		x := r.mustInt(a) + n*sz
 		return &Value{Mod: a.Mod, Type: a.Type, Bytes: binary.LittleEndian.AppendUint64(nil, uint64(x)), Where: "computed"}
+	}
+	if r.isFloat(a) || r.isFloat(b) {
+		return p.floatBinary(op, r.mustFloat(a), r.mustFloat(b), r.floatSize(a, b))
 	}
 	x, y := r.mustInt(a), r.mustInt(b)
 	if op == "-" && isPtr(at) && isPtr(bt) {

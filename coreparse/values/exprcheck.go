@@ -66,13 +66,15 @@ func checkExpr(expr []byte) error {
 				return err
 			}
 		case op == 0xa4: // const_type: type, then a 1-byte size and that many bytes
-			if _, ok = uleb(); ok && i < len(expr) {
-				n := int(expr[i])
-				i++
-				ok = skip(n)
+			if _, ok = uleb(); ok {
+				if ok = i < len(expr); ok {
+					n := int(expr[i])
+					i++
+					ok = skip(n)
+				}
 			}
-		case (op >= 0x12 && op <= 0x2e) || (op >= 0x30 && op <= 0x6f) || (op >= 0x96 && op <= 0x97) ||
-			op == 0x9b || op == 0x9c || op == 0x9f || op == 0xe0:
+		case op == 0x06 || (op >= 0x12 && op <= 0x2e) || (op >= 0x30 && op <= 0x6f) || (op >= 0x96 && op <= 0x97) ||
+			op == 0x9b || op == 0x9c || op == 0x9f || op == 0xe0: // deref, dup … ne, lit, reg, nop, push_object_address, …
 			// no operand
 		default:
 			return nil

@@ -5,6 +5,8 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"math"
+	"math/big"
 	"strconv"
 	"strings"
 
@@ -40,11 +42,11 @@ func (r *Reader) Summary(v *Value, hex bool) string {
 	case symbols.KindBase:
 		switch ty.Encoding {
 		case ateFloat:
-			f, err := r.Float(v)
+			b, err := r.Read(v, ty.Size)
 			if err != nil {
 				return errText(err)
 			}
-			return strconv.FormatFloat(f, 'g', -1, 64)
+			return formatFloat(b)
 		case ateBoolean:
 			x, err := r.Uint(v)
 			if err != nil {
@@ -228,4 +230,98 @@ func (r *Reader) Children(v *Value, start, count int) ([]*Value, error) {
 		return r.members(v, ty), nil
 	}
 	return nil, nil
+}
+
+// formatFloat prints a float, double or x87 long double as gdb does: %g
+// with as many significant digits as tell the type's values apart (9, 17,
+// 21: gdb's floatformat_printf_format), "inf", "-inf", and "nan(0x…)" or
+// "-nan(0x…)" with the mantissa's bits.
+func formatFloat(b []byte) string {
+	var neg, inf, nan bool
+	var mant uint64
+	var f *big.Float
+	digits := 0
+	switch len(b) {
+	case 4:
+		u := binary.LittleEndian.Uint32(b)
+		neg, mant = u>>31 != 0, uint64(u&(1<<23-1))
+		inf, nan = u>>23&0xff == 0xff && mant == 0, u>>23&0xff == 0xff && mant != 0
+		if !inf && !nan {
+			f = big.NewFloat(float64(math.Float32frombits(u)))
+		}
+		digits = 9
+	case 8:
+		u := binary.LittleEndian.Uint64(b)
+		neg, mant = u>>63 != 0, u&(1<<52-1)
+		inf, nan = u>>52&0x7ff == 0x7ff && mant == 0, u>>52&0x7ff == 0x7ff && mant != 0
+		if !inf && !nan {
+			f = big.NewFloat(math.Float64frombits(u))
+		}
+		digits = 17
+	case 10, 16: // x87 extended: 64-bit mantissa with its integer bit, 15-bit exponent
+		mant = binary.LittleEndian.Uint64(b)
+		se := binary.LittleEndian.Uint16(b[8:])
+		neg = se&0x8000 != 0
+		exp := int(se & 0x7fff)
+		inf, nan = exp == 0x7fff && mant<<1 == 0, exp == 0x7fff && mant<<1 != 0
+		if !inf && !nan {
+			if exp == 0 {
+				exp = 1 // denormal: no integer bit, the smallest exponent
+			}
+			f = new(big.Float).SetPrec(64).SetMantExp(new(big.Float).SetPrec(64).SetUint64(mant), exp-16383-63)
+			if neg {
+				f.Neg(f)
+			}
+		}
+		digits = 21
+	default:
+		return fmt.Sprintf("<float of %d bytes>", len(b))
+	}
+	sign := ""
+	if neg {
+		sign = "-"
+	}
+	switch {
+	case inf:
+		return sign + "inf"
+	case nan:
+		return fmt.Sprintf("%snan(%#x)", sign, mant)
+	case f.Sign() == 0:
+		return sign + "0"
+	}
+	return cG(f.Text('e', digits-1))
+}
+
+// cG turns %e's digits ("d.ddde±XX") into C's %g: fixed notation when the
+// exponent is at least -4 and below the precision, trailing zeros dropped.
+func cG(e string) string {
+	neg := strings.HasPrefix(e, "-")
+	e = strings.TrimPrefix(e, "-")
+	i := strings.IndexByte(e, 'e')
+	mant, exp := strings.Replace(e[:i], ".", "", 1), e[i+1:]
+	x, _ := strconv.Atoi(exp)
+	var out string
+	if x < -4 || x >= len(mant) {
+		frac := strings.TrimRight(mant[1:], "0")
+		out = mant[:1]
+		if frac != "" {
+			out += "." + frac
+		}
+		es := "+"
+		if x < 0 {
+			es, x = "-", -x
+		}
+		out += fmt.Sprintf("e%s%02d", es, x)
+	} else if x < 0 {
+		out = "0." + strings.Repeat("0", -x-1) + strings.TrimRight(mant, "0")
+	} else {
+		out = mant[:x+1]
+		if frac := strings.TrimRight(mant[x+1:], "0"); frac != "" {
+			out += "." + frac
+		}
+	}
+	if neg {
+		out = "-" + out
+	}
+	return out
 }

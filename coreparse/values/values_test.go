@@ -159,14 +159,14 @@ func TestEval(t *testing.T) {
 		{"this->refcount + 1", "3"},
 		{"this->objs", "size=0 (size_ says -1)"},
 		{"(long)this->objs.data_.root_plus_size_.size_", "-1"},
-		{"sizeof(dm_obj_t) > 0x130", "1"},
-		{"&(*(dm_obj_t *)(" + obj0["hook"].(string) + " - 0x130)).hook == " + obj0["hook"].(string), "1"},
+		{"sizeof(dm_obj_t) > 0x130", "true"},
+		{"&(*(dm_obj_t *)(" + obj0["hook"].(string) + " - 0x130)).hook == " + obj0["hook"].(string), "true"},
 		{"&((dm_obj_t *)" + obj0["address"].(string) + ")->hook", obj0["hook"].(string)},
 		{"lsm4.engine_id", "4"},
 		// Template type names, spelled as a person types them.
 		{"sizeof(boost::intrusive::list_node<void *>)", "16"},
-		{"((boost::intrusive::list_node<void*> *)(" + node + " + 0x20))->next_ == " + node + " + 0x20", "1"},
-		{"lsm4.node == this", "1"},
+		{"((boost::intrusive::list_node<void*> *)(" + node + " + 0x20))->next_ == " + node + " + 0x20", "true"},
+		{"lsm4.node == this", "true"},
 		{"((dm_obj_t *)0x10) + 1", ""}, // pointer arithmetic scales: checked below
 	}
 	for _, c := range cases[:len(cases)-1] {

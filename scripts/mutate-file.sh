@@ -1,0 +1,62 @@
+#!/usr/bin/env bash
+# One file's mutants against some tests, where a package's full gremlins
+# run costs more than a session has (each mutant is a build and a test
+# run; on the shared 2-CPU machine a minute or more):
+#
+#   scripts/mutate-file.sh FILE.go TESTREGEX
+#
+# Lists FILE's mutation points as gremlins' default mutators see them
+# (internal/testsupport/mutops), applies each to a copy of the tracked and
+# new files in build/mutate/file.*, runs `go test -cpu 1 -run TESTREGEX`
+# on FILE's package, and writes build/mutate/<file>.file.txt: one line per
+# mutant in gremlins' log format (KILLED, LIVED, NOT VIABLE: it does not
+# compile), so scripts/mutate-table.py counts it (a row "partial": no
+# gremlins closing line). The tests named are a subset of the package's:
+# a mutant they let live may still die by the others; one they kill is
+# killed.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+root=$PWD
+file=${1:?usage: mutate-file.sh FILE.go TESTREGEX}
+re=${2:?usage: mutate-file.sh FILE.go TESTREGEX}
+file=${file#./}
+pkg=$(dirname "$file")
+GO=${GO:-$(scripts/setup.sh | tail -n1)}
+export PATH="$(dirname "$GO"):$PATH"
+export DSECORE_FIXTURES=${DSECORE_FIXTURES:-$root/build/fixtures}
+out=$root/build/mutate
+mkdir -p "$out"
+log=$out/${file//\//_}.file.txt
+src=$(mktemp -d "$out/file.XXXXXX")
+trap 'rm -rf "$src"' EXIT
+git ls-files -z -co --exclude-standard | while IFS= read -r -d '' f; do [ -f "$f" ] && printf '%s\0' "$f"; done |
+	tar -c --null -T - -f - | tar -x -C "$src" -f -
+"$GO" build -o "$src/.mutops" ./internal/testsupport/mutops
+cp "$src/$file" "$src/.orig"
+: >"$log"
+"$src/.mutops" "$src/$file" | while read -r line col kind; do
+	python3 - "$src/$file" "$line" "$col" "$kind" <<'PY'
+import importlib.util, sys
+spec = importlib.util.spec_from_file_location("recheck", "scripts/mutate-recheck.py")
+recheck = importlib.util.module_from_spec(spec)
+spec.loader.exec_module(recheck)
+path, line, col, kind = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), sys.argv[4]
+lines = open(path, encoding="utf-8").read().split("\n")
+b = lines[line - 1].encode()
+m = recheck.mutate(b.decode("latin-1"), col, kind)  # byte columns, as go/token counts them
+if m is None:
+    sys.exit(1)
+lines[line - 1] = m.encode("latin-1").decode()
+open(path, "w", encoding="utf-8").write("\n".join(lines))
+PY
+	if ! (cd "$src" && "$GO" vet "./$pkg" >/dev/null 2>&1); then
+		r="NOT VIABLE"
+	elif (cd "$src" && timeout 900 "$GO" test -count=1 -cpu 1 -run "$re" "./$pkg" >/dev/null 2>&1); then
+		r=LIVED
+	else
+		r=KILLED
+	fi
+	printf '%12s %s at %s:%s:%s\n' "$r" "$kind" "$(basename "$file")" "$line" "$col" | tee -a "$log"
+	cp "$src/.orig" "$src/$file"
+done
+echo "mutate-file: $(grep -c KILLED "$log" || true) killed, $(grep -c LIVED "$log" || true) lived, $(grep -c 'NOT VIABLE' "$log" || true) not viable: $log" >&2
