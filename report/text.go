@@ -630,7 +630,7 @@ func writeMemory(w io.Writer, m *AnalysisMemory, tr *l10n.Printer) {
 		if c.Rule != "" && c.Rule != "unknown" {
 			rule = " [" + c.Rule + "]"
 		}
-		fmt.Fprintf(w, "  %s: %s%s\n", tr.S(fault.ObjectRole(c.Role)), tr.S(l10n.Untranslated(c.Text)), rule)
+		fmt.Fprintf(w, "  %s: %s%s\n", tr.S(chunkRole(c)), ChunkText(c, tr), rule)
 	}
 	if m.MallocError != "" {
 		fmt.Fprintf(w, "  %s\n", tr.Sf("text.glibc-aborted", "Error", m.MallocError))

@@ -117,6 +117,7 @@ func TestInspectChinese(t *testing.T) {
 			t.Errorf("no timeline line matching %s", re)
 		}
 	}
+	checkHeapChinese(t, zh, 2)
 	en := runLocale(t, []string{"LANG=C.UTF-8"}, append(args, "--json")...)
 	// The fault's line in boost's list_node.hpp is the build's (63 here,
 	// 66 elsewhere: get_next's two overloads share a body): the Chinese
@@ -140,6 +141,54 @@ func TestInspectChinese(t *testing.T) {
 	cmd := exec.Command(dsecoreBin, append(args, "--lang", "fr")...)
 	if out, err := cmd.CombinedOutput(); err == nil || !strings.Contains(string(out), "--lang fr: dsecore speaks en and zh-CN") {
 		t.Errorf("--lang fr: %v, %s", err, out)
+	}
+}
+
+// checkHeapChinese checks inspect's heap section in zh-CN: want lines of
+// the heap's state of an address (its role, the chunk, its state, the
+// free lists that hold it), each Chinese with no English word outside
+// names.
+func checkHeapChinese(t *testing.T, out string, want int) {
+	t.Helper()
+	_, sec, ok := strings.Cut(out, "\n堆（glibc malloc）：\n")
+	if !ok {
+		t.Errorf("no heap section (堆（glibc malloc）：)")
+		return
+	}
+	n := 0
+	for _, l := range strings.Split(sec, "\n") {
+		if !strings.HasPrefix(l, "  ") {
+			break
+		}
+		if !strings.Contains(l, " 的 chunk 0x") {
+			continue
+		}
+		n++
+		if !regexp.MustCompile(`^  \S.*: 0x[0-9a-f]+ 位于 (main_arena|arena 0x[0-9a-f]+) 的 chunk 0x[0-9a-f]+（大小 0x[0-9a-f]+）内第 \d+ 字节处：(已分配（使用中）|已释放（空闲），位于.* 的 tcache bin \d+，共 \d+ 项中的第 #\d+ 项)( \[[a-z-]+\])?$`).MatchString(l) {
+			t.Errorf("heap line not in the catalog's Chinese: %q", l)
+		}
+		if w := l10ntest.EnglishIn(regexp.MustCompile(` \[[a-z-]+\]$`).ReplaceAllString(l, "")); len(w) > 0 {
+			t.Errorf("English %q in the heap line %q", w, l)
+		}
+	}
+	if n != want {
+		t.Errorf("%d heap lines, want %d:\n%s", n, want, sec)
+	}
+}
+
+// TestHeapChinese: the heap's state of the addresses of a double free and
+// of a use after free (a chunk in a thread's tcache), in Chinese.
+func TestHeapChinese(t *testing.T) {
+	set := fixture.Get(t)
+	for _, name := range []string{fixture.DoubleFree, fixture.TcacheUAF} {
+		t.Run(name, func(t *testing.T) {
+			sc := set.Scenario(t, name)
+			out := string(runLocale(t, []string{"LANG=C.UTF-8"}, "inspect", sc.Core, "--exe", sc.Exe, "--log-dir", sc.Dir, "--lang", "zh-CN"))
+			checkHeapChinese(t, out, 1)
+			if !strings.Contains(out, "：已释放（空闲），位于线程 LWP ") {
+				t.Errorf("the freed chunk is not said to be free in a thread's tcache:\n%s", out)
+			}
+		})
 	}
 }
 
