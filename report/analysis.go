@@ -91,6 +91,7 @@ type AnalysisObj struct {
 	Type    string            `json:"type"`
 	Address string            `json:"address,omitempty"`
 	How     string            `json:"how"`
+	HowSaid l10n.Msg          `json:"-"` // How in the catalog's words
 	Fields  map[string]string `json:"fields,omitempty"`
 	// FromDWARF: the address is `this` from its DWARF location, not the
 	// marked fallback guess.
@@ -286,7 +287,7 @@ func AnalysisDoc(a *fault.Analysis) *Analysis {
 		d.Fault = af
 	}
 	for _, o := range a.Objects {
-		od := AnalysisObj{Role: o.Role, Type: o.Type, How: o.How, Fields: o.Fields, FromDWARF: o.FromDWARF}
+		od := AnalysisObj{Role: o.Role, Type: o.Type, How: o.How, HowSaid: o.HowSaid, Fields: o.Fields, FromDWARF: o.FromDWARF}
 		if o.Address != 0 {
 			od.Address = Hex(o.Address)
 		}

@@ -331,7 +331,7 @@ func WriteAnalysis(w io.Writer, doc *Inspect, o AnalysisText) {
 			}
 			fmt.Fprintln(w, tr.Sf("text.object", "Role", fault.ObjectRole(ob.Role), "Type", ob.Type, "Addr", orDash(ob.Address), "Fields", fields))
 			if ob.How != "" {
-				fmt.Fprintf(w, "  %s\n", tr.Sf("text.found", "How", l10n.Untranslated(ob.How)))
+				fmt.Fprintf(w, "  %s\n", tr.Sf("text.found", "How", said(ob.HowSaid, ob.How)))
 			}
 		}
 	}

@@ -80,7 +80,7 @@ func (a *Analysis) conclude() {
 		}
 	}
 	if owner != nil {
-		a.say("owner-object", "objects", l10n.T("evidence.owner", "Type", owner.Type, "Addr", fmt.Sprintf("%#x", owner.Address), "How", l10n.Untranslated(owner.How)))
+		a.say("owner-object", "objects", l10n.T("evidence.owner", "Type", owner.Type, "Addr", fmt.Sprintf("%#x", owner.Address), "How", owner.HowSaid))
 	}
 	if w := a.ListWalk; w != nil {
 		for _, fnd := range w.Found {

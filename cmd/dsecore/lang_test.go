@@ -118,6 +118,27 @@ func TestInspectChinese(t *testing.T) {
 		}
 	}
 	checkHeapChinese(t, zh, 2)
+	// How the objects were found: `this` from its DWARF location, the list
+	// a member of it, in the catalog's words.
+	for _, re := range []string{
+		"(?m)^  找到方式：dm_hash_node_t::clear\\(\\) 的 `this`，取自其 DWARF 位置描述：寄存器 %r[a-z0-9]+$",
+		"(?m)^  找到方式：属主对象的成员 objs；它是内联的 boost::intrusive::list_impl<…>::erase_and_dispose<dm_hash_node_t::delete_dm_obj_t> 的 `this`（取自其 DWARF 位置描述）$",
+	} {
+		if !regexp.MustCompile(re).MatchString(zh) {
+			t.Errorf("no object line matching %s", re)
+		}
+	}
+	// The list node's state, the built-in profile's word for 0xdead.
+	if !strings.Contains(zh, "；该节点的 dm_obj_t 状态为 已归还 dcache 池（已析构）\n") || strings.Contains(zh, "returned to the dcache pool") {
+		t.Errorf("the list node's state is not the profile's Chinese (已归还 dcache 池（已析构）)")
+	}
+	for _, l := range strings.Split(zh, "\n") {
+		if h, ok := strings.CutPrefix(l, "  找到方式："); ok {
+			if w := l10ntest.EnglishIn(regexp.MustCompile("`[^`]*`").ReplaceAllString(h, "")); len(w) > 0 {
+				t.Errorf("English %q in how an object was found: %q", w, l)
+			}
+		}
+	}
 	en := runLocale(t, []string{"LANG=C.UTF-8"}, append(args, "--json")...)
 	// The fault's line in boost's list_node.hpp is the build's (63 here,
 	// 66 elsewhere: get_next's two overloads share a body): the Chinese
