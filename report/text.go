@@ -10,6 +10,7 @@ import (
 
 	"github.com/dsecore/dsecore/analysis/coroutines"
 	"github.com/dsecore/dsecore/analysis/fault"
+	"github.com/dsecore/dsecore/coreparse"
 	"github.com/dsecore/dsecore/internal/cxxname"
 	"github.com/dsecore/dsecore/internal/l10n"
 )
@@ -248,12 +249,21 @@ func writeModules(w io.Writer, mods []ModuleStatus, lang *l10n.Printer) {
 			fmt.Fprintf(w, "  %-18s   %s\n", "", tr.Sf("text.module-debug-file", "Path", m.DebugPath))
 		}
 		if m.SymbolStatus != "" && m.Path != "" {
-			fmt.Fprintf(w, "  %-18s   %s\n", "", tr.Sf("text.module-symbols", "Status", statusHead(m.SymbolStatus)))
+			fmt.Fprintf(w, "  %-18s   %s\n", "", tr.Sf("text.module-symbols", "Status", symbolHead(m)))
 		}
 		for _, p := range m.SymbolProblems {
 			fmt.Fprintf(w, "  %-18s     %s\n", "", p)
 		}
 	}
+}
+
+// symbolHead is a module's symbol status for the module list, in the
+// catalog's words (a document read back from JSON: its English head).
+func symbolHead(m ModuleStatus) l10n.Msg {
+	if !m.SymbolHead.IsZero() {
+		return m.SymbolHead
+	}
+	return l10n.Untranslated(statusHead(m.SymbolStatus))
 }
 
 // statusHead is a symbol status without the problem it quotes (the
@@ -428,10 +438,10 @@ func WriteInspect(w io.Writer, doc *Inspect, lang *l10n.Printer) {
 	}
 	fmt.Fprintln(w, tr.Sf("text.process", "PID", pr.PID, "Exe", orUnknown(pr.Exe), "Args", args, "N", pr.Threads))
 	if doc.Signal != nil {
-		fmt.Fprintln(w, tr.Sf("text.core-signal", "Signal", signalMsg(doc.Signal), "Description", doc.Signal.Description, "Source", l10n.Untranslated(doc.Signal.Source)))
+		fmt.Fprintln(w, tr.Sf("text.core-signal", "Signal", signalMsg(doc.Signal), "Description", coreparse.DescriptionSaid(doc.Signal.Signo), "Source", said(doc.Signal.SourceSaid, doc.Signal.Source)))
 	}
 	if f := doc.Fault; f != nil && f.Signal != nil {
-		fmt.Fprintln(w, tr.Sf("text.real-fault", "Signal", signalMsg(f.Signal), "Description", f.Signal.Description, "Source", l10n.Untranslated(f.Signal.Source)))
+		fmt.Fprintln(w, tr.Sf("text.real-fault", "Signal", signalMsg(f.Signal), "Description", coreparse.DescriptionSaid(f.Signal.Signo), "Source", said(f.Signal.SourceSaid, f.Signal.Source)))
 		if f.ReRaised {
 			fmt.Fprintf(w, "               %s\n", tr.Sf("text.reraised", "Frame", f.SigFrame))
 		}
@@ -449,7 +459,7 @@ func WriteInspect(w io.Writer, doc *Inspect, lang *l10n.Printer) {
 			fmt.Fprintf(w, "  %s\n", tr.Sf("text.exception", "Text", said(f.Exception.Said, f.Exception.Text)))
 		}
 		if f.Nested != nil {
-			fmt.Fprintln(w, tr.Sf("text.second-fault", "Signal", signalMsg(f.Nested), "Source", l10n.Untranslated(f.Nested.Source), "PC", f.NestedPC))
+			fmt.Fprintln(w, tr.Sf("text.second-fault", "Signal", signalMsg(f.Nested), "Source", said(f.Nested.SourceSaid, f.Nested.Source), "PC", f.NestedPC))
 		}
 		fmt.Fprintf(w, "  %s\n", tr.Sf("text.fault-thread", "LWP", f.LWP, "PC", f.PC, "Where", loc))
 		if x := f.Wild; x != nil {

@@ -94,14 +94,15 @@ func TestInspectChinese(t *testing.T) {
 		`(?m)^  编号 +状态 +处理器 +队列 +发现方式 +所在位置 +创建位置$`,
 		`(?m)^（显示 \d+ 个）$`,
 		`(?m)^模块（8 个）：$`,
-		`(?m)^ +符号：full$`,
+		`(?m)^ +符号：完整$`,
+		`(?m)^ +符号：仅有函数名（\.dynsym）$`,
 		`(?m)^ +调试文件：/`,
 	} {
 		if !regexp.MustCompile(re).MatchString(zh) {
 			t.Errorf("no table line matching %s", re)
 		}
 	}
-	for _, english := range []string{"Thread LWP", "[crashed]", "ID     STATE", "FOUND BY", " shown)", "Modules (", "symbols: ", "debug file: ", "running task", " idle "} {
+	for _, english := range []string{"Thread LWP", "[crashed]", "ID     STATE", "FOUND BY", " shown)", "Modules (", "symbols: ", "符号：full", "names only", "debug file: ", "running task", " idle "} {
 		if strings.Contains(zh, english) {
 			t.Errorf("the Chinese text has %q", english)
 		}
@@ -118,6 +119,16 @@ func TestInspectChinese(t *testing.T) {
 		}
 	}
 	checkHeapChinese(t, zh, 2)
+	// The signals: strsignal's text in glibc's Chinese, where each record
+	// was read in the catalog's.
+	for _, re := range []string{
+		`(?m)^Core 记录的信号：SIGSEGV \(SI_TKILL\)，由 pid \d+ 发送 — 段错误 \[core 文件（NT_SIGINFO）\]$`,
+		`(?m)^真正的故障： +SIGSEGV \(SEGV_MAPERR\)，地址 0x0 — 段错误 \[位于 0x[0-9a-f]+ 的信号帧（sigcontext：trapno 14，err 0x4，cr2 0x0）\]$`,
+	} {
+		if !regexp.MustCompile(re).MatchString(zh) {
+			t.Errorf("no signal line matching %s", re)
+		}
+	}
 	// How the objects were found: `this` from its DWARF location, the list
 	// a member of it, in the catalog's words.
 	for _, re := range []string{
