@@ -73,16 +73,17 @@ type AnalysisNested struct {
 
 // AnalysisHndl is another thread caught handling a signal of its own.
 type AnalysisHndl struct {
-	LWP       int    `json:"lwp"`
-	Name      string `json:"name,omitempty"`
-	Signal    string `json:"signal,omitempty"`    // its signal frame's signal, in words
-	Exception string `json:"exception,omitempty"` // its sigcontext's exception, in words
-	PC        string `json:"pc"`
-	Function  string `json:"function"`
-	InHandler bool   `json:"in_handler"`
-	AtFault   string `json:"at_fault,omitempty"`
-	Role      string `json:"role"` // first-fault, spinning
-	Text      string `json:"text"`
+	LWP       int      `json:"lwp"`
+	Name      string   `json:"name,omitempty"`
+	Signal    string   `json:"signal,omitempty"`    // its signal frame's signal, in words
+	Exception string   `json:"exception,omitempty"` // its sigcontext's exception, in words
+	PC        string   `json:"pc"`
+	Function  string   `json:"function"`
+	InHandler bool     `json:"in_handler"`
+	AtFault   string   `json:"at_fault,omitempty"`
+	Role      string   `json:"role"` // first-fault, spinning
+	Text      string   `json:"text"`
+	Said      l10n.Msg `json:"-"` // Text in the catalog's words
 }
 
 // AnalysisObj is a typed object.
@@ -231,7 +232,7 @@ func AnalysisDoc(a *fault.Analysis) *Analysis {
 	}
 	d.Handling = []AnalysisHndl{}
 	for _, h := range a.Handling {
-		x := AnalysisHndl{LWP: h.Thread.LWP, Name: h.Thread.Name, PC: Hex(h.PC), Function: h.Function, InHandler: h.InHandler, AtFault: h.AtFault, Role: h.Role, Text: h.Text}
+		x := AnalysisHndl{LWP: h.Thread.LWP, Name: h.Thread.Name, PC: Hex(h.PC), Function: h.Function, InHandler: h.InHandler, AtFault: h.AtFault, Role: h.Role, Text: h.Text, Said: h.Said}
 		if h.Signal != nil {
 			x.Signal = h.Signal.String()
 		}

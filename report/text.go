@@ -257,6 +257,15 @@ func writeModules(w io.Writer, mods []ModuleStatus, lang *l10n.Printer) {
 	}
 }
 
+// handlingRole is a handling thread's role in the catalog's words.
+func handlingRole(role string) l10n.Msg {
+	switch role {
+	case "spinning", "first-fault":
+		return l10n.T("handling.role-" + role)
+	}
+	return l10n.Verbatim(role)
+}
+
 // symbolHead is a module's symbol status for the module list, in the
 // catalog's words (a document read back from JSON: its English head).
 func symbolHead(m ModuleStatus) l10n.Msg {
@@ -404,7 +413,7 @@ func WriteAnalysis(w io.Writer, doc *Inspect, o AnalysisText) {
 		}
 	}
 	for _, h := range a.Handling {
-		fmt.Fprintln(w, tr.Sf("text.handling", "LWP", h.LWP, "Role", h.Role, "Text", l10n.Untranslated(h.Text)))
+		fmt.Fprintln(w, tr.Sf("text.handling", "LWP", h.LWP, "Role", handlingRole(h.Role), "Text", said(h.Said, h.Text)))
 	}
 	if x := a.Assertion; x != nil {
 		fmt.Fprintf(w, "\n%s\n", tr.Sf("text.assertion", "Text", x.Text, "File", x.File, "Line", x.Line, "Addr", x.Address))

@@ -46,7 +46,8 @@ type Handling struct {
 	// "spinning" (it faulted while the crashed thread was handling its
 	// own: the handler sent it back to the faulting instruction).
 	Role string
-	Text string
+	Text string   // Said in English
+	Said l10n.Msg // Text in the catalog's words
 }
 
 // signalFacts fills Nested and Handling.
@@ -91,30 +92,30 @@ func (a *Analysis) signalFacts(fc *coreparse.FaultContext) {
 				x.Function = "?? (" + fs[0].Module + ")"
 			}
 		}
-		what := x.AtFault
+		what := l10n.Untranslated(x.AtFault)
 		if x.Signal != nil {
-			what = x.Signal.String()
+			what = SignalMsg(x.Signal)
 			if x.Exception != nil {
-				what += " — " + x.Exception.String()
+				what = l10n.T("handling.what", "Signal", what, "Exception", x.Exception.Said())
 			}
 		}
+		args := []any{"Thread", threadMsg(h.Thread), "Crashed", threadMsg(fc.Thread), "What", what, "PC", fmt.Sprintf("%#x", x.PC), "Function", x.Function}
 		switch {
 		case crashedHandling:
 			x.Role = "spinning"
-			where := "at its faulting instruction"
+			where := l10n.T("handling.where-fault")
 			if x.InHandler {
-				where = "inside the handler"
+				where = l10n.T("handling.where-handler")
 			}
-			x.Text = fmt.Sprintf("%s faulted while %s was handling its own signal: %s, at pc %#x in %s; it is %s (the handler sends a thread that is not the first back to its faulting instruction, which faults again)",
-				h.Thread, fc.Thread, what, x.PC, x.Function, where)
+			x.Said = l10n.T("handling.spinning", append(args, "Where", where)...)
 		case x.InHandler && x.Signal != nil && !x.Signal.Sent:
 			x.Role = "first-fault"
-			x.Text = fmt.Sprintf("%s was inside the fatal-signal handler for its own %s, at pc %#x in %s, when %s's fault killed the process: the handler had reset the signal to its default action (SA_RESETHAND), so the second fault was fatal",
-				h.Thread, what, x.PC, x.Function, fc.Thread)
+			x.Said = l10n.T("handling.first-fault", args...)
 		default:
 			x.Role = "spinning"
-			x.Text = fmt.Sprintf("%s is at a faulting instruction of its own: %s, at pc %#x in %s", h.Thread, what, x.PC, x.Function)
+			x.Said = l10n.T("handling.own-fault", args...)
 		}
+		x.Text = x.Said.String()
 		a.Handling = append(a.Handling, x)
 	}
 }
@@ -252,9 +253,9 @@ func (a *Analysis) concludeSignal(fc *coreparse.FaultContext, para []l10n.Msg) [
 		rule := "spinning-thread"
 		if h.Role == "first-fault" {
 			rule = "fault-during-handler"
-			para = append(para, l10n.T("verdict.two-faults", "Text", l10n.Untranslated(h.Text)))
+			para = append(para, l10n.T("verdict.two-faults", "Text", h.Said))
 		}
-		a.evidence(rule, fmt.Sprintf("handling[%d]", i), "%s", h.Text)
+		a.say(rule, fmt.Sprintf("handling[%d]", i), h.Said)
 	}
 	return para
 }

@@ -224,6 +224,34 @@ func TestHeapChinese(t *testing.T) {
 	}
 }
 
+// TestSecondFaultChinese: a thread that faulted while the crashed one was
+// handling its signal (the second-fault core), said in Chinese in the
+// handling line and the evidence.
+func TestSecondFaultChinese(t *testing.T) {
+	sc := fixture.Get(t).Scenario(t, fixture.SecondFault)
+	out := string(runLocale(t, []string{"LANG=C.UTF-8"}, "inspect", sc.Core, "--exe", sc.Exe, "--log-dir", sc.Dir, "--lang", "zh-CN"))
+	n := 0
+	for _, l := range strings.Split(out, "\n") {
+		text, ok := strings.CutPrefix(l, "  - [spinning-thread] ")
+		if !ok {
+			text, ok = strings.CutPrefix(l, "正在处理信号：")
+		}
+		if !ok {
+			continue
+		}
+		n++
+		if !regexp.MustCompile(`LWP \d+ \(Processer_5\) 正在处理它自己的信号时，LWP \d+ \(\(anonymous namespace\)::watchdog\) 也出错了：SIGSEGV \(SEGV_MAPERR\)，地址 0x0 — 缺页异常：.*；它在信号处理函数内（`).MatchString(text) {
+			t.Errorf("not the catalog's Chinese: %q", l)
+		}
+		if w := l10ntest.EnglishIn(strings.ReplaceAll(text, "(anonymous namespace)", "")); len(w) > 0 {
+			t.Errorf("English %q in %q", w, l)
+		}
+	}
+	if n != 2 {
+		t.Errorf("%d handling lines (正在处理信号, [spinning-thread]), want 2", n)
+	}
+}
+
 // TestHangVerdictsChinese: the hang cores' verdicts (deadlocks, chains
 // ending in a holder, Ceph's heartbeat watchdog) in Simplified Chinese,
 // every sentence Chinese with no English word outside names.
