@@ -69,6 +69,7 @@ type AnalysisNested struct {
 	Frames      []string `json:"frames"` // from the second fault down to the signal trampoline: "function (module)"
 	ReadsWildPC bool     `json:"reads_wild_pc"`
 	Description string   `json:"description"`
+	Said        l10n.Msg `json:"-"` // Description in the catalog's words
 }
 
 // AnalysisHndl is another thread caught handling a signal of its own.
@@ -225,7 +226,7 @@ func AnalysisDoc(a *fault.Analysis) *Analysis {
 		d.Assertion = &AnalysisAssert{Text: x.Text, Function: x.Function, File: x.File, Line: x.Line, Address: Hex(x.Address)}
 	}
 	if n := a.Nested; n != nil {
-		d.Nested = &AnalysisNested{Signal: n.Signal.String(), PC: Hex(n.PC), Frames: []string{}, ReadsWildPC: n.ReadsWildPC, Description: n.Description}
+		d.Nested = &AnalysisNested{Signal: n.Signal.String(), PC: Hex(n.PC), Frames: []string{}, ReadsWildPC: n.ReadsWildPC, Description: n.Description, Said: n.Said}
 		for _, f := range n.Frames {
 			d.Nested.Frames = append(d.Nested.Frames, fmt.Sprintf("%s (%s)", f.Function, f.Module))
 		}

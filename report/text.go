@@ -407,7 +407,7 @@ func WriteAnalysis(w io.Writer, doc *Inspect, o AnalysisText) {
 		}
 	}
 	if n := a.Nested; n != nil {
-		fmt.Fprintf(w, "\n%s\n  %s\n", tr.Sf("text.second-fault-analysis", "Signal", n.Signal, "PC", n.PC), tr.S(l10n.Untranslated(n.Description)))
+		fmt.Fprintf(w, "\n%s\n  %s\n", tr.Sf("text.second-fault-analysis", "Signal", n.Signal, "PC", n.PC), tr.S(said(n.Said, n.Description)))
 		for _, f := range n.Frames {
 			fmt.Fprintf(w, "    %s\n", f)
 		}

@@ -29,7 +29,8 @@ type Nested struct {
 	// ReadsWildPC: the second fault's address is the first fault's wild pc
 	// (an unwinder reading the code bytes there).
 	ReadsWildPC bool
-	Description string
+	Description string   // Said in English
+	Said        l10n.Msg // Description in the catalog's words
 }
 
 // Handling is another thread caught in the handling of a signal of its own.
@@ -71,13 +72,14 @@ func (a *Analysis) signalFacts(fc *coreparse.FaultContext) {
 			}
 			path = append(path, name)
 		}
-		n.Description = fmt.Sprintf("the handler faulted again: %s at pc %#x in %s", fc.Nested.String(), fc.NestedPC, strings.Join(path, " ← "))
+		n.Said = l10n.T("nested.again", "Signal", SignalMsg(fc.Nested), "PC", fmt.Sprintf("%#x", fc.NestedPC), "Path", strings.Join(path, " ← "))
 		if n.ReadsWildPC {
-			n.Description += fmt.Sprintf(", reading the code bytes at the first fault's wild pc %#x (the unwinder behind backtrace() looking at the interrupted frame)", fc.Wild.PC)
+			n.Said = l10n.T("nested.reads-wild-pc", "Fault", n.Said, "PC", fmt.Sprintf("%#x", fc.Wild.PC))
 		}
 		if !fc.Nested.Sent {
-			n.Description += "; the second fault found the default action and the kernel dumped core"
+			n.Said = l10n.T("nested.fatal", "Fault", n.Said)
 		}
+		n.Description = n.Said.String()
 		a.Nested = n
 	}
 	crashedHandling := fc.Handler != nil && fc.Handler.HandlerFrames > 0
@@ -246,8 +248,8 @@ func (a *Analysis) concludeSignal(fc *coreparse.FaultContext, para []l10n.Msg) [
 		para = append(para, l10n.T("verdict.wild-pc", "Desc", l10n.Untranslated(strings.TrimPrefix(f.Description, "a call to a wild address: "))))
 	}
 	if n := a.Nested; n != nil {
-		a.evidence("nested-fault", "nested", "%s", n.Description)
-		para = append(para, l10n.T("verdict.then", "Desc", l10n.Untranslated(n.Description)))
+		a.say("nested-fault", "nested", n.Said)
+		para = append(para, l10n.T("verdict.then", "Desc", n.Said))
 	}
 	for i, h := range a.Handling {
 		rule := "spinning-thread"

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
@@ -249,6 +250,37 @@ func TestSecondFaultChinese(t *testing.T) {
 	}
 	if n != 2 {
 		t.Errorf("%d handling lines (正在处理信号, [spinning-thread]), want 2", n)
+	}
+}
+
+// TestCephNestedChinese: the real ceph-mon's wild jump, whose handler
+// faulted again in backtrace(): the handler's own fault said in Chinese
+// (the section's line and the nested-fault evidence).
+func TestCephNestedChinese(t *testing.T) {
+	if testing.Short() {
+		t.Skip("-short: the real-daemon corpus starts Ceph daemons")
+	}
+	core := filepath.Join(cephCorpus(t), "wild-pc", "core")
+	out := string(runLocale(t, []string{"LANG=C.UTF-8"}, "inspect", core, "--lang", "zh-CN"))
+	n := 0
+	for _, l := range strings.Split(out, "\n") {
+		text, ok := strings.CutPrefix(l, "  - [nested-fault] ")
+		if !ok {
+			text, ok = strings.CutPrefix(l, "  信号处理函数再次出错：")
+		}
+		if !ok {
+			continue
+		}
+		n++
+		if !regexp.MustCompile(`SIGSEGV \(SEGV_MAPERR\)，地址 0x[0-9a-f]+，pc 0x[0-9a-f]+，位于 .*_Unwind_Backtrace.*，读取的是第一次故障的野 pc 0x[0-9a-f]+ 处的代码字节（backtrace\(\) 背后的栈回溯器在查看被中断的帧）；第二次故障时该信号已是默认动作，内核转储了 core$`).MatchString(text) {
+			t.Errorf("not the catalog's Chinese: %q", l)
+		}
+		if w := l10ntest.EnglishIn(regexp.MustCompile(`位于 .* ← \?\? \([^)]*\)`).ReplaceAllString(text, "")); len(w) > 0 {
+			t.Errorf("English %q in %q", w, l)
+		}
+	}
+	if n != 2 {
+		t.Errorf("%d lines of the handler's own fault (信号处理函数再次出错, [nested-fault]), want 2:\n%s", n, out)
 	}
 }
 
