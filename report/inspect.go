@@ -82,13 +82,14 @@ type Exception struct {
 
 // WildPC is a faulting pc that is no code, and its caller when one is known.
 type WildPC struct {
-	PC         string `json:"pc"`
-	Why        string `json:"why"`
-	ReturnAddr string `json:"return_address,omitempty"`
-	Recovered  bool   `json:"recovered"`
-	Call       string `json:"call,omitempty"`
-	CallPC     string `json:"call_pc,omitempty"`
-	Note       string `json:"note,omitempty"`
+	PC         string   `json:"pc"`
+	Why        string   `json:"why"`
+	WhySaid    l10n.Msg `json:"-"` // Why in the catalog's words
+	ReturnAddr string   `json:"return_address,omitempty"`
+	Recovered  bool     `json:"recovered"`
+	Call       string   `json:"call,omitempty"`
+	CallPC     string   `json:"call_pc,omitempty"`
+	Note       string   `json:"note,omitempty"`
 }
 
 // Fault is where the fatal signal really happened.
@@ -252,7 +253,7 @@ func FaultDoc(p *coreparse.Process) (*Fault, error) {
 		f.Nested, f.NestedPC = SignalDoc(fc.Nested), Hex(fc.NestedPC)
 	}
 	if w := fc.Wild; w != nil {
-		f.Wild = &WildPC{PC: Hex(w.PC), Why: w.Why, Recovered: w.Recovered, Call: w.Call, Note: w.Note}
+		f.Wild = &WildPC{PC: Hex(w.PC), Why: w.Why, WhySaid: w.WhySaid, Recovered: w.Recovered, Call: w.Call, Note: w.Note}
 		if w.ReturnAddr != 0 {
 			f.Wild.ReturnAddr = Hex(w.ReturnAddr)
 		}

@@ -472,7 +472,7 @@ func WriteInspect(w io.Writer, doc *Inspect, lang *l10n.Printer) {
 		}
 		fmt.Fprintf(w, "  %s\n", tr.Sf("text.fault-thread", "LWP", f.LWP, "PC", f.PC, "Where", loc))
 		if x := f.Wild; x != nil {
-			fmt.Fprintf(w, "  %s", tr.Sf("text.wild-pc", "PC", x.PC, "Why", l10n.Untranslated(x.Why)))
+			fmt.Fprintf(w, "  %s", tr.Sf("text.wild-pc", "PC", x.PC, "Why", said(x.WhySaid, x.Why)))
 			if x.Recovered {
 				fmt.Fprint(w, tr.Sf("text.wild-caller", "Return", x.ReturnAddr, "Call", x.Call, "CallPC", x.CallPC))
 			}

@@ -171,34 +171,49 @@ func (a *Analysis) sentFault(f *Fault) {
 	}
 }
 
+// accessSaid is a page fault's access (Exception.Access) in the catalog's
+// words.
+func accessSaid(access string) l10n.Msg {
+	switch access {
+	case "read", "write", "instruction fetch":
+		return l10n.T("wild.access-" + strings.ReplaceAll(access, " ", "-"))
+	}
+	return l10n.Verbatim(access)
+}
+
 // wildFault is the fault of a pc that is no code.
 func (a *Analysis) wildFault(f *Fault) {
 	fc := f.Context
 	w := fc.Wild
 	f.Kind = "wild-pc"
-	how := "a jump, call or return"
+	how := l10n.T("wild.how-any")
 	if w.Recovered {
-		how = "a call"
+		how = l10n.T("wild.how-call")
 	}
-	f.Description = fmt.Sprintf("%s to a wild address: pc %#x is %s", how, w.PC, w.Why)
+	rest := l10n.T("wild.pc-is", "PC", fmt.Sprintf("%#x", w.PC), "Why", w.WhySaid)
 	if ex := fc.Exception; ex != nil && ex.Trapno == 14 {
-		f.Description += fmt.Sprintf(" (the CPU faulted on the %s at %#x)", ex.Access, ex.CR2)
+		rest = l10n.T("wild.cpu-faulted", "Fault", rest, "Access", accessSaid(ex.Access), "CR2", fmt.Sprintf("%#x", ex.CR2))
 	}
 	if w.Recovered {
 		caller := "??"
 		if fs := a.p.Symbolize([]unwind.Frame{{PC: w.ReturnAddr}}); len(fs) > 0 {
 			caller = fs[len(fs)-1].Function
 		}
-		f.Description += fmt.Sprintf("; called from %s: the return address %#x at rsp follows `%s` at %#x", caller, w.ReturnAddr, w.Call, w.CallPC)
+		rest = l10n.T("wild.called-from", "Fault", rest, "Caller", caller, "Ret", fmt.Sprintf("%#x", w.ReturnAddr), "Call", w.Call, "CallPC", fmt.Sprintf("%#x", w.CallPC))
 		if w.TargetReg != "" {
-			f.Description += fmt.Sprintf(", and %%%s still holds the wild address", w.TargetReg)
+			rest = l10n.T("wild.reg-holds", "Fault", rest, "Reg", w.TargetReg)
 		} else if w.HasTarget {
-			f.Description += fmt.Sprintf(" (a direct call to %#x: the wild address came from what that function jumped through, e.g. a PLT slot)", w.Target)
+			rest = l10n.T("wild.direct-call", "Fault", rest, "Target", fmt.Sprintf("%#x", w.Target))
 		}
-	} else if w.Note != "" {
-		f.Description += "; " + w.Note
+	} else if !w.NoteSaid.IsZero() {
+		rest = l10n.T("wild.note", "Fault", rest, "Note", w.NoteSaid)
 	}
-	f.Said = l10n.Untranslated(f.Description)
+	f.Said = l10n.T("wild.to", "How", how, "Rest", rest)
+	f.Description = f.Said.String()
+	if w.Recovered {
+		f.wildRest = rest // the verdict says "a call" itself
+	}
+
 }
 
 // concludeSignal adds the signal facts' evidence and words to the verdict.
@@ -241,11 +256,15 @@ func (a *Analysis) concludeSignal(fc *coreparse.FaultContext, para []l10n.Msg) [
 			para = append(para, l10n.T("verdict.sent", "Signal", fc.Real.Name))
 		}
 	case "wild-pc":
-		a.evidence("wild-pc", "fault", "%s", f.Description)
+		a.say("wild-pc", "fault", f.Said)
 		if fc.Wild.Recovered {
 			a.evidence("recovered-caller", "fault", "the caller of the wild pc was recovered from the return address %#x at rsp (it follows `%s`)", fc.Wild.ReturnAddr, fc.Wild.Call)
 		}
-		para = append(para, l10n.T("verdict.wild-pc", "Desc", l10n.Untranslated(strings.TrimPrefix(f.Description, "a call to a wild address: "))))
+		desc := f.Said
+		if !f.wildRest.IsZero() {
+			desc = f.wildRest
+		}
+		para = append(para, l10n.T("verdict.wild-pc", "Desc", desc))
 	}
 	if n := a.Nested; n != nil {
 		a.say("nested-fault", "nested", n.Said)

@@ -254,7 +254,8 @@ func TestSecondFaultChinese(t *testing.T) {
 }
 
 // TestCephNestedChinese: the real ceph-mon's wild jump, whose handler
-// faulted again in backtrace(): the handler's own fault said in Chinese
+// faulted again in backtrace(), said in Chinese: the wild call (the
+// verdict, the fault's line, the evidence) and the handler's own fault
 // (the section's line and the nested-fault evidence).
 func TestCephNestedChinese(t *testing.T) {
 	if testing.Short() {
@@ -277,6 +278,16 @@ func TestCephNestedChinese(t *testing.T) {
 		}
 		if w := l10ntest.EnglishIn(regexp.MustCompile(`位于 .* ← \?\? \([^)]*\)`).ReplaceAllString(text, "")); len(w) > 0 {
 			t.Errorf("English %q in %q", w, l)
+		}
+	}
+	// The wild jump itself: the verdict's first sentence, the evidence.
+	for _, re := range []string{
+		`(?m)^结论（置信度：[^）]+）：跳转/调用/返回到野地址：pc 0xdeadbeef 未映射（CPU 在 0xdeadbeef 处取指时出错）；调用方是 EpollDriver::event_wait：rsp 处的返回地址 0x[0-9a-f]+ 紧跟在 0x[0-9a-f]+ 处的 ` + "`call .*`" + ` 之后（这是对 0x[0-9a-f]+ 的直接调用：野地址来自该函数跳转所经过的地方，例如 PLT 槽）。`,
+		`(?m)^  - \[wild-pc\] 调用到野地址：pc 0xdeadbeef 未映射`,
+		`(?m)^  pc 0xdeadbeef 未映射：该处没有指令`,
+	} {
+		if !regexp.MustCompile(re).MatchString(out) {
+			t.Errorf("no wild-pc line matching %s", re)
 		}
 	}
 	if n != 2 {
