@@ -222,10 +222,10 @@ func (p *Process) frameSignal(raw []unwind.Frame, tramp int, expect int, expectF
 	if expect != 0 {
 		fs.HandlerSignoFrom = expectFrom.String()
 	}
-	src := fmt.Sprintf("signal frame at %#x", sf.UContext)
+	src := l10n.T("coreparse.src-frame", "Addr", fmt.Sprintf("%#x", sf.UContext))
 	si, err := sf.ReadSigInfo(p.Core)
 	if err == nil {
-		fs.SigInfo = newSignal(corefile.SigInfo{Signo: si.Signo, Errno: si.Errno, Code: si.Code, Addr: si.Addr, PID: si.PID, UID: si.UID}, src+" (siginfo)")
+		fs.SigInfo = newSignal(corefile.SigInfo{Signo: si.Signo, Errno: si.Errno, Code: si.Code, Addr: si.Addr, PID: si.PID, UID: si.UID}, l10n.T("coreparse.src-frame-siginfo", "Frame", src))
 		fs.SigInfoSaid = checkSigInfo(fs.SigInfo, fs.Exception, expect, p.Core.PSInfo)
 		fs.SigInfoValid = fs.SigInfoSaid.IsZero()
 	} else {
@@ -233,19 +233,15 @@ func (p *Process) frameSignal(raw []unwind.Frame, tramp int, expect int, expectF
 	}
 	if fs.SigInfoValid {
 		fs.Signal = fs.SigInfo
-		fs.Signal.Source = src
+		fs.Signal.setSource(src)
 		fs.Signal.Sent = fs.Signal.Code <= 0
 		return fs
 	}
 	fs.SigInfoSaid = l10n.T("coreparse.no-siginfo", "Why", fs.SigInfoSaid)
 	fs.SigInfoNote = fs.SigInfoSaid.String()
 	fs.Signal = deriveSignal(fs.Exception, expect)
-	fs.Signal.Source = src + " (sigcontext: " + sigcontextText(sf) + ")"
+	fs.Signal.setSource(l10n.T("coreparse.src-frame-sigcontext", "Frame", src, "Trapno", sf.Trapno, "Err", fmt.Sprintf("%#x", sf.Err), "CR2", fmt.Sprintf("%#x", sf.CR2)))
 	return fs
-}
-
-func sigcontextText(sf *unwind.SignalFrame) string {
-	return fmt.Sprintf("trapno %d, err %#x, cr2 %#x", sf.Trapno, sf.Err, sf.CR2)
 }
 
 // checkSigInfo says why a frame's siginfo cannot be the kernel's, "" when
@@ -281,7 +277,7 @@ func checkSigInfo(s *Signal, ex *Exception, expect int, ps *corefile.PSInfo) l10
 // or the handler's signal sent by a process when there was none.
 func deriveSignal(ex *Exception, expect int) *Signal {
 	if ex == nil {
-		s := newSignal(corefile.SigInfo{Signo: int32(expect)}, "")
+		s := newSignal(corefile.SigInfo{Signo: int32(expect)}, l10n.Msg{})
 		s.Code, s.CodeName, s.PID, s.HasAddr = 0, "", 0, false
 		s.Derived, s.Sent = true, true
 		return s
@@ -290,7 +286,7 @@ func deriveSignal(ex *Exception, expect int) *Signal {
 	if ex.Trapno == 14 && expect == 7 {
 		signo, code = 7, 2 // BUS_ADRERR: a page fault past the end of a mapped file
 	}
-	s := newSignal(corefile.SigInfo{Signo: int32(signo), Code: int32(code), Addr: ex.Addr}, "")
+	s := newSignal(corefile.SigInfo{Signo: int32(signo), Code: int32(code), Addr: ex.Addr}, l10n.Msg{})
 	if code == 0 {
 		s.CodeName = ""
 	}

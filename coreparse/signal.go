@@ -17,11 +17,12 @@ type Signal struct {
 	Name        string // "SIGSEGV"
 	Description string // "Segmentation fault"
 	Code        int
-	CodeName    string // "SEGV_MAPERR", "SI_TKILL"; "" when no siginfo says it
-	Addr        uint64 // si_addr, meaningful when HasAddr
-	HasAddr     bool   // a fault signal raised by the kernel: si_addr is the faulting address
-	PID         int    // sender, for signals sent by a process (kill, tkill)
-	Source      string // "core (NT_SIGINFO)", "core (pr_cursig)", "signal frame at 0x…"
+	CodeName    string   // "SEGV_MAPERR", "SI_TKILL"; "" when no siginfo says it
+	Addr        uint64   // si_addr, meaningful when HasAddr
+	HasAddr     bool     // a fault signal raised by the kernel: si_addr is the faulting address
+	PID         int      // sender, for signals sent by a process (kill, tkill)
+	Source      string   // "core (NT_SIGINFO)", "core (pr_cursig)", "signal frame at 0x…": SourceSaid in English
+	SourceSaid  l10n.Msg // Source in the catalog's words
 	// Sent: no instruction caused it (kill, raise, pthread_kill, abort).
 	Sent bool
 	// Derived: read from the sigcontext (trapno, err, cr2) and the handler's
@@ -53,8 +54,27 @@ func (s *Signal) String() string {
 	return out
 }
 
-func newSignal(si corefile.SigInfo, source string) *Signal {
-	s := &Signal{Signo: int(si.Signo), Code: int(si.Code), Addr: si.Addr, PID: int(si.PID), Source: source}
+// DescriptionSaid is strsignal's text of a signal number (Description) in
+// the catalog's words: glibc's own translations.
+func DescriptionSaid(signo int) l10n.Msg {
+	if signo > 0 && signo <= 31 {
+		return l10n.T(fmt.Sprintf("strsignal.%d", signo))
+	}
+	return l10n.T("strsignal.realtime", "Signo", signo)
+}
+
+// setSource sets where the signal record was read, in both forms.
+func (s *Signal) setSource(m l10n.Msg) {
+	s.SourceSaid = m
+	s.Source = ""
+	if !m.IsZero() {
+		s.Source = m.String()
+	}
+}
+
+func newSignal(si corefile.SigInfo, source l10n.Msg) *Signal {
+	s := &Signal{Signo: int(si.Signo), Code: int(si.Code), Addr: si.Addr, PID: int(si.PID)}
+	s.setSource(source)
 	s.Name = corefile.SignalName(s.Signo)
 	s.Description = corefile.SignalDescription(s.Signo)
 	s.CodeName = si.CodeName()
@@ -103,10 +123,10 @@ type FaultContext struct {
 // thread's pr_cursig.
 func (p *Process) CoreSignal() *Signal {
 	if p.Core.SigInfo != nil {
-		return newSignal(*p.Core.SigInfo, "core (NT_SIGINFO)")
+		return newSignal(*p.Core.SigInfo, l10n.T("coreparse.src-nt-siginfo"))
 	}
 	if t := p.CrashedThread(); t != nil && t.Core != nil && t.Core.CurSig != 0 {
-		s := newSignal(corefile.SigInfo{Signo: int32(t.Core.CurSig)}, "core (pr_cursig)")
+		s := newSignal(corefile.SigInfo{Signo: int32(t.Core.CurSig)}, l10n.T("coreparse.src-pr-cursig"))
 		s.CodeName, s.Sent = "", false
 		return s
 	}

@@ -6,6 +6,7 @@ import (
 	"strings"
 
 	"github.com/dsecore/dsecore/coreparse/symbols"
+	"github.com/dsecore/dsecore/internal/l10n"
 )
 
 // Symbol status levels: how much of a module's debug information was found.
@@ -25,6 +26,10 @@ type SymbolStatus struct {
 	// "names only (MiniDebugInfo)", "names only (.dynsym)", "debug file
 	// rejected: CRC mismatch; names only (.dynsym)", "none: file not found".
 	Text string
+	// Said is Text in the catalog's words; Head is it with a partial
+	// status's problem cut to what is missing (the problems, each on its
+	// own line, name where it was looked for).
+	Said, Head l10n.Msg
 	// Problems are one line each, naming the file looked for and where.
 	Problems []string
 }
@@ -36,42 +41,62 @@ func (s SymbolStatus) Partial() bool { return s.Level != SymbolsFull }
 // SymbolStatus is the module's status (it reads the module's DWARF
 // index if nothing has yet).
 func (m *Module) SymbolStatus() SymbolStatus {
+	st := m.symbolStatus()
+	st.Text = st.Said.String()
+	if st.Head.IsZero() {
+		st.Head = st.Said
+	}
+	return st
+}
+
+func (m *Module) symbolStatus() SymbolStatus {
 	var st SymbolStatus
 	st.Problems = append(st.Problems, m.DebugRejected...)
 	switch {
 	case m.Path == "":
-		st.Level, st.Text = SymbolsNone, "none: file not found"
+		st.Level, st.Said = SymbolsNone, l10n.T("symstatus.none-not-found")
 		return st
 	case m.Syms == nil:
-		st.Level, st.Text = SymbolsNone, "none: the file could not be read"
+		st.Level, st.Said = SymbolsNone, l10n.T("symstatus.none-unreadable")
 		return st
 	}
 	if m.Syms.HasDWARF() {
 		st.Problems = append(st.Problems, m.Syms.Problems()...)
 		if len(st.Problems) == 0 {
-			st.Level, st.Text = SymbolsFull, SymbolsFull
+			st.Level, st.Said = SymbolsFull, l10n.T("symstatus.full")
 			return st
 		}
 		st.Level = SymbolsPartial
-		st.Text = "partial: " + st.Problems[0]
+		problem := l10n.Untranslated(st.Problems[0])
+		st.Said = l10n.T("symstatus.partial", "Problem", problem)
 		if n := len(st.Problems) - 1; n > 0 {
-			st.Text += fmt.Sprintf(" (and %d more)", n)
+			st.Said = l10n.T("symstatus.partial-more", "Problem", problem, "N", n)
 		}
+		st.Head = l10n.T("symstatus.partial", "Problem", l10n.Untranslated(problemHead(st.Problems[0])))
 		return st
 	}
 	src := m.Syms.SymbolSource()
 	st.Level = SymbolsNamesOnly
+	st.Said = l10n.T("symstatus.names-only", "Source", src)
 	if src == symbols.SymbolsNone {
-		st.Level = SymbolsNone
-	}
-	st.Text = st.Level + " (" + src + ")"
-	if src == symbols.SymbolsNone {
-		st.Text = "none: no symbol table, no DWARF"
+		st.Level, st.Said = SymbolsNone, l10n.T("symstatus.none-no-table")
 	}
 	if len(m.DebugRejected) > 0 {
-		st.Text = "debug file rejected: " + rejectReason(m.DebugRejected[0]) + "; " + st.Text
+		st.Said = l10n.T("symstatus.rejected", "Reason", l10n.Untranslated(rejectReason(m.DebugRejected[0])), "Status", st.Said)
 	}
 	return st
+}
+
+// problemHead is a partial status's problem without where it was looked
+// for: "1 of 2 .dwo missing", "supplementary file … not found".
+func problemHead(p string) string {
+	if j := strings.Index(p, " (looked in "); j >= 0 {
+		p = p[:j]
+	}
+	if j := strings.Index(p, ": "); j >= 0 && strings.Contains(p[:j], "missing") {
+		p = p[:j]
+	}
+	return p
 }
 
 // rejectReason is the reason of a rejection line ("CRC mismatch").

@@ -6,6 +6,7 @@ import (
 
 	"github.com/dsecore/dsecore/coreparse/disasm"
 	"github.com/dsecore/dsecore/coreparse/unwind"
+	"github.com/dsecore/dsecore/internal/l10n"
 	"golang.org/x/arch/x86/x86asm"
 )
 
@@ -15,6 +16,8 @@ import (
 type WildPC struct {
 	PC  uint64
 	Why string // "unmapped", "non-canonical", "in the kernel half", "not executable"
+	// WhySaid is Why in the catalog's words.
+	WhySaid l10n.Msg
 	// ReturnAddr is the word at rsp. Recovered is set when it follows a
 	// call instruction in executable memory (decoded and checked): the
 	// caller is then known, and Call is that instruction.
@@ -27,7 +30,8 @@ type WildPC struct {
 	Target    uint64
 	HasTarget bool
 	TargetReg string
-	Note      string // why the caller could not be recovered
+	Note      string   // why the caller could not be recovered
+	NoteSaid  l10n.Msg // Note in the catalog's words
 }
 
 // CheckWildPC reports on regs' pc when it is not executable memory, nil
@@ -40,16 +44,16 @@ func (p *Process) CheckWildPC(regs unwind.Regs) *WildPC {
 	w := &WildPC{PC: pc}
 	switch {
 	case pc >= 1<<47 && pc < 0xffff800000000000:
-		w.Why = "non-canonical"
+		w.Why, w.WhySaid = "non-canonical", l10n.T("wild.why-non-canonical")
 	case pc >= 0xffff800000000000:
-		w.Why = "in the kernel half"
+		w.Why, w.WhySaid = "in the kernel half", l10n.T("wild.why-kernel-half")
 	default:
 		s, ok := p.Core.SegmentAt(pc)
 		switch {
 		case !ok:
-			w.Why = "unmapped"
+			w.Why, w.WhySaid = "unmapped", l10n.T("wild.why-unmapped")
 		case s.Flags&elf.PF_X == 0:
-			w.Why = "not executable"
+			w.Why, w.WhySaid = "not executable", l10n.T("wild.why-not-executable")
 		default:
 			return nil
 		}
@@ -59,18 +63,21 @@ func (p *Process) CheckWildPC(regs unwind.Regs) *WildPC {
 	}
 	rsp, ok := regs.Get(unwind.RSP)
 	if !ok {
-		w.Note = "rsp is unknown"
+		w.NoteSaid = l10n.T("wild.note-no-rsp")
+		w.Note = w.NoteSaid.String()
 		return w
 	}
 	ret, err := p.Core.ReadUint64(rsp)
 	if err != nil {
-		w.Note = fmt.Sprintf("the stack at rsp %#x is unreadable", rsp)
+		w.NoteSaid = l10n.T("wild.note-stack-unreadable", "RSP", fmt.Sprintf("%#x", rsp))
+		w.Note = w.NoteSaid.String()
 		return w
 	}
 	w.ReturnAddr = ret
 	in, ok := p.callBefore(ret)
 	if !ok {
-		w.Note = fmt.Sprintf("the word at rsp (%#x) does not follow a call instruction: no caller to recover (a jump or a return to the wild address, or a clobbered stack)", ret)
+		w.NoteSaid = l10n.T("wild.note-no-call", "Ret", fmt.Sprintf("%#x", ret))
+		w.Note = w.NoteSaid.String()
 		return w
 	}
 	w.Recovered, w.CallPC, w.Call = true, in.Addr, in.ATT

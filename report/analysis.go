@@ -69,20 +69,22 @@ type AnalysisNested struct {
 	Frames      []string `json:"frames"` // from the second fault down to the signal trampoline: "function (module)"
 	ReadsWildPC bool     `json:"reads_wild_pc"`
 	Description string   `json:"description"`
+	Said        l10n.Msg `json:"-"` // Description in the catalog's words
 }
 
 // AnalysisHndl is another thread caught handling a signal of its own.
 type AnalysisHndl struct {
-	LWP       int    `json:"lwp"`
-	Name      string `json:"name,omitempty"`
-	Signal    string `json:"signal,omitempty"`    // its signal frame's signal, in words
-	Exception string `json:"exception,omitempty"` // its sigcontext's exception, in words
-	PC        string `json:"pc"`
-	Function  string `json:"function"`
-	InHandler bool   `json:"in_handler"`
-	AtFault   string `json:"at_fault,omitempty"`
-	Role      string `json:"role"` // first-fault, spinning
-	Text      string `json:"text"`
+	LWP       int      `json:"lwp"`
+	Name      string   `json:"name,omitempty"`
+	Signal    string   `json:"signal,omitempty"`    // its signal frame's signal, in words
+	Exception string   `json:"exception,omitempty"` // its sigcontext's exception, in words
+	PC        string   `json:"pc"`
+	Function  string   `json:"function"`
+	InHandler bool     `json:"in_handler"`
+	AtFault   string   `json:"at_fault,omitempty"`
+	Role      string   `json:"role"` // first-fault, spinning
+	Text      string   `json:"text"`
+	Said      l10n.Msg `json:"-"` // Text in the catalog's words
 }
 
 // AnalysisObj is a typed object.
@@ -91,6 +93,7 @@ type AnalysisObj struct {
 	Type    string            `json:"type"`
 	Address string            `json:"address,omitempty"`
 	How     string            `json:"how"`
+	HowSaid l10n.Msg          `json:"-"` // How in the catalog's words
 	Fields  map[string]string `json:"fields,omitempty"`
 	// FromDWARF: the address is `this` from its DWARF location, not the
 	// marked fallback guess.
@@ -223,14 +226,14 @@ func AnalysisDoc(a *fault.Analysis) *Analysis {
 		d.Assertion = &AnalysisAssert{Text: x.Text, Function: x.Function, File: x.File, Line: x.Line, Address: Hex(x.Address)}
 	}
 	if n := a.Nested; n != nil {
-		d.Nested = &AnalysisNested{Signal: n.Signal.String(), PC: Hex(n.PC), Frames: []string{}, ReadsWildPC: n.ReadsWildPC, Description: n.Description}
+		d.Nested = &AnalysisNested{Signal: n.Signal.String(), PC: Hex(n.PC), Frames: []string{}, ReadsWildPC: n.ReadsWildPC, Description: n.Description, Said: n.Said}
 		for _, f := range n.Frames {
 			d.Nested.Frames = append(d.Nested.Frames, fmt.Sprintf("%s (%s)", f.Function, f.Module))
 		}
 	}
 	d.Handling = []AnalysisHndl{}
 	for _, h := range a.Handling {
-		x := AnalysisHndl{LWP: h.Thread.LWP, Name: h.Thread.Name, PC: Hex(h.PC), Function: h.Function, InHandler: h.InHandler, AtFault: h.AtFault, Role: h.Role, Text: h.Text}
+		x := AnalysisHndl{LWP: h.Thread.LWP, Name: h.Thread.Name, PC: Hex(h.PC), Function: h.Function, InHandler: h.InHandler, AtFault: h.AtFault, Role: h.Role, Text: h.Text, Said: h.Said}
 		if h.Signal != nil {
 			x.Signal = h.Signal.String()
 		}
@@ -286,7 +289,7 @@ func AnalysisDoc(a *fault.Analysis) *Analysis {
 		d.Fault = af
 	}
 	for _, o := range a.Objects {
-		od := AnalysisObj{Role: o.Role, Type: o.Type, How: o.How, Fields: o.Fields, FromDWARF: o.FromDWARF}
+		od := AnalysisObj{Role: o.Role, Type: o.Type, How: o.How, HowSaid: o.HowSaid, Fields: o.Fields, FromDWARF: o.FromDWARF}
 		if o.Address != 0 {
 			od.Address = Hex(o.Address)
 		}

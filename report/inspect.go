@@ -53,17 +53,18 @@ type ProcessInfo struct {
 
 // Signal is one signal record.
 type Signal struct {
-	Signo       int    `json:"signo"`
-	Name        string `json:"name"`
-	Description string `json:"description"`
-	Code        int    `json:"code"`
-	CodeName    string `json:"code_name"`
-	Addr        string `json:"addr,omitempty"`
-	PID         int    `json:"sender_pid,omitempty"`
-	Source      string `json:"source"`
-	Text        string `json:"text"`
-	Sent        bool   `json:"sent"`              // no instruction caused it (kill, raise, pthread_kill, abort)
-	Derived     bool   `json:"derived,omitempty"` // from the sigcontext, not a siginfo
+	Signo       int      `json:"signo"`
+	Name        string   `json:"name"`
+	Description string   `json:"description"`
+	Code        int      `json:"code"`
+	CodeName    string   `json:"code_name"`
+	Addr        string   `json:"addr,omitempty"`
+	PID         int      `json:"sender_pid,omitempty"`
+	Source      string   `json:"source"`
+	SourceSaid  l10n.Msg `json:"-"` // Source in the catalog's words
+	Text        string   `json:"text"`
+	Sent        bool     `json:"sent"`              // no instruction caused it (kill, raise, pthread_kill, abort)
+	Derived     bool     `json:"derived,omitempty"` // from the sigcontext, not a siginfo
 }
 
 // Exception is the CPU exception a signal frame's sigcontext records.
@@ -81,13 +82,14 @@ type Exception struct {
 
 // WildPC is a faulting pc that is no code, and its caller when one is known.
 type WildPC struct {
-	PC         string `json:"pc"`
-	Why        string `json:"why"`
-	ReturnAddr string `json:"return_address,omitempty"`
-	Recovered  bool   `json:"recovered"`
-	Call       string `json:"call,omitempty"`
-	CallPC     string `json:"call_pc,omitempty"`
-	Note       string `json:"note,omitempty"`
+	PC         string   `json:"pc"`
+	Why        string   `json:"why"`
+	WhySaid    l10n.Msg `json:"-"` // Why in the catalog's words
+	ReturnAddr string   `json:"return_address,omitempty"`
+	Recovered  bool     `json:"recovered"`
+	Call       string   `json:"call,omitempty"`
+	CallPC     string   `json:"call_pc,omitempty"`
+	Note       string   `json:"note,omitempty"`
 }
 
 // Fault is where the fatal signal really happened.
@@ -146,6 +148,9 @@ type ModuleStatus struct {
 	// looked for and where.
 	SymbolStatus   string   `json:"symbol_status"`
 	SymbolProblems []string `json:"symbol_problems,omitempty"`
+	// SymbolHead is SymbolStatus as the module list says it (a partial
+	// status cut to what is missing) in the catalog's words.
+	SymbolHead l10n.Msg `json:"-"`
 }
 
 // SignalDoc converts a model signal.
@@ -154,7 +159,7 @@ func SignalDoc(s *coreparse.Signal) *Signal {
 		return nil
 	}
 	d := &Signal{Signo: s.Signo, Name: s.Name, Description: s.Description, Code: s.Code, CodeName: s.CodeName,
-		PID: s.PID, Source: s.Source, Text: s.String(), Sent: s.Sent, Derived: s.Derived}
+		PID: s.PID, Source: s.Source, SourceSaid: s.SourceSaid, Text: s.String(), Sent: s.Sent, Derived: s.Derived}
 	if s.HasAddr {
 		d.Addr = Hex(s.Addr)
 	}
@@ -248,7 +253,7 @@ func FaultDoc(p *coreparse.Process) (*Fault, error) {
 		f.Nested, f.NestedPC = SignalDoc(fc.Nested), Hex(fc.NestedPC)
 	}
 	if w := fc.Wild; w != nil {
-		f.Wild = &WildPC{PC: Hex(w.PC), Why: w.Why, Recovered: w.Recovered, Call: w.Call, Note: w.Note}
+		f.Wild = &WildPC{PC: Hex(w.PC), Why: w.Why, WhySaid: w.WhySaid, Recovered: w.Recovered, Call: w.Call, Note: w.Note}
 		if w.ReturnAddr != 0 {
 			f.Wild.ReturnAddr = Hex(w.ReturnAddr)
 		}
@@ -285,9 +290,13 @@ func ModuleDoc(m *coreparse.Module) ModuleStatus {
 		ms.Status = "no-debug-info"
 	}
 	st := m.SymbolStatus()
-	ms.SymbolStatus, ms.SymbolProblems = st.Text, st.Problems
+	ms.SymbolStatus, ms.SymbolProblems, ms.SymbolHead = st.Text, st.Problems, st.Head
 	if m.BuildIDMismatch {
 		ms.SymbolStatus = "BUILD-ID MISMATCH: " + st.Text
+		ms.SymbolHead = l10n.T("symstatus.mismatch", "Status", st.Said)
+	}
+	if head := statusHead(ms.SymbolStatus); ms.SymbolHead.String() != head {
+		ms.SymbolHead = l10n.Untranslated(head) // a form the catalog does not say
 	}
 	return ms
 }

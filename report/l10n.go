@@ -107,6 +107,21 @@ func StepText(st TimelineStep, lang *l10n.Printer) string {
 	return printer(lang).S(said(st.Said, st.Text))
 }
 
+// ChunkText is the heap's state of an address (memory.heap[].text) in
+// lang's words.
+func ChunkText(c AnalysisChunk, lang *l10n.Printer) string {
+	return printer(lang).S(said(c.Said, c.Text))
+}
+
+// chunkRole is a heap fact's role in the catalog's words (a document read
+// back from JSON: its role's word, or its English).
+func chunkRole(c AnalysisChunk) l10n.Msg {
+	if !c.RoleSaid.IsZero() {
+		return c.RoleSaid
+	}
+	return fault.ObjectRole(c.Role)
+}
+
 // EvidenceText is a fact of the evidence in lang's words.
 func EvidenceText(e AnalysisEvid, lang *l10n.Printer) string {
 	return printer(lang).S(said(e.Said, e.Text))

@@ -36,6 +36,9 @@ type AnalysisChunk struct {
 	Bins    []string `json:"bins,omitempty"` // where a free chunk is listed
 	Rule    string   `json:"rule,omitempty"` // use-after-free, heap-corruption, …; unknown: cannot tell
 	Text    string   `json:"text"`
+	Said    l10n.Msg `json:"-"` // Text in the catalog's words
+	// RoleSaid is Role in the catalog's words.
+	RoleSaid l10n.Msg `json:"-"`
 }
 
 // AnalysisHolder is a thread or task holding an address of interest.
@@ -74,10 +77,10 @@ func MemoryDoc(m *fault.Memory) *AnalysisMemory {
 	}
 	d := &AnalysisMemory{Verdict: m.Verdict, Rules: m.Rules, HeapKnown: m.HeapKnown, HeapReason: m.HeapReason,
 		MallocError: m.MallocError, Heap: []AnalysisChunk{}, Holders: []AnalysisHolder{}}
-	for _, hf := range m.Heap {
+	for i, hf := range m.Heap {
 		f := hf.Finding
 		c := AnalysisChunk{Role: hf.Role, Address: Hex(f.Address), State: string(f.State), Offset: f.Offset,
-			Arena: f.ArenaName, Rule: hf.Verdict.Rule, Text: f.Describe()}
+			Arena: f.ArenaName, Rule: hf.Verdict.Rule, Text: f.Describe(), Said: f.Said(), RoleSaid: m.RoleSaid(i)}
 		if f.Chunk != nil {
 			c.Chunk, c.Size = Hex(f.Chunk.Address), Hex(f.Chunk.Size)
 		}

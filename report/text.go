@@ -10,6 +10,7 @@ import (
 
 	"github.com/dsecore/dsecore/analysis/coroutines"
 	"github.com/dsecore/dsecore/analysis/fault"
+	"github.com/dsecore/dsecore/coreparse"
 	"github.com/dsecore/dsecore/internal/cxxname"
 	"github.com/dsecore/dsecore/internal/l10n"
 )
@@ -248,12 +249,30 @@ func writeModules(w io.Writer, mods []ModuleStatus, lang *l10n.Printer) {
 			fmt.Fprintf(w, "  %-18s   %s\n", "", tr.Sf("text.module-debug-file", "Path", m.DebugPath))
 		}
 		if m.SymbolStatus != "" && m.Path != "" {
-			fmt.Fprintf(w, "  %-18s   %s\n", "", tr.Sf("text.module-symbols", "Status", statusHead(m.SymbolStatus)))
+			fmt.Fprintf(w, "  %-18s   %s\n", "", tr.Sf("text.module-symbols", "Status", symbolHead(m)))
 		}
 		for _, p := range m.SymbolProblems {
 			fmt.Fprintf(w, "  %-18s     %s\n", "", p)
 		}
 	}
+}
+
+// handlingRole is a handling thread's role in the catalog's words.
+func handlingRole(role string) l10n.Msg {
+	switch role {
+	case "spinning", "first-fault":
+		return l10n.T("handling.role-" + role)
+	}
+	return l10n.Verbatim(role)
+}
+
+// symbolHead is a module's symbol status for the module list, in the
+// catalog's words (a document read back from JSON: its English head).
+func symbolHead(m ModuleStatus) l10n.Msg {
+	if !m.SymbolHead.IsZero() {
+		return m.SymbolHead
+	}
+	return l10n.Untranslated(statusHead(m.SymbolStatus))
 }
 
 // statusHead is a symbol status without the problem it quotes (the
@@ -331,7 +350,7 @@ func WriteAnalysis(w io.Writer, doc *Inspect, o AnalysisText) {
 			}
 			fmt.Fprintln(w, tr.Sf("text.object", "Role", fault.ObjectRole(ob.Role), "Type", ob.Type, "Addr", orDash(ob.Address), "Fields", fields))
 			if ob.How != "" {
-				fmt.Fprintf(w, "  %s\n", tr.Sf("text.found", "How", l10n.Untranslated(ob.How)))
+				fmt.Fprintf(w, "  %s\n", tr.Sf("text.found", "How", said(ob.HowSaid, ob.How)))
 			}
 		}
 	}
@@ -388,13 +407,13 @@ func WriteAnalysis(w io.Writer, doc *Inspect, o AnalysisText) {
 		}
 	}
 	if n := a.Nested; n != nil {
-		fmt.Fprintf(w, "\n%s\n  %s\n", tr.Sf("text.second-fault-analysis", "Signal", n.Signal, "PC", n.PC), tr.S(l10n.Untranslated(n.Description)))
+		fmt.Fprintf(w, "\n%s\n  %s\n", tr.Sf("text.second-fault-analysis", "Signal", n.Signal, "PC", n.PC), tr.S(said(n.Said, n.Description)))
 		for _, f := range n.Frames {
 			fmt.Fprintf(w, "    %s\n", f)
 		}
 	}
 	for _, h := range a.Handling {
-		fmt.Fprintln(w, tr.Sf("text.handling", "LWP", h.LWP, "Role", h.Role, "Text", l10n.Untranslated(h.Text)))
+		fmt.Fprintln(w, tr.Sf("text.handling", "LWP", h.LWP, "Role", handlingRole(h.Role), "Text", said(h.Said, h.Text)))
 	}
 	if x := a.Assertion; x != nil {
 		fmt.Fprintf(w, "\n%s\n", tr.Sf("text.assertion", "Text", x.Text, "File", x.File, "Line", x.Line, "Addr", x.Address))
@@ -428,10 +447,10 @@ func WriteInspect(w io.Writer, doc *Inspect, lang *l10n.Printer) {
 	}
 	fmt.Fprintln(w, tr.Sf("text.process", "PID", pr.PID, "Exe", orUnknown(pr.Exe), "Args", args, "N", pr.Threads))
 	if doc.Signal != nil {
-		fmt.Fprintln(w, tr.Sf("text.core-signal", "Signal", signalMsg(doc.Signal), "Description", doc.Signal.Description, "Source", l10n.Untranslated(doc.Signal.Source)))
+		fmt.Fprintln(w, tr.Sf("text.core-signal", "Signal", signalMsg(doc.Signal), "Description", coreparse.DescriptionSaid(doc.Signal.Signo), "Source", said(doc.Signal.SourceSaid, doc.Signal.Source)))
 	}
 	if f := doc.Fault; f != nil && f.Signal != nil {
-		fmt.Fprintln(w, tr.Sf("text.real-fault", "Signal", signalMsg(f.Signal), "Description", f.Signal.Description, "Source", l10n.Untranslated(f.Signal.Source)))
+		fmt.Fprintln(w, tr.Sf("text.real-fault", "Signal", signalMsg(f.Signal), "Description", coreparse.DescriptionSaid(f.Signal.Signo), "Source", said(f.Signal.SourceSaid, f.Signal.Source)))
 		if f.ReRaised {
 			fmt.Fprintf(w, "               %s\n", tr.Sf("text.reraised", "Frame", f.SigFrame))
 		}
@@ -449,11 +468,11 @@ func WriteInspect(w io.Writer, doc *Inspect, lang *l10n.Printer) {
 			fmt.Fprintf(w, "  %s\n", tr.Sf("text.exception", "Text", said(f.Exception.Said, f.Exception.Text)))
 		}
 		if f.Nested != nil {
-			fmt.Fprintln(w, tr.Sf("text.second-fault", "Signal", signalMsg(f.Nested), "Source", l10n.Untranslated(f.Nested.Source), "PC", f.NestedPC))
+			fmt.Fprintln(w, tr.Sf("text.second-fault", "Signal", signalMsg(f.Nested), "Source", said(f.Nested.SourceSaid, f.Nested.Source), "PC", f.NestedPC))
 		}
 		fmt.Fprintf(w, "  %s\n", tr.Sf("text.fault-thread", "LWP", f.LWP, "PC", f.PC, "Where", loc))
 		if x := f.Wild; x != nil {
-			fmt.Fprintf(w, "  %s", tr.Sf("text.wild-pc", "PC", x.PC, "Why", l10n.Untranslated(x.Why)))
+			fmt.Fprintf(w, "  %s", tr.Sf("text.wild-pc", "PC", x.PC, "Why", said(x.WhySaid, x.Why)))
 			if x.Recovered {
 				fmt.Fprint(w, tr.Sf("text.wild-caller", "Return", x.ReturnAddr, "Call", x.Call, "CallPC", x.CallPC))
 			}
@@ -630,7 +649,7 @@ func writeMemory(w io.Writer, m *AnalysisMemory, tr *l10n.Printer) {
 		if c.Rule != "" && c.Rule != "unknown" {
 			rule = " [" + c.Rule + "]"
 		}
-		fmt.Fprintf(w, "  %s: %s%s\n", tr.S(fault.ObjectRole(c.Role)), tr.S(l10n.Untranslated(c.Text)), rule)
+		fmt.Fprintf(w, "  %s: %s%s\n", tr.S(chunkRole(c)), ChunkText(c, tr), rule)
 	}
 	if m.MallocError != "" {
 		fmt.Fprintf(w, "  %s\n", tr.Sf("text.glibc-aborted", "Error", m.MallocError))

@@ -174,6 +174,8 @@ type localized struct {
 	Timeline []string `json:"timeline,omitempty"`
 	// Evidence are analysis.evidence[].text, by index.
 	Evidence []string `json:"evidence,omitempty"`
+	// Heap are analysis.memory.heap[].text, by index.
+	Heap []string `json:"heap,omitempty"`
 	// Waits are the wait graph's words (waits beside analysis), when it
 	// is sent.
 	Waits *localizedWaits `json:"waits,omitempty"`
@@ -231,6 +233,11 @@ func (st *state) analysisBody() analysisBody {
 	}
 	for _, step := range a.Timeline {
 		loc.Timeline = append(loc.Timeline, report.StepText(step, lang))
+	}
+	if m := a.Memory; m != nil {
+		for _, c := range m.Heap {
+			loc.Heap = append(loc.Heap, report.ChunkText(c, lang))
+		}
 	}
 	for _, h := range a.Others {
 		var x localizedHit

@@ -93,10 +93,13 @@ type Fault struct {
 	Kind        string // "null", "poison", "non-canonical", "unmapped", "protection", "guard-page", "" when not a memory fault
 	Description string
 	Said        l10n.Msg // Description, in the catalog's words (Description is its English)
-	Origin      []OriginStep
-	Skipped     int    // instrumentation instructions stepped over while tracing (gcov counters)
-	Raiser      string // a sent signal the thread raised itself: "abort", "raise", …
-	Window      *disasm.Listing
+	// wildRest is a wild call's description without "a call to a wild
+	// address" (the verdict's sentence says it).
+	wildRest l10n.Msg
+	Origin   []OriginStep
+	Skipped  int    // instrumentation instructions stepped over while tracing (gcov counters)
+	Raiser   string // a sent signal the thread raised itself: "abort", "raise", …
+	Window   *disasm.Listing
 }
 
 // Analysis is the whole answer.

@@ -256,6 +256,9 @@ func holderHow(how string) l10n.Msg {
 	return l10n.Untranslated(how)
 }
 
+// RoleSaid is heap fact i's role in the catalog's words.
+func (m *Memory) RoleSaid(i int) l10n.Msg { return m.roleMsg(i) }
+
 // roleMsg is heap fact i's role in the catalog's words.
 func (m *Memory) roleMsg(i int) l10n.Msg {
 	if i < len(m.roles) {

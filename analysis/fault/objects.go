@@ -18,7 +18,8 @@ type Object struct {
 	Role    string // "owner" (the object whose method faulted), "list header", "hook offset"
 	Type    string
 	Address uint64
-	How     string            // how it was found
+	How     string            // how it was found: HowSaid in English
+	HowSaid l10n.Msg          // How in the catalog's words
 	Fields  map[string]string // its scalar members, read with their types
 	// FromDWARF: the address is the DWARF location's value (this), not the
 	// fallback guess from registers and stack words.
@@ -160,17 +161,17 @@ func (a *Analysis) inlinedThis(fn string) map[uint64]string {
 	return out
 }
 
-// whereText says a value's DWARF location in words.
-func whereText(v *values.Value) string {
+// whereSaid says a value's DWARF location in the catalog's words.
+func whereSaid(v *values.Value) l10n.Msg {
 	switch {
 	case strings.HasPrefix(v.Where, "register "):
-		return "its DWARF location, register %" + strings.TrimPrefix(v.Where, "register ")
+		return l10n.T("object.where-register", "Reg", strings.TrimPrefix(v.Where, "register "))
 	case strings.HasPrefix(v.Where, "entry value of "):
-		return "its DWARF location, the entry value of %" + strings.TrimPrefix(v.Where, "entry value of ") + " (the caller's call-site parameter)"
+		return l10n.T("object.where-entry", "Reg", strings.TrimPrefix(v.Where, "entry value of "))
 	case v.InMemory():
-		return fmt.Sprintf("its DWARF location, memory at %#x", v.Addr)
+		return l10n.T("object.where-memory", "Addr", fmt.Sprintf("%#x", v.Addr))
 	}
-	return "its DWARF location (" + v.Where + ")"
+	return l10n.T("object.where-other", "Where", v.Where)
 }
 
 // findObjects reads the object whose method faulted (`this`, from DWARF)
@@ -193,13 +194,13 @@ func (a *Analysis) findObjects() {
 	}
 	vr := a.vr
 	var owner *values.Value
-	how := ""
+	var how l10n.Msg
 	fromDWARF := false
 	this, why := a.thisOf(concrete.Function)
 	if this != nil {
 		if d, err := vr.Deref(this); err == nil {
 			owner, fromDWARF = d, true
-			how = fmt.Sprintf("`this` of %s(), from %s", concrete.Function, whereText(this))
+			how = l10n.T("object.how-this", "Function", concrete.Function, "Where", whereSaid(this))
 			if n := strings.TrimSpace(strings.TrimPrefix(vr.TypeName(d), "const ")); n != "" {
 				class = n // the type DWARF gives `this`
 			}
@@ -215,18 +216,19 @@ func (a *Analysis) findObjects() {
 		}
 		if addr, where, ok := a.guessThis(&values.Value{Mod: mod, Type: ty.Offset, Kind: values.KindReference}); ok {
 			owner = &values.Value{Name: "*this", Mod: mod, Type: ty.Offset, Addr: addr, Kind: values.KindReference}
-			how = fmt.Sprintf("`this` of %s(): %s; FALLBACK guess: %s points to a %s whose list header is a ring", concrete.Function, why, where, class)
+			how = l10n.T("object.how-guess", "Function", concrete.Function, "Why", l10n.Untranslated(why), "Where", l10n.Untranslated(where), "Class", class)
 		}
 	}
 	codeOff, codeIn, codeOK := codeHookOffset(f.Window)
 	if owner == nil {
 		if codeOK {
-			a.Objects = append(a.Objects, Object{Role: "hook offset", How: fmt.Sprintf("code: %s at %#x", codeIn.ATT, codeIn.Addr),
+			how := l10n.T("object.how-code", "Insn", codeIn.ATT, "Addr", fmt.Sprintf("%#x", codeIn.Addr))
+			a.Objects = append(a.Objects, Object{Role: "hook offset", How: how.String(), HowSaid: how,
 				Fields: map[string]string{"offset": fmt.Sprintf("%#x", codeOff)}})
 		}
 		return
 	}
-	obj := Object{Role: "owner", Type: class, Address: owner.Addr, How: how, Fields: map[string]string{}, FromDWARF: fromDWARF}
+	obj := Object{Role: "owner", Type: class, Address: owner.Addr, How: how.String(), HowSaid: how, Fields: map[string]string{}, FromDWARF: fromDWARF}
 	kids, _ := vr.Children(owner, 0, 0)
 	var list *values.IntrusiveList
 	var listName string
@@ -235,7 +237,7 @@ func (a *Analysis) findObjects() {
 		chain += fr.Function + "\n"
 	}
 	inlined := a.inlinedThis(concrete.Function)
-	listHow := ""
+	var listHow l10n.Msg
 	for _, k := range kids {
 		if strings.HasPrefix(k.Name, "<") {
 			continue // base classes
@@ -244,10 +246,10 @@ func (a *Analysis) findObjects() {
 			// The list the fault walks: the member that is `this` of a
 			// list method inlined at the fault (DWARF); else the one whose
 			// element type the inline chain names; else the first.
-			if fn, ok := inlined[k.Addr]; ok && listHow == "" {
+			if fn, ok := inlined[k.Addr]; ok && listHow.IsZero() {
 				list, listName = l, k.Name
-				listHow = fmt.Sprintf("; it is `this` of the inlined %s (its DWARF location)", shortTemplate(fn))
-			} else if listHow == "" && (list == nil || !strings.Contains(chain, "<"+list.ElemName+",") && strings.Contains(chain, "<"+l.ElemName+",")) {
+				listHow = l10n.T("object.how-member-inlined", "List", k.Name, "Function", shortTemplate(fn))
+			} else if listHow.IsZero() && (list == nil || !strings.Contains(chain, "<"+list.ElemName+",") && strings.Contains(chain, "<"+l.ElemName+",")) {
 				list, listName = l, k.Name
 			}
 			continue
@@ -272,7 +274,10 @@ func (a *Analysis) findObjects() {
 	}
 	a.walkList(w, list, owner.Mod)
 	a.ListWalk = w
-	a.Objects = append(a.Objects, Object{Role: "list header", Type: w.ListType, Address: w.Header, How: "member " + listName + " of the owner" + listHow,
+	if listHow.IsZero() {
+		listHow = l10n.T("object.how-member", "List", listName)
+	}
+	a.Objects = append(a.Objects, Object{Role: "list header", Type: w.ListType, Address: w.Header, How: listHow.String(), HowSaid: listHow,
 		Fields: map[string]string{"size_": fmt.Sprintf("%d", w.SizeSigned)}, FromDWARF: fromDWARF})
 }
 
@@ -336,7 +341,7 @@ func (a *Analysis) walkList(w *ListWalk, l *values.IntrusiveList, mod *coreparse
 	walk := a.vr.Walk(l, bound)
 	w.Walk = walk
 	owner := &values.Value{Mod: mod}
-	state := func(hook uint64) string { return a.elementState(a.vr.ElementAt(owner, l, hook, "")) }
+	state := func(hook uint64) l10n.Msg { return a.elementState(a.vr.ElementAt(owner, l, hook, "")) }
 	badPrev := map[uint64]string{}
 	for _, fd := range walk.Findings {
 		said := fd.Said
@@ -345,7 +350,7 @@ func (a *Analysis) walkList(w *ListWalk, l *values.IntrusiveList, mod *coreparse
 			w.Empty = true
 		case values.FindInconsistentHeader:
 			w.Unlinked = true
-			if st := state(fd.Node); st != "" {
+			if st := state(fd.Node); !st.IsZero() {
 				said = l10n.T("walk.node-state", "Finding", said, "Element", w.Element, "State", st)
 			}
 		case values.FindNullLink:
@@ -362,7 +367,11 @@ func (a *Analysis) walkList(w *ListWalk, l *values.IntrusiveList, mod *coreparse
 		w.FindingsSaid = append(w.FindingsSaid, said)
 	}
 	for _, h := range walk.Hooks {
-		n := ListNode{Hook: h, Element: h - uint64(l.HookOff), Problem: badPrev[h], State: state(h)}
+		st := state(h)
+		n := ListNode{Hook: h, Element: h - uint64(l.HookOff), Problem: badPrev[h]}
+		if !st.IsZero() {
+			n.State = st.String()
+		}
 		n.Next, _ = a.p.Core.ReadUint64(h)
 		n.Prev, _ = a.p.Core.ReadUint64(h + 8)
 		w.Nodes = append(w.Nodes, n)
@@ -370,22 +379,23 @@ func (a *Analysis) walkList(w *ListWalk, l *values.IntrusiveList, mod *coreparse
 }
 
 // elementState is the profile's name for an element's state field, read
-// with its type.
-func (a *Analysis) elementState(elem *values.Value) string {
+// with its type, in the catalog's words (zero when the profile names no
+// state field).
+func (a *Analysis) elementState(elem *values.Value) l10n.Msg {
 	prof := a.o.Profile
 	if prof == nil || prof.ElementStateField == "" || elem.Mod == nil {
-		return ""
+		return l10n.Msg{}
 	}
 	m, err := a.vr.Member(elem, prof.ElementStateField)
 	if err != nil {
-		return ""
+		return l10n.Msg{}
 	}
 	x, err := a.vr.Int(m)
 	if err != nil {
-		return "unreadable"
+		return l10n.T("walk.state-unreadable")
 	}
 	if name, ok := prof.ElementStates[x]; ok {
-		return name
+		return stateSaid(name)
 	}
-	return fmt.Sprintf("%s=%#x", prof.ElementStateField, x)
+	return l10n.Verbatim(fmt.Sprintf("%s=%#x", prof.ElementStateField, x))
 }

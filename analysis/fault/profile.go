@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"os"
 
+	"github.com/dsecore/dsecore/internal/l10n"
 	"github.com/dsecore/dsecore/internal/yamlfile"
 )
 
@@ -35,11 +36,27 @@ func DefaultProfile() *Profile {
 	return &Profile{
 		Name:              DefaultProfileName,
 		ElementStateField: "state",
-		ElementStates:     map[int64]string{0xdead: "returned to the dcache pool (disposed)"},
+		ElementStates:     map[int64]string{0xdead: l10n.T("profile.dcache-disposed").String()},
 		Operations:        []string{"lsm_destroy", "lsm_release_all_csdobj", "dm_hash_node_t::clear", "dm_hash_node_t::release_obj", "DCache_shutdown"},
 		LogConcurrent:     []string{"lsm_destroy start", "DCache_shutdown:start", "release all csd obj"},
 		Summaries:         map[string][]string{"dm_hash_node_t": {"key/x", "bucket", "refcount", "state"}},
 	}
+}
+
+// builtinStates are the catalog's ids of the built-in profile's state
+// names.
+var builtinStates = []string{"profile.dcache-disposed"}
+
+// stateSaid is a profile's state name in the catalog's words: the
+// built-in profile's are the catalog's, a profile file's own are its
+// words as written.
+func stateSaid(name string) l10n.Msg {
+	for _, id := range builtinStates {
+		if m := l10n.T(id); m.String() == name {
+			return m
+		}
+	}
+	return l10n.Verbatim(name)
 }
 
 // LoadProfile reads a fault-analysis profile: "" or "dcache" for the

@@ -29,7 +29,8 @@ type Nested struct {
 	// ReadsWildPC: the second fault's address is the first fault's wild pc
 	// (an unwinder reading the code bytes there).
 	ReadsWildPC bool
-	Description string
+	Description string   // Said in English
+	Said        l10n.Msg // Description in the catalog's words
 }
 
 // Handling is another thread caught in the handling of a signal of its own.
@@ -46,7 +47,8 @@ type Handling struct {
 	// "spinning" (it faulted while the crashed thread was handling its
 	// own: the handler sent it back to the faulting instruction).
 	Role string
-	Text string
+	Text string   // Said in English
+	Said l10n.Msg // Text in the catalog's words
 }
 
 // signalFacts fills Nested and Handling.
@@ -70,13 +72,14 @@ func (a *Analysis) signalFacts(fc *coreparse.FaultContext) {
 			}
 			path = append(path, name)
 		}
-		n.Description = fmt.Sprintf("the handler faulted again: %s at pc %#x in %s", fc.Nested.String(), fc.NestedPC, strings.Join(path, " ← "))
+		n.Said = l10n.T("nested.again", "Signal", SignalMsg(fc.Nested), "PC", fmt.Sprintf("%#x", fc.NestedPC), "Path", strings.Join(path, " ← "))
 		if n.ReadsWildPC {
-			n.Description += fmt.Sprintf(", reading the code bytes at the first fault's wild pc %#x (the unwinder behind backtrace() looking at the interrupted frame)", fc.Wild.PC)
+			n.Said = l10n.T("nested.reads-wild-pc", "Fault", n.Said, "PC", fmt.Sprintf("%#x", fc.Wild.PC))
 		}
 		if !fc.Nested.Sent {
-			n.Description += "; the second fault found the default action and the kernel dumped core"
+			n.Said = l10n.T("nested.fatal", "Fault", n.Said)
 		}
+		n.Description = n.Said.String()
 		a.Nested = n
 	}
 	crashedHandling := fc.Handler != nil && fc.Handler.HandlerFrames > 0
@@ -91,30 +94,30 @@ func (a *Analysis) signalFacts(fc *coreparse.FaultContext) {
 				x.Function = "?? (" + fs[0].Module + ")"
 			}
 		}
-		what := x.AtFault
+		what := l10n.Untranslated(x.AtFault)
 		if x.Signal != nil {
-			what = x.Signal.String()
+			what = SignalMsg(x.Signal)
 			if x.Exception != nil {
-				what += " — " + x.Exception.String()
+				what = l10n.T("handling.what", "Signal", what, "Exception", x.Exception.Said())
 			}
 		}
+		args := []any{"Thread", threadMsg(h.Thread), "Crashed", threadMsg(fc.Thread), "What", what, "PC", fmt.Sprintf("%#x", x.PC), "Function", x.Function}
 		switch {
 		case crashedHandling:
 			x.Role = "spinning"
-			where := "at its faulting instruction"
+			where := l10n.T("handling.where-fault")
 			if x.InHandler {
-				where = "inside the handler"
+				where = l10n.T("handling.where-handler")
 			}
-			x.Text = fmt.Sprintf("%s faulted while %s was handling its own signal: %s, at pc %#x in %s; it is %s (the handler sends a thread that is not the first back to its faulting instruction, which faults again)",
-				h.Thread, fc.Thread, what, x.PC, x.Function, where)
+			x.Said = l10n.T("handling.spinning", append(args, "Where", where)...)
 		case x.InHandler && x.Signal != nil && !x.Signal.Sent:
 			x.Role = "first-fault"
-			x.Text = fmt.Sprintf("%s was inside the fatal-signal handler for its own %s, at pc %#x in %s, when %s's fault killed the process: the handler had reset the signal to its default action (SA_RESETHAND), so the second fault was fatal",
-				h.Thread, what, x.PC, x.Function, fc.Thread)
+			x.Said = l10n.T("handling.first-fault", args...)
 		default:
 			x.Role = "spinning"
-			x.Text = fmt.Sprintf("%s is at a faulting instruction of its own: %s, at pc %#x in %s", h.Thread, what, x.PC, x.Function)
+			x.Said = l10n.T("handling.own-fault", args...)
 		}
+		x.Text = x.Said.String()
 		a.Handling = append(a.Handling, x)
 	}
 }
@@ -168,34 +171,49 @@ func (a *Analysis) sentFault(f *Fault) {
 	}
 }
 
+// accessSaid is a page fault's access (Exception.Access) in the catalog's
+// words.
+func accessSaid(access string) l10n.Msg {
+	switch access {
+	case "read", "write", "instruction fetch":
+		return l10n.T("wild.access-" + strings.ReplaceAll(access, " ", "-"))
+	}
+	return l10n.Verbatim(access)
+}
+
 // wildFault is the fault of a pc that is no code.
 func (a *Analysis) wildFault(f *Fault) {
 	fc := f.Context
 	w := fc.Wild
 	f.Kind = "wild-pc"
-	how := "a jump, call or return"
+	how := l10n.T("wild.how-any")
 	if w.Recovered {
-		how = "a call"
+		how = l10n.T("wild.how-call")
 	}
-	f.Description = fmt.Sprintf("%s to a wild address: pc %#x is %s", how, w.PC, w.Why)
+	rest := l10n.T("wild.pc-is", "PC", fmt.Sprintf("%#x", w.PC), "Why", w.WhySaid)
 	if ex := fc.Exception; ex != nil && ex.Trapno == 14 {
-		f.Description += fmt.Sprintf(" (the CPU faulted on the %s at %#x)", ex.Access, ex.CR2)
+		rest = l10n.T("wild.cpu-faulted", "Fault", rest, "Access", accessSaid(ex.Access), "CR2", fmt.Sprintf("%#x", ex.CR2))
 	}
 	if w.Recovered {
 		caller := "??"
 		if fs := a.p.Symbolize([]unwind.Frame{{PC: w.ReturnAddr}}); len(fs) > 0 {
 			caller = fs[len(fs)-1].Function
 		}
-		f.Description += fmt.Sprintf("; called from %s: the return address %#x at rsp follows `%s` at %#x", caller, w.ReturnAddr, w.Call, w.CallPC)
+		rest = l10n.T("wild.called-from", "Fault", rest, "Caller", caller, "Ret", fmt.Sprintf("%#x", w.ReturnAddr), "Call", w.Call, "CallPC", fmt.Sprintf("%#x", w.CallPC))
 		if w.TargetReg != "" {
-			f.Description += fmt.Sprintf(", and %%%s still holds the wild address", w.TargetReg)
+			rest = l10n.T("wild.reg-holds", "Fault", rest, "Reg", w.TargetReg)
 		} else if w.HasTarget {
-			f.Description += fmt.Sprintf(" (a direct call to %#x: the wild address came from what that function jumped through, e.g. a PLT slot)", w.Target)
+			rest = l10n.T("wild.direct-call", "Fault", rest, "Target", fmt.Sprintf("%#x", w.Target))
 		}
-	} else if w.Note != "" {
-		f.Description += "; " + w.Note
+	} else if !w.NoteSaid.IsZero() {
+		rest = l10n.T("wild.note", "Fault", rest, "Note", w.NoteSaid)
 	}
-	f.Said = l10n.Untranslated(f.Description)
+	f.Said = l10n.T("wild.to", "How", how, "Rest", rest)
+	f.Description = f.Said.String()
+	if w.Recovered {
+		f.wildRest = rest // the verdict says "a call" itself
+	}
+
 }
 
 // concludeSignal adds the signal facts' evidence and words to the verdict.
@@ -238,23 +256,27 @@ func (a *Analysis) concludeSignal(fc *coreparse.FaultContext, para []l10n.Msg) [
 			para = append(para, l10n.T("verdict.sent", "Signal", fc.Real.Name))
 		}
 	case "wild-pc":
-		a.evidence("wild-pc", "fault", "%s", f.Description)
+		a.say("wild-pc", "fault", f.Said)
 		if fc.Wild.Recovered {
 			a.evidence("recovered-caller", "fault", "the caller of the wild pc was recovered from the return address %#x at rsp (it follows `%s`)", fc.Wild.ReturnAddr, fc.Wild.Call)
 		}
-		para = append(para, l10n.T("verdict.wild-pc", "Desc", l10n.Untranslated(strings.TrimPrefix(f.Description, "a call to a wild address: "))))
+		desc := f.Said
+		if !f.wildRest.IsZero() {
+			desc = f.wildRest
+		}
+		para = append(para, l10n.T("verdict.wild-pc", "Desc", desc))
 	}
 	if n := a.Nested; n != nil {
-		a.evidence("nested-fault", "nested", "%s", n.Description)
-		para = append(para, l10n.T("verdict.then", "Desc", l10n.Untranslated(n.Description)))
+		a.say("nested-fault", "nested", n.Said)
+		para = append(para, l10n.T("verdict.then", "Desc", n.Said))
 	}
 	for i, h := range a.Handling {
 		rule := "spinning-thread"
 		if h.Role == "first-fault" {
 			rule = "fault-during-handler"
-			para = append(para, l10n.T("verdict.two-faults", "Text", l10n.Untranslated(h.Text)))
+			para = append(para, l10n.T("verdict.two-faults", "Text", h.Said))
 		}
-		a.evidence(rule, fmt.Sprintf("handling[%d]", i), "%s", h.Text)
+		a.say(rule, fmt.Sprintf("handling[%d]", i), h.Said)
 	}
 	return para
 }

@@ -168,7 +168,7 @@ func (a *Analysis) timeline() []TimelineStep {
 			if fd == nil || !fd.Known || hf.Verdict.Rule == "" && fd.State != "free" {
 				continue
 			}
-			text := l10n.T("timeline.heap", "Role", m.roleMsg(i), "Describe", l10n.Untranslated(fd.Describe()))
+			text := l10n.T("timeline.heap", "Role", m.roleMsg(i), "Describe", fd.Said())
 			for _, b := range fd.Bins {
 				if b.Kind == "tcache" && b.Thread != 0 {
 					// free() puts a chunk in the calling thread's tcache.

@@ -80,7 +80,7 @@ func (a *Analysis) conclude() {
 		}
 	}
 	if owner != nil {
-		a.say("owner-object", "objects", l10n.T("evidence.owner", "Type", owner.Type, "Addr", fmt.Sprintf("%#x", owner.Address), "How", l10n.Untranslated(owner.How)))
+		a.say("owner-object", "objects", l10n.T("evidence.owner", "Type", owner.Type, "Addr", fmt.Sprintf("%#x", owner.Address), "How", owner.HowSaid))
 	}
 	if w := a.ListWalk; w != nil {
 		for _, fnd := range w.Found {
@@ -249,11 +249,11 @@ func (a *Analysis) conclude() {
 		if !st.Partial() {
 			continue
 		}
-		a.evidence("partial-debug-info", b.ref, "%s: %s", b.mod.BaseName(), st.Text)
+		a.say("partial-debug-info", b.ref, l10n.T("evidence.module-status", "Module", b.mod.BaseName(), "Status", st.Said))
 		if b.where.IsZero() {
-			para = append(para, l10n.T("verdict.partial-debug-info", "Module", b.mod.BaseName(), "Status", l10n.Untranslated(st.Text)))
+			para = append(para, l10n.T("verdict.partial-debug-info", "Module", b.mod.BaseName(), "Status", st.Said))
 		} else {
-			para = append(para, l10n.T("verdict.partial-debug-info-holder", "Module", b.mod.BaseName(), "Status", l10n.Untranslated(st.Text), "Holder", b.where))
+			para = append(para, l10n.T("verdict.partial-debug-info-holder", "Module", b.mod.BaseName(), "Status", st.Said, "Holder", b.where))
 		}
 		if !lowered {
 			lowered = true

@@ -132,51 +132,63 @@ func (f *Finding) Verdict(a Access) Verdict {
 	case a == AccessFree && f.State == StateFree:
 		return verdict("double-free", l10n.T("heap.freed-again", "Addr", hex(f.Address), "Chunk", hex(f.Chunk.Address), "Size", hex(f.Chunk.Size), "Where", where))
 	case a == AccessFree && (f.State == StateNotHeap || f.Chunk != nil && f.Offset != 0 || f.State == StateTop):
-		return verdict("invalid-free", l10n.T("heap.not-chunk-start", "Addr", hex(f.Address), "Describe", l10n.Untranslated(f.Describe())))
+		return verdict("invalid-free", l10n.T("heap.not-chunk-start", "Addr", hex(f.Address), "Describe", f.Said()))
 	case f.UseAfterFree() && f.State == StateTop:
 		return verdict("use-after-free", l10n.T("heap.in-top", "Addr", hex(f.Address), "Arena", f.ArenaName, "Chunk", hex(f.Chunk.Address)))
 	case f.UseAfterFree():
 		return verdict("use-after-free", l10n.T("heap.in-free-chunk", "Addr", hex(f.Address), "Offset", f.Offset, "Chunk", hex(f.Chunk.Address), "Size", hex(f.Chunk.Size), "Where", where))
 	case f.Corruption():
-		return verdict("heap-corruption", l10n.Untranslated(f.Describe()))
+		return verdict("heap-corruption", f.Said())
 	}
-	return verdict("", l10n.Untranslated(f.Describe()))
+	return verdict("", f.Said())
 }
 
-// Describe is the finding in one sentence.
-func (f *Finding) Describe() string {
+// Describe is the finding in one sentence, in English.
+func (f *Finding) Describe() string { return f.Said().String() }
+
+// Said is the finding in one sentence, in the catalog's words: where the
+// address lies, the chunk's state, the free lists that hold it, and what
+// is wrong with it.
+func (f *Finding) Said() l10n.Msg {
 	if !f.Known {
-		return "cannot tell: " + f.Reason
+		return l10n.T("heap.cannot-tell", "Reason", l10n.Untranslated(f.Reason))
 	}
-	var b strings.Builder
+	hex := func(v uint64) string { return fmt.Sprintf("%#x", v) }
+	var m l10n.Msg
 	switch f.State {
 	case StateNotHeap:
-		fmt.Fprintf(&b, "%#x is in no heap of glibc's malloc", f.Address)
+		m = l10n.T("heap.not-heap", "Addr", hex(f.Address))
 	case StateCorrupt:
-		fmt.Fprintf(&b, "%#x is in a heap of %s, but its chunk cannot be found", f.Address, f.ArenaName)
+		m = l10n.T("heap.chunk-lost", "Addr", hex(f.Address), "Arena", f.ArenaName)
 	default:
 		c := f.Chunk
-		fmt.Fprintf(&b, "%#x is %d bytes into chunk %#x (size %#x) of %s: %s", f.Address, f.Offset, c.Address, c.Size, orMmapped(f.ArenaName), f.State)
-		for i, bin := range f.Bins {
-			if i == 0 {
-				b.WriteString(", in ")
-			} else {
-				b.WriteString(" and ")
+		arena := l10n.Verbatim(f.ArenaName)
+		if f.ArenaName == "" {
+			arena = l10n.T("heap.no-arena")
+		}
+		m = l10n.T("heap.into-chunk", "Addr", hex(f.Address), "Offset", f.Offset, "Chunk", hex(c.Address), "Size", hex(c.Size),
+			"Arena", arena, "State", f.State.Said())
+		if len(f.Bins) > 0 {
+			bins := make([]l10n.Msg, len(f.Bins))
+			for i, bin := range f.Bins {
+				bins[i] = bin.Msg()
 			}
-			b.WriteString(bin.String())
+			m = l10n.T("heap.in-bins", "Finding", m, "Bins", l10n.Join("sep.and", bins...))
 		}
 	}
 	for _, p := range f.Problems {
-		b.WriteString("; " + p.Text)
+		m = l10n.T("heap.problem", "Finding", m, "Problem", l10n.Untranslated(p.Text))
 	}
-	return b.String()
+	return m
 }
 
-func orMmapped(s string) string {
-	if s == "" {
-		return "no arena (mmapped)"
+// Said is the state in the catalog's words.
+func (s State) Said() l10n.Msg {
+	switch s {
+	case StateInUse, StateFree, StateTop, StateMmapped, StateNotHeap, StateCorrupt, StateUnknown:
+		return l10n.T("heap.state-" + string(s))
 	}
-	return s
+	return l10n.Verbatim(string(s))
 }
 
 // Locate says where addr lies in the heap. It is safe to call from several

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
@@ -94,14 +95,15 @@ func TestInspectChinese(t *testing.T) {
 		`(?m)^  编号 +状态 +处理器 +队列 +发现方式 +所在位置 +创建位置$`,
 		`(?m)^（显示 \d+ 个）$`,
 		`(?m)^模块（8 个）：$`,
-		`(?m)^ +符号：full$`,
+		`(?m)^ +符号：完整$`,
+		`(?m)^ +符号：仅有函数名（\.dynsym）$`,
 		`(?m)^ +调试文件：/`,
 	} {
 		if !regexp.MustCompile(re).MatchString(zh) {
 			t.Errorf("no table line matching %s", re)
 		}
 	}
-	for _, english := range []string{"Thread LWP", "[crashed]", "ID     STATE", "FOUND BY", " shown)", "Modules (", "symbols: ", "debug file: ", "running task", " idle "} {
+	for _, english := range []string{"Thread LWP", "[crashed]", "ID     STATE", "FOUND BY", " shown)", "Modules (", "symbols: ", "符号：full", "names only", "debug file: ", "running task", " idle "} {
 		if strings.Contains(zh, english) {
 			t.Errorf("the Chinese text has %q", english)
 		}
@@ -115,6 +117,38 @@ func TestInspectChinese(t *testing.T) {
 	} {
 		if !regexp.MustCompile(re).MatchString(zh) {
 			t.Errorf("no timeline line matching %s", re)
+		}
+	}
+	checkHeapChinese(t, zh, 2)
+	// The signals: strsignal's text in glibc's Chinese, where each record
+	// was read in the catalog's.
+	for _, re := range []string{
+		`(?m)^Core 记录的信号：SIGSEGV \(SI_TKILL\)，由 pid \d+ 发送 — 段错误 \[core 文件（NT_SIGINFO）\]$`,
+		`(?m)^真正的故障： +SIGSEGV \(SEGV_MAPERR\)，地址 0x0 — 段错误 \[位于 0x[0-9a-f]+ 的信号帧（sigcontext：trapno 14，err 0x4，cr2 0x0）\]$`,
+	} {
+		if !regexp.MustCompile(re).MatchString(zh) {
+			t.Errorf("no signal line matching %s", re)
+		}
+	}
+	// How the objects were found: `this` from its DWARF location, the list
+	// a member of it, in the catalog's words.
+	for _, re := range []string{
+		"(?m)^  找到方式：dm_hash_node_t::clear\\(\\) 的 `this`，取自其 DWARF 位置描述：寄存器 %r[a-z0-9]+$",
+		"(?m)^  找到方式：属主对象的成员 objs；它是内联的 boost::intrusive::list_impl<…>::erase_and_dispose<dm_hash_node_t::delete_dm_obj_t> 的 `this`（取自其 DWARF 位置描述）$",
+	} {
+		if !regexp.MustCompile(re).MatchString(zh) {
+			t.Errorf("no object line matching %s", re)
+		}
+	}
+	// The list node's state, the built-in profile's word for 0xdead.
+	if !strings.Contains(zh, "；该节点的 dm_obj_t 状态为 已归还 dcache 池（已析构）\n") || strings.Contains(zh, "returned to the dcache pool") {
+		t.Errorf("the list node's state is not the profile's Chinese (已归还 dcache 池（已析构）)")
+	}
+	for _, l := range strings.Split(zh, "\n") {
+		if h, ok := strings.CutPrefix(l, "  找到方式："); ok {
+			if w := l10ntest.EnglishIn(regexp.MustCompile("`[^`]*`").ReplaceAllString(h, "")); len(w) > 0 {
+				t.Errorf("English %q in how an object was found: %q", w, l)
+			}
 		}
 	}
 	en := runLocale(t, []string{"LANG=C.UTF-8"}, append(args, "--json")...)
@@ -140,6 +174,124 @@ func TestInspectChinese(t *testing.T) {
 	cmd := exec.Command(dsecoreBin, append(args, "--lang", "fr")...)
 	if out, err := cmd.CombinedOutput(); err == nil || !strings.Contains(string(out), "--lang fr: dsecore speaks en and zh-CN") {
 		t.Errorf("--lang fr: %v, %s", err, out)
+	}
+}
+
+// checkHeapChinese checks inspect's heap section in zh-CN: want lines of
+// the heap's state of an address (its role, the chunk, its state, the
+// free lists that hold it), each Chinese with no English word outside
+// names.
+func checkHeapChinese(t *testing.T, out string, want int) {
+	t.Helper()
+	_, sec, ok := strings.Cut(out, "\n堆（glibc malloc）：\n")
+	if !ok {
+		t.Errorf("no heap section (堆（glibc malloc）：)")
+		return
+	}
+	n := 0
+	for _, l := range strings.Split(sec, "\n") {
+		if !strings.HasPrefix(l, "  ") {
+			break
+		}
+		if !strings.Contains(l, " 的 chunk 0x") {
+			continue
+		}
+		n++
+		if !regexp.MustCompile(`^  \S.*: 0x[0-9a-f]+ 位于 (main_arena|arena 0x[0-9a-f]+) 的 chunk 0x[0-9a-f]+（大小 0x[0-9a-f]+）内第 \d+ 字节处：(已分配（使用中）|已释放（空闲），位于.* 的 tcache bin \d+，共 \d+ 项中的第 #\d+ 项)( \[[a-z-]+\])?$`).MatchString(l) {
+			t.Errorf("heap line not in the catalog's Chinese: %q", l)
+		}
+		if w := l10ntest.EnglishIn(regexp.MustCompile(` \[[a-z-]+\]$`).ReplaceAllString(l, "")); len(w) > 0 {
+			t.Errorf("English %q in the heap line %q", w, l)
+		}
+	}
+	if n != want {
+		t.Errorf("%d heap lines, want %d:\n%s", n, want, sec)
+	}
+}
+
+// TestHeapChinese: the heap's state of the addresses of a double free and
+// of a use after free (a chunk in a thread's tcache), in Chinese.
+func TestHeapChinese(t *testing.T) {
+	set := fixture.Get(t)
+	for _, name := range []string{fixture.DoubleFree, fixture.TcacheUAF} {
+		t.Run(name, func(t *testing.T) {
+			sc := set.Scenario(t, name)
+			out := string(runLocale(t, []string{"LANG=C.UTF-8"}, "inspect", sc.Core, "--exe", sc.Exe, "--log-dir", sc.Dir, "--lang", "zh-CN"))
+			checkHeapChinese(t, out, 1)
+			if !strings.Contains(out, "：已释放（空闲），位于线程 LWP ") {
+				t.Errorf("the freed chunk is not said to be free in a thread's tcache:\n%s", out)
+			}
+		})
+	}
+}
+
+// TestSecondFaultChinese: a thread that faulted while the crashed one was
+// handling its signal (the second-fault core), said in Chinese in the
+// handling line and the evidence.
+func TestSecondFaultChinese(t *testing.T) {
+	sc := fixture.Get(t).Scenario(t, fixture.SecondFault)
+	out := string(runLocale(t, []string{"LANG=C.UTF-8"}, "inspect", sc.Core, "--exe", sc.Exe, "--log-dir", sc.Dir, "--lang", "zh-CN"))
+	n := 0
+	for _, l := range strings.Split(out, "\n") {
+		text, ok := strings.CutPrefix(l, "  - [spinning-thread] ")
+		if !ok {
+			text, ok = strings.CutPrefix(l, "正在处理信号：")
+		}
+		if !ok {
+			continue
+		}
+		n++
+		if !regexp.MustCompile(`LWP \d+ \(Processer_5\) 正在处理它自己的信号时，LWP \d+ \(\(anonymous namespace\)::watchdog\) 也出错了：SIGSEGV \(SEGV_MAPERR\)，地址 0x0 — 缺页异常：.*；它在信号处理函数内（`).MatchString(text) {
+			t.Errorf("not the catalog's Chinese: %q", l)
+		}
+		if w := l10ntest.EnglishIn(strings.ReplaceAll(text, "(anonymous namespace)", "")); len(w) > 0 {
+			t.Errorf("English %q in %q", w, l)
+		}
+	}
+	if n != 2 {
+		t.Errorf("%d handling lines (正在处理信号, [spinning-thread]), want 2", n)
+	}
+}
+
+// TestCephNestedChinese: the real ceph-mon's wild jump, whose handler
+// faulted again in backtrace(), said in Chinese: the wild call (the
+// verdict, the fault's line, the evidence) and the handler's own fault
+// (the section's line and the nested-fault evidence).
+func TestCephNestedChinese(t *testing.T) {
+	if testing.Short() {
+		t.Skip("-short: the real-daemon corpus starts Ceph daemons")
+	}
+	core := filepath.Join(cephCorpus(t), "wild-pc", "core")
+	out := string(runLocale(t, []string{"LANG=C.UTF-8"}, "inspect", core, "--lang", "zh-CN"))
+	n := 0
+	for _, l := range strings.Split(out, "\n") {
+		text, ok := strings.CutPrefix(l, "  - [nested-fault] ")
+		if !ok {
+			text, ok = strings.CutPrefix(l, "  信号处理函数再次出错：")
+		}
+		if !ok {
+			continue
+		}
+		n++
+		if !regexp.MustCompile(`SIGSEGV \(SEGV_MAPERR\)，地址 0x[0-9a-f]+，pc 0x[0-9a-f]+，位于 .*_Unwind_Backtrace.*，读取的是第一次故障的野 pc 0x[0-9a-f]+ 处的代码字节（backtrace\(\) 背后的栈回溯器在查看被中断的帧）；第二次故障时该信号已是默认动作，内核转储了 core$`).MatchString(text) {
+			t.Errorf("not the catalog's Chinese: %q", l)
+		}
+		if w := l10ntest.EnglishIn(regexp.MustCompile(`位于 .* ← \?\? \([^)]*\)`).ReplaceAllString(text, "")); len(w) > 0 {
+			t.Errorf("English %q in %q", w, l)
+		}
+	}
+	// The wild jump itself: the verdict's first sentence, the evidence.
+	for _, re := range []string{
+		`(?m)^结论（置信度：[^）]+）：跳转/调用/返回到野地址：pc 0xdeadbeef 未映射（CPU 在 0xdeadbeef 处取指时出错）；调用方是 EpollDriver::event_wait：rsp 处的返回地址 0x[0-9a-f]+ 紧跟在 0x[0-9a-f]+ 处的 ` + "`call .*`" + ` 之后（这是对 0x[0-9a-f]+ 的直接调用：野地址来自该函数跳转所经过的地方，例如 PLT 槽）。`,
+		`(?m)^  - \[wild-pc\] 调用到野地址：pc 0xdeadbeef 未映射`,
+		`(?m)^  pc 0xdeadbeef 未映射：该处没有指令`,
+	} {
+		if !regexp.MustCompile(re).MatchString(out) {
+			t.Errorf("no wild-pc line matching %s", re)
+		}
+	}
+	if n != 2 {
+		t.Errorf("%d lines of the handler's own fault (信号处理函数再次出错, [nested-fault]), want 2:\n%s", n, out)
 	}
 }
 

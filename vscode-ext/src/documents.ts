@@ -350,6 +350,7 @@ export interface Localized {
   findings?: string[];
   timeline?: string[];
   evidence?: string[];
+  heap?: string[];
   waits?: LocalizedWaits;
 }
 export interface LocalizedHit {

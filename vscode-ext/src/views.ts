@@ -38,6 +38,21 @@ function role(r: string): string {
   return r;
 }
 
+// chunkState is a heap chunk's state (analysis.memory.heap[].state) in
+// the display language.
+function chunkState(s: string): string {
+  switch (s) {
+    case 'in-use': return t('in-use');
+    case 'free': return t('free');
+    case 'top': return t('top chunk');
+    case 'mmapped': return t('mmapped');
+    case 'not-heap': return t('not in a heap');
+    case 'corrupt': return t('corrupt');
+    case 'unknown': return t('unknown');
+  }
+  return s;
+}
+
 class Item extends vscode.TreeItem {
   constructor(label: string, public readonly kids: Item[] = [], opts: Partial<vscode.TreeItem> = {}) {
     super(label, kids.length > 0 ? vscode.TreeItemCollapsibleState.Expanded : vscode.TreeItemCollapsibleState.None);
@@ -185,8 +200,8 @@ export class AnalysisView extends MessageView implements vscode.TreeDataProvider
         holders.push(new Item(t('bound: {0}', x), [], { iconPath: new vscode.ThemeIcon('warning') }));
       }
       out.push(new Item(holders.length > 0 ? t('Holders') : t('Holders: no other thread or task holds the objects'), holders, { id: 'holders' }));
-      const heap = list(m.heap).map((c) => new Item(`${role(c.role)}: ${c.state}${c.rule && c.rule !== 'unknown' ? ` [${c.rule}]` : ''}`, [], {
-        description: c.text, tooltip: c.text,
+      const heap = list(m.heap).map((c, i) => ({ c, text: b.localized?.heap?.[i] ?? c.text })).map(({ c, text }) => new Item(`${role(c.role)}: ${chunkState(c.state)}${c.rule && c.rule !== 'unknown' ? ` [${c.rule}]` : ''}`, [], {
+        description: text, tooltip: text,
         iconPath: new vscode.ThemeIcon(c.rule && c.rule !== 'unknown' ? 'error' : 'symbol-variable'),
       }));
       if (!m.heap_known) {

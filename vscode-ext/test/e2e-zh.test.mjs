@@ -19,26 +19,16 @@
 // DSECORE_VSIX, DSECORE_ARTIFACTS, CHROMIUM.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn, spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
-import { tmpdir } from 'node:os';
+import { spawnSync } from 'node:child_process';
+import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { chromium } from 'playwright-core';
+import { Workbench, artifacts } from './workbench.mjs';
 
-const codeServer = resolve(process.env.DSECORE_CODE_SERVER ?? '../build/code-server');
-const entry = join(codeServer, 'node_modules/code-server/out/node/entry.js');
-const vsix = resolve(process.env.DSECORE_VSIX ?? '../build/dsecore.vsix');
 const fixtures = process.env.DSECORE_FIXTURES;
-const artifacts = resolve(process.env.DSECORE_ARTIFACTS ?? '../build/artifacts');
-const browserPath = process.env.CHROMIUM ?? '/usr/bin/chromium';
 const vsce = resolve('node_modules/@vscode/vsce/vsce');
 
-let server;
-let serverLog = '';
-let browser;
+let wb;
 let page;
-let work;
 let failed = false;
 // The steps reached, each with its time since the start: printed after
 // the run and with a failure, so that a slow or stuck step is named.
@@ -53,35 +43,6 @@ async function shot(name) {
   const p = join(artifacts, `vscode-zh-cn-${name}.png`);
   await page.screenshot({ path: p });
   return p;
-}
-
-function freePort() {
-  return new Promise((res, rej) => {
-    const s = createServer();
-    s.listen(0, '127.0.0.1', () => {
-      const { port } = s.address();
-      s.close(() => res(port));
-    });
-    s.on('error', rej);
-  });
-}
-
-async function waitHealthy(port, ms) {
-  const end = Date.now() + ms;
-  for (;;) {
-    try {
-      const r = await fetch(`http://127.0.0.1:${port}/healthz`);
-      if (r.ok) {
-        return;
-      }
-    } catch {
-      // not up yet
-    }
-    if (Date.now() > end) {
-      throw new Error(`code-server did not answer on port ${port} in ${ms} ms`);
-    }
-    await new Promise((r) => setTimeout(r, 250));
-  }
 }
 
 // languagePack packages the zh-cn language pack (see above) as a .vsix.
@@ -110,69 +71,24 @@ function languagePack(dir) {
 // setUp: code-server in zh-cn with the .vsix and the language pack, the
 // workbench in a headless Chromium.
 async function setUp() {
-  assert.ok(existsSync(entry), `code-server is not installed in ${codeServer} (scripts/install-code-server.sh)`);
-  assert.ok(existsSync(vsix), `no .vsix at ${vsix} (npm run package)`);
-  assert.ok(existsSync(browserPath), `no Chromium at ${browserPath} (apt-get install chromium)`);
   assert.ok(existsSync(vsce), `no vsce at ${vsce} (npm ci)`);
   assert.ok(fixtures && existsSync(join(fixtures, 'field-crash', 'core')), 'DSECORE_FIXTURES must name the fixture tree');
-
-  work = mkdtempSync(join(tmpdir(), 'dsecore-e2e-zh-'));
-  const cfg = join(work, 'config.yaml');
-  writeFileSync(cfg, 'auth: none\ncert: false\n');
-  const common = ['--config', cfg, '--user-data-dir', join(work, 'data'), '--extensions-dir', join(work, 'ext')];
-  mkdirSync(join(work, 'data', 'User'), { recursive: true });
-  writeFileSync(join(work, 'data', 'User', 'settings.json'), JSON.stringify({
-    'workbench.startupEditor': 'none', 'workbench.tips.enabled': false, 'telemetry.telemetryLevel': 'off',
-    'git.openRepositoryInParentFolders': 'never', 'git.enabled': false, 'extensions.autoCheckUpdates': false, 'extensions.autoUpdate': false,
-    // As test/e2e.test.mjs: the sources the session opens are read-only, a
-    // key that lands in an editor never reaches the disk.
-    'files.readonlyInclude': { '**': true }, 'debug.saveBeforeStart': 'none', 'files.autoSave': 'off',
-  }));
-  const inst = spawnSync(process.execPath, [entry, ...common, '--install-extension', vsix], { encoding: 'utf8', timeout: 120000 });
-  assert.equal(inst.status, 0, `--install-extension ${vsix}: ${inst.stdout}\n${inst.stderr}`);
-  assert.match(inst.stdout + inst.stderr, /was successfully installed/);
-  const pack = languagePack(work);
+  wb = Workbench.prepare('dsecore-e2e-zh-', [{
+    type: 'dsecore', request: 'launch', name: 'ceph-dse field crash',
+    coreFile: join(fixtures, 'field-crash', 'core'),
+    program: join(fixtures, 'bin', 'ceph-dse'),
+    logFiles: [join(fixtures, 'field-crash')],
+  }]);
+  const pack = languagePack(wb.work);
   step('the .vsix installed, the language pack made');
-
-  const ws = join(work, 'workspace');
-  mkdirSync(join(ws, '.vscode'), { recursive: true });
-  writeFileSync(join(ws, '.vscode', 'launch.json'), JSON.stringify({
-    version: '0.2.0',
-    configurations: [{
-      type: 'dsecore', request: 'launch', name: 'ceph-dse field crash',
-      coreFile: join(fixtures, 'field-crash', 'core'),
-      program: join(fixtures, 'bin', 'ceph-dse'),
-      logFiles: [join(fixtures, 'field-crash')],
-    }],
-  }, null, 2));
-
-  const port = await freePort();
-  server = spawn(process.execPath, [entry, ...common, '--auth', 'none', '--bind-addr', `127.0.0.1:${port}`, '--locale', 'zh-cn',
-    '--disable-telemetry', '--disable-update-check', '--disable-workspace-trust', '--disable-getting-started-override', ws],
-  { detached: true, stdio: ['ignore', 'pipe', 'pipe'] });
-  server.stdout.on('data', (d) => { serverLog += d; });
-  server.stderr.on('data', (d) => { serverLog += d; });
-  try {
-    await waitHealthy(port, 60000);
-  } catch (e) {
-    throw new Error(`${e.message}\n${serverLog}`);
-  }
-  browser = await chromium.launch({
-    executablePath: browserPath, headless: true,
-    args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking',
-      '--disable-component-update', '--disable-sync'],
-  });
-  page = await browser.newPage({ viewport: { width: 1600, height: 1000 } });
-  // The workbench is there when its activity bar is (not when the page's
-  // load event fires: that waits for every script, 30 s at most).
-  await page.goto(`http://127.0.0.1:${port}/?folder=${encodeURIComponent(ws)}`, { waitUntil: 'commit', timeout: 60000 });
-  await workbench();
+  await wb.open(['--locale', 'zh-cn']);
+  page = wb.page;
   step('the workbench loaded');
   // The language pack is installed as a user does, from the workbench
   // (Extensions: Install from VSIX…): the server then records it among its
   // language packs (code-server's command line install does not), and the
   // workbench loaded again is in its language (--locale zh-cn).
-  await runCommand('Extensions: Install from VSIX').catch(async (e) => {
+  await wb.runCommand('Extensions: Install from VSIX').catch(async (e) => {
     await shot('failed-install-vsix');
     throw e;
   });
@@ -193,7 +109,7 @@ async function setUp() {
     await shot('failed-language-pack');
     throw new Error('Install from VSIX opened no file picker in 60 s');
   });
-  const packs = join(work, 'data', 'languagepacks.json');
+  const packs = join(wb.work, 'data', 'languagepacks.json');
   const recorded = () => {
     try {
       return 'zh-cn' in JSON.parse(readFileSync(packs, 'utf8'));
@@ -224,8 +140,7 @@ async function setUp() {
     await dialog.waitFor({ state: 'hidden', timeout: 5000 }).catch(() => {});
   }
   step('the language pack recorded by the server');
-  await page.reload({ waitUntil: 'commit', timeout: 60000 });
-  await workbench();
+  await wb.reload();
   step('the workbench reloaded');
   const lang = await page.evaluate(() => globalThis._VSCODE_NLS_LANGUAGE);
   assert.equal(lang, 'zh-cn', 'the workbench did not take the display language zh-cn');
@@ -242,128 +157,25 @@ before(async () => {
 
 after(async () => {
   console.log(`steps:\n  ${steps.join('\n  ')}`);
-  if (failed && serverLog) {
+  if (failed && wb?.log) {
     mkdirSync(artifacts, { recursive: true });
-    writeFileSync(join(artifacts, 'vscode-zh-cn-code-server.log'), serverLog);
+    writeFileSync(join(artifacts, 'vscode-zh-cn-code-server.log'), wb.log);
   }
   try {
-    if (page) {
-      await page.keyboard.press('Shift+F5').catch(() => {});
-    }
-    await browser?.close();
+    await wb?.close();
   } finally {
-    if (server?.pid) {
-      try {
-        process.kill(-server.pid, 'SIGTERM');
-      } catch {
-        // already gone
-      }
-    }
-    if (work && !failed) {
-      rmSync(work, { recursive: true, force: true, maxRetries: 5 });
+    if (wb?.work && !failed) {
+      rmSync(wb.work, { recursive: true, force: true, maxRetries: 5 });
     }
   }
 });
 
-// workbench waits for VS Code's workbench in the page: its activity bar.
-async function workbench() {
-  await page.waitForSelector('.monaco-workbench .part.activitybar', { timeout: 90000 }).catch(async () => {
-    await shot('failed-workbench');
-    throw new Error('no VS Code workbench in the page in 90 s');
-  });
-}
-
-// runCommand runs a command from the palette by its title. Right after
-// the workbench loads, a command may not be registered yet: the palette is
-// asked again (closed and opened) until its row is there, for at most 60 s.
-async function runCommand(title) {
-  const input = page.locator('.quick-input-widget .quick-input-box input.input');
-  const row = page.locator('.quick-input-widget .monaco-list-row.focused', { hasText: title });
-  const end = Date.now() + 60000;
-  // The palette also closes when something else takes the focus (VS Code
-  // opening an editor): then it is opened again.
-  for (;;) {
-    if (!await input.isVisible()) {
-      await page.keyboard.press('Control+Shift+P');
-    }
-    const typed = await input.fill('>' + title, { timeout: 5000 }).then(() => true, () => false);
-    if (typed && await row.waitFor({ timeout: 5000 }).then(() => true, () => false)) {
-      break;
-    }
-    if (Date.now() > end) {
-      throw new Error(`the command palette did not focus "${title}" in 60 s`);
-    }
-    if (await input.isVisible()) {
-      await page.keyboard.press('Escape');
-      await page.locator('.quick-input-widget').waitFor({ state: 'hidden', timeout: 15000 }).catch(() => {});
-    }
-  }
-  await page.keyboard.press('Enter');
-  // The palette has run it: closed, or turned into the command's own
-  // picker (Install from VSIX's file picker).
-  await page.waitForFunction((text) => {
-    const w = globalThis.document.querySelector('.quick-input-widget');
-    const i = w?.querySelector('.quick-input-box input.input');
-    return !w || w.style.display === 'none' || !i || i.value !== text;
-  }, '>' + title, { timeout: 15000 }).catch(() => {
-    throw new Error(`the command palette stayed on "${title}"`);
-  });
-}
-
-// viewPane is the pane of a view of the Run and Debug container, by title.
-function viewPane(title) {
-  return page.locator('.pane', { has: page.locator('.pane-header', { hasText: title }) });
-}
-
-// focusRow focuses the first row of the tree in `scope` whose text matches
-// `re`, moving the keyboard focus from its first row down (rows of VS
-// Code's trees are virtualised: only those in view exist), and returns its
-// text; as test/e2e.test.mjs's, each step waits for the focus to move.
+// focusRow is the workbench's (test/workbench.mjs), its row's text on one
+// line, each row reached a step.
 async function focusRow(scope, re, why, maxRows = 200) {
-  const list = scope.locator('.monaco-list').first();
-  await list.waitFor({ timeout: 30000 }).catch(() => {
-    throw new Error(`${why}: no list in the view`);
-  });
-  const handle = await list.elementHandle();
-  const press = async (key, prev) => {
-    for (let attempt = 0; attempt < 5; attempt++) {
-      await list.focus();
-      await page.keyboard.press(key);
-      const r = await page.waitForFunction(([el, p]) => {
-        const row = el.querySelector('.monaco-list-row.focused');
-        if (row && Number(row.dataset.index) !== p) {
-          return { index: Number(row.dataset.index), last: row.dataset.lastElement === 'true', text: row.innerText };
-        }
-        return el.contains(el.ownerDocument.activeElement) ? false : { lostFocus: true };
-      }, [handle, prev], { timeout: 10000 }).then((h) => h.jsonValue()).catch(() => null);
-      if (r && !r.lostFocus) {
-        return r;
-      }
-      if (!r) {
-        break;
-      }
-    }
-    return null;
-  };
-  let prev = -1;
-  const seen = [];
-  let row = await press('Home', prev);
-  for (let n = 0; row && n < maxRows; n++) {
-    seen.push(row.text.replace(/\s+/g, ' ').slice(0, 80));
-    if (re.test(row.text)) {
-      step(`row: ${why}`);
-      return row.text.replace(/\s+/g, ' ');
-    }
-    if (row.last) {
-      throw new Error(`${why}: no row matches ${re}; the last of ${seen.length} rows is ${JSON.stringify(seen.at(-1))}`);
-    }
-    prev = row.index;
-    row = await press('ArrowDown', prev);
-  }
-  if (!row) {
-    throw new Error(`${why}: the focus did not move past row ${prev} (rows so far: ${JSON.stringify(seen.slice(-5))})`);
-  }
-  throw new Error(`${why}: no row matches ${re} in the first ${maxRows} rows`);
+  const text = await wb.focusRow(scope, re, why, { maxRows });
+  step(`row: ${why}`);
+  return text.replace(/\s+/g, ' ');
 }
 
 // English prose a Chinese row must not hold (names, types and instructions
@@ -372,24 +184,10 @@ const english = /\b(Verdict|NULL pointer|Likely|Another path|holds the|in the sa
 
 test('in VS Code set to Simplified Chinese, the Fault Analysis view is in Chinese, the verdict too', async () => {
   try {
-    // The Run and Debug view, opened from the palette (runCommand asks
-    // again until the workbench has the command; a shortcut pressed
-    // before the workbench takes keys would be lost).
-    await runCommand('View: Show Run and Debug');
-    const start = page.locator('[aria-label^="Start Debugging"], [aria-label^="开始调试"]').first();
-    await start.waitFor({ timeout: 30000 }).catch(() => {
-      throw new Error('no Start Debugging button in the Run and Debug view in 30 s');
-    });
-    // Start Debugging starts the configuration the view's box shows: the
-    // test waits until it shows launch.json's (read after the workbench).
-    await page.waitForFunction(() => {
-      const box = globalThis.document.querySelector('.start-debug-action-item select');
-      return box?.options[box.selectedIndex]?.text.includes('ceph-dse field crash');
-    }, null, { timeout: 60000 }).catch(() => {
-      throw new Error('the Run and Debug view did not offer launch.json\'s "ceph-dse field crash" in 60 s');
-    });
-    step('the Run and Debug view offers the configuration');
-    await start.click({ timeout: 30000 });
+    // The Run and Debug view, opened from the palette (a shortcut pressed
+    // before the workbench takes keys would be lost); Start Debugging
+    // clicked once its box offers launch.json's configuration.
+    await wb.startDebugging('ceph-dse field crash', { before: async () => step('the Run and Debug view offers the configuration') });
     step('Start Debugging clicked');
     await page.locator('.debug-call-stack .monaco-list-row', { hasText: /SIGSEGV \(SEGV_MAPERR\)/i }).first()
       .waitFor({ timeout: 90000 }).catch(() => {
@@ -409,24 +207,12 @@ test('in VS Code set to Simplified Chinese, the Fault Analysis view is in Chines
     // Its text is the adapter's exceptionInfo: the verdict in Chinese.
     assert.match(await widget.innerText(), /中发生空指针读取：%rbx = 0x0：经空指针读取 0x0 处的 8 字节/);
     // The command's title is package.nls.zh-cn.json's.
-    await runCommand('dsecore: 显示故障分析');
+    await wb.runCommand('dsecore: 显示故障分析');
     step('the command run');
     // The view's name is too ("故障分析", not "Fault Analysis").
-    const pane = viewPane('故障分析');
-    const header = pane.locator('.pane-header').first();
-    await header.waitFor({ timeout: 15000 }).catch(() => {
-      throw new Error('no view named 故障分析 (Fault Analysis) in the Run and Debug container');
-    });
-    // The command expands the view (it focuses it); one that is still
-    // collapsed after a moment is expanded by a click on its header.
-    const expanded = pane.locator('.pane-header[aria-expanded="true"]');
-    const end = Date.now() + 30000;
-    while (!await expanded.waitFor({ timeout: 5000 }).then(() => true, () => false)) {
-      if (Date.now() > end) {
-        throw new Error('the 故障分析 view did not expand');
-      }
-      await header.click();
-    }
+    // The view's name is too ("故障分析", not "Fault Analysis"); the
+    // command focuses it, and a view still collapsed is expanded.
+    const pane = await wb.expand('故障分析');
     await pane.locator('.monaco-list-row', { hasText: '结论（置信度：高）：' }).first().waitFor({ timeout: 60000 }).catch(() => {
       throw new Error('the 故障分析 view showed no Chinese verdict (结论（置信度：高）：…) in 60 s');
     });
@@ -457,7 +243,7 @@ test('in VS Code set to Simplified Chinese, the Fault Analysis view is in Chines
     step('the rows read');
     await shot('fault-analysis-rows');
     // The other view's name is Chinese too.
-    await viewPane('协程').locator('.pane-header').first().waitFor({ timeout: 15000 }).catch(() => {
+    await wb.viewPane('协程').locator('.pane-header').first().waitFor({ timeout: 15000 }).catch(() => {
       throw new Error('no 协程 (Coroutines) view');
     });
   } catch (e) {

@@ -19,102 +19,39 @@
 // its abort scenario.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn, spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
-import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
-import { chromium } from 'playwright-core';
+import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { Workbench, artifacts } from './workbench.mjs';
 
-const codeServer = resolve(process.env.DSECORE_CODE_SERVER ?? '../build/code-server');
-const entry = join(codeServer, 'node_modules/code-server/out/node/entry.js');
-const vsix = resolve(process.env.DSECORE_VSIX ?? '../build/dsecore.vsix');
 const fixtures = process.env.DSECORE_FIXTURES;
 const corpus = process.env.DSECORE_CEPH_CORPUS;
-const artifacts = resolve(process.env.DSECORE_ARTIFACTS ?? '../build/artifacts');
-const browserPath = process.env.CHROMIUM ?? '/usr/bin/chromium';
 
-let server;
-let browser;
+let wb;
 let page;
-let work;
 let expected;
+let failed = false;
 let shotN = 0;
 // Start Debugging to the exception widget, per core (printed, never asserted).
 const openTimes = {};
 
 async function shot(name) {
+  failed ||= name.startsWith('failed-');
   mkdirSync(artifacts, { recursive: true });
   const p = join(artifacts, `vscode-${String(++shotN).padStart(2, '0')}-${name}.png`);
   await page.screenshot({ path: p });
   return p;
 }
 
-function freePort() {
-  return new Promise((res, rej) => {
-    const s = createServer();
-    s.listen(0, '127.0.0.1', () => {
-      const { port } = s.address();
-      s.close(() => res(port));
-    });
-    s.on('error', rej);
-  });
-}
-
-async function waitHealthy(port, ms) {
-  const end = Date.now() + ms;
-  for (;;) {
-    try {
-      const r = await fetch(`http://127.0.0.1:${port}/healthz`);
-      if (r.ok) {
-        return;
-      }
-    } catch {
-      // not up yet
-    }
-    if (Date.now() > end) {
-      throw new Error(`code-server did not answer on port ${port} in ${ms} ms`);
-    }
-    await new Promise((r) => setTimeout(r, 250));
-  }
-}
-
 before(async () => {
-  assert.ok(existsSync(entry), `code-server is not installed in ${codeServer} (scripts/install-code-server.sh)`);
-  assert.ok(existsSync(vsix), `no .vsix at ${vsix} (npm run package)`);
-  assert.ok(existsSync(browserPath), `no Chromium at ${browserPath} (apt-get install chromium)`);
   assert.ok(fixtures && existsSync(join(fixtures, 'field-crash', 'core')), 'DSECORE_FIXTURES must name the fixture tree');
   expected = JSON.parse(readFileSync(join(fixtures, 'field-crash', 'expected.json'), 'utf8'));
   assert.ok(existsSync(join(fixtures, 'task-deadlock', 'core')), 'the fixture tree has no task-deadlock core');
   assert.ok(corpus && existsSync(join(corpus, 'abort', 'core')),
     'DSECORE_CEPH_CORPUS must name a real-daemon corpus with its abort scenario (fixtures/ceph/corpus.sh OUTDIR abort; make test-ext makes it)');
-
-  work = mkdtempSync(join(tmpdir(), 'dsecore-e2e-'));
-  const cfg = join(work, 'config.yaml');
-  writeFileSync(cfg, 'auth: none\ncert: false\n');
-  const common = ['--config', cfg, '--user-data-dir', join(work, 'data'), '--extensions-dir', join(work, 'ext')];
-  // A quiet workbench: no welcome page, no prompts about the repository.
-  mkdirSync(join(work, 'data', 'User'), { recursive: true });
-  writeFileSync(join(work, 'data', 'User', 'settings.json'), JSON.stringify({
-    'workbench.startupEditor': 'none', 'workbench.tips.enabled': false, 'telemetry.telemetryLevel': 'off',
-    'git.openRepositoryInParentFolders': 'never', 'git.enabled': false, 'extensions.autoCheckUpdates': false, 'extensions.autoUpdate': false,
-    // The sources the sessions open are the repository's own: a key that
-    // lands in an editor must never reach the disk (Start Debugging saves
-    // dirty editors by default).
-    'files.readonlyInclude': { '**': true }, 'debug.saveBeforeStart': 'none', 'files.autoSave': 'off',
-  }));
-
-  // Install the package the way a user does.
-  const inst = spawnSync(process.execPath, [entry, ...common, '--install-extension', vsix], { encoding: 'utf8', timeout: 120000 });
-  assert.equal(inst.status, 0, `--install-extension: ${inst.stdout}\n${inst.stderr}`);
-  assert.match(inst.stdout + inst.stderr, /was successfully installed/);
-
-  // A workspace with a launch.json naming the fixture core.
-  const ws = join(work, 'workspace');
-  mkdirSync(join(ws, '.vscode'), { recursive: true });
-  writeFileSync(join(ws, '.vscode', 'launch.json'), JSON.stringify({
-    version: '0.2.0',
-    configurations: [{
+  try {
+    // The package installed the way a user does, a workspace whose
+    // launch.json names the cores.
+    wb = Workbench.prepare('dsecore-e2e-', [{
       type: 'dsecore', request: 'launch', name: 'ceph-dse field crash',
       coreFile: join(fixtures, 'field-crash', 'core'),
       program: join(fixtures, 'bin', 'ceph-dse'),
@@ -133,128 +70,33 @@ before(async () => {
       // the core (/usr/bin/ceph-mon).
       type: 'dsecore', request: 'launch', name: 'ceph-mon abort (real daemon)',
       coreFile: join(corpus, 'abort', 'core'),
-    }],
-  }, null, 2));
-  writeFileSync(join(ws, 'README.txt'), 'ceph-dse field crash\n');
-
-  const port = await freePort();
-  server = spawn(process.execPath, [entry, ...common, '--auth', 'none', '--bind-addr', `127.0.0.1:${port}`,
-    '--disable-telemetry', '--disable-update-check', '--disable-workspace-trust', '--disable-getting-started-override', ws],
-  { detached: true, stdio: ['ignore', 'pipe', 'pipe'] });
-  let log = '';
-  server.stdout.on('data', (d) => { log += d; });
-  server.stderr.on('data', (d) => { log += d; });
-  try {
-    await waitHealthy(port, 60000);
+    }]);
+    writeFileSync(join(wb.ws, 'README.txt'), 'ceph-dse field crash\n');
+    await wb.open();
+    page = wb.page;
   } catch (e) {
-    throw new Error(`${e.message}\n${log}`);
+    failed = true;
+    throw e;
   }
-
-  browser = await chromium.launch({
-    executablePath: browserPath, headless: true,
-    args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking',
-      '--disable-component-update', '--disable-sync'],
-  });
-  page = await browser.newPage({ viewport: { width: 1600, height: 1000 } });
-  await page.goto(`http://127.0.0.1:${port}/?folder=${encodeURIComponent(ws)}`);
-  await page.waitForSelector('.monaco-workbench .part.activitybar', { timeout: 90000 });
 });
 
 after(async () => {
   try {
-    if (page) {
-      await page.keyboard.press('Shift+F5').catch(() => {});
-      await new Promise((r) => setTimeout(r, 500));
-    }
-    await browser?.close();
+    await wb?.close();
   } finally {
-    if (server?.pid) {
-      try {
-        process.kill(-server.pid, 'SIGTERM');
-      } catch {
-        // already gone
-      }
+    if (failed && wb?.log) {
+      mkdirSync(artifacts, { recursive: true });
+      writeFileSync(join(artifacts, 'vscode-code-server.log'), wb.log);
+    }
+    if (wb?.work && !failed) {
+      rmSync(wb.work, { recursive: true, force: true, maxRetries: 5 });
     }
   }
 });
 
-async function runCommand(title) {
-  await page.keyboard.press('Control+Shift+P');
-  const input = page.locator('.quick-input-widget .quick-input-box input.input');
-  await input.waitFor({ timeout: 15000 });
-  await input.fill('>' + title);
-  // Enter runs the focused row: wait until the filter has put the command
-  // there, not merely somewhere in the list.
-  await page.locator('.quick-input-widget .monaco-list-row.focused', { hasText: title }).waitFor({ timeout: 15000 }).catch(() => {
-    throw new Error(`the command palette did not focus "${title}"`);
-  });
-  await page.keyboard.press('Enter');
-  await page.locator('.quick-input-widget').waitFor({ state: 'hidden', timeout: 15000 }).catch(() => {
-    throw new Error(`the command palette stayed open after running "${title}"`);
-  });
-}
-
-// Rows of VS Code's lists and trees are virtualised: only the rows in view
-// exist, and a row's element is reused for another item when the list
-// scrolls or refreshes, so a click on a row found a moment ago can land on
-// another item. Rows are therefore reached with the keyboard, which moves
-// one focus through every item whether it is in view or not, and each step
-// waits for the focus to move before reading it.
-
-// focusRow focuses the first row of the list or tree inside `scope` whose
-// text matches `re`, starting from its first row, and returns its text.
-// `why` says in a failure what the row was needed for.
-async function focusRow(scope, re, why, { maxRows = 400 } = {}) {
-  const list = scope.locator('.monaco-list').first();
-  await list.waitFor({ timeout: 30000 }).catch(() => {
-    throw new Error(`${why}: no list in the view`);
-  });
-  const handle = await list.elementHandle();
-  // press sends key to the list and returns the focused row once the focus
-  // has left row `prev`, with its index and whether it is the list's last.
-  // VS Code may move the keyboard focus elsewhere meanwhile (it opens the
-  // stopped frame's source in an editor): a key that went elsewhere is
-  // sent again, to the list.
-  const press = async (key, prev) => {
-    for (let attempt = 0; attempt < 5; attempt++) {
-      await list.focus();
-      await page.keyboard.press(key);
-      const r = await page.waitForFunction(([el, p]) => {
-        const row = el.querySelector('.monaco-list-row.focused');
-        if (row && Number(row.dataset.index) !== p) {
-          return { index: Number(row.dataset.index), last: row.dataset.lastElement === 'true', text: row.innerText };
-        }
-        return el.contains(el.ownerDocument.activeElement) ? false : { lostFocus: true };
-      }, [handle, prev], { timeout: 10000 }).then((h) => h.jsonValue()).catch(() => null);
-      if (r && !r.lostFocus) {
-        return r;
-      }
-      if (!r) {
-        break;
-      }
-    }
-    return null;
-  };
-  let prev = -1;
-  const seen = [];
-  let row = await press('Home', prev);
-  for (let step = 0; row && step < maxRows; step++) {
-    seen.push(row.text.replace(/\s+/g, ' ').slice(0, 80));
-    if (re.test(row.text)) {
-      return row.text;
-    }
-    if (row.last) {
-      throw new Error(`${why}: no row matches ${re}; the last of ${seen.length} rows is ${JSON.stringify(seen.at(-1))}`);
-    }
-    prev = row.index;
-    row = await press('ArrowDown', prev);
-  }
-  if (!row) {
-    throw new Error(`${why}: the focus did not move past row ${prev} (rows so far: ${JSON.stringify(seen.slice(-5))})`);
-  }
-  throw new Error(`${why}: no row matches ${re} in the first ${maxRows} rows`);
-}
-
+const runCommand = (title) => wb.runCommand(title);
+const focusRow = (scope, re, why, opts) => wb.focusRow(scope, re, why, opts);
+const viewPane = (title) => wb.viewPane(title);
 const callStack = () => page.locator('.debug-call-stack');
 const variablesView = () => page.locator('.debug-variables');
 
@@ -289,20 +131,19 @@ async function exceptionWidget(re) {
   return w.innerText();
 }
 
-// viewPane is the pane of a view of the Run and Debug container, by title.
-function viewPane(title) {
-  return page.locator('.pane', { has: page.locator('.pane-header', { hasText: title }) });
-}
-
 test('Start Debugging on a core: the call stack is paused on the exception in dm_hash_node_t::clear', async () => {
-  await page.locator('.monaco-workbench .part.editor').click();
-  await page.keyboard.press('Control+Shift+D');
-  const start = page.locator('[aria-label^="Start Debugging"]').first();
-  await start.waitFor({ timeout: 30000 });
-  await shot('run-and-debug');
-  const t0 = Date.now();
-  await start.click();
+  // The Run and Debug view, opened from the palette (a shortcut pressed
+  // before the workbench takes keys would be lost), offers the
+  // configuration once launch.json is read; the time to the exception
+  // widget counts from the click.
+  let t0;
   try {
+    await wb.startDebugging('ceph-dse field crash', {
+      before: async () => {
+        await shot('run-and-debug');
+        t0 = Date.now();
+      },
+    });
     // The session stops once: the crashed thread's row shows the stopped
     // event's description (its frames may lie below the pane's fold: the
     // keyboard reaches them below).
@@ -520,9 +361,7 @@ async function holderPath() {
 
 test('a missing library becomes a notification with an action to fix the path', async () => {
   await page.keyboard.press('Escape');
-  const select = page.locator('.part.sidebar select').first();
-  await select.selectOption({ label: 'core with a missing library' });
-  await page.locator('[aria-label^="Start Debugging"]').first().click();
+  await wb.startDebugging('core with a missing library');
   const toast = page.locator('.notifications-toasts .notification-toast', {
     hasText: 'no local file found', has: page.locator('.monaco-button', { hasText: 'Choose Library Folder' }),
   }).first();
@@ -577,9 +416,8 @@ test('a real daemon\'s core (ceph-mon, no DWARF), after the fixture\'s session: 
 async function realDaemon() {
   await page.keyboard.press('Escape');
   await stopAllSessions();
-  await page.locator('.part.sidebar select').first().selectOption({ label: 'ceph-mon abort (real daemon)' });
   const t0 = Date.now();
-  await page.locator('[aria-label^="Start Debugging"]').first().click();
+  await wb.startDebugging('ceph-mon abort (real daemon)');
   // The crashing thread's row says the signal; VS Code opens the frame
   // that called abort (Ceph's CephContext::_do_command, past the handler,
   // libc's raise and abort, and ceph::__ceph_abort): its disassembly, in
@@ -678,8 +516,7 @@ async function hang() {
   const lock = (id) => truth.objects.find((o) => o.owner === id).expr;
   await page.keyboard.press('Escape');
   await stopAllSessions();
-  await page.locator('.part.sidebar select').first().selectOption({ label: 'ceph-dse hang: task deadlock' });
-  await page.locator('[aria-label^="Start Debugging"]').first().click();
+  await wb.startDebugging('ceph-dse hang: task deadlock');
   await callStack().locator('.monaco-list-row', { hasText: /SIGABRT/ }).first().waitFor({ timeout: 90000 }).catch(() => {
     throw new Error('the hang core\'s session did not stop with the SIGABRT thread on the call stack in 90 s');
   });
