@@ -7,6 +7,7 @@ import (
 	"io"
 
 	"github.com/dsecore/dsecore/analysis/coroutines"
+	"github.com/dsecore/dsecore/coreparse"
 	"github.com/dsecore/dsecore/internal/par"
 )
 
@@ -23,11 +24,20 @@ const taskChunk = 256
 // chunk at a time on all CPUs. The document handed to each is reused for
 // a later task once each returns: each writes it out, it does not keep it.
 // The first error each returns stops the walk and is returned.
+//
+// Each stack is unwound once, into reused buffers, and dropped when its
+// document is made (coroutines.Runtime.CheckedStack); a runtime whose
+// contexts are not checked yet (DeferConfirm) has them checked by those
+// unwinds, so the caller runs Confirm after the walk (not meanwhile) and
+// reads FoundBy and the runtime's warnings from then on.
 func Tasks(rt *coroutines.Runtime, tasks []*coroutines.Task, withFrames bool, each func(*Task) error) error {
 	buf := make([]Task, min(taskChunk, len(tasks)))
 	for lo := 0; lo < len(tasks); lo += taskChunk {
 		chunk := buf[:min(taskChunk, len(tasks)-lo)]
-		par.Do(len(chunk), func(i int) { chunk[i] = TaskDoc(rt, tasks[lo+i], withFrames) })
+		par.Do(len(chunk), func(i int) {
+			t := tasks[lo+i]
+			rt.CheckedStack(t, func(fs []coreparse.Frame, err error) { chunk[i] = taskDoc(rt, t, fs, err, withFrames) })
+		})
 		for i := range chunk {
 			if err := each(&chunk[i]); err != nil {
 				return err

@@ -5,6 +5,7 @@ import (
 	"strings"
 
 	"github.com/dsecore/dsecore/analysis/coroutines"
+	"github.com/dsecore/dsecore/coreparse"
 	"github.com/dsecore/dsecore/coreparse/unwind"
 )
 
@@ -139,7 +140,13 @@ type Coroutines struct {
 
 // TaskDoc converts one task, with its stack when withFrames.
 func TaskDoc(rt *coroutines.Runtime, t *coroutines.Task, withFrames bool) Task {
-	d := Task{ID: t.ID, State: t.State, Processer: t.Processer, Running: t.Running, FoundBy: t.FoundBy,
+	fs, err := rt.Stack(t)
+	return taskDoc(rt, t, fs, err, withFrames)
+}
+
+// taskDoc is TaskDoc of a task whose stack is fs (and err).
+func taskDoc(rt *coroutines.Runtime, t *coroutines.Task, fs []coreparse.Frame, err error, withFrames bool) Task {
+	d := Task{ID: t.ID, State: t.State, Processer: t.Processer, Running: t.Running, FoundBy: rt.FoundBy(t),
 		Func: t.Func, File: t.File, Line: t.Line, Queue: t.Queue, Frames: []Frame{}}
 	if t.Addr != 0 {
 		d.Address = Hex(t.Addr)
@@ -158,7 +165,6 @@ func TaskDoc(rt *coroutines.Runtime, t *coroutines.Task, withFrames bool) Task {
 	if t.Thread != nil {
 		d.LWP = t.Thread.LWP
 	}
-	fs, err := rt.Stack(t)
 	if err != nil && !errors.Is(err, coroutines.ErrNoStack) {
 		d.Error = err.Error()
 	}

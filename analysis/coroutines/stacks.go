@@ -4,6 +4,8 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"sync"
+	"sync/atomic"
 
 	"github.com/dsecore/dsecore/coreparse"
 	"github.com/dsecore/dsecore/coreparse/unwind"
@@ -121,6 +123,65 @@ func (rt *Runtime) contextStack(sp uint64) ([]coreparse.Frame, error) {
 	}
 	return fs, err
 }
+
+// CheckedStack calls f with the task's stack, Stack's frames (valid only
+// while f runs: they are made in buffers reused for the next stack). A
+// switched-out task whose context Confirm has yet to check is checked with
+// the same unwind (FoundBy says so from then on), and its frames are not
+// remembered: a pass over every task unwinds each once and holds one
+// stack at a time. It must not run while Confirm does.
+func (rt *Runtime) CheckedStack(t *Task, f func([]coreparse.Frame, error)) {
+	if !t.switchedOut() {
+		f(rt.Stack(t))
+		return
+	}
+	if _, ok := rt.raw.Load(t.SP); ok {
+		f(rt.contextStack(t.SP)) // unwound already
+		return
+	}
+	check := rt.confirmPending && t.FoundBy == "profile" && atomic.LoadInt32(&t.check) == 0
+	regs, err := SavedRegs(rt.p, rt.prof.Layout, t.SP)
+	if err != nil {
+		if check {
+			rt.settle(t, false)
+		}
+		f(nil, fmt.Errorf("saved context at %#x: %w", t.SP, err))
+		return
+	}
+	sc := stackPool.Get().(*stackScratch)
+	defer stackPool.Put(sc)
+	raw, err := rt.p.UnwindInto(sc.raw, regs)
+	sc.raw = raw[:0] // a grown buffer is the one reused
+	if len(raw) > 0 {
+		raw[0].Exact = false
+	}
+	if check {
+		rt.settle(t, rt.reachesEntry(raw))
+	}
+	if len(raw) == 0 && err != nil {
+		f(nil, err)
+		return
+	}
+	fs := rt.p.SymbolizeInto(sc.frames, raw)
+	if fs != nil {
+		sc.frames = fs[:0]
+	}
+	for i := range fs {
+		if fs[i].Function == rt.prof.EntryTrampoline {
+			fs, err = fs[:i+1], nil
+			break
+		}
+	}
+	f(fs, err)
+}
+
+// stackScratch is CheckedStack's reused buffers.
+type stackScratch struct {
+	raw    []unwind.Frame
+	frames []coreparse.Frame
+}
+
+var stackPool = sync.Pool{New: func() any { return new(stackScratch) }}
 
 type rawUnwind struct {
 	frames  []unwind.Frame
