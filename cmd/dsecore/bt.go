@@ -5,6 +5,7 @@ import (
 
 	"github.com/dsecore/dsecore/analysis/coroutines"
 	"github.com/dsecore/dsecore/coreparse"
+	"github.com/dsecore/dsecore/internal/par"
 	"github.com/dsecore/dsecore/report"
 	"github.com/spf13/cobra"
 )
@@ -58,9 +59,12 @@ Processer threads show their entry routine, not "Processer_N"; --task and
 				}
 			}
 			doc := report.Backtrace{Warnings: s.Warnings()}
-			for _, t := range threads {
-				doc.Threads = append(doc.Threads, report.ThreadBacktrace(p, t))
+			// Every thread's stack on all CPUs (64 Processer threads are
+			// as many independent unwinds), in the threads' order.
+			if len(threads) > 0 {
+				doc.Threads = make([]report.Thread, len(threads))
 			}
+			par.Do(len(threads), func(i int) { doc.Threads[i] = report.ThreadBacktrace(p, threads[i]) })
 			// The tasks' stacks are written as they are made (report.Tasks:
 			// a chunk at a time on all CPUs), never held all at once.
 			tasks := report.TaskList(nil)
