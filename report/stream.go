@@ -32,15 +32,19 @@ const taskChunk = 256
 // reads FoundBy and the runtime's warnings from then on.
 func Tasks(rt *coroutines.Runtime, tasks []*coroutines.Task, withFrames bool, each func(*Task) error) error {
 	buf := make([]Task, min(taskChunk, len(tasks)))
+	frames := make([][]Frame, len(buf)) // each slot's frames, reused by the next chunk
 	for lo := 0; lo < len(tasks); lo += taskChunk {
 		chunk := buf[:min(taskChunk, len(tasks)-lo)]
 		par.Do(len(chunk), func(i int) {
 			t := tasks[lo+i]
-			rt.CheckedStack(t, func(fs []coreparse.Frame, err error) { chunk[i] = taskDoc(rt, t, fs, err, withFrames) })
+			rt.CheckedStack(t, func(fs []coreparse.Frame, err error) { chunk[i] = taskDoc(rt, t, fs, err, withFrames, frames[i]) })
 		})
 		for i := range chunk {
 			if err := each(&chunk[i]); err != nil {
 				return err
+			}
+			if withFrames {
+				frames[i] = chunk[i].Frames[:0]
 			}
 		}
 		clear(chunk)

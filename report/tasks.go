@@ -141,11 +141,12 @@ type Coroutines struct {
 // TaskDoc converts one task, with its stack when withFrames.
 func TaskDoc(rt *coroutines.Runtime, t *coroutines.Task, withFrames bool) Task {
 	fs, err := rt.Stack(t)
-	return taskDoc(rt, t, fs, err, withFrames)
+	return taskDoc(rt, t, fs, err, withFrames, nil)
 }
 
-// taskDoc is TaskDoc of a task whose stack is fs (and err).
-func taskDoc(rt *coroutines.Runtime, t *coroutines.Task, fs []coreparse.Frame, err error, withFrames bool) Task {
+// taskDoc is TaskDoc of a task whose stack is fs (and err), its frames
+// appended to buf[:0] (nil: a slice of their own).
+func taskDoc(rt *coroutines.Runtime, t *coroutines.Task, fs []coreparse.Frame, err error, withFrames bool, buf []Frame) Task {
 	d := Task{ID: t.ID, State: t.State, Processer: t.Processer, Running: t.Running, FoundBy: rt.FoundBy(t),
 		Func: t.Func, File: t.File, Line: t.Line, Queue: t.Queue, Frames: []Frame{}}
 	if t.Addr != 0 {
@@ -174,7 +175,13 @@ func taskDoc(rt *coroutines.Runtime, t *coroutines.Task, fs []coreparse.Frame, e
 		d.Top = "(not running) created in " + t.Func
 	}
 	if withFrames {
-		d.Frames = Frames(fs)
+		if buf == nil {
+			buf = make([]Frame, 0, len(fs))
+		}
+		for _, f := range fs {
+			buf = append(buf, FrameOf(f))
+		}
+		d.Frames = buf
 	}
 	return d
 }
