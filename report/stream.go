@@ -7,7 +7,6 @@ import (
 	"io"
 
 	"github.com/dsecore/dsecore/analysis/coroutines"
-	"github.com/dsecore/dsecore/coreparse"
 	"github.com/dsecore/dsecore/internal/par"
 )
 
@@ -37,7 +36,7 @@ func Tasks(rt *coroutines.Runtime, tasks []*coroutines.Task, withFrames bool, ea
 		chunk := buf[:min(taskChunk, len(tasks)-lo)]
 		par.Do(len(chunk), func(i int) {
 			t := tasks[lo+i]
-			rt.CheckedStack(t, func(fs []coreparse.Frame, err error) { chunk[i] = taskDoc(rt, t, fs, err, withFrames, frames[i]) })
+			rt.CheckedStack(t, func(ts *coroutines.TaskStack) { chunk[i] = taskDoc(rt, t, ts, withFrames, frames[i]) })
 		})
 		for i := range chunk {
 			if err := each(&chunk[i]); err != nil {

@@ -5,7 +5,6 @@ import (
 	"strings"
 
 	"github.com/dsecore/dsecore/analysis/coroutines"
-	"github.com/dsecore/dsecore/coreparse"
 	"github.com/dsecore/dsecore/coreparse/unwind"
 )
 
@@ -140,13 +139,16 @@ type Coroutines struct {
 
 // TaskDoc converts one task, with its stack when withFrames.
 func TaskDoc(rt *coroutines.Runtime, t *coroutines.Task, withFrames bool) Task {
-	fs, err := rt.Stack(t)
-	return taskDoc(rt, t, fs, err, withFrames, nil)
+	ts := coroutines.TaskStack{}
+	ts.Frames, ts.Err = rt.Stack(t)
+	ts.Regs, ts.RegsErr = rt.SavedRegs(t)
+	return taskDoc(rt, t, &ts, withFrames, nil)
 }
 
-// taskDoc is TaskDoc of a task whose stack is fs (and err), its frames
-// appended to buf[:0] (nil: a slice of their own).
-func taskDoc(rt *coroutines.Runtime, t *coroutines.Task, fs []coreparse.Frame, err error, withFrames bool, buf []Frame) Task {
+// taskDoc is TaskDoc of a task whose stack and saved registers are ts,
+// its frames appended to buf[:0] (nil: a slice of their own).
+func taskDoc(rt *coroutines.Runtime, t *coroutines.Task, ts *coroutines.TaskStack, withFrames bool, buf []Frame) Task {
+	fs, err := ts.Frames, ts.Err
 	d := Task{ID: t.ID, State: t.State, Processer: t.Processer, Running: t.Running, FoundBy: rt.FoundBy(t),
 		Func: t.Func, File: t.File, Line: t.Line, Queue: t.Queue, Frames: []Frame{}}
 	if t.Addr != 0 {
@@ -154,7 +156,7 @@ func taskDoc(rt *coroutines.Runtime, t *coroutines.Task, fs []coreparse.Frame, e
 	}
 	if t.SP != 0 && !t.Running {
 		d.SP = Hex(t.SP)
-		if regs, err := rt.SavedRegs(t); err == nil {
+		if regs := ts.Regs; ts.RegsErr == nil {
 			d.SavedRegs = map[string]string{}
 			for n := 0; n < len(regs.V); n++ {
 				if v, ok := regs.Get(n); ok {

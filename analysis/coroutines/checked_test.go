@@ -37,8 +37,8 @@ func checkedStacks(rt *coroutines.Runtime) map[*coroutines.Task]string {
 			defer wg.Done()
 			for i := g; i < len(rt.Tasks); i += 2 {
 				task := rt.Tasks[i]
-				rt.CheckedStack(task, func(fs []coreparse.Frame, err error) {
-					s := strings.Join(frameKey(fs), "\n") + fmt.Sprintf("\nerr %v", err)
+				rt.CheckedStack(task, func(ts *coroutines.TaskStack) {
+					s := strings.Join(frameKey(ts.Frames), "\n") + fmt.Sprintf("\nerr %v\nregs %v %v", ts.Err, ts.Regs, ts.RegsErr)
 					mu.Lock()
 					out[task] = s
 					mu.Unlock()
@@ -83,7 +83,8 @@ func TestCheckedStackIsConfirm(t *testing.T) {
 				want := map[int64]string{}
 				for _, task := range ref.Tasks {
 					fs, err := ref.Stack(task)
-					want[task.ID] = strings.Join(frameKey(fs), "\n") + fmt.Sprintf("\nerr %v", err)
+					regs, rerr := ref.SavedRegs(task)
+					want[task.ID] = strings.Join(frameKey(fs), "\n") + fmt.Sprintf("\nerr %v\nregs %v %v", err, regs, rerr)
 				}
 
 				rt := discover(t, p, coroutines.Options{DeferConfirm: true})

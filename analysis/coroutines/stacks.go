@@ -124,33 +124,48 @@ func (rt *Runtime) contextStack(sp uint64) ([]coreparse.Frame, error) {
 	return fs, err
 }
 
-// CheckedStack calls f with the task's stack, Stack's frames (valid only
-// while f runs: they are made in buffers reused for the next stack). A
-// switched-out task whose context Confirm has yet to check is checked with
-// the same unwind (FoundBy says so from then on), and its frames are not
-// remembered: a pass over every task unwinds each once and holds one
-// stack at a time. It must not run while Confirm does.
-func (rt *Runtime) CheckedStack(t *Task, f func([]coreparse.Frame, error)) {
+// A TaskStack is a task's stack as CheckedStack hands it out.
+type TaskStack struct {
+	Frames  []coreparse.Frame // Stack's frames
+	Err     error             // Stack's error
+	Regs    unwind.Regs       // the saved context, SavedRegs's
+	RegsErr error             // SavedRegs's error
+}
+
+// CheckedStack calls f with the task's stack, Stack's frames and
+// SavedRegs' registers (valid only while f runs: the frames are made in
+// buffers reused for the next stack). A switched-out task whose context
+// Confirm has yet to check is checked with the same unwind (FoundBy says
+// so from then on), and its frames are not remembered: a pass over every
+// task unwinds each once, reads its context once and holds one stack at a
+// time. It must not run while Confirm does.
+func (rt *Runtime) CheckedStack(t *Task, f func(*TaskStack)) {
+	var ts TaskStack
 	if !t.switchedOut() {
-		f(rt.Stack(t))
+		ts.Frames, ts.Err = rt.Stack(t)
+		ts.Regs, ts.RegsErr = rt.SavedRegs(t)
+		f(&ts)
 		return
 	}
 	if _, ok := rt.raw.Load(t.SP); ok {
-		f(rt.contextStack(t.SP)) // unwound already
+		ts.Frames, ts.Err = rt.contextStack(t.SP) // unwound already
+		ts.Regs, ts.RegsErr = rt.SavedRegs(t)
+		f(&ts)
 		return
 	}
 	check := rt.confirmPending && t.FoundBy == "profile" && atomic.LoadInt32(&t.check) == 0
-	regs, err := SavedRegs(rt.p, rt.prof.Layout, t.SP)
-	if err != nil {
+	ts.Regs, ts.RegsErr = SavedRegs(rt.p, rt.prof.Layout, t.SP)
+	if ts.RegsErr != nil {
 		if check {
 			rt.settle(t, false)
 		}
-		f(nil, fmt.Errorf("saved context at %#x: %w", t.SP, err))
+		ts.Err = fmt.Errorf("saved context at %#x: %w", t.SP, ts.RegsErr)
+		f(&ts)
 		return
 	}
 	sc := stackPool.Get().(*stackScratch)
 	defer stackPool.Put(sc)
-	raw, err := rt.p.UnwindInto(sc.raw, regs)
+	raw, err := rt.p.UnwindInto(sc.raw, ts.Regs)
 	sc.raw = raw[:0] // a grown buffer is the one reused
 	if len(raw) > 0 {
 		raw[0].Exact = false
@@ -159,7 +174,8 @@ func (rt *Runtime) CheckedStack(t *Task, f func([]coreparse.Frame, error)) {
 		rt.settle(t, rt.reachesEntry(raw))
 	}
 	if len(raw) == 0 && err != nil {
-		f(nil, err)
+		ts.Err = err
+		f(&ts)
 		return
 	}
 	fs := rt.p.SymbolizeInto(sc.frames, raw)
@@ -172,7 +188,8 @@ func (rt *Runtime) CheckedStack(t *Task, f func([]coreparse.Frame, error)) {
 			break
 		}
 	}
-	f(fs, err)
+	ts.Frames, ts.Err = fs, err
+	f(&ts)
 }
 
 // stackScratch is CheckedStack's reused buffers.
