@@ -33,7 +33,7 @@ Processer threads show their entry routine, not "Processer_N"; --task and
   dsecore bt core --all --all-tasks --json           # every thread and every task`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			taskID, allTasks := config.GetInt64("task"), config.GetBool("all-tasks")
+			taskID, allTasks, asJSON := config.GetInt64("task"), config.GetBool("all-tasks"), config.GetBool("json")
 			wantTasks := taskID >= 0 || allTasks
 			// The tasks' saved contexts are checked by the unwinds that
 			// give their stacks (report.Tasks), not by a pass of their own
@@ -79,7 +79,7 @@ Processer threads show their entry routine, not "Processer_N"; --task and
 					return fmt.Errorf("no task with id %d (%d tasks found; see dsecore tasks)", taskID, len(rt.Tasks))
 				}
 				tasks = func(each func(*report.Task) error) error {
-					if err := report.Tasks(rt, chosen, true, each); err != nil {
+					if err := report.Tasks(rt, chosen, true, !asJSON, each); err != nil {
 						return err
 					}
 					rt.Confirm() // the contexts no stack above checked
@@ -87,7 +87,7 @@ Processer threads show their entry routine, not "Processer_N"; --task and
 					return nil
 				}
 			}
-			if config.GetBool("json") {
+			if asJSON {
 				return report.WriteBacktraceJSON(cmd.OutOrStdout(), &doc, tasks)
 			}
 			report.WriteWarnings(cmd.ErrOrStderr(), doc.Warnings)
