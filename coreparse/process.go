@@ -286,6 +286,17 @@ func (p *Process) Unwind(regs unwind.Regs) ([]unwind.Frame, error) {
 	return p.unw.Unwind(regs)
 }
 
+// UnwindInto is Unwind with the frames in buf[:0] (unwind.UnwindInto): a
+// pass over every task reuses one buffer for all their stacks.
+func (p *Process) UnwindInto(buf []unwind.Frame, regs unwind.Regs) ([]unwind.Frame, error) {
+	p.unwOnce.Do(func() { p.unw = p.unwinder(p.opts.MaxFrames) })
+	frames, reason, err := p.unw.UnwindInto(buf, regs)
+	if reason.Normal() {
+		return frames, nil
+	}
+	return frames, err
+}
+
 // UnwindN is Unwind limited to the innermost n physical frames (n <= 0: the
 // configured limit): for a glance at the top of many stacks.
 func (p *Process) UnwindN(regs unwind.Regs, n int) ([]unwind.Frame, error) {
@@ -362,7 +373,21 @@ func (p *Process) symbolize(raw []unwind.Frame, tails bool) []Frame {
 	// kept in a slab: one allocation per many stacks, of their exact size.
 	scratch := symPool.Get().(*[]Frame)
 	defer func() { b := *scratch; clear(b[:cap(b)]); symPool.Put(scratch) }()
-	out := (*scratch)[:0]
+	out := p.symbolizeInto((*scratch)[:0], raw, tails)
+	*scratch = out // a grown buffer is the one reused
+	return frameSlab.Copy(out)
+}
+
+// SymbolizeInto is Symbolize with the frames in buf[:0], a buffer the
+// caller reuses (nil for no raw frame); the frames point into raw.
+func (p *Process) SymbolizeInto(buf []Frame, raw []unwind.Frame) []Frame {
+	if len(raw) == 0 {
+		return nil
+	}
+	return p.symbolizeInto(buf[:0], raw, true)
+}
+
+func (p *Process) symbolizeInto(out []Frame, raw []unwind.Frame, tails bool) []Frame {
 	recovered := false
 	for i := range raw {
 		rf := &raw[i]
@@ -394,8 +419,7 @@ func (p *Process) symbolize(raw []unwind.Frame, tails bool) []Frame {
 	for i := range out {
 		out[i].Level = i
 	}
-	*scratch = out // a grown buffer is the one reused
-	return frameSlab.Copy(out)
+	return out
 }
 
 // appendSymbolized appends one physical (or tail-call) frame as its inline

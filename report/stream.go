@@ -23,14 +23,31 @@ const taskChunk = 256
 // chunk at a time on all CPUs. The document handed to each is reused for
 // a later task once each returns: each writes it out, it does not keep it.
 // The first error each returns stops the walk and is returned.
-func Tasks(rt *coroutines.Runtime, tasks []*coroutines.Task, withFrames bool, each func(*Task) error) error {
+//
+// Each stack is unwound once, into reused buffers, and dropped when its
+// document is made (coroutines.Runtime.CheckedStack); a runtime whose
+// contexts are not checked yet (DeferConfirm) has them checked by those
+// unwinds, so the caller runs Confirm after the walk (not meanwhile) and
+// reads FoundBy and the runtime's warnings from then on.
+//
+// stackText makes only what the text backtrace prints (TaskStackWriter):
+// no address, sp, saved registers or top frame (a map and nine strings a
+// task that no one reads).
+func Tasks(rt *coroutines.Runtime, tasks []*coroutines.Task, withFrames, stackText bool, each func(*Task) error) error {
 	buf := make([]Task, min(taskChunk, len(tasks)))
+	frames := make([][]Frame, len(buf)) // each slot's frames, reused by the next chunk
 	for lo := 0; lo < len(tasks); lo += taskChunk {
 		chunk := buf[:min(taskChunk, len(tasks)-lo)]
-		par.Do(len(chunk), func(i int) { chunk[i] = TaskDoc(rt, tasks[lo+i], withFrames) })
+		par.Do(len(chunk), func(i int) {
+			t := tasks[lo+i]
+			rt.CheckedStack(t, func(ts *coroutines.TaskStack) { chunk[i] = taskDoc(rt, t, ts, withFrames, stackText, frames[i]) })
+		})
 		for i := range chunk {
 			if err := each(&chunk[i]); err != nil {
 				return err
+			}
+			if withFrames {
+				frames[i] = chunk[i].Frames[:0]
 			}
 		}
 		clear(chunk)

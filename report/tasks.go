@@ -139,14 +139,44 @@ type Coroutines struct {
 
 // TaskDoc converts one task, with its stack when withFrames.
 func TaskDoc(rt *coroutines.Runtime, t *coroutines.Task, withFrames bool) Task {
-	d := Task{ID: t.ID, State: t.State, Processer: t.Processer, Running: t.Running, FoundBy: t.FoundBy,
+	ts := coroutines.TaskStack{}
+	ts.Frames, ts.Err = rt.Stack(t)
+	ts.Regs, ts.RegsErr = rt.SavedRegs(t)
+	return taskDoc(rt, t, &ts, withFrames, false, nil)
+}
+
+// taskDoc is TaskDoc of a task whose stack and saved registers are ts,
+// its frames appended to buf[:0] (nil: a slice of their own). stackText:
+// only what the text backtrace prints (TaskStackWriter), without the
+// address, sp, saved registers and top frame.
+func taskDoc(rt *coroutines.Runtime, t *coroutines.Task, ts *coroutines.TaskStack, withFrames, stackText bool, buf []Frame) Task {
+	fs, err := ts.Frames, ts.Err
+	d := Task{ID: t.ID, State: t.State, Processer: t.Processer, Running: t.Running, FoundBy: rt.FoundBy(t),
 		Func: t.Func, File: t.File, Line: t.Line, Queue: t.Queue, Frames: []Frame{}}
+	if t.Thread != nil {
+		d.LWP = t.Thread.LWP
+	}
+	if err != nil && !errors.Is(err, coroutines.ErrNoStack) {
+		d.Error = err.Error()
+	}
+	if withFrames {
+		if buf == nil {
+			buf = make([]Frame, 0, len(fs))
+		}
+		for _, f := range fs {
+			buf = append(buf, FrameOf(f))
+		}
+		d.Frames = buf
+	}
+	if stackText {
+		return d
+	}
 	if t.Addr != 0 {
 		d.Address = Hex(t.Addr)
 	}
 	if t.SP != 0 && !t.Running {
 		d.SP = Hex(t.SP)
-		if regs, err := rt.SavedRegs(t); err == nil {
+		if regs := ts.Regs; ts.RegsErr == nil {
 			d.SavedRegs = map[string]string{}
 			for n := 0; n < len(regs.V); n++ {
 				if v, ok := regs.Get(n); ok {
@@ -155,20 +185,10 @@ func TaskDoc(rt *coroutines.Runtime, t *coroutines.Task, withFrames bool) Task {
 			}
 		}
 	}
-	if t.Thread != nil {
-		d.LWP = t.Thread.LWP
-	}
-	fs, err := rt.Stack(t)
-	if err != nil && !errors.Is(err, coroutines.ErrNoStack) {
-		d.Error = err.Error()
-	}
 	if f := rt.TopFrame(fs); f != nil {
 		d.Top = FrameOf(*f).Text(FrameWhere)
 	} else if t.Func != "" {
 		d.Top = "(not running) created in " + t.Func
-	}
-	if withFrames {
-		d.Frames = Frames(fs)
 	}
 	return d
 }

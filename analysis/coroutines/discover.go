@@ -3,6 +3,7 @@ package coroutines
 import (
 	"encoding/binary"
 	"fmt"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -27,6 +28,10 @@ type Task struct {
 	Thread    *coreparse.Thread // the thread running it
 	Queue     string
 	FoundBy   string // "profile", "scan", "profile+scan"
+
+	// check is the check of the saved context when it was made before
+	// Confirm ran (CheckedStack): checkValid or checkInvalid, atomic.
+	check int32
 }
 
 // StateWord is the one word every face shows for a task's state: the
@@ -79,8 +84,13 @@ type Runtime struct {
 	// inEntry remembers, by pc, whether it is in the entry trampoline:
 	// ten thousand contexts return through the same few addresses.
 	inEntry sync.Map // uint64 → bool
-	// confirmPending: Discover left the contexts to Confirm.
+	// confirmPending: Discover left the contexts to Confirm, which
+	// checks walkOrder's tasks (rt.Tasks as the walk found them, before
+	// the sweep and the sort) and puts its warnings at confirmAt in
+	// Warnings: what and where a check in Discover would have.
 	confirmPending bool
+	walkOrder      []*Task
+	confirmAt      int
 	confirmOnce    sync.Once
 	// What the memory sweep looked at (for NoTasks).
 	scanned                bool
@@ -150,6 +160,7 @@ func Discover(p *coreparse.Process, prof *Profile, opts ...Options) *Runtime {
 		confirm := !o.NoConfirm
 		if confirm && o.DeferConfirm && !o.NoProfile {
 			confirm, rt.confirmPending = false, true
+			rt.walkOrder, rt.confirmAt = slices.Clone(rt.Tasks), len(rt.Warnings)
 		}
 		rt.scan(o.FullScan || o.NoProfile, confirm)
 	}

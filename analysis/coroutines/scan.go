@@ -4,9 +4,12 @@ import (
 	"debug/elf"
 	"encoding/binary"
 	"fmt"
+	"slices"
 	"strings"
+	"sync/atomic"
 
 	"github.com/dsecore/dsecore/coreparse/disasm"
+	"github.com/dsecore/dsecore/coreparse/unwind"
 	"github.com/dsecore/dsecore/internal/par"
 )
 
@@ -98,29 +101,67 @@ func (rt *Runtime) scan(full, confirm bool) {
 
 // confirm checks each saved context the profile's walk found where it is:
 // unwinding from it must reach the entry trampoline (FoundBy
-// "profile+scan"); one that does not is a warning.
+// "profile+scan"); one that does not is a warning. A context CheckedStack
+// checked already is not unwound again.
 func (rt *Runtime) confirm() {
 	// The walk's tasks only: a deferred check runs after the memory sweep,
 	// whose own tasks ("scan") are valid by construction.
+	tasks, at := rt.Tasks, len(rt.Warnings)
+	if rt.walkOrder != nil {
+		tasks, at = rt.walkOrder, rt.confirmAt
+	}
 	walked := func(t *Task) bool { return t.FoundBy == "profile" && t.switchedOut() }
-	valid := make([]bool, len(rt.Tasks))
-	par.Do(len(rt.Tasks), func(i int) {
-		valid[i] = walked(rt.Tasks[i]) && rt.validContext(rt.Tasks[i].SP)
+	par.Do(len(tasks), func(i int) {
+		if t := tasks[i]; walked(t) && atomic.LoadInt32(&t.check) == 0 {
+			rt.settle(t, rt.validContext(t.SP))
+		}
 	})
-	for i, t := range rt.Tasks {
+	var warnings []string
+	for _, t := range tasks {
 		switch {
-		case valid[i]:
+		case !walked(t):
+		case atomic.LoadInt32(&t.check) == checkValid:
 			t.FoundBy = "profile+scan"
-		case walked(t):
-			rt.warnf("task %d's saved context at %#x does not unwind to %s", t.ID, t.SP, rt.prof.EntryTrampoline)
+		default:
+			warnings = append(warnings, fmt.Sprintf("task %d's saved context at %#x does not unwind to %s", t.ID, t.SP, rt.prof.EntryTrampoline))
 		}
 	}
+	if len(warnings) > 0 {
+		rt.Warnings = slices.Insert(rt.Warnings, at, warnings...)
+	}
+	rt.walkOrder = nil
+}
+
+// The verdicts of a context's check (Task.check).
+const (
+	checkValid   = 1
+	checkInvalid = 2
+)
+
+// settle records the check of t's saved context.
+func (rt *Runtime) settle(t *Task, valid bool) {
+	v := int32(checkInvalid)
+	if valid {
+		v = checkValid
+	}
+	atomic.StoreInt32(&t.check, v)
+}
+
+// FoundBy is how the task was found as Confirm will say it: its FoundBy,
+// with a check CheckedStack made before Confirm ran taken into account.
+func (rt *Runtime) FoundBy(t *Task) string {
+	if t.FoundBy == "profile" && atomic.LoadInt32(&t.check) == checkValid && t.switchedOut() {
+		return "profile+scan"
+	}
+	return t.FoundBy
 }
 
 // Confirm checks the saved contexts a discovery with DeferConfirm left
 // unchecked (once; a no-op after any other discovery). Until it returns,
 // the tasks' FoundBy and the runtime's Warnings are the walk's alone;
 // their ids, states, Processers, stacks and created-at data are final.
+// The warnings it adds are where a check in Discover would have put them,
+// in the walk's order. It must not run while CheckedStack does.
 func (rt *Runtime) Confirm() {
 	rt.confirmOnce.Do(func() {
 		if rt.confirmPending {
@@ -144,6 +185,12 @@ func (rt *Runtime) taskBySP(sp uint64) *Task {
 // tail-call frames): thousands of candidates are checked.
 func (rt *Runtime) validContext(sp uint64) bool {
 	raw, _ := rt.unwindContext(sp)
+	return rt.reachesEntry(raw)
+}
+
+// reachesEntry reports whether a context's unwind (its first frame a
+// return address) reaches the entry trampoline.
+func (rt *Runtime) reachesEntry(raw []unwind.Frame) bool {
 	for i := 1; i < len(raw); i++ {
 		pc := raw[i].PC
 		if !raw[i].Exact {

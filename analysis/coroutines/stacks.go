@@ -4,6 +4,8 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"sync"
+	"sync/atomic"
 
 	"github.com/dsecore/dsecore/coreparse"
 	"github.com/dsecore/dsecore/coreparse/unwind"
@@ -121,6 +123,82 @@ func (rt *Runtime) contextStack(sp uint64) ([]coreparse.Frame, error) {
 	}
 	return fs, err
 }
+
+// A TaskStack is a task's stack as CheckedStack hands it out.
+type TaskStack struct {
+	Frames  []coreparse.Frame // Stack's frames
+	Err     error             // Stack's error
+	Regs    unwind.Regs       // the saved context, SavedRegs's
+	RegsErr error             // SavedRegs's error
+}
+
+// CheckedStack calls f with the task's stack, Stack's frames and
+// SavedRegs' registers (valid only while f runs: the frames are made in
+// buffers reused for the next stack). A switched-out task whose context
+// Confirm has yet to check is checked with the same unwind (FoundBy says
+// so from then on), and its frames are not remembered: a pass over every
+// task unwinds each once, reads its context once and holds one stack at a
+// time. It must not run while Confirm does.
+func (rt *Runtime) CheckedStack(t *Task, f func(*TaskStack)) {
+	var ts TaskStack
+	if !t.switchedOut() {
+		ts.Frames, ts.Err = rt.Stack(t)
+		ts.Regs, ts.RegsErr = rt.SavedRegs(t)
+		f(&ts)
+		return
+	}
+	if _, ok := rt.raw.Load(t.SP); ok {
+		ts.Frames, ts.Err = rt.contextStack(t.SP) // unwound already
+		ts.Regs, ts.RegsErr = rt.SavedRegs(t)
+		f(&ts)
+		return
+	}
+	check := rt.confirmPending && t.FoundBy == "profile" && atomic.LoadInt32(&t.check) == 0
+	ts.Regs, ts.RegsErr = SavedRegs(rt.p, rt.prof.Layout, t.SP)
+	if ts.RegsErr != nil {
+		if check {
+			rt.settle(t, false)
+		}
+		ts.Err = fmt.Errorf("saved context at %#x: %w", t.SP, ts.RegsErr)
+		f(&ts)
+		return
+	}
+	sc := stackPool.Get().(*stackScratch)
+	defer stackPool.Put(sc)
+	raw, err := rt.p.UnwindInto(sc.raw, ts.Regs)
+	sc.raw = raw[:0] // a grown buffer is the one reused
+	if len(raw) > 0 {
+		raw[0].Exact = false
+	}
+	if check {
+		rt.settle(t, rt.reachesEntry(raw))
+	}
+	if len(raw) == 0 && err != nil {
+		ts.Err = err
+		f(&ts)
+		return
+	}
+	fs := rt.p.SymbolizeInto(sc.frames, raw)
+	if fs != nil {
+		sc.frames = fs[:0]
+	}
+	for i := range fs {
+		if fs[i].Function == rt.prof.EntryTrampoline {
+			fs, err = fs[:i+1], nil
+			break
+		}
+	}
+	ts.Frames, ts.Err = fs, err
+	f(&ts)
+}
+
+// stackScratch is CheckedStack's reused buffers.
+type stackScratch struct {
+	raw    []unwind.Frame
+	frames []coreparse.Frame
+}
+
+var stackPool = sync.Pool{New: func() any { return new(stackScratch) }}
 
 type rawUnwind struct {
 	frames  []unwind.Frame

@@ -5,6 +5,7 @@ import (
 
 	"github.com/dsecore/dsecore/analysis/coroutines"
 	"github.com/dsecore/dsecore/coreparse"
+	"github.com/dsecore/dsecore/internal/par"
 	"github.com/dsecore/dsecore/report"
 	"github.com/spf13/cobra"
 )
@@ -32,19 +33,24 @@ Processer threads show their entry routine, not "Processer_N"; --task and
   dsecore bt core --all --all-tasks --json           # every thread and every task`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			s, err := openSession(args[0])
+			taskID, allTasks, asJSON := config.GetInt64("task"), config.GetBool("all-tasks"), config.GetBool("json")
+			wantTasks := taskID >= 0 || allTasks
+			// The tasks' saved contexts are checked by the unwinds that
+			// give their stacks (report.Tasks), not by a pass of their own
+			// before: FoundBy and the runtime's warnings are read after.
+			o := sessionOptions(args[0])
+			o.DeferConfirm = true
+			s, err := openSessionWith(o)
 			if err != nil {
 				return err
 			}
 			defer s.Close()
 			p := s.Process()
-			taskID, allTasks := config.GetInt64("task"), config.GetBool("all-tasks")
-			wantTasks := taskID >= 0 || allTasks
 			// A thread's stack needs no coroutine discovery; tasks do (and
 			// then the Processers name their threads).
 			var rt *coroutines.Runtime
 			if wantTasks {
-				rt = s.Runtime()
+				rt = s.Discovered()
 			}
 			var threads []*coreparse.Thread
 			if !wantTasks || config.GetBool("all") || config.GetInt("thread") != 0 {
@@ -53,14 +59,16 @@ Processer threads show their entry routine, not "Processer_N"; --task and
 				}
 			}
 			doc := report.Backtrace{Warnings: s.Warnings()}
-			for _, t := range threads {
-				doc.Threads = append(doc.Threads, report.ThreadBacktrace(p, t))
+			// Every thread's stack on all CPUs (64 Processer threads are
+			// as many independent unwinds), in the threads' order.
+			if len(threads) > 0 {
+				doc.Threads = make([]report.Thread, len(threads))
 			}
+			par.Do(len(threads), func(i int) { doc.Threads[i] = report.ThreadBacktrace(p, threads[i]) })
 			// The tasks' stacks are written as they are made (report.Tasks:
 			// a chunk at a time on all CPUs), never held all at once.
 			tasks := report.TaskList(nil)
 			if wantTasks {
-				doc.Coroutines = report.CoroutinesDoc(rt)
 				var chosen []*coroutines.Task
 				for _, t := range rt.Tasks {
 					if allTasks || t.ID == taskID {
@@ -70,9 +78,16 @@ Processer threads show their entry routine, not "Processer_N"; --task and
 				if !allTasks && len(chosen) == 0 {
 					return fmt.Errorf("no task with id %d (%d tasks found; see dsecore tasks)", taskID, len(rt.Tasks))
 				}
-				tasks = func(each func(*report.Task) error) error { return report.Tasks(rt, chosen, true, each) }
+				tasks = func(each func(*report.Task) error) error {
+					if err := report.Tasks(rt, chosen, true, !asJSON, each); err != nil {
+						return err
+					}
+					rt.Confirm() // the contexts no stack above checked
+					doc.Coroutines = report.CoroutinesDoc(rt)
+					return nil
+				}
 			}
-			if config.GetBool("json") {
+			if asJSON {
 				return report.WriteBacktraceJSON(cmd.OutOrStdout(), &doc, tasks)
 			}
 			report.WriteWarnings(cmd.ErrOrStderr(), doc.Warnings)

@@ -9,6 +9,7 @@ import (
 	"math/rand"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"syscall"
 	"testing"
@@ -417,4 +418,52 @@ func BenchmarkPageCache(b *testing.B) {
 			pc.readAt(p, int64(i*pageSize)%size)
 		}
 	})
+}
+
+// countingReader counts the reads that reach the file.
+type countingReader struct {
+	r io.ReaderAt
+	n *int
+}
+
+func (c countingReader) ReadAt(p []byte, off int64) (int, error) {
+	*c.n++
+	return c.r.ReadAt(p, off)
+}
+
+// TestDirectRead: a read of directRead bytes or more is one read of the
+// file that caches nothing, with the bytes and errors of the page by page
+// path: past the file's end, and from a file that fails part way (read
+// again page by page, which caches the pages before the failing one).
+func TestDirectRead(t *testing.T) {
+	const size = 64*pageSize + 99
+	data := make([]byte, size)
+	rand.New(rand.NewSource(5)).Read(data)
+	reads := 0
+	pc := newPageCache("core", countingReader{bytes.NewReader(data), &reads}, size, DefaultCacheBytes)
+	p := make([]byte, 16*pageSize)
+	if n, err := pc.readAt(p, 3*pageSize+17); n != len(p) || err != nil || !bytes.Equal(p, data[3*pageSize+17:][:len(p)]) {
+		t.Fatalf("direct read: n=%d err=%v (or bytes differ)", n, err)
+	}
+	if pages, _ := pc.resident(); reads != 1 || pages != 0 {
+		t.Errorf("a read of 16 pages: %d reads of the file, %d pages cached; want 1 and 0", reads, pages)
+	}
+	off := int64(size - 10*pageSize)
+	if n, err := pc.readAt(p, off); n != 10*pageSize || !errors.Is(err, io.ErrUnexpectedEOF) || !bytes.Equal(p[:n], data[off:]) {
+		t.Errorf("read past the end: n=%d err=%v", n, err)
+	}
+	if n, err := pc.readAt(p[:directRead-1], 0); n != directRead-1 || err != nil {
+		t.Errorf("a smaller read: n=%d err=%v", n, err)
+	} else if pages, _ := pc.resident(); pages != directRead/pageSize {
+		t.Errorf("a read of less than directRead bytes cached %d pages, want %d", pages, directRead/pageSize)
+	}
+
+	failing := newPageCache("core", failingReader{bytes.NewReader(data), 6 * pageSize}, size, DefaultCacheBytes)
+	n, err := failing.readAt(p, 2*pageSize+5)
+	if n != 4*pageSize-5 || !errors.Is(err, syscall.EIO) || !strings.Contains(err.Error(), fmt.Sprintf("at %#x", 6*pageSize)) || !bytes.Equal(p[:n], data[2*pageSize+5:6*pageSize]) {
+		t.Errorf("read into a failing part: n=%#x err=%v", n, err)
+	}
+	if pages, _ := failing.resident(); pages != 4 {
+		t.Errorf("%d pages cached, want the 4 read whole before the failing one", pages)
+	}
 }

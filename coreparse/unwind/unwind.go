@@ -249,22 +249,28 @@ func (u *Unwinder) Unwind(start Regs) ([]Frame, error) {
 }
 
 // UnwindStop is Unwind that also says why the unwind ended.
-func (u *Unwinder) UnwindStop(start Regs) (frames []Frame, reason StopReason, err error) {
+func (u *Unwinder) UnwindStop(start Regs) ([]Frame, StopReason, error) {
 	// Frames are collected in a pooled buffer and handed out in a slice of
 	// their own size: ten thousand task stacks keep theirs, and a frame is
-	// a few hundred bytes. (Deferred first: it runs after the recover.)
+	// a few hundred bytes.
 	scratch := framePool.Get().(*[]Frame)
-	frames = (*scratch)[:0]
-	defer func() {
-		var out []Frame // nil when no frame was made
-		if len(frames) > 0 {
-			out = frameSlab.Copy(frames)
-		}
-		clear(frames)
-		*scratch = frames[:0]
-		framePool.Put(scratch)
-		frames = out
-	}()
+	frames, reason, err := u.UnwindInto((*scratch)[:0], start)
+	var out []Frame // nil when no frame was made
+	if len(frames) > 0 {
+		out = frameSlab.Copy(frames)
+	}
+	clear(frames)
+	*scratch = frames[:0] // a grown buffer is the one reused
+	framePool.Put(scratch)
+	return out, reason, err
+}
+
+// UnwindInto is UnwindStop with the frames appended to buf[:0], a buffer
+// the caller reuses: a pass over ten thousand stacks that is done with
+// each stack before the next keeps no frame (its memory is the same few
+// pages, not fresh ones per stack).
+func (u *Unwinder) UnwindInto(buf []Frame, start Regs) (frames []Frame, reason StopReason, err error) {
+	frames = buf[:0]
 	stop := func(r StopReason, e error) {
 		reason = r
 		last := len(frames) - 1
