@@ -209,6 +209,12 @@ func comparePrinted(t *testing.T, r *values.Reader, expr string, v *values.Value
 			t.Errorf("%s: %d children (%v), gdb: %d elements", expr, len(kids), err, g.count)
 			return
 		}
+		if g.count >= 3 { // a page in the middle: exactly the elements asked for
+			page, err := r.Children(v, 1, 2)
+			if err != nil || len(page) != 2 || page[0].Name != g.fields[1].name || page[1].Name != g.fields[2].name {
+				t.Errorf("%s: elements 1 and 2: %v (%v), gdb: %s %s", expr, page, err, g.fields[1].name, g.fields[2].name)
+			}
+		}
 		for i, f := range g.fields {
 			if kids[i].Name != f.name {
 				t.Errorf("%s: element %d is %s, gdb: %s", expr, i, kids[i].Name, f.name)
