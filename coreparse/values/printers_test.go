@@ -31,6 +31,7 @@ var printerExprs = []string{
 	"*g_uptr", "*g_sptr", "*g_ustr", "*g_smap", "g_node->by_id", "g_node->shared",
 	"lm", "lu", "ls", "lfl", "ld", "lld", "lc", "lmode", "lp", "*lu", "*ls", "lp.y * lp.x",
 	"2.5e+1 - g_d", "1e-3 * 4", "1.5f + 0", "2.5L * 3", "0x10 + 1.5", "0x1e+1", "g_f / 0",
+	"g_d != 3", "g_d <= 3", "g_d >= 3.5", "g_d > 3.5", "g_d && 0", "g_dneg0 || g_f", "g_dneg0 || 0.0", "true", "false", "!g_f",
 }
 
 // The std::function values: gdb has no printer for them; its minimal
