@@ -160,6 +160,18 @@ func compareEntry(t *testing.T, p string, k *scopeNode, v any) {
 				t.Errorf("%s: entry %d named %q", p, i, kid.name)
 				continue
 			}
+			if step, ok := x[i].(map[string]any); ok && strings.HasSuffix(p, ".timeline") {
+				// A step's name: its index, then its time or "at dump".
+				want := fmt.Sprintf("[%d]", i)
+				if tm, _ := step["time"].(string); tm != "" {
+					want += " " + tm
+				} else if step["at_dump"] == true {
+					want += " at dump"
+				}
+				if kid.name != want {
+					t.Errorf("%s[%d] named %q, the document's step: %q", p, i, kid.name, want)
+				}
+			}
 			if pair, ok := x[i].([]any); ok && len(kid.kids) == 0 { // two log lines at once: "a | b"
 				var ss []string
 				for _, e := range pair {

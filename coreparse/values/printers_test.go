@@ -31,6 +31,7 @@ var printerExprs = []string{
 	"*g_uptr", "*g_sptr", "*g_ustr", "*g_smap", "g_node->by_id", "g_node->shared",
 	"lm", "lu", "ls", "lfl", "ld", "lld", "lc", "lmode", "lp", "*lu", "*ls", "lp.y * lp.x",
 	"2.5e+1 - g_d", "1e-3 * 4", "1.5f + 0", "2.5L * 3", "0x10 + 1.5", "0x1e+1", "g_f / 0",
+	"g_d != 3", "g_d <= 3", "g_d >= 3.5", "g_d > 3.5", "g_d && 0", "g_dneg0 || g_f", "g_dneg0 || 0.0", "true", "false", "!g_f",
 }
 
 // The std::function values: gdb has no printer for them; its minimal
@@ -208,6 +209,12 @@ func comparePrinted(t *testing.T, r *values.Reader, expr string, v *values.Value
 		if err != nil || len(kids) != g.count {
 			t.Errorf("%s: %d children (%v), gdb: %d elements", expr, len(kids), err, g.count)
 			return
+		}
+		if g.count >= 3 { // a page in the middle: exactly the elements asked for
+			page, err := r.Children(v, 1, 2)
+			if err != nil || len(page) != 2 || page[0].Name != g.fields[1].name || page[1].Name != g.fields[2].name {
+				t.Errorf("%s: elements 1 and 2: %v (%v), gdb: %s %s", expr, page, err, g.fields[1].name, g.fields[2].name)
+			}
 		}
 		for i, f := range g.fields {
 			if kids[i].Name != f.name {
