@@ -104,6 +104,7 @@ if [ -n "$diff" ]; then
 	export PATH="$tmp/bin:$PATH"
 fi
 
+export GOFLAGS="${GOFLAGS:+$GOFLAGS }-cpu=1"
 status=0
 for p in "${pkgs[@]}"; do
 	name=${p//\//_}${diff:+.diff} # a diff run does not overwrite the full run
@@ -118,7 +119,11 @@ for p in "${pkgs[@]}"; do
 	fi
 	echo "== mutate ./$p${diff:+ (lines changed since $diff)}" >&2
 	export MUTATE_PKG=$p
-	args=(unleash --workers "$WORKERS" --test-cpu 1 --timeout-coefficient "$COEFF" --output "$out/$name.json")
+	# Not gremlins' --test-cpu: v0.6.0 passes "-cpu 1" to go test as one
+	# argument, the test binary rejects it (exit 2) and every mutant is
+	# counted KILLED. go test takes -cpu from GOFLAGS instead (go list and
+	# go build ignore it there).
+	args=(unleash --workers "$WORKERS" --timeout-coefficient "$COEFF" --output "$out/$name.json")
 	[ -n "$diff" ] && args+=(--diff "$diff")
 	args+=("${excl[@]}")
 	rm -f "$out/$name.json"
