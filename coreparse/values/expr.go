@@ -570,22 +570,9 @@ func (p *parser) binary(op string, a, b *Value) *Value {
 		return r.intValue(x | y)
 	case "^":
 		return r.intValue(x ^ y)
-	case "==":
-		return r.boolValue(x == y)
-	case "!=":
-		return r.boolValue(x != y)
-	case "<":
-		return r.boolValue(x < y)
-	case ">":
-		return r.boolValue(x > y)
-	case "<=":
-		return r.boolValue(x <= y)
-	case ">=":
-		return r.boolValue(x >= y)
-	case "&&":
-		return r.boolValue(x != 0 && y != 0)
-	case "||":
-		return r.boolValue(x != 0 || y != 0)
+	}
+	if b, ok := compare(op, x, y); ok {
+		return r.boolValue(b)
 	}
 	fail("operator %s", op)
 	return nil

@@ -110,25 +110,36 @@ func (p *parser) floatBinary(op string, x, y float64, size int64) *Value {
 		return r.floatValue(x*y, size)
 	case "/":
 		return r.floatValue(x/y, size)
-	case "==":
-		return r.boolValue(x == y)
-	case "!=":
-		return r.boolValue(x != y)
-	case "<":
-		return r.boolValue(x < y)
-	case "<=":
-		return r.boolValue(x <= y)
-	case ">":
-		return r.boolValue(x > y)
-	case ">=":
-		return r.boolValue(x >= y)
-	case "&&":
-		return r.boolValue(x != 0 && y != 0)
-	case "||":
-		return r.boolValue(x != 0 || y != 0)
+	}
+	if b, ok := compare(op, x, y); ok {
+		return r.boolValue(b)
 	}
 	fail("invalid operands to %s: floating-point", op)
 	return nil
+}
+
+// compare is C's comparisons and logical operators on two numbers of one
+// type (integers or floating point); ok is false for any other operator.
+func compare[T int64 | float64](op string, x, y T) (b, ok bool) {
+	switch op {
+	case "==":
+		return x == y, true
+	case "!=":
+		return x != y, true
+	case "<":
+		return x < y, true
+	case "<=":
+		return x <= y, true
+	case ">":
+		return x > y, true
+	case ">=":
+		return x >= y, true
+	case "&&":
+		return x != 0 && y != 0, true
+	case "||":
+		return x != 0 || y != 0, true
+	}
+	return false, false
 }
 
 // boolValue is a computed bool (C++'s type of a comparison and of !, &&,
