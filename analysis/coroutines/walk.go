@@ -26,6 +26,10 @@ type mem struct {
 	// the reads that fall inside them are answered.
 	base        uint64
 	held, block []byte
+	// strs: the strings read, by address. A task's created-at function
+	// and file point at string literals its creator's code holds: ten
+	// thousand tasks made by a few call sites share a few of them.
+	strs map[uint64]string
 }
 
 // hold reads [addr, addr+n) of the core in one read: the fields of a
@@ -100,7 +104,14 @@ func (m *mem) str(addr uint64) string {
 	if addr == 0 {
 		return ""
 	}
+	if s, ok := m.strs[addr]; ok {
+		return s
+	}
 	s, _ := m.p.Core.ReadCString(addr, 512)
+	if m.strs == nil {
+		m.strs = map[uint64]string{}
+	}
+	m.strs[addr] = s
 	return s
 }
 
