@@ -176,6 +176,7 @@ warnings:
 		c.send(resp)
 	}
 	c.send(&dap.InitializedEvent{Event: c.event("initialized")})
+	st.prefetch()
 }
 
 func (c *conn) sendStopped() {

@@ -109,12 +109,52 @@ func fileExists(p string) bool {
 	return err == nil && !st.IsDir()
 }
 
+// funcListing is one function's disassembly (FunctionDisassembly: the
+// same for every address in its bounds) and its text without the head,
+// made once however many sources show it.
+type funcListing struct {
+	mu    sync.Mutex
+	done  bool
+	insts []disasm.Inst
+	err   error
+	body  string
+}
+
+// listing is the disassembly of the function holding pc (insts nil when
+// its bounds are unknown). Made by the first caller; the others wait for
+// it. A panic while making it (a file that changed under its mapping)
+// leaves it unmade, for the next caller to meet.
+func (st *state) listing(pc uint64) ([]disasm.Inst, string, error) {
+	lo, hi, ok := st.p.FunctionBounds(pc)
+	if !ok {
+		return nil, "", nil
+	}
+	st.mu.Lock()
+	if st.listings == nil {
+		st.listings = map[[2]uint64]*funcListing{}
+	}
+	l := st.listings[[2]uint64{lo, hi}]
+	if l == nil {
+		l = &funcListing{}
+		st.listings[[2]uint64{lo, hi}] = l
+	}
+	st.mu.Unlock()
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if !l.done {
+		insts, err := st.p.FunctionDisassembly(pc)
+		l.insts, l.err, l.body = insts, err, formatInsts(insts)
+		l.done = true
+	}
+	return l.insts, l.body, l.err
+}
+
 // disassemblyText is the whole function holding a frame's pc, decoded
 // from its start (the symbol, DWARF or FDE bounds), and the line of each
 // instruction in it; without known bounds, a window from the frame's
 // current instruction on.
 func (st *state) disassemblyText(f coreparse.Frame) (string, map[uint64]int) {
-	insts, err := st.p.FunctionDisassembly(f.LookupPC)
+	insts, body, err := st.listing(f.LookupPC)
 	if len(insts) == 0 {
 		l, werr := st.p.DisassembleFrame(&f, 50, 200)
 		if werr != nil {
@@ -123,10 +163,10 @@ func (st *state) disassemblyText(f coreparse.Frame) (string, map[uint64]int) {
 			}
 			return "; " + err.Error(), nil
 		}
-		insts = l.Insts
+		insts, body = l.Insts, formatInsts(l.Insts)
 	}
 	head := fmt.Sprintf("; %s (disassembly of the core's memory)\n", f.Function)
-	text := head + formatInsts(insts)
+	text := head + body
 	return text, instLines(text, insts)
 }
 

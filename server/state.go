@@ -45,9 +45,18 @@ type state struct {
 	// examined is the console's last x/ format and unit: gdb's defaults
 	// for the next one.
 	examined report.Examine
+	// listings: each function's disassembly (by its bounds), shared by the
+	// sources that show it (sources.go); made by the first to need it, the
+	// crashing thread's by prefetch.
+	listings map[[2]uint64]*funcListing
+	// bg: the prefetch's goroutine, waited for before the core is closed.
+	bg sync.WaitGroup
 }
 
-func (st *state) close() { st.sess.Close() }
+func (st *state) close() {
+	st.bg.Wait()
+	st.sess.Close()
+}
 
 // runtime is the session's coroutine runtime, each task's saved context
 // checked (discovered on first use; its warnings then go to the client's
