@@ -35,7 +35,14 @@ func newSlab(n int) *slab {
 	if err != nil {
 		return nil
 	}
-	unix.Madvise(b, unix.MADV_HUGEPAGE) // advice: without it (THP off), 4 KiB pages
+	// Advice (without transparent huge pages, 4 KiB pages throughout):
+	// the first huge page's worth (ranks 0-7 of every shard: what a
+	// first answer fills) in 4 KiB pages, so that a small working set
+	// costs what it holds; the rest in huge pages.
+	unix.Madvise(b[:min(n, hugePage)], unix.MADV_NOHUGEPAGE)
+	if n > hugePage {
+		unix.Madvise(b[hugePage:], unix.MADV_HUGEPAGE)
+	}
 	s := &slab{b: b, m: &slabMapping{b: b}}
 	runtime.AddCleanup(s, (*slabMapping).unmap, s.m)
 	return s

@@ -6,14 +6,18 @@ import (
 	"math/rand"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"unsafe"
+
+	"github.com/dsecore/dsecore/internal/testsupport/testenv"
 )
 
 // TestSlabCache: the core's page cache (the default budget, 8 MiB) keeps
-// its slots in one anonymous mapping (the slab, advised MADV_HUGEPAGE),
-// slot s of shard h at page s*64+h, and reads through it, evicting all
+// its slots in one anonymous mapping (the slab: its first 2 MiB advised
+// MADV_NOHUGEPAGE, the rest MADV_HUGEPAGE), slot s of shard h at page
+// s*64+h, and reads through it, evicting all
 // the time (3× the budget read at random), equal the file's bytes. A
 // mapped file's cache (1 MiB, under a huge page) has no slab. Close unmaps
 // the slab (it leaves the process's mappings) and later reads fail.
@@ -61,6 +65,19 @@ func TestSlabCache(t *testing.T) {
 	if !mappedAt(t, base) {
 		t.Fatalf("the slab at %#x is not among the process's mappings", base)
 	}
+	// The advice: the first 2 MiB (ranks 0-7) in 4 KiB pages ("nh"), the
+	// rest in huge pages ("hg").
+	if _, err := os.Stat("/sys/kernel/mm/transparent_hugepage"); err != nil {
+		testenv.SkipOrFail(t, "this kernel has no transparent huge pages: the slab's advice is not tested")
+	}
+	for _, c := range []struct {
+		at   uintptr
+		flag string
+	}{{base, "nh"}, {base + hugePage, "hg"}, {base + DefaultCacheBytes - 1, "hg"}} {
+		if flags := vmFlags(t, c.at); !slices.Contains(flags, c.flag) {
+			t.Errorf("slab offset %#x: VmFlags %v, want %q", c.at-base, flags, c.flag)
+		}
+	}
 	if small := newPageCache("f", nil, size, mappedFileCacheBytes); small.slab != nil {
 		t.Errorf("a %d-byte cache has a slab", mappedFileCacheBytes)
 	}
@@ -71,6 +88,28 @@ func TestSlabCache(t *testing.T) {
 	if _, err := got.ReadAt(make([]byte, 8), 0x1000000); !errors.Is(err, os.ErrClosed) {
 		t.Errorf("a read after Close: %v, want os.ErrClosed", err)
 	}
+}
+
+// vmFlags are the VmFlags of the mapping holding addr (/proc/self/smaps).
+func vmFlags(t *testing.T, addr uintptr) []string {
+	b, err := os.ReadFile("/proc/self/smaps")
+	if err != nil {
+		t.Fatal(err)
+	}
+	in := false
+	for _, ln := range strings.Split(string(b), "\n") {
+		var lo, hi uintptr
+		if r, _, ok := strings.Cut(ln, " "); ok && strings.Contains(r, "-") {
+			if _, err := fmt.Sscanf(r, "%x-%x", &lo, &hi); err == nil {
+				in = addr >= lo && addr < hi
+				continue
+			}
+		}
+		if f, ok := strings.CutPrefix(ln, "VmFlags:"); ok && in {
+			return strings.Fields(f)
+		}
+	}
+	return nil
 }
 
 // mappedAt says whether addr is in one of the process's mappings.
