@@ -276,6 +276,19 @@ def libgo_core(d):
 
 
 def check_tasks(dsecore, c, env):
+    """check_tasks_here in a process of its own (10,000 tasks' JSON read
+    here would inflate every later command's peak RSS: check_fleet_apart)."""
+    code = "import json, sys; sys.path.insert(0, sys.argv[1]); import run; print(json.dumps(run.check_tasks_here(sys.argv[2], json.loads(sys.argv[3]), None)))"
+    out = subprocess.run([sys.executable, "-c", code, HERE, dsecore, json.dumps(c)], capture_output=True, text=True, env=env)
+    try:
+        check = json.loads(out.stdout.strip().splitlines()[-1])
+    except (ValueError, IndexError):
+        check = {"core": c["name"], "truth": 0, "found": 0, "ok": False, "error": out.stderr[-500:]}
+    print(f"{c['name']:45} tasks: truth {check['truth']}, dsecore found {check['found']}: {'ok' if check['ok'] else 'MISMATCH'}", flush=True)
+    return check
+
+
+def check_tasks_here(dsecore, c, env):
     """Every task the program's truth names, found by dsecore bt --all
     --all-tasks --json: the count, and the ids when the truth lists them."""
     out = subprocess.run([dsecore, "bt", c["core"], "--exe", c["exe"], "--all", "--all-tasks", "--json", *c.get("dsecore_args", [])],
@@ -293,7 +306,6 @@ def check_tasks(dsecore, c, env):
         check["ok"] = check["missing"] == 0 and check["unexpected"] == 0 and len(found) == want
     else:
         check["ok"] = len(found) == want
-    print(f"{c['name']:45} tasks: truth {want}, dsecore found {len(found)}: {'ok' if check['ok'] else 'MISMATCH'}", flush=True)
     return check
 
 
@@ -311,6 +323,20 @@ def fleet_cores(d):
         what = "of one build" if n_builds == 1 else f"across {n_builds} builds"
         out.append((f"batch of {len(truth):,} small cores {what}", [t["core"] for t in truth], truth))
     return out
+
+
+def check_fleet_apart(report_path, truth_path):
+    """check_fleet in a process of its own: a 1,000-core report read here
+    would grow this process by ~100 MB, and every command it starts after
+    that would report at least that as its peak RSS (a child's ru_maxrss
+    includes the forked copy's resident pages before exec)."""
+    code = ("import json, sys; sys.path.insert(0, sys.argv[1]); import run; r = sys.argv[2]; "
+            "print(json.dumps(run.check_fleet(json.load(open(r)) if __import__('os').path.exists(r) else {}, json.load(open(sys.argv[3])))))")
+    out = subprocess.run([sys.executable, "-c", code, HERE, report_path, truth_path], capture_output=True, text=True)
+    try:
+        return json.loads(out.stdout)
+    except ValueError:
+        return {"cores": 0, "errors": 0, "groups": 0, "want_groups": 0, "ok": False, "error": out.stderr[-500:]}
 
 
 def check_fleet(report, truth):
@@ -529,7 +555,7 @@ def main():
                                             "--format", "json", "--out", out, *fleet], env=caches.cold())
                 walls.append(w), cpus.append(cpu)
                 rss = max(rss, m)
-                check = check_fleet(json.load(open(out)) if os.path.exists(out) else {}, truth)
+                check = check_fleet_apart(out, os.path.join(os.path.dirname(os.path.dirname(fleet[0])), "cores.json"))
             check["batch"] = bc["name"]
             results.setdefault("batch_checks", []).append(check)
             print(f"{bc['name']:45} summarize: {check['cores']} cores, {check['errors']} errors, {check['groups']} groups "
