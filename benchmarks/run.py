@@ -271,8 +271,10 @@ def libgo_core(d):
     if not (os.path.exists(core) and os.path.exists(truth)):
         return None
     t = json.load(open(truth))
+    # The executable beside the core when it is there (the directory moved), else where the program ran.
+    exe = os.path.join(d, os.path.basename(t["exe"]))
     return {"name": f"upstream libgo ({t['processers']} Processers, {t['idle_tasks']:,} idle tasks)", "core": core,
-            "exe": t["exe"], "truth": truth, "dsecore_args": ["--profile", "libgo-v3"], "dap_args": {"profile": "libgo-v3"}}
+            "exe": exe if os.path.exists(exe) else t["exe"], "truth": truth, "dsecore_args": ["--profile", "libgo-v3"], "dap_args": {"profile": "libgo-v3"}}
 
 
 def check_tasks(dsecore, c, env):
