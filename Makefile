@@ -5,7 +5,7 @@ ifeq ($(origin GO),undefined)
 GO := $(shell scripts/setup.sh | tail -n1)
 endif
 
-.PHONY: all setup build fixtures demo test test-go test-ext ceph-corpus-ext e2e-soak fuzz fuzz-short vet bench bench-quick mutate audit-mutants package clean
+.PHONY: all setup build fixtures demo test test-go test-ext ceph-corpus-ext e2e-soak fuzz fuzz-short vet bench bench-quick bench-batch mutate audit-mutants package clean
 
 all: build
 
@@ -100,10 +100,16 @@ fuzz:
 # same cores: the fixtures, then the scale fixture generated into build/scale
 # (minutes and about 6 GB the first time). Writes benchmarks/RESULTS.md,
 # results.json and scaling.png. bench-quick: the default fixtures only.
+# Both include the 1,000-core batches (fixtures/batch, made into build/batch:
+# ~2 minutes and ~4.5 GB the first time) and the upstream-libgo core when
+# build/libgo-upstream (or $DSECORE_LIBGO_CORE) has one; bench-batch measures
+# the 1,000-core batches alone, keeping every other row.
 bench: build fixtures
 	python3 benchmarks/run.py
 bench-quick: build fixtures
 	python3 benchmarks/run.py --quick --out build/bench
+bench-batch: build
+	python3 benchmarks/run.py --cores "batch of 1,000"
 
 # Mutation testing (gremlins) of the packages whose tests run in seconds,
 # one package at a time on one worker: hours for all of them, so not part of

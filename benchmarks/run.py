@@ -2,6 +2,7 @@
 """dsecore side by side with gdb, eu-stack and lldb on the same cores.
 
     benchmarks/run.py [--quick] [--cores NAME,…] [--runs N] [--cache DIR] [--ceph-corpus DIR] [--out DIR]
+                      [--libgo-core DIR] [--batch-cores DIR] [--gdb-sample N]
 
 Runs each tool on the same core in the same run and reports wall time
 (median of N runs), CPU time (user+system, median) and peak RSS (max), with
@@ -16,8 +17,14 @@ ratios to dsecore, for:
                 graph: it unwinds every thread and task too)
   DAP           launch to the first stackTrace response: dsecore dap /
                 lldb-vscode-16 (same request sequence)
-  batch         the fixture cores of one build: dsecore summarize / a loop of
-                gdb -batch -ex bt, one per core
+  batch         the fixture cores of one build, and 100 more of its scenarios:
+                dsecore summarize / a loop of gdb -batch -ex bt, one per core;
+                issue 29's 1,000 small cores of one build and 1,000 across 10
+                builds (fixtures/batch/cores.sh, made into --batch-cores on
+                first use: ~2 minutes, ~4.5 GB), summarize cold, checked
+                against the cores' truth (one group per crash kind), beside
+                the gdb loop timed over --gdb-sample cores (default 100, 0:
+                all) and scaled; cores per second and per CPU-second
   scaling       the scale fixture (fixtures/scale.sh) with 512 MiB and 4 GiB
                 of heap, and with 10 MiB and 100 MiB of DWARF in libdcache.so
   debug info    the field crash as the field ships its debug information
@@ -27,6 +34,21 @@ ratios to dsecore, for:
                 cold beside gdb bt and eu-stack -i -s, each told of the
                 variant's debug-file directory (--variants-only measures
                 these alone and keeps the other rows from results.json)
+
+The independent 10,000-task shape: a program built from upstream libgo's
+sources (github.com/yyzybb537/libgo, not the fixture runtime) with 10,000
+idle tasks waiting on a channel nobody feeds on 4 Processer threads; one
+more task writes the program's truth and crashes (SIGSEGV; a 10 GiB sparse
+core). Neither the program nor a recipe that builds upstream libgo is in
+this repository (code fetched from elsewhere, and what builds it, is not
+committed): --libgo-core DIR (default $DSECORE_LIBGO_CORE, else
+build/libgo-upstream) names a directory with its core and truth.json, which
+the program writes before it crashes: {"exe": path, "processers": N,
+"idle_tasks": N, "tasks": N, "task_ids": [every task's id]}. Its rows run
+dsecore with --profile libgo-v3 (DAP: "profile": "libgo-v3"), and dsecore
+bt --all --all-tasks --json must find every id (as it must find the large
+fixture's 10,007 tasks). Without the directory its rows are the previous
+run's. The bench is not part of CI.
 
 dsecore is measured twice: warm (its cache directory, $XDG_CACHE_HOME/dsecore,
 filled by one untimed run first: inflated DWARF, unit and symbol indexes) and
@@ -44,13 +66,16 @@ itself go into RESULTS.md.
 Rows of cores this run did not measure (--quick leaves the scale cores out)
 are kept from the previous results.json, marked with the run they are from.
 --cores measures only the cores whose names start with one of the given
-prefixes ("large", "ceph-mon"): the other cores' rows, the batches and the
-task-unwind figures are kept from the previous results.json.
+prefixes ("large", "ceph-mon", "upstream", "batch of 1,000"): the other
+cores' rows, the batches and the task-unwind figures are kept from the
+previous results.json.
 
 The scale cores are generated on first use into --cache (default
 build/scale; minutes and about 6 GB the first time, reused afterwards).
 --quick measures the default fixtures (field-crash, large and the small
-scale configuration) and the Ceph corpus, in a few minutes.
+scale configuration), the upstream-libgo core when there is one, the Ceph
+corpus and the batches, in about a quarter of an hour (the 1,000-core
+batches' gdb loops are about three minutes of it).
 
 Writes OUT/RESULTS.md (default benchmarks/), OUT/results.json and, through
 `go run ./benchmarks/plot`, OUT/scaling.png. It measures; it never asserts.
@@ -235,6 +260,108 @@ def batch_cores(fx, root, n=100):
     return cores
 
 
+def libgo_core(d):
+    """The independent 10,000-task shape: a program built from upstream
+    libgo's sources (github.com/yyzybb537/libgo) with 10,000 idle tasks,
+    made outside this repository (its code and any recipe that builds it
+    stay out of it: benchmarks/README.md says how to make one). DIR holds
+    core and truth.json (written by the program before it crashed: exe,
+    processers, idle_tasks, tasks, task_ids). None when DIR has no core."""
+    core, truth = os.path.join(d, "core"), os.path.join(d, "truth.json")
+    if not (os.path.exists(core) and os.path.exists(truth)):
+        return None
+    t = json.load(open(truth))
+    # The executable beside the core when it is there (the directory moved), else where the program ran.
+    exe = os.path.join(d, os.path.basename(t["exe"]))
+    return {"name": f"upstream libgo ({t['processers']} Processers, {t['idle_tasks']:,} idle tasks)", "core": core,
+            "exe": exe if os.path.exists(exe) else t["exe"], "truth": truth, "dsecore_args": ["--profile", "libgo-v3"], "dap_args": {"profile": "libgo-v3"}}
+
+
+def check_tasks(dsecore, c, env):
+    """check_tasks_here in a process of its own (10,000 tasks' JSON read
+    here would inflate every later command's peak RSS: check_fleet_apart)."""
+    code = "import json, sys; sys.path.insert(0, sys.argv[1]); import run; print(json.dumps(run.check_tasks_here(sys.argv[2], json.loads(sys.argv[3]), None)))"
+    out = subprocess.run([sys.executable, "-c", code, HERE, dsecore, json.dumps(c)], capture_output=True, text=True, env=env)
+    try:
+        check = json.loads(out.stdout.strip().splitlines()[-1])
+    except (ValueError, IndexError):
+        check = {"core": c["name"], "truth": 0, "found": 0, "ok": False, "error": out.stderr[-500:]}
+    print(f"{c['name']:45} tasks: truth {check['truth']}, dsecore found {check['found']}: {'ok' if check['ok'] else 'MISMATCH'}", flush=True)
+    return check
+
+
+def check_tasks_here(dsecore, c, env):
+    """Every task the program's truth names, found by dsecore bt --all
+    --all-tasks --json: the count, and the ids when the truth lists them."""
+    out = subprocess.run([dsecore, "bt", c["core"], "--exe", c["exe"], "--all", "--all-tasks", "--json", *c.get("dsecore_args", [])],
+                         capture_output=True, text=True, env=env)
+    truth = json.load(open(c["truth"]))
+    if isinstance(truth.get("tasks"), list):  # the fixtures' expected.json: each task's id, state, …
+        truth["task_ids"] = [t["id"] for t in truth["tasks"]]
+        truth["tasks"] = len(truth["tasks"])
+    want = truth["tasks"]
+    try:
+        found = [t["id"] for t in json.loads(out.stdout)["tasks"]]
+    except (ValueError, KeyError):
+        found = []
+    check = {"core": c["name"], "truth": want, "found": len(found), "ids_checked": "task_ids" in truth}
+    if "task_ids" in truth:
+        check["missing"] = len(set(truth["task_ids"]) - set(found))
+        check["unexpected"] = len(set(found) - set(truth["task_ids"]))
+        check["ok"] = check["missing"] == 0 and check["unexpected"] == 0 and len(found) == want
+    else:
+        check["ok"] = len(found) == want
+    return check
+
+
+def fleet_cores(d):
+    """The batch benchmark's 1,000-core sets (fixtures/batch/cores.sh, made
+    into d on first use): [(name, cores, truth)], [] with a message when
+    the kernel writes no core here."""
+    if subprocess.run(["bash", os.path.join(ROOT, "fixtures", "batch", "cores.sh"), d]).returncode != 0:
+        print("run.py: fixtures/batch/cores.sh made no cores: no 1,000-core batches", file=sys.stderr)
+        return []
+    out = []
+    for sub in ("one-build", "builds"):
+        truth = json.load(open(os.path.join(d, sub, "cores.json")))
+        n_builds = len({t["build"] for t in truth})
+        what = "of one build" if n_builds == 1 else f"across {n_builds} builds"
+        out.append((f"batch of {len(truth):,} small cores {what}", [t["core"] for t in truth], truth))
+    return out
+
+
+def check_fleet_apart(report_path, truth_path):
+    """check_fleet in a process of its own: a 1,000-core report read here
+    would grow this process by ~100 MB, and every command it starts after
+    that would report at least that as its peak RSS (a child's ru_maxrss
+    includes the forked copy's resident pages before exec)."""
+    code = ("import json, sys; sys.path.insert(0, sys.argv[1]); import run; r = sys.argv[2]; "
+            "print(json.dumps(run.check_fleet(json.load(open(r)) if __import__('os').path.exists(r) else {}, json.load(open(sys.argv[3])))))")
+    out = subprocess.run([sys.executable, "-c", code, HERE, report_path, truth_path], capture_output=True, text=True)
+    try:
+        return json.loads(out.stdout)
+    except ValueError:
+        return {"cores": 0, "errors": 0, "groups": 0, "want_groups": 0, "ok": False, "error": out.stderr[-500:]}
+
+
+def check_fleet(report, truth):
+    """summarize's report against the cores' truth: every core read, none
+    an error, one group per crash kind holding that kind's cores and builds."""
+    kinds = {}
+    for t in truth:
+        kinds.setdefault(t["kind"], []).append(t)
+    groups = report.get("groups") or []
+    want = sorted((len(v), len({t["build"] for t in v})) for v in kinds.values())
+    got = sorted((g["count"], len(g.get("builds") or [])) for g in groups)
+    by_core = {t["core"]: t["kind"] for t in truth}
+    # A group holds the cores of one kind.
+    pure = all(len({by_core.get(c) for c in g.get("cores", [])}) == 1 for g in groups)
+    count = lambda v: len(v) if isinstance(v, list) else (v or 0)  # the report lists them
+    cores, errors = count(report.get("cores")), count(report.get("errors"))
+    return {"cores": cores, "errors": errors, "groups": len(groups), "want_groups": len(kinds),
+            "ok": cores == len(truth) and errors == 0 and got == want and pure}
+
+
 def profile_top(dsecore, argv, env_fn, n=10, top=5, run=None, flat=False):
     """Runs dsecore argv n times with --cpuprofile (or run(profile_path)
     does), merges the profiles and returns (samples, [(cum %, function)])
@@ -283,6 +410,12 @@ def main():
     ap.add_argument("--ceph-corpus", default=os.environ.get("DSECORE_CEPH_CORPUS", os.path.join(ROOT, "build", "ceph-corpus")))
     ap.add_argument("--out", default=HERE)
     ap.add_argument("--variants-only", action="store_true", help="only the debug-information variants' first answers")
+    ap.add_argument("--libgo-core", default=os.environ.get("DSECORE_LIBGO_CORE", os.path.join(ROOT, "build", "libgo-upstream")),
+                    help="directory with the upstream-libgo program's core and truth.json (benchmarks/README.md)")
+    ap.add_argument("--batch-cores", default=os.path.join(ROOT, "build", "batch"),
+                    help="where fixtures/batch/cores.sh makes the 1,000-core batches (about 4.5 GB)")
+    ap.add_argument("--gdb-sample", type=int, default=100,
+                    help="cores of each 1,000-core batch the gdb -batch loop is timed on, scaled to all (0: every core)")
     a = ap.parse_args()
 
     dsecore = os.environ.get("DSECORE", os.path.join(ROOT, "bin", "dsecore"))
@@ -296,7 +429,8 @@ def main():
     fx = fixture_dir()
     cores = [
         {"name": "field-crash", "core": f"{fx}/field-crash/core", "exe": f"{fx}/bin/ceph-dse"},
-        {"name": "large (64 Processers, 10,000 tasks)", "core": f"{fx}/large/core", "exe": f"{fx}/bin/ceph-dse"},
+        {"name": "large (64 Processers, 10,000 tasks)", "core": f"{fx}/large/core", "exe": f"{fx}/bin/ceph-dse",
+         "truth": f"{fx}/large/expected.json"},
         {"name": "scale-small (4 MiB DWARF, 1,000 deep tasks)", "core": f"{fx}/scale-small/heap-128/core",
          "exe": f"{fx}/scale-small/bin/ceph-dse", "dwarf_mb": 4, "heap_mb": 128},
     ]
@@ -305,6 +439,11 @@ def main():
     only = [p for p in a.cores.split(",") if p]
     partial = bool(only) or a.variants_only
     wanted = lambda name: not only or any(name.startswith(p) for p in only)
+    lg = libgo_core(a.libgo_core)
+    if lg:
+        cores.append(lg)
+    elif not a.variants_only:
+        print(f"run.py: no upstream-libgo core in {a.libgo_core} (benchmarks/README.md): its rows are the previous run's", file=sys.stderr)
     if a.variants_only:
         cores = []
     elif wanted("ceph-mon"):
@@ -335,6 +474,7 @@ def main():
     try:
         for c in cores:
             core, exe = c["core"], c["exe"]
+            xa = c.get("dsecore_args", [])  # the core's coroutine profile, where the default is not its runtime's
 
             def ours(category, tool, argv, note=""):
                 """dsecore warm (after one untimed run filled the cache) and cold."""
@@ -342,34 +482,37 @@ def main():
                 add(c, category, tool, measure(argv, a.runs, env=caches.warm()), note)
                 add(c, category, tool + " (cold)", measure(argv, a.runs, env=caches.cold), note + (", " if note else "") + "empty cache")
 
-            ours("first answer", "dsecore bt", [dsecore, "bt", core, "--exe", exe])
+            ours("first answer", "dsecore bt", [dsecore, "bt", core, "--exe", exe, *xa])
             add(c, "first answer", "gdb bt", measure(["gdb", "-nx", "-batch", "-ex", "bt", exe, core], a.runs))
             # eu-stack has no one-thread mode for cores (-1 needs -p): its first
             # answer is every thread.
             add(c, "first answer", "eu-stack -i -s", measure(["eu-stack", "-i", "-s", f"--core={core}", f"--executable={exe}"], a.runs), "all threads")
             if lldb:
                 add(c, "first answer", "lldb-16 bt", measure([lldb, "--batch", "-c", core, exe, "-o", "bt"], a.runs))
-            ours("everything", "dsecore bt --all --all-tasks", [dsecore, "bt", core, "--exe", exe, "--all", "--all-tasks"], "threads and tasks")
-            ours("everything", "dsecore bt --all", [dsecore, "bt", core, "--exe", exe, "--all"], "threads only")
-            ours("everything", "dsecore waits", [dsecore, "waits", core, "--exe", exe], "who waits for whom: threads and tasks")
+            ours("everything", "dsecore bt --all --all-tasks", [dsecore, "bt", core, "--exe", exe, "--all", "--all-tasks", *xa], "threads and tasks")
+            ours("everything", "dsecore bt --all", [dsecore, "bt", core, "--exe", exe, "--all", *xa], "threads only")
+            ours("everything", "dsecore waits", [dsecore, "waits", core, "--exe", exe, *xa], "who waits for whom: threads and tasks")
             add(c, "everything", "gdb thread apply all bt", measure(["gdb", "-nx", "-batch", "-ex", "set pagination off", "-ex", "thread apply all bt", exe, core], a.runs), "threads only")
             add(c, "everything", "eu-stack -i -s", measure(["eu-stack", "-i", "-s", f"--core={core}", f"--executable={exe}"], a.runs), "threads only")
             if lldb:
                 add(c, "everything", "lldb-16 thread backtrace all", measure([lldb, "--batch", "-c", core, exe, "-o", "thread backtrace all"], a.runs), "threads only")
-            launch = {"coreFile": core, "program": exe}
+            launch = {"coreFile": core, "program": exe, **c.get("dap_args", {})}
             dap.measure([dsecore, "dap"], "launch", launch, 1, env=caches.warm())
             add(c, "DAP", "dsecore dap", dap.measure([dsecore, "dap"], "launch", launch, a.runs, env=caches.warm()))
             add(c, "DAP", "dsecore dap (cold)", dap.measure([dsecore, "dap"], "launch", launch, a.runs, env=caches.cold), "empty cache")
             if lldb_dap:
-                add(c, "DAP", "lldb-vscode-16", dap.measure([lldb_dap], "attach", launch, a.runs))
+                add(c, "DAP", "lldb-vscode-16", dap.measure([lldb_dap], "attach", {"coreFile": core, "program": exe}, a.runs))
+            # Every task the program knew it had, found.
+            if c.get("truth"):
+                results.setdefault("task_checks", []).append(check_tasks(dsecore, c, caches.warm()))
             # Where the first answer's time goes.
             for mode, env_fn in (("warm", caches.warm), ("cold", caches.cold)):
-                ms, top = profile_top(dsecore, ["bt", core, "--exe", exe], env_fn)
+                ms, top = profile_top(dsecore, ["bt", core, "--exe", exe, *xa], env_fn)
                 results["profiles"].append({"core": c["name"], "mode": mode, "ms": ms, "top": top})
             # Where every task's and the DAP's time goes, on the cores with
             # tasks to unwind (their targets are the ones not met).
             if "tasks" in c["name"] or c.get("heap_mb"):
-                everything = [dsecore, "bt", core, "--exe", exe, "--all", "--all-tasks"]
+                everything = [dsecore, "bt", core, "--exe", exe, "--all", "--all-tasks", *xa]
                 dap_run = lambda f: dap.session([dsecore, "dap", "--cpuprofile", f], "launch", launch, env=caches.warm())
                 for what, argv, run in (("bt --all --all-tasks", everything[1:], None), ("dap launch → first stackTrace", None, dap_run)):
                     for flat in (False, True):
@@ -405,6 +548,36 @@ def main():
             add(bc, "batch", "gdb -batch bt, one per core", measure([["gdb", "-nx", "-batch", "-ex", "bt", f"{fx}/bin/ceph-dse", c] for c in batch], gdb_runs),
                 gdb_note)
 
+        def fleet_rows(bc, fleet, truth):
+            """summarize of a 1,000-core batch, cold, runs times; its report
+            checked against the truth; a gdb -batch bt loop over every k-th
+            core (k = len/--gdb-sample), scaled to the whole batch."""
+            n, walls, cpus, rss = len(fleet), [], [], 0
+            exes = {t["core"]: t["exe"] for t in truth}
+            for i in range(a.runs):
+                out = os.path.join(caches.root, f"fleet-{i}.json")
+                w, cpu, m, code = run_once([dsecore, "summarize", "--cache-dir", os.path.join(caches.root, f"fleet-{i}"), "--progress", "never",
+                                            "--format", "json", "--out", out, *fleet], env=caches.cold())
+                walls.append(w), cpus.append(cpu)
+                rss = max(rss, m)
+                check = check_fleet_apart(out, os.path.join(os.path.dirname(os.path.dirname(fleet[0])), "cores.json"))
+            check["batch"] = bc["name"]
+            results.setdefault("batch_checks", []).append(check)
+            print(f"{bc['name']:45} summarize: {check['cores']} cores, {check['errors']} errors, {check['groups']} groups "
+                  f"(truth: {check['want_groups']} kinds): {'ok' if check['ok'] else 'MISMATCH'}", flush=True)
+            wall, cpu = statistics.median(walls), statistics.median(cpus)
+            rate = lambda w, c: {"cores": n, "cores_per_s": n / w, "cores_per_cpu_s": n / c if c else 0}
+            add(bc, "batch", "dsecore summarize", {"wall": wall, "cpu": cpu, "rss_kib": rss, "exit": [code], **rate(wall, cpu)},
+                f"empty caches (--jobs 2); {n / wall:.0f} cores/s, {n / cpu:.0f} cores per CPU-second")
+            k = max(1, n // a.gdb_sample) if a.gdb_sample > 0 else 1
+            sample = fleet[::k]
+            g = measure([["gdb", "-nx", "-batch", "-ex", "bt", exes[c], c] for c in sample], 1)
+            scale = n / len(sample)
+            g = {**g, "wall": g["wall"] * scale, "cpu": g["cpu"] * scale, "sampled": [len(sample), n]}
+            g.update(rate(g["wall"], g["cpu"]))
+            note = "one run" if scale == 1 else f"one run over {len(sample):,} of the {n:,} cores (every {k}th), times ×{scale:g}"
+            add(bc, "batch", "gdb -batch bt, one per core", g, f"{note}; {n / g['wall']:.1f} cores/s, {n / g['cpu']:.1f} cores per CPU-second")
+
         # Batch: the fixture cores of one build.
         batch = [f"{fx}/{s}/core" for s in ("field-crash", "field-crash-2", "field-crash-3", "no-handler", "abort", "use-after-free", "large")]
         if not partial:
@@ -418,6 +591,14 @@ def main():
                        "empty result cache, sections cached", 1, "one run")
         elif not partial:
             print("run.py: the kernel wrote no core files in the working directory: no 100-core batch", file=sys.stderr)
+
+        # Issue 29's batches: 1,000 small cores of one build and 1,000
+        # across 10 builds (fixtures/batch), everything cold (a fresh
+        # --cache-dir and cache home each run, as a first look at a
+        # fleet's cores), beside a gdb -batch loop timed on a sample.
+        if not partial or wanted("batch of 1,000"):
+            for name, fleet, truth in fleet_cores(a.batch_cores):
+                fleet_rows({"name": name}, fleet, truth)
     finally:
         caches.close()
 
@@ -444,6 +625,7 @@ def finish(results, a, task_unwind=False):
     written: this run's rows and the previous run's of cores not measured."""
     if task_unwind:
         bench_task_unwind(results)
+    results["load_end"] = list(os.getloadavg())
     write_results(results, a)
     return 0
 
@@ -508,6 +690,12 @@ def carry_over(results, old_path):
         results["task_unwind"] = old["task_unwind"]
     if "variants_run" not in results and old.get("variants_run"):
         results["variants_run"] = old["variants_run"]
+    # The truth checks of cores and batches this run did not measure.
+    for key, name in (("task_checks", "core"), ("batch_checks", "batch")):
+        for ch in old.get(key, []):
+            if ch[name] not in measured:
+                ch.setdefault("from", f"{old['date']} ({old['versions'].get('dsecore', '?')})")
+                results.setdefault(key, []).append(ch)
     for r in old.get("rows", []):
         # Batches have no one core (core_mib 0): kept by name all the same.
         if core_key(r) not in measured and (r.get("core_mib") or r.get("category") == "batch"):
@@ -531,7 +719,10 @@ def write_markdown(res, path, quick):
               f"`earlier run` are kept from the previous results.json ({', '.join(earlier)}): this run did not measure those cores",
               "(the scale cores of 1.3–4.9 GB are left out of `--quick`); they predate the cold/warm split (their dsecore rows ran with",
               "whatever cache the machine had) and are not comparable to this run's rows except as a trend.", ""]
-    L += [f"Machine: {res['machine']['cpus']} CPUs ({res['machine']['cpu']}), {res['machine']['mem_gib']} GiB, {res['machine']['platform']}.", "",
+    load = res.get("load")
+    L += [f"Machine: {res['machine']['cpus']} CPUs ({res['machine']['cpu']}), {res['machine']['mem_gib']} GiB, {res['machine']['platform']}"
+          + (f"; load average {load[0]:.1f} at the start" if load else "")
+          + (f", {res['load_end'][0]:.1f} at the end" if res.get("load_end") else "") + ".", "",
           "Versions: " + "; ".join(f"{k}: {v}" for k, v in res["versions"].items()), ""]
     base_tool = {"first answer": "dsecore bt", "everything": "dsecore bt --all --all-tasks", "DAP": "dsecore dap", "batch": "dsecore summarize"}
     vrows = [r for r in rows if r.get("variant")]
@@ -554,7 +745,26 @@ def write_markdown(res, path, quick):
         return out + [""]
 
     for cat in ("first answer", "everything", "DAP", "batch"):
-        L += [f"## {cat}", ""] + table(cat, rows)
+        L += [f"## {cat}", ""]
+        if cat == "batch" and any(r.get("cores_per_cpu_s") for r in rows):
+            L += ["The 1,000-core batches are fixtures/batch's small service (2–3 MiB cores, four crash kinds; one build, or ten builds",
+                  "with their own build-ids). summarize runs with empty caches (a fresh `--cache-dir` and cache home every run), two jobs;",
+                  "the gdb loop is timed once over a sample of the cores (the note says which) and scaled to the whole batch.",
+                  "Cores per CPU-second are the cores over user+system time.", ""]
+        L += table(cat, rows)
+    if res.get("task_checks") or res.get("batch_checks"):
+        L += ["## Checked against the programs' truth", "",
+              "Every task the program wrote down before its crash, found by `dsecore bt --all --all-tasks --json` (ids compared",
+              "where the truth lists them); every core of a batch summarized with no error, one group per crash kind.", "",
+              "| core or batch | truth | dsecore | |", "|---|---|---|---|"]
+        for ch in res.get("task_checks", []):
+            what = f"{ch['found']:,} tasks" + (f", {ch['missing']} missing, {ch['unexpected']} not in the truth" if ch.get("ids_checked") else "")
+            L.append(f"| {ch['core']} | {ch['truth']:,} tasks{' (ids)' if ch.get('ids_checked') else ''} | {what} | "
+                     f"{'ok' if ch['ok'] else '**MISMATCH**'}{' (earlier run ' + ch['from'] + ')' if ch.get('from') else ''} |")
+        for ch in res.get("batch_checks", []):
+            L.append(f"| {ch['batch']} | {ch['want_groups']} crash kinds | {ch['cores']} cores, {ch['errors']} errors, {ch['groups']} groups | "
+                     f"{'ok' if ch['ok'] else '**MISMATCH**'}{' (earlier run ' + ch['from'] + ')' if ch.get('from') else ''} |")
+        L.append("")
     if vrows:
         vr = res.get("variants_run", {})
         load = vr.get("load")
@@ -603,7 +813,7 @@ def write_markdown(res, path, quick):
             dw = (pick(10, 512), pick(100, 512))
             cell = lambda p: f"{p[0]:.3f} → {p[1]:.3f} s (×{p[1] / p[0]:.2f})" if None not in p else "not measured"
             L.append(f"| {tool} | {cat} | {cell(heap)} | {cell(dw)} |")
-    L += ["", "## Targets (issues 19 and 27), per core measured in this run", ""] + targets([r for r in rows if not r.get("from")])
+    L += ["", "## Targets (issues 19, 27 and 29), per core measured in this run", ""] + targets([r for r in rows if not r.get("from")])
     with open(path, "w") as f:
         f.write("\n".join(L))
 
@@ -626,7 +836,7 @@ def targets(rows):
     for core in dict.fromkeys(r["core"] for r in rows if r.get("core_mib")):
         out.append(f"### {core}")
         out.append("")
-        for mode, suffix, g, e in (("warm", "", 10, 2), ("cold", " (cold)", 4, 1)):
+        for mode, suffix, g, e in (("warm", "", 10, 2), ("cold", " (cold)", 4, 1.5)):  # cold vs eu-stack: issue 29's ×1.5
             ours = get("first answer", "dsecore bt" + suffix, core)
             check(f"first answer, {mode}, vs gdb bt", ours, get("first answer", "gdb bt", core), g)
             check(f"first answer, {mode}, vs eu-stack -i -s", ours, get("first answer", "eu-stack -i -s", core), e)
@@ -635,24 +845,36 @@ def targets(rows):
         if core.startswith("ceph-mon"):
             check("every thread of the real daemon vs eu-stack -i -s", threads, get("everything", "eu-stack -i -s", core), 2)
         else:
-            check("every thread and every task vs gdb's threads-only thread apply all bt", get("everything", "dsecore bt --all --all-tasks", core),
-                  get("everything", "gdb thread apply all bt", core), 5)
+            check("every thread and every task vs gdb's threads-only thread apply all bt (issue 29)", get("everything", "dsecore bt --all --all-tasks", core),
+                  get("everything", "gdb thread apply all bt", core), 10)
+            check("peak RSS, every thread and every task, vs gdb thread apply all bt (issue 29)", get("everything", "dsecore bt --all --all-tasks", core, "rss_kib"),
+                  get("everything", "gdb thread apply all bt", core, "rss_kib"), 1)
         # Issue 27: the wait graph in the same order of time as every stack
         # (taken here as at most twice bt --all --all-tasks's).
         check("who waits for whom (dsecore waits) vs every thread and task (dsecore bt --all --all-tasks)", get("everything", "dsecore waits", core),
               get("everything", "dsecore bt --all --all-tasks", core), 0.5)
         check("DAP launch → first stackTrace, warm, vs lldb-vscode-16", get("DAP", "dsecore dap", core), get("DAP", "lldb-vscode-16", core), 5)
-        check("DAP launch → first stackTrace, cold, vs lldb-vscode-16", get("DAP", "dsecore dap (cold)", core), get("DAP", "lldb-vscode-16", core), 5)
+        check("DAP launch → first stackTrace, cold, vs lldb-vscode-16 (issue 29: ×3)", get("DAP", "dsecore dap (cold)", core), get("DAP", "lldb-vscode-16", core), 3)
+        warm = get("first answer", "dsecore bt", core)
+        if warm is not None:
+            out.append(f"- first answer, warm, at most 30 ms (issue 29): {warm * 1000:.0f} ms: {'met' if warm <= 0.030 else '**NOT met**'}")
         check("peak RSS, DAP, vs lldb-vscode-16", get("DAP", "dsecore dap", core, "rss_kib"), get("DAP", "lldb-vscode-16", core, "rss_kib"), 1)
         for tool in ("gdb bt", "eu-stack -i -s", "lldb-16 bt"):
             check(f"peak RSS, first answer, vs {tool}", get("first answer", "dsecore bt", core, "rss_kib"), get("first answer", tool, core, "rss_kib"), 1)
         out.append("")
-    b = [r for r in rows if r["category"] == "batch"]
-    b.sort(key=lambda r: "of one build" not in r["core"])  # the 100-core batch first
+    b = [r for r in rows if r["category"] == "batch" and r["tool"] == "dsecore summarize"]
     if b:
         out += ["### batch", ""]
-        check(f"summarize vs a loop of gdb -batch ({b[0]['core']}; the target is for 100 cores)", get("batch", "dsecore summarize", b[0]["core"]),
-              get("batch", "gdb -batch bt, one per core", b[0]["core"]), 20)
+    for r in b:
+        if r["core"].startswith("batch of 100 "):
+            check(f"summarize vs a loop of gdb -batch ({r['core']}; issue 19's target for 100 cores)", r["wall"],
+                  get("batch", "gdb -batch bt, one per core", r["core"]), 20)
+        elif r.get("cores_per_cpu_s"):
+            gdb = next((g for g in rows if g["category"] == "batch" and g["core"] == r["core"] and g["tool"].startswith("gdb")), None)
+            check(f"summarize vs a loop of gdb -batch ({r['core']}, issue 29)", r["wall"], gdb and gdb["wall"], 30)
+            out.append(f"  - cores per CPU-second: dsecore summarize {r['cores_per_cpu_s']:.0f}"
+                       + (f", gdb -batch {gdb['cores_per_cpu_s']:.1f}" if gdb else "") + f"; cores per second: {r['cores_per_s']:.0f}"
+                       + (f", gdb {gdb['cores_per_s']:.1f}" if gdb else ""))
     return out + [""]
 
 

@@ -85,17 +85,11 @@ func (a *analysis) rutexWait(n *Node) bool {
 		n.detail(l10n.T("waits.detail-woken", "Function", fs[wi].Function))
 		return true
 	}
-	queue, complete := sl.Queue(a.p, r, maxQueue)
-	pos := -1
-	for k, q := range queue {
-		if q == w {
-			pos = k
-		}
-	}
-	if pos < 0 {
+	q := a.rutexQueue(r)
+	if !q.has[w] {
 		how := "does not list it"
-		if !complete {
-			how = fmt.Sprintf("could not be read to its end (%d waiters read)", len(queue))
+		if !q.complete {
+			how = fmt.Sprintf("could not be read to its end (%d waiters read)", q.n)
 		}
 		a.warnf("%s: its waiter at %#x points to the Rutex at %#x, whose list of waiters %s", n.Who, w, r, how)
 	}
@@ -104,6 +98,33 @@ func (a *analysis) rutexWait(n *Node) bool {
 	n.Write = p.write
 	n.WaitsFor = a.coObject(p)
 	return true
+}
+
+// waiterList is a Rutex's list of waiters as read once: its members, how
+// many were read, and whether the list was read to its end.
+type waiterList struct {
+	has      map[uint64]bool
+	n        int
+	complete bool
+}
+
+// rutexQueue reads the Rutex r's waiters once for all the waits on it:
+// 10,000 tasks waiting on one channel would otherwise walk its list of
+// 10,000 once each.
+func (a *analysis) rutexQueue(r uint64) waiterList {
+	if q, ok := a.queues[r]; ok {
+		return q
+	}
+	queue, complete := a.sync.Queue(a.p, r, maxQueue)
+	q := waiterList{has: make(map[uint64]bool, len(queue)), n: len(queue), complete: complete}
+	for _, w := range queue {
+		q.has[w] = true
+	}
+	if a.queues == nil {
+		a.queues = map[uint64]waiterList{}
+	}
+	a.queues[r] = q
+	return q
 }
 
 // prim is the primitive a Rutex belongs to.

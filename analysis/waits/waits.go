@@ -306,6 +306,7 @@ type analysis struct {
 	sync       *coroutines.SyncLayout
 	procPrefix string
 	classKind  map[string]bool
+	queues     map[uint64]waiterList // Rutex → its waiters (rutexQueue)
 }
 
 // Analyze builds the wait graph from the stacks (holders.Stacks: every
