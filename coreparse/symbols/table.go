@@ -15,6 +15,7 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"sync/atomic"
 
 	"github.com/dsecore/dsecore/coreparse/symbols/die"
 	"github.com/dsecore/dsecore/internal/mmap"
@@ -47,12 +48,13 @@ type Table struct {
 	exportsOnce sync.Once
 	exports     *exports // the dynamic symbols' GNU hash table (nil: none)
 
-	dwarfOnce sync.Once
-	dwarf     *die.Data
-	cus       []cuRange // sorted by lo
-	buildID   string    // hex, of the file the DWARF is read from ("" when none)
-	indexID   string    // the persistent index's directory: buildID, with the attached files' identity
-	indexKey  indexKey  // the sections the persistent index must match
+	dwarfOnce   sync.Once
+	dwarfLoaded atomic.Bool // loadDWARF has run (DWARFLoaded)
+	dwarf       *die.Data
+	cus         []cuRange // sorted by lo
+	buildID     string    // hex, of the file the DWARF is read from ("" when none)
+	indexID     string    // the persistent index's directory: buildID, with the attached files' identity
+	indexKey    indexKey  // the sections the persistent index must match
 
 	types typeIndex
 
@@ -241,6 +243,7 @@ type cuRange struct {
 
 func (t *Table) loadDWARF() {
 	t.dwarfOnce.Do(func() {
+		defer t.dwarfLoaded.Store(true)
 		defer t.recoverWarn("DWARF")
 		src, path := t.file, t.Path
 		if t.debug != nil && t.debug.Section(".debug_info") != nil {
