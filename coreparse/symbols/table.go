@@ -113,14 +113,22 @@ func Open(path, debugPath string) (*Table, error) { return OpenWith(path, debugP
 
 // OpenWith is Open with where to look for the files the DWARF refers to.
 func OpenWith(path, debugPath string, r *Resolver) (*Table, error) {
-	f, err := elf.Open(path)
+	return OpenFiles(path, debugPath, r, elf.Open)
+}
+
+// OpenFiles is OpenWith with the function that opens the two files (a
+// caller that has opened them already, for their build-ids and debug
+// links, hands them over instead of opening them again). The table owns
+// what open returns: Close closes it.
+func OpenFiles(path, debugPath string, r *Resolver, open func(string) (*elf.File, error)) (*Table, error) {
+	f, err := open(path)
 	if err != nil {
 		return nil, err
 	}
 	t := &Table{Path: path, DebugPath: debugPath, file: f, resolver: r, cuCache: map[dwarf.Offset]*cuEntry{}}
 	t.stamps[0], _ = mmap.StampFile(path)
 	if debugPath != "" {
-		d, err := elf.Open(debugPath)
+		d, err := open(debugPath)
 		if err != nil {
 			f.Close()
 			return nil, fmt.Errorf("debug file %s: %w", debugPath, err)
