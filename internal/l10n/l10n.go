@@ -18,6 +18,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 
 	"github.com/nicksnyder/go-i18n/v2/i18n"
 	"github.com/nicksnyder/go-i18n/v2/i18n/template"
@@ -95,11 +96,19 @@ type Printer struct {
 	fallbacks []string
 }
 
+// parsed counts the catalogs parsed in this process (Parsed).
+var parsed atomic.Int64
+
+// Parsed is how many catalogs this process has parsed: work a command
+// that prints no message should not do (~4 ms a catalog).
+func Parsed() int { return int(parsed.Load()) }
+
 // newBundle is the catalogs of langs, parsed.
 func newBundle(langs ...string) *i18n.Bundle {
 	b := i18n.NewBundle(language.English)
 	b.RegisterUnmarshalFunc("toml", toml.Unmarshal)
 	for _, l := range langs {
+		parsed.Add(1)
 		name := l + ".toml"
 		data, err := files.ReadFile(name)
 		if err == nil {
