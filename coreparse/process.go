@@ -168,9 +168,9 @@ func Open(o Options) (*Process, error) {
 			Core:     ct,
 		})
 	}
-	for _, t := range p.Threads {
-		p.nameFromHandler(t)
-	}
+	// Each thread's stack is searched for Ceph's handler's message (64
+	// KiB read a thread) on all CPUs.
+	par.Do(len(p.Threads), func(i int) { p.nameFromHandler(p.Threads[i]) })
 	return p, nil
 }
 

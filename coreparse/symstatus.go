@@ -108,12 +108,20 @@ func rejectReason(line string) string {
 }
 
 // SymbolWarnings are the problems of every module's debug information,
-// one line each naming the module, the file looked for and where.
+// one line each naming the module, the file looked for and where. A
+// module whose files can lack nothing (symbols.Table.MayLackFiles) is
+// passed over without loading its DWARF: the first answer reads only
+// the modules its stack is in.
 func (p *Process) SymbolWarnings() []string {
 	var out []string
 	for _, m := range p.Modules {
 		if m.Path == "" || m.Syms == nil {
 			continue // warned of when the module was loaded
+		}
+		if len(m.DebugRejected) == 0 && !m.Syms.MayLackFiles() {
+			// No problem to tell: the module's DWARF is left unread
+			// (and, compressed, uninflated) until an answer needs it.
+			continue
 		}
 		for _, pr := range m.SymbolStatus().Problems {
 			out = append(out, fmt.Sprintf("%s: debug info incomplete: %s", filepath.Base(m.Name), pr))

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"strconv"
 	"strings"
+	"sync"
 
 	"github.com/dsecore/dsecore/coreparse/disasm"
 	"github.com/dsecore/dsecore/internal/cxxname"
@@ -22,6 +23,11 @@ const (
 // handle_fatal_signal's frame, a few frames above pthread_kill.
 const handlerNameWindow = 64 << 10
 
+// handlerBufs are nameFromHandler's windows, reused: a Ceph daemon's
+// fifty threads each read 64 KiB (a fresh buffer each was as many page
+// faults of new heap).
+var handlerBufs = sync.Pool{New: func() any { b := make([]byte, handlerNameWindow); return &b }}
+
 // nameFromHandler names a thread in Ceph's fatal-signal handler (the
 // crashed one, or another that faulted while it ran) as the handler did:
 // it formats "*** Caught signal (…) **\n in thread <pthread>
@@ -34,9 +40,10 @@ func (p *Process) nameFromHandler(t *Thread) {
 	if !ok || t.Pthread == 0 {
 		return
 	}
-	buf := make([]byte, handlerNameWindow)
-	n, _ := p.Core.ReadAt(buf, sp)
-	buf = buf[:n]
+	pb := handlerBufs.Get().(*[]byte)
+	defer handlerBufs.Put(pb)
+	n, _ := p.Core.ReadAt(*pb, sp)
+	buf := (*pb)[:n]
 	want := []byte(" in thread " + strconv.FormatUint(t.Pthread, 16) + " thread_name:")
 	i := bytes.Index(buf, want)
 	if i < 0 {

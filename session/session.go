@@ -220,7 +220,11 @@ type Shared struct {
 	Cache  *cachefile.Cache
 
 	coProf *coroutines.Profile
-	anProf *fault.Profile
+	// anProf is the fault-analysis profile: a file's, loaded by
+	// newShared; the built-in one made when first asked for (it names its
+	// element state in the catalog's English, and parsing the catalog
+	// cost every first answer ~5 ms that never reads it).
+	anProf func() *fault.Profile
 }
 
 // NewShared decides the settings of a run's sessions from o (its
@@ -243,8 +247,14 @@ func newShared(o Options) (*Shared, error) {
 	if sh.coProf, err = coroutines.LoadProfile(o.CoroutineProfile); err != nil {
 		return nil, err
 	}
-	if sh.anProf, err = fault.LoadProfile(o.AnalysisProfile); err != nil {
-		return nil, err
+	if fault.IsBuiltin(o.AnalysisProfile) {
+		sh.anProf = sync.OnceValue(fault.DefaultProfile)
+	} else {
+		prof, err := fault.LoadProfile(o.AnalysisProfile)
+		if err != nil {
+			return nil, err
+		}
+		sh.anProf = func() *fault.Profile { return prof }
 	}
 	// Files by build-id: the search path and the sysroot, then debuginfod.
 	dirs := append([]string(nil), o.SolibSearchPath...)
@@ -260,7 +270,7 @@ func newShared(o Options) (*Shared, error) {
 func (sh *Shared) CoroutineProfile() *coroutines.Profile { return sh.coProf }
 
 // AnalysisProfile is the run's fault-analysis profile.
-func (sh *Shared) AnalysisProfile() *fault.Profile { return sh.anProf }
+func (sh *Shared) AnalysisProfile() *fault.Profile { return sh.anProf() }
 
 // Close releases the shared symbol tables.
 func (sh *Shared) Close() {
@@ -278,7 +288,6 @@ type Session struct {
 	vr     *values.Reader
 
 	coProf *coroutines.Profile
-	anProf *fault.Profile
 
 	rtOnce sync.Once
 	rt     *coroutines.Runtime
@@ -311,7 +320,7 @@ func Open(o Options) (*Session, error) {
 			return nil, err
 		}
 	}
-	s.coProf, s.anProf = s.shared.coProf, s.shared.anProf
+	s.coProf = s.shared.coProf
 	plain, err := corestore.Plain(o.Core, s.shared.Cache, o.MaxCoreSize)
 	if err != nil {
 		return nil, err
@@ -391,7 +400,7 @@ func (s *Session) Values() *values.Reader { return s.vr }
 func (s *Session) CoroutineProfile() *coroutines.Profile { return s.coProf }
 
 // AnalysisProfile is the fault-analysis profile in use.
-func (s *Session) AnalysisProfile() *fault.Profile { return s.anProf }
+func (s *Session) AnalysisProfile() *fault.Profile { return s.shared.AnalysisProfile() }
 
 func (s *Session) progress(step string, done bool) {
 	if s.o.Progress != nil {
@@ -447,7 +456,7 @@ func (s *Session) Analysis() *fault.Analysis {
 		s.progress("analysis", false)
 		defer s.progress("analysis", true)
 		w := s.Waits()
-		s.an = fault.Analyze(s.p, rt, fault.Options{Profile: s.anProf, Logs: s.o.Logs, Dmesg: s.o.Dmesg,
+		s.an = fault.Analyze(s.p, rt, fault.Options{Profile: s.AnalysisProfile(), Logs: s.o.Logs, Dmesg: s.o.Dmesg,
 			ConcurrencyWindowUS: s.o.ConcurrencyWindowUS, Values: s.vr, Waits: w, Stacks: s.Stacks})
 		s.anMade.Store(s.an)
 	})

@@ -59,6 +59,10 @@ func stateSaid(name string) l10n.Msg {
 	return l10n.Verbatim(name)
 }
 
+// IsBuiltin says whether LoadProfile(nameOrPath) is the built-in profile
+// (DefaultProfile, which cannot fail).
+func IsBuiltin(nameOrPath string) bool { return nameOrPath == "" || nameOrPath == DefaultProfileName }
+
 // LoadProfile reads a fault-analysis profile: "" or "dcache" for the
 // built-in one, else a YAML file of the keys above (as written: case
 // kept, type names in summaries too), each overriding the built-in
@@ -66,7 +70,7 @@ func stateSaid(name string) l10n.Msg {
 // whole. What is wrong is said with the file, the line and the key
 // (internal/yamlfile, as the coroutine profile's).
 func LoadProfile(nameOrPath string) (*Profile, error) {
-	if nameOrPath == "" || nameOrPath == DefaultProfileName {
+	if IsBuiltin(nameOrPath) {
 		return DefaultProfile(), nil
 	}
 	if _, err := os.Stat(nameOrPath); err != nil {

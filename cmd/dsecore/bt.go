@@ -35,6 +35,9 @@ Processer threads show their entry routine, not "Processer_N"; --task and
 		RunE: func(cmd *cobra.Command, args []string) error {
 			taskID, allTasks, asJSON := config.GetInt64("task"), config.GetBool("all-tasks"), config.GetBool("json")
 			wantTasks := taskID >= 0 || allTasks
+			if !wantTasks && !config.GetBool("all") {
+				smallHeapGC() // one thread's stack: the first answer
+			}
 			// The tasks' saved contexts are checked by the unwinds that
 			// give their stacks (report.Tasks), not by a pass of their own
 			// before: FoundBy and the runtime's warnings are read after.

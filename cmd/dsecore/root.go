@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"runtime/debug"
 	"runtime/pprof"
 	"slices"
 	"strings"
@@ -84,6 +85,19 @@ else ~/.config/dsecore/dsecore.yaml (nothing else is read as configuration), e.g
 	root.PersistentFlags().MarkHidden("memprofile")
 	root.AddCommand(newBtCmd(), newInspectCmd(), newSymbolizeCmd(), newTasksCmd(), newDapCmd(), newSummarizeCmd(), newRenderCmd(), newListCmd(), newProfileCmd(), newWaitsCmd(), newAgentCmd(), newAgentChildCmd(), newGendocsCmd())
 	return root
+}
+
+// smallHeapGC lets the garbage collector run a fourth as often (GOGC 400)
+// for a command whose heap stays small whatever the core: one thread's
+// stack, whose peak RSS is the files it maps (~25 MiB with GOGC 100 or
+// 400 on the field crash, ceph-mon and the 10,000-task core), not its
+// ~10 MB of heap. Collections were ~15% of a warm first answer's CPU and
+// their sweeps' fresh spans a sixth of its page faults. GOGC in the
+// environment wins.
+func smallHeapGC() {
+	if os.Getenv("GOGC") == "" {
+		debug.SetGCPercent(400)
+	}
 }
 
 // configureMemory sets the Go runtime's soft memory limit from

@@ -90,13 +90,27 @@ func FindDebugFile(binPath string, buildID []byte, debugDirs []string) string {
 // found and rejected, one line each as gdb warns of them: "the debug
 // information found in "F" does not match "B" (CRC mismatch)".
 func FindDebugFileReport(binPath string, buildID []byte, debugDirs []string) (path string, rejected []string) {
+	return FindDebugFileOpened(binPath, buildID, debugDirs, func(p string) (*elf.File, func(), error) {
+		f, err := elf.Open(p)
+		if err != nil {
+			return nil, nil, err
+		}
+		return f, func() { f.Close() }, nil
+	})
+}
+
+// FindDebugFileOpened is FindDebugFileReport with the function that opens
+// the ELF files it reads (the binary, the build-id candidates) and gives
+// the function that lets go of each: a caller that keeps its files open
+// (coreparse's modules, each file opened once) passes its own.
+func FindDebugFileOpened(binPath string, buildID []byte, debugDirs []string, open func(string) (*elf.File, func(), error)) (path string, rejected []string) {
 	if len(buildID) >= 2 {
 		hex := hexString(buildID)
 		for _, d := range debugDirs {
 			p := filepath.Join(d, ".build-id", hex[:2], hex[2:]+".debug")
-			if f, err := elf.Open(p); err == nil {
+			if f, done, err := open(p); err == nil {
 				id := BuildID(f)
-				f.Close()
+				done()
 				if bytes.Equal(id, buildID) {
 					return p, rejected
 				}
@@ -104,12 +118,12 @@ func FindDebugFileReport(binPath string, buildID []byte, debugDirs []string) (pa
 			}
 		}
 	}
-	f, err := elf.Open(binPath)
+	f, done, err := open(binPath)
 	if err != nil {
 		return "", rejected
 	}
 	name, crc, ok := DebugLink(f)
-	f.Close()
+	done()
 	if !ok {
 		return "", rejected
 	}

@@ -13,7 +13,6 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
-	"syscall"
 
 	"github.com/dsecore/dsecore/coreparse/symbols/die"
 	"github.com/dsecore/dsecore/internal/cachefile"
@@ -235,19 +234,7 @@ func (t *Table) inflated(s *elf.Section, id, file string) ([]byte, error) {
 	var path string
 	if dir := t.cacheDir(); dir != "" && id != "" {
 		path = filepath.Join(dir, id, sectionsVersion, strings.TrimPrefix(s.Name, "."))
-		var data []byte
-		if _, ok := t.mapChecked(path, func(b []byte) bool {
-			d, err := verifySealed(b)
-			if err == nil && uint64(len(d)) != s.Size {
-				err = fmt.Errorf("%w: %d bytes, the section has %d", cachefile.ErrDamaged, len(d), s.Size)
-			}
-			if err != nil {
-				cachefile.Warnf(path, err)
-				return false
-			}
-			data = d
-			return true
-		}); ok {
+		if data, ok := t.mapSealed(path, s.Size); ok {
 			return data, nil
 		}
 	}
@@ -266,28 +253,39 @@ func (t *Table) inflated(s *elf.Section, id, file string) ([]byte, error) {
 // Unsealed ones of earlier versions, beside it, are left alone.
 const sectionsVersion = "sections-v2"
 
-// verifySealed checks every block of a sealed cache file in b (a mapping)
-// and returns its contents. Each block is let go of (MADV_DONTNEED) once
-// checked: verifying libc's 9 MiB of sections costs ~2 ms, not the RSS of
-// the pages only a lookup should bring in.
-func verifySealed(b []byte) ([]byte, error) {
-	bl, err := cachefile.Sealed(b)
+// mapSealed maps an inflated section's sealed cache file for as long as
+// the table lives, once every block checks out and its contents are size
+// bytes, and returns the contents; false (and a warning when the file is
+// there but damaged) otherwise. The blocks are checked by reading the file
+// (cachefile.VerifyOpen), not the mapping: the mapping's pages are touched
+// only by the lookups that need them (a warm first answer reads a few
+// units of libc's 9 MiB), not all faulted in and let go of again.
+func (t *Table) mapSealed(path string, size uint64) ([]byte, bool) {
+	f, err := os.Open(path)
 	if err != nil {
-		return nil, err
+		return nil, false
 	}
-	for i := 0; i < bl.Len(); i++ {
-		if err := bl.Verify(i); err != nil {
-			return nil, err
-		}
-		lo := i * cachefile.BlockSize
-		blk := bl.Data[lo:min(lo+cachefile.BlockSize, len(bl.Data))]
-		syscall.Madvise(blk[:len(blk)&^(pageSize-1)], syscall.MADV_DONTNEED)
+	defer f.Close()
+	cachefile.CleanTemps(filepath.Dir(path)) // a killed run's temporary files
+	n, err := cachefile.VerifyOpen(f)
+	if err == nil && uint64(n) != size {
+		err = fmt.Errorf("%w: %d bytes, the section has %d", cachefile.ErrDamaged, n, size)
 	}
-	return bl.Data, nil
+	if err != nil {
+		cachefile.Warnf(path, err)
+		return nil, false
+	}
+	b, err := mmap.Fd(f)
+	if err != nil {
+		return nil, false
+	}
+	if uint64(len(b)) < size {
+		mmap.Unmap(b)
+		return nil, false
+	}
+	t.addMap(b)
+	return b[:size], true
 }
-
-// pageSize bounds what verifySealed lets go of to whole pages.
-const pageSize = 4096
 
 // writeLater writes a cache file beside the work that goes on (the first
 // run writes megabytes of inflated sections); Close waits for it. b must

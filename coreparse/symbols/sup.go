@@ -233,3 +233,37 @@ func (t *Table) Problems() []string {
 	defer t.mu.Unlock()
 	return append([]string(nil), t.problems...)
 }
+
+// MayLackFiles says whether the table's DWARF may refer to files that
+// could be missing (a supplementary file, split units), read from the
+// section headers alone, without loading the DWARF: false means Problems
+// is empty, so a caller that wants only the problems (the warnings every
+// face prints) need not load a module's DWARF — and inflate it, when its
+// sections are compressed — for a module no answer reads. True when the
+// DWARF is already loaded and has problems, or when it is not loaded
+// and its file names a supplementary file (.gnu_debugaltlink,
+// .debug_sup) or has an address table (.debug_addr): a split unit's
+// skeleton gives its code's and data's addresses through it (gcc's and
+// clang's -gsplit-dwarf, DWARF 4 and 5); a file without one holds no
+// skeleton with an address.
+func (t *Table) MayLackFiles() bool {
+	if t.dwarfLoaded.Load() {
+		t.mu.Lock()
+		defer t.mu.Unlock()
+		return len(t.problems) > 0
+	}
+	src := t.dwarfFile()
+	if src.Section(".debug_info") == nil {
+		return false
+	}
+	if _, ok := ReadAltLink(src); ok {
+		return true
+	}
+	s := src.Section(".debug_addr")
+	return s != nil && s.Type != elf.SHT_NOBITS && s.Size > 0
+}
+
+// DWARFLoaded says whether the table's DWARF has been opened (its
+// sections mapped or inflated, its unit index read): a module no stack,
+// name or type has needed stays unread.
+func (t *Table) DWARFLoaded() bool { return t.dwarfLoaded.Load() }

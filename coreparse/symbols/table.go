@@ -15,6 +15,7 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"sync/atomic"
 
 	"github.com/dsecore/dsecore/coreparse/symbols/die"
 	"github.com/dsecore/dsecore/internal/mmap"
@@ -47,12 +48,13 @@ type Table struct {
 	exportsOnce sync.Once
 	exports     *exports // the dynamic symbols' GNU hash table (nil: none)
 
-	dwarfOnce sync.Once
-	dwarf     *die.Data
-	cus       []cuRange // sorted by lo
-	buildID   string    // hex, of the file the DWARF is read from ("" when none)
-	indexID   string    // the persistent index's directory: buildID, with the attached files' identity
-	indexKey  indexKey  // the sections the persistent index must match
+	dwarfOnce   sync.Once
+	dwarfLoaded atomic.Bool // loadDWARF has run (DWARFLoaded)
+	dwarf       *die.Data
+	cus         []cuRange // sorted by lo
+	buildID     string    // hex, of the file the DWARF is read from ("" when none)
+	indexID     string    // the persistent index's directory: buildID, with the attached files' identity
+	indexKey    indexKey  // the sections the persistent index must match
 
 	types typeIndex
 
@@ -111,14 +113,22 @@ func Open(path, debugPath string) (*Table, error) { return OpenWith(path, debugP
 
 // OpenWith is Open with where to look for the files the DWARF refers to.
 func OpenWith(path, debugPath string, r *Resolver) (*Table, error) {
-	f, err := elf.Open(path)
+	return OpenFiles(path, debugPath, r, elf.Open)
+}
+
+// OpenFiles is OpenWith with the function that opens the two files (a
+// caller that has opened them already, for their build-ids and debug
+// links, hands them over instead of opening them again). The table owns
+// what open returns: Close closes it.
+func OpenFiles(path, debugPath string, r *Resolver, open func(string) (*elf.File, error)) (*Table, error) {
+	f, err := open(path)
 	if err != nil {
 		return nil, err
 	}
 	t := &Table{Path: path, DebugPath: debugPath, file: f, resolver: r, cuCache: map[dwarf.Offset]*cuEntry{}}
 	t.stamps[0], _ = mmap.StampFile(path)
 	if debugPath != "" {
-		d, err := elf.Open(debugPath)
+		d, err := open(debugPath)
 		if err != nil {
 			f.Close()
 			return nil, fmt.Errorf("debug file %s: %w", debugPath, err)
@@ -241,6 +251,7 @@ type cuRange struct {
 
 func (t *Table) loadDWARF() {
 	t.dwarfOnce.Do(func() {
+		defer t.dwarfLoaded.Store(true)
 		defer t.recoverWarn("DWARF")
 		src, path := t.file, t.Path
 		if t.debug != nil && t.debug.Section(".debug_info") != nil {

@@ -147,3 +147,58 @@ func TestRoots(t *testing.T) {
 		t.Errorf("no HOME, no XDG_CACHE_HOME: root %q, want none", got)
 	}
 }
+
+// TestVerifyOpen: checking a sealed file by reading it says what Sealed
+// and Verify of its mapping say, error for error (the warning names the
+// same block), for a whole file, a damaged block, a short last block,
+// garbage, a truncated file and one without a trailer.
+func TestVerifyOpen(t *testing.T) {
+	root := t.TempDir()
+	c := New(root)
+	data := make([]byte, 2*BlockSize+12345)
+	rand.New(rand.NewSource(1)).Read(data)
+	path := filepath.Join(root, "id", "debug_info")
+	if err := c.Write("section", path, true, data); err != nil {
+		t.Fatal(err)
+	}
+	good, _ := os.ReadFile(path)
+	bad := append([]byte(nil), good...)
+	rand.New(rand.NewSource(2)).Read(bad[2*BlockSize+10 : 2*BlockSize+500]) // the short last block
+	mid := append([]byte(nil), good...)
+	mid[BlockSize+7] ^= 1
+	garbage := make([]byte, len(good))
+	rand.New(rand.NewSource(3)).Read(garbage)
+	for _, tc := range []struct {
+		name string
+		b    []byte
+	}{{"good", good}, {"last block", bad}, {"middle block", mid}, {"garbage", garbage}, {"truncated", good[:len(good)-100]}, {"plain", data}} {
+		// What the mapping's checks say: Sealed, then each block.
+		want, wantN := error(nil), int64(0)
+		if bl, err := Sealed(tc.b); err != nil {
+			want = err
+		} else {
+			wantN = int64(len(bl.Data))
+			for i := 0; i < bl.Len() && want == nil; i++ {
+				want = bl.Verify(i)
+			}
+		}
+		p := filepath.Join(root, tc.name)
+		if err := os.WriteFile(p, tc.b, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		f, err := os.Open(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		n, got := VerifyOpen(f)
+		f.Close()
+		switch {
+		case (want == nil) != (got == nil):
+			t.Errorf("%s: VerifyOpen %d, %v; the mapping's checks %v", tc.name, n, got, want)
+		case want != nil && (got.Error() != want.Error() || !errors.Is(got, ErrDamaged)):
+			t.Errorf("%s: VerifyOpen says %q, the mapping's checks %q", tc.name, got, want)
+		case want == nil && n != wantN:
+			t.Errorf("%s: %d bytes, the mapping's checks %d", tc.name, n, wantN)
+		}
+	}
+}

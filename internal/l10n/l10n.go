@@ -10,6 +10,7 @@
 package l10n
 
 import (
+	"bytes"
 	"embed"
 	"errors"
 	"fmt"
@@ -18,6 +19,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 
 	"github.com/nicksnyder/go-i18n/v2/i18n"
 	"github.com/nicksnyder/go-i18n/v2/i18n/template"
@@ -89,28 +91,91 @@ func (m Msg) String() string { return En().S(m) }
 // English.
 type Printer struct {
 	lang string
-	loc  *i18n.Localizer
 
 	mu        sync.Mutex
 	fallbacks []string
 }
 
-var (
-	bundle = sync.OnceValue(func() *i18n.Bundle {
-		b := i18n.NewBundle(language.English)
-		b.RegisterUnmarshalFunc("toml", toml.Unmarshal)
-		for _, l := range Langs {
-			name := l + ".toml"
-			data, err := files.ReadFile(name)
-			if err == nil {
-				_, err = b.ParseMessageFileBytes(data, name)
-			}
-			if err != nil {
-				panic(fmt.Sprintf("l10n: the embedded catalog %s: %v", name, err))
-			}
+// parsed counts the catalog parts parsed in this process (Parsed).
+var parsed atomic.Int64
+
+// Parsed is how many parts of the catalogs (a table of one language's
+// catalog: see sections) this process has parsed: work a command that
+// prints no message should not do.
+func Parsed() int { return int(parsed.Load()) }
+
+// sections cuts lang's catalog at its tables' headers: the text of the
+// tables whose name's first segment is g ([fault], [fault.verdict]), by
+// g, the first segment of their messages' IDs. A message is rendered from
+// a bundle of its own section alone, parsed when the first of its
+// messages is: the ~500 messages of a catalog cost ~5 ms to parse, and a
+// first answer renders a few from one or two tables. The catalogs hold no
+// multi-line string and no key outside a table
+// (TestSectionsAreTheCatalog).
+func sections(lang string) map[string][]byte {
+	data, err := files.ReadFile(lang + ".toml")
+	if err != nil {
+		panic(fmt.Sprintf("l10n: the embedded catalog %s.toml: %v", lang, err))
+	}
+	out := map[string][]byte{}
+	group := ""
+	for len(data) > 0 {
+		line := data
+		if i := bytes.IndexByte(data, '\n'); i >= 0 {
+			line = data[:i+1]
 		}
-		return b
-	})
+		data = data[len(line):]
+		if bytes.HasPrefix(line, []byte("[")) {
+			name := strings.TrimSpace(string(line))
+			name = strings.Trim(name, "[]")
+			group, _, _ = strings.Cut(name, ".")
+		}
+		if group != "" {
+			out[group] = append(out[group], line...)
+		}
+	}
+	return out
+}
+
+var catalogSections = func() map[string]func() map[string][]byte {
+	m := map[string]func() map[string][]byte{}
+	for _, l := range Langs {
+		m[l] = sync.OnceValue(func() map[string][]byte { return sections(l) })
+	}
+	return m
+}()
+
+// localizers are the localizers of (language, section), each made once.
+var localizers sync.Map // [2]string → func() *i18n.Localizer
+
+// localizer is the localizer of lang for the message id: a bundle of id's
+// section of English's catalog and, for another language, of its own.
+func localizer(lang, id string) *i18n.Localizer {
+	group, _, _ := strings.Cut(id, ".")
+	k := [2]string{lang, group}
+	f, ok := localizers.Load(k)
+	if !ok {
+		f, _ = localizers.LoadOrStore(k, sync.OnceValue(func() *i18n.Localizer {
+			langs := []string{English}
+			if lang != English {
+				langs = append(langs, lang)
+			}
+			b := i18n.NewBundle(language.English)
+			b.RegisterUnmarshalFunc("toml", toml.Unmarshal)
+			for _, l := range langs {
+				parsed.Add(1)
+				name := l + ".toml"
+				if _, err := b.ParseMessageFileBytes(catalogSections[l]()[group], name); err != nil {
+					panic(fmt.Sprintf("l10n: the embedded catalog %s, table %s: %v", name, group, err))
+				}
+			}
+			return i18n.NewLocalizer(b, lang)
+		}))
+	}
+	return f.(func() *i18n.Localizer)()
+}
+
+var (
 	// parser fails on a missing argument instead of writing "<no value>".
 	parser = &template.TextParser{Option: "missingkey=error"}
 	en     = sync.OnceValue(func() *Printer { return New(English) })
@@ -121,10 +186,7 @@ func En() *Printer { return en() }
 
 // New is a printer for lang, one of Langs (anything else is English: see
 // Match).
-func New(lang string) *Printer {
-	lang = Match(lang)
-	return &Printer{lang: lang, loc: i18n.NewLocalizer(bundle(), lang)}
-}
+func New(lang string) *Printer { return &Printer{lang: Match(lang)} }
 
 // Lang is the printer's language, one of Langs.
 func (p *Printer) Lang() string { return p.lang }
@@ -206,7 +268,7 @@ func (p *Printer) S(m Msg) string {
 	if count != nil {
 		cfg.PluralCount = count
 	}
-	s, err := p.loc.Localize(cfg)
+	s, err := localizer(p.lang, m.ID).Localize(cfg)
 	var nf *i18n.MessageNotFoundErr
 	switch {
 	case err == nil:

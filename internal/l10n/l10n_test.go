@@ -2,10 +2,14 @@ package l10n
 
 import (
 	"encoding/json"
+	"reflect"
 	"regexp"
 	"sort"
 	"strings"
 	"testing"
+
+	"github.com/nicksnyder/go-i18n/v2/i18n"
+	"github.com/pelletier/go-toml/v2"
 )
 
 // fields are a message's template arguments, sorted and deduplicated.
@@ -162,5 +166,56 @@ func TestJSON(t *testing.T) {
 	}
 	if !strings.Contains(m.String(), "task 15 (Processer 6, block) holds the owner dm_hash_node_t 0x10 as `node` (a pointer chain of 2 hops from parameter `l` of type lsm_t *, frame #3 a ← b); something else") {
 		t.Errorf("en: %s", m.String())
+	}
+}
+
+// TestSectionsAreTheCatalog: the catalog cut at its tables (sections)
+// holds every message of the whole file, each in the section named by its
+// ID's first segment, and nothing else; so a message rendered from its
+// section's bundle is the message the whole catalog has.
+func TestSectionsAreTheCatalog(t *testing.T) {
+	for _, lang := range Langs {
+		whole := messages(lang)
+		if len(whole) < 100 {
+			t.Fatalf("%s: %d messages", lang, len(whole))
+		}
+		got := map[string]*i18n.Message{}
+		for group, text := range sections(lang) {
+			mf, err := i18n.ParseMessageFileBytes(text, lang+".toml", map[string]i18n.UnmarshalFunc{"toml": toml.Unmarshal})
+			if err != nil {
+				t.Fatalf("%s, section %s: %v", lang, group, err)
+			}
+			for _, m := range mf.Messages {
+				if g, _, _ := strings.Cut(m.ID, "."); g != group {
+					t.Errorf("%s: %s in section %s", lang, m.ID, group)
+				}
+				if _, dup := got[m.ID]; dup {
+					t.Errorf("%s: %s in two sections", lang, m.ID)
+				}
+				got[m.ID] = m
+			}
+		}
+		if !reflect.DeepEqual(got, whole) {
+			for id, m := range whole {
+				if !reflect.DeepEqual(got[id], m) {
+					t.Errorf("%s: %s: sections %+v, whole catalog %+v", lang, id, got[id], m)
+				}
+			}
+			for id := range got {
+				if whole[id] == nil {
+					t.Errorf("%s: %s only in the sections", lang, id)
+				}
+			}
+		}
+	}
+	// Rendered: every English message by a printer of sections is its
+	// catalog text (those without arguments, whole).
+	for id, m := range messages(English) {
+		if strings.Contains(m.Other, "{{") || m.One != "" {
+			continue
+		}
+		if got := En().S(T(id)); got != m.Other {
+			t.Errorf("%s: %q, the catalog %q", id, got, m.Other)
+		}
 	}
 }
