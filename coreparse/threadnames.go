@@ -148,6 +148,9 @@ func EntryRoutine(fs []Frame, forwards func(*Frame) bool) string {
 		}
 		return false
 	}
+	if taskStack(fs) {
+		return ""
+	}
 	for i := len(fs) - 1; i >= 0; i-- {
 		f := &fs[i]
 		if skip(f) {
@@ -164,6 +167,23 @@ func EntryRoutine(fs []Frame, forwards func(*Frame) bool) string {
 		return cxxname.Elide(name)
 	}
 	return ""
+}
+
+// taskStack tells a coroutine task's stack, switched onto its thread, from
+// the thread's own: its outermost named frame is the context's trampoline
+// (Boost.Context's make_fcontext, libgo's libgo_make_fcontext), so the
+// thread's entry routine is not on it, and naming the thread after the
+// task's function would name a Processer after whatever task it ran (the
+// runtime names it when its tasks are read).
+func taskStack(fs []Frame) bool {
+	for i := len(fs) - 1; i >= 0; i-- {
+		f := &fs[i]
+		if f.Boundary || f.Function == "??" || f.Function == "" {
+			continue
+		}
+		return strings.HasSuffix(f.Function, "make_fcontext")
+	}
+	return false
 }
 
 // stdThreadCallable is the callable a std::thread runs, from its
