@@ -98,6 +98,10 @@ func TestDefaults(t *testing.T) {
 	if d := (session.Options{}).WithDefaults().DebuginfodTimeout; d != 10*time.Second {
 		t.Errorf("default debuginfod timeout %v, the documented one is 10 s", d)
 	}
+	t.Setenv("DEBUGINFOD_TIMEOUT", "0") // not a timeout: the default
+	if d := (session.Options{}).WithDefaults().DebuginfodTimeout; d != 10*time.Second {
+		t.Errorf("DEBUGINFOD_TIMEOUT=0: timeout %v, want the default 10 s", d)
+	}
 	t.Setenv("DEBUGINFOD_TIMEOUT", "3")
 	if d := (session.Options{}).WithDefaults().DebuginfodTimeout; d.Seconds() != 3 {
 		t.Errorf("DEBUGINFOD_TIMEOUT=3: timeout %v", d)
