@@ -1,6 +1,7 @@
 package session_test
 
 import (
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -54,4 +55,47 @@ func TestSharedCloseUnset(t *testing.T) {
 	var sh *session.Shared
 	sh.Close()
 	(&session.Shared{}).Close()
+}
+
+// TestWaitsReadsTheLogs: the logs given are read for the heartbeat
+// watchdog's lines: every heartbeat_map line of the heartbeat core's
+// logs, at its file and line, and a log that cannot be read is passed
+// over.
+func TestWaitsReadsTheLogs(t *testing.T) {
+	sc := fixture.Get(t).Scenario(t, fixture.Heartbeat)
+	want := map[string]bool{}
+	logs, err := filepath.Glob(filepath.Join(sc.Dir, "*.log"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range logs {
+		b, err := os.ReadFile(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for i, line := range strings.Split(string(b), "\n") {
+			if strings.Contains(line, "heartbeat_map") {
+				want[fmt.Sprintf("%s:%d", filepath.Base(p), i+1)] = true
+			}
+		}
+	}
+	if len(want) == 0 {
+		t.Fatalf("no heartbeat_map line in %v", logs)
+	}
+	s, err := session.Open(session.Options{Core: sc.Core, Exe: sc.Exe, Logs: append(logs, filepath.Join(t.TempDir(), "missing.log"))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	w := s.Waits().Watchdog
+	if w == nil {
+		t.Fatal("no watchdog")
+	}
+	got := map[string]bool{}
+	for _, l := range w.Lines {
+		got[fmt.Sprintf("%s:%d", filepath.Base(l.File), l.Line)] = true
+	}
+	if fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Errorf("watchdog lines %v, the logs' heartbeat_map lines %v", got, want)
+	}
 }
