@@ -1,6 +1,7 @@
 package batch_test
 
 import (
+	"strings"
 	"testing"
 
 	"github.com/dsecore/dsecore/batch"
@@ -43,5 +44,16 @@ func TestSummarizeNoSymbolStatus(t *testing.T) {
 	c := batch.Summarize(s, batch.Core{}, batch.Options{})
 	if len(c.SymbolStatus) != 0 {
 		t.Errorf("symbol status %q, with modules %v", c.SymbolStatus, levels)
+	}
+}
+
+// TestGroupVerdictOrder: a group's verdicts by how many cores say them,
+// most first, whatever their alphabetical order; the group's verdict is
+// the most said.
+func TestGroupVerdictOrder(t *testing.T) {
+	s := sig("k", "l")
+	g, _ := batch.GroupCores([]batch.Core{{Path: "1", Signature: s, Verdict: "a at 0x5555aaaa"}, {Path: "2", Signature: s, Verdict: "z by task 3"}, {Path: "3", Signature: s, Verdict: "z by task 4"}})
+	if len(g) != 1 || strings.Join(g[0].Verdicts, "|") != "z by task N|a at 0x…" || g[0].Verdict != "z by task N" {
+		t.Errorf("verdicts %q, verdict %q", g[0].Verdicts, g[0].Verdict)
 	}
 }
