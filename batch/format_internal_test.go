@@ -116,3 +116,32 @@ func TestCephCrashMetaFields(t *testing.T) {
 		t.Errorf("lists: %v %v %v", m["dsecore_evidence"], m["dsecore_frames"], m["dsecore_build"])
 	}
 }
+
+// TestCephCrashMetaAssertAndEIO: an assertion's line and an EIO's code,
+// op type, offset and length are numbers in the meta when the report has
+// them, left out when zero (as the code writes them: only when set).
+func TestCephCrashMetaAssertAndEIO(t *testing.T) {
+	now := time.Date(2026, 12, 7, 1, 0, 0, 0, time.UTC)
+	var m map[string]any
+	b := CephCrashMeta(Core{Path: "core.1", Time: now, Ceph: &cephcrash.Report{Assert: &cephcrash.Assert{Condition: "x > 0", Line: 42},
+		IOError: &cephcrash.IOError{Devname: "sda", Code: -5, Optype: 2, Offset: 4096, Length: 512}}})
+	if err := json.Unmarshal(b, &m); err != nil {
+		t.Fatal(err)
+	}
+	if fmt.Sprint(m["assert_line"], m["io_error"], m["io_error_code"], m["io_error_optype"], m["io_error_offset"], m["io_error_length"]) != "42 true -5 2 4096 512" {
+		t.Errorf("meta %s", b)
+	}
+	m = nil
+	b = CephCrashMeta(Core{Path: "core.1", Time: now, Ceph: &cephcrash.Report{Assert: &cephcrash.Assert{Condition: "x > 0"}, IOError: &cephcrash.IOError{Devname: "sda"}}})
+	if err := json.Unmarshal(b, &m); err != nil {
+		t.Fatal(err)
+	}
+	for _, k := range []string{"assert_line", "io_error_code", "io_error_optype", "io_error_offset", "io_error_length"} {
+		if v, ok := m[k]; ok {
+			t.Errorf("%s = %v for a zero field", k, v)
+		}
+	}
+	if m["assert_condition"] != "x > 0" || m["io_error"] != true || m["io_error_devname"] != "sda" {
+		t.Errorf("meta %s", b)
+	}
+}
