@@ -119,7 +119,7 @@ func TestCephCrashMetaFields(t *testing.T) {
 
 // TestCephCrashMetaAssertAndEIO: an assertion's line and an EIO's code,
 // op type, offset and length are numbers in the meta when the report has
-// them, left out when zero (as the code writes them: only when set).
+// them, left out when zero (a zero is no value: none was recorded).
 func TestCephCrashMetaAssertAndEIO(t *testing.T) {
 	now := time.Date(2026, 12, 7, 1, 0, 0, 0, time.UTC)
 	var m map[string]any
