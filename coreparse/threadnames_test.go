@@ -72,9 +72,12 @@ func TestEntryRoutineForwardsOnlyForwarders(t *testing.T) {
 		{stack("OpHistoryServiceThread::entry", "OpHistory::_insert_delayed"), no, "OpHistoryServiceThread::entry"},
 		{stack("OpHistoryServiceThread::entry", "OpHistory::_insert_delayed"), nil, "OpHistoryServiceThread::entry"},
 		{stack("AdminSocket::entry", "AdminSocket::do_accept"), yes, "AdminSocket::entry"},
+		// A forwarder that is the stack's only frame (its callee not
+		// unwound): nothing to forward to, it names itself.
+		{[]Frame{{Function: "DispatchQueue::DispatchThread::entry"}}, yes, "DispatchQueue::DispatchThread::entry"},
 	} {
 		if got := EntryRoutine(c.fs, c.forwards); got != c.want {
-			t.Errorf("%s over %s: %q, want %q", c.fs[2].Function, c.fs[1].Function, got, c.want)
+			t.Errorf("%+v: %q, want %q", c.fs, got, c.want)
 		}
 	}
 }

@@ -108,14 +108,24 @@ export GOFLAGS="${GOFLAGS:+$GOFLAGS }-cpu=1"
 status=0
 for p in "${pkgs[@]}"; do
 	name=${p//\//_}${diff:+.diff} # a diff run does not overwrite the full run
-	excl=()
+	# gremlins walks the package's directory down (coreparse's mutants
+	# would include coreparse/values', coreparse/unwind's, …): the
+	# subpackages' files are left out (their paths, relative to the
+	# package, have a '/'), each subpackage is a package of its own here.
+	excl=(--exclude-files '/')
 	if [ -n "$only" ]; then
 		name+=.only-$(printf %s "$only" | tr -c 'A-Za-z0-9.-' -)
 		for f in "$p"/*.go; do
 			case $f in *_test.go) continue ;; esac
 			b=$(basename "$f")
-			[[ $b =~ $only ]] || excl+=(--exclude-files "(^|/)${b//./\\.}\$")
+			[[ $b =~ $only ]] || excl+=(--exclude-files "^${b//./\\.}\$")
 		done
+	fi
+	# gremlins mutates every line when the diff is empty: a package none
+	# of whose own files changed since the base has nothing to mutate.
+	if [ -n "$diff" ] && [ -z "$("${MUTATE_REAL_GIT:-git}" diff --merge-base "$diff" --name-only -- "$p/*.go" | grep -v '_test\.go$' | grep -E "^$p/[^/]+\.go$" || true)" ]; then
+		echo "== mutate ./$p: none of its files changed since $diff" >&2
+		continue
 	fi
 	echo "== mutate ./$p${diff:+ (lines changed since $diff)}" >&2
 	export MUTATE_PKG=$p

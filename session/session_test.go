@@ -98,9 +98,26 @@ func TestDefaults(t *testing.T) {
 	if d := (session.Options{}).WithDefaults().DebuginfodTimeout; d != 10*time.Second {
 		t.Errorf("default debuginfod timeout %v, the documented one is 10 s", d)
 	}
+	t.Setenv("DEBUGINFOD_TIMEOUT", "0") // not a timeout: the default
+	if d := (session.Options{}).WithDefaults().DebuginfodTimeout; d != 10*time.Second {
+		t.Errorf("DEBUGINFOD_TIMEOUT=0: timeout %v, want the default 10 s", d)
+	}
 	t.Setenv("DEBUGINFOD_TIMEOUT", "3")
 	if d := (session.Options{}).WithDefaults().DebuginfodTimeout; d.Seconds() != 3 {
 		t.Errorf("DEBUGINFOD_TIMEOUT=3: timeout %v", d)
+	}
+	// The debuginfod servers and size bound, from libdebuginfod's
+	// variables when the options leave them unset; set (even to no
+	// server), the options' own.
+	t.Setenv("DEBUGINFOD_URLS", "https://a.example https://b.example")
+	t.Setenv("DEBUGINFOD_MAXSIZE", "1000")
+	o = session.Options{}.WithDefaults()
+	if strings.Join(o.DebuginfodURLs, " ") != "https://a.example https://b.example" || o.DebuginfodMaxSize != 1000 {
+		t.Errorf("from the environment: servers %q, max size %d", o.DebuginfodURLs, o.DebuginfodMaxSize)
+	}
+	o = session.Options{DebuginfodURLs: []string{}, DebuginfodMaxSize: 5}.WithDefaults()
+	if o.DebuginfodURLs == nil || len(o.DebuginfodURLs) != 0 || o.DebuginfodMaxSize != 5 {
+		t.Errorf("set in the options: servers %q, max size %d", o.DebuginfodURLs, o.DebuginfodMaxSize)
 	}
 	sc := fixture.Get(t).Scenario(t, fixture.FieldCrash)
 	s, err := session.Open(session.Options{Core: sc.Core, Exe: sc.Exe})

@@ -178,3 +178,39 @@ func TestConcurrencyWindow(t *testing.T) {
 		}
 	}
 }
+
+// TestTimelineHeapStep: a chunk free() put in a tcache bin is one step at
+// the dump (beside the malloc abort's own step), by the crashed thread, pointing at memory.heap[0], which says
+// whose tcache it is: the thread expected.json names as the bin's owner
+// (the thread that freed it, since free() fills the caller's own tcache).
+func TestTimelineHeapStep(t *testing.T) {
+	set := fixture.Get(t)
+	for _, name := range []string{fixture.TcacheUAF, fixture.DoubleFree} {
+		t.Run(name, func(t *testing.T) {
+			sc := set.Scenario(t, name)
+			a := analyze(t, sc, fault.Options{})
+			h := sc.Expected["heap"].(map[string]any)
+			if h["bin"] != "tcache" {
+				t.Fatalf("expected.json: heap bin %v, want tcache", h["bin"])
+			}
+			var heap []fault.TimelineStep
+			for _, st := range a.Timeline {
+				if st.Evidence == "heap" && st.AtDump { // (not the malloc abort's step)
+					heap = append(heap, st)
+				}
+			}
+			if len(heap) != 1 {
+				t.Fatalf("heap steps %+v, want one", heap)
+			}
+			st := heap[0]
+			crash := int(sc.Expected["crash_lwp"].(float64))
+			want := fmt.Sprintf("; free() puts a chunk in the calling thread's own tcache: thread LWP %v freed it", h["thread_lwp"])
+			if st.LWP != crash || st.TaskID != -1 || st.Ref != "memory.heap[0]" || !strings.HasSuffix(st.Text, want) {
+				t.Errorf("heap step %+v, want LWP %d, memory.heap[0], text ending %q", st, crash, want)
+			}
+			if !strings.Contains(st.Text, fmt.Sprintf("chunk %s (size %s)", h["chunk"], h["size"])) {
+				t.Errorf("heap step %q does not name chunk %v", st.Text, h["chunk"])
+			}
+		})
+	}
+}

@@ -46,6 +46,61 @@ func TestDistance(t *testing.T) {
 	if d := Distance(a, a[:3]); d != 2 {
 		t.Errorf("distance to a prefix %d", d)
 	}
+	if d := Distance(a[:3], a); d != 2 {
+		t.Errorf("distance from a prefix %d", d)
+	}
+}
+
+// TestNormalizeSpaces: blanks around a name change nothing (a name cut
+// from gdb's or a log's text may keep them), a template function's
+// return type included.
+func TestNormalizeSpaces(t *testing.T) {
+	for _, n := range []string{"a<int> b(x)", "unsigned long (anonymous namespace)::count<int>(int)", "dm_hash_node_t::clear()", "f<int>+0x1c(x)"} {
+		if got, want := Normalize(" "+n+" "), Normalize(n); got != want {
+			t.Errorf("Normalize(%q) = %q, Normalize(%q) = %q", " "+n+" ", got, n, want)
+		}
+	}
+}
+
+// TestFirstFrame: the first frame a signature hashes, counted in the
+// whole stack: below the signal frame, past the raising machinery; -1
+// when no frame is the application's.
+func TestFirstFrame(t *testing.T) {
+	app := &coreparse.Module{Name: "/opt/ceph-dse/lib/libdcache.so"}
+	libc := &coreparse.Module{Name: "/lib/x86_64-linux-gnu/libc.so.6"}
+	for _, c := range []struct {
+		frames []coreparse.Frame
+		want   int
+	}{
+		{[]coreparse.Frame{{Function: "handler", Mod: app}, {Sigtramp: true}, {Function: "abort", Mod: app}, {Function: "raise", Mod: app}, {Function: "dm_hash_node_t::clear()", Mod: app}}, 4},
+		{[]coreparse.Frame{{Function: "memcpy", Mod: libc}, {Function: "lsm_destroy", Mod: app}}, 1},
+		{[]coreparse.Frame{{Function: "abort", Mod: app}, {Function: "x", Mod: libc}}, -1},
+		{nil, -1},
+	} {
+		if got := FirstFrame(c.frames); got != c.want {
+			t.Errorf("FirstFrame(%+v) = %d, want %d", c.frames, got, c.want)
+		}
+	}
+}
+
+// TestHang: a hang's shape, its parts joined by " + ", is its frames
+// (blank parts dropped), hashed with the hang version.
+func TestHang(t *testing.T) {
+	s := Hang("watchdog: a + deadlock: b ← c")
+	want := []string{"watchdog: a", "deadlock: b ← c"}
+	sum := sha256.Sum256([]byte("hang-v1\nwatchdog: a\ndeadlock: b ← c"))
+	if strings.Join(s.Frames, "|") != strings.Join(want, "|") || strings.Join(s.Raw, "|") != strings.Join(want, "|") || s.Version != HangVersion || s.Hash != hex.EncodeToString(sum[:]) {
+		t.Errorf("Hang: %+v", s)
+	}
+	if o := Hang(" watchdog: a +  + deadlock: b ← c "); o.Hash != s.Hash || len(o.Frames) != 2 {
+		t.Errorf("the same shape with blanks: %+v", o)
+	}
+	if o := Hang("watchdog: a"); o.Hash == s.Hash {
+		t.Errorf("another shape, the same hash %s", o.Hash)
+	}
+	if e := Hang(" + "); len(e.Frames) != 0 {
+		t.Errorf("an empty shape: %+v", e)
+	}
 }
 
 // TestCompute: the frames hashed are the real fault's (below the signal

@@ -276,6 +276,18 @@ func (t *Table) NearestSymbolLinkage(addr uint64) (name string, start uint64, ok
 	return s.Name, s.Value, ok
 }
 
+// PointeeSymbol names what a data pointer points into, as gdb's print
+// labels it (<g_point>, <g_point+8>): the closest symbol at or before the
+// address in its section, when it starts there or its size holds the
+// address; off is the address's offset in it. The name is demangled.
+func (t *Table) PointeeSymbol(addr uint64) (name string, off uint64, ok bool) {
+	s, ok := t.nearestSymbol(addr)
+	if !ok || addr != s.Value && addr-s.Value >= s.Size {
+		return "", 0, false
+	}
+	return s.DemangledName(), addr - s.Value, true
+}
+
 func (t *Table) nearestSymbol(addr uint64) (Symbol, bool) {
 	t.loadSymbols()
 	var sec *elf.Section

@@ -3,6 +3,7 @@ package symbols
 import (
 	"debug/dwarf"
 	"encoding/binary"
+	"fmt"
 	"sort"
 )
 
@@ -72,6 +73,39 @@ func (t *Table) PointerTo(off dwarf.Offset) (dwarf.Offset, bool) {
 		}
 	}
 	return 0, false
+}
+
+// PointerType is a pointer type to the type at off: the program's (as
+// PointerTo finds it) or, when its DWARF has none (no `double *` in a
+// program that never declares one), one made for it, as a debugger's &
+// and casts make one. A made type lies at an offset past the DWARF's
+// entries, where TypeAt and TypeName answer it.
+func (t *Table) PointerType(off dwarf.Offset) (dwarf.Offset, error) {
+	if p, ok := t.PointerTo(off); ok {
+		return p, nil
+	}
+	if _, err := t.TypeAt(off); err != nil && off != 0 {
+		return 0, err
+	}
+	t.types.mu.Lock()
+	defer t.types.mu.Unlock()
+	if p, ok := t.types.made[off]; ok {
+		return p, nil
+	}
+	if t.types.made == nil {
+		t.types.made = map[dwarf.Offset]dwarf.Offset{}
+	}
+	end := uint64(0)
+	if t.dwarf != nil {
+		end = t.dwarf.End()
+	}
+	p := end + uint64(len(t.types.made))
+	if p >= 1<<32 {
+		return 0, fmt.Errorf("no room for a pointer type to %#x", off)
+	}
+	t.types.made[off] = dwarf.Offset(p)
+	t.types.cache[dwarf.Offset(p)] = &Type{Offset: dwarf.Offset(p), Tag: dwarf.TagPointerType, Kind: KindPointer, Size: 8, Elem: off, Count: -1}
+	return dwarf.Offset(p), nil
 }
 
 // TypeNames lists the qualified names of the complete (not

@@ -29,6 +29,9 @@ type Type struct {
 	Encoding int64 // base types: DW_ATE_* (signed, unsigned, float, boolean, signed_char …)
 	Count    int64 // arrays: elements of the first dimension, -1 when unknown
 	Decl     bool  // a declaration only (the definition is elsewhere)
+	// EnumClass: a scoped enumeration (C++11 enum class, DW_AT_enum_class):
+	// its enumerators are named through it (Mode::on).
+	EnumClass bool
 }
 
 // TypeKind says what a Type is.
@@ -63,8 +66,9 @@ type typeIndex struct {
 	names  map[dwarf.Offset]string // every named type DIE's qualified name
 	bases  map[string]dwarf.Offset // base types by name
 	ptrTo  map[dwarf.Offset]dwarf.Offset
-	vars   map[string]Global // global variables by qualified and by plain name
-	tls    map[string]Global // thread-local variables: Addr is the offset in the module's TLS block
+	made   map[dwarf.Offset]dwarf.Offset // PointerType's made pointer types, by pointee
+	vars   map[string]Global             // global variables by qualified and by plain name
+	tls    map[string]Global             // thread-local variables: Addr is the offset in the module's TLS block
 	mu     sync.Mutex
 
 	normOnce sync.Once
@@ -78,6 +82,16 @@ type typeIndex struct {
 // by: the last component of a qualified name, without template arguments
 // ("std::list<int>::iterator" → "iterator", "co::Box<long>" → "Box").
 func lastComponent(name string) string {
+	last := name[lastStart(name):]
+	if i := strings.IndexAny(last, "<( "); i >= 0 {
+		last = last[:i]
+	}
+	return last
+}
+
+// lastStart is where a qualified name's last component begins: after
+// its last "::" outside template arguments and parameter lists.
+func lastStart(name string) int {
 	depth, start := 0, 0
 	for i := 0; i < len(name); i++ {
 		switch name[i] {
@@ -92,11 +106,7 @@ func lastComponent(name string) string {
 			}
 		}
 	}
-	last := name[start:]
-	if i := strings.IndexAny(last, "<( "); i >= 0 {
-		last = last[:i]
-	}
-	return last
+	return start
 }
 
 // mayName reports whether a DIE of this file may be named ident: whether
@@ -396,6 +406,7 @@ func (t *Table) TypeAt(off dwarf.Offset) (ty *Type, err error) {
 	case dwarf.TagEnumerationType:
 		ty.Kind = KindEnum
 		ty.Enum = map[int64]string{}
+		ty.EnumClass = e.Flag(dwarf.AttrEnumClass)
 	case dwarf.TagTypedef, dwarf.TagConstType, dwarf.TagVolatileType, dwarf.TagRestrictType, dwarf.TagAtomicType:
 		ty.Kind = KindTypedef
 	case dwarf.TagBaseType:
@@ -598,6 +609,26 @@ func (t *Table) typeName(off dwarf.Offset, depth int) string {
 		return "enum {…}"
 	}
 	return "?"
+}
+
+// Enumerator is the name of the enumerator of value v of the enum type
+// ty, qualified as C++ (and gdb's print) names it: through the enum's own
+// name for an enum class (Mode::on, ns::Mode::on), through the enum's
+// scope for a plain enum (red, ns::green, ns::S::a2). False when no
+// enumerator has the value.
+func (t *Table) Enumerator(ty *Type, v int64) (string, bool) {
+	name, ok := ty.Enum[v]
+	if !ok {
+		return "", false
+	}
+	q := t.qualifiedName(ty.Offset)
+	switch {
+	case q == "":
+		return name, true // an anonymous enum: its scope is not known
+	case ty.EnumClass:
+		return q + "::" + name, true
+	}
+	return q[:lastStart(q)] + name, true
 }
 
 // qualifiedName is the namespace-qualified name the type index knows for

@@ -477,9 +477,9 @@ func (r *Reader) mustInt(v *Value) int64 {
 // pointerTo is &v.
 func (r *Reader) pointerTo(v *Value) *Value {
 	m := v.Mod
-	off, ok := m.Syms.PointerTo(v.Type)
-	if !ok {
-		return r.intValue(int64(v.Addr))
+	off, err := m.Syms.PointerType(v.Type)
+	if err != nil {
+		fail("&: %v", err)
 	}
 	return &Value{Mod: m, Type: off, Bytes: binary.LittleEndian.AppendUint64(nil, v.Addr), Where: "computed"}
 }
@@ -496,9 +496,9 @@ func (r *Reader) cast(v *Value, tbl *symbols.Table, off dwarf.Offset, stars int)
 	}
 	target := off
 	for i := 0; i < stars; i++ {
-		p, ok := tbl.PointerTo(target)
-		if !ok {
-			fail("no pointer type to %s in the program", tbl.TypeName(target))
+		p, err := tbl.PointerType(target)
+		if err != nil {
+			fail("no pointer type to %s: %v", tbl.TypeName(target), err)
 		}
 		target = p
 	}

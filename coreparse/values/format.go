@@ -71,7 +71,7 @@ func (r *Reader) Summary(v *Value, hex bool) string {
 		if err != nil {
 			return errText(err)
 		}
-		if name, ok := ty.Enum[s]; ok {
+		if name, ok := v.Mod.Syms.Enumerator(ty, s); ok {
 			return fmt.Sprintf("%s (%d)", name, s)
 		}
 		return num(uint64(s), s, true)
@@ -108,8 +108,11 @@ func (r *Reader) Summary(v *Value, hex bool) string {
 			return s + " <not in the core>"
 		}
 		if m := r.P.ModuleAt(x); m != nil && m.Syms != nil {
-			if name, start, ok := m.Syms.NearestSymbol(x - m.Bias); ok && start == x-m.Bias {
-				return fmt.Sprintf("%s <%s>", s, symbols.Demangle(name))
+			if name, off, ok := m.Syms.PointeeSymbol(x - m.Bias); ok {
+				if off == 0 {
+					return fmt.Sprintf("%s <%s>", s, name)
+				}
+				return fmt.Sprintf("%s <%s+%d>", s, name, off)
 			}
 		}
 		return s
