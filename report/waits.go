@@ -21,15 +21,13 @@ func WriteWaits(w io.Writer, r *waits.Result, lang *l10n.Printer) {
 	}
 	tr := printer(lang)
 	line := func(indent string, m l10n.Msg) { fmt.Fprintf(w, "%s%s\n", indent, tr.S(m)) }
-	waiting := 0
 	waited := map[int]bool{} // objects someone waits for (not idle waits)
 	for _, n := range r.Nodes {
 		if n.State == waits.Waiting {
-			waiting++
 			waited[n.WaitsFor] = true
 		}
 	}
-	line("", l10n.T("text.waits", "Waiting", waiting, "Threads", r.Stats.Threads, "Tasks", r.Stats.Tasks,
+	line("", l10n.T("text.waits", "Waiting", r.Stats.Waiting, "Threads", r.Stats.Threads, "Tasks", r.Stats.Tasks,
 		"Objects", len(waited), "Cycles", len(r.Cycles), "Chains", len(r.Chains)))
 	obj := func(i int) l10n.Msg {
 		if i < 0 {

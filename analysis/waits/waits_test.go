@@ -94,6 +94,19 @@ func checkGraph(t *testing.T, sc *fixture.Scenario, s *session.Session) {
 	if !res.Hang {
 		t.Errorf("not a hang: %s", res.Summary)
 	}
+	// The count every face prints (text, JSON, the DAP's and VS Code's
+	// Waits views) is the nodes' final states: leaked-lock's session
+	// thread, idle on a condition variable nobody else reaches, was
+	// counted waiting (3 where its graph has 2).
+	waiting := 0
+	for _, n := range res.Nodes {
+		if n.State == waits.Waiting {
+			waiting++
+		}
+	}
+	if res.Stats.Waiting != waiting {
+		t.Errorf("stats: %d waiting, but %d nodes are", res.Stats.Waiting, waiting)
+	}
 	for _, tn := range tr.Nodes {
 		n := res.NodeByID(tn.ID)
 		if n == nil {
