@@ -245,20 +245,23 @@ type elfFiles map[string]*elfOpened
 
 type elfOpened struct {
 	f     *elf.File
-	err   error
 	taken bool
 }
 
 // get is path's file, opened on first use; nil and the error when it
-// cannot be.
+// cannot be. A failed open is not remembered: the file can appear
+// meanwhile (debuginfod downloads a debug file to the very path of its
+// cache that the debug-file search looked at and did not find).
 func (e elfFiles) get(path string) (*elf.File, error) {
-	o, ok := e[path]
-	if !ok || o.taken {
-		f, err := elf.Open(path)
-		o = &elfOpened{f: f, err: err}
-		e[path] = o
+	if o, ok := e[path]; ok && !o.taken {
+		return o.f, nil
 	}
-	return o.f, o.err
+	f, err := elf.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	e[path] = &elfOpened{f: f}
+	return f, nil
 }
 
 // lend is get as symbols.FindDebugFileOpened takes it: the file stays
