@@ -198,6 +198,9 @@ func (r *Reader) Children(v *Value, start, count int) ([]*Value, error) {
 	if v.Absent() {
 		return nil, errors.New(v.AbsentText())
 	}
+	if start < 0 { // a client's variables request can say anything
+		return nil, fmt.Errorf("no children from %d: the first is 0", start)
+	}
 	ty := r.Resolved(v)
 	if ty == nil {
 		return nil, errors.New("no type")
