@@ -463,14 +463,7 @@ func VerifyFile(path string) (int64, error) {
 		return 0, err
 	}
 	CleanTemps(filepath.Dir(path))
-	at := func(off, n int64) ([]byte, error) {
-		b := make([]byte, n)
-		if _, err := f.ReadAt(b, off); err != nil {
-			return nil, fmt.Errorf("%w: %v", ErrDamaged, err)
-		}
-		return b, nil
-	}
-	size, sums, err := trailerOf(at, st.Size())
+	size, sums, err := trailerOf(preadAt(f), st.Size())
 	if err != nil {
 		return 0, fmt.Errorf("%s: %w", path, err)
 	}
@@ -486,6 +479,17 @@ func VerifyFile(path string) (int64, error) {
 		}
 	}
 	return size, nil
+}
+
+// preadAt reads n bytes of f at off for trailerOf; a short read is damage.
+func preadAt(f *os.File) func(off, n int64) ([]byte, error) {
+	return func(off, n int64) ([]byte, error) {
+		b := make([]byte, n)
+		if _, err := f.ReadAt(b, off); err != nil {
+			return nil, fmt.Errorf("%w: %v", ErrDamaged, err)
+		}
+		return b, nil
+	}
 }
 
 // verifyBufs are VerifyOpen's read buffers (a quarter block: the bytes
@@ -504,14 +508,7 @@ func VerifyOpen(f *os.File) (int64, error) {
 	if err != nil {
 		return 0, err
 	}
-	at := func(off, n int64) ([]byte, error) {
-		b := make([]byte, n)
-		if _, err := f.ReadAt(b, off); err != nil {
-			return nil, fmt.Errorf("%w: %v", ErrDamaged, err)
-		}
-		return b, nil
-	}
-	size, sums, err := trailerOf(at, st.Size())
+	size, sums, err := trailerOf(preadAt(f), st.Size())
 	if err != nil {
 		return 0, err
 	}
