@@ -29,7 +29,6 @@ import (
 	"errors"
 	"fmt"
 	"hash/crc32"
-	"io"
 	"os"
 	"path/filepath"
 	"slices"
@@ -390,12 +389,7 @@ func ContentSize(f *os.File) (size int64, ok bool) {
 	if err != nil {
 		return 0, false
 	}
-	at := func(off, n int64) ([]byte, error) {
-		b := make([]byte, n)
-		_, err := f.ReadAt(b, off)
-		return b, err
-	}
-	size, _, err = trailerOf(at, st.Size())
+	size, _, err = trailerOf(preadAt(f), st.Size())
 	return size, err == nil
 }
 
@@ -451,32 +445,17 @@ func ReadSealed(path string) ([]byte, error) {
 
 // VerifyFile checks a sealed file block by block with pread (a
 // decompressed core, a download: never mapped, never read whole into
-// memory) and returns the size of its contents.
+// memory) and returns the size of its contents; errors name the file.
 func VerifyFile(path string) (int64, error) {
 	f, err := os.Open(path)
 	if err != nil {
 		return 0, err
 	}
 	defer f.Close()
-	st, err := f.Stat()
-	if err != nil {
-		return 0, err
-	}
 	CleanTemps(filepath.Dir(path))
-	size, sums, err := trailerOf(preadAt(f), st.Size())
+	size, err := VerifyOpen(f)
 	if err != nil {
 		return 0, fmt.Errorf("%s: %w", path, err)
-	}
-	buf := make([]byte, BlockSize)
-	r := io.NewSectionReader(f, 0, size)
-	for i, want := range sums {
-		n, err := io.ReadFull(r, buf)
-		if err != nil && !(errors.Is(err, io.ErrUnexpectedEOF) && i == len(sums)-1) {
-			return 0, fmt.Errorf("%s: %w: %v", path, ErrDamaged, err)
-		}
-		if crc32.Checksum(buf[:n], castagnoli) != want {
-			return 0, fmt.Errorf("%s: %w: block %d does not match its checksum", path, ErrDamaged, i)
-		}
 	}
 	return size, nil
 }
