@@ -16,7 +16,7 @@ func (s *searcher) paths(stacks []Stack) []Hit {
 	per := make([][]Hit, len(stacks))
 	par.Do(len(stacks), func(i int) {
 		for _, rt := range s.roots[i] {
-			per[i] = append(per[i], s.rootPaths(stacks[i], rt)...)
+			per[i] = s.rootPaths(per[i], stacks[i], rt)
 		}
 	})
 	n := 0
@@ -39,9 +39,12 @@ type pathState struct {
 
 const maxPathStates = 20000
 
-func (s *searcher) rootPaths(st Stack, rt *root) []Hit {
+// rootPaths appends the hits of one variable to hits.
+func (s *searcher) rootPaths(hits []Hit, st Stack, rt *root) []Hit {
+	if len(rt.matches) == 0 && len(rt.edges) == 0 {
+		return hits
+	}
 	found := map[int]bool{}
-	var hits []Hit
 	emit := func(m match, steps []step, depth int, mods []*coreparse.Module) {
 		if found[m.target] {
 			return
