@@ -332,6 +332,9 @@ const (
 	opConst8u       = 0x0e
 	opReg0          = 0x50
 	opRegx          = 0x90
+	opBreg0         = 0x70
+	opFbreg         = 0x91
+	opCallFrameCFA  = 0x9c
 )
 
 // evalExpr runs a location expression in frame f and sets val's location.
@@ -452,7 +455,56 @@ func (r *Reader) execute(f *Frame, expr []byte) (addr int64, pieces []op.Piece, 
 			err = fmt.Errorf("DWARF expression: %v", x)
 		}
 	}()
-	return runExpr(r.machine(f), expr, r.P.Core.ReadAt)
+	regs := r.machine(f)
+	if a, ok := simpleLocation(&regs, expr); ok {
+		return a, nil, nil
+	}
+	return runExpr(regs, expr, r.P.Core.ReadAt)
+}
+
+// simpleLocation is the address most locations are, without the stack
+// machine: DW_OP_fbreg(n), DW_OP_bregN(n) of a register the frame has,
+// DW_OP_call_frame_cfa with a CFA — what the stack machine answers for
+// them. Any other expression (or more after one of those) is false.
+func simpleLocation(regs *op.DwarfRegisters, expr []byte) (int64, bool) {
+	if len(expr) == 0 {
+		return 0, false
+	}
+	switch c := expr[0]; {
+	case c == opFbreg:
+		if n, sz := sleb(expr[1:]); sz > 0 && 1+sz == len(expr) {
+			return regs.FrameBase + n, true
+		}
+	case c >= opBreg0 && c < opBreg0+32:
+		if n, sz := sleb(expr[1:]); sz > 0 && 1+sz == len(expr) {
+			if reg := regs.Reg(uint64(c - opBreg0)); reg != nil {
+				return int64(reg.Uint64Val) + n, true
+			}
+		}
+	case c == opCallFrameCFA && len(expr) == 1 && regs.CFA != 0:
+		return regs.CFA, true
+	}
+	return 0, false
+}
+
+// sleb decodes a signed LEB128 number: its value and length, 0 when b
+// ends inside it.
+func sleb(b []byte) (int64, int) {
+	var v int64
+	var shift uint
+	for i, c := range b {
+		if shift < 64 {
+			v |= int64(c&0x7f) << shift
+		}
+		shift += 7
+		if c&0x80 == 0 {
+			if shift < 64 && c&0x40 != 0 {
+				v |= -1 << shift
+			}
+			return v, i + 1
+		}
+	}
+	return 0, 0
 }
 
 // machine is the frame's registers for delve's stack machine, with its
