@@ -2,6 +2,7 @@ package holders
 
 import (
 	"debug/dwarf"
+	"encoding/binary"
 	"sync"
 	"sync/atomic"
 
@@ -205,28 +206,13 @@ func (s *searcher) scanIn(v *values.Value, steps []step, out *scanOut, nest int,
 	if ty == nil {
 		return
 	}
-	t := v.Mod.Syms
 	switch ty.Kind {
 	case symbols.KindPointer:
 		x, err := s.r.Uint(v)
 		if err != nil || x == 0 {
 			return
 		}
-		el := s.resolve(v.Mod, ty.Elem)
-		size := uint64(0)
-		if el != nil {
-			size = uint64(max(t.SizeOf(el.Offset), 0))
-		}
-		if ms := s.matchesOf(x, size, true); len(ms) > 0 {
-			k := kept(steps)
-			for _, m := range ms {
-				m.steps = k
-				out.matches = append(out.matches, m)
-			}
-		}
-		if followable(el) && s.p.Core.Readable(x) {
-			out.edges = append(out.edges, edge{kept(steps, step{kind: stDeref, ref: ty.Tag != dwarf.TagPointerType}), s.node(v.Mod, el.Offset, x)})
-		}
+		s.pointer(v.Mod, ty, x, steps, out)
 	case symbols.KindStruct:
 		if s.elements(v, ty, steps, out, nest) {
 			return
@@ -241,8 +227,27 @@ func (s *searcher) scanIn(v *values.Value, steps []step, out *scanOut, nest int,
 			if m.BitSize > 0 {
 				continue
 			}
-			if m.Name != "" && !mayHold(s.resolve(v.Mod, m.Type)) {
-				continue // (what scan would find nothing in, not read)
+			var mt *symbols.Type
+			if m.Name != "" {
+				if mt = s.resolve(v.Mod, m.Type); !mayHold(mt) {
+					continue // (what scan would find nothing in, not read)
+				}
+			}
+			if mt != nil && mt.Kind == symbols.KindPointer && v.InMemory() {
+				// A pointer member of an object in memory: its word, read
+				// as scan would read it, without making it a value.
+				if nest+1 > 24 {
+					continue
+				}
+				at := v.Addr + uint64(m.Offset)
+				st := step{kind: stMember, name: m.Name}
+				if lookup != ty.Offset && s.memberCount(v.Mod, lookup, m.Name) > 1 {
+					st.ambiguous, st.addr, st.mod, st.typ = true, at, v.Mod, m.Type
+				}
+				if x, ok := s.word(at); ok && x != 0 {
+					s.pointer(v.Mod, mt, x, with(steps, st), out)
+				}
+				continue
 			}
 			c := sub(v, m.Offset, m.Type)
 			name := m.Name
@@ -291,6 +296,37 @@ func (s *searcher) scanIn(v *values.Value, steps []step, out *scanOut, nest int,
 			out.matches = append(out.matches, match{steps: k, target: ti, rel: Integer, value: x})
 		}
 	}
+}
+
+// pointer records what the pointer x of type ty (resolved, in module
+// mod) holds: the targets it points to or into, and the object it leads
+// to.
+func (s *searcher) pointer(mod *coreparse.Module, ty *symbols.Type, x uint64, steps []step, out *scanOut) {
+	el := s.resolve(mod, ty.Elem)
+	size := uint64(0)
+	if el != nil {
+		size = uint64(max(mod.Syms.SizeOf(el.Offset), 0))
+	}
+	if ms := s.matchesOf(x, size, true); len(ms) > 0 {
+		k := kept(steps)
+		for _, m := range ms {
+			m.steps = k
+			out.matches = append(out.matches, m)
+		}
+	}
+	if followable(el) && s.p.Core.Readable(x) {
+		out.edges = append(out.edges, edge{kept(steps, step{kind: stDeref, ref: ty.Tag != dwarf.TagPointerType}), s.node(mod, el.Offset, x)})
+	}
+}
+
+// word reads the 64-bit word at addr (values.Reader.Uint's read of a
+// pointer in memory, without a value or a buffer on the heap).
+func (s *searcher) word(addr uint64) (uint64, bool) {
+	var b [8]byte
+	if k, _ := s.p.Core.ReadAt(b[:], addr); k < len(b) {
+		return 0, false
+	}
+	return binary.LittleEndian.Uint64(b[:]), true
 }
 
 // mayHold: scanIn finds something in a value of this (resolved) type

@@ -3,6 +3,7 @@ package holders
 import (
 	"fmt"
 	"strings"
+	"sync"
 
 	"github.com/dsecore/dsecore/coreparse"
 
@@ -14,10 +15,22 @@ import (
 // within the hops left.
 func (s *searcher) paths(stacks []Stack) []Hit {
 	per := make([][]Hit, len(stacks))
+	var pool sync.Pool // of *[]Hit: a stack's hits are gathered in a reused buffer, then copied out at their size
 	par.Do(len(stacks), func(i int) {
-		for _, rt := range s.roots[i] {
-			per[i] = s.rootPaths(per[i], stacks[i], rt)
+		buf, _ := pool.Get().(*[]Hit)
+		if buf == nil {
+			buf = new([]Hit)
 		}
+		hits := (*buf)[:0]
+		for _, rt := range s.roots[i] {
+			hits = s.rootPaths(hits, stacks[i], rt)
+		}
+		if len(hits) > 0 {
+			per[i] = append([]Hit(nil), hits...)
+		}
+		clear(hits)
+		*buf = hits[:0]
+		pool.Put(buf)
 	})
 	n := 0
 	for _, h := range per {
