@@ -2,6 +2,7 @@ package holders
 
 import (
 	"debug/dwarf"
+	"encoding/binary"
 	"sync"
 	"sync/atomic"
 
@@ -33,11 +34,25 @@ type step struct {
 	typ       dwarf.Offset
 }
 
-func with(steps []step, s step) []step {
-	out := make([]step, len(steps), len(steps)+1)
-	copy(out, steps)
-	return append(out, s)
+// with is steps and one more, for the scan below: it may write into
+// steps' spare capacity, so the steps a scan is handed are only good
+// until its caller's next step (a sibling member overwrites them). What
+// a scan keeps (a match's or an edge's steps) is a copy: kept.
+func with(steps []step, s step) []step { return append(steps, s) }
+
+// kept is a copy of steps (and more) to keep in a match or an edge.
+func kept(steps []step, more ...step) []step {
+	if len(steps)+len(more) == 0 {
+		return nil
+	}
+	out := make([]step, 0, len(steps)+len(more))
+	return append(append(out, steps...), more...)
 }
+
+// scratchSteps is the room a scan's steps start with: nesting is bounded
+// (scanIn's 24 levels), so a path rarely outgrows it and its steps are
+// not copied level by level.
+const scratchSteps = 32
 
 // match is a target found at the end of steps from a value.
 type match struct {
@@ -101,6 +116,7 @@ func (s *searcher) collectRoots(stacks []Stack) {
 	s.roots = make([][]*root, len(stacks))
 	par.Do(len(stacks), func(i int) {
 		fs := stacks[i].Frames
+		scratch := make([]step, 0, scratchSteps)
 		for j := range fs {
 			f := &fs[j]
 			if f.Raw == nil || f.Mod == nil || f.Boundary || f.Sigtramp || s.expired() {
@@ -119,7 +135,7 @@ func (s *searcher) collectRoots(stacks []Stack) {
 				s.vars.Add(1)
 				rt := &root{frame: j, v: v}
 				var out scanOut
-				s.scan(v, nil, &out, 0)
+				s.scan(v, scratch[:0], &out, 0)
 				if v.InMemory() {
 					// The variable itself may be a target (a local list
 					// header, an object on the stack).
@@ -169,7 +185,7 @@ func (s *searcher) expand(n *node) {
 		}
 		var out scanOut
 		v := &values.Value{Mod: n.key.mod, Type: n.key.typ, Addr: n.key.addr, Kind: values.KindReference}
-		s.scan(v, nil, &out, 0)
+		s.scan(v, make([]step, 0, scratchSteps), &out, 0)
 		n.matches, n.edges, n.expanded = out.matches, out.edges, true
 	})
 }
@@ -190,25 +206,13 @@ func (s *searcher) scanIn(v *values.Value, steps []step, out *scanOut, nest int,
 	if ty == nil {
 		return
 	}
-	t := v.Mod.Syms
 	switch ty.Kind {
 	case symbols.KindPointer:
 		x, err := s.r.Uint(v)
 		if err != nil || x == 0 {
 			return
 		}
-		el := s.resolve(v.Mod, ty.Elem)
-		size := uint64(0)
-		if el != nil {
-			size = uint64(max(t.SizeOf(el.Offset), 0))
-		}
-		for _, m := range s.matchesOf(x, size, true) {
-			m.steps = steps
-			out.matches = append(out.matches, m)
-		}
-		if followable(el) && s.p.Core.Readable(x) {
-			out.edges = append(out.edges, edge{with(steps, step{kind: stDeref, ref: ty.Tag != dwarf.TagPointerType}), s.node(v.Mod, el.Offset, x)})
-		}
+		s.pointer(v.Mod, ty, x, steps, out)
 	case symbols.KindStruct:
 		if s.elements(v, ty, steps, out, nest) {
 			return
@@ -220,10 +224,32 @@ func (s *searcher) scanIn(v *values.Value, steps []step, out *scanOut, nest int,
 			s.scanIn(sub(v, b.Offset, b.Type), with(steps, step{kind: stBase}), out, nest+1, lookup)
 		}
 		for _, m := range ty.Members {
-			c := sub(v, m.Offset, m.Type)
 			if m.BitSize > 0 {
 				continue
 			}
+			var mt *symbols.Type
+			if m.Name != "" {
+				if mt = s.resolve(v.Mod, m.Type); !mayHold(mt) {
+					continue // (what scan would find nothing in, not read)
+				}
+			}
+			if mt != nil && mt.Kind == symbols.KindPointer && v.InMemory() {
+				// A pointer member of an object in memory: its word, read
+				// as scan would read it, without making it a value.
+				if nest+1 > 24 {
+					continue
+				}
+				at := v.Addr + uint64(m.Offset)
+				st := step{kind: stMember, name: m.Name}
+				if lookup != ty.Offset && s.memberCount(v.Mod, lookup, m.Name) > 1 {
+					st.ambiguous, st.addr, st.mod, st.typ = true, at, v.Mod, m.Type
+				}
+				if x, ok := s.word(at); ok && x != 0 {
+					s.pointer(v.Mod, mt, x, with(steps, st), out)
+				}
+				continue
+			}
+			c := sub(v, m.Offset, m.Type)
 			name := m.Name
 			if name == "" {
 				// An anonymous union or struct: its members are the
@@ -262,10 +288,60 @@ func (s *searcher) scanIn(v *values.Value, steps []step, out *scanOut, nest int,
 		if err != nil || x < 4096 {
 			return
 		}
-		for _, ti := range s.exact(x) {
-			out.matches = append(out.matches, match{steps: steps, target: ti, rel: Integer, value: x})
+		var k []step
+		for i, ti := range s.exact(x) {
+			if i == 0 {
+				k = kept(steps)
+			}
+			out.matches = append(out.matches, match{steps: k, target: ti, rel: Integer, value: x})
 		}
 	}
+}
+
+// pointer records what the pointer x of type ty (resolved, in module
+// mod) holds: the targets it points to or into, and the object it leads
+// to.
+func (s *searcher) pointer(mod *coreparse.Module, ty *symbols.Type, x uint64, steps []step, out *scanOut) {
+	el := s.resolve(mod, ty.Elem)
+	size := uint64(0)
+	if el != nil {
+		size = uint64(max(mod.Syms.SizeOf(el.Offset), 0))
+	}
+	if ms := s.matchesOf(x, size, true); len(ms) > 0 {
+		k := kept(steps)
+		for _, m := range ms {
+			m.steps = k
+			out.matches = append(out.matches, m)
+		}
+	}
+	if followable(el) && s.p.Core.Readable(x) {
+		out.edges = append(out.edges, edge{kept(steps, step{kind: stDeref, ref: ty.Tag != dwarf.TagPointerType}), s.node(mod, el.Offset, x)})
+	}
+}
+
+// word reads the 64-bit word at addr (values.Reader.Uint's read of a
+// pointer in memory, without a value or a buffer on the heap).
+func (s *searcher) word(addr uint64) (uint64, bool) {
+	var b [8]byte
+	if k, _ := s.p.Core.ReadAt(b[:], addr); k < len(b) {
+		return 0, false
+	}
+	return binary.LittleEndian.Uint64(b[:]), true
+}
+
+// mayHold: scanIn finds something in a value of this (resolved) type
+// only when it is a pointer, a struct, an array, or a 64-bit integer.
+func mayHold(ty *symbols.Type) bool {
+	if ty == nil {
+		return false
+	}
+	switch ty.Kind {
+	case symbols.KindPointer, symbols.KindStruct, symbols.KindArray:
+		return true
+	case symbols.KindBase:
+		return ty.Size == 8 && ty.Encoding != 0x4
+	}
+	return false
 }
 
 // memberCount is how many data members of that name a struct has, its
@@ -345,11 +421,12 @@ func (s *searcher) addElement(c *values.Value, i int, kind stepKind, steps []ste
 	}
 	if et.Kind == symbols.KindStruct || et.Kind == symbols.KindArray {
 		size := uint64(max(c.Mod.Syms.SizeOf(et.Offset), 1))
+		k := kept(st)
 		for _, m := range s.matchesOf(c.Addr, size, false) {
-			m.steps = st
+			m.steps = k
 			out.matches = append(out.matches, m)
 		}
-		out.edges = append(out.edges, edge{st, s.node(c.Mod, et.Offset, c.Addr)})
+		out.edges = append(out.edges, edge{k, s.node(c.Mod, et.Offset, c.Addr)})
 		return
 	}
 	s.scan(c, st, out, nest+1)

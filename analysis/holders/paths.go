@@ -3,6 +3,7 @@ package holders
 import (
 	"fmt"
 	"strings"
+	"sync"
 
 	"github.com/dsecore/dsecore/coreparse"
 
@@ -14,10 +15,22 @@ import (
 // within the hops left.
 func (s *searcher) paths(stacks []Stack) []Hit {
 	per := make([][]Hit, len(stacks))
+	var pool sync.Pool // of *[]Hit: a stack's hits are gathered in a reused buffer, then copied out at their size
 	par.Do(len(stacks), func(i int) {
-		for _, rt := range s.roots[i] {
-			per[i] = append(per[i], s.rootPaths(stacks[i], rt)...)
+		buf, _ := pool.Get().(*[]Hit)
+		if buf == nil {
+			buf = new([]Hit)
 		}
+		hits := (*buf)[:0]
+		for _, rt := range s.roots[i] {
+			hits = s.rootPaths(hits, stacks[i], rt)
+		}
+		if len(hits) > 0 {
+			per[i] = append([]Hit(nil), hits...)
+		}
+		clear(hits)
+		*buf = hits[:0]
+		pool.Put(buf)
 	})
 	n := 0
 	for _, h := range per {
@@ -39,9 +52,12 @@ type pathState struct {
 
 const maxPathStates = 20000
 
-func (s *searcher) rootPaths(st Stack, rt *root) []Hit {
+// rootPaths appends the hits of one variable to hits.
+func (s *searcher) rootPaths(hits []Hit, st Stack, rt *root) []Hit {
+	if len(rt.matches) == 0 && len(rt.edges) == 0 {
+		return hits
+	}
 	found := map[int]bool{}
-	var hits []Hit
 	emit := func(m match, steps []step, depth int, mods []*coreparse.Module) {
 		if found[m.target] {
 			return

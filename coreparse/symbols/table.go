@@ -65,6 +65,11 @@ type Table struct {
 	// search reads the variables of ten thousand tasks parked at the same
 	// few return addresses.
 	varsMemo sync.Map // varsKey → varsAnswer
+	// varsAtMemo remembers VariablesAt's answers (the variables with
+	// their location expressions at the pc), fbMemo FrameBase's by
+	// function.
+	varsAtMemo sync.Map // varsKey → varsAtAnswer
+	fbMemo     sync.Map // dwarf.Offset (the function's DIE) → []byte
 
 	locOnce sync.Once
 	locData map[string]locSectionData // location-list sections, by name (under mu)
@@ -344,6 +349,22 @@ func (t *Table) Locate(addr uint64) []Location { return t.locate(addr, true) }
 // LocateAddr2line is Locate with addr2line's choice among line-table rows
 // at one address (the last row, where gdb prefers a statement row).
 func (t *Table) LocateAddr2line(addr uint64) []Location { return t.locate(addr, false) }
+
+// ScopeAt is the DWARF scope and unit of inline level lvl at a file
+// address (Locate(addr)[lvl].Scope and .CU, without copying the levels);
+// zeros when there is no such level.
+func (t *Table) ScopeAt(addr uint64, lvl int) (scope, cu dwarf.Offset) {
+	k := locKey{addr, true}
+	v, ok := t.locMemo.Load(k)
+	if !ok {
+		t.locate(addr, true)
+		v, _ = t.locMemo.Load(k)
+	}
+	if locs, _ := v.([]Location); lvl >= 0 && lvl < len(locs) {
+		return locs[lvl].Scope, locs[lvl].CU
+	}
+	return 0, 0
+}
 
 type locKey struct {
 	addr     uint64

@@ -69,7 +69,7 @@ type typeIndex struct {
 	made   map[dwarf.Offset]dwarf.Offset // PointerType's made pointer types, by pointee
 	vars   map[string]Global             // global variables by qualified and by plain name
 	tls    map[string]Global             // thread-local variables: Addr is the offset in the module's TLS block
-	mu     sync.Mutex
+	mu     sync.RWMutex                  // TypeAt's cache hits (most calls) share it
 
 	normOnce sync.Once
 	byNorm   map[string]dwarf.Offset // byName under NormalizeTypeName
@@ -350,12 +350,12 @@ func (t *Table) walkTypes() (complete bool) {
 // TypeAt reads the type at a DWARF offset.
 func (t *Table) TypeAt(off dwarf.Offset) (ty *Type, err error) {
 	t.types.once.Do(t.indexTypes)
-	t.types.mu.Lock()
+	t.types.mu.RLock()
 	if c, ok := t.types.cache[off]; ok {
-		t.types.mu.Unlock()
+		t.types.mu.RUnlock()
 		return c, nil
 	}
-	t.types.mu.Unlock()
+	t.types.mu.RUnlock()
 	defer func() {
 		if r := recover(); r != nil {
 			mmap.Repanic(r) // a file that changed under the reader is the command's error, not this decoder's

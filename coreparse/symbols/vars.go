@@ -55,6 +55,45 @@ func (t *Table) Variables(scope, cu dwarf.Offset, pc uint64) (vars []Var, err er
 	return vars, err
 }
 
+// VarAt is a variable with its location at one pc: Loc is what
+// LocationExpr returns there (HasLoc false when the variable has no
+// location at the pc, LocErr when it could not be read). A constant's
+// location is not looked up.
+type VarAt struct {
+	Var
+	Loc    []byte
+	HasLoc bool
+	LocErr error
+}
+
+// VariablesAt is Variables with each variable's location expression at
+// the file address pc. Answers are remembered: the frames of ten thousand
+// tasks parked at the same few pcs decode each scope's variables and
+// location lists once, and only evaluate the expressions per frame.
+// Callers must not modify the slice.
+func (t *Table) VariablesAt(scope, cu dwarf.Offset, pc uint64) ([]VarAt, error) {
+	k := varsKey{scope, cu, pc}
+	if a, ok := t.varsAtMemo.Load(k); ok {
+		a := a.(varsAtAnswer)
+		return a.vars, a.err
+	}
+	vars, err := t.Variables(scope, cu, pc)
+	out := make([]VarAt, len(vars))
+	for i, v := range vars {
+		out[i].Var = v
+		if v.Const == nil {
+			out[i].Loc, out[i].HasLoc, out[i].LocErr = t.LocationExpr(v, pc)
+		}
+	}
+	t.varsAtMemo.Store(k, varsAtAnswer{out, err})
+	return out, err
+}
+
+type varsAtAnswer struct {
+	vars []VarAt
+	err  error
+}
+
 type varsKey struct {
 	scope, cu dwarf.Offset
 	pc        uint64
@@ -205,6 +244,9 @@ func (t *Table) FrameBase(pc uint64) []byte {
 	if fn == nil {
 		return nil
 	}
+	if b, ok := t.fbMemo.Load(fn.die); ok {
+		return b.([]byte)
+	}
 	r := t.dwarf.Reader()
 	r.Seek(fn.die)
 	e, err := r.Next()
@@ -212,5 +254,6 @@ func (t *Table) FrameBase(pc uint64) []byte {
 		return nil
 	}
 	b, _ := e.Val(dwarf.AttrFrameBase).([]byte)
+	t.fbMemo.Store(fn.die, b)
 	return b
 }

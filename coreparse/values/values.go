@@ -12,6 +12,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"sync"
 
 	"github.com/dsecore/dsecore/coreparse"
 	"github.com/dsecore/dsecore/coreparse/symbols"
@@ -27,11 +28,10 @@ type Frame struct {
 	Regs      unwind.Regs
 	CFA       uint64
 	Scope, CU dwarf.Offset
-	// Caller is the physical caller and CallPC the return address into it:
+	// CallPC is the return address into the physical caller (Caller):
 	// DW_OP_entry_value is read from the caller's call-site parameters.
 	// TailCaller says the caller is a function that tail-called this one
 	// (a tail-call frame): CallPC is its tail call site's return address.
-	Caller     *Frame
 	CallPC     uint64
 	TailCaller bool
 	// Unsaved has bit n set for a caller-saved register that the unwind
@@ -39,6 +39,33 @@ type Frame struct {
 	// ("same value"), its value in the frame below: a variable read from
 	// it says so (Value.Unsaved).
 	Unsaved uint32
+
+	mu         sync.Mutex // guards what is made on first need:
+	machineSet bool
+	machine    op.DwarfRegisters // (machine)
+	// The caller's frame is made when first asked for (Caller): most
+	// frames' variables need no entry value.
+	p         *coreparse.Process
+	frames    []coreparse.Frame
+	callerAt  int // its index in frames + 1, 0 when none
+	depth     int
+	callerSet bool
+	caller    *Frame
+}
+
+// Caller is the physical caller's frame, nil when there is none (the
+// outermost frame, below a signal frame or a coroutine's seam, or more
+// than four calls out from the frame FrameOf made).
+func (f *Frame) Caller() *Frame {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if !f.callerSet {
+		if f.callerAt > 0 {
+			f.caller = frameOf(f.p, f.frames, f.callerAt-1, f.depth+1)
+		}
+		f.callerSet = true
+	}
+	return f.caller
 }
 
 // FrameOf builds the Frame of frames[i] (a symbolized stack, innermost
@@ -52,7 +79,7 @@ func frameOf(p *coreparse.Process, frames []coreparse.Frame, i, depth int) *Fram
 		return nil
 	}
 	f := frames[i]
-	fr := &Frame{Mod: f.Mod, PC: f.LookupPC, Regs: f.Raw.Regs, CFA: f.Raw.CFA}
+	fr := &Frame{Mod: f.Mod, PC: f.LookupPC, Regs: f.Raw.Regs, CFA: f.Raw.CFA, p: p, frames: frames, depth: depth}
 	lvl := 0
 	if f.Tailcall {
 		// A function that tail-called the frame below has no frame of its
@@ -77,10 +104,7 @@ func frameOf(p *coreparse.Process, frames []coreparse.Frame, i, depth int) *Fram
 		fr.Regs, fr.Unsaved = sameValue(frames, i)
 	}
 	if m := f.Mod; m.Syms != nil {
-		locs := m.Syms.Locate(f.LookupPC - m.Bias)
-		if lvl < len(locs) {
-			fr.Scope, fr.CU = locs[lvl].Scope, locs[lvl].CU
-		}
+		fr.Scope, fr.CU = m.Syms.ScopeAt(f.LookupPC-m.Bias, lvl)
 	}
 	if depth < 4 {
 		// The caller: the next frame out that is another function's frame
@@ -93,7 +117,7 @@ func frameOf(p *coreparse.Process, frames []coreparse.Frame, i, depth int) *Fram
 				break
 			}
 			if g.Tailcall || g.Raw != f.Raw {
-				fr.Caller = frameOf(p, frames, j, depth+1)
+				fr.callerAt = j + 1
 				fr.CallPC, fr.TailCaller = g.PC, g.Tailcall
 				break
 			}
@@ -262,8 +286,9 @@ func (r *Reader) FrameVars(f *Frame) (params, locals []*Value, err error) {
 	if f == nil || f.Mod == nil || f.Mod.Syms == nil || f.Scope == 0 {
 		return nil, nil, errors.New("no DWARF scope for this frame")
 	}
-	vars, err := f.Mod.Syms.Variables(f.Scope, f.CU, f.PC-f.Mod.Bias)
-	for _, v := range vars {
+	vars, err := f.Mod.Syms.VariablesAt(f.Scope, f.CU, f.PC-f.Mod.Bias)
+	for i := range vars {
+		v := &vars[i]
 		val := r.evalVar(f, v)
 		if v.Param {
 			params = append(params, val)
@@ -274,7 +299,7 @@ func (r *Reader) FrameVars(f *Frame) (params, locals []*Value, err error) {
 	return params, locals, err
 }
 
-func (r *Reader) evalVar(f *Frame, v symbols.Var) *Value {
+func (r *Reader) evalVar(f *Frame, v *symbols.VarAt) *Value {
 	val := &Value{Name: v.Name, Mod: f.Mod, Type: v.Type, Param: v.Param}
 	if v.Const != nil {
 		switch c := v.Const.(type) {
@@ -288,7 +313,7 @@ func (r *Reader) evalVar(f *Frame, v symbols.Var) *Value {
 		val.Where = "constant"
 		return val
 	}
-	expr, ok, err := f.Mod.Syms.LocationExpr(v, f.PC-f.Mod.Bias)
+	expr, ok, err := v.Loc, v.HasLoc, v.LocErr
 	if err != nil {
 		val.SetAbsent(Unreadable, err)
 		return val
@@ -307,6 +332,9 @@ const (
 	opConst8u       = 0x0e
 	opReg0          = 0x50
 	opRegx          = 0x90
+	opBreg0         = 0x70
+	opFbreg         = 0x91
+	opCallFrameCFA  = 0x9c
 )
 
 // evalExpr runs a location expression in frame f and sets val's location.
@@ -427,19 +455,82 @@ func (r *Reader) execute(f *Frame, expr []byte) (addr int64, pieces []op.Piece, 
 			err = fmt.Errorf("DWARF expression: %v", x)
 		}
 	}()
-	regs := frameRegisters(f)
-	// DW_OP_addr holds a file address: the module's load bias makes it a
-	// runtime one (a global's address as a call-site value, a static
-	// local's location, in a PIE or a library).
-	regs.StaticBase = f.Mod.Bias
-	if fb := f.Mod.Syms.FrameBase(f.PC - f.Mod.Bias); len(fb) > 0 {
-		if len(fb) == 1 && fb[0] == 0x9c { // DW_OP_call_frame_cfa
-			regs.FrameBase = int64(f.CFA)
-		} else if v, _, err := runExpr(*regs, fb, r.P.Core.ReadAt); err == nil {
-			regs.FrameBase = v
+	regs := r.machine(f)
+	if a, ok := simpleLocation(&regs, expr); ok {
+		return a, nil, nil
+	}
+	return runExpr(regs, expr, r.P.Core.ReadAt)
+}
+
+// simpleLocation is the address most locations are, without the stack
+// machine: DW_OP_fbreg(n), DW_OP_bregN(n) of a register the frame has,
+// DW_OP_call_frame_cfa with a CFA — what the stack machine answers for
+// them. Any other expression (or more after one of those) is false.
+func simpleLocation(regs *op.DwarfRegisters, expr []byte) (int64, bool) {
+	if len(expr) == 0 {
+		return 0, false
+	}
+	switch c := expr[0]; {
+	case c == opFbreg:
+		if n, sz := sleb(expr[1:]); sz > 0 && 1+sz == len(expr) {
+			return regs.FrameBase + n, true
+		}
+	case c >= opBreg0 && c < opBreg0+32:
+		if n, sz := sleb(expr[1:]); sz > 0 && 1+sz == len(expr) {
+			if reg := regs.Reg(uint64(c - opBreg0)); reg != nil {
+				return int64(reg.Uint64Val) + n, true
+			}
+		}
+	case c == opCallFrameCFA && len(expr) == 1 && regs.CFA != 0:
+		return regs.CFA, true
+	}
+	return 0, false
+}
+
+// sleb decodes a signed LEB128 number: its value and length, 0 when b
+// ends inside it.
+func sleb(b []byte) (int64, int) {
+	var v int64
+	var shift uint
+	for i, c := range b {
+		if shift < 64 {
+			v |= int64(c&0x7f) << shift
+		}
+		shift += 7
+		if c&0x80 == 0 {
+			if shift < 64 && c&0x40 != 0 {
+				v |= -1 << shift
+			}
+			return v, i + 1
 		}
 	}
-	return runExpr(*regs, expr, r.P.Core.ReadAt)
+	return 0, 0
+}
+
+// machine is the frame's registers for delve's stack machine, with its
+// frame base, made on the frame's first expression and kept for the rest
+// (the stack machine only reads them). A panic while making them (a file
+// changed under its mapping, a corrupt frame base) leaves none kept: the
+// next expression tries again, as each did before they were kept.
+func (r *Reader) machine(f *Frame) op.DwarfRegisters {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if !f.machineSet {
+		regs := frameRegisters(f)
+		// DW_OP_addr holds a file address: the module's load bias makes it a
+		// runtime one (a global's address as a call-site value, a static
+		// local's location, in a PIE or a library).
+		regs.StaticBase = f.Mod.Bias
+		if fb := f.Mod.Syms.FrameBase(f.PC - f.Mod.Bias); len(fb) > 0 {
+			if len(fb) == 1 && fb[0] == 0x9c { // DW_OP_call_frame_cfa
+				regs.FrameBase = int64(f.CFA)
+			} else if v, _, err := runExpr(*regs, fb, r.P.Core.ReadAt); err == nil {
+				regs.FrameBase = v
+			}
+		}
+		f.machine, f.machineSet = *regs, true
+	}
+	return f.machine
 }
 
 // runExpr is delve's stack machine on one expression; whatever the bytes,
@@ -459,12 +550,18 @@ func runExpr(regs op.DwarfRegisters, expr []byte, read func([]byte, uint64) (int
 
 // frameRegisters are a frame's registers (and CFA) for delve's stack machine.
 func frameRegisters(f *Frame) *op.DwarfRegisters {
-	regs := op.NewDwarfRegisters(0, nil, binary.LittleEndian, unwind.RIP, unwind.RSP, unwind.RBP, 0)
-	for i := 0; i < unwind.NumRegs; i++ {
+	// One array of values and one of pointers to them (nil: a register
+	// the frame lacks), where AddReg would grow the list register by
+	// register.
+	vals := make([]op.DwarfRegister, unwind.NumRegs)
+	ptrs := make([]*op.DwarfRegister, unwind.NumRegs)
+	for i := range vals {
 		if v, ok := f.Regs.Get(i); ok {
-			regs.AddReg(uint64(i), op.DwarfRegisterFromUint64(v))
+			vals[i].Uint64Val = v
+			ptrs[i] = &vals[i]
 		}
 	}
+	regs := op.NewDwarfRegisters(0, ptrs, binary.LittleEndian, unwind.RIP, unwind.RSP, unwind.RBP, 0)
 	regs.CFA = int64(f.CFA)
 	return regs
 }
@@ -473,7 +570,7 @@ func frameRegisters(f *Frame) *op.DwarfRegisters {
 // the caller's call-site parameter for that register, evaluated in the
 // caller's frame.
 func (r *Reader) entryValue(f *Frame, reg, depth int) (uint64, bool) {
-	c := f.Caller
+	c := f.Caller()
 	if c == nil || c.Mod == nil || c.Mod.Syms == nil || depth > 3 {
 		return 0, false
 	}
