@@ -360,6 +360,25 @@ func (t *Table) locate(addr uint64, gdbStyle bool) []Location {
 	return locs
 }
 
+// LocateSource is Locate's answer when the DWARF covers addr (Demangled
+// may be left empty), nil when Locate would name it by its ELF symbol
+// (FromSymtab): the source marks a disassembly interleaves. A listing asks it for every instruction, and a
+// function known only by its symbol (a stripped library's) would be
+// demangled once for each of them to be dropped.
+func (t *Table) LocateSource(addr uint64) []Location {
+	if v, ok := t.locMemo.Load(locKey{addr, true}); ok {
+		locs := v.([]Location)
+		if len(locs) == 0 || locs[0].FromSymtab {
+			return nil
+		}
+		return append([]Location(nil), locs...)
+	}
+	if cu := t.cuFor(addr); cu != nil {
+		return cu.locateAs(addr, true, false)
+	}
+	return nil
+}
+
 func (t *Table) locateUncached(addr uint64, gdbStyle bool) []Location {
 	if cu := t.cuFor(addr); cu != nil {
 		if locs := cu.locate(addr, gdbStyle); len(locs) > 0 {
