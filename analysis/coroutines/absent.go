@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"debug/elf"
 	"fmt"
+	"io"
 	"path/filepath"
 	"strings"
 
@@ -25,15 +26,15 @@ import (
 // switch routine means no saved context for the scan and nothing the walk
 // can be checked against.
 func Absent(p *coreparse.Process, prof *Profile) (why string, absent bool) {
-	anchor := func(name string) bool {
-		if name == "" {
+	anchor := func(name []byte) bool {
+		if len(name) == 0 {
 			return false
 		}
-		if name == prof.EntryTrampoline || strings.HasSuffix(name, "jump_fcontext") || strings.HasSuffix(name, "make_fcontext") {
+		if string(name) == prof.EntryTrampoline || bytes.HasSuffix(name, jumpFcontext) || bytes.HasSuffix(name, makeFcontext) {
 			return true
 		}
 		for _, s := range prof.SwitchFunctions {
-			if name == s {
+			if string(name) == s {
 				return true
 			}
 		}
@@ -57,14 +58,16 @@ func Absent(p *coreparse.Process, prof *Profile) (why string, absent bool) {
 			continue
 		}
 		libc := isCLibrary(m)
-		for _, s := range m.Syms.Symbols() {
-			name, plt := strings.CutSuffix(s.Name, "@plt")
-			if plt && anchor(name) {
-				return "", false // a call through the PLT
+		// Every symbol's name is looked at, none copied (Symbols would
+		// make each of a C++ daemon's hundreds of thousands).
+		if m.Syms.AnySymbol(func(name []byte, typ elf.SymType) bool {
+			name, plt := bytes.CutSuffix(name, atPLT)
+			if plt {
+				return anchor(name) // a call through the PLT
 			}
-			if !plt && !libc && (s.Type == elf.STT_FUNC || s.Type == elf.STT_GNU_IFUNC || s.Type == elf.STT_NOTYPE) && anchor(name) {
-				return "", false
-			}
+			return !libc && (typ == elf.STT_FUNC || typ == elf.STT_GNU_IFUNC || typ == elf.STT_NOTYPE) && anchor(name)
+		}) {
+			return "", false
 		}
 	}
 	if len(unread) > 0 {
@@ -87,22 +90,56 @@ func Absent(p *coreparse.Process, prof *Profile) (why string, absent bool) {
 		if err != nil {
 			return "", false
 		}
-		var strs []byte
+		found := false
 		if sec := f.Section(".dynstr"); sec != nil {
-			strs, err = sec.Data()
+			found, err = readerContains(sec.Open(), append(names, suffixes...))
 		}
 		f.Close()
-		if err != nil {
+		if err != nil || found {
 			return "", false
-		}
-		for _, n := range append(names, suffixes...) {
-			if bytes.Contains(strs, n) {
-				return "", false
-			}
 		}
 	}
 	return fmt.Sprintf("no module defines or calls a context switch routine (%s, *jump_fcontext, %s): no coroutine runtime",
 		strings.Join(prof.SwitchFunctions, ", "), prof.EntryTrampoline), true
+}
+
+// readerChunk is what readerContains reads at a time.
+var readerChunk = 64 << 10
+
+var (
+	atPLT        = []byte("@plt")
+	jumpFcontext = []byte("jump_fcontext")
+	makeFcontext = []byte("make_fcontext")
+)
+
+// readerContains says whether any of needles is in r's bytes (a section's),
+// read through one small buffer (a C++ library's .dynstr is megabytes):
+// each chunk keeps the previous one's last bytes, so that a needle across
+// two reads is found.
+func readerContains(r io.Reader, needles [][]byte) (bool, error) {
+	keep := 0
+	for _, n := range needles {
+		keep = max(keep, len(n)-1)
+	}
+	buf := make([]byte, keep+readerChunk)
+	have := 0
+	for {
+		n, err := io.ReadFull(r, buf[have:])
+		chunk := buf[:have+n]
+		for _, nd := range needles {
+			if bytes.Contains(chunk, nd) {
+				return true, nil
+			}
+		}
+		if err == io.EOF || err == io.ErrUnexpectedEOF {
+			return false, nil
+		}
+		if err != nil {
+			return false, err
+		}
+		have = min(keep, len(chunk))
+		copy(buf, chunk[len(chunk)-have:])
+	}
 }
 
 // isCLibrary: glibc's libc.so.6 (or a musl libc.so), whose swapcontext
