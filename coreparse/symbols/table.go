@@ -19,6 +19,7 @@ import (
 
 	"github.com/dsecore/dsecore/coreparse/symbols/die"
 	"github.com/dsecore/dsecore/internal/mmap"
+	"github.com/dsecore/dsecore/internal/par"
 )
 
 // Table is the symbol information of one ELF object.
@@ -39,16 +40,16 @@ type Table struct {
 	problems                 []string
 	splitsFound, splitsTotal int
 
-	symOnce sync.Once
+	symOnce par.Once
 	st      *symtab // the ELF symbols (mapped from the cache, or laid out here)
 
-	allOnce sync.Once
+	allOnce par.Once
 	all     []Symbol // Symbols(), decoded on first call
 
-	exportsOnce sync.Once
+	exportsOnce par.Once
 	exports     *exports // the dynamic symbols' GNU hash table (nil: none)
 
-	dwarfOnce   sync.Once
+	dwarfOnce   par.Once
 	dwarfLoaded atomic.Bool // loadDWARF has run (DWARFLoaded)
 	dwarf       *die.Data
 	cus         []cuRange // sorted by lo
@@ -66,7 +67,7 @@ type Table struct {
 	// few return addresses.
 	varsMemo sync.Map // varsKey → varsAnswer
 
-	locOnce sync.Once
+	locOnce par.Once
 	locData map[string]locSectionData // location-list sections, by name (under mu)
 
 	mu       sync.Mutex
