@@ -69,6 +69,7 @@ type panicked struct{ r any }
 // request that asks next then meets the panic (a file that changed under
 // its mapping) and reports it, instead of answering from a zero value.
 type Once struct {
+	done   atomic.Bool // f has returned or panicked
 	once   sync.Once
 	failed any // f's panic value, nil while f has not panicked
 }
@@ -76,7 +77,17 @@ type Once struct {
 // Do calls f if and only if Do is being called for the first time for
 // this Once; see sync.Once.Do, and Once for a panic of f.
 func (o *Once) Do(f func()) {
+	if !o.done.Load() {
+		o.doSlow(f)
+	}
+	if o.failed != nil {
+		panic(o.failed)
+	}
+}
+
+func (o *Once) doSlow(f func()) {
 	o.once.Do(func() {
+		defer o.done.Store(true)
 		returned := false
 		defer func() {
 			if !returned {
@@ -92,7 +103,4 @@ func (o *Once) Do(f func()) {
 		f()
 		returned = true
 	})
-	if o.failed != nil {
-		panic(o.failed)
-	}
 }
