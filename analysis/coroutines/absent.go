@@ -4,11 +4,11 @@ import (
 	"bytes"
 	"debug/elf"
 	"fmt"
-	"io"
 	"path/filepath"
 	"strings"
 
 	"github.com/dsecore/dsecore/coreparse"
+	"github.com/dsecore/dsecore/coreparse/symbols"
 )
 
 // Absent says, cheaply, whether the core certainly has no task of the
@@ -44,7 +44,18 @@ func Absent(p *coreparse.Process, prof *Profile) (why string, absent bool) {
 	if p.Exe != nil {
 		mods = append(mods, p.Exe)
 	}
+	// What a name the anchor takes ends with, as a string table holds it:
+	// a module none of whose string tables holds one cannot name such a
+	// symbol, and its symbol table is not loaded (symbols.Table.MayName).
+	var ends [][]byte
+	for _, n := range append([]string{prof.EntryTrampoline}, prof.SwitchFunctions...) {
+		if n != "" {
+			ends = append(ends, []byte(n+"\x00"))
+		}
+	}
+	ends = append(ends, []byte("jump_fcontext\x00"), []byte("make_fcontext\x00"))
 	seen := map[*coreparse.Module]bool{}
+	cleared := map[*coreparse.Module]bool{}
 	var unread []string
 	for _, m := range mods {
 		if m == nil || seen[m] {
@@ -55,6 +66,12 @@ func Absent(p *coreparse.Process, prof *Profile) (why string, absent bool) {
 			// Without its symbols a module could hold the runtime: no
 			// certainty.
 			unread = append(unread, m.BaseName())
+			continue
+		}
+		if !m.Syms.MayName(ends) {
+			if m.Syms.Path == m.Path {
+				cleared[m] = true // its .dynstr too: no import either
+			}
 			continue
 		}
 		libc := isCLibrary(m)
@@ -83,7 +100,7 @@ func Absent(p *coreparse.Process, prof *Profile) (why string, absent bool) {
 	}
 	suffixes := [][]byte{[]byte("jump_fcontext\x00"), []byte("make_fcontext\x00")}
 	for m := range seen {
-		if isCLibrary(m) || m.Path == "" {
+		if isCLibrary(m) || m.Path == "" || cleared[m] {
 			continue
 		}
 		f, err := elf.Open(m.Path)
@@ -92,7 +109,7 @@ func Absent(p *coreparse.Process, prof *Profile) (why string, absent bool) {
 		}
 		found := false
 		if sec := f.Section(".dynstr"); sec != nil {
-			found, err = readerContains(sec.Open(), append(names, suffixes...))
+			found, err = symbols.ReaderContains(sec.Open(), append(names, suffixes...))
 		}
 		f.Close()
 		if err != nil || found {
@@ -103,44 +120,11 @@ func Absent(p *coreparse.Process, prof *Profile) (why string, absent bool) {
 		strings.Join(prof.SwitchFunctions, ", "), prof.EntryTrampoline), true
 }
 
-// readerChunk is what readerContains reads at a time.
-var readerChunk = 64 << 10
-
 var (
 	atPLT        = []byte("@plt")
 	jumpFcontext = []byte("jump_fcontext")
 	makeFcontext = []byte("make_fcontext")
 )
-
-// readerContains says whether any of needles is in r's bytes (a section's),
-// read through one small buffer (a C++ library's .dynstr is megabytes):
-// each chunk keeps the previous one's last bytes, so that a needle across
-// two reads is found.
-func readerContains(r io.Reader, needles [][]byte) (bool, error) {
-	keep := 0
-	for _, n := range needles {
-		keep = max(keep, len(n)-1)
-	}
-	buf := make([]byte, keep+readerChunk)
-	have := 0
-	for {
-		n, err := io.ReadFull(r, buf[have:])
-		chunk := buf[:have+n]
-		for _, nd := range needles {
-			if bytes.Contains(chunk, nd) {
-				return true, nil
-			}
-		}
-		if err == io.EOF || err == io.ErrUnexpectedEOF {
-			return false, nil
-		}
-		if err != nil {
-			return false, err
-		}
-		have = min(keep, len(chunk))
-		copy(buf, chunk[len(chunk)-have:])
-	}
-}
 
 // isCLibrary: glibc's libc.so.6 (or a musl libc.so), whose swapcontext
 // and makecontext every process maps.

@@ -1,4 +1,4 @@
-package coroutines
+package symbols
 
 import (
 	"bytes"
@@ -7,7 +7,7 @@ import (
 )
 
 // TestReaderContains: a needle is found wherever it lies against the
-// chunks readerContains reads, across two of them included, and only
+// chunks ReaderContains reads, across two of them included, and only
 // whole: its prefix at a chunk's end and the rest nowhere is not a hit.
 func TestReaderContains(t *testing.T) {
 	defer func(n int) { readerChunk = n }(readerChunk)
@@ -16,16 +16,16 @@ func TestReaderContains(t *testing.T) {
 	other := [][]byte{[]byte("jump_fcontext\x00")}
 	for at := 0; at < 70; at++ {
 		text := []byte(strings.Repeat("x", at) + string(needle) + strings.Repeat("y", 40))
-		got, err := readerContains(bytes.NewReader(text), append([][]byte{needle}, other...))
+		got, err := ReaderContains(bytes.NewReader(text), append([][]byte{needle}, other...))
 		if err != nil || !got {
 			t.Fatalf("needle at %d: %v, %v; want found", at, got, err)
 		}
 		cut := text[:at+len(needle)-1] // the needle without its last byte
-		if got, err := readerContains(bytes.NewReader(cut), [][]byte{needle}); err != nil || got {
+		if got, err := ReaderContains(bytes.NewReader(cut), [][]byte{needle}); err != nil || got {
 			t.Fatalf("needle cut at %d: %v, %v; want not found", at, got, err)
 		}
 	}
-	if got, _ := readerContains(bytes.NewReader(nil), [][]byte{needle}); got {
+	if got, _ := ReaderContains(bytes.NewReader(nil), [][]byte{needle}); got {
 		t.Fatal("empty input: found")
 	}
 }
