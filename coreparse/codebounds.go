@@ -4,6 +4,7 @@ import (
 	"fmt"
 
 	"github.com/dsecore/dsecore/coreparse/disasm"
+	"github.com/dsecore/dsecore/coreparse/symbols"
 )
 
 // FunctionBounds is the code of the function holding the runtime address
@@ -50,13 +51,29 @@ func (p *Process) prevBoundary(addr uint64) (uint64, bool) {
 func (p *Process) disasmOptions(pc uint64, before, after int) disasm.Options {
 	o := disasm.Options{Before: before, After: after, Prev: p.prevBoundary}
 	if m := p.ModuleAt(pc); m != nil && m.Syms != nil {
+		// Each symbol demangled once per listing: a function's calls and
+		// jumps name a few symbols many times over.
+		type symKey struct {
+			t     *symbols.Table
+			start uint64
+		}
+		names := map[symKey]string{}
 		o.Symbolize = func(addr uint64) (string, uint64, bool) {
 			mm := p.ModuleAt(addr)
 			if mm == nil || mm.Syms == nil {
 				return "", 0, false
 			}
-			name, start, ok := mm.Syms.NearestSymbol(addr - mm.Bias)
-			return name, addr - mm.Bias - start, ok
+			_, start, ok := mm.Syms.NearestSymbolLinkage(addr - mm.Bias)
+			if !ok {
+				return "", 0, false
+			}
+			k := symKey{mm.Syms, start}
+			name, seen := names[k]
+			if !seen {
+				name, _, _ = mm.Syms.NearestSymbol(addr - mm.Bias)
+				names[k] = name
+			}
+			return name, addr - mm.Bias - start, true
 		}
 		o.Source = tableSource(m.Syms, m.Bias)
 	}

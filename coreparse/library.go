@@ -114,15 +114,15 @@ func tableSymbolizer(t *symbols.Table, bias uint64) disasm.Symbolizer {
 	}
 }
 
-// tableSource converts Locate's chain (innermost first, each level's own
+// tableSource converts LocateSource's chain (innermost first, each level's own
 // position) to the disassembler's marks (outermost first).
 func tableSource(t *symbols.Table, bias uint64) disasm.SourceFunc {
 	return func(addr uint64) []disasm.SourceMark {
 		if t == nil || addr < bias {
 			return nil
 		}
-		locs := t.Locate(addr - bias)
-		if len(locs) == 0 || locs[0].FromSymtab {
+		locs := t.LocateSource(addr - bias)
+		if len(locs) == 0 {
 			return nil
 		}
 		marks := make([]disasm.SourceMark, len(locs))

@@ -9,7 +9,6 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
-	"sync"
 
 	"github.com/dsecore/dsecore/coreparse/symbols"
 	"github.com/dsecore/dsecore/coreparse/unwind"
@@ -44,15 +43,15 @@ type Module struct {
 	// not match "B" (CRC mismatch)".
 	DebugRejected []string
 
-	cfiOnce sync.Once
+	cfiOnce par.Once
 	cfi     frame.FrameDescriptionEntries
 	cfiErr  error
 
-	ehOnce  sync.Once
+	ehOnce  par.Once
 	eh      *unwind.EHFrameIndex // nil: no usable .eh_frame_hdr, the whole CFI is parsed
 	ehImage []byte               // the mapped file behind eh
 
-	dynOnce sync.Once
+	dynOnce par.Once
 	dyn     *dynTable
 	bssEnd  uint64 // end of the highest PT_LOAD's memory, page-rounded
 }

@@ -75,14 +75,14 @@ type Process struct {
 	symMemo sync.Map
 	rules   unwind.RuleCache // established CFI rules by FDE and pc, shared by every unwind
 	unw     *unwind.Unwinder // Unwind's, made once
-	unwOnce sync.Once
+	unwOnce par.Once
 	curInst sync.Map // return address → the call's address (CurrentInstruction)
 
-	faultOnce    sync.Once
+	faultOnce    par.Once
 	fault        *FaultContext
-	handlingOnce sync.Once
+	handlingOnce par.Once
 	handling     []HandlingThread
-	argvOnce     sync.Once
+	argvOnce     par.Once
 	argv         []string
 }
 
@@ -98,7 +98,7 @@ type Thread struct {
 	Regs     unwind.Regs
 	Core     *corefile.Thread
 
-	nameOnce sync.Once // the entry routine's name, from the first backtrace
+	nameOnce par.Once // the entry routine's name, from the first backtrace
 }
 
 // Frame is one frame of a backtrace, as gdb would list it: inline frames are

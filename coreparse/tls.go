@@ -4,7 +4,8 @@ import (
 	"debug/elf"
 	"errors"
 	"fmt"
-	"sync"
+
+	"github.com/dsecore/dsecore/internal/par"
 )
 
 // tlsInfo is a module's PT_TLS segment.
@@ -15,7 +16,7 @@ type tlsInfo struct {
 }
 
 type tlsLayout struct {
-	once    sync.Once
+	once    par.Once
 	offsets map[*Module]uint64 // l_tls_offset of each module loaded at start-up
 }
 

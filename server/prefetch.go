@@ -10,11 +10,13 @@ import (
 // readies: VS Code's first stackTrace of a stopped thread asks for 20.
 const prefetchFrames = 20
 
-// Tests' hooks: prefetchOff turns the prefetch off; prefetchDone hears of
-// each prefetch's end.
+// Tests' hooks: prefetchOff turns the prefetch off; prefetchStart runs
+// first in the prefetch's goroutine; prefetchDone hears of each
+// prefetch's end.
 var (
-	prefetchOff  bool
-	prefetchDone func(*state)
+	prefetchOff   bool
+	prefetchStart func(*state)
+	prefetchDone  func(*state)
 )
 
 // prefetch readies, on another CPU, what the client's first stackTrace
@@ -32,7 +34,11 @@ var (
 // event is sent; a request that needs what it is making waits for it, one
 // that comes first makes it itself. A panic in it (a file that changed
 // under its mapping) is dropped: the request that meets the same file
-// reports it, as without the prefetch. close waits for it. With
+// reports it, as without the prefetch — also when the prefetch met it
+// inside work the session makes once and shares (a module's CFI, a
+// table's DWARF): those are par.Once, which panics again for every later
+// caller where sync.Once would hand out the zero value
+// (TestPrefetchPanicReported). close waits for it. With
 // $DSECORE_CHAOS armed it does nothing, so that a chaos point is reached
 // by the request that reaches it without the prefetch.
 func (st *state) prefetch() {
@@ -47,6 +53,9 @@ func (st *state) prefetch() {
 		}
 		debug.SetPanicOnFault(true) // this goroutine's: mmap.Guard
 		defer func() { recover() }()
+		if prefetchStart != nil {
+			prefetchStart(st)
+		}
 		fs, err := st.stack(st.crashThreadID())
 		if err != nil {
 			return

@@ -11,6 +11,7 @@ import (
 
 	"github.com/dsecore/dsecore/coreparse"
 	"github.com/dsecore/dsecore/coreparse/disasm"
+	"github.com/dsecore/dsecore/internal/par"
 	"github.com/google/go-dap"
 )
 
@@ -19,7 +20,7 @@ import (
 type sourceRef struct {
 	name    string
 	frame   coreparse.Frame
-	once    sync.Once
+	once    par.Once
 	content string
 	lines   map[uint64]int // instruction address → its line in content (1-based)
 }

@@ -9,6 +9,7 @@ import (
 	"github.com/dsecore/dsecore/coreparse"
 	"github.com/dsecore/dsecore/coreparse/values"
 	"github.com/dsecore/dsecore/internal/l10n"
+	"github.com/dsecore/dsecore/internal/par"
 	"github.com/dsecore/dsecore/report"
 	"github.com/dsecore/dsecore/session"
 	"github.com/google/go-dap"
@@ -22,7 +23,7 @@ type state struct {
 	vr   *values.Reader
 
 	threadList  []dap.Thread // through threads()
-	threadsOnce sync.Once
+	threadsOnce par.Once
 
 	output             func(category, text string) // to the client's console
 	rtWarned, anWarned bool

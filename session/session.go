@@ -58,6 +58,7 @@ import (
 	"github.com/dsecore/dsecore/internal/cachefile"
 	"github.com/dsecore/dsecore/internal/chaos"
 	"github.com/dsecore/dsecore/internal/mmap"
+	"github.com/dsecore/dsecore/internal/par"
 )
 
 // The defaults, in one place. A zero Options field means its default.
@@ -289,9 +290,9 @@ type Session struct {
 
 	coProf *coroutines.Profile
 
-	rtOnce sync.Once
+	rtOnce par.Once
 	rt     *coroutines.Runtime
-	anOnce sync.Once
+	anOnce par.Once
 	an     *fault.Analysis
 	anMade atomic.Pointer[fault.Analysis] // an, once made
 

@@ -2,18 +2,18 @@ package session
 
 import (
 	"strings"
-	"sync"
 
 	"github.com/dsecore/dsecore/analysis/fault"
 	"github.com/dsecore/dsecore/analysis/holders"
 	"github.com/dsecore/dsecore/analysis/waits"
+	"github.com/dsecore/dsecore/internal/par"
 )
 
 // waitsState is the session's wait graph and the stacks it was made from.
 type waitsState struct {
-	stOnce sync.Once
+	stOnce par.Once
 	stacks []holders.Stack
-	wOnce  sync.Once
+	wOnce  par.Once
 	waits  *waits.Result
 }
 

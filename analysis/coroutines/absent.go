@@ -8,6 +8,7 @@ import (
 	"strings"
 
 	"github.com/dsecore/dsecore/coreparse"
+	"github.com/dsecore/dsecore/coreparse/symbols"
 )
 
 // Absent says, cheaply, whether the core certainly has no task of the
@@ -25,15 +26,15 @@ import (
 // switch routine means no saved context for the scan and nothing the walk
 // can be checked against.
 func Absent(p *coreparse.Process, prof *Profile) (why string, absent bool) {
-	anchor := func(name string) bool {
-		if name == "" {
+	anchor := func(name []byte) bool {
+		if len(name) == 0 {
 			return false
 		}
-		if name == prof.EntryTrampoline || strings.HasSuffix(name, "jump_fcontext") || strings.HasSuffix(name, "make_fcontext") {
+		if string(name) == prof.EntryTrampoline || bytes.HasSuffix(name, jumpFcontext) || bytes.HasSuffix(name, makeFcontext) {
 			return true
 		}
 		for _, s := range prof.SwitchFunctions {
-			if name == s {
+			if string(name) == s {
 				return true
 			}
 		}
@@ -43,7 +44,18 @@ func Absent(p *coreparse.Process, prof *Profile) (why string, absent bool) {
 	if p.Exe != nil {
 		mods = append(mods, p.Exe)
 	}
+	// What a name the anchor takes ends with, as a string table holds it:
+	// a module none of whose string tables holds one cannot name such a
+	// symbol, and its symbol table is not loaded (symbols.Table.MayName).
+	var ends [][]byte
+	for _, n := range append([]string{prof.EntryTrampoline}, prof.SwitchFunctions...) {
+		if n != "" {
+			ends = append(ends, []byte(n+"\x00"))
+		}
+	}
+	ends = append(ends, []byte("jump_fcontext\x00"), []byte("make_fcontext\x00"))
 	seen := map[*coreparse.Module]bool{}
+	cleared := map[*coreparse.Module]bool{}
 	var unread []string
 	for _, m := range mods {
 		if m == nil || seen[m] {
@@ -56,15 +68,23 @@ func Absent(p *coreparse.Process, prof *Profile) (why string, absent bool) {
 			unread = append(unread, m.BaseName())
 			continue
 		}
+		if !m.Syms.MayName(ends) {
+			if m.Syms.Path == m.Path {
+				cleared[m] = true // its .dynstr too: no import either
+			}
+			continue
+		}
 		libc := isCLibrary(m)
-		for _, s := range m.Syms.Symbols() {
-			name, plt := strings.CutSuffix(s.Name, "@plt")
-			if plt && anchor(name) {
-				return "", false // a call through the PLT
+		// Every symbol's name is looked at, none copied (Symbols would
+		// make each of a C++ daemon's hundreds of thousands).
+		if m.Syms.AnySymbol(func(name []byte, typ elf.SymType) bool {
+			name, plt := bytes.CutSuffix(name, atPLT)
+			if plt {
+				return anchor(name) // a call through the PLT
 			}
-			if !plt && !libc && (s.Type == elf.STT_FUNC || s.Type == elf.STT_GNU_IFUNC || s.Type == elf.STT_NOTYPE) && anchor(name) {
-				return "", false
-			}
+			return !libc && (typ == elf.STT_FUNC || typ == elf.STT_GNU_IFUNC || typ == elf.STT_NOTYPE) && anchor(name)
+		}) {
+			return "", false
 		}
 	}
 	if len(unread) > 0 {
@@ -80,30 +100,31 @@ func Absent(p *coreparse.Process, prof *Profile) (why string, absent bool) {
 	}
 	suffixes := [][]byte{[]byte("jump_fcontext\x00"), []byte("make_fcontext\x00")}
 	for m := range seen {
-		if isCLibrary(m) || m.Path == "" {
+		if isCLibrary(m) || m.Path == "" || cleared[m] {
 			continue
 		}
 		f, err := elf.Open(m.Path)
 		if err != nil {
 			return "", false
 		}
-		var strs []byte
+		found := false
 		if sec := f.Section(".dynstr"); sec != nil {
-			strs, err = sec.Data()
+			found, err = symbols.ReaderContains(sec.Open(), append(names, suffixes...))
 		}
 		f.Close()
-		if err != nil {
+		if err != nil || found {
 			return "", false
-		}
-		for _, n := range append(names, suffixes...) {
-			if bytes.Contains(strs, n) {
-				return "", false
-			}
 		}
 	}
 	return fmt.Sprintf("no module defines or calls a context switch routine (%s, *jump_fcontext, %s): no coroutine runtime",
 		strings.Join(prof.SwitchFunctions, ", "), prof.EntryTrampoline), true
 }
+
+var (
+	atPLT        = []byte("@plt")
+	jumpFcontext = []byte("jump_fcontext")
+	makeFcontext = []byte("make_fcontext")
+)
 
 // isCLibrary: glibc's libc.so.6 (or a musl libc.so), whose swapcontext
 // and makecontext every process maps.

@@ -3,6 +3,8 @@ package symbols
 import (
 	"os"
 	"sync"
+
+	"github.com/dsecore/dsecore/internal/par"
 )
 
 // Cache shares symbol tables between processes opened in one run: the cores
@@ -21,7 +23,7 @@ type cacheKey struct {
 }
 
 type cacheEntry struct {
-	once sync.Once
+	once par.Once
 	t    *Table
 	err  error
 }

@@ -10,6 +10,7 @@ import (
 	"sync/atomic"
 
 	"github.com/dsecore/dsecore/internal/mmap"
+	"github.com/dsecore/dsecore/internal/par"
 )
 
 // dieInfo is what naming needs of a DIE.
@@ -37,7 +38,7 @@ type scope struct {
 	// A concrete function's body (its inline instances, call sites and
 	// call-site parameters) is read on first use: a unit of template-heavy
 	// C++ holds thousands of functions and a backtrace touches a few.
-	body     sync.Once
+	body     par.Once
 	bodyRead atomic.Bool    // the body has been read (then the unit's index file keeps it)
 	bodyDies []dwarf.Offset // the naming facts its body added to the unit's
 	lazy     bool
@@ -125,7 +126,7 @@ type funcRange struct {
 // parameters): read when a name needs one of them.
 type skipped struct {
 	start, end dwarf.Offset // the DIE and the offset just past its subtree
-	once       sync.Once
+	once       par.Once
 	read       atomic.Bool    // its children have been read
 	dies       []dwarf.Offset // the naming facts they added to the unit's
 }
@@ -184,7 +185,7 @@ type cuInfo struct {
 	// nested indexes the functions defined inside other functions' DIEs,
 	// built (by reading every deferred body) when an address of the unit
 	// is in no top-level function.
-	nestedOnce sync.Once
+	nestedOnce par.Once
 	nested     []funcRange
 }
 
@@ -209,7 +210,7 @@ func (t *Table) loadCU(off dwarf.Offset) *cuInfo {
 
 // cuEntry is a unit in the table's cache, parsed once.
 type cuEntry struct {
-	once sync.Once
+	once par.Once
 	cu   *cuInfo
 }
 

@@ -58,6 +58,13 @@ func (cu *cuInfo) lineAt(addr uint64, gdbStyle bool) (LineRow, bool) {
 
 // locate builds the inline chain at addr, innermost first.
 func (cu *cuInfo) locate(addr uint64, gdbStyle bool) []Location {
+	return cu.locateAs(addr, gdbStyle, true)
+}
+
+// locateAs is locate; without demangled, each Location's Demangled is left
+// empty (a disassembly's marks name functions by Function alone, and
+// demangling each level at each instruction was most of a listing's time).
+func (cu *cuInfo) locateAs(addr uint64, gdbStyle, demangled bool) []Location {
 	fn := cu.funcAt(addr)
 	if fn == nil {
 		return nil
@@ -85,7 +92,9 @@ func (cu *cuInfo) locate(addr uint64, gdbStyle bool) []Location {
 		loc.Function, loc.Linkage = cu.name(s.die)
 		loc.Demangled = loc.Function
 		if loc.Linkage != "" {
-			loc.Demangled = Demangle(loc.Linkage)
+			if demangled {
+				loc.Demangled = Demangle(loc.Linkage)
+			}
 			if strings.Contains(loc.Function, "(lambda at ") {
 				// clang names a lambda in DWARF by where it is written
 				// ("wait<(lambda at co.cc:141:26)>"); gdb names the

@@ -371,6 +371,25 @@ func (t *Table) Symbols() []Symbol {
 	return t.all
 }
 
+// AnySymbol says whether match holds for a symbol's name and type, asking
+// in table order (Symbols' order) until it does. The name is the table's
+// own bytes, valid only during the call: a question about every symbol
+// (is a context switch routine defined?) copies no name and makes no
+// Symbol, where Symbols makes every one of them.
+func (t *Table) AnySymbol(match func(name []byte, typ elf.SymType) bool) bool {
+	t.loadSymbols()
+	st := t.st
+	if st == nil {
+		return false
+	}
+	for i := 0; i < st.n; i++ {
+		if match(st.nameBytes(uint32(i)), elf.SymType(st.rec(uint32(i))[24])) {
+			return true
+		}
+	}
+	return false
+}
+
 // SymbolAt returns the function symbol containing addr (demangled, with
 // parameters, as objdump -C names it) and its start. A symbol without a
 // size contains everything up to the next symbol.

@@ -19,6 +19,7 @@ import (
 
 	"github.com/dsecore/dsecore/coreparse/symbols/die"
 	"github.com/dsecore/dsecore/internal/mmap"
+	"github.com/dsecore/dsecore/internal/par"
 )
 
 // Table is the symbol information of one ELF object.
@@ -39,16 +40,16 @@ type Table struct {
 	problems                 []string
 	splitsFound, splitsTotal int
 
-	symOnce sync.Once
+	symOnce par.Once
 	st      *symtab // the ELF symbols (mapped from the cache, or laid out here)
 
-	allOnce sync.Once
+	allOnce par.Once
 	all     []Symbol // Symbols(), decoded on first call
 
-	exportsOnce sync.Once
+	exportsOnce par.Once
 	exports     *exports // the dynamic symbols' GNU hash table (nil: none)
 
-	dwarfOnce   sync.Once
+	dwarfOnce   par.Once
 	dwarfLoaded atomic.Bool // loadDWARF has run (DWARFLoaded)
 	dwarf       *die.Data
 	cus         []cuRange // sorted by lo
@@ -71,7 +72,7 @@ type Table struct {
 	varsAtMemo sync.Map // varsKey → varsAtAnswer
 	fbMemo     sync.Map // dwarf.Offset (the function's DIE) → []byte
 
-	locOnce sync.Once
+	locOnce par.Once
 	locData map[string]locSectionData // location-list sections, by name (under mu)
 
 	mu       sync.Mutex
@@ -379,6 +380,25 @@ func (t *Table) locate(addr uint64, gdbStyle bool) []Location {
 	locs := t.locateUncached(addr, gdbStyle)
 	t.locMemo.Store(k, append([]Location(nil), locs...))
 	return locs
+}
+
+// LocateSource is Locate's answer when the DWARF covers addr (Demangled
+// may be left empty), nil when Locate would name it by its ELF symbol
+// (FromSymtab): the source marks a disassembly interleaves. A listing asks it for every instruction, and a
+// function known only by its symbol (a stripped library's) would be
+// demangled once for each of them to be dropped.
+func (t *Table) LocateSource(addr uint64) []Location {
+	if v, ok := t.locMemo.Load(locKey{addr, true}); ok {
+		locs := v.([]Location)
+		if len(locs) == 0 || locs[0].FromSymtab {
+			return nil
+		}
+		return append([]Location(nil), locs...)
+	}
+	if cu := t.cuFor(addr); cu != nil {
+		return cu.locateAs(addr, true, false)
+	}
+	return nil
 }
 
 func (t *Table) locateUncached(addr uint64, gdbStyle bool) []Location {

@@ -10,6 +10,7 @@ import (
 	"sync/atomic"
 
 	"github.com/dsecore/dsecore/internal/mmap"
+	"github.com/dsecore/dsecore/internal/par"
 )
 
 // Type is the layout of a DWARF type, as far as walking data structures in
@@ -60,7 +61,7 @@ type Member struct {
 }
 
 type typeIndex struct {
-	once   sync.Once
+	once   par.Once
 	byName map[string]dwarf.Offset
 	cache  map[dwarf.Offset]*Type
 	names  map[dwarf.Offset]string // every named type DIE's qualified name
@@ -71,7 +72,7 @@ type typeIndex struct {
 	tls    map[string]Global             // thread-local variables: Addr is the offset in the module's TLS block
 	mu     sync.RWMutex                  // TypeAt's cache hits (most calls) share it
 
-	normOnce sync.Once
+	normOnce par.Once
 	byNorm   map[string]dwarf.Offset // byName under NormalizeTypeName
 
 	built   atomic.Bool // the index is complete

@@ -59,3 +59,48 @@ func Do(n int, f func(i int)) {
 }
 
 type panicked struct{ r any }
+
+// Once is sync.Once that remembers a panic. The call whose f panicked
+// panics, as with sync.Once; every later Do panics again with the same
+// value, where sync.Once would return as if f had finished and leave its
+// results zero. What a session computes once and shares (a module's CFI,
+// a table's DWARF, the coroutine runtime) may be first asked for on a
+// goroutine whose panic no one reports (the DAP server's prefetch): the
+// request that asks next then meets the panic (a file that changed under
+// its mapping) and reports it, instead of answering from a zero value.
+type Once struct {
+	done   atomic.Bool // f has returned or panicked
+	once   sync.Once
+	failed any // f's panic value, nil while f has not panicked
+}
+
+// Do calls f if and only if Do is being called for the first time for
+// this Once; see sync.Once.Do, and Once for a panic of f.
+func (o *Once) Do(f func()) {
+	if !o.done.Load() {
+		o.doSlow(f)
+	}
+	if o.failed != nil {
+		panic(o.failed)
+	}
+}
+
+func (o *Once) doSlow(f func()) {
+	o.once.Do(func() {
+		defer o.done.Store(true)
+		returned := false
+		defer func() {
+			if !returned {
+				// A panic (recover is nil only for runtime.Goexit, which
+				// then goes on): remembered, and raised again here, with
+				// f's frames still on the stack.
+				if x := recover(); x != nil {
+					o.failed = x
+					panic(x)
+				}
+			}
+		}()
+		f()
+		returned = true
+	})
+}

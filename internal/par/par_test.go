@@ -81,3 +81,41 @@ func TestDoFaults(t *testing.T) {
 		t.Fatalf("err %v, want a fault of %s", err, p)
 	}
 }
+
+// TestOncePanics: a panic of f reaches the call that ran it and every
+// later call, with the same value, from any goroutine; f runs once. A
+// plain sync.Once would let the later calls return (f's results zero).
+func TestOncePanics(t *testing.T) {
+	var o Once
+	runs := 0
+	boom := errors.New("boom")
+	call := func() (x any) {
+		defer func() { x = recover() }()
+		o.Do(func() { runs++; panic(boom) })
+		return nil
+	}
+	if x := call(); x != boom {
+		t.Fatalf("first call: panic %v, want %v", x, boom)
+	}
+	got := make(chan any, 4)
+	for range 4 {
+		go func() { got <- call() }()
+	}
+	for range 4 {
+		if x := <-got; x != boom {
+			t.Fatalf("a later call: panic %v, want %v", x, boom)
+		}
+	}
+	if runs != 1 {
+		t.Fatalf("f ran %d times, want once", runs)
+	}
+	// Without a panic it is sync.Once.
+	var ok Once
+	n := 0
+	for range 3 {
+		ok.Do(func() { n++ })
+	}
+	if n != 1 {
+		t.Fatalf("f ran %d times, want once", n)
+	}
+}

@@ -21,6 +21,8 @@ import (
 	"fmt"
 	"sort"
 	"sync"
+
+	"github.com/dsecore/dsecore/internal/par"
 )
 
 // Data is a file's DWARF, read on demand. Its methods may be called from
@@ -44,7 +46,7 @@ type Data struct {
 	// Type units (DWARF 5's DW_UT_type in .debug_info, DWARF 4's
 	// .debug_types attached by AttachTypes): a type signature → the
 	// offset of the type's entry, for DW_FORM_ref_sig8.
-	sigOnce sync.Once
+	sigOnce par.Once
 	sigs    map[uint64]uint64
 	types   bool // .debug_types attached
 
@@ -58,7 +60,7 @@ type source struct {
 	s     Sections
 	shift uint64
 
-	lineOnce sync.Once
+	lineOnce par.Once
 	lineData *dwarf.Data
 	lineErr  error
 }
@@ -72,7 +74,7 @@ type abbrevKey struct {
 type unit struct {
 	UnitHeader
 	src  *source
-	once sync.Once
+	once par.Once
 	err  error
 	ab   *abbrevTable
 	// DWARF 5 bases from the unit's entry (0 before DWARF 5); a split
