@@ -133,7 +133,8 @@ DSECORE_VERSION ?= 0.1.0
 package: build
 	rm -rf build/package && mkdir -p build/package/stage build/tools
 	cp bin/dsecore build/package/stage/dsecore
-	build/package/stage/dsecore gendocs build/package/stage
+	CGO_ENABLED=0 $(GO) build -tags gendocs -o build/tools/dsecore-gendocs ./cmd/dsecore
+	build/tools/dsecore-gendocs gendocs build/package/stage
 	gzip -9n build/package/stage/man/*.1
 	test -x build/tools/nfpm || (cd /tmp && GOBIN=$(CURDIR)/build/tools $(GO) install github.com/goreleaser/nfpm/v2/cmd/nfpm@$(NFPM_VERSION))
 	for p in deb rpm; do DSECORE_VERSION=$(DSECORE_VERSION) DSECORE_RELEASE=$$(git rev-list --count HEAD 2>/dev/null || echo 1) \

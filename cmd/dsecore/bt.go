@@ -5,6 +5,7 @@ import (
 
 	"github.com/dsecore/dsecore/analysis/coroutines"
 	"github.com/dsecore/dsecore/coreparse"
+	"github.com/dsecore/dsecore/internal/mmap"
 	"github.com/dsecore/dsecore/internal/par"
 	"github.com/dsecore/dsecore/report"
 	"github.com/spf13/cobra"
@@ -41,6 +42,8 @@ Processer threads show their entry routine, not "Processer_N"; --task and
 			// The tasks' saved contexts are checked by the unwinds that
 			// give their stacks (report.Tasks), not by a pass of their own
 			// before: FoundBy and the runtime's warnings are read after.
+			// One core, then exit: the exit unmaps the files at once.
+			mmap.LeaveToExit()
 			o := sessionOptions(args[0])
 			o.DeferConfirm = true
 			s, err := openSessionWith(o)

@@ -83,9 +83,15 @@ else ~/.config/dsecore/dsecore.yaml (nothing else is read as configuration), e.g
 	root.PersistentFlags().MarkHidden("cpuprofile")
 	root.PersistentFlags().StringVar(&memProfile, "memprofile", "", "write an allocation profile (go tool pprof -sample_index=alloc_space) of this command to the file")
 	root.PersistentFlags().MarkHidden("memprofile")
-	root.AddCommand(newBtCmd(), newInspectCmd(), newSymbolizeCmd(), newTasksCmd(), newDapCmd(), newSummarizeCmd(), newRenderCmd(), newListCmd(), newProfileCmd(), newWaitsCmd(), newAgentCmd(), newAgentChildCmd(), newGendocsCmd())
+	root.AddCommand(newBtCmd(), newInspectCmd(), newSymbolizeCmd(), newTasksCmd(), newDapCmd(), newSummarizeCmd(), newRenderCmd(), newListCmd(), newProfileCmd(), newWaitsCmd(), newAgentCmd(), newAgentChildCmd())
+	for _, c := range extraCommands {
+		root.AddCommand(c())
+	}
 	return root
 }
+
+// extraCommands are commands built in by a build tag (gendocs).
+var extraCommands []func() *cobra.Command
 
 // smallHeapGC lets the garbage collector run a fourth as often (GOGC 400)
 // for a command whose heap stays small whatever the core: one thread's

@@ -32,7 +32,7 @@ func TestBytesAtEnd(t *testing.T) {
 			off, n uint64
 			want   string
 		}{{0, 4, "0123"}, {4, 4, "4567"}, {10, 100, "abcdef"}, {12, 4, "cdef"}, {15, 2, "f"}, {16, 1, ""}, {17, 1, ""}, {1 << 40, 8, ""}} {
-			b, err := src.at(c.off, c.n)
+			b, err := src.at(nil, c.off, c.n)
 			if err != nil || !bytes.Equal(b, []byte(c.want)) {
 				t.Errorf("%T: at(%d, %d) = %q, %v; want %q", src, c.off, c.n, b, err, c.want)
 			}
@@ -54,14 +54,23 @@ func TestFileBytesShrank(t *testing.T) {
 		t.Fatal(err)
 	}
 	fb := &fileBytes{f: f, n: 32} // opened at 32 bytes, now 16
-	if b, err := fb.at(10, 20); !errors.Is(err, errShrank) || !strings.Contains(err.Error(), " at 0x10:") || b != nil {
+	if b, err := fb.at(nil, 10, 20); !errors.Is(err, errShrank) || !strings.Contains(err.Error(), " at 0x10:") || b != nil {
 		t.Errorf("at(10, 20) of a file cut to 16 bytes: %q, %v", b, err)
 	}
-	if b, err := fb.at(0, 16); err != nil || string(b) != "0123456789abcdef" {
+	if b, err := fb.at(nil, 0, 16); err != nil || string(b) != "0123456789abcdef" {
 		t.Errorf("at(0, 16): %q, %v", b, err)
 	}
+	// Into the caller's buffer when it has room (parse's chunks of
+	// program headers), a fresh one when it has not.
+	buf := make([]byte, 8)
+	if b, err := fb.at(buf, 4, 6); err != nil || string(b) != "456789" || &b[0] != &buf[0] {
+		t.Errorf("at(buf, 4, 6): %q, %v, into buf: %v", b, err, err == nil && &b[0] == &buf[0])
+	}
+	if b, err := fb.at(buf, 2, 12); err != nil || string(b) != "23456789abcd" || &b[0] == &buf[0] {
+		t.Errorf("at(buf, 2, 12): %q, %v", b, err)
+	}
 	f.Close()
-	if _, err := fb.at(0, 4); !errors.Is(err, os.ErrClosed) || errors.Is(err, errShrank) {
+	if _, err := fb.at(nil, 0, 4); !errors.Is(err, os.ErrClosed) || errors.Is(err, errShrank) {
 		t.Errorf("at(0, 4) of a closed file: %v", err)
 	}
 }

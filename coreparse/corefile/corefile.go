@@ -220,10 +220,11 @@ func OpenCache(path string, cacheBytes int) (*Core, error) {
 }
 
 // bytesAt is what parse reads the core from: the bytes in [off, off+n)
-// (fewer at the end of the file), copied out or not.
+// (fewer at the end of the file), copied out (into buf when it has room:
+// the caller's to reuse) or not.
 type bytesAt interface {
 	size() uint64
-	at(off, n uint64) ([]byte, error)
+	at(buf []byte, off, n uint64) ([]byte, error)
 }
 
 // memBytes is a core held in memory.
@@ -231,7 +232,7 @@ type memBytes []byte
 
 func (m memBytes) size() uint64 { return uint64(len(m)) }
 
-func (m memBytes) at(off, n uint64) ([]byte, error) {
+func (m memBytes) at(_ []byte, off, n uint64) ([]byte, error) {
 	if off > uint64(len(m)) {
 		return nil, nil
 	}
@@ -246,7 +247,7 @@ type fileBytes struct {
 
 func (fb *fileBytes) size() uint64 { return fb.n }
 
-func (fb *fileBytes) at(off, n uint64) ([]byte, error) {
+func (fb *fileBytes) at(buf []byte, off, n uint64) ([]byte, error) {
 	if off > fb.n {
 		return nil, nil
 	}
@@ -254,7 +255,11 @@ func (fb *fileBytes) at(off, n uint64) ([]byte, error) {
 	if n > maxHeaderRead {
 		return nil, fmt.Errorf("%s: a header or note area of %d bytes at %#x: more than a core's (%d)", fb.f.Name(), n, off, maxHeaderRead)
 	}
-	b := make([]byte, n)
+	b := buf[:0]
+	if uint64(cap(b)) < n {
+		b = make([]byte, n)
+	}
+	b = b[:n]
 	k, err := fb.f.ReadAt(b, int64(off))
 	if uint64(k) < n {
 		if err == nil || err == io.EOF {

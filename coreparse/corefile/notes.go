@@ -16,7 +16,7 @@ func parse(path string, src bytesAt) (c *Core, err error) {
 	}()
 	c = &Core{Path: path}
 	size := src.size()
-	data, err := src.at(0, 64)
+	data, err := src.at(nil, 0, 64)
 	if err != nil {
 		return nil, err
 	}
@@ -40,7 +40,7 @@ func parse(path string, src bytesAt) (c *Core, err error) {
 	if phnum == 0xffff { // PN_XNUM: the real count is in section 0's sh_info
 		shoff := le.Uint64(data[40:])
 		if shoff+64 <= size && shoff+64 > shoff {
-			sh0, err := src.at(shoff+44, 4)
+			sh0, err := src.at(nil, shoff+44, 4)
 			if err != nil {
 				return nil, err
 			}
@@ -50,15 +50,22 @@ func parse(path string, src bytesAt) (c *Core, err error) {
 	if phoff > size || phnum*phentsize > size-phoff {
 		return nil, fmt.Errorf("%s: program headers beyond the end of the file (truncated core?)", path)
 	}
-	phdrs, err := src.at(phoff, phnum*phentsize)
-	if err != nil {
-		return nil, err
-	}
 	// One segment per header at most (a core of ten thousand task stacks
-	// has twenty thousand): sized once, not regrown.
+	// has twenty thousand): sized once, not regrown. The headers are read
+	// a chunk at a time into one buffer (20,000 headers are 1.1 MB: read
+	// at once, fresh pages faulted in only to be read once).
 	c.Segments = make([]Segment, 0, phnum)
+	const chunk = 1024
+	var buf []byte
+	var phdrs []byte
 	for i := uint64(0); i < phnum; i++ {
-		ph := phdrs[i*phentsize:]
+		if i%chunk == 0 {
+			if phdrs, err = src.at(buf, phoff+i*phentsize, min(chunk, phnum-i)*phentsize); err != nil {
+				return nil, err
+			}
+			buf = phdrs
+		}
+		ph := phdrs[(i%chunk)*phentsize:]
 		typ := elf.ProgType(le.Uint32(ph[0:]))
 		flags := elf.ProgFlag(le.Uint32(ph[4:]))
 		off, vaddr, filesz, memsz := le.Uint64(ph[8:]), le.Uint64(ph[16:]), le.Uint64(ph[32:]), le.Uint64(ph[40:])
@@ -73,7 +80,7 @@ func parse(path string, src bytesAt) (c *Core, err error) {
 				c.warnf("core truncated: note segment cut at %d of %d bytes", size-off, filesz)
 				end = size
 			}
-			notes, err := src.at(off, end-off)
+			notes, err := src.at(nil, off, end-off)
 			if err != nil {
 				return nil, err
 			}
@@ -94,7 +101,10 @@ func parse(path string, src bytesAt) (c *Core, err error) {
 			c.Segments = append(c.Segments, s)
 		}
 	}
-	sort.Slice(c.Segments, func(i, j int) bool { return c.Segments[i].Vaddr < c.Segments[j].Vaddr })
+	// The kernel writes them in address order: sorted already, as a rule.
+	if !sort.SliceIsSorted(c.Segments, func(i, j int) bool { return c.Segments[i].Vaddr < c.Segments[j].Vaddr }) {
+		sort.Slice(c.Segments, func(i, j int) bool { return c.Segments[i].Vaddr < c.Segments[j].Vaddr })
+	}
 	return c, nil
 }
 

@@ -5,6 +5,8 @@ import (
 	"sync"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/dsecore/dsecore/internal/mmap"
 )
 
 // hugePage is the size of an x86-64 transparent huge page.
@@ -25,7 +27,13 @@ type slabMapping struct {
 	once sync.Once
 }
 
-func (m *slabMapping) unmap() { m.once.Do(func() { unix.Munmap(m.b) }) }
+func (m *slabMapping) unmap() {
+	m.once.Do(func() {
+		if !mmap.LeftToExit() {
+			unix.Munmap(m.b)
+		}
+	})
+}
 
 // newSlab maps n bytes (nil when the mapping fails: the cache then
 // allocates its slots from the heap). A slab nobody frees (a Core never

@@ -40,10 +40,13 @@ type scope struct {
 	// C++ holds thousands of functions and a backtrace touches a few.
 	body     par.Once
 	bodyRead atomic.Bool    // the body has been read (then the unit's index file keeps it)
-	bodyDies []dwarf.Offset // the naming facts its body added to the unit's
-	lazy     bool
-	params   map[uint64][]CallParam // call-site parameters by return pc
-	nested   []funcRange            // functions defined inside its DIE
+	bodyDies []dwarf.Offset // the naming facts its body added to the unit's (read from DWARF)
+	// bodyTable: instead of bodyDies, for a body from the unit's index
+	// file: its naming facts, decoded when looked up.
+	bodyTable *dieTable
+	lazy      bool
+	params    map[uint64][]CallParam // call-site parameters by return pc
+	nested    []funcRange            // functions defined inside its DIE
 }
 
 // callSite is a DW_TAG_call_site (or GCC's DW_TAG_GNU_call_site).
@@ -179,8 +182,11 @@ type cuInfo struct {
 	// Close writes it).
 	skel      []dwarf.Offset
 	skelTable *dieTable // instead of skel, for a unit from its index file: its facts, decoded when looked up
-	stored    map[uint64][]byte
-	dirty     atomic.Bool
+	// bodyTables are the naming facts of the bodies restored from the
+	// index file (each a scope's bodyTable), looked up like skelTable.
+	bodyTables []*dieTable
+	stored     map[uint64][]byte
+	dirty      atomic.Bool
 
 	// nested indexes the functions defined inside other functions' DIEs,
 	// built (by reading every deferred body) when an address of the unit

@@ -160,14 +160,22 @@ func newDieInfo(e *die.Entry, parent dwarf.Offset) *dieInfo {
 func (cu *cuInfo) cachedDIE(off dwarf.Offset) *dieInfo {
 	cu.mu.Lock()
 	defer cu.mu.Unlock()
-	d := cu.dies[off]
-	if d == nil && cu.skelTable != nil {
+	if d := cu.dies[off]; d != nil {
+		return d
+	}
+	if cu.skelTable != nil {
 		if di, ok := cu.skelTable.find(off); ok {
 			cu.dies[off] = di
-			d = di
+			return di
 		}
 	}
-	return d
+	for _, t := range cu.bodyTables {
+		if di, ok := t.find(off); ok {
+			cu.dies[off] = di
+			return di
+		}
+	}
+	return nil
 }
 
 // name is the qualified name gdb gives the function of a DIE: its DWARF

@@ -303,6 +303,10 @@ func (d *unitDec) funcRanges(each func() *scope, sorted bool) []funcRange {
 // facts it added.
 func (cu *cuInfo) encodeBody(e *enc, s *scope) {
 	encodeContents(e, s)
+	if s.bodyTable != nil {
+		e.b = append(e.b, s.bodyTable.raw...)
+		return
+	}
 	cu.encodeDies(e, s.bodyDies)
 }
 
@@ -311,6 +315,57 @@ func (cu *cuInfo) encodeBody(e *enc, s *scope) {
 type unitDec struct {
 	dec
 	info uint64
+
+	// A body's scopes, their ranges and their call files are cut from
+	// chunks and interned: a body holds hundreds of inline instances, and
+	// an allocation each was most of restoring it.
+	scopes []scope
+	ranges [][2]uint64
+	files  map[string]string
+}
+
+// newScope is a zeroed scope from the decoder's chunk.
+func (d *unitDec) newScope() *scope {
+	if len(d.scopes) == 0 {
+		d.scopes = make([]scope, 32)
+	}
+	s := &d.scopes[0]
+	d.scopes = d.scopes[1:]
+	return s
+}
+
+// newRanges is n ranges from the decoder's chunk (full capacity n: an
+// append to them copies).
+func (d *unitDec) newRanges(n int) [][2]uint64 {
+	if n > 64 {
+		return make([][2]uint64, n)
+	}
+	if len(d.ranges) < n {
+		d.ranges = make([][2]uint64, 256)
+	}
+	r := d.ranges[:n:n]
+	d.ranges = d.ranges[n:]
+	return r
+}
+
+// file reads a string, interned: call files repeat.
+func (d *unitDec) file() string {
+	n := d.u32()
+	if uint64(n) > uint64(len(d.b)) {
+		d.bad, d.b = true, nil
+		return ""
+	}
+	b := d.b[:n]
+	d.b = d.b[n:]
+	if s, ok := d.files[string(b)]; ok {
+		return s
+	}
+	if d.files == nil {
+		d.files = map[string]string{}
+	}
+	s := string(b)
+	d.files[s] = s
+	return s
 }
 
 func (d *unitDec) ref() dwarf.Offset {
@@ -485,12 +540,13 @@ func (t *Table) decodeUnit(off dwarf.Offset, b []byte) (*cuInfo, bool) {
 
 // scopeHead reads what encodeScopeHead wrote.
 func (d *unitDec) scopeHead() *scope {
-	s := &scope{die: d.ref(), low: d.u64()}
+	s := d.newScope()
+	s.die, s.low = d.ref(), d.u64()
 	fl := d.u8()
 	s.inline, s.lazy = fl&1 != 0, fl&2 != 0
-	s.callFile = d.str()
+	s.callFile = d.file()
 	s.callLine, s.callCol = int(int32(d.u32())), int(int32(d.u32()))
-	s.ranges = make([][2]uint64, d.count(16))
+	s.ranges = d.newRanges(d.count(16))
 	for i := range s.ranges {
 		s.ranges[i] = [2]uint64{d.u64(), d.u64()}
 	}
@@ -556,14 +612,34 @@ func (cu *cuInfo) restoreBody(fn *scope) bool {
 	d := &unitDec{dec: dec{b: b}, info: cu.t.indexKey.info}
 	var s scope
 	d.contents(&s, 0)
-	dies := map[dwarf.Offset]*dieInfo{}
-	offs := d.dies(dies)
+	// The body's naming facts stay in the file, decoded when looked up
+	// (cachedDIE): a body holds hundreds, a backtrace names a few.
+	t := d.dieTable()
 	if d.bad || len(d.b) != 0 {
 		return false
 	}
 	fn.children, fn.calls, fn.params, fn.nested = s.children, s.calls, s.params, s.nested
-	cu.mergeDies(dies)
-	fn.bodyDies = offs
+	fn.bodyTable = t
+	cu.mu.Lock()
+	// A fact read before from DWARF (its parent unknown: cu.die) gives
+	// way to the body's, as when every fact was merged in.
+	if len(cu.dies) < t.n {
+		for o := range cu.dies {
+			if di, ok := t.find(o); ok {
+				cu.dies[o] = di
+			}
+		}
+	} else {
+		for k := 0; k < t.n; k++ {
+			if _, ok := cu.dies[t.offAt(k)]; ok {
+				if o, di, ok := t.record(k); ok {
+					cu.dies[o] = di
+				}
+			}
+		}
+	}
+	cu.bodyTables = append(cu.bodyTables, t)
+	cu.mu.Unlock()
 	fn.bodyRead.Store(true)
 	return true
 }

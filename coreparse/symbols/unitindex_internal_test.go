@@ -122,7 +122,7 @@ func sameScope(a, b *scope, where string) string {
 		a.callLine != b.callLine || a.callCol != b.callCol || !reflect.DeepEqual(a.ranges, b.ranges) {
 		return fmt.Sprintf("%s: scope %#x head differs", where, a.die)
 	}
-	if !reflect.DeepEqual(a.calls, b.calls) || !reflect.DeepEqual(a.params, b.params) || !reflect.DeepEqual(a.bodyDies, b.bodyDies) {
+	if !reflect.DeepEqual(a.calls, b.calls) || !reflect.DeepEqual(a.params, b.params) || !reflect.DeepEqual(bodyOffsets(a), bodyOffsets(b)) {
 		return fmt.Sprintf("%s: scope %#x calls, parameters or naming facts differ", where, a.die)
 	}
 	if len(a.children) != len(b.children) || len(a.nested) != len(b.nested) {
@@ -144,6 +144,15 @@ func sameScope(a, b *scope, where string) string {
 	return ""
 }
 
+// bodyOffsets are the DIEs whose naming facts a function's body added:
+// read from DWARF (bodyDies) or kept in the index file (bodyTable).
+func bodyOffsets(s *scope) []dwarf.Offset {
+	if s.bodyTable != nil {
+		return s.bodyTable.offsets()
+	}
+	return s.bodyDies
+}
+
 // keptDies are the naming facts a unit's index file keeps: the first
 // pass's, the bodies' and the skipped subtrees' (not those of single DIEs
 // read for a name, which are cheap to read again).
@@ -156,7 +165,7 @@ func keptDies(cu *cuInfo) map[dwarf.Offset]dieInfo {
 	}
 	add(skelOffsets(cu))
 	for _, f := range cu.funcs {
-		add(f.s.bodyDies)
+		add(bodyOffsets(f.s))
 	}
 	for i := range cu.skips {
 		add(cu.skips[i].dies)

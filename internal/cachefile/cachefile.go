@@ -146,17 +146,24 @@ func (c *Cache) MkdirAll(dir string) error {
 // is what earlier versions wrote decompressed cores and downloads to).
 var tempPrefixes = []string{".tmp-", ".partial-"}
 
-var cleaned sync.Map // dir → true: CleanTemps ran there
+var cleaned sync.Map // dir → *sync.Once: CleanTemps runs (ran) there
 
 // CleanTemps removes, once per directory in a run, the temporary files a
-// killed run left in dir: those no live writer holds locked.
+// killed run left in dir: those no live writer holds locked. A caller that
+// comes while another cleans dir waits until it is done: a writer of this
+// run creates its temporary file only then (Create), never in the moment
+// between its create and its lock while the cleaning could take the file
+// for a killed run's. (libc's sections, inflated on both CPUs into one
+// directory, lost one that way under load: TestSectionCache.)
 func CleanTemps(dir string) {
 	if dir == "" {
 		return
 	}
-	if _, done := cleaned.LoadOrStore(dir, true); done {
-		return
-	}
+	o, _ := cleaned.LoadOrStore(dir, new(sync.Once))
+	o.(*sync.Once).Do(func() { cleanTemps(dir) })
+}
+
+func cleanTemps(dir string) {
 	ents, err := os.ReadDir(dir)
 	if err != nil {
 		return

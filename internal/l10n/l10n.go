@@ -118,22 +118,38 @@ func sections(lang string) map[string][]byte {
 		panic(fmt.Sprintf("l10n: the embedded catalog %s.toml: %v", lang, err))
 	}
 	out := map[string][]byte{}
-	group := ""
-	for len(data) > 0 {
-		line := data
-		if i := bytes.IndexByte(data, '\n'); i >= 0 {
-			line = data[:i+1]
+	// A group's lines run from its first table header to the next group's:
+	// a run is the catalog's own bytes (embedded, read-only: capped, so
+	// that a group met again further on is appended to a copy), not a
+	// line-by-line copy of them.
+	group, start := "", 0
+	flush := func(end int) {
+		if group == "" || end == start {
+			return
 		}
-		data = data[len(line):]
+		run := data[start:end:end]
+		if prev, ok := out[group]; ok {
+			out[group] = append(prev, run...)
+		} else {
+			out[group] = run
+		}
+	}
+	for pos := 0; pos < len(data); {
+		line := data[pos:]
+		if i := bytes.IndexByte(line, '\n'); i >= 0 {
+			line = line[:i+1]
+		}
 		if bytes.HasPrefix(line, []byte("[")) {
 			name := strings.TrimSpace(string(line))
 			name = strings.Trim(name, "[]")
-			group, _, _ = strings.Cut(name, ".")
+			if g, _, _ := strings.Cut(name, "."); g != group {
+				flush(pos)
+				group, start = g, pos
+			}
 		}
-		if group != "" {
-			out[group] = append(out[group], line...)
-		}
+		pos += len(line)
 	}
+	flush(len(data))
 	return out
 }
 

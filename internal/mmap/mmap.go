@@ -28,6 +28,7 @@ import (
 	"runtime/debug"
 	"sort"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"unsafe"
 )
@@ -67,14 +68,33 @@ func Fd(f *os.File) ([]byte, error) {
 	return b, nil
 }
 
-// Unmap releases a mapping made by File or Fd.
+// Unmap releases a mapping made by File or Fd: after LeaveToExit, it only
+// forgets it.
 func Unmap(b []byte) error {
 	if len(b) == 0 {
 		return nil
 	}
 	unregister(b)
+	if leave.Load() {
+		return nil
+	}
 	return syscall.Munmap(b)
 }
+
+var leave atomic.Bool
+
+// LeaveToExit makes Unmap (and LeftToExit's other callers) leave mappings
+// to the process's exit, which takes down the whole address space at once:
+// for a one-shot command on one core (dsecore bt), whose ~30 munmaps at
+// close, each a TLB shootdown on every CPU the process ran on, were ~3 ms
+// of a warm first answer. Never for a long-lived process (the DAP server)
+// or one that opens core after core (summarize): their mappings would
+// pile up.
+func LeaveToExit() { leave.Store(true) }
+
+// LeftToExit says whether LeaveToExit was called: a mapping made elsewhere
+// (an anonymous one) is then left too.
+func LeftToExit() bool { return leave.Load() }
 
 var failures struct {
 	sync.Mutex

@@ -5,6 +5,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 )
 
@@ -128,4 +129,41 @@ func TestReplacedIsNotChanged(t *testing.T) {
 	if got := ChangedIn(b); got != "" || string(b) != "old bytes" {
 		t.Errorf("ChangedIn %q, bytes %q", got, b)
 	}
+}
+
+// TestLeaveToExit: after LeaveToExit, Unmap forgets a mapping (no longer
+// registered: Changed does not report its file) and leaves its pages
+// mapped until the process exits; before it, Unmap unmaps.
+func TestLeaveToExit(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "f")
+	if err := os.WriteFile(path, []byte("hello, mapping"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { leave.Store(false) })
+	LeaveToExit()
+	if !LeftToExit() {
+		t.Fatal("LeftToExit is false after LeaveToExit")
+	}
+	registered := func() int { reg.mu.Lock(); defer reg.mu.Unlock(); return len(reg.rs) }
+	before := registered()
+	b, err := File(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := Unmap(b); err != nil {
+		t.Fatal(err)
+	}
+	if string(b) != "hello, mapping" {
+		t.Fatalf("the left mapping reads %q", b)
+	}
+	if n := registered(); n != before {
+		t.Fatalf("%d mappings registered, %d before", n, before)
+	}
+	if err := os.WriteFile(path, []byte("changed, mapping"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if c := Changed(); len(c) != 0 {
+		t.Fatalf("a forgotten mapping's file reported changed: %v", c)
+	}
+	syscall.Munmap(b)
 }
