@@ -55,3 +55,46 @@ func TestDecodeSigInfo(t *testing.T) {
 		}
 	}
 }
+
+// shortMem answers every read one byte short, without an error (a Memory
+// that does not keep io.ReaderAt's rule).
+type shortMem struct{ m *fakeMem }
+
+func (s shortMem) ReadAt(p []byte, addr uint64) (int, error) {
+	n, err := s.m.ReadAt(p[:len(p)-1], addr)
+	return n, err
+}
+
+func (s shortMem) ReadUint64(addr uint64) (uint64, error) { return s.m.ReadUint64(addr) }
+
+// TestSignalFrameShortRead: a ucontext or siginfo read short without an
+// error is refused, not decoded from the zeros left in the buffer.
+func TestSignalFrameShortRead(t *testing.T) {
+	m := newFakeMem()
+	m.put(0x10000, make([]byte, 4096))
+	if sf, err := unwind.ReadSignalFrame(shortMem{m}, 0x10000); err == nil {
+		t.Errorf("ReadSignalFrame of a short read: %+v, want an error", sf)
+	}
+	if si, err := unwind.ReadSigInfo(shortMem{m}, 0x10000); err == nil {
+		t.Errorf("ReadSigInfo of a short read: %+v, want an error", si)
+	}
+	if _, err := unwind.ReadSignalFrame(m, 0x10000); err != nil {
+		t.Errorf("ReadSignalFrame of the whole frame: %v", err)
+	}
+}
+
+// TestSigtrampAtZero: the trampoline's syscall 7 bytes after its start is
+// recognised down to a trampoline at address 0 (pc 7), the lowest pc
+// from which the start can be found.
+func TestSigtrampAtZero(t *testing.T) {
+	m := newFakeMem()
+	m.put(0, []byte{0x48, 0xc7, 0xc0, 0x0f, 0x00, 0x00, 0x00, 0x0f, 0x05}) // mov $15,%rax; syscall
+	for _, pc := range []uint64{0, 7} {
+		if start, ok := unwind.SigtrampStart(m, pc); !ok || start != 0 {
+			t.Errorf("SigtrampStart(%d) = %#x, %v; want 0, true", pc, start, ok)
+		}
+	}
+	if start, ok := unwind.SigtrampStart(m, 6); ok {
+		t.Errorf("SigtrampStart(6) = %#x, true: not a trampoline's instruction", start)
+	}
+}
