@@ -2,6 +2,9 @@ package unwind_test
 
 import (
 	"encoding/binary"
+	"os"
+	"regexp"
+	"strconv"
 	"testing"
 
 	"github.com/dsecore/dsecore/coreparse/unwind"
@@ -96,5 +99,27 @@ func TestSigtrampAtZero(t *testing.T) {
 	}
 	if start, ok := unwind.SigtrampStart(m, 6); ok {
 		t.Errorf("SigtrampStart(6) = %#x, true: not a trampoline's instruction", start)
+	}
+}
+
+// TestSigCodesMatchKernelHeader: the package's si_code constants are the
+// kernel's (asm-generic/siginfo.h, linux-libc-dev).
+func TestSigCodesMatchKernelHeader(t *testing.T) {
+	const header = "/usr/include/asm-generic/siginfo.h"
+	b, err := os.ReadFile(header)
+	if err != nil {
+		t.Fatalf("the kernel's siginfo header (linux-libc-dev): %v", err)
+	}
+	defs := map[string]int64{}
+	for _, m := range regexp.MustCompile(`(?m)^#\s*define\s+((?:SI|SEGV)_[A-Z_]+)\s+(-?(?:0x)?[0-9a-fA-F]+)\b`).FindAllStringSubmatch(string(b), -1) {
+		if v, err := strconv.ParseInt(m[2], 0, 32); err == nil {
+			defs[m[1]] = v
+		}
+	}
+	for name, v := range map[string]int64{"SI_USER": unwind.SI_USER, "SI_KERNEL": unwind.SI_KERNEL, "SI_QUEUE": unwind.SI_QUEUE,
+		"SI_TKILL": unwind.SI_TKILL, "SEGV_MAPERR": unwind.SEGV_MAPERR, "SEGV_ACCERR": unwind.SEGV_ACCERR} {
+		if want, ok := defs[name]; !ok || v != want {
+			t.Errorf("%s = %d, %s says %d (%v)", name, v, header, want, ok)
+		}
 	}
 }
