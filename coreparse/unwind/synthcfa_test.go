@@ -28,7 +28,8 @@ func TestSynthEqualCFA(t *testing.T) {
 
 // TestSynthReturnAddressInRegisters: return addresses the CFI keeps in
 // registers (DW_CFA_register rip, r12 and r13), read from no stack slot,
-// are two different saved pcs, not a frame that "did not save the PC".
+// are two different saved pcs, not a frame that "did not save the PC";
+// in a register that is not known, the pc is unknown.
 func TestSynthReturnAddressInRegisters(t *testing.T) {
 	s := newSynth(t,
 		synthFDE{begin: 0x1000, size: 0x100, insns: []byte{cfaRegister, 16, 12}}, // rip in r12
@@ -39,5 +40,11 @@ func TestSynthReturnAddressInRegisters(t *testing.T) {
 	frames, reason, err := s.unwinder().UnwindStop(regs(unwind.RIP, 0x1000, unwind.RSP, 0x5000, unwind.R12, 0x2010, unwind.R13, 0x3010))
 	if reason != unwind.StopOutermost || err != nil || len(frames) != 3 || frames[1].PC != 0x2010 || frames[2].PC != 0x3010 {
 		t.Fatalf("%d frames, %v, %v: %+v", len(frames), reason, err, frames)
+	}
+	// r12 unknown: the return address is not known, and no memory read
+	// failed (gdb: the pc is unavailable, not "cannot access memory").
+	frames, reason, _ = s.unwinder().UnwindStop(regs(unwind.RIP, 0x1000, unwind.RSP, 0x5000, unwind.R13, 0x3010))
+	if reason != unwind.StopNoPC || len(frames) != 1 {
+		t.Errorf("rip in an unknown r12: %d frames, %v; want 1, %v", len(frames), reason, unwind.StopNoPC)
 	}
 }
