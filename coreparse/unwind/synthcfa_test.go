@@ -48,3 +48,29 @@ func TestSynthReturnAddressInRegisters(t *testing.T) {
 		t.Errorf("rip in an unknown r12: %d frames, %v; want 1, %v", len(frames), reason, unwind.StopNoPC)
 	}
 }
+
+// TestSynthCFAExpressionMemory: a CFA expression (DW_CFA_def_cfa_expression
+// rsp; deref) whose load cannot be read stops the unwind for memory, as gdb
+// says "Cannot access memory", not for bad CFI; a load read short without
+// an error is no value either.
+func TestSynthCFAExpressionMemory(t *testing.T) {
+	s := newSynth(t, synthFDE{begin: 0x1000, size: 0x100, insns: []byte{cfaDefCfaExpr, 3, opBreg0 + 7, 0, opDeref}})
+	s.mem.put(0x1000, make([]byte, 0x100)) // code
+	// The CFA the load would give if its last byte were dropped (0x5010),
+	// and a return address there.
+	s.mem.put64(0x7000, 0xff00_0000_0000_5010)
+	s.mem.put64(0x5008, 0x1010)
+	for _, c := range []struct {
+		name string
+		mem  unwind.Memory
+		sp   uint64
+	}{
+		{"unmapped", s.mem, 0x4000},
+		{"short read", shortMem{s.mem}, 0x7000},
+	} {
+		frames, reason, err := (&unwind.Unwinder{Mem: c.mem, FindFDE: s.fdes.FDEForPC}).UnwindStop(regs(unwind.RIP, 0x1000, unwind.RSP, c.sp))
+		if reason != unwind.StopMemory || err == nil || len(frames) != 1 {
+			t.Errorf("%s: %d frames, %v, %v; want 1 frame, %v", c.name, len(frames), reason, err, unwind.StopMemory)
+		}
+	}
+}
