@@ -59,7 +59,11 @@ def main(pkgs):
             copy_tree(work)
         for pkg in pkgs:
             pkg = pkg.strip("./").rstrip("/")
-            log = os.path.join(out, pkg.replace("/", "_") + ".txt")
+            # RECHECK_NAME: the log's name when it is not the package's
+            # (a MUTATE_ONLY shard's, <pkg>.only-<regexp>; scripts/mutate.sh
+            # sets it).
+            logname = os.environ.get("RECHECK_NAME") or pkg.replace("/", "_")
+            log = os.path.join(out, logname + ".txt")
             if not os.path.exists(log):
                 print("mutate-recheck: no %s: run scripts/mutate.sh %s first" % (log, pkg), file=sys.stderr)
                 continue
@@ -87,7 +91,7 @@ def main(pkgs):
                     open(path, "wb").write(orig)
                 results.append("%11s %s at %s:%d:%d" % (status, kind, name, line, col))
                 print("%s %s" % (pkg, results[-1].strip()), flush=True)
-            with open(os.path.join(out, pkg.replace("/", "_") + ".recheck"), "w") as f:
+            with open(os.path.join(out, logname + ".recheck"), "w") as f:
                 f.write("\n".join(results) + ("\n" if results else ""))
     finally:
         if not given:

@@ -145,7 +145,7 @@ for p in "${pkgs[@]}"; do
 	# The mutants gremlins calls not covered, run (MUTATE_RECHECK=0: not).
 	rm -f "$out/$name.recheck"
 	if [ -z "$diff" ] && [ "${MUTATE_RECHECK:-1}" = 1 ]; then
-		RECHECK_SRC=$src GO=$GO python3 scripts/mutate-recheck.py "$p" >&2 || status=1
+		RECHECK_SRC=$src RECHECK_NAME=$name GO=$GO python3 scripts/mutate-recheck.py "$p" >&2 || status=1
 	fi
 done
 # The table: every package with a log in build/mutate (this run's and

@@ -523,6 +523,17 @@ func TestSignalFrameLayout(t *testing.T) {
 	binary.LittleEndian.PutUint64(b[40+152:], 6)     // err
 	binary.LittleEndian.PutUint64(b[40+160:], 14)    // trapno
 	binary.LittleEndian.PutUint64(b[40+176:], 0xbad) // cr2
+	// The rest of uapi asm/sigcontext.h's x86-64 struct sigcontext: cs,
+	// gs, fs, ss (__u16 each) after eflags, oldmask after trapno, fpstate
+	// after cr2; then struct ucontext's uc_sigmask after the 256-byte
+	// uc_mcontext.
+	binary.LittleEndian.PutUint16(b[40+144:], 0x33)        // cs
+	binary.LittleEndian.PutUint16(b[40+146:], 0x63)        // gs
+	binary.LittleEndian.PutUint16(b[40+148:], 0x53)        // fs
+	binary.LittleEndian.PutUint16(b[40+150:], 0x2b)        // ss
+	binary.LittleEndian.PutUint64(b[40+168:], 0x4000)      // oldmask
+	binary.LittleEndian.PutUint64(b[40+184:], 0x7000_1000) // fpstate
+	binary.LittleEndian.PutUint64(b[296:], 1<<(11-1)|1<<5) // uc_sigmask
 	binary.LittleEndian.PutUint32(b[304:], 11)
 	binary.LittleEndian.PutUint32(b[304+8:], 2)
 	binary.LittleEndian.PutUint64(b[304+16:], 0xbad)
@@ -541,6 +552,10 @@ func TestSignalFrameLayout(t *testing.T) {
 	}
 	if sf.Eflags != 0x1011 || sf.Err != 6 || sf.Trapno != 14 || sf.CR2 != 0xbad {
 		t.Errorf("sigcontext %+v", sf)
+	}
+	if sf.CS != 0x33 || sf.GS != 0x63 || sf.FS != 0x53 || sf.SS != 0x2b || sf.Oldmask != 0x4000 || sf.FPState != 0x7000_1000 ||
+		sf.Sigmask != 1<<(11-1)|1<<5 || sf.UContext != uc || sf.SigInfo != uc+304 {
+		t.Errorf("segments, masks, fpstate, addresses: %+v", sf)
 	}
 	si, err := sf.ReadSigInfo(m)
 	if err != nil || si != (unwind.SigInfo{Signo: 11, Code: unwind.SEGV_ACCERR, Addr: 0xbad}) {

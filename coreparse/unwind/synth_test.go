@@ -220,6 +220,10 @@ func TestSynthStops(t *testing.T) {
 	var se *unwind.StopError
 	if reason != unwind.StopMemory || !errors.As(err, &se) || len(frames) != 1 {
 		t.Errorf("unreadable: %d frames %v %v", len(frames), reason, err)
+	} else if se.Frame != 0 || se.PC != 0x1000 {
+		// The error names the last frame returned: the only one, at the
+		// start's pc.
+		t.Errorf("unreadable: stopped after frame #%d pc %#x, want #0 pc 0x1000", se.Frame, se.PC)
 	}
 	// Frame 0 in code without CFI or frame pointer: gdb's frameless guess.
 	frames, reason, _ = u.UnwindStop(regs(unwind.RIP, 0x3000, unwind.RSP, 0x5000))
@@ -232,9 +236,12 @@ func TestSynthStops(t *testing.T) {
 	if reason != unwind.StopNoUnwindInfo || len(frames) != 2 {
 		t.Errorf("no CFI, caller: %d frames %v", len(frames), reason)
 	}
-	frames, reason, _ = u.UnwindStop(regs(unwind.RSP, 0x5000)) // no pc at all
-	if reason != unwind.StopNoPC || len(frames) != 0 {
-		t.Errorf("no pc: %d frames %v", len(frames), reason)
+	frames, reason, err = u.UnwindStop(regs(unwind.RSP, 0x5000)) // no pc at all
+	if reason != unwind.StopNoPC || frames != nil {
+		t.Errorf("no pc: %d frames (nil %v) %v, want none (nil)", len(frames), frames == nil, reason)
+	}
+	if !errors.As(err, &se) || se.Frame != -1 || se.PC != 0 {
+		t.Errorf("no pc: %v, want a stop before any frame", err)
 	}
 	if _, reason, _ = (&unwind.Unwinder{Mem: s.mem}).UnwindStop(regs(unwind.RIP, 0x1000, unwind.RSP, 0x5000)); reason != unwind.StopNoUnwindInfo {
 		t.Errorf("no FDE finder: %v", reason)
