@@ -20,8 +20,12 @@ type progress struct {
 	done    int
 }
 
-func (p *progress) Start(path string) { p.mu.Lock(); p.started = append(p.started, path); p.mu.Unlock() }
-func (p *progress) Done()             { p.mu.Lock(); p.done++; p.mu.Unlock() }
+func (p *progress) Start(path string) {
+	p.mu.Lock()
+	p.started = append(p.started, path)
+	p.mu.Unlock()
+}
+func (p *progress) Done() { p.mu.Lock(); p.done++; p.mu.Unlock() }
 
 // TestRunCache: Run over two fixture cores with two workers and a cache
 // directory. Each core is summarized as expected.json says it crashed
