@@ -1,11 +1,13 @@
 package batch
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"html/template"
 	"io"
 	"os/exec"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -76,7 +78,11 @@ func BuildSummary(cores []Core, baseline []Group) *Summary {
 	for _, m := range miss {
 		s.MissingBuilds = append(s.MissingBuilds, *m)
 	}
-	sort.Slice(s.MissingBuilds, func(i, j int) bool { return s.MissingBuilds[i].Module < s.MissingBuilds[j].Module })
+	// By module, then build ID: two builds of one module (cores of two
+	// versions) come from a map in any order otherwise.
+	slices.SortFunc(s.MissingBuilds, func(a, b MissingBuild) int {
+		return cmp.Or(strings.Compare(a.Module, b.Module), strings.Compare(a.BuildID, b.BuildID))
+	})
 	return s
 }
 

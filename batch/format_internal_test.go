@@ -145,3 +145,22 @@ func TestCephCrashMetaAssertAndEIO(t *testing.T) {
 		t.Errorf("meta %s", b)
 	}
 }
+
+// TestMissingBuildsOrder: the missing builds by module, then build ID
+// (two builds of one module: cores of two versions), each with its count
+// of cores; a missing file without a build ID is named by its path. The
+// same every time (they come from a map).
+func TestMissingBuildsOrder(t *testing.T) {
+	cores := []Core{
+		{Path: "a", Missing: []string{"libdcache.so (build-id bb)", "libz.so.1 (build-id 01)"}},
+		{Path: "b", Missing: []string{"libdcache.so (build-id aa)", "libdcache.so (build-id bb; /usr/lib/libdcache.so has cc)"}},
+		{Path: "c", Missing: []string{"/opt/dse/lib/libjournal.so"}},
+	}
+	want := []MissingBuild{{Module: "/opt/dse/lib/libjournal.so", Cores: 1}, {Module: "libdcache.so", BuildID: "aa", Cores: 1},
+		{Module: "libdcache.so", BuildID: "bb", Cores: 2}, {Module: "libz.so.1", BuildID: "01", Cores: 1}}
+	for range 20 {
+		if got := BuildSummary(cores, nil).MissingBuilds; fmt.Sprint(got) != fmt.Sprint(want) {
+			t.Fatalf("missing builds %+v, want %+v", got, want)
+		}
+	}
+}

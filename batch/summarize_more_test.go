@@ -7,6 +7,7 @@ import (
 	"github.com/dsecore/dsecore/batch"
 	"github.com/dsecore/dsecore/coreparse"
 	"github.com/dsecore/dsecore/internal/testsupport/fixture"
+	"github.com/dsecore/dsecore/session"
 )
 
 // TestSummarizeThreadOnly: a core whose signalled thread runs no task
@@ -55,5 +56,22 @@ func TestGroupVerdictOrder(t *testing.T) {
 	g, _ := batch.GroupCores([]batch.Core{{Path: "1", Signature: s, Verdict: "a at 0x5555aaaa"}, {Path: "2", Signature: s, Verdict: "z by task 3"}, {Path: "3", Signature: s, Verdict: "z by task 4"}})
 	if len(g) != 1 || strings.Join(g[0].Verdicts, "|") != "z by task N|a at 0x…" || g[0].Verdict != "z by task N" {
 		t.Errorf("verdicts %q, verdict %q", g[0].Verdicts, g[0].Verdict)
+	}
+}
+
+// TestSummarizeSymbolStatusStale: a module whose debuglink finds another
+// build's debug file (the stale variant: CRC mismatch) has its symbol
+// status in the summary, as inspect says it (names only, the file
+// rejected); the executable, whose debuglink matches, has none.
+func TestSummarizeSymbolStatusStale(t *testing.T) {
+	v := fixture.GetVariants(t).Variant(t, fixture.VariantStale)
+	s, err := session.Open(session.Options{Core: v.Core, Exe: v.Exe, DebugFileDirs: v.DebugDirs()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	c := batch.Summarize(s, batch.Core{Path: v.Core}, batch.Options{})
+	if st := c.SymbolStatus["libdcache.so"]; len(c.SymbolStatus) != 1 || !strings.HasPrefix(st, "debug file rejected: CRC mismatch; names only (") || c.Error != "" {
+		t.Errorf("symbol status %q, error %q", c.SymbolStatus, c.Error)
 	}
 }

@@ -14,6 +14,9 @@ func TestEntryRoutineNotATaskStack(t *testing.T) {
 	}{
 		{[]Frame{{Function: "crash_now"}, {Function: "co::Task::Run"}, {Function: "libgo_make_fcontext"}, {Function: "??", Boundary: true}}, ""},
 		{[]Frame{{Function: "dm_hash_node_t::clear"}, {Function: "engine_shutdown_task"}, {Function: "make_fcontext"}}, ""},
+		// Caught at the trampoline's first instructions: its frame the
+		// stack's only named one, and the innermost.
+		{[]Frame{{Function: "make_fcontext"}, {Function: "??", Boundary: true}}, ""},
 		{[]Frame{{Function: "pthread_cond_wait"}, {Function: "co::Processer::Process"}, {Function: "co::Scheduler::Start()::<lambda()>"}}, "co::Scheduler::Start()::<lambda()>"},
 		{[]Frame{{Function: "usleep"}, {Function: "make_fcontext_user"}, {Function: "worker_main"}}, "worker_main"},
 	} {

@@ -14,6 +14,11 @@
 # gremlins closing line). The tests named are a subset of the package's:
 # a mutant they let live may still die by the others; one they kill is
 # killed.
+#
+# MUTATE_COMMIT=REV mutates only the lines of FILE that `git blame` says
+# REV wrote (and are still there): a commit's own lines, checked before it
+# is called done, without the lines a --diff from before it would also
+# take (code moved unchanged by other commits).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$PWD
@@ -34,7 +39,15 @@ git ls-files -z -co --exclude-standard | while IFS= read -r -d '' f; do [ -f "$f
 "$GO" build -o "$src/.mutops" ./internal/testsupport/mutops
 cp "$src/$file" "$src/.orig"
 : >"$log"
+lines=""
+if [ -n "${MUTATE_COMMIT:-}" ]; then
+	rev=$(git rev-parse --verify "$MUTATE_COMMIT^{commit}")
+	lines=" $(git blame -l -s -- "$file" | awk -v r="$rev" '$1 == r { l = $2; sub(/\).*/, "", l); printf "%s ", l }')"
+fi
 "$src/.mutops" "$src/$file" | while read -r line col kind; do
+	if [ -n "${MUTATE_COMMIT:-}" ] && [[ $lines != *" $line "* ]]; then
+		continue
+	fi
 	python3 - "$src/$file" "$line" "$col" "$kind" <<'PY'
 import importlib.util, sys
 spec = importlib.util.spec_from_file_location("recheck", "scripts/mutate-recheck.py")

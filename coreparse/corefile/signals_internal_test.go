@@ -1,9 +1,13 @@
 package corefile
 
 import (
+	"fmt"
 	"os"
+	"os/exec"
 	"regexp"
+	"slices"
 	"strconv"
+	"strings"
 	"testing"
 )
 
@@ -67,5 +71,71 @@ func TestCodesMatchKernelHeaders(t *testing.T) {
 	}
 	if n < 45 {
 		t.Errorf("%d codes checked", n)
+	}
+}
+
+// TestSignalNamesMatchKernelHeaders: signals 1–31 by a name the kernel's
+// asm-generic/signal.h gives their number; no name for 0 and for the
+// real-time signals 32–64, which gdb calls SIG32…SIG64. Their texts, 1–31,
+// are glibc's strsignal (read through python3's ctypes).
+func TestSignalNamesMatchKernelHeaders(t *testing.T) {
+	const header = "/usr/include/asm-generic/signal.h"
+	b, err := os.ReadFile(header)
+	if err != nil {
+		t.Fatalf("the kernel's signal header (linux-libc-dev): %v", err)
+	}
+	names := map[int][]string{}
+	for _, m := range regexp.MustCompile(`(?m)^#define\s+(SIG[A-Z0-9]+)\s+(\d+)\s*$`).FindAllStringSubmatch(string(b), -1) {
+		if n, _ := strconv.Atoi(m[2]); n >= 1 && n < 32 { // not SIGRTMIN (32), MINSIGSTKSZ, SIGSTKSZ
+			names[n] = append(names[n], m[1])
+		}
+	}
+	if len(names) != 31 {
+		t.Fatalf("%s: %d signal numbers read, want 31", header, len(names))
+	}
+	out, err := exec.Command("python3", "-c", `import ctypes
+libc = ctypes.CDLL(None)
+libc.strsignal.restype = ctypes.c_char_p
+for n in range(1, 32):
+    print(libc.strsignal(n).decode())`).Output()
+	if err != nil {
+		t.Fatalf("python3 (glibc's strsignal): %v", err)
+	}
+	texts := strings.Split(strings.TrimSuffix(string(out), "\n"), "\n")
+	for n := 0; n <= 64; n++ {
+		got := SignalName(n)
+		if ns := names[n]; ns != nil {
+			if !slices.Contains(ns, got) {
+				t.Errorf("signal %d named %q, %s: %v", n, got, header, ns)
+			}
+			if d := SignalDescription(n); d != texts[n-1] {
+				t.Errorf("signal %d: %q, strsignal: %q", n, d, texts[n-1])
+			}
+		} else {
+			if got != fmt.Sprintf("SIG%d", n) {
+				t.Errorf("signal %d named %q, want SIG%d", n, got, n)
+			}
+			// Every number has a text with its number. (glibc's strsignal
+			// numbers the real-time ones from SIGRTMIN, 34: "Real-time
+			// signal 0", and says "Unknown signal" for 0, 32 and 33;
+			// docs/testing.md, mut5.)
+			if d := SignalDescription(n); !strings.HasSuffix(d, fmt.Sprintf(" %d", n)) {
+				t.Errorf("signal %d: %q", n, d)
+			}
+		}
+	}
+}
+
+// TestCodeJustPastTheTable: a fault code one past its signal's table
+// (the next code a newer kernel may define) is named by its number, and
+// SI_KERNEL (0x80), above every fault code, generically.
+func TestCodeJustPastTheTable(t *testing.T) {
+	for signo, l := range faultCodes {
+		if got := (&SigInfo{Signo: signo, Code: int32(len(l))}).CodeName(); got != fmt.Sprintf("code %d", len(l)) {
+			t.Errorf("signal %d code %d: %q", signo, len(l), got)
+		}
+		if got := (&SigInfo{Signo: signo, Code: 0x80}).CodeName(); got != "SI_KERNEL" {
+			t.Errorf("signal %d code 0x80: %q", signo, got)
+		}
 	}
 }

@@ -568,3 +568,36 @@ func typeUnitHeaders(b []byte, types bool) map[uint64]typeUnit {
 	}
 	return out
 }
+
+// TestReaderChunksDouble: a reader's chunks of entries start at 2 and
+// double each time one is used up, to 64; its chunks of fields start at
+// 32 and double, to 512 (65725e4: most readers decode one entry, and a
+// first chunk of 64 entries and 512 fields was most of an analysis's
+// garbage). The entries are what debug/dwarf reads (TestAgreesWithDebugDwarf).
+func TestReaderChunksDouble(t *testing.T) {
+	eachTestData(t, func(t *testing.T, d *die.Data) {
+		r := d.Reader()
+		if e, f := r.ChunkSizes(); e != 0 || f != 0 {
+			t.Fatalf("chunks %d, %d before the first entry", e, f)
+		}
+		lastF := 0
+		for n := 1; n <= 200; n++ {
+			e, err := r.Next()
+			if err != nil || e == nil {
+				break
+			}
+			want := 2 // entries 1-2, then 4 for 3-6, 8 for 7-14, …
+			for want < 64 && n > 2*want-2 {
+				want *= 2
+			}
+			ce, cf := r.ChunkSizes()
+			if ce != want {
+				t.Fatalf("entry %d: a chunk of %d entries, want %d", n, ce, want)
+			}
+			if n == 1 && cf != 32 || cf < lastF || cf > 512 || cf != lastF && lastF != 0 && cf != 2*lastF {
+				t.Fatalf("entry %d: a chunk of %d fields after %d", n, cf, lastF)
+			}
+			lastF = cf
+		}
+	})
+}
