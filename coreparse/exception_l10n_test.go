@@ -49,7 +49,7 @@ func TestExceptionSaid(t *testing.T) {
 // glibc's own zh_CN translation, with no fallback.
 func TestSignalWordsSaid(t *testing.T) {
 	zh := l10n.New(l10n.Chinese)
-	for signo := 1; signo <= 64; signo++ {
+	for signo := 0; signo <= 65; signo++ {
 		m := DescriptionSaid(signo)
 		if got, want := m.String(), corefile.SignalDescription(signo); got != want {
 			t.Errorf("signal %d in English: %q, strsignal's %q", signo, got, want)
@@ -58,7 +58,7 @@ func TestSignalWordsSaid(t *testing.T) {
 			t.Errorf("signal %d in Chinese: %q", signo, s)
 		}
 	}
-	for signo, want := range map[int]string{11: "段错误", 6: "已放弃", 7: "总线错误", 8: "浮点数例外", 4: "非法指令", 40: "实时信号 40"} {
+	for signo, want := range map[int]string{11: "段错误", 6: "已放弃", 7: "总线错误", 8: "浮点数例外", 4: "非法指令", 40: "实时信号 6", 32: "未知信号 32"} {
 		if got := zh.S(DescriptionSaid(signo)); got != want {
 			t.Errorf("signal %d in Chinese: %q, glibc's libc.mo says %q", signo, got, want)
 		}

@@ -60,7 +60,10 @@ func DescriptionSaid(signo int) l10n.Msg {
 	if signo > 0 && signo <= 31 {
 		return l10n.T(fmt.Sprintf("strsignal.%d", signo))
 	}
-	return l10n.T("strsignal.realtime", "Signo", signo)
+	if signo >= corefile.SigRTMin && signo <= corefile.SigRTMax {
+		return l10n.T("strsignal.realtime", "Signo", signo-corefile.SigRTMin)
+	}
+	return l10n.T("strsignal.unknown", "Signo", signo)
 }
 
 // setSource sets where the signal record was read, in both forms.

@@ -22,12 +22,24 @@ func SignalName(signo int) string {
 	return fmt.Sprintf("SIG%d", signo)
 }
 
-// SignalDescription returns strsignal's text: "Segmentation fault".
+// glibc's real-time signals: it keeps 32 and 33 for itself, and strsignal
+// numbers the rest from SIGRTMIN.
+const (
+	SigRTMin = 34
+	SigRTMax = 64
+)
+
+// SignalDescription returns glibc's strsignal text, which Ceph's handler
+// logs: "Segmentation fault"; "Real-time signal 6" for 40; "Unknown
+// signal 32".
 func SignalDescription(signo int) string {
 	if signo > 0 && signo < len(signalDescriptions) {
 		return signalDescriptions[signo]
 	}
-	return fmt.Sprintf("Real-time signal %d", signo)
+	if signo >= SigRTMin && signo <= SigRTMax {
+		return fmt.Sprintf("Real-time signal %d", signo-SigRTMin)
+	}
+	return fmt.Sprintf("Unknown signal %d", signo)
 }
 
 type codeInfo struct{ name, desc string }
