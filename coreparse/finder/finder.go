@@ -80,7 +80,14 @@ func (f *Finder) buildIndex() {
 				}
 				return nil
 			}
-			if !e.Type().IsRegular() {
+			if e.Type()&fs.ModeSymlink != 0 {
+				// A symlinked file is indexed as itself (lib.so.1 → a
+				// file elsewhere, as /usr/lib/debug and sysroots hold
+				// them); a symlinked directory is not walked (no loops).
+				if st, err := os.Stat(p); err != nil || !st.Mode().IsRegular() {
+					return nil
+				}
+			} else if !e.Type().IsRegular() {
 				return nil
 			}
 			if id := buildID(p); id != "" {
