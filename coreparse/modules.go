@@ -182,7 +182,9 @@ func (m *Module) FDEForPC(pc uint64) (*frame.FrameDescriptionEntry, error) {
 
 // changed says whether the file the module mapped for its CFI changed.
 func (m *Module) changed() []string {
-	if m.ehImage == nil {
+	// Asked while another goroutine may be mapping it (the DAP server's
+	// prefetch unwinds as requests are answered): only a mapping made.
+	if !m.ehOnce.Done() || m.ehImage == nil {
 		return nil
 	}
 	if why := mmap.ChangedIn(m.ehImage); why != "" {

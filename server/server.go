@@ -88,6 +88,7 @@ func ServeConfig(in io.Reader, out io.Writer, cfg Config) error {
 			if s.dispatch(req) {
 				return s.endErr
 			}
+			s.warnChanged()
 		}
 		if s.done {
 			return s.endErr
@@ -135,8 +136,9 @@ type conn struct {
 	st   *state          // the opened core, nil before launch
 
 	clientProgress bool
-	done           bool  // the session is over (the client is gone, or its files failed)
-	endErr         error // why, when it was not the client's choice
+	changedSaid    map[string]bool // the files warnChanged told the client of
+	done           bool            // the session is over (the client is gone, or its files failed)
+	endErr         error           // why, when it was not the client's choice
 
 	// onPanic, when set (by the fuzz tests), hears of every panic the
 	// handlers' recovery turns into an error response.
@@ -225,6 +227,31 @@ func (c *conn) recoverRequest(req *dap.Request) {
 		}
 		c.logf("%s: panic: %v\n%s", req.Command, x, debug.Stack())
 		c.sendError(req.Seq, req.Command, errInternal, fmt.Sprintf("internal error in %s: %v", req.Command, x))
+	}
+}
+
+// warnChanged tells the client, once for each, of the session's files
+// (the core, a module, a debug or cache file) that changed since they
+// were opened and did not fault: a library rebuilt in place of the same
+// size, a core overwritten. What the session answered may no longer be
+// the file's, but it goes on: the change may be harmless (a cp of the
+// very same build), and the user decides. A change that faults a read
+// ends the session instead (recoverRequest). Checked after each request:
+// a stat of each file.
+func (c *conn) warnChanged() {
+	if c.st == nil || c.done {
+		return
+	}
+	for _, line := range c.st.sess.Changed() {
+		if c.changedSaid[line] {
+			continue
+		}
+		if c.changedSaid == nil {
+			c.changedSaid = map[string]bool{}
+		}
+		c.changedSaid[line] = true
+		c.send(&dap.OutputEvent{Event: c.event("output"), Body: dap.OutputEventBody{Category: "important",
+			Output: "dsecore: warning: " + line + " (answers may not be the file's from now on: launch again to read it as it is now)\n"}})
 	}
 }
 

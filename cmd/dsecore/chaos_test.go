@@ -480,6 +480,59 @@ func TestDAPLibraryReplacedDuringSession(t *testing.T) {
 	untilFilesFail(t, c, stopped.Body.ThreadId, lib, exe)
 }
 
+// TestDAPFileChangedWarned: a cp of the same build over the library while
+// a DAP session has it open. No read faults (the bytes are the same), so
+// the session goes on, but what it answers may no longer be the file's:
+// the client is told once, in an important output event naming the file,
+// after the request that first sees it; nothing is said before the
+// change. Before: nothing was said until a read faulted, and a rebuild of
+// the same size never faults (dapmon saw frames lose their names and CFI
+// with no word).
+func TestDAPFileChangedWarned(t *testing.T) {
+	sc := fixture.Get(t).Scenario(t, fixture.FieldCrash)
+	dir := t.TempDir()
+	exe, lib := filepath.Join(dir, "ceph-dse"), filepath.Join(dir, "libdcache.so")
+	copyFile(t, sc.Exe, exe)
+	copyFile(t, sc.Lib, lib)
+	c := startDAP(t, "XDG_CACHE_HOME="+filepath.Join(dir, "cache"))
+	c.ok("initialize", map[string]any{"adapterID": "dsecore"})
+	c.ok("launch", map[string]any{"coreFile": sc.Core, "program": exe, "solibSearchPath": []string{dir}})
+	c.waitEvent("initialized")
+	c.ok("configurationDone", nil)
+	stopped := c.waitEvent("stopped").(*dap.StoppedEvent)
+	c.ok("stackTrace", map[string]any{"threadId": stopped.Body.ThreadId, "levels": 3})
+	warnings := func() (out []string) {
+		for _, e := range c.events {
+			if o, ok := e.(*dap.OutputEvent); ok && strings.Contains(o.Body.Output, "changed while being read") {
+				if o.Body.Category != "important" {
+					t.Errorf("warning in category %q, want important: %s", o.Body.Category, o.Body.Output)
+				}
+				out = append(out, o.Body.Output)
+			}
+		}
+		return out
+	}
+	c.ok("threads", nil) // any event of the requests before is read
+	if w := warnings(); len(w) > 0 {
+		t.Fatalf("warned before any change: %q", w)
+	}
+	same, err := os.ReadFile(lib)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(lib, same, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	c.ok("threads", nil) // sees the change: the warning follows its response
+	for i := 0; i < 2; i++ {
+		c.ok("stackTrace", map[string]any{"threadId": stopped.Body.ThreadId, "levels": 3})
+	}
+	w := warnings()
+	if len(w) != 1 || !strings.HasPrefix(w[0], "dsecore: warning: "+lib+": changed while being read (it was modified)") {
+		t.Fatalf("warnings after the library was rewritten: %q, want one naming %s", w, lib)
+	}
+}
+
 // TestPathLists: a library found only through --solib-search-path, in
 // directories named with ',', '"', a space and non-ASCII letters, given
 // as a flag, as a ':'-separated flag value beside another directory, as

@@ -85,6 +85,11 @@ func (o *Once) Do(f func()) {
 	}
 }
 
+// Done says whether f has returned or panicked: what f wrote is then
+// visible to the caller (a goroutine that must not start f, only read its
+// results when there are some).
+func (o *Once) Done() bool { return o.done.Load() }
+
 func (o *Once) doSlow(f func()) {
 	o.once.Do(func() {
 		defer o.done.Store(true)

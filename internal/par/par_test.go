@@ -112,10 +112,21 @@ func TestOncePanics(t *testing.T) {
 	// Without a panic it is sync.Once.
 	var ok Once
 	n := 0
+	if ok.Done() {
+		t.Fatal("Done before Do")
+	}
 	for range 3 {
-		ok.Do(func() { n++ })
+		ok.Do(func() {
+			if ok.Done() {
+				t.Error("Done while f runs")
+			}
+			n++
+		})
 	}
 	if n != 1 {
 		t.Fatalf("f ran %d times, want once", n)
+	}
+	if !ok.Done() || !o.Done() {
+		t.Fatalf("Done after f returned: %v, after it panicked: %v", ok.Done(), o.Done())
 	}
 }
