@@ -13,6 +13,7 @@ import (
 	"net"
 	"os"
 	"runtime/debug"
+	"strings"
 	"sync"
 	"time"
 
@@ -136,7 +137,7 @@ type conn struct {
 	st   *state          // the opened core, nil before launch
 
 	clientProgress bool
-	changedSaid    map[string]bool // the files warnChanged told the client of
+	changedSaid    map[string]bool // the files warnChanged told the client of (by path)
 	done           bool            // the session is over (the client is gone, or its files failed)
 	endErr         error           // why, when it was not the client's choice
 
@@ -243,13 +244,22 @@ func (c *conn) warnChanged() {
 		return
 	}
 	for _, line := range c.st.sess.Changed() {
-		if c.changedSaid[line] {
+		// Once per file, whatever it says next (a file being rewritten
+		// is seen cut to 0 bytes, then modified).
+		file := line
+		for _, sep := range []string{": changed while being read", ": the core changed while it was read"} {
+			if f, _, ok := strings.Cut(line, sep); ok {
+				file = f
+				break
+			}
+		}
+		if c.changedSaid[file] {
 			continue
 		}
 		if c.changedSaid == nil {
 			c.changedSaid = map[string]bool{}
 		}
-		c.changedSaid[line] = true
+		c.changedSaid[file] = true
 		c.send(&dap.OutputEvent{Event: c.event("output"), Body: dap.OutputEventBody{Category: "important",
 			Output: "dsecore: warning: " + line + " (answers may not be the file's from now on: launch again to read it as it is now)\n"}})
 	}

@@ -516,13 +516,20 @@ func TestDAPFileChangedWarned(t *testing.T) {
 	if w := warnings(); len(w) > 0 {
 		t.Fatalf("warned before any change: %q", w)
 	}
+	// In place, not truncated first (os.WriteFile): a read in between
+	// would find it cut to 0 bytes and fault, ending the session.
 	same, err := os.ReadFile(lib)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := os.WriteFile(lib, same, 0o755); err != nil {
+	f, err := os.OpenFile(lib, os.O_WRONLY, 0)
+	if err != nil {
 		t.Fatal(err)
 	}
+	if _, err := f.WriteAt(same, 0); err != nil {
+		t.Fatal(err)
+	}
+	f.Close()
 	c.ok("threads", nil) // sees the change: the warning follows its response
 	for i := 0; i < 2; i++ {
 		c.ok("stackTrace", map[string]any{"threadId": stopped.Body.ThreadId, "levels": 3})
