@@ -59,6 +59,7 @@ func (t *Table) pick() string {
 		}
 		if t.resolver != nil && t.resolver.AnswerFirst {
 			t.raw, _ = t.openRaw()
+			t.deferred.Store(t.raw != nil)
 		}
 	})
 	return t.symPath
@@ -66,11 +67,9 @@ func (t *Table) pick() string {
 
 // Deferred reports whether the table answered from its raw symbol tables
 // (Resolver.AnswerFirst) and left its layout's cache file unwritten: a
-// background run (dsecore's cache fill) is to write it.
-func (t *Table) Deferred() bool {
-	t.pick()
-	return t.raw != nil
-}
+// background run (dsecore's cache fill) is to write it. A table asked
+// nothing of its symbols yet is not.
+func (t *Table) Deferred() bool { return t.deferred.Load() }
 
 // layOut lays out the symbols read from the files (st) and writes the
 // layout to cache unless cache is "".
@@ -360,8 +359,13 @@ func (t *Table) nearestSymbol(addr uint64) (Symbol, bool) {
 // (.plt.sec) entry i of .rela.plt is at .plt.sec+16*i, else at .plt+16*(i+1).
 // dyn are the file's dynamic symbols (as DynamicSymbols gives them).
 func pltSymbols(f *elf.File, dyn []elf.Symbol) []Symbol {
+	return pltSymbolsNamed(f, len(dyn), func(i int) string { return dyn[i].Name })
+}
+
+// pltSymbolsNamed is pltSymbols with n dynamic symbols named by name(i).
+func pltSymbolsNamed(f *elf.File, n int, dynName func(i int) string) []Symbol {
 	rela := f.Section(".rela.plt")
-	if rela == nil || len(dyn) == 0 {
+	if rela == nil || n == 0 {
 		return nil
 	}
 	data, err := rela.Data()
@@ -381,8 +385,8 @@ func pltSymbols(f *elf.File, dyn []elf.Symbol) []Symbol {
 		info := binary.LittleEndian.Uint64(data[i+8:])
 		symIdx := info >> 32
 		name := ""
-		if symIdx > 0 && int(symIdx) <= len(dyn) {
-			name = dyn[symIdx-1].Name
+		if symIdx > 0 && symIdx <= uint64(n) {
+			name = dynName(int(symIdx - 1))
 		}
 		if name == "" {
 			continue // IRELATIVE and friends: objdump names them *ABS*+0x…@plt

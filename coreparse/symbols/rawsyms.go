@@ -86,11 +86,7 @@ func (t *Table) openRaw() (*rawSyms, bool) {
 	if dyn != nil {
 		// pltSymbols names entry i of .rela.plt by dynamic symbol i
 		// (rawSymbols' list leaves the null symbol out).
-		var names []elf.Symbol
-		for off := elfSym64; off+elfSym64 <= len(dyn.data); off += elfSym64 {
-			names = append(names, elf.Symbol{Name: dyn.name(off)})
-		}
-		r.plt = pltSymbols(t.file, names)
+		r.plt = pltSymbolsNamed(t.file, len(dyn.data)/elfSym64-1, func(i int) string { return dyn.name((i + 1) * elfSym64) })
 	}
 	return r, true
 }

@@ -49,6 +49,7 @@ type Table struct {
 	cached   *symtab
 	raw      *rawSyms
 	symPath  string // the layout's cache file ("": no cache)
+	deferred atomic.Bool
 
 	allOnce par.Once
 	all     []Symbol // Symbols(), decoded on first call
