@@ -65,10 +65,10 @@ func (t *Table) pick() string {
 	return t.symPath
 }
 
-// Deferred reports whether the table answered from its raw symbol tables
-// (Resolver.AnswerFirst) and left its layout's cache file unwritten: a
-// background run (dsecore's cache fill) is to write it. A table asked
-// nothing of its symbols yet is not.
+// Deferred reports whether the table left a cache file unwritten under
+// Resolver.AnswerFirst (its symbol layout: it answered from the raw
+// symbol tables; a unit index file: deferWrite): a background run
+// (dsecore's cache fill) is to write it. A table asked nothing is not.
 func (t *Table) Deferred() bool { return t.deferred.Load() }
 
 // layOut lays out the symbols read from the files (st) and writes the
