@@ -33,13 +33,16 @@ func (s Symbol) DemangledName() string { return Demangle(s.Name) }
 func (t *Table) loadSymbols() {
 	t.symOnce.Do(func() {
 		defer t.recoverWarn("symbols")
-		if cache := t.pick(); t.cached != nil {
+		cache := t.pick()
+		switch {
+		case t.cached != nil:
 			t.st = t.cached
-			return
-		} else if t.raw == nil {
+		case t.raw != nil:
+			// A question the raw tables do not answer: laid out here,
+			// written by the background fill.
+			t.layOut("")
+		default:
 			t.layOut(cache)
-		} else {
-			t.layOut("") // the background fill writes it
 		}
 	})
 }
