@@ -303,7 +303,7 @@ func (t *Table) loadDWARF() {
 				return
 			}
 			t.cus = t.unitRanges(d)
-			if len(t.warnings) == 0 && !t.deferWrite() {
+			if len(t.warnings) == 0 && index != "" && !t.deferWrite() {
 				t.writeIndex(index, k, encodeUnits(d.Units(), t.cus))
 			}
 		}
