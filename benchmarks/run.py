@@ -82,6 +82,7 @@ Writes OUT/RESULTS.md (default benchmarks/), OUT/results.json and, through
 """
 import argparse
 import datetime
+import fcntl
 import json
 import os
 import platform
@@ -114,7 +115,23 @@ def run_once(argv, timeout=1800, env=None):
         killer.cancel()
     wall = time.monotonic() - t0
     p.returncode = os.waitstatus_to_exitcode(status)  # reaped here: Popen must not wait again
+    settle_fill(env)
     return wall, ru.ru_utime + ru.ru_stime, ru.ru_maxrss, p.returncode
+
+
+def settle_fill(env):
+    """Waits, off the clock, for the background fill a cold first answer
+    started (cmd/dsecore/fill.go: it holds <cache>/dsecore/fill.lock while
+    it runs): the next timed run neither shares the CPUs with it nor finds
+    a half-filled cache."""
+    cache = (env or os.environ).get("XDG_CACHE_HOME")
+    if not cache:
+        return
+    try:
+        with open(os.path.join(cache, "dsecore", "fill.lock")) as f:
+            fcntl.flock(f, fcntl.LOCK_EX)
+    except OSError:
+        pass
 
 
 def measure(argvs, runs, env=None):
@@ -711,7 +728,9 @@ def write_markdown(res, path, quick):
          f"median of {res['runs']} runs; CPU is user+system; RSS is the peak of the process (of the adapter for DAP).",
          "Ratios are the tool's figure over dsecore's on the same core in the same run: above 1, dsecore is faster or smaller.",
          "`dsecore … ` rows are warm (dsecore's cache directory filled by one untimed run first); `(cold)` rows start every run",
-         "with an empty cache directory (nothing inflated or indexed yet). The page cache is warm for every tool.",
+         "with an empty cache directory (nothing inflated or indexed yet). The page cache is warm for every tool. A cold first",
+         "answer (`bt`) leaves its symbol layouts and indexes to a detached background run started after its answer: it is not",
+         "in the row's figures, and it is waited for, off the clock, before the next run starts.",
          "eu-stack has no one-thread mode for cores (`-1` needs `-p`): its first answer is every thread; it exits 1 when a thread's",
          "unwinding ends in an error (here `dwfl_thread_getframes … address out of range` past the bottom of a coroutine stack).", ""]
     if earlier:

@@ -433,7 +433,7 @@ func (p *Process) loadModules(o Options) {
 
 	// Where the files the modules' DWARF refers to (dwz's supplementary
 	// files, split DWARF's .dwo and .dwp) are looked for.
-	resolver := &symbols.Resolver{DebugDirs: o.DebugFileDirs, Sysroot: o.Sysroot, Cache: o.Cache}
+	resolver := &symbols.Resolver{DebugDirs: o.DebugFileDirs, Sysroot: o.Sysroot, Cache: o.Cache, AnswerFirst: o.AnswerFirst}
 	if o.FindDebugFile != nil {
 		resolver.FindByID = o.FindDebugFile
 	}

@@ -55,6 +55,8 @@ type Options struct {
 	// when its file has no DWARF and no debug directory holds one (a
 	// debuginfod server); "" when it has none.
 	FindDebugFile func(name string, buildID []byte) string
+	// AnswerFirst: symbols.Resolver.AnswerFirst (Deferred).
+	AnswerFirst bool
 }
 
 // Process is the crashed process as the core shows it.
@@ -192,6 +194,18 @@ func (p *Process) Changed() []string {
 	}
 	slices.Sort(out)
 	return slices.Compact(out)
+}
+
+// Deferred reports whether a module's symbols answered under
+// Options.AnswerFirst without their cache files (symbols.Table.Deferred):
+// a background fill is to write them.
+func (p *Process) Deferred() bool {
+	for _, m := range p.Modules {
+		if m.Syms != nil && m.Syms.Deferred() {
+			return true
+		}
+	}
+	return false
 }
 
 func (p *Process) Close() error {

@@ -11,6 +11,11 @@
 # fixture sets (internal/testsupport/fixture: the main set, the frame-pointer set, the
 # debug-information variants)
 #
+#     dsecore bt CORE                          (the first answer: cold, it
+#                                              answers without its symbol
+#                                              layouts; its background fill
+#                                              is waited for,
+#                                              DSECORE_CACHE_FILL=wait)
 #     dsecore bt --all --all-tasks --json CORE
 #     dsecore inspect --json CORE
 #     dsecore summarize --format json CORE...   (all cores, one run)
@@ -25,8 +30,9 @@
 # and the waits' "elapsed_ns"): its value becomes "<clock>".
 #
 # Environment: DSECORE_FIXTURES (shared fixture cache, as the tests use
-# it), GO (else scripts/setup.sh's), SAME_OUTPUT_KEEP=1 keeps the work
-# directory, SAME_OUTPUT_CORES=REGEX only cores whose path matches.
+# it), DSECORE_CEPH_CORPUS (the real-daemon cores too, when set), GO
+# (else scripts/setup.sh's), SAME_OUTPUT_KEEP=1 keeps the work directory,
+# SAME_OUTPUT_CORES=REGEX only cores whose path matches.
 set -euo pipefail
 
 ref=${1:-main}
@@ -81,6 +87,13 @@ while IFS= read -r core; do
 	esac
 	cases+=("$(printf '%q ' "${args[@]}")")
 done < <(find "$main_set" "$nocfi_set" "$variants_set" -name core -type f | sort)
+# The real-daemon corpus (cmd/dsecore/cephcorpus_test.go), when it is there.
+if [[ -n ${DSECORE_CEPH_CORPUS:-} ]]; then
+	while IFS= read -r core; do
+		[[ -n ${SAME_OUTPUT_CORES:-} && ! $core =~ $SAME_OUTPUT_CORES ]] && continue
+		cases+=("$(printf '%q ' "$core" --exe /usr/bin/ceph-mon)")
+	done < <(find "$DSECORE_CEPH_CORPUS" -name core -type f | sort)
+fi
 echo "${#cases[@]} cores"
 if ((${#cases[@]} == 0)); then
 	echo "no core found" >&2
@@ -94,7 +107,7 @@ run() {
 	local out=$work/out/$bin/$pass/$name
 	mkdir -p "$(dirname "$out")"
 	local rc=0
-	(cd "$work/cwd" && env -u DEBUGINFOD_URLS -u DSECORE_CONFIG HOME="$work/home" XDG_CACHE_HOME="$work/cache" \
+	(cd "$work/cwd" && env -u DEBUGINFOD_URLS -u DSECORE_CONFIG HOME="$work/home" XDG_CACHE_HOME="$work/cache" DSECORE_CACHE_FILL=wait \
 		"$work/bin/$bin" "$@" >"$out.out" 2>"$out.err") || rc=$?
 	echo "$rc" >"$out.rc"
 	sed -E -i 's/^( *"(generated|seconds|elapsed_ns)": )("[^"]*"|[0-9.e+-]+)(,?)$/\1"<clock>"\4/' "$out.out"
@@ -110,6 +123,7 @@ for bin in ref new; do
 		for i in "${!cases[@]}"; do
 			eval "args=(${cases[$i]})"
 			cores+=("${args[0]}")
+			run "$bin" "$pass" "$i.first" bt "${args[@]}"
 			run "$bin" "$pass" "$i.bt" bt --all --all-tasks --json "${args[@]}"
 			run "$bin" "$pass" "$i.inspect" inspect --json "${args[@]}"
 		done

@@ -129,6 +129,10 @@ type Options struct {
 	// Discovered (the DAP server's choice: its thread list needs the walk
 	// alone). The same checks, warnings and FoundBy either way.
 	DeferConfirm bool
+	// AnswerFirst: modules whose symbol layout is not cached yet answer
+	// from their files' symbol tables and leave the layout to a
+	// background fill (symbols.Resolver.AnswerFirst; Session.Deferred).
+	AnswerFirst bool
 
 	MaxFrames   int // per stack
 	MaxElements int // per list or array shown
@@ -330,7 +334,7 @@ func Open(o Options) (*Session, error) {
 	debugDirs := append(append([]string(nil), o.DebugFileDirs...), fnd.DebugDir())
 	s.p, err = coreparse.Open(coreparse.Options{Core: plain, Exe: o.Exe, SolibSearchPath: o.SolibSearchPath, Sysroot: o.Sysroot,
 		DebugFileDirs: debugDirs, MaxFrames: o.MaxFrames, Tables: s.shared.Tables, Cache: s.shared.Cache,
-		FindFile: fnd.Find, FindDebugFile: fnd.FindDebug})
+		FindFile: fnd.Find, FindDebugFile: fnd.FindDebug, AnswerFirst: o.AnswerFirst})
 	if err != nil {
 		return nil, err
 	}
@@ -339,6 +343,13 @@ func Open(o Options) (*Session, error) {
 	chaos.At("opened") // the chaos tests' point: files open and mapped, nothing unwound
 	return s, nil
 }
+
+// Deferred reports whether a module answered under AnswerFirst without
+// its cache files: a background fill is to write them.
+func (s *Session) Deferred() bool { return s.p.Deferred() }
+
+// CacheDir is the session's cache directory.
+func (s *Session) CacheDir() string { return s.o.CacheDir }
 
 // Close releases the core (and the symbol tables unless they are shared).
 // What Changed says is kept: it answers after Close.

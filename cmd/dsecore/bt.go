@@ -33,7 +33,7 @@ Processer threads show their entry routine, not "Processer_N"; --task and
   dsecore bt core --task 67                          # one coroutine task's stack
   dsecore bt core --all --all-tasks --json           # every thread and every task`,
 		Args: cobra.ExactArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
+		RunE: func(cmd *cobra.Command, args []string) (err error) {
 			taskID, allTasks, asJSON := config.GetInt64("task"), config.GetBool("all-tasks"), config.GetBool("json")
 			wantTasks := taskID >= 0 || allTasks
 			if !wantTasks && !config.GetBool("all") {
@@ -46,11 +46,19 @@ Processer threads show their entry routine, not "Processer_N"; --task and
 			mmap.LeaveToExit()
 			o := sessionOptions(args[0])
 			o.DeferConfirm = true
+			// The first answer cold: the caches it needs not are left to
+			// the background fill (fill.go).
+			o.AnswerFirst = !wantTasks && !config.GetBool("all") && answerFirst()
 			s, err := openSessionWith(o)
 			if err != nil {
 				return err
 			}
-			defer s.Close()
+			defer func() {
+				s.Close()
+				if err == nil && s.Deferred() {
+					pendingFill = s.CacheDir()
+				}
+			}()
 			p := s.Process()
 			// A thread's stack needs no coroutine discovery; tasks do (and
 			// then the Processers name their threads).

@@ -132,7 +132,7 @@ func (r *chaosRig) exec(env []string, name string, args ...string) (int, string,
 func chaosBaseEnv(cache string) []string {
 	var env []string
 	for _, e := range os.Environ() {
-		if !strings.HasPrefix(e, "XDG_CACHE_HOME=") && !strings.HasPrefix(e, "DSECORE_") {
+		if !strings.HasPrefix(e, "XDG_CACHE_HOME=") && (!strings.HasPrefix(e, "DSECORE_") || strings.HasPrefix(e, fillEnv+"=")) {
 			env = append(env, e)
 		}
 	}

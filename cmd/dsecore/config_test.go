@@ -24,7 +24,7 @@ func runIn(t *testing.T, dir, home, cfgEnv string, args ...string) (int, string,
 	cmd.Dir = dir
 	var env []string
 	for _, e := range os.Environ() {
-		if !strings.HasPrefix(e, "HOME=") && !strings.HasPrefix(e, "DSECORE_") {
+		if !strings.HasPrefix(e, "HOME=") && (!strings.HasPrefix(e, "DSECORE_") || strings.HasPrefix(e, fillEnv+"=")) {
 			env = append(env, e)
 		}
 	}

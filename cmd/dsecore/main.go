@@ -25,6 +25,7 @@ func main() {
 	// cp over it, a truncated cache file) is a panic here, not SIGBUS:
 	// execute turns it into the command's error.
 	mmap.Guard()
+	fillSetup()
 	// Commands print through cmd.OutOrStdout(): buffered, a backtrace of
 	// every task is hundreds of thousands of lines, not as many writes.
 	// (The DAP server writes its messages to os.Stdout itself.)
@@ -55,6 +56,9 @@ func main() {
 		fmt.Fprintln(os.Stderr, "dsecore:", err)
 		os.Exit(1)
 	}
+	// The answer is out: the caches it did without are written by a
+	// background run.
+	startFill()
 }
 
 // execute runs the command. A fault of a mapped file that changed, or any

@@ -51,7 +51,7 @@ else ~/.config/dsecore/dsecore.yaml (nothing else is read as configuration), e.g
 		SilenceErrors: true,
 		PersistentPreRunE: func(cmd *cobra.Command, args []string) error {
 			running = cmd
-			if cpuProfile != "" {
+			if cpuProfile != "" && !isFill() { // the fill writes no profile over its parent's
 				f, err := os.Create(cpuProfile)
 				if err != nil {
 					return err
@@ -71,7 +71,7 @@ else ~/.config/dsecore/dsecore.yaml (nothing else is read as configuration), e.g
 			if stopProfile != nil {
 				stopProfile()
 			}
-			if memProfile != "" {
+			if memProfile != "" && !isFill() {
 				writeHeapProfile(memProfile)
 			}
 		},

@@ -142,6 +142,9 @@ func (cu *cuInfo) symbolName(o dwarf.Offset) string {
 // ELF binding value. Through the symbol table's order by name: call-site
 // targets are looked up by name in every module of the process.
 func (t *Table) lookupFunc(name string) (Symbol, bool) {
+	if t.pick(); t.raw != nil {
+		return t.raw.lookupFunc(name)
+	}
 	t.loadSymbols()
 	if t.st == nil {
 		return Symbol{}, false

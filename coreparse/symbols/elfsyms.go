@@ -33,115 +33,154 @@ func (s Symbol) DemangledName() string { return Demangle(s.Name) }
 func (t *Table) loadSymbols() {
 	t.symOnce.Do(func() {
 		defer t.recoverWarn("symbols")
-		cache := t.symtabCachePath()
-		if cache != "" && t.loadSymtabCache(cache) {
-			return
-		}
-		type key struct {
-			name  string
-			value uint64
-		}
-		// The tables, read first: their sizes size the rest.
-		var tables [][]elf.Symbol
-		var dynamic []elf.Symbol // the file's, for its PLT entries' names
-		n := 0
-		for _, src := range []struct {
-			f    *elf.File
-			path string
-			dyn  bool
-		}{{t.file, t.Path, false}, {t.debug, t.DebugPath, false}, {t.file, t.Path, true}} {
-			if src.f == nil {
-				continue
-			}
-			m, _ := t.wholeFile(src.path) // nil: the sections are read instead
-			if syms, err := rawSymbols(src.f, m, src.dyn); err == nil {
-				if src.dyn {
-					dynamic = syms
-				}
-				tables = append(tables, syms)
-				n += len(syms)
-			}
-		}
-		if t.SymbolSource() == SymbolsMiniDebugInfo {
-			// No symbol table but the one of .gnu_debugdata (Fedora's
-			// MiniDebugInfo): the functions .dynsym does not name.
-			if syms, err := miniDebugInfoSymbols(t.file); err != nil {
-				t.warnf("%s: .gnu_debugdata: %v", filepath.Base(t.Path), err)
-			} else {
-				tables = append(tables, syms)
-				n += len(syms)
-			}
-		}
-		all := make([]Symbol, 0, n+64)
-		seen := make(map[key]bool, n)
-		for _, syms := range tables {
-			for _, s := range syms {
-				if s.Name == "" || s.Section == elf.SHN_UNDEF {
-					continue
-				}
-				typ := elf.ST_TYPE(s.Info)
-				if typ == elf.STT_SECTION || typ == elf.STT_FILE {
-					continue
-				}
-				k := key{s.Name, s.Value}
-				if seen[k] {
-					continue
-				}
-				seen[k] = true
-				all = append(all, Symbol{Name: s.Name, Value: s.Value, Size: s.Size, Type: typ, Bind: elf.ST_BIND(s.Info), Section: s.Section})
-			}
-		}
-		all = append(all, pltSymbols(t.file, dynamic)...)
-		var funcs, anys []int
-		for i, s := range all {
-			if s.Type == elf.STT_FUNC || s.Type == elf.STT_GNU_IFUNC || s.Synthetic {
-				funcs = append(funcs, i)
-			}
-			if s.Type != elf.STT_TLS && s.Section != elf.SHN_ABS && s.Section != elf.SHN_COMMON {
-				anys = append(anys, i)
-			}
-		}
-		// Sorted by address; at one address, global before weak before local,
-		// then the sized one, then by name for stability (gdb and objdump
-		// prefer global symbols among aliases).
-		rank := func(b elf.SymBind) int {
-			switch b {
-			case elf.STB_GLOBAL:
-				return 0
-			case elf.STB_WEAK:
-				return 1
-			}
-			return 2
-		}
-		cmp := func(i, j int) int {
-			a, b := &all[i], &all[j]
-			switch {
-			case a.Value != b.Value:
-				if a.Value < b.Value {
-					return -1
-				}
-				return 1
-			case rank(a.Bind) != rank(b.Bind):
-				return rank(a.Bind) - rank(b.Bind)
-			case (a.Size == 0) != (b.Size == 0):
-				if a.Size != 0 {
-					return -1
-				}
-				return 1
-			}
-			if c := strings.Compare(a.Name, b.Name); c != 0 {
-				return c
-			}
-			return i - j // the tables' order: a stable sort's, by pdqsort (n log n, not symMerge's n log² n)
-		}
-		slices.SortFunc(funcs, cmp)
-		slices.SortFunc(anys, cmp)
-		b := encodeSymtab(all, funcs, anys)
-		t.st, _ = parseSymtab(b)
-		if cache != "" {
-			t.writeLater(cache, b)
+		cache := t.pick()
+		switch {
+		case t.cached != nil:
+			t.st = t.cached
+		case t.raw != nil:
+			// A question the raw tables do not answer: laid out here,
+			// written by the background fill.
+			t.layOut("")
+		default:
+			t.layOut(cache)
 		}
 	})
+}
+
+// pick maps the layout's cache file when there is one that checks out
+// (cached), else, under Resolver.AnswerFirst, opens the raw tables (raw);
+// it returns the cache file's path ("" without a cache).
+func (t *Table) pick() string {
+	t.pickOnce.Do(func() {
+		defer t.recoverWarn("symbols")
+		t.symPath = t.symtabCachePath()
+		if t.symPath == "" {
+			return
+		}
+		if t.loadSymtabCache(t.symPath) {
+			return
+		}
+		if t.resolver != nil && t.resolver.AnswerFirst {
+			t.raw, _ = t.openRaw()
+			t.deferred.Store(t.raw != nil)
+		}
+	})
+	return t.symPath
+}
+
+// Deferred reports whether the table left a cache file unwritten under
+// Resolver.AnswerFirst (its symbol layout: it answered from the raw
+// symbol tables; a unit index file: deferWrite): a background run
+// (dsecore's cache fill) is to write it. A table asked nothing is not.
+func (t *Table) Deferred() bool { return t.deferred.Load() }
+
+// layOut lays out the symbols read from the files (st) and writes the
+// layout to cache unless cache is "".
+func (t *Table) layOut(cache string) {
+	type key struct {
+		name  string
+		value uint64
+	}
+	// The tables, read first: their sizes size the rest.
+	var tables [][]elf.Symbol
+	var dynamic []elf.Symbol // the file's, for its PLT entries' names
+	n := 0
+	for _, src := range []struct {
+		f    *elf.File
+		path string
+		dyn  bool
+	}{{t.file, t.Path, false}, {t.debug, t.DebugPath, false}, {t.file, t.Path, true}} {
+		if src.f == nil {
+			continue
+		}
+		m, _ := t.wholeFile(src.path) // nil: the sections are read instead
+		if syms, err := rawSymbols(src.f, m, src.dyn); err == nil {
+			if src.dyn {
+				dynamic = syms
+			}
+			tables = append(tables, syms)
+			n += len(syms)
+		}
+	}
+	if t.SymbolSource() == SymbolsMiniDebugInfo {
+		// No symbol table but the one of .gnu_debugdata (Fedora's
+		// MiniDebugInfo): the functions .dynsym does not name.
+		if syms, err := miniDebugInfoSymbols(t.file); err != nil {
+			t.warnf("%s: .gnu_debugdata: %v", filepath.Base(t.Path), err)
+		} else {
+			tables = append(tables, syms)
+			n += len(syms)
+		}
+	}
+	all := make([]Symbol, 0, n+64)
+	seen := make(map[key]bool, n)
+	for _, syms := range tables {
+		for _, s := range syms {
+			if s.Name == "" || s.Section == elf.SHN_UNDEF {
+				continue
+			}
+			typ := elf.ST_TYPE(s.Info)
+			if typ == elf.STT_SECTION || typ == elf.STT_FILE {
+				continue
+			}
+			k := key{s.Name, s.Value}
+			if seen[k] {
+				continue
+			}
+			seen[k] = true
+			all = append(all, Symbol{Name: s.Name, Value: s.Value, Size: s.Size, Type: typ, Bind: elf.ST_BIND(s.Info), Section: s.Section})
+		}
+	}
+	all = append(all, pltSymbols(t.file, dynamic)...)
+	var funcs, anys []int
+	for i, s := range all {
+		if s.Type == elf.STT_FUNC || s.Type == elf.STT_GNU_IFUNC || s.Synthetic {
+			funcs = append(funcs, i)
+		}
+		if s.Type != elf.STT_TLS && s.Section != elf.SHN_ABS && s.Section != elf.SHN_COMMON {
+			anys = append(anys, i)
+		}
+	}
+	// Sorted by address; at one address, global before weak before local,
+	// then the sized one, then by name for stability (gdb and objdump
+	// prefer global symbols among aliases).
+	rank := func(b elf.SymBind) int {
+		switch b {
+		case elf.STB_GLOBAL:
+			return 0
+		case elf.STB_WEAK:
+			return 1
+		}
+		return 2
+	}
+	cmp := func(i, j int) int {
+		a, b := &all[i], &all[j]
+		switch {
+		case a.Value != b.Value:
+			if a.Value < b.Value {
+				return -1
+			}
+			return 1
+		case rank(a.Bind) != rank(b.Bind):
+			return rank(a.Bind) - rank(b.Bind)
+		case (a.Size == 0) != (b.Size == 0):
+			if a.Size != 0 {
+				return -1
+			}
+			return 1
+		}
+		if c := strings.Compare(a.Name, b.Name); c != 0 {
+			return c
+		}
+		return i - j // the tables' order: a stable sort's, by pdqsort (n log n, not symMerge's n log² n)
+	}
+	slices.SortFunc(funcs, cmp)
+	slices.SortFunc(anys, cmp)
+	b := encodeSymtab(all, funcs, anys)
+	t.st, _ = parseSymtab(b)
+	if cache != "" {
+		t.writeLater(cache, b)
+	}
 }
 
 // Where a table's function names come from (SymbolSource).
@@ -323,8 +362,13 @@ func (t *Table) nearestSymbol(addr uint64) (Symbol, bool) {
 // (.plt.sec) entry i of .rela.plt is at .plt.sec+16*i, else at .plt+16*(i+1).
 // dyn are the file's dynamic symbols (as DynamicSymbols gives them).
 func pltSymbols(f *elf.File, dyn []elf.Symbol) []Symbol {
+	return pltSymbolsNamed(f, len(dyn), func(i int) string { return dyn[i].Name })
+}
+
+// pltSymbolsNamed is pltSymbols with n dynamic symbols named by name(i).
+func pltSymbolsNamed(f *elf.File, n int, dynName func(i int) string) []Symbol {
 	rela := f.Section(".rela.plt")
-	if rela == nil || len(dyn) == 0 {
+	if rela == nil || n == 0 {
 		return nil
 	}
 	data, err := rela.Data()
@@ -344,8 +388,8 @@ func pltSymbols(f *elf.File, dyn []elf.Symbol) []Symbol {
 		info := binary.LittleEndian.Uint64(data[i+8:])
 		symIdx := info >> 32
 		name := ""
-		if symIdx > 0 && int(symIdx) <= len(dyn) {
-			name = dyn[symIdx-1].Name
+		if symIdx > 0 && symIdx <= uint64(n) {
+			name = dynName(int(symIdx - 1))
 		}
 		if name == "" {
 			continue // IRELATIVE and friends: objdump names them *ABS*+0x…@plt
@@ -402,6 +446,9 @@ func (t *Table) SymbolAt(addr uint64) (name string, start uint64, ok bool) {
 }
 
 func (t *Table) funcSymbolAt(addr uint64) (Symbol, bool) {
+	if t.pick(); t.raw != nil {
+		return t.raw.funcSymbolAt(addr)
+	}
 	t.loadSymbols()
 	st := t.st
 	if st == nil {

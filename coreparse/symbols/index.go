@@ -53,7 +53,7 @@ const indexMagic = "dsecore-index\n"
 type indexKey struct{ info, abbrev uint64 }
 
 func (t *Table) writeIndex(path string, k indexKey, payload []byte) {
-	if path == "" {
+	if path == "" || t.deferWrite() {
 		return
 	}
 	le := binary.LittleEndian
@@ -374,5 +374,16 @@ func (t *Table) decodeTypes(b []byte) bool {
 	}
 	ty := &t.types
 	ty.byName, ty.bases, ty.names, ty.ptrTo, ty.vars, ty.tls = byName, bases, names, ptrTo, vars, tls
+	return true
+}
+
+// deferWrite reports whether the table leaves a cache file to the
+// background fill (Resolver.AnswerFirst: the first answer's cold run,
+// whose index files only warm runs read), and then marks it Deferred.
+func (t *Table) deferWrite() bool {
+	if t.resolver == nil || !t.resolver.AnswerFirst {
+		return false
+	}
+	t.deferred.Store(true)
 	return true
 }

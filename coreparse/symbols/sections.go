@@ -470,8 +470,8 @@ func (t *Table) symtabCachePath() string {
 	return filepath.Join(dir, hex.EncodeToString(id), fmt.Sprintf("%s-%08x", name, crc32.ChecksumIEEE(sizes)))
 }
 
-// loadSymtabCache maps the table's symbols from a cache file; false (and
-// nothing set) when the file is missing or does not check out.
+// loadSymtabCache maps the table's symbols from a cache file (cached);
+// false (and nothing set) when the file is missing or does not check out.
 func (t *Table) loadSymtabCache(path string) bool {
 	var st *symtab
 	_, ok := t.mapChecked(path, func(b []byte) (ok bool) {
@@ -481,7 +481,7 @@ func (t *Table) loadSymtabCache(path string) bool {
 		return ok
 	})
 	if ok {
-		t.st = st
+		t.cached = st
 	}
 	return ok
 }

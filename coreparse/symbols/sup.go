@@ -28,6 +28,12 @@ type Resolver struct {
 	// FindByID, when set, returns a local copy of the debug file of a
 	// build-id ("" when it has none): a debuginfod client.
 	FindByID func(name string, buildID []byte) string
+	// AnswerFirst: a table whose symbol layout is not in Cache yet
+	// answers the function at a pc and a function by name from the files'
+	// symbol tables in place (rawSyms) and lays nothing out for them
+	// (Deferred): the first answer's cold run, whose caches a background
+	// run fills.
+	AnswerFirst bool
 }
 
 // AltLink is what a file says of its supplementary file: the name and

@@ -42,6 +42,14 @@ type Table struct {
 
 	symOnce par.Once
 	st      *symtab // the ELF symbols (mapped from the cache, or laid out here)
+	// pickOnce looks for the layout's cache file once (cached: it, when it
+	// checks out); without it, under Resolver.AnswerFirst, raw answers the
+	// first answer's questions instead of a layout.
+	pickOnce par.Once
+	cached   *symtab
+	raw      *rawSyms
+	symPath  string // the layout's cache file ("": no cache)
+	deferred atomic.Bool
 
 	allOnce par.Once
 	all     []Symbol // Symbols(), decoded on first call
@@ -240,7 +248,9 @@ func (t *Table) recoverWarn(what string) {
 // Preload reads now what the first lookup would: the ELF symbols and the
 // DWARF unit index.
 func (t *Table) Preload() {
-	t.loadSymbols()
+	if t.pick(); t.raw == nil {
+		t.loadSymbols()
+	}
 	t.loadDWARF()
 }
 
@@ -293,7 +303,7 @@ func (t *Table) loadDWARF() {
 				return
 			}
 			t.cus = t.unitRanges(d)
-			if len(t.warnings) == 0 {
+			if len(t.warnings) == 0 && index != "" && !t.deferWrite() {
 				t.writeIndex(index, k, encodeUnits(d.Units(), t.cus))
 			}
 		}

@@ -71,7 +71,7 @@ func (t *Table) flushUnits() {
 		}
 	}
 	t.mu.Unlock()
-	if !clean {
+	if !clean || len(dirty) == 0 || t.deferWrite() {
 		return // a table that read with errors keeps nothing
 	}
 	par.Do(len(dirty), func(i int) {
