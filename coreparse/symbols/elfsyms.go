@@ -137,7 +137,7 @@ func (t *Table) loadSymbols() {
 		slices.SortFunc(funcs, cmp)
 		slices.SortFunc(anys, cmp)
 		b := encodeSymtab(all, funcs, anys)
-		t.st, _ = parseSymtab(b)
+		t.st, _ = parseSymtab(b, true) // laid out just now: no checksum to check
 		if cache != "" {
 			t.writeLater(cache, b)
 		}

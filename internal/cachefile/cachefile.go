@@ -452,7 +452,8 @@ func ReadSealed(path string) ([]byte, error) {
 
 // VerifyFile checks a sealed file block by block with pread (a
 // decompressed core, a download: never mapped, never read whole into
-// memory) and returns the size of its contents; errors name the file.
+// memory), unless a marker vouches for it (VerifyOpenOnce), and returns
+// the size of its contents; errors name the file.
 func VerifyFile(path string) (int64, error) {
 	f, err := os.Open(path)
 	if err != nil {
@@ -460,7 +461,7 @@ func VerifyFile(path string) (int64, error) {
 	}
 	defer f.Close()
 	CleanTemps(filepath.Dir(path))
-	size, err := VerifyOpen(f)
+	size, err := VerifyOpenOnce(path, f)
 	if err != nil {
 		return 0, fmt.Errorf("%s: %w", path, err)
 	}
