@@ -18,7 +18,9 @@
 //     each 1 MiB block of its contents (Verify); one that does not check
 //     out is not used, it is rebuilt from its source, and the run says so
 //     once (Warnf, Warnings). (The symbol layout and the DWARF indexes
-//     carry their own CRC-32: they are written plain.)
+//     carry their own CRC-32: they are written plain.) A file checked
+//     whole once is not checked whole again while its stamp is the one
+//     its marker recorded (Checked, VerifyOpenOnce).
 //
 // The chaos tests stop a run in the middle of a write: each write passes
 // the point "cache-write:KIND" (internal/chaos) when half of it is written.
