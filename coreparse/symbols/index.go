@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"fmt"
 	"hash/crc32"
+	"io"
 	"os"
 	"path/filepath"
 	"sort"
@@ -65,16 +66,38 @@ func (t *Table) writeIndex(path string, k indexKey, payload []byte) {
 }
 
 // readIndex returns an index file's payload, false when the file is
-// missing or does not check out.
+// missing or does not check out. Its checksum is skipped when a marker
+// vouches for the file (cachefile.Checked).
 func readIndex(path string, k indexKey) ([]byte, bool) {
 	if path == "" {
 		return nil, false
 	}
-	b, err := os.ReadFile(path)
+	f, err := os.Open(path)
 	if err != nil {
 		return nil, false
 	}
-	payload, ok := checkIndex(b, k, false)
+	defer f.Close()
+	var b []byte
+	read := func() error {
+		b, err = io.ReadAll(f)
+		return err
+	}
+	trusted, err := cachefile.Checked(path, f, func() error {
+		if err := read(); err != nil {
+			return err
+		}
+		if _, ok := checkIndex(b, k, false); !ok {
+			return errDamaged
+		}
+		return nil
+	})
+	if trusted {
+		err = read()
+	}
+	if err != nil && err != errDamaged {
+		return nil, false // unreadable: no warning, as for a missing file
+	}
+	payload, ok := checkIndex(b, k, trusted)
 	if !ok {
 		cachefile.Warnf(path, errDamaged)
 	}

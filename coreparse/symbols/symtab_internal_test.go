@@ -303,3 +303,49 @@ func TestSymtabCacheVouched(t *testing.T) {
 		t.Errorf("byte flipped after the marker: not written again whole (%v)", err)
 	}
 }
+
+// TestIndexReadVouched: an index file read whole (readIndex) checked once
+// leaves a marker; a payload byte flipped in place afterwards is caught
+// all the same.
+func TestIndexReadVouched(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "types")
+	k := indexKey{info: 1234, abbrev: 56}
+	payload := []byte("the payload of an index, which no bound check reads")
+	le := binary.LittleEndian
+	key := le.AppendUint64(le.AppendUint64(nil, k.info), k.abbrev)
+	sum := crc32.Update(crc32.ChecksumIEEE(key), crc32.IEEETable, payload)
+	b := append(append(le.AppendUint32([]byte(indexMagic), sum), key...), payload...)
+	if err := os.WriteFile(path, b, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for {
+		st, err := mmap.StampFile(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if time.Now().UnixNano()-st.Ctime >= int64(cachefile.RacyWindow()) {
+			break
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	for i := 0; i < 2; i++ { // a whole check, then the marker trusted
+		if got, ok := readIndex(path, k); !ok || !bytes.Equal(got, payload) {
+			t.Fatalf("read %d: %q, %v", i, got, ok)
+		}
+		if _, err := os.Stat(cachefile.MarkerPath(path)); err != nil {
+			t.Fatalf("no marker after a whole check: %v", err)
+		}
+	}
+	f, err := os.OpenFile(path, os.O_RDWR, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = f.WriteAt([]byte{'T'}, int64(len(b)-len(payload)))
+	f.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, ok := readIndex(path, k); ok {
+		t.Errorf("a byte flipped after the marker: read %q", got)
+	}
+}
