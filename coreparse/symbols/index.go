@@ -5,7 +5,6 @@ import (
 	"encoding/binary"
 	"fmt"
 	"hash/crc32"
-	"io"
 	"os"
 	"path/filepath"
 	"sort"
@@ -78,8 +77,13 @@ func readIndex(path string, k indexKey) ([]byte, bool) {
 	}
 	defer f.Close()
 	var b []byte
-	read := func() error {
-		b, err = io.ReadAll(f)
+	read := func() error { // as os.ReadFile: one buffer of the file's size
+		st, err := f.Stat()
+		if err != nil {
+			return err
+		}
+		b = make([]byte, st.Size())
+		_, err = f.ReadAt(b, 0)
 		return err
 	}
 	trusted, err := cachefile.Checked(path, f, func() error {

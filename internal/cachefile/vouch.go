@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/dsecore/dsecore/internal/mmap"
@@ -69,8 +70,24 @@ func vouched(path string, f *os.File) (s mmap.Stamp, trusted, ok bool) {
 	if !ok {
 		return s, false, false
 	}
-	b, err := os.ReadFile(markerPath(path))
-	return s, err == nil && string(b) == string(encodeStamp(s)), true
+	return s, readMarker(markerPath(path)) == string(encodeStamp(s)), true
+}
+
+// readMarker is the marker at path ("" when there is none), read with
+// three system calls (os.ReadFile's file is registered with the poller
+// and read twice: a warm run reads ~25 markers).
+func readMarker(path string) string {
+	fd, err := syscall.Open(path, syscall.O_RDONLY|syscall.O_CLOEXEC, 0)
+	if err != nil {
+		return ""
+	}
+	defer syscall.Close(fd)
+	var b [2*len(vouchMagic) + 5*8 + 4]byte
+	n, err := syscall.Pread(fd, b[:], 0)
+	if err != nil || n < 0 {
+		return ""
+	}
+	return string(b[:n])
 }
 
 // vouch writes the marker of the file at path, open as f, whose every
