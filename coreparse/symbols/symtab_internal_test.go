@@ -260,15 +260,8 @@ func TestSymtabCacheVouched(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for { // until the file's last change is a racy window old
-		st, err := mmap.StampFile(path)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if time.Now().UnixNano()-st.Ctime >= int64(cachefile.RacyWindow()) {
-			break
-		}
-		time.Sleep(100 * time.Millisecond)
+	for !cachefile.Settled(path) { // its last change a racy window ago
+		time.Sleep(10 * time.Millisecond)
 	}
 	if got, _ := answers(); got != want { // checks it whole: the marker
 		t.Fatalf("from the cache: %q, fresh %q", got, want)
@@ -318,15 +311,8 @@ func TestIndexReadVouched(t *testing.T) {
 	if err := os.WriteFile(path, b, 0o644); err != nil {
 		t.Fatal(err)
 	}
-	for {
-		st, err := mmap.StampFile(path)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if time.Now().UnixNano()-st.Ctime >= int64(cachefile.RacyWindow()) {
-			break
-		}
-		time.Sleep(100 * time.Millisecond)
+	for !cachefile.Settled(path) { // its last change a racy window ago
+		time.Sleep(10 * time.Millisecond)
 	}
 	for i := 0; i < 2; i++ { // a whole check, then the marker trusted
 		if got, ok := readIndex(path, k); !ok || !bytes.Equal(got, payload) {

@@ -26,13 +26,29 @@ import (
 // A write in the same tick of the file system's clock as the file's last
 // change leaves the change time as it was (racy: git's index meets the
 // same problem with mtimes). So the marker is written only when the check
-// began at least racyWindow after the file's last change by this
-// machine's clock: any write after the check then falls in a later tick.
+// began a racy window after the file's last change by this machine's
+// clock: any write after the check then falls in a later tick. The
+// kernel stamps a change with its coarse clock (one timer tick, at most
+// 10 ms, behind the clock read here) cut to the file system's
+// granularity: nanoseconds on ext4, XFS, btrfs and tmpfs, where 50 ms is
+// the window; a whole second on ext3 and two on FAT, whose change times
+// have no nanoseconds, as 1 in 10^9 of the others' by chance: 2 s then.
 
-// racyWindow is how long after a file's last change a check must begin
-// for its marker to be written: above any file system's timestamp
-// granularity (1 s on ext3, 2 s on FAT) and the kernel's coarse clock.
-var racyWindow = 2 * time.Second
+// racyFine and racyCoarse are the racy windows of a change time with
+// nanoseconds and of one without.
+var (
+	racyFine   = 50 * time.Millisecond
+	racyCoarse = 2 * time.Second
+)
+
+// racyWindow is the racy window of a file whose change time is ctime
+// (nanoseconds since the epoch).
+func racyWindow(ctime int64) time.Duration {
+	if ctime%int64(time.Second) == 0 {
+		return racyCoarse
+	}
+	return racyFine
+}
 
 // wholeChecks counts the whole checks made (a test's view of whether a
 // marker was trusted).
@@ -97,7 +113,7 @@ func readMarker(path string) string {
 // written costs the next run a whole check, nothing else.
 func vouch(path string, f *os.File, before mmap.Stamp, start time.Time) {
 	after, ok := stampOf(f)
-	if !ok || after != before || start.UnixNano()-before.Ctime < int64(racyWindow) {
+	if !ok || after != before || start.UnixNano()-before.Ctime < int64(racyWindow(before.Ctime)) {
 		return
 	}
 	var c *Cache // the directory exists: nothing is made
@@ -144,9 +160,12 @@ func VerifyOpenOnce(path string, f *os.File) (int64, error) {
 	return size, err
 }
 
-// RacyWindow is how long after a cache file's last change a whole check
-// must begin for it to leave a marker (a test waits that long).
-func RacyWindow() time.Duration { return racyWindow }
+// Settled says whether the file at path last changed a racy window ago
+// (a whole check beginning now may leave a marker): a test waits for it.
+func Settled(path string) bool {
+	s, err := mmap.StampFile(path)
+	return err == nil && time.Now().UnixNano()-s.Ctime >= int64(racyWindow(s.Ctime))
+}
 
 // MarkerPath is where the marker of the cache file at path is kept.
 func MarkerPath(path string) string { return markerPath(path) }

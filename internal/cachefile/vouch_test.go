@@ -8,23 +8,17 @@ import (
 	"path/filepath"
 	"testing"
 	"time"
-
-	"github.com/dsecore/dsecore/internal/mmap"
 )
 
-// settle waits until the file at path last changed racyWindow ago by this
-// machine's clock (the state a marker needs), polling its stamp.
+// settle waits until the file at path last changed a racy window ago by
+// this machine's clock (the state a marker needs), polling its stamp.
 func settle(t *testing.T, path string) {
 	t.Helper()
-	for {
-		s, err := mmap.StampFile(path)
-		if err != nil {
+	for !Settled(path) {
+		if _, err := os.Stat(path); err != nil {
 			t.Fatal(err)
 		}
-		if time.Now().UnixNano()-s.Ctime >= int64(racyWindow) {
-			return
-		}
-		time.Sleep(racyWindow / 4)
+		time.Sleep(10 * time.Millisecond)
 	}
 }
 
@@ -52,8 +46,6 @@ func vouchedFile(t *testing.T, path string, data []byte) {
 // its last change gets no marker (a write then could leave its change
 // time as it was).
 func TestVouchedFile(t *testing.T) {
-	defer func(w time.Duration) { racyWindow = w }(racyWindow)
-	racyWindow = 100 * time.Millisecond
 	root := t.TempDir()
 	data := make([]byte, 2*BlockSize+12345)
 	rand.New(rand.NewSource(1)).Read(data)
@@ -132,7 +124,8 @@ func TestVouchedFile(t *testing.T) {
 	}
 
 	// Checked in the moment after its last change: no marker.
-	racyWindow = time.Hour
+	defer func(f, c time.Duration) { racyFine, racyCoarse = f, c }(racyFine, racyCoarse)
+	racyFine, racyCoarse = time.Hour, time.Hour
 	fresh := filepath.Join(root, "fresh")
 	if err := New(root).Write("section", fresh, true, data); err != nil {
 		t.Fatal(err)
@@ -148,8 +141,6 @@ func TestVouchedFile(t *testing.T) {
 // TestCheckedStampMoved: a check that the file's stamp moved under (a
 // write while it was read) leaves no marker.
 func TestCheckedStampMoved(t *testing.T) {
-	defer func(w time.Duration) { racyWindow = w }(racyWindow)
-	racyWindow = 100 * time.Millisecond
 	root := t.TempDir()
 	path := filepath.Join(root, "symtab")
 	if err := os.WriteFile(path, bytes.Repeat([]byte("x"), 4096), 0o644); err != nil {
@@ -169,5 +160,17 @@ func TestCheckedStampMoved(t *testing.T) {
 	}
 	if _, err := os.Stat(markerPath(path)); !os.IsNotExist(err) {
 		t.Errorf("a marker for a file written while it was checked: %v", err)
+	}
+}
+
+// TestRacyWindow: a change time with nanoseconds (ext4, XFS, tmpfs) has
+// the fine window; one on a whole second (ext3, FAT: their granularity)
+// the coarse one, longer than a tick of those clocks.
+func TestRacyWindow(t *testing.T) {
+	if w := racyWindow(1765150000*int64(time.Second) + 123456789); w != racyFine {
+		t.Errorf("a change time with nanoseconds: %v", w)
+	}
+	if w := racyWindow(1765150000 * int64(time.Second)); w != racyCoarse || w < 2*time.Second {
+		t.Errorf("a change time on a whole second: %v", w)
 	}
 }
