@@ -13,7 +13,8 @@ import (
 )
 
 // A cache file checked whole once need not be checked whole by every run:
-// a marker beside it (".verified-NAME") records the file's stamp (device,
+// a marker beside it (".NAME.verified": hidden, and matched by no glob
+// of the cache's own names, "*.core-v2") records the file's stamp (device,
 // inode, size, modification and change times) as it was when every byte
 // checked out, and a later run that finds the file with that very stamp
 // trusts it without reading it again. A write through the kernel (write,
@@ -58,7 +59,7 @@ const vouchMagic = "dsecvok1"
 
 // markerPath is the marker of the cache file at path.
 func markerPath(path string) string {
-	return filepath.Join(filepath.Dir(path), ".verified-"+filepath.Base(path))
+	return filepath.Join(filepath.Dir(path), "."+filepath.Base(path)+".verified")
 }
 
 func encodeStamp(s mmap.Stamp) []byte {
