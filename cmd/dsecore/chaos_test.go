@@ -17,6 +17,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/dsecore/dsecore/internal/cachefile"
 	"github.com/dsecore/dsecore/internal/testsupport/fixture"
 	"github.com/google/go-dap"
 	"github.com/klauspost/compress/zstd"
@@ -302,8 +303,30 @@ func findCache(t *testing.T, r *chaosRig, part string) string {
 // its size: the run answers as before, with one warning naming the file,
 // and rebuilds it (the next run has no warning). Before: libc's inflated
 // .debug_info so damaged was trusted forever (the heap analysis gone).
+//
+// Each file is damaged after a run left its marker (cachefile.Checked:
+// checked whole once, then trusted by its stamp): the garbage is caught
+// because the write moved the file's change time.
 func TestChaosCacheGarbage(t *testing.T) {
 	r := newChaosRig(t)
+	for _, file := range r.cacheFiles() {
+		for !cachefile.Settled(file) {
+			time.Sleep(10 * time.Millisecond)
+		}
+	}
+	if code, out, errs := r.run(nil, r.core); code != 0 || out != r.ref || errs != "" {
+		t.Fatalf("the run that leaves the markers: exit %d, same output %v\n%s", code, out == r.ref, errs)
+	}
+	vouched := map[string]int{}
+	for _, file := range r.cacheFiles() {
+		if _, err := os.Stat(cachefile.MarkerPath(file)); err == nil {
+			vouched[strings.Fields(cacheKind(file))[0]]++
+		}
+	}
+	if vouched["section"] == 0 || vouched["symtab"] == 0 {
+		t.Fatalf("markers after a warm run, by kind: %v (want sections and symbol layouts)", vouched)
+	}
+	t.Logf("markers by kind: %v", vouched)
 	for i, file := range r.cacheFiles() {
 		st, _ := os.Stat(file)
 		b := make([]byte, st.Size())
@@ -345,8 +368,9 @@ func cacheKind(p string) string {
 }
 
 // TestChaosKilledWrites: a cold run killed (SIGKILL) in the middle of
-// each kind of cache write leaves a temporary file; the next run answers
-// as the reference and removes it. Before: .tmp-* files (up to 2.7 MB)
+// each kind of cache write (a warm run's for the markers of files checked
+// whole) leaves a temporary file; the next run answers as the reference
+// and removes it. Before: .tmp-* files (up to 2.7 MB)
 // stayed for good.
 func TestChaosKilledWrites(t *testing.T) {
 	r := newChaosRig(t)
@@ -361,10 +385,22 @@ func TestChaosKilledWrites(t *testing.T) {
 		t.Fatal(err)
 	}
 	ref := r.ref
-	for _, kind := range []string{"section", "symtab", "index", "unit", "core"} {
+	for _, kind := range []string{"section", "symtab", "index", "unit", "core", "marker"} {
 		os.RemoveAll(r.cache)
 		core := r.core
 		r.ref = ref
+		if kind == "marker" {
+			// A marker is written by a run after the one that wrote
+			// the cache, once its files have settled (cachefile.Checked).
+			if code, _, errs := r.run(nil, core); code != 0 {
+				t.Fatalf("%s: the cold run: exit %d\n%s", kind, code, errs)
+			}
+			for _, file := range r.cacheFiles() {
+				for !cachefile.Settled(file) {
+					time.Sleep(10 * time.Millisecond)
+				}
+			}
+		}
 		if kind == "core" {
 			core = zst
 			// The report names the core as given: its own reference.

@@ -177,7 +177,7 @@ func (t *Table) layOut(cache string) {
 	slices.SortFunc(funcs, cmp)
 	slices.SortFunc(anys, cmp)
 	b := encodeSymtab(all, funcs, anys)
-	t.st, _ = parseSymtab(b)
+	t.st, _ = parseSymtab(b, true) // laid out just now: no checksum to check
 	if cache != "" {
 		t.writeLater(cache, b)
 	}

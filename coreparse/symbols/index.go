@@ -65,16 +65,43 @@ func (t *Table) writeIndex(path string, k indexKey, payload []byte) {
 }
 
 // readIndex returns an index file's payload, false when the file is
-// missing or does not check out.
+// missing or does not check out. Its checksum is skipped when a marker
+// vouches for the file (cachefile.Checked).
 func readIndex(path string, k indexKey) ([]byte, bool) {
 	if path == "" {
 		return nil, false
 	}
-	b, err := os.ReadFile(path)
+	f, err := os.Open(path)
 	if err != nil {
 		return nil, false
 	}
-	payload, ok := checkIndex(b, k)
+	defer f.Close()
+	var b []byte
+	read := func() error { // as os.ReadFile: one buffer of the file's size
+		st, err := f.Stat()
+		if err != nil {
+			return err
+		}
+		b = make([]byte, st.Size())
+		_, err = f.ReadAt(b, 0)
+		return err
+	}
+	trusted, err := cachefile.Checked(path, f, func() error {
+		if err := read(); err != nil {
+			return err
+		}
+		if _, ok := checkIndex(b, k, false); !ok {
+			return errDamaged
+		}
+		return nil
+	})
+	if trusted {
+		err = read()
+	}
+	if err != nil && err != errDamaged {
+		return nil, false // unreadable: no warning, as for a missing file
+	}
+	payload, ok := checkIndex(b, k, trusted)
 	if !ok {
 		cachefile.Warnf(path, errDamaged)
 	}
@@ -90,8 +117,8 @@ var errDamaged = fmt.Errorf("%w: its checksum or the sections it was built from 
 // a part.
 func (t *Table) mapIndex(path string, k indexKey) ([]byte, bool) {
 	var payload []byte
-	_, ok := t.mapChecked(path, func(b []byte) (ok bool) {
-		if payload, ok = checkIndex(b, k); !ok {
+	_, ok := t.mapChecked(path, func(b []byte, trusted bool) (ok bool) {
+		if payload, ok = checkIndex(b, k, trusted); !ok {
 			cachefile.Warnf(path, errDamaged)
 		}
 		return ok
@@ -100,15 +127,16 @@ func (t *Table) mapIndex(path string, k indexKey) ([]byte, bool) {
 }
 
 // checkIndex returns an index file's payload, false when it does not
-// check out.
-func checkIndex(b []byte, k indexKey) ([]byte, bool) {
+// check out. trusted (a marker vouches for the file's bytes: mapChecked)
+// skips the checksum, not the rest.
+func checkIndex(b []byte, k indexKey, trusted bool) ([]byte, bool) {
 	if len(b) < len(indexMagic)+4+16 || string(b[:len(indexMagic)]) != indexMagic {
 		return nil, false
 	}
 	le := binary.LittleEndian
 	b = b[len(indexMagic):]
 	sum, body := le.Uint32(b), b[4:]
-	if crc32.ChecksumIEEE(body) != sum || le.Uint64(body) != k.info || le.Uint64(body[8:]) != k.abbrev {
+	if (!trusted && crc32.ChecksumIEEE(body) != sum) || le.Uint64(body) != k.info || le.Uint64(body[8:]) != k.abbrev {
 		return nil, false
 	}
 	return body[16:], true

@@ -259,7 +259,9 @@ const sectionsVersion = "sections-v2"
 // there but damaged) otherwise. The blocks are checked by reading the file
 // (cachefile.VerifyOpen), not the mapping: the mapping's pages are touched
 // only by the lookups that need them (a warm first answer reads a few
-// units of libc's 9 MiB), not all faulted in and let go of again.
+// units of libc's 9 MiB), not all faulted in and let go of again; and only
+// when no marker vouches for the file as it is (cachefile.VerifyOpenOnce:
+// checked whole by an earlier run, not written to since).
 func (t *Table) mapSealed(path string, size uint64) ([]byte, bool) {
 	f, err := os.Open(path)
 	if err != nil {
@@ -267,7 +269,7 @@ func (t *Table) mapSealed(path string, size uint64) ([]byte, bool) {
 	}
 	defer f.Close()
 	cachefile.CleanTemps(filepath.Dir(path)) // a killed run's temporary files
-	n, err := cachefile.VerifyOpen(f)
+	n, err := cachefile.VerifyOpenOnce(path, f)
 	if err == nil && uint64(n) != size {
 		err = fmt.Errorf("%w: %d bytes, the section has %d", cachefile.ErrDamaged, n, size)
 	}
@@ -474,8 +476,8 @@ func (t *Table) symtabCachePath() string {
 // false (and nothing set) when the file is missing or does not check out.
 func (t *Table) loadSymtabCache(path string) bool {
 	var st *symtab
-	_, ok := t.mapChecked(path, func(b []byte) (ok bool) {
-		if st, ok = parseSymtab(b); !ok {
+	_, ok := t.mapChecked(path, func(b []byte, trusted bool) (ok bool) {
+		if st, ok = parseSymtab(b, trusted); !ok {
 			cachefile.Warnf(path, errDamaged)
 		}
 		return ok
@@ -487,17 +489,36 @@ func (t *Table) loadSymtabCache(path string) bool {
 }
 
 // mapChecked maps a cache file read-only for as long as the table lives
-// when check accepts its bytes; false (and nothing kept) otherwise.
-func (t *Table) mapChecked(path string, check func([]byte) bool) ([]byte, bool) {
+// when check accepts its bytes; false (and nothing kept) otherwise. check
+// is told when a marker vouches for the file's every byte
+// (cachefile.Checked): it then skips its checksum and checks only what
+// keeps its reader in bounds. A check that passes with the checksum
+// leaves such a marker for the next run.
+func (t *Table) mapChecked(path string, check func(b []byte, trusted bool) bool) ([]byte, bool) {
 	if path == "" {
 		return nil, false
 	}
-	b, err := mmap.File(path)
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, false
+	}
+	defer f.Close()
+	b, err := mmap.Fd(f)
 	if err != nil {
 		return nil, false
 	}
 	cachefile.CleanTemps(filepath.Dir(path)) // a killed run's temporary files
-	if !check(b) {
+	ok := true
+	trusted, _ := cachefile.Checked(path, f, func() error {
+		if ok = check(b, false); !ok {
+			return errDamaged
+		}
+		return nil
+	})
+	if trusted {
+		ok = check(b, true)
+	}
+	if !ok {
 		mmap.Unmap(b)
 		return nil, false
 	}

@@ -1,14 +1,19 @@
 package symbols
 
 import (
+	"bytes"
 	"debug/elf"
 	"encoding/binary"
 	"fmt"
 	"hash/crc32"
 	"os"
 	"path/filepath"
+	"slices"
+	"strings"
 	"testing"
+	"time"
 
+	"github.com/dsecore/dsecore/internal/cachefile"
 	"github.com/dsecore/dsecore/internal/mmap"
 )
 
@@ -130,7 +135,7 @@ func TestSymtabCacheDamaged(t *testing.T) {
 		if err := os.WriteFile(path, f(whole), 0o644); err != nil {
 			t.Fatal(err)
 		}
-		if _, ok := parseSymtab(f(whole)); ok {
+		if _, ok := parseSymtab(f(whole), false); ok {
 			t.Errorf("%s: the layout checks out", how)
 		}
 		if got, _ := answers(); got != want {
@@ -226,5 +231,107 @@ func TestRawSymbols(t *testing.T) {
 			t.Logf("%s (dynamic %v): %d symbols agree", filepath.Base(path), dyn, len(want))
 		}
 		f.Close()
+	}
+}
+
+// TestSymtabCacheVouched: a symbol cache file checked whole once leaves a
+// marker (cachefile.Checked) and the next run skips its checksum; a byte
+// flipped in place afterwards (its change time moved) is caught all the
+// same: a warning, the ELF file's answers, the file written again whole.
+func TestSymtabCacheVouched(t *testing.T) {
+	files, _ := unitTestFiles(t)
+	cache, _ := newCache(t)
+	lib := files[1][0] // libdcache.so
+	answers := func() (string, string) {
+		tab, err := openIn(cache, lib, "")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer tab.Close()
+		s, ok := tab.Lookup("lsm_destroy(lsm_t*)")
+		name, _, _ := tab.SymbolAt(s.Value + 1)
+		if !ok || name != "lsm_destroy(lsm_t*)" {
+			t.Fatalf("lsm_destroy: %+v %v, %q", s, ok, name)
+		}
+		return fmt.Sprintf("%s %+v", name, s), tab.symtabCachePath()
+	}
+	want, path := answers() // lays the file out
+	whole, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for !cachefile.Settled(path) { // its last change a racy window ago
+		time.Sleep(10 * time.Millisecond)
+	}
+	if got, _ := answers(); got != want { // checks it whole: the marker
+		t.Fatalf("from the cache: %q, fresh %q", got, want)
+	}
+	if _, err := os.Stat(cachefile.MarkerPath(path)); err != nil {
+		t.Fatalf("no marker after a whole check: %v", err)
+	}
+	if got, _ := answers(); got != want { // trusts the marker
+		t.Fatalf("from the vouched cache: %q, fresh %q", got, want)
+	}
+	f, err := os.OpenFile(path, os.O_RDWR, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// A letter of the last name: only the checksum sees it.
+	at := len(whole) - 2
+	if whole[len(whole)-1] != '\n' || whole[at] == '\n' {
+		t.Fatalf("the layout does not end with a name: %q", whole[len(whole)-8:])
+	}
+	_, err = f.WriteAt([]byte{whole[at] ^ 0x20}, int64(at))
+	f.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, _ := answers(); got != want {
+		t.Errorf("byte flipped after the marker: %q, fresh %q", got, want)
+	}
+	if !slices.ContainsFunc(cachefile.Warnings(), func(w string) bool { return strings.Contains(w, path) }) {
+		t.Errorf("byte flipped after the marker: no warning names %s: %q", path, cachefile.Warnings())
+	}
+	if b, err := os.ReadFile(path); err != nil || !bytes.Equal(b, whole) {
+		t.Errorf("byte flipped after the marker: not written again whole (%v)", err)
+	}
+}
+
+// TestIndexReadVouched: an index file read whole (readIndex) checked once
+// leaves a marker; a payload byte flipped in place afterwards is caught
+// all the same.
+func TestIndexReadVouched(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "types")
+	k := indexKey{info: 1234, abbrev: 56}
+	payload := []byte("the payload of an index, which no bound check reads")
+	le := binary.LittleEndian
+	key := le.AppendUint64(le.AppendUint64(nil, k.info), k.abbrev)
+	sum := crc32.Update(crc32.ChecksumIEEE(key), crc32.IEEETable, payload)
+	b := append(append(le.AppendUint32([]byte(indexMagic), sum), key...), payload...)
+	if err := os.WriteFile(path, b, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for !cachefile.Settled(path) { // its last change a racy window ago
+		time.Sleep(10 * time.Millisecond)
+	}
+	for i := 0; i < 2; i++ { // a whole check, then the marker trusted
+		if got, ok := readIndex(path, k); !ok || !bytes.Equal(got, payload) {
+			t.Fatalf("read %d: %q, %v", i, got, ok)
+		}
+		if _, err := os.Stat(cachefile.MarkerPath(path)); err != nil {
+			t.Fatalf("no marker after a whole check: %v", err)
+		}
+	}
+	f, err := os.OpenFile(path, os.O_RDWR, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = f.WriteAt([]byte{'T'}, int64(len(b)-len(payload)))
+	f.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, ok := readIndex(path, k); ok {
+		t.Errorf("a byte flipped after the marker: read %q", got)
 	}
 }

@@ -153,6 +153,10 @@ func OpenFiles(path, debugPath string, r *Resolver, open func(string) (*elf.File
 	return t, nil
 }
 
+// ObjectFile is the object's ELF file as the table opened it: its
+// headers, for a caller that reads the sections from its own mapping.
+func (t *Table) ObjectFile() *elf.File { return t.file }
+
 // Close releases the files.
 func (t *Table) Close() error {
 	t.writes.Wait()

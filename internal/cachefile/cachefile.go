@@ -18,7 +18,9 @@
 //     each 1 MiB block of its contents (Verify); one that does not check
 //     out is not used, it is rebuilt from its source, and the run says so
 //     once (Warnf, Warnings). (The symbol layout and the DWARF indexes
-//     carry their own CRC-32: they are written plain.)
+//     carry their own CRC-32: they are written plain.) A file checked
+//     whole once is not checked whole again while its stamp is the one
+//     its marker recorded (Checked, VerifyOpenOnce).
 //
 // The chaos tests stop a run in the middle of a write: each write passes
 // the point "cache-write:KIND" (internal/chaos) when half of it is written.
@@ -452,7 +454,8 @@ func ReadSealed(path string) ([]byte, error) {
 
 // VerifyFile checks a sealed file block by block with pread (a
 // decompressed core, a download: never mapped, never read whole into
-// memory) and returns the size of its contents; errors name the file.
+// memory), unless a marker vouches for it (VerifyOpenOnce), and returns
+// the size of its contents; errors name the file.
 func VerifyFile(path string) (int64, error) {
 	f, err := os.Open(path)
 	if err != nil {
@@ -460,7 +463,7 @@ func VerifyFile(path string) (int64, error) {
 	}
 	defer f.Close()
 	CleanTemps(filepath.Dir(path))
-	size, err := VerifyOpen(f)
+	size, err := VerifyOpenOnce(path, f)
 	if err != nil {
 		return 0, fmt.Errorf("%s: %w", path, err)
 	}

@@ -10,7 +10,7 @@
 // files are open, nothing unwound; "stack": a thread's stack unwound and
 // symbolized, its files mapped; "cache-write:KIND": half of a cache
 // file of that kind is written, KIND being "section", "symtab", "index",
-// "unit", "core", "result", "download"), optionally with "#N" for its Nth
+// "unit", "core", "result", "download", "marker"), optionally with "#N" for its Nth
 // time (default the first). ACTIONS:
 //
 //	kill                    SIGKILL this process

@@ -161,34 +161,81 @@ var catalogSections = func() map[string]func() map[string][]byte {
 	return m
 }()
 
-// localizers are the localizers of (language, section), each made once.
-var localizers sync.Map // [2]string → func() *i18n.Localizer
+// books are the bundles of each language, one per language: English's
+// catalog and, for another language, its own, a section at a time.
+var books sync.Map // lang → func() *book
 
-// localizer is the localizer of lang for the message id: a bundle of id's
-// section of English's catalog and, for another language, of its own.
-func localizer(lang, id string) *i18n.Localizer {
-	group, _, _ := strings.Cut(id, ".")
-	k := [2]string{lang, group}
-	f, ok := localizers.Load(k)
+// book is one language's bundle and its localizer. A section is parsed
+// into the bundle when the first of its messages is rendered (under mu:
+// go-i18n's bundle is not safe for a write beside a read). One bundle,
+// not one per section: a bundle's making builds go-i18n's plural rules of
+// every language (~1 % of a warm first answer each, and a first answer
+// renders messages of several sections).
+type book struct {
+	mu     sync.RWMutex
+	lang   string
+	b      *i18n.Bundle
+	loc    *i18n.Localizer
+	groups map[string]bool // the sections parsed into b
+}
+
+func bookOf(lang string) *book {
+	f, ok := books.Load(lang)
 	if !ok {
-		f, _ = localizers.LoadOrStore(k, sync.OnceValue(func() *i18n.Localizer {
-			langs := []string{English}
-			if lang != English {
-				langs = append(langs, lang)
-			}
+		f, _ = books.LoadOrStore(lang, sync.OnceValue(func() *book {
 			b := i18n.NewBundle(language.English)
 			b.RegisterUnmarshalFunc("toml", toml.Unmarshal)
-			for _, l := range langs {
-				parsed.Add(1)
-				name := l + ".toml"
-				if _, err := b.ParseMessageFileBytes(catalogSections[l]()[group], name); err != nil {
-					panic(fmt.Sprintf("l10n: the embedded catalog %s, table %s: %v", name, group, err))
+			// Both languages' tags now (an empty message list adds
+			// one), so that the localizer made here matches as one made
+			// after the sections are parsed.
+			for _, l := range bookLangs(lang) {
+				if err := b.AddMessages(language.MustParse(l)); err != nil {
+					panic(fmt.Sprintf("l10n: %s: %v", l, err))
 				}
 			}
-			return i18n.NewLocalizer(b, lang)
+			return &book{lang: lang, b: b, loc: i18n.NewLocalizer(b, lang), groups: map[string]bool{}}
 		}))
 	}
-	return f.(func() *i18n.Localizer)()
+	return f.(func() *book)()
+}
+
+// bookLangs are the catalogs of lang's bundle: English's, and its own.
+func bookLangs(lang string) []string {
+	if lang != English {
+		return []string{English, lang}
+	}
+	return []string{English}
+}
+
+// localize renders cfg (the message id's) in lang, parsing the message's
+// section of each catalog first when no message of it was rendered yet.
+func localize(lang, id string, cfg *i18n.LocalizeConfig) (string, error) {
+	group, _, _ := strings.Cut(id, ".")
+	bk := bookOf(lang)
+	bk.mu.RLock()
+	if !bk.groups[group] {
+		bk.mu.RUnlock()
+		bk.addGroup(group)
+		bk.mu.RLock()
+	}
+	defer bk.mu.RUnlock()
+	return bk.loc.Localize(cfg)
+}
+
+func (bk *book) addGroup(group string) {
+	bk.mu.Lock()
+	defer bk.mu.Unlock()
+	if bk.groups[group] {
+		return
+	}
+	for _, l := range bookLangs(bk.lang) {
+		parsed.Add(1)
+		name := l + ".toml"
+		if _, err := bk.b.ParseMessageFileBytes(catalogSections[l]()[group], name); err != nil {
+			panic(fmt.Sprintf("l10n: the embedded catalog %s, table %s: %v", name, group, err))
+		}
+	}
+	bk.groups[group] = true
 }
 
 var (
@@ -284,7 +331,7 @@ func (p *Printer) S(m Msg) string {
 	if count != nil {
 		cfg.PluralCount = count
 	}
-	s, err := localizer(p.lang, m.ID).Localize(cfg)
+	s, err := localize(p.lang, m.ID, cfg)
 	var nf *i18n.MessageNotFoundErr
 	switch {
 	case err == nil:

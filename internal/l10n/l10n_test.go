@@ -6,6 +6,7 @@ import (
 	"regexp"
 	"sort"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/nicksnyder/go-i18n/v2/i18n"
@@ -218,4 +219,42 @@ func TestSectionsAreTheCatalog(t *testing.T) {
 			t.Errorf("%s: %q, the catalog %q", id, got, m.Other)
 		}
 	}
+}
+
+// TestRenderConcurrently: printers of both languages rendering messages
+// of several sections at once, from fresh bundles (each section parsed
+// into its language's bundle by the first of them while others render),
+// say what one printer says alone. Run with -race: a section parsed
+// beside a rendering would be a race on the bundle's maps.
+func TestRenderConcurrently(t *testing.T) {
+	msgs := []Msg{
+		T("verdict.size-underflow", "Size", -1),
+		T("holder.hops", "How", T("holder.how-pointer-chain"), "Count", 2, "From", T("holder.variable", "Kind", T("holder.local"), "Variable", "l", "Type", "lsm_t *")),
+		T("sep.semicolon"),
+		T("no.such.message"),
+	}
+	want := map[string][]string{}
+	for _, lang := range Langs {
+		p := New(lang)
+		for _, m := range msgs {
+			want[lang] = append(want[lang], p.S(m))
+		}
+	}
+	books.Clear()
+	var wg sync.WaitGroup
+	for g := 0; g < 8; g++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			lang := Langs[g%len(Langs)]
+			p := New(lang)
+			for i := range msgs {
+				k := (i + g) % len(msgs) // each goroutine starts at another section
+				if got := p.S(msgs[k]); got != want[lang][k] {
+					t.Errorf("%s, message %d: %q, alone %q", lang, k, got, want[lang][k])
+				}
+			}
+		}()
+	}
+	wg.Wait()
 }
