@@ -7,6 +7,7 @@ import (
 
 	"github.com/dsecore/dsecore/analysis/fault"
 	"github.com/dsecore/dsecore/internal/testsupport/fixture"
+	"github.com/dsecore/dsecore/internal/testsupport/gdboracle"
 )
 
 // verdictCase is what one variant's verdict must say, and must not.
@@ -107,6 +108,135 @@ func TestVerdictUsesMemory(t *testing.T) {
 				if !found {
 					t.Errorf("no evidence points at %s: %+v", c.memRef, a.Evidence)
 				}
+			}
+		})
+	}
+}
+
+// TestVerdictWhere: the verdict's first sentence says where the fault is
+// as gdb does at the faulting pc: the inline chain innermost first, the
+// innermost frame's file and line, and, when the chain spans more than
+// one source position, the concrete frame's (the outermost inline call
+// site). tcache-uaf faults in a function with nothing inlined at the pc:
+// one position, said once.
+func TestVerdictWhere(t *testing.T) {
+	set := fixture.Get(t)
+	for _, name := range []string{fixture.FieldCrash, fixture.NoHandler, fixture.UseAfterFree, fixture.TcacheUAF} {
+		t.Run(name, func(t *testing.T) {
+			sc := set.Scenario(t, name)
+			a := analyze(t, sc, fault.Options{})
+			threads, err := gdboracle.Backtraces(sc.Exe, sc.Core, gdboracle.Options{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			lwp := int(sc.Expected["crash_lwp"].(float64))
+			var at []gdboracle.Frame // gdb's frames at the fault pc: the inline chain, then the concrete frame
+			for _, th := range threads {
+				if th.LWP != lwp || len(th.Frames) == 0 {
+					continue
+				}
+				pc := th.Frames[0].PC // without a handler the fault is frame #0
+				if ip, ok := sc.Expected["fault_ip"]; ok {
+					pc = fixture.Hex(t, ip)
+				}
+				for _, fr := range th.Frames {
+					if fr.PC == pc && (len(at) == 0 || at[len(at)-1].Type == "INLINE") {
+						at = append(at, fr)
+					}
+				}
+			}
+			if len(at) == 0 || at[len(at)-1].Type != "NORMAL" {
+				t.Fatalf("gdb has no concrete frame at the fault of LWP %d: %+v", lwp, at)
+			}
+			in, out := at[0], at[len(at)-1]
+			loc := fmt.Sprintf("%s:%d", in.File, in.Line)
+			if out.File != in.File || out.Line != in.Line {
+				loc += fmt.Sprintf("; %s:%d", out.File, out.Line)
+			}
+			want := fmt.Sprintf(" in %s (%s): ", out.Name, loc)
+			if len(at) > 1 {
+				want = fmt.Sprintf(" in %s inlined in ", in.Name)
+				if n := strings.Count(a.Verdict, " inlined in "); n != len(at)-1 {
+					t.Errorf("verdict names %d inline levels, gdb %d: %q", n, len(at)-1, a.Verdict)
+				}
+				if s := fmt.Sprintf(" inlined in %s (%s): ", out.Name, loc); !strings.Contains(a.Verdict, s) {
+					t.Errorf("verdict lacks %q: %q", s, a.Verdict)
+				}
+			}
+			if !strings.Contains(strings.SplitN(a.Verdict, ". ", 2)[0], want) {
+				t.Errorf("verdict's first sentence lacks %q: %q", want, a.Verdict)
+			}
+		})
+	}
+}
+
+// TestVerdictEvidence: the field crash's evidence lines and the verdict's
+// middle sentences, against what the program wrote before crashing: the
+// owner at the program's node; the container-of offset of its objects'
+// hooks (hook − address in expected.json); the link the NULL (or the
+// pool's poison) was loaded from, `mov (%rbx),%rbx` walking next_ as
+// TestConcurrentRelease reads the instruction; the handler's line naming
+// the crashed thread by the pthread and LWP the handler saw; the
+// instrumentation rule only on the coverage build.
+func TestVerdictEvidence(t *testing.T) {
+	set := fixture.Get(t)
+	for _, name := range []string{fixture.FieldCrash, fixture.NoHandler, fixture.Coverage, fixture.UseAfterFree, fixture.TcacheUAF} {
+		t.Run(name, func(t *testing.T) {
+			sc := set.Scenario(t, name)
+			ex := sc.Expected
+			a := analyze(t, sc, fault.Options{})
+			ev := map[string][]string{}
+			for _, e := range a.Evidence {
+				ev[e.Rule] = append(ev[e.Rule], e.Text)
+			}
+			one := func(rule, want string) {
+				t.Helper()
+				if len(ev[rule]) != 1 || !strings.Contains(ev[rule][0], want) {
+					t.Errorf("%s evidence %q, want one with %q", rule, ev[rule], want)
+				}
+			}
+			none := func(rule string) {
+				t.Helper()
+				if len(ev[rule]) != 0 || hasRule(a, rule) {
+					t.Errorf("%s fired: %q", rule, ev[rule])
+				}
+			}
+			if name == fixture.TcacheUAF {
+				// The release queue's walk loaded %rbx from a freed
+				// request's next_: not NULL, not the pool's poison, but
+				// the tcache's word; no owner object (the function is no
+				// method).
+				one("loaded-from-list-link", "%rbx was loaded from the previous node's next_")
+				for _, r := range []string{"owner-object", "container-of", "instrumentation"} {
+					none(r)
+				}
+				if strings.Contains(a.Verdict, "next_ link, which") {
+					t.Errorf("verdict says the link was NULL or poison: %q", a.Verdict)
+				}
+				return
+			}
+			one("owner-object", fmt.Sprintf("dm_hash_node_t at %s ", ex["node"]))
+			o := ex["objs"].([]any)[0].(map[string]any)
+			one("container-of", fmt.Sprintf("elements are dm_obj_t with the hook at %#x ", fixture.Hex(t, o["hook"])-fixture.Hex(t, o["address"])))
+			one("loaded-from-list-link", "%rbx was loaded from the previous node's next_")
+			link := "%rbx came from the previous node's next_ link, which was NULL"
+			if name == fixture.UseAfterFree {
+				link = "%rbx came from the previous node's next_ link, which held poison"
+			}
+			if !strings.Contains(a.Verdict, link) {
+				t.Errorf("verdict lacks %q: %q", link, a.Verdict)
+			}
+			if ex["handler"].(bool) {
+				one("handler-thread", fmt.Sprintf("(pthread %s, LWP %v)", ex["crash_pthread"], ex["crash_lwp"]))
+			} else {
+				none("handler-thread")
+			}
+			if name == fixture.Coverage {
+				if len(ev["instrumentation"]) != 1 {
+					t.Errorf("instrumentation evidence %q", ev["instrumentation"])
+				}
+			} else {
+				none("instrumentation")
 			}
 		})
 	}
