@@ -38,6 +38,9 @@ mkdir -p "$out"
 log=$out/${file//\//_}.file.txt
 src=$(mktemp -d "$out/file.XXXXXX")
 trap 'rm -rf "$src"' EXIT
+# gdb's answers and the crashed test programs, once per run (as mutate.sh).
+export GDBORACLE_MEMO=$src/.gdbmemo DSECORE_TESTCORE_CACHE=$src/.testcore
+mkdir -p "$GDBORACLE_MEMO" "$DSECORE_TESTCORE_CACHE"
 git ls-files -z -co --exclude-standard | while IFS= read -r -d '' f; do [ -f "$f" ] && printf '%s\0' "$f"; done |
 	tar -c --null -T - -f - | tar -x -C "$src" -f -
 "$GO" build -o "$src/.mutops" ./internal/testsupport/mutops

@@ -241,3 +241,45 @@ func TestVerdictEvidence(t *testing.T) {
 		})
 	}
 }
+
+// TestVerdictSentences: which sentences the verdict is made of (by their
+// catalog id), from what each program did: a single path (use-after-free,
+// tcache-uaf, double-free, abort) says no other path and no concurrent
+// release; the field crash and pointer-chain name the one other path
+// holding the node, the size_ the double erase left (-1), and the
+// concurrent release once; no program here aborted without a message.
+func TestVerdictSentences(t *testing.T) {
+	set := fixture.Get(t)
+	for _, c := range []struct {
+		name   string
+		single bool
+	}{
+		{fixture.FieldCrash, false}, {fixture.NoHandler, false}, {fixture.PointerChain, false},
+		{fixture.UseAfterFree, true}, {fixture.TcacheUAF, true}, {fixture.DoubleFree, true}, {fixture.Abort, true},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			sc := set.Scenario(t, c.name)
+			a := analyze(t, sc, fault.Options{})
+			n := map[string]int{}
+			for _, s := range a.Sentences {
+				n[s.ID]++
+			}
+			want := map[string]int{"verdict.another-path-object": 1, "verdict.another-path-operation": 0,
+				"verdict.concurrent-release": 1, "verdict.size-underflow": 1, "verdict.abort-no-message": 0, "verdict.no-rule": 0}
+			if c.single {
+				want["verdict.another-path-object"], want["verdict.concurrent-release"], want["verdict.size-underflow"] = 0, 0, 0
+			}
+			for id, w := range want {
+				if n[id] != w {
+					t.Errorf("%d sentences %s, want %d: %q", n[id], id, w, a.Verdict)
+				}
+			}
+			if c.single && strings.Contains(a.Verdict, "Another path") {
+				t.Errorf("a single path's verdict names another: %q", a.Verdict)
+			}
+			if !c.single && !strings.Contains(a.Verdict, "The list's size_ underflowed to -1:") {
+				t.Errorf("verdict lacks the size_ of -1: %q", a.Verdict)
+			}
+		})
+	}
+}
