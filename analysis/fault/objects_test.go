@@ -1,0 +1,86 @@
+package fault_test
+
+import (
+	"fmt"
+	"strconv"
+	"strings"
+	"testing"
+
+	"github.com/dsecore/dsecore/analysis/fault"
+	"github.com/dsecore/dsecore/internal/testsupport/fixture"
+	"github.com/dsecore/dsecore/internal/testsupport/gdboracle"
+)
+
+// TestPointerCandidates: the fallback's guesses for `this` when DWARF has
+// none are, in order, the fault frame's registers (callee-saved first:
+// rbp, rbx, r12–r15, then rdi, rsi, rax, rcx, rdx, r8, r9) as the signal
+// handler saw them (expected.json's fault_regs), then the words of its
+// stack frame from the handler's rsp up 0x200 bytes as gdb reads them
+// (x/64gx), each only when it is at least 4096 and gdb can read memory
+// there.
+func TestPointerCandidates(t *testing.T) {
+	sc := fixture.Get(t).Scenario(t, fixture.FieldCrash)
+	a := analyze(t, sc, fault.Options{})
+	regs := sc.Expected["fault_regs"].(map[string]any)
+	sp := fixture.Hex(t, sc.Expected["fault_sp"])
+	words, err := gdboracle.Commands(sc.Exe, sc.Core, gdboracle.Options{}, fmt.Sprintf("x/64gx %#x", sp))
+	if err != nil {
+		t.Fatal(err)
+	}
+	type cand struct {
+		v     uint64
+		where string
+	}
+	var all []cand
+	for _, r := range []string{"rbp", "rbx", "r12", "r13", "r14", "r15", "rdi", "rsi", "rax", "rcx", "rdx", "r8", "r9"} {
+		all = append(all, cand{fixture.Hex(t, regs[r]), "register %" + r})
+	}
+	off := uint64(0)
+	for _, l := range strings.Split(words[0], "\n") {
+		_, rest, ok := strings.Cut(l, ":")
+		if !ok {
+			continue
+		}
+		for _, f := range strings.Fields(rest) {
+			v, err := strconv.ParseUint(strings.TrimPrefix(f, "0x"), 16, 64)
+			if err != nil {
+				t.Fatalf("gdb's x/64gx: %q", l)
+			}
+			all = append(all, cand{v, fmt.Sprintf("the stack slot %#x (rsp+%#x)", sp+off, off)})
+			off += 8
+		}
+	}
+	if off != 0x200 {
+		t.Fatalf("gdb's x/64gx at %#x gave %d words: %q", sp, off/8, words[0])
+	}
+	// Which of them gdb can read memory at.
+	var probes []string
+	var big []cand
+	for _, c := range all {
+		if c.v >= 4096 {
+			big = append(big, c)
+			probes = append(probes, fmt.Sprintf("x/gx %#x", c.v))
+		}
+	}
+	out, err := gdboracle.Commands(sc.Exe, sc.Core, gdboracle.Options{}, probes...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var want []string
+	for i, c := range big {
+		if !strings.Contains(out[i], "Cannot access memory") {
+			want = append(want, fmt.Sprintf("%#x %s", c.v, c.where))
+		}
+	}
+	var got []string
+	for _, c := range fault.PointerCandidates(a) {
+		got = append(got, fmt.Sprintf("%#x %s", c.Value, c.Where))
+	}
+	if len(want) == 0 || !strings.HasSuffix(want[0], " register %rbp") {
+		t.Fatalf("the handler's %%rbp (the node, %v) is not the first candidate: %q", sc.Expected["node"], want)
+	}
+	if strings.Join(got, "\n") != strings.Join(want, "\n") {
+		t.Logf("%d candidates", len(want))
+		t.Errorf("candidates:\n%s\ngdb and the handler say:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+	}
+}
