@@ -84,3 +84,40 @@ func TestPointerCandidates(t *testing.T) {
 		t.Errorf("candidates:\n%s\ngdb and the handler say:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
 	}
 }
+
+// TestOwnerFields: the owner's scalar members (dm_hash_node_t's key,
+// bucket, refcount and state: fixtures/dcache/dm.h; not the list, which is
+// an object of its own) read as gdb prints them at the program's node.
+func TestOwnerFields(t *testing.T) {
+	sc := fixture.Get(t).Scenario(t, fixture.FieldCrash)
+	a := analyze(t, sc, fault.Options{})
+	var owner *fault.Object
+	for i := range a.Objects {
+		if a.Objects[i].Role == "owner" {
+			owner = &a.Objects[i]
+		}
+	}
+	if owner == nil {
+		t.Fatalf("no owner: %+v", a.Objects)
+	}
+	names := []string{"key", "bucket", "refcount", "state"}
+	var cmds []string
+	for _, n := range names {
+		cmds = append(cmds, fmt.Sprintf("p ((dm_hash_node_t*)%s)->%s", sc.Expected["node"], n))
+	}
+	out, err := gdboracle.Commands(sc.Exe, sc.Core, gdboracle.Options{}, cmds...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]string{}
+	for i, n := range names {
+		_, v, ok := strings.Cut(strings.TrimSpace(out[i]), " = ")
+		if !ok {
+			t.Fatalf("gdb: %q", out[i])
+		}
+		want[n] = v
+	}
+	if fmt.Sprint(owner.Fields) != fmt.Sprint(want) {
+		t.Errorf("owner's fields %v, gdb prints %v", owner.Fields, want)
+	}
+}
