@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/dsecore/dsecore/analysis/fault"
+	"github.com/dsecore/dsecore/coreparse/values"
 	"github.com/dsecore/dsecore/internal/testsupport/fixture"
 	"github.com/dsecore/dsecore/internal/testsupport/gdboracle"
 )
@@ -119,5 +120,53 @@ func TestOwnerFields(t *testing.T) {
 	}
 	if fmt.Sprint(owner.Fields) != fmt.Sprint(want) {
 		t.Errorf("owner's fields %v, gdb prints %v", owner.Fields, want)
+	}
+}
+
+// TestWalkNodeState: the list walk's inconsistent header names the node
+// its link points to, one of the program's objects' hooks, and says that
+// object's state as the profile names the value gdb reads in its `state`
+// (0xdead: returned to the dcache pool).
+func TestWalkNodeState(t *testing.T) {
+	sc := fixture.Get(t).Scenario(t, fixture.FieldCrash)
+	a := analyze(t, sc, fault.Options{})
+	w := a.ListWalk
+	if w == nil {
+		t.Fatal("no list walk")
+	}
+	objs := map[uint64]string{} // hook → object
+	for _, o := range sc.Expected["objs"].([]any) {
+		m := o.(map[string]any)
+		objs[fixture.Hex(t, m["hook"])] = m["address"].(string)
+	}
+	n := 0
+	for _, f := range w.Found {
+		if f.Kind != values.FindInconsistentHeader {
+			continue
+		}
+		n++
+		obj, ok := objs[f.Node]
+		if !ok {
+			t.Fatalf("finding %q names node %#x, no hook of the program's objects", f.Text, f.Node)
+		}
+		out, err := gdboracle.Commands(sc.Exe, sc.Core, gdboracle.Options{}, fmt.Sprintf("p/x ((dm_obj_t*)%s)->state", obj))
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, v, _ := strings.Cut(strings.TrimSpace(out[0]), " = ")
+		x, err := strconv.ParseInt(strings.TrimPrefix(v, "0x"), 16, 64)
+		if err != nil {
+			t.Fatalf("gdb: %q", out[0])
+		}
+		state := fmt.Sprintf("state=%#x", x)
+		if s, ok := fault.DefaultProfile().ElementStates[x]; ok {
+			state = s
+		}
+		if want := fmt.Sprintf("; that node's dm_obj_t is %s", state); !strings.HasSuffix(f.Text, want) {
+			t.Errorf("finding %q, want it to end %q (gdb: state = %s)", f.Text, want, v)
+		}
+	}
+	if n != 1 {
+		t.Errorf("%d inconsistent-header findings: %q", n, w.Findings)
 	}
 }

@@ -217,7 +217,11 @@ func TestVerdictEvidence(t *testing.T) {
 			}
 			one("owner-object", fmt.Sprintf("dm_hash_node_t at %s ", ex["node"]))
 			o := ex["objs"].([]any)[0].(map[string]any)
-			one("container-of", fmt.Sprintf("elements are dm_obj_t with the hook at %#x ", fixture.Hex(t, o["hook"])-fixture.Hex(t, o["address"])))
+			off := fixture.Hex(t, o["hook"]) - fixture.Hex(t, o["address"])
+			one("container-of", fmt.Sprintf("elements are dm_obj_t with the hook at %#x ", off))
+			// The compiled walk subtracts the same offset from the hook
+			// before the disposer's call: the code agrees with DWARF.
+			one("container-of", fmt.Sprintf("the code agrees (code: sub    $%#x,%%", off))
 			one("loaded-from-list-link", "%rbx was loaded from the previous node's next_")
 			link := "%rbx came from the previous node's next_ link, which was NULL"
 			if name == fixture.UseAfterFree {
