@@ -7,6 +7,7 @@ import (
 
 	"github.com/dsecore/dsecore/analysis/fault"
 	"github.com/dsecore/dsecore/internal/testsupport/fixture"
+	"github.com/dsecore/dsecore/internal/testsupport/fixtureproc"
 	"github.com/dsecore/dsecore/internal/testsupport/gdboracle"
 )
 
@@ -285,5 +286,26 @@ func TestVerdictSentences(t *testing.T) {
 				t.Errorf("verdict lacks the size_ of -1: %q", a.Verdict)
 			}
 		})
+	}
+}
+
+// TestAbortWithoutMessage: elfutils' backtrace test program (the
+// frame-pointer fixture, fixtures/nocfi/backtrace.c) raises SIGABRT
+// itself, with no ceph_assert and no malloc error before it: the verdict
+// says abort() left no message, once, and nothing else explains it.
+func TestAbortWithoutMessage(t *testing.T) {
+	sc := fixture.NoCFI(t, fixture.NoCFIDynamic)
+	op := fixtureproc.Shared(t, sc)
+	a := fault.Analyze(op.P, op.RT, fault.Options{})
+	if a.Fault == nil || a.Fault.Context.Real == nil || a.Fault.Context.Real.Signo != 6 ||
+		a.Fault.Context.Thread.LWP != int(sc.Expected["crash_lwp"].(float64)) {
+		t.Fatalf("fault %+v: not the SIGABRT the crasher LWP %v raised", a.Fault, sc.Expected["crash_lwp"])
+	}
+	var ids []string
+	for _, s := range a.Sentences {
+		ids = append(ids, s.ID)
+	}
+	if n := strings.Count(strings.Join(ids, " "), "verdict.abort-no-message"); n != 1 || a.Assertion != nil || hasRule(a, "malloc-abort") {
+		t.Errorf("sentences %v (assertion %+v): want abort() with no message once", ids, a.Assertion)
 	}
 }
