@@ -9,6 +9,7 @@ import (
 	"github.com/dsecore/dsecore/internal/testsupport/fixture"
 	"github.com/dsecore/dsecore/internal/testsupport/fixtureproc"
 	"github.com/dsecore/dsecore/internal/testsupport/gdboracle"
+	"github.com/dsecore/dsecore/session"
 )
 
 // verdictCase is what one variant's verdict must say, and must not.
@@ -307,5 +308,41 @@ func TestAbortWithoutMessage(t *testing.T) {
 	}
 	if n := strings.Count(strings.Join(ids, " "), "verdict.abort-no-message"); n != 1 || a.Assertion != nil || hasRule(a, "malloc-abort") {
 		t.Errorf("sentences %v (assertion %+v): want abort() with no message once", ids, a.Assertion)
+	}
+}
+
+// TestVerdictPartialDebugInfo: the stale variant's libdcache.so finds
+// another build's debug file through its debuglink (CRC mismatch: names
+// only), and the fault is in it: the verdict says it rests on
+// libdcache.so's incomplete debug information, once, the evidence points
+// at the fault, and the confidence is a step lower than high (README:
+// "a verdict resting on such a module says so with a confidence a step
+// lower").
+func TestVerdictPartialDebugInfo(t *testing.T) {
+	v := fixture.GetVariants(t).Variant(t, fixture.VariantStale)
+	s, err := session.Open(session.Options{Core: v.Core, Exe: v.Exe, DebugFileDirs: v.DebugDirs()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	a := s.Analysis()
+	n := 0
+	for _, m := range a.Sentences {
+		if m.ID == "verdict.partial-debug-info" {
+			n++
+		}
+	}
+	var refs []string
+	for _, e := range a.Evidence {
+		if e.Rule == "partial-debug-info" {
+			refs = append(refs, e.Ref)
+			if !strings.Contains(e.Text, "libdcache.so") || !strings.Contains(e.Text, "CRC mismatch") {
+				t.Errorf("evidence %q", e.Text)
+			}
+		}
+	}
+	if n != 1 || fmt.Sprint(refs) != "[fault]" || a.Confidence == "high" ||
+		!strings.Contains(a.Verdict, "This rests on incomplete debug information of libdcache.so (debug file rejected: CRC mismatch") {
+		t.Errorf("%d partial-debug-info sentences, evidence at %v, confidence %s: %q", n, refs, a.Confidence, a.Verdict)
 	}
 }
