@@ -448,8 +448,10 @@ func TestAssertion(t *testing.T) {
 		t.Errorf("an abort analysed as a memory fault: %+v", a.Fault)
 	}
 	want := fmt.Sprintf("failed assertion in journal_replay() at lsm.cc:%d", line)
-	if !hasRule(a, "assertion") || !strings.Contains(a.Verdict, want) || !strings.Contains(a.Verdict, "entries >= 0") {
-		t.Errorf("verdict %q (want %q)", a.Verdict, want)
+	// On the thread that asserted, named as the program knew it.
+	on := fmt.Sprintf("entries >= 0), on LWP %v (%s).", sc.Expected["crash_lwp"], sc.Expected["crash_thread_name"])
+	if !hasRule(a, "assertion") || !strings.Contains(a.Verdict, want) || !strings.Contains(a.Verdict, on) {
+		t.Errorf("verdict %q (want %q, %q)", a.Verdict, want, on)
 	}
 }
 

@@ -346,3 +346,41 @@ func TestVerdictPartialDebugInfo(t *testing.T) {
 		t.Errorf("%d partial-debug-info sentences, evidence at %v, confidence %s: %q", n, refs, a.Confidence, a.Verdict)
 	}
 }
+
+// TestHeapUnknown: without libc's debug information (a debug-file
+// directory that has none) glibc's malloc state cannot be read: the field
+// crash, which names heap objects (the owner and its list), says the heap
+// cannot tell, once, and draws no heap rule; the abort, which names no
+// heap object, says nothing of the heap.
+func TestHeapUnknown(t *testing.T) {
+	set := fixture.Get(t)
+	for _, c := range []struct {
+		name    string
+		unknown int
+	}{{fixture.FieldCrash, 1}, {fixture.Abort, 0}} {
+		t.Run(c.name, func(t *testing.T) {
+			sc := set.Scenario(t, c.name)
+			s, err := session.Open(session.Options{Core: sc.Core, Exe: sc.Exe, DebugFileDirs: []string{t.TempDir()}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer s.Close()
+			a := s.Analysis()
+			if a.Memory == nil || a.Memory.HeapKnown {
+				t.Fatalf("memory %+v: the heap known without libc's debug information", a.Memory)
+			}
+			var texts []string
+			for _, e := range a.Evidence {
+				if e.Rule == "heap-unknown" {
+					texts = append(texts, e.Text)
+				}
+				if strings.HasPrefix(e.Rule, "heap-") && e.Rule != "heap-unknown" {
+					t.Errorf("a heap rule without the heap: %s %q", e.Rule, e.Text)
+				}
+			}
+			if len(texts) != c.unknown || c.unknown > 0 && !strings.HasPrefix(texts[0], "the heap cannot tell: ") {
+				t.Errorf("heap-unknown evidence %q, want %d", texts, c.unknown)
+			}
+		})
+	}
+}
