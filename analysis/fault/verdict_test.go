@@ -9,6 +9,7 @@ import (
 	"github.com/dsecore/dsecore/internal/testsupport/fixture"
 	"github.com/dsecore/dsecore/internal/testsupport/fixtureproc"
 	"github.com/dsecore/dsecore/internal/testsupport/gdboracle"
+	"github.com/dsecore/dsecore/internal/testsupport/testcore"
 	"github.com/dsecore/dsecore/session"
 )
 
@@ -382,5 +383,49 @@ func TestHeapUnknown(t *testing.T) {
 				t.Errorf("heap-unknown evidence %q, want %d", texts, c.unknown)
 			}
 		})
+	}
+}
+
+// nullWrite stores through a NULL link inside an inlined helper: the
+// fault is a write, its inline chain two frames (set_hits inlined in
+// bump).
+var nullWrite = testcore.Program{
+	Name: "nullwrite",
+	Lang: "c",
+	Source: `#include <stddef.h>
+struct rec { long hits; struct rec *next; };
+static inline void set_hits(struct rec *r, long n) { r->hits = n; /* the store */ }
+__attribute__((noinline)) void bump(struct rec *r, long n) { set_hits(r->next, n); /* the call */ }
+int main(int argc, char **argv) {
+	struct rec r = {0, argc > 5 ? &r : NULL};
+	bump(&r, argc);
+	return (int)r.hits;
+}
+`,
+}
+
+// TestVerdictNullWrite: a NULL store is said to be a write, where the
+// program's source has it: the helper's line, then the call's in the
+// concrete function.
+func TestVerdictNullWrite(t *testing.T) {
+	r := testcore.Make(t, nullWrite)
+	line := func(mark string) int {
+		for i, l := range strings.Split(nullWrite.Source, "\n") {
+			if strings.Contains(l, mark) {
+				return i + 1
+			}
+		}
+		t.Fatalf("no %q", mark)
+		return 0
+	}
+	s, err := session.Open(session.Options{Core: r.Core, Exe: r.Exe})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	a := s.Analysis()
+	want := fmt.Sprintf("NULL pointer write in set_hits inlined in bump (nullwrite.c:%d; nullwrite.c:%d): ", line("the store"), line("the call"))
+	if !strings.HasPrefix(a.Verdict, want) || a.Fault == nil || a.Fault.Instruction == nil || !a.Fault.Instruction.Write {
+		t.Errorf("verdict %q, want it to begin %q", a.Verdict, want)
 	}
 }
