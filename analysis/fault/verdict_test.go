@@ -429,3 +429,17 @@ func TestVerdictNullWrite(t *testing.T) {
 		t.Errorf("verdict %q, want it to begin %q", a.Verdict, want)
 	}
 }
+
+// TestLogsShowAnotherPath: the use-after-free core's memory shows one
+// path, but a log in which Processer_6's thread begins lsm_destroy 400 µs
+// after the crashed thread did (windowLog, inside the default window)
+// shows another in the same step: the verdict does not call it this
+// thread's own use-after-free.
+func TestLogsShowAnotherPath(t *testing.T) {
+	sc := fixture.Get(t).Scenario(t, fixture.UseAfterFree)
+	p, _, _ := windowLog(t, sc, 400, 10)
+	a := analyze(t, sc, fault.Options{Logs: []string{p}})
+	if !hasRule(a, "log-concurrent") || hasRule(a, "verdict-use-after-free") || strings.Contains(a.Verdict, "in this thread's own path") {
+		t.Errorf("rules %v: %q", a.Rules, a.Verdict)
+	}
+}
