@@ -10,6 +10,8 @@ import (
 	"github.com/dsecore/dsecore/coreparse/values"
 	"github.com/dsecore/dsecore/internal/testsupport/fixture"
 	"github.com/dsecore/dsecore/internal/testsupport/gdboracle"
+	"github.com/dsecore/dsecore/internal/testsupport/testcore"
+	"github.com/dsecore/dsecore/session"
 )
 
 // TestPointerCandidates: the fallback's guesses for `this` when DWARF has
@@ -168,5 +170,49 @@ func TestWalkNodeState(t *testing.T) {
 	}
 	if n != 1 {
 		t.Errorf("%d inconsistent-header findings: %q", n, w.Findings)
+	}
+}
+
+// ownerFrameZero faults in a method that nothing was inlined into, with
+// no signal handler: the concrete frame at the fault is the stack's
+// frame #0.
+var ownerFrameZero = testcore.Program{
+	Name: "ownerframe0",
+	Lang: "c++",
+	Source: `struct Node { Node *next; long v; long sum(); };
+__attribute__((noinline)) long Node::sum() { return next->v + v; }
+int main(int argc, char **) {
+	Node n{argc > 5 ? &n : nullptr, 1};
+	return (int)n.sum();
+}
+`,
+}
+
+// TestOwnerAtFrameZero: the owner is `this` of the faulting method read
+// from DWARF when that method is frame #0 (no handler, nothing inlined),
+// and is what gdb's `p this` prints there.
+func TestOwnerAtFrameZero(t *testing.T) {
+	r := testcore.Make(t, ownerFrameZero)
+	s, err := session.Open(session.Options{Core: r.Core, Exe: r.Exe})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	a := s.Analysis()
+	if a.Fault == nil {
+		t.Fatal("no fault")
+	}
+	g, err := gdboracle.FrameValue(r.Exe, r.Core, gdboracle.Options{}, a.Fault.Context.Thread.LWP, "Node::sum", "this")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var owner *fault.Object
+	for i := range a.Objects {
+		if a.Objects[i].Role == "owner" {
+			owner = &a.Objects[i]
+		}
+	}
+	if owner == nil || !owner.FromDWARF || owner.Type != "Node" || g.Value == 0 || owner.Address != g.Value {
+		t.Errorf("owner %+v; gdb's p this in Node::sum: %s", owner, g.Text)
 	}
 }
