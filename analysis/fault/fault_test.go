@@ -306,6 +306,16 @@ func TestConcurrentRelease(t *testing.T) {
 				if len(l.Handler) == 0 || l.Handler[0].LWP != crashLWP || l.HandlerOK == nil || !*l.HandlerOK {
 					t.Errorf("handler lines %+v ok %v", l.Handler, l.HandlerOK)
 				}
+				// The signal the handler's "*** Caught signal (…) **" line
+				// names: the one the handler ran for.
+				if l.HandlerSigno != int(ex["handler_signo"].(float64)) {
+					t.Errorf("the handler's line names signal %d (%q), the handler ran for %v", l.HandlerSigno, l.HandlerSignal, ex["handler_signo"])
+				}
+			}
+			// The program wrote each line's pthread and LWP together: no
+			// line disagrees with the core.
+			if len(l.Notes) != 0 {
+				t.Errorf("log notes %q", l.Notes)
 			}
 			if len(l.PerThread[crashLWP]) == 0 || len(l.PerThread[otherLWP]) == 0 {
 				t.Errorf("per-thread lines for %d and %d: %v", crashLWP, otherLWP, l.PerThread)
