@@ -306,6 +306,16 @@ func TestConcurrentRelease(t *testing.T) {
 				if len(l.Handler) == 0 || l.Handler[0].LWP != crashLWP || l.HandlerOK == nil || !*l.HandlerOK {
 					t.Errorf("handler lines %+v ok %v", l.Handler, l.HandlerOK)
 				}
+				// The signal the handler's "*** Caught signal (…) **" line
+				// names: the one the handler ran for.
+				if l.HandlerSigno != int(ex["handler_signo"].(float64)) {
+					t.Errorf("the handler's line names signal %d (%q), the handler ran for %v", l.HandlerSigno, l.HandlerSignal, ex["handler_signo"])
+				}
+			}
+			// The program wrote each line's pthread and LWP together: no
+			// line disagrees with the core.
+			if len(l.Notes) != 0 {
+				t.Errorf("log notes %q", l.Notes)
 			}
 			if len(l.PerThread[crashLWP]) == 0 || len(l.PerThread[otherLWP]) == 0 {
 				t.Errorf("per-thread lines for %d and %d: %v", crashLWP, otherLWP, l.PerThread)
@@ -448,8 +458,10 @@ func TestAssertion(t *testing.T) {
 		t.Errorf("an abort analysed as a memory fault: %+v", a.Fault)
 	}
 	want := fmt.Sprintf("failed assertion in journal_replay() at lsm.cc:%d", line)
-	if !hasRule(a, "assertion") || !strings.Contains(a.Verdict, want) || !strings.Contains(a.Verdict, "entries >= 0") {
-		t.Errorf("verdict %q (want %q)", a.Verdict, want)
+	// On the thread that asserted, named as the program knew it.
+	on := fmt.Sprintf("entries >= 0), on LWP %v (%s).", sc.Expected["crash_lwp"], sc.Expected["crash_thread_name"])
+	if !hasRule(a, "assertion") || !strings.Contains(a.Verdict, want) || !strings.Contains(a.Verdict, on) {
+		t.Errorf("verdict %q (want %q, %q)", a.Verdict, want, on)
 	}
 }
 

@@ -30,6 +30,11 @@ func TestHangVerdicts(t *testing.T) {
 			defer s.Close()
 			a := s.Analysis()
 			w := sc.Expected["waits"].(map[string]any)
+			// The logs' lines name threads of the core, and Ceph's log
+			// format (the watchdog's) names no LWP to disagree with.
+			if a.Logs == nil || a.Logs.Unmatched != 0 || len(a.Logs.Notes) != 0 {
+				t.Errorf("logs %+v", a.Logs)
+			}
 			if !a.Hang() {
 				t.Fatalf("not a hang (signal from %v): %s", w["signal_from"], a.Verdict)
 			}

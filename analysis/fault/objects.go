@@ -86,11 +86,13 @@ func codeHookOffset(w *disasm.Listing) (int64, disasm.Inst, bool) {
 			}
 			v = int64(imm)
 		case x86asm.LEA:
+			// The displacement sign-extended (in.Mem): x86asm gives a
+			// 32-bit one as it is encoded, -0x130 as 0xfffffed0.
 			m, ok := in.Raw.Args[1].(x86asm.Mem)
-			if !ok || m.Index != 0 || m.Base == 0 || m.Base == x86asm.RIP || m.Disp >= 0 {
+			if !ok || in.Mem == nil || m.Index != 0 || m.Base == 0 || m.Base == x86asm.RIP || in.Mem.Disp >= 0 {
 				continue
 			}
-			v = -m.Disp
+			v = -in.Mem.Disp
 		default:
 			continue
 		}
