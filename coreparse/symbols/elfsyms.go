@@ -30,6 +30,28 @@ type Symbol struct {
 // thousands of symbols and a backtrace names a few).
 func (s Symbol) DemangledName() string { return Demangle(s.Name) }
 
+// symbolSource is one symbol table of a module's files.
+type symbolSource struct {
+	f    *elf.File
+	path string
+	dyn  bool // .dynsym, else .symtab
+}
+
+// symbolSources are the tables a module's symbols come from, in the order
+// both the layout and the raw answers read them (of two entries with one
+// name and value, the first read is kept): the file's .symtab, the debug
+// file's, then the file's .dynsym.
+func (t *Table) symbolSources() []symbolSource {
+	return []symbolSource{{t.file, t.Path, false}, {t.debug, t.DebugPath, false}, {t.file, t.Path, true}}
+}
+
+// keptEntry says whether a named symbol table entry is one of the
+// module's symbols: defined in a section, and not a section's or a source
+// file's own entry.
+func keptEntry(sec elf.SectionIndex, typ elf.SymType) bool {
+	return sec != elf.SHN_UNDEF && typ != elf.STT_SECTION && typ != elf.STT_FILE
+}
+
 func (t *Table) loadSymbols() {
 	t.symOnce.Do(func() {
 		defer t.recoverWarn("symbols")
@@ -85,11 +107,7 @@ func (t *Table) layOut(cache string) {
 	var tables [][]elf.Symbol
 	var dynamic []elf.Symbol // the file's, for its PLT entries' names
 	n := 0
-	for _, src := range []struct {
-		f    *elf.File
-		path string
-		dyn  bool
-	}{{t.file, t.Path, false}, {t.debug, t.DebugPath, false}, {t.file, t.Path, true}} {
+	for _, src := range t.symbolSources() {
 		if src.f == nil {
 			continue
 		}
@@ -116,11 +134,8 @@ func (t *Table) layOut(cache string) {
 	seen := make(map[key]bool, n)
 	for _, syms := range tables {
 		for _, s := range syms {
-			if s.Name == "" || s.Section == elf.SHN_UNDEF {
-				continue
-			}
 			typ := elf.ST_TYPE(s.Info)
-			if typ == elf.STT_SECTION || typ == elf.STT_FILE {
+			if s.Name == "" || !keptEntry(s.Section, typ) {
 				continue
 			}
 			k := key{s.Name, s.Value}

@@ -43,11 +43,7 @@ func (t *Table) openRaw() (*rawSyms, bool) {
 	}
 	r := &rawSyms{}
 	var dyn *rawSrc
-	for _, src := range []struct {
-		f    *elf.File
-		path string
-		dyn  bool
-	}{{t.file, t.Path, false}, {t.debug, t.DebugPath, false}, {t.file, t.Path, true}} {
+	for _, src := range t.symbolSources() {
 		if src.f == nil {
 			continue
 		}
@@ -117,10 +113,7 @@ func (s *rawSrc) named(off int, name string) bool {
 // a name, a section, not a section or file symbol.
 func (s *rawSrc) kept(off int) bool {
 	e := s.data[off:]
-	if elf.SectionIndex(binary.LittleEndian.Uint16(e[6:])) == elf.SHN_UNDEF {
-		return false
-	}
-	if typ := elf.ST_TYPE(e[4]); typ == elf.STT_SECTION || typ == elf.STT_FILE {
+	if !keptEntry(elf.SectionIndex(binary.LittleEndian.Uint16(e[6:])), elf.ST_TYPE(e[4])) {
 		return false
 	}
 	n := int(binary.LittleEndian.Uint32(e))
