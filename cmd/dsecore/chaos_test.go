@@ -487,6 +487,27 @@ func (r *chaosRig) limited(kib int, args ...string) (int, string, string) {
 	return r.exec(nil, "bash", append([]string{"-c", fmt.Sprintf(`ulimit -v %d && exec "$0" "$@"`, kib), dsecoreBin}, args...)...)
 }
 
+// launchCopies copies the field crash's program and library into a
+// directory of the test's, launches a DAP session on them (its own
+// cache), and has it stopped with the crashed thread's first frames read:
+// the files are mapped.
+func launchCopies(t *testing.T) (c *dapClient, exe, lib string, stopped *dap.StoppedEvent) {
+	t.Helper()
+	sc := fixture.Get(t).Scenario(t, fixture.FieldCrash)
+	dir := t.TempDir()
+	exe, lib = filepath.Join(dir, "ceph-dse"), filepath.Join(dir, "libdcache.so")
+	copyFile(t, sc.Exe, exe)
+	copyFile(t, sc.Lib, lib)
+	c = startDAP(t, "XDG_CACHE_HOME="+filepath.Join(dir, "cache"))
+	c.ok("initialize", map[string]any{"adapterID": "dsecore"})
+	c.ok("launch", map[string]any{"coreFile": sc.Core, "program": exe, "solibSearchPath": []string{dir}})
+	c.waitEvent("initialized")
+	c.ok("configurationDone", nil)
+	stopped = c.waitEvent("stopped").(*dap.StoppedEvent)
+	c.ok("stackTrace", map[string]any{"threadId": stopped.Body.ThreadId, "levels": 3})
+	return c, exe, lib, stopped
+}
+
 // TestDAPLibraryReplacedDuringSession: a cp of a smaller build over the
 // library and the executable while a DAP session has them mapped. Before:
 // the next request touching their pages ended the server with SIGBUS
@@ -494,18 +515,7 @@ func (r *chaosRig) limited(kib int, args ...string) (int, string, string) {
 // names the file, and the session ends with an error event (its files
 // can no longer be trusted; TestDAPFilesFail: other sessions go on).
 func TestDAPLibraryReplacedDuringSession(t *testing.T) {
-	sc := fixture.Get(t).Scenario(t, fixture.FieldCrash)
-	dir := t.TempDir()
-	exe, lib := filepath.Join(dir, "ceph-dse"), filepath.Join(dir, "libdcache.so")
-	copyFile(t, sc.Exe, exe)
-	copyFile(t, sc.Lib, lib)
-	c := startDAP(t, "XDG_CACHE_HOME="+filepath.Join(dir, "cache"))
-	c.ok("initialize", map[string]any{"adapterID": "dsecore"})
-	c.ok("launch", map[string]any{"coreFile": sc.Core, "program": exe, "solibSearchPath": []string{dir}})
-	c.waitEvent("initialized")
-	c.ok("configurationDone", nil)
-	stopped := c.waitEvent("stopped").(*dap.StoppedEvent)
-	c.ok("stackTrace", map[string]any{"threadId": stopped.Body.ThreadId, "levels": 3})
+	c, exe, lib, stopped := launchCopies(t)
 	// cp of a smaller build over both (in place: the same inode, cut).
 	small, _ := os.ReadFile("/bin/true")
 	for _, f := range []string{lib, exe} {
@@ -525,18 +535,7 @@ func TestDAPLibraryReplacedDuringSession(t *testing.T) {
 // the same size never faults (dapmon saw frames lose their names and CFI
 // with no word).
 func TestDAPFileChangedWarned(t *testing.T) {
-	sc := fixture.Get(t).Scenario(t, fixture.FieldCrash)
-	dir := t.TempDir()
-	exe, lib := filepath.Join(dir, "ceph-dse"), filepath.Join(dir, "libdcache.so")
-	copyFile(t, sc.Exe, exe)
-	copyFile(t, sc.Lib, lib)
-	c := startDAP(t, "XDG_CACHE_HOME="+filepath.Join(dir, "cache"))
-	c.ok("initialize", map[string]any{"adapterID": "dsecore"})
-	c.ok("launch", map[string]any{"coreFile": sc.Core, "program": exe, "solibSearchPath": []string{dir}})
-	c.waitEvent("initialized")
-	c.ok("configurationDone", nil)
-	stopped := c.waitEvent("stopped").(*dap.StoppedEvent)
-	c.ok("stackTrace", map[string]any{"threadId": stopped.Body.ThreadId, "levels": 3})
+	c, _, lib, stopped := launchCopies(t)
 	warnings := func() (out []string) {
 		for _, e := range c.events {
 			if o, ok := e.(*dap.OutputEvent); ok && strings.Contains(o.Body.Output, "changed while being read") {
