@@ -4,7 +4,6 @@ import (
 	"testing"
 
 	"github.com/dsecore/dsecore/internal/testsupport/fixture"
-	"github.com/dsecore/dsecore/session"
 )
 
 // TestHangConfidence: the confidence of a hang's verdict, by the shape
@@ -19,11 +18,7 @@ func TestHangConfidence(t *testing.T) {
 	for _, name := range []string{fixture.TaskDeadlock, "thread-deadlock", "co-chan", fixture.Heartbeat, "rwlock", "cv-notifier", "co-rwlock", fixture.LeakedLock} {
 		t.Run(name, func(t *testing.T) {
 			sc := set.Scenario(t, name)
-			s, err := session.Open(session.Options{Core: sc.Core, Exe: sc.Exe, Logs: []string{sc.Dir}})
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer s.Close()
+			s := openWithLogs(t, sc)
 			a := s.Analysis()
 			w := sc.Expected["waits"].(map[string]any)
 			want := "medium"

@@ -23,11 +23,7 @@ func TestHangVerdicts(t *testing.T) {
 	for _, name := range []string{fixture.TaskDeadlock, fixture.LeakedLock, fixture.Heartbeat} {
 		t.Run(name, func(t *testing.T) {
 			sc := set.Scenario(t, name)
-			s, err := session.Open(session.Options{Core: sc.Core, Exe: sc.Exe, Logs: []string{sc.Dir}})
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer s.Close()
+			s := openWithLogs(t, sc)
 			a := s.Analysis()
 			w := sc.Expected["waits"].(map[string]any)
 			// The logs' lines name threads of the core, and Ceph's log
@@ -115,6 +111,18 @@ func TestHangVerdicts(t *testing.T) {
 			}
 		})
 	}
+}
+
+// openWithLogs opens a scenario's core with its program and its logs (the
+// watchdog's lines are in them), closed when the test ends.
+func openWithLogs(t *testing.T, sc *fixture.Scenario) *session.Session {
+	t.Helper()
+	s, err := session.Open(session.Options{Core: sc.Core, Exe: sc.Exe, Logs: []string{sc.Dir}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	return s
 }
 
 func same(t *testing.T, rule string, got, want []string) {
